@@ -1,0 +1,206 @@
+"""The directory as verified domain objects (pure).
+
+Built only by ``directory.verify.load_directory`` from bytes that passed the trust
+checks; constructors enforce the invariants a node relies on (unique ids, key ids
+that match their keys, pins that match their certificates). Lookups are dict-based
+and constant time.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from focalpoint.errors import ConfigError, VerificationError
+from focalpoint.signing import Ed25519Verifier, key_id_for
+from focalpoint.suite import EncryptionPublicKey
+from focalpoint.tlsid import certificate_der_to_pem, spki_sha256
+from focalpoint.v1 import common_pb2, directory_pb2
+
+__all__ = ["Directory", "KeyInfo", "KeyStatus", "NodeInfo", "TlsKeyInfo"]
+
+NODE_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+STATE = re.compile(r"^[A-Z]{2}$")
+ENDPOINT = re.compile(r"^(?:\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
+
+
+class KeyStatus(enum.IntEnum):
+    ACTIVE = directory_pb2.KEY_STATUS_ACTIVE
+    NEXT = directory_pb2.KEY_STATUS_NEXT
+    RETIRED = directory_pb2.KEY_STATUS_RETIRED
+    REVOKED = directory_pb2.KEY_STATUS_REVOKED
+
+
+def _status(value: int, where: str) -> KeyStatus:
+    try:
+        return KeyStatus(value)
+    except ValueError:
+        raise VerificationError(f"{where}: key status {value} is not a known status") from None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    key_id: str
+    algorithm: int
+    public_key: bytes
+    not_before_ms: int
+    not_after_ms: int
+    status: KeyStatus
+
+    def valid_at(self, at_ms: int) -> bool:
+        """Usable to verify or decrypt at ``at_ms``: not revoked and inside its window (0 = open)."""
+        if self.status is KeyStatus.REVOKED:
+            return False
+        if self.not_before_ms and at_ms < self.not_before_ms:
+            return False
+        return not (self.not_after_ms and at_ms >= self.not_after_ms)
+
+    @classmethod
+    def from_proto(cls, pb: directory_pb2.PublicKeyEntry, *, algorithm: int, where: str) -> KeyInfo:
+        if pb.algorithm != algorithm:
+            raise VerificationError(f"{where}: key {pb.key_id!r} has algorithm {pb.algorithm}, expected {algorithm}")
+        if pb.key_id != key_id_for(pb.algorithm, pb.public_key):
+            raise VerificationError(f"{where}: key id {pb.key_id!r} does not match its public key")
+        return cls(
+            key_id=pb.key_id,
+            algorithm=pb.algorithm,
+            public_key=pb.public_key,
+            not_before_ms=pb.not_before_ms,
+            not_after_ms=pb.not_after_ms,
+            status=_status(pb.status, where),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TlsKeyInfo:
+    spki_sha256: bytes
+    certificate_der: bytes
+    status: KeyStatus
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    node_id: str
+    state: str
+    institution: str
+    endpoint: str
+    tls_keys: tuple[TlsKeyInfo, ...]
+    signing_keys: Mapping[str, KeyInfo]
+    encryption_keys: Mapping[str, KeyInfo]
+    languages: tuple[str, ...]
+    _verifiers: Mapping[str, Ed25519Verifier] = field(repr=False, compare=False)
+    _encryption: Mapping[str, EncryptionPublicKey] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_proto(cls, pb: directory_pb2.NodeEntry) -> NodeInfo:
+        where = f"node {pb.node_id!r}"
+        if not NODE_ID.match(pb.node_id):
+            raise VerificationError(f"{where}: node id must be a lowercase DNS label")
+        if not STATE.match(pb.state):
+            raise VerificationError(f"{where}: state must be an ISO 3166-1 alpha-2 code")
+        if not ENDPOINT.match(pb.endpoint):
+            raise VerificationError(f"{where}: endpoint must be host:port")
+        tls = []
+        for t in pb.tls_keys:
+            if spki_sha256(t.certificate_der) != t.spki_sha256:
+                raise VerificationError(f"{where}: TLS pin does not match its certificate")
+            tls.append(TlsKeyInfo(t.spki_sha256, t.certificate_der, _status(t.status, where)))
+        signing = {
+            k.key_id: KeyInfo.from_proto(k, algorithm=common_pb2.KEY_ALGORITHM_ED25519, where=where)
+            for k in pb.signing_keys
+        }
+        encryption = {
+            k.key_id: KeyInfo.from_proto(k, algorithm=common_pb2.KEY_ALGORITHM_ML_KEM_768_X25519, where=where)
+            for k in pb.encryption_keys
+        }
+        if len(signing) != len(pb.signing_keys) or len(encryption) != len(pb.encryption_keys):
+            raise VerificationError(f"{where}: duplicate key ids")
+        if not any(t.status is KeyStatus.ACTIVE for t in tls):
+            raise VerificationError(f"{where}: no active TLS key")
+        try:
+            verifiers = {k: Ed25519Verifier(k, v.public_key) for k, v in signing.items()}
+            enc = {k: EncryptionPublicKey.from_bytes(k, v.public_key) for k, v in encryption.items()}
+        except ConfigError as e:
+            raise VerificationError(f"{where}: {e}") from e
+        return cls(
+            node_id=pb.node_id,
+            state=pb.state,
+            institution=pb.institution,
+            endpoint=pb.endpoint,
+            tls_keys=tuple(tls),
+            signing_keys=signing,
+            encryption_keys=encryption,
+            languages=tuple(pb.languages),
+            _verifiers=verifiers,
+            _encryption=enc,
+        )
+
+    def signing_verifier(self, key_id: str, at_ms: int) -> Ed25519Verifier | None:
+        info = self.signing_keys.get(key_id)
+        if info is None or not info.valid_at(at_ms):
+            return None
+        return self._verifiers[key_id]
+
+    def active_encryption_key(self, at_ms: int) -> EncryptionPublicKey | None:
+        """The ACTIVE encryption key valid at ``at_ms`` with the latest start, or None."""
+        candidates = [k for k in self.encryption_keys.values() if k.status is KeyStatus.ACTIVE and k.valid_at(at_ms)]
+        if not candidates:
+            return None
+        best = max(candidates, key=lambda k: (k.not_before_ms, k.key_id))
+        return self._encryption[best.key_id]
+
+    def certificates_pem(self) -> bytes:
+        """PEM certificates of every non-revoked TLS key (the trust store entries for this node)."""
+        return b"".join(
+            certificate_der_to_pem(t.certificate_der) for t in self.tls_keys if t.status is not KeyStatus.REVOKED
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Directory:
+    """A verified directory version. Implements ``focalpoint.envelope.PeerKeys``."""
+
+    version: int
+    issued_at_ms: int
+    expires_at_ms: int
+    nodes: Mapping[str, NodeInfo]
+    # The exact SignedDocument bytes this was loaded from (kept so old signatures stay checkable).
+    raw: bytes = field(repr=False)
+    _by_pin: Mapping[bytes, str] = field(repr=False, compare=False)
+
+    @classmethod
+    def build(
+        cls, *, version: int, issued_at_ms: int, expires_at_ms: int, nodes: list[NodeInfo], raw: bytes
+    ) -> Directory:
+        by_id: dict[str, NodeInfo] = {}
+        by_pin: dict[bytes, str] = {}
+        for node in nodes:
+            if node.node_id in by_id:
+                raise VerificationError(f"node id {node.node_id!r} appears twice")
+            by_id[node.node_id] = node
+            for t in node.tls_keys:
+                if t.spki_sha256 in by_pin:
+                    raise VerificationError(f"node {node.node_id!r} reuses another node's TLS key")
+                if t.status is not KeyStatus.REVOKED:
+                    by_pin[t.spki_sha256] = node.node_id
+        return cls(version, issued_at_ms, expires_at_ms, by_id, raw, by_pin)
+
+    def knows(self, node_id: str) -> bool:
+        return node_id in self.nodes
+
+    def node(self, node_id: str) -> NodeInfo | None:
+        return self.nodes.get(node_id)
+
+    def signing_key(self, node_id: str, key_id: str, at_ms: int) -> Ed25519Verifier | None:
+        node = self.nodes.get(node_id)
+        return None if node is None else node.signing_verifier(key_id, at_ms)
+
+    def node_for_pin(self, spki_sha256: bytes) -> str | None:
+        """The node whose non-revoked TLS key has this pin, or None."""
+        return self._by_pin.get(spki_sha256)
+
+    def trust_store_pem(self, *, exclude: str | None = None) -> bytes:
+        """Every node's non-revoked certificates, for the mutual-TLS trust store."""
+        return b"".join(n.certificates_pem() for n in self.nodes.values() if n.node_id != exclude)

@@ -1,0 +1,3 @@
+from focalpoint.cli import main
+
+main()

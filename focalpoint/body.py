@@ -1,0 +1,135 @@
+"""Validation of message bodies (pure).
+
+A body is refused when it could not be acted on safely at the other end: no kind,
+a case reference that could carry a name, malformed country or language codes,
+impossible dates, or a request that asks nothing. Messages name the field and the
+rule, never the value (values may be personal data).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+
+from focalpoint.errors import UsageError
+from focalpoint.v1 import common_pb2, messages_pb2
+
+__all__ = ["KINDS", "InvalidBody", "body_kind", "validate_body"]
+
+KINDS: tuple[str, ...] = tuple(f.name for f in messages_pb2.Body.DESCRIPTOR.oneofs_by_name["kind"].fields)
+
+# A pseudonymous reference: letters, digits and . _ / - only, so a name with spaces
+# cannot be smuggled into it (001:L1539–1541).
+_CASE_REF = re.compile(r"^[A-Z0-9][A-Z0-9._/-]{3,63}$")
+_STATE = re.compile(r"^[A-Z]{2}$")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_CODE_LIST_VERSION = re.compile(r"^\d{4}\.\d{1,3}$")
+_MAX_TEXT = 20_000
+
+
+class InvalidBody(UsageError):
+    """A body breaks a rule; the message names the field and the rule."""
+
+
+def body_kind(body: messages_pb2.Body) -> str:
+    return body.WhichOneof("kind") or ""
+
+
+def validate_body(body: messages_pb2.Body) -> str:
+    """Return the body's kind; raise InvalidBody naming the first broken rule."""
+    kind = body.WhichOneof("kind")
+    if kind is None:
+        raise InvalidBody(f"body has no kind; expected one of: {', '.join(KINDS)}")
+    if not _CODE_LIST_VERSION.match(body.code_list_version):
+        raise InvalidBody("code_list_version must look like YYYY.N, e.g. 2026.1")
+    if kind == "social_inquiry_request":
+        _validate_request(body.social_inquiry_request)
+    elif kind == "social_inquiry_report":
+        _validate_report(body.social_inquiry_report)
+    return kind
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise InvalidBody(message)
+
+
+def _case_ref(value: str, where: str) -> None:
+    _require(
+        bool(_CASE_REF.match(value)),
+        f"{where}.case_ref must be 4–64 characters of A–Z, 0–9, '.', '_', '/', '-' (a pseudonymous reference)",
+    )
+
+
+def _date(value: common_pb2.Date, where: str, *, required: bool) -> None:
+    if not value.year and not value.month and not value.day:
+        _require(not required, f"{where} is required")
+        return
+    try:
+        dt.date(value.year, value.month, value.day)
+    except ValueError:
+        raise InvalidBody(f"{where} is not a valid calendar date") from None
+
+
+def _text(value: common_pb2.LocalizedText, where: str) -> None:
+    if not value.text and not value.original_text:
+        return
+    _require(bool(_LANGUAGE.match(value.language)), f"{where}.language must be a BCP 47 tag such as 'en'")
+    _require(len(value.text) <= _MAX_TEXT, f"{where}.text exceeds {_MAX_TEXT} characters")
+    if value.original_text:
+        _require(
+            bool(_LANGUAGE.match(value.original_language)),
+            f"{where}.original_language must be a BCP 47 tag when original_text is set",
+        )
+
+
+def _languages(values: Iterable[str], where: str) -> None:
+    for v in values:
+        _require(bool(_LANGUAGE.match(v)), f"{where} must hold BCP 47 tags such as 'sq' or 'el'")
+
+
+def _validate_request(req: messages_pb2.SocialInquiryRequest) -> None:
+    where = "social_inquiry_request"
+    _case_ref(req.case_ref, where)
+    _require(req.identification_status != 0, f"{where}.identification_status is required")
+    _require(req.identified_at_ms > 0, f"{where}.identified_at_ms is required")
+    _require(len(req.topics) > 0, f"{where}.topics must name at least one inquiry topic")
+    _require(req.urgency != 0, f"{where}.urgency is required")
+    child = req.child
+    _require(
+        bool(_STATE.match(child.presumed_nationality)),
+        f"{where}.child.presumed_nationality must be an ISO 3166-1 alpha-2 code",
+    )
+    _date(child.documented_date_of_birth, f"{where}.child.documented_date_of_birth", required=False)
+    _require(child.assessed_age_years <= 25, f"{where}.child.assessed_age_years is out of range")
+    _text(child.place_of_origin, f"{where}.child.place_of_origin")
+    _languages(child.languages, f"{where}.child.languages")
+    for i, doc in enumerate(child.documents):
+        _require(
+            bool(_STATE.match(doc.issuing_state)),
+            f"{where}.child.documents[{i}].issuing_state must be an ISO 3166-1 alpha-2 code",
+        )
+    for i, contact in enumerate(req.family_contacts):
+        _text(contact.last_known_address, f"{where}.family_contacts[{i}].last_known_address")
+    _text(req.circumstances, f"{where}.circumstances")
+    _date(req.response_due, f"{where}.response_due", required=True)
+    if req.preferred_response_language:
+        _languages([req.preferred_response_language], f"{where}.preferred_response_language")
+
+
+def _validate_report(rep: messages_pb2.SocialInquiryReport) -> None:
+    where = "social_inquiry_report"
+    _case_ref(rep.case_ref, where)
+    _require(rep.identity_confirmed != 0, f"{where}.identity_confirmed is required")
+    _require(rep.nationality_confirmed != 0, f"{where}.nationality_confirmed is required")
+    _require(rep.family_involvement != 0, f"{where}.family_involvement is required (use FINDING_UNKNOWN)")
+    _require(rep.recommended_solution != 0, f"{where}.recommended_solution is required")
+    _require(rep.completed_at_ms > 0, f"{where}.completed_at_ms is required")
+    _text(rep.family_situation, f"{where}.family_situation")
+    _text(rep.community_situation, f"{where}.community_situation")
+    _text(rep.recommendation_rationale, f"{where}.recommendation_rationale")
+    for i, c in enumerate(rep.caregivers):
+        _require(c.availability != 0, f"{where}.caregivers[{i}].availability is required")
+        _text(c.assessment, f"{where}.caregivers[{i}].assessment")
+        _date(c.visited_on, f"{where}.caregivers[{i}].visited_on", required=False)

@@ -1,0 +1,435 @@
+"""The ``focalpoint`` command line.
+
+Errors go to stderr as one line, ``focalpoint: error: …``, with exit code 1 (2 for a
+usage mistake); never a traceback. Secrets are read from environment variables
+named by options, never from arguments (which other users can see in ``ps``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import signal
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import grpc
+from google.protobuf import json_format
+
+from focalpoint.errors import ConfigError, FocalpointError, UsageError
+
+__all__ = ["main"]
+
+T = TypeVar("T")
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def _passphrase(env: str | None) -> str | None:
+    if env is None:
+        return None
+    value = os.environ.get(env)
+    if value is None:
+        raise ConfigError(f"--passphrase-env names {env}, which is not set")
+    return value
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="focalpoint")
+def cli() -> None:
+    """Secure messaging between the child-protection focal points of different States."""
+
+
+# --- node --------------------------------------------------------------------------------
+
+
+@cli.group()
+def node() -> None:
+    """Initialise and run a focal-point node."""
+
+
+@node.command("init")
+@click.option("--dir", "home", type=click.Path(path_type=Path), required=True, help="Key directory to create.")
+@click.option("--node-id", required=True, help="Lowercase DNS label, e.g. gr-ekka.")
+@click.option("--state", required=True, help="ISO 3166-1 alpha-2 code of the node's State.")
+@click.option("--institution", required=True, help="Designated institution's name.")
+@click.option("--endpoint", required=True, help="host:port peers will use to reach this node.")
+@click.option(
+    "--language",
+    "languages",
+    multiple=True,
+    default=["en"],
+    show_default=True,
+    help="Working language (BCP 47).",
+)
+@click.option("--passphrase-env", default=None, help="Protect the key file with the passphrase in this variable.")
+def node_init(
+    home: Path,
+    node_id: str,
+    state: str,
+    institution: str,
+    endpoint: str,
+    languages: tuple[str, ...],
+    passphrase_env: str | None,
+) -> None:
+    """Create the node's keys and export its public directory entry."""
+    from focalpoint.keystore import init_node_dir
+
+    result = init_node_dir(
+        home,
+        node_id=node_id,
+        state=state,
+        institution=institution,
+        endpoint=endpoint,
+        languages=list(languages),
+        passphrase=_passphrase(passphrase_env),
+        now=_now(),
+    )
+    click.echo(f"keys:            {result.key_file} (mode 600)")
+    click.echo(f"local API token: {result.token_file} (mode 600)")
+    click.echo(f"directory entry: {result.entry_file}  <- send this to your directory administrators")
+
+
+@node.command("run")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+def node_run(config_path: Path) -> None:
+    """Run the node until SIGINT or SIGTERM."""
+    from focalpoint.config import load_config
+    from focalpoint.log import configure_logging
+    from focalpoint.node import Node
+
+    config = load_config(config_path)
+    configure_logging(fmt=config.log_format, level=config.log_level)
+
+    async def serve() -> None:
+        n = await Node.open(config)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await n.start()
+        except BaseException:
+            await n.stop(0)
+            raise
+        click.echo(f"node {n.node_id} ready: peer port {n.peer_port}, local port {n.local_port}", err=True)
+        await stop.wait()
+        await n.stop()
+
+    _run(serve())
+
+
+# --- directory ----------------------------------------------------------------------------
+
+
+@cli.group()
+def directory() -> None:
+    """Create, sign, verify and inspect the directory of focal points."""
+
+
+@directory.command("keygen")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Private key file to create (0600).")
+@click.option("--public-out", type=click.Path(path_type=Path), required=True, help="Public key (AdminKey JSON).")
+@click.option("--state", required=True)
+@click.option("--name", required=True, help="The administrator's name or function.")
+@click.option("--passphrase-env", default=None)
+def directory_keygen(out: Path, public_out: Path, state: str, name: str, passphrase_env: str | None) -> None:
+    """Create an administrator's hybrid (Ed25519 + ML-DSA-65) signing key."""
+    from focalpoint.keystore import generate_admin_key, write_secret_file
+
+    key_bytes, public = generate_admin_key(state=state, name=name, passphrase=_passphrase(passphrase_env))
+    write_secret_file(out, key_bytes)
+    public_out.write_text(json_format.MessageToJson(public, indent=2) + "\n", encoding="utf-8")
+    click.echo(f"administrator key {public.key_id}: private {out}, public {public_out}")
+
+
+def _read_export(path: Path) -> Any:
+    from directory import check_entry_export
+    from focalpoint.v1 import directory_pb2
+
+    try:
+        export = json_format.Parse(path.read_text(encoding="utf-8"), directory_pb2.NodeEntryExport())
+    except FileNotFoundError:
+        raise UsageError(f"{path}: file not found") from None
+    except (json_format.ParseError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path}: not a node entry export: {e}") from e
+    try:
+        return check_entry_export(export)
+    except FocalpointError as e:
+        raise UsageError(f"{path}: {e}") from e
+
+
+@directory.command("build")
+@click.option("--entry", "entries", type=click.Path(path_type=Path), multiple=True, required=True)
+@click.option("--admin-key", type=click.Path(path_type=Path), required=True)
+@click.option("--passphrase-env", default=None)
+@click.option("--version", "version", type=click.IntRange(min=1), required=True)
+@click.option("--valid-days", type=click.IntRange(1, 366), default=30, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+def directory_build(
+    entries: tuple[Path, ...],
+    admin_key: Path,
+    passphrase_env: str | None,
+    version: int,
+    valid_days: int,
+    out: Path,
+) -> None:
+    """Build a directory version from node entries and sign it."""
+    from directory import build_directory, sign_document
+    from focalpoint.keystore import load_admin_key
+
+    signer = load_admin_key(admin_key, _passphrase(passphrase_env))
+    now_ms = int(_now().timestamp() * 1000)
+    signed = build_directory(
+        [_read_export(p) for p in entries],
+        version=version,
+        issued_at_ms=now_ms,
+        expires_at_ms=now_ms + valid_days * 86_400_000,
+    )
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_bytes(sign_document(signed, [signer]))
+    tmp.replace(out)
+    click.echo(f"directory version {version} with {len(entries)} node(s) signed by {signer.key_id}: {out}")
+
+
+def _load_verified(path: Path, trusted: tuple[Path, ...], threshold: int) -> Any:
+    from directory import load_directory
+    from focalpoint.directory_cache import load_trust_root
+
+    if not trusted:
+        raise UsageError("give at least one --trusted administrator public key")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: file not found") from None
+    return load_directory(data, trust=load_trust_root(trusted, threshold), now_ms=int(_now().timestamp() * 1000))
+
+
+_trusted = click.option("--trusted", type=click.Path(path_type=Path), multiple=True, help="Administrator public key.")
+_threshold = click.option("--threshold", type=click.IntRange(min=1), default=1, show_default=True)
+
+
+@directory.command("verify")
+@click.argument("path", type=click.Path(path_type=Path))
+@_trusted
+@_threshold
+def directory_verify(path: Path, trusted: tuple[Path, ...], threshold: int) -> None:
+    """Verify a signed directory document."""
+    d = _load_verified(path, trusted, threshold)
+    expires = dt.datetime.fromtimestamp(d.expires_at_ms / 1000, dt.UTC).isoformat(timespec="seconds")
+    click.echo(f"OK: directory version {d.version}, {len(d.nodes)} node(s), expires {expires}")
+
+
+@directory.command("show")
+@click.argument("path", type=click.Path(path_type=Path))
+@_trusted
+@_threshold
+@click.option("--json", "as_json", is_flag=True)
+def directory_show(path: Path, trusted: tuple[Path, ...], threshold: int, as_json: bool) -> None:
+    """Show a verified directory's nodes and keys."""
+    d = _load_verified(path, trusted, threshold)
+    nodes = [
+        {
+            "node_id": n.node_id,
+            "state": n.state,
+            "institution": n.institution,
+            "endpoint": n.endpoint,
+            "languages": list(n.languages),
+            "tls_pins": [{"sha256": t.spki_sha256.hex(), "status": t.status.name} for t in n.tls_keys],
+            "signing_keys": [{"key_id": k, "status": v.status.name} for k, v in n.signing_keys.items()],
+            "encryption_keys": [{"key_id": k, "status": v.status.name} for k, v in n.encryption_keys.items()],
+        }
+        for n in d.nodes.values()
+    ]
+    if as_json:
+        click.echo(json.dumps({"version": d.version, "expires_at_ms": d.expires_at_ms, "nodes": nodes}, indent=2))
+        return
+    click.echo(f"directory version {d.version}, {len(nodes)} node(s)")
+    for n in nodes:
+        click.echo(f"  {n['node_id']:<16} {n['state']}  {n['endpoint']:<22} {n['institution']}")
+
+
+# --- messages (local API client) ----------------------------------------------------------
+
+
+def _client(config_path: Path) -> Any:
+    from focalpoint.config import load_config
+    from focalpoint.keystore import read_secret_file
+    from focalpoint.local_api import LocalClient
+
+    config = load_config(config_path)
+    token_file = config.keys_file.parent / "local-api.token"
+    token = read_secret_file(token_file).decode().strip()
+    return LocalClient(config.listen_local, token)
+
+
+def _rpc(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        return _run(coro)
+    except grpc.aio.AioRpcError as e:
+        raise UsageError(f"node refused: {e.code().name}: {e.details()}") from e
+
+
+def _hex_id(value: str, what: str) -> bytes:
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise UsageError(f"{what} must be 32 hex digits, got {value!r}") from None
+    if len(raw) != 16:
+        raise UsageError(f"{what} must be 32 hex digits, got {len(value)} characters")
+    return raw
+
+
+@cli.group()
+def message() -> None:
+    """Send and read messages through a running node's local API."""
+
+
+@message.command("send")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+@click.option("--to", "recipient", required=True, help="Recipient node id.")
+@click.option("--body", "body_path", type=click.Path(path_type=Path), required=True, help="Body as protobuf JSON.")
+@click.option("--in-reply-to", default=None, help="Message id (hex) this answers.")
+@click.option("--request-id", default=None, help="Idempotency key: retrying with it never sends twice.")
+def message_send(
+    config_path: Path, recipient: str, body_path: Path, in_reply_to: str | None, request_id: str | None
+) -> None:
+    """Queue a message; prints its id once it is durable in the outbox."""
+    from focalpoint.v1 import local_pb2, messages_pb2
+
+    try:
+        body = json_format.Parse(body_path.read_text(encoding="utf-8"), messages_pb2.Body())
+    except FileNotFoundError:
+        raise UsageError(f"{body_path}: file not found") from None
+    except (json_format.ParseError, UnicodeDecodeError) as e:
+        raise UsageError(f"{body_path}: not a message body (protobuf JSON of focalpoint.v1.Body): {e}") from e
+    req = local_pb2.SubmitRequest(
+        recipient_node=recipient,
+        body=body,
+        in_reply_to=_hex_id(in_reply_to, "--in-reply-to") if in_reply_to else b"",
+        client_request_id=request_id or "",
+    )
+
+    async def go() -> Any:
+        async with _client(config_path) as c:
+            return await c.submit(req)
+
+    resp = _rpc(go())
+    click.echo(resp.message_id.hex())
+
+
+@message.command("list")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+@click.option("--outbox", is_flag=True, help="List sent messages instead of received ones.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+def message_list(config_path: Path, outbox: bool, limit: int) -> None:
+    """List the inbox (or the outbox, with delivery state)."""
+    from focalpoint.v1 import local_pb2
+
+    async def go() -> Any:
+        async with _client(config_path) as c:
+            return await (c.list_outbox(limit) if outbox else c.list_inbox(limit))
+
+    resp = _rpc(go())
+    for e in resp.entries:
+        if outbox:
+            state = local_pb2.DeliveryState.Name(e.state).removeprefix("DELIVERY_STATE_").lower()
+            extra = f"  ({e.last_error})" if e.last_error and state != "delivered" else ""
+            click.echo(f"{e.message_id.hex()}  to {e.recipient_node:<14} {e.kind:<24} {state}{extra}")
+        else:
+            click.echo(f"{e.message_id.hex()}  from {e.sender_node:<12} {e.kind}")
+
+
+@message.command("show")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+@click.argument("message_id")
+@click.option("--outbox", is_flag=True)
+@click.option("--from", "peer", default="", help="Sender node (inbox only), when ids collide.")
+def message_show(config_path: Path, message_id: str, outbox: bool, peer: str) -> None:
+    """Print one message as JSON (decrypted for the duration of the call)."""
+    from focalpoint.v1 import local_pb2
+
+    mid = _hex_id(message_id, "MESSAGE_ID")
+    direction = local_pb2.DIRECTION_OUTBOX if outbox else local_pb2.DIRECTION_INBOX
+
+    async def go() -> Any:
+        async with _client(config_path) as c:
+            return await c.get_message(direction, mid, peer)
+
+    click.echo(json_format.MessageToJson(_rpc(go()), indent=2))
+
+
+# --- demo and benchmarks ------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--keep", type=click.Path(path_type=Path), default=None, help="Keep the network's files here.")
+def demo(keep: Path | None) -> None:
+    """Start three States' nodes on loopback and run a social inquiry end to end."""
+    from focalpoint.demo import run_demo
+
+    _run(run_demo(keep))
+
+
+@cli.group()
+def bench() -> None:
+    """Benchmarks: our path and its raw baseline side by side, as ratios."""
+
+
+@bench.command("exchange")
+@click.option("--messages", type=click.IntRange(10, 200_000), default=3000, show_default=True)
+@click.option("--payload-bytes", type=click.IntRange(64, 512 * 1024), default=1024, show_default=True)
+@click.option(
+    "--light",
+    "light_load",
+    type=click.IntRange(5, 10_000),
+    default=200,
+    show_default=True,
+    help="Sequential round trips for p50.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_exchange(messages: int, payload_bytes: int, light_load: int, as_json: bool) -> None:
+    """Raw grpc.aio echo vs the full exchange, both between two processes over mutual TLS."""
+    from focalpoint.bench import run_exchange_bench
+
+    result = _run(run_exchange_bench(messages=messages, payload_bytes=payload_bytes, light=light_load))
+    if as_json:
+        click.echo(json.dumps(result, sort_keys=True))
+    else:
+        from focalpoint.bench import format_exchange
+
+        click.echo(format_exchange(result))
+
+
+def main() -> None:
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    try:
+        cli.main(standalone_mode=False, prog_name="focalpoint")
+    except click.exceptions.Abort:
+        click.echo("focalpoint: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        click.echo(f"focalpoint: error: {e.format_message()}", err=True)
+        sys.exit(e.exit_code)
+    except UsageError as e:
+        click.echo(f"focalpoint: error: {e}", err=True)
+        sys.exit(2)
+    except FocalpointError as e:
+        click.echo(f"focalpoint: error: {e}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except OSError as e:
+        click.echo(f"focalpoint: error: {e.strerror or e}: {getattr(e, 'filename', '') or ''}".rstrip(": "), err=True)
+        sys.exit(1)

@@ -1,0 +1,138 @@
+"""The focalpoint exception tree.
+
+    FocalpointError
+    ├── VerificationError      a document or message failed a trust check; never retried
+    │   └── RefusalError       a receiver refuses an envelope; carries a RefusalCode
+    ├── TransportError         a peer could not be reached or answered badly; retried
+    ├── ConfigError            a configuration file or key file is unusable
+    ├── StorageError           the database failed or holds something unexpected
+    └── UsageError             a caller passed something invalid (CLI, local API)
+
+Every message says what was expected and what arrived, and never contains case
+content, keys or personal data. Refusal codes map to gRPC status codes here and
+nowhere else (``GRPC_STATUS``); the numbers are the standard gRPC codes, so this
+module stays free of the ``grpc`` import.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = [
+    "GRPC_STATUS",
+    "ConfigError",
+    "FocalpointError",
+    "Refusal",
+    "RefusalError",
+    "StorageError",
+    "TransportError",
+    "UsageError",
+    "VerificationError",
+]
+
+
+class FocalpointError(Exception):
+    """Root of every error focalpoint raises on purpose."""
+
+
+class VerificationError(FocalpointError):
+    """A signature, document or message failed verification."""
+
+
+class TransportError(FocalpointError):
+    """A peer was unreachable or the call failed in transit; safe to retry."""
+
+
+class ConfigError(FocalpointError):
+    """A configuration or key file is missing, malformed or inconsistent."""
+
+
+class StorageError(FocalpointError):
+    """The node's database failed or returned data that breaks an invariant."""
+
+
+class UsageError(FocalpointError):
+    """Invalid input from a user or a local client."""
+
+
+class Refusal(enum.IntEnum):
+    """Why a receiver refuses an envelope; values equal focalpoint.v1.RefusalCode."""
+
+    MALFORMED = 1
+    OVERSIZED = 2
+    UNSUPPORTED_VERSION = 3
+    UNSUPPORTED_SUITE = 4
+    UNKNOWN_PEER = 5
+    WRONG_RECIPIENT = 6
+    UNKNOWN_SENDER = 7
+    SENDER_NOT_PEER = 8
+    NOT_YET_VALID = 9
+    EXPIRED = 10
+    UNKNOWN_KEY_ID = 11
+    DECRYPTION_FAILED = 12
+    BAD_SIGNATURE = 13
+    CONTENT_MISMATCH = 14
+    REPLAY = 15
+    INVALID_BODY = 16
+    UNAVAILABLE = 17
+
+
+# Standard gRPC status code numbers (grpc/doc/statuscodes.md).
+_INVALID_ARGUMENT = 3
+_NOT_FOUND = 5
+_ALREADY_EXISTS = 6
+_PERMISSION_DENIED = 7
+_RESOURCE_EXHAUSTED = 8
+_FAILED_PRECONDITION = 9
+_OUT_OF_RANGE = 11
+_UNIMPLEMENTED = 12
+_UNAVAILABLE = 14
+_DATA_LOSS = 15
+_UNAUTHENTICATED = 16
+
+GRPC_STATUS: dict[Refusal, int] = {
+    Refusal.MALFORMED: _INVALID_ARGUMENT,
+    Refusal.OVERSIZED: _RESOURCE_EXHAUSTED,
+    Refusal.UNSUPPORTED_VERSION: _UNIMPLEMENTED,
+    Refusal.UNSUPPORTED_SUITE: _UNIMPLEMENTED,
+    Refusal.UNKNOWN_PEER: _UNAUTHENTICATED,
+    Refusal.WRONG_RECIPIENT: _FAILED_PRECONDITION,
+    Refusal.UNKNOWN_SENDER: _PERMISSION_DENIED,
+    Refusal.SENDER_NOT_PEER: _PERMISSION_DENIED,
+    Refusal.NOT_YET_VALID: _OUT_OF_RANGE,
+    Refusal.EXPIRED: _OUT_OF_RANGE,
+    Refusal.UNKNOWN_KEY_ID: _NOT_FOUND,
+    Refusal.DECRYPTION_FAILED: _DATA_LOSS,
+    Refusal.BAD_SIGNATURE: _UNAUTHENTICATED,
+    Refusal.CONTENT_MISMATCH: _PERMISSION_DENIED,
+    Refusal.REPLAY: _ALREADY_EXISTS,
+    Refusal.INVALID_BODY: _INVALID_ARGUMENT,
+    Refusal.UNAVAILABLE: _UNAVAILABLE,
+}
+
+# Refusals the sender can expect to clear by retrying later (e.g. after either side
+# refreshes its directory, or the receiver recovers); all others close the outbox entry.
+RETRYABLE: frozenset[Refusal] = frozenset(
+    {Refusal.UNKNOWN_KEY_ID, Refusal.UNKNOWN_PEER, Refusal.UNKNOWN_SENDER, Refusal.UNAVAILABLE}
+)
+
+
+class RefusalError(VerificationError):
+    """A receiver refuses an envelope.
+
+    ``reason`` is actionable for the sender and must not reveal whether a case
+    exists, nor any content.
+    """
+
+    def __init__(self, code: Refusal, reason: str) -> None:
+        super().__init__(f"{code.name.lower()}: {reason}")
+        self.code = code
+        self.reason = reason
+
+    @property
+    def grpc_status(self) -> int:
+        return GRPC_STATUS[self.code]
+
+    @property
+    def retryable(self) -> bool:
+        return self.code in RETRYABLE

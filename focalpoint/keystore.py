@@ -1,0 +1,323 @@
+"""Private key files of nodes and administrators.
+
+A key file is a protobuf (``KeyFile`` / ``AdminKeyFile``) written once with mode
+0600 (never overwritten), optionally sealed under a passphrase with scrypt +
+AES-256-GCM. Loading refuses a file that others can read. Nothing here logs or
+prints key material.
+
+Raises ``ConfigError`` for every unusable file, naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+
+from focalpoint.errors import ConfigError
+from focalpoint.signing import AdminSigner, Context, Ed25519Signer
+from focalpoint.suite import EncryptionPrivateKey
+from focalpoint.tlsid import TlsIdentity, generate_tls_identity
+from focalpoint.v1 import common_pb2, directory_pb2, keystore_pb2
+
+__all__ = [
+    "NodeKeys",
+    "generate_admin_key",
+    "generate_node_secrets",
+    "init_node_dir",
+    "load_admin_key",
+    "load_node_keys",
+    "node_entry_export",
+    "read_secret_file",
+    "write_secret_file",
+]
+
+FORMAT_VERSION = 1
+_AAD = b"focalpoint key file v1"
+_SCRYPT_LOG2_N = 15
+_SCRYPT_R = 8
+_SCRYPT_P = 1
+
+
+@dataclass(frozen=True, slots=True)
+class NodeKeys:
+    node_id: str
+    signer: Ed25519Signer
+    signers: dict[str, Ed25519Signer]
+    decryption_keys: dict[str, EncryptionPrivateKey]
+    tls: TlsIdentity
+    storage_key: bytes
+    local_api_token: str
+
+
+def _derive(passphrase: str, salt: bytes, log2_n: int, r: int, p: int) -> bytes:
+    return Scrypt(salt=salt, length=32, n=1 << log2_n, r=r, p=p).derive(passphrase.encode())
+
+
+def _seal(plain: bytes, passphrase: str) -> keystore_pb2.EncryptedSecrets:
+    salt, nonce = os.urandom(16), os.urandom(12)
+    key = _derive(passphrase, salt, _SCRYPT_LOG2_N, _SCRYPT_R, _SCRYPT_P)
+    return keystore_pb2.EncryptedSecrets(
+        salt=salt,
+        scrypt_log2_n=_SCRYPT_LOG2_N,
+        scrypt_r=_SCRYPT_R,
+        scrypt_p=_SCRYPT_P,
+        nonce=nonce,
+        ciphertext=AESGCM(key).encrypt(nonce, plain, _AAD),
+    )
+
+
+def _unseal(enc: keystore_pb2.EncryptedSecrets, passphrase: str | None, path: Path) -> bytes:
+    if passphrase is None:
+        raise ConfigError(f"{path}: key file is passphrase-protected; set the passphrase environment variable")
+    if not 10 <= enc.scrypt_log2_n <= 22 or not 1 <= enc.scrypt_r <= 32 or not 1 <= enc.scrypt_p <= 16:
+        raise ConfigError(f"{path}: key file has out-of-range scrypt parameters")
+    key = _derive(passphrase, enc.salt, enc.scrypt_log2_n, enc.scrypt_r, enc.scrypt_p)
+    try:
+        return AESGCM(key).decrypt(enc.nonce, enc.ciphertext, _AAD)
+    except (InvalidTag, ValueError):
+        raise ConfigError(f"{path}: wrong passphrase, or the key file is corrupted") from None
+
+
+def write_secret_file(path: Path, data: bytes) -> None:
+    """Create ``path`` with mode 0600; refuse to overwrite (keys are never silently replaced)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ConfigError(f"{path}: already exists; refusing to overwrite a key file") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot create: {e.strerror}") from e
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_secret_file(path: Path) -> bytes:
+    """Read a secret file, refusing one that group or others may read."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: key file not found") from None
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"{path}: key file is accessible to other users (mode {stat.S_IMODE(st.st_mode):o}); run chmod 600 on it"
+        )
+    return path.read_bytes()
+
+
+def generate_node_secrets(node_id: str, *, now: dt.datetime) -> keystore_pb2.NodeSecrets:
+    now_ms = int(now.timestamp() * 1000)
+    signer = Ed25519Signer.generate()
+    enc = EncryptionPrivateKey.generate()
+    tls = generate_tls_identity(node_id, now=now)
+    return keystore_pb2.NodeSecrets(
+        node_id=node_id,
+        signing_keys=[
+            keystore_pb2.SecretKey(
+                key_id=signer.key_id,
+                algorithm=common_pb2.KEY_ALGORITHM_ED25519,
+                private_key=signer.seed(),
+                created_at_ms=now_ms,
+            )
+        ],
+        encryption_keys=[
+            keystore_pb2.SecretKey(
+                key_id=enc.key_id,
+                algorithm=common_pb2.KEY_ALGORITHM_ML_KEM_768_X25519,
+                private_key=enc.secret(),
+                created_at_ms=now_ms,
+            )
+        ],
+        tls_private_key_pem=tls.private_key_pem,
+        tls_certificate_pem=tls.certificate_pem,
+        storage_key=os.urandom(32),
+        local_api_token=secrets.token_urlsafe(32),
+    )
+
+
+def encode_node_key_file(node_secrets: keystore_pb2.NodeSecrets, passphrase: str | None) -> bytes:
+    kf = keystore_pb2.KeyFile(format_version=FORMAT_VERSION)
+    if passphrase is None:
+        kf.plain.CopyFrom(node_secrets)
+    else:
+        kf.encrypted.CopyFrom(_seal(node_secrets.SerializeToString(), passphrase))
+    return kf.SerializeToString()
+
+
+def load_node_keys(path: Path, passphrase: str | None) -> NodeKeys:
+    kf = keystore_pb2.KeyFile()
+    try:
+        kf.ParseFromString(read_secret_file(path))
+    except DecodeError as e:
+        raise ConfigError(f"{path}: not a focalpoint node key file") from e
+    if kf.format_version != FORMAT_VERSION:
+        raise ConfigError(f"{path}: key file format {kf.format_version}, expected {FORMAT_VERSION}")
+    which = kf.WhichOneof("secrets")
+    if which == "plain":
+        ns = kf.plain
+    elif which == "encrypted":
+        ns = keystore_pb2.NodeSecrets.FromString(_unseal(kf.encrypted, passphrase, path))
+    else:
+        raise ConfigError(f"{path}: key file holds no secrets")
+    return _keys_from_secrets(ns, path)
+
+
+def node_entry_export(
+    keys: NodeKeys, *, state: str, institution: str, endpoint: str, languages: list[str]
+) -> directory_pb2.NodeEntryExport:
+    """The node's public directory entry with a proof that it holds the signing key."""
+    entry = directory_pb2.NodeEntry(
+        node_id=keys.node_id,
+        state=state,
+        institution=institution,
+        endpoint=endpoint,
+        tls_keys=[
+            directory_pb2.TlsKey(
+                spki_sha256=keys.tls.pin,
+                certificate_der=keys.tls.certificate_der,
+                status=directory_pb2.KEY_STATUS_ACTIVE,
+            )
+        ],
+        signing_keys=[
+            directory_pb2.PublicKeyEntry(
+                key_id=s.key_id,
+                algorithm=common_pb2.KEY_ALGORITHM_ED25519,
+                public_key=s.public_key,
+                status=directory_pb2.KEY_STATUS_ACTIVE,
+            )
+            for s in keys.signers.values()
+        ],
+        encryption_keys=[
+            directory_pb2.PublicKeyEntry(
+                key_id=k.key_id,
+                algorithm=common_pb2.KEY_ALGORITHM_ML_KEM_768_X25519,
+                public_key=k.public.public_key,
+                status=directory_pb2.KEY_STATUS_ACTIVE,
+            )
+            for k in keys.decryption_keys.values()
+        ],
+        languages=languages,
+    )
+    entry_bytes = entry.SerializeToString()
+    return directory_pb2.NodeEntryExport(
+        entry=entry,
+        entry_bytes=entry_bytes,
+        proof_of_possession=keys.signer.sign(Context.ENTRY_PROOF, entry_bytes),
+    )
+
+
+def generate_admin_key(*, state: str, name: str, passphrase: str | None) -> tuple[bytes, directory_pb2.AdminKey]:
+    """A new administrator key: (key file bytes, public AdminKey)."""
+    signer = AdminSigner.generate()
+    ed_seed, ml_seed = signer.seeds()
+    secrets_msg = keystore_pb2.AdminSecrets(
+        key_id=signer.key_id, state=state, name=name, ed25519_seed=ed_seed, ml_dsa_65_seed=ml_seed
+    )
+    kf = keystore_pb2.AdminKeyFile(format_version=FORMAT_VERSION)
+    if passphrase is None:
+        kf.plain.CopyFrom(secrets_msg)
+    else:
+        kf.encrypted.CopyFrom(_seal(secrets_msg.SerializeToString(), passphrase))
+    public = directory_pb2.AdminKey(
+        key_id=signer.key_id,
+        state=state,
+        name=name,
+        ed25519_public_key=signer.verifier.ed25519_public_key,
+        ml_dsa_65_public_key=signer.verifier.ml_dsa_65_public_key,
+    )
+    return kf.SerializeToString(), public
+
+
+def load_admin_key(path: Path, passphrase: str | None) -> AdminSigner:
+    kf = keystore_pb2.AdminKeyFile()
+    try:
+        kf.ParseFromString(read_secret_file(path))
+    except DecodeError as e:
+        raise ConfigError(f"{path}: not a focalpoint administrator key file") from e
+    which = kf.WhichOneof("secrets")
+    if which == "plain":
+        s = kf.plain
+    elif which == "encrypted":
+        s = keystore_pb2.AdminSecrets.FromString(_unseal(kf.encrypted, passphrase, path))
+    else:
+        raise ConfigError(f"{path}: administrator key file holds no secrets")
+    signer = AdminSigner(s.ed25519_seed, s.ml_dsa_65_seed)
+    if signer.key_id != s.key_id:
+        raise ConfigError(f"{path}: administrator key does not match its stored id")
+    return signer
+
+
+@dataclass(frozen=True, slots=True)
+class InitResult:
+    key_file: Path
+    token_file: Path
+    entry_file: Path
+    export: directory_pb2.NodeEntryExport
+
+
+def init_node_dir(
+    directory: Path,
+    *,
+    node_id: str,
+    state: str,
+    institution: str,
+    endpoint: str,
+    languages: list[str],
+    passphrase: str | None,
+    now: dt.datetime,
+) -> InitResult:
+    """Create a node's keys in ``directory`` (created 0700): node.keys, local-api.token, node-entry.json.
+
+    Validates the public entry before writing anything; refuses to overwrite existing keys.
+    """
+    from directory.model import NodeInfo
+    from focalpoint.errors import VerificationError
+
+    ns = generate_node_secrets(node_id, now=now)
+    keys_probe = _keys_from_secrets(ns, Path("<new>"))
+    export = node_entry_export(keys_probe, state=state, institution=institution, endpoint=endpoint, languages=languages)
+    try:
+        NodeInfo.from_proto(export.entry)
+    except VerificationError as e:
+        raise ConfigError(str(e).replace("node ", "node entry ", 1)) from e
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key_file = directory / "node.keys"
+    token_file = directory / "local-api.token"
+    entry_file = directory / "node-entry.json"
+    for existing in (key_file, token_file):
+        if existing.exists():
+            raise ConfigError(f"{existing}: already exists; refusing to overwrite a key file")
+    write_secret_file(key_file, encode_node_key_file(ns, passphrase))
+    write_secret_file(token_file, ns.local_api_token.encode() + b"\n")
+    entry_file.write_text(json_format.MessageToJson(export, indent=2) + "\n", encoding="utf-8")
+    return InitResult(key_file, token_file, entry_file, export)
+
+
+def _keys_from_secrets(ns: keystore_pb2.NodeSecrets, path: Path) -> NodeKeys:
+    if not ns.signing_keys or not ns.encryption_keys or len(ns.storage_key) != 32:
+        raise ConfigError(f"{path}: key file lacks a signing key, an encryption key or the storage key")
+    signers = {k.key_id: Ed25519Signer(k.private_key) for k in ns.signing_keys}
+    for key_id, s in signers.items():
+        if s.key_id != key_id:
+            raise ConfigError(f"{path}: signing key {key_id} does not match its stored id")
+    decryption = {k.key_id: EncryptionPrivateKey(k.key_id, k.private_key) for k in ns.encryption_keys}
+    newest = max(ns.signing_keys, key=lambda k: k.created_at_ms)
+    return NodeKeys(
+        node_id=ns.node_id,
+        signer=signers[newest.key_id],
+        signers=signers,
+        decryption_keys=decryption,
+        tls=TlsIdentity(ns.tls_private_key_pem, ns.tls_certificate_pem),
+        storage_key=ns.storage_key,
+        local_api_token=ns.local_api_token,
+    )

@@ -1,0 +1,404 @@
+"""A focal-point node: keys, directory, store, the two gRPC servers and the delivery loop.
+
+``Node.submit`` makes a message durable in the outbox before it returns;
+``Node.receive`` runs the receive checks (focalpoint.envelope), stores the
+ciphertext and answers with a signed receipt, or the original receipt for a
+duplicate. Servicers (focalpoint.transport, focalpoint.local_api) stay thin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import structlog
+from google.protobuf.message import DecodeError
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from directory import Directory
+from focalpoint.batching import GroupCommit
+from focalpoint.body import InvalidBody, validate_body
+from focalpoint.config import NodeConfig
+from focalpoint.delivery import DeliveryManager
+from focalpoint.directory_cache import DirectoryCache, load_trust_root
+from focalpoint.envelope import Limits, OpenedMessage, open_envelope, seal
+from focalpoint.errors import ConfigError, Refusal, RefusalError, UsageError
+from focalpoint.keystore import NodeKeys, load_node_keys
+from focalpoint.receipt import make_receipt
+from focalpoint.sqlite_store import SqliteStore
+from focalpoint.store import DeliveryState, InboxOutcome, NewInbox, NewOutbox, StorageCipher, Store
+from focalpoint.suite import SUITE_V1, EncryptionPrivateKey, self_test
+from focalpoint.transport import (
+    PeerChannels,
+    ServerTls,
+    abort_with_refusal,
+    channel_options,
+    peer_node_id,
+    refusal_to_proto,
+)
+from focalpoint.v1 import envelope_pb2, messages_pb2, node_pb2, node_pb2_grpc
+
+__all__ = ["Node", "Submitted", "wall_clock_ms"]
+
+log = structlog.get_logger("focalpoint.node")
+
+OUTBOX_PURPOSE = b"outbox"
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def inbox_purpose(sender: str) -> bytes:
+    return b"inbox:" + sender.encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    message_id: bytes
+    state: DeliveryState
+
+
+class Node:
+    def __init__(
+        self,
+        config: NodeConfig,
+        keys: NodeKeys,
+        cache: DirectoryCache,
+        store: Store,
+        *,
+        clock_ms: Callable[[], int],
+    ) -> None:
+        if keys.node_id != config.node_id:
+            raise ConfigError(
+                f"{config.source}: node.id is {config.node_id!r} but {config.keys_file} holds keys of {keys.node_id!r}"
+            )
+        self.config = config
+        self.node_id = config.node_id
+        self.keys = keys
+        self.cache = cache
+        self.store = store
+        self.clock_ms = clock_ms
+        self.cipher = StorageCipher(keys.storage_key)
+        self.limits = Limits(
+            max_envelope_bytes=config.delivery.max_envelope_bytes,
+            clock_skew_ms=config.delivery.clock_skew_seconds * 1000,
+        )
+        self._decryption_keys: dict[str, EncryptionPrivateKey] = {}
+        self._sequences: dict[str, int] = {}
+        self._outbox_commit: GroupCommit[NewOutbox, bytes] = GroupCommit(store.add_outbox)
+        self._inbox_commit: GroupCommit[NewInbox, InboxOutcome] = GroupCommit(store.add_inbox)
+        self.channels = PeerChannels(
+            keys.tls,
+            max_message_bytes=config.delivery.max_envelope_bytes,
+            timeout_s=config.delivery.call_timeout_seconds,
+        )
+        self.delivery = DeliveryManager(
+            node_id=self.node_id,
+            store=store,
+            channels=self.channels,
+            directory=lambda: self.cache.current,
+            clock_ms=clock_ms,
+            batch_size=config.delivery.batch_size,
+            retry_initial_s=config.delivery.retry_initial_seconds,
+            retry_max_s=config.delivery.retry_max_seconds,
+        )
+        self._server_tls: ServerTls | None = None
+        self._peer_server: grpc.aio.Server | None = None
+        self._local_server: grpc.aio.Server | None = None
+        self._maintenance: asyncio.Task[None] | None = None
+        self.peer_port = 0
+        self.local_port = 0
+        cache.subscribe(self._on_directory)
+        self._on_directory(cache.current)
+
+    # --- life cycle -------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, config: NodeConfig, *, clock_ms: Callable[[], int] = wall_clock_ms) -> Node:
+        """Load and check everything; raises ConfigError/StorageError before anything listens."""
+        self_test(SUITE_V1)
+        passphrase = None
+        if config.passphrase_env is not None:
+            passphrase = os.environ.get(config.passphrase_env)
+            if passphrase is None:
+                raise ConfigError(f"{config.source}: node.passphrase_env names {config.passphrase_env}, which is unset")
+        keys = load_node_keys(config.keys_file, passphrase)
+        cache = DirectoryCache(
+            config.directory.path, load_trust_root(config.directory.trusted_keys, config.directory.threshold)
+        )
+        directory = cache.load_initial(clock_ms())
+        if not directory.knows(config.node_id):
+            raise ConfigError(
+                f"{config.directory.path}: directory version {directory.version} has no node {config.node_id!r}"
+            )
+        store = await SqliteStore.open(config.database)
+        try:
+            node = cls(config, keys, cache, store, clock_ms=clock_ms)
+            node._sequences = await store.last_peer_sequences()
+        except BaseException:
+            await store.close()
+            raise
+        return node
+
+    async def start(self) -> None:
+        from focalpoint.local_api import add_local_service  # local API depends on Node, not the reverse
+
+        opts = channel_options(self.config.delivery.max_envelope_bytes)
+        self._server_tls = ServerTls(self.keys.tls, self.cache.current)
+        peer = grpc.aio.server(options=opts)
+        node_pb2_grpc.add_NodeServiceServicer_to_server(NodeServicer(self), peer)
+        health_servicer = HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, peer)
+        reflection.enable_server_reflection(
+            (node_pb2.DESCRIPTOR.services_by_name["NodeService"].full_name, reflection.SERVICE_NAME), peer
+        )
+        self.peer_port = _bind(peer.add_secure_port, self.config.listen_peer, self._server_tls.credentials)
+        local = grpc.aio.server(options=opts)
+        add_local_service(self, local)
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, local)
+        self.local_port = _bind(local.add_insecure_port, self.config.listen_local)
+        await peer.start()
+        await local.start()
+        self._peer_server, self._local_server = peer, local
+        await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        await self.delivery.start()
+        self._maintenance = asyncio.get_running_loop().create_task(self._maintain())
+        log.info("node_started", node=self.node_id, peer_port=self.peer_port, local_port=self.local_port)
+
+    async def stop(self, grace_s: float = 1.0) -> None:
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+        await self.delivery.stop()
+        for server in (self._local_server, self._peer_server):
+            if server is not None:
+                await server.stop(grace_s)
+        await self._outbox_commit.close()
+        await self._inbox_commit.close()
+        await self.channels.close()
+        await self.store.close()
+        log.info("node_stopped", node=self.node_id)
+
+    async def _maintain(self) -> None:
+        interval = min(self.config.directory.refresh_seconds, 1.0)
+        next_refresh = 0.0
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            if now >= next_refresh:
+                next_refresh = now + self.config.directory.refresh_seconds
+                if self.cache.refresh(self.clock_ms()):
+                    self.delivery.wake_all()
+            await self.delivery.expire()
+
+    def _on_directory(self, directory: Directory) -> None:
+        me = directory.node(self.node_id)
+        usable = set(me.encryption_keys) if me is not None else set()
+        self._decryption_keys = {
+            k: v
+            for k, v in self.keys.decryption_keys.items()
+            if k in usable and me is not None and me.encryption_keys[k].valid_at(self.clock_ms())
+        }
+        if self._server_tls is not None:
+            self._server_tls.update(directory)
+
+    # --- sending ----------------------------------------------------------------------
+
+    async def submit(
+        self,
+        recipient: str,
+        body: messages_pb2.Body,
+        *,
+        in_reply_to: bytes = b"",
+        ttl_seconds: int = 0,
+        client_request_id: str | None = None,
+    ) -> Submitted:
+        """Seal and durably queue a message; raises UsageError for anything the caller must fix."""
+        if client_request_id is not None:
+            existing = await self.store.outbox_by_client_request(client_request_id)
+            if existing is not None:
+                return Submitted(existing.message_id, existing.state)
+        try:
+            validate_body(body)
+        except InvalidBody as e:
+            raise UsageError(f"invalid message body: {e}") from e
+        if in_reply_to and len(in_reply_to) != 16:
+            raise UsageError("in_reply_to must be a 16-byte message id")
+        now = self.clock_ms()
+        directory = self.cache.current
+        if directory.expires_at_ms <= now:
+            raise UsageError(
+                f"directory version {directory.version} has expired; sending is refused until it is renewed"
+            )
+        if recipient == self.node_id:
+            raise UsageError("a node cannot send a message to itself")
+        info = directory.node(recipient)
+        if info is None:
+            raise UsageError(f"recipient {recipient!r} is not in directory version {directory.version}")
+        key = info.active_encryption_key(now)
+        if key is None:
+            raise UsageError(
+                f"recipient {recipient!r} has no active encryption key in directory version {directory.version}"
+            )
+        ttl = ttl_seconds or self.config.delivery.message_ttl_seconds
+        if not 60 <= ttl <= self.limits.max_lifetime_ms // 1000:
+            raise UsageError(f"ttl_seconds must be between 60 and {self.limits.max_lifetime_ms // 1000}, got {ttl}")
+        sequence = self._sequences.get(recipient, 0) + 1
+        self._sequences[recipient] = sequence
+        message_id = secrets.token_bytes(16)
+        sealed = seal(
+            signer=self.keys.signer,
+            sender_node=self.node_id,
+            recipient_node=recipient,
+            recipient_key=key,
+            body=body,
+            message_id=message_id,
+            created_at_ms=now,
+            expires_at_ms=now + ttl * 1000,
+            directory_version=directory.version,
+            sequence=sequence,
+            in_reply_to=in_reply_to,
+        )
+        envelope_bytes = sealed.envelope.SerializeToString()
+        if len(envelope_bytes) > self.limits.max_envelope_bytes:
+            raise UsageError(
+                f"message is {len(envelope_bytes)} bytes sealed; the limit is {self.limits.max_envelope_bytes}"
+            )
+        stored_id = await self._outbox_commit.submit(
+            NewOutbox(
+                message_id=message_id,
+                recipient=recipient,
+                peer_sequence=sequence,
+                envelope=envelope_bytes,
+                digest=sealed.digest,
+                local_copy=self.cipher.seal(sealed.payload, purpose=OUTBOX_PURPOSE, message_id=message_id),
+                created_at_ms=now,
+                expires_at_ms=now + ttl * 1000,
+                client_request_id=client_request_id,
+            )
+        )
+        self.delivery.wake(recipient)
+        log.debug("message_queued", recipient=recipient, message_id=stored_id.hex(), sequence=sequence)
+        return Submitted(stored_id, DeliveryState.QUEUED)
+
+    # --- receiving --------------------------------------------------------------------
+
+    async def receive(self, envelope: envelope_pb2.Envelope, tls_peer: str) -> node_pb2.DeliverResponse:
+        """Steps 1–13 (envelope.open_envelope), 14 replay, 15 store, 16 receipt; raises RefusalError."""
+        now = self.clock_ms()
+        opened: OpenedMessage = open_envelope(
+            envelope,
+            me=self.node_id,
+            tls_peer=tls_peer,
+            peers=self.cache.current,
+            decryption_keys=self._decryption_keys,
+            now_ms=now,
+            limits=self.limits,
+        )
+        # 16 (signed before storing so a duplicate can be answered with the stored original).
+        receipt = make_receipt(
+            self.keys.signer,
+            receiver_node=self.node_id,
+            sender_node=opened.sender,
+            message_id=opened.message_id,
+            envelope_digest=opened.digest,
+            received_at_ms=now,
+        )
+        # 14–15: the (sender, message id) unique key is the replay table; insert is atomic.
+        outcome = await self._inbox_commit.submit(
+            NewInbox(
+                sender=opened.sender,
+                message_id=opened.message_id,
+                envelope=envelope.SerializeToString(),
+                digest=opened.digest,
+                local_copy=self.cipher.seal(
+                    opened.payload, purpose=inbox_purpose(opened.sender), message_id=opened.message_id
+                ),
+                received_at_ms=now,
+                expires_at_ms=opened.header.expires_at_ms,
+                receipt=receipt.SerializeToString(),
+            )
+        )
+        if outcome.conflict:
+            raise RefusalError(
+                Refusal.REPLAY, "this message id was already used by this sender for a different envelope"
+            )
+        if not outcome.duplicate:
+            log.debug("message_received", sender=opened.sender, message_id=opened.message_id.hex())
+        return node_pb2.DeliverResponse(
+            receipt=envelope_pb2.Receipt.FromString(outcome.receipt), duplicate=outcome.duplicate
+        )
+
+
+def _bind(add: Callable[..., int], address: str, *args: Any) -> int:
+    port = add(address, *args)
+    if port == 0:
+        raise ConfigError(f"cannot listen on {address} (address in use or not available)")
+    return port
+
+
+class NodeServicer(node_pb2_grpc.NodeServiceServicer):
+    """Thin: authenticate the peer from TLS, hand the envelope to the node, encode the outcome."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    async def Deliver(
+        self, request: envelope_pb2.Envelope, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> node_pb2.DeliverResponse:
+        try:
+            peer = peer_node_id(context, self._node.cache.current)
+            return await self._node.receive(request, peer)
+        except RefusalError as e:
+            log.info("envelope_refused", code=e.code.name, reason=e.reason)
+            await abort_with_refusal(context, e)
+
+    async def DeliverStream(
+        self,
+        request_iterator: AsyncIterator[envelope_pb2.Envelope],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[node_pb2.DeliveryResult]:
+        try:
+            peer = peer_node_id(context, self._node.cache.current)
+        except RefusalError as e:
+            await abort_with_refusal(context, e)
+        # Envelopes are opened concurrently so their inserts share commits; results keep order.
+        pending: asyncio.Queue[asyncio.Task[node_pb2.DeliveryResult] | None] = asyncio.Queue(maxsize=256)
+
+        async def one(envelope: envelope_pb2.Envelope) -> node_pb2.DeliveryResult:
+            mid = _message_id_of(envelope)
+            try:
+                return node_pb2.DeliveryResult(message_id=mid, delivered=await self._node.receive(envelope, peer))
+            except RefusalError as e:
+                log.info("envelope_refused", code=e.code.name, reason=e.reason)
+                return node_pb2.DeliveryResult(message_id=mid, refused=refusal_to_proto(e))
+
+        async def read() -> None:
+            try:
+                async for envelope in request_iterator:
+                    await pending.put(asyncio.get_running_loop().create_task(one(envelope)))
+            finally:
+                await pending.put(None)
+
+        reader = asyncio.get_running_loop().create_task(read())
+        try:
+            while (task := await pending.get()) is not None:
+                yield await task
+            await reader
+        finally:
+            reader.cancel()
+
+
+def _message_id_of(envelope: envelope_pb2.Envelope) -> bytes:
+    try:
+        return envelope_pb2.EnvelopeHeader.FromString(envelope.header).message_id
+    except DecodeError:  # malformed headers are refused by the receive steps; the id is informational
+        return b""

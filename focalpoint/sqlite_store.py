@@ -1,0 +1,355 @@
+"""The SQLite implementation of ``focalpoint.store.Store`` (aiosqlite, WAL, synchronous=FULL).
+
+Every write is one transaction committed before the caller proceeds: a message is
+durable in the outbox before the user hears "accepted", and in the inbox before
+the sender gets a receipt. Batched calls share one commit (group commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from focalpoint.errors import StorageError
+from focalpoint.store import DeliveryState, InboxOutcome, InboxRow, NewInbox, NewOutbox, OutboxRow
+
+__all__ = ["SqliteStore"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id BLOB NOT NULL UNIQUE,
+    client_request_id TEXT UNIQUE,
+    recipient TEXT NOT NULL,
+    peer_sequence INTEGER NOT NULL,
+    envelope BLOB NOT NULL,
+    digest BLOB NOT NULL,
+    local_copy BLOB NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    state INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    last_error TEXT NOT NULL DEFAULT '',
+    receipt BLOB,
+    delivered_at_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, recipient, next_attempt_ms);
+CREATE TABLE IF NOT EXISTS inbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    sender TEXT NOT NULL,
+    message_id BLOB NOT NULL,
+    envelope BLOB NOT NULL,
+    digest BLOB NOT NULL,
+    local_copy BLOB NOT NULL,
+    received_at_ms INTEGER NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    receipt BLOB NOT NULL,
+    UNIQUE (sender, message_id)
+);
+CREATE INDEX IF NOT EXISTS inbox_message ON inbox (message_id);
+"""
+
+_OUTBOX_COLS = (
+    "seq, message_id, recipient, peer_sequence, envelope, digest, local_copy, created_at_ms, "
+    "expires_at_ms, state, attempts, next_attempt_ms, last_error, receipt, delivered_at_ms"
+)
+_INBOX_COLS = "seq, sender, message_id, envelope, digest, local_copy, received_at_ms, receipt"
+
+
+def _outbox(row: Any) -> OutboxRow:
+    return OutboxRow(
+        seq=row[0],
+        message_id=row[1],
+        recipient=row[2],
+        peer_sequence=row[3],
+        envelope=row[4],
+        digest=row[5],
+        local_copy=row[6],
+        created_at_ms=row[7],
+        expires_at_ms=row[8],
+        state=DeliveryState(row[9]),
+        attempts=row[10],
+        next_attempt_ms=row[11],
+        last_error=row[12],
+        receipt=row[13],
+        delivered_at_ms=row[14],
+    )
+
+
+def _inbox(row: Any) -> InboxRow:
+    return InboxRow(*row)
+
+
+class SqliteStore:
+    """Open with ``await SqliteStore.open(path)``; one instance per database file."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self._db = db
+        self._path = path
+        # One connection, many coroutines: transactions must not interleave.
+        self._tx = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> SqliteStore:
+        """Open or create the database. Raises StorageError naming the file on failure."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(path, isolation_level=None)
+        except (OSError, sqlite3.Error) as e:
+            raise StorageError(f"{path}: cannot open database: {e}") from e
+        store = cls(db, path)
+        try:
+            await store._init()
+        except sqlite3.DatabaseError as e:
+            await db.close()
+            raise StorageError(f"{path}: not a usable focalpoint database: {e}") from e
+        return store
+
+    async def _init(self) -> None:
+        db = self._db
+        await db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit survives power loss, not only a process crash (DESIGN.md §5).
+        await db.execute("PRAGMA synchronous=FULL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        await db.execute("PRAGMA busy_timeout=5000")
+        await db.executescript(_SCHEMA)
+        async with db.execute("SELECT value FROM meta WHERE key='schema_version'") as cur:
+            row = await cur.fetchone()
+        if row is None:
+            await db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise StorageError(f"{self._path}: database schema version {row[0]}, this node expects {SCHEMA_VERSION}")
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self, what: str) -> AsyncIterator[aiosqlite.Connection]:
+        """One immediate transaction, serialised with the others; rolled back on any failure."""
+        async with self._tx:
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as e:
+                raise StorageError(f"{self._path}: {what} failed: {e}") from e
+            try:
+                yield self._db
+                await self._db.execute("COMMIT")
+            except BaseException as e:
+                with contextlib.suppress(sqlite3.Error):
+                    await self._db.execute("ROLLBACK")
+                if isinstance(e, sqlite3.Error):
+                    raise StorageError(f"{self._path}: {what} failed: {e}") from e
+                raise
+
+    async def _write(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        async with self._transaction("write") as db:
+            for sql, params in statements:
+                await db.execute(sql, params)
+
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            async with self._db.execute(sql, params) as cur:
+                return list(await cur.fetchall())
+        except sqlite3.Error as e:
+            raise StorageError(f"{self._path}: read failed: {e}") from e
+
+    # --- outbox -------------------------------------------------------------------
+
+    async def last_peer_sequences(self) -> dict[str, int]:
+        rows = await self._fetchall("SELECT recipient, MAX(peer_sequence) FROM outbox GROUP BY recipient")
+        return {r[0]: r[1] for r in rows}
+
+    async def add_outbox(self, rows: Sequence[NewOutbox]) -> list[bytes]:
+        ids: list[bytes] = []
+        async with self._transaction("outbox write") as db:
+            for r in rows:
+                if r.client_request_id is not None:
+                    async with db.execute(
+                        "SELECT message_id FROM outbox WHERE client_request_id = ?", (r.client_request_id,)
+                    ) as cur:
+                        existing = await cur.fetchone()
+                    if existing is not None:
+                        ids.append(existing[0])
+                        continue
+                await db.execute(
+                    "INSERT INTO outbox (message_id, client_request_id, recipient, peer_sequence, envelope,"
+                    " digest, local_copy, created_at_ms, expires_at_ms, state, next_attempt_ms)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        r.message_id,
+                        r.client_request_id,
+                        r.recipient,
+                        r.peer_sequence,
+                        r.envelope,
+                        r.digest,
+                        r.local_copy,
+                        r.created_at_ms,
+                        r.expires_at_ms,
+                        int(DeliveryState.QUEUED),
+                        r.created_at_ms,
+                    ),
+                )
+                ids.append(r.message_id)
+        return ids
+
+    async def outbox_by_client_request(self, client_request_id: str) -> OutboxRow | None:
+        rows = await self._fetchall(
+            f"SELECT {_OUTBOX_COLS} FROM outbox WHERE client_request_id = ?", (client_request_id,)
+        )
+        return _outbox(rows[0]) if rows else None
+
+    async def due_outbox(self, recipient: str, now_ms: int, limit: int, exclude: set[bytes]) -> list[OutboxRow]:
+        rows = await self._fetchall(
+            f"SELECT {_OUTBOX_COLS} FROM outbox WHERE state = ? AND recipient = ? AND next_attempt_ms <= ?"
+            " AND expires_at_ms > ? ORDER BY seq LIMIT ?",
+            (int(DeliveryState.QUEUED), recipient, now_ms, now_ms, limit + len(exclude)),
+        )
+        return [r for r in map(_outbox, rows) if r.message_id not in exclude][:limit]
+
+    async def next_due_ms(self, recipient: str) -> int | None:
+        rows = await self._fetchall(
+            "SELECT MIN(next_attempt_ms) FROM outbox WHERE state = ? AND recipient = ?",
+            (int(DeliveryState.QUEUED), recipient),
+        )
+        value = rows[0][0] if rows else None
+        return None if value is None else int(value)
+
+    async def recipients_with_queued(self) -> list[str]:
+        rows = await self._fetchall(
+            "SELECT DISTINCT recipient FROM outbox WHERE state = ?", (int(DeliveryState.QUEUED),)
+        )
+        return [r[0] for r in rows]
+
+    async def mark_delivered(self, done: Sequence[tuple[bytes, bytes, int]]) -> None:
+        await self._write(
+            [
+                (
+                    "UPDATE outbox SET state = ?, receipt = ?, delivered_at_ms = ?, last_error = ''"
+                    " WHERE message_id = ? AND state = ?",
+                    (int(DeliveryState.DELIVERED), receipt, at, mid, int(DeliveryState.QUEUED)),
+                )
+                for mid, receipt, at in done
+            ]
+        )
+
+    async def mark_final(self, message_id: bytes, state: DeliveryState, error: str) -> None:
+        await self._write(
+            [
+                (
+                    "UPDATE outbox SET state = ?, last_error = ?, attempts = attempts + 1"
+                    " WHERE message_id = ? AND state = ?",
+                    (int(state), error, message_id, int(DeliveryState.QUEUED)),
+                )
+            ]
+        )
+
+    async def schedule_retry(self, items: Sequence[tuple[bytes, int, str]]) -> None:
+        await self._write(
+            [
+                (
+                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?, last_error = ?"
+                    " WHERE message_id = ? AND state = ?",
+                    (at, error, mid, int(DeliveryState.QUEUED)),
+                )
+                for mid, at, error in items
+            ]
+        )
+
+    async def expire_outbox(self, now_ms: int) -> list[bytes]:
+        rows = await self._fetchall(
+            "SELECT message_id FROM outbox WHERE state = ? AND expires_at_ms <= ?",
+            (int(DeliveryState.QUEUED), now_ms),
+        )
+        ids = [r[0] for r in rows]
+        if ids:
+            await self._write(
+                [
+                    (
+                        "UPDATE outbox SET state = ?, last_error = ? WHERE message_id = ? AND state = ?",
+                        (
+                            int(DeliveryState.EXPIRED),
+                            "expired before the recipient confirmed delivery",
+                            mid,
+                            int(DeliveryState.QUEUED),
+                        ),
+                    )
+                    for mid in ids
+                ]
+            )
+        return ids
+
+    async def get_outbox(self, message_id: bytes) -> OutboxRow | None:
+        rows = await self._fetchall(f"SELECT {_OUTBOX_COLS} FROM outbox WHERE message_id = ?", (message_id,))
+        return _outbox(rows[0]) if rows else None
+
+    async def list_outbox(self, limit: int, before: int) -> list[OutboxRow]:
+        rows = await self._fetchall(
+            f"SELECT {_OUTBOX_COLS} FROM outbox WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+            (before or (1 << 62), limit),
+        )
+        return [_outbox(r) for r in rows]
+
+    # --- inbox --------------------------------------------------------------------
+
+    async def add_inbox(self, rows: Sequence[NewInbox]) -> list[InboxOutcome]:
+        outcomes: list[InboxOutcome] = []
+        async with self._transaction("inbox write") as db:
+            for r in rows:
+                cur = await db.execute(
+                    "INSERT OR IGNORE INTO inbox (sender, message_id, envelope, digest, local_copy,"
+                    " received_at_ms, expires_at_ms, receipt) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        r.sender,
+                        r.message_id,
+                        r.envelope,
+                        r.digest,
+                        r.local_copy,
+                        r.received_at_ms,
+                        r.expires_at_ms,
+                        r.receipt,
+                    ),
+                )
+                if cur.rowcount == 1:
+                    outcomes.append(InboxOutcome(r.receipt, duplicate=False, conflict=False))
+                    continue
+                async with db.execute(
+                    "SELECT digest, receipt FROM inbox WHERE sender = ? AND message_id = ?",
+                    (r.sender, r.message_id),
+                ) as c2:
+                    existing = await c2.fetchone()
+                if existing is None:
+                    raise StorageError(f"{self._path}: inbox insert ignored but no row exists")
+                same = bytes(existing[0]) == r.digest
+                outcomes.append(InboxOutcome(bytes(existing[1]), duplicate=same, conflict=not same))
+        return outcomes
+
+    async def get_inbox(self, sender: str, message_id: bytes) -> InboxRow | None:
+        rows = await self._fetchall(
+            f"SELECT {_INBOX_COLS} FROM inbox WHERE sender = ? AND message_id = ?", (sender, message_id)
+        )
+        return _inbox(rows[0]) if rows else None
+
+    async def find_inbox(self, message_id: bytes) -> list[InboxRow]:
+        rows = await self._fetchall(f"SELECT {_INBOX_COLS} FROM inbox WHERE message_id = ?", (message_id,))
+        return [_inbox(r) for r in rows]
+
+    async def list_inbox(self, limit: int, before: int) -> list[InboxRow]:
+        rows = await self._fetchall(
+            f"SELECT {_INBOX_COLS} FROM inbox WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+            (before or (1 << 62), limit),
+        )
+        return [_inbox(r) for r in rows]
+
+    async def count_inbox(self) -> int:
+        rows = await self._fetchall("SELECT COUNT(*) FROM inbox")
+        return int(rows[0][0])

@@ -1,0 +1,205 @@
+"""gRPC over mutual TLS between nodes: server credentials, peer channels, status mapping.
+
+Peers are authorised on every call from the certificate the TLS handshake verified:
+its SPKI pin must belong to a non-revoked TLS key of a node in the directory
+(docs/adr/0002-tls-pinning.md). The trust store on both sides is built from the
+directory's certificates, and a client trusts only the certificates of the node it
+calls. RefusalError ↔ gRPC status conversion happens here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, NoReturn, cast
+
+import grpc
+import structlog
+
+from directory import Directory
+from focalpoint.errors import Refusal, RefusalError, TransportError
+from focalpoint.tlsid import TlsIdentity, spki_sha256_from_pem
+from focalpoint.v1 import envelope_pb2, node_pb2, node_pb2_grpc
+
+if TYPE_CHECKING:
+    from focalpoint.v1.node_pb2_grpc import NodeServiceAsyncStub
+
+__all__ = [
+    "REFUSAL_METADATA_KEY",
+    "PeerChannels",
+    "ServerTls",
+    "abort_with_refusal",
+    "peer_node_id",
+    "refusal_from_rpc_error",
+]
+
+log = structlog.get_logger("focalpoint.transport")
+
+REFUSAL_METADATA_KEY = "fp-refusal-code"
+_STATUS_BY_NUMBER: dict[int, grpc.StatusCode] = {sc.value[0]: sc for sc in grpc.StatusCode}
+_RETRYABLE_STATUS = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.CANCELLED,
+    grpc.StatusCode.UNKNOWN,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+
+
+def channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
+    limit = max_message_bytes + 64 * 1024  # headroom for framing; our own check gives the clear refusal
+    return [
+        ("grpc.max_send_message_length", limit),
+        ("grpc.max_receive_message_length", limit),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.keepalive_permit_without_calls", 1),
+    ]
+
+
+class ServerTls:
+    """Dynamic server credentials whose client trust store follows the directory."""
+
+    def __init__(self, identity: TlsIdentity, directory: Directory) -> None:
+        self._identity = identity
+        self._pending: grpc.ServerCertificateConfiguration | None = None
+        initial = self._config(directory)
+        self.credentials = grpc.dynamic_ssl_server_credentials(
+            initial,
+            self._fetch,  # type: ignore[arg-type]  # grpc documents None as "no change"; the stub omits it
+            require_client_authentication=True,
+        )
+
+    def _config(self, directory: Directory) -> grpc.ServerCertificateConfiguration:
+        return grpc.ssl_server_certificate_configuration(
+            [(self._identity.private_key_pem, self._identity.certificate_pem)],
+            root_certificates=directory.trust_store_pem() or self._identity.certificate_pem,
+        )
+
+    def _fetch(self) -> grpc.ServerCertificateConfiguration | None:
+        pending, self._pending = self._pending, None
+        return pending
+
+    def update(self, directory: Directory) -> None:
+        """Used for handshakes after this call; existing connections keep their peer check per call."""
+        self._pending = self._config(directory)
+
+
+@lru_cache(maxsize=1024)
+def _pin_of(pem: bytes) -> bytes:
+    return spki_sha256_from_pem(pem)
+
+
+def peer_node_id(context: grpc.aio.ServicerContext[Any, Any], directory: Directory) -> str:
+    """The node the caller authenticated as; raises RefusalError(UNKNOWN_PEER) otherwise."""
+    certs = list(context.auth_context().get("x509_pem_cert") or [])
+    if not certs:
+        raise RefusalError(Refusal.UNKNOWN_PEER, "no client certificate was presented")
+    node_id = directory.node_for_pin(_pin_of(certs[0]))
+    if node_id is None:
+        raise RefusalError(
+            Refusal.UNKNOWN_PEER,
+            f"the client certificate's key is not an active TLS key in directory version {directory.version}",
+        )
+    return node_id
+
+
+async def abort_with_refusal(context: grpc.aio.ServicerContext[Any, Any], err: RefusalError) -> NoReturn:
+    context.set_trailing_metadata(((REFUSAL_METADATA_KEY, err.code.name),))
+    await context.abort(_STATUS_BY_NUMBER[err.grpc_status], err.reason)
+
+
+def refusal_to_proto(err: RefusalError) -> envelope_pb2.Refusal:
+    return envelope_pb2.Refusal(
+        code=envelope_pb2.RefusalCode.ValueType(err.code.value), reason=err.reason, grpc_status=err.grpc_status
+    )
+
+
+def refusal_from_proto(pb: envelope_pb2.Refusal) -> RefusalError:
+    try:
+        code = Refusal(pb.code)
+    except ValueError:
+        code = Refusal.MALFORMED
+    return RefusalError(code, pb.reason)
+
+
+def refusal_from_rpc_error(e: grpc.aio.AioRpcError) -> RefusalError | TransportError:
+    """A refusal when the receiver named one; otherwise a (retryable) transport error."""
+    metadata = cast("Sequence[tuple[str, str | bytes]]", e.trailing_metadata() or ())
+    for key, value in metadata:
+        if key == REFUSAL_METADATA_KEY and isinstance(value, str) and value in Refusal.__members__:
+            return RefusalError(Refusal[value], e.details() or "")
+    if e.code() in _RETRYABLE_STATUS:
+        return TransportError(f"{e.code().name}: {e.details()}")
+    return TransportError(f"{e.code().name}: {e.details()}")
+
+
+class PeerChannels:
+    """One mutual-TLS channel per peer, each trusting only that peer's certificates."""
+
+    def __init__(self, identity: TlsIdentity, *, max_message_bytes: int, timeout_s: float) -> None:
+        self._identity = identity
+        self._max = max_message_bytes
+        self._timeout = timeout_s
+        self._channels: dict[str, tuple[tuple[str, bytes], grpc.aio.Channel, NodeServiceAsyncStub]] = {}
+
+    def _stub(self, directory: Directory, peer: str) -> NodeServiceAsyncStub:
+        info = directory.node(peer)
+        if info is None:
+            raise TransportError(f"peer {peer!r} is not in directory version {directory.version}")
+        roots = info.certificates_pem()
+        if not roots:
+            raise TransportError(f"peer {peer!r} has no usable TLS key in directory version {directory.version}")
+        key = (info.endpoint, roots)
+        cached = self._channels.get(peer)
+        if cached is not None and cached[0] == key:
+            return cached[2]
+        if cached is not None:
+            asyncio.get_running_loop().create_task(cached[1].close(None))
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=roots,
+            private_key=self._identity.private_key_pem,
+            certificate_chain=self._identity.certificate_pem,
+        )
+        options = [*channel_options(self._max), ("grpc.ssl_target_name_override", peer)]
+        channel = grpc.aio.secure_channel(info.endpoint, creds, options=options)
+        stub = node_pb2_grpc.NodeServiceStub(channel)
+        self._channels[peer] = (key, channel, stub)
+        return stub
+
+    async def deliver(
+        self, directory: Directory, peer: str, envelope: envelope_pb2.Envelope
+    ) -> node_pb2.DeliverResponse:
+        """Raises RefusalError (the peer refused) or TransportError (try again later)."""
+        stub = self._stub(directory, peer)
+        try:
+            return await stub.Deliver(envelope, timeout=self._timeout)
+        except grpc.aio.AioRpcError as e:
+            raise refusal_from_rpc_error(e) from e
+
+    async def deliver_stream(
+        self, directory: Directory, peer: str, envelopes: Sequence[envelope_pb2.Envelope]
+    ) -> list[node_pb2.DeliveryResult]:
+        """One result per envelope, in order; raises TransportError if the stream breaks."""
+        stub = self._stub(directory, peer)
+        call = stub.DeliverStream(iter(envelopes), timeout=self._timeout)
+        results: list[node_pb2.DeliveryResult] = []
+        try:
+            async for result in call:
+                results.append(result)
+        except grpc.aio.AioRpcError as e:
+            err = refusal_from_rpc_error(e)
+            if isinstance(err, RefusalError) and not results:
+                raise err from e
+            raise TransportError(f"stream to {peer!r} broke after {len(results)} result(s): {err}") from e
+        if len(results) != len(envelopes):
+            raise TransportError(f"stream to {peer!r} returned {len(results)} results for {len(envelopes)} envelopes")
+        return results
+
+    async def close(self) -> None:
+        channels, self._channels = self._channels, {}
+        for _, channel, _ in channels.values():
+            await channel.close(None)

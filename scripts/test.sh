@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install everything into .venv and run the whole check: generated code, lint, types, tests.
+# Usage: ./scripts/test.sh [extra pytest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+export PATH="$PWD/.venv/bin:$PATH"
+echo "== generated protobuf code matches proto/"
+python scripts/gen_proto.py --check
+echo "== ruff"
+ruff check .
+ruff format --check .
+echo "== mypy (strict)"
+mypy
+echo "== pytest"
+set +e
+python -m pytest "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+    echo "pytest collected no tests: failing" >&2
+    exit 1
+fi
+exit "$rc"
