@@ -9,21 +9,17 @@ and constant time.
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from focalpoint.errors import ConfigError, VerificationError
+from focalpoint.ids import ENDPOINT, NODE_ID, STATE
 from focalpoint.signing import Ed25519Verifier, key_id_for
 from focalpoint.suite import EncryptionPublicKey
 from focalpoint.tlsid import certificate_der_to_pem, spki_sha256
 from focalpoint.v1 import common_pb2, directory_pb2
 
 __all__ = ["Directory", "KeyInfo", "KeyStatus", "NodeInfo", "TlsKeyInfo"]
-
-NODE_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-STATE = re.compile(r"^[A-Z]{2}$")
-ENDPOINT = re.compile(r"^(?:\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
 
 
 class KeyStatus(enum.IntEnum):
@@ -49,9 +45,12 @@ class KeyInfo:
     not_after_ms: int
     status: KeyStatus
 
-    def valid_at(self, at_ms: int) -> bool:
-        """Usable to verify or decrypt at ``at_ms``: not revoked and inside its window (0 = open)."""
-        if self.status is KeyStatus.REVOKED:
+    def valid_at(self, at_ms: int, *, allow_retired: bool = True) -> bool:
+        """Usable at ``at_ms``: not revoked, inside its window (0 = open), and not RETIRED unless allowed.
+
+        RETIRED keys still verify old evidence (receipts) but sign no new messages.
+        """
+        if self.status is KeyStatus.REVOKED or (self.status is KeyStatus.RETIRED and not allow_retired):
             return False
         if self.not_before_ms and at_ms < self.not_before_ms:
             return False
@@ -137,9 +136,9 @@ class NodeInfo:
             _encryption=enc,
         )
 
-    def signing_verifier(self, key_id: str, at_ms: int) -> Ed25519Verifier | None:
+    def signing_verifier(self, key_id: str, at_ms: int, *, allow_retired: bool) -> Ed25519Verifier | None:
         info = self.signing_keys.get(key_id)
-        if info is None or not info.valid_at(at_ms):
+        if info is None or not info.valid_at(at_ms, allow_retired=allow_retired):
             return None
         return self._verifiers[key_id]
 
@@ -194,8 +193,14 @@ class Directory:
         return self.nodes.get(node_id)
 
     def signing_key(self, node_id: str, key_id: str, at_ms: int) -> Ed25519Verifier | None:
+        """A key that may sign a new message at ``at_ms`` (ACTIVE or NEXT, in its window)."""
         node = self.nodes.get(node_id)
-        return None if node is None else node.signing_verifier(key_id, at_ms)
+        return None if node is None else node.signing_verifier(key_id, at_ms, allow_retired=False)
+
+    def evidence_key(self, node_id: str, key_id: str, at_ms: int) -> Ed25519Verifier | None:
+        """A key whose signature made at ``at_ms`` still counts as evidence (RETIRED included)."""
+        node = self.nodes.get(node_id)
+        return None if node is None else node.signing_verifier(key_id, at_ms, allow_retired=True)
 
     def node_for_pin(self, spki_sha256: bytes) -> str | None:
         """The node whose non-revoked TLS key has this pin, or None."""

@@ -8,6 +8,7 @@ named by options, never from arguments (which other users can see in ``ps``).
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import json
 import os
@@ -367,7 +368,11 @@ def message_show(config_path: Path, message_id: str, outbox: bool, peer: str) ->
         async with _client(config_path) as c:
             return await c.get_message(direction, mid, peer)
 
-    click.echo(json_format.MessageToJson(_rpc(go()), indent=2))
+    shown = json_format.MessageToDict(_rpc(go()), preserving_proto_field_name=True)
+    for key in ("message_id", "in_reply_to"):
+        if key in shown:  # ids are shown in hex everywhere in the CLI
+            shown[key] = base64.b64decode(shown[key]).hex()
+    click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
 
 
 # --- demo and benchmarks ------------------------------------------------------------------
@@ -412,24 +417,27 @@ def bench_exchange(messages: int, payload_bytes: int, light_load: int, as_json: 
         click.echo(format_exchange(result))
 
 
+def _fail(message: str, code: int) -> None:
+    """One line on stderr, whatever the message contained (protobuf errors carry newlines)."""
+    click.echo("focalpoint: error: " + " ".join(message.split()), err=True)
+    sys.exit(code)
+
+
 def main() -> None:
-    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    # gRPC's C core would print its own lines for failures we already report in one line.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     try:
         cli.main(standalone_mode=False, prog_name="focalpoint")
     except click.exceptions.Abort:
         click.echo("focalpoint: aborted", err=True)
         sys.exit(130)
     except click.ClickException as e:
-        click.echo(f"focalpoint: error: {e.format_message()}", err=True)
-        sys.exit(e.exit_code)
+        _fail(e.format_message(), e.exit_code)
     except UsageError as e:
-        click.echo(f"focalpoint: error: {e}", err=True)
-        sys.exit(2)
+        _fail(str(e), 2)
     except FocalpointError as e:
-        click.echo(f"focalpoint: error: {e}", err=True)
-        sys.exit(1)
+        _fail(str(e), 1)
     except KeyboardInterrupt:
         sys.exit(130)
     except OSError as e:
-        click.echo(f"focalpoint: error: {e.strerror or e}: {getattr(e, 'filename', '') or ''}".rstrip(": "), err=True)
-        sys.exit(1)
+        _fail(f"{e.strerror or e}: {getattr(e, 'filename', '') or ''}".rstrip(": "), 1)

@@ -8,6 +8,7 @@ resolved against the config file's directory. See config/node.example.yaml.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,11 +18,11 @@ from typing import Any
 import yaml
 
 from focalpoint.errors import ConfigError
+from focalpoint.ids import ENDPOINT as _HOSTPORT
+from focalpoint.ids import NODE_ID as _NODE_ID
 
 __all__ = ["DeliveryConfig", "DirectoryConfig", "NodeConfig", "load_config"]
 
-_NODE_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_HOSTPORT = re.compile(r"^(?:\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
 _ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
@@ -115,6 +116,15 @@ def _hostport(r: _Reader, key: str) -> str:
     return value
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def load_config(path: Path) -> NodeConfig:
     """Load and validate ``path``; raises ConfigError on the first problem found."""
     path = path.resolve()
@@ -145,6 +155,10 @@ def load_config(path: Path) -> NodeConfig:
     listen = root.section("listen")
     listen_peer = _hostport(listen, "peer")
     listen_local = _hostport(listen, "local")
+    if not _is_loopback(listen_local.rsplit(":", 1)[0]):
+        raise listen.fail(
+            "local", "a loopback address (127.0.0.1, [::1] or localhost): the local API is plaintext", listen_local
+        )
     listen.finish()
     if listen_peer == listen_local:
         raise ConfigError(f"{path}: listen.local: must differ from listen.peer")

@@ -5,7 +5,7 @@ goes by unary call, more by stream), keeps at most ``max_in_flight`` batches on 
 wire, and for each result:
   - a receipt that verifies (focalpoint.receipt) closes the entry as DELIVERED;
   - a retryable refusal or a transport failure schedules a retry with exponential
-    backoff and full jitter, for as long as the message has not expired;
+    backoff and jitter, for as long as the message has not expired;
   - any other refusal closes the entry as FAILED with the receiver's reason.
 A receipt that does not verify never closes an entry: it is logged and retried.
 """
@@ -39,7 +39,7 @@ class Backoff:
     current_s: float = 0.0
 
     def next_delay(self) -> float:
-        """Full jitter: uniform in [0, current]; current doubles up to the cap."""
+        """Equal jitter: uniform in [current/2, current]; current doubles up to the cap."""
         self.current_s = self.initial_s if self.current_s == 0 else min(self.current_s * 2, self.max_s)
         return random.uniform(self.current_s / 2, self.current_s)  # noqa: S311 (jitter, not secrecy)
 
@@ -93,14 +93,22 @@ class DeliveryManager:
 
     async def wait_closed(self, message_id: bytes) -> DeliveryState:
         """Wait until the entry is DELIVERED, FAILED or EXPIRED."""
-        row = await self._store.get_outbox(message_id)
-        if row is None:
-            raise KeyError(message_id)
-        if row.state is not DeliveryState.QUEUED:
-            return row.state
+        # Register first, then read: a close that lands between the two is not missed.
         fut: asyncio.Future[DeliveryState] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(message_id, []).append(fut)
-        return await fut
+        waiters = self._waiters.setdefault(message_id, [])
+        waiters.append(fut)
+        try:
+            row = await self._store.get_outbox(message_id)
+            if row is None:
+                raise KeyError(message_id)
+            if row.state is not DeliveryState.QUEUED:
+                return row.state
+            return await fut
+        finally:
+            if fut in waiters:
+                waiters.remove(fut)
+            if not waiters:
+                self._waiters.pop(message_id, None)
 
     def _notify(self, message_id: bytes, state: DeliveryState) -> None:
         for fut in self._waiters.pop(message_id, []):

@@ -22,6 +22,7 @@ from google.protobuf.message import DecodeError
 
 from focalpoint.body import InvalidBody, body_kind, validate_body
 from focalpoint.errors import Refusal, RefusalError, VerificationError
+from focalpoint.ids import KEY_ID, NODE_ID
 from focalpoint.signing import Context, Ed25519Signer, Ed25519Verifier
 from focalpoint.suite import (
     PROTOCOL_VERSION,
@@ -179,8 +180,13 @@ def read_header(envelope: envelope_pb2.Envelope, *, limits: Limits) -> envelope_
         raise _refuse(Refusal.MALFORMED, "envelope header is not a valid EnvelopeHeader") from e
     if len(header.message_id) != MESSAGE_ID_LEN:
         raise _refuse(Refusal.MALFORMED, f"message id must be {MESSAGE_ID_LEN} bytes")
-    if not header.sender_node or not header.recipient_node or not envelope.ciphertext:
-        raise _refuse(Refusal.MALFORMED, "envelope lacks a sender, a recipient or a ciphertext")
+    if not envelope.ciphertext:
+        raise _refuse(Refusal.MALFORMED, "envelope has no ciphertext")
+    # Identifiers are checked for shape before any of them is echoed in a refusal or a log.
+    if not NODE_ID.match(header.sender_node) or not NODE_ID.match(header.recipient_node):
+        raise _refuse(Refusal.MALFORMED, "sender and recipient must be node ids (lowercase DNS labels)")
+    if not KEY_ID.match(header.recipient_key_id):
+        raise _refuse(Refusal.MALFORMED, "recipient key id must be 32 lowercase hex digits")
     # 3. Protocol version.
     if header.protocol_version != PROTOCOL_VERSION:
         raise _refuse(

@@ -30,7 +30,7 @@ from focalpoint.config import NodeConfig
 from focalpoint.delivery import DeliveryManager
 from focalpoint.directory_cache import DirectoryCache, load_trust_root
 from focalpoint.envelope import Limits, OpenedMessage, open_envelope, seal
-from focalpoint.errors import ConfigError, Refusal, RefusalError, UsageError
+from focalpoint.errors import ConfigError, Refusal, RefusalError, StorageError, UsageError
 from focalpoint.keystore import NodeKeys, load_node_keys
 from focalpoint.receipt import make_receipt
 from focalpoint.sqlite_store import SqliteStore
@@ -40,9 +40,9 @@ from focalpoint.transport import (
     PeerChannels,
     ServerTls,
     abort_with_refusal,
-    channel_options,
     peer_node_id,
     refusal_to_proto,
+    server_options,
 )
 from focalpoint.v1 import envelope_pb2, messages_pb2, node_pb2, node_pb2_grpc
 
@@ -152,7 +152,7 @@ class Node:
     async def start(self) -> None:
         from focalpoint.local_api import add_local_service  # local API depends on Node, not the reverse
 
-        opts = channel_options(self.config.delivery.max_envelope_bytes)
+        opts = server_options(self.config.delivery.max_envelope_bytes)
         self._server_tls = ServerTls(self.keys.tls, self.cache.current)
         peer = grpc.aio.server(options=opts)
         node_pb2_grpc.add_NodeServiceServicer_to_server(NodeServicer(self), peer)
@@ -251,8 +251,9 @@ class Node:
         ttl = ttl_seconds or self.config.delivery.message_ttl_seconds
         if not 60 <= ttl <= self.limits.max_lifetime_ms // 1000:
             raise UsageError(f"ttl_seconds must be between 60 and {self.limits.max_lifetime_ms // 1000}, got {ttl}")
+        # No await between taking the sequence number and using it, so numbers are unique; a
+        # number is only burnt when the commit itself fails (the user then gets the error).
         sequence = self._sequences.get(recipient, 0) + 1
-        self._sequences[recipient] = sequence
         message_id = secrets.token_bytes(16)
         sealed = seal(
             signer=self.keys.signer,
@@ -272,6 +273,7 @@ class Node:
             raise UsageError(
                 f"message is {len(envelope_bytes)} bytes sealed; the limit is {self.limits.max_envelope_bytes}"
             )
+        self._sequences[recipient] = sequence
         stored_id = await self._outbox_commit.submit(
             NewOutbox(
                 message_id=message_id,
@@ -313,20 +315,27 @@ class Node:
             received_at_ms=now,
         )
         # 14–15: the (sender, message id) unique key is the replay table; insert is atomic.
-        outcome = await self._inbox_commit.submit(
-            NewInbox(
-                sender=opened.sender,
-                message_id=opened.message_id,
-                envelope=envelope.SerializeToString(),
-                digest=opened.digest,
-                local_copy=self.cipher.seal(
-                    opened.payload, purpose=inbox_purpose(opened.sender), message_id=opened.message_id
-                ),
-                received_at_ms=now,
-                expires_at_ms=opened.header.expires_at_ms,
-                receipt=receipt.SerializeToString(),
+        # Only the authenticated parts are stored: unknown fields a sender appended are dropped.
+        stored = envelope_pb2.Envelope(header=envelope.header, ciphertext=envelope.ciphertext)
+        try:
+            outcome = await self._inbox_commit.submit(
+                NewInbox(
+                    sender=opened.sender,
+                    message_id=opened.message_id,
+                    envelope=stored.SerializeToString(),
+                    digest=opened.digest,
+                    local_copy=self.cipher.seal(
+                        opened.payload, purpose=inbox_purpose(opened.sender), message_id=opened.message_id
+                    ),
+                    received_at_ms=now,
+                    expires_at_ms=opened.header.expires_at_ms,
+                    receipt=receipt.SerializeToString(),
+                )
             )
-        )
+        except StorageError as e:
+            # The sender keeps the message and retries; the peer learns nothing about our disk.
+            log.error("inbox_store_failed", error=str(e))
+            raise RefusalError(Refusal.UNAVAILABLE, "the receiver cannot store messages right now; retry later") from e
         if outcome.conflict:
             raise RefusalError(
                 Refusal.REPLAY, "this message id was already used by this sender for a different envelope"
@@ -339,7 +348,10 @@ class Node:
 
 
 def _bind(add: Callable[..., int], address: str, *args: Any) -> int:
-    port = add(address, *args)
+    try:
+        port = add(address, *args)
+    except RuntimeError:  # grpcio raises "Failed to bind" where older versions returned 0
+        port = 0
     if port == 0:
         raise ConfigError(f"cannot listen on {address} (address in use or not available)")
     return port
@@ -356,10 +368,13 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
     ) -> node_pb2.DeliverResponse:
         try:
             peer = peer_node_id(context, self._node.cache.current)
+            structlog.contextvars.bind_contextvars(peer=peer)
             return await self._node.receive(request, peer)
         except RefusalError as e:
-            log.info("envelope_refused", code=e.code.name, reason=e.reason)
+            log.info("envelope_refused", code=e.code.name, reason=e.reason[:200])
             await abort_with_refusal(context, e)
+        finally:
+            structlog.contextvars.unbind_contextvars("peer")
 
     async def DeliverStream(
         self,
@@ -376,9 +391,12 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
         async def one(envelope: envelope_pb2.Envelope) -> node_pb2.DeliveryResult:
             mid = _message_id_of(envelope)
             try:
+                # Re-checked per envelope: a TLS key revoked while the stream is open stops counting at once.
+                if peer_node_id(context, self._node.cache.current) != peer:
+                    raise RefusalError(Refusal.UNKNOWN_PEER, "the connection's TLS key now belongs to another node")
                 return node_pb2.DeliveryResult(message_id=mid, delivered=await self._node.receive(envelope, peer))
             except RefusalError as e:
-                log.info("envelope_refused", code=e.code.name, reason=e.reason)
+                log.info("envelope_refused", code=e.code.name, reason=e.reason[:200], peer=peer)
                 return node_pb2.DeliveryResult(message_id=mid, refused=refusal_to_proto(e))
 
         async def read() -> None:

@@ -20,7 +20,7 @@ __all__ = ["ReceiptKeys", "VerifiedReceipt", "make_receipt", "verify_receipt"]
 
 
 class ReceiptKeys(Protocol):
-    def signing_key(self, node_id: str, key_id: str, at_ms: int) -> Ed25519Verifier | None: ...
+    def evidence_key(self, node_id: str, key_id: str, at_ms: int) -> Ed25519Verifier | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +71,7 @@ def verify_receipt(
     except DecodeError as e:
         raise VerificationError("receipt content is not a ReceiptContent") from e
     # R1
-    verifier = keys.signing_key(receiver_node, receipt.signature.key_id, content.received_at_ms)
+    verifier = keys.evidence_key(receiver_node, receipt.signature.key_id, content.received_at_ms)
     if verifier is None:
         raise VerificationError(
             f"receipt is signed with key {receipt.signature.key_id!r}, not a valid key of {receiver_node!r}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -103,7 +104,10 @@ class SqliteStore:
     async def open(cls, path: Path) -> SqliteStore:
         """Open or create the database. Raises StorageError naming the file on failure."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # Owner-only from the first byte: the WAL and shm files inherit the database's mode.
+            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+            os.chmod(path, 0o600)
             db = await aiosqlite.connect(path, isolation_level=None)
         except (OSError, sqlite3.Error) as e:
             raise StorageError(f"{path}: cannot open database: {e}") from e

@@ -30,33 +30,41 @@ __all__ = [
     "PeerChannels",
     "ServerTls",
     "abort_with_refusal",
+    "client_options",
     "peer_node_id",
     "refusal_from_rpc_error",
+    "server_options",
 ]
 
 log = structlog.get_logger("focalpoint.transport")
 
 REFUSAL_METADATA_KEY = "fp-refusal-code"
 _STATUS_BY_NUMBER: dict[int, grpc.StatusCode] = {sc.value[0]: sc for sc in grpc.StatusCode}
-_RETRYABLE_STATUS = {
-    grpc.StatusCode.UNAVAILABLE,
-    grpc.StatusCode.DEADLINE_EXCEEDED,
-    grpc.StatusCode.CANCELLED,
-    grpc.StatusCode.UNKNOWN,
-    grpc.StatusCode.INTERNAL,
-    grpc.StatusCode.RESOURCE_EXHAUSTED,
-}
 
 
-def channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
+def _size_options(max_message_bytes: int) -> list[tuple[str, Any]]:
     limit = max_message_bytes + 64 * 1024  # headroom for framing; our own check gives the clear refusal
+    return [("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", limit)]
+
+
+def client_options(max_message_bytes: int) -> list[tuple[str, Any]]:
+    # Keepalive pings only while calls are open, and no more often than the server accepts.
     return [
-        ("grpc.max_send_message_length", limit),
-        ("grpc.max_receive_message_length", limit),
-        ("grpc.keepalive_time_ms", 30_000),
-        ("grpc.keepalive_timeout_ms", 10_000),
-        ("grpc.http2.max_pings_without_data", 0),
-        ("grpc.keepalive_permit_without_calls", 1),
+        *_size_options(max_message_bytes),
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.keepalive_timeout_ms", 20_000),
+    ]
+
+
+def server_options(max_message_bytes: int) -> list[tuple[str, Any]]:
+    return [
+        *_size_options(max_message_bytes),
+        # A second process must not silently share our port (and so our database).
+        ("grpc.so_reuseport", 0),
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 30_000),
+        # Connections re-handshake hourly, so a trust-store change reaches every peer.
+        ("grpc.max_connection_age_ms", 3_600_000),
+        ("grpc.max_connection_age_grace_ms", 300_000),
     ]
 
 
@@ -102,19 +110,24 @@ def peer_node_id(context: grpc.aio.ServicerContext[Any, Any], directory: Directo
     if node_id is None:
         raise RefusalError(
             Refusal.UNKNOWN_PEER,
-            f"the client certificate's key is not an active TLS key in directory version {directory.version}",
+            f"the client certificate's key is not a valid TLS key in directory version {directory.version}",
         )
     return node_id
 
 
+MAX_REASON_CHARS = 512
+
+
 async def abort_with_refusal(context: grpc.aio.ServicerContext[Any, Any], err: RefusalError) -> NoReturn:
     context.set_trailing_metadata(((REFUSAL_METADATA_KEY, err.code.name),))
-    await context.abort(_STATUS_BY_NUMBER[err.grpc_status], err.reason)
+    await context.abort(_STATUS_BY_NUMBER[err.grpc_status], err.reason[:MAX_REASON_CHARS])
 
 
 def refusal_to_proto(err: RefusalError) -> envelope_pb2.Refusal:
     return envelope_pb2.Refusal(
-        code=envelope_pb2.RefusalCode.ValueType(err.code.value), reason=err.reason, grpc_status=err.grpc_status
+        code=envelope_pb2.RefusalCode.ValueType(err.code.value),
+        reason=err.reason[:MAX_REASON_CHARS],
+        grpc_status=err.grpc_status,
     )
 
 
@@ -127,13 +140,11 @@ def refusal_from_proto(pb: envelope_pb2.Refusal) -> RefusalError:
 
 
 def refusal_from_rpc_error(e: grpc.aio.AioRpcError) -> RefusalError | TransportError:
-    """A refusal when the receiver named one; otherwise a (retryable) transport error."""
+    """A refusal when the receiver named one; otherwise a transport error (the outbox retries it)."""
     metadata = cast("Sequence[tuple[str, str | bytes]]", e.trailing_metadata() or ())
     for key, value in metadata:
         if key == REFUSAL_METADATA_KEY and isinstance(value, str) and value in Refusal.__members__:
             return RefusalError(Refusal[value], e.details() or "")
-    if e.code() in _RETRYABLE_STATUS:
-        return TransportError(f"{e.code().name}: {e.details()}")
     return TransportError(f"{e.code().name}: {e.details()}")
 
 
@@ -164,7 +175,7 @@ class PeerChannels:
             private_key=self._identity.private_key_pem,
             certificate_chain=self._identity.certificate_pem,
         )
-        options = [*channel_options(self._max), ("grpc.ssl_target_name_override", peer)]
+        options = [*client_options(self._max), ("grpc.ssl_target_name_override", peer)]
         channel = grpc.aio.secure_channel(info.endpoint, creds, options=options)
         stub = node_pb2_grpc.NodeServiceStub(channel)
         self._channels[peer] = (key, channel, stub)

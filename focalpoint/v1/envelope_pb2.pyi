@@ -241,7 +241,9 @@ class ReceiptContent(_message.Message):
     sender_node: _builtins.str
     message_id: _builtins.bytes
     envelope_sha256: _builtins.bytes
-    """SHA-256 of the serialized Envelope as received."""
+    """focalpoint.envelope.envelope_digest of the envelope as received: SHA-256 over a label,
+    the header length, the header and the ciphertext (independent of protobuf serialization).
+    """
     received_at_ms: _builtins.int
     log_index: _builtins.int
     """Index of the "delivered" event in the receiver's audit log (0 until the log exists)."""

@@ -1,0 +1,15 @@
+"""Shapes of identifiers that cross trust boundaries (node ids, key ids, States, endpoints)."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["ENDPOINT", "KEY_ID", "NODE_ID", "STATE"]
+
+# A lowercase DNS label: also the SAN of the node's TLS certificate.
+NODE_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+# focalpoint.signing.key_id_for: 16 bytes of SHA-256 in hex.
+KEY_ID = re.compile(r"^[0-9a-f]{32}$")
+# ISO 3166-1 alpha-2.
+STATE = re.compile(r"^[A-Z]{2}$")
+ENDPOINT = re.compile(r"^(?:\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")

@@ -1,0 +1,132 @@
+"""A peer that is down gets everything when it returns; what outlives its TTL ends EXPIRED, never lost silently."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import cast
+
+import pytest
+
+from focalpoint.config import load_config
+from focalpoint.localnet import LocalNetwork
+from focalpoint.node import Node, wall_clock_ms
+from focalpoint.samples import social_inquiry_request
+from focalpoint.store import DeliveryState, OutboxRow
+
+SENDER, RECEIVER = "gr-ekka", "al-shss"
+M = 20
+DEADLINE_S = 30.0
+
+StartNode = Callable[[str], Awaitable[Node]]
+
+
+def starter(start_node: Callable[[str], object]) -> StartNode:
+    return cast(StartNode, start_node)
+
+
+async def outbox_when(
+    node: Node, done: Callable[[list[OutboxRow]], bool], timeout_s: float = DEADLINE_S
+) -> list[OutboxRow]:
+    """Poll the whole outbox until ``done`` holds; raise AssertionError with the last rows at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        rows = await node.store.list_outbox(1000, 0)
+        if done(rows):
+            return rows
+        if time.monotonic() > deadline:
+            states = sorted((r.state.name, r.attempts) for r in rows)
+            raise AssertionError(f"outbox not as expected after {timeout_s} s: {states}")
+        await asyncio.sleep(0.05)
+
+
+def all_retried(rows: list[OutboxRow]) -> bool:
+    return len(rows) == M and all(r.attempts >= 2 for r in rows)
+
+
+async def test_peer_down_then_up_gets_everything_without_operator_action(
+    network: LocalNetwork, start_node: Callable[[str], object]
+) -> None:
+    """Messages to a down peer stay QUEUED with attempts and an error, then all arrive once it starts."""
+    sender = await starter(start_node)(SENDER)
+    sent = [
+        await sender.submit(RECEIVER, social_inquiry_request(f"OUT-{i:04d}", identified_at_ms=wall_clock_ms()))
+        for i in range(M)
+    ]
+    rows = await outbox_when(sender, all_retried)
+    assert {r.state for r in rows} == {DeliveryState.QUEUED}
+    assert all(r.last_error for r in rows)
+    assert all(r.receipt is None for r in rows)
+
+    receiver = await starter(start_node)(RECEIVER)
+    states = await asyncio.wait_for(
+        asyncio.gather(*(sender.delivery.wait_closed(s.message_id) for s in sent)), DEADLINE_S
+    )
+    assert set(states) == {DeliveryState.DELIVERED}
+    assert await receiver.store.count_inbox() == M
+    for s in sent:
+        row = await sender.store.get_outbox(s.message_id)
+        assert row is not None
+        assert row.receipt is not None
+        assert row.last_error == ""
+
+
+class FakeClock:
+    """Wall-clock time plus an offset the test moves forward."""
+
+    def __init__(self) -> None:
+        self.offset_ms = 0
+
+    def __call__(self) -> int:
+        return wall_clock_ms() + self.offset_ms
+
+
+@pytest.fixture
+async def clocked_sender(network: LocalNetwork) -> AsyncIterator[tuple[Node, FakeClock]]:
+    """The sender, started in this process with a clock the test controls; stopped after."""
+    clock = FakeClock()
+    node = await Node.open(load_config(network.nodes[SENDER].config_path), clock_ms=clock)
+    try:
+        await node.start()
+        yield node, clock
+    finally:
+        await node.stop(0)
+
+
+async def test_message_outliving_its_ttl_while_peer_is_down_ends_expired(
+    clocked_sender: tuple[Node, FakeClock], start_node: Callable[[str], object]
+) -> None:
+    """Past its TTL a queued message becomes EXPIRED (waiters are told) and is never sent later; others still go."""
+    sender, clock = clocked_sender
+    short = await sender.submit(
+        RECEIVER, social_inquiry_request("TTL-0001", identified_at_ms=wall_clock_ms()), ttl_seconds=60
+    )
+    long = await sender.submit(RECEIVER, social_inquiry_request("TTL-0002", identified_at_ms=wall_clock_ms()))
+    waiter = asyncio.create_task(sender.delivery.wait_closed(short.message_id))
+    try:
+        rows = await outbox_when(sender, lambda rs: len(rs) == 2 and all(r.attempts >= 1 for r in rs))
+        assert {r.state for r in rows} == {DeliveryState.QUEUED}
+        assert not waiter.done()
+
+        clock.offset_ms += 61_000
+        await sender.delivery.expire()
+        assert await asyncio.wait_for(waiter, 5) is DeliveryState.EXPIRED
+    finally:
+        waiter.cancel()
+    assert await sender.delivery.wait_closed(short.message_id) is DeliveryState.EXPIRED
+    expired = await sender.store.get_outbox(short.message_id)
+    assert expired is not None
+    assert expired.receipt is None
+    assert "expired" in expired.last_error
+    still = await sender.store.get_outbox(long.message_id)
+    assert still is not None
+    assert still.state is DeliveryState.QUEUED
+
+    receiver = await starter(start_node)(RECEIVER)
+    assert await asyncio.wait_for(sender.delivery.wait_closed(long.message_id), DEADLINE_S) is DeliveryState.DELIVERED
+    assert await receiver.store.get_inbox(SENDER, long.message_id) is not None
+    assert await receiver.store.get_inbox(SENDER, short.message_id) is None
+    final = await sender.store.get_outbox(short.message_id)
+    assert final is not None
+    assert final.state is DeliveryState.EXPIRED
