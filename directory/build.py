@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 from google.protobuf.message import DecodeError
 
-from directory.model import NodeInfo
+from directory.model import Directory, NodeInfo
 from directory.verify import DOCUMENT_TYPE, SPEC_VERSION
-from focalpoint.errors import VerificationError
+from focalpoint.errors import ConfigError, VerificationError
 from focalpoint.signing import AdminSigner, Context, Ed25519Verifier
 from focalpoint.v1 import directory_pb2
 
@@ -34,7 +34,11 @@ def check_entry_export(export: directory_pb2.NodeEntryExport) -> directory_pb2.N
     key = next((k for k in entry.signing_keys if k.key_id == proof.key_id), None)
     if key is None:
         raise VerificationError(f"node entry {entry.node_id!r}: proof is signed by a key the entry does not list")
-    Ed25519Verifier(key.key_id, key.public_key).verify(Context.ENTRY_PROOF, export.entry_bytes, proof.value)
+    try:
+        verifier = Ed25519Verifier(key.key_id, key.public_key)
+    except ConfigError as e:
+        raise VerificationError(f"node entry {entry.node_id!r}: {e}") from e
+    verifier.verify(Context.ENTRY_PROOF, export.entry_bytes, proof.value)
     NodeInfo.from_proto(entry)
     return entry
 
@@ -47,8 +51,14 @@ def build_directory(
         raise VerificationError("directory version must be at least 1")
     if expires_at_ms <= issued_at_ms:
         raise VerificationError("directory must expire after it is issued")
-    for e in entries:
-        NodeInfo.from_proto(e)
+    # The same invariants a node checks on load (D6), so no administrator signs a document nodes refuse.
+    Directory.build(
+        version=version,
+        issued_at_ms=issued_at_ms,
+        expires_at_ms=expires_at_ms,
+        nodes=[NodeInfo.from_proto(e) for e in entries],
+        raw=b"",
+    )
     return directory_pb2.Directory(
         type=DOCUMENT_TYPE,
         spec_version=SPEC_VERSION,

@@ -99,8 +99,9 @@ class NodeInfo:
             raise VerificationError(f"{where}: node id must be a lowercase DNS label")
         if not STATE.match(pb.state):
             raise VerificationError(f"{where}: state must be an ISO 3166-1 alpha-2 code")
-        if not ENDPOINT.match(pb.endpoint):
-            raise VerificationError(f"{where}: endpoint must be host:port")
+        endpoint = ENDPOINT.match(pb.endpoint)
+        if endpoint is None or not 1 <= int(endpoint.group(1)) <= 65535:
+            raise VerificationError(f"{where}: endpoint must be host:port with a port in [1, 65535]")
         tls = []
         for t in pb.tls_keys:
             if spki_sha256(t.certificate_der) != t.spki_sha256:
@@ -167,11 +168,20 @@ class Directory:
     nodes: Mapping[str, NodeInfo]
     # The exact SignedDocument bytes this was loaded from (kept so old signatures stay checkable).
     raw: bytes = field(repr=False)
+    # The signed Directory bytes inside it.
+    signed: bytes = field(repr=False)
     _by_pin: Mapping[bytes, str] = field(repr=False, compare=False)
 
     @classmethod
     def build(
-        cls, *, version: int, issued_at_ms: int, expires_at_ms: int, nodes: list[NodeInfo], raw: bytes
+        cls,
+        *,
+        version: int,
+        issued_at_ms: int,
+        expires_at_ms: int,
+        nodes: list[NodeInfo],
+        raw: bytes,
+        signed: bytes = b"",
     ) -> Directory:
         by_id: dict[str, NodeInfo] = {}
         by_pin: dict[bytes, str] = {}
@@ -184,7 +194,7 @@ class Directory:
                     raise VerificationError(f"node {node.node_id!r} reuses another node's TLS key")
                 if t.status is not KeyStatus.REVOKED:
                     by_pin[t.spki_sha256] = node.node_id
-        return cls(version, issued_at_ms, expires_at_ms, by_id, raw, by_pin)
+        return cls(version, issued_at_ms, expires_at_ms, by_id, raw, signed, by_pin)
 
     def knows(self, node_id: str) -> bool:
         return node_id in self.nodes

@@ -5,7 +5,8 @@ Steps (docs/protocol.md §5), numbered as in the code:
   D2 a threshold of trusted administrator keys signed the exact ``signed`` bytes;
   D3 parse the Directory from those bytes; type and spec version are known;
   D4 not expired at ``now_ms``;
-  D5 no rollback: version ≥ the last accepted one, and an equal version is byte-identical;
+  D5 no rollback: version ≥ the last accepted one, and an equal version has identical signed
+     content (more signatures on the same content are fine);
   D6 the content's invariants hold (ids, key ids, pins; see ``directory.model``).
 Raises ``VerificationError`` naming the failed step.
 """
@@ -79,7 +80,7 @@ def load_directory(data: bytes, *, trust: TrustRoot, now_ms: int, previous: Dire
                 f"directory: version {body.version} is older than the accepted version {previous.version} "
                 "(rollback refused)"
             )
-        if body.version == previous.version and data != previous.raw:
+        if body.version == previous.version and doc.signed != previous.signed:
             raise VerificationError(
                 f"directory: version {body.version} differs from the accepted document of the same version"
             )
@@ -90,4 +91,5 @@ def load_directory(data: bytes, *, trust: TrustRoot, now_ms: int, previous: Dire
         expires_at_ms=body.expires_at_ms,
         nodes=[NodeInfo.from_proto(n) for n in body.nodes],
         raw=data,
+        signed=doc.signed,
     )

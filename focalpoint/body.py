@@ -21,10 +21,10 @@ KINDS: tuple[str, ...] = tuple(f.name for f in messages_pb2.Body.DESCRIPTOR.oneo
 
 # A pseudonymous reference: letters, digits and . _ / - only, so a name with spaces
 # cannot be smuggled into it (001:L1539–1541).
-_CASE_REF = re.compile(r"^[A-Z0-9][A-Z0-9._/-]{3,63}$")
-_STATE = re.compile(r"^[A-Z]{2}$")
-_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-_CODE_LIST_VERSION = re.compile(r"^\d{4}\.\d{1,3}$")
+_CASE_REF = re.compile(r"^[A-Z0-9][A-Z0-9._/-]{3,63}\Z")
+_STATE = re.compile(r"^[A-Z]{2}\Z")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*\Z")
+_CODE_LIST_VERSION = re.compile(r"^\d{4}\.\d{1,3}\Z")
 _MAX_TEXT = 20_000
 
 

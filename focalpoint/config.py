@@ -23,7 +23,7 @@ from focalpoint.ids import NODE_ID as _NODE_ID
 
 __all__ = ["DeliveryConfig", "DirectoryConfig", "NodeConfig", "load_config"]
 
-_ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_ENV = re.compile(r"^[A-Z_][A-Z0-9_]*\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +103,8 @@ class _Reader:
         return (self.file.parent / self.string(key, what="a file path", **kw)).resolve()
 
     def finish(self) -> None:
-        extra = sorted(set(self.data) - self.used)
+        # YAML keys need not be strings (`on:` is True), so sort and print them as text.
+        extra = sorted(str(k) for k in set(self.data) - self.used)
         if extra:
             raise ConfigError(f"{self.file}: {self.prefix}{extra[0]}: unknown key")
 

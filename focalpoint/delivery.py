@@ -13,6 +13,7 @@ A receipt that does not verify never closes an entry: it is logged and retried.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import random
 from collections.abc import Callable, Sequence
@@ -23,11 +24,11 @@ import structlog
 from directory import Directory
 from focalpoint.errors import RefusalError, StorageError, TransportError, VerificationError
 from focalpoint.receipt import verify_receipt
-from focalpoint.store import DeliveryState, OutboxRow, Store
+from focalpoint.store import DeliveryState, Store
 from focalpoint.transport import PeerChannels, refusal_from_proto, refusal_to_proto
 from focalpoint.v1 import envelope_pb2, node_pb2
 
-__all__ = ["Backoff", "DeliveryManager"]
+__all__ = ["Backoff", "DeliveryManager", "Outgoing"]
 
 log = structlog.get_logger("focalpoint.delivery")
 
@@ -70,26 +71,35 @@ class DeliveryManager:
         self._retry = (retry_initial_s, retry_max_s)
         self._max_in_flight = max_in_flight
         self._workers: dict[str, asyncio.Task[None]] = {}
-        self._wake: dict[str, asyncio.Event] = {}
+        self._queues: dict[str, _PeerQueue] = {}
         self._waiters: dict[bytes, list[asyncio.Future[DeliveryState]]] = {}
         self._stopping = False
 
     async def start(self) -> None:
         for peer in await self._store.recipients_with_queued():
-            self.wake(peer)
+            self.wake(peer, scan=True)
 
-    def wake(self, peer: str) -> None:
-        """Make sure a worker for ``peer`` runs and looks at the outbox now."""
+    def enqueue(self, peer: str, item: Outgoing) -> None:
+        """Hand a just-committed outbox entry to the worker without a database round trip."""
+        self._queue(peer).fresh.append(item)
+        self.wake(peer)
+
+    def wake(self, peer: str, *, scan: bool = False) -> None:
+        """Make sure a worker for ``peer`` runs; with ``scan``, have it look in the outbox now."""
         if self._stopping:
             return
-        self._wake.setdefault(peer, asyncio.Event()).set()
+        q = self._queue(peer)
+        if scan:
+            q.scan_at = 0
+        q.wake.set()
         task = self._workers.get(peer)
         if task is None or task.done():
             self._workers[peer] = asyncio.get_running_loop().create_task(self._run(peer), name=f"deliver-{peer}")
 
     def wake_all(self) -> None:
-        for peer in list(self._workers):
-            self.wake(peer)
+        """After a directory change: every worker re-reads its due entries (keys or endpoints may differ)."""
+        for peer in list(self._queues):
+            self.wake(peer, scan=True)
 
     async def wait_closed(self, message_id: bytes) -> DeliveryState:
         """Wait until the entry is DELIVERED, FAILED or EXPIRED."""
@@ -130,36 +140,28 @@ class DeliveryManager:
 
     # --- the worker -----------------------------------------------------------------
 
+    def _queue(self, peer: str) -> _PeerQueue:
+        q = self._queues.get(peer)
+        if q is None:
+            q = self._queues[peer] = _PeerQueue(self._max_in_flight, Backoff(*self._retry))
+        return q
+
     async def _run(self, peer: str) -> None:
-        wake = self._wake.setdefault(peer, asyncio.Event())
-        backoff = Backoff(*self._retry)
-        in_flight: set[bytes] = set()
-        slots = asyncio.Semaphore(self._max_in_flight)
+        q = self._queue(peer)
         batches: set[asyncio.Task[None]] = set()
         try:
             while not self._stopping:
-                wake.clear()
-                await slots.acquire()
-                rows = await self._store.due_outbox(peer, self._clock(), self._batch, in_flight)
-                if not rows:
-                    slots.release()
-                    await self._sleep_until_due(peer, wake, bool(in_flight))
+                q.wake.clear()
+                await q.slots.acquire()
+                batch = await self._next_batch(peer, q)
+                if not batch:
+                    q.slots.release()
+                    timeout = None if q.scan_at is None else max(0.0, (q.scan_at - self._clock()) / 1000)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(q.wake.wait(), timeout)
                     continue
-                in_flight.update(r.message_id for r in rows)
-
-                async def run_batch(batch: list[OutboxRow] = rows) -> None:
-                    try:
-                        await self._send(peer, batch, backoff)
-                    except StorageError as e:
-                        # The entries stay QUEUED and are picked up again; nothing is lost.
-                        log.error("delivery_storage_error", peer=peer, error=str(e))
-                        await asyncio.sleep(backoff.next_delay())
-                    finally:
-                        in_flight.difference_update(r.message_id for r in batch)
-                        slots.release()
-                        wake.set()
-
-                task = asyncio.get_running_loop().create_task(run_batch())
+                q.in_flight.update(o.message_id for o in batch)
+                task = asyncio.get_running_loop().create_task(self._run_batch(peer, q, batch))
                 batches.add(task)
                 task.add_done_callback(batches.discard)
         finally:
@@ -167,13 +169,40 @@ class DeliveryManager:
                 t.cancel()
             await asyncio.gather(*batches, return_exceptions=True)
 
-    async def _sleep_until_due(self, peer: str, wake: asyncio.Event, busy: bool) -> None:
-        next_ms = None if busy else await self._store.next_due_ms(peer)
-        timeout = None if next_ms is None else max(0.0, (next_ms - self._clock()) / 1000)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout)
+    async def _next_batch(self, peer: str, q: _PeerQueue) -> list[Outgoing]:
+        """Fresh submissions first (no database read); otherwise due entries from the outbox."""
+        batch: list[Outgoing] = []
+        while q.fresh and len(batch) < self._batch:
+            item = q.fresh.popleft()
+            if item.message_id not in q.in_flight:
+                batch.append(item)
+        now = self._clock()
+        if batch or q.scan_at is None or q.scan_at > now:
+            return batch
+        rows = await self._store.due_outbox(peer, now, self._batch, q.in_flight)
+        if rows:
+            q.scan_at = now  # there may be more than one batch due
+            return [Outgoing(r.message_id, r.envelope, r.digest) for r in rows]
+        q.scan_at = await self._store.next_due_ms(peer, q.in_flight)
+        return []
 
-    async def _send(self, peer: str, rows: Sequence[OutboxRow], backoff: Backoff) -> None:
+    async def _run_batch(self, peer: str, q: _PeerQueue, batch: list[Outgoing]) -> None:
+        retry_at: int | None = None
+        try:
+            retry_at = await self._send(peer, batch, q.backoff)
+        except StorageError as e:
+            # The entries stay QUEUED in the outbox and are picked up by the next scan; nothing is lost.
+            log.error("delivery_storage_error", peer=peer, error=str(e))
+            retry_at = self._clock() + int(q.backoff.next_delay() * 1000)
+        finally:
+            q.in_flight.difference_update(o.message_id for o in batch)
+            if retry_at is not None:
+                q.scan_at = retry_at if q.scan_at is None else min(q.scan_at, retry_at)
+            q.slots.release()
+            q.wake.set()
+
+    async def _send(self, peer: str, rows: Sequence[Outgoing], backoff: Backoff) -> int | None:
+        """Deliver and record the outcome; return the earliest retry time scheduled, if any."""
         directory = self._directory()
         envelopes = [envelope_pb2.Envelope.FromString(r.envelope) for r in rows]
         try:
@@ -182,12 +211,7 @@ class DeliveryManager:
                     one = await self._channels.deliver(directory, peer, envelopes[0])
                     results = [node_pb2.DeliveryResult(message_id=rows[0].message_id, delivered=one)]
                 except RefusalError as e:
-                    results = [
-                        node_pb2.DeliveryResult(
-                            message_id=rows[0].message_id,
-                            refused=refusal_to_proto(e),
-                        )
-                    ]
+                    results = [node_pb2.DeliveryResult(message_id=rows[0].message_id, refused=refusal_to_proto(e))]
             else:
                 results = await self._channels.deliver_stream(directory, peer, envelopes)
         except (TransportError, RefusalError) as e:
@@ -195,18 +219,18 @@ class DeliveryManager:
             log.info("delivery_retry", peer=peer, messages=len(rows), retry_in_s=round(delay, 2), error=str(e))
             at = self._clock() + int(delay * 1000)
             await self._store.schedule_retry([(r.message_id, at, str(e)) for r in rows])
-            return
+            return at
         backoff.reset()
-        await self._apply(peer, directory, rows, results, backoff)
+        return await self._apply(peer, directory, rows, results, backoff)
 
     async def _apply(
         self,
         peer: str,
         directory: Directory,
-        rows: Sequence[OutboxRow],
+        rows: Sequence[Outgoing],
         results: Sequence[node_pb2.DeliveryResult],
         backoff: Backoff,
-    ) -> None:
+    ) -> int | None:
         now = self._clock()
         delivered: list[tuple[bytes, bytes, int]] = []
         retry: list[tuple[bytes, int, str]] = []
@@ -237,10 +261,34 @@ class DeliveryManager:
             await self._store.mark_delivered(delivered)
             for mid, _, _ in delivered:
                 self._notify(mid, DeliveryState.DELIVERED)
-            log.debug("delivered", peer=peer, messages=len(delivered))
         if retry:
             await self._store.schedule_retry(retry)
         for mid, reason in final:
             await self._store.mark_final(mid, DeliveryState.FAILED, reason)
             log.warning("delivery_refused", peer=peer, message_id=mid.hex(), reason=reason)
             self._notify(mid, DeliveryState.FAILED)
+        return min((at for _, at, _ in retry), default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """What a delivery attempt needs of an outbox entry."""
+
+    message_id: bytes
+    envelope: bytes
+    digest: bytes
+
+
+class _PeerQueue:
+    """Per-recipient worker state. The outbox in the database stays the source of truth."""
+
+    def __init__(self, max_in_flight: int, backoff: Backoff) -> None:
+        self.wake = asyncio.Event()
+        # Submissions since the last look, handed over in memory so they need no database read.
+        self.fresh: collections.deque[Outgoing] = collections.deque()
+        self.in_flight: set[bytes] = set()
+        # When to look in the outbox for due entries (retries, and anything left by a restart);
+        # None: nothing is due there that the worker does not already hold.
+        self.scan_at: int | None = 0
+        self.slots = asyncio.Semaphore(max_in_flight)
+        self.backoff = backoff

@@ -1,4 +1,7 @@
-"""Shapes of identifiers that cross trust boundaries (node ids, key ids, States, endpoints)."""
+"""Shapes of identifiers that cross trust boundaries (node ids, key ids, States, endpoints).
+
+Patterns end in ``\\Z``, not ``$``: ``$`` also matches before a trailing newline.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,9 @@ import re
 __all__ = ["ENDPOINT", "KEY_ID", "NODE_ID", "STATE"]
 
 # A lowercase DNS label: also the SAN of the node's TLS certificate.
-NODE_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+NODE_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 # focalpoint.signing.key_id_for: 16 bytes of SHA-256 in hex.
-KEY_ID = re.compile(r"^[0-9a-f]{32}$")
+KEY_ID = re.compile(r"^[0-9a-f]{32}\Z")
 # ISO 3166-1 alpha-2.
-STATE = re.compile(r"^[A-Z]{2}$")
-ENDPOINT = re.compile(r"^(?:\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
+STATE = re.compile(r"^[A-Z]{2}\Z")
+ENDPOINT = re.compile(r"^(?:\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})\Z")

@@ -79,7 +79,13 @@ def _seal(plain: bytes, passphrase: str) -> keystore_pb2.EncryptedSecrets:
 def _unseal(enc: keystore_pb2.EncryptedSecrets, passphrase: str | None, path: Path) -> bytes:
     if passphrase is None:
         raise ConfigError(f"{path}: key file is passphrase-protected; set the passphrase environment variable")
-    if not 10 <= enc.scrypt_log2_n <= 22 or not 1 <= enc.scrypt_r <= 32 or not 1 <= enc.scrypt_p <= 16:
+    # Bounded so an edited file cannot make loading allocate unbounded memory (128·r·N bytes ≤ 256 MiB).
+    if (
+        not 10 <= enc.scrypt_log2_n <= 20
+        or not 1 <= enc.scrypt_r <= 16
+        or not 1 <= enc.scrypt_p <= 4
+        or 128 * enc.scrypt_r * (1 << enc.scrypt_log2_n) > 256 << 20
+    ):
         raise ConfigError(f"{path}: key file has out-of-range scrypt parameters")
     key = _derive(passphrase, enc.salt, enc.scrypt_log2_n, enc.scrypt_r, enc.scrypt_p)
     try:
@@ -244,6 +250,8 @@ def load_admin_key(path: Path, passphrase: str | None) -> AdminSigner:
         kf.ParseFromString(read_secret_file(path))
     except DecodeError as e:
         raise ConfigError(f"{path}: not a focalpoint administrator key file") from e
+    if kf.format_version != FORMAT_VERSION:
+        raise ConfigError(f"{path}: key file format {kf.format_version}, expected {FORMAT_VERSION}")
     which = kf.WhichOneof("secrets")
     if which == "plain":
         s = kf.plain

@@ -27,7 +27,7 @@ from directory import Directory
 from focalpoint.batching import GroupCommit
 from focalpoint.body import InvalidBody, validate_body
 from focalpoint.config import NodeConfig
-from focalpoint.delivery import DeliveryManager
+from focalpoint.delivery import DeliveryManager, Outgoing
 from focalpoint.directory_cache import DirectoryCache, load_trust_root
 from focalpoint.envelope import Limits, OpenedMessage, open_envelope, seal
 from focalpoint.errors import ConfigError, Refusal, RefusalError, StorageError, UsageError
@@ -287,7 +287,8 @@ class Node:
                 client_request_id=client_request_id,
             )
         )
-        self.delivery.wake(recipient)
+        if stored_id == message_id:
+            self.delivery.enqueue(recipient, Outgoing(message_id, envelope_bytes, sealed.digest))
         log.debug("message_queued", recipient=recipient, message_id=stored_id.hex(), sequence=sequence)
         return Submitted(stored_id, DeliveryState.QUEUED)
 

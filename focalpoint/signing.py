@@ -126,13 +126,22 @@ class AdminVerifier:
 
     def verify(self, context: Context, data: bytes, signatures: Iterable[common_pb2.Signature]) -> None:
         """Both halves must be present and valid; raises VerificationError otherwise."""
-        by_alg = {s.algorithm: s.value for s in signatures if s.key_id == self.key_id}
+        mine = [s for s in signatures if s.key_id == self.key_id]
         tbs = _to_be_signed(context, data)
-        try:
-            ed25519.Ed25519PublicKey.from_public_bytes(self.ed25519_public_key).verify(by_alg.get(ED25519, b""), tbs)
-            mldsa.MLDSA65PublicKey.from_public_bytes(self.ml_dsa_65_public_key).verify(by_alg.get(ML_DSA_65, b""), tbs)
-        except (InvalidSignature, ValueError) as e:
-            raise VerificationError(f"hybrid signature by admin key {self.key_id} does not verify") from e
+        ed = ed25519.Ed25519PublicKey.from_public_bytes(self.ed25519_public_key)
+        ml = mldsa.MLDSA65PublicKey.from_public_bytes(self.ml_dsa_65_public_key)
+        # Any valid signature of each algorithm counts: junk added next to a valid one cannot cancel it.
+        for algorithm, key in ((ED25519, ed), (ML_DSA_65, ml)):
+            if not any(_verifies(key, s.value, tbs) for s in mine if s.algorithm == algorithm):
+                raise VerificationError(f"hybrid signature by admin key {self.key_id} does not verify")
+
+
+def _verifies(key: ed25519.Ed25519PublicKey | mldsa.MLDSA65PublicKey, signature: bytes, tbs: bytes) -> bool:
+    try:
+        key.verify(signature, tbs)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 class AdminSigner:

@@ -1,17 +1,16 @@
 """The SQLite implementation of ``focalpoint.store.Store`` (aiosqlite, WAL, synchronous=FULL).
 
-Every write is one transaction committed before the caller proceeds: a message is
+Every write is one SQL statement, so one transaction, committed before the caller
+proceeds (one hop to the database thread, not three): a message is
 durable in the outbox before the user hears "accepted", and in the inbox before
 the sender gets a receipt. Batched calls share one commit (group commit).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,8 +96,6 @@ class SqliteStore:
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
         self._db = db
         self._path = path
-        # One connection, many coroutines: transactions must not interleave.
-        self._tx = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path) -> SqliteStore:
@@ -120,6 +117,10 @@ class SqliteStore:
         return store
 
     async def _init(self) -> None:
+        if sqlite3.sqlite_version_info < (3, 35):
+            raise StorageError(
+                f"SQLite {sqlite3.sqlite_version} is too old; focalpoint needs 3.35 or later (RETURNING)"
+            )
         db = self._db
         await db.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit survives power loss, not only a process crash (DESIGN.md §5).
@@ -137,28 +138,16 @@ class SqliteStore:
     async def close(self) -> None:
         await self._db.close()
 
-    @contextlib.asynccontextmanager
-    async def _transaction(self, what: str) -> AsyncIterator[aiosqlite.Connection]:
-        """One immediate transaction, serialised with the others; rolled back on any failure."""
-        async with self._tx:
-            try:
-                await self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as e:
-                raise StorageError(f"{self._path}: {what} failed: {e}") from e
-            try:
-                yield self._db
-                await self._db.execute("COMMIT")
-            except BaseException as e:
-                with contextlib.suppress(sqlite3.Error):
-                    await self._db.execute("ROLLBACK")
-                if isinstance(e, sqlite3.Error):
-                    raise StorageError(f"{self._path}: {what} failed: {e}") from e
-                raise
+    async def _write(self, sql: str, params: Sequence[Any], what: str) -> list[Any]:
+        """Run one statement as its own transaction (autocommit): one hop to the database thread.
 
-    async def _write(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
-        async with self._transaction("write") as db:
-            for sql, params in statements:
-                await db.execute(sql, params)
+        With synchronous=FULL the commit is on disk before this returns; a multi-row statement
+        is atomic, so a batch is all-or-nothing.
+        """
+        try:
+            return list(await self._db.execute_fetchall(sql, params))
+        except sqlite3.Error as e:
+            raise StorageError(f"{self._path}: {what} failed: {e}") from e
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
@@ -174,36 +163,42 @@ class SqliteStore:
         return {r[0]: r[1] for r in rows}
 
     async def add_outbox(self, rows: Sequence[NewOutbox]) -> list[bytes]:
+        if not rows:
+            return []
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(rows))
+        params: list[Any] = []
+        for r in rows:
+            params += [
+                r.message_id,
+                r.client_request_id,
+                r.recipient,
+                r.peer_sequence,
+                r.envelope,
+                r.digest,
+                r.local_copy,
+                r.created_at_ms,
+                r.expires_at_ms,
+                int(DeliveryState.QUEUED),
+                r.created_at_ms,
+            ]
+        inserted = await self._write(
+            "INSERT INTO outbox (message_id, client_request_id, recipient, peer_sequence, envelope, digest,"
+            " local_copy, created_at_ms, expires_at_ms, state, next_attempt_ms)"
+            f" VALUES {values} ON CONFLICT (client_request_id) DO NOTHING RETURNING message_id",
+            params,
+            "outbox write",
+        )
+        done = {bytes(row[0]) for row in inserted}
         ids: list[bytes] = []
-        async with self._transaction("outbox write") as db:
-            for r in rows:
-                if r.client_request_id is not None:
-                    async with db.execute(
-                        "SELECT message_id FROM outbox WHERE client_request_id = ?", (r.client_request_id,)
-                    ) as cur:
-                        existing = await cur.fetchone()
-                    if existing is not None:
-                        ids.append(existing[0])
-                        continue
-                await db.execute(
-                    "INSERT INTO outbox (message_id, client_request_id, recipient, peer_sequence, envelope,"
-                    " digest, local_copy, created_at_ms, expires_at_ms, state, next_attempt_ms)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        r.message_id,
-                        r.client_request_id,
-                        r.recipient,
-                        r.peer_sequence,
-                        r.envelope,
-                        r.digest,
-                        r.local_copy,
-                        r.created_at_ms,
-                        r.expires_at_ms,
-                        int(DeliveryState.QUEUED),
-                        r.created_at_ms,
-                    ),
-                )
+        for r in rows:
+            if r.message_id in done:
                 ids.append(r.message_id)
+                continue
+            # Not inserted: an earlier submit used this client_request_id; answer with its message.
+            existing = await self.outbox_by_client_request(r.client_request_id or "")
+            if existing is None:
+                raise StorageError(f"{self._path}: outbox insert ignored but no earlier row exists")
+            ids.append(existing.message_id)
         return ids
 
     async def outbox_by_client_request(self, client_request_id: str) -> OutboxRow | None:
@@ -220,13 +215,13 @@ class SqliteStore:
         )
         return [r for r in map(_outbox, rows) if r.message_id not in exclude][:limit]
 
-    async def next_due_ms(self, recipient: str) -> int | None:
+    async def next_due_ms(self, recipient: str, exclude: set[bytes]) -> int | None:
         rows = await self._fetchall(
-            "SELECT MIN(next_attempt_ms) FROM outbox WHERE state = ? AND recipient = ?",
-            (int(DeliveryState.QUEUED), recipient),
+            "SELECT next_attempt_ms, message_id FROM outbox WHERE state = ? AND recipient = ?"
+            " ORDER BY next_attempt_ms LIMIT ?",
+            (int(DeliveryState.QUEUED), recipient, len(exclude) + 1),
         )
-        value = rows[0][0] if rows else None
-        return None if value is None else int(value)
+        return next((int(r[0]) for r in rows if bytes(r[1]) not in exclude), None)
 
     async def recipients_with_queued(self) -> list[str]:
         rows = await self._fetchall(
@@ -235,62 +230,46 @@ class SqliteStore:
         return [r[0] for r in rows]
 
     async def mark_delivered(self, done: Sequence[tuple[bytes, bytes, int]]) -> None:
+        if not done:
+            return
+        values = ", ".join(["(?, ?, ?)"] * len(done))
         await self._write(
-            [
-                (
-                    "UPDATE outbox SET state = ?, receipt = ?, delivered_at_ms = ?, last_error = ''"
-                    " WHERE message_id = ? AND state = ?",
-                    (int(DeliveryState.DELIVERED), receipt, at, mid, int(DeliveryState.QUEUED)),
-                )
-                for mid, receipt, at in done
-            ]
+            "UPDATE outbox SET state = ?, receipt = v.column2, delivered_at_ms = v.column3, last_error = ''"
+            f" FROM (VALUES {values}) AS v WHERE outbox.message_id = v.column1 AND outbox.state = ?",
+            [int(DeliveryState.DELIVERED), *(x for item in done for x in item), int(DeliveryState.QUEUED)],
+            "outbox close",
         )
 
     async def mark_final(self, message_id: bytes, state: DeliveryState, error: str) -> None:
         await self._write(
-            [
-                (
-                    "UPDATE outbox SET state = ?, last_error = ?, attempts = attempts + 1"
-                    " WHERE message_id = ? AND state = ?",
-                    (int(state), error, message_id, int(DeliveryState.QUEUED)),
-                )
-            ]
+            "UPDATE outbox SET state = ?, last_error = ?, attempts = attempts + 1 WHERE message_id = ? AND state = ?",
+            (int(state), error, message_id, int(DeliveryState.QUEUED)),
+            "outbox close",
         )
 
     async def schedule_retry(self, items: Sequence[tuple[bytes, int, str]]) -> None:
+        if not items:
+            return
+        values = ", ".join(["(?, ?, ?)"] * len(items))
         await self._write(
-            [
-                (
-                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?, last_error = ?"
-                    " WHERE message_id = ? AND state = ?",
-                    (at, error, mid, int(DeliveryState.QUEUED)),
-                )
-                for mid, at, error in items
-            ]
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = v.column2, last_error = v.column3"
+            f" FROM (VALUES {values}) AS v WHERE outbox.message_id = v.column1 AND outbox.state = ?",
+            [*(x for item in items for x in item), int(DeliveryState.QUEUED)],
+            "outbox retry",
         )
 
     async def expire_outbox(self, now_ms: int) -> list[bytes]:
-        rows = await self._fetchall(
-            "SELECT message_id FROM outbox WHERE state = ? AND expires_at_ms <= ?",
-            (int(DeliveryState.QUEUED), now_ms),
+        rows = await self._write(
+            "UPDATE outbox SET state = ?, last_error = ? WHERE state = ? AND expires_at_ms <= ? RETURNING message_id",
+            (
+                int(DeliveryState.EXPIRED),
+                "expired before the recipient confirmed delivery",
+                int(DeliveryState.QUEUED),
+                now_ms,
+            ),
+            "outbox expiry",
         )
-        ids = [r[0] for r in rows]
-        if ids:
-            await self._write(
-                [
-                    (
-                        "UPDATE outbox SET state = ?, last_error = ? WHERE message_id = ? AND state = ?",
-                        (
-                            int(DeliveryState.EXPIRED),
-                            "expired before the recipient confirmed delivery",
-                            mid,
-                            int(DeliveryState.QUEUED),
-                        ),
-                    )
-                    for mid in ids
-                ]
-            )
-        return ids
+        return [bytes(r[0]) for r in rows]
 
     async def get_outbox(self, message_id: bytes) -> OutboxRow | None:
         rows = await self._fetchall(f"SELECT {_OUTBOX_COLS} FROM outbox WHERE message_id = ?", (message_id,))
@@ -306,35 +285,40 @@ class SqliteStore:
     # --- inbox --------------------------------------------------------------------
 
     async def add_inbox(self, rows: Sequence[NewInbox]) -> list[InboxOutcome]:
+        if not rows:
+            return []
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(rows))
+        params: list[Any] = []
+        for r in rows:
+            params += [
+                r.sender,
+                r.message_id,
+                r.envelope,
+                r.digest,
+                r.local_copy,
+                r.received_at_ms,
+                r.expires_at_ms,
+                r.receipt,
+            ]
+        inserted = await self._write(
+            "INSERT INTO inbox (sender, message_id, envelope, digest, local_copy, received_at_ms, expires_at_ms,"
+            f" receipt) VALUES {values} ON CONFLICT (sender, message_id) DO NOTHING RETURNING sender, message_id",
+            params,
+            "inbox write",
+        )
+        fresh = {(row[0], bytes(row[1])) for row in inserted}
         outcomes: list[InboxOutcome] = []
-        async with self._transaction("inbox write") as db:
-            for r in rows:
-                cur = await db.execute(
-                    "INSERT OR IGNORE INTO inbox (sender, message_id, envelope, digest, local_copy,"
-                    " received_at_ms, expires_at_ms, receipt) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        r.sender,
-                        r.message_id,
-                        r.envelope,
-                        r.digest,
-                        r.local_copy,
-                        r.received_at_ms,
-                        r.expires_at_ms,
-                        r.receipt,
-                    ),
-                )
-                if cur.rowcount == 1:
-                    outcomes.append(InboxOutcome(r.receipt, duplicate=False, conflict=False))
-                    continue
-                async with db.execute(
-                    "SELECT digest, receipt FROM inbox WHERE sender = ? AND message_id = ?",
-                    (r.sender, r.message_id),
-                ) as c2:
-                    existing = await c2.fetchone()
-                if existing is None:
-                    raise StorageError(f"{self._path}: inbox insert ignored but no row exists")
-                same = bytes(existing[0]) == r.digest
-                outcomes.append(InboxOutcome(bytes(existing[1]), duplicate=same, conflict=not same))
+        for r in rows:
+            key = (r.sender, r.message_id)
+            if key in fresh:
+                fresh.discard(key)  # a second copy in the same batch is a duplicate of the first
+                outcomes.append(InboxOutcome(r.receipt, duplicate=False, conflict=False))
+                continue
+            existing = await self.get_inbox(r.sender, r.message_id)
+            if existing is None:
+                raise StorageError(f"{self._path}: inbox insert ignored but no row exists")
+            same = existing.digest == r.digest
+            outcomes.append(InboxOutcome(existing.receipt, duplicate=same, conflict=not same))
         return outcomes
 
     async def get_inbox(self, sender: str, message_id: bytes) -> InboxRow | None:
