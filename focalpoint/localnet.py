@@ -8,6 +8,7 @@ a directory signed by the administrator, and one YAML config per node, all under
 from __future__ import annotations
 
 import datetime as dt
+import random
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -83,10 +84,35 @@ class LocalNetwork:
         return doc
 
 
+_handed_out: set[int] = set()
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    """A port that is free now and outside the kernel's ephemeral range.
+
+    Ports from the ephemeral range (what binding to port 0 returns) can be taken by any
+    outgoing connection before the node binds them; ports below it cannot.
+    """
+    low, high = 20000, max(20001, _ephemeral_start() - 1)
+    for _ in range(1000):
+        port = random.randint(low, high)  # noqa: S311 (not a secret)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise OSError(f"no free port found on {host} between {low} and {high}")
 
 
 def make_network(
