@@ -27,12 +27,21 @@ class GroupCommit(Generic[T, R]):
         self._task: asyncio.Task[None] | None = None
 
     async def submit(self, item: T) -> R:
+        [result] = await self.submit_many([item])
+        return result
+
+    async def submit_many(self, items: Sequence[T]) -> list[R]:
+        """Queue several items at once; they may share a batch with other callers' items."""
+        loop = asyncio.get_running_loop()
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._drain())
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._queue.append((item, future))
+            self._task = loop.create_task(self._drain())
+        futures: list[asyncio.Future[R]] = []
+        for item in items:
+            future: asyncio.Future[R] = loop.create_future()
+            self._queue.append((item, future))
+            futures.append(future)
         self._wakeup.set()
-        return await future
+        return list(await asyncio.gather(*futures))
 
     async def _drain(self) -> None:
         while True:

@@ -184,7 +184,7 @@ def load_config(path: Path) -> NodeConfig:
         message_ttl_seconds=dl.number("message_ttl_seconds", default=14 * 86400, low=60, high=30 * 86400, integer=True),
         retry_initial_seconds=dl.number("retry_initial_seconds", default=0.5, low=0.01, high=3600),
         retry_max_seconds=dl.number("retry_max_seconds", default=300.0, low=0.01, high=86400),
-        batch_size=dl.number("batch_size", default=128, low=1, high=4096, integer=True),
+        batch_size=dl.number("batch_size", default=64, low=1, high=4096, integer=True),
         clock_skew_seconds=dl.number("clock_skew_seconds", default=120, low=0, high=3600, integer=True),
         call_timeout_seconds=dl.number("call_timeout_seconds", default=30.0, low=0.1, high=600),
     )

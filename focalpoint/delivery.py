@@ -60,7 +60,7 @@ class DeliveryManager:
         batch_size: int,
         retry_initial_s: float,
         retry_max_s: float,
-        max_in_flight: int = 2,
+        max_in_flight: int = 4,
     ) -> None:
         self._me = node_id
         self._store = store
@@ -72,6 +72,9 @@ class DeliveryManager:
         self._max_in_flight = max_in_flight
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._queues: dict[str, _PeerQueue] = {}
+        # Entries committed as QUEUED by this process and not closed since: their state is known
+        # here without a database read (every close goes through _notify).
+        self._open: set[bytes] = set()
         self._waiters: dict[bytes, list[asyncio.Future[DeliveryState]]] = {}
         self._stopping = False
 
@@ -81,6 +84,7 @@ class DeliveryManager:
 
     def enqueue(self, peer: str, item: Outgoing) -> None:
         """Hand a just-committed outbox entry to the worker without a database round trip."""
+        self._open.add(item.message_id)
         self._queue(peer).fresh.append(item)
         self.wake(peer)
 
@@ -108,11 +112,12 @@ class DeliveryManager:
         waiters = self._waiters.setdefault(message_id, [])
         waiters.append(fut)
         try:
-            row = await self._store.get_outbox(message_id)
-            if row is None:
-                raise KeyError(message_id)
-            if row.state is not DeliveryState.QUEUED:
-                return row.state
+            if message_id not in self._open:  # not handed over in this process: ask the outbox
+                row = await self._store.get_outbox(message_id)
+                if row is None:
+                    raise KeyError(message_id)
+                if row.state is not DeliveryState.QUEUED:
+                    return row.state
             return await fut
         finally:
             if fut in waiters:
@@ -121,6 +126,7 @@ class DeliveryManager:
                 self._waiters.pop(message_id, None)
 
     def _notify(self, message_id: bytes, state: DeliveryState) -> None:
+        self._open.discard(message_id)
         for fut in self._waiters.pop(message_id, []):
             if not fut.done():
                 fut.set_result(state)
@@ -235,6 +241,7 @@ class DeliveryManager:
         delivered: list[tuple[bytes, bytes, int]] = []
         retry: list[tuple[bytes, int, str]] = []
         final: list[tuple[bytes, str]] = []
+        verified_roots: set[bytes] = set()  # a batch receipt's root signature is checked once
         for row, result in zip(rows, results, strict=True):
             if result.WhichOneof("outcome") == "delivered":
                 try:
@@ -245,6 +252,7 @@ class DeliveryManager:
                         sender_node=self._me,
                         message_id=row.message_id,
                         envelope_digest=row.digest,
+                        verified_roots=verified_roots,
                     )
                 except VerificationError as e:
                     log.error("receipt_invalid", peer=peer, message_id=row.message_id.hex(), error=str(e))

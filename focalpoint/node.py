@@ -12,7 +12,7 @@ import asyncio
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,14 +25,14 @@ from grpc_reflection.v1alpha import reflection
 
 from directory import Directory
 from focalpoint.batching import GroupCommit
-from focalpoint.body import InvalidBody, validate_body
+from focalpoint.body import InvalidBody
 from focalpoint.config import NodeConfig
 from focalpoint.delivery import DeliveryManager, Outgoing
 from focalpoint.directory_cache import DirectoryCache, load_trust_root
 from focalpoint.envelope import Limits, OpenedMessage, open_envelope, seal
 from focalpoint.errors import ConfigError, Refusal, RefusalError, StorageError, UsageError
 from focalpoint.keystore import NodeKeys, load_node_keys
-from focalpoint.receipt import make_receipt
+from focalpoint.receipt import make_batch_receipts, make_receipt
 from focalpoint.sqlite_store import SqliteStore
 from focalpoint.store import DeliveryState, InboxOutcome, NewInbox, NewOutbox, StorageCipher, Store
 from focalpoint.suite import SUITE_V1, EncryptionPrivateKey, self_test
@@ -51,6 +51,8 @@ __all__ = ["Node", "Submitted", "wall_clock_ms"]
 log = structlog.get_logger("focalpoint.node")
 
 OUTBOX_PURPOSE = b"outbox"
+# A stream message carries at most this many envelopes (and at most max_envelope_bytes in all).
+MAX_BATCH_ENVELOPES = 1024
 
 
 def wall_clock_ms() -> int:
@@ -226,10 +228,6 @@ class Node:
             existing = await self.store.outbox_by_client_request(client_request_id)
             if existing is not None:
                 return Submitted(existing.message_id, existing.state)
-        try:
-            validate_body(body)
-        except InvalidBody as e:
-            raise UsageError(f"invalid message body: {e}") from e
         if in_reply_to and len(in_reply_to) != 16:
             raise UsageError("in_reply_to must be a 16-byte message id")
         now = self.clock_ms()
@@ -255,19 +253,22 @@ class Node:
         # number is only burnt when the commit itself fails (the user then gets the error).
         sequence = self._sequences.get(recipient, 0) + 1
         message_id = secrets.token_bytes(16)
-        sealed = seal(
-            signer=self.keys.signer,
-            sender_node=self.node_id,
-            recipient_node=recipient,
-            recipient_key=key,
-            body=body,
-            message_id=message_id,
-            created_at_ms=now,
-            expires_at_ms=now + ttl * 1000,
-            directory_version=directory.version,
-            sequence=sequence,
-            in_reply_to=in_reply_to,
-        )
+        try:
+            sealed = seal(  # validates the body (focalpoint.body) before signing anything
+                signer=self.keys.signer,
+                sender_node=self.node_id,
+                recipient_node=recipient,
+                recipient_key=key,
+                body=body,
+                message_id=message_id,
+                created_at_ms=now,
+                expires_at_ms=now + ttl * 1000,
+                directory_version=directory.version,
+                sequence=sequence,
+                in_reply_to=in_reply_to,
+            )
+        except InvalidBody as e:
+            raise UsageError(f"invalid message body: {e}") from e
         envelope_bytes = sealed.envelope.SerializeToString()
         if len(envelope_bytes) > self.limits.max_envelope_bytes:
             raise UsageError(
@@ -294,10 +295,9 @@ class Node:
 
     # --- receiving --------------------------------------------------------------------
 
-    async def receive(self, envelope: envelope_pb2.Envelope, tls_peer: str) -> node_pb2.DeliverResponse:
-        """Steps 1–13 (envelope.open_envelope), 14 replay, 15 store, 16 receipt; raises RefusalError."""
-        now = self.clock_ms()
-        opened: OpenedMessage = open_envelope(
+    def _open(self, envelope: envelope_pb2.Envelope, tls_peer: str, now: int) -> OpenedMessage:
+        """Steps 1–13 (focalpoint.envelope.open_envelope); raises RefusalError."""
+        return open_envelope(
             envelope,
             me=self.node_id,
             tls_peer=tls_peer,
@@ -306,7 +306,47 @@ class Node:
             now_ms=now,
             limits=self.limits,
         )
-        # 16 (signed before storing so a duplicate can be answered with the stored original).
+
+    def _inbox_row(self, envelope: envelope_pb2.Envelope, opened: OpenedMessage, receipt: bytes, now: int) -> NewInbox:
+        # Only the authenticated parts are stored: unknown fields a sender appended are dropped.
+        stored = envelope_pb2.Envelope(header=envelope.header, ciphertext=envelope.ciphertext)
+        return NewInbox(
+            sender=opened.sender,
+            message_id=opened.message_id,
+            envelope=stored.SerializeToString(),
+            digest=opened.digest,
+            local_copy=self.cipher.seal(
+                opened.payload, purpose=inbox_purpose(opened.sender), message_id=opened.message_id
+            ),
+            received_at_ms=now,
+            expires_at_ms=opened.header.expires_at_ms,
+            receipt=receipt,
+        )
+
+    async def _store_inbox(self, rows: list[NewInbox]) -> list[InboxOutcome]:
+        """Steps 14–15: the (sender, message id) unique key is the replay table; the insert is atomic."""
+        try:
+            return await self._inbox_commit.submit_many(rows)
+        except StorageError as e:
+            # The sender keeps the message and retries; the peer learns nothing about our disk.
+            log.error("inbox_store_failed", error=str(e))
+            raise RefusalError(Refusal.UNAVAILABLE, "the receiver cannot store messages right now; retry later") from e
+
+    @staticmethod
+    def _response(outcome: InboxOutcome) -> node_pb2.DeliverResponse:
+        if outcome.conflict:
+            raise RefusalError(
+                Refusal.REPLAY, "this message id was already used by this sender for a different envelope"
+            )
+        return node_pb2.DeliverResponse(
+            receipt=envelope_pb2.Receipt.FromString(outcome.receipt), duplicate=outcome.duplicate
+        )
+
+    async def receive(self, envelope: envelope_pb2.Envelope, tls_peer: str) -> node_pb2.DeliverResponse:
+        """Steps 1–16 for one envelope; raises RefusalError."""
+        now = self.clock_ms()
+        opened = self._open(envelope, tls_peer, now)
+        # 16, signed before storing so that a duplicate can be answered with the stored original.
         receipt = make_receipt(
             self.keys.signer,
             receiver_node=self.node_id,
@@ -315,37 +355,47 @@ class Node:
             envelope_digest=opened.digest,
             received_at_ms=now,
         )
-        # 14–15: the (sender, message id) unique key is the replay table; insert is atomic.
-        # Only the authenticated parts are stored: unknown fields a sender appended are dropped.
-        stored = envelope_pb2.Envelope(header=envelope.header, ciphertext=envelope.ciphertext)
-        try:
-            outcome = await self._inbox_commit.submit(
-                NewInbox(
-                    sender=opened.sender,
-                    message_id=opened.message_id,
-                    envelope=stored.SerializeToString(),
-                    digest=opened.digest,
-                    local_copy=self.cipher.seal(
-                        opened.payload, purpose=inbox_purpose(opened.sender), message_id=opened.message_id
-                    ),
-                    received_at_ms=now,
-                    expires_at_ms=opened.header.expires_at_ms,
-                    receipt=receipt.SerializeToString(),
-                )
+        [outcome] = await self._store_inbox([self._inbox_row(envelope, opened, receipt.SerializeToString(), now)])
+        return self._response(outcome)
+
+    async def receive_batch(
+        self, envelopes: Sequence[envelope_pb2.Envelope], tls_peer: str
+    ) -> list[node_pb2.DeliveryResult]:
+        """Steps 1–16 for a batch: one result per envelope, in order; one signed receipt root for all."""
+        now = self.clock_ms()
+        results: list[node_pb2.DeliveryResult | None] = [None] * len(envelopes)
+        accepted: list[tuple[int, OpenedMessage]] = []
+        for i, envelope in enumerate(envelopes):
+            try:
+                accepted.append((i, self._open(envelope, tls_peer, now)))
+            except RefusalError as e:
+                log.info("envelope_refused", code=e.code.name, reason=e.reason[:200], peer=tls_peer)
+                results[i] = node_pb2.DeliveryResult(message_id=_message_id_of(envelope), refused=refusal_to_proto(e))
+        if accepted:
+            # 16: every envelope of the batch from this peer (step 7 made the header sender the peer).
+            receipts = make_batch_receipts(
+                self.keys.signer,
+                receiver_node=self.node_id,
+                sender_node=tls_peer,
+                deliveries=[(o.message_id, o.digest) for _, o in accepted],
+                received_at_ms=now,
             )
-        except StorageError as e:
-            # The sender keeps the message and retries; the peer learns nothing about our disk.
-            log.error("inbox_store_failed", error=str(e))
-            raise RefusalError(Refusal.UNAVAILABLE, "the receiver cannot store messages right now; retry later") from e
-        if outcome.conflict:
-            raise RefusalError(
-                Refusal.REPLAY, "this message id was already used by this sender for a different envelope"
-            )
-        if not outcome.duplicate:
-            log.debug("message_received", sender=opened.sender, message_id=opened.message_id.hex())
-        return node_pb2.DeliverResponse(
-            receipt=envelope_pb2.Receipt.FromString(outcome.receipt), duplicate=outcome.duplicate
-        )
+            rows = [
+                self._inbox_row(envelopes[i], o, r.SerializeToString(), now)
+                for (i, o), r in zip(accepted, receipts, strict=True)
+            ]
+            try:
+                outcomes: list[InboxOutcome | RefusalError] = list(await self._store_inbox(rows))
+            except RefusalError as e:
+                outcomes = [e] * len(rows)
+            for (i, o), outcome in zip(accepted, outcomes, strict=True):
+                try:
+                    if isinstance(outcome, RefusalError):
+                        raise outcome
+                    results[i] = node_pb2.DeliveryResult(message_id=o.message_id, delivered=self._response(outcome))
+                except RefusalError as e:
+                    results[i] = node_pb2.DeliveryResult(message_id=o.message_id, refused=refusal_to_proto(e))
+        return [r for r in results if r is not None]
 
 
 def _bind(add: Callable[..., int], address: str, *args: Any) -> int:
@@ -379,41 +429,32 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
 
     async def DeliverStream(
         self,
-        request_iterator: AsyncIterator[envelope_pb2.Envelope],
+        request_iterator: AsyncIterator[envelope_pb2.EnvelopeBatch],
         context: grpc.aio.ServicerContext[Any, Any],
-    ) -> AsyncIterator[node_pb2.DeliveryResult]:
+    ) -> AsyncIterator[node_pb2.DeliveryBatchResult]:
         try:
             peer = peer_node_id(context, self._node.cache.current)
         except RefusalError as e:
             await abort_with_refusal(context, e)
-        # Envelopes are opened concurrently so their inserts share commits; results keep order.
-        pending: asyncio.Queue[asyncio.Task[node_pb2.DeliveryResult] | None] = asyncio.Queue(maxsize=256)
-
-        async def one(envelope: envelope_pb2.Envelope) -> node_pb2.DeliveryResult:
-            mid = _message_id_of(envelope)
+        async for batch in request_iterator:
+            if len(batch.envelopes) > MAX_BATCH_ENVELOPES:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, f"a batch holds at most {MAX_BATCH_ENVELOPES} envelopes"
+                )
             try:
-                # Re-checked per envelope: a TLS key revoked while the stream is open stops counting at once.
+                # Re-checked per batch: a TLS key revoked while the stream is open stops counting at once.
                 if peer_node_id(context, self._node.cache.current) != peer:
                     raise RefusalError(Refusal.UNKNOWN_PEER, "the connection's TLS key now belongs to another node")
-                return node_pb2.DeliveryResult(message_id=mid, delivered=await self._node.receive(envelope, peer))
             except RefusalError as e:
-                log.info("envelope_refused", code=e.code.name, reason=e.reason[:200], peer=peer)
-                return node_pb2.DeliveryResult(message_id=mid, refused=refusal_to_proto(e))
-
-        async def read() -> None:
-            try:
-                async for envelope in request_iterator:
-                    await pending.put(asyncio.get_running_loop().create_task(one(envelope)))
-            finally:
-                await pending.put(None)
-
-        reader = asyncio.get_running_loop().create_task(read())
-        try:
-            while (task := await pending.get()) is not None:
-                yield await task
-            await reader
-        finally:
-            reader.cancel()
+                refused = refusal_to_proto(e)
+                yield node_pb2.DeliveryBatchResult(
+                    results=[
+                        node_pb2.DeliveryResult(message_id=_message_id_of(env), refused=refused)
+                        for env in batch.envelopes
+                    ]
+                )
+                continue
+            yield node_pb2.DeliveryBatchResult(results=await self._node.receive_batch(batch.envelopes, peer))
 
 
 def _message_id_of(envelope: envelope_pb2.Envelope) -> bytes:

@@ -42,6 +42,7 @@ class Context(bytes, enum.Enum):
 
     MESSAGE = b"focalpoint/v1/message"
     RECEIPT = b"focalpoint/v1/receipt"
+    RECEIPT_BATCH = b"focalpoint/v1/receipt-batch"
     DIRECTORY = b"focalpoint/v1/directory"
     ENTRY_PROOF = b"focalpoint/v1/node-entry"
 

@@ -148,6 +148,22 @@ def refusal_from_rpc_error(e: grpc.aio.AioRpcError) -> RefusalError | TransportE
     return TransportError(f"{e.code().name}: {e.details()}")
 
 
+def _chunks(envelopes: Sequence[envelope_pb2.Envelope], max_bytes: int) -> list[envelope_pb2.EnvelopeBatch]:
+    chunks: list[envelope_pb2.EnvelopeBatch] = []
+    current: list[envelope_pb2.Envelope] = []
+    size = 0
+    for env in envelopes:
+        n = len(env.header) + len(env.ciphertext) + 16
+        if current and size + n > max_bytes:
+            chunks.append(envelope_pb2.EnvelopeBatch(envelopes=current))
+            current, size = [], 0
+        current.append(env)
+        size += n
+    if current:
+        chunks.append(envelope_pb2.EnvelopeBatch(envelopes=current))
+    return chunks
+
+
 class PeerChannels:
     """One mutual-TLS channel per peer, each trusting only that peer's certificates."""
 
@@ -194,13 +210,17 @@ class PeerChannels:
     async def deliver_stream(
         self, directory: Directory, peer: str, envelopes: Sequence[envelope_pb2.Envelope]
     ) -> list[node_pb2.DeliveryResult]:
-        """One result per envelope, in order; raises TransportError if the stream breaks."""
+        """One result per envelope, in order; raises TransportError if the stream breaks.
+
+        Envelopes travel in EnvelopeBatch messages of at most ``max_message_bytes`` each.
+        """
         stub = self._stub(directory, peer)
-        call = stub.DeliverStream(iter(envelopes), timeout=self._timeout)
+        chunks = _chunks(envelopes, self._max)
+        call = stub.DeliverStream(iter(chunks), timeout=self._timeout)
         results: list[node_pb2.DeliveryResult] = []
         try:
-            async for result in call:
-                results.append(result)
+            async for batch_result in call:
+                results.extend(batch_result.results)
         except grpc.aio.AioRpcError as e:
             err = refusal_from_rpc_error(e)
             if isinstance(err, RefusalError) and not results:

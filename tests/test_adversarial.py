@@ -562,7 +562,8 @@ async def test_streams_on_an_existing_connection_are_refused_after_revocation(
         await _publish_revocation(network, nodes, IT)
         count = await al.store.count_inbox()
         envelope = forger.forge(forger.header(IT, AL))
-        call = node_pb2_grpc.NodeServiceStub(existing).DeliverStream(iter([envelope]), timeout=10)
+        batch = envelope_pb2.EnvelopeBatch(envelopes=[envelope])
+        call = node_pb2_grpc.NodeServiceStub(existing).DeliverStream(iter([batch]), timeout=10)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             async for _ in call:
                 pass
@@ -660,12 +661,18 @@ async def test_empty_request_body_is_malformed(nodes: dict[str, Node]) -> None:
     assert await al.store.count_inbox() == count
 
 
-async def _stream(channel: grpc.aio.Channel, envelopes: list[envelope_pb2.Envelope]) -> list[node_pb2.DeliveryResult]:
-    call = node_pb2_grpc.NodeServiceStub(channel).DeliverStream(iter(envelopes), timeout=10)
-    return [result async for result in call]
+async def _stream(
+    channel: grpc.aio.Channel, envelopes: list[envelope_pb2.Envelope], *, per_batch: int
+) -> list[node_pb2.DeliveryResult]:
+    batches = [
+        envelope_pb2.EnvelopeBatch(envelopes=envelopes[i : i + per_batch]) for i in range(0, len(envelopes), per_batch)
+    ]
+    call = node_pb2_grpc.NodeServiceStub(channel).DeliverStream(iter(batches), timeout=10)
+    return [result async for batch_result in call for result in batch_result.results]
 
 
-async def test_stream_refuses_bad_envelopes_individually(nodes: dict[str, Node]) -> None:
+@pytest.mark.parametrize("per_batch", [1, 2, 6])
+async def test_stream_refuses_bad_envelopes_individually(nodes: dict[str, Node], per_batch: int) -> None:
     """On DeliverStream each bad envelope gets its own refusal; the good ones around it get receipts."""
     forger = Forger(nodes)
     al = nodes[AL]
@@ -679,7 +686,7 @@ async def test_stream_refuses_bad_envelopes_individually(nodes: dict[str, Node])
     count = await al.store.count_inbox()
     channel = peer_channel(forger.tls(GR), al)
     try:
-        results = await _stream(channel, sent)
+        results = await _stream(channel, sent, per_batch=per_batch)
     finally:
         await channel.close(None)
     assert len(results) == len(sent)
@@ -709,7 +716,8 @@ async def test_stream_refuses_bad_envelopes_individually(nodes: dict[str, Node])
     assert await al.store.find_inbox(envelope_pb2.EnvelopeHeader.FromString(bad[2][0].header).message_id) == []
 
 
-async def test_stream_carrying_one_envelope_twice_stores_it_once(nodes: dict[str, Node]) -> None:
+@pytest.mark.parametrize("per_batch", [1, 2], ids=["separate-batches", "same-batch"])
+async def test_stream_carrying_one_envelope_twice_stores_it_once(nodes: dict[str, Node], per_batch: int) -> None:
     """The same envelope twice in one stream: one row, and both results carry the same receipt."""
     forger = Forger(nodes)
     al = nodes[AL]
@@ -717,7 +725,7 @@ async def test_stream_carrying_one_envelope_twice_stores_it_once(nodes: dict[str
     count = await al.store.count_inbox()
     channel = peer_channel(forger.tls(GR), al)
     try:
-        first, second = await _stream(channel, [envelope, envelope])
+        first, second = await _stream(channel, [envelope, envelope], per_batch=per_batch)
     finally:
         await channel.close(None)
     assert first.WhichOneof("outcome") == second.WhichOneof("outcome") == "delivered"
@@ -789,7 +797,8 @@ async def test_envelope_under_a_key_revoked_since_sealing_is_refused(
 # --- replay inside one stream ----------------------------------------------------------------------
 
 
-async def test_stream_with_two_envelopes_for_one_message_id_stores_one(nodes: dict[str, Node]) -> None:
+@pytest.mark.parametrize("per_batch", [1, 2], ids=["separate-batches", "same-batch"])
+async def test_stream_with_two_envelopes_for_one_message_id_stores_one(nodes: dict[str, Node], per_batch: int) -> None:
     """Two different envelopes with one message id on one stream: one is delivered, the other is a REPLAY."""
     forger = Forger(nodes)
     al = nodes[AL]
@@ -799,7 +808,7 @@ async def test_stream_with_two_envelopes_for_one_message_id_stores_one(nodes: di
     count = await al.store.count_inbox()
     channel = peer_channel(forger.tls(GR), al)
     try:
-        results = await _stream(channel, [original, rival])
+        results = await _stream(channel, [original, rival], per_batch=per_batch)
     finally:
         await channel.close(None)
     outcomes = [r.WhichOneof("outcome") or "" for r in results]
@@ -873,17 +882,17 @@ async def test_open_stream_is_refused_after_its_tls_key_is_revoked(
     al = nodes[AL]
     queue: asyncio.Queue[envelope_pb2.Envelope | None] = asyncio.Queue()
 
-    async def requests() -> AsyncIterator[envelope_pb2.Envelope]:
+    async def requests() -> AsyncIterator[envelope_pb2.EnvelopeBatch]:
         while (item := await queue.get()) is not None:
-            yield item
+            yield envelope_pb2.EnvelopeBatch(envelopes=[item])
 
     channel = peer_channel(forger.tls(IT), al)
     call = node_pb2_grpc.NodeServiceStub(channel).DeliverStream(requests(), timeout=10)
     try:
         await queue.put(forger.forge(forger.header(IT, AL)))
         first = await call.read()
-        assert isinstance(first, node_pb2.DeliveryResult)
-        assert first.WhichOneof("outcome") == "delivered"
+        assert isinstance(first, node_pb2.DeliveryBatchResult)
+        assert first.results[0].WhichOneof("outcome") == "delivered"
         await _publish_revocation(network, nodes, IT)
         count = await al.store.count_inbox()
         after = forger.forge(forger.header(IT, AL))
@@ -894,9 +903,9 @@ async def test_open_stream_is_refused_after_its_tls_key_is_revoked(
             outcome = outcome_of(e)
             assert (outcome.status, outcome.refusal) == UNKNOWN_PEER, outcome.details
         else:
-            assert isinstance(result, node_pb2.DeliveryResult)
-            assert result.WhichOneof("outcome") == "refused"
-            assert result.refused.code == envelope_pb2.REFUSAL_CODE_UNKNOWN_PEER
+            assert isinstance(result, node_pb2.DeliveryBatchResult)
+            assert result.results[0].WhichOneof("outcome") == "refused"
+            assert result.results[0].refused.code == envelope_pb2.REFUSAL_CODE_UNKNOWN_PEER
         await assert_no_trace(al, count, after)
     finally:
         await queue.put(None)

@@ -267,27 +267,126 @@ Global___ReceiptContent: _TypeAlias = ReceiptContent  # noqa: Y015
 
 @_typing.final
 class Receipt(_message.Message):
+    """A receipt. Either `signature` covers `content` directly (single delivery), or the
+    receiver signed one Merkle root for a whole batch and `batch` proves that this
+    content is a leaf of that root (docs/protocol.md §4).
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CONTENT_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
+    BATCH_FIELD_NUMBER: _builtins.int
     content: _builtins.bytes
-    """Serialized ReceiptContent: the exact bytes the signature covers."""
+    """Serialized ReceiptContent."""
     @_builtins.property
-    def signature(self) -> _common_pb2.Signature: ...
+    def signature(self) -> _common_pb2.Signature:
+        """Over `content` (context focalpoint/v1/receipt), or over `batch.root`
+        (context focalpoint/v1/receipt-batch) when `batch` is set.
+        """
+
+    @_builtins.property
+    def batch(self) -> Global___ReceiptBatchProof: ...
     def __init__(
         self,
         *,
         content: _builtins.bytes = ...,
         signature: _common_pb2.Signature | None = ...,
+        batch: Global___ReceiptBatchProof | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["signature", b"signature"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "signature", b"signature"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "signature", b"signature"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "content", b"content", "signature", b"signature"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Receipt: _TypeAlias = Receipt  # noqa: Y015
+
+@_typing.final
+class ReceiptBatchRoot(_message.Message):
+    """The statement a receiver signs once for a batch of deliveries."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECEIVER_NODE_FIELD_NUMBER: _builtins.int
+    SENDER_NODE_FIELD_NUMBER: _builtins.int
+    TREE_SIZE_FIELD_NUMBER: _builtins.int
+    ROOT_HASH_FIELD_NUMBER: _builtins.int
+    SIGNED_AT_MS_FIELD_NUMBER: _builtins.int
+    receiver_node: _builtins.str
+    sender_node: _builtins.str
+    tree_size: _builtins.int
+    """Number of leaves; leaf i is SHA-256(0x00 || ReceiptContent bytes of delivery i)."""
+    root_hash: _builtins.bytes
+    """RFC 9162 Merkle tree hash over the leaves."""
+    signed_at_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        receiver_node: _builtins.str = ...,
+        sender_node: _builtins.str = ...,
+        tree_size: _builtins.int = ...,
+        root_hash: _builtins.bytes = ...,
+        signed_at_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["receiver_node", b"receiver_node", "root_hash", b"root_hash", "sender_node", b"sender_node", "signed_at_ms", b"signed_at_ms", "tree_size", b"tree_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReceiptBatchRoot: _TypeAlias = ReceiptBatchRoot  # noqa: Y015
+
+@_typing.final
+class ReceiptBatchProof(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOT_FIELD_NUMBER: _builtins.int
+    LEAF_INDEX_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    root: _builtins.bytes
+    """Serialized ReceiptBatchRoot: the exact bytes Receipt.signature covers."""
+    leaf_index: _builtins.int
+    @_builtins.property
+    def path(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """RFC 9162 inclusion path from the leaf to root_hash."""
+
+    def __init__(
+        self,
+        *,
+        root: _builtins.bytes = ...,
+        leaf_index: _builtins.int = ...,
+        path: _abc.Iterable[_builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["leaf_index", b"leaf_index", "path", b"path", "root", b"root"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReceiptBatchProof: _TypeAlias = ReceiptBatchProof  # noqa: Y015
+
+@_typing.final
+class EnvelopeBatch(_message.Message):
+    """Bulk traffic: many envelopes in one stream message."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENVELOPES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def envelopes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Envelope]: ...
+    def __init__(
+        self,
+        *,
+        envelopes: _abc.Iterable[Global___Envelope] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["envelopes", b"envelopes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnvelopeBatch: _TypeAlias = EnvelopeBatch  # noqa: Y015
 
 @_typing.final
 class Refusal(_message.Message):

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from focalpoint.v1 import envelope_pb2 as focalpoint_dot_v1_dot_envelope__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66ocalpoint/v1/node.proto\x12\rfocalpoint.v1\x1a\x1c\x66ocalpoint/v1/envelope.proto\"M\n\x0f\x44\x65liverResponse\x12\'\n\x07receipt\x18\x01 \x01(\x0b\x32\x16.focalpoint.v1.Receipt\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"\x8f\x01\n\x0e\x44\x65liveryResult\x12\x12\n\nmessage_id\x18\x01 \x01(\x0c\x12\x33\n\tdelivered\x18\x02 \x01(\x0b\x32\x1e.focalpoint.v1.DeliverResponseH\x00\x12)\n\x07refused\x18\x03 \x01(\x0b\x32\x16.focalpoint.v1.RefusalH\x00\x42\t\n\x07outcome2\x9e\x01\n\x0bNodeService\x12\x42\n\x07\x44\x65liver\x12\x17.focalpoint.v1.Envelope\x1a\x1e.focalpoint.v1.DeliverResponse\x12K\n\rDeliverStream\x12\x17.focalpoint.v1.Envelope\x1a\x1d.focalpoint.v1.DeliveryResult(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66ocalpoint/v1/node.proto\x12\rfocalpoint.v1\x1a\x1c\x66ocalpoint/v1/envelope.proto\"M\n\x0f\x44\x65liverResponse\x12\'\n\x07receipt\x18\x01 \x01(\x0b\x32\x16.focalpoint.v1.Receipt\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"\x8f\x01\n\x0e\x44\x65liveryResult\x12\x12\n\nmessage_id\x18\x01 \x01(\x0c\x12\x33\n\tdelivered\x18\x02 \x01(\x0b\x32\x1e.focalpoint.v1.DeliverResponseH\x00\x12)\n\x07refused\x18\x03 \x01(\x0b\x32\x16.focalpoint.v1.RefusalH\x00\x42\t\n\x07outcome\"E\n\x13\x44\x65liveryBatchResult\x12.\n\x07results\x18\x01 \x03(\x0b\x32\x1d.focalpoint.v1.DeliveryResult2\xa8\x01\n\x0bNodeService\x12\x42\n\x07\x44\x65liver\x12\x17.focalpoint.v1.Envelope\x1a\x1e.focalpoint.v1.DeliverResponse\x12U\n\rDeliverStream\x12\x1c.focalpoint.v1.EnvelopeBatch\x1a\".focalpoint.v1.DeliveryBatchResult(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,6 +36,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELIVERRESPONSE']._serialized_end=150
   _globals['_DELIVERYRESULT']._serialized_start=153
   _globals['_DELIVERYRESULT']._serialized_end=296
-  _globals['_NODESERVICE']._serialized_start=299
-  _globals['_NODESERVICE']._serialized_end=457
+  _globals['_DELIVERYBATCHRESULT']._serialized_start=298
+  _globals['_DELIVERYBATCHRESULT']._serialized_end=367
+  _globals['_NODESERVICE']._serialized_start=370
+  _globals['_NODESERVICE']._serialized_end=538
 # @@protoc_insertion_point(module_scope)

@@ -3,9 +3,11 @@
 isort:skip_file
 Node-to-node service, served over mutual TLS to the peers in the directory."""
 
+from collections import abc as _abc
 from focalpoint.v1 import envelope_pb2 as _envelope_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -72,3 +74,25 @@ class DeliveryResult(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType_outcome) -> _WhichOneofReturnType_outcome | None: ...
 
 Global___DeliveryResult: _TypeAlias = DeliveryResult  # noqa: Y015
+
+@_typing.final
+class DeliveryBatchResult(_message.Message):
+    """The results for one EnvelopeBatch, in the order of its envelopes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeliveryResult]: ...
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___DeliveryResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeliveryBatchResult: _TypeAlias = DeliveryBatchResult  # noqa: Y015

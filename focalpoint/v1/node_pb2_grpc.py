@@ -42,8 +42,8 @@ class NodeServiceStub:
                 _registered_method=True)
         self.DeliverStream = channel.stream_stream(
                 '/focalpoint.v1.NodeService/DeliverStream',
-                request_serializer=focalpoint_dot_v1_dot_envelope__pb2.Envelope.SerializeToString,
-                response_deserializer=focalpoint_dot_v1_dot_node__pb2.DeliveryResult.FromString,
+                request_serializer=focalpoint_dot_v1_dot_envelope__pb2.EnvelopeBatch.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_node__pb2.DeliveryBatchResult.FromString,
                 _registered_method=True)
 
 
@@ -59,7 +59,9 @@ class NodeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeliverStream(self, request_iterator, context):
-        """Bulk delivery: refusals travel as results so one bad envelope does not end the stream.
+        """Bulk delivery: one DeliveryBatchResult per EnvelopeBatch, in order. Refusals travel
+        as results so one bad envelope does not end the stream; the envelopes stored from
+        one batch share one signed batch receipt root.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -75,8 +77,8 @@ def add_NodeServiceServicer_to_server(servicer, server):
             ),
             'DeliverStream': grpc.stream_stream_rpc_method_handler(
                     servicer.DeliverStream,
-                    request_deserializer=focalpoint_dot_v1_dot_envelope__pb2.Envelope.FromString,
-                    response_serializer=focalpoint_dot_v1_dot_node__pb2.DeliveryResult.SerializeToString,
+                    request_deserializer=focalpoint_dot_v1_dot_envelope__pb2.EnvelopeBatch.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_node__pb2.DeliveryBatchResult.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -131,8 +133,8 @@ class NodeService:
             request_iterator,
             target,
             '/focalpoint.v1.NodeService/DeliverStream',
-            focalpoint_dot_v1_dot_envelope__pb2.Envelope.SerializeToString,
-            focalpoint_dot_v1_dot_node__pb2.DeliveryResult.FromString,
+            focalpoint_dot_v1_dot_envelope__pb2.EnvelopeBatch.SerializeToString,
+            focalpoint_dot_v1_dot_node__pb2.DeliveryBatchResult.FromString,
             options,
             channel_credentials,
             insecure,

@@ -36,8 +36,11 @@ class NodeServiceStub:
     """Delivers one envelope; a refusal is a gRPC error whose status and
     `fp-refusal-code` trailing metadata name the reason.
     """
-    DeliverStream: _grpc.StreamStreamMultiCallable[_envelope_pb2.Envelope, _node_pb2.DeliveryResult]
-    """Bulk delivery: refusals travel as results so one bad envelope does not end the stream."""
+    DeliverStream: _grpc.StreamStreamMultiCallable[_envelope_pb2.EnvelopeBatch, _node_pb2.DeliveryBatchResult]
+    """Bulk delivery: one DeliveryBatchResult per EnvelopeBatch, in order. Refusals travel
+    as results so one bad envelope does not end the stream; the envelopes stored from
+    one batch share one signed batch receipt root.
+    """
 
 @_typing.type_check_only
 class NodeServiceAsyncStub(NodeServiceStub):
@@ -46,8 +49,11 @@ class NodeServiceAsyncStub(NodeServiceStub):
     """Delivers one envelope; a refusal is a gRPC error whose status and
     `fp-refusal-code` trailing metadata name the reason.
     """
-    DeliverStream: _aio.StreamStreamMultiCallable[_envelope_pb2.Envelope, _node_pb2.DeliveryResult]  # type: ignore[assignment]
-    """Bulk delivery: refusals travel as results so one bad envelope does not end the stream."""
+    DeliverStream: _aio.StreamStreamMultiCallable[_envelope_pb2.EnvelopeBatch, _node_pb2.DeliveryBatchResult]  # type: ignore[assignment]
+    """Bulk delivery: one DeliveryBatchResult per EnvelopeBatch, in order. Refusals travel
+    as results so one bad envelope does not end the stream; the envelopes stored from
+    one batch share one signed batch receipt root.
+    """
 
 class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -63,9 +69,12 @@ class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def DeliverStream(
         self,
-        request_iterator: _MaybeAsyncIterator[_envelope_pb2.Envelope],
+        request_iterator: _MaybeAsyncIterator[_envelope_pb2.EnvelopeBatch],
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_node_pb2.DeliveryResult], _abc.AsyncIterator[_node_pb2.DeliveryResult]]:
-        """Bulk delivery: refusals travel as results so one bad envelope does not end the stream."""
+    ) -> _typing.Union[_abc.Iterator[_node_pb2.DeliveryBatchResult], _abc.AsyncIterator[_node_pb2.DeliveryBatchResult]]:
+        """Bulk delivery: one DeliveryBatchResult per EnvelopeBatch, in order. Refusals travel
+        as results so one bad envelope does not end the stream; the envelopes stored from
+        one batch share one signed batch receipt root.
+        """
 
 def add_NodeServiceServicer_to_server(servicer: NodeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
