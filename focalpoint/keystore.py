@@ -16,6 +16,7 @@ import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar, cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -151,30 +152,50 @@ def generate_node_secrets(node_id: str, *, now: dt.datetime) -> keystore_pb2.Nod
     )
 
 
-def encode_node_key_file(node_secrets: keystore_pb2.NodeSecrets, passphrase: str | None) -> bytes:
-    kf = keystore_pb2.KeyFile(format_version=FORMAT_VERSION)
+S = TypeVar("S", keystore_pb2.NodeSecrets, keystore_pb2.AdminSecrets)
+
+
+def _encode_key_file(
+    kf: keystore_pb2.KeyFile | keystore_pb2.AdminKeyFile, secrets_msg: S, passphrase: str | None
+) -> bytes:
+    kf.format_version = FORMAT_VERSION
     if passphrase is None:
-        kf.plain.CopyFrom(node_secrets)
+        kf.plain.CopyFrom(secrets_msg)  # type: ignore[arg-type]  # kf's plain field has secrets_msg's type
     else:
-        kf.encrypted.CopyFrom(_seal(node_secrets.SerializeToString(), passphrase))
+        kf.encrypted.CopyFrom(_seal(secrets_msg.SerializeToString(), passphrase))
     return kf.SerializeToString()
 
 
-def load_node_keys(path: Path, passphrase: str | None) -> NodeKeys:
-    kf = keystore_pb2.KeyFile()
+def _decode_key_file(
+    path: Path,
+    passphrase: str | None,
+    kf: keystore_pb2.KeyFile | keystore_pb2.AdminKeyFile,
+    secrets_type: type[S],
+    what: str,
+) -> S:
     try:
         kf.ParseFromString(read_secret_file(path))
     except DecodeError as e:
-        raise ConfigError(f"{path}: not a focalpoint node key file") from e
+        raise ConfigError(f"{path}: not a focalpoint {what} key file") from e
     if kf.format_version != FORMAT_VERSION:
         raise ConfigError(f"{path}: key file format {kf.format_version}, expected {FORMAT_VERSION}")
     which = kf.WhichOneof("secrets")
     if which == "plain":
-        ns = kf.plain
-    elif which == "encrypted":
-        ns = keystore_pb2.NodeSecrets.FromString(_unseal(kf.encrypted, passphrase, path))
-    else:
-        raise ConfigError(f"{path}: key file holds no secrets")
+        return cast(S, kf.plain)
+    if which == "encrypted":
+        try:
+            return secrets_type.FromString(_unseal(kf.encrypted, passphrase, path))
+        except DecodeError as e:
+            raise ConfigError(f"{path}: {what} key file decrypts to something unreadable") from e
+    raise ConfigError(f"{path}: {what} key file holds no secrets")
+
+
+def encode_node_key_file(node_secrets: keystore_pb2.NodeSecrets, passphrase: str | None) -> bytes:
+    return _encode_key_file(keystore_pb2.KeyFile(), node_secrets, passphrase)
+
+
+def load_node_keys(path: Path, passphrase: str | None) -> NodeKeys:
+    ns = _decode_key_file(path, passphrase, keystore_pb2.KeyFile(), keystore_pb2.NodeSecrets, "node")
     return _keys_from_secrets(ns, path)
 
 
@@ -229,11 +250,7 @@ def generate_admin_key(*, state: str, name: str, passphrase: str | None) -> tupl
     secrets_msg = keystore_pb2.AdminSecrets(
         key_id=signer.key_id, state=state, name=name, ed25519_seed=ed_seed, ml_dsa_65_seed=ml_seed
     )
-    kf = keystore_pb2.AdminKeyFile(format_version=FORMAT_VERSION)
-    if passphrase is None:
-        kf.plain.CopyFrom(secrets_msg)
-    else:
-        kf.encrypted.CopyFrom(_seal(secrets_msg.SerializeToString(), passphrase))
+    key_file = _encode_key_file(keystore_pb2.AdminKeyFile(), secrets_msg, passphrase)
     public = directory_pb2.AdminKey(
         key_id=signer.key_id,
         state=state,
@@ -241,24 +258,11 @@ def generate_admin_key(*, state: str, name: str, passphrase: str | None) -> tupl
         ed25519_public_key=signer.verifier.ed25519_public_key,
         ml_dsa_65_public_key=signer.verifier.ml_dsa_65_public_key,
     )
-    return kf.SerializeToString(), public
+    return key_file, public
 
 
 def load_admin_key(path: Path, passphrase: str | None) -> AdminSigner:
-    kf = keystore_pb2.AdminKeyFile()
-    try:
-        kf.ParseFromString(read_secret_file(path))
-    except DecodeError as e:
-        raise ConfigError(f"{path}: not a focalpoint administrator key file") from e
-    if kf.format_version != FORMAT_VERSION:
-        raise ConfigError(f"{path}: key file format {kf.format_version}, expected {FORMAT_VERSION}")
-    which = kf.WhichOneof("secrets")
-    if which == "plain":
-        s = kf.plain
-    elif which == "encrypted":
-        s = keystore_pb2.AdminSecrets.FromString(_unseal(kf.encrypted, passphrase, path))
-    else:
-        raise ConfigError(f"{path}: administrator key file holds no secrets")
+    s = _decode_key_file(path, passphrase, keystore_pb2.AdminKeyFile(), keystore_pb2.AdminSecrets, "administrator")
     signer = AdminSigner(s.ed25519_seed, s.ml_dsa_65_seed)
     if signer.key_id != s.key_id:
         raise ConfigError(f"{path}: administrator key does not match its stored id")
