@@ -19,7 +19,16 @@ from focalpoint.suite import EncryptionPublicKey
 from focalpoint.tlsid import certificate_der_to_pem, spki_sha256
 from focalpoint.v1 import common_pb2, directory_pb2
 
-__all__ = ["Directory", "KeyInfo", "KeyStatus", "NodeInfo", "TlsKeyInfo"]
+__all__ = [
+    "AgreementInfo",
+    "AgreementStatus",
+    "Directory",
+    "KeyInfo",
+    "KeyStatus",
+    "NodeInfo",
+    "StateInfo",
+    "TlsKeyInfo",
+]
 
 
 class KeyStatus(enum.IntEnum):
@@ -158,6 +167,40 @@ class NodeInfo:
         )
 
 
+class AgreementStatus(enum.IntEnum):
+    SIGNED = directory_pb2.AGREEMENT_STATUS_SIGNED
+    IN_FORCE = directory_pb2.AGREEMENT_STATUS_IN_FORCE
+    SUSPENDED = directory_pb2.AGREEMENT_STATUS_SUSPENDED
+    TERMINATED = directory_pb2.AGREEMENT_STATUS_TERMINATED
+
+
+@dataclass(frozen=True, slots=True)
+class AgreementInfo:
+    agreement_id: str
+    version: int
+    title: str
+    parties: frozenset[str]
+    status: AgreementStatus
+    kinds: frozenset[str]
+    # Body kind -> days within which the answer is due.
+    deadlines: Mapping[str, int]
+    working_languages: tuple[str, ...]
+    return_costs: int
+
+    def covers(self, state_a: str, state_b: str, kind: str) -> bool:
+        return {state_a, state_b} <= self.parties and kind in self.kinds
+
+
+@dataclass(frozen=True, slots=True)
+class StateInfo:
+    state: str
+    version: int
+    focal_point_designated: bool
+    code_list_version: str
+    # The verified StateEntry (institutions, contact points) for display and health reports.
+    entry: directory_pb2.StateEntry = field(repr=False, compare=False)
+
+
 @dataclass(frozen=True, slots=True)
 class Directory:
     """A verified directory version. Implements ``focalpoint.envelope.PeerKeys``."""
@@ -171,6 +214,13 @@ class Directory:
     # The signed Directory bytes inside it.
     signed: bytes = field(repr=False)
     _by_pin: Mapping[bytes, str] = field(repr=False, compare=False)
+    # Empty in a single-document (first-issue) directory.
+    states: Mapping[str, StateInfo] = field(default_factory=dict, repr=False, compare=False)
+    agreements: Mapping[str, AgreementInfo] = field(default_factory=dict, repr=False, compare=False)
+    # Every pair of parties -> the agreements between them (a regional agreement indexes all its pairs).
+    _by_pair: Mapping[frozenset[str], tuple[AgreementInfo, ...]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def build(
@@ -182,6 +232,8 @@ class Directory:
         nodes: list[NodeInfo],
         raw: bytes,
         signed: bytes = b"",
+        states: Mapping[str, StateInfo] | None = None,
+        agreements: Mapping[str, AgreementInfo] | None = None,
     ) -> Directory:
         by_id: dict[str, NodeInfo] = {}
         by_pin: dict[bytes, str] = {}
@@ -194,7 +246,24 @@ class Directory:
                     raise VerificationError(f"node {node.node_id!r} reuses another node's TLS key")
                 if t.status is not KeyStatus.REVOKED:
                     by_pin[t.spki_sha256] = node.node_id
-        return cls(version, issued_at_ms, expires_at_ms, by_id, raw, signed, by_pin)
+        by_pair: dict[frozenset[str], list[AgreementInfo]] = {}
+        for agreement in (agreements or {}).values():
+            parties = sorted(agreement.parties)
+            for i, a in enumerate(parties):
+                for b in parties[i + 1 :]:
+                    by_pair.setdefault(frozenset((a, b)), []).append(agreement)
+        return cls(
+            version,
+            issued_at_ms,
+            expires_at_ms,
+            by_id,
+            raw,
+            signed,
+            by_pin,
+            states or {},
+            agreements or {},
+            {pair: tuple(items) for pair, items in by_pair.items()},
+        )
 
     def knows(self, node_id: str) -> bool:
         return node_id in self.nodes
@@ -211,6 +280,13 @@ class Directory:
         """A key whose signature made at ``at_ms`` still counts as evidence (RETIRED included)."""
         node = self.nodes.get(node_id)
         return None if node is None else node.signing_verifier(key_id, at_ms, allow_retired=True)
+
+    def agreement_covering(self, state_a: str, state_b: str, kind: str) -> AgreementInfo | None:
+        """The agreement IN FORCE between the two States that covers ``kind``, if any."""
+        for agreement in self._by_pair.get(frozenset((state_a, state_b)), ()):
+            if agreement.status is AgreementStatus.IN_FORCE and kind in agreement.kinds:
+                return agreement
+        return None
 
     def node_for_pin(self, spki_sha256: bytes) -> str | None:
         """The node whose non-revoked TLS key has this pin, or None."""

@@ -52,6 +52,75 @@ KEY_STATUS_REVOKED: KeyStatus.ValueType  # 4
 """Compromised or withdrawn: refused everywhere."""
 Global___KeyStatus: _TypeAlias = KeyStatus  # noqa: Y015
 
+class _InstitutionKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _InstitutionKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_InstitutionKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    INSTITUTION_KIND_UNSPECIFIED: _InstitutionKind.ValueType  # 0
+    INSTITUTION_KIND_NATIONAL_FOCAL_POINT: _InstitutionKind.ValueType  # 1
+    """The institution each State designates to communicate with its peers (001:L2255–2265)."""
+    INSTITUTION_KIND_LOCAL_UNIT: _InstitutionKind.ValueType  # 2
+    INSTITUTION_KIND_CONSULAR_SERVICE: _InstitutionKind.ValueType  # 3
+    INSTITUTION_KIND_MINISTRY: _InstitutionKind.ValueType  # 4
+    INSTITUTION_KIND_OTHER: _InstitutionKind.ValueType  # 5
+
+class InstitutionKind(_InstitutionKind, metaclass=_InstitutionKindEnumTypeWrapper): ...
+
+INSTITUTION_KIND_UNSPECIFIED: InstitutionKind.ValueType  # 0
+INSTITUTION_KIND_NATIONAL_FOCAL_POINT: InstitutionKind.ValueType  # 1
+"""The institution each State designates to communicate with its peers (001:L2255–2265)."""
+INSTITUTION_KIND_LOCAL_UNIT: InstitutionKind.ValueType  # 2
+INSTITUTION_KIND_CONSULAR_SERVICE: InstitutionKind.ValueType  # 3
+INSTITUTION_KIND_MINISTRY: InstitutionKind.ValueType  # 4
+INSTITUTION_KIND_OTHER: InstitutionKind.ValueType  # 5
+Global___InstitutionKind: _TypeAlias = InstitutionKind  # noqa: Y015
+
+class _AgreementStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AgreementStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AgreementStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    AGREEMENT_STATUS_UNSPECIFIED: _AgreementStatus.ValueType  # 0
+    AGREEMENT_STATUS_SIGNED: _AgreementStatus.ValueType  # 1
+    """Signed but not (yet) in force: nothing may be exchanged under it (001:L2244)."""
+    AGREEMENT_STATUS_IN_FORCE: _AgreementStatus.ValueType  # 2
+    AGREEMENT_STATUS_SUSPENDED: _AgreementStatus.ValueType  # 3
+    AGREEMENT_STATUS_TERMINATED: _AgreementStatus.ValueType  # 4
+
+class AgreementStatus(_AgreementStatus, metaclass=_AgreementStatusEnumTypeWrapper): ...
+
+AGREEMENT_STATUS_UNSPECIFIED: AgreementStatus.ValueType  # 0
+AGREEMENT_STATUS_SIGNED: AgreementStatus.ValueType  # 1
+"""Signed but not (yet) in force: nothing may be exchanged under it (001:L2244)."""
+AGREEMENT_STATUS_IN_FORCE: AgreementStatus.ValueType  # 2
+AGREEMENT_STATUS_SUSPENDED: AgreementStatus.ValueType  # 3
+AGREEMENT_STATUS_TERMINATED: AgreementStatus.ValueType  # 4
+Global___AgreementStatus: _TypeAlias = AgreementStatus  # noqa: Y015
+
+class _ReturnCosts:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ReturnCostsEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ReturnCosts.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RETURN_COSTS_UNSPECIFIED: _ReturnCosts.ValueType  # 0
+    RETURN_COSTS_STATE_OF_ORIGIN: _ReturnCosts.ValueType  # 1
+    RETURN_COSTS_DESTINATION_STATE: _ReturnCosts.ValueType  # 2
+    RETURN_COSTS_SHARED: _ReturnCosts.ValueType  # 3
+    RETURN_COSTS_CASE_BY_CASE: _ReturnCosts.ValueType  # 4
+
+class ReturnCosts(_ReturnCosts, metaclass=_ReturnCostsEnumTypeWrapper): ...
+
+RETURN_COSTS_UNSPECIFIED: ReturnCosts.ValueType  # 0
+RETURN_COSTS_STATE_OF_ORIGIN: ReturnCosts.ValueType  # 1
+RETURN_COSTS_DESTINATION_STATE: ReturnCosts.ValueType  # 2
+RETURN_COSTS_SHARED: ReturnCosts.ValueType  # 3
+RETURN_COSTS_CASE_BY_CASE: ReturnCosts.ValueType  # 4
+Global___ReturnCosts: _TypeAlias = ReturnCosts  # noqa: Y015
+
 @_typing.final
 class SignedDocument(_message.Message):
     """A signed document: the exact signed bytes plus signatures over them."""
@@ -295,3 +364,471 @@ class NodeEntryExport(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___NodeEntryExport: _TypeAlias = NodeEntryExport  # noqa: Y015
+
+@_typing.final
+class RoleKeys(_message.Message):
+    """---------------------------------------------------------------------------------------
+    The TUF-style directory (DESIGN.md §3). Each document below travels as the `signed`
+    bytes of a SignedDocument. A node trusts one root to begin with (its configuration)
+    and accepts everything else only through it.
+    ---------------------------------------------------------------------------------------
+
+    Keys (by id, listed in Root.keys) and how many of them must sign.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_IDS_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    threshold: _builtins.int
+    @_builtins.property
+    def key_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        key_ids: _abc.Iterable[_builtins.str] | None = ...,
+        threshold: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_ids", b"key_ids", "threshold", b"threshold"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RoleKeys: _TypeAlias = RoleKeys  # noqa: Y015
+
+@_typing.final
+class StateDelegation(_message.Message):
+    """The administrators of one State: they alone sign that State's entry and its side of agreements."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    ADMINS_FIELD_NUMBER: _builtins.int
+    state: _builtins.str
+    """ISO 3166-1 alpha-2."""
+    @_builtins.property
+    def admins(self) -> Global___RoleKeys: ...
+    def __init__(
+        self,
+        *,
+        state: _builtins.str = ...,
+        admins: Global___RoleKeys | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["admins", b"admins"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["admins", b"admins", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StateDelegation: _TypeAlias = StateDelegation  # noqa: Y015
+
+@_typing.final
+class Root(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    SPEC_VERSION_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    ISSUED_AT_MS_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_MS_FIELD_NUMBER: _builtins.int
+    KEYS_FIELD_NUMBER: _builtins.int
+    ROOT_FIELD_NUMBER: _builtins.int
+    ROOT_MIN_STATES_FIELD_NUMBER: _builtins.int
+    TIMESTAMP_FIELD_NUMBER: _builtins.int
+    STATES_FIELD_NUMBER: _builtins.int
+    type: _builtins.str
+    """Always "focalpoint.root"."""
+    spec_version: _builtins.int
+    version: _builtins.int
+    """1 for the first root; each next root is exactly one higher."""
+    issued_at_ms: _builtins.int
+    expires_at_ms: _builtins.int
+    root_min_states: _builtins.int
+    @_builtins.property
+    def keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___AdminKey]: ...
+    @_builtins.property
+    def root(self) -> Global___RoleKeys:
+        """Who signs the next root. Its threshold of signatures must come from keys of at
+        least `root_min_states` different States, so no one State can change the root.
+        """
+
+    @_builtins.property
+    def timestamp(self) -> Global___RoleKeys:
+        """Who signs timestamps (short-lived; may be an online key)."""
+
+    @_builtins.property
+    def states(self) -> _containers.RepeatedCompositeFieldContainer[Global___StateDelegation]: ...
+    def __init__(
+        self,
+        *,
+        type: _builtins.str = ...,
+        spec_version: _builtins.int = ...,
+        version: _builtins.int = ...,
+        issued_at_ms: _builtins.int = ...,
+        expires_at_ms: _builtins.int = ...,
+        keys: _abc.Iterable[Global___AdminKey] | None = ...,
+        root: Global___RoleKeys | None = ...,
+        root_min_states: _builtins.int = ...,
+        timestamp: Global___RoleKeys | None = ...,
+        states: _abc.Iterable[Global___StateDelegation] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["root", b"root", "timestamp", b"timestamp"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at_ms", b"expires_at_ms", "issued_at_ms", b"issued_at_ms", "keys", b"keys", "root", b"root", "root_min_states", b"root_min_states", "spec_version", b"spec_version", "states", b"states", "timestamp", b"timestamp", "type", b"type", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Root: _TypeAlias = Root  # noqa: Y015
+
+@_typing.final
+class Institution(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    PARENT_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Unique within the State, e.g. "ekka" or "ekka/athens"."""
+    name: _builtins.str
+    parent_id: _builtins.str
+    """Empty for a top-level institution."""
+    kind: Global___InstitutionKind.ValueType
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        parent_id: _builtins.str = ...,
+        kind: Global___InstitutionKind.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "kind", b"kind", "name", b"name", "parent_id", b"parent_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Institution: _TypeAlias = Institution  # noqa: Y015
+
+@_typing.final
+class ContactPoint(_message.Message):
+    """A contact point belongs to an institution, not to a person (staff turnover, 003:L225)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    INSTITUTION_ID_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    LANGUAGES_FIELD_NUMBER: _builtins.int
+    HOURS_FIELD_NUMBER: _builtins.int
+    URGENT_24_7_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    LAST_VERIFIED_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    institution_id: _builtins.str
+    role: _builtins.str
+    """The function, e.g. "duty officer", "social inquiries"."""
+    hours: _builtins.str
+    """Office hours in free text with a time zone, e.g. "Mon–Fri 08:00–16:00 Europe/Athens"."""
+    urgent_24_7: _builtins.bool
+    """Reachable around the clock for urgent cases."""
+    email: _builtins.str
+    phone: _builtins.str
+    @_builtins.property
+    def languages(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def last_verified(self) -> _common_pb2.Date:
+        """When someone last confirmed that this contact point answers."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        institution_id: _builtins.str = ...,
+        role: _builtins.str = ...,
+        languages: _abc.Iterable[_builtins.str] | None = ...,
+        hours: _builtins.str = ...,
+        urgent_24_7: _builtins.bool = ...,
+        email: _builtins.str = ...,
+        phone: _builtins.str = ...,
+        last_verified: _common_pb2.Date | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_verified", b"last_verified"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "hours", b"hours", "id", b"id", "institution_id", b"institution_id", "languages", b"languages", "last_verified", b"last_verified", "phone", b"phone", "role", b"role", "urgent_24_7", b"urgent_24_7"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContactPoint: _TypeAlias = ContactPoint  # noqa: Y015
+
+@_typing.final
+class StateEntry(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    SPEC_VERSION_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    ISSUED_AT_MS_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_MS_FIELD_NUMBER: _builtins.int
+    FOCAL_POINT_DESIGNATED_FIELD_NUMBER: _builtins.int
+    INSTITUTIONS_FIELD_NUMBER: _builtins.int
+    CONTACT_POINTS_FIELD_NUMBER: _builtins.int
+    NODES_FIELD_NUMBER: _builtins.int
+    CODE_LIST_VERSION_FIELD_NUMBER: _builtins.int
+    type: _builtins.str
+    """Always "focalpoint.state"."""
+    spec_version: _builtins.int
+    state: _builtins.str
+    version: _builtins.int
+    issued_at_ms: _builtins.int
+    expires_at_ms: _builtins.int
+    focal_point_designated: _builtins.bool
+    """False for a State that has designated no focal point yet (shown as such, 001:L2267)."""
+    code_list_version: _builtins.str
+    """Version of the shared code list this State's nodes use, e.g. "2026.1"."""
+    @_builtins.property
+    def institutions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Institution]: ...
+    @_builtins.property
+    def contact_points(self) -> _containers.RepeatedCompositeFieldContainer[Global___ContactPoint]: ...
+    @_builtins.property
+    def nodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___NodeEntry]: ...
+    def __init__(
+        self,
+        *,
+        type: _builtins.str = ...,
+        spec_version: _builtins.int = ...,
+        state: _builtins.str = ...,
+        version: _builtins.int = ...,
+        issued_at_ms: _builtins.int = ...,
+        expires_at_ms: _builtins.int = ...,
+        focal_point_designated: _builtins.bool = ...,
+        institutions: _abc.Iterable[Global___Institution] | None = ...,
+        contact_points: _abc.Iterable[Global___ContactPoint] | None = ...,
+        nodes: _abc.Iterable[Global___NodeEntry] | None = ...,
+        code_list_version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code_list_version", b"code_list_version", "contact_points", b"contact_points", "expires_at_ms", b"expires_at_ms", "focal_point_designated", b"focal_point_designated", "institutions", b"institutions", "issued_at_ms", b"issued_at_ms", "nodes", b"nodes", "spec_version", b"spec_version", "state", b"state", "type", b"type", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StateEntry: _TypeAlias = StateEntry  # noqa: Y015
+
+@_typing.final
+class KindDeadline(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    RESPONSE_DAYS_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """A focalpoint.v1.Body kind, e.g. "social_inquiry_request"."""
+    response_days: _builtins.int
+    """Days within which the answer is due."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        response_days: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "response_days", b"response_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KindDeadline: _TypeAlias = KindDeadline  # noqa: Y015
+
+@_typing.final
+class Agreement(_message.Message):
+    """A bilateral or regional agreement; signed by the administrators of every party."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    SPEC_VERSION_FIELD_NUMBER: _builtins.int
+    AGREEMENT_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    ISSUED_AT_MS_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_MS_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    PARTIES_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    KINDS_FIELD_NUMBER: _builtins.int
+    DEADLINES_FIELD_NUMBER: _builtins.int
+    WORKING_LANGUAGES_FIELD_NUMBER: _builtins.int
+    RETURN_COSTS_FIELD_NUMBER: _builtins.int
+    SIGNED_ON_FIELD_NUMBER: _builtins.int
+    IN_FORCE_FROM_FIELD_NUMBER: _builtins.int
+    type: _builtins.str
+    """Always "focalpoint.agreement"."""
+    spec_version: _builtins.int
+    agreement_id: _builtins.str
+    """Stable id, e.g. "AL-GR-2006"."""
+    version: _builtins.int
+    issued_at_ms: _builtins.int
+    expires_at_ms: _builtins.int
+    title: _builtins.str
+    status: Global___AgreementStatus.ValueType
+    return_costs: Global___ReturnCosts.ValueType
+    @_builtins.property
+    def parties(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """ISO 3166-1 alpha-2 codes of the parties (two or more)."""
+
+    @_builtins.property
+    def kinds(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Body kinds that may be exchanged under it."""
+
+    @_builtins.property
+    def deadlines(self) -> _containers.RepeatedCompositeFieldContainer[Global___KindDeadline]: ...
+    @_builtins.property
+    def working_languages(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def signed_on(self) -> _common_pb2.Date: ...
+    @_builtins.property
+    def in_force_from(self) -> _common_pb2.Date: ...
+    def __init__(
+        self,
+        *,
+        type: _builtins.str = ...,
+        spec_version: _builtins.int = ...,
+        agreement_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+        issued_at_ms: _builtins.int = ...,
+        expires_at_ms: _builtins.int = ...,
+        title: _builtins.str = ...,
+        parties: _abc.Iterable[_builtins.str] | None = ...,
+        status: Global___AgreementStatus.ValueType = ...,
+        kinds: _abc.Iterable[_builtins.str] | None = ...,
+        deadlines: _abc.Iterable[Global___KindDeadline] | None = ...,
+        working_languages: _abc.Iterable[_builtins.str] | None = ...,
+        return_costs: Global___ReturnCosts.ValueType = ...,
+        signed_on: _common_pb2.Date | None = ...,
+        in_force_from: _common_pb2.Date | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["in_force_from", b"in_force_from", "signed_on", b"signed_on"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agreement_id", b"agreement_id", "deadlines", b"deadlines", "expires_at_ms", b"expires_at_ms", "in_force_from", b"in_force_from", "issued_at_ms", b"issued_at_ms", "kinds", b"kinds", "parties", b"parties", "return_costs", b"return_costs", "signed_on", b"signed_on", "spec_version", b"spec_version", "status", b"status", "title", b"title", "type", b"type", "version", b"version", "working_languages", b"working_languages"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Agreement: _TypeAlias = Agreement  # noqa: Y015
+
+@_typing.final
+class DocumentRef(_message.Message):
+    """Names a document version and the SHA-256 of its SignedDocument's `signed` bytes (the
+    content: signatures may be added to a published version without changing what is pinned).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    version: _builtins.int
+    sha256: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        version: _builtins.int = ...,
+        sha256: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "sha256", b"sha256", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DocumentRef: _TypeAlias = DocumentRef  # noqa: Y015
+
+@_typing.final
+class Timestamp(_message.Message):
+    """The short-lived statement of what the directory is now: a node accepts a part only in
+    the version and with the hash listed here (no mix-and-match), and notices a freeze when
+    no fresh timestamp arrives before this one expires.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    SPEC_VERSION_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    ISSUED_AT_MS_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_MS_FIELD_NUMBER: _builtins.int
+    ROOT_FIELD_NUMBER: _builtins.int
+    STATES_FIELD_NUMBER: _builtins.int
+    AGREEMENTS_FIELD_NUMBER: _builtins.int
+    type: _builtins.str
+    """Always "focalpoint.timestamp"."""
+    spec_version: _builtins.int
+    version: _builtins.int
+    """The directory version; grows with every timestamp."""
+    issued_at_ms: _builtins.int
+    expires_at_ms: _builtins.int
+    @_builtins.property
+    def root(self) -> Global___DocumentRef: ...
+    @_builtins.property
+    def states(self) -> _containers.RepeatedCompositeFieldContainer[Global___DocumentRef]: ...
+    @_builtins.property
+    def agreements(self) -> _containers.RepeatedCompositeFieldContainer[Global___DocumentRef]: ...
+    def __init__(
+        self,
+        *,
+        type: _builtins.str = ...,
+        spec_version: _builtins.int = ...,
+        version: _builtins.int = ...,
+        issued_at_ms: _builtins.int = ...,
+        expires_at_ms: _builtins.int = ...,
+        root: Global___DocumentRef | None = ...,
+        states: _abc.Iterable[Global___DocumentRef] | None = ...,
+        agreements: _abc.Iterable[Global___DocumentRef] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["root", b"root"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agreements", b"agreements", "expires_at_ms", b"expires_at_ms", "issued_at_ms", b"issued_at_ms", "root", b"root", "spec_version", b"spec_version", "states", b"states", "type", b"type", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Timestamp: _TypeAlias = Timestamp  # noqa: Y015
+
+@_typing.final
+class DirectoryBundle(_message.Message):
+    """Everything a node needs to verify a directory version, as distributed by a directory
+    service or a file. Each entry is the bytes of a SignedDocument.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOTS_FIELD_NUMBER: _builtins.int
+    TIMESTAMP_FIELD_NUMBER: _builtins.int
+    STATES_FIELD_NUMBER: _builtins.int
+    AGREEMENTS_FIELD_NUMBER: _builtins.int
+    timestamp: _builtins.bytes
+    @_builtins.property
+    def roots(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """The root chain, oldest first; a node uses those newer than the root it trusts."""
+
+    @_builtins.property
+    def states(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
+    @_builtins.property
+    def agreements(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
+    def __init__(
+        self,
+        *,
+        roots: _abc.Iterable[_builtins.bytes] | None = ...,
+        timestamp: _builtins.bytes = ...,
+        states: _abc.Iterable[_builtins.bytes] | None = ...,
+        agreements: _abc.Iterable[_builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agreements", b"agreements", "roots", b"roots", "states", b"states", "timestamp", b"timestamp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DirectoryBundle: _TypeAlias = DirectoryBundle  # noqa: Y015

@@ -1,0 +1,444 @@
+"""The TUF-style directory: what a node has accepted, and the rules for accepting more (pure).
+
+Like python-tuf's ``TrustedMetadataSet``: bytes in, verified objects out, or a
+``VerificationError`` that says which rule failed. No I/O; the time is passed in.
+Steps (docs/protocol.md §5), numbered as in the code:
+
+  Root (``update_root``), for each root newer than the trusted one, in order:
+    R1 parse; type and spec version known;
+    R2 version is exactly the trusted version + 1;
+    R3 a threshold of the *trusted* root's root role signed it;
+    R4 a threshold of its *own* root role signed it (a new key set proves itself);
+    R5 its roles are well formed (keys exist, thresholds reachable, States unique);
+    R6 the signatures counted for R3 and R4 each come from ≥ ``root_min_states`` States.
+  Bundle (``update``):
+    B1 the final root has not expired;
+    B2 the timestamp is signed by the root's timestamp role, has not expired (freeze), and its
+       version is not lower than the last accepted one (rollback; equal means identical);
+    B3 it names the current root (version and hash);
+    B4 each State entry and agreement it lists is in the bundle with exactly that hash and
+       version (no mix-and-match) and no lower version than accepted before;
+    B5 a State entry is signed by a threshold of that State's own administrators, and only
+       theirs count (another State's administrator cannot sign it); it names its own State and
+       only nodes of that State; it has not expired;
+    B6 an agreement is signed by a threshold of the administrators of every party; it has
+       at least two distinct parties, all delegated States; it has not expired;
+    B7 the resulting directory's invariants hold (``directory.model``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from google.protobuf.message import DecodeError, Message
+
+from directory.model import AgreementInfo, AgreementStatus, Directory, NodeInfo, StateInfo
+from focalpoint.errors import ConfigError, VerificationError
+from focalpoint.ids import STATE
+from focalpoint.signing import AdminVerifier, Context, verify_threshold
+from focalpoint.v1 import directory_pb2
+
+__all__ = ["SPEC_VERSION", "AcceptedDocument", "TrustedDirectory", "content_sha256", "parse_signed"]
+
+M = TypeVar("M", bound=Message)
+
+SPEC_VERSION = 1
+ROOT_TYPE = "focalpoint.root"
+STATE_TYPE = "focalpoint.state"
+AGREEMENT_TYPE = "focalpoint.agreement"
+TIMESTAMP_TYPE = "focalpoint.timestamp"
+
+
+def content_sha256(raw: bytes) -> bytes:
+    """The hash a timestamp pins: SHA-256 of a SignedDocument's signed bytes.
+
+    The content, not the whole document: administrators may add signatures to a published
+    version (and ML-DSA signatures differ each time), which must not change what is pinned.
+    Raises VerificationError for bytes that are not a SignedDocument.
+    """
+    return hashlib.sha256(parse_signed(raw, "document").signed).digest()
+
+
+def parse_signed(raw: bytes, what: str) -> directory_pb2.SignedDocument:
+    doc = directory_pb2.SignedDocument()
+    try:
+        doc.ParseFromString(raw)
+    except DecodeError as e:
+        raise VerificationError(f"{what}: not a SignedDocument") from e
+    return doc
+
+
+def _parse_body(doc: directory_pb2.SignedDocument, message: M, doc_type: str, what: str) -> M:
+    try:
+        message.ParseFromString(doc.signed)
+    except DecodeError as e:
+        raise VerificationError(f"{what}: signed bytes do not parse") from e
+    found_type = getattr(message, "type", "")
+    spec = getattr(message, "spec_version", 0)
+    if found_type != doc_type or spec != SPEC_VERSION:
+        raise VerificationError(f"{what}: expected a {doc_type} document of spec {SPEC_VERSION}, got {found_type!r}")
+    return message
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedDocument:
+    """A document version this node accepted: kept so old signatures stay checkable."""
+
+    kind: str  # "root", "timestamp", "state" or "agreement"
+    name: str  # the State code or agreement id; "" for root and timestamp
+    version: int
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Root:
+    body: directory_pb2.Root
+    raw: bytes
+    keys: Mapping[str, AdminVerifier]
+    delegations: Mapping[str, directory_pb2.StateDelegation]
+
+    def role_keys(self, role: directory_pb2.RoleKeys) -> dict[str, AdminVerifier]:
+        return {k: self.keys[k] for k in role.key_ids}
+
+
+def _check_root_shape(root: directory_pb2.Root, what: str) -> _Root:
+    """R5: every key id used exists, thresholds are reachable, delegations are unique."""
+    keys: dict[str, AdminVerifier] = {}
+    states_of: dict[str, str] = {}
+    for k in root.keys:
+        try:
+            keys[k.key_id] = AdminVerifier(k.key_id, k.ed25519_public_key, k.ml_dsa_65_public_key)
+        except ConfigError as e:
+            raise VerificationError(f"{what}: {e}") from e
+        states_of[k.key_id] = k.state
+    if len(keys) != len(root.keys):
+        raise VerificationError(f"{what}: a key is listed twice")
+
+    def role(r: directory_pb2.RoleKeys, name: str) -> None:
+        unknown = [k for k in r.key_ids if k not in keys]
+        if unknown:
+            raise VerificationError(f"{what}: role {name} names unknown key {unknown[0]}")
+        if len(set(r.key_ids)) != len(r.key_ids):
+            raise VerificationError(f"{what}: role {name} lists a key twice")
+        if not 1 <= r.threshold <= len(r.key_ids):
+            raise VerificationError(f"{what}: role {name} has threshold {r.threshold} for {len(r.key_ids)} key(s)")
+
+    role(root.root, "root")
+    role(root.timestamp, "timestamp")
+    root_states = {states_of[k] for k in root.root.key_ids}
+    if not 1 <= root.root_min_states <= len(root_states):
+        raise VerificationError(
+            f"{what}: root_min_states is {root.root_min_states}, "
+            f"but the root role has keys of {len(root_states)} State(s)"
+        )
+    delegations: dict[str, directory_pb2.StateDelegation] = {}
+    for d in root.states:
+        if not STATE.match(d.state):
+            raise VerificationError(f"{what}: delegation for {d.state!r} is not an ISO 3166-1 alpha-2 code")
+        if d.state in delegations:
+            raise VerificationError(f"{what}: State {d.state} is delegated twice")
+        role(d.admins, f"admins of {d.state}")
+        foreign = [k for k in d.admins.key_ids if states_of[k] != d.state]
+        if foreign:
+            raise VerificationError(f"{what}: the administrators of {d.state} include a key of another State")
+        delegations[d.state] = d
+    return _Root(root, b"", keys, delegations)
+
+
+def _signers_from_states(root: _Root, signers: Iterable[str], minimum: int, what: str) -> None:
+    """R6: the signatures that met the threshold come from enough different States."""
+    states = {k.state for k in root.body.keys if k.key_id in set(signers)}
+    if len(states) < minimum:
+        raise VerificationError(
+            f"{what}: signed by administrators of {len(states)} State(s); the root role needs {minimum}"
+        )
+
+
+class TrustedDirectory:
+    """What this node trusts now. Start from a root it trusts (its configuration)."""
+
+    def __init__(self, trusted_root: bytes, *, accepted: Mapping[tuple[str, str], int] | None = None) -> None:
+        """``trusted_root``: a SignedDocument of a Root, checked against its own root role.
+
+        ``accepted``: the highest versions accepted before ((kind, name) -> version), so that
+        rollback protection survives a restart. Raises VerificationError.
+        """
+        doc = parse_signed(trusted_root, "trusted root")
+        body = _parse_body(doc, directory_pb2.Root(), ROOT_TYPE, "trusted root")
+        root = _check_root_shape(body, "trusted root")
+        signers = verify_threshold(
+            context=Context.DIRECTORY,
+            data=doc.signed,
+            signatures=doc.signatures,
+            trusted=root.role_keys(body.root),
+            threshold=body.root.threshold,
+            what="trusted root",
+        )
+        _signers_from_states(root, signers, body.root_min_states, "trusted root")
+        self._root = _Root(body, trusted_root, root.keys, root.delegations)
+        self._accepted: dict[tuple[str, str], int] = dict(accepted or {})
+        self._timestamp_signed: bytes | None = None
+        self._current: Directory | None = None
+
+    @property
+    def root(self) -> directory_pb2.Root:
+        return self._root.body
+
+    @property
+    def current(self) -> Directory | None:
+        return self._current
+
+    def accepted_version(self, kind: str, name: str = "") -> int:
+        return self._accepted.get((kind, name), 0)
+
+    def update_root(self, raw: bytes) -> AcceptedDocument:
+        """Accept the next root (R1–R6); raises VerificationError naming the failed rule."""
+        current = self._root
+        what = f"root version {current.body.version + 1}"
+        # R1
+        doc = parse_signed(raw, what)
+        body = _parse_body(doc, directory_pb2.Root(), ROOT_TYPE, what)
+        # R2
+        if body.version != current.body.version + 1:
+            raise VerificationError(
+                f"root: expected version {current.body.version + 1}, got {body.version} (roots go one by one)"
+            )
+        # R5 (before counting signatures with the new keys)
+        new = _check_root_shape(body, what)
+        # R3: the trusted root's root role
+        old_signers = verify_threshold(
+            context=Context.DIRECTORY,
+            data=doc.signed,
+            signatures=doc.signatures,
+            trusted=current.role_keys(current.body.root),
+            threshold=current.body.root.threshold,
+            what=f"{what} (threshold of the current root's keys)",
+        )
+        # R4: its own root role
+        new_signers = verify_threshold(
+            context=Context.DIRECTORY,
+            data=doc.signed,
+            signatures=doc.signatures,
+            trusted=new.role_keys(body.root),
+            threshold=body.root.threshold,
+            what=f"{what} (threshold of its own keys)",
+        )
+        # R6
+        _signers_from_states(current, old_signers, current.body.root_min_states, what)
+        _signers_from_states(new, new_signers, body.root_min_states, what)
+        self._root = _Root(body, raw, new.keys, new.delegations)
+        self._accepted[("root", "")] = body.version
+        return AcceptedDocument("root", "", body.version, raw)
+
+    def update(self, bundle: directory_pb2.DirectoryBundle, *, now_ms: int) -> tuple[Directory, list[AcceptedDocument]]:
+        """Verify a bundle (roots, timestamp, parts); return the directory and what was newly accepted.
+
+        Nothing changes unless everything verifies. Raises VerificationError.
+        """
+        saved = (self._root, dict(self._accepted))
+        try:
+            return self._update(bundle, now_ms)
+        except BaseException:
+            self._root, self._accepted = saved
+            raise
+
+    def _update(self, bundle: directory_pb2.DirectoryBundle, now_ms: int) -> tuple[Directory, list[AcceptedDocument]]:
+        fresh: list[AcceptedDocument] = []
+        for raw in bundle.roots:
+            version = _peek_version(raw, directory_pb2.Root())
+            if version is not None and version > self._root.body.version:
+                fresh.append(self.update_root(raw))
+        root = self._root
+        # B1
+        if root.body.expires_at_ms <= now_ms:
+            raise VerificationError(f"root version {root.body.version} has expired; a new root must be published")
+        # B2
+        ts_doc = parse_signed(bundle.timestamp, "timestamp")
+        timestamp = _parse_body(ts_doc, directory_pb2.Timestamp(), TIMESTAMP_TYPE, "timestamp")
+        verify_threshold(
+            context=Context.DIRECTORY,
+            data=ts_doc.signed,
+            signatures=ts_doc.signatures,
+            trusted=root.role_keys(root.body.timestamp),
+            threshold=root.body.timestamp.threshold,
+            what=f"timestamp version {timestamp.version}",
+        )
+        last = self.accepted_version("timestamp")
+        if timestamp.version < last:
+            raise VerificationError(
+                f"timestamp version {timestamp.version} is older than the accepted version {last} (rollback refused)"
+            )
+        if timestamp.version == last and self._timestamp_signed not in (None, ts_doc.signed):
+            raise VerificationError(
+                f"timestamp version {timestamp.version} differs from the accepted timestamp of the same version"
+            )
+        if timestamp.expires_at_ms <= now_ms:
+            raise VerificationError(
+                f"timestamp version {timestamp.version} has expired: the directory may be frozen; "
+                "a fresh timestamp is needed"
+            )
+        # B3
+        if timestamp.root.version != root.body.version or timestamp.root.sha256 != content_sha256(root.raw):
+            raise VerificationError(
+                f"timestamp version {timestamp.version} names root version {timestamp.root.version}, "
+                f"not the trusted root version {root.body.version}"
+            )
+        # B4–B6
+        states = self._states(timestamp.states, bundle.states, root, now_ms, fresh)
+        agreements = self._agreements(timestamp.agreements, bundle.agreements, root, now_ms, fresh)
+        # B7
+        nodes = [NodeInfo.from_proto(n) for s in states.values() for n in s.entry.nodes]
+        directory = Directory.build(
+            version=timestamp.version,
+            issued_at_ms=timestamp.issued_at_ms,
+            expires_at_ms=min(
+                [timestamp.expires_at_ms, root.body.expires_at_ms] + [s.entry.expires_at_ms for s in states.values()]
+            ),
+            nodes=nodes,
+            raw=bundle.SerializeToString(),
+            signed=ts_doc.signed,
+            states=states,
+            agreements=agreements,
+        )
+        if timestamp.version > last:
+            fresh.append(AcceptedDocument("timestamp", "", timestamp.version, bundle.timestamp))
+        self._accepted[("timestamp", "")] = timestamp.version
+        self._timestamp_signed = ts_doc.signed
+        self._current = directory
+        return directory, fresh
+
+    def _pinned(
+        self, refs: Sequence[directory_pb2.DocumentRef], raws: Sequence[bytes], kind: str
+    ) -> list[tuple[directory_pb2.DocumentRef, bytes]]:
+        """B4: each listed document by hash; version never lower than accepted before."""
+        by_hash: dict[bytes, bytes] = {}
+        for r in raws:
+            by_hash.setdefault(content_sha256(r), r)
+        names = [ref.name for ref in refs]
+        if len(set(names)) != len(names):
+            raise VerificationError(f"timestamp lists a {kind} twice")
+        out = []
+        for ref in refs:
+            raw = by_hash.get(ref.sha256)
+            if raw is None:
+                raise VerificationError(
+                    f"timestamp lists {kind} {ref.name} version {ref.version} "
+                    f"(sha256 {ref.sha256.hex()[:16]}…) but the bundle does not hold it"
+                )
+            accepted = self.accepted_version(kind, ref.name)
+            if ref.version < accepted:
+                raise VerificationError(
+                    f"{kind} {ref.name}: version {ref.version} is older than the accepted version {accepted} "
+                    "(rollback refused)"
+                )
+            out.append((ref, raw))
+        return out
+
+    def _states(
+        self,
+        refs: Sequence[directory_pb2.DocumentRef],
+        raws: Sequence[bytes],
+        root: _Root,
+        now_ms: int,
+        fresh: list[AcceptedDocument],
+    ) -> dict[str, StateInfo]:
+        states: dict[str, StateInfo] = {}
+        for ref, raw in self._pinned(refs, raws, "state"):
+            what = f"state entry {ref.name} version {ref.version}"
+            doc = parse_signed(raw, what)
+            entry = _parse_body(doc, directory_pb2.StateEntry(), STATE_TYPE, what)
+            if entry.state != ref.name or entry.version != ref.version:
+                raise VerificationError(f"{what}: the document is {entry.state} version {entry.version}")
+            # B5
+            delegation = root.delegations.get(entry.state)
+            if delegation is None:
+                raise VerificationError(f"{what}: the root delegates no administrators for {entry.state}")
+            verify_threshold(
+                context=Context.DIRECTORY,
+                data=doc.signed,
+                signatures=doc.signatures,
+                trusted=root.role_keys(delegation.admins),
+                threshold=delegation.admins.threshold,
+                what=f"{what} (administrators of {entry.state})",
+            )
+            if entry.expires_at_ms <= now_ms:
+                raise VerificationError(f"{what}: expired; {entry.state}'s administrators must re-sign it")
+            foreign = [n.node_id for n in entry.nodes if n.state != entry.state]
+            if foreign:
+                raise VerificationError(f"{what}: lists node {foreign[0]!r} of another State")
+            if entry.version > self.accepted_version("state", entry.state):
+                fresh.append(AcceptedDocument("state", entry.state, entry.version, raw))
+                self._accepted[("state", entry.state)] = entry.version
+            states[entry.state] = StateInfo(
+                state=entry.state,
+                version=entry.version,
+                focal_point_designated=entry.focal_point_designated,
+                code_list_version=entry.code_list_version,
+                entry=entry,
+            )
+        return states
+
+    def _agreements(
+        self,
+        refs: Sequence[directory_pb2.DocumentRef],
+        raws: Sequence[bytes],
+        root: _Root,
+        now_ms: int,
+        fresh: list[AcceptedDocument],
+    ) -> dict[str, AgreementInfo]:
+        agreements: dict[str, AgreementInfo] = {}
+        for ref, raw in self._pinned(refs, raws, "agreement"):
+            what = f"agreement {ref.name} version {ref.version}"
+            doc = parse_signed(raw, what)
+            a = _parse_body(doc, directory_pb2.Agreement(), AGREEMENT_TYPE, what)
+            if a.agreement_id != ref.name or a.version != ref.version:
+                raise VerificationError(f"{what}: the document is {a.agreement_id} version {a.version}")
+            # B6
+            parties = set(a.parties)
+            if len(parties) < 2 or len(parties) != len(a.parties):
+                raise VerificationError(f"{what}: needs at least two distinct parties")
+            for party in sorted(parties):
+                delegation = root.delegations.get(party)
+                if delegation is None:
+                    raise VerificationError(f"{what}: party {party} has no delegated administrators")
+                verify_threshold(
+                    context=Context.DIRECTORY,
+                    data=doc.signed,
+                    signatures=doc.signatures,
+                    trusted=root.role_keys(delegation.admins),
+                    threshold=delegation.admins.threshold,
+                    what=f"{what} (administrators of party {party})",
+                )
+            if a.expires_at_ms <= now_ms:
+                raise VerificationError(f"{what}: expired")
+            try:
+                status = AgreementStatus(a.status)
+            except ValueError:
+                raise VerificationError(f"{what}: unknown status {a.status}") from None
+            if a.version > self.accepted_version("agreement", a.agreement_id):
+                fresh.append(AcceptedDocument("agreement", a.agreement_id, a.version, raw))
+                self._accepted[("agreement", a.agreement_id)] = a.version
+            agreements[a.agreement_id] = AgreementInfo(
+                agreement_id=a.agreement_id,
+                version=a.version,
+                title=a.title,
+                parties=frozenset(parties),
+                status=status,
+                kinds=frozenset(a.kinds),
+                deadlines={d.kind: d.response_days for d in a.deadlines},
+                working_languages=tuple(a.working_languages),
+                return_costs=a.return_costs,
+            )
+        return agreements
+
+
+def _peek_version(raw: bytes, message: directory_pb2.Root) -> int | None:
+    """The version a document claims, before any check (only used to skip roots already trusted)."""
+    try:
+        message.ParseFromString(directory_pb2.SignedDocument.FromString(raw).signed)
+    except DecodeError:
+        return None
+    return message.version

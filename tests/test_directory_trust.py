@@ -1,0 +1,427 @@
+"""The TUF-style directory: every acceptance rule (R1–R6, B1–B7) on real signed documents."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from directory.publish import (
+    add_signatures,
+    agreement_document,
+    bundle,
+    root_document,
+    sign,
+    state_document,
+    timestamp_document,
+)
+from directory.trust import TrustedDirectory
+from focalpoint.errors import VerificationError
+from focalpoint.keystore import init_node_dir
+from focalpoint.signing import AdminSigner
+from focalpoint.v1 import common_pb2, directory_pb2
+
+NOW = 1_790_000_000_000
+DAY = 86_400_000
+
+
+@dataclass
+class Admin:
+    state: str
+    signer: AdminSigner = field(default_factory=AdminSigner.generate)
+
+    @property
+    def key(self) -> directory_pb2.AdminKey:
+        v = self.signer.verifier
+        return directory_pb2.AdminKey(
+            key_id=v.key_id,
+            state=self.state,
+            name=f"admin {self.state}",
+            ed25519_public_key=v.ed25519_public_key,
+            ml_dsa_65_public_key=v.ml_dsa_65_public_key,
+        )
+
+
+@dataclass
+class World:
+    """Administrators of GR (two, threshold 2), AL and IT; a timestamp key; a node per State."""
+
+    gr1: Admin
+    gr2: Admin
+    al: Admin
+    it: Admin
+    ts: Admin
+    nodes: dict[str, directory_pb2.NodeEntry]
+
+    def root(self, version: int = 1, *, expires: int = NOW + 365 * DAY, **overrides: object) -> bytes:
+        admins = [self.gr1, self.gr2, self.al, self.it, self.ts]
+        args: dict[str, object] = {
+            "version": version,
+            "issued_at_ms": NOW - DAY,
+            "expires_at_ms": expires,
+            "keys": [a.key for a in admins],
+            "root_key_ids": [self.gr1.signer.key_id, self.al.signer.key_id, self.it.signer.key_id],
+            "root_threshold": 2,
+            "root_min_states": 2,
+            "timestamp_key_ids": [self.ts.signer.key_id],
+            "timestamp_threshold": 1,
+            "state_admins": {
+                "GR": ([self.gr1.signer.key_id, self.gr2.signer.key_id], 2),
+                "AL": ([self.al.signer.key_id], 1),
+                "IT": ([self.it.signer.key_id], 1),
+            },
+        }
+        args.update(overrides)
+        return root_document(**args)  # type: ignore[arg-type]
+
+    def signed_root(self, *signers: Admin, **kw: object) -> bytes:
+        return sign(self.root(**kw), [a.signer for a in (signers or (self.gr1, self.al))])  # type: ignore[arg-type]
+
+    def state(self, state: str, version: int = 1, *, signers: tuple[Admin, ...] | None = None, **kw: object) -> bytes:
+        entry = directory_pb2.StateEntry(
+            state=state,
+            version=version,
+            issued_at_ms=NOW - DAY,
+            expires_at_ms=kw.pop("expires", NOW + 30 * DAY),  # type: ignore[arg-type]
+            focal_point_designated=state != "IT",
+            institutions=[
+                directory_pb2.Institution(
+                    id="fp", name=f"{state} focal point", kind=directory_pb2.INSTITUTION_KIND_NATIONAL_FOCAL_POINT
+                )
+            ],
+            contact_points=[
+                directory_pb2.ContactPoint(
+                    id="duty",
+                    institution_id="fp",
+                    role="duty officer",
+                    languages=["en"],
+                    urgent_24_7=True,
+                    email=f"duty@{state.lower()}.example",
+                    last_verified=common_pb2.Date(year=2026, month=11, day=1),
+                )
+            ],
+            nodes=kw.pop("nodes", [self.nodes[state]] if state in self.nodes else []),  # type: ignore[arg-type]
+            code_list_version="2026.1",
+        )
+        default = {"GR": (self.gr1, self.gr2), "AL": (self.al,), "IT": (self.it,)}[state]
+        return sign(state_document(entry), [a.signer for a in (signers or default)])
+
+    def agreement(
+        self,
+        *,
+        status: int = directory_pb2.AGREEMENT_STATUS_IN_FORCE,
+        signers: tuple[Admin, ...] | None = None,
+        parties: tuple[str, ...] = ("AL", "GR"),
+        version: int = 1,
+        expires: int = NOW + 365 * DAY,
+    ) -> bytes:
+        a = directory_pb2.Agreement(
+            agreement_id="AL-GR-2006",
+            version=version,
+            issued_at_ms=NOW - DAY,
+            expires_at_ms=expires,
+            title="Agreement on the protection and assistance of children victims of trafficking",
+            parties=parties,
+            status=status,  # type: ignore[arg-type]
+            kinds=["social_inquiry_request", "social_inquiry_report"],
+            deadlines=[directory_pb2.KindDeadline(kind="social_inquiry_request", response_days=30)],
+            working_languages=["en", "el", "sq"],
+            return_costs=directory_pb2.RETURN_COSTS_SHARED,
+        )
+        return sign(agreement_document(a), [s.signer for s in (signers or (self.gr1, self.gr2, self.al))])
+
+    def timestamp(
+        self,
+        version: int,
+        *,
+        root: bytes,
+        states: list[bytes],
+        agreements: list[bytes],
+        expires: int = NOW + DAY,
+        signer: Admin | None = None,
+    ) -> bytes:
+        signed = timestamp_document(
+            version=version,
+            issued_at_ms=NOW,
+            expires_at_ms=expires,
+            root=root,
+            states=states,
+            agreements=agreements,
+        )
+        return sign(signed, [(signer or self.ts).signer])
+
+    def bundle(
+        self,
+        version: int = 1,
+        *,
+        roots: list[bytes] | None = None,
+        states: list[bytes] | None = None,
+        agreements: list[bytes] | None = None,
+        listed_states: list[bytes] | None = None,
+        **ts: object,
+    ) -> directory_pb2.DirectoryBundle:
+        roots = roots or [self.signed_root()]
+        states = states if states is not None else [self.state("GR"), self.state("AL"), self.state("IT")]
+        agreements = agreements if agreements is not None else [self.agreement()]
+        timestamp = self.timestamp(
+            version,
+            root=roots[-1],
+            states=listed_states if listed_states is not None else states,
+            agreements=agreements,
+            **ts,  # type: ignore[arg-type]
+        )
+        return bundle(roots=roots, timestamp=timestamp, states=states, agreements=agreements)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    tmp: Path = tmp_path_factory.mktemp("trust")
+    now = dt.datetime.fromtimestamp(NOW / 1000, dt.UTC)
+    nodes = {}
+    for i, (node_id, state) in enumerate((("gr-ekka", "GR"), ("al-shss", "AL"))):
+        result = init_node_dir(
+            tmp / node_id,
+            node_id=node_id,
+            state=state,
+            institution=f"{state} focal point",
+            endpoint=f"127.0.0.1:{7400 + i}",
+            languages=["en"],
+            passphrase=None,
+            now=now,
+        )
+        nodes[state] = result.export.entry
+    return World(Admin("GR"), Admin("GR"), Admin("AL"), Admin("IT"), Admin("ZZ"), nodes)
+
+
+def trusted(world: World) -> TrustedDirectory:
+    return TrustedDirectory(world.signed_root())
+
+
+def refused(world: World, b: directory_pb2.DirectoryBundle, match: str, td: TrustedDirectory | None = None) -> None:
+    td = td or trusted(world)
+    before = {k: td.accepted_version(*k) for k in (("timestamp", ""), ("state", "GR"), ("root", ""))}
+    with pytest.raises(VerificationError, match=match):
+        td.update(b, now_ms=NOW)
+    after = {k: td.accepted_version(*k) for k in before}
+    assert before == after, "a refused bundle must change nothing"
+
+
+def test_a_valid_bundle_gives_states_nodes_and_agreements(world: World) -> None:
+    """The whole directory verifies: nodes of each State, a State without focal point, the agreement."""
+    directory, fresh = trusted(world).update(world.bundle(), now_ms=NOW)
+    assert directory.version == 1
+    assert set(directory.nodes) == {"gr-ekka", "al-shss"}
+    assert directory.states["IT"].focal_point_designated is False
+    assert directory.states["GR"].entry.contact_points[0].urgent_24_7
+    assert {(d.kind, d.name) for d in fresh} == {
+        ("timestamp", ""),
+        ("state", "GR"),
+        ("state", "AL"),
+        ("state", "IT"),
+        ("agreement", "AL-GR-2006"),
+    }
+    agreement = directory.agreement_covering("GR", "AL", "social_inquiry_request")
+    assert agreement is not None
+    assert agreement.deadlines["social_inquiry_request"] == 30
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "pair", "covered"),
+    [
+        (directory_pb2.AGREEMENT_STATUS_IN_FORCE, "social_inquiry_report", ("AL", "GR"), True),
+        (directory_pb2.AGREEMENT_STATUS_SIGNED, "social_inquiry_request", ("AL", "GR"), False),
+        (directory_pb2.AGREEMENT_STATUS_SUSPENDED, "social_inquiry_request", ("AL", "GR"), False),
+        (directory_pb2.AGREEMENT_STATUS_TERMINATED, "social_inquiry_request", ("AL", "GR"), False),
+        (directory_pb2.AGREEMENT_STATUS_IN_FORCE, "case_closure", ("AL", "GR"), False),
+        (directory_pb2.AGREEMENT_STATUS_IN_FORCE, "social_inquiry_request", ("IT", "GR"), False),
+    ],
+)
+def test_only_an_agreement_in_force_covering_the_kind_counts(
+    world: World, status: int, kind: str, pair: tuple[str, str], covered: bool
+) -> None:
+    """Signed-but-not-in-force, suspended, terminated, another kind or another pair: not covered."""
+    directory, _ = trusted(world).update(world.bundle(agreements=[world.agreement(status=status)]), now_ms=NOW)
+    assert (directory.agreement_covering(*pair, kind) is not None) is covered
+
+
+def test_timestamp_rollback_is_refused(world: World) -> None:
+    """After version 2 a node refuses version 1 of the timestamp."""
+    td = trusted(world)
+    td.update(world.bundle(2), now_ms=NOW)
+    refused(world, world.bundle(1), "rollback", td)
+
+
+def test_rollback_survives_a_restart(world: World) -> None:
+    """Accepted versions handed back after a restart still stop an older timestamp."""
+    td = TrustedDirectory(world.signed_root(), accepted={("timestamp", ""): 5})
+    refused(world, world.bundle(4), "rollback", td)
+
+
+def test_state_entry_rollback_is_refused(world: World) -> None:
+    """A newer timestamp may not bring back an older State entry."""
+    td = trusted(world)
+    states_v2 = [world.state("GR", 2), world.state("AL"), world.state("IT")]
+    td.update(world.bundle(1, states=states_v2), now_ms=NOW)
+    refused(world, world.bundle(2), "state GR: version 1 is older than the accepted version 2", td)
+
+
+def test_same_timestamp_version_with_other_content_is_refused(world: World) -> None:
+    """Version N, once accepted, cannot later mean something else."""
+    td = trusted(world)
+    td.update(world.bundle(3), now_ms=NOW)
+    refused(world, world.bundle(3, expires=NOW + 2 * DAY), "differs from the accepted timestamp", td)
+
+
+def test_expired_timestamp_is_a_freeze(world: World) -> None:
+    """A timestamp past its expiry is refused: the directory may be frozen."""
+    refused(world, world.bundle(expires=NOW - 1), "frozen")
+
+
+@pytest.mark.parametrize("what", ["root", "state", "agreement"])
+def test_expired_documents_are_refused(world: World, what: str) -> None:
+    """An expired root, State entry or agreement is refused, naming what expired."""
+    if what == "root":
+        old_root = world.signed_root(expires=NOW - 1)
+        td = TrustedDirectory(old_root)
+        refused(world, world.bundle(roots=[old_root]), "root version 1 has expired", td)
+    elif what == "state":
+        states = [world.state("GR", expires=NOW - 1), world.state("AL"), world.state("IT")]
+        refused(world, world.bundle(states=states), "state entry GR version 1: expired")
+    else:
+        refused(world, world.bundle(agreements=[world.agreement(expires=NOW - 1)]), "agreement AL-GR-2006.*expired")
+
+
+def test_missing_threshold_is_refused(world: World) -> None:
+    """GR needs both of its administrators; one signature is not enough."""
+    states = [world.state("GR", signers=(world.gr1,)), world.state("AL"), world.state("IT")]
+    refused(world, world.bundle(states=states), r"administrators of GR\): 1 valid signature.*threshold is 2")
+
+
+def test_another_states_administrator_cannot_sign_an_entry(world: World) -> None:
+    """AL's entry signed by GR's administrators (who do meet GR's threshold) is refused."""
+    states = [world.state("GR"), world.state("AL", signers=(world.gr1, world.gr2)), world.state("IT")]
+    refused(world, world.bundle(states=states), r"administrators of AL\): 0 valid")
+
+
+def test_an_entry_cannot_list_a_node_of_another_state(world: World) -> None:
+    """AL's administrators cannot publish a node that claims to be Greek."""
+    states = [world.state("GR"), world.state("AL", nodes=[world.nodes["GR"]]), world.state("IT")]
+    refused(world, world.bundle(states=states, agreements=[]), "lists node 'gr-ekka' of another State")
+
+
+def test_an_agreement_needs_every_party(world: World) -> None:
+    """An agreement signed by GR alone is refused: AL's administrators have not signed it."""
+    refused(
+        world,
+        world.bundle(agreements=[world.agreement(signers=(world.gr1, world.gr2))]),
+        r"administrators of party AL\)",
+    )
+
+
+def test_an_agreement_needs_two_parties(world: World) -> None:
+    """An 'agreement' with one party is not an agreement."""
+    refused(world, world.bundle(agreements=[world.agreement(parties=("GR",), signers=(world.gr1, world.gr2))]), "two")
+
+
+def test_mix_and_match_is_refused(world: World) -> None:
+    """The timestamp pins GR version 2 by hash; a bundle carrying GR version 1 in its place is refused."""
+    listed = [world.state("GR", 2), world.state("AL"), world.state("IT")]
+    carried = [world.state("GR", 1), world.state("AL"), world.state("IT")]
+    refused(world, world.bundle(states=carried, listed_states=listed), "lists state GR version 2.*does not hold it")
+
+
+def test_a_timestamp_by_another_key_is_refused(world: World) -> None:
+    """Only the timestamp role signs timestamps, even an administrator's signature does not count."""
+    refused(world, world.bundle(signer=world.gr1), "timestamp version 1: 0 valid signature")
+
+
+def test_tampered_signed_bytes_are_refused(world: World) -> None:
+    """Changing the signed bytes of a State entry breaks its signatures (and its pinned hash)."""
+    b = world.bundle()
+    doc = directory_pb2.SignedDocument.FromString(b.states[1])
+    doc.signed = doc.signed.replace(b"duty@al.example", b"duty@xx.example")
+    b.states[1] = doc.SerializeToString()
+    refused(world, b, "does not hold it")
+
+
+# --- root rotation ----------------------------------------------------------------------------
+
+
+def _next_root(world: World, new_root_keys: list[Admin], signers: list[Admin]) -> bytes:
+    body = world.root(
+        2,
+        root_key_ids=[a.signer.key_id for a in new_root_keys],
+        root_threshold=2,
+        root_min_states=2,
+    )
+    return sign(body, [a.signer for a in signers])
+
+
+def test_root_rotation_with_both_thresholds_is_accepted(world: World) -> None:
+    """Root 2 moves the root role to GR2+IT; signed by old (GR1, AL) and new (GR2, IT) thresholds."""
+    td = trusted(world)
+    root2 = _next_root(world, [world.gr2, world.it], [world.gr1, world.al, world.gr2, world.it])
+    directory, fresh = td.update(world.bundle(roots=[world.signed_root(), root2]), now_ms=NOW)
+    assert td.root.version == 2
+    assert ("root", "", 2) in {(d.kind, d.name, d.version) for d in fresh}
+    assert directory.version == 1
+
+
+@pytest.mark.parametrize(
+    ("signers", "match"),
+    [
+        (["gr2", "it"], "threshold of the current root's keys"),
+        (["gr1", "al"], "threshold of its own keys"),
+    ],
+    ids=["new-keys-only", "old-keys-only"],
+)
+def test_root_rotation_without_both_thresholds_is_refused(world: World, signers: list[str], match: str) -> None:
+    """A new root signed only by the new keys, or only by the old ones, is refused."""
+    root2 = _next_root(world, [world.gr2, world.it], [getattr(world, s) for s in signers])
+    refused(world, world.bundle(roots=[world.signed_root(), root2]), match)
+
+
+def test_root_versions_cannot_be_skipped(world: World) -> None:
+    """Root 3 directly after root 1 is refused: every root is checked by its predecessor."""
+    root3 = sign(world.root(3), [world.gr1.signer, world.al.signer, world.it.signer])
+    with pytest.raises(VerificationError, match="expected version 2, got 3"):
+        trusted(world).update_root(root3)
+
+
+def test_root_signatures_must_span_several_states(world: World) -> None:
+    """A root role threshold met by administrators of one State only is refused (root_min_states = 2)."""
+    body = world.root(
+        2,
+        root_key_ids=[world.gr1.signer.key_id, world.gr2.signer.key_id, world.al.signer.key_id],
+        root_threshold=2,
+        root_min_states=2,
+    )
+    td = TrustedDirectory(
+        sign(
+            world.root(
+                root_key_ids=[world.gr1.signer.key_id, world.gr2.signer.key_id, world.al.signer.key_id],
+                root_threshold=2,
+                root_min_states=2,
+            ),
+            [world.gr1.signer, world.al.signer],
+        )
+    )
+    with pytest.raises(VerificationError, match="administrators of 1 State"):
+        td.update_root(sign(body, [world.gr1.signer, world.gr2.signer]))
+
+
+def test_signatures_accumulate_offline(world: World) -> None:
+    """Administrators sign a proposal one after the other; the document verifies once all have."""
+    proposal = sign(state_document(directory_pb2.StateEntry(state="GR", version=1, expires_at_ms=NOW + DAY)), [])
+    first = add_signatures(proposal, [world.gr1.signer])
+    both = add_signatures(first, [world.gr2.signer, world.gr1.signer])
+    assert len(directory_pb2.SignedDocument.FromString(both).signatures) == 4  # two hybrid signatures
+    states = [both, world.state("AL"), world.state("IT")]
+    directory, _ = trusted(world).update(world.bundle(states=states, agreements=[]), now_ms=NOW)
+    assert directory.states["GR"].version == 1
+
+
+MakeBundle = Callable[[World], directory_pb2.DirectoryBundle]
