@@ -1,21 +1,31 @@
-"""The signed directory of focal-point nodes: a pure model, its verification and signing.
+"""The signed directory of focal points: a pure model, its TUF-style verification and signing.
 
 No network code lives here (DESIGN.md §1); nodes and mirrors distribute the bytes.
 """
 
-from directory.build import build_directory, check_entry_export, sign_document
-from directory.model import Directory, KeyInfo, KeyStatus, NodeInfo, TlsKeyInfo
-from directory.verify import TrustRoot, load_directory
+from directory.build import check_entry_export
+from directory.model import (
+    AgreementInfo,
+    AgreementStatus,
+    Directory,
+    KeyInfo,
+    KeyStatus,
+    NodeInfo,
+    StateInfo,
+    TlsKeyInfo,
+)
+from directory.trust import AcceptedDocument, TrustedDirectory
 
 __all__ = [
+    "AcceptedDocument",
+    "AgreementInfo",
+    "AgreementStatus",
     "Directory",
     "KeyInfo",
     "KeyStatus",
     "NodeInfo",
+    "StateInfo",
     "TlsKeyInfo",
-    "TrustRoot",
-    "build_directory",
+    "TrustedDirectory",
     "check_entry_export",
-    "load_directory",
-    "sign_document",
 ]

@@ -1,23 +1,20 @@
-"""Build and sign directory documents (pure; the CLI does the file handling).
+"""Checking the node entries that nodes export for their administrators (pure).
 
-An administrator collects the nodes' exported entries, checks each entry's proof of
-possession, builds the next version and signs it with their hybrid key. This is the
-single-signer first step of the threshold workflow in DESIGN.md §3.
+A node's ``node-entry.json`` carries its public entry and a proof that it holds the
+signing key it lists; administrators check it before proposing the entry in their
+State's document (``focalpoint directory propose --node-entry``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from google.protobuf.message import DecodeError
 
-from directory.model import Directory, NodeInfo
-from directory.verify import DOCUMENT_TYPE, SPEC_VERSION
+from directory.model import NodeInfo
 from focalpoint.errors import ConfigError, VerificationError
-from focalpoint.signing import AdminSigner, Context, Ed25519Verifier
+from focalpoint.signing import Context, Ed25519Verifier
 from focalpoint.v1 import directory_pb2
 
-__all__ = ["build_directory", "check_entry_export", "sign_document"]
+__all__ = ["check_entry_export"]
 
 
 def check_entry_export(export: directory_pb2.NodeEntryExport) -> directory_pb2.NodeEntry:
@@ -41,37 +38,3 @@ def check_entry_export(export: directory_pb2.NodeEntryExport) -> directory_pb2.N
     verifier.verify(Context.ENTRY_PROOF, export.entry_bytes, proof.value)
     NodeInfo.from_proto(entry)
     return entry
-
-
-def build_directory(
-    entries: Sequence[directory_pb2.NodeEntry], *, version: int, issued_at_ms: int, expires_at_ms: int
-) -> bytes:
-    """The serialized Directory (the bytes administrators sign)."""
-    if version < 1:
-        raise VerificationError("directory version must be at least 1")
-    if expires_at_ms <= issued_at_ms:
-        raise VerificationError("directory must expire after it is issued")
-    # The same invariants a node checks on load (D6), so no administrator signs a document nodes refuse.
-    Directory.build(
-        version=version,
-        issued_at_ms=issued_at_ms,
-        expires_at_ms=expires_at_ms,
-        nodes=[NodeInfo.from_proto(e) for e in entries],
-        raw=b"",
-    )
-    return directory_pb2.Directory(
-        type=DOCUMENT_TYPE,
-        spec_version=SPEC_VERSION,
-        version=version,
-        issued_at_ms=issued_at_ms,
-        expires_at_ms=expires_at_ms,
-        nodes=sorted(entries, key=lambda e: e.node_id),
-    ).SerializeToString()
-
-
-def sign_document(signed: bytes, signers: Sequence[AdminSigner]) -> bytes:
-    """A SignedDocument over ``signed`` with every signer's hybrid signature."""
-    doc = directory_pb2.SignedDocument(signed=signed)
-    for signer in signers:
-        doc.signatures.extend(signer.sign(Context.DIRECTORY, signed))
-    return doc.SerializeToString()

@@ -1,6 +1,6 @@
 """The directory as verified domain objects (pure).
 
-Built only by ``directory.verify.load_directory`` from bytes that passed the trust
+Built only by ``directory.trust.TrustedDirectory`` from bytes that passed the trust
 checks; constructors enforce the invariants a node relies on (unique ids, key ids
 that match their keys, pins that match their certificates). Lookups are dict-based
 and constant time.
@@ -55,11 +55,16 @@ class KeyInfo:
     status: KeyStatus
 
     def valid_at(self, at_ms: int, *, allow_retired: bool = True) -> bool:
-        """Usable at ``at_ms``: not revoked, inside its window (0 = open), and not RETIRED unless allowed.
+        """Usable at ``at_ms``: not revoked and inside its window (0 = open).
 
-        RETIRED keys still verify old evidence (receipts) but sign no new messages.
+        A RETIRED key counts as evidence (receipts, ``allow_retired``) inside its window; for
+        new messages only when its window has an end (``not_after_ms``, the retirement time)
+        and ``at_ms`` is before it — messages signed before a rotation still verify, nothing
+        signed later does.
         """
-        if self.status is KeyStatus.REVOKED or (self.status is KeyStatus.RETIRED and not allow_retired):
+        if self.status is KeyStatus.REVOKED:
+            return False
+        if self.status is KeyStatus.RETIRED and not allow_retired and not self.not_after_ms:
             return False
         if self.not_before_ms and at_ms < self.not_before_ms:
             return False
@@ -112,6 +117,9 @@ class NodeInfo:
         if endpoint is None or not 1 <= int(endpoint.group(1)) <= 65535:
             raise VerificationError(f"{where}: endpoint must be host:port with a port in [1, 65535]")
         tls = []
+        if len({t.spki_sha256 for t in pb.tls_keys}) != len(pb.tls_keys):
+            # Two statuses for one key would let a revoked copy be trusted through the other.
+            raise VerificationError(f"{where}: duplicate TLS pins")
         for t in pb.tls_keys:
             if spki_sha256(t.certificate_der) != t.spki_sha256:
                 raise VerificationError(f"{where}: TLS pin does not match its certificate")
@@ -237,13 +245,16 @@ class Directory:
     ) -> Directory:
         by_id: dict[str, NodeInfo] = {}
         by_pin: dict[bytes, str] = {}
+        seen_pins: dict[bytes, str] = {}
         for node in nodes:
             if node.node_id in by_id:
                 raise VerificationError(f"node id {node.node_id!r} appears twice")
             by_id[node.node_id] = node
             for t in node.tls_keys:
-                if t.spki_sha256 in by_pin:
+                # Any status counts: a pin revoked for one node may not be live for another.
+                if seen_pins.get(t.spki_sha256, node.node_id) != node.node_id:
                     raise VerificationError(f"node {node.node_id!r} reuses another node's TLS key")
+                seen_pins[t.spki_sha256] = node.node_id
                 if t.status is not KeyStatus.REVOKED:
                     by_pin[t.spki_sha256] = node.node_id
         by_pair: dict[frozenset[str], list[AgreementInfo]] = {}

@@ -22,7 +22,8 @@ import click
 import grpc
 from google.protobuf import json_format
 
-from focalpoint.errors import ConfigError, FocalpointError, UsageError
+from focalpoint import cli_directory
+from focalpoint.errors import ConfigError, FocalpointError, TransportError, UsageError
 
 __all__ = ["main"]
 
@@ -102,6 +103,44 @@ def node_init(
     click.echo(f"directory entry: {result.entry_file}  <- send this to your directory administrators")
 
 
+@node.command("rotate-key")
+@click.option("--dir", "home", type=click.Path(path_type=Path), required=True, help="The node's key directory.")
+@click.option("--kind", type=click.Choice(["signing", "encryption"]), required=True)
+@click.option("--passphrase-env", default=None, help="Variable holding the key file's passphrase, if it has one.")
+def node_rotate_key(home: Path, kind: str, passphrase_env: str | None) -> None:
+    """Add a new key (kept alongside the old ones) and update node-entry.json with it as NEXT."""
+    from focalpoint.keystore import rotate_key
+
+    export = rotate_key(home, kind=kind, passphrase=_passphrase(passphrase_env), now=_now())
+    keys = export.entry.signing_keys if kind == "signing" else export.entry.encryption_keys
+    new = next(k for k in keys if k.status == 2)  # KEY_STATUS_NEXT
+    click.echo(f"new {kind} key {new.key_id} added to {home / 'node.keys'}")
+    click.echo(
+        f"next: send {home / 'node-entry.json'} to your administrators; they publish the key as NEXT, "
+        "then ACTIVE with the old one RETIRED (the running node follows the directory)"
+    )
+
+
+@node.command("health")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+@click.option("--check-now", is_flag=True, help="Ping the agreement partners now.")
+@click.option("--json", "as_json", is_flag=True)
+def node_health(config_path: Path, check_now: bool, as_json: bool) -> None:
+    """The directory health report as this running node sees it, with unreachable partners."""
+    from focalpoint.health import format_report
+
+    async def go() -> Any:
+        async with _client(config_path) as c:
+            return await c.get_health(check_now=check_now)
+
+    report = json.loads(_rpc(go()).report_json)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    for line in format_report(report):
+        click.echo(line)
+
+
 @node.command("run")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
 def node_run(config_path: Path) -> None:
@@ -133,132 +172,7 @@ def node_run(config_path: Path) -> None:
 
 # --- directory ----------------------------------------------------------------------------
 
-
-@cli.group()
-def directory() -> None:
-    """Create, sign, verify and inspect the directory of focal points."""
-
-
-@directory.command("keygen")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Private key file to create (0600).")
-@click.option("--public-out", type=click.Path(path_type=Path), required=True, help="Public key (AdminKey JSON).")
-@click.option("--state", required=True)
-@click.option("--name", required=True, help="The administrator's name or function.")
-@click.option("--passphrase-env", default=None)
-def directory_keygen(out: Path, public_out: Path, state: str, name: str, passphrase_env: str | None) -> None:
-    """Create an administrator's hybrid (Ed25519 + ML-DSA-65) signing key."""
-    from focalpoint.keystore import generate_admin_key, write_secret_file
-
-    key_bytes, public = generate_admin_key(state=state, name=name, passphrase=_passphrase(passphrase_env))
-    write_secret_file(out, key_bytes)
-    public_out.write_text(json_format.MessageToJson(public, indent=2) + "\n", encoding="utf-8")
-    click.echo(f"administrator key {public.key_id}: private {out}, public {public_out}")
-
-
-def _read_export(path: Path) -> Any:
-    from directory import check_entry_export
-    from focalpoint.v1 import directory_pb2
-
-    try:
-        export = json_format.Parse(path.read_text(encoding="utf-8"), directory_pb2.NodeEntryExport())
-    except FileNotFoundError:
-        raise UsageError(f"{path}: file not found") from None
-    except (json_format.ParseError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path}: not a node entry export: {e}") from e
-    try:
-        return check_entry_export(export)
-    except FocalpointError as e:
-        raise UsageError(f"{path}: {e}") from e
-
-
-@directory.command("build")
-@click.option("--entry", "entries", type=click.Path(path_type=Path), multiple=True, required=True)
-@click.option("--admin-key", type=click.Path(path_type=Path), required=True)
-@click.option("--passphrase-env", default=None)
-@click.option("--version", "version", type=click.IntRange(min=1), required=True)
-@click.option("--valid-days", type=click.IntRange(1, 366), default=30, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), required=True)
-def directory_build(
-    entries: tuple[Path, ...],
-    admin_key: Path,
-    passphrase_env: str | None,
-    version: int,
-    valid_days: int,
-    out: Path,
-) -> None:
-    """Build a directory version from node entries and sign it."""
-    from directory import build_directory, sign_document
-    from focalpoint.keystore import load_admin_key
-
-    signer = load_admin_key(admin_key, _passphrase(passphrase_env))
-    now_ms = int(_now().timestamp() * 1000)
-    signed = build_directory(
-        [_read_export(p) for p in entries],
-        version=version,
-        issued_at_ms=now_ms,
-        expires_at_ms=now_ms + valid_days * 86_400_000,
-    )
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(sign_document(signed, [signer]))
-    tmp.replace(out)
-    click.echo(f"directory version {version} with {len(entries)} node(s) signed by {signer.key_id}: {out}")
-
-
-def _load_verified(path: Path, trusted: tuple[Path, ...], threshold: int) -> Any:
-    from directory import load_directory
-    from focalpoint.directory_cache import load_trust_root
-
-    if not trusted:
-        raise UsageError("give at least one --trusted administrator public key")
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"{path}: file not found") from None
-    return load_directory(data, trust=load_trust_root(trusted, threshold), now_ms=int(_now().timestamp() * 1000))
-
-
-_trusted = click.option("--trusted", type=click.Path(path_type=Path), multiple=True, help="Administrator public key.")
-_threshold = click.option("--threshold", type=click.IntRange(min=1), default=1, show_default=True)
-
-
-@directory.command("verify")
-@click.argument("path", type=click.Path(path_type=Path))
-@_trusted
-@_threshold
-def directory_verify(path: Path, trusted: tuple[Path, ...], threshold: int) -> None:
-    """Verify a signed directory document."""
-    d = _load_verified(path, trusted, threshold)
-    expires = dt.datetime.fromtimestamp(d.expires_at_ms / 1000, dt.UTC).isoformat(timespec="seconds")
-    click.echo(f"OK: directory version {d.version}, {len(d.nodes)} node(s), expires {expires}")
-
-
-@directory.command("show")
-@click.argument("path", type=click.Path(path_type=Path))
-@_trusted
-@_threshold
-@click.option("--json", "as_json", is_flag=True)
-def directory_show(path: Path, trusted: tuple[Path, ...], threshold: int, as_json: bool) -> None:
-    """Show a verified directory's nodes and keys."""
-    d = _load_verified(path, trusted, threshold)
-    nodes = [
-        {
-            "node_id": n.node_id,
-            "state": n.state,
-            "institution": n.institution,
-            "endpoint": n.endpoint,
-            "languages": list(n.languages),
-            "tls_pins": [{"sha256": t.spki_sha256.hex(), "status": t.status.name} for t in n.tls_keys],
-            "signing_keys": [{"key_id": k, "status": v.status.name} for k, v in n.signing_keys.items()],
-            "encryption_keys": [{"key_id": k, "status": v.status.name} for k, v in n.encryption_keys.items()],
-        }
-        for n in d.nodes.values()
-    ]
-    if as_json:
-        click.echo(json.dumps({"version": d.version, "expires_at_ms": d.expires_at_ms, "nodes": nodes}, indent=2))
-        return
-    click.echo(f"directory version {d.version}, {len(nodes)} node(s)")
-    for n in nodes:
-        click.echo(f"  {n['node_id']:<16} {n['state']}  {n['endpoint']:<22} {n['institution']}")
+cli.add_command(cli_directory.directory)
 
 
 # --- messages (local API client) ----------------------------------------------------------
@@ -275,11 +189,20 @@ def _client(config_path: Path) -> Any:
     return LocalClient(config.listen_local, token)
 
 
+_CALLER_MISTAKES = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION}
+
+
 def _rpc(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a local-API call; the caller's mistakes exit 2, everything else (node down, storage) 1."""
     try:
         return _run(coro)
     except grpc.aio.AioRpcError as e:
-        raise UsageError(f"node refused: {e.code().name}: {e.details()}") from e
+        message = f"node refused: {e.code().name}: {e.details()}"
+        if e.code() in _CALLER_MISTAKES:
+            raise UsageError(message) from e
+        if e.code() is grpc.StatusCode.UNAVAILABLE:
+            message = f"the node's local API is not reachable ({e.details()}); is the node running?"
+        raise TransportError(message) from e
 
 
 def _hex_id(value: str, what: str) -> bytes:
@@ -421,6 +344,19 @@ def _fail(message: str, code: int) -> None:
     """One line on stderr, whatever the message contained (protobuf errors carry newlines)."""
     click.echo("focalpoint: error: " + " ".join(message.split()), err=True)
     sys.exit(code)
+
+
+@bench.command("directory")
+@click.option("--states", type=click.IntRange(2, 676), default=193, show_default=True)
+@click.option("--contact-points", type=click.IntRange(1, 200), default=20, show_default=True, help="Per State.")
+@click.option("--repeats", type=click.IntRange(1, 50), default=5, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_directory(states: int, contact_points: int, repeats: int, as_json: bool) -> None:
+    """Verify and load a directory of STATES States, and time lookups at two sizes."""
+    from focalpoint.bench_directory import format_directory, run_directory_bench
+
+    result = run_directory_bench(states=states, contacts=contact_points, repeats=repeats)
+    click.echo(json.dumps(result, sort_keys=True) if as_json else format_directory(result))
 
 
 def main() -> None:

@@ -21,17 +21,22 @@ from focalpoint.errors import ConfigError
 from focalpoint.ids import ENDPOINT as _HOSTPORT
 from focalpoint.ids import NODE_ID as _NODE_ID
 
-__all__ = ["DeliveryConfig", "DirectoryConfig", "NodeConfig", "load_config"]
+__all__ = ["DeliveryConfig", "DirectoryConfig", "NodeConfig", "ReachabilityConfig", "load_config"]
 
 _ENV = re.compile(r"^[A-Z_][A-Z0-9_]*\Z")
 
 
 @dataclass(frozen=True, slots=True)
 class DirectoryConfig:
-    path: Path
-    trusted_keys: tuple[Path, ...]
-    threshold: int
+    # The root this node trusts to begin with (a signed Root document); later roots must chain from it.
+    root: Path
+    # Where bundles come from: a file the administrators' publishing step (or a sync job) writes,
+    # and/or directory services (publishers or mirrors) to poll; at least one of the two.
+    bundle: Path | None
+    servers: tuple[str, ...]
     refresh_seconds: float
+    # Warn when the directory expires within this many hours.
+    expiry_warning_hours: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,13 @@ class DeliveryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ReachabilityConfig:
+    # How often to ping every agreement partner (signed ping over the real channel).
+    interval_seconds: float
+    timeout_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     source: Path
     node_id: str
@@ -56,6 +68,7 @@ class NodeConfig:
     database: Path
     directory: DirectoryConfig
     delivery: DeliveryConfig
+    reachability: ReachabilityConfig
     log_format: str
     log_level: str
 
@@ -100,7 +113,10 @@ class _Reader:
         return value
 
     def path(self, key: str, **kw: Any) -> Path:
-        return (self.file.parent / self.string(key, what="a file path", **kw)).resolve()
+        value = self.string(key, what="a file path", **kw)
+        if not value.strip():
+            raise self.fail(key, "a non-empty file path", value)
+        return (self.file.parent / value).resolve()
 
     def finish(self) -> None:
         # YAML keys need not be strings (`on:` is True), so sort and print them as text.
@@ -169,13 +185,22 @@ def load_config(path: Path) -> NodeConfig:
     storage.finish()
 
     d = root.section("directory")
-    dpath = d.path("path")
-    trusted_raw = d.get("trusted_keys")
-    if not isinstance(trusted_raw, list) or not trusted_raw or not all(isinstance(t, str) for t in trusted_raw):
-        raise d.fail("trusted_keys", "a non-empty list of administrator public key files", trusted_raw)
-    trusted = tuple((path.parent / t).resolve() for t in trusted_raw)
-    threshold = d.number("threshold", default=1, low=1, high=len(trusted), integer=True)
-    refresh = d.number("refresh_seconds", default=30.0, low=0.1, high=86400)
+    servers_raw = d.get("servers", [])
+    if not isinstance(servers_raw, list) or not all(
+        isinstance(x, str) and (m := _HOSTPORT.match(x)) and 1 <= int(m.group(1)) <= 65535 for x in servers_raw
+    ):
+        raise d.fail("servers", "a list of host:port directory services (port 1-65535)", servers_raw)
+    bundle_path = d.path("bundle") if "bundle" in d.data else None
+    d.used.add("bundle")
+    if bundle_path is None and not servers_raw:
+        raise ConfigError(f"{path}: directory: give a bundle file, directory servers, or both")
+    directory = DirectoryConfig(
+        root=d.path("root"),
+        bundle=bundle_path,
+        servers=tuple(servers_raw),
+        refresh_seconds=d.number("refresh_seconds", default=30.0, low=0.1, high=86400),
+        expiry_warning_hours=d.number("expiry_warning_hours", default=48.0, low=0, high=24 * 365),
+    )
     d.finish()
 
     dl = root.section("delivery", required=False)
@@ -191,6 +216,13 @@ def load_config(path: Path) -> NodeConfig:
     dl.finish()
     if delivery.retry_max_seconds < delivery.retry_initial_seconds:
         raise ConfigError(f"{path}: delivery.retry_max_seconds: must be ≥ retry_initial_seconds")
+
+    rc = root.section("reachability", required=False)
+    reachability = ReachabilityConfig(
+        interval_seconds=rc.number("interval_seconds", default=300.0, low=1, high=86400),
+        timeout_seconds=rc.number("timeout_seconds", default=10.0, low=0.1, high=600),
+    )
+    rc.finish()
 
     lg = root.section("logging", required=False)
     log_format = lg.get("format", "console")
@@ -210,8 +242,9 @@ def load_config(path: Path) -> NodeConfig:
         listen_peer=listen_peer,
         listen_local=listen_local,
         database=database,
-        directory=DirectoryConfig(dpath, trusted, threshold, refresh),
+        directory=directory,
         delivery=delivery,
+        reachability=reachability,
         log_format=log_format,
         log_level=log_level,
     )

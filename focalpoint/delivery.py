@@ -226,7 +226,6 @@ class DeliveryManager:
             at = self._clock() + int(delay * 1000)
             await self._store.schedule_retry([(r.message_id, at, str(e)) for r in rows])
             return at
-        backoff.reset()
         return await self._apply(peer, directory, rows, results, backoff)
 
     async def _apply(
@@ -238,6 +237,16 @@ class DeliveryManager:
         backoff: Backoff,
     ) -> int | None:
         now = self._clock()
+        retry_at: int | None = None
+
+        def later() -> int:
+            # One delay per round, growing while the peer keeps refusing (retryable) or
+            # sending invalid receipts; reset once a round needs no retry.
+            nonlocal retry_at
+            if retry_at is None:
+                retry_at = now + int(backoff.next_delay() * 1000)
+            return retry_at
+
         delivered: list[tuple[bytes, bytes, int]] = []
         retry: list[tuple[bytes, int, str]] = []
         final: list[tuple[bytes, str]] = []
@@ -256,13 +265,13 @@ class DeliveryManager:
                     )
                 except VerificationError as e:
                     log.error("receipt_invalid", peer=peer, message_id=row.message_id.hex(), error=str(e))
-                    retry.append((row.message_id, now + int(backoff.next_delay() * 1000), f"invalid receipt: {e}"))
+                    retry.append((row.message_id, later(), f"invalid receipt: {e}"))
                     continue
                 delivered.append((row.message_id, verified.raw, now))
             else:
                 err = refusal_from_proto(result.refused)
                 if err.retryable:
-                    retry.append((row.message_id, now + int(backoff.next_delay() * 1000), str(err)))
+                    retry.append((row.message_id, later(), str(err)))
                 else:
                     final.append((row.message_id, str(err)))
         if delivered:
@@ -271,6 +280,8 @@ class DeliveryManager:
                 self._notify(mid, DeliveryState.DELIVERED)
         if retry:
             await self._store.schedule_retry(retry)
+        else:
+            backoff.reset()
         for mid, reason in final:
             await self._store.mark_final(mid, DeliveryState.FAILED, reason)
             log.warning("delivery_refused", peer=peer, message_id=mid.hex(), reason=reason)

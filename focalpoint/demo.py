@@ -98,7 +98,12 @@ async def _demo(root: Path) -> None:
     t = Timeline()
     click.echo("focalpoint demo: three States on loopback, mutual TLS, post-quantum hybrid end-to-end encryption")
     net = make_network(root, SPECS, now=dt.datetime.now(dt.UTC))
-    t.say("ADM", f"directory v{net.version} signed (Ed25519 + ML-DSA-65); keys generated for {len(SPECS)} nodes")
+    t.say(
+        "ADM",
+        f"directory v{net.version} published: root signed by {len(net.admins)} States' administrators "
+        f"(Ed25519 + ML-DSA-65), {len(net.admins)} State entries, {len(net.agreements)} agreements in force, "
+        "timestamp",
+    )
     async with _nodes(net) as nodes:
         gr, al, it = nodes["gr-ekka"], nodes["al-shss"], nodes["it-dgi"]
         t.say("NET", ", ".join(f"{n.node_id} :{n.peer_port}" for n in nodes.values()) + " up")

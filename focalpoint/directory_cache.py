@@ -1,9 +1,11 @@
-"""The node's view of the directory: the last verified version, refreshed from a file.
+"""The node's view of the directory: verified bundles, persisted, refreshed from their source.
 
-A newer document replaces the current one only after full verification (steps D1–D6
-in ``directory.verify``); a document that fails keeps the node on its last good
-version and is reported. Listeners hear about every accepted version (the transport
-rebuilds its trust store and peer channels from it).
+Start-up: trust the configured root; replay the roots accepted earlier (from the store);
+reload the last verified bundle (so the node works while the source is down, even past
+expiry, when it refuses to send — see ``Node.submit``); then look at the source. A newer
+bundle replaces the current one only after full verification (``directory.trust``), and
+only after its documents are stored, so rollback protection survives restarts. A bundle
+that fails keeps the node on its last good version and is reported, once per change.
 """
 
 from __future__ import annotations
@@ -11,102 +13,170 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import grpc
 import structlog
-from google.protobuf import json_format
+from google.protobuf.message import DecodeError
 
-from directory import Directory, TrustRoot, load_directory
-from focalpoint.errors import ConfigError, VerificationError
-from focalpoint.signing import AdminVerifier
+from directory import Directory
+from directory.trust import AcceptedDocument, TrustedDirectory
+from focalpoint.directory_service import fetch_bundle
+from focalpoint.errors import ConfigError, StorageError, TransportError, VerificationError
+from focalpoint.store import Store
 from focalpoint.v1 import directory_pb2
 
-__all__ = ["DirectoryCache", "load_admin_public_key", "load_trust_root"]
+__all__ = ["DirectoryCache", "read_bundle"]
 
 log = structlog.get_logger("focalpoint.directory")
 
 
-def load_admin_public_key(path: Path) -> AdminVerifier:
-    """Read an AdminKey JSON file; raises ConfigError naming the file."""
+def read_bundle(data: bytes, where: str) -> directory_pb2.DirectoryBundle:
+    bundle = directory_pb2.DirectoryBundle()
     try:
-        msg = json_format.Parse(path.read_text(encoding="utf-8"), directory_pb2.AdminKey())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: administrator public key file not found") from None
-    except (OSError, json_format.ParseError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: not an administrator public key (AdminKey JSON): {e}") from e
-    try:
-        return AdminVerifier(msg.key_id, msg.ed25519_public_key, msg.ml_dsa_65_public_key)
-    except ConfigError as e:
-        raise ConfigError(f"{path}: {e}") from e
-
-
-def load_trust_root(paths: tuple[Path, ...], threshold: int) -> TrustRoot:
-    keys: dict[str, AdminVerifier] = {}
-    for p in paths:
-        v = load_admin_public_key(p)
-        if v.key_id in keys:
-            raise ConfigError(f"{p}: the same administrator key is listed twice")
-        keys[v.key_id] = v
-    return TrustRoot(keys=keys, threshold=threshold)
+        bundle.ParseFromString(data)
+    except DecodeError as e:
+        raise VerificationError(f"{where}: not a directory bundle") from e
+    return bundle
 
 
 class DirectoryCache:
-    def __init__(self, path: Path, trust: TrustRoot) -> None:
-        self._path = path
-        self._trust = trust
+    def __init__(
+        self, trusted: TrustedDirectory, source: Path | None, store: Store, servers: tuple[str, ...] = ()
+    ) -> None:
+        self._trusted = trusted
+        self._source = source
+        self._servers = servers
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._store = store
         self._current: Directory | None = None
-        self._mtime_ns: int | None = None
+        self._source_mtime: int | None = None
         self._listeners: list[Callable[[Directory], None]] = []
+
+    @classmethod
+    async def open(
+        cls, *, root: Path, source: Path | None, store: Store, now_ms: int, servers: tuple[str, ...] = ()
+    ) -> DirectoryCache:
+        """Rebuild the trusted state, then load the newest verified directory; raises ConfigError."""
+        try:
+            root_bytes = root.read_bytes()  # noqa: ASYNC240 (a few KB, once at start-up)
+        except OSError as e:
+            raise ConfigError(f"{root}: cannot read the trusted root: {e.strerror}") from e
+        roots, accepted, bundle = await store.load_directory()
+        try:
+            trusted = TrustedDirectory(root_bytes, accepted=accepted)
+            for raw in roots:
+                version = _root_version(raw)
+                if version > trusted.root.version:
+                    trusted.update_root(raw)
+        except VerificationError as e:
+            raise ConfigError(f"{root}: {e}") from e
+        cache = cls(trusted, source, store, servers)
+        if bundle is not None:
+            try:
+                directory, _ = trusted.update(read_bundle(bundle, "stored bundle"), now_ms=now_ms, reload_expired=True)
+                cache._current = directory
+                log.info("directory_reloaded", version=directory.version)
+            except VerificationError as e:
+                log.error("directory_cache_unusable", error=str(e))
+        await cache.refresh(now_ms)
+        if cache._current is None:
+            await cache.close()
+            where = ", ".join([*([str(source)] if source else []), *servers])
+            raise ConfigError(f"{where}: no verified directory is available (and none was stored before)")
+        return cache
+
+    async def close(self) -> None:
+        channels, self._channels = self._channels, {}
+        for channel in channels.values():
+            await channel.close(None)
 
     @property
     def current(self) -> Directory:
         if self._current is None:
-            raise ConfigError(f"{self._path}: no verified directory loaded")
+            raise ConfigError("no verified directory loaded")
         return self._current
+
+    @property
+    def trusted(self) -> TrustedDirectory:
+        return self._trusted
 
     def subscribe(self, listener: Callable[[Directory], None]) -> None:
         self._listeners.append(listener)
 
-    def load_initial(self, now_ms: int) -> Directory:
-        """Load the directory at start-up; raises ConfigError when it cannot be trusted."""
-        try:
-            self._accept(self._read(), now_ms)
-        except VerificationError as e:
-            raise ConfigError(f"{self._path}: {e}") from e
-        return self.current
+    async def refresh(self, now_ms: int) -> bool:
+        """Look at every source (file, then servers); True when the version changed."""
+        changed = await self._refresh_file(now_ms)
+        for server in self._servers:
+            channel = self._channels.get(server)
+            if channel is None:
+                channel = self._channels[server] = grpc.aio.insecure_channel(server)
+            changed = await self.refresh_from(channel, now_ms, where=f"directory service {server}") or changed
+        return changed
 
-    def refresh(self, now_ms: int) -> bool:
-        """Accept a newer document if the file changed; return True when the version changed."""
+    async def refresh_from(self, channel: grpc.aio.Channel, now_ms: int, *, where: str) -> bool:
+        """Ask one directory service (a publisher, a mirror or a peer node) for a newer bundle."""
+        known = self._current.version if self._current else 0
         try:
-            mtime = self._path.stat().st_mtime_ns
+            _, data = await fetch_bundle(channel, known_version=known)
+        except TransportError as e:
+            log.warning("directory_service_unreachable", source=where, error=str(e), kept_version=known or None)
+            return False
+        if data is None:
+            return False
+        return await self.offer(data, now_ms, where=where)
+
+    async def _refresh_file(self, now_ms: int) -> bool:
+        if self._source is None:
+            return False
+        try:
+            mtime = self._source.stat().st_mtime_ns
         except OSError as e:
-            log.warning("directory_unreadable", path=str(self._path), error=e.strerror)
+            # Reported once, and only while running on a cached version (at start-up without
+            # one, the start-up error says it instead).
+            if self._source_mtime is not None and self._current is not None:
+                log.warning("directory_source_unreadable", path=str(self._source), error=e.strerror)
+            self._source_mtime = None
             return False
-        if mtime == self._mtime_ns:
+        if mtime == self._source_mtime:
             return False
+        self._source_mtime = mtime  # a bad file is reported once, not on every tick
+        try:
+            data = self._source.read_bytes()
+            return await self.offer(data, now_ms, where=str(self._source))
+        except OSError as e:
+            log.warning("directory_source_unreadable", path=str(self._source), error=e.strerror)
+            return False
+
+    async def offer(self, data: bytes, now_ms: int, *, where: str) -> bool:
+        """Verify a bundle from anywhere (file, directory service, mirror); True if it was newer."""
         before = self._current.version if self._current else None
         try:
-            self._accept(self._read(), now_ms)
-        except (VerificationError, ConfigError) as e:
-            self._mtime_ns = mtime  # do not re-verify the same bad file every tick
-            log.warning("directory_refused", path=str(self._path), error=str(e), kept_version=before)
+            bundle = read_bundle(data, where)
+            directory, fresh = self._trusted.update(bundle, now_ms=now_ms)
+        except VerificationError as e:
+            log.warning("directory_refused", source=where, error=str(e), kept_version=before)
             return False
-        return self.current.version != before
-
-    def _read(self) -> bytes:
+        if before is not None and directory.version == before:
+            return False
         try:
-            st = self._path.stat()
-            data = self._path.read_bytes()
-        except FileNotFoundError:
-            raise ConfigError(f"{self._path}: directory document not found") from None
-        except OSError as e:
-            raise ConfigError(f"{self._path}: cannot read directory document: {e.strerror}") from e
-        self._mtime_ns = st.st_mtime_ns
-        return data
-
-    def _accept(self, data: bytes, now_ms: int) -> None:
-        if self._current is not None and data == self._current.raw:
-            return
-        directory = load_directory(data, trust=self._trust, now_ms=now_ms, previous=self._current)
+            await self._store.save_directory(
+                [*(_row(d) for d in fresh), ("bundle", "", directory.version, data)], now_ms
+            )
+        except StorageError as e:
+            log.error("directory_store_failed", error=str(e))
+            return False
         self._current = directory
-        log.info("directory_accepted", version=directory.version, nodes=len(directory.nodes))
+        log.info("directory_accepted", version=directory.version, nodes=len(directory.nodes), source=where)
         for listener in self._listeners:
             listener(directory)
+        return True
+
+
+def _row(d: AcceptedDocument) -> tuple[str, str, int, bytes]:
+    return d.kind, d.name, d.version, d.raw
+
+
+def _root_version(raw: bytes) -> int:
+    try:
+        return directory_pb2.Root.FromString(directory_pb2.SignedDocument.FromString(raw).signed).version
+    except DecodeError:
+        return 0

@@ -40,6 +40,7 @@ __all__ = [
     "PeerKeys",
     "SealedEnvelope",
     "envelope_digest",
+    "message_id_of",
     "open_envelope",
     "parse_payload",
     "seal",
@@ -55,7 +56,11 @@ class PeerKeys(Protocol):
     def knows(self, node_id: str) -> bool: ...
 
     def signing_key(self, node_id: str, key_id: str, at_ms: int) -> Ed25519Verifier | None:
-        """The node's key with this id if it is usable at ``at_ms`` (not revoked, in validity)."""
+        """The node's key with this id if it may sign a message created at ``at_ms``.
+
+        ACTIVE or NEXT and inside its validity window; a RETIRED key only before the end of
+        its window (the retirement time), so messages signed before a rotation still verify.
+        """
         ...
 
 
@@ -324,3 +329,11 @@ def parse_payload(payload: bytes) -> envelope_pb2.SignedContent:
     """Parse a SealedPayload this node verified earlier (from its own encrypted store)."""
     sealed = envelope_pb2.SealedPayload.FromString(payload)
     return envelope_pb2.SignedContent.FromString(sealed.signed_content)
+
+
+def message_id_of(envelope: envelope_pb2.Envelope) -> bytes:
+    """The header's message id, or empty bytes for a header that does not parse (informational only)."""
+    try:
+        return envelope_pb2.EnvelopeHeader.FromString(envelope.header).message_id
+    except DecodeError:  # malformed headers are refused by the receive steps; the id is informational
+        return b""

@@ -75,6 +75,7 @@ class Refusal(enum.IntEnum):
     REPLAY = 15
     INVALID_BODY = 16
     UNAVAILABLE = 17
+    NO_AGREEMENT = 18
 
 
 # Standard gRPC status code numbers (grpc/doc/statuscodes.md).
@@ -108,6 +109,7 @@ GRPC_STATUS: dict[Refusal, int] = {
     Refusal.REPLAY: _ALREADY_EXISTS,
     Refusal.INVALID_BODY: _INVALID_ARGUMENT,
     Refusal.UNAVAILABLE: _UNAVAILABLE,
+    Refusal.NO_AGREEMENT: _FAILED_PRECONDITION,
 }
 
 # Refusals the sender can expect to clear by retrying later (e.g. after either side

@@ -14,6 +14,7 @@ import datetime as dt
 import os
 import secrets
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar, cast
@@ -39,6 +40,7 @@ __all__ = [
     "load_node_keys",
     "node_entry_export",
     "read_secret_file",
+    "rotate_key",
     "write_secret_file",
 ]
 
@@ -200,9 +202,19 @@ def load_node_keys(path: Path, passphrase: str | None) -> NodeKeys:
 
 
 def node_entry_export(
-    keys: NodeKeys, *, state: str, institution: str, endpoint: str, languages: list[str]
+    keys: NodeKeys,
+    *,
+    state: str,
+    institution: str,
+    endpoint: str,
+    languages: list[str],
+    statuses: Mapping[str, int] | None = None,
 ) -> directory_pb2.NodeEntryExport:
-    """The node's public directory entry with a proof that it holds the signing key."""
+    """The node's public directory entry with a proof that it holds the signing key.
+
+    ``statuses`` maps key ids to a directory KeyStatus; keys not named are ACTIVE.
+    """
+    status = dict(statuses or {})
     entry = directory_pb2.NodeEntry(
         node_id=keys.node_id,
         state=state,
@@ -220,7 +232,7 @@ def node_entry_export(
                 key_id=s.key_id,
                 algorithm=common_pb2.KEY_ALGORITHM_ED25519,
                 public_key=s.public_key,
-                status=directory_pb2.KEY_STATUS_ACTIVE,
+                status=status.get(s.key_id, directory_pb2.KEY_STATUS_ACTIVE),  # type: ignore[arg-type]
             )
             for s in keys.signers.values()
         ],
@@ -229,7 +241,7 @@ def node_entry_export(
                 key_id=k.key_id,
                 algorithm=common_pb2.KEY_ALGORITHM_ML_KEM_768_X25519,
                 public_key=k.public.public_key,
-                status=directory_pb2.KEY_STATUS_ACTIVE,
+                status=status.get(k.key_id, directory_pb2.KEY_STATUS_ACTIVE),  # type: ignore[arg-type]
             )
             for k in keys.decryption_keys.values()
         ],
@@ -333,3 +345,61 @@ def _keys_from_secrets(ns: keystore_pb2.NodeSecrets, path: Path) -> NodeKeys:
         storage_key=ns.storage_key,
         local_api_token=ns.local_api_token,
     )
+
+
+def rotate_key(home: Path, *, kind: str, passphrase: str | None, now: dt.datetime) -> directory_pb2.NodeEntryExport:
+    """Add a new signing or encryption key to the node in ``home`` and export the entry with it as NEXT.
+
+    The key file is rewritten atomically (keys are only ever added; old ones stay so old
+    messages remain readable and verifiable); ``node-entry.json`` is updated for the
+    administrators, who publish the new key as NEXT, later make it ACTIVE and the old one
+    RETIRED. A running node picks up the new key file by itself. Raises ConfigError.
+    """
+    if kind not in ("signing", "encryption"):
+        raise ConfigError(f"key kind must be 'signing' or 'encryption', got {kind!r}")
+    key_file, entry_file = home / "node.keys", home / "node-entry.json"
+    ns = _decode_key_file(key_file, passphrase, keystore_pb2.KeyFile(), keystore_pb2.NodeSecrets, "node")
+    try:
+        previous = json_format.Parse(entry_file.read_text(encoding="utf-8"), directory_pb2.NodeEntryExport()).entry
+    except (OSError, json_format.ParseError) as e:
+        raise ConfigError(f"{entry_file}: cannot read the node's current entry: {e}") from e
+    now_ms = int(now.timestamp() * 1000)
+    if kind == "signing":
+        signer = Ed25519Signer.generate()
+        new = keystore_pb2.SecretKey(
+            key_id=signer.key_id,
+            algorithm=common_pb2.KEY_ALGORITHM_ED25519,
+            private_key=signer.seed(),
+            created_at_ms=now_ms,
+        )
+        ns.signing_keys.append(new)
+    else:
+        enc = EncryptionPrivateKey.generate()
+        new = keystore_pb2.SecretKey(
+            key_id=enc.key_id,
+            algorithm=common_pb2.KEY_ALGORITHM_ML_KEM_768_X25519,
+            private_key=enc.secret(),
+            created_at_ms=now_ms,
+        )
+        ns.encryption_keys.append(new)
+    statuses: dict[str, int] = {k.key_id: k.status for k in [*previous.signing_keys, *previous.encryption_keys]}
+    statuses[new.key_id] = directory_pb2.KEY_STATUS_NEXT
+    export = node_entry_export(
+        _keys_from_secrets(ns, key_file),
+        state=previous.state,
+        institution=previous.institution,
+        endpoint=previous.endpoint,
+        languages=list(previous.languages),
+        statuses=statuses,
+    )
+    _replace_secret_file(key_file, _encode_key_file(keystore_pb2.KeyFile(), ns, passphrase))
+    entry_file.write_text(json_format.MessageToJson(export, indent=2) + "\n", encoding="utf-8")
+    return export
+
+
+def _replace_secret_file(path: Path, data: bytes) -> None:
+    """Atomically replace a key file (0600): a crash leaves either the old or the new file whole."""
+    tmp = path.with_name(path.name + ".new")
+    tmp.unlink(missing_ok=True)
+    write_secret_file(tmp, data)
+    tmp.replace(path)

@@ -9,6 +9,7 @@ node's local copy only for the duration of the call.
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Callable, Coroutine
 from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -165,6 +166,25 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
             state=state,
         )
 
+    @_guarded
+    async def GetHealth(
+        self, request: local_pb2.GetHealthRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> local_pb2.GetHealthResponse:
+        from focalpoint.health import directory_health
+
+        node = self._node
+        if request.check_now:
+            await node.reachability.round()
+        report = directory_health(
+            node.cache.current,
+            node.cache.trusted.root,
+            now_ms=node.clock_ms(),
+            stale_days=request.stale_days or 180,
+            expiring_days=request.expiring_days or 30,
+            unreachable=node.reachability.unreachable(),
+        )
+        return local_pb2.GetHealthResponse(report_json=json.dumps(report.as_dict()))
+
 
 def add_local_service(node: Node, server: grpc.aio.Server) -> None:
     local_pb2_grpc.add_LocalServiceServicer_to_server(LocalServicer(node), server)
@@ -198,6 +218,10 @@ class LocalClient:
     async def list_inbox(self, limit: int = 50, before: int = 0) -> local_pb2.ListInboxResponse:
         req = local_pb2.ListRequest(limit=limit, before=before)
         return await self._stub.ListInbox(req, metadata=self._metadata, timeout=self._timeout)
+
+    async def get_health(self, *, check_now: bool = False) -> local_pb2.GetHealthResponse:
+        req = local_pb2.GetHealthRequest(check_now=check_now)
+        return await self._stub.GetHealth(req, metadata=self._metadata, timeout=self._timeout)
 
     async def get_message(self, direction: int, message_id: bytes, peer_node: str = "") -> local_pb2.GetMessageResponse:
         req = local_pb2.GetMessageRequest(direction=direction, message_id=message_id, peer_node=peer_node)  # type: ignore[arg-type]

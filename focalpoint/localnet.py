@@ -1,13 +1,17 @@
 """A complete network on loopback, generated on the spot: the demo, the tests and the benchmark use it.
 
-Creates one administrator key, the keys of each node (``keystore.init_node_dir``),
-a directory signed by the administrator, and one YAML config per node, all under
-``root``. Nothing is fixed in advance: every key is fresh and every port free.
+Creates an administrator per State and a timestamp key, the keys of each node
+(``keystore.init_node_dir``), and publishes through a real administrators' repository
+(``focalpoint.directory_repo``): a root signed by the States' administrators, one State
+entry per State, an agreement in force between every pair of States covering every
+message kind, and a timestamp. Each node gets a YAML config that trusts root 1 and reads
+the repository's bundle. Nothing is fixed in advance: every key is fresh and every port free.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 import socket
 from collections.abc import Callable, Sequence
@@ -16,13 +20,20 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from google.protobuf import json_format
 
-from directory import build_directory, check_entry_export, sign_document
+from directory import Directory, check_entry_export
+from directory.publish import agreement_document, root_document, sign, state_document
+from directory.trust import TrustedDirectory
+from focalpoint.body import KINDS
+from focalpoint.directory_cache import read_bundle
+from focalpoint.directory_repo import Repository
 from focalpoint.keystore import generate_admin_key, init_node_dir, load_admin_key, write_secret_file
-from focalpoint.v1 import directory_pb2
+from focalpoint.signing import AdminSigner
+from focalpoint.v1 import common_pb2, directory_pb2
 
 __all__ = ["LocalNetwork", "NodeSpec", "free_port", "make_network"]
+
+DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +59,39 @@ class LocalNode:
         return self.spec.node_id
 
 
+def _ms(now: dt.datetime) -> int:
+    return int(now.timestamp() * 1000)
+
+
 @dataclass(slots=True)
 class LocalNetwork:
     root: Path
-    admin_key: Path
-    admin_public: Path
-    directory_path: Path
+    repository: Repository
+    # State -> that State's administrator (their key files are in root/admins/).
+    admins: dict[str, AdminSigner]
+    timestamp_signer: AdminSigner
     nodes: dict[str, LocalNode]
-    version: int = 1
+    # What the next publish signs: node entries by node id, agreements by id.
     entries: dict[str, directory_pb2.NodeEntry] = field(default_factory=dict)
+    agreements: dict[str, directory_pb2.Agreement] = field(default_factory=dict)
+    version: int = 0
+    _state_versions: dict[str, int] = field(default_factory=dict)
+    _published_entries: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def trusted_root_path(self) -> Path:
+        return self.repository.path / "roots" / "1.fpd"
+
+    @property
+    def bundle_path(self) -> Path:
+        return self.repository.path / "bundle.fpd"
+
+    def load(self, now_ms: int) -> Directory:
+        """The current bundle as a node starting from root 1 verifies it."""
+        directory, _ = TrustedDirectory(self.trusted_root_path.read_bytes()).update(
+            read_bundle(self.bundle_path.read_bytes(), str(self.bundle_path)), now_ms=now_ms
+        )
+        return directory
 
     def publish(
         self,
@@ -64,24 +99,66 @@ class LocalNetwork:
         now: dt.datetime,
         valid_for: dt.timedelta = dt.timedelta(days=30),
         mutate: Callable[[dict[str, directory_pb2.NodeEntry]], None] | None = None,
-        version: int | None = None,
+        mutate_agreements: Callable[[dict[str, directory_pb2.Agreement]], None] | None = None,
     ) -> bytes:
-        """Sign and write the next directory version (after ``mutate`` edits the entries)."""
+        """Re-sign what changed (State entries, agreements) and issue the next timestamp and bundle."""
         if mutate is not None:
             mutate(self.entries)
-        self.version = version if version is not None else self.version + 1
-        issued = int(now.timestamp() * 1000)
-        signed = build_directory(
-            list(self.entries.values()),
-            version=self.version,
-            issued_at_ms=issued,
-            expires_at_ms=issued + int(valid_for.total_seconds() * 1000),
-        )
-        doc = sign_document(signed, [load_admin_key(self.admin_key, None)])
-        tmp = self.directory_path.with_suffix(".tmp")
-        tmp.write_bytes(doc)
-        tmp.replace(self.directory_path)  # atomic: a node never reads half a document
-        return doc
+        now_ms = _ms(now)
+        expires = now_ms + int(valid_for.total_seconds() * 1000)
+        for state, admin in sorted(self.admins.items()):
+            nodes = sorted((e for e in self.entries.values() if e.state == state), key=lambda e: e.node_id)
+            fingerprint = b"".join(n.SerializeToString() for n in nodes)
+            if self._published_entries.get(state) == fingerprint:
+                continue
+            version = self._state_versions.get(state, 0) + 1
+            entry = directory_pb2.StateEntry(
+                state=state,
+                version=version,
+                issued_at_ms=now_ms,
+                expires_at_ms=now_ms + 365 * DAY_MS,
+                focal_point_designated=True,
+                institutions=[
+                    directory_pb2.Institution(
+                        id="focal-point",
+                        name=nodes[0].institution if nodes else f"{state} focal point",
+                        kind=directory_pb2.INSTITUTION_KIND_NATIONAL_FOCAL_POINT,
+                    )
+                ],
+                contact_points=[
+                    directory_pb2.ContactPoint(
+                        id="duty",
+                        institution_id="focal-point",
+                        role="duty officer",
+                        languages=sorted({lang for n in nodes for lang in n.languages} or {"en"}),
+                        hours="Mon-Fri 08:00-16:00 local time",
+                        urgent_24_7=True,
+                        email=f"duty@{state.lower()}.example",
+                        last_verified=common_pb2.Date(year=now.year, month=now.month, day=now.day),
+                    )
+                ],
+                nodes=nodes,
+                code_list_version="2026.1",
+            )
+            self.repository.publish(sign(state_document(entry), [admin]))
+            self._state_versions[state] = version
+            self._published_entries[state] = fingerprint
+        if mutate_agreements is not None:
+            before = {k: v.SerializeToString() for k, v in self.agreements.items()}
+            mutate_agreements(self.agreements)
+            for agreement_id, agreement in sorted(self.agreements.items()):
+                if before.get(agreement_id) == agreement.SerializeToString():
+                    continue
+                agreement.version += 1
+                agreement.issued_at_ms = now_ms
+                self._publish_agreement(agreement)
+        self.repository.issue_timestamp(self.timestamp_signer, now_ms=now_ms, valid_for_ms=expires - now_ms)
+        self.version = self.repository.timestamp_version()
+        return self.bundle_path.read_bytes()
+
+    def _publish_agreement(self, agreement: directory_pb2.Agreement) -> None:
+        signers = [self.admins[p] for p in sorted(set(agreement.parties))]
+        self.repository.publish(sign(agreement_document(agreement), signers))
 
 
 _handed_out: set[int] = set()
@@ -123,23 +200,38 @@ def make_network(
     delivery: dict[str, Any] | None = None,
     directory_refresh_s: float = 1.0,
     log_level: str = "warning",
+    agreements: bool = True,
 ) -> LocalNetwork:
+    """Keys, a published directory and configs for ``specs``; with ``agreements``, every pair of
+    States has an agreement in force covering every message kind."""
     root.mkdir(parents=True, exist_ok=True)
-    dir_dir = root / "directory"
-    dir_dir.mkdir(exist_ok=True)
-    key_bytes, admin_public = generate_admin_key(state="ZZ", name="demo administrator", passphrase=None)
-    admin_key = root / "admin.key"
-    write_secret_file(admin_key, key_bytes)
-    admin_pub_path = dir_dir / "admin.pub.json"
-    admin_pub_path.write_text(json_format.MessageToJson(admin_public, indent=2), encoding="utf-8")
-    net = LocalNetwork(
-        root=root,
-        admin_key=admin_key,
-        admin_public=admin_pub_path,
-        directory_path=dir_dir / "directory.fpd",
-        nodes={},
-        version=0,
+    states = sorted({s.state for s in specs})
+    admins: dict[str, AdminSigner] = {}
+    public: dict[str, directory_pb2.AdminKey] = {}
+    for state in [*states, "ZZ"]:  # ZZ: the timestamp key (ISO user-assigned code, no State)
+        key_bytes, pub = generate_admin_key(state=state, name=f"administrator {state}", passphrase=None)
+        key_file = root / "admins" / f"{state}.key"
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        write_secret_file(key_file, key_bytes)
+        admins[state] = load_admin_key(key_file, None)
+        public[state] = pub
+    timestamp_signer = admins.pop("ZZ")
+    now_ms = _ms(now)
+    root_body = root_document(
+        version=1,
+        issued_at_ms=now_ms,
+        expires_at_ms=now_ms + 3 * 365 * DAY_MS,
+        keys=[public[s] for s in [*states, "ZZ"]],
+        root_key_ids=[admins[s].key_id for s in states],
+        root_threshold=min(2, len(states)),
+        root_min_states=min(2, len(states)),
+        timestamp_key_ids=[timestamp_signer.key_id],
+        timestamp_threshold=1,
+        state_admins={s: ([admins[s].key_id], 1) for s in states},
     )
+    repository = Repository(root / "directory")
+    repository.publish(sign(root_body, [admins[s] for s in states]))
+    net = LocalNetwork(root=root, repository=repository, admins=admins, timestamp_signer=timestamp_signer, nodes={})
     for spec in specs:
         home = root / spec.node_id
         peer = f"127.0.0.1:{free_port()}"
@@ -160,9 +252,8 @@ def make_network(
             "listen": {"peer": peer, "local": local},
             "storage": {"database": "data/node.sqlite"},
             "directory": {
-                "path": str(net.directory_path),
-                "trusted_keys": [str(admin_pub_path)],
-                "threshold": 1,
+                "root": str(net.trusted_root_path),
+                "bundle": str(net.bundle_path),
                 "refresh_seconds": directory_refresh_s,
             },
             "delivery": dict(delivery or {}),
@@ -180,5 +271,22 @@ def make_network(
             token=result.token_file.read_text(encoding="utf-8").strip(),
             entry=entry,
         )
+    if agreements:
+        for a, b in itertools.combinations(states, 2):
+            agreement = directory_pb2.Agreement(
+                agreement_id=f"{a}-{b}",
+                version=1,
+                issued_at_ms=now_ms,
+                expires_at_ms=now_ms + 3 * 365 * DAY_MS,
+                title=f"Agreement between {a} and {b} on the protection of children",
+                parties=[a, b],
+                status=directory_pb2.AGREEMENT_STATUS_IN_FORCE,
+                kinds=list(KINDS),
+                deadlines=[directory_pb2.KindDeadline(kind=k, response_days=30) for k in KINDS if "request" in k],
+                working_languages=["en"],
+                return_costs=directory_pb2.RETURN_COSTS_SHARED,
+            )
+            net.agreements[agreement.agreement_id] = agreement
+            net._publish_agreement(agreement)
     net.publish(now=now)
     return net

@@ -12,35 +12,37 @@ import asyncio
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
 import structlog
-from google.protobuf.message import DecodeError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from directory import Directory
+from directory import Directory, KeyStatus
 from focalpoint.batching import GroupCommit
-from focalpoint.body import InvalidBody
+from focalpoint.body import InvalidBody, body_kind
 from focalpoint.config import NodeConfig
 from focalpoint.delivery import DeliveryManager, Outgoing
-from focalpoint.directory_cache import DirectoryCache, load_trust_root
-from focalpoint.envelope import Limits, OpenedMessage, open_envelope, seal
-from focalpoint.errors import ConfigError, Refusal, RefusalError, StorageError, UsageError
+from focalpoint.directory_cache import DirectoryCache
+from focalpoint.directory_service import add_directory_service
+from focalpoint.envelope import Limits, OpenedMessage, message_id_of, open_envelope, seal
+from focalpoint.errors import ConfigError, Refusal, RefusalError, StorageError, TransportError, UsageError
 from focalpoint.keystore import NodeKeys, load_node_keys
+from focalpoint.policy import check_exchange
+from focalpoint.reachability import Reachability
 from focalpoint.receipt import make_batch_receipts, make_receipt
+from focalpoint.signing import Ed25519Signer
 from focalpoint.sqlite_store import SqliteStore
 from focalpoint.store import DeliveryState, InboxOutcome, NewInbox, NewOutbox, StorageCipher, Store
 from focalpoint.suite import SUITE_V1, EncryptionPrivateKey, self_test
 from focalpoint.transport import (
     PeerChannels,
     ServerTls,
-    abort_with_refusal,
-    peer_node_id,
     refusal_to_proto,
     server_options,
 )
@@ -51,8 +53,6 @@ __all__ = ["Node", "Submitted", "wall_clock_ms"]
 log = structlog.get_logger("focalpoint.node")
 
 OUTBOX_PURPOSE = b"outbox"
-# A stream message carries at most this many envelopes (and at most max_envelope_bytes in all).
-MAX_BATCH_ENVELOPES = 1024
 
 
 def wall_clock_ms() -> int:
@@ -95,6 +95,11 @@ class Node:
             clock_skew_ms=config.delivery.clock_skew_seconds * 1000,
         )
         self._decryption_keys: dict[str, EncryptionPrivateKey] = {}
+        self._signer = keys.signer
+        self._passphrase: str | None = None
+        self._hinted: set[str] = set()
+        self._background: set[asyncio.Task[Any]] = set()
+        self._keys_mtime = _mtime(config.keys_file)
         self._sequences: dict[str, int] = {}
         self._outbox_commit: GroupCommit[NewOutbox, bytes] = GroupCommit(store.add_outbox)
         self._inbox_commit: GroupCommit[NewInbox, InboxOutcome] = GroupCommit(store.add_inbox)
@@ -112,6 +117,14 @@ class Node:
             batch_size=config.delivery.batch_size,
             retry_initial_s=config.delivery.retry_initial_seconds,
             retry_max_s=config.delivery.retry_max_seconds,
+        )
+        self.reachability = Reachability(
+            me=self.node_id,
+            channels=self.channels,
+            directory=lambda: self.cache.current,
+            signer=lambda: self._signer,
+            clock_ms=clock_ms,
+            timeout_s=config.reachability.timeout_seconds,
         )
         self._server_tls: ServerTls | None = None
         self._peer_server: grpc.aio.Server | None = None
@@ -134,17 +147,22 @@ class Node:
             if passphrase is None:
                 raise ConfigError(f"{config.source}: node.passphrase_env names {config.passphrase_env}, which is unset")
         keys = load_node_keys(config.keys_file, passphrase)
-        cache = DirectoryCache(
-            config.directory.path, load_trust_root(config.directory.trusted_keys, config.directory.threshold)
-        )
-        directory = cache.load_initial(clock_ms())
-        if not directory.knows(config.node_id):
-            raise ConfigError(
-                f"{config.directory.path}: directory version {directory.version} has no node {config.node_id!r}"
-            )
         store = await SqliteStore.open(config.database)
         try:
+            cache = await DirectoryCache.open(
+                root=config.directory.root,
+                source=config.directory.bundle,
+                servers=config.directory.servers,
+                store=store,
+                now_ms=clock_ms(),
+            )
+            directory = cache.current
+            if not directory.knows(config.node_id):
+                raise ConfigError(
+                    f"{config.source}: node.id {config.node_id!r} is not in directory version {directory.version}"
+                )
             node = cls(config, keys, cache, store, clock_ms=clock_ms)
+            node._passphrase = passphrase
             node._sequences = await store.last_peer_sequences()
         except BaseException:
             await store.close()
@@ -152,7 +170,9 @@ class Node:
         return node
 
     async def start(self) -> None:
-        from focalpoint.local_api import add_local_service  # local API depends on Node, not the reverse
+        # The servicers depend on Node, not the reverse.
+        from focalpoint.local_api import add_local_service
+        from focalpoint.peer_service import NodeServicer
 
         opts = server_options(self.config.delivery.max_envelope_bytes)
         self._server_tls = ServerTls(self.keys.tls, self.cache.current)
@@ -164,8 +184,10 @@ class Node:
             (node_pb2.DESCRIPTOR.services_by_name["NodeService"].full_name, reflection.SERVICE_NAME), peer
         )
         self.peer_port = _bind(peer.add_secure_port, self.config.listen_peer, self._server_tls.credentials)
+        add_directory_service(peer, self._current_bundle, self.store.directory_document)
         local = grpc.aio.server(options=opts)
         add_local_service(self, local)
+        add_directory_service(local, self._current_bundle, self.store.directory_document)
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, local)
         self.local_port = _bind(local.add_insecure_port, self.config.listen_local)
         await peer.start()
@@ -185,21 +207,88 @@ class Node:
                 await server.stop(grace_s)
         await self._outbox_commit.close()
         await self._inbox_commit.close()
+        for task in list(self._background):
+            task.cancel()
         await self.channels.close()
+        await self.cache.close()
         await self.store.close()
         log.info("node_stopped", node=self.node_id)
 
     async def _maintain(self) -> None:
         interval = min(self.config.directory.refresh_seconds, 1.0)
         next_refresh = 0.0
+        next_ping = time.monotonic() + min(5.0, self.config.reachability.interval_seconds)
         while True:
             await asyncio.sleep(interval)
             now = time.monotonic()
+            if now >= next_ping:
+                next_ping = now + self.config.reachability.interval_seconds
+                self._in_background(self.reachability.round())
             if now >= next_refresh:
                 next_refresh = now + self.config.directory.refresh_seconds
-                if self.cache.refresh(self.clock_ms()):
+                self._reload_keys_if_changed()
+                if await self.cache.refresh(self.clock_ms()):
                     self.delivery.wake_all()
+                self._warn_expiry()
             await self.delivery.expire()
+
+    @property
+    def signer(self) -> Ed25519Signer:
+        """The signing key this node uses now (the one its directory entry lists as ACTIVE)."""
+        return self._signer
+
+    def _current_bundle(self) -> tuple[int, bytes]:
+        directory = self.cache.current
+        return directory.version, directory.raw
+
+    def _directory_hint(self, peer: str, version: int) -> None:
+        """A peer's envelope names a newer directory: fetch it from that peer (it has it) now."""
+        if version <= self.cache.current.version or peer in self._hinted:
+            return
+        self._hinted.add(peer)
+
+        async def fetch() -> None:
+            try:
+                channel = self.channels.channel(self.cache.current, peer)
+                if await self.cache.refresh_from(channel, self.clock_ms(), where=f"peer {peer}"):
+                    self.delivery.wake_all()
+            except (TransportError, StorageError) as e:  # only delays the update to the next poll
+                log.warning("directory_hint_failed", peer=peer, error=str(e))
+            finally:
+                self._hinted.discard(peer)
+
+        self._in_background(fetch())
+
+    def _in_background(self, coro: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _reload_keys_if_changed(self) -> None:
+        """Pick up keys added by `focalpoint node rotate-key` without a restart (TLS keys excepted)."""
+        mtime = _mtime(self.config.keys_file)
+        if mtime == self._keys_mtime:
+            return
+        self._keys_mtime = mtime
+        try:
+            keys = load_node_keys(self.config.keys_file, self._passphrase)
+        except ConfigError as e:
+            log.error("key_file_reload_failed", error=str(e))
+            return
+        if keys.node_id != self.node_id or keys.storage_key != self.keys.storage_key:
+            log.error("key_file_reload_refused", reason="the key file now belongs to another node or storage key")
+            return
+        self.keys = keys
+        self._on_directory(self.cache.current)
+        log.info("key_file_reloaded", signing_keys=len(keys.signers), encryption_keys=len(keys.decryption_keys))
+
+    def _warn_expiry(self) -> None:
+        directory = self.cache.current
+        left_h = (directory.expires_at_ms - self.clock_ms()) / 3_600_000
+        if left_h <= 0:
+            log.error("directory_expired", version=directory.version, action="sending refused until it is renewed")
+        elif left_h <= self.config.directory.expiry_warning_hours:
+            log.warning("directory_expires_soon", version=directory.version, hours_left=round(left_h, 1))
 
     def _on_directory(self, directory: Directory) -> None:
         me = directory.node(self.node_id)
@@ -209,6 +298,19 @@ class Node:
             for k, v in self.keys.decryption_keys.items()
             if k in usable and me is not None and me.encryption_keys[k].valid_at(self.clock_ms())
         }
+        # Sign with the key the directory lists as ACTIVE for this node: after a rotation the
+        # new key is used from the moment peers can verify it (they fetch the same directory).
+        if me is not None:
+            now = self.clock_ms()
+            active = [
+                s
+                for key_id, s in self.keys.signers.items()
+                if (info := me.signing_keys.get(key_id)) is not None
+                and info.status is KeyStatus.ACTIVE
+                and info.valid_at(now)
+            ]
+            if active:
+                self._signer = max(active, key=lambda s: me.signing_keys[s.key_id].not_before_ms)
         if self._server_tls is not None:
             self._server_tls.update(directory)
 
@@ -241,6 +343,10 @@ class Node:
         info = directory.node(recipient)
         if info is None:
             raise UsageError(f"recipient {recipient!r} is not in directory version {directory.version}")
+        try:
+            check_exchange(directory, sender_node=self.node_id, recipient_node=recipient, kind=body_kind(body))
+        except RefusalError as e:
+            raise UsageError(f"not sent: {e.reason}") from e
         key = info.active_encryption_key(now)
         if key is None:
             raise UsageError(
@@ -255,7 +361,7 @@ class Node:
         message_id = secrets.token_bytes(16)
         try:
             sealed = seal(  # validates the body (focalpoint.body) before signing anything
-                signer=self.keys.signer,
+                signer=self._signer,
                 sender_node=self.node_id,
                 recipient_node=recipient,
                 recipient_key=key,
@@ -296,16 +402,21 @@ class Node:
     # --- receiving --------------------------------------------------------------------
 
     def _open(self, envelope: envelope_pb2.Envelope, tls_peer: str, now: int) -> OpenedMessage:
-        """Steps 1–13 (focalpoint.envelope.open_envelope); raises RefusalError."""
-        return open_envelope(
+        """Steps 1–13 (focalpoint.envelope.open_envelope) and 13a (agreement); raises RefusalError."""
+        directory = self.cache.current
+        opened = open_envelope(
             envelope,
             me=self.node_id,
             tls_peer=tls_peer,
-            peers=self.cache.current,
+            peers=directory,
             decryption_keys=self._decryption_keys,
             now_ms=now,
             limits=self.limits,
         )
+        self._directory_hint(tls_peer, opened.header.directory_version)
+        # 13a. An agreement in force between the two States covers this kind (focalpoint.policy).
+        check_exchange(directory, sender_node=opened.sender, recipient_node=self.node_id, kind=opened.kind)
+        return opened
 
     def _inbox_row(self, envelope: envelope_pb2.Envelope, opened: OpenedMessage, receipt: bytes, now: int) -> NewInbox:
         # Only the authenticated parts are stored: unknown fields a sender appended are dropped.
@@ -348,7 +459,7 @@ class Node:
         opened = self._open(envelope, tls_peer, now)
         # 16, signed before storing so that a duplicate can be answered with the stored original.
         receipt = make_receipt(
-            self.keys.signer,
+            self._signer,
             receiver_node=self.node_id,
             sender_node=opened.sender,
             message_id=opened.message_id,
@@ -370,11 +481,11 @@ class Node:
                 accepted.append((i, self._open(envelope, tls_peer, now)))
             except RefusalError as e:
                 log.info("envelope_refused", code=e.code.name, reason=e.reason[:200], peer=tls_peer)
-                results[i] = node_pb2.DeliveryResult(message_id=_message_id_of(envelope), refused=refusal_to_proto(e))
+                results[i] = node_pb2.DeliveryResult(message_id=message_id_of(envelope), refused=refusal_to_proto(e))
         if accepted:
             # 16: every envelope of the batch from this peer (step 7 made the header sender the peer).
             receipts = make_batch_receipts(
-                self.keys.signer,
+                self._signer,
                 receiver_node=self.node_id,
                 sender_node=tls_peer,
                 deliveries=[(o.message_id, o.digest) for _, o in accepted],
@@ -398,6 +509,13 @@ class Node:
         return [r for r in results if r is not None]
 
 
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
 def _bind(add: Callable[..., int], address: str, *args: Any) -> int:
     try:
         port = add(address, *args)
@@ -406,59 +524,3 @@ def _bind(add: Callable[..., int], address: str, *args: Any) -> int:
     if port == 0:
         raise ConfigError(f"cannot listen on {address} (address in use or not available)")
     return port
-
-
-class NodeServicer(node_pb2_grpc.NodeServiceServicer):
-    """Thin: authenticate the peer from TLS, hand the envelope to the node, encode the outcome."""
-
-    def __init__(self, node: Node) -> None:
-        self._node = node
-
-    async def Deliver(
-        self, request: envelope_pb2.Envelope, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> node_pb2.DeliverResponse:
-        try:
-            peer = peer_node_id(context, self._node.cache.current)
-            structlog.contextvars.bind_contextvars(peer=peer)
-            return await self._node.receive(request, peer)
-        except RefusalError as e:
-            log.info("envelope_refused", code=e.code.name, reason=e.reason[:200])
-            await abort_with_refusal(context, e)
-        finally:
-            structlog.contextvars.unbind_contextvars("peer")
-
-    async def DeliverStream(
-        self,
-        request_iterator: AsyncIterator[envelope_pb2.EnvelopeBatch],
-        context: grpc.aio.ServicerContext[Any, Any],
-    ) -> AsyncIterator[node_pb2.DeliveryBatchResult]:
-        try:
-            peer = peer_node_id(context, self._node.cache.current)
-        except RefusalError as e:
-            await abort_with_refusal(context, e)
-        async for batch in request_iterator:
-            if len(batch.envelopes) > MAX_BATCH_ENVELOPES:
-                await context.abort(
-                    grpc.StatusCode.INVALID_ARGUMENT, f"a batch holds at most {MAX_BATCH_ENVELOPES} envelopes"
-                )
-            try:
-                # Re-checked per batch: a TLS key revoked while the stream is open stops counting at once.
-                if peer_node_id(context, self._node.cache.current) != peer:
-                    raise RefusalError(Refusal.UNKNOWN_PEER, "the connection's TLS key now belongs to another node")
-            except RefusalError as e:
-                refused = refusal_to_proto(e)
-                yield node_pb2.DeliveryBatchResult(
-                    results=[
-                        node_pb2.DeliveryResult(message_id=_message_id_of(env), refused=refused)
-                        for env in batch.envelopes
-                    ]
-                )
-                continue
-            yield node_pb2.DeliveryBatchResult(results=await self._node.receive_batch(batch.envelopes, peer))
-
-
-def _message_id_of(envelope: envelope_pb2.Envelope) -> bytes:
-    try:
-        return envelope_pb2.EnvelopeHeader.FromString(envelope.header).message_id
-    except DecodeError:  # malformed headers are refused by the receive steps; the id is informational
-        return b""

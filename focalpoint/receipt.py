@@ -11,6 +11,7 @@ names exactly what it sent.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -65,6 +66,8 @@ def make_batch_receipts(
     received_at_ms: int,
 ) -> list[envelope_pb2.Receipt]:
     """One receipt per (message id, envelope digest), all under a single signed Merkle root."""
+    # Each leaf carries a fresh nonce: a receipt whose leaf is in the signed root but which is
+    # never released (its envelope was refused after signing) cannot be reconstructed.
     contents = [
         envelope_pb2.ReceiptContent(
             receiver_node=receiver_node,
@@ -72,6 +75,7 @@ def make_batch_receipts(
             message_id=message_id,
             envelope_sha256=digest,
             received_at_ms=received_at_ms,
+            nonce=os.urandom(16),
         ).SerializeToString()
         for message_id, digest in deliveries
     ]

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -30,6 +32,7 @@ __all__ = [
     "Ed25519Signer",
     "Ed25519Verifier",
     "key_id_for",
+    "verify_all",
     "verify_threshold",
 ]
 
@@ -45,6 +48,8 @@ class Context(bytes, enum.Enum):
     RECEIPT_BATCH = b"focalpoint/v1/receipt-batch"
     DIRECTORY = b"focalpoint/v1/directory"
     ENTRY_PROOF = b"focalpoint/v1/node-entry"
+    PING = b"focalpoint/v1/ping"
+    PONG = b"focalpoint/v1/pong"
 
 
 def _to_be_signed(context: Context, data: bytes) -> bytes:
@@ -189,11 +194,14 @@ def verify_threshold(
     trusted: Mapping[str, AdminVerifier],
     threshold: int,
     what: str,
+    checked: Mapping[tuple[str, bytes], bool] | None = None,
 ) -> frozenset[str]:
     """Return the ids of the trusted keys with a valid signature; raise unless there are ``threshold``.
 
     Unknown key ids and invalid signatures are not counted (TUF semantics), and one
-    key counts once however many signatures it contributed.
+    key counts once however many signatures it contributed. ``checked`` holds results
+    computed earlier by ``verify_all`` for (key id, the exact data): the same check, done
+    in parallel.
     """
     if threshold < 1:
         raise ConfigError(f"{what}: threshold must be at least 1, got {threshold}")
@@ -203,11 +211,45 @@ def verify_threshold(
         verifier = trusted.get(key_id)
         if verifier is None:
             continue
-        try:
-            verifier.verify(context, data, sigs)
-        except VerificationError:
-            continue
-        valid.add(key_id)
+        known = None if checked is None else checked.get((key_id, data))
+        if known is None:
+            try:
+                verifier.verify(context, data, sigs)
+                known = True
+            except VerificationError:
+                known = False
+        if known:
+            valid.add(key_id)
     if len(valid) < threshold:
         raise VerificationError(f"{what}: {len(valid)} valid signature(s) from trusted keys, threshold is {threshold}")
     return frozenset(valid)
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def verify_all(
+    context: Context, jobs: Iterable[tuple[AdminVerifier, bytes, Sequence[common_pb2.Signature]]]
+) -> dict[tuple[str, bytes], bool]:
+    """Check many (key, data, signatures) at once, in threads (the crypto releases the GIL).
+
+    Returns results keyed by (key id, data) for ``verify_threshold(checked=...)``.
+    """
+    global _POOL
+    todo = list({(v.key_id, data): (v, data, sigs) for v, data, sigs in jobs}.values())
+
+    def one(job: tuple[AdminVerifier, bytes, Sequence[common_pb2.Signature]]) -> bool:
+        verifier, data, sigs = job
+        try:
+            verifier.verify(context, data, sigs)
+        except VerificationError:
+            return False
+        return True
+
+    if len(todo) < 32:
+        results = [one(j) for j in todo]
+    else:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="verify")
+        results = list(_POOL.map(one, todo))
+    return {(v.key_id, data): ok for (v, data, _), ok in zip(todo, results, strict=True)}

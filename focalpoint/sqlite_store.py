@@ -57,6 +57,21 @@ CREATE TABLE IF NOT EXISTS inbox (
     UNIQUE (sender, message_id)
 );
 CREATE INDEX IF NOT EXISTS inbox_message ON inbox (message_id);
+-- Every directory document version this node accepted (kept so old signatures stay checkable),
+-- plus the last verified bundle (kind 'bundle'), which the node reloads when its source is down.
+CREATE TABLE IF NOT EXISTS directory_documents (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    raw BLOB NOT NULL,
+    accepted_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (kind, name, version)
+);
+CREATE TRIGGER IF NOT EXISTS directory_keep_last_bundle AFTER INSERT ON directory_documents
+WHEN NEW.kind = 'bundle'
+BEGIN
+    DELETE FROM directory_documents WHERE kind = 'bundle' AND version < NEW.version;
+END;
 """
 
 _OUTBOX_COLS = (
@@ -114,12 +129,15 @@ class SqliteStore:
         except sqlite3.DatabaseError as e:
             await db.close()
             raise StorageError(f"{path}: not a usable focalpoint database: {e}") from e
+        except StorageError:
+            await db.close()
+            raise
         return store
 
     async def _init(self) -> None:
         if sqlite3.sqlite_version_info < (3, 35):
             raise StorageError(
-                f"SQLite {sqlite3.sqlite_version} is too old; focalpoint needs 3.35 or later (RETURNING)"
+                f"{self._path}: SQLite {sqlite3.sqlite_version} is too old; focalpoint needs 3.35 or later (RETURNING)"
             )
         db = self._db
         await db.execute("PRAGMA journal_mode=WAL")
@@ -337,6 +355,43 @@ class SqliteStore:
             (before or (1 << 62), limit),
         )
         return [_inbox(r) for r in rows]
+
+    # --- directory ----------------------------------------------------------------------
+
+    async def save_directory(self, documents: Sequence[tuple[str, str, int, bytes]], at_ms: int) -> None:
+        """(kind, name, version, raw) rows, in one statement: all are kept or none is."""
+        if not documents:
+            return
+        values = ", ".join(["(?, ?, ?, ?, ?)"] * len(documents))
+        await self._write(
+            "INSERT INTO directory_documents (kind, name, version, raw, accepted_at_ms)"
+            f" VALUES {values} ON CONFLICT (kind, name, version) DO NOTHING",
+            [x for kind, name, version, raw in documents for x in (kind, name, version, raw, at_ms)],
+            "directory write",
+        )
+
+    async def load_directory(self) -> tuple[list[bytes], dict[tuple[str, str], int], bytes | None]:
+        """Accepted roots (oldest first), the highest accepted version per document, the last bundle."""
+        roots = [
+            bytes(r[0])
+            for r in await self._fetchall("SELECT raw FROM directory_documents WHERE kind = 'root' ORDER BY version")
+        ]
+        accepted = {
+            (r[0], r[1]): int(r[2])
+            for r in await self._fetchall(
+                "SELECT kind, name, MAX(version) FROM directory_documents WHERE kind != 'bundle' GROUP BY kind, name"
+            )
+        }
+        bundle = await self._fetchall(
+            "SELECT raw FROM directory_documents WHERE kind = 'bundle' ORDER BY version DESC LIMIT 1"
+        )
+        return roots, accepted, bytes(bundle[0][0]) if bundle else None
+
+    async def directory_document(self, kind: str, name: str, version: int) -> bytes | None:
+        rows = await self._fetchall(
+            "SELECT raw FROM directory_documents WHERE kind = ? AND name = ? AND version = ?", (kind, name, version)
+        )
+        return bytes(rows[0][0]) if rows else None
 
     async def count_inbox(self) -> int:
         rows = await self._fetchall("SELECT COUNT(*) FROM inbox")

@@ -151,6 +151,14 @@ class Store(Protocol):
 
     async def count_inbox(self) -> int: ...
 
+    async def save_directory(self, documents: Sequence[tuple[str, str, int, bytes]], at_ms: int) -> None:
+        """Keep accepted directory documents: (kind, name, version, raw); kind 'bundle' is the latest bundle."""
+        ...
+
+    async def load_directory(self) -> tuple[list[bytes], dict[tuple[str, str], int], bytes | None]: ...
+
+    async def directory_document(self, kind: str, name: str, version: int) -> bytes | None: ...
+
 
 class StorageCipher:
     """AES-256-GCM for case data at rest; the AAD binds a row's purpose and message id."""

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from focalpoint.v1.node_pb2_grpc import NodeServiceAsyncStub
 
 __all__ = [
+    "MAX_BATCH_ENVELOPES",
     "REFUSAL_METADATA_KEY",
     "PeerChannels",
     "ServerTls",
@@ -148,13 +149,17 @@ def refusal_from_rpc_error(e: grpc.aio.AioRpcError) -> RefusalError | TransportE
     return TransportError(f"{e.code().name}: {e.details()}")
 
 
+# A stream message carries at most this many envelopes (and at most max_envelope_bytes in all).
+MAX_BATCH_ENVELOPES = 1024
+
+
 def _chunks(envelopes: Sequence[envelope_pb2.Envelope], max_bytes: int) -> list[envelope_pb2.EnvelopeBatch]:
     chunks: list[envelope_pb2.EnvelopeBatch] = []
     current: list[envelope_pb2.Envelope] = []
     size = 0
     for env in envelopes:
         n = len(env.header) + len(env.ciphertext) + 16
-        if current and size + n > max_bytes:
+        if current and (size + n > max_bytes or len(current) >= MAX_BATCH_ENVELOPES):
             chunks.append(envelope_pb2.EnvelopeBatch(envelopes=current))
             current, size = [], 0
         current.append(env)
@@ -172,6 +177,11 @@ class PeerChannels:
         self._max = max_message_bytes
         self._timeout = timeout_s
         self._channels: dict[str, tuple[tuple[str, bytes], grpc.aio.Channel, NodeServiceAsyncStub]] = {}
+
+    def channel(self, directory: Directory, peer: str) -> grpc.aio.Channel:
+        """The pinned mutual-TLS channel to ``peer`` (also carries its DirectoryService)."""
+        self._stub(directory, peer)
+        return self._channels[peer][1]
 
     def _stub(self, directory: Directory, peer: str) -> NodeServiceAsyncStub:
         info = directory.node(peer)

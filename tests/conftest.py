@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -37,11 +37,11 @@ def network(tmp_path: Path) -> LocalNetwork:
     return make_network(tmp_path / "net", SPECS, now=now_utc(), delivery=FAST_DELIVERY, directory_refresh_s=0.2)
 
 
-NodeFactory = Callable[[str], "Node"]
+StartNode = Callable[[str], Awaitable[Node]]
 
 
 @pytest.fixture
-async def start_node(network: LocalNetwork) -> AsyncIterator[Callable[[str], object]]:
+async def start_node(network: LocalNetwork) -> AsyncIterator[StartNode]:
     """``await start_node("gr-ekka")`` opens and starts that node in this process; all are stopped after."""
     started: list[Node] = []
 
@@ -57,9 +57,6 @@ async def start_node(network: LocalNetwork) -> AsyncIterator[Callable[[str], obj
 
 
 @pytest.fixture
-async def nodes(network: LocalNetwork, start_node: Callable[[str], object]) -> dict[str, Node]:
+async def nodes(network: LocalNetwork, start_node: StartNode) -> dict[str, Node]:
     """All three nodes running."""
-    out: dict[str, Node] = {}
-    for node_id in network.nodes:
-        out[node_id] = await start_node(node_id)  # type: ignore[misc]
-    return out
+    return {node_id: await start_node(node_id) for node_id in network.nodes}

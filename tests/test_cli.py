@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import re
+import shutil
 import socket
 import stat
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ from google.protobuf import json_format
 from focalpoint.localnet import LocalNetwork
 from focalpoint.node import wall_clock_ms
 from focalpoint.samples import social_inquiry_request
+from focalpoint.v1 import directory_pb2
 from tests.procs import cli, running
 
 SENDER, RECEIVER = "gr-ekka", "al-shss"
@@ -50,30 +54,18 @@ def assert_one_line_error(
     return lines[0]
 
 
-def node_init(home: Path, node_id: str = "gr-test") -> subprocess.CompletedProcess[str]:
-    return cli(
-        "node",
-        "init",
-        "--dir",
-        str(home),
-        "--node-id",
-        node_id,
-        "--state",
-        "GR",
-        "--institution",
-        "Test institution",
-        "--endpoint",
-        "127.0.0.1:7401",
-    )
-
-
-def keygen(tmp_path: Path, name: str) -> tuple[Path, Path]:
-    private, public = tmp_path / f"{name}.key", tmp_path / f"{name}.pub.json"
-    result = cli(
-        "directory", "keygen", "--out", str(private), "--public-out", str(public), "--state", "ZZ", "--name", name
-    )
-    assert result.returncode == 0, result.stderr
-    return private, public
+def node_init(
+    home: Path,
+    node_id: str = "gr-test",
+    *,
+    state: str = "GR",
+    institution: str = "Test institution",
+    endpoint: str = "127.0.0.1:7401",
+    languages: tuple[str, ...] = ("en",),
+) -> subprocess.CompletedProcess[str]:
+    args = ["--dir", str(home), "--node-id", node_id, "--state", state, "--institution", institution]
+    args += ["--endpoint", endpoint, *(x for lang in languages for x in ("--language", lang))]
+    return cli("node", "init", *args)
 
 
 def test_node_init_creates_private_keys_and_refuses_to_overwrite(tmp_path: Path) -> None:
@@ -89,61 +81,6 @@ def test_node_init_creates_private_keys_and_refuses_to_overwrite(tmp_path: Path)
     second = node_init(home)
     assert_one_line_error(second, "node.keys", "already exists")
     assert (home / "node.keys").read_bytes() == before
-
-
-def test_directory_keygen_build_verify_show(tmp_path: Path) -> None:
-    """An administrator key signs a directory built from a node's export; verify and show accept it."""
-    assert node_init(tmp_path / "keys").returncode == 0
-    private, public = keygen(tmp_path, "admin")
-    assert stat.S_IMODE(private.stat().st_mode) == 0o600
-    doc = tmp_path / "directory.fpd"
-
-    built = cli(
-        "directory",
-        "build",
-        "--entry",
-        str(tmp_path / "keys" / "node-entry.json"),
-        "--admin-key",
-        str(private),
-        "--version",
-        "1",
-        "--out",
-        str(doc),
-    )
-    assert built.returncode == 0, built.stderr
-    assert doc.is_file()
-
-    verified = cli("directory", "verify", str(doc), "--trusted", str(public))
-    assert verified.returncode == 0, verified.stderr
-    assert verified.stdout.startswith("OK: directory version 1, 1 node(s)")
-
-    shown = cli("directory", "show", str(doc), "--trusted", str(public), "--json")
-    assert shown.returncode == 0, shown.stderr
-    data = json.loads(shown.stdout)
-    assert data["version"] == 1
-    assert [n["node_id"] for n in data["nodes"]] == ["gr-test"]
-    node = data["nodes"][0]
-    assert (node["state"], node["endpoint"]) == ("GR", "127.0.0.1:7401")
-    assert node["tls_pins"]
-    assert node["signing_keys"]
-    assert node["encryption_keys"]
-
-
-def test_directory_verify_with_the_wrong_trusted_key_fails_clearly(tmp_path: Path) -> None:
-    """A directory signed by one administrator does not verify against another's key: one line, exit 1."""
-    assert node_init(tmp_path / "keys").returncode == 0
-    private, _ = keygen(tmp_path, "admin")
-    _, other_public = keygen(tmp_path, "stranger")
-    doc = tmp_path / "directory.fpd"
-    entry = str(tmp_path / "keys" / "node-entry.json")
-    built = cli(
-        "directory", "build", "--entry", entry, "--admin-key", str(private), "--version", "1", "--out", str(doc)
-    )
-    assert built.returncode == 0, built.stderr
-    result = cli("directory", "verify", str(doc), "--trusted", str(other_public))
-    assert_one_line_error(result, "signature")
-    assert result.returncode == 1
-    assert result.stdout == ""
 
 
 def _drop(path: tuple[str, ...]) -> Callable[[dict[str, Any]], None]:
@@ -173,7 +110,19 @@ BROKEN_CONFIGS: list[tuple[str, Callable[[dict[str, Any]], None] | str, tuple[st
     ("bad value", _set(("listen", "local"), "localhost"), ("listen.local", "host:port")),
     ("bad YAML", "node: {id: gr-ekka\nlisten: [\n", ("not valid YAML", "line")),
     ("missing key file", _set(("node", "keys_file"), "keys/missing.keys"), ("missing.keys", "not found")),
+    (
+        "removed directory key",
+        _set(("directory", "trusted_keys"), ["admin.pub.json"]),
+        ("directory.trusted_keys", "unknown key"),
+    ),
+    (
+        "missing root file",
+        _set(("directory", "root"), "missing-root.fpd"),
+        ("missing-root.fpd", "cannot read the trusted root"),
+    ),
 ]
+# These name the file that is missing rather than the configuration file.
+NAMES_ANOTHER_FILE = {"missing key file", "missing root file"}
 
 
 def _port_is_free(address: str) -> bool:
@@ -203,7 +152,7 @@ def test_node_run_with_a_broken_config_exits_quickly_naming_file_and_key(
         config = yaml.safe_load(ln.config_path.read_text(encoding="utf-8"))
         breakage(config)
         broken.write_text(yaml.safe_dump(config), encoding="utf-8")
-        named = "" if case == "missing key file" else str(broken)
+        named = "" if case in NAMES_ANOTHER_FILE else str(broken)
     started = time.monotonic()
     result = cli("node", "run", "--config", str(broken), timeout_s=CONFIG_FAILS_WITHIN_S)
     assert time.monotonic() - started < CONFIG_FAILS_WITHIN_S
@@ -315,21 +264,590 @@ def test_message_send_with_a_json_file_that_is_not_json_fails_clearly(network: L
     assert result.returncode == 2
 
 
-@pytest.mark.parametrize("command", ["message send", "directory build"])
-def test_a_json_file_with_an_unknown_field_is_a_one_line_error(
-    network: LocalNetwork, tmp_path: Path, command: str
+# --- directory: the administrators' workflow ----------------------------------------------
+#
+# Two States: GR with two administrators (threshold 2), AL with one; a root role of all three
+# (threshold 2, from 2 States) and a timestamp key. Each State has one node. Everything goes
+# through `focalpoint directory …` subprocesses, as administrators would run it.
+
+ADMIN_STATES = {"gr1": "GR", "gr2": "GR", "al1": "AL", "ts": "ZZ"}  # ZZ: the timestamp key
+STATE_ADMINS = {"GR": ("gr1", "gr2"), "AL": ("al1",)}
+# State -> (node id, institution, languages, endpoint)
+STATE_NODES = {
+    "GR": ("gr-ekka", "EKKA", ("el", "en"), "127.0.0.1:7401"),
+    "AL": ("al-shss", "SHSS", ("sq", "en"), "127.0.0.1:7411"),
+}
+AGREEMENT_ID = "AL-GR-2006"
+ROOT_ROLE_ADMINS = ("gr1", "gr2", "al1")
+HEALTH_KEYS = {
+    "version",
+    "healthy",
+    "no_focal_point",
+    "stale_contact_points",
+    "expiring_keys",
+    "expiring_documents",
+    "unreachable_nodes",
+}
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    """The stdout of a command that must succeed."""
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` with its bytes (to show that nothing was written)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def keygen(folder: Path, name: str, state: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    private, public = folder / f"{name}.key", folder / f"{name}.pub.json"
+    return cli(
+        "directory",
+        "keygen",
+        "--out",
+        str(private),
+        "--public-out",
+        str(public),
+        "--state",
+        state,
+        "--name",
+        name,
+        *extra,
+    )
+
+
+def sign(proposal: Path, *keys: Path) -> None:
+    for key in keys:
+        ok(cli("directory", "sign", str(proposal), "--key", str(key)))
+
+
+def publish(repo: Path, *proposals: Path, timestamp_key: Path | None = None) -> subprocess.CompletedProcess[str]:
+    extra = [] if timestamp_key is None else ["--timestamp-key", str(timestamp_key)]
+    return cli("directory", "publish", "--repo", str(repo), *map(str, proposals), *extra)
+
+
+def propose(repo: Path, out: Path, *source: str) -> Path:
+    ok(cli("directory", "propose", "--repo", str(repo), *source, "--out", str(out)))
+    return out
+
+
+def write_state_json(path: Path, state: str) -> Path:
+    """A StateEntry in protobuf JSON as a State's administrators would write it (contacts verified today)."""
+    _, institution, languages, _ = STATE_NODES[state]
+    today = dt.datetime.now(dt.UTC).date()
+    entry = {
+        "state": state,
+        "focal_point_designated": True,
+        "institutions": [{"id": "fp", "name": institution, "kind": "INSTITUTION_KIND_NATIONAL_FOCAL_POINT"}],
+        "contact_points": [
+            {
+                "id": "duty",
+                "institution_id": "fp",
+                "role": "duty officer",
+                "languages": list(languages),
+                "urgent_24_7": True,
+                "email": f"duty@{state.lower()}.example",
+                "last_verified": {"year": today.year, "month": today.month, "day": today.day},
+            }
+        ],
+        "code_list_version": "2026.1",
+    }
+    path.write_text(json.dumps(entry), encoding="utf-8")
+    return path
+
+
+def write_agreement_json(path: Path, status: str) -> Path:
+    """The AL–GR agreement in protobuf JSON, covering social inquiry requests with a 30-day deadline."""
+    agreement = {
+        "agreement_id": AGREEMENT_ID,
+        "title": "Agreement between AL and GR on the protection of children",
+        "parties": ["AL", "GR"],
+        "status": status,
+        "kinds": ["social_inquiry_request"],
+        "deadlines": [{"kind": "social_inquiry_request", "response_days": 30}],
+        "working_languages": ["en"],
+        "return_costs": "RETURN_COSTS_SHARED",
+    }
+    path.write_text(json.dumps(agreement), encoding="utf-8")
+    return path
+
+
+@dataclass(frozen=True)
+class Admins:
+    """The administrators' key files, the root spec naming them, the nodes' exports, and root 1."""
+
+    base: Path
+    spec: Path
+    node_entries: dict[str, Path]  # State -> that State's node-entry.json
+    root_only: Path  # a repository holding roots/1.fpd only: copy it, never write to it
+    unsigned_root: Path  # root version 1 as proposed, before anyone signed it
+
+    def key(self, name: str) -> Path:
+        return self.base / f"{name}.key"
+
+    def fresh_repo(self, where: Path) -> Path:
+        return Path(shutil.copytree(self.root_only, where / "repo"))
+
+
+@pytest.fixture(scope="module")
+def admins(tmp_path_factory: pytest.TempPathFactory) -> Admins:
+    """Keys from `directory keygen`, a root spec, both nodes' `node init` exports and root 1 published."""
+    base = tmp_path_factory.mktemp("admins")
+    for name, state in ADMIN_STATES.items():
+        ok(keygen(base, name, state))
+    spec = {
+        "root": {"keys": [f"{n}.pub.json" for n in ROOT_ROLE_ADMINS], "threshold": 2},
+        "root_min_states": 2,
+        "timestamp": {"keys": ["ts.pub.json"], "threshold": 1},
+        "states": {
+            state: {"keys": [f"{n}.pub.json" for n in names], "threshold": len(names)}
+            for state, names in STATE_ADMINS.items()
+        },
+        "valid_days": 365,
+    }
+    spec_path = base / "root.yaml"
+    spec_path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    node_entries = {}
+    for state, (node_id, institution, languages, endpoint) in STATE_NODES.items():
+        home = base / node_id
+        ok(node_init(home, node_id, state=state, institution=institution, endpoint=endpoint, languages=languages))
+        node_entries[state] = home / "node-entry.json"
+    unsigned = base / "root.unsigned.fpd"
+    ok(cli("directory", "init-root", "--spec", str(spec_path), "--out", str(unsigned)))
+    proposal = Path(shutil.copy(unsigned, base / "root.proposal.fpd"))
+    sign(proposal, *(base / f"{n}.key" for n in ROOT_ROLE_ADMINS))
+    ok(publish(base / "root-only", proposal))
+    return Admins(base, spec_path, node_entries, base / "root-only", unsigned)
+
+
+def test_keygen_writes_a_private_key_and_its_public_admin_key(
+    admins: Admins, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A JSON input with a field its message type lacks is named in one line, not a multi-line parser dump."""
+    """``keygen`` writes a 0600 key and a public AdminKey of the State; signing with it needs its passphrase."""
+    monkeypatch.setenv("FP_TEST_PASSPHRASE", "correct horse battery staple")
+    out = ok(keygen(tmp_path, "locked", "GR", "--passphrase-env", "FP_TEST_PASSPHRASE"))
+    private = tmp_path / "locked.key"
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    public = json_format.Parse((tmp_path / "locked.pub.json").read_text(encoding="utf-8"), directory_pb2.AdminKey())
+    assert (public.state, public.name) == ("GR", "locked")
+    assert public.key_id in out
+    assert public.ed25519_public_key
+    assert public.ml_dsa_65_public_key
+
+    proposal = Path(shutil.copy(admins.unsigned_root, tmp_path / "root.fpd"))
+    assert_one_line_error(cli("directory", "sign", str(proposal), "--key", str(private)), "passphrase")
+    assert proposal.read_bytes() == admins.unsigned_root.read_bytes()
+    signed = ok(
+        cli("directory", "sign", str(proposal), "--key", str(private), "--passphrase-env", "FP_TEST_PASSPHRASE")
+    )
+    assert f"as {public.key_id}; 1 key(s) have signed" in signed
+
+
+def test_keygen_with_an_unset_passphrase_variable_writes_nothing(tmp_path: Path) -> None:
+    """A passphrase variable that is not set is a one-line error naming it, and no key file is written."""
+    result = keygen(tmp_path, "admin", "GR", "--passphrase-env", "FP_TEST_SURELY_UNSET")
+    assert_one_line_error(result, "FP_TEST_SURELY_UNSET", "not set")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_root_is_published_only_with_its_threshold_from_enough_states(admins: Admins, tmp_path: Path) -> None:
+    """Root 1 needs 2 root-role signatures from 2 States: each shortfall is one line and writes nothing."""
+    repo = tmp_path / "repo"
+    proposal = Path(shutil.copy(admins.unsigned_root, tmp_path / "root.fpd"))
+    steps = [
+        ("gr1", ("trusted root", "1 valid signature(s)", "threshold is 2")),
+        ("gr2", ("trusted root", "administrators of 1 State(s)", "needs 2")),
+    ]
+    for name, fragments in steps:
+        sign(proposal, admins.key(name))
+        assert_one_line_error(publish(repo, proposal), "not published", *fragments)
+        assert files_of(repo) == {}
+    sign(proposal, admins.key("al1"))
+    assert "published root version 1" in ok(publish(repo, proposal))
+    assert files_of(repo) == {"roots/1.fpd": proposal.read_bytes()}
+    assert_one_line_error(publish(repo, proposal), "root: expected version 2, got 1")
+    assert files_of(repo) == {"roots/1.fpd": proposal.read_bytes()}
+
+
+@pytest.mark.parametrize(
+    ("state", "foreign"),
+    [pytest.param("GR", "al1", id="GR-threshold-2"), pytest.param("AL", "gr1", id="AL-threshold-1")],
+)
+def test_state_entry_is_published_only_when_its_administrators_threshold_is_met(
+    admins: Admins, tmp_path: Path, state: str, foreign: str
+) -> None:
+    """Each signature short of the State's threshold (another State's does not count) is one line, nothing written."""
+    repo = admins.fresh_repo(tmp_path)
+    before = files_of(repo)
+    proposal = propose(
+        repo,
+        tmp_path / "state.fpd",
+        "--state",
+        str(write_state_json(tmp_path / "state.json", state)),
+        "--node-entry",
+        str(admins.node_entries[state]),
+    )
+    names = STATE_ADMINS[state]
+    threshold = f"threshold is {len(names)}"
+    sign(proposal, admins.key(foreign))
+    for valid, name in enumerate(names):
+        refused = publish(repo, proposal)
+        assert_one_line_error(refused, "not published", f"administrators of {state}", f"{valid} valid", threshold)
+        assert files_of(repo) == before
+        sign(proposal, admins.key(name))
+    assert f"published state {state} version 1" in ok(publish(repo, proposal))
+    assert (repo / "states" / state / "1.fpd").read_bytes() == proposal.read_bytes()
+    published = files_of(repo)
+    assert_one_line_error(
+        publish(repo, proposal), f"state {state}: version 1 is not newer than the published version 1"
+    )
+    assert files_of(repo) == published
+
+
+@pytest.mark.parametrize(
+    ("signers", "short"),
+    [
+        pytest.param(("gr1", "gr2"), "administrators of AL): 0 valid signature(s)", id="GR-only"),
+        pytest.param(("gr1", "al1"), "administrators of GR): 1 valid signature(s)", id="one-GR-admin"),
+        pytest.param(("al1",), "administrators of GR): 0 valid signature(s)", id="AL-only"),
+    ],
+)
+def test_agreement_needs_the_threshold_of_every_party(
+    admins: Admins, tmp_path: Path, signers: tuple[str, ...], short: str
+) -> None:
+    """An agreement binds both States: it is published only once each party's administrators' threshold is met."""
+    repo = admins.fresh_repo(tmp_path)
+    before = files_of(repo)
+    agreement = write_agreement_json(tmp_path / "agreement.json", "AGREEMENT_STATUS_IN_FORCE")
+    proposal = propose(repo, tmp_path / "agreement.fpd", "--agreement", str(agreement))
+    sign(proposal, *map(admins.key, signers))
+    assert_one_line_error(publish(repo, proposal), "not published", f"agreement {AGREEMENT_ID} version 1", short)
+    assert files_of(repo) == before
+    sign(proposal, *map(admins.key, ROOT_ROLE_ADMINS))
+    assert f"published agreement {AGREEMENT_ID} version 1" in ok(publish(repo, proposal))
+    assert (repo / "agreements" / AGREEMENT_ID / "1.fpd").is_file()
+
+
+@dataclass(frozen=True)
+class Published:
+    """A repository after the whole workflow, with the bundle as it stood after each timestamp."""
+
+    repo: Path
+    gr_only: Path  # timestamp 1: GR's entry only
+    in_force: Path  # timestamp 2: both States and the agreement in force
+    suspended: Path  # timestamp 3: the agreement suspended (what the repository now serves)
+
+    @property
+    def root(self) -> Path:
+        return self.repo / "roots" / "1.fpd"
+
+
+@pytest.fixture(scope="module")
+def published(admins: Admins, tmp_path_factory: pytest.TempPathFactory) -> Published:
+    """GR and AL publish their entries, a timestamp is issued, then the agreement in force and then suspended."""
+    work = tmp_path_factory.mktemp("published")
+    repo = admins.fresh_repo(work)
+    ts = admins.key("ts")
+
+    def publish_state(state: str) -> None:
+        source = ["--state", str(write_state_json(work / f"{state}.json", state))]
+        proposal = propose(repo, work / f"{state}.fpd", *source, "--node-entry", str(admins.node_entries[state]))
+        sign(proposal, *map(admins.key, STATE_ADMINS[state]))
+        ok(publish(repo, proposal))
+
+    def keep_bundle(name: str) -> Path:
+        return Path(shutil.copy(repo / "bundle.fpd", work / name))
+
+    def publish_agreement(status: str, name: str) -> Path:
+        agreement = write_agreement_json(work / f"{name}.json", status)
+        proposal = propose(repo, work / f"{name}.proposal.fpd", "--agreement", str(agreement))
+        sign(proposal, *map(admins.key, ROOT_ROLE_ADMINS))
+        ok(publish(repo, proposal, timestamp_key=ts))
+        return keep_bundle(f"{name}.fpd")
+
+    publish_state("GR")
+    assert "timestamp version 1 issued" in ok(cli("directory", "timestamp", "--repo", str(repo), "--key", str(ts)))
+    gr_only = keep_bundle("gr-only.fpd")
+    publish_state("AL")
+    in_force = publish_agreement("AGREEMENT_STATUS_IN_FORCE", "in-force")
+    suspended = publish_agreement("AGREEMENT_STATUS_SUSPENDED", "suspended")
+    return Published(repo, gr_only, in_force, suspended)
+
+
+@pytest.mark.parametrize(
+    ("which", "expected"),
+    [
+        pytest.param("gr_only", "directory version 1: 1 State(s), 1 node(s), 0 agreement(s)", id="gr-only"),
+        pytest.param("in_force", "directory version 2: 2 State(s), 2 node(s), 1 agreement(s)", id="in-force"),
+        pytest.param("suspended", "directory version 3: 2 State(s), 2 node(s), 1 agreement(s)", id="suspended"),
+    ],
+)
+def test_verify_accepts_each_published_bundle_from_root_1(published: Published, which: str, expected: str) -> None:
+    """Every bundle the workflow published verifies from root 1, as a node configured with it would."""
+    out = ok(cli("directory", "verify", str(getattr(published, which)), "--root", str(published.root)))
+    assert out.startswith(f"OK: {expected}; valid until "), out
+    assert len(out.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("which", "version", "status"),
+    [
+        pytest.param("in_force", 1, "IN_FORCE", id="in-force"),
+        pytest.param("suspended", 2, "SUSPENDED", id="suspended"),
+    ],
+)
+def test_show_json_lists_states_nodes_and_the_agreement(
+    admins: Admins, published: Published, which: str, version: int, status: str
+) -> None:
+    """``show --json`` gives both States, each node exactly as its State exported it, and the agreement's status."""
+    shown = json.loads(
+        ok(cli("directory", "show", str(getattr(published, which)), "--root", str(published.root), "--json"))
+    )
+    assert set(shown["states"]) == {"GR", "AL"}
+    for state, (node_id, institution, languages, endpoint) in STATE_NODES.items():
+        entry = shown["states"][state]
+        assert (entry["version"], entry["focal_point_designated"]) == (1, True)
+        assert [i["name"] for i in entry["institutions"]] == [institution]
+        assert [(c["email"], c["languages"]) for c in entry["contact_points"]] == [
+            (f"duty@{state.lower()}.example", list(languages))
+        ]
+        export = json.loads(admins.node_entries[state].read_text(encoding="utf-8"))["entry"]
+        node = shown["nodes"][node_id]
+        assert (node["state"], node["institution"], node["endpoint"]) == (state, institution, endpoint)
+        assert node["signing_keys"] == {k["keyId"]: "ACTIVE" for k in export["signingKeys"]}
+        assert node["encryption_keys"] == {k["keyId"]: "ACTIVE" for k in export["encryptionKeys"]}
+        assert list(node["tls_pins"].values()) == ["ACTIVE"]
+    assert set(shown["nodes"]) == {"gr-ekka", "al-shss"}
+    assert shown["agreements"] == {
+        AGREEMENT_ID: {
+            "version": version,
+            "parties": ["AL", "GR"],
+            "status": status,
+            "kinds": ["social_inquiry_request"],
+            "deadlines_days": {"social_inquiry_request": 30},
+        }
+    }
+
+
+def test_show_text_names_states_nodes_and_agreement(published: Published) -> None:
+    """Plain ``show`` prints one line per State, node and agreement."""
+    out = ok(cli("directory", "show", str(published.suspended), "--root", str(published.root)))
+    lines = out.splitlines()
+    assert lines[0] == "directory version 3"
+    assert sum("focal point designated" in x for x in lines) == 2
+    assert any(re.search(r"node gr-ekka\s+GR\s+127\.0\.0\.1:7401\s+EKKA$", x) for x in lines), out
+    assert any(re.search(rf"agreement {AGREEMENT_ID}\s+AL-GR\s+suspended$", x) for x in lines), out
+
+
+@pytest.mark.parametrize(
+    ("which", "extra", "no_focal_point", "expiring"),
+    [
+        pytest.param("suspended", (), [], [], id="all-designated"),
+        pytest.param("gr_only", (), ["AL"], [], id="AL-missing"),
+        pytest.param(
+            "suspended",
+            ("--expiring-days", "400"),
+            [],
+            ["root version 1", "State entry AL version 1", "State entry GR version 1"],
+            id="expiring-within-400-days",
+        ),
+    ],
+)
+def test_health_json_reports_missing_focal_points_and_expiry(
+    published: Published, which: str, extra: tuple[str, ...], no_focal_point: list[str], expiring: list[str]
+) -> None:
+    """``health --json`` has every documented key; a delegated State without entry, and near expiry, are flagged."""
+    args = ["directory", "health", str(getattr(published, which)), "--root", str(published.root), "--json", *extra]
+    report = json.loads(ok(cli(*args)))
+    assert set(report) == HEALTH_KEYS
+    assert report["no_focal_point"] == no_focal_point
+    assert [d["document"] for d in report["expiring_documents"]] == expiring
+    assert report["stale_contact_points"] == []
+    assert report["unreachable_nodes"] == []
+    assert report["healthy"] is (not no_focal_point and not expiring)
+
+
+def test_health_text_says_healthy(published: Published) -> None:
+    """Plain ``health`` prints a one-line verdict for a directory that needs nothing."""
+    out = ok(cli("directory", "health", str(published.suspended), "--root", str(published.root)))
+    assert out.splitlines() == ["directory version 3: healthy"]
+
+
+def test_diff_shows_the_suspended_agreement(published: Published) -> None:
+    """``diff`` between the bundles before and after the suspension lists exactly what changed."""
+    out = ok(cli("directory", "diff", str(published.in_force), str(published.suspended), "--root", str(published.root)))
+    assert out.splitlines() == [
+        f"~ agreements.{AGREEMENT_ID}.status: IN_FORCE -> SUSPENDED",
+        f"~ agreements.{AGREEMENT_ID}.version: 1 -> 2",
+        "~ version: 2 -> 3",
+        "3 change(s)",
+    ]
+
+
+def test_diff_shows_a_state_joining(published: Published) -> None:
+    """``diff`` from GR alone to both States shows AL's entry, node and the agreement added, nothing removed."""
+    out = ok(cli("directory", "diff", str(published.gr_only), str(published.in_force), "--root", str(published.root)))
+    lines = out.splitlines()
+    assert "+ states.AL.focal_point_designated = True" in lines
+    assert "+ nodes.al-shss.endpoint = 127.0.0.1:7411" in lines
+    assert f"+ agreements.{AGREEMENT_ID}.status = IN_FORCE" in lines
+    assert not [x for x in lines if x.startswith(("- ", "~ states.", "~ nodes."))]
+
+
+def test_diff_of_a_bundle_with_itself_is_empty(published: Published) -> None:
+    """Nothing changed, nothing listed."""
+    same = str(published.suspended)
+    assert ok(cli("directory", "diff", same, same, "--root", str(published.root))).splitlines() == ["0 change(s)"]
+
+
+@pytest.fixture(scope="module")
+def foreign_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A valid root 1 of other administrators (same State codes, other keys): not the root the nodes trust."""
+    base = tmp_path_factory.mktemp("foreign")
+    ok(keygen(base, "x", "GR"))
+    ok(keygen(base, "t", "ZZ"))
+    spec = {
+        "root": {"keys": ["x.pub.json"], "threshold": 1},
+        "root_min_states": 1,
+        "timestamp": {"keys": ["t.pub.json"], "threshold": 1},
+        "states": {"GR": {"keys": ["x.pub.json"], "threshold": 1}},
+    }
+    (base / "root.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    proposal = base / "root.fpd"
+    ok(cli("directory", "init-root", "--spec", str(base / "root.yaml"), "--out", str(proposal)))
+    sign(proposal, base / "x.key")
+    ok(publish(base / "repo", proposal))
+    return base / "repo" / "roots" / "1.fpd"
+
+
+@pytest.mark.parametrize("command", ["verify", "show", "health", "diff"])
+def test_every_reading_command_refuses_a_bundle_under_an_untrusted_root(
+    published: Published, foreign_root: Path, command: str
+) -> None:
+    """Against a root the bundle was not signed under, each command fails with one line and prints nothing."""
+    bundle = str(published.suspended)
+    args = [bundle, bundle] if command == "diff" else [bundle]
+    result = cli("directory", command, *args, "--root", str(foreign_root))
+    assert_one_line_error(result, bundle, "timestamp", "0 valid signature(s)")
+    assert result.stdout == ""
+
+
+def _swap_in_old_agreement(published: Published, tmp: Path) -> Path:
+    """The current bundle with the agreement's version 1 in place of version 2 (a mix-and-match replay)."""
+    out = tmp / "bundle.fpd"
+    bundle = directory_pb2.DirectoryBundle.FromString(published.suspended.read_bytes())
+    del bundle.agreements[:]
+    bundle.agreements.append((published.repo / "agreements" / AGREEMENT_ID / "1.fpd").read_bytes())
+    out.write_bytes(bundle.SerializeToString())
+    return out
+
+
+def _truncated(published: Published, tmp: Path) -> Path:
+    out = tmp / "bundle.fpd"
+    out.write_bytes(published.suspended.read_bytes()[:500])
+    return out
+
+
+BundleMaker = Callable[[Published, Path], Path]
+
+
+@pytest.mark.parametrize(
+    ("make_bundle", "unsigned_root", "fragments"),
+    [
+        pytest.param(lambda p, _: p.suspended, True, ("trusted root", "0 valid signature(s)"), id="unsigned-root"),
+        pytest.param(_truncated, False, ("not a directory bundle",), id="truncated-bundle"),
+        pytest.param(lambda p, _: p.root, False, ("timestamp",), id="root-given-as-bundle"),
+        pytest.param(_swap_in_old_agreement, False, (f"agreement {AGREEMENT_ID}",), id="old-agreement-swapped-in"),
+        pytest.param(lambda _, tmp: tmp / "absent.fpd", False, ("file not found",), id="missing-bundle"),
+    ],
+)
+def test_verify_refuses_what_a_node_would_refuse(
+    admins: Admins,
+    published: Published,
+    tmp_path: Path,
+    make_bundle: BundleMaker,
+    unsigned_root: bool,
+    fragments: tuple[str, ...],
+) -> None:
+    """A root nobody signed, a damaged bundle or a replayed part: one line naming the file at fault, exit 1."""
+    bundle = make_bundle(published, tmp_path)
+    root = admins.unsigned_root if unsigned_root else published.root
+    result = cli("directory", "verify", str(bundle), "--root", str(root))
+    assert_one_line_error(result, str(root if unsigned_root else bundle), *fragments)
+    # A file that fails verification exits 1; a file that is not there is a usage mistake (2).
+    assert result.returncode == (1 if bundle.exists() else 2)
+    assert result.stdout == ""
+
+
+UNKNOWN_FIELD_INPUTS = ["message send --body", "directory propose --state", "directory propose --agreement"]
+UNKNOWN_FIELD_INPUTS += ["directory propose --node-entry"]
+
+
+@pytest.mark.parametrize("command", UNKNOWN_FIELD_INPUTS)
+def test_a_json_file_with_an_unknown_field_is_a_one_line_error(
+    request: pytest.FixtureRequest, admins: Admins, tmp_path: Path, command: str
+) -> None:
+    """A JSON input with a field its message type lacks is named in one line (exit 2), and nothing is written."""
     wrong = tmp_path / "wrong.json"
     wrong.write_text('{"no_such_field": 1}', encoding="utf-8")
-    if command == "message send":
+    out = tmp_path / "proposal.fpd"
+    repo = admins.fresh_repo(tmp_path)
+    before = files_of(repo)
+    propose_args = ["directory", "propose", "--repo", str(repo), "--out", str(out)]
+    if command == "message send --body":
+        network: LocalNetwork = request.getfixturevalue("network")
         args = ["message", "send", "--config", str(network.nodes[SENDER].config_path), "--to", RECEIVER]
         args += ["--body", str(wrong)]
+    elif command == "directory propose --node-entry":
+        state = write_state_json(tmp_path / "state.json", "GR")
+        args = [*propose_args, "--state", str(state), "--node-entry", str(wrong)]
     else:
-        args = ["directory", "build", "--entry", str(wrong), "--admin-key", str(network.admin_key)]
-        args += ["--version", "9", "--out", str(tmp_path / "out.fpd")]
+        args = [*propose_args, command.rsplit(" ", 1)[1], str(wrong)]
     result = cli(*args)
     assert_one_line_error(result, str(wrong), "no_such_field")
+    assert result.returncode == 2
+    assert not out.exists()
+    assert files_of(repo) == before
+
+
+@pytest.mark.parametrize(
+    "sources",
+    [
+        pytest.param(("--state", "--agreement"), id="state-and-agreement"),
+        pytest.param(("--root-spec", "--state"), id="root-and-state"),
+        pytest.param(("--root-spec", "--agreement"), id="root-and-agreement"),
+        pytest.param((), id="none"),
+    ],
+)
+def test_propose_needs_exactly_one_kind_of_document(admins: Admins, tmp_path: Path, sources: tuple[str, ...]) -> None:
+    """``propose`` with two of --root-spec/--state/--agreement (or none) is a usage error (exit 2), nothing written."""
+    files = {
+        "--state": write_state_json(tmp_path / "state.json", "GR"),
+        "--agreement": write_agreement_json(tmp_path / "agreement.json", "AGREEMENT_STATUS_IN_FORCE"),
+        "--root-spec": admins.spec,
+    }
+    repo, out = admins.fresh_repo(tmp_path), tmp_path / "proposal.fpd"
+    before = files_of(repo)
+    args = [x for option in sources for x in (option, str(files[option]))]
+    result = cli("directory", "propose", "--repo", str(repo), *args, "--out", str(out))
+    assert_one_line_error(result, "exactly one of --root-spec, --state or --agreement")
+    assert result.returncode == 2
+    assert not out.exists()
+    assert files_of(repo) == before
+
+
+def test_a_state_entry_listing_another_states_node_is_not_published(admins: Admins, tmp_path: Path) -> None:
+    """Publishing refuses what nodes would refuse: GR's entry may not list AL's node, even fully signed."""
+    repo = admins.fresh_repo(tmp_path)
+    before = files_of(repo)
+    state = write_state_json(tmp_path / "state.json", "GR")
+    proposal = propose(repo, tmp_path / "gr.fpd", "--state", str(state), "--node-entry", str(admins.node_entries["AL"]))
+    sign(proposal, *map(admins.key, STATE_ADMINS["GR"]))
+    assert_one_line_error(publish(repo, proposal), "al-shss", "another State")
+    assert files_of(repo) == before
 
 
 def test_demo_prints_a_timeline_ending_in_done() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from focalpoint.config import load_config
+from focalpoint.config import NodeConfig, load_config
 from focalpoint.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "node.example.yaml"
@@ -20,10 +20,11 @@ VALID: dict[str, Any] = {
     "listen": {"peer": "0.0.0.0:7401", "local": "127.0.0.1:7402"},
     "storage": {"database": "data/node.sqlite"},
     "directory": {
-        "path": "directory/directory.fpd",
-        "trusted_keys": ["directory/admin-gr.pub.json", "directory/admin-al.pub.json"],
-        "threshold": 2,
+        "root": "directory/root.1.fpd",
+        "bundle": "directory/bundle.fpd",
+        "servers": ["directory.example.org:7480", "[2001:db8::5]:7480"],
         "refresh_seconds": 15,
+        "expiry_warning_hours": 72,
     },
     "delivery": {"max_envelope_bytes": 65536, "batch_size": 64, "retry_initial_seconds": 1, "retry_max_seconds": 60},
     "logging": {"format": "json", "level": "debug"},
@@ -61,8 +62,9 @@ def test_valid_config_loads_every_field(tmp_path: Path) -> None:
     assert config.node_id == "gr-ekka"
     assert config.passphrase_env == "FOCALPOINT_PASSPHRASE"
     assert (config.listen_peer, config.listen_local) == ("0.0.0.0:7401", "127.0.0.1:7402")
-    assert config.directory.threshold == 2
+    assert config.directory.servers == ("directory.example.org:7480", "[2001:db8::5]:7480")
     assert config.directory.refresh_seconds == 15
+    assert config.directory.expiry_warning_hours == 72
     assert config.delivery.max_envelope_bytes == 65536
     assert config.delivery.batch_size == 64
     assert (config.delivery.retry_initial_seconds, config.delivery.retry_max_seconds) == (1, 60)
@@ -81,30 +83,38 @@ def test_relative_paths_resolve_against_the_config_directory(tmp_path: Path, mon
     assert config.source == path.resolve()
     assert config.keys_file == base / "keys" / "node.keys"
     assert config.database == base / "data" / "node.sqlite"
-    assert config.directory.path == base / "directory" / "directory.fpd"
-    assert config.directory.trusted_keys == (
-        base / "directory" / "admin-gr.pub.json",
-        base / "directory" / "admin-al.pub.json",
-    )
+    assert config.directory.root == base / "directory" / "root.1.fpd"
+    assert config.directory.bundle == base / "directory" / "bundle.fpd"
 
 
-def test_absolute_paths_are_kept(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("section", "key", "read"),
+    [
+        pytest.param("storage", "database", lambda c: c.database, id="storage.database"),
+        pytest.param("node", "keys_file", lambda c: c.keys_file, id="node.keys_file"),
+        pytest.param("directory", "root", lambda c: c.directory.root, id="directory.root"),
+        pytest.param("directory", "bundle", lambda c: c.directory.bundle, id="directory.bundle"),
+    ],
+)
+def test_absolute_paths_are_kept(tmp_path: Path, section: str, key: str, read: Callable[[NodeConfig], Path]) -> None:
     """An absolute path is used as written."""
-    path = write_config(tmp_path, edited(lambda d: d["storage"].update(database="/var/lib/focalpoint/node.sqlite")))
-    assert load_config(path).database == Path("/var/lib/focalpoint/node.sqlite")
+    absolute = Path("/var/lib/focalpoint") / f"{key}.bin"
+    path = write_config(tmp_path, edited(put(section, key, value=str(absolute))))
+    assert read(load_config(path)) == absolute
 
 
 def test_optional_sections_take_defaults(tmp_path: Path) -> None:
-    """Without delivery, logging, passphrase_env, threshold and refresh, the documented defaults apply."""
+    """Without delivery, logging, passphrase_env, servers, refresh and expiry warning, the documented defaults apply."""
 
     def strip(d: dict[str, Any]) -> None:
         del d["delivery"], d["logging"], d["node"]["passphrase_env"]
-        del d["directory"]["threshold"], d["directory"]["refresh_seconds"]
+        del d["directory"]["servers"], d["directory"]["refresh_seconds"], d["directory"]["expiry_warning_hours"]
 
     config = load_config(write_config(tmp_path, edited(strip)))
     assert config.passphrase_env is None
-    assert config.directory.threshold == 1
+    assert config.directory.servers == ()
     assert config.directory.refresh_seconds == 30.0
+    assert config.directory.expiry_warning_hours == 48.0
     assert config.delivery.max_envelope_bytes == 1 << 20
     assert config.delivery.message_ttl_seconds == 14 * 86400
     assert config.delivery.clock_skew_seconds == 120
@@ -116,8 +126,12 @@ def test_example_config_loads() -> None:
     config = load_config(EXAMPLE)
     assert config.node_id == "gr-ekka"
     assert config.listen_peer == "0.0.0.0:7401"
-    assert config.directory.threshold == 1
-    assert config.keys_file == EXAMPLE.parent.resolve() / "keys" / "node.keys"
+    base = EXAMPLE.parent.resolve()
+    assert config.keys_file == base / "keys" / "node.keys"
+    assert config.directory.root == base / "directory" / "root.1.fpd"
+    assert config.directory.bundle == base / "directory" / "bundle.fpd"
+    assert config.directory.servers == ()
+    assert (config.directory.refresh_seconds, config.directory.expiry_warning_hours) == (30, 48)
     assert config.delivery.message_ttl_seconds == 1209600
 
 
@@ -152,10 +166,7 @@ def put(*keys: str, value: object) -> Edit:
         pytest.param(delete("listen", "local"), "listen.local: required key is missing", id="listen.local"),
         pytest.param(delete("storage", "database"), "storage.database: required key is missing", id="database"),
         pytest.param(delete("directory"), "directory: required key is missing", id="directory"),
-        pytest.param(delete("directory", "path"), "directory.path: required key is missing", id="directory.path"),
-        pytest.param(
-            delete("directory", "trusted_keys"), "directory.trusted_keys: required key is missing", id="trusted_keys"
-        ),
+        pytest.param(delete("directory", "root"), "directory.root: required key is missing", id="directory.root"),
     ],
 )
 def test_missing_key_is_named(tmp_path: Path, edit: Edit, expected: str) -> None:
@@ -171,6 +182,16 @@ def test_missing_key_is_named(tmp_path: Path, edit: Edit, expected: str) -> None
         pytest.param(
             put("directory", "refresh_second", value=5), "directory.refresh_second: unknown key", id="directory"
         ),
+        # The single-document directory's keys (before issue 3) must not be silently ignored.
+        pytest.param(
+            put("directory", "path", value="directory/directory.fpd"), "directory.path: unknown key", id="old-path"
+        ),
+        pytest.param(
+            put("directory", "trusted_keys", value=["admin.pub.json"]),
+            "directory.trusted_keys: unknown key",
+            id="old-trusted_keys",
+        ),
+        pytest.param(put("directory", "threshold", value=1), "directory.threshold: unknown key", id="old-threshold"),
         pytest.param(put("delivery", "batchsize", value=5), "delivery.batchsize: unknown key", id="delivery"),
         pytest.param(put("logging", "colour", value=True), "logging.colour: unknown key", id="logging"),
         pytest.param(put("listen", "admin", value="127.0.0.1:1"), "listen.admin: unknown key", id="listen"),
@@ -193,25 +214,71 @@ def test_unknown_key_is_an_error(tmp_path: Path, edit: Edit, expected: str) -> N
             "node.passphrase_env: expected an environment variable name",
             id="passphrase-env",
         ),
+        pytest.param(put("directory", value="bundle.fpd"), "directory: expected a mapping", id="directory-scalar"),
+        pytest.param(put("directory", "root", value=5), "directory.root: expected a file path, got 5", id="root-int"),
         pytest.param(
-            put("directory", "trusted_keys", value="admin.pub.json"),
-            "directory.trusted_keys: expected a non-empty list",
-            id="trusted-keys-string",
+            put("directory", "root", value=["root.1.fpd"]), "directory.root: expected a file path", id="root-list"
+        ),
+        pytest.param(put("directory", "root", value=None), "directory.root: expected a file path", id="root-null"),
+        pytest.param(
+            put("directory", "bundle", value=5), "directory.bundle: expected a file path, got 5", id="bundle-int"
         ),
         pytest.param(
-            put("directory", "trusted_keys", value=[]), "directory.trusted_keys: expected a non-empty list", id="empty"
+            put("directory", "bundle", value=None), "directory.bundle: expected a file path", id="bundle-null"
         ),
         pytest.param(
-            put("directory", "trusted_keys", value=[1]), "directory.trusted_keys: expected a non-empty list", id="ints"
+            put("directory", "servers", value="directory.example.org:7480"),
+            "directory.servers: expected a list of host:port",
+            id="servers-string",
         ),
-        pytest.param(put("directory", "threshold", value="2"), "directory.threshold: expected an integer", id="str"),
-        pytest.param(put("directory", "threshold", value=True), "directory.threshold: expected an integer", id="bool"),
-        pytest.param(put("directory", "threshold", value=1.5), "directory.threshold: expected an integer", id="float"),
+        pytest.param(
+            put("directory", "servers", value=["directory.example.org"]),
+            "directory.servers: expected a list of host:port",
+            id="servers-no-port",
+        ),
+        pytest.param(
+            put("directory", "servers", value=[7480]),
+            "directory.servers: expected a list of host:port",
+            id="servers-int",
+        ),
         pytest.param(
             put("directory", "refresh_seconds", value="fast"), "directory.refresh_seconds: expected a number", id="num"
         ),
         pytest.param(
-            put("directory", "refresh_seconds", value=0), "directory.refresh_seconds: expected a number in", id="low"
+            put("directory", "refresh_seconds", value=True), "directory.refresh_seconds: expected a number", id="bool"
+        ),
+        pytest.param(
+            put("directory", "refresh_seconds", value=0),
+            "directory.refresh_seconds: expected a number in [0.1, 86400], got 0",
+            id="refresh-zero",
+        ),
+        pytest.param(
+            put("directory", "refresh_seconds", value=0.09), "directory.refresh_seconds: expected a number in", id="low"
+        ),
+        pytest.param(
+            put("directory", "refresh_seconds", value=86401),
+            "directory.refresh_seconds: expected a number in",
+            id="refresh-high",
+        ),
+        pytest.param(
+            put("directory", "expiry_warning_hours", value="2 days"),
+            "directory.expiry_warning_hours: expected a number",
+            id="expiry-str",
+        ),
+        pytest.param(
+            put("directory", "expiry_warning_hours", value=False),
+            "directory.expiry_warning_hours: expected a number",
+            id="expiry-bool",
+        ),
+        pytest.param(
+            put("directory", "expiry_warning_hours", value=-1),
+            "directory.expiry_warning_hours: expected a number in [0, 8760], got -1",
+            id="expiry-negative",
+        ),
+        pytest.param(
+            put("directory", "expiry_warning_hours", value=8760.5),
+            "directory.expiry_warning_hours: expected a number in",
+            id="expiry-high",
         ),
         pytest.param(
             put("delivery", "max_envelope_bytes", value=100),
@@ -277,11 +344,52 @@ def test_bad_node_id_is_named(tmp_path: Path, node_id: str) -> None:
     assert "node.id: expected a lowercase DNS label" in message
 
 
-def test_threshold_above_trusted_key_count_is_refused(tmp_path: Path) -> None:
-    """A threshold larger than the number of trusted keys could never be met; it is refused."""
-    data = edited(put("directory", "trusted_keys", value=["admin.pub.json"]))
-    message = config_error(write_config(tmp_path, data))
-    assert "directory.threshold: expected an integer in [1, 1], got 2" in message
+def test_directory_without_bundle_or_servers_is_refused(tmp_path: Path) -> None:
+    """A node with neither a bundle file nor directory servers could never get a directory; it is refused."""
+
+    def strip(d: dict[str, Any]) -> None:
+        del d["directory"]["bundle"], d["directory"]["servers"]
+
+    message = config_error(write_config(tmp_path, edited(strip)))
+    assert "directory: give a bundle file, directory servers, or both" in message
+
+
+def test_empty_server_list_without_bundle_is_refused(tmp_path: Path) -> None:
+    """An empty server list counts as no source at all."""
+    data = edited(put("directory", "servers", value=[]))
+    del data["directory"]["bundle"]
+    assert "directory: give a bundle file, directory servers, or both" in config_error(write_config(tmp_path, data))
+
+
+@pytest.mark.parametrize(
+    ("remove", "bundle", "servers"),
+    [
+        pytest.param("servers", "bundle.fpd", (), id="bundle-only"),
+        pytest.param("bundle", None, ("directory.example.org:7480", "[2001:db8::5]:7480"), id="servers-only"),
+    ],
+)
+def test_either_directory_source_is_enough(
+    tmp_path: Path, remove: str, bundle: str | None, servers: tuple[str, ...]
+) -> None:
+    """A bundle file alone or directory servers alone is a complete directory source."""
+    config = load_config(write_config(tmp_path, edited(delete("directory", remove))))
+    assert config.directory.bundle == (None if bundle is None else tmp_path.resolve() / "directory" / bundle)
+    assert config.directory.servers == servers
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        pytest.param("refresh_seconds", 0.1, id="refresh-min"),
+        pytest.param("refresh_seconds", 86400, id="refresh-max"),
+        pytest.param("expiry_warning_hours", 0, id="expiry-min"),
+        pytest.param("expiry_warning_hours", 8760, id="expiry-max"),
+    ],
+)
+def test_directory_timing_bounds_are_inclusive(tmp_path: Path, key: str, value: float) -> None:
+    """The documented ends of refresh_seconds and expiry_warning_hours are themselves accepted."""
+    directory = load_config(write_config(tmp_path, edited(put("directory", key, value=value)))).directory
+    assert getattr(directory, key) == value
 
 
 def test_retry_max_below_initial_is_refused(tmp_path: Path) -> None:

@@ -1,145 +1,78 @@
-"""The signed directory (directory/): building, signing, loading steps D1–D6 and the model's invariants."""
+"""The directory model (directory.model) and entry exports (directory.build): the invariants a node relies on.
+
+The trust rules that decide which documents become a directory (rollback, freeze, expiry,
+thresholds, who may sign what) are in ``test_directory_trust.py``; here the model is built
+from a real network's entries, directly with ``Directory.build`` where only the model matters.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from directory import (
+    AgreementInfo,
+    AgreementStatus,
     Directory,
     KeyInfo,
     KeyStatus,
     NodeInfo,
-    TrustRoot,
-    build_directory,
     check_entry_export,
-    load_directory,
-    sign_document,
 )
-from focalpoint.directory_cache import load_trust_root
-from focalpoint.errors import ConfigError, VerificationError
-from focalpoint.keystore import NodeKeys, load_admin_key, load_node_keys, node_entry_export
-from focalpoint.localnet import NodeSpec, make_network
-from focalpoint.signing import AdminSigner, Context, key_id_for
+from focalpoint.errors import VerificationError
+from focalpoint.keystore import node_entry_export
+from focalpoint.localnet import NodeSpec
+from focalpoint.signing import Context, key_id_for
 from focalpoint.suite import EncryptionPrivateKey
-from focalpoint.tlsid import certificate_der_to_pem, generate_tls_identity
+from focalpoint.tlsid import TlsIdentity, certificate_der_to_pem, generate_tls_identity
 from focalpoint.v1 import common_pb2, directory_pb2
+from tests.dirworld import EntryEdit, World, directory_of, make_world
 
 NOW = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
 NOW_MS = int(NOW.timestamp() * 1000)
 HOUR_MS = 3600 * 1000
-EXPIRES = NOW_MS + 30 * 24 * HOUR_MS
 GR, AL = "gr-ekka", "al-shss"
 ED25519 = common_pb2.KEY_ALGORITHM_ED25519
 HYBRID_KEM = common_pb2.KEY_ALGORITHM_ML_KEM_768_X25519
-
-EntryEdit = Callable[[directory_pb2.NodeEntry], None]
-
-
-@dataclass(frozen=True)
-class World:
-    entries: Mapping[str, directory_pb2.NodeEntry]
-    keys: Mapping[str, NodeKeys]
-    admin: AdminSigner
-    others: tuple[AdminSigner, AdminSigner]
-    trust: TrustRoot
-    published: bytes
-
-    def copies(self) -> dict[str, directory_pb2.NodeEntry]:
-        out: dict[str, directory_pb2.NodeEntry] = {}
-        for node_id, entry in self.entries.items():
-            copy = directory_pb2.NodeEntry()
-            copy.CopyFrom(entry)
-            out[node_id] = copy
-        return out
-
-    def entry(self, node_id: str = GR, edit: EntryEdit | None = None) -> directory_pb2.NodeEntry:
-        entry = self.copies()[node_id]
-        if edit is not None:
-            edit(entry)
-        return entry
-
-    def document(
-        self,
-        entries: list[directory_pb2.NodeEntry] | None = None,
-        *,
-        version: int = 1,
-        issued_at_ms: int = NOW_MS,
-        expires_at_ms: int = EXPIRES,
-        signers: list[AdminSigner] | None = None,
-    ) -> bytes:
-        signed = build_directory(
-            entries if entries is not None else list(self.copies().values()),
-            version=version,
-            issued_at_ms=issued_at_ms,
-            expires_at_ms=expires_at_ms,
-        )
-        return sign_document(signed, signers if signers is not None else [self.admin])
-
-    def unchecked_document(self, entries: list[directory_pb2.NodeEntry]) -> bytes:
-        """A signed document built without build_directory's checks, as a careless or hostile signer could."""
-        body = directory_pb2.Directory(
-            type="focalpoint.directory",
-            spec_version=1,
-            version=1,
-            issued_at_ms=NOW_MS,
-            expires_at_ms=EXPIRES,
-            nodes=entries,
-        )
-        return sign_document(body.SerializeToString(), [self.admin])
-
-    def load(
-        self, data: bytes, *, trust: TrustRoot | None = None, now_ms: int = NOW_MS, previous: Directory | None = None
-    ) -> Directory:
-        return load_directory(data, trust=trust or self.trust, now_ms=now_ms, previous=previous)
+REQUEST, REPORT = "social_inquiry_request", "social_inquiry_report"
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    """Two nodes' keys and entries, the network's administrator and two more administrator keys."""
-    net = make_network(
-        tmp_path_factory.mktemp("net"), [NodeSpec(GR, "GR", "EKKA"), NodeSpec(AL, "AL", "SHSS")], now=NOW
-    )
-    keys = {n: load_node_keys(node.home / "keys" / "node.keys", None) for n, node in net.nodes.items()}
-    return World(
-        entries=dict(net.entries),
-        keys=keys,
-        admin=load_admin_key(net.admin_key, None),
-        others=(AdminSigner.generate(), AdminSigner.generate()),
-        trust=load_trust_root((net.admin_public,), 1),
-        published=net.directory_path.read_bytes(),
-    )
+    """Two nodes of two States, published through a real repository with an agreement between them."""
+    return make_world(tmp_path_factory.mktemp("net"), [NodeSpec(GR, "GR", "EKKA"), NodeSpec(AL, "AL", "SHSS")], now=NOW)
 
 
-def trust_of(*signers: AdminSigner, threshold: int = 1) -> TrustRoot:
-    return TrustRoot({s.key_id: s.verifier for s in signers}, threshold)
+@pytest.fixture(scope="module")
+def spare_tls() -> TlsIdentity:
+    """A TLS identity no node lists (a rotated-out or a second certificate)."""
+    return generate_tls_identity(GR, now=NOW)
 
 
-def resign(data: bytes, edit: Callable[[directory_pb2.SignedDocument], None]) -> bytes:
-    doc = directory_pb2.SignedDocument.FromString(data)
-    edit(doc)
-    return doc.SerializeToString()
+def tls_key(identity: TlsIdentity, status: KeyStatus) -> directory_pb2.TlsKey:
+    return directory_pb2.TlsKey(spki_sha256=identity.pin, certificate_der=identity.certificate_der, status=status.value)
 
 
-# --- A valid directory -------------------------------------------------------------------------
+# --- A published directory ---------------------------------------------------------------------
 
 
-def test_published_directory_loads(world: World) -> None:
-    """The document localnet publishes loads with the trust root read from the admin's public key file."""
-    directory = world.load(world.published)
-    assert directory.version == 1
+def test_published_directory_lists_nodes_states_and_agreements(world: World) -> None:
+    """The network's bundle, verified from root 1, holds both nodes, both State entries and their agreement."""
+    directory = world.load()
+    assert directory.version == world.net.version
     assert set(directory.nodes) == {GR, AL}
-    assert directory.raw == world.published
+    assert set(directory.states) == {"GR", "AL"}
+    assert set(directory.agreements) == {"AL-GR"}
+    gr = directory.node(GR)
+    assert gr is not None
+    assert (gr.state, gr.institution) == ("GR", "EKKA")
 
 
 def test_directory_lookups(world: World) -> None:
     """A loaded directory answers node, key and pin lookups, and None for anything it does not list."""
-    directory = world.load(world.document())
+    directory = world.load()
     gr_signer = world.keys[GR].signer
     assert directory.knows(GR)
     assert not directory.knows("xx-nobody")
@@ -147,194 +80,97 @@ def test_directory_lookups(world: World) -> None:
     assert directory.signing_key(GR, gr_signer.key_id, NOW_MS) == gr_signer.verifier()
     assert directory.signing_key(AL, gr_signer.key_id, NOW_MS) is None
     assert directory.signing_key("xx-nobody", gr_signer.key_id, NOW_MS) is None
+    assert directory.evidence_key("xx-nobody", gr_signer.key_id, NOW_MS) is None
     assert directory.node_for_pin(world.keys[GR].tls.pin) == GR
     assert directory.node_for_pin(bytes(32)) is None
     assert directory.trust_store_pem(exclude=GR) == world.keys[AL].tls.certificate_pem
+
+
+def test_republished_entry_edit_reaches_the_loaded_directory(world: World) -> None:
+    """An entry edited and re-signed by its State's administrators is what the next verified version holds."""
+
+    def rename(entries: dict[str, directory_pb2.NodeEntry]) -> None:
+        entries[AL].institution = "SHSS regional office"
+
+    before = world.load()
+    edited = world.republish(rename)
+    node = edited.node(AL)
+    assert node is not None
+    assert node.institution == "SHSS regional office"
+    assert edited.version > before.version
+    assert edited.states["AL"].version > before.states["AL"].version
+    assert edited.states["GR"].version == before.states["GR"].version
+    restored = world.load().node(AL)
+    assert restored is not None
+    assert restored.institution == "SHSS"
+
+
+# --- Directory.build: ids and pins are unique ----------------------------------------------------
+
+
+def test_duplicate_node_ids_are_refused(world: World) -> None:
+    """Two entries with the same node id are refused."""
+    with pytest.raises(VerificationError, match="appears twice"):
+        directory_of([world.entry(GR), world.entry(GR)])
+
+
+@pytest.mark.parametrize("owner_first", [True, False], ids=["owner-first", "thief-first"])
+@pytest.mark.parametrize(
+    ("owner_status", "thief_status"),
+    [
+        pytest.param(KeyStatus.ACTIVE, KeyStatus.ACTIVE, id="both-active"),
+        pytest.param(KeyStatus.ACTIVE, KeyStatus.REVOKED, id="thief-copy-revoked"),
+        pytest.param(KeyStatus.REVOKED, KeyStatus.ACTIVE, id="owner-copy-revoked"),
+        pytest.param(KeyStatus.REVOKED, KeyStatus.REVOKED, id="both-revoked"),
+    ],
+)
+def test_tls_key_shared_between_nodes_is_refused(
+    world: World, spare_tls: TlsIdentity, owner_status: KeyStatus, thief_status: KeyStatus, owner_first: bool
+) -> None:
+    """Two nodes may not list the same TLS key, whatever its status in either and in whatever order.
+
+    The pin decides who a peer is; a pin revoked for one node must not become live for another.
+    """
+    shared = world.keys[GR].tls
+
+    def owner_edit(entry: directory_pb2.NodeEntry) -> None:
+        entry.tls_keys[0].status = owner_status.value
+        entry.tls_keys.append(tls_key(spare_tls, KeyStatus.ACTIVE))  # GR keeps an active key
+
+    def thief_edit(entry: directory_pb2.NodeEntry) -> None:
+        entry.tls_keys.append(tls_key(shared, thief_status))
+
+    owner, thief = world.entry(GR, owner_edit), world.entry(AL, thief_edit)
+    entries = [owner, thief] if owner_first else [thief, owner]
+    with pytest.raises(VerificationError, match="reuses another node's TLS key"):
+        directory_of(entries)
+
+
+def test_revoked_tls_key_is_not_trusted(world: World, spare_tls: TlsIdentity) -> None:
+    """A revoked TLS key stays listed but maps to no node and is left out of the trust store."""
+    directory = directory_of(
+        [world.entry(GR, lambda e: e.tls_keys.append(tls_key(spare_tls, KeyStatus.REVOKED))), world.entry(AL)]
+    )
     gr = directory.node(GR)
     assert gr is not None
-    assert (gr.state, gr.institution) == ("GR", "EKKA")
+    assert len(gr.tls_keys) == 2
+    assert directory.node_for_pin(spare_tls.pin) is None
+    assert directory.node_for_pin(world.keys[GR].tls.pin) == GR
+    revoked_pem = certificate_der_to_pem(spare_tls.certificate_der)
+    assert revoked_pem not in gr.certificates_pem()
+    assert revoked_pem not in directory.trust_store_pem()
+    assert world.keys[GR].tls.certificate_pem in directory.trust_store_pem()
 
 
-def test_build_directory_sorts_nodes_and_sets_the_type(world: World) -> None:
-    """The built document lists nodes by id and carries the document type and spec version."""
-    signed = build_directory([world.entry(GR), world.entry(AL)], version=3, issued_at_ms=NOW_MS, expires_at_ms=EXPIRES)
-    body = directory_pb2.Directory.FromString(signed)
-    assert [n.node_id for n in body.nodes] == [AL, GR]
-    assert (body.type, body.spec_version, body.version) == ("focalpoint.directory", 1, 3)
+def test_second_active_tls_key_is_trusted(world: World, spare_tls: TlsIdentity) -> None:
+    """During a certificate rotation both ACTIVE (and NEXT) pins map to the node and both are in the trust store."""
+    directory = directory_of([world.entry(GR, lambda e: e.tls_keys.append(tls_key(spare_tls, KeyStatus.NEXT)))])
+    assert directory.node_for_pin(spare_tls.pin) == GR
+    assert directory.node_for_pin(world.keys[GR].tls.pin) == GR
+    assert certificate_der_to_pem(spare_tls.certificate_der) in directory.trust_store_pem()
 
 
-@pytest.mark.parametrize(
-    ("version", "issued", "expires", "message"),
-    [
-        pytest.param(0, NOW_MS, EXPIRES, "at least 1", id="version-0"),
-        pytest.param(1, NOW_MS, NOW_MS, "expire after", id="expires-at-issue"),
-        pytest.param(1, NOW_MS, NOW_MS - 1, "expire after", id="expires-before-issue"),
-    ],
-)
-def test_build_directory_refuses_bad_metadata(
-    world: World, version: int, issued: int, expires: int, message: str
-) -> None:
-    """build_directory refuses a version below 1 or an expiry not after issue."""
-    with pytest.raises(VerificationError, match=message):
-        build_directory([world.entry()], version=version, issued_at_ms=issued, expires_at_ms=expires)
-
-
-def test_build_directory_refuses_invalid_entry(world: World) -> None:
-    """An entry breaking a node invariant is refused before anything is signed."""
-    bad = world.entry(edit=lambda e: setattr(e, "state", "Greece"))
-    with pytest.raises(VerificationError, match="state"):
-        build_directory([bad], version=1, issued_at_ms=NOW_MS, expires_at_ms=EXPIRES)
-
-
-def test_sign_document_adds_both_halves_per_signer(world: World) -> None:
-    """Each signer contributes an Ed25519 and an ML-DSA-65 signature over the same bytes."""
-    doc = directory_pb2.SignedDocument.FromString(world.document(signers=[world.admin, world.others[0]]))
-    assert len(doc.signatures) == 4
-    assert {s.key_id for s in doc.signatures} == {world.admin.key_id, world.others[0].key_id}
-
-
-# --- D1–D5 ---------------------------------------------------------------------------------
-
-
-def test_d1_garbage_is_refused(world: World) -> None:
-    """Bytes that are not a SignedDocument are refused at D1."""
-    with pytest.raises(VerificationError, match="not a SignedDocument"):
-        world.load(b"\xff\xff\xff")
-
-
-def test_d2_untrusted_signer_is_refused(world: World) -> None:
-    """A document signed only by an administrator the node does not trust is refused."""
-    with pytest.raises(VerificationError, match="0 valid signature"):
-        world.load(world.document(signers=[world.others[0]]))
-
-
-def test_d2_unsigned_document_is_refused(world: World) -> None:
-    """A document without signatures is refused."""
-    with pytest.raises(VerificationError, match="0 valid signature"):
-        world.load(resign(world.document(), lambda d: d.ClearField("signatures")))
-
-
-@pytest.mark.parametrize("index", [0, 7, -1])
-def test_d2_tampered_signed_bytes_are_refused(world: World, index: int) -> None:
-    """Changing any byte of the signed bytes invalidates the administrators' signatures."""
-
-    def tamper(doc: directory_pb2.SignedDocument) -> None:
-        signed = bytearray(doc.signed)
-        signed[index] ^= 0x01
-        doc.signed = bytes(signed)
-
-    with pytest.raises(VerificationError, match="0 valid signature"):
-        world.load(resign(world.document(), tamper))
-
-
-def test_d2_signatures_of_another_document_are_refused(world: World) -> None:
-    """Signatures lifted from another (older) document do not sign this one."""
-    older = directory_pb2.SignedDocument.FromString(world.document(version=1))
-    newer = world.document(version=2, signers=[])
-    with pytest.raises(VerificationError, match="0 valid signature"):
-        world.load(resign(newer, lambda d: d.signatures.extend(older.signatures)))
-
-
-def test_d2_threshold_counts_distinct_trusted_keys(world: World) -> None:
-    """With a 2-of-3 trust root one signature fails and two distinct trusted signers pass."""
-    a, b = world.others
-    trust = trust_of(world.admin, a, b, threshold=2)
-    with pytest.raises(VerificationError, match="1 valid signature"):
-        world.load(world.document(signers=[world.admin]), trust=trust)
-    with pytest.raises(VerificationError, match="1 valid signature"):
-        world.load(world.document(signers=[world.admin, world.admin]), trust=trust)
-    assert world.load(world.document(signers=[world.admin, b]), trust=trust).version == 1
-
-
-def sign_body(world: World, body: directory_pb2.Directory | bytes) -> bytes:
-    signed = body if isinstance(body, bytes) else body.SerializeToString()
-    return sign_document(signed, [world.admin])
-
-
-def test_d3_signed_bytes_that_are_not_a_directory_are_refused(world: World) -> None:
-    """Validly signed bytes that do not parse as a Directory are refused at D3."""
-    with pytest.raises(VerificationError, match="signed bytes are not a Directory"):
-        world.load(sign_body(world, b"\xff\xff\xff"))
-
-
-@pytest.mark.parametrize(
-    ("doc_type", "spec_version"),
-    [
-        pytest.param("focalpoint.revocations", 1, id="other-type"),
-        pytest.param("", 1, id="no-type"),
-        pytest.param("focalpoint.directory", 2, id="future-spec"),
-        pytest.param("focalpoint.directory", 0, id="no-spec"),
-    ],
-)
-def test_d3_wrong_document_type_is_refused(world: World, doc_type: str, spec_version: int) -> None:
-    """A validly signed document of another type or spec version is not taken for a directory."""
-    body = directory_pb2.Directory(
-        type=doc_type, spec_version=spec_version, version=1, issued_at_ms=NOW_MS, expires_at_ms=EXPIRES
-    )
-    with pytest.raises(VerificationError, match=re.escape("expected type 'focalpoint.directory' version 1")):
-        world.load(sign_body(world, body))
-
-
-def test_d4_expired_directory_is_refused(world: World) -> None:
-    """A directory is refused from its expiry time on, and accepted one millisecond before."""
-    data = world.document()
-    assert world.load(data, now_ms=EXPIRES - 1).version == 1
-    with pytest.raises(VerificationError, match="has expired"):
-        world.load(data, now_ms=EXPIRES)
-
-
-def test_d5_rollback_is_refused(world: World) -> None:
-    """A version older than the accepted one is refused."""
-    current = world.load(world.document(version=5))
-    with pytest.raises(VerificationError, match="rollback refused"):
-        world.load(world.document(version=4), previous=current)
-
-
-def test_d5_same_version_different_bytes_is_refused(world: World) -> None:
-    """Two different documents with the same version are refused (equivocation)."""
-    current = world.load(world.document(version=5))
-    other = world.document(version=5, issued_at_ms=NOW_MS + 1)
-    with pytest.raises(VerificationError, match="differs from the accepted document"):
-        world.load(other, previous=current)
-
-
-def test_d5_same_bytes_and_newer_versions_are_accepted(world: World) -> None:
-    """Re-reading the accepted bytes, or a newer version, is accepted."""
-    data = world.document(version=5)
-    current = world.load(data)
-    assert world.load(data, previous=current).version == 5
-    assert world.load(world.document(version=6), previous=current).version == 6
-
-
-# --- D6 and the node invariants ---------------------------------------------------------------
-
-
-def test_d6_duplicate_node_ids_are_refused(world: World) -> None:
-    """Two entries with the same node id are refused when loading."""
-    data = world.unchecked_document([world.entry(GR), world.entry(GR)])
-    with pytest.raises(VerificationError, match="appears twice"):
-        world.load(data)
-
-
-def test_d6_tls_key_shared_between_nodes_is_refused(world: World) -> None:
-    """Two nodes may not present the same TLS key (the pin decides who a peer is)."""
-
-    def steal_gr_tls(entry: directory_pb2.NodeEntry) -> None:
-        entry.tls_keys[0].CopyFrom(world.entries[GR].tls_keys[0])
-
-    data = world.unchecked_document([world.entry(GR), world.entry(AL, steal_gr_tls)])
-    with pytest.raises(VerificationError, match="reuses another node's TLS key"):
-        world.load(data)
-
-
-def test_d6_invalid_node_in_signed_document_is_refused(world: World) -> None:
-    """A signed document whose node breaks an invariant is refused at load, not only at build."""
-    bad = world.entry(edit=lambda e: setattr(e.tls_keys[0], "spki_sha256", bytes(32)))
-    body = directory_pb2.Directory(
-        type="focalpoint.directory", spec_version=1, version=1, issued_at_ms=NOW_MS, expires_at_ms=EXPIRES, nodes=[bad]
-    )
-    with pytest.raises(VerificationError, match="TLS pin does not match"):
-        world.load(sign_body(world, body))
+# --- NodeInfo.from_proto: the node invariants ----------------------------------------------------
 
 
 def set_attr(path: str, value: object) -> EntryEdit:
@@ -350,8 +186,19 @@ def set_attr(path: str, value: object) -> EntryEdit:
     return edit
 
 
+def duplicate_tls_pin_revoked(entry: directory_pb2.NodeEntry) -> None:
+    """The same TLS key listed twice, once ACTIVE and once REVOKED."""
+    copy = entry.tls_keys.add()
+    copy.CopyFrom(entry.tls_keys[0])
+    copy.status = directory_pb2.KEY_STATUS_REVOKED
+
+
 def duplicate_signing_key(entry: directory_pb2.NodeEntry) -> None:
     entry.signing_keys.append(entry.signing_keys[0])
+
+
+def duplicate_encryption_key(entry: directory_pb2.NodeEntry) -> None:
+    entry.encryption_keys.append(entry.encryption_keys[0])
 
 
 def short_encryption_key(entry: directory_pb2.NodeEntry) -> None:
@@ -370,6 +217,10 @@ def signing_key_as_encryption_key(entry: directory_pb2.NodeEntry) -> None:
     entry.encryption_keys.append(entry.signing_keys[0])
 
 
+def no_tls_keys(entry: directory_pb2.NodeEntry) -> None:
+    del entry.tls_keys[:]
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
@@ -378,11 +229,19 @@ def signing_key_as_encryption_key(entry: directory_pb2.NodeEntry) -> None:
         pytest.param(set_attr("node_id", "-gr"), "node id must be a lowercase DNS label", id="id-leading-dash"),
         pytest.param(set_attr("node_id", ""), "node id must be a lowercase DNS label", id="id-empty"),
         pytest.param(set_attr("node_id", "a" * 64), "node id must be a lowercase DNS label", id="id-too-long"),
+        pytest.param(set_attr("node_id", "gr-ekka\n"), "node id must be a lowercase DNS label", id="id-newline"),
         pytest.param(set_attr("state", "gr"), "state must be an ISO 3166-1 alpha-2 code", id="state-lowercase"),
         pytest.param(set_attr("state", "GRC"), "state must be an ISO 3166-1 alpha-2 code", id="state-alpha-3"),
+        pytest.param(set_attr("state", "GR\n"), "state must be an ISO 3166-1 alpha-2 code", id="state-newline"),
         pytest.param(set_attr("endpoint", "localhost"), "endpoint must be host:port", id="endpoint-no-port"),
+        pytest.param(set_attr("endpoint", "127.0.0.1:0"), r"port in \[1, 65535\]", id="endpoint-port-0"),
+        pytest.param(set_attr("endpoint", "127.0.0.1:65536"), r"port in \[1, 65535\]", id="endpoint-port-65536"),
+        pytest.param(set_attr("endpoint", "127.0.0.1:123456"), r"port in \[1, 65535\]", id="endpoint-port-6-digits"),
+        pytest.param(set_attr("endpoint", "127.0.0.1:-1"), r"port in \[1, 65535\]", id="endpoint-port-negative"),
         pytest.param(set_attr("tls_keys.0.spki_sha256", bytes(32)), "TLS pin does not match", id="pin-mismatch"),
         pytest.param(set_attr("tls_keys.0.status", KeyStatus.REVOKED), "no active TLS key", id="no-active-tls"),
+        pytest.param(set_attr("tls_keys.0.status", KeyStatus.NEXT), "no active TLS key", id="only-next-tls"),
+        pytest.param(no_tls_keys, "no active TLS key", id="no-tls"),
         pytest.param(set_attr("signing_keys.0.key_id", "0" * 32), "does not match its public key", id="signing-key-id"),
         pytest.param(
             set_attr("encryption_keys.0.key_id", "0" * 32), "does not match its public key", id="encryption-key-id"
@@ -391,7 +250,9 @@ def signing_key_as_encryption_key(entry: directory_pb2.NodeEntry) -> None:
         pytest.param(signing_key_as_encryption_key, "has algorithm", id="encryption-algorithm"),
         pytest.param(set_attr("signing_keys.0.status", 99), "not a known status", id="unknown-key-status"),
         pytest.param(set_attr("tls_keys.0.status", 99), "not a known status", id="unknown-tls-status"),
-        pytest.param(duplicate_signing_key, "duplicate key ids", id="duplicate-key-id"),
+        pytest.param(duplicate_tls_pin_revoked, "duplicate TLS pins", id="duplicate-tls-pin"),
+        pytest.param(duplicate_signing_key, "duplicate key ids", id="duplicate-signing-key-id"),
+        pytest.param(duplicate_encryption_key, "duplicate key ids", id="duplicate-encryption-key-id"),
         pytest.param(short_encryption_key, "expected 1216 bytes", id="encryption-key-length"),
         pytest.param(short_signing_key, "must be 32 bytes", id="signing-key-length"),
     ],
@@ -399,59 +260,57 @@ def signing_key_as_encryption_key(entry: directory_pb2.NodeEntry) -> None:
 def test_node_invariant_violations_are_refused(world: World, edit: EntryEdit, message: str) -> None:
     """Each broken node invariant is a VerificationError saying which rule was broken."""
     with pytest.raises(VerificationError, match=message):
-        NodeInfo.from_proto(world.entry(edit=edit))
-
-
-@pytest.mark.parametrize("endpoint", ["gr.example.org:7401", "127.0.0.1:1", "[2001:db8::1]:7401"])
-def test_valid_endpoints_are_accepted(world: World, endpoint: str) -> None:
-    """Host names, IPv4 and bracketed IPv6 literals with a port are valid endpoints."""
-    assert NodeInfo.from_proto(world.entry(edit=set_attr("endpoint", endpoint))).endpoint == endpoint
-
-
-def test_revoked_tls_key_is_not_trusted(world: World) -> None:
-    """A revoked TLS key stays listed but maps to no node and is left out of the trust store."""
-    old = generate_tls_identity(GR, now=NOW)
-
-    def add_revoked(entry: directory_pb2.NodeEntry) -> None:
-        entry.tls_keys.append(
-            directory_pb2.TlsKey(
-                spki_sha256=old.pin, certificate_der=old.certificate_der, status=directory_pb2.KEY_STATUS_REVOKED
-            )
-        )
-
-    directory = world.load(world.document([world.entry(GR, add_revoked), world.entry(AL)]))
-    gr = directory.node(GR)
-    assert gr is not None
-    assert len(gr.tls_keys) == 2
-    assert directory.node_for_pin(old.pin) is None
-    assert directory.node_for_pin(world.keys[GR].tls.pin) == GR
-    revoked_pem = certificate_der_to_pem(old.certificate_der)
-    assert revoked_pem not in gr.certificates_pem()
-    assert revoked_pem not in directory.trust_store_pem()
-    assert world.keys[GR].tls.certificate_pem in directory.trust_store_pem()
-
-
-# --- Key validity ----------------------------------------------------------------------------
+        NodeInfo.from_proto(world.entry(GR, edit))
 
 
 @pytest.mark.parametrize(
-    ("not_before", "not_after", "status", "at", "valid"),
+    "endpoint", ["gr.example.org:7401", "127.0.0.1:1", "127.0.0.1:65535", "[2001:db8::1]:7401", "localhost:443"]
+)
+def test_valid_endpoints_are_accepted(world: World, endpoint: str) -> None:
+    """Host names, IPv4 and bracketed IPv6 literals with a port in [1, 65535] are valid endpoints."""
+    assert NodeInfo.from_proto(world.entry(GR, set_attr("endpoint", endpoint))).endpoint == endpoint
+
+
+def test_valid_entry_becomes_a_node(world: World) -> None:
+    """A published entry converts field by field, with its keys indexed by key id."""
+    node = NodeInfo.from_proto(world.entry(GR))
+    assert (node.node_id, node.state, node.institution) == (GR, "GR", "EKKA")
+    assert node.endpoint == world.entries[GR].endpoint
+    assert set(node.signing_keys) == {world.keys[GR].signer.key_id}
+    assert set(node.encryption_keys) == set(world.keys[GR].decryption_keys)
+    assert [t.spki_sha256 for t in node.tls_keys] == [world.keys[GR].tls.pin]
+
+
+# --- Key validity ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("not_before", "not_after", "status", "at", "allow_retired", "valid"),
     [
-        pytest.param(0, 0, KeyStatus.ACTIVE, NOW_MS, True, id="open-window"),
-        pytest.param(NOW_MS, 0, KeyStatus.ACTIVE, NOW_MS, True, id="at-not-before"),
-        pytest.param(NOW_MS, 0, KeyStatus.ACTIVE, NOW_MS - 1, False, id="before-not-before"),
-        pytest.param(0, NOW_MS, KeyStatus.ACTIVE, NOW_MS - 1, True, id="before-not-after"),
-        pytest.param(0, NOW_MS, KeyStatus.ACTIVE, NOW_MS, False, id="at-not-after"),
-        pytest.param(0, 0, KeyStatus.REVOKED, NOW_MS, False, id="revoked"),
-        pytest.param(0, 0, KeyStatus.RETIRED, NOW_MS, True, id="retired"),
-        pytest.param(0, 0, KeyStatus.NEXT, NOW_MS, True, id="next"),
-        pytest.param(NOW_MS - 1, NOW_MS + 1, KeyStatus.REVOKED, NOW_MS, False, id="revoked-in-window"),
+        pytest.param(0, 0, KeyStatus.ACTIVE, NOW_MS, True, True, id="open-window"),
+        pytest.param(NOW_MS, 0, KeyStatus.ACTIVE, NOW_MS, True, True, id="at-not-before"),
+        pytest.param(NOW_MS, 0, KeyStatus.ACTIVE, NOW_MS - 1, True, False, id="before-not-before"),
+        pytest.param(0, NOW_MS, KeyStatus.ACTIVE, NOW_MS - 1, True, True, id="before-not-after"),
+        pytest.param(0, NOW_MS, KeyStatus.ACTIVE, NOW_MS, True, False, id="at-not-after"),
+        pytest.param(0, 0, KeyStatus.REVOKED, NOW_MS, True, False, id="revoked"),
+        pytest.param(0, 0, KeyStatus.RETIRED, NOW_MS, True, True, id="retired-as-evidence"),
+        pytest.param(0, 0, KeyStatus.NEXT, NOW_MS, True, True, id="next"),
+        pytest.param(NOW_MS - 1, NOW_MS + 1, KeyStatus.REVOKED, NOW_MS, True, False, id="revoked-in-window"),
+        pytest.param(0, 0, KeyStatus.ACTIVE, NOW_MS, False, True, id="active-new-message"),
+        pytest.param(0, 0, KeyStatus.NEXT, NOW_MS, False, True, id="next-new-message"),
+        pytest.param(0, 0, KeyStatus.RETIRED, NOW_MS, False, False, id="retired-open-window-new-message"),
+        pytest.param(0, NOW_MS + 1, KeyStatus.RETIRED, NOW_MS, False, True, id="retired-before-retirement-time"),
+        pytest.param(0, NOW_MS, KeyStatus.RETIRED, NOW_MS, False, False, id="retired-at-retirement-time"),
+        pytest.param(0, NOW_MS, KeyStatus.RETIRED, NOW_MS, True, False, id="retired-evidence-after-window"),
+        pytest.param(NOW_MS - 1, NOW_MS + 1, KeyStatus.REVOKED, NOW_MS, False, False, id="revoked-new-message"),
     ],
 )
-def test_key_valid_at(not_before: int, not_after: int, status: KeyStatus, at: int, valid: bool) -> None:
-    """A key is usable when not revoked and inside [not_before, not_after), where 0 leaves a side open."""
+def test_key_valid_at(
+    not_before: int, not_after: int, status: KeyStatus, at: int, allow_retired: bool, valid: bool
+) -> None:
+    """Usable unless revoked, inside [not_before, not_after) (0 = open); RETIRED signs only before its not_after."""
     key = KeyInfo("k", ED25519, bytes(32), not_before, not_after, status)
-    assert key.valid_at(at) is valid
+    assert key.valid_at(at, allow_retired=allow_retired) is valid
 
 
 @pytest.mark.parametrize(
@@ -466,21 +325,34 @@ def test_key_valid_at(not_before: int, not_after: int, status: KeyStatus, at: in
 def test_retired_keys_count_only_as_evidence(
     world: World, status: KeyStatus, for_evidence: bool, for_new_messages: bool
 ) -> None:
-    """A RETIRED signing key still verifies evidence (receipts) but signs no new message; REVOKED does neither."""
+    """evidence_key accepts a RETIRED signing key (receipts), signing_key only ACTIVE or NEXT; REVOKED neither."""
+    signer = world.keys[GR].signer
+    directory = directory_of([world.entry(GR, set_attr("signing_keys.0.status", status.value))])
+    evidence = directory.evidence_key(GR, signer.key_id, NOW_MS)
+    new_message = directory.signing_key(GR, signer.key_id, NOW_MS)
+    assert (evidence is not None) is for_evidence
+    assert (new_message is not None) is for_new_messages
+    if evidence is not None:
+        assert evidence == signer.verifier()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "at"),
+    [
+        pytest.param("status", KeyStatus.REVOKED, NOW_MS, id="revoked"),
+        pytest.param("not_before_ms", NOW_MS + 1, NOW_MS, id="not-yet-valid"),
+        pytest.param("not_after_ms", NOW_MS, NOW_MS, id="ended"),
+    ],
+)
+def test_signing_verifier_withheld_outside_validity(world: World, field: str, value: int, at: int) -> None:
+    """No verifier is handed out for a revoked key, outside its window, or for an unknown key id."""
     key_id = world.keys[GR].signer.key_id
-    key = KeyInfo("k", ED25519, bytes(32), 0, 0, status)
-    assert key.valid_at(NOW_MS, allow_retired=True) is for_evidence
-    assert key.valid_at(NOW_MS, allow_retired=False) is for_new_messages
-
-    def set_status(entries: list[directory_pb2.NodeEntry]) -> list[directory_pb2.NodeEntry]:
-        for entry in entries:
-            for k in entry.signing_keys:
-                k.status = status.value
-        return entries
-
-    directory = world.load(world.document(set_status(list(world.copies().values()))))
-    assert (directory.evidence_key(GR, key_id, NOW_MS) is not None) is for_evidence
-    assert (directory.signing_key(GR, key_id, NOW_MS) is not None) is for_new_messages
+    unedited = NodeInfo.from_proto(world.entry(GR))
+    node = NodeInfo.from_proto(world.entry(GR, set_attr(f"signing_keys.0.{field}", value)))
+    for allow_retired in (True, False):
+        assert unedited.signing_verifier(key_id, at, allow_retired=allow_retired) is not None
+        assert node.signing_verifier(key_id, at, allow_retired=allow_retired) is None
+        assert node.signing_verifier("unknown", NOW_MS, allow_retired=allow_retired) is None
 
 
 def encryption_entry(
@@ -511,7 +383,7 @@ def test_active_encryption_key_prefers_the_latest_valid_active_key(world: World)
             ]
         )
 
-    node = NodeInfo.from_proto(world.entry(edit=add_keys))
+    node = NodeInfo.from_proto(world.entry(GR, add_keys))
 
     def chosen(at_ms: int) -> str | None:
         key = node.active_encryption_key(at_ms)
@@ -526,42 +398,111 @@ def test_active_encryption_key_prefers_the_latest_valid_active_key(world: World)
     assert active.public_key == rotated.public.public_key
 
 
-def test_no_active_encryption_key_gives_none(world: World) -> None:
-    """A node whose only encryption key is retired has no key to encrypt to."""
-    node = NodeInfo.from_proto(world.entry(edit=set_attr("encryption_keys.0.status", KeyStatus.RETIRED)))
+@pytest.mark.parametrize("status", [KeyStatus.RETIRED, KeyStatus.NEXT, KeyStatus.REVOKED], ids=lambda s: s.name)
+def test_no_active_encryption_key_gives_none(world: World, status: KeyStatus) -> None:
+    """A node whose only encryption key is not ACTIVE has no key to encrypt to."""
+    node = NodeInfo.from_proto(world.entry(GR, set_attr("encryption_keys.0.status", status.value)))
     assert node.active_encryption_key(NOW_MS) is None
 
 
+# --- Agreements --------------------------------------------------------------------------------------
+
+
+def agreement(
+    agreement_id: str = "AL-GR-2006",
+    *,
+    parties: tuple[str, ...] = ("AL", "GR"),
+    status: AgreementStatus = AgreementStatus.IN_FORCE,
+    kinds: tuple[str, ...] = (REQUEST, REPORT),
+) -> AgreementInfo:
+    return AgreementInfo(
+        agreement_id=agreement_id,
+        version=1,
+        title=f"Agreement {agreement_id}",
+        parties=frozenset(parties),
+        status=status,
+        kinds=frozenset(kinds),
+        deadlines={REQUEST: 30},
+        working_languages=("en",),
+        return_costs=directory_pb2.RETURN_COSTS_SHARED,
+    )
+
+
+def with_agreements(world: World, *agreements: AgreementInfo) -> Directory:
+    return directory_of(world.copies().values(), agreements={a.agreement_id: a for a in agreements})
+
+
 @pytest.mark.parametrize(
-    ("field", "value", "at"),
+    ("state_a", "state_b", "kind", "covered"),
     [
-        pytest.param("status", KeyStatus.REVOKED, NOW_MS, id="revoked"),
-        pytest.param("not_before_ms", NOW_MS + 1, NOW_MS, id="not-yet-valid"),
-        pytest.param("not_after_ms", NOW_MS, NOW_MS, id="ended"),
+        pytest.param("GR", "AL", REQUEST, True, id="covered"),
+        pytest.param("AL", "GR", REPORT, True, id="either-direction"),
+        pytest.param("GR", "AL", "case_closure", False, id="kind-not-covered"),
+        pytest.param("GR", "IT", REQUEST, False, id="other-pair"),
+        pytest.param("GR", "GR", REQUEST, False, id="same-state"),
     ],
 )
-def test_signing_verifier_withheld_outside_validity(world: World, field: str, value: int, at: int) -> None:
-    """No verifier is handed out for a revoked key or outside its window."""
-    key_id = world.keys[GR].signer.key_id
-    node = NodeInfo.from_proto(world.entry(edit=set_attr(f"signing_keys.0.{field}", value)))
-    for allow_retired in (True, False):
-        assert node.signing_verifier(key_id, at, allow_retired=allow_retired) is None
-        assert node.signing_verifier("unknown", NOW_MS, allow_retired=allow_retired) is None
+def test_agreement_in_force_covers_its_kinds_between_its_parties(
+    world: World, state_a: str, state_b: str, kind: str, covered: bool
+) -> None:
+    """An agreement IN FORCE covers exactly its kinds between its parties, in either direction."""
+    bilateral = agreement()
+    found = with_agreements(world, bilateral).agreement_covering(state_a, state_b, kind)
+    assert found == (bilateral if covered else None)
 
 
-# --- Trust root and entry exports ------------------------------------------------------------
+@pytest.mark.parametrize(("state_a", "state_b"), [("AL", "GR"), ("GR", "IT"), ("IT", "AL")])
+def test_regional_agreement_covers_every_pair_of_its_parties(world: World, state_a: str, state_b: str) -> None:
+    """An agreement among three States covers each of the three pairs."""
+    regional = agreement("SEE-2008", parties=("AL", "GR", "IT"))
+    directory = with_agreements(world, regional)
+    assert directory.agreement_covering(state_a, state_b, REQUEST) == regional
+    assert directory.agreement_covering(state_a, "XK", REQUEST) is None
 
 
-@pytest.mark.parametrize("threshold", [0, 2])
-def test_trust_root_threshold_must_be_reachable(world: World, threshold: int) -> None:
-    """A trust root needs 1 ≤ threshold ≤ number of keys."""
-    with pytest.raises(ConfigError, match="between 1 and the 1 trusted key"):
-        trust_of(world.admin, threshold=threshold)
+@pytest.mark.parametrize(
+    "status", [AgreementStatus.SIGNED, AgreementStatus.SUSPENDED, AgreementStatus.TERMINATED], ids=lambda s: s.name
+)
+def test_agreement_not_in_force_never_covers(world: World, status: AgreementStatus) -> None:
+    """A signed, suspended or terminated agreement covers nothing; one in force beside it still does."""
+    alone = with_agreements(world, agreement(status=status))
+    beside_one_in_force = with_agreements(
+        world, agreement(status=status), agreement("SEE-2008", parties=("AL", "GR", "IT"))
+    )
+    for kind in (REQUEST, REPORT):
+        assert alone.agreement_covering("GR", "AL", kind) is None
+        found = beside_one_in_force.agreement_covering("GR", "AL", kind)
+        assert found is not None
+        assert found.agreement_id == "SEE-2008"
+
+
+def test_no_agreements_covers_nothing(world: World) -> None:
+    """A directory without agreements covers no pair."""
+    assert directory_of(world.copies().values()).agreement_covering("GR", "AL", REQUEST) is None
+
+
+def test_published_agreement_covers_every_kind(world: World) -> None:
+    """localnet's agreement between the two States reaches the loaded directory and is in force."""
+    directory = world.load()
+    found = directory.agreement_covering("GR", "AL", REQUEST)
+    assert found is not None
+    assert found.agreement_id == "AL-GR"
+    assert found.status is AgreementStatus.IN_FORCE
+    assert found.parties == {"AL", "GR"}
+
+
+# --- Entry exports ---------------------------------------------------------------------------------
+
+
+def export_of(world: World, node_id: str = AL, **overrides: Any) -> directory_pb2.NodeEntryExport:
+    args: dict[str, Any] = {"state": "AL", "institution": "SHSS", "endpoint": "127.0.0.1:2", "languages": ["sq"]}
+    args.update(overrides)
+    return node_entry_export(world.keys[node_id], **args)
 
 
 def test_check_entry_export_returns_the_signed_entry(world: World) -> None:
     """A node's own export passes and yields exactly the entry it signed."""
-    export = node_entry_export(world.keys[AL], state="AL", institution="SHSS", endpoint="127.0.0.1:2", languages=["sq"])
+    export = export_of(world)
     entry = check_entry_export(export)
     assert entry.SerializeToString() == export.entry_bytes
     assert entry.node_id == AL
@@ -574,31 +515,54 @@ def test_check_entry_export_refuses_garbage(world: World) -> None:
         check_entry_export(export)
 
 
-def test_check_entry_export_malformed_key_is_a_verification_error(world: World) -> None:
-    """An export listing a malformed signing key is refused as a verification failure, like any bad proof."""
-    export = node_entry_export(world.keys[GR], state="GR", institution="EKKA", endpoint="127.0.0.1:1", languages=[])
+def test_check_entry_export_refuses_tampered_entry(world: World) -> None:
+    """An entry changed after the node signed it (here: the endpoint) is refused."""
+    export = export_of(world)
     entry = directory_pb2.NodeEntry.FromString(export.entry_bytes)
-    entry.signing_keys[0].public_key = bytes(31)
+    entry.endpoint = "203.0.113.7:7401"
     export.entry_bytes = entry.SerializeToString()
-    with pytest.raises(VerificationError):
+    with pytest.raises(VerificationError, match="does not verify"):
         check_entry_export(export)
 
 
-def test_build_directory_refuses_duplicate_node_ids(world: World) -> None:
-    """The builder refuses a document that every node would refuse (two entries with one node id)."""
-    with pytest.raises(VerificationError, match="appears twice"):
-        build_directory([world.entry(GR), world.entry(GR)], version=1, issued_at_ms=NOW_MS, expires_at_ms=EXPIRES)
+def test_check_entry_export_refuses_proof_by_an_unlisted_key(world: World) -> None:
+    """A proof signed by a key the entry does not list (another node's) is refused."""
+    export = export_of(world)
+    export.proof_of_possession.CopyFrom(world.keys[GR].signer.sign(Context.ENTRY_PROOF, export.entry_bytes))
+    with pytest.raises(VerificationError, match="does not list"):
+        check_entry_export(export)
 
 
-def test_node_id_with_trailing_newline_is_refused(world: World) -> None:
-    """A node id is a DNS label only: a trailing newline is refused."""
-    with pytest.raises(VerificationError, match="node id"):
-        NodeInfo.from_proto(world.entry(edit=set_attr("node_id", "gr-ekka\n")))
+def test_check_entry_export_refuses_another_key_under_the_listed_id(world: World) -> None:
+    """A proof by another key that claims the listed key's id does not verify."""
+    export = export_of(world)
+    forged = world.keys[GR].signer.sign(Context.ENTRY_PROOF, export.entry_bytes)
+    forged.key_id = world.keys[AL].signer.key_id
+    export.proof_of_possession.CopyFrom(forged)
+    with pytest.raises(VerificationError, match="does not verify"):
+        check_entry_export(export)
 
 
-def test_message_signature_is_not_a_directory_signature(world: World) -> None:
-    """Signatures made for another purpose over the directory bytes do not count (domain separation)."""
-    signed = build_directory([world.entry()], version=1, issued_at_ms=NOW_MS, expires_at_ms=EXPIRES)
-    doc = directory_pb2.SignedDocument(signed=signed, signatures=world.admin.sign(Context.MESSAGE, signed))
-    with pytest.raises(VerificationError, match="0 valid signature"):
-        world.load(doc.SerializeToString())
+def test_check_entry_export_refuses_proof_for_another_purpose(world: World) -> None:
+    """A signature the node made for a message over the same bytes is not a proof (domain separation)."""
+    export = export_of(world)
+    export.proof_of_possession.CopyFrom(world.keys[AL].signer.sign(Context.MESSAGE, export.entry_bytes))
+    with pytest.raises(VerificationError, match="does not verify"):
+        check_entry_export(export)
+
+
+def test_check_entry_export_malformed_key_is_a_verification_error(world: World) -> None:
+    """An export listing a malformed signing key is refused as a verification failure, like any bad proof."""
+    export = export_of(world, GR, state="GR", institution="EKKA", endpoint="127.0.0.1:1", languages=[])
+    entry = directory_pb2.NodeEntry.FromString(export.entry_bytes)
+    entry.signing_keys[0].public_key = bytes(31)
+    export.entry_bytes = entry.SerializeToString()
+    with pytest.raises(VerificationError, match="32 bytes"):
+        check_entry_export(export)
+
+
+def test_check_entry_export_refuses_a_signed_entry_breaking_an_invariant(world: World) -> None:
+    """A correctly signed entry that no node would accept (a State that is not alpha-2) is still refused."""
+    export = export_of(world, state="Albania")
+    with pytest.raises(VerificationError, match="ISO 3166-1 alpha-2"):
+        check_entry_export(export)

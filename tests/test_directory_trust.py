@@ -21,7 +21,7 @@ from directory.publish import (
 from directory.trust import TrustedDirectory
 from focalpoint.errors import VerificationError
 from focalpoint.keystore import init_node_dir
-from focalpoint.signing import AdminSigner
+from focalpoint.signing import AdminSigner, Context
 from focalpoint.v1 import common_pb2, directory_pb2
 
 NOW = 1_790_000_000_000
@@ -425,3 +425,21 @@ def test_signatures_accumulate_offline(world: World) -> None:
 
 
 MakeBundle = Callable[[World], directory_pb2.DirectoryBundle]
+
+
+def test_a_signature_made_for_another_purpose_does_not_count(world: World) -> None:
+    """A hybrid signature with the message context over a State entry's bytes is not a directory signature."""
+    signed = state_document(directory_pb2.StateEntry(state="AL", version=1, expires_at_ms=NOW + DAY))
+    doc = directory_pb2.SignedDocument(signed=signed)
+    doc.signatures.extend(world.al.signer.sign(Context.MESSAGE, signed))
+    states = [world.state("GR"), doc.SerializeToString(), world.state("IT")]
+    refused(world, world.bundle(states=states, agreements=[]), r"administrators of AL\): 0 valid")
+
+
+def test_a_validly_signed_entry_with_an_invalid_node_is_refused(world: World) -> None:
+    """B7: signatures are not enough; a node breaking an invariant (here its TLS pin) fails the load."""
+    broken = directory_pb2.NodeEntry()
+    broken.CopyFrom(world.nodes["AL"])
+    broken.tls_keys[0].spki_sha256 = bytes(32)
+    states = [world.state("GR"), world.state("AL", nodes=[broken]), world.state("IT")]
+    refused(world, world.bundle(states=states, agreements=[]), "TLS pin does not match")

@@ -1,7 +1,7 @@
 """Sealing and opening envelopes (focalpoint.envelope) and the suite registry (focalpoint.suite).
 
-Keys and a signed directory are generated once per module with ``localnet.make_network``;
-every time is a fixed integer, so nothing here reads the clock.
+Keys and a signed directory are generated once per module with ``localnet.make_network`` and
+verified from root 1 as a node does; every time is a fixed integer, so nothing here reads the clock.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from cryptography.exceptions import InvalidTag
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from directory import Directory, TrustRoot, build_directory, load_directory, sign_document
+from directory import Directory, KeyStatus
 from focalpoint.body import InvalidBody
-from focalpoint.directory_cache import load_trust_root
 from focalpoint.envelope import (
     Limits,
     OpenedMessage,
@@ -32,10 +31,10 @@ from focalpoint.envelope import (
     seal,
 )
 from focalpoint.errors import GRPC_STATUS, RETRYABLE, ConfigError, Refusal, RefusalError
-from focalpoint.keystore import NodeKeys, load_admin_key, load_node_keys
-from focalpoint.localnet import NodeSpec, make_network
+from focalpoint.keystore import NodeKeys
+from focalpoint.localnet import NodeSpec
 from focalpoint.samples import social_inquiry_report, social_inquiry_request
-from focalpoint.signing import AdminSigner, Context
+from focalpoint.signing import Context
 from focalpoint.suite import (
     PROTOCOL_VERSION,
     SUITE_V1,
@@ -45,6 +44,8 @@ from focalpoint.suite import (
     self_test,
 )
 from focalpoint.v1 import common_pb2, directory_pb2, envelope_pb2, messages_pb2
+from tests.dirworld import EntriesEdit, make_world
+from tests.dirworld import World as Network
 
 NOW = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
 NOW_MS = int(NOW.timestamp() * 1000)
@@ -59,13 +60,11 @@ HPKE_LABEL = b"focalpoint/v1/envelope\x00"
 
 @dataclass(frozen=True)
 class World:
-    """Three nodes' private keys, the administrator key and the directory they are listed in."""
+    """Three nodes' private keys and the verified directory they are listed in."""
 
     directory: Directory
     keys: Mapping[str, NodeKeys]
-    admin: AdminSigner
-    trust: TrustRoot
-    entries: Mapping[str, directory_pb2.NodeEntry]
+    network: Network
 
     def recipient_key(self, node_id: str) -> EncryptionPublicKey:
         node = self.directory.node(node_id)
@@ -74,29 +73,17 @@ class World:
         assert key is not None
         return key
 
-    def directory_with(self, mutate: Callable[[dict[str, directory_pb2.NodeEntry]], None]) -> Directory:
-        """A newer directory version whose entries ``mutate`` edited (on copies)."""
-        entries: dict[str, directory_pb2.NodeEntry] = {}
-        for node_id, entry in self.entries.items():
-            copy = directory_pb2.NodeEntry()
-            copy.CopyFrom(entry)
-            entries[node_id] = copy
-        mutate(entries)
-        signed = build_directory(
-            list(entries.values()), version=self.directory.version + 1, issued_at_ms=NOW_MS, expires_at_ms=EXPIRES
-        )
-        return load_directory(sign_document(signed, [self.admin]), trust=self.trust, now_ms=NOW_MS)
+    def directory_with(self, mutate: EntriesEdit) -> Directory:
+        """A newer directory version whose entries ``mutate`` edited, published and verified at NOW."""
+        return self.network.republish(mutate)
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    """A fresh three-node network, loaded through the same functions a node uses."""
+    """A fresh three-node network whose bundle is verified from root 1, as a node does."""
     specs = [NodeSpec(GR, "GR", "EKKA"), NodeSpec(AL, "AL", "SHSS"), NodeSpec(IT, "IT", "DGI")]
-    net = make_network(tmp_path_factory.mktemp("net"), specs, now=NOW)
-    trust = load_trust_root((net.admin_public,), 1)
-    directory = load_directory(net.directory_path.read_bytes(), trust=trust, now_ms=NOW_MS)
-    keys = {n: load_node_keys(node.home / "keys" / "node.keys", None) for n, node in net.nodes.items()}
-    return World(directory, keys, load_admin_key(net.admin_key, None), trust, dict(net.entries))
+    network = make_world(tmp_path_factory.mktemp("net"), specs, now=NOW)
+    return World(network.load(NOW_MS), network.keys, network)
 
 
 def request_body(case_ref: str = "GR-2026-0001") -> messages_pb2.Body:
@@ -228,6 +215,17 @@ def retire_gr_signing_key(entries: dict[str, directory_pb2.NodeEntry]) -> None:
         key.status = directory_pb2.KEY_STATUS_RETIRED
 
 
+def retire_gr_signing_key_at(retired_at_ms: int) -> EntriesEdit:
+    """RETIRED with the retirement time as the end of the key's window."""
+
+    def edit(entries: dict[str, directory_pb2.NodeEntry]) -> None:
+        for key in entries[GR].signing_keys:
+            key.status = directory_pb2.KEY_STATUS_RETIRED
+            key.not_after_ms = retired_at_ms
+
+    return edit
+
+
 def set_content(name: str, value: object) -> Callable[[envelope_pb2.SignedContent], None]:
     return lambda content: setattr(content, name, value)
 
@@ -342,6 +340,11 @@ REFUSAL_CASES: list[tuple[str, Refusal, Case]] = [
         lambda w, s: Attempt(s.envelope, peers=w.directory_with(retire_gr_signing_key)),
     ),
     (
+        "signing-key-retired-before-creation",
+        Refusal.BAD_SIGNATURE,
+        lambda w, s: Attempt(s.envelope, peers=w.directory_with(retire_gr_signing_key_at(CREATED))),
+    ),
+    (
         "signing-key-outside-validity",
         Refusal.BAD_SIGNATURE,
         lambda w, s: Attempt(s.envelope, peers=w.directory_with(expire_gr_signing_key)),
@@ -414,8 +417,8 @@ def test_open_refuses_with_exact_code(world: World, sealed: SealedEnvelope, code
 
 
 def test_refusal_table_covers_every_code_open_can_raise() -> None:
-    """The table exercises every refusal except those raised outside open_envelope (replay, peer, availability)."""
-    outside = {Refusal.REPLAY, Refusal.UNKNOWN_PEER, Refusal.UNAVAILABLE}
+    """Every refusal is in the table except those raised outside open_envelope (replay, peer, availability, policy)."""
+    outside = {Refusal.REPLAY, Refusal.UNKNOWN_PEER, Refusal.UNAVAILABLE, Refusal.NO_AGREEMENT}
     assert {code for _, code, _ in REFUSAL_CASES} == set(Refusal) - outside
 
 
@@ -446,6 +449,25 @@ def test_well_formed_envelope_opens(world: World, sealed: SealedEnvelope) -> Non
     assert opened.content == parse_payload(sealed.payload)
     assert opened.content.body == request_body()
     assert opened.content.sequence == 7
+
+
+def test_message_signed_before_its_key_retired_opens(world: World, sealed: SealedEnvelope) -> None:
+    """A key RETIRED after the message was created still verifies it (rotation does not strand messages in flight)."""
+    peers = world.directory_with(retire_gr_signing_key_at(CREATED + 1))
+    assert peers.version > world.directory.version
+    assert Attempt(sealed.envelope, peers=peers).open(world).sender == GR
+
+
+def test_directory_edits_are_published_and_verified(world: World) -> None:
+    """directory_with publishes a newer, verified version carrying the edit; the network keeps the original."""
+    revoked = world.directory_with(revoke_gr_signing_key)
+    gr = revoked.node(GR)
+    assert gr is not None
+    assert {k.status for k in gr.signing_keys.values()} == {KeyStatus.REVOKED}
+    assert revoked.signing_key(GR, world.keys[GR].signer.key_id, NOW_MS) is None
+    current = world.network.load(NOW_MS)
+    assert current.version > revoked.version
+    assert current.signing_key(GR, world.keys[GR].signer.key_id, NOW_MS) == world.keys[GR].signer.verifier()
 
 
 def test_open_without_tls_peer_relies_on_the_signature(world: World, sealed: SealedEnvelope) -> None:

@@ -297,43 +297,6 @@ class NodeEntry(_message.Message):
 Global___NodeEntry: _TypeAlias = NodeEntry  # noqa: Y015
 
 @_typing.final
-class Directory(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    TYPE_FIELD_NUMBER: _builtins.int
-    SPEC_VERSION_FIELD_NUMBER: _builtins.int
-    VERSION_FIELD_NUMBER: _builtins.int
-    ISSUED_AT_MS_FIELD_NUMBER: _builtins.int
-    EXPIRES_AT_MS_FIELD_NUMBER: _builtins.int
-    NODES_FIELD_NUMBER: _builtins.int
-    type: _builtins.str
-    """Always "focalpoint.directory"; guards against a different document type being accepted."""
-    spec_version: _builtins.int
-    version: _builtins.int
-    """Grows with every published change; a node refuses any version lower than one it accepted."""
-    issued_at_ms: _builtins.int
-    expires_at_ms: _builtins.int
-    @_builtins.property
-    def nodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___NodeEntry]: ...
-    def __init__(
-        self,
-        *,
-        type: _builtins.str = ...,
-        spec_version: _builtins.int = ...,
-        version: _builtins.int = ...,
-        issued_at_ms: _builtins.int = ...,
-        expires_at_ms: _builtins.int = ...,
-        nodes: _abc.Iterable[Global___NodeEntry] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at_ms", b"expires_at_ms", "issued_at_ms", b"issued_at_ms", "nodes", b"nodes", "spec_version", b"spec_version", "type", b"type", "version", b"version"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___Directory: _TypeAlias = Directory  # noqa: Y015
-
-@_typing.final
 class NodeEntryExport(_message.Message):
     """The public entry a node exports for its directory administrators."""
 

@@ -45,6 +45,8 @@ class _RefusalCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RefusalCo
     REFUSAL_CODE_REPLAY: _RefusalCode.ValueType  # 15
     REFUSAL_CODE_INVALID_BODY: _RefusalCode.ValueType  # 16
     REFUSAL_CODE_UNAVAILABLE: _RefusalCode.ValueType  # 17
+    REFUSAL_CODE_NO_AGREEMENT: _RefusalCode.ValueType  # 18
+    """No agreement in force between the two States covers this message kind."""
 
 class RefusalCode(_RefusalCode, metaclass=_RefusalCodeEnumTypeWrapper):
     """Why a receiver refused an envelope. Each code maps to one gRPC status
@@ -69,6 +71,8 @@ REFUSAL_CODE_CONTENT_MISMATCH: RefusalCode.ValueType  # 14
 REFUSAL_CODE_REPLAY: RefusalCode.ValueType  # 15
 REFUSAL_CODE_INVALID_BODY: RefusalCode.ValueType  # 16
 REFUSAL_CODE_UNAVAILABLE: RefusalCode.ValueType  # 17
+REFUSAL_CODE_NO_AGREEMENT: RefusalCode.ValueType  # 18
+"""No agreement in force between the two States covers this message kind."""
 Global___RefusalCode: _TypeAlias = RefusalCode  # noqa: Y015
 
 @_typing.final
@@ -237,6 +241,7 @@ class ReceiptContent(_message.Message):
     ENVELOPE_SHA256_FIELD_NUMBER: _builtins.int
     RECEIVED_AT_MS_FIELD_NUMBER: _builtins.int
     LOG_INDEX_FIELD_NUMBER: _builtins.int
+    NONCE_FIELD_NUMBER: _builtins.int
     receiver_node: _builtins.str
     sender_node: _builtins.str
     message_id: _builtins.bytes
@@ -247,6 +252,10 @@ class ReceiptContent(_message.Message):
     received_at_ms: _builtins.int
     log_index: _builtins.int
     """Index of the "delivered" event in the receiver's audit log (0 until the log exists)."""
+    nonce: _builtins.bytes
+    """Batch receipts only: 16 random bytes, so that the leaf of an envelope the receiver did
+    not store (a replay inside the batch) can never be rebuilt from the signed root.
+    """
     def __init__(
         self,
         *,
@@ -256,10 +265,11 @@ class ReceiptContent(_message.Message):
         envelope_sha256: _builtins.bytes = ...,
         received_at_ms: _builtins.int = ...,
         log_index: _builtins.int = ...,
+        nonce: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["envelope_sha256", b"envelope_sha256", "log_index", b"log_index", "message_id", b"message_id", "received_at_ms", b"received_at_ms", "receiver_node", b"receiver_node", "sender_node", b"sender_node"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["envelope_sha256", b"envelope_sha256", "log_index", b"log_index", "message_id", b"message_id", "nonce", b"nonce", "received_at_ms", b"received_at_ms", "receiver_node", b"receiver_node", "sender_node", b"sender_node"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -331,3 +331,51 @@ class GetMessageResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetMessageResponse: _TypeAlias = GetMessageResponse  # noqa: Y015
+
+@_typing.final
+class GetHealthRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECK_NOW_FIELD_NUMBER: _builtins.int
+    STALE_DAYS_FIELD_NUMBER: _builtins.int
+    EXPIRING_DAYS_FIELD_NUMBER: _builtins.int
+    check_now: _builtins.bool
+    """Ping the agreement partners now instead of reporting the last round's results."""
+    stale_days: _builtins.int
+    """Contact points not verified for this many days are reported (0 = 180)."""
+    expiring_days: _builtins.int
+    """Keys and documents expiring within this many days are reported (0 = 30)."""
+    def __init__(
+        self,
+        *,
+        check_now: _builtins.bool = ...,
+        stale_days: _builtins.int = ...,
+        expiring_days: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["check_now", b"check_now", "expiring_days", b"expiring_days", "stale_days", b"stale_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetHealthRequest: _TypeAlias = GetHealthRequest  # noqa: Y015
+
+@_typing.final
+class GetHealthResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_JSON_FIELD_NUMBER: _builtins.int
+    report_json: _builtins.str
+    """The directory health report as JSON (focalpoint.health.HealthReport.as_dict)."""
+    def __init__(
+        self,
+        *,
+        report_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report_json", b"report_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetHealthResponse: _TypeAlias = GetHealthResponse  # noqa: Y015

@@ -54,6 +54,11 @@ class LocalServiceStub:
                 request_serializer=focalpoint_dot_v1_dot_local__pb2.GetMessageRequest.SerializeToString,
                 response_deserializer=focalpoint_dot_v1_dot_local__pb2.GetMessageResponse.FromString,
                 _registered_method=True)
+        self.GetHealth = channel.unary_unary(
+                '/focalpoint.v1.LocalService/GetHealth',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.GetHealthRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.GetHealthResponse.FromString,
+                _registered_method=True)
 
 
 class LocalServiceServicer:
@@ -83,6 +88,12 @@ class LocalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetHealth(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LocalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -105,6 +116,11 @@ def add_LocalServiceServicer_to_server(servicer, server):
                     servicer.GetMessage,
                     request_deserializer=focalpoint_dot_v1_dot_local__pb2.GetMessageRequest.FromString,
                     response_serializer=focalpoint_dot_v1_dot_local__pb2.GetMessageResponse.SerializeToString,
+            ),
+            'GetHealth': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHealth,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.GetHealthRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.GetHealthResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -215,6 +231,33 @@ class LocalService:
             '/focalpoint.v1.LocalService/GetMessage',
             focalpoint_dot_v1_dot_local__pb2.GetMessageRequest.SerializeToString,
             focalpoint_dot_v1_dot_local__pb2.GetMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHealth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/GetHealth',
+            focalpoint_dot_v1_dot_local__pb2.GetHealthRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.GetHealthResponse.FromString,
             options,
             channel_credentials,
             insecure,

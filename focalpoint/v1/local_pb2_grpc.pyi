@@ -35,6 +35,7 @@ class LocalServiceStub:
     ListOutbox: _grpc.UnaryUnaryMultiCallable[_local_pb2.ListRequest, _local_pb2.ListOutboxResponse]
     ListInbox: _grpc.UnaryUnaryMultiCallable[_local_pb2.ListRequest, _local_pb2.ListInboxResponse]
     GetMessage: _grpc.UnaryUnaryMultiCallable[_local_pb2.GetMessageRequest, _local_pb2.GetMessageResponse]
+    GetHealth: _grpc.UnaryUnaryMultiCallable[_local_pb2.GetHealthRequest, _local_pb2.GetHealthResponse]
 
 @_typing.type_check_only
 class LocalServiceAsyncStub(LocalServiceStub):
@@ -43,6 +44,7 @@ class LocalServiceAsyncStub(LocalServiceStub):
     ListOutbox: _aio.UnaryUnaryMultiCallable[_local_pb2.ListRequest, _local_pb2.ListOutboxResponse]  # type: ignore[assignment]
     ListInbox: _aio.UnaryUnaryMultiCallable[_local_pb2.ListRequest, _local_pb2.ListInboxResponse]  # type: ignore[assignment]
     GetMessage: _aio.UnaryUnaryMultiCallable[_local_pb2.GetMessageRequest, _local_pb2.GetMessageResponse]  # type: ignore[assignment]
+    GetHealth: _aio.UnaryUnaryMultiCallable[_local_pb2.GetHealthRequest, _local_pb2.GetHealthResponse]  # type: ignore[assignment]
 
 class LocalServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -72,5 +74,12 @@ class LocalServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _local_pb2.GetMessageRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_local_pb2.GetMessageResponse, _abc.Awaitable[_local_pb2.GetMessageResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetHealth(
+        self,
+        request: _local_pb2.GetHealthRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.GetHealthResponse, _abc.Awaitable[_local_pb2.GetHealthResponse]]: ...
 
 def add_LocalServiceServicer_to_server(servicer: LocalServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

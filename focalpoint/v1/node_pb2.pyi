@@ -4,6 +4,7 @@ isort:skip_file
 Node-to-node service, served over mutual TLS to the peers in the directory."""
 
 from collections import abc as _abc
+from focalpoint.v1 import common_pb2 as _common_pb2
 from focalpoint.v1 import envelope_pb2 as _envelope_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -96,3 +97,117 @@ class DeliveryBatchResult(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeliveryBatchResult: _TypeAlias = DeliveryBatchResult  # noqa: Y015
+
+@_typing.final
+class PingContent(_message.Message):
+    """A reachability check over the real channel: the caller signs a fresh nonce, the callee
+    signs it back. Carries no case data.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_NODE_FIELD_NUMBER: _builtins.int
+    TO_NODE_FIELD_NUMBER: _builtins.int
+    NONCE_FIELD_NUMBER: _builtins.int
+    SENT_AT_MS_FIELD_NUMBER: _builtins.int
+    DIRECTORY_VERSION_FIELD_NUMBER: _builtins.int
+    from_node: _builtins.str
+    to_node: _builtins.str
+    nonce: _builtins.bytes
+    sent_at_ms: _builtins.int
+    directory_version: _builtins.int
+    def __init__(
+        self,
+        *,
+        from_node: _builtins.str = ...,
+        to_node: _builtins.str = ...,
+        nonce: _builtins.bytes = ...,
+        sent_at_ms: _builtins.int = ...,
+        directory_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["directory_version", b"directory_version", "from_node", b"from_node", "nonce", b"nonce", "sent_at_ms", b"sent_at_ms", "to_node", b"to_node"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PingContent: _TypeAlias = PingContent  # noqa: Y015
+
+@_typing.final
+class PingRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTENT_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    content: _builtins.bytes
+    """Serialized PingContent (context focalpoint/v1/ping)."""
+    @_builtins.property
+    def signature(self) -> _common_pb2.Signature: ...
+    def __init__(
+        self,
+        *,
+        content: _builtins.bytes = ...,
+        signature: _common_pb2.Signature | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["signature", b"signature"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "signature", b"signature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PingRequest: _TypeAlias = PingRequest  # noqa: Y015
+
+@_typing.final
+class PongContent(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_NODE_FIELD_NUMBER: _builtins.int
+    TO_NODE_FIELD_NUMBER: _builtins.int
+    NONCE_FIELD_NUMBER: _builtins.int
+    ANSWERED_AT_MS_FIELD_NUMBER: _builtins.int
+    DIRECTORY_VERSION_FIELD_NUMBER: _builtins.int
+    from_node: _builtins.str
+    to_node: _builtins.str
+    nonce: _builtins.bytes
+    answered_at_ms: _builtins.int
+    directory_version: _builtins.int
+    def __init__(
+        self,
+        *,
+        from_node: _builtins.str = ...,
+        to_node: _builtins.str = ...,
+        nonce: _builtins.bytes = ...,
+        answered_at_ms: _builtins.int = ...,
+        directory_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answered_at_ms", b"answered_at_ms", "directory_version", b"directory_version", "from_node", b"from_node", "nonce", b"nonce", "to_node", b"to_node"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PongContent: _TypeAlias = PongContent  # noqa: Y015
+
+@_typing.final
+class PingResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTENT_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    content: _builtins.bytes
+    """Serialized PongContent (context focalpoint/v1/pong)."""
+    @_builtins.property
+    def signature(self) -> _common_pb2.Signature: ...
+    def __init__(
+        self,
+        *,
+        content: _builtins.bytes = ...,
+        signature: _common_pb2.Signature | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["signature", b"signature"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "signature", b"signature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PingResponse: _TypeAlias = PingResponse  # noqa: Y015

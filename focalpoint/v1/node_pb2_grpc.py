@@ -45,6 +45,11 @@ class NodeServiceStub:
                 request_serializer=focalpoint_dot_v1_dot_envelope__pb2.EnvelopeBatch.SerializeToString,
                 response_deserializer=focalpoint_dot_v1_dot_node__pb2.DeliveryBatchResult.FromString,
                 _registered_method=True)
+        self.Ping = channel.unary_unary(
+                '/focalpoint.v1.NodeService/Ping',
+                request_serializer=focalpoint_dot_v1_dot_node__pb2.PingRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_node__pb2.PingResponse.FromString,
+                _registered_method=True)
 
 
 class NodeServiceServicer:
@@ -67,6 +72,13 @@ class NodeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Ping(self, request, context):
+        """Signed reachability check between agreement partners.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -79,6 +91,11 @@ def add_NodeServiceServicer_to_server(servicer, server):
                     servicer.DeliverStream,
                     request_deserializer=focalpoint_dot_v1_dot_envelope__pb2.EnvelopeBatch.FromString,
                     response_serializer=focalpoint_dot_v1_dot_node__pb2.DeliveryBatchResult.SerializeToString,
+            ),
+            'Ping': grpc.unary_unary_rpc_method_handler(
+                    servicer.Ping,
+                    request_deserializer=focalpoint_dot_v1_dot_node__pb2.PingRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_node__pb2.PingResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -135,6 +152,33 @@ class NodeService:
             '/focalpoint.v1.NodeService/DeliverStream',
             focalpoint_dot_v1_dot_envelope__pb2.EnvelopeBatch.SerializeToString,
             focalpoint_dot_v1_dot_node__pb2.DeliveryBatchResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Ping(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.NodeService/Ping',
+            focalpoint_dot_v1_dot_node__pb2.PingRequest.SerializeToString,
+            focalpoint_dot_v1_dot_node__pb2.PingResponse.FromString,
             options,
             channel_credentials,
             insecure,

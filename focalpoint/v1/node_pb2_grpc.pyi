@@ -41,6 +41,8 @@ class NodeServiceStub:
     as results so one bad envelope does not end the stream; the envelopes stored from
     one batch share one signed batch receipt root.
     """
+    Ping: _grpc.UnaryUnaryMultiCallable[_node_pb2.PingRequest, _node_pb2.PingResponse]
+    """Signed reachability check between agreement partners."""
 
 @_typing.type_check_only
 class NodeServiceAsyncStub(NodeServiceStub):
@@ -54,6 +56,8 @@ class NodeServiceAsyncStub(NodeServiceStub):
     as results so one bad envelope does not end the stream; the envelopes stored from
     one batch share one signed batch receipt root.
     """
+    Ping: _aio.UnaryUnaryMultiCallable[_node_pb2.PingRequest, _node_pb2.PingResponse]  # type: ignore[assignment]
+    """Signed reachability check between agreement partners."""
 
 class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -76,5 +80,13 @@ class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
         as results so one bad envelope does not end the stream; the envelopes stored from
         one batch share one signed batch receipt root.
         """
+
+    @_abc_1.abstractmethod
+    def Ping(
+        self,
+        request: _node_pb2.PingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_node_pb2.PingResponse, _abc.Awaitable[_node_pb2.PingResponse]]:
+        """Signed reachability check between agreement partners."""
 
 def add_NodeServiceServicer_to_server(servicer: NodeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

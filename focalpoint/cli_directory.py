@@ -1,0 +1,433 @@
+"""``focalpoint directory``: the administrators' tools (docs/administrators.md).
+
+The workflow is offline-key friendly: ``propose`` writes an unsigned document to a file,
+each administrator runs ``sign`` on it with their own key file (the file can travel),
+``publish`` adds it to the repository once its threshold is met, and ``timestamp``
+(or ``publish --timestamp-key``) issues the bundle that nodes fetch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import yaml
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from directory import Directory, check_entry_export
+from directory.publish import add_signatures, agreement_document, root_document, sign, state_document
+from directory.trust import TrustedDirectory, parse_signed
+from focalpoint.directory_cache import read_bundle
+from focalpoint.directory_repo import Repository, document_kind
+from focalpoint.errors import ConfigError, FocalpointError, UsageError, VerificationError
+from focalpoint.keystore import generate_admin_key, load_admin_key, write_secret_file
+from focalpoint.v1 import directory_pb2
+
+__all__ = ["directory"]
+
+M = TypeVar("M", bound=Message)
+DAY_MS = 86_400_000
+
+
+def _now_ms() -> int:
+    return int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+
+
+def _passphrase(env: str | None) -> str | None:
+    if env is None:
+        return None
+    value = os.environ.get(env)
+    if value is None:
+        raise ConfigError(f"--passphrase-env names {env}, which is not set")
+    return value
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: file not found") from None
+
+
+def _json(path: Path, message: M) -> M:
+    try:
+        return json_format.Parse(_read(path).decode("utf-8"), message)
+    except (json_format.ParseError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path}: not a {type(message).__name__} in protobuf JSON: {e}") from e
+
+
+def _admin_public(path: Path) -> directory_pb2.AdminKey:
+    return _json(path, directory_pb2.AdminKey())
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _verified(bundle: Path, root: Path) -> Directory:
+    """Verify ``bundle`` as a node trusting ``root`` would; errors name the file at fault (exit 1)."""
+    try:
+        trusted = TrustedDirectory(_read(root))
+    except VerificationError as e:
+        raise VerificationError(f"{root}: {e}") from e
+    parsed = read_bundle(_read(bundle), str(bundle))  # names the file itself
+    try:
+        directory, _ = trusted.update(parsed, now_ms=_now_ms())
+    except VerificationError as e:
+        raise VerificationError(f"{bundle}: {e}") from e
+    return directory
+
+
+_root_opt = click.option(
+    "--root", "root", type=click.Path(path_type=Path), required=True, help="The root you trust (e.g. roots/1.fpd)."
+)
+_repo_opt = click.option("--repo", type=click.Path(path_type=Path), required=True, help="The directory repository.")
+_pass_opt = click.option("--passphrase-env", default=None, help="Environment variable holding the key's passphrase.")
+
+
+@click.group()
+def directory() -> None:
+    """The signed directory of focal points: keys, proposals, signatures, publishing, inspection."""
+
+
+@directory.command("keygen")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Private key file to create (0600).")
+@click.option("--public-out", type=click.Path(path_type=Path), required=True, help="Public key (AdminKey JSON).")
+@click.option("--state", required=True, help="ISO 3166-1 alpha-2 code of the administrator's State.")
+@click.option("--name", required=True, help="The administrator's name or function.")
+@_pass_opt
+def keygen(out: Path, public_out: Path, state: str, name: str, passphrase_env: str | None) -> None:
+    """Create an administrator's hybrid (Ed25519 + ML-DSA-65) signing key."""
+    key_bytes, public = generate_admin_key(state=state, name=name, passphrase=_passphrase(passphrase_env))
+    write_secret_file(out, key_bytes)
+    public_out.write_text(json_format.MessageToJson(public, indent=2) + "\n", encoding="utf-8")
+    click.echo(f"administrator key {public.key_id} ({state}): private {out}, public {public_out}")
+
+
+def _root_from_spec(spec_path: Path, version: int, now_ms: int) -> bytes:
+    """Build a root from a YAML spec naming administrators by their public key files."""
+    try:
+        spec = yaml.safe_load(_read(spec_path))
+    except yaml.YAMLError as e:
+        raise UsageError(f"{spec_path}: not valid YAML") from e
+    if not isinstance(spec, dict):
+        raise UsageError(f"{spec_path}: expected a mapping with keys root, timestamp, states")
+    base = spec_path.parent
+
+    def keys_of(section: Any, where: str) -> tuple[list[directory_pb2.AdminKey], int]:
+        if not isinstance(section, dict) or not isinstance(section.get("keys"), list):
+            raise UsageError(f"{spec_path}: {where}: expected keys (a list of public key files) and threshold")
+        threshold = section.get("threshold", 1)
+        if not isinstance(threshold, int) or isinstance(threshold, bool):
+            raise UsageError(f"{spec_path}: {where}.threshold: expected an integer")
+        return [_admin_public(base / str(p)) for p in section["keys"]], threshold
+
+    root_keys, root_threshold = keys_of(spec.get("root"), "root")
+    ts_keys, ts_threshold = keys_of(spec.get("timestamp"), "timestamp")
+    states_spec = spec.get("states")
+    if not isinstance(states_spec, dict) or not states_spec:
+        raise UsageError(f"{spec_path}: states: expected a mapping of State code to keys and threshold")
+    state_admins: dict[str, tuple[list[str], int]] = {}
+    all_keys = {k.key_id: k for k in [*root_keys, *ts_keys]}
+    for state, section in states_spec.items():
+        keys, threshold = keys_of(section, f"states.{state}")
+        state_admins[str(state)] = ([k.key_id for k in keys], threshold)
+        all_keys.update({k.key_id: k for k in keys})
+    valid_days = spec.get("valid_days", 365)
+    min_states = spec.get("root_min_states", 2)
+    if not isinstance(valid_days, int) or not isinstance(min_states, int):
+        raise UsageError(f"{spec_path}: valid_days and root_min_states must be integers")
+    return root_document(
+        version=version,
+        issued_at_ms=now_ms,
+        expires_at_ms=now_ms + valid_days * DAY_MS,
+        keys=list(all_keys.values()),
+        root_key_ids=[k.key_id for k in root_keys],
+        root_threshold=root_threshold,
+        root_min_states=min_states,
+        timestamp_key_ids=[k.key_id for k in ts_keys],
+        timestamp_threshold=ts_threshold,
+        state_admins=state_admins,
+    )
+
+
+@directory.command("init-root")
+@click.option("--spec", "spec_path", type=click.Path(path_type=Path), required=True, help="Root spec (YAML).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Proposal file to write.")
+def init_root(spec_path: Path, out: Path) -> None:
+    """Propose root version 1; its root role's administrators then `sign` it and one `publish`es it."""
+    _write(out, sign(_root_from_spec(spec_path, 1, _now_ms()), []))
+    click.echo(f"root version 1 proposed: {out}; next: each root administrator runs `directory sign {out}`")
+
+
+@directory.command("propose")
+@_repo_opt
+@click.option("--root-spec", type=click.Path(path_type=Path), help="Propose the next root from this YAML spec.")
+@click.option("--state", "state_json", type=click.Path(path_type=Path), help="A StateEntry (protobuf JSON).")
+@click.option("--node-entry", "node_entries", type=click.Path(path_type=Path), multiple=True, help="A node-entry.json.")
+@click.option("--agreement", "agreement_json", type=click.Path(path_type=Path), help="An Agreement (protobuf JSON).")
+@click.option("--valid-days", type=click.IntRange(1, 3 * 366), default=365, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+def propose(
+    repo: Path,
+    root_spec: Path | None,
+    state_json: Path | None,
+    node_entries: tuple[Path, ...],
+    agreement_json: Path | None,
+    valid_days: int,
+    out: Path,
+) -> None:
+    """Propose the next version of a State entry, an agreement or the root (version numbers are automatic)."""
+    if sum(x is not None for x in (root_spec, state_json, agreement_json)) != 1:
+        raise UsageError("give exactly one of --root-spec, --state or --agreement")
+    r = Repository(repo)
+    now = _now_ms()
+    if root_spec is not None:
+        version = len(r.roots()) + 1
+        signed = _root_from_spec(root_spec, version, now)
+        what = f"root version {version}"
+    elif state_json is not None:
+        entry = _json(state_json, directory_pb2.StateEntry())
+        for path in node_entries:
+            export = _json(path, directory_pb2.NodeEntryExport())
+            try:
+                entry.nodes.append(check_entry_export(export))
+            except FocalpointError as e:
+                raise UsageError(f"{path}: {e}") from e
+        entry.version = r.next_version("states", entry.state)
+        entry.issued_at_ms, entry.expires_at_ms = now, now + valid_days * DAY_MS
+        signed = state_document(entry)
+        what = f"State entry {entry.state} version {entry.version}"
+    else:
+        assert agreement_json is not None
+        agreement = _json(agreement_json, directory_pb2.Agreement())
+        agreement.version = r.next_version("agreements", agreement.agreement_id)
+        agreement.issued_at_ms, agreement.expires_at_ms = now, now + valid_days * DAY_MS
+        signed = agreement_document(agreement)
+        what = f"agreement {agreement.agreement_id} version {agreement.version}"
+    _write(out, sign(signed, []))
+    click.echo(f"{what} proposed: {out}; next: its administrators run `directory sign {out}`")
+
+
+@directory.command("sign")
+@click.argument("proposal", type=click.Path(path_type=Path))
+@click.option("--key", "key_file", type=click.Path(path_type=Path), required=True, help="Your administrator key.")
+@_pass_opt
+def sign_cmd(proposal: Path, key_file: Path, passphrase_env: str | None) -> None:
+    """Add your signature to a proposal file (in place)."""
+    signer = load_admin_key(key_file, _passphrase(passphrase_env))
+    raw = _read(proposal)
+    kind, name, version = document_kind(raw)
+    _write(proposal, add_signatures(raw, [signer]))
+    signers = sorted({s.key_id for s in parse_signed(_read(proposal), "proposal").signatures})
+    what = f"{kind} {name}" if name else kind
+    click.echo(f"signed {what} version {version} as {signer.key_id}; {len(signers)} key(s) have signed")
+
+
+@directory.command("publish")
+@_repo_opt
+@click.argument("proposals", type=click.Path(path_type=Path), nargs=-1, required=True)
+@click.option("--timestamp-key", type=click.Path(path_type=Path), help="Also issue the timestamp and bundle.")
+@click.option("--valid-hours", type=click.IntRange(1, 24 * 31), default=24, show_default=True)
+@_pass_opt
+def publish(
+    repo: Path, proposals: tuple[Path, ...], timestamp_key: Path | None, valid_hours: int, passphrase_env: str | None
+) -> None:
+    """Add signed proposals to the repository once their thresholds are met."""
+    r = Repository(repo)
+    for path in proposals:
+        kind, name, version = r.publish(_read(path))
+        click.echo(f"published {kind} {name} version {version}" if name else f"published {kind} version {version}")
+    if timestamp_key is not None:
+        _issue_timestamp(r, timestamp_key, passphrase_env, valid_hours)
+
+
+def _issue_timestamp(r: Repository, key_file: Path, passphrase_env: str | None, valid_hours: int) -> None:
+    signer = load_admin_key(key_file, _passphrase(passphrase_env))
+    r.issue_timestamp(signer, now_ms=_now_ms(), valid_for_ms=valid_hours * 3_600_000)
+    click.echo(f"timestamp version {r.timestamp_version()} issued, valid {valid_hours} h: {r.path / 'bundle.fpd'}")
+
+
+@directory.command("timestamp")
+@_repo_opt
+@click.option("--key", "key_file", type=click.Path(path_type=Path), required=True, help="A timestamp-role key.")
+@click.option("--valid-hours", type=click.IntRange(1, 24 * 31), default=24, show_default=True)
+@_pass_opt
+def timestamp(repo: Path, key_file: Path, valid_hours: int, passphrase_env: str | None) -> None:
+    """Issue a fresh timestamp (run it well before the current one expires: nodes detect a freeze)."""
+    _issue_timestamp(Repository(repo), key_file, passphrase_env, valid_hours)
+
+
+@directory.command("verify")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@_root_opt
+def verify(bundle: Path, root: Path) -> None:
+    """Verify a bundle as a node trusting ROOT would."""
+    d = _verified(bundle, root)
+    expires = dt.datetime.fromtimestamp(d.expires_at_ms / 1000, dt.UTC).isoformat(timespec="minutes")
+    click.echo(
+        f"OK: directory version {d.version}: {len(d.states)} State(s), {len(d.nodes)} node(s), "
+        f"{len(d.agreements)} agreement(s); valid until {expires}"
+    )
+
+
+def _summary(d: Directory) -> dict[str, Any]:
+    return {
+        "version": d.version,
+        "expires_at_ms": d.expires_at_ms,
+        "states": {
+            s.state: {
+                "version": s.version,
+                "focal_point_designated": s.focal_point_designated,
+                "institutions": [json_format.MessageToDict(i) for i in s.entry.institutions],
+                "contact_points": [json_format.MessageToDict(c) for c in s.entry.contact_points],
+            }
+            for s in d.states.values()
+        },
+        "nodes": {
+            n.node_id: {
+                "state": n.state,
+                "institution": n.institution,
+                "endpoint": n.endpoint,
+                "tls_pins": {t.spki_sha256.hex(): t.status.name for t in n.tls_keys},
+                "signing_keys": {k: v.status.name for k, v in n.signing_keys.items()},
+                "encryption_keys": {k: v.status.name for k, v in n.encryption_keys.items()},
+            }
+            for n in d.nodes.values()
+        },
+        "agreements": {
+            a.agreement_id: {
+                "version": a.version,
+                "parties": sorted(a.parties),
+                "status": a.status.name,
+                "kinds": sorted(a.kinds),
+                "deadlines_days": dict(a.deadlines),
+            }
+            for a in d.agreements.values()
+        },
+    }
+
+
+@directory.command("show")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@_root_opt
+@click.option("--json", "as_json", is_flag=True)
+def show(bundle: Path, root: Path, as_json: bool) -> None:
+    """Show a verified bundle: States, nodes and agreements."""
+    d = _verified(bundle, root)
+    if as_json:
+        click.echo(json.dumps(_summary(d), indent=2, ensure_ascii=False))
+        return
+    click.echo(f"directory version {d.version}")
+    for s in sorted(d.states.values(), key=lambda s: s.state):
+        fp = "focal point designated" if s.focal_point_designated else "NO FOCAL POINT DESIGNATED"
+        click.echo(f"  {s.state}  v{s.version}  {fp}; {len(s.entry.contact_points)} contact point(s)")
+    for n in sorted(d.nodes.values(), key=lambda n: n.node_id):
+        click.echo(f"  node {n.node_id:<16} {n.state}  {n.endpoint:<22} {n.institution}")
+    for a in sorted(d.agreements.values(), key=lambda a: a.agreement_id):
+        click.echo(f"  agreement {a.agreement_id:<16} {'-'.join(sorted(a.parties))}  {a.status.name.lower()}")
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: value}
+
+
+@directory.command("diff")
+@click.argument("old", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+@_root_opt
+def diff(old: Path, new: Path, root: Path) -> None:
+    """What changed between two verified bundles (States, nodes, keys, contacts, agreements)."""
+    a, b = _flatten(_summary(_verified(old, root))), _flatten(_summary(_verified(new, root)))
+    changes = 0
+    for key in sorted(set(a) | set(b)):
+        if key in ("expires_at_ms",) or a.get(key) == b.get(key):
+            continue
+        changes += 1
+        if key not in a:
+            click.echo(f"+ {key} = {b[key]}")
+        elif key not in b:
+            click.echo(f"- {key} = {a[key]}")
+        else:
+            click.echo(f"~ {key}: {a[key]} -> {b[key]}")
+    click.echo(f"{changes} change(s)")
+
+
+@directory.command("health")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@_root_opt
+@click.option("--stale-days", type=click.IntRange(1, 3650), default=180, show_default=True)
+@click.option("--expiring-days", type=click.IntRange(1, 3650), default=30, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def health(bundle: Path, root: Path, stale_days: int, expiring_days: int, as_json: bool) -> None:
+    """States without a focal point, stale contact points, keys and documents about to expire."""
+    from focalpoint.health import directory_health
+
+    report = directory_health(
+        _verified(bundle, root),
+        TrustedDirectory(_read(root)).root,
+        now_ms=_now_ms(),
+        stale_days=stale_days,
+        expiring_days=expiring_days,
+    )
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+        return
+    for line in report.lines():
+        click.echo(line)
+
+
+@directory.command("serve")
+@_repo_opt
+@click.option("--listen", default="127.0.0.1:7480", show_default=True, help="host:port to serve on.")
+def serve(repo: Path, listen: str) -> None:
+    """Serve the repository's current bundle and every published version to nodes and mirrors."""
+    import asyncio
+    import signal
+
+    import grpc
+
+    from focalpoint.directory_service import add_directory_service
+
+    r = Repository(repo)
+
+    def current() -> tuple[int, bytes] | None:
+        try:
+            return r.timestamp_version(), r.bundle()
+        except UsageError:
+            return None
+
+    async def document(kind: str, name: str, version: int) -> bytes | None:
+        return r.document(kind, name, version)
+
+    async def run() -> None:
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        add_directory_service(server, current, document)
+        try:
+            port = server.add_insecure_port(listen)
+        except RuntimeError:
+            port = 0
+        if port == 0:
+            raise ConfigError(f"cannot listen on {listen} (address in use or not available)")
+        await server.start()
+        click.echo(f"serving {repo} on {listen.rsplit(':', 1)[0]}:{port}", err=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await server.stop(1)
+
+    asyncio.run(run())

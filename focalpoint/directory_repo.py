@@ -1,0 +1,273 @@
+"""The administrators' directory repository: a folder holding every published version.
+
+    repo/roots/1.fpd, 2.fpd, …             every root, each a SignedDocument
+    repo/states/GR/1.fpd, …                every version of each State entry
+    repo/agreements/AL-GR-2006/1.fpd, …    every version of each agreement
+    repo/timestamps/1.fpd, …               every timestamp
+    repo/bundle.fpd                        the current bundle: what nodes and mirrors fetch
+
+Publishing checks what a node will check (``directory.trust``) before writing: a document
+whose threshold is not met, whose version does not grow, or that a node would refuse is
+never written. Files are written atomically (temporary file, fsync, rename); nothing
+published is ever overwritten. The folder can live on removable media or in version control.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from google.protobuf.message import DecodeError
+
+from directory import Directory, NodeInfo
+from directory.publish import bundle as make_bundle
+from directory.publish import sign, timestamp_document
+from directory.trust import (
+    AGREEMENT_TYPE,
+    ROOT_TYPE,
+    STATE_TYPE,
+    TrustedDirectory,
+    parse_signed,
+)
+from focalpoint.errors import UsageError, VerificationError
+from focalpoint.signing import AdminSigner, AdminVerifier, Context, verify_threshold
+from focalpoint.v1 import directory_pb2
+
+__all__ = ["Repository", "document_kind"]
+
+_SUFFIX = ".fpd"
+
+
+def document_kind(raw: bytes) -> tuple[str, str, int]:
+    """(kind, name, version) of a SignedDocument, from its signed bytes; raises UsageError."""
+    try:
+        signed = parse_signed(raw, "document").signed
+    except VerificationError as e:
+        raise UsageError(str(e)) from e
+    candidates: list[tuple[str, directory_pb2.Root | directory_pb2.StateEntry | directory_pb2.Agreement, str]] = [
+        ("root", directory_pb2.Root(), ROOT_TYPE),
+        ("state", directory_pb2.StateEntry(), STATE_TYPE),
+        ("agreement", directory_pb2.Agreement(), AGREEMENT_TYPE),
+    ]
+    for kind, message, doc_type in candidates:
+        try:
+            message.ParseFromString(signed)
+        except DecodeError:
+            continue
+        if message.type == doc_type:
+            name = getattr(message, "state", "") or getattr(message, "agreement_id", "")
+            return kind, name, message.version
+    raise UsageError("not a root, State entry or agreement document")
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file atomically; refuse to replace a published version."""
+    if path.exists():
+        raise UsageError(f"{path}: already published; a new version needs a new version number")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
+def _replace(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
+class Repository:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    # --- reading ------------------------------------------------------------------------
+
+    def _versions(self, folder: Path) -> list[int]:
+        if not folder.is_dir():
+            return []
+        return sorted(int(p.stem) for p in folder.glob(f"*{_SUFFIX}") if p.stem.isdigit())
+
+    def _latest(self, folder: Path) -> bytes | None:
+        versions = self._versions(folder)
+        return (folder / f"{versions[-1]}{_SUFFIX}").read_bytes() if versions else None
+
+    def roots(self) -> list[bytes]:
+        folder = self.path / "roots"
+        return [(folder / f"{v}{_SUFFIX}").read_bytes() for v in self._versions(folder)]
+
+    def trusted(self) -> TrustedDirectory:
+        """The trust state a node starting from root 1 would reach; raises UsageError if uninitialised."""
+        roots = self.roots()
+        if not roots:
+            raise UsageError(f"{self.path}: no root published yet (run `focalpoint directory publish` on a root)")
+        trusted = TrustedDirectory(roots[0])
+        for raw in roots[1:]:
+            trusted.update_root(raw)
+        return trusted
+
+    def latest_states(self) -> list[bytes]:
+        base = self.path / "states"
+        return [d for p in sorted(base.iterdir()) if (d := self._latest(p))] if base.is_dir() else []
+
+    def latest_agreements(self) -> list[bytes]:
+        base = self.path / "agreements"
+        return [d for p in sorted(base.iterdir()) if (d := self._latest(p))] if base.is_dir() else []
+
+    def next_version(self, folder: str, name: str) -> int:
+        """The version a new proposal for ``folder``/``name`` (states or agreements) must carry."""
+        if not name or "/" in name or name.startswith("."):
+            raise UsageError(f"{name!r} is not a valid document name")
+        versions = self._versions(self.path / folder / name)
+        return versions[-1] + 1 if versions else 1
+
+    def timestamp_version(self) -> int:
+        versions = self._versions(self.path / "timestamps")
+        return versions[-1] if versions else 0
+
+    def document(self, kind: str, name: str, version: int) -> bytes | None:
+        """A published version of a document, or None."""
+        folders = {"root": "roots", "timestamp": "timestamps", "state": "states", "agreement": "agreements"}
+        folder = folders.get(kind)
+        if folder is None or version < 1 or "/" in name or name.startswith("."):
+            return None
+        path = self.path / folder / (name if kind in ("state", "agreement") else "") / f"{version}{_SUFFIX}"
+        try:
+            return path.read_bytes()
+        except OSError:
+            return None
+
+    def bundle(self) -> bytes:
+        try:
+            return (self.path / "bundle.fpd").read_bytes()
+        except FileNotFoundError:
+            raise UsageError(f"{self.path}: nothing published yet (no bundle.fpd)") from None
+
+    # --- publishing ---------------------------------------------------------------------
+
+    def publish(self, raw: bytes) -> tuple[str, str, int]:
+        """Check a signed document against the current root and add it; returns (kind, name, version).
+
+        Raises UsageError naming the missing threshold, the version problem or the bad signature.
+        """
+        kind, name, version = document_kind(raw)
+        doc = parse_signed(raw, kind)
+        if kind == "root":
+            return self._publish_root(raw, version)
+        trusted = self.trusted()
+        root = trusted.root
+        keys = {k.key_id: k for k in root.keys}
+
+        def admins(state: str) -> tuple[dict[str, AdminVerifier], int]:
+            delegation = next((d for d in root.states if d.state == state), None)
+            if delegation is None:
+                raise UsageError(f"root version {root.version} delegates no administrators for {state}")
+            return (
+                {
+                    k: AdminVerifier(k, keys[k].ed25519_public_key, keys[k].ml_dsa_65_public_key)
+                    for k in delegation.admins.key_ids
+                },
+                delegation.admins.threshold,
+            )
+
+        if kind == "state":
+            parties = [name]
+            folder = self.path / "states" / name
+        else:
+            agreement = directory_pb2.Agreement.FromString(doc.signed)
+            parties = sorted(set(agreement.parties))
+            if len(parties) < 2:
+                raise UsageError(f"agreement {name}: needs at least two distinct parties")
+            folder = self.path / "agreements" / name
+        for party in parties:
+            trusted_keys, threshold = admins(party)
+            try:
+                verify_threshold(
+                    context=Context.DIRECTORY,
+                    data=doc.signed,
+                    signatures=doc.signatures,
+                    trusted=trusted_keys,
+                    threshold=threshold,
+                    what=f"{kind} {name} version {version} (administrators of {party})",
+                )
+            except VerificationError as e:
+                raise UsageError(f"not published: {e}") from e
+        current = self._versions(folder)
+        if current and version <= current[-1]:
+            raise UsageError(f"{kind} {name}: version {version} is not newer than the published version {current[-1]}")
+        if kind == "state":
+            self._check_state_entry(directory_pb2.StateEntry.FromString(doc.signed))
+        else:
+            self._check_agreement(directory_pb2.Agreement.FromString(doc.signed))
+        _write_new(folder / f"{version}{_SUFFIX}", raw)
+        return kind, name, version
+
+    def _check_state_entry(self, entry: directory_pb2.StateEntry) -> None:
+        """What nodes check of an entry (B5, B7), with the other States' current entries: nothing
+        is published that would make every later bundle unverifiable."""
+        foreign = [n.node_id for n in entry.nodes if n.state != entry.state]
+        if foreign:
+            raise UsageError(f"not published: State entry {entry.state} lists node {foreign[0]!r} of another State")
+        nodes = []
+        for raw in self.latest_states():
+            other = directory_pb2.StateEntry.FromString(parse_signed(raw, "state").signed)
+            if other.state != entry.state:
+                nodes += list(other.nodes)
+        try:
+            infos = [NodeInfo.from_proto(n) for n in [*nodes, *entry.nodes]]
+            Directory.build(version=0, issued_at_ms=0, expires_at_ms=0, nodes=infos, raw=b"")
+        except VerificationError as e:
+            raise UsageError(f"not published: State entry {entry.state}: {e}") from e
+
+    @staticmethod
+    def _check_agreement(agreement: directory_pb2.Agreement) -> None:
+        if agreement.status not in directory_pb2.AgreementStatus.values() or agreement.status == 0:
+            raise UsageError(f"not published: agreement {agreement.agreement_id} has no valid status")
+
+    def _publish_root(self, raw: bytes, version: int) -> tuple[str, str, int]:
+        existing = self.roots()
+        try:
+            if not existing:
+                if version != 1:
+                    raise UsageError(f"the first root must be version 1, got {version}")
+                TrustedDirectory(raw)  # its own root role's threshold, from enough States
+            else:
+                self.trusted().update_root(raw)  # thresholds of the old and of the new root role
+        except VerificationError as e:
+            raise UsageError(f"not published: {e}") from e
+        _write_new(self.path / "roots" / f"{version}{_SUFFIX}", raw)
+        return "root", "", version
+
+    def issue_timestamp(self, signer: AdminSigner, *, now_ms: int, valid_for_ms: int) -> bytes:
+        """Sign a new timestamp over the latest versions and write the bundle nodes will fetch.
+
+        The bundle is verified as a node would before it replaces the current one. Returns it.
+        """
+        roots = self.roots()
+        if not roots:
+            raise UsageError(f"{self.path}: no root published yet")
+        states, agreements = self.latest_states(), self.latest_agreements()
+        version = self.timestamp_version() + 1
+        signed = timestamp_document(
+            version=version,
+            issued_at_ms=now_ms,
+            expires_at_ms=now_ms + valid_for_ms,
+            root=roots[-1],
+            states=states,
+            agreements=agreements,
+        )
+        timestamp = sign(signed, [signer])
+        result = make_bundle(roots=roots, timestamp=timestamp, states=states, agreements=agreements)
+        data = result.SerializeToString()
+        try:
+            TrustedDirectory(roots[0]).update(result, now_ms=now_ms)
+        except VerificationError as e:
+            raise UsageError(f"not published: nodes would refuse this bundle: {e}") from e
+        _write_new(self.path / "timestamps" / f"{version}{_SUFFIX}", timestamp)
+        _replace(self.path / "bundle.fpd", data)
+        return data

@@ -1,0 +1,67 @@
+"""Serving and fetching directory bundles (gRPC ``DirectoryService``).
+
+A publisher serves its repository (``focalpoint directory serve``); every node serves what
+it has verified, on its peer port (mutual TLS) and its local port. Whoever fetches verifies
+everything itself, so serving needs no trust and a stale or hostile mirror can only
+withhold updates — which the timestamp's short life makes visible (a freeze).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from focalpoint.errors import TransportError
+from focalpoint.v1 import distribution_pb2, distribution_pb2_grpc
+
+__all__ = ["DirectoryServicer", "add_directory_service", "fetch_bundle"]
+
+CurrentBundle = Callable[[], tuple[int, bytes] | None]
+Document = Callable[[str, str, int], Awaitable[bytes | None]]
+
+
+class DirectoryServicer(distribution_pb2_grpc.DirectoryServiceServicer):
+    def __init__(self, current: CurrentBundle, document: Document) -> None:
+        self._current = current
+        self._document = document
+
+    async def GetBundle(
+        self, request: distribution_pb2.GetBundleRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> distribution_pb2.GetBundleResponse:
+        current = self._current()
+        if current is None:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "nothing published yet")
+        version, bundle = current
+        if version <= request.known_version:
+            return distribution_pb2.GetBundleResponse(version=version)
+        return distribution_pb2.GetBundleResponse(version=version, bundle=bundle)
+
+    async def GetDocument(
+        self, request: distribution_pb2.GetDocumentRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> distribution_pb2.GetDocumentResponse:
+        raw = await self._document(request.kind, request.name, request.version)
+        if raw is None:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"no {request.kind} {request.name} version {request.version}"
+            )
+        return distribution_pb2.GetDocumentResponse(document=raw)
+
+
+def add_directory_service(server: grpc.aio.Server, current: CurrentBundle, document: Document) -> None:
+    distribution_pb2_grpc.add_DirectoryServiceServicer_to_server(DirectoryServicer(current, document), server)
+
+
+async def fetch_bundle(
+    channel: grpc.aio.Channel, *, known_version: int, timeout_s: float = 10.0
+) -> tuple[int, bytes | None]:
+    """(server version, bundle bytes if newer than ``known_version``); raises TransportError."""
+    stub = distribution_pb2_grpc.DirectoryServiceStub(channel)
+    try:
+        response = await stub.GetBundle(
+            distribution_pb2.GetBundleRequest(known_version=known_version), timeout=timeout_s
+        )
+    except grpc.aio.AioRpcError as e:
+        raise TransportError(f"directory service: {e.code().name}: {e.details()}") from e
+    return response.version, (response.bundle or None)

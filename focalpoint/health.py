@@ -1,0 +1,131 @@
+"""The directory health report (pure): what administrators must fix before it hurts a child.
+
+The seeds report States that name no focal point (001:L2267) and contact details that go
+stale with staff turnover (003:L225); the one network that works keeps them current
+(001:L2271–2275). This report lists exactly those, plus keys and documents near expiry and,
+when a node supplies its reachability results, the agreement partners it cannot reach.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from directory import Directory, KeyStatus
+from focalpoint.v1 import directory_pb2
+
+__all__ = ["HealthReport", "directory_health", "format_report"]
+
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    version: int
+    no_focal_point: list[str]
+    stale_contact_points: list[tuple[str, str, str]]  # (State, contact point id, last verified or "never")
+    expiring_keys: list[tuple[str, str, str, int]]  # (node, kind, key id, expires at ms)
+    expiring_documents: list[tuple[str, int]]  # (what, expires at ms)
+    unreachable_nodes: list[tuple[str, str]] = field(default_factory=list)  # (node, last error)
+
+    @property
+    def healthy(self) -> bool:
+        return not (
+            self.no_focal_point
+            or self.stale_contact_points
+            or self.expiring_keys
+            or self.expiring_documents
+            or self.unreachable_nodes
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "version": self.version,
+            "healthy": self.healthy,
+            "no_focal_point": self.no_focal_point,
+            "stale_contact_points": [
+                {"state": s, "contact_point": c, "last_verified": v} for s, c, v in self.stale_contact_points
+            ],
+            "expiring_keys": [
+                {"node": n, "kind": k, "key_id": i, "expires": _iso(t)} for n, k, i, t in self.expiring_keys
+            ],
+            "expiring_documents": [{"document": w, "expires": _iso(t)} for w, t in self.expiring_documents],
+            "unreachable_nodes": [{"node": n, "error": e} for n, e in self.unreachable_nodes],
+        }
+
+    def lines(self) -> list[str]:
+        return format_report(self.as_dict())
+
+
+def format_report(report: Mapping[str, Any]) -> list[str]:
+    """Readable lines for a report in ``HealthReport.as_dict`` form (local or from a node's API)."""
+    out = [f"directory version {report['version']}: {'healthy' if report['healthy'] else 'needs attention'}"]
+    out += [f"  no focal point designated: {s}" for s in report["no_focal_point"]]
+    out += [
+        f"  contact point {c['state']}/{c['contact_point']} not verified since {c['last_verified']}"
+        for c in report["stale_contact_points"]
+    ]
+    out += [f"  {k['kind']} key {k['key_id']} of {k['node']} expires {k['expires']}" for k in report["expiring_keys"]]
+    out += [f"  {d['document']} expires {d['expires']}" for d in report["expiring_documents"]]
+    out += [f"  node {n['node']} unreachable: {n['error']}" for n in report["unreachable_nodes"]]
+    return out
+
+
+def _iso(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="minutes")
+
+
+def _date_ms(d: object) -> int | None:
+    year, month, day = getattr(d, "year", 0), getattr(d, "month", 0), getattr(d, "day", 0)
+    if not year:
+        return None
+    try:
+        return int(dt.datetime(year, month, day, tzinfo=dt.UTC).timestamp() * 1000)
+    except ValueError:
+        return None
+
+
+def directory_health(
+    directory: Directory,
+    root: directory_pb2.Root,
+    *,
+    now_ms: int,
+    stale_days: int = 180,
+    expiring_days: int = 30,
+    unreachable: Mapping[str, str] | None = None,
+) -> HealthReport:
+    horizon = now_ms + expiring_days * DAY_MS
+    delegated = {d.state for d in root.states}
+    no_fp = sorted(
+        (delegated - set(directory.states))
+        | {s.state for s in directory.states.values() if not s.focal_point_designated}
+    )
+    stale: list[tuple[str, str, str]] = []
+    for s in sorted(directory.states.values(), key=lambda s: s.state):
+        for c in s.entry.contact_points:
+            verified = _date_ms(c.last_verified)
+            if verified is None or verified < now_ms - stale_days * DAY_MS:
+                label = "never" if verified is None else _iso(verified)[:10]
+                stale.append((s.state, c.id, label))
+    keys: list[tuple[str, str, str, int]] = []
+    for n in sorted(directory.nodes.values(), key=lambda n: n.node_id):
+        for kind, table in (("signing", n.signing_keys), ("encryption", n.encryption_keys)):
+            for key_id, info in sorted(table.items()):
+                if info.status is KeyStatus.ACTIVE and info.not_after_ms and info.not_after_ms <= horizon:
+                    keys.append((n.node_id, kind, key_id, info.not_after_ms))
+    documents = [(f"root version {root.version}", root.expires_at_ms)] if root.expires_at_ms <= horizon else []
+    documents += [
+        (f"State entry {s.state} version {s.version}", s.entry.expires_at_ms)
+        for s in sorted(directory.states.values(), key=lambda s: s.state)
+        if s.entry.expires_at_ms <= horizon
+    ]
+    return HealthReport(
+        version=directory.version,
+        no_focal_point=no_fp,
+        stale_contact_points=stale,
+        expiring_keys=keys,
+        expiring_documents=documents,
+        unreachable_nodes=sorted((unreachable or {}).items()),
+    )
