@@ -321,6 +321,15 @@ class TrustedDirectory:
         self._current = directory
         return directory, fresh
 
+    def _note_accepted(self, kind: str, name: str, version: int, raw: bytes, fresh: list[AcceptedDocument]) -> None:
+        if version > self.accepted_version(kind, name):
+            fresh.append(AcceptedDocument(kind, name, version, raw))
+            self._accepted[(kind, name)] = version
+
+    def check_signed_by_states(self, raw: bytes, states: Sequence[str], what: str) -> None:
+        """Does the current root's delegation of each State sign this document? (For publishers.)"""
+        _signed_by_states(self._root, parse_signed(raw, what), states, what, {})
+
     def _pinned(
         self, refs: Sequence[directory_pb2.DocumentRef], raws: Sequence[bytes], kind: str
     ) -> list[tuple[directory_pb2.DocumentRef, bytes]]:
@@ -364,26 +373,13 @@ class TrustedDirectory:
             if entry.state != ref.name or entry.version != ref.version:
                 raise VerificationError(f"{what}: the document is {entry.state} version {entry.version}")
             # B5
-            delegation = root.delegations.get(entry.state)
-            if delegation is None:
-                raise VerificationError(f"{what}: the root delegates no administrators for {entry.state}")
-            verify_threshold(
-                context=Context.DIRECTORY,
-                data=doc.signed,
-                signatures=doc.signatures,
-                trusted=root.role_keys(delegation.admins),
-                threshold=delegation.admins.threshold,
-                what=f"{what} (administrators of {entry.state})",
-                checked=checked,
-            )
+            _signed_by_states(root, doc, [entry.state], what, checked)
             if entry.expires_at_ms <= now_ms:
                 raise VerificationError(f"{what}: expired; {entry.state}'s administrators must re-sign it")
             foreign = [n.node_id for n in entry.nodes if n.state != entry.state]
             if foreign:
                 raise VerificationError(f"{what}: lists node {foreign[0]!r} of another State")
-            if entry.version > self.accepted_version("state", entry.state):
-                fresh.append(AcceptedDocument("state", entry.state, entry.version, raw))
-                self._accepted[("state", entry.state)] = entry.version
+            self._note_accepted("state", entry.state, entry.version, raw, fresh)
             states[entry.state] = StateInfo(
                 state=entry.state,
                 version=entry.version,
@@ -412,28 +408,14 @@ class TrustedDirectory:
             parties = set(a.parties)
             if len(parties) < 2 or len(parties) != len(a.parties):
                 raise VerificationError(f"{what}: needs at least two distinct parties")
-            for party in sorted(parties):
-                delegation = root.delegations.get(party)
-                if delegation is None:
-                    raise VerificationError(f"{what}: party {party} has no delegated administrators")
-                verify_threshold(
-                    context=Context.DIRECTORY,
-                    data=doc.signed,
-                    signatures=doc.signatures,
-                    trusted=root.role_keys(delegation.admins),
-                    threshold=delegation.admins.threshold,
-                    what=f"{what} (administrators of party {party})",
-                    checked=checked,
-                )
+            _signed_by_states(root, doc, sorted(parties), what, checked)
             if a.expires_at_ms <= now_ms:
                 raise VerificationError(f"{what}: expired")
             try:
                 status = AgreementStatus(a.status)
             except ValueError:
                 raise VerificationError(f"{what}: unknown status {a.status}") from None
-            if a.version > self.accepted_version("agreement", a.agreement_id):
-                fresh.append(AcceptedDocument("agreement", a.agreement_id, a.version, raw))
-                self._accepted[("agreement", a.agreement_id)] = a.version
+            self._note_accepted("agreement", a.agreement_id, a.version, raw, fresh)
             agreements[a.agreement_id] = AgreementInfo(
                 agreement_id=a.agreement_id,
                 version=a.version,
@@ -446,6 +428,29 @@ class TrustedDirectory:
                 return_costs=a.return_costs,
             )
         return agreements
+
+
+def _signed_by_states(
+    root: _Root,
+    doc: directory_pb2.SignedDocument,
+    states: Sequence[str],
+    what: str,
+    checked: Mapping[tuple[str, bytes], bool],
+) -> None:
+    """B5/B6: a threshold of each State's own administrators signed; no other key counts."""
+    for state in states:
+        delegation = root.delegations.get(state)
+        if delegation is None:
+            raise VerificationError(f"{what}: the root delegates no administrators for {state}")
+        verify_threshold(
+            context=Context.DIRECTORY,
+            data=doc.signed,
+            signatures=doc.signatures,
+            trusted=root.role_keys(delegation.admins),
+            threshold=delegation.admins.threshold,
+            what=f"{what} (administrators of {state})",
+            checked=checked,
+        )
 
 
 def _precheck(

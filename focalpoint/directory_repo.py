@@ -30,7 +30,7 @@ from directory.trust import (
     parse_signed,
 )
 from focalpoint.errors import UsageError, VerificationError
-from focalpoint.signing import AdminSigner, AdminVerifier, Context, verify_threshold
+from focalpoint.signing import AdminSigner
 from focalpoint.v1 import directory_pb2
 
 __all__ = ["Repository", "document_kind"]
@@ -159,22 +159,6 @@ class Repository:
         doc = parse_signed(raw, kind)
         if kind == "root":
             return self._publish_root(raw, version)
-        trusted = self.trusted()
-        root = trusted.root
-        keys = {k.key_id: k for k in root.keys}
-
-        def admins(state: str) -> tuple[dict[str, AdminVerifier], int]:
-            delegation = next((d for d in root.states if d.state == state), None)
-            if delegation is None:
-                raise UsageError(f"root version {root.version} delegates no administrators for {state}")
-            return (
-                {
-                    k: AdminVerifier(k, keys[k].ed25519_public_key, keys[k].ml_dsa_65_public_key)
-                    for k in delegation.admins.key_ids
-                },
-                delegation.admins.threshold,
-            )
-
         if kind == "state":
             parties = [name]
             folder = self.path / "states" / name
@@ -184,19 +168,10 @@ class Repository:
             if len(parties) < 2:
                 raise UsageError(f"agreement {name}: needs at least two distinct parties")
             folder = self.path / "agreements" / name
-        for party in parties:
-            trusted_keys, threshold = admins(party)
-            try:
-                verify_threshold(
-                    context=Context.DIRECTORY,
-                    data=doc.signed,
-                    signatures=doc.signatures,
-                    trusted=trusted_keys,
-                    threshold=threshold,
-                    what=f"{kind} {name} version {version} (administrators of {party})",
-                )
-            except VerificationError as e:
-                raise UsageError(f"not published: {e}") from e
+        try:
+            self.trusted().check_signed_by_states(raw, parties, f"{kind} {name} version {version}")
+        except VerificationError as e:
+            raise UsageError(f"not published: {e}") from e
         current = self._versions(folder)
         if current and version <= current[-1]:
             raise UsageError(f"{kind} {name}: version {version} is not newer than the published version {current[-1]}")

@@ -317,7 +317,7 @@ def test_an_agreement_needs_every_party(world: World) -> None:
     refused(
         world,
         world.bundle(agreements=[world.agreement(signers=(world.gr1, world.gr2))]),
-        r"administrators of party AL\)",
+        r"agreement AL-GR-2006 version 1 \(administrators of AL\)",
     )
 
 
