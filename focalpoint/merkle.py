@@ -12,7 +12,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-__all__ = ["all_inclusion_paths", "inclusion_path", "leaf_hash", "node_hash", "root_from_inclusion", "tree_root"]
+__all__ = [
+    "all_inclusion_paths",
+    "inclusion_path",
+    "leaf_hash",
+    "node_hash",
+    "root_from_inclusion",
+    "tree_root",
+    "verify_consistency",
+]
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -92,3 +100,35 @@ def root_from_inclusion(index: int, tree_size: int, leaf: bytes, path: Sequence[
         fn >>= 1
         sn >>= 1
     return r if sn == 0 else None
+
+
+def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]) -> bool:
+    """RFC 9162 §2.1.4.2: does ``proof`` show the tree of ``old_size`` is a prefix of ``new_size``'s?"""
+    if not 0 < old_size <= new_size:
+        return False
+    if old_size == new_size:
+        return not proof and old_root == new_root
+    path = list(proof)
+    if not path or any(len(p) != 32 for p in path):
+        return False
+    if old_size & (old_size - 1) == 0:  # an exact power of two: the old root is a node of the new tree
+        path.insert(0, old_root)
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr, sr = node_hash(c, fr), node_hash(c, sr)
+            if not fn & 1:
+                while not fn & 1 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and fr == old_root and sr == new_root
