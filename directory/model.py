@@ -194,6 +194,7 @@ class AgreementInfo:
     deadlines: Mapping[str, int]
     working_languages: tuple[str, ...]
     return_costs: int
+    expires_at_ms: int = 0
 
     def covers(self, state_a: str, state_b: str, kind: str) -> bool:
         return {state_a, state_b} <= self.parties and kind in self.kinds
@@ -217,9 +218,9 @@ class Directory:
     issued_at_ms: int
     expires_at_ms: int
     nodes: Mapping[str, NodeInfo]
-    # The exact SignedDocument bytes this was loaded from (kept so old signatures stay checkable).
+    # The DirectoryBundle this version was verified from (what the node serves to others).
     raw: bytes = field(repr=False)
-    # The signed Directory bytes inside it.
+    # The signed bytes of the bundle's timestamp (what "this version" means, exactly).
     signed: bytes = field(repr=False)
     _by_pin: Mapping[bytes, str] = field(repr=False, compare=False)
     # Empty in a single-document (first-issue) directory.

@@ -426,6 +426,7 @@ class TrustedDirectory:
                 deadlines={d.kind: d.response_days for d in a.deadlines},
                 working_languages=tuple(a.working_languages),
                 return_costs=a.return_costs,
+                expires_at_ms=a.expires_at_ms,
             )
         return agreements
 

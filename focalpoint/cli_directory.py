@@ -72,6 +72,10 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def _verified(bundle: Path, root: Path) -> Directory:
+    return _verified_with_root(bundle, root)[0]
+
+
+def _verified_with_root(bundle: Path, root: Path) -> tuple[Directory, TrustedDirectory]:
     """Verify ``bundle`` as a node trusting ``root`` would; errors name the file at fault (exit 1)."""
     try:
         trusted = TrustedDirectory(_read(root))
@@ -82,7 +86,7 @@ def _verified(bundle: Path, root: Path) -> Directory:
         directory, _ = trusted.update(parsed, now_ms=_now_ms())
     except VerificationError as e:
         raise VerificationError(f"{bundle}: {e}") from e
-    return directory
+    return directory, trusted
 
 
 _root_opt = click.option(
@@ -172,6 +176,12 @@ def init_root(spec_path: Path, out: Path) -> None:
 @click.option("--root-spec", type=click.Path(path_type=Path), help="Propose the next root from this YAML spec.")
 @click.option("--state", "state_json", type=click.Path(path_type=Path), help="A StateEntry (protobuf JSON).")
 @click.option("--node-entry", "node_entries", type=click.Path(path_type=Path), multiple=True, help="A node-entry.json.")
+@click.option(
+    "--key-status",
+    "key_statuses",
+    multiple=True,
+    help="KEY_ID=ACTIVE|NEXT|RETIRED|REVOKED for a key of the entry's nodes (RETIRED: retired as of now).",
+)
 @click.option("--agreement", "agreement_json", type=click.Path(path_type=Path), help="An Agreement (protobuf JSON).")
 @click.option("--valid-days", type=click.IntRange(1, 3 * 366), default=365, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True)
@@ -180,6 +190,7 @@ def propose(
     root_spec: Path | None,
     state_json: Path | None,
     node_entries: tuple[Path, ...],
+    key_statuses: tuple[str, ...],
     agreement_json: Path | None,
     valid_days: int,
     out: Path,
@@ -201,6 +212,7 @@ def propose(
                 entry.nodes.append(check_entry_export(export))
             except FocalpointError as e:
                 raise UsageError(f"{path}: {e}") from e
+        _apply_key_statuses(entry, key_statuses, now)
         entry.version = r.next_version("states", entry.state)
         entry.issued_at_ms, entry.expires_at_ms = now, now + valid_days * DAY_MS
         signed = state_document(entry)
@@ -214,6 +226,29 @@ def propose(
         what = f"agreement {agreement.agreement_id} version {agreement.version}"
     _write(out, sign(signed, []))
     click.echo(f"{what} proposed: {out}; next: its administrators run `directory sign {out}`")
+
+
+def _apply_key_statuses(entry: directory_pb2.StateEntry, statuses: tuple[str, ...], now_ms: int) -> None:
+    """Administrators decide key statuses (a node's export proposes; the directory disposes)."""
+    for item in statuses:
+        key_id, _, status = item.partition("=")
+        value = getattr(directory_pb2, f"KEY_STATUS_{status.upper()}", None) if status else None
+        if value is None or status.upper() == "UNSPECIFIED":
+            raise UsageError(f"--key-status {item!r}: expected KEY_ID=ACTIVE, NEXT, RETIRED or REVOKED")
+        found = False
+        for node in entry.nodes:
+            for key in [*node.signing_keys, *node.encryption_keys]:
+                if key.key_id == key_id:
+                    key.status = value
+                    if value == directory_pb2.KEY_STATUS_RETIRED and not key.not_after_ms:
+                        key.not_after_ms = now_ms  # messages signed before now still verify
+                    found = True
+            for tls in node.tls_keys:
+                if tls.spki_sha256.hex() == key_id:
+                    tls.status = value
+                    found = True
+        if not found:
+            raise UsageError(f"--key-status: no key {key_id!r} in the entry's nodes (TLS keys by their pin in hex)")
 
 
 @directory.command("sign")
@@ -234,35 +269,52 @@ def sign_cmd(proposal: Path, key_file: Path, passphrase_env: str | None) -> None
 @directory.command("publish")
 @_repo_opt
 @click.argument("proposals", type=click.Path(path_type=Path), nargs=-1, required=True)
-@click.option("--timestamp-key", type=click.Path(path_type=Path), help="Also issue the timestamp and bundle.")
+@click.option(
+    "--timestamp-key",
+    "timestamp_keys",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    help="Also issue the timestamp and bundle (repeat for a timestamp role with a threshold above 1).",
+)
 @click.option("--valid-hours", type=click.IntRange(1, 24 * 31), default=24, show_default=True)
 @_pass_opt
 def publish(
-    repo: Path, proposals: tuple[Path, ...], timestamp_key: Path | None, valid_hours: int, passphrase_env: str | None
+    repo: Path,
+    proposals: tuple[Path, ...],
+    timestamp_keys: tuple[Path, ...],
+    valid_hours: int,
+    passphrase_env: str | None,
 ) -> None:
     """Add signed proposals to the repository once their thresholds are met."""
     r = Repository(repo)
     for path in proposals:
         kind, name, version = r.publish(_read(path))
         click.echo(f"published {kind} {name} version {version}" if name else f"published {kind} version {version}")
-    if timestamp_key is not None:
-        _issue_timestamp(r, timestamp_key, passphrase_env, valid_hours)
+    if timestamp_keys:
+        _issue_timestamp(r, timestamp_keys, passphrase_env, valid_hours)
 
 
-def _issue_timestamp(r: Repository, key_file: Path, passphrase_env: str | None, valid_hours: int) -> None:
-    signer = load_admin_key(key_file, _passphrase(passphrase_env))
-    r.issue_timestamp(signer, now_ms=_now_ms(), valid_for_ms=valid_hours * 3_600_000)
+def _issue_timestamp(r: Repository, key_files: tuple[Path, ...], passphrase_env: str | None, valid_hours: int) -> None:
+    signers = [load_admin_key(k, _passphrase(passphrase_env)) for k in key_files]
+    r.issue_timestamp(signers, now_ms=_now_ms(), valid_for_ms=valid_hours * 3_600_000)
     click.echo(f"timestamp version {r.timestamp_version()} issued, valid {valid_hours} h: {r.path / 'bundle.fpd'}")
 
 
 @directory.command("timestamp")
 @_repo_opt
-@click.option("--key", "key_file", type=click.Path(path_type=Path), required=True, help="A timestamp-role key.")
+@click.option(
+    "--key",
+    "key_files",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    required=True,
+    help="A timestamp-role key (repeat to meet a threshold above 1).",
+)
 @click.option("--valid-hours", type=click.IntRange(1, 24 * 31), default=24, show_default=True)
 @_pass_opt
-def timestamp(repo: Path, key_file: Path, valid_hours: int, passphrase_env: str | None) -> None:
+def timestamp(repo: Path, key_files: tuple[Path, ...], valid_hours: int, passphrase_env: str | None) -> None:
     """Issue a fresh timestamp (run it well before the current one expires: nodes detect a freeze)."""
-    _issue_timestamp(Repository(repo), key_file, passphrase_env, valid_hours)
+    _issue_timestamp(Repository(repo), key_files, passphrase_env, valid_hours)
 
 
 @directory.command("verify")
@@ -375,9 +427,10 @@ def health(bundle: Path, root: Path, stale_days: int, expiring_days: int, as_jso
     """States without a focal point, stale contact points, keys and documents about to expire."""
     from focalpoint.health import directory_health
 
+    directory, trusted = _verified_with_root(bundle, root)
     report = directory_health(
-        _verified(bundle, root),
-        TrustedDirectory(_read(root)).root,
+        directory,
+        trusted.root,  # the newest root the bundle carries, not the one trusted to begin with
         now_ms=_now_ms(),
         stale_days=stale_days,
         expiring_days=expiring_days,
@@ -400,6 +453,7 @@ def serve(repo: Path, listen: str) -> None:
     import grpc
 
     from focalpoint.directory_service import add_directory_service
+    from focalpoint.transport import MAX_DIRECTORY_BYTES
 
     r = Repository(repo)
 
@@ -413,7 +467,9 @@ def serve(repo: Path, listen: str) -> None:
         return r.document(kind, name, version)
 
     async def run() -> None:
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(
+            options=[("grpc.so_reuseport", 0), ("grpc.max_send_message_length", MAX_DIRECTORY_BYTES)]
+        )
         add_directory_service(server, current, document)
         try:
             port = server.add_insecure_port(listen)

@@ -199,7 +199,8 @@ def load_config(path: Path) -> NodeConfig:
         bundle=bundle_path,
         servers=tuple(servers_raw),
         refresh_seconds=d.number("refresh_seconds", default=30.0, low=0.1, high=86400),
-        expiry_warning_hours=d.number("expiry_warning_hours", default=48.0, low=0, high=24 * 365),
+        # Timestamps are typically valid 24 h and renewed well before: warn when one is overdue.
+        expiry_warning_hours=d.number("expiry_warning_hours", default=6.0, low=0, high=24 * 365),
     )
     d.finish()
 

@@ -22,6 +22,7 @@ from directory.trust import AcceptedDocument, TrustedDirectory
 from focalpoint.directory_service import fetch_bundle
 from focalpoint.errors import ConfigError, StorageError, TransportError, VerificationError
 from focalpoint.store import Store
+from focalpoint.transport import MAX_DIRECTORY_BYTES
 from focalpoint.v1 import directory_pb2
 
 __all__ = ["DirectoryCache", "read_bundle"]
@@ -108,7 +109,9 @@ class DirectoryCache:
         for server in self._servers:
             channel = self._channels.get(server)
             if channel is None:
-                channel = self._channels[server] = grpc.aio.insecure_channel(server)
+                channel = self._channels[server] = grpc.aio.insecure_channel(
+                    server, options=[("grpc.max_receive_message_length", MAX_DIRECTORY_BYTES)]
+                )
             changed = await self.refresh_from(channel, now_ms, where=f"directory service {server}") or changed
         return changed
 

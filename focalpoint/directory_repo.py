@@ -15,6 +15,7 @@ published is ever overwritten. The folder can live on removable media or in vers
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from google.protobuf.message import DecodeError
@@ -218,7 +219,7 @@ class Repository:
         _write_new(self.path / "roots" / f"{version}{_SUFFIX}", raw)
         return "root", "", version
 
-    def issue_timestamp(self, signer: AdminSigner, *, now_ms: int, valid_for_ms: int) -> bytes:
+    def issue_timestamp(self, signers: AdminSigner | Sequence[AdminSigner], *, now_ms: int, valid_for_ms: int) -> bytes:
         """Sign a new timestamp over the latest versions and write the bundle nodes will fetch.
 
         The bundle is verified as a node would before it replaces the current one. Returns it.
@@ -236,7 +237,7 @@ class Repository:
             states=states,
             agreements=agreements,
         )
-        timestamp = sign(signed, [signer])
+        timestamp = sign(signed, [signers] if isinstance(signers, AdminSigner) else list(signers))
         result = make_bundle(roots=roots, timestamp=timestamp, states=states, agreements=agreements)
         data = result.SerializeToString()
         try:

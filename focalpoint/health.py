@@ -121,6 +121,12 @@ def directory_health(
         for s in sorted(directory.states.values(), key=lambda s: s.state)
         if s.entry.expires_at_ms <= horizon
     ]
+    # An expired part makes every later bundle unverifiable until re-signed: warn well before.
+    documents += [
+        (f"agreement {a.agreement_id} version {a.version}", a.expires_at_ms)
+        for a in sorted(directory.agreements.values(), key=lambda a: a.agreement_id)
+        if a.expires_at_ms <= horizon
+    ]
     return HealthReport(
         version=directory.version,
         no_focal_point=no_fp,

@@ -98,6 +98,7 @@ class Node:
         self._signer = keys.signer
         self._passphrase: str | None = None
         self._hinted: set[str] = set()
+        self._next_expiry_warning = 0.0
         self._background: set[asyncio.Task[Any]] = set()
         self._keys_mtime = _mtime(config.keys_file)
         self._sequences: dict[str, int] = {}
@@ -283,8 +284,13 @@ class Node:
         log.info("key_file_reloaded", signing_keys=len(keys.signers), encryption_keys=len(keys.decryption_keys))
 
     def _warn_expiry(self) -> None:
+        now = time.monotonic()
+        if now < self._next_expiry_warning:
+            return
         directory = self.cache.current
         left_h = (directory.expires_at_ms - self.clock_ms()) / 3_600_000
+        if left_h <= self.config.directory.expiry_warning_hours:
+            self._next_expiry_warning = now + 3600  # once an hour is enough to be seen
         if left_h <= 0:
             log.error("directory_expired", version=directory.version, action="sending refused until it is renewed")
         elif left_h <= self.config.directory.expiry_warning_hours:
@@ -415,7 +421,18 @@ class Node:
         )
         self._directory_hint(tls_peer, opened.header.directory_version)
         # 13a. An agreement in force between the two States covers this kind (focalpoint.policy).
-        check_exchange(directory, sender_node=opened.sender, recipient_node=self.node_id, kind=opened.kind)
+        try:
+            check_exchange(directory, sender_node=opened.sender, recipient_node=self.node_id, kind=opened.kind)
+        except RefusalError as e:
+            if opened.header.directory_version > directory.version:
+                # The sender may know of an agreement this node has not loaded yet (the hint above
+                # is fetching it): ask for a retry rather than refusing for good.
+                raise RefusalError(
+                    Refusal.UNAVAILABLE,
+                    f"this node has directory version {directory.version}, the sender "
+                    f"{opened.header.directory_version}; retry once it has caught up",
+                ) from e
+            raise
         return opened
 
     def _inbox_row(self, envelope: envelope_pb2.Envelope, opened: OpenedMessage, receipt: bytes, now: int) -> NewInbox:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_BATCH_ENVELOPES",
+    "MAX_DIRECTORY_BYTES",
     "REFUSAL_METADATA_KEY",
     "PeerChannels",
     "ServerTls",
@@ -43,15 +44,16 @@ REFUSAL_METADATA_KEY = "fp-refusal-code"
 _STATUS_BY_NUMBER: dict[int, grpc.StatusCode] = {sc.value[0]: sc for sc in grpc.StatusCode}
 
 
-def _size_options(max_message_bytes: int) -> list[tuple[str, Any]]:
-    limit = max_message_bytes + 64 * 1024  # headroom for framing; our own check gives the clear refusal
-    return [("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", limit)]
+# Directory bundles (world scale: ~3 MB) travel as answers, so what a node may *send* and a client
+# may *receive* is larger than an envelope; what a server accepts stays bounded by the envelope limit.
+MAX_DIRECTORY_BYTES = 64 << 20
 
 
 def client_options(max_message_bytes: int) -> list[tuple[str, Any]]:
     # Keepalive pings only while calls are open, and no more often than the server accepts.
     return [
-        *_size_options(max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes + 64 * 1024),
+        ("grpc.max_receive_message_length", MAX_DIRECTORY_BYTES),
         ("grpc.keepalive_time_ms", 60_000),
         ("grpc.keepalive_timeout_ms", 20_000),
     ]
@@ -59,7 +61,9 @@ def client_options(max_message_bytes: int) -> list[tuple[str, Any]]:
 
 def server_options(max_message_bytes: int) -> list[tuple[str, Any]]:
     return [
-        *_size_options(max_message_bytes),
+        # Headroom for framing; our own size check gives the clear OVERSIZED refusal.
+        ("grpc.max_receive_message_length", max_message_bytes + 64 * 1024),
+        ("grpc.max_send_message_length", MAX_DIRECTORY_BYTES),
         # A second process must not silently share our port (and so our database).
         ("grpc.so_reuseport", 0),
         ("grpc.http2.min_recv_ping_interval_without_data_ms", 30_000),

@@ -651,7 +651,12 @@ def test_show_text_names_states_nodes_and_agreement(published: Published) -> Non
             "suspended",
             ("--expiring-days", "400"),
             [],
-            ["root version 1", "State entry AL version 1", "State entry GR version 1"],
+            [
+                "root version 1",
+                "State entry AL version 1",
+                "State entry GR version 1",
+                f"agreement {AGREEMENT_ID} version 2",
+            ],
             id="expiring-within-400-days",
         ),
     ],

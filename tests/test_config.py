@@ -114,7 +114,7 @@ def test_optional_sections_take_defaults(tmp_path: Path) -> None:
     assert config.passphrase_env is None
     assert config.directory.servers == ()
     assert config.directory.refresh_seconds == 30.0
-    assert config.directory.expiry_warning_hours == 48.0
+    assert config.directory.expiry_warning_hours == 6.0
     assert config.delivery.max_envelope_bytes == 1 << 20
     assert config.delivery.message_ttl_seconds == 14 * 86400
     assert config.delivery.clock_skew_seconds == 120
@@ -131,7 +131,7 @@ def test_example_config_loads() -> None:
     assert config.directory.root == base / "directory" / "root.1.fpd"
     assert config.directory.bundle == base / "directory" / "bundle.fpd"
     assert config.directory.servers == ()
-    assert (config.directory.refresh_seconds, config.directory.expiry_warning_hours) == (30, 48)
+    assert (config.directory.refresh_seconds, config.directory.expiry_warning_hours) == (30, 6)
     assert config.delivery.message_ttl_seconds == 1209600
 
 
