@@ -31,7 +31,15 @@ from focalpoint.delivery import DeliveryManager, Outgoing
 from focalpoint.directory_cache import DirectoryCache
 from focalpoint.directory_service import add_directory_service
 from focalpoint.envelope import Limits, OpenedMessage, message_id_of, open_envelope, seal
-from focalpoint.errors import ConfigError, Refusal, RefusalError, StorageError, TransportError, UsageError
+from focalpoint.errors import (
+    ConfigError,
+    FocalpointError,
+    Refusal,
+    RefusalError,
+    StorageError,
+    TransportError,
+    UsageError,
+)
 from focalpoint.keystore import NodeKeys, load_node_keys
 from focalpoint.policy import check_exchange
 from focalpoint.reachability import Reachability
@@ -225,13 +233,16 @@ class Node:
             if now >= next_ping:
                 next_ping = now + self.config.reachability.interval_seconds
                 self._in_background(self.reachability.round())
-            if now >= next_refresh:
-                next_refresh = now + self.config.directory.refresh_seconds
-                self._reload_keys_if_changed()
-                if await self.cache.refresh(self.clock_ms()):
-                    self.delivery.wake_all()
-                self._warn_expiry()
-            await self.delivery.expire()
+            try:
+                if now >= next_refresh:
+                    next_refresh = now + self.config.directory.refresh_seconds
+                    self._reload_keys_if_changed()
+                    if await self.cache.refresh(self.clock_ms()):
+                        self.delivery.wake_all()
+                    self._warn_expiry()
+                await self.delivery.expire()
+            except FocalpointError as e:  # one failed pass must not end the node's upkeep
+                log.error("maintenance_failed", error=str(e))
 
     @property
     def signer(self) -> Ed25519Signer:
