@@ -226,6 +226,8 @@ class Directory:
     # Empty in a single-document (first-issue) directory.
     states: Mapping[str, StateInfo] = field(default_factory=dict, repr=False, compare=False)
     agreements: Mapping[str, AgreementInfo] = field(default_factory=dict, repr=False, compare=False)
+    # Authentic parts left out, and why (e.g. an expired State entry or agreement).
+    excluded: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     # Every pair of parties -> the agreements between them (a regional agreement indexes all its pairs).
     _by_pair: Mapping[frozenset[str], tuple[AgreementInfo, ...]] = field(
         default_factory=dict, repr=False, compare=False
@@ -243,6 +245,7 @@ class Directory:
         signed: bytes = b"",
         states: Mapping[str, StateInfo] | None = None,
         agreements: Mapping[str, AgreementInfo] | None = None,
+        excluded: Mapping[str, str] | None = None,
     ) -> Directory:
         by_id: dict[str, NodeInfo] = {}
         by_pin: dict[bytes, str] = {}
@@ -274,6 +277,7 @@ class Directory:
             by_pin,
             states or {},
             agreements or {},
+            excluded or {},
             {pair: tuple(items) for pair, items in by_pair.items()},
         )
 

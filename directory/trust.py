@@ -20,9 +20,9 @@ Steps (docs/protocol.md §5), numbered as in the code:
        version (no mix-and-match) and no lower version than accepted before;
     B5 a State entry is signed by a threshold of that State's own administrators, and only
        theirs count (another State's administrator cannot sign it); it names its own State and
-       only nodes of that State; it has not expired;
+       only nodes of that State; an expired entry is left out (``Directory.excluded``);
     B6 an agreement is signed by a threshold of the administrators of every party; it has
-       at least two distinct parties, all delegated States; it has not expired;
+       at least two distinct parties, all delegated States; an expired one is left out;
     B7 the resulting directory's invariants hold (``directory.model``).
 """
 
@@ -298,8 +298,9 @@ class TrustedDirectory:
         state_docs = self._pinned(timestamp.states, bundle.states, "state")
         agreement_docs = self._pinned(timestamp.agreements, bundle.agreements, "agreement")
         checked = _precheck(root, state_docs, agreement_docs)
-        states = self._states(state_docs, root, expiry_now, fresh, checked)
-        agreements = self._agreements(agreement_docs, root, expiry_now, fresh, checked)
+        excluded: dict[str, str] = {}
+        states = self._states(state_docs, root, expiry_now, fresh, checked, excluded)
+        agreements = self._agreements(agreement_docs, root, expiry_now, fresh, checked, excluded)
         # B7
         nodes = [NodeInfo.from_proto(n) for s in states.values() for n in s.entry.nodes]
         directory = Directory.build(
@@ -313,6 +314,7 @@ class TrustedDirectory:
             signed=ts_doc.signed,
             states=states,
             agreements=agreements,
+            excluded=excluded,
         )
         if timestamp.version > last:
             fresh.append(AcceptedDocument("timestamp", "", timestamp.version, bundle.timestamp))
@@ -364,6 +366,7 @@ class TrustedDirectory:
         now_ms: int,
         fresh: list[AcceptedDocument],
         checked: Mapping[tuple[str, bytes], bool],
+        excluded: dict[str, str],
     ) -> dict[str, StateInfo]:
         states: dict[str, StateInfo] = {}
         for ref, raw in docs:
@@ -374,12 +377,15 @@ class TrustedDirectory:
                 raise VerificationError(f"{what}: the document is {entry.state} version {entry.version}")
             # B5
             _signed_by_states(root, doc, [entry.state], what, checked)
-            if entry.expires_at_ms <= now_ms:
-                raise VerificationError(f"{what}: expired; {entry.state}'s administrators must re-sign it")
             foreign = [n.node_id for n in entry.nodes if n.state != entry.state]
             if foreign:
                 raise VerificationError(f"{what}: lists node {foreign[0]!r} of another State")
             self._note_accepted("state", entry.state, entry.version, raw, fresh)
+            if entry.expires_at_ms <= now_ms:
+                # Left out, not fatal: one State's lapse must not stop the whole network. Its nodes
+                # are unknown until its administrators re-sign the entry (health reports it).
+                excluded[what] = f"expired; {entry.state}'s administrators must re-sign it"
+                continue
             states[entry.state] = StateInfo(
                 state=entry.state,
                 version=entry.version,
@@ -396,6 +402,7 @@ class TrustedDirectory:
         now_ms: int,
         fresh: list[AcceptedDocument],
         checked: Mapping[tuple[str, bytes], bool],
+        excluded: dict[str, str],
     ) -> dict[str, AgreementInfo]:
         agreements: dict[str, AgreementInfo] = {}
         for ref, raw in docs:
@@ -409,13 +416,14 @@ class TrustedDirectory:
             if len(parties) < 2 or len(parties) != len(a.parties):
                 raise VerificationError(f"{what}: needs at least two distinct parties")
             _signed_by_states(root, doc, sorted(parties), what, checked)
-            if a.expires_at_ms <= now_ms:
-                raise VerificationError(f"{what}: expired")
             try:
                 status = AgreementStatus(a.status)
             except ValueError:
                 raise VerificationError(f"{what}: unknown status {a.status}") from None
             self._note_accepted("agreement", a.agreement_id, a.version, raw, fresh)
+            if a.expires_at_ms <= now_ms:
+                excluded[what] = "expired; nothing may be exchanged under it until its parties re-sign it"
+                continue
             agreements[a.agreement_id] = AgreementInfo(
                 agreement_id=a.agreement_id,
                 version=a.version,

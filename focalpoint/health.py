@@ -28,6 +28,7 @@ class HealthReport:
     stale_contact_points: list[tuple[str, str, str]]  # (State, contact point id, last verified or "never")
     expiring_keys: list[tuple[str, str, str, int]]  # (node, kind, key id, expires at ms)
     expiring_documents: list[tuple[str, int]]  # (what, expires at ms)
+    excluded_documents: list[tuple[str, str]]  # (what, why): authentic but left out (expired)
     unreachable_nodes: list[tuple[str, str]] = field(default_factory=list)  # (node, last error)
 
     @property
@@ -37,6 +38,7 @@ class HealthReport:
             or self.stale_contact_points
             or self.expiring_keys
             or self.expiring_documents
+            or self.excluded_documents
             or self.unreachable_nodes
         )
 
@@ -52,6 +54,7 @@ class HealthReport:
                 {"node": n, "kind": k, "key_id": i, "expires": _iso(t)} for n, k, i, t in self.expiring_keys
             ],
             "expiring_documents": [{"document": w, "expires": _iso(t)} for w, t in self.expiring_documents],
+            "excluded_documents": [{"document": w, "reason": r} for w, r in self.excluded_documents],
             "unreachable_nodes": [{"node": n, "error": e} for n, e in self.unreachable_nodes],
         }
 
@@ -69,6 +72,7 @@ def format_report(report: Mapping[str, Any]) -> list[str]:
     ]
     out += [f"  {k['kind']} key {k['key_id']} of {k['node']} expires {k['expires']}" for k in report["expiring_keys"]]
     out += [f"  {d['document']} expires {d['expires']}" for d in report["expiring_documents"]]
+    out += [f"  {d['document']} is not in use: {d['reason']}" for d in report.get("excluded_documents", [])]
     out += [f"  node {n['node']} unreachable: {n['error']}" for n in report["unreachable_nodes"]]
     return out
 
@@ -133,5 +137,6 @@ def directory_health(
         stale_contact_points=stale,
         expiring_keys=keys,
         expiring_documents=documents,
+        excluded_documents=sorted(directory.excluded.items()),
         unreachable_nodes=sorted((unreachable or {}).items()),
     )

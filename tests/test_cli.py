@@ -286,6 +286,7 @@ HEALTH_KEYS = {
     "stale_contact_points",
     "expiring_keys",
     "expiring_documents",
+    "excluded_documents",
     "unreachable_nodes",
 }
 
@@ -671,6 +672,7 @@ def test_health_json_reports_missing_focal_points_and_expiry(
     assert report["no_focal_point"] == no_focal_point
     assert [d["document"] for d in report["expiring_documents"]] == expiring
     assert report["stale_contact_points"] == []
+    assert report["excluded_documents"] == []
     assert report["unreachable_nodes"] == []
     assert report["healthy"] is (not no_focal_point and not expiring)
 

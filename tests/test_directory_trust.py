@@ -20,6 +20,7 @@ from directory.publish import (
 )
 from directory.trust import TrustedDirectory
 from focalpoint.errors import VerificationError
+from focalpoint.health import directory_health
 from focalpoint.keystore import init_node_dir
 from focalpoint.signing import AdminSigner, Context
 from focalpoint.v1 import common_pb2, directory_pb2
@@ -280,18 +281,26 @@ def test_expired_timestamp_is_a_freeze(world: World) -> None:
     refused(world, world.bundle(expires=NOW - 1), "frozen")
 
 
-@pytest.mark.parametrize("what", ["root", "state", "agreement"])
-def test_expired_documents_are_refused(world: World, what: str) -> None:
-    """An expired root, State entry or agreement is refused, naming what expired."""
-    if what == "root":
-        old_root = world.signed_root(expires=NOW - 1)
-        td = TrustedDirectory(old_root)
-        refused(world, world.bundle(roots=[old_root]), "root version 1 has expired", td)
-    elif what == "state":
-        states = [world.state("GR", expires=NOW - 1), world.state("AL"), world.state("IT")]
-        refused(world, world.bundle(states=states), "state entry GR version 1: expired")
-    else:
-        refused(world, world.bundle(agreements=[world.agreement(expires=NOW - 1)]), "agreement AL-GR-2006.*expired")
+def test_an_expired_root_refuses_the_bundle(world: World) -> None:
+    """The root's expiry stops everything: a new root must be published."""
+    old_root = world.signed_root(expires=NOW - 1)
+    refused(world, world.bundle(roots=[old_root]), "root version 1 has expired", TrustedDirectory(old_root))
+
+
+def test_an_expired_state_entry_is_left_out_not_fatal(world: World) -> None:
+    """GR's expired entry: the rest of the directory verifies; GR and its node are out, and named."""
+    states = [world.state("GR", expires=NOW - 1), world.state("AL"), world.state("IT")]
+    directory, _ = trusted(world).update(world.bundle(states=states), now_ms=NOW)
+    assert "GR" not in directory.states
+    assert set(directory.nodes) == {"al-shss"}
+    assert directory.excluded == {"state entry GR version 1": "expired; GR's administrators must re-sign it"}
+
+
+def test_an_expired_agreement_allows_nothing(world: World) -> None:
+    """An expired agreement is left out: nothing is covered by it, and the reason is kept."""
+    directory, _ = trusted(world).update(world.bundle(agreements=[world.agreement(expires=NOW - 1)]), now_ms=NOW)
+    assert directory.agreement_covering("GR", "AL", "social_inquiry_request") is None
+    assert list(directory.excluded) == ["agreement AL-GR-2006 version 1"]
 
 
 def test_missing_threshold_is_refused(world: World) -> None:
@@ -443,3 +452,14 @@ def test_a_validly_signed_entry_with_an_invalid_node_is_refused(world: World) ->
     broken.tls_keys[0].spki_sha256 = bytes(32)
     states = [world.state("GR"), world.state("AL", nodes=[broken]), world.state("IT")]
     refused(world, world.bundle(states=states, agreements=[]), "TLS pin does not match")
+
+
+def test_health_names_what_was_left_out(world: World) -> None:
+    """The health report lists an expired (left out) entry, so administrators see why a State vanished."""
+    td = trusted(world)
+    states = [world.state("GR", expires=NOW - 1), world.state("AL"), world.state("IT")]
+    directory, _ = td.update(world.bundle(states=states), now_ms=NOW)
+    report = directory_health(directory, td.root, now_ms=NOW)
+    assert report.excluded_documents == [("state entry GR version 1", "expired; GR's administrators must re-sign it")]
+    assert not report.healthy
+    assert any("is not in use" in line for line in report.lines())
