@@ -19,7 +19,7 @@ from typing import Any
 from directory import Directory
 from directory.publish import agreement_document, bundle, root_document, sign, state_document, timestamp_document
 from directory.trust import TrustedDirectory
-from focalpoint.keystore import _keys_from_secrets, generate_node_secrets, node_entry_export
+from focalpoint.keystore import generate_node_secrets, keys_from_secrets, node_entry_export
 from focalpoint.signing import AdminSigner
 from focalpoint.v1 import common_pb2, directory_pb2
 
@@ -66,7 +66,7 @@ def _build(n_states: int, contacts: int, now: dt.datetime) -> tuple[bytes, direc
     )
     states = []
     for i, code in enumerate(codes):
-        keys = _keys_from_secrets(generate_node_secrets(f"node-{code.lower()}", now=now), None)  # type: ignore[arg-type]
+        keys = keys_from_secrets(generate_node_secrets(f"node-{code.lower()}", now=now))
         node = node_entry_export(
             keys,
             state=code,
@@ -80,7 +80,11 @@ def _build(n_states: int, contacts: int, now: dt.datetime) -> tuple[bytes, direc
             issued_at_ms=now_ms,
             expires_at_ms=now_ms + 365 * DAY_MS,
             focal_point_designated=True,
-            institutions=[directory_pb2.Institution(id="fp", name=f"Focal point {code}", kind=1)],  # type: ignore[arg-type]
+            institutions=[
+                directory_pb2.Institution(
+                    id="fp", name=f"Focal point {code}", kind=directory_pb2.INSTITUTION_KIND_NATIONAL_FOCAL_POINT
+                )
+            ],
             contact_points=[
                 directory_pb2.ContactPoint(
                     id=f"cp{j}",

@@ -36,6 +36,7 @@ __all__ = [
     "generate_admin_key",
     "generate_node_secrets",
     "init_node_dir",
+    "keys_from_secrets",
     "load_admin_key",
     "load_node_keys",
     "node_entry_export",
@@ -327,7 +328,12 @@ def init_node_dir(
     return InitResult(key_file, token_file, entry_file, export)
 
 
-def _keys_from_secrets(ns: keystore_pb2.NodeSecrets, path: Path) -> NodeKeys:
+def keys_from_secrets(ns: keystore_pb2.NodeSecrets, path: Path | str = "<memory>") -> NodeKeys:
+    """Usable keys from decoded secrets; ``path`` only names them in errors. Raises ConfigError."""
+    return _keys_from_secrets(ns, path)
+
+
+def _keys_from_secrets(ns: keystore_pb2.NodeSecrets, path: Path | str) -> NodeKeys:
     if not ns.signing_keys or not ns.encryption_keys or len(ns.storage_key) != 32:
         raise ConfigError(f"{path}: key file lacks a signing key, an encryption key or the storage key")
     signers = {k.key_id: Ed25519Signer(k.private_key) for k in ns.signing_keys}
