@@ -1,0 +1,170 @@
+"""The audit log's storage: leaves and complete subtrees in SQLite, proofs in milliseconds.
+
+    audit_leaves (idx, leaf)            the exact leaf bytes, append-only
+    audit_nodes  (level, idx, hash)     every complete aligned subtree (focalpoint.audit_tree)
+
+An append writes its leaves and the subtrees they close in one transaction: the log is
+never half-written. Tree heads and proofs read only O(log² n) nodes. ``verify`` recomputes
+every leaf hash and every stored node from the leaves and names the first index at which
+the stored history disagrees, so editing, deleting, inserting or reordering a row is found.
+
+Truncation is the one change a log cannot see in itself (its size comes from its rows):
+signed checkpoints, kept by the node's peers as witnesses, are what detect a shortened or
+forked history. Synchronous sqlite3 (the calls are short and the caller chooses the
+thread); this module does not decide what is logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from focalpoint import audit_tree
+from focalpoint.errors import StorageError
+from focalpoint.merkle import leaf_hash
+
+__all__ = ["AuditLog", "Damage"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_leaves (idx INTEGER PRIMARY KEY, leaf BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_nodes (
+    level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+"""
+
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Damage:
+    """The first place where the stored log disagrees with its own leaves."""
+
+    index: int
+    reason: str
+
+
+class AuditLog:
+    def __init__(self, path: Path) -> None:
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+            row = self._db.execute("SELECT MAX(idx) FROM audit_leaves").fetchone()
+        except sqlite3.Error as e:
+            raise StorageError(f"{path}: cannot open the audit log: {e}") from e
+        self._path = path
+        self.size = 0 if row[0] is None else int(row[0]) + 1
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _node(self, level: int, index: int) -> bytes:
+        row = self._db.execute("SELECT hash FROM audit_nodes WHERE level = ? AND idx = ?", (level, index)).fetchone()
+        if row is None:
+            raise StorageError(f"{self._path}: audit node ({level}, {index}) is missing")
+        return bytes(row[0])
+
+    def append(self, leaves: Sequence[bytes]) -> int:
+        """Append leaves (e.g. serialized events) in one transaction; returns the first new index."""
+        first = self.size
+        nodes: dict[tuple[int, int], bytes] = {}
+
+        def lookup(level: int, index: int) -> bytes:
+            return nodes[(level, index)] if (level, index) in nodes else self._node(level, index)
+
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for offset, leaf in enumerate(leaves):
+                    for level, index, h in audit_tree.new_nodes(first + offset, leaf_hash(leaf), lookup):
+                        nodes[(level, index)] = h
+                self._db.executemany(
+                    "INSERT INTO audit_leaves (idx, leaf) VALUES (?, ?)",
+                    [(first + i, leaf) for i, leaf in enumerate(leaves)],
+                )
+                self._db.executemany(
+                    "INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)",
+                    [(lv, ix, h) for (lv, ix), h in nodes.items()],
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as e:
+            raise StorageError(f"{self._path}: audit append failed: {e}") from e
+        self.size = first + len(leaves)
+        return first
+
+    def root(self, size: int | None = None) -> bytes:
+        size = self.size if size is None else size
+        if not 0 <= size <= self.size:
+            raise ValueError(f"no tree of size {size}; the log has {self.size} leaves")
+        return EMPTY_ROOT if size == 0 else audit_tree.tree_root(self._node, size)
+
+    def leaf(self, index: int) -> bytes:
+        row = self._db.execute("SELECT leaf FROM audit_leaves WHERE idx = ?", (index,)).fetchone()
+        if row is None:
+            raise ValueError(f"no leaf {index}; the log has {self.size} leaves")
+        return bytes(row[0])
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        size = self.size if size is None else size
+        if size > self.size:
+            raise ValueError(f"no tree of size {size}; the log has {self.size} leaves")
+        return audit_tree.inclusion_proof(self._node, index, size)
+
+    def consistency_proof(self, old: int, new: int | None = None) -> list[bytes]:
+        new = self.size if new is None else new
+        if new > self.size:
+            raise ValueError(f"no tree of size {new}; the log has {self.size} leaves")
+        return audit_tree.consistency_proof(self._node, old, new)
+
+    def verify(self, *, batch: int = 65_536) -> Damage | None:
+        """Recompute everything from the leaves; the first disagreement, or None if the log is whole."""
+        pending: dict[tuple[int, int], bytes] = {}  # left children still waiting for their sibling
+        index = 0
+        while index < self.size:
+            rows = self._db.execute(
+                "SELECT idx, leaf FROM audit_leaves WHERE idx >= ? ORDER BY idx LIMIT ?", (index, batch)
+            ).fetchall()
+            if not rows:
+                break
+            stored = self._closed_nodes(index, index + len(rows))
+            for idx, leaf in rows:
+                if idx != index:
+                    return Damage(index, f"leaf {index} is missing (the next stored leaf is {idx})")
+                created = audit_tree.new_nodes(idx, leaf_hash(bytes(leaf)), lambda lv, ix: pending[(lv, ix)])
+                for level, node_index, h in created:
+                    if stored.get((level, node_index)) != h:
+                        return Damage(idx, f"stored subtree ({level}, {node_index}) does not match the leaves")
+                    if node_index % 2:  # combined into its parent: neither child is needed again
+                        pending.pop((level, node_index - 1), None)
+                    else:
+                        pending[(level, node_index)] = h
+                index += 1
+        if index != self.size:
+            return Damage(index, f"the log ends at leaf {index}, not {self.size}")
+        last = self._db.execute("SELECT MAX(idx) FROM audit_leaves").fetchone()[0]
+        if last is not None and int(last) + 1 != self.size:
+            return Damage(self.size, "leaves were added behind the log's back")
+        return None
+
+    def _closed_nodes(self, start: int, end: int) -> dict[tuple[int, int], bytes]:
+        """Stored nodes closed by leaves [start, end): node (l, i) is closed by leaf (i+1)·2^l − 1."""
+        out: dict[tuple[int, int], bytes] = {}
+        level = 0
+        while (1 << level) <= end:
+            low = -(-(start + 1) // (1 << level)) - 1  # ceil((start+1) / 2^l) - 1
+            high = end // (1 << level) - 1
+            if high >= low:
+                for lv, ix, h in self._db.execute(
+                    "SELECT level, idx, hash FROM audit_nodes WHERE level = ? AND idx BETWEEN ? AND ?",
+                    (level, low, high),
+                ):
+                    out[(int(lv), int(ix))] = bytes(h)
+            level += 1
+        return out
