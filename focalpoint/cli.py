@@ -359,6 +359,17 @@ def bench_directory(states: int, contact_points: int, repeats: int, as_json: boo
     click.echo(json.dumps(result, sort_keys=True) if as_json else format_directory(result))
 
 
+@bench.command("audit")
+@click.option("--leaves", type=click.IntRange(100, 50_000_000), default=1_000_000, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_audit(leaves: int, as_json: bool) -> None:
+    """Append throughput, proof times and full verification of an audit log of LEAVES leaves."""
+    from focalpoint.bench_audit import format_audit, run_audit_bench
+
+    result = run_audit_bench(leaves=leaves)
+    click.echo(json.dumps(result, sort_keys=True) if as_json else format_audit(result))
+
+
 def main() -> None:
     # gRPC's C core would print its own lines for failures we already report in one line.
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")
