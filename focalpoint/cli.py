@@ -23,7 +23,8 @@ import grpc
 from google.protobuf import json_format
 
 from focalpoint import cli_directory
-from focalpoint.errors import ConfigError, FocalpointError, TransportError, UsageError
+from focalpoint.errors import FocalpointError, TransportError, UsageError
+from focalpoint.keystore import passphrase_from_env
 
 __all__ = ["main"]
 
@@ -32,15 +33,6 @@ T = TypeVar("T")
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
-
-
-def _passphrase(env: str | None) -> str | None:
-    if env is None:
-        return None
-    value = os.environ.get(env)
-    if value is None:
-        raise ConfigError(f"--passphrase-env names {env}, which is not set")
-    return value
 
 
 def _now() -> dt.datetime:
@@ -95,7 +87,7 @@ def node_init(
         institution=institution,
         endpoint=endpoint,
         languages=list(languages),
-        passphrase=_passphrase(passphrase_env),
+        passphrase=passphrase_from_env(passphrase_env),
         now=_now(),
     )
     click.echo(f"keys:            {result.key_file} (mode 600)")
@@ -111,7 +103,7 @@ def node_rotate_key(home: Path, kind: str, passphrase_env: str | None) -> None:
     """Add a new key (kept alongside the old ones) and update node-entry.json with it as NEXT."""
     from focalpoint.keystore import rotate_key
 
-    export = rotate_key(home, kind=kind, passphrase=_passphrase(passphrase_env), now=_now())
+    export = rotate_key(home, kind=kind, passphrase=passphrase_from_env(passphrase_env), now=_now())
     keys = export.entry.signing_keys if kind == "signing" else export.entry.encryption_keys
     new = next(k for k in keys if k.status == 2)  # KEY_STATUS_NEXT
     click.echo(f"new {kind} key {new.key_id} added to {home / 'node.keys'}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,9 +22,9 @@ from directory import Directory, check_entry_export
 from directory.publish import add_signatures, agreement_document, root_document, sign, state_document
 from directory.trust import TrustedDirectory, parse_signed
 from focalpoint.directory_cache import read_bundle
-from focalpoint.directory_repo import Repository, document_kind
+from focalpoint.directory_repo import Repository, document_kind, write_atomic
 from focalpoint.errors import ConfigError, FocalpointError, UsageError, VerificationError
-from focalpoint.keystore import generate_admin_key, load_admin_key, write_secret_file
+from focalpoint.keystore import generate_admin_key, load_admin_key, passphrase_from_env, write_secret_file
 from focalpoint.v1 import directory_pb2
 
 __all__ = ["directory"]
@@ -36,15 +35,6 @@ DAY_MS = 86_400_000
 
 def _now_ms() -> int:
     return int(dt.datetime.now(dt.UTC).timestamp() * 1000)
-
-
-def _passphrase(env: str | None) -> str | None:
-    if env is None:
-        return None
-    value = os.environ.get(env)
-    if value is None:
-        raise ConfigError(f"--passphrase-env names {env}, which is not set")
-    return value
 
 
 def _read(path: Path) -> bytes:
@@ -63,12 +53,6 @@ def _json(path: Path, message: M) -> M:
 
 def _admin_public(path: Path) -> directory_pb2.AdminKey:
     return _json(path, directory_pb2.AdminKey())
-
-
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def _verified(bundle: Path, root: Path) -> Directory:
@@ -109,7 +93,7 @@ def directory() -> None:
 @_pass_opt
 def keygen(out: Path, public_out: Path, state: str, name: str, passphrase_env: str | None) -> None:
     """Create an administrator's hybrid (Ed25519 + ML-DSA-65) signing key."""
-    key_bytes, public = generate_admin_key(state=state, name=name, passphrase=_passphrase(passphrase_env))
+    key_bytes, public = generate_admin_key(state=state, name=name, passphrase=passphrase_from_env(passphrase_env))
     write_secret_file(out, key_bytes)
     public_out.write_text(json_format.MessageToJson(public, indent=2) + "\n", encoding="utf-8")
     click.echo(f"administrator key {public.key_id} ({state}): private {out}, public {public_out}")
@@ -167,7 +151,7 @@ def _root_from_spec(spec_path: Path, version: int, now_ms: int) -> bytes:
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Proposal file to write.")
 def init_root(spec_path: Path, out: Path) -> None:
     """Propose root version 1; its root role's administrators then `sign` it and one `publish`es it."""
-    _write(out, sign(_root_from_spec(spec_path, 1, _now_ms()), []))
+    write_atomic(out, sign(_root_from_spec(spec_path, 1, _now_ms()), []))
     click.echo(f"root version 1 proposed: {out}; next: each root administrator runs `directory sign {out}`")
 
 
@@ -224,7 +208,7 @@ def propose(
         agreement.issued_at_ms, agreement.expires_at_ms = now, now + valid_days * DAY_MS
         signed = agreement_document(agreement)
         what = f"agreement {agreement.agreement_id} version {agreement.version}"
-    _write(out, sign(signed, []))
+    write_atomic(out, sign(signed, []))
     click.echo(f"{what} proposed: {out}; next: its administrators run `directory sign {out}`")
 
 
@@ -257,10 +241,10 @@ def _apply_key_statuses(entry: directory_pb2.StateEntry, statuses: tuple[str, ..
 @_pass_opt
 def sign_cmd(proposal: Path, key_file: Path, passphrase_env: str | None) -> None:
     """Add your signature to a proposal file (in place)."""
-    signer = load_admin_key(key_file, _passphrase(passphrase_env))
+    signer = load_admin_key(key_file, passphrase_from_env(passphrase_env))
     raw = _read(proposal)
     kind, name, version = document_kind(raw)
-    _write(proposal, add_signatures(raw, [signer]))
+    write_atomic(proposal, add_signatures(raw, [signer]))
     signers = sorted({s.key_id for s in parse_signed(_read(proposal), "proposal").signatures})
     what = f"{kind} {name}" if name else kind
     click.echo(f"signed {what} version {version} as {signer.key_id}; {len(signers)} key(s) have signed")
@@ -295,7 +279,7 @@ def publish(
 
 
 def _issue_timestamp(r: Repository, key_files: tuple[Path, ...], passphrase_env: str | None, valid_hours: int) -> None:
-    signers = [load_admin_key(k, _passphrase(passphrase_env)) for k in key_files]
+    signers = [load_admin_key(k, passphrase_from_env(passphrase_env)) for k in key_files]
     r.issue_timestamp(signers, now_ms=_now_ms(), valid_for_ms=valid_hours * 3_600_000)
     click.echo(f"timestamp version {r.timestamp_version()} issued, valid {valid_hours} h: {r.path / 'bundle.fpd'}")
 

@@ -34,7 +34,7 @@ from focalpoint.errors import UsageError, VerificationError
 from focalpoint.signing import AdminSigner
 from focalpoint.v1 import directory_pb2
 
-__all__ = ["Repository", "document_kind"]
+__all__ = ["Repository", "document_kind", "write_atomic"]
 
 _SUFFIX = ".fpd"
 
@@ -66,15 +66,11 @@ def _write_new(path: Path, data: bytes) -> None:
     if path.exists():
         raise UsageError(f"{path}: already published; a new version needs a new version number")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    write_atomic(path, data)
 
 
-def _replace(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``: temporary file, fsync, rename; a crash leaves old or new, whole."""
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("wb") as f:
         f.write(data)
@@ -245,5 +241,5 @@ class Repository:
         except VerificationError as e:
             raise UsageError(f"not published: nodes would refuse this bundle: {e}") from e
         _write_new(self.path / "timestamps" / f"{version}{_SUFFIX}", timestamp)
-        _replace(self.path / "bundle.fpd", data)
+        write_atomic(self.path / "bundle.fpd", data)
         return data

@@ -40,6 +40,7 @@ __all__ = [
     "load_admin_key",
     "load_node_keys",
     "node_entry_export",
+    "passphrase_from_env",
     "read_secret_file",
     "rotate_key",
     "write_secret_file",
@@ -96,6 +97,16 @@ def _unseal(enc: keystore_pb2.EncryptedSecrets, passphrase: str | None, path: Pa
         return AESGCM(key).decrypt(enc.nonce, enc.ciphertext, _AAD)
     except (InvalidTag, ValueError):
         raise ConfigError(f"{path}: wrong passphrase, or the key file is corrupted") from None
+
+
+def passphrase_from_env(env: str | None) -> str | None:
+    """The passphrase in environment variable ``env`` (never an argument: others can read those)."""
+    if env is None:
+        return None
+    value = os.environ.get(env)
+    if value is None:
+        raise ConfigError(f"--passphrase-env names {env}, which is not set")
+    return value
 
 
 def write_secret_file(path: Path, data: bytes) -> None:
