@@ -23,7 +23,7 @@ from directory.publish import add_signatures, agreement_document, root_document,
 from directory.trust import TrustedDirectory, parse_signed
 from focalpoint.directory_cache import read_bundle
 from focalpoint.directory_repo import Repository, document_kind, write_atomic
-from focalpoint.errors import ConfigError, FocalpointError, UsageError, VerificationError
+from focalpoint.errors import FocalpointError, UsageError, VerificationError
 from focalpoint.keystore import generate_admin_key, load_admin_key, passphrase_from_env, write_secret_file
 from focalpoint.v1 import directory_pb2
 
@@ -437,7 +437,7 @@ def serve(repo: Path, listen: str) -> None:
     import grpc
 
     from focalpoint.directory_service import add_directory_service
-    from focalpoint.transport import MAX_DIRECTORY_BYTES
+    from focalpoint.transport import MAX_DIRECTORY_BYTES, bind_port
 
     r = Repository(repo)
 
@@ -455,12 +455,7 @@ def serve(repo: Path, listen: str) -> None:
             options=[("grpc.so_reuseport", 0), ("grpc.max_send_message_length", MAX_DIRECTORY_BYTES)]
         )
         add_directory_service(server, current, document)
-        try:
-            port = server.add_insecure_port(listen)
-        except RuntimeError:
-            port = 0
-        if port == 0:
-            raise ConfigError(f"cannot listen on {listen} (address in use or not available)")
+        port = bind_port(server.add_insecure_port, listen)
         await server.start()
         click.echo(f"serving {repo} on {listen.rsplit(':', 1)[0]}:{port}", err=True)
         stop = asyncio.Event()

@@ -51,6 +51,7 @@ from focalpoint.suite import SUITE_V1, EncryptionPrivateKey, self_test
 from focalpoint.transport import (
     PeerChannels,
     ServerTls,
+    bind_port,
     refusal_to_proto,
     server_options,
 )
@@ -192,13 +193,13 @@ class Node:
         reflection.enable_server_reflection(
             (node_pb2.DESCRIPTOR.services_by_name["NodeService"].full_name, reflection.SERVICE_NAME), peer
         )
-        self.peer_port = _bind(peer.add_secure_port, self.config.listen_peer, self._server_tls.credentials)
+        self.peer_port = bind_port(peer.add_secure_port, self.config.listen_peer, self._server_tls.credentials)
         add_directory_service(peer, self._current_bundle, self.store.directory_document)
         local = grpc.aio.server(options=opts)
         add_local_service(self, local)
         add_directory_service(local, self._current_bundle, self.store.directory_document)
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, local)
-        self.local_port = _bind(local.add_insecure_port, self.config.listen_local)
+        self.local_port = bind_port(local.add_insecure_port, self.config.listen_local)
         await peer.start()
         await local.start()
         self._peer_server, self._local_server = peer, local
@@ -542,13 +543,3 @@ def _mtime(path: Path) -> int | None:
         return path.stat().st_mtime_ns
     except OSError:
         return None
-
-
-def _bind(add: Callable[..., int], address: str, *args: Any) -> int:
-    try:
-        port = add(address, *args)
-    except RuntimeError:  # grpcio raises "Failed to bind" where older versions returned 0
-        port = 0
-    if port == 0:
-        raise ConfigError(f"cannot listen on {address} (address in use or not available)")
-    return port

@@ -10,7 +10,7 @@ calls. RefusalError ↔ gRPC status conversion happens here and nowhere else.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
@@ -18,7 +18,7 @@ import grpc
 import structlog
 
 from directory import Directory
-from focalpoint.errors import Refusal, RefusalError, TransportError
+from focalpoint.errors import ConfigError, Refusal, RefusalError, TransportError
 from focalpoint.tlsid import TlsIdentity, spki_sha256_from_pem
 from focalpoint.v1 import envelope_pb2, node_pb2, node_pb2_grpc
 
@@ -32,6 +32,7 @@ __all__ = [
     "PeerChannels",
     "ServerTls",
     "abort_with_refusal",
+    "bind_port",
     "client_options",
     "peer_node_id",
     "refusal_from_rpc_error",
@@ -71,6 +72,17 @@ def server_options(max_message_bytes: int) -> list[tuple[str, Any]]:
         ("grpc.max_connection_age_ms", 3_600_000),
         ("grpc.max_connection_age_grace_ms", 300_000),
     ]
+
+
+def bind_port(add: Callable[..., int], address: str, *args: Any) -> int:
+    """``server.add_*_port(address, ...)``; raises ConfigError in one line when it cannot listen."""
+    try:
+        port = add(address, *args)
+    except RuntimeError:  # grpcio raises "Failed to bind" where older versions returned 0
+        port = 0
+    if port == 0:
+        raise ConfigError(f"cannot listen on {address} (address in use or not available)")
+    return port
 
 
 class ServerTls:
