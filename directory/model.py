@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from focalpoint.errors import ConfigError, VerificationError
 from focalpoint.ids import ENDPOINT, NODE_ID, STATE
-from focalpoint.signing import Ed25519Verifier, key_id_for
+from focalpoint.signing import AdminVerifier, Ed25519Verifier, key_id_for
 from focalpoint.suite import EncryptionPublicKey
 from focalpoint.tlsid import certificate_der_to_pem, spki_sha256
 from focalpoint.v1 import common_pb2, directory_pb2
@@ -105,6 +105,9 @@ class NodeInfo:
     languages: tuple[str, ...]
     _verifiers: Mapping[str, Ed25519Verifier] = field(repr=False, compare=False)
     _encryption: Mapping[str, EncryptionPublicKey] = field(repr=False, compare=False)
+    # Hybrid keys signing audit checkpoints and cosignatures (may be empty in old entries).
+    log_keys: Mapping[str, KeyInfo] = field(default_factory=dict)
+    _log_verifiers: Mapping[str, AdminVerifier] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_proto(cls, pb: directory_pb2.NodeEntry) -> NodeInfo:
@@ -132,13 +135,22 @@ class NodeInfo:
             k.key_id: KeyInfo.from_proto(k, algorithm=common_pb2.KEY_ALGORITHM_ML_KEM_768_X25519, where=where)
             for k in pb.encryption_keys
         }
-        if len(signing) != len(pb.signing_keys) or len(encryption) != len(pb.encryption_keys):
+        log_keys = {
+            k.key_id: KeyInfo.from_proto(k, algorithm=common_pb2.KEY_ALGORITHM_ML_DSA_65, where=where)
+            for k in pb.log_keys
+        }
+        if (
+            len(signing) != len(pb.signing_keys)
+            or len(encryption) != len(pb.encryption_keys)
+            or len(log_keys) != len(pb.log_keys)
+        ):
             raise VerificationError(f"{where}: duplicate key ids")
         if not any(t.status is KeyStatus.ACTIVE for t in tls):
             raise VerificationError(f"{where}: no active TLS key")
         try:
             verifiers = {k: Ed25519Verifier(k, v.public_key) for k, v in signing.items()}
             enc = {k: EncryptionPublicKey.from_bytes(k, v.public_key) for k, v in encryption.items()}
+            log_verifiers = {k: AdminVerifier(k, v.public_key[:32], v.public_key[32:]) for k, v in log_keys.items()}
         except ConfigError as e:
             raise VerificationError(f"{where}: {e}") from e
         return cls(
@@ -152,6 +164,8 @@ class NodeInfo:
             languages=tuple(pb.languages),
             _verifiers=verifiers,
             _encryption=enc,
+            log_keys=log_keys,
+            _log_verifiers=log_verifiers,
         )
 
     def signing_verifier(self, key_id: str, at_ms: int, *, allow_retired: bool) -> Ed25519Verifier | None:
@@ -159,6 +173,13 @@ class NodeInfo:
         if info is None or not info.valid_at(at_ms, allow_retired=allow_retired):
             return None
         return self._verifiers[key_id]
+
+    def log_verifier(self, key_id: str, at_ms: int) -> AdminVerifier | None:
+        """A log key whose signature made at ``at_ms`` counts (RETIRED included, REVOKED never)."""
+        info = self.log_keys.get(key_id)
+        if info is None or not info.valid_at(at_ms, allow_retired=True):
+            return None
+        return self._log_verifiers[key_id]
 
     def active_encryption_key(self, at_ms: int) -> EncryptionPublicKey | None:
         """The ACTIVE encryption key valid at ``at_ms`` with the latest start, or None."""
@@ -296,6 +317,11 @@ class Directory:
         """A key whose signature made at ``at_ms`` still counts as evidence (RETIRED included)."""
         node = self.nodes.get(node_id)
         return None if node is None else node.signing_verifier(key_id, at_ms, allow_retired=True)
+
+    def log_key(self, node_id: str, key_id: str, at_ms: int) -> AdminVerifier | None:
+        """A key of ``node_id`` whose audit checkpoint or cosignature made at ``at_ms`` counts."""
+        node = self.nodes.get(node_id)
+        return None if node is None else node.log_verifier(key_id, at_ms)
 
     def agreement_covering(self, state_a: str, state_b: str, kind: str) -> AgreementInfo | None:
         """The agreement IN FORCE between the two States that covers ``kind``, if any."""

@@ -26,9 +26,9 @@ from focalpoint import audit_tree
 from focalpoint.errors import StorageError
 from focalpoint.merkle import leaf_hash
 
-__all__ = ["AuditLog", "Damage"]
+__all__ = ["EMPTY_ROOT", "SCHEMA", "AuditLog", "Damage"]
 
-_SCHEMA = """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_leaves (idx INTEGER PRIMARY KEY, leaf BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS audit_nodes (
     level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)
@@ -47,17 +47,26 @@ class Damage:
 
 
 class AuditLog:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        """Open (or create) a log; ``readonly`` opens an existing file, e.g. a node's database."""
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
+            if readonly:
+                if not path.is_file():
+                    raise StorageError(f"{path}: no such database")
+                self._db = sqlite3.connect(
+                    f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+                )
+            else:
+                self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.executescript(SCHEMA)
             row = self._db.execute("SELECT MAX(idx) FROM audit_leaves").fetchone()
         except sqlite3.Error as e:
             raise StorageError(f"{path}: cannot open the audit log: {e}") from e
         self._path = path
         self.size = 0 if row[0] is None else int(row[0]) + 1
+        self._cached_tail: audit_tree.Tail | None = None
 
     def close(self) -> None:
         self._db.close()
@@ -69,35 +78,43 @@ class AuditLog:
         return bytes(row[0])
 
     def append(self, leaves: Sequence[bytes]) -> int:
-        """Append leaves (e.g. serialized events) in one transaction; returns the first new index."""
+        """Append leaves (serialized events) in one transaction; returns the first new index."""
         first = self.size
-        nodes: dict[tuple[int, int], bytes] = {}
-
-        def lookup(level: int, index: int) -> bytes:
-            return nodes[(level, index)] if (level, index) in nodes else self._node(level, index)
-
+        tail, nodes = self._tail().extend([leaf_hash(leaf) for leaf in leaves])
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for offset, leaf in enumerate(leaves):
-                    for level, index, h in audit_tree.new_nodes(first + offset, leaf_hash(leaf), lookup):
-                        nodes[(level, index)] = h
                 self._db.executemany(
                     "INSERT INTO audit_leaves (idx, leaf) VALUES (?, ?)",
                     [(first + i, leaf) for i, leaf in enumerate(leaves)],
                 )
-                self._db.executemany(
-                    "INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)",
-                    [(lv, ix, h) for (lv, ix), h in nodes.items()],
-                )
+                self._db.executemany("INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)", nodes)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as e:
             raise StorageError(f"{self._path}: audit append failed: {e}") from e
-        self.size = first + len(leaves)
+        self.size = tail.size
+        self._cached_tail = tail
         return first
+
+    def _tail(self) -> audit_tree.Tail:
+        if self._cached_tail is None or self._cached_tail.size != self.size:
+            self._cached_tail = audit_tree.Tail.load(self.size, self._node)
+        return self._cached_tail
+
+    def refresh(self) -> int:
+        """Re-read the size (another connection, e.g. the running node, may have appended)."""
+        row = self._db.execute("SELECT MAX(idx) FROM audit_leaves").fetchone()
+        self.size = 0 if row[0] is None else int(row[0]) + 1
+        return self.size
+
+    def leaves(self, start: int, end: int) -> list[tuple[int, bytes]]:
+        rows = self._db.execute(
+            "SELECT idx, leaf FROM audit_leaves WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end)
+        ).fetchall()
+        return [(int(i), bytes(leaf)) for i, leaf in rows]
 
     def root(self, size: int | None = None) -> bytes:
         size = self.size if size is None else size

@@ -88,3 +88,32 @@ def new_nodes(index: int, leaf: bytes, node: NodeLookup) -> list[tuple[int, int,
         level, i = level + 1, i // 2
         out.append((level, i, h))
     return out
+
+
+class Tail:
+    """The right edge of a log: its size and the complete subtrees still waiting for a sibling.
+
+    That is all an append needs (one node per set bit of the size), so a writer keeps it in
+    memory and never reads the tree to grow it. ``extend`` is pure: it returns the new tail
+    and the nodes to store, and the caller adopts the tail only once they are committed.
+    """
+
+    __slots__ = ("_edge", "size")
+
+    def __init__(self, size: int, edge: dict[int, bytes]) -> None:
+        self.size = size
+        self._edge = edge  # level -> hash of node (level, (size >> level) - 1), for each set bit
+
+    @classmethod
+    def load(cls, size: int, node: NodeLookup) -> Tail:
+        return cls(size, {lv: node(lv, (size >> lv) - 1) for lv in range(size.bit_length()) if size >> lv & 1})
+
+    def extend(self, leaf_hashes: list[bytes]) -> tuple[Tail, list[tuple[int, int, bytes]]]:
+        edge = dict(self._edge)
+        created: list[tuple[int, int, bytes]] = []
+        for offset, h in enumerate(leaf_hashes):
+            index = self.size + offset
+            for level, i, node in new_nodes(index, h, lambda lv, _i: edge[lv]):
+                created.append((level, i, node))
+                edge[level] = node  # (level, i) is now the newest complete node of its level
+        return Tail(self.size + len(leaf_hashes), edge), created

@@ -58,6 +58,13 @@ class ReachabilityConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditConfig:
+    # How often to sign a checkpoint when the log has grown, and to witness every partner's.
+    checkpoint_interval_seconds: float
+    witness_interval_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     source: Path
     node_id: str
@@ -69,6 +76,7 @@ class NodeConfig:
     directory: DirectoryConfig
     delivery: DeliveryConfig
     reachability: ReachabilityConfig
+    audit: AuditConfig
     log_format: str
     log_level: str
 
@@ -225,6 +233,13 @@ def load_config(path: Path) -> NodeConfig:
     )
     rc.finish()
 
+    au = root.section("audit", required=False)
+    audit = AuditConfig(
+        checkpoint_interval_seconds=au.number("checkpoint_interval_seconds", default=60.0, low=0.05, high=86400),
+        witness_interval_seconds=au.number("witness_interval_seconds", default=300.0, low=0.05, high=86400),
+    )
+    au.finish()
+
     lg = root.section("logging", required=False)
     log_format = lg.get("format", "console")
     if log_format not in ("console", "json"):
@@ -246,6 +261,7 @@ def load_config(path: Path) -> NodeConfig:
         directory=directory,
         delivery=delivery,
         reachability=reachability,
+        audit=audit,
         log_format=log_format,
         log_level=log_level,
     )

@@ -24,7 +24,7 @@ import structlog
 from directory import Directory
 from focalpoint.errors import RefusalError, StorageError, TransportError, VerificationError
 from focalpoint.receipt import verify_receipt
-from focalpoint.store import DeliveryState, Store
+from focalpoint.store import Delivered, DeliveryState, Store
 from focalpoint.transport import PeerChannels, refusal_from_proto, refusal_to_proto
 from focalpoint.v1 import envelope_pb2, node_pb2
 
@@ -61,8 +61,12 @@ class DeliveryManager:
         retry_initial_s: float,
         retry_max_s: float,
         max_in_flight: int = 4,
+        checkpoint: Callable[[], bytes] = lambda: b"",
     ) -> None:
         self._me = node_id
+        # This node's latest signed checkpoint travels with its envelopes to each partner once.
+        self._checkpoint = checkpoint
+        self._checkpoint_sent: dict[str, bytes] = {}
         self._store = store
         self._channels = channels
         self._directory = directory
@@ -211,6 +215,10 @@ class DeliveryManager:
         """Deliver and record the outcome; return the earliest retry time scheduled, if any."""
         directory = self._directory()
         envelopes = [envelope_pb2.Envelope.FromString(r.envelope) for r in rows]
+        checkpoint = self._checkpoint()
+        if checkpoint and self._checkpoint_sent.get(peer) != checkpoint:
+            envelopes[0].checkpoint = checkpoint  # outside the envelope digest; witnessed by the peer
+            self._checkpoint_sent[peer] = checkpoint
         try:
             if len(rows) == 1:
                 try:
@@ -247,9 +255,9 @@ class DeliveryManager:
                 retry_at = now + int(backoff.next_delay() * 1000)
             return retry_at
 
-        delivered: list[tuple[bytes, bytes, int]] = []
+        delivered: list[Delivered] = []
         retry: list[tuple[bytes, int, str]] = []
-        final: list[tuple[bytes, str]] = []
+        final: list[tuple[bytes, RefusalError]] = []
         verified_roots: set[bytes] = set()  # a batch receipt's root signature is checked once
         for row, result in zip(rows, results, strict=True):
             if result.WhichOneof("outcome") == "delivered":
@@ -267,24 +275,26 @@ class DeliveryManager:
                     log.error("receipt_invalid", peer=peer, message_id=row.message_id.hex(), error=str(e))
                     retry.append((row.message_id, later(), f"invalid receipt: {e}"))
                     continue
-                delivered.append((row.message_id, verified.raw, now))
+                delivered.append(Delivered(row.message_id, verified.raw, now, verified.content.log_index))
             else:
                 err = refusal_from_proto(result.refused)
                 if err.retryable:
                     retry.append((row.message_id, later(), str(err)))
                 else:
-                    final.append((row.message_id, str(err)))
+                    final.append((row.message_id, err))
         if delivered:
             await self._store.mark_delivered(delivered)
-            for mid, _, _ in delivered:
-                self._notify(mid, DeliveryState.DELIVERED)
+            for d in delivered:
+                self._notify(d.message_id, DeliveryState.DELIVERED)
         if retry:
             await self._store.schedule_retry(retry)
         else:
             backoff.reset()
-        for mid, reason in final:
-            await self._store.mark_final(mid, DeliveryState.FAILED, reason)
-            log.warning("delivery_refused", peer=peer, message_id=mid.hex(), reason=reason)
+        for mid, err in final:
+            await self._store.mark_final(
+                mid, DeliveryState.FAILED, str(err), envelope_pb2.RefusalCode.ValueType(err.code.value), now
+            )
+            log.warning("delivery_refused", peer=peer, message_id=mid.hex(), reason=str(err))
             self._notify(mid, DeliveryState.FAILED)
         return min((at for _, at, _ in retry), default=None)
 

@@ -16,3 +16,5 @@ KEY_ID = re.compile(r"^[0-9a-f]{32}\Z")
 # ISO 3166-1 alpha-2.
 STATE = re.compile(r"^[A-Z]{2}\Z")
 ENDPOINT = re.compile(r"^(?:\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})\Z")
+# A local user id as recorded in the audit log (pseudonymous; never a display name).
+ACTOR = re.compile(r"^[A-Za-z0-9._@-]{1,128}\Z")

@@ -15,7 +15,7 @@ import os
 import secrets
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar, cast
 
@@ -62,6 +62,8 @@ class NodeKeys:
     tls: TlsIdentity
     storage_key: bytes
     local_api_token: str
+    # Hybrid audit log keys (checkpoints, cosignatures, evidence files); empty in old key files.
+    log_signers: dict[str, AdminSigner] = field(default_factory=dict)
 
 
 def _derive(passphrase: str, salt: bytes, log2_n: int, r: int, p: int) -> bytes:
@@ -140,6 +142,7 @@ def generate_node_secrets(node_id: str, *, now: dt.datetime) -> keystore_pb2.Nod
     now_ms = int(now.timestamp() * 1000)
     signer = Ed25519Signer.generate()
     enc = EncryptionPrivateKey.generate()
+    log_key = AdminSigner.generate()
     tls = generate_tls_identity(node_id, now=now)
     return keystore_pb2.NodeSecrets(
         node_id=node_id,
@@ -163,6 +166,14 @@ def generate_node_secrets(node_id: str, *, now: dt.datetime) -> keystore_pb2.Nod
         tls_certificate_pem=tls.certificate_pem,
         storage_key=os.urandom(32),
         local_api_token=secrets.token_urlsafe(32),
+        log_keys=[
+            keystore_pb2.SecretKey(
+                key_id=log_key.key_id,
+                algorithm=common_pb2.KEY_ALGORITHM_ML_DSA_65,
+                private_key=b"".join(log_key.seeds()),
+                created_at_ms=now_ms,
+            )
+        ],
     )
 
 
@@ -258,6 +269,15 @@ def node_entry_export(
             for k in keys.decryption_keys.values()
         ],
         languages=languages,
+        log_keys=[
+            directory_pb2.PublicKeyEntry(
+                key_id=k.key_id,
+                algorithm=common_pb2.KEY_ALGORITHM_ML_DSA_65,
+                public_key=k.verifier.ed25519_public_key + k.verifier.ml_dsa_65_public_key,
+                status=status.get(k.key_id, directory_pb2.KEY_STATUS_ACTIVE),  # type: ignore[arg-type]
+            )
+            for k in keys.log_signers.values()
+        ],
     )
     entry_bytes = entry.SerializeToString()
     return directory_pb2.NodeEntryExport(
@@ -352,6 +372,14 @@ def _keys_from_secrets(ns: keystore_pb2.NodeSecrets, path: Path | str) -> NodeKe
         if s.key_id != key_id:
             raise ConfigError(f"{path}: signing key {key_id} does not match its stored id")
     decryption = {k.key_id: EncryptionPrivateKey(k.key_id, k.private_key) for k in ns.encryption_keys}
+    log_signers: dict[str, AdminSigner] = {}
+    for k in ns.log_keys:
+        if len(k.private_key) != 64:
+            raise ConfigError(f"{path}: log key {k.key_id} must hold two 32-byte seeds")
+        log_signer = AdminSigner(k.private_key[:32], k.private_key[32:])
+        if log_signer.key_id != k.key_id:
+            raise ConfigError(f"{path}: log key {k.key_id} does not match its stored id")
+        log_signers[k.key_id] = log_signer
     newest = max(ns.signing_keys, key=lambda k: k.created_at_ms)
     return NodeKeys(
         node_id=ns.node_id,
@@ -361,6 +389,7 @@ def _keys_from_secrets(ns: keystore_pb2.NodeSecrets, path: Path | str) -> NodeKe
         tls=TlsIdentity(ns.tls_private_key_pem, ns.tls_certificate_pem),
         storage_key=ns.storage_key,
         local_api_token=ns.local_api_token,
+        log_signers=log_signers,
     )
 
 

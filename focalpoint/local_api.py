@@ -2,8 +2,10 @@
 
 Served on a separate, loopback-bound port. Every call must carry the node's local
 API token (``authorization: Bearer …``), compared in constant time; roles and
-per-user identities arrive with the case workflow. Reading a message decrypts the
-node's local copy only for the duration of the call.
+per-user identities arrive with the case workflow. A client acting for a person names
+them in ``fp-actor`` metadata (a local user id), which the audit log records.
+Reading a message decrypts the node's local copy only for the duration of the call,
+and only after the READ event is committed: no read goes unlogged.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 
+from focalpoint import audit_events
+from focalpoint.checkpoint import parse_signed_checkpoint, verify_checkpoint
 from focalpoint.envelope import parse_payload
-from focalpoint.errors import StorageError, UsageError
-from focalpoint.v1 import envelope_pb2, local_pb2, local_pb2_grpc
+from focalpoint.errors import StorageError, UsageError, VerificationError
+from focalpoint.ids import ACTOR
+from focalpoint.v1 import audit_pb2, envelope_pb2, local_pb2, local_pb2_grpc
 
 if TYPE_CHECKING:
     from focalpoint.node import Node
@@ -26,6 +31,8 @@ if TYPE_CHECKING:
 __all__ = ["LocalClient", "add_local_service"]
 
 _MAX_LIST = 1000
+ACTOR_METADATA = "fp-actor"
+DEFAULT_ACTOR = "local-api"
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 Handler = Callable[[Any, Req, grpc.aio.ServicerContext[Any, Any]], Coroutine[Any, Any, Resp]]
@@ -56,6 +63,13 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
 
     def _content(self, local_copy: bytes, *, purpose: bytes, message_id: bytes) -> envelope_pb2.SignedContent:
         return parse_payload(self._node.cipher.open(local_copy, purpose=purpose, message_id=message_id))
+
+    @staticmethod
+    def _actor(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+        actor = dict(context.invocation_metadata() or ()).get(ACTOR_METADATA, DEFAULT_ACTOR)
+        if not isinstance(actor, str) or not ACTOR.match(actor):
+            raise UsageError(f"{ACTOR_METADATA} must be a user id of 1-128 letters, digits or . _ @ -")
+        return actor
 
     @_guarded
     async def Submit(
@@ -141,6 +155,7 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
                 await context.abort(grpc.StatusCode.NOT_FOUND, "no such message in the outbox")
             content = self._content(row.local_copy, purpose=OUTBOX_PURPOSE, message_id=row.message_id)
             state = local_pb2.DeliveryState.ValueType(row.state.value)
+            digest, peer = row.digest, row.recipient
         elif request.direction == local_pb2.DIRECTION_INBOX:
             if request.peer_node:
                 found = await self._node.store.get_inbox(request.peer_node, request.message_id)
@@ -154,8 +169,21 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
                 rows[0].local_copy, purpose=inbox_purpose(rows[0].sender), message_id=rows[0].message_id
             )
             state = local_pb2.DELIVERY_STATE_DELIVERED
+            digest, peer = rows[0].digest, rows[0].sender
         else:
             raise UsageError("direction must be DIRECTION_INBOX or DIRECTION_OUTBOX")
+        from focalpoint.node import case_ref_of
+
+        case_ref = case_ref_of(content.body)
+        event = audit_events.read(
+            at_ms=self._node.clock_ms(),
+            actor=self._actor(context),
+            case_ref=case_ref,
+            message_id=content.message_id,
+            peer=peer,
+            digest=digest,
+        )
+        await self._node.store.record([event], case_ref)  # committed before any content leaves
         return local_pb2.GetMessageResponse(
             message_id=content.message_id,
             sender_node=content.sender_node,
@@ -185,6 +213,59 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
         )
         return local_pb2.GetHealthResponse(report_json=json.dumps(report.as_dict()))
 
+    # --- audit log ------------------------------------------------------------------------
+
+    @_guarded
+    async def GetCheckpoint(
+        self, request: local_pb2.GetCheckpointLocalRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> audit_pb2.SignedCheckpoint:
+        return await self._node.checkpoint(create=request.create)
+
+    @_guarded
+    async def ListAudit(
+        self, request: local_pb2.ListAuditRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> local_pb2.ListAuditResponse:
+        store = self._node.store
+        rows = await store.audit_events(min(request.limit or 50, _MAX_LIST), request.before, request.case_ref)
+        return local_pb2.ListAuditResponse(
+            entries=[local_pb2.AuditEntry(index=i, leaf=leaf) for i, leaf in rows], size=store.audit_size
+        )
+
+    @_guarded
+    async def VerifyAudit(
+        self, request: local_pb2.VerifyAuditRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> local_pb2.VerifyAuditResponse:
+        node = self._node
+        damage, size = await node.store.audit(lambda log: (log.verify(), log.size))
+        response = local_pb2.VerifyAuditResponse(ok=damage is None, size=size)
+        if damage is not None:
+            response.first_bad_index, response.reason = damage.index, damage.reason
+        latest = await node.store.latest_checkpoint()
+        if latest is not None:
+            signed = parse_signed_checkpoint(latest[0])
+            signed.cosignatures.extend(audit_pb2.Cosignature.FromString(c) for c in latest[1])
+            response.checkpoint.CopyFrom(signed)
+            try:
+                cp = verify_checkpoint(signed, node.cache.current, log_node=node.node_id)
+                root = await node.store.audit(lambda log: log.root(cp.size) if cp.size <= log.size else b"")
+                response.checkpoint_matches = root == cp.root
+            except VerificationError:
+                response.checkpoint_matches = False
+            if not response.checkpoint_matches:
+                response.ok = False
+                response.reason = response.reason or "the stored log no longer matches this node's latest checkpoint"
+        response.alarms.extend(audit_pb2.ConflictEvidence.FromString(a) for a in await node.store.alarms())
+        return response
+
+    @_guarded
+    async def ExportCase(
+        self, request: local_pb2.ExportCaseRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> local_pb2.ExportCaseResponse:
+        from focalpoint.evidence import export_case
+
+        data, events, messages = await export_case(self._node, request.case_ref, self._actor(context))
+        return local_pb2.ExportCaseResponse(evidence=data, events=events, messages=messages)
+
 
 def add_local_service(node: Node, server: grpc.aio.Server) -> None:
     local_pb2_grpc.add_LocalServiceServicer_to_server(LocalServicer(node), server)
@@ -193,10 +274,12 @@ def add_local_service(node: Node, server: grpc.aio.Server) -> None:
 class LocalClient:
     """A small async client for the local API (used by the CLI, the demo and tests)."""
 
-    def __init__(self, address: str, token: str, *, timeout_s: float = 30.0) -> None:
-        self._channel = grpc.aio.insecure_channel(address)
+    def __init__(self, address: str, token: str, *, timeout_s: float = 30.0, actor: str | None = None) -> None:
+        self._channel = grpc.aio.insecure_channel(address, options=[("grpc.max_receive_message_length", 256 << 20)])
         self._stub = local_pb2_grpc.LocalServiceStub(self._channel)
-        self._metadata = (("authorization", f"Bearer {token}"),)
+        self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),)
+        if actor is not None:
+            self._metadata += ((ACTOR_METADATA, actor),)
         self._timeout = timeout_s
 
     async def __aenter__(self) -> LocalClient:
@@ -226,3 +309,19 @@ class LocalClient:
     async def get_message(self, direction: int, message_id: bytes, peer_node: str = "") -> local_pb2.GetMessageResponse:
         req = local_pb2.GetMessageRequest(direction=direction, message_id=message_id, peer_node=peer_node)  # type: ignore[arg-type]
         return await self._stub.GetMessage(req, metadata=self._metadata, timeout=self._timeout)
+
+    async def checkpoint(self, *, create: bool = False) -> audit_pb2.SignedCheckpoint:
+        req = local_pb2.GetCheckpointLocalRequest(create=create)
+        return await self._stub.GetCheckpoint(req, metadata=self._metadata, timeout=self._timeout)
+
+    async def list_audit(self, limit: int = 50, before: int = 0, case_ref: str = "") -> local_pb2.ListAuditResponse:
+        req = local_pb2.ListAuditRequest(limit=limit, before=before, case_ref=case_ref)
+        return await self._stub.ListAudit(req, metadata=self._metadata, timeout=self._timeout)
+
+    async def verify_audit(self) -> local_pb2.VerifyAuditResponse:
+        req = local_pb2.VerifyAuditRequest()
+        return await self._stub.VerifyAudit(req, metadata=self._metadata, timeout=self._timeout)
+
+    async def export_case(self, case_ref: str) -> local_pb2.ExportCaseResponse:
+        req = local_pb2.ExportCaseRequest(case_ref=case_ref)
+        return await self._stub.ExportCase(req, metadata=self._metadata, timeout=self._timeout)

@@ -24,8 +24,10 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from directory import Directory, KeyStatus
+from focalpoint import audit_events
 from focalpoint.batching import GroupCommit
 from focalpoint.body import InvalidBody, body_kind
+from focalpoint.checkpoint import make_checkpoint
 from focalpoint.config import NodeConfig
 from focalpoint.delivery import DeliveryManager, Outgoing
 from focalpoint.directory_cache import DirectoryCache
@@ -44,18 +46,20 @@ from focalpoint.keystore import NodeKeys, load_node_keys
 from focalpoint.policy import check_exchange
 from focalpoint.reachability import Reachability
 from focalpoint.receipt import make_batch_receipts, make_receipt
-from focalpoint.signing import Ed25519Signer
+from focalpoint.signing import AdminSigner, Ed25519Signer
 from focalpoint.sqlite_store import SqliteStore
-from focalpoint.store import DeliveryState, InboxOutcome, NewInbox, NewOutbox, StorageCipher, Store
+from focalpoint.store import DeliveryState, InboxOutcome, NewInbox, NewOutbox, StorageCipher
 from focalpoint.suite import SUITE_V1, EncryptionPrivateKey, self_test
 from focalpoint.transport import (
     PeerChannels,
     ServerTls,
     bind_port,
+    refusal_from_proto,
     refusal_to_proto,
     server_options,
 )
-from focalpoint.v1 import envelope_pb2, messages_pb2, node_pb2, node_pb2_grpc
+from focalpoint.v1 import audit_pb2, envelope_pb2, messages_pb2, node_pb2, node_pb2_grpc
+from focalpoint.witness import Witness
 
 __all__ = ["Node", "Submitted", "wall_clock_ms"]
 
@@ -84,7 +88,7 @@ class Node:
         config: NodeConfig,
         keys: NodeKeys,
         cache: DirectoryCache,
-        store: Store,
+        store: SqliteStore,
         *,
         clock_ms: Callable[[], int],
     ) -> None:
@@ -112,7 +116,10 @@ class Node:
         self._keys_mtime = _mtime(config.keys_file)
         self._sequences: dict[str, int] = {}
         self._outbox_commit: GroupCommit[NewOutbox, bytes] = GroupCommit(store.add_outbox)
-        self._inbox_commit: GroupCommit[NewInbox, InboxOutcome] = GroupCommit(store.add_inbox)
+        self._inbox_commit: GroupCommit[NewInbox, InboxOutcome] = GroupCommit(
+            lambda rows: store.add_inbox(rows, self._sign_receipts)
+        )
+        self._batches = 0
         self.channels = PeerChannels(
             keys.tls,
             max_message_bytes=config.delivery.max_envelope_bytes,
@@ -127,6 +134,7 @@ class Node:
             batch_size=config.delivery.batch_size,
             retry_initial_s=config.delivery.retry_initial_seconds,
             retry_max_s=config.delivery.retry_max_seconds,
+            checkpoint=lambda: self._checkpoint_raw,
         )
         self.reachability = Reachability(
             me=self.node_id,
@@ -135,6 +143,20 @@ class Node:
             signer=lambda: self._signer,
             clock_ms=clock_ms,
             timeout_s=config.reachability.timeout_seconds,
+        )
+        self._log_signer: AdminSigner | None = None
+        self._keys_in_use: dict[str, str] = {}
+        self._checkpoint_raw = b""
+        self._checkpoint_lock = asyncio.Lock()
+        self.witness = Witness(
+            me=self.node_id,
+            store=store,
+            channels=self.channels,
+            directory=lambda: self.cache.current,
+            signer=lambda: self._log_signer,
+            clock_ms=clock_ms,
+            timeout_s=config.delivery.call_timeout_seconds,
+            spawn=self._in_background,
         )
         self._server_tls: ServerTls | None = None
         self._peer_server: grpc.aio.Server | None = None
@@ -174,6 +196,8 @@ class Node:
             node = cls(config, keys, cache, store, clock_ms=clock_ms)
             node._passphrase = passphrase
             node._sequences = await store.last_peer_sequences()
+            latest = await store.latest_checkpoint()
+            node._checkpoint_raw = latest[0] if latest is not None else b""
         except BaseException:
             await store.close()
             raise
@@ -228,12 +252,22 @@ class Node:
         interval = min(self.config.directory.refresh_seconds, 1.0)
         next_refresh = 0.0
         next_ping = time.monotonic() + min(5.0, self.config.reachability.interval_seconds)
+        audit = self.config.audit
+        interval = min(interval, audit.checkpoint_interval_seconds, audit.witness_interval_seconds)
+        next_checkpoint = time.monotonic() + audit.checkpoint_interval_seconds
+        next_witness = time.monotonic() + audit.witness_interval_seconds
         while True:
             await asyncio.sleep(interval)
             now = time.monotonic()
             if now >= next_ping:
                 next_ping = now + self.config.reachability.interval_seconds
                 self._in_background(self.reachability.round())
+            if now >= next_checkpoint:
+                next_checkpoint = now + audit.checkpoint_interval_seconds
+                await self._scheduled_checkpoint()
+            if now >= next_witness:
+                next_witness = now + audit.witness_interval_seconds
+                self._in_background(self.witness.round())
             try:
                 if now >= next_refresh:
                     next_refresh = now + self.config.directory.refresh_seconds
@@ -244,6 +278,11 @@ class Node:
                 await self.delivery.expire()
             except FocalpointError as e:  # one failed pass must not end the node's upkeep
                 log.error("maintenance_failed", error=str(e))
+
+    @property
+    def log_signer(self) -> AdminSigner | None:
+        """The hybrid key this node signs checkpoints and evidence with (ACTIVE in its entry)."""
+        return self._log_signer
 
     @property
     def signer(self) -> Ed25519Signer:
@@ -308,6 +347,19 @@ class Node:
         elif left_h <= self.config.directory.expiry_warning_hours:
             log.warning("directory_expires_soon", version=directory.version, hours_left=round(left_h, 1))
 
+    def _note_key_changes(self) -> None:
+        """Log KEY_CHANGED when the key this node signs with (messages or checkpoints) changes."""
+        now = self.clock_ms()
+        current = {"signing": self._signer.key_id, "log": self._log_signer.key_id if self._log_signer else ""}
+        changed = [
+            audit_events.key_changed(at_ms=now, key_id=key_id, status=f"now signing {role}")
+            for role, key_id in current.items()
+            if key_id and self._keys_in_use.get(role) != key_id
+        ]
+        self._keys_in_use = current
+        if changed:
+            self._in_background(self.store.record(changed))
+
     def _on_directory(self, directory: Directory) -> None:
         me = directory.node(self.node_id)
         usable = set(me.encryption_keys) if me is not None else set()
@@ -329,8 +381,55 @@ class Node:
             ]
             if active:
                 self._signer = max(active, key=lambda s: me.signing_keys[s.key_id].not_before_ms)
+            logs = [
+                s
+                for key_id, s in self.keys.log_signers.items()
+                if (info := me.log_keys.get(key_id)) is not None
+                and info.status is KeyStatus.ACTIVE
+                and info.valid_at(now)
+            ]
+            self._log_signer = max(logs, key=lambda s: me.log_keys[s.key_id].not_before_ms) if logs else None
+            self._note_key_changes()
         if self._server_tls is not None:
             self._server_tls.update(directory)
+
+    # --- audit log ----------------------------------------------------------------------
+
+    async def checkpoint(self, *, create: bool = True) -> audit_pb2.SignedCheckpoint:
+        """The latest signed checkpoint with its cosignatures; with ``create``, first sign one
+        over the log as committed now if it has grown. Raises UsageError without a log key."""
+        async with self._checkpoint_lock:
+            size = self.store.audit_size
+            latest = await self.store.latest_checkpoint()
+            if latest is not None:
+                raw, cosignatures = latest
+                signed = audit_pb2.SignedCheckpoint.FromString(raw)
+                if not create or audit_pb2.Checkpoint.FromString(signed.checkpoint).size >= size:
+                    signed.cosignatures.extend(audit_pb2.Cosignature.FromString(c) for c in cosignatures)
+                    return signed
+            elif not create:
+                raise UsageError("this node has signed no checkpoint yet")
+            signer = self._log_signer
+            if signer is None:
+                raise UsageError(
+                    f"this node has no ACTIVE log key in directory version {self.cache.current.version};"
+                    " its directory entry must list one (log_keys) before it can sign checkpoints"
+                )
+            root = await self.store.audit(lambda audit_log: audit_log.root(size))
+            now = self.clock_ms()
+            signed = make_checkpoint(signer, log_node=self.node_id, size=size, root=root, issued_at_ms=now)
+            raw = await self.store.add_checkpoint(size, signed.SerializeToString(), now)
+            self._checkpoint_raw = raw
+            log.info("checkpoint_signed", size=size)
+            return audit_pb2.SignedCheckpoint.FromString(raw)
+
+    async def _scheduled_checkpoint(self) -> None:
+        if self._log_signer is None or self.store.audit_size == 0:
+            return
+        try:
+            await self.checkpoint()
+        except (UsageError, StorageError) as e:
+            log.error("checkpoint_failed", error=str(e))
 
     # --- sending ----------------------------------------------------------------------
 
@@ -410,6 +509,8 @@ class Node:
                 created_at_ms=now,
                 expires_at_ms=now + ttl * 1000,
                 client_request_id=client_request_id,
+                case_ref=case_ref_of(body),
+                message_kind=body_kind(body),
             )
         )
         if stored_id == message_id:
@@ -447,8 +548,8 @@ class Node:
             raise
         return opened
 
-    def _inbox_row(self, envelope: envelope_pb2.Envelope, opened: OpenedMessage, receipt: bytes, now: int) -> NewInbox:
-        # Only the authenticated parts are stored: unknown fields a sender appended are dropped.
+    def _inbox_row(self, envelope: envelope_pb2.Envelope, opened: OpenedMessage, now: int, batch: int) -> NewInbox:
+        # Only the authenticated parts are stored: unknown fields and a carried checkpoint are dropped.
         stored = envelope_pb2.Envelope(header=envelope.header, ciphertext=envelope.ciphertext)
         return NewInbox(
             sender=opened.sender,
@@ -460,11 +561,47 @@ class Node:
             ),
             received_at_ms=now,
             expires_at_ms=opened.header.expires_at_ms,
-            receipt=receipt,
+            case_ref=case_ref_of(opened.content.body),
+            message_kind=opened.kind,
+            sequence=opened.content.sequence,
+            batch=batch,
         )
 
+    def _sign_receipts(self, fresh: Sequence[tuple[NewInbox, int]]) -> list[bytes]:
+        """Step 16, inside the storing transaction: each receipt names its DELIVERED event's log index.
+
+        Rows of one incoming batch share one signed Merkle root; others get a single receipt.
+        """
+        out: dict[int, bytes] = {}
+        groups: dict[tuple[int, str], list[int]] = {}
+        for pos, (row, index) in enumerate(fresh):
+            if row.batch:
+                groups.setdefault((row.batch, row.sender), []).append(pos)
+                continue
+            out[pos] = make_receipt(
+                self._signer,
+                receiver_node=self.node_id,
+                sender_node=row.sender,
+                message_id=row.message_id,
+                envelope_digest=row.digest,
+                received_at_ms=row.received_at_ms,
+                log_index=index,
+            ).SerializeToString()
+        for (_, sender), positions in groups.items():
+            receipts = make_batch_receipts(
+                self._signer,
+                receiver_node=self.node_id,
+                sender_node=sender,
+                deliveries=[(fresh[p][0].message_id, fresh[p][0].digest) for p in positions],
+                received_at_ms=fresh[positions[0]][0].received_at_ms,
+                log_indices=[fresh[p][1] for p in positions],
+            )
+            for p, receipt in zip(positions, receipts, strict=True):
+                out[p] = receipt.SerializeToString()
+        return [out[p] for p in range(len(fresh))]
+
     async def _store_inbox(self, rows: list[NewInbox]) -> list[InboxOutcome]:
-        """Steps 14–15: the (sender, message id) unique key is the replay table; the insert is atomic."""
+        """Steps 14–16: the (sender, message id) unique key is the replay table; the insert is atomic."""
         try:
             return await self._inbox_commit.submit_many(rows)
         except StorageError as e:
@@ -482,48 +619,48 @@ class Node:
             receipt=envelope_pb2.Receipt.FromString(outcome.receipt), duplicate=outcome.duplicate
         )
 
+    async def _log_refusals(self, refused: Sequence[tuple[bytes, RefusalError]], peer: str, now: int) -> None:
+        """Each refusal is an audit event (its code; the reason text stays in the operator log)."""
+        try:
+            await self.store.record(
+                [
+                    audit_events.refused(
+                        at_ms=now, sender=peer, message_id=mid, code=envelope_pb2.RefusalCode.ValueType(e.code.value)
+                    )
+                    for mid, e in refused
+                ]
+            )
+        except StorageError as err:
+            log.error("audit_write_failed", error=str(err))
+
     async def receive(self, envelope: envelope_pb2.Envelope, tls_peer: str) -> node_pb2.DeliverResponse:
         """Steps 1–16 for one envelope; raises RefusalError."""
-        now = self.clock_ms()
-        opened = self._open(envelope, tls_peer, now)
-        # 16, signed before storing so that a duplicate can be answered with the stored original.
-        receipt = make_receipt(
-            self._signer,
-            receiver_node=self.node_id,
-            sender_node=opened.sender,
-            message_id=opened.message_id,
-            envelope_digest=opened.digest,
-            received_at_ms=now,
-        )
-        [outcome] = await self._store_inbox([self._inbox_row(envelope, opened, receipt.SerializeToString(), now)])
-        return self._response(outcome)
+        [result] = await self.receive_batch([envelope], tls_peer, batched=False)
+        if result.WhichOneof("outcome") == "refused":
+            raise refusal_from_proto(result.refused)
+        return result.delivered
 
     async def receive_batch(
-        self, envelopes: Sequence[envelope_pb2.Envelope], tls_peer: str
+        self, envelopes: Sequence[envelope_pb2.Envelope], tls_peer: str, *, batched: bool = True
     ) -> list[node_pb2.DeliveryResult]:
         """Steps 1–16 for a batch: one result per envelope, in order; one signed receipt root for all."""
         now = self.clock_ms()
         results: list[node_pb2.DeliveryResult | None] = [None] * len(envelopes)
         accepted: list[tuple[int, OpenedMessage]] = []
+        refused: list[tuple[bytes, RefusalError]] = []
         for i, envelope in enumerate(envelopes):
+            if envelope.checkpoint:
+                self.witness.offered(tls_peer, envelope.checkpoint)
             try:
                 accepted.append((i, self._open(envelope, tls_peer, now)))
             except RefusalError as e:
                 log.info("envelope_refused", code=e.code.name, reason=e.reason[:200], peer=tls_peer)
+                refused.append((message_id_of(envelope), e))
                 results[i] = node_pb2.DeliveryResult(message_id=message_id_of(envelope), refused=refusal_to_proto(e))
         if accepted:
-            # 16: every envelope of the batch from this peer (step 7 made the header sender the peer).
-            receipts = make_batch_receipts(
-                self._signer,
-                receiver_node=self.node_id,
-                sender_node=tls_peer,
-                deliveries=[(o.message_id, o.digest) for _, o in accepted],
-                received_at_ms=now,
-            )
-            rows = [
-                self._inbox_row(envelopes[i], o, r.SerializeToString(), now)
-                for (i, o), r in zip(accepted, receipts, strict=True)
-            ]
+            self._batches += 1
+            batch = self._batches if batched else 0
+            rows = [self._inbox_row(envelopes[i], o, now, batch) for i, o in accepted]
             try:
                 outcomes: list[InboxOutcome | RefusalError] = list(await self._store_inbox(rows))
             except RefusalError as e:
@@ -534,8 +671,18 @@ class Node:
                         raise outcome
                     results[i] = node_pb2.DeliveryResult(message_id=o.message_id, delivered=self._response(outcome))
                 except RefusalError as e:
+                    if e.code is Refusal.REPLAY:
+                        refused.append((o.message_id, e))
                     results[i] = node_pb2.DeliveryResult(message_id=o.message_id, refused=refusal_to_proto(e))
+        if refused:
+            await self._log_refusals(refused, tls_peer, now)
         return [r for r in results if r is not None]
+
+
+def case_ref_of(body: messages_pb2.Body) -> str:
+    """The pseudonymous case reference every body kind carries (empty if none)."""
+    kind = body.WhichOneof("kind")
+    return str(getattr(getattr(body, kind), "case_ref", "")) if kind else ""
 
 
 def _mtime(path: Path) -> int | None:

@@ -12,12 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 import structlog
+from google.protobuf.message import DecodeError
 
+from focalpoint import audit_events
+from focalpoint.checkpoint import verify_cosignature
 from focalpoint.envelope import message_id_of
-from focalpoint.errors import Refusal, RefusalError
-from focalpoint.reachability import answer_ping
+from focalpoint.errors import Refusal, RefusalError, StorageError, UsageError, VerificationError
+from focalpoint.reachability import answer_ping, partners
 from focalpoint.transport import MAX_BATCH_ENVELOPES, abort_with_refusal, peer_node_id, refusal_to_proto
-from focalpoint.v1 import envelope_pb2, node_pb2, node_pb2_grpc
+from focalpoint.v1 import audit_pb2, envelope_pb2, node_pb2, node_pb2_grpc
 
 if TYPE_CHECKING:
     from focalpoint.node import Node
@@ -92,3 +95,82 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
                 )
                 continue
             yield node_pb2.DeliveryBatchResult(results=await self._node.receive_batch(batch.envelopes, peer))
+
+    # --- audit log (agreement partners only) ------------------------------------------------
+
+    async def _partner(self, context: grpc.aio.ServicerContext[Any, Any]) -> str:
+        directory = self._node.cache.current
+        try:
+            peer = peer_node_id(context, directory)
+        except RefusalError as e:
+            await abort_with_refusal(context, e)
+        if peer not in partners(directory, self._node.node_id):
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "only agreement partners witness this log")
+        return peer
+
+    async def _sizes(self, context: grpc.aio.ServicerContext[Any, Any], low: int, high: int, what: str) -> None:
+        size = self._node.store.audit_size
+        if not 0 < low <= high <= size:
+            await context.abort(grpc.StatusCode.OUT_OF_RANGE, f"{what}: need 0 < {low} ≤ {high} ≤ {size} (log size)")
+
+    async def GetCheckpoint(
+        self, request: audit_pb2.GetCheckpointRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> audit_pb2.SignedCheckpoint:
+        await self._partner(context)
+        node = self._node
+        try:
+            if request.log_node in ("", node.node_id):
+                return await node.checkpoint(create=False)
+            raw = await node.store.witnessed(request.log_node)
+        except UsageError as e:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
+        except StorageError:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the audit log cannot be read right now")
+        if raw is None:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"this node has cosigned no checkpoint of {request.log_node!r}"
+            )
+        return audit_pb2.SignedCheckpoint.FromString(raw)
+
+    async def GetInclusionProof(
+        self, request: audit_pb2.InclusionProofRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> audit_pb2.InclusionProofResponse:
+        peer = await self._partner(context)
+        await self._sizes(context, request.index + 1, request.tree_size, "inclusion proof")
+        index, size = request.index, request.tree_size
+        leaf, path = await self._node.store.audit(lambda log: (log.leaf(index), log.inclusion_proof(index, size)))
+        # The event itself only to the peer it concerns; anyone else must already know the leaf.
+        mine = audit_events.decode(leaf).peer_node == peer
+        return audit_pb2.InclusionProofResponse(leaf=leaf if mine else b"", path=path)
+
+    async def GetConsistencyProof(
+        self, request: audit_pb2.ConsistencyProofRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> audit_pb2.ConsistencyProofResponse:
+        await self._partner(context)
+        await self._sizes(context, request.old_size, request.new_size, "consistency proof")
+        old, new = request.old_size, request.new_size
+        path = await self._node.store.audit(lambda log: log.consistency_proof(old, new))
+        return audit_pb2.ConsistencyProofResponse(path=path)
+
+    async def Cosign(
+        self, request: audit_pb2.Cosignature, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> audit_pb2.CosignResponse:
+        peer = await self._partner(context)
+        node = self._node
+        try:
+            content = verify_cosignature(
+                request, node.cache.current, checkpoint=audit_pb2.CosignedContent.FromString(request.content).checkpoint
+            )
+            if content.witness_node != peer:
+                raise VerificationError(f"the cosignature names {content.witness_node!r}, but the caller is {peer!r}")
+            size = audit_pb2.Checkpoint.FromString(content.checkpoint).size
+            mine = await node.store.checkpoint_at(size)
+            if mine is None or audit_pb2.SignedCheckpoint.FromString(mine).checkpoint != content.checkpoint:
+                raise VerificationError(f"this node signed no such checkpoint of size {size}")
+            await node.store.add_cosignature(size, peer, request.SerializeToString())
+        except (VerificationError, DecodeError) as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cosignature refused: {e}")
+        except StorageError:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the cosignature cannot be stored right now")
+        log.info("checkpoint_cosigned", witness=peer, size=size)
+        return audit_pb2.CosignResponse()

@@ -64,8 +64,15 @@ def make_batch_receipts(
     sender_node: str,
     deliveries: Sequence[tuple[bytes, bytes]],
     received_at_ms: int,
+    log_indices: Sequence[int] | None = None,
 ) -> list[envelope_pb2.Receipt]:
-    """One receipt per (message id, envelope digest), all under a single signed Merkle root."""
+    """One receipt per (message id, envelope digest), all under a single signed Merkle root.
+
+    ``log_indices`` gives each delivery's DELIVERED event in the receiver's audit log.
+    """
+    indices = list(log_indices) if log_indices is not None else [0] * len(deliveries)
+    if len(indices) != len(deliveries):
+        raise ValueError("one log index per delivery")
     # Each leaf carries a fresh nonce: a receipt whose leaf is in the signed root but which is
     # never released (its envelope was refused after signing) cannot be reconstructed.
     contents = [
@@ -75,9 +82,10 @@ def make_batch_receipts(
             message_id=message_id,
             envelope_sha256=digest,
             received_at_ms=received_at_ms,
+            log_index=index,
             nonce=os.urandom(16),
         ).SerializeToString()
-        for message_id, digest in deliveries
+        for (message_id, digest), index in zip(deliveries, indices, strict=True)
     ]
     leaves = [leaf_hash(c) for c in contents]
     root_hash, paths = all_inclusion_paths(leaves)

@@ -50,6 +50,9 @@ class Context(bytes, enum.Enum):
     ENTRY_PROOF = b"focalpoint/v1/node-entry"
     PING = b"focalpoint/v1/ping"
     PONG = b"focalpoint/v1/pong"
+    CHECKPOINT = b"focalpoint/v1/checkpoint"
+    COSIGNATURE = b"focalpoint/v1/cosignature"
+    EVIDENCE = b"focalpoint/v1/evidence"
 
 
 def _to_be_signed(context: Context, data: bytes) -> bytes:

@@ -1,27 +1,50 @@
 """The SQLite implementation of ``focalpoint.store.Store`` (aiosqlite, WAL, synchronous=FULL).
 
-Every write is one SQL statement, so one transaction, committed before the caller
-proceeds (one hop to the database thread, not three): a message is
-durable in the outbox before the user hears "accepted", and in the inbox before
-the sender gets a receipt. Batched calls share one commit (group commit).
+Every write is one transaction that also appends the audit events it records
+(``focalpoint.audit_events``): a message is durable in the outbox, with its SENT event,
+before the user hears "accepted", and in the inbox, with its DELIVERED event, before the
+sender gets a receipt naming that event's log index. Nothing is logged that did not
+happen and nothing happens unlogged. Batched calls share one commit (group commit).
+
+One writer connection, behind a lock, runs the transactions; a second, read-only
+connection serves reads, so a reader never sees a transaction that might still roll
+back. A transaction runs to its end even if its caller is cancelled (``asyncio.shield``),
+so the in-memory tail of the audit tree always matches what was committed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
-from collections.abc import Sequence
+import threading
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
+from focalpoint import audit_events, audit_tree
+from focalpoint.audit_log import SCHEMA as AUDIT_SCHEMA
+from focalpoint.audit_log import AuditLog
 from focalpoint.errors import StorageError
-from focalpoint.store import DeliveryState, InboxOutcome, InboxRow, NewInbox, NewOutbox, OutboxRow
+from focalpoint.merkle import leaf_hash
+from focalpoint.store import (
+    Delivered,
+    DeliveryState,
+    InboxOutcome,
+    InboxRow,
+    NewInbox,
+    NewOutbox,
+    OutboxRow,
+    ReceiptSigner,
+)
+from focalpoint.v1 import envelope_pb2
 
 __all__ = ["SqliteStore"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -41,7 +64,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     next_attempt_ms INTEGER NOT NULL,
     last_error TEXT NOT NULL DEFAULT '',
     receipt BLOB,
-    delivered_at_ms INTEGER
+    delivered_at_ms INTEGER,
+    case_ref TEXT NOT NULL DEFAULT '',
+    message_kind TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, recipient, next_attempt_ms);
 CREATE TABLE IF NOT EXISTS inbox (
@@ -54,6 +79,8 @@ CREATE TABLE IF NOT EXISTS inbox (
     received_at_ms INTEGER NOT NULL,
     expires_at_ms INTEGER NOT NULL,
     receipt BLOB NOT NULL,
+    case_ref TEXT NOT NULL DEFAULT '',
+    message_kind TEXT NOT NULL DEFAULT '',
     UNIQUE (sender, message_id)
 );
 CREATE INDEX IF NOT EXISTS inbox_message ON inbox (message_id);
@@ -72,13 +99,44 @@ WHEN NEW.kind = 'bundle'
 BEGIN
     DELETE FROM directory_documents WHERE kind = 'bundle' AND version < NEW.version;
 END;
+-- The audit log (focalpoint.audit_log) lives in the same file, so events commit with their rows.
+-- Which leaves concern which case (derived from the leaves; not part of what is verified).
+CREATE TABLE IF NOT EXISTS audit_cases (
+    case_ref TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (case_ref, idx)
+) WITHOUT ROWID;
+-- This node's signed checkpoints (without cosignatures) and the cosignatures witnesses returned.
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+    size INTEGER PRIMARY KEY, raw BLOB NOT NULL, issued_at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_cosignatures (
+    size INTEGER NOT NULL, witness TEXT NOT NULL, raw BLOB NOT NULL, PRIMARY KEY (size, witness)
+);
+-- As a witness: the latest checkpoint of each partner's log this node cosigned (with its cosignature).
+CREATE TABLE IF NOT EXISTS witnessed (
+    log_node TEXT PRIMARY KEY, size INTEGER NOT NULL, raw BLOB NOT NULL, at_ms INTEGER NOT NULL
+);
+-- Conflicting checkpoints found while witnessing (ConflictEvidence), kept for good.
+CREATE TABLE IF NOT EXISTS witness_alarms (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, log_node TEXT NOT NULL, raw BLOB NOT NULL, at_ms INTEGER NOT NULL
+);
+"""
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS outbox_case ON outbox (case_ref);
+CREATE INDEX IF NOT EXISTS inbox_case ON inbox (case_ref);
+"""
+# Schema 1 (issue 2/3 builds) lacked the case columns; the audit tables are created above.
+_MIGRATE_1_TO_2 = """
+ALTER TABLE outbox ADD COLUMN case_ref TEXT NOT NULL DEFAULT '';
+ALTER TABLE outbox ADD COLUMN message_kind TEXT NOT NULL DEFAULT '';
+ALTER TABLE inbox ADD COLUMN case_ref TEXT NOT NULL DEFAULT '';
+ALTER TABLE inbox ADD COLUMN message_kind TEXT NOT NULL DEFAULT '';
 """
 
 _OUTBOX_COLS = (
     "seq, message_id, recipient, peer_sequence, envelope, digest, local_copy, created_at_ms, "
-    "expires_at_ms, state, attempts, next_attempt_ms, last_error, receipt, delivered_at_ms"
+    "expires_at_ms, state, attempts, next_attempt_ms, last_error, receipt, delivered_at_ms, case_ref"
 )
-_INBOX_COLS = "seq, sender, message_id, envelope, digest, local_copy, received_at_ms, receipt"
+_INBOX_COLS = "seq, sender, message_id, envelope, digest, local_copy, received_at_ms, receipt, case_ref"
 
 
 def _outbox(row: Any) -> OutboxRow:
@@ -98,11 +156,49 @@ def _outbox(row: Any) -> OutboxRow:
         last_error=row[12],
         receipt=row[13],
         delivered_at_ms=row[14],
+        case_ref=row[15],
     )
 
 
 def _inbox(row: Any) -> InboxRow:
     return InboxRow(*row)
+
+
+class _Tx:
+    """One open write transaction: SQL on the writer connection plus the audit leaves it adds."""
+
+    def __init__(self, db: aiosqlite.Connection, tail: audit_tree.Tail) -> None:
+        self.db = db
+        self.tail = tail
+        self.leaves: list[bytes] = []
+        self.cases: list[tuple[str, int]] = []
+
+    @property
+    def next_index(self) -> int:
+        return self.tail.size + len(self.leaves)
+
+    def log(self, leaf: bytes, case_ref: str = "") -> int:
+        index = self.next_index
+        self.leaves.append(leaf)
+        if case_ref:
+            self.cases.append((case_ref, index))
+        return index
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(await self.db.execute_fetchall(sql, params))
+
+    async def flush(self) -> None:
+        if not self.leaves:
+            return
+        first = self.tail.size
+        tail, nodes = self.tail.extend([leaf_hash(leaf) for leaf in self.leaves])
+        await self.db.executemany(
+            "INSERT INTO audit_leaves (idx, leaf) VALUES (?, ?)", [(first + i, x) for i, x in enumerate(self.leaves)]
+        )
+        await self.db.executemany("INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)", nodes)
+        if self.cases:
+            await self.db.executemany("INSERT INTO audit_cases (case_ref, idx) VALUES (?, ?)", self.cases)
+        self.tail = tail
 
 
 class SqliteStore:
@@ -111,6 +207,11 @@ class SqliteStore:
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
         self._db = db
         self._path = path
+        self._reader: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._tail = audit_tree.Tail(0, {})
+        self._audit: AuditLog | None = None
+        self._audit_lock = threading.Lock()
 
     @classmethod
     async def open(cls, path: Path) -> SqliteStore:
@@ -126,11 +227,15 @@ class SqliteStore:
         store = cls(db, path)
         try:
             await store._init()
+            store._reader = await aiosqlite.connect(path, isolation_level=None)
+            await store._reader.execute("PRAGMA query_only=ON")
+            await store._reader.execute("PRAGMA busy_timeout=5000")
+            await store._load_tail()
         except sqlite3.DatabaseError as e:
-            await db.close()
+            await store.close()
             raise StorageError(f"{path}: not a usable focalpoint database: {e}") from e
         except StorageError:
-            await db.close()
+            await store.close()
             raise
         return store
 
@@ -145,31 +250,81 @@ class SqliteStore:
         await db.execute("PRAGMA synchronous=FULL")
         await db.execute("PRAGMA foreign_keys=ON")
         await db.execute("PRAGMA busy_timeout=5000")
-        await db.executescript(_SCHEMA)
+        await db.executescript(_SCHEMA + AUDIT_SCHEMA)
         async with db.execute("SELECT value FROM meta WHERE key='schema_version'") as cur:
             row = await cur.fetchone()
         if row is None:
             await db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) == 1:
+            await db.executescript(
+                f"BEGIN IMMEDIATE; {_MIGRATE_1_TO_2} UPDATE meta SET value = '2' WHERE key = 'schema_version'; COMMIT;"
+            )
         elif int(row[0]) != SCHEMA_VERSION:
             raise StorageError(f"{self._path}: database schema version {row[0]}, this node expects {SCHEMA_VERSION}")
+        await db.executescript(_INDEXES)
+
+    async def _load_tail(self) -> None:
+        """Read the audit tree's right edge (one node per set bit of its size)."""
+        rows = list(await self._db.execute_fetchall("SELECT MAX(idx) FROM audit_leaves"))
+        size = 0 if not rows or rows[0][0] is None else int(rows[0][0]) + 1
+        edge: dict[int, bytes] = {}
+        for level in range(size.bit_length()):
+            if size >> level & 1:
+                found = list(
+                    await self._db.execute_fetchall(
+                        "SELECT hash FROM audit_nodes WHERE level = ? AND idx = ?", (level, (size >> level) - 1)
+                    )
+                )
+                if not found:
+                    raise StorageError(f"{self._path}: audit node ({level}, {(size >> level) - 1}) is missing")
+                edge[level] = bytes(found[0][0])
+        self._tail = audit_tree.Tail(size, edge)
 
     async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
         await self._db.close()
+        if self._audit is not None:
+            self._audit.close()
 
-    async def _write(self, sql: str, params: Sequence[Any], what: str) -> list[Any]:
-        """Run one statement as its own transaction (autocommit): one hop to the database thread.
+    @property
+    def path(self) -> Path:
+        return self._path
 
-        With synchronous=FULL the commit is on disk before this returns; a multi-row statement
-        is atomic, so a batch is all-or-nothing.
-        """
-        try:
-            return list(await self._db.execute_fetchall(sql, params))
-        except sqlite3.Error as e:
-            raise StorageError(f"{self._path}: {what} failed: {e}") from e
+    @property
+    def audit_size(self) -> int:
+        """Leaves committed to the audit log."""
+        return self._tail.size
+
+    async def _transaction(self, what: str, body: Callable[[_Tx], Awaitable[T]]) -> T:
+        """Run ``body`` and its audit events as one transaction, to the end even if the caller
+        is cancelled."""
+        return await asyncio.shield(self._run(what, body))
+
+    async def _run(self, what: str, body: Callable[[_Tx], Awaitable[T]]) -> T:
+        async with self._lock:
+            tx = _Tx(self._db, self._tail)
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    result = await body(tx)
+                    await tx.flush()
+                    await self._db.execute("COMMIT")
+                except BaseException:
+                    await self._db.execute("ROLLBACK")
+                    raise
+            except BaseException as e:
+                await self._load_tail()  # whatever happened, the tail is what the file says
+                if isinstance(e, sqlite3.Error):
+                    raise StorageError(f"{self._path}: {what} failed: {e}") from e
+                raise
+            self._tail = tx.tail
+            return result
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        assert self._reader is not None, "store is not open"
         try:
-            async with self._db.execute(sql, params) as cur:
+            async with self._reader.execute(sql, params) as cur:
                 return list(await cur.fetchall())
         except sqlite3.Error as e:
             raise StorageError(f"{self._path}: read failed: {e}") from e
@@ -183,7 +338,7 @@ class SqliteStore:
     async def add_outbox(self, rows: Sequence[NewOutbox]) -> list[bytes]:
         if not rows:
             return []
-        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(rows))
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(rows))
         params: list[Any] = []
         for r in rows:
             params += [
@@ -198,26 +353,45 @@ class SqliteStore:
                 r.expires_at_ms,
                 int(DeliveryState.QUEUED),
                 r.created_at_ms,
+                r.case_ref,
+                r.message_kind,
             ]
-        inserted = await self._write(
-            "INSERT INTO outbox (message_id, client_request_id, recipient, peer_sequence, envelope, digest,"
-            " local_copy, created_at_ms, expires_at_ms, state, next_attempt_ms)"
-            f" VALUES {values} ON CONFLICT (client_request_id) DO NOTHING RETURNING message_id",
-            params,
-            "outbox write",
-        )
-        done = {bytes(row[0]) for row in inserted}
-        ids: list[bytes] = []
-        for r in rows:
-            if r.message_id in done:
-                ids.append(r.message_id)
-                continue
-            # Not inserted: an earlier submit used this client_request_id; answer with its message.
-            existing = await self.outbox_by_client_request(r.client_request_id or "")
-            if existing is None:
-                raise StorageError(f"{self._path}: outbox insert ignored but no earlier row exists")
-            ids.append(existing.message_id)
-        return ids
+
+        async def body(tx: _Tx) -> list[bytes]:
+            inserted = await tx.fetchall(
+                "INSERT INTO outbox (message_id, client_request_id, recipient, peer_sequence, envelope, digest,"
+                " local_copy, created_at_ms, expires_at_ms, state, next_attempt_ms, case_ref, message_kind)"
+                f" VALUES {values} ON CONFLICT (client_request_id) DO NOTHING RETURNING message_id",
+                params,
+            )
+            done = {bytes(row[0]) for row in inserted}
+            ids: list[bytes] = []
+            for r in rows:
+                if r.message_id in done:
+                    tx.log(
+                        audit_events.sent(
+                            at_ms=r.created_at_ms,
+                            recipient=r.recipient,
+                            message_id=r.message_id,
+                            digest=r.digest,
+                            case_ref=r.case_ref,
+                            kind=r.message_kind,
+                            sequence=r.peer_sequence,
+                        ),
+                        r.case_ref,
+                    )
+                    ids.append(r.message_id)
+                    continue
+                # Not inserted: an earlier submit used this client_request_id; answer with its message.
+                existing = await tx.fetchall(
+                    "SELECT message_id FROM outbox WHERE client_request_id = ?", (r.client_request_id or "",)
+                )
+                if not existing:
+                    raise StorageError(f"{self._path}: outbox insert ignored but no earlier row exists")
+                ids.append(bytes(existing[0][0]))
+            return ids
+
+        return await self._transaction("outbox write", body)
 
     async def outbox_by_client_request(self, client_request_id: str) -> OutboxRow | None:
         rows = await self._fetchall(
@@ -247,47 +421,107 @@ class SqliteStore:
         )
         return [r[0] for r in rows]
 
-    async def mark_delivered(self, done: Sequence[tuple[bytes, bytes, int]]) -> None:
+    async def mark_delivered(self, done: Sequence[Delivered]) -> None:
         if not done:
             return
         values = ", ".join(["(?, ?, ?)"] * len(done))
-        await self._write(
-            "UPDATE outbox SET state = ?, receipt = v.column2, delivered_at_ms = v.column3, last_error = ''"
-            f" FROM (VALUES {values}) AS v WHERE outbox.message_id = v.column1 AND outbox.state = ?",
-            [int(DeliveryState.DELIVERED), *(x for item in done for x in item), int(DeliveryState.QUEUED)],
-            "outbox close",
-        )
+        by_id = {d.message_id: d for d in done}
 
-    async def mark_final(self, message_id: bytes, state: DeliveryState, error: str) -> None:
-        await self._write(
-            "UPDATE outbox SET state = ?, last_error = ?, attempts = attempts + 1 WHERE message_id = ? AND state = ?",
-            (int(state), error, message_id, int(DeliveryState.QUEUED)),
-            "outbox close",
-        )
+        async def body(tx: _Tx) -> None:
+            closed = await tx.fetchall(
+                "UPDATE outbox SET state = ?, receipt = v.column2, delivered_at_ms = v.column3, last_error = ''"
+                f" FROM (VALUES {values}) AS v WHERE outbox.message_id = v.column1 AND outbox.state = ?"
+                " RETURNING message_id, recipient, digest, case_ref",
+                [
+                    int(DeliveryState.DELIVERED),
+                    *(x for d in done for x in (d.message_id, d.receipt, d.delivered_at_ms)),
+                    int(DeliveryState.QUEUED),
+                ],
+            )
+            for message_id, recipient, digest, case_ref in sorted(closed, key=lambda r: bytes(r[0])):
+                d = by_id[bytes(message_id)]
+                tx.log(
+                    audit_events.receipted(
+                        at_ms=d.delivered_at_ms,
+                        recipient=recipient,
+                        message_id=d.message_id,
+                        digest=bytes(digest),
+                        case_ref=case_ref,
+                        receipt=d.receipt,
+                        peer_log_index=d.peer_log_index,
+                    ),
+                    case_ref,
+                )
+
+        await self._transaction("outbox close", body)
+
+    async def mark_final(
+        self,
+        message_id: bytes,
+        state: DeliveryState,
+        error: str,
+        code: envelope_pb2.RefusalCode.ValueType,
+        at_ms: int,
+    ) -> None:
+        async def body(tx: _Tx) -> None:
+            closed = await tx.fetchall(
+                "UPDATE outbox SET state = ?, last_error = ?, attempts = attempts + 1 WHERE message_id = ?"
+                " AND state = ? RETURNING recipient, digest, case_ref",
+                (int(state), error, message_id, int(DeliveryState.QUEUED)),
+            )
+            for recipient, digest, case_ref in closed:
+                event = audit_events.refused_by_peer(
+                    at_ms=at_ms,
+                    recipient=recipient,
+                    message_id=message_id,
+                    digest=bytes(digest),
+                    case_ref=case_ref,
+                    code=code,
+                )
+                tx.log(event, case_ref)
+
+        await self._transaction("outbox close", body)
 
     async def schedule_retry(self, items: Sequence[tuple[bytes, int, str]]) -> None:
         if not items:
             return
         values = ", ".join(["(?, ?, ?)"] * len(items))
-        await self._write(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = v.column2, last_error = v.column3"
-            f" FROM (VALUES {values}) AS v WHERE outbox.message_id = v.column1 AND outbox.state = ?",
-            [*(x for item in items for x in item), int(DeliveryState.QUEUED)],
-            "outbox retry",
-        )
+
+        async def body(tx: _Tx) -> None:
+            await tx.fetchall(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = v.column2, last_error = v.column3"
+                f" FROM (VALUES {values}) AS v WHERE outbox.message_id = v.column1 AND outbox.state = ?",
+                [*(x for item in items for x in item), int(DeliveryState.QUEUED)],
+            )
+
+        await self._transaction("outbox retry", body)
 
     async def expire_outbox(self, now_ms: int) -> list[bytes]:
-        rows = await self._write(
-            "UPDATE outbox SET state = ?, last_error = ? WHERE state = ? AND expires_at_ms <= ? RETURNING message_id",
-            (
-                int(DeliveryState.EXPIRED),
-                "expired before the recipient confirmed delivery",
-                int(DeliveryState.QUEUED),
-                now_ms,
-            ),
-            "outbox expiry",
-        )
-        return [bytes(r[0]) for r in rows]
+        async def body(tx: _Tx) -> list[bytes]:
+            rows = await tx.fetchall(
+                "UPDATE outbox SET state = ?, last_error = ? WHERE state = ? AND expires_at_ms <= ?"
+                " RETURNING message_id, recipient, digest, case_ref",
+                (
+                    int(DeliveryState.EXPIRED),
+                    "expired before the recipient confirmed delivery",
+                    int(DeliveryState.QUEUED),
+                    now_ms,
+                ),
+            )
+            for message_id, recipient, digest, case_ref in sorted(rows, key=lambda r: bytes(r[0])):
+                tx.log(
+                    audit_events.expired(
+                        at_ms=now_ms,
+                        recipient=recipient,
+                        message_id=bytes(message_id),
+                        digest=bytes(digest),
+                        case_ref=case_ref,
+                    ),
+                    case_ref,
+                )
+            return [bytes(r[0]) for r in rows]
+
+        return await self._transaction("outbox expiry", body)
 
     async def get_outbox(self, message_id: bytes) -> OutboxRow | None:
         rows = await self._fetchall(f"SELECT {_OUTBOX_COLS} FROM outbox WHERE message_id = ?", (message_id,))
@@ -300,44 +534,84 @@ class SqliteStore:
         )
         return [_outbox(r) for r in rows]
 
+    async def case_outbox(self, case_ref: str) -> list[OutboxRow]:
+        rows = await self._fetchall(f"SELECT {_OUTBOX_COLS} FROM outbox WHERE case_ref = ? ORDER BY seq", (case_ref,))
+        return [_outbox(r) for r in rows]
+
     # --- inbox --------------------------------------------------------------------
 
-    async def add_inbox(self, rows: Sequence[NewInbox]) -> list[InboxOutcome]:
+    async def add_inbox(self, rows: Sequence[NewInbox], sign: ReceiptSigner) -> list[InboxOutcome]:
+        """Steps 14–16 in one transaction: replay check, DELIVERED events, receipts naming them."""
         if not rows:
             return []
-        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(rows))
-        params: list[Any] = []
-        for r in rows:
-            params += [
-                r.sender,
-                r.message_id,
-                r.envelope,
-                r.digest,
-                r.local_copy,
-                r.received_at_ms,
-                r.expires_at_ms,
-                r.receipt,
-            ]
-        inserted = await self._write(
-            "INSERT INTO inbox (sender, message_id, envelope, digest, local_copy, received_at_ms, expires_at_ms,"
-            f" receipt) VALUES {values} ON CONFLICT (sender, message_id) DO NOTHING RETURNING sender, message_id",
-            params,
-            "inbox write",
-        )
-        fresh = {(row[0], bytes(row[1])) for row in inserted}
-        outcomes: list[InboxOutcome] = []
-        for r in rows:
-            key = (r.sender, r.message_id)
-            if key in fresh:
-                fresh.discard(key)  # a second copy in the same batch is a duplicate of the first
-                outcomes.append(InboxOutcome(r.receipt, duplicate=False, conflict=False))
-                continue
-            existing = await self.get_inbox(r.sender, r.message_id)
-            if existing is None:
-                raise StorageError(f"{self._path}: inbox insert ignored but no row exists")
-            same = existing.digest == r.digest
-            outcomes.append(InboxOutcome(existing.receipt, duplicate=same, conflict=not same))
-        return outcomes
+
+        async def body(tx: _Tx) -> list[InboxOutcome]:
+            keys = ", ".join(["(?, ?)"] * len(rows))
+            found = await tx.fetchall(
+                f"SELECT sender, message_id, digest, receipt FROM inbox WHERE (sender, message_id) IN ({keys})",
+                [x for r in rows for x in (r.sender, r.message_id)],
+            )
+            stored = {(s, bytes(m)): (bytes(d), bytes(rc)) for s, m, d, rc in found}
+            fresh: list[tuple[NewInbox, int]] = []
+            for r in rows:
+                key = (r.sender, r.message_id)
+                if key in stored:
+                    continue
+                stored[key] = (r.digest, b"")  # a second copy in the same call is a duplicate of this one
+                index = tx.log(
+                    audit_events.delivered(
+                        at_ms=r.received_at_ms,
+                        sender=r.sender,
+                        message_id=r.message_id,
+                        digest=r.digest,
+                        case_ref=r.case_ref,
+                        kind=r.message_kind,
+                        sequence=r.sequence,
+                    ),
+                    r.case_ref,
+                )
+                fresh.append((r, index))
+            receipts = list(sign(fresh)) if fresh else []
+            if len(receipts) != len(fresh):
+                raise StorageError(f"{self._path}: the receipt signer returned {len(receipts)} for {len(fresh)}")
+            made: dict[tuple[str, bytes], bytes] = {}
+            if fresh:
+                values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(fresh))
+                params: list[Any] = []
+                for (r, _), receipt in zip(fresh, receipts, strict=True):
+                    made[(r.sender, r.message_id)] = receipt
+                    params += [
+                        r.sender,
+                        r.message_id,
+                        r.envelope,
+                        r.digest,
+                        r.local_copy,
+                        r.received_at_ms,
+                        r.expires_at_ms,
+                        receipt,
+                        r.case_ref,
+                        r.message_kind,
+                    ]
+                await tx.fetchall(
+                    "INSERT INTO inbox (sender, message_id, envelope, digest, local_copy, received_at_ms,"
+                    f" expires_at_ms, receipt, case_ref, message_kind) VALUES {values}",
+                    params,
+                )
+            outcomes: list[InboxOutcome] = []
+            seen: set[tuple[str, bytes]] = set()
+            for r in rows:
+                key = (r.sender, r.message_id)
+                digest, receipt = stored[key]
+                if key in made and key not in seen:
+                    seen.add(key)
+                    outcomes.append(InboxOutcome(made[key], duplicate=False, conflict=False))
+                    continue
+                receipt = receipt or made[key]
+                same = digest == r.digest
+                outcomes.append(InboxOutcome(receipt, duplicate=same, conflict=not same))
+            return outcomes
+
+        return await self._transaction("inbox write", body)
 
     async def get_inbox(self, sender: str, message_id: bytes) -> InboxRow | None:
         rows = await self._fetchall(
@@ -356,19 +630,34 @@ class SqliteStore:
         )
         return [_inbox(r) for r in rows]
 
+    async def case_inbox(self, case_ref: str) -> list[InboxRow]:
+        rows = await self._fetchall(f"SELECT {_INBOX_COLS} FROM inbox WHERE case_ref = ? ORDER BY seq", (case_ref,))
+        return [_inbox(r) for r in rows]
+
+    async def count_inbox(self) -> int:
+        rows = await self._fetchall("SELECT COUNT(*) FROM inbox")
+        return int(rows[0][0])
+
     # --- directory ----------------------------------------------------------------------
 
     async def save_directory(self, documents: Sequence[tuple[str, str, int, bytes]], at_ms: int) -> None:
-        """(kind, name, version, raw) rows, in one statement: all are kept or none is."""
+        """(kind, name, version, raw) rows, in one transaction with their DIRECTORY_ACCEPTED events."""
         if not documents:
             return
         values = ", ".join(["(?, ?, ?, ?, ?)"] * len(documents))
-        await self._write(
-            "INSERT INTO directory_documents (kind, name, version, raw, accepted_at_ms)"
-            f" VALUES {values} ON CONFLICT (kind, name, version) DO NOTHING",
-            [x for kind, name, version, raw in documents for x in (kind, name, version, raw, at_ms)],
-            "directory write",
-        )
+        raw_of = {(kind, name, version): raw for kind, name, version, raw in documents}
+
+        async def body(tx: _Tx) -> None:
+            inserted = await tx.fetchall(
+                "INSERT INTO directory_documents (kind, name, version, raw, accepted_at_ms)"
+                f" VALUES {values} ON CONFLICT (kind, name, version) DO NOTHING RETURNING kind, name, version",
+                [x for kind, name, version, raw in documents for x in (kind, name, version, raw, at_ms)],
+            )
+            for kind, name, version in sorted(inserted):
+                raw = raw_of[(kind, name, int(version))]
+                tx.log(audit_events.directory_accepted(at_ms=at_ms, kind=kind, name=name, version=version, raw=raw))
+
+        await self._transaction("directory write", body)
 
     async def load_directory(self) -> tuple[list[bytes], dict[tuple[str, str], int], bytes | None]:
         """Accepted roots (oldest first), the highest accepted version per document, the last bundle."""
@@ -393,6 +682,128 @@ class SqliteStore:
         )
         return bytes(rows[0][0]) if rows else None
 
-    async def count_inbox(self) -> int:
-        rows = await self._fetchall("SELECT COUNT(*) FROM inbox")
-        return int(rows[0][0])
+    # --- audit log ------------------------------------------------------------------------
+
+    async def record(self, leaves: Sequence[bytes], case_ref: str = "") -> int:
+        """Append events that go with no other row (a read, a refusal, a key change)."""
+
+        async def body(tx: _Tx) -> int:
+            first = tx.next_index
+            for leaf in leaves:
+                tx.log(leaf, case_ref)
+            return first
+
+        return await self._transaction("audit write", body)
+
+    async def audit(self, fn: Callable[[AuditLog], T]) -> T:
+        """Run ``fn`` on a read-only view of the log (proofs, verification) in a worker thread.
+
+        The view sees only committed leaves; its size is the committed size when it runs.
+        """
+
+        def run() -> T:
+            with self._audit_lock:
+                if self._audit is None:
+                    self._audit = AuditLog(self._path, readonly=True)
+                self._audit.refresh()
+                return fn(self._audit)
+
+        return await asyncio.to_thread(run)
+
+    async def case_event_indices(self, case_ref: str) -> list[int]:
+        rows = await self._fetchall("SELECT idx FROM audit_cases WHERE case_ref = ? ORDER BY idx", (case_ref,))
+        return [int(r[0]) for r in rows]
+
+    async def audit_events(self, limit: int, before: int, case_ref: str = "") -> list[tuple[int, bytes]]:
+        if case_ref:
+            rows = await self._fetchall(
+                "SELECT l.idx, l.leaf FROM audit_cases c JOIN audit_leaves l ON l.idx = c.idx"
+                " WHERE c.case_ref = ? AND c.idx < ? ORDER BY c.idx DESC LIMIT ?",
+                (case_ref, before or (1 << 62), limit),
+            )
+        else:
+            rows = await self._fetchall(
+                "SELECT idx, leaf FROM audit_leaves WHERE idx < ? ORDER BY idx DESC LIMIT ?",
+                (before or (1 << 62), limit),
+            )
+        return [(int(i), bytes(leaf)) for i, leaf in rows]
+
+    # checkpoints, cosignatures, witnessing
+
+    async def add_checkpoint(self, size: int, raw: bytes, issued_at_ms: int) -> bytes:
+        """Keep this node's signed checkpoint of ``size``; returns the one kept (the first for a size)."""
+
+        async def body(tx: _Tx) -> bytes:
+            await tx.fetchall(
+                "INSERT INTO audit_checkpoints (size, raw, issued_at_ms) VALUES (?, ?, ?)"
+                " ON CONFLICT (size) DO NOTHING",
+                (size, raw, issued_at_ms),
+            )
+            rows = await tx.fetchall("SELECT raw FROM audit_checkpoints WHERE size = ?", (size,))
+            return bytes(rows[0][0])
+
+        return await self._transaction("checkpoint write", body)
+
+    async def latest_checkpoint(self) -> tuple[bytes, list[bytes]] | None:
+        """This node's newest signed checkpoint and the cosignatures returned for it."""
+        rows = await self._fetchall("SELECT size, raw FROM audit_checkpoints ORDER BY size DESC LIMIT 1")
+        if not rows:
+            return None
+        return bytes(rows[0][1]), await self.cosignatures(int(rows[0][0]))
+
+    async def latest_cosigned_checkpoint(self) -> tuple[bytes, list[bytes]] | None:
+        """This node's newest checkpoint that at least one witness cosigned, with its cosignatures."""
+        rows = await self._fetchall(
+            "SELECT c.size, c.raw FROM audit_checkpoints c WHERE EXISTS"
+            " (SELECT 1 FROM audit_cosignatures s WHERE s.size = c.size) ORDER BY c.size DESC LIMIT 1"
+        )
+        if not rows:
+            return None
+        return bytes(rows[0][1]), await self.cosignatures(int(rows[0][0]))
+
+    async def checkpoint_at(self, size: int) -> bytes | None:
+        rows = await self._fetchall("SELECT raw FROM audit_checkpoints WHERE size = ?", (size,))
+        return bytes(rows[0][0]) if rows else None
+
+    async def cosignatures(self, size: int) -> list[bytes]:
+        rows = await self._fetchall("SELECT raw FROM audit_cosignatures WHERE size = ? ORDER BY witness", (size,))
+        return [bytes(r[0]) for r in rows]
+
+    async def add_cosignature(self, size: int, witness: str, raw: bytes) -> None:
+        async def body(tx: _Tx) -> None:
+            await tx.fetchall(
+                "INSERT INTO audit_cosignatures (size, witness, raw) VALUES (?, ?, ?)"
+                " ON CONFLICT (size, witness) DO UPDATE SET raw = excluded.raw",
+                (size, witness, raw),
+            )
+
+        await self._transaction("cosignature write", body)
+
+    async def witnessed(self, log_node: str) -> bytes | None:
+        """The latest checkpoint of ``log_node`` this node cosigned (a SignedCheckpoint with that cosignature)."""
+        rows = await self._fetchall("SELECT raw FROM witnessed WHERE log_node = ?", (log_node,))
+        return bytes(rows[0][0]) if rows else None
+
+    async def set_witnessed(self, log_node: str, size: int, raw: bytes, event: bytes, at_ms: int) -> None:
+        async def body(tx: _Tx) -> None:
+            await tx.fetchall(
+                "INSERT INTO witnessed (log_node, size, raw, at_ms) VALUES (?, ?, ?, ?) ON CONFLICT (log_node)"
+                " DO UPDATE SET size = excluded.size, raw = excluded.raw, at_ms = excluded.at_ms"
+                " WHERE excluded.size >= witnessed.size",
+                (log_node, size, raw, at_ms),
+            )
+            tx.log(event)
+
+        await self._transaction("witness write", body)
+
+    async def add_alarm(self, log_node: str, raw: bytes, event: bytes, at_ms: int) -> None:
+        async def body(tx: _Tx) -> None:
+            await tx.fetchall(
+                "INSERT INTO witness_alarms (log_node, raw, at_ms) VALUES (?, ?, ?)", (log_node, raw, at_ms)
+            )
+            tx.log(event)
+
+        await self._transaction("alarm write", body)
+
+    async def alarms(self) -> list[bytes]:
+        return [bytes(r[0]) for r in await self._fetchall("SELECT raw FROM witness_alarms ORDER BY id")]

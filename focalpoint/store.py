@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,15 +17,17 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from focalpoint.errors import StorageError
-from focalpoint.v1 import local_pb2
+from focalpoint.v1 import envelope_pb2, local_pb2
 
 __all__ = [
+    "Delivered",
     "DeliveryState",
     "InboxOutcome",
     "InboxRow",
     "NewInbox",
     "NewOutbox",
     "OutboxRow",
+    "ReceiptSigner",
     "StorageCipher",
     "Store",
 ]
@@ -49,6 +51,9 @@ class NewOutbox:
     created_at_ms: int
     expires_at_ms: int
     client_request_id: str | None = None
+    # Pseudonymous case reference and body kind, kept in the clear for the audit log.
+    case_ref: str = ""
+    message_kind: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +73,14 @@ class OutboxRow:
     last_error: str
     receipt: bytes | None
     delivered_at_ms: int | None
+    case_ref: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class NewInbox:
+    """A verified envelope to store; its receipt is signed inside the storing transaction,
+    once its audit log index is known (``ReceiptSigner``)."""
+
     sender: str
     message_id: bytes
     envelope: bytes
@@ -79,7 +88,25 @@ class NewInbox:
     local_copy: bytes
     received_at_ms: int
     expires_at_ms: int
+    case_ref: str = ""
+    message_kind: str = ""
+    sequence: int = 0
+    # Rows with the same non-zero batch share one signed receipt root; 0 = a single receipt.
+    batch: int = 0
+
+
+# Signs the receipts of the freshly stored rows, given each row's audit log index.
+ReceiptSigner = Callable[[Sequence[tuple[NewInbox, int]]], Sequence[bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """An outbox entry closed by a verified receipt."""
+
+    message_id: bytes
     receipt: bytes
+    delivered_at_ms: int
+    peer_log_index: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +119,7 @@ class InboxRow:
     local_copy: bytes
     received_at_ms: int
     receipt: bytes
+    case_ref: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,11 +153,18 @@ class Store(Protocol):
 
     async def recipients_with_queued(self) -> list[str]: ...
 
-    async def mark_delivered(self, done: Sequence[tuple[bytes, bytes, int]]) -> None:
-        """(message id, receipt bytes, delivered at ms) for each closed entry, in one transaction."""
+    async def mark_delivered(self, done: Sequence[Delivered]) -> None:
+        """Close the entries and log RECEIPTED events, in one transaction."""
         ...
 
-    async def mark_final(self, message_id: bytes, state: DeliveryState, error: str) -> None: ...
+    async def mark_final(
+        self,
+        message_id: bytes,
+        state: DeliveryState,
+        error: str,
+        code: envelope_pb2.RefusalCode.ValueType,
+        at_ms: int,
+    ) -> None: ...
 
     async def schedule_retry(self, items: Sequence[tuple[bytes, int, str]]) -> None:
         """(message id, next attempt ms, error) for each entry; increments attempts."""
@@ -141,7 +176,9 @@ class Store(Protocol):
 
     async def list_outbox(self, limit: int, before: int) -> list[OutboxRow]: ...
 
-    async def add_inbox(self, rows: Sequence[NewInbox]) -> list[InboxOutcome]: ...
+    async def add_inbox(self, rows: Sequence[NewInbox], sign: ReceiptSigner) -> list[InboxOutcome]:
+        """Store fresh rows with their DELIVERED events and receipts in one transaction."""
+        ...
 
     async def get_inbox(self, sender: str, message_id: bytes) -> InboxRow | None: ...
 
@@ -158,6 +195,10 @@ class Store(Protocol):
     async def load_directory(self) -> tuple[list[bytes], dict[tuple[str, str], int], bytes | None]: ...
 
     async def directory_document(self, kind: str, name: str, version: int) -> bytes | None: ...
+
+    async def record(self, leaves: Sequence[bytes], case_ref: str = "") -> int:
+        """Append audit events that go with no other row; returns the first index."""
+        ...
 
 
 class StorageCipher:

@@ -259,6 +259,7 @@ class NodeEntry(_message.Message):
     SIGNING_KEYS_FIELD_NUMBER: _builtins.int
     ENCRYPTION_KEYS_FIELD_NUMBER: _builtins.int
     LANGUAGES_FIELD_NUMBER: _builtins.int
+    LOG_KEYS_FIELD_NUMBER: _builtins.int
     node_id: _builtins.str
     """Stable DNS-label style id, e.g. "gr-ekka"; also the TLS certificate's SAN."""
     state: _builtins.str
@@ -276,6 +277,12 @@ class NodeEntry(_message.Message):
     def languages(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """BCP 47 tags of working languages."""
 
+    @_builtins.property
+    def log_keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___PublicKeyEntry]:
+        """Hybrid keys that sign the node's audit checkpoints and cosignatures: algorithm
+        KEY_ALGORITHM_ML_DSA_65, public_key = Ed25519 (32 bytes) || ML-DSA-65 (1952 bytes).
+        """
+
     def __init__(
         self,
         *,
@@ -287,10 +294,11 @@ class NodeEntry(_message.Message):
         signing_keys: _abc.Iterable[Global___PublicKeyEntry] | None = ...,
         encryption_keys: _abc.Iterable[Global___PublicKeyEntry] | None = ...,
         languages: _abc.Iterable[_builtins.str] | None = ...,
+        log_keys: _abc.Iterable[Global___PublicKeyEntry] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["encryption_keys", b"encryption_keys", "endpoint", b"endpoint", "institution", b"institution", "languages", b"languages", "node_id", b"node_id", "signing_keys", b"signing_keys", "state", b"state", "tls_keys", b"tls_keys"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["encryption_keys", b"encryption_keys", "endpoint", b"endpoint", "institution", b"institution", "languages", b"languages", "log_keys", b"log_keys", "node_id", b"node_id", "signing_keys", b"signing_keys", "state", b"state", "tls_keys", b"tls_keys"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -26,33 +26,33 @@ from focalpoint.v1 import common_pb2 as focalpoint_dot_v1_dot_common__pb2
 from focalpoint.v1 import messages_pb2 as focalpoint_dot_v1_dot_messages__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x66ocalpoint/v1/envelope.proto\x12\rfocalpoint.v1\x1a\x1a\x66ocalpoint/v1/common.proto\x1a\x1c\x66ocalpoint/v1/messages.proto\"\xe0\x01\n\x0e\x45nvelopeHeader\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x10\n\x08suite_id\x18\x02 \x01(\r\x12\x13\n\x0bsender_node\x18\x03 \x01(\t\x12\x16\n\x0erecipient_node\x18\x04 \x01(\t\x12\x18\n\x10recipient_key_id\x18\x05 \x01(\t\x12\x12\n\nmessage_id\x18\x06 \x01(\x0c\x12\x15\n\rcreated_at_ms\x18\x07 \x01(\x03\x12\x15\n\rexpires_at_ms\x18\x08 \x01(\x03\x12\x19\n\x11\x64irectory_version\x18\t \x01(\x04\".\n\x08\x45nvelope\x12\x0e\n\x06header\x18\x01 \x01(\x0c\x12\x12\n\nciphertext\x18\x02 \x01(\x0c\"\xdf\x01\n\rSignedContent\x12\x13\n\x0bsender_node\x18\x01 \x01(\t\x12\x16\n\x0erecipient_node\x18\x02 \x01(\t\x12\x12\n\nmessage_id\x18\x03 \x01(\x0c\x12\x15\n\rcreated_at_ms\x18\x04 \x01(\x03\x12\x15\n\rexpires_at_ms\x18\x05 \x01(\x03\x12\x15\n\rheader_sha256\x18\x06 \x01(\x0c\x12\x13\n\x0bin_reply_to\x18\x07 \x01(\x0c\x12\x10\n\x08sequence\x18\x08 \x01(\x04\x12!\n\x04\x62ody\x18\t \x01(\x0b\x32\x13.focalpoint.v1.Body\"U\n\rSealedPayload\x12\x16\n\x0esigned_content\x18\x01 \x01(\x0c\x12,\n\nsignatures\x18\x02 \x03(\x0b\x32\x18.focalpoint.v1.Signature\"\xa3\x01\n\x0eReceiptContent\x12\x15\n\rreceiver_node\x18\x01 \x01(\t\x12\x13\n\x0bsender_node\x18\x02 \x01(\t\x12\x12\n\nmessage_id\x18\x03 \x01(\x0c\x12\x17\n\x0f\x65nvelope_sha256\x18\x04 \x01(\x0c\x12\x16\n\x0ereceived_at_ms\x18\x05 \x01(\x03\x12\x11\n\tlog_index\x18\x06 \x01(\x04\x12\r\n\x05nonce\x18\x07 \x01(\x0c\"x\n\x07Receipt\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\x0c\x12+\n\tsignature\x18\x02 \x01(\x0b\x32\x18.focalpoint.v1.Signature\x12/\n\x05\x62\x61tch\x18\x03 \x01(\x0b\x32 .focalpoint.v1.ReceiptBatchProof\"z\n\x10ReceiptBatchRoot\x12\x15\n\rreceiver_node\x18\x01 \x01(\t\x12\x13\n\x0bsender_node\x18\x02 \x01(\t\x12\x11\n\ttree_size\x18\x03 \x01(\x04\x12\x11\n\troot_hash\x18\x04 \x01(\x0c\x12\x14\n\x0csigned_at_ms\x18\x05 \x01(\x03\"C\n\x11ReceiptBatchProof\x12\x0c\n\x04root\x18\x01 \x01(\x0c\x12\x12\n\nleaf_index\x18\x02 \x01(\x04\x12\x0c\n\x04path\x18\x03 \x03(\x0c\";\n\rEnvelopeBatch\x12*\n\tenvelopes\x18\x01 \x03(\x0b\x32\x17.focalpoint.v1.Envelope\"X\n\x07Refusal\x12(\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x1a.focalpoint.v1.RefusalCode\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x13\n\x0bgrpc_status\x18\x03 \x01(\x05*\xe8\x04\n\x0bRefusalCode\x12\x1c\n\x18REFUSAL_CODE_UNSPECIFIED\x10\x00\x12\x1a\n\x16REFUSAL_CODE_MALFORMED\x10\x01\x12\x1a\n\x16REFUSAL_CODE_OVERSIZED\x10\x02\x12$\n REFUSAL_CODE_UNSUPPORTED_VERSION\x10\x03\x12\"\n\x1eREFUSAL_CODE_UNSUPPORTED_SUITE\x10\x04\x12\x1d\n\x19REFUSAL_CODE_UNKNOWN_PEER\x10\x05\x12 \n\x1cREFUSAL_CODE_WRONG_RECIPIENT\x10\x06\x12\x1f\n\x1bREFUSAL_CODE_UNKNOWN_SENDER\x10\x07\x12 \n\x1cREFUSAL_CODE_SENDER_NOT_PEER\x10\x08\x12\x1e\n\x1aREFUSAL_CODE_NOT_YET_VALID\x10\t\x12\x18\n\x14REFUSAL_CODE_EXPIRED\x10\n\x12\x1f\n\x1bREFUSAL_CODE_UNKNOWN_KEY_ID\x10\x0b\x12\"\n\x1eREFUSAL_CODE_DECRYPTION_FAILED\x10\x0c\x12\x1e\n\x1aREFUSAL_CODE_BAD_SIGNATURE\x10\r\x12!\n\x1dREFUSAL_CODE_CONTENT_MISMATCH\x10\x0e\x12\x17\n\x13REFUSAL_CODE_REPLAY\x10\x0f\x12\x1d\n\x19REFUSAL_CODE_INVALID_BODY\x10\x10\x12\x1c\n\x18REFUSAL_CODE_UNAVAILABLE\x10\x11\x12\x1d\n\x19REFUSAL_CODE_NO_AGREEMENT\x10\x12\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x66ocalpoint/v1/envelope.proto\x12\rfocalpoint.v1\x1a\x1a\x66ocalpoint/v1/common.proto\x1a\x1c\x66ocalpoint/v1/messages.proto\"\xe0\x01\n\x0e\x45nvelopeHeader\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x10\n\x08suite_id\x18\x02 \x01(\r\x12\x13\n\x0bsender_node\x18\x03 \x01(\t\x12\x16\n\x0erecipient_node\x18\x04 \x01(\t\x12\x18\n\x10recipient_key_id\x18\x05 \x01(\t\x12\x12\n\nmessage_id\x18\x06 \x01(\x0c\x12\x15\n\rcreated_at_ms\x18\x07 \x01(\x03\x12\x15\n\rexpires_at_ms\x18\x08 \x01(\x03\x12\x19\n\x11\x64irectory_version\x18\t \x01(\x04\"B\n\x08\x45nvelope\x12\x0e\n\x06header\x18\x01 \x01(\x0c\x12\x12\n\nciphertext\x18\x02 \x01(\x0c\x12\x12\n\ncheckpoint\x18\x03 \x01(\x0c\"\xdf\x01\n\rSignedContent\x12\x13\n\x0bsender_node\x18\x01 \x01(\t\x12\x16\n\x0erecipient_node\x18\x02 \x01(\t\x12\x12\n\nmessage_id\x18\x03 \x01(\x0c\x12\x15\n\rcreated_at_ms\x18\x04 \x01(\x03\x12\x15\n\rexpires_at_ms\x18\x05 \x01(\x03\x12\x15\n\rheader_sha256\x18\x06 \x01(\x0c\x12\x13\n\x0bin_reply_to\x18\x07 \x01(\x0c\x12\x10\n\x08sequence\x18\x08 \x01(\x04\x12!\n\x04\x62ody\x18\t \x01(\x0b\x32\x13.focalpoint.v1.Body\"U\n\rSealedPayload\x12\x16\n\x0esigned_content\x18\x01 \x01(\x0c\x12,\n\nsignatures\x18\x02 \x03(\x0b\x32\x18.focalpoint.v1.Signature\"\xa3\x01\n\x0eReceiptContent\x12\x15\n\rreceiver_node\x18\x01 \x01(\t\x12\x13\n\x0bsender_node\x18\x02 \x01(\t\x12\x12\n\nmessage_id\x18\x03 \x01(\x0c\x12\x17\n\x0f\x65nvelope_sha256\x18\x04 \x01(\x0c\x12\x16\n\x0ereceived_at_ms\x18\x05 \x01(\x03\x12\x11\n\tlog_index\x18\x06 \x01(\x04\x12\r\n\x05nonce\x18\x07 \x01(\x0c\"x\n\x07Receipt\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\x0c\x12+\n\tsignature\x18\x02 \x01(\x0b\x32\x18.focalpoint.v1.Signature\x12/\n\x05\x62\x61tch\x18\x03 \x01(\x0b\x32 .focalpoint.v1.ReceiptBatchProof\"z\n\x10ReceiptBatchRoot\x12\x15\n\rreceiver_node\x18\x01 \x01(\t\x12\x13\n\x0bsender_node\x18\x02 \x01(\t\x12\x11\n\ttree_size\x18\x03 \x01(\x04\x12\x11\n\troot_hash\x18\x04 \x01(\x0c\x12\x14\n\x0csigned_at_ms\x18\x05 \x01(\x03\"C\n\x11ReceiptBatchProof\x12\x0c\n\x04root\x18\x01 \x01(\x0c\x12\x12\n\nleaf_index\x18\x02 \x01(\x04\x12\x0c\n\x04path\x18\x03 \x03(\x0c\";\n\rEnvelopeBatch\x12*\n\tenvelopes\x18\x01 \x03(\x0b\x32\x17.focalpoint.v1.Envelope\"X\n\x07Refusal\x12(\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x1a.focalpoint.v1.RefusalCode\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x13\n\x0bgrpc_status\x18\x03 \x01(\x05*\xe8\x04\n\x0bRefusalCode\x12\x1c\n\x18REFUSAL_CODE_UNSPECIFIED\x10\x00\x12\x1a\n\x16REFUSAL_CODE_MALFORMED\x10\x01\x12\x1a\n\x16REFUSAL_CODE_OVERSIZED\x10\x02\x12$\n REFUSAL_CODE_UNSUPPORTED_VERSION\x10\x03\x12\"\n\x1eREFUSAL_CODE_UNSUPPORTED_SUITE\x10\x04\x12\x1d\n\x19REFUSAL_CODE_UNKNOWN_PEER\x10\x05\x12 \n\x1cREFUSAL_CODE_WRONG_RECIPIENT\x10\x06\x12\x1f\n\x1bREFUSAL_CODE_UNKNOWN_SENDER\x10\x07\x12 \n\x1cREFUSAL_CODE_SENDER_NOT_PEER\x10\x08\x12\x1e\n\x1aREFUSAL_CODE_NOT_YET_VALID\x10\t\x12\x18\n\x14REFUSAL_CODE_EXPIRED\x10\n\x12\x1f\n\x1bREFUSAL_CODE_UNKNOWN_KEY_ID\x10\x0b\x12\"\n\x1eREFUSAL_CODE_DECRYPTION_FAILED\x10\x0c\x12\x1e\n\x1aREFUSAL_CODE_BAD_SIGNATURE\x10\r\x12!\n\x1dREFUSAL_CODE_CONTENT_MISMATCH\x10\x0e\x12\x17\n\x13REFUSAL_CODE_REPLAY\x10\x0f\x12\x1d\n\x19REFUSAL_CODE_INVALID_BODY\x10\x10\x12\x1c\n\x18REFUSAL_CODE_UNAVAILABLE\x10\x11\x12\x1d\n\x19REFUSAL_CODE_NO_AGREEMENT\x10\x12\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'focalpoint.v1.envelope_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REFUSALCODE']._serialized_start=1326
-  _globals['_REFUSALCODE']._serialized_end=1942
+  _globals['_REFUSALCODE']._serialized_start=1346
+  _globals['_REFUSALCODE']._serialized_end=1962
   _globals['_ENVELOPEHEADER']._serialized_start=106
   _globals['_ENVELOPEHEADER']._serialized_end=330
   _globals['_ENVELOPE']._serialized_start=332
-  _globals['_ENVELOPE']._serialized_end=378
-  _globals['_SIGNEDCONTENT']._serialized_start=381
-  _globals['_SIGNEDCONTENT']._serialized_end=604
-  _globals['_SEALEDPAYLOAD']._serialized_start=606
-  _globals['_SEALEDPAYLOAD']._serialized_end=691
-  _globals['_RECEIPTCONTENT']._serialized_start=694
-  _globals['_RECEIPTCONTENT']._serialized_end=857
-  _globals['_RECEIPT']._serialized_start=859
-  _globals['_RECEIPT']._serialized_end=979
-  _globals['_RECEIPTBATCHROOT']._serialized_start=981
-  _globals['_RECEIPTBATCHROOT']._serialized_end=1103
-  _globals['_RECEIPTBATCHPROOF']._serialized_start=1105
-  _globals['_RECEIPTBATCHPROOF']._serialized_end=1172
-  _globals['_ENVELOPEBATCH']._serialized_start=1174
-  _globals['_ENVELOPEBATCH']._serialized_end=1233
-  _globals['_REFUSAL']._serialized_start=1235
-  _globals['_REFUSAL']._serialized_end=1323
+  _globals['_ENVELOPE']._serialized_end=398
+  _globals['_SIGNEDCONTENT']._serialized_start=401
+  _globals['_SIGNEDCONTENT']._serialized_end=624
+  _globals['_SEALEDPAYLOAD']._serialized_start=626
+  _globals['_SEALEDPAYLOAD']._serialized_end=711
+  _globals['_RECEIPTCONTENT']._serialized_start=714
+  _globals['_RECEIPTCONTENT']._serialized_end=877
+  _globals['_RECEIPT']._serialized_start=879
+  _globals['_RECEIPT']._serialized_end=999
+  _globals['_RECEIPTBATCHROOT']._serialized_start=1001
+  _globals['_RECEIPTBATCHROOT']._serialized_end=1123
+  _globals['_RECEIPTBATCHPROOF']._serialized_start=1125
+  _globals['_RECEIPTBATCHPROOF']._serialized_end=1192
+  _globals['_ENVELOPEBATCH']._serialized_start=1194
+  _globals['_ENVELOPEBATCH']._serialized_end=1253
+  _globals['_REFUSAL']._serialized_start=1255
+  _globals['_REFUSAL']._serialized_end=1343
 # @@protoc_insertion_point(module_scope)

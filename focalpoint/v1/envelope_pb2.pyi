@@ -134,19 +134,26 @@ class Envelope(_message.Message):
 
     HEADER_FIELD_NUMBER: _builtins.int
     CIPHERTEXT_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_FIELD_NUMBER: _builtins.int
     header: _builtins.bytes
     """Serialized EnvelopeHeader (exact bytes; hashed, never re-serialized)."""
     ciphertext: _builtins.bytes
     """HPKE base-mode output: encapsulated key || AEAD ciphertext of a SealedPayload."""
+    checkpoint: _builtins.bytes
+    """Optional serialized SignedCheckpoint of the sender's audit log, carried to the
+    recipient, which witnesses it. Self-authenticating (its own hybrid signature); not
+    covered by the envelope digest and never stored with the envelope.
+    """
     def __init__(
         self,
         *,
         header: _builtins.bytes = ...,
         ciphertext: _builtins.bytes = ...,
+        checkpoint: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ciphertext", b"ciphertext", "header", b"header"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "ciphertext", b"ciphertext", "header", b"header"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

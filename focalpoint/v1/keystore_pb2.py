@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from focalpoint.v1 import common_pb2 as focalpoint_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x66ocalpoint/v1/keystore.proto\x12\rfocalpoint.v1\x1a\x1a\x66ocalpoint/v1/common.proto\"w\n\tSecretKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12.\n\talgorithm\x18\x02 \x01(\x0e\x32\x1b.focalpoint.v1.KeyAlgorithm\x12\x13\n\x0bprivate_key\x18\x03 \x01(\x0c\x12\x15\n\rcreated_at_ms\x18\x04 \x01(\x03\"\xe9\x01\n\x0bNodeSecrets\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12.\n\x0csigning_keys\x18\x02 \x03(\x0b\x32\x18.focalpoint.v1.SecretKey\x12\x31\n\x0f\x65ncryption_keys\x18\x03 \x03(\x0b\x32\x18.focalpoint.v1.SecretKey\x12\x1b\n\x13tls_private_key_pem\x18\x04 \x01(\x0c\x12\x1b\n\x13tls_certificate_pem\x18\x05 \x01(\x0c\x12\x13\n\x0bstorage_key\x18\x06 \x01(\x0c\x12\x17\n\x0flocal_api_token\x18\x07 \x01(\t\"~\n\x10\x45ncryptedSecrets\x12\x0c\n\x04salt\x18\x01 \x01(\x0c\x12\x15\n\rscrypt_log2_n\x18\x02 \x01(\r\x12\x10\n\x08scrypt_r\x18\x03 \x01(\r\x12\x10\n\x08scrypt_p\x18\x04 \x01(\r\x12\r\n\x05nonce\x18\x05 \x01(\x0c\x12\x12\n\nciphertext\x18\x06 \x01(\x0c\"\x8f\x01\n\x07KeyFile\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\r\x12+\n\x05plain\x18\x02 \x01(\x0b\x32\x1a.focalpoint.v1.NodeSecretsH\x00\x12\x34\n\tencrypted\x18\x03 \x01(\x0b\x32\x1f.focalpoint.v1.EncryptedSecretsH\x00\x42\t\n\x07secrets\"i\n\x0c\x41\x64minSecrets\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x14\n\x0c\x65\x64\x32\x35\x35\x31\x39_seed\x18\x04 \x01(\x0c\x12\x16\n\x0eml_dsa_65_seed\x18\x05 \x01(\x0c\"\x95\x01\n\x0c\x41\x64minKeyFile\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\r\x12,\n\x05plain\x18\x02 \x01(\x0b\x32\x1b.focalpoint.v1.AdminSecretsH\x00\x12\x34\n\tencrypted\x18\x03 \x01(\x0b\x32\x1f.focalpoint.v1.EncryptedSecretsH\x00\x42\t\n\x07secretsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x66ocalpoint/v1/keystore.proto\x12\rfocalpoint.v1\x1a\x1a\x66ocalpoint/v1/common.proto\"w\n\tSecretKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12.\n\talgorithm\x18\x02 \x01(\x0e\x32\x1b.focalpoint.v1.KeyAlgorithm\x12\x13\n\x0bprivate_key\x18\x03 \x01(\x0c\x12\x15\n\rcreated_at_ms\x18\x04 \x01(\x03\"\x95\x02\n\x0bNodeSecrets\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12.\n\x0csigning_keys\x18\x02 \x03(\x0b\x32\x18.focalpoint.v1.SecretKey\x12\x31\n\x0f\x65ncryption_keys\x18\x03 \x03(\x0b\x32\x18.focalpoint.v1.SecretKey\x12\x1b\n\x13tls_private_key_pem\x18\x04 \x01(\x0c\x12\x1b\n\x13tls_certificate_pem\x18\x05 \x01(\x0c\x12\x13\n\x0bstorage_key\x18\x06 \x01(\x0c\x12\x17\n\x0flocal_api_token\x18\x07 \x01(\t\x12*\n\x08log_keys\x18\x08 \x03(\x0b\x32\x18.focalpoint.v1.SecretKey\"~\n\x10\x45ncryptedSecrets\x12\x0c\n\x04salt\x18\x01 \x01(\x0c\x12\x15\n\rscrypt_log2_n\x18\x02 \x01(\r\x12\x10\n\x08scrypt_r\x18\x03 \x01(\r\x12\x10\n\x08scrypt_p\x18\x04 \x01(\r\x12\r\n\x05nonce\x18\x05 \x01(\x0c\x12\x12\n\nciphertext\x18\x06 \x01(\x0c\"\x8f\x01\n\x07KeyFile\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\r\x12+\n\x05plain\x18\x02 \x01(\x0b\x32\x1a.focalpoint.v1.NodeSecretsH\x00\x12\x34\n\tencrypted\x18\x03 \x01(\x0b\x32\x1f.focalpoint.v1.EncryptedSecretsH\x00\x42\t\n\x07secrets\"i\n\x0c\x41\x64minSecrets\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x14\n\x0c\x65\x64\x32\x35\x35\x31\x39_seed\x18\x04 \x01(\x0c\x12\x16\n\x0eml_dsa_65_seed\x18\x05 \x01(\x0c\"\x95\x01\n\x0c\x41\x64minKeyFile\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\r\x12,\n\x05plain\x18\x02 \x01(\x0b\x32\x1b.focalpoint.v1.AdminSecretsH\x00\x12\x34\n\tencrypted\x18\x03 \x01(\x0b\x32\x1f.focalpoint.v1.EncryptedSecretsH\x00\x42\t\n\x07secretsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,13 +35,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SECRETKEY']._serialized_start=75
   _globals['_SECRETKEY']._serialized_end=194
   _globals['_NODESECRETS']._serialized_start=197
-  _globals['_NODESECRETS']._serialized_end=430
-  _globals['_ENCRYPTEDSECRETS']._serialized_start=432
-  _globals['_ENCRYPTEDSECRETS']._serialized_end=558
-  _globals['_KEYFILE']._serialized_start=561
-  _globals['_KEYFILE']._serialized_end=704
-  _globals['_ADMINSECRETS']._serialized_start=706
-  _globals['_ADMINSECRETS']._serialized_end=811
-  _globals['_ADMINKEYFILE']._serialized_start=814
-  _globals['_ADMINKEYFILE']._serialized_end=963
+  _globals['_NODESECRETS']._serialized_end=474
+  _globals['_ENCRYPTEDSECRETS']._serialized_start=476
+  _globals['_ENCRYPTEDSECRETS']._serialized_end=602
+  _globals['_KEYFILE']._serialized_start=605
+  _globals['_KEYFILE']._serialized_end=748
+  _globals['_ADMINSECRETS']._serialized_start=750
+  _globals['_ADMINSECRETS']._serialized_end=855
+  _globals['_ADMINKEYFILE']._serialized_start=858
+  _globals['_ADMINKEYFILE']._serialized_end=1007
 # @@protoc_insertion_point(module_scope)

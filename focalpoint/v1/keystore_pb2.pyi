@@ -61,6 +61,7 @@ class NodeSecrets(_message.Message):
     TLS_CERTIFICATE_PEM_FIELD_NUMBER: _builtins.int
     STORAGE_KEY_FIELD_NUMBER: _builtins.int
     LOCAL_API_TOKEN_FIELD_NUMBER: _builtins.int
+    LOG_KEYS_FIELD_NUMBER: _builtins.int
     node_id: _builtins.str
     tls_private_key_pem: _builtins.bytes
     tls_certificate_pem: _builtins.bytes
@@ -72,6 +73,10 @@ class NodeSecrets(_message.Message):
     def signing_keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___SecretKey]: ...
     @_builtins.property
     def encryption_keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___SecretKey]: ...
+    @_builtins.property
+    def log_keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___SecretKey]:
+        """Audit log keys (hybrid): private_key = Ed25519 seed (32) || ML-DSA-65 seed (32)."""
+
     def __init__(
         self,
         *,
@@ -82,10 +87,11 @@ class NodeSecrets(_message.Message):
         tls_certificate_pem: _builtins.bytes = ...,
         storage_key: _builtins.bytes = ...,
         local_api_token: _builtins.str = ...,
+        log_keys: _abc.Iterable[Global___SecretKey] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["encryption_keys", b"encryption_keys", "local_api_token", b"local_api_token", "node_id", b"node_id", "signing_keys", b"signing_keys", "storage_key", b"storage_key", "tls_certificate_pem", b"tls_certificate_pem", "tls_private_key_pem", b"tls_private_key_pem"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["encryption_keys", b"encryption_keys", "local_api_token", b"local_api_token", "log_keys", b"log_keys", "node_id", b"node_id", "signing_keys", b"signing_keys", "storage_key", b"storage_key", "tls_certificate_pem", b"tls_certificate_pem", "tls_private_key_pem", b"tls_private_key_pem"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from focalpoint.v1 import audit_pb2 as focalpoint_dot_v1_dot_audit__pb2
 from focalpoint.v1 import local_pb2 as focalpoint_dot_v1_dot_local__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -59,6 +60,26 @@ class LocalServiceStub:
                 request_serializer=focalpoint_dot_v1_dot_local__pb2.GetHealthRequest.SerializeToString,
                 response_deserializer=focalpoint_dot_v1_dot_local__pb2.GetHealthResponse.FromString,
                 _registered_method=True)
+        self.GetCheckpoint = channel.unary_unary(
+                '/focalpoint.v1.LocalService/GetCheckpoint',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.GetCheckpointLocalRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_audit__pb2.SignedCheckpoint.FromString,
+                _registered_method=True)
+        self.ListAudit = channel.unary_unary(
+                '/focalpoint.v1.LocalService/ListAudit',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.ListAuditRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.ListAuditResponse.FromString,
+                _registered_method=True)
+        self.VerifyAudit = channel.unary_unary(
+                '/focalpoint.v1.LocalService/VerifyAudit',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.VerifyAuditRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.VerifyAuditResponse.FromString,
+                _registered_method=True)
+        self.ExportCase = channel.unary_unary(
+                '/focalpoint.v1.LocalService/ExportCase',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.ExportCaseRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.ExportCaseResponse.FromString,
+                _registered_method=True)
 
 
 class LocalServiceServicer:
@@ -94,6 +115,31 @@ class LocalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCheckpoint(self, request, context):
+        """The audit log (docs/protocol.md §7). Reading a message and exporting a case are logged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAudit(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyAudit(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportCase(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LocalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -121,6 +167,26 @@ def add_LocalServiceServicer_to_server(servicer, server):
                     servicer.GetHealth,
                     request_deserializer=focalpoint_dot_v1_dot_local__pb2.GetHealthRequest.FromString,
                     response_serializer=focalpoint_dot_v1_dot_local__pb2.GetHealthResponse.SerializeToString,
+            ),
+            'GetCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCheckpoint,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.GetCheckpointLocalRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_audit__pb2.SignedCheckpoint.SerializeToString,
+            ),
+            'ListAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAudit,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.ListAuditRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.ListAuditResponse.SerializeToString,
+            ),
+            'VerifyAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyAudit,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.VerifyAuditRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.VerifyAuditResponse.SerializeToString,
+            ),
+            'ExportCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportCase,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.ExportCaseRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.ExportCaseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -258,6 +324,114 @@ class LocalService:
             '/focalpoint.v1.LocalService/GetHealth',
             focalpoint_dot_v1_dot_local__pb2.GetHealthRequest.SerializeToString,
             focalpoint_dot_v1_dot_local__pb2.GetHealthResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/GetCheckpoint',
+            focalpoint_dot_v1_dot_local__pb2.GetCheckpointLocalRequest.SerializeToString,
+            focalpoint_dot_v1_dot_audit__pb2.SignedCheckpoint.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/ListAudit',
+            focalpoint_dot_v1_dot_local__pb2.ListAuditRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.ListAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/VerifyAudit',
+            focalpoint_dot_v1_dot_local__pb2.VerifyAuditRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.VerifyAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/ExportCase',
+            focalpoint_dot_v1_dot_local__pb2.ExportCaseRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.ExportCaseResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,6 +4,7 @@ isort:skip_file
 The local API a node offers its own users (CLI, later the web console)."""
 
 from collections import abc as _abc
+from focalpoint.v1 import audit_pb2 as _audit_pb2
 from focalpoint.v1 import local_pb2 as _local_pb2
 from grpc import aio as _aio
 import abc as _abc_1
@@ -36,6 +37,11 @@ class LocalServiceStub:
     ListInbox: _grpc.UnaryUnaryMultiCallable[_local_pb2.ListRequest, _local_pb2.ListInboxResponse]
     GetMessage: _grpc.UnaryUnaryMultiCallable[_local_pb2.GetMessageRequest, _local_pb2.GetMessageResponse]
     GetHealth: _grpc.UnaryUnaryMultiCallable[_local_pb2.GetHealthRequest, _local_pb2.GetHealthResponse]
+    GetCheckpoint: _grpc.UnaryUnaryMultiCallable[_local_pb2.GetCheckpointLocalRequest, _audit_pb2.SignedCheckpoint]
+    """The audit log (docs/protocol.md §7). Reading a message and exporting a case are logged."""
+    ListAudit: _grpc.UnaryUnaryMultiCallable[_local_pb2.ListAuditRequest, _local_pb2.ListAuditResponse]
+    VerifyAudit: _grpc.UnaryUnaryMultiCallable[_local_pb2.VerifyAuditRequest, _local_pb2.VerifyAuditResponse]
+    ExportCase: _grpc.UnaryUnaryMultiCallable[_local_pb2.ExportCaseRequest, _local_pb2.ExportCaseResponse]
 
 @_typing.type_check_only
 class LocalServiceAsyncStub(LocalServiceStub):
@@ -45,6 +51,11 @@ class LocalServiceAsyncStub(LocalServiceStub):
     ListInbox: _aio.UnaryUnaryMultiCallable[_local_pb2.ListRequest, _local_pb2.ListInboxResponse]  # type: ignore[assignment]
     GetMessage: _aio.UnaryUnaryMultiCallable[_local_pb2.GetMessageRequest, _local_pb2.GetMessageResponse]  # type: ignore[assignment]
     GetHealth: _aio.UnaryUnaryMultiCallable[_local_pb2.GetHealthRequest, _local_pb2.GetHealthResponse]  # type: ignore[assignment]
+    GetCheckpoint: _aio.UnaryUnaryMultiCallable[_local_pb2.GetCheckpointLocalRequest, _audit_pb2.SignedCheckpoint]  # type: ignore[assignment]
+    """The audit log (docs/protocol.md §7). Reading a message and exporting a case are logged."""
+    ListAudit: _aio.UnaryUnaryMultiCallable[_local_pb2.ListAuditRequest, _local_pb2.ListAuditResponse]  # type: ignore[assignment]
+    VerifyAudit: _aio.UnaryUnaryMultiCallable[_local_pb2.VerifyAuditRequest, _local_pb2.VerifyAuditResponse]  # type: ignore[assignment]
+    ExportCase: _aio.UnaryUnaryMultiCallable[_local_pb2.ExportCaseRequest, _local_pb2.ExportCaseResponse]  # type: ignore[assignment]
 
 class LocalServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -81,5 +92,34 @@ class LocalServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _local_pb2.GetHealthRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_local_pb2.GetHealthResponse, _abc.Awaitable[_local_pb2.GetHealthResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetCheckpoint(
+        self,
+        request: _local_pb2.GetCheckpointLocalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.SignedCheckpoint, _abc.Awaitable[_audit_pb2.SignedCheckpoint]]:
+        """The audit log (docs/protocol.md §7). Reading a message and exporting a case are logged."""
+
+    @_abc_1.abstractmethod
+    def ListAudit(
+        self,
+        request: _local_pb2.ListAuditRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.ListAuditResponse, _abc.Awaitable[_local_pb2.ListAuditResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def VerifyAudit(
+        self,
+        request: _local_pb2.VerifyAuditRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.VerifyAuditResponse, _abc.Awaitable[_local_pb2.VerifyAuditResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ExportCase(
+        self,
+        request: _local_pb2.ExportCaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.ExportCaseResponse, _abc.Awaitable[_local_pb2.ExportCaseResponse]]: ...
 
 def add_LocalServiceServicer_to_server(servicer: LocalServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

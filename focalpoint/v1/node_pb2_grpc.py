@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from focalpoint.v1 import audit_pb2 as focalpoint_dot_v1_dot_audit__pb2
 from focalpoint.v1 import envelope_pb2 as focalpoint_dot_v1_dot_envelope__pb2
 from focalpoint.v1 import node_pb2 as focalpoint_dot_v1_dot_node__pb2
 
@@ -50,6 +51,26 @@ class NodeServiceStub:
                 request_serializer=focalpoint_dot_v1_dot_node__pb2.PingRequest.SerializeToString,
                 response_deserializer=focalpoint_dot_v1_dot_node__pb2.PingResponse.FromString,
                 _registered_method=True)
+        self.GetCheckpoint = channel.unary_unary(
+                '/focalpoint.v1.NodeService/GetCheckpoint',
+                request_serializer=focalpoint_dot_v1_dot_audit__pb2.GetCheckpointRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_audit__pb2.SignedCheckpoint.FromString,
+                _registered_method=True)
+        self.GetInclusionProof = channel.unary_unary(
+                '/focalpoint.v1.NodeService/GetInclusionProof',
+                request_serializer=focalpoint_dot_v1_dot_audit__pb2.InclusionProofRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_audit__pb2.InclusionProofResponse.FromString,
+                _registered_method=True)
+        self.GetConsistencyProof = channel.unary_unary(
+                '/focalpoint.v1.NodeService/GetConsistencyProof',
+                request_serializer=focalpoint_dot_v1_dot_audit__pb2.ConsistencyProofRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_audit__pb2.ConsistencyProofResponse.FromString,
+                _registered_method=True)
+        self.Cosign = channel.unary_unary(
+                '/focalpoint.v1.NodeService/Cosign',
+                request_serializer=focalpoint_dot_v1_dot_audit__pb2.Cosignature.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_audit__pb2.CosignResponse.FromString,
+                _registered_method=True)
 
 
 class NodeServiceServicer:
@@ -79,6 +100,32 @@ class NodeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCheckpoint(self, request, context):
+        """The audit log, for witnesses (docs/protocol.md §7).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetInclusionProof(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConsistencyProof(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Cosign(self, request, context):
+        """A witness hands back its cosignature of one of this node's checkpoints.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -96,6 +143,26 @@ def add_NodeServiceServicer_to_server(servicer, server):
                     servicer.Ping,
                     request_deserializer=focalpoint_dot_v1_dot_node__pb2.PingRequest.FromString,
                     response_serializer=focalpoint_dot_v1_dot_node__pb2.PingResponse.SerializeToString,
+            ),
+            'GetCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCheckpoint,
+                    request_deserializer=focalpoint_dot_v1_dot_audit__pb2.GetCheckpointRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_audit__pb2.SignedCheckpoint.SerializeToString,
+            ),
+            'GetInclusionProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInclusionProof,
+                    request_deserializer=focalpoint_dot_v1_dot_audit__pb2.InclusionProofRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_audit__pb2.InclusionProofResponse.SerializeToString,
+            ),
+            'GetConsistencyProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConsistencyProof,
+                    request_deserializer=focalpoint_dot_v1_dot_audit__pb2.ConsistencyProofRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_audit__pb2.ConsistencyProofResponse.SerializeToString,
+            ),
+            'Cosign': grpc.unary_unary_rpc_method_handler(
+                    servicer.Cosign,
+                    request_deserializer=focalpoint_dot_v1_dot_audit__pb2.Cosignature.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_audit__pb2.CosignResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -179,6 +246,114 @@ class NodeService:
             '/focalpoint.v1.NodeService/Ping',
             focalpoint_dot_v1_dot_node__pb2.PingRequest.SerializeToString,
             focalpoint_dot_v1_dot_node__pb2.PingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.NodeService/GetCheckpoint',
+            focalpoint_dot_v1_dot_audit__pb2.GetCheckpointRequest.SerializeToString,
+            focalpoint_dot_v1_dot_audit__pb2.SignedCheckpoint.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInclusionProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.NodeService/GetInclusionProof',
+            focalpoint_dot_v1_dot_audit__pb2.InclusionProofRequest.SerializeToString,
+            focalpoint_dot_v1_dot_audit__pb2.InclusionProofResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConsistencyProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.NodeService/GetConsistencyProof',
+            focalpoint_dot_v1_dot_audit__pb2.ConsistencyProofRequest.SerializeToString,
+            focalpoint_dot_v1_dot_audit__pb2.ConsistencyProofResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Cosign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.NodeService/Cosign',
+            focalpoint_dot_v1_dot_audit__pb2.Cosignature.SerializeToString,
+            focalpoint_dot_v1_dot_audit__pb2.CosignResponse.FromString,
             options,
             channel_credentials,
             insecure,

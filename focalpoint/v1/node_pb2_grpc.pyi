@@ -4,6 +4,7 @@ isort:skip_file
 Node-to-node service, served over mutual TLS to the peers in the directory."""
 
 from collections import abc as _abc
+from focalpoint.v1 import audit_pb2 as _audit_pb2
 from focalpoint.v1 import envelope_pb2 as _envelope_pb2
 from focalpoint.v1 import node_pb2 as _node_pb2
 from grpc import aio as _aio
@@ -43,6 +44,12 @@ class NodeServiceStub:
     """
     Ping: _grpc.UnaryUnaryMultiCallable[_node_pb2.PingRequest, _node_pb2.PingResponse]
     """Signed reachability check between agreement partners."""
+    GetCheckpoint: _grpc.UnaryUnaryMultiCallable[_audit_pb2.GetCheckpointRequest, _audit_pb2.SignedCheckpoint]
+    """The audit log, for witnesses (docs/protocol.md §7)."""
+    GetInclusionProof: _grpc.UnaryUnaryMultiCallable[_audit_pb2.InclusionProofRequest, _audit_pb2.InclusionProofResponse]
+    GetConsistencyProof: _grpc.UnaryUnaryMultiCallable[_audit_pb2.ConsistencyProofRequest, _audit_pb2.ConsistencyProofResponse]
+    Cosign: _grpc.UnaryUnaryMultiCallable[_audit_pb2.Cosignature, _audit_pb2.CosignResponse]
+    """A witness hands back its cosignature of one of this node's checkpoints."""
 
 @_typing.type_check_only
 class NodeServiceAsyncStub(NodeServiceStub):
@@ -58,6 +65,12 @@ class NodeServiceAsyncStub(NodeServiceStub):
     """
     Ping: _aio.UnaryUnaryMultiCallable[_node_pb2.PingRequest, _node_pb2.PingResponse]  # type: ignore[assignment]
     """Signed reachability check between agreement partners."""
+    GetCheckpoint: _aio.UnaryUnaryMultiCallable[_audit_pb2.GetCheckpointRequest, _audit_pb2.SignedCheckpoint]  # type: ignore[assignment]
+    """The audit log, for witnesses (docs/protocol.md §7)."""
+    GetInclusionProof: _aio.UnaryUnaryMultiCallable[_audit_pb2.InclusionProofRequest, _audit_pb2.InclusionProofResponse]  # type: ignore[assignment]
+    GetConsistencyProof: _aio.UnaryUnaryMultiCallable[_audit_pb2.ConsistencyProofRequest, _audit_pb2.ConsistencyProofResponse]  # type: ignore[assignment]
+    Cosign: _aio.UnaryUnaryMultiCallable[_audit_pb2.Cosignature, _audit_pb2.CosignResponse]  # type: ignore[assignment]
+    """A witness hands back its cosignature of one of this node's checkpoints."""
 
 class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -88,5 +101,35 @@ class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_node_pb2.PingResponse, _abc.Awaitable[_node_pb2.PingResponse]]:
         """Signed reachability check between agreement partners."""
+
+    @_abc_1.abstractmethod
+    def GetCheckpoint(
+        self,
+        request: _audit_pb2.GetCheckpointRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.SignedCheckpoint, _abc.Awaitable[_audit_pb2.SignedCheckpoint]]:
+        """The audit log, for witnesses (docs/protocol.md §7)."""
+
+    @_abc_1.abstractmethod
+    def GetInclusionProof(
+        self,
+        request: _audit_pb2.InclusionProofRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.InclusionProofResponse, _abc.Awaitable[_audit_pb2.InclusionProofResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetConsistencyProof(
+        self,
+        request: _audit_pb2.ConsistencyProofRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.ConsistencyProofResponse, _abc.Awaitable[_audit_pb2.ConsistencyProofResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def Cosign(
+        self,
+        request: _audit_pb2.Cosignature,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.CosignResponse, _abc.Awaitable[_audit_pb2.CosignResponse]]:
+        """A witness hands back its cosignature of one of this node's checkpoints."""
 
 def add_NodeServiceServicer_to_server(servicer: NodeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,180 @@
+"""What the audit log records: one constructor per event kind (pure).
+
+A leaf is the exact serialized ``AuditEvent``. Events carry identifiers, digests, codes
+and pseudonymous case references only: never a name, a body or free text a peer wrote
+(a refusal's reason is the peer's words, so only its code is logged).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from focalpoint.v1 import audit_pb2, envelope_pb2
+
+__all__ = [
+    "Kind",
+    "cosigned",
+    "decode",
+    "delivered",
+    "directory_accepted",
+    "expired",
+    "exported",
+    "key_changed",
+    "read",
+    "receipted",
+    "refused",
+    "refused_by_peer",
+    "sent",
+    "status_changed",
+    "witness_alarm",
+]
+
+Kind = audit_pb2.AuditEventKind
+MAX_ACTOR = 128
+
+
+def _leaf(**fields: object) -> bytes:
+    return audit_pb2.AuditEvent(**fields).SerializeToString(deterministic=True)  # type: ignore[arg-type]
+
+
+def decode(leaf: bytes) -> audit_pb2.AuditEvent:
+    return audit_pb2.AuditEvent.FromString(leaf)
+
+
+def sent(
+    *, at_ms: int, recipient: str, message_id: bytes, digest: bytes, case_ref: str, kind: str, sequence: int
+) -> bytes:
+    return _leaf(
+        kind=Kind.AUDIT_EVENT_KIND_SENT,
+        at_ms=at_ms,
+        peer_node=recipient,
+        message_id=message_id,
+        envelope_sha256=digest,
+        case_ref=case_ref,
+        message_kind=kind,
+        sequence=sequence,
+    )
+
+
+def delivered(
+    *, at_ms: int, sender: str, message_id: bytes, digest: bytes, case_ref: str, kind: str, sequence: int
+) -> bytes:
+    return _leaf(
+        kind=Kind.AUDIT_EVENT_KIND_DELIVERED,
+        at_ms=at_ms,
+        peer_node=sender,
+        message_id=message_id,
+        envelope_sha256=digest,
+        case_ref=case_ref,
+        message_kind=kind,
+        sequence=sequence,
+    )
+
+
+def receipted(
+    *, at_ms: int, recipient: str, message_id: bytes, digest: bytes, case_ref: str, receipt: bytes, peer_log_index: int
+) -> bytes:
+    return _leaf(
+        kind=Kind.AUDIT_EVENT_KIND_RECEIPTED,
+        at_ms=at_ms,
+        peer_node=recipient,
+        message_id=message_id,
+        envelope_sha256=digest,
+        case_ref=case_ref,
+        receipt_sha256=hashlib.sha256(receipt).digest(),
+        peer_log_index=peer_log_index,
+    )
+
+
+def refused(*, at_ms: int, sender: str, message_id: bytes, code: envelope_pb2.RefusalCode.ValueType) -> bytes:
+    """This node refused an incoming envelope (``message_id`` as the header claimed it, if any)."""
+    return _leaf(kind=Kind.AUDIT_EVENT_KIND_REFUSED, at_ms=at_ms, peer_node=sender, message_id=message_id, refusal=code)
+
+
+def refused_by_peer(
+    *,
+    at_ms: int,
+    recipient: str,
+    message_id: bytes,
+    digest: bytes,
+    case_ref: str,
+    code: envelope_pb2.RefusalCode.ValueType,
+) -> bytes:
+    return _leaf(
+        kind=Kind.AUDIT_EVENT_KIND_REFUSED_BY_PEER,
+        at_ms=at_ms,
+        peer_node=recipient,
+        message_id=message_id,
+        envelope_sha256=digest,
+        case_ref=case_ref,
+        refusal=code,
+    )
+
+
+def expired(*, at_ms: int, recipient: str, message_id: bytes, digest: bytes, case_ref: str) -> bytes:
+    return _leaf(
+        kind=Kind.AUDIT_EVENT_KIND_EXPIRED,
+        at_ms=at_ms,
+        peer_node=recipient,
+        message_id=message_id,
+        envelope_sha256=digest,
+        case_ref=case_ref,
+    )
+
+
+def read(*, at_ms: int, actor: str, case_ref: str, message_id: bytes, peer: str, digest: bytes) -> bytes:
+    return _leaf(
+        kind=Kind.AUDIT_EVENT_KIND_READ,
+        at_ms=at_ms,
+        actor=actor[:MAX_ACTOR],
+        case_ref=case_ref,
+        message_id=message_id,
+        peer_node=peer,
+        envelope_sha256=digest,
+    )
+
+
+def exported(*, at_ms: int, actor: str, case_ref: str) -> bytes:
+    return _leaf(kind=Kind.AUDIT_EVENT_KIND_EXPORTED, at_ms=at_ms, actor=actor[:MAX_ACTOR], case_ref=case_ref)
+
+
+def status_changed(*, at_ms: int, actor: str, case_ref: str, status: str) -> bytes:
+    return _leaf(
+        kind=Kind.AUDIT_EVENT_KIND_STATUS_CHANGED,
+        at_ms=at_ms,
+        actor=actor[:MAX_ACTOR],
+        case_ref=case_ref,
+        status=status,
+    )
+
+
+def directory_accepted(*, at_ms: int, kind: str, name: str, version: int, raw: bytes) -> bytes:
+    return _leaf(
+        kind=Kind.AUDIT_EVENT_KIND_DIRECTORY_ACCEPTED,
+        at_ms=at_ms,
+        document_kind=kind,
+        document_name=name,
+        document_version=version,
+        document_sha256=hashlib.sha256(raw).digest(),
+    )
+
+
+def key_changed(*, at_ms: int, key_id: str, status: str) -> bytes:
+    return _leaf(kind=Kind.AUDIT_EVENT_KIND_KEY_CHANGED, at_ms=at_ms, key_id=key_id, status=status)
+
+
+def cosigned(*, at_ms: int, peer: str, size: int, root: bytes) -> bytes:
+    return _leaf(
+        kind=Kind.AUDIT_EVENT_KIND_COSIGNED, at_ms=at_ms, peer_node=peer, checkpoint_size=size, checkpoint_root=root
+    )
+
+
+def witness_alarm(*, at_ms: int, peer: str, size: int, root: bytes, reason: str) -> bytes:
+    return _leaf(
+        kind=Kind.AUDIT_EVENT_KIND_WITNESS_ALARM,
+        at_ms=at_ms,
+        peer_node=peer,
+        checkpoint_size=size,
+        checkpoint_root=root,
+        status=reason[:200],
+    )

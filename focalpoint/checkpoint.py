@@ -1,0 +1,149 @@
+"""Signed checkpoints and witness cosignatures (pure; docs/protocol.md §7).
+
+A checkpoint says "the log of node N had S leaves with root R at time T", signed with N's
+hybrid log key (Ed25519 + ML-DSA-65, both must verify). A witness cosigns a checkpoint
+only after checking it consistent with the last one it cosigned. Two validly signed
+checkpoints of one log that cannot both be true are self-contained evidence of a
+rewritten or forked log (``contradiction``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from google.protobuf.message import DecodeError
+
+from focalpoint.errors import VerificationError
+from focalpoint.ids import NODE_ID
+from focalpoint.merkle import verify_consistency
+from focalpoint.signing import AdminSigner, AdminVerifier, Context
+from focalpoint.v1 import audit_pb2
+
+__all__ = [
+    "LogKeys",
+    "VerifiedCheckpoint",
+    "contradiction",
+    "cosign",
+    "make_checkpoint",
+    "parse_signed_checkpoint",
+    "verify_checkpoint",
+    "verify_cosignature",
+]
+
+MAX_CHECKPOINT_BYTES = 256 * 1024
+
+
+class LogKeys(Protocol):
+    def log_key(self, node_id: str, key_id: str, at_ms: int) -> AdminVerifier | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedCheckpoint:
+    log_node: str
+    size: int
+    root: bytes
+    issued_at_ms: int
+    signed: audit_pb2.SignedCheckpoint
+
+    @property
+    def raw(self) -> bytes:
+        """The signed checkpoint bytes, without cosignatures (what conflict evidence keeps)."""
+        return self.signed.checkpoint
+
+
+def make_checkpoint(
+    signer: AdminSigner, *, log_node: str, size: int, root: bytes, issued_at_ms: int
+) -> audit_pb2.SignedCheckpoint:
+    content = audit_pb2.Checkpoint(
+        log_node=log_node, size=size, root_hash=root, issued_at_ms=issued_at_ms
+    ).SerializeToString()
+    return audit_pb2.SignedCheckpoint(checkpoint=content, signatures=signer.sign(Context.CHECKPOINT, content))
+
+
+def parse_signed_checkpoint(raw: bytes) -> audit_pb2.SignedCheckpoint:
+    if len(raw) > MAX_CHECKPOINT_BYTES:
+        raise VerificationError(f"checkpoint is {len(raw)} bytes; the limit is {MAX_CHECKPOINT_BYTES}")
+    try:
+        return audit_pb2.SignedCheckpoint.FromString(raw)
+    except DecodeError as e:
+        raise VerificationError(f"checkpoint does not parse: {e}") from e
+
+
+def _signer_key(keys: LogKeys, node: str, signatures: list[str], at_ms: int, what: str) -> AdminVerifier:
+    for key_id in dict.fromkeys(signatures):
+        key = keys.log_key(node, key_id, at_ms)
+        if key is not None:
+            return key
+    raise VerificationError(f"{what} is not signed by a log key of {node!r} valid at {at_ms}")
+
+
+def verify_checkpoint(
+    signed: audit_pb2.SignedCheckpoint, keys: LogKeys, *, log_node: str | None = None
+) -> VerifiedCheckpoint:
+    """Check the log node's hybrid signature; raises VerificationError. Cosignatures are not checked here."""
+    try:
+        cp = audit_pb2.Checkpoint.FromString(signed.checkpoint)
+    except DecodeError as e:
+        raise VerificationError(f"checkpoint content does not parse: {e}") from e
+    if not NODE_ID.match(cp.log_node):
+        raise VerificationError("checkpoint names no valid log node")
+    if log_node is not None and cp.log_node != log_node:
+        raise VerificationError(f"checkpoint is of the log of {cp.log_node!r}, not {log_node!r}")
+    if len(cp.root_hash) != 32:
+        raise VerificationError("checkpoint root must be 32 bytes")
+    key = _signer_key(
+        keys, cp.log_node, [s.key_id for s in signed.signatures], cp.issued_at_ms, f"checkpoint of {cp.log_node!r}"
+    )
+    key.verify(Context.CHECKPOINT, signed.checkpoint, signed.signatures)
+    return VerifiedCheckpoint(cp.log_node, cp.size, cp.root_hash, cp.issued_at_ms, signed)
+
+
+def cosign(signer: AdminSigner, *, witness: str, checkpoint: bytes, at_ms: int) -> audit_pb2.Cosignature:
+    content = audit_pb2.CosignedContent(
+        checkpoint=checkpoint, witness_node=witness, cosigned_at_ms=at_ms
+    ).SerializeToString()
+    return audit_pb2.Cosignature(content=content, signatures=signer.sign(Context.COSIGNATURE, content))
+
+
+def verify_cosignature(
+    cosignature: audit_pb2.Cosignature, keys: LogKeys, *, checkpoint: bytes
+) -> audit_pb2.CosignedContent:
+    """The witness's hybrid signature over exactly ``checkpoint``; raises VerificationError."""
+    try:
+        content = audit_pb2.CosignedContent.FromString(cosignature.content)
+    except DecodeError as e:
+        raise VerificationError(f"cosignature does not parse: {e}") from e
+    if content.checkpoint != checkpoint:
+        raise VerificationError(f"cosignature by {content.witness_node!r} is over another checkpoint")
+    key = _signer_key(
+        keys,
+        content.witness_node,
+        [s.key_id for s in cosignature.signatures],
+        content.cosigned_at_ms,
+        f"cosignature by {content.witness_node!r}",
+    )
+    key.verify(Context.COSIGNATURE, cosignature.content, cosignature.signatures)
+    return content
+
+
+def contradiction(earlier: VerifiedCheckpoint, later: VerifiedCheckpoint, proof: list[bytes] | None) -> str | None:
+    """Why two checkpoints of one log cannot both be true, or None if they can.
+
+    ``proof`` is the log's consistency proof from the smaller to the larger size (None when
+    the log offered none). Equal sizes need no proof: the roots must be equal.
+    """
+    if earlier.log_node != later.log_node:
+        raise ValueError("checkpoints of two different logs")
+    small, large = (earlier, later) if earlier.size <= later.size else (later, earlier)
+    if small.size == large.size:
+        return None if small.root == large.root else f"two roots for size {small.size}"
+    if small.issued_at_ms > large.issued_at_ms:
+        return f"the log shrank from {small.size} to {large.size} leaves over time"
+    if small.size == 0:
+        return None
+    if proof is None:
+        return f"the log gave no consistency proof from size {small.size} to {large.size}"
+    if not verify_consistency(small.size, large.size, small.root, large.root, proof):
+        return f"size {large.size} is not an extension of size {small.size} (consistency proof fails)"
+    return None

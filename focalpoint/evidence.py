@@ -1,0 +1,339 @@
+"""A case's evidence bundle: exported by a node, verified anywhere with no node running.
+
+The file is ``MAGIC`` then a serialized ``EvidenceFile``: the bundle's bytes and the
+exporting node's hybrid signature over them. Verification (``verify_evidence``, pure)
+is numbered E1–E8 as in docs/protocol.md §7.4 and names the first check that fails;
+any changed byte fails one of them (E1 also refuses a non-canonical encoding, so bytes
+cannot be added where a parser would skip them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from google.protobuf.message import DecodeError, Message
+
+from directory import Directory, TrustedDirectory
+from focalpoint import audit_events
+from focalpoint.audit_log import AuditLog
+from focalpoint.checkpoint import VerifiedCheckpoint, verify_checkpoint, verify_cosignature
+from focalpoint.envelope import envelope_digest
+from focalpoint.errors import UsageError, VerificationError
+from focalpoint.merkle import leaf_hash, root_from_inclusion, verify_consistency
+from focalpoint.receipt import verify_receipt
+from focalpoint.signing import AdminSigner, Context
+from focalpoint.v1 import audit_pb2, directory_pb2, envelope_pb2
+
+if TYPE_CHECKING:
+    from focalpoint.node import Node
+
+__all__ = ["MAGIC", "EvidenceReport", "export_case", "seal_evidence", "verify_evidence"]
+
+MAGIC = b"FPEVID1\n"
+FORMAT_VERSION = 1
+Kind = audit_pb2.AuditEventKind
+
+
+@dataclass
+class EvidenceReport:
+    node: str
+    case_ref: str
+    exported_at_ms: int
+    exported_by: str
+    checkpoint_size: int
+    events: int
+    messages: int
+    receipted: int
+    # Witnesses whose cosignature covers the first `witnessed_size` leaves.
+    witnesses: list[str] = field(default_factory=list)
+    witnessed_size: int = 0
+    anchor: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "ok": True,
+            "node": self.node,
+            "case_ref": self.case_ref,
+            "exported_at_ms": self.exported_at_ms,
+            "exported_by": self.exported_by,
+            "checkpoint_size": self.checkpoint_size,
+            "events": self.events,
+            "messages": self.messages,
+            "receipted": self.receipted,
+            "witnesses": self.witnesses,
+            "witnessed_size": self.witnessed_size,
+            "trust_anchor": self.anchor,
+            "notes": self.notes,
+        }
+
+
+def seal_evidence(bundle: audit_pb2.EvidenceBundle, signer: AdminSigner) -> bytes:
+    raw = bundle.SerializeToString(deterministic=True)
+    signed = audit_pb2.EvidenceFile(bundle=raw, signatures=signer.sign(Context.EVIDENCE, raw))
+    return MAGIC + signed.SerializeToString(deterministic=True)
+
+
+def _canonical(message: Message, raw: bytes, what: str) -> None:
+    try:
+        message.ParseFromString(raw)
+    except DecodeError as e:
+        raise VerificationError(f"E1: {what} does not parse: {e}") from e
+    if message.SerializeToString(deterministic=True) != raw:
+        raise VerificationError(f"E1: {what} is not canonically encoded (bytes were added or reordered)")
+
+
+def verify_evidence(data: bytes, *, trusted_root: bytes | None = None) -> EvidenceReport:
+    """Check everything a bundle claims; raises VerificationError naming the step that failed.
+
+    ``trusted_root``: the directory root the verifier trusts (e.g. its own node's). Without it
+    the oldest root inside the bundle is the anchor, and the report says so.
+    """
+    # E1: format
+    if not data.startswith(MAGIC):
+        raise VerificationError("E1: not a focalpoint evidence file (bad magic)")
+    file = audit_pb2.EvidenceFile()
+    _canonical(file, data[len(MAGIC) :], "evidence file")
+    bundle = audit_pb2.EvidenceBundle()
+    _canonical(bundle, file.bundle, "evidence bundle")
+    if bundle.format_version != FORMAT_VERSION:
+        raise VerificationError(f"E1: evidence format {bundle.format_version}; this verifier reads {FORMAT_VERSION}")
+    # E2: the directory, as of the export, from the trust anchor
+    directory, anchor = _directory(bundle, trusted_root)
+    # E3: the exporting node signed exactly these bytes
+    key = next(
+        (k for s in file.signatures if (k := directory.log_key(bundle.node, s.key_id, bundle.exported_at_ms))),
+        None,
+    )
+    if key is None:
+        raise VerificationError(f"E3: the file is not signed by a log key of {bundle.node!r}")
+    try:
+        key.verify(Context.EVIDENCE, file.bundle, file.signatures)
+    except VerificationError as e:
+        raise VerificationError(f"E3: {e}") from e
+    # E4: the checkpoint all events are proved against
+    checkpoint = _checked(lambda: verify_checkpoint(bundle.checkpoint, directory, log_node=bundle.node), "E4")
+    report = EvidenceReport(
+        node=bundle.node,
+        case_ref=bundle.case_ref,
+        exported_at_ms=bundle.exported_at_ms,
+        exported_by=bundle.exported_by,
+        checkpoint_size=checkpoint.size,
+        events=len(bundle.events),
+        messages=len(bundle.messages),
+        receipted=0,
+        anchor=anchor,
+    )
+    # E5: witnesses
+    _witnessed(bundle, checkpoint, directory, report)
+    # E6: every event is in the log at its index, and is about this case
+    events = _events(bundle, checkpoint)
+    # E7: every message matches its events and its receipt
+    for i, message in enumerate(bundle.messages):
+        _message(i, message, bundle, events, directory, report)
+    # E8: nothing claimed without evidence
+    if not events:
+        raise VerificationError("E8: the bundle holds no event of the case")
+    return report
+
+
+def _checked(fn: object, step: str) -> VerifiedCheckpoint:
+    try:
+        return fn()  # type: ignore[operator, no-any-return]
+    except VerificationError as e:
+        raise VerificationError(f"{step}: {e}") from e
+
+
+def _directory(bundle: audit_pb2.EvidenceBundle, trusted_root: bytes | None) -> tuple[Directory, str]:
+    try:
+        parts = directory_pb2.DirectoryBundle.FromString(bundle.directory_bundle)
+    except DecodeError as e:
+        raise VerificationError(f"E2: the directory bundle does not parse: {e}") from e
+    anchor = "the verifier's trusted root"
+    if trusted_root is None:
+        if not parts.roots:
+            raise VerificationError("E2: the bundle carries no directory root and none was given")
+        trusted_root, anchor = parts.roots[0], "the oldest root inside the bundle (no --root given)"
+    try:
+        directory, _ = TrustedDirectory(trusted_root).update(parts, now_ms=bundle.exported_at_ms, reload_expired=True)
+    except VerificationError as e:
+        raise VerificationError(f"E2: the directory does not verify from {anchor}: {e}") from e
+    return directory, anchor
+
+
+def _witnessed(
+    bundle: audit_pb2.EvidenceBundle, checkpoint: VerifiedCheckpoint, directory: Directory, report: EvidenceReport
+) -> None:
+    def cosigners(signed: audit_pb2.SignedCheckpoint) -> list[str]:
+        names = []
+        for c in signed.cosignatures:
+            try:
+                content = verify_cosignature(c, directory, checkpoint=signed.checkpoint)
+            except VerificationError as e:
+                raise VerificationError(f"E5: {e}") from e
+            if content.witness_node == bundle.node:
+                raise VerificationError("E5: a log cannot witness itself")
+            names.append(content.witness_node)
+        return sorted(set(names))
+
+    own = cosigners(bundle.checkpoint)
+    if own:
+        report.witnesses, report.witnessed_size = own, checkpoint.size
+        return
+    if not bundle.HasField("witnessed"):
+        report.notes.append("no partner had cosigned a checkpoint of this log at export time")
+        return
+    witnessed = _checked(lambda: verify_checkpoint(bundle.witnessed, directory, log_node=bundle.node), "E5")
+    names = cosigners(bundle.witnessed)
+    if not names:
+        raise VerificationError("E5: the witnessed checkpoint carries no cosignature")
+    proof = list(bundle.witnessed_consistency)
+    consistent = (
+        witnessed.size == checkpoint.size and witnessed.root == checkpoint.root and not proof
+        if witnessed.size in (0, checkpoint.size)
+        else verify_consistency(witnessed.size, checkpoint.size, witnessed.root, checkpoint.root, proof)
+    )
+    if witnessed.size > checkpoint.size or not consistent:
+        raise VerificationError(
+            f"E5: the checkpoint of size {checkpoint.size} does not extend the witnessed one of size {witnessed.size}"
+        )
+    report.witnesses, report.witnessed_size = names, witnessed.size
+    if witnessed.size < checkpoint.size:
+        report.notes.append(
+            f"leaves {witnessed.size}..{checkpoint.size - 1} were signed by {bundle.node} but not yet witnessed"
+        )
+
+
+def _events(bundle: audit_pb2.EvidenceBundle, checkpoint: VerifiedCheckpoint) -> dict[int, audit_pb2.AuditEvent]:
+    events: dict[int, audit_pb2.AuditEvent] = {}
+    last = -1
+    for e in bundle.events:
+        if e.index <= last:
+            raise VerificationError(f"E6: event indices must increase (index {e.index} after {last})")
+        last = e.index
+        root = root_from_inclusion(e.index, checkpoint.size, leaf_hash(e.leaf), list(e.path))
+        if root is None or root != checkpoint.root:
+            raise VerificationError(f"E6: event {e.index} is not in the log at that index (inclusion proof fails)")
+        try:
+            event = audit_events.decode(e.leaf)
+        except DecodeError as err:
+            raise VerificationError(f"E6: event {e.index} does not parse") from err
+        if event.case_ref != bundle.case_ref:
+            raise VerificationError(f"E6: event {e.index} is about another case")
+        events[e.index] = event
+    return events
+
+
+def _message(
+    i: int,
+    message: audit_pb2.EvidenceMessage,
+    bundle: audit_pb2.EvidenceBundle,
+    events: dict[int, audit_pb2.AuditEvent],
+    directory: Directory,
+    report: EvidenceReport,
+) -> None:
+    what = f"E7: message {i}"
+    try:
+        envelope = envelope_pb2.Envelope.FromString(message.envelope)
+        header = envelope_pb2.EnvelopeHeader.FromString(envelope.header)
+    except DecodeError as e:
+        raise VerificationError(f"{what}: the envelope does not parse") from e
+    digest = envelope_digest(envelope.header, envelope.ciphertext)
+    sender, recipient = header.sender_node, header.recipient_node
+    if (sender if message.outgoing else recipient) != bundle.node:
+        raise VerificationError(f"{what}: the envelope is not {'from' if message.outgoing else 'to'} {bundle.node}")
+    logged = Kind.AUDIT_EVENT_KIND_SENT if message.outgoing else Kind.AUDIT_EVENT_KIND_DELIVERED
+    matching = [
+        idx
+        for idx, ev in events.items()
+        if ev.kind == logged and ev.message_id == header.message_id and ev.envelope_sha256 == digest
+    ]
+    if not matching:
+        raise VerificationError(f"{what}: no {Kind.Name(logged)} event records this envelope")
+    if not message.receipt:
+        if not message.outgoing:
+            raise VerificationError(f"{what}: a received message must carry the receipt this node gave")
+        report.notes.append(f"message {header.message_id.hex()} has no receipt (not delivered)")
+        return
+    try:
+        receipt = envelope_pb2.Receipt.FromString(message.receipt)
+        verified = verify_receipt(
+            receipt,
+            keys=directory,
+            receiver_node=recipient,
+            sender_node=sender,
+            message_id=header.message_id,
+            envelope_digest=digest,
+        )
+    except (DecodeError, VerificationError) as e:
+        raise VerificationError(f"{what}: the receipt does not verify: {e}") from e
+    if message.outgoing:
+        receipted = [
+            ev
+            for ev in events.values()
+            if ev.kind == Kind.AUDIT_EVENT_KIND_RECEIPTED
+            and ev.message_id == header.message_id
+            and ev.receipt_sha256 == hashlib.sha256(message.receipt).digest()
+        ]
+        if not receipted or receipted[0].peer_log_index != verified.content.log_index:
+            raise VerificationError(f"{what}: no RECEIPTED event records this receipt")
+    elif verified.content.log_index not in matching:
+        raise VerificationError(f"{what}: the receipt names log index {verified.content.log_index}, not the event")
+    report.receipted += 1
+
+
+async def export_case(node: Node, case_ref: str, actor: str) -> tuple[bytes, int, int]:
+    """Build and sign a case's evidence file; returns (file bytes, events, messages).
+
+    The export is itself logged first, so the bundle's checkpoint covers it.
+    """
+    if not case_ref or len(case_ref) > 128:
+        raise UsageError("case_ref must be 1 to 128 characters")
+    store = node.store
+    outgoing = await store.case_outbox(case_ref)
+    incoming = await store.case_inbox(case_ref)
+    if not outgoing and not incoming:
+        raise UsageError(f"this node holds no message of case {case_ref!r}")
+    signer = node.log_signer
+    if signer is None:
+        raise UsageError("this node has no ACTIVE log key in its directory entry; it cannot sign evidence")
+    now = node.clock_ms()
+    await store.record([audit_events.exported(at_ms=now, actor=actor, case_ref=case_ref)], case_ref)
+    signed = await node.checkpoint()
+    checkpoint = audit_pb2.Checkpoint.FromString(signed.checkpoint)
+    size = checkpoint.size
+    indices = [i for i in await store.case_event_indices(case_ref) if i < size]
+
+    def proofs(log: AuditLog) -> list[audit_pb2.EvidenceLeaf]:
+        return [audit_pb2.EvidenceLeaf(index=i, leaf=log.leaf(i), path=log.inclusion_proof(i, size)) for i in indices]
+
+    bundle = audit_pb2.EvidenceBundle(
+        format_version=FORMAT_VERSION,
+        node=node.node_id,
+        case_ref=case_ref,
+        exported_at_ms=now,
+        exported_by=actor,
+        directory_bundle=node.cache.current.raw,
+        checkpoint=signed,
+        events=await store.audit(proofs),
+        messages=[
+            *(
+                audit_pb2.EvidenceMessage(envelope=r.envelope, receipt=r.receipt or b"", outgoing=True)
+                for r in outgoing
+            ),
+            *(audit_pb2.EvidenceMessage(envelope=r.envelope, receipt=r.receipt, outgoing=False) for r in incoming),
+        ],
+    )
+    if not signed.cosignatures:
+        witnessed = await store.latest_cosigned_checkpoint()
+        if witnessed is not None:
+            raw, cosignatures = witnessed
+            w = audit_pb2.SignedCheckpoint.FromString(raw)
+            w.cosignatures.extend(audit_pb2.Cosignature.FromString(c) for c in cosignatures)
+            w_size = audit_pb2.Checkpoint.FromString(w.checkpoint).size
+            bundle.witnessed.CopyFrom(w)
+            if 0 < w_size < size:
+                bundle.witnessed_consistency.extend(await store.audit(lambda log: log.consistency_proof(w_size, size)))
+    return seal_evidence(bundle, signer), len(bundle.events), len(bundle.messages)

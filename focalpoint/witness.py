@@ -1,0 +1,202 @@
+"""Witnessing: every node checks and cosigns its agreement partners' audit checkpoints.
+
+For a partner P, a round:
+
+1. fetches P's latest signed checkpoint and checks P's hybrid signature;
+2. compares it with the last checkpoint of P this node cosigned: same size means same root,
+   a larger size needs a consistency proof from P, a smaller one must be older;
+3. compares it with what P's other partners cosigned (gossip: ``GetCheckpoint(log_node=P)``
+   asked of them), so a log showing one history to one partner and another to a second
+   is caught;
+4. cosigns, stores the cosigned checkpoint and hands the cosignature back to P.
+
+Any contradiction is kept as ``ConflictEvidence`` (both signed checkpoints and what P
+offered as proof), logged as a WITNESS_ALARM event, and nothing is cosigned.
+Checkpoints a partner carries in its envelopes trigger a check of that partner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import structlog
+
+from directory import Directory
+from focalpoint import audit_events
+from focalpoint.checkpoint import VerifiedCheckpoint, contradiction, cosign, parse_signed_checkpoint, verify_checkpoint
+from focalpoint.errors import StorageError, TransportError, VerificationError
+from focalpoint.reachability import partners
+from focalpoint.signing import AdminSigner
+from focalpoint.sqlite_store import SqliteStore
+from focalpoint.transport import PeerChannels
+from focalpoint.v1 import audit_pb2, node_pb2_grpc
+
+if TYPE_CHECKING:
+    from focalpoint.v1.node_pb2_grpc import NodeServiceAsyncStub
+
+__all__ = ["Witness", "WitnessOutcome"]
+
+log = structlog.get_logger("focalpoint.witness")
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessOutcome:
+    peer: str
+    # "cosigned", "unchanged", "alarm", "unreachable", "skipped"
+    result: str
+    size: int = 0
+    detail: str = ""
+
+
+class Witness:
+    def __init__(
+        self,
+        *,
+        me: str,
+        store: SqliteStore,
+        channels: PeerChannels,
+        directory: Callable[[], Directory],
+        signer: Callable[[], AdminSigner | None],
+        clock_ms: Callable[[], int],
+        timeout_s: float,
+        spawn: Callable[[Coroutine[Any, Any, object]], None],
+    ) -> None:
+        self._me = me
+        self._store = store
+        self._channels = channels
+        self._directory = directory
+        self._signer = signer
+        self._clock = clock_ms
+        self._timeout = timeout_s
+        self._spawn = spawn
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._known: dict[str, int] = {}  # peer -> largest size cosigned this run
+        self._alarmed: set[tuple[str, bytes, bytes]] = set()
+
+    def offered(self, peer: str, raw: bytes) -> None:
+        """A partner's envelope carried its checkpoint: check that partner if it is news."""
+        try:
+            size = audit_pb2.Checkpoint.FromString(parse_signed_checkpoint(raw).checkpoint).size
+        except Exception:  # malformed: the scheduled round will fetch the real one
+            return
+        if size > self._known.get(peer, -1) and not self._lock(peer).locked():
+            self._spawn(self.check(peer))
+
+    def _lock(self, peer: str) -> asyncio.Lock:
+        return self._locks.setdefault(peer, asyncio.Lock())
+
+    async def round(self) -> list[WitnessOutcome]:
+        peers = partners(self._directory(), self._me)
+        return list(await asyncio.gather(*(self.check(p) for p in peers)))
+
+    def _stub(self, peer: str) -> NodeServiceAsyncStub:
+        channel = self._channels.channel(self._directory(), peer)
+        return node_pb2_grpc.NodeServiceStub(channel)
+
+    async def check(self, peer: str) -> WitnessOutcome:
+        signer = self._signer()
+        if signer is None:
+            return WitnessOutcome(peer, "skipped", detail="this node has no active log key in the directory")
+        async with self._lock(peer):
+            try:
+                return await self._check(peer, signer)
+            except (TransportError, grpc.aio.AioRpcError) as e:
+                detail = e.details() if isinstance(e, grpc.aio.AioRpcError) else str(e)
+                log.info("witness_unreachable", peer=peer, error=detail)
+                return WitnessOutcome(peer, "unreachable", detail=detail or "")
+            except VerificationError as e:
+                log.warning("witness_checkpoint_invalid", peer=peer, error=str(e))
+                return WitnessOutcome(peer, "skipped", detail=str(e))
+            except StorageError as e:
+                log.error("witness_store_failed", peer=peer, error=str(e))
+                return WitnessOutcome(peer, "skipped", detail=str(e))
+
+    async def _check(self, peer: str, signer: AdminSigner) -> WitnessOutcome:
+        directory = self._directory()
+        stub = self._stub(peer)
+        signed = await stub.GetCheckpoint(audit_pb2.GetCheckpointRequest(log_node=peer), timeout=self._timeout)
+        new = verify_checkpoint(signed, directory, log_node=peer)
+        previous_raw = await self._store.witnessed(peer)
+        previous = verify_checkpoint(parse_signed_checkpoint(previous_raw), directory) if previous_raw else None
+        if previous is not None:
+            alarm = await self._compare(peer, stub, previous, new)
+            if alarm is not None:
+                return alarm
+        # Gossip: what the partner's other partners cosigned of its log must agree with this one.
+        for other in partners(directory, self._me):
+            if other == peer or peer not in partners(directory, other):
+                continue
+            try:
+                theirs = await self._stub(other).GetCheckpoint(
+                    audit_pb2.GetCheckpointRequest(log_node=peer), timeout=self._timeout
+                )
+            except (TransportError, grpc.aio.AioRpcError):
+                continue  # not reachable or never witnessed this log: nothing to compare
+            seen = verify_checkpoint(theirs, directory, log_node=peer)
+            alarm = await self._compare(peer, stub, seen, new, via=other)
+            if alarm is not None:
+                return alarm
+        if previous is not None and new.size <= previous.size:
+            self._known[peer] = max(self._known.get(peer, 0), previous.size)
+            return WitnessOutcome(peer, "unchanged", previous.size)
+        now = self._clock()
+        cosignature = cosign(signer, witness=self._me, checkpoint=new.raw, at_ms=now)
+        kept = audit_pb2.SignedCheckpoint(
+            checkpoint=new.raw, signatures=new.signed.signatures, cosignatures=[cosignature]
+        )
+        event = audit_events.cosigned(at_ms=now, peer=peer, size=new.size, root=new.root)
+        await self._store.set_witnessed(peer, new.size, kept.SerializeToString(), event, now)
+        self._known[peer] = new.size
+        await stub.Cosign(cosignature, timeout=self._timeout)
+        log.info("witness_cosigned", peer=peer, size=new.size)
+        return WitnessOutcome(peer, "cosigned", new.size)
+
+    async def _compare(
+        self,
+        peer: str,
+        stub: NodeServiceAsyncStub,
+        a: VerifiedCheckpoint,
+        b: VerifiedCheckpoint,
+        *,
+        via: str = "",
+    ) -> WitnessOutcome | None:
+        small, large = (a, b) if a.size <= b.size else (b, a)
+        proof: list[bytes] | None = None
+        if 0 < small.size < large.size and small.issued_at_ms <= large.issued_at_ms:
+            try:
+                answer = await stub.GetConsistencyProof(
+                    audit_pb2.ConsistencyProofRequest(old_size=small.size, new_size=large.size),
+                    timeout=self._timeout,
+                )
+                proof = list(answer.path)
+            except grpc.aio.AioRpcError as e:
+                if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    raise TransportError(f"no consistency proof from {peer!r}: {e.details()}") from e
+                proof = None  # the log refused to prove it: that is itself the finding
+        reason = contradiction(a, b, proof)
+        if reason is None:
+            return None
+        key = (peer, a.raw, b.raw)
+        if key in self._alarmed:  # already kept as evidence; say so again without storing it twice
+            return WitnessOutcome(peer, "alarm", b.size, reason)
+        self._alarmed.add(key)
+        if via:
+            reason = f"{reason} (one checkpoint as cosigned by {via})"
+        now = self._clock()
+        evidence = audit_pb2.ConflictEvidence(
+            log_node=peer,
+            earlier=audit_pb2.SignedCheckpoint(checkpoint=a.raw, signatures=a.signed.signatures),
+            later=audit_pb2.SignedCheckpoint(checkpoint=b.raw, signatures=b.signed.signatures),
+            offered_proof=proof or [],
+            reason=reason,
+            detected_at_ms=now,
+            detected_by=self._me,
+        )
+        event = audit_events.witness_alarm(at_ms=now, peer=peer, size=b.size, root=b.root, reason=reason)
+        await self._store.add_alarm(peer, evidence.SerializeToString(), event, now)
+        log.error("witness_alarm", peer=peer, reason=reason)
+        return WitnessOutcome(peer, "alarm", b.size, reason)

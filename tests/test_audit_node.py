@@ -1,0 +1,119 @@
+"""The audit log inside running nodes: events with their rows, receipts naming log indices,
+checkpoints, witnessing over mutual TLS, reads logged, and evidence that verifies offline."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from focalpoint import audit_events
+from focalpoint.errors import VerificationError
+from focalpoint.evidence import verify_evidence
+from focalpoint.local_api import LocalClient
+from focalpoint.localnet import LocalNetwork
+from focalpoint.node import Node, wall_clock_ms
+from focalpoint.samples import social_inquiry_report, social_inquiry_request
+from focalpoint.store import DeliveryState
+from focalpoint.v1 import audit_pb2, envelope_pb2, local_pb2
+
+Kind = audit_pb2.AuditEventKind
+
+
+async def _events(node: Node, case_ref: str = "") -> list[tuple[int, audit_pb2.AuditEvent]]:
+    rows = await node.store.audit_events(10_000, 0, case_ref)
+    return [(i, audit_events.decode(leaf)) for i, leaf in reversed(rows)]
+
+
+async def _exchange(gr: Node, al: Node, case_ref: str) -> tuple[bytes, bytes]:
+    sent = await gr.submit("al-shss", social_inquiry_request(case_ref, identified_at_ms=wall_clock_ms()))
+    assert await gr.delivery.wait_closed(sent.message_id) is DeliveryState.DELIVERED
+    reply = await al.submit(
+        "gr-ekka", social_inquiry_report(case_ref, completed_at_ms=wall_clock_ms()), in_reply_to=sent.message_id
+    )
+    assert await al.delivery.wait_closed(reply.message_id) is DeliveryState.DELIVERED
+    return sent.message_id, reply.message_id
+
+
+async def test_every_step_of_an_exchange_is_logged_and_receipts_name_the_event(nodes: dict[str, Node]) -> None:
+    gr, al = nodes["gr-ekka"], nodes["al-shss"]
+    request_id, _ = await _exchange(gr, al, "GR-2026-0101")
+    sender_side = {e.kind for _, e in await _events(gr, "GR-2026-0101")}
+    assert {Kind.AUDIT_EVENT_KIND_SENT, Kind.AUDIT_EVENT_KIND_RECEIPTED, Kind.AUDIT_EVENT_KIND_DELIVERED} <= sender_side
+    delivered = [(i, e) for i, e in await _events(al, "GR-2026-0101") if e.kind == Kind.AUDIT_EVENT_KIND_DELIVERED]
+    [(index, event)] = [(i, e) for i, e in delivered if e.message_id == request_id]
+    assert event.peer_node == "gr-ekka"
+    assert event.message_kind == "social_inquiry_request"
+    out = await gr.store.get_outbox(request_id)
+    assert out is not None
+    assert out.receipt is not None
+    receipt = envelope_pb2.ReceiptContent.FromString(envelope_pb2.Receipt.FromString(out.receipt).content)
+    assert receipt.log_index == index
+    [receipted] = [e for _, e in await _events(gr) if e.kind == Kind.AUDIT_EVENT_KIND_RECEIPTED]
+    assert receipted.peer_log_index == index
+    assert receipted.receipt_sha256 == hashlib.sha256(out.receipt).digest()
+    # The receiver proves inclusion of that event to the sender over mutual TLS.
+    await al.checkpoint()
+    assert (await al.store.audit(lambda log: log.verify())) is None
+
+
+async def test_a_read_through_the_local_api_is_logged_before_content_leaves(
+    nodes: dict[str, Node], network: LocalNetwork
+) -> None:
+    gr, al = nodes["gr-ekka"], nodes["al-shss"]
+    request_id, _ = await _exchange(gr, al, "GR-2026-0102")
+    token = al.keys.local_api_token
+    before = al.store.audit_size
+    async with LocalClient(f"127.0.0.1:{al.local_port}", token, actor="officer.17") as client:
+        message = await client.get_message(local_pb2.DIRECTION_INBOX, request_id)
+        assert message.body.social_inquiry_request.case_ref == "GR-2026-0102"
+        await client.list_inbox()
+    reads = [e for i, e in await _events(al) if i >= before and e.kind == Kind.AUDIT_EVENT_KIND_READ]
+    assert len(reads) == 1
+    assert reads[0].actor == "officer.17"
+    assert reads[0].case_ref == "GR-2026-0102"
+    assert reads[0].message_id == request_id
+
+
+async def test_partners_witness_checkpoints_and_evidence_verifies_offline(
+    nodes: dict[str, Node], network: LocalNetwork
+) -> None:
+    gr, al, it = nodes["gr-ekka"], nodes["al-shss"], nodes["it-dgi"]
+    await _exchange(gr, al, "GR-2026-0103")
+    signed = await gr.checkpoint()
+    assert audit_pb2.Checkpoint.FromString(signed.checkpoint).size == gr.store.audit_size
+    outcomes = {o.peer: o.result for o in await al.witness.round()}
+    assert outcomes["gr-ekka"] == "cosigned"
+    assert {o.peer: o.result for o in await it.witness.round()}["gr-ekka"] == "cosigned"
+    latest = await gr.checkpoint(create=False)
+    witnesses = {audit_pb2.CosignedContent.FromString(c.content).witness_node for c in latest.cosignatures}
+    assert witnesses == {"al-shss", "it-dgi"}
+
+    async with LocalClient(f"127.0.0.1:{gr.local_port}", gr.keys.local_api_token, actor="auditor.1") as client:
+        exported = await client.export_case("GR-2026-0103")
+    report = verify_evidence(exported.evidence, trusted_root=network.trusted_root_path.read_bytes())
+    assert report.node == "gr-ekka"
+    assert report.case_ref == "GR-2026-0103"
+    assert report.messages == 2
+    assert report.receipted == 2
+    assert report.witnesses == ["al-shss", "it-dgi"]
+    kinds = {
+        audit_events.decode(e.leaf).kind
+        for e in audit_pb2.EvidenceBundle.FromString(
+            audit_pb2.EvidenceFile.FromString(exported.evidence[8:]).bundle
+        ).events
+    }
+    assert Kind.AUDIT_EVENT_KIND_EXPORTED in kinds
+
+    # Any changed byte fails verification (a spread of positions across every section).
+    data = exported.evidence
+    step = max(1, len(data) // 150)
+    for position in [*range(0, 64), *range(64, len(data), step), len(data) - 1]:
+        tampered = bytearray(data)
+        tampered[position] ^= 0x01
+        with pytest.raises(VerificationError):
+            verify_evidence(bytes(tampered), trusted_root=network.trusted_root_path.read_bytes())
+    with pytest.raises(VerificationError):
+        verify_evidence(data + b"\x00", trusted_root=network.trusted_root_path.read_bytes())
+    with pytest.raises(VerificationError):
+        verify_evidence(data[:-1], trusted_root=network.trusted_root_path.read_bytes())
