@@ -110,6 +110,15 @@ class AuditLog:
         self.size = 0 if row[0] is None else int(row[0]) + 1
         return self.size
 
+    def checkpoints(self) -> list[bytes]:
+        """The signed checkpoints a node stored next to its log (none in a bare log)."""
+        exists = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_checkpoints'"
+        ).fetchone()
+        if exists is None:
+            return []
+        return [bytes(r[0]) for r in self._db.execute("SELECT raw FROM audit_checkpoints ORDER BY size")]
+
     def leaves(self, start: int, end: int) -> list[tuple[int, bytes]]:
         rows = self._db.execute(
             "SELECT idx, leaf FROM audit_leaves WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end)

@@ -22,7 +22,7 @@ import click
 import grpc
 from google.protobuf import json_format
 
-from focalpoint import cli_directory
+from focalpoint import cli_audit, cli_directory
 from focalpoint.errors import FocalpointError, TransportError, UsageError
 from focalpoint.keystore import passphrase_from_env
 
@@ -165,12 +165,13 @@ def node_run(config_path: Path) -> None:
 # --- directory ----------------------------------------------------------------------------
 
 cli.add_command(cli_directory.directory)
+cli.add_command(cli_audit.audit)
 
 
 # --- messages (local API client) ----------------------------------------------------------
 
 
-def _client(config_path: Path) -> Any:
+def _client(config_path: Path, *, actor: str | None = None) -> Any:
     from focalpoint.config import load_config
     from focalpoint.keystore import read_secret_file
     from focalpoint.local_api import LocalClient
@@ -178,7 +179,7 @@ def _client(config_path: Path) -> Any:
     config = load_config(config_path)
     token_file = config.keys_file.parent / "local-api.token"
     token = read_secret_file(token_file).decode().strip()
-    return LocalClient(config.listen_local, token)
+    return LocalClient(config.listen_local, token, actor=actor)
 
 
 _CALLER_MISTAKES = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION}

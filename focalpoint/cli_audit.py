@@ -1,0 +1,263 @@
+"""``focalpoint audit``: verify a node's log (running, or its database offline), show recent
+events, sign a checkpoint, export a case's evidence and verify an evidence file anywhere."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from focalpoint import audit_events
+from focalpoint.errors import StorageError, UsageError, VerificationError
+from focalpoint.v1 import audit_pb2
+
+__all__ = ["audit"]
+
+Kind = audit_pb2.AuditEventKind
+
+
+@click.group()
+def audit() -> None:
+    """The tamper-evident audit log (docs/auditors.md)."""
+
+
+def _when(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+
+
+def event_dict(index: int, leaf: bytes) -> dict[str, Any]:
+    """One event as plain data: ids in hex, kinds and codes by name, empty fields left out."""
+    from google.protobuf import json_format
+
+    event = audit_events.decode(leaf)
+    out: dict[str, Any] = {"index": index, "at": _when(event.at_ms)}
+    fields = json_format.MessageToDict(event, preserving_proto_field_name=True)
+    fields.pop("at_ms", None)
+    for key in ("message_id", "envelope_sha256", "receipt_sha256", "document_sha256", "checkpoint_root"):
+        value = getattr(event, key)
+        if value:
+            fields[key] = value.hex()
+    fields["kind"] = Kind.Name(event.kind).removeprefix("AUDIT_EVENT_KIND_").lower()
+    if "refusal" in fields:
+        fields["refusal"] = str(fields["refusal"]).removeprefix("REFUSAL_CODE_")
+    out.update(fields)
+    return out
+
+
+def _line(e: dict[str, Any]) -> str:
+    parts = [f"{e['index']:>8}", e["at"], f"{e['kind']:<20}"]
+    for key in ("peer_node", "case_ref", "actor", "message_kind", "refusal", "status", "key_id"):
+        if key in e:
+            parts.append(f"{key}={e[key]}")
+    if "message_id" in e:
+        parts.append(f"message={e['message_id'][:12]}…")
+    if "document_kind" in e:
+        parts.append(f"document={e['document_kind']}:{e.get('document_name', '')}@{e.get('document_version', 0)}")
+    if "checkpoint_size" in e:
+        parts.append(f"size={e['checkpoint_size']}")
+    return "  ".join(parts)
+
+
+@audit.command("show")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+@click.option("--case", "case_ref", default="", help="Only the events of this case reference.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--before", type=click.IntRange(0), default=0, help="Only events with a lower index (paging).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def audit_show(config_path: Path, case_ref: str, limit: int, before: int, as_json: bool) -> None:
+    """Recent events, newest first (identifiers and codes only; never names or content)."""
+    from focalpoint.cli import _client, _rpc
+
+    async def go() -> Any:
+        async with _client(config_path) as c:
+            return await c.list_audit(limit, before, case_ref)
+
+    response = _rpc(go())
+    if not as_json:
+        click.echo(f"log size {response.size}")
+    for entry in response.entries:
+        e = event_dict(entry.index, entry.leaf)
+        click.echo(json.dumps(e, sort_keys=True) if as_json else _line(e))
+
+
+def checkpoint_dict(signed: audit_pb2.SignedCheckpoint) -> dict[str, Any]:
+    cp = audit_pb2.Checkpoint.FromString(signed.checkpoint)
+    witnesses = sorted(audit_pb2.CosignedContent.FromString(c.content).witness_node for c in signed.cosignatures)
+    return {
+        "log_node": cp.log_node,
+        "size": cp.size,
+        "root": cp.root_hash.hex(),
+        "issued_at": _when(cp.issued_at_ms),
+        "cosigned_by": witnesses,
+    }
+
+
+@audit.command("checkpoint")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+@click.option("--create", is_flag=True, help="Sign a new checkpoint now if the log has grown.")
+def audit_checkpoint(config_path: Path, create: bool) -> None:
+    """The node's latest signed checkpoint and who cosigned it, as JSON."""
+    from focalpoint.cli import _client, _rpc
+
+    async def go() -> Any:
+        async with _client(config_path) as c:
+            return await c.checkpoint(create=create)
+
+    click.echo(json.dumps(checkpoint_dict(_rpc(go())), indent=2))
+
+
+@audit.command("verify")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None, help="A running node's config.")
+@click.option("--db", "db_path", type=click.Path(path_type=Path), default=None, help="A node database, offline.")
+@click.option("--json", "as_json", is_flag=True)
+def audit_verify(config_path: Path | None, db_path: Path | None, as_json: bool) -> None:
+    """Recompute the whole log from its leaves; name the first bad index. Exit 1 if damaged."""
+    if (config_path is None) == (db_path is None):
+        raise UsageError("give exactly one of --config (a running node) or --db (a database file, offline)")
+    result = _verify_online(config_path) if config_path is not None else _verify_offline(db_path)  # type: ignore[arg-type]
+    if as_json:
+        click.echo(json.dumps(result, sort_keys=True))
+    else:
+        status = "intact" if result["ok"] else f"DAMAGED at leaf {result['first_bad_index']}: {result['reason']}"
+        click.echo(f"audit log: {result['size']} leaves, {status}")
+        for line in result.get("checkpoints", []):
+            click.echo(f"  checkpoint size {line['size']}: {'matches' if line['matches'] else 'DOES NOT MATCH'}")
+        for alarm in result.get("alarms", []):
+            click.echo(f"  WITNESS ALARM about {alarm['log_node']}: {alarm['reason']}")
+    if not result["ok"]:
+        sys.exit(1)
+
+
+def _verify_online(config_path: Path) -> dict[str, Any]:
+    from focalpoint.cli import _client, _rpc
+
+    async def go() -> Any:
+        async with _client(config_path) as c:
+            return await c.verify_audit()
+
+    r = _rpc(go())
+    out: dict[str, Any] = {"ok": r.ok, "size": r.size, "first_bad_index": r.first_bad_index, "reason": r.reason}
+    if r.HasField("checkpoint"):
+        out["checkpoints"] = [{**checkpoint_dict(r.checkpoint), "matches": r.checkpoint_matches}]
+    out["alarms"] = [{"log_node": a.log_node, "reason": a.reason, "detected_by": a.detected_by} for a in r.alarms]
+    return out
+
+
+def _verify_offline(db_path: Path) -> dict[str, Any]:
+    """Leaves and subtrees, then every checkpoint the node stored against the recomputed roots."""
+    import sqlite3
+
+    from focalpoint.audit_log import AuditLog
+
+    log = AuditLog(db_path, readonly=True)
+    try:
+        damage = log.verify()
+        out: dict[str, Any] = {
+            "ok": damage is None,
+            "size": log.size,
+            "first_bad_index": damage.index if damage else 0,
+            "reason": damage.reason if damage else "",
+        }
+        checkpoints = []
+        try:
+            rows = log.checkpoints()
+        except sqlite3.Error as e:
+            raise StorageError(f"{db_path}: cannot read its checkpoints: {e}") from e
+        for raw in rows:
+            signed = audit_pb2.SignedCheckpoint.FromString(raw)
+            cp = audit_pb2.Checkpoint.FromString(signed.checkpoint)
+            matches = damage is None and cp.size <= log.size and log.root(cp.size) == cp.root_hash
+            checkpoints.append({**checkpoint_dict(signed), "matches": matches})
+            if not matches and out["ok"]:
+                # The leaves agree with themselves but not with what the node signed: a rewrite or truncation.
+                out.update(
+                    ok=False,
+                    first_bad_index=min(cp.size, log.size),
+                    reason=f"checkpoint of size {cp.size} no longer matches",
+                )
+        out["checkpoints"] = checkpoints
+        return out
+    finally:
+        log.close()
+
+
+@audit.command("export")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+@click.option("--case", "case_ref", required=True, help="The pseudonymous case reference.")
+@click.option("--out", "out_path", type=click.Path(path_type=Path), required=True, help="Evidence file to write.")
+@click.option("--actor", default=None, help="Your local user id, recorded in the log with the export.")
+def audit_export(config_path: Path, case_ref: str, out_path: Path, actor: str | None) -> None:
+    """Write a case's evidence bundle (verifiable offline with `audit verify-bundle`)."""
+    from focalpoint.cli import _client, _rpc
+
+    if out_path.exists():
+        raise UsageError(f"{out_path}: already exists; evidence files are never overwritten")
+    if not out_path.parent.is_dir():
+        raise UsageError(f"{out_path.parent}: no such directory")
+
+    async def go() -> Any:
+        async with _client(config_path, actor=actor) as c:
+            return await c.export_case(case_ref)
+
+    r = _rpc(go())
+    _write_new(out_path, r.evidence)
+    click.echo(f"wrote {out_path}: case {case_ref}, {r.events} events, {r.messages} messages, {len(r.evidence)} bytes")
+
+
+@audit.command("verify-bundle")
+@click.argument("bundle_path", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--root", "root_path", type=click.Path(path_type=Path), default=None, help="The directory root you trust."
+)
+@click.option("--json", "as_json", is_flag=True)
+def audit_verify_bundle(bundle_path: Path, root_path: Path | None, as_json: bool) -> None:
+    """Check an evidence file with no node running. Exit 1, naming the failed step, if it does not verify."""
+    from focalpoint.evidence import verify_evidence
+
+    try:
+        data = bundle_path.read_bytes()
+    except OSError as e:
+        raise UsageError(f"{bundle_path}: cannot read: {e.strerror}") from e
+    root = root_path.read_bytes() if root_path is not None else None
+    try:
+        report = verify_evidence(data, trusted_root=root)
+    except VerificationError as e:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "error": str(e)}))
+        else:
+            click.echo(f"{bundle_path}: DOES NOT VERIFY: {e}")
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), sort_keys=True))
+        return
+    click.echo(f"{bundle_path}: verifies")
+    click.echo(f"  log of {report.node}, case {report.case_ref}, exported {_when(report.exported_at_ms)}")
+    click.echo(f"  by {report.exported_by}; trust anchor: {report.anchor}")
+    click.echo(f"  {report.events} events in the log at checkpoint size {report.checkpoint_size}")
+    click.echo(f"  {report.messages} messages, {report.receipted} with verified receipts")
+    if report.witnesses:
+        click.echo(f"  first {report.witnessed_size} leaves witnessed by {', '.join(report.witnesses)}")
+    for note in report.notes:
+        click.echo(f"  note: {note}")
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Create ``path`` owner-only, never replacing a file; on disk (fsync) before we say so."""
+    import os
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise UsageError(f"{path}: already exists; evidence files are never overwritten") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        path.unlink(missing_ok=True)
+        raise
