@@ -90,7 +90,10 @@ class Witness:
         return self._locks.setdefault(peer, asyncio.Lock())
 
     async def round(self) -> list[WitnessOutcome]:
-        peers = partners(self._directory(), self._me)
+        """Check every agreement partner's log."""
+        return await self.check_all(partners(self._directory(), self._me))
+
+    async def check_all(self, peers: list[str]) -> list[WitnessOutcome]:
         return list(await asyncio.gather(*(self.check(p) for p in peers)))
 
     def _stub(self, peer: str) -> NodeServiceAsyncStub:
