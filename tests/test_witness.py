@@ -76,7 +76,7 @@ async def test_partners_cosign_a_growing_log_and_the_cosignatures_come_back(
     latest = await gr.checkpoint(create=False)
     assert [audit_pb2.CosignedContent.FromString(c.content).witness_node for c in latest.cosignatures] == ["al-shss"]
     cosigned = await _events(al, audit_pb2.AUDIT_EVENT_KIND_COSIGNED)
-    assert [e.checkpoint_size for e in cosigned if e.peer_node == "gr-ekka"][0] == grown  # newest first
+    assert next(e.checkpoint_size for e in cosigned if e.peer_node == "gr-ekka") == grown  # newest first
     assert not await al.store.alarms()
 
 
@@ -178,7 +178,8 @@ async def test_audit_calls_are_for_partners_and_check_what_they_are_given(nodes:
         assert (await stub.GetInclusionProof(audit_pb2.InclusionProofRequest(index=mine, tree_size=size))).leaf
         assert not (await stub.GetInclusionProof(audit_pb2.InclusionProofRequest(index=other, tree_size=size))).leaf
         # A cosignature must be the caller's own, over a checkpoint this node really signed.
-        assert al.log_signer is not None and it.log_signer is not None
+        assert al.log_signer is not None
+        assert it.log_signer is not None
         forged = cosign(it.log_signer, witness="it-dgi", checkpoint=signed.checkpoint, at_ms=wall_clock_ms())
         with pytest.raises(grpc.aio.AioRpcError) as e:
             await stub.Cosign(forged)
