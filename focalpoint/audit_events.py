@@ -12,6 +12,7 @@ import hashlib
 from focalpoint.v1 import audit_pb2, envelope_pb2
 
 __all__ = [
+    "EXCHANGE_KINDS",
     "Kind",
     "cosigned",
     "decode",
@@ -31,6 +32,17 @@ __all__ = [
 
 Kind = audit_pb2.AuditEventKind
 MAX_ACTOR = 128
+# Events about an exchange with a peer, which that peer may be shown (never reads or exports).
+EXCHANGE_KINDS = frozenset(
+    {
+        Kind.AUDIT_EVENT_KIND_SENT,
+        Kind.AUDIT_EVENT_KIND_DELIVERED,
+        Kind.AUDIT_EVENT_KIND_RECEIPTED,
+        Kind.AUDIT_EVENT_KIND_REFUSED,
+        Kind.AUDIT_EVENT_KIND_REFUSED_BY_PEER,
+        Kind.AUDIT_EVENT_KIND_EXPIRED,
+    }
+)
 
 
 def _leaf(**fields: object) -> bytes:

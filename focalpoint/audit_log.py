@@ -110,14 +110,36 @@ class AuditLog:
         self.size = 0 if row[0] is None else int(row[0]) + 1
         return self.size
 
-    def checkpoints(self) -> list[bytes]:
-        """The signed checkpoints a node stored next to its log (none in a bare log)."""
-        exists = self._db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_checkpoints'"
-        ).fetchone()
-        if exists is None:
+    def _has_table(self, name: str) -> bool:
+        found = self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+        return found is not None
+
+    def checkpoints(self) -> list[tuple[int, bytes, list[bytes]]]:
+        """(size, signed checkpoint, cosignatures) a node stored next to its log (none in a bare log)."""
+        if not self._has_table("audit_checkpoints"):
             return []
-        return [bytes(r[0]) for r in self._db.execute("SELECT raw FROM audit_checkpoints ORDER BY size")]
+        out = []
+        for size, raw in self._db.execute("SELECT size, raw FROM audit_checkpoints ORDER BY size").fetchall():
+            cosignatures = self._db.execute(
+                "SELECT raw FROM audit_cosignatures WHERE size = ? ORDER BY witness", (size,)
+            ).fetchall()
+            out.append((int(size), bytes(raw), [bytes(c[0]) for c in cosignatures]))
+        return out
+
+    def alarms(self) -> list[bytes]:
+        """Conflict evidence the node kept as a witness (none in a bare log)."""
+        if not self._has_table("witness_alarms"):
+            return []
+        return [bytes(r[0]) for r in self._db.execute("SELECT raw FROM witness_alarms ORDER BY id")]
+
+    def stored_bundle(self) -> bytes | None:
+        """The directory bundle the node last accepted, if this is a node database."""
+        if not self._has_table("directory_documents"):
+            return None
+        row = self._db.execute(
+            "SELECT raw FROM directory_documents WHERE kind = 'bundle' ORDER BY version DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else bytes(row[0])
 
     def leaves(self, start: int, end: int) -> list[tuple[int, bytes]]:
         rows = self._db.execute(
@@ -163,6 +185,8 @@ class AuditLog:
             for idx, leaf in rows:
                 if idx != index:
                     return Damage(index, f"leaf {index} is missing (the next stored leaf is {idx})")
+                if not isinstance(leaf, bytes):
+                    return Damage(idx, f"leaf {idx} is stored as {type(leaf).__name__}, not as bytes")
                 created = audit_tree.new_nodes(idx, leaf_hash(bytes(leaf)), lambda lv, ix: pending[(lv, ix)])
                 for level, node_index, h in created:
                     if stored.get((level, node_index)) != h:

@@ -27,6 +27,7 @@ __all__ = [
     "cosign",
     "make_checkpoint",
     "parse_signed_checkpoint",
+    "stored_checkpoint",
     "verify_checkpoint",
     "verify_cosignature",
 ]
@@ -99,6 +100,19 @@ def verify_checkpoint(
     return VerifiedCheckpoint(cp.log_node, cp.size, cp.root_hash, cp.issued_at_ms, signed)
 
 
+def stored_checkpoint(signed: audit_pb2.SignedCheckpoint) -> VerifiedCheckpoint:
+    """A checkpoint this node verified before it kept it (its own witness record).
+
+    Not re-verified against today's directory: a partner's key rotated or revoked since
+    must not make what was already checked unusable as the base for the next check.
+    """
+    try:
+        cp = audit_pb2.Checkpoint.FromString(signed.checkpoint)
+    except DecodeError as e:
+        raise VerificationError(f"stored checkpoint does not parse: {e}") from e
+    return VerifiedCheckpoint(cp.log_node, cp.size, cp.root_hash, cp.issued_at_ms, signed)
+
+
 def cosign(signer: AdminSigner, *, witness: str, checkpoint: bytes, at_ms: int) -> audit_pb2.Cosignature:
     content = audit_pb2.CosignedContent(
         checkpoint=checkpoint, witness_node=witness, cosigned_at_ms=at_ms
@@ -139,7 +153,7 @@ def contradiction(earlier: VerifiedCheckpoint, later: VerifiedCheckpoint, proof:
     if small.size == large.size:
         return None if small.root == large.root else f"two roots for size {small.size}"
     if small.issued_at_ms > large.issued_at_ms:
-        return f"the log shrank from {small.size} to {large.size} leaves over time"
+        return f"the log shrank from {large.size} to {small.size} leaves over time"
     if small.size == 0:
         return None
     if proof is None:

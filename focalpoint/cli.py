@@ -97,7 +97,7 @@ def node_init(
 
 @node.command("rotate-key")
 @click.option("--dir", "home", type=click.Path(path_type=Path), required=True, help="The node's key directory.")
-@click.option("--kind", type=click.Choice(["signing", "encryption"]), required=True)
+@click.option("--kind", type=click.Choice(["signing", "encryption", "log"]), required=True)
 @click.option("--passphrase-env", default=None, help="Variable holding the key file's passphrase, if it has one.")
 def node_rotate_key(home: Path, kind: str, passphrase_env: str | None) -> None:
     """Add a new key (kept alongside the old ones) and update node-entry.json with it as NEXT."""

@@ -41,6 +41,9 @@ def event_dict(index: int, leaf: bytes) -> dict[str, Any]:
         value = getattr(event, key)
         if value:
             fields[key] = value.hex()
+    for key in ("sequence", "peer_log_index", "document_version", "checkpoint_size"):
+        if key in fields:  # protobuf JSON writes 64-bit numbers as strings
+            fields[key] = int(fields[key])
     fields["kind"] = Kind.Name(event.kind).removeprefix("AUDIT_EVENT_KIND_").lower()
     if "refusal" in fields:
         fields["refusal"] = str(fields["refusal"]).removeprefix("REFUSAL_CODE_")
@@ -113,23 +116,49 @@ def audit_checkpoint(config_path: Path, create: bool) -> None:
 @audit.command("verify")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None, help="A running node's config.")
 @click.option("--db", "db_path", type=click.Path(path_type=Path), default=None, help="A node database, offline.")
+@click.option(
+    "--root",
+    "root_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="With --db: the directory root you trust, to check checkpoint signatures.",
+)
 @click.option("--json", "as_json", is_flag=True)
-def audit_verify(config_path: Path | None, db_path: Path | None, as_json: bool) -> None:
-    """Recompute the whole log from its leaves; name the first bad index. Exit 1 if damaged."""
+def audit_verify(config_path: Path | None, db_path: Path | None, root_path: Path | None, as_json: bool) -> None:
+    """Recompute the whole log from its leaves and check it against its signed checkpoints.
+
+    Names the first bad index. Exit 1 if the log is damaged or a witness alarm is on record.
+    """
     if (config_path is None) == (db_path is None):
         raise UsageError("give exactly one of --config (a running node) or --db (a database file, offline)")
-    result = _verify_online(config_path) if config_path is not None else _verify_offline(db_path)  # type: ignore[arg-type]
+    if db_path is not None:
+        if not db_path.is_file():
+            raise UsageError(f"{db_path}: no such database file")
+        result = _verify_offline(db_path, _read(root_path) if root_path is not None else None)
+    else:
+        if root_path is not None:
+            raise UsageError("--root goes with --db; a running node checks against its own directory")
+        result = _verify_online(config_path)  # type: ignore[arg-type]
     if as_json:
         click.echo(json.dumps(result, sort_keys=True))
     else:
         status = "intact" if result["ok"] else f"DAMAGED at leaf {result['first_bad_index']}: {result['reason']}"
         click.echo(f"audit log: {result['size']} leaves, {status}")
         for line in result.get("checkpoints", []):
-            click.echo(f"  checkpoint size {line['size']}: {'matches' if line['matches'] else 'DOES NOT MATCH'}")
+            state = "matches" if line["matches"] else "DOES NOT MATCH"
+            signature = line.get("signature", "")
+            click.echo(f"  checkpoint size {line['size']}: {state}{'; signature ' + signature if signature else ''}")
         for alarm in result.get("alarms", []):
             click.echo(f"  WITNESS ALARM about {alarm['log_node']}: {alarm['reason']}")
-    if not result["ok"]:
+    if not result["ok"] or result.get("alarms"):
         sys.exit(1)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read: {e.strerror}") from e
 
 
 def _verify_online(config_path: Path) -> dict[str, Any]:
@@ -142,14 +171,20 @@ def _verify_online(config_path: Path) -> dict[str, Any]:
     r = _rpc(go())
     out: dict[str, Any] = {"ok": r.ok, "size": r.size, "first_bad_index": r.first_bad_index, "reason": r.reason}
     if r.HasField("checkpoint"):
-        out["checkpoints"] = [{**checkpoint_dict(r.checkpoint), "matches": r.checkpoint_matches}]
+        signature = f"INVALID ({r.checkpoint_signature_error})" if r.checkpoint_signature_error else "valid"
+        out["checkpoints"] = [
+            {**checkpoint_dict(r.checkpoint), "matches": r.checkpoint_matches, "signature": signature}
+        ]
     out["alarms"] = [{"log_node": a.log_node, "reason": a.reason, "detected_by": a.detected_by} for a in r.alarms]
     return out
 
 
-def _verify_offline(db_path: Path) -> dict[str, Any]:
-    """Leaves and subtrees, then every checkpoint the node stored against the recomputed roots."""
+def _verify_offline(db_path: Path, trusted_root: bytes | None) -> dict[str, Any]:
+    """Leaves and subtrees, then every checkpoint the node stored against the recomputed roots
+    and, with a trusted root, against the directory the node stored."""
     import sqlite3
+
+    from google.protobuf.message import DecodeError
 
     from focalpoint.audit_log import AuditLog
 
@@ -162,27 +197,71 @@ def _verify_offline(db_path: Path) -> dict[str, Any]:
             "first_bad_index": damage.index if damage else 0,
             "reason": damage.reason if damage else "",
         }
-        checkpoints = []
         try:
             rows = log.checkpoints()
+            directory = _stored_directory(log, trusted_root)
+            alarms = log.alarms()
         except sqlite3.Error as e:
             raise StorageError(f"{db_path}: cannot read its checkpoints: {e}") from e
-        for raw in rows:
-            signed = audit_pb2.SignedCheckpoint.FromString(raw)
-            cp = audit_pb2.Checkpoint.FromString(signed.checkpoint)
+        checkpoints = []
+        for size, raw, cosignatures in rows:
+            try:
+                signed = audit_pb2.SignedCheckpoint.FromString(raw)
+                signed.cosignatures.extend(audit_pb2.Cosignature.FromString(c) for c in cosignatures)
+                cp = audit_pb2.Checkpoint.FromString(signed.checkpoint)
+            except DecodeError:
+                if out["ok"]:
+                    reason = f"the stored checkpoint of size {size} does not parse"
+                    out.update(ok=False, first_bad_index=min(size, log.size), reason=reason)
+                continue
             matches = damage is None and cp.size <= log.size and log.root(cp.size) == cp.root_hash
-            checkpoints.append({**checkpoint_dict(signed), "matches": matches})
+            line = {**checkpoint_dict(signed), "matches": matches, "signature": _signature(signed, directory)}
+            checkpoints.append(line)
             if not matches and out["ok"]:
                 # The leaves agree with themselves but not with what the node signed: a rewrite or truncation.
-                out.update(
-                    ok=False,
-                    first_bad_index=min(cp.size, log.size),
-                    reason=f"checkpoint of size {cp.size} no longer matches",
-                )
+                reason = f"the log no longer matches its signed checkpoint of size {cp.size}"
+                out.update(ok=False, first_bad_index=min(cp.size, log.size), reason=reason)
+            if line["signature"].startswith("INVALID") and out["ok"]:
+                reason = f"the signature of checkpoint {cp.size} does not verify"
+                out.update(ok=False, first_bad_index=min(cp.size, log.size), reason=reason)
         out["checkpoints"] = checkpoints
+        out["alarms"] = [
+            {"log_node": e.log_node, "reason": e.reason, "detected_by": e.detected_by}
+            for e in (audit_pb2.ConflictEvidence.FromString(a) for a in alarms)
+        ]
         return out
     finally:
         log.close()
+
+
+def _stored_directory(log: Any, trusted_root: bytes | None) -> Any:
+    """The directory bundle the node last accepted, verified from ``trusted_root`` (None: not checked)."""
+    from directory import TrustedDirectory
+    from focalpoint.v1 import directory_pb2
+
+    if trusted_root is None:
+        return None
+    raw = log.stored_bundle()
+    if raw is None:
+        raise UsageError("the database holds no directory bundle to check signatures with")
+    bundle = directory_pb2.DirectoryBundle.FromString(raw)
+    try:
+        directory, _ = TrustedDirectory(trusted_root).update(bundle, now_ms=0, reload_expired=True)
+    except VerificationError as e:
+        raise UsageError(f"--root: the node's stored directory does not verify from this root: {e}") from e
+    return directory
+
+
+def _signature(signed: audit_pb2.SignedCheckpoint, directory: Any) -> str:
+    from focalpoint.checkpoint import verify_checkpoint
+
+    if directory is None:
+        return "not checked (give --root)"
+    try:
+        verify_checkpoint(signed, directory)
+    except VerificationError as e:
+        return f"INVALID ({e})"
+    return "valid"
 
 
 @audit.command("export")
@@ -222,7 +301,7 @@ def audit_verify_bundle(bundle_path: Path, root_path: Path | None, as_json: bool
         data = bundle_path.read_bytes()
     except OSError as e:
         raise UsageError(f"{bundle_path}: cannot read: {e.strerror}") from e
-    root = root_path.read_bytes() if root_path is not None else None
+    root = _read(root_path) if root_path is not None else None
     try:
         report = verify_evidence(data, trusted_root=root)
     except VerificationError as e:

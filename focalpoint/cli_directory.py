@@ -221,7 +221,7 @@ def _apply_key_statuses(entry: directory_pb2.StateEntry, statuses: tuple[str, ..
             raise UsageError(f"--key-status {item!r}: expected KEY_ID=ACTIVE, NEXT, RETIRED or REVOKED")
         found = False
         for node in entry.nodes:
-            for key in [*node.signing_keys, *node.encryption_keys]:
+            for key in [*node.signing_keys, *node.encryption_keys, *node.log_keys]:
                 if key.key_id == key_id:
                     key.status = value
                     if value == directory_pb2.KEY_STATUS_RETIRED and not key.not_after_ms:

@@ -216,9 +216,9 @@ class DeliveryManager:
         directory = self._directory()
         envelopes = [envelope_pb2.Envelope.FromString(r.envelope) for r in rows]
         checkpoint = self._checkpoint()
-        if checkpoint and self._checkpoint_sent.get(peer) != checkpoint:
-            envelopes[0].checkpoint = checkpoint  # outside the envelope digest; witnessed by the peer
-            self._checkpoint_sent[peer] = checkpoint
+        carried = checkpoint if checkpoint and self._checkpoint_sent.get(peer) != checkpoint else b""
+        if carried:
+            envelopes[0].checkpoint = carried  # outside the envelope digest; witnessed by the peer
         try:
             if len(rows) == 1:
                 try:
@@ -234,6 +234,8 @@ class DeliveryManager:
             at = self._clock() + int(delay * 1000)
             await self._store.schedule_retry([(r.message_id, at, str(e)) for r in rows])
             return at
+        if carried:  # the peer answered, so it has this checkpoint
+            self._checkpoint_sent[peer] = carried
         return await self._apply(peer, directory, rows, results, backoff)
 
     async def _apply(

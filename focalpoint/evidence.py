@@ -190,11 +190,12 @@ def _witnessed(
     if not names:
         raise VerificationError("E5: the witnessed checkpoint carries no cosignature")
     proof = list(bundle.witnessed_consistency)
-    consistent = (
-        witnessed.size == checkpoint.size and witnessed.root == checkpoint.root and not proof
-        if witnessed.size in (0, checkpoint.size)
-        else verify_consistency(witnessed.size, checkpoint.size, witnessed.root, checkpoint.root, proof)
-    )
+    if witnessed.size == checkpoint.size:
+        consistent = witnessed.root == checkpoint.root and not proof
+    elif witnessed.size == 0:
+        consistent = not proof  # every log extends the empty one
+    else:
+        consistent = verify_consistency(witnessed.size, checkpoint.size, witnessed.root, checkpoint.root, proof)
     if witnessed.size > checkpoint.size or not consistent:
         raise VerificationError(
             f"E5: the checkpoint of size {checkpoint.size} does not extend the witnessed one of size {witnessed.size}"

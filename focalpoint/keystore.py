@@ -394,15 +394,17 @@ def _keys_from_secrets(ns: keystore_pb2.NodeSecrets, path: Path | str) -> NodeKe
 
 
 def rotate_key(home: Path, *, kind: str, passphrase: str | None, now: dt.datetime) -> directory_pb2.NodeEntryExport:
-    """Add a new signing or encryption key to the node in ``home`` and export the entry with it as NEXT.
+    """Add a new signing, encryption or audit log key to the node in ``home``; export the entry with it as NEXT.
+
+    A node whose key file predates the audit log gets its first log key as ACTIVE.
 
     The key file is rewritten atomically (keys are only ever added; old ones stay so old
     messages remain readable and verifiable); ``node-entry.json`` is updated for the
     administrators, who publish the new key as NEXT, later make it ACTIVE and the old one
     RETIRED. A running node picks up the new key file by itself. Raises ConfigError.
     """
-    if kind not in ("signing", "encryption"):
-        raise ConfigError(f"key kind must be 'signing' or 'encryption', got {kind!r}")
+    if kind not in ("signing", "encryption", "log"):
+        raise ConfigError(f"key kind must be 'signing', 'encryption' or 'log', got {kind!r}")
     key_file, entry_file = home / "node.keys", home / "node-entry.json"
     ns = _decode_key_file(key_file, passphrase, keystore_pb2.KeyFile(), keystore_pb2.NodeSecrets, "node")
     try:
@@ -410,6 +412,7 @@ def rotate_key(home: Path, *, kind: str, passphrase: str | None, now: dt.datetim
     except (OSError, json_format.ParseError) as e:
         raise ConfigError(f"{entry_file}: cannot read the node's current entry: {e}") from e
     now_ms = int(now.timestamp() * 1000)
+    first_log_key = False
     if kind == "signing":
         signer = Ed25519Signer.generate()
         new = keystore_pb2.SecretKey(
@@ -419,6 +422,16 @@ def rotate_key(home: Path, *, kind: str, passphrase: str | None, now: dt.datetim
             created_at_ms=now_ms,
         )
         ns.signing_keys.append(new)
+    elif kind == "log":
+        log_key = AdminSigner.generate()
+        new = keystore_pb2.SecretKey(
+            key_id=log_key.key_id,
+            algorithm=common_pb2.KEY_ALGORITHM_ML_DSA_65,
+            private_key=b"".join(log_key.seeds()),
+            created_at_ms=now_ms,
+        )
+        first_log_key = not ns.log_keys
+        ns.log_keys.append(new)
     else:
         enc = EncryptionPrivateKey.generate()
         new = keystore_pb2.SecretKey(
@@ -428,8 +441,12 @@ def rotate_key(home: Path, *, kind: str, passphrase: str | None, now: dt.datetim
             created_at_ms=now_ms,
         )
         ns.encryption_keys.append(new)
-    statuses: dict[str, int] = {k.key_id: k.status for k in [*previous.signing_keys, *previous.encryption_keys]}
+    statuses: dict[str, int] = {
+        k.key_id: k.status for k in [*previous.signing_keys, *previous.encryption_keys, *previous.log_keys]
+    }
     statuses[new.key_id] = directory_pb2.KEY_STATUS_NEXT
+    if kind == "log" and first_log_key:
+        statuses[new.key_id] = directory_pb2.KEY_STATUS_ACTIVE
     export = node_entry_export(
         _keys_from_secrets(ns, key_file),
         state=previous.state,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import grpc
 
 from focalpoint import audit_events
-from focalpoint.checkpoint import parse_signed_checkpoint, verify_checkpoint
+from focalpoint.checkpoint import parse_signed_checkpoint, stored_checkpoint, verify_checkpoint
 from focalpoint.envelope import parse_payload
 from focalpoint.errors import StorageError, UsageError, VerificationError
 from focalpoint.ids import ACTOR
@@ -245,15 +245,17 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
             signed = parse_signed_checkpoint(latest[0])
             signed.cosignatures.extend(audit_pb2.Cosignature.FromString(c) for c in latest[1])
             response.checkpoint.CopyFrom(signed)
-            try:
-                cp = verify_checkpoint(signed, node.cache.current, log_node=node.node_id)
-                root = await node.store.audit(lambda log: log.root(cp.size) if cp.size <= log.size else b"")
-                response.checkpoint_matches = root == cp.root
-            except VerificationError:
-                response.checkpoint_matches = False
-            if not response.checkpoint_matches:
+            cp = stored_checkpoint(signed)
+            root = await node.store.audit(lambda log: log.root(cp.size) if cp.size <= log.size else b"")
+            response.checkpoint_matches = root == cp.root
+            if not response.checkpoint_matches and damage is None:
                 response.ok = False
-                response.reason = response.reason or "the stored log no longer matches this node's latest checkpoint"
+                response.first_bad_index = min(cp.size, size)
+                response.reason = f"the log no longer matches this node's signed checkpoint of size {cp.size}"
+            try:
+                verify_checkpoint(signed, node.cache.current, log_node=node.node_id)
+            except VerificationError as e:  # the log may be whole; say why the signature no longer counts
+                response.checkpoint_signature_error = str(e)
         response.alarms.extend(audit_pb2.ConflictEvidence.FromString(a) for a in await node.store.alarms())
         return response
 

@@ -9,6 +9,7 @@ duplicate. Servicers (focalpoint.transport, focalpoint.local_api) stay thin.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import time
@@ -145,7 +146,7 @@ class Node:
             timeout_s=config.reachability.timeout_seconds,
         )
         self._log_signer: AdminSigner | None = None
-        self._keys_in_use: dict[str, str] = {}
+        self._keys_in_use: dict[str, str] | None = None  # loaded by open(); None: not yet known
         self._checkpoint_raw = b""
         self._checkpoint_lock = asyncio.Lock()
         self.witness = Witness(
@@ -198,6 +199,15 @@ class Node:
             node._sequences = await store.last_peer_sequences()
             latest = await store.latest_checkpoint()
             node._checkpoint_raw = latest[0] if latest is not None else b""
+            node._keys_in_use = json.loads(await store.meta("keys_in_use") or "{}")
+            node._note_key_changes()
+            if node._log_signer is None:
+                log.warning(
+                    "no_log_key",
+                    node=config.node_id,
+                    action="checkpoints and witnessing are off until the directory lists an ACTIVE log key"
+                    " (focalpoint node rotate-key --kind log)",
+                )
         except BaseException:
             await store.close()
             raise
@@ -348,17 +358,31 @@ class Node:
             log.warning("directory_expires_soon", version=directory.version, hours_left=round(left_h, 1))
 
     def _note_key_changes(self) -> None:
-        """Log KEY_CHANGED when the key this node signs with (messages or checkpoints) changes."""
+        """Log KEY_CHANGED when the key this node signs with (messages or checkpoints) changes.
+
+        The keys last logged are kept next to the log (meta ``keys_in_use``, same transaction),
+        so a restart with the same keys logs nothing.
+        """
+        if self._keys_in_use is None:
+            return
         now = self.clock_ms()
-        current = {"signing": self._signer.key_id, "log": self._log_signer.key_id if self._log_signer else ""}
+        current = {"messages": self._signer.key_id, "checkpoints": self._log_signer.key_id if self._log_signer else ""}
         changed = [
             audit_events.key_changed(at_ms=now, key_id=key_id, status=f"now signing {role}")
             for role, key_id in current.items()
             if key_id and self._keys_in_use.get(role) != key_id
         ]
+        if not changed:
+            return
         self._keys_in_use = current
-        if changed:
-            self._in_background(self.store.record(changed))
+
+        async def write() -> None:
+            try:
+                await self.store.record(changed, meta={"keys_in_use": json.dumps(current, sort_keys=True)})
+            except StorageError as e:
+                log.error("audit_write_failed", event="key_changed", error=str(e))
+
+        self._in_background(write())
 
     def _on_directory(self, directory: Directory) -> None:
         me = directory.node(self.node_id)

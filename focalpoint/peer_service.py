@@ -138,10 +138,14 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
         peer = await self._partner(context)
         await self._sizes(context, request.index + 1, request.tree_size, "inclusion proof")
         index, size = request.index, request.tree_size
-        leaf, path = await self._node.store.audit(lambda log: (log.leaf(index), log.inclusion_proof(index, size)))
-        # The event itself only to the peer it concerns; anyone else must already know the leaf.
-        mine = audit_events.decode(leaf).peer_node == peer
-        return audit_pb2.InclusionProofResponse(leaf=leaf if mine else b"", path=path)
+        try:
+            leaf, path = await self._node.store.audit(lambda log: (log.leaf(index), log.inclusion_proof(index, size)))
+        except StorageError:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the audit log cannot be read right now")
+        # The event itself only if it is an exchange with the caller; anyone else must know the leaf.
+        event = audit_events.decode(leaf)
+        shown = event.peer_node == peer and event.kind in audit_events.EXCHANGE_KINDS
+        return audit_pb2.InclusionProofResponse(leaf=leaf if shown else b"", path=path)
 
     async def GetConsistencyProof(
         self, request: audit_pb2.ConsistencyProofRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -149,7 +153,10 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
         await self._partner(context)
         await self._sizes(context, request.old_size, request.new_size, "consistency proof")
         old, new = request.old_size, request.new_size
-        path = await self._node.store.audit(lambda log: log.consistency_proof(old, new))
+        try:
+            path = await self._node.store.audit(lambda log: log.consistency_proof(old, new))
+        except StorageError:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the audit log cannot be read right now")
         return audit_pb2.ConsistencyProofResponse(path=path)
 
     async def Cosign(

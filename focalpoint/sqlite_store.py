@@ -684,16 +684,27 @@ class SqliteStore:
 
     # --- audit log ------------------------------------------------------------------------
 
-    async def record(self, leaves: Sequence[bytes], case_ref: str = "") -> int:
-        """Append events that go with no other row (a read, a refusal, a key change)."""
+    async def record(self, leaves: Sequence[bytes], case_ref: str = "", *, meta: dict[str, str] | None = None) -> int:
+        """Append events that go with no other row (a read, a refusal, a key change), with
+        ``meta`` settings they make true, in one transaction."""
 
         async def body(tx: _Tx) -> int:
             first = tx.next_index
             for leaf in leaves:
                 tx.log(leaf, case_ref)
+            for key, value in (meta or {}).items():
+                await tx.fetchall(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (key, value),
+                )
             return first
 
         return await self._transaction("audit write", body)
+
+    async def meta(self, key: str) -> str | None:
+        rows = await self._fetchall("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
 
     async def audit(self, fn: Callable[[AuditLog], T]) -> T:
         """Run ``fn`` on a read-only view of the log (proofs, verification) in a worker thread.

@@ -196,7 +196,7 @@ class Store(Protocol):
 
     async def directory_document(self, kind: str, name: str, version: int) -> bytes | None: ...
 
-    async def record(self, leaves: Sequence[bytes], case_ref: str = "") -> int:
+    async def record(self, leaves: Sequence[bytes], case_ref: str = "", *, meta: dict[str, str] | None = None) -> int:
         """Append audit events that go with no other row; returns the first index."""
         ...
 

@@ -27,7 +27,14 @@ import structlog
 
 from directory import Directory
 from focalpoint import audit_events
-from focalpoint.checkpoint import VerifiedCheckpoint, contradiction, cosign, parse_signed_checkpoint, verify_checkpoint
+from focalpoint.checkpoint import (
+    VerifiedCheckpoint,
+    contradiction,
+    cosign,
+    parse_signed_checkpoint,
+    stored_checkpoint,
+    verify_checkpoint,
+)
 from focalpoint.errors import StorageError, TransportError, VerificationError
 from focalpoint.reachability import partners
 from focalpoint.signing import AdminSigner
@@ -41,6 +48,11 @@ if TYPE_CHECKING:
 __all__ = ["Witness", "WitnessOutcome"]
 
 log = structlog.get_logger("focalpoint.witness")
+
+# Answers meaning "no such proof exists in my log", as opposed to "not now" (any other status).
+_CANNOT_PROVE = frozenset(
+    {grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +87,8 @@ class Witness:
         self._spawn = spawn
         self._locks: dict[str, asyncio.Lock] = {}
         self._known: dict[str, int] = {}  # peer -> largest size cosigned this run
-        self._alarmed: set[tuple[str, bytes, bytes]] = set()
+        self._alarmed: set[tuple[str, bytes, bytes]] | None = None
+        self._warned_no_key = False
 
     def offered(self, peer: str, raw: bytes) -> None:
         """A partner's envelope carried its checkpoint: check that partner if it is news."""
@@ -83,7 +96,9 @@ class Witness:
             size = audit_pb2.Checkpoint.FromString(parse_signed_checkpoint(raw).checkpoint).size
         except Exception:  # malformed: the scheduled round will fetch the real one
             return
-        if size > self._known.get(peer, -1) and not self._lock(peer).locked():
+        if size <= self._known.get(peer, -1) or self._lock(peer).locked():
+            return
+        if peer in partners(self._directory(), self._me):  # only partners are witnessed
             self._spawn(self.check(peer))
 
     def _lock(self, peer: str) -> asyncio.Lock:
@@ -103,6 +118,9 @@ class Witness:
     async def check(self, peer: str) -> WitnessOutcome:
         signer = self._signer()
         if signer is None:
+            if not self._warned_no_key:
+                self._warned_no_key = True
+                log.warning("witness_without_log_key", action="add a log key: focalpoint node rotate-key --kind log")
             return WitnessOutcome(peer, "skipped", detail="this node has no active log key in the directory")
         async with self._lock(peer):
             try:
@@ -124,7 +142,7 @@ class Witness:
         signed = await stub.GetCheckpoint(audit_pb2.GetCheckpointRequest(log_node=peer), timeout=self._timeout)
         new = verify_checkpoint(signed, directory, log_node=peer)
         previous_raw = await self._store.witnessed(peer)
-        previous = verify_checkpoint(parse_signed_checkpoint(previous_raw), directory) if previous_raw else None
+        previous = stored_checkpoint(parse_signed_checkpoint(previous_raw)) if previous_raw else None
         if previous is not None:
             alarm = await self._compare(peer, stub, previous, new)
             if alarm is not None:
@@ -177,13 +195,18 @@ class Witness:
                 )
                 proof = list(answer.path)
             except grpc.aio.AioRpcError as e:
-                if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                    raise TransportError(f"no consistency proof from {peer!r}: {e.details()}") from e
-                proof = None  # the log refused to prove it: that is itself the finding
+                if e.code() not in _CANNOT_PROVE:
+                    raise TransportError(f"no consistency proof from {peer!r} now: {e.details()}") from e
+                proof = None  # the log says it cannot prove it: that is itself the finding
         reason = contradiction(a, b, proof)
         if reason is None:
             return None
         key = (peer, a.raw, b.raw)
+        if self._alarmed is None:  # the evidence kept before a restart
+            self._alarmed = set()
+            for raw in await self._store.alarms():
+                kept = audit_pb2.ConflictEvidence.FromString(raw)
+                self._alarmed.add((kept.log_node, kept.earlier.checkpoint, kept.later.checkpoint))
         if key in self._alarmed:  # already kept as evidence; say so again without storing it twice
             return WitnessOutcome(peer, "alarm", b.size, reason)
         self._alarmed.add(key)

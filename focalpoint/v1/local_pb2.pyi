@@ -500,12 +500,17 @@ class VerifyAuditResponse(_message.Message):
     CHECKPOINT_FIELD_NUMBER: _builtins.int
     CHECKPOINT_MATCHES_FIELD_NUMBER: _builtins.int
     ALARMS_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_SIGNATURE_ERROR_FIELD_NUMBER: _builtins.int
     ok: _builtins.bool
     size: _builtins.int
     first_bad_index: _builtins.int
     """When not ok: the first index at which the stored log disagrees with itself, and why."""
     reason: _builtins.str
     checkpoint_matches: _builtins.bool
+    checkpoint_signature_error: _builtins.str
+    """Why the latest checkpoint's signature no longer verifies against the current directory
+    (e.g. its log key was revoked), or empty.
+    """
     @_builtins.property
     def checkpoint(self) -> _audit_pb2.SignedCheckpoint:
         """The latest checkpoint and whether the stored log still matches it."""
@@ -524,10 +529,11 @@ class VerifyAuditResponse(_message.Message):
         checkpoint: _audit_pb2.SignedCheckpoint | None = ...,
         checkpoint_matches: _builtins.bool = ...,
         alarms: _abc.Iterable[_audit_pb2.ConflictEvidence] | None = ...,
+        checkpoint_signature_error: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alarms", b"alarms", "checkpoint", b"checkpoint", "checkpoint_matches", b"checkpoint_matches", "first_bad_index", b"first_bad_index", "ok", b"ok", "reason", b"reason", "size", b"size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alarms", b"alarms", "checkpoint", b"checkpoint", "checkpoint_matches", b"checkpoint_matches", "checkpoint_signature_error", b"checkpoint_signature_error", "first_bad_index", b"first_bad_index", "ok", b"ok", "reason", b"reason", "size", b"size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
