@@ -1,4 +1,4 @@
-"""Signed checkpoints and witness cosignatures (pure; docs/protocol.md §7).
+"""Signed checkpoints and witness cosignatures (pure; docs/protocol.md §10.3).
 
 A checkpoint says "the log of node N had S leaves with root R at time T", signed with N's
 hybrid log key (Ed25519 + ML-DSA-65, both must verify). A witness cosigns a checkpoint

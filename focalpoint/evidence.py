@@ -2,7 +2,7 @@
 
 The file is ``MAGIC`` then a serialized ``EvidenceFile``: the bundle's bytes and the
 exporting node's hybrid signature over them. Verification (``verify_evidence``, pure)
-is numbered E1–E8 as in docs/protocol.md §7.4 and names the first check that fails;
+is numbered E1–E8 as in docs/protocol.md §10.7 and names the first check that fails;
 any changed byte fails one of them (E1 also refuses a non-canonical encoding, so bytes
 cannot be added where a parser would skip them).
 """

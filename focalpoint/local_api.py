@@ -122,7 +122,7 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
     async def ListInbox(
         self, request: local_pb2.ListRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> local_pb2.ListInboxResponse:
-        from focalpoint.node import inbox_purpose
+        from focalpoint.receiver import inbox_purpose
 
         rows = await self._node.store.list_inbox(min(request.limit or 50, _MAX_LIST), request.before)
         entries = []
@@ -145,7 +145,8 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
     async def GetMessage(
         self, request: local_pb2.GetMessageRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> local_pb2.GetMessageResponse:
-        from focalpoint.node import OUTBOX_PURPOSE, inbox_purpose
+        from focalpoint.node import OUTBOX_PURPOSE
+        from focalpoint.receiver import inbox_purpose
 
         if len(request.message_id) != 16:
             raise UsageError("message_id must be 16 bytes")
@@ -172,7 +173,7 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
             digest, peer = rows[0].digest, rows[0].sender
         else:
             raise UsageError("direction must be DIRECTION_INBOX or DIRECTION_OUTBOX")
-        from focalpoint.node import case_ref_of
+        from focalpoint.receiver import case_ref_of
 
         case_ref = case_ref_of(content.body)
         event = audit_events.read(

@@ -13,7 +13,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,11 +33,10 @@ from focalpoint.config import NodeConfig
 from focalpoint.delivery import DeliveryManager, Outgoing
 from focalpoint.directory_cache import DirectoryCache
 from focalpoint.directory_service import add_directory_service
-from focalpoint.envelope import Limits, OpenedMessage, message_id_of, open_envelope, seal
+from focalpoint.envelope import Limits, seal
 from focalpoint.errors import (
     ConfigError,
     FocalpointError,
-    Refusal,
     RefusalError,
     StorageError,
     TransportError,
@@ -46,7 +45,7 @@ from focalpoint.errors import (
 from focalpoint.keystore import NodeKeys, load_node_keys
 from focalpoint.policy import check_exchange
 from focalpoint.reachability import Reachability
-from focalpoint.receipt import make_batch_receipts, make_receipt
+from focalpoint.receiver import Receiver, case_ref_of
 from focalpoint.signing import AdminSigner, Ed25519Signer
 from focalpoint.sqlite_store import SqliteStore
 from focalpoint.store import DeliveryState, InboxOutcome, NewInbox, NewOutbox, StorageCipher
@@ -55,11 +54,9 @@ from focalpoint.transport import (
     PeerChannels,
     ServerTls,
     bind_port,
-    refusal_from_proto,
-    refusal_to_proto,
     server_options,
 )
-from focalpoint.v1 import audit_pb2, envelope_pb2, messages_pb2, node_pb2, node_pb2_grpc
+from focalpoint.v1 import audit_pb2, messages_pb2, node_pb2, node_pb2_grpc
 from focalpoint.witness import Witness
 
 __all__ = ["Node", "Submitted", "wall_clock_ms"]
@@ -73,17 +70,13 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def inbox_purpose(sender: str) -> bytes:
-    return b"inbox:" + sender.encode()
-
-
 @dataclass(frozen=True, slots=True)
 class Submitted:
     message_id: bytes
     state: DeliveryState
 
 
-class Node:
+class Node(Receiver):
     def __init__(
         self,
         config: NodeConfig,
@@ -541,172 +534,6 @@ class Node:
             self.delivery.enqueue(recipient, Outgoing(message_id, envelope_bytes, sealed.digest))
         log.debug("message_queued", recipient=recipient, message_id=stored_id.hex(), sequence=sequence)
         return Submitted(stored_id, DeliveryState.QUEUED)
-
-    # --- receiving --------------------------------------------------------------------
-
-    def _open(self, envelope: envelope_pb2.Envelope, tls_peer: str, now: int) -> OpenedMessage:
-        """Steps 1–13 (focalpoint.envelope.open_envelope) and 13a (agreement); raises RefusalError."""
-        directory = self.cache.current
-        opened = open_envelope(
-            envelope,
-            me=self.node_id,
-            tls_peer=tls_peer,
-            peers=directory,
-            decryption_keys=self._decryption_keys,
-            now_ms=now,
-            limits=self.limits,
-        )
-        self._directory_hint(tls_peer, opened.header.directory_version)
-        # 13a. An agreement in force between the two States covers this kind (focalpoint.policy).
-        try:
-            check_exchange(directory, sender_node=opened.sender, recipient_node=self.node_id, kind=opened.kind)
-        except RefusalError as e:
-            if opened.header.directory_version > directory.version:
-                # The sender may know of an agreement this node has not loaded yet (the hint above
-                # is fetching it): ask for a retry rather than refusing for good.
-                raise RefusalError(
-                    Refusal.UNAVAILABLE,
-                    f"this node has directory version {directory.version}, the sender "
-                    f"{opened.header.directory_version}; retry once it has caught up",
-                ) from e
-            raise
-        return opened
-
-    def _inbox_row(self, envelope: envelope_pb2.Envelope, opened: OpenedMessage, now: int, batch: int) -> NewInbox:
-        # Only the authenticated parts are stored: unknown fields and a carried checkpoint are dropped.
-        stored = envelope_pb2.Envelope(header=envelope.header, ciphertext=envelope.ciphertext)
-        return NewInbox(
-            sender=opened.sender,
-            message_id=opened.message_id,
-            envelope=stored.SerializeToString(),
-            digest=opened.digest,
-            local_copy=self.cipher.seal(
-                opened.payload, purpose=inbox_purpose(opened.sender), message_id=opened.message_id
-            ),
-            received_at_ms=now,
-            expires_at_ms=opened.header.expires_at_ms,
-            case_ref=case_ref_of(opened.content.body),
-            message_kind=opened.kind,
-            sequence=opened.content.sequence,
-            batch=batch,
-        )
-
-    def _sign_receipts(self, fresh: Sequence[tuple[NewInbox, int]]) -> list[bytes]:
-        """Step 16, inside the storing transaction: each receipt names its DELIVERED event's log index.
-
-        Rows of one incoming batch share one signed Merkle root; others get a single receipt.
-        """
-        out: dict[int, bytes] = {}
-        groups: dict[tuple[int, str], list[int]] = {}
-        for pos, (row, index) in enumerate(fresh):
-            if row.batch:
-                groups.setdefault((row.batch, row.sender), []).append(pos)
-                continue
-            out[pos] = make_receipt(
-                self._signer,
-                receiver_node=self.node_id,
-                sender_node=row.sender,
-                message_id=row.message_id,
-                envelope_digest=row.digest,
-                received_at_ms=row.received_at_ms,
-                log_index=index,
-            ).SerializeToString()
-        for (_, sender), positions in groups.items():
-            receipts = make_batch_receipts(
-                self._signer,
-                receiver_node=self.node_id,
-                sender_node=sender,
-                deliveries=[(fresh[p][0].message_id, fresh[p][0].digest) for p in positions],
-                received_at_ms=fresh[positions[0]][0].received_at_ms,
-                log_indices=[fresh[p][1] for p in positions],
-            )
-            for p, receipt in zip(positions, receipts, strict=True):
-                out[p] = receipt.SerializeToString()
-        return [out[p] for p in range(len(fresh))]
-
-    async def _store_inbox(self, rows: list[NewInbox]) -> list[InboxOutcome]:
-        """Steps 14–16: the (sender, message id) unique key is the replay table; the insert is atomic."""
-        try:
-            return await self._inbox_commit.submit_many(rows)
-        except StorageError as e:
-            # The sender keeps the message and retries; the peer learns nothing about our disk.
-            log.error("inbox_store_failed", error=str(e))
-            raise RefusalError(Refusal.UNAVAILABLE, "the receiver cannot store messages right now; retry later") from e
-
-    @staticmethod
-    def _response(outcome: InboxOutcome) -> node_pb2.DeliverResponse:
-        if outcome.conflict:
-            raise RefusalError(
-                Refusal.REPLAY, "this message id was already used by this sender for a different envelope"
-            )
-        return node_pb2.DeliverResponse(
-            receipt=envelope_pb2.Receipt.FromString(outcome.receipt), duplicate=outcome.duplicate
-        )
-
-    async def _log_refusals(self, refused: Sequence[tuple[bytes, RefusalError]], peer: str, now: int) -> None:
-        """Each refusal is an audit event (its code; the reason text stays in the operator log)."""
-        try:
-            await self.store.record(
-                [
-                    audit_events.refused(
-                        at_ms=now, sender=peer, message_id=mid, code=envelope_pb2.RefusalCode.ValueType(e.code.value)
-                    )
-                    for mid, e in refused
-                ]
-            )
-        except StorageError as err:
-            log.error("audit_write_failed", error=str(err))
-
-    async def receive(self, envelope: envelope_pb2.Envelope, tls_peer: str) -> node_pb2.DeliverResponse:
-        """Steps 1–16 for one envelope; raises RefusalError."""
-        [result] = await self.receive_batch([envelope], tls_peer, batched=False)
-        if result.WhichOneof("outcome") == "refused":
-            raise refusal_from_proto(result.refused)
-        return result.delivered
-
-    async def receive_batch(
-        self, envelopes: Sequence[envelope_pb2.Envelope], tls_peer: str, *, batched: bool = True
-    ) -> list[node_pb2.DeliveryResult]:
-        """Steps 1–16 for a batch: one result per envelope, in order; one signed receipt root for all."""
-        now = self.clock_ms()
-        results: list[node_pb2.DeliveryResult | None] = [None] * len(envelopes)
-        accepted: list[tuple[int, OpenedMessage]] = []
-        refused: list[tuple[bytes, RefusalError]] = []
-        for i, envelope in enumerate(envelopes):
-            if envelope.checkpoint:
-                self.witness.offered(tls_peer, envelope.checkpoint)
-            try:
-                accepted.append((i, self._open(envelope, tls_peer, now)))
-            except RefusalError as e:
-                log.info("envelope_refused", code=e.code.name, reason=e.reason[:200], peer=tls_peer)
-                refused.append((message_id_of(envelope), e))
-                results[i] = node_pb2.DeliveryResult(message_id=message_id_of(envelope), refused=refusal_to_proto(e))
-        if accepted:
-            self._batches += 1
-            batch = self._batches if batched else 0
-            rows = [self._inbox_row(envelopes[i], o, now, batch) for i, o in accepted]
-            try:
-                outcomes: list[InboxOutcome | RefusalError] = list(await self._store_inbox(rows))
-            except RefusalError as e:
-                outcomes = [e] * len(rows)
-            for (i, o), outcome in zip(accepted, outcomes, strict=True):
-                try:
-                    if isinstance(outcome, RefusalError):
-                        raise outcome
-                    results[i] = node_pb2.DeliveryResult(message_id=o.message_id, delivered=self._response(outcome))
-                except RefusalError as e:
-                    if e.code is Refusal.REPLAY:
-                        refused.append((o.message_id, e))
-                    results[i] = node_pb2.DeliveryResult(message_id=o.message_id, refused=refusal_to_proto(e))
-        if refused:
-            await self._log_refusals(refused, tls_peer, now)
-        return [r for r in results if r is not None]
-
-
-def case_ref_of(body: messages_pb2.Body) -> str:
-    """The pseudonymous case reference every body kind carries (empty if none)."""
-    kind = body.WhichOneof("kind")
-    return str(getattr(getattr(body, kind), "case_ref", "")) if kind else ""
 
 
 def _mtime(path: Path) -> int | None:

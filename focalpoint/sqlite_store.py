@@ -27,8 +27,8 @@ import aiosqlite
 from focalpoint import audit_events, audit_tree
 from focalpoint.audit_log import SCHEMA as AUDIT_SCHEMA
 from focalpoint.audit_log import AuditLog
+from focalpoint.audit_store import AuditTables, Tx
 from focalpoint.errors import StorageError
-from focalpoint.merkle import leaf_hash
 from focalpoint.store import (
     Delivered,
     DeliveryState,
@@ -164,44 +164,7 @@ def _inbox(row: Any) -> InboxRow:
     return InboxRow(*row)
 
 
-class _Tx:
-    """One open write transaction: SQL on the writer connection plus the audit leaves it adds."""
-
-    def __init__(self, db: aiosqlite.Connection, tail: audit_tree.Tail) -> None:
-        self.db = db
-        self.tail = tail
-        self.leaves: list[bytes] = []
-        self.cases: list[tuple[str, int]] = []
-
-    @property
-    def next_index(self) -> int:
-        return self.tail.size + len(self.leaves)
-
-    def log(self, leaf: bytes, case_ref: str = "") -> int:
-        index = self.next_index
-        self.leaves.append(leaf)
-        if case_ref:
-            self.cases.append((case_ref, index))
-        return index
-
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return list(await self.db.execute_fetchall(sql, params))
-
-    async def flush(self) -> None:
-        if not self.leaves:
-            return
-        first = self.tail.size
-        tail, nodes = self.tail.extend([leaf_hash(leaf) for leaf in self.leaves])
-        await self.db.executemany(
-            "INSERT INTO audit_leaves (idx, leaf) VALUES (?, ?)", [(first + i, x) for i, x in enumerate(self.leaves)]
-        )
-        await self.db.executemany("INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)", nodes)
-        if self.cases:
-            await self.db.executemany("INSERT INTO audit_cases (case_ref, idx) VALUES (?, ?)", self.cases)
-        self.tail = tail
-
-
-class SqliteStore:
+class SqliteStore(AuditTables):
     """Open with ``await SqliteStore.open(path)``; one instance per database file."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
@@ -291,19 +254,14 @@ class SqliteStore:
     def path(self) -> Path:
         return self._path
 
-    @property
-    def audit_size(self) -> int:
-        """Leaves committed to the audit log."""
-        return self._tail.size
-
-    async def _transaction(self, what: str, body: Callable[[_Tx], Awaitable[T]]) -> T:
+    async def _transaction(self, what: str, body: Callable[[Tx], Awaitable[T]]) -> T:
         """Run ``body`` and its audit events as one transaction, to the end even if the caller
         is cancelled."""
         return await asyncio.shield(self._run(what, body))
 
-    async def _run(self, what: str, body: Callable[[_Tx], Awaitable[T]]) -> T:
+    async def _run(self, what: str, body: Callable[[Tx], Awaitable[T]]) -> T:
         async with self._lock:
-            tx = _Tx(self._db, self._tail)
+            tx = Tx(self._db, self._tail)
             try:
                 await self._db.execute("BEGIN IMMEDIATE")
                 try:
@@ -357,7 +315,7 @@ class SqliteStore:
                 r.message_kind,
             ]
 
-        async def body(tx: _Tx) -> list[bytes]:
+        async def body(tx: Tx) -> list[bytes]:
             inserted = await tx.fetchall(
                 "INSERT INTO outbox (message_id, client_request_id, recipient, peer_sequence, envelope, digest,"
                 " local_copy, created_at_ms, expires_at_ms, state, next_attempt_ms, case_ref, message_kind)"
@@ -427,7 +385,7 @@ class SqliteStore:
         values = ", ".join(["(?, ?, ?)"] * len(done))
         by_id = {d.message_id: d for d in done}
 
-        async def body(tx: _Tx) -> None:
+        async def body(tx: Tx) -> None:
             closed = await tx.fetchall(
                 "UPDATE outbox SET state = ?, receipt = v.column2, delivered_at_ms = v.column3, last_error = ''"
                 f" FROM (VALUES {values}) AS v WHERE outbox.message_id = v.column1 AND outbox.state = ?"
@@ -463,7 +421,7 @@ class SqliteStore:
         code: envelope_pb2.RefusalCode.ValueType,
         at_ms: int,
     ) -> None:
-        async def body(tx: _Tx) -> None:
+        async def body(tx: Tx) -> None:
             closed = await tx.fetchall(
                 "UPDATE outbox SET state = ?, last_error = ?, attempts = attempts + 1 WHERE message_id = ?"
                 " AND state = ? RETURNING recipient, digest, case_ref",
@@ -487,7 +445,7 @@ class SqliteStore:
             return
         values = ", ".join(["(?, ?, ?)"] * len(items))
 
-        async def body(tx: _Tx) -> None:
+        async def body(tx: Tx) -> None:
             await tx.fetchall(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = v.column2, last_error = v.column3"
                 f" FROM (VALUES {values}) AS v WHERE outbox.message_id = v.column1 AND outbox.state = ?",
@@ -497,7 +455,7 @@ class SqliteStore:
         await self._transaction("outbox retry", body)
 
     async def expire_outbox(self, now_ms: int) -> list[bytes]:
-        async def body(tx: _Tx) -> list[bytes]:
+        async def body(tx: Tx) -> list[bytes]:
             rows = await tx.fetchall(
                 "UPDATE outbox SET state = ?, last_error = ? WHERE state = ? AND expires_at_ms <= ?"
                 " RETURNING message_id, recipient, digest, case_ref",
@@ -545,7 +503,7 @@ class SqliteStore:
         if not rows:
             return []
 
-        async def body(tx: _Tx) -> list[InboxOutcome]:
+        async def body(tx: Tx) -> list[InboxOutcome]:
             keys = ", ".join(["(?, ?)"] * len(rows))
             found = await tx.fetchall(
                 f"SELECT sender, message_id, digest, receipt FROM inbox WHERE (sender, message_id) IN ({keys})",
@@ -647,7 +605,7 @@ class SqliteStore:
         values = ", ".join(["(?, ?, ?, ?, ?)"] * len(documents))
         raw_of = {(kind, name, version): raw for kind, name, version, raw in documents}
 
-        async def body(tx: _Tx) -> None:
+        async def body(tx: Tx) -> None:
             inserted = await tx.fetchall(
                 "INSERT INTO directory_documents (kind, name, version, raw, accepted_at_ms)"
                 f" VALUES {values} ON CONFLICT (kind, name, version) DO NOTHING RETURNING kind, name, version",
@@ -681,140 +639,3 @@ class SqliteStore:
             "SELECT raw FROM directory_documents WHERE kind = ? AND name = ? AND version = ?", (kind, name, version)
         )
         return bytes(rows[0][0]) if rows else None
-
-    # --- audit log ------------------------------------------------------------------------
-
-    async def record(self, leaves: Sequence[bytes], case_ref: str = "", *, meta: dict[str, str] | None = None) -> int:
-        """Append events that go with no other row (a read, a refusal, a key change), with
-        ``meta`` settings they make true, in one transaction."""
-
-        async def body(tx: _Tx) -> int:
-            first = tx.next_index
-            for leaf in leaves:
-                tx.log(leaf, case_ref)
-            for key, value in (meta or {}).items():
-                await tx.fetchall(
-                    "INSERT INTO meta (key, value) VALUES (?, ?)"
-                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (key, value),
-                )
-            return first
-
-        return await self._transaction("audit write", body)
-
-    async def meta(self, key: str) -> str | None:
-        rows = await self._fetchall("SELECT value FROM meta WHERE key = ?", (key,))
-        return str(rows[0][0]) if rows else None
-
-    async def audit(self, fn: Callable[[AuditLog], T]) -> T:
-        """Run ``fn`` on a read-only view of the log (proofs, verification) in a worker thread.
-
-        The view sees only committed leaves; its size is the committed size when it runs.
-        """
-
-        def run() -> T:
-            with self._audit_lock:
-                if self._audit is None:
-                    self._audit = AuditLog(self._path, readonly=True)
-                self._audit.refresh()
-                return fn(self._audit)
-
-        return await asyncio.to_thread(run)
-
-    async def case_event_indices(self, case_ref: str) -> list[int]:
-        rows = await self._fetchall("SELECT idx FROM audit_cases WHERE case_ref = ? ORDER BY idx", (case_ref,))
-        return [int(r[0]) for r in rows]
-
-    async def audit_events(self, limit: int, before: int, case_ref: str = "") -> list[tuple[int, bytes]]:
-        if case_ref:
-            rows = await self._fetchall(
-                "SELECT l.idx, l.leaf FROM audit_cases c JOIN audit_leaves l ON l.idx = c.idx"
-                " WHERE c.case_ref = ? AND c.idx < ? ORDER BY c.idx DESC LIMIT ?",
-                (case_ref, before or (1 << 62), limit),
-            )
-        else:
-            rows = await self._fetchall(
-                "SELECT idx, leaf FROM audit_leaves WHERE idx < ? ORDER BY idx DESC LIMIT ?",
-                (before or (1 << 62), limit),
-            )
-        return [(int(i), bytes(leaf)) for i, leaf in rows]
-
-    # checkpoints, cosignatures, witnessing
-
-    async def add_checkpoint(self, size: int, raw: bytes, issued_at_ms: int) -> bytes:
-        """Keep this node's signed checkpoint of ``size``; returns the one kept (the first for a size)."""
-
-        async def body(tx: _Tx) -> bytes:
-            await tx.fetchall(
-                "INSERT INTO audit_checkpoints (size, raw, issued_at_ms) VALUES (?, ?, ?)"
-                " ON CONFLICT (size) DO NOTHING",
-                (size, raw, issued_at_ms),
-            )
-            rows = await tx.fetchall("SELECT raw FROM audit_checkpoints WHERE size = ?", (size,))
-            return bytes(rows[0][0])
-
-        return await self._transaction("checkpoint write", body)
-
-    async def latest_checkpoint(self) -> tuple[bytes, list[bytes]] | None:
-        """This node's newest signed checkpoint and the cosignatures returned for it."""
-        rows = await self._fetchall("SELECT size, raw FROM audit_checkpoints ORDER BY size DESC LIMIT 1")
-        if not rows:
-            return None
-        return bytes(rows[0][1]), await self.cosignatures(int(rows[0][0]))
-
-    async def latest_cosigned_checkpoint(self) -> tuple[bytes, list[bytes]] | None:
-        """This node's newest checkpoint that at least one witness cosigned, with its cosignatures."""
-        rows = await self._fetchall(
-            "SELECT c.size, c.raw FROM audit_checkpoints c WHERE EXISTS"
-            " (SELECT 1 FROM audit_cosignatures s WHERE s.size = c.size) ORDER BY c.size DESC LIMIT 1"
-        )
-        if not rows:
-            return None
-        return bytes(rows[0][1]), await self.cosignatures(int(rows[0][0]))
-
-    async def checkpoint_at(self, size: int) -> bytes | None:
-        rows = await self._fetchall("SELECT raw FROM audit_checkpoints WHERE size = ?", (size,))
-        return bytes(rows[0][0]) if rows else None
-
-    async def cosignatures(self, size: int) -> list[bytes]:
-        rows = await self._fetchall("SELECT raw FROM audit_cosignatures WHERE size = ? ORDER BY witness", (size,))
-        return [bytes(r[0]) for r in rows]
-
-    async def add_cosignature(self, size: int, witness: str, raw: bytes) -> None:
-        async def body(tx: _Tx) -> None:
-            await tx.fetchall(
-                "INSERT INTO audit_cosignatures (size, witness, raw) VALUES (?, ?, ?)"
-                " ON CONFLICT (size, witness) DO UPDATE SET raw = excluded.raw",
-                (size, witness, raw),
-            )
-
-        await self._transaction("cosignature write", body)
-
-    async def witnessed(self, log_node: str) -> bytes | None:
-        """The latest checkpoint of ``log_node`` this node cosigned (a SignedCheckpoint with that cosignature)."""
-        rows = await self._fetchall("SELECT raw FROM witnessed WHERE log_node = ?", (log_node,))
-        return bytes(rows[0][0]) if rows else None
-
-    async def set_witnessed(self, log_node: str, size: int, raw: bytes, event: bytes, at_ms: int) -> None:
-        async def body(tx: _Tx) -> None:
-            await tx.fetchall(
-                "INSERT INTO witnessed (log_node, size, raw, at_ms) VALUES (?, ?, ?, ?) ON CONFLICT (log_node)"
-                " DO UPDATE SET size = excluded.size, raw = excluded.raw, at_ms = excluded.at_ms"
-                " WHERE excluded.size >= witnessed.size",
-                (log_node, size, raw, at_ms),
-            )
-            tx.log(event)
-
-        await self._transaction("witness write", body)
-
-    async def add_alarm(self, log_node: str, raw: bytes, event: bytes, at_ms: int) -> None:
-        async def body(tx: _Tx) -> None:
-            await tx.fetchall(
-                "INSERT INTO witness_alarms (log_node, raw, at_ms) VALUES (?, ?, ?)", (log_node, raw, at_ms)
-            )
-            tx.log(event)
-
-        await self._transaction("alarm write", body)
-
-    async def alarms(self) -> list[bytes]:
-        return [bytes(r[0]) for r in await self._fetchall("SELECT raw FROM witness_alarms ORDER BY id")]

@@ -14,7 +14,8 @@ from focalpoint.config import load_config
 from focalpoint.errors import UsageError
 from focalpoint.keystore import rotate_key
 from focalpoint.localnet import LocalNetwork
-from focalpoint.node import Node, inbox_purpose, wall_clock_ms
+from focalpoint.node import Node, wall_clock_ms
+from focalpoint.receiver import inbox_purpose
 from focalpoint.samples import social_inquiry_request
 from focalpoint.store import DeliveryState
 from focalpoint.v1 import directory_pb2, envelope_pb2

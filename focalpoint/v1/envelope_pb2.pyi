@@ -258,7 +258,7 @@ class ReceiptContent(_message.Message):
     """
     received_at_ms: _builtins.int
     log_index: _builtins.int
-    """Index of the "delivered" event in the receiver's audit log (0 until the log exists)."""
+    """Index of the DELIVERED event in the receiver's audit log (docs/protocol.md §10.6)."""
     nonce: _builtins.bytes
     """Batch receipts only: 16 random bytes, so that the leaf of an envelope the receiver did
     not store (a replay inside the batch) can never be rebuilt from the signed root.

@@ -116,7 +116,7 @@ class LocalServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetCheckpoint(self, request, context):
-        """The audit log (docs/protocol.md §7). Reading a message and exporting a case are logged.
+        """The audit log (docs/protocol.md §10.8). Reading a message and exporting a case are logged.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

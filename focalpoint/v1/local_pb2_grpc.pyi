@@ -38,7 +38,7 @@ class LocalServiceStub:
     GetMessage: _grpc.UnaryUnaryMultiCallable[_local_pb2.GetMessageRequest, _local_pb2.GetMessageResponse]
     GetHealth: _grpc.UnaryUnaryMultiCallable[_local_pb2.GetHealthRequest, _local_pb2.GetHealthResponse]
     GetCheckpoint: _grpc.UnaryUnaryMultiCallable[_local_pb2.GetCheckpointLocalRequest, _audit_pb2.SignedCheckpoint]
-    """The audit log (docs/protocol.md §7). Reading a message and exporting a case are logged."""
+    """The audit log (docs/protocol.md §10.8). Reading a message and exporting a case are logged."""
     ListAudit: _grpc.UnaryUnaryMultiCallable[_local_pb2.ListAuditRequest, _local_pb2.ListAuditResponse]
     VerifyAudit: _grpc.UnaryUnaryMultiCallable[_local_pb2.VerifyAuditRequest, _local_pb2.VerifyAuditResponse]
     ExportCase: _grpc.UnaryUnaryMultiCallable[_local_pb2.ExportCaseRequest, _local_pb2.ExportCaseResponse]
@@ -52,7 +52,7 @@ class LocalServiceAsyncStub(LocalServiceStub):
     GetMessage: _aio.UnaryUnaryMultiCallable[_local_pb2.GetMessageRequest, _local_pb2.GetMessageResponse]  # type: ignore[assignment]
     GetHealth: _aio.UnaryUnaryMultiCallable[_local_pb2.GetHealthRequest, _local_pb2.GetHealthResponse]  # type: ignore[assignment]
     GetCheckpoint: _aio.UnaryUnaryMultiCallable[_local_pb2.GetCheckpointLocalRequest, _audit_pb2.SignedCheckpoint]  # type: ignore[assignment]
-    """The audit log (docs/protocol.md §7). Reading a message and exporting a case are logged."""
+    """The audit log (docs/protocol.md §10.8). Reading a message and exporting a case are logged."""
     ListAudit: _aio.UnaryUnaryMultiCallable[_local_pb2.ListAuditRequest, _local_pb2.ListAuditResponse]  # type: ignore[assignment]
     VerifyAudit: _aio.UnaryUnaryMultiCallable[_local_pb2.VerifyAuditRequest, _local_pb2.VerifyAuditResponse]  # type: ignore[assignment]
     ExportCase: _aio.UnaryUnaryMultiCallable[_local_pb2.ExportCaseRequest, _local_pb2.ExportCaseResponse]  # type: ignore[assignment]
@@ -99,7 +99,7 @@ class LocalServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _local_pb2.GetCheckpointLocalRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_audit_pb2.SignedCheckpoint, _abc.Awaitable[_audit_pb2.SignedCheckpoint]]:
-        """The audit log (docs/protocol.md §7). Reading a message and exporting a case are logged."""
+        """The audit log (docs/protocol.md §10.8). Reading a message and exporting a case are logged."""
 
     @_abc_1.abstractmethod
     def ListAudit(

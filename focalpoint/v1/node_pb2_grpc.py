@@ -101,7 +101,7 @@ class NodeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetCheckpoint(self, request, context):
-        """The audit log, for witnesses (docs/protocol.md §7).
+        """The audit log, for witnesses (docs/protocol.md §10.5).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -45,7 +45,7 @@ class NodeServiceStub:
     Ping: _grpc.UnaryUnaryMultiCallable[_node_pb2.PingRequest, _node_pb2.PingResponse]
     """Signed reachability check between agreement partners."""
     GetCheckpoint: _grpc.UnaryUnaryMultiCallable[_audit_pb2.GetCheckpointRequest, _audit_pb2.SignedCheckpoint]
-    """The audit log, for witnesses (docs/protocol.md §7)."""
+    """The audit log, for witnesses (docs/protocol.md §10.5)."""
     GetInclusionProof: _grpc.UnaryUnaryMultiCallable[_audit_pb2.InclusionProofRequest, _audit_pb2.InclusionProofResponse]
     GetConsistencyProof: _grpc.UnaryUnaryMultiCallable[_audit_pb2.ConsistencyProofRequest, _audit_pb2.ConsistencyProofResponse]
     Cosign: _grpc.UnaryUnaryMultiCallable[_audit_pb2.Cosignature, _audit_pb2.CosignResponse]
@@ -66,7 +66,7 @@ class NodeServiceAsyncStub(NodeServiceStub):
     Ping: _aio.UnaryUnaryMultiCallable[_node_pb2.PingRequest, _node_pb2.PingResponse]  # type: ignore[assignment]
     """Signed reachability check between agreement partners."""
     GetCheckpoint: _aio.UnaryUnaryMultiCallable[_audit_pb2.GetCheckpointRequest, _audit_pb2.SignedCheckpoint]  # type: ignore[assignment]
-    """The audit log, for witnesses (docs/protocol.md §7)."""
+    """The audit log, for witnesses (docs/protocol.md §10.5)."""
     GetInclusionProof: _aio.UnaryUnaryMultiCallable[_audit_pb2.InclusionProofRequest, _audit_pb2.InclusionProofResponse]  # type: ignore[assignment]
     GetConsistencyProof: _aio.UnaryUnaryMultiCallable[_audit_pb2.ConsistencyProofRequest, _audit_pb2.ConsistencyProofResponse]  # type: ignore[assignment]
     Cosign: _aio.UnaryUnaryMultiCallable[_audit_pb2.Cosignature, _audit_pb2.CosignResponse]  # type: ignore[assignment]
@@ -108,7 +108,7 @@ class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _audit_pb2.GetCheckpointRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_audit_pb2.SignedCheckpoint, _abc.Awaitable[_audit_pb2.SignedCheckpoint]]:
-        """The audit log, for witnesses (docs/protocol.md §7)."""
+        """The audit log, for witnesses (docs/protocol.md §10.5)."""
 
     @_abc_1.abstractmethod
     def GetInclusionProof(
