@@ -12,16 +12,19 @@ import datetime as dt
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 
+from focalpoint import audit_events
+from focalpoint.audit_log import AuditLog
 from focalpoint.local_api import LocalClient
 from focalpoint.localnet import LocalNetwork, NodeSpec, make_network
 from focalpoint.node import wall_clock_ms
 from focalpoint.samples import social_inquiry_request
 from focalpoint.store import DeliveryState
-from focalpoint.v1 import envelope_pb2, local_pb2
+from focalpoint.v1 import audit_pb2, envelope_pb2, local_pb2
 from tests.procs import NodeProcess, read_only, running
 
 pytestmark = pytest.mark.slow
@@ -119,6 +122,37 @@ def assert_exactly_once(sender_db: Path, receiver_db: Path, n: int) -> None:
     for mid, _, receipt, _ in outbox:
         content = envelope_pb2.ReceiptContent.FromString(envelope_pb2.Receipt.FromString(receipt).content)
         assert (content.message_id, content.sender_node, content.receiver_node) == (bytes(mid), SENDER, RECEIVER)
+    assert_audit_matches(sender_db, receiver_db, outbox, inbox)
+
+
+def _audit(db: Path) -> dict[int, list[tuple[int, audit_pb2.AuditEvent]]]:
+    """The log after the crash: whole (verify), and its events by kind."""
+    log = AuditLog(db, readonly=True)
+    try:
+        assert log.verify() is None
+        by_kind: dict[int, list[tuple[int, audit_pb2.AuditEvent]]] = {}
+        for index, leaf in log.leaves(0, log.size):
+            event = audit_events.decode(leaf)
+            by_kind.setdefault(event.kind, []).append((index, event))
+        return by_kind
+    finally:
+        log.close()
+
+
+def assert_audit_matches(sender_db: Path, receiver_db: Path, outbox: list[Any], inbox: list[Any]) -> None:
+    """Killed at any point, each log holds exactly one event per row it committed, and every
+    receipt names the receiver's DELIVERED event for that message (events commit with their rows)."""
+    sent, received = _audit(sender_db), _audit(receiver_db)
+    kind = audit_pb2.AuditEventKind
+    sent_ids = sorted(e.message_id for _, e in sent.get(kind.AUDIT_EVENT_KIND_SENT, []))
+    assert sent_ids == sorted(bytes(row[0]) for row in outbox)
+    receipted = sorted(e.message_id for _, e in sent.get(kind.AUDIT_EVENT_KIND_RECEIPTED, []))
+    assert receipted == sent_ids
+    delivered = {e.message_id: i for i, e in received.get(kind.AUDIT_EVENT_KIND_DELIVERED, [])}
+    assert len(delivered) == len(received.get(kind.AUDIT_EVENT_KIND_DELIVERED, [])) == len(inbox)
+    for _, mid, receipt in inbox:
+        content = envelope_pb2.ReceiptContent.FromString(envelope_pb2.Receipt.FromString(receipt).content)
+        assert delivered[bytes(mid)] == content.log_index
 
 
 def stop_all(procs: dict[str, NodeProcess]) -> None:
