@@ -8,12 +8,11 @@ connections and runs every transaction; the schema is there too.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
-
-import aiosqlite
 
 from focalpoint import audit_tree
 from focalpoint.audit_log import AuditLog
@@ -25,9 +24,10 @@ T = TypeVar("T")
 
 
 class Tx:
-    """One open write transaction: SQL on the writer connection plus the audit leaves it adds."""
+    """One open write transaction on the writer connection, run in its thread: SQL plus the
+    audit leaves it adds (appended, with the subtrees they close, just before COMMIT)."""
 
-    def __init__(self, db: aiosqlite.Connection, tail: audit_tree.Tail) -> None:
+    def __init__(self, db: sqlite3.Connection, tail: audit_tree.Tail) -> None:
         self.db = db
         self.tail = tail
         self.leaves: list[bytes] = []
@@ -44,20 +44,20 @@ class Tx:
             self.cases.append((case_ref, index))
         return index
 
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return list(await self.db.execute_fetchall(sql, params))
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self.db.execute(sql, params).fetchall()
 
-    async def flush(self) -> None:
+    def flush(self) -> None:
         if not self.leaves:
             return
         first = self.tail.size
         tail, nodes = self.tail.extend([leaf_hash(leaf) for leaf in self.leaves])
-        await self.db.executemany(
+        self.db.executemany(
             "INSERT INTO audit_leaves (idx, leaf) VALUES (?, ?)", [(first + i, x) for i, x in enumerate(self.leaves)]
         )
-        await self.db.executemany("INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)", nodes)
+        self.db.executemany("INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)", nodes)
         if self.cases:
-            await self.db.executemany("INSERT INTO audit_cases (case_ref, idx) VALUES (?, ?)", self.cases)
+            self.db.executemany("INSERT INTO audit_cases (case_ref, idx) VALUES (?, ?)", self.cases)
         self.tail = tail
 
 
@@ -69,7 +69,7 @@ class AuditTables:
     _audit: AuditLog | None
     _audit_lock: threading.Lock
 
-    async def _transaction(self, what: str, body: Callable[[Tx], Awaitable[T]]) -> T:
+    async def _transaction(self, what: str, body: Callable[[Tx], T]) -> T:
         raise NotImplementedError
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
@@ -84,12 +84,12 @@ class AuditTables:
         """Append events that go with no other row (a read, a refusal, a key change), with
         ``meta`` settings they make true, in one transaction."""
 
-        async def body(tx: Tx) -> int:
+        def body(tx: Tx) -> int:
             first = tx.next_index
             for leaf in leaves:
                 tx.log(leaf, case_ref)
             for key, value in (meta or {}).items():
-                await tx.fetchall(
+                tx.fetchall(
                     "INSERT INTO meta (key, value) VALUES (?, ?)"
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                     (key, value),
@@ -140,13 +140,13 @@ class AuditTables:
     async def add_checkpoint(self, size: int, raw: bytes, issued_at_ms: int) -> bytes:
         """Keep this node's signed checkpoint of ``size``; returns the one kept (the first for a size)."""
 
-        async def body(tx: Tx) -> bytes:
-            await tx.fetchall(
+        def body(tx: Tx) -> bytes:
+            tx.fetchall(
                 "INSERT INTO audit_checkpoints (size, raw, issued_at_ms) VALUES (?, ?, ?)"
                 " ON CONFLICT (size) DO NOTHING",
                 (size, raw, issued_at_ms),
             )
-            rows = await tx.fetchall("SELECT raw FROM audit_checkpoints WHERE size = ?", (size,))
+            rows = tx.fetchall("SELECT raw FROM audit_checkpoints WHERE size = ?", (size,))
             return bytes(rows[0][0])
 
         return await self._transaction("checkpoint write", body)
@@ -177,8 +177,8 @@ class AuditTables:
         return [bytes(r[0]) for r in rows]
 
     async def add_cosignature(self, size: int, witness: str, raw: bytes) -> None:
-        async def body(tx: Tx) -> None:
-            await tx.fetchall(
+        def body(tx: Tx) -> None:
+            tx.fetchall(
                 "INSERT INTO audit_cosignatures (size, witness, raw) VALUES (?, ?, ?)"
                 " ON CONFLICT (size, witness) DO UPDATE SET raw = excluded.raw",
                 (size, witness, raw),
@@ -192,8 +192,8 @@ class AuditTables:
         return bytes(rows[0][0]) if rows else None
 
     async def set_witnessed(self, log_node: str, size: int, raw: bytes, event: bytes, at_ms: int) -> None:
-        async def body(tx: Tx) -> None:
-            await tx.fetchall(
+        def body(tx: Tx) -> None:
+            tx.fetchall(
                 "INSERT INTO witnessed (log_node, size, raw, at_ms) VALUES (?, ?, ?, ?) ON CONFLICT (log_node)"
                 " DO UPDATE SET size = excluded.size, raw = excluded.raw, at_ms = excluded.at_ms"
                 " WHERE excluded.size >= witnessed.size",
@@ -204,10 +204,8 @@ class AuditTables:
         await self._transaction("witness write", body)
 
     async def add_alarm(self, log_node: str, raw: bytes, event: bytes, at_ms: int) -> None:
-        async def body(tx: Tx) -> None:
-            await tx.fetchall(
-                "INSERT INTO witness_alarms (log_node, raw, at_ms) VALUES (?, ?, ?)", (log_node, raw, at_ms)
-            )
+        def body(tx: Tx) -> None:
+            tx.fetchall("INSERT INTO witness_alarms (log_node, raw, at_ms) VALUES (?, ?, ?)", (log_node, raw, at_ms))
             tx.log(event)
 
         await self._transaction("alarm write", body)

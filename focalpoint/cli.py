@@ -273,7 +273,8 @@ def message_list(config_path: Path, outbox: bool, limit: int) -> None:
 @click.argument("message_id")
 @click.option("--outbox", is_flag=True)
 @click.option("--from", "peer", default="", help="Sender node (inbox only), when ids collide.")
-def message_show(config_path: Path, message_id: str, outbox: bool, peer: str) -> None:
+@click.option("--actor", default=None, help="Your local user id, recorded in the audit log with the read.")
+def message_show(config_path: Path, message_id: str, outbox: bool, peer: str, actor: str | None) -> None:
     """Print one message as JSON (decrypted for the duration of the call)."""
     from focalpoint.v1 import local_pb2
 
@@ -281,7 +282,7 @@ def message_show(config_path: Path, message_id: str, outbox: bool, peer: str) ->
     direction = local_pb2.DIRECTION_OUTBOX if outbox else local_pb2.DIRECTION_INBOX
 
     async def go() -> Any:
-        async with _client(config_path) as c:
+        async with _client(config_path, actor=actor) as c:
             return await c.get_message(direction, mid, peer)
 
     shown = json_format.MessageToDict(_rpc(go()), preserving_proto_field_name=True)

@@ -318,6 +318,8 @@ def audit_verify_bundle(bundle_path: Path, root_path: Path | None, as_json: bool
     click.echo(f"  by {report.exported_by}; trust anchor: {report.anchor}")
     click.echo(f"  {report.events} events in the log at checkpoint size {report.checkpoint_size}")
     click.echo(f"  {report.messages} messages, {report.receipted} with verified receipts")
+    if report.receiver_logged:
+        click.echo(f"  {report.receiver_logged} outgoing deliveries proved in the receivers' own signed logs")
     if report.witnesses:
         click.echo(f"  first {report.witnessed_size} leaves witnessed by {', '.join(report.witnesses)}")
     for note in report.notes:

@@ -13,6 +13,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import grpc
 from google.protobuf.message import DecodeError, Message
 
 from directory import Directory, TrustedDirectory
@@ -20,11 +21,11 @@ from focalpoint import audit_events
 from focalpoint.audit_log import AuditLog
 from focalpoint.checkpoint import VerifiedCheckpoint, verify_checkpoint, verify_cosignature
 from focalpoint.envelope import envelope_digest
-from focalpoint.errors import UsageError, VerificationError
+from focalpoint.errors import TransportError, UsageError, VerificationError
 from focalpoint.merkle import leaf_hash, root_from_inclusion, verify_consistency
 from focalpoint.receipt import verify_receipt
 from focalpoint.signing import AdminSigner, Context
-from focalpoint.v1 import audit_pb2, directory_pb2, envelope_pb2
+from focalpoint.v1 import audit_pb2, directory_pb2, envelope_pb2, node_pb2_grpc
 
 if TYPE_CHECKING:
     from focalpoint.node import Node
@@ -46,6 +47,8 @@ class EvidenceReport:
     events: int
     messages: int
     receipted: int
+    # Outgoing messages whose delivery is proved in the receiver's own signed log.
+    receiver_logged: int = 0
     # Witnesses whose cosignature covers the first `witnessed_size` leaves.
     witnesses: list[str] = field(default_factory=list)
     witnessed_size: int = 0
@@ -63,6 +66,7 @@ class EvidenceReport:
             "events": self.events,
             "messages": self.messages,
             "receipted": self.receipted,
+            "receiver_logged": self.receiver_logged,
             "witnesses": self.witnesses,
             "witnessed_size": self.witnessed_size,
             "trust_anchor": self.anchor,
@@ -227,6 +231,62 @@ def _events(bundle: audit_pb2.EvidenceBundle, checkpoint: VerifiedCheckpoint) ->
     return events
 
 
+async def _receiver_log(node: Node, peer: str, receipt: bytes | None) -> audit_pb2.PeerInclusion | None:
+    """The receiver's proof that its log records the delivery, against the newest checkpoint of
+    its log this node cosigned; None when there is none yet or the receiver cannot be asked now."""
+    if not receipt:
+        return None
+    index = envelope_pb2.ReceiptContent.FromString(envelope_pb2.Receipt.FromString(receipt).content).log_index
+    raw = await node.store.witnessed(peer)
+    if raw is None:
+        return None
+    signed = audit_pb2.SignedCheckpoint.FromString(raw)
+    size = audit_pb2.Checkpoint.FromString(signed.checkpoint).size
+    if index >= size:
+        return None
+    try:
+        stub = node_pb2_grpc.NodeServiceStub(node.channels.channel(node.cache.current, peer))
+        proof = await stub.GetInclusionProof(
+            audit_pb2.InclusionProofRequest(index=index, tree_size=size),
+            timeout=node.config.delivery.call_timeout_seconds,
+        )
+    except (TransportError, grpc.aio.AioRpcError):
+        return None
+    return audit_pb2.PeerInclusion(checkpoint=signed, index=index, leaf=proof.leaf, path=proof.path)
+
+
+def _receiver_logged(
+    what: str,
+    message: audit_pb2.EvidenceMessage,
+    header: envelope_pb2.EnvelopeHeader,
+    digest: bytes,
+    log_index: int,
+    directory: Directory,
+) -> None:
+    """E7b: the receiver's own signed log holds the DELIVERED event its receipt names."""
+    proof = message.receiver_log
+    try:
+        theirs = verify_checkpoint(proof.checkpoint, directory, log_node=header.recipient_node)
+    except VerificationError as e:
+        raise VerificationError(f"{what}: the receiver's checkpoint does not verify: {e}") from e
+    if proof.index != log_index:
+        raise VerificationError(f"{what}: the receiver's log proof is for index {proof.index}, not {log_index}")
+    root = root_from_inclusion(proof.index, theirs.size, leaf_hash(proof.leaf), list(proof.path))
+    if root is None or root != theirs.root:
+        raise VerificationError(f"{what}: the event is not in the receiver's log at index {proof.index}")
+    try:
+        event = audit_events.decode(proof.leaf)
+    except DecodeError as e:
+        raise VerificationError(f"{what}: the receiver's event does not parse") from e
+    if (event.kind, event.message_id, event.envelope_sha256, event.peer_node) != (
+        Kind.AUDIT_EVENT_KIND_DELIVERED,
+        header.message_id,
+        digest,
+        header.sender_node,
+    ):
+        raise VerificationError(f"{what}: the receiver's event at index {proof.index} is not this delivery")
+
+
 def _message(
     i: int,
     message: audit_pb2.EvidenceMessage,
@@ -280,6 +340,11 @@ def _message(
         ]
         if not receipted or receipted[0].peer_log_index != verified.content.log_index:
             raise VerificationError(f"{what}: no RECEIPTED event records this receipt")
+        if message.HasField("receiver_log"):
+            _receiver_logged(what, message, header, digest, verified.content.log_index, directory)
+            report.receiver_logged += 1
+        else:
+            report.notes.append(f"message {header.message_id.hex()}: the receiver's log inclusion is not included")
     elif verified.content.log_index not in matching:
         raise VerificationError(f"{what}: the receipt names log index {verified.content.log_index}, not the event")
     report.receipted += 1
@@ -320,11 +385,16 @@ async def export_case(node: Node, case_ref: str, actor: str) -> tuple[bytes, int
         checkpoint=signed,
         events=await store.audit(proofs),
         messages=[
-            *(
-                audit_pb2.EvidenceMessage(envelope=r.envelope, receipt=r.receipt or b"", outgoing=True)
-                for r in outgoing
-            ),
-            *(audit_pb2.EvidenceMessage(envelope=r.envelope, receipt=r.receipt, outgoing=False) for r in incoming),
+            *[
+                audit_pb2.EvidenceMessage(
+                    envelope=o.envelope,
+                    receipt=o.receipt or b"",
+                    outgoing=True,
+                    receiver_log=await _receiver_log(node, o.recipient, o.receipt),
+                )
+                for o in outgoing
+            ],
+            *(audit_pb2.EvidenceMessage(envelope=i.envelope, receipt=i.receipt) for i in incoming),
         ],
     )
     if not signed.cosignatures:

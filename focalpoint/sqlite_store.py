@@ -18,9 +18,9 @@ import asyncio
 import os
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 
@@ -171,7 +171,6 @@ class SqliteStore(AuditTables):
         self._db = db
         self._path = path
         self._reader: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
         self._tail = audit_tree.Tail(0, {})
         self._audit: AuditLog | None = None
         self._audit_lock = threading.Lock()
@@ -203,6 +202,10 @@ class SqliteStore(AuditTables):
         return store
 
     async def _init(self) -> None:
+        if not callable(getattr(self._db, "_execute", None)):
+            raise StorageError(
+                f"aiosqlite {aiosqlite.__version__} lacks Connection._execute; install the pinned version"
+            )
         if sqlite3.sqlite_version_info < (3, 35):
             raise StorageError(
                 f"{self._path}: SQLite {sqlite3.sqlite_version} is too old; focalpoint needs 3.35 or later (RETURNING)"
@@ -227,21 +230,7 @@ class SqliteStore(AuditTables):
         await db.executescript(_INDEXES)
 
     async def _load_tail(self) -> None:
-        """Read the audit tree's right edge (one node per set bit of its size)."""
-        rows = list(await self._db.execute_fetchall("SELECT MAX(idx) FROM audit_leaves"))
-        size = 0 if not rows or rows[0][0] is None else int(rows[0][0]) + 1
-        edge: dict[int, bytes] = {}
-        for level in range(size.bit_length()):
-            if size >> level & 1:
-                found = list(
-                    await self._db.execute_fetchall(
-                        "SELECT hash FROM audit_nodes WHERE level = ? AND idx = ?", (level, (size >> level) - 1)
-                    )
-                )
-                if not found:
-                    raise StorageError(f"{self._path}: audit node ({level}, {(size >> level) - 1}) is missing")
-                edge[level] = bytes(found[0][0])
-        self._tail = audit_tree.Tail(size, edge)
+        self._tail = await self._in_writer(_read_tail, self._db._conn, self._path)
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -254,30 +243,38 @@ class SqliteStore(AuditTables):
     def path(self) -> Path:
         return self._path
 
-    async def _transaction(self, what: str, body: Callable[[Tx], Awaitable[T]]) -> T:
-        """Run ``body`` and its audit events as one transaction, to the end even if the caller
-        is cancelled."""
-        return await asyncio.shield(self._run(what, body))
+    async def _transaction(self, what: str, body: Callable[[Tx], T]) -> T:
+        """Run ``body`` and its audit events as one transaction: a single job on the writer
+        connection's thread (one hop, one fsync), which runs to its end even if the caller is
+        cancelled, so the tail of the audit tree always matches what was committed."""
+        return await asyncio.shield(self._in_writer(self._run, what, body))
 
-    async def _run(self, what: str, body: Callable[[Tx], Awaitable[T]]) -> T:
-        async with self._lock:
-            tx = Tx(self._db, self._tail)
+    async def _in_writer(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` as one job on the writer connection's thread. aiosqlite runs every call
+        that way; ``_execute`` is the (private, stable since 0.17) method all of them use, checked
+        at open and pinned in pyproject.toml."""
+        return cast(T, await self._db._execute(fn, *args))  # type: ignore[no-untyped-call]
+
+    def _run(self, what: str, body: Callable[[Tx], T]) -> T:
+        """In the writer thread. Jobs run one at a time there, so no lock is needed."""
+        conn = self._db._conn
+        tx = Tx(conn, self._tail)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                await self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    result = await body(tx)
-                    await tx.flush()
-                    await self._db.execute("COMMIT")
-                except BaseException:
-                    await self._db.execute("ROLLBACK")
-                    raise
-            except BaseException as e:
-                await self._load_tail()  # whatever happened, the tail is what the file says
-                if isinstance(e, sqlite3.Error):
-                    raise StorageError(f"{self._path}: {what} failed: {e}") from e
+                result = body(tx)
+                tx.flush()
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
                 raise
-            self._tail = tx.tail
-            return result
+        except BaseException as e:
+            self._tail = _read_tail(conn, self._path)  # whatever happened, the tail is what the file says
+            if isinstance(e, sqlite3.Error):
+                raise StorageError(f"{self._path}: {what} failed: {e}") from e
+            raise
+        self._tail = tx.tail
+        return result
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         assert self._reader is not None, "store is not open"
@@ -315,8 +312,8 @@ class SqliteStore(AuditTables):
                 r.message_kind,
             ]
 
-        async def body(tx: Tx) -> list[bytes]:
-            inserted = await tx.fetchall(
+        def body(tx: Tx) -> list[bytes]:
+            inserted = tx.fetchall(
                 "INSERT INTO outbox (message_id, client_request_id, recipient, peer_sequence, envelope, digest,"
                 " local_copy, created_at_ms, expires_at_ms, state, next_attempt_ms, case_ref, message_kind)"
                 f" VALUES {values} ON CONFLICT (client_request_id) DO NOTHING RETURNING message_id",
@@ -341,7 +338,7 @@ class SqliteStore(AuditTables):
                     ids.append(r.message_id)
                     continue
                 # Not inserted: an earlier submit used this client_request_id; answer with its message.
-                existing = await tx.fetchall(
+                existing = tx.fetchall(
                     "SELECT message_id FROM outbox WHERE client_request_id = ?", (r.client_request_id or "",)
                 )
                 if not existing:
@@ -385,8 +382,8 @@ class SqliteStore(AuditTables):
         values = ", ".join(["(?, ?, ?)"] * len(done))
         by_id = {d.message_id: d for d in done}
 
-        async def body(tx: Tx) -> None:
-            closed = await tx.fetchall(
+        def body(tx: Tx) -> None:
+            closed = tx.fetchall(
                 "UPDATE outbox SET state = ?, receipt = v.column2, delivered_at_ms = v.column3, last_error = ''"
                 f" FROM (VALUES {values}) AS v WHERE outbox.message_id = v.column1 AND outbox.state = ?"
                 " RETURNING message_id, recipient, digest, case_ref",
@@ -421,8 +418,8 @@ class SqliteStore(AuditTables):
         code: envelope_pb2.RefusalCode.ValueType,
         at_ms: int,
     ) -> None:
-        async def body(tx: Tx) -> None:
-            closed = await tx.fetchall(
+        def body(tx: Tx) -> None:
+            closed = tx.fetchall(
                 "UPDATE outbox SET state = ?, last_error = ?, attempts = attempts + 1 WHERE message_id = ?"
                 " AND state = ? RETURNING recipient, digest, case_ref",
                 (int(state), error, message_id, int(DeliveryState.QUEUED)),
@@ -445,8 +442,8 @@ class SqliteStore(AuditTables):
             return
         values = ", ".join(["(?, ?, ?)"] * len(items))
 
-        async def body(tx: Tx) -> None:
-            await tx.fetchall(
+        def body(tx: Tx) -> None:
+            tx.fetchall(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = v.column2, last_error = v.column3"
                 f" FROM (VALUES {values}) AS v WHERE outbox.message_id = v.column1 AND outbox.state = ?",
                 [*(x for item in items for x in item), int(DeliveryState.QUEUED)],
@@ -455,8 +452,8 @@ class SqliteStore(AuditTables):
         await self._transaction("outbox retry", body)
 
     async def expire_outbox(self, now_ms: int) -> list[bytes]:
-        async def body(tx: Tx) -> list[bytes]:
-            rows = await tx.fetchall(
+        def body(tx: Tx) -> list[bytes]:
+            rows = tx.fetchall(
                 "UPDATE outbox SET state = ?, last_error = ? WHERE state = ? AND expires_at_ms <= ?"
                 " RETURNING message_id, recipient, digest, case_ref",
                 (
@@ -503,9 +500,9 @@ class SqliteStore(AuditTables):
         if not rows:
             return []
 
-        async def body(tx: Tx) -> list[InboxOutcome]:
+        def body(tx: Tx) -> list[InboxOutcome]:
             keys = ", ".join(["(?, ?)"] * len(rows))
-            found = await tx.fetchall(
+            found = tx.fetchall(
                 f"SELECT sender, message_id, digest, receipt FROM inbox WHERE (sender, message_id) IN ({keys})",
                 [x for r in rows for x in (r.sender, r.message_id)],
             )
@@ -550,7 +547,7 @@ class SqliteStore(AuditTables):
                         r.case_ref,
                         r.message_kind,
                     ]
-                await tx.fetchall(
+                tx.fetchall(
                     "INSERT INTO inbox (sender, message_id, envelope, digest, local_copy, received_at_ms,"
                     f" expires_at_ms, receipt, case_ref, message_kind) VALUES {values}",
                     params,
@@ -605,8 +602,8 @@ class SqliteStore(AuditTables):
         values = ", ".join(["(?, ?, ?, ?, ?)"] * len(documents))
         raw_of = {(kind, name, version): raw for kind, name, version, raw in documents}
 
-        async def body(tx: Tx) -> None:
-            inserted = await tx.fetchall(
+        def body(tx: Tx) -> None:
+            inserted = tx.fetchall(
                 "INSERT INTO directory_documents (kind, name, version, raw, accepted_at_ms)"
                 f" VALUES {values} ON CONFLICT (kind, name, version) DO NOTHING RETURNING kind, name, version",
                 [x for kind, name, version, raw in documents for x in (kind, name, version, raw, at_ms)],
@@ -639,3 +636,19 @@ class SqliteStore(AuditTables):
             "SELECT raw FROM directory_documents WHERE kind = ? AND name = ? AND version = ?", (kind, name, version)
         )
         return bytes(rows[0][0]) if rows else None
+
+
+def _read_tail(conn: sqlite3.Connection, path: Path) -> audit_tree.Tail:
+    """The audit tree's right edge as stored (one node per set bit of its size)."""
+    row = conn.execute("SELECT MAX(idx) FROM audit_leaves").fetchone()
+    size = 0 if row is None or row[0] is None else int(row[0]) + 1
+    edge: dict[int, bytes] = {}
+    for level in range(size.bit_length()):
+        if size >> level & 1:
+            found = conn.execute(
+                "SELECT hash FROM audit_nodes WHERE level = ? AND idx = ?", (level, (size >> level) - 1)
+            ).fetchone()
+            if found is None:
+                raise StorageError(f"{path}: audit node ({level}, {(size >> level) - 1}) is missing")
+            edge[level] = bytes(found[0])
+    return audit_tree.Tail(size, edge)

@@ -4,12 +4,13 @@ checkpoints, witnessing over mutual TLS, reads logged, and evidence that verifie
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import pytest
 
 from focalpoint import audit_events
 from focalpoint.errors import VerificationError
-from focalpoint.evidence import verify_evidence
+from focalpoint.evidence import MAGIC, export_case, seal_evidence, verify_evidence
 from focalpoint.local_api import LocalClient
 from focalpoint.localnet import LocalNetwork
 from focalpoint.node import Node, wall_clock_ms
@@ -88,6 +89,9 @@ async def test_partners_witness_checkpoints_and_evidence_verifies_offline(
     latest = await gr.checkpoint(create=False)
     witnesses = {audit_pb2.CosignedContent.FromString(c.content).witness_node for c in latest.cosignatures}
     assert witnesses == {"al-shss", "it-dgi"}
+    # gr witnesses al's log too, so its export can carry al's own proof of the delivery.
+    await al.checkpoint()
+    assert {o.peer: o.result for o in await gr.witness.round()}["al-shss"] == "cosigned"
 
     async with LocalClient(f"127.0.0.1:{gr.local_port}", gr.keys.local_api_token, actor="auditor.1") as client:
         exported = await client.export_case("GR-2026-0103")
@@ -97,6 +101,7 @@ async def test_partners_witness_checkpoints_and_evidence_verifies_offline(
     assert report.messages == 2
     assert report.receipted == 2
     assert report.witnesses == ["al-shss", "it-dgi"]
+    assert report.receiver_logged == 1  # the request gr sent is in al's signed log
     kinds = {
         audit_events.decode(e.leaf).kind
         for e in audit_pb2.EvidenceBundle.FromString(
@@ -117,3 +122,37 @@ async def test_partners_witness_checkpoints_and_evidence_verifies_offline(
         verify_evidence(data + b"\x00", trusted_root=network.trusted_root_path.read_bytes())
     with pytest.raises(VerificationError):
         verify_evidence(data[:-1], trusted_root=network.trusted_root_path.read_bytes())
+
+
+async def test_an_exporter_cannot_fake_the_receivers_log(nodes: dict[str, Node], network: LocalNetwork) -> None:
+    """Even re-signed by the exporting node, a bundle whose receiver-log proof was altered fails E7."""
+    gr, al = nodes["gr-ekka"], nodes["al-shss"]
+    await _exchange(gr, al, "GR-2026-0104")
+    await al.checkpoint()
+    await gr.witness.check_all(["al-shss"])
+    data, _, _ = await export_case(gr, "GR-2026-0104", "auditor.2")
+    root = network.trusted_root_path.read_bytes()
+    assert verify_evidence(data, trusted_root=root).receiver_logged == 1
+    assert gr.log_signer is not None
+
+    def resigned(change: Callable[[audit_pb2.PeerInclusion], None]) -> bytes:
+        bundle = audit_pb2.EvidenceBundle.FromString(audit_pb2.EvidenceFile.FromString(data[len(MAGIC) :]).bundle)
+        [outgoing] = [m for m in bundle.messages if m.outgoing]
+        change(outgoing.receiver_log)
+        assert gr.log_signer is not None
+        return seal_evidence(bundle, gr.log_signer)
+
+    def other_leaf(proof: audit_pb2.PeerInclusion) -> None:
+        event = audit_events.decode(proof.leaf)
+        event.envelope_sha256 = bytes(32)
+        proof.leaf = event.SerializeToString()
+
+    def other_index(proof: audit_pb2.PeerInclusion) -> None:
+        proof.index += 1
+
+    def unsigned_checkpoint(proof: audit_pb2.PeerInclusion) -> None:
+        del proof.checkpoint.signatures[:]
+
+    for change in (other_leaf, other_index, unsigned_checkpoint):
+        with pytest.raises(VerificationError, match="E7"):
+            verify_evidence(resigned(change), trusted_root=root)

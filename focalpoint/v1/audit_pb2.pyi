@@ -509,25 +509,65 @@ class EvidenceMessage(_message.Message):
     ENVELOPE_FIELD_NUMBER: _builtins.int
     RECEIPT_FIELD_NUMBER: _builtins.int
     OUTGOING_FIELD_NUMBER: _builtins.int
+    RECEIVER_LOG_FIELD_NUMBER: _builtins.int
     envelope: _builtins.bytes
     """The envelope as stored (header and ciphertext; its digest is in the events)."""
     receipt: _builtins.bytes
     """The receiver's signed receipt (for messages this node received: the one it gave)."""
     outgoing: _builtins.bool
+    @_builtins.property
+    def receiver_log(self) -> Global___PeerInclusion:
+        """Outgoing messages: the receiver's own log proves it recorded the delivery."""
+
     def __init__(
         self,
         *,
         envelope: _builtins.bytes = ...,
         receipt: _builtins.bytes = ...,
         outgoing: _builtins.bool = ...,
+        receiver_log: Global___PeerInclusion | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["receiver_log", b"receiver_log"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["envelope", b"envelope", "outgoing", b"outgoing", "receipt", b"receipt"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["envelope", b"envelope", "outgoing", b"outgoing", "receipt", b"receipt", "receiver_log", b"receiver_log"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EvidenceMessage: _TypeAlias = EvidenceMessage  # noqa: Y015
+
+@_typing.final
+class PeerInclusion(_message.Message):
+    """A leaf of another node's log with its inclusion path to that node's signed checkpoint
+    (one this node cosigned as a witness).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECKPOINT_FIELD_NUMBER: _builtins.int
+    INDEX_FIELD_NUMBER: _builtins.int
+    LEAF_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    leaf: _builtins.bytes
+    @_builtins.property
+    def checkpoint(self) -> Global___SignedCheckpoint: ...
+    @_builtins.property
+    def path(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
+    def __init__(
+        self,
+        *,
+        checkpoint: Global___SignedCheckpoint | None = ...,
+        index: _builtins.int = ...,
+        leaf: _builtins.bytes = ...,
+        path: _abc.Iterable[_builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "index", b"index", "leaf", b"leaf", "path", b"path"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PeerInclusion: _TypeAlias = PeerInclusion  # noqa: Y015
 
 @_typing.final
 class EvidenceBundle(_message.Message):
