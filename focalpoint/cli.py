@@ -103,14 +103,29 @@ def node_rotate_key(home: Path, kind: str, passphrase_env: str | None) -> None:
     """Add a new key (kept alongside the old ones) and update node-entry.json with it as NEXT."""
     from focalpoint.keystore import rotate_key
 
+    def ids(entry: Any) -> dict[str, Any]:
+        keys = {"signing": entry.signing_keys, "encryption": entry.encryption_keys, "log": entry.log_keys}[kind]
+        return {k.key_id: k for k in keys}
+
+    before = set(ids(_entry_of(home)))
     export = rotate_key(home, kind=kind, passphrase=passphrase_from_env(passphrase_env), now=_now())
-    keys = export.entry.signing_keys if kind == "signing" else export.entry.encryption_keys
-    new = next(k for k in keys if k.status == 2)  # KEY_STATUS_NEXT
-    click.echo(f"new {kind} key {new.key_id} added to {home / 'node.keys'}")
+    [new] = [k for key_id, k in ids(export.entry).items() if key_id not in before]
+    status = "NEXT" if new.status == 2 else "ACTIVE"  # a node's first log key is ACTIVE at once
+    click.echo(f"new {kind} key {new.key_id} ({status}) added to {home / 'node.keys'}")
     click.echo(
         f"next: send {home / 'node-entry.json'} to your administrators; they publish the key as NEXT, "
         "then ACTIVE with the old one RETIRED (the running node follows the directory)"
     )
+
+
+def _entry_of(home: Path) -> Any:
+    from focalpoint.v1 import directory_pb2
+
+    path = home / "node-entry.json"
+    try:
+        return json_format.Parse(path.read_text(encoding="utf-8"), directory_pb2.NodeEntryExport()).entry
+    except (OSError, json_format.ParseError) as e:
+        raise UsageError(f"{path}: cannot read the node's current entry: {e}") from e
 
 
 @node.command("health")

@@ -225,10 +225,15 @@ def _verify_offline(db_path: Path, trusted_root: bytes | None) -> dict[str, Any]
                 reason = f"the signature of checkpoint {cp.size} does not verify"
                 out.update(ok=False, first_bad_index=min(cp.size, log.size), reason=reason)
         out["checkpoints"] = checkpoints
-        out["alarms"] = [
-            {"log_node": e.log_node, "reason": e.reason, "detected_by": e.detected_by}
-            for e in (audit_pb2.ConflictEvidence.FromString(a) for a in alarms)
-        ]
+        out["alarms"] = []
+        for raw in alarms:
+            try:
+                kept = audit_pb2.ConflictEvidence.FromString(raw)
+                out["alarms"].append(
+                    {"log_node": kept.log_node, "reason": kept.reason, "detected_by": kept.detected_by}
+                )
+            except DecodeError:
+                out["alarms"].append({"log_node": "?", "reason": "a stored alarm does not parse", "detected_by": ""})
         return out
     finally:
         log.close()
@@ -236,6 +241,8 @@ def _verify_offline(db_path: Path, trusted_root: bytes | None) -> dict[str, Any]
 
 def _stored_directory(log: Any, trusted_root: bytes | None) -> Any:
     """The directory bundle the node last accepted, verified from ``trusted_root`` (None: not checked)."""
+    from google.protobuf.message import DecodeError
+
     from directory import TrustedDirectory
     from focalpoint.v1 import directory_pb2
 
@@ -244,7 +251,10 @@ def _stored_directory(log: Any, trusted_root: bytes | None) -> Any:
     raw = log.stored_bundle()
     if raw is None:
         raise UsageError("the database holds no directory bundle to check signatures with")
-    bundle = directory_pb2.DirectoryBundle.FromString(raw)
+    try:
+        bundle = directory_pb2.DirectoryBundle.FromString(raw)
+    except DecodeError as e:
+        raise UsageError(f"the directory bundle stored in the database does not parse: {e}") from e
     try:
         directory, _ = TrustedDirectory(trusted_root).update(bundle, now_ms=0, reload_expired=True)
     except VerificationError as e:

@@ -6,9 +6,9 @@ before the user hears "accepted", and in the inbox, with its DELIVERED event, be
 sender gets a receipt naming that event's log index. Nothing is logged that did not
 happen and nothing happens unlogged. Batched calls share one commit (group commit).
 
-One writer connection, behind a lock, runs the transactions; a second, read-only
-connection serves reads, so a reader never sees a transaction that might still roll
-back. A transaction runs to its end even if its caller is cancelled (``asyncio.shield``),
+One writer connection runs the transactions, each as a single job on its thread; a second,
+read-only connection serves reads, so a reader never sees a transaction that might still
+roll back. A transaction runs to its end even if its caller is cancelled (``asyncio.shield``),
 so the in-memory tail of the audit tree always matches what was committed.
 """
 

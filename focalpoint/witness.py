@@ -157,7 +157,10 @@ class Witness:
                 )
             except (TransportError, grpc.aio.AioRpcError):
                 continue  # not reachable or never witnessed this log: nothing to compare
-            seen = verify_checkpoint(theirs, directory, log_node=peer)
+            try:
+                seen = verify_checkpoint(theirs, directory, log_node=peer)
+            except VerificationError:
+                continue  # e.g. signed by a log key since retired or revoked: nothing to compare with
             alarm = await self._compare(peer, stub, seen, new, via=other)
             if alarm is not None:
                 return alarm

@@ -361,3 +361,22 @@ def test_any_flipped_entry_byte_fails(plain_keys: NodeKeys, data: st.DataObject,
     export.entry_bytes = bytes(tampered)
     with pytest.raises(FocalpointError):
         check_entry_export(export)
+
+
+def test_rotate_key_adds_a_log_key_and_the_cli_names_it(tmp_path: Path) -> None:
+    """`node rotate-key --kind log` adds a hybrid log key (NEXT beside the existing one) and says which."""
+    from click.testing import CliRunner
+
+    from focalpoint.cli import cli
+
+    home = tmp_path / "keys"
+    runner = CliRunner()
+    init = ["node", "init", "--dir", str(home), "--node-id", "gr-x", "--state", "GR"]
+    assert runner.invoke(cli, [*init, "--institution", "X", "--endpoint", "127.0.0.1:9"]).exit_code == 0
+    result = runner.invoke(cli, ["node", "rotate-key", "--dir", str(home), "--kind", "log"])
+    assert result.exit_code == 0, result.output
+    keys = load_node_keys(home / "node.keys", None)
+    assert len(keys.log_signers) == 2
+    [new] = [k for k in keys.log_signers if k in result.output]
+    assert "(NEXT)" in result.output
+    assert new in keys.log_signers
