@@ -26,7 +26,7 @@ from focalpoint import audit_tree
 from focalpoint.errors import StorageError
 from focalpoint.merkle import leaf_hash
 
-__all__ = ["EMPTY_ROOT", "SCHEMA", "AuditLog", "Damage"]
+__all__ = ["EMPTY_ROOT", "SCHEMA", "AuditLog", "Damage", "load_tail", "stored_size", "write_leaves"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_leaves (idx INTEGER PRIMARY KEY, leaf BLOB NOT NULL);
@@ -46,6 +46,38 @@ class Damage:
     reason: str
 
 
+def stored_size(db: sqlite3.Connection) -> int:
+    """Leaves stored: one more than the highest index (a log's size comes from its rows)."""
+    row = db.execute("SELECT MAX(idx) FROM audit_leaves").fetchone()
+    return 0 if row is None or row[0] is None else int(row[0]) + 1
+
+
+def _node_reader(db: sqlite3.Connection, path: Path) -> audit_tree.NodeLookup:
+    def node(level: int, index: int) -> bytes:
+        row = db.execute("SELECT hash FROM audit_nodes WHERE level = ? AND idx = ?", (level, index)).fetchone()
+        if row is None:
+            raise StorageError(f"{path}: audit node ({level}, {index}) is missing")
+        return bytes(row[0])
+
+    return node
+
+
+def load_tail(db: sqlite3.Connection, path: Path) -> audit_tree.Tail:
+    """The stored log's right edge (what an append needs)."""
+    return audit_tree.Tail.load(stored_size(db), _node_reader(db, path))
+
+
+def write_leaves(db: sqlite3.Connection, tail: audit_tree.Tail, leaves: Sequence[bytes]) -> audit_tree.Tail:
+    """Insert ``leaves`` after ``tail`` with the subtrees they close, inside the caller's
+    transaction; returns the new tail, to adopt once the transaction commits."""
+    new, nodes = tail.extend([leaf_hash(leaf) for leaf in leaves])
+    db.executemany(
+        "INSERT INTO audit_leaves (idx, leaf) VALUES (?, ?)", [(tail.size + i, leaf) for i, leaf in enumerate(leaves)]
+    )
+    db.executemany("INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)", nodes)
+    return new
+
+
 class AuditLog:
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         """Open (or create) a log; ``readonly`` opens an existing file, e.g. a node's database."""
@@ -61,34 +93,23 @@ class AuditLog:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")
                 self._db.executescript(SCHEMA)
-            row = self._db.execute("SELECT MAX(idx) FROM audit_leaves").fetchone()
+            self.size = stored_size(self._db)
         except sqlite3.Error as e:
             raise StorageError(f"{path}: cannot open the audit log: {e}") from e
         self._path = path
-        self.size = 0 if row[0] is None else int(row[0]) + 1
+        self._node = _node_reader(self._db, path)
         self._cached_tail: audit_tree.Tail | None = None
 
     def close(self) -> None:
         self._db.close()
 
-    def _node(self, level: int, index: int) -> bytes:
-        row = self._db.execute("SELECT hash FROM audit_nodes WHERE level = ? AND idx = ?", (level, index)).fetchone()
-        if row is None:
-            raise StorageError(f"{self._path}: audit node ({level}, {index}) is missing")
-        return bytes(row[0])
-
     def append(self, leaves: Sequence[bytes]) -> int:
         """Append leaves (serialized events) in one transaction; returns the first new index."""
         first = self.size
-        tail, nodes = self._tail().extend([leaf_hash(leaf) for leaf in leaves])
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany(
-                    "INSERT INTO audit_leaves (idx, leaf) VALUES (?, ?)",
-                    [(first + i, leaf) for i, leaf in enumerate(leaves)],
-                )
-                self._db.executemany("INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)", nodes)
+                tail = write_leaves(self._db, self._tail(), leaves)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -106,8 +127,7 @@ class AuditLog:
 
     def refresh(self) -> int:
         """Re-read the size (another connection, e.g. the running node, may have appended)."""
-        row = self._db.execute("SELECT MAX(idx) FROM audit_leaves").fetchone()
-        self.size = 0 if row[0] is None else int(row[0]) + 1
+        self.size = stored_size(self._db)
         return self.size
 
     def _has_table(self, name: str) -> bool:
@@ -198,8 +218,7 @@ class AuditLog:
                 index += 1
         if index != self.size:
             return Damage(index, f"the log ends at leaf {index}, not {self.size}")
-        last = self._db.execute("SELECT MAX(idx) FROM audit_leaves").fetchone()[0]
-        if last is not None and int(last) + 1 != self.size:
+        if stored_size(self._db) != self.size:
             return Damage(self.size, "leaves were added behind the log's back")
         return None
 

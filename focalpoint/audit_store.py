@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from focalpoint import audit_tree
-from focalpoint.audit_log import AuditLog
-from focalpoint.merkle import leaf_hash
+from focalpoint.audit_log import AuditLog, write_leaves
 
 __all__ = ["AuditTables", "Tx"]
 
@@ -50,12 +49,7 @@ class Tx:
     def flush(self) -> None:
         if not self.leaves:
             return
-        first = self.tail.size
-        tail, nodes = self.tail.extend([leaf_hash(leaf) for leaf in self.leaves])
-        self.db.executemany(
-            "INSERT INTO audit_leaves (idx, leaf) VALUES (?, ?)", [(first + i, x) for i, x in enumerate(self.leaves)]
-        )
-        self.db.executemany("INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)", nodes)
+        tail = write_leaves(self.db, self.tail, self.leaves)
         if self.cases:
             self.db.executemany("INSERT INTO audit_cases (case_ref, idx) VALUES (?, ?)", self.cases)
         self.tail = tail

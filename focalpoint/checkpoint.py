@@ -9,6 +9,7 @@ rewritten or forked log (``contradiction``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,6 +31,7 @@ __all__ = [
     "stored_checkpoint",
     "verify_checkpoint",
     "verify_cosignature",
+    "with_cosignatures",
 ]
 
 MAX_CHECKPOINT_BYTES = 256 * 1024
@@ -111,6 +113,16 @@ def stored_checkpoint(signed: audit_pb2.SignedCheckpoint) -> VerifiedCheckpoint:
     except DecodeError as e:
         raise VerificationError(f"stored checkpoint does not parse: {e}") from e
     return VerifiedCheckpoint(cp.log_node, cp.size, cp.root_hash, cp.issued_at_ms, signed)
+
+
+def with_cosignatures(raw: bytes, cosignatures: Sequence[bytes]) -> audit_pb2.SignedCheckpoint:
+    """A stored checkpoint and the cosignatures stored beside it, as one message (not verified)."""
+    signed = parse_signed_checkpoint(raw)
+    try:
+        signed.cosignatures.extend(audit_pb2.Cosignature.FromString(c) for c in cosignatures)
+    except DecodeError as e:
+        raise VerificationError(f"a stored cosignature does not parse: {e}") from e
+    return signed
 
 
 def cosign(signer: AdminSigner, *, witness: str, checkpoint: bytes, at_ms: int) -> audit_pb2.Cosignature:

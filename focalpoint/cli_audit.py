@@ -187,6 +187,7 @@ def _verify_offline(db_path: Path, trusted_root: bytes | None) -> dict[str, Any]
     from google.protobuf.message import DecodeError
 
     from focalpoint.audit_log import AuditLog
+    from focalpoint.checkpoint import with_cosignatures
 
     log = AuditLog(db_path, readonly=True)
     try:
@@ -206,10 +207,9 @@ def _verify_offline(db_path: Path, trusted_root: bytes | None) -> dict[str, Any]
         checkpoints = []
         for size, raw, cosignatures in rows:
             try:
-                signed = audit_pb2.SignedCheckpoint.FromString(raw)
-                signed.cosignatures.extend(audit_pb2.Cosignature.FromString(c) for c in cosignatures)
+                signed = with_cosignatures(raw, cosignatures)
                 cp = audit_pb2.Checkpoint.FromString(signed.checkpoint)
-            except DecodeError:
+            except (DecodeError, VerificationError):
                 if out["ok"]:
                     reason = f"the stored checkpoint of size {size} does not parse"
                     out.update(ok=False, first_bad_index=min(size, log.size), reason=reason)
@@ -282,6 +282,7 @@ def _signature(signed: audit_pb2.SignedCheckpoint, directory: Any) -> str:
 def audit_export(config_path: Path, case_ref: str, out_path: Path, actor: str | None) -> None:
     """Write a case's evidence bundle (verifiable offline with `audit verify-bundle`)."""
     from focalpoint.cli import _client, _rpc
+    from focalpoint.keystore import write_secret_file
 
     if out_path.exists():
         raise UsageError(f"{out_path}: already exists; evidence files are never overwritten")
@@ -293,7 +294,7 @@ def audit_export(config_path: Path, case_ref: str, out_path: Path, actor: str | 
             return await c.export_case(case_ref)
 
     r = _rpc(go())
-    _write_new(out_path, r.evidence)
+    write_secret_file(out_path, r.evidence, what="an evidence file")
     click.echo(f"wrote {out_path}: case {case_ref}, {r.events} events, {r.messages} messages, {len(r.evidence)} bytes")
 
 
@@ -307,10 +308,7 @@ def audit_verify_bundle(bundle_path: Path, root_path: Path | None, as_json: bool
     """Check an evidence file with no node running. Exit 1, naming the failed step, if it does not verify."""
     from focalpoint.evidence import verify_evidence
 
-    try:
-        data = bundle_path.read_bytes()
-    except OSError as e:
-        raise UsageError(f"{bundle_path}: cannot read: {e.strerror}") from e
+    data = _read(bundle_path)
     root = _read(root_path) if root_path is not None else None
     try:
         report = verify_evidence(data, trusted_root=root)
@@ -334,21 +332,3 @@ def audit_verify_bundle(bundle_path: Path, root_path: Path | None, as_json: bool
         click.echo(f"  first {report.witnessed_size} leaves witnessed by {', '.join(report.witnesses)}")
     for note in report.notes:
         click.echo(f"  note: {note}")
-
-
-def _write_new(path: Path, data: bytes) -> None:
-    """Create ``path`` owner-only, never replacing a file; on disk (fsync) before we say so."""
-    import os
-
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise UsageError(f"{path}: already exists; evidence files are never overwritten") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError:
-        path.unlink(missing_ok=True)
-        raise

@@ -19,7 +19,7 @@ from google.protobuf.message import DecodeError, Message
 from directory import Directory, TrustedDirectory
 from focalpoint import audit_events
 from focalpoint.audit_log import AuditLog
-from focalpoint.checkpoint import VerifiedCheckpoint, verify_checkpoint, verify_cosignature
+from focalpoint.checkpoint import VerifiedCheckpoint, verify_checkpoint, verify_cosignature, with_cosignatures
 from focalpoint.envelope import envelope_digest
 from focalpoint.errors import TransportError, UsageError, VerificationError
 from focalpoint.merkle import leaf_hash, root_from_inclusion, verify_consistency
@@ -400,9 +400,7 @@ async def export_case(node: Node, case_ref: str, actor: str) -> tuple[bytes, int
     if not signed.cosignatures:
         witnessed = await store.latest_cosigned_checkpoint()
         if witnessed is not None:
-            raw, cosignatures = witnessed
-            w = audit_pb2.SignedCheckpoint.FromString(raw)
-            w.cosignatures.extend(audit_pb2.Cosignature.FromString(c) for c in cosignatures)
+            w = with_cosignatures(*witnessed)
             w_size = audit_pb2.Checkpoint.FromString(w.checkpoint).size
             bundle.witnessed.CopyFrom(w)
             if 0 < w_size < size:

@@ -111,18 +111,23 @@ def passphrase_from_env(env: str | None) -> str | None:
     return value
 
 
-def write_secret_file(path: Path, data: bytes) -> None:
-    """Create ``path`` with mode 0600; refuse to overwrite (keys are never silently replaced)."""
+def write_secret_file(path: Path, data: bytes, *, what: str = "a key file") -> None:
+    """Create ``path`` with mode 0600, on disk (fsync) before returning; refuse to overwrite
+    (keys and evidence are never silently replaced); a failed write leaves no partial file."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise ConfigError(f"{path}: already exists; refusing to overwrite a key file") from None
+        raise ConfigError(f"{path}: already exists; refusing to overwrite {what}") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot create: {e.strerror}") from e
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def read_secret_file(path: Path) -> bytes:

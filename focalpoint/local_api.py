@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import grpc
 
 from focalpoint import audit_events
-from focalpoint.checkpoint import parse_signed_checkpoint, stored_checkpoint, verify_checkpoint
+from focalpoint.checkpoint import stored_checkpoint, verify_checkpoint, with_cosignatures
 from focalpoint.envelope import parse_payload
 from focalpoint.errors import StorageError, UsageError, VerificationError
 from focalpoint.ids import ACTOR
@@ -243,8 +243,7 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
             response.first_bad_index, response.reason = damage.index, damage.reason
         latest = await node.store.latest_checkpoint()
         if latest is not None:
-            signed = parse_signed_checkpoint(latest[0])
-            signed.cosignatures.extend(audit_pb2.Cosignature.FromString(c) for c in latest[1])
+            signed = with_cosignatures(*latest)
             response.checkpoint.CopyFrom(signed)
             cp = stored_checkpoint(signed)
             root = await node.store.audit(lambda log: log.root(cp.size) if cp.size <= log.size else b"")

@@ -28,7 +28,7 @@ from directory import Directory, KeyStatus
 from focalpoint import audit_events
 from focalpoint.batching import GroupCommit
 from focalpoint.body import InvalidBody, body_kind
-from focalpoint.checkpoint import make_checkpoint
+from focalpoint.checkpoint import make_checkpoint, with_cosignatures
 from focalpoint.config import NodeConfig
 from focalpoint.delivery import DeliveryManager, Outgoing
 from focalpoint.directory_cache import DirectoryCache
@@ -419,10 +419,8 @@ class Node(Receiver):
             size = self.store.audit_size
             latest = await self.store.latest_checkpoint()
             if latest is not None:
-                raw, cosignatures = latest
-                signed = audit_pb2.SignedCheckpoint.FromString(raw)
+                signed = with_cosignatures(*latest)
                 if not create or audit_pb2.Checkpoint.FromString(signed.checkpoint).size >= size:
-                    signed.cosignatures.extend(audit_pb2.Cosignature.FromString(c) for c in cosignatures)
                     return signed
             elif not create:
                 raise UsageError("this node has signed no checkpoint yet")

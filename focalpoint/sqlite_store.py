@@ -26,7 +26,7 @@ import aiosqlite
 
 from focalpoint import audit_events, audit_tree
 from focalpoint.audit_log import SCHEMA as AUDIT_SCHEMA
-from focalpoint.audit_log import AuditLog
+from focalpoint.audit_log import AuditLog, load_tail
 from focalpoint.audit_store import AuditTables, Tx
 from focalpoint.errors import StorageError
 from focalpoint.store import (
@@ -230,7 +230,7 @@ class SqliteStore(AuditTables):
         await db.executescript(_INDEXES)
 
     async def _load_tail(self) -> None:
-        self._tail = await self._in_writer(_read_tail, self._db._conn, self._path)
+        self._tail = await self._in_writer(load_tail, self._db._conn, self._path)
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -269,7 +269,7 @@ class SqliteStore(AuditTables):
                 conn.execute("ROLLBACK")
                 raise
         except BaseException as e:
-            self._tail = _read_tail(conn, self._path)  # whatever happened, the tail is what the file says
+            self._tail = load_tail(conn, self._path)  # whatever happened, the tail is what the file says
             if isinstance(e, sqlite3.Error):
                 raise StorageError(f"{self._path}: {what} failed: {e}") from e
             raise
@@ -636,19 +636,3 @@ class SqliteStore(AuditTables):
             "SELECT raw FROM directory_documents WHERE kind = ? AND name = ? AND version = ?", (kind, name, version)
         )
         return bytes(rows[0][0]) if rows else None
-
-
-def _read_tail(conn: sqlite3.Connection, path: Path) -> audit_tree.Tail:
-    """The audit tree's right edge as stored (one node per set bit of its size)."""
-    row = conn.execute("SELECT MAX(idx) FROM audit_leaves").fetchone()
-    size = 0 if row is None or row[0] is None else int(row[0]) + 1
-    edge: dict[int, bytes] = {}
-    for level in range(size.bit_length()):
-        if size >> level & 1:
-            found = conn.execute(
-                "SELECT hash FROM audit_nodes WHERE level = ? AND idx = ?", (level, (size >> level) - 1)
-            ).fetchone()
-            if found is None:
-                raise StorageError(f"{path}: audit node ({level}, {(size >> level) - 1}) is missing")
-            edge[level] = bytes(found[0])
-    return audit_tree.Tail(size, edge)
