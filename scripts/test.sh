@@ -15,6 +15,8 @@ python scripts/gen_proto.py --check
 echo "== ruff"
 ruff check .
 ruff format --check .
+echo "== import contracts"
+lint-imports --no-logo
 echo "== mypy (strict)"
 mypy
 echo "== pytest"
