@@ -10,8 +10,8 @@ from __future__ import annotations
 from google.protobuf.message import DecodeError
 
 from directory.model import NodeInfo
+from focalpoint.crypto.signing import Context, Ed25519Verifier
 from focalpoint.errors import ConfigError, VerificationError
-from focalpoint.signing import Context, Ed25519Verifier
 from focalpoint.v1 import directory_pb2
 
 __all__ = ["check_entry_export"]

@@ -12,11 +12,11 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from focalpoint.crypto.signing import AdminVerifier, Ed25519Verifier, key_id_for
+from focalpoint.crypto.suite import EncryptionPublicKey
+from focalpoint.crypto.tlsid import certificate_der_to_pem, spki_sha256
 from focalpoint.errors import ConfigError, VerificationError
 from focalpoint.ids import ENDPOINT, NODE_ID, STATE
-from focalpoint.signing import AdminVerifier, Ed25519Verifier, key_id_for
-from focalpoint.suite import EncryptionPublicKey
-from focalpoint.tlsid import certificate_der_to_pem, spki_sha256
 from focalpoint.v1 import common_pb2, directory_pb2
 
 __all__ = [

@@ -18,7 +18,7 @@ from directory.trust import (
     content_sha256,
     parse_signed,
 )
-from focalpoint.signing import AdminSigner, Context
+from focalpoint.crypto.signing import AdminSigner, Context
 from focalpoint.v1 import directory_pb2
 
 __all__ = [

@@ -36,9 +36,9 @@ from typing import TypeVar
 from google.protobuf.message import DecodeError, Message
 
 from directory.model import AgreementInfo, AgreementStatus, Directory, NodeInfo, StateInfo
+from focalpoint.crypto.signing import AdminVerifier, Context, verify_all, verify_threshold
 from focalpoint.errors import ConfigError, VerificationError
 from focalpoint.ids import STATE
-from focalpoint.signing import AdminVerifier, Context, verify_all, verify_threshold
 from focalpoint.v1 import directory_pb2
 
 __all__ = ["SPEC_VERSION", "AcceptedDocument", "TrustedDirectory", "content_sha256", "parse_signed"]

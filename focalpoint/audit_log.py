@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from focalpoint import audit_tree
+from focalpoint.crypto.merkle import leaf_hash
 from focalpoint.errors import StorageError
-from focalpoint.merkle import leaf_hash
 
 __all__ = ["EMPTY_ROOT", "SCHEMA", "AuditLog", "Damage", "load_tail", "stored_size", "write_leaves"]
 

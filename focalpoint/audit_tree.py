@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from focalpoint.merkle import node_hash
+from focalpoint.crypto.merkle import node_hash
 
 __all__ = ["NodeLookup", "consistency_proof", "inclusion_proof", "new_nodes", "subtree_root", "tree_root"]
 

@@ -31,13 +31,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from focalpoint.bench_echo import METHOD
 from focalpoint.config import load_config
+from focalpoint.crypto.tlsid import generate_tls_identity
 from focalpoint.errors import FocalpointError
 from focalpoint.localnet import LocalNetwork, NodeSpec, make_network
 from focalpoint.log import configure_logging
 from focalpoint.node import Node, wall_clock_ms
 from focalpoint.samples import social_inquiry_request
 from focalpoint.store import DeliveryState
-from focalpoint.tlsid import generate_tls_identity
 
 __all__ = ["format_exchange", "run_exchange_bench"]
 

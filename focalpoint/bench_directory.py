@@ -19,8 +19,8 @@ from typing import Any
 from directory import Directory
 from directory.publish import agreement_document, bundle, root_document, sign, state_document, timestamp_document
 from directory.trust import TrustedDirectory
+from focalpoint.crypto.signing import AdminSigner
 from focalpoint.keystore import generate_node_secrets, keys_from_secrets, node_entry_export
-from focalpoint.signing import AdminSigner
 from focalpoint.v1 import common_pb2, directory_pb2
 
 __all__ = ["run_directory_bench"]

@@ -15,10 +15,10 @@ from typing import Protocol
 
 from google.protobuf.message import DecodeError
 
+from focalpoint.crypto.merkle import verify_consistency
+from focalpoint.crypto.signing import AdminSigner, AdminVerifier, Context
 from focalpoint.errors import VerificationError
 from focalpoint.ids import NODE_ID
-from focalpoint.merkle import verify_consistency
-from focalpoint.signing import AdminSigner, AdminVerifier, Context
 from focalpoint.v1 import audit_pb2
 
 __all__ = [

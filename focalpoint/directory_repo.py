@@ -30,8 +30,8 @@ from directory.trust import (
     TrustedDirectory,
     parse_signed,
 )
+from focalpoint.crypto.signing import AdminSigner
 from focalpoint.errors import UsageError, VerificationError
-from focalpoint.signing import AdminSigner
 from focalpoint.v1 import directory_pb2
 
 __all__ = ["Repository", "document_kind", "write_atomic"]

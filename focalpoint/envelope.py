@@ -21,10 +21,8 @@ from typing import Protocol
 from google.protobuf.message import DecodeError
 
 from focalpoint.body import InvalidBody, body_kind, validate_body
-from focalpoint.errors import Refusal, RefusalError, VerificationError
-from focalpoint.ids import KEY_ID, NODE_ID
-from focalpoint.signing import Context, Ed25519Signer, Ed25519Verifier
-from focalpoint.suite import (
+from focalpoint.crypto.signing import Context, Ed25519Signer, Ed25519Verifier
+from focalpoint.crypto.suite import (
     PROTOCOL_VERSION,
     SUITE_V1,
     EncryptionPrivateKey,
@@ -32,6 +30,8 @@ from focalpoint.suite import (
     Suite,
     get_suite,
 )
+from focalpoint.errors import Refusal, RefusalError, VerificationError
+from focalpoint.ids import KEY_ID, NODE_ID
 from focalpoint.v1 import envelope_pb2, messages_pb2
 
 __all__ = [

@@ -25,10 +25,10 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
+from focalpoint.crypto.signing import AdminSigner, Context, Ed25519Signer
+from focalpoint.crypto.suite import EncryptionPrivateKey
+from focalpoint.crypto.tlsid import TlsIdentity, generate_tls_identity
 from focalpoint.errors import ConfigError
-from focalpoint.signing import AdminSigner, Context, Ed25519Signer
-from focalpoint.suite import EncryptionPrivateKey
-from focalpoint.tlsid import TlsIdentity, generate_tls_identity
 from focalpoint.v1 import common_pb2, directory_pb2, keystore_pb2
 
 __all__ = [

@@ -30,6 +30,8 @@ from focalpoint.batching import GroupCommit
 from focalpoint.body import InvalidBody, body_kind
 from focalpoint.checkpoint import make_checkpoint, with_cosignatures
 from focalpoint.config import NodeConfig
+from focalpoint.crypto.signing import AdminSigner, Ed25519Signer
+from focalpoint.crypto.suite import SUITE_V1, EncryptionPrivateKey, self_test
 from focalpoint.delivery import DeliveryManager, Outgoing
 from focalpoint.directory_cache import DirectoryCache
 from focalpoint.directory_service import add_directory_service
@@ -46,10 +48,8 @@ from focalpoint.keystore import NodeKeys, load_node_keys
 from focalpoint.policy import check_exchange
 from focalpoint.reachability import Reachability
 from focalpoint.receiver import Receiver, case_ref_of
-from focalpoint.signing import AdminSigner, Ed25519Signer
 from focalpoint.sqlite_store import SqliteStore
 from focalpoint.store import DeliveryState, InboxOutcome, NewInbox, NewOutbox, StorageCipher
-from focalpoint.suite import SUITE_V1, EncryptionPrivateKey, self_test
 from focalpoint.transport import (
     PeerChannels,
     ServerTls,

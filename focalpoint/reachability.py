@@ -22,8 +22,8 @@ import structlog
 from google.protobuf.message import DecodeError
 
 from directory import Directory
+from focalpoint.crypto.signing import Context, Ed25519Signer
 from focalpoint.errors import Refusal, RefusalError, TransportError, VerificationError
-from focalpoint.signing import Context, Ed25519Signer
 from focalpoint.transport import PeerChannels, refusal_from_rpc_error
 from focalpoint.v1 import node_pb2, node_pb2_grpc
 

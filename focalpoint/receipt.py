@@ -18,9 +18,9 @@ from typing import Protocol
 
 from google.protobuf.message import DecodeError
 
+from focalpoint.crypto.merkle import all_inclusion_paths, leaf_hash, root_from_inclusion
+from focalpoint.crypto.signing import ED25519, Context, Ed25519Signer, Ed25519Verifier
 from focalpoint.errors import VerificationError
-from focalpoint.merkle import all_inclusion_paths, leaf_hash, root_from_inclusion
-from focalpoint.signing import ED25519, Context, Ed25519Signer, Ed25519Verifier
 from focalpoint.v1 import envelope_pb2
 
 __all__ = ["ReceiptKeys", "VerifiedReceipt", "make_batch_receipts", "make_receipt", "verify_receipt"]

@@ -16,15 +16,15 @@ import structlog
 from focalpoint import audit_events
 from focalpoint.batching import GroupCommit
 from focalpoint.config import NodeConfig
+from focalpoint.crypto.signing import Ed25519Signer
+from focalpoint.crypto.suite import EncryptionPrivateKey
 from focalpoint.directory_cache import DirectoryCache
 from focalpoint.envelope import Limits, OpenedMessage, message_id_of, open_envelope
 from focalpoint.errors import Refusal, RefusalError, StorageError
 from focalpoint.policy import check_exchange
 from focalpoint.receipt import make_batch_receipts, make_receipt
-from focalpoint.signing import Ed25519Signer
 from focalpoint.sqlite_store import SqliteStore
 from focalpoint.store import InboxOutcome, NewInbox, StorageCipher
-from focalpoint.suite import EncryptionPrivateKey
 from focalpoint.transport import refusal_from_proto, refusal_to_proto
 from focalpoint.v1 import envelope_pb2, messages_pb2, node_pb2
 

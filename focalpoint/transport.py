@@ -18,8 +18,8 @@ import grpc
 import structlog
 
 from directory import Directory
+from focalpoint.crypto.tlsid import TlsIdentity, spki_sha256_from_pem
 from focalpoint.errors import ConfigError, Refusal, RefusalError, TransportError
-from focalpoint.tlsid import TlsIdentity, spki_sha256_from_pem
 from focalpoint.v1 import envelope_pb2, node_pb2, node_pb2_grpc
 
 if TYPE_CHECKING:

@@ -35,9 +35,9 @@ from focalpoint.checkpoint import (
     stored_checkpoint,
     verify_checkpoint,
 )
+from focalpoint.crypto.signing import AdminSigner
 from focalpoint.errors import StorageError, TransportError, VerificationError
 from focalpoint.reachability import partners
-from focalpoint.signing import AdminSigner
 from focalpoint.sqlite_store import SqliteStore
 from focalpoint.transport import PeerChannels
 from focalpoint.v1 import audit_pb2, node_pb2_grpc

@@ -19,13 +19,13 @@ from typing import Any, cast
 import grpc
 from google.protobuf.message import DecodeError
 
+from focalpoint.crypto.signing import Context, Ed25519Signer
+from focalpoint.crypto.suite import PROTOCOL_VERSION, SUITE_V1, EncryptionPublicKey
+from focalpoint.crypto.tlsid import TlsIdentity
 from focalpoint.envelope import seal
 from focalpoint.node import Node, wall_clock_ms
 from focalpoint.samples import social_inquiry_request
-from focalpoint.signing import Context, Ed25519Signer
 from focalpoint.store import DeliveryState, InboxRow
-from focalpoint.suite import PROTOCOL_VERSION, SUITE_V1, EncryptionPublicKey
-from focalpoint.tlsid import TlsIdentity
 from focalpoint.transport import REFUSAL_METADATA_KEY
 from focalpoint.v1 import common_pb2, envelope_pb2, messages_pb2, node_pb2, node_pb2_grpc
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from focalpoint import merkle
 from focalpoint.audit_log import AuditLog
-from tests.test_merkle import LEAVES, ROOTS
+from focalpoint.crypto import merkle
+from tests.crypto.test_merkle import LEAVES, ROOTS
 
 
 def log_of(path: Path, leaves: list[bytes]) -> AuditLog:

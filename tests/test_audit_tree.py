@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from focalpoint import audit_tree, merkle
-from tests.test_merkle import LEAVES, ROOTS
+from focalpoint import audit_tree
+from focalpoint.crypto import merkle
+from tests.crypto.test_merkle import LEAVES, ROOTS
 
 # (old size, new size, proof) from the RFC 6962 reference test data.
 CONSISTENCY = [

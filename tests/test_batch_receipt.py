@@ -9,9 +9,9 @@ from google.protobuf.message import DecodeError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from focalpoint.crypto.signing import Context, Ed25519Signer, Ed25519Verifier
 from focalpoint.errors import VerificationError
 from focalpoint.receipt import make_batch_receipts, verify_receipt
-from focalpoint.signing import Context, Ed25519Signer, Ed25519Verifier
 from focalpoint.v1 import envelope_pb2
 
 SIGNER = Ed25519Signer.generate()

@@ -21,12 +21,12 @@ from directory import (
     NodeInfo,
     check_entry_export,
 )
+from focalpoint.crypto.signing import Context, key_id_for
+from focalpoint.crypto.suite import EncryptionPrivateKey
+from focalpoint.crypto.tlsid import TlsIdentity, certificate_der_to_pem, generate_tls_identity
 from focalpoint.errors import VerificationError
 from focalpoint.keystore import node_entry_export
 from focalpoint.localnet import NodeSpec
-from focalpoint.signing import Context, key_id_for
-from focalpoint.suite import EncryptionPrivateKey
-from focalpoint.tlsid import TlsIdentity, certificate_der_to_pem, generate_tls_identity
 from focalpoint.v1 import common_pb2, directory_pb2
 from tests.dirworld import EntryEdit, World, directory_of, make_world
 

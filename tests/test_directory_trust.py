@@ -19,10 +19,10 @@ from directory.publish import (
     timestamp_document,
 )
 from directory.trust import TrustedDirectory
+from focalpoint.crypto.signing import AdminSigner, Context
 from focalpoint.errors import VerificationError
 from focalpoint.health import directory_health
 from focalpoint.keystore import init_node_dir
-from focalpoint.signing import AdminSigner, Context
 from focalpoint.v1 import common_pb2, directory_pb2
 
 NOW = 1_790_000_000_000

@@ -19,6 +19,15 @@ from hypothesis import strategies as st
 
 from directory import Directory, KeyStatus
 from focalpoint.body import InvalidBody
+from focalpoint.crypto.signing import Context
+from focalpoint.crypto.suite import (
+    PROTOCOL_VERSION,
+    SUITE_V1,
+    EncryptionPrivateKey,
+    EncryptionPublicKey,
+    get_suite,
+    self_test,
+)
 from focalpoint.envelope import (
     Limits,
     OpenedMessage,
@@ -34,15 +43,6 @@ from focalpoint.errors import GRPC_STATUS, RETRYABLE, ConfigError, Refusal, Refu
 from focalpoint.keystore import NodeKeys
 from focalpoint.localnet import NodeSpec
 from focalpoint.samples import social_inquiry_report, social_inquiry_request
-from focalpoint.signing import Context
-from focalpoint.suite import (
-    PROTOCOL_VERSION,
-    SUITE_V1,
-    EncryptionPrivateKey,
-    EncryptionPublicKey,
-    get_suite,
-    self_test,
-)
 from focalpoint.v1 import common_pb2, directory_pb2, envelope_pb2, messages_pb2
 from tests.dirworld import EntriesEdit, make_world
 from tests.dirworld import World as Network

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from directory import check_entry_export
+from focalpoint.crypto.signing import AdminVerifier, Context, Ed25519Signer
 from focalpoint.errors import ConfigError, FocalpointError, VerificationError
 from focalpoint.keystore import (
     InitResult,
@@ -26,7 +27,6 @@ from focalpoint.keystore import (
     read_secret_file,
     write_secret_file,
 )
-from focalpoint.signing import AdminVerifier, Context, Ed25519Signer
 from focalpoint.v1 import directory_pb2, keystore_pb2
 
 NOW = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)

@@ -7,12 +7,12 @@ import json
 import grpc
 import pytest
 
+from focalpoint.crypto.signing import Context, Ed25519Signer
 from focalpoint.errors import Refusal, RefusalError, VerificationError
 from focalpoint.local_api import LocalClient
 from focalpoint.localnet import LocalNetwork
 from focalpoint.node import Node, wall_clock_ms
 from focalpoint.reachability import answer_ping, check_pong, make_ping, partners
-from focalpoint.signing import Context, Ed25519Signer
 from focalpoint.v1 import directory_pb2, node_pb2, node_pb2_grpc
 from tests.conftest import StartNode, now_utc
 

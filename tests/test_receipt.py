@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from focalpoint.crypto.signing import Context, Ed25519Signer, Ed25519Verifier
 from focalpoint.errors import VerificationError
 from focalpoint.receipt import make_receipt, verify_receipt
-from focalpoint.signing import Context, Ed25519Signer, Ed25519Verifier
 from focalpoint.v1 import envelope_pb2
 
 GR, AL, IT = "gr-ekka", "al-shss", "it-dgi"

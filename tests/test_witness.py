@@ -14,10 +14,10 @@ import pytest
 from focalpoint import audit_events
 from focalpoint.checkpoint import contradiction, cosign, verify_checkpoint
 from focalpoint.config import load_config
+from focalpoint.crypto.signing import AdminSigner
 from focalpoint.localnet import LocalNetwork
 from focalpoint.node import Node, wall_clock_ms
 from focalpoint.samples import social_inquiry_request
-from focalpoint.signing import AdminSigner
 from focalpoint.store import DeliveryState
 from focalpoint.v1 import audit_pb2, node_pb2_grpc
 from tests.adversary import peer_channel

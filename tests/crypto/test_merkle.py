@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from focalpoint.merkle import all_inclusion_paths, inclusion_path, leaf_hash, root_from_inclusion, tree_root
+from focalpoint.crypto.merkle import all_inclusion_paths, inclusion_path, leaf_hash, root_from_inclusion, tree_root
 
 # The Certificate Transparency reference leaves and the roots of their prefixes (sizes 0..8).
 LEAVES = [bytes.fromhex(h) for h in ("", "00", "10", "2021", "3031", "40414243", "5051525354555657",

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from focalpoint.errors import ConfigError, VerificationError
-from focalpoint.signing import (
+from focalpoint.crypto.signing import (
     AdminSigner,
     AdminVerifier,
     Context,
@@ -18,6 +17,7 @@ from focalpoint.signing import (
     key_id_for,
     verify_threshold,
 )
+from focalpoint.errors import ConfigError, VerificationError
 from focalpoint.v1 import common_pb2
 
 ED25519 = common_pb2.KEY_ALGORITHM_ED25519

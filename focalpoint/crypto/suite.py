@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 
+from focalpoint.crypto.signing import key_id_for
 from focalpoint.errors import ConfigError, Refusal, RefusalError
-from focalpoint.signing import key_id_for
 from focalpoint.v1 import common_pb2
 
 __all__ = [
