@@ -73,7 +73,7 @@ Global___Signature: _TypeAlias = Signature  # noqa: Y015
 @_typing.final
 class LocalizedText(_message.Message):
     """Free text keeps its language and, next to any translation, the original
-    (DOMAIN.md §4: the two ends speak different languages).
+    (docs/domain.md §4.2: the two ends speak different languages).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
