@@ -254,7 +254,7 @@ async def _measure_exchange(
 
 def sender_probe(node: Node, padding: int) -> bytes:
     """A sealed envelope of the benchmark's shape, to size the echo payload."""
-    from focalpoint.envelope import seal
+    from focalpoint.exchange.envelope import seal
 
     directory = node.cache.current
     info = directory.node("bench-receiver")

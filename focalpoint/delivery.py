@@ -23,9 +23,10 @@ import structlog
 
 from directory import Directory
 from focalpoint.errors import RefusalError, StorageError, TransportError, VerificationError
-from focalpoint.receipt import verify_receipt
+from focalpoint.exchange.codec import refusal_from_proto, refusal_to_proto
+from focalpoint.exchange.receipt import verify_receipt
 from focalpoint.store import Delivered, DeliveryState, Store
-from focalpoint.transport import PeerChannels, refusal_from_proto, refusal_to_proto
+from focalpoint.transport import PeerChannels
 from focalpoint.v1 import envelope_pb2, node_pb2
 
 __all__ = ["Backoff", "DeliveryManager", "Outgoing"]

@@ -22,9 +22,9 @@ from focalpoint.audit_log import AuditLog
 from focalpoint.checkpoint import VerifiedCheckpoint, verify_checkpoint, verify_cosignature, with_cosignatures
 from focalpoint.crypto.merkle import leaf_hash, root_from_inclusion, verify_consistency
 from focalpoint.crypto.signing import AdminSigner, Context
-from focalpoint.envelope import envelope_digest
 from focalpoint.errors import TransportError, UsageError, VerificationError
-from focalpoint.receipt import verify_receipt
+from focalpoint.exchange.envelope import envelope_digest
+from focalpoint.exchange.receipt import verify_receipt
 from focalpoint.v1 import audit_pb2, directory_pb2, envelope_pb2, node_pb2_grpc
 
 if TYPE_CHECKING:

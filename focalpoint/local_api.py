@@ -20,8 +20,8 @@ import grpc
 
 from focalpoint import audit_events
 from focalpoint.checkpoint import stored_checkpoint, verify_checkpoint, with_cosignatures
-from focalpoint.envelope import parse_payload
 from focalpoint.errors import StorageError, UsageError, VerificationError
+from focalpoint.exchange.envelope import parse_payload
 from focalpoint.ids import ACTOR
 from focalpoint.v1 import audit_pb2, envelope_pb2, local_pb2, local_pb2_grpc
 
@@ -173,7 +173,7 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
             digest, peer = rows[0].digest, rows[0].sender
         else:
             raise UsageError("direction must be DIRECTION_INBOX or DIRECTION_OUTBOX")
-        from focalpoint.receiver import case_ref_of
+        from focalpoint.exchange.body import case_ref_of
 
         case_ref = case_ref_of(content.body)
         event = audit_events.read(

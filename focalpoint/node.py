@@ -27,7 +27,6 @@ from grpc_reflection.v1alpha import reflection
 from directory import Directory, KeyStatus
 from focalpoint import audit_events
 from focalpoint.batching import GroupCommit
-from focalpoint.body import InvalidBody, body_kind
 from focalpoint.checkpoint import make_checkpoint, with_cosignatures
 from focalpoint.config import NodeConfig
 from focalpoint.crypto.signing import AdminSigner, Ed25519Signer
@@ -35,7 +34,6 @@ from focalpoint.crypto.suite import SUITE_V1, EncryptionPrivateKey, self_test
 from focalpoint.delivery import DeliveryManager, Outgoing
 from focalpoint.directory_cache import DirectoryCache
 from focalpoint.directory_service import add_directory_service
-from focalpoint.envelope import Limits, seal
 from focalpoint.errors import (
     ConfigError,
     FocalpointError,
@@ -44,10 +42,12 @@ from focalpoint.errors import (
     TransportError,
     UsageError,
 )
+from focalpoint.exchange.body import InvalidBody, body_kind, case_ref_of
+from focalpoint.exchange.envelope import Limits, seal
+from focalpoint.exchange.policy import check_exchange
 from focalpoint.keystore import NodeKeys, load_node_keys
-from focalpoint.policy import check_exchange
 from focalpoint.reachability import Reachability
-from focalpoint.receiver import Receiver, case_ref_of
+from focalpoint.receiver import Receiver
 from focalpoint.sqlite_store import SqliteStore
 from focalpoint.store import DeliveryState, InboxOutcome, NewInbox, NewOutbox, StorageCipher
 from focalpoint.transport import (

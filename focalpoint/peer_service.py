@@ -16,10 +16,12 @@ from google.protobuf.message import DecodeError
 
 from focalpoint import audit_events
 from focalpoint.checkpoint import verify_cosignature
-from focalpoint.envelope import message_id_of
 from focalpoint.errors import Refusal, RefusalError, StorageError, UsageError, VerificationError
-from focalpoint.reachability import answer_ping, partners
-from focalpoint.transport import MAX_BATCH_ENVELOPES, abort_with_refusal, peer_node_id, refusal_to_proto
+from focalpoint.exchange.codec import refusal_to_proto
+from focalpoint.exchange.envelope import message_id_of
+from focalpoint.exchange.ping import answer_ping
+from focalpoint.exchange.policy import partners
+from focalpoint.transport import MAX_BATCH_ENVELOPES, abort_with_refusal, peer_node_id
 from focalpoint.v1 import audit_pb2, envelope_pb2, node_pb2, node_pb2_grpc
 
 if TYPE_CHECKING:

@@ -6,107 +6,30 @@ The ping signs a fresh nonce; the answer signs it back, so a reply proves the pa
 node holds its directory key now, not merely that something listens on the port. Results
 feed the health report (``focalpoint.health``). No case data is involved.
 
-The sign/check functions are pure; ``Reachability`` runs the rounds.
+The sign/check functions are pure (``focalpoint.exchange.ping``); ``Reachability`` runs the rounds.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
 import structlog
-from google.protobuf.message import DecodeError
 
 from directory import Directory
-from focalpoint.crypto.signing import Context, Ed25519Signer
-from focalpoint.errors import Refusal, RefusalError, TransportError, VerificationError
+from focalpoint.crypto.signing import Ed25519Signer
+from focalpoint.errors import TransportError, VerificationError
+from focalpoint.exchange.ping import check_pong, make_ping
+from focalpoint.exchange.policy import partners
 from focalpoint.transport import PeerChannels, refusal_from_rpc_error
-from focalpoint.v1 import node_pb2, node_pb2_grpc
+from focalpoint.v1 import node_pb2_grpc
 
-__all__ = ["PeerStatus", "Reachability", "answer_ping", "check_pong", "make_ping", "partners"]
+__all__ = ["PeerStatus", "Reachability"]
 
 log = structlog.get_logger("focalpoint.reachability")
-
-
-def make_ping(
-    signer: Ed25519Signer, *, me: str, peer: str, now_ms: int, directory_version: int
-) -> node_pb2.PingRequest:
-    content = node_pb2.PingContent(
-        from_node=me, to_node=peer, nonce=os.urandom(16), sent_at_ms=now_ms, directory_version=directory_version
-    ).SerializeToString()
-    return node_pb2.PingRequest(content=content, signature=signer.sign(Context.PING, content))
-
-
-def answer_ping(
-    request: node_pb2.PingRequest,
-    *,
-    signer: Ed25519Signer,
-    me: str,
-    tls_peer: str,
-    directory: Directory,
-    now_ms: int,
-    skew_ms: int,
-) -> node_pb2.PingResponse:
-    """Check a ping from the authenticated peer and sign the answer; raises RefusalError."""
-    try:
-        ping = node_pb2.PingContent.FromString(request.content)
-    except DecodeError as e:
-        raise RefusalError(Refusal.MALFORMED, "ping content does not parse") from e
-    if ping.from_node != tls_peer or ping.to_node != me:
-        raise RefusalError(Refusal.SENDER_NOT_PEER, "the ping names other nodes than this connection's")
-    if abs(ping.sent_at_ms - now_ms) > skew_ms:
-        raise RefusalError(Refusal.EXPIRED, "the ping's time is outside the clock-skew window")
-    verifier = directory.signing_key(tls_peer, request.signature.key_id, ping.sent_at_ms)
-    if verifier is None:
-        raise RefusalError(Refusal.BAD_SIGNATURE, "the ping is not signed with a valid key of the caller")
-    try:
-        verifier.verify(Context.PING, request.content, request.signature.value)
-    except VerificationError as e:
-        raise RefusalError(Refusal.BAD_SIGNATURE, "the ping's signature does not verify") from e
-    content = node_pb2.PongContent(
-        from_node=me,
-        to_node=tls_peer,
-        nonce=ping.nonce,
-        answered_at_ms=now_ms,
-        directory_version=directory.version,
-    ).SerializeToString()
-    return node_pb2.PingResponse(content=content, signature=signer.sign(Context.PONG, content))
-
-
-def check_pong(
-    response: node_pb2.PingResponse, request: node_pb2.PingRequest, *, directory: Directory, me: str, peer: str
-) -> node_pb2.PongContent:
-    """The answer is the peer's, to this node, for this nonce, signed with a valid key; raises VerificationError."""
-    try:
-        ping = node_pb2.PingContent.FromString(request.content)
-        pong = node_pb2.PongContent.FromString(response.content)
-    except DecodeError as e:
-        raise VerificationError("pong does not parse") from e
-    if pong.from_node != peer or pong.to_node != me or pong.nonce != ping.nonce:
-        raise VerificationError("pong does not answer this ping")
-    verifier = directory.signing_key(peer, response.signature.key_id, pong.answered_at_ms)
-    if verifier is None:
-        raise VerificationError(f"pong is not signed with a valid key of {peer}")
-    verifier.verify(Context.PONG, response.content, response.signature.value)
-    return pong
-
-
-def partners(directory: Directory, me: str) -> list[str]:
-    """Nodes this node may exchange with: its own State's, and those under an agreement in force."""
-    mine = directory.node(me)
-    if mine is None:
-        return []
-    states = {mine.state} | {
-        s
-        for a in directory.agreements.values()
-        if a.status.name == "IN_FORCE" and mine.state in a.parties
-        for s in a.parties
-    }
-    return sorted(n.node_id for n in directory.nodes.values() if n.state in states and n.node_id != me)
 
 
 @dataclass(slots=True)

@@ -19,19 +19,20 @@ from focalpoint.config import NodeConfig
 from focalpoint.crypto.signing import Ed25519Signer
 from focalpoint.crypto.suite import EncryptionPrivateKey
 from focalpoint.directory_cache import DirectoryCache
-from focalpoint.envelope import Limits, OpenedMessage, message_id_of, open_envelope
 from focalpoint.errors import Refusal, RefusalError, StorageError
-from focalpoint.policy import check_exchange
-from focalpoint.receipt import make_batch_receipts, make_receipt
+from focalpoint.exchange.body import case_ref_of
+from focalpoint.exchange.codec import refusal_from_proto, refusal_to_proto
+from focalpoint.exchange.envelope import Limits, OpenedMessage, message_id_of, open_envelope
+from focalpoint.exchange.policy import check_exchange
+from focalpoint.exchange.receipt import make_batch_receipts, make_receipt
 from focalpoint.sqlite_store import SqliteStore
 from focalpoint.store import InboxOutcome, NewInbox, StorageCipher
-from focalpoint.transport import refusal_from_proto, refusal_to_proto
-from focalpoint.v1 import envelope_pb2, messages_pb2, node_pb2
+from focalpoint.v1 import envelope_pb2, node_pb2
 
 if TYPE_CHECKING:
     from focalpoint.witness import Witness
 
-__all__ = ["Receiver", "case_ref_of", "inbox_purpose"]
+__all__ = ["Receiver", "inbox_purpose"]
 
 log = structlog.get_logger("focalpoint.node")
 
@@ -216,9 +217,3 @@ class Receiver:
         if refused:
             await self._log_refusals(refused, tls_peer, now)
         return [r for r in results if r is not None]
-
-
-def case_ref_of(body: messages_pb2.Body) -> str:
-    """The pseudonymous case reference every body kind carries (empty if none)."""
-    kind = body.WhichOneof("kind")
-    return str(getattr(getattr(body, kind), "case_ref", "")) if kind else ""

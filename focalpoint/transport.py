@@ -20,6 +20,7 @@ import structlog
 from directory import Directory
 from focalpoint.crypto.tlsid import TlsIdentity, spki_sha256_from_pem
 from focalpoint.errors import ConfigError, Refusal, RefusalError, TransportError
+from focalpoint.exchange.codec import MAX_REASON_CHARS
 from focalpoint.v1 import envelope_pb2, node_pb2, node_pb2_grpc
 
 if TYPE_CHECKING:
@@ -132,28 +133,9 @@ def peer_node_id(context: grpc.aio.ServicerContext[Any, Any], directory: Directo
     return node_id
 
 
-MAX_REASON_CHARS = 512
-
-
 async def abort_with_refusal(context: grpc.aio.ServicerContext[Any, Any], err: RefusalError) -> NoReturn:
     context.set_trailing_metadata(((REFUSAL_METADATA_KEY, err.code.name),))
     await context.abort(_STATUS_BY_NUMBER[err.grpc_status], err.reason[:MAX_REASON_CHARS])
-
-
-def refusal_to_proto(err: RefusalError) -> envelope_pb2.Refusal:
-    return envelope_pb2.Refusal(
-        code=envelope_pb2.RefusalCode.ValueType(err.code.value),
-        reason=err.reason[:MAX_REASON_CHARS],
-        grpc_status=err.grpc_status,
-    )
-
-
-def refusal_from_proto(pb: envelope_pb2.Refusal) -> RefusalError:
-    try:
-        code = Refusal(pb.code)
-    except ValueError:
-        code = Refusal.MALFORMED
-    return RefusalError(code, pb.reason)
 
 
 def refusal_from_rpc_error(e: grpc.aio.AioRpcError) -> RefusalError | TransportError:

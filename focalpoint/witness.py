@@ -37,7 +37,7 @@ from focalpoint.checkpoint import (
 )
 from focalpoint.crypto.signing import AdminSigner
 from focalpoint.errors import StorageError, TransportError, VerificationError
-from focalpoint.reachability import partners
+from focalpoint.exchange.policy import partners
 from focalpoint.sqlite_store import SqliteStore
 from focalpoint.transport import PeerChannels
 from focalpoint.v1 import audit_pb2, node_pb2_grpc

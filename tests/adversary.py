@@ -22,7 +22,7 @@ from google.protobuf.message import DecodeError
 from focalpoint.crypto.signing import Context, Ed25519Signer
 from focalpoint.crypto.suite import PROTOCOL_VERSION, SUITE_V1, EncryptionPublicKey
 from focalpoint.crypto.tlsid import TlsIdentity
-from focalpoint.envelope import seal
+from focalpoint.exchange.envelope import seal
 from focalpoint.node import Node, wall_clock_ms
 from focalpoint.samples import social_inquiry_request
 from focalpoint.store import DeliveryState, InboxRow

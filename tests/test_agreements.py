@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from focalpoint.config import load_config
-from focalpoint.envelope import seal
 from focalpoint.errors import Refusal, RefusalError, UsageError
+from focalpoint.exchange.envelope import seal
 from focalpoint.localnet import LocalNetwork, make_network
 from focalpoint.node import Node, wall_clock_ms
 from focalpoint.samples import social_inquiry_report, social_inquiry_request

@@ -9,10 +9,11 @@ import pytest
 
 from focalpoint.crypto.signing import Context, Ed25519Signer
 from focalpoint.errors import Refusal, RefusalError, VerificationError
+from focalpoint.exchange.ping import answer_ping, check_pong, make_ping
+from focalpoint.exchange.policy import partners
 from focalpoint.local_api import LocalClient
 from focalpoint.localnet import LocalNetwork
 from focalpoint.node import Node, wall_clock_ms
-from focalpoint.reachability import answer_ping, check_pong, make_ping, partners
 from focalpoint.v1 import directory_pb2, node_pb2, node_pb2_grpc
 from tests.conftest import StartNode, now_utc
 

@@ -18,7 +18,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from directory import Directory, KeyStatus
-from focalpoint.body import InvalidBody
 from focalpoint.crypto.signing import Context
 from focalpoint.crypto.suite import (
     PROTOCOL_VERSION,
@@ -28,7 +27,9 @@ from focalpoint.crypto.suite import (
     get_suite,
     self_test,
 )
-from focalpoint.envelope import (
+from focalpoint.errors import GRPC_STATUS, RETRYABLE, ConfigError, Refusal, RefusalError
+from focalpoint.exchange.body import InvalidBody
+from focalpoint.exchange.envelope import (
     Limits,
     OpenedMessage,
     PeerKeys,
@@ -39,7 +40,6 @@ from focalpoint.envelope import (
     read_header,
     seal,
 )
-from focalpoint.errors import GRPC_STATUS, RETRYABLE, ConfigError, Refusal, RefusalError
 from focalpoint.keystore import NodeKeys
 from focalpoint.localnet import NodeSpec
 from focalpoint.samples import social_inquiry_report, social_inquiry_request

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from focalpoint.crypto.signing import Context, Ed25519Signer, Ed25519Verifier
 from focalpoint.errors import VerificationError
-from focalpoint.receipt import make_receipt, verify_receipt
+from focalpoint.exchange.receipt import make_receipt, verify_receipt
 from focalpoint.v1 import envelope_pb2
 
 GR, AL, IT = "gr-ekka", "al-shss", "it-dgi"

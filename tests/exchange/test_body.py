@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from focalpoint.body import KINDS, InvalidBody, body_kind, validate_body
 from focalpoint.errors import UsageError
+from focalpoint.exchange.body import KINDS, InvalidBody, body_kind, validate_body
 from focalpoint.samples import social_inquiry_report, social_inquiry_request
 from focalpoint.v1 import common_pb2, messages_pb2
 

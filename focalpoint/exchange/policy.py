@@ -13,7 +13,7 @@ from __future__ import annotations
 from directory import Directory
 from focalpoint.errors import Refusal, RefusalError
 
-__all__ = ["check_exchange"]
+__all__ = ["check_exchange", "partners"]
 
 
 def check_exchange(directory: Directory, *, sender_node: str, recipient_node: str, kind: str) -> None:
@@ -35,3 +35,17 @@ def check_exchange(directory: Directory, *, sender_node: str, recipient_node: st
         Refusal.NO_AGREEMENT,
         f"no agreement in force between {sender.state} and {recipient.state} covers {kind}{known}",
     )
+
+
+def partners(directory: Directory, me: str) -> list[str]:
+    """Nodes this node may exchange with: its own State's, and those under an agreement in force."""
+    mine = directory.node(me)
+    if mine is None:
+        return []
+    states = {mine.state} | {
+        s
+        for a in directory.agreements.values()
+        if a.status.name == "IN_FORCE" and mine.state in a.parties
+        for s in a.parties
+    }
+    return sorted(n.node_id for n in directory.nodes.values() if n.state in states and n.node_id != me)

@@ -20,7 +20,6 @@ from typing import Protocol
 
 from google.protobuf.message import DecodeError
 
-from focalpoint.body import InvalidBody, body_kind, validate_body
 from focalpoint.crypto.signing import Context, Ed25519Signer, Ed25519Verifier
 from focalpoint.crypto.suite import (
     PROTOCOL_VERSION,
@@ -31,6 +30,7 @@ from focalpoint.crypto.suite import (
     get_suite,
 )
 from focalpoint.errors import Refusal, RefusalError, VerificationError
+from focalpoint.exchange.body import InvalidBody, body_kind, validate_body
 from focalpoint.ids import KEY_ID, NODE_ID
 from focalpoint.v1 import envelope_pb2, messages_pb2
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from focalpoint.errors import UsageError
 from focalpoint.v1 import common_pb2, messages_pb2
 
-__all__ = ["KINDS", "InvalidBody", "body_kind", "validate_body"]
+__all__ = ["KINDS", "InvalidBody", "body_kind", "case_ref_of", "validate_body"]
 
 KINDS: tuple[str, ...] = tuple(f.name for f in messages_pb2.Body.DESCRIPTOR.oneofs_by_name["kind"].fields)
 
@@ -133,3 +133,9 @@ def _validate_report(rep: messages_pb2.SocialInquiryReport) -> None:
         _require(c.availability != 0, f"{where}.caregivers[{i}].availability is required")
         _text(c.assessment, f"{where}.caregivers[{i}].assessment")
         _date(c.visited_on, f"{where}.caregivers[{i}].visited_on", required=False)
+
+
+def case_ref_of(body: messages_pb2.Body) -> str:
+    """The pseudonymous case reference every body kind carries (empty if none)."""
+    kind = body.WhichOneof("kind")
+    return str(getattr(getattr(body, kind), "case_ref", "")) if kind else ""

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from focalpoint.crypto.signing import Context, Ed25519Signer, Ed25519Verifier
 from focalpoint.errors import VerificationError
-from focalpoint.receipt import make_batch_receipts, verify_receipt
+from focalpoint.exchange.receipt import make_batch_receipts, verify_receipt
 from focalpoint.v1 import envelope_pb2
 
 SIGNER = Ed25519Signer.generate()
