@@ -19,14 +19,15 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from focalpoint import audit_tree
+from focalpoint.audit import tree as audit_tree
+from focalpoint.audit.verify import Damage, find_damage
 from focalpoint.crypto.merkle import leaf_hash
 from focalpoint.errors import StorageError
 
-__all__ = ["EMPTY_ROOT", "SCHEMA", "AuditLog", "Damage", "load_tail", "stored_size", "write_leaves"]
+__all__ = ["EMPTY_ROOT", "SCHEMA", "AuditLog", "load_tail", "stored_size", "write_leaves"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_leaves (idx INTEGER PRIMARY KEY, leaf BLOB NOT NULL);
@@ -36,14 +37,6 @@ CREATE TABLE IF NOT EXISTS audit_nodes (
 """
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
-
-
-@dataclass(frozen=True, slots=True)
-class Damage:
-    """The first place where the stored log disagrees with its own leaves."""
-
-    index: int
-    reason: str
 
 
 def stored_size(db: sqlite3.Connection) -> int:
@@ -193,36 +186,19 @@ class AuditLog:
 
     def verify(self, *, batch: int = 65_536) -> Damage | None:
         """Recompute everything from the leaves; the first disagreement, or None if the log is whole."""
-        pending: dict[tuple[int, int], bytes] = {}  # left children still waiting for their sibling
-        index = 0
-        while index < self.size:
-            rows = self._db.execute(
-                "SELECT idx, leaf FROM audit_leaves WHERE idx >= ? ORDER BY idx LIMIT ?", (index, batch)
-            ).fetchall()
-            if not rows:
-                break
-            stored = self._closed_nodes(index, index + len(rows))
-            for idx, leaf in rows:
-                if idx != index:
-                    return Damage(index, f"leaf {index} is missing (the next stored leaf is {idx})")
-                if not isinstance(leaf, bytes):
-                    return Damage(idx, f"leaf {idx} is stored as {type(leaf).__name__}, not as bytes")
-                created = audit_tree.new_nodes(idx, leaf_hash(bytes(leaf)), lambda lv, ix: pending[(lv, ix)])
-                for level, node_index, h in created:
-                    if stored.get((level, node_index)) != h:
-                        return Damage(idx, f"stored subtree ({level}, {node_index}) does not match the leaves")
-                    if node_index % 2:  # combined into its parent: neither child is needed again
-                        pending.pop((level, node_index - 1), None)
-                    else:
-                        pending[(level, node_index)] = h
-                index += 1
-        if index != self.size:
-            return Damage(index, f"the log ends at leaf {index}, not {self.size}")
-        if stored_size(self._db) != self.size:
-            return Damage(self.size, "leaves were added behind the log's back")
-        return None
+        return find_damage(self, batch=batch)
 
-    def _closed_nodes(self, start: int, end: int) -> dict[tuple[int, int], bytes]:
+    def leaves_from(self, start: int, limit: int) -> list[tuple[int, Any]]:
+        """Up to ``limit`` rows from ``start`` on, as stored (a damaged row may not hold bytes)."""
+        rows = self._db.execute(
+            "SELECT idx, leaf FROM audit_leaves WHERE idx >= ? ORDER BY idx LIMIT ?", (start, limit)
+        ).fetchall()
+        return [(int(i), leaf) for i, leaf in rows]
+
+    def stored_size(self) -> int:
+        return stored_size(self._db)
+
+    def closed_nodes(self, start: int, end: int) -> dict[tuple[int, int], bytes]:
         """Stored nodes closed by leaves [start, end): node (l, i) is closed by leaf (i+1)·2^l − 1."""
         out: dict[tuple[int, int], bytes] = {}
         level = 0

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from focalpoint import audit_tree
+from focalpoint.audit import tree as audit_tree
 from focalpoint.audit_log import AuditLog, write_leaves
 
 __all__ = ["AuditTables", "Tx"]

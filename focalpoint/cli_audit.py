@@ -3,7 +3,6 @@ events, sign a checkpoint, export a case's evidence and verify an evidence file 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -11,7 +10,8 @@ from typing import Any
 
 import click
 
-from focalpoint import audit_events
+from focalpoint.audit.events import event_summary, iso_time
+from focalpoint.audit.verify import CheckpointCheck, LogReport, check_log, checkpoint_summary, stored_directory
 from focalpoint.errors import StorageError, UsageError, VerificationError
 from focalpoint.v1 import audit_pb2
 
@@ -23,32 +23,6 @@ Kind = audit_pb2.AuditEventKind
 @click.group()
 def audit() -> None:
     """The tamper-evident audit log (docs/auditors.md)."""
-
-
-def _when(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
-
-
-def event_dict(index: int, leaf: bytes) -> dict[str, Any]:
-    """One event as plain data: ids in hex, kinds and codes by name, empty fields left out."""
-    from google.protobuf import json_format
-
-    event = audit_events.decode(leaf)
-    out: dict[str, Any] = {"index": index, "at": _when(event.at_ms)}
-    fields = json_format.MessageToDict(event, preserving_proto_field_name=True)
-    fields.pop("at_ms", None)
-    for key in ("message_id", "envelope_sha256", "receipt_sha256", "document_sha256", "checkpoint_root"):
-        value = getattr(event, key)
-        if value:
-            fields[key] = value.hex()
-    for key in ("sequence", "peer_log_index", "document_version", "checkpoint_size"):
-        if key in fields:  # protobuf JSON writes 64-bit numbers as strings
-            fields[key] = int(fields[key])
-    fields["kind"] = Kind.Name(event.kind).removeprefix("AUDIT_EVENT_KIND_").lower()
-    if "refusal" in fields:
-        fields["refusal"] = str(fields["refusal"]).removeprefix("REFUSAL_CODE_")
-    out.update(fields)
-    return out
 
 
 def _line(e: dict[str, Any]) -> str:
@@ -83,20 +57,8 @@ def audit_show(config_path: Path, case_ref: str, limit: int, before: int, as_jso
     if not as_json:
         click.echo(f"log size {response.size}")
     for entry in response.entries:
-        e = event_dict(entry.index, entry.leaf)
+        e = event_summary(entry.index, entry.leaf)
         click.echo(json.dumps(e, sort_keys=True) if as_json else _line(e))
-
-
-def checkpoint_dict(signed: audit_pb2.SignedCheckpoint) -> dict[str, Any]:
-    cp = audit_pb2.Checkpoint.FromString(signed.checkpoint)
-    witnesses = sorted(audit_pb2.CosignedContent.FromString(c.content).witness_node for c in signed.cosignatures)
-    return {
-        "log_node": cp.log_node,
-        "size": cp.size,
-        "root": cp.root_hash.hex(),
-        "issued_at": _when(cp.issued_at_ms),
-        "cosigned_by": witnesses,
-    }
 
 
 @audit.command("checkpoint")
@@ -110,7 +72,7 @@ def audit_checkpoint(config_path: Path, create: bool) -> None:
         async with _client(config_path) as c:
             return await c.checkpoint(create=create)
 
-    click.echo(json.dumps(checkpoint_dict(_rpc(go())), indent=2))
+    click.echo(json.dumps(checkpoint_summary(_rpc(go())), indent=2))
 
 
 @audit.command("verify")
@@ -169,109 +131,33 @@ def _verify_online(config_path: Path) -> dict[str, Any]:
             return await c.verify_audit()
 
     r = _rpc(go())
-    out: dict[str, Any] = {"ok": r.ok, "size": r.size, "first_bad_index": r.first_bad_index, "reason": r.reason}
+    report = LogReport(ok=r.ok, size=r.size, first_bad_index=r.first_bad_index, reason=r.reason, alarms=list(r.alarms))
     if r.HasField("checkpoint"):
-        signature = f"INVALID ({r.checkpoint_signature_error})" if r.checkpoint_signature_error else "valid"
-        out["checkpoints"] = [
-            {**checkpoint_dict(r.checkpoint), "matches": r.checkpoint_matches, "signature": signature}
-        ]
-    out["alarms"] = [{"log_node": a.log_node, "reason": a.reason, "detected_by": a.detected_by} for a in r.alarms]
-    return out
+        size = audit_pb2.Checkpoint.FromString(r.checkpoint.checkpoint).size
+        error = r.checkpoint_signature_error
+        report.checkpoints.append(CheckpointCheck(size, r.checkpoint, r.checkpoint_matches, True, error))
+    return report.as_dict()
 
 
 def _verify_offline(db_path: Path, trusted_root: bytes | None) -> dict[str, Any]:
-    """Leaves and subtrees, then every checkpoint the node stored against the recomputed roots
-    and, with a trusted root, against the directory the node stored."""
+    """The same check as a running node's (``focalpoint.audit.verify``), on a database copy:
+    every checkpoint it stored and, with a trusted root, their signatures against the
+    directory it stored."""
     import sqlite3
 
-    from google.protobuf.message import DecodeError
-
     from focalpoint.audit_log import AuditLog
-    from focalpoint.checkpoint import with_cosignatures
 
     log = AuditLog(db_path, readonly=True)
     try:
-        damage = log.verify()
-        out: dict[str, Any] = {
-            "ok": damage is None,
-            "size": log.size,
-            "first_bad_index": damage.index if damage else 0,
-            "reason": damage.reason if damage else "",
-        }
         try:
-            rows = log.checkpoints()
-            directory = _stored_directory(log, trusted_root)
-            alarms = log.alarms()
-        except sqlite3.Error as e:
-            raise StorageError(f"{db_path}: cannot read its checkpoints: {e}") from e
-        checkpoints = []
-        for size, raw, cosignatures in rows:
-            try:
-                signed = with_cosignatures(raw, cosignatures)
-                cp = audit_pb2.Checkpoint.FromString(signed.checkpoint)
-            except (DecodeError, VerificationError):
-                if out["ok"]:
-                    reason = f"the stored checkpoint of size {size} does not parse"
-                    out.update(ok=False, first_bad_index=min(size, log.size), reason=reason)
-                continue
-            matches = damage is None and cp.size <= log.size and log.root(cp.size) == cp.root_hash
-            line = {**checkpoint_dict(signed), "matches": matches, "signature": _signature(signed, directory)}
-            checkpoints.append(line)
-            if not matches and out["ok"]:
-                # The leaves agree with themselves but not with what the node signed: a rewrite or truncation.
-                reason = f"the log no longer matches its signed checkpoint of size {cp.size}"
-                out.update(ok=False, first_bad_index=min(cp.size, log.size), reason=reason)
-            if line["signature"].startswith("INVALID") and out["ok"]:
-                reason = f"the signature of checkpoint {cp.size} does not verify"
-                out.update(ok=False, first_bad_index=min(cp.size, log.size), reason=reason)
-        out["checkpoints"] = checkpoints
-        out["alarms"] = []
-        for raw in alarms:
-            try:
-                kept = audit_pb2.ConflictEvidence.FromString(raw)
-                out["alarms"].append(
-                    {"log_node": kept.log_node, "reason": kept.reason, "detected_by": kept.detected_by}
-                )
-            except DecodeError:
-                out["alarms"].append({"log_node": "?", "reason": "a stored alarm does not parse", "detected_by": ""})
-        return out
+            directory = None if trusted_root is None else stored_directory(log.stored_bundle(), trusted_root)
+        except VerificationError as e:
+            raise UsageError(str(e)) from e
+        return check_log(log, directory=directory).as_dict()
+    except sqlite3.Error as e:
+        raise StorageError(f"{db_path}: cannot read its audit log: {e}") from e
     finally:
         log.close()
-
-
-def _stored_directory(log: Any, trusted_root: bytes | None) -> Any:
-    """The directory bundle the node last accepted, verified from ``trusted_root`` (None: not checked)."""
-    from google.protobuf.message import DecodeError
-
-    from directory import TrustedDirectory
-    from focalpoint.v1 import directory_pb2
-
-    if trusted_root is None:
-        return None
-    raw = log.stored_bundle()
-    if raw is None:
-        raise UsageError("the database holds no directory bundle to check signatures with")
-    try:
-        bundle = directory_pb2.DirectoryBundle.FromString(raw)
-    except DecodeError as e:
-        raise UsageError(f"the directory bundle stored in the database does not parse: {e}") from e
-    try:
-        directory, _ = TrustedDirectory(trusted_root).update(bundle, now_ms=0, reload_expired=True)
-    except VerificationError as e:
-        raise UsageError(f"--root: the node's stored directory does not verify from this root: {e}") from e
-    return directory
-
-
-def _signature(signed: audit_pb2.SignedCheckpoint, directory: Any) -> str:
-    from focalpoint.checkpoint import verify_checkpoint
-
-    if directory is None:
-        return "not checked (give --root)"
-    try:
-        verify_checkpoint(signed, directory)
-    except VerificationError as e:
-        return f"INVALID ({e})"
-    return "valid"
 
 
 @audit.command("export")
@@ -306,7 +192,7 @@ def audit_export(config_path: Path, case_ref: str, out_path: Path, actor: str | 
 @click.option("--json", "as_json", is_flag=True)
 def audit_verify_bundle(bundle_path: Path, root_path: Path | None, as_json: bool) -> None:
     """Check an evidence file with no node running. Exit 1, naming the failed step, if it does not verify."""
-    from focalpoint.evidence import verify_evidence
+    from focalpoint.audit.evidence import verify_evidence
 
     data = _read(bundle_path)
     root = _read(root_path) if root_path is not None else None
@@ -322,7 +208,7 @@ def audit_verify_bundle(bundle_path: Path, root_path: Path | None, as_json: bool
         click.echo(json.dumps(report.as_dict(), sort_keys=True))
         return
     click.echo(f"{bundle_path}: verifies")
-    click.echo(f"  log of {report.node}, case {report.case_ref}, exported {_when(report.exported_at_ms)}")
+    click.echo(f"  log of {report.node}, case {report.case_ref}, exported {iso_time(report.exported_at_ms)}")
     click.echo(f"  by {report.exported_by}; trust anchor: {report.anchor}")
     click.echo(f"  {report.events} events in the log at checkpoint size {report.checkpoint_size}")
     click.echo(f"  {report.messages} messages, {report.receipted} with verified receipts")

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 
-from focalpoint import audit_events
-from focalpoint.checkpoint import stored_checkpoint, verify_checkpoint, with_cosignatures
-from focalpoint.errors import StorageError, UsageError, VerificationError
+from focalpoint.audit import events as audit_events
+from focalpoint.audit.verify import check_log
+from focalpoint.errors import StorageError, UsageError
 from focalpoint.exchange.envelope import parse_payload
 from focalpoint.ids import ACTOR
 from focalpoint.v1 import audit_pb2, envelope_pb2, local_pb2, local_pb2_grpc
@@ -237,33 +237,26 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
         self, request: local_pb2.VerifyAuditRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> local_pb2.VerifyAuditResponse:
         node = self._node
-        damage, size = await node.store.audit(lambda log: (log.verify(), log.size))
-        response = local_pb2.VerifyAuditResponse(ok=damage is None, size=size)
-        if damage is not None:
-            response.first_bad_index, response.reason = damage.index, damage.reason
-        latest = await node.store.latest_checkpoint()
-        if latest is not None:
-            signed = with_cosignatures(*latest)
-            response.checkpoint.CopyFrom(signed)
-            cp = stored_checkpoint(signed)
-            root = await node.store.audit(lambda log: log.root(cp.size) if cp.size <= log.size else b"")
-            response.checkpoint_matches = root == cp.root
-            if not response.checkpoint_matches and damage is None:
-                response.ok = False
-                response.first_bad_index = min(cp.size, size)
-                response.reason = f"the log no longer matches this node's signed checkpoint of size {cp.size}"
-            try:
-                verify_checkpoint(signed, node.cache.current, log_node=node.node_id)
-            except VerificationError as e:  # the log may be whole; say why the signature no longer counts
-                response.checkpoint_signature_error = str(e)
-        response.alarms.extend(audit_pb2.ConflictEvidence.FromString(a) for a in await node.store.alarms())
+        directory = node.cache.current
+        report = await node.store.audit(
+            lambda log: check_log(log, directory=directory, log_node=node.node_id, latest_only=True)
+        )
+        response = local_pb2.VerifyAuditResponse(
+            ok=report.ok, size=report.size, first_bad_index=report.first_bad_index, reason=report.reason
+        )
+        for check in report.checkpoints:
+            if check.signed is not None:
+                response.checkpoint.CopyFrom(check.signed)
+                response.checkpoint_matches = check.matches
+                response.checkpoint_signature_error = check.signature_error
+        response.alarms.extend(a for a in report.alarms if a is not None)
         return response
 
     @_guarded
     async def ExportCase(
         self, request: local_pb2.ExportCaseRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> local_pb2.ExportCaseResponse:
-        from focalpoint.evidence import export_case
+        from focalpoint.export import export_case
 
         data, events, messages = await export_case(self._node, request.case_ref, self._actor(context))
         return local_pb2.ExportCaseResponse(evidence=data, events=events, messages=messages)

@@ -25,9 +25,9 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from directory import Directory, KeyStatus
-from focalpoint import audit_events
+from focalpoint.audit import events as audit_events
+from focalpoint.audit.checkpoint import make_checkpoint, with_cosignatures
 from focalpoint.batching import GroupCommit
-from focalpoint.checkpoint import make_checkpoint, with_cosignatures
 from focalpoint.config import NodeConfig
 from focalpoint.crypto.signing import AdminSigner, Ed25519Signer
 from focalpoint.crypto.suite import SUITE_V1, EncryptionPrivateKey, self_test

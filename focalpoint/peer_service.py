@@ -14,8 +14,8 @@ import grpc
 import structlog
 from google.protobuf.message import DecodeError
 
-from focalpoint import audit_events
-from focalpoint.checkpoint import verify_cosignature
+from focalpoint.audit import events as audit_events
+from focalpoint.audit.checkpoint import verify_cosignature
 from focalpoint.errors import Refusal, RefusalError, StorageError, UsageError, VerificationError
 from focalpoint.exchange.codec import refusal_to_proto
 from focalpoint.exchange.envelope import message_id_of

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from focalpoint import audit_events
+from focalpoint.audit import events as audit_events
 from focalpoint.batching import GroupCommit
 from focalpoint.config import NodeConfig
 from focalpoint.crypto.signing import Ed25519Signer

@@ -24,7 +24,8 @@ from typing import Any, TypeVar, cast
 
 import aiosqlite
 
-from focalpoint import audit_events, audit_tree
+from focalpoint.audit import events as audit_events
+from focalpoint.audit import tree as audit_tree
 from focalpoint.audit_log import SCHEMA as AUDIT_SCHEMA
 from focalpoint.audit_log import AuditLog, load_tail
 from focalpoint.audit_store import AuditTables, Tx

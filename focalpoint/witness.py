@@ -26,8 +26,8 @@ import grpc
 import structlog
 
 from directory import Directory
-from focalpoint import audit_events
-from focalpoint.checkpoint import (
+from focalpoint.audit import events as audit_events
+from focalpoint.audit.checkpoint import (
     VerifiedCheckpoint,
     contradiction,
     cosign,

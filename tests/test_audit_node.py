@@ -8,9 +8,10 @@ from collections.abc import Callable
 
 import pytest
 
-from focalpoint import audit_events
+from focalpoint.audit import events as audit_events
+from focalpoint.audit.evidence import MAGIC, seal_evidence, verify_evidence
 from focalpoint.errors import VerificationError
-from focalpoint.evidence import MAGIC, export_case, seal_evidence, verify_evidence
+from focalpoint.export import export_case
 from focalpoint.local_api import LocalClient
 from focalpoint.localnet import LocalNetwork
 from focalpoint.node import Node, wall_clock_ms

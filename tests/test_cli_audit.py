@@ -26,7 +26,7 @@ import pytest
 import yaml
 from google.protobuf import json_format
 
-from focalpoint.evidence import MAGIC
+from focalpoint.audit.evidence import MAGIC
 from focalpoint.localnet import LocalNetwork, make_network
 from focalpoint.node import wall_clock_ms
 from focalpoint.samples import social_inquiry_request

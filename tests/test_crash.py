@@ -17,7 +17,7 @@ from typing import Any
 import grpc
 import pytest
 
-from focalpoint import audit_events
+from focalpoint.audit import events as audit_events
 from focalpoint.audit_log import AuditLog
 from focalpoint.local_api import LocalClient
 from focalpoint.localnet import LocalNetwork, NodeSpec, make_network

@@ -11,8 +11,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from focalpoint import audit_events
-from focalpoint.checkpoint import contradiction, cosign, verify_checkpoint
+from focalpoint.audit import events as audit_events
+from focalpoint.audit.checkpoint import contradiction, cosign, verify_checkpoint
 from focalpoint.config import load_config
 from focalpoint.crypto.signing import AdminSigner
 from focalpoint.localnet import LocalNetwork

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from focalpoint import audit_tree
+from focalpoint.audit import tree as audit_tree
 from focalpoint.crypto import merkle
 from tests.crypto.test_merkle import LEAVES, ROOTS
 

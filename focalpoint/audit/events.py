@@ -7,7 +7,11 @@ and pseudonymous case references only: never a name, a body or free text a peer 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+from typing import Any
+
+from google.protobuf import json_format
 
 from focalpoint.v1 import audit_pb2, envelope_pb2
 
@@ -18,8 +22,10 @@ __all__ = [
     "decode",
     "delivered",
     "directory_accepted",
+    "event_summary",
     "expired",
     "exported",
+    "iso_time",
     "key_changed",
     "read",
     "receipted",
@@ -190,3 +196,28 @@ def witness_alarm(*, at_ms: int, peer: str, size: int, root: bytes, reason: str)
         checkpoint_root=root,
         status=reason[:200],
     )
+
+
+def iso_time(ms: int) -> str:
+    """A time in milliseconds as ISO 8601 UTC with centiseconds (how the CLI and reports show times)."""
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+
+
+def event_summary(index: int, leaf: bytes) -> dict[str, Any]:
+    """One event as plain data: ids in hex, kinds and codes by name, empty fields left out."""
+    event = decode(leaf)
+    out: dict[str, Any] = {"index": index, "at": iso_time(event.at_ms)}
+    fields = json_format.MessageToDict(event, preserving_proto_field_name=True)
+    fields.pop("at_ms", None)
+    for key in ("message_id", "envelope_sha256", "receipt_sha256", "document_sha256", "checkpoint_root"):
+        value = getattr(event, key)
+        if value:
+            fields[key] = value.hex()
+    for key in ("sequence", "peer_log_index", "document_version", "checkpoint_size"):
+        if key in fields:  # protobuf JSON writes 64-bit numbers as strings
+            fields[key] = int(fields[key])
+    fields["kind"] = Kind.Name(event.kind).removeprefix("AUDIT_EVENT_KIND_").lower()
+    if "refusal" in fields:
+        fields["refusal"] = str(fields["refusal"]).removeprefix("REFUSAL_CODE_")
+    out.update(fields)
+    return out

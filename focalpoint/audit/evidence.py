@@ -1,36 +1,31 @@
-"""A case's evidence bundle: exported by a node, verified anywhere with no node running.
+"""A case's evidence file: its format and its check, which runs anywhere with no node (pure).
 
 The file is ``MAGIC`` then a serialized ``EvidenceFile``: the bundle's bytes and the
 exporting node's hybrid signature over them. Verification (``verify_evidence``, pure)
 is numbered E1–E8 as in docs/protocol.md §10.7 and names the first check that fails;
 any changed byte fails one of them (E1 also refuses a non-canonical encoding, so bytes
-cannot be added where a parser would skip them).
+cannot be added where a parser would skip them). The node's half, which builds and signs
+the file from its store, is ``focalpoint.export``.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-import grpc
 from google.protobuf.message import DecodeError, Message
 
 from directory import Directory, TrustedDirectory
-from focalpoint import audit_events
-from focalpoint.audit_log import AuditLog
-from focalpoint.checkpoint import VerifiedCheckpoint, verify_checkpoint, verify_cosignature, with_cosignatures
+from focalpoint.audit import events as audit_events
+from focalpoint.audit.checkpoint import VerifiedCheckpoint, verify_checkpoint, verify_cosignature
 from focalpoint.crypto.merkle import leaf_hash, root_from_inclusion, verify_consistency
 from focalpoint.crypto.signing import AdminSigner, Context
-from focalpoint.errors import TransportError, UsageError, VerificationError
+from focalpoint.errors import VerificationError
 from focalpoint.exchange.envelope import envelope_digest
 from focalpoint.exchange.receipt import verify_receipt
-from focalpoint.v1 import audit_pb2, directory_pb2, envelope_pb2, node_pb2_grpc
+from focalpoint.v1 import audit_pb2, directory_pb2, envelope_pb2
 
-if TYPE_CHECKING:
-    from focalpoint.node import Node
-
-__all__ = ["MAGIC", "EvidenceReport", "export_case", "seal_evidence", "verify_evidence"]
+__all__ = ["FORMAT_VERSION", "MAGIC", "EvidenceReport", "seal_evidence", "verify_evidence"]
 
 MAGIC = b"FPEVID1\n"
 FORMAT_VERSION = 1
@@ -231,30 +226,6 @@ def _events(bundle: audit_pb2.EvidenceBundle, checkpoint: VerifiedCheckpoint) ->
     return events
 
 
-async def _receiver_log(node: Node, peer: str, receipt: bytes | None) -> audit_pb2.PeerInclusion | None:
-    """The receiver's proof that its log records the delivery, against the newest checkpoint of
-    its log this node cosigned; None when there is none yet or the receiver cannot be asked now."""
-    if not receipt:
-        return None
-    index = envelope_pb2.ReceiptContent.FromString(envelope_pb2.Receipt.FromString(receipt).content).log_index
-    raw = await node.store.witnessed(peer)
-    if raw is None:
-        return None
-    signed = audit_pb2.SignedCheckpoint.FromString(raw)
-    size = audit_pb2.Checkpoint.FromString(signed.checkpoint).size
-    if index >= size:
-        return None
-    try:
-        stub = node_pb2_grpc.NodeServiceStub(node.channels.channel(node.cache.current, peer))
-        proof = await stub.GetInclusionProof(
-            audit_pb2.InclusionProofRequest(index=index, tree_size=size),
-            timeout=node.config.delivery.call_timeout_seconds,
-        )
-    except (TransportError, grpc.aio.AioRpcError):
-        return None
-    return audit_pb2.PeerInclusion(checkpoint=signed, index=index, leaf=proof.leaf, path=proof.path)
-
-
 def _receiver_logged(
     what: str,
     message: audit_pb2.EvidenceMessage,
@@ -348,61 +319,3 @@ def _message(
     elif verified.content.log_index not in matching:
         raise VerificationError(f"{what}: the receipt names log index {verified.content.log_index}, not the event")
     report.receipted += 1
-
-
-async def export_case(node: Node, case_ref: str, actor: str) -> tuple[bytes, int, int]:
-    """Build and sign a case's evidence file; returns (file bytes, events, messages).
-
-    The export is itself logged first, so the bundle's checkpoint covers it.
-    """
-    if not case_ref or len(case_ref) > 128:
-        raise UsageError("case_ref must be 1 to 128 characters")
-    store = node.store
-    outgoing = await store.case_outbox(case_ref)
-    incoming = await store.case_inbox(case_ref)
-    if not outgoing and not incoming:
-        raise UsageError(f"this node holds no message of case {case_ref!r}")
-    signer = node.log_signer
-    if signer is None:
-        raise UsageError("this node has no ACTIVE log key in its directory entry; it cannot sign evidence")
-    now = node.clock_ms()
-    await store.record([audit_events.exported(at_ms=now, actor=actor, case_ref=case_ref)], case_ref)
-    signed = await node.checkpoint()
-    checkpoint = audit_pb2.Checkpoint.FromString(signed.checkpoint)
-    size = checkpoint.size
-    indices = [i for i in await store.case_event_indices(case_ref) if i < size]
-
-    def proofs(log: AuditLog) -> list[audit_pb2.EvidenceLeaf]:
-        return [audit_pb2.EvidenceLeaf(index=i, leaf=log.leaf(i), path=log.inclusion_proof(i, size)) for i in indices]
-
-    bundle = audit_pb2.EvidenceBundle(
-        format_version=FORMAT_VERSION,
-        node=node.node_id,
-        case_ref=case_ref,
-        exported_at_ms=now,
-        exported_by=actor,
-        directory_bundle=node.cache.current.raw,
-        checkpoint=signed,
-        events=await store.audit(proofs),
-        messages=[
-            *[
-                audit_pb2.EvidenceMessage(
-                    envelope=o.envelope,
-                    receipt=o.receipt or b"",
-                    outgoing=True,
-                    receiver_log=await _receiver_log(node, o.recipient, o.receipt),
-                )
-                for o in outgoing
-            ],
-            *(audit_pb2.EvidenceMessage(envelope=i.envelope, receipt=i.receipt) for i in incoming),
-        ],
-    )
-    if not signed.cosignatures:
-        witnessed = await store.latest_cosigned_checkpoint()
-        if witnessed is not None:
-            w = with_cosignatures(*witnessed)
-            w_size = audit_pb2.Checkpoint.FromString(w.checkpoint).size
-            bundle.witnessed.CopyFrom(w)
-            if 0 < w_size < size:
-                bundle.witnessed_consistency.extend(await store.audit(lambda log: log.consistency_proof(w_size, size)))
-    return seal_evidence(bundle, signer), len(bundle.events), len(bundle.messages)
