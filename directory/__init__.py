@@ -1,6 +1,14 @@
 """The signed directory of focal points: a pure model, its TUF-style verification and signing.
 
-No network code lives here (DESIGN.md §1); nodes and mirrors distribute the bytes.
+- ``model``: verified domain objects whose constructors enforce the invariants (rule B7);
+- ``trust``: what a node has accepted and the rules for accepting more (T1–T6, B1–B7);
+- ``publish``: building and signing documents and bundles;
+- ``build``: checking a node's exported entry;
+- ``health``: the directory health report.
+
+Pure (docs/architecture.md, principle P1): no network code, no file I/O, no clock reads;
+nodes, mirrors and the administrators' repository read, write and distribute the bytes.
+Imports only ``focalpoint.crypto``, ``focalpoint.errors``, ``focalpoint.ids`` and ``focalpoint.v1``.
 """
 
 from directory.build import check_entry_export
@@ -14,7 +22,7 @@ from directory.model import (
     StateInfo,
     TlsKeyInfo,
 )
-from directory.trust import AcceptedDocument, TrustedDirectory
+from directory.trust import AcceptedDocument, TrustedDirectory, read_bundle
 
 __all__ = [
     "AcceptedDocument",
@@ -28,4 +36,5 @@ __all__ = [
     "TlsKeyInfo",
     "TrustedDirectory",
     "check_entry_export",
+    "read_bundle",
 ]

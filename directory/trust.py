@@ -41,7 +41,7 @@ from focalpoint.errors import ConfigError, VerificationError
 from focalpoint.ids import STATE
 from focalpoint.v1 import directory_pb2
 
-__all__ = ["SPEC_VERSION", "AcceptedDocument", "TrustedDirectory", "content_sha256", "parse_signed"]
+__all__ = ["SPEC_VERSION", "AcceptedDocument", "TrustedDirectory", "content_sha256", "parse_signed", "read_bundle"]
 
 M = TypeVar("M", bound=Message)
 
@@ -60,6 +60,16 @@ def content_sha256(raw: bytes) -> bytes:
     Raises VerificationError for bytes that are not a SignedDocument.
     """
     return hashlib.sha256(parse_signed(raw, "document").signed).digest()
+
+
+def read_bundle(data: bytes, where: str) -> directory_pb2.DirectoryBundle:
+    """Parse a bundle's bytes (not yet verified); raises VerificationError naming ``where``."""
+    bundle = directory_pb2.DirectoryBundle()
+    try:
+        bundle.ParseFromString(data)
+    except DecodeError as e:
+        raise VerificationError(f"{where}: not a directory bundle") from e
+    return bundle
 
 
 def parse_signed(raw: bytes, what: str) -> directory_pb2.SignedDocument:

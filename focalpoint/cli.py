@@ -134,7 +134,7 @@ def _entry_of(home: Path) -> Any:
 @click.option("--json", "as_json", is_flag=True)
 def node_health(config_path: Path, check_now: bool, as_json: bool) -> None:
     """The directory health report as this running node sees it, with unreachable partners."""
-    from focalpoint.health import format_report
+    from directory.health import format_report
 
     async def go() -> Any:
         async with _client(config_path) as c:

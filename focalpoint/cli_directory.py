@@ -20,8 +20,7 @@ from google.protobuf.message import Message
 
 from directory import Directory, check_entry_export
 from directory.publish import add_signatures, agreement_document, root_document, sign, state_document
-from directory.trust import TrustedDirectory, parse_signed
-from focalpoint.directory_cache import read_bundle
+from directory.trust import TrustedDirectory, parse_signed, read_bundle
 from focalpoint.directory_repo import Repository, document_kind, write_atomic
 from focalpoint.errors import FocalpointError, UsageError, VerificationError
 from focalpoint.keystore import generate_admin_key, load_admin_key, passphrase_from_env, write_secret_file
@@ -409,7 +408,7 @@ def diff(old: Path, new: Path, root: Path) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def health(bundle: Path, root: Path, stale_days: int, expiring_days: int, as_json: bool) -> None:
     """States without a focal point, stale contact points, keys and documents about to expire."""
-    from focalpoint.health import directory_health
+    from directory.health import directory_health
 
     directory, trusted = _verified_with_root(bundle, root)
     report = directory_health(

@@ -18,25 +18,16 @@ import structlog
 from google.protobuf.message import DecodeError
 
 from directory import Directory
-from directory.trust import AcceptedDocument, TrustedDirectory
+from directory.trust import AcceptedDocument, TrustedDirectory, read_bundle
 from focalpoint.directory_service import fetch_bundle
 from focalpoint.errors import ConfigError, StorageError, TransportError, VerificationError
 from focalpoint.store import Store
 from focalpoint.transport import MAX_DIRECTORY_BYTES
 from focalpoint.v1 import directory_pb2
 
-__all__ = ["DirectoryCache", "read_bundle"]
+__all__ = ["DirectoryCache"]
 
 log = structlog.get_logger("focalpoint.directory")
-
-
-def read_bundle(data: bytes, where: str) -> directory_pb2.DirectoryBundle:
-    bundle = directory_pb2.DirectoryBundle()
-    try:
-        bundle.ParseFromString(data)
-    except DecodeError as e:
-        raise VerificationError(f"{where}: not a directory bundle") from e
-    return bundle
 
 
 class DirectoryCache:

@@ -199,7 +199,7 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
     async def GetHealth(
         self, request: local_pb2.GetHealthRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> local_pb2.GetHealthResponse:
-        from focalpoint.health import directory_health
+        from directory.health import directory_health
 
         node = self._node
         if request.check_now:

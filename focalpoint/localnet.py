@@ -23,9 +23,8 @@ import yaml
 
 from directory import Directory, check_entry_export
 from directory.publish import agreement_document, root_document, sign, state_document
-from directory.trust import TrustedDirectory
+from directory.trust import TrustedDirectory, read_bundle
 from focalpoint.crypto.signing import AdminSigner
-from focalpoint.directory_cache import read_bundle
 from focalpoint.directory_repo import Repository
 from focalpoint.exchange.body import KINDS
 from focalpoint.keystore import generate_admin_key, init_node_dir, load_admin_key, write_secret_file

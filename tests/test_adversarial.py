@@ -28,7 +28,7 @@ from focalpoint.node import Node
 from focalpoint.samples import social_inquiry_request
 from focalpoint.store import DeliveryState
 from focalpoint.v1 import common_pb2, directory_pb2, envelope_pb2, messages_pb2, node_pb2, node_pb2_grpc
-from tests.adversary import (
+from tests.support.adversary import (
     CASE_REF,
     HOUR_MS,
     Forger,

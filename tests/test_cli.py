@@ -24,7 +24,7 @@ from focalpoint.localnet import LocalNetwork
 from focalpoint.node import wall_clock_ms
 from focalpoint.samples import social_inquiry_request
 from focalpoint.v1 import directory_pb2
-from tests.procs import cli, running
+from tests.support.procs import cli, running
 
 SENDER, RECEIVER = "gr-ekka", "al-shss"
 MESSAGE_ID = re.compile(r"^[0-9a-f]{32}$")

@@ -32,7 +32,7 @@ from focalpoint.node import wall_clock_ms
 from focalpoint.samples import social_inquiry_request
 from focalpoint.v1 import audit_pb2
 from tests.conftest import FAST_DELIVERY, SPECS, now_utc
-from tests.procs import NodeProcess, cli
+from tests.support.procs import NodeProcess, cli
 
 SENDER, RECEIVER = "gr-ekka", "al-shss"
 CASE = "GR-2026-0042"

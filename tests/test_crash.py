@@ -25,7 +25,7 @@ from focalpoint.node import wall_clock_ms
 from focalpoint.samples import social_inquiry_request
 from focalpoint.store import DeliveryState
 from focalpoint.v1 import audit_pb2, envelope_pb2, local_pb2
-from tests.procs import NodeProcess, read_only, running
+from tests.support.procs import NodeProcess, read_only, running
 
 pytestmark = pytest.mark.slow
 

@@ -20,8 +20,8 @@ from focalpoint.node import Node, wall_clock_ms
 from focalpoint.samples import social_inquiry_request
 from focalpoint.store import DeliveryState
 from focalpoint.v1 import audit_pb2, node_pb2_grpc
-from tests.adversary import peer_channel
 from tests.conftest import StartNode
+from tests.support.adversary import peer_channel
 
 
 async def _open(network: LocalNetwork, node_id: str) -> Node:

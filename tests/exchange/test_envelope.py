@@ -44,8 +44,8 @@ from focalpoint.keystore import NodeKeys
 from focalpoint.localnet import NodeSpec
 from focalpoint.samples import social_inquiry_report, social_inquiry_request
 from focalpoint.v1 import common_pb2, directory_pb2, envelope_pb2, messages_pb2
-from tests.dirworld import EntriesEdit, make_world
-from tests.dirworld import World as Network
+from tests.support.dirworld import EntriesEdit, make_world
+from tests.support.dirworld import World as Network
 
 NOW = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
 NOW_MS = int(NOW.timestamp() * 1000)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from directory.health import directory_health
 from directory.publish import (
     add_signatures,
     agreement_document,
@@ -21,7 +22,6 @@ from directory.publish import (
 from directory.trust import TrustedDirectory
 from focalpoint.crypto.signing import AdminSigner, Context
 from focalpoint.errors import VerificationError
-from focalpoint.health import directory_health
 from focalpoint.keystore import init_node_dir
 from focalpoint.v1 import common_pb2, directory_pb2
 

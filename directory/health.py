@@ -1,8 +1,8 @@
 """The directory health report (pure): what administrators must fix before it hurts a child.
 
-The seeds report States that name no focal point (001:L2267) and contact details that go
-stale with staff turnover (003:L225); the one network that works keeps them current
-(001:L2271–2275). This report lists exactly those, plus keys and documents near expiry and,
+The source papers report States that name no focal point, and the one network that works
+keeps its members' contact details current (docs/domain.md §1.3); details go stale as the
+people who staff a focal point change (§7). This report lists exactly those, plus keys and documents near expiry and,
 when a node supplies its reachability results, the agreement partners it cannot reach.
 """
 

@@ -28,7 +28,7 @@ from focalpoint.errors import VerificationError
 from focalpoint.keystore import node_entry_export
 from focalpoint.localnet import NodeSpec
 from focalpoint.v1 import common_pb2, directory_pb2
-from tests.dirworld import EntryEdit, World, directory_of, make_world
+from tests.support.dirworld import EntryEdit, World, directory_of, make_world
 
 NOW = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
 NOW_MS = int(NOW.timestamp() * 1000)
