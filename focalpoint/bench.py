@@ -37,7 +37,7 @@ from focalpoint.localnet import LocalNetwork, NodeSpec, make_network
 from focalpoint.log import configure_logging
 from focalpoint.node import Node, wall_clock_ms
 from focalpoint.samples import social_inquiry_request
-from focalpoint.store import DeliveryState
+from focalpoint.storage.base import DeliveryState
 
 __all__ = ["format_exchange", "run_exchange_bench"]
 

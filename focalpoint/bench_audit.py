@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from focalpoint.audit_log import AuditLog
+from focalpoint.storage.sqlite.audit_log import AuditLog
 
 __all__ = ["format_audit", "run_audit_bench"]
 

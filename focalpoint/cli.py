@@ -24,7 +24,7 @@ from google.protobuf import json_format
 
 from focalpoint import cli_audit, cli_directory
 from focalpoint.errors import FocalpointError, TransportError, UsageError
-from focalpoint.keystore import passphrase_from_env
+from focalpoint.storage.keyfiles import passphrase_from_env
 
 __all__ = ["main"]
 
@@ -78,7 +78,7 @@ def node_init(
     passphrase_env: str | None,
 ) -> None:
     """Create the node's keys and export its public directory entry."""
-    from focalpoint.keystore import init_node_dir
+    from focalpoint.provision import init_node_dir
 
     result = init_node_dir(
         home,
@@ -101,7 +101,7 @@ def node_init(
 @click.option("--passphrase-env", default=None, help="Variable holding the key file's passphrase, if it has one.")
 def node_rotate_key(home: Path, kind: str, passphrase_env: str | None) -> None:
     """Add a new key (kept alongside the old ones) and update node-entry.json with it as NEXT."""
-    from focalpoint.keystore import rotate_key
+    from focalpoint.provision import rotate_key
 
     def ids(entry: Any) -> dict[str, Any]:
         keys = {"signing": entry.signing_keys, "encryption": entry.encryption_keys, "log": entry.log_keys}[kind]
@@ -188,8 +188,8 @@ cli.add_command(cli_audit.audit)
 
 def _client(config_path: Path, *, actor: str | None = None) -> Any:
     from focalpoint.config import load_config
-    from focalpoint.keystore import read_secret_file
     from focalpoint.local_api import LocalClient
+    from focalpoint.storage.keyfiles import read_secret_file
 
     config = load_config(config_path)
     token_file = config.keys_file.parent / "local-api.token"

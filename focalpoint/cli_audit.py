@@ -145,7 +145,7 @@ def _verify_offline(db_path: Path, trusted_root: bytes | None) -> dict[str, Any]
     directory it stored."""
     import sqlite3
 
-    from focalpoint.audit_log import AuditLog
+    from focalpoint.storage.sqlite.audit_log import AuditLog
 
     log = AuditLog(db_path, readonly=True)
     try:
@@ -168,7 +168,7 @@ def _verify_offline(db_path: Path, trusted_root: bytes | None) -> dict[str, Any]
 def audit_export(config_path: Path, case_ref: str, out_path: Path, actor: str | None) -> None:
     """Write a case's evidence bundle (verifiable offline with `audit verify-bundle`)."""
     from focalpoint.cli import _client, _rpc
-    from focalpoint.keystore import write_secret_file
+    from focalpoint.storage.keyfiles import write_secret_file
 
     if out_path.exists():
         raise UsageError(f"{out_path}: already exists; evidence files are never overwritten")

@@ -23,7 +23,8 @@ from directory.publish import add_signatures, agreement_document, root_document,
 from directory.trust import TrustedDirectory, parse_signed, read_bundle
 from focalpoint.directory_repo import Repository, document_kind, write_atomic
 from focalpoint.errors import FocalpointError, UsageError, VerificationError
-from focalpoint.keystore import generate_admin_key, load_admin_key, passphrase_from_env, write_secret_file
+from focalpoint.provision import generate_admin_key
+from focalpoint.storage.keyfiles import load_admin_key, passphrase_from_env, write_secret_file
 from focalpoint.v1 import directory_pb2
 
 __all__ = ["directory"]

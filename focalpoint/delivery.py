@@ -25,7 +25,7 @@ from directory import Directory
 from focalpoint.errors import RefusalError, StorageError, TransportError, VerificationError
 from focalpoint.exchange.codec import refusal_from_proto, refusal_to_proto
 from focalpoint.exchange.receipt import verify_receipt
-from focalpoint.store import Delivered, DeliveryState, Store
+from focalpoint.storage.base import Delivered, DeliveryState, Store
 from focalpoint.transport import PeerChannels
 from focalpoint.v1 import envelope_pb2, node_pb2
 
@@ -84,7 +84,7 @@ class DeliveryManager:
         self._stopping = False
 
     async def start(self) -> None:
-        for peer in await self._store.recipients_with_queued():
+        for peer in await self._store.outbox.recipients_with_queued():
             self.wake(peer, scan=True)
 
     def enqueue(self, peer: str, item: Outgoing) -> None:
@@ -118,7 +118,7 @@ class DeliveryManager:
         waiters.append(fut)
         try:
             if message_id not in self._open:  # not handed over in this process: ask the outbox
-                row = await self._store.get_outbox(message_id)
+                row = await self._store.outbox.get(message_id)
                 if row is None:
                     raise KeyError(message_id)
                 if row.state is not DeliveryState.QUEUED:
@@ -145,7 +145,7 @@ class DeliveryManager:
         self._workers.clear()
 
     async def expire(self) -> None:
-        for mid in await self._store.expire_outbox(self._clock()):
+        for mid in await self._store.outbox.expire(self._clock()):
             log.warning("outbox_expired", message_id=mid.hex())
             self._notify(mid, DeliveryState.EXPIRED)
 
@@ -190,11 +190,11 @@ class DeliveryManager:
         now = self._clock()
         if batch or q.scan_at is None or q.scan_at > now:
             return batch
-        rows = await self._store.due_outbox(peer, now, self._batch, q.in_flight)
+        rows = await self._store.outbox.due(peer, now, self._batch, q.in_flight)
         if rows:
             q.scan_at = now  # there may be more than one batch due
             return [Outgoing(r.message_id, r.envelope, r.digest) for r in rows]
-        q.scan_at = await self._store.next_due_ms(peer, q.in_flight)
+        q.scan_at = await self._store.outbox.next_due_ms(peer, q.in_flight)
         return []
 
     async def _run_batch(self, peer: str, q: _PeerQueue, batch: list[Outgoing]) -> None:
@@ -233,7 +233,7 @@ class DeliveryManager:
             delay = backoff.next_delay()
             log.info("delivery_retry", peer=peer, messages=len(rows), retry_in_s=round(delay, 2), error=str(e))
             at = self._clock() + int(delay * 1000)
-            await self._store.schedule_retry([(r.message_id, at, str(e)) for r in rows])
+            await self._store.outbox.schedule_retry([(r.message_id, at, str(e)) for r in rows])
             return at
         if carried:  # the peer answered, so it has this checkpoint
             self._checkpoint_sent[peer] = carried
@@ -286,15 +286,15 @@ class DeliveryManager:
                 else:
                     final.append((row.message_id, err))
         if delivered:
-            await self._store.mark_delivered(delivered)
+            await self._store.outbox.mark_delivered(delivered)
             for d in delivered:
                 self._notify(d.message_id, DeliveryState.DELIVERED)
         if retry:
-            await self._store.schedule_retry(retry)
+            await self._store.outbox.schedule_retry(retry)
         else:
             backoff.reset()
         for mid, err in final:
-            await self._store.mark_final(
+            await self._store.outbox.mark_final(
                 mid, DeliveryState.FAILED, str(err), envelope_pb2.RefusalCode.ValueType(err.code.value), now
             )
             log.warning("delivery_refused", peer=peer, message_id=mid.hex(), reason=str(err))

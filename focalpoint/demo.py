@@ -25,7 +25,7 @@ from focalpoint.localnet import LocalNetwork, NodeSpec, make_network
 from focalpoint.log import configure_logging
 from focalpoint.node import Node, wall_clock_ms
 from focalpoint.samples import social_inquiry_report, social_inquiry_request
-from focalpoint.store import DeliveryState
+from focalpoint.storage.base import DeliveryState
 from focalpoint.v1 import envelope_pb2, local_pb2, messages_pb2
 
 __all__ = ["run_demo"]
@@ -62,7 +62,7 @@ async def _nodes(net: LocalNetwork) -> AsyncIterator[dict[str, Node]]:
 
 async def _wait_inbox(node: Node, sender: str, message_id: bytes, timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
-    while await node.store.get_inbox(sender, message_id) is None:
+    while await node.store.inbox.get(sender, message_id) is None:
         if time.monotonic() > deadline:
             raise FocalpointError(f"{node.node_id} did not receive message {message_id.hex()} in {timeout_s} s")
         await asyncio.sleep(0.002)
@@ -158,7 +158,7 @@ async def _demo(root: Path) -> None:
             )
 
             # A third State's node never accepts what is not addressed to it.
-            row = await gr.store.get_outbox(rid)
+            row = await gr.store.outbox.get(rid)
             if row is None:
                 raise FocalpointError("the request vanished from the outbox")
             try:

@@ -21,7 +21,7 @@ from directory import Directory
 from directory.trust import AcceptedDocument, TrustedDirectory, read_bundle
 from focalpoint.directory_service import fetch_bundle
 from focalpoint.errors import ConfigError, StorageError, TransportError, VerificationError
-from focalpoint.store import Store
+from focalpoint.storage.base import Store
 from focalpoint.transport import MAX_DIRECTORY_BYTES
 from focalpoint.v1 import directory_pb2
 
@@ -52,7 +52,7 @@ class DirectoryCache:
             root_bytes = root.read_bytes()  # noqa: ASYNC240 (a few KB, once at start-up)
         except OSError as e:
             raise ConfigError(f"{root}: cannot read the trusted root: {e.strerror}") from e
-        roots, accepted, bundle = await store.load_directory()
+        roots, accepted, bundle = await store.directory.load()
         try:
             trusted = TrustedDirectory(root_bytes, accepted=accepted)
             for raw in roots:
@@ -152,7 +152,7 @@ class DirectoryCache:
         if before is not None and directory.version == before:
             return False
         try:
-            await self._store.save_directory(
+            await self._store.directory.save(
                 [*(_row(d) for d in fresh), ("bundle", "", directory.version, data)], now_ms
             )
         except StorageError as e:

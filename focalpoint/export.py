@@ -13,8 +13,8 @@ import grpc
 from focalpoint.audit import events as audit_events
 from focalpoint.audit.checkpoint import with_cosignatures
 from focalpoint.audit.evidence import FORMAT_VERSION, seal_evidence
-from focalpoint.audit_log import AuditLog
 from focalpoint.errors import TransportError, UsageError
+from focalpoint.storage.base import AuditView
 from focalpoint.v1 import audit_pb2, envelope_pb2, node_pb2_grpc
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ async def _receiver_log(node: Node, peer: str, receipt: bytes | None) -> audit_p
     if not receipt:
         return None
     index = envelope_pb2.ReceiptContent.FromString(envelope_pb2.Receipt.FromString(receipt).content).log_index
-    raw = await node.store.witnessed(peer)
+    raw = await node.store.audit.witnessed(peer)
     if raw is None:
         return None
     signed = audit_pb2.SignedCheckpoint.FromString(raw)
@@ -55,21 +55,21 @@ async def export_case(node: Node, case_ref: str, actor: str) -> tuple[bytes, int
     if not case_ref or len(case_ref) > 128:
         raise UsageError("case_ref must be 1 to 128 characters")
     store = node.store
-    outgoing = await store.case_outbox(case_ref)
-    incoming = await store.case_inbox(case_ref)
+    outgoing = await store.outbox.of_case(case_ref)
+    incoming = await store.inbox.of_case(case_ref)
     if not outgoing and not incoming:
         raise UsageError(f"this node holds no message of case {case_ref!r}")
     signer = node.log_signer
     if signer is None:
         raise UsageError("this node has no ACTIVE log key in its directory entry; it cannot sign evidence")
     now = node.clock_ms()
-    await store.record([audit_events.exported(at_ms=now, actor=actor, case_ref=case_ref)], case_ref)
+    await store.audit.record([audit_events.exported(at_ms=now, actor=actor, case_ref=case_ref)], case_ref)
     signed = await node.checkpoint()
     checkpoint = audit_pb2.Checkpoint.FromString(signed.checkpoint)
     size = checkpoint.size
-    indices = [i for i in await store.case_event_indices(case_ref) if i < size]
+    indices = [i for i in await store.audit.case_indices(case_ref) if i < size]
 
-    def proofs(log: AuditLog) -> list[audit_pb2.EvidenceLeaf]:
+    def proofs(log: AuditView) -> list[audit_pb2.EvidenceLeaf]:
         return [audit_pb2.EvidenceLeaf(index=i, leaf=log.leaf(i), path=log.inclusion_proof(i, size)) for i in indices]
 
     bundle = audit_pb2.EvidenceBundle(
@@ -80,7 +80,7 @@ async def export_case(node: Node, case_ref: str, actor: str) -> tuple[bytes, int
         exported_by=actor,
         directory_bundle=node.cache.current.raw,
         checkpoint=signed,
-        events=await store.audit(proofs),
+        events=await store.audit.read(proofs),
         messages=[
             *[
                 audit_pb2.EvidenceMessage(
@@ -95,11 +95,13 @@ async def export_case(node: Node, case_ref: str, actor: str) -> tuple[bytes, int
         ],
     )
     if not signed.cosignatures:
-        witnessed = await store.latest_cosigned_checkpoint()
+        witnessed = await store.audit.latest_cosigned_checkpoint()
         if witnessed is not None:
             w = with_cosignatures(*witnessed)
             w_size = audit_pb2.Checkpoint.FromString(w.checkpoint).size
             bundle.witnessed.CopyFrom(w)
             if 0 < w_size < size:
-                bundle.witnessed_consistency.extend(await store.audit(lambda log: log.consistency_proof(w_size, size)))
+                bundle.witnessed_consistency.extend(
+                    await store.audit.read(lambda log: log.consistency_proof(w_size, size))
+                )
     return seal_evidence(bundle, signer), len(bundle.events), len(bundle.messages)

@@ -96,9 +96,9 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
     async def ListOutbox(
         self, request: local_pb2.ListRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> local_pb2.ListOutboxResponse:
-        from focalpoint.node import OUTBOX_PURPOSE
+        from focalpoint.storage.cipher import OUTBOX_PURPOSE
 
-        rows = await self._node.store.list_outbox(min(request.limit or 50, _MAX_LIST), request.before)
+        rows = await self._node.store.outbox.page(min(request.limit or 50, _MAX_LIST), request.before)
         entries = []
         for r in rows:
             content = self._content(r.local_copy, purpose=OUTBOX_PURPOSE, message_id=r.message_id)
@@ -122,9 +122,9 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
     async def ListInbox(
         self, request: local_pb2.ListRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> local_pb2.ListInboxResponse:
-        from focalpoint.receiver import inbox_purpose
+        from focalpoint.storage.cipher import inbox_purpose
 
-        rows = await self._node.store.list_inbox(min(request.limit or 50, _MAX_LIST), request.before)
+        rows = await self._node.store.inbox.page(min(request.limit or 50, _MAX_LIST), request.before)
         entries = []
         for r in rows:
             content = self._content(r.local_copy, purpose=inbox_purpose(r.sender), message_id=r.message_id)
@@ -145,13 +145,12 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
     async def GetMessage(
         self, request: local_pb2.GetMessageRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> local_pb2.GetMessageResponse:
-        from focalpoint.node import OUTBOX_PURPOSE
-        from focalpoint.receiver import inbox_purpose
+        from focalpoint.storage.cipher import OUTBOX_PURPOSE, inbox_purpose
 
         if len(request.message_id) != 16:
             raise UsageError("message_id must be 16 bytes")
         if request.direction == local_pb2.DIRECTION_OUTBOX:
-            row = await self._node.store.get_outbox(request.message_id)
+            row = await self._node.store.outbox.get(request.message_id)
             if row is None:
                 await context.abort(grpc.StatusCode.NOT_FOUND, "no such message in the outbox")
             content = self._content(row.local_copy, purpose=OUTBOX_PURPOSE, message_id=row.message_id)
@@ -159,10 +158,10 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
             digest, peer = row.digest, row.recipient
         elif request.direction == local_pb2.DIRECTION_INBOX:
             if request.peer_node:
-                found = await self._node.store.get_inbox(request.peer_node, request.message_id)
+                found = await self._node.store.inbox.get(request.peer_node, request.message_id)
                 rows = [found] if found is not None else []
             else:
-                rows = await self._node.store.find_inbox(request.message_id)
+                rows = await self._node.store.inbox.find(request.message_id)
             if len(rows) != 1:
                 detail = "no such message in the inbox" if not rows else "ambiguous message id; give peer_node"
                 await context.abort(grpc.StatusCode.NOT_FOUND, detail)
@@ -184,7 +183,7 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
             peer=peer,
             digest=digest,
         )
-        await self._node.store.record([event], case_ref)  # committed before any content leaves
+        await self._node.store.audit.record([event], case_ref)  # committed before any content leaves
         return local_pb2.GetMessageResponse(
             message_id=content.message_id,
             sender_node=content.sender_node,
@@ -227,9 +226,9 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
         self, request: local_pb2.ListAuditRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> local_pb2.ListAuditResponse:
         store = self._node.store
-        rows = await store.audit_events(min(request.limit or 50, _MAX_LIST), request.before, request.case_ref)
+        rows = await store.audit.events(min(request.limit or 50, _MAX_LIST), request.before, request.case_ref)
         return local_pb2.ListAuditResponse(
-            entries=[local_pb2.AuditEntry(index=i, leaf=leaf) for i, leaf in rows], size=store.audit_size
+            entries=[local_pb2.AuditEntry(index=i, leaf=leaf) for i, leaf in rows], size=store.audit.size
         )
 
     @_guarded
@@ -238,7 +237,7 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
     ) -> local_pb2.VerifyAuditResponse:
         node = self._node
         directory = node.cache.current
-        report = await node.store.audit(
+        report = await node.store.audit.read(
             lambda log: check_log(log, directory=directory, log_node=node.node_id, latest_only=True)
         )
         response = local_pb2.VerifyAuditResponse(

@@ -27,7 +27,6 @@ from grpc_reflection.v1alpha import reflection
 from directory import Directory, KeyStatus
 from focalpoint.audit import events as audit_events
 from focalpoint.audit.checkpoint import make_checkpoint, with_cosignatures
-from focalpoint.batching import GroupCommit
 from focalpoint.config import NodeConfig
 from focalpoint.crypto.signing import AdminSigner, Ed25519Signer
 from focalpoint.crypto.suite import SUITE_V1, EncryptionPrivateKey, self_test
@@ -45,11 +44,13 @@ from focalpoint.errors import (
 from focalpoint.exchange.body import InvalidBody, body_kind, case_ref_of
 from focalpoint.exchange.envelope import Limits, seal
 from focalpoint.exchange.policy import check_exchange
-from focalpoint.keystore import NodeKeys, load_node_keys
 from focalpoint.reachability import Reachability
 from focalpoint.receiver import Receiver
-from focalpoint.sqlite_store import SqliteStore
-from focalpoint.store import DeliveryState, InboxOutcome, NewInbox, NewOutbox, StorageCipher
+from focalpoint.storage.base import DeliveryState, InboxOutcome, NewInbox, NewOutbox
+from focalpoint.storage.batching import GroupCommit
+from focalpoint.storage.cipher import OUTBOX_PURPOSE, StorageCipher
+from focalpoint.storage.keyfiles import NodeKeys, load_node_keys
+from focalpoint.storage.sqlite.store import SqliteStore
 from focalpoint.transport import (
     PeerChannels,
     ServerTls,
@@ -62,8 +63,6 @@ from focalpoint.witness import Witness
 __all__ = ["Node", "Submitted", "wall_clock_ms"]
 
 log = structlog.get_logger("focalpoint.node")
-
-OUTBOX_PURPOSE = b"outbox"
 
 
 def wall_clock_ms() -> int:
@@ -109,9 +108,9 @@ class Node(Receiver):
         self._background: set[asyncio.Task[Any]] = set()
         self._keys_mtime = _mtime(config.keys_file)
         self._sequences: dict[str, int] = {}
-        self._outbox_commit: GroupCommit[NewOutbox, bytes] = GroupCommit(store.add_outbox)
+        self._outbox_commit: GroupCommit[NewOutbox, bytes] = GroupCommit(store.outbox.add)
         self._inbox_commit: GroupCommit[NewInbox, InboxOutcome] = GroupCommit(
-            lambda rows: store.add_inbox(rows, self._sign_receipts)
+            lambda rows: store.inbox.add(rows, self._sign_receipts)
         )
         self._batches = 0
         self.channels = PeerChannels(
@@ -189,10 +188,10 @@ class Node(Receiver):
                 )
             node = cls(config, keys, cache, store, clock_ms=clock_ms)
             node._passphrase = passphrase
-            node._sequences = await store.last_peer_sequences()
-            latest = await store.latest_checkpoint()
+            node._sequences = await store.outbox.last_sequences()
+            latest = await store.audit.latest_checkpoint()
             node._checkpoint_raw = latest[0] if latest is not None else b""
-            node._keys_in_use = json.loads(await store.meta("keys_in_use") or "{}")
+            node._keys_in_use = json.loads(await store.audit.meta("keys_in_use") or "{}")
             node._note_key_changes()
             if node._log_signer is None:
                 log.warning(
@@ -221,10 +220,10 @@ class Node(Receiver):
             (node_pb2.DESCRIPTOR.services_by_name["NodeService"].full_name, reflection.SERVICE_NAME), peer
         )
         self.peer_port = bind_port(peer.add_secure_port, self.config.listen_peer, self._server_tls.credentials)
-        add_directory_service(peer, self._current_bundle, self.store.directory_document)
+        add_directory_service(peer, self._current_bundle, self.store.directory.document)
         local = grpc.aio.server(options=opts)
         add_local_service(self, local)
-        add_directory_service(local, self._current_bundle, self.store.directory_document)
+        add_directory_service(local, self._current_bundle, self.store.directory.document)
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, local)
         self.local_port = bind_port(local.add_insecure_port, self.config.listen_local)
         await peer.start()
@@ -371,7 +370,7 @@ class Node(Receiver):
 
         async def write() -> None:
             try:
-                await self.store.record(changed, meta={"keys_in_use": json.dumps(current, sort_keys=True)})
+                await self.store.audit.record(changed, meta={"keys_in_use": json.dumps(current, sort_keys=True)})
             except StorageError as e:
                 log.error("audit_write_failed", event="key_changed", error=str(e))
 
@@ -416,8 +415,8 @@ class Node(Receiver):
         """The latest signed checkpoint with its cosignatures; with ``create``, first sign one
         over the log as committed now if it has grown. Raises UsageError without a log key."""
         async with self._checkpoint_lock:
-            size = self.store.audit_size
-            latest = await self.store.latest_checkpoint()
+            size = self.store.audit.size
+            latest = await self.store.audit.latest_checkpoint()
             if latest is not None:
                 signed = with_cosignatures(*latest)
                 if not create or audit_pb2.Checkpoint.FromString(signed.checkpoint).size >= size:
@@ -430,16 +429,16 @@ class Node(Receiver):
                     f"this node has no ACTIVE log key in directory version {self.cache.current.version};"
                     " its directory entry must list one (log_keys) before it can sign checkpoints"
                 )
-            root = await self.store.audit(lambda audit_log: audit_log.root(size))
+            root = await self.store.audit.read(lambda audit_log: audit_log.root(size))
             now = self.clock_ms()
             signed = make_checkpoint(signer, log_node=self.node_id, size=size, root=root, issued_at_ms=now)
-            raw = await self.store.add_checkpoint(size, signed.SerializeToString(), now)
+            raw = await self.store.audit.add_checkpoint(size, signed.SerializeToString(), now)
             self._checkpoint_raw = raw
             log.info("checkpoint_signed", size=size)
             return audit_pb2.SignedCheckpoint.FromString(raw)
 
     async def _scheduled_checkpoint(self) -> None:
-        if self._log_signer is None or self.store.audit_size == 0:
+        if self._log_signer is None or self.store.audit.size == 0:
             return
         try:
             await self.checkpoint()
@@ -459,7 +458,7 @@ class Node(Receiver):
     ) -> Submitted:
         """Seal and durably queue a message; raises UsageError for anything the caller must fix."""
         if client_request_id is not None:
-            existing = await self.store.outbox_by_client_request(client_request_id)
+            existing = await self.store.outbox.by_client_request(client_request_id)
             if existing is not None:
                 return Submitted(existing.message_id, existing.state)
         if in_reply_to and len(in_reply_to) != 16:

@@ -111,7 +111,7 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
         return peer
 
     async def _sizes(self, context: grpc.aio.ServicerContext[Any, Any], low: int, high: int, what: str) -> None:
-        size = self._node.store.audit_size
+        size = self._node.store.audit.size
         if not 0 < low <= high <= size:
             await context.abort(grpc.StatusCode.OUT_OF_RANGE, f"{what}: need 0 < {low} ≤ {high} ≤ {size} (log size)")
 
@@ -123,7 +123,7 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
         try:
             if request.log_node in ("", node.node_id):
                 return await node.checkpoint(create=False)
-            raw = await node.store.witnessed(request.log_node)
+            raw = await node.store.audit.witnessed(request.log_node)
         except UsageError as e:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
         except StorageError:
@@ -141,7 +141,9 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
         await self._sizes(context, request.index + 1, request.tree_size, "inclusion proof")
         index, size = request.index, request.tree_size
         try:
-            leaf, path = await self._node.store.audit(lambda log: (log.leaf(index), log.inclusion_proof(index, size)))
+            leaf, path = await self._node.store.audit.read(
+                lambda log: (log.leaf(index), log.inclusion_proof(index, size))
+            )
         except StorageError:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the audit log cannot be read right now")
         # The event itself only if it is an exchange with the caller; anyone else must know the leaf.
@@ -156,7 +158,7 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
         await self._sizes(context, request.old_size, request.new_size, "consistency proof")
         old, new = request.old_size, request.new_size
         try:
-            path = await self._node.store.audit(lambda log: log.consistency_proof(old, new))
+            path = await self._node.store.audit.read(lambda log: log.consistency_proof(old, new))
         except StorageError:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the audit log cannot be read right now")
         return audit_pb2.ConsistencyProofResponse(path=path)
@@ -173,10 +175,10 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
             if content.witness_node != peer:
                 raise VerificationError(f"the cosignature names {content.witness_node!r}, but the caller is {peer!r}")
             size = audit_pb2.Checkpoint.FromString(content.checkpoint).size
-            mine = await node.store.checkpoint_at(size)
+            mine = await node.store.audit.checkpoint_at(size)
             if mine is None or audit_pb2.SignedCheckpoint.FromString(mine).checkpoint != content.checkpoint:
                 raise VerificationError(f"this node signed no such checkpoint of size {size}")
-            await node.store.add_cosignature(size, peer, request.SerializeToString())
+            await node.store.audit.add_cosignature(size, peer, request.SerializeToString())
         except (VerificationError, DecodeError) as e:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cosignature refused: {e}")
         except StorageError:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 import structlog
 
 from focalpoint.audit import events as audit_events
-from focalpoint.batching import GroupCommit
 from focalpoint.config import NodeConfig
 from focalpoint.crypto.signing import Ed25519Signer
 from focalpoint.crypto.suite import EncryptionPrivateKey
@@ -25,20 +24,18 @@ from focalpoint.exchange.codec import refusal_from_proto, refusal_to_proto
 from focalpoint.exchange.envelope import Limits, OpenedMessage, message_id_of, open_envelope
 from focalpoint.exchange.policy import check_exchange
 from focalpoint.exchange.receipt import make_batch_receipts, make_receipt
-from focalpoint.sqlite_store import SqliteStore
-from focalpoint.store import InboxOutcome, NewInbox, StorageCipher
+from focalpoint.storage.base import InboxOutcome, NewInbox
+from focalpoint.storage.batching import GroupCommit
+from focalpoint.storage.cipher import StorageCipher, inbox_purpose
+from focalpoint.storage.sqlite.store import SqliteStore
 from focalpoint.v1 import envelope_pb2, node_pb2
 
 if TYPE_CHECKING:
     from focalpoint.witness import Witness
 
-__all__ = ["Receiver", "inbox_purpose"]
+__all__ = ["Receiver"]
 
 log = structlog.get_logger("focalpoint.node")
-
-
-def inbox_purpose(sender: str) -> bytes:
-    return b"inbox:" + sender.encode()
 
 
 class Receiver:
@@ -162,7 +159,7 @@ class Receiver:
     async def _log_refusals(self, refused: Sequence[tuple[bytes, RefusalError]], peer: str, now: int) -> None:
         """Each refusal is an audit event (its code; the reason text stays in the operator log)."""
         try:
-            await self.store.record(
+            await self.store.audit.record(
                 [
                     audit_events.refused(
                         at_ms=now, sender=peer, message_id=mid, code=envelope_pb2.RefusalCode.ValueType(e.code.value)

@@ -38,7 +38,7 @@ from focalpoint.audit.checkpoint import (
 from focalpoint.crypto.signing import AdminSigner
 from focalpoint.errors import StorageError, TransportError, VerificationError
 from focalpoint.exchange.policy import partners
-from focalpoint.sqlite_store import SqliteStore
+from focalpoint.storage.sqlite.store import SqliteStore
 from focalpoint.transport import PeerChannels
 from focalpoint.v1 import audit_pb2, node_pb2_grpc
 
@@ -141,7 +141,7 @@ class Witness:
         stub = self._stub(peer)
         signed = await stub.GetCheckpoint(audit_pb2.GetCheckpointRequest(log_node=peer), timeout=self._timeout)
         new = verify_checkpoint(signed, directory, log_node=peer)
-        previous_raw = await self._store.witnessed(peer)
+        previous_raw = await self._store.audit.witnessed(peer)
         previous = stored_checkpoint(parse_signed_checkpoint(previous_raw)) if previous_raw else None
         if previous is not None:
             alarm = await self._compare(peer, stub, previous, new)
@@ -173,7 +173,7 @@ class Witness:
             checkpoint=new.raw, signatures=new.signed.signatures, cosignatures=[cosignature]
         )
         event = audit_events.cosigned(at_ms=now, peer=peer, size=new.size, root=new.root)
-        await self._store.set_witnessed(peer, new.size, kept.SerializeToString(), event, now)
+        await self._store.audit.set_witnessed(peer, new.size, kept.SerializeToString(), event, now)
         self._known[peer] = new.size
         await stub.Cosign(cosignature, timeout=self._timeout)
         log.info("witness_cosigned", peer=peer, size=new.size)
@@ -207,7 +207,7 @@ class Witness:
         key = (peer, a.raw, b.raw)
         if self._alarmed is None:  # the evidence kept before a restart
             self._alarmed = set()
-            for raw in await self._store.alarms():
+            for raw in await self._store.audit.alarms():
                 kept = audit_pb2.ConflictEvidence.FromString(raw)
                 self._alarmed.add((kept.log_node, kept.earlier.checkpoint, kept.later.checkpoint))
         if key in self._alarmed:  # already kept as evidence; say so again without storing it twice
@@ -226,6 +226,6 @@ class Witness:
             detected_by=self._me,
         )
         event = audit_events.witness_alarm(at_ms=now, peer=peer, size=b.size, root=b.root, reason=reason)
-        await self._store.add_alarm(peer, evidence.SerializeToString(), event, now)
+        await self._store.audit.add_alarm(peer, evidence.SerializeToString(), event, now)
         log.error("witness_alarm", peer=peer, reason=reason)
         return WitnessOutcome(peer, "alarm", b.size, reason)

@@ -26,7 +26,7 @@ from focalpoint.exchange.receipt import verify_receipt
 from focalpoint.localnet import LocalNetwork
 from focalpoint.node import Node
 from focalpoint.samples import social_inquiry_request
-from focalpoint.store import DeliveryState
+from focalpoint.storage.base import DeliveryState
 from focalpoint.v1 import common_pb2, directory_pb2, envelope_pb2, messages_pb2, node_pb2, node_pb2_grpc
 from tests.support.adversary import (
     CASE_REF,
@@ -373,7 +373,7 @@ async def test_attack_is_refused_and_leaves_no_trace(nodes: dict[str, Node], att
     made = attack.build(forger)
     envelope = made if isinstance(made, envelope_pb2.Envelope) else await made
     receiver = nodes[attack.to]
-    before = await receiver.store.count_inbox()
+    before = await receiver.store.inbox.count()
     outcome = await deliver_as(forger.tls(attack.via), receiver, envelope)
     assert (outcome.status, outcome.refusal) == attack.expect, outcome.details
     assert not [m for m in CONTENT_MARKERS if m in outcome.details]
@@ -398,13 +398,13 @@ async def test_unmodified_baseline_is_accepted(
     forger = Forger(nodes)
     envelope = build(forger)
     al = nodes[AL]
-    before = await al.store.count_inbox()
+    before = await al.store.inbox.count()
     outcome = await deliver_as(forger.tls(via), al, envelope)
     assert outcome.status is SC.OK, outcome.details
     assert outcome.response is not None
     assert not outcome.response.duplicate
     header = envelope_pb2.EnvelopeHeader.FromString(envelope.header)
-    row = await al.store.get_inbox(via, header.message_id)
+    row = await al.store.inbox.get(via, header.message_id)
     assert row is not None
     verify_receipt(
         outcome.response.receipt,
@@ -414,7 +414,7 @@ async def test_unmodified_baseline_is_accepted(
         message_id=header.message_id,
         envelope_digest=row.digest,
     )
-    assert await al.store.count_inbox() == before + 1
+    assert await al.store.inbox.count() == before + 1
 
 
 # --- 5. replay ----------------------------------------------------------------------------
@@ -428,14 +428,14 @@ async def test_exact_resend_is_a_duplicate_with_the_original_receipt(nodes: dict
     first = await deliver_as(forger.tls(GR), al, envelope)
     assert first.status is SC.OK
     assert first.response is not None
-    count = await al.store.count_inbox()
+    count = await al.store.inbox.count()
     for _ in range(2):
         again = await deliver_as(forger.tls(GR), al, envelope)
         assert again.status is SC.OK
         assert again.response is not None
         assert again.response.duplicate
         assert again.response.receipt.SerializeToString() == first.response.receipt.SerializeToString()
-    assert await al.store.count_inbox() == count
+    assert await al.store.inbox.count() == count
 
 
 def _resealed_same(f: Forger, h: envelope_pb2.EnvelopeHeader) -> envelope_pb2.Envelope:
@@ -469,14 +469,14 @@ async def test_reused_message_id_with_a_different_envelope_is_a_replay(
     original = forger.genuine(GR, AL)
     header = envelope_pb2.EnvelopeHeader.FromString(original.header)
     assert (await deliver_as(forger.tls(GR), al, original)).status is SC.OK
-    stored = await al.store.get_inbox(GR, header.message_id)
-    count = await al.store.count_inbox()
+    stored = await al.store.inbox.get(GR, header.message_id)
+    count = await al.store.inbox.count()
     replay = reseal(forger, header)
     assert replay.SerializeToString() != original.SerializeToString()
     outcome = await deliver_as(forger.tls(GR), al, replay)
     assert (outcome.status, outcome.refusal) == REPLAY, outcome.details
-    assert await al.store.count_inbox() == count
-    assert await al.store.get_inbox(GR, header.message_id) == stored
+    assert await al.store.inbox.count() == count
+    assert await al.store.inbox.get(GR, header.message_id) == stored
 
 
 # --- 11. revoked TLS key ---------------------------------------------------------------------
@@ -535,7 +535,7 @@ async def test_revoked_tls_key_is_refused_on_new_and_existing_connections(
             assert info is not None
             assert revoked.certificate_pem not in info.certificates_pem()
             assert revoked.certificate_pem not in n.cache.current.trust_store_pem()
-        count = await al.store.count_inbox()
+        count = await al.store.inbox.count()
 
         on_existing = forger.forge(forger.header(IT, AL))
         outcome = await deliver(existing, on_existing)
@@ -560,7 +560,7 @@ async def test_streams_on_an_existing_connection_are_refused_after_revocation(
     try:
         assert (await deliver(existing, forger.forge(forger.header(IT, AL)))).status is SC.OK
         await _publish_revocation(network, nodes, IT)
-        count = await al.store.count_inbox()
+        count = await al.store.inbox.count()
         envelope = forger.forge(forger.header(IT, AL))
         batch = envelope_pb2.EnvelopeBatch(envelopes=[envelope])
         call = node_pb2_grpc.NodeServiceStub(existing).DeliverStream(iter([batch]), timeout=10)
@@ -583,7 +583,7 @@ async def test_senders_stop_trusting_a_server_whose_tls_key_is_revoked(
     assert (await gr.channels.deliver(gr.cache.current, IT, forger.genuine(GR, IT))).receipt.content
     await _publish_revocation(network, nodes, IT)
     it = nodes[IT]
-    count = await it.store.count_inbox()
+    count = await it.store.inbox.count()
     envelope = forger.genuine(GR, IT)
     with pytest.raises(TransportError, match="UNAVAILABLE"):
         await gr.channels.deliver(gr.cache.current, IT, envelope)
@@ -608,7 +608,7 @@ async def test_tls_key_outside_the_directory_fails_the_handshake(nodes: dict[str
     al = nodes[AL]
     client = None if claimed is None else generate_tls_identity(claimed, now=now_utc())
     envelope = forger.genuine(GR, AL)
-    count = await al.store.count_inbox()
+    count = await al.store.inbox.count()
     outcome = await deliver_as(client, al, envelope)
     assert (outcome.status, outcome.refusal) == (SC.UNAVAILABLE, None), outcome.details
     await assert_no_trace(al, count, envelope)
@@ -623,7 +623,7 @@ async def test_envelope_beyond_the_transport_limit_is_refused_by_grpc(nodes: dic
     al = nodes[AL]
     envelope = _padded_to(2 * al.limits.max_envelope_bytes)(forger)
     assert isinstance(envelope, envelope_pb2.Envelope)
-    count = await al.store.count_inbox()
+    count = await al.store.inbox.count()
     outcome = await deliver_as(forger.tls(GR), al, envelope)
     assert (outcome.status, outcome.refusal) == (SC.RESOURCE_EXHAUSTED, None), outcome.details
     await assert_no_trace(al, count, envelope)
@@ -643,22 +643,22 @@ async def test_envelope_beyond_the_transport_limit_is_refused_by_grpc(nodes: dic
 async def test_non_protobuf_request_body_is_refused_and_not_stored(nodes: dict[str, Node], body: bytes) -> None:
     """Raw bytes that do not decode as an Envelope fail in gRPC's deserializer, before the node; nothing is stored."""
     al = nodes[AL]
-    count = await al.store.count_inbox()
+    count = await al.store.inbox.count()
     outcome = await deliver_raw(nodes[GR].keys.tls, al, body)
     # grpc.aio answers a request its deserializer rejects with UNKNOWN; INVALID_ARGUMENT or
     # INTERNAL would be as good. What matters: an error, no refusal code (the node never ran).
     assert outcome.status in {SC.UNKNOWN, SC.INVALID_ARGUMENT, SC.INTERNAL}, outcome
     assert outcome.refusal is None
-    assert await al.store.count_inbox() == count
+    assert await al.store.inbox.count() == count
 
 
 async def test_empty_request_body_is_malformed(nodes: dict[str, Node]) -> None:
     """Zero bytes decode as an empty Envelope, which the receive steps refuse as MALFORMED."""
     al = nodes[AL]
-    count = await al.store.count_inbox()
+    count = await al.store.inbox.count()
     outcome = await deliver_raw(nodes[GR].keys.tls, al, b"")
     assert (outcome.status, outcome.refusal) == MALFORMED, outcome.details
-    assert await al.store.count_inbox() == count
+    assert await al.store.inbox.count() == count
 
 
 async def _stream(
@@ -683,7 +683,7 @@ async def test_stream_refuses_bad_envelopes_individually(nodes: dict[str, Node],
         (forger.forge(forger.header(GR, AL, recipient_key_id="00" * 16)), UNKNOWN_KEY_ID),
     ]
     sent = [good[0], bad[0][0], good[1], bad[1][0], bad[2][0], good[2]]
-    count = await al.store.count_inbox()
+    count = await al.store.inbox.count()
     channel = peer_channel(forger.tls(GR), al)
     try:
         results = await _stream(channel, sent, per_batch=per_batch)
@@ -702,7 +702,7 @@ async def test_stream_refuses_bad_envelopes_individually(nodes: dict[str, Node],
             assert not [m for m in CONTENT_MARKERS if m in result.refused.reason]
         else:
             assert result.WhichOneof("outcome") == "delivered"
-            row = await al.store.get_inbox(GR, header_id)
+            row = await al.store.inbox.get(GR, header_id)
             assert row is not None
             verify_receipt(
                 result.delivered.receipt,
@@ -712,8 +712,8 @@ async def test_stream_refuses_bad_envelopes_individually(nodes: dict[str, Node],
                 message_id=header_id,
                 envelope_digest=row.digest,
             )
-    assert await al.store.count_inbox() == count + len(good)
-    assert await al.store.find_inbox(envelope_pb2.EnvelopeHeader.FromString(bad[2][0].header).message_id) == []
+    assert await al.store.inbox.count() == count + len(good)
+    assert await al.store.inbox.find(envelope_pb2.EnvelopeHeader.FromString(bad[2][0].header).message_id) == []
 
 
 @pytest.mark.parametrize("per_batch", [1, 2], ids=["separate-batches", "same-batch"])
@@ -722,7 +722,7 @@ async def test_stream_carrying_one_envelope_twice_stores_it_once(nodes: dict[str
     forger = Forger(nodes)
     al = nodes[AL]
     envelope = forger.genuine(GR, AL)
-    count = await al.store.count_inbox()
+    count = await al.store.inbox.count()
     channel = peer_channel(forger.tls(GR), al)
     try:
         first, second = await _stream(channel, [envelope, envelope], per_batch=per_batch)
@@ -731,7 +731,7 @@ async def test_stream_carrying_one_envelope_twice_stores_it_once(nodes: dict[str
     assert first.WhichOneof("outcome") == second.WhichOneof("outcome") == "delivered"
     assert [first.delivered.duplicate, second.delivered.duplicate].count(True) == 1
     assert first.delivered.receipt.SerializeToString() == second.delivered.receipt.SerializeToString()
-    assert await al.store.count_inbox() == count + 1
+    assert await al.store.inbox.count() == count + 1
 
 
 async def test_refusals_do_not_disturb_later_genuine_delivery(nodes: dict[str, Node]) -> None:
@@ -743,7 +743,7 @@ async def test_refusals_do_not_disturb_later_genuine_delivery(nodes: dict[str, N
     assert {(o.status, o.refusal) for o in outcomes} == {DECRYPTION_FAILED}
     sent = await gr.submit(AL, forger.body())
     assert await asyncio.wait_for(gr.delivery.wait_closed(sent.message_id), 10) is DeliveryState.DELIVERED
-    assert await al.store.get_inbox(GR, sent.message_id) is not None
+    assert await al.store.inbox.get(GR, sent.message_id) is not None
 
 
 def test_attack_table_ids_are_unique() -> None:
@@ -788,7 +788,7 @@ async def test_envelope_under_a_key_revoked_since_sealing_is_refused(
     al = nodes[AL]
     envelope = forger.genuine(GR, AL)
     await _publish(network, nodes, mutate)
-    count = await al.store.count_inbox()
+    count = await al.store.inbox.count()
     outcome = await deliver_as(forger.tls(GR), al, envelope)
     assert (outcome.status, outcome.refusal) == expect, outcome.details
     await assert_no_trace(al, count, envelope)
@@ -805,7 +805,7 @@ async def test_stream_with_two_envelopes_for_one_message_id_stores_one(nodes: di
     original = forger.genuine(GR, AL)
     header = envelope_pb2.EnvelopeHeader.FromString(original.header)
     rival = _resealed_new_body(forger, header)
-    count = await al.store.count_inbox()
+    count = await al.store.inbox.count()
     channel = peer_channel(forger.tls(GR), al)
     try:
         results = await _stream(channel, [original, rival], per_batch=per_batch)
@@ -816,10 +816,10 @@ async def test_stream_with_two_envelopes_for_one_message_id_stores_one(nodes: di
     winner = [original, rival][outcomes.index("delivered")]
     refused = results[outcomes.index("refused")].refused
     assert (refused.code, refused.grpc_status) == (envelope_pb2.REFUSAL_CODE_REPLAY, SC.ALREADY_EXISTS.value[0])
-    row = await al.store.get_inbox(GR, header.message_id)
+    row = await al.store.inbox.get(GR, header.message_id)
     assert row is not None
     assert envelope_pb2.Envelope.FromString(row.envelope) == winner
-    assert await al.store.count_inbox() == count + 1
+    assert await al.store.inbox.count() == count + 1
 
 
 # --- attacks that found product bugs (fixed; kept as regression tests) ---------------------------
@@ -844,7 +844,7 @@ async def test_unknown_envelope_fields_are_never_stored(nodes: dict[str, Node]) 
     stuffed = envelope_pb2.Envelope.FromString(genuine.SerializeToString() + _length_delimited(3, b"J" * 48 * 1024))
     assert stuffed.ByteSize() > genuine.ByteSize() + 48 * 1024
     outcome = await deliver_as(forger.tls(GR), al, stuffed)
-    row = await al.store.get_inbox(GR, envelope_pb2.EnvelopeHeader.FromString(genuine.header).message_id)
+    row = await al.store.inbox.get(GR, envelope_pb2.EnvelopeHeader.FromString(genuine.header).message_id)
     if outcome.status is SC.OK:
         assert row is not None
         assert row.envelope == genuine.SerializeToString()
@@ -868,7 +868,7 @@ async def test_overlong_header_id_is_refused_with_a_readable_code(
     forger = Forger(nodes)
     al = nodes[AL]
     envelope = forger.forge(forger.header(GR, AL, **{field: "x" * 100_000}), signer=forger.signer(GR))
-    count = await al.store.count_inbox()
+    count = await al.store.inbox.count()
     outcome = await deliver_as(forger.tls(GR), al, envelope)
     assert (outcome.status, outcome.refusal) in {expect, MALFORMED}, outcome.details
     await assert_no_trace(al, count, envelope)
@@ -894,7 +894,7 @@ async def test_open_stream_is_refused_after_its_tls_key_is_revoked(
         assert isinstance(first, node_pb2.DeliveryBatchResult)
         assert first.results[0].WhichOneof("outcome") == "delivered"
         await _publish_revocation(network, nodes, IT)
-        count = await al.store.count_inbox()
+        count = await al.store.inbox.count()
         after = forger.forge(forger.header(IT, AL))
         await queue.put(after)
         try:

@@ -16,7 +16,7 @@ from focalpoint.exchange.envelope import seal
 from focalpoint.localnet import LocalNetwork, make_network
 from focalpoint.node import Node, wall_clock_ms
 from focalpoint.samples import social_inquiry_report, social_inquiry_request
-from focalpoint.store import DeliveryState
+from focalpoint.storage.base import DeliveryState
 from focalpoint.v1 import directory_pb2, messages_pb2
 from tests.conftest import FAST_DELIVERY, SPECS, StartNode, now_utc
 
@@ -65,7 +65,7 @@ async def test_without_any_agreement_nothing_is_sent(tmp_path: Path) -> None:
     try:
         with pytest.raises(UsageError, match=r"no agreement in force between GR and AL.*no agreement between them"):
             await gr.submit(AL, social_inquiry_request("GR-2026-0102", identified_at_ms=wall_clock_ms()))
-        assert await gr.store.list_outbox(10, 0) == []
+        assert await gr.store.outbox.page(10, 0) == []
     finally:
         await gr.stop(0)
 
@@ -122,12 +122,12 @@ async def test_the_receiver_enforces_agreements_too(network: LocalNetwork, nodes
         directory_version=directory.version,
         sequence=1,
     )
-    before = await al.store.count_inbox()
+    before = await al.store.inbox.count()
     with pytest.raises(RefusalError) as caught:
         await gr.channels.deliver(directory, AL, sealed.envelope)
     assert caught.value.code is Refusal.NO_AGREEMENT
     assert "GR-2026" not in caught.value.reason  # the refusal names States and kinds, never case data
-    assert await al.store.count_inbox() == before
+    assert await al.store.inbox.count() == before
 
 
 async def test_a_queued_message_fails_when_the_agreement_is_suspended_before_delivery(
@@ -140,7 +140,7 @@ async def test_a_queued_message_fails_when_the_agreement_is_suspended_before_del
     al: Node = await start_node(AL)
     assert al.cache.current.version == network.version
     assert await asyncio.wait_for(gr.delivery.wait_closed(sent.message_id), 15) is DeliveryState.FAILED
-    row = await gr.store.get_outbox(sent.message_id)
+    row = await gr.store.outbox.get(sent.message_id)
     assert row is not None
     assert "no_agreement" in row.last_error
 

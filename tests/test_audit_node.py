@@ -10,20 +10,21 @@ import pytest
 
 from focalpoint.audit import events as audit_events
 from focalpoint.audit.evidence import MAGIC, seal_evidence, verify_evidence
+from focalpoint.audit.verify import find_damage
 from focalpoint.errors import VerificationError
 from focalpoint.export import export_case
 from focalpoint.local_api import LocalClient
 from focalpoint.localnet import LocalNetwork
 from focalpoint.node import Node, wall_clock_ms
 from focalpoint.samples import social_inquiry_report, social_inquiry_request
-from focalpoint.store import DeliveryState
+from focalpoint.storage.base import DeliveryState
 from focalpoint.v1 import audit_pb2, envelope_pb2, local_pb2
 
 Kind = audit_pb2.AuditEventKind
 
 
 async def _events(node: Node, case_ref: str = "") -> list[tuple[int, audit_pb2.AuditEvent]]:
-    rows = await node.store.audit_events(10_000, 0, case_ref)
+    rows = await node.store.audit.events(10_000, 0, case_ref)
     return [(i, audit_events.decode(leaf)) for i, leaf in reversed(rows)]
 
 
@@ -46,7 +47,7 @@ async def test_every_step_of_an_exchange_is_logged_and_receipts_name_the_event(n
     [(index, event)] = [(i, e) for i, e in delivered if e.message_id == request_id]
     assert event.peer_node == "gr-ekka"
     assert event.message_kind == "social_inquiry_request"
-    out = await gr.store.get_outbox(request_id)
+    out = await gr.store.outbox.get(request_id)
     assert out is not None
     assert out.receipt is not None
     receipt = envelope_pb2.ReceiptContent.FromString(envelope_pb2.Receipt.FromString(out.receipt).content)
@@ -56,7 +57,7 @@ async def test_every_step_of_an_exchange_is_logged_and_receipts_name_the_event(n
     assert receipted.receipt_sha256 == hashlib.sha256(out.receipt).digest()
     # The receiver proves inclusion of that event to the sender over mutual TLS.
     await al.checkpoint()
-    assert (await al.store.audit(lambda log: log.verify())) is None
+    assert (await al.store.audit.read(find_damage)) is None
 
 
 async def test_a_read_through_the_local_api_is_logged_before_content_leaves(
@@ -65,7 +66,7 @@ async def test_a_read_through_the_local_api_is_logged_before_content_leaves(
     gr, al = nodes["gr-ekka"], nodes["al-shss"]
     request_id, _ = await _exchange(gr, al, "GR-2026-0102")
     token = al.keys.local_api_token
-    before = al.store.audit_size
+    before = al.store.audit.size
     async with LocalClient(f"127.0.0.1:{al.local_port}", token, actor="officer.17") as client:
         message = await client.get_message(local_pb2.DIRECTION_INBOX, request_id)
         assert message.body.social_inquiry_request.case_ref == "GR-2026-0102"
@@ -83,7 +84,7 @@ async def test_partners_witness_checkpoints_and_evidence_verifies_offline(
     gr, al, it = nodes["gr-ekka"], nodes["al-shss"], nodes["it-dgi"]
     await _exchange(gr, al, "GR-2026-0103")
     signed = await gr.checkpoint()
-    assert audit_pb2.Checkpoint.FromString(signed.checkpoint).size == gr.store.audit_size
+    assert audit_pb2.Checkpoint.FromString(signed.checkpoint).size == gr.store.audit.size
     outcomes = {o.peer: o.result for o in await al.witness.round()}
     assert outcomes["gr-ekka"] == "cosigned"
     assert {o.peer: o.result for o in await it.witness.round()}["gr-ekka"] == "cosigned"

@@ -18,12 +18,12 @@ import grpc
 import pytest
 
 from focalpoint.audit import events as audit_events
-from focalpoint.audit_log import AuditLog
 from focalpoint.local_api import LocalClient
 from focalpoint.localnet import LocalNetwork, NodeSpec, make_network
 from focalpoint.node import wall_clock_ms
 from focalpoint.samples import social_inquiry_request
-from focalpoint.store import DeliveryState
+from focalpoint.storage.base import DeliveryState
+from focalpoint.storage.sqlite.audit_log import AuditLog
 from focalpoint.v1 import audit_pb2, envelope_pb2, local_pb2
 from tests.support.procs import NodeProcess, read_only, running
 

@@ -19,7 +19,7 @@ from focalpoint.errors import UsageError
 from focalpoint.localnet import LocalNetwork, free_port
 from focalpoint.node import Node, wall_clock_ms
 from focalpoint.samples import social_inquiry_request
-from focalpoint.store import DeliveryState
+from focalpoint.storage.base import DeliveryState
 from focalpoint.v1 import distribution_pb2, distribution_pb2_grpc
 from tests.conftest import StartNode, now_utc
 

@@ -12,12 +12,12 @@ import pytest
 
 from focalpoint.config import load_config
 from focalpoint.errors import UsageError
-from focalpoint.keystore import rotate_key
 from focalpoint.localnet import LocalNetwork
 from focalpoint.node import Node, wall_clock_ms
-from focalpoint.receiver import inbox_purpose
+from focalpoint.provision import rotate_key
 from focalpoint.samples import social_inquiry_request
-from focalpoint.store import DeliveryState
+from focalpoint.storage.base import DeliveryState
+from focalpoint.storage.cipher import inbox_purpose
 from focalpoint.v1 import directory_pb2, envelope_pb2
 from tests.conftest import StartNode, now_utc
 
@@ -59,7 +59,7 @@ async def _send(sender: Node, recipient: str, case: str = "GR-2026-0200") -> byt
 
 
 async def _signature_key(receiver: Node, sender: str, message_id: bytes) -> str:
-    row = await receiver.store.get_inbox(sender, message_id)
+    row = await receiver.store.inbox.get(sender, message_id)
     assert row is not None
     payload = receiver.cipher.open(row.local_copy, purpose=inbox_purpose(sender), message_id=message_id)
     return envelope_pb2.SealedPayload.FromString(payload).signatures[0].key_id
@@ -105,7 +105,7 @@ async def test_encryption_key_rotation_takes_effect_without_restart(
     await _wait(lambda: new in al.keys.decryption_keys, "the running node to load its new key")
     await _publish(network, [gr, al], mutate=_set_status(AL, "encryption", {new: ACTIVE, old: RETIRED}, 0))
     message_id = await _send(gr, AL)
-    row = await al.store.get_inbox(GR, message_id)
+    row = await al.store.inbox.get(GR, message_id)
     assert row is not None
     header = envelope_pb2.EnvelopeHeader.FromString(envelope_pb2.Envelope.FromString(row.envelope).header)
     assert header.recipient_key_id == new
@@ -118,10 +118,10 @@ async def test_a_revoked_signing_key_is_refused_at_once(network: LocalNetwork, n
     await _publish(network, [gr, al], mutate=_set_status(GR, "signing", {key: REVOKED}))
     sent = await gr.submit(AL, social_inquiry_request("GR-2026-0202", identified_at_ms=wall_clock_ms()))
     assert await asyncio.wait_for(gr.delivery.wait_closed(sent.message_id), 15) is DeliveryState.FAILED
-    row = await gr.store.get_outbox(sent.message_id)
+    row = await gr.store.outbox.get(sent.message_id)
     assert row is not None
     assert "bad_signature" in row.last_error
-    assert await al.store.get_inbox(GR, sent.message_id) is None
+    assert await al.store.inbox.get(GR, sent.message_id) is None
 
 
 async def test_a_node_keeps_working_from_its_cached_directory(network: LocalNetwork, start_node: StartNode) -> None:

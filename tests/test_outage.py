@@ -13,7 +13,7 @@ from focalpoint.config import load_config
 from focalpoint.localnet import LocalNetwork
 from focalpoint.node import Node, wall_clock_ms
 from focalpoint.samples import social_inquiry_request
-from focalpoint.store import DeliveryState, OutboxRow
+from focalpoint.storage.base import DeliveryState, OutboxRow
 
 SENDER, RECEIVER = "gr-ekka", "al-shss"
 M = 20
@@ -32,7 +32,7 @@ async def outbox_when(
     """Poll the whole outbox until ``done`` holds; raise AssertionError with the last rows at the deadline."""
     deadline = time.monotonic() + timeout_s
     while True:
-        rows = await node.store.list_outbox(1000, 0)
+        rows = await node.store.outbox.page(1000, 0)
         if done(rows):
             return rows
         if time.monotonic() > deadline:
@@ -64,9 +64,9 @@ async def test_peer_down_then_up_gets_everything_without_operator_action(
         asyncio.gather(*(sender.delivery.wait_closed(s.message_id) for s in sent)), DEADLINE_S
     )
     assert set(states) == {DeliveryState.DELIVERED}
-    assert await receiver.store.count_inbox() == M
+    assert await receiver.store.inbox.count() == M
     for s in sent:
-        row = await sender.store.get_outbox(s.message_id)
+        row = await sender.store.outbox.get(s.message_id)
         assert row is not None
         assert row.receipt is not None
         assert row.last_error == ""
@@ -115,18 +115,18 @@ async def test_message_outliving_its_ttl_while_peer_is_down_ends_expired(
     finally:
         waiter.cancel()
     assert await sender.delivery.wait_closed(short.message_id) is DeliveryState.EXPIRED
-    expired = await sender.store.get_outbox(short.message_id)
+    expired = await sender.store.outbox.get(short.message_id)
     assert expired is not None
     assert expired.receipt is None
     assert "expired" in expired.last_error
-    still = await sender.store.get_outbox(long.message_id)
+    still = await sender.store.outbox.get(long.message_id)
     assert still is not None
     assert still.state is DeliveryState.QUEUED
 
     receiver = await starter(start_node)(RECEIVER)
     assert await asyncio.wait_for(sender.delivery.wait_closed(long.message_id), DEADLINE_S) is DeliveryState.DELIVERED
-    assert await receiver.store.get_inbox(SENDER, long.message_id) is not None
-    assert await receiver.store.get_inbox(SENDER, short.message_id) is None
-    final = await sender.store.get_outbox(short.message_id)
+    assert await receiver.store.inbox.get(SENDER, long.message_id) is not None
+    assert await receiver.store.inbox.get(SENDER, short.message_id) is None
+    final = await sender.store.outbox.get(short.message_id)
     assert final is not None
     assert final.state is DeliveryState.EXPIRED

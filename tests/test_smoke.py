@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from focalpoint.node import Node, wall_clock_ms
 from focalpoint.samples import social_inquiry_report, social_inquiry_request
-from focalpoint.store import DeliveryState
+from focalpoint.storage.base import DeliveryState
 
 
 async def test_request_and_report_round_trip(nodes: dict[str, Node]) -> None:
@@ -12,13 +12,13 @@ async def test_request_and_report_round_trip(nodes: dict[str, Node]) -> None:
     gr, al = nodes["gr-ekka"], nodes["al-shss"]
     sent = await gr.submit("al-shss", social_inquiry_request("GR-2026-0001", identified_at_ms=wall_clock_ms()))
     assert await gr.delivery.wait_closed(sent.message_id) is DeliveryState.DELIVERED
-    row = await al.store.get_inbox("gr-ekka", sent.message_id)
+    row = await al.store.inbox.get("gr-ekka", sent.message_id)
     assert row is not None
     reply = await al.submit(
         "gr-ekka", social_inquiry_report("GR-2026-0001", completed_at_ms=wall_clock_ms()), in_reply_to=sent.message_id
     )
     assert await al.delivery.wait_closed(reply.message_id) is DeliveryState.DELIVERED
-    assert await gr.store.get_inbox("al-shss", reply.message_id) is not None
-    out = await gr.store.get_outbox(sent.message_id)
+    assert await gr.store.inbox.get("al-shss", reply.message_id) is not None
+    out = await gr.store.outbox.get(sent.message_id)
     assert out is not None
     assert out.receipt is not None

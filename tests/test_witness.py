@@ -13,12 +13,13 @@ import pytest
 
 from focalpoint.audit import events as audit_events
 from focalpoint.audit.checkpoint import contradiction, cosign, verify_checkpoint
+from focalpoint.audit.verify import find_damage
 from focalpoint.config import load_config
 from focalpoint.crypto.signing import AdminSigner
 from focalpoint.localnet import LocalNetwork
 from focalpoint.node import Node, wall_clock_ms
 from focalpoint.samples import social_inquiry_request
-from focalpoint.store import DeliveryState
+from focalpoint.storage.base import DeliveryState
 from focalpoint.v1 import audit_pb2, node_pb2_grpc
 from tests.conftest import StartNode
 from tests.support.adversary import peer_channel
@@ -48,7 +49,7 @@ async def _send(node: Node, to: str, case_ref: str) -> None:
 
 
 async def _events(node: Node, kind: audit_pb2.AuditEventKind.ValueType) -> list[audit_pb2.AuditEvent]:
-    return [e for _, leaf in await node.store.audit_events(1000, 0) if (e := audit_events.decode(leaf)).kind == kind]
+    return [e for _, leaf in await node.store.audit.events(1000, 0) if (e := audit_events.decode(leaf)).kind == kind]
 
 
 def _check_evidence(raw: bytes, directory: object) -> audit_pb2.ConflictEvidence:
@@ -77,7 +78,7 @@ async def test_partners_cosign_a_growing_log_and_the_cosignatures_come_back(
     assert [audit_pb2.CosignedContent.FromString(c.content).witness_node for c in latest.cosignatures] == ["al-shss"]
     cosigned = await _events(al, audit_pb2.AUDIT_EVENT_KIND_COSIGNED)
     assert next(e.checkpoint_size for e in cosigned if e.peer_node == "gr-ekka") == grown  # newest first
-    assert not await al.store.alarms()
+    assert not await al.store.audit.alarms()
 
 
 async def test_a_fork_shown_to_two_partners_is_caught_by_gossip(network: LocalNetwork, start_node: StartNode) -> None:
@@ -94,7 +95,9 @@ async def test_a_fork_shown_to_two_partners_is_caught_by_gossip(network: LocalNe
         # History A: two more events, then a checkpoint; al cosigns it.
         gr = await _open(network, "gr-ekka")
         now = wall_clock_ms()
-        await gr.store.record([audit_events.status_changed(at_ms=now, actor="a", case_ref="X-1", status="open")] * 2)
+        await gr.store.audit.record(
+            [audit_events.status_changed(at_ms=now, actor="a", case_ref="X-1", status="open")] * 2
+        )
         size_a = audit_pb2.Checkpoint.FromString((await gr.checkpoint()).checkpoint).size
         assert [o.result for o in await al.witness.check_all(["gr-ekka"])] == ["cosigned"]
         await gr.stop(0)
@@ -102,21 +105,23 @@ async def test_a_fork_shown_to_two_partners_is_caught_by_gossip(network: LocalNe
         # so gr alone looks consistent to it; what al cosigned for the same size does not.
         _copy_db(fork_b, db)
         gr = await _open(network, "gr-ekka")
-        await gr.store.record([audit_events.status_changed(at_ms=now, actor="b", case_ref="X-1", status="shut")] * 2)
+        await gr.store.audit.record(
+            [audit_events.status_changed(at_ms=now, actor="b", case_ref="X-1", status="shut")] * 2
+        )
         assert audit_pb2.Checkpoint.FromString((await gr.checkpoint()).checkpoint).size == size_a
         [outcome] = await it.witness.check_all(["gr-ekka"])
         assert outcome.result == "alarm"
         assert "two roots" in outcome.detail
         assert "al-shss" in outcome.detail
-        [raw] = await it.store.alarms()
+        [raw] = await it.store.audit.alarms()
         evidence = _check_evidence(raw, it.cache.current)
         assert evidence.log_node == "gr-ekka"
         assert evidence.detected_by == "it-dgi"
         assert await _events(it, audit_pb2.AUDIT_EVENT_KIND_WITNESS_ALARM)
-        assert await it.store.witnessed("gr-ekka") is None  # nothing was cosigned
+        assert await it.store.audit.witnessed("gr-ekka") is None  # nothing was cosigned
         # Asked again, it reports the same fork without storing it twice.
         assert [o.result for o in await it.witness.check_all(["gr-ekka"])] == ["alarm"]
-        assert len(await it.store.alarms()) == 1
+        assert len(await it.store.audit.alarms()) == 1
         # al, back on history B's direct view, catches the rewrite of what it cosigned.
         [seen_by_al] = await al.witness.check_all(["gr-ekka"])
         assert seen_by_al.result == "alarm"
@@ -132,8 +137,10 @@ async def test_a_rewritten_history_is_caught_by_the_witness_that_cosigned_it(
     db = _db(network, "gr-ekka")
     try:
         await _send(gr, "al-shss", "GR-2026-0204")
-        cut = gr.store.audit_size
-        await gr.store.record([audit_events.status_changed(at_ms=1, actor="a", case_ref="X-2", status="open")] * 3)
+        cut = gr.store.audit.size
+        await gr.store.audit.record(
+            [audit_events.status_changed(at_ms=1, actor="a", case_ref="X-2", status="open")] * 3
+        )
         await gr.checkpoint()
         assert [o.result for o in await al.witness.check_all(["gr-ekka"])] == ["cosigned"]
         await gr.stop(0)
@@ -144,13 +151,14 @@ async def test_a_rewritten_history_is_caught_by_the_witness_that_cosigned_it(
             conn.execute("DELETE FROM audit_checkpoints")
             conn.execute("DELETE FROM audit_cases WHERE idx >= ?", (cut,))
         gr = await _open(network, "gr-ekka")
-        await gr.store.record([audit_events.status_changed(at_ms=2, actor="z", case_ref="X-2", status="x")] * 5)
-        assert (await gr.store.audit(lambda log: log.verify())) is None  # the rewrite is self-consistent
+        event = audit_events.status_changed(at_ms=2, actor="z", case_ref="X-2", status="x")
+        await gr.store.audit.record([event] * 5)
+        assert (await gr.store.audit.read(find_damage)) is None  # the rewrite is self-consistent
         await gr.checkpoint()
         [outcome] = await al.witness.check_all(["gr-ekka"])
         assert outcome.result == "alarm"
         assert "not an extension" in outcome.detail or "no consistency proof" in outcome.detail
-        [raw] = await al.store.alarms()
+        [raw] = await al.store.audit.alarms()
         _check_evidence(raw, al.cache.current)
     finally:
         await gr.stop(0)
@@ -172,7 +180,7 @@ async def test_audit_calls_are_for_partners_and_check_what_they_are_given(nodes:
             await stub.GetInclusionProof(audit_pb2.InclusionProofRequest(index=size, tree_size=size))
         assert e.value.code() is grpc.StatusCode.OUT_OF_RANGE
         # An event about al comes with its leaf; one about nobody in particular only with its path.
-        events = [(i, audit_events.decode(leaf)) for i, leaf in await gr.store.audit_events(1000, 0)]
+        events = [(i, audit_events.decode(leaf)) for i, leaf in await gr.store.audit.events(1000, 0)]
         mine = next(i for i, ev in events if ev.peer_node == "al-shss" and i < size)
         other = next(i for i, ev in events if ev.peer_node != "al-shss" and i < size)
         assert (await stub.GetInclusionProof(audit_pb2.InclusionProofRequest(index=mine, tree_size=size))).leaf

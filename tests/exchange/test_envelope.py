@@ -40,9 +40,9 @@ from focalpoint.exchange.envelope import (
     read_header,
     seal,
 )
-from focalpoint.keystore import NodeKeys
 from focalpoint.localnet import NodeSpec
 from focalpoint.samples import social_inquiry_report, social_inquiry_request
+from focalpoint.storage.keyfiles import NodeKeys
 from focalpoint.v1 import common_pb2, directory_pb2, envelope_pb2, messages_pb2
 from tests.support.dirworld import EntriesEdit, make_world
 from tests.support.dirworld import World as Network

@@ -25,7 +25,7 @@ from focalpoint.crypto.tlsid import TlsIdentity
 from focalpoint.exchange.envelope import seal
 from focalpoint.node import Node, wall_clock_ms
 from focalpoint.samples import social_inquiry_request
-from focalpoint.store import DeliveryState, InboxRow
+from focalpoint.storage.base import DeliveryState, InboxRow
 from focalpoint.transport import REFUSAL_METADATA_KEY
 from focalpoint.v1 import common_pb2, envelope_pb2, messages_pb2, node_pb2, node_pb2_grpc
 
@@ -157,7 +157,7 @@ async def wait_until(predicate: Callable[[], bool], *, timeout_s: float = 10.0, 
 
 async def assert_no_trace(node: Node, count_before: int, envelope: envelope_pb2.Envelope, *also: bytes) -> None:
     """``node``'s inbox holds no more rows than before, and nothing under the envelope's (or ``also``) ids."""
-    assert await node.store.count_inbox() == count_before
+    assert await node.store.inbox.count() == count_before
     ids = list(also)
     try:
         header = envelope_pb2.EnvelopeHeader.FromString(envelope.header)
@@ -165,9 +165,9 @@ async def assert_no_trace(node: Node, count_before: int, envelope: envelope_pb2.
         header = None
     if header is not None and header.message_id:
         ids.append(header.message_id)
-        assert await node.store.get_inbox(header.sender_node, header.message_id) is None
+        assert await node.store.inbox.get(header.sender_node, header.message_id) is None
     for mid in ids:
-        assert await node.store.find_inbox(mid) == []
+        assert await node.store.inbox.find(mid) == []
 
 
 # --- sealing by hand ----------------------------------------------------------------
@@ -291,7 +291,7 @@ class Forger:
         sent = await self.nodes[sender].submit(via, self.body())
         state = await asyncio.wait_for(self.nodes[sender].delivery.wait_closed(sent.message_id), 10)
         assert state is DeliveryState.DELIVERED
-        row: InboxRow | None = await self.nodes[via].store.get_inbox(sender, sent.message_id)
+        row: InboxRow | None = await self.nodes[via].store.inbox.get(sender, sent.message_id)
         assert row is not None
         envelope = envelope_pb2.Envelope.FromString(row.envelope)
         header = envelope_pb2.EnvelopeHeader.FromString(envelope.header)

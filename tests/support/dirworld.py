@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from directory import AgreementInfo, Directory, NodeInfo
-from focalpoint.keystore import NodeKeys, load_node_keys
 from focalpoint.localnet import LocalNetwork, NodeSpec, make_network
+from focalpoint.storage.keyfiles import NodeKeys, load_node_keys
 from focalpoint.v1 import directory_pb2
 
 __all__ = ["EntriesEdit", "EntryEdit", "World", "copy_entry", "directory_of", "make_world"]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from focalpoint.audit_log import AuditLog
 from focalpoint.crypto import merkle
+from focalpoint.storage.sqlite.audit_log import AuditLog
 from tests.crypto.test_merkle import LEAVES, ROOTS
 
 

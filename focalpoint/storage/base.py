@@ -1,0 +1,328 @@
+"""What the node keeps, behind Protocols per aggregate: outbox, inbox, directory documents
+and the audit log, joined in one ``Store`` (one backend, one unit of work).
+
+Implementations: ``focalpoint.storage.sqlite`` (the node's) and ``focalpoint.storage.memory``
+(a fake for tests); both pass the same contract suite (tests/storage/).
+
+The rules every implementation keeps:
+
+- every write is one transaction, and appends the audit events it records in that same
+  transaction (``focalpoint.audit.events``): nothing is logged that did not happen and
+  nothing happens unlogged; a failed write changes nothing and raises StorageError;
+- a receipt is signed inside the transaction that stores its inbox row, once the log index
+  of its DELIVERED event is known (``ReceiptSigner``);
+- reads see committed data only.
+
+Rows hold ciphertext only: the envelope as sealed to the recipient (or as received) and a
+local copy of the verified payload sealed under the node's storage key
+(``focalpoint.storage.cipher``). Plaintext exists only while a user reads a message.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from focalpoint.audit.verify import LogReader
+from focalpoint.v1 import envelope_pb2, local_pb2
+
+__all__ = [
+    "AuditStore",
+    "AuditView",
+    "Delivered",
+    "DeliveryState",
+    "DirectoryStore",
+    "InboxOutcome",
+    "InboxRow",
+    "InboxStore",
+    "NewInbox",
+    "NewOutbox",
+    "OutboxRow",
+    "OutboxStore",
+    "ReceiptSigner",
+    "Store",
+]
+
+T = TypeVar("T")
+
+
+class DeliveryState(enum.IntEnum):
+    QUEUED = local_pb2.DELIVERY_STATE_QUEUED
+    DELIVERED = local_pb2.DELIVERY_STATE_DELIVERED
+    FAILED = local_pb2.DELIVERY_STATE_FAILED
+    EXPIRED = local_pb2.DELIVERY_STATE_EXPIRED
+
+
+@dataclass(frozen=True, slots=True)
+class NewOutbox:
+    message_id: bytes
+    recipient: str
+    peer_sequence: int
+    envelope: bytes
+    digest: bytes
+    local_copy: bytes
+    created_at_ms: int
+    expires_at_ms: int
+    client_request_id: str | None = None
+    # Pseudonymous case reference and body kind, kept in the clear for the audit log.
+    case_ref: str = ""
+    message_kind: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    seq: int
+    message_id: bytes
+    recipient: str
+    peer_sequence: int
+    envelope: bytes
+    digest: bytes
+    local_copy: bytes
+    created_at_ms: int
+    expires_at_ms: int
+    state: DeliveryState
+    attempts: int
+    next_attempt_ms: int
+    last_error: str
+    receipt: bytes | None
+    delivered_at_ms: int | None
+    case_ref: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NewInbox:
+    """A verified envelope to store; its receipt is signed inside the storing transaction,
+    once its audit log index is known (``ReceiptSigner``)."""
+
+    sender: str
+    message_id: bytes
+    envelope: bytes
+    digest: bytes
+    local_copy: bytes
+    received_at_ms: int
+    expires_at_ms: int
+    case_ref: str = ""
+    message_kind: str = ""
+    sequence: int = 0
+    # Rows with the same non-zero batch share one signed receipt root; 0 = a single receipt.
+    batch: int = 0
+
+
+# Signs the receipts of the freshly stored rows, given each row's audit log index.
+ReceiptSigner = Callable[[Sequence[tuple[NewInbox, int]]], Sequence[bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """An outbox entry closed by a verified receipt."""
+
+    message_id: bytes
+    receipt: bytes
+    delivered_at_ms: int
+    peer_log_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRow:
+    seq: int
+    sender: str
+    message_id: bytes
+    envelope: bytes
+    digest: bytes
+    local_copy: bytes
+    received_at_ms: int
+    receipt: bytes
+    case_ref: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InboxOutcome:
+    """Result of storing one received envelope."""
+
+    receipt: bytes
+    # True when (sender, message id) was already stored with the same digest.
+    duplicate: bool
+    # True when (sender, message id) was already stored with a *different* digest.
+    conflict: bool
+
+
+class OutboxStore(Protocol):
+    """Messages this node sends, until a verified receipt, a refusal or expiry closes them."""
+
+    async def add(self, rows: Sequence[NewOutbox]) -> list[bytes]:
+        """Insert atomically with their SENT events; return each row's message id (the
+        existing one for a repeated client_request_id, which inserts nothing)."""
+        ...
+
+    async def by_client_request(self, client_request_id: str) -> OutboxRow | None: ...
+
+    async def last_sequences(self) -> dict[str, int]:
+        """The highest per-peer sequence number used, per recipient."""
+        ...
+
+    async def due(self, recipient: str, now_ms: int, limit: int, exclude: set[bytes]) -> list[OutboxRow]:
+        """QUEUED, unexpired entries for ``recipient`` whose next attempt is due, oldest first."""
+        ...
+
+    async def next_due_ms(self, recipient: str, exclude: set[bytes]) -> int | None:
+        """Earliest next attempt among QUEUED entries not in ``exclude``."""
+        ...
+
+    async def recipients_with_queued(self) -> list[str]: ...
+
+    async def mark_delivered(self, done: Sequence[Delivered]) -> None:
+        """Close the QUEUED entries and log their RECEIPTED events, in one transaction."""
+        ...
+
+    async def mark_final(
+        self,
+        message_id: bytes,
+        state: DeliveryState,
+        error: str,
+        code: envelope_pb2.RefusalCode.ValueType,
+        at_ms: int,
+    ) -> None:
+        """Close a QUEUED entry as refused (REFUSED_BY_PEER event); a closed entry stays as it is."""
+        ...
+
+    async def schedule_retry(self, items: Sequence[tuple[bytes, int, str]]) -> None:
+        """(message id, next attempt ms, error) for each QUEUED entry; increments attempts."""
+        ...
+
+    async def expire(self, now_ms: int) -> list[bytes]:
+        """Close every QUEUED entry expired at ``now_ms`` (EXPIRED events); their ids."""
+        ...
+
+    async def get(self, message_id: bytes) -> OutboxRow | None: ...
+
+    async def page(self, limit: int, before: int) -> list[OutboxRow]:
+        """Newest first, entries with ``seq`` below ``before`` (0: from the newest)."""
+        ...
+
+    async def of_case(self, case_ref: str) -> list[OutboxRow]: ...
+
+
+class InboxStore(Protocol):
+    """Envelopes this node accepted; (sender, message id) is the replay table."""
+
+    async def add(self, rows: Sequence[NewInbox], sign: ReceiptSigner) -> list[InboxOutcome]:
+        """Store fresh rows with their DELIVERED events and receipts in one transaction; a row
+        already stored is answered with its original receipt (or as a conflict)."""
+        ...
+
+    async def get(self, sender: str, message_id: bytes) -> InboxRow | None: ...
+
+    async def find(self, message_id: bytes) -> list[InboxRow]: ...
+
+    async def page(self, limit: int, before: int) -> list[InboxRow]:
+        """Newest first, rows with ``seq`` below ``before`` (0: from the newest)."""
+        ...
+
+    async def of_case(self, case_ref: str) -> list[InboxRow]: ...
+
+    async def count(self) -> int: ...
+
+
+class DirectoryStore(Protocol):
+    """Every directory document version this node accepted, and the last verified bundle."""
+
+    async def save(self, documents: Sequence[tuple[str, str, int, bytes]], at_ms: int) -> None:
+        """(kind, name, version, raw) rows, with their DIRECTORY_ACCEPTED events, in one
+        transaction; kind 'bundle' is the latest bundle (older bundles are dropped)."""
+        ...
+
+    async def load(self) -> tuple[list[bytes], dict[tuple[str, str], int], bytes | None]:
+        """Accepted roots (oldest first), the highest accepted version per document, the last bundle."""
+        ...
+
+    async def document(self, kind: str, name: str, version: int) -> bytes | None: ...
+
+
+class AuditView(LogReader, Protocol):
+    """A read-only view of the committed log, for proofs and checks."""
+
+    def leaf(self, index: int) -> bytes: ...
+
+    def leaves(self, start: int, end: int) -> list[tuple[int, bytes]]: ...
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]: ...
+
+    def consistency_proof(self, old: int, new: int | None = None) -> list[bytes]: ...
+
+    def stored_bundle(self) -> bytes | None: ...
+
+
+class AuditStore(Protocol):
+    """The log itself, this node's checkpoints and cosignatures, and what it witnessed."""
+
+    @property
+    def size(self) -> int:
+        """Leaves committed."""
+        ...
+
+    async def record(self, leaves: Sequence[bytes], case_ref: str = "", *, meta: dict[str, str] | None = None) -> int:
+        """Append events that go with no other row (a read, a refusal, a key change), with
+        ``meta`` settings they make true, in one transaction; returns the first index."""
+        ...
+
+    async def meta(self, key: str) -> str | None: ...
+
+    async def read(self, fn: Callable[[AuditView], T]) -> T:
+        """Run ``fn`` on a read-only view of the committed log (may run in a worker thread)."""
+        ...
+
+    async def case_indices(self, case_ref: str) -> list[int]: ...
+
+    async def events(self, limit: int, before: int, case_ref: str = "") -> list[tuple[int, bytes]]:
+        """Newest first, (index, leaf) below ``before`` (0: from the newest), of one case if given."""
+        ...
+
+    async def add_checkpoint(self, size: int, raw: bytes, issued_at_ms: int) -> bytes:
+        """Keep this node's signed checkpoint of ``size``; returns the one kept (the first for a size)."""
+        ...
+
+    async def latest_checkpoint(self) -> tuple[bytes, list[bytes]] | None:
+        """This node's newest signed checkpoint and the cosignatures returned for it."""
+        ...
+
+    async def latest_cosigned_checkpoint(self) -> tuple[bytes, list[bytes]] | None: ...
+
+    async def checkpoint_at(self, size: int) -> bytes | None: ...
+
+    async def cosignatures(self, size: int) -> list[bytes]: ...
+
+    async def add_cosignature(self, size: int, witness: str, raw: bytes) -> None:
+        """Keep a witness's cosignature (a witness's newer one for the same size replaces it)."""
+        ...
+
+    async def witnessed(self, log_node: str) -> bytes | None:
+        """The latest checkpoint of ``log_node`` this node cosigned, with that cosignature."""
+        ...
+
+    async def set_witnessed(self, log_node: str, size: int, raw: bytes, event: bytes, at_ms: int) -> None:
+        """Keep a cosigned checkpoint of a partner (never a smaller one) with its COSIGNED event."""
+        ...
+
+    async def add_alarm(self, log_node: str, raw: bytes, event: bytes, at_ms: int) -> None: ...
+
+    async def alarms(self) -> list[bytes]: ...
+
+
+class Store(Protocol):
+    """One backend: the aggregates share its transactions and its audit log."""
+
+    @property
+    def outbox(self) -> OutboxStore: ...
+
+    @property
+    def inbox(self) -> InboxStore: ...
+
+    @property
+    def directory(self) -> DirectoryStore: ...
+
+    @property
+    def audit(self) -> AuditStore: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,12 @@
+"""The SQLite backend: one database file (WAL, ``synchronous=FULL``) holds the outbox, the
+inbox, the directory documents and the audit log, so every write commits with its events.
+
+``db`` owns the connections and transactions; ``outbox``, ``inbox``, ``directory`` and
+``audit`` are the aggregates, each composed over the one ``Database``; ``audit_log`` is the
+log's own storage (also opened read-only on a copy by ``focalpoint audit verify --db``).
+"""
+
+from focalpoint.storage.sqlite.audit_log import AuditLog
+from focalpoint.storage.sqlite.store import SqliteStore
+
+__all__ = ["AuditLog", "SqliteStore"]

@@ -1,0 +1,286 @@
+"""The node database's connections and transactions (SQLite ≥ 3.35, aiosqlite, WAL,
+``synchronous=FULL``), shared by the store's aggregates.
+
+One writer connection runs the transactions, each as a single job on its thread (one hop,
+one fsync); a second, read-only connection serves reads, so a reader never sees a
+transaction that might still roll back. A transaction runs to its end even if its caller
+is cancelled (``asyncio.shield``), so the in-memory tail of the audit tree always matches
+what was committed. The schema of every aggregate is here, so one file holds one version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import aiosqlite
+
+from focalpoint.audit import tree as audit_tree
+from focalpoint.errors import StorageError
+from focalpoint.storage.sqlite.audit_log import SCHEMA as AUDIT_SCHEMA
+from focalpoint.storage.sqlite.audit_log import AuditLog, load_tail, write_leaves
+
+__all__ = ["SCHEMA_VERSION", "Database", "Tx"]
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 2
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id BLOB NOT NULL UNIQUE,
+    client_request_id TEXT UNIQUE,
+    recipient TEXT NOT NULL,
+    peer_sequence INTEGER NOT NULL,
+    envelope BLOB NOT NULL,
+    digest BLOB NOT NULL,
+    local_copy BLOB NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    state INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    last_error TEXT NOT NULL DEFAULT '',
+    receipt BLOB,
+    delivered_at_ms INTEGER,
+    case_ref TEXT NOT NULL DEFAULT '',
+    message_kind TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, recipient, next_attempt_ms);
+CREATE TABLE IF NOT EXISTS inbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    sender TEXT NOT NULL,
+    message_id BLOB NOT NULL,
+    envelope BLOB NOT NULL,
+    digest BLOB NOT NULL,
+    local_copy BLOB NOT NULL,
+    received_at_ms INTEGER NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    receipt BLOB NOT NULL,
+    case_ref TEXT NOT NULL DEFAULT '',
+    message_kind TEXT NOT NULL DEFAULT '',
+    UNIQUE (sender, message_id)
+);
+CREATE INDEX IF NOT EXISTS inbox_message ON inbox (message_id);
+-- Every directory document version this node accepted (kept so old signatures stay checkable),
+-- plus the last verified bundle (kind 'bundle'), which the node reloads when its source is down.
+CREATE TABLE IF NOT EXISTS directory_documents (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    raw BLOB NOT NULL,
+    accepted_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (kind, name, version)
+);
+CREATE TRIGGER IF NOT EXISTS directory_keep_last_bundle AFTER INSERT ON directory_documents
+WHEN NEW.kind = 'bundle'
+BEGIN
+    DELETE FROM directory_documents WHERE kind = 'bundle' AND version < NEW.version;
+END;
+-- The audit log (focalpoint.audit_log) lives in the same file, so events commit with their rows.
+-- Which leaves concern which case (derived from the leaves; not part of what is verified).
+CREATE TABLE IF NOT EXISTS audit_cases (
+    case_ref TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (case_ref, idx)
+) WITHOUT ROWID;
+-- This node's signed checkpoints (without cosignatures) and the cosignatures witnesses returned.
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+    size INTEGER PRIMARY KEY, raw BLOB NOT NULL, issued_at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_cosignatures (
+    size INTEGER NOT NULL, witness TEXT NOT NULL, raw BLOB NOT NULL, PRIMARY KEY (size, witness)
+);
+-- As a witness: the latest checkpoint of each partner's log this node cosigned (with its cosignature).
+CREATE TABLE IF NOT EXISTS witnessed (
+    log_node TEXT PRIMARY KEY, size INTEGER NOT NULL, raw BLOB NOT NULL, at_ms INTEGER NOT NULL
+);
+-- Conflicting checkpoints found while witnessing (ConflictEvidence), kept for good.
+CREATE TABLE IF NOT EXISTS witness_alarms (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, log_node TEXT NOT NULL, raw BLOB NOT NULL, at_ms INTEGER NOT NULL
+);
+"""
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS outbox_case ON outbox (case_ref);
+CREATE INDEX IF NOT EXISTS inbox_case ON inbox (case_ref);
+"""
+# Schema 1 (issue 2/3 builds) lacked the case columns; the audit tables are created above.
+_MIGRATE_1_TO_2 = """
+ALTER TABLE outbox ADD COLUMN case_ref TEXT NOT NULL DEFAULT '';
+ALTER TABLE outbox ADD COLUMN message_kind TEXT NOT NULL DEFAULT '';
+ALTER TABLE inbox ADD COLUMN case_ref TEXT NOT NULL DEFAULT '';
+ALTER TABLE inbox ADD COLUMN message_kind TEXT NOT NULL DEFAULT '';
+"""
+
+
+class Tx:
+    """One open write transaction on the writer connection, run in its thread: SQL plus the
+    audit leaves it adds (appended, with the subtrees they close, just before COMMIT)."""
+
+    def __init__(self, db: sqlite3.Connection, tail: audit_tree.Tail) -> None:
+        self.db = db
+        self.tail = tail
+        self.leaves: list[bytes] = []
+        self.cases: list[tuple[str, int]] = []
+
+    @property
+    def next_index(self) -> int:
+        return self.tail.size + len(self.leaves)
+
+    def log(self, leaf: bytes, case_ref: str = "") -> int:
+        index = self.next_index
+        self.leaves.append(leaf)
+        if case_ref:
+            self.cases.append((case_ref, index))
+        return index
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self.db.execute(sql, params).fetchall()
+
+    def flush(self) -> None:
+        if not self.leaves:
+            return
+        tail = write_leaves(self.db, self.tail, self.leaves)
+        if self.cases:
+            self.db.executemany("INSERT INTO audit_cases (case_ref, idx) VALUES (?, ?)", self.cases)
+        self.tail = tail
+
+
+class Database:
+    """Open with ``await Database.open(path)``; one instance per database file."""
+
+    def __init__(self, writer: aiosqlite.Connection, path: Path) -> None:
+        self._writer = writer
+        self.path = path
+        self._reader: aiosqlite.Connection | None = None
+        self._tail = audit_tree.Tail(0, {})
+        self._audit: AuditLog | None = None
+        self._audit_lock = threading.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> Database:
+        """Open or create the database. Raises StorageError naming the file on failure."""
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # Owner-only from the first byte: the WAL and shm files inherit the database's mode.
+            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+            os.chmod(path, 0o600)
+            writer = await aiosqlite.connect(path, isolation_level=None)
+        except (OSError, sqlite3.Error) as e:
+            raise StorageError(f"{path}: cannot open database: {e}") from e
+        db = cls(writer, path)
+        try:
+            await db._init()
+            db._reader = await aiosqlite.connect(path, isolation_level=None)
+            await db._reader.execute("PRAGMA query_only=ON")
+            await db._reader.execute("PRAGMA busy_timeout=5000")
+            db._tail = await db._in_writer(load_tail, db._writer._conn, path)
+        except sqlite3.DatabaseError as e:
+            await db.close()
+            raise StorageError(f"{path}: not a usable focalpoint database: {e}") from e
+        except StorageError:
+            await db.close()
+            raise
+        return db
+
+    async def _init(self) -> None:
+        if not callable(getattr(self._writer, "_execute", None)):
+            raise StorageError(
+                f"aiosqlite {aiosqlite.__version__} lacks Connection._execute; install the pinned version"
+            )
+        if sqlite3.sqlite_version_info < (3, 35):
+            raise StorageError(
+                f"{self.path}: SQLite {sqlite3.sqlite_version} is too old; focalpoint needs 3.35 or later (RETURNING)"
+            )
+        db = self._writer
+        await db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit survives power loss, not only a process crash (docs/architecture.md, principle P5).
+        await db.execute("PRAGMA synchronous=FULL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        await db.execute("PRAGMA busy_timeout=5000")
+        await db.executescript(_SCHEMA + AUDIT_SCHEMA)
+        async with db.execute("SELECT value FROM meta WHERE key='schema_version'") as cur:
+            row = await cur.fetchone()
+        if row is None:
+            await db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) == 1:
+            await db.executescript(
+                f"BEGIN IMMEDIATE; {_MIGRATE_1_TO_2} UPDATE meta SET value = '2' WHERE key = 'schema_version'; COMMIT;"
+            )
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise StorageError(f"{self.path}: database schema version {row[0]}, this node expects {SCHEMA_VERSION}")
+        await db.executescript(_INDEXES)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
+        await self._writer.close()
+        if self._audit is not None:
+            self._audit.close()
+
+    @property
+    def audit_size(self) -> int:
+        """Leaves committed to the audit log."""
+        return self._tail.size
+
+    async def transaction(self, what: str, body: Callable[[Tx], T]) -> T:
+        """Run ``body`` and its audit events as one transaction: a single job on the writer
+        connection's thread (one hop, one fsync), which runs to its end even if the caller is
+        cancelled, so the tail of the audit tree always matches what was committed."""
+        return await asyncio.shield(self._in_writer(self._run, what, body))
+
+    async def _in_writer(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` as one job on the writer connection's thread. aiosqlite runs every call
+        that way; ``_execute`` is the (private, stable since 0.17) method all of them use, checked
+        at open and pinned in pyproject.toml."""
+        return cast(T, await self._writer._execute(fn, *args))  # type: ignore[no-untyped-call]
+
+    def _run(self, what: str, body: Callable[[Tx], T]) -> T:
+        """In the writer thread. Jobs run one at a time there, so no lock is needed."""
+        conn = self._writer._conn
+        tx = Tx(conn, self._tail)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = body(tx)
+                tx.flush()
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except BaseException as e:
+            self._tail = load_tail(conn, self.path)  # whatever happened, the tail is what the file says
+            if isinstance(e, sqlite3.Error):
+                raise StorageError(f"{self.path}: {what} failed: {e}") from e
+            raise
+        self._tail = tx.tail
+        return result
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        assert self._reader is not None, "database is not open"
+        try:
+            async with self._reader.execute(sql, params) as cur:
+                return list(await cur.fetchall())
+        except sqlite3.Error as e:
+            raise StorageError(f"{self.path}: read failed: {e}") from e
+
+    async def read_log(self, fn: Callable[[AuditLog], T]) -> T:
+        """Run ``fn`` on a read-only view of the log (proofs, verification) in a worker thread.
+
+        The view sees only committed leaves; its size is the committed size when it runs.
+        """
+
+        def run() -> T:
+            with self._audit_lock:
+                if self._audit is None:
+                    self._audit = AuditLog(self.path, readonly=True)
+                self._audit.refresh()
+                return fn(self._audit)
+
+        return await asyncio.to_thread(run)

@@ -1,0 +1,123 @@
+"""The inbox in SQLite: (sender, message id) is the replay table; receipts are signed inside
+the storing transaction (receive steps 14–16)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from focalpoint.audit import events as audit_events
+from focalpoint.errors import StorageError
+from focalpoint.storage.base import InboxOutcome, InboxRow, NewInbox, ReceiptSigner
+from focalpoint.storage.sqlite.db import Database, Tx
+
+__all__ = ["SqliteInbox"]
+
+_INBOX_COLS = "seq, sender, message_id, envelope, digest, local_copy, received_at_ms, receipt, case_ref"
+
+
+def _inbox(row: Any) -> InboxRow:
+    return InboxRow(*row)
+
+
+class SqliteInbox:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, rows: Sequence[NewInbox], sign: ReceiptSigner) -> list[InboxOutcome]:
+        """Steps 14–16 in one transaction: replay check, DELIVERED events, receipts naming them."""
+        if not rows:
+            return []
+
+        def body(tx: Tx) -> list[InboxOutcome]:
+            keys = ", ".join(["(?, ?)"] * len(rows))
+            found = tx.fetchall(
+                f"SELECT sender, message_id, digest, receipt FROM inbox WHERE (sender, message_id) IN ({keys})",
+                [x for r in rows for x in (r.sender, r.message_id)],
+            )
+            stored = {(s, bytes(m)): (bytes(d), bytes(rc)) for s, m, d, rc in found}
+            fresh: list[tuple[NewInbox, int]] = []
+            for r in rows:
+                key = (r.sender, r.message_id)
+                if key in stored:
+                    continue
+                stored[key] = (r.digest, b"")  # a second copy in the same call is a duplicate of this one
+                index = tx.log(
+                    audit_events.delivered(
+                        at_ms=r.received_at_ms,
+                        sender=r.sender,
+                        message_id=r.message_id,
+                        digest=r.digest,
+                        case_ref=r.case_ref,
+                        kind=r.message_kind,
+                        sequence=r.sequence,
+                    ),
+                    r.case_ref,
+                )
+                fresh.append((r, index))
+            receipts = list(sign(fresh)) if fresh else []
+            if len(receipts) != len(fresh):
+                raise StorageError(f"{self._db.path}: the receipt signer returned {len(receipts)} for {len(fresh)}")
+            made: dict[tuple[str, bytes], bytes] = {}
+            if fresh:
+                values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(fresh))
+                params: list[Any] = []
+                for (r, _), receipt in zip(fresh, receipts, strict=True):
+                    made[(r.sender, r.message_id)] = receipt
+                    params += [
+                        r.sender,
+                        r.message_id,
+                        r.envelope,
+                        r.digest,
+                        r.local_copy,
+                        r.received_at_ms,
+                        r.expires_at_ms,
+                        receipt,
+                        r.case_ref,
+                        r.message_kind,
+                    ]
+                tx.fetchall(
+                    "INSERT INTO inbox (sender, message_id, envelope, digest, local_copy, received_at_ms,"
+                    f" expires_at_ms, receipt, case_ref, message_kind) VALUES {values}",
+                    params,
+                )
+            outcomes: list[InboxOutcome] = []
+            seen: set[tuple[str, bytes]] = set()
+            for r in rows:
+                key = (r.sender, r.message_id)
+                digest, receipt = stored[key]
+                if key in made and key not in seen:
+                    seen.add(key)
+                    outcomes.append(InboxOutcome(made[key], duplicate=False, conflict=False))
+                    continue
+                receipt = receipt or made[key]
+                same = digest == r.digest
+                outcomes.append(InboxOutcome(receipt, duplicate=same, conflict=not same))
+            return outcomes
+
+        return await self._db.transaction("inbox write", body)
+
+    async def get(self, sender: str, message_id: bytes) -> InboxRow | None:
+        rows = await self._db.fetchall(
+            f"SELECT {_INBOX_COLS} FROM inbox WHERE sender = ? AND message_id = ?", (sender, message_id)
+        )
+        return _inbox(rows[0]) if rows else None
+
+    async def find(self, message_id: bytes) -> list[InboxRow]:
+        rows = await self._db.fetchall(f"SELECT {_INBOX_COLS} FROM inbox WHERE message_id = ?", (message_id,))
+        return [_inbox(r) for r in rows]
+
+    async def page(self, limit: int, before: int) -> list[InboxRow]:
+        rows = await self._db.fetchall(
+            f"SELECT {_INBOX_COLS} FROM inbox WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+            (before or (1 << 62), limit),
+        )
+        return [_inbox(r) for r in rows]
+
+    async def of_case(self, case_ref: str) -> list[InboxRow]:
+        rows = await self._db.fetchall(f"SELECT {_INBOX_COLS} FROM inbox WHERE case_ref = ? ORDER BY seq", (case_ref,))
+        return [_inbox(r) for r in rows]
+
+    async def count(self) -> int:
+        rows = await self._db.fetchall("SELECT COUNT(*) FROM inbox")
+        return int(rows[0][0])

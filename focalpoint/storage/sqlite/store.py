@@ -1,0 +1,55 @@
+"""The SQLite implementation of ``focalpoint.storage.base.Store``: one database file holds
+the outbox, the inbox, the directory documents and the audit log, so every write commits
+with the audit events it records (one transaction, one fsync; ``db.Database``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from focalpoint.storage.sqlite.audit import SqliteAudit
+from focalpoint.storage.sqlite.db import Database
+from focalpoint.storage.sqlite.directory import SqliteDirectoryDocuments
+from focalpoint.storage.sqlite.inbox import SqliteInbox
+from focalpoint.storage.sqlite.outbox import SqliteOutbox
+
+__all__ = ["SqliteStore"]
+
+
+class SqliteStore:
+    """Open with ``await SqliteStore.open(path)``; one instance per database file."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._outbox = SqliteOutbox(db)
+        self._inbox = SqliteInbox(db)
+        self._directory = SqliteDirectoryDocuments(db)
+        self._audit = SqliteAudit(db)
+
+    @classmethod
+    async def open(cls, path: Path) -> SqliteStore:
+        """Open or create the database. Raises StorageError naming the file on failure."""
+        return cls(await Database.open(path))
+
+    @property
+    def path(self) -> Path:
+        return self._db.path
+
+    @property
+    def outbox(self) -> SqliteOutbox:
+        return self._outbox
+
+    @property
+    def inbox(self) -> SqliteInbox:
+        return self._inbox
+
+    @property
+    def directory(self) -> SqliteDirectoryDocuments:
+        return self._directory
+
+    @property
+    def audit(self) -> SqliteAudit:
+        return self._audit
+
+    async def close(self) -> None:
+        await self._db.close()
