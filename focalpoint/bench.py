@@ -30,13 +30,14 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from focalpoint.bench_echo import METHOD
-from focalpoint.config import load_config
 from focalpoint.crypto.tlsid import generate_tls_identity
 from focalpoint.errors import FocalpointError
 from focalpoint.localnet import LocalNetwork, NodeSpec, make_network
 from focalpoint.log import configure_logging
-from focalpoint.node import Node, wall_clock_ms
+from focalpoint.node.ports import wall_clock_ms
 from focalpoint.samples import social_inquiry_request
+from focalpoint.server.config import load_config
+from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState
 
 __all__ = ["format_exchange", "run_exchange_bench"]
@@ -232,7 +233,7 @@ async def _measure_exchange(
 
     async def call() -> None:
         body = next(bodies)
-        sub = await sender.submit("bench-receiver", body)
+        sub = await sender.outbox.submit("bench-receiver", body)
         if await sender.delivery.wait_closed(sub.message_id) is not DeliveryState.DELIVERED:
             raise FocalpointError("a benchmark message was not delivered")
 
@@ -263,7 +264,7 @@ def sender_probe(node: Node, padding: int) -> bytes:
         raise FocalpointError("benchmark receiver has no encryption key")
     now = wall_clock_ms()
     return seal(
-        signer=node.keys.signer,
+        signer=node.keyring.keys.signer,
         sender_node=node.node_id,
         recipient_node="bench-receiver",
         recipient_key=key,

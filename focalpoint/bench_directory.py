@@ -20,7 +20,7 @@ from directory import Directory
 from directory.publish import agreement_document, bundle, root_document, sign, state_document, timestamp_document
 from directory.trust import TrustedDirectory
 from focalpoint.crypto.signing import AdminSigner
-from focalpoint.provision import generate_node_secrets, node_entry_export
+from focalpoint.server.provision import generate_node_secrets, node_entry_export
 from focalpoint.storage.keyfiles import keys_from_secrets
 from focalpoint.v1 import common_pb2, directory_pb2
 

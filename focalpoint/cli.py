@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import grpc
 from google.protobuf import json_format
 
 from focalpoint import cli_audit, cli_directory
-from focalpoint.errors import FocalpointError, TransportError, UsageError
+from focalpoint.errors import FocalpointError, UsageError
 from focalpoint.storage.keyfiles import passphrase_from_env
 
 __all__ = ["main"]
@@ -78,7 +77,7 @@ def node_init(
     passphrase_env: str | None,
 ) -> None:
     """Create the node's keys and export its public directory entry."""
-    from focalpoint.provision import init_node_dir
+    from focalpoint.server.provision import init_node_dir
 
     result = init_node_dir(
         home,
@@ -101,7 +100,7 @@ def node_init(
 @click.option("--passphrase-env", default=None, help="Variable holding the key file's passphrase, if it has one.")
 def node_rotate_key(home: Path, kind: str, passphrase_env: str | None) -> None:
     """Add a new key (kept alongside the old ones) and update node-entry.json with it as NEXT."""
-    from focalpoint.provision import rotate_key
+    from focalpoint.server.provision import rotate_key
 
     def ids(entry: Any) -> dict[str, Any]:
         keys = {"signing": entry.signing_keys, "encryption": entry.encryption_keys, "log": entry.log_keys}[kind]
@@ -152,9 +151,9 @@ def node_health(config_path: Path, check_now: bool, as_json: bool) -> None:
 @click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
 def node_run(config_path: Path) -> None:
     """Run the node until SIGINT or SIGTERM."""
-    from focalpoint.config import load_config
     from focalpoint.log import configure_logging
-    from focalpoint.node import Node
+    from focalpoint.server.config import load_config
+    from focalpoint.server.node import Node
 
     config = load_config(config_path)
     configure_logging(fmt=config.log_format, level=config.log_level)
@@ -187,8 +186,8 @@ cli.add_command(cli_audit.audit)
 
 
 def _client(config_path: Path, *, actor: str | None = None) -> Any:
-    from focalpoint.config import load_config
-    from focalpoint.local_api import LocalClient
+    from focalpoint.client import LocalClient
+    from focalpoint.server.config import load_config
     from focalpoint.storage.keyfiles import read_secret_file
 
     config = load_config(config_path)
@@ -197,20 +196,10 @@ def _client(config_path: Path, *, actor: str | None = None) -> Any:
     return LocalClient(config.listen_local, token, actor=actor)
 
 
-_CALLER_MISTAKES = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION}
-
-
 def _rpc(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a local-API call; the caller's mistakes exit 2, everything else (node down, storage) 1."""
-    try:
-        return _run(coro)
-    except grpc.aio.AioRpcError as e:
-        message = f"node refused: {e.code().name}: {e.details()}"
-        if e.code() in _CALLER_MISTAKES:
-            raise UsageError(message) from e
-        if e.code() is grpc.StatusCode.UNAVAILABLE:
-            message = f"the node's local API is not reachable ({e.details()}); is the node running?"
-        raise TransportError(message) from e
+    """Run a local-API call. The client raises the node's own errors (``focalpoint.client``):
+    the caller's mistakes are UsageErrors (exit 2), everything else (node down, storage) exits 1."""
+    return _run(coro)
 
 
 def _hex_id(value: str, what: str) -> bytes:

@@ -23,7 +23,7 @@ from directory.publish import add_signatures, agreement_document, root_document,
 from directory.trust import TrustedDirectory, parse_signed, read_bundle
 from focalpoint.directory_repo import Repository, document_kind, write_atomic
 from focalpoint.errors import FocalpointError, UsageError, VerificationError
-from focalpoint.provision import generate_admin_key
+from focalpoint.server.provision import generate_admin_key
 from focalpoint.storage.keyfiles import load_admin_key, passphrase_from_env, write_secret_file
 from focalpoint.v1 import directory_pb2
 
@@ -436,8 +436,8 @@ def serve(repo: Path, listen: str) -> None:
 
     import grpc
 
-    from focalpoint.directory_service import add_directory_service
-    from focalpoint.transport import MAX_DIRECTORY_BYTES, bind_port
+    from focalpoint.net.channels import bind_port
+    from focalpoint.net.directory import MAX_DIRECTORY_BYTES, add_directory_service
 
     r = Repository(repo)
 

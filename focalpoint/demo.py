@@ -18,13 +18,14 @@ from pathlib import Path
 
 import click
 
-from focalpoint.config import load_config
+from focalpoint.client import LocalClient
 from focalpoint.errors import FocalpointError, RefusalError
-from focalpoint.local_api import LocalClient
 from focalpoint.localnet import LocalNetwork, NodeSpec, make_network
 from focalpoint.log import configure_logging
-from focalpoint.node import Node, wall_clock_ms
+from focalpoint.node.ports import wall_clock_ms
 from focalpoint.samples import social_inquiry_report, social_inquiry_request
+from focalpoint.server.config import load_config
+from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState
 from focalpoint.v1 import envelope_pb2, local_pb2, messages_pb2
 
@@ -162,7 +163,7 @@ async def _demo(root: Path) -> None:
             if row is None:
                 raise FocalpointError("the request vanished from the outbox")
             try:
-                await gr.channels.deliver(gr.cache.current, it.node_id, envelope_pb2.Envelope.FromString(row.envelope))
+                await gr.transport.deliver(it.node_id, envelope_pb2.Envelope.FromString(row.envelope))
                 raise FocalpointError("it-dgi accepted an envelope addressed to al-shss")
             except RefusalError as e:
                 t.say("IT", f"a misrouted copy of the request is refused: {e.code.name.lower()}: {e.reason}")

@@ -6,12 +6,18 @@
     ├── TransportError         a peer could not be reached or answered badly; retried
     ├── ConfigError            a configuration file or key file is unusable
     ├── StorageError           the database failed or holds something unexpected
-    └── UsageError             a caller passed something invalid (CLI, local API)
+    ├── UsageError             a caller passed something invalid (CLI, local API, a peer's request)
+    │   ├── NotFound           … it names something that does not exist
+    │   ├── OutOfRange         … it asks beyond what exists (e.g. a proof past the log's size)
+    │   └── PreconditionFailed … it cannot be done in the node's present state (e.g. no log key)
+    └── PermissionDenied       the caller may not do this
+        └── Unauthenticated    the caller did not prove who it is
 
 Every message says what was expected and what arrived, and never contains case
-content, keys or personal data. Refusal codes map to gRPC status codes here and
-nowhere else (``GRPC_STATUS``); the numbers are the standard gRPC codes, so this
-module stays free of the ``grpc`` import.
+content, keys or personal data. Each class has one gRPC status, in both directions,
+in ``focalpoint.net.status`` (the one map); the numbers of a refusal's status are part
+of the wire format (``GRPC_STATUS``), so they are here, and this module stays free of
+the ``grpc`` import.
 """
 
 from __future__ import annotations
@@ -22,10 +28,15 @@ __all__ = [
     "GRPC_STATUS",
     "ConfigError",
     "FocalpointError",
+    "NotFound",
+    "OutOfRange",
+    "PermissionDenied",
+    "PreconditionFailed",
     "Refusal",
     "RefusalError",
     "StorageError",
     "TransportError",
+    "Unauthenticated",
     "UsageError",
     "VerificationError",
 ]
@@ -52,7 +63,27 @@ class StorageError(FocalpointError):
 
 
 class UsageError(FocalpointError):
-    """Invalid input from a user or a local client."""
+    """Invalid input from a user, a local client or a peer's request."""
+
+
+class NotFound(UsageError):
+    """The request names something that does not exist (a message, a checkpoint)."""
+
+
+class OutOfRange(UsageError):
+    """The request asks beyond what exists (a proof for a size the log has not reached)."""
+
+
+class PreconditionFailed(UsageError):
+    """The request cannot be served in the node's present state (no log key, no checkpoint yet)."""
+
+
+class PermissionDenied(FocalpointError):
+    """The caller is known but may not do this (e.g. a node that is not an agreement partner)."""
+
+
+class Unauthenticated(PermissionDenied):
+    """The caller did not prove who it is (a missing or wrong local API token)."""
 
 
 class Refusal(enum.IntEnum):

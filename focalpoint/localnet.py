@@ -27,7 +27,7 @@ from directory.trust import TrustedDirectory, read_bundle
 from focalpoint.crypto.signing import AdminSigner
 from focalpoint.directory_repo import Repository
 from focalpoint.exchange.body import KINDS
-from focalpoint.provision import generate_admin_key, init_node_dir
+from focalpoint.server.provision import generate_admin_key, init_node_dir
 from focalpoint.storage.keyfiles import load_admin_key, write_secret_file
 from focalpoint.v1 import common_pb2, directory_pb2
 

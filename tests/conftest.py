@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from focalpoint.config import load_config
 from focalpoint.localnet import LocalNetwork, NodeSpec, make_network
 from focalpoint.log import configure_logging
-from focalpoint.node import Node
+from focalpoint.server.config import load_config
+from focalpoint.server.node import Node
 
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 configure_logging(level="warning")

@@ -24,8 +24,8 @@ from focalpoint.crypto.tlsid import generate_tls_identity
 from focalpoint.errors import TransportError
 from focalpoint.exchange.receipt import verify_receipt
 from focalpoint.localnet import LocalNetwork
-from focalpoint.node import Node
 from focalpoint.samples import social_inquiry_request
+from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState
 from focalpoint.v1 import common_pb2, directory_pb2, envelope_pb2, messages_pb2, node_pb2, node_pb2_grpc
 from tests.support.adversary import (
@@ -580,13 +580,13 @@ async def test_senders_stop_trusting_a_server_whose_tls_key_is_revoked(
     """gr-ekka's peer channel refuses it-dgi's server once the directory revokes the key it still serves."""
     gr = nodes[GR]
     forger = Forger(nodes)
-    assert (await gr.channels.deliver(gr.cache.current, IT, forger.genuine(GR, IT))).receipt.content
+    assert (await gr.transport.deliver(IT, forger.genuine(GR, IT))).receipt.content
     await _publish_revocation(network, nodes, IT)
     it = nodes[IT]
     count = await it.store.inbox.count()
     envelope = forger.genuine(GR, IT)
     with pytest.raises(TransportError, match="UNAVAILABLE"):
-        await gr.channels.deliver(gr.cache.current, IT, envelope)
+        await gr.transport.deliver(IT, envelope)
     await assert_no_trace(it, count, envelope)
 
 
@@ -644,7 +644,7 @@ async def test_non_protobuf_request_body_is_refused_and_not_stored(nodes: dict[s
     """Raw bytes that do not decode as an Envelope fail in gRPC's deserializer, before the node; nothing is stored."""
     al = nodes[AL]
     count = await al.store.inbox.count()
-    outcome = await deliver_raw(nodes[GR].keys.tls, al, body)
+    outcome = await deliver_raw(nodes[GR].keyring.keys.tls, al, body)
     # grpc.aio answers a request its deserializer rejects with UNKNOWN; INVALID_ARGUMENT or
     # INTERNAL would be as good. What matters: an error, no refusal code (the node never ran).
     assert outcome.status in {SC.UNKNOWN, SC.INVALID_ARGUMENT, SC.INTERNAL}, outcome
@@ -656,7 +656,7 @@ async def test_empty_request_body_is_malformed(nodes: dict[str, Node]) -> None:
     """Zero bytes decode as an empty Envelope, which the receive steps refuse as MALFORMED."""
     al = nodes[AL]
     count = await al.store.inbox.count()
-    outcome = await deliver_raw(nodes[GR].keys.tls, al, b"")
+    outcome = await deliver_raw(nodes[GR].keyring.keys.tls, al, b"")
     assert (outcome.status, outcome.refusal) == MALFORMED, outcome.details
     assert await al.store.inbox.count() == count
 
@@ -741,7 +741,7 @@ async def test_refusals_do_not_disturb_later_genuine_delivery(nodes: dict[str, N
     bad = [retag(forger.genuine(GR, AL), _shift("created_at_ms", -i - 1)) for i in range(8)]
     outcomes = await asyncio.gather(*(deliver_as(forger.tls(GR), al, e) for e in bad))
     assert {(o.status, o.refusal) for o in outcomes} == {DECRYPTION_FAILED}
-    sent = await gr.submit(AL, forger.body())
+    sent = await gr.outbox.submit(AL, forger.body())
     assert await asyncio.wait_for(gr.delivery.wait_closed(sent.message_id), 10) is DeliveryState.DELIVERED
     assert await al.store.inbox.get(GR, sent.message_id) is not None
 

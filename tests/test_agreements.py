@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from focalpoint.config import load_config
 from focalpoint.errors import Refusal, RefusalError, UsageError
 from focalpoint.exchange.envelope import seal
 from focalpoint.localnet import LocalNetwork, make_network
-from focalpoint.node import Node, wall_clock_ms
+from focalpoint.node.ports import wall_clock_ms
 from focalpoint.samples import social_inquiry_report, social_inquiry_request
+from focalpoint.server.config import load_config
+from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState
 from focalpoint.v1 import directory_pb2, messages_pb2
 from tests.conftest import FAST_DELIVERY, SPECS, StartNode, now_utc
@@ -64,7 +65,7 @@ async def test_without_any_agreement_nothing_is_sent(tmp_path: Path) -> None:
     gr = await Node.open(load_config(net.nodes[GR].config_path))
     try:
         with pytest.raises(UsageError, match=r"no agreement in force between GR and AL.*no agreement between them"):
-            await gr.submit(AL, social_inquiry_request("GR-2026-0102", identified_at_ms=wall_clock_ms()))
+            await gr.outbox.submit(AL, social_inquiry_request("GR-2026-0102", identified_at_ms=wall_clock_ms()))
         assert await gr.store.outbox.page(10, 0) == []
     finally:
         await gr.stop(0)
@@ -84,9 +85,9 @@ async def test_an_agreement_not_in_force_allows_nothing(
     """Signed-but-not-in-force, suspended or terminated: submit names the agreement and its status."""
     await _publish(network, nodes, mutate_agreements=_set(status))
     with pytest.raises(UsageError, match=f"AL-GR \\({label}\\)"):
-        await nodes[GR].submit(AL, request())
+        await nodes[GR].outbox.submit(AL, request())
     # Other pairs are unaffected.
-    sent = await nodes[GR].submit(IT, request())
+    sent = await nodes[GR].outbox.submit(IT, request())
     assert await nodes[GR].delivery.wait_closed(sent.message_id) is DeliveryState.DELIVERED
 
 
@@ -96,9 +97,9 @@ async def test_only_the_kinds_an_agreement_covers_travel(network: LocalNetwork, 
         network, nodes, mutate_agreements=_set(directory_pb2.AGREEMENT_STATUS_IN_FORCE, ["social_inquiry_report"])
     )
     with pytest.raises(UsageError, match="covers social_inquiry_request"):
-        await nodes[GR].submit(AL, request())
+        await nodes[GR].outbox.submit(AL, request())
     report = social_inquiry_report("GR-2026-0101", completed_at_ms=wall_clock_ms())
-    sent = await nodes[AL].submit(GR, report)
+    sent = await nodes[AL].outbox.submit(GR, report)
     assert await nodes[AL].delivery.wait_closed(sent.message_id) is DeliveryState.DELIVERED
 
 
@@ -111,7 +112,7 @@ async def test_the_receiver_enforces_agreements_too(network: LocalNetwork, nodes
     assert key is not None
     now = wall_clock_ms()
     sealed = seal(  # a sender ignoring its own check, as a rogue node would
-        signer=gr.keys.signer,
+        signer=gr.keyring.keys.signer,
         sender_node=GR,
         recipient_node=AL,
         recipient_key=key,
@@ -124,7 +125,7 @@ async def test_the_receiver_enforces_agreements_too(network: LocalNetwork, nodes
     )
     before = await al.store.inbox.count()
     with pytest.raises(RefusalError) as caught:
-        await gr.channels.deliver(directory, AL, sealed.envelope)
+        await gr.transport.deliver(AL, sealed.envelope)
     assert caught.value.code is Refusal.NO_AGREEMENT
     assert "GR-2026" not in caught.value.reason  # the refusal names States and kinds, never case data
     assert await al.store.inbox.count() == before
@@ -135,7 +136,7 @@ async def test_a_queued_message_fails_when_the_agreement_is_suspended_before_del
 ) -> None:
     """Queued while in force, refused on arrival after suspension: FAILED with the receiver's reason."""
     gr: Node = await start_node(GR)
-    sent = await gr.submit(AL, request())
+    sent = await gr.outbox.submit(AL, request())
     network.publish(now=now_utc(), mutate_agreements=_set(directory_pb2.AGREEMENT_STATUS_SUSPENDED))
     al: Node = await start_node(AL)
     assert al.cache.current.version == network.version
@@ -151,7 +152,7 @@ async def test_resuming_an_agreement_takes_effect_without_restart(
     """Suspended then back in force: the running nodes follow the directory."""
     await _publish(network, nodes, mutate_agreements=_set(directory_pb2.AGREEMENT_STATUS_SUSPENDED))
     with pytest.raises(UsageError):
-        await nodes[GR].submit(AL, request())
+        await nodes[GR].outbox.submit(AL, request())
     await _publish(network, nodes, mutate_agreements=_set(directory_pb2.AGREEMENT_STATUS_IN_FORCE))
-    sent = await nodes[GR].submit(AL, request())
+    sent = await nodes[GR].outbox.submit(AL, request())
     assert await nodes[GR].delivery.wait_closed(sent.message_id) is DeliveryState.DELIVERED

@@ -11,12 +11,12 @@ import pytest
 from focalpoint.audit import events as audit_events
 from focalpoint.audit.evidence import MAGIC, seal_evidence, verify_evidence
 from focalpoint.audit.verify import find_damage
+from focalpoint.client import LocalClient
 from focalpoint.errors import VerificationError
-from focalpoint.export import export_case
-from focalpoint.local_api import LocalClient
 from focalpoint.localnet import LocalNetwork
-from focalpoint.node import Node, wall_clock_ms
+from focalpoint.node.ports import wall_clock_ms
 from focalpoint.samples import social_inquiry_report, social_inquiry_request
+from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState
 from focalpoint.v1 import audit_pb2, envelope_pb2, local_pb2
 
@@ -29,9 +29,9 @@ async def _events(node: Node, case_ref: str = "") -> list[tuple[int, audit_pb2.A
 
 
 async def _exchange(gr: Node, al: Node, case_ref: str) -> tuple[bytes, bytes]:
-    sent = await gr.submit("al-shss", social_inquiry_request(case_ref, identified_at_ms=wall_clock_ms()))
+    sent = await gr.outbox.submit("al-shss", social_inquiry_request(case_ref, identified_at_ms=wall_clock_ms()))
     assert await gr.delivery.wait_closed(sent.message_id) is DeliveryState.DELIVERED
-    reply = await al.submit(
+    reply = await al.outbox.submit(
         "gr-ekka", social_inquiry_report(case_ref, completed_at_ms=wall_clock_ms()), in_reply_to=sent.message_id
     )
     assert await al.delivery.wait_closed(reply.message_id) is DeliveryState.DELIVERED
@@ -56,7 +56,7 @@ async def test_every_step_of_an_exchange_is_logged_and_receipts_name_the_event(n
     assert receipted.peer_log_index == index
     assert receipted.receipt_sha256 == hashlib.sha256(out.receipt).digest()
     # The receiver proves inclusion of that event to the sender over mutual TLS.
-    await al.checkpoint()
+    await al.checkpoints.get()
     assert (await al.store.audit.read(find_damage)) is None
 
 
@@ -65,7 +65,7 @@ async def test_a_read_through_the_local_api_is_logged_before_content_leaves(
 ) -> None:
     gr, al = nodes["gr-ekka"], nodes["al-shss"]
     request_id, _ = await _exchange(gr, al, "GR-2026-0102")
-    token = al.keys.local_api_token
+    token = al.keyring.keys.local_api_token
     before = al.store.audit.size
     async with LocalClient(f"127.0.0.1:{al.local_port}", token, actor="officer.17") as client:
         message = await client.get_message(local_pb2.DIRECTION_INBOX, request_id)
@@ -83,19 +83,19 @@ async def test_partners_witness_checkpoints_and_evidence_verifies_offline(
 ) -> None:
     gr, al, it = nodes["gr-ekka"], nodes["al-shss"], nodes["it-dgi"]
     await _exchange(gr, al, "GR-2026-0103")
-    signed = await gr.checkpoint()
+    signed = await gr.checkpoints.get()
     assert audit_pb2.Checkpoint.FromString(signed.checkpoint).size == gr.store.audit.size
     outcomes = {o.peer: o.result for o in await al.witness.round()}
     assert outcomes["gr-ekka"] == "cosigned"
     assert {o.peer: o.result for o in await it.witness.round()}["gr-ekka"] == "cosigned"
-    latest = await gr.checkpoint(create=False)
+    latest = await gr.checkpoints.get(create=False)
     witnesses = {audit_pb2.CosignedContent.FromString(c.content).witness_node for c in latest.cosignatures}
     assert witnesses == {"al-shss", "it-dgi"}
     # gr witnesses al's log too, so its export can carry al's own proof of the delivery.
-    await al.checkpoint()
+    await al.checkpoints.get()
     assert {o.peer: o.result for o in await gr.witness.round()}["al-shss"] == "cosigned"
 
-    async with LocalClient(f"127.0.0.1:{gr.local_port}", gr.keys.local_api_token, actor="auditor.1") as client:
+    async with LocalClient(f"127.0.0.1:{gr.local_port}", gr.keyring.keys.local_api_token, actor="auditor.1") as client:
         exported = await client.export_case("GR-2026-0103")
     report = verify_evidence(exported.evidence, trusted_root=network.trusted_root_path.read_bytes())
     assert report.node == "gr-ekka"
@@ -130,19 +130,19 @@ async def test_an_exporter_cannot_fake_the_receivers_log(nodes: dict[str, Node],
     """Even re-signed by the exporting node, a bundle whose receiver-log proof was altered fails E7."""
     gr, al = nodes["gr-ekka"], nodes["al-shss"]
     await _exchange(gr, al, "GR-2026-0104")
-    await al.checkpoint()
+    await al.checkpoints.get()
     await gr.witness.check_all(["al-shss"])
-    data, _, _ = await export_case(gr, "GR-2026-0104", "auditor.2")
+    data, _, _ = await gr.exporter.export_case("GR-2026-0104", "auditor.2")
     root = network.trusted_root_path.read_bytes()
     assert verify_evidence(data, trusted_root=root).receiver_logged == 1
-    assert gr.log_signer is not None
+    assert gr.keyring.log_signer is not None
 
     def resigned(change: Callable[[audit_pb2.PeerInclusion], None]) -> bytes:
         bundle = audit_pb2.EvidenceBundle.FromString(audit_pb2.EvidenceFile.FromString(data[len(MAGIC) :]).bundle)
         [outgoing] = [m for m in bundle.messages if m.outgoing]
         change(outgoing.receiver_log)
-        assert gr.log_signer is not None
-        return seal_evidence(bundle, gr.log_signer)
+        assert gr.keyring.log_signer is not None
+        return seal_evidence(bundle, gr.keyring.log_signer)
 
     def other_leaf(proof: audit_pb2.PeerInclusion) -> None:
         event = audit_events.decode(proof.leaf)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from focalpoint.config import NodeConfig, load_config
 from focalpoint.errors import ConfigError
+from focalpoint.server.config import NodeConfig, load_config
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "node.example.yaml"
 

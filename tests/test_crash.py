@@ -14,13 +14,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 
 from focalpoint.audit import events as audit_events
-from focalpoint.local_api import LocalClient
+from focalpoint.client import LocalClient
+from focalpoint.errors import FocalpointError
 from focalpoint.localnet import LocalNetwork, NodeSpec, make_network
-from focalpoint.node import wall_clock_ms
+from focalpoint.node.ports import wall_clock_ms
 from focalpoint.samples import social_inquiry_request
 from focalpoint.storage.base import DeliveryState
 from focalpoint.storage.sqlite.audit_log import AuditLog
@@ -90,7 +90,7 @@ async def submit_all(client: LocalClient, indices: Iterable[int]) -> tuple[dict[
             )
             try:
                 acked[i] = (await client.submit(req)).message_id
-            except grpc.aio.AioRpcError:
+            except FocalpointError:
                 failed.add(i)
 
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))

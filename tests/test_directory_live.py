@@ -10,12 +10,13 @@ from collections.abc import Callable
 
 import pytest
 
-from focalpoint.config import load_config
 from focalpoint.errors import UsageError
 from focalpoint.localnet import LocalNetwork
-from focalpoint.node import Node, wall_clock_ms
-from focalpoint.provision import rotate_key
+from focalpoint.node.ports import wall_clock_ms
 from focalpoint.samples import social_inquiry_request
+from focalpoint.server.config import load_config
+from focalpoint.server.node import Node
+from focalpoint.server.provision import rotate_key
 from focalpoint.storage.base import DeliveryState
 from focalpoint.storage.cipher import inbox_purpose
 from focalpoint.v1 import directory_pb2, envelope_pb2
@@ -52,7 +53,7 @@ def _has_version(node: Node, version: int) -> bool:
 
 
 async def _send(sender: Node, recipient: str, case: str = "GR-2026-0200") -> bytes:
-    sent = await sender.submit(recipient, social_inquiry_request(case, identified_at_ms=wall_clock_ms()))
+    sent = await sender.outbox.submit(recipient, social_inquiry_request(case, identified_at_ms=wall_clock_ms()))
     state = await asyncio.wait_for(sender.delivery.wait_closed(sent.message_id), 15)
     assert state is DeliveryState.DELIVERED, f"ended {state.name}"
     return sent.message_id
@@ -81,12 +82,12 @@ def _set_status(
 async def test_signing_key_rotation_takes_effect_without_restart(network: LocalNetwork, nodes: dict[str, Node]) -> None:
     """NEXT, then ACTIVE with the old key RETIRED: the running sender switches keys and mail flows."""
     gr, al = nodes[GR], nodes[AL]
-    old = gr.keys.signer.key_id
+    old = gr.keyring.keys.signer.key_id
     export = rotate_key(network.nodes[GR].home / "keys", kind="signing", passphrase=None, now=now_utc())
     new = next(k.key_id for k in export.entry.signing_keys if k.status == NEXT)
     network.entries[GR] = export.entry
     await _publish(network, [gr, al])
-    await _wait(lambda: new in gr.keys.signers, "the running node to load its new key")
+    await _wait(lambda: new in gr.keyring.keys.signers, "the running node to load its new key")
     assert await _signature_key(al, GR, await _send(gr, AL)) == old  # NEXT is announced, not yet used
     await _publish(network, [gr, al], mutate=_set_status(GR, "signing", {new: ACTIVE, old: RETIRED}, wall_clock_ms()))
     assert await _signature_key(al, GR, await _send(gr, AL, "GR-2026-0201")) == new
@@ -97,12 +98,12 @@ async def test_encryption_key_rotation_takes_effect_without_restart(
 ) -> None:
     """The receiver's new encryption key becomes ACTIVE: senders seal to it, the receiver opens it."""
     gr, al = nodes[GR], nodes[AL]
-    old = next(iter(al.keys.decryption_keys))
+    old = next(iter(al.keyring.keys.decryption_keys))
     export = rotate_key(network.nodes[AL].home / "keys", kind="encryption", passphrase=None, now=now_utc())
     new = next(k.key_id for k in export.entry.encryption_keys if k.status == NEXT)
     network.entries[AL] = export.entry
     await _publish(network, [gr, al])
-    await _wait(lambda: new in al.keys.decryption_keys, "the running node to load its new key")
+    await _wait(lambda: new in al.keyring.keys.decryption_keys, "the running node to load its new key")
     await _publish(network, [gr, al], mutate=_set_status(AL, "encryption", {new: ACTIVE, old: RETIRED}, 0))
     message_id = await _send(gr, AL)
     row = await al.store.inbox.get(GR, message_id)
@@ -114,9 +115,9 @@ async def test_encryption_key_rotation_takes_effect_without_restart(
 async def test_a_revoked_signing_key_is_refused_at_once(network: LocalNetwork, nodes: dict[str, Node]) -> None:
     """After the revocation reaches the receiver, the sender's messages fail with BAD_SIGNATURE."""
     gr, al = nodes[GR], nodes[AL]
-    key = gr.keys.signer.key_id
+    key = gr.keyring.keys.signer.key_id
     await _publish(network, [gr, al], mutate=_set_status(GR, "signing", {key: REVOKED}))
-    sent = await gr.submit(AL, social_inquiry_request("GR-2026-0202", identified_at_ms=wall_clock_ms()))
+    sent = await gr.outbox.submit(AL, social_inquiry_request("GR-2026-0202", identified_at_ms=wall_clock_ms()))
     assert await asyncio.wait_for(gr.delivery.wait_closed(sent.message_id), 15) is DeliveryState.FAILED
     row = await gr.store.outbox.get(sent.message_id)
     assert row is not None
@@ -167,6 +168,6 @@ async def test_an_expired_directory_refuses_to_send_with_a_clear_reason(network:
     frozen = await Node.open(config, clock_ms=lambda: later)
     try:
         with pytest.raises(UsageError, match="has expired"):
-            await frozen.submit(AL, social_inquiry_request("GR-2026-0204", identified_at_ms=later))
+            await frozen.outbox.submit(AL, social_inquiry_request("GR-2026-0204", identified_at_ms=later))
     finally:
         await frozen.stop(0)

@@ -9,10 +9,11 @@ from typing import cast
 
 import pytest
 
-from focalpoint.config import load_config
 from focalpoint.localnet import LocalNetwork
-from focalpoint.node import Node, wall_clock_ms
+from focalpoint.node.ports import wall_clock_ms
 from focalpoint.samples import social_inquiry_request
+from focalpoint.server.config import load_config
+from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState, OutboxRow
 
 SENDER, RECEIVER = "gr-ekka", "al-shss"
@@ -51,7 +52,7 @@ async def test_peer_down_then_up_gets_everything_without_operator_action(
     """Messages to a down peer stay QUEUED with attempts and an error, then all arrive once it starts."""
     sender = await starter(start_node)(SENDER)
     sent = [
-        await sender.submit(RECEIVER, social_inquiry_request(f"OUT-{i:04d}", identified_at_ms=wall_clock_ms()))
+        await sender.outbox.submit(RECEIVER, social_inquiry_request(f"OUT-{i:04d}", identified_at_ms=wall_clock_ms()))
         for i in range(M)
     ]
     rows = await outbox_when(sender, all_retried)
@@ -99,10 +100,10 @@ async def test_message_outliving_its_ttl_while_peer_is_down_ends_expired(
 ) -> None:
     """Past its TTL a queued message becomes EXPIRED (waiters are told) and is never sent later; others still go."""
     sender, clock = clocked_sender
-    short = await sender.submit(
+    short = await sender.outbox.submit(
         RECEIVER, social_inquiry_request("TTL-0001", identified_at_ms=wall_clock_ms()), ttl_seconds=60
     )
-    long = await sender.submit(RECEIVER, social_inquiry_request("TTL-0002", identified_at_ms=wall_clock_ms()))
+    long = await sender.outbox.submit(RECEIVER, social_inquiry_request("TTL-0002", identified_at_ms=wall_clock_ms()))
     waiter = asyncio.create_task(sender.delivery.wait_closed(short.message_id))
     try:
         rows = await outbox_when(sender, lambda rs: len(rs) == 2 and all(r.attempts >= 1 for r in rs))

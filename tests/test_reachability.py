@@ -7,13 +7,14 @@ import json
 import grpc
 import pytest
 
+from focalpoint.client import LocalClient
 from focalpoint.crypto.signing import Context, Ed25519Signer
 from focalpoint.errors import Refusal, RefusalError, VerificationError
 from focalpoint.exchange.ping import answer_ping, check_pong, make_ping
 from focalpoint.exchange.policy import partners
-from focalpoint.local_api import LocalClient
 from focalpoint.localnet import LocalNetwork
-from focalpoint.node import Node, wall_clock_ms
+from focalpoint.node.ports import wall_clock_ms
+from focalpoint.server.node import Node
 from focalpoint.v1 import directory_pb2, node_pb2, node_pb2_grpc
 from tests.conftest import StartNode, now_utc
 
@@ -55,10 +56,12 @@ def test_pong_checks_catch_forgeries(nodes: dict[str, Node]) -> None:
     gr, al = nodes[GR], nodes[AL]
     directory = gr.cache.current
     now = wall_clock_ms()
-    ping = make_ping(gr.signer, me=GR, peer=AL, now_ms=now, directory_version=directory.version)
-    pong = answer_ping(ping, signer=al.signer, me=AL, tls_peer=GR, directory=directory, now_ms=now, skew_ms=60_000)
+    ping = make_ping(gr.keyring.signer, me=GR, peer=AL, now_ms=now, directory_version=directory.version)
+    pong = answer_ping(
+        ping, signer=al.keyring.signer, me=AL, tls_peer=GR, directory=directory, now_ms=now, skew_ms=60_000
+    )
     assert check_pong(pong, ping, directory=directory, me=GR, peer=AL).nonce
-    other = make_ping(gr.signer, me=GR, peer=AL, now_ms=now, directory_version=directory.version)
+    other = make_ping(gr.keyring.signer, me=GR, peer=AL, now_ms=now, directory_version=directory.version)
     with pytest.raises(VerificationError, match="does not answer this ping"):
         check_pong(pong, other, directory=directory, me=GR, peer=AL)
     with pytest.raises(VerificationError):
@@ -80,11 +83,13 @@ def test_pings_are_checked_before_they_are_answered(nodes: dict[str, Node], case
     directory = al.cache.current
     now = wall_clock_ms()
     sent_at = now - 3_600_000 if case == "stale" else now
-    signer = Ed25519Signer.generate() if case == "bad-signature" else gr.signer
+    signer = Ed25519Signer.generate() if case == "bad-signature" else gr.keyring.signer
     ping = make_ping(signer, me=GR, peer=AL, now_ms=sent_at, directory_version=directory.version)
     tls_peer = IT if case == "wrong-peer" else GR
     with pytest.raises(RefusalError) as caught:
-        answer_ping(ping, signer=al.signer, me=AL, tls_peer=tls_peer, directory=directory, now_ms=now, skew_ms=60_000)
+        answer_ping(
+            ping, signer=al.keyring.signer, me=AL, tls_peer=tls_peer, directory=directory, now_ms=now, skew_ms=60_000
+        )
     assert caught.value.code is code
 
 
@@ -92,8 +97,8 @@ async def test_a_ping_over_the_wire_is_authorised_by_tls(network: LocalNetwork, 
     """A ping whose content names another sender than the TLS peer is refused on the real channel."""
     gr = nodes[GR]
     directory = gr.cache.current
-    ping = make_ping(gr.signer, me=IT, peer=AL, now_ms=wall_clock_ms(), directory_version=directory.version)
-    stub = node_pb2_grpc.NodeServiceStub(gr.channels.channel(directory, AL))
+    ping = make_ping(gr.keyring.signer, me=IT, peer=AL, now_ms=wall_clock_ms(), directory_version=directory.version)
+    stub = node_pb2_grpc.NodeServiceStub(gr.transport.channel(AL))
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.Ping(ping, timeout=5)
     assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED

@@ -14,11 +14,12 @@ import pytest
 from focalpoint.audit import events as audit_events
 from focalpoint.audit.checkpoint import contradiction, cosign, verify_checkpoint
 from focalpoint.audit.verify import find_damage
-from focalpoint.config import load_config
 from focalpoint.crypto.signing import AdminSigner
 from focalpoint.localnet import LocalNetwork
-from focalpoint.node import Node, wall_clock_ms
+from focalpoint.node.ports import wall_clock_ms
 from focalpoint.samples import social_inquiry_request
+from focalpoint.server.config import load_config
+from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState
 from focalpoint.v1 import audit_pb2, node_pb2_grpc
 from tests.conftest import StartNode
@@ -44,7 +45,7 @@ def _copy_db(src: Path, dst: Path) -> None:
 
 
 async def _send(node: Node, to: str, case_ref: str) -> None:
-    sent = await node.submit(to, social_inquiry_request(case_ref, identified_at_ms=wall_clock_ms()))
+    sent = await node.outbox.submit(to, social_inquiry_request(case_ref, identified_at_ms=wall_clock_ms()))
     assert await node.delivery.wait_closed(sent.message_id) is DeliveryState.DELIVERED
 
 
@@ -67,14 +68,14 @@ async def test_partners_cosign_a_growing_log_and_the_cosignatures_come_back(
 ) -> None:
     gr, al = await start_node("gr-ekka"), await start_node("al-shss")
     await _send(gr, "al-shss", "GR-2026-0201")
-    await gr.checkpoint()
+    await gr.checkpoints.get()
     assert [o.result for o in await al.witness.round() if o.peer == "gr-ekka"] == ["cosigned"]
     # The log grows: the witness checks consistency from the size it cosigned, then cosigns again.
     await _send(gr, "al-shss", "GR-2026-0202")
-    grown = audit_pb2.Checkpoint.FromString((await gr.checkpoint()).checkpoint).size
+    grown = audit_pb2.Checkpoint.FromString((await gr.checkpoints.get()).checkpoint).size
     assert [(o.result, o.size) for o in await al.witness.round() if o.peer == "gr-ekka"] == [("cosigned", grown)]
     assert [o.result for o in await al.witness.round() if o.peer == "gr-ekka"] == ["unchanged"]
-    latest = await gr.checkpoint(create=False)
+    latest = await gr.checkpoints.get(create=False)
     assert [audit_pb2.CosignedContent.FromString(c.content).witness_node for c in latest.cosignatures] == ["al-shss"]
     cosigned = await _events(al, audit_pb2.AUDIT_EVENT_KIND_COSIGNED)
     assert next(e.checkpoint_size for e in cosigned if e.peer_node == "gr-ekka") == grown  # newest first
@@ -98,7 +99,7 @@ async def test_a_fork_shown_to_two_partners_is_caught_by_gossip(network: LocalNe
         await gr.store.audit.record(
             [audit_events.status_changed(at_ms=now, actor="a", case_ref="X-1", status="open")] * 2
         )
-        size_a = audit_pb2.Checkpoint.FromString((await gr.checkpoint()).checkpoint).size
+        size_a = audit_pb2.Checkpoint.FromString((await gr.checkpoints.get()).checkpoint).size
         assert [o.result for o in await al.witness.check_all(["gr-ekka"])] == ["cosigned"]
         await gr.stop(0)
         # History B, shown to it: the same number of different events. it has never seen gr's log,
@@ -108,7 +109,7 @@ async def test_a_fork_shown_to_two_partners_is_caught_by_gossip(network: LocalNe
         await gr.store.audit.record(
             [audit_events.status_changed(at_ms=now, actor="b", case_ref="X-1", status="shut")] * 2
         )
-        assert audit_pb2.Checkpoint.FromString((await gr.checkpoint()).checkpoint).size == size_a
+        assert audit_pb2.Checkpoint.FromString((await gr.checkpoints.get()).checkpoint).size == size_a
         [outcome] = await it.witness.check_all(["gr-ekka"])
         assert outcome.result == "alarm"
         assert "two roots" in outcome.detail
@@ -141,7 +142,7 @@ async def test_a_rewritten_history_is_caught_by_the_witness_that_cosigned_it(
         await gr.store.audit.record(
             [audit_events.status_changed(at_ms=1, actor="a", case_ref="X-2", status="open")] * 3
         )
-        await gr.checkpoint()
+        await gr.checkpoints.get()
         assert [o.result for o in await al.witness.check_all(["gr-ekka"])] == ["cosigned"]
         await gr.stop(0)
         # The operator truncates the log and its checkpoints, then writes a different, longer history.
@@ -154,7 +155,7 @@ async def test_a_rewritten_history_is_caught_by_the_witness_that_cosigned_it(
         event = audit_events.status_changed(at_ms=2, actor="z", case_ref="X-2", status="x")
         await gr.store.audit.record([event] * 5)
         assert (await gr.store.audit.read(find_damage)) is None  # the rewrite is self-consistent
-        await gr.checkpoint()
+        await gr.checkpoints.get()
         [outcome] = await al.witness.check_all(["gr-ekka"])
         assert outcome.result == "alarm"
         assert "not an extension" in outcome.detail or "no consistency proof" in outcome.detail
@@ -167,9 +168,9 @@ async def test_a_rewritten_history_is_caught_by_the_witness_that_cosigned_it(
 async def test_audit_calls_are_for_partners_and_check_what_they_are_given(nodes: dict[str, Node]) -> None:
     gr, al, it = nodes["gr-ekka"], nodes["al-shss"], nodes["it-dgi"]
     await _send(gr, "al-shss", "GR-2026-0205")
-    signed = await gr.checkpoint()
+    signed = await gr.checkpoints.get()
     size = audit_pb2.Checkpoint.FromString(signed.checkpoint).size
-    channel = peer_channel(al.keys.tls, gr)
+    channel = peer_channel(al.keyring.keys.tls, gr)
     stub = node_pb2_grpc.NodeServiceStub(channel)
     try:
         # Proofs outside the log are refused with the sizes named.
@@ -186,15 +187,18 @@ async def test_audit_calls_are_for_partners_and_check_what_they_are_given(nodes:
         assert (await stub.GetInclusionProof(audit_pb2.InclusionProofRequest(index=mine, tree_size=size))).leaf
         assert not (await stub.GetInclusionProof(audit_pb2.InclusionProofRequest(index=other, tree_size=size))).leaf
         # A cosignature must be the caller's own, over a checkpoint this node really signed.
-        assert al.log_signer is not None
-        assert it.log_signer is not None
-        forged = cosign(it.log_signer, witness="it-dgi", checkpoint=signed.checkpoint, at_ms=wall_clock_ms())
+        assert al.keyring.log_signer is not None
+        assert it.keyring.log_signer is not None
+        forged = cosign(it.keyring.log_signer, witness="it-dgi", checkpoint=signed.checkpoint, at_ms=wall_clock_ms())
         with pytest.raises(grpc.aio.AioRpcError) as e:
             await stub.Cosign(forged)
         assert e.value.code() is grpc.StatusCode.INVALID_ARGUMENT
         other_checkpoint = audit_pb2.Checkpoint(log_node="gr-ekka", size=size, root_hash=b"\x01" * 32)
         bogus = cosign(
-            al.log_signer, witness="al-shss", checkpoint=other_checkpoint.SerializeToString(), at_ms=wall_clock_ms()
+            al.keyring.log_signer,
+            witness="al-shss",
+            checkpoint=other_checkpoint.SerializeToString(),
+            at_ms=wall_clock_ms(),
         )
         with pytest.raises(grpc.aio.AioRpcError) as e:
             await stub.Cosign(bogus)
@@ -204,9 +208,9 @@ async def test_audit_calls_are_for_partners_and_check_what_they_are_given(nodes:
         with pytest.raises(grpc.aio.AioRpcError) as e:
             await stub.Cosign(unsigned)
         assert e.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-        assert not (await gr.checkpoint(create=False)).cosignatures
-        genuine = cosign(al.log_signer, witness="al-shss", checkpoint=signed.checkpoint, at_ms=wall_clock_ms())
+        assert not (await gr.checkpoints.get(create=False)).cosignatures
+        genuine = cosign(al.keyring.log_signer, witness="al-shss", checkpoint=signed.checkpoint, at_ms=wall_clock_ms())
         await stub.Cosign(genuine)
-        assert len((await gr.checkpoint(create=False)).cosignatures) == 1
+        assert len((await gr.checkpoints.get(create=False)).cosignatures) == 1
     finally:
         await channel.close(None)

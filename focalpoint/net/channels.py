@@ -1,10 +1,11 @@
-"""gRPC over mutual TLS between nodes: server credentials, peer channels, status mapping.
+"""gRPC over mutual TLS between nodes: server credentials, per-peer channels, peer identity.
 
 Peers are authorised on every call from the certificate the TLS handshake verified:
 its SPKI pin must belong to a non-revoked TLS key of a node in the directory
 (docs/adr/0002-tls-pinning.md). The trust store on both sides is built from the
 directory's certificates, and a client trusts only the certificates of the node it
-calls. RefusalError ↔ gRPC status conversion happens here and nowhere else.
+calls. ``PeerChannels`` is the node's ``PeerTransport`` over the real network; failed
+calls become errors through the one status map (``focalpoint.net.status``).
 """
 
 from __future__ import annotations
@@ -12,16 +13,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, NoReturn, cast
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import structlog
 
 from directory import Directory
 from focalpoint.crypto.tlsid import TlsIdentity, spki_sha256_from_pem
-from focalpoint.errors import ConfigError, Refusal, RefusalError, TransportError
-from focalpoint.exchange.codec import MAX_REASON_CHARS
-from focalpoint.v1 import envelope_pb2, node_pb2, node_pb2_grpc
+from focalpoint.errors import ConfigError, FocalpointError, Refusal, RefusalError, TransportError
+from focalpoint.net.directory import MAX_DIRECTORY_BYTES, fetch_bundle
+from focalpoint.net.status import error_from_rpc
+from focalpoint.v1 import audit_pb2, envelope_pb2, node_pb2, node_pb2_grpc
 
 if TYPE_CHECKING:
     from focalpoint.v1.node_pb2_grpc import NodeServiceAsyncStub
@@ -29,26 +31,15 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_BATCH_ENVELOPES",
     "MAX_DIRECTORY_BYTES",
-    "REFUSAL_METADATA_KEY",
     "PeerChannels",
     "ServerTls",
-    "abort_with_refusal",
     "bind_port",
     "client_options",
     "peer_node_id",
-    "refusal_from_rpc_error",
     "server_options",
 ]
 
 log = structlog.get_logger("focalpoint.transport")
-
-REFUSAL_METADATA_KEY = "fp-refusal-code"
-_STATUS_BY_NUMBER: dict[int, grpc.StatusCode] = {sc.value[0]: sc for sc in grpc.StatusCode}
-
-
-# Directory bundles (world scale: ~3 MB) travel as answers, so what a node may *send* and a client
-# may *receive* is larger than an envelope; what a server accepts stays bounded by the envelope limit.
-MAX_DIRECTORY_BYTES = 64 << 20
 
 
 def client_options(max_message_bytes: int) -> list[tuple[str, Any]]:
@@ -133,20 +124,6 @@ def peer_node_id(context: grpc.aio.ServicerContext[Any, Any], directory: Directo
     return node_id
 
 
-async def abort_with_refusal(context: grpc.aio.ServicerContext[Any, Any], err: RefusalError) -> NoReturn:
-    context.set_trailing_metadata(((REFUSAL_METADATA_KEY, err.code.name),))
-    await context.abort(_STATUS_BY_NUMBER[err.grpc_status], err.reason[:MAX_REASON_CHARS])
-
-
-def refusal_from_rpc_error(e: grpc.aio.AioRpcError) -> RefusalError | TransportError:
-    """A refusal when the receiver named one; otherwise a transport error (the outbox retries it)."""
-    metadata = cast("Sequence[tuple[str, str | bytes]]", e.trailing_metadata() or ())
-    for key, value in metadata:
-        if key == REFUSAL_METADATA_KEY and isinstance(value, str) and value in Refusal.__members__:
-            return RefusalError(Refusal[value], e.details() or "")
-    return TransportError(f"{e.code().name}: {e.details()}")
-
-
 # A stream message carries at most this many envelopes (and at most max_envelope_bytes in all).
 MAX_BATCH_ENVELOPES = 1024
 
@@ -168,20 +145,25 @@ def _chunks(envelopes: Sequence[envelope_pb2.Envelope], max_bytes: int) -> list[
 
 
 class PeerChannels:
-    """One mutual-TLS channel per peer, each trusting only that peer's certificates."""
+    """One mutual-TLS channel per peer, each trusting only that peer's certificates: the
+    node's ``PeerTransport`` (``focalpoint.node.ports``) over the real network."""
 
-    def __init__(self, identity: TlsIdentity, *, max_message_bytes: int, timeout_s: float) -> None:
+    def __init__(
+        self, identity: TlsIdentity, directory: Callable[[], Directory], *, max_message_bytes: int, timeout_s: float
+    ) -> None:
         self._identity = identity
+        self._directory = directory
         self._max = max_message_bytes
         self._timeout = timeout_s
         self._channels: dict[str, tuple[tuple[str, bytes], grpc.aio.Channel, NodeServiceAsyncStub]] = {}
 
-    def channel(self, directory: Directory, peer: str) -> grpc.aio.Channel:
+    def channel(self, peer: str) -> grpc.aio.Channel:
         """The pinned mutual-TLS channel to ``peer`` (also carries its DirectoryService)."""
-        self._stub(directory, peer)
+        self._stub(peer)
         return self._channels[peer][1]
 
-    def _stub(self, directory: Directory, peer: str) -> NodeServiceAsyncStub:
+    def _stub(self, peer: str) -> NodeServiceAsyncStub:
+        directory = self._directory()
         info = directory.node(peer)
         if info is None:
             raise TransportError(f"peer {peer!r} is not in directory version {directory.version}")
@@ -205,24 +187,22 @@ class PeerChannels:
         self._channels[peer] = (key, channel, stub)
         return stub
 
-    async def deliver(
-        self, directory: Directory, peer: str, envelope: envelope_pb2.Envelope
-    ) -> node_pb2.DeliverResponse:
+    async def deliver(self, peer: str, envelope: envelope_pb2.Envelope) -> node_pb2.DeliverResponse:
         """Raises RefusalError (the peer refused) or TransportError (try again later)."""
-        stub = self._stub(directory, peer)
+        stub = self._stub(peer)
         try:
             return await stub.Deliver(envelope, timeout=self._timeout)
         except grpc.aio.AioRpcError as e:
-            raise refusal_from_rpc_error(e) from e
+            raise _refusal_or_transport(e) from e
 
-    async def deliver_stream(
-        self, directory: Directory, peer: str, envelopes: Sequence[envelope_pb2.Envelope]
+    async def deliver_batch(
+        self, peer: str, envelopes: Sequence[envelope_pb2.Envelope]
     ) -> list[node_pb2.DeliveryResult]:
         """One result per envelope, in order; raises TransportError if the stream breaks.
 
         Envelopes travel in EnvelopeBatch messages of at most ``max_message_bytes`` each.
         """
-        stub = self._stub(directory, peer)
+        stub = self._stub(peer)
         chunks = _chunks(envelopes, self._max)
         call = stub.DeliverStream(iter(chunks), timeout=self._timeout)
         results: list[node_pb2.DeliveryResult] = []
@@ -230,7 +210,7 @@ class PeerChannels:
             async for batch_result in call:
                 results.extend(batch_result.results)
         except grpc.aio.AioRpcError as e:
-            err = refusal_from_rpc_error(e)
+            err = _refusal_or_transport(e)
             if isinstance(err, RefusalError) and not results:
                 raise err from e
             raise TransportError(f"stream to {peer!r} broke after {len(results)} result(s): {err}") from e
@@ -238,7 +218,56 @@ class PeerChannels:
             raise TransportError(f"stream to {peer!r} returned {len(results)} results for {len(envelopes)} envelopes")
         return results
 
+    async def ping(self, peer: str, request: node_pb2.PingRequest) -> node_pb2.PingResponse:
+        stub = self._stub(peer)
+        try:
+            return await stub.Ping(request, timeout=self._timeout)
+        except grpc.aio.AioRpcError as e:
+            raise error_from_rpc(e) from e
+
+    async def checkpoint(self, peer: str, log_node: str) -> audit_pb2.SignedCheckpoint:
+        stub = self._stub(peer)
+        try:
+            return await stub.GetCheckpoint(audit_pb2.GetCheckpointRequest(log_node=log_node), timeout=self._timeout)
+        except grpc.aio.AioRpcError as e:
+            raise error_from_rpc(e) from e
+
+    async def inclusion_proof(self, peer: str, index: int, size: int) -> audit_pb2.InclusionProofResponse:
+        stub = self._stub(peer)
+        request = audit_pb2.InclusionProofRequest(index=index, tree_size=size)
+        try:
+            return await stub.GetInclusionProof(request, timeout=self._timeout)
+        except grpc.aio.AioRpcError as e:
+            raise error_from_rpc(e) from e
+
+    async def consistency_proof(self, peer: str, old: int, new: int) -> list[bytes]:
+        stub = self._stub(peer)
+        request = audit_pb2.ConsistencyProofRequest(old_size=old, new_size=new)
+        try:
+            return list((await stub.GetConsistencyProof(request, timeout=self._timeout)).path)
+        except grpc.aio.AioRpcError as e:
+            raise error_from_rpc(e) from e
+
+    async def cosign(self, peer: str, cosignature: audit_pb2.Cosignature) -> None:
+        stub = self._stub(peer)
+        try:
+            await stub.Cosign(cosignature, timeout=self._timeout)
+        except grpc.aio.AioRpcError as e:
+            raise error_from_rpc(e) from e
+
+    async def fetch_bundle(self, peer: str, known_version: int) -> tuple[int, bytes | None]:
+        """The peer's directory bundle if newer than ``known_version``; raises TransportError."""
+        return await fetch_bundle(self.channel(peer), known_version=known_version, timeout_s=self._timeout)
+
     async def close(self) -> None:
         channels, self._channels = self._channels, {}
         for _, channel, _ in channels.values():
             await channel.close(None)
+
+
+def _refusal_or_transport(e: grpc.aio.AioRpcError) -> RefusalError | TransportError:
+    """A delivery's outcome: the receiver's refusal, or anything else as a failure to retry."""
+    err: FocalpointError = error_from_rpc(e)
+    if isinstance(err, RefusalError | TransportError):
+        return err
+    return TransportError(f"{e.code().name}: {e.details()}")

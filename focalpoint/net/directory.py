@@ -4,6 +4,7 @@ A publisher serves its repository (``focalpoint directory serve``); every node s
 it has verified, on its peer port (mutual TLS) and its local port. Whoever fetches verifies
 everything itself, so serving needs no trust and a stale or hostile mirror can only
 withhold updates — which the timestamp's short life makes visible (a freeze).
+``DirectoryServerSource`` is the node's ``BundleSource`` for a configured directory server.
 """
 
 from __future__ import annotations
@@ -13,10 +14,21 @@ from typing import Any
 
 import grpc
 
-from focalpoint.errors import TransportError
+from focalpoint.errors import NotFound, TransportError
+from focalpoint.net.status import abort
 from focalpoint.v1 import distribution_pb2, distribution_pb2_grpc
 
-__all__ = ["DirectoryServicer", "add_directory_service", "fetch_bundle"]
+__all__ = [
+    "MAX_DIRECTORY_BYTES",
+    "DirectoryServerSource",
+    "DirectoryServicer",
+    "add_directory_service",
+    "fetch_bundle",
+]
+
+# Directory bundles (world scale: ~3 MB) travel as answers, so what a node may *send* and a client
+# may *receive* is larger than an envelope; what a server accepts stays bounded by the envelope limit.
+MAX_DIRECTORY_BYTES = 64 << 20
 
 CurrentBundle = Callable[[], tuple[int, bytes] | None]
 Document = Callable[[str, str, int], Awaitable[bytes | None]]
@@ -32,7 +44,7 @@ class DirectoryServicer(distribution_pb2_grpc.DirectoryServiceServicer):
     ) -> distribution_pb2.GetBundleResponse:
         current = self._current()
         if current is None:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "nothing published yet")
+            await abort(context, TransportError("nothing published yet"))
         version, bundle = current
         if version <= request.known_version:
             return distribution_pb2.GetBundleResponse(version=version)
@@ -43,9 +55,7 @@ class DirectoryServicer(distribution_pb2_grpc.DirectoryServiceServicer):
     ) -> distribution_pb2.GetDocumentResponse:
         raw = await self._document(request.kind, request.name, request.version)
         if raw is None:
-            await context.abort(
-                grpc.StatusCode.NOT_FOUND, f"no {request.kind} {request.name} version {request.version}"
-            )
+            await abort(context, NotFound(f"no {request.kind} {request.name} version {request.version}"))
         return distribution_pb2.GetDocumentResponse(document=raw)
 
 
@@ -65,3 +75,26 @@ async def fetch_bundle(
     except grpc.aio.AioRpcError as e:
         raise TransportError(f"directory service: {e.code().name}: {e.details()}") from e
     return response.version, (response.bundle or None)
+
+
+class DirectoryServerSource:
+    """A directory server (a publisher or a mirror) at ``address``, asked over plain gRPC:
+    what it serves is verified by the node, so the channel needs no trust."""
+
+    def __init__(self, address: str) -> None:
+        self.where = f"directory service {address}"
+        self._address = address
+        self._channel: grpc.aio.Channel | None = None
+
+    async def fetch(self, known_version: int) -> tuple[int, bytes | None]:
+        """(server version, bundle bytes if newer than ``known_version``); raises TransportError."""
+        if self._channel is None:
+            self._channel = grpc.aio.insecure_channel(
+                self._address, options=[("grpc.max_receive_message_length", MAX_DIRECTORY_BYTES)]
+            )
+        return await fetch_bundle(self._channel, known_version=known_version)
+
+    async def close(self) -> None:
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.close(None)

@@ -25,8 +25,8 @@ from directory import Directory
 from focalpoint.errors import RefusalError, StorageError, TransportError, VerificationError
 from focalpoint.exchange.codec import refusal_from_proto, refusal_to_proto
 from focalpoint.exchange.receipt import verify_receipt
-from focalpoint.storage.base import Delivered, DeliveryState, Store
-from focalpoint.transport import PeerChannels
+from focalpoint.node.ports import Clock, DirectoryView, PeerTransport
+from focalpoint.storage.base import Delivered, DeliveryState, OutboxStore
 from focalpoint.v1 import envelope_pb2, node_pb2
 
 __all__ = ["Backoff", "DeliveryManager", "Outgoing"]
@@ -54,10 +54,10 @@ class DeliveryManager:
         self,
         *,
         node_id: str,
-        store: Store,
-        channels: PeerChannels,
-        directory: Callable[[], Directory],
-        clock_ms: Callable[[], int],
+        outbox: OutboxStore,
+        transport: PeerTransport,
+        directory: DirectoryView,
+        clock_ms: Clock,
         batch_size: int,
         retry_initial_s: float,
         retry_max_s: float,
@@ -68,8 +68,8 @@ class DeliveryManager:
         # This node's latest signed checkpoint travels with its envelopes to each partner once.
         self._checkpoint = checkpoint
         self._checkpoint_sent: dict[str, bytes] = {}
-        self._store = store
-        self._channels = channels
+        self._outbox = outbox
+        self._transport = transport
         self._directory = directory
         self._clock = clock_ms
         self._batch = batch_size
@@ -84,7 +84,7 @@ class DeliveryManager:
         self._stopping = False
 
     async def start(self) -> None:
-        for peer in await self._store.outbox.recipients_with_queued():
+        for peer in await self._outbox.recipients_with_queued():
             self.wake(peer, scan=True)
 
     def enqueue(self, peer: str, item: Outgoing) -> None:
@@ -118,7 +118,7 @@ class DeliveryManager:
         waiters.append(fut)
         try:
             if message_id not in self._open:  # not handed over in this process: ask the outbox
-                row = await self._store.outbox.get(message_id)
+                row = await self._outbox.get(message_id)
                 if row is None:
                     raise KeyError(message_id)
                 if row.state is not DeliveryState.QUEUED:
@@ -145,7 +145,7 @@ class DeliveryManager:
         self._workers.clear()
 
     async def expire(self) -> None:
-        for mid in await self._store.outbox.expire(self._clock()):
+        for mid in await self._outbox.expire(self._clock()):
             log.warning("outbox_expired", message_id=mid.hex())
             self._notify(mid, DeliveryState.EXPIRED)
 
@@ -190,11 +190,11 @@ class DeliveryManager:
         now = self._clock()
         if batch or q.scan_at is None or q.scan_at > now:
             return batch
-        rows = await self._store.outbox.due(peer, now, self._batch, q.in_flight)
+        rows = await self._outbox.due(peer, now, self._batch, q.in_flight)
         if rows:
             q.scan_at = now  # there may be more than one batch due
             return [Outgoing(r.message_id, r.envelope, r.digest) for r in rows]
-        q.scan_at = await self._store.outbox.next_due_ms(peer, q.in_flight)
+        q.scan_at = await self._outbox.next_due_ms(peer, q.in_flight)
         return []
 
     async def _run_batch(self, peer: str, q: _PeerQueue, batch: list[Outgoing]) -> None:
@@ -223,17 +223,17 @@ class DeliveryManager:
         try:
             if len(rows) == 1:
                 try:
-                    one = await self._channels.deliver(directory, peer, envelopes[0])
+                    one = await self._transport.deliver(peer, envelopes[0])
                     results = [node_pb2.DeliveryResult(message_id=rows[0].message_id, delivered=one)]
                 except RefusalError as e:
                     results = [node_pb2.DeliveryResult(message_id=rows[0].message_id, refused=refusal_to_proto(e))]
             else:
-                results = await self._channels.deliver_stream(directory, peer, envelopes)
+                results = await self._transport.deliver_batch(peer, envelopes)
         except (TransportError, RefusalError) as e:
             delay = backoff.next_delay()
             log.info("delivery_retry", peer=peer, messages=len(rows), retry_in_s=round(delay, 2), error=str(e))
             at = self._clock() + int(delay * 1000)
-            await self._store.outbox.schedule_retry([(r.message_id, at, str(e)) for r in rows])
+            await self._outbox.schedule_retry([(r.message_id, at, str(e)) for r in rows])
             return at
         if carried:  # the peer answered, so it has this checkpoint
             self._checkpoint_sent[peer] = carried
@@ -286,15 +286,15 @@ class DeliveryManager:
                 else:
                     final.append((row.message_id, err))
         if delivered:
-            await self._store.outbox.mark_delivered(delivered)
+            await self._outbox.mark_delivered(delivered)
             for d in delivered:
                 self._notify(d.message_id, DeliveryState.DELIVERED)
         if retry:
-            await self._store.outbox.schedule_retry(retry)
+            await self._outbox.schedule_retry(retry)
         else:
             backoff.reset()
         for mid, err in final:
-            await self._store.outbox.mark_final(
+            await self._outbox.mark_final(
                 mid, DeliveryState.FAILED, str(err), envelope_pb2.RefusalCode.ValueType(err.code.value), now
             )
             log.warning("delivery_refused", peer=peer, message_id=mid.hex(), reason=str(err))

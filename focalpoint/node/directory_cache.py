@@ -2,7 +2,9 @@
 
 Start-up: trust the configured root; replay the roots accepted earlier (from the store);
 reload the last verified bundle (so the node works while the source is down, even past
-expiry, when it refuses to send — see ``Node.submit``); then look at the source. A newer
+expiry, when it refuses to send — see ``Outbox.submit``); then look at the sources (a
+file, directory servers). A peer whose envelope names a newer directory is asked for it
+at once (``PeerHints``). A newer
 bundle replaces the current one only after full verification (``directory.trust``), and
 only after its documents are stored, so rollback protection survives restarts. A bundle
 that fails keeps the node on its last good version and is reported, once per change.
@@ -10,34 +12,35 @@ that fails keeps the node on its last good version and is reported, once per cha
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import grpc
 import structlog
 from google.protobuf.message import DecodeError
 
 from directory import Directory
 from directory.trust import AcceptedDocument, TrustedDirectory, read_bundle
-from focalpoint.directory_service import fetch_bundle
 from focalpoint.errors import ConfigError, StorageError, TransportError, VerificationError
-from focalpoint.storage.base import Store
-from focalpoint.transport import MAX_DIRECTORY_BYTES
+from focalpoint.node.ports import BundleSource, Clock, PeerTransport, Spawn
+from focalpoint.storage.base import DirectoryStore
 from focalpoint.v1 import directory_pb2
 
-__all__ = ["DirectoryCache"]
+__all__ = ["DirectoryCache", "PeerHints", "PeerSource"]
 
 log = structlog.get_logger("focalpoint.directory")
 
 
 class DirectoryCache:
     def __init__(
-        self, trusted: TrustedDirectory, source: Path | None, store: Store, servers: tuple[str, ...] = ()
+        self,
+        trusted: TrustedDirectory,
+        source: Path | None,
+        store: DirectoryStore,
+        servers: Sequence[BundleSource] = (),
     ) -> None:
         self._trusted = trusted
         self._source = source
-        self._servers = servers
-        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._servers = list(servers)
         self._store = store
         self._current: Directory | None = None
         self._source_mtime: int | None = None
@@ -45,14 +48,20 @@ class DirectoryCache:
 
     @classmethod
     async def open(
-        cls, *, root: Path, source: Path | None, store: Store, now_ms: int, servers: tuple[str, ...] = ()
+        cls,
+        *,
+        root: Path,
+        source: Path | None,
+        store: DirectoryStore,
+        now_ms: int,
+        servers: Sequence[BundleSource] = (),
     ) -> DirectoryCache:
         """Rebuild the trusted state, then load the newest verified directory; raises ConfigError."""
         try:
             root_bytes = root.read_bytes()  # noqa: ASYNC240 (a few KB, once at start-up)
         except OSError as e:
             raise ConfigError(f"{root}: cannot read the trusted root: {e.strerror}") from e
-        roots, accepted, bundle = await store.directory.load()
+        roots, accepted, bundle = await store.load()
         try:
             trusted = TrustedDirectory(root_bytes, accepted=accepted)
             for raw in roots:
@@ -72,14 +81,13 @@ class DirectoryCache:
         await cache.refresh(now_ms)
         if cache._current is None:
             await cache.close()
-            where = ", ".join([*([str(source)] if source else []), *servers])
+            where = ", ".join([*([str(source)] if source else []), *(s.where for s in servers)])
             raise ConfigError(f"{where}: no verified directory is available (and none was stored before)")
         return cache
 
     async def close(self) -> None:
-        channels, self._channels = self._channels, {}
-        for channel in channels.values():
-            await channel.close(None)
+        for server in self._servers:
+            await server.close()
 
     @property
     def current(self) -> Directory:
@@ -98,25 +106,20 @@ class DirectoryCache:
         """Look at every source (file, then servers); True when the version changed."""
         changed = await self._refresh_file(now_ms)
         for server in self._servers:
-            channel = self._channels.get(server)
-            if channel is None:
-                channel = self._channels[server] = grpc.aio.insecure_channel(
-                    server, options=[("grpc.max_receive_message_length", MAX_DIRECTORY_BYTES)]
-                )
-            changed = await self.refresh_from(channel, now_ms, where=f"directory service {server}") or changed
+            changed = await self.refresh_from(server, now_ms) or changed
         return changed
 
-    async def refresh_from(self, channel: grpc.aio.Channel, now_ms: int, *, where: str) -> bool:
+    async def refresh_from(self, source: BundleSource, now_ms: int) -> bool:
         """Ask one directory service (a publisher, a mirror or a peer node) for a newer bundle."""
         known = self._current.version if self._current else 0
         try:
-            _, data = await fetch_bundle(channel, known_version=known)
+            _, data = await source.fetch(known)
         except TransportError as e:
-            log.warning("directory_service_unreachable", source=where, error=str(e), kept_version=known or None)
+            log.warning("directory_service_unreachable", source=source.where, error=str(e), kept_version=known or None)
             return False
         if data is None:
             return False
-        return await self.offer(data, now_ms, where=where)
+        return await self.offer(data, now_ms, where=source.where)
 
     async def _refresh_file(self, now_ms: int) -> bool:
         if self._source is None:
@@ -152,9 +155,7 @@ class DirectoryCache:
         if before is not None and directory.version == before:
             return False
         try:
-            await self._store.directory.save(
-                [*(_row(d) for d in fresh), ("bundle", "", directory.version, data)], now_ms
-            )
+            await self._store.save([*(_row(d) for d in fresh), ("bundle", "", directory.version, data)], now_ms)
         except StorageError as e:
             log.error("directory_store_failed", error=str(e))
             return False
@@ -163,6 +164,48 @@ class DirectoryCache:
         for listener in self._listeners:
             listener(directory)
         return True
+
+
+class PeerSource:
+    """A partner node as a bundle source (it serves what it verified, over the peer channel)."""
+
+    def __init__(self, transport: PeerTransport, peer: str) -> None:
+        self.where = f"peer {peer}"
+        self._transport = transport
+        self._peer = peer
+
+    async def fetch(self, known_version: int) -> tuple[int, bytes | None]:
+        return await self._transport.fetch_bundle(self._peer, known_version)
+
+    async def close(self) -> None:
+        """The peer's channel belongs to the transport."""
+
+
+class PeerHints:
+    """A peer's envelope names a newer directory: fetch it from that peer (it has it) now,
+    once at a time per peer; a failure only delays the update to the next poll."""
+
+    def __init__(self, cache: DirectoryCache, transport: PeerTransport, *, clock_ms: Clock, spawn: Spawn) -> None:
+        self._cache = cache
+        self._transport = transport
+        self._clock = clock_ms
+        self._spawn = spawn
+        self._pending: set[str] = set()
+
+    def __call__(self, peer: str, version: int) -> None:
+        if version <= self._cache.current.version or peer in self._pending:
+            return
+        self._pending.add(peer)
+
+        async def fetch() -> None:
+            try:
+                await self._cache.refresh_from(PeerSource(self._transport, peer), self._clock())
+            except StorageError as e:
+                log.warning("directory_hint_failed", peer=peer, error=str(e))
+            finally:
+                self._pending.discard(peer)
+
+        self._spawn(fetch())
 
 
 def _row(d: AcceptedDocument) -> tuple[str, str, int, bytes]:

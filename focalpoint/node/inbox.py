@@ -1,78 +1,86 @@
-"""The receiving half of a node: receive steps 1–16 for single envelopes and batches.
+"""The inbox: receive steps 1–16 for single envelopes and batches, whichever door they came in by.
 
-Mixed into ``focalpoint.node.Node``. Steps 1–13 are ``focalpoint.envelope.open_envelope``;
-13a is the agreement check; 14–16 (replay check, storage, receipt) happen in one
-transaction with the DELIVERED audit event (``SqliteStore.add_inbox``), so each receipt
-names the log index of the event that records it. Every refusal is logged by its code.
+Steps 1–13 are ``focalpoint.exchange.envelope.open_envelope``; 13a is the agreement check;
+14–16 (replay check, storage, receipt) happen in one transaction with the DELIVERED audit
+event (``InboxStore.add``), so each receipt names the log index of the event that records
+it. Every refusal is logged by its code. The caller names the authenticated peer (from the
+TLS pin on the gRPC door); nothing the envelope says about its sender is taken on trust.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 import structlog
 
 from focalpoint.audit import events as audit_events
-from focalpoint.config import NodeConfig
-from focalpoint.crypto.signing import Ed25519Signer
-from focalpoint.crypto.suite import EncryptionPrivateKey
-from focalpoint.directory_cache import DirectoryCache
 from focalpoint.errors import Refusal, RefusalError, StorageError
 from focalpoint.exchange.body import case_ref_of
 from focalpoint.exchange.codec import refusal_from_proto, refusal_to_proto
 from focalpoint.exchange.envelope import Limits, OpenedMessage, message_id_of, open_envelope
 from focalpoint.exchange.policy import check_exchange
 from focalpoint.exchange.receipt import make_batch_receipts, make_receipt
-from focalpoint.storage.base import InboxOutcome, NewInbox
+from focalpoint.node.keyring import KeyRing
+from focalpoint.node.ports import Clock, DirectoryView
+from focalpoint.storage.base import InboxOutcome, NewInbox, Store
 from focalpoint.storage.batching import GroupCommit
 from focalpoint.storage.cipher import StorageCipher, inbox_purpose
-from focalpoint.storage.sqlite.store import SqliteStore
 from focalpoint.v1 import envelope_pb2, node_pb2
 
-if TYPE_CHECKING:
-    from focalpoint.witness import Witness
-
-__all__ = ["Receiver"]
+__all__ = ["Inbox"]
 
 log = structlog.get_logger("focalpoint.node")
 
 
-class Receiver:
-    """Needs the node's identity, keys, directory, store and witness (set by ``Node``)."""
+class Inbox:
+    def __init__(
+        self,
+        *,
+        me: str,
+        directory: DirectoryView,
+        keyring: KeyRing,
+        store: Store,
+        cipher: StorageCipher,
+        limits: Limits,
+        clock_ms: Clock,
+        on_checkpoint: Callable[[str, bytes], None] = lambda peer, raw: None,
+        on_newer_directory: Callable[[str, int], None] = lambda peer, version: None,
+    ) -> None:
+        """``on_checkpoint``: a partner's envelope carried its signed checkpoint (the witness);
+        ``on_newer_directory``: a peer's envelope names a newer directory version."""
+        self._me = me
+        self._directory = directory
+        self._keyring = keyring
+        self._store = store
+        self._cipher = cipher
+        self._limits = limits
+        self._clock = clock_ms
+        self._on_checkpoint = on_checkpoint
+        self._on_newer_directory = on_newer_directory
+        self._commit: GroupCommit[NewInbox, InboxOutcome] = GroupCommit(
+            lambda rows: store.inbox.add(rows, self._sign_receipts)
+        )
+        self._batches = 0
 
-    node_id: str
-    config: NodeConfig
-    cache: DirectoryCache
-    store: SqliteStore
-    cipher: StorageCipher
-    limits: Limits
-    witness: Witness
-    clock_ms: Callable[[], int]
-    _signer: Ed25519Signer
-    _decryption_keys: dict[str, EncryptionPrivateKey]
-    _inbox_commit: GroupCommit[NewInbox, InboxOutcome]
-    _batches: int
-
-    def _directory_hint(self, peer: str, version: int) -> None:
-        raise NotImplementedError
+    async def close(self) -> None:
+        await self._commit.close()
 
     def _open(self, envelope: envelope_pb2.Envelope, tls_peer: str, now: int) -> OpenedMessage:
         """Steps 1–13 (focalpoint.envelope.open_envelope) and 13a (agreement); raises RefusalError."""
-        directory = self.cache.current
+        directory = self._directory()
         opened = open_envelope(
             envelope,
-            me=self.node_id,
+            me=self._me,
             tls_peer=tls_peer,
             peers=directory,
-            decryption_keys=self._decryption_keys,
+            decryption_keys=self._keyring.decryption_keys,
             now_ms=now,
-            limits=self.limits,
+            limits=self._limits,
         )
-        self._directory_hint(tls_peer, opened.header.directory_version)
+        self._on_newer_directory(tls_peer, opened.header.directory_version)
         # 13a. An agreement in force between the two States covers this kind (focalpoint.policy).
         try:
-            check_exchange(directory, sender_node=opened.sender, recipient_node=self.node_id, kind=opened.kind)
+            check_exchange(directory, sender_node=opened.sender, recipient_node=self._me, kind=opened.kind)
         except RefusalError as e:
             if opened.header.directory_version > directory.version:
                 # The sender may know of an agreement this node has not loaded yet (the hint above
@@ -93,7 +101,7 @@ class Receiver:
             message_id=opened.message_id,
             envelope=stored.SerializeToString(),
             digest=opened.digest,
-            local_copy=self.cipher.seal(
+            local_copy=self._cipher.seal(
                 opened.payload, purpose=inbox_purpose(opened.sender), message_id=opened.message_id
             ),
             received_at_ms=now,
@@ -116,8 +124,8 @@ class Receiver:
                 groups.setdefault((row.batch, row.sender), []).append(pos)
                 continue
             out[pos] = make_receipt(
-                self._signer,
-                receiver_node=self.node_id,
+                self._keyring.signer,
+                receiver_node=self._me,
                 sender_node=row.sender,
                 message_id=row.message_id,
                 envelope_digest=row.digest,
@@ -126,8 +134,8 @@ class Receiver:
             ).SerializeToString()
         for (_, sender), positions in groups.items():
             receipts = make_batch_receipts(
-                self._signer,
-                receiver_node=self.node_id,
+                self._keyring.signer,
+                receiver_node=self._me,
                 sender_node=sender,
                 deliveries=[(fresh[p][0].message_id, fresh[p][0].digest) for p in positions],
                 received_at_ms=fresh[positions[0]][0].received_at_ms,
@@ -140,7 +148,7 @@ class Receiver:
     async def _store_inbox(self, rows: list[NewInbox]) -> list[InboxOutcome]:
         """Steps 14–16: the (sender, message id) unique key is the replay table; the insert is atomic."""
         try:
-            return await self._inbox_commit.submit_many(rows)
+            return await self._commit.submit_many(rows)
         except StorageError as e:
             # The sender keeps the message and retries; the peer learns nothing about our disk.
             log.error("inbox_store_failed", error=str(e))
@@ -159,7 +167,7 @@ class Receiver:
     async def _log_refusals(self, refused: Sequence[tuple[bytes, RefusalError]], peer: str, now: int) -> None:
         """Each refusal is an audit event (its code; the reason text stays in the operator log)."""
         try:
-            await self.store.audit.record(
+            await self._store.audit.record(
                 [
                     audit_events.refused(
                         at_ms=now, sender=peer, message_id=mid, code=envelope_pb2.RefusalCode.ValueType(e.code.value)
@@ -181,13 +189,13 @@ class Receiver:
         self, envelopes: Sequence[envelope_pb2.Envelope], tls_peer: str, *, batched: bool = True
     ) -> list[node_pb2.DeliveryResult]:
         """Steps 1–16 for a batch: one result per envelope, in order; one signed receipt root for all."""
-        now = self.clock_ms()
+        now = self._clock()
         results: list[node_pb2.DeliveryResult | None] = [None] * len(envelopes)
         accepted: list[tuple[int, OpenedMessage]] = []
         refused: list[tuple[bytes, RefusalError]] = []
         for i, envelope in enumerate(envelopes):
             if envelope.checkpoint:
-                self.witness.offered(tls_peer, envelope.checkpoint)
+                self._on_checkpoint(tls_peer, envelope.checkpoint)
             try:
                 accepted.append((i, self._open(envelope, tls_peer, now)))
             except RefusalError as e:

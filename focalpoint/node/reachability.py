@@ -4,7 +4,7 @@ Each node periodically pings every node of every State it has an agreement in fo
 (and the other nodes of its own State), over the same mutual-TLS channel messages use.
 The ping signs a fresh nonce; the answer signs it back, so a reply proves the partner's
 node holds its directory key now, not merely that something listens on the port. Results
-feed the health report (``focalpoint.health``). No case data is involved.
+feed the health report (``directory.health``). No case data is involved.
 
 The sign/check functions are pure (``focalpoint.exchange.ping``); ``Reachability`` runs the rounds.
 """
@@ -16,16 +16,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import grpc
 import structlog
 
-from directory import Directory
 from focalpoint.crypto.signing import Ed25519Signer
-from focalpoint.errors import TransportError, VerificationError
+from focalpoint.errors import FocalpointError
 from focalpoint.exchange.ping import check_pong, make_ping
 from focalpoint.exchange.policy import partners
-from focalpoint.transport import PeerChannels, refusal_from_rpc_error
-from focalpoint.v1 import node_pb2_grpc
+from focalpoint.node.ports import Clock, DirectoryView, PeerTransport
 
 __all__ = ["PeerStatus", "Reachability"]
 
@@ -46,18 +43,16 @@ class Reachability:
         self,
         *,
         me: str,
-        channels: PeerChannels,
-        directory: Callable[[], Directory],
+        transport: PeerTransport,
+        directory: DirectoryView,
         signer: Callable[[], Ed25519Signer],
-        clock_ms: Callable[[], int],
-        timeout_s: float,
+        clock_ms: Clock,
     ) -> None:
         self._me = me
-        self._channels = channels
+        self._transport = transport
         self._directory = directory
         self._signer = signer
         self._clock = clock_ms
-        self._timeout = timeout_s
         self.status: dict[str, PeerStatus] = {}
 
     async def ping(self, peer: str) -> PeerStatus:
@@ -68,8 +63,7 @@ class Reachability:
         started = time.perf_counter()
         previous = self.status.get(peer)
         try:
-            stub = node_pb2_grpc.NodeServiceStub(self._channels.channel(directory, peer))
-            response = await stub.Ping(request, timeout=self._timeout)
+            response = await self._transport.ping(peer, request)
             check_pong(response, request, directory=directory, me=self._me, peer=peer)
             status = PeerStatus(
                 reachable=True,
@@ -77,9 +71,7 @@ class Reachability:
                 rtt_ms=round((time.perf_counter() - started) * 1000, 2),
                 last_ok_ms=self._clock(),
             )
-        except grpc.aio.AioRpcError as e:
-            status = self._failed(previous, str(refusal_from_rpc_error(e)))
-        except (TransportError, VerificationError) as e:
+        except FocalpointError as e:  # unreachable, refused, or an answer that does not verify
             status = self._failed(previous, str(e))
         if not status.reachable and (previous is None or previous.reachable):
             log.warning("peer_unreachable", peer=peer, error=status.error)

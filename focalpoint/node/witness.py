@@ -18,14 +18,11 @@ Checkpoints a partner carries in its envelopes trigger a check of that partner.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
-import grpc
 import structlog
 
-from directory import Directory
 from focalpoint.audit import events as audit_events
 from focalpoint.audit.checkpoint import (
     VerifiedCheckpoint,
@@ -36,23 +33,22 @@ from focalpoint.audit.checkpoint import (
     verify_checkpoint,
 )
 from focalpoint.crypto.signing import AdminSigner
-from focalpoint.errors import StorageError, TransportError, VerificationError
+from focalpoint.errors import (
+    FocalpointError,
+    PermissionDenied,
+    StorageError,
+    TransportError,
+    UsageError,
+    VerificationError,
+)
 from focalpoint.exchange.policy import partners
-from focalpoint.storage.sqlite.store import SqliteStore
-from focalpoint.transport import PeerChannels
-from focalpoint.v1 import audit_pb2, node_pb2_grpc
-
-if TYPE_CHECKING:
-    from focalpoint.v1.node_pb2_grpc import NodeServiceAsyncStub
+from focalpoint.node.ports import Clock, DirectoryView, PeerTransport, Spawn
+from focalpoint.storage.base import AuditStore
+from focalpoint.v1 import audit_pb2
 
 __all__ = ["Witness", "WitnessOutcome"]
 
 log = structlog.get_logger("focalpoint.witness")
-
-# Answers meaning "no such proof exists in my log", as opposed to "not now" (any other status).
-_CANNOT_PROVE = frozenset(
-    {grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,21 +65,19 @@ class Witness:
         self,
         *,
         me: str,
-        store: SqliteStore,
-        channels: PeerChannels,
-        directory: Callable[[], Directory],
+        audit: AuditStore,
+        transport: PeerTransport,
+        directory: DirectoryView,
         signer: Callable[[], AdminSigner | None],
-        clock_ms: Callable[[], int],
-        timeout_s: float,
-        spawn: Callable[[Coroutine[Any, Any, object]], None],
+        clock_ms: Clock,
+        spawn: Spawn,
     ) -> None:
         self._me = me
-        self._store = store
-        self._channels = channels
+        self._audit = audit
+        self._transport = transport
         self._directory = directory
         self._signer = signer
         self._clock = clock_ms
-        self._timeout = timeout_s
         self._spawn = spawn
         self._locks: dict[str, asyncio.Lock] = {}
         self._known: dict[str, int] = {}  # peer -> largest size cosigned this run
@@ -111,10 +105,6 @@ class Witness:
     async def check_all(self, peers: list[str]) -> list[WitnessOutcome]:
         return list(await asyncio.gather(*(self.check(p) for p in peers)))
 
-    def _stub(self, peer: str) -> NodeServiceAsyncStub:
-        channel = self._channels.channel(self._directory(), peer)
-        return node_pb2_grpc.NodeServiceStub(channel)
-
     async def check(self, peer: str) -> WitnessOutcome:
         signer = self._signer()
         if signer is None:
@@ -125,10 +115,9 @@ class Witness:
         async with self._lock(peer):
             try:
                 return await self._check(peer, signer)
-            except (TransportError, grpc.aio.AioRpcError) as e:
-                detail = e.details() if isinstance(e, grpc.aio.AioRpcError) else str(e)
-                log.info("witness_unreachable", peer=peer, error=detail)
-                return WitnessOutcome(peer, "unreachable", detail=detail or "")
+            except (TransportError, UsageError, PermissionDenied) as e:  # the partner did not answer usefully now
+                log.info("witness_unreachable", peer=peer, error=str(e))
+                return WitnessOutcome(peer, "unreachable", detail=str(e))
             except VerificationError as e:
                 log.warning("witness_checkpoint_invalid", peer=peer, error=str(e))
                 return WitnessOutcome(peer, "skipped", detail=str(e))
@@ -138,13 +127,12 @@ class Witness:
 
     async def _check(self, peer: str, signer: AdminSigner) -> WitnessOutcome:
         directory = self._directory()
-        stub = self._stub(peer)
-        signed = await stub.GetCheckpoint(audit_pb2.GetCheckpointRequest(log_node=peer), timeout=self._timeout)
+        signed = await self._transport.checkpoint(peer, peer)
         new = verify_checkpoint(signed, directory, log_node=peer)
-        previous_raw = await self._store.audit.witnessed(peer)
+        previous_raw = await self._audit.witnessed(peer)
         previous = stored_checkpoint(parse_signed_checkpoint(previous_raw)) if previous_raw else None
         if previous is not None:
-            alarm = await self._compare(peer, stub, previous, new)
+            alarm = await self._compare(peer, previous, new)
             if alarm is not None:
                 return alarm
         # Gossip: what the partner's other partners cosigned of its log must agree with this one.
@@ -152,16 +140,14 @@ class Witness:
             if other == peer or peer not in partners(directory, other):
                 continue
             try:
-                theirs = await self._stub(other).GetCheckpoint(
-                    audit_pb2.GetCheckpointRequest(log_node=peer), timeout=self._timeout
-                )
-            except (TransportError, grpc.aio.AioRpcError):
+                theirs = await self._transport.checkpoint(other, peer)
+            except FocalpointError:
                 continue  # not reachable or never witnessed this log: nothing to compare
             try:
                 seen = verify_checkpoint(theirs, directory, log_node=peer)
             except VerificationError:
                 continue  # e.g. signed by a log key since retired or revoked: nothing to compare with
-            alarm = await self._compare(peer, stub, seen, new, via=other)
+            alarm = await self._compare(peer, seen, new, via=other)
             if alarm is not None:
                 return alarm
         if previous is not None and new.size <= previous.size:
@@ -173,16 +159,15 @@ class Witness:
             checkpoint=new.raw, signatures=new.signed.signatures, cosignatures=[cosignature]
         )
         event = audit_events.cosigned(at_ms=now, peer=peer, size=new.size, root=new.root)
-        await self._store.audit.set_witnessed(peer, new.size, kept.SerializeToString(), event, now)
+        await self._audit.set_witnessed(peer, new.size, kept.SerializeToString(), event, now)
         self._known[peer] = new.size
-        await stub.Cosign(cosignature, timeout=self._timeout)
+        await self._transport.cosign(peer, cosignature)
         log.info("witness_cosigned", peer=peer, size=new.size)
         return WitnessOutcome(peer, "cosigned", new.size)
 
     async def _compare(
         self,
         peer: str,
-        stub: NodeServiceAsyncStub,
         a: VerifiedCheckpoint,
         b: VerifiedCheckpoint,
         *,
@@ -192,22 +177,18 @@ class Witness:
         proof: list[bytes] | None = None
         if 0 < small.size < large.size and small.issued_at_ms <= large.issued_at_ms:
             try:
-                answer = await stub.GetConsistencyProof(
-                    audit_pb2.ConsistencyProofRequest(old_size=small.size, new_size=large.size),
-                    timeout=self._timeout,
-                )
-                proof = list(answer.path)
-            except grpc.aio.AioRpcError as e:
-                if e.code() not in _CANNOT_PROVE:
-                    raise TransportError(f"no consistency proof from {peer!r} now: {e.details()}") from e
-                proof = None  # the log says it cannot prove it: that is itself the finding
+                proof = await self._transport.consistency_proof(peer, small.size, large.size)
+            except UsageError:  # out of range, invalid, not possible: the log says it cannot prove it
+                proof = None  # that is itself the finding
+            except FocalpointError as e:
+                raise TransportError(f"no consistency proof from {peer!r} now: {e}") from e
         reason = contradiction(a, b, proof)
         if reason is None:
             return None
         key = (peer, a.raw, b.raw)
         if self._alarmed is None:  # the evidence kept before a restart
             self._alarmed = set()
-            for raw in await self._store.audit.alarms():
+            for raw in await self._audit.alarms():
                 kept = audit_pb2.ConflictEvidence.FromString(raw)
                 self._alarmed.add((kept.log_node, kept.earlier.checkpoint, kept.later.checkpoint))
         if key in self._alarmed:  # already kept as evidence; say so again without storing it twice
@@ -226,6 +207,6 @@ class Witness:
             detected_by=self._me,
         )
         event = audit_events.witness_alarm(at_ms=now, peer=peer, size=b.size, root=b.root, reason=reason)
-        await self._store.audit.add_alarm(peer, evidence.SerializeToString(), event, now)
+        await self._audit.add_alarm(peer, evidence.SerializeToString(), event, now)
         log.error("witness_alarm", peer=peer, reason=reason)
         return WitnessOutcome(peer, "alarm", b.size, reason)

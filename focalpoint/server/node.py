@@ -1,21 +1,24 @@
-"""A focal-point node: keys, directory, store, the two gRPC servers and the delivery loop.
+"""A focal-point node: the composition root that opens everything, builds the parts, and runs
+the two gRPC servers and the timers.
 
-``Node.submit`` makes a message durable in the outbox before it returns;
-``Node.receive`` runs the receive checks (focalpoint.envelope), stores the
-ciphertext and answers with a signed receipt, or the original receipt for a
-duplicate. Servicers (focalpoint.transport, focalpoint.local_api) stay thin.
+``Node.open`` loads and checks the configuration, keys, database and directory before
+anything listens; the parts (``focalpoint.node``) each get the collaborators they use,
+passed in; the servicers get the parts, not the node. Nothing below this module assembles
+a node or starts a server.
+
+    officials ── local API (server.local_service) ──┐
+                                                     ├─ outbox ─ delivery ─┐
+    peers ── peer door (server.peer_service) ─ PeerApi ─ inbox            ├─ PeerChannels (mTLS)
+                                     checkpoints ─ witness ─ reachability ┘
+    every part: the one Store (SQLite), the directory cache, the key ring
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import secrets
 import time
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Coroutine
 from typing import Any
 
 import grpc
@@ -24,58 +27,37 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from directory import Directory, KeyStatus
-from focalpoint.audit import events as audit_events
-from focalpoint.audit.checkpoint import make_checkpoint, with_cosignatures
-from focalpoint.config import NodeConfig
-from focalpoint.crypto.signing import AdminSigner, Ed25519Signer
-from focalpoint.crypto.suite import SUITE_V1, EncryptionPrivateKey, self_test
-from focalpoint.delivery import DeliveryManager, Outgoing
-from focalpoint.directory_cache import DirectoryCache
-from focalpoint.directory_service import add_directory_service
-from focalpoint.errors import (
-    ConfigError,
-    FocalpointError,
-    RefusalError,
-    StorageError,
-    TransportError,
-    UsageError,
-)
-from focalpoint.exchange.body import InvalidBody, body_kind, case_ref_of
-from focalpoint.exchange.envelope import Limits, seal
-from focalpoint.exchange.policy import check_exchange
-from focalpoint.reachability import Reachability
-from focalpoint.receiver import Receiver
-from focalpoint.storage.base import DeliveryState, InboxOutcome, NewInbox, NewOutbox
-from focalpoint.storage.batching import GroupCommit
-from focalpoint.storage.cipher import OUTBOX_PURPOSE, StorageCipher
+from directory import Directory
+from focalpoint.crypto.suite import SUITE_V1, self_test
+from focalpoint.errors import ConfigError, FocalpointError
+from focalpoint.exchange.envelope import Limits
+from focalpoint.net.channels import PeerChannels, ServerTls, bind_port, server_options
+from focalpoint.net.directory import DirectoryServerSource, add_directory_service
+from focalpoint.node.checkpoints import Checkpoints
+from focalpoint.node.delivery import DeliveryManager
+from focalpoint.node.directory_cache import DirectoryCache, PeerHints
+from focalpoint.node.export import Exporter
+from focalpoint.node.inbox import Inbox
+from focalpoint.node.keyring import KeyRing
+from focalpoint.node.outbox import Outbox
+from focalpoint.node.peer_api import PeerApi
+from focalpoint.node.ports import Clock, wall_clock_ms
+from focalpoint.node.reachability import Reachability
+from focalpoint.node.witness import Witness
+from focalpoint.server.config import NodeConfig
+from focalpoint.server.local_service import LocalServicer
+from focalpoint.server.peer_service import NodeServicer
+from focalpoint.storage.cipher import StorageCipher
 from focalpoint.storage.keyfiles import NodeKeys, load_node_keys
 from focalpoint.storage.sqlite.store import SqliteStore
-from focalpoint.transport import (
-    PeerChannels,
-    ServerTls,
-    bind_port,
-    server_options,
-)
-from focalpoint.v1 import audit_pb2, messages_pb2, node_pb2, node_pb2_grpc
-from focalpoint.witness import Witness
+from focalpoint.v1 import local_pb2_grpc, node_pb2, node_pb2_grpc
 
-__all__ = ["Node", "Submitted", "wall_clock_ms"]
+__all__ = ["Node"]
 
 log = structlog.get_logger("focalpoint.node")
 
 
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class Submitted:
-    message_id: bytes
-    state: DeliveryState
-
-
-class Node(Receiver):
+class Node:
     def __init__(
         self,
         config: NodeConfig,
@@ -83,73 +65,125 @@ class Node(Receiver):
         cache: DirectoryCache,
         store: SqliteStore,
         *,
-        clock_ms: Callable[[], int],
+        clock_ms: Clock = wall_clock_ms,
+        passphrase: str | None = None,
     ) -> None:
         if keys.node_id != config.node_id:
             raise ConfigError(
                 f"{config.source}: node.id is {config.node_id!r} but {config.keys_file} holds keys of {keys.node_id!r}"
             )
+        me = config.node_id
+        delivery_cfg = config.delivery
         self.config = config
-        self.node_id = config.node_id
-        self.keys = keys
+        self.node_id = me
         self.cache = cache
         self.store = store
         self.clock_ms = clock_ms
         self.cipher = StorageCipher(keys.storage_key)
         self.limits = Limits(
-            max_envelope_bytes=config.delivery.max_envelope_bytes,
-            clock_skew_ms=config.delivery.clock_skew_seconds * 1000,
+            max_envelope_bytes=delivery_cfg.max_envelope_bytes, clock_skew_ms=delivery_cfg.clock_skew_seconds * 1000
         )
-        self._decryption_keys: dict[str, EncryptionPrivateKey] = {}
-        self._signer = keys.signer
-        self._passphrase: str | None = None
-        self._hinted: set[str] = set()
-        self._next_expiry_warning = 0.0
         self._background: set[asyncio.Task[Any]] = set()
-        self._keys_mtime = _mtime(config.keys_file)
-        self._sequences: dict[str, int] = {}
-        self._outbox_commit: GroupCommit[NewOutbox, bytes] = GroupCommit(store.outbox.add)
-        self._inbox_commit: GroupCommit[NewInbox, InboxOutcome] = GroupCommit(
-            lambda rows: store.inbox.add(rows, self._sign_receipts)
+        self._next_expiry_warning = 0.0
+        directory = self._directory
+        cipher, limits = self.cipher, self.limits
+        self.keyring = KeyRing(
+            keys,
+            keys_file=config.keys_file,
+            passphrase=passphrase,
+            audit=store.audit,
+            clock_ms=clock_ms,
+            spawn=self._spawn,
         )
-        self._batches = 0
-        self.channels = PeerChannels(
+        self.transport = PeerChannels(
             keys.tls,
-            max_message_bytes=config.delivery.max_envelope_bytes,
-            timeout_s=config.delivery.call_timeout_seconds,
+            directory,
+            max_message_bytes=delivery_cfg.max_envelope_bytes,
+            timeout_s=delivery_cfg.call_timeout_seconds,
+        )
+        self.checkpoints = Checkpoints(
+            me=me, audit=store.audit, keyring=self.keyring, directory=directory, clock_ms=clock_ms
         )
         self.delivery = DeliveryManager(
-            node_id=self.node_id,
-            store=store,
-            channels=self.channels,
-            directory=lambda: self.cache.current,
+            node_id=me,
+            outbox=store.outbox,
+            transport=self.transport,
+            directory=directory,
             clock_ms=clock_ms,
-            batch_size=config.delivery.batch_size,
-            retry_initial_s=config.delivery.retry_initial_seconds,
-            retry_max_s=config.delivery.retry_max_seconds,
-            checkpoint=lambda: self._checkpoint_raw,
+            batch_size=delivery_cfg.batch_size,
+            retry_initial_s=delivery_cfg.retry_initial_seconds,
+            retry_max_s=delivery_cfg.retry_max_seconds,
+            checkpoint=lambda: self.checkpoints.latest_raw,
+        )
+        self.outbox = Outbox(
+            me=me,
+            directory=directory,
+            keyring=self.keyring,
+            store=store.outbox,
+            cipher=cipher,
+            delivery=self.delivery,
+            limits=limits,
+            default_ttl_s=delivery_cfg.message_ttl_seconds,
+            clock_ms=clock_ms,
+        )
+        self.witness = Witness(
+            me=me,
+            audit=store.audit,
+            transport=self.transport,
+            directory=directory,
+            signer=lambda: self.keyring.log_signer,
+            clock_ms=clock_ms,
+            spawn=self._spawn,
+        )
+        self.inbox = Inbox(
+            me=me,
+            directory=directory,
+            keyring=self.keyring,
+            store=store,
+            cipher=cipher,
+            limits=limits,
+            clock_ms=clock_ms,
+            on_checkpoint=self.witness.offered,
+            on_newer_directory=PeerHints(cache, self.transport, clock_ms=clock_ms, spawn=self._spawn),
         )
         self.reachability = Reachability(
-            me=self.node_id,
-            channels=self.channels,
-            directory=lambda: self.cache.current,
-            signer=lambda: self._signer,
+            me=me,
+            transport=self.transport,
+            directory=directory,
+            signer=lambda: self.keyring.signer,
             clock_ms=clock_ms,
-            timeout_s=config.reachability.timeout_seconds,
         )
-        self._log_signer: AdminSigner | None = None
-        self._keys_in_use: dict[str, str] | None = None  # loaded by open(); None: not yet known
-        self._checkpoint_raw = b""
-        self._checkpoint_lock = asyncio.Lock()
-        self.witness = Witness(
-            me=self.node_id,
+        self.exporter = Exporter(
+            me=me,
             store=store,
-            channels=self.channels,
-            directory=lambda: self.cache.current,
-            signer=lambda: self._log_signer,
+            keyring=self.keyring,
+            checkpoints=self.checkpoints,
+            transport=self.transport,
+            directory=directory,
             clock_ms=clock_ms,
-            timeout_s=config.delivery.call_timeout_seconds,
-            spawn=self._in_background,
+        )
+        self.peer_api = PeerApi(
+            me=me,
+            directory=directory,
+            inbox=self.inbox,
+            keyring=self.keyring,
+            audit=store.audit,
+            checkpoints=self.checkpoints,
+            bundle=self._current_bundle,
+            clock_ms=clock_ms,
+            clock_skew_ms=limits.clock_skew_ms,
+        )
+        self.local_service = LocalServicer(
+            me=me,
+            token=keys.local_api_token,
+            store=store,
+            cipher=cipher,
+            cache=cache,
+            outbox=self.outbox,
+            checkpoints=self.checkpoints,
+            exporter=self.exporter,
+            reachability=self.reachability,
+            clock_ms=clock_ms,
         )
         self._server_tls: ServerTls | None = None
         self._peer_server: grpc.aio.Server | None = None
@@ -158,12 +192,12 @@ class Node(Receiver):
         self.peer_port = 0
         self.local_port = 0
         cache.subscribe(self._on_directory)
-        self._on_directory(cache.current)
+        self.keyring.on_directory(cache.current)
 
     # --- life cycle -------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, config: NodeConfig, *, clock_ms: Callable[[], int] = wall_clock_ms) -> Node:
+    async def open(cls, config: NodeConfig, *, clock_ms: Clock = wall_clock_ms) -> Node:
         """Load and check everything; raises ConfigError/StorageError before anything listens."""
         self_test(SUITE_V1)
         passphrase = None
@@ -177,8 +211,8 @@ class Node(Receiver):
             cache = await DirectoryCache.open(
                 root=config.directory.root,
                 source=config.directory.bundle,
-                servers=config.directory.servers,
-                store=store,
+                servers=[DirectoryServerSource(address) for address in config.directory.servers],
+                store=store.directory,
                 now_ms=clock_ms(),
             )
             directory = cache.current
@@ -186,14 +220,11 @@ class Node(Receiver):
                 raise ConfigError(
                     f"{config.source}: node.id {config.node_id!r} is not in directory version {directory.version}"
                 )
-            node = cls(config, keys, cache, store, clock_ms=clock_ms)
-            node._passphrase = passphrase
-            node._sequences = await store.outbox.last_sequences()
-            latest = await store.audit.latest_checkpoint()
-            node._checkpoint_raw = latest[0] if latest is not None else b""
-            node._keys_in_use = json.loads(await store.audit.meta("keys_in_use") or "{}")
-            node._note_key_changes()
-            if node._log_signer is None:
+            node = cls(config, keys, cache, store, clock_ms=clock_ms, passphrase=passphrase)
+            await node.outbox.load()
+            await node.checkpoints.load()
+            await node.keyring.load()
+            if node.keyring.log_signer is None:
                 log.warning(
                     "no_log_key",
                     node=config.node_id,
@@ -206,14 +237,10 @@ class Node(Receiver):
         return node
 
     async def start(self) -> None:
-        # The servicers depend on Node, not the reverse.
-        from focalpoint.local_api import add_local_service
-        from focalpoint.peer_service import NodeServicer
-
         opts = server_options(self.config.delivery.max_envelope_bytes)
-        self._server_tls = ServerTls(self.keys.tls, self.cache.current)
+        self._server_tls = ServerTls(self.keyring.keys.tls, self.cache.current)
         peer = grpc.aio.server(options=opts)
-        node_pb2_grpc.add_NodeServiceServicer_to_server(NodeServicer(self), peer)
+        node_pb2_grpc.add_NodeServiceServicer_to_server(NodeServicer(self.peer_api, self._directory), peer)
         health_servicer = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, peer)
         reflection.enable_server_reflection(
@@ -222,7 +249,7 @@ class Node(Receiver):
         self.peer_port = bind_port(peer.add_secure_port, self.config.listen_peer, self._server_tls.credentials)
         add_directory_service(peer, self._current_bundle, self.store.directory.document)
         local = grpc.aio.server(options=opts)
-        add_local_service(self, local)
+        local_pb2_grpc.add_LocalServiceServicer_to_server(self.local_service, local)
         add_directory_service(local, self._current_bundle, self.store.directory.document)
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, local)
         self.local_port = bind_port(local.add_insecure_port, self.config.listen_local)
@@ -241,11 +268,11 @@ class Node(Receiver):
         for server in (self._local_server, self._peer_server):
             if server is not None:
                 await server.stop(grace_s)
-        await self._outbox_commit.close()
-        await self._inbox_commit.close()
+        await self.outbox.close()
+        await self.inbox.close()
         for task in list(self._background):
             task.cancel()
-        await self.channels.close()
+        await self.transport.close()
         await self.cache.close()
         await self.store.close()
         log.info("node_stopped", node=self.node_id)
@@ -263,78 +290,42 @@ class Node(Receiver):
             now = time.monotonic()
             if now >= next_ping:
                 next_ping = now + self.config.reachability.interval_seconds
-                self._in_background(self.reachability.round())
+                self._spawn(self.reachability.round())
             if now >= next_checkpoint:
                 next_checkpoint = now + audit.checkpoint_interval_seconds
-                await self._scheduled_checkpoint()
+                await self.checkpoints.scheduled()
             if now >= next_witness:
                 next_witness = now + audit.witness_interval_seconds
-                self._in_background(self.witness.round())
+                self._spawn(self.witness.round())
             try:
                 if now >= next_refresh:
                     next_refresh = now + self.config.directory.refresh_seconds
-                    self._reload_keys_if_changed()
-                    if await self.cache.refresh(self.clock_ms()):
-                        self.delivery.wake_all()
+                    self.keyring.reload_if_changed(self.cache.current)
+                    await self.cache.refresh(self.clock_ms())
                     self._warn_expiry()
                 await self.delivery.expire()
             except FocalpointError as e:  # one failed pass must not end the node's upkeep
                 log.error("maintenance_failed", error=str(e))
 
-    @property
-    def log_signer(self) -> AdminSigner | None:
-        """The hybrid key this node signs checkpoints and evidence with (ACTIVE in its entry)."""
-        return self._log_signer
-
-    @property
-    def signer(self) -> Ed25519Signer:
-        """The signing key this node uses now (the one its directory entry lists as ACTIVE)."""
-        return self._signer
+    def _directory(self) -> Directory:
+        return self.cache.current
 
     def _current_bundle(self) -> tuple[int, bytes]:
         directory = self.cache.current
         return directory.version, directory.raw
 
-    def _directory_hint(self, peer: str, version: int) -> None:
-        """A peer's envelope names a newer directory: fetch it from that peer (it has it) now."""
-        if version <= self.cache.current.version or peer in self._hinted:
-            return
-        self._hinted.add(peer)
-
-        async def fetch() -> None:
-            try:
-                channel = self.channels.channel(self.cache.current, peer)
-                if await self.cache.refresh_from(channel, self.clock_ms(), where=f"peer {peer}"):
-                    self.delivery.wake_all()
-            except (TransportError, StorageError) as e:  # only delays the update to the next poll
-                log.warning("directory_hint_failed", peer=peer, error=str(e))
-            finally:
-                self._hinted.discard(peer)
-
-        self._in_background(fetch())
-
-    def _in_background(self, coro: Coroutine[Any, Any, object]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, object]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _reload_keys_if_changed(self) -> None:
-        """Pick up keys added by `focalpoint node rotate-key` without a restart (TLS keys excepted)."""
-        mtime = _mtime(self.config.keys_file)
-        if mtime == self._keys_mtime:
-            return
-        self._keys_mtime = mtime
-        try:
-            keys = load_node_keys(self.config.keys_file, self._passphrase)
-        except ConfigError as e:
-            log.error("key_file_reload_failed", error=str(e))
-            return
-        if keys.node_id != self.node_id or keys.storage_key != self.keys.storage_key:
-            log.error("key_file_reload_refused", reason="the key file now belongs to another node or storage key")
-            return
-        self.keys = keys
-        self._on_directory(self.cache.current)
-        log.info("key_file_reloaded", signing_keys=len(keys.signers), encryption_keys=len(keys.decryption_keys))
+    def _on_directory(self, directory: Directory) -> None:
+        """A newer verified directory: keys in use, the TLS trust store, and every delivery
+        worker re-reads its due entries (keys or endpoints may differ)."""
+        self.keyring.on_directory(directory)
+        if self._server_tls is not None:
+            self._server_tls.update(directory)
+        self.delivery.wake_all()
 
     def _warn_expiry(self) -> None:
         now = time.monotonic()
@@ -348,193 +339,3 @@ class Node(Receiver):
             log.error("directory_expired", version=directory.version, action="sending refused until it is renewed")
         elif left_h <= self.config.directory.expiry_warning_hours:
             log.warning("directory_expires_soon", version=directory.version, hours_left=round(left_h, 1))
-
-    def _note_key_changes(self) -> None:
-        """Log KEY_CHANGED when the key this node signs with (messages or checkpoints) changes.
-
-        The keys last logged are kept next to the log (meta ``keys_in_use``, same transaction),
-        so a restart with the same keys logs nothing.
-        """
-        if self._keys_in_use is None:
-            return
-        now = self.clock_ms()
-        current = {"messages": self._signer.key_id, "checkpoints": self._log_signer.key_id if self._log_signer else ""}
-        changed = [
-            audit_events.key_changed(at_ms=now, key_id=key_id, status=f"now signing {role}")
-            for role, key_id in current.items()
-            if key_id and self._keys_in_use.get(role) != key_id
-        ]
-        if not changed:
-            return
-        self._keys_in_use = current
-
-        async def write() -> None:
-            try:
-                await self.store.audit.record(changed, meta={"keys_in_use": json.dumps(current, sort_keys=True)})
-            except StorageError as e:
-                log.error("audit_write_failed", event="key_changed", error=str(e))
-
-        self._in_background(write())
-
-    def _on_directory(self, directory: Directory) -> None:
-        me = directory.node(self.node_id)
-        usable = set(me.encryption_keys) if me is not None else set()
-        self._decryption_keys = {
-            k: v
-            for k, v in self.keys.decryption_keys.items()
-            if k in usable and me is not None and me.encryption_keys[k].valid_at(self.clock_ms())
-        }
-        # Sign with the key the directory lists as ACTIVE for this node: after a rotation the
-        # new key is used from the moment peers can verify it (they fetch the same directory).
-        if me is not None:
-            now = self.clock_ms()
-            active = [
-                s
-                for key_id, s in self.keys.signers.items()
-                if (info := me.signing_keys.get(key_id)) is not None
-                and info.status is KeyStatus.ACTIVE
-                and info.valid_at(now)
-            ]
-            if active:
-                self._signer = max(active, key=lambda s: me.signing_keys[s.key_id].not_before_ms)
-            logs = [
-                s
-                for key_id, s in self.keys.log_signers.items()
-                if (info := me.log_keys.get(key_id)) is not None
-                and info.status is KeyStatus.ACTIVE
-                and info.valid_at(now)
-            ]
-            self._log_signer = max(logs, key=lambda s: me.log_keys[s.key_id].not_before_ms) if logs else None
-            self._note_key_changes()
-        if self._server_tls is not None:
-            self._server_tls.update(directory)
-
-    # --- audit log ----------------------------------------------------------------------
-
-    async def checkpoint(self, *, create: bool = True) -> audit_pb2.SignedCheckpoint:
-        """The latest signed checkpoint with its cosignatures; with ``create``, first sign one
-        over the log as committed now if it has grown. Raises UsageError without a log key."""
-        async with self._checkpoint_lock:
-            size = self.store.audit.size
-            latest = await self.store.audit.latest_checkpoint()
-            if latest is not None:
-                signed = with_cosignatures(*latest)
-                if not create or audit_pb2.Checkpoint.FromString(signed.checkpoint).size >= size:
-                    return signed
-            elif not create:
-                raise UsageError("this node has signed no checkpoint yet")
-            signer = self._log_signer
-            if signer is None:
-                raise UsageError(
-                    f"this node has no ACTIVE log key in directory version {self.cache.current.version};"
-                    " its directory entry must list one (log_keys) before it can sign checkpoints"
-                )
-            root = await self.store.audit.read(lambda audit_log: audit_log.root(size))
-            now = self.clock_ms()
-            signed = make_checkpoint(signer, log_node=self.node_id, size=size, root=root, issued_at_ms=now)
-            raw = await self.store.audit.add_checkpoint(size, signed.SerializeToString(), now)
-            self._checkpoint_raw = raw
-            log.info("checkpoint_signed", size=size)
-            return audit_pb2.SignedCheckpoint.FromString(raw)
-
-    async def _scheduled_checkpoint(self) -> None:
-        if self._log_signer is None or self.store.audit.size == 0:
-            return
-        try:
-            await self.checkpoint()
-        except (UsageError, StorageError) as e:
-            log.error("checkpoint_failed", error=str(e))
-
-    # --- sending ----------------------------------------------------------------------
-
-    async def submit(
-        self,
-        recipient: str,
-        body: messages_pb2.Body,
-        *,
-        in_reply_to: bytes = b"",
-        ttl_seconds: int = 0,
-        client_request_id: str | None = None,
-    ) -> Submitted:
-        """Seal and durably queue a message; raises UsageError for anything the caller must fix."""
-        if client_request_id is not None:
-            existing = await self.store.outbox.by_client_request(client_request_id)
-            if existing is not None:
-                return Submitted(existing.message_id, existing.state)
-        if in_reply_to and len(in_reply_to) != 16:
-            raise UsageError("in_reply_to must be a 16-byte message id")
-        now = self.clock_ms()
-        directory = self.cache.current
-        if directory.expires_at_ms <= now:
-            raise UsageError(
-                f"directory version {directory.version} has expired; sending is refused until it is renewed"
-            )
-        if recipient == self.node_id:
-            raise UsageError("a node cannot send a message to itself")
-        info = directory.node(recipient)
-        if info is None:
-            raise UsageError(f"recipient {recipient!r} is not in directory version {directory.version}")
-        try:
-            check_exchange(directory, sender_node=self.node_id, recipient_node=recipient, kind=body_kind(body))
-        except RefusalError as e:
-            raise UsageError(f"not sent: {e.reason}") from e
-        key = info.active_encryption_key(now)
-        if key is None:
-            raise UsageError(
-                f"recipient {recipient!r} has no active encryption key in directory version {directory.version}"
-            )
-        ttl = ttl_seconds or self.config.delivery.message_ttl_seconds
-        if not 60 <= ttl <= self.limits.max_lifetime_ms // 1000:
-            raise UsageError(f"ttl_seconds must be between 60 and {self.limits.max_lifetime_ms // 1000}, got {ttl}")
-        # No await between taking the sequence number and using it, so numbers are unique; a
-        # number is only burnt when the commit itself fails (the user then gets the error).
-        sequence = self._sequences.get(recipient, 0) + 1
-        message_id = secrets.token_bytes(16)
-        try:
-            sealed = seal(  # validates the body (focalpoint.body) before signing anything
-                signer=self._signer,
-                sender_node=self.node_id,
-                recipient_node=recipient,
-                recipient_key=key,
-                body=body,
-                message_id=message_id,
-                created_at_ms=now,
-                expires_at_ms=now + ttl * 1000,
-                directory_version=directory.version,
-                sequence=sequence,
-                in_reply_to=in_reply_to,
-            )
-        except InvalidBody as e:
-            raise UsageError(f"invalid message body: {e}") from e
-        envelope_bytes = sealed.envelope.SerializeToString()
-        if len(envelope_bytes) > self.limits.max_envelope_bytes:
-            raise UsageError(
-                f"message is {len(envelope_bytes)} bytes sealed; the limit is {self.limits.max_envelope_bytes}"
-            )
-        self._sequences[recipient] = sequence
-        stored_id = await self._outbox_commit.submit(
-            NewOutbox(
-                message_id=message_id,
-                recipient=recipient,
-                peer_sequence=sequence,
-                envelope=envelope_bytes,
-                digest=sealed.digest,
-                local_copy=self.cipher.seal(sealed.payload, purpose=OUTBOX_PURPOSE, message_id=message_id),
-                created_at_ms=now,
-                expires_at_ms=now + ttl * 1000,
-                client_request_id=client_request_id,
-                case_ref=case_ref_of(body),
-                message_kind=body_kind(body),
-            )
-        )
-        if stored_id == message_id:
-            self.delivery.enqueue(recipient, Outgoing(message_id, envelope_bytes, sealed.digest))
-        log.debug("message_queued", recipient=recipient, message_id=stored_id.hex(), sequence=sequence)
-        return Submitted(stored_id, DeliveryState.QUEUED)
-
-
-def _mtime(path: Path) -> int | None:
-    try:
-        return path.stat().st_mtime_ns
-    except OSError:
-        return None

@@ -26,7 +26,7 @@ from focalpoint.crypto.suite import EncryptionPrivateKey
 from focalpoint.crypto.tlsid import TlsIdentity, certificate_der_to_pem, generate_tls_identity
 from focalpoint.errors import VerificationError
 from focalpoint.localnet import NodeSpec
-from focalpoint.provision import node_entry_export
+from focalpoint.server.provision import node_entry_export
 from focalpoint.v1 import common_pb2, directory_pb2
 from tests.support.dirworld import EntryEdit, World, directory_of, make_world
 

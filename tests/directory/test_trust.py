@@ -22,7 +22,7 @@ from directory.publish import (
 from directory.trust import TrustedDirectory
 from focalpoint.crypto.signing import AdminSigner, Context
 from focalpoint.errors import VerificationError
-from focalpoint.provision import init_node_dir
+from focalpoint.server.provision import init_node_dir
 from focalpoint.v1 import common_pb2, directory_pb2
 
 NOW = 1_790_000_000_000

@@ -23,10 +23,11 @@ from focalpoint.crypto.signing import Context, Ed25519Signer
 from focalpoint.crypto.suite import PROTOCOL_VERSION, SUITE_V1, EncryptionPublicKey
 from focalpoint.crypto.tlsid import TlsIdentity
 from focalpoint.exchange.envelope import seal
-from focalpoint.node import Node, wall_clock_ms
+from focalpoint.net.status import REFUSAL_METADATA_KEY
+from focalpoint.node.ports import wall_clock_ms
 from focalpoint.samples import social_inquiry_request
+from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState, InboxRow
-from focalpoint.transport import REFUSAL_METADATA_KEY
 from focalpoint.v1 import common_pb2, envelope_pb2, messages_pb2, node_pb2, node_pb2_grpc
 
 __all__ = [
@@ -91,7 +92,7 @@ class Outcome:
 def peer_channel(client: TlsIdentity | None, server: Node) -> grpc.aio.Channel:
     """A new connection to ``server``'s peer port presenting ``client`` (None: no client certificate)."""
     creds = grpc.ssl_channel_credentials(
-        root_certificates=server.keys.tls.certificate_pem,
+        root_certificates=server.keyring.keys.tls.certificate_pem,
         private_key=None if client is None else client.private_key_pem,
         certificate_chain=None if client is None else client.certificate_pem,
     )
@@ -196,10 +197,10 @@ class Forger:
     now_ms: int = field(default_factory=wall_clock_ms)
 
     def signer(self, node_id: str) -> Ed25519Signer:
-        return self.nodes[node_id].keys.signer
+        return self.nodes[node_id].keyring.keys.signer
 
     def tls(self, node_id: str) -> TlsIdentity:
-        return self.nodes[node_id].keys.tls
+        return self.nodes[node_id].keyring.keys.tls
 
     def key(self, node_id: str) -> EncryptionPublicKey:
         """``node_id``'s active encryption key, from that node's own verified directory."""
@@ -288,12 +289,12 @@ class Forger:
 
         Returns the original header and the SealedPayload bytes (the sender's signed content and signature).
         """
-        sent = await self.nodes[sender].submit(via, self.body())
+        sent = await self.nodes[sender].outbox.submit(via, self.body())
         state = await asyncio.wait_for(self.nodes[sender].delivery.wait_closed(sent.message_id), 10)
         assert state is DeliveryState.DELIVERED
         row: InboxRow | None = await self.nodes[via].store.inbox.get(sender, sent.message_id)
         assert row is not None
         envelope = envelope_pb2.Envelope.FromString(row.envelope)
         header = envelope_pb2.EnvelopeHeader.FromString(envelope.header)
-        key = self.nodes[via].keys.decryption_keys[header.recipient_key_id]
+        key = self.nodes[via].keyring.keys.decryption_keys[header.recipient_key_id]
         return header, SUITE_V1.open(envelope.ciphertext, key, hpke_info(envelope.header))

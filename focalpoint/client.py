@@ -1,0 +1,98 @@
+"""The one client of a node's local API: the CLI, the demo, the tests and (later) the web
+console reach the node only through it.
+
+A failed call raises the error the node raised, through the one status map
+(``focalpoint.net.status``), worded for the person who made the call: "node refused: CODE:
+what was wrong", or, when nothing answered, that the node is not reachable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import grpc
+
+from focalpoint.errors import FocalpointError, RefusalError, TransportError
+from focalpoint.ids import ACTOR_METADATA
+from focalpoint.net.status import answered, error_from_rpc
+from focalpoint.v1 import audit_pb2, local_pb2, local_pb2_grpc
+
+__all__ = ["LocalClient", "node_error"]
+
+R = TypeVar("R")
+
+
+def node_error(e: grpc.aio.AioRpcError) -> FocalpointError:
+    """The error a failed local-API call stands for: the node's own (same class, e.g. a
+    UsageError for a caller's mistake), or a TransportError when the node did not answer."""
+    if not answered(e) and e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return TransportError(f"the node's local API is not reachable ({e.details()}); is the node running?")
+    err = error_from_rpc(e)
+    message = f"node refused: {e.code().name}: {e.details()}"
+    return RefusalError(err.code, message) if isinstance(err, RefusalError) else type(err)(message)
+
+
+class LocalClient:
+    """A small async client for the local API (used by the CLI, the demo and tests).
+
+    Every call raises a ``FocalpointError`` when it fails, never a gRPC error (``node_error``).
+    """
+
+    def __init__(self, address: str, token: str, *, timeout_s: float = 30.0, actor: str | None = None) -> None:
+        self._channel = grpc.aio.insecure_channel(address, options=[("grpc.max_receive_message_length", 256 << 20)])
+        self._stub = local_pb2_grpc.LocalServiceStub(self._channel)
+        self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),)
+        if actor is not None:
+            self._metadata += ((ACTOR_METADATA, actor),)
+        self._timeout = timeout_s
+
+    async def __aenter__(self) -> LocalClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close(None)
+
+    async def _call(self, method: Callable[..., Awaitable[R]], request: object) -> R:
+        try:
+            return await method(request, metadata=self._metadata, timeout=self._timeout)
+        except grpc.aio.AioRpcError as e:
+            raise node_error(e) from e
+
+    async def submit(self, request: local_pb2.SubmitRequest) -> local_pb2.SubmitResponse:
+        return await self._call(self._stub.Submit, request)
+
+    async def list_outbox(self, limit: int = 50, before: int = 0) -> local_pb2.ListOutboxResponse:
+        req = local_pb2.ListRequest(limit=limit, before=before)
+        return await self._call(self._stub.ListOutbox, req)
+
+    async def list_inbox(self, limit: int = 50, before: int = 0) -> local_pb2.ListInboxResponse:
+        req = local_pb2.ListRequest(limit=limit, before=before)
+        return await self._call(self._stub.ListInbox, req)
+
+    async def get_health(self, *, check_now: bool = False) -> local_pb2.GetHealthResponse:
+        req = local_pb2.GetHealthRequest(check_now=check_now)
+        return await self._call(self._stub.GetHealth, req)
+
+    async def get_message(self, direction: int, message_id: bytes, peer_node: str = "") -> local_pb2.GetMessageResponse:
+        req = local_pb2.GetMessageRequest(direction=direction, message_id=message_id, peer_node=peer_node)  # type: ignore[arg-type]
+        return await self._call(self._stub.GetMessage, req)
+
+    async def checkpoint(self, *, create: bool = False) -> audit_pb2.SignedCheckpoint:
+        req = local_pb2.GetCheckpointLocalRequest(create=create)
+        return await self._call(self._stub.GetCheckpoint, req)
+
+    async def list_audit(self, limit: int = 50, before: int = 0, case_ref: str = "") -> local_pb2.ListAuditResponse:
+        req = local_pb2.ListAuditRequest(limit=limit, before=before, case_ref=case_ref)
+        return await self._call(self._stub.ListAudit, req)
+
+    async def verify_audit(self) -> local_pb2.VerifyAuditResponse:
+        req = local_pb2.VerifyAuditRequest()
+        return await self._call(self._stub.VerifyAudit, req)
+
+    async def export_case(self, case_ref: str) -> local_pb2.ExportCaseResponse:
+        req = local_pb2.ExportCaseRequest(case_ref=case_ref)
+        return await self._call(self._stub.ExportCase, req)

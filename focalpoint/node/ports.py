@@ -1,0 +1,82 @@
+"""The ports the node's parts need, declared where they are consumed.
+
+Implementations satisfy them structurally (``typing.Protocol``), so they need not import
+the node: ``focalpoint.net.channels.PeerChannels`` (gRPC over mutual TLS) and
+``focalpoint.net.memory`` (an in-memory network for tests) are ``PeerTransport``s;
+``focalpoint.net.directory.DirectoryServerSource`` is a ``BundleSource``. Storage has its own
+Protocols in ``focalpoint.storage.base``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Protocol
+
+from directory import Directory
+from focalpoint.v1 import audit_pb2, envelope_pb2, node_pb2
+
+__all__ = ["BundleSource", "Clock", "DirectoryView", "PeerTransport", "Spawn", "wall_clock_ms"]
+
+# Milliseconds since the epoch; passed in so tests can freeze or move time.
+Clock = Callable[[], int]
+# The directory in force now (it changes when a newer verified one is accepted).
+DirectoryView = Callable[[], Directory]
+# Run a coroutine in the background, owned (and cancelled at stop) by the node.
+Spawn = Callable[[Coroutine[Any, Any, object]], None]
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class PeerTransport(Protocol):
+    """Reaching partner nodes. The callee learns who calls from the transport (the TLS pin,
+    or the file's signature), never from a field the caller wrote.
+
+    Every method raises a ``focalpoint.errors.FocalpointError``: ``TransportError`` when the
+    peer cannot be asked now (retry later), ``RefusalError`` when it refuses an envelope,
+    and the class of what the peer answered otherwise (``UsageError`` and its subclasses
+    when it cannot answer the request, ``PermissionDenied`` when it will not).
+    """
+
+    async def deliver(self, peer: str, envelope: envelope_pb2.Envelope) -> node_pb2.DeliverResponse:
+        """One envelope; raises only RefusalError or TransportError."""
+        ...
+
+    async def deliver_batch(
+        self, peer: str, envelopes: Sequence[envelope_pb2.Envelope]
+    ) -> list[node_pb2.DeliveryResult]:
+        """One result per envelope, in order; raises RefusalError (the whole batch was refused)
+        or TransportError."""
+        ...
+
+    async def ping(self, peer: str, request: node_pb2.PingRequest) -> node_pb2.PingResponse: ...
+
+    async def checkpoint(self, peer: str, log_node: str) -> audit_pb2.SignedCheckpoint:
+        """The peer's latest checkpoint of ``log_node``'s log (its own, or one it cosigned)."""
+        ...
+
+    async def inclusion_proof(self, peer: str, index: int, size: int) -> audit_pb2.InclusionProofResponse: ...
+
+    async def consistency_proof(self, peer: str, old: int, new: int) -> list[bytes]: ...
+
+    async def cosign(self, peer: str, cosignature: audit_pb2.Cosignature) -> None: ...
+
+    async def fetch_bundle(self, peer: str, known_version: int) -> tuple[int, bytes | None]:
+        """The peer's directory version, and its bundle if newer than ``known_version``."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class BundleSource(Protocol):
+    """Somewhere directory bundles come from (a publisher, a mirror)."""
+
+    where: str
+
+    async def fetch(self, known_version: int) -> tuple[int, bytes | None]:
+        """(the source's version, the bundle if newer than ``known_version``); raises TransportError."""
+        ...
+
+    async def close(self) -> None: ...

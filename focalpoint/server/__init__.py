@@ -1,0 +1,17 @@
+"""Assembly and the doors: where a node is put together and served.
+
+- ``node``: ``Node``, the composition root (configuration, keys, store, directory, the parts,
+  the two gRPC servers, the timers);
+- ``peer_service``: the node-to-node door (mutual TLS), thin over ``focalpoint.node.peer_api``;
+- ``local_service``: the local API, the one door for this institution's users, where the
+  token (and later users and roles) are checked;
+- ``config``: the node's YAML configuration, validated completely before start;
+- ``provision``: new node and administrator keys, the node's directory entry, key rotation.
+
+Imports everything below it; nothing below imports it.
+"""
+
+from focalpoint.server.config import NodeConfig, load_config
+from focalpoint.server.node import Node
+
+__all__ = ["Node", "NodeConfig", "load_config"]
