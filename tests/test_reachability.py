@@ -15,7 +15,7 @@ from focalpoint.exchange.policy import partners
 from focalpoint.localnet import LocalNetwork
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.node import Node
-from focalpoint.v1 import directory_pb2, node_pb2, node_pb2_grpc
+from focalpoint.v1 import directory_pb2, node_pb2
 from tests.conftest import StartNode, now_utc
 
 GR, AL, IT = "gr-ekka", "al-shss", "it-dgi"
@@ -98,7 +98,7 @@ async def test_a_ping_over_the_wire_is_authorised_by_tls(network: LocalNetwork, 
     gr = nodes[GR]
     directory = gr.cache.current
     ping = make_ping(gr.keyring.signer, me=IT, peer=AL, now_ms=wall_clock_ms(), directory_version=directory.version)
-    stub = node_pb2_grpc.NodeServiceStub(gr.transport.channel(AL))
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stub.Ping(ping, timeout=5)
-    assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(RefusalError) as caught:
+        await gr.transport.ping(AL, ping)
+    assert caught.value.code is Refusal.SENDER_NOT_PEER
+    assert caught.value.grpc_status == grpc.StatusCode.PERMISSION_DENIED.value[0]

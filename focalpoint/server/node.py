@@ -41,12 +41,13 @@ from focalpoint.node.inbox import Inbox
 from focalpoint.node.keyring import KeyRing
 from focalpoint.node.outbox import Outbox
 from focalpoint.node.peer_api import PeerApi
-from focalpoint.node.ports import Clock, wall_clock_ms
+from focalpoint.node.ports import Clock, PeerTransport, wall_clock_ms
 from focalpoint.node.reachability import Reachability
 from focalpoint.node.witness import Witness
 from focalpoint.server.config import NodeConfig
 from focalpoint.server.local_service import LocalServicer
 from focalpoint.server.peer_service import NodeServicer
+from focalpoint.storage.base import Store
 from focalpoint.storage.cipher import StorageCipher
 from focalpoint.storage.keyfiles import NodeKeys, load_node_keys
 from focalpoint.storage.sqlite.store import SqliteStore
@@ -63,11 +64,13 @@ class Node:
         config: NodeConfig,
         keys: NodeKeys,
         cache: DirectoryCache,
-        store: SqliteStore,
+        store: Store,
         *,
         clock_ms: Clock = wall_clock_ms,
         passphrase: str | None = None,
+        transport: PeerTransport | None = None,
     ) -> None:
+        """``transport``: how the node reaches its peers (default: gRPC over mutual TLS)."""
         if keys.node_id != config.node_id:
             raise ConfigError(
                 f"{config.source}: node.id is {config.node_id!r} but {config.keys_file} holds keys of {keys.node_id!r}"
@@ -95,7 +98,7 @@ class Node:
             clock_ms=clock_ms,
             spawn=self._spawn,
         )
-        self.transport = PeerChannels(
+        self.transport: PeerTransport = transport or PeerChannels(
             keys.tls,
             directory,
             max_message_bytes=delivery_cfg.max_envelope_bytes,
@@ -197,8 +200,19 @@ class Node:
     # --- life cycle -------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, config: NodeConfig, *, clock_ms: Clock = wall_clock_ms) -> Node:
-        """Load and check everything; raises ConfigError/StorageError before anything listens."""
+    async def open(
+        cls,
+        config: NodeConfig,
+        *,
+        clock_ms: Clock = wall_clock_ms,
+        store: Store | None = None,
+        transport: PeerTransport | None = None,
+    ) -> Node:
+        """Load and check everything; raises ConfigError/StorageError before anything listens.
+
+        ``store`` and ``transport`` replace the configured database and gRPC (tests pass
+        ``focalpoint.storage.memory`` and ``focalpoint.net.memory``); ``start`` serves gRPC.
+        """
         self_test(SUITE_V1)
         passphrase = None
         if config.passphrase_env is not None:
@@ -206,7 +220,8 @@ class Node:
             if passphrase is None:
                 raise ConfigError(f"{config.source}: node.passphrase_env names {config.passphrase_env}, which is unset")
         keys = load_node_keys(config.keys_file, passphrase)
-        store = await SqliteStore.open(config.database)
+        if store is None:
+            store = await SqliteStore.open(config.database)
         try:
             cache = await DirectoryCache.open(
                 root=config.directory.root,
@@ -220,7 +235,7 @@ class Node:
                 raise ConfigError(
                     f"{config.source}: node.id {config.node_id!r} is not in directory version {directory.version}"
                 )
-            node = cls(config, keys, cache, store, clock_ms=clock_ms, passphrase=passphrase)
+            node = cls(config, keys, cache, store, clock_ms=clock_ms, passphrase=passphrase, transport=transport)
             await node.outbox.load()
             await node.checkpoints.load()
             await node.keyring.load()
