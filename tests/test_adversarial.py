@@ -24,7 +24,7 @@ from focalpoint.crypto.tlsid import generate_tls_identity
 from focalpoint.errors import TransportError
 from focalpoint.exchange.receipt import verify_receipt
 from focalpoint.localnet import LocalNetwork
-from focalpoint.samples import social_inquiry_request
+from focalpoint.localnet.samples import social_inquiry_request
 from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState
 from focalpoint.v1 import common_pb2, directory_pb2, envelope_pb2, messages_pb2, node_pb2, node_pb2_grpc

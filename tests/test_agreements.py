@@ -13,8 +13,8 @@ import pytest
 from focalpoint.errors import Refusal, RefusalError, UsageError
 from focalpoint.exchange.envelope import seal
 from focalpoint.localnet import LocalNetwork, make_network
+from focalpoint.localnet.samples import social_inquiry_report, social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
-from focalpoint.samples import social_inquiry_report, social_inquiry_request
 from focalpoint.server.config import load_config
 from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState

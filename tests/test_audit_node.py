@@ -14,8 +14,8 @@ from focalpoint.audit.verify import find_damage
 from focalpoint.client import LocalClient
 from focalpoint.errors import VerificationError
 from focalpoint.localnet import LocalNetwork
+from focalpoint.localnet.samples import social_inquiry_report, social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
-from focalpoint.samples import social_inquiry_report, social_inquiry_request
 from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState
 from focalpoint.v1 import audit_pb2, envelope_pb2, local_pb2

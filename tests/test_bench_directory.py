@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from focalpoint.bench_directory import run_directory_bench
+from focalpoint.bench.directory import run_directory_bench
 
 
 def test_small_run_reports_every_field() -> None:

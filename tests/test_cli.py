@@ -21,8 +21,8 @@ import yaml
 from google.protobuf import json_format
 
 from focalpoint.localnet import LocalNetwork
+from focalpoint.localnet.samples import social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
-from focalpoint.samples import social_inquiry_request
 from focalpoint.v1 import directory_pb2
 from tests.support.procs import cli, running
 

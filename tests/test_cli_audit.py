@@ -28,8 +28,8 @@ from google.protobuf import json_format
 
 from focalpoint.audit.evidence import MAGIC
 from focalpoint.localnet import LocalNetwork, make_network
+from focalpoint.localnet.samples import social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
-from focalpoint.samples import social_inquiry_request
 from focalpoint.v1 import audit_pb2
 from tests.conftest import FAST_DELIVERY, SPECS, now_utc
 from tests.support.procs import NodeProcess, cli

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from focalpoint.cli_directory import _apply_key_statuses
+from focalpoint.admin.proposals import apply_key_statuses
 from focalpoint.errors import UsageError
 from focalpoint.v1 import directory_pb2
 
@@ -27,7 +27,7 @@ def entry() -> directory_pb2.StateEntry:
 def test_a_rotation_switch_in_one_proposal() -> None:
     """NEXT becomes ACTIVE and the old key RETIRED as of now, so earlier messages still verify."""
     e = entry()
-    _apply_key_statuses(e, ("b" * 32 + "=active", "a" * 32 + "=RETIRED"), NOW)
+    apply_key_statuses(e, ("b" * 32 + "=active", "a" * 32 + "=RETIRED"), NOW)
     old, new = e.nodes[0].signing_keys
     assert (old.status, old.not_after_ms) == (directory_pb2.KEY_STATUS_RETIRED, NOW)
     assert (new.status, new.not_after_ms) == (directory_pb2.KEY_STATUS_ACTIVE, 0)
@@ -36,7 +36,7 @@ def test_a_rotation_switch_in_one_proposal() -> None:
 def test_tls_keys_are_named_by_their_pin() -> None:
     """A TLS key is revoked by giving its SPKI pin in hex."""
     e = entry()
-    _apply_key_statuses(e, (bytes(range(32)).hex() + "=revoked",), NOW)
+    apply_key_statuses(e, (bytes(range(32)).hex() + "=revoked",), NOW)
     assert e.nodes[0].tls_keys[0].status == directory_pb2.KEY_STATUS_REVOKED
 
 
@@ -52,4 +52,4 @@ def test_tls_keys_are_named_by_their_pin() -> None:
 def test_bad_key_status_options_are_usage_errors(item: str, message: str) -> None:
     """A malformed option or an unknown key id is refused with the option named."""
     with pytest.raises(UsageError, match=message):
-        _apply_key_statuses(entry(), (item,), NOW)
+        apply_key_statuses(entry(), (item,), NOW)

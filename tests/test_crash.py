@@ -20,8 +20,8 @@ from focalpoint.audit import events as audit_events
 from focalpoint.client import LocalClient
 from focalpoint.errors import FocalpointError
 from focalpoint.localnet import LocalNetwork, NodeSpec, make_network
+from focalpoint.localnet.samples import social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
-from focalpoint.samples import social_inquiry_request
 from focalpoint.storage.base import DeliveryState
 from focalpoint.storage.sqlite.audit_log import AuditLog
 from focalpoint.v1 import audit_pb2, envelope_pb2, local_pb2

@@ -12,12 +12,12 @@ import grpc
 import pytest
 import yaml
 
-from focalpoint.directory_repo import Repository
+from focalpoint.admin.repo import Repository
 from focalpoint.errors import UsageError
 from focalpoint.localnet import LocalNetwork, free_port
+from focalpoint.localnet.samples import social_inquiry_request
 from focalpoint.net.directory import add_directory_service, fetch_bundle
 from focalpoint.node.ports import wall_clock_ms
-from focalpoint.samples import social_inquiry_request
 from focalpoint.server.config import load_config
 from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState

@@ -12,8 +12,8 @@ import pytest
 
 from focalpoint.errors import UsageError
 from focalpoint.localnet import LocalNetwork
+from focalpoint.localnet.samples import social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
-from focalpoint.samples import social_inquiry_request
 from focalpoint.server.config import load_config
 from focalpoint.server.node import Node
 from focalpoint.server.provision import rotate_key

@@ -14,9 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from directory import check_entry_export
+from focalpoint.admin.keys import generate_admin_key
 from focalpoint.crypto.signing import AdminVerifier, Context, Ed25519Signer
 from focalpoint.errors import ConfigError, FocalpointError, VerificationError
-from focalpoint.server.provision import InitResult, generate_admin_key, init_node_dir, node_entry_export
+from focalpoint.server.provision import InitResult, init_node_dir, node_entry_export
 from focalpoint.storage.keyfiles import NodeKeys, load_admin_key, load_node_keys, read_secret_file, write_secret_file
 from focalpoint.v1 import directory_pb2, keystore_pb2
 

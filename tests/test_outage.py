@@ -10,8 +10,8 @@ from typing import cast
 import pytest
 
 from focalpoint.localnet import LocalNetwork
+from focalpoint.localnet.samples import social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
-from focalpoint.samples import social_inquiry_request
 from focalpoint.server.config import load_config
 from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState, OutboxRow

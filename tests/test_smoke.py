@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from focalpoint.localnet.samples import social_inquiry_report, social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
-from focalpoint.samples import social_inquiry_report, social_inquiry_request
 from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState
 

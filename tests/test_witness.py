@@ -16,8 +16,8 @@ from focalpoint.audit.checkpoint import contradiction, cosign, verify_checkpoint
 from focalpoint.audit.verify import find_damage
 from focalpoint.crypto.signing import AdminSigner
 from focalpoint.localnet import LocalNetwork
+from focalpoint.localnet.samples import social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
-from focalpoint.samples import social_inquiry_request
 from focalpoint.server.config import load_config
 from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState

@@ -8,10 +8,9 @@
 - ``config``: the node's YAML configuration, validated completely before start;
 - ``provision``: new node and administrator keys, the node's directory entry, key rotation.
 
-Imports everything below it; nothing below imports it.
+Imports everything below it; nothing below imports it. Its public names are its modules
+(import ``Node`` from ``focalpoint.server.node``): reading a configuration must not load the
+whole node, so this ``__init__`` imports nothing.
 """
 
-from focalpoint.server.config import NodeConfig, load_config
-from focalpoint.server.node import Node
-
-__all__ = ["Node", "NodeConfig", "load_config"]
+__all__ = ["config", "local_service", "node", "peer_service", "provision"]

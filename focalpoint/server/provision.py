@@ -1,7 +1,7 @@
-"""Provisioning a node and administrators: new keys, the node's directory entry, rotation.
+"""Provisioning a node: new keys, the node's directory entry, rotation.
 
-``focalpoint node init`` / ``rotate-key`` and ``focalpoint directory keygen`` call these; the
-key-file format itself is ``focalpoint.storage.keyfiles``.
+``focalpoint node init`` and ``rotate-key`` call these; the key-file format itself is
+``focalpoint.storage.keyfiles``, and administrators' keys are ``focalpoint.admin.keys``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from focalpoint.v1 import common_pb2, directory_pb2, keystore_pb2
 
 __all__ = [
     "InitResult",
-    "generate_admin_key",
     "generate_node_secrets",
     "init_node_dir",
     "node_entry_export",
@@ -140,24 +139,6 @@ def node_entry_export(
         entry_bytes=entry_bytes,
         proof_of_possession=keys.signer.sign(Context.ENTRY_PROOF, entry_bytes),
     )
-
-
-def generate_admin_key(*, state: str, name: str, passphrase: str | None) -> tuple[bytes, directory_pb2.AdminKey]:
-    """A new administrator key: (key file bytes, public AdminKey)."""
-    signer = AdminSigner.generate()
-    ed_seed, ml_seed = signer.seeds()
-    secrets_msg = keystore_pb2.AdminSecrets(
-        key_id=signer.key_id, state=state, name=name, ed25519_seed=ed_seed, ml_dsa_65_seed=ml_seed
-    )
-    key_file = encode_key_file(keystore_pb2.AdminKeyFile(), secrets_msg, passphrase)
-    public = directory_pb2.AdminKey(
-        key_id=signer.key_id,
-        state=state,
-        name=name,
-        ed25519_public_key=signer.verifier.ed25519_public_key,
-        ml_dsa_65_public_key=signer.verifier.ml_dsa_65_public_key,
-    )
-    return key_file, public
 
 
 @dataclass(frozen=True, slots=True)

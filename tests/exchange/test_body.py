@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from focalpoint.errors import UsageError
 from focalpoint.exchange.body import KINDS, InvalidBody, body_kind, validate_body
-from focalpoint.samples import social_inquiry_report, social_inquiry_request
+from focalpoint.localnet.samples import social_inquiry_report, social_inquiry_request
 from focalpoint.v1 import common_pb2, messages_pb2
 
 Mutation = Callable[[messages_pb2.Body], None]

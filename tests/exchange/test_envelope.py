@@ -41,7 +41,7 @@ from focalpoint.exchange.envelope import (
     seal,
 )
 from focalpoint.localnet import NodeSpec
-from focalpoint.samples import social_inquiry_report, social_inquiry_request
+from focalpoint.localnet.samples import social_inquiry_report, social_inquiry_request
 from focalpoint.storage.keyfiles import NodeKeys
 from focalpoint.v1 import common_pb2, directory_pb2, envelope_pb2, messages_pb2
 from tests.support.dirworld import EntriesEdit, make_world

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from focalpoint.samples import social_inquiry_request
+from focalpoint.localnet.samples import social_inquiry_request
 from focalpoint.storage.base import DeliveryState
 from tests.node.conftest import Fabric
 

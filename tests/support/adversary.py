@@ -23,9 +23,9 @@ from focalpoint.crypto.signing import Context, Ed25519Signer
 from focalpoint.crypto.suite import PROTOCOL_VERSION, SUITE_V1, EncryptionPublicKey
 from focalpoint.crypto.tlsid import TlsIdentity
 from focalpoint.exchange.envelope import seal
+from focalpoint.localnet.samples import social_inquiry_request
 from focalpoint.net.status import REFUSAL_METADATA_KEY
 from focalpoint.node.ports import wall_clock_ms
-from focalpoint.samples import social_inquiry_request
 from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState, InboxRow
 from focalpoint.v1 import common_pb2, envelope_pb2, messages_pb2, node_pb2, node_pb2_grpc

@@ -24,10 +24,11 @@ import yaml
 from directory import Directory, check_entry_export
 from directory.publish import agreement_document, root_document, sign, state_document
 from directory.trust import TrustedDirectory, read_bundle
+from focalpoint.admin.keys import generate_admin_key
+from focalpoint.admin.repo import Repository
 from focalpoint.crypto.signing import AdminSigner
-from focalpoint.directory_repo import Repository
 from focalpoint.exchange.body import KINDS
-from focalpoint.server.provision import generate_admin_key, init_node_dir
+from focalpoint.server.provision import init_node_dir
 from focalpoint.storage.keyfiles import load_admin_key, write_secret_file
 from focalpoint.v1 import common_pb2, directory_pb2
 

@@ -21,9 +21,9 @@ import click
 from focalpoint.client import LocalClient
 from focalpoint.errors import FocalpointError, RefusalError
 from focalpoint.localnet import LocalNetwork, NodeSpec, make_network
+from focalpoint.localnet.samples import social_inquiry_report, social_inquiry_request
 from focalpoint.log import configure_logging
 from focalpoint.node.ports import wall_clock_ms
-from focalpoint.samples import social_inquiry_report, social_inquiry_request
 from focalpoint.server.config import load_config
 from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState

@@ -1,6 +1,6 @@
 """The benchmark's baseline server: raw grpc.aio unary echo over mutual TLS, in its own process.
 
-    python -m focalpoint.bench_echo KEY_PEM CERT_PEM CLIENT_CERT_PEM
+    python -m focalpoint.bench.echo KEY_PEM CERT_PEM CLIENT_CERT_PEM
 
 Prints its port on stdout, then serves until stdin closes or it is terminated.
 """

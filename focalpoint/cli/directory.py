@@ -11,66 +11,36 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-import yaml
 from google.protobuf import json_format
-from google.protobuf.message import Message
 
-from directory import Directory, check_entry_export
-from directory.publish import add_signatures, agreement_document, root_document, sign, state_document
-from directory.trust import TrustedDirectory, parse_signed, read_bundle
-from focalpoint.directory_repo import Repository, document_kind, write_atomic
-from focalpoint.errors import FocalpointError, UsageError, VerificationError
-from focalpoint.server.provision import generate_admin_key
+from directory import Directory
+from directory.publish import add_signatures, sign
+from directory.trust import parse_signed
+from focalpoint.admin.keys import generate_admin_key
+from focalpoint.admin.proposals import (
+    parse_json,
+    propose_agreement,
+    propose_root,
+    propose_state,
+    root_from_spec,
+    summary,
+    verified_bundle,
+)
+from focalpoint.admin.repo import Repository, document_kind
+from focalpoint.cli._local import now_ms
+from focalpoint.errors import UsageError
+from focalpoint.storage.files import read_file, write_atomic
 from focalpoint.storage.keyfiles import load_admin_key, passphrase_from_env, write_secret_file
 from focalpoint.v1 import directory_pb2
 
 __all__ = ["directory"]
 
-M = TypeVar("M", bound=Message)
-DAY_MS = 86_400_000
-
-
-def _now_ms() -> int:
-    return int(dt.datetime.now(dt.UTC).timestamp() * 1000)
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"{path}: file not found") from None
-
-
-def _json(path: Path, message: M) -> M:
-    try:
-        return json_format.Parse(_read(path).decode("utf-8"), message)
-    except (json_format.ParseError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path}: not a {type(message).__name__} in protobuf JSON: {e}") from e
-
-
-def _admin_public(path: Path) -> directory_pb2.AdminKey:
-    return _json(path, directory_pb2.AdminKey())
-
 
 def _verified(bundle: Path, root: Path) -> Directory:
-    return _verified_with_root(bundle, root)[0]
-
-
-def _verified_with_root(bundle: Path, root: Path) -> tuple[Directory, TrustedDirectory]:
-    """Verify ``bundle`` as a node trusting ``root`` would; errors name the file at fault (exit 1)."""
-    try:
-        trusted = TrustedDirectory(_read(root))
-    except VerificationError as e:
-        raise VerificationError(f"{root}: {e}") from e
-    parsed = read_bundle(_read(bundle), str(bundle))  # names the file itself
-    try:
-        directory, _ = trusted.update(parsed, now_ms=_now_ms())
-    except VerificationError as e:
-        raise VerificationError(f"{bundle}: {e}") from e
-    return directory, trusted
+    return verified_bundle(bundle, root, now_ms=now_ms())[0]
 
 
 _root_opt = click.option(
@@ -99,59 +69,12 @@ def keygen(out: Path, public_out: Path, state: str, name: str, passphrase_env: s
     click.echo(f"administrator key {public.key_id} ({state}): private {out}, public {public_out}")
 
 
-def _root_from_spec(spec_path: Path, version: int, now_ms: int) -> bytes:
-    """Build a root from a YAML spec naming administrators by their public key files."""
-    try:
-        spec = yaml.safe_load(_read(spec_path))
-    except yaml.YAMLError as e:
-        raise UsageError(f"{spec_path}: not valid YAML") from e
-    if not isinstance(spec, dict):
-        raise UsageError(f"{spec_path}: expected a mapping with keys root, timestamp, states")
-    base = spec_path.parent
-
-    def keys_of(section: Any, where: str) -> tuple[list[directory_pb2.AdminKey], int]:
-        if not isinstance(section, dict) or not isinstance(section.get("keys"), list):
-            raise UsageError(f"{spec_path}: {where}: expected keys (a list of public key files) and threshold")
-        threshold = section.get("threshold", 1)
-        if not isinstance(threshold, int) or isinstance(threshold, bool):
-            raise UsageError(f"{spec_path}: {where}.threshold: expected an integer")
-        return [_admin_public(base / str(p)) for p in section["keys"]], threshold
-
-    root_keys, root_threshold = keys_of(spec.get("root"), "root")
-    ts_keys, ts_threshold = keys_of(spec.get("timestamp"), "timestamp")
-    states_spec = spec.get("states")
-    if not isinstance(states_spec, dict) or not states_spec:
-        raise UsageError(f"{spec_path}: states: expected a mapping of State code to keys and threshold")
-    state_admins: dict[str, tuple[list[str], int]] = {}
-    all_keys = {k.key_id: k for k in [*root_keys, *ts_keys]}
-    for state, section in states_spec.items():
-        keys, threshold = keys_of(section, f"states.{state}")
-        state_admins[str(state)] = ([k.key_id for k in keys], threshold)
-        all_keys.update({k.key_id: k for k in keys})
-    valid_days = spec.get("valid_days", 365)
-    min_states = spec.get("root_min_states", 2)
-    if not isinstance(valid_days, int) or not isinstance(min_states, int):
-        raise UsageError(f"{spec_path}: valid_days and root_min_states must be integers")
-    return root_document(
-        version=version,
-        issued_at_ms=now_ms,
-        expires_at_ms=now_ms + valid_days * DAY_MS,
-        keys=list(all_keys.values()),
-        root_key_ids=[k.key_id for k in root_keys],
-        root_threshold=root_threshold,
-        root_min_states=min_states,
-        timestamp_key_ids=[k.key_id for k in ts_keys],
-        timestamp_threshold=ts_threshold,
-        state_admins=state_admins,
-    )
-
-
 @directory.command("init-root")
 @click.option("--spec", "spec_path", type=click.Path(path_type=Path), required=True, help="Root spec (YAML).")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Proposal file to write.")
 def init_root(spec_path: Path, out: Path) -> None:
     """Propose root version 1; its root role's administrators then `sign` it and one `publish`es it."""
-    write_atomic(out, sign(_root_from_spec(spec_path, 1, _now_ms()), []))
+    write_atomic(out, sign(root_from_spec(spec_path, 1, now_ms()), []))
     click.echo(f"root version 1 proposed: {out}; next: each root administrator runs `directory sign {out}`")
 
 
@@ -183,56 +106,19 @@ def propose(
     if sum(x is not None for x in (root_spec, state_json, agreement_json)) != 1:
         raise UsageError("give exactly one of --root-spec, --state or --agreement")
     r = Repository(repo)
-    now = _now_ms()
+    now = now_ms()
     if root_spec is not None:
-        version = len(r.roots()) + 1
-        signed = _root_from_spec(root_spec, version, now)
-        what = f"root version {version}"
+        signed, what = propose_root(r, root_spec, now)
     elif state_json is not None:
-        entry = _json(state_json, directory_pb2.StateEntry())
-        for path in node_entries:
-            export = _json(path, directory_pb2.NodeEntryExport())
-            try:
-                entry.nodes.append(check_entry_export(export))
-            except FocalpointError as e:
-                raise UsageError(f"{path}: {e}") from e
-        _apply_key_statuses(entry, key_statuses, now)
-        entry.version = r.next_version("states", entry.state)
-        entry.issued_at_ms, entry.expires_at_ms = now, now + valid_days * DAY_MS
-        signed = state_document(entry)
-        what = f"State entry {entry.state} version {entry.version}"
+        entry = parse_json(state_json, directory_pb2.StateEntry())
+        exports = [(path, parse_json(path, directory_pb2.NodeEntryExport())) for path in node_entries]
+        signed, what = propose_state(r, entry, exports, key_statuses, valid_days=valid_days, now_ms=now)
     else:
         assert agreement_json is not None
-        agreement = _json(agreement_json, directory_pb2.Agreement())
-        agreement.version = r.next_version("agreements", agreement.agreement_id)
-        agreement.issued_at_ms, agreement.expires_at_ms = now, now + valid_days * DAY_MS
-        signed = agreement_document(agreement)
-        what = f"agreement {agreement.agreement_id} version {agreement.version}"
+        agreement = parse_json(agreement_json, directory_pb2.Agreement())
+        signed, what = propose_agreement(r, agreement, valid_days=valid_days, now_ms=now)
     write_atomic(out, sign(signed, []))
     click.echo(f"{what} proposed: {out}; next: its administrators run `directory sign {out}`")
-
-
-def _apply_key_statuses(entry: directory_pb2.StateEntry, statuses: tuple[str, ...], now_ms: int) -> None:
-    """Administrators decide key statuses (a node's export proposes; the directory disposes)."""
-    for item in statuses:
-        key_id, _, status = item.partition("=")
-        value = getattr(directory_pb2, f"KEY_STATUS_{status.upper()}", None) if status else None
-        if value is None or status.upper() == "UNSPECIFIED":
-            raise UsageError(f"--key-status {item!r}: expected KEY_ID=ACTIVE, NEXT, RETIRED or REVOKED")
-        found = False
-        for node in entry.nodes:
-            for key in [*node.signing_keys, *node.encryption_keys, *node.log_keys]:
-                if key.key_id == key_id:
-                    key.status = value
-                    if value == directory_pb2.KEY_STATUS_RETIRED and not key.not_after_ms:
-                        key.not_after_ms = now_ms  # messages signed before now still verify
-                    found = True
-            for tls in node.tls_keys:
-                if tls.spki_sha256.hex() == key_id:
-                    tls.status = value
-                    found = True
-        if not found:
-            raise UsageError(f"--key-status: no key {key_id!r} in the entry's nodes (TLS keys by their pin in hex)")
 
 
 @directory.command("sign")
@@ -242,10 +128,10 @@ def _apply_key_statuses(entry: directory_pb2.StateEntry, statuses: tuple[str, ..
 def sign_cmd(proposal: Path, key_file: Path, passphrase_env: str | None) -> None:
     """Add your signature to a proposal file (in place)."""
     signer = load_admin_key(key_file, passphrase_from_env(passphrase_env))
-    raw = _read(proposal)
+    raw = read_file(proposal)
     kind, name, version = document_kind(raw)
     write_atomic(proposal, add_signatures(raw, [signer]))
-    signers = sorted({s.key_id for s in parse_signed(_read(proposal), "proposal").signatures})
+    signers = sorted({s.key_id for s in parse_signed(read_file(proposal), "proposal").signatures})
     what = f"{kind} {name}" if name else kind
     click.echo(f"signed {what} version {version} as {signer.key_id}; {len(signers)} key(s) have signed")
 
@@ -272,7 +158,7 @@ def publish(
     """Add signed proposals to the repository once their thresholds are met."""
     r = Repository(repo)
     for path in proposals:
-        kind, name, version = r.publish(_read(path))
+        kind, name, version = r.publish(read_file(path))
         click.echo(f"published {kind} {name} version {version}" if name else f"published {kind} version {version}")
     if timestamp_keys:
         _issue_timestamp(r, timestamp_keys, passphrase_env, valid_hours)
@@ -280,7 +166,7 @@ def publish(
 
 def _issue_timestamp(r: Repository, key_files: tuple[Path, ...], passphrase_env: str | None, valid_hours: int) -> None:
     signers = [load_admin_key(k, passphrase_from_env(passphrase_env)) for k in key_files]
-    r.issue_timestamp(signers, now_ms=_now_ms(), valid_for_ms=valid_hours * 3_600_000)
+    r.issue_timestamp(signers, now_ms=now_ms(), valid_for_ms=valid_hours * 3_600_000)
     click.echo(f"timestamp version {r.timestamp_version()} issued, valid {valid_hours} h: {r.path / 'bundle.fpd'}")
 
 
@@ -314,43 +200,6 @@ def verify(bundle: Path, root: Path) -> None:
     )
 
 
-def _summary(d: Directory) -> dict[str, Any]:
-    return {
-        "version": d.version,
-        "expires_at_ms": d.expires_at_ms,
-        "states": {
-            s.state: {
-                "version": s.version,
-                "focal_point_designated": s.focal_point_designated,
-                "institutions": [json_format.MessageToDict(i) for i in s.entry.institutions],
-                "contact_points": [json_format.MessageToDict(c) for c in s.entry.contact_points],
-            }
-            for s in d.states.values()
-        },
-        "nodes": {
-            n.node_id: {
-                "state": n.state,
-                "institution": n.institution,
-                "endpoint": n.endpoint,
-                "tls_pins": {t.spki_sha256.hex(): t.status.name for t in n.tls_keys},
-                "signing_keys": {k: v.status.name for k, v in n.signing_keys.items()},
-                "encryption_keys": {k: v.status.name for k, v in n.encryption_keys.items()},
-            }
-            for n in d.nodes.values()
-        },
-        "agreements": {
-            a.agreement_id: {
-                "version": a.version,
-                "parties": sorted(a.parties),
-                "status": a.status.name,
-                "kinds": sorted(a.kinds),
-                "deadlines_days": dict(a.deadlines),
-            }
-            for a in d.agreements.values()
-        },
-    }
-
-
 @directory.command("show")
 @click.argument("bundle", type=click.Path(path_type=Path))
 @_root_opt
@@ -359,7 +208,7 @@ def show(bundle: Path, root: Path, as_json: bool) -> None:
     """Show a verified bundle: States, nodes and agreements."""
     d = _verified(bundle, root)
     if as_json:
-        click.echo(json.dumps(_summary(d), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(summary(d), indent=2, ensure_ascii=False))
         return
     click.echo(f"directory version {d.version}")
     for s in sorted(d.states.values(), key=lambda s: s.state):
@@ -386,7 +235,7 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 @_root_opt
 def diff(old: Path, new: Path, root: Path) -> None:
     """What changed between two verified bundles (States, nodes, keys, contacts, agreements)."""
-    a, b = _flatten(_summary(_verified(old, root))), _flatten(_summary(_verified(new, root)))
+    a, b = _flatten(summary(_verified(old, root))), _flatten(summary(_verified(new, root)))
     changes = 0
     for key in sorted(set(a) | set(b)):
         if key in ("expires_at_ms",) or a.get(key) == b.get(key):
@@ -411,11 +260,11 @@ def health(bundle: Path, root: Path, stale_days: int, expiring_days: int, as_jso
     """States without a focal point, stale contact points, keys and documents about to expire."""
     from directory.health import directory_health
 
-    directory, trusted = _verified_with_root(bundle, root)
+    directory, trusted = verified_bundle(bundle, root, now_ms=now_ms())
     report = directory_health(
         directory,
         trusted.root,  # the newest root the bundle carries, not the one trusted to begin with
-        now_ms=_now_ms(),
+        now_ms=now_ms(),
         stale_days=stale_days,
         expiring_days=expiring_days,
     )

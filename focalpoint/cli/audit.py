@@ -12,7 +12,10 @@ import click
 
 from focalpoint.audit.events import event_summary, iso_time
 from focalpoint.audit.verify import CheckpointCheck, LogReport, check_log, checkpoint_summary, stored_directory
+from focalpoint.cli._local import call
 from focalpoint.errors import StorageError, UsageError, VerificationError
+from focalpoint.storage.files import read_file
+from focalpoint.storage.sqlite.audit_log import AuditLog
 from focalpoint.v1 import audit_pb2
 
 __all__ = ["audit"]
@@ -47,13 +50,7 @@ def _line(e: dict[str, Any]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def audit_show(config_path: Path, case_ref: str, limit: int, before: int, as_json: bool) -> None:
     """Recent events, newest first (identifiers and codes only; never names or content)."""
-    from focalpoint.cli import _client, _rpc
-
-    async def go() -> Any:
-        async with _client(config_path) as c:
-            return await c.list_audit(limit, before, case_ref)
-
-    response = _rpc(go())
+    response = call(config_path, lambda c: c.list_audit(limit, before, case_ref))
     if not as_json:
         click.echo(f"log size {response.size}")
     for entry in response.entries:
@@ -66,13 +63,7 @@ def audit_show(config_path: Path, case_ref: str, limit: int, before: int, as_jso
 @click.option("--create", is_flag=True, help="Sign a new checkpoint now if the log has grown.")
 def audit_checkpoint(config_path: Path, create: bool) -> None:
     """The node's latest signed checkpoint and who cosigned it, as JSON."""
-    from focalpoint.cli import _client, _rpc
-
-    async def go() -> Any:
-        async with _client(config_path) as c:
-            return await c.checkpoint(create=create)
-
-    click.echo(json.dumps(checkpoint_summary(_rpc(go())), indent=2))
+    click.echo(json.dumps(checkpoint_summary(call(config_path, lambda c: c.checkpoint(create=create))), indent=2))
 
 
 @audit.command("verify")
@@ -96,7 +87,7 @@ def audit_verify(config_path: Path | None, db_path: Path | None, root_path: Path
     if db_path is not None:
         if not db_path.is_file():
             raise UsageError(f"{db_path}: no such database file")
-        result = _verify_offline(db_path, _read(root_path) if root_path is not None else None)
+        result = _verify_offline(db_path, read_file(root_path) if root_path is not None else None)
     else:
         if root_path is not None:
             raise UsageError("--root goes with --db; a running node checks against its own directory")
@@ -116,21 +107,8 @@ def audit_verify(config_path: Path | None, db_path: Path | None, root_path: Path
         sys.exit(1)
 
 
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise UsageError(f"{path}: cannot read: {e.strerror}") from e
-
-
 def _verify_online(config_path: Path) -> dict[str, Any]:
-    from focalpoint.cli import _client, _rpc
-
-    async def go() -> Any:
-        async with _client(config_path) as c:
-            return await c.verify_audit()
-
-    r = _rpc(go())
+    r = call(config_path, lambda c: c.verify_audit())
     report = LogReport(ok=r.ok, size=r.size, first_bad_index=r.first_bad_index, reason=r.reason, alarms=list(r.alarms))
     if r.HasField("checkpoint"):
         size = audit_pb2.Checkpoint.FromString(r.checkpoint.checkpoint).size
@@ -144,8 +122,6 @@ def _verify_offline(db_path: Path, trusted_root: bytes | None) -> dict[str, Any]
     every checkpoint it stored and, with a trusted root, their signatures against the
     directory it stored."""
     import sqlite3
-
-    from focalpoint.storage.sqlite.audit_log import AuditLog
 
     log = AuditLog(db_path, readonly=True)
     try:
@@ -167,7 +143,6 @@ def _verify_offline(db_path: Path, trusted_root: bytes | None) -> dict[str, Any]
 @click.option("--actor", default=None, help="Your local user id, recorded in the log with the export.")
 def audit_export(config_path: Path, case_ref: str, out_path: Path, actor: str | None) -> None:
     """Write a case's evidence bundle (verifiable offline with `audit verify-bundle`)."""
-    from focalpoint.cli import _client, _rpc
     from focalpoint.storage.keyfiles import write_secret_file
 
     if out_path.exists():
@@ -175,11 +150,7 @@ def audit_export(config_path: Path, case_ref: str, out_path: Path, actor: str | 
     if not out_path.parent.is_dir():
         raise UsageError(f"{out_path.parent}: no such directory")
 
-    async def go() -> Any:
-        async with _client(config_path, actor=actor) as c:
-            return await c.export_case(case_ref)
-
-    r = _rpc(go())
+    r = call(config_path, lambda c: c.export_case(case_ref), actor=actor)
     write_secret_file(out_path, r.evidence, what="an evidence file")
     click.echo(f"wrote {out_path}: case {case_ref}, {r.events} events, {r.messages} messages, {len(r.evidence)} bytes")
 
@@ -194,8 +165,8 @@ def audit_verify_bundle(bundle_path: Path, root_path: Path | None, as_json: bool
     """Check an evidence file with no node running. Exit 1, naming the failed step, if it does not verify."""
     from focalpoint.audit.evidence import verify_evidence
 
-    data = _read(bundle_path)
-    root = _read(root_path) if root_path is not None else None
+    data = read_file(bundle_path)
+    root = read_file(root_path) if root_path is not None else None
     try:
         report = verify_evidence(data, trusted_root=root)
     except VerificationError as e:

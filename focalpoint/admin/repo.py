@@ -14,7 +14,6 @@ published is ever overwritten. The folder can live on removable media or in vers
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,9 +31,10 @@ from directory.trust import (
 )
 from focalpoint.crypto.signing import AdminSigner
 from focalpoint.errors import UsageError, VerificationError
+from focalpoint.storage.files import write_atomic
 from focalpoint.v1 import directory_pb2
 
-__all__ = ["Repository", "document_kind", "write_atomic"]
+__all__ = ["Repository", "document_kind"]
 
 _SUFFIX = ".fpd"
 
@@ -67,16 +67,6 @@ def _write_new(path: Path, data: bytes) -> None:
         raise UsageError(f"{path}: already published; a new version needs a new version number")
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, data)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data``: temporary file, fsync, rename; a crash leaves old or new, whole."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
 
 
 class Repository:

@@ -29,13 +29,13 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from focalpoint.bench_echo import METHOD
+from focalpoint.bench.echo import METHOD
 from focalpoint.crypto.tlsid import generate_tls_identity
 from focalpoint.errors import FocalpointError
 from focalpoint.localnet import LocalNetwork, NodeSpec, make_network
+from focalpoint.localnet.samples import social_inquiry_request
 from focalpoint.log import configure_logging
 from focalpoint.node.ports import wall_clock_ms
-from focalpoint.samples import social_inquiry_request
 from focalpoint.server.config import load_config
 from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState
@@ -145,7 +145,7 @@ async def _echo(tmp: Path, payload: bytes, messages: int, light: int) -> dict[st
         files[name] = tmp / f"echo-{name}.pem"
         files[name].write_bytes(data)
     log = tmp / "echo.log"
-    argv = [sys.executable, "-m", "focalpoint.bench_echo", *(str(files[k]) for k in ("key", "cert", "client"))]
+    argv = [sys.executable, "-m", "focalpoint.bench.echo", *(str(files[k]) for k in ("key", "cert", "client"))]
     proc = _spawn(argv, log)
     with _stopping(proc):
         assert proc.stdout is not None

@@ -1,0 +1,10 @@
+"""Benchmarks: each runs our path and its raw baseline in the same run and prints ratios
+(these machines are shared and noisy; only ratios compare across them).
+
+- ``exchange``: raw gRPC echo (``echo``, a separate process) against the full exchange
+  between two node processes over mutual TLS;
+- ``directory``: verifying and loading a world-sized directory;
+- ``audit``: appending to, proving from and verifying a large audit log.
+"""
+
+__all__ = ["audit", "directory", "echo", "exchange"]

@@ -1,0 +1,65 @@
+"""``focalpoint bench``: benchmarks that run our path and its raw baseline side by side, as ratios."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from focalpoint.cli._local import run
+
+__all__ = ["bench"]
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks: our path and its raw baseline side by side, as ratios."""
+
+
+@bench.command("exchange")
+@click.option("--messages", type=click.IntRange(10, 200_000), default=3000, show_default=True)
+@click.option("--payload-bytes", type=click.IntRange(64, 512 * 1024), default=1024, show_default=True)
+@click.option(
+    "--light",
+    "light_load",
+    type=click.IntRange(5, 10_000),
+    default=200,
+    show_default=True,
+    help="Sequential round trips for p50.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_exchange(messages: int, payload_bytes: int, light_load: int, as_json: bool) -> None:
+    """Raw grpc.aio echo vs the full exchange, both between two processes over mutual TLS."""
+    from focalpoint.bench.exchange import run_exchange_bench
+
+    result = run(run_exchange_bench(messages=messages, payload_bytes=payload_bytes, light=light_load))
+    if as_json:
+        click.echo(json.dumps(result, sort_keys=True))
+    else:
+        from focalpoint.bench.exchange import format_exchange
+
+        click.echo(format_exchange(result))
+
+
+@bench.command("directory")
+@click.option("--states", type=click.IntRange(2, 676), default=193, show_default=True)
+@click.option("--contact-points", type=click.IntRange(1, 200), default=20, show_default=True, help="Per State.")
+@click.option("--repeats", type=click.IntRange(1, 50), default=5, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_directory(states: int, contact_points: int, repeats: int, as_json: bool) -> None:
+    """Verify and load a directory of STATES States, and time lookups at two sizes."""
+    from focalpoint.bench.directory import format_directory, run_directory_bench
+
+    result = run_directory_bench(states=states, contacts=contact_points, repeats=repeats)
+    click.echo(json.dumps(result, sort_keys=True) if as_json else format_directory(result))
+
+
+@bench.command("audit")
+@click.option("--leaves", type=click.IntRange(100, 50_000_000), default=1_000_000, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_audit(leaves: int, as_json: bool) -> None:
+    """Append throughput, proof times and full verification of an audit log of LEAVES leaves."""
+    from focalpoint.bench.audit import format_audit, run_audit_bench
+
+    result = run_audit_bench(leaves=leaves)
+    click.echo(json.dumps(result, sort_keys=True) if as_json else format_audit(result))
