@@ -13,7 +13,7 @@ import yaml
 from focalpoint.errors import ConfigError
 from focalpoint.server.config import NodeConfig, load_config
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "node.example.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "node.example.yaml"
 
 VALID: dict[str, Any] = {
     "node": {"id": "gr-ekka", "keys_file": "keys/node.keys", "passphrase_env": "FOCALPOINT_PASSPHRASE"},
