@@ -5,6 +5,9 @@
   between two node processes over mutual TLS;
 - ``directory``: verifying and loading a world-sized directory;
 - ``audit``: appending to, proving from and verifying a large audit log.
+
+Imports ``focalpoint.localnet`` (real node processes) and everything below it; only the CLI
+imports this package.
 """
 
 __all__ = ["audit", "directory", "echo", "exchange"]

@@ -14,6 +14,8 @@ from typing import Any
 
 import grpc
 
+__all__ = ["METHOD", "main", "serve"]
+
 METHOD = "/focalpoint.bench.Echo/Echo"
 
 

@@ -5,8 +5,8 @@ the tests.
 - ``samples``: fictitious message bodies;
 - ``demo``: ``focalpoint demo``, three States' nodes and one social inquiry end to end.
 
-It sits above ``focalpoint.client`` and ``focalpoint.server`` (it runs real nodes) and below
-``focalpoint.bench`` and ``focalpoint.cli``.
+It imports ``focalpoint.client`` and ``focalpoint.server`` (it runs real nodes) and what
+is below them; ``focalpoint.bench`` and ``focalpoint.cli`` import it.
 """
 
 from focalpoint.localnet.network import LocalNetwork, LocalNode, NodeSpec, free_port, make_network

@@ -4,6 +4,8 @@ inbox, the directory documents and the audit log, so every write commits with it
 ``db`` owns the connections and transactions; ``outbox``, ``inbox``, ``directory`` and
 ``audit`` are the aggregates, each composed over the one ``Database``; ``audit_log`` is the
 log's own storage (also opened read-only on a copy by ``focalpoint audit verify --db``).
+Imports ``focalpoint.storage.base`` and the pure packages; only ``focalpoint.server`` (which
+chooses the backend) and the auditors' CLI import it.
 """
 
 from focalpoint.storage.sqlite.audit_log import AuditLog
