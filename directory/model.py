@@ -233,7 +233,7 @@ class StateInfo:
 
 @dataclass(frozen=True, slots=True)
 class Directory:
-    """A verified directory version. Implements ``focalpoint.envelope.PeerKeys``."""
+    """A verified directory version. Implements ``focalpoint.exchange.envelope.PeerKeys``."""
 
     version: int
     issued_at_ms: int

@@ -6,7 +6,7 @@ nodes. Any tree head, inclusion proof (RFC 9162 §2.1.3) or consistency proof (�
 then needs only O(log² n) node reads, which is what keeps proofs in milliseconds at
 ten million leaves. ``node(level, index)`` is supplied by the store.
 
-``focalpoint.merkle`` is the reference (whole-list) implementation; the tests check both
+``focalpoint.crypto.merkle`` is the reference (whole-list) implementation; the tests check both
 against each other and against the published RFC 6962 vectors.
 """
 

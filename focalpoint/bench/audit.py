@@ -2,7 +2,7 @@
 
 Builds a log of N leaves (typical event sizes) in a temporary SQLite file, then times
 inclusion and consistency proofs at random positions and a full verification. The
-targets (DESIGN.md §7): proofs ≤ 5 ms at 10 M leaves, verification of 1 M leaves ≤ 30 s.
+targets (docs/architecture.md, principle P7): proofs ≤ 5 ms at 10 M leaves, verification of 1 M leaves ≤ 30 s.
 """
 
 from __future__ import annotations

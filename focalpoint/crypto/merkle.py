@@ -4,7 +4,7 @@
     node hash  = SHA-256(0x01 || left || right)
     MTH of n > 1 leaves splits at k, the largest power of two < n (RFC 9162 §2.1.1).
 
-Used for batch receipts and as the reference the audit log (focalpoint.audit_tree) is tested against.
+Used for batch receipts and as the reference the audit log (focalpoint.audit.tree) is tested against.
 """
 
 from __future__ import annotations

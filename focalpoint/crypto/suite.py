@@ -1,4 +1,4 @@
-"""The suite registry (DESIGN.md §2, docs/adr/0001-crypto-suite.md).
+"""The suite registry (docs/architecture.md principle P2, docs/adr/0001-crypto-suite.md).
 
 A suite fixes every algorithm of an envelope: the HPKE KEM, KDF and AEAD that
 encrypt it and the signature algorithm that signs it. Envelopes name their suite

@@ -20,7 +20,7 @@ __all__ = ["KINDS", "InvalidBody", "body_kind", "case_ref_of", "validate_body"]
 KINDS: tuple[str, ...] = tuple(f.name for f in messages_pb2.Body.DESCRIPTOR.oneofs_by_name["kind"].fields)
 
 # A pseudonymous reference: letters, digits and . _ / - only, so a name with spaces
-# cannot be smuggled into it (001:L1539–1541).
+# cannot be smuggled into it (docs/domain.md §3.4).
 _CASE_REF = re.compile(r"^[A-Z0-9][A-Z0-9._/-]{3,63}\Z")
 _STATE = re.compile(r"^[A-Z]{2}\Z")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*\Z")

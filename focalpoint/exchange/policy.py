@@ -1,8 +1,8 @@
 """What may be exchanged between two States (pure): the bilateral agreements as rules.
 
-An agreement has a status and covers message kinds (DOMAIN.md §5); a kind may travel
+An agreement has a status and covers message kinds (docs/domain.md §5); a kind may travel
 between two States only under an agreement IN FORCE between them that covers it —
-"signed but not in force" (001:L2244), suspended or terminated agreements allow nothing.
+"signed but not in force" (docs/domain.md §1.3), suspended or terminated agreements allow nothing.
 Nodes of the same State exchange without an agreement (a national focal point and its
 local units). The check runs when an official submits (a clear error, nothing queued)
 and again when a message arrives, after decryption (the kind is never in the clear).

@@ -1,8 +1,8 @@
 """A complete network on loopback, generated on the spot: the demo, the tests and the benchmark use it.
 
 Creates an administrator per State and a timestamp key, the keys of each node
-(``keystore.init_node_dir``), and publishes through a real administrators' repository
-(``focalpoint.directory_repo``): a root signed by the States' administrators, one State
+(``focalpoint.server.provision.init_node_dir``), and publishes through a real administrators' repository
+(``focalpoint.admin.repo``): a root signed by the States' administrators, one State
 entry per State, an agreement in force between every pair of States covering every
 message kind, and a timestamp. Each node gets a YAML config that trusts root 1 and reads
 the repository's bundle. Nothing is fixed in advance: every key is fresh and every port free.

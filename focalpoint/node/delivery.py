@@ -3,7 +3,7 @@
 One worker per recipient. A worker takes the due entries in batches (a single entry
 goes by unary call, more by stream), keeps at most ``max_in_flight`` batches on the
 wire, and for each result:
-  - a receipt that verifies (focalpoint.receipt) closes the entry as DELIVERED;
+  - a receipt that verifies (focalpoint.exchange.receipt) closes the entry as DELIVERED;
   - a retryable refusal or a transport failure schedules a retry with exponential
     backoff and jitter, for as long as the message has not expired;
   - any other refusal closes the entry as FAILED with the receiver's reason.

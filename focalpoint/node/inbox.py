@@ -66,7 +66,7 @@ class Inbox:
         await self._commit.close()
 
     def _open(self, envelope: envelope_pb2.Envelope, tls_peer: str, now: int) -> OpenedMessage:
-        """Steps 1–13 (focalpoint.envelope.open_envelope) and 13a (agreement); raises RefusalError."""
+        """Steps 1–13 (focalpoint.exchange.envelope.open_envelope) and 13a (agreement); raises RefusalError."""
         directory = self._directory()
         opened = open_envelope(
             envelope,
@@ -78,7 +78,7 @@ class Inbox:
             limits=self._limits,
         )
         self._on_newer_directory(tls_peer, opened.header.directory_version)
-        # 13a. An agreement in force between the two States covers this kind (focalpoint.policy).
+        # 13a. An agreement in force between the two States covers this kind (focalpoint.exchange.policy).
         try:
             check_exchange(directory, sender_node=opened.sender, recipient_node=self._me, kind=opened.kind)
         except RefusalError as e:

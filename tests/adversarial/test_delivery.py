@@ -1,4 +1,4 @@
-"""Adversarial delivery between real nodes over real mutual TLS (DESIGN.md §2 receive order).
+"""Adversarial delivery between real nodes over real mutual TLS (the receive order of docs/protocol.md §3).
 
 Every attack starts from what a real participant holds (its own keys, a genuine envelope
 it saw, a message it received) and changes one thing. Each must be refused with its
@@ -53,7 +53,7 @@ def now_utc() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-# (gRPC status, fp-refusal-code) per refusal, written out from DESIGN.md §2 rather than read from
+# (gRPC status, fp-refusal-code) per refusal, written out from docs/protocol.md rather than read from
 # focalpoint.errors, so a changed mapping fails here.
 Expect = tuple[grpc.StatusCode, str]
 MALFORMED: Expect = (SC.INVALID_ARGUMENT, "MALFORMED")
@@ -72,7 +72,7 @@ BAD_SIGNATURE: Expect = (SC.UNAUTHENTICATED, "BAD_SIGNATURE")
 CONTENT_MISMATCH: Expect = (SC.PERMISSION_DENIED, "CONTENT_MISMATCH")
 REPLAY: Expect = (SC.ALREADY_EXISTS, "REPLAY")
 INVALID_BODY: Expect = (SC.INVALID_ARGUMENT, "INVALID_BODY")
-# Strings of the sample body that no refusal may echo (DESIGN.md §2: no refusal leaks content).
+# Strings of the sample body that no refusal may echo (docs/architecture.md P2: no refusal leaks content).
 CONTENT_MARKERS = (CASE_REF, "Arta", "Elbasan")
 
 

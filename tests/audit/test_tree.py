@@ -1,4 +1,4 @@
-"""Stored-subtree tree heads and proofs (focalpoint.audit_tree) against RFC 6962 vectors and the reference."""
+"""Stored-subtree tree heads and proofs (focalpoint.audit.tree) against RFC 6962 vectors and the reference."""
 
 from __future__ import annotations
 

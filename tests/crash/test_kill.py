@@ -1,4 +1,4 @@
-"""Crash at any point leaves every message delivered exactly once (DESIGN.md §5), with real processes.
+"""Crash at any point leaves every message delivered exactly once (docs/architecture.md P5), with real processes.
 
 Two ``focalpoint node run`` processes; messages stream through the sender's local API while
 one of them is killed with SIGKILL and restarted. The databases are then read directly.

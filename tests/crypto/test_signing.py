@@ -1,4 +1,4 @@
-"""Signing keys, key ids, domain separation and threshold verification (focalpoint.signing)."""
+"""Signing keys, key ids, domain separation and threshold verification (focalpoint.crypto.signing)."""
 
 from __future__ import annotations
 

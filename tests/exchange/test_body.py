@@ -1,4 +1,4 @@
-"""Message body validation (focalpoint.body): every rule names its field and never echoes the value."""
+"""Message body validation (focalpoint.exchange.body): every rule names its field and never echoes the value."""
 
 from __future__ import annotations
 

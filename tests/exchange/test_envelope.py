@@ -1,4 +1,4 @@
-"""Sealing and opening envelopes (focalpoint.envelope) and the suite registry (focalpoint.suite).
+"""Sealing and opening envelopes (focalpoint.exchange.envelope) and the suite registry (focalpoint.crypto.suite).
 
 Keys and a signed directory are generated once per module with ``localnet.make_network`` and
 verified from root 1 as a node does; every time is a fixed integer, so nothing here reads the clock.

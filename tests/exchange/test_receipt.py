@@ -1,4 +1,4 @@
-"""Signed delivery receipts (focalpoint.receipt): steps R1–R3 of docs/protocol.md §4."""
+"""Signed delivery receipts (focalpoint.exchange.receipt): steps R1–R3 of docs/protocol.md §4."""
 
 from __future__ import annotations
 

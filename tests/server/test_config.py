@@ -1,4 +1,4 @@
-"""Node configuration (focalpoint.config): every error names the file and the key."""
+"""Node configuration (focalpoint.server.config): every error names the file and the key."""
 
 from __future__ import annotations
 

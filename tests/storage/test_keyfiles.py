@@ -1,4 +1,4 @@
-"""Private key files of nodes and administrators (focalpoint.keystore)."""
+"""Private key files of nodes and administrators (focalpoint.storage.keyfiles)."""
 
 from __future__ import annotations
 

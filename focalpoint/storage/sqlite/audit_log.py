@@ -1,7 +1,7 @@
 """The audit log's storage: leaves and complete subtrees in SQLite, proofs in milliseconds.
 
     audit_leaves (idx, leaf)            the exact leaf bytes, append-only
-    audit_nodes  (level, idx, hash)     every complete aligned subtree (focalpoint.audit_tree)
+    audit_nodes  (level, idx, hash)     every complete aligned subtree (focalpoint.audit.tree)
 
 An append writes its leaves and the subtrees they close in one transaction: the log is
 never half-written. Tree heads and proofs read only O(log² n) nodes. ``verify`` recomputes

@@ -85,7 +85,7 @@ WHEN NEW.kind = 'bundle'
 BEGIN
     DELETE FROM directory_documents WHERE kind = 'bundle' AND version < NEW.version;
 END;
--- The audit log (focalpoint.audit_log) lives in the same file, so events commit with their rows.
+-- The audit log (focalpoint.storage.sqlite.audit_log) lives in the same file, so events commit with their rows.
 -- Which leaves concern which case (derived from the leaves; not part of what is verified).
 CREATE TABLE IF NOT EXISTS audit_cases (
     case_ref TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (case_ref, idx)

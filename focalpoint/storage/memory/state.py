@@ -1,0 +1,153 @@
+"""The in-memory store's state and its transactions: committed tables, and a ``Tx`` that stages
+a write's changes so that they land whole or not at all."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeVar
+
+from focalpoint.audit import tree as audit_tree
+from focalpoint.crypto.merkle import leaf_hash
+from focalpoint.errors import StorageError
+from focalpoint.storage.base import DeliveryState, InboxRow, OutboxRow
+
+__all__ = [
+    "EMPTY_ROOT",
+    "EXPIRED",
+    "NO_BOUND",
+    "QUEUED",
+    "Incoming",
+    "Outgoing",
+    "State",
+    "Tx",
+    "last_bundle",
+    "limit_rows",
+    "pause",
+]
+
+T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
+
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+NO_BOUND = 1 << 62  # what the SQL uses for ``before == 0``
+EXPIRED = "expired before the recipient confirmed delivery"
+QUEUED = DeliveryState.QUEUED
+
+
+def limit_rows(rows: list[T], limit: int) -> list[T]:
+    """SQL ``LIMIT``: a negative limit means no limit."""
+    return rows if limit < 0 else rows[:limit]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    row: OutboxRow
+    client_request_id: str | None
+    message_kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    row: InboxRow
+    expires_at_ms: int
+    message_kind: str
+
+
+@dataclass(slots=True)
+class State:
+    """The committed tables. Dicts keep insertion order, which is ``seq`` (or id) order here."""
+
+    outbox: dict[bytes, Outgoing] = field(default_factory=dict)
+    by_request: dict[str, bytes] = field(default_factory=dict)
+    inbox: dict[tuple[str, bytes], Incoming] = field(default_factory=dict)
+    documents: dict[tuple[str, str, int], bytes] = field(default_factory=dict)
+    meta: dict[str, str] = field(default_factory=dict)
+    checkpoints: dict[int, bytes] = field(default_factory=dict)
+    cosignatures: dict[tuple[int, str], bytes] = field(default_factory=dict)
+    witnessed: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    alarms: dict[int, bytes] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=lambda: {"outbox": 0, "inbox": 0, "alarm": 0})
+    leaves: list[bytes] = field(default_factory=list)
+    nodes: dict[tuple[int, int], bytes] = field(default_factory=dict)
+    tail: audit_tree.Tail = field(default_factory=lambda: audit_tree.Tail(0, {}))
+    cases: dict[str, list[int]] = field(default_factory=dict)
+    fail_writes: int = 0
+    commits: int = 0
+    closed: bool = False
+
+    def transaction(self, what: str, body: Callable[[Tx], T]) -> T:
+        """Run ``body`` on a fresh ``Tx`` and apply what it staged, or nothing if anything fails."""
+        if self.closed:
+            raise StorageError(f"memory store: {what} failed: the store is closed")
+        tx = Tx(self)
+        result = body(tx)
+        if self.fail_writes > 0:
+            self.fail_writes -= 1
+            raise StorageError(f"memory store: {what} failed: simulated disk failure")
+        tail, nodes = self.tail.extend([leaf_hash(leaf) for leaf in tx.leaves])
+        # From here on nothing can fail: the whole write lands.
+        self.leaves.extend(tx.leaves)
+        self.nodes.update(((level, index), h) for level, index, h in nodes)
+        self.tail = tail
+        for case_ref, index in tx.cases:
+            self.cases.setdefault(case_ref, []).append(index)
+        for write in tx.writes:
+            write()
+        self.counters.update(tx.seqs)
+        self.commits += 1
+        return result
+
+    async def write(self, what: str, body: Callable[[Tx], T]) -> T:
+        """One write transaction, then a suspension point (as the SQLite backend's thread hop;
+        like it, a write that started completes even if its caller is cancelled)."""
+        result = self.transaction(what, body)
+        await asyncio.sleep(0)
+        return result
+
+
+class Tx:
+    """One open write: reads the committed state and stages changes (applied by ``State``)."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.leaves: list[bytes] = []
+        self.cases: list[tuple[str, int]] = []
+        self.writes: list[Callable[[], object]] = []
+        self.seqs: dict[str, int] = {}
+
+    @property
+    def next_index(self) -> int:
+        return len(self.state.leaves) + len(self.leaves)
+
+    def log(self, leaf: bytes, case_ref: str = "") -> int:
+        index = self.next_index
+        self.leaves.append(bytes(leaf))
+        if case_ref:
+            self.cases.append((case_ref, index))
+        return index
+
+    def put(self, table: dict[K, V], key: K, value: V) -> None:
+        self.writes.append(partial(table.__setitem__, key, value))
+
+    def drop(self, table: dict[K, V], key: K) -> None:
+        self.writes.append(partial(table.pop, key, None))
+
+    def next_seq(self, counter: str) -> int:
+        """The next AUTOINCREMENT number of ``counter`` (spent only if the write commits)."""
+        self.seqs[counter] = self.seqs.get(counter, self.state.counters[counter]) + 1
+        return self.seqs[counter]
+
+
+async def pause() -> None:
+    """A read is a suspension point in the SQLite backend too."""
+    await asyncio.sleep(0)
+
+
+def last_bundle(documents: dict[tuple[str, str, int], bytes]) -> bytes | None:
+    bundles = [k for k in documents if k[0] == "bundle"]
+    return documents[max(bundles, key=lambda k: k[2])] if bundles else None
