@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
+from google.protobuf.message import DecodeError
 
 from focalpoint.audit import events as audit_events
 from focalpoint.audit.checkpoint import (
@@ -152,6 +153,11 @@ class Witness:
                 return alarm
         if previous is not None and new.size <= previous.size:
             self._known[peer] = max(self._known.get(peer, 0), previous.size)
+            if new.size == previous.size and previous_raw and not _cosigned_by(signed, self._me):
+                # This node cosigned but the partner never got it (the Cosign call failed): hand it back.
+                [mine] = parse_signed_checkpoint(previous_raw).cosignatures
+                await self._transport.cosign(peer, mine)
+                log.info("witness_cosignature_handed_back", peer=peer, size=new.size)
             return WitnessOutcome(peer, "unchanged", previous.size)
         now = self._clock()
         cosignature = cosign(signer, witness=self._me, checkpoint=new.raw, at_ms=now)
@@ -210,3 +216,14 @@ class Witness:
         await self._audit.add_alarm(peer, evidence.SerializeToString(), event, now)
         log.error("witness_alarm", peer=peer, reason=reason)
         return WitnessOutcome(peer, "alarm", b.size, reason)
+
+
+def _cosigned_by(signed: audit_pb2.SignedCheckpoint, witness: str) -> bool:
+    """Whether the checkpoint as the partner serves it carries ``witness``'s cosignature."""
+    for cosignature in signed.cosignatures:
+        try:
+            if audit_pb2.CosignedContent.FromString(cosignature.content).witness_node == witness:
+                return True
+        except DecodeError:
+            continue
+    return False

@@ -267,11 +267,6 @@ async def test_the_audit_calls_refuse_a_node_that_is_not_an_agreement_partner(fa
     assert await gr.peer_api.checkpoint(AL, "")  # a partner still is answered
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Witness._check keeps its cosigned record before Cosign reaches the partner; when that "
-    "call fails, later rounds see the same size as 'unchanged' and never hand the cosignature back",
-)
 async def test_a_cosignature_that_did_not_reach_the_partner_is_handed_back_on_the_next_round(
     fabric: Fabric,
 ) -> None:
@@ -284,5 +279,10 @@ async def test_a_cosignature_that_did_not_reach_the_partner_is_handed_back_on_th
     [first] = await al.witness.check_all([GR])
     assert first.result == "unreachable"
     assert await al.store.audit.witnessed(GR) is not None  # al kept (and logged) its cosignature
-    await al.witness.check_all([GR])
+    [second] = await al.witness.check_all([GR])
+    assert second.result == "unchanged"
     assert len(await gr.store.audit.cosignatures(size)) == 1
+    cosigns = [c for c in fabric.network.calls if c == (AL, GR, "Cosign")]
+    [third] = await al.witness.check_all([GR])  # gr now shows al's cosignature: nothing to hand back
+    assert third.result == "unchanged"
+    assert [c for c in fabric.network.calls if c == (AL, GR, "Cosign")] == cosigns
