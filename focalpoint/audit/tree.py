@@ -12,13 +12,26 @@ against each other and against the published RFC 6962 vectors.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from focalpoint.crypto.merkle import node_hash
 
-__all__ = ["NodeLookup", "consistency_proof", "inclusion_proof", "new_nodes", "subtree_root", "tree_root"]
+__all__ = [
+    "EMPTY_ROOT",
+    "NodeLookup",
+    "SizedTree",
+    "consistency_proof",
+    "inclusion_proof",
+    "new_nodes",
+    "subtree_root",
+    "tree_root",
+]
 
 NodeLookup = Callable[[int, int], bytes]
+# The root of the empty tree (RFC 9162 §2.1.1: the hash of the empty string).
+EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
 def _split(n: int) -> int:
@@ -88,6 +101,33 @@ def new_nodes(index: int, leaf: bytes, node: NodeLookup) -> list[tuple[int, int,
         level, i = level + 1, i // 2
         out.append((level, i, h))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class SizedTree:
+    """Tree heads and proofs of a stored log of ``size`` leaves; asking beyond it is a ValueError."""
+
+    node: NodeLookup
+    size: int
+
+    def _within(self, size: int) -> None:
+        if not 0 <= size <= self.size:
+            raise ValueError(f"no tree of size {size}; the log has {self.size} leaves")
+
+    def root(self, size: int | None = None) -> bytes:
+        size = self.size if size is None else size
+        self._within(size)
+        return EMPTY_ROOT if size == 0 else tree_root(self.node, size)
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        size = self.size if size is None else size
+        self._within(size)
+        return inclusion_proof(self.node, index, size)
+
+    def consistency_proof(self, old: int, new: int | None = None) -> list[bytes]:
+        new = self.size if new is None else new
+        self._within(new)
+        return consistency_proof(self.node, old, new)
 
 
 class Tail:

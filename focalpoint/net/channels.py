@@ -11,9 +11,9 @@ calls become errors through the one status map (``focalpoint.net.status``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 import structlog
@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 log = structlog.get_logger("focalpoint.transport")
+R = TypeVar("R")
 
 
 def client_options(max_message_bytes: int) -> list[tuple[str, Any]]:
@@ -218,42 +219,32 @@ class PeerChannels:
             raise TransportError(f"stream to {peer!r} returned {len(results)} results for {len(envelopes)} envelopes")
         return results
 
-    async def ping(self, peer: str, request: node_pb2.PingRequest) -> node_pb2.PingResponse:
+    async def _ask(self, peer: str, call: Callable[[NodeServiceAsyncStub], Awaitable[R]]) -> R:
+        """One call to ``peer``; a failure becomes the error the peer raised (``net.status``)."""
         stub = self._stub(peer)
         try:
-            return await stub.Ping(request, timeout=self._timeout)
+            return await call(stub)
         except grpc.aio.AioRpcError as e:
             raise error_from_rpc(e) from e
+
+    async def ping(self, peer: str, request: node_pb2.PingRequest) -> node_pb2.PingResponse:
+        return await self._ask(peer, lambda stub: stub.Ping(request, timeout=self._timeout))
 
     async def checkpoint(self, peer: str, log_node: str) -> audit_pb2.SignedCheckpoint:
-        stub = self._stub(peer)
-        try:
-            return await stub.GetCheckpoint(audit_pb2.GetCheckpointRequest(log_node=log_node), timeout=self._timeout)
-        except grpc.aio.AioRpcError as e:
-            raise error_from_rpc(e) from e
+        request = audit_pb2.GetCheckpointRequest(log_node=log_node)
+        return await self._ask(peer, lambda stub: stub.GetCheckpoint(request, timeout=self._timeout))
 
     async def inclusion_proof(self, peer: str, index: int, size: int) -> audit_pb2.InclusionProofResponse:
-        stub = self._stub(peer)
         request = audit_pb2.InclusionProofRequest(index=index, tree_size=size)
-        try:
-            return await stub.GetInclusionProof(request, timeout=self._timeout)
-        except grpc.aio.AioRpcError as e:
-            raise error_from_rpc(e) from e
+        return await self._ask(peer, lambda stub: stub.GetInclusionProof(request, timeout=self._timeout))
 
     async def consistency_proof(self, peer: str, old: int, new: int) -> list[bytes]:
-        stub = self._stub(peer)
         request = audit_pb2.ConsistencyProofRequest(old_size=old, new_size=new)
-        try:
-            return list((await stub.GetConsistencyProof(request, timeout=self._timeout)).path)
-        except grpc.aio.AioRpcError as e:
-            raise error_from_rpc(e) from e
+        answer = await self._ask(peer, lambda stub: stub.GetConsistencyProof(request, timeout=self._timeout))
+        return list(answer.path)
 
     async def cosign(self, peer: str, cosignature: audit_pb2.Cosignature) -> None:
-        stub = self._stub(peer)
-        try:
-            await stub.Cosign(cosignature, timeout=self._timeout)
-        except grpc.aio.AioRpcError as e:
-            raise error_from_rpc(e) from e
+        await self._ask(peer, lambda stub: stub.Cosign(cosignature, timeout=self._timeout))
 
     async def fetch_bundle(self, peer: str, known_version: int) -> tuple[int, bytes | None]:
         """The peer's directory bundle if newer than ``known_version``; raises TransportError."""

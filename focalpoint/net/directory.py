@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 
 from focalpoint.errors import NotFound, TransportError
-from focalpoint.net.status import abort
+from focalpoint.net.status import abort, error_from_rpc
 from focalpoint.v1 import distribution_pb2, distribution_pb2_grpc
 
 __all__ = [
@@ -72,8 +72,8 @@ async def fetch_bundle(
         response = await stub.GetBundle(
             distribution_pb2.GetBundleRequest(known_version=known_version), timeout=timeout_s
         )
-    except grpc.aio.AioRpcError as e:
-        raise TransportError(f"directory service: {e.code().name}: {e.details()}") from e
+    except grpc.aio.AioRpcError as e:  # whatever the server said, the bundle is to be fetched later
+        raise TransportError(f"directory service: {error_from_rpc(e)}") from e
     return response.version, (response.bundle or None)
 
 

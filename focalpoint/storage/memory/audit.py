@@ -10,7 +10,7 @@ from focalpoint.audit import tree as audit_tree
 from focalpoint.audit.verify import Damage, find_damage
 from focalpoint.errors import StorageError
 from focalpoint.storage.base import AuditView
-from focalpoint.storage.memory.state import EMPTY_ROOT, NO_BOUND, State, Tx, last_bundle, limit_rows, pause
+from focalpoint.storage.memory.state import NO_BOUND, State, Tx, last_bundle, limit_rows, pause
 
 __all__ = ["MemoryAudit", "MemoryAuditView"]
 
@@ -188,23 +188,17 @@ class MemoryAuditView:
             level += 1
         return out
 
+    def _tree(self) -> audit_tree.SizedTree:
+        return audit_tree.SizedTree(self._node, self.size)
+
     def root(self, size: int | None = None) -> bytes:
-        size = self.size if size is None else size
-        if not 0 <= size <= self.size:
-            raise ValueError(f"no tree of size {size}; the log has {self.size} leaves")
-        return EMPTY_ROOT if size == 0 else audit_tree.tree_root(self._node, size)
+        return self._tree().root(size)
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
-        size = self.size if size is None else size
-        if size > self.size:
-            raise ValueError(f"no tree of size {size}; the log has {self.size} leaves")
-        return audit_tree.inclusion_proof(self._node, index, size)
+        return self._tree().inclusion_proof(index, size)
 
     def consistency_proof(self, old: int, new: int | None = None) -> list[bytes]:
-        new = self.size if new is None else new
-        if new > self.size:
-            raise ValueError(f"no tree of size {new}; the log has {self.size} leaves")
-        return audit_tree.consistency_proof(self._node, old, new)
+        return self._tree().consistency_proof(old, new)
 
     def verify(self, *, batch: int = 65_536) -> Damage | None:
         """Recompute everything from the leaves; the first disagreement, or None if the log is whole."""

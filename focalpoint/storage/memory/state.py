@@ -4,7 +4,6 @@ a write's changes so that they land whole or not at all."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -16,7 +15,6 @@ from focalpoint.errors import StorageError
 from focalpoint.storage.base import DeliveryState, InboxRow, OutboxRow
 
 __all__ = [
-    "EMPTY_ROOT",
     "EXPIRED",
     "NO_BOUND",
     "QUEUED",
@@ -33,7 +31,6 @@ T = TypeVar("T")
 K = TypeVar("K")
 V = TypeVar("V")
 
-EMPTY_ROOT = hashlib.sha256(b"").digest()
 NO_BOUND = 1 << 62  # what the SQL uses for ``before == 0``
 EXPIRED = "expired before the recipient confirmed delivery"
 QUEUED = DeliveryState.QUEUED

@@ -16,7 +16,6 @@ thread); this module does not decide what is logged.
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +26,7 @@ from focalpoint.audit.verify import Damage, find_damage
 from focalpoint.crypto.merkle import leaf_hash
 from focalpoint.errors import StorageError
 
-__all__ = ["EMPTY_ROOT", "SCHEMA", "AuditLog", "load_tail", "stored_size", "write_leaves"]
+__all__ = ["SCHEMA", "AuditLog", "load_tail", "stored_size", "write_leaves"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_leaves (idx INTEGER PRIMARY KEY, leaf BLOB NOT NULL);
@@ -35,8 +34,6 @@ CREATE TABLE IF NOT EXISTS audit_nodes (
     level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)
 ) WITHOUT ROWID;
 """
-
-EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
 def stored_size(db: sqlite3.Connection) -> int:
@@ -160,11 +157,11 @@ class AuditLog:
         ).fetchall()
         return [(int(i), bytes(leaf)) for i, leaf in rows]
 
+    def _tree(self) -> audit_tree.SizedTree:
+        return audit_tree.SizedTree(self._node, self.size)
+
     def root(self, size: int | None = None) -> bytes:
-        size = self.size if size is None else size
-        if not 0 <= size <= self.size:
-            raise ValueError(f"no tree of size {size}; the log has {self.size} leaves")
-        return EMPTY_ROOT if size == 0 else audit_tree.tree_root(self._node, size)
+        return self._tree().root(size)
 
     def leaf(self, index: int) -> bytes:
         row = self._db.execute("SELECT leaf FROM audit_leaves WHERE idx = ?", (index,)).fetchone()
@@ -173,16 +170,10 @@ class AuditLog:
         return bytes(row[0])
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
-        size = self.size if size is None else size
-        if size > self.size:
-            raise ValueError(f"no tree of size {size}; the log has {self.size} leaves")
-        return audit_tree.inclusion_proof(self._node, index, size)
+        return self._tree().inclusion_proof(index, size)
 
     def consistency_proof(self, old: int, new: int | None = None) -> list[bytes]:
-        new = self.size if new is None else new
-        if new > self.size:
-            raise ValueError(f"no tree of size {new}; the log has {self.size} leaves")
-        return audit_tree.consistency_proof(self._node, old, new)
+        return self._tree().consistency_proof(old, new)
 
     def verify(self, *, batch: int = 65_536) -> Damage | None:
         """Recompute everything from the leaves; the first disagreement, or None if the log is whole."""
