@@ -3,7 +3,8 @@
 Steps 1–13 are ``focalpoint.exchange.envelope.open_envelope``; 13a is the agreement check;
 14–16 (replay check, storage, receipt) happen in one transaction with the DELIVERED audit
 event (``InboxStore.add``), so each receipt names the log index of the event that records
-it. Every refusal is logged by its code. The caller names the authenticated peer (from the
+it. Every refusal is logged by its code (a failure to store is not a refusal of the
+envelope: the sender is told to retry). The caller names the authenticated peer (from the
 TLS pin on the gRPC door); nothing the envelope says about its sender is taken on trust.
 """
 

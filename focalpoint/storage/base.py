@@ -229,8 +229,9 @@ class DirectoryStore(Protocol):
     """Every directory document version this node accepted, and the last verified bundle."""
 
     async def save(self, documents: Sequence[tuple[str, str, int, bytes]], at_ms: int) -> None:
-        """(kind, name, version, raw) rows, with their DIRECTORY_ACCEPTED events, in one
-        transaction; kind 'bundle' is the latest bundle (older bundles are dropped)."""
+        """(kind, name, version, raw) rows, with DIRECTORY_ACCEPTED events for those not stored
+        before, in one transaction; kind 'bundle' is a bundle (storing one drops the bundles of
+        lower versions; ``load`` gives the newest)."""
         ...
 
     async def load(self) -> tuple[list[bytes], dict[tuple[str, str], int], bytes | None]:
@@ -267,7 +268,9 @@ class AuditStore(Protocol):
         ``meta`` settings they make true, in one transaction; returns the first index."""
         ...
 
-    async def meta(self, key: str) -> str | None: ...
+    async def meta(self, key: str) -> str | None:
+        """A setting ``record`` stored (a backend may keep its own keys, e.g. its schema version)."""
+        ...
 
     async def read(self, fn: Callable[[AuditView], T]) -> T:
         """Run ``fn`` on a read-only view of the committed log (may run in a worker thread)."""
