@@ -23,8 +23,9 @@ trailer (gRPC's own, or an older peer's) maps by its code alone.
 
 One policy for what a message may say: the local API, which serves the institution's own
 operators, passes each message on; the peer door (``internal_detail=False``) never tells a
-peer about its storage, configuration or its own calls to others, only that it cannot
-serve the request now. Messages never carry case content either way.
+peer about its storage, configuration or its own calls to others, not even which of them
+failed: the peer gets a TransportError saying the node cannot serve the request now (so it
+retries). Messages never carry case content either way.
 """
 
 from __future__ import annotations
@@ -95,10 +96,12 @@ def status_of(err: FocalpointError, *, internal_detail: bool = True) -> tuple[gr
     """(status, message, trailer) for an error, under the message policy above."""
     if isinstance(err, RefusalError):
         return _STATUS_BY_NUMBER[err.grpc_status], err.reason[:MAX_REASON_CHARS], (REFUSAL_METADATA_KEY, err.code.name)
+    if not internal_detail and isinstance(err, StorageError | TransportError | ConfigError):
+        # What went wrong inside this node is none of a peer's business: "not now" is all it learns.
+        return grpc.StatusCode.UNAVAILABLE, _WITHHELD, (ERROR_METADATA_KEY, "transport")
     for cls, code, name in _TABLE:
         if isinstance(err, cls):
-            withheld = not internal_detail and isinstance(err, StorageError | TransportError | ConfigError)
-            return code, _WITHHELD if withheld else str(err), (ERROR_METADATA_KEY, name)
+            return code, str(err), (ERROR_METADATA_KEY, name)
     raise AssertionError(f"no status for {type(err).__name__}")  # pragma: no cover (the table covers the tree)
 
 
