@@ -5,7 +5,7 @@ exporting node's hybrid signature over them. Verification (``verify_evidence``, 
 is numbered E1–E8 as in docs/protocol.md §10.7 and names the first check that fails;
 any changed byte fails one of them (E1 also refuses a non-canonical encoding, so bytes
 cannot be added where a parser would skip them). The node's half, which builds and signs
-the file from its store, is ``focalpoint.export``.
+the file from its store, is ``focalpoint.node.export``.
 """
 
 from __future__ import annotations

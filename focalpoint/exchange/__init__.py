@@ -1,6 +1,6 @@
 """The exchange between nodes, as pure rules: bytes in, a verified object or a typed refusal out.
 
-- ``envelope``: sealing, and receive steps 1–13 (docs/protocol.md §4);
+- ``envelope``: sealing, and receive steps 1–13 (docs/protocol.md §3);
 - ``body``: validation of message bodies and the pseudonymous case reference they carry;
 - ``receipt``: signed receipts, single and batch (R1–R3);
 - ``policy``: the bilateral agreements as rules (receive step 13a) and who a node's partners are;

@@ -6,7 +6,7 @@ AES-256-GCM. Loading refuses a file that others can read. Nothing here logs or
 prints key material.
 
 Raises ``ConfigError`` for every unusable file, naming the file and the problem. Making new
-keys is ``focalpoint.provision`` (nodes) and the administrators' tools.
+keys is ``focalpoint.server.provision`` (nodes) and the administrators' tools.
 """
 
 from __future__ import annotations
