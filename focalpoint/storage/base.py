@@ -43,6 +43,7 @@ __all__ = [
     "OutboxStore",
     "ReceiptSigner",
     "Store",
+    "inbox_outcomes",
 ]
 
 T = TypeVar("T")
@@ -146,6 +147,31 @@ class InboxOutcome:
     duplicate: bool
     # True when (sender, message id) was already stored with a *different* digest.
     conflict: bool
+
+
+def inbox_outcomes(
+    rows: Sequence[NewInbox],
+    stored: dict[tuple[str, bytes], tuple[bytes, bytes]],
+    made: dict[tuple[str, bytes], bytes],
+) -> list[InboxOutcome]:
+    """Each offered row's outcome, in order, once a backend has stored the fresh ones: ``stored``
+    maps (sender, message id) to (digest, receipt) for every row known before the write (receipt
+    empty for a fresh one), ``made`` to the receipt signed for each fresh row. The first copy of a
+    fresh row is new; a later copy, or a row stored before, is a duplicate with the original
+    receipt when its digest is the same, and a conflict when it is not."""
+    outcomes: list[InboxOutcome] = []
+    seen: set[tuple[str, bytes]] = set()
+    for r in rows:
+        key = (r.sender, r.message_id)
+        digest, receipt = stored[key]
+        if key in made and key not in seen:
+            seen.add(key)
+            outcomes.append(InboxOutcome(made[key], duplicate=False, conflict=False))
+            continue
+        receipt = receipt or made[key]
+        same = digest == r.digest
+        outcomes.append(InboxOutcome(receipt, duplicate=same, conflict=not same))
+    return outcomes
 
 
 class OutboxStore(Protocol):

@@ -7,7 +7,7 @@ from functools import partial
 
 from focalpoint.audit import events as audit_events
 from focalpoint.errors import StorageError
-from focalpoint.storage.base import InboxOutcome, InboxRow, NewInbox, ReceiptSigner
+from focalpoint.storage.base import InboxOutcome, InboxRow, NewInbox, ReceiptSigner, inbox_outcomes
 from focalpoint.storage.memory.state import NO_BOUND, Incoming, State, Tx, limit_rows, pause
 
 __all__ = ["MemoryInbox"]
@@ -52,19 +52,7 @@ class MemoryInbox:
         for (r, _), receipt in zip(fresh, receipts, strict=True):
             made[(r.sender, r.message_id)] = bytes(receipt)
             tx.put(self._s.inbox, (r.sender, r.message_id), _received(tx.next_seq("inbox"), r, bytes(receipt)))
-        outcomes: list[InboxOutcome] = []
-        seen: set[tuple[str, bytes]] = set()
-        for r in rows:
-            key = (r.sender, r.message_id)
-            digest, receipt = stored[key]
-            if key in made and key not in seen:
-                seen.add(key)
-                outcomes.append(InboxOutcome(made[key], duplicate=False, conflict=False))
-                continue
-            receipt = receipt or made[key]
-            same = digest == r.digest
-            outcomes.append(InboxOutcome(receipt, duplicate=same, conflict=not same))
-        return outcomes
+        return inbox_outcomes(rows, stored, made)
 
     async def get(self, sender: str, message_id: bytes) -> InboxRow | None:
         await pause()

@@ -8,7 +8,7 @@ from typing import Any
 
 from focalpoint.audit import events as audit_events
 from focalpoint.errors import StorageError
-from focalpoint.storage.base import InboxOutcome, InboxRow, NewInbox, ReceiptSigner
+from focalpoint.storage.base import InboxOutcome, InboxRow, NewInbox, ReceiptSigner, inbox_outcomes
 from focalpoint.storage.sqlite.db import Database, Tx
 
 __all__ = ["SqliteInbox"]
@@ -81,19 +81,7 @@ class SqliteInbox:
                     f" expires_at_ms, receipt, case_ref, message_kind) VALUES {values}",
                     params,
                 )
-            outcomes: list[InboxOutcome] = []
-            seen: set[tuple[str, bytes]] = set()
-            for r in rows:
-                key = (r.sender, r.message_id)
-                digest, receipt = stored[key]
-                if key in made and key not in seen:
-                    seen.add(key)
-                    outcomes.append(InboxOutcome(made[key], duplicate=False, conflict=False))
-                    continue
-                receipt = receipt or made[key]
-                same = digest == r.digest
-                outcomes.append(InboxOutcome(receipt, duplicate=same, conflict=not same))
-            return outcomes
+            return inbox_outcomes(rows, stored, made)
 
         return await self._db.transaction("inbox write", body)
 
