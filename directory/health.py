@@ -2,8 +2,9 @@
 
 The source papers report States that name no focal point, and the one network that works
 keeps its members' contact details current (docs/domain.md §1.3); details go stale as the
-people who staff a focal point change (§7). This report lists exactly those, plus keys and documents near expiry and,
-when a node supplies its reachability results, the agreement partners it cannot reach.
+people who staff a focal point change (§7). This report lists exactly those, plus keys and
+documents near expiry and, when a node supplies its reachability results, the agreement
+partners it cannot reach and how far their clocks are from its own.
 """
 
 from __future__ import annotations
@@ -30,6 +31,16 @@ class HealthReport:
     expiring_documents: list[tuple[str, int]]  # (what, expires at ms)
     excluded_documents: list[tuple[str, str]]  # (what, why): authentic but left out (expired)
     unreachable_nodes: list[tuple[str, str]] = field(default_factory=list)  # (node, last error)
+    # (partner, its clock minus this node's in ms), as measured by signed pings
+    clock_offsets: list[tuple[str, int]] = field(default_factory=list)
+    # Offsets beyond this need attention: half the envelopes' skew window, so they are seen
+    # before messages are refused (0: offsets are shown but never flagged).
+    clock_attention_ms: int = 0
+
+    @property
+    def clocks_disagreeing(self) -> list[tuple[str, int]]:
+        limit = self.clock_attention_ms
+        return [(n, o) for n, o in self.clock_offsets if limit and abs(o) > limit]
 
     @property
     def healthy(self) -> bool:
@@ -40,6 +51,7 @@ class HealthReport:
             or self.expiring_documents
             or self.excluded_documents
             or self.unreachable_nodes
+            or self.clocks_disagreeing
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -56,6 +68,10 @@ class HealthReport:
             "expiring_documents": [{"document": w, "expires": _iso(t)} for w, t in self.expiring_documents],
             "excluded_documents": [{"document": w, "reason": r} for w, r in self.excluded_documents],
             "unreachable_nodes": [{"node": n, "error": e} for n, e in self.unreachable_nodes],
+            "clock_offsets": [
+                {"node": n, "offset_ms": o, "attention": (n, o) in self.clocks_disagreeing}
+                for n, o in self.clock_offsets
+            ],
         }
 
     def lines(self) -> list[str]:
@@ -74,6 +90,10 @@ def format_report(report: Mapping[str, Any]) -> list[str]:
     out += [f"  {d['document']} expires {d['expires']}" for d in report["expiring_documents"]]
     out += [f"  {d['document']} is not in use: {d['reason']}" for d in report.get("excluded_documents", [])]
     out += [f"  node {n['node']} unreachable: {n['error']}" for n in report["unreachable_nodes"]]
+    for c in report.get("clock_offsets", []):
+        ahead = "ahead of" if c["offset_ms"] > 0 else "behind"
+        flag = "CLOCKS DISAGREE: " if c["attention"] else ""
+        out.append(f"  {flag}node {c['node']}'s clock is {abs(c['offset_ms']) / 1000:.1f} s {ahead} this node's")
     return out
 
 
@@ -99,6 +119,8 @@ def directory_health(
     stale_days: int = 180,
     expiring_days: int = 30,
     unreachable: Mapping[str, str] | None = None,
+    clock_offsets: Mapping[str, int] | None = None,
+    clock_attention_ms: int = 0,
 ) -> HealthReport:
     horizon = now_ms + expiring_days * DAY_MS
     delegated = {d.state for d in root.states}
@@ -139,4 +161,6 @@ def directory_health(
         expiring_documents=documents,
         excluded_documents=sorted(directory.excluded.items()),
         unreachable_nodes=sorted((unreachable or {}).items()),
+        clock_offsets=sorted((clock_offsets or {}).items()),
+        clock_attention_ms=clock_attention_ms,
     )

@@ -144,9 +144,10 @@ GRPC_STATUS: dict[Refusal, int] = {
 }
 
 # Refusals the sender can expect to clear by retrying later (e.g. after either side
-# refreshes its directory, or the receiver recovers); all others close the outbox entry.
+# refreshes its directory, the receiver recovers, or the two clocks are brought back into
+# agreement); all others close the outbox entry. A message is retried until it expires.
 RETRYABLE: frozenset[Refusal] = frozenset(
-    {Refusal.UNKNOWN_KEY_ID, Refusal.UNKNOWN_PEER, Refusal.UNKNOWN_SENDER, Refusal.UNAVAILABLE}
+    {Refusal.UNKNOWN_KEY_ID, Refusal.UNKNOWN_PEER, Refusal.UNKNOWN_SENDER, Refusal.UNAVAILABLE, Refusal.NOT_YET_VALID}
 )
 
 

@@ -203,6 +203,15 @@ def read_header(envelope: envelope_pb2.Envelope, *, limits: Limits) -> envelope_
     return header
 
 
+def _clock_disagreement(sender: str, receiver: str, ahead_ms: int, limits: Limits) -> str:
+    """Step 8b's reason: the two clocks disagree (either may be wrong); the sender retries."""
+    return (
+        f"the clocks of {sender} and {receiver} disagree: the envelope was created {ahead_ms // 1000} s ahead of"
+        f" {receiver}'s clock, beyond the {limits.clock_skew_ms // 1000} s allowed; it is retried until it"
+        " expires, so set both clocks right (NTP)"
+    )
+
+
 def open_envelope(
     envelope: envelope_pb2.Envelope,
     *,
@@ -238,7 +247,9 @@ def open_envelope(
     ):
         raise _refuse(Refusal.MALFORMED, "expiry must follow creation within the maximum lifetime")
     if header.created_at_ms > now_ms + limits.clock_skew_ms:
-        raise _refuse(Refusal.NOT_YET_VALID, "created in the future; check the sender's clock")
+        raise _refuse(
+            Refusal.NOT_YET_VALID, _clock_disagreement(header.sender_node, me, header.created_at_ms - now_ms, limits)
+        )
     if header.expires_at_ms <= now_ms:
         raise _refuse(Refusal.EXPIRED, "the envelope expired before it arrived")
     # 9. Known recipient key id.

@@ -15,7 +15,13 @@ from focalpoint.crypto.signing import Context, Ed25519Signer
 from focalpoint.errors import Refusal, RefusalError, VerificationError
 from focalpoint.v1 import node_pb2
 
-__all__ = ["answer_ping", "check_pong", "make_ping"]
+__all__ = ["PING_WINDOW_MS", "answer_ping", "check_pong", "make_ping"]
+
+# How far a ping's time may be from the answering node's clock. Far wider than the envelopes'
+# skew window on purpose: pings are how two nodes measure how far their clocks disagree, so a
+# ping from a badly set clock must still be answered. A replayed ping gains nothing (the
+# caller only accepts an answer to its own fresh nonce).
+PING_WINDOW_MS = 86_400_000
 
 
 def make_ping(
@@ -35,7 +41,7 @@ def answer_ping(
     tls_peer: str,
     directory: Directory,
     now_ms: int,
-    skew_ms: int,
+    window_ms: int = PING_WINDOW_MS,
 ) -> node_pb2.PingResponse:
     """Check a ping from the authenticated peer and sign the answer; raises RefusalError."""
     try:
@@ -44,8 +50,8 @@ def answer_ping(
         raise RefusalError(Refusal.MALFORMED, "ping content does not parse") from e
     if ping.from_node != tls_peer or ping.to_node != me:
         raise RefusalError(Refusal.SENDER_NOT_PEER, "the ping names other nodes than this connection's")
-    if abs(ping.sent_at_ms - now_ms) > skew_ms:
-        raise RefusalError(Refusal.EXPIRED, "the ping's time is outside the clock-skew window")
+    if abs(ping.sent_at_ms - now_ms) > window_ms:
+        raise RefusalError(Refusal.EXPIRED, f"the ping's time is more than {window_ms // 3_600_000} h from this node's")
     verifier = directory.signing_key(tls_peer, request.signature.key_id, ping.sent_at_ms)
     if verifier is None:
         raise RefusalError(Refusal.BAD_SIGNATURE, "the ping is not signed with a valid key of the caller")

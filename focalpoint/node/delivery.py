@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import structlog
 
 from directory import Directory
-from focalpoint.errors import RefusalError, StorageError, TransportError, VerificationError
+from focalpoint.errors import Refusal, RefusalError, StorageError, TransportError, VerificationError
 from focalpoint.exchange.codec import refusal_from_proto, refusal_to_proto
 from focalpoint.exchange.receipt import verify_receipt
 from focalpoint.node.ports import Clock, DirectoryView, PeerTransport
@@ -167,7 +167,10 @@ class DeliveryManager:
                 batch = await self._next_batch(peer, q)
                 if not batch:
                     q.slots.release()
-                    timeout = None if q.scan_at is None else max(0.0, (q.scan_at - self._clock()) / 1000)
+                    # Never longer than the longest backoff, even if the clock was stepped back.
+                    timeout = (
+                        None if q.scan_at is None else min(max(0.0, (q.scan_at - self._clock()) / 1000), self._retry[1])
+                    )
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(q.wake.wait(), timeout)
                     continue
@@ -188,9 +191,12 @@ class DeliveryManager:
             if item.message_id not in q.in_flight:
                 batch.append(item)
         now = self._clock()
+        latest = now + int(self._retry[1] * 1000)  # no retry is planned further ahead than this
+        if q.scan_at is not None and q.scan_at > latest:  # planned by a clock since stepped back
+            q.scan_at = now
         if batch or q.scan_at is None or q.scan_at > now:
             return batch
-        rows = await self._outbox.due(peer, now, self._batch, q.in_flight)
+        rows = await self._outbox.due(peer, now, self._batch, q.in_flight, latest_ms=latest)
         if rows:
             q.scan_at = now  # there may be more than one batch due
             return [Outgoing(r.message_id, r.envelope, r.digest) for r in rows]
@@ -262,6 +268,7 @@ class DeliveryManager:
         retry: list[tuple[bytes, int, str]] = []
         final: list[tuple[bytes, RefusalError]] = []
         verified_roots: set[bytes] = set()  # a batch receipt's root signature is checked once
+        clock_warned = False
         for row, result in zip(rows, results, strict=True):
             if result.WhichOneof("outcome") == "delivered":
                 try:
@@ -281,6 +288,9 @@ class DeliveryManager:
                 delivered.append(Delivered(row.message_id, verified.raw, now, verified.content.log_index))
             else:
                 err = refusal_from_proto(result.refused)
+                if err.code is Refusal.NOT_YET_VALID and not clock_warned:
+                    clock_warned = True  # once per round: the receiver named both clocks
+                    log.warning("clock_disagreement", peer=peer, reason=err.reason[:300])
                 if err.retryable:
                     retry.append((row.message_id, later(), str(err)))
                 else:

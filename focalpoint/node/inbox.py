@@ -200,7 +200,10 @@ class Inbox:
             try:
                 accepted.append((i, self._open(envelope, tls_peer, now)))
             except RefusalError as e:
-                log.info("envelope_refused", code=e.code.name, reason=e.reason[:200], peer=tls_peer)
+                if e.code is Refusal.NOT_YET_VALID:  # an operator on either side must act: warn
+                    log.warning("clock_disagreement", peer=tls_peer, reason=e.reason[:300])
+                else:
+                    log.info("envelope_refused", code=e.code.name, reason=e.reason[:200], peer=tls_peer)
                 refused.append((message_id_of(envelope), e))
                 results[i] = node_pb2.DeliveryResult(message_id=message_id_of(envelope), refused=refusal_to_proto(e))
         if accepted:

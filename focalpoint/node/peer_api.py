@@ -44,7 +44,6 @@ class PeerApi:
         checkpoints: Checkpoints,
         bundle: Callable[[], tuple[int, bytes]],
         clock_ms: Clock,
-        clock_skew_ms: int,
     ) -> None:
         self._me = me
         self._directory = directory
@@ -54,7 +53,6 @@ class PeerApi:
         self._checkpoints = checkpoints
         self._bundle = bundle
         self._clock = clock_ms
-        self._skew_ms = clock_skew_ms
 
     # --- any node of the directory ----------------------------------------------------------
 
@@ -76,7 +74,6 @@ class PeerApi:
             tls_peer=peer,
             directory=self._directory(),
             now_ms=self._clock(),
-            skew_ms=self._skew_ms,
         )
 
     def bundle(self, known_version: int) -> tuple[int, bytes | None]:

@@ -36,6 +36,9 @@ class PeerStatus:
     rtt_ms: float | None = None
     error: str = ""
     last_ok_ms: int | None = None
+    # The partner's clock minus this node's, measured by the last answered ping (its answer's
+    # time against the middle of the round trip): positive when the partner's clock is ahead.
+    clock_offset_ms: int | None = None
 
 
 class Reachability:
@@ -57,19 +60,20 @@ class Reachability:
 
     async def ping(self, peer: str) -> PeerStatus:
         directory = self._directory()
-        request = make_ping(
-            self._signer(), me=self._me, peer=peer, now_ms=self._clock(), directory_version=directory.version
-        )
+        sent_at = self._clock()
+        request = make_ping(self._signer(), me=self._me, peer=peer, now_ms=sent_at, directory_version=directory.version)
         started = time.perf_counter()
         previous = self.status.get(peer)
         try:
             response = await self._transport.ping(peer, request)
-            check_pong(response, request, directory=directory, me=self._me, peer=peer)
+            pong = check_pong(response, request, directory=directory, me=self._me, peer=peer)
+            rtt_ms = (time.perf_counter() - started) * 1000
             status = PeerStatus(
                 reachable=True,
                 checked_at_ms=self._clock(),
-                rtt_ms=round((time.perf_counter() - started) * 1000, 2),
+                rtt_ms=round(rtt_ms, 2),
                 last_ok_ms=self._clock(),
+                clock_offset_ms=round(pong.answered_at_ms - (sent_at + rtt_ms / 2)),
             )
         except FocalpointError as e:  # unreachable, refused, or an answer that does not verify
             status = self._failed(previous, str(e))
@@ -86,6 +90,7 @@ class Reachability:
             checked_at_ms=self._clock(),
             error=error[:300],
             last_ok_ms=previous.last_ok_ms if previous else None,
+            clock_offset_ms=previous.clock_offset_ms if previous else None,
         )
 
     async def round(self) -> dict[str, PeerStatus]:
@@ -98,3 +103,7 @@ class Reachability:
 
     def unreachable(self) -> dict[str, str]:
         return {peer: s.error for peer, s in sorted(self.status.items()) if not s.reachable}
+
+    def clock_offsets(self) -> dict[str, int]:
+        """Each partner's clock minus this node's, as last measured (partners answered at least once)."""
+        return {peer: s.clock_offset_ms for peer, s in sorted(self.status.items()) if s.clock_offset_ms is not None}

@@ -74,6 +74,7 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
         exporter: Exporter,
         reachability: Reachability,
         clock_ms: Clock,
+        clock_skew_ms: int,
     ) -> None:
         self._me = me
         self._expected = f"Bearer {token}".encode()
@@ -85,6 +86,7 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
         self._exporter = exporter
         self._reachability = reachability
         self._clock = clock_ms
+        self._clock_skew_ms = clock_skew_ms
 
     def _authenticate(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         supplied = dict(context.invocation_metadata() or ()).get("authorization", "")
@@ -231,6 +233,8 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
             stale_days=request.stale_days or 180,
             expiring_days=request.expiring_days or 30,
             unreachable=self._reachability.unreachable(),
+            clock_offsets=self._reachability.clock_offsets(),
+            clock_attention_ms=self._clock_skew_ms // 2,
         )
         return local_pb2.GetHealthResponse(report_json=json.dumps(report.as_dict()))
 

@@ -174,7 +174,6 @@ class Node:
             checkpoints=self.checkpoints,
             bundle=self._current_bundle,
             clock_ms=clock_ms,
-            clock_skew_ms=limits.clock_skew_ms,
         )
         self.local_service = LocalServicer(
             me=me,
@@ -187,6 +186,7 @@ class Node:
             exporter=self.exporter,
             reachability=self.reachability,
             clock_ms=clock_ms,
+            clock_skew_ms=limits.clock_skew_ms,
         )
         self._server_tls: ServerTls | None = None
         self._peer_server: grpc.aio.Server | None = None

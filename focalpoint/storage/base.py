@@ -188,8 +188,12 @@ class OutboxStore(Protocol):
         """The highest per-peer sequence number used, per recipient."""
         ...
 
-    async def due(self, recipient: str, now_ms: int, limit: int, exclude: set[bytes]) -> list[OutboxRow]:
-        """QUEUED, unexpired entries for ``recipient`` whose next attempt is due, oldest first."""
+    async def due(
+        self, recipient: str, now_ms: int, limit: int, exclude: set[bytes], *, latest_ms: int | None = None
+    ) -> list[OutboxRow]:
+        """QUEUED, unexpired entries for ``recipient`` whose next attempt is due, oldest first. With
+        ``latest_ms``, an entry scheduled after it is due too: no retry is ever planned that far
+        ahead, so its time was set by a clock that has since been stepped back."""
         ...
 
     async def next_due_ms(self, recipient: str, exclude: set[bytes]) -> int | None:

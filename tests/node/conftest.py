@@ -45,13 +45,24 @@ class Fabric:
     clock: FakeClock
     nodes: dict[str, Node] = field(default_factory=dict)
     stores: dict[str, MemoryStore] = field(default_factory=dict)
+    # How far each node's own clock is from the shared one (ms; positive: ahead), changeable live.
+    skews: dict[str, int] = field(default_factory=dict)
+
+    def clock_of(self, node_id: str) -> Callable[[], int]:
+        """``node_id``'s clock: the shared fake clock plus that node's skew (see ``set_skew``)."""
+        return lambda: self.clock() + self.skews.get(node_id, 0)
+
+    def set_skew(self, node_id: str, seconds: float) -> None:
+        """Set ``node_id``'s clock ``seconds`` ahead of the others (negative: behind); 0 fixes it."""
+        self.skews[node_id] = int(seconds * 1000)
 
     async def open(self, node_id: str, store: MemoryStore | None = None) -> Node:
         """Open ``node_id`` (again, after ``close``, with the store it had) and attach it."""
         store = store or self.stores.get(node_id) or MemoryStore()
         self.stores[node_id] = store
         config = load_config(self.files.nodes[node_id].config_path)
-        node = await Node.open(config, clock_ms=self.clock, store=store, transport=self.network.transport(node_id))
+        clock = self.clock_of(node_id)
+        node = await Node.open(config, clock_ms=clock, store=store, transport=self.network.transport(node_id))
         self.network.attach(node_id, node.peer_api)
         self.nodes[node_id] = node
         return node

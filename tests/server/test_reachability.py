@@ -10,7 +10,7 @@ import pytest
 from focalpoint.client import LocalClient
 from focalpoint.crypto.signing import Context, Ed25519Signer
 from focalpoint.errors import Refusal, RefusalError, VerificationError
-from focalpoint.exchange.ping import answer_ping, check_pong, make_ping
+from focalpoint.exchange.ping import PING_WINDOW_MS, answer_ping, check_pong, make_ping
 from focalpoint.exchange.policy import partners
 from focalpoint.localnet import LocalNetwork
 from focalpoint.node.ports import wall_clock_ms
@@ -57,9 +57,7 @@ def test_pong_checks_catch_forgeries(nodes: dict[str, Node]) -> None:
     directory = gr.cache.current
     now = wall_clock_ms()
     ping = make_ping(gr.keyring.signer, me=GR, peer=AL, now_ms=now, directory_version=directory.version)
-    pong = answer_ping(
-        ping, signer=al.keyring.signer, me=AL, tls_peer=GR, directory=directory, now_ms=now, skew_ms=60_000
-    )
+    pong = answer_ping(ping, signer=al.keyring.signer, me=AL, tls_peer=GR, directory=directory, now_ms=now)
     assert check_pong(pong, ping, directory=directory, me=GR, peer=AL).nonce
     other = make_ping(gr.keyring.signer, me=GR, peer=AL, now_ms=now, directory_version=directory.version)
     with pytest.raises(VerificationError, match="does not answer this ping"):
@@ -78,18 +76,16 @@ def test_pong_checks_catch_forgeries(nodes: dict[str, Node]) -> None:
     [("wrong-peer", Refusal.SENDER_NOT_PEER), ("stale", Refusal.EXPIRED), ("bad-signature", Refusal.BAD_SIGNATURE)],
 )
 def test_pings_are_checked_before_they_are_answered(nodes: dict[str, Node], case: str, code: Refusal) -> None:
-    """A ping naming another caller, outside the skew window, or badly signed gets no signed answer."""
+    """A ping naming another caller, dated beyond the ping window, or badly signed gets no signed answer."""
     gr, al = nodes[GR], nodes[AL]
     directory = al.cache.current
     now = wall_clock_ms()
-    sent_at = now - 3_600_000 if case == "stale" else now
+    sent_at = now - PING_WINDOW_MS - 1 if case == "stale" else now
     signer = Ed25519Signer.generate() if case == "bad-signature" else gr.keyring.signer
     ping = make_ping(signer, me=GR, peer=AL, now_ms=sent_at, directory_version=directory.version)
     tls_peer = IT if case == "wrong-peer" else GR
     with pytest.raises(RefusalError) as caught:
-        answer_ping(
-            ping, signer=al.keyring.signer, me=AL, tls_peer=tls_peer, directory=directory, now_ms=now, skew_ms=60_000
-        )
+        answer_ping(ping, signer=al.keyring.signer, me=AL, tls_peer=tls_peer, directory=directory, now_ms=now)
     assert caught.value.code is code
 
 

@@ -236,6 +236,16 @@ async def test_due_lists_queued_unexpired_entries_whose_attempt_is_due_oldest_fi
     assert await store.outbox.due("nobody", 1_000, 10, set()) == []
 
 
+async def test_due_also_lists_entries_planned_beyond_latest_as_set_by_a_clock_stepped_back(store: Store) -> None:
+    """With latest_ms, an attempt planned after it is due now; one between now and latest is not."""
+    soon, far = outgoing(created_at_ms=1_000), outgoing(created_at_ms=1_000)
+    await store.outbox.add([soon, far])
+    await store.outbox.schedule_retry([(soon.message_id, 1_400, "retry"), (far.message_id, 301_000, "retry")])
+    due = await store.outbox.due("al-shss", 1_000, 10, set(), latest_ms=1_500)
+    assert [r.message_id for r in due] == [far.message_id]
+    assert await store.outbox.due("al-shss", 1_000, 10, set()) == []
+
+
 async def test_next_due_ms_is_the_earliest_attempt_among_queued_entries_not_excluded(store: Store) -> None:
     """next_due_ms ignores excluded, closed and other recipients' entries; None when nothing is queued."""
     first, second, third = (outgoing(created_at_ms=t) for t in (300, 100, 200))

@@ -99,9 +99,16 @@ class MemoryOutbox:
     def _queued(self, recipient: str) -> list[OutboxRow]:
         return [o.row for o in self._s.outbox.values() if o.row.state == QUEUED and o.row.recipient == recipient]
 
-    async def due(self, recipient: str, now_ms: int, limit: int, exclude: set[bytes]) -> list[OutboxRow]:
+    async def due(
+        self, recipient: str, now_ms: int, limit: int, exclude: set[bytes], *, latest_ms: int | None = None
+    ) -> list[OutboxRow]:
         await pause()
-        rows = [r for r in self._queued(recipient) if r.next_attempt_ms <= now_ms < r.expires_at_ms]
+        rows = [
+            r
+            for r in self._queued(recipient)
+            if (r.next_attempt_ms <= now_ms or (latest_ms is not None and r.next_attempt_ms > latest_ms))
+            and now_ms < r.expires_at_ms
+        ]
         return limit_rows([r for r in limit_rows(rows, limit + len(exclude)) if r.message_id not in exclude], limit)
 
     async def next_due_ms(self, recipient: str, exclude: set[bytes]) -> int | None:

@@ -19,6 +19,9 @@ _OUTBOX_COLS = (
 )
 
 
+_NO_LATEST = (1 << 63) - 1  # no entry is scheduled after this
+
+
 def _outbox(row: Any) -> OutboxRow:
     return OutboxRow(
         seq=row[0],
@@ -112,11 +115,14 @@ class SqliteOutbox:
         )
         return _outbox(rows[0]) if rows else None
 
-    async def due(self, recipient: str, now_ms: int, limit: int, exclude: set[bytes]) -> list[OutboxRow]:
+    async def due(
+        self, recipient: str, now_ms: int, limit: int, exclude: set[bytes], *, latest_ms: int | None = None
+    ) -> list[OutboxRow]:
+        latest = _NO_LATEST if latest_ms is None else latest_ms
         rows = await self._db.fetchall(
-            f"SELECT {_OUTBOX_COLS} FROM outbox WHERE state = ? AND recipient = ? AND next_attempt_ms <= ?"
-            " AND expires_at_ms > ? ORDER BY seq LIMIT ?",
-            (int(DeliveryState.QUEUED), recipient, now_ms, now_ms, limit + len(exclude)),
+            f"SELECT {_OUTBOX_COLS} FROM outbox WHERE state = ? AND recipient = ?"
+            " AND (next_attempt_ms <= ? OR next_attempt_ms > ?) AND expires_at_ms > ? ORDER BY seq LIMIT ?",
+            (int(DeliveryState.QUEUED), recipient, now_ms, latest, now_ms, limit + len(exclude)),
         )
         return [r for r in map(_outbox, rows) if r.message_id not in exclude][:limit]
 

@@ -1,0 +1,110 @@
+"""Clocks drift and get stepped back: a clock disagreement between two nodes delays messages but
+never fails them for good, both sides say which two clocks disagree, and each node shows how
+far its partners' clocks are from its own."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from structlog.testing import capture_logs
+
+from directory.health import directory_health
+from focalpoint.errors import Refusal, RefusalError
+from focalpoint.exchange.envelope import Limits
+from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.storage.base import DeliveryState
+from tests.node.conftest import Fabric, eventually
+
+GR, AL = "gr-ekka", "al-shss"
+FIVE_MINUTES = 300
+
+
+async def _submit(fabric: Fabric) -> bytes:
+    body = social_inquiry_request("GR-2026-0001", identified_at_ms=fabric.clock())
+    return (await fabric.nodes[GR].outbox.submit(AL, body)).message_id
+
+
+@pytest.mark.parametrize(
+    ("node", "seconds"),
+    [pytest.param(AL, -FIVE_MINUTES, id="receiver-5-min-slow"), pytest.param(GR, FIVE_MINUTES, id="sender-5-min-fast")],
+)
+async def test_a_clock_disagreement_delays_a_message_until_the_clocks_agree_then_it_is_delivered_once(
+    fabric: Fabric, node: str, seconds: int
+) -> None:
+    """NOT_YET_VALID is retried (QUEUED, naming both clocks), and delivery succeeds once they agree.
+
+    An envelope sealed by a fast clock keeps its creation time, so it is accepted once real time
+    reaches that time less the skew window; a receiver's slow clock, once set right, accepts at once.
+    """
+    gr, al = fabric.nodes[GR], fabric.nodes[AL]
+    fabric.set_skew(node, seconds)
+    message_id = await _submit(fabric)
+
+    async def refused_at_least_once() -> bool:
+        row = await gr.store.outbox.get(message_id)
+        return row is not None and row.attempts >= 1
+
+    await eventually(refused_at_least_once, what="a first attempt refused")
+    row = await gr.store.outbox.get(message_id)
+    assert row is not None
+    assert row.state is DeliveryState.QUEUED
+    assert "clocks of gr-ekka and al-shss disagree" in row.last_error
+    assert await al.store.inbox.count() == 0
+    fabric.set_skew(node, 0)
+    if node == GR:  # the envelope was stamped 5 minutes ahead; that much of the window must pass
+        fabric.clock.advance(FIVE_MINUTES - Limits().clock_skew_ms / 1000)
+    await fabric.retry_now(GR, AL)
+    assert await asyncio.wait_for(gr.delivery.wait_closed(message_id), 2) is DeliveryState.DELIVERED
+    assert await al.store.inbox.count() == 1
+
+
+async def test_both_sides_log_the_clock_disagreement_at_warning(fabric: Fabric) -> None:
+    """The receiver and the sender each warn `clock_disagreement`, naming the other node."""
+    gr = fabric.nodes[GR]
+    fabric.set_skew(AL, -FIVE_MINUTES)
+    with capture_logs() as logs:
+        message_id = await _submit(fabric)
+
+        async def attempted() -> bool:
+            row = await gr.store.outbox.get(message_id)
+            return row is not None and row.attempts >= 1
+
+        await eventually(attempted, what="a first attempt refused")
+    warned = [(e["peer"], e["log_level"]) for e in logs if e["event"] == "clock_disagreement"]
+    assert (GR, "warning") in warned  # at the receiver, about the sender
+    assert (AL, "warning") in warned  # at the sender, about the receiver
+
+
+def test_not_yet_valid_is_retryable_and_names_both_clocks() -> None:
+    """The refusal a receiver gives for a future envelope is retryable and blames neither side alone."""
+    from focalpoint.exchange.envelope import _clock_disagreement
+
+    reason = _clock_disagreement(GR, AL, 301_000, Limits())
+    err = RefusalError(Refusal.NOT_YET_VALID, reason)
+    assert err.retryable
+    assert "clocks of gr-ekka and al-shss disagree" in reason
+    assert "301 s ahead" in reason
+    assert "sender's clock" not in reason
+
+
+async def test_each_partner_s_clock_offset_is_measured_by_signed_pings_and_shown_in_health(fabric: Fabric) -> None:
+    """A partner 5 minutes ahead is still answered, its offset is measured, and health flags it."""
+    gr = fabric.nodes[GR]
+    fabric.set_skew(AL, FIVE_MINUTES)
+    statuses = await gr.reachability.round()
+    assert statuses[AL].reachable
+    offset = statuses[AL].clock_offset_ms
+    assert offset is not None
+    assert abs(offset - FIVE_MINUTES * 1000) < 1000
+    assert abs(gr.reachability.clock_offsets()["it-dgi"]) < 1000
+    report = directory_health(
+        gr.cache.current,
+        gr.cache.trusted.root,
+        now_ms=fabric.clock(),
+        clock_offsets=gr.reachability.clock_offsets(),
+        clock_attention_ms=gr.limits.clock_skew_ms // 2,
+    )
+    assert not report.healthy
+    assert [n for n, _ in report.clocks_disagreeing] == [AL]
+    assert any("CLOCKS DISAGREE: node al-shss's clock is 300" in line and "ahead" in line for line in report.lines())
