@@ -24,6 +24,7 @@ from focalpoint.v1 import audit_pb2
 __all__ = [
     "LogKeys",
     "VerifiedCheckpoint",
+    "clock_disorder",
     "contradiction",
     "cosign",
     "make_checkpoint",
@@ -156,20 +157,33 @@ def verify_cosignature(
 def contradiction(earlier: VerifiedCheckpoint, later: VerifiedCheckpoint, proof: list[bytes] | None) -> str | None:
     """Why two checkpoints of one log cannot both be true, or None if they can.
 
+    ``earlier`` is the one known first (e.g. the last cosigned), ``later`` the one shown now.
     ``proof`` is the log's consistency proof from the smaller to the larger size (None when
-    the log offered none). Equal sizes need no proof: the roots must be equal.
+    the log offered none). Equal sizes need no proof: the roots must be equal. Only sizes,
+    roots and proofs decide: checkpoint times come from the node's clock, which may be
+    stepped back, so their order is at most a warning (``clock_disorder``).
     """
     if earlier.log_node != later.log_node:
         raise ValueError("checkpoints of two different logs")
     small, large = (earlier, later) if earlier.size <= later.size else (later, earlier)
     if small.size == large.size:
         return None if small.root == large.root else f"two roots for size {small.size}"
-    if small.issued_at_ms > large.issued_at_ms:
-        return f"the log shrank from {large.size} to {small.size} leaves over time"
     if small.size == 0:
         return None
+    if proof is not None and verify_consistency(small.size, large.size, small.root, large.root, proof):
+        return None
+    if later.size < earlier.size:  # shown a smaller log than one signed before, and not a prefix of it
+        return f"the log shrank from {earlier.size} to {later.size} leaves (no consistency proof links them)"
     if proof is None:
         return f"the log gave no consistency proof from size {small.size} to {large.size}"
-    if not verify_consistency(small.size, large.size, small.root, large.root, proof):
-        return f"size {large.size} is not an extension of size {small.size} (consistency proof fails)"
+    return f"size {large.size} is not an extension of size {small.size} (consistency proof fails)"
+
+
+def clock_disorder(earlier: VerifiedCheckpoint, later: VerifiedCheckpoint) -> str | None:
+    """A warning when the larger of two consistent checkpoints is dated before the smaller: the
+    log only grew, but its node's clock was stepped back in between. Never evidence of anything."""
+    small, large = (earlier, later) if earlier.size <= later.size else (later, earlier)
+    if small.size < large.size and large.issued_at_ms < small.issued_at_ms:
+        back_s = (small.issued_at_ms - large.issued_at_ms) / 1000
+        return f"checkpoint {large.size} is dated {back_s:.0f} s before checkpoint {small.size}: the clock went back"
     return None

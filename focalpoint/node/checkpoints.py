@@ -64,12 +64,20 @@ class Checkpoints:
                     " its directory entry must list one (log_keys) before it can sign checkpoints"
                 )
             root = await self._audit.read(lambda view: view.root(size))
-            now = self._clock()
+            # Never dated before the previous checkpoint, even if the clock was stepped back.
+            now = max(self._clock(), self._issued_at(latest))
             signed = make_checkpoint(signer, log_node=self._me, size=size, root=root, issued_at_ms=now)
             raw = await self._audit.add_checkpoint(size, signed.SerializeToString(), now)
             self._latest_raw = raw
             log.info("checkpoint_signed", size=size)
             return audit_pb2.SignedCheckpoint.FromString(raw)
+
+    @staticmethod
+    def _issued_at(latest: tuple[bytes, list[bytes]] | None) -> int:
+        if latest is None:
+            return 0
+        signed = audit_pb2.SignedCheckpoint.FromString(latest[0])
+        return audit_pb2.Checkpoint.FromString(signed.checkpoint).issued_at_ms
 
     async def scheduled(self) -> None:
         """The timer's checkpoint: signed when there is a key and a log; failures are logged."""

@@ -27,6 +27,7 @@ from google.protobuf.message import DecodeError
 from focalpoint.audit import events as audit_events
 from focalpoint.audit.checkpoint import (
     VerifiedCheckpoint,
+    clock_disorder,
     contradiction,
     cosign,
     parse_signed_checkpoint,
@@ -181,7 +182,7 @@ class Witness:
     ) -> WitnessOutcome | None:
         small, large = (a, b) if a.size <= b.size else (b, a)
         proof: list[bytes] | None = None
-        if 0 < small.size < large.size and small.issued_at_ms <= large.issued_at_ms:
+        if 0 < small.size < large.size:  # sizes, roots and proofs decide; times only warn
             try:
                 proof = await self._transport.consistency_proof(peer, small.size, large.size)
             except UsageError:  # out of range, invalid, not possible: the log says it cannot prove it
@@ -190,6 +191,9 @@ class Witness:
                 raise TransportError(f"no consistency proof from {peer!r} now: {e}") from e
         reason = contradiction(a, b, proof)
         if reason is None:
+            disorder = clock_disorder(a, b)
+            if disorder is not None:
+                log.warning("witness_clock_disorder", peer=peer, detail=disorder)
             return None
         key = (peer, a.raw, b.raw)
         if self._alarmed is None:  # the evidence kept before a restart

@@ -10,10 +10,12 @@ import pytest
 from structlog.testing import capture_logs
 
 from directory.health import directory_health
+from focalpoint.audit.checkpoint import make_checkpoint
 from focalpoint.errors import Refusal, RefusalError
 from focalpoint.exchange.envelope import Limits
 from focalpoint.localnet.samples import social_inquiry_request
 from focalpoint.storage.base import DeliveryState
+from focalpoint.v1 import audit_pb2
 from tests.node.conftest import Fabric, eventually
 
 GR, AL = "gr-ekka", "al-shss"
@@ -108,3 +110,41 @@ async def test_each_partner_s_clock_offset_is_measured_by_signed_pings_and_shown
     assert not report.healthy
     assert [n for n, _ in report.clocks_disagreeing] == [AL]
     assert any("CLOCKS DISAGREE: node al-shss's clock is 300" in line and "ahead" in line for line in report.lines())
+
+
+@pytest.mark.parametrize("back_s", [30, 300])
+async def test_a_log_whose_node_clock_was_stepped_back_is_cosigned_without_an_alarm(
+    fabric: Fabric, back_s: int
+) -> None:
+    """A larger checkpoint dated before the cosigned one (clock stepped back) is consistent: cosigned,
+    with a warning that clears, never a WITNESS_ALARM."""
+    gr, al = fabric.nodes[GR], fabric.nodes[AL]
+    await _submit(fabric)
+    first = await gr.checkpoints.get()
+    [cosigned] = await al.witness.check_all([GR])
+    assert cosigned.result == "cosigned"
+    await _submit(fabric)  # the log grows
+    size = gr.store.audit.size
+    root = await gr.store.audit.read(lambda view: view.root(size))
+    signer = gr.keyring.log_signer
+    assert signer is not None
+    first_at = audit_pb2.Checkpoint.FromString(first.checkpoint).issued_at_ms
+    stepped_back = make_checkpoint(signer, log_node=GR, size=size, root=root, issued_at_ms=first_at - back_s * 1000)
+    await gr.store.audit.add_checkpoint(size, stepped_back.SerializeToString(), first_at - back_s * 1000)
+    with capture_logs() as logs:
+        [outcome] = await al.witness.check_all([GR])
+    assert (outcome.result, outcome.size) == ("cosigned", size)
+    assert await al.store.audit.alarms() == []
+    assert any(e["event"] == "witness_clock_disorder" and e["log_level"] == "warning" for e in logs)
+
+
+async def test_a_node_never_signs_a_checkpoint_dated_before_its_previous_one(fabric: Fabric) -> None:
+    """After its clock is stepped back 5 minutes, the next checkpoint is dated no earlier than the last."""
+    gr = fabric.nodes[GR]
+    await _submit(fabric)
+    first = audit_pb2.Checkpoint.FromString((await gr.checkpoints.get()).checkpoint)
+    fabric.set_skew(GR, -FIVE_MINUTES)
+    await _submit(fabric)
+    second = audit_pb2.Checkpoint.FromString((await gr.checkpoints.get()).checkpoint)
+    assert second.size > first.size
+    assert second.issued_at_ms >= first.issued_at_ms

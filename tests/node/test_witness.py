@@ -11,7 +11,7 @@ import pytest
 
 from focalpoint.audit import events as audit_events
 from focalpoint.audit.checkpoint import contradiction, make_checkpoint, verify_checkpoint, verify_cosignature
-from focalpoint.errors import PermissionDenied, TransportError
+from focalpoint.errors import OutOfRange, PermissionDenied, TransportError
 from focalpoint.net.memory import PeerDoor
 from focalpoint.server.node import Node
 from focalpoint.v1 import audit_pb2, directory_pb2
@@ -30,6 +30,12 @@ class ShowingDoor(DoorProxy):
         super().__init__(inner)
         self.shown = shown or {}
         self.refuse_cosign = 0
+        self.cannot_prove = False  # answer consistency proofs as a log cut back would
+
+    async def consistency_proof(self, peer: str, old: int, new: int) -> list[bytes]:
+        if self.cannot_prove:
+            raise OutOfRange(f"consistency proof: need 0 < {old} ≤ {new} ≤ {old} (log size)")
+        return await self.inner.consistency_proof(peer, old, new)
 
     async def checkpoint(self, peer: str, log_node: str) -> audit_pb2.SignedCheckpoint:
         if log_node in ("", GR) and peer in self.shown:
@@ -126,7 +132,7 @@ async def test_a_grown_log_is_checked_for_consistency_and_cosigned_again(fabric:
     [
         ("same size, another root", "two roots"),
         ("larger, not an extension", "not an extension"),
-        ("smaller, issued later", "shrank"),
+        ("smaller, its log cut back", "shrank"),
     ],
 )
 async def test_a_checkpoint_contradicting_the_cosigned_one_is_an_alarm_kept_once_and_never_cosigned(
@@ -143,10 +149,12 @@ async def test_a_checkpoint_contradicting_the_cosigned_one_is_an_alarm_kept_once
     elif fork == "larger, not an extension":
         await _grow(gr, 2, at_ms=fabric.clock())  # gr can prove its real log, not this root
         forged = _forge(fabric, size=size + 2, root=b"\x07" * 32)
-    else:
+    else:  # as after a restore from an old backup: a smaller checkpoint, and no proof it is a prefix
         real_smaller = await gr.store.audit.read(lambda view: view.root(size - 1))
         forged = _forge(fabric, size=size - 1, root=real_smaller)
-    fabric.network.attach(GR, ShowingDoor(gr.peer_api, {AL: forged}))
+    door = ShowingDoor(gr.peer_api, {AL: forged})
+    door.cannot_prove = fork == "smaller, its log cut back"
+    fabric.network.attach(GR, door)
     calls = len(fabric.network.calls)
     [outcome] = await al.witness.check_all([GR])
     assert outcome.result == "alarm"
