@@ -18,7 +18,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from focalpoint.errors import ConfigError
 
-__all__ = ["TlsIdentity", "certificate_der_to_pem", "generate_tls_identity", "spki_sha256"]
+__all__ = ["BACKDATE", "TlsIdentity", "certificate_der_to_pem", "generate_tls_identity", "spki_sha256"]
 
 
 class TlsIdentity:
@@ -59,8 +59,16 @@ def certificate_der_to_pem(certificate_der: bytes) -> bytes:
     return x509.load_der_x509_certificate(certificate_der).public_bytes(serialization.Encoding.PEM)
 
 
+# How far before its making a certificate counts as valid. Peers are authorised by the pin, not by
+# the certificate's dates, but TLS libraries still check them: a partner whose clock is behind the
+# clock that made the certificate (or a node initialised with a fast clock) would otherwise fail
+# every handshake. A week covers realistic drift and a badly set clock at `node init`.
+BACKDATE = dt.timedelta(days=7)
+
+
 def generate_tls_identity(node_id: str, *, now: dt.datetime, valid_days: int = 825) -> TlsIdentity:
-    """A fresh P-256 key and a self-signed certificate for ``node_id``."""
+    """A fresh P-256 key and a self-signed certificate for ``node_id``, valid from a week before
+    ``now`` (``BACKDATE``) for ``valid_days``."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, node_id)])
     cert = (
@@ -69,7 +77,7 @@ def generate_tls_identity(node_id: str, *, now: dt.datetime, valid_days: int = 8
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_before(now - BACKDATE)
         .not_valid_after(now + dt.timedelta(days=valid_days))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(node_id)]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
