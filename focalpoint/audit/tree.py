@@ -148,6 +148,17 @@ class Tail:
     def load(cls, size: int, node: NodeLookup) -> Tail:
         return cls(size, {lv: node(lv, (size >> lv) - 1) for lv in range(size.bit_length()) if size >> lv & 1})
 
+    def root(self) -> bytes:
+        """The tree head of the whole log, from the right edge alone (RFC 9162 §2.1.1)."""
+        if self.size == 0:
+            return EMPTY_ROOT
+        acc: bytes | None = None
+        for level in range(self.size.bit_length()):  # the smallest subtree is the rightmost
+            if self.size >> level & 1:
+                acc = self._edge[level] if acc is None else node_hash(self._edge[level], acc)
+        assert acc is not None
+        return acc
+
     def extend(self, leaf_hashes: list[bytes]) -> tuple[Tail, list[tuple[int, int, bytes]]]:
         edge = dict(self._edge)
         created: list[tuple[int, int, bytes]] = []

@@ -115,3 +115,14 @@ def test_a_rewritten_history_is_not_consistent() -> None:
     forged = store_of([*LEAVES[:2], b"rewritten", *LEAVES[3:]])
     proof = audit_tree.consistency_proof(forged.node, 5, 8)
     assert not merkle.verify_consistency(5, 8, signed_old_root, audit_tree.tree_root(forged.node, 8), proof)
+
+
+@given(st.lists(st.binary(max_size=8), max_size=70))
+def test_the_right_edge_alone_gives_the_tree_head_of_the_whole_log(leaves: list[bytes]) -> None:
+    """Tail.root equals the reference root of every prefix, appended in any grouping."""
+    tail = audit_tree.Tail(0, {})
+    assert tail.root() == merkle.tree_root([])
+    hashes = [merkle.leaf_hash(leaf) for leaf in leaves]
+    for i, h in enumerate(hashes):
+        tail, _ = tail.extend([h])
+        assert tail.root() == merkle.tree_root(hashes[: i + 1])

@@ -288,6 +288,7 @@ HEALTH_KEYS = {
     "expiring_documents",
     "excluded_documents",
     "unreachable_nodes",
+    "clock_offsets",
 }
 
 

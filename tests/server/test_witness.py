@@ -36,12 +36,20 @@ def _db(network: LocalNetwork, node_id: str) -> Path:
     return load_config(network.nodes[node_id].config_path).database
 
 
+def _remove(path: Path) -> None:
+    path.unlink()
+
+
 def _copy_db(src: Path, dst: Path) -> None:
+    """Swap a node's database (and its high-water mark: an operator rewriting history controls
+    every file of the node, so the node's own start-up check cannot stop this; witnesses must)."""
     with sqlite3.connect(src) as db:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", ".hwm"):
         Path(str(dst) + suffix).unlink(missing_ok=True)
     shutil.copy2(src, dst)
+    if Path(str(src) + ".hwm").exists():
+        shutil.copy2(Path(str(src) + ".hwm"), Path(str(dst) + ".hwm"))
 
 
 async def _send(node: Node, to: str, case_ref: str) -> None:
@@ -151,6 +159,7 @@ async def test_a_rewritten_history_is_caught_by_the_witness_that_cosigned_it(
             conn.execute("DELETE FROM audit_nodes WHERE (idx + 1) * (1 << level) > ?", (cut,))
             conn.execute("DELETE FROM audit_checkpoints")
             conn.execute("DELETE FROM audit_cases WHERE idx >= ?", (cut,))
+        _remove(Path(str(db) + ".hwm"))  # and, controlling every file, the node's high-water mark
         gr = await _open(network, "gr-ekka")
         event = audit_events.status_changed(at_ms=2, actor="z", case_ref="X-2", status="x")
         await gr.store.audit.record([event] * 5)

@@ -26,7 +26,7 @@ from focalpoint.audit.verify import Damage, find_damage
 from focalpoint.crypto.merkle import leaf_hash
 from focalpoint.errors import StorageError
 
-__all__ = ["SCHEMA", "AuditLog", "load_tail", "stored_size", "write_leaves"]
+__all__ = ["SCHEMA", "AuditLog", "load_tail", "root_of", "stored_size", "write_leaves"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_leaves (idx INTEGER PRIMARY KEY, leaf BLOB NOT NULL);
@@ -50,6 +50,11 @@ def _node_reader(db: sqlite3.Connection, path: Path) -> audit_tree.NodeLookup:
         return bytes(row[0])
 
     return node
+
+
+def root_of(db: sqlite3.Connection, path: Path, size: int) -> bytes:
+    """The root of the first ``size`` stored leaves (``size`` must not exceed what is stored)."""
+    return audit_tree.SizedTree(_node_reader(db, path), stored_size(db)).root(size)
 
 
 def load_tail(db: sqlite3.Connection, path: Path) -> audit_tree.Tail:

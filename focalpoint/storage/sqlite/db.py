@@ -19,15 +19,18 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import aiosqlite
+import structlog
 
 from focalpoint.audit import tree as audit_tree
 from focalpoint.errors import StorageError
 from focalpoint.storage.sqlite.audit_log import SCHEMA as AUDIT_SCHEMA
-from focalpoint.storage.sqlite.audit_log import AuditLog, load_tail, write_leaves
+from focalpoint.storage.sqlite.audit_log import AuditLog, load_tail, root_of, stored_size, write_leaves
+from focalpoint.storage.sqlite.hwm import HighWaterMark
 
 __all__ = ["SCHEMA_VERSION", "Database", "Tx"]
 
 T = TypeVar("T")
+log = structlog.get_logger("focalpoint.storage")
 
 SCHEMA_VERSION = 2
 
@@ -162,6 +165,8 @@ class Database:
         self._tail = audit_tree.Tail(0, {})
         self._audit: AuditLog | None = None
         self._audit_lock = threading.Lock()
+        self._hwm: HighWaterMark | None = None
+        self._closed = False
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -176,11 +181,15 @@ class Database:
             raise StorageError(f"{path}: cannot open database: {e}") from e
         db = cls(writer, path)
         try:
+            fresh_mark = await db._in_writer(db._guard)
             await db._init()
             db._reader = await aiosqlite.connect(path, isolation_level=None)
             await db._reader.execute("PRAGMA query_only=ON")
             await db._reader.execute("PRAGMA busy_timeout=5000")
             db._tail = await db._in_writer(load_tail, db._writer._conn, path)
+            if fresh_mark and db._hwm is not None:  # a new database, or one from before the mark existed
+                db._hwm.write(db._tail.size, db._tail.root())
+                log.info("high_water_mark_started", events=db._tail.size)
         except sqlite3.DatabaseError as e:
             await db.close()
             raise StorageError(f"{path}: not a usable focalpoint database: {e}") from e
@@ -217,12 +226,72 @@ class Database:
             raise StorageError(f"{self.path}: database schema version {row[0]}, this node expects {SCHEMA_VERSION}")
         await db.executescript(_INDEXES)
 
+    def _guard(self) -> bool:
+        """In the writer thread, before anything is written: the file passes SQLite's quick check
+        and holds at least what the high-water mark says this node committed. Returns True when
+        there is no mark yet (it is started once the database is ready). Raises StorageError."""
+        conn = self._writer._conn
+        verdict = conn.execute("PRAGMA quick_check(1)").fetchone()
+        if verdict is None or verdict[0] != "ok":
+            found = " ".join(str(verdict[0]).split())[:200] if verdict else "no answer"
+            raise StorageError(
+                f"{self.path}: the database file is damaged ({found}); do not start"
+                " on it: restore the latest backup (focalpoint node restore, docs/operations.md §8)"
+            )
+        self._hwm = HighWaterMark.open(self.path.with_name(self.path.name + ".hwm"))
+        mark = self._hwm.read()
+        if mark is None:
+            return True
+        if mark.size == 0:
+            return False
+        has_log = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit_leaves'").fetchone() is not None
+        size = stored_size(conn) if has_log else 0
+        if size < mark.size:
+            raise StorageError(
+                f"{self.path}: the database holds {size} audit events but this node had committed {mark.size}"
+                f" ({self._hwm.path}): its write-ahead log ({self.path.name}-wal) or the database file was lost,"
+                " truncated, damaged or replaced; do not start on it: restore the latest backup"
+                " (focalpoint node restore, docs/operations.md §8)"
+            )
+        if root_of(conn, self.path, mark.size) != mark.root:
+            raise StorageError(
+                f"{self.path}: the database's first {mark.size} audit events are not the ones this node committed"
+                f" ({self._hwm.path}): it is another node's database or a rewritten one; do not start on it:"
+                " restore this node's latest backup (docs/operations.md §8)"
+            )
+        return False
+
+    def _settle(self) -> None:
+        """In the writer thread, with no other connection open: copy the WAL into the file and
+        leave a plain one-file database (a read-only look at it creates no -wal file); the next
+        start turns write-ahead logging on again."""
+        conn = self._writer._conn
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        conn.execute("PRAGMA journal_mode=DELETE").fetchall()
+
     async def close(self) -> None:
+        """Close every connection, the writer last, after copying the write-ahead log into the
+        database file: a cleanly stopped node's ``node.sqlite`` alone holds all its data. Closing
+        again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._audit is not None:
+            with self._audit_lock:
+                self._audit.close()
+                self._audit = None
         if self._reader is not None:
             await self._reader.close()
-        await self._writer.close()
-        if self._audit is not None:
-            self._audit.close()
+            self._reader = None
+        try:
+            await self._in_writer(self._settle)
+        except sqlite3.Error as e:  # the data is safe in the WAL; say why the file alone is not enough
+            log.warning("database_checkpoint_failed", error=str(e))
+        finally:
+            await self._writer.close()
+            if self._hwm is not None:
+                self._hwm.close()
+                self._hwm = None
 
     @property
     def audit_size(self) -> int:
@@ -259,7 +328,13 @@ class Database:
             if isinstance(e, sqlite3.Error):
                 raise StorageError(f"{self.path}: {what} failed: {e}") from e
             raise
+        grew = tx.tail.size != self._tail.size
         self._tail = tx.tail
+        if grew and self._hwm is not None:
+            try:
+                self._hwm.write(tx.tail.size, tx.tail.root())
+            except OSError as e:  # the commit stands; the mark lags (never leads) until the next one
+                log.error("high_water_mark_failed", error=e.strerror)
         return result
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
