@@ -17,9 +17,14 @@ from focalpoint.errors import UsageError
 if TYPE_CHECKING:
     from focalpoint.client import LocalClient
 
-__all__ = ["call", "fail", "hex_id", "local_client", "now", "now_ms", "run"]
+__all__ = ["ATTENTION_NEEDED", "call", "fail", "hex_id", "local_client", "now", "now_ms", "run"]
 
 T = TypeVar("T")
+
+# The exit code of a report that needs attention (``node health``, ``directory health``): it is
+# not an error (the report is printed in full on stdout), and it is not 2, which means a usage
+# mistake, so that a monitoring script can tell "look at this" from "the command was wrong".
+ATTENTION_NEEDED = 1
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

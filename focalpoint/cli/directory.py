@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from focalpoint.admin.proposals import (
     verified_bundle,
 )
 from focalpoint.admin.repo import Repository, document_kind
-from focalpoint.cli._local import now_ms
+from focalpoint.cli._local import ATTENTION_NEEDED, now_ms
 from focalpoint.errors import UsageError
 from focalpoint.storage.files import read_file, write_atomic
 from focalpoint.storage.keyfiles import load_admin_key, passphrase_from_env, write_secret_file
@@ -257,7 +258,9 @@ def diff(old: Path, new: Path, root: Path) -> None:
 @click.option("--expiring-days", type=click.IntRange(1, 3650), default=30, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def health(bundle: Path, root: Path, stale_days: int, expiring_days: int, as_json: bool) -> None:
-    """States without a focal point, stale contact points, keys and documents about to expire."""
+    """States without a focal point, stale contact points, keys and documents about to expire.
+
+    Exits 0 when all is well and 1 when something needs attention (2: a usage mistake)."""
     from directory.health import directory_health
 
     directory, trusted = verified_bundle(bundle, root, now_ms=now_ms())
@@ -270,9 +273,11 @@ def health(bundle: Path, root: Path, stale_days: int, expiring_days: int, as_jso
     )
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
-        return
-    for line in report.lines():
-        click.echo(line)
+    else:
+        for line in report.lines():
+            click.echo(line)
+    if not report.healthy:
+        sys.exit(ATTENTION_NEEDED)
 
 
 @directory.command("serve")

@@ -10,6 +10,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,10 +21,11 @@ import pytest
 import yaml
 from google.protobuf import json_format
 
-from focalpoint.localnet import LocalNetwork
+from focalpoint.localnet import LocalNetwork, NodeSpec, make_network
 from focalpoint.localnet.samples import social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.v1 import directory_pb2
+from tests.conftest import FAST_DELIVERY
 from tests.support.procs import cli, running
 
 SENDER, RECEIVER = "gr-ekka", "al-shss"
@@ -31,22 +33,12 @@ MESSAGE_ID = re.compile(r"^[0-9a-f]{32}$")
 CONFIG_FAILS_WITHIN_S = 20.0
 
 
-GRPC_CORE_LOG = re.compile(r"^[EWI]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\] ")
-
-
-def assert_one_line_error(
-    result: subprocess.CompletedProcess[str], *fragments: str, grpc_core_log: bool = False
-) -> str:
-    """Non-zero exit, no traceback, exactly one ``focalpoint: error: …`` line containing each fragment.
-
-    With ``grpc_core_log``, lines gRPC's C core logs itself (``E1123 19:01:50.24 8840 add_port.cc:83] …``)
-    are set aside: they are gRPC's, not the CLI's.
-    """
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
+    """Non-zero exit, no traceback, exactly one ``focalpoint: error: …`` line containing each fragment
+    (nothing else on stderr: no line of gRPC's own either)."""
     assert result.returncode != 0, result.stdout
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
-    if grpc_core_log:
-        lines = [line for line in lines if not GRPC_CORE_LOG.match(line)]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("focalpoint: error: ")
     for fragment in fragments:
@@ -173,8 +165,70 @@ def test_node_run_on_a_port_in_use_fails_with_one_line(network: LocalNetwork, wh
         squatter.bind((host, int(port)))
         squatter.listen()
         result = cli("node", "run", "--config", str(ln.config_path), timeout_s=CONFIG_FAILS_WITHIN_S)
-    assert_one_line_error(result, address, grpc_core_log=True)
+    assert_one_line_error(result, address)
     assert result.returncode == 1
+
+
+# What an operator's shell might hold to debug gRPC: the CLI must still print only its own line.
+GRPC_LOUD = {"GRPC_VERBOSITY": "DEBUG", "GRPC_TRACE": "all"}
+
+
+def test_grpc_adds_no_line_of_its_own_even_when_the_environment_asks_for_them(network: LocalNetwork) -> None:
+    """With GRPC_VERBOSITY=DEBUG and GRPC_TRACE=all, a call to a node that is down and a node on a port in use
+    each still print exactly one line, focalpoint's own."""
+    ln = network.nodes[SENDER]
+    down = cli("message", "list", "--config", str(ln.config_path), env=GRPC_LOUD)
+    assert_one_line_error(down, "not reachable", "is the node running?")
+    assert down.returncode == 1
+    host, port = ln.peer_address.rsplit(":", 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind((host, int(port)))
+        squatter.listen()
+        taken = cli("node", "run", "--config", str(ln.config_path), env=GRPC_LOUD, timeout_s=CONFIG_FAILS_WITHIN_S)
+    assert_one_line_error(taken, ln.peer_address)
+
+
+def test_the_command_line_imports_no_grpc_before_main_has_quietened_it() -> None:
+    """Importing ``focalpoint.cli`` (what the ``focalpoint`` script does before ``main``) leaves gRPC unimported,
+    so the variables ``main`` sets are the ones gRPC reads."""
+    probe = "import sys, focalpoint.cli; print(sorted(m for m in sys.modules if m.split('.')[0] == 'grpc'))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_focalpoint_grpc_verbosity_turns_grpcs_own_lines_back_on_for_debugging(network: LocalNetwork) -> None:
+    """FOCALPOINT_GRPC_VERBOSITY=ERROR is the one way to see gRPC's own lines (here: why it could not bind)."""
+    ln = network.nodes[SENDER]
+    host, port = ln.peer_address.rsplit(":", 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind((host, int(port)))
+        squatter.listen()
+        result = cli(
+            "node",
+            "run",
+            "--config",
+            str(ln.config_path),
+            env={"FOCALPOINT_GRPC_VERBOSITY": "ERROR"},
+            timeout_s=CONFIG_FAILS_WITHIN_S,
+        )
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("focalpoint: error: cannot listen on "), result.stderr
+    assert any("add_port" in line for line in lines[:-1]), result.stderr
+
+
+@pytest.mark.parametrize("group", [(), ("node",), ("directory",), ("message",), ("audit",)])
+def test_a_command_group_without_a_command_prints_its_whole_help_and_exits_2(group: tuple[str, ...]) -> None:
+    """``focalpoint`` (or one of its groups) alone prints the help as click formats it, one item a line, on stderr,
+    with exit 2 (nothing was done); never the help squashed into one error line."""
+    result = cli(*group)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"Usage: focalpoint {' '.join(group)}".rstrip() + " [OPTIONS] COMMAND [ARGS]...")
+    assert "Commands:" in lines
+    assert "focalpoint: error" not in result.stderr
+    assert len(lines) > 6, result.stderr
 
 
 def _write_body(path: Path, case_ref: str) -> Path:
@@ -238,6 +292,26 @@ async def test_message_send_list_show_against_running_nodes(network: LocalNetwor
         mine = await acli("message", "show", "--config", str(gr), "--outbox", message_id)
         assert mine.returncode == 0, mine.stderr
         assert json.loads(mine.stdout)["state"] == "DELIVERY_STATE_DELIVERED"
+
+
+async def test_node_health_exits_0_when_all_is_well_and_1_when_a_partner_is_unreachable(tmp_path: Path) -> None:
+    """``node health --check-now`` exits 0 saying healthy while its one partner answers, and 1 (text and --json)
+    once that partner is down, naming it."""
+    pair = (NodeSpec(SENDER, "GR", "EKKA"), NodeSpec(RECEIVER, "AL", "SHSS"))
+    net = make_network(tmp_path / "net", pair, now=dt.datetime.now(dt.UTC), delivery=FAST_DELIVERY)
+    gr = str(net.nodes[SENDER].config_path)
+    async with running(net, [SENDER, RECEIVER]) as procs:
+        well = await acli("node", "health", "--config", gr, "--check-now")
+        assert well.returncode == 0, well.stderr
+        assert well.stdout.splitlines() == ["directory version 1: healthy"]
+        procs[RECEIVER].kill()
+        down = await acli("node", "health", "--config", gr, "--check-now")
+        assert down.returncode == 1, down.stderr
+        assert down.stdout.splitlines()[0] == "directory version 1: needs attention"
+        assert f"node {RECEIVER} unreachable" in down.stdout
+        as_json = await acli("node", "health", "--config", gr, "--json")
+        assert as_json.returncode == 1, as_json.stderr
+        assert json.loads(as_json.stdout)["healthy"] is False
 
 
 async def test_message_send_with_an_invalid_body_fails_clearly(network: LocalNetwork, tmp_path: Path) -> None:
@@ -665,9 +739,12 @@ def test_show_text_names_states_nodes_and_agreement(published: Published) -> Non
 def test_health_json_reports_missing_focal_points_and_expiry(
     published: Published, which: str, extra: tuple[str, ...], no_focal_point: list[str], expiring: list[str]
 ) -> None:
-    """``health --json`` has every documented key; a delegated State without entry, and near expiry, are flagged."""
+    """``health --json`` has every documented key; a delegated State without entry, and near expiry, are flagged;
+    it exits 0 only when nothing needs attention, 1 otherwise."""
     args = ["directory", "health", str(getattr(published, which)), "--root", str(published.root), "--json", *extra]
-    report = json.loads(ok(cli(*args)))
+    result = cli(*args)
+    assert "Traceback" not in result.stderr
+    report = json.loads(result.stdout)
     assert set(report) == HEALTH_KEYS
     assert report["no_focal_point"] == no_focal_point
     assert [d["document"] for d in report["expiring_documents"]] == expiring
@@ -675,12 +752,21 @@ def test_health_json_reports_missing_focal_points_and_expiry(
     assert report["excluded_documents"] == []
     assert report["unreachable_nodes"] == []
     assert report["healthy"] is (not no_focal_point and not expiring)
+    assert result.returncode == (0 if report["healthy"] else 1)
 
 
 def test_health_text_says_healthy(published: Published) -> None:
     """Plain ``health`` prints a one-line verdict for a directory that needs nothing."""
     out = ok(cli("directory", "health", str(published.suspended), "--root", str(published.root)))
     assert out.splitlines() == ["directory version 3: healthy"]
+
+
+def test_health_text_needing_attention_says_why_and_exits_1(published: Published) -> None:
+    """Plain ``health`` of a directory with a State missing prints the verdict and the reason, and exits 1."""
+    result = cli("directory", "health", str(published.gr_only), "--root", str(published.root))
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines() == ["directory version 1: needs attention", "  no focal point designated: AL"]
+    assert result.stderr == ""
 
 
 def test_diff_shows_the_suspended_agreement(published: Published) -> None:
