@@ -74,7 +74,11 @@ def hex_id(value: str, what: str) -> bytes:
     return raw
 
 
-def fail(message: str, code: int) -> None:
-    """One line on stderr, whatever the message contained (protobuf errors carry newlines)."""
-    click.echo("focalpoint: error: " + " ".join(message.split()), err=True)
+def fail(message: str, code: int, *, one_per_line: bool = False) -> None:
+    """One line on stderr, whatever the message contained (protobuf errors carry newlines); with
+    ``one_per_line``, one ``focalpoint: error:`` line per line of the message (a ConfigError
+    lists every problem of a file, one per line)."""
+    for problem in message.splitlines() if one_per_line else [message]:
+        if problem.strip():
+            click.echo("focalpoint: error: " + " ".join(problem.split()), err=True)
     sys.exit(code)

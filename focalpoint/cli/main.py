@@ -1,9 +1,10 @@
 """The ``focalpoint`` command line: the groups of ``focalpoint.cli`` assembled, and ``main``.
 
 Errors go to stderr as one line, ``focalpoint: error: …``, with exit code 1 (2 for a
-usage mistake); never a traceback, and never a line of gRPC's own (``quiet_grpc``). A group
-given no command prints its help (exit 2). Secrets are read from environment variables
-named by options, never from arguments (which other users can see in ``ps``).
+usage mistake); a configuration error gives one such line per problem it lists. Never a
+traceback, and never a line of gRPC's own (``quiet_grpc``). A group given no command prints
+its help (exit 2). Secrets are read from environment variables named by options, never from
+arguments (which other users can see in ``ps``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from focalpoint.cli.bench import bench
 from focalpoint.cli.directory import directory
 from focalpoint.cli.message import message
 from focalpoint.cli.node import node
-from focalpoint.errors import FocalpointError, UsageError
+from focalpoint.errors import ConfigError, FocalpointError, UsageError
 
 __all__ = ["cli", "main", "quiet_grpc"]
 
@@ -76,6 +77,8 @@ def main() -> None:
         fail(e.format_message(), e.exit_code)
     except UsageError as e:
         fail(str(e), 2)
+    except ConfigError as e:
+        fail(str(e), 1, one_per_line=True)
     except FocalpointError as e:
         fail(str(e), 1)
     except KeyboardInterrupt:

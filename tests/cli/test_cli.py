@@ -155,6 +155,26 @@ def test_node_run_with_a_broken_config_exits_quickly_naming_file_and_key(
     assert _port_is_free(ln.peer_address)
 
 
+def test_node_run_with_several_config_problems_prints_each_on_its_own_line_unknown_keys_first(
+    network: LocalNetwork,
+) -> None:
+    """Every problem of the configuration at once, one ``focalpoint: error:`` line each, a typo first with its
+    suggestion; exit 1, nothing listens."""
+    ln = network.nodes[SENDER]
+    config = yaml.safe_load(ln.config_path.read_text(encoding="utf-8"))
+    config["node"]["keys-file"] = config["node"].pop("keys_file")
+    config["listen"]["local"] = "localhost"
+    broken = ln.config_path.with_name("broken.yaml")
+    broken.write_text(yaml.safe_dump(config), encoding="utf-8")
+    result = cli("node", "run", "--config", str(broken), timeout_s=CONFIG_FAILS_WITHIN_S)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"focalpoint: error: {broken}: node.keys-file: unknown key (did you mean keys_file?)",
+        f"focalpoint: error: {broken}: listen.local: expected host:port, e.g. 127.0.0.1:7401, got 'localhost'",
+    ]
+    assert _port_is_free(ln.peer_address)
+
+
 @pytest.mark.parametrize("which", ["peer", "local"])
 def test_node_run_on_a_port_in_use_fails_with_one_line(network: LocalNetwork, which: str) -> None:
     """A listen address already taken is a one-line error naming it, not a traceback."""
