@@ -414,9 +414,13 @@ def keygen(folder: Path, name: str, state: str, *extra: str) -> subprocess.Compl
     )
 
 
-def sign(proposal: Path, *keys: Path) -> None:
+def sign(proposal: Path, *keys: Path, repo: Path | None = None, anyway: bool = False) -> str:
+    """Sign with each key in turn (``repo``: whose root decides who counts); the last command's output."""
+    out = ""
     for key in keys:
-        ok(cli("directory", "sign", str(proposal), "--key", str(key)))
+        extra = [*(["--repo", str(repo)] if repo is not None else []), *(["--even-if-not-counted"] if anyway else [])]
+        out = ok(cli("directory", "sign", str(proposal), "--key", str(key), *extra))
+    return out
 
 
 def publish(repo: Path, *proposals: Path, timestamp_key: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -535,10 +539,11 @@ def test_keygen_writes_a_private_key_and_its_public_admin_key(
     proposal = Path(shutil.copy(admins.unsigned_root, tmp_path / "root.fpd"))
     assert_one_line_error(cli("directory", "sign", str(proposal), "--key", str(private)), "passphrase")
     assert proposal.read_bytes() == admins.unsigned_root.read_bytes()
-    signed = ok(
-        cli("directory", "sign", str(proposal), "--key", str(private), "--passphrase-env", "FP_TEST_PASSPHRASE")
+    args = ["--passphrase-env", "FP_TEST_PASSPHRASE", "--even-if-not-counted"]
+    signed = ok(cli("directory", "sign", str(proposal), "--key", str(private), *args))
+    assert signed.splitlines()[0] == (
+        f"signed root version 1 with key {public.key_id}: it does NOT count for this document"
     )
-    assert f"as {public.key_id}; 1 key(s) have signed" in signed
 
 
 def test_keygen_with_an_unset_passphrase_variable_writes_nothing(tmp_path: Path) -> None:
@@ -587,12 +592,12 @@ def test_state_entry_is_published_only_when_its_administrators_threshold_is_met(
     )
     names = STATE_ADMINS[state]
     threshold = f"threshold is {len(names)}"
-    sign(proposal, admins.key(foreign))
+    sign(proposal, admins.key(foreign), repo=repo, anyway=True)
     for valid, name in enumerate(names):
         refused = publish(repo, proposal)
         assert_one_line_error(refused, "not published", f"administrators of {state}", f"{valid} valid", threshold)
         assert files_of(repo) == before
-        sign(proposal, admins.key(name))
+        sign(proposal, admins.key(name), repo=repo)
     assert f"published state {state} version 1" in ok(publish(repo, proposal))
     assert (repo / "states" / state / "1.fpd").read_bytes() == proposal.read_bytes()
     published = files_of(repo)
@@ -600,6 +605,83 @@ def test_state_entry_is_published_only_when_its_administrators_threshold_is_met(
         publish(repo, proposal), f"state {state}: version 1 is not newer than the published version 1"
     )
     assert files_of(repo) == published
+
+
+def key_id(admins: Admins, name: str) -> str:
+    return str(json.loads((admins.base / f"{name}.pub.json").read_text(encoding="utf-8"))["keyId"])
+
+
+def gr_proposal(admins: Admins, tmp_path: Path) -> tuple[Path, Path]:
+    """A fresh repository (root 1) and GR's entry proposed in it, unsigned."""
+    repo = admins.fresh_repo(tmp_path)
+    state = write_state_json(tmp_path / "gr.json", "GR")
+    proposal = propose(repo, tmp_path / "gr.fpd", "--state", str(state), "--node-entry", str(admins.node_entries["GR"]))
+    return repo, proposal
+
+
+def test_sign_says_whether_the_key_counts_whose_signatures_are_in_and_what_is_still_needed(
+    admins: Admins, tmp_path: Path
+) -> None:
+    """Each ``sign`` prints whether the key counts, every signature with its administrator's name and State, and how
+    many more the document's threshold needs, until it is ready to publish."""
+    repo, proposal = gr_proposal(admins, tmp_path)
+    gr1 = key_id(admins, "gr1")
+    assert sign(proposal, admins.key("gr1"), repo=repo).splitlines() == [
+        f"signed State entry GR version 1 with key {gr1} (gr1, GR): it counts for the administrators of GR",
+        "signatures (1):",
+        f"  {gr1}  gr1 (GR): counts for the administrators of GR",
+        "the administrators of GR: 1 of threshold 2 signed: 1 more needed",
+        "still needed: 1 more from the administrators of GR",
+    ]
+    assert sign(proposal, admins.key("gr2"), repo=repo).splitlines()[-2:] == [
+        "the administrators of GR: 2 of threshold 2 signed: met",
+        "ready to publish: every threshold is met",
+    ]
+
+
+def test_sign_refuses_a_key_that_does_not_count_and_leaves_the_file_as_it_was(admins: Admins, tmp_path: Path) -> None:
+    """An AL key on GR's entry, or any key without the repository to tell, is a usage error (exit 2) naming who
+    counts; the proposal file is not touched."""
+    repo, proposal = gr_proposal(admins, tmp_path)
+    before = proposal.read_bytes()
+    foreign = cli("directory", "sign", str(proposal), "--key", str(admins.key("al1")), "--repo", str(repo))
+    assert_one_line_error(
+        foreign,
+        f"key {key_id(admins, 'al1')} does not count for State entry GR version 1",
+        f"{key_id(admins, 'gr1')} (gr1, GR)",
+        "nothing was signed",
+    )
+    assert foreign.returncode == 2
+    unknown = cli("directory", "sign", str(proposal), "--key", str(admins.key("gr1")))
+    assert_one_line_error(unknown, "cannot tell whether key", "give --repo")
+    assert unknown.returncode == 2
+    assert proposal.read_bytes() == before
+
+
+def test_show_prints_a_proposal_in_full_labelled_with_its_signatures(admins: Admins, tmp_path: Path) -> None:
+    """``show`` of a proposal (not a bundle) prints what it is and how far it is signed, every field of the entry, and
+    whose signatures are in; ``--json`` the same as data."""
+    repo, proposal = gr_proposal(admins, tmp_path)
+    sign(proposal, admins.key("gr1"), repo=repo)
+    lines = ok(cli("directory", "show", str(proposal), "--repo", str(repo))).splitlines()
+    assert lines[0] == "PROPOSAL (not published): State entry GR version 1: partly signed"
+    for field in ("  state: GR", "  version: 1", "  focal_point_designated: true", "      email: duty@gr.example"):
+        assert field in lines
+    assert "    - node_id: gr-ekka" in lines
+    assert f"  {key_id(admins, 'gr1')}  gr1 (GR): counts for the administrators of GR" in lines
+    assert lines[-1] == "still needed: 1 more from the administrators of GR"
+    shown = json.loads(ok(cli("directory", "show", str(proposal), "--repo", str(repo), "--json")))
+    assert (shown["proposal"], shown["kind"], shown["name"], shown["version"]) == (True, "state", "GR", 1)
+    assert shown["content"]["contact_points"][0]["email"] == "duty@gr.example"
+    assert [s["name"] for s in shown["signatures"]] == ["gr1"]
+    assert shown["requirements"][0]["missing"] == 1
+
+
+def test_show_of_a_bundle_without_a_root_is_a_usage_error(published: Published) -> None:
+    """A bundle is only shown verified: without --root, one line saying so, exit 2."""
+    result = cli("directory", "show", str(published.suspended))
+    assert_one_line_error(result, "showing a bundle needs --root")
+    assert result.returncode == 2
 
 
 @pytest.mark.parametrize(
@@ -618,10 +700,10 @@ def test_agreement_needs_the_threshold_of_every_party(
     before = files_of(repo)
     agreement = write_agreement_json(tmp_path / "agreement.json", "AGREEMENT_STATUS_IN_FORCE")
     proposal = propose(repo, tmp_path / "agreement.fpd", "--agreement", str(agreement))
-    sign(proposal, *map(admins.key, signers))
+    sign(proposal, *map(admins.key, signers), repo=repo)
     assert_one_line_error(publish(repo, proposal), "not published", f"agreement {AGREEMENT_ID} version 1", short)
     assert files_of(repo) == before
-    sign(proposal, *map(admins.key, ROOT_ROLE_ADMINS))
+    sign(proposal, *map(admins.key, ROOT_ROLE_ADMINS), repo=repo)
     assert f"published agreement {AGREEMENT_ID} version 1" in ok(publish(repo, proposal))
     assert (repo / "agreements" / AGREEMENT_ID / "1.fpd").is_file()
 
@@ -650,7 +732,7 @@ def published(admins: Admins, tmp_path_factory: pytest.TempPathFactory) -> Publi
     def publish_state(state: str) -> None:
         source = ["--state", str(write_state_json(work / f"{state}.json", state))]
         proposal = propose(repo, work / f"{state}.fpd", *source, "--node-entry", str(admins.node_entries[state]))
-        sign(proposal, *map(admins.key, STATE_ADMINS[state]))
+        sign(proposal, *map(admins.key, STATE_ADMINS[state]), repo=repo)
         ok(publish(repo, proposal))
 
     def keep_bundle(name: str) -> Path:
@@ -659,7 +741,7 @@ def published(admins: Admins, tmp_path_factory: pytest.TempPathFactory) -> Publi
     def publish_agreement(status: str, name: str) -> Path:
         agreement = write_agreement_json(work / f"{name}.json", status)
         proposal = propose(repo, work / f"{name}.proposal.fpd", "--agreement", str(agreement))
-        sign(proposal, *map(admins.key, ROOT_ROLE_ADMINS))
+        sign(proposal, *map(admins.key, ROOT_ROLE_ADMINS), repo=repo)
         ok(publish(repo, proposal, timestamp_key=ts))
         return keep_bundle(f"{name}.fpd")
 
@@ -958,7 +1040,7 @@ def test_a_state_entry_listing_another_states_node_is_not_published(admins: Admi
     before = files_of(repo)
     state = write_state_json(tmp_path / "state.json", "GR")
     proposal = propose(repo, tmp_path / "gr.fpd", "--state", str(state), "--node-entry", str(admins.node_entries["AL"]))
-    sign(proposal, *map(admins.key, STATE_ADMINS["GR"]))
+    sign(proposal, *map(admins.key, STATE_ADMINS["GR"]), repo=repo)
     assert_one_line_error(publish(repo, proposal), "al-shss", "another State")
     assert files_of(repo) == before
 
