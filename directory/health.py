@@ -90,10 +90,12 @@ def format_report(report: Mapping[str, Any]) -> list[str]:
     out += [f"  {d['document']} expires {d['expires']}" for d in report["expiring_documents"]]
     out += [f"  {d['document']} is not in use: {d['reason']}" for d in report.get("excluded_documents", [])]
     out += [f"  node {n['node']} unreachable: {n['error']}" for n in report["unreachable_nodes"]]
-    for c in report.get("clock_offsets", []):
-        ahead = "ahead of" if c["offset_ms"] > 0 else "behind"
-        flag = "CLOCKS DISAGREE: " if c["attention"] else ""
-        out.append(f"  {flag}node {c['node']}'s clock is {abs(c['offset_ms']) / 1000:.1f} s {ahead} this node's")
+    for c in report.get("clock_offsets", []):  # every offset is in the JSON; the text names those to act on
+        if c["attention"]:
+            ahead = "ahead of" if c["offset_ms"] > 0 else "behind"
+            out.append(
+                f"  CLOCKS DISAGREE: node {c['node']}'s clock is {abs(c['offset_ms']) / 1000:.1f} s {ahead} this node's"
+            )
     return out
 
 

@@ -4,7 +4,7 @@
     ├── VerificationError      a document or message failed a trust check; never retried
     │   └── RefusalError       a receiver refuses an envelope; carries a RefusalCode
     ├── TransportError         a peer could not be reached or answered badly; retried
-    ├── ConfigError            a configuration file or key file is unusable
+    ├── ConfigError            a configuration file or key file is unusable (one problem a line)
     ├── StorageError           the database failed or holds something unexpected
     ├── UsageError             a caller passed something invalid (CLI, local API, a peer's request)
     │   ├── NotFound           … it names something that does not exist

@@ -4,12 +4,16 @@
   timestamp and the current bundle; publishing checks what nodes will check;
 - ``proposals``: the next version of a root (from a YAML spec), a State entry (with node
   entries and key statuses) or an agreement, and a directory's summary;
+- ``signatures``: whose signatures a document carries, which count (the rules nodes apply),
+  how many are still needed, and signing only with a key that counts;
+- ``documents``: a root, State entry or agreement in full (every field), for ``directory show``;
 - ``keys``: administrators' hybrid signing keys.
 
 Imports: ``directory``, ``focalpoint.storage`` (files, key files), the pure packages and the
 foundation. It shares a floor with ``focalpoint.node`` and imports nothing of it.
 """
 
+from focalpoint.admin.documents import DocumentView, show_document
 from focalpoint.admin.keys import generate_admin_key
 from focalpoint.admin.proposals import (
     apply_key_statuses,
@@ -22,9 +26,14 @@ from focalpoint.admin.proposals import (
     verified_bundle,
 )
 from focalpoint.admin.repo import Repository, document_kind
+from focalpoint.admin.signatures import NotCounted, SignatureStatus, add_signature, signature_status
 
 __all__ = [
+    "DocumentView",
+    "NotCounted",
     "Repository",
+    "SignatureStatus",
+    "add_signature",
     "apply_key_statuses",
     "document_kind",
     "generate_admin_key",
@@ -33,6 +42,8 @@ __all__ = [
     "propose_root",
     "propose_state",
     "root_from_spec",
+    "show_document",
+    "signature_status",
     "summary",
     "verified_bundle",
 ]

@@ -178,7 +178,7 @@ async def _echo(tmp: Path, payload: bytes, messages: int, light: int) -> dict[st
 @contextlib.asynccontextmanager
 async def _receiver(net: LocalNetwork, node_id: str) -> AsyncIterator[subprocess.Popen[bytes]]:
     ln = net.nodes[node_id]
-    env = {**os.environ, "GRPC_VERBOSITY": "ERROR"}
+    env = {**os.environ, "FOCALPOINT_GRPC_VERBOSITY": "ERROR"}  # gRPC's own errors into the node's log
     log = ln.home / "node.log"
     proc = _spawn([sys.executable, "-m", "focalpoint", "node", "run", "--config", str(ln.config_path)], log, env=env)
     with _stopping(proc):

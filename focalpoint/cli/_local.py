@@ -17,9 +17,14 @@ from focalpoint.errors import UsageError
 if TYPE_CHECKING:
     from focalpoint.client import LocalClient
 
-__all__ = ["call", "fail", "hex_id", "local_client", "now", "now_ms", "run"]
+__all__ = ["ATTENTION_NEEDED", "call", "fail", "hex_id", "local_client", "now", "now_ms", "run"]
 
 T = TypeVar("T")
+
+# The exit code of a report that needs attention (``node health``, ``directory health``): it is
+# not an error (the report is printed in full on stdout), and it is not 2, which means a usage
+# mistake, so that a monitoring script can tell "look at this" from "the command was wrong".
+ATTENTION_NEEDED = 1
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -69,7 +74,11 @@ def hex_id(value: str, what: str) -> bytes:
     return raw
 
 
-def fail(message: str, code: int) -> None:
-    """One line on stderr, whatever the message contained (protobuf errors carry newlines)."""
-    click.echo("focalpoint: error: " + " ".join(message.split()), err=True)
+def fail(message: str, code: int, *, one_per_line: bool = False) -> None:
+    """One line on stderr, whatever the message contained (protobuf errors carry newlines); with
+    ``one_per_line``, one ``focalpoint: error:`` line per line of the message (a ConfigError
+    lists every problem of a file, one per line)."""
+    for problem in message.splitlines() if one_per_line else [message]:
+        if problem.strip():
+            click.echo("focalpoint: error: " + " ".join(problem.split()), err=True)
     sys.exit(code)

@@ -1,15 +1,17 @@
 """``focalpoint directory``: the administrators' tools (docs/administrators.md).
 
 The workflow is offline-key friendly: ``propose`` writes an unsigned document to a file,
-each administrator runs ``sign`` on it with their own key file (the file can travel),
-``publish`` adds it to the repository once its threshold is met, and ``timestamp``
-(or ``publish --timestamp-key``) issues the bundle that nodes fetch.
+each administrator looks at it (``show``) and runs ``sign`` on it with their own key file (the
+file can travel; ``sign`` refuses a key that does not count and says what is still needed,
+``focalpoint.admin.signatures``), ``publish`` adds it to the repository once its threshold is
+met, and ``timestamp`` (or ``publish --timestamp-key``) issues the bundle that nodes fetch.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +19,9 @@ import click
 from google.protobuf import json_format
 
 from directory import Directory
-from directory.publish import add_signatures, sign
-from directory.trust import parse_signed
+from directory.publish import sign
+from directory.trust import TrustedDirectory
+from focalpoint.admin.documents import DocumentView, show_document
 from focalpoint.admin.keys import generate_admin_key
 from focalpoint.admin.proposals import (
     parse_json,
@@ -30,8 +33,9 @@ from focalpoint.admin.proposals import (
     verified_bundle,
 )
 from focalpoint.admin.repo import Repository, document_kind
-from focalpoint.cli._local import now_ms
-from focalpoint.errors import UsageError
+from focalpoint.admin.signatures import NotCounted, add_signature, describe
+from focalpoint.cli._local import ATTENTION_NEEDED, now_ms
+from focalpoint.errors import UsageError, VerificationError
 from focalpoint.storage.files import read_file, write_atomic
 from focalpoint.storage.keyfiles import load_admin_key, passphrase_from_env, write_secret_file
 from focalpoint.v1 import directory_pb2
@@ -124,16 +128,38 @@ def propose(
 @directory.command("sign")
 @click.argument("proposal", type=click.Path(path_type=Path))
 @click.option("--key", "key_file", type=click.Path(path_type=Path), required=True, help="Your administrator key.")
+@click.option(
+    "--repo",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The directory repository (a copy of its roots/ is enough): its newest root decides whose signatures "
+    "count. Not needed for root version 1.",
+)
+@click.option(
+    "--even-if-not-counted",
+    is_flag=True,
+    help="Sign even when this key does not count for the document now (or without --repo, not knowing).",
+)
 @_pass_opt
-def sign_cmd(proposal: Path, key_file: Path, passphrase_env: str | None) -> None:
-    """Add your signature to a proposal file (in place)."""
+def sign_cmd(
+    proposal: Path, key_file: Path, repo: Path | None, even_if_not_counted: bool, passphrase_env: str | None
+) -> None:
+    """Add your signature to a proposal file (in place); say whose signatures are in and what is still needed.
+
+    Refuses (exit 2, the file unchanged) a key that does not count for the document."""
     signer = load_admin_key(key_file, passphrase_from_env(passphrase_env))
     raw = read_file(proposal)
-    kind, name, version = document_kind(raw)
-    write_atomic(proposal, add_signatures(raw, [signer]))
-    signers = sorted({s.key_id for s in parse_signed(read_file(proposal), "proposal").signatures})
-    what = f"{kind} {name}" if name else kind
-    click.echo(f"signed {what} version {version} as {signer.key_id}; {len(signers)} key(s) have signed")
+    current = Repository(repo).trusted().root if repo is not None else None
+    try:
+        signed, status, added = add_signature(raw, signer, current, even_if_not_counted=even_if_not_counted)
+    except NotCounted as e:
+        hint = "give --repo" if not e.status.known else "sign with a key that counts"
+        raise UsageError(f"{e} ({hint}, or --even-if-not-counted to sign anyway)") from e
+    if added:
+        write_atomic(proposal, signed)
+    click.echo(describe(status, signer.key_id, added))
+    for line in status.lines():
+        click.echo(line)
 
 
 @directory.command("publish")
@@ -201,12 +227,30 @@ def verify(bundle: Path, root: Path) -> None:
 
 
 @directory.command("show")
-@click.argument("bundle", type=click.Path(path_type=Path))
-@_root_opt
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--root", "root", type=click.Path(path_type=Path), help="The root you trust (a bundle needs it).")
+@click.option(
+    "--repo",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="For a proposal: the repository whose newest root decides who counts, and whether it is published.",
+)
 @click.option("--json", "as_json", is_flag=True)
-def show(bundle: Path, root: Path, as_json: bool) -> None:
-    """Show a verified bundle: States, nodes and agreements."""
-    d = _verified(bundle, root)
+def show(file: Path, root: Path | None, repo: Path | None, as_json: bool) -> None:
+    """Show a verified bundle (States, nodes, agreements), or a proposal (or a published root, State entry or
+    agreement) in full: every field, whose signatures are in and what is still needed."""
+    raw = read_file(file)
+    if _is_document(raw):
+        view = _document_view(raw, root, repo)
+        if as_json:
+            click.echo(json.dumps(view.as_dict(), indent=2, ensure_ascii=False))
+        else:
+            for line in view.lines():
+                click.echo(line)
+        return
+    if root is None:
+        raise UsageError(f"{file}: showing a bundle needs --root (the root you trust)")
+    d = _verified(file, root)
     if as_json:
         click.echo(json.dumps(summary(d), indent=2, ensure_ascii=False))
         return
@@ -218,6 +262,31 @@ def show(bundle: Path, root: Path, as_json: bool) -> None:
         click.echo(f"  node {n.node_id:<16} {n.state}  {n.endpoint:<22} {n.institution}")
     for a in sorted(d.agreements.values(), key=lambda a: a.agreement_id):
         click.echo(f"  agreement {a.agreement_id:<16} {'-'.join(sorted(a.parties))}  {a.status.name.lower()}")
+
+
+def _is_document(raw: bytes) -> bool:
+    """A root, State entry or agreement (a proposal or a published one), rather than a bundle."""
+    try:
+        document_kind(raw)
+    except UsageError:
+        return False
+    return True
+
+
+def _document_view(raw: bytes, root: Path | None, repo: Path | None) -> DocumentView:
+    if repo is not None:
+        r = Repository(repo)
+        current = r.trusted().root
+        judged_by = f"root version {current.version}, the newest in {repo}"
+        return show_document(raw, current_root=current, judged_by=judged_by, repository=r)
+    if root is not None:
+        try:
+            current = TrustedDirectory(read_file(root)).root
+        except VerificationError as e:
+            raise VerificationError(f"{root}: {e}") from e
+        judged_by = f"root version {current.version} given with --root (any newer root is not known: use --repo)"
+        return show_document(raw, current_root=current, judged_by=judged_by)
+    return show_document(raw, current_root=None, judged_by="no root in force given (--repo): a root 1 judges itself")
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -257,7 +326,9 @@ def diff(old: Path, new: Path, root: Path) -> None:
 @click.option("--expiring-days", type=click.IntRange(1, 3650), default=30, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def health(bundle: Path, root: Path, stale_days: int, expiring_days: int, as_json: bool) -> None:
-    """States without a focal point, stale contact points, keys and documents about to expire."""
+    """States without a focal point, stale contact points, keys and documents about to expire.
+
+    Exits 0 when all is well and 1 when something needs attention (2: a usage mistake)."""
     from directory.health import directory_health
 
     directory, trusted = verified_bundle(bundle, root, now_ms=now_ms())
@@ -270,9 +341,11 @@ def health(bundle: Path, root: Path, stale_days: int, expiring_days: int, as_jso
     )
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
-        return
-    for line in report.lines():
-        click.echo(line)
+    else:
+        for line in report.lines():
+            click.echo(line)
+    if not report.healthy:
+        sys.exit(ATTENTION_NEEDED)
 
 
 @directory.command("serve")

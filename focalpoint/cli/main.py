@@ -1,8 +1,10 @@
 """The ``focalpoint`` command line: the groups of ``focalpoint.cli`` assembled, and ``main``.
 
 Errors go to stderr as one line, ``focalpoint: error: …``, with exit code 1 (2 for a
-usage mistake); never a traceback. Secrets are read from environment variables
-named by options, never from arguments (which other users can see in ``ps``).
+usage mistake); a configuration error gives one such line per problem it lists. Never a
+traceback, and never a line of gRPC's own (``quiet_grpc``). A group given no command prints
+its help (exit 2). Secrets are read from environment variables named by options, never from
+arguments (which other users can see in ``ps``).
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from focalpoint.cli.bench import bench
 from focalpoint.cli.directory import directory
 from focalpoint.cli.message import message
 from focalpoint.cli.node import node
-from focalpoint.errors import FocalpointError, UsageError
+from focalpoint.errors import ConfigError, FocalpointError, UsageError
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "quiet_grpc"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -43,11 +45,31 @@ def demo(keep: Path | None) -> None:
     run(run_demo(keep))
 
 
+def quiet_grpc() -> None:
+    """Keep gRPC's own log lines (its C core and the absl logging under it) off stderr, whatever
+    the environment says: every failure they describe (a port in use, a refused handshake, a
+    node that is down) is reported by focalpoint in its own words, and a raw line would break
+    the node's JSON log. It must run before ``grpc`` is imported, which reads the variables once.
+    ``FOCALPOINT_GRPC_VERBOSITY`` (``ERROR``, ``INFO`` or ``DEBUG``, with ``GRPC_TRACE`` if
+    wanted) turns them back on, to debug gRPC itself."""
+    wanted = os.environ.get("FOCALPOINT_GRPC_VERBOSITY", "").strip()
+    if wanted:
+        os.environ["GRPC_VERBOSITY"] = wanted
+        return
+    os.environ["GRPC_VERBOSITY"] = "NONE"
+    os.environ.pop("GRPC_TRACE", None)
+
+
 def main() -> None:
-    # gRPC's C core would print its own lines for failures we already report in one line.
-    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+    quiet_grpc()
     try:
-        cli.main(standalone_mode=False, prog_name="focalpoint")
+        code = cli.main(standalone_mode=False, prog_name="focalpoint")
+    except click.exceptions.NoArgsIsHelpError as e:
+        # `focalpoint` (or a group such as `focalpoint node`) without a command: the help, as
+        # click prints it, on stderr with exit 2 (click's own convention since 8.2: no command
+        # was given, so nothing was done; a script that forgot its arguments must not pass).
+        e.show()
+        sys.exit(e.exit_code)
     except click.exceptions.Abort:
         click.echo("focalpoint: aborted", err=True)
         sys.exit(130)
@@ -55,9 +77,14 @@ def main() -> None:
         fail(e.format_message(), e.exit_code)
     except UsageError as e:
         fail(str(e), 2)
+    except ConfigError as e:
+        fail(str(e), 1, one_per_line=True)
     except FocalpointError as e:
         fail(str(e), 1)
     except KeyboardInterrupt:
         sys.exit(130)
     except OSError as e:
         fail(f"{e.strerror or e}: {getattr(e, 'filename', '') or ''}".rstrip(": "), 1)
+    # `--help` and `--version` end in click's Exit, which standalone_mode=False hands back as a code.
+    if isinstance(code, int) and not isinstance(code, bool):
+        sys.exit(code)

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 from google.protobuf import json_format
 
-from focalpoint.cli._local import call, now, run
+from focalpoint.cli._local import ATTENTION_NEEDED, call, now, run
 from focalpoint.errors import UsageError
 from focalpoint.storage.keyfiles import passphrase_from_env
 
@@ -104,15 +105,19 @@ def _entry_of(home: Path) -> Any:
 @click.option("--check-now", is_flag=True, help="Ping the agreement partners now.")
 @click.option("--json", "as_json", is_flag=True)
 def node_health(config_path: Path, check_now: bool, as_json: bool) -> None:
-    """The directory health report as this running node sees it, with unreachable partners."""
+    """The directory health report as this running node sees it, with unreachable partners.
+
+    Exits 0 when all is well and 1 when something needs attention (2: a usage mistake)."""
     from directory.health import format_report
 
     report = json.loads(call(config_path, lambda c: c.get_health(check_now=check_now)).report_json)
     if as_json:
         click.echo(json.dumps(report, indent=2))
-        return
-    for line in format_report(report):
-        click.echo(line)
+    else:
+        for line in format_report(report):
+            click.echo(line)
+    if report.get("healthy") is not True:
+        sys.exit(ATTENTION_NEEDED)
 
 
 @node.command("run")

@@ -45,6 +45,9 @@ class DirectoryCache:
         self._current: Directory | None = None
         self._source_mtime: int | None = None
         self._listeners: list[Callable[[Directory], None]] = []
+        # Why each source gave no bundle when last looked at (its ``where`` -> a sentence): the
+        # start-up error lists them when none gave one, so a missing file is named as missing.
+        self._failures: dict[str, str] = {}
 
     @classmethod
     async def open(
@@ -81,8 +84,9 @@ class DirectoryCache:
         await cache.refresh(now_ms)
         if cache._current is None:
             await cache.close()
-            where = ", ".join([*([str(source)] if source else []), *(s.where for s in servers)])
-            raise ConfigError(f"{where}: no verified directory is available (and none was stored before)")
+            wheres = [*([str(source)] if source else []), *(s.where for s in servers)]
+            why = [f"{where}: {cache._failures.get(where, 'gave no bundle')}" for where in wheres]
+            raise ConfigError("\n".join([*why, "no verified directory is available (and none was stored before)"]))
         return cache
 
     async def close(self) -> None:
@@ -116,32 +120,45 @@ class DirectoryCache:
             _, data = await source.fetch(known)
         except TransportError as e:
             log.warning("directory_service_unreachable", source=source.where, error=str(e), kept_version=known or None)
+            self._failures[source.where] = f"directory service unreachable: {e}"
             return False
         if data is None:
+            if not known:
+                self._failures[source.where] = "the directory service has no bundle to offer"
             return False
         return await self.offer(data, now_ms, where=source.where)
 
     async def _refresh_file(self, now_ms: int) -> bool:
         if self._source is None:
             return False
+        where = str(self._source)
         try:
             mtime = self._source.stat().st_mtime_ns
         except OSError as e:
-            # Reported once, and only while running on a cached version (at start-up without
-            # one, the start-up error says it instead).
-            if self._source_mtime is not None and self._current is not None:
-                log.warning("directory_source_unreadable", path=str(self._source), error=e.strerror)
+            self._unreadable(where, e)
             self._source_mtime = None
             return False
         if mtime == self._source_mtime:
             return False
         self._source_mtime = mtime  # a bad file is reported once, not on every tick
+        self._failures.pop(where, None)
         try:
             data = self._source.read_bytes()
-            return await self.offer(data, now_ms, where=str(self._source))
         except OSError as e:
-            log.warning("directory_source_unreadable", path=str(self._source), error=e.strerror)
+            self._unreadable(where, e)
             return False
+        return await self.offer(data, now_ms, where=where)
+
+    def _unreadable(self, where: str, e: OSError) -> None:
+        """The bundle file cannot be read: logged once per change while the node runs on a directory
+        it has (from the start, when that is a stored one); without one, the start-up error says it."""
+        if isinstance(e, FileNotFoundError):
+            why = "the directory bundle file (directory.bundle) does not exist"
+        else:
+            why = f"cannot read the directory bundle file (directory.bundle): {e.strerror or e}"
+        if self._current is not None and self._failures.get(where) != why:
+            log.warning("directory_source_unreadable", path=where, error=why)
+        self._failures[where] = why
 
     async def offer(self, data: bytes, now_ms: int, *, where: str) -> bool:
         """Verify a bundle from anywhere (file, directory service, mirror); True if it was newer."""
@@ -151,6 +168,7 @@ class DirectoryCache:
             directory, fresh = self._trusted.update(bundle, now_ms=now_ms)
         except VerificationError as e:
             log.warning("directory_refused", source=where, error=str(e), kept_version=before)
+            self._failures[where] = f"directory refused: {str(e).removeprefix(f'{where}: ')}"
             return False
         if before is not None and directory.version == before:
             return False
@@ -158,7 +176,9 @@ class DirectoryCache:
             await self._store.save([*(_row(d) for d in fresh), ("bundle", "", directory.version, data)], now_ms)
         except StorageError as e:
             log.error("directory_store_failed", error=str(e))
+            self._failures[where] = f"the directory could not be stored: {e}"
             return False
+        self._failures.pop(where, None)
         self._current = directory
         log.info("directory_accepted", version=directory.version, nodes=len(directory.nodes), source=where)
         for listener in self._listeners:

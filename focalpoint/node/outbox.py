@@ -1,27 +1,35 @@
 """The outbox: sealing a message and making it durable before anyone hears "sent".
 
 ``Outbox.submit`` checks what the sender must fix (directory expired, unknown recipient, no
-agreement covering the kind, no encryption key, lifetime, size), seals the body to the
-recipient (``focalpoint.exchange.envelope.seal``), and commits the outbox row with its SENT
-event (group commit) before it returns; the delivery loop then carries it until a signed
-receipt closes it. A repeated ``client_request_id`` returns the first submission.
+agreement covering the kind, an ``in_reply_to`` that names no message exchanged with that
+recipient, no encryption key, lifetime, size), seals the body to the recipient
+(``focalpoint.exchange.envelope.seal``), and commits the outbox row with its SENT event (group
+commit) before it returns; the delivery loop then carries it until a signed receipt closes it.
+
+A repeated ``client_request_id`` is a retry: the same request (recipient, body, ``in_reply_to``,
+lifetime) returns the first submission; a different one is refused, and nothing is sent. The
+comparison opens the first message's local copy (encrypted under the storage key), so nothing
+about the request is kept in the clear; submissions with one id in this process take turns, so a
+repeat never seals, never spends a sequence number and never races the first into one batch.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import structlog
 
-from focalpoint.errors import RefusalError, UsageError
+from focalpoint.errors import RefusalError, StorageError, UsageError
 from focalpoint.exchange.body import InvalidBody, body_kind, case_ref_of
-from focalpoint.exchange.envelope import Limits, seal
+from focalpoint.exchange.envelope import Limits, parse_payload, seal
 from focalpoint.exchange.policy import check_exchange
 from focalpoint.node.delivery import DeliveryManager, Outgoing
 from focalpoint.node.keyring import KeyRing
 from focalpoint.node.ports import Clock, DirectoryView
-from focalpoint.storage.base import DeliveryState, NewOutbox, OutboxStore
+from focalpoint.storage.base import DeliveryState, InboxStore, NewOutbox, OutboxRow, OutboxStore
 from focalpoint.storage.batching import GroupCommit
 from focalpoint.storage.cipher import OUTBOX_PURPOSE, StorageCipher
 from focalpoint.v1 import messages_pb2
@@ -45,6 +53,7 @@ class Outbox:
         directory: DirectoryView,
         keyring: KeyRing,
         store: OutboxStore,
+        inbox: InboxStore,
         cipher: StorageCipher,
         delivery: DeliveryManager,
         limits: Limits,
@@ -55,6 +64,7 @@ class Outbox:
         self._directory = directory
         self._keyring = keyring
         self._store = store
+        self._inbox = inbox
         self._cipher = cipher
         self._delivery = delivery
         self._limits = limits
@@ -62,6 +72,8 @@ class Outbox:
         self._clock = clock_ms
         self._sequences: dict[str, int] = {}
         self._commit: GroupCommit[NewOutbox, bytes] = GroupCommit(store.add)
+        # client_request_id -> set when the submission holding it has finished (committed or not).
+        self._in_flight: dict[str, asyncio.Event] = {}
 
     async def load(self) -> None:
         """The last sequence number used per peer (numbers continue after a restart)."""
@@ -79,13 +91,64 @@ class Outbox:
         ttl_seconds: int = 0,
         client_request_id: str | None = None,
     ) -> Submitted:
-        """Seal and durably queue a message; raises UsageError for anything the caller must fix."""
-        if client_request_id is not None:
-            existing = await self._store.by_client_request(client_request_id)
-            if existing is not None:
-                return Submitted(existing.message_id, existing.state)
+        """Seal and durably queue a message; raises UsageError for anything the caller must fix,
+        including a ``client_request_id`` used before for a different request."""
         if in_reply_to and len(in_reply_to) != 16:
             raise UsageError("in_reply_to must be a 16-byte message id")
+        request = _Request(recipient, body, in_reply_to, ttl_seconds or self._default_ttl_s)
+        if client_request_id is None:
+            return await self._submit(request, None)
+        while (busy := self._in_flight.get(client_request_id)) is not None:
+            await busy.wait()
+        done = self._in_flight[client_request_id] = asyncio.Event()  # no await since the check
+        try:
+            earlier = await self._store.by_client_request(client_request_id)
+            if earlier is not None:
+                return self._repeat(client_request_id, earlier, request)
+            return await self._submit(request, client_request_id)
+        finally:
+            del self._in_flight[client_request_id]
+            done.set()
+
+    def _repeat(self, client_request_id: str, earlier: OutboxRow, request: _Request) -> Submitted:
+        """The earlier submission, if ``request`` is the same; raises UsageError naming what differs."""
+        local = self._cipher.open(earlier.local_copy, purpose=OUTBOX_PURPOSE, message_id=earlier.message_id)
+        content = parse_payload(local)
+        differs = [
+            what
+            for what, same in (
+                ("recipient", earlier.recipient == request.recipient),
+                ("body", content.body == request.body),
+                ("in_reply_to", content.in_reply_to == request.in_reply_to),
+                ("ttl_seconds", earlier.expires_at_ms - earlier.created_at_ms == request.ttl_s * 1000),
+            )
+            if not same
+        ]
+        if differs:
+            raise UsageError(
+                f"client_request_id {client_request_id!r} was already used for message {earlier.message_id.hex()}"
+                f" with a different {', '.join(differs)}; this submission was not sent (a retry must repeat the"
+                " request exactly; a new message needs a new client_request_id)"
+            )
+        return Submitted(earlier.message_id, earlier.state)
+
+    async def _check_reply(self, recipient: str, in_reply_to: bytes) -> None:
+        """``in_reply_to`` must name a message received from ``recipient`` or sent to it; raises UsageError."""
+        if await self._inbox.get(recipient, in_reply_to) is not None:
+            return
+        sent = await self._store.get(in_reply_to)
+        if sent is not None and sent.recipient == recipient:
+            return
+        if sent is not None or await self._inbox.find(in_reply_to):
+            raise UsageError(
+                f"in_reply_to {in_reply_to.hex()} is a message exchanged with another node, not with {recipient!r}"
+            )
+        raise UsageError(
+            f"in_reply_to {in_reply_to.hex()} is not a message this node received from {recipient!r} or sent to it"
+        )
+
+    async def _submit(self, request: _Request, client_request_id: str | None) -> Submitted:
+        recipient, body, in_reply_to, ttl = request
         now = self._clock()
         directory = self._directory()
         if directory.expires_at_ms <= now:
@@ -101,12 +164,13 @@ class Outbox:
             check_exchange(directory, sender_node=self._me, recipient_node=recipient, kind=body_kind(body))
         except RefusalError as e:
             raise UsageError(f"not sent: {e.reason}") from e
+        if in_reply_to:
+            await self._check_reply(recipient, in_reply_to)
         key = info.active_encryption_key(now)
         if key is None:
             raise UsageError(
                 f"recipient {recipient!r} has no active encryption key in directory version {directory.version}"
             )
-        ttl = ttl_seconds or self._default_ttl_s
         if not 60 <= ttl <= self._limits.max_lifetime_ms // 1000:
             raise UsageError(f"ttl_seconds must be between 60 and {self._limits.max_lifetime_ms // 1000}, got {ttl}")
         # No await between taking the sequence number and using it, so numbers are unique; a
@@ -150,7 +214,21 @@ class Outbox:
                 message_kind=body_kind(body),
             )
         )
-        if stored_id == message_id:
-            self._delivery.enqueue(recipient, Outgoing(message_id, envelope_bytes, sealed.digest))
-        log.debug("message_queued", recipient=recipient, message_id=stored_id.hex(), sequence=sequence)
-        return Submitted(stored_id, DeliveryState.QUEUED)
+        if stored_id != message_id:
+            # Another process on this database committed this client_request_id first.
+            earlier = await self._store.get(stored_id)
+            if earlier is None or client_request_id is None:
+                raise StorageError("the outbox answered with a message it does not hold")
+            return self._repeat(client_request_id, earlier, request)
+        self._delivery.enqueue(recipient, Outgoing(message_id, envelope_bytes, sealed.digest))
+        log.debug("message_queued", recipient=recipient, message_id=message_id.hex(), sequence=sequence)
+        return Submitted(message_id, DeliveryState.QUEUED)
+
+
+class _Request(NamedTuple):
+    """What a client_request_id stands for: a repeat must ask for the same."""
+
+    recipient: str
+    body: messages_pb2.Body
+    in_reply_to: bytes
+    ttl_s: int

@@ -2,12 +2,16 @@
 
 Every error names the file, the key and what was expected, e.g.
 ``node.yaml: listen.peer: expected host:port, got 'localhost'``. Unknown keys are
-errors too (a typo must not silently fall back to a default). Relative paths are
-resolved against the config file's directory. See config/node.example.yaml.
+errors too (a typo must not silently fall back to a default), reported first and with the
+known key they resemble (``node.yaml: node.keys-file: unknown key (did you mean
+keys_file?)``, which then is not also reported as missing). The whole file is read before
+anything is reported, so one ConfigError lists every problem, one per line. Relative paths
+are resolved against the config file's directory. See config/node.example.yaml.
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -81,63 +85,113 @@ class NodeConfig:
     log_level: str
 
 
+class _Problems:
+    """Every problem found in one file, for one ConfigError: unknown keys first (each with the
+    known key it most resembles), then the rest in the order the file is read."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self.unknown: list[tuple[str, str | None]] = []  # (dotted key, a known key it resembles)
+        self.found: list[tuple[str, str, bool]] = []  # (dotted key, problem, is it a missing key)
+
+    def add(self, key: str, problem: str, *, missing: bool = False) -> None:
+        self.found.append((key, problem, missing))
+
+    def lines(self) -> list[str]:
+        # A key reported as unknown with a suggestion explains the "missing" one it was meant to be.
+        meant = {suggestion for _, suggestion in self.unknown if suggestion is not None}
+        out = [
+            f"{self.file}: {key}: unknown key" + (f" (did you mean {s.rsplit('.', 1)[-1]}?)" if s else "")
+            for key, s in self.unknown
+        ]
+        out += [f"{self.file}: {key}: {why}" for key, why, missing in self.found if not (missing and key in meant)]
+        return out
+
+    def raise_any(self) -> None:
+        """Raise one ConfigError listing every problem, one per line; nothing if there is none."""
+        lines = self.lines()
+        if lines:
+            raise ConfigError("\n".join(lines))
+
+
 class _Reader:
-    """Walks a mapping, recording which keys were used so leftovers can be reported."""
+    """Walks a mapping, recording which keys were used so leftovers can be reported. A value that
+    is missing or wrong is recorded in ``problems`` and read as None, so that one pass finds them all."""
 
-    def __init__(self, file: Path, data: Mapping[str, Any], prefix: str) -> None:
-        self.file, self.data, self.prefix, self.used = file, data, prefix, set[str]()
+    def __init__(self, problems: _Problems, data: Mapping[str, Any], prefix: str, *, present: bool = True) -> None:
+        self.problems, self.data, self.prefix, self.used = problems, data, prefix, set[str]()
+        # False for a required section that is missing or not a mapping: that is reported once,
+        # not again as each of its required keys.
+        self.present = present
 
-    def _where(self, key: str) -> str:
-        return f"{self.file}: {self.prefix}{key}"
+    def key(self, key: str) -> str:
+        return f"{self.prefix}{key}"
 
-    def fail(self, key: str, expected: str, got: object) -> ConfigError:
-        return ConfigError(f"{self._where(key)}: expected {expected}, got {got!r}")
+    def fail(self, key: str, expected: str, got: object) -> None:
+        self.problems.add(self.key(key), f"expected {expected}, got {got!r}")
 
     def get(self, key: str, default: Any = ...) -> Any:
         self.used.add(key)
         if key not in self.data:
             if default is ...:
-                raise ConfigError(f"{self._where(key)}: required key is missing")
+                if self.present:
+                    self.problems.add(self.key(key), "required key is missing", missing=True)
+                return None
             return default
         return self.data[key]
 
     def section(self, key: str, *, required: bool = True) -> _Reader:
         value = self.get(key, ... if required else {})
+        if key not in self.data and required:
+            return _Reader(self.problems, {}, f"{self.prefix}{key}.", present=False)  # reported as missing
         if not isinstance(value, Mapping):
-            raise self.fail(key, "a mapping", value)
-        return _Reader(self.file, value, f"{self.prefix}{key}.")
+            self.fail(key, "a mapping", value)
+            return _Reader(self.problems, {}, f"{self.prefix}{key}.", present=False)
+        return _Reader(self.problems, value, f"{self.prefix}{key}.", present=self.present)
 
-    def string(self, key: str, pattern: re.Pattern[str] | None = None, what: str = "a string", **kw: Any) -> str:
-        value = self.get(key, **kw)
+    def string(self, key: str, pattern: re.Pattern[str] | None = None, what: str = "a string") -> str | None:
+        """A required string (None when missing or wrong: reported)."""
+        value = self.get(key)
+        if key not in self.data:
+            return None
         if not isinstance(value, str) or (pattern is not None and not pattern.match(value)):
-            raise self.fail(key, what, value)
+            self.fail(key, what, value)
+            return None
         return value
 
     def number(self, key: str, *, default: float, low: float, high: float, integer: bool = False) -> Any:
         value = self.get(key, default)
         kind = int if integer else (int, float)
         if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
-            raise self.fail(key, f"{'an integer' if integer else 'a number'} in [{low}, {high}]", value)
+            self.fail(key, f"{'an integer' if integer else 'a number'} in [{low}, {high}]", value)
+            return None
         return value
 
-    def path(self, key: str, **kw: Any) -> Path:
-        value = self.string(key, what="a file path", **kw)
+    def path(self, key: str) -> Path | None:
+        value = self.string(key, what="a file path")
+        if value is None:
+            return None
         if not value.strip():
-            raise self.fail(key, "a non-empty file path", value)
-        return (self.file.parent / value).resolve()
+            self.fail(key, "a non-empty file path", value)
+            return None
+        return (self.problems.file.parent / value).resolve()
 
     def finish(self) -> None:
         # YAML keys need not be strings (`on:` is True), so sort and print them as text.
-        extra = sorted(str(k) for k in set(self.data) - self.used)
-        if extra:
-            raise ConfigError(f"{self.file}: {self.prefix}{extra[0]}: unknown key")
+        known = sorted(self.used)
+        for extra in sorted(str(k) for k in self.data if k not in self.used):
+            close = difflib.get_close_matches(extra, known, n=1, cutoff=0.6)
+            self.problems.unknown.append((self.key(extra), self.key(close[0]) if close else None))
 
 
-def _hostport(r: _Reader, key: str) -> str:
+def _hostport(r: _Reader, key: str) -> str | None:
     value = r.string(key, _HOSTPORT, "host:port, e.g. 127.0.0.1:7401")
+    if value is None:
+        return None
     port = int(value.rsplit(":", 1)[1])
     if not 0 <= port <= 65535:
-        raise r.fail(key, "a port in [0, 65535]", value)
+        r.fail(key, "a port in [0, 65535]", value)
+        return None
     return value
 
 
@@ -150,9 +204,8 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def load_config(path: Path) -> NodeConfig:
-    """Load and validate ``path``; raises ConfigError on the first problem found."""
-    path = path.resolve()
+def _read_yaml(path: Path) -> Mapping[str, Any]:
+    """The file's top-level mapping; raises ConfigError (these problems stop the reading at once)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -167,50 +220,40 @@ def load_config(path: Path) -> NodeConfig:
         raise ConfigError(f"{path}: not valid YAML{where}") from e
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-    root = _Reader(path, data, "")
+    return data
+
+
+def load_config(path: Path) -> NodeConfig:
+    """Load and validate ``path``; raises ConfigError listing every problem found, one per line:
+    unknown keys first (each with the known key it resembles), then the others in file order."""
+    path = path.resolve()
+    problems = _Problems(path)
+    root = _Reader(problems, _read_yaml(path), "")
 
     node = root.section("node")
     node_id = node.string("id", _NODE_ID, "a lowercase DNS label such as 'gr-ekka'")
     keys_file = node.path("keys_file")
     passphrase_env = node.get("passphrase_env", None)
     if passphrase_env is not None and (not isinstance(passphrase_env, str) or not _ENV.match(passphrase_env)):
-        raise node.fail("passphrase_env", "an environment variable name", passphrase_env)
+        node.fail("passphrase_env", "an environment variable name", passphrase_env)
     node.finish()
 
     listen = root.section("listen")
     listen_peer = _hostport(listen, "peer")
     listen_local = _hostport(listen, "local")
-    if not _is_loopback(listen_local.rsplit(":", 1)[0]):
-        raise listen.fail(
+    if listen_local is not None and not _is_loopback(listen_local.rsplit(":", 1)[0]):
+        listen.fail(
             "local", "a loopback address (127.0.0.1, [::1] or localhost): the local API is plaintext", listen_local
         )
+    elif listen_local is not None and listen_peer == listen_local:
+        problems.add("listen.local", "must differ from listen.peer")
     listen.finish()
-    if listen_peer == listen_local:
-        raise ConfigError(f"{path}: listen.local: must differ from listen.peer")
 
     storage = root.section("storage")
     database = storage.path("database")
     storage.finish()
 
-    d = root.section("directory")
-    servers_raw = d.get("servers", [])
-    if not isinstance(servers_raw, list) or not all(
-        isinstance(x, str) and (m := _HOSTPORT.match(x)) and 1 <= int(m.group(1)) <= 65535 for x in servers_raw
-    ):
-        raise d.fail("servers", "a list of host:port directory services (port 1-65535)", servers_raw)
-    bundle_path = d.path("bundle") if "bundle" in d.data else None
-    d.used.add("bundle")
-    if bundle_path is None and not servers_raw:
-        raise ConfigError(f"{path}: directory: give a bundle file, directory servers, or both")
-    directory = DirectoryConfig(
-        root=d.path("root"),
-        bundle=bundle_path,
-        servers=tuple(servers_raw),
-        refresh_seconds=d.number("refresh_seconds", default=30.0, low=0.1, high=86400),
-        # Timestamps are typically valid 24 h and renewed well before: warn when one is overdue.
-        expiry_warning_hours=d.number("expiry_warning_hours", default=6.0, low=0, high=24 * 365),
-    )
-    d.finish()
+    directory = _directory(root.section("directory"))
 
     dl = root.section("delivery", required=False)
     delivery = DeliveryConfig(
@@ -222,9 +265,10 @@ def load_config(path: Path) -> NodeConfig:
         clock_skew_seconds=dl.number("clock_skew_seconds", default=120, low=0, high=3600, integer=True),
         call_timeout_seconds=dl.number("call_timeout_seconds", default=30.0, low=0.1, high=600),
     )
+    first, most = delivery.retry_initial_seconds, delivery.retry_max_seconds
+    if first is not None and most is not None and most < first:
+        problems.add("delivery.retry_max_seconds", "must be ≥ retry_initial_seconds")
     dl.finish()
-    if delivery.retry_max_seconds < delivery.retry_initial_seconds:
-        raise ConfigError(f"{path}: delivery.retry_max_seconds: must be ≥ retry_initial_seconds")
 
     rc = root.section("reachability", required=False)
     reachability = ReachabilityConfig(
@@ -243,13 +287,23 @@ def load_config(path: Path) -> NodeConfig:
     lg = root.section("logging", required=False)
     log_format = lg.get("format", "console")
     if log_format not in ("console", "json"):
-        raise lg.fail("format", "'console' or 'json'", log_format)
+        lg.fail("format", "'console' or 'json'", log_format)
     log_level = lg.get("level", "info")
     if log_level not in ("debug", "info", "warning", "error"):
-        raise lg.fail("level", "one of debug, info, warning, error", log_level)
+        lg.fail("level", "one of debug, info, warning, error", log_level)
     lg.finish()
     root.finish()
 
+    problems.raise_any()
+    if (
+        node_id is None
+        or keys_file is None
+        or listen_peer is None
+        or listen_local is None
+        or database is None
+        or directory is None
+    ):  # each was reported as a problem above
+        raise ConfigError(f"{path}: the configuration is incomplete")
     return NodeConfig(
         source=path,
         node_id=node_id,
@@ -264,4 +318,34 @@ def load_config(path: Path) -> NodeConfig:
         audit=audit,
         log_format=log_format,
         log_level=log_level,
+    )
+
+
+def _directory(d: _Reader) -> DirectoryConfig | None:
+    """The ``directory`` section (None when it has problems, which are recorded)."""
+    servers = d.get("servers", [])
+    if not isinstance(servers, list) or not all(
+        isinstance(x, str) and (m := _HOSTPORT.match(x)) and 1 <= int(m.group(1)) <= 65535 for x in servers
+    ):
+        d.fail("servers", "a list of host:port directory services (port 1-65535)", servers)
+        servers = None
+    bundle = d.path("bundle") if "bundle" in d.data else None
+    d.used.add("bundle")
+    if d.present and servers == [] and "bundle" not in d.data:
+        d.problems.add("directory", "give a bundle file, directory servers, or both")
+    root = d.path("root")
+    refresh_seconds = d.number("refresh_seconds", default=30.0, low=0.1, high=86400)
+    # Timestamps are typically valid 24 h and renewed well before: warn when one is overdue.
+    expiry_warning_hours = d.number("expiry_warning_hours", default=6.0, low=0, high=24 * 365)
+    d.finish()
+    if servers is None or root is None or refresh_seconds is None or expiry_warning_hours is None:
+        return None
+    if "bundle" in d.data and bundle is None:
+        return None
+    return DirectoryConfig(
+        root=root,
+        bundle=bundle,
+        servers=tuple(servers),
+        refresh_seconds=refresh_seconds,
+        expiry_warning_hours=expiry_warning_hours,
     )

@@ -123,6 +123,7 @@ class Node:
             directory=directory,
             keyring=self.keyring,
             store=store.outbox,
+            inbox=store.inbox,
             cipher=cipher,
             delivery=self.delivery,
             limits=limits,

@@ -10,6 +10,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,10 +21,11 @@ import pytest
 import yaml
 from google.protobuf import json_format
 
-from focalpoint.localnet import LocalNetwork
+from focalpoint.localnet import LocalNetwork, NodeSpec, make_network
 from focalpoint.localnet.samples import social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.v1 import directory_pb2
+from tests.conftest import FAST_DELIVERY
 from tests.support.procs import cli, running
 
 SENDER, RECEIVER = "gr-ekka", "al-shss"
@@ -31,22 +33,12 @@ MESSAGE_ID = re.compile(r"^[0-9a-f]{32}$")
 CONFIG_FAILS_WITHIN_S = 20.0
 
 
-GRPC_CORE_LOG = re.compile(r"^[EWI]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\] ")
-
-
-def assert_one_line_error(
-    result: subprocess.CompletedProcess[str], *fragments: str, grpc_core_log: bool = False
-) -> str:
-    """Non-zero exit, no traceback, exactly one ``focalpoint: error: …`` line containing each fragment.
-
-    With ``grpc_core_log``, lines gRPC's C core logs itself (``E1123 19:01:50.24 8840 add_port.cc:83] …``)
-    are set aside: they are gRPC's, not the CLI's.
-    """
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
+    """Non-zero exit, no traceback, exactly one ``focalpoint: error: …`` line containing each fragment
+    (nothing else on stderr: no line of gRPC's own either)."""
     assert result.returncode != 0, result.stdout
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
-    if grpc_core_log:
-        lines = [line for line in lines if not GRPC_CORE_LOG.match(line)]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("focalpoint: error: ")
     for fragment in fragments:
@@ -163,6 +155,26 @@ def test_node_run_with_a_broken_config_exits_quickly_naming_file_and_key(
     assert _port_is_free(ln.peer_address)
 
 
+def test_node_run_with_several_config_problems_prints_each_on_its_own_line_unknown_keys_first(
+    network: LocalNetwork,
+) -> None:
+    """Every problem of the configuration at once, one ``focalpoint: error:`` line each, a typo first with its
+    suggestion; exit 1, nothing listens."""
+    ln = network.nodes[SENDER]
+    config = yaml.safe_load(ln.config_path.read_text(encoding="utf-8"))
+    config["node"]["keys-file"] = config["node"].pop("keys_file")
+    config["listen"]["local"] = "localhost"
+    broken = ln.config_path.with_name("broken.yaml")
+    broken.write_text(yaml.safe_dump(config), encoding="utf-8")
+    result = cli("node", "run", "--config", str(broken), timeout_s=CONFIG_FAILS_WITHIN_S)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"focalpoint: error: {broken}: node.keys-file: unknown key (did you mean keys_file?)",
+        f"focalpoint: error: {broken}: listen.local: expected host:port, e.g. 127.0.0.1:7401, got 'localhost'",
+    ]
+    assert _port_is_free(ln.peer_address)
+
+
 @pytest.mark.parametrize("which", ["peer", "local"])
 def test_node_run_on_a_port_in_use_fails_with_one_line(network: LocalNetwork, which: str) -> None:
     """A listen address already taken is a one-line error naming it, not a traceback."""
@@ -173,8 +185,70 @@ def test_node_run_on_a_port_in_use_fails_with_one_line(network: LocalNetwork, wh
         squatter.bind((host, int(port)))
         squatter.listen()
         result = cli("node", "run", "--config", str(ln.config_path), timeout_s=CONFIG_FAILS_WITHIN_S)
-    assert_one_line_error(result, address, grpc_core_log=True)
+    assert_one_line_error(result, address)
     assert result.returncode == 1
+
+
+# What an operator's shell might hold to debug gRPC: the CLI must still print only its own line.
+GRPC_LOUD = {"GRPC_VERBOSITY": "DEBUG", "GRPC_TRACE": "all"}
+
+
+def test_grpc_adds_no_line_of_its_own_even_when_the_environment_asks_for_them(network: LocalNetwork) -> None:
+    """With GRPC_VERBOSITY=DEBUG and GRPC_TRACE=all, a call to a node that is down and a node on a port in use
+    each still print exactly one line, focalpoint's own."""
+    ln = network.nodes[SENDER]
+    down = cli("message", "list", "--config", str(ln.config_path), env=GRPC_LOUD)
+    assert_one_line_error(down, "not reachable", "is the node running?")
+    assert down.returncode == 1
+    host, port = ln.peer_address.rsplit(":", 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind((host, int(port)))
+        squatter.listen()
+        taken = cli("node", "run", "--config", str(ln.config_path), env=GRPC_LOUD, timeout_s=CONFIG_FAILS_WITHIN_S)
+    assert_one_line_error(taken, ln.peer_address)
+
+
+def test_the_command_line_imports_no_grpc_before_main_has_quietened_it() -> None:
+    """Importing ``focalpoint.cli`` (what the ``focalpoint`` script does before ``main``) leaves gRPC unimported,
+    so the variables ``main`` sets are the ones gRPC reads."""
+    probe = "import sys, focalpoint.cli; print(sorted(m for m in sys.modules if m.split('.')[0] == 'grpc'))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_focalpoint_grpc_verbosity_turns_grpcs_own_lines_back_on_for_debugging(network: LocalNetwork) -> None:
+    """FOCALPOINT_GRPC_VERBOSITY=ERROR is the one way to see gRPC's own lines (here: why it could not bind)."""
+    ln = network.nodes[SENDER]
+    host, port = ln.peer_address.rsplit(":", 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind((host, int(port)))
+        squatter.listen()
+        result = cli(
+            "node",
+            "run",
+            "--config",
+            str(ln.config_path),
+            env={"FOCALPOINT_GRPC_VERBOSITY": "ERROR"},
+            timeout_s=CONFIG_FAILS_WITHIN_S,
+        )
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("focalpoint: error: cannot listen on "), result.stderr
+    assert any("add_port" in line for line in lines[:-1]), result.stderr
+
+
+@pytest.mark.parametrize("group", [(), ("node",), ("directory",), ("message",), ("audit",)])
+def test_a_command_group_without_a_command_prints_its_whole_help_and_exits_2(group: tuple[str, ...]) -> None:
+    """``focalpoint`` (or one of its groups) alone prints the help as click formats it, one item a line, on stderr,
+    with exit 2 (nothing was done); never the help squashed into one error line."""
+    result = cli(*group)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"Usage: focalpoint {' '.join(group)}".rstrip() + " [OPTIONS] COMMAND [ARGS]...")
+    assert "Commands:" in lines
+    assert "focalpoint: error" not in result.stderr
+    assert len(lines) > 6, result.stderr
 
 
 def _write_body(path: Path, case_ref: str) -> Path:
@@ -238,6 +312,26 @@ async def test_message_send_list_show_against_running_nodes(network: LocalNetwor
         mine = await acli("message", "show", "--config", str(gr), "--outbox", message_id)
         assert mine.returncode == 0, mine.stderr
         assert json.loads(mine.stdout)["state"] == "DELIVERY_STATE_DELIVERED"
+
+
+async def test_node_health_exits_0_when_all_is_well_and_1_when_a_partner_is_unreachable(tmp_path: Path) -> None:
+    """``node health --check-now`` exits 0 saying healthy while its one partner answers, and 1 (text and --json)
+    once that partner is down, naming it."""
+    pair = (NodeSpec(SENDER, "GR", "EKKA"), NodeSpec(RECEIVER, "AL", "SHSS"))
+    net = make_network(tmp_path / "net", pair, now=dt.datetime.now(dt.UTC), delivery=FAST_DELIVERY)
+    gr = str(net.nodes[SENDER].config_path)
+    async with running(net, [SENDER, RECEIVER]) as procs:
+        well = await acli("node", "health", "--config", gr, "--check-now")
+        assert well.returncode == 0, well.stderr
+        assert well.stdout.splitlines() == ["directory version 1: healthy"]
+        procs[RECEIVER].kill()
+        down = await acli("node", "health", "--config", gr, "--check-now")
+        assert down.returncode == 1, down.stderr
+        assert down.stdout.splitlines()[0] == "directory version 1: needs attention"
+        assert f"node {RECEIVER} unreachable" in down.stdout
+        as_json = await acli("node", "health", "--config", gr, "--json")
+        assert as_json.returncode == 1, as_json.stderr
+        assert json.loads(as_json.stdout)["healthy"] is False
 
 
 async def test_message_send_with_an_invalid_body_fails_clearly(network: LocalNetwork, tmp_path: Path) -> None:
@@ -321,9 +415,13 @@ def keygen(folder: Path, name: str, state: str, *extra: str) -> subprocess.Compl
     )
 
 
-def sign(proposal: Path, *keys: Path) -> None:
+def sign(proposal: Path, *keys: Path, repo: Path | None = None, anyway: bool = False) -> str:
+    """Sign with each key in turn (``repo``: whose root decides who counts); the last command's output."""
+    out = ""
     for key in keys:
-        ok(cli("directory", "sign", str(proposal), "--key", str(key)))
+        extra = [*(["--repo", str(repo)] if repo is not None else []), *(["--even-if-not-counted"] if anyway else [])]
+        out = ok(cli("directory", "sign", str(proposal), "--key", str(key), *extra))
+    return out
 
 
 def publish(repo: Path, *proposals: Path, timestamp_key: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -442,10 +540,11 @@ def test_keygen_writes_a_private_key_and_its_public_admin_key(
     proposal = Path(shutil.copy(admins.unsigned_root, tmp_path / "root.fpd"))
     assert_one_line_error(cli("directory", "sign", str(proposal), "--key", str(private)), "passphrase")
     assert proposal.read_bytes() == admins.unsigned_root.read_bytes()
-    signed = ok(
-        cli("directory", "sign", str(proposal), "--key", str(private), "--passphrase-env", "FP_TEST_PASSPHRASE")
+    args = ["--passphrase-env", "FP_TEST_PASSPHRASE", "--even-if-not-counted"]
+    signed = ok(cli("directory", "sign", str(proposal), "--key", str(private), *args))
+    assert signed.splitlines()[0] == (
+        f"signed root version 1 with key {public.key_id}: it does NOT count for this document"
     )
-    assert f"as {public.key_id}; 1 key(s) have signed" in signed
 
 
 def test_keygen_with_an_unset_passphrase_variable_writes_nothing(tmp_path: Path) -> None:
@@ -494,12 +593,12 @@ def test_state_entry_is_published_only_when_its_administrators_threshold_is_met(
     )
     names = STATE_ADMINS[state]
     threshold = f"threshold is {len(names)}"
-    sign(proposal, admins.key(foreign))
+    sign(proposal, admins.key(foreign), repo=repo, anyway=True)
     for valid, name in enumerate(names):
         refused = publish(repo, proposal)
         assert_one_line_error(refused, "not published", f"administrators of {state}", f"{valid} valid", threshold)
         assert files_of(repo) == before
-        sign(proposal, admins.key(name))
+        sign(proposal, admins.key(name), repo=repo)
     assert f"published state {state} version 1" in ok(publish(repo, proposal))
     assert (repo / "states" / state / "1.fpd").read_bytes() == proposal.read_bytes()
     published = files_of(repo)
@@ -507,6 +606,83 @@ def test_state_entry_is_published_only_when_its_administrators_threshold_is_met(
         publish(repo, proposal), f"state {state}: version 1 is not newer than the published version 1"
     )
     assert files_of(repo) == published
+
+
+def key_id(admins: Admins, name: str) -> str:
+    return str(json.loads((admins.base / f"{name}.pub.json").read_text(encoding="utf-8"))["keyId"])
+
+
+def gr_proposal(admins: Admins, tmp_path: Path) -> tuple[Path, Path]:
+    """A fresh repository (root 1) and GR's entry proposed in it, unsigned."""
+    repo = admins.fresh_repo(tmp_path)
+    state = write_state_json(tmp_path / "gr.json", "GR")
+    proposal = propose(repo, tmp_path / "gr.fpd", "--state", str(state), "--node-entry", str(admins.node_entries["GR"]))
+    return repo, proposal
+
+
+def test_sign_says_whether_the_key_counts_whose_signatures_are_in_and_what_is_still_needed(
+    admins: Admins, tmp_path: Path
+) -> None:
+    """Each ``sign`` prints whether the key counts, every signature with its administrator's name and State, and how
+    many more the document's threshold needs, until it is ready to publish."""
+    repo, proposal = gr_proposal(admins, tmp_path)
+    gr1 = key_id(admins, "gr1")
+    assert sign(proposal, admins.key("gr1"), repo=repo).splitlines() == [
+        f"signed State entry GR version 1 with key {gr1} (gr1, GR): it counts for the administrators of GR",
+        "signatures (1):",
+        f"  {gr1}  gr1 (GR): counts for the administrators of GR",
+        "the administrators of GR: 1 of threshold 2 signed: 1 more needed",
+        "still needed: 1 more from the administrators of GR",
+    ]
+    assert sign(proposal, admins.key("gr2"), repo=repo).splitlines()[-2:] == [
+        "the administrators of GR: 2 of threshold 2 signed: met",
+        "ready to publish: every threshold is met",
+    ]
+
+
+def test_sign_refuses_a_key_that_does_not_count_and_leaves_the_file_as_it_was(admins: Admins, tmp_path: Path) -> None:
+    """An AL key on GR's entry, or any key without the repository to tell, is a usage error (exit 2) naming who
+    counts; the proposal file is not touched."""
+    repo, proposal = gr_proposal(admins, tmp_path)
+    before = proposal.read_bytes()
+    foreign = cli("directory", "sign", str(proposal), "--key", str(admins.key("al1")), "--repo", str(repo))
+    assert_one_line_error(
+        foreign,
+        f"key {key_id(admins, 'al1')} does not count for State entry GR version 1",
+        f"{key_id(admins, 'gr1')} (gr1, GR)",
+        "nothing was signed",
+    )
+    assert foreign.returncode == 2
+    unknown = cli("directory", "sign", str(proposal), "--key", str(admins.key("gr1")))
+    assert_one_line_error(unknown, "cannot tell whether key", "give --repo")
+    assert unknown.returncode == 2
+    assert proposal.read_bytes() == before
+
+
+def test_show_prints_a_proposal_in_full_labelled_with_its_signatures(admins: Admins, tmp_path: Path) -> None:
+    """``show`` of a proposal (not a bundle) prints what it is and how far it is signed, every field of the entry, and
+    whose signatures are in; ``--json`` the same as data."""
+    repo, proposal = gr_proposal(admins, tmp_path)
+    sign(proposal, admins.key("gr1"), repo=repo)
+    lines = ok(cli("directory", "show", str(proposal), "--repo", str(repo))).splitlines()
+    assert lines[0] == "PROPOSAL (not published): State entry GR version 1: partly signed"
+    for field in ("  state: GR", "  version: 1", "  focal_point_designated: true", "      email: duty@gr.example"):
+        assert field in lines
+    assert "    - node_id: gr-ekka" in lines
+    assert f"  {key_id(admins, 'gr1')}  gr1 (GR): counts for the administrators of GR" in lines
+    assert lines[-1] == "still needed: 1 more from the administrators of GR"
+    shown = json.loads(ok(cli("directory", "show", str(proposal), "--repo", str(repo), "--json")))
+    assert (shown["proposal"], shown["kind"], shown["name"], shown["version"]) == (True, "state", "GR", 1)
+    assert shown["content"]["contact_points"][0]["email"] == "duty@gr.example"
+    assert [s["name"] for s in shown["signatures"]] == ["gr1"]
+    assert shown["requirements"][0]["missing"] == 1
+
+
+def test_show_of_a_bundle_without_a_root_is_a_usage_error(published: Published) -> None:
+    """A bundle is only shown verified: without --root, one line saying so, exit 2."""
+    result = cli("directory", "show", str(published.suspended))
+    assert_one_line_error(result, "showing a bundle needs --root")
+    assert result.returncode == 2
 
 
 @pytest.mark.parametrize(
@@ -525,10 +701,10 @@ def test_agreement_needs_the_threshold_of_every_party(
     before = files_of(repo)
     agreement = write_agreement_json(tmp_path / "agreement.json", "AGREEMENT_STATUS_IN_FORCE")
     proposal = propose(repo, tmp_path / "agreement.fpd", "--agreement", str(agreement))
-    sign(proposal, *map(admins.key, signers))
+    sign(proposal, *map(admins.key, signers), repo=repo)
     assert_one_line_error(publish(repo, proposal), "not published", f"agreement {AGREEMENT_ID} version 1", short)
     assert files_of(repo) == before
-    sign(proposal, *map(admins.key, ROOT_ROLE_ADMINS))
+    sign(proposal, *map(admins.key, ROOT_ROLE_ADMINS), repo=repo)
     assert f"published agreement {AGREEMENT_ID} version 1" in ok(publish(repo, proposal))
     assert (repo / "agreements" / AGREEMENT_ID / "1.fpd").is_file()
 
@@ -557,7 +733,7 @@ def published(admins: Admins, tmp_path_factory: pytest.TempPathFactory) -> Publi
     def publish_state(state: str) -> None:
         source = ["--state", str(write_state_json(work / f"{state}.json", state))]
         proposal = propose(repo, work / f"{state}.fpd", *source, "--node-entry", str(admins.node_entries[state]))
-        sign(proposal, *map(admins.key, STATE_ADMINS[state]))
+        sign(proposal, *map(admins.key, STATE_ADMINS[state]), repo=repo)
         ok(publish(repo, proposal))
 
     def keep_bundle(name: str) -> Path:
@@ -566,7 +742,7 @@ def published(admins: Admins, tmp_path_factory: pytest.TempPathFactory) -> Publi
     def publish_agreement(status: str, name: str) -> Path:
         agreement = write_agreement_json(work / f"{name}.json", status)
         proposal = propose(repo, work / f"{name}.proposal.fpd", "--agreement", str(agreement))
-        sign(proposal, *map(admins.key, ROOT_ROLE_ADMINS))
+        sign(proposal, *map(admins.key, ROOT_ROLE_ADMINS), repo=repo)
         ok(publish(repo, proposal, timestamp_key=ts))
         return keep_bundle(f"{name}.fpd")
 
@@ -666,9 +842,12 @@ def test_show_text_names_states_nodes_and_agreement(published: Published) -> Non
 def test_health_json_reports_missing_focal_points_and_expiry(
     published: Published, which: str, extra: tuple[str, ...], no_focal_point: list[str], expiring: list[str]
 ) -> None:
-    """``health --json`` has every documented key; a delegated State without entry, and near expiry, are flagged."""
+    """``health --json`` has every documented key; a delegated State without entry, and near expiry, are flagged;
+    it exits 0 only when nothing needs attention, 1 otherwise."""
     args = ["directory", "health", str(getattr(published, which)), "--root", str(published.root), "--json", *extra]
-    report = json.loads(ok(cli(*args)))
+    result = cli(*args)
+    assert "Traceback" not in result.stderr
+    report = json.loads(result.stdout)
     assert set(report) == HEALTH_KEYS
     assert report["no_focal_point"] == no_focal_point
     assert [d["document"] for d in report["expiring_documents"]] == expiring
@@ -676,12 +855,21 @@ def test_health_json_reports_missing_focal_points_and_expiry(
     assert report["excluded_documents"] == []
     assert report["unreachable_nodes"] == []
     assert report["healthy"] is (not no_focal_point and not expiring)
+    assert result.returncode == (0 if report["healthy"] else 1)
 
 
 def test_health_text_says_healthy(published: Published) -> None:
     """Plain ``health`` prints a one-line verdict for a directory that needs nothing."""
     out = ok(cli("directory", "health", str(published.suspended), "--root", str(published.root)))
     assert out.splitlines() == ["directory version 3: healthy"]
+
+
+def test_health_text_needing_attention_says_why_and_exits_1(published: Published) -> None:
+    """Plain ``health`` of a directory with a State missing prints the verdict and the reason, and exits 1."""
+    result = cli("directory", "health", str(published.gr_only), "--root", str(published.root))
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines() == ["directory version 1: needs attention", "  no focal point designated: AL"]
+    assert result.stderr == ""
 
 
 def test_diff_shows_the_suspended_agreement(published: Published) -> None:
@@ -853,7 +1041,7 @@ def test_a_state_entry_listing_another_states_node_is_not_published(admins: Admi
     before = files_of(repo)
     state = write_state_json(tmp_path / "state.json", "GR")
     proposal = propose(repo, tmp_path / "gr.fpd", "--state", str(state), "--node-entry", str(admins.node_entries["AL"]))
-    sign(proposal, *map(admins.key, STATE_ADMINS["GR"]))
+    sign(proposal, *map(admins.key, STATE_ADMINS["GR"]), repo=repo)
     assert_one_line_error(publish(repo, proposal), "al-shss", "another State")
     assert files_of(repo) == before
 

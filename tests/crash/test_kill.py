@@ -52,6 +52,11 @@ def request_id(i: int) -> str:
     return f"crash-{i}"
 
 
+# When every request's child was identified: a retry must repeat its request exactly (the node
+# refuses a client_request_id reused for a different body), so the body may not change between tries.
+IDENTIFIED_AT_MS = wall_clock_ms()
+
+
 def count(db: Path, query: Query) -> int:
     """One COUNT(*) through a read-only connection (0 while the file does not exist yet)."""
     if not db.exists():
@@ -85,7 +90,7 @@ async def submit_all(client: LocalClient, indices: Iterable[int]) -> tuple[dict[
             i = todo.pop(0)
             req = local_pb2.SubmitRequest(
                 recipient_node=RECEIVER,
-                body=social_inquiry_request(f"CRASH-{i:04d}", identified_at_ms=wall_clock_ms()),
+                body=social_inquiry_request(f"CRASH-{i:04d}", identified_at_ms=IDENTIFIED_AT_MS),
                 client_request_id=request_id(i),
             )
             try:

@@ -205,6 +205,65 @@ def test_unknown_key_is_an_error(tmp_path: Path, edit: Edit, expected: str) -> N
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
+        pytest.param(
+            lambda d: d["node"].update({"keys-file": d["node"].pop("keys_file")}),
+            "node.keys-file: unknown key (did you mean keys_file?)",
+            id="required-key-misspelt",
+        ),
+        pytest.param(
+            lambda d: d.update({"directroy": d.pop("directory")}),
+            "directroy: unknown key (did you mean directory?)",
+            id="required-section-misspelt",
+        ),
+        pytest.param(
+            put("delivery", "retry_intial_seconds", value=1),
+            "delivery.retry_intial_seconds: unknown key (did you mean retry_initial_seconds?)",
+            id="optional-key-misspelt",
+        ),
+        pytest.param(put("loging", value={}), "loging: unknown key (did you mean logging?)", id="optional-section"),
+        pytest.param(put("colour", value=True), "colour: unknown key", id="nothing-like-it"),
+    ],
+)
+def test_a_mistyped_key_is_reported_as_unknown_with_the_key_it_resembles_and_nothing_else(
+    tmp_path: Path, edit: Edit, expected: str
+) -> None:
+    """A typo is one problem, 'unknown key (did you mean …?)', not also the required key it was meant to be."""
+    path = write_config(tmp_path, edited(edit))
+    assert config_error(path) == f"{path.resolve()}: {expected}"
+
+
+def test_every_problem_is_reported_at_once_unknown_keys_first_one_per_line(tmp_path: Path) -> None:
+    """All problems of a file come in one error, one line each naming the file and the key: unknown keys first."""
+
+    def break_many(d: dict[str, Any]) -> None:
+        d["listen"]["peer"] = "localhost"
+        del d["storage"]["database"]
+        d["delivery"]["batchsize"] = 5
+        d["delivery"]["retry_max_seconds"] = 0.5
+        d["logging"]["level"] = "verbose"
+        d["loging"] = {}
+
+    path = write_config(tmp_path, edited(break_many))
+    where = str(path.resolve())
+    assert config_error(path).splitlines() == [
+        f"{where}: delivery.batchsize: unknown key (did you mean batch_size?)",
+        f"{where}: loging: unknown key (did you mean logging?)",
+        f"{where}: listen.peer: expected host:port, e.g. 127.0.0.1:7401, got 'localhost'",
+        f"{where}: storage.database: required key is missing",
+        f"{where}: delivery.retry_max_seconds: must be ≥ retry_initial_seconds",
+        f"{where}: logging.level: expected one of debug, info, warning, error, got 'verbose'",
+    ]
+
+
+def test_a_missing_section_is_one_problem_not_one_per_required_key(tmp_path: Path) -> None:
+    """Without the node section, the error says so once; node.id and node.keys_file are not listed as well."""
+    path = write_config(tmp_path, edited(delete("node")))
+    assert config_error(path) == f"{path.resolve()}: node: required key is missing"
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
         pytest.param(put("node", value="gr-ekka"), "node: expected a mapping, got 'gr-ekka'", id="section-scalar"),
         pytest.param(put("delivery", value=[1]), "delivery: expected a mapping", id="optional-section-list"),
         pytest.param(put("node", "id", value=5), "node.id: expected a lowercase DNS label", id="id-int"),

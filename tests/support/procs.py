@@ -36,10 +36,15 @@ def tail(path: Path, chars: int = 2000) -> str:
         return ""
 
 
-def cli(*args: str, timeout_s: float = CLI_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, timeout_s: float = CLI_TIMEOUT_S, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m focalpoint ARGS`` in its own process group; at the deadline the whole group is killed
-    (the demo and the benchmark start node processes of their own) and TimeoutExpired is raised."""
-    env = {**os.environ, "GRPC_VERBOSITY": "ERROR"}
+    (the demo and the benchmark start node processes of their own) and TimeoutExpired is raised.
+
+    gRPC's logging is asked for (``GRPC_VERBOSITY=ERROR``, as an operator's shell might) so that a
+    line of gRPC's own that reached stderr would show; ``env`` adds or replaces variables."""
+    env = {**os.environ, "GRPC_VERBOSITY": "ERROR", **(env or {})}
     argv = [sys.executable, "-m", "focalpoint", *args]
     with subprocess.Popen(
         argv,
