@@ -20,10 +20,13 @@ Steps (docs/protocol.md §5), numbered as in the code:
        version (no mix-and-match) and no lower version than accepted before;
     B5 a State entry is signed by a threshold of that State's own administrators, and only
        theirs count (another State's administrator cannot sign it); it names its own State and
-       only nodes of that State; an expired entry is left out (``Directory.excluded``);
+       only nodes of that State; an expired entry is left out (``Directory.excluded``), and so
+       is a contact point with a malformed language tag;
     B6 an agreement is signed by a threshold of the administrators of every party; it has
-       at least two distinct parties, all delegated States; an expired one is left out;
-    B7 the resulting directory's invariants hold (``directory.model``).
+       at least two distinct parties, all delegated States; an expired one, or one with a
+       malformed working language, is left out;
+    B7 the resulting directory's invariants hold (``directory.model``): a node entry that breaks
+       one on its own is left out; nodes that conflict (an id or a TLS key twice) fail the bundle.
 """
 
 from __future__ import annotations
@@ -35,10 +38,10 @@ from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
-from directory.model import AgreementInfo, AgreementStatus, Directory, NodeInfo, StateInfo
+from directory.model import AgreementInfo, AgreementStatus, Directory, NodeInfo, StateInfo, check_languages
 from focalpoint.crypto.signing import AdminVerifier, Context, verify_all, verify_threshold
 from focalpoint.errors import ConfigError, VerificationError
-from focalpoint.ids import STATE
+from focalpoint.ids import state_problem
 from focalpoint.v1 import directory_pb2
 
 __all__ = ["SPEC_VERSION", "AcceptedDocument", "TrustedDirectory", "content_sha256", "parse_signed", "read_bundle"]
@@ -146,8 +149,8 @@ def _check_root_shape(root: directory_pb2.Root, what: str) -> _Root:
         )
     delegations: dict[str, directory_pb2.StateDelegation] = {}
     for d in root.states:
-        if not STATE.match(d.state):
-            raise VerificationError(f"{what}: delegation for {d.state!r} is not an ISO 3166-1 alpha-2 code")
+        if problem := state_problem(d.state):
+            raise VerificationError(f"{what}: delegation for {d.state[:64]!r}: {problem}")
         if d.state in delegations:
             raise VerificationError(f"{what}: State {d.state} is delegated twice")
         role(d.admins, f"admins of {d.state}")
@@ -312,7 +315,7 @@ class TrustedDirectory:
         states = self._states(state_docs, root, expiry_now, fresh, checked, excluded)
         agreements = self._agreements(agreement_docs, root, expiry_now, fresh, checked, excluded)
         # B7
-        nodes = [NodeInfo.from_proto(n) for s in states.values() for n in s.entry.nodes]
+        nodes = _nodes(states, excluded)
         directory = Directory.build(
             version=timestamp.version,
             issued_at_ms=timestamp.issued_at_ms,
@@ -396,6 +399,7 @@ class TrustedDirectory:
                 # are unknown until its administrators re-sign the entry (health reports it).
                 excluded[what] = f"expired; {entry.state}'s administrators must re-sign it"
                 continue
+            _usable_contact_points(entry, what, excluded)
             states[entry.state] = StateInfo(
                 state=entry.state,
                 version=entry.version,
@@ -434,6 +438,11 @@ class TrustedDirectory:
             if a.expires_at_ms <= now_ms:
                 excluded[what] = "expired; nothing may be exchanged under it until its parties re-sign it"
                 continue
+            try:
+                check_languages(a.working_languages, "working_languages")
+            except VerificationError as e:
+                excluded[what] = f"{e}; nothing may be exchanged under it until its parties correct and re-sign it"
+                continue
             agreements[a.agreement_id] = AgreementInfo(
                 agreement_id=a.agreement_id,
                 version=a.version,
@@ -447,6 +456,40 @@ class TrustedDirectory:
                 expires_at_ms=a.expires_at_ms,
             )
         return agreements
+
+
+def _nodes(states: Mapping[str, StateInfo], excluded: dict[str, str]) -> list[NodeInfo]:
+    """B7, per node: a node entry that breaks an invariant on its own is left out, not fatal.
+
+    Its State's administrators signed it, so it is theirs to correct; refusing the whole bundle
+    would keep every other State on the previous version until the timestamps expire.
+    """
+    nodes = []
+    for state in states.values():
+        for pb in state.entry.nodes:
+            try:
+                nodes.append(NodeInfo.from_proto(pb))
+            except VerificationError as e:
+                what = f"node {pb.node_id[:64]!r} of state entry {state.state} version {state.version}"
+                excluded[what] = f"{e}; {state.state}'s administrators must correct it and re-sign the entry"
+    return nodes
+
+
+def _usable_contact_points(entry: directory_pb2.StateEntry, what: str, excluded: dict[str, str]) -> None:
+    """B5: a contact point with a malformed language tag is left out of the entry (and listed)."""
+    kept = []
+    for cp in entry.contact_points:
+        try:
+            check_languages(cp.languages, "languages")
+        except VerificationError as e:
+            excluded[f"contact point {cp.id[:64]!r} of {what}"] = (
+                f"{e}; {entry.state}'s administrators must correct it and re-sign the entry"
+            )
+        else:
+            kept.append(cp)
+    if len(kept) != len(entry.contact_points):
+        del entry.contact_points[:]
+        entry.contact_points.extend(kept)
 
 
 def _signed_by_states(

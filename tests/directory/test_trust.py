@@ -445,13 +445,85 @@ def test_a_signature_made_for_another_purpose_does_not_count(world: World) -> No
     refused(world, world.bundle(states=states, agreements=[]), r"administrators of AL\): 0 valid")
 
 
-def test_a_validly_signed_entry_with_an_invalid_node_is_refused(world: World) -> None:
-    """B7: signatures are not enough; a node breaking an invariant (here its TLS pin) fails the load."""
+def _broken_al_node(world: World, edit: Callable[[directory_pb2.NodeEntry], None]) -> directory_pb2.NodeEntry:
     broken = directory_pb2.NodeEntry()
     broken.CopyFrom(world.nodes["AL"])
-    broken.tls_keys[0].spki_sha256 = bytes(32)
-    states = [world.state("GR"), world.state("AL", nodes=[broken]), world.state("IT")]
-    refused(world, world.bundle(states=states, agreements=[]), "TLS pin does not match")
+    edit(broken)
+    return broken
+
+
+def _set_certificate(der: bytes) -> Callable[[directory_pb2.NodeEntry], None]:
+    def edit(entry: directory_pb2.NodeEntry) -> None:
+        entry.tls_keys[0].certificate_der = der
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "why"),
+    [
+        pytest.param(lambda n: setattr(n.tls_keys[0], "spki_sha256", bytes(32)), "TLS pin does not match", id="pin"),
+        pytest.param(_set_certificate(b"\x30\x03garbage"), "not valid DER X.509", id="certificate-garbage"),
+        pytest.param(_set_certificate(b""), "not valid DER X.509", id="certificate-empty"),
+        pytest.param(lambda n: n.languages.append("en_GB"), "BCP 47", id="language-underscore"),
+        pytest.param(lambda n: n.languages.append("xx"), "BCP 47", id="language-unregistered"),
+        pytest.param(lambda n: setattr(n, "endpoint", "nowhere"), "endpoint", id="endpoint"),
+    ],
+)
+def test_a_validly_signed_node_entry_that_breaks_an_invariant_is_left_out_not_fatal(
+    world: World, edit: Callable[[directory_pb2.NodeEntry], None], why: str
+) -> None:
+    """B7 per node: the bundle verifies without that node (never a ConfigError), which is named with the reason."""
+    states = [world.state("GR"), world.state("AL", nodes=[_broken_al_node(world, edit)]), world.state("IT")]
+    directory, fresh = trusted(world).update(world.bundle(states=states), now_ms=NOW)
+    assert set(directory.nodes) == {"gr-ekka"}
+    assert directory.states["AL"].version == 1  # the entry itself is authentic and accepted
+    assert ("state", "AL") in {(d.kind, d.name) for d in fresh}
+    [(what, reason)] = directory.excluded.items()
+    assert what == "node 'al-shss' of state entry AL version 1"
+    assert why in reason
+    assert "AL's administrators must correct it" in reason
+
+
+def test_nodes_that_conflict_with_each_other_still_refuse_the_bundle(world: World) -> None:
+    """A TLS key claimed by two nodes is not one node's mistake: which claim is genuine is unknown."""
+    thief = _broken_al_node(world, lambda n: n.tls_keys.append(world.nodes["GR"].tls_keys[0]))
+    states = [world.state("GR"), world.state("AL", nodes=[thief]), world.state("IT")]
+    refused(world, world.bundle(states=states, agreements=[]), "reuses another node's TLS key")
+
+
+def test_a_contact_point_with_a_malformed_language_is_left_out_of_its_entry(world: World) -> None:
+    """The contact point is dropped and named; the State, its node and its other contact points stay."""
+    signed = directory_pb2.StateEntry.FromString(directory_pb2.SignedDocument.FromString(world.state("AL")).signed)
+    good = signed.contact_points[0]
+    bad = directory_pb2.ContactPoint()
+    bad.CopyFrom(good)
+    bad.id, bad.languages[:] = "night", ["en", "Albanian"]
+    signed.contact_points.append(bad)
+    al = sign(state_document(signed), [world.al.signer])
+    directory, _ = trusted(world).update(world.bundle(states=[world.state("GR"), al, world.state("IT")]), now_ms=NOW)
+    assert set(directory.nodes) == {"gr-ekka", "al-shss"}
+    assert [cp.id for cp in directory.states["AL"].entry.contact_points] == ["duty"]
+    assert list(directory.excluded) == ["contact point 'night' of state entry AL version 1"]
+    assert "BCP 47" in directory.excluded["contact point 'night' of state entry AL version 1"]
+
+
+def test_an_agreement_with_a_malformed_working_language_is_left_out(world: World) -> None:
+    """Like an expired agreement: nothing is covered by it until its parties correct and re-sign it."""
+    body = directory_pb2.Agreement.FromString(directory_pb2.SignedDocument.FromString(world.agreement()).signed)
+    body.working_languages.append("en-UK")
+    agreement = sign(agreement_document(body), [world.gr1.signer, world.gr2.signer, world.al.signer])
+    directory, _ = trusted(world).update(world.bundle(agreements=[agreement]), now_ms=NOW)
+    assert directory.agreement_covering("GR", "AL", "social_inquiry_request") is None
+    assert "registered" in directory.excluded["agreement AL-GR-2006 version 1"]
+
+
+@pytest.mark.parametrize("code", ["UK", "ZZ", "EU"])
+def test_a_root_delegating_a_code_iso_has_not_assigned_is_refused(world: World, code: str) -> None:
+    """T5: a delegated State is an officially assigned ISO 3166-1 code (UK is GB; ZZ and EU name no State)."""
+    admins = {"GR": ([world.gr1.signer.key_id, world.gr2.signer.key_id], 2), code: ([world.it.signer.key_id], 1)}
+    with pytest.raises(VerificationError, match=f"delegation for '{code}'.*officially assigned"):
+        TrustedDirectory(world.signed_root(state_admins=admins))
 
 
 def test_health_names_what_was_left_out(world: World) -> None:
