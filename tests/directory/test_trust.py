@@ -19,7 +19,7 @@ from directory.publish import (
     state_document,
     timestamp_document,
 )
-from directory.trust import TrustedDirectory
+from directory.trust import TrustedDirectory, canonical_document, parse_signed
 from focalpoint.crypto.signing import AdminSigner, Context
 from focalpoint.errors import VerificationError
 from focalpoint.server.provision import init_node_dir
@@ -535,3 +535,67 @@ def test_health_names_what_was_left_out(world: World) -> None:
     assert report.excluded_documents == [("state entry GR version 1", "expired; GR's administrators must re-sign it")]
     assert not report.healthy
     assert any("is not in use" in line for line in report.lines())
+
+
+# --- what is kept: the canonical bundle -----------------------------------------------------------
+
+
+def _with_unknown_field(raw: bytes) -> bytes:
+    return raw + b"\x98\x06\x01"  # field 99, varint 1: any parser skips it, a re-serialization keeps it
+
+
+def _padded(raw: bytes, *junk: common_pb2.Signature) -> bytes:
+    doc = directory_pb2.SignedDocument.FromString(raw)
+    doc.signatures.extend(junk)
+    doc.signatures.extend(doc.signatures[:2])  # a counted pair, twice
+    return _with_unknown_field(doc.SerializeToString())
+
+
+def test_what_a_sender_adds_to_a_bundle_is_verified_around_and_never_kept(world: World) -> None:
+    """Unknown fields, a replaced root in front, an unlisted document, junk and repeated signatures: the
+    bundle verifies for what is signed, and Directory.raw and the accepted documents are rebuilt from that."""
+    root = world.signed_root()
+    clean = world.bundle(roots=[root], agreements=[])
+    forger = Admin("GR")
+    replaced_root = sign(world.root(keys=[forger.key], root_key_ids=[forger.signer.key_id], root_min_states=1,
+                                    root_threshold=1, state_admins={}, timestamp_key_ids=[forger.signer.key_id]),
+                         [forger.signer])  # fmt: skip
+    junk = common_pb2.Signature(key_id=world.it.signer.key_id, algorithm=common_pb2.KEY_ALGORITHM_ED25519, value=b"x")
+    tampered = directory_pb2.DirectoryBundle()
+    tampered.CopyFrom(clean)
+    tampered.roots.insert(0, replaced_root)
+    tampered.states[0] = _padded(tampered.states[0], junk, *world.it.signer.sign(Context.DIRECTORY, b"other"))
+    tampered.states.append(world.state("IT", 7))  # carried, but the timestamp does not list it
+    tampered.timestamp = _padded(tampered.timestamp, junk)
+    tampered.ParseFromString(_with_unknown_field(tampered.SerializeToString()))
+
+    expected, _ = TrustedDirectory(root).update(clean, now_ms=NOW)
+    directory, fresh = TrustedDirectory(root).update(tampered, now_ms=NOW)
+    assert directory.raw == expected.raw
+    kept = directory_pb2.DirectoryBundle.FromString(directory.raw)
+    assert kept.SerializeToString(deterministic=True) == directory.raw
+    given = parse_signed(root, "root")
+    assert list(kept.roots) == [canonical_document(given.signed, given.signatures)]
+    assert len(kept.states) == 3
+    for raw in [kept.timestamp, *kept.states, *(d.raw for d in fresh)]:
+        doc = directory_pb2.SignedDocument.FromString(raw)
+        assert doc.SerializeToString(deterministic=True) == raw  # nothing unknown, anywhere
+        keys = [(s.key_id, s.algorithm) for s in doc.signatures]
+        assert keys == sorted(set(keys)), "each counted key's pair once, in canonical order"
+    for raw in (kept.timestamp, kept.states[0]):  # IT's administrator counts for neither
+        assert world.it.signer.key_id not in {s.key_id for s in parse_signed(raw, "doc").signatures}
+
+
+def test_roots_a_node_cannot_vouch_for_are_left_out_and_its_own_chain_is_kept(world: World) -> None:
+    """Only the trusted root and the roots accepted after it are served; a later verifier anchored on
+    the same trusted root (or on the first root inside) gets the same directory."""
+    root2 = _next_root(world, [world.gr2, world.it], [world.gr1, world.al, world.gr2, world.it])
+    td = trusted(world)
+    directory, _ = td.update(world.bundle(roots=[world.signed_root(), root2]), now_ms=NOW)
+    kept = directory_pb2.DirectoryBundle.FromString(directory.raw)
+    assert [directory_pb2.Root.FromString(parse_signed(r, "root").signed).version for r in kept.roots] == [1, 2]
+    again, _ = TrustedDirectory(kept.roots[0]).update(kept, now_ms=NOW)
+    assert again.raw == directory.raw
+    # A node that starts from root 2 cannot vouch for root 1, so it does not pass it on.
+    from_two, _ = TrustedDirectory(root2).update(world.bundle(roots=[world.signed_root(), root2]), now_ms=NOW)
+    assert len(directory_pb2.DirectoryBundle.FromString(from_two.raw).roots) == 1
