@@ -33,6 +33,7 @@ __all__ = [
     "ACTOR_METADATA",
     "ENDPOINT",
     "KEY_ID",
+    "MAX_INT64",
     "NODE_ID",
     "STATE",
     "STATE_CODES",
@@ -53,6 +54,9 @@ ENDPOINT = re.compile(r"^(?:\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})\Z")
 ACTOR = re.compile(r"^[A-Za-z0-9._@-]{1,128}\Z")
 # The local API metadata key in which a client names the user it acts for.
 ACTOR_METADATA = "fp-actor"
+# The largest integer SQLite stores (and protobuf's int64 holds): a sequence number, log index,
+# log size or document version a caller sends beyond it names nothing a node can have.
+MAX_INT64 = (1 << 63) - 1
 
 # ISO 3166-1 §8.1.3: codes left to users, never assigned to a country (``iso3166`` lists XK,
 # which the European Commission uses for Kosovo; ISO has not assigned it).

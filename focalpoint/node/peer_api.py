@@ -16,7 +16,7 @@ import structlog
 from google.protobuf.message import DecodeError
 
 from focalpoint.audit import events as audit_events
-from focalpoint.audit.checkpoint import verify_cosignature
+from focalpoint.audit.checkpoint import checked_cosignature
 from focalpoint.errors import NotFound, OutOfRange, PermissionDenied, UsageError, VerificationError
 from focalpoint.exchange.ping import answer_ping
 from focalpoint.exchange.policy import partners
@@ -122,21 +122,28 @@ class PeerApi:
 
     async def cosign(self, peer: str, cosignature: audit_pb2.Cosignature) -> None:
         """Keep a partner's cosignature of one of this node's checkpoints; raises UsageError
-        when it is not a valid cosignature, by the caller, of a checkpoint this node signed."""
+        when it is not a valid cosignature, by the caller, of a checkpoint this node signed,
+        dated no later than this node's clock allows (its clock-skew window)."""
         self._partner(peer)
         try:
-            content = verify_cosignature(
+            content, kept = checked_cosignature(
                 cosignature,
                 self._directory(),
                 checkpoint=audit_pb2.CosignedContent.FromString(cosignature.content).checkpoint,
+                now_ms=self._clock(),
+                skew_ms=self._skew_ms,
             )
             if content.witness_node != peer:
                 raise VerificationError(f"the cosignature names {content.witness_node!r}, but the caller is {peer!r}")
             size = audit_pb2.Checkpoint.FromString(content.checkpoint).size
+            if size > self._audit.size:  # never signed, and beyond what storage can even look up
+                raise VerificationError(
+                    f"this node signed no checkpoint of size {size}; its log has {self._audit.size}"
+                )
             mine = await self._audit.checkpoint_at(size)
             if mine is None or audit_pb2.SignedCheckpoint.FromString(mine).checkpoint != content.checkpoint:
                 raise VerificationError(f"this node signed no such checkpoint of size {size}")
         except (VerificationError, DecodeError) as e:
             raise UsageError(f"cosignature refused: {e}") from e
-        await self._audit.add_cosignature(size, peer, cosignature.SerializeToString())
+        await self._audit.add_cosignature(size, peer, kept.SerializeToString())  # only what verified
         log.info("checkpoint_cosigned", witness=peer, size=size)

@@ -16,7 +16,7 @@ from focalpoint.errors import NotFound, OutOfRange, PreconditionFailed, UsageErr
 from focalpoint.localnet.samples import social_inquiry_request
 from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState
-from focalpoint.v1 import audit_pb2
+from focalpoint.v1 import audit_pb2, common_pb2
 from tests.node.conftest import Fabric
 
 GR, AL, IT = "gr-ekka", "al-shss", "it-dgi"
@@ -155,3 +155,27 @@ async def test_bundle_is_served_only_when_newer_than_the_callers(fabric: Fabric)
     directory = fabric.nodes[GR].cache.current
     assert await al.transport.fetch_bundle(GR, directory.version - 1) == (directory.version, directory.raw)
     assert await al.transport.fetch_bundle(GR, directory.version) == (directory.version, None)
+
+
+async def test_cosign_refuses_a_cosignature_dated_past_this_nodes_clock_skew_and_keeps_only_what_verified(
+    fabric: Fabric,
+) -> None:
+    """Dated later than now + the clock skew: refused, not kept. At the edge: kept, without the junk
+    signature and the unknown field the partner added."""
+    gr, al = fabric.nodes[GR], fabric.nodes[AL]
+    signed, checkpoint = await _checkpoint(gr)
+    al_key = al.keyring.log_signer
+    assert al_key is not None
+    edge = fabric.clock() + gr.limits.clock_skew_ms
+    future = cosign(al_key, witness=AL, checkpoint=signed.checkpoint, at_ms=edge + 1)
+    skew = gr.limits.clock_skew_ms
+    with pytest.raises(UsageError, match=rf"cosignature refused: .* dated {skew + 1} ms after this node's clock"):
+        await al.transport.cosign(GR, future)
+    assert await gr.store.audit.cosignatures(checkpoint.size) == []
+    on_time = cosign(al_key, witness=AL, checkpoint=signed.checkpoint, at_ms=edge)
+    valid = list(on_time.signatures)
+    on_time.signatures.append(common_pb2.Signature(key_id=al_key.key_id, algorithm=valid[1].algorithm, value=b"x"))
+    on_time.MergeFromString(b"\x98\x06\x01")
+    await al.transport.cosign(GR, on_time)
+    [kept] = await gr.store.audit.cosignatures(checkpoint.size)
+    assert kept == audit_pb2.Cosignature(content=on_time.content, signatures=valid).SerializeToString()
