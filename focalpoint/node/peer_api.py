@@ -96,10 +96,23 @@ class PeerApi:
             raise OutOfRange(f"{what}: need 0 < {low} ≤ {high} ≤ {size} (log size)")
 
     async def checkpoint(self, peer: str, log_node: str) -> audit_pb2.SignedCheckpoint:
-        """This node's latest checkpoint, or the latest of ``log_node``'s this node cosigned."""
+        """This node's latest checkpoint, or the latest of ``log_node``'s this node cosigned.
+
+        Another node's log only to a caller that may exchange with it too (gossip, docs/protocol.md
+        §10.5): a node learns nothing about the log of a node it has no agreement with. Decided from
+        the directory alone, before any lookup, so the refusal says nothing the caller could not
+        work out itself (not even whether this node witnesses that log). Raises PermissionDenied.
+        """
         self._partner(peer)
         if log_node in ("", self._me):
             return await self._checkpoints.get(create=False)
+        directory, named = self._directory(), repr(log_node[:64])
+        if log_node != peer:
+            rule = "this node tells a partner about another node's log only when that node is a partner of both"
+            if log_node not in partners(directory, self._me):
+                raise PermissionDenied(f"{rule}; {named} is not a partner of this node")
+            if log_node not in partners(directory, peer):
+                raise PermissionDenied(f"{rule}; {peer!r} has no agreement in force with {named}")
         raw = await self._audit.witnessed(log_node)
         if raw is None:
             raise NotFound(f"this node has cosigned no checkpoint of {log_node!r}")
