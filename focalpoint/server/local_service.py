@@ -40,6 +40,7 @@ from focalpoint.v1 import audit_pb2, envelope_pb2, local_pb2, local_pb2_grpc
 __all__ = ["LocalServicer"]
 
 _MAX_LIST = 1000
+_MAX_DAYS = 36_500
 DEFAULT_ACTOR = "local-api"
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -229,6 +230,9 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
     async def GetHealth(
         self, request: local_pb2.GetHealthRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> local_pb2.GetHealthResponse:
+        for name, days in (("stale_days", request.stale_days), ("expiring_days", request.expiring_days)):
+            if days > _MAX_DAYS:
+                raise UsageError(f"{name} must be at most {_MAX_DAYS} (a century); got {days}")
         if request.check_now:
             await self._reachability.round()
         report = directory_health(

@@ -599,3 +599,19 @@ def test_roots_a_node_cannot_vouch_for_are_left_out_and_its_own_chain_is_kept(wo
     # A node that starts from root 2 cannot vouch for root 1, so it does not pass it on.
     from_two, _ = TrustedDirectory(root2).update(world.bundle(roots=[world.signed_root(), root2]), now_ms=NOW)
     assert len(directory_pb2.DirectoryBundle.FromString(from_two.raw).roots) == 1
+
+
+def test_health_shows_a_time_past_any_date_instead_of_failing(world: World) -> None:
+    """A key valid "for ever" (not_after_ms 2^62) inside a wide horizon is reported, not a crash."""
+    node = _broken_al_node(world, lambda n: setattr(n.signing_keys[0], "not_after_ms", 1 << 62))
+    td = trusted(world)
+    directory, _ = td.update(world.bundle(states=[world.state("GR"), world.state("AL", nodes=[node])]), now_ms=NOW)
+    report = directory_health(directory, td.root, now_ms=NOW, expiring_days=(1 << 62) // DAY)
+    assert {
+        "node": "al-shss",
+        "kind": "signing",
+        "key_id": node.signing_keys[0].key_id,
+        "expires": "after 9999-12-31",
+    } in (
+        report.as_dict()["expiring_keys"]  # type: ignore[operator]
+    )

@@ -28,7 +28,8 @@ def _answered_plainly(e: grpc.aio.AioRpcError, code: grpc.StatusCode) -> None:
 async def test_the_local_api_refuses_a_list_position_past_what_any_store_holds(
     start_node: StartNode, before: int
 ) -> None:
-    """ListOutbox, ListInbox and ListAudit with before ≥ 2^63: INVALID_ARGUMENT naming the limit."""
+    """ListOutbox, ListInbox and ListAudit with before ≥ 2^63, GetHealth with more than a century of
+    days: INVALID_ARGUMENT naming the limit."""
     gr = await start_node(GR)
     metadata = (("authorization", f"Bearer {gr.keyring.keys.local_api_token}"),)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{gr.local_port}") as channel:
@@ -41,6 +42,11 @@ async def test_the_local_api_refuses_a_list_position_past_what_any_store_holds(
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 await call()
             _answered_plainly(refused.value, grpc.StatusCode.INVALID_ARGUMENT)
+        for days in ({"stale_days": 36_501}, {"expiring_days": (1 << 32) - 1}):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.GetHealth(local_pb2.GetHealthRequest(**days), metadata=metadata)  # type: ignore[arg-type]
+            assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+            assert "must be at most 36500 (a century)" in (refused.value.details() or "")
     async with LocalClient(f"127.0.0.1:{gr.local_port}", gr.keyring.keys.local_api_token) as client:
         with pytest.raises(UsageError, match="before must be at most"):
             await client.list_outbox(before=before)
