@@ -99,8 +99,14 @@ def format_report(report: Mapping[str, Any]) -> list[str]:
     return out
 
 
+_LAST_MS = int(dt.datetime(9999, 12, 31, 23, 59, tzinfo=dt.UTC).timestamp() * 1000)
+
+
 def _iso(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="minutes")
+    """A signed time as ISO 8601; one past what a date can show (a document valid "for ever") says so."""
+    if ms > _LAST_MS:
+        return "after 9999-12-31"
+    return dt.datetime.fromtimestamp(max(ms, 0) / 1000, dt.UTC).isoformat(timespec="minutes")
 
 
 def _date_ms(d: object) -> int | None:

@@ -9,14 +9,14 @@ and constant time.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from focalpoint.crypto.signing import AdminVerifier, Ed25519Verifier, key_id_for
 from focalpoint.crypto.suite import EncryptionPublicKey
 from focalpoint.crypto.tlsid import certificate_der_to_pem, spki_sha256
 from focalpoint.errors import ConfigError, VerificationError
-from focalpoint.ids import ENDPOINT, NODE_ID, STATE
+from focalpoint.ids import ENDPOINT, NODE_ID, language_problem, state_problem
 from focalpoint.v1 import common_pb2, directory_pb2
 
 __all__ = [
@@ -28,7 +28,15 @@ __all__ = [
     "NodeInfo",
     "StateInfo",
     "TlsKeyInfo",
+    "check_languages",
 ]
+
+
+def check_languages(tags: Iterable[str], where: str) -> None:
+    """Every tag a well-formed, valid BCP 47 language tag (``focalpoint.ids``); raises VerificationError."""
+    for tag in tags:
+        if problem := language_problem(tag):
+            raise VerificationError(f"{where}: {tag[:64]!r}: {problem}")
 
 
 class KeyStatus(enum.IntEnum):
@@ -114,8 +122,9 @@ class NodeInfo:
         where = f"node {pb.node_id!r}"
         if not NODE_ID.match(pb.node_id):
             raise VerificationError(f"{where}: node id must be a lowercase DNS label")
-        if not STATE.match(pb.state):
-            raise VerificationError(f"{where}: state must be an ISO 3166-1 alpha-2 code")
+        if problem := state_problem(pb.state):
+            raise VerificationError(f"{where}: state {pb.state[:64]!r}: {problem}")
+        check_languages(pb.languages, f"{where}: languages")
         endpoint = ENDPOINT.match(pb.endpoint)
         if endpoint is None or not 1 <= int(endpoint.group(1)) <= 65535:
             raise VerificationError(f"{where}: endpoint must be host:port with a port in [1, 65535]")
@@ -124,7 +133,11 @@ class NodeInfo:
             # Two statuses for one key would let a revoked copy be trusted through the other.
             raise VerificationError(f"{where}: duplicate TLS pins")
         for t in pb.tls_keys:
-            if spki_sha256(t.certificate_der) != t.spki_sha256:
+            try:
+                pin = spki_sha256(t.certificate_der)
+            except ConfigError as e:  # bytes from a signed document: a failed check, not a configuration
+                raise VerificationError(f"{where}: {e}") from e
+            if pin != t.spki_sha256:
                 raise VerificationError(f"{where}: TLS pin does not match its certificate")
             tls.append(TlsKeyInfo(t.spki_sha256, t.certificate_der, _status(t.status, where)))
         signing = {

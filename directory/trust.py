@@ -20,10 +20,13 @@ Steps (docs/protocol.md §5), numbered as in the code:
        version (no mix-and-match) and no lower version than accepted before;
     B5 a State entry is signed by a threshold of that State's own administrators, and only
        theirs count (another State's administrator cannot sign it); it names its own State and
-       only nodes of that State; an expired entry is left out (``Directory.excluded``);
+       only nodes of that State; an expired entry is left out (``Directory.excluded``), and so
+       is a contact point with a malformed language tag;
     B6 an agreement is signed by a threshold of the administrators of every party; it has
-       at least two distinct parties, all delegated States; an expired one is left out;
-    B7 the resulting directory's invariants hold (``directory.model``).
+       at least two distinct parties, all delegated States; an expired one, or one with a
+       malformed working language, is left out;
+    B7 the resulting directory's invariants hold (``directory.model``): a node entry that breaks
+       one on its own is left out; nodes that conflict (an id or a TLS key twice) fail the bundle.
 """
 
 from __future__ import annotations
@@ -35,13 +38,21 @@ from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
-from directory.model import AgreementInfo, AgreementStatus, Directory, NodeInfo, StateInfo
-from focalpoint.crypto.signing import AdminVerifier, Context, verify_all, verify_threshold
+from directory.model import AgreementInfo, AgreementStatus, Directory, NodeInfo, StateInfo, check_languages
+from focalpoint.crypto.signing import AdminVerifier, Checked, Context, threshold_signatures, verify_all
 from focalpoint.errors import ConfigError, VerificationError
-from focalpoint.ids import STATE
-from focalpoint.v1 import directory_pb2
+from focalpoint.ids import state_problem
+from focalpoint.v1 import common_pb2, directory_pb2
 
-__all__ = ["SPEC_VERSION", "AcceptedDocument", "TrustedDirectory", "content_sha256", "parse_signed", "read_bundle"]
+__all__ = [
+    "SPEC_VERSION",
+    "AcceptedDocument",
+    "TrustedDirectory",
+    "canonical_document",
+    "content_sha256",
+    "parse_signed",
+    "read_bundle",
+]
 
 M = TypeVar("M", bound=Message)
 
@@ -79,6 +90,16 @@ def parse_signed(raw: bytes, what: str) -> directory_pb2.SignedDocument:
     except DecodeError as e:
         raise VerificationError(f"{what}: not a SignedDocument") from e
     return doc
+
+
+def canonical_document(signed: bytes, signatures: Iterable[common_pb2.Signature]) -> bytes:
+    """A SignedDocument holding only what was verified: the exact signed bytes and the signatures
+    that counted, each once, in canonical order (key id, algorithm, value), with no other field."""
+    unique = {(s.key_id, s.algorithm, s.value) for s in signatures}
+    return directory_pb2.SignedDocument(
+        signed=signed,
+        signatures=[common_pb2.Signature(key_id=k, algorithm=a, value=v) for k, a, v in sorted(unique)],
+    ).SerializeToString(deterministic=True)
 
 
 def _parse_body(doc: directory_pb2.SignedDocument, message: M, doc_type: str, what: str) -> M:
@@ -146,8 +167,8 @@ def _check_root_shape(root: directory_pb2.Root, what: str) -> _Root:
         )
     delegations: dict[str, directory_pb2.StateDelegation] = {}
     for d in root.states:
-        if not STATE.match(d.state):
-            raise VerificationError(f"{what}: delegation for {d.state!r} is not an ISO 3166-1 alpha-2 code")
+        if problem := state_problem(d.state):
+            raise VerificationError(f"{what}: delegation for {d.state[:64]!r}: {problem}")
         if d.state in delegations:
             raise VerificationError(f"{what}: State {d.state} is delegated twice")
         role(d.admins, f"admins of {d.state}")
@@ -179,7 +200,7 @@ class TrustedDirectory:
         doc = parse_signed(trusted_root, "trusted root")
         body = _parse_body(doc, directory_pb2.Root(), ROOT_TYPE, "trusted root")
         root = _check_root_shape(body, "trusted root")
-        signers = verify_threshold(
+        counted = threshold_signatures(
             context=Context.DIRECTORY,
             data=doc.signed,
             signatures=doc.signatures,
@@ -187,8 +208,11 @@ class TrustedDirectory:
             threshold=body.root.threshold,
             what="trusted root",
         )
-        _signers_from_states(root, signers, body.root_min_states, "trusted root")
-        self._root = _Root(body, trusted_root, root.keys, root.delegations)
+        _signers_from_states(root, _key_ids(counted), body.root_min_states, "trusted root")
+        canonical = canonical_document(doc.signed, counted)
+        self._root = _Root(body, canonical, root.keys, root.delegations)
+        # The roots this node can vouch for, oldest first: the one it was given and each it accepted.
+        self._chain: list[bytes] = [canonical]
         self._accepted: dict[tuple[str, str], int] = dict(accepted or {})
         self._timestamp_signed: bytes | None = None
         self._current: Directory | None = None
@@ -219,7 +243,7 @@ class TrustedDirectory:
         # T5 (before counting signatures with the new keys)
         new = _check_root_shape(body, what)
         # T3: the trusted root's root role
-        old_signers = verify_threshold(
+        old_counted = threshold_signatures(
             context=Context.DIRECTORY,
             data=doc.signed,
             signatures=doc.signatures,
@@ -228,7 +252,7 @@ class TrustedDirectory:
             what=f"{what} (threshold of the current root's keys)",
         )
         # T4: its own root role
-        new_signers = verify_threshold(
+        new_counted = threshold_signatures(
             context=Context.DIRECTORY,
             data=doc.signed,
             signatures=doc.signatures,
@@ -237,11 +261,13 @@ class TrustedDirectory:
             what=f"{what} (threshold of its own keys)",
         )
         # T6
-        _signers_from_states(current, old_signers, current.body.root_min_states, what)
-        _signers_from_states(new, new_signers, body.root_min_states, what)
-        self._root = _Root(body, raw, new.keys, new.delegations)
+        _signers_from_states(current, _key_ids(old_counted), current.body.root_min_states, what)
+        _signers_from_states(new, _key_ids(new_counted), body.root_min_states, what)
+        canonical = canonical_document(doc.signed, (*old_counted, *new_counted))
+        self._root = _Root(body, canonical, new.keys, new.delegations)
+        self._chain.append(canonical)
         self._accepted[("root", "")] = body.version
-        return AcceptedDocument("root", "", body.version, raw)
+        return AcceptedDocument("root", "", body.version, canonical)
 
     def update(
         self, bundle: directory_pb2.DirectoryBundle, *, now_ms: int, reload_expired: bool = False
@@ -253,11 +279,11 @@ class TrustedDirectory:
         except expiry, so it can keep receiving and say clearly that sending waits for a
         fresh directory (``Directory.expires_at_ms`` is the real expiry). Raises VerificationError.
         """
-        saved = (self._root, dict(self._accepted))
+        saved = (self._root, dict(self._accepted), list(self._chain))
         try:
             return self._update(bundle, now_ms, reload_expired)
         except BaseException:
-            self._root, self._accepted = saved
+            self._root, self._accepted, self._chain = saved
             raise
 
     def _update(
@@ -276,13 +302,16 @@ class TrustedDirectory:
         # B2
         ts_doc = parse_signed(bundle.timestamp, "timestamp")
         timestamp = _parse_body(ts_doc, directory_pb2.Timestamp(), TIMESTAMP_TYPE, "timestamp")
-        verify_threshold(
-            context=Context.DIRECTORY,
-            data=ts_doc.signed,
-            signatures=ts_doc.signatures,
-            trusted=root.role_keys(root.body.timestamp),
-            threshold=root.body.timestamp.threshold,
-            what=f"timestamp version {timestamp.version}",
+        ts_canonical = canonical_document(
+            ts_doc.signed,
+            threshold_signatures(
+                context=Context.DIRECTORY,
+                data=ts_doc.signed,
+                signatures=ts_doc.signatures,
+                trusted=root.role_keys(root.body.timestamp),
+                threshold=root.body.timestamp.threshold,
+                what=f"timestamp version {timestamp.version}",
+            ),
         )
         last = self.accepted_version("timestamp")
         if timestamp.version < last:
@@ -309,10 +338,12 @@ class TrustedDirectory:
         agreement_docs = self._pinned(timestamp.agreements, bundle.agreements, "agreement")
         checked = _precheck(root, state_docs, agreement_docs)
         excluded: dict[str, str] = {}
-        states = self._states(state_docs, root, expiry_now, fresh, checked, excluded)
-        agreements = self._agreements(agreement_docs, root, expiry_now, fresh, checked, excluded)
+        canonical_states: list[bytes] = []
+        canonical_agreements: list[bytes] = []
+        states = self._states(state_docs, root, expiry_now, fresh, checked, excluded, canonical_states)
+        agreements = self._agreements(agreement_docs, root, expiry_now, fresh, checked, excluded, canonical_agreements)
         # B7
-        nodes = [NodeInfo.from_proto(n) for s in states.values() for n in s.entry.nodes]
+        nodes = _nodes(states, excluded)
         directory = Directory.build(
             version=timestamp.version,
             issued_at_ms=timestamp.issued_at_ms,
@@ -320,14 +351,19 @@ class TrustedDirectory:
                 [timestamp.expires_at_ms, root.body.expires_at_ms] + [s.entry.expires_at_ms for s in states.values()]
             ),
             nodes=nodes,
-            raw=bundle.SerializeToString(),
+            # What this node stores, serves and exports: rebuilt from what verified, so nothing a
+            # sender added (unknown fields, roots it cannot vouch for, unlisted documents, signatures
+            # that did not count) is ever kept or passed on.
+            raw=directory_pb2.DirectoryBundle(
+                roots=self._chain, timestamp=ts_canonical, states=canonical_states, agreements=canonical_agreements
+            ).SerializeToString(deterministic=True),
             signed=ts_doc.signed,
             states=states,
             agreements=agreements,
             excluded=excluded,
         )
         if timestamp.version > last:
-            fresh.append(AcceptedDocument("timestamp", "", timestamp.version, bundle.timestamp))
+            fresh.append(AcceptedDocument("timestamp", "", timestamp.version, ts_canonical))
         self._accepted[("timestamp", "")] = timestamp.version
         self._timestamp_signed = ts_doc.signed
         self._current = directory
@@ -375,8 +411,9 @@ class TrustedDirectory:
         root: _Root,
         now_ms: int,
         fresh: list[AcceptedDocument],
-        checked: Mapping[tuple[str, bytes], bool],
+        checked: Checked,
         excluded: dict[str, str],
+        canonical: list[bytes],
     ) -> dict[str, StateInfo]:
         states: dict[str, StateInfo] = {}
         for ref, raw in docs:
@@ -386,16 +423,18 @@ class TrustedDirectory:
             if entry.state != ref.name or entry.version != ref.version:
                 raise VerificationError(f"{what}: the document is {entry.state} version {entry.version}")
             # B5
-            _signed_by_states(root, doc, [entry.state], what, checked)
+            kept = canonical_document(doc.signed, _signed_by_states(root, doc, [entry.state], what, checked))
             foreign = [n.node_id for n in entry.nodes if n.state != entry.state]
             if foreign:
                 raise VerificationError(f"{what}: lists node {foreign[0]!r} of another State")
-            self._note_accepted("state", entry.state, entry.version, raw, fresh)
+            canonical.append(kept)
+            self._note_accepted("state", entry.state, entry.version, kept, fresh)
             if entry.expires_at_ms <= now_ms:
                 # Left out, not fatal: one State's lapse must not stop the whole network. Its nodes
                 # are unknown until its administrators re-sign the entry (health reports it).
                 excluded[what] = f"expired; {entry.state}'s administrators must re-sign it"
                 continue
+            _usable_contact_points(entry, what, excluded)
             states[entry.state] = StateInfo(
                 state=entry.state,
                 version=entry.version,
@@ -411,8 +450,9 @@ class TrustedDirectory:
         root: _Root,
         now_ms: int,
         fresh: list[AcceptedDocument],
-        checked: Mapping[tuple[str, bytes], bool],
+        checked: Checked,
         excluded: dict[str, str],
+        canonical: list[bytes],
     ) -> dict[str, AgreementInfo]:
         agreements: dict[str, AgreementInfo] = {}
         for ref, raw in docs:
@@ -425,14 +465,20 @@ class TrustedDirectory:
             parties = set(a.parties)
             if len(parties) < 2 or len(parties) != len(a.parties):
                 raise VerificationError(f"{what}: needs at least two distinct parties")
-            _signed_by_states(root, doc, sorted(parties), what, checked)
+            kept = canonical_document(doc.signed, _signed_by_states(root, doc, sorted(parties), what, checked))
             try:
                 status = AgreementStatus(a.status)
             except ValueError:
                 raise VerificationError(f"{what}: unknown status {a.status}") from None
-            self._note_accepted("agreement", a.agreement_id, a.version, raw, fresh)
+            canonical.append(kept)
+            self._note_accepted("agreement", a.agreement_id, a.version, kept, fresh)
             if a.expires_at_ms <= now_ms:
                 excluded[what] = "expired; nothing may be exchanged under it until its parties re-sign it"
+                continue
+            try:
+                check_languages(a.working_languages, "working_languages")
+            except VerificationError as e:
+                excluded[what] = f"{e}; nothing may be exchanged under it until its parties correct and re-sign it"
                 continue
             agreements[a.agreement_id] = AgreementInfo(
                 agreement_id=a.agreement_id,
@@ -449,19 +495,57 @@ class TrustedDirectory:
         return agreements
 
 
+def _nodes(states: Mapping[str, StateInfo], excluded: dict[str, str]) -> list[NodeInfo]:
+    """B7, per node: a node entry that breaks an invariant on its own is left out, not fatal.
+
+    Its State's administrators signed it, so it is theirs to correct; refusing the whole bundle
+    would keep every other State on the previous version until the timestamps expire.
+    """
+    nodes = []
+    for state in states.values():
+        for pb in state.entry.nodes:
+            try:
+                nodes.append(NodeInfo.from_proto(pb))
+            except VerificationError as e:
+                what = f"node {pb.node_id[:64]!r} of state entry {state.state} version {state.version}"
+                excluded[what] = f"{e}; {state.state}'s administrators must correct it and re-sign the entry"
+    return nodes
+
+
+def _usable_contact_points(entry: directory_pb2.StateEntry, what: str, excluded: dict[str, str]) -> None:
+    """B5: a contact point with a malformed language tag is left out of the entry (and listed)."""
+    kept = []
+    for cp in entry.contact_points:
+        try:
+            check_languages(cp.languages, "languages")
+        except VerificationError as e:
+            excluded[f"contact point {cp.id[:64]!r} of {what}"] = (
+                f"{e}; {entry.state}'s administrators must correct it and re-sign the entry"
+            )
+        else:
+            kept.append(cp)
+    if len(kept) != len(entry.contact_points):
+        del entry.contact_points[:]
+        entry.contact_points.extend(kept)
+
+
 def _signed_by_states(
     root: _Root,
     doc: directory_pb2.SignedDocument,
     states: Sequence[str],
     what: str,
-    checked: Mapping[tuple[str, bytes], bool],
-) -> None:
-    """B5/B6: a threshold of each State's own administrators signed; no other key counts."""
+    checked: Checked,
+) -> tuple[common_pb2.Signature, ...]:
+    """B5/B6: a threshold of each State's own administrators signed; no other key counts.
+
+    Returns the signatures that counted, for every State.
+    """
+    counted: list[common_pb2.Signature] = []
     for state in states:
         delegation = root.delegations.get(state)
         if delegation is None:
             raise VerificationError(f"{what}: the root delegates no administrators for {state}")
-        verify_threshold(
+        counted += threshold_signatures(
             context=Context.DIRECTORY,
             data=doc.signed,
             signatures=doc.signatures,
@@ -470,13 +554,14 @@ def _signed_by_states(
             what=f"{what} (administrators of {state})",
             checked=checked,
         )
+    return tuple(counted)
 
 
 def _precheck(
     root: _Root,
     states: list[tuple[directory_pb2.DocumentRef, bytes]],
     agreements: list[tuple[directory_pb2.DocumentRef, bytes]],
-) -> dict[tuple[str, bytes], bool]:
+) -> dict[tuple[str, bytes], tuple[common_pb2.Signature, ...]]:
     """Check, in parallel, every delegated administrator signature the B5/B6 rules will count.
 
     Only a speed-up: the rules below still decide which keys count for which document.
@@ -504,6 +589,10 @@ def _precheck(
                     if key_id in signers:
                         jobs.append((root.keys[key_id], doc.signed, list(doc.signatures)))
     return verify_all(Context.DIRECTORY, jobs)
+
+
+def _key_ids(signatures: Iterable[common_pb2.Signature]) -> frozenset[str]:
+    return frozenset(s.key_id for s in signatures)
 
 
 def _peek_version(raw: bytes, message: directory_pb2.Root) -> int | None:

@@ -14,6 +14,7 @@ Storing the log is ``focalpoint.storage``'s job; witnessing and exporting are th
 
 from focalpoint.audit.checkpoint import (
     VerifiedCheckpoint,
+    checked_cosignature,
     contradiction,
     cosign,
     make_checkpoint,
@@ -37,6 +38,7 @@ __all__ = [
     "Tail",
     "VerifiedCheckpoint",
     "check_log",
+    "checked_cosignature",
     "contradiction",
     "cosign",
     "decode",

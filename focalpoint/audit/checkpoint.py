@@ -18,12 +18,13 @@ from google.protobuf.message import DecodeError
 from focalpoint.crypto.merkle import verify_consistency
 from focalpoint.crypto.signing import AdminSigner, AdminVerifier, Context
 from focalpoint.errors import VerificationError
-from focalpoint.ids import NODE_ID
+from focalpoint.ids import MAX_INT64, NODE_ID
 from focalpoint.v1 import audit_pb2
 
 __all__ = [
     "LogKeys",
     "VerifiedCheckpoint",
+    "checked_cosignature",
     "clock_disorder",
     "contradiction",
     "cosign",
@@ -96,6 +97,8 @@ def verify_checkpoint(
         raise VerificationError(f"checkpoint is of the log of {cp.log_node!r}, not {log_node!r}")
     if len(cp.root_hash) != 32:
         raise VerificationError("checkpoint root must be 32 bytes")
+    if cp.size > MAX_INT64:
+        raise VerificationError(f"checkpoint size must be at most {MAX_INT64} (no log is larger); got {cp.size}")
     key = _signer_key(
         keys, cp.log_node, [s.key_id for s in signed.signatures], cp.issued_at_ms, f"checkpoint of {cp.log_node!r}"
     )
@@ -134,15 +137,43 @@ def cosign(signer: AdminSigner, *, witness: str, checkpoint: bytes, at_ms: int) 
 
 
 def verify_cosignature(
-    cosignature: audit_pb2.Cosignature, keys: LogKeys, *, checkpoint: bytes
+    cosignature: audit_pb2.Cosignature,
+    keys: LogKeys,
+    *,
+    checkpoint: bytes,
+    now_ms: int | None = None,
+    skew_ms: int = 0,
 ) -> audit_pb2.CosignedContent:
-    """The witness's hybrid signature over exactly ``checkpoint``; raises VerificationError."""
+    """The witness's hybrid signature over exactly ``checkpoint``; raises VerificationError.
+
+    ``now_ms``: the receiver's clock, when it has one (a node receiving a cosignature): a
+    cosignature dated later than ``now_ms + skew_ms`` is refused. None when checking what was
+    kept before (an evidence file read years later has no clock to compare with).
+    """
+    return checked_cosignature(cosignature, keys, checkpoint=checkpoint, now_ms=now_ms, skew_ms=skew_ms)[0]
+
+
+def checked_cosignature(
+    cosignature: audit_pb2.Cosignature,
+    keys: LogKeys,
+    *,
+    checkpoint: bytes,
+    now_ms: int | None,
+    skew_ms: int = 0,
+) -> tuple[audit_pb2.CosignedContent, audit_pb2.Cosignature]:
+    """As ``verify_cosignature``, with the cosignature rebuilt from what verified: its content and
+    the witness's valid signature pair only (what a node keeps and serves)."""
     try:
         content = audit_pb2.CosignedContent.FromString(cosignature.content)
     except DecodeError as e:
         raise VerificationError(f"cosignature does not parse: {e}") from e
     if content.checkpoint != checkpoint:
         raise VerificationError(f"cosignature by {content.witness_node!r} is over another checkpoint")
+    if now_ms is not None and content.cosigned_at_ms > now_ms + skew_ms:
+        raise VerificationError(
+            f"cosignature by {content.witness_node!r} is dated {content.cosigned_at_ms - now_ms} ms after this"
+            f" node's clock; at most {skew_ms} ms of clock skew is allowed"
+        )
     key = _signer_key(
         keys,
         content.witness_node,
@@ -150,8 +181,8 @@ def verify_cosignature(
         content.cosigned_at_ms,
         f"cosignature by {content.witness_node!r}",
     )
-    key.verify(Context.COSIGNATURE, cosignature.content, cosignature.signatures)
-    return content
+    pair = key.valid_pair(Context.COSIGNATURE, cosignature.content, cosignature.signatures)
+    return content, audit_pb2.Cosignature(content=cosignature.content, signatures=pair)
 
 
 def contradiction(earlier: VerifiedCheckpoint, later: VerifiedCheckpoint, proof: list[bytes] | None) -> str | None:

@@ -3,15 +3,20 @@
 The file is ``MAGIC`` then a serialized ``EvidenceFile``: the bundle's bytes and the
 exporting node's hybrid signature over them. Verification (``verify_evidence``, pure)
 is numbered E1–E8 as in docs/protocol.md §10.7 and names the first check that fails;
-any changed byte fails one of them (E1 also refuses a non-canonical encoding, so bytes
-cannot be added where a parser would skip them). The node's half, which builds and signs
-the file from its store, is ``focalpoint.node.export``.
+any changed byte fails one of them. E1 refuses every encoding but the one canonical
+form ``seal_evidence`` writes, so nothing can be added, repeated or reordered where a
+parser or a signature check would skip it: no unknown field at any level, exactly one
+hybrid signature on the file, every signature list in canonical order without
+repeats, and at most one cosignature per witness, in witness order. The node's half,
+which builds and signs the file from its store, is ``focalpoint.node.export``.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from google.protobuf.message import DecodeError, Message
 
@@ -23,13 +28,14 @@ from focalpoint.crypto.signing import AdminSigner, Context
 from focalpoint.errors import VerificationError
 from focalpoint.exchange.envelope import envelope_digest
 from focalpoint.exchange.receipt import verify_receipt
-from focalpoint.v1 import audit_pb2, directory_pb2, envelope_pb2
+from focalpoint.v1 import audit_pb2, common_pb2, directory_pb2, envelope_pb2
 
 __all__ = ["FORMAT_VERSION", "MAGIC", "EvidenceReport", "seal_evidence", "verify_evidence"]
 
 MAGIC = b"FPEVID1\n"
 FORMAT_VERSION = 1
 Kind = audit_pb2.AuditEventKind
+_ED25519, _ML_DSA_65 = common_pb2.KEY_ALGORITHM_ED25519, common_pb2.KEY_ALGORITHM_ML_DSA_65
 
 
 @dataclass
@@ -70,9 +76,56 @@ class EvidenceReport:
 
 
 def seal_evidence(bundle: audit_pb2.EvidenceBundle, signer: AdminSigner) -> bytes:
-    raw = bundle.SerializeToString(deterministic=True)
-    signed = audit_pb2.EvidenceFile(bundle=raw, signatures=signer.sign(Context.EVIDENCE, raw))
-    return MAGIC + signed.SerializeToString(deterministic=True)
+    """Sign ``bundle`` in the canonical form E1 requires (what was given is not changed)."""
+    canonical = audit_pb2.EvidenceBundle()
+    canonical.CopyFrom(bundle)
+    canonical.DiscardUnknownFields()  # recursive; the signed bytes fields inside are left as they are
+    for signed in _signed_checkpoints(canonical):
+        _put_in_order(signed)
+    raw = canonical.SerializeToString(deterministic=True)
+    signatures = sorted(signer.sign(Context.EVIDENCE, raw), key=_signature_order)
+    return MAGIC + audit_pb2.EvidenceFile(bundle=raw, signatures=signatures).SerializeToString(deterministic=True)
+
+
+def _signature_order(s: common_pb2.Signature) -> tuple[str, common_pb2.KeyAlgorithm.ValueType, bytes]:
+    """The canonical order of a signature list (docs/protocol.md §10.7): key id, algorithm, value."""
+    return s.key_id, s.algorithm, s.value
+
+
+def _witness_of(cosignature: audit_pb2.Cosignature) -> str:
+    try:
+        return audit_pb2.CosignedContent.FromString(cosignature.content).witness_node
+    except DecodeError:
+        return ""
+
+
+def _signed_checkpoints(bundle: audit_pb2.EvidenceBundle) -> list[tuple[str, audit_pb2.SignedCheckpoint]]:
+    found = [("checkpoint", bundle.checkpoint)]
+    if bundle.HasField("witnessed"):
+        found.append(("witnessed", bundle.witnessed))
+    found += [
+        (f"message {i} receiver_log.checkpoint", m.receiver_log.checkpoint)
+        for i, m in enumerate(bundle.messages)
+        if m.HasField("receiver_log")
+    ]
+    return found
+
+
+def _put_in_order(entry: tuple[str, audit_pb2.SignedCheckpoint]) -> None:
+    signed = entry[1]
+    cosignatures = []
+    for c in sorted(signed.cosignatures, key=_witness_of):
+        cosignatures.append(audit_pb2.Cosignature(content=c.content, signatures=_ordered(c.signatures)))
+    signatures = _ordered(signed.signatures)
+    del signed.signatures[:], signed.cosignatures[:]
+    signed.signatures.extend(signatures)
+    signed.cosignatures.extend(cosignatures)
+
+
+def _ordered(signatures: Iterable[common_pb2.Signature]) -> list[common_pb2.Signature]:
+    """Fresh copies, each once, in canonical order."""
+    unique = {_signature_order(s) for s in signatures}
+    return [common_pb2.Signature(key_id=k, algorithm=a, value=v) for k, a, v in sorted(unique)]
 
 
 def _canonical(message: Message, raw: bytes, what: str) -> None:
@@ -82,6 +135,36 @@ def _canonical(message: Message, raw: bytes, what: str) -> None:
         raise VerificationError(f"E1: {what} does not parse: {e}") from e
     if message.SerializeToString(deterministic=True) != raw:
         raise VerificationError(f"E1: {what} is not canonically encoded (bytes were added or reordered)")
+    known = type(message)()
+    known.CopyFrom(message)
+    known.DiscardUnknownFields()
+    if known.SerializeToString(deterministic=True) != raw:
+        raise VerificationError(f"E1: {what} carries fields the format does not have (nothing may be added)")
+
+
+def _in_order(signatures: Sequence[common_pb2.Signature], what: str) -> None:
+    keys = [_signature_order(s) for s in signatures]
+    if any(a >= b for a, b in pairwise(keys)):
+        raise VerificationError(
+            f"E1: the signatures of {what} are repeated or not in canonical order (key id, algorithm, value)"
+        )
+
+
+def _canonical_lists(file: audit_pb2.EvidenceFile, bundle: audit_pb2.EvidenceBundle) -> None:
+    """E1: exactly one hybrid signature on the file; every list in the bundle in canonical order."""
+    sigs = file.signatures
+    if [s.algorithm for s in sigs] != [_ED25519, _ML_DSA_65] or sigs[0].key_id != sigs[1].key_id:
+        raise VerificationError(
+            "E1: the file must carry exactly one hybrid signature: an Ed25519 and then an ML-DSA-65 signature"
+            f" by one key (it carries {len(sigs)} signature(s))"
+        )
+    for what, signed in _signed_checkpoints(bundle):
+        _in_order(signed.signatures, what)
+        witnesses = [_witness_of(c) for c in signed.cosignatures]
+        if any(a >= b for a, b in pairwise(witnesses)):
+            raise VerificationError(f"E1: the cosignatures of {what} are repeated or not in witness order")
+        for c, witness in zip(signed.cosignatures, witnesses, strict=True):
+            _in_order(c.signatures, f"{witness or 'a'} cosignature of {what}")
 
 
 def verify_evidence(data: bytes, *, trusted_root: bytes | None = None) -> EvidenceReport:
@@ -99,6 +182,7 @@ def verify_evidence(data: bytes, *, trusted_root: bytes | None = None) -> Eviden
     _canonical(bundle, file.bundle, "evidence bundle")
     if bundle.format_version != FORMAT_VERSION:
         raise VerificationError(f"E1: evidence format {bundle.format_version}; this verifier reads {FORMAT_VERSION}")
+    _canonical_lists(file, bundle)
     # E2: the directory, as of the export, from the trust anchor
     directory, anchor = _directory(bundle, trusted_root)
     # E3: the exporting node signed exactly these bytes

@@ -20,6 +20,8 @@ from directory import Directory
 from directory.publish import agreement_document, bundle, root_document, sign, state_document, timestamp_document
 from directory.trust import TrustedDirectory
 from focalpoint.crypto.signing import AdminSigner
+from focalpoint.errors import UsageError
+from focalpoint.ids import STATE_CODES
 from focalpoint.server.provision import generate_node_secrets, node_entry_export
 from focalpoint.storage.keyfiles import keys_from_secrets
 from focalpoint.v1 import common_pb2, directory_pb2
@@ -29,13 +31,11 @@ __all__ = ["run_directory_bench"]
 DAY_MS = 86_400_000
 
 
-def _state_code(i: int) -> str:
-    return chr(ord("A") + i // 26) + chr(ord("A") + i % 26)
-
-
 def _build(n_states: int, contacts: int, now: dt.datetime) -> tuple[bytes, directory_pb2.DirectoryBundle]:
     now_ms = int(now.timestamp() * 1000)
-    codes = [_state_code(i) for i in range(n_states)]
+    if not 1 <= n_states <= len(STATE_CODES):
+        raise UsageError(f"states must be 1 to {len(STATE_CODES)} (the officially assigned ISO 3166-1 codes)")
+    codes = list(STATE_CODES[:n_states])
     admins = {c: AdminSigner.generate() for c in codes}
     ts = AdminSigner.generate()
 

@@ -19,6 +19,7 @@ from focalpoint.crypto.signing import (
     Ed25519Signer,
     Ed25519Verifier,
     key_id_for,
+    threshold_signatures,
     verify_all,
     verify_threshold,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "root_from_inclusion",
     "self_test",
     "spki_sha256",
+    "threshold_signatures",
     "verify_all",
     "verify_consistency",
     "verify_threshold",

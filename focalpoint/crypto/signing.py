@@ -28,10 +28,12 @@ from focalpoint.v1 import common_pb2
 __all__ = [
     "AdminSigner",
     "AdminVerifier",
+    "Checked",
     "Context",
     "Ed25519Signer",
     "Ed25519Verifier",
     "key_id_for",
+    "threshold_signatures",
     "verify_all",
     "verify_threshold",
 ]
@@ -135,14 +137,25 @@ class AdminVerifier:
 
     def verify(self, context: Context, data: bytes, signatures: Iterable[common_pb2.Signature]) -> None:
         """Both halves must be present and valid; raises VerificationError otherwise."""
+        self.valid_pair(context, data, signatures)
+
+    def valid_pair(
+        self, context: Context, data: bytes, signatures: Iterable[common_pb2.Signature]
+    ) -> tuple[common_pb2.Signature, common_pb2.Signature]:
+        """The first valid Ed25519 and the first valid ML-DSA-65 signature of this key (what a
+        canonical copy of the document keeps); raises VerificationError unless both exist."""
         mine = [s for s in signatures if s.key_id == self.key_id]
         tbs = _to_be_signed(context, data)
         ed = ed25519.Ed25519PublicKey.from_public_bytes(self.ed25519_public_key)
         ml = mldsa.MLDSA65PublicKey.from_public_bytes(self.ml_dsa_65_public_key)
         # Any valid signature of each algorithm counts: junk added next to a valid one cannot cancel it.
+        pair = []
         for algorithm, key in ((ED25519, ed), (ML_DSA_65, ml)):
-            if not any(_verifies(key, s.value, tbs) for s in mine if s.algorithm == algorithm):
+            found = next((s for s in mine if s.algorithm == algorithm and _verifies(key, s.value, tbs)), None)
+            if found is None:
                 raise VerificationError(f"hybrid signature by admin key {self.key_id} does not verify")
+            pair.append(found)
+        return pair[0], pair[1]
 
 
 def _verifies(key: ed25519.Ed25519PublicKey | mldsa.MLDSA65PublicKey, signature: bytes, tbs: bytes) -> bool:
@@ -189,6 +202,10 @@ class AdminSigner:
         ]
 
 
+# Results of ``verify_all`` by (key id, exact data): the key's valid signature pair, or () if none.
+Checked = Mapping[tuple[str, bytes], tuple[common_pb2.Signature, ...]]
+
+
 def verify_threshold(
     *,
     context: Context,
@@ -197,7 +214,7 @@ def verify_threshold(
     trusted: Mapping[str, AdminVerifier],
     threshold: int,
     what: str,
-    checked: Mapping[tuple[str, bytes], bool] | None = None,
+    checked: Checked | None = None,
 ) -> frozenset[str]:
     """Return the ids of the trusted keys with a valid signature; raise unless there are ``threshold``.
 
@@ -206,26 +223,51 @@ def verify_threshold(
     computed earlier by ``verify_all`` for (key id, the exact data): the same check, done
     in parallel.
     """
+    counted = threshold_signatures(
+        context=context,
+        data=data,
+        signatures=signatures,
+        trusted=trusted,
+        threshold=threshold,
+        what=what,
+        checked=checked,
+    )
+    return frozenset(s.key_id for s in counted)
+
+
+def threshold_signatures(
+    *,
+    context: Context,
+    data: bytes,
+    signatures: Iterable[common_pb2.Signature],
+    trusted: Mapping[str, AdminVerifier],
+    threshold: int,
+    what: str,
+    checked: Checked | None = None,
+) -> tuple[common_pb2.Signature, ...]:
+    """As ``verify_threshold``, but return the signatures that counted: one valid pair per counted
+    key, in canonical order (key id, then algorithm), and nothing else (junk, other keys' signatures)."""
     if threshold < 1:
         raise ConfigError(f"{what}: threshold must be at least 1, got {threshold}")
     sigs = list(signatures)
-    valid: set[str] = set()
+    counted: list[common_pb2.Signature] = []
+    keys = 0
     for key_id in sorted({s.key_id for s in sigs}):
         verifier = trusted.get(key_id)
         if verifier is None:
             continue
-        known = None if checked is None else checked.get((key_id, data))
-        if known is None:
+        pair = None if checked is None else checked.get((key_id, data))
+        if pair is None:
             try:
-                verifier.verify(context, data, sigs)
-                known = True
+                pair = verifier.valid_pair(context, data, sigs)
             except VerificationError:
-                known = False
-        if known:
-            valid.add(key_id)
-    if len(valid) < threshold:
-        raise VerificationError(f"{what}: {len(valid)} valid signature(s) from trusted keys, threshold is {threshold}")
-    return frozenset(valid)
+                pair = ()
+        if pair:
+            keys += 1
+            counted.extend(pair)
+    if keys < threshold:
+        raise VerificationError(f"{what}: {keys} valid signature(s) from trusted keys, threshold is {threshold}")
+    return tuple(counted)
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -233,21 +275,21 @@ _POOL: ThreadPoolExecutor | None = None
 
 def verify_all(
     context: Context, jobs: Iterable[tuple[AdminVerifier, bytes, Sequence[common_pb2.Signature]]]
-) -> dict[tuple[str, bytes], bool]:
+) -> dict[tuple[str, bytes], tuple[common_pb2.Signature, ...]]:
     """Check many (key, data, signatures) at once, in threads (the crypto releases the GIL).
 
-    Returns results keyed by (key id, data) for ``verify_threshold(checked=...)``.
+    Returns results keyed by (key id, data) for ``verify_threshold(checked=...)``: the key's
+    valid signature pair, or an empty tuple.
     """
     global _POOL
     todo = list({(v.key_id, data): (v, data, sigs) for v, data, sigs in jobs}.values())
 
-    def one(job: tuple[AdminVerifier, bytes, Sequence[common_pb2.Signature]]) -> bool:
+    def one(job: tuple[AdminVerifier, bytes, Sequence[common_pb2.Signature]]) -> tuple[common_pb2.Signature, ...]:
         verifier, data, sigs = job
         try:
-            verifier.verify(context, data, sigs)
+            return verifier.valid_pair(context, data, sigs)
         except VerificationError:
-            return False
-        return True
+            return ()
 
     if len(todo) < 32:
         results = [one(j) for j in todo]

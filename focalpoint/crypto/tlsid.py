@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -41,9 +42,13 @@ def spki_sha256(certificate_der: bytes) -> bytes:
     """SHA-256 of the DER SubjectPublicKeyInfo; raises ConfigError for a malformed certificate."""
     try:
         cert = x509.load_der_x509_certificate(certificate_der)
+        spki = cert.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
     except ValueError as e:
         raise ConfigError("TLS certificate is not valid DER X.509") from e
-    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    except UnsupportedAlgorithm as e:
+        raise ConfigError("TLS certificate holds a public key of an unsupported algorithm") from e
     return hashlib.sha256(spki).digest()
 
 

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 
 from focalpoint.errors import UsageError
+from focalpoint.ids import language_problem, state_problem
 from focalpoint.v1 import common_pb2, messages_pb2
 
 __all__ = ["KINDS", "InvalidBody", "body_kind", "case_ref_of", "validate_body"]
@@ -22,8 +23,6 @@ KINDS: tuple[str, ...] = tuple(f.name for f in messages_pb2.Body.DESCRIPTOR.oneo
 # A pseudonymous reference: letters, digits and . _ / - only, so a name with spaces
 # cannot be smuggled into it (docs/domain.md §3.4).
 _CASE_REF = re.compile(r"^[A-Z0-9][A-Z0-9._/-]{3,63}\Z")
-_STATE = re.compile(r"^[A-Z]{2}\Z")
-_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*\Z")
 _CODE_LIST_VERSION = re.compile(r"^\d{4}\.\d{1,3}\Z")
 _MAX_TEXT = 20_000
 
@@ -72,21 +71,28 @@ def _date(value: common_pb2.Date, where: str, *, required: bool) -> None:
         raise InvalidBody(f"{where} is not a valid calendar date") from None
 
 
+def _language(value: str, where: str) -> None:
+    if problem := language_problem(value):
+        raise InvalidBody(f"{where}: {problem}")
+
+
+def _state(value: str, where: str) -> None:
+    if problem := state_problem(value):
+        raise InvalidBody(f"{where}: {problem}")
+
+
 def _text(value: common_pb2.LocalizedText, where: str) -> None:
     if not value.text and not value.original_text:
         return
-    _require(bool(_LANGUAGE.match(value.language)), f"{where}.language must be a BCP 47 tag such as 'en'")
+    _language(value.language, f"{where}.language")
     _require(len(value.text) <= _MAX_TEXT, f"{where}.text exceeds {_MAX_TEXT} characters")
     if value.original_text:
-        _require(
-            bool(_LANGUAGE.match(value.original_language)),
-            f"{where}.original_language must be a BCP 47 tag when original_text is set",
-        )
+        _language(value.original_language, f"{where}.original_language (original_text is set)")
 
 
 def _languages(values: Iterable[str], where: str) -> None:
-    for v in values:
-        _require(bool(_LANGUAGE.match(v)), f"{where} must hold BCP 47 tags such as 'sq' or 'el'")
+    for i, v in enumerate(values):
+        _language(v, f"{where}[{i}]")
 
 
 def _validate_request(req: messages_pb2.SocialInquiryRequest) -> None:
@@ -97,25 +103,19 @@ def _validate_request(req: messages_pb2.SocialInquiryRequest) -> None:
     _require(len(req.topics) > 0, f"{where}.topics must name at least one inquiry topic")
     _require(req.urgency != 0, f"{where}.urgency is required")
     child = req.child
-    _require(
-        bool(_STATE.match(child.presumed_nationality)),
-        f"{where}.child.presumed_nationality must be an ISO 3166-1 alpha-2 code",
-    )
+    _state(child.presumed_nationality, f"{where}.child.presumed_nationality")
     _date(child.documented_date_of_birth, f"{where}.child.documented_date_of_birth", required=False)
     _require(child.assessed_age_years <= 25, f"{where}.child.assessed_age_years is out of range")
     _text(child.place_of_origin, f"{where}.child.place_of_origin")
     _languages(child.languages, f"{where}.child.languages")
     for i, doc in enumerate(child.documents):
-        _require(
-            bool(_STATE.match(doc.issuing_state)),
-            f"{where}.child.documents[{i}].issuing_state must be an ISO 3166-1 alpha-2 code",
-        )
+        _state(doc.issuing_state, f"{where}.child.documents[{i}].issuing_state")
     for i, contact in enumerate(req.family_contacts):
         _text(contact.last_known_address, f"{where}.family_contacts[{i}].last_known_address")
     _text(req.circumstances, f"{where}.circumstances")
     _date(req.response_due, f"{where}.response_due", required=True)
     if req.preferred_response_language:
-        _languages([req.preferred_response_language], f"{where}.preferred_response_language")
+        _language(req.preferred_response_language, f"{where}.preferred_response_language")
 
 
 def _validate_report(rep: messages_pb2.SocialInquiryReport) -> None:

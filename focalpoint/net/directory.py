@@ -14,7 +14,8 @@ from typing import Any
 
 import grpc
 
-from focalpoint.errors import NotFound, TransportError
+from focalpoint.errors import NotFound, TransportError, UsageError
+from focalpoint.ids import MAX_INT64
 from focalpoint.net.status import abort, error_from_rpc
 from focalpoint.v1 import distribution_pb2, distribution_pb2_grpc
 
@@ -53,6 +54,8 @@ class DirectoryServicer(distribution_pb2_grpc.DirectoryServiceServicer):
     async def GetDocument(
         self, request: distribution_pb2.GetDocumentRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> distribution_pb2.GetDocumentResponse:
+        if request.version > MAX_INT64:  # no store holds it; SQLite would not even look it up
+            await abort(context, UsageError(f"version must be at most {MAX_INT64}; got {request.version}"))
         raw = await self._document(request.kind, request.name, request.version)
         if raw is None:
             await abort(context, NotFound(f"no {request.kind} {request.name} version {request.version}"))

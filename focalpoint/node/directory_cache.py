@@ -6,7 +6,9 @@ expiry, when it refuses to send — see ``Outbox.submit``); then look at the sou
 file, directory servers). A peer whose envelope names a newer directory is asked for it
 at once (``PeerHints``). A newer
 bundle replaces the current one only after full verification (``directory.trust``), and
-only after its documents are stored, so rollback protection survives restarts. A bundle
+only after its documents are stored, so rollback protection survives restarts. What is
+stored, served and exported is the canonical bundle and documents ``directory.trust``
+rebuilds from what verified, not the bytes that arrived. A bundle
 that fails keeps the node on its last good version and is reported, once per change.
 """
 
@@ -173,7 +175,9 @@ class DirectoryCache:
         if before is not None and directory.version == before:
             return False
         try:
-            await self._store.save([*(_row(d) for d in fresh), ("bundle", "", directory.version, data)], now_ms)
+            # The verified directory rebuilt (Directory.raw), never ``data``: what a sender added stays out.
+            bundle_row = ("bundle", "", directory.version, directory.raw)
+            await self._store.save([*(_row(d) for d in fresh), bundle_row], now_ms)
         except StorageError as e:
             log.error("directory_store_failed", error=str(e))
             self._failures[where] = f"the directory could not be stored: {e}"

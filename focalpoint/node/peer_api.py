@@ -16,7 +16,7 @@ import structlog
 from google.protobuf.message import DecodeError
 
 from focalpoint.audit import events as audit_events
-from focalpoint.audit.checkpoint import verify_cosignature
+from focalpoint.audit.checkpoint import checked_cosignature
 from focalpoint.errors import NotFound, OutOfRange, PermissionDenied, UsageError, VerificationError
 from focalpoint.exchange.ping import answer_ping
 from focalpoint.exchange.policy import partners
@@ -44,7 +44,9 @@ class PeerApi:
         checkpoints: Checkpoints,
         bundle: Callable[[], tuple[int, bytes]],
         clock_ms: Clock,
+        clock_skew_ms: int,
     ) -> None:
+        """``clock_skew_ms``: how far ahead of this node's clock a partner's cosignature may be dated."""
         self._me = me
         self._directory = directory
         self._inbox = inbox
@@ -53,6 +55,7 @@ class PeerApi:
         self._checkpoints = checkpoints
         self._bundle = bundle
         self._clock = clock_ms
+        self._skew_ms = clock_skew_ms
 
     # --- any node of the directory ----------------------------------------------------------
 
@@ -93,10 +96,23 @@ class PeerApi:
             raise OutOfRange(f"{what}: need 0 < {low} ≤ {high} ≤ {size} (log size)")
 
     async def checkpoint(self, peer: str, log_node: str) -> audit_pb2.SignedCheckpoint:
-        """This node's latest checkpoint, or the latest of ``log_node``'s this node cosigned."""
+        """This node's latest checkpoint, or the latest of ``log_node``'s this node cosigned.
+
+        Another node's log only to a caller that may exchange with it too (gossip, docs/protocol.md
+        §10.5): a node learns nothing about the log of a node it has no agreement with. Decided from
+        the directory alone, before any lookup, so the refusal says nothing the caller could not
+        work out itself (not even whether this node witnesses that log). Raises PermissionDenied.
+        """
         self._partner(peer)
         if log_node in ("", self._me):
             return await self._checkpoints.get(create=False)
+        directory, named = self._directory(), repr(log_node[:64])
+        if log_node != peer:
+            rule = "this node tells a partner about another node's log only when that node is a partner of both"
+            if log_node not in partners(directory, self._me):
+                raise PermissionDenied(f"{rule}; {named} is not a partner of this node")
+            if log_node not in partners(directory, peer):
+                raise PermissionDenied(f"{rule}; {peer!r} has no agreement in force with {named}")
         raw = await self._audit.witnessed(log_node)
         if raw is None:
             raise NotFound(f"this node has cosigned no checkpoint of {log_node!r}")
@@ -119,21 +135,28 @@ class PeerApi:
 
     async def cosign(self, peer: str, cosignature: audit_pb2.Cosignature) -> None:
         """Keep a partner's cosignature of one of this node's checkpoints; raises UsageError
-        when it is not a valid cosignature, by the caller, of a checkpoint this node signed."""
+        when it is not a valid cosignature, by the caller, of a checkpoint this node signed,
+        dated no later than this node's clock allows (its clock-skew window)."""
         self._partner(peer)
         try:
-            content = verify_cosignature(
+            content, kept = checked_cosignature(
                 cosignature,
                 self._directory(),
                 checkpoint=audit_pb2.CosignedContent.FromString(cosignature.content).checkpoint,
+                now_ms=self._clock(),
+                skew_ms=self._skew_ms,
             )
             if content.witness_node != peer:
                 raise VerificationError(f"the cosignature names {content.witness_node!r}, but the caller is {peer!r}")
             size = audit_pb2.Checkpoint.FromString(content.checkpoint).size
+            if size > self._audit.size:  # never signed, and beyond what storage can even look up
+                raise VerificationError(
+                    f"this node signed no checkpoint of size {size}; its log has {self._audit.size}"
+                )
             mine = await self._audit.checkpoint_at(size)
             if mine is None or audit_pb2.SignedCheckpoint.FromString(mine).checkpoint != content.checkpoint:
                 raise VerificationError(f"this node signed no such checkpoint of size {size}")
         except (VerificationError, DecodeError) as e:
             raise UsageError(f"cosignature refused: {e}") from e
-        await self._audit.add_cosignature(size, peer, cosignature.SerializeToString())
+        await self._audit.add_cosignature(size, peer, kept.SerializeToString())  # only what verified
         log.info("checkpoint_cosigned", witness=peer, size=size)

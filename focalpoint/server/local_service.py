@@ -25,7 +25,7 @@ from focalpoint.audit.verify import check_log
 from focalpoint.errors import FocalpointError, NotFound, Unauthenticated, UsageError
 from focalpoint.exchange.body import case_ref_of
 from focalpoint.exchange.envelope import parse_payload
-from focalpoint.ids import ACTOR, ACTOR_METADATA
+from focalpoint.ids import ACTOR, ACTOR_METADATA, MAX_INT64
 from focalpoint.net.status import abort
 from focalpoint.node.checkpoints import Checkpoints
 from focalpoint.node.directory_cache import DirectoryCache
@@ -40,10 +40,18 @@ from focalpoint.v1 import audit_pb2, envelope_pb2, local_pb2, local_pb2_grpc
 __all__ = ["LocalServicer"]
 
 _MAX_LIST = 1000
+_MAX_DAYS = 36_500
 DEFAULT_ACTOR = "local-api"
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 Handler = Callable[[Any, Req, grpc.aio.ServicerContext[Any, Any]], Coroutine[Any, Any, Resp]]
+
+
+def _position(before: int) -> int:
+    """A list's ``before`` (0: from the newest), refused past what any store can hold."""
+    if before > MAX_INT64:
+        raise UsageError(f"before must be at most {MAX_INT64} (a sequence number or log index); got {before}")
+    return before
 
 
 def _guarded(fn: Handler[Req, Resp]) -> Handler[Req, Resp]:
@@ -128,7 +136,7 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
     async def ListOutbox(
         self, request: local_pb2.ListRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> local_pb2.ListOutboxResponse:
-        rows = await self._store.outbox.page(min(request.limit or 50, _MAX_LIST), request.before)
+        rows = await self._store.outbox.page(min(request.limit or 50, _MAX_LIST), _position(request.before))
         entries = []
         for r in rows:
             content = self._content(r.local_copy, purpose=OUTBOX_PURPOSE, message_id=r.message_id)
@@ -152,7 +160,7 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
     async def ListInbox(
         self, request: local_pb2.ListRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> local_pb2.ListInboxResponse:
-        rows = await self._store.inbox.page(min(request.limit or 50, _MAX_LIST), request.before)
+        rows = await self._store.inbox.page(min(request.limit or 50, _MAX_LIST), _position(request.before))
         entries = []
         for r in rows:
             content = self._content(r.local_copy, purpose=inbox_purpose(r.sender), message_id=r.message_id)
@@ -224,6 +232,9 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
     async def GetHealth(
         self, request: local_pb2.GetHealthRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> local_pb2.GetHealthResponse:
+        for name, days in (("stale_days", request.stale_days), ("expiring_days", request.expiring_days)):
+            if days > _MAX_DAYS:
+                raise UsageError(f"{name} must be at most {_MAX_DAYS} (a century); got {days}")
         if request.check_now:
             await self._reachability.round()
         report = directory_health(
@@ -251,7 +262,8 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
         self, request: local_pb2.ListAuditRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> local_pb2.ListAuditResponse:
         store = self._store
-        rows = await store.audit.events(min(request.limit or 50, _MAX_LIST), request.before, request.case_ref)
+        limit, before = min(request.limit or 50, _MAX_LIST), _position(request.before)
+        rows = await store.audit.events(limit, before, request.case_ref)
         return local_pb2.ListAuditResponse(
             entries=[local_pb2.AuditEntry(index=i, leaf=leaf) for i, leaf in rows], size=store.audit.size
         )

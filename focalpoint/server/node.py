@@ -175,6 +175,7 @@ class Node:
             checkpoints=self.checkpoints,
             bundle=self._current_bundle,
             clock_ms=clock_ms,
+            clock_skew_ms=limits.clock_skew_ms,
         )
         self.local_service = LocalServicer(
             me=me,
@@ -233,8 +234,11 @@ class Node:
             )
             directory = cache.current
             if not directory.knows(config.node_id):
+                mine = f"node {config.node_id!r} "
+                left_out = [why for what, why in directory.excluded.items() if what.startswith(mine)]
                 raise ConfigError(
                     f"{config.source}: node.id {config.node_id!r} is not in directory version {directory.version}"
+                    + (f" (its entry was left out: {left_out[0]})" if left_out else "")
                 )
             node = cls(config, keys, cache, store, clock_ms=clock_ms, passphrase=passphrase, transport=transport)
             await node.outbox.load()

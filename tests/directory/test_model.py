@@ -221,6 +221,13 @@ def no_tls_keys(entry: directory_pb2.NodeEntry) -> None:
     del entry.tls_keys[:]
 
 
+def add_language(tag: str) -> EntryEdit:
+    def edit(entry: directory_pb2.NodeEntry) -> None:
+        entry.languages.append(tag)
+
+    return edit
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
@@ -230,9 +237,17 @@ def no_tls_keys(entry: directory_pb2.NodeEntry) -> None:
         pytest.param(set_attr("node_id", ""), "node id must be a lowercase DNS label", id="id-empty"),
         pytest.param(set_attr("node_id", "a" * 64), "node id must be a lowercase DNS label", id="id-too-long"),
         pytest.param(set_attr("node_id", "gr-ekka\n"), "node id must be a lowercase DNS label", id="id-newline"),
-        pytest.param(set_attr("state", "gr"), "state must be an ISO 3166-1 alpha-2 code", id="state-lowercase"),
-        pytest.param(set_attr("state", "GRC"), "state must be an ISO 3166-1 alpha-2 code", id="state-alpha-3"),
-        pytest.param(set_attr("state", "GR\n"), "state must be an ISO 3166-1 alpha-2 code", id="state-newline"),
+        pytest.param(set_attr("state", "gr"), "state 'gr': expected an ISO 3166-1 alpha-2", id="state-lowercase"),
+        pytest.param(set_attr("state", "GRC"), "state 'GRC': expected an ISO 3166-1 alpha-2", id="state-alpha-3"),
+        pytest.param(set_attr("state", "GR\n"), "expected an ISO 3166-1 alpha-2", id="state-newline"),
+        pytest.param(set_attr("state", "UK"), "state 'UK': expected an officially assigned", id="state-UK"),
+        pytest.param(set_attr("state", "ZZ"), "state 'ZZ': .*user-assigned", id="state-ZZ"),
+        pytest.param(
+            add_language("en_GB"), "languages: 'en_GB': expected a BCP 47 .*not well formed", id="lang-underscore"
+        ),
+        pytest.param(add_language("xx"), "languages: 'xx': expected a BCP 47 .*unregistered", id="lang-unregistered"),
+        pytest.param(add_language("en-UK"), "languages: 'en-UK': .*unregistered", id="lang-UK-region"),
+        pytest.param(set_attr("tls_keys.0.certificate_der", b"junk"), "not valid DER X.509", id="certificate-junk"),
         pytest.param(set_attr("endpoint", "localhost"), "endpoint must be host:port", id="endpoint-no-port"),
         pytest.param(set_attr("endpoint", "127.0.0.1:0"), r"port in \[1, 65535\]", id="endpoint-port-0"),
         pytest.param(set_attr("endpoint", "127.0.0.1:65536"), r"port in \[1, 65535\]", id="endpoint-port-65536"),

@@ -19,7 +19,7 @@ from directory.publish import (
     state_document,
     timestamp_document,
 )
-from directory.trust import TrustedDirectory
+from directory.trust import TrustedDirectory, canonical_document, parse_signed
 from focalpoint.crypto.signing import AdminSigner, Context
 from focalpoint.errors import VerificationError
 from focalpoint.server.provision import init_node_dir
@@ -445,13 +445,85 @@ def test_a_signature_made_for_another_purpose_does_not_count(world: World) -> No
     refused(world, world.bundle(states=states, agreements=[]), r"administrators of AL\): 0 valid")
 
 
-def test_a_validly_signed_entry_with_an_invalid_node_is_refused(world: World) -> None:
-    """B7: signatures are not enough; a node breaking an invariant (here its TLS pin) fails the load."""
+def _broken_al_node(world: World, edit: Callable[[directory_pb2.NodeEntry], None]) -> directory_pb2.NodeEntry:
     broken = directory_pb2.NodeEntry()
     broken.CopyFrom(world.nodes["AL"])
-    broken.tls_keys[0].spki_sha256 = bytes(32)
-    states = [world.state("GR"), world.state("AL", nodes=[broken]), world.state("IT")]
-    refused(world, world.bundle(states=states, agreements=[]), "TLS pin does not match")
+    edit(broken)
+    return broken
+
+
+def _set_certificate(der: bytes) -> Callable[[directory_pb2.NodeEntry], None]:
+    def edit(entry: directory_pb2.NodeEntry) -> None:
+        entry.tls_keys[0].certificate_der = der
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "why"),
+    [
+        pytest.param(lambda n: setattr(n.tls_keys[0], "spki_sha256", bytes(32)), "TLS pin does not match", id="pin"),
+        pytest.param(_set_certificate(b"\x30\x03garbage"), "not valid DER X.509", id="certificate-garbage"),
+        pytest.param(_set_certificate(b""), "not valid DER X.509", id="certificate-empty"),
+        pytest.param(lambda n: n.languages.append("en_GB"), "BCP 47", id="language-underscore"),
+        pytest.param(lambda n: n.languages.append("xx"), "BCP 47", id="language-unregistered"),
+        pytest.param(lambda n: setattr(n, "endpoint", "nowhere"), "endpoint", id="endpoint"),
+    ],
+)
+def test_a_validly_signed_node_entry_that_breaks_an_invariant_is_left_out_not_fatal(
+    world: World, edit: Callable[[directory_pb2.NodeEntry], None], why: str
+) -> None:
+    """B7 per node: the bundle verifies without that node (never a ConfigError), which is named with the reason."""
+    states = [world.state("GR"), world.state("AL", nodes=[_broken_al_node(world, edit)]), world.state("IT")]
+    directory, fresh = trusted(world).update(world.bundle(states=states), now_ms=NOW)
+    assert set(directory.nodes) == {"gr-ekka"}
+    assert directory.states["AL"].version == 1  # the entry itself is authentic and accepted
+    assert ("state", "AL") in {(d.kind, d.name) for d in fresh}
+    [(what, reason)] = directory.excluded.items()
+    assert what == "node 'al-shss' of state entry AL version 1"
+    assert why in reason
+    assert "AL's administrators must correct it" in reason
+
+
+def test_nodes_that_conflict_with_each_other_still_refuse_the_bundle(world: World) -> None:
+    """A TLS key claimed by two nodes is not one node's mistake: which claim is genuine is unknown."""
+    thief = _broken_al_node(world, lambda n: n.tls_keys.append(world.nodes["GR"].tls_keys[0]))
+    states = [world.state("GR"), world.state("AL", nodes=[thief]), world.state("IT")]
+    refused(world, world.bundle(states=states, agreements=[]), "reuses another node's TLS key")
+
+
+def test_a_contact_point_with_a_malformed_language_is_left_out_of_its_entry(world: World) -> None:
+    """The contact point is dropped and named; the State, its node and its other contact points stay."""
+    signed = directory_pb2.StateEntry.FromString(directory_pb2.SignedDocument.FromString(world.state("AL")).signed)
+    good = signed.contact_points[0]
+    bad = directory_pb2.ContactPoint()
+    bad.CopyFrom(good)
+    bad.id, bad.languages[:] = "night", ["en", "Albanian"]
+    signed.contact_points.append(bad)
+    al = sign(state_document(signed), [world.al.signer])
+    directory, _ = trusted(world).update(world.bundle(states=[world.state("GR"), al, world.state("IT")]), now_ms=NOW)
+    assert set(directory.nodes) == {"gr-ekka", "al-shss"}
+    assert [cp.id for cp in directory.states["AL"].entry.contact_points] == ["duty"]
+    assert list(directory.excluded) == ["contact point 'night' of state entry AL version 1"]
+    assert "BCP 47" in directory.excluded["contact point 'night' of state entry AL version 1"]
+
+
+def test_an_agreement_with_a_malformed_working_language_is_left_out(world: World) -> None:
+    """Like an expired agreement: nothing is covered by it until its parties correct and re-sign it."""
+    body = directory_pb2.Agreement.FromString(directory_pb2.SignedDocument.FromString(world.agreement()).signed)
+    body.working_languages.append("en-UK")
+    agreement = sign(agreement_document(body), [world.gr1.signer, world.gr2.signer, world.al.signer])
+    directory, _ = trusted(world).update(world.bundle(agreements=[agreement]), now_ms=NOW)
+    assert directory.agreement_covering("GR", "AL", "social_inquiry_request") is None
+    assert "registered" in directory.excluded["agreement AL-GR-2006 version 1"]
+
+
+@pytest.mark.parametrize("code", ["UK", "ZZ", "EU"])
+def test_a_root_delegating_a_code_iso_has_not_assigned_is_refused(world: World, code: str) -> None:
+    """T5: a delegated State is an officially assigned ISO 3166-1 code (UK is GB; ZZ and EU name no State)."""
+    admins = {"GR": ([world.gr1.signer.key_id, world.gr2.signer.key_id], 2), code: ([world.it.signer.key_id], 1)}
+    with pytest.raises(VerificationError, match=f"delegation for '{code}'.*officially assigned"):
+        TrustedDirectory(world.signed_root(state_admins=admins))
 
 
 def test_health_names_what_was_left_out(world: World) -> None:
@@ -463,3 +535,83 @@ def test_health_names_what_was_left_out(world: World) -> None:
     assert report.excluded_documents == [("state entry GR version 1", "expired; GR's administrators must re-sign it")]
     assert not report.healthy
     assert any("is not in use" in line for line in report.lines())
+
+
+# --- what is kept: the canonical bundle -----------------------------------------------------------
+
+
+def _with_unknown_field(raw: bytes) -> bytes:
+    return raw + b"\x98\x06\x01"  # field 99, varint 1: any parser skips it, a re-serialization keeps it
+
+
+def _padded(raw: bytes, *junk: common_pb2.Signature) -> bytes:
+    doc = directory_pb2.SignedDocument.FromString(raw)
+    doc.signatures.extend(junk)
+    doc.signatures.extend(doc.signatures[:2])  # a counted pair, twice
+    return _with_unknown_field(doc.SerializeToString())
+
+
+def test_what_a_sender_adds_to_a_bundle_is_verified_around_and_never_kept(world: World) -> None:
+    """Unknown fields, a replaced root in front, an unlisted document, junk and repeated signatures: the
+    bundle verifies for what is signed, and Directory.raw and the accepted documents are rebuilt from that."""
+    root = world.signed_root()
+    clean = world.bundle(roots=[root], agreements=[])
+    forger = Admin("GR")
+    replaced_root = sign(world.root(keys=[forger.key], root_key_ids=[forger.signer.key_id], root_min_states=1,
+                                    root_threshold=1, state_admins={}, timestamp_key_ids=[forger.signer.key_id]),
+                         [forger.signer])  # fmt: skip
+    junk = common_pb2.Signature(key_id=world.it.signer.key_id, algorithm=common_pb2.KEY_ALGORITHM_ED25519, value=b"x")
+    tampered = directory_pb2.DirectoryBundle()
+    tampered.CopyFrom(clean)
+    tampered.roots.insert(0, replaced_root)
+    tampered.states[0] = _padded(tampered.states[0], junk, *world.it.signer.sign(Context.DIRECTORY, b"other"))
+    tampered.states.append(world.state("IT", 7))  # carried, but the timestamp does not list it
+    tampered.timestamp = _padded(tampered.timestamp, junk)
+    tampered.ParseFromString(_with_unknown_field(tampered.SerializeToString()))
+
+    expected, _ = TrustedDirectory(root).update(clean, now_ms=NOW)
+    directory, fresh = TrustedDirectory(root).update(tampered, now_ms=NOW)
+    assert directory.raw == expected.raw
+    kept = directory_pb2.DirectoryBundle.FromString(directory.raw)
+    assert kept.SerializeToString(deterministic=True) == directory.raw
+    given = parse_signed(root, "root")
+    assert list(kept.roots) == [canonical_document(given.signed, given.signatures)]
+    assert len(kept.states) == 3
+    for raw in [kept.timestamp, *kept.states, *(d.raw for d in fresh)]:
+        doc = directory_pb2.SignedDocument.FromString(raw)
+        assert doc.SerializeToString(deterministic=True) == raw  # nothing unknown, anywhere
+        keys = [(s.key_id, s.algorithm) for s in doc.signatures]
+        assert keys == sorted(set(keys)), "each counted key's pair once, in canonical order"
+    for raw in (kept.timestamp, kept.states[0]):  # IT's administrator counts for neither
+        assert world.it.signer.key_id not in {s.key_id for s in parse_signed(raw, "doc").signatures}
+
+
+def test_roots_a_node_cannot_vouch_for_are_left_out_and_its_own_chain_is_kept(world: World) -> None:
+    """Only the trusted root and the roots accepted after it are served; a later verifier anchored on
+    the same trusted root (or on the first root inside) gets the same directory."""
+    root2 = _next_root(world, [world.gr2, world.it], [world.gr1, world.al, world.gr2, world.it])
+    td = trusted(world)
+    directory, _ = td.update(world.bundle(roots=[world.signed_root(), root2]), now_ms=NOW)
+    kept = directory_pb2.DirectoryBundle.FromString(directory.raw)
+    assert [directory_pb2.Root.FromString(parse_signed(r, "root").signed).version for r in kept.roots] == [1, 2]
+    again, _ = TrustedDirectory(kept.roots[0]).update(kept, now_ms=NOW)
+    assert again.raw == directory.raw
+    # A node that starts from root 2 cannot vouch for root 1, so it does not pass it on.
+    from_two, _ = TrustedDirectory(root2).update(world.bundle(roots=[world.signed_root(), root2]), now_ms=NOW)
+    assert len(directory_pb2.DirectoryBundle.FromString(from_two.raw).roots) == 1
+
+
+def test_health_shows_a_time_past_any_date_instead_of_failing(world: World) -> None:
+    """A key valid "for ever" (not_after_ms 2^62) inside a wide horizon is reported, not a crash."""
+    node = _broken_al_node(world, lambda n: setattr(n.signing_keys[0], "not_after_ms", 1 << 62))
+    td = trusted(world)
+    directory, _ = td.update(world.bundle(states=[world.state("GR"), world.state("AL", nodes=[node])]), now_ms=NOW)
+    report = directory_health(directory, td.root, now_ms=NOW, expiring_days=(1 << 62) // DAY)
+    assert {
+        "node": "al-shss",
+        "kind": "signing",
+        "key_id": node.signing_keys[0].key_id,
+        "expires": "after 9999-12-31",
+    } in (
+        report.as_dict()["expiring_keys"]  # type: ignore[operator]
+    )

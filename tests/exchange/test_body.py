@@ -129,6 +129,27 @@ REQUEST_RULES: list[tuple[str, Mutation, str, str | None]] = [
         "preferred_response_language",
         "English",
     ),
+    # Shaped right, but not in ISO 3166-1 or the BCP 47 registry (the lists of focalpoint.ids).
+    ("nationality-UK", lambda b: setattr(req(b).child, "presumed_nationality", "UK"), "presumed_nationality", "UK"),
+    (
+        "document-issuing-state-ZZ",
+        lambda b: setattr(req(b).child.documents[0], "issuing_state", "ZZ"),
+        "documents[0].issuing_state",
+        "ZZ",
+    ),
+    ("child-language-unregistered", lambda b: req(b).child.languages.append("xx"), "child.languages[1]", None),
+    (
+        "preferred-language-underscore",
+        lambda b: setattr(req(b), "preferred_response_language", "en_GB"),
+        "preferred_response_language",
+        "en_GB",
+    ),
+    (
+        "place-of-origin-language-UK-region",
+        lambda b: setattr(req(b).child.place_of_origin, "language", "en-UK"),
+        "place_of_origin.language",
+        "en-UK",
+    ),
 ]
 
 REPORT_RULES: list[tuple[str, Mutation, str, str | None]] = [

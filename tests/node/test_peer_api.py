@@ -12,11 +12,11 @@ from focalpoint.audit import events as audit_events
 from focalpoint.audit.checkpoint import cosign
 from focalpoint.crypto.merkle import leaf_hash, root_from_inclusion, verify_consistency
 from focalpoint.crypto.signing import AdminSigner
-from focalpoint.errors import NotFound, OutOfRange, PreconditionFailed, UsageError
+from focalpoint.errors import NotFound, OutOfRange, PermissionDenied, PreconditionFailed, UsageError
 from focalpoint.localnet.samples import social_inquiry_request
 from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState
-from focalpoint.v1 import audit_pb2
+from focalpoint.v1 import audit_pb2, common_pb2, directory_pb2
 from tests.node.conftest import Fabric
 
 GR, AL, IT = "gr-ekka", "al-shss", "it-dgi"
@@ -155,3 +155,55 @@ async def test_bundle_is_served_only_when_newer_than_the_callers(fabric: Fabric)
     directory = fabric.nodes[GR].cache.current
     assert await al.transport.fetch_bundle(GR, directory.version - 1) == (directory.version, directory.raw)
     assert await al.transport.fetch_bundle(GR, directory.version) == (directory.version, None)
+
+
+async def test_cosign_refuses_a_cosignature_dated_past_this_nodes_clock_skew_and_keeps_only_what_verified(
+    fabric: Fabric,
+) -> None:
+    """Dated later than now + the clock skew: refused, not kept. At the edge: kept, without the junk
+    signature and the unknown field the partner added."""
+    gr, al = fabric.nodes[GR], fabric.nodes[AL]
+    signed, checkpoint = await _checkpoint(gr)
+    al_key = al.keyring.log_signer
+    assert al_key is not None
+    edge = fabric.clock() + gr.limits.clock_skew_ms
+    future = cosign(al_key, witness=AL, checkpoint=signed.checkpoint, at_ms=edge + 1)
+    skew = gr.limits.clock_skew_ms
+    with pytest.raises(UsageError, match=rf"cosignature refused: .* dated {skew + 1} ms after this node's clock"):
+        await al.transport.cosign(GR, future)
+    assert await gr.store.audit.cosignatures(checkpoint.size) == []
+    on_time = cosign(al_key, witness=AL, checkpoint=signed.checkpoint, at_ms=edge)
+    valid = list(on_time.signatures)
+    on_time.signatures.append(common_pb2.Signature(key_id=al_key.key_id, algorithm=valid[1].algorithm, value=b"x"))
+    on_time.MergeFromString(b"\x98\x06\x01")
+    await al.transport.cosign(GR, on_time)
+    [kept] = await gr.store.audit.cosignatures(checkpoint.size)
+    assert kept == audit_pb2.Cosignature(content=on_time.content, signatures=valid).SerializeToString()
+
+
+async def test_gossip_tells_a_partner_only_about_logs_of_nodes_it_has_an_agreement_with(fabric: Fabric) -> None:
+    """GetCheckpoint(log_node=X): answered when the caller and X are both partners of this node and of
+    each other (or X is the caller); otherwise PermissionDenied, before any lookup."""
+    gr, al, it = fabric.nodes[GR], fabric.nodes[AL], fabric.nodes[IT]
+    for node in (gr, al, it):
+        await node.checkpoints.get()
+    assert [o.result for o in await gr.witness.check_all([AL, IT])] == ["cosigned", "cosigned"]
+    assert [o.result for o in await al.witness.check_all([GR])] == ["cosigned"]
+    # What witness gossip asks (it-dgi, checking gr, asks gr's other partner al): answered.
+    assert audit_pb2.Checkpoint.FromString((await it.transport.checkpoint(AL, GR)).checkpoint).log_node == GR
+    assert (await it.transport.checkpoint(GR, AL)).checkpoint  # AL and IT have an agreement, for now
+
+    def suspend(agreements: dict[str, directory_pb2.Agreement]) -> None:
+        for agreement in agreements.values():
+            if set(agreement.parties) == {"AL", "IT"}:
+                agreement.status = directory_pb2.AGREEMENT_STATUS_SUSPENDED
+
+    await fabric.republish(mutate_agreements=suspend)
+    with pytest.raises(PermissionDenied, match="'it-dgi' has no agreement in force with 'al-shss'"):
+        await it.transport.checkpoint(GR, AL)
+    with pytest.raises(PermissionDenied, match="'al-shss' has no agreement in force with 'it-dgi'"):
+        await al.transport.checkpoint(GR, IT)
+    with pytest.raises(PermissionDenied, match="'xx-stranger' is not a partner of this node"):
+        await al.transport.checkpoint(GR, "xx-stranger")  # before: NotFound, a hint at what gr witnesses
+    mine = await al.transport.checkpoint(GR, AL)  # what gr cosigned of al's own log
+    assert audit_pb2.Checkpoint.FromString(mine.checkpoint).log_node == AL

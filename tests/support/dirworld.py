@@ -14,11 +14,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from directory import AgreementInfo, Directory, NodeInfo
+from directory.publish import bundle, sign, state_document, timestamp_document
+from directory.trust import parse_signed
 from focalpoint.localnet import LocalNetwork, NodeSpec, make_network
 from focalpoint.storage.keyfiles import NodeKeys, load_node_keys
 from focalpoint.v1 import directory_pb2
 
-__all__ = ["EntriesEdit", "EntryEdit", "World", "copy_entry", "directory_of", "make_world"]
+__all__ = [
+    "EntriesEdit",
+    "EntryEdit",
+    "World",
+    "copy_entry",
+    "directory_of",
+    "make_world",
+    "signed_past_the_checks",
+]
 
 EntryEdit = Callable[[directory_pb2.NodeEntry], None]
 EntriesEdit = Callable[[dict[str, directory_pb2.NodeEntry]], None]
@@ -106,3 +116,30 @@ def directory_of(
         raw=b"",
         agreements=agreements,
     )
+
+
+def signed_past_the_checks(
+    net: LocalNetwork, *, now_ms: int, state: str, edit: Callable[[directory_pb2.StateEntry], None]
+) -> directory_pb2.DirectoryBundle:
+    """The next bundle of ``net`` with ``state``'s entry edited and re-signed by its administrator, and
+    a fresh timestamp, all with the network's real keys but without the repository's checks: what an
+    administrator with a broken tool, or a library that parses differently, could publish."""
+    repo = net.repository
+    states = []
+    for raw in repo.latest_states():
+        entry = directory_pb2.StateEntry.FromString(parse_signed(raw, "state").signed)
+        if entry.state == state:
+            entry.version += 1
+            edit(entry)
+            raw = sign(state_document(entry), [net.admins[state]])
+        states.append(raw)
+    roots, agreements = repo.roots(), repo.latest_agreements()
+    timestamp = timestamp_document(
+        version=repo.timestamp_version() + 1,
+        issued_at_ms=now_ms,
+        expires_at_ms=now_ms + 86_400_000,
+        root=roots[-1],
+        states=states,
+        agreements=agreements,
+    )
+    return bundle(roots=roots, timestamp=sign(timestamp, [net.timestamp_signer]), states=states, agreements=agreements)
