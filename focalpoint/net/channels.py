@@ -43,13 +43,18 @@ log = structlog.get_logger("focalpoint.transport")
 R = TypeVar("R")
 
 
-def client_options(max_message_bytes: int) -> list[tuple[str, Any]]:
+def client_options(max_message_bytes: int, *, reconnect_max_ms: int = 30_000) -> list[tuple[str, Any]]:
     # Keepalive pings only while calls are open, and no more often than the server accepts.
     return [
         ("grpc.max_send_message_length", max_message_bytes + 64 * 1024),
         ("grpc.max_receive_message_length", MAX_DIRECTORY_BYTES),
         ("grpc.keepalive_time_ms", 60_000),
         ("grpc.keepalive_timeout_ms", 20_000),
+        # gRPC's own reconnect backoff grows to 2 minutes by default: after a long outage a channel
+        # would wait that long before even trying, whatever the node's retry ceiling says.
+        ("grpc.initial_reconnect_backoff_ms", min(1_000, reconnect_max_ms)),
+        ("grpc.min_reconnect_backoff_ms", min(1_000, reconnect_max_ms)),
+        ("grpc.max_reconnect_backoff_ms", reconnect_max_ms),
     ]
 
 
@@ -150,12 +155,21 @@ class PeerChannels:
     node's ``PeerTransport`` (``focalpoint.node.ports``) over the real network."""
 
     def __init__(
-        self, identity: TlsIdentity, directory: Callable[[], Directory], *, max_message_bytes: int, timeout_s: float
+        self,
+        identity: TlsIdentity,
+        directory: Callable[[], Directory],
+        *,
+        max_message_bytes: int,
+        timeout_s: float,
+        reconnect_max_s: float = 30.0,
     ) -> None:
+        """``reconnect_max_s``: the longest gRPC may wait between attempts to reconnect to a peer
+        (the node's ``delivery.retry_max_seconds``: no backoff anywhere exceeds it)."""
         self._identity = identity
         self._directory = directory
         self._max = max_message_bytes
         self._timeout = timeout_s
+        self._reconnect_max_ms = max(1, int(reconnect_max_s * 1000))
         self._channels: dict[str, tuple[tuple[str, bytes], grpc.aio.Channel, NodeServiceAsyncStub]] = {}
 
     def channel(self, peer: str) -> grpc.aio.Channel:
@@ -182,7 +196,10 @@ class PeerChannels:
             private_key=self._identity.private_key_pem,
             certificate_chain=self._identity.certificate_pem,
         )
-        options = [*client_options(self._max), ("grpc.ssl_target_name_override", peer)]
+        options = [
+            *client_options(self._max, reconnect_max_ms=self._reconnect_max_ms),
+            ("grpc.ssl_target_name_override", peer),
+        ]
         channel = grpc.aio.secure_channel(info.endpoint, creds, options=options)
         stub = node_pb2_grpc.NodeServiceStub(channel)
         self._channels[peer] = (key, channel, stub)

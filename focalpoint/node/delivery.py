@@ -105,6 +105,16 @@ class DeliveryManager:
         if task is None or task.done():
             self._workers[peer] = asyncio.get_running_loop().create_task(self._run(peer), name=f"deliver-{peer}")
 
+    def peer_alive(self, peer: str) -> None:
+        """``peer`` showed a sign of life (it answered a ping, or called this node): whatever its
+        queue was waiting for, retry it now — a long outage ends in seconds, not backoffs."""
+        q = self._queues.get(peer)
+        if q is None:
+            return
+        q.backoff.reset()
+        q.alive = True
+        self.wake(peer, scan=True)
+
     def wake_all(self) -> None:
         """After a directory change: every worker re-reads its due entries (keys or endpoints may differ)."""
         for peer in list(self._queues):
@@ -191,8 +201,10 @@ class DeliveryManager:
             if item.message_id not in q.in_flight:
                 batch.append(item)
         now = self._clock()
-        latest = now + int(self._retry[1] * 1000)  # no retry is planned further ahead than this
-        if q.scan_at is not None and q.scan_at > latest:  # planned by a clock since stepped back
+        # No retry is planned further ahead than the longest backoff (a later one was planned by a
+        # clock since stepped back); once the peer is back, every retry planned for later is due now.
+        latest = now if q.alive else now + int(self._retry[1] * 1000)
+        if q.scan_at is not None and q.scan_at > latest:
             q.scan_at = now
         if batch or q.scan_at is None or q.scan_at > now:
             return batch
@@ -200,6 +212,7 @@ class DeliveryManager:
         if rows:
             q.scan_at = now  # there may be more than one batch due
             return [Outgoing(r.message_id, r.envelope, r.digest) for r in rows]
+        q.alive = False  # drained: back to the planned times
         q.scan_at = await self._outbox.next_due_ms(peer, q.in_flight)
         return []
 
@@ -334,3 +347,5 @@ class _PeerQueue:
         self.scan_at: int | None = 0
         self.slots = asyncio.Semaphore(max_in_flight)
         self.backoff = backoff
+        # The peer showed a sign of life since the last look: retries planned for later are due now.
+        self.alive = False

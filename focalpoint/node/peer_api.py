@@ -45,8 +45,10 @@ class PeerApi:
         bundle: Callable[[], tuple[int, bytes]],
         clock_ms: Clock,
         clock_skew_ms: int,
+        on_alive: Callable[[str], None] = lambda peer: None,
     ) -> None:
-        """``clock_skew_ms``: how far ahead of this node's clock a partner's cosignature may be dated."""
+        """``clock_skew_ms``: how far ahead of this node's clock a partner's cosignature may be dated;
+        ``on_alive``: told of every call, a sign of life of the caller (its queue here is retried now)."""
         self._me = me
         self._directory = directory
         self._inbox = inbox
@@ -56,20 +58,24 @@ class PeerApi:
         self._bundle = bundle
         self._clock = clock_ms
         self._skew_ms = clock_skew_ms
+        self._on_alive = on_alive
 
     # --- any node of the directory ----------------------------------------------------------
 
     async def deliver(self, peer: str, envelope: envelope_pb2.Envelope) -> node_pb2.DeliverResponse:
         """Receive steps 1–16; raises RefusalError."""
+        self._on_alive(peer)
         return await self._inbox.receive(envelope, peer)
 
     async def deliver_batch(
         self, peer: str, envelopes: Sequence[envelope_pb2.Envelope]
     ) -> list[node_pb2.DeliveryResult]:
+        self._on_alive(peer)
         return await self._inbox.receive_batch(envelopes, peer)
 
     async def ping(self, peer: str, request: node_pb2.PingRequest) -> node_pb2.PingResponse:
         """Check a signed ping and sign the answer; raises RefusalError."""
+        self._on_alive(peer)
         return answer_ping(
             request,
             signer=self._keyring.signer,

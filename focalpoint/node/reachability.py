@@ -50,12 +50,15 @@ class Reachability:
         directory: DirectoryView,
         signer: Callable[[], Ed25519Signer],
         clock_ms: Clock,
+        on_alive: Callable[[str], None] = lambda peer: None,
     ) -> None:
+        """``on_alive``: told of every partner that answered a ping (its queue is retried now)."""
         self._me = me
         self._transport = transport
         self._directory = directory
         self._signer = signer
         self._clock = clock_ms
+        self._on_alive = on_alive
         self.status: dict[str, PeerStatus] = {}
 
     async def ping(self, peer: str) -> PeerStatus:
@@ -77,6 +80,8 @@ class Reachability:
             )
         except FocalpointError as e:  # unreachable, refused, or an answer that does not verify
             status = self._failed(previous, str(e))
+        if status.reachable:
+            self._on_alive(peer)
         if not status.reachable and (previous is None or previous.reachable):
             log.warning("peer_unreachable", peer=peer, error=status.error)
         elif status.reachable and previous is not None and not previous.reachable:

@@ -103,6 +103,7 @@ class Node:
             directory,
             max_message_bytes=delivery_cfg.max_envelope_bytes,
             timeout_s=delivery_cfg.call_timeout_seconds,
+            reconnect_max_s=delivery_cfg.retry_max_seconds,
         )
         self.checkpoints = Checkpoints(
             me=me, audit=store.audit, keyring=self.keyring, directory=directory, clock_ms=clock_ms
@@ -156,6 +157,7 @@ class Node:
             directory=directory,
             signer=lambda: self.keyring.signer,
             clock_ms=clock_ms,
+            on_alive=self.delivery.peer_alive,
         )
         self.exporter = Exporter(
             me=me,
@@ -176,6 +178,7 @@ class Node:
             bundle=self._current_bundle,
             clock_ms=clock_ms,
             clock_skew_ms=limits.clock_skew_ms,
+            on_alive=self.delivery.peer_alive,
         )
         self.local_service = LocalServicer(
             me=me,
