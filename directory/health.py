@@ -10,7 +10,7 @@ partners it cannot reach and how far their clocks are from its own.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,8 @@ class HealthReport:
     # Offsets beyond this need attention: half the envelopes' skew window, so they are seen
     # before messages are refused (0: offsets are shown but never flagged).
     clock_attention_ms: int = 0
+    # What the node itself cannot do now (e.g. store anything, its disk being full), in words.
+    node_problems: list[str] = field(default_factory=list)
 
     @property
     def clocks_disagreeing(self) -> list[tuple[str, int]]:
@@ -52,12 +54,14 @@ class HealthReport:
             or self.excluded_documents
             or self.unreachable_nodes
             or self.clocks_disagreeing
+            or self.node_problems
         )
 
     def as_dict(self) -> dict[str, object]:
         return {
             "version": self.version,
             "healthy": self.healthy,
+            "node_problems": self.node_problems,
             "no_focal_point": self.no_focal_point,
             "stale_contact_points": [
                 {"state": s, "contact_point": c, "last_verified": v} for s, c, v in self.stale_contact_points
@@ -81,6 +85,7 @@ class HealthReport:
 def format_report(report: Mapping[str, Any]) -> list[str]:
     """Readable lines for a report in ``HealthReport.as_dict`` form (local or from a node's API)."""
     out = [f"directory version {report['version']}: {'healthy' if report['healthy'] else 'needs attention'}"]
+    out += [f"  THIS NODE: {p}" for p in report.get("node_problems", [])]
     out += [f"  no focal point designated: {s}" for s in report["no_focal_point"]]
     out += [
         f"  contact point {c['state']}/{c['contact_point']} not verified since {c['last_verified']}"
@@ -129,6 +134,7 @@ def directory_health(
     unreachable: Mapping[str, str] | None = None,
     clock_offsets: Mapping[str, int] | None = None,
     clock_attention_ms: int = 0,
+    node_problems: Sequence[str] = (),
 ) -> HealthReport:
     horizon = now_ms + expiring_days * DAY_MS
     delegated = {d.state for d in root.states}
@@ -171,4 +177,5 @@ def directory_health(
         unreachable_nodes=sorted((unreachable or {}).items()),
         clock_offsets=sorted((clock_offsets or {}).items()),
         clock_attention_ms=clock_attention_ms,
+        node_problems=list(node_problems),
     )

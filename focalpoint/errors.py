@@ -6,6 +6,7 @@
     ├── TransportError         a peer could not be reached or answered badly; retried
     ├── ConfigError            a configuration file or key file is unusable (one problem a line)
     ├── StorageError           the database failed or holds something unexpected
+    │   └── StorageFull        … its disk is full: nothing new is stored until space is freed
     ├── UsageError             a caller passed something invalid (CLI, local API, a peer's request)
     │   ├── NotFound           … it names something that does not exist
     │   ├── OutOfRange         … it asks beyond what exists (e.g. a proof past the log's size)
@@ -35,6 +36,7 @@ __all__ = [
     "Refusal",
     "RefusalError",
     "StorageError",
+    "StorageFull",
     "TransportError",
     "Unauthenticated",
     "UsageError",
@@ -60,6 +62,11 @@ class ConfigError(FocalpointError):
 
 class StorageError(FocalpointError):
     """The node's database failed or returned data that breaks an invariant."""
+
+
+class StorageFull(StorageError):
+    """The disk that holds the node's database is full: nothing new can be stored until space
+    is freed; nothing already stored is lost, and the node resumes by itself."""
 
 
 class UsageError(FocalpointError):

@@ -13,6 +13,7 @@ failed call back into an error with ``error_from_rpc``. The table:
       PreconditionFailed       FAILED_PRECONDITION    precondition
     PermissionDenied           PERMISSION_DENIED      permission
       Unauthenticated          UNAUTHENTICATED        unauthenticated
+    StorageFull                UNAVAILABLE            storage_full
     StorageError               UNAVAILABLE            storage
     TransportError             UNAVAILABLE            transport
     ConfigError                FAILED_PRECONDITION    config
@@ -45,6 +46,7 @@ from focalpoint.errors import (
     Refusal,
     RefusalError,
     StorageError,
+    StorageFull,
     TransportError,
     Unauthenticated,
     UsageError,
@@ -75,6 +77,7 @@ _TABLE: tuple[tuple[type[FocalpointError], grpc.StatusCode, str], ...] = (
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED, "unauthenticated"),
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED, "permission"),
     (VerificationError, grpc.StatusCode.INVALID_ARGUMENT, "verification"),
+    (StorageFull, grpc.StatusCode.UNAVAILABLE, "storage_full"),
     (StorageError, grpc.StatusCode.UNAVAILABLE, "storage"),
     (TransportError, grpc.StatusCode.UNAVAILABLE, "transport"),
     (ConfigError, grpc.StatusCode.FAILED_PRECONDITION, "config"),

@@ -11,6 +11,7 @@ The servicer gets the parts it uses; errors become statuses through ``focalpoint
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import json
 from collections.abc import Callable, Coroutine
@@ -100,6 +101,17 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
         supplied = dict(context.invocation_metadata() or ()).get("authorization", "")
         if not isinstance(supplied, str) or not hmac.compare_digest(supplied.encode(), self._expected):
             raise Unauthenticated("missing or wrong local API token")
+
+    def _problems(self) -> list[str]:
+        """What this node cannot do now, in words for its operators (``node health``)."""
+        full_since = self._store.full_since
+        if full_since is None:
+            return []
+        since = dt.datetime.fromtimestamp(full_since, dt.UTC).isoformat(timespec="seconds")
+        return [
+            f"the node's disk is full (since {since}): it accepts no submits and no deliveries until space is"
+            " freed; nothing already stored is lost"
+        ]
 
     def _content(self, local_copy: bytes, *, purpose: bytes, message_id: bytes) -> envelope_pb2.SignedContent:
         return parse_payload(self._cipher.open(local_copy, purpose=purpose, message_id=message_id))
@@ -246,6 +258,7 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
             unreachable=self._reachability.unreachable(),
             clock_offsets=self._reachability.clock_offsets(),
             clock_attention_ms=self._clock_skew_ms // 2,
+            node_problems=self._problems(),
         )
         return local_pb2.GetHealthResponse(report_json=json.dumps(report.as_dict()))
 

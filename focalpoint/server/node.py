@@ -53,9 +53,11 @@ from focalpoint.storage.keyfiles import NodeKeys, load_node_keys
 from focalpoint.storage.sqlite.store import SqliteStore
 from focalpoint.v1 import local_pb2_grpc, node_pb2, node_pb2_grpc
 
-__all__ = ["Node"]
+__all__ = ["LOCAL_SERVICE", "Node"]
 
 log = structlog.get_logger("focalpoint.node")
+# The gRPC health service name under which the local API says whether it can take submits.
+LOCAL_SERVICE = "focalpoint.v1.LocalService"
 
 
 class Node:
@@ -193,6 +195,7 @@ class Node:
             clock_ms=clock_ms,
             clock_skew_ms=limits.clock_skew_ms,
         )
+        self._health: HealthServicer | None = None
         self._server_tls: ServerTls | None = None
         self._peer_server: grpc.aio.Server | None = None
         self._local_server: grpc.aio.Server | None = None
@@ -264,7 +267,7 @@ class Node:
         self._server_tls = ServerTls(self.keyring.keys.tls, self.cache.current)
         peer = grpc.aio.server(options=opts)
         node_pb2_grpc.add_NodeServiceServicer_to_server(NodeServicer(self.peer_api, self._directory), peer)
-        health_servicer = HealthServicer()
+        health_servicer = self._health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, peer)
         reflection.enable_server_reflection(
             (node_pb2.DESCRIPTOR.services_by_name["NodeService"].full_name, reflection.SERVICE_NAME), peer
@@ -280,6 +283,7 @@ class Node:
         await local.start()
         self._peer_server, self._local_server = peer, local
         await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        await self._report_storage()
         await self.delivery.start()
         self._maintenance = asyncio.get_running_loop().create_task(self._maintain())
         log.info("node_started", node=self.node_id, peer_port=self.peer_port, local_port=self.local_port)
@@ -320,6 +324,7 @@ class Node:
             if now >= next_witness:
                 next_witness = now + audit.witness_interval_seconds
                 self._spawn(self.witness.round())
+            await self._report_storage()
             try:
                 if now >= next_refresh:
                     next_refresh = now + self.config.directory.refresh_seconds
@@ -329,6 +334,16 @@ class Node:
                 await self.delivery.expire()
             except FocalpointError as e:  # one failed pass must not end the node's upkeep
                 log.error("maintenance_failed", error=str(e))
+
+    async def _report_storage(self) -> None:
+        """The local API does not serve submits while the disk is full (gRPC health of its service)."""
+        if self._health is not None:
+            serving = (
+                health_pb2.HealthCheckResponse.NOT_SERVING
+                if self.store.full_since
+                else health_pb2.HealthCheckResponse.SERVING
+            )
+            await self._health.set(LOCAL_SERVICE, serving)
 
     def _directory(self) -> Directory:
         return self.cache.current

@@ -358,4 +358,11 @@ class Store(Protocol):
     @property
     def audit(self) -> AuditStore: ...
 
+    @property
+    def full_since(self) -> float | None:
+        """When writes began failing because the disk is full (wall clock, s); None while they
+        succeed. Such a write raises StorageFull and changes nothing; the next one that succeeds
+        clears it."""
+        ...
+
     async def close(self) -> None: ...

@@ -383,6 +383,7 @@ HEALTH_KEYS = {
     "excluded_documents",
     "unreachable_nodes",
     "clock_offsets",
+    "node_problems",
 }
 
 

@@ -78,6 +78,15 @@ class MemoryStore:
             raise ValueError("the number of failing writes cannot be negative")
         self._state.fail_writes = n
 
+    def set_full(self, full: bool = True) -> None:
+        """Simulate a full disk: every write raises StorageFull (changing nothing) until cleared."""
+        self._state.full = full
+
+    @property
+    def full_since(self) -> float | None:
+        """When writes began failing for a full disk (wall clock, s); None while they succeed."""
+        return self._state.full_since
+
     @property
     def failing_writes(self) -> int:
         """Writes still to fail."""

@@ -4,6 +4,7 @@ a write's changes so that they land whole or not at all."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -11,7 +12,7 @@ from typing import TypeVar
 
 from focalpoint.audit import tree as audit_tree
 from focalpoint.crypto.merkle import leaf_hash
-from focalpoint.errors import StorageError
+from focalpoint.errors import StorageError, StorageFull
 from focalpoint.storage.base import DeliveryState, InboxRow, OutboxRow
 
 __all__ = [
@@ -74,6 +75,8 @@ class State:
     tail: audit_tree.Tail = field(default_factory=lambda: audit_tree.Tail(0, {}))
     cases: dict[str, list[int]] = field(default_factory=dict)
     fail_writes: int = 0
+    full: bool = False  # a simulated full disk: every write fails with StorageFull until cleared
+    full_since: float | None = None
     commits: int = 0
     closed: bool = False
 
@@ -86,6 +89,10 @@ class State:
         if self.fail_writes > 0:
             self.fail_writes -= 1
             raise StorageError(f"memory store: {what} failed: simulated disk failure")
+        if self.full:
+            self.full_since = self.full_since or time.time()
+            raise StorageFull(f"the node's disk is full: {what} could not be stored (memory store, simulated)")
+        self.full_since = None
         tail, nodes = self.tail.extend([leaf_hash(leaf) for leaf in tx.leaves])
         # From here on nothing can fail: the whole write lands.
         self.leaves.extend(tx.leaves)

@@ -11,9 +11,11 @@ what was committed. The schema of every aggregate is here, so one file holds one
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -22,12 +24,26 @@ import aiosqlite
 import structlog
 
 from focalpoint.audit import tree as audit_tree
-from focalpoint.errors import StorageError
+from focalpoint.errors import StorageError, StorageFull
 from focalpoint.storage.sqlite.audit_log import SCHEMA as AUDIT_SCHEMA
 from focalpoint.storage.sqlite.audit_log import AuditLog, load_tail, root_of, stored_size, write_leaves
 from focalpoint.storage.sqlite.hwm import HighWaterMark
 
 __all__ = ["SCHEMA_VERSION", "Database", "Tx"]
+
+
+def _disk_full(e: BaseException) -> bool:
+    """SQLite's SQLITE_FULL, or the operating system's ENOSPC, anywhere in the chain."""
+    while e is not None:
+        if isinstance(e, sqlite3.Error) and (
+            getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(e)
+        ):
+            return True
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            return True
+        e = e.__cause__ or e.__context__  # type: ignore[assignment]
+    return False
+
 
 T = TypeVar("T")
 log = structlog.get_logger("focalpoint.storage")
@@ -167,6 +183,8 @@ class Database:
         self._audit_lock = threading.Lock()
         self._hwm: HighWaterMark | None = None
         self._closed = False
+        # When writes began failing for a full disk (wall clock, s), None while they succeed.
+        self.full_since: float | None = None
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -261,6 +279,11 @@ class Database:
             )
         return False
 
+    def _note_full(self, what: str) -> None:
+        if self.full_since is None:  # once per episode: every later failure says the same
+            self.full_since = time.time()
+            log.error("disk_full", database=str(self.path), what=what, action="free space on the database's disk")
+
     def _settle(self) -> None:
         """In the writer thread, with no other connection open: copy the WAL into the file and
         leave a plain one-file database (a read-only look at it creates no -wal file); the next
@@ -321,13 +344,23 @@ class Database:
                 tx.flush()
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled back already (e.g. on a full disk)
+                    conn.execute("ROLLBACK")
                 raise
         except BaseException as e:
             self._tail = load_tail(conn, self.path)  # whatever happened, the tail is what the file says
+            if _disk_full(e):
+                self._note_full(what)
+                raise StorageFull(
+                    f"the node's disk is full: {what} could not be stored in {self.path}; free space on that disk"
+                    " (nothing already stored is lost, and the node resumes by itself)"
+                ) from e
             if isinstance(e, sqlite3.Error):
                 raise StorageError(f"{self.path}: {what} failed: {e}") from e
             raise
+        if self.full_since is not None:
+            log.info("disk_space_back", database=str(self.path))
+            self.full_since = None
         grew = tx.tail.size != self._tail.size
         self._tail = tx.tail
         if grew and self._hwm is not None:

@@ -36,6 +36,11 @@ class SqliteStore:
         return self._db.path
 
     @property
+    def full_since(self) -> float | None:
+        """When writes began failing for a full disk (wall clock, s); None while they succeed."""
+        return self._db.full_since
+
+    @property
     def outbox(self) -> SqliteOutbox:
         return self._outbox
 
