@@ -28,9 +28,11 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from directory import Directory
+from focalpoint.audit.checkpoint import verify_checkpoint
 from focalpoint.crypto.suite import SUITE_V1, self_test
-from focalpoint.errors import ConfigError, FocalpointError
+from focalpoint.errors import ConfigError, FocalpointError, StorageError
 from focalpoint.exchange.envelope import Limits
+from focalpoint.exchange.policy import partners
 from focalpoint.net.channels import PeerChannels, ServerTls, bind_port, server_options
 from focalpoint.net.directory import DirectoryServerSource, add_directory_service
 from focalpoint.node.checkpoints import Checkpoints
@@ -250,6 +252,7 @@ class Node:
             await node.outbox.load()
             await node.checkpoints.load()
             await node.keyring.load()
+            await node._not_behind_partners()
             if node.keyring.log_signer is None:
                 log.warning(
                     "no_log_key",
@@ -334,6 +337,32 @@ class Node:
                 await self.delivery.expire()
             except FocalpointError as e:  # one failed pass must not end the node's upkeep
                 log.error("maintenance_failed", error=str(e))
+
+    async def _not_behind_partners(self, timeout_s: float = 5.0) -> None:
+        """Refuse to start on a log shorter than one a partner cosigned: the database lost what the
+        node had committed (the high-water mark catches most of this; this catches it even when
+        the mark went with the database). A partner that cannot be asked now is not waited for."""
+        size, directory = self.store.audit.size, self.cache.current
+
+        async def cosigned(peer: str) -> tuple[str, int] | None:
+            try:
+                signed = await asyncio.wait_for(self.transport.checkpoint(peer, self.node_id), timeout_s)
+                return peer, verify_checkpoint(signed, directory, log_node=self.node_id).size
+            except (FocalpointError, TimeoutError):  # not reachable, nothing cosigned yet, or not ours
+                return None
+
+        found = await asyncio.gather(*(cosigned(p) for p in partners(directory, self.node_id)))
+        # Connections to partners that were down now would wait out gRPC's reconnect backoff once
+        # the node runs: start afresh.
+        await self.transport.close()
+        ahead = sorted((s, p) for p, s in filter(None, found) if s > size)
+        if ahead:
+            events, peer = ahead[-1]
+            raise StorageError(
+                f"{self.config.database}: {peer} cosigned a checkpoint of this node's log with {events} events, but"
+                f" the database holds {size}: it lost what this node had committed; do not start on it: restore"
+                " the latest backup (focalpoint node restore, docs/operations.md §8)"
+            )
 
     async def _report_storage(self) -> None:
         """The local API does not serve submits while the disk is full (gRPC health of its service)."""

@@ -4,9 +4,11 @@ is caught, with both signed checkpoints kept as self-contained evidence."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sqlite3
 from pathlib import Path
+from unittest.mock import patch
 
 import grpc
 import pytest
@@ -26,10 +28,20 @@ from tests.conftest import StartNode
 from tests.support.adversary import peer_channel
 
 
-async def _open(network: LocalNetwork, node_id: str) -> Node:
-    node = await Node.open(load_config(network.nodes[node_id].config_path))
+async def _open(network: LocalNetwork, node_id: str, *, rewriter: bool = False) -> Node:
+    """Open and start a node; a ``rewriter`` is a node whose operator rewrites its history and runs
+    it without the start-up check that asks partners what they cosigned (which would refuse it):
+    these tests show what the partners' witnesses catch on their own."""
+    with contextlib.ExitStack() as stack:
+        if rewriter:
+            stack.enter_context(patch.object(Node, "_not_behind_partners", _skip_check))
+        node = await Node.open(load_config(network.nodes[node_id].config_path))
     await node.start()
     return node
+
+
+async def _skip_check(self: Node, timeout_s: float = 5.0) -> None:
+    return None
 
 
 def _db(network: LocalNetwork, node_id: str) -> Path:
@@ -113,7 +125,7 @@ async def test_a_fork_shown_to_two_partners_is_caught_by_gossip(network: LocalNe
         # History B, shown to it: the same number of different events. it has never seen gr's log,
         # so gr alone looks consistent to it; what al cosigned for the same size does not.
         _copy_db(fork_b, db)
-        gr = await _open(network, "gr-ekka")
+        gr = await _open(network, "gr-ekka", rewriter=True)
         await gr.store.audit.record(
             [audit_events.status_changed(at_ms=now, actor="b", case_ref="X-1", status="shut")] * 2
         )
@@ -160,7 +172,7 @@ async def test_a_rewritten_history_is_caught_by_the_witness_that_cosigned_it(
             conn.execute("DELETE FROM audit_checkpoints")
             conn.execute("DELETE FROM audit_cases WHERE idx >= ?", (cut,))
         _remove(Path(str(db) + ".hwm"))  # and, controlling every file, the node's high-water mark
-        gr = await _open(network, "gr-ekka")
+        gr = await _open(network, "gr-ekka", rewriter=True)
         event = audit_events.status_changed(at_ms=2, actor="z", case_ref="X-2", status="x")
         await gr.store.audit.record([event] * 5)
         assert (await gr.store.audit.read(find_damage)) is None  # the rewrite is self-consistent
