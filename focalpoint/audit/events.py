@@ -27,6 +27,7 @@ __all__ = [
     "exported",
     "iso_time",
     "key_changed",
+    "not_received",
     "read",
     "receipted",
     "refused",
@@ -47,6 +48,7 @@ EXCHANGE_KINDS = frozenset(
         Kind.AUDIT_EVENT_KIND_REFUSED,
         Kind.AUDIT_EVENT_KIND_REFUSED_BY_PEER,
         Kind.AUDIT_EVENT_KIND_EXPIRED,
+        Kind.AUDIT_EVENT_KIND_NOT_RECEIVED,
     }
 )
 
@@ -132,6 +134,18 @@ def refused_by_peer(
 def expired(*, at_ms: int, recipient: str, message_id: bytes, digest: bytes, case_ref: str) -> bytes:
     return _leaf(
         kind=Kind.AUDIT_EVENT_KIND_EXPIRED,
+        at_ms=at_ms,
+        peer_node=recipient,
+        message_id=message_id,
+        envelope_sha256=digest,
+        case_ref=case_ref,
+    )
+
+
+def not_received(*, at_ms: int, recipient: str, message_id: bytes, digest: bytes, case_ref: str) -> bytes:
+    """The recipient of an expired message said it never stored it and never will (reconciliation)."""
+    return _leaf(
+        kind=Kind.AUDIT_EVENT_KIND_NOT_RECEIVED,
         at_ms=at_ms,
         peer_node=recipient,
         message_id=message_id,

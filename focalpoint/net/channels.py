@@ -263,6 +263,9 @@ class PeerChannels:
     async def cosign(self, peer: str, cosignature: audit_pb2.Cosignature) -> None:
         await self._ask(peer, lambda stub: stub.Cosign(cosignature, timeout=self._timeout))
 
+    async def receipts(self, peer: str, request: node_pb2.ReceiptsRequest) -> node_pb2.ReceiptsResponse:
+        return await self._ask(peer, lambda stub: stub.GetReceipts(request, timeout=self._timeout))
+
     async def fetch_bundle(self, peer: str, known_version: int) -> tuple[int, bytes | None]:
         """The peer's directory bundle if newer than ``known_version``; raises TransportError."""
         return await fetch_bundle(self.channel(peer), known_version=known_version, timeout_s=self._timeout)

@@ -51,6 +51,8 @@ class PeerDoor(Protocol):
 
     async def cosign(self, peer: str, cosignature: audit_pb2.Cosignature) -> None: ...
 
+    async def receipts(self, peer: str, request: node_pb2.ReceiptsRequest) -> node_pb2.ReceiptsResponse: ...
+
     def bundle(self, known_version: int) -> tuple[int, bytes | None]: ...
 
 
@@ -148,6 +150,10 @@ class MemoryTransport:
     async def cosign(self, peer: str, cosignature: audit_pb2.Cosignature) -> None:
         sent = _copy(cosignature)
         await self._call(peer, "Cosign", lambda door: door.cosign(self._me, sent))
+
+    async def receipts(self, peer: str, request: node_pb2.ReceiptsRequest) -> node_pb2.ReceiptsResponse:
+        sent = _copy(request)
+        return _copy(await self._call(peer, "GetReceipts", lambda door: door.receipts(self._me, sent)))
 
     async def fetch_bundle(self, peer: str, known_version: int) -> tuple[int, bytes | None]:
         async def bundle(door: PeerDoor) -> tuple[int, bytes | None]:

@@ -154,10 +154,14 @@ class DeliveryManager:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._workers.clear()
 
-    async def expire(self) -> None:
-        for mid in await self._outbox.expire(self._clock()):
+    async def expire(self) -> list[bytes]:
+        """Close the entries whose lifetime ended unconfirmed (EXPIRED: the reconciler asks their
+        recipients whether they hold them); their ids."""
+        expired = await self._outbox.expire(self._clock())
+        for mid in expired:
             log.warning("outbox_expired", message_id=mid.hex())
             self._notify(mid, DeliveryState.EXPIRED)
+        return expired
 
     # --- the worker -----------------------------------------------------------------
 

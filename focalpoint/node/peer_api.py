@@ -18,13 +18,14 @@ from google.protobuf.message import DecodeError
 from focalpoint.audit import events as audit_events
 from focalpoint.audit.checkpoint import checked_cosignature
 from focalpoint.errors import NotFound, OutOfRange, PermissionDenied, UsageError, VerificationError
+from focalpoint.exchange import reconcile
 from focalpoint.exchange.ping import answer_ping
 from focalpoint.exchange.policy import partners
 from focalpoint.node.checkpoints import Checkpoints
 from focalpoint.node.inbox import Inbox
 from focalpoint.node.keyring import KeyRing
 from focalpoint.node.ports import Clock, DirectoryView
-from focalpoint.storage.base import AuditStore
+from focalpoint.storage.base import AuditStore, InboxStore
 from focalpoint.v1 import audit_pb2, envelope_pb2, node_pb2
 
 __all__ = ["PeerApi"]
@@ -39,6 +40,7 @@ class PeerApi:
         me: str,
         directory: DirectoryView,
         inbox: Inbox,
+        inbox_store: InboxStore,
         keyring: KeyRing,
         audit: AuditStore,
         checkpoints: Checkpoints,
@@ -52,6 +54,7 @@ class PeerApi:
         self._me = me
         self._directory = directory
         self._inbox = inbox
+        self._store = inbox_store
         self._keyring = keyring
         self._audit = audit
         self._checkpoints = checkpoints
@@ -84,6 +87,15 @@ class PeerApi:
             directory=self._directory(),
             now_ms=self._clock(),
         )
+
+    async def receipts(self, peer: str, request: node_pb2.ReceiptsRequest) -> node_pb2.ReceiptsResponse:
+        """Which of the caller's messages this node holds, with the receipts it gave then
+        (reconciliation, ``focalpoint.exchange.reconcile``); raises UsageError for a bad question.
+        A caller learns only about messages it sent itself: the inbox is looked up by its name."""
+        self._on_alive(peer)
+        ids = reconcile.asked_ids(request)
+        held = await self._store.receipts(peer, ids)
+        return reconcile.answer(request, held, self._clock())
 
     def bundle(self, known_version: int) -> tuple[int, bytes | None]:
         """The directory this node verified, if newer than ``known_version``."""

@@ -63,6 +63,10 @@ class PeerTransport(Protocol):
 
     async def cosign(self, peer: str, cosignature: audit_pb2.Cosignature) -> None: ...
 
+    async def receipts(self, peer: str, request: node_pb2.ReceiptsRequest) -> node_pb2.ReceiptsResponse:
+        """Which of this node's expired messages the peer holds (reconciliation)."""
+        ...
+
     async def fetch_bundle(self, peer: str, known_version: int) -> tuple[int, bytes | None]:
         """The peer's directory version, and its bundle if newer than ``known_version``."""
         ...

@@ -45,6 +45,7 @@ from focalpoint.node.outbox import Outbox
 from focalpoint.node.peer_api import PeerApi
 from focalpoint.node.ports import Clock, PeerTransport, wall_clock_ms
 from focalpoint.node.reachability import Reachability
+from focalpoint.node.reconcile import Reconciler
 from focalpoint.node.witness import Witness
 from focalpoint.server.config import NodeConfig
 from focalpoint.server.local_service import LocalServicer
@@ -60,6 +61,8 @@ __all__ = ["LOCAL_SERVICE", "Node"]
 log = structlog.get_logger("focalpoint.node")
 # The gRPC health service name under which the local API says whether it can take submits.
 LOCAL_SERVICE = "focalpoint.v1.LocalService"
+# How often the upkeep looks for recipients to ask about expired entries (each is asked at its turn).
+RECONCILE_ROUND_S = 30.0
 
 
 class Node:
@@ -123,6 +126,16 @@ class Node:
             retry_max_s=delivery_cfg.retry_max_seconds,
             checkpoint=lambda: self.checkpoints.latest_raw,
         )
+        # Expired entries are settled with their recipients (asked at least every minute while open).
+        self.reconciler = Reconciler(
+            me=me,
+            outbox=store.outbox,
+            transport=self.transport,
+            directory=directory,
+            clock_ms=clock_ms,
+            interval_s=min(delivery_cfg.retry_max_seconds, 60.0),
+            spawn=self._spawn,
+        )
         self.outbox = Outbox(
             me=me,
             directory=directory,
@@ -161,7 +174,7 @@ class Node:
             directory=directory,
             signer=lambda: self.keyring.signer,
             clock_ms=clock_ms,
-            on_alive=self.delivery.peer_alive,
+            on_alive=self._peer_alive,
         )
         self.exporter = Exporter(
             me=me,
@@ -176,13 +189,14 @@ class Node:
             me=me,
             directory=directory,
             inbox=self.inbox,
+            inbox_store=store.inbox,
             keyring=self.keyring,
             audit=store.audit,
             checkpoints=self.checkpoints,
             bundle=self._current_bundle,
             clock_ms=clock_ms,
             clock_skew_ms=limits.clock_skew_ms,
-            on_alive=self.delivery.peer_alive,
+            on_alive=self._peer_alive,
         )
         self.local_service = LocalServicer(
             me=me,
@@ -315,6 +329,7 @@ class Node:
         interval = min(interval, audit.checkpoint_interval_seconds, audit.witness_interval_seconds)
         next_checkpoint = time.monotonic() + audit.checkpoint_interval_seconds
         next_witness = time.monotonic() + audit.witness_interval_seconds
+        next_reconcile = 0.0
         while True:
             await asyncio.sleep(interval)
             now = time.monotonic()
@@ -334,7 +349,11 @@ class Node:
                     self.keyring.reload_if_changed(self.cache.current)
                     await self.cache.refresh(self.clock_ms())
                     self._warn_expiry()
-                await self.delivery.expire()
+                if await self.delivery.expire():
+                    self.reconciler.due()  # their recipients may hold them: ask now
+                if now >= next_reconcile:
+                    next_reconcile = now + RECONCILE_ROUND_S
+                    self._spawn(self.reconciler.round())
             except FocalpointError as e:  # one failed pass must not end the node's upkeep
                 log.error("maintenance_failed", error=str(e))
 
@@ -380,6 +399,11 @@ class Node:
     def _current_bundle(self) -> tuple[int, bytes]:
         directory = self.cache.current
         return directory.version, directory.raw
+
+    def _peer_alive(self, peer: str) -> None:
+        """``peer`` answered a ping or called: its queue is retried now, its expired entries asked about."""
+        self.delivery.peer_alive(peer)
+        self.reconciler.peer_alive(peer)
 
     def _spawn(self, coro: Coroutine[Any, Any, object]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -83,6 +83,9 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
                 continue
             yield node_pb2.DeliveryBatchResult(results=await self._api.deliver_batch(peer, batch.envelopes))
 
+    async def GetReceipts(self, request: node_pb2.ReceiptsRequest, context: Context) -> node_pb2.ReceiptsResponse:
+        return await self._serve(context, lambda peer: self._api.receipts(peer, request))
+
     # --- audit log (agreement partners only) ------------------------------------------------
 
     async def GetCheckpoint(

@@ -29,6 +29,8 @@ from focalpoint.audit.verify import LogReader
 from focalpoint.v1 import envelope_pb2, local_pb2
 
 __all__ = [
+    "EXPIRED",
+    "NOT_RECEIVED",
     "AuditStore",
     "AuditView",
     "Delivered",
@@ -43,6 +45,7 @@ __all__ = [
     "OutboxStore",
     "ReceiptSigner",
     "Store",
+    "Unconfirmed",
     "inbox_outcomes",
 ]
 
@@ -54,6 +57,15 @@ class DeliveryState(enum.IntEnum):
     DELIVERED = local_pb2.DELIVERY_STATE_DELIVERED
     FAILED = local_pb2.DELIVERY_STATE_FAILED
     EXPIRED = local_pb2.DELIVERY_STATE_EXPIRED
+    NOT_RECEIVED = local_pb2.DELIVERY_STATE_NOT_RECEIVED
+
+
+# What an entry's last_error says when it expires unconfirmed, and when the recipient settles it.
+EXPIRED = (
+    "expired before the recipient confirmed it; the recipient may hold it, and this node is asking it:"
+    " do not send it again"
+)
+NOT_RECEIVED = "expired; the recipient said it never received it and never will: it may be sent again"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +102,15 @@ class OutboxRow:
     receipt: bytes | None
     delivered_at_ms: int | None
     case_ref: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Unconfirmed:
+    """An EXPIRED outbox entry whose recipient has not yet said whether it holds the message."""
+
+    message_id: bytes
+    digest: bytes
+    expires_at_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +224,8 @@ class OutboxStore(Protocol):
     async def recipients_with_queued(self) -> list[str]: ...
 
     async def mark_delivered(self, done: Sequence[Delivered]) -> None:
-        """Close the QUEUED entries and log their RECEIPTED events, in one transaction."""
+        """Close the QUEUED entries, and the EXPIRED ones a late receipt settles, and log their
+        RECEIPTED events, in one transaction."""
         ...
 
     async def mark_final(
@@ -225,6 +247,18 @@ class OutboxStore(Protocol):
         """Close every QUEUED entry expired at ``now_ms`` (EXPIRED events); their ids."""
         ...
 
+    async def unconfirmed(self, recipient: str, limit: int) -> list[Unconfirmed]:
+        """Up to ``limit`` EXPIRED entries to ``recipient``, oldest first: the recipient may hold
+        them (reconciliation asks it)."""
+        ...
+
+    async def recipients_with_unconfirmed(self) -> list[str]: ...
+
+    async def mark_not_received(self, message_ids: Sequence[bytes], at_ms: int) -> None:
+        """Close the EXPIRED entries among ``message_ids`` as NOT_RECEIVED (the recipient said it
+        never stored them and never will) and log their NOT_RECEIVED events, in one transaction."""
+        ...
+
     async def get(self, message_id: bytes) -> OutboxRow | None: ...
 
     async def page(self, limit: int, before: int) -> list[OutboxRow]:
@@ -243,6 +277,11 @@ class InboxStore(Protocol):
         ...
 
     async def get(self, sender: str, message_id: bytes) -> InboxRow | None: ...
+
+    async def receipts(self, sender: str, message_ids: Sequence[bytes]) -> dict[bytes, bytes]:
+        """The receipts given for ``sender``'s messages among ``message_ids`` that this node
+        stored (the receipt as given then), by message id; the others it does not hold."""
+        ...
 
     async def find(self, message_id: bytes) -> list[InboxRow]: ...
 

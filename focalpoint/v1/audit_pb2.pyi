@@ -41,7 +41,9 @@ class _AuditEventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AuditE
     AUDIT_EVENT_KIND_REFUSED_BY_PEER: _AuditEventKind.ValueType  # 5
     """The recipient refused an outgoing message for a reason retrying cannot fix."""
     AUDIT_EVENT_KIND_EXPIRED: _AuditEventKind.ValueType  # 6
-    """An outgoing message's validity ended before any delivery succeeded."""
+    """An outgoing message's validity ended before a receipt arrived (the recipient may hold it:
+    a RECEIPTED or NOT_RECEIVED event follows once it says).
+    """
     AUDIT_EVENT_KIND_READ: _AuditEventKind.ValueType  # 7
     """Case content was read through the local API."""
     AUDIT_EVENT_KIND_EXPORTED: _AuditEventKind.ValueType  # 8
@@ -56,6 +58,8 @@ class _AuditEventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AuditE
     """This node witnessed (cosigned) a peer's checkpoint."""
     AUDIT_EVENT_KIND_WITNESS_ALARM: _AuditEventKind.ValueType  # 13
     """This node found two of a peer's checkpoints that cannot both be true."""
+    AUDIT_EVENT_KIND_NOT_RECEIVED: _AuditEventKind.ValueType  # 14
+    """The recipient of an expired outgoing message said it never stored it and never will."""
 
 class AuditEventKind(_AuditEventKind, metaclass=_AuditEventKindEnumTypeWrapper): ...
 
@@ -71,7 +75,9 @@ AUDIT_EVENT_KIND_REFUSED: AuditEventKind.ValueType  # 4
 AUDIT_EVENT_KIND_REFUSED_BY_PEER: AuditEventKind.ValueType  # 5
 """The recipient refused an outgoing message for a reason retrying cannot fix."""
 AUDIT_EVENT_KIND_EXPIRED: AuditEventKind.ValueType  # 6
-"""An outgoing message's validity ended before any delivery succeeded."""
+"""An outgoing message's validity ended before a receipt arrived (the recipient may hold it:
+a RECEIPTED or NOT_RECEIVED event follows once it says).
+"""
 AUDIT_EVENT_KIND_READ: AuditEventKind.ValueType  # 7
 """Case content was read through the local API."""
 AUDIT_EVENT_KIND_EXPORTED: AuditEventKind.ValueType  # 8
@@ -86,6 +92,8 @@ AUDIT_EVENT_KIND_COSIGNED: AuditEventKind.ValueType  # 12
 """This node witnessed (cosigned) a peer's checkpoint."""
 AUDIT_EVENT_KIND_WITNESS_ALARM: AuditEventKind.ValueType  # 13
 """This node found two of a peer's checkpoints that cannot both be true."""
+AUDIT_EVENT_KIND_NOT_RECEIVED: AuditEventKind.ValueType  # 14
+"""The recipient of an expired outgoing message said it never stored it and never will."""
 Global___AuditEventKind: _TypeAlias = AuditEventKind  # noqa: Y015
 
 @_typing.final

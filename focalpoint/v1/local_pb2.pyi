@@ -35,7 +35,12 @@ class _DeliveryStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Deliver
     DELIVERY_STATE_FAILED: _DeliveryState.ValueType  # 3
     """The recipient refused it for a reason retrying cannot fix; see last_error."""
     DELIVERY_STATE_EXPIRED: _DeliveryState.ValueType  # 4
-    """Its validity ended before any delivery succeeded."""
+    """Its validity ended before a receipt arrived. The recipient may still hold it (its answers
+    may have been lost): the node keeps asking it, and the entry becomes DELIVERED (with the
+    original receipt) or NOT_RECEIVED. Not to be sent again meanwhile.
+    """
+    DELIVERY_STATE_NOT_RECEIVED: _DeliveryState.ValueType  # 5
+    """Expired, and the recipient said it never stored it and never will: it may be sent again."""
 
 class DeliveryState(_DeliveryState, metaclass=_DeliveryStateEnumTypeWrapper): ...
 
@@ -47,7 +52,12 @@ DELIVERY_STATE_DELIVERED: DeliveryState.ValueType  # 2
 DELIVERY_STATE_FAILED: DeliveryState.ValueType  # 3
 """The recipient refused it for a reason retrying cannot fix; see last_error."""
 DELIVERY_STATE_EXPIRED: DeliveryState.ValueType  # 4
-"""Its validity ended before any delivery succeeded."""
+"""Its validity ended before a receipt arrived. The recipient may still hold it (its answers
+may have been lost): the node keeps asking it, and the entry becomes DELIVERED (with the
+original receipt) or NOT_RECEIVED. Not to be sent again meanwhile.
+"""
+DELIVERY_STATE_NOT_RECEIVED: DeliveryState.ValueType  # 5
+"""Expired, and the recipient said it never stored it and never will: it may be sent again."""
 Global___DeliveryState: _TypeAlias = DeliveryState  # noqa: Y015
 
 class _Direction:

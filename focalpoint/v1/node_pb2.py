@@ -27,13 +27,15 @@ from focalpoint.v1 import common_pb2 as focalpoint_dot_v1_dot_common__pb2
 from focalpoint.v1 import envelope_pb2 as focalpoint_dot_v1_dot_envelope__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66ocalpoint/v1/node.proto\x12\rfocalpoint.v1\x1a\x19\x66ocalpoint/v1/audit.proto\x1a\x1a\x66ocalpoint/v1/common.proto\x1a\x1c\x66ocalpoint/v1/envelope.proto\"M\n\x0f\x44\x65liverResponse\x12\'\n\x07receipt\x18\x01 \x01(\x0b\x32\x16.focalpoint.v1.Receipt\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"\x8f\x01\n\x0e\x44\x65liveryResult\x12\x12\n\nmessage_id\x18\x01 \x01(\x0c\x12\x33\n\tdelivered\x18\x02 \x01(\x0b\x32\x1e.focalpoint.v1.DeliverResponseH\x00\x12)\n\x07refused\x18\x03 \x01(\x0b\x32\x16.focalpoint.v1.RefusalH\x00\x42\t\n\x07outcome\"E\n\x13\x44\x65liveryBatchResult\x12.\n\x07results\x18\x01 \x03(\x0b\x32\x1d.focalpoint.v1.DeliveryResult\"o\n\x0bPingContent\x12\x11\n\tfrom_node\x18\x01 \x01(\t\x12\x0f\n\x07to_node\x18\x02 \x01(\t\x12\r\n\x05nonce\x18\x03 \x01(\x0c\x12\x12\n\nsent_at_ms\x18\x04 \x01(\x03\x12\x19\n\x11\x64irectory_version\x18\x05 \x01(\x04\"K\n\x0bPingRequest\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\x0c\x12+\n\tsignature\x18\x02 \x01(\x0b\x32\x18.focalpoint.v1.Signature\"s\n\x0bPongContent\x12\x11\n\tfrom_node\x18\x01 \x01(\t\x12\x0f\n\x07to_node\x18\x02 \x01(\t\x12\r\n\x05nonce\x18\x03 \x01(\x0c\x12\x16\n\x0e\x61nswered_at_ms\x18\x04 \x01(\x03\x12\x19\n\x11\x64irectory_version\x18\x05 \x01(\x04\"L\n\x0cPingResponse\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\x0c\x12+\n\tsignature\x18\x02 \x01(\x0b\x32\x18.focalpoint.v1.Signature2\xcf\x04\n\x0bNodeService\x12\x42\n\x07\x44\x65liver\x12\x17.focalpoint.v1.Envelope\x1a\x1e.focalpoint.v1.DeliverResponse\x12U\n\rDeliverStream\x12\x1c.focalpoint.v1.EnvelopeBatch\x1a\".focalpoint.v1.DeliveryBatchResult(\x01\x30\x01\x12?\n\x04Ping\x12\x1a.focalpoint.v1.PingRequest\x1a\x1b.focalpoint.v1.PingResponse\x12U\n\rGetCheckpoint\x12#.focalpoint.v1.GetCheckpointRequest\x1a\x1f.focalpoint.v1.SignedCheckpoint\x12`\n\x11GetInclusionProof\x12$.focalpoint.v1.InclusionProofRequest\x1a%.focalpoint.v1.InclusionProofResponse\x12\x66\n\x13GetConsistencyProof\x12&.focalpoint.v1.ConsistencyProofRequest\x1a\'.focalpoint.v1.ConsistencyProofResponse\x12\x43\n\x06\x43osign\x12\x1a.focalpoint.v1.Cosignature\x1a\x1d.focalpoint.v1.CosignResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66ocalpoint/v1/node.proto\x12\rfocalpoint.v1\x1a\x19\x66ocalpoint/v1/audit.proto\x1a\x1a\x66ocalpoint/v1/common.proto\x1a\x1c\x66ocalpoint/v1/envelope.proto\"M\n\x0f\x44\x65liverResponse\x12\'\n\x07receipt\x18\x01 \x01(\x0b\x32\x16.focalpoint.v1.Receipt\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"\x8f\x01\n\x0e\x44\x65liveryResult\x12\x12\n\nmessage_id\x18\x01 \x01(\x0c\x12\x33\n\tdelivered\x18\x02 \x01(\x0b\x32\x1e.focalpoint.v1.DeliverResponseH\x00\x12)\n\x07refused\x18\x03 \x01(\x0b\x32\x16.focalpoint.v1.RefusalH\x00\x42\t\n\x07outcome\"E\n\x13\x44\x65liveryBatchResult\x12.\n\x07results\x18\x01 \x03(\x0b\x32\x1d.focalpoint.v1.DeliveryResult\"o\n\x0bPingContent\x12\x11\n\tfrom_node\x18\x01 \x01(\t\x12\x0f\n\x07to_node\x18\x02 \x01(\t\x12\r\n\x05nonce\x18\x03 \x01(\x0c\x12\x12\n\nsent_at_ms\x18\x04 \x01(\x03\x12\x19\n\x11\x64irectory_version\x18\x05 \x01(\x04\"K\n\x0bPingRequest\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\x0c\x12+\n\tsignature\x18\x02 \x01(\x0b\x32\x18.focalpoint.v1.Signature\"s\n\x0bPongContent\x12\x11\n\tfrom_node\x18\x01 \x01(\t\x12\x0f\n\x07to_node\x18\x02 \x01(\t\x12\r\n\x05nonce\x18\x03 \x01(\x0c\x12\x16\n\x0e\x61nswered_at_ms\x18\x04 \x01(\x03\x12\x19\n\x11\x64irectory_version\x18\x05 \x01(\x04\"L\n\x0cPingResponse\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\x0c\x12+\n\tsignature\x18\x02 \x01(\x0b\x32\x18.focalpoint.v1.Signature\"@\n\x0fReceiptsRequest\x12-\n\x08messages\x18\x01 \x03(\x0b\x32\x1b.focalpoint.v1.AskedMessage\"9\n\x0c\x41skedMessage\x12\x12\n\nmessage_id\x18\x01 \x01(\x0c\x12\x15\n\rexpires_at_ms\x18\x02 \x01(\x03\"v\n\x0eMessageHolding\x12\x12\n\nmessage_id\x18\x01 \x01(\x0c\x12\'\n\x07holding\x18\x02 \x01(\x0e\x32\x16.focalpoint.v1.Holding\x12\'\n\x07receipt\x18\x03 \x01(\x0b\x32\x16.focalpoint.v1.Receipt\"[\n\x10ReceiptsResponse\x12/\n\x08messages\x18\x01 \x03(\x0b\x32\x1d.focalpoint.v1.MessageHolding\x12\x16\n\x0e\x61nswered_at_ms\x18\x02 \x01(\x03*\\\n\x07Holding\x12\x17\n\x13HOLDING_UNSPECIFIED\x10\x00\x12\x10\n\x0cHOLDING_HELD\x10\x01\x12\x13\n\x0fHOLDING_NOT_YET\x10\x02\x12\x11\n\rHOLDING_NEVER\x10\x03\x32\x9f\x05\n\x0bNodeService\x12\x42\n\x07\x44\x65liver\x12\x17.focalpoint.v1.Envelope\x1a\x1e.focalpoint.v1.DeliverResponse\x12U\n\rDeliverStream\x12\x1c.focalpoint.v1.EnvelopeBatch\x1a\".focalpoint.v1.DeliveryBatchResult(\x01\x30\x01\x12?\n\x04Ping\x12\x1a.focalpoint.v1.PingRequest\x1a\x1b.focalpoint.v1.PingResponse\x12U\n\rGetCheckpoint\x12#.focalpoint.v1.GetCheckpointRequest\x1a\x1f.focalpoint.v1.SignedCheckpoint\x12`\n\x11GetInclusionProof\x12$.focalpoint.v1.InclusionProofRequest\x1a%.focalpoint.v1.InclusionProofResponse\x12\x66\n\x13GetConsistencyProof\x12&.focalpoint.v1.ConsistencyProofRequest\x1a\'.focalpoint.v1.ConsistencyProofResponse\x12\x43\n\x06\x43osign\x12\x1a.focalpoint.v1.Cosignature\x1a\x1d.focalpoint.v1.CosignResponse\x12N\n\x0bGetReceipts\x12\x1e.focalpoint.v1.ReceiptsRequest\x1a\x1f.focalpoint.v1.ReceiptsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'focalpoint.v1.node_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_HOLDING']._serialized_start=1147
+  _globals['_HOLDING']._serialized_end=1239
   _globals['_DELIVERRESPONSE']._serialized_start=128
   _globals['_DELIVERRESPONSE']._serialized_end=205
   _globals['_DELIVERYRESULT']._serialized_start=208
@@ -48,6 +50,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PONGCONTENT']._serialized_end=729
   _globals['_PINGRESPONSE']._serialized_start=731
   _globals['_PINGRESPONSE']._serialized_end=807
-  _globals['_NODESERVICE']._serialized_start=810
-  _globals['_NODESERVICE']._serialized_end=1401
+  _globals['_RECEIPTSREQUEST']._serialized_start=809
+  _globals['_RECEIPTSREQUEST']._serialized_end=873
+  _globals['_ASKEDMESSAGE']._serialized_start=875
+  _globals['_ASKEDMESSAGE']._serialized_end=932
+  _globals['_MESSAGEHOLDING']._serialized_start=934
+  _globals['_MESSAGEHOLDING']._serialized_end=1052
+  _globals['_RECEIPTSRESPONSE']._serialized_start=1054
+  _globals['_RECEIPTSRESPONSE']._serialized_end=1145
+  _globals['_NODESERVICE']._serialized_start=1242
+  _globals['_NODESERVICE']._serialized_end=1913
 # @@protoc_insertion_point(module_scope)

@@ -9,6 +9,7 @@ from focalpoint.v1 import envelope_pb2 as _envelope_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -19,6 +20,35 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _Holding:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _HoldingEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Holding.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    HOLDING_UNSPECIFIED: _Holding.ValueType  # 0
+    HOLDING_HELD: _Holding.ValueType  # 1
+    """This node stored the message; `receipt` is the receipt it gave then (not a new one)."""
+    HOLDING_NOT_YET: _Holding.ValueType  # 2
+    """Not stored, but it could still arrive (a delivery may be in flight): ask again later."""
+    HOLDING_NEVER: _Holding.ValueType  # 3
+    """Not stored, and never will be: it expired on this node's clock long enough ago that every
+    delivery of it is refused. The sender may send its content again as a new message.
+    """
+
+class Holding(_Holding, metaclass=_HoldingEnumTypeWrapper): ...
+
+HOLDING_UNSPECIFIED: Holding.ValueType  # 0
+HOLDING_HELD: Holding.ValueType  # 1
+"""This node stored the message; `receipt` is the receipt it gave then (not a new one)."""
+HOLDING_NOT_YET: Holding.ValueType  # 2
+"""Not stored, but it could still arrive (a delivery may be in flight): ask again later."""
+HOLDING_NEVER: Holding.ValueType  # 3
+"""Not stored, and never will be: it expired on this node's clock long enough ago that every
+delivery of it is refused. The sender may send its content again as a new message.
+"""
+Global___Holding: _TypeAlias = Holding  # noqa: Y015
 
 @_typing.final
 class DeliverResponse(_message.Message):
@@ -211,3 +241,104 @@ class PingResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PingResponse: _TypeAlias = PingResponse  # noqa: Y015
+
+@_typing.final
+class ReceiptsRequest(_message.Message):
+    """Reconciliation (docs/protocol.md §7.6): a sender asks a receiver about its own messages whose
+    delivery it could not confirm before they expired (the receiver's answers were lost).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def messages(self) -> _containers.RepeatedCompositeFieldContainer[Global___AskedMessage]:
+        """The caller's own messages (at most 1024); the caller is the sender."""
+
+    def __init__(
+        self,
+        *,
+        messages: _abc.Iterable[Global___AskedMessage] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["messages", b"messages"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReceiptsRequest: _TypeAlias = ReceiptsRequest  # noqa: Y015
+
+@_typing.final
+class AskedMessage(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_MS_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.bytes
+    expires_at_ms: _builtins.int
+    """The envelope's expiry, as the sender signed it (it decides whether the message can still arrive)."""
+    def __init__(
+        self,
+        *,
+        message_id: _builtins.bytes = ...,
+        expires_at_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at_ms", b"expires_at_ms", "message_id", b"message_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AskedMessage: _TypeAlias = AskedMessage  # noqa: Y015
+
+@_typing.final
+class MessageHolding(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    HOLDING_FIELD_NUMBER: _builtins.int
+    RECEIPT_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.bytes
+    holding: Global___Holding.ValueType
+    @_builtins.property
+    def receipt(self) -> _envelope_pb2.Receipt: ...
+    def __init__(
+        self,
+        *,
+        message_id: _builtins.bytes = ...,
+        holding: Global___Holding.ValueType = ...,
+        receipt: _envelope_pb2.Receipt | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["receipt", b"receipt"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["holding", b"holding", "message_id", b"message_id", "receipt", b"receipt"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MessageHolding: _TypeAlias = MessageHolding  # noqa: Y015
+
+@_typing.final
+class ReceiptsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGES_FIELD_NUMBER: _builtins.int
+    ANSWERED_AT_MS_FIELD_NUMBER: _builtins.int
+    answered_at_ms: _builtins.int
+    """This node's clock when it answered (the sender's reports name both clocks)."""
+    @_builtins.property
+    def messages(self) -> _containers.RepeatedCompositeFieldContainer[Global___MessageHolding]:
+        """One answer per asked message, in order."""
+
+    def __init__(
+        self,
+        *,
+        messages: _abc.Iterable[Global___MessageHolding] | None = ...,
+        answered_at_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answered_at_ms", b"answered_at_ms", "messages", b"messages"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReceiptsResponse: _TypeAlias = ReceiptsResponse  # noqa: Y015

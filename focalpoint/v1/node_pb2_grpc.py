@@ -71,6 +71,11 @@ class NodeServiceStub:
                 request_serializer=focalpoint_dot_v1_dot_audit__pb2.Cosignature.SerializeToString,
                 response_deserializer=focalpoint_dot_v1_dot_audit__pb2.CosignResponse.FromString,
                 _registered_method=True)
+        self.GetReceipts = channel.unary_unary(
+                '/focalpoint.v1.NodeService/GetReceipts',
+                request_serializer=focalpoint_dot_v1_dot_node__pb2.ReceiptsRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_node__pb2.ReceiptsResponse.FromString,
+                _registered_method=True)
 
 
 class NodeServiceServicer:
@@ -126,6 +131,13 @@ class NodeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetReceipts(self, request, context):
+        """The receipts of the caller's messages this node holds (reconciliation after lost answers).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -163,6 +175,11 @@ def add_NodeServiceServicer_to_server(servicer, server):
                     servicer.Cosign,
                     request_deserializer=focalpoint_dot_v1_dot_audit__pb2.Cosignature.FromString,
                     response_serializer=focalpoint_dot_v1_dot_audit__pb2.CosignResponse.SerializeToString,
+            ),
+            'GetReceipts': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReceipts,
+                    request_deserializer=focalpoint_dot_v1_dot_node__pb2.ReceiptsRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_node__pb2.ReceiptsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -354,6 +371,33 @@ class NodeService:
             '/focalpoint.v1.NodeService/Cosign',
             focalpoint_dot_v1_dot_audit__pb2.Cosignature.SerializeToString,
             focalpoint_dot_v1_dot_audit__pb2.CosignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReceipts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.NodeService/GetReceipts',
+            focalpoint_dot_v1_dot_node__pb2.ReceiptsRequest.SerializeToString,
+            focalpoint_dot_v1_dot_node__pb2.ReceiptsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -50,6 +50,8 @@ class NodeServiceStub:
     GetConsistencyProof: _grpc.UnaryUnaryMultiCallable[_audit_pb2.ConsistencyProofRequest, _audit_pb2.ConsistencyProofResponse]
     Cosign: _grpc.UnaryUnaryMultiCallable[_audit_pb2.Cosignature, _audit_pb2.CosignResponse]
     """A witness hands back its cosignature of one of this node's checkpoints."""
+    GetReceipts: _grpc.UnaryUnaryMultiCallable[_node_pb2.ReceiptsRequest, _node_pb2.ReceiptsResponse]
+    """The receipts of the caller's messages this node holds (reconciliation after lost answers)."""
 
 @_typing.type_check_only
 class NodeServiceAsyncStub(NodeServiceStub):
@@ -71,6 +73,8 @@ class NodeServiceAsyncStub(NodeServiceStub):
     GetConsistencyProof: _aio.UnaryUnaryMultiCallable[_audit_pb2.ConsistencyProofRequest, _audit_pb2.ConsistencyProofResponse]  # type: ignore[assignment]
     Cosign: _aio.UnaryUnaryMultiCallable[_audit_pb2.Cosignature, _audit_pb2.CosignResponse]  # type: ignore[assignment]
     """A witness hands back its cosignature of one of this node's checkpoints."""
+    GetReceipts: _aio.UnaryUnaryMultiCallable[_node_pb2.ReceiptsRequest, _node_pb2.ReceiptsResponse]  # type: ignore[assignment]
+    """The receipts of the caller's messages this node holds (reconciliation after lost answers)."""
 
 class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -131,5 +135,13 @@ class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_audit_pb2.CosignResponse, _abc.Awaitable[_audit_pb2.CosignResponse]]:
         """A witness hands back its cosignature of one of this node's checkpoints."""
+
+    @_abc_1.abstractmethod
+    def GetReceipts(
+        self,
+        request: _node_pb2.ReceiptsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_node_pb2.ReceiptsResponse, _abc.Awaitable[_node_pb2.ReceiptsResponse]]:
+        """The receipts of the caller's messages this node holds (reconciliation after lost answers)."""
 
 def add_NodeServiceServicer_to_server(servicer: NodeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -176,6 +176,9 @@ class DoorProxy:
     async def cosign(self, peer: str, cosignature: audit_pb2.Cosignature) -> None:
         await self.inner.cosign(peer, cosignature)
 
+    async def receipts(self, peer: str, request: node_pb2.ReceiptsRequest) -> node_pb2.ReceiptsResponse:
+        return await self.inner.receipts(peer, request)
+
     def bundle(self, known_version: int) -> tuple[int, bytes | None]:
         return self.inner.bundle(known_version)
 

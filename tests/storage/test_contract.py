@@ -25,6 +25,8 @@ from focalpoint.audit.verify import check_log, find_damage
 from focalpoint.crypto import merkle
 from focalpoint.errors import StorageError
 from focalpoint.storage.base import (
+    EXPIRED,
+    NOT_RECEIVED,
     AuditView,
     Delivered,
     DeliveryState,
@@ -32,6 +34,7 @@ from focalpoint.storage.base import (
     NewInbox,
     NewOutbox,
     Store,
+    Unconfirmed,
 )
 from focalpoint.storage.memory import MemoryStore
 from focalpoint.v1 import audit_pb2, envelope_pb2
@@ -350,7 +353,7 @@ async def test_expire_closes_the_queued_entries_expired_at_now_with_expired_even
     for r in gone:
         got = await store.outbox.get(r.message_id)
         assert got is not None
-        assert (got.state, got.last_error) == (DeliveryState.EXPIRED, "expired before the recipient confirmed delivery")
+        assert (got.state, got.last_error) == (DeliveryState.EXPIRED, EXPIRED)
     still, closed = await store.outbox.get(stays.message_id), await store.outbox.get(refused.message_id)
     assert still is not None
     assert closed is not None
@@ -501,6 +504,22 @@ async def test_inbox_rows_are_found_by_key_by_message_id_by_case_and_by_page(sto
     assert [r.message_id for r in page] == [c.message_id, b.message_id]
     assert [r.seq for r in page] == [3, 2]
     assert [r.sender for r in await store.inbox.page(10, page[-1].seq)] == ["al-shss"]
+
+
+async def test_receipts_are_the_stored_ones_of_the_askers_own_messages(store: Store) -> None:
+    """receipts(sender, ids) answers the receipt given at storing, only for rows from that sender."""
+    shared = new_id()
+    mine, theirs = incoming("al-shss", message_id=shared), incoming("it-dgi", message_id=shared)
+    other = incoming("al-shss")
+    outcomes = await store.inbox.add([mine, theirs, other], Signer())
+    unknown = new_id()
+    assert await store.inbox.receipts("al-shss", [shared, unknown, other.message_id]) == {
+        shared: outcomes[0].receipt,
+        other.message_id: outcomes[2].receipt,
+    }
+    assert await store.inbox.receipts("it-dgi", [other.message_id, shared]) == {shared: outcomes[1].receipt}
+    assert await store.inbox.receipts("fr-ase", [shared]) == {}
+    assert await store.inbox.receipts("al-shss", []) == {}
 
 
 # --- directory documents -----------------------------------------------------------------
@@ -787,8 +806,76 @@ async def test_batches_appended_in_any_grouping_give_the_reference_root(
 
 # --- both backends, one random history -----------------------------------------------------
 
+
+async def test_unconfirmed_lists_a_recipients_expired_entries_oldest_first(store: Store) -> None:
+    """Only EXPIRED entries, per recipient, in submission order, up to the limit."""
+    rows = [outgoing("al-shss", expires_at_ms=10), outgoing("it-dgi", expires_at_ms=10), outgoing("al-shss")]
+    rows += [outgoing("al-shss", expires_at_ms=20)]
+    await store.outbox.add(rows)
+    assert await store.outbox.unconfirmed("al-shss", 10) == []
+    assert await store.outbox.recipients_with_unconfirmed() == []
+    await store.outbox.expire(50)
+    al = [Unconfirmed(r.message_id, r.digest, r.expires_at_ms) for r in (rows[0], rows[3])]
+    assert await store.outbox.unconfirmed("al-shss", 10) == al
+    assert await store.outbox.unconfirmed("al-shss", 1) == al[:1]
+    assert await store.outbox.unconfirmed("fr-ase", 10) == []
+    assert sorted(await store.outbox.recipients_with_unconfirmed()) == ["al-shss", "it-dgi"]
+
+
+async def test_a_late_receipt_settles_an_expired_entry_as_delivered(store: Store) -> None:
+    """mark_delivered closes an EXPIRED entry too (RECEIPTED after EXPIRED); then it is no longer unconfirmed."""
+    row = outgoing(expires_at_ms=10, case_ref="case-r")
+    await store.outbox.add([row])
+    await store.outbox.expire(50)
+    await store.outbox.mark_delivered([Delivered(row.message_id, b"the receipt", 70, 9)])
+    got = await store.outbox.get(row.message_id)
+    assert got is not None
+    assert (got.state, got.receipt, got.last_error) == (DeliveryState.DELIVERED, b"the receipt", "")
+    assert await kinds_from(store) == ["SENT", "EXPIRED", "RECEIPTED"]
+    assert await store.outbox.unconfirmed("al-shss", 10) == []
+    await store.outbox.mark_not_received([row.message_id], 80)  # settled: nothing changes
+    assert await store.outbox.get(row.message_id) == got
+    assert store.audit.size == 3
+
+
+async def test_mark_not_received_closes_only_expired_entries_with_not_received_events(store: Store) -> None:
+    """EXPIRED entries become NOT_RECEIVED (events by id); queued, failed, delivered and unknown ones stay."""
+    gone = [outgoing(expires_at_ms=10, case_ref="case-n") for _ in range(2)]
+    queued, failed = outgoing(), outgoing(expires_at_ms=10)
+    await store.outbox.add([*gone, queued, failed])
+    await store.outbox.mark_final(failed.message_id, DeliveryState.FAILED, "refused", REPLAY, 5)
+    await store.outbox.expire(50)
+    others = [await store.outbox.get(r.message_id) for r in (queued, failed)]
+    size = store.audit.size
+    await store.outbox.mark_not_received([queued.message_id, *reversed([r.message_id for r in gone])], 90)
+    await store.outbox.mark_not_received([failed.message_id, new_id()], 91)
+    await store.outbox.mark_not_received([], 92)
+    logged = [events.decode(leaf) for leaf in (await log_of(store))[size:]]
+    assert [(e.kind, e.message_id, e.at_ms, e.case_ref) for e in logged] == [
+        (events.Kind.AUDIT_EVENT_KIND_NOT_RECEIVED, mid, 90, "case-n") for mid in sorted(r.message_id for r in gone)
+    ]
+    for r in gone:
+        got = await store.outbox.get(r.message_id)
+        assert got is not None
+        assert (got.state, got.last_error) == (DeliveryState.NOT_RECEIVED, NOT_RECEIVED)
+    assert [await store.outbox.get(r.message_id) for r in (queued, failed)] == others
+    assert await store.outbox.unconfirmed("al-shss", 10) == []
+
+
 PEERS = ("al-shss", "it-dgi", "fr-ase")
-OPS = ("send", "send-twice", "receive", "deliver", "refuse", "retry", "expire", "record", "directory", "witness")
+OPS = (
+    "send",
+    "send-twice",
+    "receive",
+    "deliver",
+    "refuse",
+    "retry",
+    "expire",
+    "not-received",
+    "record",
+    "directory",
+    "witness",
+)
 Op = tuple[str, int, int, int]
 
 
@@ -850,6 +937,8 @@ async def _apply(store: Store, step: int, op: Op, sent: list[bytes]) -> Any:
     target = sent[(a * 7 + b) % len(sent)]
     if name == "deliver":
         return await store.outbox.mark_delivered([Delivered(target, b"receipt %d" % step, 10 * step, c)])
+    if name == "not-received":
+        return await store.outbox.mark_not_received([target, sent[b % len(sent)]], 10 * step)
     if name == "refuse":
         return await store.outbox.mark_final(target, DeliveryState.FAILED, f"refused {step}", REPLAY, 10 * step)
     return await store.outbox.schedule_retry([(target, 10 * step + a, f"retry {step}")])
@@ -867,6 +956,9 @@ async def _observe(store: Store) -> list[Any]:
         await store.inbox.page(MANY, 0),
         await store.outbox.last_sequences(),
         sorted(await store.outbox.recipients_with_queued()),
+        sorted(await store.outbox.recipients_with_unconfirmed()),
+        [await store.outbox.unconfirmed(p, 3) for p in PEERS],
+        [await store.inbox.receipts(p, [b.to_bytes(16, "big") for b in range(4)]) for p in PEERS],
         [await store.outbox.due(p, 10**9, MANY, set()) for p in PEERS],
         [await store.outbox.next_due_ms(p, set()) for p in PEERS],
         await store.directory.load(),

@@ -59,6 +59,11 @@ class MemoryInbox:
         kept = self._s.inbox.get((sender, message_id))
         return None if kept is None else kept.row
 
+    async def receipts(self, sender: str, message_ids: Sequence[bytes]) -> dict[bytes, bytes]:
+        await pause()
+        kept = ((m, self._s.inbox.get((sender, m))) for m in message_ids)
+        return {bytes(m): k.row.receipt for m, k in kept if k is not None}
+
     async def find(self, message_id: bytes) -> list[InboxRow]:
         await pause()
         return [i.row for i in self._s.inbox.values() if i.row.message_id == message_id]

@@ -9,8 +9,8 @@ from typing import Any
 
 from focalpoint.audit import events as audit_events
 from focalpoint.errors import StorageError
-from focalpoint.storage.base import Delivered, DeliveryState, NewOutbox, OutboxRow
-from focalpoint.storage.memory.state import EXPIRED, NO_BOUND, QUEUED, Outgoing, State, Tx, limit_rows, pause
+from focalpoint.storage.base import EXPIRED, NOT_RECEIVED, Delivered, DeliveryState, NewOutbox, OutboxRow, Unconfirmed
+from focalpoint.storage.memory.state import NO_BOUND, QUEUED, Outgoing, State, Tx, limit_rows, pause
 from focalpoint.v1 import envelope_pb2
 
 __all__ = ["MemoryOutbox"]
@@ -124,6 +124,11 @@ class MemoryOutbox:
         o = self._s.outbox.get(message_id)
         return o.row if o is not None and o.row.state == QUEUED else None
 
+    def _open_one(self, message_id: bytes) -> OutboxRow | None:
+        """The row while a receipt may still close it: QUEUED, or EXPIRED and not yet settled."""
+        o = self._s.outbox.get(message_id)
+        return o.row if o is not None and o.row.state in (QUEUED, DeliveryState.EXPIRED) else None
+
     def _change(self, tx: Tx, message_id: bytes, **columns: Any) -> OutboxRow:
         """Stage new values for a row's columns (once per row and write); the row as it was."""
         o = self._s.outbox[message_id]
@@ -135,7 +140,7 @@ class MemoryOutbox:
             await self._s.write("outbox close", partial(self._mark_delivered, {d.message_id: d for d in done}))
 
     def _mark_delivered(self, by_id: dict[bytes, Delivered], tx: Tx) -> None:
-        for message_id in sorted(m for m in by_id if self._queued_one(m) is not None):
+        for message_id in sorted(m for m in by_id if self._open_one(m) is not None):
             d = by_id[message_id]
             row = self._change(
                 tx,
@@ -214,6 +219,35 @@ class MemoryOutbox:
             return [row.message_id for row in rows]
 
         return await self._s.write("outbox expiry", body)
+
+    async def unconfirmed(self, recipient: str, limit: int) -> list[Unconfirmed]:
+        await pause()
+        rows = [o.row for o in self._s.outbox.values() if o.row.state == DeliveryState.EXPIRED]
+        mine = [Unconfirmed(r.message_id, r.digest, r.expires_at_ms) for r in rows if r.recipient == recipient]
+        return limit_rows(mine, limit)
+
+    async def recipients_with_unconfirmed(self) -> list[str]:
+        await pause()
+        return sorted({o.row.recipient for o in self._s.outbox.values() if o.row.state == DeliveryState.EXPIRED})
+
+    async def mark_not_received(self, message_ids: Sequence[bytes], at_ms: int) -> None:
+        def body(tx: Tx) -> None:
+            for message_id in sorted(set(message_ids)):
+                o = self._s.outbox.get(message_id)
+                if o is None or o.row.state != DeliveryState.EXPIRED:
+                    continue
+                row = self._change(tx, message_id, state=DeliveryState.NOT_RECEIVED, last_error=NOT_RECEIVED)
+                event = audit_events.not_received(
+                    at_ms=at_ms,
+                    recipient=row.recipient,
+                    message_id=message_id,
+                    digest=row.digest,
+                    case_ref=row.case_ref,
+                )
+                tx.log(event, row.case_ref)
+
+        if message_ids:
+            await self._s.write("outbox reconciliation", body)
 
     async def get(self, message_id: bytes) -> OutboxRow | None:
         await pause()

@@ -16,7 +16,6 @@ from focalpoint.errors import StorageError, StorageFull
 from focalpoint.storage.base import DeliveryState, InboxRow, OutboxRow
 
 __all__ = [
-    "EXPIRED",
     "NO_BOUND",
     "QUEUED",
     "Incoming",
@@ -33,7 +32,6 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 NO_BOUND = 1 << 62  # what the SQL uses for ``before == 0``
-EXPIRED = "expired before the recipient confirmed delivery"
 QUEUED = DeliveryState.QUEUED
 
 

@@ -91,6 +91,16 @@ class SqliteInbox:
         )
         return _inbox(rows[0]) if rows else None
 
+    async def receipts(self, sender: str, message_ids: Sequence[bytes]) -> dict[bytes, bytes]:
+        if not message_ids:
+            return {}
+        marks = ", ".join("?" * len(message_ids))
+        rows = await self._db.fetchall(
+            f"SELECT message_id, receipt FROM inbox WHERE sender = ? AND message_id IN ({marks})",
+            (sender, *message_ids),
+        )
+        return {bytes(r[0]): bytes(r[1]) for r in rows}
+
     async def find(self, message_id: bytes) -> list[InboxRow]:
         rows = await self._db.fetchall(f"SELECT {_INBOX_COLS} FROM inbox WHERE message_id = ?", (message_id,))
         return [_inbox(r) for r in rows]

@@ -7,7 +7,7 @@ from typing import Any
 
 from focalpoint.audit import events as audit_events
 from focalpoint.errors import StorageError
-from focalpoint.storage.base import Delivered, DeliveryState, NewOutbox, OutboxRow
+from focalpoint.storage.base import EXPIRED, NOT_RECEIVED, Delivered, DeliveryState, NewOutbox, OutboxRow, Unconfirmed
 from focalpoint.storage.sqlite.db import Database, Tx
 from focalpoint.v1 import envelope_pb2
 
@@ -149,12 +149,13 @@ class SqliteOutbox:
         def body(tx: Tx) -> None:
             closed = tx.fetchall(
                 "UPDATE outbox SET state = ?, receipt = v.column2, delivered_at_ms = v.column3, last_error = ''"
-                f" FROM (VALUES {values}) AS v WHERE outbox.message_id = v.column1 AND outbox.state = ?"
+                f" FROM (VALUES {values}) AS v WHERE outbox.message_id = v.column1 AND outbox.state IN (?, ?)"
                 " RETURNING message_id, recipient, digest, case_ref",
                 [
                     int(DeliveryState.DELIVERED),
                     *(x for d in done for x in (d.message_id, d.receipt, d.delivered_at_ms)),
                     int(DeliveryState.QUEUED),
+                    int(DeliveryState.EXPIRED),
                 ],
             )
             for message_id, recipient, digest, case_ref in sorted(closed, key=lambda r: bytes(r[0])):
@@ -222,7 +223,7 @@ class SqliteOutbox:
                 " RETURNING message_id, recipient, digest, case_ref",
                 (
                     int(DeliveryState.EXPIRED),
-                    "expired before the recipient confirmed delivery",
+                    EXPIRED,
                     int(DeliveryState.QUEUED),
                     now_ms,
                 ),
@@ -241,6 +242,43 @@ class SqliteOutbox:
             return [bytes(r[0]) for r in rows]
 
         return await self._db.transaction("outbox expiry", body)
+
+    async def unconfirmed(self, recipient: str, limit: int) -> list[Unconfirmed]:
+        rows = await self._db.fetchall(
+            "SELECT message_id, digest, expires_at_ms FROM outbox WHERE state = ? AND recipient = ?"
+            " ORDER BY seq LIMIT ?",
+            (int(DeliveryState.EXPIRED), recipient, limit),
+        )
+        return [Unconfirmed(bytes(r[0]), bytes(r[1]), int(r[2])) for r in rows]
+
+    async def recipients_with_unconfirmed(self) -> list[str]:
+        rows = await self._db.fetchall(
+            "SELECT DISTINCT recipient FROM outbox WHERE state = ?", (int(DeliveryState.EXPIRED),)
+        )
+        return [r[0] for r in rows]
+
+    async def mark_not_received(self, message_ids: Sequence[bytes], at_ms: int) -> None:
+        if not message_ids:
+            return
+        marks = ", ".join("?" * len(message_ids))
+
+        def body(tx: Tx) -> None:
+            closed = tx.fetchall(
+                f"UPDATE outbox SET state = ?, last_error = ? WHERE message_id IN ({marks}) AND state = ?"
+                " RETURNING message_id, recipient, digest, case_ref",
+                (int(DeliveryState.NOT_RECEIVED), NOT_RECEIVED, *message_ids, int(DeliveryState.EXPIRED)),
+            )
+            for message_id, recipient, digest, case_ref in sorted(closed, key=lambda r: bytes(r[0])):
+                event = audit_events.not_received(
+                    at_ms=at_ms,
+                    recipient=recipient,
+                    message_id=bytes(message_id),
+                    digest=bytes(digest),
+                    case_ref=case_ref,
+                )
+                tx.log(event, case_ref)
+
+        await self._db.transaction("outbox reconciliation", body)
 
     async def get(self, message_id: bytes) -> OutboxRow | None:
         rows = await self._db.fetchall(f"SELECT {_OUTBOX_COLS} FROM outbox WHERE message_id = ?", (message_id,))
