@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 
 import structlog
 
-from focalpoint.audit import events as audit_events
 from focalpoint.errors import Refusal, RefusalError, StorageError
 from focalpoint.exchange.body import case_ref_of
 from focalpoint.exchange.codec import refusal_from_proto, refusal_to_proto
@@ -23,6 +22,7 @@ from focalpoint.exchange.policy import check_exchange
 from focalpoint.exchange.receipt import make_batch_receipts, make_receipt
 from focalpoint.node.keyring import KeyRing
 from focalpoint.node.ports import Clock, DirectoryView
+from focalpoint.node.refusals import RefusalLedger
 from focalpoint.storage.base import InboxOutcome, NewInbox, Store
 from focalpoint.storage.batching import GroupCommit
 from focalpoint.storage.cipher import StorageCipher, inbox_purpose
@@ -46,6 +46,7 @@ class Inbox:
         clock_ms: Clock,
         on_checkpoint: Callable[[str, bytes], None] = lambda peer, raw: None,
         on_newer_directory: Callable[[str, int], None] = lambda peer, version: None,
+        refusals: RefusalLedger | None = None,
     ) -> None:
         """``on_checkpoint``: a partner's envelope carried its signed checkpoint (the witness);
         ``on_newer_directory``: a peer's envelope names a newer directory version."""
@@ -62,9 +63,11 @@ class Inbox:
             lambda rows: store.inbox.add(rows, self._sign_receipts)
         )
         self._batches = 0
+        self._refusals = refusals or RefusalLedger()
 
     async def close(self) -> None:
         await self._commit.close()
+        await self._write_refusals(self._refusals.drain(self._clock()))
 
     def _open(self, envelope: envelope_pb2.Envelope, tls_peer: str, now: int) -> OpenedMessage:
         """Steps 1–13 (focalpoint.exchange.envelope.open_envelope) and 13a (agreement); raises RefusalError."""
@@ -166,18 +169,21 @@ class Inbox:
         )
 
     async def _log_refusals(self, refused: Sequence[tuple[bytes, RefusalError]], peer: str, now: int) -> None:
-        """Each refusal is an audit event (its code; the reason text stays in the operator log)."""
+        """REFUSED events by code, with counts, within the peer's budget (``RefusalLedger``); the
+        reason text stays in the operator log."""
+        await self._write_refusals(self._refusals.record(peer, now, refused))
+
+    async def _write_refusals(self, leaves: list[bytes]) -> None:
+        if not leaves:
+            return
         try:
-            await self._store.audit.record(
-                [
-                    audit_events.refused(
-                        at_ms=now, sender=peer, message_id=mid, code=envelope_pb2.RefusalCode.ValueType(e.code.value)
-                    )
-                    for mid, e in refused
-                ]
-            )
+            await self._store.audit.record(leaves)
         except StorageError as err:
             log.error("audit_write_failed", error=str(err))
+
+    async def flush_refusals(self) -> None:
+        """Write the refusal summaries of windows that have closed (the node's upkeep calls this)."""
+        await self._write_refusals(self._refusals.due(self._clock()))
 
     async def receive(self, envelope: envelope_pb2.Envelope, tls_peer: str) -> node_pb2.DeliverResponse:
         """Steps 1–16 for one envelope; raises RefusalError."""
@@ -200,7 +206,6 @@ class Inbox:
             try:
                 accepted.append((i, self._open(envelope, tls_peer, now)))
             except RefusalError as e:
-                log.info("envelope_refused", code=e.code.name, reason=e.reason[:200], peer=tls_peer)
                 refused.append((message_id_of(envelope), e))
                 results[i] = node_pb2.DeliveryResult(message_id=message_id_of(envelope), refused=refusal_to_proto(e))
         if accepted:

@@ -319,6 +319,7 @@ class Node:
                     await self.cache.refresh(self.clock_ms())
                     self._warn_expiry()
                 await self.delivery.expire()
+                await self.inbox.flush_refusals()
             except FocalpointError as e:  # one failed pass must not end the node's upkeep
                 log.error("maintenance_failed", error=str(e))
 
