@@ -40,8 +40,12 @@ _WARN_EVERY_S = 60.0
 
 
 def default_workers() -> int:
-    """Worker threads for receive work: one per core, at least one, at most four."""
-    return max(1, min(4, os.cpu_count() or 1))
+    """Worker threads for receive work: one core is left to the event loop; at least one, at most four.
+
+    More threads do not open more envelopes at once (the X-Wing decapsulation holds the GIL);
+    each one more takes the interpreter from the event loop more often during a flood.
+    """
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
 
 
 class FairShare:
@@ -79,6 +83,10 @@ class FairShare:
 
     def calls_in_progress(self, peer: str) -> int:
         return self._calls.get(peer, 0)
+
+    def idle(self) -> bool:
+        """No work queued or running."""
+        return not self._busy and not self._turns
 
     def submit(self, peer: str, work: Callable[[], T]) -> asyncio.Future[T]:
         """``work()`` in a worker thread when ``peer``'s turn comes: a future of its result.

@@ -43,9 +43,11 @@ __all__ = ["OPEN_CHUNK", "Inbox"]
 
 log = structlog.get_logger("focalpoint.node")
 
-# Envelopes opened per work item: small enough (about 1 ms) that another peer's turn comes soon,
+# Envelopes opened per work item: small enough (about half a millisecond) that another peer's turn comes soon,
 # large enough that handing items to the worker threads costs little.
-OPEN_CHUNK = 4
+OPEN_CHUNK = 2
+# Results of one batch built on the event loop before it serves other calls.
+LOOP_SLICE = 64
 
 
 class Inbox:
@@ -108,12 +110,12 @@ class Inbox:
                 limits=self._limits,
             )
         except RefusalError as e:
-            return _Opened(refusal=e)
+            return _Opened(refusal=_bare(e))
         # 13a. An agreement in force between the two States covers this kind (focalpoint.exchange.policy).
         try:
             check_exchange(directory, sender_node=opened.sender, recipient_node=self._me, kind=opened.kind)
         except RefusalError as e:
-            refusal = e
+            refusal = _bare(e)
             if opened.header.directory_version > directory.version:
                 # The sender may know of an agreement this node has not loaded yet (the hint is
                 # fetching it): ask for a retry rather than refusing for good.
@@ -122,7 +124,6 @@ class Inbox:
                     f"this node has directory version {directory.version}, the sender "
                     f"{opened.header.directory_version}; retry once it has caught up",
                 )
-                refusal.__cause__ = e
             return _Opened(message=opened, refusal=refusal)
         local_copy = self._cipher.seal(
             opened.payload, purpose=inbox_purpose(opened.sender), message_id=opened.message_id
@@ -131,18 +132,26 @@ class Inbox:
 
     async def _open_all(self, envelopes: Sequence[envelope_pb2.Envelope], tls_peer: str, now: int) -> list[_Opened]:
         """Steps 1–13a for every envelope, in worker threads, in turns with other peers' work
-        (``FairShare``); then, on the loop, a hint for each sender naming a newer directory."""
+        (``FairShare``); then, on the loop, a hint for each sender naming a newer directory.
+
+        A small call (at most ``OPEN_CHUNK`` envelopes, the peer's only call) that finds every
+        worker idle is opened at once on the loop: nobody waits behind it, and the hand-over to
+        a thread and back would add about 0.6 ms to an unloaded delivery.
+        """
         directory, keys = self._directory(), self._keyring.decryption_keys
 
         def work(chunk: Sequence[envelope_pb2.Envelope]) -> list[_Opened]:
             return [self._open(envelope, tls_peer, now, directory, keys) for envelope in chunk]
 
-        parts = await asyncio.gather(
-            *(
-                self._fair.submit(tls_peer, partial(work, envelopes[i : i + OPEN_CHUNK]))
-                for i in range(0, len(envelopes), OPEN_CHUNK)
+        if len(envelopes) <= OPEN_CHUNK and self._fair.idle() and self._fair.calls_in_progress(tls_peer) <= 1:
+            parts = [work(envelopes)]
+        else:
+            parts = await asyncio.gather(
+                *(
+                    self._fair.submit(tls_peer, partial(work, envelopes[i : i + OPEN_CHUNK]))
+                    for i in range(0, len(envelopes), OPEN_CHUNK)
+                )
             )
-        )
         opened = [o for part in parts for o in part]
         for o in opened:
             if o.message is not None:
@@ -271,6 +280,8 @@ class Inbox:
         accepted: list[tuple[int, _Opened]] = []
         refused: list[tuple[bytes, RefusalError]] = []
         for i, (envelope, o) in enumerate(zip(envelopes, await self._open_all(envelopes, tls_peer, now), strict=True)):
+            if i and not i % LOOP_SLICE:
+                await asyncio.sleep(0)  # other calls' turn on the loop while a big batch is answered
             if o.refusal is None:
                 accepted.append((i, o))
                 continue
@@ -308,3 +319,10 @@ class _Opened:
     message: OpenedMessage | None = None
     refusal: RefusalError | None = None
     local_copy: bytes = b""
+
+
+def _bare(e: RefusalError) -> RefusalError:
+    """The refusal without its traceback: a flood's refusals wait for their batch's answer, and
+    the frames a traceback keeps alive that long filled the garbage collector's oldest
+    generation (full collections of 50–75 ms stalled every call on the loop)."""
+    return RefusalError(e.code, e.reason)

@@ -134,3 +134,19 @@ def test_call_slots_are_counted_per_peer_and_given_back() -> None:
     assert share.calls_in_progress("a") == 0
     with share.admit("a"):
         assert share.calls_in_progress("a") == 1
+
+
+async def test_a_share_is_idle_only_with_nothing_queued_or_running() -> None:
+    """Idle before any work and after it; not while an item runs (a small call then queues, not inline)."""
+    share = FairShare(workers=1)
+    release = threading.Event()
+    try:
+        assert share.idle()
+        blocker = share.submit("a", lambda: release.wait(10))
+        assert not share.idle()
+        release.set()
+        await blocker
+        assert share.idle()
+    finally:
+        release.set()
+        share.close()
