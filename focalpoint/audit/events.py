@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from google.protobuf import json_format
@@ -30,6 +31,7 @@ __all__ = [
     "not_received",
     "read",
     "receipted",
+    "refusal_summary",
     "refused",
     "refused_by_peer",
     "sent",
@@ -106,9 +108,39 @@ def receipted(
     )
 
 
-def refused(*, at_ms: int, sender: str, message_id: bytes, code: envelope_pb2.RefusalCode.ValueType) -> bytes:
-    """This node refused an incoming envelope (``message_id`` as the header claimed it, if any)."""
-    return _leaf(kind=Kind.AUDIT_EVENT_KIND_REFUSED, at_ms=at_ms, peer_node=sender, message_id=message_id, refusal=code)
+def refused(
+    *, at_ms: int, sender: str, code: envelope_pb2.RefusalCode.ValueType, count: int = 1, message_id: bytes = b""
+) -> bytes:
+    """This node refused ``count`` envelopes of one incoming call from ``sender`` with ``code``;
+    ``message_id`` (as the header claimed it) is kept only when the event stands for one envelope."""
+    if count < 1:
+        raise ValueError(f"a REFUSED event stands for at least one envelope, not {count}")
+    return _leaf(
+        kind=Kind.AUDIT_EVENT_KIND_REFUSED,
+        at_ms=at_ms,
+        peer_node=sender,
+        message_id=message_id if count == 1 else b"",
+        refusal=code,
+        count=count,
+    )
+
+
+def refusal_summary(
+    *, at_ms: int, sender: str, window_start_ms: int, counts: Mapping[envelope_pb2.RefusalCode.ValueType, int]
+) -> bytes:
+    """Every refusal of ``sender``'s envelopes past its budget in the window [``window_start_ms``,
+    ``at_ms``): one event, with how many envelopes each code refused (codes in ascending order)."""
+    tallies = [audit_pb2.RefusalCount(code=code, count=n) for code, n in sorted(counts.items()) if n > 0]
+    if not tallies:
+        raise ValueError("a refusal summary needs at least one refused envelope")
+    return _leaf(
+        kind=Kind.AUDIT_EVENT_KIND_REFUSED,
+        at_ms=at_ms,
+        peer_node=sender,
+        count=sum(t.count for t in tallies),
+        window_start_ms=window_start_ms,
+        refusal_counts=tallies,
+    )
 
 
 def refused_by_peer(
@@ -227,11 +259,15 @@ def event_summary(index: int, leaf: bytes) -> dict[str, Any]:
         value = getattr(event, key)
         if value:
             fields[key] = value.hex()
-    for key in ("sequence", "peer_log_index", "document_version", "checkpoint_size"):
+    for key in ("sequence", "peer_log_index", "document_version", "checkpoint_size", "count", "window_start_ms"):
         if key in fields:  # protobuf JSON writes 64-bit numbers as strings
             fields[key] = int(fields[key])
     fields["kind"] = Kind.Name(event.kind).removeprefix("AUDIT_EVENT_KIND_").lower()
     if "refusal" in fields:
         fields["refusal"] = str(fields["refusal"]).removeprefix("REFUSAL_CODE_")
+    if event.refusal_counts:  # a window summary: {code name: envelopes}
+        fields["refusal_counts"] = {
+            envelope_pb2.RefusalCode.Name(t.code).removeprefix("REFUSAL_CODE_"): t.count for t in event.refusal_counts
+        }
     out.update(fields)
     return out

@@ -4,10 +4,12 @@
 - ``exchange``: raw gRPC echo (``echo``, a separate process) against the full exchange
   between two node processes over mutual TLS;
 - ``directory``: verifying and loading a world-sized directory;
-- ``audit``: appending to, proving from and verifying a large audit log.
+- ``audit``: appending to, proving from and verifying a large audit log;
+- ``flood``: an honest partner's delivery latency alone and during another peer's flood
+  (``flooder``, a separate process).
 
 Imports ``focalpoint.localnet`` (real node processes) and everything below it; only the CLI
 imports this package.
 """
 
-__all__ = ["audit", "directory", "echo", "exchange"]
+__all__ = ["audit", "directory", "echo", "exchange", "flood", "flooder"]

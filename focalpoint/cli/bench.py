@@ -63,3 +63,22 @@ def bench_audit(leaves: int, as_json: bool) -> None:
 
     result = run_audit_bench(leaves=leaves)
     click.echo(json.dumps(result, sort_keys=True) if as_json else format_audit(result))
+
+
+@bench.command("flood")
+@click.option(
+    "--messages", type=click.IntRange(10, 100_000), default=200, show_default=True, help="Honest round trips per phase."
+)
+@click.option(
+    "--streams", type=click.IntRange(1, 64), default=4, show_default=True, help="The flooder's concurrent streams."
+)
+@click.option(
+    "--batch", type=click.IntRange(1, 1024), default=256, show_default=True, help="Envelopes per flood batch."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_flood(messages: int, streams: int, batch: int, as_json: bool) -> None:
+    """An honest partner's delivery latency alone and during another peer's flood (three processes, mutual TLS)."""
+    from focalpoint.bench.flood import format_flood, run_flood_bench
+
+    result = run(run_flood_bench(messages=messages, streams=streams, batch=batch))
+    click.echo(json.dumps(result, sort_keys=True) if as_json else format_flood(result))

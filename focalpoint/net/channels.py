@@ -29,8 +29,11 @@ if TYPE_CHECKING:
     from focalpoint.v1.node_pb2_grpc import NodeServiceAsyncStub
 
 __all__ = [
+    "HANDSHAKE_TIMEOUT_MS",
+    "IDLE_CONNECTION_MS",
     "MAX_BATCH_ENVELOPES",
     "MAX_DIRECTORY_BYTES",
+    "MAX_STREAMS_PER_CONNECTION",
     "PeerChannels",
     "ServerTls",
     "bind_port",
@@ -58,8 +61,29 @@ def client_options(max_message_bytes: int, *, reconnect_max_ms: int = 30_000) ->
     ]
 
 
-def server_options(max_message_bytes: int) -> list[tuple[str, Any]]:
-    return [
+# A connection must finish TLS and send its HTTP/2 settings within this time, or it is closed
+# (gRPC's default is 120 s: a thousand silent connections held a node's descriptors that long).
+# Generous for a mutual-TLS handshake over a slow, lossy link (two or three round trips).
+HANDSHAKE_TIMEOUT_MS = 10_000
+# A connection with no call in progress for this long is closed (GOAWAY); a channel reconnects
+# at its next call.
+IDLE_CONNECTION_MS = 300_000
+# Calls in progress on one peer connection; more wait at the client. An honest sender keeps at
+# most four deliveries in flight, plus pings and witnessing.
+MAX_STREAMS_PER_CONNECTION = 32
+
+
+def server_options(
+    max_message_bytes: int,
+    *,
+    max_connections: int | None = None,
+    max_streams: int | None = None,
+    handshake_timeout_ms: int = HANDSHAKE_TIMEOUT_MS,
+    idle_ms: int = IDLE_CONNECTION_MS,
+) -> list[tuple[str, Any]]:
+    """gRPC server options; ``max_connections`` caps connections held at once, counted from
+    accept (a connection past it is closed at once), ``max_streams`` the calls per connection."""
+    options: list[tuple[str, Any]] = [
         # Headroom for framing; our own size check gives the clear OVERSIZED refusal.
         ("grpc.max_receive_message_length", max_message_bytes + 64 * 1024),
         ("grpc.max_send_message_length", MAX_DIRECTORY_BYTES),
@@ -69,7 +93,14 @@ def server_options(max_message_bytes: int) -> list[tuple[str, Any]]:
         # Connections re-handshake hourly, so a trust-store change reaches every peer.
         ("grpc.max_connection_age_ms", 3_600_000),
         ("grpc.max_connection_age_grace_ms", 300_000),
+        ("grpc.server_handshake_timeout_ms", handshake_timeout_ms),
+        ("grpc.max_connection_idle_ms", idle_ms),
     ]
+    if max_connections is not None:
+        options.append(("grpc.max_allowed_incoming_connections", max_connections))
+    if max_streams is not None:
+        options.append(("grpc.max_concurrent_streams", max_streams))
+    return options
 
 
 def bind_port(add: Callable[..., int], address: str, *args: Any) -> int:

@@ -4,7 +4,8 @@
 - ``keyring``: the node's keys and which of them the directory says to use now;
 - ``outbox`` / ``delivery``: sealing and queueing a message durably, then carrying it with
   retries until a signed receipt closes it;
-- ``inbox``: receive steps 1–16, whichever door an envelope came in by;
+- ``inbox``: receive steps 1–16, whichever door an envelope came in by; ``fairness``: its
+  worker threads, shared in turns between peers; ``refusals``: its audit budget per peer;
 - ``peer_api``: what this node answers to its peers (the gRPC door is a thin layer over it);
 - ``checkpoints`` / ``witness`` / ``export``: the node's side of the audit log;
 - ``reachability``: signed pings to the partners; ``directory_cache``: the verified directory.
@@ -18,12 +19,14 @@ from focalpoint.node.checkpoints import Checkpoints
 from focalpoint.node.delivery import Backoff, DeliveryManager, Outgoing
 from focalpoint.node.directory_cache import DirectoryCache, PeerHints, PeerSource
 from focalpoint.node.export import Exporter
+from focalpoint.node.fairness import FairShare
 from focalpoint.node.inbox import Inbox
 from focalpoint.node.keyring import KeyRing
 from focalpoint.node.outbox import Outbox, Submitted
 from focalpoint.node.peer_api import PeerApi
 from focalpoint.node.ports import BundleSource, Clock, DirectoryView, PeerTransport, Spawn, wall_clock_ms
 from focalpoint.node.reachability import PeerStatus, Reachability
+from focalpoint.node.refusals import RefusalLedger
 from focalpoint.node.witness import Witness, WitnessOutcome
 
 __all__ = [
@@ -35,6 +38,7 @@ __all__ = [
     "DirectoryCache",
     "DirectoryView",
     "Exporter",
+    "FairShare",
     "Inbox",
     "KeyRing",
     "Outbox",
@@ -45,6 +49,7 @@ __all__ = [
     "PeerStatus",
     "PeerTransport",
     "Reachability",
+    "RefusalLedger",
     "Spawn",
     "Submitted",
     "Witness",

@@ -33,7 +33,7 @@ from focalpoint.crypto.suite import SUITE_V1, self_test
 from focalpoint.errors import ConfigError, FocalpointError, StorageError
 from focalpoint.exchange.envelope import Limits
 from focalpoint.exchange.policy import partners
-from focalpoint.net.channels import PeerChannels, ServerTls, bind_port, server_options
+from focalpoint.net.channels import MAX_STREAMS_PER_CONNECTION, PeerChannels, ServerTls, bind_port, server_options
 from focalpoint.net.directory import DirectoryServerSource, add_directory_service
 from focalpoint.node.checkpoints import Checkpoints
 from focalpoint.node.delivery import DeliveryManager
@@ -48,6 +48,7 @@ from focalpoint.node.reachability import Reachability
 from focalpoint.node.reconcile import Reconciler
 from focalpoint.node.witness import Witness
 from focalpoint.server.config import NodeConfig
+from focalpoint.server.limits import DescriptorBudget, descriptor_budget, raise_descriptor_limit
 from focalpoint.server.local_service import LocalServicer
 from focalpoint.server.peer_service import NodeServicer
 from focalpoint.storage.base import Store
@@ -280,9 +281,14 @@ class Node:
         return node
 
     async def start(self) -> None:
-        opts = server_options(self.config.delivery.max_envelope_bytes)
+        max_bytes = self.config.delivery.max_envelope_bytes
+        budget = self._descriptors()
         self._server_tls = ServerTls(self.keyring.keys.tls, self.cache.current)
-        peer = grpc.aio.server(options=opts)
+        peer = grpc.aio.server(
+            options=server_options(
+                max_bytes, max_connections=budget.peer_connections, max_streams=MAX_STREAMS_PER_CONNECTION
+            )
+        )
         node_pb2_grpc.add_NodeServiceServicer_to_server(NodeServicer(self.peer_api, self._directory), peer)
         health_servicer = self._health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, peer)
@@ -291,7 +297,7 @@ class Node:
         )
         self.peer_port = bind_port(peer.add_secure_port, self.config.listen_peer, self._server_tls.credentials)
         add_directory_service(peer, self._current_bundle, self.store.directory.document)
-        local = grpc.aio.server(options=opts)
+        local = grpc.aio.server(options=server_options(max_bytes))
         local_pb2_grpc.add_LocalServiceServicer_to_server(self.local_service, local)
         add_directory_service(local, self._current_bundle, self.store.directory.document)
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, local)
@@ -304,6 +310,29 @@ class Node:
         await self.delivery.start()
         self._maintenance = asyncio.get_running_loop().create_task(self._maintain())
         log.info("node_started", node=self.node_id, peer_port=self.peer_port, local_port=self.local_port)
+
+    @staticmethod
+    def _descriptors() -> DescriptorBudget:
+        """Raise the descriptor limit and split it (``server.limits``); logs what the node got."""
+        was, soft, hard = raise_descriptor_limit()
+        budget = descriptor_budget(soft, was=was, hard=hard)
+        log.info(
+            "descriptor_limit",
+            soft=budget.soft,
+            hard=budget.hard,
+            was=budget.was,
+            peer_connections=budget.peer_connections,
+            reserved=budget.reserved,
+        )
+        if budget.low:
+            log.warning(
+                "descriptor_limit_low",
+                soft=budget.soft,
+                hard=budget.hard,
+                peer_connections=budget.peer_connections,
+                action="raise the hard limit (LimitNOFILE= in systemd, ulimit -Hn) to at least 4096",
+            )
+        return budget
 
     async def stop(self, grace_s: float = 1.0) -> None:
         if self._maintenance is not None:
@@ -354,6 +383,7 @@ class Node:
                 if now >= next_reconcile:
                     next_reconcile = now + RECONCILE_ROUND_S
                     self._spawn(self.reconciler.round())
+                await self.inbox.flush_refusals()
             except FocalpointError as e:  # one failed pass must not end the node's upkeep
                 log.error("maintenance_failed", error=str(e))
 

@@ -47,10 +47,13 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
     async def Deliver(self, request: envelope_pb2.Envelope, context: Context) -> node_pb2.DeliverResponse:
         try:
             peer = peer_node_id(context, self._directory())
-            structlog.contextvars.bind_contextvars(peer=peer)
-            return await self._api.deliver(peer, request)
         except RefusalError as e:
             log.info("envelope_refused", code=e.code.name, reason=e.reason[:200])
+            await abort(context, e, internal_detail=False)
+        structlog.contextvars.bind_contextvars(peer=peer)
+        try:
+            return await self._api.deliver(peer, request)
+        except RefusalError as e:  # the inbox logged it (by code, within the peer's budget)
             await abort(context, e, internal_detail=False)
         finally:
             structlog.contextvars.unbind_contextvars("peer")

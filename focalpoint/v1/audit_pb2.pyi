@@ -124,6 +124,9 @@ class AuditEvent(_message.Message):
     CHECKPOINT_SIZE_FIELD_NUMBER: _builtins.int
     CHECKPOINT_ROOT_FIELD_NUMBER: _builtins.int
     SEQUENCE_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    WINDOW_START_MS_FIELD_NUMBER: _builtins.int
+    REFUSAL_COUNTS_FIELD_NUMBER: _builtins.int
     kind: Global___AuditEventKind.ValueType
     at_ms: _builtins.int
     peer_node: _builtins.str
@@ -158,6 +161,18 @@ class AuditEvent(_message.Message):
     checkpoint_root: _builtins.bytes
     sequence: _builtins.int
     """SENT / DELIVERED: the per-pair sequence number."""
+    count: _builtins.int
+    """REFUSED: how many envelopes the event stands for — those of one incoming call refused with
+    the code `refusal` (message_id is set only when there is one), or, in a window summary, every
+    refusal of the peer past its budget. 0 in events written before refusals were aggregated,
+    where each event stood for one envelope (docs/protocol.md §10.1).
+    """
+    window_start_ms: _builtins.int
+    """REFUSED window summary: when the window began (`at_ms` is when it closed) and how many
+    envelopes were refused with each code; `refusal` is then unset.
+    """
+    @_builtins.property
+    def refusal_counts(self) -> _containers.RepeatedCompositeFieldContainer[Global___RefusalCount]: ...
     def __init__(
         self,
         *,
@@ -181,14 +196,41 @@ class AuditEvent(_message.Message):
         checkpoint_size: _builtins.int = ...,
         checkpoint_root: _builtins.bytes = ...,
         sequence: _builtins.int = ...,
+        count: _builtins.int = ...,
+        window_start_ms: _builtins.int = ...,
+        refusal_counts: _abc.Iterable[Global___RefusalCount] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "at_ms", b"at_ms", "case_ref", b"case_ref", "checkpoint_root", b"checkpoint_root", "checkpoint_size", b"checkpoint_size", "document_kind", b"document_kind", "document_name", b"document_name", "document_sha256", b"document_sha256", "document_version", b"document_version", "envelope_sha256", b"envelope_sha256", "key_id", b"key_id", "kind", b"kind", "message_id", b"message_id", "message_kind", b"message_kind", "peer_log_index", b"peer_log_index", "peer_node", b"peer_node", "receipt_sha256", b"receipt_sha256", "refusal", b"refusal", "sequence", b"sequence", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "at_ms", b"at_ms", "case_ref", b"case_ref", "checkpoint_root", b"checkpoint_root", "checkpoint_size", b"checkpoint_size", "count", b"count", "document_kind", b"document_kind", "document_name", b"document_name", "document_sha256", b"document_sha256", "document_version", b"document_version", "envelope_sha256", b"envelope_sha256", "key_id", b"key_id", "kind", b"kind", "message_id", b"message_id", "message_kind", b"message_kind", "peer_log_index", b"peer_log_index", "peer_node", b"peer_node", "receipt_sha256", b"receipt_sha256", "refusal", b"refusal", "refusal_counts", b"refusal_counts", "sequence", b"sequence", "status", b"status", "window_start_ms", b"window_start_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AuditEvent: _TypeAlias = AuditEvent  # noqa: Y015
+
+@_typing.final
+class RefusalCount(_message.Message):
+    """How many envelopes one peer had refused with one code (a REFUSED window summary)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    code: _envelope_pb2.RefusalCode.ValueType
+    count: _builtins.int
+    def __init__(
+        self,
+        *,
+        code: _envelope_pb2.RefusalCode.ValueType = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "count", b"count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RefusalCount: _TypeAlias = RefusalCount  # noqa: Y015
 
 @_typing.final
 class Checkpoint(_message.Message):

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -79,8 +80,11 @@ def read_only(db: Path) -> sqlite3.Connection:
 class NodeProcess:
     """One ``focalpoint node run --config FILE`` child; ``start``/``kill``/``terminate`` may repeat."""
 
-    def __init__(self, node: LocalNode) -> None:
+    def __init__(self, node: LocalNode, *, max_descriptors: int | None = None) -> None:
+        """``max_descriptors``: run the process with RLIMIT_NOFILE at this value, soft and hard (so it
+        cannot raise it)."""
         self.node = node
+        self.max_descriptors = max_descriptors
         self.log = node.home / "node.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -99,7 +103,18 @@ class NodeProcess:
         with self.log.open("ab") as err:
             err.write(f"--- start {self.starts} at {dt.datetime.now(dt.UTC).isoformat()}\n".encode())
             err.flush()
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env)
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                env=env,
+                preexec_fn=None if self.max_descriptors is None else self._limit_descriptors,
+            )
+
+    def _limit_descriptors(self) -> None:  # in the child, before exec
+        assert self.max_descriptors is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.max_descriptors, self.max_descriptors))
 
     async def wait_healthy(self, timeout_s: float = START_TIMEOUT_S) -> None:
         """Poll gRPC health on the local address; raises AssertionError with the log tail on failure."""
