@@ -28,7 +28,9 @@ __all__ = [
     "clock_disorder",
     "contradiction",
     "cosign",
+    "declared_restore",
     "make_checkpoint",
+    "make_restore_declaration",
     "parse_signed_checkpoint",
     "stored_checkpoint",
     "verify_checkpoint",
@@ -50,6 +52,7 @@ class VerifiedCheckpoint:
     root: bytes
     issued_at_ms: int
     signed: audit_pb2.SignedCheckpoint
+    epoch: int = 0
 
     @property
     def raw(self) -> bytes:
@@ -58,12 +61,65 @@ class VerifiedCheckpoint:
 
 
 def make_checkpoint(
-    signer: AdminSigner, *, log_node: str, size: int, root: bytes, issued_at_ms: int
+    signer: AdminSigner,
+    *,
+    log_node: str,
+    size: int,
+    root: bytes,
+    issued_at_ms: int,
+    epoch: int = 0,
+    restore: audit_pb2.SignedRestoreDeclaration | None = None,
 ) -> audit_pb2.SignedCheckpoint:
+    """A signed checkpoint; from a log's first declared restore on (``epoch`` > 0) it carries the
+    declaration that began its epoch (``restore``)."""
+    if (epoch > 0) != (restore is not None):
+        raise ValueError("a checkpoint carries a restore declaration exactly when its epoch is above 0")
     content = audit_pb2.Checkpoint(
-        log_node=log_node, size=size, root_hash=root, issued_at_ms=issued_at_ms
+        log_node=log_node, size=size, root_hash=root, issued_at_ms=issued_at_ms, epoch=epoch
     ).SerializeToString()
-    return audit_pb2.SignedCheckpoint(checkpoint=content, signatures=signer.sign(Context.CHECKPOINT, content))
+    signed = audit_pb2.SignedCheckpoint(checkpoint=content, signatures=signer.sign(Context.CHECKPOINT, content))
+    if restore is not None:
+        signed.restore.CopyFrom(restore)
+    return signed
+
+
+def make_restore_declaration(
+    signer: AdminSigner, declaration: audit_pb2.RestoreDeclaration
+) -> audit_pb2.SignedRestoreDeclaration:
+    content = declaration.SerializeToString(deterministic=True)
+    return audit_pb2.SignedRestoreDeclaration(declaration=content, signatures=signer.sign(Context.RESTORE, content))
+
+
+def declared_restore(checkpoint: VerifiedCheckpoint, keys: LogKeys) -> audit_pb2.RestoreDeclaration:
+    """The declaration a checkpoint of epoch > 0 carries, checked: signed by its log node's log key
+    (valid when declared), for that node and that epoch, restoring a log no larger than the
+    checkpoint's. Raises VerificationError."""
+    signed = checkpoint.signed.restore
+    if checkpoint.epoch == 0 or not checkpoint.signed.HasField("restore"):
+        raise VerificationError(f"checkpoint of epoch {checkpoint.epoch} carries no restore declaration")
+    try:
+        decl = audit_pb2.RestoreDeclaration.FromString(signed.declaration)
+    except DecodeError as e:
+        raise VerificationError(f"the restore declaration does not parse: {e}") from e
+    if decl.log_node != checkpoint.log_node or decl.epoch != checkpoint.epoch:
+        raise VerificationError(
+            f"the restore declaration is of {decl.log_node!r} epoch {decl.epoch},"
+            f" the checkpoint of {checkpoint.log_node!r} epoch {checkpoint.epoch}"
+        )
+    if len(decl.restored_root) != 32 or decl.restored_size > checkpoint.size or decl.restored_size > MAX_INT64:
+        raise VerificationError(
+            f"the restore declaration's restored log ({decl.restored_size} events) is not a prefix the"
+            f" checkpoint's ({checkpoint.size}) can extend"
+        )
+    key = _signer_key(
+        keys,
+        decl.log_node,
+        [s.key_id for s in signed.signatures],
+        decl.declared_at_ms,
+        f"restore declaration of {decl.log_node!r}",
+    )
+    key.verify(Context.RESTORE, signed.declaration, signed.signatures)
+    return decl
 
 
 def parse_signed_checkpoint(raw: bytes) -> audit_pb2.SignedCheckpoint:
@@ -103,7 +159,7 @@ def verify_checkpoint(
         keys, cp.log_node, [s.key_id for s in signed.signatures], cp.issued_at_ms, f"checkpoint of {cp.log_node!r}"
     )
     key.verify(Context.CHECKPOINT, signed.checkpoint, signed.signatures)
-    return VerifiedCheckpoint(cp.log_node, cp.size, cp.root_hash, cp.issued_at_ms, signed)
+    return VerifiedCheckpoint(cp.log_node, cp.size, cp.root_hash, cp.issued_at_ms, signed, cp.epoch)
 
 
 def stored_checkpoint(signed: audit_pb2.SignedCheckpoint) -> VerifiedCheckpoint:
@@ -116,7 +172,7 @@ def stored_checkpoint(signed: audit_pb2.SignedCheckpoint) -> VerifiedCheckpoint:
         cp = audit_pb2.Checkpoint.FromString(signed.checkpoint)
     except DecodeError as e:
         raise VerificationError(f"stored checkpoint does not parse: {e}") from e
-    return VerifiedCheckpoint(cp.log_node, cp.size, cp.root_hash, cp.issued_at_ms, signed)
+    return VerifiedCheckpoint(cp.log_node, cp.size, cp.root_hash, cp.issued_at_ms, signed, cp.epoch)
 
 
 def with_cosignatures(raw: bytes, cosignatures: Sequence[bytes]) -> audit_pb2.SignedCheckpoint:
@@ -196,6 +252,8 @@ def contradiction(earlier: VerifiedCheckpoint, later: VerifiedCheckpoint, proof:
     """
     if earlier.log_node != later.log_node:
         raise ValueError("checkpoints of two different logs")
+    if earlier.epoch != later.epoch:
+        raise ValueError("checkpoints of two epochs of a log: a declared restore lies between them")
     small, large = (earlier, later) if earlier.size <= later.size else (later, earlier)
     if small.size == large.size:
         return None if small.root == large.root else f"two roots for size {small.size}"

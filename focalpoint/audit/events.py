@@ -29,11 +29,13 @@ __all__ = [
     "iso_time",
     "key_changed",
     "not_received",
+    "peer_restored",
     "read",
     "receipted",
     "refusal_summary",
     "refused",
     "refused_by_peer",
+    "restored",
     "sent",
     "status_changed",
     "witness_alarm",
@@ -244,6 +246,39 @@ def witness_alarm(*, at_ms: int, peer: str, size: int, root: bytes, reason: str)
     )
 
 
+def restored(*, at_ms: int, epoch: int, size: int, root: bytes, lost_to: int, declaration: bytes) -> bytes:
+    """This node declared the restore of its database: its log continues from ``size`` events
+    (``root``) in ``epoch``; up to ``lost_to`` events are known lost (0: not known)."""
+    return _leaf(
+        kind=Kind.AUDIT_EVENT_KIND_RESTORED,
+        at_ms=at_ms,
+        log_epoch=epoch,
+        checkpoint_size=size,
+        checkpoint_root=root,
+        lost_from=size,
+        lost_to=max(lost_to, size),
+        document_sha256=hashlib.sha256(declaration).digest(),
+    )
+
+
+def peer_restored(
+    *, at_ms: int, peer: str, epoch: int, size: int, root: bytes, lost_to: int, declaration: bytes
+) -> bytes:
+    """A partner declared a restore to ``epoch`` from ``size`` events; this node had cosigned up to
+    ``lost_to`` of the old epoch (what it knows lost: nothing when ``lost_to`` ≤ ``size``)."""
+    return _leaf(
+        kind=Kind.AUDIT_EVENT_KIND_PEER_RESTORED,
+        at_ms=at_ms,
+        peer_node=peer,
+        log_epoch=epoch,
+        checkpoint_size=size,
+        checkpoint_root=root,
+        lost_from=size,
+        lost_to=max(lost_to, size),
+        document_sha256=hashlib.sha256(declaration).digest(),
+    )
+
+
 def iso_time(ms: int) -> str:
     """A time in milliseconds as ISO 8601 UTC with centiseconds (how the CLI and reports show times)."""
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
@@ -259,7 +294,16 @@ def event_summary(index: int, leaf: bytes) -> dict[str, Any]:
         value = getattr(event, key)
         if value:
             fields[key] = value.hex()
-    for key in ("sequence", "peer_log_index", "document_version", "checkpoint_size", "count", "window_start_ms"):
+    for key in (
+        "sequence",
+        "peer_log_index",
+        "document_version",
+        "checkpoint_size",
+        "count",
+        "window_start_ms",
+        "lost_from",
+        "lost_to",
+    ):
         if key in fields:  # protobuf JSON writes 64-bit numbers as strings
             fields[key] = int(fields[key])
     fields["kind"] = Kind.Name(event.kind).removeprefix("AUDIT_EVENT_KIND_").lower()

@@ -13,7 +13,7 @@ from typing import Any
 import click
 from google.protobuf import json_format
 
-from focalpoint.cli._local import ATTENTION_NEEDED, call, now, run
+from focalpoint.cli._local import ATTENTION_NEEDED, call, now, now_ms, run
 from focalpoint.errors import UsageError
 from focalpoint.storage.keyfiles import passphrase_from_env
 
@@ -118,6 +118,52 @@ def node_health(config_path: Path, check_now: bool, as_json: bool) -> None:
             click.echo(line)
     if report.get("healthy") is not True:
         sys.exit(ATTENTION_NEEDED)
+
+
+@node.command("backup")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+@click.option("--out", "out_path", type=click.Path(path_type=Path), required=True, help="New file to write.")
+def node_backup(config_path: Path, out_path: Path) -> None:
+    """Copy the node's database, consistently, while it runs (owner-only; never overwrites).
+
+    Exits 1 when the copy's audit log does not verify (the copy is kept: it may be the best there is)."""
+    from focalpoint.server.config import load_config
+    from focalpoint.storage.sqlite.backup import backup
+
+    config = load_config(config_path)
+    copied = backup(config.database, out_path)
+    newest = f"newest checkpoint at {copied.latest_checkpoint}" if copied.latest_checkpoint else "no checkpoint yet"
+    click.echo(f"backup written: {copied.path} ({copied.bytes} bytes; {copied.events} audit events; {newest})")
+    click.echo("keep it apart from the node's key file (node.keys): together they open every message")
+    if not copied.log_ok:
+        click.echo(f"focalpoint: error: the copy's audit log does not verify: {copied.log_problem}", err=True)
+        sys.exit(1)
+
+
+@node.command("restore")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--from", "backup_path", type=click.Path(path_type=Path), required=True, help="A file `node backup` wrote."
+)
+def node_restore(config_path: Path, backup_path: Path) -> None:
+    """Put a backup in place of the node's database; the node must be stopped.
+
+    The files replaced are moved aside, never deleted. At its next start the node declares the
+    restore to its partners, signed with its log key: the events after the backup are lost, and
+    that is recorded, not hidden (docs/operations.md §8)."""
+    from focalpoint.server.config import load_config
+    from focalpoint.storage.sqlite.backup import restore
+
+    config = load_config(config_path)
+    done = restore(backup_path, config.database, node_id=config.node_id, now_ms=now_ms())
+    click.echo(f"restored {done.path} from {backup_path}: {done.events} audit events")
+    if done.moved_aside is not None:
+        click.echo(f"the files it replaced are in {done.moved_aside}")
+    lost = f"at least {done.lost_known - done.events} events after them" if done.lost_known > done.events else ""
+    click.echo(
+        "next: start the node; it declares the restore to its partners before it serves anything"
+        + (f" ({lost} are lost)" if lost else "")
+    )
 
 
 @node.command("run")

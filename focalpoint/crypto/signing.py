@@ -55,6 +55,7 @@ class Context(bytes, enum.Enum):
     CHECKPOINT = b"focalpoint/v1/checkpoint"
     COSIGNATURE = b"focalpoint/v1/cosignature"
     EVIDENCE = b"focalpoint/v1/evidence"
+    RESTORE = b"focalpoint/v1/restore"
 
 
 def _to_be_signed(context: Context, data: bytes) -> bytes:

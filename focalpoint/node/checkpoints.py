@@ -15,6 +15,7 @@ from focalpoint.audit.checkpoint import make_checkpoint, with_cosignatures
 from focalpoint.errors import PreconditionFailed, StorageError, UsageError
 from focalpoint.node.keyring import KeyRing
 from focalpoint.node.ports import Clock, DirectoryView
+from focalpoint.node.restore import Epoch, current_epoch
 from focalpoint.storage.base import AuditStore
 from focalpoint.v1 import audit_pb2
 
@@ -34,6 +35,7 @@ class Checkpoints:
         self._clock = clock_ms
         self._lock = asyncio.Lock()
         self._latest_raw = b""
+        self._epoch = Epoch(0, None)
 
     @property
     def latest_raw(self) -> bytes:
@@ -43,6 +45,12 @@ class Checkpoints:
     async def load(self) -> None:
         latest = await self._audit.latest_checkpoint()
         self._latest_raw = latest[0] if latest is not None else b""
+        self._epoch = await current_epoch(self._audit)
+
+    @property
+    def epoch(self) -> Epoch:
+        """The log's epoch (``focalpoint.node.restore``): new checkpoints name it and carry its declaration."""
+        return self._epoch
 
     async def get(self, *, create: bool = True) -> audit_pb2.SignedCheckpoint:
         """The latest signed checkpoint with its cosignatures; with ``create``, first sign one
@@ -66,7 +74,15 @@ class Checkpoints:
             root = await self._audit.read(lambda view: view.root(size))
             # Never dated before the previous checkpoint, even if the clock was stepped back.
             now = max(self._clock(), self._issued_at(latest))
-            signed = make_checkpoint(signer, log_node=self._me, size=size, root=root, issued_at_ms=now)
+            signed = make_checkpoint(
+                signer,
+                log_node=self._me,
+                size=size,
+                root=root,
+                issued_at_ms=now,
+                epoch=self._epoch.number,
+                restore=self._epoch.declaration,
+            )
             raw = await self._audit.add_checkpoint(size, signed.SerializeToString(), now)
             self._latest_raw = raw
             log.info("checkpoint_signed", size=size)

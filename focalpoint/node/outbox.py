@@ -71,13 +71,16 @@ class Outbox:
         self._default_ttl_s = default_ttl_s
         self._clock = clock_ms
         self._sequences: dict[str, int] = {}
+        self._sequence_floor = 0
         self._commit: GroupCommit[NewOutbox, bytes] = GroupCommit(store.add)
         # client_request_id -> set when the submission holding it has finished (committed or not).
         self._in_flight: dict[str, asyncio.Event] = {}
 
-    async def load(self) -> None:
-        """The last sequence number used per peer (numbers continue after a restart)."""
+    async def load(self, *, sequence_floor: int = 0) -> None:
+        """The last sequence number used per peer (numbers continue after a restart); after a
+        declared restore they continue above ``sequence_floor`` (``focalpoint.node.restore``)."""
         self._sequences = await self._store.last_sequences()
+        self._sequence_floor = sequence_floor
 
     async def close(self) -> None:
         await self._commit.close()
@@ -175,7 +178,7 @@ class Outbox:
             raise UsageError(f"ttl_seconds must be between 60 and {self._limits.max_lifetime_ms // 1000}, got {ttl}")
         # No await between taking the sequence number and using it, so numbers are unique; a
         # number is only burnt when the commit itself fails (the user then gets the error).
-        sequence = self._sequences.get(recipient, 0) + 1
+        sequence = max(self._sequences.get(recipient, 0), self._sequence_floor) + 1
         message_id = secrets.token_bytes(16)
         try:
             sealed = seal(  # validates the body (focalpoint.exchange.body) before signing anything

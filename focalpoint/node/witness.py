@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 from google.protobuf.message import DecodeError
@@ -30,6 +30,7 @@ from focalpoint.audit.checkpoint import (
     clock_disorder,
     contradiction,
     cosign,
+    declared_restore,
     parse_signed_checkpoint,
     stored_checkpoint,
     verify_checkpoint,
@@ -82,17 +83,17 @@ class Witness:
         self._clock = clock_ms
         self._spawn = spawn
         self._locks: dict[str, asyncio.Lock] = {}
-        self._known: dict[str, int] = {}  # peer -> largest size cosigned this run
+        self._known: dict[str, tuple[int, int]] = {}  # peer -> latest (epoch, size) cosigned this run
         self._alarmed: set[tuple[str, bytes, bytes]] | None = None
         self._warned_no_key = False
 
     def offered(self, peer: str, raw: bytes) -> None:
         """A partner's envelope carried its checkpoint: check that partner if it is news."""
         try:
-            size = audit_pb2.Checkpoint.FromString(parse_signed_checkpoint(raw).checkpoint).size
+            cp = audit_pb2.Checkpoint.FromString(parse_signed_checkpoint(raw).checkpoint)
         except Exception:  # malformed: the scheduled round will fetch the real one
             return
-        if size <= self._known.get(peer, -1) or self._lock(peer).locked():
+        if (cp.epoch, cp.size) <= self._known.get(peer, (-1, -1)) or self._lock(peer).locked():
             return
         if peer in partners(self._directory(), self._me):  # only partners are witnessed
             self._spawn(self.check(peer))
@@ -133,7 +134,21 @@ class Witness:
         new = verify_checkpoint(signed, directory, log_node=peer)
         previous_raw = await self._audit.witnessed(peer)
         previous = stored_checkpoint(parse_signed_checkpoint(previous_raw)) if previous_raw else None
-        if previous is not None:
+        if previous is not None and new.epoch < previous.epoch:
+            reason = f"the log went back from epoch {previous.epoch} to epoch {new.epoch}"
+            return await self._alarm(peer, previous, new, None, reason)
+        if new.epoch > 0 and (previous is None or new.epoch > previous.epoch):
+            # A declared restore began this epoch: the checkpoint must extend the restored log it declares.
+            declaration = declared_restore(new, directory)
+            alarm = await self._compare(peer, _declared_base(declaration, new), new)
+            if alarm is not None:
+                return alarm
+            if previous is not None:
+                alarm = await self._record_restore(peer, previous, new, declaration)
+                if alarm is not None:
+                    return alarm
+                previous = previous_raw = None  # the new epoch is witnessed afresh
+        elif previous is not None:
             alarm = await self._compare(peer, previous, new)
             if alarm is not None:
                 return alarm
@@ -149,11 +164,16 @@ class Witness:
                 seen = verify_checkpoint(theirs, directory, log_node=peer)
             except VerificationError:
                 continue  # e.g. signed by a log key since retired or revoked: nothing to compare with
+            if seen.epoch > new.epoch:  # it showed that partner a later epoch than it shows this node
+                reason = f"epoch {new.epoch} shown here, epoch {seen.epoch} cosigned by {other}"
+                return await self._alarm(peer, seen, new, None, reason)
+            if seen.epoch < new.epoch:
+                continue  # cosigned before the declared restore: nothing to compare
             alarm = await self._compare(peer, seen, new, via=other)
             if alarm is not None:
                 return alarm
         if previous is not None and new.size <= previous.size:
-            self._known[peer] = max(self._known.get(peer, 0), previous.size)
+            self._known[peer] = max(self._known.get(peer, (0, 0)), (previous.epoch, previous.size))
             if new.size == previous.size and previous_raw and not _cosigned_by(signed, self._me):
                 # This node cosigned but the partner never got it (the Cosign call failed): hand it back.
                 [mine] = parse_signed_checkpoint(previous_raw).cosignatures
@@ -165,12 +185,63 @@ class Witness:
         kept = audit_pb2.SignedCheckpoint(
             checkpoint=new.raw, signatures=new.signed.signatures, cosignatures=[cosignature]
         )
+        if new.signed.HasField("restore"):
+            kept.restore.CopyFrom(new.signed.restore)
         event = audit_events.cosigned(at_ms=now, peer=peer, size=new.size, root=new.root)
         await self._audit.set_witnessed(peer, new.size, kept.SerializeToString(), event, now)
-        self._known[peer] = new.size
+        self._known[peer] = (new.epoch, new.size)
         await self._transport.cosign(peer, cosignature)
         log.info("witness_cosigned", peer=peer, size=new.size)
         return WitnessOutcome(peer, "cosigned", new.size)
+
+    async def _record_restore(
+        self,
+        peer: str,
+        previous: VerifiedCheckpoint,
+        new: VerifiedCheckpoint,
+        declaration: audit_pb2.RestoreDeclaration,
+    ) -> WitnessOutcome | None:
+        """A partner declared a restore since this node last cosigned its log: keep the declaration
+        as evidence, with what this node knows lost, instead of an alarm. What this node cosigned
+        within the restored log must still be part of it (an alarm otherwise)."""
+        lost_to = previous.size
+        if previous.size <= declaration.restored_size:  # nothing this node saw was lost: it must be a prefix
+            alarm = await self._compare(peer, replace(previous, epoch=new.epoch), new)
+            if alarm is not None:
+                return alarm
+            lost_to = 0
+        now = self._clock()
+        kept_new = audit_pb2.SignedCheckpoint(checkpoint=new.raw, signatures=new.signed.signatures)
+        kept_new.restore.CopyFrom(new.signed.restore)
+        evidence = audit_pb2.RestoreEvidence(
+            log_node=peer,
+            last_cosigned=previous.signed,
+            declaration=new.signed.restore,
+            first_seen=kept_new,
+            recorded_at_ms=now,
+            recorded_by=self._me,
+        )
+        event = audit_events.peer_restored(
+            at_ms=now,
+            peer=peer,
+            epoch=new.epoch,
+            size=declaration.restored_size,
+            root=declaration.restored_root,
+            lost_to=lost_to,
+            declaration=new.signed.restore.declaration,
+        )
+        await self._audit.record_restore(peer, evidence.SerializeToString(), event, now)
+        self._known.pop(peer, None)
+        log.warning(
+            "peer_restored",
+            peer=peer,
+            epoch=new.epoch,
+            restored_events=declaration.restored_size,
+            lost_from=declaration.restored_size,
+            lost_to=max(lost_to, declaration.restored_size),
+            action="its events in that range are gone; messages it received then may need sending again",
+        )
+        return None
 
     async def _compare(
         self,
@@ -195,6 +266,14 @@ class Witness:
             if disorder is not None:
                 log.warning("witness_clock_disorder", peer=peer, detail=disorder)
             return None
+        if via:
+            reason = f"{reason} (one checkpoint as cosigned by {via})"
+        return await self._alarm(peer, a, b, proof, reason)
+
+    async def _alarm(
+        self, peer: str, a: VerifiedCheckpoint, b: VerifiedCheckpoint, proof: list[bytes] | None, reason: str
+    ) -> WitnessOutcome:
+        """Keep two checkpoints that cannot both be true as evidence (once), and say so."""
         key = (peer, a.raw, b.raw)
         if self._alarmed is None:  # the evidence kept before a restart
             self._alarmed = set()
@@ -204,13 +283,11 @@ class Witness:
         if key in self._alarmed:  # already kept as evidence; say so again without storing it twice
             return WitnessOutcome(peer, "alarm", b.size, reason)
         self._alarmed.add(key)
-        if via:
-            reason = f"{reason} (one checkpoint as cosigned by {via})"
         now = self._clock()
         evidence = audit_pb2.ConflictEvidence(
             log_node=peer,
-            earlier=audit_pb2.SignedCheckpoint(checkpoint=a.raw, signatures=a.signed.signatures),
-            later=audit_pb2.SignedCheckpoint(checkpoint=b.raw, signatures=b.signed.signatures),
+            earlier=_evidence_copy(a),
+            later=_evidence_copy(b),
             offered_proof=proof or [],
             reason=reason,
             detected_at_ms=now,
@@ -220,6 +297,26 @@ class Witness:
         await self._audit.add_alarm(peer, evidence.SerializeToString(), event, now)
         log.error("witness_alarm", peer=peer, reason=reason)
         return WitnessOutcome(peer, "alarm", b.size, reason)
+
+
+def _declared_base(declaration: audit_pb2.RestoreDeclaration, new: VerifiedCheckpoint) -> VerifiedCheckpoint:
+    """The restored log a declaration names, as a checkpoint of the new epoch to extend."""
+    return VerifiedCheckpoint(
+        new.log_node,
+        declaration.restored_size,
+        declaration.restored_root,
+        declaration.declared_at_ms,
+        new.signed,
+        new.epoch,
+    )
+
+
+def _evidence_copy(checkpoint: VerifiedCheckpoint) -> audit_pb2.SignedCheckpoint:
+    """A checkpoint as conflict evidence keeps it: signed bytes, signatures, and any restore declaration."""
+    kept = audit_pb2.SignedCheckpoint(checkpoint=checkpoint.raw, signatures=checkpoint.signed.signatures)
+    if checkpoint.signed.HasField("restore"):
+        kept.restore.CopyFrom(checkpoint.signed.restore)
+    return kept
 
 
 def _cosigned_by(signed: audit_pb2.SignedCheckpoint, witness: str) -> bool:

@@ -28,7 +28,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from directory import Directory
-from focalpoint.audit.checkpoint import verify_checkpoint
+from focalpoint.audit.checkpoint import VerifiedCheckpoint, verify_checkpoint
 from focalpoint.crypto.suite import SUITE_V1, self_test
 from focalpoint.errors import ConfigError, FocalpointError, StorageError
 from focalpoint.exchange.envelope import Limits
@@ -46,6 +46,7 @@ from focalpoint.node.peer_api import PeerApi
 from focalpoint.node.ports import Clock, PeerTransport, wall_clock_ms
 from focalpoint.node.reachability import Reachability
 from focalpoint.node.reconcile import Reconciler
+from focalpoint.node.restore import current_epoch, declare, pending_restore
 from focalpoint.node.witness import Witness
 from focalpoint.server.config import NodeConfig
 from focalpoint.server.limits import DescriptorBudget, descriptor_budget, raise_descriptor_limit
@@ -264,10 +265,12 @@ class Node:
                     + (f" (its entry was left out: {left_out[0]})" if left_out else "")
                 )
             node = cls(config, keys, cache, store, clock_ms=clock_ms, passphrase=passphrase, transport=transport)
-            await node.outbox.load()
-            await node.checkpoints.load()
             await node.keyring.load()
-            await node._not_behind_partners()
+            await node._check_log_against_partners()
+            await node.checkpoints.load()
+            await node.outbox.load(sequence_floor=node.checkpoints.epoch.sequence_floor)
+            if node.checkpoints.epoch.number and node.keyring.log_signer is not None:
+                await node.checkpoints.get()  # the epoch's checkpoint (with its declaration) before anyone asks
             if node.keyring.log_signer is None:
                 log.warning(
                     "no_log_key",
@@ -387,24 +390,47 @@ class Node:
             except FocalpointError as e:  # one failed pass must not end the node's upkeep
                 log.error("maintenance_failed", error=str(e))
 
-    async def _not_behind_partners(self, timeout_s: float = 5.0) -> None:
-        """Refuse to start on a log shorter than one a partner cosigned: the database lost what the
-        node had committed (the high-water mark catches most of this; this catches it even when
-        the mark went with the database). A partner that cannot be asked now is not waited for."""
+    async def _check_log_against_partners(self, timeout_s: float = 5.0) -> None:
+        """Refuse to start on a log shorter than one a partner cosigned in this epoch: the database
+        lost what the node had committed (the high-water mark catches most of this; this catches it
+        even when the mark went with the database) — unless ``focalpoint node restore`` put it back
+        from a backup, in which case the restore is declared now (``focalpoint.node.restore``).
+        A partner that cannot be asked now is not waited for."""
         size, directory = self.store.audit.size, self.cache.current
 
-        async def cosigned(peer: str) -> tuple[str, int] | None:
+        async def cosigned(peer: str) -> tuple[str, VerifiedCheckpoint] | None:
             try:
                 signed = await asyncio.wait_for(self.transport.checkpoint(peer, self.node_id), timeout_s)
-                return peer, verify_checkpoint(signed, directory, log_node=self.node_id).size
+                return peer, verify_checkpoint(signed, directory, log_node=self.node_id)
             except (FocalpointError, TimeoutError):  # not reachable, nothing cosigned yet, or not ours
                 return None
 
-        found = await asyncio.gather(*(cosigned(p) for p in partners(directory, self.node_id)))
+        found = [f for f in await asyncio.gather(*(cosigned(p) for p in partners(directory, self.node_id))) if f]
         # Connections to partners that were down now would wait out gRPC's reconnect backoff once
         # the node runs: start afresh.
         await self.transport.close()
-        ahead = sorted((s, p) for p, s in filter(None, found) if s > size)
+        pending = await pending_restore(self.store.audit)
+        if pending is not None:
+            lost_known = max((c.size for _, c in found), default=0)
+            await declare(
+                self.store.audit,
+                me=self.node_id,
+                signer=self.keyring.log_signer,
+                pending=pending,
+                lost_known=lost_known,
+                now_ms=self.clock_ms(),
+            )
+            return
+        epoch = (await current_epoch(self.store.audit)).number
+        later = sorted((c.epoch, p) for p, c in found if c.epoch > epoch)
+        if later:
+            their_epoch, peer = later[-1]
+            raise StorageError(
+                f"{self.config.database}: {peer} cosigned a checkpoint of this node's log in epoch {their_epoch}, but"
+                f" the database is in epoch {epoch}: it is a copy from before a declared restore; do not start on"
+                " it: restore the latest backup (focalpoint node restore, docs/operations.md §8)"
+            )
+        ahead = sorted((c.size, p) for p, c in found if c.epoch == epoch and c.size > size)
         if ahead:
             events, peer = ahead[-1]
             raise StorageError(

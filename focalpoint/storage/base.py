@@ -30,7 +30,10 @@ from focalpoint.v1 import envelope_pb2, local_pb2
 
 __all__ = [
     "EXPIRED",
+    "LOG_EPOCH",
     "NOT_RECEIVED",
+    "RESTORE_DECLARATION",
+    "RESTORE_PENDING",
     "AuditStore",
     "AuditView",
     "Delivered",
@@ -66,6 +69,14 @@ EXPIRED = (
     " do not send it again"
 )
 NOT_RECEIVED = "expired; the recipient said it never received it and never will: it may be sent again"
+
+# Settings kept with the audit log (``AuditStore.meta``) about restores (docs/adr/0011):
+# set by ``focalpoint node restore`` on the copy it puts in place (JSON: restored_at_ms,
+# backup_sha256, lost_known_size); the node declares the restore at its next start and clears it.
+RESTORE_PENDING = "restore_pending"
+# The log's epoch (0 until the first declared restore), and the SignedRestoreDeclaration that began it (hex).
+LOG_EPOCH = "log_epoch"
+RESTORE_DECLARATION = "restore_declaration"
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,6 +391,13 @@ class AuditStore(Protocol):
     async def add_alarm(self, log_node: str, raw: bytes, event: bytes, at_ms: int) -> None: ...
 
     async def alarms(self) -> list[bytes]: ...
+
+    async def record_restore(self, log_node: str, raw: bytes, event: bytes, at_ms: int) -> None:
+        """Keep a partner's declared restore (``raw``: RestoreEvidence) with its PEER_RESTORED event, and
+        forget the checkpoint of its old epoch as witnessed (the evidence holds it), in one transaction."""
+        ...
+
+    async def restores(self) -> list[bytes]: ...
 
 
 class Store(Protocol):

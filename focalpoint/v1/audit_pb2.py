@@ -26,49 +26,55 @@ from focalpoint.v1 import common_pb2 as focalpoint_dot_v1_dot_common__pb2
 from focalpoint.v1 import envelope_pb2 as focalpoint_dot_v1_dot_envelope__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66ocalpoint/v1/audit.proto\x12\rfocalpoint.v1\x1a\x1a\x66ocalpoint/v1/common.proto\x1a\x1c\x66ocalpoint/v1/envelope.proto\"\xc4\x04\n\nAuditEvent\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.focalpoint.v1.AuditEventKind\x12\r\n\x05\x61t_ms\x18\x02 \x01(\x03\x12\x11\n\tpeer_node\x18\x04 \x01(\t\x12\x12\n\nmessage_id\x18\x05 \x01(\x0c\x12\x17\n\x0f\x65nvelope_sha256\x18\x06 \x01(\x0c\x12\x10\n\x08\x63\x61se_ref\x18\x07 \x01(\t\x12\x14\n\x0cmessage_kind\x18\x08 \x01(\t\x12+\n\x07refusal\x18\t \x01(\x0e\x32\x1a.focalpoint.v1.RefusalCode\x12\r\n\x05\x61\x63tor\x18\n \x01(\t\x12\x16\n\x0epeer_log_index\x18\x0b \x01(\x04\x12\x16\n\x0ereceipt_sha256\x18\x0c \x01(\x0c\x12\x15\n\rdocument_kind\x18\r \x01(\t\x12\x15\n\rdocument_name\x18\x0e \x01(\t\x12\x18\n\x10\x64ocument_version\x18\x0f \x01(\x04\x12\x17\n\x0f\x64ocument_sha256\x18\x10 \x01(\x0c\x12\x0e\n\x06key_id\x18\x11 \x01(\t\x12\x0e\n\x06status\x18\x12 \x01(\t\x12\x17\n\x0f\x63heckpoint_size\x18\x13 \x01(\x04\x12\x17\n\x0f\x63heckpoint_root\x18\x14 \x01(\x0c\x12\x10\n\x08sequence\x18\x15 \x01(\x04\x12\r\n\x05\x63ount\x18\x16 \x01(\x04\x12\x17\n\x0fwindow_start_ms\x18\x17 \x01(\x03\x12\x33\n\x0erefusal_counts\x18\x18 \x03(\x0b\x32\x1b.focalpoint.v1.RefusalCountJ\x04\x08\x03\x10\x04\"G\n\x0cRefusalCount\x12(\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x1a.focalpoint.v1.RefusalCode\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\"U\n\nCheckpoint\x12\x10\n\x08log_node\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x11\n\troot_hash\x18\x03 \x01(\x0c\x12\x14\n\x0cissued_at_ms\x18\x04 \x01(\x03\"S\n\x0f\x43osignedContent\x12\x12\n\ncheckpoint\x18\x01 \x01(\x0c\x12\x14\n\x0cwitness_node\x18\x02 \x01(\t\x12\x16\n\x0e\x63osigned_at_ms\x18\x03 \x01(\x03\"L\n\x0b\x43osignature\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\x0c\x12,\n\nsignatures\x18\x02 \x03(\x0b\x32\x18.focalpoint.v1.Signature\"\x86\x01\n\x10SignedCheckpoint\x12\x12\n\ncheckpoint\x18\x01 \x01(\x0c\x12,\n\nsignatures\x18\x02 \x03(\x0b\x32\x18.focalpoint.v1.Signature\x12\x30\n\x0c\x63osignatures\x18\x03 \x03(\x0b\x32\x1a.focalpoint.v1.Cosignature\"\xda\x01\n\x10\x43onflictEvidence\x12\x10\n\x08log_node\x18\x01 \x01(\t\x12\x30\n\x07\x65\x61rlier\x18\x02 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12.\n\x05later\x18\x03 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12\x15\n\roffered_proof\x18\x04 \x03(\x0c\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x16\n\x0e\x64\x65tected_at_ms\x18\x06 \x01(\x03\x12\x13\n\x0b\x64\x65tected_by\x18\x07 \x01(\t\"(\n\x14GetCheckpointRequest\x12\x10\n\x08log_node\x18\x01 \x01(\t\"9\n\x15InclusionProofRequest\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\"4\n\x16InclusionProofResponse\x12\x0c\n\x04leaf\x18\x01 \x01(\x0c\x12\x0c\n\x04path\x18\x02 \x03(\x0c\"=\n\x17\x43onsistencyProofRequest\x12\x10\n\x08old_size\x18\x01 \x01(\x04\x12\x10\n\x08new_size\x18\x02 \x01(\x04\"(\n\x18\x43onsistencyProofResponse\x12\x0c\n\x04path\x18\x01 \x03(\x0c\"\x10\n\x0e\x43osignResponse\"9\n\x0c\x45videnceLeaf\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04leaf\x18\x02 \x01(\x0c\x12\x0c\n\x04path\x18\x03 \x03(\x0c\"z\n\x0f\x45videnceMessage\x12\x10\n\x08\x65nvelope\x18\x01 \x01(\x0c\x12\x0f\n\x07receipt\x18\x02 \x01(\x0c\x12\x10\n\x08outgoing\x18\x03 \x01(\x08\x12\x32\n\x0creceiver_log\x18\x04 \x01(\x0b\x32\x1c.focalpoint.v1.PeerInclusion\"o\n\rPeerInclusion\x12\x33\n\ncheckpoint\x18\x01 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12\r\n\x05index\x18\x02 \x01(\x04\x12\x0c\n\x04leaf\x18\x03 \x01(\x0c\x12\x0c\n\x04path\x18\x04 \x03(\x0c\"\xf6\x02\n\x0e\x45videnceBundle\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\r\x12\x0c\n\x04node\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61se_ref\x18\x03 \x01(\t\x12\x16\n\x0e\x65xported_at_ms\x18\x04 \x01(\x03\x12\x13\n\x0b\x65xported_by\x18\x05 \x01(\t\x12\x18\n\x10\x64irectory_bundle\x18\x06 \x01(\x0c\x12\x33\n\ncheckpoint\x18\x07 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12\x32\n\twitnessed\x18\x08 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12\x1d\n\x15witnessed_consistency\x18\t \x03(\x0c\x12+\n\x06\x65vents\x18\n \x03(\x0b\x32\x1b.focalpoint.v1.EvidenceLeaf\x12\x30\n\x08messages\x18\x0b \x03(\x0b\x32\x1e.focalpoint.v1.EvidenceMessage\"L\n\x0c\x45videnceFile\x12\x0e\n\x06\x62undle\x18\x01 \x01(\x0c\x12,\n\nsignatures\x18\x02 \x03(\x0b\x32\x18.focalpoint.v1.Signature*\xff\x03\n\x0e\x41uditEventKind\x12 \n\x1c\x41UDIT_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41UDIT_EVENT_KIND_SENT\x10\x01\x12\x1e\n\x1a\x41UDIT_EVENT_KIND_DELIVERED\x10\x02\x12\x1e\n\x1a\x41UDIT_EVENT_KIND_RECEIPTED\x10\x03\x12\x1c\n\x18\x41UDIT_EVENT_KIND_REFUSED\x10\x04\x12$\n AUDIT_EVENT_KIND_REFUSED_BY_PEER\x10\x05\x12\x1c\n\x18\x41UDIT_EVENT_KIND_EXPIRED\x10\x06\x12\x19\n\x15\x41UDIT_EVENT_KIND_READ\x10\x07\x12\x1d\n\x19\x41UDIT_EVENT_KIND_EXPORTED\x10\x08\x12#\n\x1f\x41UDIT_EVENT_KIND_STATUS_CHANGED\x10\t\x12\'\n#AUDIT_EVENT_KIND_DIRECTORY_ACCEPTED\x10\n\x12 \n\x1c\x41UDIT_EVENT_KIND_KEY_CHANGED\x10\x0b\x12\x1d\n\x19\x41UDIT_EVENT_KIND_COSIGNED\x10\x0c\x12\"\n\x1e\x41UDIT_EVENT_KIND_WITNESS_ALARM\x10\r\x12!\n\x1d\x41UDIT_EVENT_KIND_NOT_RECEIVED\x10\x0e\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66ocalpoint/v1/audit.proto\x12\rfocalpoint.v1\x1a\x1a\x66ocalpoint/v1/common.proto\x1a\x1c\x66ocalpoint/v1/envelope.proto\"\xfb\x04\n\nAuditEvent\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.focalpoint.v1.AuditEventKind\x12\r\n\x05\x61t_ms\x18\x02 \x01(\x03\x12\x11\n\tpeer_node\x18\x04 \x01(\t\x12\x12\n\nmessage_id\x18\x05 \x01(\x0c\x12\x17\n\x0f\x65nvelope_sha256\x18\x06 \x01(\x0c\x12\x10\n\x08\x63\x61se_ref\x18\x07 \x01(\t\x12\x14\n\x0cmessage_kind\x18\x08 \x01(\t\x12+\n\x07refusal\x18\t \x01(\x0e\x32\x1a.focalpoint.v1.RefusalCode\x12\r\n\x05\x61\x63tor\x18\n \x01(\t\x12\x16\n\x0epeer_log_index\x18\x0b \x01(\x04\x12\x16\n\x0ereceipt_sha256\x18\x0c \x01(\x0c\x12\x15\n\rdocument_kind\x18\r \x01(\t\x12\x15\n\rdocument_name\x18\x0e \x01(\t\x12\x18\n\x10\x64ocument_version\x18\x0f \x01(\x04\x12\x17\n\x0f\x64ocument_sha256\x18\x10 \x01(\x0c\x12\x0e\n\x06key_id\x18\x11 \x01(\t\x12\x0e\n\x06status\x18\x12 \x01(\t\x12\x17\n\x0f\x63heckpoint_size\x18\x13 \x01(\x04\x12\x17\n\x0f\x63heckpoint_root\x18\x14 \x01(\x0c\x12\x10\n\x08sequence\x18\x15 \x01(\x04\x12\r\n\x05\x63ount\x18\x16 \x01(\x04\x12\x17\n\x0fwindow_start_ms\x18\x17 \x01(\x03\x12\x33\n\x0erefusal_counts\x18\x18 \x03(\x0b\x32\x1b.focalpoint.v1.RefusalCount\x12\x11\n\tlog_epoch\x18\x19 \x01(\r\x12\x11\n\tlost_from\x18\x1a \x01(\x04\x12\x0f\n\x07lost_to\x18\x1b \x01(\x04J\x04\x08\x03\x10\x04\"G\n\x0cRefusalCount\x12(\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x1a.focalpoint.v1.RefusalCode\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\"d\n\nCheckpoint\x12\x10\n\x08log_node\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x11\n\troot_hash\x18\x03 \x01(\x0c\x12\x14\n\x0cissued_at_ms\x18\x04 \x01(\x03\x12\r\n\x05\x65poch\x18\x05 \x01(\r\"S\n\x0f\x43osignedContent\x12\x12\n\ncheckpoint\x18\x01 \x01(\x0c\x12\x14\n\x0cwitness_node\x18\x02 \x01(\t\x12\x16\n\x0e\x63osigned_at_ms\x18\x03 \x01(\x03\"L\n\x0b\x43osignature\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\x0c\x12,\n\nsignatures\x18\x02 \x03(\x0b\x32\x18.focalpoint.v1.Signature\"\xc0\x01\n\x10SignedCheckpoint\x12\x12\n\ncheckpoint\x18\x01 \x01(\x0c\x12,\n\nsignatures\x18\x02 \x03(\x0b\x32\x18.focalpoint.v1.Signature\x12\x30\n\x0c\x63osignatures\x18\x03 \x03(\x0b\x32\x1a.focalpoint.v1.Cosignature\x12\x38\n\x07restore\x18\x04 \x01(\x0b\x32\'.focalpoint.v1.SignedRestoreDeclaration\"\xc3\x01\n\x12RestoreDeclaration\x12\x10\n\x08log_node\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\r\x12\x15\n\rrestored_size\x18\x03 \x01(\x04\x12\x15\n\rrestored_root\x18\x04 \x01(\x0c\x12\x17\n\x0flost_known_size\x18\x05 \x01(\x04\x12\x16\n\x0e\x64\x65\x63lared_at_ms\x18\x06 \x01(\x03\x12\x16\n\x0esequence_floor\x18\x07 \x01(\x04\x12\x15\n\rbackup_sha256\x18\x08 \x01(\x0c\"]\n\x18SignedRestoreDeclaration\x12\x13\n\x0b\x64\x65\x63laration\x18\x01 \x01(\x0c\x12,\n\nsignatures\x18\x02 \x03(\x0b\x32\x18.focalpoint.v1.Signature\"\xfb\x01\n\x0fRestoreEvidence\x12\x10\n\x08log_node\x18\x01 \x01(\t\x12\x36\n\rlast_cosigned\x18\x02 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12<\n\x0b\x64\x65\x63laration\x18\x03 \x01(\x0b\x32\'.focalpoint.v1.SignedRestoreDeclaration\x12\x33\n\nfirst_seen\x18\x04 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12\x16\n\x0erecorded_at_ms\x18\x05 \x01(\x03\x12\x13\n\x0brecorded_by\x18\x06 \x01(\t\"\xda\x01\n\x10\x43onflictEvidence\x12\x10\n\x08log_node\x18\x01 \x01(\t\x12\x30\n\x07\x65\x61rlier\x18\x02 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12.\n\x05later\x18\x03 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12\x15\n\roffered_proof\x18\x04 \x03(\x0c\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x16\n\x0e\x64\x65tected_at_ms\x18\x06 \x01(\x03\x12\x13\n\x0b\x64\x65tected_by\x18\x07 \x01(\t\"(\n\x14GetCheckpointRequest\x12\x10\n\x08log_node\x18\x01 \x01(\t\"9\n\x15InclusionProofRequest\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\"4\n\x16InclusionProofResponse\x12\x0c\n\x04leaf\x18\x01 \x01(\x0c\x12\x0c\n\x04path\x18\x02 \x03(\x0c\"=\n\x17\x43onsistencyProofRequest\x12\x10\n\x08old_size\x18\x01 \x01(\x04\x12\x10\n\x08new_size\x18\x02 \x01(\x04\"(\n\x18\x43onsistencyProofResponse\x12\x0c\n\x04path\x18\x01 \x03(\x0c\"\x10\n\x0e\x43osignResponse\"9\n\x0c\x45videnceLeaf\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04leaf\x18\x02 \x01(\x0c\x12\x0c\n\x04path\x18\x03 \x03(\x0c\"z\n\x0f\x45videnceMessage\x12\x10\n\x08\x65nvelope\x18\x01 \x01(\x0c\x12\x0f\n\x07receipt\x18\x02 \x01(\x0c\x12\x10\n\x08outgoing\x18\x03 \x01(\x08\x12\x32\n\x0creceiver_log\x18\x04 \x01(\x0b\x32\x1c.focalpoint.v1.PeerInclusion\"o\n\rPeerInclusion\x12\x33\n\ncheckpoint\x18\x01 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12\r\n\x05index\x18\x02 \x01(\x04\x12\x0c\n\x04leaf\x18\x03 \x01(\x0c\x12\x0c\n\x04path\x18\x04 \x03(\x0c\"\xf6\x02\n\x0e\x45videnceBundle\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\r\x12\x0c\n\x04node\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61se_ref\x18\x03 \x01(\t\x12\x16\n\x0e\x65xported_at_ms\x18\x04 \x01(\x03\x12\x13\n\x0b\x65xported_by\x18\x05 \x01(\t\x12\x18\n\x10\x64irectory_bundle\x18\x06 \x01(\x0c\x12\x33\n\ncheckpoint\x18\x07 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12\x32\n\twitnessed\x18\x08 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12\x1d\n\x15witnessed_consistency\x18\t \x03(\x0c\x12+\n\x06\x65vents\x18\n \x03(\x0b\x32\x1b.focalpoint.v1.EvidenceLeaf\x12\x30\n\x08messages\x18\x0b \x03(\x0b\x32\x1e.focalpoint.v1.EvidenceMessage\"L\n\x0c\x45videnceFile\x12\x0e\n\x06\x62undle\x18\x01 \x01(\x0c\x12,\n\nsignatures\x18\x02 \x03(\x0b\x32\x18.focalpoint.v1.Signature*\xc2\x04\n\x0e\x41uditEventKind\x12 \n\x1c\x41UDIT_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41UDIT_EVENT_KIND_SENT\x10\x01\x12\x1e\n\x1a\x41UDIT_EVENT_KIND_DELIVERED\x10\x02\x12\x1e\n\x1a\x41UDIT_EVENT_KIND_RECEIPTED\x10\x03\x12\x1c\n\x18\x41UDIT_EVENT_KIND_REFUSED\x10\x04\x12$\n AUDIT_EVENT_KIND_REFUSED_BY_PEER\x10\x05\x12\x1c\n\x18\x41UDIT_EVENT_KIND_EXPIRED\x10\x06\x12\x19\n\x15\x41UDIT_EVENT_KIND_READ\x10\x07\x12\x1d\n\x19\x41UDIT_EVENT_KIND_EXPORTED\x10\x08\x12#\n\x1f\x41UDIT_EVENT_KIND_STATUS_CHANGED\x10\t\x12\'\n#AUDIT_EVENT_KIND_DIRECTORY_ACCEPTED\x10\n\x12 \n\x1c\x41UDIT_EVENT_KIND_KEY_CHANGED\x10\x0b\x12\x1d\n\x19\x41UDIT_EVENT_KIND_COSIGNED\x10\x0c\x12\"\n\x1e\x41UDIT_EVENT_KIND_WITNESS_ALARM\x10\r\x12!\n\x1d\x41UDIT_EVENT_KIND_NOT_RECEIVED\x10\x0e\x12\x1d\n\x19\x41UDIT_EVENT_KIND_RESTORED\x10\x0f\x12\"\n\x1e\x41UDIT_EVENT_KIND_PEER_RESTORED\x10\x10\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'focalpoint.v1.audit_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AUDITEVENTKIND']._serialized_start=2396
-  _globals['_AUDITEVENTKIND']._serialized_end=2907
+  _globals['_AUDITEVENTKIND']._serialized_start=3071
+  _globals['_AUDITEVENTKIND']._serialized_end=3649
   _globals['_AUDITEVENT']._serialized_start=103
-  _globals['_AUDITEVENT']._serialized_end=683
-  _globals['_REFUSALCOUNT']._serialized_start=685
-  _globals['_REFUSALCOUNT']._serialized_end=756
-  _globals['_CHECKPOINT']._serialized_start=758
-  _globals['_CHECKPOINT']._serialized_end=843
-  _globals['_COSIGNEDCONTENT']._serialized_start=845
-  _globals['_COSIGNEDCONTENT']._serialized_end=928
-  _globals['_COSIGNATURE']._serialized_start=930
-  _globals['_COSIGNATURE']._serialized_end=1006
-  _globals['_SIGNEDCHECKPOINT']._serialized_start=1009
-  _globals['_SIGNEDCHECKPOINT']._serialized_end=1143
-  _globals['_CONFLICTEVIDENCE']._serialized_start=1146
-  _globals['_CONFLICTEVIDENCE']._serialized_end=1364
-  _globals['_GETCHECKPOINTREQUEST']._serialized_start=1366
-  _globals['_GETCHECKPOINTREQUEST']._serialized_end=1406
-  _globals['_INCLUSIONPROOFREQUEST']._serialized_start=1408
-  _globals['_INCLUSIONPROOFREQUEST']._serialized_end=1465
-  _globals['_INCLUSIONPROOFRESPONSE']._serialized_start=1467
-  _globals['_INCLUSIONPROOFRESPONSE']._serialized_end=1519
-  _globals['_CONSISTENCYPROOFREQUEST']._serialized_start=1521
-  _globals['_CONSISTENCYPROOFREQUEST']._serialized_end=1582
-  _globals['_CONSISTENCYPROOFRESPONSE']._serialized_start=1584
-  _globals['_CONSISTENCYPROOFRESPONSE']._serialized_end=1624
-  _globals['_COSIGNRESPONSE']._serialized_start=1626
-  _globals['_COSIGNRESPONSE']._serialized_end=1642
-  _globals['_EVIDENCELEAF']._serialized_start=1644
-  _globals['_EVIDENCELEAF']._serialized_end=1701
-  _globals['_EVIDENCEMESSAGE']._serialized_start=1703
-  _globals['_EVIDENCEMESSAGE']._serialized_end=1825
-  _globals['_PEERINCLUSION']._serialized_start=1827
-  _globals['_PEERINCLUSION']._serialized_end=1938
-  _globals['_EVIDENCEBUNDLE']._serialized_start=1941
-  _globals['_EVIDENCEBUNDLE']._serialized_end=2315
-  _globals['_EVIDENCEFILE']._serialized_start=2317
-  _globals['_EVIDENCEFILE']._serialized_end=2393
+  _globals['_AUDITEVENT']._serialized_end=738
+  _globals['_REFUSALCOUNT']._serialized_start=740
+  _globals['_REFUSALCOUNT']._serialized_end=811
+  _globals['_CHECKPOINT']._serialized_start=813
+  _globals['_CHECKPOINT']._serialized_end=913
+  _globals['_COSIGNEDCONTENT']._serialized_start=915
+  _globals['_COSIGNEDCONTENT']._serialized_end=998
+  _globals['_COSIGNATURE']._serialized_start=1000
+  _globals['_COSIGNATURE']._serialized_end=1076
+  _globals['_SIGNEDCHECKPOINT']._serialized_start=1079
+  _globals['_SIGNEDCHECKPOINT']._serialized_end=1271
+  _globals['_RESTOREDECLARATION']._serialized_start=1274
+  _globals['_RESTOREDECLARATION']._serialized_end=1469
+  _globals['_SIGNEDRESTOREDECLARATION']._serialized_start=1471
+  _globals['_SIGNEDRESTOREDECLARATION']._serialized_end=1564
+  _globals['_RESTOREEVIDENCE']._serialized_start=1567
+  _globals['_RESTOREEVIDENCE']._serialized_end=1818
+  _globals['_CONFLICTEVIDENCE']._serialized_start=1821
+  _globals['_CONFLICTEVIDENCE']._serialized_end=2039
+  _globals['_GETCHECKPOINTREQUEST']._serialized_start=2041
+  _globals['_GETCHECKPOINTREQUEST']._serialized_end=2081
+  _globals['_INCLUSIONPROOFREQUEST']._serialized_start=2083
+  _globals['_INCLUSIONPROOFREQUEST']._serialized_end=2140
+  _globals['_INCLUSIONPROOFRESPONSE']._serialized_start=2142
+  _globals['_INCLUSIONPROOFRESPONSE']._serialized_end=2194
+  _globals['_CONSISTENCYPROOFREQUEST']._serialized_start=2196
+  _globals['_CONSISTENCYPROOFREQUEST']._serialized_end=2257
+  _globals['_CONSISTENCYPROOFRESPONSE']._serialized_start=2259
+  _globals['_CONSISTENCYPROOFRESPONSE']._serialized_end=2299
+  _globals['_COSIGNRESPONSE']._serialized_start=2301
+  _globals['_COSIGNRESPONSE']._serialized_end=2317
+  _globals['_EVIDENCELEAF']._serialized_start=2319
+  _globals['_EVIDENCELEAF']._serialized_end=2376
+  _globals['_EVIDENCEMESSAGE']._serialized_start=2378
+  _globals['_EVIDENCEMESSAGE']._serialized_end=2500
+  _globals['_PEERINCLUSION']._serialized_start=2502
+  _globals['_PEERINCLUSION']._serialized_end=2613
+  _globals['_EVIDENCEBUNDLE']._serialized_start=2616
+  _globals['_EVIDENCEBUNDLE']._serialized_end=2990
+  _globals['_EVIDENCEFILE']._serialized_start=2992
+  _globals['_EVIDENCEFILE']._serialized_end=3068
 # @@protoc_insertion_point(module_scope)

@@ -60,6 +60,14 @@ class _AuditEventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AuditE
     """This node found two of a peer's checkpoints that cannot both be true."""
     AUDIT_EVENT_KIND_NOT_RECEIVED: _AuditEventKind.ValueType  # 14
     """The recipient of an expired outgoing message said it never stored it and never will."""
+    AUDIT_EVENT_KIND_RESTORED: _AuditEventKind.ValueType  # 15
+    """This node's database was restored from a backup and it declared so (RestoreDeclaration):
+    its log continues in a new epoch after `checkpoint_size` events (root `checkpoint_root`).
+    """
+    AUDIT_EVENT_KIND_PEER_RESTORED: _AuditEventKind.ValueType  # 16
+    """A partner declared a restore: this node, witnessing its log, recorded the declaration
+    (kept as RestoreEvidence) instead of raising an alarm.
+    """
 
 class AuditEventKind(_AuditEventKind, metaclass=_AuditEventKindEnumTypeWrapper): ...
 
@@ -94,6 +102,14 @@ AUDIT_EVENT_KIND_WITNESS_ALARM: AuditEventKind.ValueType  # 13
 """This node found two of a peer's checkpoints that cannot both be true."""
 AUDIT_EVENT_KIND_NOT_RECEIVED: AuditEventKind.ValueType  # 14
 """The recipient of an expired outgoing message said it never stored it and never will."""
+AUDIT_EVENT_KIND_RESTORED: AuditEventKind.ValueType  # 15
+"""This node's database was restored from a backup and it declared so (RestoreDeclaration):
+its log continues in a new epoch after `checkpoint_size` events (root `checkpoint_root`).
+"""
+AUDIT_EVENT_KIND_PEER_RESTORED: AuditEventKind.ValueType  # 16
+"""A partner declared a restore: this node, witnessing its log, recorded the declaration
+(kept as RestoreEvidence) instead of raising an alarm.
+"""
 Global___AuditEventKind: _TypeAlias = AuditEventKind  # noqa: Y015
 
 @_typing.final
@@ -127,6 +143,9 @@ class AuditEvent(_message.Message):
     COUNT_FIELD_NUMBER: _builtins.int
     WINDOW_START_MS_FIELD_NUMBER: _builtins.int
     REFUSAL_COUNTS_FIELD_NUMBER: _builtins.int
+    LOG_EPOCH_FIELD_NUMBER: _builtins.int
+    LOST_FROM_FIELD_NUMBER: _builtins.int
+    LOST_TO_FIELD_NUMBER: _builtins.int
     kind: Global___AuditEventKind.ValueType
     at_ms: _builtins.int
     peer_node: _builtins.str
@@ -171,6 +190,12 @@ class AuditEvent(_message.Message):
     """REFUSED window summary: when the window began (`at_ms` is when it closed) and how many
     envelopes were refused with each code; `refusal` is then unset.
     """
+    log_epoch: _builtins.int
+    """RESTORED / PEER_RESTORED: the epoch the log entered, and the events known lost: from
+    `lost_from` (the restored size) up to `lost_to` (0: not known).
+    """
+    lost_from: _builtins.int
+    lost_to: _builtins.int
     @_builtins.property
     def refusal_counts(self) -> _containers.RepeatedCompositeFieldContainer[Global___RefusalCount]: ...
     def __init__(
@@ -199,10 +224,13 @@ class AuditEvent(_message.Message):
         count: _builtins.int = ...,
         window_start_ms: _builtins.int = ...,
         refusal_counts: _abc.Iterable[Global___RefusalCount] | None = ...,
+        log_epoch: _builtins.int = ...,
+        lost_from: _builtins.int = ...,
+        lost_to: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "at_ms", b"at_ms", "case_ref", b"case_ref", "checkpoint_root", b"checkpoint_root", "checkpoint_size", b"checkpoint_size", "count", b"count", "document_kind", b"document_kind", "document_name", b"document_name", "document_sha256", b"document_sha256", "document_version", b"document_version", "envelope_sha256", b"envelope_sha256", "key_id", b"key_id", "kind", b"kind", "message_id", b"message_id", "message_kind", b"message_kind", "peer_log_index", b"peer_log_index", "peer_node", b"peer_node", "receipt_sha256", b"receipt_sha256", "refusal", b"refusal", "refusal_counts", b"refusal_counts", "sequence", b"sequence", "status", b"status", "window_start_ms", b"window_start_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "at_ms", b"at_ms", "case_ref", b"case_ref", "checkpoint_root", b"checkpoint_root", "checkpoint_size", b"checkpoint_size", "count", b"count", "document_kind", b"document_kind", "document_name", b"document_name", "document_sha256", b"document_sha256", "document_version", b"document_version", "envelope_sha256", b"envelope_sha256", "key_id", b"key_id", "kind", b"kind", "log_epoch", b"log_epoch", "lost_from", b"lost_from", "lost_to", b"lost_to", "message_id", b"message_id", "message_kind", b"message_kind", "peer_log_index", b"peer_log_index", "peer_node", b"peer_node", "receipt_sha256", b"receipt_sha256", "refusal", b"refusal", "refusal_counts", b"refusal_counts", "sequence", b"sequence", "status", b"status", "window_start_ms", b"window_start_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -242,11 +270,16 @@ class Checkpoint(_message.Message):
     SIZE_FIELD_NUMBER: _builtins.int
     ROOT_HASH_FIELD_NUMBER: _builtins.int
     ISSUED_AT_MS_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
     log_node: _builtins.str
     size: _builtins.int
     root_hash: _builtins.bytes
     """RFC 9162 Merkle tree hash (SHA-256 of the empty string for size 0)."""
     issued_at_ms: _builtins.int
+    epoch: _builtins.int
+    """0 until the node's first declared restore; each one begins the next epoch
+    (RestoreDeclaration). Sizes and roots compare within an epoch.
+    """
     def __init__(
         self,
         *,
@@ -254,10 +287,11 @@ class Checkpoint(_message.Message):
         size: _builtins.int = ...,
         root_hash: _builtins.bytes = ...,
         issued_at_ms: _builtins.int = ...,
+        epoch: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["issued_at_ms", b"issued_at_ms", "log_node", b"log_node", "root_hash", b"root_hash", "size", b"size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "issued_at_ms", b"issued_at_ms", "log_node", b"log_node", "root_hash", b"root_hash", "size", b"size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -324,6 +358,7 @@ class SignedCheckpoint(_message.Message):
     CHECKPOINT_FIELD_NUMBER: _builtins.int
     SIGNATURES_FIELD_NUMBER: _builtins.int
     COSIGNATURES_FIELD_NUMBER: _builtins.int
+    RESTORE_FIELD_NUMBER: _builtins.int
     checkpoint: _builtins.bytes
     """Serialized Checkpoint (context focalpoint/v1/checkpoint)."""
     @_builtins.property
@@ -332,20 +367,143 @@ class SignedCheckpoint(_message.Message):
 
     @_builtins.property
     def cosignatures(self) -> _containers.RepeatedCompositeFieldContainer[Global___Cosignature]: ...
+    @_builtins.property
+    def restore(self) -> Global___SignedRestoreDeclaration:
+        """For a checkpoint of epoch > 0: the declaration that began its epoch (signed on its own)."""
+
     def __init__(
         self,
         *,
         checkpoint: _builtins.bytes = ...,
         signatures: _abc.Iterable[_common_pb2.Signature] | None = ...,
         cosignatures: _abc.Iterable[Global___Cosignature] | None = ...,
+        restore: Global___SignedRestoreDeclaration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["restore", b"restore"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "cosignatures", b"cosignatures", "signatures", b"signatures"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "cosignatures", b"cosignatures", "restore", b"restore", "signatures", b"signatures"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SignedCheckpoint: _TypeAlias = SignedCheckpoint  # noqa: Y015
+
+@_typing.final
+class RestoreDeclaration(_message.Message):
+    """A node's statement, signed with its log key, that its database was restored from a backup
+    (docs/adr/0011-declared-restore.md): its log continues from `restored_size` events with root
+    `restored_root`, in `epoch`; the events it had committed beyond them are lost.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOG_NODE_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    RESTORED_SIZE_FIELD_NUMBER: _builtins.int
+    RESTORED_ROOT_FIELD_NUMBER: _builtins.int
+    LOST_KNOWN_SIZE_FIELD_NUMBER: _builtins.int
+    DECLARED_AT_MS_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FLOOR_FIELD_NUMBER: _builtins.int
+    BACKUP_SHA256_FIELD_NUMBER: _builtins.int
+    log_node: _builtins.str
+    epoch: _builtins.int
+    """The epoch the log enters: the previous one + 1."""
+    restored_size: _builtins.int
+    restored_root: _builtins.bytes
+    lost_known_size: _builtins.int
+    """The most events the node knows its log had held (its high-water mark, the replaced
+    database, its partners' cosignatures); 0 when it knows none.
+    """
+    declared_at_ms: _builtins.int
+    sequence_floor: _builtins.int
+    """Per-pair sequence numbers continue above this (epoch << 32), so none is used twice."""
+    backup_sha256: _builtins.bytes
+    """SHA-256 of the backup file restored."""
+    def __init__(
+        self,
+        *,
+        log_node: _builtins.str = ...,
+        epoch: _builtins.int = ...,
+        restored_size: _builtins.int = ...,
+        restored_root: _builtins.bytes = ...,
+        lost_known_size: _builtins.int = ...,
+        declared_at_ms: _builtins.int = ...,
+        sequence_floor: _builtins.int = ...,
+        backup_sha256: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backup_sha256", b"backup_sha256", "declared_at_ms", b"declared_at_ms", "epoch", b"epoch", "log_node", b"log_node", "lost_known_size", b"lost_known_size", "restored_root", b"restored_root", "restored_size", b"restored_size", "sequence_floor", b"sequence_floor"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RestoreDeclaration: _TypeAlias = RestoreDeclaration  # noqa: Y015
+
+@_typing.final
+class SignedRestoreDeclaration(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DECLARATION_FIELD_NUMBER: _builtins.int
+    SIGNATURES_FIELD_NUMBER: _builtins.int
+    declaration: _builtins.bytes
+    """Serialized RestoreDeclaration (context focalpoint/v1/restore)."""
+    @_builtins.property
+    def signatures(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Signature]:
+        """Hybrid: Ed25519 and ML-DSA-65 by the node's log key."""
+
+    def __init__(
+        self,
+        *,
+        declaration: _builtins.bytes = ...,
+        signatures: _abc.Iterable[_common_pb2.Signature] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["declaration", b"declaration", "signatures", b"signatures"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignedRestoreDeclaration: _TypeAlias = SignedRestoreDeclaration  # noqa: Y015
+
+@_typing.final
+class RestoreEvidence(_message.Message):
+    """What a witness keeps when a partner declares a restore: the last checkpoint of the old epoch
+    it cosigned, the declaration, and the first checkpoint of the new epoch it checked against it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOG_NODE_FIELD_NUMBER: _builtins.int
+    LAST_COSIGNED_FIELD_NUMBER: _builtins.int
+    DECLARATION_FIELD_NUMBER: _builtins.int
+    FIRST_SEEN_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_MS_FIELD_NUMBER: _builtins.int
+    RECORDED_BY_FIELD_NUMBER: _builtins.int
+    log_node: _builtins.str
+    recorded_at_ms: _builtins.int
+    recorded_by: _builtins.str
+    @_builtins.property
+    def last_cosigned(self) -> Global___SignedCheckpoint: ...
+    @_builtins.property
+    def declaration(self) -> Global___SignedRestoreDeclaration: ...
+    @_builtins.property
+    def first_seen(self) -> Global___SignedCheckpoint: ...
+    def __init__(
+        self,
+        *,
+        log_node: _builtins.str = ...,
+        last_cosigned: Global___SignedCheckpoint | None = ...,
+        declaration: Global___SignedRestoreDeclaration | None = ...,
+        first_seen: Global___SignedCheckpoint | None = ...,
+        recorded_at_ms: _builtins.int = ...,
+        recorded_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["declaration", b"declaration", "first_seen", b"first_seen", "last_cosigned", b"last_cosigned"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["declaration", b"declaration", "first_seen", b"first_seen", "last_cosigned", b"last_cosigned", "log_node", b"log_node", "recorded_at_ms", b"recorded_at_ms", "recorded_by", b"recorded_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RestoreEvidence: _TypeAlias = RestoreEvidence  # noqa: Y015
 
 @_typing.final
 class ConflictEvidence(_message.Message):

@@ -1082,3 +1082,28 @@ def test_bench_exchange_json_prints_one_object() -> None:
         assert isinstance(data[key], int | float), key
         assert not isinstance(data[key], bool), key
     assert data["messages"] == 100
+
+
+async def test_node_backup_and_restore_from_the_command_line(network: LocalNetwork, tmp_path: Path) -> None:
+    """``node backup`` copies a running node's database (0600) and never overwrites; ``node restore``
+    refuses while the node runs, then puts the backup back and says what comes next."""
+    gr = str(network.nodes[SENDER].config_path)
+    out = tmp_path / "gr.backup"
+    async with running(network, [SENDER]) as procs:
+        taken = await acli("node", "backup", "--config", gr, "--out", str(out))
+        assert taken.returncode == 0, taken.stderr
+        assert taken.stdout.startswith(f"backup written: {out} (")
+        assert stat.S_IMODE(out.stat().st_mode) == 0o600
+        again = await acli("node", "backup", "--config", gr, "--out", str(out))
+        assert again.returncode == 2
+        assert_one_line_error(again, "already exists; a backup never overwrites a file")
+        busy = await acli("node", "restore", "--config", gr, "--from", str(out))
+        assert_one_line_error(busy, "in use by another process", "stop it first")
+        procs[SENDER].terminate()
+    restored = await acli("node", "restore", "--config", gr, "--from", str(out))
+    assert restored.returncode == 0, restored.stderr
+    assert "the files it replaced are in" in restored.stdout
+    assert "next: start the node; it declares the restore" in restored.stdout
+    wrong = await acli("node", "restore", "--config", gr, "--from", str(tmp_path / "none"))
+    assert wrong.returncode == 2
+    assert_one_line_error(wrong, "no such backup file")

@@ -34,7 +34,7 @@ async def _open(network: LocalNetwork, node_id: str, *, rewriter: bool = False) 
     these tests show what the partners' witnesses catch on their own."""
     with contextlib.ExitStack() as stack:
         if rewriter:
-            stack.enter_context(patch.object(Node, "_not_behind_partners", _skip_check))
+            stack.enter_context(patch.object(Node, "_check_log_against_partners", _skip_check))
         node = await Node.open(load_config(network.nodes[node_id].config_path))
     await node.start()
     return node

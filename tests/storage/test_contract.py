@@ -676,6 +676,28 @@ async def test_set_witnessed_never_replaces_a_checkpoint_with_a_smaller_one(stor
     assert await log_of(store) == [cosigned(5), cosigned(3), cosigned(5), cosigned(8)]
 
 
+async def test_a_declared_restore_is_kept_and_the_old_epoch_is_no_longer_witnessed(store: Store) -> None:
+    """record_restore keeps the evidence with its event and forgets the witnessed checkpoint, so the
+    new epoch's smaller checkpoint can be kept; other logs are untouched."""
+
+    def cosigned(peer: str, size: int) -> bytes:
+        return events.cosigned(at_ms=size, peer=peer, size=size, root=bytes([size]) * 32)
+
+    await store.audit.set_witnessed("it-dgi", 9, b"cp 9", cosigned("it-dgi", 9), 100)
+    await store.audit.set_witnessed("al-shss", 4, b"al 4", cosigned("al-shss", 4), 100)
+    restored = events.peer_restored(
+        at_ms=200, peer="it-dgi", epoch=1, size=5, root=bytes(32), lost_to=9, declaration=b"decl"
+    )
+    await store.audit.record_restore("it-dgi", b"evidence 1", restored, 200)
+    assert await store.audit.witnessed("it-dgi") is None
+    assert await store.audit.witnessed("al-shss") == b"al 4"
+    await store.audit.set_witnessed("it-dgi", 6, b"epoch 1 cp 6", cosigned("it-dgi", 6), 300)
+    assert await store.audit.witnessed("it-dgi") == b"epoch 1 cp 6"
+    assert await store.audit.restores() == [b"evidence 1"]
+    assert (await log_of(store))[2] == restored
+    assert await store.audit.alarms() == []
+
+
 async def test_alarms_are_kept_in_order_with_their_events(store: Store) -> None:
     """Each alarm is kept for good, in the order raised, and logs its WITNESS_ALARM event."""
     assert await store.audit.alarms() == []

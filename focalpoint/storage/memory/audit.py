@@ -134,6 +134,18 @@ class MemoryAudit:
         await pause()
         return list(self._s.alarms.values())
 
+    async def record_restore(self, log_node: str, raw: bytes, event: bytes, at_ms: int) -> None:
+        def body(tx: Tx) -> None:
+            tx.put(self._s.restores, tx.next_seq("restore"), bytes(raw))
+            tx.drop(self._s.witnessed, log_node)
+            tx.log(event)
+
+        await self._s.write("restore record", body)
+
+    async def restores(self) -> list[bytes]:
+        await pause()
+        return list(self._s.restores.values())
+
 
 def _cosignatures(state: State, size: int) -> list[bytes]:
     """The cosignatures of ``size``, by witness name."""

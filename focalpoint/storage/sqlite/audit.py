@@ -145,6 +145,17 @@ class SqliteAudit:
     async def alarms(self) -> list[bytes]:
         return [bytes(r[0]) for r in await self._db.fetchall("SELECT raw FROM witness_alarms ORDER BY id")]
 
+    async def record_restore(self, log_node: str, raw: bytes, event: bytes, at_ms: int) -> None:
+        def body(tx: Tx) -> None:
+            tx.fetchall("INSERT INTO witness_restores (log_node, raw, at_ms) VALUES (?, ?, ?)", (log_node, raw, at_ms))
+            tx.fetchall("DELETE FROM witnessed WHERE log_node = ?", (log_node,))
+            tx.log(event)
+
+        await self._db.transaction("restore record", body)
+
+    async def restores(self) -> list[bytes]:
+        return [bytes(r[0]) for r in await self._db.fetchall("SELECT raw FROM witness_restores ORDER BY id")]
+
     async def read(self, fn: Callable[[AuditView], T]) -> T:
         """Run ``fn`` on a read-only view of the log (proofs, verification) in a worker thread.
 

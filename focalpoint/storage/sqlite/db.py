@@ -28,6 +28,7 @@ from focalpoint.errors import StorageError, StorageFull
 from focalpoint.storage.sqlite.audit_log import SCHEMA as AUDIT_SCHEMA
 from focalpoint.storage.sqlite.audit_log import AuditLog, load_tail, root_of, stored_size, write_leaves
 from focalpoint.storage.sqlite.hwm import HighWaterMark
+from focalpoint.storage.sqlite.lock import DatabaseLock
 
 __all__ = ["SCHEMA_VERSION", "Database", "Tx"]
 
@@ -124,6 +125,10 @@ CREATE TABLE IF NOT EXISTS witnessed (
 CREATE TABLE IF NOT EXISTS witness_alarms (
     id INTEGER PRIMARY KEY AUTOINCREMENT, log_node TEXT NOT NULL, raw BLOB NOT NULL, at_ms INTEGER NOT NULL
 );
+-- Partners' declared restores this node recorded while witnessing (RestoreEvidence), kept for good.
+CREATE TABLE IF NOT EXISTS witness_restores (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, log_node TEXT NOT NULL, raw BLOB NOT NULL, at_ms INTEGER NOT NULL
+);
 """
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS outbox_case ON outbox (case_ref);
@@ -182,6 +187,7 @@ class Database:
         self._audit: AuditLog | None = None
         self._audit_lock = threading.Lock()
         self._hwm: HighWaterMark | None = None
+        self._lock: DatabaseLock | None = None
         self._closed = False
         # When writes began failing for a full disk (wall clock, s), None while they succeed.
         self.full_since: float | None = None
@@ -191,13 +197,19 @@ class Database:
         """Open or create the database. Raises StorageError naming the file on failure."""
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as e:
+            raise StorageError(f"{path}: cannot open database: {e}") from e
+        lock = DatabaseLock.acquire(path)  # one process at a time, from here to close
+        try:
             # Owner-only from the first byte: the WAL and shm files inherit the database's mode.
             os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
             os.chmod(path, 0o600)
             writer = await aiosqlite.connect(path, isolation_level=None)
         except (OSError, sqlite3.Error) as e:
+            lock.release()
             raise StorageError(f"{path}: cannot open database: {e}") from e
         db = cls(writer, path)
+        db._lock = lock
         try:
             fresh_mark = await db._in_writer(db._guard)
             await db._init()
@@ -315,6 +327,9 @@ class Database:
             if self._hwm is not None:
                 self._hwm.close()
                 self._hwm = None
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
 
     @property
     def audit_size(self) -> int:
