@@ -6,6 +6,7 @@
     ├── TransportError         a peer could not be reached or answered badly; retried
     ├── ConfigError            a configuration file or key file is unusable (one problem a line)
     ├── StorageError           the database failed or holds something unexpected
+    │   └── DamagedData        … a stored row or file is damaged; retrying will not help
     ├── UsageError             a caller passed something invalid (CLI, local API, a peer's request)
     │   ├── NotFound           … it names something that does not exist
     │   ├── OutOfRange         … it asks beyond what exists (e.g. a proof past the log's size)
@@ -27,6 +28,7 @@ import enum
 __all__ = [
     "GRPC_STATUS",
     "ConfigError",
+    "DamagedData",
     "FocalpointError",
     "NotFound",
     "OutOfRange",
@@ -60,6 +62,13 @@ class ConfigError(FocalpointError):
 
 class StorageError(FocalpointError):
     """The node's database failed or returned data that breaks an invariant."""
+
+
+class DamagedData(StorageError):
+    """Something the node stored cannot be read as what it should be (a row whose columns have the
+    wrong type or do not decode, a local copy that fails its integrity check, a missing table, a
+    file that is not a database): restore it from a backup; retrying will not help. The message
+    names the row and the column, never their content."""
 
 
 class UsageError(FocalpointError):
