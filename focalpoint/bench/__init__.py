@@ -4,10 +4,11 @@
 - ``exchange``: raw gRPC echo (``echo``, a separate process) against the full exchange
   between two node processes over mutual TLS;
 - ``directory``: verifying and loading a world-sized directory;
-- ``audit``: appending to, proving from and verifying a large audit log.
+- ``audit``: appending to, proving from and verifying a large audit log;
+- ``retries``: the bytes a delivery retry writes, against rewriting the whole message row.
 
 Imports ``focalpoint.localnet`` (real node processes) and everything below it; only the CLI
 imports this package.
 """
 
-__all__ = ["audit", "directory", "echo", "exchange"]
+__all__ = ["audit", "directory", "echo", "exchange", "retries"]
