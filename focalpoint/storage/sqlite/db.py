@@ -25,6 +25,7 @@ from focalpoint.audit import tree as audit_tree
 from focalpoint.errors import StorageError
 from focalpoint.storage.sqlite.audit_log import AuditLog, load_tail, root_of, stored_size, write_leaves
 from focalpoint.storage.sqlite.hwm import HighWaterMark
+from focalpoint.storage.sqlite.rows import read_text, sqlite_error
 from focalpoint.storage.sqlite.schema import SCHEMA_VERSION, prepare
 
 __all__ = ["SCHEMA_VERSION", "Database", "Tx"]
@@ -240,7 +241,7 @@ class Database:
         except BaseException as e:
             self._tail = load_tail(conn, self.path)  # whatever happened, the tail is what the file says
             if isinstance(e, sqlite3.Error):
-                raise StorageError(f"{self.path}: {what} failed: {e}") from e
+                raise sqlite_error(self.path, what, e) from e
             raise
         grew = tx.tail.size != self._tail.size
         self._tail = tx.tail
@@ -257,7 +258,27 @@ class Database:
             async with self._reader.execute(sql, params) as cur:
                 return list(await cur.fetchall())
         except sqlite3.Error as e:
-            raise StorageError(f"{self.path}: read failed: {e}") from e
+            raise sqlite_error(self.path, "read", e) from e
+
+    async def fetch_checked(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """As ``fetchall``, for rows the caller checks column by column (``rows.bad_column``):
+        a stored text that is not UTF-8 comes back as ``rows.UNDECODABLE`` instead of failing
+        the whole read."""
+        reader = self._reader
+        assert reader is not None, "database is not open"
+
+        def run(conn: sqlite3.Connection) -> list[Any]:
+            conn.text_factory = read_text
+            try:
+                return conn.execute(sql, params).fetchall()
+            finally:
+                conn.text_factory = str
+
+        try:
+            # One job on the reader's thread (as ``_in_writer``), so no other read sees the factory.
+            return cast(list[Any], await reader._execute(run, reader._conn))  # type: ignore[no-untyped-call]
+        except sqlite3.Error as e:
+            raise sqlite_error(self.path, "read", e) from e
 
     async def read_log(self, fn: Callable[[AuditLog], T]) -> T:
         """Run ``fn`` on a read-only view of the log (proofs, verification) in a worker thread.

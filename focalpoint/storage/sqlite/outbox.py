@@ -3,18 +3,21 @@
 A message is two rows with one ``seq``: ``outbox`` (what was submitted, with the envelope and
 the local copy: written once) and ``outbox_delivery`` (state, attempts, next attempt, last
 error, receipt: the only row a retry or a close writes), so a retry rewrites a small row,
-not the message (docs/adr/0010).
+not the message (docs/adr/0010). Rows are read with their columns checked (``rows``): a damaged
+one is a ``DamagedRow`` in a page and a ``DamagedData`` anywhere else.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from focalpoint.audit import events as audit_events
 from focalpoint.errors import StorageError
-from focalpoint.storage.base import Delivered, DeliveryState, NewOutbox, OutboxRow
+from focalpoint.storage.base import DamagedRow, Delivered, DeliveryState, NewOutbox, OutboxRow
 from focalpoint.storage.sqlite.db import Database, Tx
+from focalpoint.storage.sqlite.rows import BYTES, INT, TEXT, Column, bad_column, damaged_row
 from focalpoint.v1 import envelope_pb2
 
 __all__ = ["SqliteOutbox"]
@@ -23,7 +26,8 @@ _OUTBOX_COLS = (
     "o.seq, o.message_id, o.recipient, o.peer_sequence, o.envelope, o.digest, o.local_copy, o.created_at_ms,"
     " o.expires_at_ms, d.state, d.attempts, d.next_attempt_ms, d.last_error, d.receipt, d.delivered_at_ms, o.case_ref"
 )
-_ROWS = f"SELECT {_OUTBOX_COLS} FROM outbox o JOIN outbox_delivery d ON d.seq = o.seq"
+# A message without its delivery row is listed (as damaged), never left out: hence LEFT JOIN.
+_ROWS = f"SELECT {_OUTBOX_COLS} FROM outbox o LEFT JOIN outbox_delivery d ON d.seq = o.seq"
 # The queued entries of one recipient, through the outbox_due index (tests/storage/test_schema.py
 # holds these three queries to it).
 _QUEUED = "FROM outbox_delivery d JOIN outbox o ON o.seq = d.seq WHERE d.state = ? AND d.recipient = ?"
@@ -33,12 +37,47 @@ DUE_SQL = (
 )
 NEXT_DUE_SQL = f"SELECT d.next_attempt_ms, o.message_id {_QUEUED} ORDER BY d.next_attempt_ms LIMIT ?"
 RECIPIENTS_SQL = "SELECT DISTINCT recipient FROM outbox_delivery WHERE state = ?"
+_COLUMNS: tuple[Column, ...] = (
+    ("seq", INT, False),
+    ("message_id", BYTES, False),
+    ("recipient", TEXT, False),
+    ("peer_sequence", INT, False),
+    ("envelope", BYTES, False),
+    ("digest", BYTES, False),
+    ("local_copy", BYTES, False),
+    ("created_at_ms", INT, False),
+    ("expires_at_ms", INT, False),
+    ("state", INT, False),
+    ("attempts", INT, False),
+    ("next_attempt_ms", INT, False),
+    ("last_error", TEXT, False),
+    ("receipt", BYTES, True),
+    ("delivered_at_ms", INT, True),
+    ("case_ref", TEXT, False),
+)
+# What the audit event closing an entry needs of its row.
+_EVENT_COLUMNS: tuple[Column, ...] = (
+    ("seq", INT, False),
+    ("message_id", BYTES, False),
+    ("recipient", TEXT, False),
+    ("digest", BYTES, False),
+    ("case_ref", TEXT, False),
+)
 _EXPIRED = "expired before the recipient confirmed delivery"
+_STATES = frozenset(int(s) for s in DeliveryState)
 _QUEUED_STATE = int(DeliveryState.QUEUED)
 _NO_LATEST = (1 << 63) - 1  # no entry is scheduled after this
 
 
-def _outbox(row: Any) -> OutboxRow:
+def _outbox(row: Any) -> OutboxRow | DamagedRow:
+    """The stored row, or where it is and why it cannot be read."""
+    if row[9] is None:
+        reason = "its delivery state (outbox_delivery) is missing"
+    else:
+        reason = bad_column(row, _COLUMNS) or ("" if row[9] in _STATES else "column state holds an unknown state")
+    if reason:
+        message_id = row[1] if isinstance(row[1], bytes) else b""
+        return DamagedRow(row[0], message_id, row[2] if isinstance(row[2], str) else "", reason)
     return OutboxRow(
         seq=row[0],
         message_id=row[1],
@@ -57,6 +96,14 @@ def _outbox(row: Any) -> OutboxRow:
         delivered_at_ms=row[14],
         case_ref=row[15],
     )
+
+
+def _sound(row: Any, path: Path) -> OutboxRow:
+    """The stored row; raises DamagedData naming it when it cannot be read."""
+    got = _outbox(row)
+    if isinstance(got, DamagedRow):
+        raise damaged_row(path, "outbox", got.seq, got.reason)
+    return got
 
 
 class SqliteOutbox:
@@ -135,21 +182,23 @@ class SqliteOutbox:
 
         return await self._db.transaction("outbox write", body)
 
-    async def _rows(self, where: str, params: Sequence[Any]) -> list[OutboxRow]:
-        return [_outbox(r) for r in await self._db.fetchall(f"{_ROWS} {where}", params)]
+    async def _sound_rows(self, where: str, params: Sequence[Any]) -> list[OutboxRow]:
+        rows = await self._db.fetch_checked(f"{_ROWS} {where}", params)
+        return [_sound(r, self._db.path) for r in rows]
 
     async def by_client_request(self, client_request_id: str) -> OutboxRow | None:
-        rows = await self._rows("WHERE o.client_request_id = ?", (client_request_id,))
+        rows = await self._sound_rows("WHERE o.client_request_id = ?", (client_request_id,))
         return rows[0] if rows else None
 
     async def due(
         self, recipient: str, now_ms: int, limit: int, exclude: set[bytes], *, latest_ms: int | None = None
     ) -> list[OutboxRow]:
         latest = _NO_LATEST if latest_ms is None else latest_ms
-        rows = await self._db.fetchall(
+        rows = await self._db.fetch_checked(
             DUE_SQL, (_QUEUED_STATE, recipient, now_ms, latest, now_ms, limit + len(exclude))
         )
-        return [r for r in map(_outbox, rows) if r.message_id not in exclude][:limit]
+        sound = [_sound(r, self._db.path) for r in rows]
+        return [r for r in sound if r.message_id not in exclude][:limit]
 
     async def next_due_ms(self, recipient: str, exclude: set[bytes]) -> int | None:
         rows = await self._db.fetchall(NEXT_DUE_SQL, (_QUEUED_STATE, recipient, len(exclude) + 1))
@@ -161,13 +210,17 @@ class SqliteOutbox:
 
     def _closing(self, tx: Tx, where: str, params: Sequence[Any]) -> list[tuple[int, bytes, str, bytes, str]]:
         """(seq, message id, recipient, digest, case_ref) of the QUEUED entries matching ``where``,
-        for the events that close them."""
+        for the events that close them; raises DamagedData naming a row that cannot give them."""
         rows = tx.fetchall(
             "SELECT o.seq, o.message_id, o.recipient, o.digest, o.case_ref FROM outbox o"
             f" JOIN outbox_delivery d ON d.seq = o.seq WHERE d.state = ? AND {where}",
             [_QUEUED_STATE, *params],
         )
-        return [(seq, bytes(mid), recipient, bytes(digest), case_ref) for seq, mid, recipient, digest, case_ref in rows]
+        for row in rows:
+            reason = bad_column(row, _EVENT_COLUMNS)
+            if reason:
+                raise damaged_row(self._db.path, "outbox", row[0], reason)
+        return rows
 
     async def mark_delivered(self, done: Sequence[Delivered]) -> None:
         if not done:
@@ -266,14 +319,14 @@ class SqliteOutbox:
         return await self._db.transaction("outbox expiry", body)
 
     async def get(self, message_id: bytes) -> OutboxRow | None:
-        rows = await self._rows("WHERE o.message_id = ?", (message_id,))
+        rows = await self._sound_rows("WHERE o.message_id = ?", (message_id,))
         return rows[0] if rows else None
 
-    async def page(self, limit: int, before: int) -> list[OutboxRow]:
-        rows = await self._db.fetchall(
+    async def page(self, limit: int, before: int) -> list[OutboxRow | DamagedRow]:
+        rows = await self._db.fetch_checked(
             f"{_ROWS} WHERE o.seq < ? ORDER BY o.seq DESC LIMIT ?", (before or (1 << 62), limit)
         )
         return [_outbox(r) for r in rows]
 
     async def of_case(self, case_ref: str) -> list[OutboxRow]:
-        return await self._rows("WHERE o.case_ref = ? ORDER BY o.seq", (case_ref,))
+        return await self._sound_rows("WHERE o.case_ref = ? ORDER BY o.seq", (case_ref,))
