@@ -283,14 +283,16 @@ class Database:
     async def read_log(self, fn: Callable[[AuditLog], T]) -> T:
         """Run ``fn`` on a read-only view of the log (proofs, verification) in a worker thread.
 
-        The view sees only committed leaves; its size is the committed size when it runs.
+        The view is one snapshot (``AuditLog.snapshot``): its size is the committed size when
+        ``fn`` starts, and every read ``fn`` makes sees that same state, whatever the node
+        commits meanwhile. Raises StorageError (DamagedData for a damaged file).
         """
 
         def run() -> T:
             with self._audit_lock:
                 if self._audit is None:
                     self._audit = AuditLog(self.path, readonly=True)
-                self._audit.refresh()
-                return fn(self._audit)
+                with self._audit.snapshot():
+                    return fn(self._audit)
 
         return await asyncio.to_thread(run)
