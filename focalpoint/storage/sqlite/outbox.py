@@ -210,10 +210,11 @@ class SqliteOutbox:
 
     def _closing(self, tx: Tx, where: str, params: Sequence[Any]) -> list[tuple[int, bytes, str, bytes, str]]:
         """(seq, message id, recipient, digest, case_ref) of the QUEUED entries matching ``where``,
-        for the events that close them; raises DamagedData naming a row that cannot give them."""
+        oldest first, for the events that close them; raises DamagedData naming a row that cannot
+        give them."""
         rows = tx.fetchall(
             "SELECT o.seq, o.message_id, o.recipient, o.digest, o.case_ref FROM outbox o"
-            f" JOIN outbox_delivery d ON d.seq = o.seq WHERE d.state = ? AND {where}",
+            f" JOIN outbox_delivery d ON d.seq = o.seq WHERE d.state = ? AND {where} ORDER BY o.seq",
             [_QUEUED_STATE, *params],
         )
         for row in rows:
