@@ -99,3 +99,51 @@ async def test_a_damaged_inbox_row_is_listed_in_its_place_and_read_alone_is_dama
         assert await store.inbox.get("al-shss", rows[2].message_id) is not None
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize(
+    ("sql", "read", "where"),
+    [
+        ("UPDATE audit_leaves SET leaf = 'edited' WHERE idx = 1", "events", "audit leaf 1 is damaged: it holds text"),
+        ("UPDATE audit_cases SET idx = 'one' WHERE idx = 0", "case_indices", "an audit_cases row of that case"),
+        ("UPDATE audit_checkpoints SET raw = 'edited'", "latest_checkpoint", "audit_checkpoints row of size 2"),
+        ("UPDATE audit_cosignatures SET raw = 7", "cosignatures", "an audit_cosignatures row of size 2"),
+        ("UPDATE witness_alarms SET raw = 'edited'", "alarms", "witness_alarms row 1 is damaged"),
+        ("UPDATE witnessed SET raw = 'edited'", "witnessed", "a witnessed row is damaged"),
+        ("UPDATE directory_documents SET raw = 'edited' WHERE kind = 'root'", "load", "row of root 1 is damaged"),
+        ("UPDATE directory_documents SET raw = 'edited' WHERE kind = 'bundle'", "load", "stored directory bundle"),
+        ("UPDATE directory_documents SET raw = 3 WHERE kind = 'root'", "document", "root '' version 1 is damaged"),
+    ],
+    ids=["leaf", "case-row", "checkpoint", "cosignature", "alarm", "witnessed", "root", "bundle", "document"],
+)
+async def test_a_damaged_audit_or_directory_row_read_back_is_damaged_data_naming_it(
+    tmp_path: Path, sql: str, read: str, where: str
+) -> None:
+    """Leaves, case rows, checkpoints, cosignatures, alarms, witnessed checkpoints and directory documents
+    of the wrong type: DamagedData naming the table and row (never a TypeError, never the stored value)."""
+    path = tmp_path / "node.sqlite"
+    store = await SqliteStore.open(path)
+    try:
+        await store.audit.record([b"first", b"second"], "GR-2026-0001")
+        await store.audit.add_checkpoint(2, b"checkpoint", 10)
+        await store.audit.add_cosignature(2, "it-dgi", b"cosignature")
+        await store.audit.add_alarm("it-dgi", b"alarm", b"event", 20)
+        await store.audit.set_witnessed("it-dgi", 1, b"witnessed", b"event", 30)
+        await store.directory.save([("root", "", 1, b"root 1"), ("bundle", "", 1, b"bundle 1")], 40)
+        _edit(path, sql, ())
+        calls: dict[str, Callable[[], Awaitable[object]]] = {
+            "events": lambda: store.audit.events(10, 0),
+            "case_indices": lambda: store.audit.case_indices("GR-2026-0001"),
+            "latest_checkpoint": store.audit.latest_checkpoint,
+            "cosignatures": lambda: store.audit.cosignatures(2),
+            "alarms": store.audit.alarms,
+            "witnessed": lambda: store.audit.witnessed("it-dgi"),
+            "load": store.directory.load,
+            "document": lambda: store.directory.document("root", "", 1),
+        }
+        with pytest.raises(DamagedData, match=re.escape(where)) as raised:
+            await calls[read]()
+        assert "edited" not in str(raised.value)
+        assert "GR-2026-0001" not in str(raised.value)
+    finally:
+        await store.close()

@@ -29,6 +29,8 @@ __all__ = [
     "damaged_row",
     "read_text",
     "sqlite_error",
+    "stored_bytes",
+    "stored_int",
 ]
 
 
@@ -75,6 +77,22 @@ def bad_column(row: Sequence[Any], columns: Sequence[Column]) -> str | None:
 def damaged_row(path: Path, table: str, seq: object, reason: str) -> DamagedData:
     """The error for one row that cannot be read: the table, its seq and why (never content)."""
     return DamagedData(f"{path}: {table} row {seq} is damaged: {reason}; restore it from a backup")
+
+
+def stored_bytes(value: Any, path: Path, where: str) -> bytes:
+    """``value`` when its column holds bytes; DamagedData naming ``where`` (table and row) otherwise."""
+    if not isinstance(value, bytes):
+        raise DamagedData(f"{path}: {where} is damaged: it holds {_kind(value)}, not bytes; restore it from a backup")
+    return value
+
+
+def stored_int(value: Any, path: Path, where: str) -> int:
+    """``value`` when its column holds an integer; DamagedData naming ``where`` otherwise."""
+    if type(value) is not int:
+        raise DamagedData(
+            f"{path}: {where} is damaged: it holds {_kind(value)}, not an integer; restore it from a backup"
+        )
+    return value
 
 
 _DAMAGED_CODES = frozenset({11, 24, 26})  # SQLITE_CORRUPT, SQLITE_FORMAT, SQLITE_NOTADB
