@@ -6,7 +6,8 @@
     ├── TransportError         a peer could not be reached or answered badly; retried
     ├── ConfigError            a configuration file or key file is unusable (one problem a line)
     ├── StorageError           the database failed or holds something unexpected
-    │   └── StorageFull        … its disk is full: nothing new is stored until space is freed
+    │   ├── StorageFull        … its disk is full: nothing new is stored until space is freed
+    │   └── DamagedData        … a stored row or file is damaged; retrying will not help
     ├── UsageError             a caller passed something invalid (CLI, local API, a peer's request)
     │   ├── NotFound           … it names something that does not exist
     │   ├── OutOfRange         … it asks beyond what exists (e.g. a proof past the log's size)
@@ -28,6 +29,7 @@ import enum
 __all__ = [
     "GRPC_STATUS",
     "ConfigError",
+    "DamagedData",
     "FocalpointError",
     "NotFound",
     "OutOfRange",
@@ -67,6 +69,13 @@ class StorageError(FocalpointError):
 class StorageFull(StorageError):
     """The disk that holds the node's database is full: nothing new can be stored until space
     is freed; nothing already stored is lost, and the node resumes by itself."""
+
+
+class DamagedData(StorageError):
+    """Something the node stored cannot be read as what it should be (a row whose columns have the
+    wrong type or do not decode, a local copy that fails its integrity check, a missing table, a
+    file that is not a database): restore it from a backup; retrying will not help. The message
+    names the row and the column, never their content."""
 
 
 class UsageError(FocalpointError):

@@ -3,17 +3,22 @@ the checkpoints its node signed.
 
 Used by the running node (``VerifyAudit`` on the local API, its latest checkpoint) and by
 ``focalpoint audit verify --db`` on a copy of a node's database (every checkpoint it
-stored), through the same ``LogReader``; both print the same report.
+stored), through the same ``LogReader``; both print the same report. The reader gives one
+consistent state for the whole check (SQLite: one read transaction), so a node committing
+while it is checked is never reported as damage.
 
     V1  every leaf is stored, in order, as bytes;
     V2  every stored complete subtree equals the hash recomputed from the leaves;
-    V3  no leaf was added behind the reader's back while it read;
-    V4  each checkpoint checked parses, and the log's root at its size equals its root;
+    V3  no row lies outside the log: no leaf at a negative index or past the end, no stored
+        subtree that no leaf of the log closes, no case index row naming a leaf it lacks;
+    V4  each checkpoint checked is stored whole, parses, and the log's root at its size equals
+        its root;
     V5  with a directory: each checkpoint checked carries a valid signature of ``log_node``;
     V6  witness alarms the node kept are reported (they fail the check at the caller).
 
-V1–V3 find editing, deleting, inserting or reordering rows; V4–V5 find a truncated or
-rewritten history whose leaves still agree with themselves. The first failure decides
+V1–V3 find editing, deleting, inserting, reordering or planting rows; V4–V5 find a truncated
+or rewritten history whose leaves still agree with themselves. The reader hands values over as
+stored, so a row of the wrong type is reported like any other damage. The first failure decides
 ``first_bad_index`` and ``reason``; later ones are still listed per checkpoint.
 """
 
@@ -48,33 +53,39 @@ NOT_CHECKED = "not checked (give --root)"
 
 
 class LogReader(Protocol):
-    """What the check reads of a stored log (SQLite or in memory)."""
+    """What the check reads of a stored log (SQLite or in memory): one consistent state for as
+    long as a check runs, values as stored (a damaged row may hold text where bytes belong)."""
 
     @property
     def size(self) -> int:
-        """Leaves in the log as the reader sees it."""
+        """Leaves in the log as the reader sees it (one more than the highest index stored)."""
         ...
 
     def leaves_from(self, start: int, limit: int) -> list[tuple[int, Any]]:
         """Up to ``limit`` stored (index, leaf) rows from ``start`` on, in index order, as stored."""
         ...
 
-    def closed_nodes(self, start: int, end: int) -> dict[tuple[int, int], bytes]:
-        """Stored subtree hashes (level, index) closed by leaves [start, end)."""
+    def closed_nodes(self, start: int, end: int) -> dict[tuple[int, int], Any]:
+        """Stored subtree hashes (level, index) closed by leaves [start, end), as stored."""
+        ...
+
+    def stray_rows(self, size: int) -> str | None:
+        """The first row stored outside a log of ``size`` leaves (V3), described by table and
+        place and never by content, or None."""
         ...
 
     def stored_size(self) -> int:
-        """Leaves stored right now (one more than the highest index)."""
+        """Leaves stored (one more than the highest index)."""
         ...
 
     def root(self, size: int | None = None) -> bytes: ...
 
-    def checkpoints(self) -> list[tuple[int, bytes, list[bytes]]]:
-        """(size, signed checkpoint, cosignatures) the node kept, oldest first."""
+    def checkpoints(self) -> list[tuple[Any, Any, list[Any]]]:
+        """(size, signed checkpoint, cosignatures) the node kept, oldest first, as stored."""
         ...
 
-    def alarms(self) -> list[bytes]:
-        """Conflict evidence the node kept as a witness."""
+    def alarms(self) -> list[Any]:
+        """Conflict evidence the node kept as a witness, as stored."""
         ...
 
 
@@ -87,12 +98,13 @@ class Damage:
 
 
 def find_damage(log: LogReader, *, batch: int = 65_536) -> Damage | None:
-    """V1–V3: recompute everything from the leaves; the first disagreement, or None if whole."""
+    """V1–V3: recompute everything from the leaves and look for rows outside the log; the first
+    disagreement, or None if whole."""
     pending: dict[tuple[int, int], bytes] = {}  # left children still waiting for their sibling
     size = log.size
     index = 0
     while index < size:
-        rows = log.leaves_from(index, batch)
+        rows = log.leaves_from(index, min(batch, size - index))
         if not rows:
             break
         stored = log.closed_nodes(index, index + len(rows))
@@ -100,7 +112,7 @@ def find_damage(log: LogReader, *, batch: int = 65_536) -> Damage | None:
             if idx != index:
                 return Damage(index, f"leaf {index} is missing (the next stored leaf is {idx})")
             if not isinstance(leaf, bytes):
-                return Damage(idx, f"leaf {idx} is stored as {type(leaf).__name__}, not as bytes")
+                return Damage(idx, f"leaf {idx} is stored as {_kind(leaf)}, not as bytes")
             created = tree.new_nodes(idx, leaf_hash(leaf), lambda lv, ix: pending[(lv, ix)])
             for level, node_index, h in created:
                 if stored.get((level, node_index)) != h:
@@ -112,9 +124,17 @@ def find_damage(log: LogReader, *, batch: int = 65_536) -> Damage | None:
             index += 1
     if index != size:
         return Damage(index, f"the log ends at leaf {index}, not {size}")
-    if log.stored_size() != size:
-        return Damage(size, "leaves were added behind the log's back")
-    return None
+    stray = log.stray_rows(size)  # V3
+    return None if stray is None else Damage(size, stray)
+
+
+_KINDS = {str: "text", int: "an integer", float: "a real number", type(None): "NULL"}
+
+
+def _kind(value: Any) -> str:
+    """What a stored value is, named without showing it (a reader's own marker for a value it
+    could not decode names itself in ``kind``)."""
+    return _KINDS.get(type(value)) or str(getattr(value, "kind", type(value).__name__))
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,10 +200,16 @@ def check_log(
         report.first_bad_index, report.reason = damage.index, damage.reason
     stored = log.checkpoints()
     for size, raw, cosignatures in stored[-1:] if latest_only else stored:
+        if not (isinstance(size, int) and isinstance(raw, bytes) and all(isinstance(c, bytes) for c in cosignatures)):
+            # V4: a row of the wrong type is a checkpoint that cannot be read, as one that does not parse.
+            at = size if isinstance(size, int) else report.size
+            report.fail(at, f"a stored checkpoint row (size {at}) is damaged: not stored as an integer and bytes")
+            report.checkpoints.append(CheckpointCheck(at, None, matches=False, signature_checked=False))
+            continue
         report.checkpoints.append(_check_checkpoint(log, report, size, raw, cosignatures, damage, directory, log_node))
     for raw in log.alarms():
         try:
-            report.alarms.append(audit_pb2.ConflictEvidence.FromString(raw))
+            report.alarms.append(audit_pb2.ConflictEvidence.FromString(raw) if isinstance(raw, bytes) else None)
         except DecodeError:
             report.alarms.append(None)
     return report
@@ -206,7 +232,9 @@ def _check_checkpoint(
     except (DecodeError, VerificationError):
         report.fail(size, f"the stored checkpoint of size {size} does not parse")
         return CheckpointCheck(size, None, matches=False, signature_checked=False)
-    matches = damage is None and cp.size <= log.size and log.root(cp.size) == cp.root_hash
+    # Rows planted past the end (V3, at index size) leave the log's own leaves whole: still compared.
+    whole = damage is None or damage.index >= log.size
+    matches = whole and cp.size <= log.size and log.root(cp.size) == cp.root_hash
     if not matches:
         # The leaves agree with themselves but not with what the node signed: a rewrite or truncation.
         report.fail(cp.size, f"the log no longer matches its signed checkpoint of size {cp.size}")

@@ -7,9 +7,10 @@
 - ``audit``: appending to, proving from and verifying a large audit log;
 - ``flood``: an honest partner's delivery latency alone and during another peer's flood
   (``flooder``, a separate process).
+- ``retries``: the bytes a delivery retry writes, against rewriting the whole message row.
 
 Imports ``focalpoint.localnet`` (real node processes) and everything below it; only the CLI
 imports this package.
 """
 
-__all__ = ["audit", "directory", "echo", "exchange", "flood", "flooder"]
+__all__ = ["audit", "directory", "echo", "exchange", "flood", "flooder", "retries"]

@@ -13,7 +13,7 @@ import click
 from focalpoint.audit.events import event_summary, iso_time
 from focalpoint.audit.verify import CheckpointCheck, LogReport, check_log, checkpoint_summary, stored_directory
 from focalpoint.cli._local import call
-from focalpoint.errors import StorageError, UsageError, VerificationError
+from focalpoint.errors import UsageError, VerificationError
 from focalpoint.storage.files import read_file
 from focalpoint.storage.sqlite.audit_log import AuditLog
 from focalpoint.v1 import audit_pb2
@@ -118,20 +118,17 @@ def _verify_online(config_path: Path) -> dict[str, Any]:
 
 
 def _verify_offline(db_path: Path, trusted_root: bytes | None) -> dict[str, Any]:
-    """The same check as a running node's (``focalpoint.audit.verify``), on a database copy:
-    every checkpoint it stored and, with a trusted root, their signatures against the
-    directory it stored."""
-    import sqlite3
-
+    """The same check as a running node's (``focalpoint.audit.verify``), on a database copy, in
+    one snapshot: every checkpoint it stored and, with a trusted root, their signatures against
+    the directory it stored. A log it cannot read raises StorageError (DamagedData), one line."""
     log = AuditLog(db_path, readonly=True)
     try:
-        try:
-            directory = None if trusted_root is None else stored_directory(log.stored_bundle(), trusted_root)
-        except VerificationError as e:
-            raise UsageError(str(e)) from e
-        return check_log(log, directory=directory).as_dict()
-    except sqlite3.Error as e:
-        raise StorageError(f"{db_path}: cannot read its audit log: {e}") from e
+        with log.snapshot():
+            try:
+                directory = None if trusted_root is None else stored_directory(log.stored_bundle(), trusted_root)
+            except VerificationError as e:
+                raise UsageError(str(e)) from e
+            return check_log(log, directory=directory).as_dict()
     finally:
         log.close()
 

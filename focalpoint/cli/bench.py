@@ -82,3 +82,24 @@ def bench_flood(messages: int, streams: int, batch: int, as_json: bool) -> None:
 
     result = run(run_flood_bench(messages=messages, streams=streams, batch=batch))
     click.echo(json.dumps(result, sort_keys=True) if as_json else format_flood(result))
+
+
+@bench.command("retries")
+@click.option("--messages", type=click.IntRange(1, 20_000), default=500, show_default=True, help="Queued messages.")
+@click.option(
+    "--payload-bytes",
+    type=click.IntRange(64, 1 << 20),
+    default=16 * 1024,
+    show_default=True,
+    help="Size of each message's envelope and of its local copy.",
+)
+@click.option("--rounds", type=click.IntRange(1, 100), default=3, show_default=True, help="Retries of each message.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_retries(messages: int, payload_bytes: int, rounds: int, as_json: bool) -> None:
+    """Bytes a delivery retry writes: our delivery row against rewriting the message's row (schema 2)."""
+    from focalpoint.bench.retries import format_retries, run_retries_bench
+    from focalpoint.log import configure_logging
+
+    configure_logging(level="warning")  # the store's own log lines go to stderr, not into the result
+    result = run(run_retries_bench(messages=messages, payload_bytes=payload_bytes, rounds=rounds))
+    click.echo(json.dumps(result, sort_keys=True) if as_json else format_retries(result))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -54,17 +55,36 @@ def message_send(
 @click.option("--outbox", is_flag=True, help="List sent messages instead of received ones.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 def message_list(config_path: Path, outbox: bool, limit: int) -> None:
-    """List the inbox (or the outbox, with delivery state)."""
+    """List the inbox (or the outbox, with delivery state).
+
+    A stored message that cannot be read is listed as UNREADABLE with the reason; the others are
+    listed as usual, then a warning line goes to stderr and the exit code is 1.
+    """
     from focalpoint.v1 import local_pb2
 
     resp: Any = call(config_path, lambda c: c.list_outbox(limit) if outbox else c.list_inbox(limit))
+    unreadable = 0
     for e in resp.entries:
-        if outbox:
+        if e.unreadable:
+            unreadable += 1
+            peer = f"to {e.recipient_node or '?':<14}" if outbox else f"from {e.sender_node or '?':<12}"
+            shown = e.message_id.hex() or "?" * 32
+            click.echo(f"{shown}  {peer} UNREADABLE (row {e.seq}): {' '.join(e.unreadable.split())}")
+        elif outbox:
             state = local_pb2.DeliveryState.Name(e.state).removeprefix("DELIVERY_STATE_").lower()
             extra = f"  ({e.last_error})" if e.last_error and state != "delivered" else ""
             click.echo(f"{e.message_id.hex()}  to {e.recipient_node:<14} {e.kind:<24} {state}{extra}")
         else:
             click.echo(f"{e.message_id.hex()}  from {e.sender_node:<12} {e.kind}")
+    if unreadable:
+        # As `ls` with an entry it cannot read: everything else is listed, and the exit code says so.
+        where = "outbox" if outbox else "inbox"
+        click.echo(
+            f"focalpoint: warning: {unreadable} {where} message(s) could not be read (damaged rows);"
+            " see docs/operations.md §8",
+            err=True,
+        )
+        sys.exit(1)
 
 
 @message.command("show")

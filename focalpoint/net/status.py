@@ -15,6 +15,7 @@ failed call back into an error with ``error_from_rpc``. The table:
       Unauthenticated          UNAUTHENTICATED        unauthenticated
     StorageFull                UNAVAILABLE            storage_full
     StorageError               UNAVAILABLE            storage
+      DamagedData              DATA_LOSS              damaged
     TransportError             UNAVAILABLE            transport
     ConfigError                FAILED_PRECONDITION    config
 
@@ -27,6 +28,11 @@ operators, passes each message on; the peer door (``internal_detail=False``) nev
 peer about its storage, configuration or its own calls to others, not even which of them
 failed: the peer gets a TransportError saying the node cannot serve the request now (so it
 retries). Messages never carry case content either way.
+
+A ``DamagedData`` (a stored row that cannot be read) is DATA_LOSS rather than the UNAVAILABLE of
+other storage errors: UNAVAILABLE tells a client to try again, and no retry reads a damaged row.
+A DATA_LOSS without our trailer still maps by code to a TransportError: a peer's refusal to
+decrypt (DECRYPTION_FAILED) travels as DATA_LOSS too, with its own trailer.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import grpc
 
 from focalpoint.errors import (
     ConfigError,
+    DamagedData,
     FocalpointError,
     NotFound,
     OutOfRange,
@@ -78,6 +85,7 @@ _TABLE: tuple[tuple[type[FocalpointError], grpc.StatusCode, str], ...] = (
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED, "permission"),
     (VerificationError, grpc.StatusCode.INVALID_ARGUMENT, "verification"),
     (StorageFull, grpc.StatusCode.UNAVAILABLE, "storage_full"),
+    (DamagedData, grpc.StatusCode.DATA_LOSS, "damaged"),
     (StorageError, grpc.StatusCode.UNAVAILABLE, "storage"),
     (TransportError, grpc.StatusCode.UNAVAILABLE, "transport"),
     (ConfigError, grpc.StatusCode.FAILED_PRECONDITION, "config"),

@@ -6,6 +6,8 @@ per-user identities arrive with the case workflow, and will be checked here, at 
 door. A client acting for a person names them in ``fp-actor`` metadata (a local user id),
 which the audit log records. Reading a message decrypts the node's local copy only for the
 duration of the call, and only after the READ event is committed: no read goes unlogged.
+A list shows every row it can read and marks the others ``unreadable`` (why, never their
+content), so one damaged row never hides the rest; reading that one row fails with DATA_LOSS.
 The servicer gets the parts it uses; errors become statuses through ``focalpoint.net.status``.
 """
 
@@ -19,11 +21,13 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import grpc
+import structlog
+from google.protobuf.message import DecodeError
 
 from directory.health import directory_health
 from focalpoint.audit import events as audit_events
 from focalpoint.audit.verify import check_log
-from focalpoint.errors import FocalpointError, NotFound, Unauthenticated, UsageError
+from focalpoint.errors import DamagedData, FocalpointError, NotFound, Unauthenticated, UsageError
 from focalpoint.exchange.body import case_ref_of
 from focalpoint.exchange.envelope import parse_payload
 from focalpoint.ids import ACTOR, ACTOR_METADATA, MAX_INT64
@@ -34,11 +38,13 @@ from focalpoint.node.export import Exporter
 from focalpoint.node.outbox import Outbox
 from focalpoint.node.ports import Clock
 from focalpoint.node.reachability import Reachability
-from focalpoint.storage.base import Store
+from focalpoint.storage.base import DamagedRow, Store
 from focalpoint.storage.cipher import OUTBOX_PURPOSE, StorageCipher, inbox_purpose
 from focalpoint.v1 import audit_pb2, envelope_pb2, local_pb2, local_pb2_grpc
 
 __all__ = ["LocalServicer"]
+
+log = structlog.get_logger("focalpoint.local_api")
 
 _MAX_LIST = 1000
 _MAX_DAYS = 36_500
@@ -53,6 +59,12 @@ def _position(before: int) -> int:
     if before > MAX_INT64:
         raise UsageError(f"before must be at most {MAX_INT64} (a sequence number or log index); got {before}")
     return before
+
+
+def _unreadable(table: str, seq: int, reason: str) -> str:
+    """What a list says of a row it cannot read (also logged, for the operator; never content)."""
+    log.warning("stored_row_unreadable", table=table, seq=seq, reason=reason)
+    return reason
 
 
 def _guarded(fn: Handler[Req, Resp]) -> Handler[Req, Resp]:
@@ -113,8 +125,28 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
             " freed; nothing already stored is lost"
         ]
 
-    def _content(self, local_copy: bytes, *, purpose: bytes, message_id: bytes) -> envelope_pb2.SignedContent:
-        return parse_payload(self._cipher.open(local_copy, purpose=purpose, message_id=message_id))
+    def _content(
+        self, table: str, seq: int, local_copy: bytes, *, purpose: bytes, message_id: bytes
+    ) -> envelope_pb2.SignedContent:
+        """The verified content of a stored message; raises DamagedData naming its row when its
+        local copy fails its integrity check or does not parse."""
+        try:
+            return parse_payload(self._cipher.open(local_copy, purpose=purpose, message_id=message_id))
+        except (DamagedData, DecodeError) as e:
+            what = "does not parse" if isinstance(e, DecodeError) else "fails its integrity check"
+            raise DamagedData(
+                f"{table} row {seq}: its local copy {what} (a damaged row or the wrong storage key);"
+                " restore it from a backup"
+            ) from e
+
+    def _listed(
+        self, table: str, seq: int, local_copy: bytes, *, purpose: bytes, message_id: bytes
+    ) -> tuple[envelope_pb2.SignedContent, str]:
+        """A listed row's content, or an empty one and why it cannot be read."""
+        try:
+            return self._content(table, seq, local_copy, purpose=purpose, message_id=message_id), ""
+        except DamagedData as e:
+            return envelope_pb2.SignedContent(), _unreadable(table, seq, str(e))
 
     @staticmethod
     def _actor(context: grpc.aio.ServicerContext[Any, Any]) -> str:
@@ -151,7 +183,13 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
         rows = await self._store.outbox.page(min(request.limit or 50, _MAX_LIST), _position(request.before))
         entries = []
         for r in rows:
-            content = self._content(r.local_copy, purpose=OUTBOX_PURPOSE, message_id=r.message_id)
+            if isinstance(r, DamagedRow):
+                why = _unreadable("outbox", r.seq, r.reason)
+                entries.append(
+                    local_pb2.OutboxEntry(seq=r.seq, message_id=r.message_id, recipient_node=r.peer, unreadable=why)
+                )
+                continue
+            content, why = self._listed("outbox", r.seq, r.local_copy, purpose=OUTBOX_PURPOSE, message_id=r.message_id)
             entries.append(
                 local_pb2.OutboxEntry(
                     seq=r.seq,
@@ -164,6 +202,7 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
                     attempts=r.attempts,
                     last_error=r.last_error,
                     in_reply_to=content.in_reply_to,
+                    unreadable=why,
                 )
             )
         return local_pb2.ListOutboxResponse(entries=entries)
@@ -175,7 +214,15 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
         rows = await self._store.inbox.page(min(request.limit or 50, _MAX_LIST), _position(request.before))
         entries = []
         for r in rows:
-            content = self._content(r.local_copy, purpose=inbox_purpose(r.sender), message_id=r.message_id)
+            if isinstance(r, DamagedRow):
+                why = _unreadable("inbox", r.seq, r.reason)
+                entries.append(
+                    local_pb2.InboxEntry(seq=r.seq, message_id=r.message_id, sender_node=r.peer, unreadable=why)
+                )
+                continue
+            content, why = self._listed(
+                "inbox", r.seq, r.local_copy, purpose=inbox_purpose(r.sender), message_id=r.message_id
+            )
             entries.append(
                 local_pb2.InboxEntry(
                     seq=r.seq,
@@ -185,6 +232,7 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
                     received_at_ms=r.received_at_ms,
                     in_reply_to=content.in_reply_to,
                     sequence=content.sequence,
+                    unreadable=why,
                 )
             )
         return local_pb2.ListInboxResponse(entries=entries)
@@ -193,15 +241,17 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
     async def GetMessage(
         self, request: local_pb2.GetMessageRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> local_pb2.GetMessageResponse:
-        from focalpoint.storage.cipher import OUTBOX_PURPOSE, inbox_purpose
-
+        """A damaged row, or one whose local copy cannot be opened, fails with DamagedData
+        (DATA_LOSS) naming it; nothing is logged as read."""
         if len(request.message_id) != 16:
             raise UsageError("message_id must be 16 bytes")
         if request.direction == local_pb2.DIRECTION_OUTBOX:
             row = await self._store.outbox.get(request.message_id)
             if row is None:
                 raise NotFound("no such message in the outbox")
-            content = self._content(row.local_copy, purpose=OUTBOX_PURPOSE, message_id=row.message_id)
+            content = self._content(
+                "outbox", row.seq, row.local_copy, purpose=OUTBOX_PURPOSE, message_id=row.message_id
+            )
             state = local_pb2.DeliveryState.ValueType(row.state.value)
             digest, peer = row.digest, row.recipient
         elif request.direction == local_pb2.DIRECTION_INBOX:
@@ -213,8 +263,9 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
             if len(rows) != 1:
                 detail = "no such message in the inbox" if not rows else "ambiguous message id; give peer_node"
                 raise NotFound(detail)
+            one = rows[0]
             content = self._content(
-                rows[0].local_copy, purpose=inbox_purpose(rows[0].sender), message_id=rows[0].message_id
+                "inbox", one.seq, one.local_copy, purpose=inbox_purpose(one.sender), message_id=one.message_id
             )
             state = local_pb2.DELIVERY_STATE_DELIVERED
             digest, peer = rows[0].digest, rows[0].sender

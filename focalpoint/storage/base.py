@@ -11,7 +11,10 @@ The rules every implementation keeps:
   nothing happens unlogged; a failed write changes nothing and raises StorageError;
 - a receipt is signed inside the transaction that stores its inbox row, once the log index
   of its DELIVERED event is known (``ReceiptSigner``);
-- reads see committed data only.
+- reads see committed data only;
+- a stored row that cannot be read as the row it should be (a column of the wrong type, text
+  that does not decode) never fails a whole list: ``page`` answers a ``DamagedRow`` in its
+  place; a read of that one row (``get``, ``find``, ``due``…) raises ``DamagedData`` naming it.
 
 Rows hold ciphertext only: the envelope as sealed to the recipient (or as received) and a
 local copy of the verified payload sealed under the node's storage key
@@ -36,6 +39,7 @@ __all__ = [
     "RESTORE_PENDING",
     "AuditStore",
     "AuditView",
+    "DamagedRow",
     "Delivered",
     "DeliveryState",
     "DirectoryStore",
@@ -122,6 +126,17 @@ class Unconfirmed:
     message_id: bytes
     digest: bytes
     expires_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class DamagedRow:
+    """A stored outbox or inbox row that cannot be read: where it is, what of its identity could be
+    read (empty when that column is damaged too), and why, naming the column, never its content."""
+
+    seq: int
+    message_id: bytes
+    peer: str  # the recipient (outbox) or sender (inbox)
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,8 +287,9 @@ class OutboxStore(Protocol):
 
     async def get(self, message_id: bytes) -> OutboxRow | None: ...
 
-    async def page(self, limit: int, before: int) -> list[OutboxRow]:
-        """Newest first, entries with ``seq`` below ``before`` (0: from the newest)."""
+    async def page(self, limit: int, before: int) -> list[OutboxRow | DamagedRow]:
+        """Newest first, entries with ``seq`` below ``before`` (0: from the newest); a row that
+        cannot be read is listed as a ``DamagedRow`` in its place."""
         ...
 
     async def of_case(self, case_ref: str) -> list[OutboxRow]: ...
@@ -296,8 +312,9 @@ class InboxStore(Protocol):
 
     async def find(self, message_id: bytes) -> list[InboxRow]: ...
 
-    async def page(self, limit: int, before: int) -> list[InboxRow]:
-        """Newest first, rows with ``seq`` below ``before`` (0: from the newest)."""
+    async def page(self, limit: int, before: int) -> list[InboxRow | DamagedRow]:
+        """Newest first, rows with ``seq`` below ``before`` (0: from the newest); a row that
+        cannot be read is listed as a ``DamagedRow`` in its place."""
         ...
 
     async def of_case(self, case_ref: str) -> list[InboxRow]: ...

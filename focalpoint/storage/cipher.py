@@ -12,7 +12,7 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from focalpoint.errors import StorageError
+from focalpoint.errors import DamagedData, StorageError
 
 __all__ = ["OUTBOX_PURPOSE", "StorageCipher", "inbox_purpose"]
 
@@ -40,5 +40,5 @@ class StorageCipher:
     def open(self, sealed: bytes, *, purpose: bytes, message_id: bytes) -> bytes:
         try:
             return self._aead.decrypt(sealed[:12], sealed[12:], purpose + b"\x00" + message_id)
-        except (InvalidTag, ValueError) as e:
-            raise StorageError("a stored message failed its integrity check (wrong key or corrupted row)") from e
+        except (InvalidTag, ValueError, TypeError) as e:  # TypeError: a damaged row holding text, not bytes
+            raise DamagedData("a stored message failed its integrity check (wrong key or corrupted row)") from e

@@ -26,17 +26,17 @@ from focalpoint.v1 import audit_pb2 as focalpoint_dot_v1_dot_audit__pb2
 from focalpoint.v1 import messages_pb2 as focalpoint_dot_v1_dot_messages__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66ocalpoint/v1/local.proto\x12\rfocalpoint.v1\x1a\x19\x66ocalpoint/v1/audit.proto\x1a\x1c\x66ocalpoint/v1/messages.proto\"\x8f\x01\n\rSubmitRequest\x12\x16\n\x0erecipient_node\x18\x01 \x01(\t\x12!\n\x04\x62ody\x18\x02 \x01(\x0b\x32\x13.focalpoint.v1.Body\x12\x13\n\x0bin_reply_to\x18\x03 \x01(\x0c\x12\x13\n\x0bttl_seconds\x18\x04 \x01(\r\x12\x19\n\x11\x63lient_request_id\x18\x05 \x01(\t\"Q\n\x0eSubmitResponse\x12\x12\n\nmessage_id\x18\x01 \x01(\x0c\x12+\n\x05state\x18\x02 \x01(\x0e\x32\x1c.focalpoint.v1.DeliveryState\",\n\x0bListRequest\x12\r\n\x05limit\x18\x01 \x01(\r\x12\x0e\n\x06\x62\x65\x66ore\x18\x02 \x01(\x04\"\xec\x01\n\x0bOutboxEntry\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x12\n\nmessage_id\x18\x02 \x01(\x0c\x12\x16\n\x0erecipient_node\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12+\n\x05state\x18\x05 \x01(\x0e\x32\x1c.focalpoint.v1.DeliveryState\x12\x15\n\rcreated_at_ms\x18\x06 \x01(\x03\x12\x17\n\x0f\x64\x65livered_at_ms\x18\x07 \x01(\x03\x12\x10\n\x08\x61ttempts\x18\x08 \x01(\r\x12\x12\n\nlast_error\x18\t \x01(\t\x12\x13\n\x0bin_reply_to\x18\n \x01(\x0c\"\x8f\x01\n\nInboxEntry\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x12\n\nmessage_id\x18\x02 \x01(\x0c\x12\x13\n\x0bsender_node\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x16\n\x0ereceived_at_ms\x18\x05 \x01(\x03\x12\x13\n\x0bin_reply_to\x18\x06 \x01(\x0c\x12\x10\n\x08sequence\x18\x07 \x01(\x04\"A\n\x12ListOutboxResponse\x12+\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1a.focalpoint.v1.OutboxEntry\"?\n\x11ListInboxResponse\x12*\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x19.focalpoint.v1.InboxEntry\"g\n\x11GetMessageRequest\x12+\n\tdirection\x18\x01 \x01(\x0e\x32\x18.focalpoint.v1.Direction\x12\x12\n\nmessage_id\x18\x02 \x01(\x0c\x12\x11\n\tpeer_node\x18\x03 \x01(\t\"\xd1\x01\n\x12GetMessageResponse\x12\x12\n\nmessage_id\x18\x01 \x01(\x0c\x12\x13\n\x0bsender_node\x18\x02 \x01(\t\x12\x16\n\x0erecipient_node\x18\x03 \x01(\t\x12!\n\x04\x62ody\x18\x04 \x01(\x0b\x32\x13.focalpoint.v1.Body\x12\x13\n\x0bin_reply_to\x18\x05 \x01(\x0c\x12\x15\n\rcreated_at_ms\x18\x06 \x01(\x03\x12+\n\x05state\x18\x07 \x01(\x0e\x32\x1c.focalpoint.v1.DeliveryState\"P\n\x10GetHealthRequest\x12\x11\n\tcheck_now\x18\x01 \x01(\x08\x12\x12\n\nstale_days\x18\x02 \x01(\r\x12\x15\n\rexpiring_days\x18\x03 \x01(\r\"(\n\x11GetHealthResponse\x12\x13\n\x0breport_json\x18\x01 \x01(\t\"+\n\x19GetCheckpointLocalRequest\x12\x0e\n\x06\x63reate\x18\x01 \x01(\x08\"C\n\x10ListAuditRequest\x12\r\n\x05limit\x18\x01 \x01(\r\x12\x0e\n\x06\x62\x65\x66ore\x18\x02 \x01(\x04\x12\x10\n\x08\x63\x61se_ref\x18\x03 \x01(\t\")\n\nAuditEntry\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04leaf\x18\x02 \x01(\x0c\"M\n\x11ListAuditResponse\x12*\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x19.focalpoint.v1.AuditEntry\x12\x0c\n\x04size\x18\x02 \x01(\x04\"\x14\n\x12VerifyAuditRequest\"\xfe\x01\n\x13VerifyAuditResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x17\n\x0f\x66irst_bad_index\x18\x03 \x01(\x04\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x33\n\ncheckpoint\x18\x05 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12\x1a\n\x12\x63heckpoint_matches\x18\x06 \x01(\x08\x12/\n\x06\x61larms\x18\x07 \x03(\x0b\x32\x1f.focalpoint.v1.ConflictEvidence\x12\"\n\x1a\x63heckpoint_signature_error\x18\x08 \x01(\t\"%\n\x11\x45xportCaseRequest\x12\x10\n\x08\x63\x61se_ref\x18\x01 \x01(\t\"H\n\x12\x45xportCaseResponse\x12\x10\n\x08\x65vidence\x18\x01 \x01(\x0c\x12\x0e\n\x06\x65vents\x18\x02 \x01(\r\x12\x10\n\x08messages\x18\x03 \x01(\r*\xc0\x01\n\rDeliveryState\x12\x1e\n\x1a\x44\x45LIVERY_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44\x45LIVERY_STATE_QUEUED\x10\x01\x12\x1c\n\x18\x44\x45LIVERY_STATE_DELIVERED\x10\x02\x12\x19\n\x15\x44\x45LIVERY_STATE_FAILED\x10\x03\x12\x1a\n\x16\x44\x45LIVERY_STATE_EXPIRED\x10\x04\x12\x1f\n\x1b\x44\x45LIVERY_STATE_NOT_RECEIVED\x10\x05*Q\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x44IRECTION_INBOX\x10\x01\x12\x14\n\x10\x44IRECTION_OUTBOX\x10\x02\x32\xe5\x05\n\x0cLocalService\x12\x45\n\x06Submit\x12\x1c.focalpoint.v1.SubmitRequest\x1a\x1d.focalpoint.v1.SubmitResponse\x12K\n\nListOutbox\x12\x1a.focalpoint.v1.ListRequest\x1a!.focalpoint.v1.ListOutboxResponse\x12I\n\tListInbox\x12\x1a.focalpoint.v1.ListRequest\x1a .focalpoint.v1.ListInboxResponse\x12Q\n\nGetMessage\x12 .focalpoint.v1.GetMessageRequest\x1a!.focalpoint.v1.GetMessageResponse\x12N\n\tGetHealth\x12\x1f.focalpoint.v1.GetHealthRequest\x1a .focalpoint.v1.GetHealthResponse\x12Z\n\rGetCheckpoint\x12(.focalpoint.v1.GetCheckpointLocalRequest\x1a\x1f.focalpoint.v1.SignedCheckpoint\x12N\n\tListAudit\x12\x1f.focalpoint.v1.ListAuditRequest\x1a .focalpoint.v1.ListAuditResponse\x12T\n\x0bVerifyAudit\x12!.focalpoint.v1.VerifyAuditRequest\x1a\".focalpoint.v1.VerifyAuditResponse\x12Q\n\nExportCase\x12 .focalpoint.v1.ExportCaseRequest\x1a!.focalpoint.v1.ExportCaseResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66ocalpoint/v1/local.proto\x12\rfocalpoint.v1\x1a\x19\x66ocalpoint/v1/audit.proto\x1a\x1c\x66ocalpoint/v1/messages.proto\"\x8f\x01\n\rSubmitRequest\x12\x16\n\x0erecipient_node\x18\x01 \x01(\t\x12!\n\x04\x62ody\x18\x02 \x01(\x0b\x32\x13.focalpoint.v1.Body\x12\x13\n\x0bin_reply_to\x18\x03 \x01(\x0c\x12\x13\n\x0bttl_seconds\x18\x04 \x01(\r\x12\x19\n\x11\x63lient_request_id\x18\x05 \x01(\t\"Q\n\x0eSubmitResponse\x12\x12\n\nmessage_id\x18\x01 \x01(\x0c\x12+\n\x05state\x18\x02 \x01(\x0e\x32\x1c.focalpoint.v1.DeliveryState\",\n\x0bListRequest\x12\r\n\x05limit\x18\x01 \x01(\r\x12\x0e\n\x06\x62\x65\x66ore\x18\x02 \x01(\x04\"\x80\x02\n\x0bOutboxEntry\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x12\n\nmessage_id\x18\x02 \x01(\x0c\x12\x16\n\x0erecipient_node\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12+\n\x05state\x18\x05 \x01(\x0e\x32\x1c.focalpoint.v1.DeliveryState\x12\x15\n\rcreated_at_ms\x18\x06 \x01(\x03\x12\x17\n\x0f\x64\x65livered_at_ms\x18\x07 \x01(\x03\x12\x10\n\x08\x61ttempts\x18\x08 \x01(\r\x12\x12\n\nlast_error\x18\t \x01(\t\x12\x13\n\x0bin_reply_to\x18\n \x01(\x0c\x12\x12\n\nunreadable\x18\x0b \x01(\t\"\xa3\x01\n\nInboxEntry\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x12\n\nmessage_id\x18\x02 \x01(\x0c\x12\x13\n\x0bsender_node\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x16\n\x0ereceived_at_ms\x18\x05 \x01(\x03\x12\x13\n\x0bin_reply_to\x18\x06 \x01(\x0c\x12\x10\n\x08sequence\x18\x07 \x01(\x04\x12\x12\n\nunreadable\x18\x08 \x01(\t\"A\n\x12ListOutboxResponse\x12+\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1a.focalpoint.v1.OutboxEntry\"?\n\x11ListInboxResponse\x12*\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x19.focalpoint.v1.InboxEntry\"g\n\x11GetMessageRequest\x12+\n\tdirection\x18\x01 \x01(\x0e\x32\x18.focalpoint.v1.Direction\x12\x12\n\nmessage_id\x18\x02 \x01(\x0c\x12\x11\n\tpeer_node\x18\x03 \x01(\t\"\xd1\x01\n\x12GetMessageResponse\x12\x12\n\nmessage_id\x18\x01 \x01(\x0c\x12\x13\n\x0bsender_node\x18\x02 \x01(\t\x12\x16\n\x0erecipient_node\x18\x03 \x01(\t\x12!\n\x04\x62ody\x18\x04 \x01(\x0b\x32\x13.focalpoint.v1.Body\x12\x13\n\x0bin_reply_to\x18\x05 \x01(\x0c\x12\x15\n\rcreated_at_ms\x18\x06 \x01(\x03\x12+\n\x05state\x18\x07 \x01(\x0e\x32\x1c.focalpoint.v1.DeliveryState\"P\n\x10GetHealthRequest\x12\x11\n\tcheck_now\x18\x01 \x01(\x08\x12\x12\n\nstale_days\x18\x02 \x01(\r\x12\x15\n\rexpiring_days\x18\x03 \x01(\r\"(\n\x11GetHealthResponse\x12\x13\n\x0breport_json\x18\x01 \x01(\t\"+\n\x19GetCheckpointLocalRequest\x12\x0e\n\x06\x63reate\x18\x01 \x01(\x08\"C\n\x10ListAuditRequest\x12\r\n\x05limit\x18\x01 \x01(\r\x12\x0e\n\x06\x62\x65\x66ore\x18\x02 \x01(\x04\x12\x10\n\x08\x63\x61se_ref\x18\x03 \x01(\t\")\n\nAuditEntry\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04leaf\x18\x02 \x01(\x0c\"M\n\x11ListAuditResponse\x12*\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x19.focalpoint.v1.AuditEntry\x12\x0c\n\x04size\x18\x02 \x01(\x04\"\x14\n\x12VerifyAuditRequest\"\xfe\x01\n\x13VerifyAuditResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x17\n\x0f\x66irst_bad_index\x18\x03 \x01(\x04\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x33\n\ncheckpoint\x18\x05 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12\x1a\n\x12\x63heckpoint_matches\x18\x06 \x01(\x08\x12/\n\x06\x61larms\x18\x07 \x03(\x0b\x32\x1f.focalpoint.v1.ConflictEvidence\x12\"\n\x1a\x63heckpoint_signature_error\x18\x08 \x01(\t\"%\n\x11\x45xportCaseRequest\x12\x10\n\x08\x63\x61se_ref\x18\x01 \x01(\t\"H\n\x12\x45xportCaseResponse\x12\x10\n\x08\x65vidence\x18\x01 \x01(\x0c\x12\x0e\n\x06\x65vents\x18\x02 \x01(\r\x12\x10\n\x08messages\x18\x03 \x01(\r*\xc0\x01\n\rDeliveryState\x12\x1e\n\x1a\x44\x45LIVERY_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44\x45LIVERY_STATE_QUEUED\x10\x01\x12\x1c\n\x18\x44\x45LIVERY_STATE_DELIVERED\x10\x02\x12\x19\n\x15\x44\x45LIVERY_STATE_FAILED\x10\x03\x12\x1a\n\x16\x44\x45LIVERY_STATE_EXPIRED\x10\x04\x12\x1f\n\x1b\x44\x45LIVERY_STATE_NOT_RECEIVED\x10\x05*Q\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x44IRECTION_INBOX\x10\x01\x12\x14\n\x10\x44IRECTION_OUTBOX\x10\x02\x32\xe5\x05\n\x0cLocalService\x12\x45\n\x06Submit\x12\x1c.focalpoint.v1.SubmitRequest\x1a\x1d.focalpoint.v1.SubmitResponse\x12K\n\nListOutbox\x12\x1a.focalpoint.v1.ListRequest\x1a!.focalpoint.v1.ListOutboxResponse\x12I\n\tListInbox\x12\x1a.focalpoint.v1.ListRequest\x1a .focalpoint.v1.ListInboxResponse\x12Q\n\nGetMessage\x12 .focalpoint.v1.GetMessageRequest\x1a!.focalpoint.v1.GetMessageResponse\x12N\n\tGetHealth\x12\x1f.focalpoint.v1.GetHealthRequest\x1a .focalpoint.v1.GetHealthResponse\x12Z\n\rGetCheckpoint\x12(.focalpoint.v1.GetCheckpointLocalRequest\x1a\x1f.focalpoint.v1.SignedCheckpoint\x12N\n\tListAudit\x12\x1f.focalpoint.v1.ListAuditRequest\x1a .focalpoint.v1.ListAuditResponse\x12T\n\x0bVerifyAudit\x12!.focalpoint.v1.VerifyAuditRequest\x1a\".focalpoint.v1.VerifyAuditResponse\x12Q\n\nExportCase\x12 .focalpoint.v1.ExportCaseRequest\x1a!.focalpoint.v1.ExportCaseResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'focalpoint.v1.local_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DELIVERYSTATE']._serialized_start=1963
-  _globals['_DELIVERYSTATE']._serialized_end=2155
-  _globals['_DIRECTION']._serialized_start=2157
-  _globals['_DIRECTION']._serialized_end=2238
+  _globals['_DELIVERYSTATE']._serialized_start=2003
+  _globals['_DELIVERYSTATE']._serialized_end=2195
+  _globals['_DIRECTION']._serialized_start=2197
+  _globals['_DIRECTION']._serialized_end=2278
   _globals['_SUBMITREQUEST']._serialized_start=102
   _globals['_SUBMITREQUEST']._serialized_end=245
   _globals['_SUBMITRESPONSE']._serialized_start=247
@@ -44,37 +44,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTREQUEST']._serialized_start=330
   _globals['_LISTREQUEST']._serialized_end=374
   _globals['_OUTBOXENTRY']._serialized_start=377
-  _globals['_OUTBOXENTRY']._serialized_end=613
-  _globals['_INBOXENTRY']._serialized_start=616
-  _globals['_INBOXENTRY']._serialized_end=759
-  _globals['_LISTOUTBOXRESPONSE']._serialized_start=761
-  _globals['_LISTOUTBOXRESPONSE']._serialized_end=826
-  _globals['_LISTINBOXRESPONSE']._serialized_start=828
-  _globals['_LISTINBOXRESPONSE']._serialized_end=891
-  _globals['_GETMESSAGEREQUEST']._serialized_start=893
-  _globals['_GETMESSAGEREQUEST']._serialized_end=996
-  _globals['_GETMESSAGERESPONSE']._serialized_start=999
-  _globals['_GETMESSAGERESPONSE']._serialized_end=1208
-  _globals['_GETHEALTHREQUEST']._serialized_start=1210
-  _globals['_GETHEALTHREQUEST']._serialized_end=1290
-  _globals['_GETHEALTHRESPONSE']._serialized_start=1292
-  _globals['_GETHEALTHRESPONSE']._serialized_end=1332
-  _globals['_GETCHECKPOINTLOCALREQUEST']._serialized_start=1334
-  _globals['_GETCHECKPOINTLOCALREQUEST']._serialized_end=1377
-  _globals['_LISTAUDITREQUEST']._serialized_start=1379
-  _globals['_LISTAUDITREQUEST']._serialized_end=1446
-  _globals['_AUDITENTRY']._serialized_start=1448
-  _globals['_AUDITENTRY']._serialized_end=1489
-  _globals['_LISTAUDITRESPONSE']._serialized_start=1491
-  _globals['_LISTAUDITRESPONSE']._serialized_end=1568
-  _globals['_VERIFYAUDITREQUEST']._serialized_start=1570
-  _globals['_VERIFYAUDITREQUEST']._serialized_end=1590
-  _globals['_VERIFYAUDITRESPONSE']._serialized_start=1593
-  _globals['_VERIFYAUDITRESPONSE']._serialized_end=1847
-  _globals['_EXPORTCASEREQUEST']._serialized_start=1849
-  _globals['_EXPORTCASEREQUEST']._serialized_end=1886
-  _globals['_EXPORTCASERESPONSE']._serialized_start=1888
-  _globals['_EXPORTCASERESPONSE']._serialized_end=1960
-  _globals['_LOCALSERVICE']._serialized_start=2241
-  _globals['_LOCALSERVICE']._serialized_end=2982
+  _globals['_OUTBOXENTRY']._serialized_end=633
+  _globals['_INBOXENTRY']._serialized_start=636
+  _globals['_INBOXENTRY']._serialized_end=799
+  _globals['_LISTOUTBOXRESPONSE']._serialized_start=801
+  _globals['_LISTOUTBOXRESPONSE']._serialized_end=866
+  _globals['_LISTINBOXRESPONSE']._serialized_start=868
+  _globals['_LISTINBOXRESPONSE']._serialized_end=931
+  _globals['_GETMESSAGEREQUEST']._serialized_start=933
+  _globals['_GETMESSAGEREQUEST']._serialized_end=1036
+  _globals['_GETMESSAGERESPONSE']._serialized_start=1039
+  _globals['_GETMESSAGERESPONSE']._serialized_end=1248
+  _globals['_GETHEALTHREQUEST']._serialized_start=1250
+  _globals['_GETHEALTHREQUEST']._serialized_end=1330
+  _globals['_GETHEALTHRESPONSE']._serialized_start=1332
+  _globals['_GETHEALTHRESPONSE']._serialized_end=1372
+  _globals['_GETCHECKPOINTLOCALREQUEST']._serialized_start=1374
+  _globals['_GETCHECKPOINTLOCALREQUEST']._serialized_end=1417
+  _globals['_LISTAUDITREQUEST']._serialized_start=1419
+  _globals['_LISTAUDITREQUEST']._serialized_end=1486
+  _globals['_AUDITENTRY']._serialized_start=1488
+  _globals['_AUDITENTRY']._serialized_end=1529
+  _globals['_LISTAUDITRESPONSE']._serialized_start=1531
+  _globals['_LISTAUDITRESPONSE']._serialized_end=1608
+  _globals['_VERIFYAUDITREQUEST']._serialized_start=1610
+  _globals['_VERIFYAUDITREQUEST']._serialized_end=1630
+  _globals['_VERIFYAUDITRESPONSE']._serialized_start=1633
+  _globals['_VERIFYAUDITRESPONSE']._serialized_end=1887
+  _globals['_EXPORTCASEREQUEST']._serialized_start=1889
+  _globals['_EXPORTCASEREQUEST']._serialized_end=1926
+  _globals['_EXPORTCASERESPONSE']._serialized_start=1928
+  _globals['_EXPORTCASERESPONSE']._serialized_end=2000
+  _globals['_LOCALSERVICE']._serialized_start=2281
+  _globals['_LOCALSERVICE']._serialized_end=3022
 # @@protoc_insertion_point(module_scope)

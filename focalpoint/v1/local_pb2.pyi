@@ -170,6 +170,7 @@ class OutboxEntry(_message.Message):
     ATTEMPTS_FIELD_NUMBER: _builtins.int
     LAST_ERROR_FIELD_NUMBER: _builtins.int
     IN_REPLY_TO_FIELD_NUMBER: _builtins.int
+    UNREADABLE_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     message_id: _builtins.bytes
     recipient_node: _builtins.str
@@ -180,6 +181,11 @@ class OutboxEntry(_message.Message):
     attempts: _builtins.int
     last_error: _builtins.str
     in_reply_to: _builtins.bytes
+    unreadable: _builtins.str
+    """Not empty when this stored row cannot be read (a damaged row, or a local copy that fails its
+    integrity check): why, naming the column, never its content. The entry then carries what
+    could be read (always seq; message_id and recipient_node when their columns are sound).
+    """
     def __init__(
         self,
         *,
@@ -193,10 +199,11 @@ class OutboxEntry(_message.Message):
         attempts: _builtins.int = ...,
         last_error: _builtins.str = ...,
         in_reply_to: _builtins.bytes = ...,
+        unreadable: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "created_at_ms", b"created_at_ms", "delivered_at_ms", b"delivered_at_ms", "in_reply_to", b"in_reply_to", "kind", b"kind", "last_error", b"last_error", "message_id", b"message_id", "recipient_node", b"recipient_node", "seq", b"seq", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "created_at_ms", b"created_at_ms", "delivered_at_ms", b"delivered_at_ms", "in_reply_to", b"in_reply_to", "kind", b"kind", "last_error", b"last_error", "message_id", b"message_id", "recipient_node", b"recipient_node", "seq", b"seq", "state", b"state", "unreadable", b"unreadable"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -213,6 +220,7 @@ class InboxEntry(_message.Message):
     RECEIVED_AT_MS_FIELD_NUMBER: _builtins.int
     IN_REPLY_TO_FIELD_NUMBER: _builtins.int
     SEQUENCE_FIELD_NUMBER: _builtins.int
+    UNREADABLE_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     message_id: _builtins.bytes
     sender_node: _builtins.str
@@ -220,6 +228,8 @@ class InboxEntry(_message.Message):
     received_at_ms: _builtins.int
     in_reply_to: _builtins.bytes
     sequence: _builtins.int
+    unreadable: _builtins.str
+    """As OutboxEntry.unreadable: why this stored row cannot be read, or empty."""
     def __init__(
         self,
         *,
@@ -230,10 +240,11 @@ class InboxEntry(_message.Message):
         received_at_ms: _builtins.int = ...,
         in_reply_to: _builtins.bytes = ...,
         sequence: _builtins.int = ...,
+        unreadable: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["in_reply_to", b"in_reply_to", "kind", b"kind", "message_id", b"message_id", "received_at_ms", b"received_at_ms", "sender_node", b"sender_node", "seq", b"seq", "sequence", b"sequence"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["in_reply_to", b"in_reply_to", "kind", b"kind", "message_id", b"message_id", "received_at_ms", b"received_at_ms", "sender_node", b"sender_node", "seq", b"seq", "sequence", b"sequence", "unreadable", b"unreadable"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -241,6 +252,8 @@ Global___InboxEntry: _TypeAlias = InboxEntry  # noqa: Y015
 
 @_typing.final
 class ListOutboxResponse(_message.Message):
+    """Every row in the page, newest first; rows that cannot be read are entries marked unreadable."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ENTRIES_FIELD_NUMBER: _builtins.int

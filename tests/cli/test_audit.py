@@ -649,6 +649,7 @@ def test_verify_db_reports_a_log_shorter_than_its_signed_checkpoint(pristine: Pr
         assert conn.execute("DELETE FROM audit_leaves WHERE idx >= ?", (kept,)).rowcount == cut
         # Every subtree that covers a deleted leaf: node (level, idx) spans leaves [idx·2^level, (idx+1)·2^level).
         assert conn.execute("DELETE FROM audit_nodes WHERE (idx + 1) << level > ?", (kept,)).rowcount >= cut
+        conn.execute("DELETE FROM audit_cases WHERE idx >= ?", (kept,))  # and the case index rows naming them
 
     text, report = verify_db(db)
     assert text.returncode == 1, text.stderr
@@ -676,6 +677,78 @@ def test_verify_db_reports_a_corrupt_checkpoint_row_without_a_traceback(pristine
     assert "Traceback" not in result.stderr, result.stderr[-300:]
     assert result.returncode == 1
     assert "checkpoint" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("sql", "fragment"),
+    [
+        ("INSERT INTO audit_leaves (idx, leaf) SELECT MAX(idx) + 6, x'00' FROM audit_leaves", "is missing"),
+        ("INSERT INTO audit_leaves (idx, leaf) VALUES (9223372036854775807, x'00')", "is missing"),
+        ("INSERT INTO audit_leaves (idx, leaf) VALUES (-1, x'00')", "a leaf is stored at index -1"),
+        ("INSERT INTO audit_nodes (level, idx, hash) VALUES (0, 1000000, zeroblob(32))", "a subtree (0, 1000000)"),
+        ("INSERT INTO audit_cases (case_ref, idx) VALUES ('GR-2026-0999', 1000000)", "a case index row names leaf"),
+        ("UPDATE audit_nodes SET hash = 'text' WHERE level = 0 AND idx = 2", "stored subtree (0, 2) does not match"),
+        ("UPDATE audit_nodes SET level = 'text' WHERE level = 1 AND idx = 0", "stored subtree (1, 0) does not match"),
+        ("UPDATE audit_leaves SET leaf = CAST(x'ff' AS TEXT) WHERE idx = 1", "leaf 1 is stored as text that is not"),
+        ("DELETE FROM audit_nodes WHERE level = 1 AND idx = 1", "stored subtree (1, 1) does not match"),
+        ("UPDATE audit_checkpoints SET raw = 'text'", "checkpoint"),
+        ("UPDATE witness_alarms SET raw = 'text'", ""),
+    ],
+    ids=[
+        *("leaf-after-a-gap", "leaf-at-a-huge-index", "leaf-at-a-negative-index", "stray-subtree", "stray-case-row"),
+        *("subtree-hash-as-text", "subtree-level-as-text", "leaf-not-utf8", "subtree-missing", "checkpoint-as-text"),
+        "alarm-as-text",
+    ],
+)
+def test_verify_db_reports_damaged_and_planted_rows_as_damage_never_a_traceback(
+    pristine: Pristine, tmp_path: Path, sql: str, fragment: str
+) -> None:
+    """Rows of the wrong type, missing subtrees and rows planted beyond the log's end: exit 1, the
+    first line says DAMAGED and why (text and --json agree), nothing on stderr, no UNKNOWN."""
+    db = pristine.copy_to(tmp_path / "damaged")
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        if "witness_alarms" in sql:
+            conn.execute("INSERT INTO witness_alarms (log_node, raw, at_ms) VALUES ('it-dgi', x'00', 1)")
+        conn.execute(sql)
+    text, report = verify_db(db)
+    assert text.returncode == 1, text.stdout + text.stderr
+    assert text.stderr == ""
+    first = text.stdout.splitlines()[0]
+    if "witness_alarms" in sql:  # an alarm that does not parse is still an alarm on record
+        assert report["alarms"] == [{"log_node": "?", "reason": "a stored alarm does not parse", "detected_by": ""}]
+        return
+    assert " leaves, DAMAGED at leaf " in first, first
+    assert fragment in first, first
+    assert report["ok"] is False
+    assert fragment in report["reason"]
+    assert "GR-2026" not in text.stdout
+
+
+@pytest.mark.parametrize(
+    ("damage", "fragment"),
+    [
+        ("DROP TABLE audit_nodes", "no such table: audit_nodes"),
+        ("DROP TABLE audit_leaves", "no such table: audit_leaves"),
+        ("ALTER TABLE audit_leaves RENAME COLUMN leaf TO data", "no such column: leaf"),
+        ("not a database", "not a readable database"),
+    ],
+    ids=["subtrees-dropped", "leaves-dropped", "column-renamed", "not-sqlite"],
+)
+def test_verify_db_of_a_database_it_cannot_read_fails_with_one_line(
+    pristine: Pristine, tmp_path: Path, damage: str, fragment: str
+) -> None:
+    """A dropped table or column, or a file that is not SQLite: one error line naming what is wrong, exit 1."""
+    db = pristine.copy_to(tmp_path / "unreadable")
+    if damage == "not a database":
+        db.write_bytes(b"GR-2026-0001 " * 1000)
+    else:
+        with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+            conn.execute(damage)
+    for args in ((), ("--json",)):
+        result = cli("audit", "verify", "--db", str(db), *args)
+        assert result.returncode == 1
+        one_line_error(result, str(db), fragment)
+        assert "GR-2026" not in result.stderr
 
 
 def test_verify_db_with_a_root_checks_every_checkpoint_signature(

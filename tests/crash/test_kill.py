@@ -67,7 +67,7 @@ def count(db: Path, query: Query) -> int:
 
 INBOX_ROWS: Query = ("SELECT COUNT(*) FROM inbox", ())
 OUTBOX_ROWS: Query = ("SELECT COUNT(*) FROM outbox", ())
-DELIVERED_ROWS: Query = ("SELECT COUNT(*) FROM outbox WHERE state = ?", (int(DeliveryState.DELIVERED),))
+DELIVERED_ROWS: Query = ("SELECT COUNT(*) FROM outbox_delivery WHERE state = ?", (int(DeliveryState.DELIVERED),))
 
 
 async def wait_count(db: Path, query: Query, at_least: int, timeout_s: float = DELIVERY_DEADLINE_S) -> int:
@@ -105,7 +105,10 @@ async def submit_all(client: LocalClient, indices: Iterable[int]) -> tuple[dict[
 def assert_exactly_once(sender_db: Path, receiver_db: Path, n: int) -> None:
     """Both databases agree: n messages, each stored once and closed by the receipt the receiver stored."""
     with contextlib.closing(read_only(sender_db)) as s:
-        outbox = s.execute("SELECT message_id, state, receipt, client_request_id FROM outbox").fetchall()
+        outbox = s.execute(
+            "SELECT o.message_id, d.state, d.receipt, o.client_request_id"
+            " FROM outbox o JOIN outbox_delivery d ON d.seq = o.seq"
+        ).fetchall()
     with contextlib.closing(read_only(receiver_db)) as r:
         inbox = r.execute("SELECT sender, message_id, receipt FROM inbox").fetchall()
 

@@ -8,6 +8,7 @@ import pytest
 
 from focalpoint.errors import (
     ConfigError,
+    DamagedData,
     FocalpointError,
     NotFound,
     OutOfRange,
@@ -41,6 +42,7 @@ CLASSES: list[tuple[type[FocalpointError], grpc.StatusCode]] = [
     (Unauthenticated, SC.UNAUTHENTICATED),
     (VerificationError, SC.INVALID_ARGUMENT),
     (StorageError, SC.UNAVAILABLE),
+    (DamagedData, SC.DATA_LOSS),
     (TransportError, SC.UNAVAILABLE),
     (ConfigError, SC.FAILED_PRECONDITION),
 ]
@@ -69,7 +71,7 @@ def test_a_refusal_keeps_its_code_and_its_own_status(code: Refusal) -> None:
     assert (back.code, back.reason) == (code, "the reason")
 
 
-@pytest.mark.parametrize("cls", [StorageError, ConfigError, TransportError])
+@pytest.mark.parametrize("cls", [StorageError, DamagedData, ConfigError, TransportError])
 def test_the_peer_door_tells_a_peer_only_that_it_cannot_serve_now(cls: type[FocalpointError]) -> None:
     """No detail and not even which part failed: the peer gets a TransportError (retry later)."""
     status, message, trailer = status_of(cls("/var/lib/focalpoint/node.sqlite: disk I/O error"), internal_detail=False)
@@ -101,6 +103,7 @@ def test_the_peer_door_still_explains_what_the_peer_itself_got_wrong() -> None:
         (SC.INTERNAL, TransportError),
         (SC.RESOURCE_EXHAUSTED, TransportError),
         (SC.UNIMPLEMENTED, TransportError),
+        (SC.DATA_LOSS, TransportError),  # a peer's DECRYPTION_FAILED travels as DATA_LOSS with its own trailer
     ],
 )
 def test_a_status_without_our_trailer_maps_by_its_code(code: SC, cls: type[FocalpointError]) -> None:

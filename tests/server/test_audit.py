@@ -3,22 +3,27 @@ checkpoints, witnessing over mutual TLS, reads logged, and evidence that verifie
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import sqlite3
 from collections.abc import Callable
 
+import grpc
 import pytest
 
 from focalpoint.audit import events as audit_events
 from focalpoint.audit.evidence import MAGIC, seal_evidence, verify_evidence
 from focalpoint.audit.verify import find_damage
 from focalpoint.client import LocalClient
-from focalpoint.errors import VerificationError
+from focalpoint.errors import DamagedData, VerificationError
 from focalpoint.localnet import LocalNetwork
 from focalpoint.localnet.samples import social_inquiry_report, social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState
-from focalpoint.v1 import audit_pb2, envelope_pb2, local_pb2
+from focalpoint.storage.sqlite import SqliteStore
+from focalpoint.v1 import audit_pb2, envelope_pb2, local_pb2, local_pb2_grpc
 
 Kind = audit_pb2.AuditEventKind
 
@@ -158,3 +163,61 @@ async def test_an_exporter_cannot_fake_the_receivers_log(nodes: dict[str, Node],
     for change in (other_leaf, other_index, unsigned_checkpoint):
         with pytest.raises(VerificationError, match="E7"):
             verify_evidence(resigned(change), trusted_root=root)
+
+
+async def test_verify_audit_of_a_busy_node_never_reports_damage_that_is_not_there(nodes: dict[str, Node]) -> None:
+    """50 VerifyAudit calls over the local API while the node keeps sending (SENT, RECEIPTED and
+    DELIVERED events commit all along): every answer is intact, and the log grew meanwhile."""
+    gr, al = nodes["gr-ekka"], nodes["al-shss"]
+    stop = asyncio.Event()
+
+    async def traffic() -> int:
+        sent = 0
+        while not stop.is_set() and sent < 2_000:  # bounded in count; stops with the checks
+            body = social_inquiry_request(f"GR-2026-{sent:04d}", identified_at_ms=wall_clock_ms())
+            await gr.outbox.submit("al-shss", body)
+            await al.store.audit.record([b"a read on the other node"])  # and another node's log grows too
+            sent += 1
+        return sent
+
+    task = asyncio.create_task(traffic())
+    sizes = []
+    try:
+        async with LocalClient(f"127.0.0.1:{gr.local_port}", gr.keyring.keys.local_api_token) as client:
+            for _ in range(50):
+                answer = await client.verify_audit()
+                assert (answer.ok, answer.reason) == (True, ""), answer.first_bad_index
+                sizes.append(answer.size)
+    finally:
+        stop.set()
+        sent = await task
+    assert sent > 0
+    assert sizes[-1] > sizes[0]
+
+
+async def test_verify_audit_of_a_damaged_database_answers_plainly_never_unknown(nodes: dict[str, Node]) -> None:
+    """A running node whose database was edited under it: a planted subtree is reported (ok false, at the
+    log's end, saying what was found); with the subtrees' table dropped, DATA_LOSS naming the table."""
+    gr = nodes["gr-ekka"]
+    await _exchange(gr, nodes["al-shss"], "GR-2026-0105")
+    assert isinstance(gr.store, SqliteStore)
+    db = gr.store.path
+    token = gr.keyring.keys.local_api_token
+    async with LocalClient(f"127.0.0.1:{gr.local_port}", token) as client:
+        assert (await client.verify_audit()).ok
+        with contextlib.closing(sqlite3.connect(db, timeout=10)) as conn, conn:
+            conn.execute("INSERT INTO audit_nodes (level, idx, hash) VALUES (3, 1000000, zeroblob(32))")
+        planted = await client.verify_audit()
+        assert (planted.ok, planted.first_bad_index) == (False, planted.size)
+        assert "a subtree (3, 1000000) is stored that no leaf of the log's" in planted.reason
+        with contextlib.closing(sqlite3.connect(db, timeout=10)) as conn, conn:
+            conn.execute("DROP TABLE audit_nodes")
+        with pytest.raises(DamagedData, match=r"DATA_LOSS: .*no such table: audit_nodes"):
+            await client.verify_audit()
+    metadata = (("authorization", f"Bearer {token}"),)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{gr.local_port}") as channel:
+        stub = local_pb2_grpc.LocalServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.VerifyAudit(local_pb2.VerifyAuditRequest(), metadata=metadata)
+    assert refused.value.code() is grpc.StatusCode.DATA_LOSS
+    assert "Traceback" not in (refused.value.details() or "")

@@ -33,7 +33,7 @@ async def outbox_when(
     """Poll the whole outbox until ``done`` holds; raise AssertionError with the last rows at the deadline."""
     deadline = time.monotonic() + timeout_s
     while True:
-        rows = await node.store.outbox.page(1000, 0)
+        rows = [r for r in await node.store.outbox.page(1000, 0) if isinstance(r, OutboxRow)]  # none is damaged
         if done(rows):
             return rows
         if time.monotonic() > deadline:

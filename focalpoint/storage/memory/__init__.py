@@ -16,8 +16,9 @@ transactions run their body, then raise StorageError and change nothing.
 
 Not modelled: durability (nothing survives the process), several processes or connections
 on one store, the schema and its migrations (no ``schema_version`` in ``meta``), damaged
-rows (``find_damage`` always sees a whole log here), and worker threads (``audit.read``
-runs its function synchronously on the event loop).
+rows (a page never holds a ``DamagedRow``, ``find_damage`` always sees a whole log here), the
+bytes a write costs, and worker threads (``audit.read`` runs its function synchronously on
+the event loop, so it sees one state throughout, as SQLite's snapshot does).
 
 ``state`` holds the tables and the transactions; ``outbox``, ``inbox``, ``directory`` and
 ``audit`` mirror the SQLite modules of the same names. Imports ``focalpoint.storage.base``,

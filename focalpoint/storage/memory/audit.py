@@ -187,6 +187,18 @@ class MemoryAuditView:
     def stored_size(self) -> int:
         return len(self._s.leaves)
 
+    def stray_rows(self, size: int) -> str | None:
+        """A subtree or case row outside a log of ``size`` leaves (none here unless a test put it
+        there: the store itself never writes one)."""
+        for level, index in self._s.nodes:
+            if not (0 <= level <= 62 and 0 <= index < size >> level):
+                return f"a subtree ({level}, {index}) is stored that no leaf of the log's {size} closes"
+        for indices in self._s.cases.values():
+            for index in indices:
+                if not 0 <= index < size:
+                    return f"a case index row names leaf {index}, outside the log's {size} leaves"
+        return None
+
     def closed_nodes(self, start: int, end: int) -> dict[tuple[int, int], bytes]:
         """Stored nodes closed by leaves [start, end): node (l, i) is closed by leaf (i+1)·2^l − 1."""
         out: dict[tuple[int, int], bytes] = {}

@@ -7,7 +7,7 @@ from functools import partial
 
 from focalpoint.audit import events as audit_events
 from focalpoint.errors import StorageError
-from focalpoint.storage.base import InboxOutcome, InboxRow, NewInbox, ReceiptSigner, inbox_outcomes
+from focalpoint.storage.base import DamagedRow, InboxOutcome, InboxRow, NewInbox, ReceiptSigner, inbox_outcomes
 from focalpoint.storage.memory.state import NO_BOUND, Incoming, State, Tx, limit_rows, pause
 
 __all__ = ["MemoryInbox"]
@@ -68,7 +68,8 @@ class MemoryInbox:
         await pause()
         return [i.row for i in self._s.inbox.values() if i.row.message_id == message_id]
 
-    async def page(self, limit: int, before: int) -> list[InboxRow]:
+    async def page(self, limit: int, before: int) -> list[InboxRow | DamagedRow]:
+        """As SQLite's; rows here are never damaged (nothing outside the store can write them)."""
         await pause()
         bound = before or NO_BOUND
         return limit_rows([i.row for i in reversed(self._s.inbox.values()) if i.row.seq < bound], limit)

@@ -9,7 +9,16 @@ from typing import Any
 
 from focalpoint.audit import events as audit_events
 from focalpoint.errors import StorageError
-from focalpoint.storage.base import EXPIRED, NOT_RECEIVED, Delivered, DeliveryState, NewOutbox, OutboxRow, Unconfirmed
+from focalpoint.storage.base import (
+    EXPIRED,
+    NOT_RECEIVED,
+    DamagedRow,
+    Delivered,
+    DeliveryState,
+    NewOutbox,
+    OutboxRow,
+    Unconfirmed,
+)
 from focalpoint.storage.memory.state import NO_BOUND, QUEUED, Outgoing, State, Tx, limit_rows, pause
 from focalpoint.v1 import envelope_pb2
 
@@ -254,7 +263,8 @@ class MemoryOutbox:
         o = self._s.outbox.get(message_id)
         return None if o is None else o.row
 
-    async def page(self, limit: int, before: int) -> list[OutboxRow]:
+    async def page(self, limit: int, before: int) -> list[OutboxRow | DamagedRow]:
+        """As SQLite's; rows here are never damaged (nothing outside the store can write them)."""
         await pause()
         bound = before or NO_BOUND
         return limit_rows([o.row for o in reversed(self._s.outbox.values()) if o.row.seq < bound], limit)

@@ -2,16 +2,18 @@
 the log, and the tables of checkpoints, cosignatures, witnessed partner checkpoints and alarms.
 
 Events that go with another row (SENT, DELIVERED, …) are appended by that row's own
-transaction (``Tx.log``); the log's storage itself is ``audit_log``.
+transaction (``Tx.log``); the log's storage itself is ``audit_log``. A value of the wrong type
+read back raises DamagedData naming its table and row (``audit verify`` says more).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from focalpoint.storage.base import AuditView
 from focalpoint.storage.sqlite.db import Database, Tx
+from focalpoint.storage.sqlite.rows import stored_bytes, stored_int
 
 __all__ = ["SqliteAudit"]
 
@@ -51,7 +53,7 @@ class SqliteAudit:
 
     async def case_indices(self, case_ref: str) -> list[int]:
         rows = await self._db.fetchall("SELECT idx FROM audit_cases WHERE case_ref = ? ORDER BY idx", (case_ref,))
-        return [int(r[0]) for r in rows]
+        return [stored_int(r[0], self._db.path, "an audit_cases row of that case") for r in rows]
 
     async def events(self, limit: int, before: int, case_ref: str = "") -> list[tuple[int, bytes]]:
         if case_ref:
@@ -65,7 +67,7 @@ class SqliteAudit:
                 "SELECT idx, leaf FROM audit_leaves WHERE idx < ? ORDER BY idx DESC LIMIT ?",
                 (before or (1 << 62), limit),
             )
-        return [(int(i), bytes(leaf)) for i, leaf in rows]
+        return [(int(i), stored_bytes(leaf, self._db.path, f"audit leaf {i}")) for i, leaf in rows]
 
     # checkpoints, cosignatures, witnessing
 
@@ -79,7 +81,7 @@ class SqliteAudit:
                 (size, raw, issued_at_ms),
             )
             rows = tx.fetchall("SELECT raw FROM audit_checkpoints WHERE size = ?", (size,))
-            return bytes(rows[0][0])
+            return stored_bytes(rows[0][0], self._db.path, f"the audit_checkpoints row of size {size}")
 
         return await self._db.transaction("checkpoint write", body)
 
@@ -88,7 +90,7 @@ class SqliteAudit:
         rows = await self._db.fetchall("SELECT size, raw FROM audit_checkpoints ORDER BY size DESC LIMIT 1")
         if not rows:
             return None
-        return bytes(rows[0][1]), await self.cosignatures(int(rows[0][0]))
+        return await self._checkpoint(rows[0])
 
     async def latest_cosigned_checkpoint(self) -> tuple[bytes, list[bytes]] | None:
         """This node's newest checkpoint that at least one witness cosigned, with its cosignatures."""
@@ -98,15 +100,20 @@ class SqliteAudit:
         )
         if not rows:
             return None
-        return bytes(rows[0][1]), await self.cosignatures(int(rows[0][0]))
+        return await self._checkpoint(rows[0])
+
+    async def _checkpoint(self, row: Any) -> tuple[bytes, list[bytes]]:
+        """A (size, raw) row of audit_checkpoints with the cosignatures stored for it."""
+        raw = stored_bytes(row[1], self._db.path, f"the audit_checkpoints row of size {row[0]}")
+        return raw, await self.cosignatures(int(row[0]))
 
     async def checkpoint_at(self, size: int) -> bytes | None:
         rows = await self._db.fetchall("SELECT raw FROM audit_checkpoints WHERE size = ?", (size,))
-        return bytes(rows[0][0]) if rows else None
+        return stored_bytes(rows[0][0], self._db.path, f"the audit_checkpoints row of size {size}") if rows else None
 
     async def cosignatures(self, size: int) -> list[bytes]:
         rows = await self._db.fetchall("SELECT raw FROM audit_cosignatures WHERE size = ? ORDER BY witness", (size,))
-        return [bytes(r[0]) for r in rows]
+        return [stored_bytes(r[0], self._db.path, f"an audit_cosignatures row of size {size}") for r in rows]
 
     async def add_cosignature(self, size: int, witness: str, raw: bytes) -> None:
         def body(tx: Tx) -> None:
@@ -121,7 +128,7 @@ class SqliteAudit:
     async def witnessed(self, log_node: str) -> bytes | None:
         """The latest checkpoint of ``log_node`` this node cosigned (a SignedCheckpoint with that cosignature)."""
         rows = await self._db.fetchall("SELECT raw FROM witnessed WHERE log_node = ?", (log_node,))
-        return bytes(rows[0][0]) if rows else None
+        return stored_bytes(rows[0][0], self._db.path, "a witnessed row") if rows else None
 
     async def set_witnessed(self, log_node: str, size: int, raw: bytes, event: bytes, at_ms: int) -> None:
         def body(tx: Tx) -> None:
@@ -143,7 +150,8 @@ class SqliteAudit:
         await self._db.transaction("alarm write", body)
 
     async def alarms(self) -> list[bytes]:
-        return [bytes(r[0]) for r in await self._db.fetchall("SELECT raw FROM witness_alarms ORDER BY id")]
+        rows = await self._db.fetchall("SELECT id, raw FROM witness_alarms ORDER BY id")
+        return [stored_bytes(raw, self._db.path, f"witness_alarms row {i}") for i, raw in rows]
 
     async def record_restore(self, log_node: str, raw: bytes, event: bytes, at_ms: int) -> None:
         def body(tx: Tx) -> None:

@@ -5,7 +5,7 @@ One writer connection runs the transactions, each as a single job on its thread 
 one fsync); a second, read-only connection serves reads, so a reader never sees a
 transaction that might still roll back. A transaction runs to its end even if its caller
 is cancelled (``asyncio.shield``), so the in-memory tail of the audit tree always matches
-what was committed. The schema of every aggregate is here, so one file holds one version.
+what was committed. The schema of every aggregate, and its migrations, are in ``schema``.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ import structlog
 
 from focalpoint.audit import tree as audit_tree
 from focalpoint.errors import StorageError, StorageFull
-from focalpoint.storage.sqlite.audit_log import SCHEMA as AUDIT_SCHEMA
 from focalpoint.storage.sqlite.audit_log import AuditLog, load_tail, root_of, stored_size, write_leaves
 from focalpoint.storage.sqlite.hwm import HighWaterMark
 from focalpoint.storage.sqlite.lock import DatabaseLock
+from focalpoint.storage.sqlite.rows import read_text, sqlite_error
+from focalpoint.storage.sqlite.schema import SCHEMA_VERSION, prepare
 
 __all__ = ["SCHEMA_VERSION", "Database", "Tx"]
 
@@ -48,99 +49,6 @@ def _disk_full(e: BaseException) -> bool:
 
 T = TypeVar("T")
 log = structlog.get_logger("focalpoint.storage")
-
-SCHEMA_VERSION = 2
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    message_id BLOB NOT NULL UNIQUE,
-    client_request_id TEXT UNIQUE,
-    recipient TEXT NOT NULL,
-    peer_sequence INTEGER NOT NULL,
-    envelope BLOB NOT NULL,
-    digest BLOB NOT NULL,
-    local_copy BLOB NOT NULL,
-    created_at_ms INTEGER NOT NULL,
-    expires_at_ms INTEGER NOT NULL,
-    state INTEGER NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_ms INTEGER NOT NULL,
-    last_error TEXT NOT NULL DEFAULT '',
-    receipt BLOB,
-    delivered_at_ms INTEGER,
-    case_ref TEXT NOT NULL DEFAULT '',
-    message_kind TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, recipient, next_attempt_ms);
-CREATE TABLE IF NOT EXISTS inbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    sender TEXT NOT NULL,
-    message_id BLOB NOT NULL,
-    envelope BLOB NOT NULL,
-    digest BLOB NOT NULL,
-    local_copy BLOB NOT NULL,
-    received_at_ms INTEGER NOT NULL,
-    expires_at_ms INTEGER NOT NULL,
-    receipt BLOB NOT NULL,
-    case_ref TEXT NOT NULL DEFAULT '',
-    message_kind TEXT NOT NULL DEFAULT '',
-    UNIQUE (sender, message_id)
-);
-CREATE INDEX IF NOT EXISTS inbox_message ON inbox (message_id);
--- Every directory document version this node accepted (kept so old signatures stay checkable),
--- plus the last verified bundle (kind 'bundle'), which the node reloads when its source is down.
-CREATE TABLE IF NOT EXISTS directory_documents (
-    kind TEXT NOT NULL,
-    name TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    raw BLOB NOT NULL,
-    accepted_at_ms INTEGER NOT NULL,
-    PRIMARY KEY (kind, name, version)
-);
-CREATE TRIGGER IF NOT EXISTS directory_keep_last_bundle AFTER INSERT ON directory_documents
-WHEN NEW.kind = 'bundle'
-BEGIN
-    DELETE FROM directory_documents WHERE kind = 'bundle' AND version < NEW.version;
-END;
--- The audit log (focalpoint.storage.sqlite.audit_log) lives in the same file, so events commit with their rows.
--- Which leaves concern which case (derived from the leaves; not part of what is verified).
-CREATE TABLE IF NOT EXISTS audit_cases (
-    case_ref TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (case_ref, idx)
-) WITHOUT ROWID;
--- This node's signed checkpoints (without cosignatures) and the cosignatures witnesses returned.
-CREATE TABLE IF NOT EXISTS audit_checkpoints (
-    size INTEGER PRIMARY KEY, raw BLOB NOT NULL, issued_at_ms INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit_cosignatures (
-    size INTEGER NOT NULL, witness TEXT NOT NULL, raw BLOB NOT NULL, PRIMARY KEY (size, witness)
-);
--- As a witness: the latest checkpoint of each partner's log this node cosigned (with its cosignature).
-CREATE TABLE IF NOT EXISTS witnessed (
-    log_node TEXT PRIMARY KEY, size INTEGER NOT NULL, raw BLOB NOT NULL, at_ms INTEGER NOT NULL
-);
--- Conflicting checkpoints found while witnessing (ConflictEvidence), kept for good.
-CREATE TABLE IF NOT EXISTS witness_alarms (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, log_node TEXT NOT NULL, raw BLOB NOT NULL, at_ms INTEGER NOT NULL
-);
--- Partners' declared restores this node recorded while witnessing (RestoreEvidence), kept for good.
-CREATE TABLE IF NOT EXISTS witness_restores (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, log_node TEXT NOT NULL, raw BLOB NOT NULL, at_ms INTEGER NOT NULL
-);
-"""
-_INDEXES = """
-CREATE INDEX IF NOT EXISTS outbox_case ON outbox (case_ref);
-CREATE INDEX IF NOT EXISTS inbox_case ON inbox (case_ref);
-"""
-# Schema 1 (issue 2/3 builds) lacked the case columns; the audit tables are created above.
-_MIGRATE_1_TO_2 = """
-ALTER TABLE outbox ADD COLUMN case_ref TEXT NOT NULL DEFAULT '';
-ALTER TABLE outbox ADD COLUMN message_kind TEXT NOT NULL DEFAULT '';
-ALTER TABLE inbox ADD COLUMN case_ref TEXT NOT NULL DEFAULT '';
-ALTER TABLE inbox ADD COLUMN message_kind TEXT NOT NULL DEFAULT '';
-"""
 
 
 class Tx:
@@ -243,18 +151,21 @@ class Database:
         await db.execute("PRAGMA synchronous=FULL")
         await db.execute("PRAGMA foreign_keys=ON")
         await db.execute("PRAGMA busy_timeout=5000")
-        await db.executescript(_SCHEMA + AUDIT_SCHEMA)
-        async with db.execute("SELECT value FROM meta WHERE key='schema_version'") as cur:
-            row = await cur.fetchone()
-        if row is None:
-            await db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) == 1:
-            await db.executescript(
-                f"BEGIN IMMEDIATE; {_MIGRATE_1_TO_2} UPDATE meta SET value = '2' WHERE key = 'schema_version'; COMMIT;"
-            )
-        elif int(row[0]) != SCHEMA_VERSION:
-            raise StorageError(f"{self.path}: database schema version {row[0]}, this node expects {SCHEMA_VERSION}")
-        await db.executescript(_INDEXES)
+        found = await self._in_writer(self._prepare)
+        if found is not None and found != SCHEMA_VERSION:
+            log.info("database_migrated", from_version=found, to_version=SCHEMA_VERSION)
+
+    def _prepare(self) -> int | None:
+        """In the writer thread: create or migrate the schema in one transaction (``schema.prepare``)."""
+        conn = self._writer._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            found = prepare(conn, self.path)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return found
 
     def _guard(self) -> bool:
         """In the writer thread, before anything is written: the file passes SQLite's quick check
@@ -371,7 +282,7 @@ class Database:
                     " (nothing already stored is lost, and the node resumes by itself)"
                 ) from e
             if isinstance(e, sqlite3.Error):
-                raise StorageError(f"{self.path}: {what} failed: {e}") from e
+                raise sqlite_error(self.path, what, e) from e
             raise
         if self.full_since is not None:
             log.info("disk_space_back", database=str(self.path))
@@ -391,19 +302,41 @@ class Database:
             async with self._reader.execute(sql, params) as cur:
                 return list(await cur.fetchall())
         except sqlite3.Error as e:
-            raise StorageError(f"{self.path}: read failed: {e}") from e
+            raise sqlite_error(self.path, "read", e) from e
+
+    async def fetch_checked(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """As ``fetchall``, for rows the caller checks column by column (``rows.bad_column``):
+        a stored text that is not UTF-8 comes back as ``rows.UNDECODABLE`` instead of failing
+        the whole read."""
+        reader = self._reader
+        assert reader is not None, "database is not open"
+
+        def run(conn: sqlite3.Connection) -> list[Any]:
+            conn.text_factory = read_text
+            try:
+                return conn.execute(sql, params).fetchall()
+            finally:
+                conn.text_factory = str
+
+        try:
+            # One job on the reader's thread (as ``_in_writer``), so no other read sees the factory.
+            return cast(list[Any], await reader._execute(run, reader._conn))  # type: ignore[no-untyped-call]
+        except sqlite3.Error as e:
+            raise sqlite_error(self.path, "read", e) from e
 
     async def read_log(self, fn: Callable[[AuditLog], T]) -> T:
         """Run ``fn`` on a read-only view of the log (proofs, verification) in a worker thread.
 
-        The view sees only committed leaves; its size is the committed size when it runs.
+        The view is one snapshot (``AuditLog.snapshot``): its size is the committed size when
+        ``fn`` starts, and every read ``fn`` makes sees that same state, whatever the node
+        commits meanwhile. Raises StorageError (DamagedData for a damaged file).
         """
 
         def run() -> T:
             with self._audit_lock:
                 if self._audit is None:
                     self._audit = AuditLog(self.path, readonly=True)
-                self._audit.refresh()
-                return fn(self._audit)
+                with self._audit.snapshot():
+                    return fn(self._audit)
 
         return await asyncio.to_thread(run)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from focalpoint.audit import events as audit_events
 from focalpoint.storage.sqlite.db import Database, Tx
+from focalpoint.storage.sqlite.rows import stored_bytes
 
 __all__ = ["SqliteDirectoryDocuments"]
 
@@ -37,8 +38,10 @@ class SqliteDirectoryDocuments:
     async def load(self) -> tuple[list[bytes], dict[tuple[str, str], int], bytes | None]:
         """Accepted roots (oldest first), the highest accepted version per document, the last bundle."""
         roots = [
-            bytes(r[0])
-            for r in await self._db.fetchall("SELECT raw FROM directory_documents WHERE kind = 'root' ORDER BY version")
+            stored_bytes(r[1], self._db.path, f"the directory_documents row of root {r[0]!r}")
+            for r in await self._db.fetchall(
+                "SELECT version, raw FROM directory_documents WHERE kind = 'root' ORDER BY version"
+            )
         ]
         accepted = {
             (r[0], r[1]): int(r[2])
@@ -49,10 +52,12 @@ class SqliteDirectoryDocuments:
         bundle = await self._db.fetchall(
             "SELECT raw FROM directory_documents WHERE kind = 'bundle' ORDER BY version DESC LIMIT 1"
         )
-        return roots, accepted, bytes(bundle[0][0]) if bundle else None
+        last = stored_bytes(bundle[0][0], self._db.path, "the stored directory bundle") if bundle else None
+        return roots, accepted, last
 
     async def document(self, kind: str, name: str, version: int) -> bytes | None:
         rows = await self._db.fetchall(
             "SELECT raw FROM directory_documents WHERE kind = ? AND name = ? AND version = ?", (kind, name, version)
         )
-        return bytes(rows[0][0]) if rows else None
+        where = f"the directory_documents row of {kind} {name!r} version {version}"
+        return stored_bytes(rows[0][0], self._db.path, where) if rows else None

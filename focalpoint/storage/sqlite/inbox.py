@@ -1,5 +1,6 @@
 """The inbox in SQLite: (sender, message id) is the replay table; receipts are signed inside
-the storing transaction (receive steps 14–16)."""
+the storing transaction (receive steps 14–16). Rows are read with their columns checked
+(``rows``): a damaged one is a ``DamagedRow`` in a page and a ``DamagedData`` anywhere else."""
 
 from __future__ import annotations
 
@@ -8,15 +9,39 @@ from typing import Any
 
 from focalpoint.audit import events as audit_events
 from focalpoint.errors import StorageError
-from focalpoint.storage.base import InboxOutcome, InboxRow, NewInbox, ReceiptSigner, inbox_outcomes
+from focalpoint.storage.base import DamagedRow, InboxOutcome, InboxRow, NewInbox, ReceiptSigner, inbox_outcomes
 from focalpoint.storage.sqlite.db import Database, Tx
+from focalpoint.storage.sqlite.rows import BYTES, INT, TEXT, Column, bad_column, damaged_row
 
 __all__ = ["SqliteInbox"]
 
 _INBOX_COLS = "seq, sender, message_id, envelope, digest, local_copy, received_at_ms, receipt, case_ref"
+_COLUMNS: tuple[Column, ...] = (
+    ("seq", INT, False),
+    ("sender", TEXT, False),
+    ("message_id", BYTES, False),
+    ("envelope", BYTES, False),
+    ("digest", BYTES, False),
+    ("local_copy", BYTES, False),
+    ("received_at_ms", INT, False),
+    ("receipt", BYTES, False),
+    ("case_ref", TEXT, False),
+)
+
+_REPLAY_COLUMNS: tuple[Column, ...] = (
+    ("sender", TEXT, False),
+    ("message_id", BYTES, False),
+    ("digest", BYTES, False),
+    ("receipt", BYTES, False),
+)
 
 
-def _inbox(row: Any) -> InboxRow:
+def _inbox(row: Any) -> InboxRow | DamagedRow:
+    """The stored row, or where it is and why it cannot be read."""
+    reason = bad_column(row, _COLUMNS)
+    if reason:
+        message_id = row[2] if isinstance(row[2], bytes) else b""
+        return DamagedRow(row[0], message_id, row[1] if isinstance(row[1], str) else "", reason)
     return InboxRow(*row)
 
 
@@ -35,6 +60,10 @@ class SqliteInbox:
                 f"SELECT sender, message_id, digest, receipt FROM inbox WHERE (sender, message_id) IN ({keys})",
                 [x for r in rows for x in (r.sender, r.message_id)],
             )
+            for row in found:  # a replay is answered from the stored row: it must be readable
+                reason = bad_column(row, _REPLAY_COLUMNS)
+                if reason:
+                    raise damaged_row(self._db.path, "inbox", "answering a replay", reason)
             stored = {(s, bytes(m)): (bytes(d), bytes(rc)) for s, m, d, rc in found}
             fresh: list[tuple[NewInbox, int]] = []
             for r in rows:
@@ -85,11 +114,18 @@ class SqliteInbox:
 
         return await self._db.transaction("inbox write", body)
 
+    async def _sound_rows(self, where: str, params: Sequence[Any]) -> list[InboxRow]:
+        """The rows ``where`` selects; raises DamagedData naming one that cannot be read."""
+        out: list[InboxRow] = []
+        for r in map(_inbox, await self._db.fetch_checked(f"SELECT {_INBOX_COLS} FROM inbox {where}", params)):
+            if isinstance(r, DamagedRow):
+                raise damaged_row(self._db.path, "inbox", r.seq, r.reason)
+            out.append(r)
+        return out
+
     async def get(self, sender: str, message_id: bytes) -> InboxRow | None:
-        rows = await self._db.fetchall(
-            f"SELECT {_INBOX_COLS} FROM inbox WHERE sender = ? AND message_id = ?", (sender, message_id)
-        )
-        return _inbox(rows[0]) if rows else None
+        rows = await self._sound_rows("WHERE sender = ? AND message_id = ?", (sender, message_id))
+        return rows[0] if rows else None
 
     async def receipts(self, sender: str, message_ids: Sequence[bytes]) -> dict[bytes, bytes]:
         if not message_ids:
@@ -102,19 +138,17 @@ class SqliteInbox:
         return {bytes(r[0]): bytes(r[1]) for r in rows}
 
     async def find(self, message_id: bytes) -> list[InboxRow]:
-        rows = await self._db.fetchall(f"SELECT {_INBOX_COLS} FROM inbox WHERE message_id = ?", (message_id,))
-        return [_inbox(r) for r in rows]
+        return await self._sound_rows("WHERE message_id = ?", (message_id,))
 
-    async def page(self, limit: int, before: int) -> list[InboxRow]:
-        rows = await self._db.fetchall(
+    async def page(self, limit: int, before: int) -> list[InboxRow | DamagedRow]:
+        rows = await self._db.fetch_checked(
             f"SELECT {_INBOX_COLS} FROM inbox WHERE seq < ? ORDER BY seq DESC LIMIT ?",
             (before or (1 << 62), limit),
         )
         return [_inbox(r) for r in rows]
 
     async def of_case(self, case_ref: str) -> list[InboxRow]:
-        rows = await self._db.fetchall(f"SELECT {_INBOX_COLS} FROM inbox WHERE case_ref = ? ORDER BY seq", (case_ref,))
-        return [_inbox(r) for r in rows]
+        return await self._sound_rows("WHERE case_ref = ? ORDER BY seq", (case_ref,))
 
     async def count(self) -> int:
         rows = await self._db.fetchall("SELECT COUNT(*) FROM inbox")

@@ -1,28 +1,101 @@
-"""The outbox in SQLite: messages this node sends, each row committed with its audit event."""
+"""The outbox in SQLite: messages this node sends, each row committed with its audit event.
+
+A message is two rows with one ``seq``: ``outbox`` (what was submitted, with the envelope and
+the local copy: written once) and ``outbox_delivery`` (state, attempts, next attempt, last
+error, receipt: the only row a retry or a close writes), so a retry rewrites a small row,
+not the message (docs/adr/0010). Rows are read with their columns checked (``rows``): a damaged
+one is a ``DamagedRow`` in a page and a ``DamagedData`` anywhere else.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from focalpoint.audit import events as audit_events
 from focalpoint.errors import StorageError
-from focalpoint.storage.base import EXPIRED, NOT_RECEIVED, Delivered, DeliveryState, NewOutbox, OutboxRow, Unconfirmed
+from focalpoint.storage.base import (
+    EXPIRED,
+    NOT_RECEIVED,
+    DamagedRow,
+    Delivered,
+    DeliveryState,
+    NewOutbox,
+    OutboxRow,
+    Unconfirmed,
+)
 from focalpoint.storage.sqlite.db import Database, Tx
+from focalpoint.storage.sqlite.rows import BYTES, INT, TEXT, Column, bad_column, damaged_row
 from focalpoint.v1 import envelope_pb2
 
 __all__ = ["SqliteOutbox"]
 
 _OUTBOX_COLS = (
-    "seq, message_id, recipient, peer_sequence, envelope, digest, local_copy, created_at_ms, "
-    "expires_at_ms, state, attempts, next_attempt_ms, last_error, receipt, delivered_at_ms, case_ref"
+    "o.seq, o.message_id, o.recipient, o.peer_sequence, o.envelope, o.digest, o.local_copy, o.created_at_ms,"
+    " o.expires_at_ms, d.state, d.attempts, d.next_attempt_ms, d.last_error, d.receipt, d.delivered_at_ms, o.case_ref"
 )
-
-
+# A message without its delivery row is listed (as damaged), never left out: hence LEFT JOIN.
+_ROWS = f"SELECT {_OUTBOX_COLS} FROM outbox o LEFT JOIN outbox_delivery d ON d.seq = o.seq"
+# The queued entries of one recipient, through the outbox_due index (tests/storage/test_schema.py
+# holds these three queries to it).
+_QUEUED = "FROM outbox_delivery d JOIN outbox o ON o.seq = d.seq WHERE d.state = ? AND d.recipient = ?"
+DUE_SQL = (
+    f"SELECT {_OUTBOX_COLS} {_QUEUED} AND (d.next_attempt_ms <= ? OR d.next_attempt_ms > ?)"
+    " AND d.expires_at_ms > ? ORDER BY d.seq LIMIT ?"
+)
+NEXT_DUE_SQL = f"SELECT d.next_attempt_ms, o.message_id {_QUEUED} ORDER BY d.next_attempt_ms LIMIT ?"
+RECIPIENTS_SQL = "SELECT DISTINCT recipient FROM outbox_delivery WHERE state = ?"
+_COLUMNS: tuple[Column, ...] = (
+    ("seq", INT, False),
+    ("message_id", BYTES, False),
+    ("recipient", TEXT, False),
+    ("peer_sequence", INT, False),
+    ("envelope", BYTES, False),
+    ("digest", BYTES, False),
+    ("local_copy", BYTES, False),
+    ("created_at_ms", INT, False),
+    ("expires_at_ms", INT, False),
+    ("state", INT, False),
+    ("attempts", INT, False),
+    ("next_attempt_ms", INT, False),
+    ("last_error", TEXT, False),
+    ("receipt", BYTES, True),
+    ("delivered_at_ms", INT, True),
+    ("case_ref", TEXT, False),
+)
+# What the audit event closing an entry needs of its row.
+_EVENT_COLUMNS: tuple[Column, ...] = (
+    ("seq", INT, False),
+    ("message_id", BYTES, False),
+    ("recipient", TEXT, False),
+    ("digest", BYTES, False),
+    ("case_ref", TEXT, False),
+)
+_STATES = frozenset(int(s) for s in DeliveryState)
+_QUEUED_STATE = int(DeliveryState.QUEUED)
+_EXPIRED_STATE = int(DeliveryState.EXPIRED)
+# What reconciliation needs of an EXPIRED entry.
+_UNCONFIRMED_COLUMNS: tuple[Column, ...] = (
+    ("seq", INT, False),
+    ("message_id", BYTES, False),
+    ("digest", BYTES, False),
+    ("expires_at_ms", INT, False),
+)
+# A receipt closes a QUEUED entry, or settles an EXPIRED one (reconciliation).
+_OPEN_STATES = (_QUEUED_STATE, _EXPIRED_STATE)
 _NO_LATEST = (1 << 63) - 1  # no entry is scheduled after this
 
 
-def _outbox(row: Any) -> OutboxRow:
+def _outbox(row: Any) -> OutboxRow | DamagedRow:
+    """The stored row, or where it is and why it cannot be read."""
+    if row[9] is None:
+        reason = "its delivery state (outbox_delivery) is missing"
+    else:
+        reason = bad_column(row, _COLUMNS) or ("" if row[9] in _STATES else "column state holds an unknown state")
+    if reason:
+        message_id = row[1] if isinstance(row[1], bytes) else b""
+        return DamagedRow(row[0], message_id, row[2] if isinstance(row[2], str) else "", reason)
     return OutboxRow(
         seq=row[0],
         message_id=row[1],
@@ -43,6 +116,14 @@ def _outbox(row: Any) -> OutboxRow:
     )
 
 
+def _sound(row: Any, path: Path) -> OutboxRow:
+    """The stored row; raises DamagedData naming it when it cannot be read."""
+    got = _outbox(row)
+    if isinstance(got, DamagedRow):
+        raise damaged_row(path, "outbox", got.seq, got.reason)
+    return got
+
+
 class SqliteOutbox:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -54,7 +135,7 @@ class SqliteOutbox:
     async def add(self, rows: Sequence[NewOutbox]) -> list[bytes]:
         if not rows:
             return []
-        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(rows))
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(rows))
         params: list[Any] = []
         for r in rows:
             params += [
@@ -62,25 +143,35 @@ class SqliteOutbox:
                 r.client_request_id,
                 r.recipient,
                 r.peer_sequence,
-                r.envelope,
                 r.digest,
-                r.local_copy,
                 r.created_at_ms,
                 r.expires_at_ms,
-                int(DeliveryState.QUEUED),
-                r.created_at_ms,
                 r.case_ref,
                 r.message_kind,
+                r.envelope,
+                r.local_copy,
             ]
+        by_id = {r.message_id: r for r in rows}
 
         def body(tx: Tx) -> list[bytes]:
             inserted = tx.fetchall(
-                "INSERT INTO outbox (message_id, client_request_id, recipient, peer_sequence, envelope, digest,"
-                " local_copy, created_at_ms, expires_at_ms, state, next_attempt_ms, case_ref, message_kind)"
-                f" VALUES {values} ON CONFLICT (client_request_id) DO NOTHING RETURNING message_id",
+                "INSERT INTO outbox (message_id, client_request_id, recipient, peer_sequence, digest, created_at_ms,"
+                " expires_at_ms, case_ref, message_kind, envelope, local_copy)"
+                f" VALUES {values} ON CONFLICT (client_request_id) DO NOTHING RETURNING seq, message_id",
                 params,
             )
-            done = {bytes(row[0]) for row in inserted}
+            if inserted:  # queued, first due when created
+                tx.fetchall(
+                    "INSERT INTO outbox_delivery (seq, recipient, expires_at_ms, state, next_attempt_ms) VALUES "
+                    + ", ".join(["(?, ?, ?, ?, ?)"] * len(inserted)),
+                    [
+                        x
+                        for seq, message_id in inserted
+                        for r in (by_id[bytes(message_id)],)
+                        for x in (seq, r.recipient, r.expires_at_ms, _QUEUED_STATE, r.created_at_ms)
+                    ],
+                )
+            done = {bytes(row[1]) for row in inserted}
             ids: list[bytes] = []
             for r in rows:
                 if r.message_id in done:
@@ -109,63 +200,78 @@ class SqliteOutbox:
 
         return await self._db.transaction("outbox write", body)
 
+    async def _sound_rows(self, where: str, params: Sequence[Any]) -> list[OutboxRow]:
+        rows = await self._db.fetch_checked(f"{_ROWS} {where}", params)
+        return [_sound(r, self._db.path) for r in rows]
+
     async def by_client_request(self, client_request_id: str) -> OutboxRow | None:
-        rows = await self._db.fetchall(
-            f"SELECT {_OUTBOX_COLS} FROM outbox WHERE client_request_id = ?", (client_request_id,)
-        )
-        return _outbox(rows[0]) if rows else None
+        rows = await self._sound_rows("WHERE o.client_request_id = ?", (client_request_id,))
+        return rows[0] if rows else None
 
     async def due(
         self, recipient: str, now_ms: int, limit: int, exclude: set[bytes], *, latest_ms: int | None = None
     ) -> list[OutboxRow]:
         latest = _NO_LATEST if latest_ms is None else latest_ms
-        rows = await self._db.fetchall(
-            f"SELECT {_OUTBOX_COLS} FROM outbox WHERE state = ? AND recipient = ?"
-            " AND (next_attempt_ms <= ? OR next_attempt_ms > ?) AND expires_at_ms > ? ORDER BY seq LIMIT ?",
-            (int(DeliveryState.QUEUED), recipient, now_ms, latest, now_ms, limit + len(exclude)),
+        rows = await self._db.fetch_checked(
+            DUE_SQL, (_QUEUED_STATE, recipient, now_ms, latest, now_ms, limit + len(exclude))
         )
-        return [r for r in map(_outbox, rows) if r.message_id not in exclude][:limit]
+        sound = [_sound(r, self._db.path) for r in rows]
+        return [r for r in sound if r.message_id not in exclude][:limit]
 
     async def next_due_ms(self, recipient: str, exclude: set[bytes]) -> int | None:
-        rows = await self._db.fetchall(
-            "SELECT next_attempt_ms, message_id FROM outbox WHERE state = ? AND recipient = ?"
-            " ORDER BY next_attempt_ms LIMIT ?",
-            (int(DeliveryState.QUEUED), recipient, len(exclude) + 1),
-        )
+        rows = await self._db.fetchall(NEXT_DUE_SQL, (_QUEUED_STATE, recipient, len(exclude) + 1))
         return next((int(r[0]) for r in rows if bytes(r[1]) not in exclude), None)
 
     async def recipients_with_queued(self) -> list[str]:
-        rows = await self._db.fetchall(
-            "SELECT DISTINCT recipient FROM outbox WHERE state = ?", (int(DeliveryState.QUEUED),)
-        )
+        rows = await self._db.fetchall(RECIPIENTS_SQL, (_QUEUED_STATE,))
         return [r[0] for r in rows]
+
+    def _closing(
+        self, tx: Tx, where: str, params: Sequence[Any], *, states: tuple[int, ...] = (_QUEUED_STATE,)
+    ) -> list[tuple[int, bytes, str, bytes, str]]:
+        """(seq, message id, recipient, digest, case_ref) of the entries in ``states`` (QUEUED unless
+        said) matching ``where``, oldest first, for the events that close them; raises DamagedData
+        naming a row that cannot give them."""
+        marks = ", ".join("?" * len(states))
+        rows = tx.fetchall(
+            "SELECT o.seq, o.message_id, o.recipient, o.digest, o.case_ref FROM outbox o"
+            f" JOIN outbox_delivery d ON d.seq = o.seq WHERE d.state IN ({marks}) AND {where} ORDER BY o.seq",
+            [*states, *params],
+        )
+        for row in rows:
+            reason = bad_column(row, _EVENT_COLUMNS)
+            if reason:
+                raise damaged_row(self._db.path, "outbox", row[0], reason)
+        return rows
 
     async def mark_delivered(self, done: Sequence[Delivered]) -> None:
         if not done:
             return
-        values = ", ".join(["(?, ?, ?)"] * len(done))
-        by_id = {d.message_id: d for d in done}
+        by_id = {d.message_id: d for d in done}  # a message id given twice: the last one counts
 
         def body(tx: Tx) -> None:
-            closed = tx.fetchall(
-                "UPDATE outbox SET state = ?, receipt = v.column2, delivered_at_ms = v.column3, last_error = ''"
-                f" FROM (VALUES {values}) AS v WHERE outbox.message_id = v.column1 AND outbox.state IN (?, ?)"
-                " RETURNING message_id, recipient, digest, case_ref",
-                [
-                    int(DeliveryState.DELIVERED),
-                    *(x for d in done for x in (d.message_id, d.receipt, d.delivered_at_ms)),
-                    int(DeliveryState.QUEUED),
-                    int(DeliveryState.EXPIRED),
-                ],
+            closing = self._closing(
+                tx, f"o.message_id IN ({', '.join('?' * len(by_id))})", list(by_id), states=_OPEN_STATES
             )
-            for message_id, recipient, digest, case_ref in sorted(closed, key=lambda r: bytes(r[0])):
-                d = by_id[bytes(message_id)]
+            if not closing:
+                return
+            params: list[Any] = [int(DeliveryState.DELIVERED)]
+            for seq, message_id, *_ in closing:
+                params += [seq, by_id[message_id].receipt, by_id[message_id].delivered_at_ms]
+            tx.fetchall(
+                "UPDATE outbox_delivery SET state = ?, receipt = v.column2, delivered_at_ms = v.column3,"
+                f" last_error = '' FROM (VALUES {', '.join(['(?, ?, ?)'] * len(closing))}) AS v"
+                " WHERE outbox_delivery.seq = v.column1",
+                params,
+            )
+            for _, message_id, recipient, digest, case_ref in sorted(closing, key=lambda r: r[1]):
+                d = by_id[message_id]
                 tx.log(
                     audit_events.receipted(
                         at_ms=d.delivered_at_ms,
                         recipient=recipient,
                         message_id=d.message_id,
-                        digest=bytes(digest),
+                        digest=digest,
                         case_ref=case_ref,
                         receipt=d.receipt,
                         peer_log_index=d.peer_log_index,
@@ -184,17 +290,16 @@ class SqliteOutbox:
         at_ms: int,
     ) -> None:
         def body(tx: Tx) -> None:
-            closed = tx.fetchall(
-                "UPDATE outbox SET state = ?, last_error = ?, attempts = attempts + 1 WHERE message_id = ?"
-                " AND state = ? RETURNING recipient, digest, case_ref",
-                (int(state), error, message_id, int(DeliveryState.QUEUED)),
-            )
-            for recipient, digest, case_ref in closed:
+            for seq, _, recipient, digest, case_ref in self._closing(tx, "o.message_id = ?", (message_id,)):
+                tx.fetchall(
+                    "UPDATE outbox_delivery SET state = ?, last_error = ?, attempts = attempts + 1 WHERE seq = ?",
+                    (int(state), error, seq),
+                )
                 event = audit_events.refused_by_peer(
                     at_ms=at_ms,
                     recipient=recipient,
                     message_id=message_id,
-                    digest=bytes(digest),
+                    digest=digest,
                     case_ref=case_ref,
                     code=code,
                 )
@@ -205,94 +310,88 @@ class SqliteOutbox:
     async def schedule_retry(self, items: Sequence[tuple[bytes, int, str]]) -> None:
         if not items:
             return
-        values = ", ".join(["(?, ?, ?)"] * len(items))
+        plan = {message_id: (next_ms, error) for message_id, next_ms, error in items}  # the last one counts
+        values = ", ".join(["(?, ?, ?)"] * len(plan))
 
         def body(tx: Tx) -> None:
+            # Only the small delivery row changes: the message's own row (its blobs) is not written.
             tx.fetchall(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = v.column2, last_error = v.column3"
-                f" FROM (VALUES {values}) AS v WHERE outbox.message_id = v.column1 AND outbox.state = ?",
-                [*(x for item in items for x in item), int(DeliveryState.QUEUED)],
+                "UPDATE outbox_delivery SET attempts = attempts + 1, next_attempt_ms = v.column2,"
+                f" last_error = v.column3 FROM (VALUES {values}) AS v, outbox o"
+                " WHERE o.message_id = v.column1 AND outbox_delivery.seq = o.seq AND outbox_delivery.state = ?",
+                [*(x for message_id, (at, error) in plan.items() for x in (message_id, at, error)), _QUEUED_STATE],
             )
 
         await self._db.transaction("outbox retry", body)
 
     async def expire(self, now_ms: int) -> list[bytes]:
         def body(tx: Tx) -> list[bytes]:
-            rows = tx.fetchall(
-                "UPDATE outbox SET state = ?, last_error = ? WHERE state = ? AND expires_at_ms <= ?"
-                " RETURNING message_id, recipient, digest, case_ref",
-                (
-                    int(DeliveryState.EXPIRED),
-                    EXPIRED,
-                    int(DeliveryState.QUEUED),
-                    now_ms,
-                ),
+            rows = self._closing(tx, "d.expires_at_ms <= ?", (now_ms,))
+            tx.fetchall(
+                "UPDATE outbox_delivery SET state = ?, last_error = ? WHERE state = ? AND expires_at_ms <= ?",
+                (int(DeliveryState.EXPIRED), EXPIRED, _QUEUED_STATE, now_ms),
             )
-            for message_id, recipient, digest, case_ref in sorted(rows, key=lambda r: bytes(r[0])):
+            for _, message_id, recipient, digest, case_ref in sorted(rows, key=lambda r: r[1]):
                 tx.log(
                     audit_events.expired(
-                        at_ms=now_ms,
-                        recipient=recipient,
-                        message_id=bytes(message_id),
-                        digest=bytes(digest),
-                        case_ref=case_ref,
+                        at_ms=now_ms, recipient=recipient, message_id=message_id, digest=digest, case_ref=case_ref
                     ),
                     case_ref,
                 )
-            return [bytes(r[0]) for r in rows]
+            return [r[1] for r in rows]
 
         return await self._db.transaction("outbox expiry", body)
 
     async def unconfirmed(self, recipient: str, limit: int) -> list[Unconfirmed]:
-        rows = await self._db.fetchall(
-            "SELECT message_id, digest, expires_at_ms FROM outbox WHERE state = ? AND recipient = ?"
-            " ORDER BY seq LIMIT ?",
-            (int(DeliveryState.EXPIRED), recipient, limit),
+        rows = await self._db.fetch_checked(
+            "SELECT o.seq, o.message_id, o.digest, o.expires_at_ms FROM outbox_delivery d"
+            " JOIN outbox o ON o.seq = d.seq WHERE d.state = ? AND d.recipient = ? ORDER BY d.seq LIMIT ?",
+            (_EXPIRED_STATE, recipient, limit),
         )
-        return [Unconfirmed(bytes(r[0]), bytes(r[1]), int(r[2])) for r in rows]
+        out: list[Unconfirmed] = []
+        for row in rows:
+            reason = bad_column(row, _UNCONFIRMED_COLUMNS)
+            if reason:
+                raise damaged_row(self._db.path, "outbox", row[0], reason)
+            out.append(Unconfirmed(row[1], row[2], row[3]))
+        return out
 
     async def recipients_with_unconfirmed(self) -> list[str]:
         rows = await self._db.fetchall(
-            "SELECT DISTINCT recipient FROM outbox WHERE state = ?", (int(DeliveryState.EXPIRED),)
+            "SELECT DISTINCT recipient FROM outbox_delivery WHERE state = ?", (_EXPIRED_STATE,)
         )
         return [r[0] for r in rows]
 
     async def mark_not_received(self, message_ids: Sequence[bytes], at_ms: int) -> None:
         if not message_ids:
             return
-        marks = ", ".join("?" * len(message_ids))
+        ids = list(dict.fromkeys(message_ids))
 
         def body(tx: Tx) -> None:
-            closed = tx.fetchall(
-                f"UPDATE outbox SET state = ?, last_error = ? WHERE message_id IN ({marks}) AND state = ?"
-                " RETURNING message_id, recipient, digest, case_ref",
-                (int(DeliveryState.NOT_RECEIVED), NOT_RECEIVED, *message_ids, int(DeliveryState.EXPIRED)),
+            closing = self._closing(tx, f"o.message_id IN ({', '.join('?' * len(ids))})", ids, states=(_EXPIRED_STATE,))
+            if not closing:
+                return
+            tx.fetchall(
+                f"UPDATE outbox_delivery SET state = ?, last_error = ? WHERE seq IN ({', '.join('?' * len(closing))})",
+                [int(DeliveryState.NOT_RECEIVED), NOT_RECEIVED, *(row[0] for row in closing)],
             )
-            for message_id, recipient, digest, case_ref in sorted(closed, key=lambda r: bytes(r[0])):
+            for _, message_id, recipient, digest, case_ref in sorted(closing, key=lambda r: r[1]):
                 event = audit_events.not_received(
-                    at_ms=at_ms,
-                    recipient=recipient,
-                    message_id=bytes(message_id),
-                    digest=bytes(digest),
-                    case_ref=case_ref,
+                    at_ms=at_ms, recipient=recipient, message_id=message_id, digest=digest, case_ref=case_ref
                 )
                 tx.log(event, case_ref)
 
         await self._db.transaction("outbox reconciliation", body)
 
     async def get(self, message_id: bytes) -> OutboxRow | None:
-        rows = await self._db.fetchall(f"SELECT {_OUTBOX_COLS} FROM outbox WHERE message_id = ?", (message_id,))
-        return _outbox(rows[0]) if rows else None
+        rows = await self._sound_rows("WHERE o.message_id = ?", (message_id,))
+        return rows[0] if rows else None
 
-    async def page(self, limit: int, before: int) -> list[OutboxRow]:
-        rows = await self._db.fetchall(
-            f"SELECT {_OUTBOX_COLS} FROM outbox WHERE seq < ? ORDER BY seq DESC LIMIT ?",
-            (before or (1 << 62), limit),
+    async def page(self, limit: int, before: int) -> list[OutboxRow | DamagedRow]:
+        rows = await self._db.fetch_checked(
+            f"{_ROWS} WHERE o.seq < ? ORDER BY o.seq DESC LIMIT ?", (before or (1 << 62), limit)
         )
         return [_outbox(r) for r in rows]
 
     async def of_case(self, case_ref: str) -> list[OutboxRow]:
-        rows = await self._db.fetchall(
-            f"SELECT {_OUTBOX_COLS} FROM outbox WHERE case_ref = ? ORDER BY seq", (case_ref,)
-        )
-        return [_outbox(r) for r in rows]
+        return await self._sound_rows("WHERE o.case_ref = ? ORDER BY o.seq", (case_ref,))

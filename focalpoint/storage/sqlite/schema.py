@@ -1,0 +1,181 @@
+"""The node database's schema, one version of it, and the steps that bring an older file up to
+that version in place, inside one transaction (``prepare``).
+
+    version 1  issue 2/3 builds: outbox and inbox without case columns
+    version 2  ``case_ref`` and ``message_kind`` on outbox and inbox
+    version 3  an outbox message's delivery state (state, attempts, next attempt, last error,
+               receipt) in its own small row, ``outbox_delivery``: the message's row, with its
+               envelope and local copy, is written once and never again, so a retry rewrites a
+               small row instead of the whole message (docs/adr/0010)
+
+Synchronous sqlite3, run on the writer connection's thread by ``db.Database``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from focalpoint.errors import StorageError
+from focalpoint.storage.sqlite.audit_log import SCHEMA as AUDIT_SCHEMA
+
+__all__ = ["SCHEMA_VERSION", "prepare"]
+
+SCHEMA_VERSION = 3
+
+# The message as submitted: written once, never updated (its blobs last, so that reading the
+# small columns does not walk their overflow pages).
+_OUTBOX = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id BLOB NOT NULL UNIQUE,
+    client_request_id TEXT UNIQUE,
+    recipient TEXT NOT NULL,
+    peer_sequence INTEGER NOT NULL,
+    digest BLOB NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    case_ref TEXT NOT NULL DEFAULT '',
+    message_kind TEXT NOT NULL DEFAULT '',
+    envelope BLOB NOT NULL,
+    local_copy BLOB NOT NULL
+)"""
+# What delivery did with each outbox message (same seq; recipient and expiry repeated for the
+# indexes): the only outbox row a retry, a receipt, a refusal or expiry writes.
+_OUTBOX_DELIVERY = """
+CREATE TABLE IF NOT EXISTS outbox_delivery (
+    seq INTEGER PRIMARY KEY,
+    recipient TEXT NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    state INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    last_error TEXT NOT NULL DEFAULT '',
+    receipt BLOB,
+    delivered_at_ms INTEGER
+)"""
+
+_TABLES = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    _OUTBOX,
+    _OUTBOX_DELIVERY,
+    """
+CREATE TABLE IF NOT EXISTS inbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    sender TEXT NOT NULL,
+    message_id BLOB NOT NULL,
+    envelope BLOB NOT NULL,
+    digest BLOB NOT NULL,
+    local_copy BLOB NOT NULL,
+    received_at_ms INTEGER NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    receipt BLOB NOT NULL,
+    case_ref TEXT NOT NULL DEFAULT '',
+    message_kind TEXT NOT NULL DEFAULT '',
+    UNIQUE (sender, message_id)
+)""",
+    "CREATE INDEX IF NOT EXISTS inbox_message ON inbox (message_id)",
+    # Every directory document version this node accepted (kept so old signatures stay checkable),
+    # plus the last verified bundle (kind 'bundle'), which the node reloads when its source is down.
+    """
+CREATE TABLE IF NOT EXISTS directory_documents (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    raw BLOB NOT NULL,
+    accepted_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (kind, name, version)
+)""",
+    """
+CREATE TRIGGER IF NOT EXISTS directory_keep_last_bundle AFTER INSERT ON directory_documents
+WHEN NEW.kind = 'bundle'
+BEGIN
+    DELETE FROM directory_documents WHERE kind = 'bundle' AND version < NEW.version;
+END""",
+    # The audit log (focalpoint.storage.sqlite.audit_log) lives in the same file, so events commit
+    # with their rows. Which leaves concern which case (derived from the leaves).
+    *(s for s in AUDIT_SCHEMA.split(";") if s.strip()),
+    """
+CREATE TABLE IF NOT EXISTS audit_cases (
+    case_ref TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (case_ref, idx)
+) WITHOUT ROWID""",
+    # This node's signed checkpoints (without cosignatures) and the cosignatures witnesses returned.
+    "CREATE TABLE IF NOT EXISTS audit_checkpoints (size INTEGER PRIMARY KEY, raw BLOB NOT NULL,"
+    " issued_at_ms INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_cosignatures (size INTEGER NOT NULL, witness TEXT NOT NULL,"
+    " raw BLOB NOT NULL, PRIMARY KEY (size, witness))",
+    # As a witness: the latest checkpoint of each partner's log this node cosigned (with its cosignature).
+    "CREATE TABLE IF NOT EXISTS witnessed (log_node TEXT PRIMARY KEY, size INTEGER NOT NULL, raw BLOB NOT NULL,"
+    " at_ms INTEGER NOT NULL)",
+    # Conflicting checkpoints found while witnessing (ConflictEvidence), kept for good.
+    "CREATE TABLE IF NOT EXISTS witness_alarms (id INTEGER PRIMARY KEY AUTOINCREMENT, log_node TEXT NOT NULL,"
+    " raw BLOB NOT NULL, at_ms INTEGER NOT NULL)",
+    # Partners' declared restores this node recorded while witnessing (RestoreEvidence), kept for good.
+    "CREATE TABLE IF NOT EXISTS witness_restores (id INTEGER PRIMARY KEY AUTOINCREMENT, log_node TEXT NOT NULL,"
+    " raw BLOB NOT NULL, at_ms INTEGER NOT NULL)",
+)
+_INDEXES = (
+    # Due and next-due lookups of a recipient's queued entries (focalpoint.storage.sqlite.outbox).
+    "CREATE INDEX IF NOT EXISTS outbox_due ON outbox_delivery (state, recipient, next_attempt_ms)",
+    "CREATE INDEX IF NOT EXISTS outbox_case ON outbox (case_ref)",
+    "CREATE INDEX IF NOT EXISTS inbox_case ON inbox (case_ref)",
+)
+
+_1_TO_2 = (
+    "ALTER TABLE outbox ADD COLUMN case_ref TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE outbox ADD COLUMN message_kind TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE inbox ADD COLUMN case_ref TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE inbox ADD COLUMN message_kind TEXT NOT NULL DEFAULT ''",
+)
+_MESSAGE_COLUMNS = (
+    "seq, message_id, client_request_id, recipient, peer_sequence, digest, created_at_ms, expires_at_ms,"
+    " case_ref, message_kind, envelope, local_copy"
+)
+_DELIVERY_COLUMNS = (
+    "seq, recipient, expires_at_ms, state, attempts, next_attempt_ms, last_error, receipt, delivered_at_ms"
+)
+# The outbox is copied once into its two new tables (the only time its blobs are rewritten).
+_2_TO_3 = (
+    _OUTBOX.replace("IF NOT EXISTS outbox", "outbox_v3"),
+    f"INSERT INTO outbox_v3 ({_MESSAGE_COLUMNS}) SELECT {_MESSAGE_COLUMNS} FROM outbox ORDER BY seq",
+    _OUTBOX_DELIVERY.replace("IF NOT EXISTS ", ""),
+    f"INSERT INTO outbox_delivery ({_DELIVERY_COLUMNS}) SELECT {_DELIVERY_COLUMNS} FROM outbox ORDER BY seq",
+    # AUTOINCREMENT's counter goes along: a number spent on an ignored insert is never reused.
+    "DELETE FROM sqlite_sequence WHERE name = 'outbox_v3'",
+    "INSERT INTO sqlite_sequence (name, seq) SELECT 'outbox_v3', seq FROM sqlite_sequence WHERE name = 'outbox'",
+    "DROP TABLE outbox",  # with its indexes (outbox_due, outbox_case) and its counter row
+    "ALTER TABLE outbox_v3 RENAME TO outbox",
+)
+_STEPS = {1: _1_TO_2, 2: _2_TO_3}
+
+
+def _version(conn: sqlite3.Connection, path: Path) -> int | None:
+    """The schema version the file records; None for a file without the node's tables."""
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "outbox" not in tables:
+        return None
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if "meta" in tables else None
+    if row is None or not str(row[0]).isdigit():
+        found = "none" if row is None else "not a number"
+        raise StorageError(f"{path}: the database records no usable schema version ({found}); it is damaged")
+    return int(row[0])
+
+
+def prepare(conn: sqlite3.Connection, path: Path) -> int | None:
+    """Inside the caller's write transaction: create the schema in a new file, or migrate an older
+    one to ``SCHEMA_VERSION``; returns the version found (None: a new file). Raises StorageError
+    for a version this code does not know."""
+    found = _version(conn, path)
+    if found is not None and not 1 <= found <= SCHEMA_VERSION:
+        raise StorageError(f"{path}: database schema version {found}, this node expects {SCHEMA_VERSION}")
+    for version in range(found or SCHEMA_VERSION, SCHEMA_VERSION):
+        for statement in _STEPS[version]:
+            conn.execute(statement)
+    for statement in (*_TABLES, *_INDEXES):  # whatever an older version lacked (version 1: the audit tables)
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (str(SCHEMA_VERSION),),
+    )
+    return found

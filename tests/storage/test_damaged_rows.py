@@ -1,0 +1,149 @@
+"""Rows of the SQLite store edited by hand (a column of the wrong type, text that is not UTF-8, a
+missing delivery row): a page lists a ``DamagedRow`` in the row's place and every other row as usual;
+a read of that row alone raises ``DamagedData`` naming it, never a TypeError or sqlite3's decoding
+error (which quotes the bytes)."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from focalpoint.errors import DamagedData
+from focalpoint.storage.base import DamagedRow, InboxRow, OutboxRow
+from focalpoint.storage.sqlite import SqliteStore
+from tests.storage.test_contract import Signer, incoming, outgoing
+
+
+def _edit(path: Path, sql: str, params: tuple[object, ...]) -> None:
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        assert conn.execute(sql, params).rowcount == 1, sql
+
+
+@pytest.mark.parametrize(
+    ("sql", "reason"),
+    [
+        ("UPDATE outbox SET envelope = 'edited' WHERE seq = ?", "column envelope holds text, not bytes"),
+        ("UPDATE outbox SET recipient = CAST(x'ff' AS TEXT) WHERE seq = ?", "column recipient holds text that is not"),
+        ("UPDATE outbox SET created_at_ms = 1.5 WHERE seq = ?", "column created_at_ms holds a real number, not an"),
+        ("UPDATE outbox_delivery SET state = 9 WHERE seq = ?", "column state holds an unknown state"),
+        ("UPDATE outbox_delivery SET last_error = x'00' WHERE seq = ?", "column last_error holds bytes, not text"),
+        ("DELETE FROM outbox_delivery WHERE seq = ?", "its delivery state (outbox_delivery) is missing"),
+    ],
+    ids=["envelope-text", "recipient-not-utf8", "time-real", "state-unknown", "error-bytes", "delivery-row-gone"],
+)
+async def test_a_damaged_outbox_row_is_listed_in_its_place_and_read_alone_is_damaged_data(
+    tmp_path: Path, sql: str, reason: str
+) -> None:
+    """page: the damaged row as a DamagedRow (seq, message id, why), the others as OutboxRows; get,
+    of_case and due: DamagedData naming the outbox row."""
+    path = tmp_path / "node.sqlite"
+    store = await SqliteStore.open(path)
+    try:
+        rows = [outgoing(case_ref="case-a", created_at_ms=100) for _ in range(3)]
+        await store.outbox.add(rows)
+        _edit(path, sql, (2,))
+        page = await store.outbox.page(10, 0)
+        assert [type(r) for r in page] == [OutboxRow, DamagedRow, OutboxRow]
+        damaged = page[1]
+        assert isinstance(damaged, DamagedRow)
+        assert (damaged.seq, damaged.message_id) == (2, rows[1].message_id)
+        assert reason in damaged.reason
+        reads: list[Callable[[], Awaitable[object]]] = [
+            lambda: store.outbox.get(rows[1].message_id),
+            lambda: store.outbox.of_case("case-a"),
+        ]
+        if "outbox_delivery" not in sql:  # still queued: due meets it too
+            reads.append(lambda: store.outbox.due("al-shss", 1_000, 10, set()))
+        for read in reads:
+            with pytest.raises(DamagedData, match=re.escape(f"outbox row 2 is damaged: {reason}")):
+                await read()
+        assert await store.outbox.get(rows[0].message_id) is not None
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    ("sql", "reason"),
+    [
+        ("UPDATE inbox SET local_copy = 'edited' WHERE seq = ?", "column local_copy holds text, not bytes"),
+        ("UPDATE inbox SET sender = CAST(x'c3' AS TEXT) WHERE seq = ?", "column sender holds text that is not UTF-8"),
+        ("UPDATE inbox SET receipt = 5 WHERE seq = ?", "column receipt holds an integer, not bytes"),
+    ],
+    ids=["local-copy-text", "sender-not-utf8", "receipt-integer"],
+)
+async def test_a_damaged_inbox_row_is_listed_in_its_place_and_read_alone_is_damaged_data(
+    tmp_path: Path, sql: str, reason: str
+) -> None:
+    """As the outbox: the page keeps every row, find and of_case name the damaged one."""
+    path = tmp_path / "node.sqlite"
+    store = await SqliteStore.open(path)
+    try:
+        rows = [incoming(case_ref="case-a") for _ in range(3)]
+        await store.inbox.add(rows, Signer())
+        _edit(path, sql, (2,))
+        page = await store.inbox.page(10, 0)
+        assert [type(r) for r in page] == [InboxRow, DamagedRow, InboxRow]
+        assert reason in page[1].reason  # type: ignore[union-attr]
+        reads: list[Callable[[], Awaitable[object]]] = [
+            lambda: store.inbox.find(rows[1].message_id),
+            lambda: store.inbox.of_case("case-a"),
+        ]
+        for read in reads:
+            with pytest.raises(DamagedData, match=re.escape(f"inbox row 2 is damaged: {reason}")):
+                await read()
+        assert await store.inbox.get("al-shss", rows[2].message_id) is not None
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    ("sql", "read", "where"),
+    [
+        ("UPDATE audit_leaves SET leaf = 'edited' WHERE idx = 1", "events", "audit leaf 1 is damaged: it holds text"),
+        ("UPDATE audit_cases SET idx = 'one' WHERE idx = 0", "case_indices", "an audit_cases row of that case"),
+        ("UPDATE audit_checkpoints SET raw = 'edited'", "latest_checkpoint", "audit_checkpoints row of size 2"),
+        ("UPDATE audit_cosignatures SET raw = 7", "cosignatures", "an audit_cosignatures row of size 2"),
+        ("UPDATE witness_alarms SET raw = 'edited'", "alarms", "witness_alarms row 1 is damaged"),
+        ("UPDATE witnessed SET raw = 'edited'", "witnessed", "a witnessed row is damaged"),
+        ("UPDATE directory_documents SET raw = 'edited' WHERE kind = 'root'", "load", "row of root 1 is damaged"),
+        ("UPDATE directory_documents SET raw = 'edited' WHERE kind = 'bundle'", "load", "stored directory bundle"),
+        ("UPDATE directory_documents SET raw = 3 WHERE kind = 'root'", "document", "root '' version 1 is damaged"),
+    ],
+    ids=["leaf", "case-row", "checkpoint", "cosignature", "alarm", "witnessed", "root", "bundle", "document"],
+)
+async def test_a_damaged_audit_or_directory_row_read_back_is_damaged_data_naming_it(
+    tmp_path: Path, sql: str, read: str, where: str
+) -> None:
+    """Leaves, case rows, checkpoints, cosignatures, alarms, witnessed checkpoints and directory documents
+    of the wrong type: DamagedData naming the table and row (never a TypeError, never the stored value)."""
+    path = tmp_path / "node.sqlite"
+    store = await SqliteStore.open(path)
+    try:
+        await store.audit.record([b"first", b"second"], "GR-2026-0001")
+        await store.audit.add_checkpoint(2, b"checkpoint", 10)
+        await store.audit.add_cosignature(2, "it-dgi", b"cosignature")
+        await store.audit.add_alarm("it-dgi", b"alarm", b"event", 20)
+        await store.audit.set_witnessed("it-dgi", 1, b"witnessed", b"event", 30)
+        await store.directory.save([("root", "", 1, b"root 1"), ("bundle", "", 1, b"bundle 1")], 40)
+        _edit(path, sql, ())
+        calls: dict[str, Callable[[], Awaitable[object]]] = {
+            "events": lambda: store.audit.events(10, 0),
+            "case_indices": lambda: store.audit.case_indices("GR-2026-0001"),
+            "latest_checkpoint": store.audit.latest_checkpoint,
+            "cosignatures": lambda: store.audit.cosignatures(2),
+            "alarms": store.audit.alarms,
+            "witnessed": lambda: store.audit.witnessed("it-dgi"),
+            "load": store.directory.load,
+            "document": lambda: store.directory.document("root", "", 1),
+        }
+        with pytest.raises(DamagedData, match=re.escape(where)) as raised:
+            await calls[read]()
+        assert "edited" not in str(raised.value)
+        assert "GR-2026-0001" not in str(raised.value)
+    finally:
+        await store.close()
