@@ -39,6 +39,14 @@ def _line(e: dict[str, Any]) -> str:
         parts.append(f"document={e['document_kind']}:{e.get('document_name', '')}@{e.get('document_version', 0)}")
     if "checkpoint_size" in e:
         parts.append(f"size={e['checkpoint_size']}")
+    if "count" in e:  # refusals of one call, or a window's summary
+        parts.append(f"count={e['count']}")
+    if "refusal_counts" in e:
+        parts.append("codes=" + ",".join(f"{code}:{n}" for code, n in sorted(e["refusal_counts"].items())))
+    if "log_epoch" in e:  # a declared restore
+        parts.append(f"epoch={e['log_epoch']}")
+    if "lost_from" in e:
+        parts.append(f"lost={e['lost_from']}-{e.get('lost_to', e['lost_from'])}")
     return "  ".join(parts)
 
 

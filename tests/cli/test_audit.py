@@ -798,3 +798,15 @@ def test_verify_needs_exactly_one_of_config_or_db(tmp_path: Path, args: tuple[st
     one_line_error(result, "--config", "--db", VERIFY_USAGE)
     assert result.returncode == 2
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_text_line_shows_counts_and_lost_ranges() -> None:
+    """Aggregated refusals and declared restores say in the text what `--json` gives in full."""
+    from focalpoint.cli.audit import _line
+
+    refused = {"index": 7, "at": "t", "kind": "refused", "peer_node": "al-shss", "count": 40}
+    summary = {"index": 8, "at": "t", "kind": "refused", "count": 9, "refusal_counts": {"REPLAY": 2, "MALFORMED": 7}}
+    restored = {"index": 9, "at": "t", "kind": "peer_restored", "log_epoch": 1, "lost_from": 12, "lost_to": 30}
+    assert _line(refused).endswith("peer_node=al-shss  count=40")
+    assert _line(summary).endswith("count=9  codes=MALFORMED:7,REPLAY:2")
+    assert _line(restored).endswith("epoch=1  lost=12-30")

@@ -57,12 +57,16 @@ async def test_a_damaged_outbox_row_is_listed_in_its_place_and_read_alone_is_dam
             lambda: store.outbox.get(rows[1].message_id),
             lambda: store.outbox.of_case("case-a"),
         ]
-        if "outbox_delivery" not in sql:  # still queued: due meets it too
-            reads.append(lambda: store.outbox.due("al-shss", 1_000, 10, set()))
         for read in reads:
             with pytest.raises(DamagedData, match=re.escape(f"outbox row 2 is damaged: {reason}")):
                 await read()
         assert await store.outbox.get(rows[0].message_id) is not None
+        # Delivery and expiry go on without it: the row is set aside, the others are due and expire.
+        due = await store.outbox.due("al-shss", 1_000, 10, set())
+        assert [r.message_id for r in due] == [rows[0].message_id, rows[2].message_id]
+        assert await store.outbox.next_due_ms("al-shss", {rows[0].message_id, rows[2].message_id}) is None
+        expired = await store.outbox.expire(10**12)  # row 2 too when what expiry needs of it is whole
+        assert [rows[0].message_id, rows[2].message_id] == [m for m in expired if m != rows[1].message_id]
     finally:
         await store.close()
 

@@ -75,6 +75,16 @@ class Tx:
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return self.db.execute(sql, params).fetchall()
 
+    def fetch_checked(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """As ``fetchall``, for rows the caller checks column by column (``rows.bad_column``): a
+        stored text that is not UTF-8 comes back as ``rows.UNDECODABLE``, not as a failed statement."""
+        factory = self.db.text_factory
+        self.db.text_factory = read_text
+        try:
+            return self.db.execute(sql, params).fetchall()
+        finally:
+            self.db.text_factory = factory
+
     def flush(self) -> None:
         if not self.leaves:
             return

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from focalpoint.audit import events as audit_events
 from focalpoint.errors import StorageError
 from focalpoint.storage.base import (
@@ -31,6 +33,8 @@ from focalpoint.v1 import envelope_pb2
 
 __all__ = ["SqliteOutbox"]
 
+log = structlog.get_logger("focalpoint.storage")
+
 _OUTBOX_COLS = (
     "o.seq, o.message_id, o.recipient, o.peer_sequence, o.envelope, o.digest, o.local_copy, o.created_at_ms,"
     " o.expires_at_ms, d.state, d.attempts, d.next_attempt_ms, d.last_error, d.receipt, d.delivered_at_ms, o.case_ref"
@@ -44,7 +48,7 @@ DUE_SQL = (
     f"SELECT {_OUTBOX_COLS} {_QUEUED} AND (d.next_attempt_ms <= ? OR d.next_attempt_ms > ?)"
     " AND d.expires_at_ms > ? ORDER BY d.seq LIMIT ?"
 )
-NEXT_DUE_SQL = f"SELECT d.next_attempt_ms, o.message_id {_QUEUED} ORDER BY d.next_attempt_ms LIMIT ?"
+NEXT_DUE_SQL = f"SELECT d.next_attempt_ms, o.message_id, d.seq {_QUEUED} ORDER BY d.next_attempt_ms LIMIT ?"
 RECIPIENTS_SQL = "SELECT DISTINCT recipient FROM outbox_delivery WHERE state = ?"
 _COLUMNS: tuple[Column, ...] = (
     ("seq", INT, False),
@@ -127,6 +131,8 @@ def _sound(row: Any, path: Path) -> OutboxRow:
 class SqliteOutbox:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Queued rows found damaged: left out of delivery and expiry (``_set_aside``).
+        self._damaged: set[int] = set()
 
     async def last_sequences(self) -> dict[str, int]:
         rows = await self._db.fetchall("SELECT recipient, MAX(peer_sequence) FROM outbox GROUP BY recipient")
@@ -215,34 +221,67 @@ class SqliteOutbox:
         rows = await self._db.fetch_checked(
             DUE_SQL, (_QUEUED_STATE, recipient, now_ms, latest, now_ms, limit + len(exclude))
         )
-        sound = [_sound(r, self._db.path) for r in rows]
-        return [r for r in sound if r.message_id not in exclude][:limit]
+        sound: list[OutboxRow] = []
+        for row in rows:
+            got = _outbox(row)
+            if isinstance(got, DamagedRow):
+                self._set_aside(got.seq, got.reason)
+            elif got.message_id not in exclude:
+                sound.append(got)
+        return sound[:limit]
 
     async def next_due_ms(self, recipient: str, exclude: set[bytes]) -> int | None:
-        rows = await self._db.fetchall(NEXT_DUE_SQL, (_QUEUED_STATE, recipient, len(exclude) + 1))
-        return next((int(r[0]) for r in rows if bytes(r[1]) not in exclude), None)
+        skipped = len(exclude) + len(self._damaged)
+        rows = await self._db.fetch_checked(NEXT_DUE_SQL, (_QUEUED_STATE, recipient, skipped + 1))
+        return next(
+            (int(r[0]) for r in rows if r[2] not in self._damaged and isinstance(r[0], int) and r[1] not in exclude),
+            None,
+        )
 
     async def recipients_with_queued(self) -> list[str]:
         rows = await self._db.fetchall(RECIPIENTS_SQL, (_QUEUED_STATE,))
         return [r[0] for r in rows]
 
+    def _set_aside(self, seq: int, reason: str) -> None:
+        """Leave a damaged queued row out of delivery and expiry (said once per row and process):
+        one unreadable row must not hold up the rest of the queue."""
+        if seq not in self._damaged:
+            self._damaged.add(seq)
+            log.error(
+                "outbox_row_damaged",
+                row=seq,
+                reason=reason,
+                action="left out of delivery and expiry; restore the database from a backup (docs/operations.md §8)",
+            )
+
     def _closing(
-        self, tx: Tx, where: str, params: Sequence[Any], *, states: tuple[int, ...] = (_QUEUED_STATE,)
+        self,
+        tx: Tx,
+        where: str,
+        params: Sequence[Any],
+        *,
+        states: tuple[int, ...] = (_QUEUED_STATE,),
+        skip_damaged: bool = False,
     ) -> list[tuple[int, bytes, str, bytes, str]]:
         """(seq, message id, recipient, digest, case_ref) of the entries in ``states`` (QUEUED unless
         said) matching ``where``, oldest first, for the events that close them; raises DamagedData
-        naming a row that cannot give them."""
+        naming a row that cannot give them (with ``skip_damaged``: sets it aside instead)."""
         marks = ", ".join("?" * len(states))
-        rows = tx.fetchall(
+        rows = tx.fetch_checked(
             "SELECT o.seq, o.message_id, o.recipient, o.digest, o.case_ref FROM outbox o"
             f" JOIN outbox_delivery d ON d.seq = o.seq WHERE d.state IN ({marks}) AND {where} ORDER BY o.seq",
             [*states, *params],
         )
+        sound = []
         for row in rows:
             reason = bad_column(row, _EVENT_COLUMNS)
-            if reason:
+            if not reason:
+                sound.append(row)
+            elif skip_damaged:
+                self._set_aside(row[0], reason)
+            else:
                 raise damaged_row(self._db.path, "outbox", row[0], reason)
-        return rows
+        return sound
 
     async def mark_delivered(self, done: Sequence[Delivered]) -> None:
         if not done:
@@ -326,11 +365,14 @@ class SqliteOutbox:
 
     async def expire(self, now_ms: int) -> list[bytes]:
         def body(tx: Tx) -> list[bytes]:
-            rows = self._closing(tx, "d.expires_at_ms <= ?", (now_ms,))
-            tx.fetchall(
-                "UPDATE outbox_delivery SET state = ?, last_error = ? WHERE state = ? AND expires_at_ms <= ?",
-                (int(DeliveryState.EXPIRED), EXPIRED, _QUEUED_STATE, now_ms),
-            )
+            rows = self._closing(tx, "d.expires_at_ms <= ?", (now_ms,), skip_damaged=True)
+            for start in range(0, len(rows), 500):  # only the rows whose EXPIRED event is written
+                chunk = rows[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                tx.fetchall(
+                    f"UPDATE outbox_delivery SET state = ?, last_error = ? WHERE seq IN ({marks})",
+                    [int(DeliveryState.EXPIRED), EXPIRED, *(r[0] for r in chunk)],
+                )
             for _, message_id, recipient, digest, case_ref in sorted(rows, key=lambda r: r[1]):
                 tx.log(
                     audit_events.expired(
