@@ -229,9 +229,14 @@ def key_changed(*, at_ms: int, key_id: str, status: str) -> bytes:
     return _leaf(kind=Kind.AUDIT_EVENT_KIND_KEY_CHANGED, at_ms=at_ms, key_id=key_id, status=status)
 
 
-def cosigned(*, at_ms: int, peer: str, size: int, root: bytes) -> bytes:
+def cosigned(*, at_ms: int, peer: str, size: int, root: bytes, epoch: int = 0) -> bytes:
     return _leaf(
-        kind=Kind.AUDIT_EVENT_KIND_COSIGNED, at_ms=at_ms, peer_node=peer, checkpoint_size=size, checkpoint_root=root
+        kind=Kind.AUDIT_EVENT_KIND_COSIGNED,
+        at_ms=at_ms,
+        peer_node=peer,
+        checkpoint_size=size,
+        checkpoint_root=root,
+        log_epoch=epoch,
     )
 
 

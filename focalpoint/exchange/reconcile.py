@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from google.protobuf.message import DecodeError
+
 from focalpoint.errors import UsageError, VerificationError
 from focalpoint.exchange.envelope import MESSAGE_ID_LEN
 from focalpoint.v1 import envelope_pb2, node_pb2
@@ -79,21 +81,35 @@ def asked_ids(req: node_pb2.ReceiptsRequest) -> list[bytes]:
     return ids
 
 
-def answer(req: node_pb2.ReceiptsRequest, held: Mapping[bytes, bytes], now_ms: int) -> node_pb2.ReceiptsResponse:
+def answer(req: node_pb2.ReceiptsRequest, held: Mapping[bytes, bytes | None], now_ms: int) -> node_pb2.ReceiptsResponse:
     """The receiver's answer, given the receipts it stored for the asker's messages (``held``,
-    from the inbox, keyed by message id) and its clock. ``req`` was checked by ``asked_ids``."""
+    from the inbox, keyed by message id; None for one it holds but cannot read the receipt of) and
+    its clock. ``req`` was checked by ``asked_ids``. A message held is never answered "never": one
+    whose receipt cannot be read is "not yet" (its damage is for this node's operators to repair)."""
     out = node_pb2.ReceiptsResponse(answered_at_ms=now_ms)
     for m in req.messages:
         one = out.messages.add(message_id=m.message_id)
-        raw = held.get(m.message_id)
-        if raw is not None:
-            one.holding = node_pb2.HOLDING_HELD
-            one.receipt.ParseFromString(raw)
+        if m.message_id in held:
+            receipt = _parsed(held[m.message_id])
+            if receipt is None:
+                one.holding = node_pb2.HOLDING_NOT_YET
+            else:
+                one.holding = node_pb2.HOLDING_HELD
+                one.receipt.CopyFrom(receipt)
         elif now_ms >= m.expires_at_ms + SETTLED_AFTER_MS:
             one.holding = node_pb2.HOLDING_NEVER
         else:
             one.holding = node_pb2.HOLDING_NOT_YET
     return out
+
+
+def _parsed(raw: bytes | None) -> envelope_pb2.Receipt | None:
+    if raw is None:
+        return None
+    try:
+        return envelope_pb2.Receipt.FromString(raw)
+    except DecodeError:
+        return None
 
 
 def settle(asked: Sequence[Asked], resp: node_pb2.ReceiptsResponse) -> Settlement:

@@ -95,6 +95,8 @@ class PeerApi:
         self._on_alive(peer)
         ids = reconcile.asked_ids(request)
         held = await self._store.receipts(peer, ids)
+        for message_id in (m for m, raw in held.items() if raw is None):
+            log.error("receipt_unreadable", peer=peer, message_id=message_id.hex(), action="restore from a backup")
         return reconcile.answer(request, held, self._clock())
 
     def bundle(self, known_version: int) -> tuple[int, bytes | None]:

@@ -70,9 +70,16 @@ class Reconciler:
 
     def peer_alive(self, peer: str) -> None:
         """``peer`` answered or called: if it has entries open here, ask it now (not more often
-        than every ``ALIVE_GAP_MS``)."""
-        if peer in self._next_ms and self._clock() - self._asked_ms.get(peer, 0) >= ALIVE_GAP_MS:
+        than every ``ALIVE_GAP_MS``; a clock stepped back since the last question does not count)."""
+        since = self._clock() - self._asked_ms.get(peer, 0)
+        if peer in self._next_ms and (since >= ALIVE_GAP_MS or since < 0):
             self.due(peer)
+
+    def _due(self, peer: str, now: int) -> bool:
+        """Whether ``peer``'s turn came; a turn planned further ahead than one interval (by a clock
+        since stepped back) has come too."""
+        at = self._next_ms.get(peer, 0)
+        return at <= now or at > now + self._interval_ms
 
     async def round(self) -> None:
         """Ask every recipient whose turn it is; a round already running takes the request over."""
@@ -86,11 +93,18 @@ class Reconciler:
                 self._again = False
                 now = self._clock()
                 try:
-                    for peer in await self._outbox.recipients_with_unconfirmed():
-                        if self._next_ms.get(peer, 0) <= now:
-                            await self.ask(peer)
-                except FocalpointError as e:  # storage: what was settled stays settled; ask again later
+                    peers = await self._outbox.recipients_with_unconfirmed()
+                except FocalpointError as e:  # storage: ask again at the next round
                     log.error("reconcile_failed", error=str(e)[:300])
+                    return
+                for peer in peers:
+                    if not self._due(peer, now):
+                        continue
+                    try:
+                        await self.ask(peer)
+                    except FocalpointError as e:  # storage: what was settled stays settled; the others go on
+                        self._next_ms[peer] = now + self._interval_ms
+                        log.error("reconcile_failed", peer=peer, error=str(e)[:300])
         finally:
             self._running = False
 

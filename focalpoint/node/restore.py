@@ -54,6 +54,8 @@ class Pending:
     restored_at_ms: int
     backup_sha256: bytes
     lost_known_size: int
+    # The highest epoch the replaced database had reached: the new epoch goes above it.
+    epoch_floor: int = 0
 
 
 async def current_epoch(audit: AuditStore) -> Epoch:
@@ -80,7 +82,10 @@ async def pending_restore(audit: AuditStore) -> Pending | None:
     try:
         found = json.loads(raw)
         return Pending(
-            int(found["restored_at_ms"]), bytes.fromhex(found["backup_sha256"]), int(found["lost_known_size"])
+            int(found["restored_at_ms"]),
+            bytes.fromhex(found["backup_sha256"]),
+            int(found["lost_known_size"]),
+            int(found.get("epoch_floor", 0)),
         )
     except (ValueError, KeyError, TypeError) as e:
         raise StorageError(f"the restore marker ({RESTORE_PENDING}) is damaged: {e}") from e
@@ -93,10 +98,13 @@ async def declare(
     signer: AdminSigner | None,
     pending: Pending,
     lost_known: int,
+    epoch_floor: int,
     now_ms: int,
 ) -> Epoch:
     """Sign the declaration of the next epoch and record it (RESTORED event, epoch settings, the
-    marker cleared) in one transaction; the new epoch. Raises ConfigError without a log key."""
+    marker cleared) in one transaction; the new epoch. It is above the backup's epoch and above
+    ``epoch_floor`` (the highest epoch known to exist: the replaced database's, the partners'), so
+    no epoch — and no sequence number — is used twice. Raises ConfigError without a log key."""
     if signer is None:
         raise ConfigError(
             "this database was restored from a backup, and the restore must be declared, signed with the"
@@ -104,7 +112,7 @@ async def declare(
             " rotate-key --kind log, then publish the entry)"
         )
     previous = await current_epoch(audit)
-    number = previous.number + 1
+    number = max(previous.number, epoch_floor, pending.epoch_floor) + 1
     size = audit.size
     root = await audit.read(lambda view: view.root(size))
     declaration = audit_pb2.RestoreDeclaration(
@@ -116,6 +124,7 @@ async def declare(
         declared_at_ms=now_ms,
         sequence_floor=number << SEQUENCE_SHIFT,
         backup_sha256=pending.backup_sha256,
+        restored_epoch=previous.number,
     )
     signed = make_restore_declaration(signer, declaration)
     event = audit_events.restored(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import structlog
 from google.protobuf.message import DecodeError
@@ -52,6 +52,9 @@ from focalpoint.v1 import audit_pb2
 __all__ = ["Witness", "WitnessOutcome"]
 
 log = structlog.get_logger("focalpoint.witness")
+
+# Events read at a time when looking back through this node's own log.
+_EVENTS_PAGE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +190,7 @@ class Witness:
         )
         if new.signed.HasField("restore"):
             kept.restore.CopyFrom(new.signed.restore)
-        event = audit_events.cosigned(at_ms=now, peer=peer, size=new.size, root=new.root)
+        event = audit_events.cosigned(at_ms=now, peer=peer, size=new.size, root=new.root, epoch=new.epoch)
         await self._audit.set_witnessed(peer, new.size, kept.SerializeToString(), event, now)
         self._known[peer] = (new.epoch, new.size)
         await self._transport.cosign(peer, cosignature)
@@ -203,13 +206,22 @@ class Witness:
     ) -> WitnessOutcome | None:
         """A partner declared a restore since this node last cosigned its log: keep the declaration
         as evidence, with what this node knows lost, instead of an alarm. What this node cosigned
-        within the restored log must still be part of it (an alarm otherwise)."""
-        lost_to = previous.size
-        if previous.size <= declaration.restored_size:  # nothing this node saw was lost: it must be a prefix
-            alarm = await self._compare(peer, replace(previous, epoch=new.epoch), new)
+        within the restored log must still be part of it: the largest checkpoint of the restored
+        log's epoch it cosigned, of at most the restored size, must be a prefix of the new one (an
+        alarm otherwise: a restore drops events, it does not rewrite those kept)."""
+        restored, from_epoch = declaration.restored_size, declaration.restored_epoch
+        kept: tuple[int, bytes] | None
+        if previous.epoch == from_epoch and previous.size <= restored:
+            kept = (previous.size, previous.root)
+        else:
+            kept = await self._cosigned_within(peer, from_epoch, restored)
+        if kept is not None:
+            base = VerifiedCheckpoint(peer, kept[0], kept[1], previous.issued_at_ms, previous.signed, new.epoch)
+            alarm = await self._compare(peer, base, new)
             if alarm is not None:
                 return alarm
-            lost_to = 0
+        # Lost, as far as this node knows: what it cosigned beyond the restored log.
+        lost_to = previous.size if previous.size > restored or previous.epoch != from_epoch else 0
         now = self._clock()
         kept_new = audit_pb2.SignedCheckpoint(checkpoint=new.raw, signatures=new.signed.signatures)
         kept_new.restore.CopyFrom(new.signed.restore)
@@ -225,7 +237,7 @@ class Witness:
             at_ms=now,
             peer=peer,
             epoch=new.epoch,
-            size=declaration.restored_size,
+            size=restored,
             root=declaration.restored_root,
             lost_to=lost_to,
             declaration=new.signed.restore.declaration,
@@ -236,12 +248,34 @@ class Witness:
             "peer_restored",
             peer=peer,
             epoch=new.epoch,
-            restored_events=declaration.restored_size,
-            lost_from=declaration.restored_size,
-            lost_to=max(lost_to, declaration.restored_size),
+            restored_from_epoch=from_epoch,
+            restored_events=restored,
+            lost_from=restored,
+            lost_to=max(lost_to, restored),
+            cosigned_before=previous.size,
             action="its events in that range are gone; messages it received then may need sending again",
         )
         return None
+
+    async def _cosigned_within(self, peer: str, epoch: int, max_size: int) -> tuple[int, bytes] | None:
+        """(size, root) of the largest checkpoint of ``peer``'s log in ``epoch``, of at most
+        ``max_size`` events, this node cosigned — from its own COSIGNED events, newest first (within
+        an epoch, what it cosigned only grew). None when it cosigned none."""
+        before = 0
+        while True:
+            page = await self._audit.events(_EVENTS_PAGE, before)
+            for _, leaf in page:
+                event = audit_events.decode(leaf)
+                if (
+                    event.kind == audit_pb2.AUDIT_EVENT_KIND_COSIGNED
+                    and event.peer_node == peer
+                    and event.log_epoch == epoch
+                    and 0 < event.checkpoint_size <= max_size
+                ):
+                    return event.checkpoint_size, event.checkpoint_root
+            if not page or page[-1][0] == 0:
+                return None
+            before = page[-1][0]
 
     async def _compare(
         self,

@@ -411,13 +411,13 @@ class Node:
         await self.transport.close()
         pending = await pending_restore(self.store.audit)
         if pending is not None:
-            lost_known = max((c.size for _, c in found), default=0)
             await declare(
                 self.store.audit,
                 me=self.node_id,
                 signer=self.keyring.log_signer,
                 pending=pending,
-                lost_known=lost_known,
+                lost_known=max((c.size for _, c in found), default=0),
+                epoch_floor=max((c.epoch for _, c in found), default=0),
                 now_ms=self.clock_ms(),
             )
             return

@@ -305,9 +305,10 @@ class InboxStore(Protocol):
 
     async def get(self, sender: str, message_id: bytes) -> InboxRow | None: ...
 
-    async def receipts(self, sender: str, message_ids: Sequence[bytes]) -> dict[bytes, bytes]:
+    async def receipts(self, sender: str, message_ids: Sequence[bytes]) -> dict[bytes, bytes | None]:
         """The receipts given for ``sender``'s messages among ``message_ids`` that this node
-        stored (the receipt as given then), by message id; the others it does not hold."""
+        stored (the receipt as given then), by message id — None for a message held whose stored
+        receipt cannot be read; the others it does not hold."""
         ...
 
     async def find(self, message_id: bytes) -> list[InboxRow]: ...

@@ -191,8 +191,9 @@ class AuditEvent(_message.Message):
     envelopes were refused with each code; `refusal` is then unset.
     """
     log_epoch: _builtins.int
-    """RESTORED / PEER_RESTORED: the epoch the log entered, and the events known lost: from
-    `lost_from` (the restored size) up to `lost_to` (0: not known).
+    """RESTORED / PEER_RESTORED: the epoch the log entered; COSIGNED: the epoch of the checkpoint
+    cosigned. RESTORED / PEER_RESTORED: the events known lost, from `lost_from` (the restored
+    size) up to `lost_to` (equal when none is known lost).
     """
     lost_from: _builtins.int
     lost_to: _builtins.int
@@ -404,6 +405,7 @@ class RestoreDeclaration(_message.Message):
     DECLARED_AT_MS_FIELD_NUMBER: _builtins.int
     SEQUENCE_FLOOR_FIELD_NUMBER: _builtins.int
     BACKUP_SHA256_FIELD_NUMBER: _builtins.int
+    RESTORED_EPOCH_FIELD_NUMBER: _builtins.int
     log_node: _builtins.str
     epoch: _builtins.int
     """The epoch the log enters: the previous one + 1."""
@@ -418,6 +420,10 @@ class RestoreDeclaration(_message.Message):
     """Per-pair sequence numbers continue above this (epoch << 32), so none is used twice."""
     backup_sha256: _builtins.bytes
     """SHA-256 of the backup file restored."""
+    restored_epoch: _builtins.int
+    """The epoch the restored log was in when the backup was taken: its first `restored_size`
+    events are those of that epoch's log.
+    """
     def __init__(
         self,
         *,
@@ -429,10 +435,11 @@ class RestoreDeclaration(_message.Message):
         declared_at_ms: _builtins.int = ...,
         sequence_floor: _builtins.int = ...,
         backup_sha256: _builtins.bytes = ...,
+        restored_epoch: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["backup_sha256", b"backup_sha256", "declared_at_ms", b"declared_at_ms", "epoch", b"epoch", "log_node", b"log_node", "lost_known_size", b"lost_known_size", "restored_root", b"restored_root", "restored_size", b"restored_size", "sequence_floor", b"sequence_floor"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backup_sha256", b"backup_sha256", "declared_at_ms", b"declared_at_ms", "epoch", b"epoch", "log_node", b"log_node", "lost_known_size", b"lost_known_size", "restored_epoch", b"restored_epoch", "restored_root", b"restored_root", "restored_size", b"restored_size", "sequence_floor", b"sequence_floor"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

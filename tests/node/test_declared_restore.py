@@ -8,6 +8,7 @@ Declarations and checkpoints are forged with gr-ekka's own log key and shown thr
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -262,3 +263,92 @@ async def test_a_copy_from_before_a_declared_restore_is_refused_at_start(fabric:
     with pytest.raises(StorageError, match="in epoch 1, but the database is in epoch 0"):
         await fabric.open(GR, MemoryStore())
     assert gr is not None
+
+
+async def _mark_restored(store: MemoryStore, fabric: Fabric, *, epoch_floor: int = 0) -> None:
+    """What ``focalpoint node restore`` leaves on the copy it puts in place."""
+    pending = {"restored_at_ms": fabric.clock(), "backup_sha256": "ab" * 32, "lost_known_size": 0}
+    if epoch_floor:
+        pending["epoch_floor"] = epoch_floor
+    await store.audit.record([], meta={RESTORE_PENDING: json.dumps(pending)})
+
+
+async def _reopen(fabric: Fabric, store: MemoryStore) -> Node:
+    await fabric.close(GR)
+    return await fabric.open(GR, store)
+
+
+@pytest.mark.parametrize("known_from", ["the partner", "the replaced database"])
+async def test_a_backup_older_than_a_declared_restore_gets_a_new_epoch_and_new_numbers(
+    fabric: Fabric, known_from: str
+) -> None:
+    """gr restores an epoch-0 backup after it had declared epoch 1: the next epoch is 2 (learnt from
+    al's cosignature, or from the marker `node restore` copied from the replaced database when al
+    cannot be asked), its numbers are above 2 << 32, and al records a second restore, no alarm."""
+    al = fabric.nodes[AL]
+    await _cosigned_by_al(fabric, 3)
+    old_backup = copy.deepcopy(fabric.stores[GR])
+    await _mark_restored(fabric.stores[GR], fabric)
+    gr = await _reopen(fabric, fabric.stores[GR])
+    await _grow(gr, 4, fabric.clock())
+    await gr.checkpoints.get()
+    assert [o.result for o in await al.witness.check_all([GR])] == ["cosigned"]
+    await _mark_restored(old_backup, fabric, epoch_floor=1 if known_from == "the replaced database" else 0)
+    fabric.network.set_down(AL, known_from == "the replaced database")
+    gr = await _reopen(fabric, old_backup)
+    fabric.network.set_down(AL, False)
+    assert gr.checkpoints.epoch.number == 2
+    sent = await gr.outbox.submit(AL, social_inquiry_request("GR-2026-0101", identified_at_ms=fabric.clock()))
+    row = await gr.store.outbox.get(sent.message_id)
+    assert row is not None
+    assert row.peer_sequence == (2 << SEQUENCE_SHIFT) + 1
+    [outcome] = await al.witness.check_all([GR])
+    assert outcome.result == "cosigned", outcome.detail
+    assert len(await al.store.audit.restores()) == 2
+    assert await al.store.audit.alarms() == []
+
+
+async def test_a_declaration_cannot_hide_a_rewrite_of_what_a_witness_cosigned_below_the_restored_size(
+    fabric: Fabric,
+) -> None:
+    """al cosigned gr's log at a small size, then at a large one. gr "restores" to a size between
+    the two, of another history: what al cosigned at the small size is not its prefix (al finds
+    that checkpoint among its own COSIGNED events), so it is an alarm, not a declared restore."""
+    al = fabric.nodes[AL]
+    first = await _cosigned_by_al(fabric, 1)
+    later = await _cosigned_by_al(fabric, 40)
+    other = MemoryStore()
+    event = audit_events.status_changed(at_ms=1, actor="someone else", case_ref="GR-2026-0999", status="open")
+    await other.audit.record([event] * (first + 3))
+    await _mark_restored(other, fabric)
+    gr = await _reopen(fabric, other)
+    assert first < gr.store.audit.size < later  # restored "to" between the two sizes al cosigned
+    [outcome] = await al.witness.check_all([GR])
+    assert outcome.result == "alarm"
+    assert f"extension of size {first}" in outcome.detail
+    assert await al.store.audit.restores() == []
+
+
+async def test_a_witness_that_missed_an_epoch_records_the_restore_without_a_false_alarm(fabric: Fabric) -> None:
+    """al cosigned epoch 0 only. gr declared epoch 1 (restored below what al saw), grew past it,
+    then declared epoch 2 from an epoch-1 backup: al cannot link epoch 0 to it, and says so by a
+    recorded restore, not an alarm against an honest node."""
+    al = fabric.nodes[AL]
+    await _cosigned_by_al(fabric, 2)
+    backup = copy.deepcopy(fabric.stores[GR])  # older than what al cosigns next: epoch 1 restores to it
+    cosigned = await _cosigned_by_al(fabric, 10)
+    await _mark_restored(backup, fabric)
+    fabric.network.set_down(AL)  # al does not see epoch 1
+    gr = await _reopen(fabric, backup)
+    assert gr.store.audit.size < cosigned
+    await _grow(gr, cosigned + 5, fabric.clock())  # another history, past the size al cosigned
+    epoch_1_backup = copy.deepcopy(fabric.stores[GR])
+    await _mark_restored(epoch_1_backup, fabric)
+    gr = await _reopen(fabric, epoch_1_backup)
+    fabric.network.set_down(AL, False)
+    assert gr.checkpoints.epoch.number == 2
+    [outcome] = await al.witness.check_all([GR])
+    assert outcome.result == "cosigned", outcome.detail
+    assert await al.store.audit.alarms() == []
+    [(_, event)] = await events(al, Kind.AUDIT_EVENT_KIND_PEER_RESTORED)
+    assert (event.log_epoch, event.lost_to) == (2, max(cosigned, event.lost_from))

@@ -172,3 +172,14 @@ async def test_a_bad_question_is_refused_saying_what_is_wrong(fabric: Fabric) ->
     question = node_pb2.ReceiptsRequest(messages=[node_pb2.AskedMessage(message_id=b"x" * 16, expires_at_ms=1)] * 2)
     with pytest.raises(UsageError, match="asked twice"):
         await fabric.network.transport(GR).receipts(AL, question)
+
+
+async def test_a_clock_stepped_back_does_not_postpone_the_next_question(fabric: Fabric) -> None:
+    """gr asked al (not yet), then gr's clock went back a day: al is asked again at the next round."""
+    gr = fabric.nodes[GR]
+    await _send_and_expire(fabric, al_stores_it=False)
+    await gr.reconciler.round()
+    asked = len([c for c in fabric.network.calls if c == (GR, AL, "GetReceipts")])
+    fabric.set_skew(GR, -86_400)
+    await gr.reconciler.round()
+    assert len([c for c in fabric.network.calls if c == (GR, AL, "GetReceipts")]) == asked + 1

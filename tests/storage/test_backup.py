@@ -150,3 +150,29 @@ async def test_a_restore_refuses_what_is_not_a_sound_backup_of_this_node(tmp_pat
     with pytest.raises(UsageError, match="its audit log does not verify"):
         restore(tampered, db, node_id=ME, now_ms=1)
     assert not db.exists()  # nothing was put in place
+
+
+async def test_a_restore_carries_what_the_replaced_database_knew_of_epochs_and_losses(tmp_path: Path) -> None:
+    """Restored twice before the node started, or over a database already in epoch 1: the marker
+    keeps the highest epoch and the most events known, so the declaration goes above both."""
+    db = tmp_path / "node.sqlite"
+    store = await SqliteStore.open(db)
+    await _write(store, 4)
+    await store.close()
+    saved = tmp_path / "old.sqlite"
+    backup(db, saved)
+    store = await SqliteStore.open(db)
+    await _write(store, 30, start=4)
+    await store.audit.record([], meta={"log_epoch": "1"})
+    await store.close()
+    first = restore(saved, db, node_id=ME, now_ms=1_000)
+    assert first.lost_known == 34
+    second = restore(saved, db, node_id=ME, now_ms=2_000)  # again, before any start
+    assert second.lost_known == 34
+    restored = await SqliteStore.open(db)
+    try:
+        pending = await pending_restore(restored.audit)
+        assert pending is not None
+        assert (pending.lost_known_size, pending.epoch_floor) == (34, 1)
+    finally:
+        await restored.close()

@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from focalpoint.errors import DamagedData
+from focalpoint.exchange import reconcile
 from focalpoint.storage.base import DamagedRow, InboxRow, OutboxRow
 from focalpoint.storage.sqlite import SqliteStore
+from focalpoint.v1 import node_pb2
 from tests.storage.test_contract import Signer, incoming, outgoing
 
 
@@ -149,5 +151,68 @@ async def test_a_damaged_audit_or_directory_row_read_back_is_damaged_data_naming
             await calls[read]()
         assert "edited" not in str(raised.value)
         assert "GR-2026-0001" not in str(raised.value)
+    finally:
+        await store.close()
+
+
+async def test_many_damaged_queued_rows_take_no_slot_from_the_sound_ones(tmp_path: Path) -> None:
+    """More damaged rows than a batch, first in the queue: due still gives the sound ones, and the
+    next due time is theirs (a worker never spins on rows it cannot send)."""
+    path = tmp_path / "node.sqlite"
+    store = await SqliteStore.open(path)
+    try:
+        rows = [outgoing(created_at_ms=100) for _ in range(20)]
+        await store.outbox.add(rows)
+        with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+            conn.execute("UPDATE outbox SET envelope = 'edited' WHERE seq <= 12")
+        due = await store.outbox.due("al-shss", 1_000, 5, set())
+        assert [r.message_id for r in due] == [r.message_id for r in rows[12:17]]
+        sound = {r.message_id for r in rows[12:]}
+        assert await store.outbox.next_due_ms("al-shss", sound) is None
+        assert await store.outbox.next_due_ms("al-shss", set()) == 100
+    finally:
+        await store.close()
+
+
+async def test_a_damaged_expired_row_is_left_out_of_reconciliation(tmp_path: Path) -> None:
+    """unconfirmed skips it (the others are asked about); settling it with the others changes only those."""
+    path = tmp_path / "node.sqlite"
+    store = await SqliteStore.open(path)
+    try:
+        rows = [outgoing(expires_at_ms=500) for _ in range(3)]
+        await store.outbox.add(rows)
+        assert len(await store.outbox.expire(1_000)) == 3
+        with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+            conn.execute("UPDATE outbox SET digest = 'edited' WHERE seq = 1")  # what the question needs
+            conn.execute("UPDATE outbox SET case_ref = x'00' WHERE seq = 2")  # what closing it needs
+        asked = await store.outbox.unconfirmed("al-shss", 10)
+        assert [u.message_id for u in asked] == [rows[1].message_id, rows[2].message_id]
+        await store.outbox.mark_not_received([u.message_id for u in asked], 2_000)
+        assert await store.outbox.unconfirmed("al-shss", 10) == []  # row 3 settled, rows 1 and 2 set aside
+        with pytest.raises(DamagedData, match="outbox row 2 is damaged"):
+            await store.outbox.get(rows[1].message_id)
+        settled = await store.outbox.get(rows[2].message_id)
+        assert settled is not None
+        assert settled.state.name == "NOT_RECEIVED"
+    finally:
+        await store.close()
+
+
+async def test_a_held_message_whose_receipt_is_damaged_is_never_answered_never(tmp_path: Path) -> None:
+    """GetReceipts at a receiver with a damaged receipt: held (None), so "not yet", never "never"."""
+    path = tmp_path / "node.sqlite"
+    store = await SqliteStore.open(path)
+    try:
+        row = incoming()
+        await store.inbox.add([row], Signer())
+        question = node_pb2.ReceiptsRequest(
+            messages=[node_pb2.AskedMessage(message_id=row.message_id, expires_at_ms=5)]
+        )
+        for damage in ("edited", b"\xff\xff"):
+            with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+                conn.execute("UPDATE inbox SET receipt = ?", (damage,))
+            held = await store.inbox.receipts(row.sender, [row.message_id])
+            answer = reconcile.answer(question, held, 10**12)
+            assert [m.holding for m in answer.messages] == [node_pb2.HOLDING_NOT_YET], damage
     finally:
         await store.close()

@@ -59,7 +59,7 @@ class MemoryInbox:
         kept = self._s.inbox.get((sender, message_id))
         return None if kept is None else kept.row
 
-    async def receipts(self, sender: str, message_ids: Sequence[bytes]) -> dict[bytes, bytes]:
+    async def receipts(self, sender: str, message_ids: Sequence[bytes]) -> dict[bytes, bytes | None]:
         await pause()
         kept = ((m, self._s.inbox.get((sender, m))) for m in message_ids)
         return {bytes(m): k.row.receipt for m, k in kept if k is not None}

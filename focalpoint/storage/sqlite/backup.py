@@ -26,7 +26,7 @@ from pathlib import Path
 
 from focalpoint.audit.verify import check_log
 from focalpoint.errors import StorageError, UsageError
-from focalpoint.storage.base import RESTORE_PENDING
+from focalpoint.storage.base import LOG_EPOCH, RESTORE_PENDING
 from focalpoint.storage.sqlite.audit_log import AuditLog, root_of, stored_size
 from focalpoint.storage.sqlite.hwm import HighWaterMark
 from focalpoint.storage.sqlite.lock import DatabaseLock
@@ -149,14 +149,20 @@ def restore(source: Path, db: Path, *, node_id: str, now_ms: int) -> Restored:
     db.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     lock = DatabaseLock.acquire(db)
     try:
-        lost_known = max(_mark_size(db), _log_size(db))
+        replaced = _replaced(db)
+        lost_known = max(_mark_size(db), replaced.events, replaced.lost_known)
         # Staged next to the database first: nothing is moved before the copy is whole on disk.
         staged = db.with_name(db.name + ".restoring")
         staged.unlink(missing_ok=True)
         try:
             os.close(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             _copy(source, staged)
-            pending = {"restored_at_ms": now_ms, "backup_sha256": _sha256(source), "lost_known_size": lost_known}
+            pending = {
+                "restored_at_ms": now_ms,
+                "backup_sha256": _sha256(source),
+                "lost_known_size": lost_known,
+                "epoch_floor": replaced.epoch,
+            }
             conn = sqlite3.connect(staged, isolation_level=None)
             try:
                 conn.execute(
@@ -171,9 +177,15 @@ def restore(source: Path, db: Path, *, node_id: str, now_ms: int) -> Restored:
         except (OSError, sqlite3.Error) as e:
             staged.unlink(missing_ok=True)
             raise StorageError(f"{db}: the restore failed before anything was replaced: {e}") from e
-        aside = _move_aside(db, now_ms)
-        os.replace(staged, db)
-        _fsync(db.parent)
+        try:
+            aside = _move_aside(db, now_ms)
+            os.replace(staged, db)
+            _fsync(db.parent)
+        except OSError as e:
+            raise StorageError(
+                f"{db}: the restore failed while moving files ({e}); the replaced files are in"
+                f" {db.name}.replaced-*, the backup's copy in {staged.name}: put them back by hand"
+            ) from e
         mark = HighWaterMark.open(db.with_name(db.name + ".hwm"))
         try:
             mark.write(size, root)
@@ -213,18 +225,37 @@ def _mark_size(db: Path) -> int:
     return 0 if found is None else found.size
 
 
-def _log_size(db: Path) -> int:
-    """Events the replaced database holds, if it can be read at all (0 otherwise)."""
+@dataclass(frozen=True, slots=True)
+class _Replaced:
+    """What the database being replaced says, as far as it can be read (zeros otherwise)."""
+
+    events: int = 0
+    epoch: int = 0  # the highest epoch it reached (or was about to declare)
+    lost_known: int = 0  # a restore it was itself marked with and never declared
+
+
+def _replaced(db: Path) -> _Replaced:
     if not db.exists():
-        return 0
+        return _Replaced()
     try:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
         try:
-            return stored_size(conn)
+            events = stored_size(conn)
+            meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN (?, ?)", (LOG_EPOCH, RESTORE_PENDING)))
         finally:
             conn.close()
     except sqlite3.Error:
-        return 0
+        return _Replaced()
+    epoch, lost = 0, 0
+    try:
+        epoch = int(meta.get(LOG_EPOCH) or 0)
+        if meta.get(RESTORE_PENDING):  # restored before and never started: what that restore knew
+            pending = json.loads(meta[RESTORE_PENDING])
+            epoch = max(epoch, int(pending.get("epoch_floor", 0)))
+            lost = int(pending.get("lost_known_size", 0))
+    except (ValueError, TypeError, AttributeError):
+        pass  # unreadable settings: what could be read counts
+    return _Replaced(events, epoch, lost)
 
 
 def _move_aside(db: Path, now_ms: int) -> Path | None:

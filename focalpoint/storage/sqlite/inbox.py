@@ -28,6 +28,7 @@ _COLUMNS: tuple[Column, ...] = (
     ("case_ref", TEXT, False),
 )
 
+_RECEIPT_COLUMNS: tuple[Column, ...] = (("seq", INT, False), ("message_id", BYTES, False), ("receipt", BYTES, False))
 _REPLAY_COLUMNS: tuple[Column, ...] = (
     ("sender", TEXT, False),
     ("message_id", BYTES, False),
@@ -127,15 +128,16 @@ class SqliteInbox:
         rows = await self._sound_rows("WHERE sender = ? AND message_id = ?", (sender, message_id))
         return rows[0] if rows else None
 
-    async def receipts(self, sender: str, message_ids: Sequence[bytes]) -> dict[bytes, bytes]:
+    async def receipts(self, sender: str, message_ids: Sequence[bytes]) -> dict[bytes, bytes | None]:
         if not message_ids:
             return {}
         marks = ", ".join("?" * len(message_ids))
-        rows = await self._db.fetchall(
-            f"SELECT message_id, receipt FROM inbox WHERE sender = ? AND message_id IN ({marks})",
+        rows = await self._db.fetch_checked(
+            f"SELECT seq, message_id, receipt FROM inbox WHERE sender = ? AND message_id IN ({marks})",
             (sender, *message_ids),
         )
-        return {bytes(r[0]): bytes(r[1]) for r in rows}
+        # A row is found by its (sender, message id), so those two are whole; its receipt may not be.
+        return {bytes(r[1]): None if bad_column(r, _RECEIPT_COLUMNS) else bytes(r[2]) for r in rows}
 
     async def find(self, message_id: bytes) -> list[InboxRow]:
         return await self._sound_rows("WHERE message_id = ?", (message_id,))

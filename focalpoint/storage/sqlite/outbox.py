@@ -218,16 +218,19 @@ class SqliteOutbox:
         self, recipient: str, now_ms: int, limit: int, exclude: set[bytes], *, latest_ms: int | None = None
     ) -> list[OutboxRow]:
         latest = _NO_LATEST if latest_ms is None else latest_ms
-        rows = await self._db.fetch_checked(
-            DUE_SQL, (_QUEUED_STATE, recipient, now_ms, latest, now_ms, limit + len(exclude))
-        )
+        # Rows set aside as damaged come first in seq order and never leave: they take no slot.
+        wanted = limit + len(exclude) + len(self._damaged)
+        rows = await self._db.fetch_checked(DUE_SQL, (_QUEUED_STATE, recipient, now_ms, latest, now_ms, wanted))
         sound: list[OutboxRow] = []
+        known = len(self._damaged)
         for row in rows:
             got = _outbox(row)
             if isinstance(got, DamagedRow):
                 self._set_aside(got.seq, got.reason)
             elif got.message_id not in exclude:
                 sound.append(got)
+        if len(sound) < limit and len(rows) == wanted and len(self._damaged) > known:  # newly found damaged rows
+            return await self.due(recipient, now_ms, limit, exclude, latest_ms=latest_ms)
         return sound[:limit]
 
     async def next_due_ms(self, recipient: str, exclude: set[bytes]) -> int | None:
@@ -290,7 +293,11 @@ class SqliteOutbox:
 
         def body(tx: Tx) -> None:
             closing = self._closing(
-                tx, f"o.message_id IN ({', '.join('?' * len(by_id))})", list(by_id), states=_OPEN_STATES
+                tx,
+                f"o.message_id IN ({', '.join('?' * len(by_id))})",
+                list(by_id),
+                states=_OPEN_STATES,
+                skip_damaged=True,
             )
             if not closing:
                 return
@@ -385,18 +392,23 @@ class SqliteOutbox:
         return await self._db.transaction("outbox expiry", body)
 
     async def unconfirmed(self, recipient: str, limit: int) -> list[Unconfirmed]:
+        wanted = limit + len(self._damaged)
         rows = await self._db.fetch_checked(
             "SELECT o.seq, o.message_id, o.digest, o.expires_at_ms FROM outbox_delivery d"
             " JOIN outbox o ON o.seq = d.seq WHERE d.state = ? AND d.recipient = ? ORDER BY d.seq LIMIT ?",
-            (_EXPIRED_STATE, recipient, limit),
+            (_EXPIRED_STATE, recipient, wanted),
         )
         out: list[Unconfirmed] = []
+        known = len(self._damaged)
         for row in rows:
             reason = bad_column(row, _UNCONFIRMED_COLUMNS)
             if reason:
-                raise damaged_row(self._db.path, "outbox", row[0], reason)
-            out.append(Unconfirmed(row[1], row[2], row[3]))
-        return out
+                self._set_aside(row[0], reason)
+            elif row[0] not in self._damaged:
+                out.append(Unconfirmed(row[1], row[2], row[3]))
+        if len(out) < limit and len(rows) == wanted and len(self._damaged) > known:  # newly found damaged rows
+            return await self.unconfirmed(recipient, limit)
+        return out[:limit]
 
     async def recipients_with_unconfirmed(self) -> list[str]:
         rows = await self._db.fetchall(
@@ -410,7 +422,8 @@ class SqliteOutbox:
         ids = list(dict.fromkeys(message_ids))
 
         def body(tx: Tx) -> None:
-            closing = self._closing(tx, f"o.message_id IN ({', '.join('?' * len(ids))})", ids, states=(_EXPIRED_STATE,))
+            where = f"o.message_id IN ({', '.join('?' * len(ids))})"
+            closing = self._closing(tx, where, ids, states=(_EXPIRED_STATE,), skip_damaged=True)
             if not closing:
                 return
             tx.fetchall(
