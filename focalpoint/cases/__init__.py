@@ -1,0 +1,19 @@
+"""The case workflow as pure rules: what may happen on a link, and what has happened.
+
+- ``refs``: the pseudonymous reference minted per link (country, random part, check character);
+- ``stages``: the stages of a link and the two sides (identifying State, State of origin);
+- ``events``: what the fold reads of a message or a local action (``Event``, ``Facts``);
+- ``transitions``: the transition table as data, and ``judge``, the one function that decides
+  what a local official may submit and what a partner's message does;
+- ``fold``: a link's state as a fold over its events in one canonical order;
+- ``gate``: the evidence checklist and the return gate (G1–G5) and its override;
+- ``guardian``: the guardian clock from identification time.
+
+Imports: ``directory``, ``focalpoint.exchange`` and the foundation (``errors``, ``ids``, ``v1``).
+No I/O, no clock reads (the time is passed in), no grpc.
+"""
+
+from focalpoint.cases.refs import check_case_ref, mint_case_ref
+from focalpoint.cases.stages import TERMINAL, Side, Stage
+
+__all__ = ["TERMINAL", "Side", "Stage", "check_case_ref", "mint_case_ref"]

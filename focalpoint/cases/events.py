@@ -1,0 +1,173 @@
+"""What the fold reads of a message or a local action (pure values, no protobuf).
+
+A link's history is a list of ``Event``: one per message sent or received on the link, and one
+per local action that changes what the node may do (opening a case, recording a flag). The
+wire body is converted into ``Facts`` once, at one boundary (``focalpoint.cases.facts``), so the
+fold never parses a body and stays fast; the facts are stored with the event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+from focalpoint.cases.stages import Side
+
+__all__ = [
+    "Approval",
+    "ChildViews",
+    "Event",
+    "Facts",
+    "GateClaim",
+    "IdentityReply",
+    "InquiryReport",
+    "Origin",
+    "ReintegrationPlan",
+    "RiskReport",
+]
+
+
+class Origin(enum.Enum):
+    """Where an event comes from, as seen by the node folding it."""
+
+    SENT = "SENT"  # a message this node sent
+    RECEIVED = "RECEIVED"  # a message the partner sent
+    LOCAL = "LOCAL"  # a local action; never travels
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Approval:
+    """Prepared by one user, approved by another (local user ids, never names)."""
+
+    prepared_by: str
+    approved_by: str
+    approved_at_ms: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GateClaim:
+    """A ``GateStatus`` as carried in a signed message: what its sender found met and missing."""
+
+    met: frozenset[str]
+    missing: frozenset[str]
+    waived: frozenset[str] = frozenset()
+    override_reason: str = ""
+    override_approval: Approval | None = None
+    evaluated_at_ms: int = 0
+
+    def passes(self, waived_by_agreement: frozenset[str] = frozenset()) -> bool:
+        """Every condition met, waived by the agreement, or waived by an override a second person approved."""
+        left = self.missing - waived_by_agreement
+        if not left:
+            return True
+        approval = self.override_approval
+        return (
+            left <= self.waived
+            and bool(self.override_reason)
+            and approval is not None
+            and bool(approval.approved_by)
+            and approval.approved_by != approval.prepared_by
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InquiryReport:
+    """The part of a social inquiry report the gate reads (G1, G5, family rule)."""
+
+    family_involvement: str  # Finding code name, e.g. "SUSPECTED"; "" when not answered
+    payment_received: str
+    departure_factors: frozenset[str] = frozenset()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RiskReport:
+    """The part of a risk assessment report the gate reads (G2)."""
+
+    occasion: str  # AssessmentOccasion code name
+    overall: str  # RiskLevel code name
+    completed_at_ms: int
+    domains: tuple[tuple[str, str], ...] = ()  # (RiskDomain, RiskLevel) pairs
+    measures: frozenset[str] = frozenset()
+    factors_persisting: frozenset[str] = frozenset()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChildViews:
+    """The part of a child's views record the gate reads (G3)."""
+
+    return_stance: str  # ReturnStance code name
+    not_heard_reason: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class IdentityReply:
+    """The part of an identity verification reply the gate and the minority rule read (G4, A2)."""
+
+    nationality: str  # Confirmation code name
+    travel_document_can_be_issued: bool = False
+    minority: str = ""  # MinorityPresumption code name as answered
+    source: str = ""  # VerificationSource code name
+    adult_by_registry: bool = False  # the registered birth date gives 18+ at the reply's time
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReintegrationPlan:
+    """The part of a reintegration plan the gate reads (G5)."""
+
+    factors_addressed: frozenset[str] = frozenset()
+
+
+Evidence = InquiryReport | RiskReport | ChildViews | IdentityReply | ReintegrationPlan
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Facts:
+    """What a message says that the workflow acts on; every field has a harmless default."""
+
+    refers_to: bytes = b""  # the message an EvidenceRef names (accepts, counters, refuses, amends…)
+    refers_sha256: bytes = b""  # and the exact body bytes it binds
+    ack_kind: str = ""  # AckKind code name
+    assigned_unit: str = ""
+    solution: str = ""  # DurableSolution code name
+    solution_state: str = ""  # ISO 3166-1 code of where the solution is carried out
+    gate: GateClaim | None = None
+    approval: Approval | None = None
+    refusal_reason: str = ""  # RefusalReason code name
+    refusal_final: bool = False
+    closure_action: str = ""  # ClosureAction code name
+    closure_outcome: str = ""  # ClosureOutcome code name
+    return_status: str = ""  # ReturnStatus code name
+    latest_departure_day: int = 0  # days since 1970-01-01 of a plan's latest departure; 0 = none
+    no_detention_assurance: bool = False
+    alert_type: str = ""  # AlertType code name
+    emergency: bool = False
+    missing: bool = False  # SharedFlags.missing as sent
+    stops_clock: bool = False
+    identified_at_ms: int = 0
+    departs_from_child_views: bool = False
+    departure_reason_given: bool = False
+    amended_kind: str = ""  # an amendment: the kind of its replacement body
+    replacement: Facts | None = None
+    evidence: Evidence | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Event:
+    """One message on the link, or one local action.
+
+    ``at_ms`` is the sender's signed creation time (a local action: the node's time);
+    ``sequence`` is the sender's per-recipient counter, so the same events sort the same way on
+    both nodes (``focalpoint.cases.fold.canonical_order``).
+    """
+
+    kind: str  # a Body kind, or "local:<action>"
+    origin: Origin
+    sender_side: Side
+    sender_node: str
+    at_ms: int
+    message_id: bytes
+    sequence: int = 0
+    body_sha256: bytes = b""
+    in_reply_to: bytes = b""
+    actor: str = ""  # local user id who prepared it (empty for a partner's message)
+    facts: Facts = dataclasses.field(default_factory=Facts)
