@@ -94,10 +94,10 @@ class MemoryCases:
             if key_e in new_events or key_e in s.case_events:
                 continue
             new_events[key_e] = None
+            seq = tx.next_seq("case_event")
             row = CaseEventRow(
-                tx.next_seq("case_event"), e.link_id, key_e[1], e.origin, e.kind, e.at_ms, e.sender_node, e.sequence,
-                bytes(e.payload),
-            )  # fmt: skip
+                seq, e.link_id, key_e[1], e.origin, e.kind, e.at_ms, e.sender_node, e.sequence, bytes(e.payload)
+            )
             tx.put(s.case_events, key_e, row)
         for u in write.updates:
             current = links.get(u.link_id) or s.case_links.get(u.link_id)
