@@ -11,6 +11,7 @@
     ├── UsageError             a caller passed something invalid (CLI, local API, a peer's request)
     │   ├── NotFound           … it names something that does not exist
     │   ├── OutOfRange         … it asks beyond what exists (e.g. a proof past the log's size)
+    │   ├── Conflict           … it contradicts what is stored (e.g. a second link of a case to one partner)
     │   └── PreconditionFailed … it cannot be done in the node's present state (e.g. no log key)
     └── PermissionDenied       the caller may not do this
         └── Unauthenticated    the caller did not prove who it is
@@ -29,6 +30,7 @@ import enum
 __all__ = [
     "GRPC_STATUS",
     "ConfigError",
+    "Conflict",
     "DamagedData",
     "FocalpointError",
     "NotFound",
@@ -88,6 +90,12 @@ class NotFound(UsageError):
 
 class OutOfRange(UsageError):
     """The request asks beyond what exists (a proof for a size the log has not reached)."""
+
+
+class Conflict(UsageError):
+    """The request contradicts what is stored: it would create something that already exists (a
+    second link of one case to one partner), or it was prepared from a state another writer has
+    since moved (a case cursor). Nothing was changed."""
 
 
 class PreconditionFailed(UsageError):

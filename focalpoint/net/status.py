@@ -10,6 +10,7 @@ failed call back into an error with ``error_from_rpc``. The table:
     UsageError                 INVALID_ARGUMENT       usage
       NotFound                 NOT_FOUND              not_found
       OutOfRange               OUT_OF_RANGE           out_of_range
+      Conflict                 ALREADY_EXISTS         conflict
       PreconditionFailed       FAILED_PRECONDITION    precondition
     PermissionDenied           PERMISSION_DENIED      permission
       Unauthenticated          UNAUTHENTICATED        unauthenticated
@@ -44,6 +45,7 @@ import grpc
 
 from focalpoint.errors import (
     ConfigError,
+    Conflict,
     DamagedData,
     FocalpointError,
     NotFound,
@@ -79,6 +81,7 @@ _STATUS_BY_NUMBER: dict[int, grpc.StatusCode] = {sc.value[0]: sc for sc in grpc.
 _TABLE: tuple[tuple[type[FocalpointError], grpc.StatusCode, str], ...] = (
     (NotFound, grpc.StatusCode.NOT_FOUND, "not_found"),
     (OutOfRange, grpc.StatusCode.OUT_OF_RANGE, "out_of_range"),
+    (Conflict, grpc.StatusCode.ALREADY_EXISTS, "conflict"),
     (PreconditionFailed, grpc.StatusCode.FAILED_PRECONDITION, "precondition"),
     (UsageError, grpc.StatusCode.INVALID_ARGUMENT, "usage"),
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED, "unauthenticated"),

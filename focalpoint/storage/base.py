@@ -1,5 +1,5 @@
-"""What the node keeps, behind Protocols per aggregate: outbox, inbox, directory documents
-and the audit log, joined in one ``Store`` (one backend, one unit of work).
+"""What the node keeps, behind Protocols per aggregate: outbox, inbox, directory documents,
+the audit log and the case links, joined in one ``Store`` (one backend, one unit of work).
 
 Implementations: ``focalpoint.storage.sqlite`` (the node's) and ``focalpoint.storage.memory``
 (a fake for tests); both pass the same contract suite (tests/storage/).
@@ -18,7 +18,10 @@ The rules every implementation keeps:
 
 Rows hold ciphertext only: the envelope as sealed to the recipient (or as received) and a
 local copy of the verified payload sealed under the node's storage key
-(``focalpoint.storage.cipher``). Plaintext exists only while a user reads a message.
+(``focalpoint.storage.cipher``). Plaintext exists only while a user reads a message. A case
+link's local data and each case event are sealed the same way by the caller (``payload``); the
+store keeps in the clear only what the worklist sorts and filters on, and what the audit log
+and the outbox already hold in the clear (docs/adr/0014-case-storage.md).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from focalpoint.audit.verify import LogReader
+from focalpoint.cases.events import Origin
+from focalpoint.cases.stages import Side, Stage
 from focalpoint.v1 import envelope_pb2, local_pb2
 
 __all__ = [
@@ -39,6 +44,12 @@ __all__ = [
     "RESTORE_PENDING",
     "AuditStore",
     "AuditView",
+    "CaseApplied",
+    "CaseEventRow",
+    "CaseStore",
+    "CaseWrite",
+    "CursorMove",
+    "DamagedLink",
     "DamagedRow",
     "Delivered",
     "DeliveryState",
@@ -46,10 +57,16 @@ __all__ = [
     "InboxOutcome",
     "InboxRow",
     "InboxStore",
+    "LinkRow",
+    "LinkUpdate",
+    "NewCaseEvent",
     "NewInbox",
+    "NewLink",
     "NewOutbox",
     "OutboxRow",
     "OutboxStore",
+    "ParkedMessage",
+    "ParkedRow",
     "ReceiptSigner",
     "Store",
     "Unconfirmed",
@@ -219,6 +236,174 @@ def inbox_outcomes(
         same = digest == r.digest
         outcomes.append(InboxOutcome(receipt, duplicate=same, conflict=not same))
     return outcomes
+
+
+@dataclass(frozen=True, slots=True)
+class NewLink:
+    """A case link to create: one local case with one partner State (docs/adr/0014). It starts in
+    ``stage`` since ``created_at_ms``, with nothing due, flagged or missing. ``payload`` is local-only
+    data sealed by the caller (names, notes), which the store keeps but never reads."""
+
+    link_id: str
+    case_id: str
+    case_ref: str  # the pseudonymous per-link reference both nodes use (focalpoint.cases.refs)
+    partner_node: str
+    partner_state: str
+    our_side: Side
+    unit: str  # the owning unit's id; empty: not assigned yet (the operator's triage)
+    created_at_ms: int
+    payload: bytes
+    stage: Stage = Stage.OPEN  # OPEN on the side that opens the case, RECEIVED on the other
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRow:
+    """A stored link with the columns the worklist reads, as the last ``LinkUpdate`` set them."""
+
+    link_id: str
+    case_id: str
+    case_ref: str
+    partner_node: str
+    partner_state: str
+    our_side: Side
+    unit: str
+    created_at_ms: int
+    stage: Stage
+    stage_since_ms: int
+    urgency: int
+    gate_missing: str  # comma-joined condition codes still missing (G1…); empty: the gate is met
+    next_due_ms: int | None
+    flagged: int  # messages kept but not applied (out of stage or failing a guard)
+    closed: bool
+    updated_at_ms: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DamagedLink:
+    """A stored link that cannot be read: its row number, its id when that column is sound (else
+    empty), and why, naming the column, never its content."""
+
+    row: int
+    link_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class LinkUpdate:
+    """What the fold of a link's events established, for the columns the worklist reads (all of
+    them are set; ``payload`` only when not None)."""
+
+    link_id: str
+    stage: Stage
+    stage_since_ms: int
+    urgency: int
+    gate_missing: str
+    next_due_ms: int | None
+    flagged: int
+    closed: bool
+    updated_at_ms: int
+    unit: str
+    payload: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewCaseEvent:
+    """One event of a link (``focalpoint.cases.events.Event``): the columns that identify and order
+    it in the clear, the serialized event (facts included) sealed by the caller in ``payload``.
+    (link_id, message_id) is its key: an event stored before is not stored again."""
+
+    link_id: str
+    message_id: bytes
+    origin: Origin
+    kind: str
+    at_ms: int
+    sender_node: str
+    sequence: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CaseEventRow:
+    """A stored case event; ``seq`` gives the order events were stored in."""
+
+    seq: int
+    link_id: str
+    message_id: bytes
+    origin: Origin
+    kind: str
+    at_ms: int
+    sender_node: str
+    sequence: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CursorMove:
+    """Move the cursor ``source`` (e.g. the inbox's or the outbox's row number last applied) from
+    ``from_position`` (0: never moved) to ``to_position``. The write fails with ``Conflict`` when the
+    cursor is not at ``from_position``: it was computed from rows another writer has applied since."""
+
+    source: str
+    from_position: int
+    to_position: int
+
+    def __post_init__(self) -> None:
+        if not self.source:
+            raise ValueError("a case cursor needs a source name")
+        if not 0 <= self.from_position <= self.to_position:
+            raise ValueError(
+                f"case cursor {self.source!r}: need 0 <= from <= to, got {self.from_position} -> {self.to_position}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedMessage:
+    """A received case message whose case reference names no link: kept for the operator, never
+    dropped; (sender, message_id) names its inbox row and is its key."""
+
+    sender: str
+    message_id: bytes
+    case_ref: str
+    kind: str
+    at_ms: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedRow:
+    seq: int
+    sender: str
+    message_id: bytes
+    case_ref: str
+    kind: str
+    at_ms: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseWrite:
+    """Everything one application of case messages changes, written in one transaction, in this
+    order: new links, cursor moves (checked first), events, link updates, unparked then parked
+    messages, audit leaves (``(leaf, case_ref)``, built by ``focalpoint.audit.events``)."""
+
+    links: Sequence[NewLink] = ()
+    cursors: Sequence[CursorMove] = ()
+    events: Sequence[NewCaseEvent] = ()
+    updates: Sequence[LinkUpdate] = ()
+    unpark: Sequence[tuple[str, bytes]] = ()  # (sender, message id)
+    park: Sequence[ParkedMessage] = ()
+    leaves: Sequence[tuple[bytes, str]] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CaseApplied:
+    """What a ``CaseWrite`` stored: the (link id, message id) of each event new to the store, in the
+    order given (an event stored before, or given twice, appears once or not at all), and the log
+    index of its first audit leaf (the log's size before the write when it appended none)."""
+
+    new_events: tuple[tuple[str, bytes], ...]
+    first_leaf: int
 
 
 class OutboxStore(Protocol):
@@ -418,6 +603,54 @@ class AuditStore(Protocol):
     async def restores(self) -> list[bytes]: ...
 
 
+class CaseStore(Protocol):
+    """Case links (one case with one partner State), their events, the cursors that say which
+    inbox and outbox rows have been applied to them, and parked messages (docs/adr/0014).
+
+    Writes go through ``apply``, one transaction with its audit leaves; a failed one changes
+    nothing. Lists answer a damaged stored row as a ``DamagedLink`` or ``DamagedRow`` in its place;
+    a read of one link raises ``DamagedData`` naming it."""
+
+    async def create_link(self, link: NewLink, leaves: Sequence[bytes] = ()) -> None:
+        """``apply`` of one new link and its audit leaves (logged under its case reference).
+        Raises Conflict when its id, or its case reference with its partner, is already stored."""
+        ...
+
+    async def apply(self, write: CaseWrite) -> CaseApplied:
+        """Write everything ``write`` holds in one transaction, or nothing. Raises Conflict (a link
+        already stored; a cursor not where the write expected it), NotFound (an event or update of a
+        link that does not exist), StorageError (StorageFull when the disk is full)."""
+        ...
+
+    async def link(self, link_id: str) -> LinkRow | None: ...
+
+    async def link_by_ref(self, case_ref: str, partner_node: str) -> LinkRow | None: ...
+
+    async def links_of_case(self, case_id: str) -> list[LinkRow | DamagedLink]:
+        """The case's links, in the order they were created."""
+        ...
+
+    async def events(self, link_id: str) -> list[CaseEventRow | DamagedRow]:
+        """The link's events in the order they were stored (``payload`` as given)."""
+        ...
+
+    async def cursor(self, source: str) -> int:
+        """Where the cursor ``source`` stands (0 if it never moved)."""
+        ...
+
+    async def worklist(
+        self, unit: str | None, *, limit: int, before: tuple[int, str] | None = None, include_closed: bool = False
+    ) -> list[LinkRow | DamagedLink]:
+        """Links by last update, newest first (ties: higher link id first), of ``unit`` (None: every
+        unit; empty: not assigned), open ones only unless ``include_closed``; after ``before``, the
+        (updated_at_ms, link_id) of the last row of the previous page."""
+        ...
+
+    async def parked(self, limit: int, before: int) -> list[ParkedRow | DamagedRow]:
+        """Parked messages newest first, with ``seq`` below ``before`` (0: from the newest)."""
+        ...
+
+
 class Store(Protocol):
     """One backend: the aggregates share its transactions and its audit log."""
 
@@ -432,6 +665,9 @@ class Store(Protocol):
 
     @property
     def audit(self) -> AuditStore: ...
+
+    @property
+    def cases(self) -> CaseStore: ...
 
     @property
     def full_since(self) -> float | None:

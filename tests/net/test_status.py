@@ -8,6 +8,7 @@ import pytest
 
 from focalpoint.errors import (
     ConfigError,
+    Conflict,
     DamagedData,
     FocalpointError,
     NotFound,
@@ -37,6 +38,7 @@ CLASSES: list[tuple[type[FocalpointError], grpc.StatusCode]] = [
     (UsageError, SC.INVALID_ARGUMENT),
     (NotFound, SC.NOT_FOUND),
     (OutOfRange, SC.OUT_OF_RANGE),
+    (Conflict, SC.ALREADY_EXISTS),
     (PreconditionFailed, SC.FAILED_PRECONDITION),
     (PermissionDenied, SC.PERMISSION_DENIED),
     (Unauthenticated, SC.UNAUTHENTICATED),

@@ -18,8 +18,11 @@ from focalpoint.audit.checkpoint import make_checkpoint
 from focalpoint.crypto.signing import AdminSigner
 from focalpoint.errors import StorageError, UsageError
 from focalpoint.node.restore import pending_restore
+from focalpoint.storage.base import CaseWrite, CursorMove
 from focalpoint.storage.sqlite.backup import backup, inspect, restore
 from focalpoint.storage.sqlite.store import SqliteStore
+from tests.storage.test_cases import event as case_event
+from tests.storage.test_cases import new_link, parked_message
 
 ME = "gr-ekka"
 
@@ -176,3 +179,42 @@ async def test_a_restore_carries_what_the_replaced_database_knew_of_epochs_and_l
         assert (pending.lost_known_size, pending.epoch_floor) == (34, 1)
     finally:
         await restored.close()
+
+
+async def test_a_backup_carries_the_case_links_their_events_cursors_and_parked_messages(tmp_path: Path) -> None:
+    """Opened as a node database, the copy answers the case store as the original did."""
+    store = await SqliteStore.open(tmp_path / "node.sqlite")
+    link = new_link()
+    try:
+        await store.cases.apply(
+            CaseWrite(
+                links=[link],
+                events=[case_event(link.link_id)],
+                cursors=[CursorMove("inbox", 0, 7)],
+                park=[parked_message()],
+                leaves=[(b"status", link.case_ref)],
+            )
+        )
+        original = (
+            await store.cases.link(link.link_id),
+            await store.cases.events(link.link_id),
+            await store.cases.cursor("inbox"),
+            await store.cases.parked(10, 0),
+        )
+    finally:
+        await store.close()
+    (tmp_path / "copy").mkdir()
+    copied = await asyncio.to_thread(backup, tmp_path / "node.sqlite", tmp_path / "copy" / "node.sqlite")
+    assert (copied.events, copied.log_ok) == (1, True)
+    opened = await SqliteStore.open(copied.path)
+    try:
+        assert (
+            await opened.cases.link(link.link_id),
+            await opened.cases.events(link.link_id),
+            await opened.cases.cursor("inbox"),
+            await opened.cases.parked(10, 0),
+        ) == original
+        assert original[0] is not None
+        assert original[2] == 7
+    finally:
+        await opened.close()

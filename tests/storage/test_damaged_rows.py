@@ -1,7 +1,7 @@
 """Rows of the SQLite store edited by hand (a column of the wrong type, text that is not UTF-8, a
-missing delivery row): a page lists a ``DamagedRow`` in the row's place and every other row as usual;
-a read of that row alone raises ``DamagedData`` naming it, never a TypeError or sqlite3's decoding
-error (which quotes the bytes)."""
+missing delivery row, a stage no link can have): a page lists a ``DamagedRow`` (a case list a
+``DamagedLink``) in the row's place and every other row as usual; a read of that row alone raises
+``DamagedData`` naming it, never a TypeError or sqlite3's decoding error (which quotes the bytes)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,21 @@ import pytest
 
 from focalpoint.errors import DamagedData
 from focalpoint.exchange import reconcile
-from focalpoint.storage.base import DamagedRow, InboxRow, OutboxRow
+from focalpoint.storage.base import (
+    CaseEventRow,
+    CaseWrite,
+    CursorMove,
+    DamagedLink,
+    DamagedRow,
+    InboxRow,
+    LinkRow,
+    OutboxRow,
+    ParkedRow,
+)
 from focalpoint.storage.sqlite import SqliteStore
 from focalpoint.v1 import node_pb2
+from tests.storage.test_cases import event as case_event
+from tests.storage.test_cases import new_link, parked_message
 from tests.storage.test_contract import Signer, incoming, outgoing
 
 
@@ -214,5 +226,90 @@ async def test_a_held_message_whose_receipt_is_damaged_is_never_answered_never(t
             held = await store.inbox.receipts(row.sender, [row.message_id])
             answer = reconcile.answer(question, held, 10**12)
             assert [m.holding for m in answer.messages] == [node_pb2.HOLDING_NOT_YET], damage
+    finally:
+        await store.close()
+
+
+# --- the case tables ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sql", "reason"),
+    [
+        ("UPDATE case_links SET stage = 'LOST' WHERE rowid = ?", "column stage holds an unknown stage"),
+        ("UPDATE case_links SET our_side = 'XS' WHERE rowid = ?", "column our_side holds an unknown side"),
+        ("UPDATE case_links SET closed = 2 WHERE rowid = ?", "column closed holds neither 0 nor 1"),
+        ("UPDATE case_links SET payload = 'edited' WHERE rowid = ?", "column payload holds text, not bytes"),
+        ("UPDATE case_links SET updated_at_ms = 1.5 WHERE rowid = ?", "column updated_at_ms holds a real number"),
+        ("UPDATE case_links SET next_due_ms = 'soon' WHERE rowid = ?", "column next_due_ms holds text, not an"),
+        (
+            "UPDATE case_links SET partner_state = CAST(x'ff' AS TEXT) WHERE rowid = ?",
+            "column partner_state holds text",
+        ),
+    ],
+    ids=["stage", "side", "closed", "payload-text", "time-real", "due-text", "state-not-utf8"],
+)
+async def test_a_damaged_case_link_is_listed_in_its_place_and_read_alone_is_damaged_data(
+    tmp_path: Path, sql: str, reason: str
+) -> None:
+    """worklist and links_of_case: a DamagedLink (row, link id, why) among the sound links; link and
+    link_by_ref: DamagedData naming the case_links row, never its content or its case reference."""
+    path = tmp_path / "node.sqlite"
+    store = await SqliteStore.open(path)
+    try:
+        links = [new_link("case-1", created_at_ms=100 + i) for i in range(3)]
+        for link in links:
+            await store.cases.create_link(link)
+        _edit(path, sql, (2,))
+        worklist = await store.cases.worklist(None, limit=10, include_closed=True)  # closed = 2 is not open
+        for listed in (worklist, await store.cases.links_of_case("case-1")):
+            damaged = [r for r in listed if isinstance(r, DamagedLink)]
+            assert len(listed) == 3
+            assert [(d.row, d.link_id) for d in damaged] == [(2, links[1].link_id)]
+            assert reason in damaged[0].reason
+        reads: list[Callable[[], Awaitable[object]]] = [
+            lambda: store.cases.link(links[1].link_id),
+            lambda: store.cases.link_by_ref(links[1].case_ref, links[1].partner_node),
+        ]
+        for read in reads:
+            with pytest.raises(DamagedData, match=re.escape(f"case_links row 2 is damaged: {reason}")) as raised:
+                await read()
+            assert links[1].case_ref not in str(raised.value)
+        assert isinstance(await store.cases.link(links[0].link_id), LinkRow)
+    finally:
+        await store.close()
+
+
+async def test_damaged_case_events_and_parked_messages_are_listed_in_their_place(tmp_path: Path) -> None:
+    """An event or a parked message of the wrong type is a DamagedRow (seq, message id, peer, why)
+    among the sound ones; a cursor of the wrong type is DamagedData when read or moved."""
+    path = tmp_path / "node.sqlite"
+    store = await SqliteStore.open(path)
+    try:
+        link = new_link()
+        events = [case_event(link.link_id, sequence=i) for i in range(3)]
+        parked = [parked_message(), parked_message()]
+        await store.cases.apply(
+            CaseWrite(links=[link], events=events, park=parked, cursors=[CursorMove("inbox", 0, 4)])
+        )
+        _edit(path, "UPDATE case_events SET origin = 'ELSEWHERE' WHERE seq = ?", (2,))
+        _edit(path, "UPDATE case_parked SET at_ms = 'then' WHERE seq = ?", (1,))
+        _edit(path, "UPDATE case_cursors SET position = 'four' WHERE source = ?", ("inbox",))
+        listed = await store.cases.events(link.link_id)
+        assert [type(e) for e in listed] == [CaseEventRow, DamagedRow, CaseEventRow]
+        assert listed[1] == DamagedRow(
+            2, events[1].message_id, events[1].sender_node, "column origin holds an unknown origin"
+        )
+        kept = await store.cases.parked(10, 0)
+        assert [type(p) for p in kept] == [ParkedRow, DamagedRow]
+        assert kept[1] == DamagedRow(
+            1, parked[0].message_id, parked[0].sender, "column at_ms holds text, not an integer"
+        )
+        for call in (
+            lambda: store.cases.cursor("inbox"),
+            lambda: store.cases.apply(CaseWrite(cursors=[CursorMove("inbox", 4, 5)])),
+        ):
+            with pytest.raises(DamagedData, match=re.escape("case_cursors row 'inbox' is damaged: it holds text")):
+                await call()
     finally:
         await store.close()

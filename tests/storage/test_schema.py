@@ -1,6 +1,6 @@
 """The node database's schema: a retry rewrites only the small delivery row, never the message's
-blobs; a database written by the previous version (schema 2, or 1) is migrated in place with every
-row, state and counter kept; the due queries stay on their index."""
+blobs; a database written by an earlier version (schema 3, 2 or 1) is migrated in place with every
+row, state and counter kept; the due queries and the worklist stay on their indexes."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from focalpoint.cases.stages import Side
 from focalpoint.errors import StorageError
-from focalpoint.storage.base import DeliveryState, NewOutbox
+from focalpoint.storage.base import DeliveryState, NewLink, NewOutbox
 from focalpoint.storage.sqlite import SqliteStore
+from focalpoint.storage.sqlite import cases as cases_sql
 from focalpoint.storage.sqlite import outbox as outbox_sql
 from focalpoint.storage.sqlite.schema import SCHEMA_VERSION
 from focalpoint.v1 import envelope_pb2
@@ -262,3 +264,69 @@ async def test_the_queue_is_read_through_the_outbox_due_index(
         plan = [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + query, params)]
     assert any("INDEX outbox_due" in step for step in plan), plan
     assert not any(step.startswith("SCAN") for step in plan), plan
+
+
+_CASE_TABLES = ("case_links", "case_events", "case_cursors", "case_parked")
+
+
+def _v3_database(path: Path) -> None:
+    """A version-3 file: what this release creates, without the case tables (which version 4 added)."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        for table in _CASE_TABLES:
+            conn.execute(f"DROP TABLE {table}")  # with its indexes
+        conn.execute("DELETE FROM sqlite_sequence WHERE name LIKE 'case_%'")
+        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+
+
+async def test_a_version_3_database_gains_the_case_tables_in_place_with_everything_kept(tmp_path: Path) -> None:
+    """Schema 3 -> 4: outbox rows and the audit log as they were, the case tables created (the same
+    shape as a new file's), the version recorded, and the case store usable at once."""
+    path, fresh = tmp_path / "old" / "node.sqlite", tmp_path / "new" / "node.sqlite"
+    store = await SqliteStore.open(path)
+    message = _message(1, size=10)
+    await store.outbox.add([message])
+    await store.close()
+    _v3_database(path)
+    await (await SqliteStore.open(fresh)).close()
+    store = await SqliteStore.open(path)
+    try:
+        assert await store.audit.meta("schema_version") == str(SCHEMA_VERSION) == "4"
+        kept = await store.outbox.get(message.message_id)
+        assert kept is not None
+        assert (kept.envelope, store.audit.size) == (message.envelope, 1)
+        link = NewLink("link-1", "case-1", "GR-7KQ2M9XH4T-Q", "al-shss", "AL", Side.IS, "", 5, b"sealed")
+        await store.cases.create_link(link)
+        assert [r.link_id for r in await store.cases.worklist("", limit=5)] == ["link-1"]
+    finally:
+        await store.close()
+    assert _shape(path) == _shape(fresh)
+
+
+def _shape(path: Path) -> dict[str, object]:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        indexes = conn.execute("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name")
+        return {n: conn.execute(f"PRAGMA table_info({n})").fetchall() for n in names} | {"indexes": indexes.fetchall()}
+
+
+@pytest.mark.parametrize("of_unit", [True, False], ids=["unit", "all-units"])
+@pytest.mark.parametrize("include_closed", [False, True], ids=["open", "with-closed"])
+@pytest.mark.parametrize("paged", [False, True], ids=["first-page", "next-page"])
+async def test_the_worklist_is_read_in_the_order_of_its_index_without_sorting(
+    tmp_path: Path, of_unit: bool, include_closed: bool, paged: bool
+) -> None:
+    """EXPLAIN QUERY PLAN of each worklist query walks its own index (searched by unit and by the
+    page's bound where given) and builds no temporary b-tree to sort: 50 rows of 100,000 links cost
+    50 index steps, not a sort of them all."""
+    path = tmp_path / "node.sqlite"
+    await (await SqliteStore.open(path)).close()
+    sql = cases_sql.worklist_sql(of_unit=of_unit, include_closed=include_closed, paged=paged)
+    params = [*(["unit-a"] if of_unit else []), *([5, "link-1"] if paged else []), 50]
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        plan = [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+    index = cases_sql.WORKLIST_INDEXES[(of_unit, include_closed)]
+    assert len(plan) == 1, plan
+    assert f"USING INDEX {index}" in plan[0], plan
+    assert ("unit=?" in plan[0]) == of_unit, plan
+    assert ("(updated_at_ms,link_id)<(?,?)" in plan[0]) == paged, plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan

@@ -20,14 +20,15 @@ rows (a page never holds a ``DamagedRow``, ``find_damage`` always sees a whole l
 bytes a write costs, and worker threads (``audit.read`` runs its function synchronously on
 the event loop, so it sees one state throughout, as SQLite's snapshot does).
 
-``state`` holds the tables and the transactions; ``outbox``, ``inbox``, ``directory`` and
-``audit`` mirror the SQLite modules of the same names. Imports ``focalpoint.storage.base``,
+``state`` holds the tables and the transactions; ``outbox``, ``inbox``, ``directory``,
+``audit`` and ``cases`` mirror the SQLite modules of the same names. Imports ``focalpoint.storage.base``,
 the pure packages and the foundation only; tests (and nothing in production) import it.
 """
 
 from __future__ import annotations
 
 from focalpoint.storage.memory.audit import MemoryAudit, MemoryAuditView
+from focalpoint.storage.memory.cases import MemoryCases
 from focalpoint.storage.memory.directory import MemoryDirectoryDocuments
 from focalpoint.storage.memory.inbox import MemoryInbox
 from focalpoint.storage.memory.outbox import MemoryOutbox
@@ -36,6 +37,7 @@ from focalpoint.storage.memory.state import State
 __all__ = [
     "MemoryAudit",
     "MemoryAuditView",
+    "MemoryCases",
     "MemoryDirectoryDocuments",
     "MemoryInbox",
     "MemoryOutbox",
@@ -44,7 +46,7 @@ __all__ = [
 
 
 class MemoryStore:
-    """All four aggregates over one in-memory state; ``MemoryStore(fail_writes=n)`` starts
+    """All five aggregates over one in-memory state; ``MemoryStore(fail_writes=n)`` starts
     with ``n`` failing writes (see ``fail_next_writes``)."""
 
     def __init__(self, *, fail_writes: int = 0) -> None:
@@ -53,6 +55,7 @@ class MemoryStore:
         self._inbox = MemoryInbox(self._state)
         self._directory = MemoryDirectoryDocuments(self._state)
         self._audit = MemoryAudit(self._state)
+        self._cases = MemoryCases(self._state)
 
     @property
     def outbox(self) -> MemoryOutbox:
@@ -69,6 +72,10 @@ class MemoryStore:
     @property
     def audit(self) -> MemoryAudit:
         return self._audit
+
+    @property
+    def cases(self) -> MemoryCases:
+        return self._cases
 
     def fail_next_writes(self, n: int = 1) -> None:
         """Simulate a failing disk: each of the next ``n`` write transactions runs its body (a

@@ -13,7 +13,7 @@ from typing import TypeVar
 from focalpoint.audit import tree as audit_tree
 from focalpoint.crypto.merkle import leaf_hash
 from focalpoint.errors import StorageError, StorageFull
-from focalpoint.storage.base import DeliveryState, InboxRow, OutboxRow
+from focalpoint.storage.base import CaseEventRow, DeliveryState, InboxRow, LinkRow, OutboxRow, ParkedRow
 
 __all__ = [
     "NO_BOUND",
@@ -68,7 +68,16 @@ class State:
     witnessed: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     alarms: dict[int, bytes] = field(default_factory=dict)
     restores: dict[int, bytes] = field(default_factory=dict)
-    counters: dict[str, int] = field(default_factory=lambda: {"outbox": 0, "inbox": 0, "alarm": 0, "restore": 0})
+    # Case links by id; which link each (case_ref, partner) names; events by (link id, message id);
+    # cursors by source; parked messages by (sender, message id).
+    case_links: dict[str, LinkRow] = field(default_factory=dict)
+    case_refs: dict[tuple[str, str], str] = field(default_factory=dict)
+    case_events: dict[tuple[str, bytes], CaseEventRow] = field(default_factory=dict)
+    case_cursors: dict[str, int] = field(default_factory=dict)
+    case_parked: dict[tuple[str, bytes], ParkedRow] = field(default_factory=dict)
+    counters: dict[str, int] = field(
+        default_factory=lambda: {"outbox": 0, "inbox": 0, "alarm": 0, "restore": 0, "case_event": 0, "parked": 0}
+    )
     leaves: list[bytes] = field(default_factory=list)
     nodes: dict[tuple[int, int], bytes] = field(default_factory=dict)
     tail: audit_tree.Tail = field(default_factory=lambda: audit_tree.Tail(0, {}))

@@ -7,6 +7,9 @@ that version in place, inside one transaction (``prepare``).
                receipt) in its own small row, ``outbox_delivery``: the message's row, with its
                envelope and local copy, is written once and never again, so a retry rewrites a
                small row instead of the whole message (docs/adr/0010)
+    version 4  the case tables: ``case_links`` (one case with one partner State, with the columns
+               the worklist reads), ``case_events``, ``case_cursors``, ``case_parked``
+               (docs/adr/0014); new tables only, so the step from 3 creates them and copies nothing
 
 Synchronous sqlite3, run on the writer connection's thread by ``db.Database``.
 """
@@ -21,7 +24,7 @@ from focalpoint.storage.sqlite.audit_log import SCHEMA as AUDIT_SCHEMA
 
 __all__ = ["SCHEMA_VERSION", "prepare"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # The message as submitted: written once, never updated (its blobs last, so that reading the
 # small columns does not walk their overflow pages).
@@ -54,6 +57,74 @@ CREATE TABLE IF NOT EXISTS outbox_delivery (
     receipt BLOB,
     delivered_at_ms INTEGER
 )"""
+
+# A link: one local case with one partner State. Its identity (never changed) first, then the
+# columns each application of its events sets (what the worklist sorts and filters on), then its
+# sealed local-only data (docs/adr/0014).
+_CASE_LINKS = """
+CREATE TABLE IF NOT EXISTS case_links (
+    link_id TEXT NOT NULL PRIMARY KEY,
+    case_id TEXT NOT NULL,
+    case_ref TEXT NOT NULL,
+    partner_node TEXT NOT NULL,
+    partner_state TEXT NOT NULL,
+    our_side TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    unit TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    stage_since_ms INTEGER NOT NULL,
+    urgency INTEGER NOT NULL,
+    gate_missing TEXT NOT NULL,
+    next_due_ms INTEGER,
+    flagged INTEGER NOT NULL,
+    closed INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    UNIQUE (case_ref, partner_node)
+)"""
+# Each link's events, once per (link, message id): the order columns in the clear, the event sealed.
+_CASE_EVENTS = """
+CREATE TABLE IF NOT EXISTS case_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    link_id TEXT NOT NULL,
+    message_id BLOB NOT NULL,
+    origin TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    sender_node TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    UNIQUE (link_id, message_id)
+)"""
+_CASE_TABLES = (
+    _CASE_LINKS,
+    _CASE_EVENTS,
+    # How far the inbox and the outbox have been applied to the links (source -> row number).
+    "CREATE TABLE IF NOT EXISTS case_cursors (source TEXT NOT NULL PRIMARY KEY, position INTEGER NOT NULL)"
+    " WITHOUT ROWID",
+    # Received case messages whose case reference names no link, kept for the operator.
+    """
+CREATE TABLE IF NOT EXISTS case_parked (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    sender TEXT NOT NULL,
+    message_id BLOB NOT NULL,
+    case_ref TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    UNIQUE (sender, message_id)
+)""",
+)
+# The worklist, newest update first, a page of it without sorting (focalpoint.storage.sqlite.cases
+# names each in its query; tests/storage/test_schema.py holds the queries to them): open links of a
+# unit, of every unit, and the same with the closed ones.
+_CASE_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS case_links_case ON case_links (case_id)",
+    "CREATE INDEX IF NOT EXISTS case_worklist_unit ON case_links (unit, updated_at_ms, link_id) WHERE closed = 0",
+    "CREATE INDEX IF NOT EXISTS case_worklist ON case_links (updated_at_ms, link_id) WHERE closed = 0",
+    "CREATE INDEX IF NOT EXISTS case_links_unit ON case_links (unit, updated_at_ms, link_id)",
+    "CREATE INDEX IF NOT EXISTS case_links_updated ON case_links (updated_at_ms, link_id)",
+)
 
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -113,12 +184,14 @@ CREATE TABLE IF NOT EXISTS audit_cases (
     # Partners' declared restores this node recorded while witnessing (RestoreEvidence), kept for good.
     "CREATE TABLE IF NOT EXISTS witness_restores (id INTEGER PRIMARY KEY AUTOINCREMENT, log_node TEXT NOT NULL,"
     " raw BLOB NOT NULL, at_ms INTEGER NOT NULL)",
+    *_CASE_TABLES,
 )
 _INDEXES = (
     # Due and next-due lookups of a recipient's queued entries (focalpoint.storage.sqlite.outbox).
     "CREATE INDEX IF NOT EXISTS outbox_due ON outbox_delivery (state, recipient, next_attempt_ms)",
     "CREATE INDEX IF NOT EXISTS outbox_case ON outbox (case_ref)",
     "CREATE INDEX IF NOT EXISTS inbox_case ON inbox (case_ref)",
+    *_CASE_INDEXES,
 )
 
 _1_TO_2 = (
@@ -146,7 +219,9 @@ _2_TO_3 = (
     "DROP TABLE outbox",  # with its indexes (outbox_due, outbox_case) and its counter row
     "ALTER TABLE outbox_v3 RENAME TO outbox",
 )
-_STEPS = {1: _1_TO_2, 2: _2_TO_3}
+# Version 4 adds tables only: ``prepare`` creates them (with the rest of whatever an older file lacks).
+_3_TO_4: tuple[str, ...] = ()
+_STEPS = {1: _1_TO_2, 2: _2_TO_3, 3: _3_TO_4}
 
 
 def _version(conn: sqlite3.Connection, path: Path) -> int | None:

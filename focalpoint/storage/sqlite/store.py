@@ -1,6 +1,6 @@
 """The SQLite implementation of ``focalpoint.storage.base.Store``: one database file holds
-the outbox, the inbox, the directory documents and the audit log, so every write commits
-with the audit events it records (one transaction, one fsync; ``db.Database``).
+the outbox, the inbox, the directory documents, the audit log and the case links, so every
+write commits with the audit events it records (one transaction, one fsync; ``db.Database``).
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from focalpoint.storage.sqlite.audit import SqliteAudit
+from focalpoint.storage.sqlite.cases import SqliteCases
 from focalpoint.storage.sqlite.db import Database
 from focalpoint.storage.sqlite.directory import SqliteDirectoryDocuments
 from focalpoint.storage.sqlite.inbox import SqliteInbox
@@ -25,6 +26,7 @@ class SqliteStore:
         self._inbox = SqliteInbox(db)
         self._directory = SqliteDirectoryDocuments(db)
         self._audit = SqliteAudit(db)
+        self._cases = SqliteCases(db)
 
     @classmethod
     async def open(cls, path: Path) -> SqliteStore:
@@ -55,6 +57,10 @@ class SqliteStore:
     @property
     def audit(self) -> SqliteAudit:
         return self._audit
+
+    @property
+    def cases(self) -> SqliteCases:
+        return self._cases
 
     async def close(self) -> None:
         await self._db.close()
