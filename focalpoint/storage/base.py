@@ -477,6 +477,10 @@ class OutboxStore(Protocol):
         cannot be read is listed as a ``DamagedRow`` in its place."""
         ...
 
+    async def since(self, after: int, limit: int) -> list[OutboxRow | DamagedRow]:
+        """Oldest first, entries with ``seq`` above ``after`` (the case applier's cursor)."""
+        ...
+
     async def of_case(self, case_ref: str) -> list[OutboxRow]: ...
 
 
@@ -501,6 +505,10 @@ class InboxStore(Protocol):
     async def page(self, limit: int, before: int) -> list[InboxRow | DamagedRow]:
         """Newest first, rows with ``seq`` below ``before`` (0: from the newest); a row that
         cannot be read is listed as a ``DamagedRow`` in its place."""
+        ...
+
+    async def since(self, after: int, limit: int) -> list[InboxRow | DamagedRow]:
+        """Oldest first, rows with ``seq`` above ``after`` (the case applier's cursor)."""
         ...
 
     async def of_case(self, case_ref: str) -> list[InboxRow]: ...

@@ -386,6 +386,20 @@ async def test_outbox_page_is_newest_first_below_before(store: Store) -> None:
     assert await store.outbox.page(0, 0) == []
 
 
+async def test_since_lists_outbox_and_inbox_rows_after_a_position_oldest_first(store: Store) -> None:
+    """since(after, limit) answers rows with seq above ``after`` in seq order: what a cursor reads next."""
+    rows = [outgoing() for _ in range(4)]
+    for row in rows:
+        await store.outbox.add([row])
+    assert [r.message_id for r in await store.outbox.since(0, 10)] == [r.message_id for r in rows]
+    assert [r.seq for r in await store.outbox.since(2, 1)] == [3]
+    assert await store.outbox.since(4, 10) == []
+    received = [incoming() for _ in range(3)]
+    await store.inbox.add(received, Signer())
+    assert [r.message_id for r in await store.inbox.since(1, 10)] == [r.message_id for r in received[1:]]
+    assert await store.inbox.since(3, 10) == []
+
+
 async def test_outbox_of_case_lists_the_cases_entries_oldest_first(store: Store) -> None:
     """of_case returns exactly the case's entries in the order they were added."""
     a1, b1, a2 = outgoing(case_ref="case-a"), outgoing(case_ref="case-b"), outgoing(case_ref="case-a")

@@ -74,6 +74,10 @@ class MemoryInbox:
         bound = before or NO_BOUND
         return limit_rows([i.row for i in reversed(self._s.inbox.values()) if i.row.seq < bound], limit)
 
+    async def since(self, after: int, limit: int) -> list[InboxRow | DamagedRow]:
+        await pause()
+        return limit_rows([i.row for i in self._s.inbox.values() if i.row.seq > after], limit)
+
     async def of_case(self, case_ref: str) -> list[InboxRow]:
         await pause()
         return [i.row for i in self._s.inbox.values() if i.row.case_ref == case_ref]

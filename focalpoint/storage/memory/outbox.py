@@ -269,6 +269,10 @@ class MemoryOutbox:
         bound = before or NO_BOUND
         return limit_rows([o.row for o in reversed(self._s.outbox.values()) if o.row.seq < bound], limit)
 
+    async def since(self, after: int, limit: int) -> list[OutboxRow | DamagedRow]:
+        await pause()
+        return limit_rows([o.row for o in self._s.outbox.values() if o.row.seq > after], limit)
+
     async def of_case(self, case_ref: str) -> list[OutboxRow]:
         await pause()
         return [o.row for o in self._s.outbox.values() if o.row.case_ref == case_ref]

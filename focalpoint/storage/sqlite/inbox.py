@@ -149,6 +149,12 @@ class SqliteInbox:
         )
         return [_inbox(r) for r in rows]
 
+    async def since(self, after: int, limit: int) -> list[InboxRow | DamagedRow]:
+        rows = await self._db.fetch_checked(
+            f"SELECT {_INBOX_COLS} FROM inbox WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+        )
+        return [_inbox(r) for r in rows]
+
     async def of_case(self, case_ref: str) -> list[InboxRow]:
         return await self._sound_rows("WHERE case_ref = ? ORDER BY seq", (case_ref,))
 

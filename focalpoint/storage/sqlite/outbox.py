@@ -448,5 +448,9 @@ class SqliteOutbox:
         )
         return [_outbox(r) for r in rows]
 
+    async def since(self, after: int, limit: int) -> list[OutboxRow | DamagedRow]:
+        rows = await self._db.fetch_checked(f"{_ROWS} WHERE o.seq > ? ORDER BY o.seq LIMIT ?", (after, limit))
+        return [_outbox(r) for r in rows]
+
     async def of_case(self, case_ref: str) -> list[OutboxRow]:
         return await self._sound_rows("WHERE o.case_ref = ? ORDER BY o.seq", (case_ref,))
