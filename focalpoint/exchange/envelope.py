@@ -44,6 +44,7 @@ __all__ = [
     "open_envelope",
     "parse_payload",
     "seal",
+    "signed_body_bytes",
 ]
 
 MESSAGE_ID_LEN = 16
@@ -340,6 +341,51 @@ def parse_payload(payload: bytes) -> envelope_pb2.SignedContent:
     """Parse a SealedPayload this node verified earlier (from its own encrypted store)."""
     sealed = envelope_pb2.SealedPayload.FromString(payload)
     return envelope_pb2.SignedContent.FromString(sealed.signed_content)
+
+
+def signed_body_bytes(signed_content: bytes) -> bytes:
+    """The exact bytes of SignedContent.body (field 9) as signed, without re-serializing.
+
+    Evidence binds a message's body by SHA-256 of these bytes (docs/protocol.md, EvidenceRef);
+    protobuf serialization is not canonical, so the bytes are cut from the signed message.
+    Raises ValueError if the bytes are not a well-formed message or hold the body more than once.
+    """
+    found: bytes | None = None
+    i, end = 0, len(signed_content)
+    while i < end:
+        key, i = _varint(signed_content, i)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            _, i = _varint(signed_content, i)
+        elif wire == 1:
+            i += 8
+        elif wire == 5:
+            i += 4
+        elif wire == 2:
+            length, i = _varint(signed_content, i)
+            if field == 9:
+                if found is not None:
+                    raise ValueError("the signed content holds its body twice")
+                found = signed_content[i : i + length]
+            i += length
+        else:
+            raise ValueError(f"unexpected wire type {wire}")
+        if i > end:
+            raise ValueError("truncated signed content")
+    return found or b""
+
+
+def _varint(data: bytes, i: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if i >= len(data) or shift > 63:
+            raise ValueError("truncated or overlong varint")
+        b = data[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return value, i
+        shift += 7
 
 
 def message_id_of(envelope: envelope_pb2.Envelope) -> bytes:
