@@ -23,7 +23,7 @@ from directory.trust import TrustedDirectory, canonical_document, parse_signed
 from focalpoint.crypto.signing import AdminSigner, Context
 from focalpoint.errors import VerificationError
 from focalpoint.server.provision import init_node_dir
-from focalpoint.v1 import common_pb2, directory_pb2
+from focalpoint.v1 import codes_pb2, common_pb2, directory_pb2
 
 NOW = 1_790_000_000_000
 DAY = 86_400_000
@@ -130,7 +130,7 @@ class World:
             kinds=["social_inquiry_request", "social_inquiry_report"],
             deadlines=[directory_pb2.KindDeadline(kind="social_inquiry_request", response_days=30)],
             working_languages=["en", "el", "sq"],
-            return_costs=directory_pb2.RETURN_COSTS_SHARED,
+            return_costs=codes_pb2.RETURN_COSTS_SHARED,
         )
         return sign(agreement_document(a), [s.signer for s in (signers or (self.gr1, self.gr2, self.al))])
 
