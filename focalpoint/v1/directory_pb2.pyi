@@ -647,7 +647,9 @@ class CaseRules(_message.Message):
 
     @_builtins.property
     def waivable(self) -> _containers.RepeatedScalarFieldContainer[_codes_pb2.GateCondition.ValueType]:
-        """Return-gate conditions an override may waive: only G4 and G5; anything else is refused."""
+        """Return-gate conditions this agreement waives: only G4 and G5 may be listed (G1-G3 are the
+        minimum); anything else is refused.
+        """
 
     @_builtins.property
     def kinds_when_suspended(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:

@@ -518,6 +518,31 @@ def test_an_agreement_with_a_malformed_working_language_is_left_out(world: World
     assert "registered" in directory.excluded["agreement AL-GR-2006 version 1"]
 
 
+def _agreement_with_rules(world: World, rules: directory_pb2.CaseRules) -> bytes:
+    body = directory_pb2.Agreement.FromString(directory_pb2.SignedDocument.FromString(world.agreement()).signed)
+    body.case_rules.CopyFrom(rules)
+    return sign(agreement_document(body), [world.gr1.signer, world.gr2.signer, world.al.signer])
+
+
+def test_an_agreement_whose_case_rules_break_a_limit_is_left_out_and_named(world: World) -> None:
+    """A 48-hour guardian deadline is never in force: the agreement covers nothing and the reason is shown."""
+    agreement = _agreement_with_rules(world, directory_pb2.CaseRules(guardian_deadline_hours=48))
+    directory, _ = trusted(world).update(world.bundle(agreements=[agreement]), now_ms=NOW)
+    assert directory.agreement_covering("GR", "AL", "social_inquiry_request") is None
+    assert "never lengthen" in directory.excluded["agreement AL-GR-2006 version 1"]
+
+
+def test_an_agreement_carries_its_case_rules_with_the_defaults_applied(world: World) -> None:
+    """The verified agreement exposes what it sets and the defaults for what it leaves out."""
+    rules = directory_pb2.CaseRules(guardian_deadline_hours=12, consular_copy_on_detention=False)
+    directory, _ = trusted(world).update(world.bundle(agreements=[_agreement_with_rules(world, rules)]), now_ms=NOW)
+    found = directory.agreements["AL-GR-2006"].case_rules
+    assert (found.guardian_deadline_hours, found.consular_copy_on_detention) == (12, False)
+    assert found.follow_up_months == (3, 6, 12)
+    plain, _ = trusted(world).update(world.bundle(), now_ms=NOW)
+    assert plain.agreements["AL-GR-2006"].case_rules.consular_copy_on_detention is True
+
+
 @pytest.mark.parametrize("code", ["UK", "ZZ", "EU"])
 def test_a_root_delegating_a_code_iso_has_not_assigned_is_refused(world: World, code: str) -> None:
     """T5: a delegated State is an officially assigned ISO 3166-1 code (UK is GB; ZZ and EU name no State)."""
