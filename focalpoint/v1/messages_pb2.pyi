@@ -3,7 +3,8 @@
 isort:skip_file
 Structured message bodies exchanged inside the encrypted payload (docs/domain.md §3–4,
 docs/protocol.md §11). Coded fields over free text (code lists in codes.proto); free text keeps
-its language (LocalizedText). Zero values follow the protective-zero rule (docs/adr/0012).
+its language (LocalizedText). Zero values follow the protective-zero rule
+(docs/adr/0012-protective-zero.md).
 """
 
 from collections import abc as _abc
@@ -525,7 +526,7 @@ Global___CaseContext: _TypeAlias = CaseContext  # noqa: Y015
 
 @_typing.final
 class SharedFlags(_message.Message):
-    """Flags both sides of a link hold; each zero is the protective reading (docs/adr/0012)."""
+    """Flags both sides of a link hold; each zero is the protective reading (docs/adr/0012-protective-zero.md)."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
