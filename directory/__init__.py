@@ -8,16 +8,19 @@
 
 Pure (docs/architecture.md, principle P1): no network code, no file I/O, no clock reads;
 nodes, mirrors and the administrators' repository read, write and distribute the bytes.
-Imports only ``focalpoint.crypto``, ``focalpoint.errors``, ``focalpoint.ids`` and ``focalpoint.v1``.
+Imports only ``focalpoint.crypto``, ``focalpoint.errors``, ``focalpoint.ids`` and ``focalpoint.v1``
+(the Body kinds a ``CaseRules`` may name come from ``focalpoint.v1``, not ``focalpoint.exchange``).
 """
 
 from directory.build import check_entry_export
 from directory.model import (
     AgreementInfo,
     AgreementStatus,
+    CaseRules,
     Directory,
     KeyInfo,
     KeyStatus,
+    KindDeadline,
     NodeInfo,
     StateInfo,
     TlsKeyInfo,
@@ -28,9 +31,11 @@ __all__ = [
     "AcceptedDocument",
     "AgreementInfo",
     "AgreementStatus",
+    "CaseRules",
     "Directory",
     "KeyInfo",
     "KeyStatus",
+    "KindDeadline",
     "NodeInfo",
     "StateInfo",
     "TlsKeyInfo",

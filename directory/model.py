@@ -17,14 +17,16 @@ from focalpoint.crypto.suite import EncryptionPublicKey
 from focalpoint.crypto.tlsid import certificate_der_to_pem, spki_sha256
 from focalpoint.errors import ConfigError, VerificationError
 from focalpoint.ids import ENDPOINT, NODE_ID, language_problem, state_problem
-from focalpoint.v1 import common_pb2, directory_pb2
+from focalpoint.v1 import codes_pb2, common_pb2, directory_pb2, messages_pb2
 
 __all__ = [
     "AgreementInfo",
     "AgreementStatus",
+    "CaseRules",
     "Directory",
     "KeyInfo",
     "KeyStatus",
+    "KindDeadline",
     "NodeInfo",
     "StateInfo",
     "TlsKeyInfo",
@@ -216,6 +218,118 @@ class AgreementStatus(enum.IntEnum):
     TERMINATED = directory_pb2.AGREEMENT_STATUS_TERMINATED
 
 
+# Every Body kind of the wire format (the oneof's member names), whether or not this version sends it yet.
+_BODY_KINDS = frozenset(f.name for f in messages_pb2.Body.DESCRIPTOR.oneofs_by_name["kind"].fields)
+_FOLLOW_UP_MINIMUM = (3, 6, 12)
+_FOLLOW_UP_ALLOWED = frozenset({1, 3, 6, 12, 24})
+_WAIVABLE = frozenset(
+    {codes_pb2.GATE_CONDITION_G4_IDENTITY_NATIONALITY, codes_pb2.GATE_CONDITION_G5_REINTEGRATION_PLAN}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRules:
+    """An agreement's case-workflow rules, with the network defaults where it is silent (docs/protocol.md §11.5).
+
+    ``CaseRules()`` is an agreement without a ``case_rules`` field. Zero and empty fields of the
+    document mean "the default"; ``consular_copy_on_detention`` has explicit presence, so unset is
+    true (docs/adr/0012-protective-zero.md).
+    """
+
+    guardian_deadline_hours: int = 24
+    follow_up_months: tuple[int, ...] = _FOLLOW_UP_MINIMUM
+    risk_assessment_max_age_days: int = 90
+    # GateCondition codes the agreement waives: a subset of {G4, G5}.
+    waivable: frozenset[int] = frozenset()
+    max_counter_rounds: int = 3
+    closure_response_days: int = 30
+    handover_confirmation_hours: int = 24
+    consular_copy_on_detention: bool = True
+    # None: the agreement sets no retention; the node's own (national) rule applies.
+    retention_years_after_closure: int | None = None
+    kinds_when_suspended: frozenset[str] = frozenset({"withdrawal", "protection_alert"})
+
+    @classmethod
+    def from_proto(cls, pb: directory_pb2.CaseRules | None) -> CaseRules:
+        """The rules of a signed agreement; raises VerificationError naming the first rule a value breaks."""
+        if pb is None:
+            return cls()
+        default = cls()
+        if pb.guardian_deadline_hours > default.guardian_deadline_hours:
+            raise VerificationError(
+                f"case_rules.guardian_deadline_hours is {pb.guardian_deadline_hours}; an agreement may shorten "
+                f"the {default.guardian_deadline_hours}-hour guardian deadline, never lengthen it"
+            )
+        return cls(
+            guardian_deadline_hours=pb.guardian_deadline_hours or default.guardian_deadline_hours,
+            follow_up_months=_follow_up_months(pb.follow_up_months),
+            risk_assessment_max_age_days=pb.risk_assessment_max_age_days or default.risk_assessment_max_age_days,
+            waivable=_waivable(pb.waivable),
+            max_counter_rounds=pb.max_counter_rounds or default.max_counter_rounds,
+            closure_response_days=pb.closure_response_days or default.closure_response_days,
+            handover_confirmation_hours=pb.handover_confirmation_hours or default.handover_confirmation_hours,
+            consular_copy_on_detention=(
+                pb.consular_copy_on_detention if pb.HasField("consular_copy_on_detention") else True
+            ),
+            retention_years_after_closure=pb.retention_years_after_closure or None,
+            kinds_when_suspended=_kinds_when_suspended(pb.kinds_when_suspended) or default.kinds_when_suspended,
+        )
+
+
+def _follow_up_months(months: Iterable[int]) -> tuple[int, ...]:
+    chosen = set(months)
+    if not chosen:
+        return _FOLLOW_UP_MINIMUM
+    if unknown := sorted(chosen - _FOLLOW_UP_ALLOWED):
+        raise VerificationError(
+            f"case_rules.follow_up_months: {unknown[0]} is not a follow-up visit; expected months among "
+            f"{sorted(_FOLLOW_UP_ALLOWED)}"
+        )
+    if missing := sorted(set(_FOLLOW_UP_MINIMUM) - chosen):
+        raise VerificationError(
+            f"case_rules.follow_up_months leaves out month {missing[0]}; an agreement may add months 1 and 24 "
+            f"to {list(_FOLLOW_UP_MINIMUM)}, never drop one"
+        )
+    return tuple(sorted(chosen))
+
+
+def _waivable(conditions: Iterable[int]) -> frozenset[int]:
+    chosen = frozenset(conditions)
+    if bad := sorted(chosen - _WAIVABLE):
+        value = codes_pb2.GateCondition.DESCRIPTOR.values_by_number.get(bad[0])
+        name = value.name if value is not None else f"code {bad[0]}"
+        raise VerificationError(
+            f"case_rules.waivable lists {name}; an agreement may waive only G4 and G5 of the return gate"
+        )
+    return chosen
+
+
+def _kinds_when_suspended(kinds: Iterable[str]) -> frozenset[str]:
+    chosen = frozenset(kinds)
+    if unknown := sorted(chosen - _BODY_KINDS):
+        raise VerificationError(f"case_rules.kinds_when_suspended: {unknown[0][:64]!r} is not a message kind")
+    return chosen
+
+
+@dataclass(frozen=True, slots=True)
+class KindDeadline:
+    """An agreement's deadlines for one kind; None where it is silent (the network default applies)."""
+
+    response_days: int | None = None
+    acknowledge_hours: int | None = None
+    urgent_response_hours: int | None = None
+    emergency_response_hours: int | None = None
+
+    @classmethod
+    def from_proto(cls, pb: directory_pb2.KindDeadline) -> KindDeadline:
+        return cls(
+            response_days=pb.response_days or None,
+            acknowledge_hours=pb.acknowledge_hours or None,
+            urgent_response_hours=pb.urgent_response_hours or None,
+            emergency_response_hours=pb.emergency_response_hours or None,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class AgreementInfo:
     agreement_id: str
@@ -229,6 +343,9 @@ class AgreementInfo:
     working_languages: tuple[str, ...]
     return_costs: int
     expires_at_ms: int = 0
+    case_rules: CaseRules = field(default_factory=CaseRules)
+    # Body kind -> every deadline the agreement sets for it (``deadlines`` keeps the response days alone).
+    kind_deadlines: Mapping[str, KindDeadline] = field(default_factory=dict)
 
     def covers(self, state_a: str, state_b: str, kind: str) -> bool:
         return {state_a, state_b} <= self.parties and kind in self.kinds

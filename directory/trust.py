@@ -24,7 +24,7 @@ Steps (docs/protocol.md §5), numbered as in the code:
        is a contact point with a malformed language tag;
     B6 an agreement is signed by a threshold of the administrators of every party; it has
        at least two distinct parties, all delegated States; an expired one, or one with a
-       malformed working language, is left out;
+       malformed working language or case rules that break a limit (``CaseRules``), is left out;
     B7 the resulting directory's invariants hold (``directory.model``): a node entry that breaks
        one on its own is left out; nodes that conflict (an id or a TLS key twice) fail the bundle.
 """
@@ -38,7 +38,16 @@ from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
-from directory.model import AgreementInfo, AgreementStatus, Directory, NodeInfo, StateInfo, check_languages
+from directory.model import (
+    AgreementInfo,
+    AgreementStatus,
+    CaseRules,
+    Directory,
+    KindDeadline,
+    NodeInfo,
+    StateInfo,
+    check_languages,
+)
 from focalpoint.crypto.signing import AdminVerifier, Checked, Context, threshold_signatures, verify_all
 from focalpoint.errors import ConfigError, VerificationError
 from focalpoint.ids import state_problem
@@ -477,6 +486,7 @@ class TrustedDirectory:
                 continue
             try:
                 check_languages(a.working_languages, "working_languages")
+                case_rules = CaseRules.from_proto(a.case_rules if a.HasField("case_rules") else None)
             except VerificationError as e:
                 excluded[what] = f"{e}; nothing may be exchanged under it until its parties correct and re-sign it"
                 continue
@@ -491,6 +501,8 @@ class TrustedDirectory:
                 working_languages=tuple(a.working_languages),
                 return_costs=a.return_costs,
                 expires_at_ms=a.expires_at_ms,
+                case_rules=case_rules,
+                kind_deadlines={d.kind: KindDeadline.from_proto(d) for d in a.deadlines},
             )
         return agreements
 

@@ -18,13 +18,13 @@ import yaml
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from directory import Directory, check_entry_export
+from directory import CaseRules, Directory, check_entry_export
 from directory.publish import agreement_document, root_document, state_document
 from directory.trust import TrustedDirectory, read_bundle
 from focalpoint.admin.repo import Repository
 from focalpoint.errors import FocalpointError, UsageError, VerificationError
 from focalpoint.storage.files import read_file
-from focalpoint.v1 import directory_pb2
+from focalpoint.v1 import codes_pb2, directory_pb2
 
 __all__ = [
     "DAY_MS",
@@ -209,7 +209,25 @@ def summary(d: Directory) -> dict[str, Any]:
                 "status": a.status.name,
                 "kinds": sorted(a.kinds),
                 "deadlines_days": dict(a.deadlines),
+                "case_rules": _case_rules(a.case_rules),
             }
             for a in d.agreements.values()
         },
+    }
+
+
+def _case_rules(rules: CaseRules) -> dict[str, Any]:
+    """The rules in force under an agreement, defaults applied (docs/protocol.md §11.5)."""
+    names = codes_pb2.GateCondition.DESCRIPTOR.values_by_number
+    return {
+        "guardian_deadline_hours": rules.guardian_deadline_hours,
+        "follow_up_months": list(rules.follow_up_months),
+        "risk_assessment_max_age_days": rules.risk_assessment_max_age_days,
+        "waivable": sorted(names[w].name for w in rules.waivable),
+        "max_counter_rounds": rules.max_counter_rounds,
+        "closure_response_days": rules.closure_response_days,
+        "handover_confirmation_hours": rules.handover_confirmation_hours,
+        "consular_copy_on_detention": rules.consular_copy_on_detention,
+        "retention_years_after_closure": rules.retention_years_after_closure,
+        "kinds_when_suspended": sorted(rules.kinds_when_suspended),
     }

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from google.protobuf.message import DecodeError
 
-from directory import Directory, NodeInfo
+from directory import CaseRules, Directory, NodeInfo
 from directory.publish import bundle as make_bundle
 from directory.publish import sign, timestamp_document
 from directory.trust import (
@@ -188,8 +188,13 @@ class Repository:
 
     @staticmethod
     def _check_agreement(agreement: directory_pb2.Agreement) -> None:
+        """What nodes check of an agreement on its own (B6): a node would leave out one that fails."""
         if agreement.status not in directory_pb2.AgreementStatus.values() or agreement.status == 0:
             raise UsageError(f"not published: agreement {agreement.agreement_id} has no valid status")
+        try:
+            CaseRules.from_proto(agreement.case_rules if agreement.HasField("case_rules") else None)
+        except VerificationError as e:
+            raise UsageError(f"not published: agreement {agreement.agreement_id}: {e}") from e
 
     def _publish_root(self, raw: bytes, version: int) -> tuple[str, str, int]:
         existing = self.roots()

@@ -1,7 +1,8 @@
 """The exchange between nodes, as pure rules: bytes in, a verified object or a typed refusal out.
 
 - ``envelope``: sealing, and receive steps 1–13 (docs/protocol.md §3);
-- ``body``: validation of message bodies and the pseudonymous case reference they carry;
+- ``body``: validation of message bodies (refusing kinds it cannot validate yet) and the
+  pseudonymous case reference they carry;
 - ``receipt``: signed receipts, single and batch (R1–R3);
 - ``policy``: the bilateral agreements as rules (receive step 13a) and who a node's partners are;
 - ``ping``: signed pings and their answers;
@@ -11,7 +12,7 @@ Imports: ``focalpoint.crypto``, ``directory`` and the foundation (``errors``, ``
 No I/O, no clock reads (the time is passed in), no grpc.
 """
 
-from focalpoint.exchange.body import KINDS, InvalidBody, body_kind, case_ref_of, validate_body
+from focalpoint.exchange.body import KINDS, SUPPORTED_KINDS, InvalidBody, body_kind, case_ref_of, validate_body
 from focalpoint.exchange.codec import MAX_REASON_CHARS, refusal_from_proto, refusal_to_proto
 from focalpoint.exchange.envelope import (
     Limits,
@@ -30,6 +31,7 @@ from focalpoint.exchange.receipt import VerifiedReceipt, make_batch_receipts, ma
 __all__ = [
     "KINDS",
     "MAX_REASON_CHARS",
+    "SUPPORTED_KINDS",
     "InvalidBody",
     "Limits",
     "OpenedMessage",

@@ -1,23 +1,25 @@
 """Validation of message bodies (pure).
 
 A body is refused when it could not be acted on safely at the other end: no kind,
-a case reference that could carry a name, malformed country or language codes,
-impossible dates, or a request that asks nothing. Messages name the field and the
-rule, never the value (values may be personal data).
+a kind this version cannot validate yet, a case reference that could carry a name or that
+differs from the case context's, malformed country or language codes, impossible dates, or a
+request that asks nothing. Messages name the field and the rule, never the value (values may
+be personal data).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from focalpoint.errors import UsageError
 from focalpoint.ids import language_problem, state_problem
 from focalpoint.v1 import common_pb2, messages_pb2
 
-__all__ = ["KINDS", "InvalidBody", "body_kind", "case_ref_of", "validate_body"]
+__all__ = ["KINDS", "SUPPORTED_KINDS", "InvalidBody", "body_kind", "case_ref_of", "validate_body"]
 
+# Every kind of the wire format (docs/protocol.md §11.3), whether or not this version handles it yet.
 KINDS: tuple[str, ...] = tuple(f.name for f in messages_pb2.Body.DESCRIPTOR.oneofs_by_name["kind"].fields)
 
 # A pseudonymous reference: letters, digits and . _ / - only, so a name with spaces
@@ -36,17 +38,31 @@ def body_kind(body: messages_pb2.Body) -> str:
 
 
 def validate_body(body: messages_pb2.Body) -> str:
-    """Return the body's kind; raise InvalidBody naming the first broken rule."""
+    """Return the body's kind; raise InvalidBody naming the first broken rule.
+
+    A kind without a validator here is refused, sending and receiving alike: a body nobody
+    checked must not reach a case (docs/protocol.md §11.3).
+    """
     kind = body.WhichOneof("kind")
     if kind is None:
-        raise InvalidBody(f"body has no kind; expected one of: {', '.join(KINDS)}")
+        raise InvalidBody(f"body has no kind; expected one of: {', '.join(SUPPORTED_KINDS)}")
+    validator = _VALIDATORS.get(kind)
+    if validator is None:
+        raise InvalidBody(
+            f"kind {kind} cannot be sent or received by this version yet; it handles {', '.join(SUPPORTED_KINDS)}"
+        )
     if not _CODE_LIST_VERSION.match(body.code_list_version):
         raise InvalidBody("code_list_version must look like YYYY.N, e.g. 2026.1")
-    if kind == "social_inquiry_request":
-        _validate_request(body.social_inquiry_request)
-    elif kind == "social_inquiry_report":
-        _validate_report(body.social_inquiry_report)
+    validator(body)
+    _context_matches(body, kind)
     return kind
+
+
+def _context_matches(body: messages_pb2.Body, kind: str) -> None:
+    """The kind's own case_ref (kept for earlier senders) and the context's name one link."""
+    if body.HasField("context"):
+        own = getattr(body, kind).case_ref
+        _require(body.context.case_ref == own, f"context.case_ref must equal {kind}.case_ref")
 
 
 def _require(condition: bool, message: str) -> None:
@@ -136,6 +152,16 @@ def _validate_report(rep: messages_pb2.SocialInquiryReport) -> None:
 
 
 def case_ref_of(body: messages_pb2.Body) -> str:
-    """The pseudonymous case reference every body kind carries (empty if none)."""
+    """The body's pseudonymous case reference: the context's when set, else the kind's own (empty if none)."""
+    if body.context.case_ref:
+        return body.context.case_ref
     kind = body.WhichOneof("kind")
     return str(getattr(getattr(body, kind), "case_ref", "")) if kind else ""
+
+
+# The kinds this version validates; every other kind is refused (a later version adds them).
+_VALIDATORS: Mapping[str, Callable[[messages_pb2.Body], None]] = {
+    "social_inquiry_request": lambda body: _validate_request(body.social_inquiry_request),
+    "social_inquiry_report": lambda body: _validate_report(body.social_inquiry_report),
+}
+SUPPORTED_KINDS: tuple[str, ...] = tuple(k for k in KINDS if k in _VALIDATORS)

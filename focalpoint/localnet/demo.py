@@ -27,7 +27,7 @@ from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.config import load_config
 from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState
-from focalpoint.v1 import envelope_pb2, local_pb2, messages_pb2
+from focalpoint.v1 import codes_pb2, envelope_pb2, local_pb2, messages_pb2
 
 __all__ = ["run_demo"]
 
@@ -113,7 +113,8 @@ async def _demo(root: Path) -> None:
         async with gr_api, al_api:
             case_ref = "GR-2026-0042"
             sent_at = t.ms()
-            body = social_inquiry_request(case_ref, identified_at_ms=wall_clock_ms())
+            agreement_id = next(i for i, a in net.agreements.items() if {"GR", "AL"} <= set(a.parties))
+            body = social_inquiry_request(case_ref, identified_at_ms=wall_clock_ms(), agreement_id=agreement_id)
             req = await gr_api.submit(local_pb2.SubmitRequest(recipient_node="al-shss", body=body))
             rid = req.message_id
             t.say("GR", f"social-inquiry request for case {case_ref} durable in outbox, id {rid.hex()[:12]}…")
@@ -127,13 +128,18 @@ async def _demo(root: Path) -> None:
             got = await al_api.get_message(local_pb2.DIRECTION_INBOX, inbox.entries[0].message_id, "gr-ekka")
             r = got.body.social_inquiry_request
             topics = ", ".join(_name(messages_pb2.InquiryTopic, x, "INQUIRY_TOPIC_").lower() for x in r.topics)
+            flags = got.body.context.flags
+            minority = _name(codes_pb2.MinorityPresumption, flags.minority, "MINORITY_PRESUMPTION_")
+            contact = _name(codes_pb2.FamilyContactRule, flags.family_contact, "FAMILY_CONTACT_RULE_")
             t.say(
                 "AL",
                 f"official reads the request: urgency {_name(messages_pb2.Urgency, r.urgency, 'URGENCY_')}, "
-                f"age disputed={r.child.age_disputed}, topics: {topics}",
+                f"{minority.lower()}, family contact {contact.lower()}, topics: {topics}",
             )
 
-            report = social_inquiry_report(r.case_ref, completed_at_ms=wall_clock_ms())
+            report = social_inquiry_report(
+                r.case_ref, completed_at_ms=wall_clock_ms(), agreement_id=got.body.context.agreement_id
+            )
             rep = await al_api.submit(
                 local_pb2.SubmitRequest(recipient_node="gr-ekka", body=report, in_reply_to=got.message_id)
             )

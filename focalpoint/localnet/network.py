@@ -30,7 +30,7 @@ from focalpoint.crypto.signing import AdminSigner
 from focalpoint.exchange.body import KINDS
 from focalpoint.server.provision import init_node_dir
 from focalpoint.storage.keyfiles import load_admin_key, write_secret_file
-from focalpoint.v1 import common_pb2, directory_pb2
+from focalpoint.v1 import codes_pb2, common_pb2, directory_pb2
 
 __all__ = ["LocalNetwork", "NodeSpec", "free_port", "make_network"]
 
@@ -285,7 +285,7 @@ def make_network(
                 kinds=list(KINDS),
                 deadlines=[directory_pb2.KindDeadline(kind=k, response_days=30) for k in KINDS if "request" in k],
                 working_languages=["en"],
-                return_costs=directory_pb2.RETURN_COSTS_SHARED,
+                return_costs=codes_pb2.RETURN_COSTS_SHARED,
             )
             net.agreements[agreement.agreement_id] = agreement
             net._publish_agreement(agreement)

@@ -2,14 +2,46 @@
 
 from __future__ import annotations
 
-from focalpoint.v1 import common_pb2, messages_pb2
+from focalpoint.v1 import codes_pb2, common_pb2, messages_pb2
 
 __all__ = ["CODE_LIST_VERSION", "social_inquiry_report", "social_inquiry_request"]
 
 CODE_LIST_VERSION = "2026.1"
 
+# The youngest plausible reading of the sample child's age (assessed 14-16 on 2026-11-20) turns 18 then.
+_AGE_OUT_ON = common_pb2.Date(year=2030, month=11, day=20)
 
-def social_inquiry_request(case_ref: str, *, identified_at_ms: int, padding: int = 0) -> messages_pb2.Body:
+
+def _context(
+    case_ref: str,
+    *,
+    agreement_id: str,
+    sender_unit: str,
+    urgency: messages_pb2.Urgency.ValueType,
+    basis: codes_pb2.AttestationBasis.ValueType,
+    attested_at_ms: int,
+) -> messages_pb2.CaseContext:
+    return messages_pb2.CaseContext(
+        case_ref=case_ref,
+        agreement_id=agreement_id,
+        sender_unit=sender_unit,
+        urgency=urgency,
+        flags=messages_pb2.SharedFlags(
+            family_contact=codes_pb2.FAMILY_CONTACT_RULE_CONTACT_ALLOWED,
+            minority=codes_pb2.MINORITY_PRESUMPTION_PRESUMED_MINOR,
+            age_out_on=_AGE_OUT_ON,
+            current_risk=codes_pb2.RISK_LEVEL_MEDIUM,
+        ),
+        attestation=messages_pb2.TransmissionAttestation(
+            no_foreseeable_danger=True, basis=basis, attested_by="officer-1", attested_at_ms=attested_at_ms
+        ),
+        response_language="en",
+    )
+
+
+def social_inquiry_request(
+    case_ref: str, *, identified_at_ms: int, padding: int = 0, agreement_id: str = ""
+) -> messages_pb2.Body:
     """A request from the identifying State; ``padding`` adds circumstance text to reach a payload size."""
     req = messages_pb2.SocialInquiryRequest(
         case_ref=case_ref,
@@ -19,9 +51,8 @@ def social_inquiry_request(case_ref: str, *, identified_at_ms: int, padding: int
             given_names=["Arta"],
             family_name="Example",
             sex=messages_pb2.SEX_FEMALE,
+            # The passport says 19; it is doubted, and the assessed age decides (presumption of minority).
             documented_date_of_birth=common_pb2.Date(year=2007, month=3, day=14),
-            assessed_age_years=15,
-            age_disputed=True,
             presumed_nationality="AL",
             place_of_origin=common_pb2.LocalizedText(text="a village near Elbasan", language="en"),
             languages=["sq"],
@@ -33,6 +64,17 @@ def social_inquiry_request(case_ref: str, *, identified_at_ms: int, padding: int
                     authenticity_doubted=True,
                 )
             ],
+            age=messages_pb2.AgeDetermination(
+                presumption=codes_pb2.MINORITY_PRESUMPTION_PRESUMED_MINOR,
+                claimed_date_of_birth=common_pb2.Date(year=2011, month=5, day=2),
+                assessed_min_years=14,
+                assessed_max_years=16,
+                method=codes_pb2.AGE_ASSESSMENT_METHOD_HOLISTIC_PSYCHOSOCIAL,
+                assessed_on=common_pb2.Date(year=2026, month=11, day=20),
+                age_out_on=_AGE_OUT_ON,
+            ),
+            nationality=messages_pb2.NationalityClaim(claimed="AL", presumed="AL"),
+            interpreter_needed=True,
         ),
         family_contacts=[
             messages_pb2.FamilyContact(
@@ -51,17 +93,30 @@ def social_inquiry_request(case_ref: str, *, identified_at_ms: int, padding: int
             messages_pb2.INQUIRY_TOPIC_CAREGIVER_AVAILABILITY,
             messages_pb2.INQUIRY_TOPIC_FAMILY_INVOLVEMENT,
         ],
-        do_not_contact_family=False,
         urgency=messages_pb2.URGENCY_URGENT,
         response_due=common_pb2.Date(year=2026, month=12, day=7),
         preferred_response_language="en",
         requesting_unit="gr-ekka/athens",
         guardian_office="Athens Public Prosecutor for Minors",
+        allowed_methods=[
+            codes_pb2.INQUIRY_METHOD_HOME_VISIT,
+            codes_pb2.INQUIRY_METHOD_FAMILY_INTERVIEW,
+            codes_pb2.INQUIRY_METHOD_CIVIL_RECORDS,
+            codes_pb2.INQUIRY_METHOD_SCHOOL,
+        ],
     )
-    return messages_pb2.Body(code_list_version=CODE_LIST_VERSION, social_inquiry_request=req)
+    context = _context(
+        case_ref,
+        agreement_id=agreement_id,
+        sender_unit="gr-ekka/athens",
+        urgency=messages_pb2.URGENCY_URGENT,
+        basis=codes_pb2.ATTESTATION_BASIS_OFFICER_JUDGEMENT,
+        attested_at_ms=identified_at_ms,
+    )
+    return messages_pb2.Body(code_list_version=CODE_LIST_VERSION, context=context, social_inquiry_request=req)
 
 
-def social_inquiry_report(case_ref: str, *, completed_at_ms: int) -> messages_pb2.Body:
+def social_inquiry_report(case_ref: str, *, completed_at_ms: int, agreement_id: str = "") -> messages_pb2.Body:
     rep = messages_pb2.SocialInquiryReport(
         case_ref=case_ref,
         identity_confirmed=messages_pb2.CONFIRMATION_CONFIRMED,
@@ -71,6 +126,8 @@ def social_inquiry_report(case_ref: str, *, completed_at_ms: int) -> messages_pb
             language="en",
             original_text="Nëna jashtë vendit; babai mungon. Gjyshja jeton vetëm me një pension të vogël.",
             original_language="sq",
+            translation_kind=codes_pb2.TRANSLATION_KIND_HUMAN,
+            translated_by="officer-2",
         ),
         caregivers=[
             messages_pb2.CaregiverAssessment(
@@ -91,5 +148,20 @@ def social_inquiry_report(case_ref: str, *, completed_at_ms: int) -> messages_pb
         sources=["municipal social services", "school records"],
         completed_at_ms=completed_at_ms,
         reporting_unit="al-shss/elbasan",
+        methods_used=[codes_pb2.INQUIRY_METHOD_HOME_VISIT, codes_pb2.INQUIRY_METHOD_SCHOOL],
+        departure_factors=[codes_pb2.RISK_FACTOR_POVERTY, codes_pb2.RISK_FACTOR_RECRUITER_IN_COMMUNITY],
+        prior_abuse_or_neglect=messages_pb2.FINDING_UNKNOWN,
+        prior_care=codes_pb2.CARE_HISTORY_NONE,
+        services_available=[codes_pb2.SERVICE_TYPE_EDUCATION, codes_pb2.SERVICE_TYPE_PSYCHOSOCIAL],
+        parental_responsibility=codes_pb2.PARENTAL_RESPONSIBILITY_ONE_PARENT,
     )
-    return messages_pb2.Body(code_list_version=CODE_LIST_VERSION, social_inquiry_report=rep)
+    # The family is suspected, so the attestation rests on a supervisor's review, not one officer's judgement.
+    context = _context(
+        case_ref,
+        agreement_id=agreement_id,
+        sender_unit="al-shss/elbasan",
+        urgency=messages_pb2.URGENCY_URGENT,
+        basis=codes_pb2.ATTESTATION_BASIS_SUPERVISOR_REVIEW,
+        attested_at_ms=completed_at_ms,
+    )
+    return messages_pb2.Body(code_list_version=CODE_LIST_VERSION, context=context, social_inquiry_report=rep)

@@ -22,21 +22,22 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from focalpoint.v1 import codes_pb2 as focalpoint_dot_v1_dot_codes__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x66ocalpoint/v1/common.proto\x12\rfocalpoint.v1\"Z\n\tSignature\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12.\n\talgorithm\x18\x02 \x01(\x0e\x32\x1b.focalpoint.v1.KeyAlgorithm\x12\r\n\x05value\x18\x03 \x01(\x0c\"a\n\rLocalizedText\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t\x12\x15\n\roriginal_text\x18\x03 \x01(\t\x12\x19\n\x11original_language\x18\x04 \x01(\t\"0\n\x04\x44\x61te\x12\x0c\n\x04year\x18\x01 \x01(\x05\x12\r\n\x05month\x18\x02 \x01(\x05\x12\x0b\n\x03\x64\x61y\x18\x03 \x01(\x05*\x8a\x01\n\x0cKeyAlgorithm\x12\x1d\n\x19KEY_ALGORITHM_UNSPECIFIED\x10\x00\x12\x19\n\x15KEY_ALGORITHM_ED25519\x10\x01\x12\x1b\n\x17KEY_ALGORITHM_ML_DSA_65\x10\x02\x12#\n\x1fKEY_ALGORITHM_ML_KEM_768_X25519\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x66ocalpoint/v1/common.proto\x12\rfocalpoint.v1\x1a\x19\x66ocalpoint/v1/codes.proto\"Z\n\tSignature\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12.\n\talgorithm\x18\x02 \x01(\x0e\x32\x1b.focalpoint.v1.KeyAlgorithm\x12\r\n\x05value\x18\x03 \x01(\x0c\"\xb2\x01\n\rLocalizedText\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t\x12\x15\n\roriginal_text\x18\x03 \x01(\t\x12\x19\n\x11original_language\x18\x04 \x01(\t\x12\x38\n\x10translation_kind\x18\x05 \x01(\x0e\x32\x1e.focalpoint.v1.TranslationKind\x12\x15\n\rtranslated_by\x18\x06 \x01(\t\"0\n\x04\x44\x61te\x12\x0c\n\x04year\x18\x01 \x01(\x05\x12\r\n\x05month\x18\x02 \x01(\x05\x12\x0b\n\x03\x64\x61y\x18\x03 \x01(\x05*\x8a\x01\n\x0cKeyAlgorithm\x12\x1d\n\x19KEY_ALGORITHM_UNSPECIFIED\x10\x00\x12\x19\n\x15KEY_ALGORITHM_ED25519\x10\x01\x12\x1b\n\x17KEY_ALGORITHM_ML_DSA_65\x10\x02\x12#\n\x1fKEY_ALGORITHM_ML_KEM_768_X25519\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'focalpoint.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_KEYALGORITHM']._serialized_start=287
-  _globals['_KEYALGORITHM']._serialized_end=425
-  _globals['_SIGNATURE']._serialized_start=45
-  _globals['_SIGNATURE']._serialized_end=135
-  _globals['_LOCALIZEDTEXT']._serialized_start=137
-  _globals['_LOCALIZEDTEXT']._serialized_end=234
-  _globals['_DATE']._serialized_start=236
-  _globals['_DATE']._serialized_end=284
+  _globals['_KEYALGORITHM']._serialized_start=396
+  _globals['_KEYALGORITHM']._serialized_end=534
+  _globals['_SIGNATURE']._serialized_start=72
+  _globals['_SIGNATURE']._serialized_end=162
+  _globals['_LOCALIZEDTEXT']._serialized_start=165
+  _globals['_LOCALIZEDTEXT']._serialized_end=343
+  _globals['_DATE']._serialized_start=345
+  _globals['_DATE']._serialized_end=393
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@
 isort:skip_file
 Shared building blocks of the focalpoint wire format."""
 
+from focalpoint.v1 import codes_pb2 as _codes_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -82,11 +83,19 @@ class LocalizedText(_message.Message):
     LANGUAGE_FIELD_NUMBER: _builtins.int
     ORIGINAL_TEXT_FIELD_NUMBER: _builtins.int
     ORIGINAL_LANGUAGE_FIELD_NUMBER: _builtins.int
+    TRANSLATION_KIND_FIELD_NUMBER: _builtins.int
+    TRANSLATED_BY_FIELD_NUMBER: _builtins.int
     text: _builtins.str
     language: _builtins.str
     """BCP 47 language tag of `text`, e.g. "el", "sq", "en"."""
     original_text: _builtins.str
     original_language: _builtins.str
+    translation_kind: _codes_pb2.TranslationKind.ValueType
+    """Who translated `text` from the original; zero = not stated, read as MACHINE. Decisions and
+    evidence cite the signed original.
+    """
+    translated_by: _builtins.str
+    """Local user id or directory institution id of the translator; empty for machine translation."""
     def __init__(
         self,
         *,
@@ -94,10 +103,12 @@ class LocalizedText(_message.Message):
         language: _builtins.str = ...,
         original_text: _builtins.str = ...,
         original_language: _builtins.str = ...,
+        translation_kind: _codes_pb2.TranslationKind.ValueType = ...,
+        translated_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["language", b"language", "original_language", b"original_language", "original_text", b"original_text", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["language", b"language", "original_language", b"original_language", "original_text", b"original_text", "text", b"text", "translated_by", b"translated_by", "translation_kind", b"translation_kind"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

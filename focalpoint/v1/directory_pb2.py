@@ -22,56 +22,57 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from focalpoint.v1 import codes_pb2 as focalpoint_dot_v1_dot_codes__pb2
 from focalpoint.v1 import common_pb2 as focalpoint_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x66ocalpoint/v1/directory.proto\x12\rfocalpoint.v1\x1a\x1a\x66ocalpoint/v1/common.proto\"N\n\x0eSignedDocument\x12\x0e\n\x06signed\x18\x01 \x01(\x0c\x12,\n\nsignatures\x18\x02 \x03(\x0b\x32\x18.focalpoint.v1.Signature\"q\n\x08\x41\x64minKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x1a\n\x12\x65\x64\x32\x35\x35\x31\x39_public_key\x18\x04 \x01(\x0c\x12\x1c\n\x14ml_dsa_65_public_key\x18\x05 \x01(\x0c\"\xbb\x01\n\x0ePublicKeyEntry\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12.\n\talgorithm\x18\x02 \x01(\x0e\x32\x1b.focalpoint.v1.KeyAlgorithm\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\x15\n\rnot_before_ms\x18\x04 \x01(\x03\x12\x14\n\x0cnot_after_ms\x18\x05 \x01(\x03\x12(\n\x06status\x18\x06 \x01(\x0e\x32\x18.focalpoint.v1.KeyStatus\"`\n\x06TlsKey\x12\x13\n\x0bspki_sha256\x18\x01 \x01(\x0c\x12\x17\n\x0f\x63\x65rtificate_der\x18\x02 \x01(\x0c\x12(\n\x06status\x18\x03 \x01(\x0e\x32\x18.focalpoint.v1.KeyStatus\"\xac\x02\n\tNodeEntry\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x13\n\x0binstitution\x18\x03 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x04 \x01(\t\x12\'\n\x08tls_keys\x18\x05 \x03(\x0b\x32\x15.focalpoint.v1.TlsKey\x12\x33\n\x0csigning_keys\x18\x06 \x03(\x0b\x32\x1d.focalpoint.v1.PublicKeyEntry\x12\x36\n\x0f\x65ncryption_keys\x18\x07 \x03(\x0b\x32\x1d.focalpoint.v1.PublicKeyEntry\x12\x11\n\tlanguages\x18\x08 \x03(\t\x12/\n\x08log_keys\x18\t \x03(\x0b\x32\x1d.focalpoint.v1.PublicKeyEntry\"\x86\x01\n\x0fNodeEntryExport\x12\'\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x18.focalpoint.v1.NodeEntry\x12\x13\n\x0b\x65ntry_bytes\x18\x02 \x01(\x0c\x12\x35\n\x13proof_of_possession\x18\x03 \x01(\x0b\x32\x18.focalpoint.v1.Signature\".\n\x08RoleKeys\x12\x0f\n\x07key_ids\x18\x01 \x03(\t\x12\x11\n\tthreshold\x18\x02 \x01(\r\"I\n\x0fStateDelegation\x12\r\n\x05state\x18\x01 \x01(\t\x12\'\n\x06\x61\x64mins\x18\x02 \x01(\x0b\x32\x17.focalpoint.v1.RoleKeys\"\xab\x02\n\x04Root\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x14\n\x0cspec_version\x18\x02 \x01(\r\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\x14\n\x0cissued_at_ms\x18\x04 \x01(\x03\x12\x15\n\rexpires_at_ms\x18\x05 \x01(\x03\x12%\n\x04keys\x18\x06 \x03(\x0b\x32\x17.focalpoint.v1.AdminKey\x12%\n\x04root\x18\x07 \x01(\x0b\x32\x17.focalpoint.v1.RoleKeys\x12\x17\n\x0froot_min_states\x18\x08 \x01(\r\x12*\n\ttimestamp\x18\t \x01(\x0b\x32\x17.focalpoint.v1.RoleKeys\x12.\n\x06states\x18\n \x03(\x0b\x32\x1e.focalpoint.v1.StateDelegation\"h\n\x0bInstitution\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tparent_id\x18\x03 \x01(\t\x12,\n\x04kind\x18\x04 \x01(\x0e\x32\x1e.focalpoint.v1.InstitutionKind\"\xc1\x01\n\x0c\x43ontactPoint\x12\n\n\x02id\x18\x01 \x01(\t\x12\x16\n\x0einstitution_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x11\n\tlanguages\x18\x04 \x03(\t\x12\r\n\x05hours\x18\x05 \x01(\t\x12\x13\n\x0burgent_24_7\x18\x06 \x01(\x08\x12\r\n\x05\x65mail\x18\x07 \x01(\t\x12\r\n\x05phone\x18\x08 \x01(\t\x12*\n\rlast_verified\x18\t \x01(\x0b\x32\x13.focalpoint.v1.Date\"\xc8\x02\n\nStateEntry\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x14\n\x0cspec_version\x18\x02 \x01(\r\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x04\x12\x14\n\x0cissued_at_ms\x18\x05 \x01(\x03\x12\x15\n\rexpires_at_ms\x18\x06 \x01(\x03\x12\x1e\n\x16\x66ocal_point_designated\x18\x07 \x01(\x08\x12\x30\n\x0cinstitutions\x18\x08 \x03(\x0b\x32\x1a.focalpoint.v1.Institution\x12\x33\n\x0e\x63ontact_points\x18\t \x03(\x0b\x32\x1b.focalpoint.v1.ContactPoint\x12\'\n\x05nodes\x18\n \x03(\x0b\x32\x18.focalpoint.v1.NodeEntry\x12\x19\n\x11\x63ode_list_version\x18\x0b \x01(\t\"3\n\x0cKindDeadline\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x15\n\rresponse_days\x18\x02 \x01(\r\"\xb3\x03\n\tAgreement\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x14\n\x0cspec_version\x18\x02 \x01(\r\x12\x14\n\x0c\x61greement_id\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x04\x12\x14\n\x0cissued_at_ms\x18\x05 \x01(\x03\x12\x15\n\rexpires_at_ms\x18\x06 \x01(\x03\x12\r\n\x05title\x18\x07 \x01(\t\x12\x0f\n\x07parties\x18\x08 \x03(\t\x12.\n\x06status\x18\t \x01(\x0e\x32\x1e.focalpoint.v1.AgreementStatus\x12\r\n\x05kinds\x18\n \x03(\t\x12.\n\tdeadlines\x18\x0b \x03(\x0b\x32\x1b.focalpoint.v1.KindDeadline\x12\x19\n\x11working_languages\x18\x0c \x03(\t\x12\x30\n\x0creturn_costs\x18\r \x01(\x0e\x32\x1a.focalpoint.v1.ReturnCosts\x12&\n\tsigned_on\x18\x0e \x01(\x0b\x32\x13.focalpoint.v1.Date\x12*\n\rin_force_from\x18\x0f \x01(\x0b\x32\x13.focalpoint.v1.Date\"<\n\x0b\x44ocumentRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x0e\n\x06sha256\x18\x03 \x01(\x0c\"\xf3\x01\n\tTimestamp\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x14\n\x0cspec_version\x18\x02 \x01(\r\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\x14\n\x0cissued_at_ms\x18\x04 \x01(\x03\x12\x15\n\rexpires_at_ms\x18\x05 \x01(\x03\x12(\n\x04root\x18\x06 \x01(\x0b\x32\x1a.focalpoint.v1.DocumentRef\x12*\n\x06states\x18\x07 \x03(\x0b\x32\x1a.focalpoint.v1.DocumentRef\x12.\n\nagreements\x18\x08 \x03(\x0b\x32\x1a.focalpoint.v1.DocumentRef\"W\n\x0f\x44irectoryBundle\x12\r\n\x05roots\x18\x01 \x03(\x0c\x12\x11\n\ttimestamp\x18\x02 \x01(\x0c\x12\x0e\n\x06states\x18\x03 \x03(\x0c\x12\x12\n\nagreements\x18\x04 \x03(\x0c*\x83\x01\n\tKeyStatus\x12\x1a\n\x16KEY_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11KEY_STATUS_ACTIVE\x10\x01\x12\x13\n\x0fKEY_STATUS_NEXT\x10\x02\x12\x16\n\x12KEY_STATUS_RETIRED\x10\x03\x12\x16\n\x12KEY_STATUS_REVOKED\x10\x04*\xe1\x01\n\x0fInstitutionKind\x12 \n\x1cINSTITUTION_KIND_UNSPECIFIED\x10\x00\x12)\n%INSTITUTION_KIND_NATIONAL_FOCAL_POINT\x10\x01\x12\x1f\n\x1bINSTITUTION_KIND_LOCAL_UNIT\x10\x02\x12%\n!INSTITUTION_KIND_CONSULAR_SERVICE\x10\x03\x12\x1d\n\x19INSTITUTION_KIND_MINISTRY\x10\x04\x12\x1a\n\x16INSTITUTION_KIND_OTHER\x10\x05*\xb0\x01\n\x0f\x41greementStatus\x12 \n\x1c\x41GREEMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41GREEMENT_STATUS_SIGNED\x10\x01\x12\x1d\n\x19\x41GREEMENT_STATUS_IN_FORCE\x10\x02\x12\x1e\n\x1a\x41GREEMENT_STATUS_SUSPENDED\x10\x03\x12\x1f\n\x1b\x41GREEMENT_STATUS_TERMINATED\x10\x04*\xa9\x01\n\x0bReturnCosts\x12\x1c\n\x18RETURN_COSTS_UNSPECIFIED\x10\x00\x12 \n\x1cRETURN_COSTS_STATE_OF_ORIGIN\x10\x01\x12\"\n\x1eRETURN_COSTS_DESTINATION_STATE\x10\x02\x12\x17\n\x13RETURN_COSTS_SHARED\x10\x03\x12\x1d\n\x19RETURN_COSTS_CASE_BY_CASE\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x66ocalpoint/v1/directory.proto\x12\rfocalpoint.v1\x1a\x19\x66ocalpoint/v1/codes.proto\x1a\x1a\x66ocalpoint/v1/common.proto\"N\n\x0eSignedDocument\x12\x0e\n\x06signed\x18\x01 \x01(\x0c\x12,\n\nsignatures\x18\x02 \x03(\x0b\x32\x18.focalpoint.v1.Signature\"q\n\x08\x41\x64minKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x1a\n\x12\x65\x64\x32\x35\x35\x31\x39_public_key\x18\x04 \x01(\x0c\x12\x1c\n\x14ml_dsa_65_public_key\x18\x05 \x01(\x0c\"\xbb\x01\n\x0ePublicKeyEntry\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12.\n\talgorithm\x18\x02 \x01(\x0e\x32\x1b.focalpoint.v1.KeyAlgorithm\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\x15\n\rnot_before_ms\x18\x04 \x01(\x03\x12\x14\n\x0cnot_after_ms\x18\x05 \x01(\x03\x12(\n\x06status\x18\x06 \x01(\x0e\x32\x18.focalpoint.v1.KeyStatus\"`\n\x06TlsKey\x12\x13\n\x0bspki_sha256\x18\x01 \x01(\x0c\x12\x17\n\x0f\x63\x65rtificate_der\x18\x02 \x01(\x0c\x12(\n\x06status\x18\x03 \x01(\x0e\x32\x18.focalpoint.v1.KeyStatus\"\xac\x02\n\tNodeEntry\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x13\n\x0binstitution\x18\x03 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x04 \x01(\t\x12\'\n\x08tls_keys\x18\x05 \x03(\x0b\x32\x15.focalpoint.v1.TlsKey\x12\x33\n\x0csigning_keys\x18\x06 \x03(\x0b\x32\x1d.focalpoint.v1.PublicKeyEntry\x12\x36\n\x0f\x65ncryption_keys\x18\x07 \x03(\x0b\x32\x1d.focalpoint.v1.PublicKeyEntry\x12\x11\n\tlanguages\x18\x08 \x03(\t\x12/\n\x08log_keys\x18\t \x03(\x0b\x32\x1d.focalpoint.v1.PublicKeyEntry\"\x86\x01\n\x0fNodeEntryExport\x12\'\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x18.focalpoint.v1.NodeEntry\x12\x13\n\x0b\x65ntry_bytes\x18\x02 \x01(\x0c\x12\x35\n\x13proof_of_possession\x18\x03 \x01(\x0b\x32\x18.focalpoint.v1.Signature\".\n\x08RoleKeys\x12\x0f\n\x07key_ids\x18\x01 \x03(\t\x12\x11\n\tthreshold\x18\x02 \x01(\r\"I\n\x0fStateDelegation\x12\r\n\x05state\x18\x01 \x01(\t\x12\'\n\x06\x61\x64mins\x18\x02 \x01(\x0b\x32\x17.focalpoint.v1.RoleKeys\"\xab\x02\n\x04Root\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x14\n\x0cspec_version\x18\x02 \x01(\r\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\x14\n\x0cissued_at_ms\x18\x04 \x01(\x03\x12\x15\n\rexpires_at_ms\x18\x05 \x01(\x03\x12%\n\x04keys\x18\x06 \x03(\x0b\x32\x17.focalpoint.v1.AdminKey\x12%\n\x04root\x18\x07 \x01(\x0b\x32\x17.focalpoint.v1.RoleKeys\x12\x17\n\x0froot_min_states\x18\x08 \x01(\r\x12*\n\ttimestamp\x18\t \x01(\x0b\x32\x17.focalpoint.v1.RoleKeys\x12.\n\x06states\x18\n \x03(\x0b\x32\x1e.focalpoint.v1.StateDelegation\"h\n\x0bInstitution\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tparent_id\x18\x03 \x01(\t\x12,\n\x04kind\x18\x04 \x01(\x0e\x32\x1e.focalpoint.v1.InstitutionKind\"\xc1\x01\n\x0c\x43ontactPoint\x12\n\n\x02id\x18\x01 \x01(\t\x12\x16\n\x0einstitution_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x11\n\tlanguages\x18\x04 \x03(\t\x12\r\n\x05hours\x18\x05 \x01(\t\x12\x13\n\x0burgent_24_7\x18\x06 \x01(\x08\x12\r\n\x05\x65mail\x18\x07 \x01(\t\x12\r\n\x05phone\x18\x08 \x01(\t\x12*\n\rlast_verified\x18\t \x01(\x0b\x32\x13.focalpoint.v1.Date\"\xc8\x02\n\nStateEntry\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x14\n\x0cspec_version\x18\x02 \x01(\r\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x04\x12\x14\n\x0cissued_at_ms\x18\x05 \x01(\x03\x12\x15\n\rexpires_at_ms\x18\x06 \x01(\x03\x12\x1e\n\x16\x66ocal_point_designated\x18\x07 \x01(\x08\x12\x30\n\x0cinstitutions\x18\x08 \x03(\x0b\x32\x1a.focalpoint.v1.Institution\x12\x33\n\x0e\x63ontact_points\x18\t \x03(\x0b\x32\x1b.focalpoint.v1.ContactPoint\x12\'\n\x05nodes\x18\n \x03(\x0b\x32\x18.focalpoint.v1.NodeEntry\x12\x19\n\x11\x63ode_list_version\x18\x0b \x01(\t\"\x8f\x01\n\x0cKindDeadline\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x15\n\rresponse_days\x18\x02 \x01(\r\x12\x19\n\x11\x61\x63knowledge_hours\x18\x03 \x01(\r\x12\x1d\n\x15urgent_response_hours\x18\x04 \x01(\r\x12 \n\x18\x65mergency_response_hours\x18\x05 \x01(\r\"\x89\x03\n\tCaseRules\x12\x1f\n\x17guardian_deadline_hours\x18\x01 \x01(\r\x12\x18\n\x10\x66ollow_up_months\x18\x02 \x03(\r\x12$\n\x1crisk_assessment_max_age_days\x18\x03 \x01(\r\x12.\n\x08waivable\x18\x04 \x03(\x0e\x32\x1c.focalpoint.v1.GateCondition\x12\x1a\n\x12max_counter_rounds\x18\x05 \x01(\r\x12\x1d\n\x15\x63losure_response_days\x18\x06 \x01(\r\x12#\n\x1bhandover_confirmation_hours\x18\x07 \x01(\r\x12\'\n\x1a\x63onsular_copy_on_detention\x18\x08 \x01(\x08H\x00\x88\x01\x01\x12%\n\x1dretention_years_after_closure\x18\t \x01(\r\x12\x1c\n\x14kinds_when_suspended\x18\n \x03(\tB\x1d\n\x1b_consular_copy_on_detention\"\xe1\x03\n\tAgreement\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x14\n\x0cspec_version\x18\x02 \x01(\r\x12\x14\n\x0c\x61greement_id\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x04\x12\x14\n\x0cissued_at_ms\x18\x05 \x01(\x03\x12\x15\n\rexpires_at_ms\x18\x06 \x01(\x03\x12\r\n\x05title\x18\x07 \x01(\t\x12\x0f\n\x07parties\x18\x08 \x03(\t\x12.\n\x06status\x18\t \x01(\x0e\x32\x1e.focalpoint.v1.AgreementStatus\x12\r\n\x05kinds\x18\n \x03(\t\x12.\n\tdeadlines\x18\x0b \x03(\x0b\x32\x1b.focalpoint.v1.KindDeadline\x12\x19\n\x11working_languages\x18\x0c \x03(\t\x12\x30\n\x0creturn_costs\x18\r \x01(\x0e\x32\x1a.focalpoint.v1.ReturnCosts\x12&\n\tsigned_on\x18\x0e \x01(\x0b\x32\x13.focalpoint.v1.Date\x12*\n\rin_force_from\x18\x0f \x01(\x0b\x32\x13.focalpoint.v1.Date\x12,\n\ncase_rules\x18\x10 \x01(\x0b\x32\x18.focalpoint.v1.CaseRules\"<\n\x0b\x44ocumentRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x0e\n\x06sha256\x18\x03 \x01(\x0c\"\xf3\x01\n\tTimestamp\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x14\n\x0cspec_version\x18\x02 \x01(\r\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\x14\n\x0cissued_at_ms\x18\x04 \x01(\x03\x12\x15\n\rexpires_at_ms\x18\x05 \x01(\x03\x12(\n\x04root\x18\x06 \x01(\x0b\x32\x1a.focalpoint.v1.DocumentRef\x12*\n\x06states\x18\x07 \x03(\x0b\x32\x1a.focalpoint.v1.DocumentRef\x12.\n\nagreements\x18\x08 \x03(\x0b\x32\x1a.focalpoint.v1.DocumentRef\"W\n\x0f\x44irectoryBundle\x12\r\n\x05roots\x18\x01 \x03(\x0c\x12\x11\n\ttimestamp\x18\x02 \x01(\x0c\x12\x0e\n\x06states\x18\x03 \x03(\x0c\x12\x12\n\nagreements\x18\x04 \x03(\x0c*\x83\x01\n\tKeyStatus\x12\x1a\n\x16KEY_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11KEY_STATUS_ACTIVE\x10\x01\x12\x13\n\x0fKEY_STATUS_NEXT\x10\x02\x12\x16\n\x12KEY_STATUS_RETIRED\x10\x03\x12\x16\n\x12KEY_STATUS_REVOKED\x10\x04*\xe1\x01\n\x0fInstitutionKind\x12 \n\x1cINSTITUTION_KIND_UNSPECIFIED\x10\x00\x12)\n%INSTITUTION_KIND_NATIONAL_FOCAL_POINT\x10\x01\x12\x1f\n\x1bINSTITUTION_KIND_LOCAL_UNIT\x10\x02\x12%\n!INSTITUTION_KIND_CONSULAR_SERVICE\x10\x03\x12\x1d\n\x19INSTITUTION_KIND_MINISTRY\x10\x04\x12\x1a\n\x16INSTITUTION_KIND_OTHER\x10\x05*\xb0\x01\n\x0f\x41greementStatus\x12 \n\x1c\x41GREEMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41GREEMENT_STATUS_SIGNED\x10\x01\x12\x1d\n\x19\x41GREEMENT_STATUS_IN_FORCE\x10\x02\x12\x1e\n\x1a\x41GREEMENT_STATUS_SUSPENDED\x10\x03\x12\x1f\n\x1b\x41GREEMENT_STATUS_TERMINATED\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'focalpoint.v1.directory_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_KEYSTATUS']._serialized_start=2946
-  _globals['_KEYSTATUS']._serialized_end=3077
-  _globals['_INSTITUTIONKIND']._serialized_start=3080
-  _globals['_INSTITUTIONKIND']._serialized_end=3305
-  _globals['_AGREEMENTSTATUS']._serialized_start=3308
-  _globals['_AGREEMENTSTATUS']._serialized_end=3484
-  _globals['_RETURNCOSTS']._serialized_start=3487
-  _globals['_RETURNCOSTS']._serialized_end=3656
-  _globals['_SIGNEDDOCUMENT']._serialized_start=76
-  _globals['_SIGNEDDOCUMENT']._serialized_end=154
-  _globals['_ADMINKEY']._serialized_start=156
-  _globals['_ADMINKEY']._serialized_end=269
-  _globals['_PUBLICKEYENTRY']._serialized_start=272
-  _globals['_PUBLICKEYENTRY']._serialized_end=459
-  _globals['_TLSKEY']._serialized_start=461
-  _globals['_TLSKEY']._serialized_end=557
-  _globals['_NODEENTRY']._serialized_start=560
-  _globals['_NODEENTRY']._serialized_end=860
-  _globals['_NODEENTRYEXPORT']._serialized_start=863
-  _globals['_NODEENTRYEXPORT']._serialized_end=997
-  _globals['_ROLEKEYS']._serialized_start=999
-  _globals['_ROLEKEYS']._serialized_end=1045
-  _globals['_STATEDELEGATION']._serialized_start=1047
-  _globals['_STATEDELEGATION']._serialized_end=1120
-  _globals['_ROOT']._serialized_start=1123
-  _globals['_ROOT']._serialized_end=1422
-  _globals['_INSTITUTION']._serialized_start=1424
-  _globals['_INSTITUTION']._serialized_end=1528
-  _globals['_CONTACTPOINT']._serialized_start=1531
-  _globals['_CONTACTPOINT']._serialized_end=1724
-  _globals['_STATEENTRY']._serialized_start=1727
-  _globals['_STATEENTRY']._serialized_end=2055
-  _globals['_KINDDEADLINE']._serialized_start=2057
-  _globals['_KINDDEADLINE']._serialized_end=2108
-  _globals['_AGREEMENT']._serialized_start=2111
-  _globals['_AGREEMENT']._serialized_end=2546
-  _globals['_DOCUMENTREF']._serialized_start=2548
-  _globals['_DOCUMENTREF']._serialized_end=2608
-  _globals['_TIMESTAMP']._serialized_start=2611
-  _globals['_TIMESTAMP']._serialized_end=2854
-  _globals['_DIRECTORYBUNDLE']._serialized_start=2856
-  _globals['_DIRECTORYBUNDLE']._serialized_end=2943
+  _globals['_KEYSTATUS']._serialized_start=3508
+  _globals['_KEYSTATUS']._serialized_end=3639
+  _globals['_INSTITUTIONKIND']._serialized_start=3642
+  _globals['_INSTITUTIONKIND']._serialized_end=3867
+  _globals['_AGREEMENTSTATUS']._serialized_start=3870
+  _globals['_AGREEMENTSTATUS']._serialized_end=4046
+  _globals['_SIGNEDDOCUMENT']._serialized_start=103
+  _globals['_SIGNEDDOCUMENT']._serialized_end=181
+  _globals['_ADMINKEY']._serialized_start=183
+  _globals['_ADMINKEY']._serialized_end=296
+  _globals['_PUBLICKEYENTRY']._serialized_start=299
+  _globals['_PUBLICKEYENTRY']._serialized_end=486
+  _globals['_TLSKEY']._serialized_start=488
+  _globals['_TLSKEY']._serialized_end=584
+  _globals['_NODEENTRY']._serialized_start=587
+  _globals['_NODEENTRY']._serialized_end=887
+  _globals['_NODEENTRYEXPORT']._serialized_start=890
+  _globals['_NODEENTRYEXPORT']._serialized_end=1024
+  _globals['_ROLEKEYS']._serialized_start=1026
+  _globals['_ROLEKEYS']._serialized_end=1072
+  _globals['_STATEDELEGATION']._serialized_start=1074
+  _globals['_STATEDELEGATION']._serialized_end=1147
+  _globals['_ROOT']._serialized_start=1150
+  _globals['_ROOT']._serialized_end=1449
+  _globals['_INSTITUTION']._serialized_start=1451
+  _globals['_INSTITUTION']._serialized_end=1555
+  _globals['_CONTACTPOINT']._serialized_start=1558
+  _globals['_CONTACTPOINT']._serialized_end=1751
+  _globals['_STATEENTRY']._serialized_start=1754
+  _globals['_STATEENTRY']._serialized_end=2082
+  _globals['_KINDDEADLINE']._serialized_start=2085
+  _globals['_KINDDEADLINE']._serialized_end=2228
+  _globals['_CASERULES']._serialized_start=2231
+  _globals['_CASERULES']._serialized_end=2624
+  _globals['_AGREEMENT']._serialized_start=2627
+  _globals['_AGREEMENT']._serialized_end=3108
+  _globals['_DOCUMENTREF']._serialized_start=3110
+  _globals['_DOCUMENTREF']._serialized_end=3170
+  _globals['_TIMESTAMP']._serialized_start=3173
+  _globals['_TIMESTAMP']._serialized_end=3416
+  _globals['_DIRECTORYBUNDLE']._serialized_start=3418
+  _globals['_DIRECTORYBUNDLE']._serialized_end=3505
 # @@protoc_insertion_point(module_scope)

@@ -7,6 +7,7 @@ and a short-lived timestamp are each a SignedDocument (directory/trust.py checks
 """
 
 from collections import abc as _abc
+from focalpoint.v1 import codes_pb2 as _codes_pb2
 from focalpoint.v1 import common_pb2 as _common_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -99,27 +100,6 @@ AGREEMENT_STATUS_IN_FORCE: AgreementStatus.ValueType  # 2
 AGREEMENT_STATUS_SUSPENDED: AgreementStatus.ValueType  # 3
 AGREEMENT_STATUS_TERMINATED: AgreementStatus.ValueType  # 4
 Global___AgreementStatus: _TypeAlias = AgreementStatus  # noqa: Y015
-
-class _ReturnCosts:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
-
-class _ReturnCostsEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ReturnCosts.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
-    RETURN_COSTS_UNSPECIFIED: _ReturnCosts.ValueType  # 0
-    RETURN_COSTS_STATE_OF_ORIGIN: _ReturnCosts.ValueType  # 1
-    RETURN_COSTS_DESTINATION_STATE: _ReturnCosts.ValueType  # 2
-    RETURN_COSTS_SHARED: _ReturnCosts.ValueType  # 3
-    RETURN_COSTS_CASE_BY_CASE: _ReturnCosts.ValueType  # 4
-
-class ReturnCosts(_ReturnCosts, metaclass=_ReturnCostsEnumTypeWrapper): ...
-
-RETURN_COSTS_UNSPECIFIED: ReturnCosts.ValueType  # 0
-RETURN_COSTS_STATE_OF_ORIGIN: ReturnCosts.ValueType  # 1
-RETURN_COSTS_DESTINATION_STATE: ReturnCosts.ValueType  # 2
-RETURN_COSTS_SHARED: ReturnCosts.ValueType  # 3
-RETURN_COSTS_CASE_BY_CASE: ReturnCosts.ValueType  # 4
-Global___ReturnCosts: _TypeAlias = ReturnCosts  # noqa: Y015
 
 @_typing.final
 class SignedDocument(_message.Message):
@@ -591,27 +571,115 @@ Global___StateEntry: _TypeAlias = StateEntry  # noqa: Y015
 
 @_typing.final
 class KindDeadline(_message.Message):
+    """ReturnCosts lives in codes.proto (a code list shared with RepatriationPlan)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     KIND_FIELD_NUMBER: _builtins.int
     RESPONSE_DAYS_FIELD_NUMBER: _builtins.int
+    ACKNOWLEDGE_HOURS_FIELD_NUMBER: _builtins.int
+    URGENT_RESPONSE_HOURS_FIELD_NUMBER: _builtins.int
+    EMERGENCY_RESPONSE_HOURS_FIELD_NUMBER: _builtins.int
     kind: _builtins.str
     """A focalpoint.v1.Body kind, e.g. "social_inquiry_request"."""
     response_days: _builtins.int
-    """Days within which the answer is due."""
+    """Days within which the answer is due (routine urgency)."""
+    acknowledge_hours: _builtins.int
+    """Hours within which receipt must be acknowledged (an `acknowledgement`); 0 = the default."""
+    urgent_response_hours: _builtins.int
+    """Hours within which an URGENT request is answered; 0 = the default."""
+    emergency_response_hours: _builtins.int
+    """Hours within which an EMERGENCY request is answered; 0 = the default."""
     def __init__(
         self,
         *,
         kind: _builtins.str = ...,
         response_days: _builtins.int = ...,
+        acknowledge_hours: _builtins.int = ...,
+        urgent_response_hours: _builtins.int = ...,
+        emergency_response_hours: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "response_days", b"response_days"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledge_hours", b"acknowledge_hours", "emergency_response_hours", b"emergency_response_hours", "kind", b"kind", "response_days", b"response_days", "urgent_response_hours", b"urgent_response_hours"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___KindDeadline: _TypeAlias = KindDeadline  # noqa: Y015
+
+@_typing.final
+class CaseRules(_message.Message):
+    """The case workflow's rules under an agreement (docs/protocol.md §11.5). A zero (or an empty list)
+    means "the network default"; a node leaves out an agreement whose rules break a limit.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GUARDIAN_DEADLINE_HOURS_FIELD_NUMBER: _builtins.int
+    FOLLOW_UP_MONTHS_FIELD_NUMBER: _builtins.int
+    RISK_ASSESSMENT_MAX_AGE_DAYS_FIELD_NUMBER: _builtins.int
+    WAIVABLE_FIELD_NUMBER: _builtins.int
+    MAX_COUNTER_ROUNDS_FIELD_NUMBER: _builtins.int
+    CLOSURE_RESPONSE_DAYS_FIELD_NUMBER: _builtins.int
+    HANDOVER_CONFIRMATION_HOURS_FIELD_NUMBER: _builtins.int
+    CONSULAR_COPY_ON_DETENTION_FIELD_NUMBER: _builtins.int
+    RETENTION_YEARS_AFTER_CLOSURE_FIELD_NUMBER: _builtins.int
+    KINDS_WHEN_SUSPENDED_FIELD_NUMBER: _builtins.int
+    guardian_deadline_hours: _builtins.int
+    """A guardian is appointed within this many hours of identification; 0 = 24; more than 24 is refused."""
+    risk_assessment_max_age_days: _builtins.int
+    """A risk assessment counts for the return gate only if this recent; 0 = 90 days."""
+    max_counter_rounds: _builtins.int
+    """Counter-proposals before escalation to the focal-point heads; 0 = 3."""
+    closure_response_days: _builtins.int
+    """Days the partner has to answer a closure request; 0 = 30."""
+    handover_confirmation_hours: _builtins.int
+    """Hours after planned arrival within which handover is confirmed; 0 = 24."""
+    consular_copy_on_detention: _builtins.bool
+    """Copy detention alerts to the consul. Unset = true (explicit presence, so the default is the
+    protective one; docs/adr/0012-protective-zero.md).
+    """
+    retention_years_after_closure: _builtins.int
+    """Years after closure before case content is purged; 0 = not set by the agreement."""
+    @_builtins.property
+    def follow_up_months(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Follow-up visits, in months after handover; empty = [3, 6, 12]; may add 1 and 24."""
+
+    @_builtins.property
+    def waivable(self) -> _containers.RepeatedScalarFieldContainer[_codes_pb2.GateCondition.ValueType]:
+        """Return-gate conditions this agreement waives: only G4 and G5 may be listed (G1-G3 are the
+        minimum); anything else is refused.
+        """
+
+    @_builtins.property
+    def kinds_when_suspended(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Body kinds that may still be sent while the agreement is SUSPENDED; empty = withdrawal and
+        protection_alert.
+        """
+
+    def __init__(
+        self,
+        *,
+        guardian_deadline_hours: _builtins.int = ...,
+        follow_up_months: _abc.Iterable[_builtins.int] | None = ...,
+        risk_assessment_max_age_days: _builtins.int = ...,
+        waivable: _abc.Iterable[_codes_pb2.GateCondition.ValueType] | None = ...,
+        max_counter_rounds: _builtins.int = ...,
+        closure_response_days: _builtins.int = ...,
+        handover_confirmation_hours: _builtins.int = ...,
+        consular_copy_on_detention: _builtins.bool | None = ...,
+        retention_years_after_closure: _builtins.int = ...,
+        kinds_when_suspended: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_consular_copy_on_detention", b"_consular_copy_on_detention", "consular_copy_on_detention", b"consular_copy_on_detention"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_consular_copy_on_detention", b"_consular_copy_on_detention", "closure_response_days", b"closure_response_days", "consular_copy_on_detention", b"consular_copy_on_detention", "follow_up_months", b"follow_up_months", "guardian_deadline_hours", b"guardian_deadline_hours", "handover_confirmation_hours", b"handover_confirmation_hours", "kinds_when_suspended", b"kinds_when_suspended", "max_counter_rounds", b"max_counter_rounds", "retention_years_after_closure", b"retention_years_after_closure", "risk_assessment_max_age_days", b"risk_assessment_max_age_days", "waivable", b"waivable"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__consular_copy_on_detention: _TypeAlias = _typing.Literal["consular_copy_on_detention"]  # noqa: Y015
+    _WhichOneofArgType__consular_copy_on_detention: _TypeAlias = _typing.Literal["_consular_copy_on_detention", b"_consular_copy_on_detention"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__consular_copy_on_detention) -> _WhichOneofReturnType__consular_copy_on_detention | None: ...
+
+Global___CaseRules: _TypeAlias = CaseRules  # noqa: Y015
 
 @_typing.final
 class Agreement(_message.Message):
@@ -634,6 +702,7 @@ class Agreement(_message.Message):
     RETURN_COSTS_FIELD_NUMBER: _builtins.int
     SIGNED_ON_FIELD_NUMBER: _builtins.int
     IN_FORCE_FROM_FIELD_NUMBER: _builtins.int
+    CASE_RULES_FIELD_NUMBER: _builtins.int
     type: _builtins.str
     """Always "focalpoint.agreement"."""
     spec_version: _builtins.int
@@ -644,7 +713,7 @@ class Agreement(_message.Message):
     expires_at_ms: _builtins.int
     title: _builtins.str
     status: Global___AgreementStatus.ValueType
-    return_costs: Global___ReturnCosts.ValueType
+    return_costs: _codes_pb2.ReturnCosts.ValueType
     @_builtins.property
     def parties(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """ISO 3166-1 alpha-2 codes of the parties (two or more)."""
@@ -661,6 +730,10 @@ class Agreement(_message.Message):
     def signed_on(self) -> _common_pb2.Date: ...
     @_builtins.property
     def in_force_from(self) -> _common_pb2.Date: ...
+    @_builtins.property
+    def case_rules(self) -> Global___CaseRules:
+        """Unset = every network default."""
+
     def __init__(
         self,
         *,
@@ -676,13 +749,14 @@ class Agreement(_message.Message):
         kinds: _abc.Iterable[_builtins.str] | None = ...,
         deadlines: _abc.Iterable[Global___KindDeadline] | None = ...,
         working_languages: _abc.Iterable[_builtins.str] | None = ...,
-        return_costs: Global___ReturnCosts.ValueType = ...,
+        return_costs: _codes_pb2.ReturnCosts.ValueType = ...,
         signed_on: _common_pb2.Date | None = ...,
         in_force_from: _common_pb2.Date | None = ...,
+        case_rules: Global___CaseRules | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["in_force_from", b"in_force_from", "signed_on", b"signed_on"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["case_rules", b"case_rules", "in_force_from", b"in_force_from", "signed_on", b"signed_on"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agreement_id", b"agreement_id", "deadlines", b"deadlines", "expires_at_ms", b"expires_at_ms", "in_force_from", b"in_force_from", "issued_at_ms", b"issued_at_ms", "kinds", b"kinds", "parties", b"parties", "return_costs", b"return_costs", "signed_on", b"signed_on", "spec_version", b"spec_version", "status", b"status", "title", b"title", "type", b"type", "version", b"version", "working_languages", b"working_languages"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agreement_id", b"agreement_id", "case_rules", b"case_rules", "deadlines", b"deadlines", "expires_at_ms", b"expires_at_ms", "in_force_from", b"in_force_from", "issued_at_ms", b"issued_at_ms", "kinds", b"kinds", "parties", b"parties", "return_costs", b"return_costs", "signed_on", b"signed_on", "spec_version", b"spec_version", "status", b"status", "title", b"title", "type", b"type", "version", b"version", "working_languages", b"working_languages"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -14,7 +14,8 @@ from focalpoint.admin.documents import show_document
 from focalpoint.admin.repo import Repository
 from focalpoint.admin.signatures import NotCounted, add_signature, describe, signature_status
 from focalpoint.crypto.signing import AdminSigner
-from focalpoint.v1 import directory_pb2
+from focalpoint.errors import UsageError
+from focalpoint.v1 import codes_pb2, directory_pb2
 
 NOW = 1_790_000_000_000
 YEAR_MS = 365 * 86_400_000
@@ -260,3 +261,20 @@ def test_a_root_shows_whose_key_each_key_id_is(admins: Admins) -> None:
     """Roles list key ids; the view names the administrator and State of each."""
     view = show_document(admins.root(1), current_root=None, judged_by="itself")
     assert f"      - {admins.id('al1')}  (administrator al1, AL)" in view.field_lines
+
+
+def test_an_agreement_whose_case_rules_nodes_would_leave_out_is_not_published(admins: Admins, repo: Repository) -> None:
+    """Fully signed, but waiving G1 of the return gate: refused before it reaches any node, naming the rule."""
+    agreement = directory_pb2.Agreement(
+        agreement_id="AL-GR-2026",
+        version=1,
+        issued_at_ms=NOW,
+        expires_at_ms=NOW + YEAR_MS,
+        parties=["AL", "GR"],
+        status=directory_pb2.AGREEMENT_STATUS_IN_FORCE,
+        case_rules=directory_pb2.CaseRules(waivable=[codes_pb2.GATE_CONDITION_G1_SOCIAL_INQUIRY]),
+    )
+    raw = with_signatures(admins, sign(agreement_document(agreement), []), "gr1", "gr2", "al1")
+    with pytest.raises(UsageError, match=r"not published: agreement AL-GR-2026: .*only G4 and G5"):
+        repo.publish(raw)
+    assert repo.latest_agreements() == []

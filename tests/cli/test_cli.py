@@ -807,6 +807,18 @@ def test_show_json_lists_states_nodes_and_the_agreement(
             "status": status,
             "kinds": ["social_inquiry_request"],
             "deadlines_days": {"social_inquiry_request": 30},
+            "case_rules": {  # the agreement sets none: the network defaults (docs/protocol.md §11.5)
+                "guardian_deadline_hours": 24,
+                "follow_up_months": [3, 6, 12],
+                "risk_assessment_max_age_days": 90,
+                "waivable": [],
+                "max_counter_rounds": 3,
+                "closure_response_days": 30,
+                "handover_confirmation_hours": 24,
+                "consular_copy_on_detention": True,
+                "retention_years_after_closure": None,
+                "kinds_when_suspended": ["protection_alert", "withdrawal"],
+            },
         }
     }
 

@@ -27,7 +27,7 @@ from focalpoint.crypto.tlsid import TlsIdentity, certificate_der_to_pem, generat
 from focalpoint.errors import VerificationError
 from focalpoint.localnet import NodeSpec
 from focalpoint.server.provision import node_entry_export
-from focalpoint.v1 import common_pb2, directory_pb2
+from focalpoint.v1 import codes_pb2, common_pb2, directory_pb2
 from tests.support.dirworld import EntryEdit, World, directory_of, make_world
 
 NOW = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
@@ -439,7 +439,7 @@ def agreement(
         kinds=frozenset(kinds),
         deadlines={REQUEST: 30},
         working_languages=("en",),
-        return_costs=directory_pb2.RETURN_COSTS_SHARED,
+        return_costs=codes_pb2.RETURN_COSTS_SHARED,
     )
 
 

@@ -23,7 +23,7 @@ from directory.trust import TrustedDirectory, canonical_document, parse_signed
 from focalpoint.crypto.signing import AdminSigner, Context
 from focalpoint.errors import VerificationError
 from focalpoint.server.provision import init_node_dir
-from focalpoint.v1 import common_pb2, directory_pb2
+from focalpoint.v1 import codes_pb2, common_pb2, directory_pb2
 
 NOW = 1_790_000_000_000
 DAY = 86_400_000
@@ -130,7 +130,7 @@ class World:
             kinds=["social_inquiry_request", "social_inquiry_report"],
             deadlines=[directory_pb2.KindDeadline(kind="social_inquiry_request", response_days=30)],
             working_languages=["en", "el", "sq"],
-            return_costs=directory_pb2.RETURN_COSTS_SHARED,
+            return_costs=codes_pb2.RETURN_COSTS_SHARED,
         )
         return sign(agreement_document(a), [s.signer for s in (signers or (self.gr1, self.gr2, self.al))])
 
@@ -516,6 +516,31 @@ def test_an_agreement_with_a_malformed_working_language_is_left_out(world: World
     directory, _ = trusted(world).update(world.bundle(agreements=[agreement]), now_ms=NOW)
     assert directory.agreement_covering("GR", "AL", "social_inquiry_request") is None
     assert "registered" in directory.excluded["agreement AL-GR-2006 version 1"]
+
+
+def _agreement_with_rules(world: World, rules: directory_pb2.CaseRules) -> bytes:
+    body = directory_pb2.Agreement.FromString(directory_pb2.SignedDocument.FromString(world.agreement()).signed)
+    body.case_rules.CopyFrom(rules)
+    return sign(agreement_document(body), [world.gr1.signer, world.gr2.signer, world.al.signer])
+
+
+def test_an_agreement_whose_case_rules_break_a_limit_is_left_out_and_named(world: World) -> None:
+    """A 48-hour guardian deadline is never in force: the agreement covers nothing and the reason is shown."""
+    agreement = _agreement_with_rules(world, directory_pb2.CaseRules(guardian_deadline_hours=48))
+    directory, _ = trusted(world).update(world.bundle(agreements=[agreement]), now_ms=NOW)
+    assert directory.agreement_covering("GR", "AL", "social_inquiry_request") is None
+    assert "never lengthen" in directory.excluded["agreement AL-GR-2006 version 1"]
+
+
+def test_an_agreement_carries_its_case_rules_with_the_defaults_applied(world: World) -> None:
+    """The verified agreement exposes what it sets and the defaults for what it leaves out."""
+    rules = directory_pb2.CaseRules(guardian_deadline_hours=12, consular_copy_on_detention=False)
+    directory, _ = trusted(world).update(world.bundle(agreements=[_agreement_with_rules(world, rules)]), now_ms=NOW)
+    found = directory.agreements["AL-GR-2006"].case_rules
+    assert (found.guardian_deadline_hours, found.consular_copy_on_detention) == (12, False)
+    assert found.follow_up_months == (3, 6, 12)
+    plain, _ = trusted(world).update(world.bundle(), now_ms=NOW)
+    assert plain.agreements["AL-GR-2006"].case_rules.consular_copy_on_detention is True
 
 
 @pytest.mark.parametrize("code", ["UK", "ZZ", "EU"])

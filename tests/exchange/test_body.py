@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from focalpoint.errors import UsageError
-from focalpoint.exchange.body import KINDS, InvalidBody, body_kind, validate_body
+from focalpoint.exchange.body import KINDS, SUPPORTED_KINDS, InvalidBody, body_kind, case_ref_of, validate_body
 from focalpoint.localnet.samples import social_inquiry_report, social_inquiry_request
-from focalpoint.v1 import common_pb2, messages_pb2
+from focalpoint.v1 import codes_pb2, common_pb2, messages_pb2
 
 Mutation = Callable[[messages_pb2.Body], None]
 
@@ -32,6 +32,11 @@ def rep(body: messages_pb2.Body) -> messages_pb2.SocialInquiryReport:
     return body.social_inquiry_report
 
 
+def set_ref(body: messages_pb2.Body, case_ref: str) -> None:
+    """The reference of one link, in the context and (for earlier senders) in the kind itself."""
+    req(body).case_ref = body.context.case_ref = case_ref
+
+
 def test_sample_bodies_are_valid() -> None:
     """The sample request and report pass validation and report their kind."""
     assert validate_body(request()) == "social_inquiry_request"
@@ -40,13 +45,64 @@ def test_sample_bodies_are_valid() -> None:
 
 
 def test_body_without_kind_is_refused_listing_the_kinds() -> None:
-    """An empty body is refused, and the message lists the kinds that exist."""
+    """An empty body is refused, and the message lists the kinds this version handles."""
     body = messages_pb2.Body(code_list_version="2026.1")
     assert body_kind(body) == ""
     with pytest.raises(InvalidBody) as refused:
         validate_body(body)
-    for kind in KINDS:
+    assert SUPPORTED_KINDS == ("social_inquiry_request", "social_inquiry_report")
+    for kind in SUPPORTED_KINDS:
         assert kind in str(refused.value)
+
+
+@pytest.mark.parametrize("kind", [k for k in KINDS if k not in SUPPORTED_KINDS])
+def test_a_kind_without_a_validator_is_refused_naming_it(kind: str) -> None:
+    """A case kind this version cannot check yet is refused on sending and receiving alike, naming the kind."""
+    body = messages_pb2.Body(code_list_version="2026.1", context=messages_pb2.CaseContext(case_ref="GR-7KQ2M9XH4T-Q"))
+    getattr(body, kind).SetInParent()
+    assert body_kind(body) == kind
+    with pytest.raises(InvalidBody, match=f"kind {kind} cannot be sent or received by this version yet"):
+        validate_body(body)
+
+
+@pytest.mark.parametrize("make", [request, report], ids=["request", "report"])
+def test_a_context_naming_another_link_is_refused_without_either_reference(
+    make: Callable[[], messages_pb2.Body],
+) -> None:
+    """context.case_ref and the kind's own case_ref must name the same link; neither value is echoed."""
+    body = make()
+    body.context.case_ref = "AL-0000000000-X"
+    with pytest.raises(InvalidBody, match=r"context\.case_ref must equal social_inquiry_re\w+\.case_ref") as refused:
+        validate_body(body)
+    assert "AL-0000000000-X" not in str(refused.value)
+    assert "GR-2026-0001" not in str(refused.value)
+    body.context.case_ref = ""
+    with pytest.raises(InvalidBody, match=r"context\.case_ref must equal"):
+        validate_body(body)
+
+
+def test_the_case_reference_is_the_contexts_when_set() -> None:
+    """case_ref_of reads context.case_ref, and the kind's own field only for bodies without a context."""
+    body = request()
+    body.context.case_ref = "GR-7KQ2M9XH4T-Q"
+    assert case_ref_of(body) == "GR-7KQ2M9XH4T-Q"
+    body.ClearField("context")
+    assert case_ref_of(body) == "GR-2026-0001"
+    assert case_ref_of(messages_pb2.Body()) == ""
+
+
+def test_the_samples_carry_a_context_and_no_deprecated_field() -> None:
+    """Sample bodies set the link's context (attested, with flags) and use AgeDetermination, not the old fields."""
+    for body in (request(), report()):
+        context = body.context
+        assert context.case_ref == case_ref_of(body) == "GR-2026-0001"
+        assert context.attestation.no_foreseeable_danger
+        assert context.attestation.basis != codes_pb2.ATTESTATION_BASIS_UNSPECIFIED
+        assert context.flags.family_contact == codes_pb2.FAMILY_CONTACT_RULE_CONTACT_ALLOWED
+        assert context.urgency == messages_pb2.URGENCY_URGENT
+    child = req(request()).child
+    assert (child.assessed_age_years, child.age_disputed, req(request()).do_not_contact_family) == (0, False, False)
+    assert (child.age.assessed_min_years, child.nationality.claimed) == (14, "AL")
 
 
 def test_invalid_body_is_a_usage_error() -> None:
@@ -208,9 +264,10 @@ def test_broken_rule_names_field_not_value(
 @pytest.mark.parametrize(
     "mutate",
     [
-        pytest.param(lambda b: setattr(req(b), "case_ref", "ABCD"), id="case-ref-4-chars"),
-        pytest.param(lambda b: setattr(req(b), "case_ref", "A" * 64), id="case-ref-64-chars"),
-        pytest.param(lambda b: setattr(req(b), "case_ref", "GR/2026_01.A-B"), id="case-ref-punctuation"),
+        pytest.param(lambda b: set_ref(b, "ABCD"), id="case-ref-4-chars"),
+        pytest.param(lambda b: set_ref(b, "A" * 64), id="case-ref-64-chars"),
+        pytest.param(lambda b: set_ref(b, "GR/2026_01.A-B"), id="case-ref-punctuation"),
+        pytest.param(lambda b: b.ClearField("context"), id="no-context-from-an-earlier-sender"),
         pytest.param(lambda b: req(b).child.ClearField("documented_date_of_birth"), id="no-date-of-birth"),
         pytest.param(lambda b: setattr(req(b).child, "assessed_age_years", 25), id="assessed-age-25"),
         pytest.param(lambda b: req(b).child.languages.append("sr-Latn"), id="language-with-script"),
