@@ -2267,12 +2267,19 @@ class ReturnStatusUpdate(_message.Message):
     AT_MS_FIELD_NUMBER: _builtins.int
     RESCHEDULED_TO_FIELD_NUMBER: _builtins.int
     DISRUPTION_FIELD_NUMBER: _builtins.int
+    GATE_FIELD_NUMBER: _builtins.int
     status: _codes_pb2.ReturnStatus.ValueType
     at_ms: _builtins.int
     disruption: _codes_pb2.ReturnDisruption.ValueType
     @_builtins.property
     def rescheduled_to(self) -> _common_pb2.Date:
         """A new date within the accepted plan's window."""
+
+    @_builtins.property
+    def gate(self) -> Global___GateStatus:
+        """A departure (DEPARTED) moves the child across a border: the identifying State's node
+        re-checks the return gate and carries its result here (docs/cases.md, the return gate).
+        """
 
     def __init__(
         self,
@@ -2281,10 +2288,11 @@ class ReturnStatusUpdate(_message.Message):
         at_ms: _builtins.int = ...,
         rescheduled_to: _common_pb2.Date | None = ...,
         disruption: _codes_pb2.ReturnDisruption.ValueType = ...,
+        gate: Global___GateStatus | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["rescheduled_to", b"rescheduled_to"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["gate", b"gate", "rescheduled_to", b"rescheduled_to"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_ms", b"at_ms", "disruption", b"disruption", "rescheduled_to", b"rescheduled_to", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_ms", b"at_ms", "disruption", b"disruption", "gate", b"gate", "rescheduled_to", b"rescheduled_to", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2605,6 +2613,7 @@ class RequestRefusal(_message.Message):
     SUGGESTED_STATE_FIELD_NUMBER: _builtins.int
     EXISTING_CASE_REF_FIELD_NUMBER: _builtins.int
     FINAL_FIELD_NUMBER: _builtins.int
+    APPROVAL_FIELD_NUMBER: _builtins.int
     reason: _codes_pb2.RefusalReason.ValueType
     suggested_state: _builtins.str
     """ISO 3166-1 alpha-2 of a State the sender may ask instead."""
@@ -2616,6 +2625,12 @@ class RequestRefusal(_message.Message):
     def refuses(self) -> Global___EvidenceRef: ...
     @_builtins.property
     def explanation(self) -> _common_pb2.LocalizedText: ...
+    @_builtins.property
+    def approval(self) -> Global___ApprovalRecord:
+        """A refusal of a durable-solution proposal or an objection to a closure is approved by a
+        second person, like the proposal itself (docs/cases.md, approvals).
+        """
+
     def __init__(
         self,
         *,
@@ -2625,10 +2640,11 @@ class RequestRefusal(_message.Message):
         suggested_state: _builtins.str = ...,
         existing_case_ref: _builtins.str = ...,
         final: _builtins.bool = ...,
+        approval: Global___ApprovalRecord | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["explanation", b"explanation", "refuses", b"refuses"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval", "explanation", b"explanation", "refuses", b"refuses"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["existing_case_ref", b"existing_case_ref", "explanation", b"explanation", "final", b"final", "reason", b"reason", "refuses", b"refuses", "suggested_state", b"suggested_state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval", "existing_case_ref", b"existing_case_ref", "explanation", b"explanation", "final", b"final", "reason", b"reason", "refuses", b"refuses", "suggested_state", b"suggested_state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2673,18 +2689,24 @@ class Withdrawal(_message.Message):
 
     WITHDRAWS_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    APPROVAL_FIELD_NUMBER: _builtins.int
     reason: _codes_pb2.WithdrawalReason.ValueType
     @_builtins.property
     def withdraws(self) -> Global___EvidenceRef: ...
+    @_builtins.property
+    def approval(self) -> Global___ApprovalRecord:
+        """Withdrawing the link's opening message ends the link: a second person approves it."""
+
     def __init__(
         self,
         *,
         withdraws: Global___EvidenceRef | None = ...,
         reason: _codes_pb2.WithdrawalReason.ValueType = ...,
+        approval: Global___ApprovalRecord | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["withdraws", b"withdraws"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval", "withdraws", b"withdraws"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "withdraws", b"withdraws"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval", "reason", b"reason", "withdraws", b"withdraws"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

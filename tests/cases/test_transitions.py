@@ -233,7 +233,7 @@ def test_closure_objection_returns_to_the_stage_before_closing() -> None:
     s, _ = _negotiating()
     c = s.send(IS, "case_closure", closure_action="REQUEST", closure_outcome="RE_TRAFFICKED", approval=approval())
     assert _stages(s) == (Stage.CLOSING, Stage.CLOSING)
-    s.send(OS, "request_refusal", refers_to=c.message_id, refusal_reason="OBJECTS_TO_CLOSURE")
+    s.send(OS, "request_refusal", refers_to=c.message_id, refusal_reason="OBJECTS_TO_CLOSURE", approval=approval())
     assert _stages(s) == (Stage.NEGOTIATION, Stage.NEGOTIATION)
 
 
@@ -262,7 +262,7 @@ def test_withdrawing_the_opening_message_withdraws_the_link() -> None:
     s = Story()
     n = s.notify()
     s.acknowledge(n)
-    s.send(IS, "withdrawal", refers_to=n.message_id)
+    s.send(IS, "withdrawal", refers_to=n.message_id, approval=approval())
     assert _stages(s) == (Stage.WITHDRAWN, Stage.WITHDRAWN)
 
 
