@@ -63,11 +63,13 @@ class Inbox:
         clock_ms: Clock,
         on_checkpoint: Callable[[str, bytes], None] = lambda peer, raw: None,
         on_newer_directory: Callable[[str, int], None] = lambda peer, version: None,
+        on_stored: Callable[[], None] = lambda: None,
         refusals: RefusalLedger | None = None,
         fair: FairShare | None = None,
     ) -> None:
         """``on_checkpoint``: a partner's envelope carried its signed checkpoint (the witness);
-        ``on_newer_directory``: a peer's envelope names a newer directory version."""
+        ``on_newer_directory``: a peer's envelope names a newer directory version;
+        ``on_stored``: new rows were committed (the case work applies them)."""
         self._me = me
         self._directory = directory
         self._keyring = keyring
@@ -77,6 +79,7 @@ class Inbox:
         self._clock = clock_ms
         self._on_checkpoint = on_checkpoint
         self._on_newer_directory = on_newer_directory
+        self._on_stored = on_stored
         self._commit: GroupCommit[NewInbox, InboxOutcome] = GroupCommit(
             lambda rows: store.inbox.add(rows, self._sign_receipts)
         )
@@ -213,11 +216,13 @@ class Inbox:
     async def _store_inbox(self, rows: list[NewInbox]) -> list[InboxOutcome]:
         """Steps 14–16: the (sender, message id) unique key is the replay table; the insert is atomic."""
         try:
-            return await self._commit.submit_many(rows)
+            outcomes = await self._commit.submit_many(rows)
         except StorageError as e:
             # The sender keeps the message and retries; the peer learns nothing about our disk.
             log.error("inbox_store_failed", error=str(e))
             raise RefusalError(Refusal.UNAVAILABLE, "the receiver cannot store messages right now; retry later") from e
+        self._on_stored()
+        return outcomes
 
     @staticmethod
     def _response(outcome: InboxOutcome) -> node_pb2.DeliverResponse:

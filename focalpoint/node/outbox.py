@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -59,7 +60,11 @@ class Outbox:
         limits: Limits,
         default_ttl_s: int,
         clock_ms: Clock,
+        check: Callable[[str, messages_pb2.Body], Awaitable[None]] | None = None,
+        on_stored: Callable[[], None] = lambda: None,
     ) -> None:
+        """``check``: judges a body against its case before anything is sealed (raises UsageError);
+        ``on_stored``: a message was committed (the case work applies it)."""
         self._me = me
         self._directory = directory
         self._keyring = keyring
@@ -70,6 +75,8 @@ class Outbox:
         self._limits = limits
         self._default_ttl_s = default_ttl_s
         self._clock = clock_ms
+        self._check = check
+        self._on_stored = on_stored
         self._sequences: dict[str, int] = {}
         self._sequence_floor = 0
         self._commit: GroupCommit[NewOutbox, bytes] = GroupCommit(store.add)
@@ -169,6 +176,8 @@ class Outbox:
             raise UsageError(f"not sent: {e.reason}") from e
         if in_reply_to:
             await self._check_reply(recipient, in_reply_to)
+        if self._check is not None:
+            await self._check(recipient, body)
         key = info.active_encryption_key(now)
         if key is None:
             raise UsageError(
@@ -223,6 +232,7 @@ class Outbox:
             if earlier is None or client_request_id is None:
                 raise StorageError("the outbox answered with a message it does not hold")
             return self._repeat(client_request_id, earlier, request)
+        self._on_stored()
         self._delivery.enqueue(recipient, Outgoing(message_id, envelope_bytes, sealed.digest))
         log.debug("message_queued", recipient=recipient, message_id=message_id.hex(), sequence=sequence)
         return Submitted(message_id, DeliveryState.QUEUED)

@@ -35,6 +35,7 @@ from focalpoint.exchange.envelope import Limits
 from focalpoint.exchange.policy import partners
 from focalpoint.net.channels import MAX_STREAMS_PER_CONNECTION, PeerChannels, ServerTls, bind_port, server_options
 from focalpoint.net.directory import DirectoryServerSource, add_directory_service
+from focalpoint.node.casework import CaseWork
 from focalpoint.node.checkpoints import Checkpoints
 from focalpoint.node.delivery import DeliveryManager
 from focalpoint.node.directory_cache import DirectoryCache, PeerHints
@@ -138,6 +139,15 @@ class Node:
             interval_s=min(delivery_cfg.retry_max_seconds, 60.0),
             spawn=self._spawn,
         )
+        self.casework = CaseWork(
+            me=me,
+            directory=directory,
+            store=store.cases,
+            inbox=store.inbox,
+            outbox=store.outbox,
+            cipher=cipher,
+            clock_ms=clock_ms,
+        )
         self.outbox = Outbox(
             me=me,
             directory=directory,
@@ -149,6 +159,8 @@ class Node:
             limits=limits,
             default_ttl_s=delivery_cfg.message_ttl_seconds,
             clock_ms=clock_ms,
+            check=self.casework.check,
+            on_stored=self.casework.wake,
         )
         self.witness = Witness(
             me=me,
@@ -169,6 +181,7 @@ class Node:
             clock_ms=clock_ms,
             on_checkpoint=self.witness.offered,
             on_newer_directory=PeerHints(cache, self.transport, clock_ms=clock_ms, spawn=self._spawn),
+            on_stored=self.casework.wake,
         )
         self.reachability = Reachability(
             me=me,
@@ -311,6 +324,7 @@ class Node:
         await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
         await self._report_storage()
         await self.delivery.start()
+        self._spawn(self.casework.run())
         self._maintenance = asyncio.get_running_loop().create_task(self._maintain())
         log.info("node_started", node=self.node_id, peer_port=self.peer_port, local_port=self.local_port)
 

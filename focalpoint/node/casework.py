@@ -1,0 +1,343 @@
+"""Case work in the node: links opened, submissions judged, every case message applied once.
+
+Every message this node sends or receives on a case passes through here:
+
+- before sealing, ``check`` judges a submission with the transition table
+  (``focalpoint.cases.transitions``) against the link's fold: a message the table does not allow
+  is refused with the rule that stops it, and nothing is queued;
+- after the exchange has committed a message (outbox row or inbox row), ``catch_up`` applies it
+  to its link: W2 a received message whose reference names no link is parked for the operator (an
+  opening message creates the link instead); W4 a message the table does not allow is stored and
+  flagged, never refused; W5 the event, the link's new columns, a STATUS_CHANGED leaf when the
+  stage moved and the cursor move are one write, so a crash repeats nothing and loses nothing
+  (docs/adr/0014-case-storage.md); the fold orders a link's messages canonically, so arrival
+  order does not matter (docs/adr/0016-one-table-canonical-order-and-the-gate.md).
+
+Event payloads are sealed under the storage key; the store sees kinds, times and ids only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from focalpoint.audit import events as audit_events
+from focalpoint.cases.codec import decode_event, encode_event
+from focalpoint.cases.events import Event, Facts, Origin
+from focalpoint.cases.facts import facts_of
+from focalpoint.cases.fold import fold
+from focalpoint.cases.gate import evaluate
+from focalpoint.cases.refs import mint_case_ref
+from focalpoint.cases.stages import TERMINAL, Side, Stage
+from focalpoint.cases.state import LinkState, Rules
+from focalpoint.cases.transitions import OPENING_KINDS, judge
+from focalpoint.errors import NotFound, UsageError
+from focalpoint.exchange.envelope import signed_body_bytes
+from focalpoint.node.ports import Clock, DirectoryView
+from focalpoint.storage.base import (
+    CaseEventRow,
+    CaseStore,
+    CaseWrite,
+    CursorMove,
+    DamagedRow,
+    InboxRow,
+    InboxStore,
+    LinkRow,
+    LinkUpdate,
+    NewCaseEvent,
+    NewLink,
+    OutboxRow,
+    OutboxStore,
+    ParkedMessage,
+)
+from focalpoint.storage.cipher import OUTBOX_PURPOSE, StorageCipher, inbox_purpose
+from focalpoint.v1 import envelope_pb2, messages_pb2
+
+__all__ = ["UNLINKED_KINDS", "CaseWork", "Opened"]
+
+log = structlog.get_logger("focalpoint.node")
+
+_PAGE = 200
+# The two kinds older nodes exchange outside any case link: they travel, and apply to no link.
+UNLINKED_KINDS = frozenset({"social_inquiry_request", "social_inquiry_report"})
+_EVENT_PURPOSE = b"focalpoint.case-event"
+_LINK_PURPOSE = b"focalpoint.case-link"
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    case_id: str
+    link_id: str
+    case_ref: str
+
+
+class CaseWork:
+    def __init__(
+        self,
+        *,
+        me: str,
+        directory: DirectoryView,
+        store: CaseStore,
+        inbox: InboxStore,
+        outbox: OutboxStore,
+        cipher: StorageCipher,
+        clock_ms: Clock,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        self._me = me
+        self._directory = directory
+        self._store = store
+        self._inbox = inbox
+        self._outbox = outbox
+        self._cipher = cipher
+        self._clock = clock_ms
+        self._random = random_bytes
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+
+    # -- the state a link is in -----------------------------------------------------------------
+
+    def _my_state(self) -> str:
+        node = self._directory().node(self._me)
+        if node is None:
+            raise UsageError(f"this node ({self._me}) is not in the directory")
+        return node.state
+
+    def _rules(self, link: LinkRow) -> Rules:
+        return Rules()  # the agreement's case rules; defaults until agreements carry them
+
+    async def events(self, link: LinkRow) -> list[Event]:
+        rows = await self._store.events(link.link_id)
+        return [self._decode(link, r) for r in rows]
+
+    def _decode(self, link: LinkRow, row: CaseEventRow | DamagedRow) -> Event:
+        if isinstance(row, DamagedRow):
+            raise UsageError(f"link {link.link_id} has a damaged event (row {row.seq}): {row.reason}")
+        where = f"case_events row {row.seq}"
+        raw = self._cipher.open(row.payload, purpose=_EVENT_PURPOSE, message_id=_key(link.link_id, row.message_id))
+        return decode_event(raw, where=where)
+
+    async def state(self, link: LinkRow, *, extra: Event | None = None) -> LinkState:
+        events = await self.events(link)
+        if extra is not None:
+            events.append(extra)
+        is_state, os_state = _states(link, self._my_state())
+        return fold(events, our_side=link.our_side, is_state=is_state, os_state=os_state,
+                    rules=self._rules(link), now_ms=self._clock())  # fmt: skip
+
+    # -- opening a case --------------------------------------------------------------------------
+
+    async def open_case(self, *, actor: str, partner_node: str, identified_at_ms: int, unit: str) -> Opened:
+        """Open a case with its first link to ``partner_node``, this node's State identifying the child."""
+        now = self._clock()
+        if identified_at_ms <= 0 or identified_at_ms > now:
+            raise UsageError("identified_at must be a time in the past (when the child was first identified)")
+        partner = self._directory().node(partner_node)
+        if partner is None:
+            raise UsageError(f"partner {partner_node!r} is not in the directory")
+        mine = self._my_state()
+        if partner.state == mine:
+            raise UsageError("a case link is with another State's node; national exchanges need no case link")
+        case_id, link_id = uuid.uuid4().hex, uuid.uuid4().hex
+        case_ref = mint_case_ref(mine, self._random)
+        link = NewLink(link_id=link_id, case_id=case_id, case_ref=case_ref, partner_node=partner_node,
+                       partner_state=partner.state, our_side=Side.IS, unit=unit, created_at_ms=now,
+                       payload=self._seal_link(link_id))  # fmt: skip
+        opened = Event(kind="local:open", origin=Origin.LOCAL, sender_side=Side.IS, sender_node=self._me,
+                       at_ms=now, message_id=b"open:" + link_id.encode(), actor=actor,
+                       facts=Facts(identified_at_ms=identified_at_ms))  # fmt: skip
+        leaf = audit_events.status_changed(at_ms=now, actor=actor, case_ref=case_ref, status="→OPEN")
+        await self._store.apply(
+            CaseWrite(links=[link], events=[self._new_event(link_id, opened)], leaves=[(leaf, case_ref)])
+        )
+        log.info("case_opened", link=link_id, partner=partner_node)
+        return Opened(case_id, link_id, case_ref)
+
+    # -- judging a submission -----------------------------------------------------------------------
+
+    async def check(self, recipient: str, body: messages_pb2.Body, *, actor: str = "") -> None:
+        """Raise UsageError unless the transition table allows ``body`` to go to ``recipient`` now."""
+        kind = body.WhichOneof("kind") or ""
+        case_ref = body.context.case_ref
+        link = await self._store.link_by_ref(case_ref, recipient) if case_ref else None
+        if link is None:
+            if kind in UNLINKED_KINDS:
+                return  # as older nodes send them; the receiver parks them for its operator
+            raise UsageError(
+                f"this node has no case link with that reference to {recipient!r}; open the case first "
+                "(focalpoint case open) or answer on the link the partner opened"
+            )
+        now = self._clock()
+        facts = facts_of(body, at_ms=now)[1]
+        event = Event(kind=kind, origin=Origin.SENT, sender_side=link.our_side, sender_node=self._me, at_ms=now,
+                      message_id=b"pending", sequence=1 << 62, actor=actor, facts=facts)  # fmt: skip
+        state = await self.state(link)
+        verdict = judge(state, event, self._rules(link), now)
+        if verdict.problem is not None:
+            raise UsageError(f"not sent: {verdict.problem}")
+
+    # -- applying committed messages --------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Ask ``run`` to apply what was committed since its last pass."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Apply committed case messages whenever woken (and once at start)."""
+        while True:
+            try:
+                await self.catch_up()
+            except Exception as e:  # one bad pass must not stop case work; retried on the next wake
+                log.error("case_apply_failed", error=type(e).__name__)
+            await self._wake.wait()
+            self._wake.clear()
+
+    async def catch_up(self) -> int:
+        """Apply every committed outbox and inbox row not applied yet; return how many were read."""
+        async with self._lock:
+            total = 0
+            for source in ("outbox", "inbox"):
+                while True:
+                    position = await self._store.cursor(source)
+                    rows: list[OutboxRow | InboxRow | DamagedRow]
+                    if source == "outbox":
+                        rows = list(await self._outbox.since(position, _PAGE))
+                    else:
+                        rows = list(await self._inbox.since(position, _PAGE))
+                    for row in rows:
+                        await self._apply_row(source, position, row)
+                        position = row.seq
+                    total += len(rows)
+                    if len(rows) < _PAGE:
+                        break
+            return total
+
+    async def _apply_row(self, source: str, position: int, row: OutboxRow | InboxRow | DamagedRow) -> None:
+        move = CursorMove(source, position, row.seq)
+        if isinstance(row, DamagedRow):
+            log.warning("case_row_unreadable", source=source, row=row.seq)
+            await self._store.apply(CaseWrite(cursors=[move]))
+            return
+        if isinstance(row, OutboxRow):
+            payload = self._cipher.open(row.local_copy, purpose=OUTBOX_PURPOSE, message_id=row.message_id)
+            peer, origin = row.recipient, Origin.SENT
+        else:
+            payload = self._cipher.open(row.local_copy, purpose=inbox_purpose(row.sender), message_id=row.message_id)
+            peer, origin = row.sender, Origin.RECEIVED
+        signed = envelope_pb2.SealedPayload.FromString(payload).signed_content
+        content = envelope_pb2.SignedContent.FromString(signed)
+        body = content.body
+        kind = body.WhichOneof("kind") or ""
+        case_ref = body.context.case_ref
+        if not kind or not case_ref:
+            await self._store.apply(CaseWrite(cursors=[move]))  # not a case message (legacy form)
+            return
+        link = await self._store.link_by_ref(case_ref, peer)
+        new_links: list[NewLink] = []
+        if link is None:
+            if origin is Origin.RECEIVED and kind in OPENING_KINDS:
+                new = self._received_link(case_ref, peer, kind, content.created_at_ms)
+                new_links.append(new)
+                link = _as_row(new)
+            else:
+                reason = "no case link has this reference" if origin is Origin.RECEIVED else "sent outside a link"
+                park = [ParkedMessage(peer, row.message_id, case_ref, kind, content.created_at_ms, reason)]
+                await self._store.apply(CaseWrite(cursors=[move], park=park if origin is Origin.RECEIVED else ()))
+                log.warning("case_message_parked", peer=peer, message_id=row.message_id.hex(), kind=kind)
+                return
+        event = self._event(link, origin, content, kind, signed_body_bytes(signed))
+        before = (await self.state(link)).stage if not new_links else link.stage
+        state = await self.state(link, extra=event)
+        update, leaves = self._update(link, state, before, event)
+        await self._store.apply(
+            CaseWrite(
+                links=new_links,
+                cursors=[move],
+                events=[self._new_event(link.link_id, event)],
+                updates=[update],
+                leaves=leaves,
+            )
+        )
+        flagged = state.flagged and state.flagged[-1].message_id == event.message_id
+        if flagged:
+            log.warning("case_message_flagged", link=link.link_id, message_id=row.message_id.hex(), kind=kind)
+
+    def _received_link(self, case_ref: str, peer: str, kind: str, at_ms: int) -> NewLink:
+        directory = self._directory()
+        partner = directory.node(peer)
+        link_id = uuid.uuid4().hex
+        our_side = Side.IS if kind == "tracing_request" else Side.OS
+        return NewLink(link_id=link_id, case_id=uuid.uuid4().hex, case_ref=case_ref, partner_node=peer,
+                       partner_state=partner.state if partner else "", our_side=our_side, unit="",
+                       created_at_ms=self._clock(),
+                       payload=self._seal_link(link_id),
+                       stage=Stage.OPEN)  # fmt: skip
+
+    def _event(
+        self, link: LinkRow, origin: Origin, content: envelope_pb2.SignedContent, kind: str, raw_body: bytes
+    ) -> Event:
+        side = link.our_side if origin is Origin.SENT else link.our_side.other
+        return Event(kind=kind, origin=origin, sender_side=side, sender_node=content.sender_node,
+                     at_ms=content.created_at_ms, message_id=content.message_id, sequence=content.sequence,
+                     body_sha256=hashlib.sha256(raw_body).digest(), in_reply_to=content.in_reply_to,
+                     facts=facts_of(content.body, at_ms=content.created_at_ms)[1])  # fmt: skip
+
+    def _update(
+        self, link: LinkRow, state: LinkState, before: Stage, event: Event
+    ) -> tuple[LinkUpdate, list[tuple[bytes, str]]]:
+        now = self._clock()
+        gate = ""
+        if link.our_side is Side.IS and state.stage not in TERMINAL:
+            gate = ",".join(sorted(evaluate(state, self._rules(link), now).missing))
+        urgency = max(link.urgency, 0)
+        update = LinkUpdate(link_id=link.link_id, stage=state.stage, stage_since_ms=state.stage_since_ms or now,
+                            urgency=urgency, gate_missing=gate, next_due_ms=None, flagged=len(state.flagged),
+                            closed=state.stage in TERMINAL, updated_at_ms=now, unit=link.unit)  # fmt: skip
+        leaves: list[tuple[bytes, str]] = []
+        if state.stage is not before:
+            leaf = audit_events.status_changed(at_ms=now, actor=event.actor, case_ref=link.case_ref,
+                                               status=f"{before.value}→{state.stage.value}")  # fmt: skip
+            leaves.append((leaf, link.case_ref))
+        return update, leaves
+
+    def _seal_link(self, link_id: str) -> bytes:
+        return self._cipher.seal(b"{}", purpose=_LINK_PURPOSE, message_id=link_id.encode())
+
+    def _new_event(self, link_id: str, event: Event) -> NewCaseEvent:
+        sealed = self._cipher.seal(
+            encode_event(event), purpose=_EVENT_PURPOSE, message_id=_key(link_id, event.message_id)
+        )
+        return NewCaseEvent(link_id=link_id, message_id=event.message_id, origin=event.origin, kind=event.kind,
+                            at_ms=event.at_ms, sender_node=event.sender_node, sequence=event.sequence,
+                            payload=sealed)  # fmt: skip
+
+    # -- reading --------------------------------------------------------------------------------
+
+    async def link(self, link_id: str) -> LinkRow:
+        link = await self._store.link(link_id)
+        if link is None:
+            raise NotFound(f"no case link {link_id}")
+        return link
+
+
+def _key(link_id: str, message_id: bytes) -> bytes:
+    """What a sealed event is bound to: moving it to another link or message fails to open it."""
+    return hashlib.sha256(link_id.encode() + b"\x00" + message_id).digest()[:16]
+
+
+def _states(link: LinkRow, mine: str) -> tuple[str, str]:
+    return (mine, link.partner_state) if link.our_side is Side.IS else (link.partner_state, mine)
+
+
+def _as_row(new: NewLink) -> LinkRow:
+    return LinkRow(link_id=new.link_id, case_id=new.case_id, case_ref=new.case_ref, partner_node=new.partner_node,
+                   partner_state=new.partner_state, our_side=new.our_side, unit=new.unit,
+                   created_at_ms=new.created_at_ms, payload=new.payload, stage=new.stage,
+                   stage_since_ms=new.created_at_ms, urgency=0, gate_missing="", next_due_ms=None, flagged=0,
+                   closed=False, updated_at_ms=new.created_at_ms)  # fmt: skip
