@@ -34,8 +34,8 @@ from langcodes.tag_parser import LanguageTagError
 
 __all__ = [
     "ACTOR",
-    "CROCKFORD",
     "ACTOR_METADATA",
+    "CROCKFORD",
     "ENDPOINT",
     "KEY_ID",
     "MAX_INT64",

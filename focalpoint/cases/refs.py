@@ -30,4 +30,3 @@ def mint_case_ref(state: str, random_bytes: Callable[[int], bytes]) -> str:
     raw = int.from_bytes(random_bytes(7), "big") >> 6  # 50 bits
     body = "".join(CROCKFORD[(raw >> (5 * i)) & 31] for i in reversed(range(_RANDOM_CHARS)))
     return f"{state}-{body}-{check_char(body)}"
-

@@ -13,7 +13,7 @@ import pytest
 from focalpoint.audit import events as audit_events
 from focalpoint.client import LocalClient
 from focalpoint.errors import DamagedData
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState
@@ -21,14 +21,15 @@ from focalpoint.storage.sqlite import SqliteStore
 from focalpoint.v1 import audit_pb2, local_pb2, local_pb2_grpc
 
 GR, AL = "gr-ekka", "al-shss"
-CASE = "GR-2026-0777"
+CASE = case_ref_for(777)
 
 
 async def _sent(gr: Node, n: int) -> list[bytes]:
     """``n`` messages from gr to al, delivered; their ids, oldest first."""
     ids = []
     for i in range(n):
-        sent = await gr.outbox.submit(AL, social_inquiry_request(f"{CASE}{i}", identified_at_ms=wall_clock_ms()))
+        body = social_inquiry_request(case_ref_for(7770 + i), identified_at_ms=wall_clock_ms())
+        sent = await gr.outbox.submit(AL, body)
         assert await gr.delivery.wait_closed(sent.message_id) is DeliveryState.DELIVERED
         ids.append(sent.message_id)
     return ids
