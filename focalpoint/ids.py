@@ -14,7 +14,7 @@ lists rather than a shape (docs/adr/0008-canonical-bytes-and-identifiers.md):
   registered, no variant or extension twice; the ``langcodes`` package, without normalizing,
   so ``en-UK`` or ``iw`` are not silently read as ``en-GB`` or ``he``).
 
-A link's case reference (``GR-7KQ2M9XH4T-Q``, docs/adr/0015) is checked here too
+A link's case reference (``GR-7KQ2M9XH4T-0``, docs/adr/0015) is checked here too
 (``check_case_ref``), because every body carries one and the exchange checks bodies; minting
 one is the case core's (``focalpoint.cases.refs``).
 

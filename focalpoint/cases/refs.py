@@ -1,6 +1,6 @@
 """Pseudonymous case references, one per link (docs/cases.md §References).
 
-``GR-7KQ2M9XH4T-Q``: the ISO 3166-1 code of the State whose node sent the link's first message,
+``GR-7KQ2M9XH4T-0``: the ISO 3166-1 code of the State whose node sent the link's first message,
 ten random Crockford base-32 characters (50 bits: a reference says nothing about how many cases
 a State has), and a check character (Crockford's mod 37), so a digit misheard over the phone is
 caught before it names another child's case.

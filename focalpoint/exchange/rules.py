@@ -860,7 +860,7 @@ _DESCRIBE: tuple[tuple[str, str], ...] = (
     ("languages", "BCP 47 tag, well formed and registered"),
     ("units", _UNIT_RULE),
     ("actors", "a local user id, never a name"),
-    ("case_refs", "a link reference like GR-7KQ2M9XH4T-Q, check character valid"),
+    ("case_refs", "a link reference like GR-7KQ2M9XH4T-0, check character valid"),
     ("past", "not after the message's creation time"),
 )
 
