@@ -162,7 +162,7 @@ def _generic(msg: Any, path: str, ctx: Ctx) -> Iterator[Problem]:
         value = getattr(msg, name)
         repeated = fd.is_repeated
         if fd.GetOptions().deprecated and is_set(msg, name):
-            yield Problem(at, "is deprecated and must not be set (read only from earlier senders; see messages.proto)")
+            yield Problem(at, "is deprecated and must not be set; its successor says it safely (messages.proto)")
         if fd.enum_type is not None and repeated and fd.full_name not in POSITIONAL_LISTS:
             for i, code in enumerate(value):
                 if code == 0 and fd.enum_type.values_by_number[0].name.endswith("_UNSPECIFIED"):
