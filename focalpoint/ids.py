@@ -14,6 +14,10 @@ lists rather than a shape (docs/adr/0008-canonical-bytes-and-identifiers.md):
   registered, no variant or extension twice; the ``langcodes`` package, without normalizing,
   so ``en-UK`` or ``iw`` are not silently read as ``en-GB`` or ``he``).
 
+A link's case reference (``GR-7KQ2M9XH4T-0``, docs/adr/0015) is checked here too
+(``check_case_ref``), because every body carries one and the exchange checks bodies; minting
+one is the case core's (``focalpoint.cases.refs``).
+
 Each returns None when the value is good, or what was expected and what arrived *without
 repeating the value* (a body's field may hold personal data by mistake); a caller whose
 values are public (a signed directory document, an operator's own command line) adds it.
@@ -31,12 +35,15 @@ from langcodes.tag_parser import LanguageTagError
 __all__ = [
     "ACTOR",
     "ACTOR_METADATA",
+    "CROCKFORD",
     "ENDPOINT",
     "KEY_ID",
     "MAX_INT64",
     "NODE_ID",
     "STATE",
     "STATE_CODES",
+    "check_case_ref",
+    "check_char",
     "is_language_tag",
     "is_state",
     "language_problem",
@@ -140,6 +147,32 @@ def _registered(tag: str) -> bool:
         return bool(Language.get(tag, normalize=False).is_valid())
     except LanguageTagError:
         return False
+
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# Crockford's check symbols: the 32 digits, then * ~ $ = U for 32–36.
+_CHECK = CROCKFORD + "*~$=U"
+_CASE_REF = re.compile(r"^([A-Z]{2})-([0-9A-HJKMNP-TV-Z]{10})-([0-9A-HJKMNP-TV-Z*~$=U])\Z")
+
+
+def check_char(payload: str) -> str:
+    """Crockford's mod-37 check character of a base-32 string."""
+    value = 0
+    for ch in payload:
+        value = value * 32 + CROCKFORD.index(ch)
+    return _CHECK[value % 37]
+
+
+def check_case_ref(ref: str) -> str | None:
+    """None if ``ref`` is a well-formed link reference, else what is wrong (never the value)."""
+    m = _CASE_REF.match(ref)
+    if m is None:
+        return "a case reference looks like GR-7KQ2M9XH4T-0 (State code, 10 characters, check character)"
+    if problem := state_problem(m.group(1)):
+        return f"the case reference's State code: {problem}"
+    if check_char(m.group(2)) != m.group(3):
+        return "the case reference's check character does not match (a character was mistyped)"
+    return None
 
 
 def _described(value: str) -> str:

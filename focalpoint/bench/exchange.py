@@ -33,7 +33,7 @@ from focalpoint.bench.echo import METHOD
 from focalpoint.crypto.tlsid import generate_tls_identity
 from focalpoint.errors import FocalpointError
 from focalpoint.localnet import LocalNetwork, NodeSpec, make_network
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.log import configure_logging
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.config import load_config
@@ -226,7 +226,7 @@ async def _measure_exchange(
     now = wall_clock_ms()
     bodies = iter(
         [
-            social_inquiry_request(f"BENCH-{i:08d}", identified_at_ms=now, padding=padding)
+            social_inquiry_request(case_ref_for(3_000_000 + i), identified_at_ms=now, padding=padding)
             for i in range(50 + light + messages)
         ]
     )
@@ -268,7 +268,7 @@ def sender_probe(node: Node, padding: int) -> bytes:
         sender_node=node.node_id,
         recipient_node="bench-receiver",
         recipient_key=key,
-        body=social_inquiry_request("BENCH-00000000", identified_at_ms=now, padding=padding),
+        body=social_inquiry_request(case_ref_for(3_000_000), identified_at_ms=now, padding=padding),
         message_id=os.urandom(16),
         created_at_ms=now,
         expires_at_ms=now + 86_400_000,

@@ -25,7 +25,7 @@ from typing import Any
 from focalpoint.bench.exchange import _cpu_s, _percentile, _receiver, _sequential, _spawn, _stopping, _tail
 from focalpoint.errors import FocalpointError
 from focalpoint.localnet import NodeSpec, make_network
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.log import configure_logging
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.config import load_config
@@ -78,7 +78,7 @@ async def run_flood_bench(*, messages: int, streams: int, batch: int) -> dict[st
 
 def _honest(sender: Node, count: int) -> Any:
     now = wall_clock_ms()
-    bodies = iter([social_inquiry_request(f"HONEST-{i:06d}", identified_at_ms=now) for i in range(count)])
+    bodies = iter([social_inquiry_request(case_ref_for(2_000_000 + i), identified_at_ms=now) for i in range(count)])
 
     async def call() -> None:
         sub = await sender.outbox.submit(RECEIVER, next(bodies))

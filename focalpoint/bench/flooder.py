@@ -22,7 +22,7 @@ from pathlib import Path
 from focalpoint.crypto.signing import Ed25519Signer
 from focalpoint.errors import FocalpointError
 from focalpoint.exchange.envelope import seal
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.log import configure_logging
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.config import load_config
@@ -57,7 +57,7 @@ def forged_envelopes(node: Node, recipient: str, count: int) -> list[envelope_pb
             sender_node=node.node_id,
             recipient_node=recipient,
             recipient_key=key,
-            body=social_inquiry_request(f"FLOOD-{i:06d}", identified_at_ms=now),
+            body=social_inquiry_request(case_ref_for(1_000_000 + i), identified_at_ms=now),
             message_id=os.urandom(16),
             created_at_ms=now,
             expires_at_ms=now + 3_600_000,

@@ -8,7 +8,8 @@
 - ``fold``: a link's state as a fold over its events in one canonical order;
 - ``gate``: the evidence checklist and the return gate (G1–G5) and its override;
 - ``guardian``: the guardian clock from identification time;
-- ``diagram``: the state diagram drawn from the table (docs/cases.md).
+- ``diagram``: the state diagram drawn from the table (docs/cases.md);
+- ``forms``: the YAML forms officials fill, one per kind, and reading them back into a body.
 
 Imports: ``directory``, ``focalpoint.exchange`` and the foundation (``errors``, ``ids``, ``v1``).
 No I/O, no clock reads (the time is passed in), no grpc.

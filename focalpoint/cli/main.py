@@ -18,6 +18,7 @@ import click
 from focalpoint.cli._local import fail, run
 from focalpoint.cli.audit import audit
 from focalpoint.cli.bench import bench
+from focalpoint.cli.case import case
 from focalpoint.cli.directory import directory
 from focalpoint.cli.message import message
 from focalpoint.cli.node import node
@@ -32,7 +33,7 @@ def cli() -> None:
     """Secure messaging between the child-protection focal points of different States."""
 
 
-for group in (node, directory, message, audit, bench):
+for group in (node, directory, message, case, audit, bench):
     cli.add_command(group)
 
 

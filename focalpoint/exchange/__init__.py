@@ -1,8 +1,9 @@
 """The exchange between nodes, as pure rules: bytes in, a verified object or a typed refusal out.
 
 - ``envelope``: sealing, and receive steps 1–13 (docs/protocol.md §3);
-- ``body``: validation of message bodies (refusing kinds it cannot validate yet) and the
-  pseudonymous case reference they carry;
+- ``body``: validation of message bodies, every kind, every broken rule at once with its field
+  path, and the pseudonymous case reference they carry;
+- ``rules``: the one table of rules ``body`` applies (printed into docs/protocol.md §11.6);
 - ``receipt``: signed receipts, single and batch (R1–R3);
 - ``policy``: the bilateral agreements as rules (receive step 13a) and who a node's partners are;
 - ``ping``: signed pings and their answers;
@@ -12,7 +13,16 @@ Imports: ``focalpoint.crypto``, ``directory`` and the foundation (``errors``, ``
 No I/O, no clock reads (the time is passed in), no grpc.
 """
 
-from focalpoint.exchange.body import KINDS, SUPPORTED_KINDS, InvalidBody, body_kind, case_ref_of, validate_body
+from focalpoint.exchange.body import (
+    KINDS,
+    SUPPORTED_KINDS,
+    InvalidBody,
+    Problem,
+    body_kind,
+    body_problems,
+    case_ref_of,
+    validate_body,
+)
 from focalpoint.exchange.codec import MAX_REASON_CHARS, refusal_from_proto, refusal_to_proto
 from focalpoint.exchange.envelope import (
     Limits,
@@ -35,10 +45,12 @@ __all__ = [
     "InvalidBody",
     "Limits",
     "OpenedMessage",
+    "Problem",
     "SealedEnvelope",
     "VerifiedReceipt",
     "answer_ping",
     "body_kind",
+    "body_problems",
     "case_ref_of",
     "check_exchange",
     "check_pong",

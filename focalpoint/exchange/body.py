@@ -1,154 +1,82 @@
-"""Validation of message bodies (pure).
+"""Validation of message bodies (pure): every kind, every broken rule at once, each with its field path.
 
-A body is refused when it could not be acted on safely at the other end: no kind,
-a kind this version cannot validate yet, a case reference that could carry a name or that
-differs from the case context's, malformed country or language codes, impossible dates, or a
-request that asks nothing. Messages name the field and the rule, never the value (values may
-be personal data).
+A body is refused when it could not be acted on safely at the other end. ``validate_body``
+walks the body and applies the rules of ``focalpoint.exchange.rules`` (one table, printed in
+docs/protocol.md §11.6) to every part it holds, the replacement body of an amendment included;
+``InvalidBody`` carries every ``Problem`` found (a field path from the body's root and the rule
+broken, never the value: values may be personal data), one a line in its text.
+
+``seal`` and the receive steps call it with the envelope's creation time as ``now_ms``, so a time
+that should lie in the past (an identification, an attestation) is judged against the clock of
+the node that signed it.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from google.protobuf.descriptor import FieldDescriptor
 
 from focalpoint.errors import UsageError
+from focalpoint.exchange.rules import (
+    KINDS,
+    POSITIONAL_LISTS,
+    Ctx,
+    Problem,
+    actor_problem,
+    case_ref_problem,
+    is_set,
+    spec_of,
+    subdivision_problem,
+    unit_problem,
+)
 from focalpoint.ids import language_problem, state_problem
-from focalpoint.v1 import common_pb2, messages_pb2
+from focalpoint.v1 import messages_pb2
 
-__all__ = ["KINDS", "SUPPORTED_KINDS", "InvalidBody", "body_kind", "case_ref_of", "validate_body"]
+__all__ = [
+    "KINDS",
+    "SUPPORTED_KINDS",
+    "InvalidBody",
+    "Problem",
+    "body_kind",
+    "body_problems",
+    "case_ref_of",
+    "validate_body",
+]
 
-# Every kind of the wire format (docs/protocol.md §11.3), whether or not this version handles it yet.
-KINDS: tuple[str, ...] = tuple(f.name for f in messages_pb2.Body.DESCRIPTOR.oneofs_by_name["kind"].fields)
-
-# A pseudonymous reference: letters, digits and . _ / - only, so a name with spaces
-# cannot be smuggled into it (docs/domain.md §3.4).
-_CASE_REF = re.compile(r"^[A-Z0-9][A-Z0-9._/-]{3,63}\Z")
-_CODE_LIST_VERSION = re.compile(r"^\d{4}\.\d{1,3}\Z")
-_MAX_TEXT = 20_000
+# Every kind is validated; kept under its earlier name for callers that list what a node handles.
+SUPPORTED_KINDS: tuple[str, ...] = KINDS
 
 
 class InvalidBody(UsageError):
-    """A body breaks a rule; the message names the field and the rule."""
+    """A body breaks rules; ``problems`` names each (path and rule), and the text lists them one a line."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        super().__init__("\n".join(f"{p.path or 'body'}: {p.message}" for p in self.problems))
 
 
 def body_kind(body: messages_pb2.Body) -> str:
     return body.WhichOneof("kind") or ""
 
 
-def validate_body(body: messages_pb2.Body) -> str:
-    """Return the body's kind; raise InvalidBody naming the first broken rule.
+def validate_body(body: messages_pb2.Body, *, now_ms: int | None = None) -> str:
+    """Return the body's kind; raise InvalidBody listing every broken rule.
 
-    A kind without a validator here is refused, sending and receiving alike: a body nobody
-    checked must not reach a case (docs/protocol.md §11.3).
+    ``now_ms``: the time the body is judged at (the envelope's creation time); without it, no
+    time is checked against the clock.
     """
-    kind = body.WhichOneof("kind")
-    if kind is None:
-        raise InvalidBody(f"body has no kind; expected one of: {', '.join(SUPPORTED_KINDS)}")
-    validator = _VALIDATORS.get(kind)
-    if validator is None:
-        raise InvalidBody(
-            f"kind {kind} cannot be sent or received by this version yet; it handles {', '.join(SUPPORTED_KINDS)}"
-        )
-    if not _CODE_LIST_VERSION.match(body.code_list_version):
-        raise InvalidBody("code_list_version must look like YYYY.N, e.g. 2026.1")
-    validator(body)
-    _context_matches(body, kind)
-    return kind
+    problems = body_problems(body, now_ms=now_ms)
+    if problems:
+        raise InvalidBody(problems)
+    return body_kind(body)
 
 
-def _context_matches(body: messages_pb2.Body, kind: str) -> None:
-    """The kind's own case_ref (kept for earlier senders) and the context's name one link."""
-    if body.HasField("context"):
-        own = getattr(body, kind).case_ref
-        _require(body.context.case_ref == own, f"context.case_ref must equal {kind}.case_ref")
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise InvalidBody(message)
-
-
-def _case_ref(value: str, where: str) -> None:
-    _require(
-        bool(_CASE_REF.match(value)),
-        f"{where}.case_ref must be 4–64 characters of A–Z, 0–9, '.', '_', '/', '-' (a pseudonymous reference)",
-    )
-
-
-def _date(value: common_pb2.Date, where: str, *, required: bool) -> None:
-    if not value.year and not value.month and not value.day:
-        _require(not required, f"{where} is required")
-        return
-    try:
-        dt.date(value.year, value.month, value.day)
-    except ValueError:
-        raise InvalidBody(f"{where} is not a valid calendar date") from None
-
-
-def _language(value: str, where: str) -> None:
-    if problem := language_problem(value):
-        raise InvalidBody(f"{where}: {problem}")
-
-
-def _state(value: str, where: str) -> None:
-    if problem := state_problem(value):
-        raise InvalidBody(f"{where}: {problem}")
-
-
-def _text(value: common_pb2.LocalizedText, where: str) -> None:
-    if not value.text and not value.original_text:
-        return
-    _language(value.language, f"{where}.language")
-    _require(len(value.text) <= _MAX_TEXT, f"{where}.text exceeds {_MAX_TEXT} characters")
-    if value.original_text:
-        _language(value.original_language, f"{where}.original_language (original_text is set)")
-
-
-def _languages(values: Iterable[str], where: str) -> None:
-    for i, v in enumerate(values):
-        _language(v, f"{where}[{i}]")
-
-
-def _validate_request(req: messages_pb2.SocialInquiryRequest) -> None:
-    where = "social_inquiry_request"
-    _case_ref(req.case_ref, where)
-    _require(req.identification_status != 0, f"{where}.identification_status is required")
-    _require(req.identified_at_ms > 0, f"{where}.identified_at_ms is required")
-    _require(len(req.topics) > 0, f"{where}.topics must name at least one inquiry topic")
-    _require(req.urgency != 0, f"{where}.urgency is required")
-    child = req.child
-    _state(child.presumed_nationality, f"{where}.child.presumed_nationality")
-    _date(child.documented_date_of_birth, f"{where}.child.documented_date_of_birth", required=False)
-    _require(child.assessed_age_years <= 25, f"{where}.child.assessed_age_years is out of range")
-    _text(child.place_of_origin, f"{where}.child.place_of_origin")
-    _languages(child.languages, f"{where}.child.languages")
-    for i, doc in enumerate(child.documents):
-        _state(doc.issuing_state, f"{where}.child.documents[{i}].issuing_state")
-    for i, contact in enumerate(req.family_contacts):
-        _text(contact.last_known_address, f"{where}.family_contacts[{i}].last_known_address")
-    _text(req.circumstances, f"{where}.circumstances")
-    _date(req.response_due, f"{where}.response_due", required=True)
-    if req.preferred_response_language:
-        _language(req.preferred_response_language, f"{where}.preferred_response_language")
-
-
-def _validate_report(rep: messages_pb2.SocialInquiryReport) -> None:
-    where = "social_inquiry_report"
-    _case_ref(rep.case_ref, where)
-    _require(rep.identity_confirmed != 0, f"{where}.identity_confirmed is required")
-    _require(rep.nationality_confirmed != 0, f"{where}.nationality_confirmed is required")
-    _require(rep.family_involvement != 0, f"{where}.family_involvement is required (use FINDING_UNKNOWN)")
-    _require(rep.recommended_solution != 0, f"{where}.recommended_solution is required")
-    _require(rep.completed_at_ms > 0, f"{where}.completed_at_ms is required")
-    _text(rep.family_situation, f"{where}.family_situation")
-    _text(rep.community_situation, f"{where}.community_situation")
-    _text(rep.recommendation_rationale, f"{where}.recommendation_rationale")
-    for i, c in enumerate(rep.caregivers):
-        _require(c.availability != 0, f"{where}.caregivers[{i}].availability is required")
-        _text(c.assessment, f"{where}.caregivers[{i}].assessment")
-        _date(c.visited_on, f"{where}.caregivers[{i}].visited_on", required=False)
+def body_problems(body: messages_pb2.Body, *, now_ms: int | None = None) -> tuple[Problem, ...]:
+    """Every broken rule of ``body``, in the order the walk meets them, each once."""
+    found = dict.fromkeys(_walk(body, "", Ctx(now_ms)))
+    return tuple(found)
 
 
 def case_ref_of(body: messages_pb2.Body) -> str:
@@ -159,9 +87,91 @@ def case_ref_of(body: messages_pb2.Body) -> str:
     return str(getattr(getattr(body, kind), "case_ref", "")) if kind else ""
 
 
-# The kinds this version validates; every other kind is refused (a later version adds them).
-_VALIDATORS: Mapping[str, Callable[[messages_pb2.Body], None]] = {
-    "social_inquiry_request": lambda body: _validate_request(body.social_inquiry_request),
-    "social_inquiry_report": lambda body: _validate_report(body.social_inquiry_report),
-}
-SUPPORTED_KINDS: tuple[str, ...] = tuple(k for k in KINDS if k in _VALIDATORS)
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path and name else path or name
+
+
+def _values(msg: Any, name: str) -> Iterator[tuple[str, Any]]:
+    """(relative path, value) of a field, one per entry of a list; an empty value is skipped."""
+    value = getattr(msg, name)
+    if msg.DESCRIPTOR.fields_by_name[name].is_repeated:
+        for i, item in enumerate(value):
+            yield f"{name}[{i}]", item
+    elif value:
+        yield name, value
+
+
+def _required(msg: Any, name: str) -> str | None:
+    if is_set(msg, name):
+        return None
+    fd: FieldDescriptor = msg.DESCRIPTOR.fields_by_name[name]
+    if fd.is_repeated:
+        return "needs at least one entry"
+    if fd.enum_type is not None:
+        return "is required (UNSPECIFIED is no code)"
+    return "is required"
+
+
+_SHAPES = (
+    ("states", state_problem),
+    ("subdivisions", subdivision_problem),
+    ("languages", language_problem),
+    ("units", unit_problem),
+    ("actors", actor_problem),
+    ("case_refs", case_ref_problem),
+)
+
+
+def _walk(msg: Any, path: str, ctx: Ctx) -> Iterator[Problem]:
+    descriptor = msg.DESCRIPTOR
+    spec = spec_of(descriptor)
+    for name in spec.required:
+        if message := _required(msg, name):
+            yield Problem(_join(path, name), message)
+    for name in spec.true:
+        if not getattr(msg, name):
+            yield Problem(_join(path, name), "must be true")
+    for attr, problem_of in _SHAPES:
+        for name in getattr(spec, attr):
+            for rel, value in _values(msg, name):
+                # An empty entry of a list is no code either; an empty single field is "not given".
+                if problem := problem_of(value):
+                    yield Problem(_join(path, rel), problem)
+    if ctx.now_ms is not None:
+        for name in spec.past:
+            if getattr(msg, name) > ctx.now_ms:
+                yield Problem(_join(path, name), "must not be after the message's creation time")
+    for name, kinds in spec.refers_to:
+        ref = getattr(msg, name)
+        if msg.HasField(name) and ref.kind in KINDS and ref.kind not in kinds:
+            yield Problem(_join(path, f"{name}.kind"), f"must refer to a {' or '.join(kinds)}")
+    kind = msg.WhichOneof("kind") if descriptor.full_name == messages_pb2.Body.DESCRIPTOR.full_name else None
+    for check in spec.checks:
+        if check.kinds and kind not in check.kinds:
+            continue
+        for rel, message in check.run(msg, ctx):
+            yield Problem(_join(path, rel), message)
+    yield from _generic(msg, path, ctx)
+
+
+def _generic(msg: Any, path: str, ctx: Ctx) -> Iterator[Problem]:
+    """The rules that follow from a field's type (rules.GENERIC), and the walk into every part that is set."""
+    for fd in msg.DESCRIPTOR.fields:
+        name = fd.name
+        at = _join(path, name)
+        value = getattr(msg, name)
+        repeated = fd.is_repeated
+        if fd.GetOptions().deprecated and is_set(msg, name):
+            yield Problem(at, "is deprecated and must not be set; its successor says it safely (messages.proto)")
+        if fd.enum_type is not None and repeated and fd.full_name not in POSITIONAL_LISTS:
+            for i, code in enumerate(value):
+                if code == 0 and fd.enum_type.values_by_number[0].name.endswith("_UNSPECIFIED"):
+                    yield Problem(f"{at}[{i}]", "is UNSPECIFIED, which is no code")
+        if fd.type == FieldDescriptor.TYPE_INT64 and name.endswith("_ms") and not repeated and value < 0:
+            yield Problem(at, "must be a time in milliseconds since 1970 (never negative; 0 = not given)")
+        if fd.message_type is not None:
+            if repeated:
+                for i, item in enumerate(value):
+                    yield from _walk(item, f"{at}[{i}]", ctx)
+            elif msg.HasField(name):
+                yield from _walk(value, at, ctx)

@@ -129,8 +129,11 @@ def seal(
     in_reply_to: bytes = b"",
     suite: Suite = SUITE_V1,
 ) -> SealedEnvelope:
-    """Sign then encrypt ``body`` for ``recipient_node``. Raises InvalidBody for a bad body."""
-    validate_body(body)
+    """Sign then encrypt ``body`` for ``recipient_node``. Raises InvalidBody listing every broken rule.
+
+    The body is judged at ``created_at_ms``, as the receiver will judge it.
+    """
+    validate_body(body, now_ms=created_at_ms)
     if len(message_id) != MESSAGE_ID_LEN:
         raise ValueError(f"message id must be {MESSAGE_ID_LEN} bytes, got {len(message_id)}")
     header = envelope_pb2.EnvelopeHeader(
@@ -280,9 +283,9 @@ def open_envelope(
         raise _refuse(Refusal.MALFORMED, "signed content is not a SignedContent") from e
     # 12. Signed fields equal the header (defeats re-addressing a decrypted message).
     _check_content_matches(content, header, header_sha256)
-    # 13. The body is a known, well-formed kind.
+    # 13. The body is a known, well-formed kind, judged at the time its sender signed it.
     try:
-        validate_body(content.body)
+        validate_body(content.body, now_ms=content.created_at_ms)
     except InvalidBody as e:
         raise _refuse(Refusal.INVALID_BODY, str(e)) from e
     return OpenedMessage(

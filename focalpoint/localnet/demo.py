@@ -21,7 +21,7 @@ import click
 from focalpoint.client import LocalClient
 from focalpoint.errors import FocalpointError, RefusalError
 from focalpoint.localnet import LocalNetwork, NodeSpec, make_network
-from focalpoint.localnet.samples import social_inquiry_report, social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_report, social_inquiry_request
 from focalpoint.log import configure_logging
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.config import load_config
@@ -111,7 +111,7 @@ async def _demo(root: Path) -> None:
         gr_api = LocalClient(net.nodes["gr-ekka"].local_address, net.nodes["gr-ekka"].token)
         al_api = LocalClient(net.nodes["al-shss"].local_address, net.nodes["al-shss"].token)
         async with gr_api, al_api:
-            case_ref = "GR-2026-0042"
+            case_ref = case_ref_for(42)
             sent_at = t.ms()
             agreement_id = next(i for i, a in net.agreements.items() if {"GR", "AL"} <= set(a.parties))
             body = social_inquiry_request(case_ref, identified_at_ms=wall_clock_ms(), agreement_id=agreement_id)

@@ -24,7 +24,7 @@ from focalpoint.crypto.tlsid import generate_tls_identity
 from focalpoint.errors import TransportError
 from focalpoint.exchange.receipt import verify_receipt
 from focalpoint.localnet import LocalNetwork
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState
 from focalpoint.v1 import common_pb2, directory_pb2, envelope_pb2, messages_pb2, node_pb2, node_pb2_grpc
@@ -443,7 +443,7 @@ def _resealed_same(f: Forger, h: envelope_pb2.EnvelopeHeader) -> envelope_pb2.En
 
 
 def _resealed_new_body(f: Forger, h: envelope_pb2.EnvelopeHeader) -> envelope_pb2.Envelope:
-    body = social_inquiry_request("GR-2026-0667", identified_at_ms=f.now_ms)
+    body = social_inquiry_request(case_ref_for(667), identified_at_ms=f.now_ms)
     same = {"message_id": h.message_id, "created_at_ms": h.created_at_ms, "expires_at_ms": h.expires_at_ms}
     return f.forge(f.header(GR, AL, **same), body=body)
 

@@ -16,7 +16,7 @@ from focalpoint.audit.evidence import MAGIC, seal_evidence, verify_evidence
 from focalpoint.crypto.signing import AdminSigner, Context
 from focalpoint.errors import VerificationError
 from focalpoint.localnet import make_network
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.net.memory import MemoryNetwork
 from focalpoint.storage.base import DeliveryState
 from focalpoint.v1 import audit_pb2, common_pb2
@@ -24,7 +24,7 @@ from tests.conftest import FAST_DELIVERY, SPECS, now_utc
 from tests.node.conftest import Fabric, FakeClock
 
 GR, AL, IT = "gr-ekka", "al-shss", "it-dgi"
-CASE = "GR-2026-0777"
+CASE = case_ref_for(777)
 UNKNOWN = b"\x98\x06\x01"  # field 99, varint 1: parsers skip it, a re-serialization keeps it
 
 

@@ -28,15 +28,15 @@ from google.protobuf import json_format
 
 from focalpoint.audit.evidence import MAGIC
 from focalpoint.localnet import LocalNetwork, make_network
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.v1 import audit_pb2
 from tests.conftest import FAST_DELIVERY, SPECS, now_utc
 from tests.support.procs import NodeProcess, cli
 
 SENDER, RECEIVER = "gr-ekka", "al-shss"
-CASE = "GR-2026-0042"
-OTHER_CASE = "GR-2026-9999"  # no message of this case exists anywhere
+CASE = case_ref_for(42)
+OTHER_CASE = case_ref_for(9999)  # no message of this case exists anywhere
 ACTOR = "officer.17"
 DELIVERED_WITHIN_S = 30.0
 HEX = re.compile(r"^[0-9a-f]+$")
@@ -721,7 +721,7 @@ def test_verify_db_reports_damaged_and_planted_rows_as_damage_never_a_traceback(
     assert fragment in first, first
     assert report["ok"] is False
     assert fragment in report["reason"]
-    assert "GR-2026" not in text.stdout
+    assert "GR-0000000" not in text.stdout
 
 
 @pytest.mark.parametrize(
@@ -740,7 +740,7 @@ def test_verify_db_of_a_database_it_cannot_read_fails_with_one_line(
     """A dropped table or column, or a file that is not SQLite: one error line naming what is wrong, exit 1."""
     db = pristine.copy_to(tmp_path / "unreadable")
     if damage == "not a database":
-        db.write_bytes(b"GR-2026-0001 " * 1000)
+        db.write_bytes(case_ref_for(1).encode() * 1000)
     else:
         with contextlib.closing(sqlite3.connect(db)) as conn, conn:
             conn.execute(damage)
@@ -748,7 +748,7 @@ def test_verify_db_of_a_database_it_cannot_read_fails_with_one_line(
         result = cli("audit", "verify", "--db", str(db), *args)
         assert result.returncode == 1
         one_line_error(result, str(db), fragment)
-        assert "GR-2026" not in result.stderr
+        assert "GR-0000000" not in result.stderr
 
 
 def test_verify_db_with_a_root_checks_every_checkpoint_signature(

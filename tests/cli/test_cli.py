@@ -22,7 +22,7 @@ import yaml
 from google.protobuf import json_format
 
 from focalpoint.localnet import LocalNetwork, NodeSpec, make_network
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.v1 import directory_pb2
 from tests.conftest import FAST_DELIVERY
@@ -278,7 +278,7 @@ async def _wait_delivered(config: Path, message_id: str, timeout_s: float = 30.0
 async def test_message_send_list_show_against_running_nodes(network: LocalNetwork, tmp_path: Path) -> None:
     """send prints a durable id (the same on retry with --request-id); list shows it; show prints the decrypted body."""
     gr, al = network.nodes[SENDER].config_path, network.nodes[RECEIVER].config_path
-    body = _write_body(tmp_path / "body.json", "GR-2026-0007")
+    body = _write_body(tmp_path / "body.json", case_ref_for(7))
     async with running(network, [SENDER, RECEIVER]):
         sent = await acli(
             "message", "send", "--config", str(gr), "--to", RECEIVER, "--body", str(body), "--request-id", "cli-1"
@@ -306,7 +306,7 @@ async def test_message_send_list_show_against_running_nodes(network: LocalNetwor
         assert received["message_id"] == message_id  # hex, as `send` and `list` print it
         assert received["sender_node"] == SENDER
         assert received["recipient_node"] == RECEIVER
-        assert received["body"]["social_inquiry_request"]["case_ref"] == "GR-2026-0007"
+        assert received["body"]["social_inquiry_request"]["case_ref"] == case_ref_for(7)
         assert received["body"]["social_inquiry_request"]["child"]["given_names"] == ["Arta"]
 
         mine = await acli("message", "show", "--config", str(gr), "--outbox", message_id)

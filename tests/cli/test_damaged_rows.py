@@ -9,7 +9,7 @@ import sqlite3
 import subprocess
 
 from focalpoint.localnet import LocalNetwork
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.storage.base import DeliveryState
 from focalpoint.storage.sqlite import SqliteStore
@@ -31,7 +31,8 @@ async def test_message_list_shows_the_unreadable_rows_among_the_others_and_exits
     gr, al = await start_node(GR), await start_node(AL)
     ids = []
     for i in range(3):
-        sent = await gr.outbox.submit(AL, social_inquiry_request(f"GR-2026-08{i}", identified_at_ms=wall_clock_ms()))
+        body = social_inquiry_request(case_ref_for(800 + i), identified_at_ms=wall_clock_ms())
+        sent = await gr.outbox.submit(AL, body)
         assert await gr.delivery.wait_closed(sent.message_id) is DeliveryState.DELIVERED
         ids.append(sent.message_id)
     before = await acli("message", "list", "--config", str(network.nodes[AL].config_path))
@@ -56,7 +57,7 @@ async def test_message_list_shows_the_unreadable_rows_among_the_others_and_exits
         damaged = lines[1]
         assert " UNREADABLE (row " in damaged
         assert reason in damaged
-        assert "GR-2026" not in listed.stdout
+        assert "GR-0000000" not in listed.stdout
         assert all("social_inquiry_request" in line for line in (lines[0], lines[2]))
         [warning] = listed.stderr.strip().splitlines()
         assert warning.startswith("focalpoint: warning: 1 ")

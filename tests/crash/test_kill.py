@@ -20,7 +20,7 @@ from focalpoint.audit import events as audit_events
 from focalpoint.client import LocalClient
 from focalpoint.errors import FocalpointError
 from focalpoint.localnet import LocalNetwork, NodeSpec, make_network
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.storage.base import DeliveryState
 from focalpoint.storage.sqlite.audit_log import AuditLog
@@ -90,7 +90,7 @@ async def submit_all(client: LocalClient, indices: Iterable[int]) -> tuple[dict[
             i = todo.pop(0)
             req = local_pb2.SubmitRequest(
                 recipient_node=RECEIVER,
-                body=social_inquiry_request(f"CRASH-{i:04d}", identified_at_ms=IDENTIFIED_AT_MS),
+                body=social_inquiry_request(case_ref_for(9300 + i), identified_at_ms=IDENTIFIED_AT_MS),
                 client_request_id=request_id(i),
             )
             try:

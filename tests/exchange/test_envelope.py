@@ -40,8 +40,9 @@ from focalpoint.exchange.envelope import (
     read_header,
     seal,
 )
+from focalpoint.exchange.rules import KINDS
 from focalpoint.localnet import NodeSpec
-from focalpoint.localnet.samples import social_inquiry_report, social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, sample_body, social_inquiry_report, social_inquiry_request
 from focalpoint.storage.keyfiles import NodeKeys
 from focalpoint.v1 import common_pb2, directory_pb2, envelope_pb2, messages_pb2
 from tests.support.dirworld import EntriesEdit, make_world
@@ -86,7 +87,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     return World(network.load(NOW_MS), network.keys, network)
 
 
-def request_body(case_ref: str = "GR-2026-0001") -> messages_pb2.Body:
+def request_body(case_ref: str = case_ref_for(1)) -> messages_pb2.Body:
     return social_inquiry_request(case_ref, identified_at_ms=NOW_MS - DAY_MS)
 
 
@@ -511,8 +512,8 @@ def test_seal_header_carries_routing_only(world: World, sealed: SealedEnvelope) 
     assert (header.created_at_ms, header.expires_at_ms) == (CREATED, EXPIRES)
     assert header.protocol_version == PROTOCOL_VERSION
     assert header.suite_id == SUITE_V1.suite_id
-    assert b"GR-2026-0001" not in sealed.envelope.header
-    assert b"GR-2026-0001" not in sealed.envelope.ciphertext
+    assert case_ref_for(1).encode() not in sealed.envelope.header
+    assert case_ref_for(1).encode() not in sealed.envelope.ciphertext
 
 
 def test_seal_is_randomized(world: World) -> None:
@@ -542,16 +543,21 @@ def test_read_header_refuses_oversized_before_parsing() -> None:
 
 # --- Properties --------------------------------------------------------------------------
 
-case_refs = st.from_regex(r"[A-Z0-9][A-Z0-9._/-]{3,63}", fullmatch=True)
+case_refs = st.builds(case_ref_for, st.integers(0, 32**10 - 1), st.sampled_from(["GR", "AL", "IT"]))
+# Every time inside a drawn body lies before this; envelopes are created at or after it.
+WRITTEN_BY_MS = 2**50
 
 
 @st.composite
 def bodies(draw: st.DrawFn) -> messages_pb2.Body:
     case_ref = draw(case_refs)
-    at_ms = draw(st.integers(min_value=1, max_value=2**62))
-    if draw(st.booleans()):
+    at_ms = draw(st.integers(min_value=10**11, max_value=WRITTEN_BY_MS))
+    choice = draw(st.sampled_from(["request", "report", *KINDS]))
+    if choice == "request":
         return social_inquiry_request(case_ref, identified_at_ms=at_ms, padding=draw(st.integers(0, 4096)))
-    return social_inquiry_report(case_ref, completed_at_ms=at_ms)
+    if choice == "report":
+        return social_inquiry_report(case_ref, completed_at_ms=at_ms)
+    return sample_body(choice, case_ref=case_ref, at_ms=at_ms)
 
 
 @settings(max_examples=50, deadline=None)
@@ -560,7 +566,7 @@ def bodies(draw: st.DrawFn) -> messages_pb2.Body:
     message_id=st.binary(min_size=16, max_size=16),
     in_reply_to=st.one_of(st.just(b""), st.binary(min_size=16, max_size=16)),
     sequence=st.integers(min_value=0, max_value=2**64 - 1),
-    created=st.integers(min_value=0, max_value=2**50),
+    created=st.integers(min_value=WRITTEN_BY_MS, max_value=2**51),
     lifetime=st.integers(min_value=1, max_value=LIMITS.max_lifetime_ms),
 )
 def test_seal_open_round_trip(

@@ -16,7 +16,7 @@ import pytest
 from focalpoint.audit import events as audit_events
 from focalpoint.exchange.envelope import SealedEnvelope, seal
 from focalpoint.localnet import LocalNetwork
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.net.memory import MemoryNetwork, PeerDoor
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.config import load_config
@@ -101,7 +101,7 @@ class Fabric:
         sender: str,
         recipient: str,
         *,
-        case_ref: str = "GR-2026-0001",
+        case_ref: str = case_ref_for(1),
         body: messages_pb2.Body | None = None,
         message_id: bytes | None = None,
         sequence: int = 1,

@@ -13,7 +13,7 @@ from directory.health import directory_health
 from focalpoint.audit.checkpoint import make_checkpoint
 from focalpoint.errors import Refusal, RefusalError
 from focalpoint.exchange.envelope import Limits
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.storage.base import DeliveryState
 from focalpoint.v1 import audit_pb2
 from tests.node.conftest import Fabric, eventually
@@ -23,7 +23,9 @@ FIVE_MINUTES = 300
 
 
 async def _submit(fabric: Fabric) -> bytes:
-    body = social_inquiry_request("GR-2026-0001", identified_at_ms=fabric.clock())
+    # Identified (and attested) ten minutes ago: earlier than any skewed node clock here, as a
+    # body's times are earlier than the envelope that carries it.
+    body = social_inquiry_request(case_ref_for(1), identified_at_ms=fabric.clock() - 2 * FIVE_MINUTES * 1000)
     return (await fabric.nodes[GR].outbox.submit(AL, body)).message_id
 
 

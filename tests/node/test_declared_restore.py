@@ -17,7 +17,7 @@ from focalpoint.audit import events as audit_events
 from focalpoint.audit.checkpoint import make_checkpoint, make_restore_declaration
 from focalpoint.crypto.signing import AdminSigner
 from focalpoint.errors import StorageError
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.node.restore import SEQUENCE_SHIFT
 from focalpoint.server.node import Node
 from focalpoint.storage.base import RESTORE_PENDING
@@ -31,7 +31,7 @@ Kind = audit_pb2.AuditEventKind
 
 
 async def _grow(node: Node, n: int, at_ms: int) -> None:
-    event = audit_events.status_changed(at_ms=at_ms, actor="t", case_ref="GR-2026-0700", status="open")
+    event = audit_events.status_changed(at_ms=at_ms, actor="t", case_ref=case_ref_for(700), status="open")
     await node.store.audit.record([event] * n)
 
 
@@ -236,7 +236,7 @@ async def test_a_node_on_a_restored_database_declares_it_at_start_and_numbers_ab
         index,
         bytes.fromhex("ab" * 32),
     )
-    sent = await gr.outbox.submit(AL, social_inquiry_request("GR-2026-0100", identified_at_ms=fabric.clock()))
+    sent = await gr.outbox.submit(AL, social_inquiry_request(case_ref_for(100), identified_at_ms=fabric.clock()))
     row = await gr.store.outbox.get(sent.message_id)
     assert row is not None
     assert row.peer_sequence == (1 << SEQUENCE_SHIFT) + 1
@@ -298,7 +298,7 @@ async def test_a_backup_older_than_a_declared_restore_gets_a_new_epoch_and_new_n
     gr = await _reopen(fabric, old_backup)
     fabric.network.set_down(AL, False)
     assert gr.checkpoints.epoch.number == 2
-    sent = await gr.outbox.submit(AL, social_inquiry_request("GR-2026-0101", identified_at_ms=fabric.clock()))
+    sent = await gr.outbox.submit(AL, social_inquiry_request(case_ref_for(101), identified_at_ms=fabric.clock()))
     row = await gr.store.outbox.get(sent.message_id)
     assert row is not None
     assert row.peer_sequence == (2 << SEQUENCE_SHIFT) + 1
@@ -318,7 +318,7 @@ async def test_a_declaration_cannot_hide_a_rewrite_of_what_a_witness_cosigned_be
     first = await _cosigned_by_al(fabric, 1)
     later = await _cosigned_by_al(fabric, 40)
     other = MemoryStore()
-    event = audit_events.status_changed(at_ms=1, actor="someone else", case_ref="GR-2026-0999", status="open")
+    event = audit_events.status_changed(at_ms=1, actor="someone else", case_ref=case_ref_for(999), status="open")
     await other.audit.record([event] * (first + 3))
     await _mark_restored(other, fabric)
     gr = await _reopen(fabric, other)

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from focalpoint.errors import Refusal
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.net.memory import PeerDoor
 from focalpoint.node.delivery import Backoff
 from focalpoint.server.node import Node
@@ -84,7 +84,7 @@ async def test_while_the_receiver_is_down_the_entry_stays_queued_and_is_retried_
     """QUEUED with growing attempts, "not reachable" and a later next attempt; then delivered once."""
     gr, al = fabric.nodes[GR], fabric.nodes[AL]
     fabric.network.set_down(AL)
-    mid = await _submit(fabric, "GR-2026-0301")
+    mid = await _submit(fabric, case_ref_for(301))
     await _attempted(gr, [mid], 1)
     first = await _row(gr, mid)
     assert first.state is DeliveryState.QUEUED
@@ -114,7 +114,7 @@ async def test_a_lost_answer_is_retried_and_closed_by_the_original_receipt_witho
     door = RecordingDoor(al.peer_api)
     fabric.network.attach(AL, door)
     fabric.network.drop_answers(AL, 1)
-    mid = await _submit(fabric, "GR-2026-0302")
+    mid = await _submit(fabric, case_ref_for(302))
     await _attempted(gr, [mid], 1)
     assert (await _row(gr, mid)).state is DeliveryState.QUEUED
     stored = await al.store.inbox.get(GR, mid)
@@ -133,7 +133,7 @@ async def test_a_receipt_that_does_not_verify_never_closes_the_entry(fabric: Fab
     door = RecordingDoor(al.peer_api)
     door.tamper = True
     fabric.network.attach(AL, door)
-    mid = await _submit(fabric, "GR-2026-0303")
+    mid = await _submit(fabric, case_ref_for(303))
     await _attempted(gr, [mid], 1)
     row = await _row(gr, mid)
     assert row.state is DeliveryState.QUEUED
@@ -150,7 +150,7 @@ async def test_a_refusal_that_is_not_retryable_fails_the_entry_with_the_receiver
     """al's address leads to it-dgi, which refuses WRONG_RECIPIENT: FAILED, with a REFUSED_BY_PEER event."""
     gr, it = fabric.nodes[GR], fabric.nodes[IT]
     fabric.network.attach(AL, it.peer_api)
-    mid = await _submit(fabric, "GR-2026-0304")
+    mid = await _submit(fabric, case_ref_for(304))
     assert await _closed(gr, mid) is DeliveryState.FAILED
     row = await _row(gr, mid)
     assert row.state is DeliveryState.FAILED
@@ -171,7 +171,7 @@ async def test_a_retryable_refusal_keeps_the_entry_queued_until_the_receiver_can
     """al's disk fails: UNAVAILABLE keeps the entry QUEUED; the retry after it recovers delivers it."""
     gr, al = fabric.nodes[GR], fabric.nodes[AL]
     fabric.stores[AL].fail_next_writes(1)
-    mid = await _submit(fabric, "GR-2026-0305")
+    mid = await _submit(fabric, case_ref_for(305))
     await _attempted(gr, [mid], 1)
     row = await _row(gr, mid)
     assert row.state is DeliveryState.QUEUED
@@ -187,7 +187,7 @@ async def test_an_entry_whose_lifetime_ends_is_expired_and_its_waiter_told(fabri
     """Past ``expires_at_ms``, ``expire`` closes the entry EXPIRED with an EXPIRED event; it is never sent again."""
     gr, al = fabric.nodes[GR], fabric.nodes[AL]
     fabric.network.set_down(AL)
-    mid = await _submit(fabric, "GR-2026-0306", ttl_seconds=60)
+    mid = await _submit(fabric, case_ref_for(306), ttl_seconds=60)
     await _attempted(gr, [mid], 1)
     waiter = asyncio.create_task(gr.delivery.wait_closed(mid))
     await asyncio.sleep(0.01)
@@ -216,7 +216,7 @@ async def test_many_messages_to_one_peer_go_as_one_batch_under_one_receipt_root(
     """Ten entries due together: one DeliverStream call, one inbox commit at al, one signed root."""
     gr, al = fabric.nodes[GR], fabric.nodes[AL]
     fabric.network.set_down(AL)
-    mids = [await _submit(fabric, f"GR-2026-04{i:02}") for i in range(10)]
+    mids = [await _submit(fabric, case_ref_for(400 + i)) for i in range(10)]
     await _attempted(gr, mids, 1)
     fabric.network.set_down(AL, False)
     calls, commits = len(fabric.network.calls), fabric.stores[AL].commits
@@ -238,7 +238,7 @@ async def test_a_restarted_node_delivers_what_it_left_queued_exactly_once(fabric
     """Reopened on the same store, ``delivery.start`` sends the QUEUED entries in one batch."""
     fabric.network.set_down(AL)
     gr = fabric.nodes[GR]
-    mids = [await _submit(fabric, f"GR-2026-05{i:02}") for i in range(3)]
+    mids = [await _submit(fabric, case_ref_for(500 + i)) for i in range(3)]
     await _attempted(gr, mids, 1)
     await fabric.close(GR)
     fabric.network.set_down(AL, False)
@@ -253,7 +253,7 @@ async def test_a_restarted_node_delivers_what_it_left_queued_exactly_once(fabric
     al = fabric.nodes[AL]
     assert await al.store.inbox.count() == 3
     assert sorted(e.message_id for _, e in await events(al, DELIVERED)) == sorted(mids)
-    later = await _submit(fabric, "GR-2026-0510")
+    later = await _submit(fabric, case_ref_for(510))
     assert (await _row(gr, later)).peer_sequence == 4
     assert await _closed(gr, later) is DeliveryState.DELIVERED
 
@@ -264,7 +264,7 @@ async def test_a_message_stored_before_a_restart_whose_receipt_was_lost_is_close
     """The answer is lost, gr restarts; the retry from the new process gets the original receipt."""
     gr, al = fabric.nodes[GR], fabric.nodes[AL]
     fabric.network.drop_answers(AL, 1)
-    mid = await _submit(fabric, "GR-2026-0601")
+    mid = await _submit(fabric, case_ref_for(601))
     await _attempted(gr, [mid], 1)
     stored = await al.store.inbox.get(GR, mid)
     assert stored is not None

@@ -14,7 +14,7 @@ from directory.trust import parse_signed
 from focalpoint.audit.evidence import verify_evidence
 from focalpoint.crypto.signing import AdminSigner
 from focalpoint.errors import ConfigError
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.storage.base import DeliveryState
 from focalpoint.v1 import directory_pb2
 from tests.node.conftest import Fabric
@@ -108,9 +108,9 @@ async def test_a_bundle_with_additions_is_stored_served_and_exported_as_verified
     assert (await gr.store.directory.load())[2] == directory.raw  # stored
     assert await al.transport.fetch_bundle(GR, 0) == (directory.version, directory.raw)  # served
 
-    sent = await gr.outbox.submit(AL, social_inquiry_request("GR-2026-0901", identified_at_ms=fabric.clock()))
+    sent = await gr.outbox.submit(AL, social_inquiry_request(case_ref_for(901), identified_at_ms=fabric.clock()))
     assert await asyncio.wait_for(gr.delivery.wait_closed(sent.message_id), 1) is DeliveryState.DELIVERED
-    evidence, _, _ = await gr.exporter.export_case("GR-2026-0901", "auditor.1")
+    evidence, _, _ = await gr.exporter.export_case(case_ref_for(901), "auditor.1")
     report = verify_evidence(evidence)  # no root given: the oldest root inside is the anchor
     assert report.anchor.startswith("the oldest root inside")
     assert report.messages == 1

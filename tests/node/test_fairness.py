@@ -10,6 +10,7 @@ from functools import partial
 import pytest
 
 from focalpoint.errors import Refusal, RefusalError
+from focalpoint.localnet.samples import case_ref_for
 from focalpoint.node.fairness import MAX_CALLS_PER_PEER, FairShare
 from focalpoint.v1 import audit_pb2
 from tests.node.conftest import Fabric, events
@@ -22,7 +23,7 @@ async def test_a_partner_s_envelope_is_stored_while_another_peer_s_big_batch_is_
 ) -> None:
     """it-dgi's batch of 256 envelopes is still being checked when gr-ekka's single envelope is answered."""
     al = fabric.nodes["al-shss"]
-    flood = [fabric.seal("it-dgi", "al-shss", case_ref=f"IT-2026-{i:04}").envelope for i in range(FLOOD)]
+    flood = [fabric.seal("it-dgi", "al-shss", case_ref=case_ref_for(i, "IT")).envelope for i in range(FLOOD)]
     honest = fabric.seal("gr-ekka", "al-shss")
     flooding = asyncio.ensure_future(al.inbox.receive_batch(flood, "it-dgi"))
     await asyncio.sleep(0)  # the flood's call has started (before the fix, it opened all 256 here)
@@ -40,7 +41,7 @@ async def test_a_peer_past_its_calls_in_progress_is_answered_unavailable_and_the
     """With MAX_CALLS_PER_PEER calls of it-dgi in progress, its next call is UNAVAILABLE at once and unaudited."""
     al = fabric.nodes["al-shss"]
     batches = [
-        [fabric.seal("it-dgi", "al-shss", case_ref=f"IT-2026-{b:02}{i:02}").envelope for i in range(8)]
+        [fabric.seal("it-dgi", "al-shss", case_ref=case_ref_for(b * 100 + i, "IT")).envelope for i in range(8)]
         for b in range(MAX_CALLS_PER_PEER)
     ]
     busy = [asyncio.ensure_future(al.inbox.receive_batch(batch, "it-dgi")) for batch in batches]

@@ -8,6 +8,7 @@ import pytest
 from focalpoint.audit import events as audit_events
 from focalpoint.errors import Refusal, RefusalError
 from focalpoint.exchange.receipt import verify_receipt
+from focalpoint.localnet.samples import case_ref_for
 from focalpoint.v1 import audit_pb2, envelope_pb2
 from tests.node.conftest import Fabric, events, eventually
 
@@ -24,7 +25,7 @@ async def test_an_envelope_from_a_partner_is_stored_with_a_delivered_event_that_
 ) -> None:
     """The inbox row, the DELIVERED event and a signed receipt naming that event's log index."""
     al = fabric.nodes["al-shss"]
-    sealed = fabric.seal("gr-ekka", "al-shss", case_ref="GR-2026-0101", sequence=7)
+    sealed = fabric.seal("gr-ekka", "al-shss", case_ref=case_ref_for(101), sequence=7)
     answer = await al.inbox.receive(sealed.envelope, "gr-ekka")
     assert not answer.duplicate
     content = _content(answer.receipt)
@@ -34,7 +35,7 @@ async def test_an_envelope_from_a_partner_is_stored_with_a_delivered_event_that_
     event = audit_events.decode(await al.store.audit.read(lambda view: view.leaf(content.log_index)))
     assert event.kind == DELIVERED
     assert (event.peer_node, event.message_id, event.envelope_sha256) == ("gr-ekka", sealed.message_id, sealed.digest)
-    assert (event.case_ref, event.sequence) == ("GR-2026-0101", 7)
+    assert (event.case_ref, event.sequence) == (case_ref_for(101), 7)
     # The sender can verify the receipt against the directory it shares with the receiver.
     gr = fabric.nodes["gr-ekka"]
     verified = verify_receipt(
@@ -50,7 +51,7 @@ async def test_an_envelope_from_a_partner_is_stored_with_a_delivered_event_that_
     assert row is not None
     assert row.receipt == answer.receipt.SerializeToString()
     assert row.digest == sealed.digest
-    assert row.case_ref == "GR-2026-0101"
+    assert row.case_ref == case_ref_for(101)
     assert envelope_pb2.Envelope.FromString(row.envelope) == sealed.envelope
 
 
@@ -71,10 +72,10 @@ async def test_a_duplicate_gets_the_original_receipt_and_appends_nothing(fabric:
 async def test_the_same_message_id_with_another_envelope_is_refused_as_a_replay(fabric: Fabric) -> None:
     """A second envelope reusing a message id is REPLAY, logged, and the first one stays."""
     al = fabric.nodes["al-shss"]
-    first = fabric.seal("gr-ekka", "al-shss", case_ref="GR-2026-0102")
+    first = fabric.seal("gr-ekka", "al-shss", case_ref=case_ref_for(102))
     await al.inbox.receive(first.envelope, "gr-ekka")
     size = al.store.audit.size
-    second = fabric.seal("gr-ekka", "al-shss", case_ref="GR-2026-0103", message_id=first.message_id)
+    second = fabric.seal("gr-ekka", "al-shss", case_ref=case_ref_for(103), message_id=first.message_id)
     assert second.digest != first.digest
     with pytest.raises(RefusalError) as refused:
         await al.inbox.receive(second.envelope, "gr-ekka")
@@ -87,7 +88,7 @@ async def test_the_same_message_id_with_another_envelope_is_refused_as_a_replay(
     row = await al.store.inbox.get("gr-ekka", first.message_id)
     assert row is not None
     assert row.digest == first.digest
-    assert row.case_ref == "GR-2026-0102"
+    assert row.case_ref == case_ref_for(102)
 
 
 @pytest.mark.parametrize("fault", ["wrong recipient", "expired", "altered ciphertext"])
@@ -136,7 +137,7 @@ async def test_a_batch_is_stored_in_one_commit_under_one_signed_receipt_root(fab
     """Every envelope of a batch: one transaction, consecutive DELIVERED events, one signed root."""
     al = fabric.nodes["al-shss"]
     store = fabric.stores["al-shss"]
-    sealed = [fabric.seal("gr-ekka", "al-shss", case_ref=f"GR-2026-02{i:02}", sequence=i + 1) for i in range(4)]
+    sealed = [fabric.seal("gr-ekka", "al-shss", case_ref=case_ref_for(200 + i), sequence=i + 1) for i in range(4)]
     commits, size = store.commits, al.store.audit.size
     results = await al.inbox.receive_batch([s.envelope for s in sealed], "gr-ekka")
     assert store.commits == commits + 1

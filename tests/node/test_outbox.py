@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from focalpoint.errors import UsageError
-from focalpoint.localnet.samples import social_inquiry_report, social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_report, social_inquiry_request
 from focalpoint.node.outbox import Outbox, Submitted
 from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState
@@ -20,7 +20,7 @@ from focalpoint.v1 import audit_pb2, messages_pb2
 from tests.node.conftest import Fabric, events
 
 GR, AL, IT = "gr-ekka", "al-shss", "it-dgi"
-CASE = "GR-2026-0042"
+CASE = case_ref_for(42)
 SENT = audit_pb2.AUDIT_EVENT_KIND_SENT
 
 
@@ -44,7 +44,7 @@ async def test_a_repeated_client_request_id_with_the_same_request_returns_the_fi
     first = await gr.outbox.submit(AL, body, ttl_seconds=3600, client_request_id="req-1")
     again = await gr.outbox.submit(AL, request(fabric), ttl_seconds=3600, client_request_id="req-1")
     assert again == first
-    after = await gr.outbox.submit(AL, request(fabric, "GR-2026-0043"))
+    after = await gr.outbox.submit(AL, request(fabric, case_ref_for(43)))
     assert await outbox_rows(gr) == 2
     assert await sent_sequences(gr) == [1, 2]
     assert after.message_id != first.message_id
@@ -58,7 +58,7 @@ def other_recipient(fabric: Fabric, submission: dict[str, Any]) -> None:
 
 
 def other_body(fabric: Fabric, submission: dict[str, Any]) -> None:
-    submission["body"] = request(fabric, "GR-2026-0099")
+    submission["body"] = request(fabric, case_ref_for(99))
 
 
 def other_ttl(fabric: Fabric, submission: dict[str, Any]) -> None:
@@ -84,7 +84,7 @@ async def test_a_client_request_id_reused_for_a_different_request_is_refused_and
     """Reusing a request id with another recipient, body, in_reply_to or lifetime is a UsageError naming the id
     and what differs (never the content); the new message is not stored, the first stays as it was."""
     gr = fabric.nodes[GR]
-    earlier = await gr.outbox.submit(AL, request(fabric, "GR-2026-0001"))
+    earlier = await gr.outbox.submit(AL, request(fabric, case_ref_for(1)))
     first = await gr.outbox.submit(AL, request(fabric), ttl_seconds=3600, client_request_id="req-7")
     submission: dict[str, Any] = {"recipient": AL, "body": request(fabric), "ttl_seconds": 3600}
     submission["earlier"] = earlier.message_id
@@ -96,7 +96,7 @@ async def test_a_client_request_id_reused_for_a_different_request_is_refused_and
     assert f"client_request_id 'req-7' was already used for message {first.message_id.hex()}" in message
     assert f"with a different {what};" in message
     assert "not sent" in message
-    assert "GR-2026" not in message
+    assert "GR-0000000" not in message
     assert await outbox_rows(gr) == 2
     assert await sent_sequences(gr) == [1, 2]
     assert await gr.outbox.submit(AL, request(fabric), ttl_seconds=3600, client_request_id="req-7") == first
@@ -109,7 +109,7 @@ async def test_concurrent_submissions_with_one_request_id_take_turns(fabric: Fab
     same, also_same = request(fabric), request(fabric)
     results = await asyncio.gather(
         gr.outbox.submit(AL, same, client_request_id="req-c"),
-        gr.outbox.submit(AL, request(fabric, "GR-2026-0777"), client_request_id="req-c"),
+        gr.outbox.submit(AL, request(fabric, case_ref_for(777)), client_request_id="req-c"),
         gr.outbox.submit(AL, also_same, client_request_id="req-c"),
         return_exceptions=True,
     )
@@ -148,8 +148,8 @@ async def test_a_request_id_from_another_process_on_the_same_database_is_compare
         )
         assert a == b
         results = await asyncio.gather(
-            gr.outbox.submit(AL, request(fabric, "GR-2026-0100"), client_request_id="req-y"),
-            twin.submit(AL, request(fabric, "GR-2026-0200"), client_request_id="req-y"),
+            gr.outbox.submit(AL, request(fabric, case_ref_for(100)), client_request_id="req-y"),
+            twin.submit(AL, request(fabric, case_ref_for(200)), client_request_id="req-y"),
             return_exceptions=True,
         )
         # Whichever committed first wins; the other is told its request differs.
@@ -169,7 +169,7 @@ async def test_a_request_id_is_still_checked_after_a_restart(fabric: Fabric) -> 
     gr = await fabric.open(GR)
     assert await gr.outbox.submit(AL, request(fabric), client_request_id="req-r") == first
     with pytest.raises(UsageError, match="with a different body"):
-        await gr.outbox.submit(AL, request(fabric, "GR-2026-0555"), client_request_id="req-r")
+        await gr.outbox.submit(AL, request(fabric, case_ref_for(555)), client_request_id="req-r")
 
 
 # --- in_reply_to ---------------------------------------------------------------------------
@@ -177,7 +177,7 @@ async def test_a_request_id_is_still_checked_after_a_restart(fabric: Fabric) -> 
 
 async def received_from(fabric: Fabric, sender: str, recipient: str) -> bytes:
     """The id of a message ``sender`` sent and ``recipient`` stored."""
-    sent = await fabric.nodes[sender].outbox.submit(recipient, request(fabric, "AL-2026-0001"))
+    sent = await fabric.nodes[sender].outbox.submit(recipient, request(fabric, case_ref_for(1, "AL")))
     state = await asyncio.wait_for(fabric.nodes[sender].delivery.wait_closed(sent.message_id), 5)
     assert state is DeliveryState.DELIVERED
     return sent.message_id

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.net.channels import client_options
 from focalpoint.storage.base import DeliveryState
 from tests.node.conftest import Fabric, eventually
@@ -21,7 +21,7 @@ async def _queue_during_an_outage(fabric: Fabric, n: int) -> list[bytes]:
     fabric.network.set_down(AL)
     ids = []
     for i in range(n):
-        body = social_inquiry_request(f"GR-2026-{i:04d}", identified_at_ms=fabric.clock())
+        body = social_inquiry_request(case_ref_for(i), identified_at_ms=fabric.clock())
         ids.append((await gr.outbox.submit(AL, body)).message_id)
 
     async def all_retried() -> bool:

@@ -13,7 +13,7 @@ from focalpoint.audit.checkpoint import cosign
 from focalpoint.crypto.merkle import leaf_hash, root_from_inclusion, verify_consistency
 from focalpoint.crypto.signing import AdminSigner
 from focalpoint.errors import NotFound, OutOfRange, PermissionDenied, PreconditionFailed, UsageError
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState
 from focalpoint.v1 import audit_pb2, common_pb2, directory_pb2
@@ -60,9 +60,9 @@ async def test_out_of_range_reaches_the_caller_over_the_network_as_the_same_erro
 async def test_a_consistency_proof_inside_the_log_links_two_checkpoints(fabric: Fabric) -> None:
     """A proof between two signed sizes verifies against their roots."""
     gr, al = fabric.nodes[GR], fabric.nodes[AL]
-    await _deliver(fabric, AL, "GR-2026-0801")
+    await _deliver(fabric, AL, case_ref_for(801))
     _, old = await _checkpoint(gr)
-    await _deliver(fabric, IT, "GR-2026-0802")
+    await _deliver(fabric, IT, case_ref_for(802))
     _, new = await _checkpoint(gr)
     proof = await al.transport.consistency_proof(GR, old.size, new.size)
     assert verify_consistency(old.size, new.size, old.root_hash, new.root_hash, proof)
@@ -74,8 +74,8 @@ async def test_an_inclusion_proof_shows_the_event_only_to_the_partner_it_is_an_e
 ) -> None:
     """al is shown gr's SENT event to al; other events (even a COSIGNED naming al) come with the path only."""
     gr, al = fabric.nodes[GR], fabric.nodes[AL]
-    await _deliver(fabric, AL, "GR-2026-0803")
-    await _deliver(fabric, IT, "GR-2026-0804")
+    await _deliver(fabric, AL, case_ref_for(803))
+    await _deliver(fabric, IT, case_ref_for(804))
     await al.checkpoints.get()
     assert [o.result for o in await gr.witness.check_all([AL])] == ["cosigned"]
     _, checkpoint = await _checkpoint(gr)

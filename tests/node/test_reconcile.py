@@ -13,7 +13,7 @@ from focalpoint.audit import events as audit_events
 from focalpoint.errors import UsageError
 from focalpoint.exchange import reconcile
 from focalpoint.exchange.reconcile import SETTLED_AFTER_MS
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.net.memory import PeerDoor
 from focalpoint.storage.base import EXPIRED, NOT_RECEIVED, DeliveryState, OutboxRow
 from focalpoint.v1 import audit_pb2, envelope_pb2, node_pb2
@@ -37,7 +37,7 @@ async def _send_and_expire(fabric: Fabric, *, al_stores_it: bool) -> bytes:
         fabric.network.drop_answers(AL, 1_000_000)
     else:
         fabric.network.set_down(AL)
-    body = social_inquiry_request("GR-2026-0042", identified_at_ms=fabric.clock())
+    body = social_inquiry_request(case_ref_for(42), identified_at_ms=fabric.clock())
     message_id = (await gr.outbox.submit(AL, body, ttl_seconds=TTL_S)).message_id
 
     for attempts in (1, 2):  # the first attempt, and a retry: both answered, both answers lost
@@ -154,7 +154,7 @@ async def test_an_answer_that_proves_nothing_leaves_the_entry_expired(fabric: Fa
 async def test_a_node_learns_only_about_its_own_messages(fabric: Fabric) -> None:
     """it asks al about a message gr delivered there: al answers as for a message it never got."""
     gr, al = fabric.nodes[GR], fabric.nodes[AL]
-    body = social_inquiry_request("GR-2026-0007", identified_at_ms=fabric.clock())
+    body = social_inquiry_request(case_ref_for(7), identified_at_ms=fabric.clock())
     sent = await gr.outbox.submit(AL, body)
     assert await asyncio.wait_for(gr.delivery.wait_closed(sent.message_id), 2) is DeliveryState.DELIVERED
     row = await _row(fabric, sent.message_id)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from focalpoint.errors import StorageError
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.storage.memory import MemoryStore
 from tests.node.conftest import Fabric
 
@@ -17,7 +17,7 @@ GR, AL = "gr-ekka", "al-shss"
 async def _witnessed_log(fabric: Fabric) -> int:
     """gr's log grows and al cosigns it; the size al cosigned."""
     gr, al = fabric.nodes[GR], fabric.nodes[AL]
-    await gr.outbox.submit(AL, social_inquiry_request("GR-2026-0001", identified_at_ms=fabric.clock()))
+    await gr.outbox.submit(AL, social_inquiry_request(case_ref_for(1), identified_at_ms=fabric.clock()))
     await gr.checkpoints.get()
     [outcome] = await al.witness.check_all([GR])
     assert outcome.result == "cosigned"

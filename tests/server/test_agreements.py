@@ -13,7 +13,7 @@ import pytest
 from focalpoint.errors import Refusal, RefusalError, UsageError
 from focalpoint.exchange.envelope import seal
 from focalpoint.localnet import LocalNetwork, make_network
-from focalpoint.localnet.samples import social_inquiry_report, social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_report, social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.config import load_config
 from focalpoint.server.node import Node
@@ -25,7 +25,7 @@ GR, AL, IT = "gr-ekka", "al-shss", "it-dgi"
 
 
 def request() -> messages_pb2.Body:
-    return social_inquiry_request("GR-2026-0101", identified_at_ms=wall_clock_ms())
+    return social_inquiry_request(case_ref_for(101), identified_at_ms=wall_clock_ms())
 
 
 async def _wait_version(node: Node, version: int) -> None:
@@ -65,7 +65,7 @@ async def test_without_any_agreement_nothing_is_sent(tmp_path: Path) -> None:
     gr = await Node.open(load_config(net.nodes[GR].config_path))
     try:
         with pytest.raises(UsageError, match=r"no agreement in force between GR and AL.*no agreement between them"):
-            await gr.outbox.submit(AL, social_inquiry_request("GR-2026-0102", identified_at_ms=wall_clock_ms()))
+            await gr.outbox.submit(AL, social_inquiry_request(case_ref_for(102), identified_at_ms=wall_clock_ms()))
         assert await gr.store.outbox.page(10, 0) == []
     finally:
         await gr.stop(0)
@@ -98,7 +98,7 @@ async def test_only_the_kinds_an_agreement_covers_travel(network: LocalNetwork, 
     )
     with pytest.raises(UsageError, match="covers social_inquiry_request"):
         await nodes[GR].outbox.submit(AL, request())
-    report = social_inquiry_report("GR-2026-0101", completed_at_ms=wall_clock_ms())
+    report = social_inquiry_report(case_ref_for(101), completed_at_ms=wall_clock_ms())
     sent = await nodes[AL].outbox.submit(GR, report)
     assert await nodes[AL].delivery.wait_closed(sent.message_id) is DeliveryState.DELIVERED
 
@@ -127,7 +127,7 @@ async def test_the_receiver_enforces_agreements_too(network: LocalNetwork, nodes
     with pytest.raises(RefusalError) as caught:
         await gr.transport.deliver(AL, sealed.envelope)
     assert caught.value.code is Refusal.NO_AGREEMENT
-    assert "GR-2026" not in caught.value.reason  # the refusal names States and kinds, never case data
+    assert "GR-0000000" not in caught.value.reason  # the refusal names States and kinds, never case data
     assert await al.store.inbox.count() == before
 
 

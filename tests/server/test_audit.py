@@ -18,7 +18,7 @@ from focalpoint.audit.verify import find_damage
 from focalpoint.client import LocalClient
 from focalpoint.errors import DamagedData, VerificationError
 from focalpoint.localnet import LocalNetwork
-from focalpoint.localnet.samples import social_inquiry_report, social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_report, social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState
@@ -45,10 +45,10 @@ async def _exchange(gr: Node, al: Node, case_ref: str) -> tuple[bytes, bytes]:
 
 async def test_every_step_of_an_exchange_is_logged_and_receipts_name_the_event(nodes: dict[str, Node]) -> None:
     gr, al = nodes["gr-ekka"], nodes["al-shss"]
-    request_id, _ = await _exchange(gr, al, "GR-2026-0101")
-    sender_side = {e.kind for _, e in await _events(gr, "GR-2026-0101")}
+    request_id, _ = await _exchange(gr, al, case_ref_for(101))
+    sender_side = {e.kind for _, e in await _events(gr, case_ref_for(101))}
     assert {Kind.AUDIT_EVENT_KIND_SENT, Kind.AUDIT_EVENT_KIND_RECEIPTED, Kind.AUDIT_EVENT_KIND_DELIVERED} <= sender_side
-    delivered = [(i, e) for i, e in await _events(al, "GR-2026-0101") if e.kind == Kind.AUDIT_EVENT_KIND_DELIVERED]
+    delivered = [(i, e) for i, e in await _events(al, case_ref_for(101)) if e.kind == Kind.AUDIT_EVENT_KIND_DELIVERED]
     [(index, event)] = [(i, e) for i, e in delivered if e.message_id == request_id]
     assert event.peer_node == "gr-ekka"
     assert event.message_kind == "social_inquiry_request"
@@ -69,17 +69,17 @@ async def test_a_read_through_the_local_api_is_logged_before_content_leaves(
     nodes: dict[str, Node], network: LocalNetwork
 ) -> None:
     gr, al = nodes["gr-ekka"], nodes["al-shss"]
-    request_id, _ = await _exchange(gr, al, "GR-2026-0102")
+    request_id, _ = await _exchange(gr, al, case_ref_for(102))
     token = al.keyring.keys.local_api_token
     before = al.store.audit.size
     async with LocalClient(f"127.0.0.1:{al.local_port}", token, actor="officer.17") as client:
         message = await client.get_message(local_pb2.DIRECTION_INBOX, request_id)
-        assert message.body.social_inquiry_request.case_ref == "GR-2026-0102"
+        assert message.body.social_inquiry_request.case_ref == case_ref_for(102)
         await client.list_inbox()
     reads = [e for i, e in await _events(al) if i >= before and e.kind == Kind.AUDIT_EVENT_KIND_READ]
     assert len(reads) == 1
     assert reads[0].actor == "officer.17"
-    assert reads[0].case_ref == "GR-2026-0102"
+    assert reads[0].case_ref == case_ref_for(102)
     assert reads[0].message_id == request_id
 
 
@@ -87,7 +87,7 @@ async def test_partners_witness_checkpoints_and_evidence_verifies_offline(
     nodes: dict[str, Node], network: LocalNetwork
 ) -> None:
     gr, al, it = nodes["gr-ekka"], nodes["al-shss"], nodes["it-dgi"]
-    await _exchange(gr, al, "GR-2026-0103")
+    await _exchange(gr, al, case_ref_for(103))
     signed = await gr.checkpoints.get()
     assert audit_pb2.Checkpoint.FromString(signed.checkpoint).size == gr.store.audit.size
     outcomes = {o.peer: o.result for o in await al.witness.round()}
@@ -101,10 +101,10 @@ async def test_partners_witness_checkpoints_and_evidence_verifies_offline(
     assert {o.peer: o.result for o in await gr.witness.round()}["al-shss"] == "cosigned"
 
     async with LocalClient(f"127.0.0.1:{gr.local_port}", gr.keyring.keys.local_api_token, actor="auditor.1") as client:
-        exported = await client.export_case("GR-2026-0103")
+        exported = await client.export_case(case_ref_for(103))
     report = verify_evidence(exported.evidence, trusted_root=network.trusted_root_path.read_bytes())
     assert report.node == "gr-ekka"
-    assert report.case_ref == "GR-2026-0103"
+    assert report.case_ref == case_ref_for(103)
     assert report.messages == 2
     assert report.receipted == 2
     assert report.witnesses == ["al-shss", "it-dgi"]
@@ -134,10 +134,10 @@ async def test_partners_witness_checkpoints_and_evidence_verifies_offline(
 async def test_an_exporter_cannot_fake_the_receivers_log(nodes: dict[str, Node], network: LocalNetwork) -> None:
     """Even re-signed by the exporting node, a bundle whose receiver-log proof was altered fails E7."""
     gr, al = nodes["gr-ekka"], nodes["al-shss"]
-    await _exchange(gr, al, "GR-2026-0104")
+    await _exchange(gr, al, case_ref_for(104))
     await al.checkpoints.get()
     await gr.witness.check_all(["al-shss"])
-    data, _, _ = await gr.exporter.export_case("GR-2026-0104", "auditor.2")
+    data, _, _ = await gr.exporter.export_case(case_ref_for(104), "auditor.2")
     root = network.trusted_root_path.read_bytes()
     assert verify_evidence(data, trusted_root=root).receiver_logged == 1
     assert gr.keyring.log_signer is not None
@@ -174,7 +174,7 @@ async def test_verify_audit_of_a_busy_node_never_reports_damage_that_is_not_ther
     async def traffic() -> int:
         sent = 0
         while not stop.is_set() and sent < 2_000:  # bounded in count; stops with the checks
-            body = social_inquiry_request(f"GR-2026-{sent:04d}", identified_at_ms=wall_clock_ms())
+            body = social_inquiry_request(case_ref_for(sent), identified_at_ms=wall_clock_ms())
             await gr.outbox.submit("al-shss", body)
             await al.store.audit.record([b"a read on the other node"])  # and another node's log grows too
             sent += 1
@@ -199,7 +199,7 @@ async def test_verify_audit_of_a_damaged_database_answers_plainly_never_unknown(
     """A running node whose database was edited under it: a planted subtree is reported (ok false, at the
     log's end, saying what was found); with the subtrees' table dropped, DATA_LOSS naming the table."""
     gr = nodes["gr-ekka"]
-    await _exchange(gr, nodes["al-shss"], "GR-2026-0105")
+    await _exchange(gr, nodes["al-shss"], case_ref_for(105))
     assert isinstance(gr.store, SqliteStore)
     db = gr.store.path
     token = gr.keyring.keys.local_api_token

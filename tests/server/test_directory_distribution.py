@@ -15,7 +15,7 @@ import yaml
 from focalpoint.admin.repo import Repository
 from focalpoint.errors import UsageError
 from focalpoint.localnet import LocalNetwork, free_port
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.net.directory import add_directory_service, fetch_bundle
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.config import load_config
@@ -112,7 +112,7 @@ async def test_a_node_keeps_serving_while_the_directory_service_is_down(
         network.publish(now=now_utc())
         await asyncio.sleep(0.6)  # several refresh intervals with the service down
         assert gr.cache.current.version == version
-        sent = await gr.outbox.submit(AL, social_inquiry_request("GR-2026-0300", identified_at_ms=wall_clock_ms()))
+        sent = await gr.outbox.submit(AL, social_inquiry_request(case_ref_for(300), identified_at_ms=wall_clock_ms()))
         assert await asyncio.wait_for(gr.delivery.wait_closed(sent.message_id), 15) is DeliveryState.DELIVERED
         await repo_server.start()
         await _wait(functools.partial(_at, gr, network.version), "the node to catch up")
@@ -130,7 +130,7 @@ async def test_a_peer_envelope_announces_a_newer_directory(network: LocalNetwork
         network.publish(now=now_utc())
         await _wait(functools.partial(_at, gr, network.version), "the sender to refresh")
         assert al.cache.current.version == old  # it does not poll for an hour
-        sent = await gr.outbox.submit(AL, social_inquiry_request("GR-2026-0301", identified_at_ms=wall_clock_ms()))
+        sent = await gr.outbox.submit(AL, social_inquiry_request(case_ref_for(301), identified_at_ms=wall_clock_ms()))
         assert await asyncio.wait_for(gr.delivery.wait_closed(sent.message_id), 15) is DeliveryState.DELIVERED
         await _wait(functools.partial(_at, al, network.version), "the receiver to fetch the version from its peer")
     finally:

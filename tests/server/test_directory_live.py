@@ -12,7 +12,7 @@ import pytest
 
 from focalpoint.errors import UsageError
 from focalpoint.localnet import LocalNetwork
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.config import load_config
 from focalpoint.server.node import Node
@@ -52,7 +52,7 @@ def _has_version(node: Node, version: int) -> bool:
     return node.cache.current.version >= version
 
 
-async def _send(sender: Node, recipient: str, case: str = "GR-2026-0200") -> bytes:
+async def _send(sender: Node, recipient: str, case: str = case_ref_for(200)) -> bytes:
     sent = await sender.outbox.submit(recipient, social_inquiry_request(case, identified_at_ms=wall_clock_ms()))
     state = await asyncio.wait_for(sender.delivery.wait_closed(sent.message_id), 15)
     assert state is DeliveryState.DELIVERED, f"ended {state.name}"
@@ -90,7 +90,7 @@ async def test_signing_key_rotation_takes_effect_without_restart(network: LocalN
     await _wait(lambda: new in gr.keyring.keys.signers, "the running node to load its new key")
     assert await _signature_key(al, GR, await _send(gr, AL)) == old  # NEXT is announced, not yet used
     await _publish(network, [gr, al], mutate=_set_status(GR, "signing", {new: ACTIVE, old: RETIRED}, wall_clock_ms()))
-    assert await _signature_key(al, GR, await _send(gr, AL, "GR-2026-0201")) == new
+    assert await _signature_key(al, GR, await _send(gr, AL, case_ref_for(201))) == new
 
 
 async def test_encryption_key_rotation_takes_effect_without_restart(
@@ -117,7 +117,7 @@ async def test_a_revoked_signing_key_is_refused_at_once(network: LocalNetwork, n
     gr, al = nodes[GR], nodes[AL]
     key = gr.keyring.keys.signer.key_id
     await _publish(network, [gr, al], mutate=_set_status(GR, "signing", {key: REVOKED}))
-    sent = await gr.outbox.submit(AL, social_inquiry_request("GR-2026-0202", identified_at_ms=wall_clock_ms()))
+    sent = await gr.outbox.submit(AL, social_inquiry_request(case_ref_for(202), identified_at_ms=wall_clock_ms()))
     assert await asyncio.wait_for(gr.delivery.wait_closed(sent.message_id), 15) is DeliveryState.FAILED
     row = await gr.store.outbox.get(sent.message_id)
     assert row is not None
@@ -137,7 +137,7 @@ async def test_a_node_keeps_working_from_its_cached_directory(network: LocalNetw
     await again.start()
     try:
         assert again.cache.current.version == version
-        await _send(again, AL, "GR-2026-0203")
+        await _send(again, AL, case_ref_for(203))
     finally:
         await again.stop(0)
 
@@ -168,6 +168,6 @@ async def test_an_expired_directory_refuses_to_send_with_a_clear_reason(network:
     frozen = await Node.open(config, clock_ms=lambda: later)
     try:
         with pytest.raises(UsageError, match="has expired"):
-            await frozen.outbox.submit(AL, social_inquiry_request("GR-2026-0204", identified_at_ms=later))
+            await frozen.outbox.submit(AL, social_inquiry_request(case_ref_for(204), identified_at_ms=later))
     finally:
         await frozen.stop(0)

@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 from focalpoint.client import LocalClient
 from focalpoint.errors import StorageFull
 from focalpoint.localnet import LocalNetwork
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.config import load_config
 from focalpoint.server.node import LOCAL_SERVICE, Node
@@ -71,7 +71,7 @@ async def test_a_full_disk_is_reported_to_people_and_resumes_by_itself(
         al = await start_node(AL)
         assert await _local_status(al) == health_pb2.HealthCheckResponse.SERVING
         filler = fill(disk)
-        body = social_inquiry_request("AL-2026-0001", identified_at_ms=wall_clock_ms())
+        body = social_inquiry_request(case_ref_for(1, "AL"), identified_at_ms=wall_clock_ms())
         request = local_pb2.SubmitRequest(recipient_node=GR, body=body)
         async with LocalClient(f"127.0.0.1:{al.local_port}", al.keyring.keys.local_api_token) as client:
             with capture_logs() as logs:
@@ -83,7 +83,7 @@ async def test_a_full_disk_is_reported_to_people_and_resumes_by_itself(
             assert any("disk is full" in p for p in report["node_problems"])
             await _until_status(al, health_pb2.HealthCheckResponse.NOT_SERVING)
             # A partner's message to the full node waits at its sender (a retryable refusal).
-            sent = await gr.outbox.submit(AL, social_inquiry_request("GR-2026-0001", identified_at_ms=wall_clock_ms()))
+            sent = await gr.outbox.submit(AL, social_inquiry_request(case_ref_for(1), identified_at_ms=wall_clock_ms()))
             await asyncio.sleep(0.3)
             row = await gr.store.outbox.get(sent.message_id)
             assert row is not None

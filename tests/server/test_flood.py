@@ -13,7 +13,7 @@ import pytest
 
 from focalpoint.client import LocalClient
 from focalpoint.localnet import LocalNetwork
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.limits import descriptor_budget
 from focalpoint.server.node import Node
@@ -60,13 +60,13 @@ async def test_a_descriptor_flood_on_the_peer_port_leaves_the_local_api_storage_
                 submitted = await local.submit(
                     local_pb2.SubmitRequest(
                         recipient_node="it-dgi",
-                        body=social_inquiry_request("AL-2026-0001", identified_at_ms=wall_clock_ms()),
+                        body=social_inquiry_request(case_ref_for(1, "AL"), identified_at_ms=wall_clock_ms()),
                     )
                 )  # a write: the outbox row and its SENT event
                 assert submitted.message_id
                 assert (await local.list_audit(limit=1)).size == before + 1
             sent = await gr.outbox.submit(
-                "al-shss", social_inquiry_request("GR-2026-0001", identified_at_ms=wall_clock_ms())
+                "al-shss", social_inquiry_request(case_ref_for(1), identified_at_ms=wall_clock_ms())
             )
             state = await asyncio.wait_for(gr.delivery.wait_closed(sent.message_id), DELIVERY_TIMEOUT_S)
             assert state is DeliveryState.DELIVERED

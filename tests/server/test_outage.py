@@ -10,17 +10,23 @@ from typing import cast
 import pytest
 
 from focalpoint.localnet import LocalNetwork
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.config import load_config
 from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState, OutboxRow
+from focalpoint.v1 import messages_pb2
 
 SENDER, RECEIVER = "gr-ekka", "al-shss"
 M = 20
 DEADLINE_S = 30.0
 
 StartNode = Callable[[str], Awaitable[Node]]
+
+
+def _request(n: int) -> messages_pb2.Body:
+    """A social inquiry request on link number ``n``."""
+    return social_inquiry_request(case_ref_for(n), identified_at_ms=wall_clock_ms())
 
 
 def starter(start_node: Callable[[str], object]) -> StartNode:
@@ -51,10 +57,7 @@ async def test_peer_down_then_up_gets_everything_without_operator_action(
 ) -> None:
     """Messages to a down peer stay QUEUED with attempts and an error, then all arrive once it starts."""
     sender = await starter(start_node)(SENDER)
-    sent = [
-        await sender.outbox.submit(RECEIVER, social_inquiry_request(f"OUT-{i:04d}", identified_at_ms=wall_clock_ms()))
-        for i in range(M)
-    ]
+    sent = [await sender.outbox.submit(RECEIVER, _request(9200 + i)) for i in range(M)]
     rows = await outbox_when(sender, all_retried)
     assert {r.state for r in rows} == {DeliveryState.QUEUED}
     assert all(r.last_error for r in rows)
@@ -101,9 +104,9 @@ async def test_message_outliving_its_ttl_while_peer_is_down_ends_expired(
     """Past its TTL a queued message becomes EXPIRED (waiters are told) and is never sent later; others still go."""
     sender, clock = clocked_sender
     short = await sender.outbox.submit(
-        RECEIVER, social_inquiry_request("TTL-0001", identified_at_ms=wall_clock_ms()), ttl_seconds=60
+        RECEIVER, social_inquiry_request(case_ref_for(9101), identified_at_ms=wall_clock_ms()), ttl_seconds=60
     )
-    long = await sender.outbox.submit(RECEIVER, social_inquiry_request("TTL-0002", identified_at_ms=wall_clock_ms()))
+    long = await sender.outbox.submit(RECEIVER, _request(9102))
     waiter = asyncio.create_task(sender.delivery.wait_closed(short.message_id))
     try:
         rows = await outbox_when(sender, lambda rs: len(rs) == 2 and all(r.attempts >= 1 for r in rs))

@@ -12,7 +12,7 @@ import pytest
 from focalpoint.audit import events as audit_events
 from focalpoint.errors import UsageError
 from focalpoint.localnet import LocalNetwork
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.config import load_config
 from focalpoint.server.node import Node
@@ -42,7 +42,7 @@ async def test_a_sender_back_after_the_lifetime_settles_what_the_receiver_stored
     config = load_config(network.nodes[SENDER].config_path)
     sender = await Node.open(config)
     await sender.start()  # the receiver is down: the message stays queued
-    body = social_inquiry_request("REC-0001", identified_at_ms=wall_clock_ms())
+    body = social_inquiry_request(case_ref_for(9001), identified_at_ms=wall_clock_ms())
     message_id = (await sender.outbox.submit(RECEIVER, body, ttl_seconds=TTL_S)).message_id
     await row_when(sender, message_id, DeliveryState.QUEUED)
     await sender.stop(0)

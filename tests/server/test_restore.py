@@ -14,7 +14,7 @@ import pytest
 from focalpoint.audit import events as audit_events
 from focalpoint.errors import StorageError
 from focalpoint.localnet import LocalNetwork
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.node.restore import SEQUENCE_SHIFT
 from focalpoint.server.config import load_config
@@ -27,11 +27,15 @@ from tests.conftest import StartNode
 GR, AL = "gr-ekka", "al-shss"
 Kind = audit_pb2.AuditEventKind
 
+_TAGS = ("BEFORE", "AFTER", "RESTORED")
+
 
 async def _send(sender: Node, n: int, tag: str) -> list[int]:
     """``n`` messages to al, delivered; their sequence numbers."""
     sent = [
-        await sender.outbox.submit(AL, social_inquiry_request(f"{tag}-{i:04d}", identified_at_ms=wall_clock_ms()))
+        await sender.outbox.submit(
+            AL, social_inquiry_request(case_ref_for(_TAGS.index(tag) * 100 + i), identified_at_ms=wall_clock_ms())
+        )
         for i in range(n)
     ]
     states = await asyncio.wait_for(asyncio.gather(*(sender.delivery.wait_closed(s.message_id) for s in sent)), 20)

@@ -18,7 +18,7 @@ from focalpoint.audit.checkpoint import contradiction, cosign, verify_checkpoint
 from focalpoint.audit.verify import find_damage
 from focalpoint.crypto.signing import AdminSigner
 from focalpoint.localnet import LocalNetwork
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.config import load_config
 from focalpoint.server.node import Node
@@ -87,11 +87,11 @@ async def test_partners_cosign_a_growing_log_and_the_cosignatures_come_back(
     network: LocalNetwork, start_node: StartNode
 ) -> None:
     gr, al = await start_node("gr-ekka"), await start_node("al-shss")
-    await _send(gr, "al-shss", "GR-2026-0201")
+    await _send(gr, "al-shss", case_ref_for(201))
     await gr.checkpoints.get()
     assert [o.result for o in await al.witness.round() if o.peer == "gr-ekka"] == ["cosigned"]
     # The log grows: the witness checks consistency from the size it cosigned, then cosigns again.
-    await _send(gr, "al-shss", "GR-2026-0202")
+    await _send(gr, "al-shss", case_ref_for(202))
     grown = audit_pb2.Checkpoint.FromString((await gr.checkpoints.get()).checkpoint).size
     assert [(o.result, o.size) for o in await al.witness.round() if o.peer == "gr-ekka"] == [("cosigned", grown)]
     assert [o.result for o in await al.witness.round() if o.peer == "gr-ekka"] == ["unchanged"]
@@ -110,7 +110,7 @@ async def test_a_fork_shown_to_two_partners_is_caught_by_gossip(network: LocalNe
     db = _db(network, "gr-ekka")
     fork_b = db.with_name("fork-b.sqlite")
     try:
-        await _send(gr, "al-shss", "GR-2026-0203")
+        await _send(gr, "al-shss", case_ref_for(203))
         await gr.stop(0)
         _copy_db(db, fork_b)
         # History A: two more events, then a checkpoint; al cosigns it.
@@ -157,7 +157,7 @@ async def test_a_rewritten_history_is_caught_by_the_witness_that_cosigned_it(
     gr = await _open(network, "gr-ekka")
     db = _db(network, "gr-ekka")
     try:
-        await _send(gr, "al-shss", "GR-2026-0204")
+        await _send(gr, "al-shss", case_ref_for(204))
         cut = gr.store.audit.size
         await gr.store.audit.record(
             [audit_events.status_changed(at_ms=1, actor="a", case_ref="X-2", status="open")] * 3
@@ -188,7 +188,7 @@ async def test_a_rewritten_history_is_caught_by_the_witness_that_cosigned_it(
 
 async def test_audit_calls_are_for_partners_and_check_what_they_are_given(nodes: dict[str, Node]) -> None:
     gr, al, it = nodes["gr-ekka"], nodes["al-shss"], nodes["it-dgi"]
-    await _send(gr, "al-shss", "GR-2026-0205")
+    await _send(gr, "al-shss", case_ref_for(205))
     signed = await gr.checkpoints.get()
     size = audit_pb2.Checkpoint.FromString(signed.checkpoint).size
     channel = peer_channel(al.keyring.keys.tls, gr)

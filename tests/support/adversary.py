@@ -23,7 +23,7 @@ from focalpoint.crypto.signing import Context, Ed25519Signer
 from focalpoint.crypto.suite import PROTOCOL_VERSION, SUITE_V1, EncryptionPublicKey
 from focalpoint.crypto.tlsid import TlsIdentity
 from focalpoint.exchange.envelope import seal
-from focalpoint.localnet.samples import social_inquiry_request
+from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.net.status import REFUSAL_METADATA_KEY
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.node import Node
@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 # Every body the attacker sends carries this case reference; no refusal may echo it.
-CASE_REF = "GR-2026-0666"
+CASE_REF = case_ref_for(666)
 DELIVER_METHOD = "/focalpoint.v1.NodeService/Deliver"
 _HPKE_INFO_LABEL = b"focalpoint/v1/envelope\x00"
 HOUR_MS = 3600 * 1000
