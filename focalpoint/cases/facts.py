@@ -94,43 +94,59 @@ def facts_of(body: messages_pb2.Body, *, at_ms: int) -> tuple[str, Facts]:
         f = Facts(identified_at_ms=body.case_notification.identified_at_ms)
     elif kind == "acknowledgement":
         a = body.acknowledgement
-        f = Facts(refers_to=a.acknowledges.message_id, refers_sha256=a.acknowledges.body_sha256,
-                  ack_kind=code_name(codes_pb2.AckKind, a.kind), assigned_unit=a.assigned_unit)  # fmt: skip
+        f = Facts(
+            refers_to=a.acknowledges.message_id,
+            refers_sha256=a.acknowledges.body_sha256,
+            ack_kind=code_name(codes_pb2.AckKind, a.kind),
+            assigned_unit=a.assigned_unit,
+        )
     elif kind == "social_inquiry_report":
         r = body.social_inquiry_report
-        f = Facts(evidence=InquiryReport(
-            family_involvement=code_name(messages_pb2.Finding, r.family_involvement) if r.family_involvement else "",
-            payment_received=code_name(messages_pb2.Finding, r.payment_received) if r.payment_received else "",
-            departure_factors=_codes(codes_pb2.RiskFactor, r.departure_factors),
-        ))  # fmt: skip
+        f = Facts(
+            evidence=InquiryReport(
+                family_involvement=code_name(messages_pb2.Finding, r.family_involvement)
+                if r.family_involvement
+                else "",
+                payment_received=code_name(messages_pb2.Finding, r.payment_received) if r.payment_received else "",
+                departure_factors=_codes(codes_pb2.RiskFactor, r.departure_factors),
+            )
+        )
     elif kind == "identity_verification_reply":
         v = body.identity_verification_reply
-        f = Facts(evidence=IdentityReply(
-            nationality=code_name(messages_pb2.Confirmation, v.nationality),
-            travel_document_can_be_issued=v.travel_document_can_be_issued,
-            minority=code_name(codes_pb2.MinorityPresumption, v.minority),
-            source=code_name(codes_pb2.VerificationSource, v.source),
-            adult_by_registry=v.source in (codes_pb2.VERIFICATION_SOURCE_CIVIL_REGISTRY,
-                                           codes_pb2.VERIFICATION_SOURCE_POPULATION_REGISTER)
-            and _adult_at(v.registered_date_of_birth, at_ms),
-        ))  # fmt: skip
+        f = Facts(
+            evidence=IdentityReply(
+                nationality=code_name(messages_pb2.Confirmation, v.nationality),
+                travel_document_can_be_issued=v.travel_document_can_be_issued,
+                minority=code_name(codes_pb2.MinorityPresumption, v.minority),
+                source=code_name(codes_pb2.VerificationSource, v.source),
+                adult_by_registry=v.source
+                in (codes_pb2.VERIFICATION_SOURCE_CIVIL_REGISTRY, codes_pb2.VERIFICATION_SOURCE_POPULATION_REGISTER)
+                and _adult_at(v.registered_date_of_birth, at_ms),
+            )
+        )
     elif kind == "risk_assessment_report":
         k = body.risk_assessment_report
         level = codes_pb2.RiskLevel
-        f = Facts(evidence=RiskReport(
-            occasion=code_name(codes_pb2.AssessmentOccasion, k.occasion),
-            overall=code_name(level, k.overall),
-            completed_at_ms=k.completed_at_ms or at_ms,
-            domains=tuple((code_name(codes_pb2.RiskDomain, d.domain), code_name(level, d.level)) for d in k.findings),
-            measures=_codes(codes_pb2.ProtectiveMeasure, k.measures_required),
-            factors_persisting=_codes(codes_pb2.RiskFactor, k.departure_factors_persisting),
-        ))  # fmt: skip
+        f = Facts(
+            evidence=RiskReport(
+                occasion=code_name(codes_pb2.AssessmentOccasion, k.occasion),
+                overall=code_name(level, k.overall),
+                completed_at_ms=k.completed_at_ms or at_ms,
+                domains=tuple(
+                    (code_name(codes_pb2.RiskDomain, d.domain), code_name(level, d.level)) for d in k.findings
+                ),
+                measures=_codes(codes_pb2.ProtectiveMeasure, k.measures_required),
+                factors_persisting=_codes(codes_pb2.RiskFactor, k.departure_factors_persisting),
+            )
+        )
     elif kind == "child_views_record":
         c = body.child_views_record
-        f = Facts(evidence=ChildViews(
-            return_stance=code_name(codes_pb2.ReturnStance, c.return_stance) if c.return_stance else "",
-            not_heard_reason=code_name(codes_pb2.NotHeardReason, c.not_heard_reason) if c.not_heard_reason else "",
-        ))  # fmt: skip
+        f = Facts(
+            evidence=ChildViews(
+                return_stance=code_name(codes_pb2.ReturnStance, c.return_stance) if c.return_stance else "",
+                not_heard_reason=code_name(codes_pb2.NotHeardReason, c.not_heard_reason) if c.not_heard_reason else "",
+            )
+        )
     elif kind == "reintegration_plan":
         f = Facts(evidence=ReintegrationPlan(_codes(codes_pb2.RiskFactor, body.reintegration_plan.factors_addressed)))
     elif kind in ("durable_solution_proposal", "durable_solution_counter_proposal"):
@@ -148,24 +164,34 @@ def facts_of(body: messages_pb2.Body, *, at_ms: int) -> tuple[str, Facts]:
         )
     elif kind == "durable_solution_agreement":
         g = body.durable_solution_agreement
-        f = Facts(refers_to=g.accepts.message_id, refers_sha256=g.accepts.body_sha256,
-                  solution=code_name(messages_pb2.DurableSolution, g.solution.solution),
-                  solution_state=g.solution.solution_state, gate=_gate(g.gate, g.HasField("gate")),
-                  approval=_approval(g.approval))  # fmt: skip
+        f = Facts(
+            refers_to=g.accepts.message_id,
+            refers_sha256=g.accepts.body_sha256,
+            solution=code_name(messages_pb2.DurableSolution, g.solution.solution),
+            solution_state=g.solution.solution_state,
+            gate=_gate(g.gate, g.HasField("gate")),
+            approval=_approval(g.approval),
+        )
     elif kind == "repatriation_plan":
         rp = body.repatriation_plan
         f = Facts(latest_departure_day=_day(rp.latest_departure), no_detention_assurance=rp.no_detention_assurance)
     elif kind == "repatriation_plan_acceptance":
         ac = body.repatriation_plan_acceptance
-        f = Facts(refers_to=ac.accepts.message_id, refers_sha256=ac.accepts.body_sha256,
-                  approval=_approval(ac.approval), gate=_gate(ac.gate, ac.HasField("gate")))  # fmt: skip
+        f = Facts(
+            refers_to=ac.accepts.message_id,
+            refers_sha256=ac.accepts.body_sha256,
+            approval=_approval(ac.approval),
+            gate=_gate(ac.gate, ac.HasField("gate")),
+        )
     elif kind == "return_status_update":
         u = body.return_status_update
         f = Facts(return_status=code_name(codes_pb2.ReturnStatus, u.status), gate=_gate(u.gate, u.HasField("gate")))
     elif kind == "protection_alert":
         al = body.protection_alert
-        f = Facts(alert_type=code_name(codes_pb2.AlertType, al.type),
-                  emergency=body.context.urgency == messages_pb2.URGENCY_EMERGENCY)  # fmt: skip
+        f = Facts(
+            alert_type=code_name(codes_pb2.AlertType, al.type),
+            emergency=body.context.urgency == messages_pb2.URGENCY_EMERGENCY,
+        )
     elif kind == "clarification_request":
         q = body.clarification_request
         f = Facts(refers_to=q.about.message_id, stops_clock=q.stops_clock)
@@ -173,13 +199,18 @@ def facts_of(body: messages_pb2.Body, *, at_ms: int) -> tuple[str, Facts]:
         f = Facts(refers_to=body.clarification_response.answers.message_id)
     elif kind == "request_refusal":
         rr = body.request_refusal
-        f = Facts(refers_to=rr.refuses.message_id, refusal_reason=code_name(codes_pb2.RefusalReason, rr.reason),
-                  refusal_final=rr.final, approval=_approval(rr.approval))  # fmt: skip
+        f = Facts(
+            refers_to=rr.refuses.message_id,
+            refusal_reason=code_name(codes_pb2.RefusalReason, rr.reason),
+            refusal_final=rr.final,
+            approval=_approval(rr.approval),
+        )
     elif kind == "amendment":
         am = body.amendment
         rkind, rfacts = facts_of(am.replacement, at_ms=at_ms)
-        f = Facts(refers_to=am.amends.message_id, refers_sha256=am.amends.body_sha256, amended_kind=rkind,
-                  replacement=rfacts)  # fmt: skip
+        f = Facts(
+            refers_to=am.amends.message_id, refers_sha256=am.amends.body_sha256, amended_kind=rkind, replacement=rfacts
+        )
     elif kind == "withdrawal":
         w = body.withdrawal
         f = Facts(refers_to=w.withdraws.message_id, approval=_approval(w.approval))
@@ -187,9 +218,11 @@ def facts_of(body: messages_pb2.Body, *, at_ms: int) -> tuple[str, Facts]:
         f = Facts(refers_to=body.reminder.about.message_id)
     elif kind == "case_closure":
         cc = body.case_closure
-        f = Facts(closure_action=code_name(codes_pb2.ClosureAction, cc.action),
-                  closure_outcome=code_name(codes_pb2.ClosureOutcome, cc.outcome),
-                  approval=_approval(cc.approval))  # fmt: skip
+        f = Facts(
+            closure_action=code_name(codes_pb2.ClosureAction, cc.action),
+            closure_outcome=code_name(codes_pb2.ClosureOutcome, cc.outcome),
+            approval=_approval(cc.approval),
+        )
     else:
         f = Facts()
     if missing and not f.missing:

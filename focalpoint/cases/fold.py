@@ -143,12 +143,22 @@ def _effects(state: LinkState, event: Event, row: str) -> None:
     elif row == "T10":
         state.agreed, state.proposal = state.proposal, None
     elif row == "T11":
-        state.plan = Plan(event.message_id, event.sender_side, frozenset({event.sender_side}),
-                          f.latest_departure_day, f.no_detention_assurance)  # fmt: skip
+        state.plan = Plan(
+            event.message_id,
+            event.sender_side,
+            frozenset({event.sender_side}),
+            f.latest_departure_day,
+            f.no_detention_assurance,
+        )
     elif row == "T12" and state.plan is not None:
         p = state.plan
-        state.plan = Plan(p.message_id, p.sender_side, p.accepted_by | {event.sender_side},
-                          p.latest_departure_day, p.no_detention_assurance)  # fmt: skip
+        state.plan = Plan(
+            p.message_id,
+            p.sender_side,
+            p.accepted_by | {event.sender_side},
+            p.latest_departure_day,
+            p.no_detention_assurance,
+        )
     elif row == "T13":
         state.departed_gate_met = bool(f.gate and not f.gate.missing)  # I3: met without any waiver
     elif row == "T15":

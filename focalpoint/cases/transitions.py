@@ -472,11 +472,12 @@ def _check_table() -> None:
 _check_table()
 
 
-def judge(state: LinkState, event: Event, rules: Rules, now_ms: int) -> Verdict:
+def judge(state: LinkState, event: Event, rules: Rules, now_ms: int, *, skip: frozenset[str] = frozenset()) -> Verdict:
     """The row ``event`` matches in ``state`` and where it leads, or the reason it may not happen.
 
     Rows are tried in table order; the first whose kind, view, sender, stage and selector match
-    decides, and its first failing guard is the reason given.
+    decides, and its first failing guard is the reason given. ``skip`` names guards not judged
+    (a sender judges the stage before it fills in the gate status the ``gate`` guard reads).
     """
     if state.stage in TERMINAL:
         return Verdict("-", None, f"the link is {state.stage.value}: nothing more can happen on it")
@@ -490,6 +491,8 @@ def judge(state: LinkState, event: Event, rules: Rules, now_ms: int) -> Verdict:
         if state.stage not in row.from_stages or not _SELECTORS[row.select](state, event):
             continue
         for name in row.guards:
+            if name in skip:
+                continue
             if problem := _GUARDS[name](state, event, rules, now_ms):
                 return Verdict(row.id, None, f"{row.id} ({name}): {problem}")
         return Verdict(row.id, row.to)

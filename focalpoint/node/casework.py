@@ -109,7 +109,7 @@ class CaseWork:
             raise UsageError(f"this node ({self._me}) is not in the directory")
         return node.state
 
-    def _rules(self, link: LinkRow) -> Rules:
+    def rules(self, link: LinkRow) -> Rules:
         return Rules()  # the agreement's case rules; defaults until agreements carry them
 
     async def events(self, link: LinkRow) -> list[Event]:
@@ -128,8 +128,14 @@ class CaseWork:
         if extra is not None:
             events.append(extra)
         is_state, os_state = _states(link, self._my_state())
-        return fold(events, our_side=link.our_side, is_state=is_state, os_state=os_state,
-                    rules=self._rules(link), now_ms=self._clock())  # fmt: skip
+        return fold(
+            events,
+            our_side=link.our_side,
+            is_state=is_state,
+            os_state=os_state,
+            rules=self.rules(link),
+            now_ms=self._clock(),
+        )
 
     # -- opening a case --------------------------------------------------------------------------
 
@@ -146,23 +152,47 @@ class CaseWork:
             raise UsageError("a case link is with another State's node; national exchanges need no case link")
         case_id, link_id = uuid.uuid4().hex, uuid.uuid4().hex
         case_ref = mint_case_ref(mine, self._random)
-        link = NewLink(link_id=link_id, case_id=case_id, case_ref=case_ref, partner_node=partner_node,
-                       partner_state=partner.state, our_side=Side.IS, unit=unit, created_at_ms=now,
-                       payload=self._seal_link(link_id))  # fmt: skip
-        opened = Event(kind="local:open", origin=Origin.LOCAL, sender_side=Side.IS, sender_node=self._me,
-                       at_ms=now, message_id=b"open:" + link_id.encode(), actor=actor,
-                       facts=Facts(identified_at_ms=identified_at_ms))  # fmt: skip
+        link = NewLink(
+            link_id=link_id,
+            case_id=case_id,
+            case_ref=case_ref,
+            partner_node=partner_node,
+            partner_state=partner.state,
+            our_side=Side.IS,
+            unit=unit,
+            created_at_ms=now,
+            payload=self._seal_link(link_id),
+        )
+        opened = Event(
+            kind="local:open",
+            origin=Origin.LOCAL,
+            sender_side=Side.IS,
+            sender_node=self._me,
+            at_ms=now,
+            message_id=b"open:" + link_id.encode(),
+            actor=actor,
+            facts=Facts(identified_at_ms=identified_at_ms),
+        )
         leaf = audit_events.status_changed(at_ms=now, actor=actor, case_ref=case_ref, status="→OPEN")
         await self._store.apply(
-            CaseWrite(links=[link], events=[self._new_event(link_id, opened)], leaves=[(leaf, case_ref)])
+            CaseWrite(links=[link], events=[self.new_event(link_id, opened)], leaves=[(leaf, case_ref)])
         )
         log.info("case_opened", link=link_id, partner=partner_node)
         return Opened(case_id, link_id, case_ref)
 
     # -- judging a submission -----------------------------------------------------------------------
 
-    async def check(self, recipient: str, body: messages_pb2.Body, *, actor: str = "") -> None:
+    async def check(
+        self,
+        recipient: str,
+        body: messages_pb2.Body,
+        in_reply_to: bytes = b"",
+        *,
+        actor: str = "",
+        skip: frozenset[str] = frozenset(),
+    ) -> None:
         """Raise UsageError unless the transition table allows ``body`` to go to ``recipient`` now."""
+        await self.catch_up()  # judge against every message already committed, not only those applied
         kind = body.WhichOneof("kind") or ""
         case_ref = body.context.case_ref
         link = await self._store.link_by_ref(case_ref, recipient) if case_ref else None
@@ -175,10 +205,20 @@ class CaseWork:
             )
         now = self._clock()
         facts = facts_of(body, at_ms=now)[1]
-        event = Event(kind=kind, origin=Origin.SENT, sender_side=link.our_side, sender_node=self._me, at_ms=now,
-                      message_id=b"pending", sequence=1 << 62, actor=actor, facts=facts)  # fmt: skip
+        event = Event(
+            kind=kind,
+            origin=Origin.SENT,
+            sender_side=link.our_side,
+            sender_node=self._me,
+            at_ms=now,
+            message_id=b"pending",
+            sequence=1 << 62,
+            in_reply_to=in_reply_to,
+            actor=actor,
+            facts=facts,
+        )
         state = await self.state(link)
-        verdict = judge(state, event, self._rules(link), now)
+        verdict = judge(state, event, self.rules(link), now, skip=skip)
         if verdict.problem is not None:
             raise UsageError(f"not sent: {verdict.problem}")
 
@@ -259,7 +299,7 @@ class CaseWork:
             CaseWrite(
                 links=new_links,
                 cursors=[move],
-                events=[self._new_event(link.link_id, event)],
+                events=[self.new_event(link.link_id, event)],
                 updates=[update],
                 leaves=leaves,
             )
@@ -273,20 +313,35 @@ class CaseWork:
         partner = directory.node(peer)
         link_id = uuid.uuid4().hex
         our_side = Side.IS if kind == "tracing_request" else Side.OS
-        return NewLink(link_id=link_id, case_id=uuid.uuid4().hex, case_ref=case_ref, partner_node=peer,
-                       partner_state=partner.state if partner else "", our_side=our_side, unit="",
-                       created_at_ms=self._clock(),
-                       payload=self._seal_link(link_id),
-                       stage=Stage.OPEN)  # fmt: skip
+        return NewLink(
+            link_id=link_id,
+            case_id=uuid.uuid4().hex,
+            case_ref=case_ref,
+            partner_node=peer,
+            partner_state=partner.state if partner else "",
+            our_side=our_side,
+            unit="",
+            created_at_ms=self._clock(),
+            payload=self._seal_link(link_id),
+            stage=Stage.OPEN,
+        )
 
     def _event(
         self, link: LinkRow, origin: Origin, content: envelope_pb2.SignedContent, kind: str, raw_body: bytes
     ) -> Event:
         side = link.our_side if origin is Origin.SENT else link.our_side.other
-        return Event(kind=kind, origin=origin, sender_side=side, sender_node=content.sender_node,
-                     at_ms=content.created_at_ms, message_id=content.message_id, sequence=content.sequence,
-                     body_sha256=hashlib.sha256(raw_body).digest(), in_reply_to=content.in_reply_to,
-                     facts=facts_of(content.body, at_ms=content.created_at_ms)[1])  # fmt: skip
+        return Event(
+            kind=kind,
+            origin=origin,
+            sender_side=side,
+            sender_node=content.sender_node,
+            at_ms=content.created_at_ms,
+            message_id=content.message_id,
+            sequence=content.sequence,
+            body_sha256=hashlib.sha256(raw_body).digest(),
+            in_reply_to=content.in_reply_to,
+            facts=facts_of(content.body, at_ms=content.created_at_ms)[1],
+        )
 
     def _update(
         self, link: LinkRow, state: LinkState, before: Stage, event: Event
@@ -294,28 +349,46 @@ class CaseWork:
         now = self._clock()
         gate = ""
         if link.our_side is Side.IS and state.stage not in TERMINAL:
-            gate = ",".join(sorted(evaluate(state, self._rules(link), now).missing))
+            gate = ",".join(sorted(evaluate(state, self.rules(link), now).missing))
         urgency = max(link.urgency, 0)
-        update = LinkUpdate(link_id=link.link_id, stage=state.stage, stage_since_ms=state.stage_since_ms or now,
-                            urgency=urgency, gate_missing=gate, next_due_ms=None, flagged=len(state.flagged),
-                            closed=state.stage in TERMINAL, updated_at_ms=now, unit=link.unit)  # fmt: skip
+        update = LinkUpdate(
+            link_id=link.link_id,
+            stage=state.stage,
+            stage_since_ms=state.stage_since_ms or now,
+            urgency=urgency,
+            gate_missing=gate,
+            next_due_ms=None,
+            flagged=len(state.flagged),
+            closed=state.stage in TERMINAL,
+            updated_at_ms=now,
+            unit=link.unit,
+        )
         leaves: list[tuple[bytes, str]] = []
         if state.stage is not before:
-            leaf = audit_events.status_changed(at_ms=now, actor=event.actor, case_ref=link.case_ref,
-                                               status=f"{before.value}→{state.stage.value}")  # fmt: skip
+            leaf = audit_events.status_changed(
+                at_ms=now, actor=event.actor, case_ref=link.case_ref, status=f"{before.value}→{state.stage.value}"
+            )
             leaves.append((leaf, link.case_ref))
         return update, leaves
 
     def _seal_link(self, link_id: str) -> bytes:
         return self._cipher.seal(b"{}", purpose=_LINK_PURPOSE, message_id=link_id.encode())
 
-    def _new_event(self, link_id: str, event: Event) -> NewCaseEvent:
+    def new_event(self, link_id: str, event: Event) -> NewCaseEvent:
+        """The event sealed for the case store."""
         sealed = self._cipher.seal(
             encode_event(event), purpose=_EVENT_PURPOSE, message_id=_key(link_id, event.message_id)
         )
-        return NewCaseEvent(link_id=link_id, message_id=event.message_id, origin=event.origin, kind=event.kind,
-                            at_ms=event.at_ms, sender_node=event.sender_node, sequence=event.sequence,
-                            payload=sealed)  # fmt: skip
+        return NewCaseEvent(
+            link_id=link_id,
+            message_id=event.message_id,
+            origin=event.origin,
+            kind=event.kind,
+            at_ms=event.at_ms,
+            sender_node=event.sender_node,
+            sequence=event.sequence,
+            payload=sealed,
+        )
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -336,8 +409,22 @@ def _states(link: LinkRow, mine: str) -> tuple[str, str]:
 
 
 def _as_row(new: NewLink) -> LinkRow:
-    return LinkRow(link_id=new.link_id, case_id=new.case_id, case_ref=new.case_ref, partner_node=new.partner_node,
-                   partner_state=new.partner_state, our_side=new.our_side, unit=new.unit,
-                   created_at_ms=new.created_at_ms, payload=new.payload, stage=new.stage,
-                   stage_since_ms=new.created_at_ms, urgency=0, gate_missing="", next_due_ms=None, flagged=0,
-                   closed=False, updated_at_ms=new.created_at_ms)  # fmt: skip
+    return LinkRow(
+        link_id=new.link_id,
+        case_id=new.case_id,
+        case_ref=new.case_ref,
+        partner_node=new.partner_node,
+        partner_state=new.partner_state,
+        our_side=new.our_side,
+        unit=new.unit,
+        created_at_ms=new.created_at_ms,
+        payload=new.payload,
+        stage=new.stage,
+        stage_since_ms=new.created_at_ms,
+        urgency=0,
+        gate_missing="",
+        next_due_ms=None,
+        flagged=0,
+        closed=False,
+        updated_at_ms=new.created_at_ms,
+    )

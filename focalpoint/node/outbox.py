@@ -60,7 +60,7 @@ class Outbox:
         limits: Limits,
         default_ttl_s: int,
         clock_ms: Clock,
-        check: Callable[[str, messages_pb2.Body], Awaitable[None]] | None = None,
+        check: Callable[[str, messages_pb2.Body, bytes], Awaitable[None]] | None = None,
         on_stored: Callable[[], None] = lambda: None,
     ) -> None:
         """``check``: judges a body against its case before anything is sealed (raises UsageError);
@@ -177,7 +177,7 @@ class Outbox:
         if in_reply_to:
             await self._check_reply(recipient, in_reply_to)
         if self._check is not None:
-            await self._check(recipient, body)
+            await self._check(recipient, body, in_reply_to)
         key = info.active_encryption_key(now)
         if key is None:
             raise UsageError(

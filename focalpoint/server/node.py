@@ -35,6 +35,7 @@ from focalpoint.exchange.envelope import Limits
 from focalpoint.exchange.policy import partners
 from focalpoint.net.channels import MAX_STREAMS_PER_CONNECTION, PeerChannels, ServerTls, bind_port, server_options
 from focalpoint.net.directory import DirectoryServerSource, add_directory_service
+from focalpoint.node.casedesk import CaseDesk
 from focalpoint.node.casework import CaseWork
 from focalpoint.node.checkpoints import Checkpoints
 from focalpoint.node.delivery import DeliveryManager
@@ -162,6 +163,7 @@ class Node:
             check=self.casework.check,
             on_stored=self.casework.wake,
         )
+        self.casedesk = CaseDesk(work=self.casework, outbox=self.outbox, store=store.cases, clock_ms=clock_ms)
         self.witness = Witness(
             me=me,
             audit=store.audit,

@@ -37,8 +37,13 @@ def _full_return() -> tuple[Story, list[tuple[str, Stage, Stage]]]:
     step("acknowledged")
     s.evidence()
     step("evidence")
-    p = s.send(OS, "durable_solution_proposal", solution="RETURN_FAMILY_REUNIFICATION", solution_state="AL",
-               approval=approval())  # fmt: skip
+    p = s.send(
+        OS,
+        "durable_solution_proposal",
+        solution="RETURN_FAMILY_REUNIFICATION",
+        solution_state="AL",
+        approval=approval(),
+    )
     step("proposal")
     s.agree(IS, p)
     step("agreement")
@@ -52,8 +57,9 @@ def _full_return() -> tuple[Story, list[tuple[str, Stage, Stage]]]:
     s.send(OS, "handover_confirmation")
     step("handed over")
     s.send(OS, "follow_up_report")
-    closure = s.send(OS, "case_closure", closure_action="REQUEST", closure_outcome="RETURNED_SUSTAINED_12M",
-                     approval=approval())  # fmt: skip
+    closure = s.send(
+        OS, "case_closure", closure_action="REQUEST", closure_outcome="RETURNED_SUSTAINED_12M", approval=approval()
+    )
     step("closure requested")
     s.send(IS, "acknowledgement", refers_to=closure.message_id, ack_kind="RECEIVED_AND_ASSIGNED")
     step("closed")
@@ -204,12 +210,26 @@ def test_counter_proposals_are_limited_by_the_agreement() -> None:
     for i in range(3):
         side = IS if i % 2 == 0 else OS
         kw: dict[str, Any] = {"gate": passing_gate()} if side is IS else {}
-        last = s.send(side, "durable_solution_counter_proposal", refers_to=last.message_id,
-                      refers_sha256=last.body_sha256, solution="RETURN_FAMILY_REUNIFICATION", solution_state="AL",
-                      approval=approval(), **kw)  # fmt: skip
+        last = s.send(
+            side,
+            "durable_solution_counter_proposal",
+            refers_to=last.message_id,
+            refers_sha256=last.body_sha256,
+            solution="RETURN_FAMILY_REUNIFICATION",
+            solution_state="AL",
+            approval=approval(),
+            **kw,
+        )
     assert s.fold(OS).counter_rounds == 3
-    s.send(OS, "durable_solution_counter_proposal", refers_to=last.message_id, refers_sha256=last.body_sha256,
-           solution="RETURN_FAMILY_REUNIFICATION", solution_state="AL", approval=approval())  # fmt: skip
+    s.send(
+        OS,
+        "durable_solution_counter_proposal",
+        refers_to=last.message_id,
+        refers_sha256=last.body_sha256,
+        solution="RETURN_FAMILY_REUNIFICATION",
+        solution_state="AL",
+        approval=approval(),
+    )
     assert "rounds_left" in s.fold(IS).flagged[-1].reason
 
 
@@ -290,8 +310,26 @@ def test_an_unsolicited_social_inquiry_report_is_flagged() -> None:
 def test_every_row_of_the_table_names_a_known_stage_and_a_transition_id() -> None:
     """The table is data: each row has an id, a non-empty set of from-stages and a kind of the workflow."""
     assert all(r.id and r.from_stages for r in TABLE)
-    assert {r.id for r in TABLE} >= {"T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12", "T13",
-                                     "T14", "T15", "T16", "T17", "T19", "T20"}  # fmt: skip
+    assert {r.id for r in TABLE} >= {
+        "T2",
+        "T3",
+        "T4",
+        "T5",
+        "T6",
+        "T7",
+        "T8",
+        "T9",
+        "T10",
+        "T11",
+        "T12",
+        "T13",
+        "T14",
+        "T15",
+        "T16",
+        "T17",
+        "T19",
+        "T20",
+    }
 
 
 # -- convergence ----------------------------------------------------------------------------------

@@ -146,7 +146,7 @@ async def test_a_request_id_from_another_process_on_the_same_database_is_compare
         a, b = await asyncio.gather(
             gr.outbox.submit(AL, body, client_request_id="req-x"), twin.submit(AL, body, client_request_id="req-x")
         )
-        assert a == b
+        assert a.message_id == b.message_id  # one message; its state may have moved on in between
         results = await asyncio.gather(
             gr.outbox.submit(AL, request(fabric, case_ref_for(100)), client_request_id="req-y"),
             twin.submit(AL, request(fabric, case_ref_for(200)), client_request_id="req-y"),

@@ -97,16 +97,26 @@ class Story:
         return self.send(Side.IS, "case_notification", identified_at_ms=T0 - DAY)
 
     def acknowledge(self, opening: Event) -> Event:
-        return self.send(Side.OS, "acknowledgement", refers_to=opening.message_id,
-                         ack_kind="RECEIVED_AND_ASSIGNED", assigned_unit="al-shss/elbasan")  # fmt: skip
+        return self.send(
+            Side.OS,
+            "acknowledgement",
+            refers_to=opening.message_id,
+            ack_kind="RECEIVED_AND_ASSIGNED",
+            assigned_unit="al-shss/elbasan",
+        )
 
     def evidence(self) -> None:
         si = self.send(Side.IS, "social_inquiry_request")
-        self.send(Side.OS, "social_inquiry_report", in_reply_to=si.message_id,
-                  evidence=GOOD_EVIDENCE["social_inquiry_report"])  # fmt: skip
+        self.send(
+            Side.OS, "social_inquiry_report", in_reply_to=si.message_id, evidence=GOOD_EVIDENCE["social_inquiry_report"]
+        )
         iv = self.send(Side.IS, "identity_verification_request")
-        self.send(Side.OS, "identity_verification_reply", in_reply_to=iv.message_id,
-                  evidence=GOOD_EVIDENCE["identity_verification_reply"])  # fmt: skip
+        self.send(
+            Side.OS,
+            "identity_verification_reply",
+            in_reply_to=iv.message_id,
+            evidence=GOOD_EVIDENCE["identity_verification_reply"],
+        )
         self.send(Side.IS, "risk_assessment_report", evidence=GOOD_EVIDENCE["risk_assessment_report"])
         self.send(Side.IS, "child_views_record", evidence=GOOD_EVIDENCE["child_views_record"])
         self.send(Side.OS, "reintegration_plan", evidence=GOOD_EVIDENCE["reintegration_plan"])

@@ -1,0 +1,333 @@
+"""What officials do on a case: send a message (the node completes what only it can know),
+keep a message that needs a second person as a draft, approve it, and read a link's timeline.
+
+``send`` completes a body before it is signed: every ``EvidenceRef`` naming a message of the
+link gets that message's exact body hash and kind (the official names the message; the node
+binds its bytes), and a cross-border move signed by the identifying State gets the return
+gate's status, evaluated now from the link's evidence (``focalpoint.cases.gate``). It refuses,
+before anything is queued, a gate that is not met unless an override in the body waives what is
+missing and a second person approved it. Kinds that need a second person are kept as drafts
+(a local event, sealed like every case event) until another user approves them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Any
+
+from google.protobuf.message import Message
+
+from focalpoint.cases.events import Event, Origin
+from focalpoint.cases.facts import code_name
+from focalpoint.cases.gate import GateResult, Override, evaluate, override_problems
+from focalpoint.cases.stages import Side
+from focalpoint.cases.transitions import APPROVED_KINDS
+from focalpoint.errors import NotFound, UsageError
+from focalpoint.node.casework import CaseWork
+from focalpoint.node.outbox import Outbox, Submitted
+from focalpoint.node.ports import Clock
+from focalpoint.storage.base import CaseStore, CaseWrite, LinkRow
+from focalpoint.v1 import codes_pb2, messages_pb2
+
+__all__ = ["CaseDesk", "Draft", "TimelineEntry"]
+
+_CROSSING_KINDS = frozenset(
+    {"durable_solution_proposal", "durable_solution_counter_proposal", "durable_solution_agreement"}
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Draft:
+    draft_id: str
+    link_id: str
+    kind: str
+    prepared_by: str
+    at_ms: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    at_ms: int
+    kind: str
+    origin: str
+    message_id: bytes
+    stage_after: str
+    flagged: str  # why the message was not applied; empty when it was
+
+
+class CaseDesk:
+    def __init__(self, *, work: CaseWork, outbox: Outbox, store: CaseStore, clock_ms: Clock) -> None:
+        self._work = work
+        self._outbox = outbox
+        self._store = store
+        self._clock = clock_ms
+
+    async def send(
+        self,
+        link_id: str,
+        body: messages_pb2.Body,
+        *,
+        actor: str,
+        in_reply_to: bytes = b"",
+        client_request_id: str | None = None,
+    ) -> Submitted | Draft:
+        """Complete ``body`` and queue it to the link's partner, or keep it as a draft if a second
+        person must approve it; raises UsageError for anything the official must fix."""
+        await self._work.catch_up()
+        link = await self._work.link(link_id)
+        kind = body.WhichOneof("kind") or ""
+        body.context.case_ref = body.context.case_ref or link.case_ref
+        if body.context.case_ref != link.case_ref:
+            raise UsageError("the body's context.case_ref names another link")
+        await self._bind_references(link, body)
+        approval = _approval_of(body)
+        if kind in APPROVED_KINDS and (approval is None or not approval.approved_by):
+            return await self._keep_draft(link, body, actor)
+        await self._work.check(link.partner_node, body, in_reply_to, skip=frozenset({"gate"}))
+        await self._gate(link, body)
+        return await self._outbox.submit(
+            link.partner_node, body, in_reply_to=in_reply_to, client_request_id=client_request_id
+        )
+
+    async def approve(self, link_id: str, draft_id: str, *, approver: str) -> Submitted:
+        """A second person approves a draft: the node records who prepared and who approved, and sends it."""
+        await self._work.catch_up()
+        link = await self._work.link(link_id)
+        drafts = {d.message_id.hex(): d for d in await self._work.events(link) if d.kind == "local:draft"}
+        done = {d.facts.refers_to.hex() for d in await self._work.events(link) if d.kind == "local:draft_sent"}
+        event = drafts.get(draft_id)
+        if event is None or draft_id in done:
+            raise NotFound(f"no open draft {draft_id} on link {link_id}")
+        if approver == event.actor:
+            raise UsageError("the person who prepared a message cannot approve it; another user must")
+        body = messages_pb2.Body.FromString(event.attachment)
+        now = self._clock()
+        record = messages_pb2.ApprovalRecord(prepared_by=event.actor, approved_by=approver, approved_at_ms=now)
+        _set_approval(body, record)
+        await self._work.check(link.partner_node, body, skip=frozenset({"gate"}))
+        await self._gate(link, body)
+        submitted = await self._outbox.submit(link.partner_node, body, client_request_id=f"draft-{draft_id}")
+        sent = Event(
+            kind="local:draft_sent",
+            origin=Origin.LOCAL,
+            sender_side=link.our_side,
+            sender_node="",
+            at_ms=now,
+            message_id=b"sent:" + event.message_id,
+            actor=approver,
+            facts=dataclasses.replace(event.facts, refers_to=event.message_id),
+        )
+        await self._store.apply(CaseWrite(events=[self._work.new_event(link.link_id, sent)]))
+        return submitted
+
+    async def drafts(self, link_id: str) -> list[Draft]:
+        await self._work.catch_up()
+        link = await self._work.link(link_id)
+        events = await self._work.events(link)
+        done = {e.facts.refers_to for e in events if e.kind == "local:draft_sent"}
+        return [
+            Draft(
+                e.message_id.hex(),
+                link_id,
+                messages_pb2.Body.FromString(e.attachment).WhichOneof("kind") or "",
+                e.actor,
+                e.at_ms,
+            )
+            for e in events
+            if e.kind == "local:draft" and e.message_id not in done
+        ]
+
+    async def timeline(self, link_id: str) -> tuple[LinkRow, list[TimelineEntry], GateResult | None]:
+        """The link, its messages in the order folded with the stage after each, and (identifying
+        State) the gate as it stands now."""
+        await self._work.catch_up()
+        link = await self._work.link(link_id)
+        events = await self._work.events(link)
+        state = await self._work.state(link)
+        flagged = {f.message_id: f.reason for f in state.flagged}
+        stage_at = {}
+        stage = "OPEN"
+        changes = iter(sorted(state.history, key=lambda h: h[0]))
+        pending = next(changes, None)
+        entries = []
+        for e in sorted((e for e in events if e.origin is not Origin.LOCAL), key=lambda e: (e.at_ms, e.sequence)):
+            while pending is not None and pending[0] <= e.at_ms:
+                stage = pending[2].value
+                pending = next(changes, None)
+            stage_at[e.message_id] = stage
+            entries.append(
+                TimelineEntry(e.at_ms, e.kind, e.origin.value, e.message_id, stage, flagged.get(e.message_id, ""))
+            )
+        gate = evaluate(state, self._work.rules(link), self._clock()) if link.our_side is Side.IS else None
+        return link, entries, gate
+
+    # -- completing a body --------------------------------------------------------------------
+
+    async def _keep_draft(self, link: LinkRow, body: messages_pb2.Body, actor: str) -> Draft:
+        if not actor:
+            raise UsageError("a draft needs the preparing user (fp-actor) so that another user can approve it")
+        await self._work.check(link.partner_node, _with_placeholder_approval(body, actor), skip=frozenset({"gate"}))
+        now = self._clock()
+        draft_id = hashlib.sha256(body.SerializeToString() + actor.encode() + str(now).encode()).digest()[:16]
+        event = Event(
+            kind="local:draft",
+            origin=Origin.LOCAL,
+            sender_side=link.our_side,
+            sender_node="",
+            at_ms=now,
+            message_id=draft_id,
+            actor=actor,
+            attachment=body.SerializeToString(),
+        )
+        await self._store.apply(CaseWrite(events=[self._work.new_event(link.link_id, event)]))
+        return Draft(draft_id.hex(), link.link_id, body.WhichOneof("kind") or "", actor, now)
+
+    async def _bind_references(self, link: LinkRow, body: messages_pb2.Body) -> None:
+        known = {e.message_id: e for e in await self._work.events(link) if e.origin is not Origin.LOCAL}
+        for ref in _evidence_refs(body):
+            if not ref.message_id:
+                continue
+            event = known.get(ref.message_id)
+            if event is None:
+                raise UsageError(f"message {ref.message_id.hex()} is not a message of this link")
+            if ref.body_sha256 and ref.body_sha256 != event.body_sha256:
+                raise UsageError(
+                    f"the body hash given for message {ref.message_id.hex()} is not the one it was signed with"
+                )
+            ref.body_sha256 = event.body_sha256
+            ref.kind = ref.kind or event.kind
+
+    async def _gate(self, link: LinkRow, body: messages_pb2.Body) -> None:
+        """Set the gate status on a cross-border move the identifying State signs; refuse an unmet gate."""
+        kind = body.WhichOneof("kind") or ""
+        target = _gate_target(body, kind)
+        if link.our_side is not Side.IS or target is None:
+            return
+        state = await self._work.state(link)
+        solution = _solution_state(body, kind)
+        if kind in _CROSSING_KINDS and (not solution or solution == state.is_state):
+            return
+        now = self._clock()
+        result = evaluate(state, self._work.rules(link), now, solution=_solution_code(body, kind))
+        waived_by_agreement = self._work.rules(link).waivable
+        still = set(result.missing) - waived_by_agreement
+        override = target.override if target.HasField("override") else None
+        if still and override is None:
+            raise UsageError(
+                "the return gate is not met: "
+                + "; ".join(f"{c}: {result.missing[c]}" for c in sorted(still))
+                + ". Gather the evidence, or record an override (reason, justification, a second person's approval)"
+            )
+        if still and override is not None:
+            left = GateResult(result.met, {c: result.missing[c] for c in still})
+            problems = override_problems(
+                _override(override),
+                left,
+                missing_now=state.missing,
+                attested=body.context.attestation.no_foreseeable_danger,
+                now_ms=now,
+            )
+            if problems:
+                raise UsageError("the override cannot be used: " + "; ".join(problems))
+        target.ClearField("met")
+        target.ClearField("missing")
+        target.met.extend(_condition(c) for c in sorted(result.met))
+        target.missing.extend(_condition(c) for c in sorted(result.missing))
+        target.evaluated_at_ms = now
+        if not still:
+            target.ClearField("override")
+
+
+def _condition(name: str) -> codes_pb2.GateCondition.ValueType:
+    return codes_pb2.GateCondition.Value(f"GATE_CONDITION_{name}")
+
+
+def _override(o: messages_pb2.GateOverride) -> Override:
+    return Override(
+        waived=frozenset(code_name(codes_pb2.GateCondition, w) for w in o.waived),
+        reason=code_name(codes_pb2.OverrideReason, o.reason) if o.reason else "",
+        justification=o.justification.text or o.justification.original_text,
+        prepared_by=o.approval.prepared_by,
+        approved_by=o.approval.approved_by,
+        approved_at_ms=o.approval.approved_at_ms,
+        approver_may_override=True,  # grants arrive with user accounts; until then every approver may
+    )
+
+
+def _gate_target(body: messages_pb2.Body, kind: str) -> messages_pb2.GateStatus | None:
+    if kind == "durable_solution_proposal":
+        return body.durable_solution_proposal.gate
+    if kind == "durable_solution_counter_proposal":
+        return body.durable_solution_counter_proposal.proposal.gate
+    if kind == "durable_solution_agreement":
+        return body.durable_solution_agreement.gate
+    if kind == "repatriation_plan_acceptance":
+        return body.repatriation_plan_acceptance.gate
+    if kind == "return_status_update" and body.return_status_update.status == codes_pb2.RETURN_STATUS_DEPARTED:
+        return body.return_status_update.gate
+    return None
+
+
+def _solution_state(body: messages_pb2.Body, kind: str) -> str:
+    if kind == "durable_solution_proposal":
+        return body.durable_solution_proposal.solution.solution_state
+    if kind == "durable_solution_counter_proposal":
+        return body.durable_solution_counter_proposal.proposal.solution.solution_state
+    if kind == "durable_solution_agreement":
+        return body.durable_solution_agreement.solution.solution_state
+    return ""
+
+
+def _solution_code(body: messages_pb2.Body, kind: str) -> str:
+    option = {
+        "durable_solution_proposal": lambda: body.durable_solution_proposal.solution,
+        "durable_solution_counter_proposal": lambda: body.durable_solution_counter_proposal.proposal.solution,
+        "durable_solution_agreement": lambda: body.durable_solution_agreement.solution,
+    }.get(kind)
+    return code_name(messages_pb2.DurableSolution, option().solution) if option else ""
+
+
+def _approval_target(body: messages_pb2.Body) -> messages_pb2.ApprovalRecord | None:
+    kind = body.WhichOneof("kind")
+    if kind == "durable_solution_counter_proposal":
+        return body.durable_solution_counter_proposal.proposal.approval
+    inner: Any = getattr(body, kind) if kind else None
+    if inner is not None and "approval" in inner.DESCRIPTOR.fields_by_name:
+        approval: messages_pb2.ApprovalRecord = inner.approval
+        return approval
+    return None
+
+
+def _approval_of(body: messages_pb2.Body) -> messages_pb2.ApprovalRecord | None:
+    target = _approval_target(body)
+    return target if target is not None and target.ByteSize() else None
+
+
+def _set_approval(body: messages_pb2.Body, record: messages_pb2.ApprovalRecord) -> None:
+    target = _approval_target(body)
+    if target is None:
+        raise UsageError("this kind of message has no approval")
+    target.CopyFrom(record)
+
+
+def _with_placeholder_approval(body: messages_pb2.Body, actor: str) -> messages_pb2.Body:
+    """The draft as it will be judged once approved (by someone other than ``actor``)."""
+    copy = messages_pb2.Body()
+    copy.CopyFrom(body)
+    _set_approval(
+        copy, messages_pb2.ApprovalRecord(prepared_by=actor, approved_by=f"{actor}~approver", approved_at_ms=1)
+    )
+    return copy
+
+
+def _evidence_refs(message: Message) -> list[messages_pb2.EvidenceRef]:
+    out: list[messages_pb2.EvidenceRef] = []
+    for field, value in message.ListFields():
+        values = value if field.is_repeated else [value]
+        for v in values:
+            if isinstance(v, messages_pb2.EvidenceRef):
+                out.append(v)
+            elif isinstance(v, Message):
+                out.extend(_evidence_refs(v))
+    return out

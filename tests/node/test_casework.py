@@ -1,0 +1,210 @@
+"""Case work between two real node compositions over the fakes: links opened and received,
+submissions judged, every message applied once to its link, the gate and approvals at the sender."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from focalpoint.cases.stages import Stage
+from focalpoint.errors import UsageError
+from focalpoint.localnet.samples import case_ref_for, sample_body
+from focalpoint.node.casedesk import Draft
+from focalpoint.node.outbox import Submitted
+from focalpoint.server.node import Node
+from focalpoint.storage.base import LinkRow, ParkedRow
+from focalpoint.v1 import messages_pb2
+from tests.node.conftest import Fabric, eventually
+
+GR, AL = "gr-ekka", "al-shss"
+HOUR = 3_600_000
+
+
+class Link:
+    """One case link as both nodes see it, with helpers to send the next message."""
+
+    def __init__(self, fabric: Fabric, ref: str, gr_link: str) -> None:
+        self.fabric, self.ref = fabric, ref
+        self.ids = {GR: gr_link}
+
+    def node(self, node_id: str) -> Node:
+        return self.fabric.nodes[node_id]
+
+    async def row(self, node_id: str) -> LinkRow:
+        node = self.node(node_id)
+        await node.casework.catch_up()
+        row = await node.store.cases.link_by_ref(self.ref, AL if node_id == GR else GR)
+        assert row is not None
+        self.ids[node_id] = row.link_id
+        return row
+
+    async def stages(self) -> tuple[Stage, Stage]:
+        return (await self.row(GR)).stage, (await self.row(AL)).stage
+
+    async def send(
+        self,
+        node_id: str,
+        kind: str,
+        edit: Callable[[messages_pb2.Body], None] = lambda b: None,
+        *,
+        actor: str = "u-1",
+        answers: bytes = b"",
+    ) -> bytes:
+        """Send a complete sample of ``kind`` from ``node_id``, edited; wait until the partner holds it."""
+        await self.row(node_id)
+        body = sample_body(kind, case_ref=self.ref, at_ms=self.fabric.clock() - 1000)
+        edit(body)
+        node = self.node(node_id)
+        result = await node.casedesk.send(self.ids[node_id], body, actor=actor, in_reply_to=answers)
+        if isinstance(result, Draft):
+            result = await node.casedesk.approve(self.ids[node_id], result.draft_id, approver="u-2")
+        assert isinstance(result, Submitted)
+        partner = self.node(AL if node_id == GR else GR)
+
+        async def arrived() -> bool:
+            return await partner.store.inbox.get(node_id, result.message_id) is not None
+
+        await eventually(arrived, what=f"{kind} delivered")
+        self.fabric.clock.advance(60)
+        return result.message_id
+
+
+def _ref(field: str, message_id: bytes) -> Callable[[messages_pb2.Body], None]:
+    """Point the body's EvidenceRef ``field`` (``kind.name``) at a real message; the node binds its hash."""
+
+    def edit(body: messages_pb2.Body) -> None:
+        kind, name = field.split(".")
+        ref = getattr(getattr(body, kind), name)
+        ref.Clear()
+        ref.message_id = message_id
+
+    return edit
+
+
+def _evidence(*message_ids: bytes) -> Callable[[messages_pb2.Body], None]:
+    """The proposal relies on these messages of the link (the node binds their hashes)."""
+
+    def edit(body: messages_pb2.Body) -> None:
+        del body.durable_solution_proposal.evidence[:]
+        for mid in message_ids:
+            body.durable_solution_proposal.evidence.add(message_id=mid)
+
+    return edit
+
+
+async def _opened(fabric: Fabric) -> Link:
+    gr = fabric.nodes[GR]
+    opened = await gr.casework.open_case(actor="u-1", partner_node=AL, identified_at_ms=fabric.clock() - HOUR, unit="")
+    return Link(fabric, opened.case_ref, opened.link_id)
+
+
+async def test_a_notification_opens_the_link_on_both_sides_and_an_acknowledgement_joins_them(fabric: Fabric) -> None:
+    """T1–T4: OPEN at the identifying State, then NOTIFIED there and a new RECEIVED link at the State
+    of origin, then ACKNOWLEDGED on both; each stage change is one STATUS_CHANGED leaf."""
+    link = await _opened(fabric)
+    assert (await link.row(GR)).stage is Stage.OPEN
+    notification = await link.send(GR, "case_notification")
+    assert await link.stages() == (Stage.NOTIFIED, Stage.RECEIVED)
+    await link.send(AL, "acknowledgement", _ref("acknowledgement.acknowledges", notification))
+    assert await link.stages() == (Stage.ACKNOWLEDGED, Stage.ACKNOWLEDGED)
+    refs = await fabric.nodes[AL].store.audit.case_indices(link.ref)
+    assert refs  # the audit log holds the link's events under its reference
+
+
+async def test_applying_is_exactly_once_however_often_catch_up_runs(fabric: Fabric) -> None:
+    """Running the applier again (as after a crash before its cursor moved) stores no event twice."""
+    link = await _opened(fabric)
+    await link.send(GR, "case_notification")
+    al = fabric.nodes[AL]
+    await link.row(AL)
+    before = await al.store.cases.events(link.ids[AL])
+    for _ in range(3):
+        await al.casework.catch_up()
+    assert await al.store.cases.events(link.ids[AL]) == before
+
+
+async def test_a_submission_the_table_forbids_is_refused_before_anything_is_queued(fabric: Fabric) -> None:
+    """A handover confirmation from the identifying State, or a departure before agreement: refused, no outbox row."""
+    link = await _opened(fabric)
+    await link.send(GR, "case_notification")
+    gr = fabric.nodes[GR]
+    rows = len(await gr.store.outbox.page(100, 0))
+    with pytest.raises(UsageError, match="not allowed in stage NOTIFIED"):
+        await gr.casedesk.send(
+            link.ids[GR],
+            sample_body("return_status_update", case_ref=link.ref, at_ms=fabric.clock() - 1000),
+            actor="u-1",
+        )
+    assert len(await gr.store.outbox.page(100, 0)) == rows
+
+
+async def test_a_message_naming_no_link_is_parked_for_the_operator(fabric: Fabric) -> None:
+    """W2: a received case message (not an opening one) whose reference names no link is kept and listed as parked."""
+    gr = fabric.nodes[GR]
+    stray = sample_body("acknowledgement", case_ref=case_ref_for(4242, "AL"), at_ms=fabric.clock() - 10)
+    await gr.inbox.receive(fabric.seal(AL, GR, body=stray, sequence=50).envelope, AL)
+    await gr.casework.catch_up()
+    parked = await gr.store.cases.parked(10, 0)
+    assert all(isinstance(p, ParkedRow) for p in parked)
+    assert [(p.sender, p.kind, p.case_ref) for p in parked if isinstance(p, ParkedRow)] == [
+        (AL, "acknowledgement", case_ref_for(4242, "AL"))
+    ]
+    assert await gr.store.cases.link_by_ref(case_ref_for(4242, "AL"), AL) is None
+
+
+async def test_the_gate_is_filled_in_by_the_identifying_states_node_and_an_unmet_gate_refuses(fabric: Fabric) -> None:
+    """An agreement to a return with no evidence is refused naming the missing conditions; nothing is queued."""
+    link = await _opened(fabric)
+    n = await link.send(GR, "case_notification")
+    await link.send(AL, "acknowledgement", _ref("acknowledgement.acknowledges", n))
+    plan = await link.send(AL, "reintegration_plan")
+    proposal = await link.send(AL, "durable_solution_proposal", _evidence(plan))
+    assert await link.stages() == (Stage.NEGOTIATION, Stage.NEGOTIATION)
+    gr = fabric.nodes[GR]
+    body = sample_body("durable_solution_agreement", case_ref=link.ref, at_ms=fabric.clock() - 1000)
+    _ref("durable_solution_agreement.accepts", proposal)(body)
+    body.durable_solution_agreement.ClearField("gate")
+    body.durable_solution_agreement.ClearField("approval")
+    draft = await gr.casedesk.send(link.ids[GR], body, actor="u-1")
+    assert isinstance(draft, Draft)
+    with pytest.raises(UsageError, match="cannot approve"):
+        await gr.casedesk.approve(link.ids[GR], draft.draft_id, approver="u-1")
+    with pytest.raises(UsageError, match="return gate is not met: G1_SOCIAL_INQUIRY"):
+        await gr.casedesk.approve(link.ids[GR], draft.draft_id, approver="u-2")
+    assert await link.stages() == (Stage.NEGOTIATION, Stage.NEGOTIATION)
+
+
+async def test_a_full_return_converges_with_the_gate_met_at_each_cross_border_signature(fabric: Fabric) -> None:
+    """Scenario 1 between two node compositions: notification to closure, both nodes at every stage alike."""
+    link = await _opened(fabric)
+    n = await link.send(GR, "case_notification")
+    await link.send(AL, "acknowledgement", _ref("acknowledgement.acknowledges", n))
+    iv = await link.send(GR, "identity_verification_request")
+    await link.send(AL, "identity_verification_reply", answers=iv)
+    si = await link.send(GR, "social_inquiry_request")
+    await link.send(AL, "social_inquiry_report", answers=si)
+    await link.send(GR, "risk_assessment_report")
+    await link.send(GR, "child_views_record")
+    plan = await link.send(AL, "reintegration_plan")
+    assert await link.stages() == (Stage.ASSESSMENT, Stage.ASSESSMENT)
+    _, _, gate = await fabric.nodes[GR].casedesk.timeline(link.ids[GR])
+    assert gate is not None
+    assert gate.missing == {}, gate.missing
+    proposal = await link.send(AL, "durable_solution_proposal", _evidence(plan))
+    await link.send(GR, "durable_solution_agreement", _ref("durable_solution_agreement.accepts", proposal))
+    assert await link.stages() == (Stage.RETURN_PREPARATION, Stage.RETURN_PREPARATION)
+    repatriation = await link.send(GR, "repatriation_plan", lambda b: b.repatriation_plan.ClearField("supersedes"))
+    await link.send(AL, "repatriation_plan_acceptance", _ref("repatriation_plan_acceptance.accepts", repatriation))
+    await link.send(GR, "return_status_update")
+    assert await link.stages() == (Stage.RETURN_IN_PROGRESS, Stage.RETURN_IN_PROGRESS)
+    await link.send(AL, "handover_confirmation")
+    await link.send(AL, "follow_up_report")
+    assert await link.stages() == (Stage.FOLLOW_UP, Stage.FOLLOW_UP)
+    closure = await link.send(AL, "case_closure")
+    await link.send(GR, "acknowledgement", _ref("acknowledgement.acknowledges", closure))
+    assert await link.stages() == (Stage.CLOSED, Stage.CLOSED)
+    for node_id in (GR, AL):
+        row = await link.row(node_id)
+        assert row.flagged == 0
+        assert row.closed
