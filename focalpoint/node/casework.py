@@ -27,10 +27,11 @@ from dataclasses import dataclass
 
 import structlog
 
+from directory import AgreementStatus
 from focalpoint.audit import events as audit_events
 from focalpoint.cases.codec import decode_event, encode_event
 from focalpoint.cases.events import Event, Facts, Origin
-from focalpoint.cases.facts import facts_of
+from focalpoint.cases.facts import code_name, facts_of
 from focalpoint.cases.fold import fold
 from focalpoint.cases.gate import evaluate
 from focalpoint.cases.refs import mint_case_ref
@@ -57,7 +58,7 @@ from focalpoint.storage.base import (
     ParkedMessage,
 )
 from focalpoint.storage.cipher import OUTBOX_PURPOSE, StorageCipher, inbox_purpose
-from focalpoint.v1 import envelope_pb2, messages_pb2
+from focalpoint.v1 import codes_pb2, envelope_pb2, messages_pb2
 
 __all__ = ["UNLINKED_KINDS", "CaseWork", "Opened"]
 
@@ -110,7 +111,22 @@ class CaseWork:
         return node.state
 
     def rules(self, link: LinkRow) -> Rules:
-        return Rules()  # the agreement's case rules; defaults until agreements carry them
+        """The case rules of the agreement between the link's two States (the network defaults if none)."""
+        directory = self._directory()
+        mine = directory.node(self._me)
+        pair = {mine.state if mine else "", link.partner_state}
+        for agreement in directory.agreements.values():
+            if pair <= agreement.parties and agreement.status in (AgreementStatus.IN_FORCE, AgreementStatus.SUSPENDED):
+                r = agreement.case_rules
+                return Rules(
+                    max_counter_rounds=r.max_counter_rounds,
+                    closure_response_days=r.closure_response_days,
+                    risk_assessment_max_age_days=r.risk_assessment_max_age_days,
+                    waivable=frozenset(code_name(codes_pb2.GateCondition, c) for c in r.waivable),
+                    guardian_deadline_hours=r.guardian_deadline_hours,
+                    kinds_when_suspended=r.kinds_when_suspended,
+                )
+        return Rules()
 
     async def events(self, link: LinkRow) -> list[Event]:
         rows = await self._store.events(link.link_id)

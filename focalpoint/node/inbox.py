@@ -116,7 +116,13 @@ class Inbox:
             return _Opened(refusal=_bare(e))
         # 13a. An agreement in force between the two States covers this kind (focalpoint.exchange.policy).
         try:
-            check_exchange(directory, sender_node=opened.sender, recipient_node=self._me, kind=opened.kind)
+            check_exchange(
+                directory,
+                sender_node=opened.sender,
+                recipient_node=self._me,
+                kind=opened.kind,
+                body=opened.content.body,
+            )
         except RefusalError as e:
             refusal = _bare(e)
             if opened.header.directory_version > directory.version:

@@ -171,7 +171,7 @@ class Outbox:
         if info is None:
             raise UsageError(f"recipient {recipient!r} is not in directory version {directory.version}")
         try:
-            check_exchange(directory, sender_node=self._me, recipient_node=recipient, kind=body_kind(body))
+            check_exchange(directory, sender_node=self._me, recipient_node=recipient, kind=body_kind(body), body=body)
         except RefusalError as e:
             raise UsageError(f"not sent: {e.reason}") from e
         if in_reply_to:
