@@ -32,6 +32,7 @@ from focalpoint.v1 import codes_pb2, messages_pb2
 
 __all__ = ["CaseDesk", "Draft", "TimelineEntry"]
 
+_CODE_LIST_VERSION = "2026.1"
 _CROSSING_KINDS = frozenset(
     {"durable_solution_proposal", "durable_solution_counter_proposal", "durable_solution_agreement"}
 )
@@ -120,6 +121,35 @@ class CaseDesk:
         )
         await self._store.apply(CaseWrite(events=[self._work.new_event(link.link_id, sent)]))
         return submitted
+
+    async def acknowledge_applied(self, link_id: str, applied: Event) -> Submitted:
+        """Answer a partner's amendment or withdrawal, once applied here, with acknowledgement(APPLIED).
+
+        Sent by the node itself; a repeat (after a restart) is the same request, never a second message.
+        """
+        link = await self._work.link(link_id)
+        directory = self._work.directory()
+        me = directory.node(self._work.me)
+        body = messages_pb2.Body(
+            code_list_version=_CODE_LIST_VERSION,
+            context=messages_pb2.CaseContext(
+                case_ref=link.case_ref,
+                sender_unit=link.unit or (me.institution if me else ""),
+                urgency=messages_pb2.URGENCY_ROUTINE,
+            ),
+            acknowledgement=messages_pb2.Acknowledgement(
+                kind=codes_pb2.ACK_KIND_APPLIED,
+                acknowledges=messages_pb2.EvidenceRef(
+                    message_id=applied.message_id, body_sha256=applied.body_sha256, kind=applied.kind
+                ),
+            ),
+        )
+        return await self._outbox.submit(
+            link.partner_node,
+            body,
+            in_reply_to=applied.message_id,
+            client_request_id=f"applied-{applied.message_id.hex()}",
+        )
 
     async def drafts(self, link_id: str) -> list[Draft]:
         await self._work.catch_up()

@@ -19,15 +19,16 @@ Event payloads are sealed under the storage key; the store sees kinds, times and
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
 
-from directory import AgreementStatus
+from directory import AgreementStatus, Directory
 from focalpoint.audit import events as audit_events
 from focalpoint.cases.codec import decode_event, encode_event
 from focalpoint.cases.events import Event, Facts, Origin
@@ -101,8 +102,18 @@ class CaseWork:
         self._random = random_bytes
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
+        # Received amendments and withdrawals applied, each owed an acknowledgement(APPLIED).
+        self._owed: list[tuple[str, Event]] = []
+        self.acknowledge: Callable[[str, Event], Awaitable[object]] | None = None
 
     # -- the state a link is in -----------------------------------------------------------------
+
+    @property
+    def me(self) -> str:
+        return self._me
+
+    def directory(self) -> Directory:
+        return self._directory()
 
     def _my_state(self) -> str:
         node = self._directory().node(self._me)
@@ -249,10 +260,24 @@ class CaseWork:
         while True:
             try:
                 await self.catch_up()
+                await self.send_owed()
             except Exception as e:  # one bad pass must not stop case work; retried on the next wake
                 log.error("case_apply_failed", error=type(e).__name__)
             await self._wake.wait()
             self._wake.clear()
+
+    async def send_owed(self) -> None:
+        """Acknowledge, APPLIED, each amendment and withdrawal applied since the last call."""
+        owed, self._owed = self._owed, []
+        for link_id, event in owed:
+            if self.acknowledge is None:
+                return
+            try:
+                await self.acknowledge(link_id, event)
+            except Exception as e:  # the partner reminds if it never hears; the next message may follow
+                log.warning(
+                    "case_applied_ack_failed", link=link_id, message_id=event.message_id.hex(), error=type(e).__name__
+                )
 
     async def catch_up(self) -> int:
         """Apply every committed outbox and inbox row not applied yet; return how many were read."""
@@ -308,9 +333,19 @@ class CaseWork:
                 log.warning("case_message_parked", peer=peer, message_id=row.message_id.hex(), kind=kind)
                 return
         event = self._event(link, origin, content, kind, signed_body_bytes(signed))
-        before = (await self.state(link)).stage if not new_links else link.stage
+        known = [] if new_links else await self.events(link)
+        before = link.stage if new_links else (await self.state(link)).stage
         state = await self.state(link, extra=event)
         update, leaves = self._update(link, state, before, event)
+        flagged = any(f.message_id == event.message_id for f in state.flagged)
+        reseal, purge = [], []
+        if origin is Origin.RECEIVED and not flagged and kind == "withdrawal":
+            # The partner withdrew its own message: purge its content and the facts derived from it.
+            target = next((e for e in known if e.message_id == event.facts.refers_to), None)
+            if target is not None and target.origin is Origin.RECEIVED:
+                emptied = dataclasses.replace(target, facts=Facts())
+                reseal.append((link.link_id, target.message_id, self.new_event(link.link_id, emptied).payload))
+                purge.append((peer, target.message_id))
         await self._store.apply(
             CaseWrite(
                 links=new_links,
@@ -318,9 +353,12 @@ class CaseWork:
                 events=[self.new_event(link.link_id, event)],
                 updates=[update],
                 leaves=leaves,
+                reseal=reseal,
+                purge_inbox=purge,
             )
         )
-        flagged = state.flagged and state.flagged[-1].message_id == event.message_id
+        if origin is Origin.RECEIVED and not flagged and kind in ("amendment", "withdrawal"):
+            self._owed.append((link.link_id, event))
         if flagged:
             log.warning("case_message_flagged", link=link.link_id, message_id=row.message_id.hex(), kind=kind)
 

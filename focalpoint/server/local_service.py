@@ -27,7 +27,7 @@ from google.protobuf.message import DecodeError
 from directory.health import directory_health
 from focalpoint.audit import events as audit_events
 from focalpoint.audit.verify import check_log
-from focalpoint.errors import DamagedData, FocalpointError, NotFound, Unauthenticated, UsageError
+from focalpoint.errors import DamagedData, FocalpointError, NotFound, PreconditionFailed, Unauthenticated, UsageError
 from focalpoint.exchange.body import case_ref_of
 from focalpoint.exchange.envelope import parse_payload
 from focalpoint.ids import ACTOR, ACTOR_METADATA, MAX_INT64
@@ -129,7 +129,13 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
         self, table: str, seq: int, local_copy: bytes, *, purpose: bytes, message_id: bytes
     ) -> envelope_pb2.SignedContent:
         """The verified content of a stored message; raises DamagedData naming its row when its
-        local copy fails its integrity check or does not parse."""
+        local copy fails its integrity check or does not parse, and PreconditionFailed when its
+        sender withdrew it (the content was purged; its id, hash and audit events remain)."""
+        if local_copy == b"":
+            raise PreconditionFailed(
+                f"{table} row {seq}: the message was withdrawn by its sender and its content purged;"
+                " its id, hash and audit events remain"
+            )
         try:
             return parse_payload(self._cipher.open(local_copy, purpose=purpose, message_id=message_id))
         except (DamagedData, DecodeError) as e:
@@ -142,7 +148,9 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
     def _listed(
         self, table: str, seq: int, local_copy: bytes, *, purpose: bytes, message_id: bytes
     ) -> tuple[envelope_pb2.SignedContent, str]:
-        """A listed row's content, or an empty one and why it cannot be read."""
+        """A listed row's content, or an empty one and why it cannot be read (none: withdrawn)."""
+        if local_copy == b"":
+            return envelope_pb2.SignedContent(), ""
         try:
             return self._content(table, seq, local_copy, purpose=purpose, message_id=message_id), ""
         except DamagedData as e:

@@ -164,6 +164,7 @@ class Node:
             on_stored=self.casework.wake,
         )
         self.casedesk = CaseDesk(work=self.casework, outbox=self.outbox, store=store.cases, clock_ms=clock_ms)
+        self.casework.acknowledge = self.casedesk.acknowledge_applied
         self.witness = Witness(
             me=me,
             audit=store.audit,

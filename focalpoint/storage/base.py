@@ -394,6 +394,26 @@ class CaseWrite:
     unpark: Sequence[tuple[str, bytes]] = ()  # (sender, message id)
     park: Sequence[ParkedMessage] = ()
     leaves: Sequence[tuple[bytes, str]] = ()
+    # A withdrawal applied: each event's payload sealed again without its derived facts
+    # (link id, message id, new payload), and each received message's local copy purged
+    # ((sender, message id): its decrypted content is gone; id, hash and audit events stay).
+    reseal: Sequence[tuple[str, bytes, bytes]] = ()
+    purge_inbox: Sequence[tuple[str, bytes]] = ()
+
+    def empty(self) -> bool:
+        return not any(
+            (
+                self.links,
+                self.cursors,
+                self.events,
+                self.updates,
+                self.unpark,
+                self.park,
+                self.leaves,
+                self.reseal,
+                self.purge_inbox,
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from focalpoint.node.casedesk import Draft
 from focalpoint.node.outbox import Submitted
 from focalpoint.server.node import Node
 from focalpoint.storage.base import LinkRow, ParkedRow
-from focalpoint.v1 import messages_pb2
+from focalpoint.v1 import codes_pb2, messages_pb2
 from tests.node.conftest import Fabric, eventually
 
 GR, AL = "gr-ekka", "al-shss"
@@ -208,3 +208,69 @@ async def test_a_full_return_converges_with_the_gate_met_at_each_cross_border_si
         row = await link.row(node_id)
         assert row.flagged == 0
         assert row.closed
+
+
+async def test_a_withdrawn_message_is_purged_at_the_receiver_which_acknowledges_it_applied(fabric: Fabric) -> None:
+    """The receiver purges the message's content and derived facts, keeps its id and hash, and answers APPLIED."""
+    link = await _opened(fabric)
+    n = await link.send(GR, "case_notification")
+    await link.send(AL, "acknowledgement", _ref("acknowledgement.acknowledges", n))
+    views = await link.send(GR, "child_views_record")
+    al = fabric.nodes[AL]
+    row = await al.store.inbox.get(GR, views)
+    assert row is not None
+    assert row.local_copy != b""
+    withdrawal = await link.send(GR, "withdrawal", _ref("withdrawal.withdraws", views))
+    await link.row(AL)
+    purged = await al.store.inbox.get(GR, views)
+    assert purged is not None
+    assert purged.local_copy == b""
+    assert purged.digest == row.digest  # the hash stays
+    kept = {e.message_id: e for e in await al.casework.events(await link.row(AL))}
+    assert kept[views].body_sha256  # id and body hash stay; the facts derived from it are gone
+    assert kept[views].facts.evidence is None
+    await al.casework.send_owed()
+    gr = fabric.nodes[GR]
+
+    async def acknowledged() -> bool:
+        await gr.casework.catch_up()
+        events = await gr.casework.events(await link.row(GR))
+        return any(e.kind == "acknowledgement" and e.facts.refers_to == withdrawal for e in events)
+
+    await eventually(acknowledged, what="the APPLIED acknowledgement")
+    acks = [e for e in await gr.casework.events(await link.row(GR)) if e.facts.refers_to == withdrawal]
+    assert [e.facts.ack_kind for e in acks] == ["APPLIED"]
+
+
+async def test_an_amendment_replaces_the_evidence_it_amends_and_is_acknowledged_applied(fabric: Fabric) -> None:
+    """The amended risk report's facts are the replacement's; the receiver answers APPLIED once."""
+    link = await _opened(fabric)
+    n = await link.send(GR, "case_notification")
+    await link.send(AL, "acknowledgement", _ref("acknowledgement.acknowledges", n))
+    report = await link.send(GR, "risk_assessment_report")
+
+    def amend(body: messages_pb2.Body) -> None:
+        _ref("amendment.amends", report)(body)
+        body.amendment.amends.kind = "risk_assessment_report"
+        replacement = sample_body("risk_assessment_report", case_ref=link.ref, at_ms=fabric.clock() - 1000)
+        replacement.risk_assessment_report.overall = codes_pb2.RISK_LEVEL_SEVERE
+        body.amendment.replacement.CopyFrom(replacement)
+
+    await link.send(GR, "amendment", amend)
+    al = fabric.nodes[AL]
+    state = await al.casework.state(await link.row(AL))
+    latest = state.latest("risk_assessment_report")
+    assert latest is not None
+    assert getattr(latest[1], "overall", "") == "SEVERE"
+    assert report in state.superseded
+    await al.casework.send_owed()
+    await al.casework.send_owed()  # nothing owed twice
+    gr = fabric.nodes[GR]
+    await eventually(lambda: _applied_acks(gr, link), what="the APPLIED acknowledgement")
+    assert len(await al.store.outbox.page(100, 0)) == 2  # the link's acknowledgement and one APPLIED, not two
+
+
+async def _applied_acks(node: Node, link: Link) -> bool:
+    await node.casework.catch_up()
+    events = await node.casework.events(await link.row(GR))
+    return any(e.kind == "acknowledgement" and e.facts.ack_kind == "APPLIED" for e in events)

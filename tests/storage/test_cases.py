@@ -523,3 +523,34 @@ async def test_both_backends_answer_any_sequence_of_case_writes_the_same(history
         finally:
             for store in stores:
                 await store.close()
+
+
+async def test_a_withdrawal_reseals_an_event_and_purges_the_inbox_copy_in_the_same_write(store: Store) -> None:
+    """reseal replaces a stored event's payload (its derived facts gone); purge_inbox empties a received
+    message's local copy; ids, digests and the other events stay."""
+    from focalpoint.storage.base import InboxRow, NewInbox
+
+    link = new_link()
+    await store.cases.create_link(link)
+    a, b = event(link.link_id, sequence=1), event(link.link_id, sequence=2)
+    await store.cases.apply(CaseWrite(events=[a, b]))
+    received = NewInbox(
+        sender=PARTNER,
+        message_id=a.message_id,
+        envelope=b"envelope",
+        digest=b"d" * 32,
+        local_copy=b"sealed content",
+        received_at_ms=1,
+        expires_at_ms=60_000,
+    )
+    await store.inbox.add([received], lambda fresh: [b"receipt"] * len(fresh))
+    await store.cases.apply(
+        CaseWrite(reseal=[(link.link_id, a.message_id, b"emptied")], purge_inbox=[(PARTNER, a.message_id)])
+    )
+    stored = {e.message_id: e for e in await store.cases.events(link.link_id) if isinstance(e, CaseEventRow)}
+    assert stored[a.message_id].payload == b"emptied"
+    assert stored[b.message_id].payload == b.payload
+    row = await store.inbox.get(PARTNER, a.message_id)
+    assert isinstance(row, InboxRow)
+    assert row.local_copy == b""
+    assert row.digest == b"d" * 32

@@ -58,7 +58,7 @@ class MemoryCases:
         await self.apply(CaseWrite(links=[link], leaves=[(leaf, link.case_ref) for leaf in leaves]))
 
     async def apply(self, write: CaseWrite) -> CaseApplied:
-        if not any((write.links, write.cursors, write.events, write.updates, write.unpark, write.park, write.leaves)):
+        if write.empty():
             await pause()
             return CaseApplied((), len(self._s.leaves))  # nothing to do: no transaction, as in SQLite
         return await self._s.write("case write", partial(self._apply, write))
@@ -133,6 +133,16 @@ class MemoryCases:
             parked[key_p] = True
             seq = tx.next_seq("parked")
             tx.put(s.case_parked, key_p, ParkedRow(seq, p.sender, key_p[1], p.case_ref, p.kind, p.at_ms, p.reason))
+        for link_id, message_id, payload in write.reseal:
+            key_r = (link_id, bytes(message_id))
+            stored = s.case_events.get(key_r)
+            if stored is not None:
+                tx.put(s.case_events, key_r, replace(stored, payload=bytes(payload)))
+        for sender, message_id in write.purge_inbox:
+            key_i = (sender, bytes(message_id))
+            held = s.inbox.get(key_i)
+            if held is not None:
+                tx.put(s.inbox, key_i, replace(held, row=replace(held.row, local_copy=b"")))
         first = tx.next_index
         for leaf, case_ref in write.leaves:
             tx.log(leaf, case_ref)

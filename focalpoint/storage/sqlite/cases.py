@@ -168,7 +168,7 @@ class SqliteCases:
         await self.apply(CaseWrite(links=[link], leaves=[(leaf, link.case_ref) for leaf in leaves]))
 
     async def apply(self, write: CaseWrite) -> CaseApplied:
-        if not any((write.links, write.cursors, write.events, write.updates, write.unpark, write.park, write.leaves)):
+        if write.empty():
             return CaseApplied((), self._db.audit_size)  # nothing to do: no transaction
 
         def body(tx: Tx) -> CaseApplied:
@@ -183,6 +183,15 @@ class SqliteCases:
                 tx.fetchall("DELETE FROM case_parked WHERE sender = ? AND message_id = ?", (sender, message_id))
             for parked in write.park:
                 _park(tx, parked)
+            for link_id, message_id, payload in write.reseal:
+                tx.fetchall(
+                    "UPDATE case_events SET payload = ? WHERE link_id = ? AND message_id = ?",
+                    (payload, link_id, message_id),
+                )
+            for sender, message_id in write.purge_inbox:
+                tx.fetchall(
+                    "UPDATE inbox SET local_copy = x'' WHERE sender = ? AND message_id = ?", (sender, message_id)
+                )
             first = tx.next_index
             for leaf, case_ref in write.leaves:
                 tx.log(leaf, case_ref)
