@@ -398,6 +398,20 @@ class TrustedDirectory:
         """Does the current root's delegation of each State sign this document? (For publishers.)"""
         _signed_by_states(self._root, parse_signed(raw, what), states, what, {})
 
+    def check_signed_by_root_role(self, raw: bytes, what: str) -> None:
+        """Does the current root's root role sign this document (a code list, B8)? (For publishers.)"""
+        doc = parse_signed(raw, what)
+        root = self._root
+        counted = threshold_signatures(
+            context=Context.DIRECTORY,
+            data=doc.signed,
+            signatures=doc.signatures,
+            trusted=root.role_keys(root.body.root),
+            threshold=root.body.root.threshold,
+            what=f"{what} (threshold of the root role)",
+        )
+        _signers_from_states(root, _key_ids(counted), root.body.root_min_states, what)
+
     def _pinned(
         self, refs: Sequence[directory_pb2.DocumentRef], raws: Sequence[bytes], kind: str
     ) -> list[tuple[directory_pb2.DocumentRef, bytes]]:
