@@ -43,7 +43,8 @@ def _reissue(version: int, extra: dict[str, str] | None = None) -> directory_pb2
 
 
 def test_a_local_network_carries_the_code_list_and_its_agreements_stay_in_force(net: LocalNetwork) -> None:
-    """The demo's directory has code list 2026.1 (every tier-1 language complete) and nothing left out."""
+    """The demo's directory has code list 2026.1 (every tier-1 language complete) and nothing left out;
+    the repository serves the published document by kind, list version and document version."""
     directory = net.load(NOW_MS)
     code_list = directory.code_list("2026.1")
     assert code_list is not None
@@ -51,6 +52,7 @@ def test_a_local_network_carries_the_code_list_and_its_agreements_stay_in_force(
     assert directory.excluded == {}
     assert directory.agreement_covering("AL", "GR", "social_inquiry_request") is not None
     assert directory.states["GR"].code_list_version == "2026.1"
+    assert net.repository.document("codelist", "2026.1", 1) is not None  # what GetDocument serves
 
 
 def test_a_code_list_needs_the_root_roles_threshold(net: LocalNetwork) -> None:
