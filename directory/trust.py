@@ -591,8 +591,8 @@ def _unlabelled(
     judged: its agreements stay as they were until the first code list is published.
     """
     states, code_lists, gaps = labels
-    if not code_lists:
-        return False
+    if not code_lists or status is AgreementStatus.TERMINATED:
+        return False  # a terminated agreement needs no labels any more
     declared = {p: states[p].code_list_version for p in a.parties if p in states}
     found = label_gaps(
         agreement_id=a.agreement_id, working_languages=a.working_languages, declared=declared, code_lists=code_lists

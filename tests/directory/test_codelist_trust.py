@@ -136,7 +136,7 @@ def test_an_agreement_in_force_whose_working_languages_are_not_labelled_is_left_
 
 
 def test_an_agreement_only_signed_keeps_its_status_and_its_gaps_are_reported(world: World) -> None:
-    """An agreement not in force is kept as it is; health already names what it will need."""
+    """An agreement only signed is kept, its gaps named (it will need them); a terminated one needs none."""
     agreement = world.agreement(status=directory_pb2.AGREEMENT_STATUS_SIGNED)
     td = TrustedDirectory(world.signed_root())
     directory, _ = td.update(
@@ -144,6 +144,9 @@ def test_an_agreement_only_signed_keeps_its_status_and_its_gaps_are_reported(wor
     )
     assert "AL-GR-2006" in directory.agreements
     assert [g.language for g in directory.label_gaps] == ["el", "sq"]
+    ended = world.agreement(status=directory_pb2.AGREEMENT_STATUS_TERMINATED)
+    bundle = with_lists(world, [signed_list(world, code_list_doc())], agreements=[ended])
+    assert TrustedDirectory(world.signed_root()).update(bundle, now_ms=NOW)[0].label_gaps == ()
 
 
 def test_a_party_declaring_a_version_the_directory_does_not_carry_makes_the_agreement_unusable(
