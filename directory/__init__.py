@@ -1,6 +1,8 @@
 """The signed directory of focal points: a pure model, its TUF-style verification and signing.
 
 - ``model``: verified domain objects whose constructors enforce the invariants (rule B7);
+- ``codelists``: the network code list (what each enum number means, in several languages) and
+  its rules (C1–C6);
 - ``trust``: what a node has accepted and the rules for accepting more (T1–T6, B1–B7);
 - ``publish``: building and signing documents and bundles;
 - ``build``: checking a node's exported entry;
@@ -13,6 +15,7 @@ Imports only ``focalpoint.crypto``, ``focalpoint.errors``, ``focalpoint.ids`` an
 """
 
 from directory.build import check_entry_export
+from directory.codelists import Code, CodeList, CodeStatus, Label, LabelGap, LabelStatus
 from directory.model import (
     AgreementInfo,
     AgreementStatus,
@@ -32,10 +35,16 @@ __all__ = [
     "AgreementInfo",
     "AgreementStatus",
     "CaseRules",
+    "Code",
+    "CodeList",
+    "CodeStatus",
     "Directory",
     "KeyInfo",
     "KeyStatus",
     "KindDeadline",
+    "Label",
+    "LabelGap",
+    "LabelStatus",
     "NodeInfo",
     "StateInfo",
     "TlsKeyInfo",

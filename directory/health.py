@@ -3,7 +3,8 @@
 The source papers report States that name no focal point, and the one network that works
 keeps its members' contact details current (docs/domain.md §1.3); details go stale as the
 people who staff a focal point change (§7). This report lists exactly those, plus keys and
-documents near expiry and, when a node supplies its reachability results, the agreement
+documents near expiry, the labels a code list lacks for the working languages of agreements
+(docs/protocol.md §5.10) and, when a node supplies its reachability results, the agreement
 partners it cannot reach and how far their clocks are from its own.
 """
 
@@ -38,6 +39,10 @@ class HealthReport:
     clock_attention_ms: int = 0
     # What the node itself cannot do now (e.g. store anything, its disk being full), in words.
     node_problems: list[str] = field(default_factory=list)
+    # (agreement, code-list version, working language, codes lacking a label and definition): what
+    # the code list a party declares must gain before the agreement can be (or stay) in force.
+    # Language "" and -1 codes: that version is not in the directory at all.
+    missing_labels: list[tuple[str, str, str, int]] = field(default_factory=list)
 
     @property
     def clocks_disagreeing(self) -> list[tuple[str, int]]:
@@ -55,6 +60,7 @@ class HealthReport:
             or self.unreachable_nodes
             or self.clocks_disagreeing
             or self.node_problems
+            or self.missing_labels
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -71,6 +77,9 @@ class HealthReport:
             ],
             "expiring_documents": [{"document": w, "expires": _iso(t)} for w, t in self.expiring_documents],
             "excluded_documents": [{"document": w, "reason": r} for w, r in self.excluded_documents],
+            "missing_labels": [
+                {"agreement": a, "code_list": v, "language": lang, "codes": n} for a, v, lang, n in self.missing_labels
+            ],
             "unreachable_nodes": [{"node": n, "error": e} for n, e in self.unreachable_nodes],
             "clock_offsets": [
                 {"node": n, "offset_ms": o, "attention": (n, o) in self.clocks_disagreeing}
@@ -94,6 +103,14 @@ def format_report(report: Mapping[str, Any]) -> list[str]:
     out += [f"  {k['kind']} key {k['key_id']} of {k['node']} expires {k['expires']}" for k in report["expiring_keys"]]
     out += [f"  {d['document']} expires {d['expires']}" for d in report["expiring_documents"]]
     out += [f"  {d['document']} is not in use: {d['reason']}" for d in report.get("excluded_documents", [])]
+    for m in report.get("missing_labels", []):
+        if m["codes"] < 0:
+            out.append(f"  code list {m['code_list']} is not in the directory, needed by agreement {m['agreement']}")
+        else:
+            out.append(
+                f"  code list {m['code_list']} lacks {m['language']} labels for {m['codes']} code(s), "
+                f"needed by agreement {m['agreement']}"
+            )
     out += [f"  node {n['node']} unreachable: {n['error']}" for n in report["unreachable_nodes"]]
     for c in report.get("clock_offsets", []):  # every offset is in the JSON; the text names those to act on
         if c["attention"]:
@@ -167,6 +184,11 @@ def directory_health(
         for a in sorted(directory.agreements.values(), key=lambda a: a.agreement_id)
         if a.expires_at_ms <= horizon
     ]
+    documents += [
+        (f"code list {c.list_version} version {c.version}", c.expires_at_ms)
+        for c in directory.code_lists.values()
+        if c.expires_at_ms <= horizon
+    ]
     return HealthReport(
         version=directory.version,
         no_focal_point=no_fp,
@@ -178,4 +200,7 @@ def directory_health(
         clock_offsets=sorted((clock_offsets or {}).items()),
         clock_attention_ms=clock_attention_ms,
         node_problems=list(node_problems),
+        missing_labels=sorted(
+            {(g.agreement_id, g.list_version, g.language, g.missing_codes) for g in directory.label_gaps}
+        ),
     )

@@ -12,6 +12,7 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from directory.codelists import CodeList, Label, LabelGap, list_version_key
 from focalpoint.crypto.signing import AdminVerifier, Ed25519Verifier, key_id_for
 from focalpoint.crypto.suite import EncryptionPublicKey
 from focalpoint.crypto.tlsid import certificate_der_to_pem, spki_sha256
@@ -383,6 +384,10 @@ class Directory:
     _by_pair: Mapping[frozenset[str], tuple[AgreementInfo, ...]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    # The code-list versions carried (list version -> the newest document of it), and each
+    # agreement's working languages that a party's declared version does not label (rule C6).
+    code_lists: Mapping[str, CodeList] = field(default_factory=dict, repr=False, compare=False)
+    label_gaps: tuple[LabelGap, ...] = field(default=(), repr=False, compare=False)
 
     @classmethod
     def build(
@@ -397,6 +402,8 @@ class Directory:
         states: Mapping[str, StateInfo] | None = None,
         agreements: Mapping[str, AgreementInfo] | None = None,
         excluded: Mapping[str, str] | None = None,
+        code_lists: Mapping[str, CodeList] | None = None,
+        label_gaps: tuple[LabelGap, ...] = (),
     ) -> Directory:
         by_id: dict[str, NodeInfo] = {}
         by_pin: dict[bytes, str] = {}
@@ -430,6 +437,8 @@ class Directory:
             agreements or {},
             excluded or {},
             {pair: tuple(items) for pair, items in by_pair.items()},
+            dict(sorted((code_lists or {}).items(), key=lambda kv: list_version_key(kv[0]))),
+            label_gaps,
         )
 
     def knows(self, node_id: str) -> bool:
@@ -459,6 +468,22 @@ class Directory:
             if agreement.status is AgreementStatus.IN_FORCE and kind in agreement.kinds:
                 return agreement
         return None
+
+    def code_list(self, list_version: str) -> CodeList | None:
+        """The code-list version ``list_version`` (its newest document), if the directory carries it."""
+        return self.code_lists.get(list_version)
+
+    @property
+    def newest_code_list(self) -> CodeList | None:
+        """The newest code-list version carried (it knows every code still receivable), or None."""
+        versions = list(self.code_lists.values())
+        return versions[-1] if versions else None
+
+    def code_label(self, list_version: str, list_name: str, number: int, language: str) -> Label | None:
+        """A code's label and definition in ``list_version``, in ``language`` or its fallback (a more
+        general tag, then English); None when that version or code is not known here."""
+        code_list = self.code_lists.get(list_version)
+        return None if code_list is None else code_list.label(list_name, number, language)
 
     def node_for_pin(self, spki_sha256: bytes) -> str | None:
         """The node whose non-revoked TLS key has this pin, or None."""

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from directory.trust import (
     AGREEMENT_TYPE,
+    CODELIST_TYPE,
     ROOT_TYPE,
     SPEC_VERSION,
     STATE_TYPE,
@@ -25,11 +26,14 @@ __all__ = [
     "add_signatures",
     "agreement_document",
     "bundle",
+    "code_list_document",
     "root_document",
     "sign",
     "state_document",
     "timestamp_document",
 ]
+
+_Document = directory_pb2.StateEntry | directory_pb2.Agreement | directory_pb2.Root | directory_pb2.CodeListDocument
 
 
 def root_document(
@@ -79,6 +83,14 @@ def agreement_document(agreement: directory_pb2.Agreement) -> bytes:
     return out.SerializeToString()
 
 
+def code_list_document(document: directory_pb2.CodeListDocument) -> bytes:
+    """The signed bytes of a code-list version (type and spec version filled in)."""
+    out = directory_pb2.CodeListDocument()
+    out.CopyFrom(document)
+    out.type, out.spec_version = CODELIST_TYPE, SPEC_VERSION
+    return out.SerializeToString()
+
+
 def timestamp_document(
     *,
     version: int,
@@ -87,14 +99,14 @@ def timestamp_document(
     root: bytes,
     states: Sequence[bytes],
     agreements: Sequence[bytes],
+    codelists: Sequence[bytes] = (),
 ) -> bytes:
-    """A timestamp pinning the exact SignedDocument bytes given (root, State entries, agreements)."""
+    """A timestamp pinning the exact SignedDocument bytes given (root, State entries, agreements, code lists)."""
 
-    def ref(
-        raw: bytes, message: directory_pb2.StateEntry | directory_pb2.Agreement | directory_pb2.Root
-    ) -> directory_pb2.DocumentRef:
+    def ref(raw: bytes, message: _Document) -> directory_pb2.DocumentRef:
         message.ParseFromString(parse_signed(raw, "document").signed)
-        name = getattr(message, "state", "") or getattr(message, "agreement_id", "")
+        names = [getattr(message, f) for f in ("state", "agreement_id", "list_version") if hasattr(message, f)]
+        name = names[0] if names else ""
         return directory_pb2.DocumentRef(name=name, version=message.version, sha256=content_sha256(raw))
 
     return directory_pb2.Timestamp(
@@ -106,6 +118,7 @@ def timestamp_document(
         root=ref(root, directory_pb2.Root()),
         states=[ref(r, directory_pb2.StateEntry()) for r in states],
         agreements=[ref(r, directory_pb2.Agreement()) for r in agreements],
+        codelists=[ref(r, directory_pb2.CodeListDocument()) for r in codelists],
     ).SerializeToString()
 
 
@@ -125,6 +138,13 @@ def add_signatures(document: bytes, signers: Sequence[AdminSigner]) -> bytes:
 
 
 def bundle(
-    *, roots: Sequence[bytes], timestamp: bytes, states: Sequence[bytes], agreements: Sequence[bytes]
+    *,
+    roots: Sequence[bytes],
+    timestamp: bytes,
+    states: Sequence[bytes],
+    agreements: Sequence[bytes],
+    codelists: Sequence[bytes] = (),
 ) -> directory_pb2.DirectoryBundle:
-    return directory_pb2.DirectoryBundle(roots=roots, timestamp=timestamp, states=states, agreements=agreements)
+    return directory_pb2.DirectoryBundle(
+        roots=roots, timestamp=timestamp, states=states, agreements=agreements, codelists=codelists
+    )

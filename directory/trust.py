@@ -26,7 +26,12 @@ Steps (docs/protocol.md §5), numbered as in the code:
        at least two distinct parties, all delegated States; an expired one, or one with a
        malformed working language or case rules that break a limit (``CaseRules``), is left out;
     B7 the resulting directory's invariants hold (``directory.model``): a node entry that breaks
-       one on its own is left out; nodes that conflict (an id or a TLS key twice) fail the bundle.
+       one on its own is left out; nodes that conflict (an id or a TLS key twice) fail the bundle;
+    B8 a code list is signed by a threshold of the root's root role, from ≥ ``root_min_states``
+       States (as T4 and T6); an expired one, one that breaks C1 on its own, or one that breaks
+       C2–C4 against an older version in the bundle is left out (``directory.codelists``);
+    B9 once the directory carries a code list, an agreement IN FORCE whose working languages are
+       not all labelled in the code-list version each party declares (C6) is left out.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
+from directory.codelists import CodeList, LabelGap, label_gaps, list_version_key, succession_problems
 from directory.model import (
     AgreementInfo,
     AgreementStatus,
@@ -70,6 +76,7 @@ ROOT_TYPE = "focalpoint.root"
 STATE_TYPE = "focalpoint.state"
 AGREEMENT_TYPE = "focalpoint.agreement"
 TIMESTAMP_TYPE = "focalpoint.timestamp"
+CODELIST_TYPE = "focalpoint.codelist"
 
 
 def content_sha256(raw: bytes) -> bytes:
@@ -127,8 +134,8 @@ def _parse_body(doc: directory_pb2.SignedDocument, message: M, doc_type: str, wh
 class AcceptedDocument:
     """A document version this node accepted: kept so old signatures stay checkable."""
 
-    kind: str  # "root", "timestamp", "state" or "agreement"
-    name: str  # the State code or agreement id; "" for root and timestamp
+    kind: str  # "root", "timestamp", "state", "agreement" or "codelist"
+    name: str  # the State code, agreement id or list version ("2026.1"); "" for root and timestamp
     version: int
     raw: bytes
 
@@ -345,12 +352,19 @@ class TrustedDirectory:
         # B4–B6
         state_docs = self._pinned(timestamp.states, bundle.states, "state")
         agreement_docs = self._pinned(timestamp.agreements, bundle.agreements, "agreement")
+        codelist_docs = self._pinned(timestamp.codelists, bundle.codelists, "codelist")
         checked = _precheck(root, state_docs, agreement_docs)
         excluded: dict[str, str] = {}
         canonical_states: list[bytes] = []
         canonical_agreements: list[bytes] = []
+        canonical_codelists: list[bytes] = []
         states = self._states(state_docs, root, expiry_now, fresh, checked, excluded, canonical_states)
-        agreements = self._agreements(agreement_docs, root, expiry_now, fresh, checked, excluded, canonical_agreements)
+        # B8
+        code_lists = self._code_lists(codelist_docs, root, expiry_now, fresh, excluded, canonical_codelists)
+        gaps: list[LabelGap] = []
+        agreements = self._agreements(
+            agreement_docs, root, expiry_now, fresh, checked, excluded, canonical_agreements, (states, code_lists, gaps)
+        )
         # B7
         nodes = _nodes(states, excluded)
         directory = Directory.build(
@@ -364,12 +378,18 @@ class TrustedDirectory:
             # sender added (unknown fields, roots it cannot vouch for, unlisted documents, signatures
             # that did not count) is ever kept or passed on.
             raw=directory_pb2.DirectoryBundle(
-                roots=self._chain, timestamp=ts_canonical, states=canonical_states, agreements=canonical_agreements
+                roots=self._chain,
+                timestamp=ts_canonical,
+                states=canonical_states,
+                agreements=canonical_agreements,
+                codelists=canonical_codelists,
             ).SerializeToString(deterministic=True),
             signed=ts_doc.signed,
             states=states,
             agreements=agreements,
             excluded=excluded,
+            code_lists=code_lists,
+            label_gaps=tuple(gaps),
         )
         if timestamp.version > last:
             fresh.append(AcceptedDocument("timestamp", "", timestamp.version, ts_canonical))
@@ -386,6 +406,20 @@ class TrustedDirectory:
     def check_signed_by_states(self, raw: bytes, states: Sequence[str], what: str) -> None:
         """Does the current root's delegation of each State sign this document? (For publishers.)"""
         _signed_by_states(self._root, parse_signed(raw, what), states, what, {})
+
+    def check_signed_by_root_role(self, raw: bytes, what: str) -> None:
+        """Does the current root's root role sign this document (a code list, B8)? (For publishers.)"""
+        doc = parse_signed(raw, what)
+        root = self._root
+        counted = threshold_signatures(
+            context=Context.DIRECTORY,
+            data=doc.signed,
+            signatures=doc.signatures,
+            trusted=root.role_keys(root.body.root),
+            threshold=root.body.root.threshold,
+            what=f"{what} (threshold of the root role)",
+        )
+        _signers_from_states(root, _key_ids(counted), root.body.root_min_states, what)
 
     def _pinned(
         self, refs: Sequence[directory_pb2.DocumentRef], raws: Sequence[bytes], kind: str
@@ -453,6 +487,51 @@ class TrustedDirectory:
             )
         return states
 
+    def _code_lists(
+        self,
+        docs: list[tuple[directory_pb2.DocumentRef, bytes]],
+        root: _Root,
+        now_ms: int,
+        fresh: list[AcceptedDocument],
+        excluded: dict[str, str],
+        canonical: list[bytes],
+    ) -> dict[str, CodeList]:
+        """B8: the root role's threshold signed each; C1 on its own, C2–C4 against the older ones."""
+        candidates: list[tuple[str, CodeList]] = []
+        for ref, raw in docs:
+            what = f"code list {ref.name} version {ref.version}"
+            doc = parse_signed(raw, what)
+            body = _parse_body(doc, directory_pb2.CodeListDocument(), CODELIST_TYPE, what)
+            if body.list_version != ref.name or body.version != ref.version:
+                raise VerificationError(f"{what}: the document is {body.list_version} version {body.version}")
+            counted = threshold_signatures(
+                context=Context.DIRECTORY,
+                data=doc.signed,
+                signatures=doc.signatures,
+                trusted=root.role_keys(root.body.root),
+                threshold=root.body.root.threshold,
+                what=f"{what} (threshold of the root role)",
+            )
+            _signers_from_states(root, _key_ids(counted), root.body.root_min_states, what)
+            kept = canonical_document(doc.signed, counted)
+            canonical.append(kept)
+            self._note_accepted("codelist", body.list_version, body.version, kept, fresh)
+            if body.expires_at_ms <= now_ms:
+                excluded[what] = "expired; the root administrators must re-issue it"
+                continue
+            try:
+                candidates.append((what, CodeList.from_proto(body, what)))
+            except VerificationError as e:
+                excluded[what] = f"{str(e).removeprefix(what + ': ')}; the root administrators must correct it"
+        usable: dict[str, CodeList] = {}
+        for what, code_list in sorted(candidates, key=lambda c: list_version_key(c[1].list_version)):
+            problems = succession_problems(list(usable.values()), code_list)
+            if problems:
+                excluded[what] = f"{'; '.join(problems)}; the root administrators must correct it"
+                continue
+            usable[code_list.list_version] = code_list
+        return usable
+
     def _agreements(
         self,
         docs: list[tuple[directory_pb2.DocumentRef, bytes]],
@@ -462,6 +541,7 @@ class TrustedDirectory:
         checked: Checked,
         excluded: dict[str, str],
         canonical: list[bytes],
+        labels: tuple[Mapping[str, StateInfo], Mapping[str, CodeList], list[LabelGap]],
     ) -> dict[str, AgreementInfo]:
         agreements: dict[str, AgreementInfo] = {}
         for ref, raw in docs:
@@ -490,6 +570,9 @@ class TrustedDirectory:
             except VerificationError as e:
                 excluded[what] = f"{e}; nothing may be exchanged under it until its parties correct and re-sign it"
                 continue
+            # B9
+            if _unlabelled(a, status, labels, what, excluded):
+                continue
             agreements[a.agreement_id] = AgreementInfo(
                 agreement_id=a.agreement_id,
                 version=a.version,
@@ -505,6 +588,35 @@ class TrustedDirectory:
                 kind_deadlines={d.kind: KindDeadline.from_proto(d) for d in a.deadlines},
             )
         return agreements
+
+
+def _unlabelled(
+    a: directory_pb2.Agreement,
+    status: AgreementStatus,
+    labels: tuple[Mapping[str, StateInfo], Mapping[str, CodeList], list[LabelGap]],
+    what: str,
+    excluded: dict[str, str],
+) -> bool:
+    """B9 (C6): note the agreement's label gaps; True when it is IN FORCE with one (it is left out).
+
+    A directory that carries no code list yet (one published before code lists existed) is not
+    judged: its agreements stay as they were until the first code list is published.
+    """
+    states, code_lists, gaps = labels
+    if not code_lists or status is AgreementStatus.TERMINATED:
+        return False  # a terminated agreement needs no labels any more
+    declared = {p: states[p].code_list_version for p in a.parties if p in states}
+    found = label_gaps(
+        agreement_id=a.agreement_id, working_languages=a.working_languages, declared=declared, code_lists=code_lists
+    )
+    gaps += found
+    if not found or status is not AgreementStatus.IN_FORCE:
+        return False
+    excluded[what] = (
+        "in force, but " + "; ".join(g.why() for g in found) + "; nothing may be exchanged under it until the code "
+        "list labels every working language (or its parties declare a version that does)"
+    )
+    return True
 
 
 def _nodes(states: Mapping[str, StateInfo], excluded: dict[str, str]) -> list[NodeInfo]:

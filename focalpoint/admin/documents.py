@@ -2,7 +2,9 @@
 root, State entry or agreement (unset ones too, so that a ``false`` or an empty list shows), as
 plain data (``content``) and as indented lines (``content_lines``); ``show_document`` adds what
 it is (a proposal or published), and whose signatures are in and what is still needed
-(``focalpoint.admin.signatures``).
+(``focalpoint.admin.signatures``). A code list has hundreds of labels: its lines are its own fields
+and a summary (codes per list, each language and how complete it is); its plain data has every
+field and that summary.
 
 Plain data: field names as in the .proto, enum values by name, bytes in hex, times in
 milliseconds. Lines: times also in ISO 8601 (UTC), dates as YYYY-MM-DD, and bytes longer than 32
@@ -22,6 +24,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from directory.trust import content_sha256, parse_signed
+from focalpoint.admin.codelists import code_list_lines, code_list_summary
 from focalpoint.admin.repo import Repository, document_kind
 from focalpoint.admin.signatures import SignatureStatus, signature_status
 from focalpoint.v1 import directory_pb2
@@ -32,6 +35,7 @@ _TYPES: dict[str, type[Message]] = {
     "root": directory_pb2.Root,
     "state": directory_pb2.StateEntry,
     "agreement": directory_pb2.Agreement,
+    "codelist": directory_pb2.CodeListDocument,
 }
 _TIME_FIELDS = ("_at_ms", "not_before_ms", "not_after_ms")
 # A message's field descriptor (the stubs name two classes for it: the pure-Python and the upb one).
@@ -87,12 +91,26 @@ def show_document(
     # Roles list administrators by key id: say whose key each is, wherever a key id appears.
     keys = [*(current_root.keys if current_root is not None else ()), *getattr(message, "keys", ())]
     notes = {k.key_id: f"{k.name}, {k.state}" for k in keys if isinstance(k, directory_pb2.AdminKey)}
+    if isinstance(message, directory_pb2.CodeListDocument):
+        # Hundreds of labels: the lines say what is in it (lists, languages, how complete); --json has every field.
+        summary = code_list_summary(message)
+        own = [line for line in content_lines(_header(message), notes=notes) if not line.startswith("  lists:")]
+        lines = [*own, *code_list_lines(summary)]
+        return DocumentView(status, published, {**content(message), "summary": summary}, lines, judged_by)
     lines = content_lines(message, notes=notes)
     return DocumentView(status, published, content(message), lines, judged_by)
 
 
+def _header(doc: directory_pb2.CodeListDocument) -> directory_pb2.CodeListDocument:
+    """A code list's own fields, without its lists."""
+    out = directory_pb2.CodeListDocument()
+    out.CopyFrom(doc)
+    del out.lists[:]
+    return out
+
+
 def signed_message(raw: bytes) -> Message:
-    """The signed content of a root, State entry or agreement document; raises UsageError otherwise."""
+    """The signed content of a root, State entry, agreement or code-list document; raises UsageError otherwise."""
     kind, _, _ = document_kind(raw)
     return _TYPES[kind].FromString(parse_signed(raw, "document").signed)
 

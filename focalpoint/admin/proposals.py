@@ -5,7 +5,8 @@ Proposals are unsigned documents with their next version number taken from the r
 checks the threshold as nodes will. Here: building a root from a YAML spec that names
 administrators by their public key files, the next version of a State entry (with the
 nodes' exported entries, checked for proof of possession, and key statuses the
-administrators decide) or of an agreement, and a plain-data summary of a directory.
+administrators decide), of an agreement or of a code list (from its data file), and a plain-data
+summary of a directory.
 Every mistake is a UsageError naming the file or option at fault.
 """
 
@@ -19,8 +20,9 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from directory import CaseRules, Directory, check_entry_export
-from directory.publish import agreement_document, root_document, state_document
+from directory.publish import agreement_document, code_list_document, root_document, state_document
 from directory.trust import TrustedDirectory, read_bundle
+from focalpoint.admin.codelists import build_document
 from focalpoint.admin.repo import Repository
 from focalpoint.errors import FocalpointError, UsageError, VerificationError
 from focalpoint.storage.files import read_file
@@ -32,6 +34,7 @@ __all__ = [
     "apply_key_statuses",
     "parse_json",
     "propose_agreement",
+    "propose_code_list",
     "propose_root",
     "propose_state",
     "root_from_spec",
@@ -141,6 +144,15 @@ def propose_agreement(
     return agreement_document(agreement), f"agreement {agreement.agreement_id} version {agreement.version}"
 
 
+def propose_code_list(repo: Repository, data: Path, *, valid_days: int, now_ms: int) -> Proposal:
+    """The next document version of the code-list version in ``data`` (e.g. codelists/2026.1.yaml),
+    checked as nodes will check it (every problem listed, naming list, code and language)."""
+    doc = build_document(data)
+    doc.version = repo.next_version("codelists", doc.list_version)
+    doc.issued_at_ms, doc.expires_at_ms = now_ms, now_ms + valid_days * DAY_MS
+    return code_list_document(doc), f"code list {doc.list_version} version {doc.version}"
+
+
 def apply_key_statuses(entry: directory_pb2.StateEntry, statuses: tuple[str, ...], now_ms: int) -> None:
     """Administrators decide key statuses (a node's export proposes; the directory disposes)."""
     for item in statuses:
@@ -212,6 +224,15 @@ def summary(d: Directory) -> dict[str, Any]:
                 "case_rules": _case_rules(a.case_rules),
             }
             for a in d.agreements.values()
+        },
+        "code_lists": {
+            c.list_version: {
+                "version": c.version,
+                "codes": c.code_count,
+                "lists": len(c.lists),
+                "languages": c.languages(),
+            }
+            for c in d.code_lists.values()
         },
     }
 

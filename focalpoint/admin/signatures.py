@@ -6,6 +6,7 @@ sign, before they publish.
   root's root role (T3), each from at least that root's ``root_min_states`` States (T6).
 - A State entry needs a threshold of that State's own administrators (B5): no other key counts.
 - An agreement needs a threshold of the administrators of **every** party (B6).
+- A code list needs a threshold of the current root's root role, from ``root_min_states`` States (B8).
 
 ``signature_status`` answers for a proposal (or a published document) against the root in force;
 ``add_signature`` signs only with a key that counts, and says so otherwise. Used by
@@ -95,8 +96,8 @@ class Signature:
 
 @dataclass(frozen=True, slots=True)
 class SignatureStatus:
-    kind: str  # "root", "state" or "agreement"
-    name: str  # the State or agreement id; "" for a root
+    kind: str  # "root", "state", "agreement" or "codelist"
+    name: str  # the State, agreement id or list version; "" for a root
     version: int
     signatures: tuple[Signature, ...]
     requirements: tuple[Requirement, ...]
@@ -111,7 +112,8 @@ class SignatureStatus:
     def what(self) -> str:
         if self.kind == "root":
             return f"root version {self.version}"
-        return f"{'State entry' if self.kind == 'state' else 'agreement'} {self.name} version {self.version}"
+        kinds = {"state": "State entry", "agreement": "agreement", "codelist": "code list"}
+        return f"{kinds.get(self.kind, self.kind)} {self.name} version {self.version}"
 
     @property
     def ready(self) -> bool:
@@ -198,7 +200,7 @@ class NotCounted(UsageError):
 
 
 def signature_status(raw: bytes, current_root: directory_pb2.Root | None) -> SignatureStatus:
-    """Who signed ``raw`` (a SignedDocument of a root, State entry or agreement), which signatures
+    """Who signed ``raw`` (a SignedDocument of a root, State entry, agreement or code list), which signatures
     count and what is still needed, against ``current_root`` (the root in force: the repository's
     newest; None judges a root 1 on its own and anything else as unknown). Raises UsageError for
     bytes that are not such a document."""
@@ -211,6 +213,9 @@ def signature_status(raw: bytes, current_root: directory_pb2.Root | None) -> Sig
         roles, problems, known = _root_roles(proposed, current_root)
     elif current_root is None:
         roles, problems, known = [], [], False
+    elif kind == "codelist":
+        who = f"the root role of the current root (version {current_root.version})"
+        roles, problems, known = [(who, current_root.root, current_root.root_min_states)], [], True
     else:
         agreement = kind == "agreement"
         parties = sorted(set(directory_pb2.Agreement.FromString(doc.signed).parties)) if agreement else [name]

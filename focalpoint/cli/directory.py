@@ -26,6 +26,7 @@ from focalpoint.admin.keys import generate_admin_key
 from focalpoint.admin.proposals import (
     parse_json,
     propose_agreement,
+    propose_code_list,
     propose_root,
     propose_state,
     root_from_spec,
@@ -34,7 +35,7 @@ from focalpoint.admin.proposals import (
 )
 from focalpoint.admin.repo import Repository, document_kind
 from focalpoint.admin.signatures import NotCounted, add_signature, describe
-from focalpoint.cli._local import ATTENTION_NEEDED, now_ms
+from focalpoint.cli._local import ATTENTION_NEEDED, fail, now_ms
 from focalpoint.errors import UsageError, VerificationError
 from focalpoint.storage.files import read_file, write_atomic
 from focalpoint.storage.keyfiles import load_admin_key, passphrase_from_env, write_secret_file
@@ -83,7 +84,14 @@ def init_root(spec_path: Path, out: Path) -> None:
 
 
 @directory.command("propose")
+@click.argument("kind", required=False, type=click.Choice(["codelist"]))
 @_repo_opt
+@click.option(
+    "--from",
+    "data",
+    type=click.Path(path_type=Path),
+    help="With KIND codelist: the code-list data file, e.g. codelists/2026.1.yaml.",
+)
 @click.option("--root-spec", type=click.Path(path_type=Path), help="Propose the next root from this YAML spec.")
 @click.option("--state", "state_json", type=click.Path(path_type=Path), help="A StateEntry (protobuf JSON).")
 @click.option("--node-entry", "node_entries", type=click.Path(path_type=Path), multiple=True, help="A node-entry.json.")
@@ -97,7 +105,9 @@ def init_root(spec_path: Path, out: Path) -> None:
 @click.option("--valid-days", type=click.IntRange(1, 3 * 366), default=365, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True)
 def propose(
+    kind: str | None,
     repo: Path,
+    data: Path | None,
     root_spec: Path | None,
     state_json: Path | None,
     node_entries: tuple[Path, ...],
@@ -106,12 +116,22 @@ def propose(
     valid_days: int,
     out: Path,
 ) -> None:
-    """Propose the next version of a State entry, an agreement or the root (version numbers are automatic)."""
-    if sum(x is not None for x in (root_spec, state_json, agreement_json)) != 1:
-        raise UsageError("give exactly one of --root-spec, --state or --agreement")
+    """Propose the next version of a State entry, an agreement, the root, or (`propose codelist --from
+    FILE`) a code list; version numbers are automatic. A code list is signed by the root role."""
+    given = sum(x is not None for x in (root_spec, state_json, agreement_json))
+    if kind == "codelist" and (given or data is None):
+        raise UsageError("propose codelist takes --from FILE (a code-list data file) and none of the other documents")
+    if kind is None and (given != 1 or data is not None):
+        raise UsageError("give exactly one of --root-spec, --state or --agreement (or: propose codelist --from FILE)")
     r = Repository(repo)
     now = now_ms()
-    if root_spec is not None:
+    if data is not None:
+        try:
+            signed, what = propose_code_list(r, data, valid_days=valid_days, now_ms=now)
+        except UsageError as e:
+            fail(str(e), 2, one_per_line=True)  # every missing label on its own line
+            return
+    elif root_spec is not None:
         signed, what = propose_root(r, root_spec, now)
     elif state_json is not None:
         entry = parse_json(state_json, directory_pb2.StateEntry())
@@ -237,8 +257,9 @@ def verify(bundle: Path, root: Path) -> None:
 )
 @click.option("--json", "as_json", is_flag=True)
 def show(file: Path, root: Path | None, repo: Path | None, as_json: bool) -> None:
-    """Show a verified bundle (States, nodes, agreements), or a proposal (or a published root, State entry or
-    agreement) in full: every field, whose signatures are in and what is still needed."""
+    """Show a verified bundle (States, nodes, agreements, code lists), or a proposal (or a published root, State
+    entry, agreement or code list) in full: every field (a code list: its lists and each language's
+    completeness; --json has every label), whose signatures are in and what is still needed."""
     raw = read_file(file)
     if _is_document(raw):
         view = _document_view(raw, root, repo)
@@ -262,10 +283,16 @@ def show(file: Path, root: Path | None, repo: Path | None, as_json: bool) -> Non
         click.echo(f"  node {n.node_id:<16} {n.state}  {n.endpoint:<22} {n.institution}")
     for a in sorted(d.agreements.values(), key=lambda a: a.agreement_id):
         click.echo(f"  agreement {a.agreement_id:<16} {'-'.join(sorted(a.parties))}  {a.status.name.lower()}")
+    for c in d.code_lists.values():
+        complete = [lang for lang, n in c.languages().items() if n == c.code_count]
+        click.echo(
+            f"  code list {c.list_version:<10} v{c.version}  {len(c.lists)} list(s), {c.code_count} code(s); "
+            f"labelled in {', '.join(complete) or 'no language'}"
+        )
 
 
 def _is_document(raw: bytes) -> bool:
-    """A root, State entry or agreement (a proposal or a published one), rather than a bundle."""
+    """A root, State entry, agreement or code list (a proposal or a published one), rather than a bundle."""
     try:
         document_kind(raw)
     except UsageError:

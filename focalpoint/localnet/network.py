@@ -2,10 +2,11 @@
 
 Creates an administrator per State and a timestamp key, the keys of each node
 (``focalpoint.server.provision.init_node_dir``), and publishes through a real administrators' repository
-(``focalpoint.admin.repo``): a root signed by the States' administrators, one State
-entry per State, an agreement in force between every pair of States covering every
-message kind, and a timestamp. Each node gets a YAML config that trusts root 1 and reads
-the repository's bundle. Nothing is fixed in advance: every key is fresh and every port free.
+(``focalpoint.admin.repo``): a root signed by the States' administrators, the network code
+list (``codelists/2026.1.yaml``, signed by the root role), one State entry per State, an
+agreement in force between every pair of States covering every message kind, and a timestamp.
+Each node gets a YAML config that trusts root 1 and reads the repository's bundle. Nothing is
+fixed in advance: every key is fresh and every port free.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from typing import Any
 import yaml
 
 from directory import Directory, check_entry_export
-from directory.publish import agreement_document, root_document, sign, state_document
+from directory.publish import agreement_document, code_list_document, root_document, sign, state_document
 from directory.trust import TrustedDirectory, read_bundle
+from focalpoint.admin.codelists import CODELISTS_DIR, build_document
 from focalpoint.admin.keys import generate_admin_key
 from focalpoint.admin.repo import Repository
 from focalpoint.crypto.signing import AdminSigner
@@ -32,9 +34,24 @@ from focalpoint.server.provision import init_node_dir
 from focalpoint.storage.keyfiles import load_admin_key, write_secret_file
 from focalpoint.v1 import codes_pb2, common_pb2, directory_pb2
 
-__all__ = ["LocalNetwork", "NodeSpec", "free_port", "make_network"]
+__all__ = ["CODE_LIST", "LocalNetwork", "NodeSpec", "free_port", "make_network"]
 
 DAY_MS = 86_400_000
+# The code list a local network publishes, and the version its States declare.
+CODE_LIST = CODELISTS_DIR / "2026.1.yaml"
+_built: dict[tuple[Path, int], directory_pb2.CodeListDocument] = {}
+
+
+def _code_list(path: Path, issued_at_ms: int) -> bytes:
+    """The signed bytes of the code list in ``path`` (built once per file version: tests make many networks)."""
+    key = (path, path.stat().st_mtime_ns)
+    if key not in _built:
+        _built.clear()
+        _built[key] = build_document(path)
+    doc = directory_pb2.CodeListDocument()
+    doc.CopyFrom(_built[key])
+    doc.issued_at_ms, doc.expires_at_ms = issued_at_ms, issued_at_ms + 3 * 365 * DAY_MS
+    return code_list_document(doc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,9 +219,11 @@ def make_network(
     directory_refresh_s: float = 1.0,
     log_level: str = "warning",
     agreements: bool = True,
+    code_list: Path | None = CODE_LIST,
 ) -> LocalNetwork:
     """Keys, a published directory and configs for ``specs``; with ``agreements``, every pair of
-    States has an agreement in force covering every message kind."""
+    States has an agreement in force covering every message kind; with ``code_list`` (a data file),
+    the directory carries that code list."""
     root.mkdir(parents=True, exist_ok=True)
     states = sorted({s.state for s in specs})
     admins: dict[str, AdminSigner] = {}
@@ -232,6 +251,8 @@ def make_network(
     )
     repository = Repository(root / "directory")
     repository.publish(sign(root_body, [admins[s] for s in states]))
+    if code_list is not None:
+        repository.publish(sign(_code_list(code_list, now_ms), [admins[s] for s in states]))
     net = LocalNetwork(root=root, repository=repository, admins=admins, timestamp_signer=timestamp_signer, nodes={})
     for spec in specs:
         home = root / spec.node_id

@@ -101,6 +101,59 @@ AGREEMENT_STATUS_SUSPENDED: AgreementStatus.ValueType  # 3
 AGREEMENT_STATUS_TERMINATED: AgreementStatus.ValueType  # 4
 Global___AgreementStatus: _TypeAlias = AgreementStatus  # noqa: Y015
 
+class _CodeStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CodeStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CodeStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CODE_STATUS_UNSPECIFIED: _CodeStatus.ValueType  # 0
+    CODE_STATUS_ACTIVE: _CodeStatus.ValueType  # 1
+    """May be sent and received."""
+    CODE_STATUS_DEPRECATED: _CodeStatus.ValueType  # 2
+    """No longer to be used for new messages; still receivable for at least two later list versions."""
+
+class CodeStatus(_CodeStatus, metaclass=_CodeStatusEnumTypeWrapper):
+    """---------------------------------------------------------------------------------------
+    The network code list (docs/protocol.md §5.10): what each enum number on the wire means, in
+    several languages. One document per list version ("YYYY.N"), signed by the root role's
+    threshold like a root. The wire carries enum numbers; this document maps each number to a
+    stable string code, a status and, per language, a label and a definition.
+    ---------------------------------------------------------------------------------------
+    """
+
+CODE_STATUS_UNSPECIFIED: CodeStatus.ValueType  # 0
+CODE_STATUS_ACTIVE: CodeStatus.ValueType  # 1
+"""May be sent and received."""
+CODE_STATUS_DEPRECATED: CodeStatus.ValueType  # 2
+"""No longer to be used for new messages; still receivable for at least two later list versions."""
+Global___CodeStatus: _TypeAlias = CodeStatus  # noqa: Y015
+
+class _LabelStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LabelStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LabelStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LABEL_STATUS_UNSPECIFIED: _LabelStatus.ValueType  # 0
+    LABEL_STATUS_MACHINE_DRAFT: _LabelStatus.ValueType  # 1
+    """Written by a machine or a non-specialist; to be reviewed before it is relied on."""
+    LABEL_STATUS_HUMAN: _LabelStatus.ValueType  # 2
+    """Written by a human translator."""
+    LABEL_STATUS_REVIEWED: _LabelStatus.ValueType  # 3
+    """Reviewed by a child-protection specialist fluent in the language (named in `reviewer`)."""
+
+class LabelStatus(_LabelStatus, metaclass=_LabelStatusEnumTypeWrapper): ...
+
+LABEL_STATUS_UNSPECIFIED: LabelStatus.ValueType  # 0
+LABEL_STATUS_MACHINE_DRAFT: LabelStatus.ValueType  # 1
+"""Written by a machine or a non-specialist; to be reviewed before it is relied on."""
+LABEL_STATUS_HUMAN: LabelStatus.ValueType  # 2
+"""Written by a human translator."""
+LABEL_STATUS_REVIEWED: LabelStatus.ValueType  # 3
+"""Reviewed by a child-protection specialist fluent in the language (named in `reviewer`)."""
+Global___LabelStatus: _TypeAlias = LabelStatus  # noqa: Y015
+
 @_typing.final
 class SignedDocument(_message.Message):
     """A signed document: the exact signed bytes plus signatures over them."""
@@ -110,7 +163,7 @@ class SignedDocument(_message.Message):
     SIGNED_FIELD_NUMBER: _builtins.int
     SIGNATURES_FIELD_NUMBER: _builtins.int
     signed: _builtins.bytes
-    """Serialized document (a Root, StateEntry, Agreement or Timestamp); verification parses only these bytes."""
+    """Serialized document (a Root, StateEntry, Agreement, CodeListDocument or Timestamp); verification parses only these bytes."""
     @_builtins.property
     def signatures(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Signature]:
         """A hybrid key contributes one Signature per algorithm, all under its key_id."""
@@ -808,6 +861,7 @@ class Timestamp(_message.Message):
     ROOT_FIELD_NUMBER: _builtins.int
     STATES_FIELD_NUMBER: _builtins.int
     AGREEMENTS_FIELD_NUMBER: _builtins.int
+    CODELISTS_FIELD_NUMBER: _builtins.int
     type: _builtins.str
     """Always "focalpoint.timestamp"."""
     spec_version: _builtins.int
@@ -821,6 +875,10 @@ class Timestamp(_message.Message):
     def states(self) -> _containers.RepeatedCompositeFieldContainer[Global___DocumentRef]: ...
     @_builtins.property
     def agreements(self) -> _containers.RepeatedCompositeFieldContainer[Global___DocumentRef]: ...
+    @_builtins.property
+    def codelists(self) -> _containers.RepeatedCompositeFieldContainer[Global___DocumentRef]:
+        """The network's code lists (CodeListDocument), by list version ("2026.1") and document version."""
+
     def __init__(
         self,
         *,
@@ -832,10 +890,11 @@ class Timestamp(_message.Message):
         root: Global___DocumentRef | None = ...,
         states: _abc.Iterable[Global___DocumentRef] | None = ...,
         agreements: _abc.Iterable[Global___DocumentRef] | None = ...,
+        codelists: _abc.Iterable[Global___DocumentRef] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["root", b"root"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agreements", b"agreements", "expires_at_ms", b"expires_at_ms", "issued_at_ms", b"issued_at_ms", "root", b"root", "spec_version", b"spec_version", "states", b"states", "type", b"type", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agreements", b"agreements", "codelists", b"codelists", "expires_at_ms", b"expires_at_ms", "issued_at_ms", b"issued_at_ms", "root", b"root", "spec_version", b"spec_version", "states", b"states", "type", b"type", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -853,6 +912,7 @@ class DirectoryBundle(_message.Message):
     TIMESTAMP_FIELD_NUMBER: _builtins.int
     STATES_FIELD_NUMBER: _builtins.int
     AGREEMENTS_FIELD_NUMBER: _builtins.int
+    CODELISTS_FIELD_NUMBER: _builtins.int
     timestamp: _builtins.bytes
     @_builtins.property
     def roots(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
@@ -862,6 +922,10 @@ class DirectoryBundle(_message.Message):
     def states(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
     @_builtins.property
     def agreements(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
+    @_builtins.property
+    def codelists(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """Every code-list version the timestamp lists (CodeListDocument), each at its newest document version."""
+
     def __init__(
         self,
         *,
@@ -869,11 +933,169 @@ class DirectoryBundle(_message.Message):
         timestamp: _builtins.bytes = ...,
         states: _abc.Iterable[_builtins.bytes] | None = ...,
         agreements: _abc.Iterable[_builtins.bytes] | None = ...,
+        codelists: _abc.Iterable[_builtins.bytes] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agreements", b"agreements", "roots", b"roots", "states", b"states", "timestamp", b"timestamp"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agreements", b"agreements", "codelists", b"codelists", "roots", b"roots", "states", b"states", "timestamp", b"timestamp"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DirectoryBundle: _TypeAlias = DirectoryBundle  # noqa: Y015
+
+@_typing.final
+class CodeLabel(_message.Message):
+    """A code's label and definition in one language."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    DEFINITION_FIELD_NUMBER: _builtins.int
+    NOT_TO_BE_CONFUSED_WITH_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    REVIEWER_FIELD_NUMBER: _builtins.int
+    language: _builtins.str
+    """BCP 47 language tag, e.g. "fr", "ar", "pt-BR"."""
+    label: _builtins.str
+    definition: _builtins.str
+    """What the code means; definitions outweigh labels (e.g. trafficking is not smuggling)."""
+    not_to_be_confused_with: _builtins.str
+    """Optional: what this code must not be mistaken for."""
+    status: Global___LabelStatus.ValueType
+    reviewer: _builtins.str
+    """Who reviewed it (required for LABEL_STATUS_REVIEWED); a function, not necessarily a name."""
+    def __init__(
+        self,
+        *,
+        language: _builtins.str = ...,
+        label: _builtins.str = ...,
+        definition: _builtins.str = ...,
+        not_to_be_confused_with: _builtins.str = ...,
+        status: Global___LabelStatus.ValueType = ...,
+        reviewer: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["definition", b"definition", "label", b"label", "language", b"language", "not_to_be_confused_with", b"not_to_be_confused_with", "reviewer", b"reviewer", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CodeLabel: _TypeAlias = CodeLabel  # noqa: Y015
+
+@_typing.final
+class Code(_message.Message):
+    """One enum value of a list."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NUMBER_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    DEPRECATED_SINCE_FIELD_NUMBER: _builtins.int
+    REPLACED_BY_FIELD_NUMBER: _builtins.int
+    INTRODUCED_IN_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    number: _builtins.int
+    """The number on the wire (the proto enum value)."""
+    code: _builtins.str
+    """The stable string code: the proto enum value name, e.g. "SEX_FEMALE". Never renamed."""
+    status: Global___CodeStatus.ValueType
+    deprecated_since: _builtins.str
+    """For a DEPRECATED code: the list version that deprecated it."""
+    replaced_by: _builtins.str
+    """For a DEPRECATED code: the code to use instead, if any (same list)."""
+    introduced_in: _builtins.str
+    """The list version that first carried this code."""
+    @_builtins.property
+    def labels(self) -> _containers.RepeatedCompositeFieldContainer[Global___CodeLabel]: ...
+    def __init__(
+        self,
+        *,
+        number: _builtins.int = ...,
+        code: _builtins.str = ...,
+        status: Global___CodeStatus.ValueType = ...,
+        deprecated_since: _builtins.str = ...,
+        replaced_by: _builtins.str = ...,
+        introduced_in: _builtins.str = ...,
+        labels: _abc.Iterable[Global___CodeLabel] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "deprecated_since", b"deprecated_since", "introduced_in", b"introduced_in", "labels", b"labels", "number", b"number", "replaced_by", b"replaced_by", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Code: _TypeAlias = Code  # noqa: Y015
+
+@_typing.final
+class CodeListEntry(_message.Message):
+    """One list: a proto enum, named by its full name, e.g. "focalpoint.v1.Sex"."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    CODES_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    @_builtins.property
+    def codes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Code]: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        codes: _abc.Iterable[Global___Code] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["codes", b"codes", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CodeListEntry: _TypeAlias = CodeListEntry  # noqa: Y015
+
+@_typing.final
+class CodeListDocument(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    SPEC_VERSION_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    LIST_VERSION_FIELD_NUMBER: _builtins.int
+    ISSUED_AT_MS_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_MS_FIELD_NUMBER: _builtins.int
+    PREVIOUS_LIST_VERSION_FIELD_NUMBER: _builtins.int
+    LISTS_FIELD_NUMBER: _builtins.int
+    type: _builtins.str
+    """Always "focalpoint.codelist"."""
+    spec_version: _builtins.int
+    version: _builtins.int
+    """The document version of this list version: grows when it is re-issued (labels added or
+    corrected, a new expiry); its codes never change.
+    """
+    list_version: _builtins.str
+    """The code-list version, "YYYY.N"; what StateEntry.code_list_version and Body.code_list_version name."""
+    issued_at_ms: _builtins.int
+    expires_at_ms: _builtins.int
+    previous_list_version: _builtins.str
+    """The list version this one follows ("" for the first)."""
+    @_builtins.property
+    def lists(self) -> _containers.RepeatedCompositeFieldContainer[Global___CodeListEntry]: ...
+    def __init__(
+        self,
+        *,
+        type: _builtins.str = ...,
+        spec_version: _builtins.int = ...,
+        version: _builtins.int = ...,
+        list_version: _builtins.str = ...,
+        issued_at_ms: _builtins.int = ...,
+        expires_at_ms: _builtins.int = ...,
+        previous_list_version: _builtins.str = ...,
+        lists: _abc.Iterable[Global___CodeListEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at_ms", b"expires_at_ms", "issued_at_ms", b"issued_at_ms", "list_version", b"list_version", "lists", b"lists", "previous_list_version", b"previous_list_version", "spec_version", b"spec_version", "type", b"type", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CodeListDocument: _TypeAlias = CodeListDocument  # noqa: Y015

@@ -70,9 +70,9 @@ class GetDocumentRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
     kind: _builtins.str
-    """"root", "state", "agreement" or "timestamp"."""
+    """"root", "state", "agreement", "codelist" or "timestamp"."""
     name: _builtins.str
-    """The State code or agreement id; empty for root and timestamp."""
+    """The State code, agreement id or list version ("2026.1"); empty for root and timestamp."""
     version: _builtins.int
     def __init__(
         self,

@@ -384,6 +384,7 @@ HEALTH_KEYS = {
     "unreachable_nodes",
     "clock_offsets",
     "node_problems",
+    "missing_labels",
 }
 
 
