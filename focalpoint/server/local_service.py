@@ -2,9 +2,10 @@
 
 Served on a separate, loopback-bound port. Every call must carry the node's local
 API token (``authorization: Bearer …``), compared in constant time; roles and
-per-user identities arrive with the case workflow, and will be checked here, at this one
+per-user identities arrive with user accounts, and will be checked here, at this one
 door. A client acting for a person names them in ``fp-actor`` metadata (a local user id),
-which the audit log records. Reading a message decrypts the node's local copy only for the
+which the audit log records. The case calls (open, list, show, send, approve, drafts, parked)
+are ``focalpoint.server.case_api``. Reading a message decrypts the node's local copy only for the
 duration of the call, and only after the READ event is committed: no read goes unlogged.
 A list shows every row it can read and marks the others ``unreadable`` (why, never their
 content), so one damaged row never hides the rest; reading that one row fails with DATA_LOSS.
