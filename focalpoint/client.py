@@ -16,7 +16,7 @@ import grpc
 from focalpoint.errors import FocalpointError, RefusalError, TransportError
 from focalpoint.ids import ACTOR_METADATA
 from focalpoint.net.status import answered, error_from_rpc
-from focalpoint.v1 import audit_pb2, local_pb2, local_pb2_grpc
+from focalpoint.v1 import audit_pb2, local_pb2, local_pb2_grpc, messages_pb2
 
 __all__ = ["LocalClient", "node_error"]
 
@@ -96,3 +96,58 @@ class LocalClient:
     async def export_case(self, case_ref: str) -> local_pb2.ExportCaseResponse:
         req = local_pb2.ExportCaseRequest(case_ref=case_ref)
         return await self._call(self._stub.ExportCase, req)
+
+    # --- cases (docs/cases.md) ------------------------------------------------------------------
+
+    async def open_case(self, partner_node: str, identified_at_ms: int, unit: str = "") -> local_pb2.OpenCaseResponse:
+        req = local_pb2.OpenCaseRequest(partner_node=partner_node, identified_at_ms=identified_at_ms, unit=unit)
+        return await self._call(self._stub.OpenCase, req)
+
+    async def list_cases(
+        self,
+        unit: str | None = None,
+        *,
+        include_closed: bool = False,
+        limit: int = 50,
+        before: tuple[int, str] | None = None,
+    ) -> local_pb2.ListCasesResponse:
+        """The worklist, newest update first; ``before``: (updated_at_ms, link_id) of the previous page's last link."""
+        req = local_pb2.ListCasesRequest(unit=unit, include_closed=include_closed, limit=limit)
+        if before is not None:
+            req.before_updated_at_ms, req.before_link_id = before
+        return await self._call(self._stub.ListCases, req)
+
+    async def show_case(
+        self, link_id: str = "", *, case_ref: str = "", partner_node: str = ""
+    ) -> local_pb2.ShowCaseResponse:
+        req = local_pb2.ShowCaseRequest(link_id=link_id, case_ref=case_ref, partner_node=partner_node)
+        return await self._call(self._stub.ShowCase, req)
+
+    async def send_case(
+        self,
+        link_id: str,
+        *,
+        body: messages_pb2.Body | None = None,
+        form_json: str | None = None,
+        in_reply_to: bytes = b"",
+        client_request_id: str = "",
+    ) -> local_pb2.SendCaseResponse:
+        """Send on a link: a complete ``body`` or a filled form as JSON (exactly one)."""
+        if (body is None) == (form_json is None):
+            raise ValueError("give exactly one of body and form_json")
+        req = local_pb2.SendCaseRequest(link_id=link_id, in_reply_to=in_reply_to, client_request_id=client_request_id)
+        if body is not None:
+            req.body.CopyFrom(body)
+        else:
+            req.form_json = form_json or ""
+        return await self._call(self._stub.SendCase, req)
+
+    async def approve_draft(self, link_id: str, draft_id: str) -> local_pb2.SendCaseResponse:
+        req = local_pb2.ApproveDraftRequest(link_id=link_id, draft_id=draft_id)
+        return await self._call(self._stub.ApproveDraft, req)
+
+    async def list_drafts(self, link_id: str = "") -> local_pb2.ListDraftsResponse:
+        return await self._call(self._stub.ListDrafts, local_pb2.ListDraftsRequest(link_id=link_id))
+
+    async def list_parked(self, limit: int = 50, before: int = 0) -> local_pb2.ListParkedResponse:
+        return await self._call(self._stub.ListParked, local_pb2.ListRequest(limit=limit, before=before))

@@ -28,6 +28,7 @@ __all__ = [
     "exported",
     "iso_time",
     "key_changed",
+    "listed",
     "not_received",
     "peer_restored",
     "read",
@@ -198,6 +199,12 @@ def read(*, at_ms: int, actor: str, case_ref: str, message_id: bytes, peer: str,
         peer_node=peer,
         envelope_sha256=digest,
     )
+
+
+def listed(*, at_ms: int, actor: str, count: int, what: str) -> bytes:
+    """A READ of a list of case links (``what``, e.g. ``case list``) shown to ``actor``: how many
+    links it showed (``count``), never which."""
+    return _leaf(kind=Kind.AUDIT_EVENT_KIND_READ, at_ms=at_ms, actor=actor[:MAX_ACTOR], count=count, status=what)
 
 
 def exported(*, at_ms: int, actor: str, case_ref: str) -> bytes:

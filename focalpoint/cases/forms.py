@@ -28,6 +28,7 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
+from focalpoint.cases.submission import submission_problems
 from focalpoint.exchange.body import InvalidBody, Problem, body_problems
 from focalpoint.exchange.rules import (
     CONTROL_KINDS,
@@ -410,19 +411,22 @@ def _unknown(key: str, known: list[str], *, what: str = "field") -> str:
     return f"is not a field here{hint}"
 
 
-def parse_form(data: Mapping[str, Any], *, now_ms: int | None = None) -> messages_pb2.Body:
+def parse_form(data: Mapping[str, Any], *, now_ms: int | None = None, submission: bool = False) -> messages_pb2.Body:
     """A Body from a filled form; raises InvalidBody with every problem (reading, then rules) at once.
 
     ``now_ms``: the time the body is judged at (for times that must lie in the past), if given.
+    ``submission``: the form is sent on a link, so what the node completes is left out of the rules
+    and an approval filled in by hand is a problem (``focalpoint.cases.submission``).
     """
     reader = _Reader()
     body = reader.body(data, "")
     if body is None:
         raise InvalidBody(reader.problems)
     unread = [p.path for p in reader.problems]
+    rules = submission_problems if submission else body_problems
     later = [
         p
-        for p in body_problems(body, now_ms=now_ms)
+        for p in rules(body, now_ms=now_ms)
         if not any(p.path == u or p.path.startswith(u + ".") or p.path.startswith(u + "[") for u in unread)
     ]
     if reader.problems or later:

@@ -39,11 +39,12 @@ for group in (node, directory, message, case, audit, bench):
 
 @cli.command()
 @click.option("--keep", type=click.Path(path_type=Path), default=None, help="Keep the network's files here.")
-def demo(keep: Path | None) -> None:
-    """Start three States' nodes on loopback and run a social inquiry end to end."""
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (stages, convergence, the gate) only.")
+def demo(keep: Path | None, as_json: bool) -> None:
+    """Start three States' nodes on loopback and work a child's return as a case, end to end."""
     from focalpoint.localnet.demo import run_demo
 
-    run(run_demo(keep))
+    run(run_demo(keep, as_json=as_json))
 
 
 def quiet_grpc() -> None:

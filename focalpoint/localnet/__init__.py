@@ -3,7 +3,8 @@ the tests.
 
 - ``network``: keys, a signed directory and node configurations for a few States on loopback;
 - ``samples``: fictitious message bodies;
-- ``demo``: ``focalpoint demo``, three States' nodes and one social inquiry end to end.
+- ``story``: officials of two States working case links through their nodes' local APIs;
+- ``demo``: ``focalpoint demo``, three States' nodes and a child's return told as its case.
 
 It imports ``focalpoint.client`` and ``focalpoint.server`` (it runs real nodes) and what
 is below them; ``focalpoint.bench`` and ``focalpoint.cli`` import it.

@@ -1,8 +1,14 @@
-"""``focalpoint demo``: three States' nodes on loopback, one social inquiry end to end.
+"""``focalpoint demo``: three States' nodes on loopback, a child's return told as its case.
 
-Greece (destination; identifies the child), Albania (origin; carries out the social
-inquiry) and Italy (a third State on the network). Every key is generated on the
-spot, nodes talk over real mutual TLS, officials act through the real local API.
+Greece identifies a child (GR, the identifying State), Albania is her State of origin (AL), Italy
+is a third State on the network with no agreement with Greece (IT). Every key is generated on the
+spot, nodes talk over real mutual TLS, and officials act only through each node's real local API
+(``focalpoint.localnet.story``): the case is opened, notified, acknowledged, assessed, agreed
+(a second person approving, the return gate passing), carried out and closed, both States
+reaching every stage alike. A second child's agreement is refused by the gate (no risk
+assessment: G2) and nothing is queued; a message to Italy is refused (no agreement in force).
+``--json`` prints one object: ``stages`` (per node, per link), ``converged``, ``gate_blocked``,
+``outside_agreement_refused``, and counts and times.
 """
 
 from __future__ import annotations
@@ -10,43 +16,52 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import shutil
 import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import click
 
 from focalpoint.client import LocalClient
-from focalpoint.errors import FocalpointError, RefusalError
+from focalpoint.errors import FocalpointError, PreconditionFailed, RefusalError, UsageError
 from focalpoint.localnet import LocalNetwork, NodeSpec, make_network
-from focalpoint.localnet.samples import case_ref_for, social_inquiry_report, social_inquiry_request
+from focalpoint.localnet.story import HOUR_MS, Desk, accepts, evidence, identified
 from focalpoint.log import configure_logging
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.config import load_config
 from focalpoint.server.node import Node
-from focalpoint.storage.base import DeliveryState
-from focalpoint.v1 import codes_pb2, envelope_pb2, local_pb2, messages_pb2
+from focalpoint.v1 import envelope_pb2, local_pb2
 
 __all__ = ["run_demo"]
 
+GR, AL, IT = "gr-ekka", "al-shss", "it-dgi"
 SPECS = (
-    NodeSpec("gr-ekka", "GR", "National Centre for Social Solidarity (EKKA)", ("el", "en")),
-    NodeSpec("al-shss", "AL", "State Social Service of Albania", ("sq", "en")),
-    NodeSpec("it-dgi", "IT", "Directorate-General for Immigration", ("it", "en")),
+    NodeSpec(GR, "GR", "National Centre for Social Solidarity (EKKA)", ("el", "en")),
+    NodeSpec(AL, "AL", "State Social Service of Albania", ("sq", "en")),
+    NodeSpec(IT, "IT", "Directorate-General for Immigration", ("it", "en")),
 )
+USERS = ("officer-1", "supervisor-2")
 
 
 class Timeline:
-    def __init__(self) -> None:
+    def __init__(self, *, quiet: bool) -> None:
         self.start = time.perf_counter()
+        self.quiet = quiet
 
     def ms(self) -> float:
         return (time.perf_counter() - self.start) * 1000
 
     def say(self, who: str, text: str) -> None:
-        click.echo(f"  +{self.ms():7.1f} ms  {who:<4} {text}")
+        if not self.quiet:
+            click.echo(f"  +{self.ms():7.1f} ms  {who:<4} {text}")
+
+    def echo(self, text: str) -> None:
+        if not self.quiet:
+            click.echo(text)
 
 
 @contextlib.asynccontextmanager
@@ -61,116 +76,189 @@ async def _nodes(net: LocalNetwork) -> AsyncIterator[dict[str, Node]]:
         await asyncio.gather(*(n.stop(0.2) for n in nodes.values()), return_exceptions=True)
 
 
-async def _wait_inbox(node: Node, sender: str, message_id: bytes, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while await node.store.inbox.get(sender, message_id) is None:
-        if time.monotonic() > deadline:
-            raise FocalpointError(f"{node.node_id} did not receive message {message_id.hex()} in {timeout_s} s")
-        await asyncio.sleep(0.002)
-
-
-async def _closed(node: Node, message_id: bytes) -> None:
-    state = await asyncio.wait_for(node.delivery.wait_closed(message_id), 10)
-    if state is not DeliveryState.DELIVERED:
-        raise FocalpointError(f"message {message_id.hex()} ended {state.name}, not DELIVERED")
-
-
-def _name(enum_type: object, value: int, prefix: str) -> str:
-    return str(enum_type.Name(value)).removeprefix(prefix)  # type: ignore[attr-defined]
+@contextlib.asynccontextmanager
+async def _clients(net: LocalNetwork) -> AsyncIterator[dict[tuple[str, str], LocalClient]]:
+    async with contextlib.AsyncExitStack() as stack:
+        clients = {}
+        for node_id, ln in net.nodes.items():
+            for user in USERS:
+                actor = f"{node_id[:2]}.{user}"
+                client = LocalClient(ln.local_address, ln.token, actor=actor)
+                clients[node_id, user] = await stack.enter_async_context(client)
+        yield clients
 
 
 def _non_empty(path: Path) -> bool:
     return path.exists() and any(path.iterdir())
 
 
-async def run_demo(keep: Path | None) -> None:
+async def run_demo(keep: Path | None, *, as_json: bool = False) -> None:
     configure_logging(level="warning")
     if keep is not None and _non_empty(keep):
         raise FocalpointError(f"{keep}: exists and is not empty; give a new directory to --keep")
     root = keep if keep is not None else Path(tempfile.mkdtemp(prefix="focalpoint-demo-"))
     try:
-        await _demo(root)
+        result = await _demo(root, Timeline(quiet=as_json))
     finally:
         if keep is None:
             shutil.rmtree(root, ignore_errors=True)
+    if as_json:
+        click.echo(json.dumps(result, sort_keys=True))
 
 
-async def _demo(root: Path) -> None:
-    t = Timeline()
-    click.echo("focalpoint demo: three States on loopback, mutual TLS, post-quantum hybrid end-to-end encryption")
-    net = make_network(root, SPECS, now=dt.datetime.now(dt.UTC))
+async def _demo(root: Path, t: Timeline) -> dict[str, Any]:
+    t.echo("focalpoint demo: three States on loopback, mutual TLS, post-quantum hybrid end-to-end encryption")
+    net = make_network(root, SPECS, now=dt.datetime.now(dt.UTC), agreement_pairs=[("GR", "AL")])
     t.say(
         "ADM",
         f"directory v{net.version} published: root signed by {len(net.admins)} States' administrators "
-        f"(Ed25519 + ML-DSA-65), {len(net.admins)} State entries, {len(net.agreements)} agreements in force, "
-        "timestamp",
+        f"(Ed25519 + ML-DSA-65), {len(net.admins)} State entries, {len(net.agreements)} agreement in force "
+        "(GR-AL; none with IT), timestamp",
     )
-    async with _nodes(net) as nodes:
-        gr, al, it = nodes["gr-ekka"], nodes["al-shss"], nodes["it-dgi"]
+    async with _nodes(net) as nodes, _clients(net) as clients:
         t.say("NET", ", ".join(f"{n.node_id} :{n.peer_port}" for n in nodes.values()) + " up")
-        gr_api = LocalClient(net.nodes["gr-ekka"].local_address, net.nodes["gr-ekka"].token)
-        al_api = LocalClient(net.nodes["al-shss"].local_address, net.nodes["al-shss"].token)
-        async with gr_api, al_api:
-            case_ref = case_ref_for(42)
-            sent_at = t.ms()
-            agreement_id = next(i for i, a in net.agreements.items() if {"GR", "AL"} <= set(a.parties))
-            body = social_inquiry_request(case_ref, identified_at_ms=wall_clock_ms(), agreement_id=agreement_id)
-            req = await gr_api.submit(local_pb2.SubmitRequest(recipient_node="al-shss", body=body))
-            rid = req.message_id
-            t.say("GR", f"social-inquiry request for case {case_ref} durable in outbox, id {rid.hex()[:12]}…")
-            await _wait_inbox(al, "gr-ekka", rid)
-            t.say("AL", "envelope verified (TLS pin, signature, header binding) and stored as ciphertext")
-            await _closed(gr, rid)
-            receipt_ms = t.ms() - sent_at
-            t.say("GR", "signed receipt from al-shss verified; outbox entry closed")
+        agreement_id = next(iter(net.agreements))
+        desk = Desk(nodes=nodes, clients=clients, agreement_id=agreement_id, say=t.say)
+        started = t.ms()
+        ref = await _return(desk, t)
+        story_ms = t.ms() - started
+        blocked_ref, blocked = await _blocked(desk, t)
+        refused = await _outside_agreement(desk, t)
+        await _misrouted(desk, t)
+        stages = {n: await _stages(desk, n) for n in (GR, AL, IT)}
+        for node_id in (GR, AL):
+            shown = await desk.api(node_id).show_case(await desk.link(node_id, ref))
+            t.echo(f"\n{node_id} sees:")
+            t.echo("\n".join(_timeline(shown)))
+    shared = set(stages[GR]) & set(stages[AL])
+    converged = bool(shared) and all(stages[GR][r] == stages[AL][r] for r in shared)
+    t.echo(
+        f"\ndone: {desk.sent} messages; the return from notification to closure in {story_ms:.0f} ms; "
+        f"both States agree on every link: {converged}; gate blocked the unassessed return: {blocked}"
+    )
+    return {
+        "stages": stages,
+        "converged": converged,
+        "gate_blocked": blocked,
+        "outside_agreement_refused": refused,
+        "case_ref": ref,
+        "blocked_case_ref": blocked_ref,
+        "messages": desk.sent,
+        "story_ms": round(story_ms, 1),
+    }
 
-            inbox = await al_api.list_inbox()
-            got = await al_api.get_message(local_pb2.DIRECTION_INBOX, inbox.entries[0].message_id, "gr-ekka")
-            r = got.body.social_inquiry_request
-            topics = ", ".join(_name(messages_pb2.InquiryTopic, x, "INQUIRY_TOPIC_").lower() for x in r.topics)
-            flags = got.body.context.flags
-            minority = _name(codes_pb2.MinorityPresumption, flags.minority, "MINORITY_PRESUMPTION_")
-            contact = _name(codes_pb2.FamilyContactRule, flags.family_contact, "FAMILY_CONTACT_RULE_")
-            t.say(
-                "AL",
-                f"official reads the request: urgency {_name(messages_pb2.Urgency, r.urgency, 'URGENCY_')}, "
-                f"{minority.lower()}, family contact {contact.lower()}, topics: {topics}",
-            )
 
-            report = social_inquiry_report(
-                r.case_ref, completed_at_ms=wall_clock_ms(), agreement_id=got.body.context.agreement_id
-            )
-            rep = await al_api.submit(
-                local_pb2.SubmitRequest(recipient_node="gr-ekka", body=report, in_reply_to=got.message_id)
-            )
-            t.say("AL", f"social-inquiry report sent in reply, id {rep.message_id.hex()[:12]}…")
-            await _wait_inbox(gr, "al-shss", rep.message_id)
-            t.say("GR", "report delivered and stored")
-            await _closed(al, rep.message_id)
-            t.say("AL", "signed receipt from gr-ekka verified; outbox entry closed")
-            answered_ms = t.ms() - sent_at
+async def _evidence_up_to_plan(desk: Desk, ref: str, *, risk: bool) -> list[bytes]:
+    """Identity, social inquiry, (risk,) the child's views and the reintegration plan; their message ids."""
+    iv = await desk.send(GR, AL, ref, "identity_verification_request")
+    await desk.send(AL, GR, ref, "identity_verification_reply", answers=iv)
+    si = await desk.send(GR, AL, ref, "social_inquiry_request")
+    found = [await desk.send(AL, GR, ref, "social_inquiry_report", answers=si)]
+    if risk:
+        found.append(await desk.send(GR, AL, ref, "risk_assessment_report"))
+    found.append(await desk.send(GR, AL, ref, "child_views_record"))
+    found.append(await desk.send(AL, GR, ref, "reintegration_plan"))
+    return found
 
-            back = await gr_api.get_message(local_pb2.DIRECTION_INBOX, rep.message_id, "al-shss")
-            s = back.body.social_inquiry_report
-            care = s.caregivers[0]
-            solution = _name(messages_pb2.DurableSolution, s.recommended_solution, "DURABLE_SOLUTION_").lower()
-            t.say(
-                "GR",
-                "official reads the report (in reply to the request: "
-                f"{back.in_reply_to == rid}): caregiver "
-                f"{_name(messages_pb2.Relationship, care.relationship, 'RELATIONSHIP_').lower()} "
-                f"{_name(messages_pb2.CaregiverAvailability, care.availability, 'CAREGIVER_AVAILABILITY_').lower()}, "
-                f"family involvement {_name(messages_pb2.Finding, s.family_involvement, 'FINDING_').lower()}, "
-                f"recommended {solution}",
-            )
 
-            # A third State's node never accepts what is not addressed to it.
-            row = await gr.store.outbox.get(rid)
-            if row is None:
-                raise FocalpointError("the request vanished from the outbox")
-            try:
-                await gr.transport.deliver(it.node_id, envelope_pb2.Envelope.FromString(row.envelope))
-                raise FocalpointError("it-dgi accepted an envelope addressed to al-shss")
-            except RefusalError as e:
-                t.say("IT", f"a misrouted copy of the request is refused: {e.code.name.lower()}: {e.reason}")
-    click.echo(f"done: request to signed receipt {receipt_ms:.1f} ms; request to report received {answered_ms:.1f} ms")
+async def _opened(desk: Desk, t: Timeline, partner: str = AL) -> tuple[str, int]:
+    at = wall_clock_ms() - 6 * HOUR_MS
+    opened = await desk.api(GR).open_case(partner, at, "gr-ekka/athens")
+    desk.links[GR, opened.case_ref] = opened.link_id
+    t.say("GR", f"child identified 6 h ago, guardian appointed; case opened with {partner}: {opened.case_ref}")
+    return opened.case_ref, at
+
+
+async def _return(desk: Desk, t: Timeline) -> str:
+    """The first child: from notification to closure, every cross-border step through the gate."""
+    ref, at = await _opened(desk, t)
+    notification = await desk.send(GR, AL, ref, "case_notification", identified(at))
+    await desk.send(AL, GR, ref, "acknowledgement", accepts("acknowledgement.acknowledges", notification))
+    found = await _evidence_up_to_plan(desk, ref, risk=True)
+    proposal = await desk.send(AL, GR, ref, "durable_solution_proposal", evidence(*found))
+    gate = (await desk.api(GR).show_case(await desk.link(GR, ref))).gate
+    t.say("GR", "return gate before agreeing: " + ", ".join(f"{g.condition[:2]} {'✓' if g.met else '✗'}" for g in gate))
+    await desk.send(GR, AL, ref, "durable_solution_agreement", accepts("durable_solution_agreement.accepts", proposal))
+    plan = await desk.send(GR, AL, ref, "repatriation_plan", lambda b: b.repatriation_plan.ClearField("supersedes"))
+
+    def acceptance(body: Any) -> None:
+        accepts("repatriation_plan_acceptance.accepts", plan)(body)
+        body.repatriation_plan_acceptance.ClearField("gate")  # the State of origin makes no gate claim
+
+    await desk.send(AL, GR, ref, "repatriation_plan_acceptance", acceptance)
+    await desk.send(GR, AL, ref, "return_status_update")
+    await desk.send(AL, GR, ref, "handover_confirmation")
+    await desk.send(AL, GR, ref, "follow_up_report")
+    closure = await desk.send(AL, GR, ref, "case_closure")
+    await desk.send(GR, AL, ref, "acknowledgement", accepts("acknowledgement.acknowledges", closure))
+    return ref
+
+
+async def _blocked(desk: Desk, t: Timeline) -> tuple[str, bool]:
+    """A second child: everything but a risk assessment; the agreement to return her is refused (G2)."""
+    t.echo("")
+    ref, at = await _opened(desk, t)
+    notification = await desk.send(GR, AL, ref, "case_notification", identified(at))
+    await desk.send(AL, GR, ref, "acknowledgement", accepts("acknowledgement.acknowledges", notification))
+    found = await _evidence_up_to_plan(desk, ref, risk=False)
+    proposal = await desk.send(AL, GR, ref, "durable_solution_proposal", evidence(*found))
+    draft = await desk.prepare(
+        GR, AL, ref, "durable_solution_agreement", accepts("durable_solution_agreement.accepts", proposal)
+    )
+    before = await desk.outbox_size(GR)
+    try:
+        await desk.api(GR, "supervisor-2").approve_draft(await desk.link(GR, ref), draft.draft_id)
+    except PreconditionFailed as e:
+        reason = str(e).split("FAILED_PRECONDITION: ", 1)[-1]
+        t.say("GR", f"agreement refused before signing: {reason.split('. ')[0]}")
+        blocked = "G2_RISK_ASSESSMENT" in reason and await desk.outbox_size(GR) == before
+        t.say("GR", f"nothing queued: {await desk.outbox_size(GR) == before}")
+        return ref, blocked
+    raise FocalpointError("the gate let an agreement through without a risk assessment")
+
+
+async def _outside_agreement(desk: Desk, t: Timeline) -> bool:
+    """A case message to Italy, with which Greece has no agreement in force: refused, nothing queued."""
+    t.echo("")
+    ref, at = await _opened(desk, t, partner=IT)
+    before = await desk.outbox_size(GR)
+    try:
+        await desk.prepare(GR, IT, ref, "case_notification", identified(at))
+    except UsageError as e:
+        t.say("GR", f"notification to {IT} refused: {str(e).split('not sent: ', 1)[-1]}")
+        return await desk.outbox_size(GR) == before
+    raise FocalpointError(f"a case message to {IT} was accepted outside any agreement")
+
+
+async def _misrouted(desk: Desk, t: Timeline) -> None:
+    """A third State's node never accepts an envelope addressed to another."""
+    newest = (await desk.api(GR).list_outbox(1)).entries[0]
+    row = await desk.nodes[GR].store.outbox.get(newest.message_id)
+    if row is None:
+        raise FocalpointError("the newest outbox message vanished")
+    try:
+        await desk.nodes[GR].transport.deliver(IT, envelope_pb2.Envelope.FromString(row.envelope))
+    except RefusalError as e:
+        t.say("IT", f"a misrouted copy of a GR→AL envelope is refused: {e.code.name.lower()}: {e.reason}")
+        return
+    raise FocalpointError(f"{IT} accepted an envelope addressed to {AL}")
+
+
+async def _stages(desk: Desk, node_id: str) -> dict[str, str]:
+    listed = await desk.api(node_id).list_cases(include_closed=True, limit=1000)
+    return {c.case_ref: c.stage for c in listed.cases}
+
+
+def _timeline(shown: local_pb2.ShowCaseResponse) -> list[str]:
+    link = shown.link
+    lines = [f"  {link.case_ref} with {link.partner_node}, our side {link.our_side}: stage {link.stage}"]
+    for e in shown.timeline:
+        at = dt.datetime.fromtimestamp(e.at_ms / 1000, dt.UTC).strftime("%H:%M:%S.%f")[:-3]
+        arrow = "→" if e.direction == "sent" else "←"
+        flag = f"  FLAGGED: {e.flagged}" if e.flagged else ""
+        lines.append(f"    {at}Z {arrow} {e.kind:<34} {e.stage_after}{flag}")
+    if shown.gate:
+        lines.append(
+            "    return gate now: " + "  ".join(f"[{'x' if g.met else ' '}] {g.condition}" for g in shown.gate)
+        )
+    return lines

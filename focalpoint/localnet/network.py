@@ -220,10 +220,11 @@ def make_network(
     log_level: str = "warning",
     agreements: bool = True,
     code_list: Path | None = CODE_LIST,
+    agreement_pairs: Sequence[tuple[str, str]] | None = None,
 ) -> LocalNetwork:
     """Keys, a published directory and configs for ``specs``; with ``agreements``, every pair of
-    States has an agreement in force covering every message kind; with ``code_list`` (a data file),
-    the directory carries that code list."""
+    States (or only ``agreement_pairs``, when given) has an agreement in force covering every
+    message kind; with ``code_list`` (a data file), the directory carries that code list."""
     root.mkdir(parents=True, exist_ok=True)
     states = sorted({s.state for s in specs})
     admins: dict[str, AdminSigner] = {}
@@ -294,7 +295,10 @@ def make_network(
             entry=entry,
         )
     if agreements:
+        wanted = None if agreement_pairs is None else {tuple(sorted(p)) for p in agreement_pairs}
         for a, b in itertools.combinations(states, 2):
+            if wanted is not None and (a, b) not in wanted:
+                continue
             agreement = directory_pb2.Agreement(
                 agreement_id=f"{a}-{b}",
                 version=1,

@@ -23,7 +23,7 @@ from focalpoint.cases.facts import code_name
 from focalpoint.cases.gate import GateResult, Override, evaluate, override_problems
 from focalpoint.cases.stages import Side
 from focalpoint.cases.transitions import APPROVED_KINDS
-from focalpoint.errors import NotFound, UsageError
+from focalpoint.errors import NotFound, PreconditionFailed, UsageError
 from focalpoint.node.casework import CaseWork
 from focalpoint.node.outbox import Outbox, Submitted
 from focalpoint.node.ports import Clock
@@ -244,7 +244,7 @@ class CaseDesk:
         still = set(result.missing) - waived_by_agreement
         override = target.override if target.HasField("override") else None
         if still and override is None:
-            raise UsageError(
+            raise PreconditionFailed(
                 "the return gate is not met: "
                 + "; ".join(f"{c}: {result.missing[c]}" for c in sorted(still))
                 + ". Gather the evidence, or record an override (reason, justification, a second person's approval)"
@@ -259,7 +259,7 @@ class CaseDesk:
                 now_ms=now,
             )
             if problems:
-                raise UsageError("the override cannot be used: " + "; ".join(problems))
+                raise PreconditionFailed("the override cannot be used: " + "; ".join(problems))
         target.ClearField("met")
         target.ClearField("missing")
         target.met.extend(_condition(c) for c in sorted(result.met))

@@ -39,7 +39,7 @@ from focalpoint.cases.refs import mint_case_ref
 from focalpoint.cases.stages import TERMINAL, Side, Stage
 from focalpoint.cases.state import LinkState, Rules
 from focalpoint.cases.transitions import OPENING_KINDS, judge
-from focalpoint.errors import NotFound, UsageError
+from focalpoint.errors import NotFound, PreconditionFailed, UsageError
 from focalpoint.exchange.envelope import signed_body_bytes
 from focalpoint.node.ports import Clock, DirectoryView
 from focalpoint.storage.base import (
@@ -247,7 +247,7 @@ class CaseWork:
         state = await self.state(link)
         verdict = judge(state, event, self.rules(link), now, skip=skip)
         if verdict.problem is not None:
-            raise UsageError(f"not sent: {verdict.problem}")
+            raise PreconditionFailed(f"not sent: {verdict.problem}")
 
     # -- applying committed messages --------------------------------------------------------------
 

@@ -2,9 +2,10 @@
 
 Served on a separate, loopback-bound port. Every call must carry the node's local
 API token (``authorization: Bearer …``), compared in constant time; roles and
-per-user identities arrive with the case workflow, and will be checked here, at this one
+per-user identities arrive with user accounts, and will be checked here, at this one
 door. A client acting for a person names them in ``fp-actor`` metadata (a local user id),
-which the audit log records. Reading a message decrypts the node's local copy only for the
+which the audit log records. The case calls (open, list, show, send, approve, drafts, parked)
+are ``focalpoint.server.case_api``. Reading a message decrypts the node's local copy only for the
 duration of the call, and only after the READ event is committed: no read goes unlogged.
 A list shows every row it can read and marks the others ``unreadable`` (why, never their
 content), so one damaged row never hides the rest; reading that one row fails with DATA_LOSS.
@@ -38,6 +39,7 @@ from focalpoint.node.export import Exporter
 from focalpoint.node.outbox import Outbox
 from focalpoint.node.ports import Clock
 from focalpoint.node.reachability import Reachability
+from focalpoint.server.case_api import CaseApi
 from focalpoint.storage.base import DamagedRow, Store
 from focalpoint.storage.cipher import OUTBOX_PURPOSE, StorageCipher, inbox_purpose
 from focalpoint.v1 import audit_pb2, envelope_pb2, local_pb2, local_pb2_grpc
@@ -96,8 +98,10 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
         reachability: Reachability,
         clock_ms: Clock,
         clock_skew_ms: int,
+        cases: CaseApi,
     ) -> None:
         self._me = me
+        self._cases = cases
         self._expected = f"Bearer {token}".encode()
         self._store = store
         self._cipher = cipher
@@ -365,3 +369,47 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
     ) -> local_pb2.ExportCaseResponse:
         data, events, messages = await self._exporter.export_case(request.case_ref, self._actor(context))
         return local_pb2.ExportCaseResponse(evidence=data, events=events, messages=messages)
+
+    # --- cases (focalpoint.server.case_api) ----------------------------------------------------
+
+    @_guarded
+    async def OpenCase(
+        self, request: local_pb2.OpenCaseRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> local_pb2.OpenCaseResponse:
+        return await self._cases.open_case(request, self._actor(context))
+
+    @_guarded
+    async def ListCases(
+        self, request: local_pb2.ListCasesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> local_pb2.ListCasesResponse:
+        return await self._cases.list_cases(request, self._actor(context))
+
+    @_guarded
+    async def ShowCase(
+        self, request: local_pb2.ShowCaseRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> local_pb2.ShowCaseResponse:
+        return await self._cases.show_case(request, self._actor(context))
+
+    @_guarded
+    async def SendCase(
+        self, request: local_pb2.SendCaseRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> local_pb2.SendCaseResponse:
+        return await self._cases.send_case(request, self._actor(context))
+
+    @_guarded
+    async def ApproveDraft(
+        self, request: local_pb2.ApproveDraftRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> local_pb2.SendCaseResponse:
+        return await self._cases.approve_draft(request, self._actor(context))
+
+    @_guarded
+    async def ListDrafts(
+        self, request: local_pb2.ListDraftsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> local_pb2.ListDraftsResponse:
+        return await self._cases.list_drafts(request)
+
+    @_guarded
+    async def ListParked(
+        self, request: local_pb2.ListRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> local_pb2.ListParkedResponse:
+        return await self._cases.list_parked(request)

@@ -50,6 +50,7 @@ from focalpoint.node.reachability import Reachability
 from focalpoint.node.reconcile import Reconciler
 from focalpoint.node.restore import current_epoch, declare, pending_restore
 from focalpoint.node.witness import Witness
+from focalpoint.server.case_api import CaseApi
 from focalpoint.server.config import NodeConfig
 from focalpoint.server.limits import DescriptorBudget, descriptor_budget, raise_descriptor_limit
 from focalpoint.server.local_service import LocalServicer
@@ -228,6 +229,7 @@ class Node:
             reachability=self.reachability,
             clock_ms=clock_ms,
             clock_skew_ms=limits.clock_skew_ms,
+            cases=CaseApi(work=self.casework, desk=self.casedesk, store=store, clock_ms=clock_ms),
         )
         self._health: HealthServicer | None = None
         self._server_tls: ServerTls | None = None

@@ -606,3 +606,543 @@ class ExportCaseResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ExportCaseResponse: _TypeAlias = ExportCaseResponse  # noqa: Y015
+
+@_typing.final
+class OpenCaseRequest(_message.Message):
+    """--- Cases (docs/cases.md): links, their timelines, drafts a second person approves ------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTNER_NODE_FIELD_NUMBER: _builtins.int
+    IDENTIFIED_AT_MS_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    partner_node: _builtins.str
+    """The partner State's node the case's first link goes to."""
+    identified_at_ms: _builtins.int
+    """When any agency first identified the child (the guardian clock runs from it); in the past."""
+    unit: _builtins.str
+    """The unit of this institution in charge (may be empty: not assigned)."""
+    def __init__(
+        self,
+        *,
+        partner_node: _builtins.str = ...,
+        identified_at_ms: _builtins.int = ...,
+        unit: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identified_at_ms", b"identified_at_ms", "partner_node", b"partner_node", "unit", b"unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpenCaseRequest: _TypeAlias = OpenCaseRequest  # noqa: Y015
+
+@_typing.final
+class OpenCaseResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    LINK_ID_FIELD_NUMBER: _builtins.int
+    CASE_REF_FIELD_NUMBER: _builtins.int
+    case_id: _builtins.str
+    link_id: _builtins.str
+    case_ref: _builtins.str
+    """The link's reference (e.g. GR-7KQ2M9XH4T-0): what officials say instead of a name."""
+    def __init__(
+        self,
+        *,
+        case_id: _builtins.str = ...,
+        link_id: _builtins.str = ...,
+        case_ref: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "case_ref", b"case_ref", "link_id", b"link_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpenCaseResponse: _TypeAlias = OpenCaseResponse  # noqa: Y015
+
+@_typing.final
+class ListCasesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNIT_FIELD_NUMBER: _builtins.int
+    INCLUDE_CLOSED_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    BEFORE_UPDATED_AT_MS_FIELD_NUMBER: _builtins.int
+    BEFORE_LINK_ID_FIELD_NUMBER: _builtins.int
+    unit: _builtins.str
+    """Only the links of this unit ("" = links not assigned to a unit); unset = every unit."""
+    include_closed: _builtins.bool
+    """Closed, refused and withdrawn links too."""
+    limit: _builtins.int
+    before_updated_at_ms: _builtins.int
+    """Paging: the updated_at_ms and link_id of the last link of the previous page (0 and "": newest)."""
+    before_link_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        unit: _builtins.str | None = ...,
+        include_closed: _builtins.bool = ...,
+        limit: _builtins.int = ...,
+        before_updated_at_ms: _builtins.int = ...,
+        before_link_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_unit", b"_unit", "unit", b"unit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_unit", b"_unit", "before_link_id", b"before_link_id", "before_updated_at_ms", b"before_updated_at_ms", "include_closed", b"include_closed", "limit", b"limit", "unit", b"unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__unit: _TypeAlias = _typing.Literal["unit"]  # noqa: Y015
+    _WhichOneofArgType__unit: _TypeAlias = _typing.Literal["_unit", b"_unit"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__unit) -> _WhichOneofReturnType__unit | None: ...
+
+Global___ListCasesRequest: _TypeAlias = ListCasesRequest  # noqa: Y015
+
+@_typing.final
+class CaseSummary(_message.Message):
+    """One link as the worklist shows it: no name, no case content."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINK_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    CASE_REF_FIELD_NUMBER: _builtins.int
+    PARTNER_NODE_FIELD_NUMBER: _builtins.int
+    PARTNER_STATE_FIELD_NUMBER: _builtins.int
+    OUR_SIDE_FIELD_NUMBER: _builtins.int
+    STAGE_FIELD_NUMBER: _builtins.int
+    STAGE_SINCE_MS_FIELD_NUMBER: _builtins.int
+    DAYS_IN_STAGE_FIELD_NUMBER: _builtins.int
+    URGENCY_FIELD_NUMBER: _builtins.int
+    GATE_MISSING_FIELD_NUMBER: _builtins.int
+    FLAGGED_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_MS_FIELD_NUMBER: _builtins.int
+    CLOSED_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    UNREADABLE_FIELD_NUMBER: _builtins.int
+    link_id: _builtins.str
+    case_id: _builtins.str
+    case_ref: _builtins.str
+    partner_node: _builtins.str
+    partner_state: _builtins.str
+    our_side: _builtins.str
+    """"IS" (this State identified the child) or "OS" (this State is the child's State of origin)."""
+    stage: _builtins.str
+    stage_since_ms: _builtins.int
+    days_in_stage: _builtins.int
+    urgency: _builtins.int
+    flagged: _builtins.int
+    """Partner messages kept but not applied (see the timeline for why)."""
+    updated_at_ms: _builtins.int
+    closed: _builtins.bool
+    unit: _builtins.str
+    unreadable: _builtins.str
+    """Not empty when this stored link cannot be read: why (never its content); only link_id is set."""
+    @_builtins.property
+    def gate_missing(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Return-gate conditions still missing (identifying State only; empty when met or not ours)."""
+
+    def __init__(
+        self,
+        *,
+        link_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        case_ref: _builtins.str = ...,
+        partner_node: _builtins.str = ...,
+        partner_state: _builtins.str = ...,
+        our_side: _builtins.str = ...,
+        stage: _builtins.str = ...,
+        stage_since_ms: _builtins.int = ...,
+        days_in_stage: _builtins.int = ...,
+        urgency: _builtins.int = ...,
+        gate_missing: _abc.Iterable[_builtins.str] | None = ...,
+        flagged: _builtins.int = ...,
+        updated_at_ms: _builtins.int = ...,
+        closed: _builtins.bool = ...,
+        unit: _builtins.str = ...,
+        unreadable: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "case_ref", b"case_ref", "closed", b"closed", "days_in_stage", b"days_in_stage", "flagged", b"flagged", "gate_missing", b"gate_missing", "link_id", b"link_id", "our_side", b"our_side", "partner_node", b"partner_node", "partner_state", b"partner_state", "stage", b"stage", "stage_since_ms", b"stage_since_ms", "unit", b"unit", "unreadable", b"unreadable", "updated_at_ms", b"updated_at_ms", "urgency", b"urgency"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaseSummary: _TypeAlias = CaseSummary  # noqa: Y015
+
+@_typing.final
+class ListCasesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CASES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def cases(self) -> _containers.RepeatedCompositeFieldContainer[Global___CaseSummary]:
+        """Newest update first."""
+
+    def __init__(
+        self,
+        *,
+        cases: _abc.Iterable[Global___CaseSummary] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cases", b"cases"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCasesResponse: _TypeAlias = ListCasesResponse  # noqa: Y015
+
+@_typing.final
+class ShowCaseRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINK_ID_FIELD_NUMBER: _builtins.int
+    CASE_REF_FIELD_NUMBER: _builtins.int
+    PARTNER_NODE_FIELD_NUMBER: _builtins.int
+    link_id: _builtins.str
+    """The link, by id; or by its reference and partner node."""
+    case_ref: _builtins.str
+    partner_node: _builtins.str
+    def __init__(
+        self,
+        *,
+        link_id: _builtins.str = ...,
+        case_ref: _builtins.str = ...,
+        partner_node: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_ref", b"case_ref", "link_id", b"link_id", "partner_node", b"partner_node"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ShowCaseRequest: _TypeAlias = ShowCaseRequest  # noqa: Y015
+
+@_typing.final
+class CaseTimelineEntry(_message.Message):
+    """One message of a link, in the order both nodes fold them."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AT_MS_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    DIRECTION_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    STAGE_AFTER_FIELD_NUMBER: _builtins.int
+    FLAGGED_FIELD_NUMBER: _builtins.int
+    at_ms: _builtins.int
+    kind: _builtins.str
+    direction: _builtins.str
+    """"sent" or "received"."""
+    message_id: _builtins.bytes
+    stage_after: _builtins.str
+    """The link's stage after this message."""
+    flagged: _builtins.str
+    """Why this message was kept but not applied (a partner's message the table does not allow); empty
+    when it was applied.
+    """
+    def __init__(
+        self,
+        *,
+        at_ms: _builtins.int = ...,
+        kind: _builtins.str = ...,
+        direction: _builtins.str = ...,
+        message_id: _builtins.bytes = ...,
+        stage_after: _builtins.str = ...,
+        flagged: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_ms", b"at_ms", "direction", b"direction", "flagged", b"flagged", "kind", b"kind", "message_id", b"message_id", "stage_after", b"stage_after"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaseTimelineEntry: _TypeAlias = CaseTimelineEntry  # noqa: Y015
+
+@_typing.final
+class GateCheck(_message.Message):
+    """One return-gate condition (G1-G5) as it stands now."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONDITION_FIELD_NUMBER: _builtins.int
+    MET_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    condition: _builtins.str
+    met: _builtins.bool
+    reason: _builtins.str
+    """What is missing, when not met."""
+    def __init__(
+        self,
+        *,
+        condition: _builtins.str = ...,
+        met: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition", b"condition", "met", b"met", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GateCheck: _TypeAlias = GateCheck  # noqa: Y015
+
+@_typing.final
+class CaseDraft(_message.Message):
+    """A message kept until a second person approves it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DRAFT_ID_FIELD_NUMBER: _builtins.int
+    LINK_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    PREPARED_BY_FIELD_NUMBER: _builtins.int
+    AT_MS_FIELD_NUMBER: _builtins.int
+    CASE_REF_FIELD_NUMBER: _builtins.int
+    draft_id: _builtins.str
+    link_id: _builtins.str
+    kind: _builtins.str
+    prepared_by: _builtins.str
+    at_ms: _builtins.int
+    case_ref: _builtins.str
+    def __init__(
+        self,
+        *,
+        draft_id: _builtins.str = ...,
+        link_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        prepared_by: _builtins.str = ...,
+        at_ms: _builtins.int = ...,
+        case_ref: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_ms", b"at_ms", "case_ref", b"case_ref", "draft_id", b"draft_id", "kind", b"kind", "link_id", b"link_id", "prepared_by", b"prepared_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaseDraft: _TypeAlias = CaseDraft  # noqa: Y015
+
+@_typing.final
+class ShowCaseResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINK_FIELD_NUMBER: _builtins.int
+    TIMELINE_FIELD_NUMBER: _builtins.int
+    GATE_FIELD_NUMBER: _builtins.int
+    DRAFTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def link(self) -> Global___CaseSummary: ...
+    @_builtins.property
+    def timeline(self) -> _containers.RepeatedCompositeFieldContainer[Global___CaseTimelineEntry]: ...
+    @_builtins.property
+    def gate(self) -> _containers.RepeatedCompositeFieldContainer[Global___GateCheck]:
+        """The identifying State only: G1-G5 evaluated now; empty for the State of origin."""
+
+    @_builtins.property
+    def drafts(self) -> _containers.RepeatedCompositeFieldContainer[Global___CaseDraft]: ...
+    def __init__(
+        self,
+        *,
+        link: Global___CaseSummary | None = ...,
+        timeline: _abc.Iterable[Global___CaseTimelineEntry] | None = ...,
+        gate: _abc.Iterable[Global___GateCheck] | None = ...,
+        drafts: _abc.Iterable[Global___CaseDraft] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["link", b"link"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["drafts", b"drafts", "gate", b"gate", "link", b"link", "timeline", b"timeline"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ShowCaseResponse: _TypeAlias = ShowCaseResponse  # noqa: Y015
+
+@_typing.final
+class SendCaseRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINK_ID_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    FORM_JSON_FIELD_NUMBER: _builtins.int
+    IN_REPLY_TO_FIELD_NUMBER: _builtins.int
+    CLIENT_REQUEST_ID_FIELD_NUMBER: _builtins.int
+    link_id: _builtins.str
+    form_json: _builtins.str
+    """A filled form (focalpoint.cases.forms) as JSON."""
+    in_reply_to: _builtins.bytes
+    client_request_id: _builtins.str
+    """As SubmitRequest.client_request_id."""
+    @_builtins.property
+    def body(self) -> _messages_pb2.Body: ...
+    def __init__(
+        self,
+        *,
+        link_id: _builtins.str = ...,
+        body: _messages_pb2.Body | None = ...,
+        form_json: _builtins.str = ...,
+        in_reply_to: _builtins.bytes = ...,
+        client_request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "content", b"content", "form_json", b"form_json"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "client_request_id", b"client_request_id", "content", b"content", "form_json", b"form_json", "in_reply_to", b"in_reply_to", "link_id", b"link_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_content: _TypeAlias = _typing.Literal["body", "form_json"]  # noqa: Y015
+    _WhichOneofArgType_content: _TypeAlias = _typing.Literal["content", b"content"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_content) -> _WhichOneofReturnType_content | None: ...
+
+Global___SendCaseRequest: _TypeAlias = SendCaseRequest  # noqa: Y015
+
+@_typing.final
+class SendCaseResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    DRAFT_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.bytes
+    """Set when the message was queued."""
+    state: Global___DeliveryState.ValueType
+    draft_id: _builtins.str
+    """Set instead when the kind needs a second person: the draft another user approves (ApproveDraft)."""
+    kind: _builtins.str
+    def __init__(
+        self,
+        *,
+        message_id: _builtins.bytes = ...,
+        state: Global___DeliveryState.ValueType = ...,
+        draft_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["draft_id", b"draft_id", "kind", b"kind", "message_id", b"message_id", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendCaseResponse: _TypeAlias = SendCaseResponse  # noqa: Y015
+
+@_typing.final
+class ApproveDraftRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINK_ID_FIELD_NUMBER: _builtins.int
+    DRAFT_ID_FIELD_NUMBER: _builtins.int
+    link_id: _builtins.str
+    draft_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        link_id: _builtins.str = ...,
+        draft_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["draft_id", b"draft_id", "link_id", b"link_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveDraftRequest: _TypeAlias = ApproveDraftRequest  # noqa: Y015
+
+@_typing.final
+class ListDraftsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINK_ID_FIELD_NUMBER: _builtins.int
+    link_id: _builtins.str
+    """One link's drafts; empty = the drafts of every open link."""
+    def __init__(
+        self,
+        *,
+        link_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["link_id", b"link_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDraftsRequest: _TypeAlias = ListDraftsRequest  # noqa: Y015
+
+@_typing.final
+class ListDraftsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DRAFTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def drafts(self) -> _containers.RepeatedCompositeFieldContainer[Global___CaseDraft]: ...
+    def __init__(
+        self,
+        *,
+        drafts: _abc.Iterable[Global___CaseDraft] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["drafts", b"drafts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDraftsResponse: _TypeAlias = ListDraftsResponse  # noqa: Y015
+
+@_typing.final
+class ParkedEntry(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQ_FIELD_NUMBER: _builtins.int
+    SENDER_NODE_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    CASE_REF_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    AT_MS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    UNREADABLE_FIELD_NUMBER: _builtins.int
+    seq: _builtins.int
+    sender_node: _builtins.str
+    message_id: _builtins.bytes
+    case_ref: _builtins.str
+    kind: _builtins.str
+    at_ms: _builtins.int
+    reason: _builtins.str
+    unreadable: _builtins.str
+    """As OutboxEntry.unreadable."""
+    def __init__(
+        self,
+        *,
+        seq: _builtins.int = ...,
+        sender_node: _builtins.str = ...,
+        message_id: _builtins.bytes = ...,
+        case_ref: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        at_ms: _builtins.int = ...,
+        reason: _builtins.str = ...,
+        unreadable: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_ms", b"at_ms", "case_ref", b"case_ref", "kind", b"kind", "message_id", b"message_id", "reason", b"reason", "sender_node", b"sender_node", "seq", b"seq", "unreadable", b"unreadable"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ParkedEntry: _TypeAlias = ParkedEntry  # noqa: Y015
+
+@_typing.final
+class ListParkedResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___ParkedEntry]: ...
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[Global___ParkedEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListParkedResponse: _TypeAlias = ListParkedResponse  # noqa: Y015

@@ -80,6 +80,41 @@ class LocalServiceStub:
                 request_serializer=focalpoint_dot_v1_dot_local__pb2.ExportCaseRequest.SerializeToString,
                 response_deserializer=focalpoint_dot_v1_dot_local__pb2.ExportCaseResponse.FromString,
                 _registered_method=True)
+        self.OpenCase = channel.unary_unary(
+                '/focalpoint.v1.LocalService/OpenCase',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.OpenCaseRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.OpenCaseResponse.FromString,
+                _registered_method=True)
+        self.ListCases = channel.unary_unary(
+                '/focalpoint.v1.LocalService/ListCases',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.ListCasesRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.ListCasesResponse.FromString,
+                _registered_method=True)
+        self.ShowCase = channel.unary_unary(
+                '/focalpoint.v1.LocalService/ShowCase',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.ShowCaseRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.ShowCaseResponse.FromString,
+                _registered_method=True)
+        self.SendCase = channel.unary_unary(
+                '/focalpoint.v1.LocalService/SendCase',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.SendCaseRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.SendCaseResponse.FromString,
+                _registered_method=True)
+        self.ApproveDraft = channel.unary_unary(
+                '/focalpoint.v1.LocalService/ApproveDraft',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.ApproveDraftRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.SendCaseResponse.FromString,
+                _registered_method=True)
+        self.ListDrafts = channel.unary_unary(
+                '/focalpoint.v1.LocalService/ListDrafts',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.ListDraftsRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.ListDraftsResponse.FromString,
+                _registered_method=True)
+        self.ListParked = channel.unary_unary(
+                '/focalpoint.v1.LocalService/ListParked',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.ListRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.ListParkedResponse.FromString,
+                _registered_method=True)
 
 
 class LocalServiceServicer:
@@ -140,6 +175,49 @@ class LocalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def OpenCase(self, request, context):
+        """Cases (docs/cases.md, docs/protocol.md §8). Listing cases and showing a link are logged as READ.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCases(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ShowCase(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendCase(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveDraft(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDrafts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListParked(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LocalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -187,6 +265,41 @@ def add_LocalServiceServicer_to_server(servicer, server):
                     servicer.ExportCase,
                     request_deserializer=focalpoint_dot_v1_dot_local__pb2.ExportCaseRequest.FromString,
                     response_serializer=focalpoint_dot_v1_dot_local__pb2.ExportCaseResponse.SerializeToString,
+            ),
+            'OpenCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.OpenCase,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.OpenCaseRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.OpenCaseResponse.SerializeToString,
+            ),
+            'ListCases': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCases,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.ListCasesRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.ListCasesResponse.SerializeToString,
+            ),
+            'ShowCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.ShowCase,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.ShowCaseRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.ShowCaseResponse.SerializeToString,
+            ),
+            'SendCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendCase,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.SendCaseRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.SendCaseResponse.SerializeToString,
+            ),
+            'ApproveDraft': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveDraft,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.ApproveDraftRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.SendCaseResponse.SerializeToString,
+            ),
+            'ListDrafts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDrafts,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.ListDraftsRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.ListDraftsResponse.SerializeToString,
+            ),
+            'ListParked': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListParked,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.ListRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.ListParkedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -432,6 +545,195 @@ class LocalService:
             '/focalpoint.v1.LocalService/ExportCase',
             focalpoint_dot_v1_dot_local__pb2.ExportCaseRequest.SerializeToString,
             focalpoint_dot_v1_dot_local__pb2.ExportCaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OpenCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/OpenCase',
+            focalpoint_dot_v1_dot_local__pb2.OpenCaseRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.OpenCaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/ListCases',
+            focalpoint_dot_v1_dot_local__pb2.ListCasesRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.ListCasesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ShowCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/ShowCase',
+            focalpoint_dot_v1_dot_local__pb2.ShowCaseRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.ShowCaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/SendCase',
+            focalpoint_dot_v1_dot_local__pb2.SendCaseRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.SendCaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveDraft(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/ApproveDraft',
+            focalpoint_dot_v1_dot_local__pb2.ApproveDraftRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.SendCaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDrafts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/ListDrafts',
+            focalpoint_dot_v1_dot_local__pb2.ListDraftsRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.ListDraftsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListParked(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/ListParked',
+            focalpoint_dot_v1_dot_local__pb2.ListRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.ListParkedResponse.FromString,
             options,
             channel_credentials,
             insecure,

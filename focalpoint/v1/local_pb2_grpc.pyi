@@ -42,6 +42,14 @@ class LocalServiceStub:
     ListAudit: _grpc.UnaryUnaryMultiCallable[_local_pb2.ListAuditRequest, _local_pb2.ListAuditResponse]
     VerifyAudit: _grpc.UnaryUnaryMultiCallable[_local_pb2.VerifyAuditRequest, _local_pb2.VerifyAuditResponse]
     ExportCase: _grpc.UnaryUnaryMultiCallable[_local_pb2.ExportCaseRequest, _local_pb2.ExportCaseResponse]
+    OpenCase: _grpc.UnaryUnaryMultiCallable[_local_pb2.OpenCaseRequest, _local_pb2.OpenCaseResponse]
+    """Cases (docs/cases.md, docs/protocol.md §8). Listing cases and showing a link are logged as READ."""
+    ListCases: _grpc.UnaryUnaryMultiCallable[_local_pb2.ListCasesRequest, _local_pb2.ListCasesResponse]
+    ShowCase: _grpc.UnaryUnaryMultiCallable[_local_pb2.ShowCaseRequest, _local_pb2.ShowCaseResponse]
+    SendCase: _grpc.UnaryUnaryMultiCallable[_local_pb2.SendCaseRequest, _local_pb2.SendCaseResponse]
+    ApproveDraft: _grpc.UnaryUnaryMultiCallable[_local_pb2.ApproveDraftRequest, _local_pb2.SendCaseResponse]
+    ListDrafts: _grpc.UnaryUnaryMultiCallable[_local_pb2.ListDraftsRequest, _local_pb2.ListDraftsResponse]
+    ListParked: _grpc.UnaryUnaryMultiCallable[_local_pb2.ListRequest, _local_pb2.ListParkedResponse]
 
 @_typing.type_check_only
 class LocalServiceAsyncStub(LocalServiceStub):
@@ -56,6 +64,14 @@ class LocalServiceAsyncStub(LocalServiceStub):
     ListAudit: _aio.UnaryUnaryMultiCallable[_local_pb2.ListAuditRequest, _local_pb2.ListAuditResponse]  # type: ignore[assignment]
     VerifyAudit: _aio.UnaryUnaryMultiCallable[_local_pb2.VerifyAuditRequest, _local_pb2.VerifyAuditResponse]  # type: ignore[assignment]
     ExportCase: _aio.UnaryUnaryMultiCallable[_local_pb2.ExportCaseRequest, _local_pb2.ExportCaseResponse]  # type: ignore[assignment]
+    OpenCase: _aio.UnaryUnaryMultiCallable[_local_pb2.OpenCaseRequest, _local_pb2.OpenCaseResponse]  # type: ignore[assignment]
+    """Cases (docs/cases.md, docs/protocol.md §8). Listing cases and showing a link are logged as READ."""
+    ListCases: _aio.UnaryUnaryMultiCallable[_local_pb2.ListCasesRequest, _local_pb2.ListCasesResponse]  # type: ignore[assignment]
+    ShowCase: _aio.UnaryUnaryMultiCallable[_local_pb2.ShowCaseRequest, _local_pb2.ShowCaseResponse]  # type: ignore[assignment]
+    SendCase: _aio.UnaryUnaryMultiCallable[_local_pb2.SendCaseRequest, _local_pb2.SendCaseResponse]  # type: ignore[assignment]
+    ApproveDraft: _aio.UnaryUnaryMultiCallable[_local_pb2.ApproveDraftRequest, _local_pb2.SendCaseResponse]  # type: ignore[assignment]
+    ListDrafts: _aio.UnaryUnaryMultiCallable[_local_pb2.ListDraftsRequest, _local_pb2.ListDraftsResponse]  # type: ignore[assignment]
+    ListParked: _aio.UnaryUnaryMultiCallable[_local_pb2.ListRequest, _local_pb2.ListParkedResponse]  # type: ignore[assignment]
 
 class LocalServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -121,5 +137,55 @@ class LocalServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _local_pb2.ExportCaseRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_local_pb2.ExportCaseResponse, _abc.Awaitable[_local_pb2.ExportCaseResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def OpenCase(
+        self,
+        request: _local_pb2.OpenCaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.OpenCaseResponse, _abc.Awaitable[_local_pb2.OpenCaseResponse]]:
+        """Cases (docs/cases.md, docs/protocol.md §8). Listing cases and showing a link are logged as READ."""
+
+    @_abc_1.abstractmethod
+    def ListCases(
+        self,
+        request: _local_pb2.ListCasesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.ListCasesResponse, _abc.Awaitable[_local_pb2.ListCasesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ShowCase(
+        self,
+        request: _local_pb2.ShowCaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.ShowCaseResponse, _abc.Awaitable[_local_pb2.ShowCaseResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SendCase(
+        self,
+        request: _local_pb2.SendCaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.SendCaseResponse, _abc.Awaitable[_local_pb2.SendCaseResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ApproveDraft(
+        self,
+        request: _local_pb2.ApproveDraftRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.SendCaseResponse, _abc.Awaitable[_local_pb2.SendCaseResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListDrafts(
+        self,
+        request: _local_pb2.ListDraftsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.ListDraftsResponse, _abc.Awaitable[_local_pb2.ListDraftsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListParked(
+        self,
+        request: _local_pb2.ListRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.ListParkedResponse, _abc.Awaitable[_local_pb2.ListParkedResponse]]: ...
 
 def add_LocalServiceServicer_to_server(servicer: LocalServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,16 +1,32 @@
-"""``focalpoint case``: forms printed, filled forms checked (a real subprocess: stdout, exit codes, no tracebacks)."""
+"""``focalpoint case``: forms printed, filled forms checked, and cases worked through running nodes
+(a real subprocess: stdout, exit codes, one-line errors, no tracebacks)."""
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import json
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
 from focalpoint.cases.forms import form_of
 from focalpoint.exchange.rules import KINDS
+from focalpoint.localnet import LocalNetwork, make_network
 from focalpoint.localnet.samples import sample_body
-from tests.support.procs import cli
+from focalpoint.node.ports import wall_clock_ms
+from focalpoint.v1 import messages_pb2
+from tests.conftest import FAST_DELIVERY, SPECS, now_utc
+from tests.support.procs import NodeProcess, cli
+
+GR, AL = "gr-ekka", "al-shss"
+DELIVERED_WITHIN_S = 30.0
 
 
 def test_template_list_names_every_kind_on_one_line() -> None:
@@ -90,3 +106,214 @@ def test_check_of_a_file_that_is_not_yaml_is_one_line_naming_the_place(tmp_path:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith(f"focalpoint: error: {path}: not valid YAML (line ")
+
+
+# --- working cases through running nodes ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Desk:
+    """Two node processes (GR identifies, AL is the State of origin) and a folder for forms."""
+
+    network: LocalNetwork
+    forms: Path
+
+    def config(self, node_id: str) -> str:
+        return str(self.network.nodes[node_id].config_path)
+
+    def case(self, node_id: str, *args: str, actor: str = "officer.1") -> subprocess.CompletedProcess[str]:
+        return cli("case", args[0], "--config", self.config(node_id), "--as", actor, *args[1:])
+
+    def form(self, kind: str, case_ref: str, edit: Callable[[messages_pb2.Body], None] | None = None) -> str:
+        """A filled form of ``kind`` on ``case_ref`` as an official writes it (no approval, no hashes)."""
+        body = sample_body(kind, case_ref=case_ref, at_ms=wall_clock_ms() - 1000)
+        part = getattr(body, kind)
+        if "approval" in part.DESCRIPTOR.fields_by_name:
+            part.ClearField("approval")
+        if edit is not None:
+            edit(body)
+        path = self.forms / f"{kind}-{time.monotonic_ns()}.yaml"
+        path.write_text(yaml.safe_dump(form_of(body), allow_unicode=True), encoding="utf-8")
+        return str(path)
+
+    def link(self, node_id: str, case_ref: str) -> str:
+        listed = [json.loads(line) for line in ok(self.case(node_id, "list", "--all", "--json")).splitlines()]
+        [link] = [c["link_id"] for c in listed if c["case_ref"] == case_ref]
+        return str(link)
+
+    def outbox(self, node_id: str) -> int:
+        return len(ok(cli("message", "list", "--config", self.config(node_id), "--outbox")).splitlines())
+
+    def sent(self, node_id: str, result: subprocess.CompletedProcess[str]) -> str:
+        """The id of a message ``case send``/``approve`` queued, once its signed receipt has arrived."""
+        out = ok(result).strip()
+        assert out.startswith("queued "), out
+        message_id = out.removeprefix("queued ")
+        deadline = time.monotonic() + DELIVERED_WITHIN_S
+        for _ in range(int(DELIVERED_WITHIN_S / 0.1)):
+            listed = ok(cli("message", "list", "--config", self.config(node_id), "--outbox"))
+            if any(x.startswith(message_id) and x.endswith("delivered") for x in listed.splitlines()):
+                return message_id
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"{message_id} not delivered in {DELIVERED_WITHIN_S} s")
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], code: int, *fragments: str) -> None:
+    assert result.returncode == code, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("focalpoint: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def _refers(field: str, message_id: str) -> Callable[[messages_pb2.Body], None]:
+    def edit(body: messages_pb2.Body) -> None:
+        kind, name = field.split(".")
+        ref = getattr(getattr(body, kind), name)
+        ref.Clear()
+        ref.message_id = bytes.fromhex(message_id)
+
+    return edit
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
+    base = tmp_path_factory.mktemp("cases")
+    specs = [s for s in SPECS if s.node_id in (GR, AL)]
+    network = make_network(base / "net", specs, now=now_utc(), delivery=FAST_DELIVERY, directory_refresh_s=0.2)
+    procs = [NodeProcess(node) for node in network.nodes.values()]
+    try:
+        for p in procs:
+            p.spawn()
+
+        async def healthy() -> None:
+            await asyncio.gather(*(p.wait_healthy() for p in procs))
+
+        asyncio.run(healthy())
+        forms = base / "forms"
+        forms.mkdir()
+        yield Desk(network, forms)
+    finally:
+        for p in procs:
+            p.kill()
+
+
+@pytest.fixture(scope="module")
+def acknowledged(desk: Desk) -> dict[str, Any]:
+    """A link opened, notified and acknowledged through the CLI: its reference and both link ids."""
+    identified = (now_utc() - dt.timedelta(hours=6)).isoformat()
+    opened = json.loads(ok(desk.case(GR, "open", "--partner", AL, "--identified-at", identified, "--json")))
+    ref, gr_link = opened["case_ref"], opened["link_id"]
+    notification = desk.sent(GR, desk.case(GR, "send", gr_link, "--form", desk.form("case_notification", ref)))
+    al_link = desk.link(AL, ref)
+    ack = desk.form("acknowledgement", ref, _refers("acknowledgement.acknowledges", notification))
+    desk.sent(AL, desk.case(AL, "send", al_link, "--form", ack))
+    return {"ref": ref, GR: gr_link, AL: al_link, "notification": notification}
+
+
+def test_open_send_and_show_give_a_timeline_with_stages_and_the_gate(desk: Desk, acknowledged: dict[str, Any]) -> None:
+    """A case opened and a notification sent from the command line is acknowledged by the partner; show
+    prints each message with its stage after it and the gate as a checklist (text and JSON)."""
+    text = ok(desk.case(GR, "show", acknowledged[GR]))
+    assert text.splitlines()[0].startswith(f"{acknowledged['ref']}  with {AL} (AL)  our side IS  stage ACKNOWLEDGED")
+    assert "→ case_notification" in text
+    assert "← acknowledgement" in text
+    assert "[ ] G1_SOCIAL_INQUIRY: " in text
+    shown = json.loads(ok(desk.case(AL, "show", acknowledged["ref"], "--partner", GR, "--json")))
+    assert [(e["kind"], e["direction"], e["stage_after"]) for e in shown["timeline"]] == [
+        ("case_notification", "received", "RECEIVED"),
+        ("acknowledgement", "sent", "ACKNOWLEDGED"),
+    ]
+    assert shown["timeline"][0]["message_id"] == acknowledged["notification"]
+    assert shown["gate"] == []
+
+
+def test_list_shows_the_link_on_both_sides_without_content(desk: Desk, acknowledged: dict[str, Any]) -> None:
+    """The worklist line carries the reference, partner, side and stage; JSON carries the same fields."""
+    text = ok(desk.case(GR, "list"))
+    [line] = [x for x in text.splitlines() if acknowledged["ref"] in x]
+    assert line.startswith(acknowledged[GR])
+    assert f" {AL} " in line
+    assert " IS  ACKNOWLEDGED " in line
+    listed = [json.loads(x) for x in ok(desk.case(AL, "list", "--json")).splitlines()]
+    [mine] = [c for c in listed if c["case_ref"] == acknowledged["ref"]]
+    assert (mine["our_side"], mine["stage"], mine["partner_node"]) == ("OS", "ACKNOWLEDGED", GR)
+
+
+def test_send_reports_every_form_problem_with_its_path_and_sends_nothing(
+    desk: Desk, acknowledged: dict[str, Any]
+) -> None:
+    """A form with three mistakes: three error lines with their paths, a summary, exit 1, no new outbox row."""
+    path = Path(desk.form("child_views_record", acknowledged["ref"]))
+    form = yaml.safe_load(path.read_text(encoding="utf-8"))
+    form["context"]["urgency"] = "URGNT"
+    form["child_views_record"]["heard_by"] = "NOBODY"
+    form["child_views_record"]["guardian_presnt"] = True
+    path.write_text(yaml.safe_dump(form, allow_unicode=True), encoding="utf-8")
+    rows = desk.outbox(GR)
+    result = desk.case(GR, "send", acknowledged[GR], "--form", str(path))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert all(x.startswith("focalpoint: error: ") for x in lines)
+    assert {x.removeprefix("focalpoint: error: ").split(": ")[0] for x in lines[:-1]} == {
+        "context.urgency",
+        "child_views_record.heard_by",
+        "child_views_record.guardian_presnt",
+    }
+    assert len(lines) == 4
+    assert lines[-1].endswith("3 problem(s); nothing was sent")
+    assert desk.outbox(GR) == rows
+
+
+def test_a_refusal_by_the_table_is_one_line_naming_the_rule(desk: Desk, acknowledged: dict[str, Any]) -> None:
+    """A departure before any agreement: the node's refusal (FAILED_PRECONDITION) as one error line, exit 2."""
+    rows = desk.outbox(GR)
+    result = desk.case(GR, "send", acknowledged[GR], "--form", desk.form("return_status_update", acknowledged["ref"]))
+    one_line_error(result, 2, "FAILED_PRECONDITION", "not allowed in stage ACKNOWLEDGED")
+    assert desk.outbox(GR) == rows
+
+
+def test_a_proposal_waits_as_a_draft_until_another_user_approves_it(desk: Desk, acknowledged: dict[str, Any]) -> None:
+    """send prints the draft; drafts lists it; its preparer's approval is refused in one line; another
+    user's approval queues it and the partner's timeline shows NEGOTIATION."""
+    ref, link = acknowledged["ref"], acknowledged[AL]
+    plan = desk.sent(AL, desk.case(AL, "send", link, "--form", desk.form("reintegration_plan", ref)))
+
+    def evidence(body: messages_pb2.Body) -> None:
+        del body.durable_solution_proposal.evidence[:]
+        body.durable_solution_proposal.evidence.add(message_id=bytes.fromhex(plan))
+        body.durable_solution_proposal.ClearField("gate")
+
+    out = ok(desk.case(AL, "send", link, "--form", desk.form("durable_solution_proposal", ref, evidence)))
+    assert out.startswith("draft ")
+    draft = out.split()[1]
+    assert f"focalpoint case approve {link} {draft}" in out
+    drafts = [json.loads(x) for x in ok(desk.case(AL, "drafts", "--json")).splitlines()]
+    assert [(d["draft_id"], d["kind"], d["prepared_by"]) for d in drafts] == [
+        (draft, "durable_solution_proposal", "officer.1")
+    ]
+    one_line_error(desk.case(AL, "approve", link, draft), 2, "cannot approve it; another user must")
+    desk.sent(AL, desk.case(AL, "approve", link, draft, actor="supervisor.2"))
+    assert ok(desk.case(AL, "drafts", link)) == ""
+    shown = json.loads(ok(desk.case(GR, "show", acknowledged[GR], "--json")))
+    assert shown["link"]["stage"] == "NEGOTIATION"
+
+
+def test_show_needs_a_partner_with_a_reference_and_parked_lists_nothing_here(
+    desk: Desk, acknowledged: dict[str, Any]
+) -> None:
+    """A reference alone names no link (usage error, exit 2); a node with no stray messages parks none."""
+    one_line_error(desk.case(GR, "show", acknowledged["ref"]), 2, "add --partner NODE")
+    one_line_error(desk.case(GR, "show", "not-a-link"), 2, "LINK_OR_REF must be a link id")
+    assert ok(desk.case(GR, "parked")) == ""

@@ -1061,13 +1061,40 @@ def test_a_state_entry_listing_another_states_node_is_not_published(admins: Admi
 
 
 def test_demo_prints_a_timeline_ending_in_done() -> None:
-    """``focalpoint demo`` exits 0 and narrates the exchange, including the signed receipt."""
+    """``focalpoint demo`` exits 0 and narrates the case, including signed receipts, the approvals, the
+    gate's refusal and the refusal outside any agreement, then both sides' timelines."""
     result = cli("demo", timeout_s=60)
     assert result.returncode == 0, result.stderr
     assert "signed receipt" in result.stdout
     assert re.search(r"^done: ", result.stdout, re.MULTILINE)
     assert len(re.findall(r"^\s+\+\s*\d+\.\d ms ", result.stdout, re.MULTILINE)) >= 5
+    assert "approved by supervisor-2" in result.stdout
+    assert "the return gate is not met: G2_RISK_ASSESSMENT" in result.stdout
+    assert "notification to it-dgi refused: no agreement in force" in result.stdout
+    assert re.search(r"^gr-ekka sees:$", result.stdout, re.MULTILINE)
+    assert re.search(r"^al-shss sees:$", result.stdout, re.MULTILINE)
+    assert len(re.findall(r"durable_solution_agreement +RETURN_PREPARATION$", result.stdout, re.MULTILINE)) == 2
     assert "Traceback" not in result.stderr
+
+
+def test_demo_json_prints_one_object_with_both_sides_stages_and_the_gate() -> None:
+    """``demo --json``: exactly one JSON object; the returned child's link is CLOSED on both sides, the
+    unassessed one stuck in NEGOTIATION on both (the gate blocked it), and Italy holds no link."""
+    result = cli("demo", "--json", timeout_s=60)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1, result.stdout
+    data = json.loads(lines[0])
+    assert data["converged"] is True
+    assert data["gate_blocked"] is True
+    assert data["outside_agreement_refused"] is True
+    ref, blocked = data["case_ref"], data["blocked_case_ref"]
+    for node_id in ("gr-ekka", "al-shss"):
+        assert data["stages"][node_id][ref] == "CLOSED"
+        assert data["stages"][node_id][blocked] == "NEGOTIATION"
+    assert set(data["stages"]["gr-ekka"]) - {ref, blocked} != set()  # the link opened with Italy, OPEN
+    assert data["stages"]["it-dgi"] == {}
+    assert data["messages"] >= 25
 
 
 BENCH_KEYS = {

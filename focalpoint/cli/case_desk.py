@@ -1,0 +1,307 @@
+"""``focalpoint case open|list|show|send|approve|drafts|parked``: working cases through a running
+node's local API (docs/cases.md §Working from the command line).
+
+The acting user is ``--as USER`` (recorded in the audit log with every read, and as the person who
+prepared or approved a message; the node records ``local-api`` when it is not given). A form is
+read and checked here first (``focalpoint.cases.forms.parse_form``): every problem is printed
+with its path, one ``focalpoint: error:`` line each, and nothing reaches the node (exit 1). Times
+are shown in ISO 8601 UTC; message, draft and link ids in hex. Case references are shown to the
+official, never logged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from focalpoint.audit.events import iso_time
+from focalpoint.cases.forms import parse_form
+from focalpoint.cli._forms import load_form
+from focalpoint.cli._local import call, fail, hex_id, now_ms
+from focalpoint.errors import UsageError
+from focalpoint.exchange.body import InvalidBody
+from focalpoint.ids import check_case_ref
+
+if TYPE_CHECKING:
+    from focalpoint.v1 import local_pb2
+
+__all__ = ["COMMANDS"]
+
+_LINK_ID = re.compile(r"^[0-9a-f]{32}\Z")
+
+config_option = click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+actor_option = click.option(
+    "--as", "actor", default=None, help="Your local user id (recorded in the audit log and on approvals)."
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")
+
+
+def _link_id(value: str) -> str:
+    if not _LINK_ID.match(value):
+        raise UsageError("LINK must be a link id (32 hex digits; focalpoint case list shows them)")
+    return value
+
+
+def _when(ms: int) -> str:
+    return iso_time(ms) if ms else "-"
+
+
+def _summary(c: local_pb2.CaseSummary) -> dict[str, Any]:
+    if c.unreadable:
+        return {"link_id": c.link_id, "unreadable": c.unreadable}
+    return {
+        "link_id": c.link_id,
+        "case_ref": c.case_ref,
+        "partner_node": c.partner_node,
+        "partner_state": c.partner_state,
+        "our_side": c.our_side,
+        "stage": c.stage,
+        "stage_since": _when(c.stage_since_ms),
+        "days_in_stage": c.days_in_stage,
+        "urgency": c.urgency,
+        "gate_missing": list(c.gate_missing),
+        "flagged": c.flagged,
+        "updated": _when(c.updated_at_ms),
+        "closed": c.closed,
+        "unit": c.unit,
+    }
+
+
+def _draft(d: local_pb2.CaseDraft) -> dict[str, Any]:
+    return {
+        "draft_id": d.draft_id,
+        "link_id": d.link_id,
+        "case_ref": d.case_ref,
+        "kind": d.kind,
+        "prepared_by": d.prepared_by,
+        "at": _when(d.at_ms),
+    }
+
+
+def _sent_line(resp: local_pb2.SendCaseResponse, link: str) -> str:
+    if resp.draft_id:
+        return (
+            f"draft {resp.draft_id} ({resp.kind}): a second person must approve it:"
+            f" focalpoint case approve {link} {resp.draft_id} --as THEIR_ID"
+        )
+    return f"queued {resp.message_id.hex()}"
+
+
+@click.command("open")
+@config_option
+@click.option("--partner", required=True, help="The partner State's node id (e.g. al-shss).")
+@click.option("--identified-at", required=True, help="When the child was first identified: ISO 8601 with offset.")
+@click.option("--unit", default="", help="Your unit in charge (a directory institution id, e.g. ekka/athens).")
+@actor_option
+@json_option
+def case_open(config_path: Path, partner: str, identified_at: str, unit: str, actor: str | None, as_json: bool) -> None:
+    """Open a case with its first link to PARTNER (this State identified the child)."""
+    try:
+        moment = dt.datetime.fromisoformat(identified_at)
+    except ValueError:
+        raise UsageError("--identified-at must be ISO 8601, e.g. 2026-11-20T09:30:00+01:00") from None
+    if moment.tzinfo is None:
+        raise UsageError("--identified-at needs a UTC offset (e.g. +01:00 or Z), so the time is not ambiguous")
+    at_ms = int(moment.timestamp() * 1000)
+    opened = call(config_path, lambda c: c.open_case(partner, at_ms, unit), actor=actor)
+    if as_json:
+        click.echo(json.dumps({"case_ref": opened.case_ref, "link_id": opened.link_id, "case_id": opened.case_id}))
+        return
+    click.echo(f"opened {opened.case_ref} with {partner}: link {opened.link_id}")
+
+
+@click.command("list")
+@config_option
+@click.option("--unit", default=None, help="Only this unit's links ('' for links not assigned).")
+@click.option("--all", "include_closed", is_flag=True, help="Closed, refused and withdrawn links too.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@actor_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def case_list(
+    config_path: Path, unit: str | None, include_closed: bool, limit: int, actor: str | None, as_json: bool
+) -> None:
+    """The worklist: your links, most recently changed first (no names, no content)."""
+    resp = call(config_path, lambda c: c.list_cases(unit, include_closed=include_closed, limit=limit), actor=actor)
+    for c in resp.cases:
+        s = _summary(c)
+        if as_json:
+            click.echo(json.dumps(s, sort_keys=True))
+        elif c.unreadable:
+            click.echo(f"{c.link_id or '?' * 32}  UNREADABLE: {' '.join(c.unreadable.split())}")
+        else:
+            gate = ",".join(g[:2] for g in c.gate_missing) or "-"
+            click.echo(
+                f"{c.link_id}  {c.case_ref:<15}  {c.partner_node:<12} {c.our_side}  {c.stage:<18}"
+                f" {c.days_in_stage:>3}d  urgency {c.urgency}  gate missing {gate:<14}"
+                f" flagged {c.flagged}  updated {_when(c.updated_at_ms)}"
+            )
+
+
+@click.command("show")
+@config_option
+@click.argument("link_or_ref")
+@click.option("--partner", default="", help="The partner node, when LINK_OR_REF is a case reference.")
+@actor_option
+@json_option
+def case_show(config_path: Path, link_or_ref: str, partner: str, actor: str | None, as_json: bool) -> None:
+    """A link's timeline: each message with its stage after it, the gate as a checklist, open drafts.
+
+    LINK_OR_REF is a link id, or a case reference with --partner. Reading it is logged."""
+    if _LINK_ID.match(link_or_ref):
+        args: dict[str, str] = {"link_id": link_or_ref}
+    elif check_case_ref(link_or_ref) is None:
+        if not partner:
+            raise UsageError("a case reference names a link only with its partner: add --partner NODE")
+        args = {"case_ref": link_or_ref, "partner_node": partner}
+    else:
+        raise UsageError("LINK_OR_REF must be a link id (32 hex digits) or a case reference like GR-7KQ2M9XH4T-0")
+    shown = call(config_path, lambda c: c.show_case(**args), actor=actor)
+    if as_json:
+        data = {
+            "link": _summary(shown.link),
+            "timeline": [
+                {
+                    "at": _when(e.at_ms),
+                    "kind": e.kind,
+                    "direction": e.direction,
+                    "message_id": e.message_id.hex(),
+                    "stage_after": e.stage_after,
+                    "flagged": e.flagged,
+                }
+                for e in shown.timeline
+            ],
+            "gate": [{"condition": g.condition, "met": g.met, "reason": g.reason} for g in shown.gate],
+            "drafts": [_draft(d) for d in shown.drafts],
+        }
+        click.echo(json.dumps(data, sort_keys=True))
+        return
+    click.echo("\n".join(timeline_text(shown)))
+
+
+def timeline_text(shown: local_pb2.ShowCaseResponse) -> list[str]:
+    """A link's timeline as lines for an official (also the demo's)."""
+    link = shown.link
+    lines = [
+        f"{link.case_ref}  with {link.partner_node} ({link.partner_state})  our side {link.our_side}"
+        f"  stage {link.stage} since {_when(link.stage_since_ms)}  flagged {link.flagged}",
+    ]
+    for e in shown.timeline:
+        arrow = "→" if e.direction == "sent" else "←"
+        lines.append(f"  {_when(e.at_ms)}  {arrow} {e.kind:<34} {e.stage_after:<18} {e.message_id.hex()}")
+        if e.flagged:
+            lines.append(f"      flagged, not applied: {e.flagged}")
+    if shown.gate:
+        lines.append("  return gate:")
+        for g in shown.gate:
+            lines.append(f"    [{'x' if g.met else ' '}] {g.condition}" + ("" if g.met else f": {g.reason}"))
+    for d in shown.drafts:
+        lines.append(f"  draft {d.draft_id}  {d.kind}  prepared by {d.prepared_by} at {_when(d.at_ms)}")
+    return lines
+
+
+@click.command("send")
+@config_option
+@click.argument("link")
+@click.option("--form", "form_path", type=click.Path(path_type=Path), required=True, help="A filled form (YAML/JSON).")
+@click.option("--in-reply-to", default=None, help="Message id (hex) this answers.")
+@click.option("--request-id", default=None, help="Idempotency key: retrying with it never sends twice.")
+@actor_option
+def case_send(
+    config_path: Path, link: str, form_path: Path, in_reply_to: str | None, request_id: str | None, actor: str | None
+) -> None:
+    """Send a filled form on LINK: checked here first (every problem with its path, exit 1), then the
+    node completes it (hashes of named messages, the gate) and queues it, or keeps it as a draft when a
+    second person must approve it."""
+    link = _link_id(link)
+    reply = hex_id(in_reply_to, "--in-reply-to") if in_reply_to else b""
+    data = load_form(form_path)
+    if not isinstance(data, dict):
+        raise UsageError(f"{form_path}: a form is a mapping (code_list_version, context and one kind)")
+    try:
+        body = parse_form(data, now_ms=now_ms(), submission=True)
+    except InvalidBody as e:
+        for problem in e.problems:
+            click.echo(f"focalpoint: error: {problem.path or 'form'}: {problem.message}", err=True)
+        click.echo(f"focalpoint: error: {form_path}: {len(e.problems)} problem(s); nothing was sent", err=True)
+        sys.exit(1)
+    try:
+        resp = call(
+            config_path,
+            lambda c: c.send_case(link, body=body, in_reply_to=reply, client_request_id=request_id or ""),
+            actor=actor,
+        )
+    except UsageError as e:  # the node's InvalidBody lists one problem a line
+        fail(str(e), 2, one_per_line=True)
+        return
+    click.echo(_sent_line(resp, link))
+
+
+@click.command("approve")
+@config_option
+@click.argument("link")
+@click.argument("draft")
+@actor_option
+def case_approve(config_path: Path, link: str, draft: str, actor: str | None) -> None:
+    """Approve DRAFT on LINK as a second person (never the one who prepared it); the node sends it."""
+    link = _link_id(link)
+    resp = call(config_path, lambda c: c.approve_draft(link, draft), actor=actor)
+    click.echo(_sent_line(resp, link))
+
+
+@click.command("drafts")
+@config_option
+@click.argument("link", required=False)
+@actor_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def case_drafts(config_path: Path, link: str | None, actor: str | None, as_json: bool) -> None:
+    """Drafts waiting for a second person: of LINK, or of every open link."""
+    link_id = _link_id(link) if link else ""
+    resp = call(config_path, lambda c: c.list_drafts(link_id), actor=actor)
+    for d in resp.drafts:
+        if as_json:
+            click.echo(json.dumps(_draft(d), sort_keys=True))
+        else:
+            click.echo(
+                f"{d.draft_id}  link {d.link_id}  {d.case_ref:<15}  {d.kind:<34} prepared by {d.prepared_by}"
+                f" at {_when(d.at_ms)}"
+            )
+
+
+@click.command("parked")
+@config_option
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@actor_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def case_parked(config_path: Path, limit: int, actor: str | None, as_json: bool) -> None:
+    """Received case messages that name no link of this node, kept for the operator (newest first)."""
+    resp = call(config_path, lambda c: c.list_parked(limit), actor=actor)
+    for p in resp.entries:
+        if as_json:
+            entry: dict[str, Any] = {
+                "seq": p.seq,
+                "sender_node": p.sender_node,
+                "message_id": p.message_id.hex(),
+                "case_ref": p.case_ref,
+                "kind": p.kind,
+                "at": _when(p.at_ms),
+                "reason": p.reason,
+            }
+            if p.unreadable:
+                entry["unreadable"] = p.unreadable
+            click.echo(json.dumps(entry, sort_keys=True))
+        elif p.unreadable:
+            click.echo(f"{p.message_id.hex() or '?' * 32}  from {p.sender_node or '?'}  UNREADABLE (row {p.seq})")
+        else:
+            click.echo(
+                f"{p.message_id.hex()}  from {p.sender_node:<12} {p.kind:<34} {p.case_ref:<15}"
+                f" {_when(p.at_ms)}  {p.reason}"
+            )
+
+
+COMMANDS = (case_open, case_list, case_show, case_send, case_approve, case_drafts, case_parked)

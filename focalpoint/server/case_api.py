@@ -1,0 +1,242 @@
+"""The local API's case calls (docs/cases.md; docs/protocol.md §8): decode, call the node's case
+parts (``CaseWork``, ``CaseDesk``), encode.
+
+What an official sends is judged in three places, each answering with its own status through the
+one map (``focalpoint.net.status``): the body's rules, every problem at once, one a line
+(``InvalidBody``, INVALID_ARGUMENT; the node's own completions left out,
+``focalpoint.cases.submission``); the transition table and the return gate
+(``PreconditionFailed``, FAILED_PRECONDITION, with the rule or the conditions missing); the
+exchange's own checks at the outbox (agreement, recipient; INVALID_ARGUMENT). Nothing is queued
+unless all pass.
+
+Showing a link is a READ audit event (actor, reference, partner) committed before the timeline
+leaves; listing the worklist is one READ event with how many links it showed (``listed``).
+"""
+
+from __future__ import annotations
+
+import json
+
+from focalpoint.audit import events as audit_events
+from focalpoint.cases.forms import parse_form
+from focalpoint.cases.gate import CONDITIONS
+from focalpoint.cases.submission import check_submission
+from focalpoint.errors import NotFound, UsageError
+from focalpoint.exchange.rules import unit_problem
+from focalpoint.ids import MAX_INT64, NODE_ID
+from focalpoint.node.casedesk import CaseDesk, Draft
+from focalpoint.node.casework import CaseWork
+from focalpoint.node.outbox import Submitted
+from focalpoint.node.ports import Clock
+from focalpoint.storage.base import DamagedLink, DamagedRow, LinkRow, Store
+from focalpoint.v1 import local_pb2, messages_pb2
+
+__all__ = ["CaseApi"]
+
+_DAY_MS = 86_400_000
+_MAX_LIST = 1000
+_MAX_FORM_CHARS = 4 << 20
+_DRAFT_LINKS_PAGE = 200
+_DRAFT_LINKS_MAX = 10_000
+
+
+def summary(link: LinkRow, now_ms: int) -> local_pb2.CaseSummary:
+    """A link as the worklist shows it: references, stages and counts, never a name or content."""
+    return local_pb2.CaseSummary(
+        link_id=link.link_id,
+        case_id=link.case_id,
+        case_ref=link.case_ref,
+        partner_node=link.partner_node,
+        partner_state=link.partner_state,
+        our_side=link.our_side.value,
+        stage=link.stage.value,
+        stage_since_ms=link.stage_since_ms,
+        days_in_stage=max(0, now_ms - link.stage_since_ms) // _DAY_MS,
+        urgency=link.urgency,
+        gate_missing=[c for c in link.gate_missing.split(",") if c],
+        flagged=link.flagged,
+        updated_at_ms=link.updated_at_ms,
+        closed=link.closed,
+        unit=link.unit,
+    )
+
+
+def _draft(d: Draft, case_ref: str) -> local_pb2.CaseDraft:
+    return local_pb2.CaseDraft(
+        draft_id=d.draft_id, link_id=d.link_id, kind=d.kind, prepared_by=d.prepared_by, at_ms=d.at_ms, case_ref=case_ref
+    )
+
+
+def _sent(result: Submitted | Draft) -> local_pb2.SendCaseResponse:
+    if isinstance(result, Draft):
+        return local_pb2.SendCaseResponse(draft_id=result.draft_id, kind=result.kind)
+    return local_pb2.SendCaseResponse(
+        message_id=result.message_id, state=local_pb2.DeliveryState.ValueType(result.state.value)
+    )
+
+
+def _limit(limit: int) -> int:
+    return min(limit or 50, _MAX_LIST)
+
+
+class CaseApi:
+    def __init__(self, *, work: CaseWork, desk: CaseDesk, store: Store, clock_ms: Clock) -> None:
+        self._work = work
+        self._desk = desk
+        self._store = store
+        self._clock = clock_ms
+
+    async def open_case(self, request: local_pb2.OpenCaseRequest, actor: str) -> local_pb2.OpenCaseResponse:
+        if not NODE_ID.match(request.partner_node):
+            raise UsageError("partner_node must be a node id from the directory (e.g. al-shss)")
+        if request.unit and (problem := unit_problem(request.unit)):
+            raise UsageError(f"unit: {problem}")
+        opened = await self._work.open_case(
+            actor=actor, partner_node=request.partner_node, identified_at_ms=request.identified_at_ms, unit=request.unit
+        )
+        return local_pb2.OpenCaseResponse(case_id=opened.case_id, link_id=opened.link_id, case_ref=opened.case_ref)
+
+    async def list_cases(self, request: local_pb2.ListCasesRequest, actor: str) -> local_pb2.ListCasesResponse:
+        if request.before_updated_at_ms < 0 or request.before_updated_at_ms > MAX_INT64:
+            raise UsageError(f"before_updated_at_ms must be between 0 and {MAX_INT64}")
+        if bool(request.before_updated_at_ms) != bool(request.before_link_id):
+            raise UsageError(
+                "page with both before_updated_at_ms and before_link_id (the last link listed), or neither"
+            )
+        before = (request.before_updated_at_ms, request.before_link_id) if request.before_link_id else None
+        unit = request.unit if request.HasField("unit") else None
+        await self._work.catch_up()  # the worklist as of every committed message
+        rows = await self._store.cases.worklist(
+            unit, limit=_limit(request.limit), before=before, include_closed=request.include_closed
+        )
+        now = self._clock()
+        listed = audit_events.listed(at_ms=now, actor=actor, count=len(rows), what="case list")
+        await self._store.audit.record([listed])  # committed before the list leaves
+        cases = [
+            local_pb2.CaseSummary(link_id=r.link_id, unreadable=r.reason)
+            if isinstance(r, DamagedLink)
+            else summary(r, now)
+            for r in rows
+        ]
+        return local_pb2.ListCasesResponse(cases=cases)
+
+    async def _find(self, link_id: str, case_ref: str, partner_node: str) -> LinkRow:
+        if link_id:
+            return await self._work.link(link_id)
+        if not case_ref or not partner_node:
+            raise UsageError("name the link: link_id, or case_ref with partner_node")
+        link = await self._store.cases.link_by_ref(case_ref, partner_node)
+        if link is None:
+            raise NotFound("no case link with that reference and partner")
+        return link
+
+    async def show_case(self, request: local_pb2.ShowCaseRequest, actor: str) -> local_pb2.ShowCaseResponse:
+        found = await self._find(request.link_id, request.case_ref, request.partner_node)
+        link, entries, gate = await self._desk.timeline(found.link_id)
+        drafts = await self._desk.drafts(link.link_id)
+        now = self._clock()
+        read = audit_events.read(
+            at_ms=now, actor=actor, case_ref=link.case_ref, message_id=b"", peer=link.partner_node, digest=b""
+        )
+        await self._store.audit.record([read], link.case_ref)  # committed before the timeline leaves
+        response = local_pb2.ShowCaseResponse(
+            link=summary(link, now),
+            timeline=[
+                local_pb2.CaseTimelineEntry(
+                    at_ms=e.at_ms,
+                    kind=e.kind,
+                    direction=e.origin.lower(),
+                    message_id=e.message_id,
+                    stage_after=e.stage_after,
+                    flagged=e.flagged,
+                )
+                for e in entries
+            ],
+            drafts=[_draft(d, link.case_ref) for d in drafts],
+        )
+        if gate is not None:
+            response.gate.extend(
+                local_pb2.GateCheck(condition=c, met=c in gate.met, reason=gate.missing.get(c, "")) for c in CONDITIONS
+            )
+        return response
+
+    async def send_case(self, request: local_pb2.SendCaseRequest, actor: str) -> local_pb2.SendCaseResponse:
+        if not request.link_id:
+            raise UsageError("link_id is required")
+        if len(request.client_request_id) > 128:
+            raise UsageError("client_request_id is longer than 128 characters")
+        now = self._clock()
+        content = request.WhichOneof("content")
+        if content == "form_json":
+            body = _form(request.form_json, now)
+        elif content == "body":
+            body = messages_pb2.Body()
+            body.CopyFrom(request.body)
+            check_submission(body, now_ms=now)
+        else:
+            raise UsageError("give the message as body or as form_json")
+        result = await self._desk.send(
+            request.link_id,
+            body,
+            actor=actor,
+            in_reply_to=request.in_reply_to,
+            client_request_id=request.client_request_id or None,
+        )
+        return _sent(result)
+
+    async def approve_draft(self, request: local_pb2.ApproveDraftRequest, actor: str) -> local_pb2.SendCaseResponse:
+        if not request.link_id or not request.draft_id:
+            raise UsageError("link_id and draft_id are required")
+        return _sent(await self._desk.approve(request.link_id, request.draft_id, approver=actor))
+
+    async def list_drafts(self, request: local_pb2.ListDraftsRequest) -> local_pb2.ListDraftsResponse:
+        if request.link_id:
+            link = await self._work.link(request.link_id)
+            return local_pb2.ListDraftsResponse(
+                drafts=[_draft(d, link.case_ref) for d in await self._desk.drafts(link.link_id)]
+            )
+        drafts: list[local_pb2.CaseDraft] = []
+        before: tuple[int, str] | None = None
+        for _ in range(_DRAFT_LINKS_MAX // _DRAFT_LINKS_PAGE):  # every open link, a page at a time
+            rows = await self._store.cases.worklist(None, limit=_DRAFT_LINKS_PAGE, before=before)
+            for r in rows:
+                if isinstance(r, LinkRow):
+                    drafts.extend(_draft(d, r.case_ref) for d in await self._desk.drafts(r.link_id))
+            readable = [r for r in rows if isinstance(r, LinkRow)]
+            if len(rows) < _DRAFT_LINKS_PAGE or not readable:
+                break
+            before = (readable[-1].updated_at_ms, readable[-1].link_id)
+        return local_pb2.ListDraftsResponse(drafts=sorted(drafts, key=lambda d: d.at_ms, reverse=True))
+
+    async def list_parked(self, request: local_pb2.ListRequest) -> local_pb2.ListParkedResponse:
+        if request.before > MAX_INT64:
+            raise UsageError(f"before must be at most {MAX_INT64} (a sequence number)")
+        rows = await self._store.cases.parked(_limit(request.limit), request.before)
+        entries = [
+            local_pb2.ParkedEntry(seq=r.seq, message_id=r.message_id, sender_node=r.peer, unreadable=r.reason)
+            if isinstance(r, DamagedRow)
+            else local_pb2.ParkedEntry(
+                seq=r.seq,
+                sender_node=r.sender,
+                message_id=r.message_id,
+                case_ref=r.case_ref,
+                kind=r.kind,
+                at_ms=r.at_ms,
+                reason=r.reason,
+            )
+            for r in rows
+        ]
+        return local_pb2.ListParkedResponse(entries=entries)
+
+
+def _form(text: str, now_ms: int) -> messages_pb2.Body:
+    """A Body from a filled form as JSON; InvalidBody with every problem, UsageError if it is no JSON object."""
+    if len(text) > _MAX_FORM_CHARS:
+        raise UsageError(f"form_json is longer than {_MAX_FORM_CHARS} characters")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"form_json is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from e
+    if not isinstance(data, dict):
+        raise UsageError("form_json must be a JSON object (code_list_version, context and one kind)")
+    return parse_form(data, now_ms=now_ms, submission=True)
