@@ -252,7 +252,9 @@ class CaseWork:
                 log.warning("case_message_parked", peer=peer, message_id=row.message_id.hex(), kind=kind)
                 return
         event = self._event(link, origin, content, kind, signed_body_bytes(signed))
-        before = (await self.state(link)).stage if not new_links else link.stage
+        # The stage before is the one the last write stored (what the worklist shows), so the link is
+        # read and folded once, and a change time made since (T18) is logged when it is written.
+        before = link.stage
         state = await self.state(link, extra=event)
         update, leaves = self._update(link, state, before, event)
         await self._store.apply(
