@@ -8,9 +8,12 @@
 - ``flood``: an honest partner's delivery latency alone and during another peer's flood
   (``flooder``, a separate process).
 - ``retries``: the bytes a delivery retry writes, against rewriting the whole message row.
+- ``cases``: the case layer at 100,000 links (worklist, timeline, fold, applying a received
+  message), each against a raw read or the exchange's own commit; ``casedata`` invents the
+  histories it stores.
 
 Imports ``focalpoint.localnet`` (real node processes) and everything below it; only the CLI
 imports this package.
 """
 
-__all__ = ["audit", "directory", "echo", "exchange", "flood", "flooder", "retries"]
+__all__ = ["audit", "casedata", "cases", "directory", "echo", "exchange", "flood", "flooder", "retries"]

@@ -8,6 +8,7 @@ rather than folding into a wrong stage.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from typing import Any
 
@@ -34,7 +35,18 @@ _EVIDENCE: dict[str, type[Any]] = {
 }
 
 
+@functools.cache
+def _ordered_names(cls: type[Any]) -> tuple[str, ...]:
+    """The field names of a record type (looked up once: events are encoded and decoded by the thousand)."""
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+_SCALARS = (str, int, bool, type(None))
+
+
 def _plain(value: Any) -> Any:
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, bytes):
         return {"b": value.hex()}
     if isinstance(value, frozenset):
@@ -44,31 +56,31 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Side | Origin):
         return value.value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        out = {name: _plain(getattr(value, name)) for name in _ordered_names(type(value))}
         out["@"] = type(value).__name__
         return out
     return value
 
 
 _TYPES: dict[str, type[Any]] = {**_EVIDENCE, "Approval": Approval, "GateClaim": GateClaim, "Facts": Facts}
+_NAMES = {tag: frozenset(_ordered_names(cls)) for tag, cls in [*_TYPES.items(), ("Event", Event)]}
 
 
-def _typed(value: Any) -> Any:
-    if isinstance(value, dict):
-        if "b" in value and len(value) == 1:
+def _typed(value: dict[str, Any]) -> Any:
+    """One JSON object as its value; the parser calls it innermost first, so members are typed already."""
+    if len(value) == 1:
+        if "b" in value:
             return bytes.fromhex(value["b"])
-        if "s" in value and len(value) == 1:
+        if "s" in value:
             return frozenset(value["s"])
-        if "t" in value and len(value) == 1:
-            return tuple(_typed(v) for v in value["t"])
-        cls = _TYPES.get(value.get("@", ""))
-        if cls is None:
-            raise ValueError(f"unknown record type {value.get('@')!r}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: _typed(v) for k, v in value.items() if k in names})
-    if isinstance(value, list):
-        return [_typed(v) for v in value]
-    return value
+        if "t" in value:
+            return tuple(value["t"])
+    tag = value.get("@", "")
+    cls = _TYPES.get(tag)
+    if cls is None:
+        raise ValueError(f"unknown record type {tag!r}")
+    names = _NAMES[tag]
+    return cls(**{k: v for k, v in value.items() if k in names})
 
 
 def encode_event(event: Event) -> bytes:
@@ -81,11 +93,19 @@ def encode_event(event: Event) -> bytes:
 def decode_event(raw: bytes, *, where: str) -> Event:
     """Raise DamagedData naming ``where`` if ``raw`` is not an event this version can read."""
     try:
-        record = json.loads(raw)
-        if record.pop("v", None) != _VERSION or record.pop("@", None) != "Event":
+        records: list[dict[str, Any]] = []
+
+        def typed(value: dict[str, Any]) -> Any:
+            if value.get("@") == "Event":  # the event's own record, built below (only the outermost may be one)
+                records.append(value)
+                return value
+            return _typed(value)
+
+        record = json.loads(raw, object_hook=typed)
+        if len(records) != 1 or record is not records[0] or record.pop("v", None) != _VERSION:
             raise ValueError("not a version-1 event")
-        names = {f.name for f in dataclasses.fields(Event)}
-        fields = {k: _typed(v) for k, v in record.items() if k in names}
+        names = _NAMES["Event"]
+        fields = {k: v for k, v in record.items() if k in names}
         fields["origin"] = Origin(fields["origin"])
         fields["sender_side"] = Side(fields["sender_side"])
         event = Event(**fields)

@@ -103,3 +103,26 @@ def bench_retries(messages: int, payload_bytes: int, rounds: int, as_json: bool)
     configure_logging(level="warning")  # the store's own log lines go to stderr, not into the result
     result = run(run_retries_bench(messages=messages, payload_bytes=payload_bytes, rounds=rounds))
     click.echo(json.dumps(result, sort_keys=True) if as_json else format_retries(result))
+
+
+@bench.command("cases")
+@click.option("--links", type=click.IntRange(100, 2_000_000), default=100_000, show_default=True)
+@click.option(
+    "--events-per-link",
+    type=click.IntRange(4, 200),
+    default=15,
+    show_default=True,
+    help="Most links hold 3 to this many events (1% hold up to 8 times more).",
+)
+@click.option(
+    "--rounds", type=click.IntRange(5, 100_000), default=300, show_default=True, help="Samples of each measure."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_cases(links: int, events_per_link: int, rounds: int, as_json: bool) -> None:
+    """Worklist, timeline, fold and apply of the case layer over LINKS links, each beside a raw baseline."""
+    from focalpoint.bench.cases import format_cases, run_cases_bench
+    from focalpoint.log import configure_logging
+
+    configure_logging(level="warning")  # the store's and case work's log lines go to stderr, not into the result
+    result = run(run_cases_bench(links=links, events_per_link=events_per_link, rounds=rounds))
+    click.echo(json.dumps(result, sort_keys=True) if as_json else format_cases(result))

@@ -333,8 +333,10 @@ class CaseWork:
                 log.warning("case_message_parked", peer=peer, message_id=row.message_id.hex(), kind=kind)
                 return
         event = self._event(link, origin, content, kind, signed_body_bytes(signed))
-        known = [] if new_links else await self.events(link)
-        before = link.stage if new_links else (await self.state(link)).stage
+        # The stage before is the one the last write stored (what the worklist shows), so the link is
+        # read and folded once, and a change time made since (T18) is logged when it is written.
+        before = link.stage
+        known = await self.events(link) if kind == "withdrawal" and not new_links else []
         state = await self.state(link, extra=event)
         update, leaves = self._update(link, state, before, event)
         flagged = any(f.message_id == event.message_id for f in state.flagged)

@@ -77,3 +77,15 @@ def test_an_unreadable_event_is_damaged_data_naming_where_not_what(raw: bytes) -
     with pytest.raises(DamagedData, match="case_events row 7") as info:
         decode_event(raw, where="case_events row 7")
     assert "not json" not in str(info.value)
+
+
+def test_an_event_record_nested_inside_an_event_is_damaged_data() -> None:
+    """Only the outermost record may be an event: one standing in for facts or a replacement is refused."""
+    event = Event(kind="withdrawal", origin=Origin.SENT, sender_side=Side.IS, sender_node="gr-ekka", at_ms=1,
+                  message_id=b"m" * 16)  # fmt: skip
+    raw = encode_event(event)
+    nested = raw.replace(b'"replacement":null', b'"replacement":' + raw)
+    assert nested != raw
+    assert decode_event(raw, where="case_events row 3") == event
+    with pytest.raises(DamagedData, match="case_events row 3"):
+        decode_event(nested, where="case_events row 3")
