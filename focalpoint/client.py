@@ -99,8 +99,12 @@ class LocalClient:
 
     # --- cases (docs/cases.md) ------------------------------------------------------------------
 
-    async def open_case(self, partner_node: str, identified_at_ms: int, unit: str = "") -> local_pb2.OpenCaseResponse:
-        req = local_pb2.OpenCaseRequest(partner_node=partner_node, identified_at_ms=identified_at_ms, unit=unit)
+    async def open_case(
+        self, partner_node: str, identified_at_ms: int, unit: str = "", *, tracing: bool = False
+    ) -> local_pb2.OpenCaseResponse:
+        req = local_pb2.OpenCaseRequest(
+            partner_node=partner_node, identified_at_ms=identified_at_ms, unit=unit, tracing=tracing
+        )
         return await self._call(self._stub.OpenCase, req)
 
     async def list_cases(

@@ -144,6 +144,9 @@ class Facts:
     missing: bool = False  # SharedFlags.missing as sent
     stops_clock: bool = False
     identified_at_ms: int = 0
+    claims_verified_adult: bool = False  # SharedFlags.minority says VERIFIED_ADULT
+    guardian_appointed_at_ms: int = 0  # a guardian notice: when the guardian was appointed
+    delay_reason_given: bool = False  # a guardian notice: why it came after the deadline
     departs_from_child_views: bool = False
     departure_reason_given: bool = False
     amended_kind: str = ""  # an amendment: the kind of its replacement body

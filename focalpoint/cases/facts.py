@@ -92,6 +92,12 @@ def facts_of(body: messages_pb2.Body, *, at_ms: int) -> tuple[str, Facts]:
     f: Facts
     if kind == "case_notification":
         f = Facts(identified_at_ms=body.case_notification.identified_at_ms)
+    elif kind == "guardian_appointment_notice":
+        notice = body.guardian_appointment_notice
+        f = Facts(
+            guardian_appointed_at_ms=notice.guardian.appointed_at_ms,
+            delay_reason_given=bool(notice.delay_reason),
+        )
     elif kind == "acknowledgement":
         a = body.acknowledgement
         f = Facts(
@@ -227,4 +233,6 @@ def facts_of(body: messages_pb2.Body, *, at_ms: int) -> tuple[str, Facts]:
         f = Facts()
     if missing and not f.missing:
         f = dataclasses.replace(f, missing=True)
+    if body.context.flags.minority == codes_pb2.MINORITY_PRESUMPTION_VERIFIED_ADULT:
+        f = dataclasses.replace(f, claims_verified_adult=True)
     return kind, f

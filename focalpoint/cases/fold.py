@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from focalpoint.cases.events import Event, Origin
+from focalpoint.cases.events import Event, IdentityReply, Origin
 from focalpoint.cases.stages import Side, Stage
 from focalpoint.cases.state import Flag, LinkState, Plan, Proposal, Rules
 from focalpoint.cases.transitions import EVIDENCE_KINDS, judge
@@ -133,6 +133,11 @@ def _effects(state: LinkState, event: Event, row: str) -> None:
         state.identified_at_ms = f.identified_at_ms or state.identified_at_ms
     elif kind in EVIDENCE_KINDS and f.evidence is not None:
         state.evidence[event.message_id] = (kind, event.sender_side, event.at_ms, f.evidence)
+        if isinstance(f.evidence, IdentityReply):
+            if f.evidence.adult_by_registry:
+                state.minority = "VERIFIED_ADULT"
+            elif f.evidence.minority == "VERIFIED_MINOR" and state.minority != "VERIFIED_ADULT":
+                state.minority = "VERIFIED_MINOR"
     elif row == "T7":
         state.proposal = _proposal(event, f.solution, f.solution_state)
     elif row == "T8":
@@ -164,6 +169,8 @@ def _effects(state: LinkState, event: Event, row: str) -> None:
     elif row == "T15":
         state.closure_id, state.closure_side, state.closure_at_ms = event.message_id, event.sender_side, event.at_ms
         state.outcome = f.closure_outcome
+    elif row == "GN":
+        state.guardian_appointed_at_ms = f.guardian_appointed_at_ms or state.guardian_appointed_at_ms
     elif row == "T17":
         state.closure_id, state.closure_side, state.outcome = b"", None, ""
     if kind == "withdrawal":

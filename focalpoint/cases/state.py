@@ -67,6 +67,10 @@ class LinkState:
     opening_id: bytes = b""
     opener: Side | None = None
     identified_at_ms: int = 0
+    # The presumption of minority: only a civil-registry or population-register answer giving
+    # 18+ ends it (docs/cases.md, age); an answer confirming minority verifies it.
+    minority: str = "PRESUMED_MINOR"
+    guardian_appointed_at_ms: int = 0
     kinds_by_id: dict[bytes, tuple[str, Side]] = dataclasses.field(default_factory=dict)
     proposal: Proposal | None = None
     counter_rounds: int = 0

@@ -248,7 +248,7 @@ TABLE: tuple[Row, ...] = (
     Row("WD", "withdrawal", ACTIVE, None, "refers_to_known", ("own_message", "not_withdrawn")),
     Row("AM", "amendment", ACTIVE, None, "refers_to_known", ("own_message", "not_withdrawn", "same_kind")),
     Row("AL", "protection_alert", ACTIVE, None),
-    Row("GN", "guardian_appointment_notice", ACTIVE, None),
+    Row("GN", "guardian_appointment_notice", ACTIVE, None, guards=("late_guardian_says_why",)),
     Row("CL", "clarification_request", ACTIVE, None),
     Row("CL", "clarification_response", ACTIVE, None, "refers_to_known", ("not_own_message",)),
     Row("RM", "reminder", ACTIVE, None, "refers_to_known", ("own_message",)),
@@ -411,8 +411,18 @@ def _not_own_message(state: LinkState, event: Event, rules: Rules, now_ms: int) 
     return None
 
 
+def _late_guardian_says_why(state: LinkState, event: Event, rules: Rules, now_ms: int) -> str | None:
+    hours = min(rules.guardian_deadline_hours or 24, 24)
+    appointed = event.facts.guardian_appointed_at_ms
+    late = bool(state.identified_at_ms and appointed) and appointed - state.identified_at_ms > hours * 3_600_000
+    if late and not event.facts.delay_reason_given:
+        return f"the guardian was appointed more than {hours} hours after identification: say why (delay_reason)"
+    return None
+
+
 _GUARDS: dict[str, Guard] = {
     "approved": _approved,
+    "late_guardian_says_why": _late_guardian_says_why,
     "gate": _gate,
     "origin_plan_sent": _origin_plan_sent,
     "departure_reason": _departure_reason,
@@ -481,6 +491,13 @@ def judge(state: LinkState, event: Event, rules: Rules, now_ms: int, *, skip: fr
     """
     if state.stage in TERMINAL:
         return Verdict("-", None, f"the link is {state.stage.value}: nothing more can happen on it")
+    if event.facts.claims_verified_adult and state.minority != "VERIFIED_ADULT" and not _establishes_adulthood(event):
+        return Verdict(
+            "A2",
+            None,
+            "A2 (minority): only a civil-registry or population-register answer giving 18 or more ends the"
+            " presumption of minority; a document stating an adult age does not",
+        )
     senders = SENDERS.get(event.kind)
     if senders is not None and event.sender_side not in senders:
         return Verdict("-", None, f"{event.kind} is sent only by the {_side_name(next(iter(senders)))}")
@@ -497,6 +514,11 @@ def judge(state: LinkState, event: Event, rules: Rules, now_ms: int, *, skip: fr
                 return Verdict(row.id, None, f"{row.id} ({name}): {problem}")
         return Verdict(row.id, row.to)
     return Verdict("-", None, f"{event.kind} is not allowed in stage {state.stage.value}")
+
+
+def _establishes_adulthood(event: Event) -> bool:
+    evidence = event.facts.evidence
+    return event.kind == "identity_verification_reply" and getattr(evidence, "adult_by_registry", False)
 
 
 def _side_name(side: Side) -> str:

@@ -96,12 +96,29 @@ def _sent_line(resp: local_pb2.SendCaseResponse, link: str) -> str:
 @click.command("open")
 @config_option
 @click.option("--partner", required=True, help="The partner State's node id (e.g. al-shss).")
-@click.option("--identified-at", required=True, help="When the child was first identified: ISO 8601 with offset.")
+@click.option("--identified-at", default="", help="When the child was first identified: ISO 8601 with offset.")
 @click.option("--unit", default="", help="Your unit in charge (a directory institution id, e.g. ekka/athens).")
+@click.option(
+    "--tracing", is_flag=True, help="This State is the child's home State and asks PARTNER to trace the child."
+)
 @actor_option
 @json_option
-def case_open(config_path: Path, partner: str, identified_at: str, unit: str, actor: str | None, as_json: bool) -> None:
-    """Open a case with its first link to PARTNER (this State identified the child)."""
+def case_open(
+    config_path: Path, partner: str, identified_at: str, unit: str, tracing: bool, actor: str | None, as_json: bool
+) -> None:
+    """Open a case with its first link to PARTNER (this State identified the child, or with --tracing
+    this State is the child's home State looking for the child abroad)."""
+    if tracing:
+        if identified_at:
+            raise UsageError("--identified-at is for a child this State identified; a tracing case has none")
+        opened = call(config_path, lambda c: c.open_case(partner, 0, unit, tracing=True), actor=actor)
+        if as_json:
+            click.echo(json.dumps({"case_ref": opened.case_ref, "link_id": opened.link_id, "case_id": opened.case_id}))
+            return
+        click.echo(f"opened {opened.case_ref} (tracing) with {partner}: link {opened.link_id}")
+        return
+    if not identified_at:
+        raise UsageError("--identified-at is required (when the child was first identified), or use --tracing")
     try:
         moment = dt.datetime.fromisoformat(identified_at)
     except ValueError:

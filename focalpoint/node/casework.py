@@ -31,6 +31,7 @@ import structlog
 from directory import AgreementStatus, Directory
 from focalpoint.audit import events as audit_events
 from focalpoint.cases.codec import decode_event, encode_event
+from focalpoint.cases.codes import refuse_codes_outside
 from focalpoint.cases.events import Event, Facts, Origin
 from focalpoint.cases.facts import code_name, facts_of
 from focalpoint.cases.fold import fold
@@ -166,11 +167,18 @@ class CaseWork:
 
     # -- opening a case --------------------------------------------------------------------------
 
-    async def open_case(self, *, actor: str, partner_node: str, identified_at_ms: int, unit: str) -> Opened:
-        """Open a case with its first link to ``partner_node``, this node's State identifying the child."""
+    async def open_case(
+        self, *, actor: str, partner_node: str, identified_at_ms: int, unit: str, tracing: bool = False
+    ) -> Opened:
+        """Open a case with its first link to ``partner_node``: this node's State identified the child,
+        or (``tracing``) it is the child's State of origin asking the partner to trace the child."""
         now = self._clock()
-        if identified_at_ms <= 0 or identified_at_ms > now:
+        if tracing:
+            if identified_at_ms:
+                raise UsageError("a tracing case has no identification time: the child has not been found yet")
+        elif identified_at_ms <= 0 or identified_at_ms > now:
             raise UsageError("identified_at must be a time in the past (when the child was first identified)")
+        side = Side.OS if tracing else Side.IS
         partner = self._directory().node(partner_node)
         if partner is None:
             raise UsageError(f"partner {partner_node!r} is not in the directory")
@@ -185,7 +193,7 @@ class CaseWork:
             case_ref=case_ref,
             partner_node=partner_node,
             partner_state=partner.state,
-            our_side=Side.IS,
+            our_side=side,
             unit=unit,
             created_at_ms=now,
             payload=self._seal_link(link_id),
@@ -193,7 +201,7 @@ class CaseWork:
         opened = Event(
             kind="local:open",
             origin=Origin.LOCAL,
-            sender_side=Side.IS,
+            sender_side=side,
             sender_node=self._me,
             at_ms=now,
             message_id=b"open:" + link_id.encode(),
@@ -244,10 +252,24 @@ class CaseWork:
             actor=actor,
             facts=facts,
         )
+        self._refuse_codes_the_partner_lacks(body, link)
         state = await self.state(link)
         verdict = judge(state, event, self.rules(link), now, skip=skip)
         if verdict.problem is not None:
             raise PreconditionFailed(f"not sent: {verdict.problem}")
+
+    def _refuse_codes_the_partner_lacks(self, body: messages_pb2.Body, link: LinkRow) -> None:
+        """A sender uses only codes of the older of its own and its partner's code-list versions."""
+        directory = self._directory()
+        code_list = directory.newest_code_list
+        own = directory.states.get(self._my_state())
+        partner = directory.states.get(link.partner_state)
+        if code_list is None or own is None or partner is None:
+            return
+        if own.code_list_version and partner.code_list_version:
+            refuse_codes_outside(
+                body, own=own.code_list_version, partner=partner.code_list_version, code_list=code_list
+            )
 
     # -- applying committed messages --------------------------------------------------------------
 

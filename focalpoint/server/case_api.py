@@ -92,7 +92,11 @@ class CaseApi:
         if request.unit and (problem := unit_problem(request.unit)):
             raise UsageError(f"unit: {problem}")
         opened = await self._work.open_case(
-            actor=actor, partner_node=request.partner_node, identified_at_ms=request.identified_at_ms, unit=request.unit
+            actor=actor,
+            partner_node=request.partner_node,
+            identified_at_ms=request.identified_at_ms,
+            unit=request.unit,
+            tracing=request.tracing,
         )
         return local_pb2.OpenCaseResponse(case_id=opened.case_id, link_id=opened.link_id, case_ref=opened.case_ref)
 

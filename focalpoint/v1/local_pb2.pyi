@@ -616,22 +616,28 @@ class OpenCaseRequest(_message.Message):
     PARTNER_NODE_FIELD_NUMBER: _builtins.int
     IDENTIFIED_AT_MS_FIELD_NUMBER: _builtins.int
     UNIT_FIELD_NUMBER: _builtins.int
+    TRACING_FIELD_NUMBER: _builtins.int
     partner_node: _builtins.str
     """The partner State's node the case's first link goes to."""
     identified_at_ms: _builtins.int
     """When any agency first identified the child (the guardian clock runs from it); in the past."""
     unit: _builtins.str
     """The unit of this institution in charge (may be empty: not assigned)."""
+    tracing: _builtins.bool
+    """This State is the child's State of origin and opens the case to trace the child abroad (its
+    first message will be a tracing_request); identified_at_ms is then empty (not yet found).
+    """
     def __init__(
         self,
         *,
         partner_node: _builtins.str = ...,
         identified_at_ms: _builtins.int = ...,
         unit: _builtins.str = ...,
+        tracing: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["identified_at_ms", b"identified_at_ms", "partner_node", b"partner_node", "unit", b"unit"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identified_at_ms", b"identified_at_ms", "partner_node", b"partner_node", "tracing", b"tracing", "unit", b"unit"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

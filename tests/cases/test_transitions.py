@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from focalpoint.cases.events import Event, GateClaim, Origin
+from focalpoint.cases.events import Event, GateClaim, IdentityReply, Origin
 from focalpoint.cases.fold import canonical_order
 from focalpoint.cases.stages import Side, Stage
 from focalpoint.cases.state import Rules
@@ -409,3 +409,64 @@ def test_canonical_order_keeps_each_senders_own_order(story: Story, data: st.Dat
     for side in (IS, OS):
         seqs = [e.sequence for e in ordered if e.sender_side is side]
         assert seqs == sorted(seqs)
+
+
+def test_a_claim_of_verified_adulthood_needs_a_registry_answer_first() -> None:
+    """A2: a message saying VERIFIED_ADULT is refused until a civil-registry reply gave 18+; then it passes."""
+    s = Story()
+    s.acknowledge(s.notify())
+    claim = s.send(IS, "protection_alert", alert_type="DETAINED", claims_verified_adult=True)
+    flagged = s.fold(OS).flagged[-1]
+    assert flagged.message_id == claim.message_id
+    assert "A2 (minority)" in flagged.reason
+    iv = s.send(IS, "identity_verification_request")
+    s.send(
+        OS,
+        "identity_verification_reply",
+        in_reply_to=iv.message_id,
+        claims_verified_adult=True,
+        evidence=IdentityReply("CONFIRMED", minority="VERIFIED_ADULT", source="CIVIL_REGISTRY", adult_by_registry=True),
+    )
+    assert s.fold(IS).minority == "VERIFIED_ADULT"
+    later = s.send(IS, "protection_alert", alert_type="RELEASED", claims_verified_adult=True)
+    assert later.message_id not in {f.message_id for f in s.fold(OS).flagged}
+
+
+def test_a_reply_confirming_minority_verifies_it_and_a_document_never_ends_it() -> None:
+    """A reply saying VERIFIED_MINOR verifies the minority; one from a family statement saying adult changes nothing."""
+    s = Story()
+    s.acknowledge(s.notify())
+    iv = s.send(IS, "identity_verification_request")
+    s.send(
+        OS,
+        "identity_verification_reply",
+        in_reply_to=iv.message_id,
+        evidence=IdentityReply("CONFIRMED", minority="VERIFIED_ADULT", source="FAMILY_STATEMENT"),
+    )
+    assert s.fold(IS).minority == "PRESUMED_MINOR"
+    s.send(
+        OS,
+        "identity_verification_reply",
+        in_reply_to=iv.message_id,
+        evidence=IdentityReply("CONFIRMED", minority="VERIFIED_MINOR", source="CIVIL_REGISTRY"),
+    )
+    assert s.fold(IS).minority == "VERIFIED_MINOR"
+
+
+def test_a_guardian_appointed_after_the_deadline_must_say_why() -> None:
+    """A late guardian notice without a delay reason is flagged; with one it is applied; a timely one needs none."""
+    s = Story()
+    n = s.notify()  # identified a day before the story's start
+    s.acknowledge(n)
+    identified = n.facts.identified_at_ms
+    late = s.send(IS, "guardian_appointment_notice", guardian_appointed_at_ms=identified + 30 * 3_600_000)
+    assert "late_guardian_says_why" in s.fold(OS).flagged[-1].reason
+    assert s.fold(OS).flagged[-1].message_id == late.message_id
+    s.send(
+        IS, "guardian_appointment_notice", guardian_appointed_at_ms=identified + 30 * 3_600_000, delay_reason_given=True
+    )
+    on_time = s.send(IS, "guardian_appointment_notice", guardian_appointed_at_ms=identified + 6 * 3_600_000)
+    flagged = {f.message_id for f in s.fold(OS).flagged}
+    assert late.message_id in flagged
+    assert on_time.message_id not in flagged
+    assert len(flagged) == 1

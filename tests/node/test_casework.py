@@ -274,3 +274,29 @@ async def _applied_acks(node: Node, link: Link) -> bool:
     await node.casework.catch_up()
     events = await node.casework.events(await link.row(GR))
     return any(e.kind == "acknowledgement" and e.facts.ack_kind == "APPLIED" for e in events)
+
+
+async def test_the_state_of_origin_opens_a_tracing_case_and_the_other_state_receives_it(fabric: Fabric) -> None:
+    """Symmetric opening: al opens with tracing and sends a tracing_request; gr gets a new link as identifying State."""
+    al = fabric.nodes[AL]
+    opened = await al.casework.open_case(actor="u-1", partner_node=GR, identified_at_ms=0, unit="", tracing=True)
+    assert opened.case_ref.startswith("AL-")
+    body = sample_body("tracing_request", case_ref=opened.case_ref, at_ms=fabric.clock() - 1000)
+    sent = await al.casedesk.send(opened.link_id, body, actor="u-1")
+    assert isinstance(sent, Submitted)
+    gr = fabric.nodes[GR]
+
+    async def arrived() -> bool:
+        await gr.casework.catch_up()
+        return await gr.store.cases.link_by_ref(opened.case_ref, AL) is not None
+
+    await eventually(arrived, what="the tracing request")
+    theirs = await gr.store.cases.link_by_ref(opened.case_ref, AL)
+    assert theirs is not None
+    assert (theirs.our_side.value, theirs.stage) == ("IS", Stage.RECEIVED)
+    await al.casework.catch_up()
+    ours = await al.store.cases.link(opened.link_id)
+    assert ours is not None
+    assert (ours.our_side.value, ours.stage) == ("OS", Stage.NOTIFIED)
+    with pytest.raises(UsageError, match="no identification time"):
+        await al.casework.open_case(actor="u-1", partner_node=GR, identified_at_ms=5, unit="", tracing=True)
