@@ -71,6 +71,7 @@ class LinkState:
     # 18+ ends it (docs/cases.md, age); an answer confirming minority verifies it.
     minority: str = "PRESUMED_MINOR"
     guardian_appointed_at_ms: int = 0
+    age_out_day: int = 0  # the 18th birthday on the youngest plausible reading, as last sent
     kinds_by_id: dict[bytes, tuple[str, Side]] = dataclasses.field(default_factory=dict)
     proposal: Proposal | None = None
     counter_rounds: int = 0

@@ -194,6 +194,7 @@ def case_show(config_path: Path, link_or_ref: str, partner: str, actor: str | No
                 for e in shown.timeline
             ],
             "gate": [{"condition": g.condition, "met": g.met, "reason": g.reason} for g in shown.gate],
+            "side_states": list(shown.side_states),
             "drafts": [_draft(d) for d in shown.drafts],
         }
         click.echo(json.dumps(data, sort_keys=True))
@@ -208,6 +209,8 @@ def timeline_text(shown: local_pb2.ShowCaseResponse) -> list[str]:
         f"{link.case_ref}  with {link.partner_node} ({link.partner_state})  our side {link.our_side}"
         f"  stage {link.stage} since {_when(link.stage_since_ms)}  flagged {link.flagged}",
     ]
+    if shown.side_states:
+        lines.append(f"  side states: {', '.join(shown.side_states)}")
     for e in shown.timeline:
         arrow = "→" if e.direction == "sent" else "←"
         lines.append(f"  {_when(e.at_ms)}  {arrow} {e.kind:<34} {e.stage_after:<18} {e.message_id.hex()}")

@@ -21,6 +21,7 @@ from google.protobuf.message import Message
 from focalpoint.cases.events import Event, Origin
 from focalpoint.cases.facts import code_name
 from focalpoint.cases.gate import GateResult, Override, evaluate, override_problems
+from focalpoint.cases.sidestates import side_states
 from focalpoint.cases.stages import Side
 from focalpoint.cases.transitions import APPROVED_KINDS
 from focalpoint.errors import NotFound, PreconditionFailed, UsageError
@@ -191,6 +192,16 @@ class CaseDesk:
             )
         gate = evaluate(state, self._work.rules(link), self._clock()) if link.our_side is Side.IS else None
         return link, entries, gate
+
+    async def side_states(self, link_id: str) -> list[str]:
+        """What runs beside the link's stage now (``focalpoint.cases.sidestates``)."""
+        link = await self._work.link(link_id)
+        state = await self._work.state(link)
+        gate_met: bool | None = None
+        if link.our_side is Side.IS:
+            gate = evaluate(state, self._work.rules(link), self._clock())
+            gate_met = not (set(gate.missing) - self._work.rules(link).waivable)
+        return side_states(state, now_ms=self._clock(), suspended=self._work.suspended(link), gate_met=gate_met)
 
     # -- completing a body --------------------------------------------------------------------
 

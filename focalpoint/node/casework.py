@@ -122,6 +122,14 @@ class CaseWork:
             raise UsageError(f"this node ({self._me}) is not in the directory")
         return node.state
 
+    def suspended(self, link: LinkRow) -> bool:
+        """Whether the agreement between the link's two States is suspended (and none other in force)."""
+        directory = self._directory()
+        mine = directory.node(self._me)
+        pair = {mine.state if mine else "", link.partner_state}
+        statuses = {a.status for a in directory.agreements.values() if pair <= a.parties}
+        return AgreementStatus.SUSPENDED in statuses and AgreementStatus.IN_FORCE not in statuses
+
     def rules(self, link: LinkRow) -> Rules:
         """The case rules of the agreement between the link's two States (the network defaults if none)."""
         directory = self._directory()

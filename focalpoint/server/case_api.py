@@ -157,6 +157,7 @@ class CaseApi:
                 for e in entries
             ],
             drafts=[_draft(d, link.case_ref) for d in drafts],
+            side_states=await self._desk.side_states(link.link_id),
         )
         if gate is not None:
             response.gate.extend(

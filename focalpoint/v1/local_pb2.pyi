@@ -938,6 +938,7 @@ class ShowCaseResponse(_message.Message):
     TIMELINE_FIELD_NUMBER: _builtins.int
     GATE_FIELD_NUMBER: _builtins.int
     DRAFTS_FIELD_NUMBER: _builtins.int
+    SIDE_STATES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def link(self) -> Global___CaseSummary: ...
     @_builtins.property
@@ -948,6 +949,12 @@ class ShowCaseResponse(_message.Message):
 
     @_builtins.property
     def drafts(self) -> _containers.RepeatedCompositeFieldContainer[Global___CaseDraft]: ...
+    @_builtins.property
+    def side_states(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What runs beside the stage now: MISSING, DETAINED, REMOVAL_SCHEDULED,
+        REMOVAL_WOULD_BYPASS_THE_GATE, AGE_OUT_SOON, AGED_OUT, SUSPENDED, ON_HOLD (docs/cases.md).
+        """
+
     def __init__(
         self,
         *,
@@ -955,10 +962,11 @@ class ShowCaseResponse(_message.Message):
         timeline: _abc.Iterable[Global___CaseTimelineEntry] | None = ...,
         gate: _abc.Iterable[Global___GateCheck] | None = ...,
         drafts: _abc.Iterable[Global___CaseDraft] | None = ...,
+        side_states: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["link", b"link"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["drafts", b"drafts", "gate", b"gate", "link", b"link", "timeline", b"timeline"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["drafts", b"drafts", "gate", b"gate", "link", b"link", "side_states", b"side_states", "timeline", b"timeline"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
