@@ -11,9 +11,10 @@ import pytest
 
 from focalpoint.audit import events as audit_events
 from focalpoint.cases.stages import Stage
+from focalpoint.localnet.samples import sample_body
 from focalpoint.server.node import Node
 from focalpoint.storage.base import OutboxRow
-from focalpoint.v1 import audit_pb2
+from focalpoint.v1 import audit_pb2, messages_pb2
 from tests.node.conftest import Fabric, eventually
 from tests.node.test_casework import AL, GR, Link, _opened, _ref
 
@@ -73,6 +74,54 @@ async def test_a_message_in_the_inbox_when_the_node_crashed_is_applied_once_at_t
     assert len(events) == 1
     assert (await moves(gr, link.ref)).count("NOTIFIED→ACKNOWLEDGED") == 1
     assert await gr.store.cases.cursor("inbox") >= held.seq
+
+
+async def test_a_withdrawal_applied_just_before_a_crash_is_still_acknowledged_applied_once(fabric: Fabric) -> None:
+    """Applied, then killed before the acknowledgement was queued: the fresh node owes it and sends it, once."""
+    _, withdrawal = await withdrawn_at_al(fabric)
+    al = fabric.nodes[AL]
+    await al.casework.catch_up()  # applied (the purge and the event are written); the answer is only owed
+    assert await applied_acks(al, withdrawal) == []
+
+    al = await crash(fabric, AL)
+    await al.casework.catch_up()
+    await al.casework.send_owed()
+    assert len(await applied_acks(al, withdrawal)) == 1
+    al = await crash(fabric, AL)
+    await al.casework.catch_up()
+    await al.casework.send_owed()
+    assert len(await applied_acks(al, withdrawal)) == 1
+
+
+async def test_answers_owed_across_a_message_purged_by_a_withdrawal_are_each_sent_once_after_a_crash(
+    fabric: Fabric,
+) -> None:
+    """An amendment, then a record and its withdrawal (which purges it), applied, then a crash: two answers, once."""
+    link = await _opened(fabric)
+    n = await link.send(GR, "case_notification")
+    await link.send(AL, "acknowledgement", _ref("acknowledgement.acknowledges", n))
+    report = await link.send(GR, "risk_assessment_report")
+
+    def amend(body: messages_pb2.Body) -> None:
+        _ref("amendment.amends", report)(body)
+        body.amendment.amends.kind = "risk_assessment_report"
+        replacement = sample_body("risk_assessment_report", case_ref=link.ref, at_ms=fabric.clock() - 1000)
+        body.amendment.replacement.CopyFrom(replacement)
+
+    amendment = await link.send(GR, "amendment", amend)
+    views = await link.send(GR, "child_views_record")
+    withdrawal = await link.send(GR, "withdrawal", _ref("withdrawal.withdraws", views))
+    al = fabric.nodes[AL]
+    await al.casework.catch_up()
+    purged = await al.store.inbox.get(GR, views)
+    assert purged is not None
+    assert purged.local_copy == b""  # the purged row lies between the two answers owed
+
+    for _ in range(2):
+        al = await crash(fabric, AL)
+        await al.casework.catch_up()
+        await al.casework.send_owed()
+        assert [len(await applied_acks(al, m)) for m in (amendment, withdrawal)] == [1, 1]
 
 
 async def test_an_acknowledgement_applied_sent_before_a_crash_is_never_sent_again(fabric: Fabric) -> None:
