@@ -40,7 +40,7 @@ from focalpoint.cases.refs import mint_case_ref
 from focalpoint.cases.stages import TERMINAL, Side, Stage
 from focalpoint.cases.state import LinkState, Rules
 from focalpoint.cases.transitions import OPENING_KINDS, judge
-from focalpoint.errors import NotFound, PreconditionFailed, UsageError
+from focalpoint.errors import DamagedData, NotFound, PreconditionFailed, UsageError
 from focalpoint.exchange.envelope import signed_body_bytes
 from focalpoint.node.ports import Clock, DirectoryView
 from focalpoint.storage.base import (
@@ -69,6 +69,11 @@ log = structlog.get_logger("focalpoint.node")
 _PAGE = 200
 # The two kinds older nodes exchange outside any case link: they travel, and apply to no link.
 UNLINKED_KINDS = frozenset({"social_inquiry_request", "social_inquiry_report"})
+# The inbox row up to which every acknowledgement(APPLIED) owed has been queued (W6). It moves with
+# the inbox cursor while nothing is owed and stays behind a received amendment or withdrawal until
+# its answer is in the outbox, so a restart finds what a crash left unanswered (``_recover_owed``).
+_ACKS = "applied_acks"
+_ANSWERED_KINDS = frozenset({"amendment", "withdrawal"})
 _EVENT_PURPOSE = b"focalpoint.case-event"
 _LINK_PURPOSE = b"focalpoint.case-link"
 
@@ -105,6 +110,8 @@ class CaseWork:
         self._lock = asyncio.Lock()
         # Received amendments and withdrawals applied, each owed an acknowledgement(APPLIED).
         self._owed: list[tuple[str, Event]] = []
+        self._acks_at = 0  # where _ACKS stood when this process last read or moved it
+        self._recovered = False
         self.acknowledge: Callable[[str, Event], Awaitable[object]] | None = None
 
     # -- the state a link is in -----------------------------------------------------------------
@@ -297,25 +304,111 @@ class CaseWork:
             self._wake.clear()
 
     async def send_owed(self) -> None:
-        """Acknowledge, APPLIED, each amendment and withdrawal applied since the last call."""
-        owed, self._owed = self._owed, []
+        """Acknowledge, APPLIED, each amendment and withdrawal applied and not yet answered.
+
+        Each answer's request id is the applied message's, so one queued before a crash and owed
+        again after it is the same request, never a second message."""
+        async with self._lock:
+            owed, self._owed = self._owed, []
+            upto = await self._store.cursor("inbox")
+        if not owed:
+            return
+        if self.acknowledge is None:
+            self._owed = owed + self._owed  # kept for when the node wires its answer
+            return
         for link_id, event in owed:
-            if self.acknowledge is None:
-                return
             try:
                 await self.acknowledge(link_id, event)
             except Exception as e:  # the partner reminds if it never hears; the next message may follow
                 log.warning(
                     "case_applied_ack_failed", link=link_id, message_id=event.message_id.hex(), error=type(e).__name__
                 )
+        async with self._lock:
+            at = await self._store.cursor(_ACKS)
+            # Rows applied since ``upto`` owe nothing unless they put something in _owed again.
+            to = upto if self._owed else await self._store.cursor("inbox")
+            if to > at:
+                await self._store.apply(CaseWrite(cursors=[CursorMove(_ACKS, at, to)]))
+            self._acks_at = max(at, to)
+
+    async def _recover_owed(self) -> None:
+        """At the first pass after a start: owe again the answers a crash left unqueued.
+
+        Reads the inbox rows between _ACKS and the inbox cursor (none after a clean stop) and owes an
+        answer for each received amendment or withdrawal its link holds and did not flag."""
+        self._recovered = True
+        at = self._acks_at = await self._store.cursor(_ACKS)
+        upto = await self._store.cursor("inbox")
+        position, owed = at, []
+        while position < upto:
+            rows = await self._inbox.since(position, _PAGE)
+            for row in rows:
+                if row.seq > upto:
+                    break
+                if isinstance(row, InboxRow) and (found := await self._answer_owed(row)) is not None:
+                    owed.append(found)
+                position = row.seq
+            if len(rows) < _PAGE:
+                break
+        self._owed = owed + self._owed
+        if not owed and upto > at:
+            await self._store.apply(CaseWrite(cursors=[CursorMove(_ACKS, at, upto)]))
+            self._acks_at = upto
+
+    async def _answer_owed(self, row: InboxRow) -> tuple[str, Event] | None:
+        if not row.local_copy:
+            return None  # purged by a withdrawal: never an amendment or withdrawal itself
+        try:
+            _, content = self._content(row)
+        except DamagedData:
+            return None  # it was applied as it was read then; what cannot be read now owes nothing known
+        kind, case_ref = content.body.WhichOneof("kind") or "", content.body.context.case_ref
+        if kind not in _ANSWERED_KINDS or not case_ref:
+            return None
+        link = await self._store.link_by_ref(case_ref, row.sender)
+        if link is None:
+            return None
+        event = next((e for e in await self.events(link) if e.message_id == row.message_id), None)
+        if event is None or event.origin is not Origin.RECEIVED:
+            return None
+        state = await self.state(link)
+        if any(f.message_id == event.message_id for f in state.flagged):
+            return None
+        return link.link_id, event
+
+    def _content(self, row: OutboxRow | InboxRow) -> tuple[bytes, envelope_pb2.SignedContent]:
+        """The exact signed bytes of a committed row's message, and what they say."""
+        if isinstance(row, OutboxRow):
+            payload = self._cipher.open(row.local_copy, purpose=OUTBOX_PURPOSE, message_id=row.message_id)
+        else:
+            payload = self._cipher.open(row.local_copy, purpose=inbox_purpose(row.sender), message_id=row.message_id)
+        signed = envelope_pb2.SealedPayload.FromString(payload).signed_content
+        return signed, envelope_pb2.SignedContent.FromString(signed)
+
+    async def _write(self, write: CaseWrite) -> None:
+        await self._store.apply(write)
+        for move in write.cursors:
+            if move.source == _ACKS:
+                self._acks_at = move.to_position
+
+    def _moves(self, source: str, position: int, to: int, *, owes: bool = False) -> list[CursorMove]:
+        """The cursor moves of applying one row: _ACKS follows the inbox cursor while nothing is owed."""
+        moves = [CursorMove(source, position, to)]
+        if source == "inbox" and not owes and self._acks_at == position:
+            moves.append(CursorMove(_ACKS, position, to))
+        return moves
 
     async def catch_up(self) -> int:
         """Apply every committed outbox and inbox row not applied yet; return how many were read."""
         async with self._lock:
+            if not self._recovered:
+                await self._recover_owed()
             total = 0
             for source in ("outbox", "inbox"):
                 while True:
                     position = await self._store.cursor(source)
+                    if source == "inbox":
+                        self._acks_at = await self._store.cursor(_ACKS)
                     rows: list[OutboxRow | InboxRow | DamagedRow]
                     if source == "outbox":
                         rows = list(await self._outbox.since(position, _PAGE))
@@ -330,24 +423,21 @@ class CaseWork:
             return total
 
     async def _apply_row(self, source: str, position: int, row: OutboxRow | InboxRow | DamagedRow) -> None:
-        move = CursorMove(source, position, row.seq)
+        moves = self._moves(source, position, row.seq)
         if isinstance(row, DamagedRow):
             log.warning("case_row_unreadable", source=source, row=row.seq)
-            await self._store.apply(CaseWrite(cursors=[move]))
+            await self._write(CaseWrite(cursors=moves))
             return
+        signed, content = self._content(row)
         if isinstance(row, OutboxRow):
-            payload = self._cipher.open(row.local_copy, purpose=OUTBOX_PURPOSE, message_id=row.message_id)
             peer, origin = row.recipient, Origin.SENT
         else:
-            payload = self._cipher.open(row.local_copy, purpose=inbox_purpose(row.sender), message_id=row.message_id)
             peer, origin = row.sender, Origin.RECEIVED
-        signed = envelope_pb2.SealedPayload.FromString(payload).signed_content
-        content = envelope_pb2.SignedContent.FromString(signed)
         body = content.body
         kind = body.WhichOneof("kind") or ""
         case_ref = body.context.case_ref
         if not kind or not case_ref:
-            await self._store.apply(CaseWrite(cursors=[move]))  # not a case message (legacy form)
+            await self._write(CaseWrite(cursors=moves))  # not a case message (legacy form)
             return
         link = await self._store.link_by_ref(case_ref, peer)
         new_links: list[NewLink] = []
@@ -359,7 +449,7 @@ class CaseWork:
             else:
                 reason = "no case link has this reference" if origin is Origin.RECEIVED else "sent outside a link"
                 park = [ParkedMessage(peer, row.message_id, case_ref, kind, content.created_at_ms, reason)]
-                await self._store.apply(CaseWrite(cursors=[move], park=park if origin is Origin.RECEIVED else ()))
+                await self._write(CaseWrite(cursors=moves, park=park if origin is Origin.RECEIVED else ()))
                 log.warning("case_message_parked", peer=peer, message_id=row.message_id.hex(), kind=kind)
                 return
         event = self._event(link, origin, content, kind, signed_body_bytes(signed))
@@ -370,6 +460,7 @@ class CaseWork:
         state = await self.state(link, extra=event)
         update, leaves = self._update(link, state, before, event)
         flagged = any(f.message_id == event.message_id for f in state.flagged)
+        owes = origin is Origin.RECEIVED and not flagged and kind in _ANSWERED_KINDS
         reseal, purge = [], []
         if origin is Origin.RECEIVED and not flagged and kind == "withdrawal":
             # The partner withdrew its own message: purge its content and the facts derived from it.
@@ -378,10 +469,10 @@ class CaseWork:
                 emptied = dataclasses.replace(target, facts=Facts())
                 reseal.append((link.link_id, target.message_id, self.new_event(link.link_id, emptied).payload))
                 purge.append((peer, target.message_id))
-        await self._store.apply(
+        await self._write(
             CaseWrite(
                 links=new_links,
-                cursors=[move],
+                cursors=self._moves(source, position, row.seq, owes=owes),
                 events=[self.new_event(link.link_id, event)],
                 updates=[update],
                 leaves=leaves,
@@ -389,7 +480,7 @@ class CaseWork:
                 purge_inbox=purge,
             )
         )
-        if origin is Origin.RECEIVED and not flagged and kind in ("amendment", "withdrawal"):
+        if owes:
             self._owed.append((link.link_id, event))
         if flagged:
             log.warning("case_message_flagged", link=link.link_id, message_id=row.message_id.hex(), kind=kind)
