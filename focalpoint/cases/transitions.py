@@ -31,6 +31,7 @@ __all__ = [
     "Verdict",
     "closure_outcome_allowed",
     "judge",
+    "needs_approval",
 ]
 
 OPENING_KINDS = frozenset({"case_notification", "tracing_request"})
@@ -484,19 +485,41 @@ def judge(state: LinkState, event: Event, rules: Rules, now_ms: int, *, skip: fr
     senders = SENDERS.get(event.kind)
     if senders is not None and event.sender_side not in senders:
         return Verdict("-", None, f"{event.kind} is sent only by the {_side_name(next(iter(senders)))}")
-    candidates = [r for r in TABLE if r.kind == event.kind and (r.origin is None or r.origin is event.origin)]
-    if not candidates:
+    if not any(_same_view(r, event) for r in TABLE):
         return Verdict("-", None, f"{event.kind} is not a message of the case workflow")
-    for row in candidates:
-        if state.stage not in row.from_stages or not _SELECTORS[row.select](state, event):
+    row = _row(state, event)
+    if row is None:
+        return Verdict("-", None, f"{event.kind} is not allowed in stage {state.stage.value}")
+    for name in row.guards:
+        if name in skip:
             continue
-        for name in row.guards:
-            if name in skip:
-                continue
-            if problem := _GUARDS[name](state, event, rules, now_ms):
-                return Verdict(row.id, None, f"{row.id} ({name}): {problem}")
-        return Verdict(row.id, row.to)
-    return Verdict("-", None, f"{event.kind} is not allowed in stage {state.stage.value}")
+        if problem := _GUARDS[name](state, event, rules, now_ms):
+            return Verdict(row.id, None, f"{row.id} ({name}): {problem}")
+    return Verdict(row.id, row.to)
+
+
+def needs_approval(state: LinkState, event: Event) -> bool:
+    """Whether the row ``event`` matches needs a second person's approval (CO+A).
+
+    Most kinds always do (``APPROVED_KINDS``); a withdrawal of the opening message (T20) and a refusal
+    of the open proposal (T9) or of a closure (T17) do because of what they refer to.
+    """
+    if event.kind in APPROVED_KINDS:
+        return True
+    row = _row(state, event) if state.stage not in TERMINAL else None
+    return row is not None and "approved" in row.guards
+
+
+def _same_view(row: Row, event: Event) -> bool:
+    return row.kind == event.kind and (row.origin is None or row.origin is event.origin)
+
+
+def _row(state: LinkState, event: Event) -> Row | None:
+    """The first row whose kind, view, stage and selector match ``event`` (its guards not judged)."""
+    for row in TABLE:
+        if _same_view(row, event) and state.stage in row.from_stages and _SELECTORS[row.select](state, event):
+            return row
+    return None
 
 
 def _side_name(side: Side) -> str:
