@@ -146,6 +146,8 @@ TABLE: tuple[Row, ...] = (
     ),
     Row("T16", "acknowledgement", _S({Stage.CLOSING}), Stage.CLOSED, "acks_closure", ("not_closure_sender",)),
     Row("ACK", "acknowledgement", ACTIVE, None, "acks_known", ("not_own_message",)),
+    # The receiver's node answers the withdrawal that ended the link (APPLIED): the one message after it.
+    Row("ACK", "acknowledgement", _S({Stage.WITHDRAWN}), None, "applies_withdrawal", ("not_own_message",)),
     Row("T5", "social_inquiry_request", BEFORE_ASSESSMENT, Stage.ASSESSMENT),
     Row("T5", "social_inquiry_request", _ALIVE - BEFORE_ASSESSMENT, None),
     Row("T5", "identity_verification_request", BEFORE_ASSESSMENT, Stage.ASSESSMENT),
@@ -279,6 +281,7 @@ _SELECTORS: dict[str, Selector] = {
     ),
     "acks_closure": lambda s, e: bool(s.closure_id) and _refers(s, e) == s.closure_id,
     "acks_known": lambda s, e: _refers(s, e) in s.kinds_by_id,
+    "applies_withdrawal": lambda s, e: s.kind_of(_refers(s, e)) == "withdrawal" and e.facts.ack_kind == "APPLIED",
     "refers_to_known": lambda s, e: _refers(s, e) in s.kinds_by_id,
     "crosses_open_proposal": lambda s, e: s.proposal is not None and s.proposal.sender_side is not e.sender_side,
     "no_open_proposal": lambda s, e: s.proposal is None,
@@ -480,7 +483,7 @@ def judge(state: LinkState, event: Event, rules: Rules, now_ms: int, *, skip: fr
     decides, and its first failing guard is the reason given. ``skip`` names guards not judged
     (a sender judges the stage before it fills in the gate status the ``gate`` guard reads).
     """
-    if state.stage in TERMINAL:
+    if state.stage in TERMINAL and _row(state, event) is None:
         return Verdict("-", None, f"the link is {state.stage.value}: nothing more can happen on it")
     senders = SENDERS.get(event.kind)
     if senders is not None and event.sender_side not in senders:
@@ -506,7 +509,7 @@ def needs_approval(state: LinkState, event: Event) -> bool:
     """
     if event.kind in APPROVED_KINDS:
         return True
-    row = _row(state, event) if state.stage not in TERMINAL else None
+    row = _row(state, event)
     return row is not None and "approved" in row.guards
 
 

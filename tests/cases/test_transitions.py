@@ -286,6 +286,22 @@ def test_withdrawing_the_opening_message_withdraws_the_link() -> None:
     assert _stages(s) == (Stage.WITHDRAWN, Stage.WITHDRAWN)
 
 
+def test_the_applied_answer_to_a_withdrawn_opening_is_the_one_message_a_withdrawn_link_takes() -> None:
+    """After T20 the receiver's node answers the withdrawal acknowledgement(APPLIED): applied on both
+    sides, the link stays WITHDRAWN; anything else, or an APPLIED naming another message, is flagged."""
+    s = Story()
+    n = s.notify()
+    s.acknowledge(n)
+    w = s.send(IS, "withdrawal", refers_to=n.message_id, approval=approval())
+    s.send(OS, "acknowledgement", refers_to=w.message_id, ack_kind="APPLIED")
+    assert _stages(s) == (Stage.WITHDRAWN, Stage.WITHDRAWN)
+    assert s.fold(IS).flagged == []
+    assert s.fold(OS).flagged == []
+    s.send(OS, "acknowledgement", refers_to=n.message_id, ack_kind="APPLIED")
+    s.send(IS, "social_inquiry_request")
+    assert [f.reason for f in s.fold(OS).flagged] == ["the link is WITHDRAWN: nothing more can happen on it"] * 2
+
+
 def test_withdrawing_the_opening_or_refusing_the_open_proposal_needs_a_second_person() -> None:
     """T20 and T9 need an approval because of what they refer to, so the sender keeps them as drafts;
     withdrawing or refusing another message does not, and an approved kind always does."""

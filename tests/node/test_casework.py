@@ -264,6 +264,10 @@ async def test_withdrawing_the_opening_message_is_kept_as_a_draft_until_a_second
 
     await eventually(arrived, what="the withdrawal delivered")
     assert await link.stages() == (Stage.WITHDRAWN, Stage.WITHDRAWN)
+    fabric.clock.advance(60)
+    await al.casework.send_owed()  # AL's node answers the withdrawal, on a link now WITHDRAWN
+    await eventually(lambda: _applied_acks(gr, link), what="the APPLIED acknowledgement")
+    assert [(await link.row(n)).flagged for n in (GR, AL)] == [0, 0]
 
 
 async def test_an_amendment_replaces_the_evidence_it_amends_and_is_acknowledged_applied(fabric: Fabric) -> None:
