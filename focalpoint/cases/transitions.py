@@ -31,6 +31,7 @@ __all__ = [
     "Verdict",
     "closure_outcome_allowed",
     "judge",
+    "needs_approval",
 ]
 
 OPENING_KINDS = frozenset({"case_notification", "tracing_request"})
@@ -145,6 +146,8 @@ TABLE: tuple[Row, ...] = (
     ),
     Row("T16", "acknowledgement", _S({Stage.CLOSING}), Stage.CLOSED, "acks_closure", ("not_closure_sender",)),
     Row("ACK", "acknowledgement", ACTIVE, None, "acks_known", ("not_own_message",)),
+    # The receiver's node answers the withdrawal that ended the link (APPLIED): the one message after it.
+    Row("ACK", "acknowledgement", _S({Stage.WITHDRAWN}), None, "applies_withdrawal", ("not_own_message",)),
     Row("T5", "social_inquiry_request", BEFORE_ASSESSMENT, Stage.ASSESSMENT),
     Row("T5", "social_inquiry_request", _ALIVE - BEFORE_ASSESSMENT, None),
     Row("T5", "identity_verification_request", BEFORE_ASSESSMENT, Stage.ASSESSMENT),
@@ -278,6 +281,7 @@ _SELECTORS: dict[str, Selector] = {
     ),
     "acks_closure": lambda s, e: bool(s.closure_id) and _refers(s, e) == s.closure_id,
     "acks_known": lambda s, e: _refers(s, e) in s.kinds_by_id,
+    "applies_withdrawal": lambda s, e: s.kind_of(_refers(s, e)) == "withdrawal" and e.facts.ack_kind == "APPLIED",
     "refers_to_known": lambda s, e: _refers(s, e) in s.kinds_by_id,
     "crosses_open_proposal": lambda s, e: s.proposal is not None and s.proposal.sender_side is not e.sender_side,
     "no_open_proposal": lambda s, e: s.proposal is None,
@@ -489,7 +493,7 @@ def judge(state: LinkState, event: Event, rules: Rules, now_ms: int, *, skip: fr
     decides, and its first failing guard is the reason given. ``skip`` names guards not judged
     (a sender judges the stage before it fills in the gate status the ``gate`` guard reads).
     """
-    if state.stage in TERMINAL:
+    if state.stage in TERMINAL and _row(state, event) is None:
         return Verdict("-", None, f"the link is {state.stage.value}: nothing more can happen on it")
     if event.facts.claims_verified_adult and state.minority != "VERIFIED_ADULT" and not _establishes_adulthood(event):
         return Verdict(
@@ -501,19 +505,41 @@ def judge(state: LinkState, event: Event, rules: Rules, now_ms: int, *, skip: fr
     senders = SENDERS.get(event.kind)
     if senders is not None and event.sender_side not in senders:
         return Verdict("-", None, f"{event.kind} is sent only by the {_side_name(next(iter(senders)))}")
-    candidates = [r for r in TABLE if r.kind == event.kind and (r.origin is None or r.origin is event.origin)]
-    if not candidates:
+    if not any(_same_view(r, event) for r in TABLE):
         return Verdict("-", None, f"{event.kind} is not a message of the case workflow")
-    for row in candidates:
-        if state.stage not in row.from_stages or not _SELECTORS[row.select](state, event):
+    row = _row(state, event)
+    if row is None:
+        return Verdict("-", None, f"{event.kind} is not allowed in stage {state.stage.value}")
+    for name in row.guards:
+        if name in skip:
             continue
-        for name in row.guards:
-            if name in skip:
-                continue
-            if problem := _GUARDS[name](state, event, rules, now_ms):
-                return Verdict(row.id, None, f"{row.id} ({name}): {problem}")
-        return Verdict(row.id, row.to)
-    return Verdict("-", None, f"{event.kind} is not allowed in stage {state.stage.value}")
+        if problem := _GUARDS[name](state, event, rules, now_ms):
+            return Verdict(row.id, None, f"{row.id} ({name}): {problem}")
+    return Verdict(row.id, row.to)
+
+
+def needs_approval(state: LinkState, event: Event) -> bool:
+    """Whether the row ``event`` matches needs a second person's approval (CO+A).
+
+    Most kinds always do (``APPROVED_KINDS``); a withdrawal of the opening message (T20) and a refusal
+    of the open proposal (T9) or of a closure (T17) do because of what they refer to.
+    """
+    if event.kind in APPROVED_KINDS:
+        return True
+    row = _row(state, event)
+    return row is not None and "approved" in row.guards
+
+
+def _same_view(row: Row, event: Event) -> bool:
+    return row.kind == event.kind and (row.origin is None or row.origin is event.origin)
+
+
+def _row(state: LinkState, event: Event) -> Row | None:
+    """The first row whose kind, view, stage and selector match ``event`` (its guards not judged)."""
+    for row in TABLE:
+        if _same_view(row, event) and state.stage in row.from_stages and _SELECTORS[row.select](state, event):
+            return row
+    return None
 
 
 def _establishes_adulthood(event: Event) -> bool:

@@ -23,7 +23,6 @@ from focalpoint.cases.facts import code_name
 from focalpoint.cases.gate import GateResult, Override, evaluate, override_problems
 from focalpoint.cases.sidestates import side_states
 from focalpoint.cases.stages import Side
-from focalpoint.cases.transitions import APPROVED_KINDS
 from focalpoint.errors import NotFound, PreconditionFailed, UsageError
 from focalpoint.node.casework import CaseWork
 from focalpoint.node.outbox import Outbox, Submitted
@@ -78,13 +77,12 @@ class CaseDesk:
         person must approve it; raises UsageError for anything the official must fix."""
         await self._work.catch_up()
         link = await self._work.link(link_id)
-        kind = body.WhichOneof("kind") or ""
         body.context.case_ref = body.context.case_ref or link.case_ref
         if body.context.case_ref != link.case_ref:
             raise UsageError("the body's context.case_ref names another link")
         await self._bind_references(link, body)
         approval = _approval_of(body)
-        if kind in APPROVED_KINDS and (approval is None or not approval.approved_by):
+        if (approval is None or not approval.approved_by) and await self._work.needs_approval(link, body, in_reply_to):
             return await self._keep_draft(link, body, actor)
         await self._work.check(link.partner_node, body, in_reply_to, skip=frozenset({"gate"}))
         await self._gate(link, body)

@@ -39,7 +39,7 @@ from focalpoint.cases.gate import evaluate
 from focalpoint.cases.refs import mint_case_ref
 from focalpoint.cases.stages import TERMINAL, Side, Stage
 from focalpoint.cases.state import LinkState, Rules
-from focalpoint.cases.transitions import OPENING_KINDS, judge
+from focalpoint.cases.transitions import OPENING_KINDS, judge, needs_approval
 from focalpoint.errors import DamagedData, NotFound, PreconditionFailed, UsageError
 from focalpoint.exchange.envelope import signed_body_bytes
 from focalpoint.node.ports import Clock, DirectoryView
@@ -254,9 +254,23 @@ class CaseWork:
                 "(focalpoint case open) or answer on the link the partner opened"
             )
         now = self._clock()
-        facts = facts_of(body, at_ms=now)[1]
-        event = Event(
-            kind=kind,
+        event = self._pending(link, body, in_reply_to, actor, now)
+        self._refuse_codes_the_partner_lacks(body, link)
+        state = await self.state(link)
+        verdict = judge(state, event, self.rules(link), now, skip=skip)
+        if verdict.problem is not None:
+            raise PreconditionFailed(f"not sent: {verdict.problem}")
+
+    async def needs_approval(self, link: LinkRow, body: messages_pb2.Body, in_reply_to: bytes = b"") -> bool:
+        """Whether a second person must approve ``body`` on ``link`` before it is signed (its kind, or
+        the row it matches now: withdrawing the opening message, refusing the open proposal)."""
+        now = self._clock()
+        return needs_approval(await self.state(link), self._pending(link, body, in_reply_to, "", now))
+
+    def _pending(self, link: LinkRow, body: messages_pb2.Body, in_reply_to: bytes, actor: str, now: int) -> Event:
+        """``body`` as the event it would be if this node sent it on ``link`` now."""
+        return Event(
+            kind=body.WhichOneof("kind") or "",
             origin=Origin.SENT,
             sender_side=link.our_side,
             sender_node=self._me,
@@ -265,13 +279,8 @@ class CaseWork:
             sequence=1 << 62,
             in_reply_to=in_reply_to,
             actor=actor,
-            facts=facts,
+            facts=facts_of(body, at_ms=now)[1],
         )
-        self._refuse_codes_the_partner_lacks(body, link)
-        state = await self.state(link)
-        verdict = judge(state, event, self.rules(link), now, skip=skip)
-        if verdict.problem is not None:
-            raise PreconditionFailed(f"not sent: {verdict.problem}")
 
     def _refuse_codes_the_partner_lacks(self, body: messages_pb2.Body, link: LinkRow) -> None:
         """A sender uses only codes of the older of its own and its partner's code-list versions."""

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from focalpoint.cases.events import Event, GateClaim, IdentityReply, Origin
+from focalpoint.cases.events import Event, Facts, GateClaim, IdentityReply, Origin
 from focalpoint.cases.fold import canonical_order
 from focalpoint.cases.stages import Side, Stage
 from focalpoint.cases.state import Rules
-from focalpoint.cases.transitions import TABLE, judge
+from focalpoint.cases.transitions import TABLE, judge, needs_approval
 from tests.support.story import DAY, GOOD_EVIDENCE, Story, approval, passing_gate
 
 IS, OS = Side.IS, Side.OS
@@ -284,6 +284,39 @@ def test_withdrawing_the_opening_message_withdraws_the_link() -> None:
     s.acknowledge(n)
     s.send(IS, "withdrawal", refers_to=n.message_id, approval=approval())
     assert _stages(s) == (Stage.WITHDRAWN, Stage.WITHDRAWN)
+
+
+def test_the_applied_answer_to_a_withdrawn_opening_is_the_one_message_a_withdrawn_link_takes() -> None:
+    """After T20 the receiver's node answers the withdrawal acknowledgement(APPLIED): applied on both
+    sides, the link stays WITHDRAWN; anything else, or an APPLIED naming another message, is flagged."""
+    s = Story()
+    n = s.notify()
+    s.acknowledge(n)
+    w = s.send(IS, "withdrawal", refers_to=n.message_id, approval=approval())
+    s.send(OS, "acknowledgement", refers_to=w.message_id, ack_kind="APPLIED")
+    assert _stages(s) == (Stage.WITHDRAWN, Stage.WITHDRAWN)
+    assert s.fold(IS).flagged == []
+    assert s.fold(OS).flagged == []
+    s.send(OS, "acknowledgement", refers_to=n.message_id, ack_kind="APPLIED")
+    s.send(IS, "social_inquiry_request")
+    assert [f.reason for f in s.fold(OS).flagged] == ["the link is WITHDRAWN: nothing more can happen on it"] * 2
+
+
+def test_withdrawing_the_opening_or_refusing_the_open_proposal_needs_a_second_person() -> None:
+    """T20 and T9 need an approval because of what they refer to, so the sender keeps them as drafts;
+    withdrawing or refusing another message does not, and an approved kind always does."""
+    s, proposal = _negotiating()
+    views = s.send(IS, "child_views_record", evidence=GOOD_EVIDENCE["child_views_record"])
+    at_is, at_os = s.fold(IS), s.fold(OS)
+
+    def pending(side: Side, kind: str, refers_to: bytes = b"") -> Event:
+        return Event(kind, Origin.SENT, side, "n", s.clock + 1, b"pending", facts=Facts(refers_to=refers_to))
+
+    assert needs_approval(at_is, pending(IS, "withdrawal", at_is.opening_id))
+    assert needs_approval(at_is, pending(IS, "request_refusal", proposal.message_id))
+    assert needs_approval(at_is, pending(IS, "durable_solution_agreement", proposal.message_id))
+    assert not needs_approval(at_is, pending(IS, "withdrawal", views.message_id))
+    assert not needs_approval(at_os, pending(OS, "acknowledgement", views.message_id))
 
 
 def test_a_withdrawn_report_no_longer_counts_as_evidence() -> None:

@@ -242,6 +242,34 @@ async def test_a_withdrawn_message_is_purged_at_the_receiver_which_acknowledges_
     assert [e.facts.ack_kind for e in acks] == ["APPLIED"]
 
 
+async def test_withdrawing_the_opening_message_is_kept_as_a_draft_until_a_second_person_approves(
+    fabric: Fabric,
+) -> None:
+    """T20 needs a second person: the desk keeps the withdrawal as a draft (it would otherwise be refused
+    for lacking the approval it may not carry by hand), and once approved the link is WITHDRAWN on both."""
+    link = await _opened(fabric)
+    n = await link.send(GR, "case_notification")
+    await link.send(AL, "acknowledgement", _ref("acknowledgement.acknowledges", n))
+    gr = fabric.nodes[GR]
+    body = sample_body("withdrawal", case_ref=link.ref, at_ms=fabric.clock() - 1000)
+    _ref("withdrawal.withdraws", n)(body)
+    kept = await gr.casedesk.send(link.ids[GR], body, actor="u-1")
+    assert isinstance(kept, Draft)
+    assert kept.kind == "withdrawal"
+    sent = await gr.casedesk.approve(link.ids[GR], kept.draft_id, approver="u-2")
+    al = fabric.nodes[AL]
+
+    async def arrived() -> bool:
+        return await al.store.inbox.get(GR, sent.message_id) is not None
+
+    await eventually(arrived, what="the withdrawal delivered")
+    assert await link.stages() == (Stage.WITHDRAWN, Stage.WITHDRAWN)
+    fabric.clock.advance(60)
+    await al.casework.send_owed()  # AL's node answers the withdrawal, on a link now WITHDRAWN
+    await eventually(lambda: _applied_acks(gr, link), what="the APPLIED acknowledgement")
+    assert [(await link.row(n)).flagged for n in (GR, AL)] == [0, 0]
+
+
 async def test_an_amendment_replaces_the_evidence_it_amends_and_is_acknowledged_applied(fabric: Fabric) -> None:
     """The amended risk report's facts are the replacement's; the receiver answers APPLIED once."""
     link = await _opened(fabric)
