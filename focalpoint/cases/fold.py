@@ -31,17 +31,41 @@ def new_link(*, our_side: Side, is_state: str, os_state: str) -> LinkState:
 
 
 def canonical_order(events: Iterable[Event]) -> list[Event]:
-    """The one order both nodes fold a link's messages in; local actions keep their place by time."""
+    """The one order both nodes fold a link's messages in; local actions keep their place by time.
+
+    A message sorts by its sender's signed time, made monotonic per sender, and never before a
+    message it answers or refers to: a reply from a node whose clock is behind still comes after
+    the request it answers (the references are signed, so both nodes see the same ones).
+    """
     by_sender: dict[str, list[Event]] = {}
     for e in events:
         # Local actions are never sent, so they have no sequence; they keep their own time order.
         by_sender.setdefault("" if e.origin is Origin.LOCAL else e.sender_node, []).append(e)
-    keyed: list[tuple[int, str, int, int, Event]] = []
-    for sender, own in by_sender.items():
-        clock = 0
-        for i, e in enumerate(sorted(own, key=lambda e: (e.sequence, e.at_ms))):
-            clock = max(clock, e.at_ms)
-            keyed.append((clock, sender, e.sequence, i, e))
+    chains = {sender: sorted(own, key=lambda e: (e.sequence, e.at_ms)) for sender, own in by_sender.items()}
+    effective: dict[bytes, int] = {}
+    # Each pass raises a message to its sender's previous one and just after what it refers to;
+    # references point back in causal order, so a few passes settle it (bounded by the chain count).
+    for _ in range(len(chains) + 2):
+        changed = False
+        for sender, chain in chains.items():
+            clock = 0
+            for e in chain:
+                at = max(clock, e.at_ms)
+                if sender:
+                    for ref in (e.in_reply_to, e.facts.refers_to):
+                        if ref and ref in effective and ref != e.message_id:
+                            at = max(at, effective[ref] + 1)
+                if effective.get(e.message_id) != at:
+                    effective[e.message_id] = at
+                    changed = True
+                clock = at
+        if not changed:
+            break
+    keyed = [
+        (effective[e.message_id], sender, e.sequence, i, e)
+        for sender, chain in chains.items()
+        for i, e in enumerate(chain)
+    ]
     keyed.sort(key=lambda k: k[:4])
     return [k[4] for k in keyed]
 

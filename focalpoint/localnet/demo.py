@@ -218,16 +218,15 @@ async def _blocked(desk: Desk, t: Timeline) -> tuple[str, bool]:
 
 
 async def _outside_agreement(desk: Desk, t: Timeline) -> bool:
-    """A case message to Italy, with which Greece has no agreement in force: refused, nothing queued."""
+    """A case with Italy, with which Greece has no agreement in force: refused at once, nothing made or queued."""
     t.echo("")
-    ref, at = await _opened(desk, t, partner=IT)
     before = await desk.outbox_size(GR)
     try:
-        await desk.prepare(GR, IT, ref, "case_notification", identified(at))
+        await desk.api(GR).open_case(IT, wall_clock_ms() - 6 * HOUR_MS, "gr-ekka/athens")
     except UsageError as e:
-        t.say("GR", f"notification to {IT} refused: {str(e).split('not sent: ', 1)[-1]}")
+        t.say("GR", f"a case with {IT} refused: {str(e).split('not opened: ', 1)[-1]}")
         return await desk.outbox_size(GR) == before
-    raise FocalpointError(f"a case message to {IT} was accepted outside any agreement")
+    raise FocalpointError(f"a case with {IT} was opened outside any agreement")
 
 
 async def _misrouted(desk: Desk, t: Timeline) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from focalpoint.audit import events as audit_events
 from focalpoint.cases.events import Event, Origin
 from focalpoint.cases.facts import code_name
 from focalpoint.cases.gate import GateResult, Override, evaluate, override_problems
@@ -83,12 +84,14 @@ class CaseDesk:
         await self._bind_references(link, body)
         approval = _approval_of(body)
         if (approval is None or not approval.approved_by) and await self._work.needs_approval(link, body, in_reply_to):
-            return await self._keep_draft(link, body, actor)
+            return await self._keep_draft(link, body, actor, in_reply_to)
         await self._work.check(link.partner_node, body, in_reply_to, skip=frozenset({"gate"}))
         await self._gate(link, body)
-        return await self._outbox.submit(
+        submitted = await self._outbox.submit(
             link.partner_node, body, in_reply_to=in_reply_to, client_request_id=client_request_id
         )
+        await self._record_override(link, body, actor)
+        return submitted
 
     async def approve(self, link_id: str, draft_id: str, *, approver: str) -> Submitted:
         """A second person approves a draft: the node records who prepared and who approved, and sends it."""
@@ -105,9 +108,12 @@ class CaseDesk:
         now = self._clock()
         record = messages_pb2.ApprovalRecord(prepared_by=event.actor, approved_by=approver, approved_at_ms=now)
         _set_approval(body, record)
-        await self._work.check(link.partner_node, body, skip=frozenset({"gate"}))
+        await self._work.check(link.partner_node, body, event.in_reply_to, skip=frozenset({"gate"}))
         await self._gate(link, body)
-        submitted = await self._outbox.submit(link.partner_node, body, client_request_id=f"draft-{draft_id}")
+        submitted = await self._outbox.submit(
+            link.partner_node, body, in_reply_to=event.in_reply_to, client_request_id=f"draft-{draft_id}"
+        )
+        await self._record_override(link, body, approver)
         sent = Event(
             kind="local:draft_sent",
             origin=Origin.LOCAL,
@@ -203,10 +209,12 @@ class CaseDesk:
 
     # -- completing a body --------------------------------------------------------------------
 
-    async def _keep_draft(self, link: LinkRow, body: messages_pb2.Body, actor: str) -> Draft:
+    async def _keep_draft(self, link: LinkRow, body: messages_pb2.Body, actor: str, in_reply_to: bytes) -> Draft:
         if not actor:
             raise UsageError("a draft needs the preparing user (fp-actor) so that another user can approve it")
-        await self._work.check(link.partner_node, _with_placeholder_approval(body, actor), skip=frozenset({"gate"}))
+        await self._work.check(
+            link.partner_node, _with_placeholder_approval(body, actor), in_reply_to, skip=frozenset({"gate"})
+        )
         now = self._clock()
         draft_id = hashlib.sha256(body.SerializeToString() + actor.encode() + str(now).encode()).digest()[:16]
         event = Event(
@@ -216,11 +224,24 @@ class CaseDesk:
             sender_node="",
             at_ms=now,
             message_id=draft_id,
+            in_reply_to=in_reply_to,  # the approved message answers what the draft answered
             actor=actor,
             attachment=body.SerializeToString(),
         )
         await self._store.apply(CaseWrite(events=[self._work.new_event(link.link_id, event)]))
         return Draft(draft_id.hex(), link.link_id, body.WhichOneof("kind") or "", actor, now)
+
+    async def _record_override(self, link: LinkRow, body: messages_pb2.Body, actor: str) -> None:
+        """A message signed with a gate override leaves a ``gate:override`` audit leaf naming what it waived."""
+        target = _gate_target(body, body.WhichOneof("kind") or "")
+        if target is None or not target.HasField("override"):
+            return
+        waived = ",".join(sorted(code_name(codes_pb2.GateCondition, w) for w in target.override.waived))
+        reason = code_name(codes_pb2.OverrideReason, target.override.reason)
+        leaf = audit_events.status_changed(
+            at_ms=self._clock(), actor=actor, case_ref=link.case_ref, status=f"gate:override {reason} waives {waived}"
+        )
+        await self._store.apply(CaseWrite(leaves=[(leaf, link.case_ref)]))
 
     async def _bind_references(self, link: LinkRow, body: messages_pb2.Body) -> None:
         known = {e.message_id: e for e in await self._work.events(link) if e.origin is not Origin.LOCAL}

@@ -40,8 +40,9 @@ from focalpoint.cases.refs import mint_case_ref
 from focalpoint.cases.stages import TERMINAL, Side, Stage
 from focalpoint.cases.state import LinkState, Rules
 from focalpoint.cases.transitions import OPENING_KINDS, judge, needs_approval
-from focalpoint.errors import DamagedData, NotFound, PreconditionFailed, UsageError
+from focalpoint.errors import DamagedData, NotFound, PreconditionFailed, RefusalError, UsageError
 from focalpoint.exchange.envelope import signed_body_bytes
+from focalpoint.exchange.policy import check_exchange
 from focalpoint.node.ports import Clock, DirectoryView
 from focalpoint.storage.base import (
     CaseEventRow,
@@ -200,6 +201,11 @@ class CaseWork:
         mine = self._my_state()
         if partner.state == mine:
             raise UsageError("a case link is with another State's node; national exchanges need no case link")
+        try:
+            opening = "tracing_request" if tracing else "case_notification"
+            check_exchange(self._directory(), sender_node=self._me, recipient_node=partner_node, kind=opening)
+        except RefusalError as e:
+            raise PreconditionFailed(f"not opened: {e.reason}") from e
         case_id, link_id = uuid.uuid4().hex, uuid.uuid4().hex
         case_ref = mint_case_ref(mine, self._random)
         link = NewLink(

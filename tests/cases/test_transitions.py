@@ -503,3 +503,32 @@ def test_a_guardian_appointed_after_the_deadline_must_say_why() -> None:
     assert late.message_id in flagged
     assert on_time.message_id not in flagged
     assert len(flagged) == 1
+
+
+def test_a_reply_from_a_node_whose_clock_is_behind_still_answers_the_request() -> None:
+    """The State of origin's clock is a minute behind: its report, dated before the request, still sorts after it."""
+    s = Story()
+    s.acknowledge(s.notify())
+    request = s.send(IS, "social_inquiry_request")
+    s.send(
+        OS,
+        "social_inquiry_report",
+        in_reply_to=request.message_id,
+        after_ms=-60_000,
+        evidence=GOOD_EVIDENCE["social_inquiry_report"],
+    )
+    for side in (IS, OS):
+        state = s.fold(side)
+        assert state.flagged == []
+        assert state.latest("social_inquiry_report") is not None
+
+
+@given(story=_stories(), data=st.data())
+def test_no_message_sorts_before_a_message_it_refers_to(story: Story, data: st.DataObject) -> None:
+    """Whatever the clocks say, the canonical order puts every referenced message of the link first."""
+    ordered = canonical_order(_arrival(story, IS, data))
+    position = {e.message_id: i for i, e in enumerate(ordered)}
+    for e in ordered:
+        for ref in (e.in_reply_to, e.facts.refers_to):
+            if ref in position and ref != e.message_id:
+                assert position[ref] < position[e.message_id]

@@ -196,6 +196,7 @@ async def test_the_gate_blocks_a_return_without_a_risk_assessment_until_a_second
     assert list(gate.override.waived) == [codes_pb2.GATE_CONDITION_G2_RISK_ASSESSMENT]
     assert gate.override.reason == codes_pb2.OVERRIDE_REASON_COURT_ORDER
     assert (gate.override.approval.prepared_by, gate.override.approval.approved_by) == ("officer.1", "supervisor.2")
+    assert "gate:override COURT_ORDER waives G2_RISK_ASSESSMENT" in await o.statuses(GR, ref)
 
 
 # -- 3. a forged adult passport ---------------------------------------------------------------------
@@ -288,12 +289,12 @@ async def test_a_case_with_a_state_without_an_agreement_in_force_sends_nothing(
     its status, nothing is queued, and IT never hears of the case."""
     await republish(network, nodes, agreement_status("GR-IT", directory_pb2.AGREEMENT_STATUS_SIGNED))
     o = officials
-    ref, at = await o.open(IT)  # opening is local: nothing leaves the node
     rows = await o.outbox_size(GR)
-    with pytest.raises(UsageError, match=r"no agreement in force between GR and IT .*GR-IT \(signed\)"):
-        await o.prepare(GR, IT, ref, "case_notification", identified(at))
+    before = len((await (await o.api(GR)).list_cases(include_closed=True)).cases)
+    with pytest.raises(UsageError, match=r"not opened: no agreement in force between GR and IT .*GR-IT \(signed\)"):
+        await o.open(IT)
     assert await o.outbox_size(GR) == rows
-    assert await o.stage(GR, ref) == "OPEN"
+    assert len((await (await o.api(GR)).list_cases(include_closed=True)).cases) == before  # no link was made
     assert [c.case_ref for c in (await (await o.api(IT)).list_cases(include_closed=True)).cases] == []
 
 
