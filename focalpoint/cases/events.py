@@ -144,6 +144,7 @@ class Facts:
     missing: bool = False  # SharedFlags.missing as sent
     stops_clock: bool = False
     identified_at_ms: int = 0
+    family_contact: str = "CONSULT_SENDER_FIRST"  # SharedFlags.family_contact as sent (its zero is this)
     age_out_day: int = 0  # SharedFlags.age_out_on as days since 1970-01-01; 0 = not given
     claims_verified_adult: bool = False  # SharedFlags.minority says VERIFIED_ADULT
     guardian_appointed_at_ms: int = 0  # a guardian notice: when the guardian was appointed

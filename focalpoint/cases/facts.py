@@ -233,6 +233,7 @@ def facts_of(body: messages_pb2.Body, *, at_ms: int) -> tuple[str, Facts]:
         f = Facts()
     if missing and not f.missing:
         f = dataclasses.replace(f, missing=True)
+    f = dataclasses.replace(f, family_contact=code_name(codes_pb2.FamilyContactRule, body.context.flags.family_contact))
     if body.context.flags.HasField("age_out_on") and body.context.flags.age_out_on.year:
         f = dataclasses.replace(f, age_out_day=_day(body.context.flags.age_out_on))
     if body.context.flags.minority == codes_pb2.MINORITY_PRESUMPTION_VERIFIED_ADULT:

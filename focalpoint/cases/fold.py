@@ -212,6 +212,8 @@ def _effects(state: LinkState, event: Event, row: str) -> None:
         state.on_hold.add(event.message_id)
     elif kind == "clarification_response":
         state.on_hold.discard(f.refers_to or event.in_reply_to)
+    if event.sender_side is Side.IS:
+        state.family_contact = f.family_contact
     if f.age_out_day:
         state.age_out_day = f.age_out_day
     if f.missing and event.kind != "protection_alert":

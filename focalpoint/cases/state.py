@@ -71,6 +71,9 @@ class LinkState:
     # 18+ ends it (docs/cases.md, age); an answer confirming minority verifies it.
     minority: str = "PRESUMED_MINOR"
     guardian_appointed_at_ms: int = 0
+    # The family-contact rule as the identifying State last set it ("" before its first message):
+    # sticky, only it may relax it.
+    family_contact: str = ""
     age_out_day: int = 0  # the 18th birthday on the youngest plausible reading, as last sent
     kinds_by_id: dict[bytes, tuple[str, Side]] = dataclasses.field(default_factory=dict)
     proposal: Proposal | None = None

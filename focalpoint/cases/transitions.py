@@ -23,6 +23,7 @@ from focalpoint.cases.state import LinkState, Rules
 
 __all__ = [
     "APPROVED_KINDS",
+    "CONTACT_STRICTNESS",
     "EVIDENCE_KINDS",
     "OPENING_KINDS",
     "REQUEST_KINDS",
@@ -95,6 +96,10 @@ _CLOSURE_STAGES: dict[str, frozenset[Stage]] = {
 }
 # Facts, not judgements: a closure NOTICE with one of these closes at once (no objection possible).
 _NOTICE_OUTCOMES = frozenset({"DECEASED", "IDENTIFIED_AS_ADULT_VERIFIED", "DUPLICATE", "NOT_A_NATIONAL_REDIRECTED"})
+
+# How protective each family-contact rule is: a message of the State of origin may repeat the
+# identifying State's rule or tighten it, never relax it (the rule is sticky).
+CONTACT_STRICTNESS = {"CONTACT_ALLOWED": 0, "CONSULT_SENDER_FIRST": 1, "NO_CONTACT_NAMED": 2, "NO_CONTACT": 3}
 
 Guard = Callable[[LinkState, Event, Rules, int], str | None]
 Selector = Callable[[LinkState, Event], bool]
@@ -501,6 +506,14 @@ def judge(state: LinkState, event: Event, rules: Rules, now_ms: int, *, skip: fr
             None,
             "A2 (minority): only a civil-registry or population-register answer giving 18 or more ends the"
             " presumption of minority; a document stating an adult age does not",
+        )
+    if event.sender_side is Side.OS and CONTACT_STRICTNESS.get(event.facts.family_contact, 0) < CONTACT_STRICTNESS.get(
+        state.family_contact, 0
+    ):
+        return Verdict(
+            "FC",
+            None,
+            f"FC (family_contact): the identifying State's rule is {state.family_contact}; only it may relax it",
         )
     senders = SENDERS.get(event.kind)
     if senders is not None and event.sender_side not in senders:

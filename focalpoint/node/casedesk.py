@@ -24,6 +24,7 @@ from focalpoint.cases.facts import code_name
 from focalpoint.cases.gate import GateResult, Override, evaluate, override_problems
 from focalpoint.cases.sidestates import side_states
 from focalpoint.cases.stages import Side
+from focalpoint.cases.transitions import CONTACT_STRICTNESS
 from focalpoint.errors import NotFound, PreconditionFailed, UsageError
 from focalpoint.node.casework import CaseWork
 from focalpoint.node.outbox import Outbox, Submitted
@@ -82,6 +83,7 @@ class CaseDesk:
         if body.context.case_ref != link.case_ref:
             raise UsageError("the body's context.case_ref names another link")
         await self._bind_references(link, body)
+        await self._carry_family_rule(link, body)
         approval = _approval_of(body)
         if (approval is None or not approval.approved_by) and await self._work.needs_approval(link, body, in_reply_to):
             return await self._keep_draft(link, body, actor, in_reply_to)
@@ -108,6 +110,7 @@ class CaseDesk:
         now = self._clock()
         record = messages_pb2.ApprovalRecord(prepared_by=event.actor, approved_by=approver, approved_at_ms=now)
         _set_approval(body, record)
+        await self._carry_family_rule(link, body)
         await self._work.check(link.partner_node, body, event.in_reply_to, skip=frozenset({"gate"}))
         await self._gate(link, body)
         submitted = await self._outbox.submit(
@@ -149,6 +152,7 @@ class CaseDesk:
                 ),
             ),
         )
+        await self._carry_family_rule(link, body)
         return await self._outbox.submit(
             link.partner_node,
             body,
@@ -230,6 +234,17 @@ class CaseDesk:
         )
         await self._store.apply(CaseWrite(events=[self._work.new_event(link.link_id, event)]))
         return Draft(draft_id.hex(), link.link_id, body.WhichOneof("kind") or "", actor, now)
+
+    async def _carry_family_rule(self, link: LinkRow, body: messages_pb2.Body) -> None:
+        """The State of origin's messages carry the identifying State's family-contact rule, or a stricter
+        one: the rule is sticky (only the State that set it may relax it), so a laxer one is raised to it."""
+        if link.our_side is not Side.OS:
+            return
+        rule = (await self._work.state(link)).family_contact
+        if rule and CONTACT_STRICTNESS.get(
+            code_name(codes_pb2.FamilyContactRule, body.context.flags.family_contact), 0
+        ) < (CONTACT_STRICTNESS.get(rule, 0)):
+            body.context.flags.family_contact = codes_pb2.FamilyContactRule.Value(f"FAMILY_CONTACT_RULE_{rule}")
 
     async def _record_override(self, link: LinkRow, body: messages_pb2.Body, actor: str) -> None:
         """A message signed with a gate override leaves a ``gate:override`` audit leaf naming what it waived."""

@@ -481,7 +481,10 @@ class CaseWork:
             # The partner withdrew its own message: purge its content and the facts derived from it.
             target = next((e for e in known if e.message_id == event.facts.refers_to), None)
             if target is not None and target.origin is Origin.RECEIVED:
-                emptied = dataclasses.replace(target, facts=Facts())
+                # Evidence is what was derived from its content; the workflow's own codes (rules, refs) stay.
+                emptied = dataclasses.replace(
+                    target, facts=dataclasses.replace(target.facts, evidence=None, replacement=None)
+                )
                 reseal.append((link.link_id, target.message_id, self.new_event(link.link_id, emptied).payload))
                 purge.append((peer, target.message_id))
         await self._write(

@@ -532,3 +532,19 @@ def test_no_message_sorts_before_a_message_it_refers_to(story: Story, data: st.D
         for ref in (e.in_reply_to, e.facts.refers_to):
             if ref in position and ref != e.message_id:
                 assert position[ref] < position[e.message_id]
+
+
+def test_the_family_contact_rule_is_sticky_only_the_identifying_state_relaxes_it() -> None:
+    """IS sets NO_CONTACT: an OS message relaxing it is flagged, one repeating it passes; IS may then relax it."""
+    s = Story()
+    s.acknowledge(s.notify())
+    s.send(IS, "social_inquiry_request", family_contact="NO_CONTACT")
+    relaxed = s.send(OS, "clarification_request", family_contact="CONTACT_ALLOWED")
+    flagged = s.fold(IS).flagged
+    assert [f.message_id for f in flagged] == [relaxed.message_id]
+    assert "FC (family_contact)" in flagged[0].reason
+    kept = s.send(OS, "clarification_request", family_contact="NO_CONTACT")
+    assert kept.message_id not in {f.message_id for f in s.fold(IS).flagged}
+    s.send(IS, "protection_alert", alert_type="FOUND", family_contact="CONTACT_ALLOWED")
+    later = s.send(OS, "clarification_request", family_contact="CONTACT_ALLOWED")
+    assert later.message_id not in {f.message_id for f in s.fold(OS).flagged}
