@@ -518,7 +518,7 @@ def judge(state: LinkState, event: Event, rules: Rules, now_ms: int, *, skip: fr
     senders = SENDERS.get(event.kind)
     if senders is not None and event.sender_side not in senders:
         return Verdict("-", None, f"{event.kind} is sent only by the {_side_name(next(iter(senders)))}")
-    if not any(_same_view(r, event) for r in TABLE):
+    if not any(_same_view(r, event) for r in _BY_KIND.get(event.kind, ())):
         return Verdict("-", None, f"{event.kind} is not a message of the case workflow")
     row = _row(state, event)
     if row is None:
@@ -543,13 +543,24 @@ def needs_approval(state: LinkState, event: Event) -> bool:
     return row is not None and "approved" in row.guards
 
 
+def _rows_by_kind() -> dict[str, tuple[Row, ...]]:
+    by_kind: dict[str, list[Row]] = {}
+    for row in TABLE:
+        by_kind.setdefault(row.kind, []).append(row)
+    return {kind: tuple(rows) for kind, rows in by_kind.items()}
+
+
+# The table's rows of each kind, in table order (judging one message reads only its kind's rows).
+_BY_KIND = _rows_by_kind()
+
+
 def _same_view(row: Row, event: Event) -> bool:
     return row.kind == event.kind and (row.origin is None or row.origin is event.origin)
 
 
 def _row(state: LinkState, event: Event) -> Row | None:
     """The first row whose kind, view, stage and selector match ``event`` (its guards not judged)."""
-    for row in TABLE:
+    for row in _BY_KIND.get(event.kind, ()):
         if _same_view(row, event) and state.stage in row.from_stages and _SELECTORS[row.select](state, event):
             return row
     return None
