@@ -11,6 +11,7 @@ transition table allows in its place, so folding a history flags nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterator
 
@@ -52,6 +53,8 @@ class _Link:
             return Event(kind=kind, origin=Origin.LOCAL, sender_side=side, sender_node=self.nodes[side], at_ms=at_ms,
                          message_id=message_id, actor=_OFFICERS[0], facts=facts)  # fmt: skip
         self.sequence[side] += 1
+        # Every message carries the family-contact rule the sample bodies carry (the rule is sticky).
+        facts = dataclasses.replace(facts, family_contact="CONTACT_ALLOWED")
         message_id = self.rng.randbytes(16)
         self.body_sha256[message_id] = self.rng.randbytes(32)
         origin = Origin.SENT if side is self.our_side else Origin.RECEIVED
