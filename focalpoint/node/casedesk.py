@@ -177,15 +177,15 @@ class CaseDesk:
             if e.kind == "local:draft" and e.message_id not in done
         ]
 
-    async def timeline(self, link_id: str) -> tuple[LinkRow, list[TimelineEntry], GateResult | None]:
-        """The link, its messages in the order folded with the stage after each, and (identifying
-        State) the gate as it stands now."""
+    async def timeline(self, link_id: str) -> tuple[LinkRow, list[TimelineEntry], GateResult | None, list[str]]:
+        """The link, its messages in the order folded with the stage after each, (identifying State)
+        the gate as it stands now, and the side states running beside the stage
+        (``focalpoint.cases.sidestates``); the link's events are read and folded once."""
         await self._work.catch_up()
         link = await self._work.link(link_id)
         events = await self._work.events(link)
-        state = await self._work.state(link)
+        state = await self._work.state(link, events=events)
         flagged = {f.message_id: f.reason for f in state.flagged}
-        stage_at = {}
         stage = "OPEN"
         changes = iter(sorted(state.history, key=lambda h: h[0]))
         pending = next(changes, None)
@@ -194,22 +194,14 @@ class CaseDesk:
             while pending is not None and pending[0] <= e.at_ms:
                 stage = pending[2].value
                 pending = next(changes, None)
-            stage_at[e.message_id] = stage
             entries.append(
                 TimelineEntry(e.at_ms, e.kind, e.origin.value, e.message_id, stage, flagged.get(e.message_id, ""))
             )
-        gate = evaluate(state, self._work.rules(link), self._clock()) if link.our_side is Side.IS else None
-        return link, entries, gate
-
-    async def side_states(self, link_id: str) -> list[str]:
-        """What runs beside the link's stage now (``focalpoint.cases.sidestates``)."""
-        link = await self._work.link(link_id)
-        state = await self._work.state(link)
-        gate_met: bool | None = None
-        if link.our_side is Side.IS:
-            gate = evaluate(state, self._work.rules(link), self._clock())
-            gate_met = not (set(gate.missing) - self._work.rules(link).waivable)
-        return side_states(state, now_ms=self._clock(), suspended=self._work.suspended(link), gate_met=gate_met)
+        rules = self._work.rules(link)
+        gate = evaluate(state, rules, self._clock()) if link.our_side is Side.IS else None
+        gate_met = None if gate is None else not (set(gate.missing) - rules.waivable)
+        beside = side_states(state, now_ms=self._clock(), suspended=self._work.suspended(link), gate_met=gate_met)
+        return link, entries, gate, beside
 
     # -- completing a body --------------------------------------------------------------------
 

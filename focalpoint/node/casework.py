@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from directory import AgreementStatus, Directory
+from directory import AgreementInfo, AgreementStatus, Directory
 from focalpoint.audit import events as audit_events
 from focalpoint.cases.codec import decode_event, encode_event
 from focalpoint.cases.codes import refuse_codes_outside
@@ -130,21 +130,22 @@ class CaseWork:
             raise UsageError(f"this node ({self._me}) is not in the directory")
         return node.state
 
-    def suspended(self, link: LinkRow) -> bool:
-        """Whether the agreement between the link's two States is suspended (and none other in force)."""
+    def _agreements(self, link: LinkRow) -> list[AgreementInfo]:
+        """The agreements between the link's two States, in directory order."""
         directory = self._directory()
         mine = directory.node(self._me)
         pair = {mine.state if mine else "", link.partner_state}
-        statuses = {a.status for a in directory.agreements.values() if pair <= a.parties}
+        return [a for a in directory.agreements.values() if pair <= a.parties]
+
+    def suspended(self, link: LinkRow) -> bool:
+        """Whether the agreement between the link's two States is suspended (and none other in force)."""
+        statuses = {a.status for a in self._agreements(link)}
         return AgreementStatus.SUSPENDED in statuses and AgreementStatus.IN_FORCE not in statuses
 
     def rules(self, link: LinkRow) -> Rules:
         """The case rules of the agreement between the link's two States (the network defaults if none)."""
-        directory = self._directory()
-        mine = directory.node(self._me)
-        pair = {mine.state if mine else "", link.partner_state}
-        for agreement in directory.agreements.values():
-            if pair <= agreement.parties and agreement.status in (AgreementStatus.IN_FORCE, AgreementStatus.SUSPENDED):
+        for agreement in self._agreements(link):
+            if agreement.status in (AgreementStatus.IN_FORCE, AgreementStatus.SUSPENDED):
                 r = agreement.case_rules
                 return Rules(
                     max_counter_rounds=r.max_counter_rounds,
@@ -167,8 +168,9 @@ class CaseWork:
         raw = self._cipher.open(row.payload, purpose=_EVENT_PURPOSE, message_id=_key(link.link_id, row.message_id))
         return decode_event(raw, where=where)
 
-    async def state(self, link: LinkRow, *, extra: Event | None = None) -> LinkState:
-        events = await self.events(link)
+    async def state(self, link: LinkRow, *, extra: Event | None = None, events: list[Event] | None = None) -> LinkState:
+        """The link folded now; ``events``: the link's events when the caller already read them."""
+        events = list(await self.events(link) if events is None else events)
         if extra is not None:
             events.append(extra)
         is_state, os_state = _states(link, self._my_state())

@@ -136,7 +136,7 @@ class CaseApi:
 
     async def show_case(self, request: local_pb2.ShowCaseRequest, actor: str) -> local_pb2.ShowCaseResponse:
         found = await self._find(request.link_id, request.case_ref, request.partner_node)
-        link, entries, gate = await self._desk.timeline(found.link_id)
+        link, entries, gate, beside = await self._desk.timeline(found.link_id)
         drafts = await self._desk.drafts(link.link_id)
         now = self._clock()
         read = audit_events.read(
@@ -157,7 +157,7 @@ class CaseApi:
                 for e in entries
             ],
             drafts=[_draft(d, link.case_ref) for d in drafts],
-            side_states=await self._desk.side_states(link.link_id),
+            side_states=beside,
         )
         if gate is not None:
             response.gate.extend(

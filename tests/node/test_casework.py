@@ -188,7 +188,8 @@ async def test_a_full_return_converges_with_the_gate_met_at_each_cross_border_si
     await link.send(GR, "child_views_record")
     plan = await link.send(AL, "reintegration_plan")
     assert await link.stages() == (Stage.ASSESSMENT, Stage.ASSESSMENT)
-    _, _, gate = await fabric.nodes[GR].casedesk.timeline(link.ids[GR])
+    _, _, gate, beside = await fabric.nodes[GR].casedesk.timeline(link.ids[GR])
+    assert beside == []
     assert gate is not None
     assert gate.missing == {}, gate.missing
     proposal = await link.send(AL, "durable_solution_proposal", _evidence(plan))
