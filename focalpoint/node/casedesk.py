@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 
 from focalpoint.audit import events as audit_events
 from focalpoint.cases.events import Event, Origin
-from focalpoint.cases.facts import code_name
+from focalpoint.cases.facts import code_name, facts_of
 from focalpoint.cases.gate import GateResult, Override, evaluate, override_problems
 from focalpoint.cases.sidestates import side_states
 from focalpoint.cases.stages import Side
@@ -272,11 +272,11 @@ class CaseDesk:
         if link.our_side is not Side.IS or target is None:
             return
         state = await self._work.state(link)
-        solution = _solution_state(body, kind)
-        if kind in _CROSSING_KINDS and (not solution or solution == state.is_state):
-            return
         now = self._clock()
-        result = evaluate(state, self._work.rules(link), now, solution=_solution_code(body, kind))
+        facts = facts_of(body, at_ms=now)[1]  # the solution and where it is carried out, as the fold reads them
+        if kind in _CROSSING_KINDS and (not facts.solution_state or facts.solution_state == state.is_state):
+            return
+        result = evaluate(state, self._work.rules(link), now, solution=facts.solution)
         waived_by_agreement = self._work.rules(link).waivable
         still = set(result.missing) - waived_by_agreement
         override = target.override if target.HasField("override") else None
@@ -334,25 +334,6 @@ def _gate_target(body: messages_pb2.Body, kind: str) -> messages_pb2.GateStatus 
     if kind == "return_status_update" and body.return_status_update.status == codes_pb2.RETURN_STATUS_DEPARTED:
         return body.return_status_update.gate
     return None
-
-
-def _solution_state(body: messages_pb2.Body, kind: str) -> str:
-    if kind == "durable_solution_proposal":
-        return body.durable_solution_proposal.solution.solution_state
-    if kind == "durable_solution_counter_proposal":
-        return body.durable_solution_counter_proposal.proposal.solution.solution_state
-    if kind == "durable_solution_agreement":
-        return body.durable_solution_agreement.solution.solution_state
-    return ""
-
-
-def _solution_code(body: messages_pb2.Body, kind: str) -> str:
-    option = {
-        "durable_solution_proposal": lambda: body.durable_solution_proposal.solution,
-        "durable_solution_counter_proposal": lambda: body.durable_solution_counter_proposal.proposal.solution,
-        "durable_solution_agreement": lambda: body.durable_solution_agreement.solution,
-    }.get(kind)
-    return code_name(messages_pb2.DurableSolution, option().solution) if option else ""
 
 
 def _approval_target(body: messages_pb2.Body) -> messages_pb2.ApprovalRecord | None:
