@@ -473,8 +473,8 @@ class CaseWork:
         # The stage before is the one the last write stored (what the worklist shows), so the link is
         # read and folded once, and a change time made since (T18) is logged when it is written.
         before = link.stage
-        known = await self.events(link) if kind == "withdrawal" and not new_links else []
-        state = await self.state(link, extra=event)
+        known = [] if new_links else await self.events(link)  # read once: folded, and searched by a withdrawal
+        state = await self.state(link, extra=event, events=known)
         update, leaves = self._update(link, state, before, event)
         flagged = any(f.message_id == event.message_id for f in state.flagged)
         owes = origin is Origin.RECEIVED and not flagged and kind in _ANSWERED_KINDS
