@@ -19,6 +19,10 @@ from focalpoint.v1 import audit_pb2, envelope_pb2
 __all__ = [
     "EXCHANGE_KINDS",
     "Kind",
+    "access_denied",
+    "account_changed",
+    "anomaly",
+    "break_glass",
     "cosigned",
     "decode",
     "delivered",
@@ -29,6 +33,9 @@ __all__ = [
     "iso_time",
     "key_changed",
     "listed",
+    "login",
+    "login_failed",
+    "logout",
     "not_received",
     "peer_restored",
     "read",
@@ -39,6 +46,7 @@ __all__ = [
     "restored",
     "sent",
     "status_changed",
+    "viewed",
     "witness_alarm",
 ]
 
@@ -201,10 +209,82 @@ def read(*, at_ms: int, actor: str, case_ref: str, message_id: bytes, peer: str,
     )
 
 
-def listed(*, at_ms: int, actor: str, count: int, what: str) -> bytes:
-    """A READ of a list of case links (``what``, e.g. ``case list``) shown to ``actor``: how many
-    links it showed (``count``), never which."""
-    return _leaf(kind=Kind.AUDIT_EVENT_KIND_READ, at_ms=at_ms, actor=actor[:MAX_ACTOR], count=count, status=what)
+def viewed(
+    *, at_ms: int, actor: str, case_ref: str, peer: str, view: str, purpose: str, message_id: bytes = b""
+) -> bytes:
+    """A READ of one case (or one of its messages) served to ``actor`` in projection ``view``."""
+    return _leaf(
+        kind=Kind.AUDIT_EVENT_KIND_READ,
+        at_ms=at_ms,
+        actor=actor[:MAX_ACTOR],
+        case_ref=case_ref,
+        message_id=message_id,
+        peer_node=peer,
+        view=view,
+        purpose=purpose,
+    )
+
+
+def listed(*, at_ms: int, actor: str, count: int, what: str, view: str = "") -> bytes:
+    """A LIST of case links (``what``, e.g. ``case list``) shown to ``actor``: how many links it
+    showed (``count``), never which."""
+    return _leaf(
+        kind=Kind.AUDIT_EVENT_KIND_LIST, at_ms=at_ms, actor=actor[:MAX_ACTOR], count=count, status=what, view=view
+    )
+
+
+def access_denied(*, at_ms: int, actor: str, action: str, case_ref: str = "") -> bytes:
+    """``actor`` asked for ``action`` (on ``case_ref``) and the door refused."""
+    return _leaf(
+        kind=Kind.AUDIT_EVENT_KIND_ACCESS_DENIED, at_ms=at_ms, actor=actor[:MAX_ACTOR], status=action, case_ref=case_ref
+    )
+
+
+def login(*, at_ms: int, actor: str, factor: str) -> bytes:
+    return _leaf(kind=Kind.AUDIT_EVENT_KIND_LOGIN, at_ms=at_ms, actor=actor[:MAX_ACTOR], status=factor)
+
+
+def login_failed(*, at_ms: int, actor: str, step: str) -> bytes:
+    """A failed login: ``actor`` is the user id the caller typed (it may name no account)."""
+    return _leaf(kind=Kind.AUDIT_EVENT_KIND_LOGIN_FAILED, at_ms=at_ms, actor=actor[:MAX_ACTOR], status=step)
+
+
+def logout(*, at_ms: int, actor: str, why: str) -> bytes:
+    return _leaf(kind=Kind.AUDIT_EVENT_KIND_LOGOUT, at_ms=at_ms, actor=actor[:MAX_ACTOR], status=why)
+
+
+def account_changed(*, at_ms: int, actor: str, subject: str, what: str) -> bytes:
+    """``actor`` (an operator, or ``node`` for the machine credential) changed ``subject``'s account."""
+    return _leaf(
+        kind=Kind.AUDIT_EVENT_KIND_ACCOUNT_CHANGED,
+        at_ms=at_ms,
+        actor=actor[:MAX_ACTOR],
+        subject=subject[:MAX_ACTOR],
+        status=what,
+    )
+
+
+def break_glass(*, at_ms: int, actor: str, case_ref: str, reason_code: str, until_ms: int) -> bytes:
+    return _leaf(
+        kind=Kind.AUDIT_EVENT_KIND_BREAK_GLASS,
+        at_ms=at_ms,
+        actor=actor[:MAX_ACTOR],
+        case_ref=case_ref,
+        reason_code=reason_code,
+        until_ms=until_ms,
+    )
+
+
+def anomaly(*, at_ms: int, subject: str, rule: str, case_ref: str = "", count: int = 0) -> bytes:
+    """An access pattern that fired an alert: whose reads (``subject``), which ``rule``."""
+    return _leaf(
+        kind=Kind.AUDIT_EVENT_KIND_ANOMALY,
+        at_ms=at_ms,
+        subject=subject[:MAX_ACTOR],
+        status=rule,
+        case_ref=case_ref,
+        count=count,
+    )
 
 
 def exported(*, at_ms: int, actor: str, case_ref: str) -> bytes:
@@ -315,6 +395,7 @@ def event_summary(index: int, leaf: bytes) -> dict[str, Any]:
         "window_start_ms",
         "lost_from",
         "lost_to",
+        "until_ms",
     ):
         if key in fields:  # protobuf JSON writes 64-bit numbers as strings
             fields[key] = int(fields[key])

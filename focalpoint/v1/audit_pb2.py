@@ -26,55 +26,55 @@ from focalpoint.v1 import common_pb2 as focalpoint_dot_v1_dot_common__pb2
 from focalpoint.v1 import envelope_pb2 as focalpoint_dot_v1_dot_envelope__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66ocalpoint/v1/audit.proto\x12\rfocalpoint.v1\x1a\x1a\x66ocalpoint/v1/common.proto\x1a\x1c\x66ocalpoint/v1/envelope.proto\"\xfb\x04\n\nAuditEvent\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.focalpoint.v1.AuditEventKind\x12\r\n\x05\x61t_ms\x18\x02 \x01(\x03\x12\x11\n\tpeer_node\x18\x04 \x01(\t\x12\x12\n\nmessage_id\x18\x05 \x01(\x0c\x12\x17\n\x0f\x65nvelope_sha256\x18\x06 \x01(\x0c\x12\x10\n\x08\x63\x61se_ref\x18\x07 \x01(\t\x12\x14\n\x0cmessage_kind\x18\x08 \x01(\t\x12+\n\x07refusal\x18\t \x01(\x0e\x32\x1a.focalpoint.v1.RefusalCode\x12\r\n\x05\x61\x63tor\x18\n \x01(\t\x12\x16\n\x0epeer_log_index\x18\x0b \x01(\x04\x12\x16\n\x0ereceipt_sha256\x18\x0c \x01(\x0c\x12\x15\n\rdocument_kind\x18\r \x01(\t\x12\x15\n\rdocument_name\x18\x0e \x01(\t\x12\x18\n\x10\x64ocument_version\x18\x0f \x01(\x04\x12\x17\n\x0f\x64ocument_sha256\x18\x10 \x01(\x0c\x12\x0e\n\x06key_id\x18\x11 \x01(\t\x12\x0e\n\x06status\x18\x12 \x01(\t\x12\x17\n\x0f\x63heckpoint_size\x18\x13 \x01(\x04\x12\x17\n\x0f\x63heckpoint_root\x18\x14 \x01(\x0c\x12\x10\n\x08sequence\x18\x15 \x01(\x04\x12\r\n\x05\x63ount\x18\x16 \x01(\x04\x12\x17\n\x0fwindow_start_ms\x18\x17 \x01(\x03\x12\x33\n\x0erefusal_counts\x18\x18 \x03(\x0b\x32\x1b.focalpoint.v1.RefusalCount\x12\x11\n\tlog_epoch\x18\x19 \x01(\r\x12\x11\n\tlost_from\x18\x1a \x01(\x04\x12\x0f\n\x07lost_to\x18\x1b \x01(\x04J\x04\x08\x03\x10\x04\"G\n\x0cRefusalCount\x12(\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x1a.focalpoint.v1.RefusalCode\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\"d\n\nCheckpoint\x12\x10\n\x08log_node\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x11\n\troot_hash\x18\x03 \x01(\x0c\x12\x14\n\x0cissued_at_ms\x18\x04 \x01(\x03\x12\r\n\x05\x65poch\x18\x05 \x01(\r\"S\n\x0f\x43osignedContent\x12\x12\n\ncheckpoint\x18\x01 \x01(\x0c\x12\x14\n\x0cwitness_node\x18\x02 \x01(\t\x12\x16\n\x0e\x63osigned_at_ms\x18\x03 \x01(\x03\"L\n\x0b\x43osignature\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\x0c\x12,\n\nsignatures\x18\x02 \x03(\x0b\x32\x18.focalpoint.v1.Signature\"\xc0\x01\n\x10SignedCheckpoint\x12\x12\n\ncheckpoint\x18\x01 \x01(\x0c\x12,\n\nsignatures\x18\x02 \x03(\x0b\x32\x18.focalpoint.v1.Signature\x12\x30\n\x0c\x63osignatures\x18\x03 \x03(\x0b\x32\x1a.focalpoint.v1.Cosignature\x12\x38\n\x07restore\x18\x04 \x01(\x0b\x32\'.focalpoint.v1.SignedRestoreDeclaration\"\xdb\x01\n\x12RestoreDeclaration\x12\x10\n\x08log_node\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\r\x12\x15\n\rrestored_size\x18\x03 \x01(\x04\x12\x15\n\rrestored_root\x18\x04 \x01(\x0c\x12\x17\n\x0flost_known_size\x18\x05 \x01(\x04\x12\x16\n\x0e\x64\x65\x63lared_at_ms\x18\x06 \x01(\x03\x12\x16\n\x0esequence_floor\x18\x07 \x01(\x04\x12\x15\n\rbackup_sha256\x18\x08 \x01(\x0c\x12\x16\n\x0erestored_epoch\x18\t \x01(\r\"]\n\x18SignedRestoreDeclaration\x12\x13\n\x0b\x64\x65\x63laration\x18\x01 \x01(\x0c\x12,\n\nsignatures\x18\x02 \x03(\x0b\x32\x18.focalpoint.v1.Signature\"\xfb\x01\n\x0fRestoreEvidence\x12\x10\n\x08log_node\x18\x01 \x01(\t\x12\x36\n\rlast_cosigned\x18\x02 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12<\n\x0b\x64\x65\x63laration\x18\x03 \x01(\x0b\x32\'.focalpoint.v1.SignedRestoreDeclaration\x12\x33\n\nfirst_seen\x18\x04 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12\x16\n\x0erecorded_at_ms\x18\x05 \x01(\x03\x12\x13\n\x0brecorded_by\x18\x06 \x01(\t\"\xda\x01\n\x10\x43onflictEvidence\x12\x10\n\x08log_node\x18\x01 \x01(\t\x12\x30\n\x07\x65\x61rlier\x18\x02 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12.\n\x05later\x18\x03 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12\x15\n\roffered_proof\x18\x04 \x03(\x0c\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x16\n\x0e\x64\x65tected_at_ms\x18\x06 \x01(\x03\x12\x13\n\x0b\x64\x65tected_by\x18\x07 \x01(\t\"(\n\x14GetCheckpointRequest\x12\x10\n\x08log_node\x18\x01 \x01(\t\"9\n\x15InclusionProofRequest\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\"4\n\x16InclusionProofResponse\x12\x0c\n\x04leaf\x18\x01 \x01(\x0c\x12\x0c\n\x04path\x18\x02 \x03(\x0c\"=\n\x17\x43onsistencyProofRequest\x12\x10\n\x08old_size\x18\x01 \x01(\x04\x12\x10\n\x08new_size\x18\x02 \x01(\x04\"(\n\x18\x43onsistencyProofResponse\x12\x0c\n\x04path\x18\x01 \x03(\x0c\"\x10\n\x0e\x43osignResponse\"9\n\x0c\x45videnceLeaf\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04leaf\x18\x02 \x01(\x0c\x12\x0c\n\x04path\x18\x03 \x03(\x0c\"z\n\x0f\x45videnceMessage\x12\x10\n\x08\x65nvelope\x18\x01 \x01(\x0c\x12\x0f\n\x07receipt\x18\x02 \x01(\x0c\x12\x10\n\x08outgoing\x18\x03 \x01(\x08\x12\x32\n\x0creceiver_log\x18\x04 \x01(\x0b\x32\x1c.focalpoint.v1.PeerInclusion\"o\n\rPeerInclusion\x12\x33\n\ncheckpoint\x18\x01 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12\r\n\x05index\x18\x02 \x01(\x04\x12\x0c\n\x04leaf\x18\x03 \x01(\x0c\x12\x0c\n\x04path\x18\x04 \x03(\x0c\"\xf6\x02\n\x0e\x45videnceBundle\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\r\x12\x0c\n\x04node\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61se_ref\x18\x03 \x01(\t\x12\x16\n\x0e\x65xported_at_ms\x18\x04 \x01(\x03\x12\x13\n\x0b\x65xported_by\x18\x05 \x01(\t\x12\x18\n\x10\x64irectory_bundle\x18\x06 \x01(\x0c\x12\x33\n\ncheckpoint\x18\x07 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12\x32\n\twitnessed\x18\x08 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12\x1d\n\x15witnessed_consistency\x18\t \x03(\x0c\x12+\n\x06\x65vents\x18\n \x03(\x0b\x32\x1b.focalpoint.v1.EvidenceLeaf\x12\x30\n\x08messages\x18\x0b \x03(\x0b\x32\x1e.focalpoint.v1.EvidenceMessage\"L\n\x0c\x45videnceFile\x12\x0e\n\x06\x62undle\x18\x01 \x01(\x0c\x12,\n\nsignatures\x18\x02 \x03(\x0b\x32\x18.focalpoint.v1.Signature*\xc2\x04\n\x0e\x41uditEventKind\x12 \n\x1c\x41UDIT_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41UDIT_EVENT_KIND_SENT\x10\x01\x12\x1e\n\x1a\x41UDIT_EVENT_KIND_DELIVERED\x10\x02\x12\x1e\n\x1a\x41UDIT_EVENT_KIND_RECEIPTED\x10\x03\x12\x1c\n\x18\x41UDIT_EVENT_KIND_REFUSED\x10\x04\x12$\n AUDIT_EVENT_KIND_REFUSED_BY_PEER\x10\x05\x12\x1c\n\x18\x41UDIT_EVENT_KIND_EXPIRED\x10\x06\x12\x19\n\x15\x41UDIT_EVENT_KIND_READ\x10\x07\x12\x1d\n\x19\x41UDIT_EVENT_KIND_EXPORTED\x10\x08\x12#\n\x1f\x41UDIT_EVENT_KIND_STATUS_CHANGED\x10\t\x12\'\n#AUDIT_EVENT_KIND_DIRECTORY_ACCEPTED\x10\n\x12 \n\x1c\x41UDIT_EVENT_KIND_KEY_CHANGED\x10\x0b\x12\x1d\n\x19\x41UDIT_EVENT_KIND_COSIGNED\x10\x0c\x12\"\n\x1e\x41UDIT_EVENT_KIND_WITNESS_ALARM\x10\r\x12!\n\x1d\x41UDIT_EVENT_KIND_NOT_RECEIVED\x10\x0e\x12\x1d\n\x19\x41UDIT_EVENT_KIND_RESTORED\x10\x0f\x12\"\n\x1e\x41UDIT_EVENT_KIND_PEER_RESTORED\x10\x10\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66ocalpoint/v1/audit.proto\x12\rfocalpoint.v1\x1a\x1a\x66ocalpoint/v1/common.proto\x1a\x1c\x66ocalpoint/v1/envelope.proto\"\xd2\x05\n\nAuditEvent\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.focalpoint.v1.AuditEventKind\x12\r\n\x05\x61t_ms\x18\x02 \x01(\x03\x12\x11\n\tpeer_node\x18\x04 \x01(\t\x12\x12\n\nmessage_id\x18\x05 \x01(\x0c\x12\x17\n\x0f\x65nvelope_sha256\x18\x06 \x01(\x0c\x12\x10\n\x08\x63\x61se_ref\x18\x07 \x01(\t\x12\x14\n\x0cmessage_kind\x18\x08 \x01(\t\x12+\n\x07refusal\x18\t \x01(\x0e\x32\x1a.focalpoint.v1.RefusalCode\x12\r\n\x05\x61\x63tor\x18\n \x01(\t\x12\x16\n\x0epeer_log_index\x18\x0b \x01(\x04\x12\x16\n\x0ereceipt_sha256\x18\x0c \x01(\x0c\x12\x15\n\rdocument_kind\x18\r \x01(\t\x12\x15\n\rdocument_name\x18\x0e \x01(\t\x12\x18\n\x10\x64ocument_version\x18\x0f \x01(\x04\x12\x17\n\x0f\x64ocument_sha256\x18\x10 \x01(\x0c\x12\x0e\n\x06key_id\x18\x11 \x01(\t\x12\x0e\n\x06status\x18\x12 \x01(\t\x12\x17\n\x0f\x63heckpoint_size\x18\x13 \x01(\x04\x12\x17\n\x0f\x63heckpoint_root\x18\x14 \x01(\x0c\x12\x10\n\x08sequence\x18\x15 \x01(\x04\x12\r\n\x05\x63ount\x18\x16 \x01(\x04\x12\x17\n\x0fwindow_start_ms\x18\x17 \x01(\x03\x12\x33\n\x0erefusal_counts\x18\x18 \x03(\x0b\x32\x1b.focalpoint.v1.RefusalCount\x12\x11\n\tlog_epoch\x18\x19 \x01(\r\x12\x11\n\tlost_from\x18\x1a \x01(\x04\x12\x0f\n\x07lost_to\x18\x1b \x01(\x04\x12\x0c\n\x04view\x18\x1c \x01(\t\x12\x0f\n\x07purpose\x18\x1d \x01(\t\x12\x0f\n\x07subject\x18\x1e \x01(\t\x12\x13\n\x0breason_code\x18\x1f \x01(\t\x12\x10\n\x08until_ms\x18  \x01(\x03J\x04\x08\x03\x10\x04\"G\n\x0cRefusalCount\x12(\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x1a.focalpoint.v1.RefusalCode\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\"d\n\nCheckpoint\x12\x10\n\x08log_node\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x11\n\troot_hash\x18\x03 \x01(\x0c\x12\x14\n\x0cissued_at_ms\x18\x04 \x01(\x03\x12\r\n\x05\x65poch\x18\x05 \x01(\r\"S\n\x0f\x43osignedContent\x12\x12\n\ncheckpoint\x18\x01 \x01(\x0c\x12\x14\n\x0cwitness_node\x18\x02 \x01(\t\x12\x16\n\x0e\x63osigned_at_ms\x18\x03 \x01(\x03\"L\n\x0b\x43osignature\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\x0c\x12,\n\nsignatures\x18\x02 \x03(\x0b\x32\x18.focalpoint.v1.Signature\"\xc0\x01\n\x10SignedCheckpoint\x12\x12\n\ncheckpoint\x18\x01 \x01(\x0c\x12,\n\nsignatures\x18\x02 \x03(\x0b\x32\x18.focalpoint.v1.Signature\x12\x30\n\x0c\x63osignatures\x18\x03 \x03(\x0b\x32\x1a.focalpoint.v1.Cosignature\x12\x38\n\x07restore\x18\x04 \x01(\x0b\x32\'.focalpoint.v1.SignedRestoreDeclaration\"\xdb\x01\n\x12RestoreDeclaration\x12\x10\n\x08log_node\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\r\x12\x15\n\rrestored_size\x18\x03 \x01(\x04\x12\x15\n\rrestored_root\x18\x04 \x01(\x0c\x12\x17\n\x0flost_known_size\x18\x05 \x01(\x04\x12\x16\n\x0e\x64\x65\x63lared_at_ms\x18\x06 \x01(\x03\x12\x16\n\x0esequence_floor\x18\x07 \x01(\x04\x12\x15\n\rbackup_sha256\x18\x08 \x01(\x0c\x12\x16\n\x0erestored_epoch\x18\t \x01(\r\"]\n\x18SignedRestoreDeclaration\x12\x13\n\x0b\x64\x65\x63laration\x18\x01 \x01(\x0c\x12,\n\nsignatures\x18\x02 \x03(\x0b\x32\x18.focalpoint.v1.Signature\"\xfb\x01\n\x0fRestoreEvidence\x12\x10\n\x08log_node\x18\x01 \x01(\t\x12\x36\n\rlast_cosigned\x18\x02 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12<\n\x0b\x64\x65\x63laration\x18\x03 \x01(\x0b\x32\'.focalpoint.v1.SignedRestoreDeclaration\x12\x33\n\nfirst_seen\x18\x04 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12\x16\n\x0erecorded_at_ms\x18\x05 \x01(\x03\x12\x13\n\x0brecorded_by\x18\x06 \x01(\t\"\xda\x01\n\x10\x43onflictEvidence\x12\x10\n\x08log_node\x18\x01 \x01(\t\x12\x30\n\x07\x65\x61rlier\x18\x02 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12.\n\x05later\x18\x03 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12\x15\n\roffered_proof\x18\x04 \x03(\x0c\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x16\n\x0e\x64\x65tected_at_ms\x18\x06 \x01(\x03\x12\x13\n\x0b\x64\x65tected_by\x18\x07 \x01(\t\"(\n\x14GetCheckpointRequest\x12\x10\n\x08log_node\x18\x01 \x01(\t\"9\n\x15InclusionProofRequest\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\"4\n\x16InclusionProofResponse\x12\x0c\n\x04leaf\x18\x01 \x01(\x0c\x12\x0c\n\x04path\x18\x02 \x03(\x0c\"=\n\x17\x43onsistencyProofRequest\x12\x10\n\x08old_size\x18\x01 \x01(\x04\x12\x10\n\x08new_size\x18\x02 \x01(\x04\"(\n\x18\x43onsistencyProofResponse\x12\x0c\n\x04path\x18\x01 \x03(\x0c\"\x10\n\x0e\x43osignResponse\"9\n\x0c\x45videnceLeaf\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04leaf\x18\x02 \x01(\x0c\x12\x0c\n\x04path\x18\x03 \x03(\x0c\"z\n\x0f\x45videnceMessage\x12\x10\n\x08\x65nvelope\x18\x01 \x01(\x0c\x12\x0f\n\x07receipt\x18\x02 \x01(\x0c\x12\x10\n\x08outgoing\x18\x03 \x01(\x08\x12\x32\n\x0creceiver_log\x18\x04 \x01(\x0b\x32\x1c.focalpoint.v1.PeerInclusion\"o\n\rPeerInclusion\x12\x33\n\ncheckpoint\x18\x01 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12\r\n\x05index\x18\x02 \x01(\x04\x12\x0c\n\x04leaf\x18\x03 \x01(\x0c\x12\x0c\n\x04path\x18\x04 \x03(\x0c\"\xf6\x02\n\x0e\x45videnceBundle\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\r\x12\x0c\n\x04node\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61se_ref\x18\x03 \x01(\t\x12\x16\n\x0e\x65xported_at_ms\x18\x04 \x01(\x03\x12\x13\n\x0b\x65xported_by\x18\x05 \x01(\t\x12\x18\n\x10\x64irectory_bundle\x18\x06 \x01(\x0c\x12\x33\n\ncheckpoint\x18\x07 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12\x32\n\twitnessed\x18\x08 \x01(\x0b\x32\x1f.focalpoint.v1.SignedCheckpoint\x12\x1d\n\x15witnessed_consistency\x18\t \x03(\x0c\x12+\n\x06\x65vents\x18\n \x03(\x0b\x32\x1b.focalpoint.v1.EvidenceLeaf\x12\x30\n\x08messages\x18\x0b \x03(\x0b\x32\x1e.focalpoint.v1.EvidenceMessage\"L\n\x0c\x45videnceFile\x12\x0e\n\x06\x62undle\x18\x01 \x01(\x0c\x12,\n\nsignatures\x18\x02 \x03(\x0b\x32\x18.focalpoint.v1.Signature*\xc3\x06\n\x0e\x41uditEventKind\x12 \n\x1c\x41UDIT_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41UDIT_EVENT_KIND_SENT\x10\x01\x12\x1e\n\x1a\x41UDIT_EVENT_KIND_DELIVERED\x10\x02\x12\x1e\n\x1a\x41UDIT_EVENT_KIND_RECEIPTED\x10\x03\x12\x1c\n\x18\x41UDIT_EVENT_KIND_REFUSED\x10\x04\x12$\n AUDIT_EVENT_KIND_REFUSED_BY_PEER\x10\x05\x12\x1c\n\x18\x41UDIT_EVENT_KIND_EXPIRED\x10\x06\x12\x19\n\x15\x41UDIT_EVENT_KIND_READ\x10\x07\x12\x1d\n\x19\x41UDIT_EVENT_KIND_EXPORTED\x10\x08\x12#\n\x1f\x41UDIT_EVENT_KIND_STATUS_CHANGED\x10\t\x12\'\n#AUDIT_EVENT_KIND_DIRECTORY_ACCEPTED\x10\n\x12 \n\x1c\x41UDIT_EVENT_KIND_KEY_CHANGED\x10\x0b\x12\x1d\n\x19\x41UDIT_EVENT_KIND_COSIGNED\x10\x0c\x12\"\n\x1e\x41UDIT_EVENT_KIND_WITNESS_ALARM\x10\r\x12!\n\x1d\x41UDIT_EVENT_KIND_NOT_RECEIVED\x10\x0e\x12\x1d\n\x19\x41UDIT_EVENT_KIND_RESTORED\x10\x0f\x12\"\n\x1e\x41UDIT_EVENT_KIND_PEER_RESTORED\x10\x10\x12\x19\n\x15\x41UDIT_EVENT_KIND_LIST\x10\x11\x12\"\n\x1e\x41UDIT_EVENT_KIND_ACCESS_DENIED\x10\x12\x12\x1a\n\x16\x41UDIT_EVENT_KIND_LOGIN\x10\x13\x12!\n\x1d\x41UDIT_EVENT_KIND_LOGIN_FAILED\x10\x14\x12\x1b\n\x17\x41UDIT_EVENT_KIND_LOGOUT\x10\x15\x12$\n AUDIT_EVENT_KIND_ACCOUNT_CHANGED\x10\x16\x12 \n\x1c\x41UDIT_EVENT_KIND_BREAK_GLASS\x10\x17\x12\x1c\n\x18\x41UDIT_EVENT_KIND_ANOMALY\x10\x18\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'focalpoint.v1.audit_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AUDITEVENTKIND']._serialized_start=3095
-  _globals['_AUDITEVENTKIND']._serialized_end=3673
+  _globals['_AUDITEVENTKIND']._serialized_start=3182
+  _globals['_AUDITEVENTKIND']._serialized_end=4017
   _globals['_AUDITEVENT']._serialized_start=103
-  _globals['_AUDITEVENT']._serialized_end=738
-  _globals['_REFUSALCOUNT']._serialized_start=740
-  _globals['_REFUSALCOUNT']._serialized_end=811
-  _globals['_CHECKPOINT']._serialized_start=813
-  _globals['_CHECKPOINT']._serialized_end=913
-  _globals['_COSIGNEDCONTENT']._serialized_start=915
-  _globals['_COSIGNEDCONTENT']._serialized_end=998
-  _globals['_COSIGNATURE']._serialized_start=1000
-  _globals['_COSIGNATURE']._serialized_end=1076
-  _globals['_SIGNEDCHECKPOINT']._serialized_start=1079
-  _globals['_SIGNEDCHECKPOINT']._serialized_end=1271
-  _globals['_RESTOREDECLARATION']._serialized_start=1274
-  _globals['_RESTOREDECLARATION']._serialized_end=1493
-  _globals['_SIGNEDRESTOREDECLARATION']._serialized_start=1495
-  _globals['_SIGNEDRESTOREDECLARATION']._serialized_end=1588
-  _globals['_RESTOREEVIDENCE']._serialized_start=1591
-  _globals['_RESTOREEVIDENCE']._serialized_end=1842
-  _globals['_CONFLICTEVIDENCE']._serialized_start=1845
-  _globals['_CONFLICTEVIDENCE']._serialized_end=2063
-  _globals['_GETCHECKPOINTREQUEST']._serialized_start=2065
-  _globals['_GETCHECKPOINTREQUEST']._serialized_end=2105
-  _globals['_INCLUSIONPROOFREQUEST']._serialized_start=2107
-  _globals['_INCLUSIONPROOFREQUEST']._serialized_end=2164
-  _globals['_INCLUSIONPROOFRESPONSE']._serialized_start=2166
-  _globals['_INCLUSIONPROOFRESPONSE']._serialized_end=2218
-  _globals['_CONSISTENCYPROOFREQUEST']._serialized_start=2220
-  _globals['_CONSISTENCYPROOFREQUEST']._serialized_end=2281
-  _globals['_CONSISTENCYPROOFRESPONSE']._serialized_start=2283
-  _globals['_CONSISTENCYPROOFRESPONSE']._serialized_end=2323
-  _globals['_COSIGNRESPONSE']._serialized_start=2325
-  _globals['_COSIGNRESPONSE']._serialized_end=2341
-  _globals['_EVIDENCELEAF']._serialized_start=2343
-  _globals['_EVIDENCELEAF']._serialized_end=2400
-  _globals['_EVIDENCEMESSAGE']._serialized_start=2402
-  _globals['_EVIDENCEMESSAGE']._serialized_end=2524
-  _globals['_PEERINCLUSION']._serialized_start=2526
-  _globals['_PEERINCLUSION']._serialized_end=2637
-  _globals['_EVIDENCEBUNDLE']._serialized_start=2640
-  _globals['_EVIDENCEBUNDLE']._serialized_end=3014
-  _globals['_EVIDENCEFILE']._serialized_start=3016
-  _globals['_EVIDENCEFILE']._serialized_end=3092
+  _globals['_AUDITEVENT']._serialized_end=825
+  _globals['_REFUSALCOUNT']._serialized_start=827
+  _globals['_REFUSALCOUNT']._serialized_end=898
+  _globals['_CHECKPOINT']._serialized_start=900
+  _globals['_CHECKPOINT']._serialized_end=1000
+  _globals['_COSIGNEDCONTENT']._serialized_start=1002
+  _globals['_COSIGNEDCONTENT']._serialized_end=1085
+  _globals['_COSIGNATURE']._serialized_start=1087
+  _globals['_COSIGNATURE']._serialized_end=1163
+  _globals['_SIGNEDCHECKPOINT']._serialized_start=1166
+  _globals['_SIGNEDCHECKPOINT']._serialized_end=1358
+  _globals['_RESTOREDECLARATION']._serialized_start=1361
+  _globals['_RESTOREDECLARATION']._serialized_end=1580
+  _globals['_SIGNEDRESTOREDECLARATION']._serialized_start=1582
+  _globals['_SIGNEDRESTOREDECLARATION']._serialized_end=1675
+  _globals['_RESTOREEVIDENCE']._serialized_start=1678
+  _globals['_RESTOREEVIDENCE']._serialized_end=1929
+  _globals['_CONFLICTEVIDENCE']._serialized_start=1932
+  _globals['_CONFLICTEVIDENCE']._serialized_end=2150
+  _globals['_GETCHECKPOINTREQUEST']._serialized_start=2152
+  _globals['_GETCHECKPOINTREQUEST']._serialized_end=2192
+  _globals['_INCLUSIONPROOFREQUEST']._serialized_start=2194
+  _globals['_INCLUSIONPROOFREQUEST']._serialized_end=2251
+  _globals['_INCLUSIONPROOFRESPONSE']._serialized_start=2253
+  _globals['_INCLUSIONPROOFRESPONSE']._serialized_end=2305
+  _globals['_CONSISTENCYPROOFREQUEST']._serialized_start=2307
+  _globals['_CONSISTENCYPROOFREQUEST']._serialized_end=2368
+  _globals['_CONSISTENCYPROOFRESPONSE']._serialized_start=2370
+  _globals['_CONSISTENCYPROOFRESPONSE']._serialized_end=2410
+  _globals['_COSIGNRESPONSE']._serialized_start=2412
+  _globals['_COSIGNRESPONSE']._serialized_end=2428
+  _globals['_EVIDENCELEAF']._serialized_start=2430
+  _globals['_EVIDENCELEAF']._serialized_end=2487
+  _globals['_EVIDENCEMESSAGE']._serialized_start=2489
+  _globals['_EVIDENCEMESSAGE']._serialized_end=2611
+  _globals['_PEERINCLUSION']._serialized_start=2613
+  _globals['_PEERINCLUSION']._serialized_end=2724
+  _globals['_EVIDENCEBUNDLE']._serialized_start=2727
+  _globals['_EVIDENCEBUNDLE']._serialized_end=3101
+  _globals['_EVIDENCEFILE']._serialized_start=3103
+  _globals['_EVIDENCEFILE']._serialized_end=3179
 # @@protoc_insertion_point(module_scope)

@@ -68,6 +68,24 @@ class _AuditEventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AuditE
     """A partner declared a restore: this node, witnessing its log, recorded the declaration
     (kept as RestoreEvidence) instead of raising an alarm.
     """
+    AUDIT_EVENT_KIND_LIST: _AuditEventKind.ValueType  # 17
+    """A list of cases was shown (`count` links, never which) to `actor`."""
+    AUDIT_EVENT_KIND_ACCESS_DENIED: _AuditEventKind.ValueType  # 18
+    """The local API refused a call its caller's roles do not allow (`status`: the action)."""
+    AUDIT_EVENT_KIND_LOGIN: _AuditEventKind.ValueType  # 19
+    """A user logged in (password and second factor); `status` says which second factor."""
+    AUDIT_EVENT_KIND_LOGIN_FAILED: _AuditEventKind.ValueType  # 20
+    """A login failed: `status` says at which step (password, second factor, locked, ...)."""
+    AUDIT_EVENT_KIND_LOGOUT: _AuditEventKind.ValueType  # 21
+    """A session ended: logout, expiry, revocation."""
+    AUDIT_EVENT_KIND_ACCOUNT_CHANGED: _AuditEventKind.ValueType  # 22
+    """An account was added, enrolled, changed, disabled or had its second factor reset
+    (`status`: what; `subject`: whose account).
+    """
+    AUDIT_EVENT_KIND_BREAK_GLASS: _AuditEventKind.ValueType  # 23
+    """A user opened break-glass access to a case (`reason_code`; the reason's text stays local)."""
+    AUDIT_EVENT_KIND_ANOMALY: _AuditEventKind.ValueType  # 24
+    """An access pattern worth a supervisor's look (`status`: which rule fired)."""
 
 class AuditEventKind(_AuditEventKind, metaclass=_AuditEventKindEnumTypeWrapper): ...
 
@@ -110,6 +128,24 @@ AUDIT_EVENT_KIND_PEER_RESTORED: AuditEventKind.ValueType  # 16
 """A partner declared a restore: this node, witnessing its log, recorded the declaration
 (kept as RestoreEvidence) instead of raising an alarm.
 """
+AUDIT_EVENT_KIND_LIST: AuditEventKind.ValueType  # 17
+"""A list of cases was shown (`count` links, never which) to `actor`."""
+AUDIT_EVENT_KIND_ACCESS_DENIED: AuditEventKind.ValueType  # 18
+"""The local API refused a call its caller's roles do not allow (`status`: the action)."""
+AUDIT_EVENT_KIND_LOGIN: AuditEventKind.ValueType  # 19
+"""A user logged in (password and second factor); `status` says which second factor."""
+AUDIT_EVENT_KIND_LOGIN_FAILED: AuditEventKind.ValueType  # 20
+"""A login failed: `status` says at which step (password, second factor, locked, ...)."""
+AUDIT_EVENT_KIND_LOGOUT: AuditEventKind.ValueType  # 21
+"""A session ended: logout, expiry, revocation."""
+AUDIT_EVENT_KIND_ACCOUNT_CHANGED: AuditEventKind.ValueType  # 22
+"""An account was added, enrolled, changed, disabled or had its second factor reset
+(`status`: what; `subject`: whose account).
+"""
+AUDIT_EVENT_KIND_BREAK_GLASS: AuditEventKind.ValueType  # 23
+"""A user opened break-glass access to a case (`reason_code`; the reason's text stays local)."""
+AUDIT_EVENT_KIND_ANOMALY: AuditEventKind.ValueType  # 24
+"""An access pattern worth a supervisor's look (`status`: which rule fired)."""
 Global___AuditEventKind: _TypeAlias = AuditEventKind  # noqa: Y015
 
 @_typing.final
@@ -146,6 +182,11 @@ class AuditEvent(_message.Message):
     LOG_EPOCH_FIELD_NUMBER: _builtins.int
     LOST_FROM_FIELD_NUMBER: _builtins.int
     LOST_TO_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    REASON_CODE_FIELD_NUMBER: _builtins.int
+    UNTIL_MS_FIELD_NUMBER: _builtins.int
     kind: Global___AuditEventKind.ValueType
     at_ms: _builtins.int
     peer_node: _builtins.str
@@ -197,6 +238,16 @@ class AuditEvent(_message.Message):
     """
     lost_from: _builtins.int
     lost_to: _builtins.int
+    view: _builtins.str
+    """READ: which projection was served (FULL, REPATRIATION, ROUTING, METADATA) and why the
+    caller read (CASE_WORK, APPROVAL, CONSULAR, TRIAGE, BREAK_GLASS, AUDIT).
+    """
+    purpose: _builtins.str
+    subject: _builtins.str
+    """ACCOUNT_CHANGED: whose account (a local user id); ANOMALY: whose reads."""
+    reason_code: _builtins.str
+    """BREAK_GLASS: the reason code; the window ends at `until_ms`."""
+    until_ms: _builtins.int
     @_builtins.property
     def refusal_counts(self) -> _containers.RepeatedCompositeFieldContainer[Global___RefusalCount]: ...
     def __init__(
@@ -228,10 +279,15 @@ class AuditEvent(_message.Message):
         log_epoch: _builtins.int = ...,
         lost_from: _builtins.int = ...,
         lost_to: _builtins.int = ...,
+        view: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+        subject: _builtins.str = ...,
+        reason_code: _builtins.str = ...,
+        until_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "at_ms", b"at_ms", "case_ref", b"case_ref", "checkpoint_root", b"checkpoint_root", "checkpoint_size", b"checkpoint_size", "count", b"count", "document_kind", b"document_kind", "document_name", b"document_name", "document_sha256", b"document_sha256", "document_version", b"document_version", "envelope_sha256", b"envelope_sha256", "key_id", b"key_id", "kind", b"kind", "log_epoch", b"log_epoch", "lost_from", b"lost_from", "lost_to", b"lost_to", "message_id", b"message_id", "message_kind", b"message_kind", "peer_log_index", b"peer_log_index", "peer_node", b"peer_node", "receipt_sha256", b"receipt_sha256", "refusal", b"refusal", "refusal_counts", b"refusal_counts", "sequence", b"sequence", "status", b"status", "window_start_ms", b"window_start_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "at_ms", b"at_ms", "case_ref", b"case_ref", "checkpoint_root", b"checkpoint_root", "checkpoint_size", b"checkpoint_size", "count", b"count", "document_kind", b"document_kind", "document_name", b"document_name", "document_sha256", b"document_sha256", "document_version", b"document_version", "envelope_sha256", b"envelope_sha256", "key_id", b"key_id", "kind", b"kind", "log_epoch", b"log_epoch", "lost_from", b"lost_from", "lost_to", b"lost_to", "message_id", b"message_id", "message_kind", b"message_kind", "peer_log_index", b"peer_log_index", "peer_node", b"peer_node", "purpose", b"purpose", "reason_code", b"reason_code", "receipt_sha256", b"receipt_sha256", "refusal", b"refusal", "refusal_counts", b"refusal_counts", "sequence", b"sequence", "status", b"status", "subject", b"subject", "until_ms", b"until_ms", "view", b"view", "window_start_ms", b"window_start_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

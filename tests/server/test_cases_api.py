@@ -145,7 +145,7 @@ async def test_an_opened_case_is_on_the_worklist_and_listing_it_is_one_read_even
     assert mine.days_in_stage == 0
     only_unit = await (await desk.api(GR)).list_cases("ekka.athens")
     assert [c.link_id for c in only_unit.cases] == [opened.link_id]
-    reads = [e for e in await _events(gr, before) if e.kind == Kind.AUDIT_EVENT_KIND_READ]
+    reads = [e for e in await _events(gr, before) if e.kind == Kind.AUDIT_EVENT_KIND_LIST]
     assert [(e.actor, e.count, e.status, e.case_ref) for e in reads] == [
         ("officer.1", 2, "case list", ""),
         ("officer.1", 1, "case list", ""),
