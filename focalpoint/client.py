@@ -1,6 +1,12 @@
 """The one client of a node's local API: the CLI, the demo, the tests and (later) the web
 console reach the node only through it.
 
+A client calls as a person, with the session ``Login`` returned (``session=``), or as the node's
+automation, with the machine credential (``token=``), which reaches only health, the audit
+checkpoint and verification, delivery lists and the first operator's enrolment
+(docs/permissions.md). ``LocalClient.login`` is the whole login: password and second factor in,
+a client with the session out.
+
 A failed call raises the error the node raised, through the one status map
 (``focalpoint.net.status``), worded for the person who made the call: "node refused: CODE:
 what was wrong", or, when nothing answered, that the node is not reachable.
@@ -14,7 +20,6 @@ from typing import TypeVar
 import grpc
 
 from focalpoint.errors import FocalpointError, RefusalError, TransportError
-from focalpoint.ids import ACTOR_METADATA
 from focalpoint.net.status import answered, error_from_rpc
 from focalpoint.v1 import audit_pb2, local_pb2, local_pb2_grpc, messages_pb2
 
@@ -39,13 +44,44 @@ class LocalClient:
     Every call raises a ``FocalpointError`` when it fails, never a gRPC error (``node_error``).
     """
 
-    def __init__(self, address: str, token: str, *, timeout_s: float = 30.0, actor: str | None = None) -> None:
+    def __init__(
+        self,
+        address: str,
+        token: str | None = None,
+        *,
+        session: str | None = None,
+        timeout_s: float = 30.0,
+        relogin: Callable[[], Awaitable[str]] | None = None,
+    ) -> None:
+        """``token``: the node's machine credential; ``session``: a person's session token (from
+        ``login``); neither: only ``login`` and enrolment can be called. ``relogin``: how to get a
+        new session when the node says this one ended (called once per failed call, then the call
+        is retried once)."""
+        if token is not None and session is not None:
+            raise ValueError("give the machine token or a session, not both")
+        self._address = address
         self._channel = grpc.aio.insecure_channel(address, options=[("grpc.max_receive_message_length", 256 << 20)])
         self._stub = local_pb2_grpc.LocalServiceStub(self._channel)
-        self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),)
-        if actor is not None:
-            self._metadata += ((ACTOR_METADATA, actor),)
+        self._metadata: tuple[tuple[str, str], ...] = ()
+        if token is not None:
+            self._metadata = (("authorization", f"Bearer {token}"),)
+        if session is not None:
+            self._metadata = (("authorization", f"Session {session}"),)
+        self.session = session
+        self._relogin = relogin
         self._timeout = timeout_s
+
+    @classmethod
+    async def login(
+        cls, address: str, user_id: str, password: str, second_factor: str, *, timeout_s: float = 30.0
+    ) -> tuple[LocalClient, local_pb2.LoginResponse]:
+        """Log in; returns a client calling with the new session, and what the node answered."""
+        async with cls(address, timeout_s=timeout_s) as anonymous:
+            answer = await anonymous._call(
+                anonymous._stub.Login,
+                local_pb2.LoginRequest(user_id=user_id, password=password, second_factor=second_factor),
+            )
+        return cls(address, session=answer.session_token, timeout_s=timeout_s), answer
 
     async def __aenter__(self) -> LocalClient:
         return self
@@ -57,6 +93,13 @@ class LocalClient:
         await self._channel.close(None)
 
     async def _call(self, method: Callable[..., Awaitable[R]], request: object) -> R:
+        try:
+            return await method(request, metadata=self._metadata, timeout=self._timeout)
+        except grpc.aio.AioRpcError as e:
+            if self._relogin is None or e.code() != grpc.StatusCode.UNAUTHENTICATED or self.session is None:
+                raise node_error(e) from e
+        self.session = await self._relogin()
+        self._metadata = (("authorization", f"Session {self.session}"),)
         try:
             return await method(request, metadata=self._metadata, timeout=self._timeout)
         except grpc.aio.AioRpcError as e:
@@ -93,8 +136,8 @@ class LocalClient:
         req = local_pb2.VerifyAuditRequest()
         return await self._call(self._stub.VerifyAudit, req)
 
-    async def export_case(self, case_ref: str) -> local_pb2.ExportCaseResponse:
-        req = local_pb2.ExportCaseRequest(case_ref=case_ref)
+    async def export_case(self, case_ref: str, *, written_request: str = "") -> local_pb2.ExportCaseResponse:
+        req = local_pb2.ExportCaseRequest(case_ref=case_ref, written_request=written_request)
         return await self._call(self._stub.ExportCase, req)
 
     # --- cases (docs/cases.md) ------------------------------------------------------------------
@@ -122,9 +165,10 @@ class LocalClient:
         return await self._call(self._stub.ListCases, req)
 
     async def show_case(
-        self, link_id: str = "", *, case_ref: str = "", partner_node: str = ""
+        self, link_id: str = "", *, case_ref: str = "", partner_node: str = "", content: bool = False
     ) -> local_pb2.ShowCaseResponse:
-        req = local_pb2.ShowCaseRequest(link_id=link_id, case_ref=case_ref, partner_node=partner_node)
+        """A link's timeline in the caller's view; with ``content``, each message's body too."""
+        req = local_pb2.ShowCaseRequest(link_id=link_id, case_ref=case_ref, partner_node=partner_node, content=content)
         return await self._call(self._stub.ShowCase, req)
 
     async def send_case(
@@ -155,3 +199,67 @@ class LocalClient:
 
     async def list_parked(self, limit: int = 50, before: int = 0) -> local_pb2.ListParkedResponse:
         return await self._call(self._stub.ListParked, local_pb2.ListRequest(limit=limit, before=before))
+
+    # --- people (docs/permissions.md) -------------------------------------------------------------
+
+    async def logout(self) -> None:
+        await self._call(self._stub.Logout, local_pb2.LogoutRequest())
+
+    async def whoami(self) -> local_pb2.UserInfo:
+        return (await self._call(self._stub.WhoAmI, local_pb2.WhoAmIRequest())).user
+
+    async def begin_enrolment(self, code: str, password: str) -> local_pb2.BeginEnrolmentResponse:
+        req = local_pb2.BeginEnrolmentRequest(enrolment_code=code, password=password)
+        return await self._call(self._stub.BeginEnrolment, req)
+
+    async def finish_enrolment(self, code: str, totp: str) -> local_pb2.UserInfo:
+        req = local_pb2.FinishEnrolmentRequest(enrolment_code=code, totp=totp)
+        return await self._call(self._stub.FinishEnrolment, req)
+
+    async def add_first_operator(self, user_id: str, unit: str) -> local_pb2.UserChangeResponse:
+        req = local_pb2.AddFirstOperatorRequest(user_id=user_id, unit=unit)
+        return await self._call(self._stub.AddFirstOperator, req)
+
+    async def add_user(self, spec: local_pb2.UserSpec) -> local_pb2.UserChangeResponse:
+        return await self._call(self._stub.AddUser, spec)
+
+    async def set_roles(self, spec: local_pb2.UserSpec) -> local_pb2.UserChangeResponse:
+        return await self._call(self._stub.SetRoles, spec)
+
+    async def confirm_user_change(self, user_id: str) -> local_pb2.UserChangeResponse:
+        return await self._call(self._stub.ConfirmUserChange, local_pb2.UserRequest(user_id=user_id))
+
+    async def disable_user(self, user_id: str) -> local_pb2.UserChangeResponse:
+        return await self._call(self._stub.DisableUser, local_pb2.UserRequest(user_id=user_id))
+
+    async def enable_user(self, user_id: str) -> local_pb2.UserChangeResponse:
+        return await self._call(self._stub.EnableUser, local_pb2.UserRequest(user_id=user_id))
+
+    async def reset_second_factor(self, user_id: str) -> local_pb2.UserChangeResponse:
+        return await self._call(self._stub.ResetSecondFactor, local_pb2.UserRequest(user_id=user_id))
+
+    async def list_users(self) -> local_pb2.ListUsersResponse:
+        return await self._call(self._stub.ListUsers, local_pb2.ListUsersRequest())
+
+    async def show_user(self, user_id: str) -> local_pb2.UserInfo:
+        return await self._call(self._stub.ShowUser, local_pb2.UserRequest(user_id=user_id))
+
+    async def open_break_glass(
+        self, reason_code: str, reason: str, *, link_id: str = "", case_ref: str = "", partner_node: str = ""
+    ) -> local_pb2.BreakGlassResponse:
+        req = local_pb2.BreakGlassRequest(
+            link_id=link_id, case_ref=case_ref, partner_node=partner_node, reason_code=reason_code, reason=reason
+        )
+        return await self._call(self._stub.OpenBreakGlass, req)
+
+    async def access_review(self, case_ref: str, limit: int = 200) -> local_pb2.AccessReviewResponse:
+        req = local_pb2.AccessReviewRequest(case_ref=case_ref, limit=limit)
+        return await self._call(self._stub.AccessReview, req)
+
+    async def restrict_case(self, link_id: str, users: list[str] | None) -> None:
+        """Restrict a case to the named officers; ``None`` lifts the restriction."""
+        req = local_pb2.RestrictCaseRequest(link_id=link_id, users=users or [], lift=users is None)
+        await self._call(self._stub.RestrictCase, req)
+
+    async def assign_case(self, link_id: str, users: list[str]) -> None:
+        await self._call(self._stub.AssignCase, local_pb2.AssignCaseRequest(link_id=link_id, users=users))

@@ -84,8 +84,10 @@ class CaseDesk:
             raise UsageError("the body's context.case_ref names another link")
         await self._bind_references(link, body)
         await self._carry_family_rule(link, body)
-        approval = _approval_of(body)
-        if (approval is None or not approval.approved_by) and await self._work.needs_approval(link, body, in_reply_to):
+        # A second person's approval is recorded by the node from that person's session
+        # (``approve``), never taken from what the preparer typed: a kind that needs one, and any
+        # gate override, waits as a draft.
+        if await self._work.needs_approval(link, body, in_reply_to) or _carries_override(body):
             return await self._keep_draft(link, body, actor, in_reply_to)
         await self._work.check(link.partner_node, body, in_reply_to, skip=frozenset({"gate"}))
         await self._gate(link, body)
@@ -95,8 +97,9 @@ class CaseDesk:
         await self._record_override(link, body, actor)
         return submitted
 
-    async def approve(self, link_id: str, draft_id: str, *, approver: str) -> Submitted:
-        """A second person approves a draft: the node records who prepared and who approved, and sends it."""
+    async def approve(self, link_id: str, draft_id: str, *, approver: str, may_override: bool = False) -> Submitted:
+        """A second person approves a draft: the node records who prepared and who approved, and sends it.
+        A draft carrying a gate override needs an approver who holds the override grant (``may_override``)."""
         await self._work.catch_up()
         link = await self._work.link(link_id)
         drafts = {d.message_id.hex(): d for d in await self._work.events(link) if d.kind == "local:draft"}
@@ -110,9 +113,12 @@ class CaseDesk:
         now = self._clock()
         record = messages_pb2.ApprovalRecord(prepared_by=event.actor, approved_by=approver, approved_at_ms=now)
         _set_approval(body, record)
+        gate = _gate_target(body, body.WhichOneof("kind") or "")
+        if gate is not None and gate.HasField("override"):
+            gate.override.approval.CopyFrom(record)
         await self._carry_family_rule(link, body)
         await self._work.check(link.partner_node, body, event.in_reply_to, skip=frozenset({"gate"}))
-        await self._gate(link, body)
+        await self._gate(link, body, may_override=may_override)
         submitted = await self._outbox.submit(
             link.partner_node, body, in_reply_to=event.in_reply_to, client_request_id=f"draft-{draft_id}"
         )
@@ -129,6 +135,14 @@ class CaseDesk:
         )
         await self._store.apply(CaseWrite(events=[self._work.new_event(link.link_id, sent)]))
         return submitted
+
+    async def draft_overrides(self, link_id: str, draft_id: str) -> bool:
+        """Whether an open draft carries a return-gate override (its approver needs the override grant)."""
+        link = await self._work.link(link_id)
+        for d in await self._work.events(link):
+            if d.kind == "local:draft" and d.message_id.hex() == draft_id:
+                return _carries_override(messages_pb2.Body.FromString(d.attachment))
+        return False
 
     async def acknowledge_applied(self, link_id: str, applied: Event) -> Submitted:
         """Answer a partner's amendment or withdrawal, once applied here, with acknowledgement(APPLIED).
@@ -265,7 +279,7 @@ class CaseDesk:
             ref.body_sha256 = event.body_sha256
             ref.kind = ref.kind or event.kind
 
-    async def _gate(self, link: LinkRow, body: messages_pb2.Body) -> None:
+    async def _gate(self, link: LinkRow, body: messages_pb2.Body, *, may_override: bool = False) -> None:
         """Set the gate status on a cross-border move the identifying State signs; refuse an unmet gate."""
         kind = body.WhichOneof("kind") or ""
         target = _gate_target(body, kind)
@@ -289,7 +303,7 @@ class CaseDesk:
         if still and override is not None:
             left = GateResult(result.met, {c: result.missing[c] for c in still})
             problems = override_problems(
-                _override(override),
+                _override(override, may_override),
                 left,
                 missing_now=state.missing,
                 attested=body.context.attestation.no_foreseeable_danger,
@@ -310,7 +324,12 @@ def _condition(name: str) -> codes_pb2.GateCondition.ValueType:
     return codes_pb2.GateCondition.Value(f"GATE_CONDITION_{name}")
 
 
-def _override(o: messages_pb2.GateOverride) -> Override:
+def _carries_override(body: messages_pb2.Body) -> bool:
+    gate = _gate_target(body, body.WhichOneof("kind") or "")
+    return gate is not None and gate.HasField("override")
+
+
+def _override(o: messages_pb2.GateOverride, may_override: bool) -> Override:
     return Override(
         waived=frozenset(code_name(codes_pb2.GateCondition, w) for w in o.waived),
         reason=code_name(codes_pb2.OverrideReason, o.reason) if o.reason else "",
@@ -318,7 +337,7 @@ def _override(o: messages_pb2.GateOverride) -> Override:
         prepared_by=o.approval.prepared_by,
         approved_by=o.approval.approved_by,
         approved_at_ms=o.approval.approved_at_ms,
-        approver_may_override=True,  # grants arrive with user accounts; until then every approver may
+        approver_may_override=may_override,
     )
 
 
@@ -345,11 +364,6 @@ def _approval_target(body: messages_pb2.Body) -> messages_pb2.ApprovalRecord | N
         approval: messages_pb2.ApprovalRecord = inner.approval
         return approval
     return None
-
-
-def _approval_of(body: messages_pb2.Body) -> messages_pb2.ApprovalRecord | None:
-    target = _approval_target(body)
-    return target if target is not None and target.ByteSize() else None
 
 
 def _set_approval(body: messages_pb2.Body, record: messages_pb2.ApprovalRecord) -> None:

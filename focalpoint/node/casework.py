@@ -130,6 +130,10 @@ class CaseWork:
             raise UsageError(f"this node ({self._me}) is not in the directory")
         return node.state
 
+    def states(self, link: LinkRow) -> tuple[str, str]:
+        """The link's identifying State and State of origin (ISO codes)."""
+        return _states(link, self._my_state())
+
     def _agreements(self, link: LinkRow) -> list[AgreementInfo]:
         """The agreements between the link's two States, in directory order."""
         directory = self._directory()

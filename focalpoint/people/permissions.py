@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from focalpoint.people.roles import Account, Grant, Role
+from focalpoint.v1 import codes_pb2, messages_pb2
 
 __all__ = [
     "PERMISSIONS",
@@ -32,6 +33,7 @@ __all__ = [
     "decide",
     "matrix_markdown",
     "relation_words",
+    "send_action",
 ]
 
 
@@ -78,7 +80,6 @@ class Action(StrEnum):
     LIST_MESSAGES = "list messages in transit"
     VERIFY_AUDIT = "verify the audit log"
     READ_METADATA = "read the audit log (METADATA)"
-    LIST_ALERTS = "read anomaly alerts"
     # about one case
     OPEN_SEND = "open a case; send requests, evidence, the child's views"
     TRIAGE_REPLY = "acknowledge receipt; refuse as not competent or outside the agreement"
@@ -114,7 +115,6 @@ PERMISSIONS: dict[Action, dict[Role, Rule]] = {
     Action.LIST_MESSAGES: _row(co=ANY, op=ANY),
     Action.VERIFY_AUDIT: _row(op=ANY, au=ANY),
     Action.READ_METADATA: _row(op=ANY, au=ANY),
-    Action.LIST_ALERTS: _row(op=ANY, au=ANY),
     Action.OPEN_SEND: _row(co=OWN),
     Action.TRIAGE_REPLY: _row(co=OWN, op=ANY),
     Action.POLICE_ALERT: _row(co=OWN, op=ANY),
@@ -145,6 +145,7 @@ VIEWS: dict[Action, View] = {
     Action.READ_REPATRIATION: View.REPATRIATION,
     Action.READ_ROUTING: View.ROUTING,
     Action.READ_METADATA: View.METADATA,
+    Action.ACCESS_REVIEW: View.METADATA,
 }
 
 # The order in which ``read`` tries the views: the richest the caller may have.
@@ -294,3 +295,22 @@ def matrix_markdown() -> str:
         name = action.value + (f" → `{view.value}`" if view else "")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+_TRIAGE_REFUSALS = frozenset({codes_pb2.REFUSAL_REASON_NOT_COMPETENT, codes_pb2.REFUSAL_REASON_OUTSIDE_AGREEMENT_SCOPE})
+_POLICE_ALERTS = frozenset(
+    {codes_pb2.ALERT_TYPE_DETAINED, codes_pb2.ALERT_TYPE_RELEASED, codes_pb2.ALERT_TYPE_REMOVAL_SCHEDULED}
+)
+
+
+def send_action(body: messages_pb2.Body) -> Action:
+    """Which action sending ``body`` on a case is: an operator may acknowledge, refuse as not
+    competent or outside the agreement, and alert detention or removal; everything else is case work."""
+    kind = body.WhichOneof("kind")
+    if kind == "acknowledgement":
+        return Action.TRIAGE_REPLY
+    if kind == "request_refusal" and body.request_refusal.reason in _TRIAGE_REFUSALS:
+        return Action.TRIAGE_REPLY
+    if kind == "protection_alert" and body.protection_alert.type in _POLICE_ALERTS:
+        return Action.POLICE_ALERT
+    return Action.OPEN_SEND

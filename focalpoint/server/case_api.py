@@ -9,29 +9,45 @@ one map (``focalpoint.net.status``): the body's rules, every problem at once, on
 exchange's own checks at the outbox (agreement, recipient; INVALID_ARGUMENT). Nothing is queued
 unless all pass.
 
-Showing a link is a READ audit event (actor, reference, partner) committed before the timeline
-leaves; listing the worklist is one READ event with how many links it showed (``listed``).
+Every call arrives admitted by the door (``focalpoint.server.door``) with its ``Caller``: the
+account of the session and what the permission matrix allowed. Showing a link is a READ audit event
+(the account, the reference, the partner, the view served and the purpose) committed before the
+timeline leaves; with ``content``, each message's body is served in the caller's view
+(``focalpoint.cases.views.project``). Listing the worklist is one LIST event with how many links it
+showed: a case officer's own unit, a consul's own nationals, an operator's every link.
 """
 
 from __future__ import annotations
 
 import json
 
+import structlog
+from google.protobuf.message import DecodeError
+
 from focalpoint.audit import events as audit_events
 from focalpoint.cases.forms import parse_form
 from focalpoint.cases.gate import CONDITIONS
 from focalpoint.cases.submission import check_submission
-from focalpoint.errors import NotFound, UsageError
+from focalpoint.cases.views import project
+from focalpoint.errors import DamagedData, NotFound, UsageError
+from focalpoint.exchange.envelope import parse_payload
 from focalpoint.exchange.rules import unit_problem
 from focalpoint.ids import MAX_INT64, NODE_ID
 from focalpoint.node.casedesk import CaseDesk, Draft
 from focalpoint.node.casework import CaseWork
 from focalpoint.node.outbox import Submitted
 from focalpoint.node.ports import Clock
+from focalpoint.people import permissions
+from focalpoint.people.permissions import Action, View
+from focalpoint.people.roles import Account, Grant, Role
+from focalpoint.server.door import Caller, Door
 from focalpoint.storage.base import DamagedLink, DamagedRow, LinkRow, Store
+from focalpoint.storage.cipher import OUTBOX_PURPOSE, StorageCipher, inbox_purpose
 from focalpoint.v1 import local_pb2, messages_pb2
 
 __all__ = ["CaseApi"]
+
+log = structlog.get_logger("focalpoint.local_api")
 
 _DAY_MS = 86_400_000
 _MAX_LIST = 1000
@@ -80,27 +96,35 @@ def _limit(limit: int) -> int:
 
 
 class CaseApi:
-    def __init__(self, *, work: CaseWork, desk: CaseDesk, store: Store, clock_ms: Clock) -> None:
+    def __init__(
+        self, *, work: CaseWork, desk: CaseDesk, store: Store, clock_ms: Clock, door: Door, cipher: StorageCipher
+    ) -> None:
         self._work = work
         self._desk = desk
         self._store = store
         self._clock = clock_ms
+        self._door = door
+        self._cipher = cipher
 
-    async def open_case(self, request: local_pb2.OpenCaseRequest, actor: str) -> local_pb2.OpenCaseResponse:
+    async def open_case(self, request: local_pb2.OpenCaseRequest, caller: Caller) -> local_pb2.OpenCaseResponse:
         if not NODE_ID.match(request.partner_node):
             raise UsageError("partner_node must be a node id from the directory (e.g. al-shss)")
         if request.unit and (problem := unit_problem(request.unit)):
             raise UsageError(f"unit: {problem}")
+        account = caller.account
+        assert account is not None
+        if request.unit and request.unit != account.unit:
+            await self._door.refuse(caller, Action.OPEN_SEND, "a case officer opens cases of their own unit only")
         opened = await self._work.open_case(
-            actor=actor,
+            actor=caller.actor,
             partner_node=request.partner_node,
             identified_at_ms=request.identified_at_ms,
-            unit=request.unit,
+            unit=request.unit or account.unit,
             tracing=request.tracing,
         )
         return local_pb2.OpenCaseResponse(case_id=opened.case_id, link_id=opened.link_id, case_ref=opened.case_ref)
 
-    async def list_cases(self, request: local_pb2.ListCasesRequest, actor: str) -> local_pb2.ListCasesResponse:
+    async def list_cases(self, request: local_pb2.ListCasesRequest, caller: Caller) -> local_pb2.ListCasesResponse:
         if request.before_updated_at_ms < 0 or request.before_updated_at_ms > MAX_INT64:
             raise UsageError(f"before_updated_at_ms must be between 0 and {MAX_INT64}")
         if bool(request.before_updated_at_ms) != bool(request.before_link_id):
@@ -109,12 +133,21 @@ class CaseApi:
             )
         before = (request.before_updated_at_ms, request.before_link_id) if request.before_link_id else None
         unit = request.unit if request.HasField("unit") else None
+        account = caller.account
+        assert account is not None
+        everything = Role.OPERATOR in account.roles
+        if not everything and Role.CASE_OFFICER in account.roles and Role.CONSULAR_OFFICER not in account.roles:
+            if unit is not None and unit != account.unit:
+                await self._door.refuse(caller, Action.LIST_CASES, "a case officer lists their own unit's cases only")
+            unit = account.unit
         await self._work.catch_up()  # the worklist as of every committed message
         rows = await self._store.cases.worklist(
             unit, limit=_limit(request.limit), before=before, include_closed=request.include_closed
         )
+        if not everything and unit != account.unit:  # a consul: their own nationals only
+            rows = [r for r in rows if isinstance(r, LinkRow) and await self._reaches(account, r)]
         now = self._clock()
-        listed = audit_events.listed(at_ms=now, actor=actor, count=len(rows), what="case list")
+        listed = audit_events.listed(at_ms=now, actor=caller.actor, count=len(rows), what="case list")
         await self._store.audit.record([listed])  # committed before the list leaves
         cases = [
             local_pb2.CaseSummary(link_id=r.link_id, unreadable=r.reason)
@@ -124,7 +157,23 @@ class CaseApi:
         ]
         return local_pb2.ListCasesResponse(cases=cases)
 
-    async def _find(self, link_id: str, case_ref: str, partner_node: str) -> LinkRow:
+    async def _reaches(self, account: Account, link: LinkRow) -> bool:
+        target = await self._door.target(link, account)
+        return permissions.read(account, target)[1].allowed
+
+    async def link_of_ref(self, case_ref: str) -> LinkRow | None:
+        """The link a case reference names (references are minted per link), found through a
+        message of it."""
+        if not case_ref or len(case_ref) > 128:
+            raise UsageError("case_ref must be 1 to 128 characters")
+        partners = [r.recipient for r in await self._store.outbox.of_case(case_ref)]
+        partners += [r.sender for r in await self._store.inbox.of_case(case_ref)]
+        for partner in dict.fromkeys(partners):
+            if (link := await self._store.cases.link_by_ref(case_ref, partner)) is not None:
+                return link
+        return None
+
+    async def find(self, link_id: str, case_ref: str, partner_node: str) -> LinkRow:
         if link_id:
             return await self._work.link(link_id)
         if not case_ref or not partner_node:
@@ -134,15 +183,16 @@ class CaseApi:
             raise NotFound("no case link with that reference and partner")
         return link
 
-    async def show_case(self, request: local_pb2.ShowCaseRequest, actor: str) -> local_pb2.ShowCaseResponse:
-        found = await self._find(request.link_id, request.case_ref, request.partner_node)
+    async def show_case(self, request: local_pb2.ShowCaseRequest, caller: Caller) -> local_pb2.ShowCaseResponse:
+        found = caller.link
+        assert found is not None
         link, entries, gate, beside = await self._desk.timeline(found.link_id)
-        drafts = await self._desk.drafts(link.link_id)
+        view = caller.view
+        full = view is View.FULL
+        drafts = await self._desk.drafts(link.link_id) if full else []
+        bodies = await self._bodies(link, [e.message_id for e in entries]) if request.content else {}
         now = self._clock()
-        read = audit_events.read(
-            at_ms=now, actor=actor, case_ref=link.case_ref, message_id=b"", peer=link.partner_node, digest=b""
-        )
-        await self._store.audit.record([read], link.case_ref)  # committed before the timeline leaves
+        await self._door.served(caller, link)  # the READ event is committed before the timeline leaves
         response = local_pb2.ShowCaseResponse(
             link=summary(link, now),
             timeline=[
@@ -152,20 +202,43 @@ class CaseApi:
                     direction=e.origin.lower(),
                     message_id=e.message_id,
                     stage_after=e.stage_after,
-                    flagged=e.flagged,
+                    flagged=e.flagged if full else "",
+                    body=project(view, bodies[e.message_id])
+                    if e.message_id in bodies and view is not View.METADATA
+                    else None,
                 )
                 for e in entries
             ],
             drafts=[_draft(d, link.case_ref) for d in drafts],
-            side_states=beside,
+            side_states=beside if view in (View.FULL, View.REPATRIATION) else [],
+            view=view.value,
+            purpose=caller.decision.purpose.value,
         )
-        if gate is not None:
+        if gate is not None and full:
             response.gate.extend(
                 local_pb2.GateCheck(condition=c, met=c in gate.met, reason=gate.missing.get(c, "")) for c in CONDITIONS
             )
         return response
 
-    async def send_case(self, request: local_pb2.SendCaseRequest, actor: str) -> local_pb2.SendCaseResponse:
+    async def _bodies(self, link: LinkRow, message_ids: list[bytes]) -> dict[bytes, messages_pb2.Body]:
+        """The stored bodies of a link's messages (a damaged or withdrawn one is left out)."""
+        out: dict[bytes, messages_pb2.Body] = {}
+        for message_id in message_ids:
+            sent = await self._store.outbox.get(message_id)
+            try:
+                if sent is not None and sent.recipient == link.partner_node and sent.local_copy:
+                    raw = self._cipher.open(sent.local_copy, purpose=OUTBOX_PURPOSE, message_id=message_id)
+                    out[message_id] = parse_payload(raw).body
+                    continue
+                got = await self._store.inbox.get(link.partner_node, message_id)
+                if got is not None and got.local_copy:
+                    raw = self._cipher.open(got.local_copy, purpose=inbox_purpose(got.sender), message_id=message_id)
+                    out[message_id] = parse_payload(raw).body
+            except (DamagedData, DecodeError):  # shown without its body; GetMessage names the damage
+                log.warning("stored_row_unreadable", table="case body", reason="integrity check or parse failed")
+        return out
+
+    async def send_case(self, request: local_pb2.SendCaseRequest, caller: Caller) -> local_pb2.SendCaseResponse:
         if not request.link_id:
             raise UsageError("link_id is required")
         if len(request.client_request_id) > 128:
@@ -180,30 +253,45 @@ class CaseApi:
             check_submission(body, now_ms=now)
         else:
             raise UsageError("give the message as body or as form_json")
+        link = caller.link
+        assert link is not None
+        caller = await self._door.decide(caller, permissions.send_action(body), link)
         result = await self._desk.send(
             request.link_id,
             body,
-            actor=actor,
+            actor=caller.actor,
             in_reply_to=request.in_reply_to,
             client_request_id=request.client_request_id or None,
         )
         return _sent(result)
 
-    async def approve_draft(self, request: local_pb2.ApproveDraftRequest, actor: str) -> local_pb2.SendCaseResponse:
+    async def approve_draft(self, request: local_pb2.ApproveDraftRequest, caller: Caller) -> local_pb2.SendCaseResponse:
         if not request.link_id or not request.draft_id:
             raise UsageError("link_id and draft_id are required")
-        return _sent(await self._desk.approve(request.link_id, request.draft_id, approver=actor))
+        account = caller.account
+        assert account is not None
+        may_override = Grant.OVERRIDE in account.grants
+        if not may_override and await self._desk.draft_overrides(request.link_id, request.draft_id):
+            await self._door.decide(caller, Action.APPROVE_OVERRIDE, caller.link)
+        approved = await self._desk.approve(
+            request.link_id, request.draft_id, approver=caller.actor, may_override=may_override
+        )
+        return _sent(approved)
 
-    async def list_drafts(self, request: local_pb2.ListDraftsRequest) -> local_pb2.ListDraftsResponse:
+    async def list_drafts(self, request: local_pb2.ListDraftsRequest, caller: Caller) -> local_pb2.ListDraftsResponse:
+        account = caller.account
+        assert account is not None
         if request.link_id:
             link = await self._work.link(request.link_id)
+            if link.unit != account.unit:
+                await self._door.refuse(caller, Action.OPEN_SEND, "drafts of another unit's case", link=link)
             return local_pb2.ListDraftsResponse(
                 drafts=[_draft(d, link.case_ref) for d in await self._desk.drafts(link.link_id)]
             )
         drafts: list[local_pb2.CaseDraft] = []
         before: tuple[int, str] | None = None
         for _ in range(_DRAFT_LINKS_MAX // _DRAFT_LINKS_PAGE):  # every open link, a page at a time
-            rows = await self._store.cases.worklist(None, limit=_DRAFT_LINKS_PAGE, before=before)
+            rows = await self._store.cases.worklist(account.unit, limit=_DRAFT_LINKS_PAGE, before=before)
             for r in rows:
                 if isinstance(r, LinkRow):
                     drafts.extend(_draft(d, r.case_ref) for d in await self._desk.drafts(r.link_id))

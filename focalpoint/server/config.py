@@ -25,7 +25,7 @@ from focalpoint.errors import ConfigError
 from focalpoint.ids import ENDPOINT as _HOSTPORT
 from focalpoint.ids import NODE_ID as _NODE_ID
 
-__all__ = ["DeliveryConfig", "DirectoryConfig", "NodeConfig", "ReachabilityConfig", "load_config"]
+__all__ = ["AccountsConfig", "DeliveryConfig", "DirectoryConfig", "NodeConfig", "ReachabilityConfig", "load_config"]
 
 _ENV = re.compile(r"^[A-Z_][A-Z0-9_]*\Z")
 
@@ -69,6 +69,20 @@ class AuditConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountsConfig:
+    # argon2id cost (RFC 9106's low-memory profile by default; never below OWASP's minimum).
+    password_time_cost: int = 3
+    password_memory_kib: int = 65536
+    password_parallelism: int = 4
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    lockout_failures: int = 6
+    lockout_minutes: int = 30
+    # The anomaly alert's threshold: distinct cases one user reads in an hour.
+    anomaly_reads_per_hour: int = 20
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     source: Path
     node_id: str
@@ -83,6 +97,7 @@ class NodeConfig:
     audit: AuditConfig
     log_format: str
     log_level: str
+    accounts: AccountsConfig = AccountsConfig()
 
 
 class _Problems:
@@ -284,6 +299,22 @@ def load_config(path: Path) -> NodeConfig:
     )
     au.finish()
 
+    ac = root.section("accounts", required=False)
+    accounts = AccountsConfig(
+        password_time_cost=ac.number("password_time_cost", default=3, low=2, high=20, integer=True),
+        password_memory_kib=ac.number("password_memory_kib", default=65536, low=19456, high=4194304, integer=True),
+        password_parallelism=ac.number("password_parallelism", default=4, low=1, high=16, integer=True),
+        session_idle_minutes=ac.number("session_idle_minutes", default=30, low=1, high=240, integer=True),
+        session_absolute_hours=ac.number("session_absolute_hours", default=12, low=1, high=24, integer=True),
+        lockout_failures=ac.number("lockout_failures", default=6, low=3, high=20, integer=True),
+        lockout_minutes=ac.number("lockout_minutes", default=30, low=1, high=1440, integer=True),
+        anomaly_reads_per_hour=ac.number("anomaly_reads_per_hour", default=20, low=1, high=100000, integer=True),
+    )
+    ac.finish()
+    idle, absolute = accounts.session_idle_minutes, accounts.session_absolute_hours
+    if idle is not None and absolute is not None and idle > absolute * 60:
+        problems.add("accounts.session_idle_minutes", "must not be longer than session_absolute_hours")
+
     lg = root.section("logging", required=False)
     log_format = lg.get("format", "console")
     if log_format not in ("console", "json"):
@@ -318,6 +349,7 @@ def load_config(path: Path) -> NodeConfig:
         audit=audit,
         log_format=log_format,
         log_level=log_level,
+        accounts=accounts,
     )
 
 

@@ -1,12 +1,13 @@
 """The local API: how this institution's own users (CLI, later the web console) use the node.
 
-Served on a separate, loopback-bound port. Every call must carry the node's local
-API token (``authorization: Bearer …``), compared in constant time; roles and
-per-user identities arrive with user accounts, and will be checked here, at this one
-door. A client acting for a person names them in ``fp-actor`` metadata (a local user id),
-which the audit log records. The case calls (open, list, show, send, approve, drafts, parked)
-are ``focalpoint.server.case_api``. Reading a message decrypts the node's local copy only for the
-duration of the call, and only after the READ event is committed: no read goes unlogged.
+Served on a separate, loopback-bound port. Every method is admitted at one door
+(``focalpoint.server.door``): a person's session, checked against the permission matrix of the
+pure core (``focalpoint.people.permissions``), or, for the few calls that read no case data, the
+node's machine credential. The audit log names the session's account. The case calls (open,
+list, show, send, approve, drafts, parked) are ``focalpoint.server.case_api``; accounts, sessions,
+break-glass and the access review are ``focalpoint.server.people_api``. Reading a message
+decrypts the node's local copy only for the duration of the call, and only after the READ event
+is committed: no read goes unlogged.
 A list shows every row it can read and marks the others ``unreadable`` (why, never their
 content), so one damaged row never hides the rest; reading that one row fails with DATA_LOSS.
 The servicer gets the parts it uses; errors become statuses through ``focalpoint.net.status``.
@@ -15,11 +16,8 @@ The servicer gets the parts it uses; errors become statuses through ``focalpoint
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import json
-from collections.abc import Callable, Coroutine
-from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 import structlog
@@ -28,19 +26,22 @@ from google.protobuf.message import DecodeError
 from directory.health import directory_health
 from focalpoint.audit import events as audit_events
 from focalpoint.audit.verify import check_log
-from focalpoint.errors import DamagedData, FocalpointError, NotFound, PreconditionFailed, Unauthenticated, UsageError
+from focalpoint.cases.views import project
+from focalpoint.errors import DamagedData, NotFound, PreconditionFailed, UsageError
 from focalpoint.exchange.body import case_ref_of
 from focalpoint.exchange.envelope import parse_payload
-from focalpoint.ids import ACTOR, ACTOR_METADATA, MAX_INT64
-from focalpoint.net.status import abort
+from focalpoint.ids import MAX_INT64
 from focalpoint.node.checkpoints import Checkpoints
 from focalpoint.node.directory_cache import DirectoryCache
 from focalpoint.node.export import Exporter
 from focalpoint.node.outbox import Outbox
 from focalpoint.node.ports import Clock
 from focalpoint.node.reachability import Reachability
+from focalpoint.people.permissions import Action, View
 from focalpoint.server.case_api import CaseApi
-from focalpoint.storage.base import DamagedRow, Store
+from focalpoint.server.door import LATER, READ, Caller, Door, guarded
+from focalpoint.server.people_api import PeopleApi
+from focalpoint.storage.base import DamagedRow, LinkRow, Store
 from focalpoint.storage.cipher import OUTBOX_PURPOSE, StorageCipher, inbox_purpose
 from focalpoint.v1 import audit_pb2, envelope_pb2, local_pb2, local_pb2_grpc
 
@@ -50,10 +51,7 @@ log = structlog.get_logger("focalpoint.local_api")
 
 _MAX_LIST = 1000
 _MAX_DAYS = 36_500
-DEFAULT_ACTOR = "local-api"
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
-Handler = Callable[[Any, Req, grpc.aio.ServicerContext[Any, Any]], Coroutine[Any, Any, Resp]]
+Context = grpc.aio.ServicerContext[Any, Any]
 
 
 def _position(before: int) -> int:
@@ -69,26 +67,28 @@ def _unreadable(table: str, seq: int, reason: str) -> str:
     return reason
 
 
-def _guarded(fn: Handler[Req, Resp]) -> Handler[Req, Resp]:
-    """Check the token, then answer any error through the one status map."""
-
-    @wraps(fn)
-    async def wrapper(self: LocalServicer, request: Req, context: grpc.aio.ServicerContext[Any, Any]) -> Resp:
-        try:
-            self._authenticate(context)
-            return await fn(self, request, context)
-        except FocalpointError as e:
-            await abort(context, e)
-
-    return wrapper
+async def _export_link(self: LocalServicer, request: local_pb2.ExportCaseRequest) -> LinkRow | None:
+    return await self._cases.link_of_ref(request.case_ref)
 
 
-class LocalServicer(local_pb2_grpc.LocalServiceServicer):
+async def _show_link(self: LocalServicer, request: local_pb2.ShowCaseRequest) -> LinkRow | None:
+    return await self._cases.find(request.link_id, request.case_ref, request.partner_node)
+
+
+async def _send_link(self: LocalServicer, request: local_pb2.SendCaseRequest) -> LinkRow | None:
+    return await self._cases.find(request.link_id, "", "")
+
+
+async def _approve_link(self: LocalServicer, request: local_pb2.ApproveDraftRequest) -> LinkRow | None:
+    return await self._cases.find(request.link_id, "", "")
+
+
+class LocalServicer(PeopleApi, local_pb2_grpc.LocalServiceServicer):
     def __init__(
         self,
         *,
         me: str,
-        token: str,
+        door: Door,
         store: Store,
         cipher: StorageCipher,
         cache: DirectoryCache,
@@ -102,7 +102,7 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
     ) -> None:
         self._me = me
         self._cases = cases
-        self._expected = f"Bearer {token}".encode()
+        self.door = door
         self._store = store
         self._cipher = cipher
         self._cache = cache
@@ -112,11 +112,6 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
         self._reachability = reachability
         self._clock = clock_ms
         self._clock_skew_ms = clock_skew_ms
-
-    def _authenticate(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        supplied = dict(context.invocation_metadata() or ()).get("authorization", "")
-        if not isinstance(supplied, str) or not hmac.compare_digest(supplied.encode(), self._expected):
-            raise Unauthenticated("missing or wrong local API token")
 
     def _problems(self) -> list[str]:
         """What this node cannot do now, in words for its operators (``node health``)."""
@@ -160,16 +155,9 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
         except DamagedData as e:
             return envelope_pb2.SignedContent(), _unreadable(table, seq, str(e))
 
-    @staticmethod
-    def _actor(context: grpc.aio.ServicerContext[Any, Any]) -> str:
-        actor = dict(context.invocation_metadata() or ()).get(ACTOR_METADATA, DEFAULT_ACTOR)
-        if not isinstance(actor, str) or not ACTOR.match(actor):
-            raise UsageError(f"{ACTOR_METADATA} must be a user id of 1-128 letters, digits or . _ @ -")
-        return actor
-
-    @_guarded
+    @guarded(Action.OPEN_SEND)
     async def Submit(
-        self, request: local_pb2.SubmitRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: local_pb2.SubmitRequest, context: Context, caller: Caller
     ) -> local_pb2.SubmitResponse:
         if not request.recipient_node:
             raise UsageError("recipient_node is required")
@@ -188,9 +176,9 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
             message_id=submitted.message_id, state=local_pb2.DeliveryState.ValueType(submitted.state.value)
         )
 
-    @_guarded
+    @guarded(Action.LIST_MESSAGES, machine=True)
     async def ListOutbox(
-        self, request: local_pb2.ListRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: local_pb2.ListRequest, context: Context, caller: Caller
     ) -> local_pb2.ListOutboxResponse:
         rows = await self._store.outbox.page(min(request.limit or 50, _MAX_LIST), _position(request.before))
         entries = []
@@ -219,9 +207,9 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
             )
         return local_pb2.ListOutboxResponse(entries=entries)
 
-    @_guarded
+    @guarded(Action.LIST_MESSAGES, machine=True)
     async def ListInbox(
-        self, request: local_pb2.ListRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: local_pb2.ListRequest, context: Context, caller: Caller
     ) -> local_pb2.ListInboxResponse:
         rows = await self._store.inbox.page(min(request.limit or 50, _MAX_LIST), _position(request.before))
         entries = []
@@ -249,9 +237,9 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
             )
         return local_pb2.ListInboxResponse(entries=entries)
 
-    @_guarded
+    @guarded(LATER)
     async def GetMessage(
-        self, request: local_pb2.GetMessageRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: local_pb2.GetMessageRequest, context: Context, caller: Caller
     ) -> local_pb2.GetMessageResponse:
         """A damaged row, or one whose local copy cannot be opened, fails with DamagedData
         (DATA_LOSS) naming it; nothing is logged as read."""
@@ -265,7 +253,7 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
                 "outbox", row.seq, row.local_copy, purpose=OUTBOX_PURPOSE, message_id=row.message_id
             )
             state = local_pb2.DeliveryState.ValueType(row.state.value)
-            digest, peer = row.digest, row.recipient
+            peer = row.recipient
         elif request.direction == local_pb2.DIRECTION_INBOX:
             if request.peer_node:
                 found = await self._store.inbox.get(request.peer_node, request.message_id)
@@ -280,32 +268,28 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
                 "inbox", one.seq, one.local_copy, purpose=inbox_purpose(one.sender), message_id=one.message_id
             )
             state = local_pb2.DELIVERY_STATE_DELIVERED
-            digest, peer = rows[0].digest, rows[0].sender
+            peer = rows[0].sender
         else:
             raise UsageError("direction must be DIRECTION_INBOX or DIRECTION_OUTBOX")
         case_ref = case_ref_of(content.body)
-        event = audit_events.read(
-            at_ms=self._clock(),
-            actor=self._actor(context),
-            case_ref=case_ref,
-            message_id=content.message_id,
-            peer=peer,
-            digest=digest,
-        )
-        await self._store.audit.record([event], case_ref)  # committed before any content leaves
-        return local_pb2.GetMessageResponse(
+        caller, link = await self.door.on_message(caller, case_ref, peer)
+        if caller.view is View.METADATA:
+            raise UsageError("your role reads no message content; the audit log lists its metadata")
+        await self.door.served(caller, link, message_id=content.message_id, case_ref=case_ref, peer=peer)
+        return local_pb2.GetMessageResponse(  # the READ event was committed before any content leaves
             message_id=content.message_id,
             sender_node=content.sender_node,
             recipient_node=content.recipient_node,
-            body=content.body,
+            body=project(caller.view, content.body),
             in_reply_to=content.in_reply_to,
             created_at_ms=content.created_at_ms,
             state=state,
+            view=caller.view.value,
         )
 
-    @_guarded
+    @guarded(Action.HEALTH, machine=True)
     async def GetHealth(
-        self, request: local_pb2.GetHealthRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: local_pb2.GetHealthRequest, context: Context, caller: Caller
     ) -> local_pb2.GetHealthResponse:
         for name, days in (("stale_days", request.stale_days), ("expiring_days", request.expiring_days)):
             if days > _MAX_DAYS:
@@ -327,26 +311,30 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
 
     # --- audit log ------------------------------------------------------------------------
 
-    @_guarded
+    @guarded(Action.VERIFY_AUDIT, machine=True)
     async def GetCheckpoint(
-        self, request: local_pb2.GetCheckpointLocalRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: local_pb2.GetCheckpointLocalRequest, context: Context, caller: Caller
     ) -> audit_pb2.SignedCheckpoint:
         return await self._checkpoints.get(create=request.create)
 
-    @_guarded
+    @guarded(Action.READ_METADATA)
     async def ListAudit(
-        self, request: local_pb2.ListAuditRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: local_pb2.ListAuditRequest, context: Context, caller: Caller
     ) -> local_pb2.ListAuditResponse:
         store = self._store
         limit, before = min(request.limit or 50, _MAX_LIST), _position(request.before)
         rows = await store.audit.events(limit, before, request.case_ref)
+        listed = audit_events.listed(
+            at_ms=self._clock(), actor=caller.actor, count=len(rows), what="audit list", view=View.METADATA.value
+        )
+        await store.audit.record([listed])
         return local_pb2.ListAuditResponse(
             entries=[local_pb2.AuditEntry(index=i, leaf=leaf) for i, leaf in rows], size=store.audit.size
         )
 
-    @_guarded
+    @guarded(Action.VERIFY_AUDIT, machine=True)
     async def VerifyAudit(
-        self, request: local_pb2.VerifyAuditRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: local_pb2.VerifyAuditRequest, context: Context, caller: Caller
     ) -> local_pb2.VerifyAuditResponse:
         directory, me = self._cache.current, self._me
         report = await self._store.audit.read(
@@ -363,53 +351,59 @@ class LocalServicer(local_pb2_grpc.LocalServiceServicer):
         response.alarms.extend(a for a in report.alarms if a is not None)
         return response
 
-    @_guarded
+    @guarded(Action.EXPORT, about=_export_link)
     async def ExportCase(
-        self, request: local_pb2.ExportCaseRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: local_pb2.ExportCaseRequest, context: Context, caller: Caller
     ) -> local_pb2.ExportCaseResponse:
-        data, events, messages = await self._exporter.export_case(request.case_ref, self._actor(context))
+        if (
+            caller.account is not None
+            and caller.decision.purpose.value == "AUDIT"
+            and not request.written_request.strip()
+        ):
+            raise UsageError("an auditor's export answers a written request: give its reference (written_request)")
+        data, events, messages = await self._exporter.export_case(request.case_ref, caller.actor)
         return local_pb2.ExportCaseResponse(evidence=data, events=events, messages=messages)
 
     # --- cases (focalpoint.server.case_api) ----------------------------------------------------
 
-    @_guarded
+    @guarded(Action.OPEN_SEND)
     async def OpenCase(
-        self, request: local_pb2.OpenCaseRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: local_pb2.OpenCaseRequest, context: Context, caller: Caller
     ) -> local_pb2.OpenCaseResponse:
-        return await self._cases.open_case(request, self._actor(context))
+        return await self._cases.open_case(request, caller)
 
-    @_guarded
+    @guarded(Action.LIST_CASES)
     async def ListCases(
-        self, request: local_pb2.ListCasesRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: local_pb2.ListCasesRequest, context: Context, caller: Caller
     ) -> local_pb2.ListCasesResponse:
-        return await self._cases.list_cases(request, self._actor(context))
+        return await self._cases.list_cases(request, caller)
 
-    @_guarded
+    @guarded(READ, about=_show_link)
     async def ShowCase(
-        self, request: local_pb2.ShowCaseRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: local_pb2.ShowCaseRequest, context: Context, caller: Caller
     ) -> local_pb2.ShowCaseResponse:
-        return await self._cases.show_case(request, self._actor(context))
+        return await self._cases.show_case(request, caller)
 
-    @_guarded
+    @guarded(LATER, about=_send_link)
     async def SendCase(
-        self, request: local_pb2.SendCaseRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: local_pb2.SendCaseRequest, context: Context, caller: Caller
     ) -> local_pb2.SendCaseResponse:
-        return await self._cases.send_case(request, self._actor(context))
+        return await self._cases.send_case(request, caller)
 
-    @_guarded
+    @guarded(Action.APPROVE, about=_approve_link)
     async def ApproveDraft(
-        self, request: local_pb2.ApproveDraftRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: local_pb2.ApproveDraftRequest, context: Context, caller: Caller
     ) -> local_pb2.SendCaseResponse:
-        return await self._cases.approve_draft(request, self._actor(context))
+        return await self._cases.approve_draft(request, caller)
 
-    @_guarded
+    @guarded(Action.OPEN_SEND)
     async def ListDrafts(
-        self, request: local_pb2.ListDraftsRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: local_pb2.ListDraftsRequest, context: Context, caller: Caller
     ) -> local_pb2.ListDraftsResponse:
-        return await self._cases.list_drafts(request)
+        return await self._cases.list_drafts(request, caller)
 
-    @_guarded
+    @guarded(Action.LIST_MESSAGES)
     async def ListParked(
-        self, request: local_pb2.ListRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: local_pb2.ListRequest, context: Context, caller: Caller
     ) -> local_pb2.ListParkedResponse:
         return await self._cases.list_parked(request)

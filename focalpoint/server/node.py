@@ -35,6 +35,7 @@ from focalpoint.exchange.envelope import Limits
 from focalpoint.exchange.policy import partners
 from focalpoint.net.channels import MAX_STREAMS_PER_CONNECTION, PeerChannels, ServerTls, bind_port, server_options
 from focalpoint.net.directory import DirectoryServerSource, add_directory_service
+from focalpoint.node.accounts import AccountPolicy, Accounts, HashParams
 from focalpoint.node.casedesk import CaseDesk
 from focalpoint.node.casework import CaseWork
 from focalpoint.node.checkpoints import Checkpoints
@@ -43,15 +44,18 @@ from focalpoint.node.directory_cache import DirectoryCache, PeerHints
 from focalpoint.node.export import Exporter
 from focalpoint.node.inbox import Inbox
 from focalpoint.node.keyring import KeyRing
+from focalpoint.node.notify import LogNotifier
 from focalpoint.node.outbox import Outbox
 from focalpoint.node.peer_api import PeerApi
-from focalpoint.node.ports import Clock, PeerTransport, wall_clock_ms
+from focalpoint.node.ports import Clock, Notifier, PeerTransport, wall_clock_ms
 from focalpoint.node.reachability import Reachability
 from focalpoint.node.reconcile import Reconciler
 from focalpoint.node.restore import current_epoch, declare, pending_restore
 from focalpoint.node.witness import Witness
+from focalpoint.people.watch import Watch
 from focalpoint.server.case_api import CaseApi
 from focalpoint.server.config import NodeConfig
+from focalpoint.server.door import Door
 from focalpoint.server.limits import DescriptorBudget, descriptor_budget, raise_descriptor_limit
 from focalpoint.server.local_service import LocalServicer
 from focalpoint.server.peer_service import NodeServicer
@@ -81,8 +85,10 @@ class Node:
         clock_ms: Clock = wall_clock_ms,
         passphrase: str | None = None,
         transport: PeerTransport | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
-        """``transport``: how the node reaches its peers (default: gRPC over mutual TLS)."""
+        """``transport``: how the node reaches its peers (default: gRPC over mutual TLS);
+        ``notifier``: how local users are told of break-glass and anomalies (default: the log)."""
         if keys.node_id != config.node_id:
             raise ConfigError(
                 f"{config.source}: node.id is {config.node_id!r} but {config.keys_file} holds keys of {keys.node_id!r}"
@@ -217,9 +223,38 @@ class Node:
             clock_skew_ms=limits.clock_skew_ms,
             on_alive=self._peer_alive,
         )
+        ac = config.accounts
+        self.notifier: Notifier = notifier or LogNotifier()
+        self.accounts = Accounts(
+            store=store,
+            cipher=cipher,
+            clock_ms=clock_ms,
+            issuer=me,
+            notifier=self.notifier,
+            hashing=HashParams(
+                time_cost=ac.password_time_cost,
+                memory_kib=ac.password_memory_kib,
+                parallelism=ac.password_parallelism,
+            ),
+            policy=AccountPolicy(
+                session_idle_ms=ac.session_idle_minutes * 60_000,
+                session_absolute_ms=ac.session_absolute_hours * 3_600_000,
+                max_failures=ac.lockout_failures,
+                lockout_ms=ac.lockout_minutes * 60_000,
+            ),
+        )
+        self.door = Door(
+            machine_token=keys.local_api_token,
+            accounts=self.accounts,
+            store=store,
+            work=self.casework,
+            clock_ms=clock_ms,
+            notifier=self.notifier,
+            watch=Watch(bulk_limit=ac.anomaly_reads_per_hour),
+        )
         self.local_service = LocalServicer(
             me=me,
-            token=keys.local_api_token,
+            door=self.door,
             store=store,
             cipher=cipher,
             cache=cache,
@@ -229,7 +264,9 @@ class Node:
             reachability=self.reachability,
             clock_ms=clock_ms,
             clock_skew_ms=limits.clock_skew_ms,
-            cases=CaseApi(work=self.casework, desk=self.casedesk, store=store, clock_ms=clock_ms),
+            cases=CaseApi(
+                work=self.casework, desk=self.casedesk, store=store, clock_ms=clock_ms, door=self.door, cipher=cipher
+            ),
         )
         self._health: HealthServicer | None = None
         self._server_tls: ServerTls | None = None
@@ -368,6 +405,7 @@ class Node:
         for task in list(self._background):
             task.cancel()
         await self.transport.close()
+        await self.accounts.close()
         await self.cache.close()
         await self.store.close()
         log.info("node_stopped", node=self.node_id)

@@ -329,12 +329,17 @@ class GetMessageResponse(_message.Message):
     IN_REPLY_TO_FIELD_NUMBER: _builtins.int
     CREATED_AT_MS_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     message_id: _builtins.bytes
     sender_node: _builtins.str
     recipient_node: _builtins.str
     in_reply_to: _builtins.bytes
     created_at_ms: _builtins.int
     state: Global___DeliveryState.ValueType
+    view: _builtins.str
+    """The projection of the body the caller was served (FULL, REPATRIATION, ROUTING, METADATA;
+    docs/permissions.md): fields outside it are absent, not empty.
+    """
     @_builtins.property
     def body(self) -> _messages_pb2.Body: ...
     def __init__(
@@ -347,10 +352,11 @@ class GetMessageResponse(_message.Message):
         in_reply_to: _builtins.bytes = ...,
         created_at_ms: _builtins.int = ...,
         state: Global___DeliveryState.ValueType = ...,
+        view: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "created_at_ms", b"created_at_ms", "in_reply_to", b"in_reply_to", "message_id", b"message_id", "recipient_node", b"recipient_node", "sender_node", b"sender_node", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "created_at_ms", b"created_at_ms", "in_reply_to", b"in_reply_to", "message_id", b"message_id", "recipient_node", b"recipient_node", "sender_node", b"sender_node", "state", b"state", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -567,15 +573,19 @@ class ExportCaseRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CASE_REF_FIELD_NUMBER: _builtins.int
+    WRITTEN_REQUEST_FIELD_NUMBER: _builtins.int
     case_ref: _builtins.str
+    written_request: _builtins.str
+    """An auditor's export answers a written request: its reference, recorded with the export."""
     def __init__(
         self,
         *,
         case_ref: _builtins.str = ...,
+        written_request: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_ref", b"case_ref"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_ref", b"case_ref", "written_request", b"written_request"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -806,20 +816,24 @@ class ShowCaseRequest(_message.Message):
     LINK_ID_FIELD_NUMBER: _builtins.int
     CASE_REF_FIELD_NUMBER: _builtins.int
     PARTNER_NODE_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
     link_id: _builtins.str
     """The link, by id; or by its reference and partner node."""
     case_ref: _builtins.str
     partner_node: _builtins.str
+    content: _builtins.bool
+    """Also serve each message's body, in the caller's view (CaseTimelineEntry.body)."""
     def __init__(
         self,
         *,
         link_id: _builtins.str = ...,
         case_ref: _builtins.str = ...,
         partner_node: _builtins.str = ...,
+        content: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_ref", b"case_ref", "link_id", b"link_id", "partner_node", b"partner_node"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_ref", b"case_ref", "content", b"content", "link_id", b"link_id", "partner_node", b"partner_node"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -837,6 +851,7 @@ class CaseTimelineEntry(_message.Message):
     MESSAGE_ID_FIELD_NUMBER: _builtins.int
     STAGE_AFTER_FIELD_NUMBER: _builtins.int
     FLAGGED_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
     at_ms: _builtins.int
     kind: _builtins.str
     direction: _builtins.str
@@ -848,6 +863,10 @@ class CaseTimelineEntry(_message.Message):
     """Why this message was kept but not applied (a partner's message the table does not allow); empty
     when it was applied.
     """
+    @_builtins.property
+    def body(self) -> _messages_pb2.Body:
+        """With ShowCaseRequest.content: the body in the caller's view (ShowCaseResponse.view)."""
+
     def __init__(
         self,
         *,
@@ -857,10 +876,11 @@ class CaseTimelineEntry(_message.Message):
         message_id: _builtins.bytes = ...,
         stage_after: _builtins.str = ...,
         flagged: _builtins.str = ...,
+        body: _messages_pb2.Body | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_ms", b"at_ms", "direction", b"direction", "flagged", b"flagged", "kind", b"kind", "message_id", b"message_id", "stage_after", b"stage_after"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_ms", b"at_ms", "body", b"body", "direction", b"direction", "flagged", b"flagged", "kind", b"kind", "message_id", b"message_id", "stage_after", b"stage_after"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -939,6 +959,11 @@ class ShowCaseResponse(_message.Message):
     GATE_FIELD_NUMBER: _builtins.int
     DRAFTS_FIELD_NUMBER: _builtins.int
     SIDE_STATES_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    view: _builtins.str
+    """The view the caller was served (docs/permissions.md) and why (the READ event's purpose)."""
+    purpose: _builtins.str
     @_builtins.property
     def link(self) -> Global___CaseSummary: ...
     @_builtins.property
@@ -963,10 +988,12 @@ class ShowCaseResponse(_message.Message):
         gate: _abc.Iterable[Global___GateCheck] | None = ...,
         drafts: _abc.Iterable[Global___CaseDraft] | None = ...,
         side_states: _abc.Iterable[_builtins.str] | None = ...,
+        view: _builtins.str = ...,
+        purpose: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["link", b"link"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["drafts", b"drafts", "gate", b"gate", "link", b"link", "side_states", b"side_states", "timeline", b"timeline"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["drafts", b"drafts", "gate", b"gate", "link", b"link", "purpose", b"purpose", "side_states", b"side_states", "timeline", b"timeline", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1160,3 +1187,620 @@ class ListParkedResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListParkedResponse: _TypeAlias = ListParkedResponse  # noqa: Y015
+
+@_typing.final
+class LoginRequest(_message.Message):
+    """--- People (docs/permissions.md): accounts, sessions, break-glass, access review --------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    PASSWORD_FIELD_NUMBER: _builtins.int
+    SECOND_FACTOR_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    password: _builtins.str
+    second_factor: _builtins.str
+    """The authenticator's 6-digit code, or one unused recovery code."""
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        password: _builtins.str = ...,
+        second_factor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["password", b"password", "second_factor", b"second_factor", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoginRequest: _TypeAlias = LoginRequest  # noqa: Y015
+
+@_typing.final
+class LoginResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_TOKEN_FIELD_NUMBER: _builtins.int
+    USER_FIELD_NUMBER: _builtins.int
+    IDLE_UNTIL_MS_FIELD_NUMBER: _builtins.int
+    EXPIRES_MS_FIELD_NUMBER: _builtins.int
+    session_token: _builtins.str
+    """Opaque and revocable; sent as "authorization: Session <token>"."""
+    idle_until_ms: _builtins.int
+    expires_ms: _builtins.int
+    @_builtins.property
+    def user(self) -> Global___UserInfo: ...
+    def __init__(
+        self,
+        *,
+        session_token: _builtins.str = ...,
+        user: Global___UserInfo | None = ...,
+        idle_until_ms: _builtins.int = ...,
+        expires_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_ms", b"expires_ms", "idle_until_ms", b"idle_until_ms", "session_token", b"session_token", "user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoginResponse: _TypeAlias = LoginResponse  # noqa: Y015
+
+@_typing.final
+class LogoutRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LogoutRequest: _TypeAlias = LogoutRequest  # noqa: Y015
+
+@_typing.final
+class LogoutResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LogoutResponse: _TypeAlias = LogoutResponse  # noqa: Y015
+
+@_typing.final
+class WhoAmIRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WhoAmIRequest: _TypeAlias = WhoAmIRequest  # noqa: Y015
+
+@_typing.final
+class WhoAmIResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def user(self) -> Global___UserInfo: ...
+    def __init__(
+        self,
+        *,
+        user: Global___UserInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WhoAmIResponse: _TypeAlias = WhoAmIResponse  # noqa: Y015
+
+@_typing.final
+class UserInfo(_message.Message):
+    """An account as an operator sees it: never a password, seed or code."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    ROLES_FIELD_NUMBER: _builtins.int
+    GRANTS_FIELD_NUMBER: _builtins.int
+    CONSULAR_STATE_FIELD_NUMBER: _builtins.int
+    DISTRICT_FIELD_NUMBER: _builtins.int
+    DISABLED_FIELD_NUMBER: _builtins.int
+    ENROLLED_FIELD_NUMBER: _builtins.int
+    LOCKED_UNTIL_MS_FIELD_NUMBER: _builtins.int
+    LAST_LOGIN_MS_FIELD_NUMBER: _builtins.int
+    SESSIONS_FIELD_NUMBER: _builtins.int
+    PENDING_CHANGE_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    unit: _builtins.str
+    """Directory institution id of the user's unit."""
+    consular_state: _builtins.str
+    disabled: _builtins.bool
+    enrolled: _builtins.bool
+    locked_until_ms: _builtins.int
+    last_login_ms: _builtins.int
+    sessions: _builtins.int
+    pending_change: _builtins.bool
+    """A change of roles waits for a second operator."""
+    @_builtins.property
+    def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """case_officer, consular_officer, operator, directory_admin, auditor."""
+
+    @_builtins.property
+    def grants(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """approve, override."""
+
+    @_builtins.property
+    def district(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        unit: _builtins.str = ...,
+        roles: _abc.Iterable[_builtins.str] | None = ...,
+        grants: _abc.Iterable[_builtins.str] | None = ...,
+        consular_state: _builtins.str = ...,
+        district: _abc.Iterable[_builtins.str] | None = ...,
+        disabled: _builtins.bool = ...,
+        enrolled: _builtins.bool = ...,
+        locked_until_ms: _builtins.int = ...,
+        last_login_ms: _builtins.int = ...,
+        sessions: _builtins.int = ...,
+        pending_change: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consular_state", b"consular_state", "disabled", b"disabled", "district", b"district", "enrolled", b"enrolled", "grants", b"grants", "last_login_ms", b"last_login_ms", "locked_until_ms", b"locked_until_ms", "pending_change", b"pending_change", "roles", b"roles", "sessions", b"sessions", "unit", b"unit", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UserInfo: _TypeAlias = UserInfo  # noqa: Y015
+
+@_typing.final
+class UserSpec(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    ROLES_FIELD_NUMBER: _builtins.int
+    GRANTS_FIELD_NUMBER: _builtins.int
+    CONSULAR_STATE_FIELD_NUMBER: _builtins.int
+    DISTRICT_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    unit: _builtins.str
+    consular_state: _builtins.str
+    @_builtins.property
+    def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def grants(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def district(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        unit: _builtins.str = ...,
+        roles: _abc.Iterable[_builtins.str] | None = ...,
+        grants: _abc.Iterable[_builtins.str] | None = ...,
+        consular_state: _builtins.str = ...,
+        district: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consular_state", b"consular_state", "district", b"district", "grants", b"grants", "roles", b"roles", "unit", b"unit", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UserSpec: _TypeAlias = UserSpec  # noqa: Y015
+
+@_typing.final
+class UserRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UserRequest: _TypeAlias = UserRequest  # noqa: Y015
+
+@_typing.final
+class AddFirstOperatorRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    unit: _builtins.str
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        unit: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["unit", b"unit", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddFirstOperatorRequest: _TypeAlias = AddFirstOperatorRequest  # noqa: Y015
+
+@_typing.final
+class UserChangeResponse(_message.Message):
+    """What an account change did: applied, or waiting for a second operator; with the one-time
+    enrolment code when the change issued one (shown once, to hand to the user).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    APPLIED_FIELD_NUMBER: _builtins.int
+    ENROLMENT_CODE_FIELD_NUMBER: _builtins.int
+    ENROLMENT_EXPIRES_MS_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    applied: _builtins.bool
+    enrolment_code: _builtins.str
+    enrolment_expires_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        applied: _builtins.bool = ...,
+        enrolment_code: _builtins.str = ...,
+        enrolment_expires_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "enrolment_code", b"enrolment_code", "enrolment_expires_ms", b"enrolment_expires_ms", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UserChangeResponse: _TypeAlias = UserChangeResponse  # noqa: Y015
+
+@_typing.final
+class ListUsersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListUsersRequest: _TypeAlias = ListUsersRequest  # noqa: Y015
+
+@_typing.final
+class ListUsersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def users(self) -> _containers.RepeatedCompositeFieldContainer[Global___UserInfo]: ...
+    def __init__(
+        self,
+        *,
+        users: _abc.Iterable[Global___UserInfo] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["users", b"users"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListUsersResponse: _TypeAlias = ListUsersResponse  # noqa: Y015
+
+@_typing.final
+class BeginEnrolmentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENROLMENT_CODE_FIELD_NUMBER: _builtins.int
+    PASSWORD_FIELD_NUMBER: _builtins.int
+    enrolment_code: _builtins.str
+    password: _builtins.str
+    def __init__(
+        self,
+        *,
+        enrolment_code: _builtins.str = ...,
+        password: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enrolment_code", b"enrolment_code", "password", b"password"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BeginEnrolmentRequest: _TypeAlias = BeginEnrolmentRequest  # noqa: Y015
+
+@_typing.final
+class BeginEnrolmentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    SECRET_FIELD_NUMBER: _builtins.int
+    OTPAUTH_URI_FIELD_NUMBER: _builtins.int
+    RECOVERY_CODES_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    secret: _builtins.str
+    """The authenticator's secret (base32) and its otpauth:// URI (for a QR code); shown once."""
+    otpauth_uri: _builtins.str
+    @_builtins.property
+    def recovery_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """One-time recovery codes, shown once."""
+
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        secret: _builtins.str = ...,
+        otpauth_uri: _builtins.str = ...,
+        recovery_codes: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["otpauth_uri", b"otpauth_uri", "recovery_codes", b"recovery_codes", "secret", b"secret", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BeginEnrolmentResponse: _TypeAlias = BeginEnrolmentResponse  # noqa: Y015
+
+@_typing.final
+class FinishEnrolmentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENROLMENT_CODE_FIELD_NUMBER: _builtins.int
+    TOTP_FIELD_NUMBER: _builtins.int
+    enrolment_code: _builtins.str
+    totp: _builtins.str
+    """A current code from the authenticator: proves it was set up."""
+    def __init__(
+        self,
+        *,
+        enrolment_code: _builtins.str = ...,
+        totp: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enrolment_code", b"enrolment_code", "totp", b"totp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FinishEnrolmentRequest: _TypeAlias = FinishEnrolmentRequest  # noqa: Y015
+
+@_typing.final
+class BreakGlassRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINK_ID_FIELD_NUMBER: _builtins.int
+    CASE_REF_FIELD_NUMBER: _builtins.int
+    PARTNER_NODE_FIELD_NUMBER: _builtins.int
+    REASON_CODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    link_id: _builtins.str
+    case_ref: _builtins.str
+    partner_node: _builtins.str
+    reason_code: _builtins.str
+    """CHILD_IN_DANGER, OWNER_UNREACHABLE, COURT_ORDER, OTHER."""
+    reason: _builtins.str
+    """Why, in words (kept at this node, sealed; never in the audit log)."""
+    def __init__(
+        self,
+        *,
+        link_id: _builtins.str = ...,
+        case_ref: _builtins.str = ...,
+        partner_node: _builtins.str = ...,
+        reason_code: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_ref", b"case_ref", "link_id", b"link_id", "partner_node", b"partner_node", "reason", b"reason", "reason_code", b"reason_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BreakGlassRequest: _TypeAlias = BreakGlassRequest  # noqa: Y015
+
+@_typing.final
+class BreakGlassResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNTIL_MS_FIELD_NUMBER: _builtins.int
+    until_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        until_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["until_ms", b"until_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BreakGlassResponse: _TypeAlias = BreakGlassResponse  # noqa: Y015
+
+@_typing.final
+class AccessReviewRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CASE_REF_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    case_ref: _builtins.str
+    limit: _builtins.int
+    def __init__(
+        self,
+        *,
+        case_ref: _builtins.str = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_ref", b"case_ref", "limit", b"limit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AccessReviewRequest: _TypeAlias = AccessReviewRequest  # noqa: Y015
+
+@_typing.final
+class AccessEntry(_message.Message):
+    """One access to a case, from the audit log."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    AT_MS_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    PEER_NODE_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    at_ms: _builtins.int
+    kind: _builtins.str
+    """read, list, exported, break_glass, access_denied, anomaly."""
+    actor: _builtins.str
+    view: _builtins.str
+    purpose: _builtins.str
+    peer_node: _builtins.str
+    detail: _builtins.str
+    def __init__(
+        self,
+        *,
+        index: _builtins.int = ...,
+        at_ms: _builtins.int = ...,
+        kind: _builtins.str = ...,
+        actor: _builtins.str = ...,
+        view: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+        peer_node: _builtins.str = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "at_ms", b"at_ms", "detail", b"detail", "index", b"index", "kind", b"kind", "peer_node", b"peer_node", "purpose", b"purpose", "view", b"view"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AccessEntry: _TypeAlias = AccessEntry  # noqa: Y015
+
+@_typing.final
+class AccessReviewResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    TRUNCATED_FIELD_NUMBER: _builtins.int
+    truncated: _builtins.bool
+    """True when the log held more than `limit` entries for the case (the newest are shown)."""
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___AccessEntry]: ...
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[Global___AccessEntry] | None = ...,
+        truncated: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "truncated", b"truncated"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AccessReviewResponse: _TypeAlias = AccessReviewResponse  # noqa: Y015
+
+@_typing.final
+class RestrictCaseRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINK_ID_FIELD_NUMBER: _builtins.int
+    USERS_FIELD_NUMBER: _builtins.int
+    LIFT_FIELD_NUMBER: _builtins.int
+    link_id: _builtins.str
+    lift: _builtins.bool
+    @_builtins.property
+    def users(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The officers who may still read the case; empty with lift = true lifts the restriction."""
+
+    def __init__(
+        self,
+        *,
+        link_id: _builtins.str = ...,
+        users: _abc.Iterable[_builtins.str] | None = ...,
+        lift: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lift", b"lift", "link_id", b"link_id", "users", b"users"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RestrictCaseRequest: _TypeAlias = RestrictCaseRequest  # noqa: Y015
+
+@_typing.final
+class AssignCaseRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINK_ID_FIELD_NUMBER: _builtins.int
+    USERS_FIELD_NUMBER: _builtins.int
+    link_id: _builtins.str
+    @_builtins.property
+    def users(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The officers working the case (of its unit)."""
+
+    def __init__(
+        self,
+        *,
+        link_id: _builtins.str = ...,
+        users: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["link_id", b"link_id", "users", b"users"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AssignCaseRequest: _TypeAlias = AssignCaseRequest  # noqa: Y015
+
+@_typing.final
+class Empty(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Empty: _TypeAlias = Empty  # noqa: Y015

@@ -115,6 +115,96 @@ class LocalServiceStub:
                 request_serializer=focalpoint_dot_v1_dot_local__pb2.ListRequest.SerializeToString,
                 response_deserializer=focalpoint_dot_v1_dot_local__pb2.ListParkedResponse.FromString,
                 _registered_method=True)
+        self.Login = channel.unary_unary(
+                '/focalpoint.v1.LocalService/Login',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.LoginRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.LoginResponse.FromString,
+                _registered_method=True)
+        self.Logout = channel.unary_unary(
+                '/focalpoint.v1.LocalService/Logout',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.LogoutRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.LogoutResponse.FromString,
+                _registered_method=True)
+        self.WhoAmI = channel.unary_unary(
+                '/focalpoint.v1.LocalService/WhoAmI',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.WhoAmIRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.WhoAmIResponse.FromString,
+                _registered_method=True)
+        self.BeginEnrolment = channel.unary_unary(
+                '/focalpoint.v1.LocalService/BeginEnrolment',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.BeginEnrolmentRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.BeginEnrolmentResponse.FromString,
+                _registered_method=True)
+        self.FinishEnrolment = channel.unary_unary(
+                '/focalpoint.v1.LocalService/FinishEnrolment',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.FinishEnrolmentRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.UserInfo.FromString,
+                _registered_method=True)
+        self.AddFirstOperator = channel.unary_unary(
+                '/focalpoint.v1.LocalService/AddFirstOperator',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.AddFirstOperatorRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.UserChangeResponse.FromString,
+                _registered_method=True)
+        self.AddUser = channel.unary_unary(
+                '/focalpoint.v1.LocalService/AddUser',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.UserSpec.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.UserChangeResponse.FromString,
+                _registered_method=True)
+        self.SetRoles = channel.unary_unary(
+                '/focalpoint.v1.LocalService/SetRoles',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.UserSpec.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.UserChangeResponse.FromString,
+                _registered_method=True)
+        self.ConfirmUserChange = channel.unary_unary(
+                '/focalpoint.v1.LocalService/ConfirmUserChange',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.UserRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.UserChangeResponse.FromString,
+                _registered_method=True)
+        self.DisableUser = channel.unary_unary(
+                '/focalpoint.v1.LocalService/DisableUser',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.UserRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.UserChangeResponse.FromString,
+                _registered_method=True)
+        self.EnableUser = channel.unary_unary(
+                '/focalpoint.v1.LocalService/EnableUser',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.UserRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.UserChangeResponse.FromString,
+                _registered_method=True)
+        self.ResetSecondFactor = channel.unary_unary(
+                '/focalpoint.v1.LocalService/ResetSecondFactor',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.UserRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.UserChangeResponse.FromString,
+                _registered_method=True)
+        self.ListUsers = channel.unary_unary(
+                '/focalpoint.v1.LocalService/ListUsers',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.ListUsersRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.ListUsersResponse.FromString,
+                _registered_method=True)
+        self.ShowUser = channel.unary_unary(
+                '/focalpoint.v1.LocalService/ShowUser',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.UserRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.UserInfo.FromString,
+                _registered_method=True)
+        self.OpenBreakGlass = channel.unary_unary(
+                '/focalpoint.v1.LocalService/OpenBreakGlass',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.BreakGlassRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.BreakGlassResponse.FromString,
+                _registered_method=True)
+        self.AccessReview = channel.unary_unary(
+                '/focalpoint.v1.LocalService/AccessReview',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.AccessReviewRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.AccessReviewResponse.FromString,
+                _registered_method=True)
+        self.RestrictCase = channel.unary_unary(
+                '/focalpoint.v1.LocalService/RestrictCase',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.RestrictCaseRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.Empty.FromString,
+                _registered_method=True)
+        self.AssignCase = channel.unary_unary(
+                '/focalpoint.v1.LocalService/AssignCase',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.AssignCaseRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.Empty.FromString,
+                _registered_method=True)
 
 
 class LocalServiceServicer:
@@ -218,6 +308,117 @@ class LocalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Login(self, request, context):
+        """People (docs/permissions.md). Login and enrolment need no session; every other call is
+        authorised from the caller's session at one door; the node's machine credential reaches
+        only health, the checkpoint, log verification, delivery lists and the first operator.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Logout(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WhoAmI(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BeginEnrolment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FinishEnrolment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddFirstOperator(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddUser(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetRoles(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmUserChange(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableUser(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnableUser(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetSecondFactor(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListUsers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ShowUser(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def OpenBreakGlass(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AccessReview(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestrictCase(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AssignCase(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LocalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -300,6 +501,96 @@ def add_LocalServiceServicer_to_server(servicer, server):
                     servicer.ListParked,
                     request_deserializer=focalpoint_dot_v1_dot_local__pb2.ListRequest.FromString,
                     response_serializer=focalpoint_dot_v1_dot_local__pb2.ListParkedResponse.SerializeToString,
+            ),
+            'Login': grpc.unary_unary_rpc_method_handler(
+                    servicer.Login,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.LoginRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.LoginResponse.SerializeToString,
+            ),
+            'Logout': grpc.unary_unary_rpc_method_handler(
+                    servicer.Logout,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.LogoutRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.LogoutResponse.SerializeToString,
+            ),
+            'WhoAmI': grpc.unary_unary_rpc_method_handler(
+                    servicer.WhoAmI,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.WhoAmIRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.WhoAmIResponse.SerializeToString,
+            ),
+            'BeginEnrolment': grpc.unary_unary_rpc_method_handler(
+                    servicer.BeginEnrolment,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.BeginEnrolmentRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.BeginEnrolmentResponse.SerializeToString,
+            ),
+            'FinishEnrolment': grpc.unary_unary_rpc_method_handler(
+                    servicer.FinishEnrolment,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.FinishEnrolmentRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.UserInfo.SerializeToString,
+            ),
+            'AddFirstOperator': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddFirstOperator,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.AddFirstOperatorRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.UserChangeResponse.SerializeToString,
+            ),
+            'AddUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddUser,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.UserSpec.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.UserChangeResponse.SerializeToString,
+            ),
+            'SetRoles': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRoles,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.UserSpec.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.UserChangeResponse.SerializeToString,
+            ),
+            'ConfirmUserChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmUserChange,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.UserRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.UserChangeResponse.SerializeToString,
+            ),
+            'DisableUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableUser,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.UserRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.UserChangeResponse.SerializeToString,
+            ),
+            'EnableUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnableUser,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.UserRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.UserChangeResponse.SerializeToString,
+            ),
+            'ResetSecondFactor': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetSecondFactor,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.UserRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.UserChangeResponse.SerializeToString,
+            ),
+            'ListUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUsers,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.ListUsersRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.ListUsersResponse.SerializeToString,
+            ),
+            'ShowUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.ShowUser,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.UserRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.UserInfo.SerializeToString,
+            ),
+            'OpenBreakGlass': grpc.unary_unary_rpc_method_handler(
+                    servicer.OpenBreakGlass,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.BreakGlassRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.BreakGlassResponse.SerializeToString,
+            ),
+            'AccessReview': grpc.unary_unary_rpc_method_handler(
+                    servicer.AccessReview,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.AccessReviewRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.AccessReviewResponse.SerializeToString,
+            ),
+            'RestrictCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestrictCase,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.RestrictCaseRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.Empty.SerializeToString,
+            ),
+            'AssignCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.AssignCase,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.AssignCaseRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.Empty.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -734,6 +1025,492 @@ class LocalService:
             '/focalpoint.v1.LocalService/ListParked',
             focalpoint_dot_v1_dot_local__pb2.ListRequest.SerializeToString,
             focalpoint_dot_v1_dot_local__pb2.ListParkedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Login(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/Login',
+            focalpoint_dot_v1_dot_local__pb2.LoginRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.LoginResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Logout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/Logout',
+            focalpoint_dot_v1_dot_local__pb2.LogoutRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.LogoutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WhoAmI(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/WhoAmI',
+            focalpoint_dot_v1_dot_local__pb2.WhoAmIRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.WhoAmIResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BeginEnrolment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/BeginEnrolment',
+            focalpoint_dot_v1_dot_local__pb2.BeginEnrolmentRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.BeginEnrolmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FinishEnrolment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/FinishEnrolment',
+            focalpoint_dot_v1_dot_local__pb2.FinishEnrolmentRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.UserInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddFirstOperator(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/AddFirstOperator',
+            focalpoint_dot_v1_dot_local__pb2.AddFirstOperatorRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.UserChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/AddUser',
+            focalpoint_dot_v1_dot_local__pb2.UserSpec.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.UserChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRoles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/SetRoles',
+            focalpoint_dot_v1_dot_local__pb2.UserSpec.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.UserChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmUserChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/ConfirmUserChange',
+            focalpoint_dot_v1_dot_local__pb2.UserRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.UserChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/DisableUser',
+            focalpoint_dot_v1_dot_local__pb2.UserRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.UserChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnableUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/EnableUser',
+            focalpoint_dot_v1_dot_local__pb2.UserRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.UserChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetSecondFactor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/ResetSecondFactor',
+            focalpoint_dot_v1_dot_local__pb2.UserRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.UserChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/ListUsers',
+            focalpoint_dot_v1_dot_local__pb2.ListUsersRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.ListUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ShowUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/ShowUser',
+            focalpoint_dot_v1_dot_local__pb2.UserRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.UserInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OpenBreakGlass(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/OpenBreakGlass',
+            focalpoint_dot_v1_dot_local__pb2.BreakGlassRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.BreakGlassResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AccessReview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/AccessReview',
+            focalpoint_dot_v1_dot_local__pb2.AccessReviewRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.AccessReviewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestrictCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/RestrictCase',
+            focalpoint_dot_v1_dot_local__pb2.RestrictCaseRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AssignCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/AssignCase',
+            focalpoint_dot_v1_dot_local__pb2.AssignCaseRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

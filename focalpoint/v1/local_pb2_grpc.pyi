@@ -50,6 +50,28 @@ class LocalServiceStub:
     ApproveDraft: _grpc.UnaryUnaryMultiCallable[_local_pb2.ApproveDraftRequest, _local_pb2.SendCaseResponse]
     ListDrafts: _grpc.UnaryUnaryMultiCallable[_local_pb2.ListDraftsRequest, _local_pb2.ListDraftsResponse]
     ListParked: _grpc.UnaryUnaryMultiCallable[_local_pb2.ListRequest, _local_pb2.ListParkedResponse]
+    Login: _grpc.UnaryUnaryMultiCallable[_local_pb2.LoginRequest, _local_pb2.LoginResponse]
+    """People (docs/permissions.md). Login and enrolment need no session; every other call is
+    authorised from the caller's session at one door; the node's machine credential reaches
+    only health, the checkpoint, log verification, delivery lists and the first operator.
+    """
+    Logout: _grpc.UnaryUnaryMultiCallable[_local_pb2.LogoutRequest, _local_pb2.LogoutResponse]
+    WhoAmI: _grpc.UnaryUnaryMultiCallable[_local_pb2.WhoAmIRequest, _local_pb2.WhoAmIResponse]
+    BeginEnrolment: _grpc.UnaryUnaryMultiCallable[_local_pb2.BeginEnrolmentRequest, _local_pb2.BeginEnrolmentResponse]
+    FinishEnrolment: _grpc.UnaryUnaryMultiCallable[_local_pb2.FinishEnrolmentRequest, _local_pb2.UserInfo]
+    AddFirstOperator: _grpc.UnaryUnaryMultiCallable[_local_pb2.AddFirstOperatorRequest, _local_pb2.UserChangeResponse]
+    AddUser: _grpc.UnaryUnaryMultiCallable[_local_pb2.UserSpec, _local_pb2.UserChangeResponse]
+    SetRoles: _grpc.UnaryUnaryMultiCallable[_local_pb2.UserSpec, _local_pb2.UserChangeResponse]
+    ConfirmUserChange: _grpc.UnaryUnaryMultiCallable[_local_pb2.UserRequest, _local_pb2.UserChangeResponse]
+    DisableUser: _grpc.UnaryUnaryMultiCallable[_local_pb2.UserRequest, _local_pb2.UserChangeResponse]
+    EnableUser: _grpc.UnaryUnaryMultiCallable[_local_pb2.UserRequest, _local_pb2.UserChangeResponse]
+    ResetSecondFactor: _grpc.UnaryUnaryMultiCallable[_local_pb2.UserRequest, _local_pb2.UserChangeResponse]
+    ListUsers: _grpc.UnaryUnaryMultiCallable[_local_pb2.ListUsersRequest, _local_pb2.ListUsersResponse]
+    ShowUser: _grpc.UnaryUnaryMultiCallable[_local_pb2.UserRequest, _local_pb2.UserInfo]
+    OpenBreakGlass: _grpc.UnaryUnaryMultiCallable[_local_pb2.BreakGlassRequest, _local_pb2.BreakGlassResponse]
+    AccessReview: _grpc.UnaryUnaryMultiCallable[_local_pb2.AccessReviewRequest, _local_pb2.AccessReviewResponse]
+    RestrictCase: _grpc.UnaryUnaryMultiCallable[_local_pb2.RestrictCaseRequest, _local_pb2.Empty]
+    AssignCase: _grpc.UnaryUnaryMultiCallable[_local_pb2.AssignCaseRequest, _local_pb2.Empty]
 
 @_typing.type_check_only
 class LocalServiceAsyncStub(LocalServiceStub):
@@ -72,6 +94,28 @@ class LocalServiceAsyncStub(LocalServiceStub):
     ApproveDraft: _aio.UnaryUnaryMultiCallable[_local_pb2.ApproveDraftRequest, _local_pb2.SendCaseResponse]  # type: ignore[assignment]
     ListDrafts: _aio.UnaryUnaryMultiCallable[_local_pb2.ListDraftsRequest, _local_pb2.ListDraftsResponse]  # type: ignore[assignment]
     ListParked: _aio.UnaryUnaryMultiCallable[_local_pb2.ListRequest, _local_pb2.ListParkedResponse]  # type: ignore[assignment]
+    Login: _aio.UnaryUnaryMultiCallable[_local_pb2.LoginRequest, _local_pb2.LoginResponse]  # type: ignore[assignment]
+    """People (docs/permissions.md). Login and enrolment need no session; every other call is
+    authorised from the caller's session at one door; the node's machine credential reaches
+    only health, the checkpoint, log verification, delivery lists and the first operator.
+    """
+    Logout: _aio.UnaryUnaryMultiCallable[_local_pb2.LogoutRequest, _local_pb2.LogoutResponse]  # type: ignore[assignment]
+    WhoAmI: _aio.UnaryUnaryMultiCallable[_local_pb2.WhoAmIRequest, _local_pb2.WhoAmIResponse]  # type: ignore[assignment]
+    BeginEnrolment: _aio.UnaryUnaryMultiCallable[_local_pb2.BeginEnrolmentRequest, _local_pb2.BeginEnrolmentResponse]  # type: ignore[assignment]
+    FinishEnrolment: _aio.UnaryUnaryMultiCallable[_local_pb2.FinishEnrolmentRequest, _local_pb2.UserInfo]  # type: ignore[assignment]
+    AddFirstOperator: _aio.UnaryUnaryMultiCallable[_local_pb2.AddFirstOperatorRequest, _local_pb2.UserChangeResponse]  # type: ignore[assignment]
+    AddUser: _aio.UnaryUnaryMultiCallable[_local_pb2.UserSpec, _local_pb2.UserChangeResponse]  # type: ignore[assignment]
+    SetRoles: _aio.UnaryUnaryMultiCallable[_local_pb2.UserSpec, _local_pb2.UserChangeResponse]  # type: ignore[assignment]
+    ConfirmUserChange: _aio.UnaryUnaryMultiCallable[_local_pb2.UserRequest, _local_pb2.UserChangeResponse]  # type: ignore[assignment]
+    DisableUser: _aio.UnaryUnaryMultiCallable[_local_pb2.UserRequest, _local_pb2.UserChangeResponse]  # type: ignore[assignment]
+    EnableUser: _aio.UnaryUnaryMultiCallable[_local_pb2.UserRequest, _local_pb2.UserChangeResponse]  # type: ignore[assignment]
+    ResetSecondFactor: _aio.UnaryUnaryMultiCallable[_local_pb2.UserRequest, _local_pb2.UserChangeResponse]  # type: ignore[assignment]
+    ListUsers: _aio.UnaryUnaryMultiCallable[_local_pb2.ListUsersRequest, _local_pb2.ListUsersResponse]  # type: ignore[assignment]
+    ShowUser: _aio.UnaryUnaryMultiCallable[_local_pb2.UserRequest, _local_pb2.UserInfo]  # type: ignore[assignment]
+    OpenBreakGlass: _aio.UnaryUnaryMultiCallable[_local_pb2.BreakGlassRequest, _local_pb2.BreakGlassResponse]  # type: ignore[assignment]
+    AccessReview: _aio.UnaryUnaryMultiCallable[_local_pb2.AccessReviewRequest, _local_pb2.AccessReviewResponse]  # type: ignore[assignment]
+    RestrictCase: _aio.UnaryUnaryMultiCallable[_local_pb2.RestrictCaseRequest, _local_pb2.Empty]  # type: ignore[assignment]
+    AssignCase: _aio.UnaryUnaryMultiCallable[_local_pb2.AssignCaseRequest, _local_pb2.Empty]  # type: ignore[assignment]
 
 class LocalServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -187,5 +231,135 @@ class LocalServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _local_pb2.ListRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_local_pb2.ListParkedResponse, _abc.Awaitable[_local_pb2.ListParkedResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def Login(
+        self,
+        request: _local_pb2.LoginRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.LoginResponse, _abc.Awaitable[_local_pb2.LoginResponse]]:
+        """People (docs/permissions.md). Login and enrolment need no session; every other call is
+        authorised from the caller's session at one door; the node's machine credential reaches
+        only health, the checkpoint, log verification, delivery lists and the first operator.
+        """
+
+    @_abc_1.abstractmethod
+    def Logout(
+        self,
+        request: _local_pb2.LogoutRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.LogoutResponse, _abc.Awaitable[_local_pb2.LogoutResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def WhoAmI(
+        self,
+        request: _local_pb2.WhoAmIRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.WhoAmIResponse, _abc.Awaitable[_local_pb2.WhoAmIResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def BeginEnrolment(
+        self,
+        request: _local_pb2.BeginEnrolmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.BeginEnrolmentResponse, _abc.Awaitable[_local_pb2.BeginEnrolmentResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def FinishEnrolment(
+        self,
+        request: _local_pb2.FinishEnrolmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.UserInfo, _abc.Awaitable[_local_pb2.UserInfo]]: ...
+
+    @_abc_1.abstractmethod
+    def AddFirstOperator(
+        self,
+        request: _local_pb2.AddFirstOperatorRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.UserChangeResponse, _abc.Awaitable[_local_pb2.UserChangeResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AddUser(
+        self,
+        request: _local_pb2.UserSpec,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.UserChangeResponse, _abc.Awaitable[_local_pb2.UserChangeResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetRoles(
+        self,
+        request: _local_pb2.UserSpec,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.UserChangeResponse, _abc.Awaitable[_local_pb2.UserChangeResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ConfirmUserChange(
+        self,
+        request: _local_pb2.UserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.UserChangeResponse, _abc.Awaitable[_local_pb2.UserChangeResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DisableUser(
+        self,
+        request: _local_pb2.UserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.UserChangeResponse, _abc.Awaitable[_local_pb2.UserChangeResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def EnableUser(
+        self,
+        request: _local_pb2.UserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.UserChangeResponse, _abc.Awaitable[_local_pb2.UserChangeResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ResetSecondFactor(
+        self,
+        request: _local_pb2.UserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.UserChangeResponse, _abc.Awaitable[_local_pb2.UserChangeResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListUsers(
+        self,
+        request: _local_pb2.ListUsersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.ListUsersResponse, _abc.Awaitable[_local_pb2.ListUsersResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ShowUser(
+        self,
+        request: _local_pb2.UserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.UserInfo, _abc.Awaitable[_local_pb2.UserInfo]]: ...
+
+    @_abc_1.abstractmethod
+    def OpenBreakGlass(
+        self,
+        request: _local_pb2.BreakGlassRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.BreakGlassResponse, _abc.Awaitable[_local_pb2.BreakGlassResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AccessReview(
+        self,
+        request: _local_pb2.AccessReviewRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.AccessReviewResponse, _abc.Awaitable[_local_pb2.AccessReviewResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RestrictCase(
+        self,
+        request: _local_pb2.RestrictCaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.Empty, _abc.Awaitable[_local_pb2.Empty]]: ...
+
+    @_abc_1.abstractmethod
+    def AssignCase(
+        self,
+        request: _local_pb2.AssignCaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.Empty, _abc.Awaitable[_local_pb2.Empty]]: ...
 
 def add_LocalServiceServicer_to_server(servicer: LocalServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
