@@ -11,11 +11,13 @@
 - ``diagram``: the state diagram drawn from the table (docs/cases.md);
 - ``forms``: the YAML forms officials fill, one per kind, and reading them back into a body;
 - ``facts``: from a wire body to the facts the fold reads; ``codec``: events to bytes and back;
+- ``views``: each role's projection of a body (allow-lists of field paths), and the State of
+  origin's answer on nationality that decides a consul's access;
 - ``codes``: the network code list in use: which codes a version does not know (a sender refuses
   them), how a code reads in a language (an unknown newer code shown, never dropped), and country
   and language names from CLDR (Babel).
 
-Imports: ``directory``, ``focalpoint.exchange`` and the foundation (``errors``, ``ids``, ``v1``).
+Imports: ``directory``, ``focalpoint.exchange``, ``focalpoint.people`` and the foundation (``errors``, ``ids``, ``v1``).
 No I/O, no clock reads (the time is passed in), no grpc. Modules are imported by name, so one
 that needs a heavy dependency (Babel) costs nothing to the others.
 """

@@ -3,7 +3,8 @@
 Implementations satisfy them structurally (``typing.Protocol``), so they need not import
 the node: ``focalpoint.net.channels.PeerChannels`` (gRPC over mutual TLS) and
 ``focalpoint.net.memory`` (an in-memory network for tests) are ``PeerTransport``s;
-``focalpoint.net.directory.DirectoryServerSource`` is a ``BundleSource``. Storage has its own
+``focalpoint.net.directory.DirectoryServerSource`` is a ``BundleSource``; ``focalpoint.node.notify``
+holds the ``Notifier``s (a log line; a list for tests). Storage has its own
 Protocols in ``focalpoint.storage.base``.
 """
 
@@ -16,7 +17,7 @@ from typing import Any, Protocol
 from directory import Directory
 from focalpoint.v1 import audit_pb2, envelope_pb2, node_pb2
 
-__all__ = ["BundleSource", "Clock", "DirectoryView", "PeerTransport", "Spawn", "wall_clock_ms"]
+__all__ = ["BundleSource", "Clock", "DirectoryView", "Notifier", "PeerTransport", "Spawn", "wall_clock_ms"]
 
 # Milliseconds since the epoch; passed in so tests can freeze or move time.
 Clock = Callable[[], int]
@@ -84,3 +85,13 @@ class BundleSource(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class Notifier(Protocol):
+    """Telling local users that something happened that concerns them (a break-glass on their
+    unit's case, an access alert)."""
+
+    async def notify(self, users: Sequence[str], event: str, *, case_ref: str = "") -> None:
+        """Tell local users (ids) that ``event`` happened (e.g. "break_glass", "anomaly:bulk_reads").
+        Never case content: an event name and at most a case reference."""
+        ...

@@ -1,5 +1,6 @@
 """What the node keeps, behind Protocols per aggregate: outbox, inbox, directory documents,
-the audit log and the case links, joined in one ``Store`` (one backend, one unit of work).
+the audit log, the case links and the local users' accounts, joined in one ``Store`` (one
+backend, one unit of work).
 
 Implementations: ``focalpoint.storage.sqlite`` (the node's) and ``focalpoint.storage.memory``
 (a fake for tests); both pass the same contract suite (tests/storage/).
@@ -34,6 +35,7 @@ from typing import Protocol, TypeVar
 from focalpoint.audit.verify import LogReader
 from focalpoint.cases.events import Origin
 from focalpoint.cases.stages import Side, Stage
+from focalpoint.people.roles import Grant, Role
 from focalpoint.v1 import envelope_pb2, local_pb2
 
 __all__ = [
@@ -42,8 +44,11 @@ __all__ = [
     "NOT_RECEIVED",
     "RESTORE_DECLARATION",
     "RESTORE_PENDING",
+    "AccountStore",
+    "AccountWrite",
     "AuditStore",
     "AuditView",
+    "BreakGlassRow",
     "CaseApplied",
     "CaseEventRow",
     "CaseStore",
@@ -67,9 +72,13 @@ __all__ = [
     "OutboxStore",
     "ParkedMessage",
     "ParkedRow",
+    "PendingRow",
     "ReceiptSigner",
+    "Restriction",
+    "SessionRow",
     "Store",
     "Unconfirmed",
+    "UserRow",
     "inbox_outcomes",
 ]
 
@@ -679,6 +688,167 @@ class CaseStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    """A local user as stored (``focalpoint.node.accounts`` keeps the rules). Secrets are kept only
+    as what cannot give them back: the password as an Argon2id hash, the enrolment and recovery
+    codes as SHA-256 digests, and the second-factor seed sealed under the storage key.
+
+    ``version`` counts the row's writes: a write names the version it read (0: a new user) and
+    fails with ``Conflict`` when another writer has changed the row since."""
+
+    user_id: str
+    unit: str
+    roles: frozenset[Role]
+    grants: frozenset[Grant] = frozenset()
+    consular_state: str = ""
+    district: frozenset[str] = frozenset()
+    disabled: bool = False
+    password_hash: str = ""  # Argon2id (PHC string); empty: none set
+    totp_seed: bytes = b""  # sealed; empty: none
+    totp_last_step: int = 0  # the last accepted TOTP time-step (a code of that step or before is a replay)
+    recovery_hashes: tuple[bytes, ...] = ()  # SHA-256 of each unused recovery code
+    failures: int = 0  # consecutive failed logins
+    locked_until_ms: int = 0
+    enrol_code_hash: bytes = b""  # SHA-256 of the one-time enrolment code; empty: none outstanding
+    enrol_expires_ms: int = 0
+    enrolled: bool = False
+    created_ms: int = 0
+    updated_ms: int = 0
+    last_login_ms: int = 0
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    """A session: the SHA-256 of its token (the token itself is never stored)."""
+
+    token_hash: bytes
+    user_id: str
+    created_ms: int
+    last_seen_ms: int
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRow:
+    """A change of a user's account that waits for a second operator (one per user: a newer
+    proposal replaces it). ``kind`` is ``add``, ``set`` (roles) or ``enable``."""
+
+    user_id: str
+    kind: str
+    proposed_by: str
+    unit: str
+    roles: frozenset[Role]
+    grants: frozenset[Grant]
+    consular_state: str
+    district: frozenset[str]
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class BreakGlassRow:
+    """A break-glass window: ``user_id`` may reach ``link_id`` until ``until_ms``; the reason's
+    text is sealed by the caller (it stays on this node; the audit log holds the code only)."""
+
+    user_id: str
+    link_id: str
+    reason_code: str
+    reason: bytes
+    opened_ms: int
+    until_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Restriction:
+    """A link restricted to named officers (``users``), or its restriction lifted (None)."""
+
+    link_id: str
+    users: frozenset[str] | None
+    set_by: str
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccountWrite:
+    """Everything one change of accounts writes, in one transaction, in this order: users (each
+    checked against the version it was read at), sessions ended (all of some users', then single
+    ones), new sessions, sessions touched, pending changes dropped then stored, break-glass windows,
+    restrictions, assignments (a link's whole set of assigned users), audit leaves
+    (``(leaf, case_ref)``)."""
+
+    users: Sequence[UserRow] = ()
+    end_sessions_of: Sequence[str] = ()
+    end_sessions: Sequence[bytes] = ()
+    sessions: Sequence[SessionRow] = ()
+    touch: Sequence[tuple[bytes, int]] = ()  # (token hash, last seen ms)
+    drop_pending: Sequence[str] = ()
+    pending: Sequence[PendingRow] = ()
+    break_glass: Sequence[BreakGlassRow] = ()
+    restrictions: Sequence[Restriction] = ()
+    assignments: Sequence[tuple[str, frozenset[str]]] = ()
+    leaves: Sequence[tuple[bytes, str]] = ()
+
+    def empty(self) -> bool:
+        return not any(
+            (
+                self.users,
+                self.end_sessions_of,
+                self.end_sessions,
+                self.sessions,
+                self.touch,
+                self.drop_pending,
+                self.pending,
+                self.break_glass,
+                self.restrictions,
+                self.assignments,
+                self.leaves,
+            )
+        )
+
+
+class AccountStore(Protocol):
+    """The node's local users, their sessions, changes waiting for a second operator, break-glass
+    windows, and which officers a link is restricted or assigned to.
+
+    Writes go through ``apply``: one transaction with its audit leaves, or nothing."""
+
+    async def apply(self, write: AccountWrite) -> int:
+        """Write everything ``write`` holds in one transaction, or nothing; returns the log index of
+        its first leaf (the log's size when it has none). Raises Conflict when a user row was
+        changed (or removed) since it was read, or a new one exists already; StorageError
+        otherwise."""
+        ...
+
+    async def user(self, user_id: str) -> UserRow | None: ...
+
+    async def users(self) -> list[UserRow]:
+        """Every user, by user id."""
+        ...
+
+    async def user_by_enrolment(self, code_hash: bytes) -> UserRow | None:
+        """The user whose outstanding enrolment code hashes to ``code_hash``."""
+        ...
+
+    async def session(self, token_hash: bytes) -> SessionRow | None: ...
+
+    async def session_counts(self) -> dict[str, int]:
+        """How many sessions each user with any has."""
+        ...
+
+    async def pending(self) -> list[PendingRow]:
+        """Every change waiting for a second operator, by user id."""
+        ...
+
+    async def break_glass(self, user_id: str, link_id: str) -> BreakGlassRow | None:
+        """The window ``user_id`` opened on ``link_id`` last (it may have closed)."""
+        ...
+
+    async def restriction(self, link_id: str) -> frozenset[str] | None: ...
+
+    async def assigned(self, link_id: str) -> frozenset[str]: ...
+
+
 class Store(Protocol):
     """One backend: the aggregates share its transactions and its audit log."""
 
@@ -696,6 +866,9 @@ class Store(Protocol):
 
     @property
     def cases(self) -> CaseStore: ...
+
+    @property
+    def accounts(self) -> AccountStore: ...
 
     @property
     def full_since(self) -> float | None:

@@ -21,12 +21,13 @@ bytes a write costs, and worker threads (``audit.read`` runs its function synchr
 the event loop, so it sees one state throughout, as SQLite's snapshot does).
 
 ``state`` holds the tables and the transactions; ``outbox``, ``inbox``, ``directory``,
-``audit`` and ``cases`` mirror the SQLite modules of the same names. Imports ``focalpoint.storage.base``,
+``audit``, ``cases`` and ``accounts`` mirror the SQLite modules of the same names. Imports ``focalpoint.storage.base``,
 the pure packages and the foundation only; tests (and nothing in production) import it.
 """
 
 from __future__ import annotations
 
+from focalpoint.storage.memory.accounts import MemoryAccounts
 from focalpoint.storage.memory.audit import MemoryAudit, MemoryAuditView
 from focalpoint.storage.memory.cases import MemoryCases
 from focalpoint.storage.memory.directory import MemoryDirectoryDocuments
@@ -35,6 +36,7 @@ from focalpoint.storage.memory.outbox import MemoryOutbox
 from focalpoint.storage.memory.state import State
 
 __all__ = [
+    "MemoryAccounts",
     "MemoryAudit",
     "MemoryAuditView",
     "MemoryCases",
@@ -46,7 +48,7 @@ __all__ = [
 
 
 class MemoryStore:
-    """All five aggregates over one in-memory state; ``MemoryStore(fail_writes=n)`` starts
+    """All six aggregates over one in-memory state; ``MemoryStore(fail_writes=n)`` starts
     with ``n`` failing writes (see ``fail_next_writes``)."""
 
     def __init__(self, *, fail_writes: int = 0) -> None:
@@ -56,6 +58,7 @@ class MemoryStore:
         self._directory = MemoryDirectoryDocuments(self._state)
         self._audit = MemoryAudit(self._state)
         self._cases = MemoryCases(self._state)
+        self._accounts = MemoryAccounts(self._state)
 
     @property
     def outbox(self) -> MemoryOutbox:
@@ -76,6 +79,10 @@ class MemoryStore:
     @property
     def cases(self) -> MemoryCases:
         return self._cases
+
+    @property
+    def accounts(self) -> MemoryAccounts:
+        return self._accounts
 
     def fail_next_writes(self, n: int = 1) -> None:
         """Simulate a failing disk: each of the next ``n`` write transactions runs its body (a

@@ -13,7 +13,18 @@ from typing import TypeVar
 from focalpoint.audit import tree as audit_tree
 from focalpoint.crypto.merkle import leaf_hash
 from focalpoint.errors import StorageError, StorageFull
-from focalpoint.storage.base import CaseEventRow, DeliveryState, InboxRow, LinkRow, OutboxRow, ParkedRow
+from focalpoint.storage.base import (
+    BreakGlassRow,
+    CaseEventRow,
+    DeliveryState,
+    InboxRow,
+    LinkRow,
+    OutboxRow,
+    ParkedRow,
+    PendingRow,
+    SessionRow,
+    UserRow,
+)
 
 __all__ = [
     "NO_BOUND",
@@ -75,8 +86,24 @@ class State:
     case_events: dict[tuple[str, bytes], CaseEventRow] = field(default_factory=dict)
     case_cursors: dict[str, int] = field(default_factory=dict)
     case_parked: dict[tuple[str, bytes], ParkedRow] = field(default_factory=dict)
+    # Users by id; sessions by token hash; pending changes by user id; break-glass windows by
+    # number; restrictions and assigned users by link id.
+    users: dict[str, UserRow] = field(default_factory=dict)
+    sessions: dict[bytes, SessionRow] = field(default_factory=dict)
+    pending: dict[str, PendingRow] = field(default_factory=dict)
+    break_glass: dict[int, BreakGlassRow] = field(default_factory=dict)
+    restrictions: dict[str, frozenset[str]] = field(default_factory=dict)
+    assignments: dict[str, frozenset[str]] = field(default_factory=dict)
     counters: dict[str, int] = field(
-        default_factory=lambda: {"outbox": 0, "inbox": 0, "alarm": 0, "restore": 0, "case_event": 0, "parked": 0}
+        default_factory=lambda: {
+            "outbox": 0,
+            "inbox": 0,
+            "alarm": 0,
+            "restore": 0,
+            "case_event": 0,
+            "parked": 0,
+            "break_glass": 0,
+        }
     )
     leaves: list[bytes] = field(default_factory=list)
     nodes: dict[tuple[int, int], bytes] = field(default_factory=dict)

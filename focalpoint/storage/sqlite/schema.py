@@ -10,6 +10,9 @@ that version in place, inside one transaction (``prepare``).
     version 4  the case tables: ``case_links`` (one case with one partner State, with the columns
                the worklist reads), ``case_events``, ``case_cursors``, ``case_parked``
                (docs/adr/0014); new tables only, so the step from 3 creates them and copies nothing
+    version 5  the local users' accounts: ``users``, ``user_sessions``, ``user_pending`` (changes
+               waiting for a second operator), ``break_glass``, ``link_restrictions``,
+               ``link_assignments``; new tables only, as for version 4
 
 Synchronous sqlite3, run on the writer connection's thread by ``db.Database``.
 """
@@ -24,7 +27,7 @@ from focalpoint.storage.sqlite.audit_log import SCHEMA as AUDIT_SCHEMA
 
 __all__ = ["SCHEMA_VERSION", "prepare"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # The message as submitted: written once, never updated (its blobs last, so that reading the
 # small columns does not walk their overflow pages).
@@ -126,6 +129,57 @@ _CASE_INDEXES = (
     "CREATE INDEX IF NOT EXISTS case_links_updated ON case_links (updated_at_ms, link_id)",
 )
 
+# The local users (focalpoint.node.accounts). Secrets only as what cannot give them back: the
+# password's Argon2id hash, SHA-256 of the enrolment and recovery codes (the recovery hashes
+# concatenated, 32 bytes each), the second-factor seed sealed under the storage key.
+_USERS = """
+CREATE TABLE IF NOT EXISTS users (
+    user_id TEXT NOT NULL PRIMARY KEY,
+    unit TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    grants TEXT NOT NULL,
+    consular_state TEXT NOT NULL,
+    district TEXT NOT NULL,
+    disabled INTEGER NOT NULL,
+    password_hash TEXT NOT NULL,
+    totp_seed BLOB NOT NULL,
+    totp_last_step INTEGER NOT NULL,
+    recovery_hashes BLOB NOT NULL,
+    failures INTEGER NOT NULL,
+    locked_until_ms INTEGER NOT NULL,
+    enrol_code_hash BLOB NOT NULL,
+    enrol_expires_ms INTEGER NOT NULL,
+    enrolled INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    last_login_ms INTEGER NOT NULL,
+    version INTEGER NOT NULL
+)"""
+_ACCOUNT_TABLES = (
+    _USERS,
+    # A session by the SHA-256 of its token (the token itself is never stored).
+    "CREATE TABLE IF NOT EXISTS user_sessions (token_hash BLOB NOT NULL PRIMARY KEY, user_id TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL, source TEXT NOT NULL) WITHOUT ROWID",
+    # A change waiting for a second operator, one per user.
+    "CREATE TABLE IF NOT EXISTS user_pending (user_id TEXT NOT NULL PRIMARY KEY, kind TEXT NOT NULL,"
+    " proposed_by TEXT NOT NULL, unit TEXT NOT NULL, roles TEXT NOT NULL, grants TEXT NOT NULL,"
+    " consular_state TEXT NOT NULL, district TEXT NOT NULL, at_ms INTEGER NOT NULL)",
+    # Every break-glass window opened (the reason's text sealed), kept for the access review.
+    "CREATE TABLE IF NOT EXISTS break_glass (id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL,"
+    " link_id TEXT NOT NULL, reason_code TEXT NOT NULL, reason BLOB NOT NULL, opened_ms INTEGER NOT NULL,"
+    " until_ms INTEGER NOT NULL)",
+    # Links restricted to named officers (comma-joined user ids), and the officers assigned to a link.
+    "CREATE TABLE IF NOT EXISTS link_restrictions (link_id TEXT NOT NULL PRIMARY KEY, users TEXT NOT NULL,"
+    " set_by TEXT NOT NULL, at_ms INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS link_assignments (link_id TEXT NOT NULL, user_id TEXT NOT NULL,"
+    " PRIMARY KEY (link_id, user_id)) WITHOUT ROWID",
+)
+_ACCOUNT_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS users_enrolment ON users (enrol_code_hash) WHERE enrol_code_hash != x''",
+    "CREATE INDEX IF NOT EXISTS user_sessions_user ON user_sessions (user_id)",
+    "CREATE INDEX IF NOT EXISTS break_glass_user_link ON break_glass (user_id, link_id, id)",
+)
+
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     _OUTBOX,
@@ -185,6 +239,7 @@ CREATE TABLE IF NOT EXISTS audit_cases (
     "CREATE TABLE IF NOT EXISTS witness_restores (id INTEGER PRIMARY KEY AUTOINCREMENT, log_node TEXT NOT NULL,"
     " raw BLOB NOT NULL, at_ms INTEGER NOT NULL)",
     *_CASE_TABLES,
+    *_ACCOUNT_TABLES,
 )
 _INDEXES = (
     # Due and next-due lookups of a recipient's queued entries (focalpoint.storage.sqlite.outbox).
@@ -192,6 +247,7 @@ _INDEXES = (
     "CREATE INDEX IF NOT EXISTS outbox_case ON outbox (case_ref)",
     "CREATE INDEX IF NOT EXISTS inbox_case ON inbox (case_ref)",
     *_CASE_INDEXES,
+    *_ACCOUNT_INDEXES,
 )
 
 _1_TO_2 = (
@@ -221,7 +277,9 @@ _2_TO_3 = (
 )
 # Version 4 adds tables only: ``prepare`` creates them (with the rest of whatever an older file lacks).
 _3_TO_4: tuple[str, ...] = ()
-_STEPS = {1: _1_TO_2, 2: _2_TO_3, 3: _3_TO_4}
+# So does version 5 (the accounts' tables).
+_4_TO_5: tuple[str, ...] = ()
+_STEPS = {1: _1_TO_2, 2: _2_TO_3, 3: _3_TO_4, 4: _4_TO_5}
 
 
 def _version(conn: sqlite3.Connection, path: Path) -> int | None:

@@ -1,12 +1,14 @@
 """The SQLite implementation of ``focalpoint.storage.base.Store``: one database file holds
-the outbox, the inbox, the directory documents, the audit log and the case links, so every
-write commits with the audit events it records (one transaction, one fsync; ``db.Database``).
+the outbox, the inbox, the directory documents, the audit log, the case links and the users'
+accounts, so every write commits with the audit events it records (one transaction, one fsync;
+``db.Database``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from focalpoint.storage.sqlite.accounts import SqliteAccounts
 from focalpoint.storage.sqlite.audit import SqliteAudit
 from focalpoint.storage.sqlite.cases import SqliteCases
 from focalpoint.storage.sqlite.db import Database
@@ -27,6 +29,7 @@ class SqliteStore:
         self._directory = SqliteDirectoryDocuments(db)
         self._audit = SqliteAudit(db)
         self._cases = SqliteCases(db)
+        self._accounts = SqliteAccounts(db)
 
     @classmethod
     async def open(cls, path: Path) -> SqliteStore:
@@ -61,6 +64,10 @@ class SqliteStore:
     @property
     def cases(self) -> SqliteCases:
         return self._cases
+
+    @property
+    def accounts(self) -> SqliteAccounts:
+        return self._accounts
 
     async def close(self) -> None:
         await self._db.close()
