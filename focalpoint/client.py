@@ -261,5 +261,7 @@ class LocalClient:
         req = local_pb2.RestrictCaseRequest(link_id=link_id, users=users or [], lift=users is None)
         await self._call(self._stub.RestrictCase, req)
 
-    async def assign_case(self, link_id: str, users: list[str]) -> None:
-        await self._call(self._stub.AssignCase, local_pb2.AssignCaseRequest(link_id=link_id, users=users))
+    async def assign_case(self, link_id: str, *, unit: str = "", users: list[str] | None = None) -> None:
+        """An operator gives a case to a ``unit``; an officer of that unit names who works it (``users``)."""
+        req = local_pb2.AssignCaseRequest(link_id=link_id, unit=unit, users=users or [])
+        await self._call(self._stub.AssignCase, req)

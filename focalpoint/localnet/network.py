@@ -280,6 +280,9 @@ def make_network(
                 "refresh_seconds": directory_refresh_s,
             },
             "delivery": dict(delivery or {}),
+            # A local network's accounts are made per run by its demo or tests: hashing at the
+            # floor the configuration allows keeps logins quick (a real node keeps the defaults).
+            "accounts": {"password_time_cost": 2, "password_memory_kib": 19456, "password_parallelism": 1},
             "logging": {"format": "console", "level": log_level},
         }
         config_path = home / "node.yaml"

@@ -43,6 +43,7 @@ from focalpoint.cases.transitions import OPENING_KINDS, judge, needs_approval
 from focalpoint.errors import DamagedData, NotFound, PreconditionFailed, RefusalError, UsageError
 from focalpoint.exchange.envelope import signed_body_bytes
 from focalpoint.exchange.policy import check_exchange
+from focalpoint.exchange.rules import unit_problem
 from focalpoint.node.ports import Clock, DirectoryView
 from focalpoint.storage.base import (
     CaseEventRow,
@@ -464,7 +465,7 @@ class CaseWork:
         new_links: list[NewLink] = []
         if link is None:
             if origin is Origin.RECEIVED and kind in OPENING_KINDS:
-                new = self._received_link(case_ref, peer, kind, content.created_at_ms)
+                new = self._received_link(case_ref, peer, kind, content.created_at_ms, body.context.recipient_unit)
                 new_links.append(new)
                 link = _as_row(new)
             else:
@@ -509,7 +510,9 @@ class CaseWork:
         if flagged:
             log.warning("case_message_flagged", link=link.link_id, message_id=row.message_id.hex(), kind=kind)
 
-    def _received_link(self, case_ref: str, peer: str, kind: str, at_ms: int) -> NewLink:
+    def _received_link(self, case_ref: str, peer: str, kind: str, at_ms: int, unit: str) -> NewLink:
+        """A link a partner opened; owned by the unit the sender addressed (``recipient_unit``), or by
+        none until an operator assigns it."""
         directory = self._directory()
         partner = directory.node(peer)
         link_id = uuid.uuid4().hex
@@ -521,7 +524,7 @@ class CaseWork:
             partner_node=peer,
             partner_state=partner.state if partner else "",
             our_side=our_side,
-            unit="",
+            unit=unit if unit and unit_problem(unit) is None else "",
             created_at_ms=self._clock(),
             payload=self._seal_link(link_id),
             stage=Stage.OPEN,
@@ -590,6 +593,29 @@ class CaseWork:
             sequence=event.sequence,
             payload=sealed,
         )
+
+    async def assign_unit(self, link_id: str, unit: str, *, actor: str) -> None:
+        """Give a link to a unit (an operator triaging); audited as a status change of the link."""
+        if problem := unit_problem(unit):
+            raise UsageError(f"unit: {problem}")
+        link = await self.link(link_id)
+        if link.unit == unit:
+            return
+        now = self._clock()
+        update = LinkUpdate(
+            link_id=link.link_id,
+            stage=link.stage,
+            stage_since_ms=link.stage_since_ms,
+            urgency=link.urgency,
+            gate_missing=link.gate_missing,
+            next_due_ms=link.next_due_ms,
+            flagged=link.flagged,
+            closed=link.closed,
+            updated_at_ms=now,
+            unit=unit,
+        )
+        leaf = audit_events.status_changed(at_ms=now, actor=actor, case_ref=link.case_ref, status="unit assigned")
+        await self._write(CaseWrite(updates=[update], leaves=[(leaf, link.case_ref)]))
 
     # -- reading --------------------------------------------------------------------------------
 

@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from focalpoint.ids import ACTOR, NODE_ID, state_problem
+from focalpoint.exchange.rules import unit_problem
+from focalpoint.ids import ACTOR, state_problem
 
 __all__ = [
     "USER_ID",
@@ -91,8 +92,8 @@ def role_problems(
     problems: list[str] = []
     if not roles:
         problems.append("an account needs at least one role")
-    if not NODE_ID.match(unit):
-        problems.append("unit must be a directory institution id (lowercase letters, digits and -)")
+    if problem := unit_problem(unit):
+        problems.append(f"unit: {problem}")
     for a, b, why in _EXCLUSIVE:
         if a in roles and b in roles:
             problems.append(f"no account is both {ROLE_WORDS[a]} and {ROLE_WORDS[b]}: {why}")

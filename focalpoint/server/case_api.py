@@ -161,6 +161,9 @@ class CaseApi:
         target = await self._door.target(link, account)
         return permissions.read(account, target)[1].allowed
 
+    async def assign_unit(self, link_id: str, unit: str, *, actor: str) -> None:
+        await self._work.assign_unit(link_id, unit, actor=actor)
+
     async def link_of_ref(self, case_ref: str) -> LinkRow | None:
         """The link a case reference names (references are minted per link), found through a
         message of it."""

@@ -272,6 +272,16 @@ class PeopleApi:
         self, request: local_pb2.AssignCaseRequest, context: Context, caller: Caller
     ) -> local_pb2.Empty:
         link = caller.link
+        account = _me(caller)
         assert link is not None
-        await self.door.accounts.assign(_me(caller), link.link_id, frozenset(request.users))
+        if not request.unit and not request.users:
+            raise UsageError("give the unit that owns the case, the officers who work it, or both")
+        if request.unit:
+            if Role.OPERATOR not in account.roles:
+                await self.door.refuse(
+                    caller, Action.READ_ROUTING, "only an operator gives a case to a unit", link=link
+                )
+            await self._cases.assign_unit(link.link_id, request.unit, actor=caller.actor)
+        if request.users:
+            await self.door.accounts.assign(account, link.link_id, frozenset(request.users))
         return local_pb2.Empty()

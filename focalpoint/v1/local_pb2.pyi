@@ -1771,20 +1771,24 @@ class AssignCaseRequest(_message.Message):
 
     LINK_ID_FIELD_NUMBER: _builtins.int
     USERS_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
     link_id: _builtins.str
+    unit: _builtins.str
+    """An operator's triage: the unit that owns the case from now on; empty leaves it."""
     @_builtins.property
     def users(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """The officers working the case (of its unit)."""
+        """The officers working the case (of its unit); empty leaves them as they are."""
 
     def __init__(
         self,
         *,
         link_id: _builtins.str = ...,
         users: _abc.Iterable[_builtins.str] | None = ...,
+        unit: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["link_id", b"link_id", "users", b"users"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["link_id", b"link_id", "unit", b"unit", "users", b"users"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from focalpoint.audit import events as audit_events
 from focalpoint.client import LocalClient
 from focalpoint.localnet import LocalNetwork
+from focalpoint.localnet.people import People
 from focalpoint.localnet.samples import sample_body
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.node import Node
@@ -113,15 +114,26 @@ class Officials:
     def __init__(self, nodes: dict[str, Node], stack: contextlib.AsyncExitStack) -> None:
         self.nodes = nodes
         self._stack = stack
-        self._clients: dict[tuple[str, str], LocalClient] = {}
+        self._people: dict[str, People] = {}
         self._links: dict[tuple[str, str], str] = {}
 
-    async def api(self, node_id: str, actor: str = PREPARER) -> LocalClient:
-        if (node_id, actor) not in self._clients:
+    def people(self, node_id: str) -> People:
+        """The accounts of ``node_id`` (made through its local API on first use)."""
+        if node_id not in self._people:
             node = self.nodes[node_id]
-            client = LocalClient(f"127.0.0.1:{node.local_port}", node.keyring.keys.local_api_token, actor=actor)
-            self._clients[node_id, actor] = await self._stack.enter_async_context(client)
-        return self._clients[node_id, actor]
+            people = People(
+                f"127.0.0.1:{node.local_port}",
+                node.keyring.keys.local_api_token,
+                unit=UNITS[node_id],
+                clock_ms=node.clock_ms,
+            )
+            self._stack.push_async_callback(people.close)
+            self._people[node_id] = people
+        return self._people[node_id]
+
+    async def api(self, node_id: str, actor: str = PREPARER) -> LocalClient:
+        """A logged-in case officer of ``node_id``'s unit (who may approve what another prepared)."""
+        return await self.people(node_id).client(actor)
 
     async def open(
         self, partner: str = AL, *, at: str = GR, hours_ago: int = 6, tracing: bool = False
