@@ -129,7 +129,7 @@ class Door:
             if not hmac.compare_digest(supplied.encode(), self._machine):
                 raise Unauthenticated("wrong machine credential")
             if not machine:
-                name = action if isinstance(action, str) else action.value
+                name = action.value if isinstance(action, Action) else action
                 await self._denied(MACHINE_ACTOR, name, None)
                 raise PermissionDenied(
                     "the node's machine credential reads no case data and changes nothing: log in as a person"
@@ -146,7 +146,7 @@ class Door:
             raise NotFound("no such case link")
         if action == LATER:
             return Caller(account, token, Decision(False, reason="not decided yet"), link=about, source=source)
-        if isinstance(action, str):  # READ: the view is decided on the case
+        if not isinstance(action, Action):  # READ: the view is decided on the case
             if about is None:
                 raise UsageError("name the case")
             return await self.on_case(caller, READ, about)
@@ -164,7 +164,7 @@ class Door:
 
     async def on_case(self, caller: Caller, action: Action | str, link: LinkRow) -> Caller:
         """The decision for one case; READ picks the richest view the caller may read."""
-        if not isinstance(action, str):
+        if isinstance(action, Action):
             return await self.decide(caller, action, link)
         account = caller.account
         assert account is not None

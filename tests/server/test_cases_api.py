@@ -13,7 +13,8 @@ import pytest
 from focalpoint.audit import events as audit_events
 from focalpoint.cases.forms import form_of
 from focalpoint.client import LocalClient
-from focalpoint.errors import NotFound, PreconditionFailed, UsageError
+from focalpoint.errors import NotFound, PermissionDenied, PreconditionFailed, UsageError
+from focalpoint.localnet.people import People
 from focalpoint.localnet.samples import case_ref_for, sample_body
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.node import Node
@@ -23,6 +24,8 @@ from focalpoint.v1 import audit_pb2, local_pb2, messages_pb2
 GR, AL = "gr-ekka", "al-shss"
 HOUR_MS = 3_600_000
 Kind = audit_pb2.AuditEventKind
+# The units the sample bodies address: GR's officers work in the sending unit, AL's in the receiving one.
+UNITS = {GR: "gr-ekka/athens", AL: "al-shss", "it-dgi": "it-dgi"}
 Edit = Callable[[messages_pb2.Body], None]
 
 
@@ -31,14 +34,20 @@ class Desk:
 
     def __init__(self, nodes: dict[str, Node], stack: contextlib.AsyncExitStack) -> None:
         self.nodes, self._stack = nodes, stack
-        self._clients: dict[tuple[str, str], LocalClient] = {}
+        self.people: dict[str, People] = {}
+        for node_id, node in nodes.items():
+            people = People(
+                f"127.0.0.1:{node.local_port}",
+                node.keyring.keys.local_api_token,
+                unit=UNITS[node_id],
+                clock_ms=node.clock_ms,
+            )
+            stack.push_async_callback(people.close)
+            self.people[node_id] = people
 
     async def api(self, node_id: str, actor: str = "officer.1") -> LocalClient:
-        if (node_id, actor) not in self._clients:
-            node = self.nodes[node_id]
-            client = LocalClient(f"127.0.0.1:{node.local_port}", node.keyring.keys.local_api_token, actor=actor)
-            self._clients[node_id, actor] = await self._stack.enter_async_context(client)
-        return self._clients[node_id, actor]
+        """A logged-in case officer of the node's unit (who may approve what another prepared)."""
+        return await self.people[node_id].client(actor)
 
     async def open(self, unit: str = "") -> local_pb2.OpenCaseResponse:
         gr = await self.api(GR)
@@ -128,10 +137,11 @@ async def _negotiating(desk: Desk) -> tuple[str, bytes]:
     return ref, proposal
 
 
-async def test_an_opened_case_is_on_the_worklist_and_listing_it_is_one_read_event(desk: Desk) -> None:
-    """OpenCase gives a reference; ListCases shows the link (side, stage, partner), filters by unit, and
-    writes one READ event with the actor and how many links it showed."""
-    opened = await desk.open(unit="ekka.athens")
+async def test_an_opened_case_is_on_the_worklist_and_listing_it_is_one_list_event(desk: Desk) -> None:
+    """OpenCase gives a reference and the case belongs to the officer's unit; ListCases shows an
+    officer their own unit's links (side, stage, partner), refuses another unit's list with
+    ACCESS_DENIED, and writes one LIST event naming the logged-in user and how many links it showed."""
+    opened = await desk.open()
     other = await desk.open()
     assert opened.case_ref.startswith("GR-")
     assert opened.link_id != other.link_id
@@ -141,14 +151,24 @@ async def test_an_opened_case_is_on_the_worklist_and_listing_it_is_one_read_even
     assert {c.case_ref for c in listed.cases} == {opened.case_ref, other.case_ref}
     [mine] = [c for c in listed.cases if c.link_id == opened.link_id]
     assert (mine.partner_node, mine.partner_state, mine.our_side, mine.stage) == (AL, "AL", "IS", "OPEN")
-    assert mine.unit == "ekka.athens"
+    assert mine.unit == UNITS[GR]
     assert mine.days_in_stage == 0
-    only_unit = await (await desk.api(GR)).list_cases("ekka.athens")
-    assert [c.link_id for c in only_unit.cases] == [opened.link_id]
-    reads = [e for e in await _events(gr, before) if e.kind == Kind.AUDIT_EVENT_KIND_LIST]
-    assert [(e.actor, e.count, e.status, e.case_ref) for e in reads] == [
+    only_unit = await (await desk.api(GR)).list_cases(UNITS[GR])
+    assert {c.link_id for c in only_unit.cases} == {opened.link_id, other.link_id}
+    with pytest.raises(PermissionDenied, match="own unit"):
+        await (await desk.api(GR)).list_cases("gr-ekka/thessaloniki")
+    with pytest.raises(PermissionDenied, match="own unit"):
+        await (await desk.api(GR)).open_case(AL, wall_clock_ms(), "gr-ekka/thessaloniki")
+    events = await _events(gr, before)
+    lists = [e for e in events if e.kind == Kind.AUDIT_EVENT_KIND_LIST]
+    assert [(e.actor, e.count, e.status, e.case_ref) for e in lists] == [
         ("officer.1", 2, "case list", ""),
-        ("officer.1", 1, "case list", ""),
+        ("officer.1", 2, "case list", ""),
+    ]
+    denied = [(e.actor, e.status) for e in events if e.kind == Kind.AUDIT_EVENT_KIND_ACCESS_DENIED]
+    assert denied == [
+        ("officer.1", "list cases"),
+        ("officer.1", "open a case; send requests, evidence, the child's views"),
     ]
 
 
