@@ -253,7 +253,7 @@ def _one(
 
 def _why_not(account: Account, action: Action, target: Target | None) -> str:
     rules = PERMISSIONS[action]
-    allowed_roles = [r.value for r in COLUMNS if rules[r] is not Rule.NEVER]
+    allowed_roles = [_HEADERS[i] for i, r in enumerate(COLUMNS) if rules[r] is not Rule.NEVER]  # in words
     if not any(rules[r] is not Rule.NEVER for r in account.roles):
         return f"{action.value} is for {', '.join(allowed_roles) or 'no role'}; your roles do not include it"
     if target is not None and target.restricted_to is not None and account.user_id not in target.restricted_to:
