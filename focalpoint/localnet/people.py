@@ -35,6 +35,7 @@ class Person:
     secret: str
     recovery: list[str] = field(default_factory=list)
     session: str = ""
+    roles: tuple[Role, ...] = ()
 
 
 class People:
@@ -52,11 +53,11 @@ class People:
         """The person's authenticator code at the node's time (``steps_ahead`` 30-s steps later)."""
         return pyotp.TOTP(person.secret).at((self._clock() + steps_ahead * _STEP_MS) // 1000)
 
-    async def _enrol(self, user_id: str, code: str) -> Person:
+    async def _enrol(self, user_id: str, code: str, roles: tuple[Role, ...]) -> Person:
         password = secrets.token_urlsafe(18)
         async with LocalClient(self.address) as anonymous:
             factor = await anonymous.begin_enrolment(code, password)
-            person = Person(user_id, password, factor.secret, list(factor.recovery_codes))
+            person = Person(user_id, password, factor.secret, list(factor.recovery_codes), roles=roles)
             await anonymous.finish_enrolment(code, self.code(person))
         self.people[user_id] = person
         return person
@@ -76,7 +77,7 @@ class People:
         if OPERATOR not in self.people:
             async with LocalClient(self.address, self._machine) as machine:
                 added = await machine.add_first_operator(OPERATOR, self.unit)
-            await self._enrol(OPERATOR, added.enrolment_code)
+            await self._enrol(OPERATOR, added.enrolment_code, (Role.OPERATOR,))
         return await self._client(OPERATOR)
 
     async def client(
@@ -102,9 +103,10 @@ class People:
                 district=list(district),
             )
             added = await (await self.operator()).add_user(spec)
-            if not added.applied:
-                added = await (await self.operator()).confirm_user_change(user_id)
-            await self._enrol(user_id, added.enrolment_code)
+            if not added.applied:  # two operators exist: the other one confirms
+                [second, *_] = [p for p in self.people.values() if Role.OPERATOR in p.roles and p.user_id != OPERATOR]
+                added = await (await self._client(second.user_id)).confirm_user_change(user_id)
+            await self._enrol(user_id, added.enrolment_code, roles)
         return await self._client(user_id)
 
     async def _client(self, user_id: str) -> LocalClient:

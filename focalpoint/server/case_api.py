@@ -54,6 +54,8 @@ _MAX_LIST = 1000
 _MAX_FORM_CHARS = 4 << 20
 _DRAFT_LINKS_PAGE = 200
 _DRAFT_LINKS_MAX = 10_000
+# Whoever may send anything on a case may do one of these (``permissions.send_action``).
+_SEND_ACTIONS = (Action.OPEN_SEND, Action.TRIAGE_REPLY, Action.POLICE_ALERT)
 
 
 def summary(link: LinkRow, now_ms: int) -> local_pb2.CaseSummary:
@@ -246,19 +248,21 @@ class CaseApi:
             raise UsageError("link_id is required")
         if len(request.client_request_id) > 128:
             raise UsageError("client_request_id is longer than 128 characters")
+        link = caller.link
+        assert link is not None
+        await self._door.may_any(caller, _SEND_ACTIONS, link)
         now = self._clock()
         content = request.WhichOneof("content")
         if content == "form_json":
             body = _form(request.form_json, now)
+            caller = await self._door.decide(caller, permissions.send_action(body), link)
         elif content == "body":
             body = messages_pb2.Body()
             body.CopyFrom(request.body)
+            caller = await self._door.decide(caller, permissions.send_action(body), link)
             check_submission(body, now_ms=now)
         else:
             raise UsageError("give the message as body or as form_json")
-        link = caller.link
-        assert link is not None
-        caller = await self._door.decide(caller, permissions.send_action(body), link)
         result = await self._desk.send(
             request.link_id,
             body,

@@ -162,6 +162,18 @@ class Door:
         decision = permissions.decide(account, action, target, break_glass=glass)
         return await self._verdict(caller, action, decision, about)
 
+    async def may_any(self, caller: Caller, actions: tuple[Action, ...], about: LinkRow) -> None:
+        """Refuse (as ``decide`` does, for the first action) unless the caller may do at least one
+        of ``actions`` on the case: checked before a request is parsed and validated, so that
+        someone who may do none of them learns nothing from the validation."""
+        account = caller.account
+        assert account is not None
+        target = await self.target(about, account)
+        glass = await self.accounts.break_glass_open(account.user_id, about.link_id)
+        decisions = [permissions.decide(account, a, target, break_glass=glass) for a in actions]
+        if not any(d.allowed for d in decisions):
+            await self._verdict(caller, actions[0], decisions[0], about)
+
     async def on_case(self, caller: Caller, action: Action | str, link: LinkRow) -> Caller:
         """The decision for one case; READ picks the richest view the caller may read."""
         if isinstance(action, Action):
