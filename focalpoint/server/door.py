@@ -185,20 +185,33 @@ class Door:
         chosen, decision = permissions.read(account, target, break_glass=glass)
         return await self._verdict(caller, chosen, decision, link)
 
-    async def on_message(self, caller: Caller, case_ref: str, peer: str) -> tuple[Caller, LinkRow | None]:
+    async def on_message(
+        self, caller: Caller, case_ref: str, peer: str, *, unit: str = ""
+    ) -> tuple[Caller, LinkRow | None]:
         """The READ decision for a stored message of ``case_ref`` exchanged with ``peer``: its
-        link's, or, for a message no link holds (parked, or no case), a case no unit owns."""
+        link's, or, for a message no link holds (parked, or not a case message), as for a case
+        owned by the ``unit`` the message was addressed to or sent from ("" when it names none:
+        the focal point's triage)."""
         link = await self._store.cases.link_by_ref(case_ref, peer) if case_ref else None
         if link is not None:
             return await self.on_case(caller, READ, link), link
         account = caller.account
         assert account is not None
-        chosen, decision = permissions.read(account, Target(unit="", os_state="", is_state=""))
-        return await self._verdict(caller, chosen, decision, None), None
+        chosen, decision = permissions.read(account, Target(unit=unit, os_state="", is_state=""))
+        return await self._verdict(caller, chosen, decision, None, case_ref=case_ref), None
 
-    async def _verdict(self, caller: Caller, action: Action, decision: Decision, link: LinkRow | None) -> Caller:
+    async def on_unlinked(self, caller: Caller, action: Action, case_ref: str, *, unit: str = "") -> Caller:
+        """``decide`` for messages of ``case_ref`` that no case link holds, as owned by ``unit``."""
+        account = caller.account
+        assert account is not None
+        decision = permissions.decide(account, action, Target(unit=unit, os_state="", is_state=""))
+        return await self._verdict(caller, action, decision, None, case_ref=case_ref)
+
+    async def _verdict(
+        self, caller: Caller, action: Action, decision: Decision, link: LinkRow | None, *, case_ref: str = ""
+    ) -> Caller:
         if not decision.allowed:
-            await self._denied(caller.actor, action.value, link)
+            await self._denied(caller.actor, action.value, link, case_ref=case_ref)
             raise PermissionDenied(decision.reason or f"{action.value} is not allowed")
         return Caller(caller.account, caller.token, decision, action, link, caller.source)
 
@@ -207,11 +220,10 @@ class Door:
         await self._denied(caller.actor, action.value, link)
         raise PermissionDenied(f"{action.value}: {reason}")
 
-    async def _denied(self, actor: str, action: str, link: LinkRow | None) -> None:
-        event = audit_events.access_denied(
-            at_ms=self._clock(), actor=actor, action=action, case_ref=link.case_ref if link else ""
-        )
-        await self._store.audit.record([event], link.case_ref if link else "")
+    async def _denied(self, actor: str, action: str, link: LinkRow | None, *, case_ref: str = "") -> None:
+        ref = link.case_ref if link is not None else case_ref
+        event = audit_events.access_denied(at_ms=self._clock(), actor=actor, action=action, case_ref=ref)
+        await self._store.audit.record([event], ref)
         log.info("access_denied", action=action)
 
     async def target(self, link: LinkRow, account: Account) -> Target:

@@ -288,11 +288,13 @@ class Node:
         clock_ms: Clock = wall_clock_ms,
         store: Store | None = None,
         transport: PeerTransport | None = None,
+        notifier: Notifier | None = None,
     ) -> Node:
         """Load and check everything; raises ConfigError/StorageError before anything listens.
 
         ``store`` and ``transport`` replace the configured database and gRPC (tests pass
-        ``focalpoint.storage.memory`` and ``focalpoint.net.memory``); ``start`` serves gRPC.
+        ``focalpoint.storage.memory`` and ``focalpoint.net.memory``); ``notifier`` replaces the
+        log notifier; ``start`` serves gRPC.
         """
         self_test(SUITE_V1)
         passphrase = None
@@ -319,7 +321,16 @@ class Node:
                     f"{config.source}: node.id {config.node_id!r} is not in directory version {directory.version}"
                     + (f" (its entry was left out: {left_out[0]})" if left_out else "")
                 )
-            node = cls(config, keys, cache, store, clock_ms=clock_ms, passphrase=passphrase, transport=transport)
+            node = cls(
+                config,
+                keys,
+                cache,
+                store,
+                clock_ms=clock_ms,
+                passphrase=passphrase,
+                transport=transport,
+                notifier=notifier,
+            )
             await node.keyring.load()
             await node._check_log_against_partners()
             await node.checkpoints.load()

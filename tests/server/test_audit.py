@@ -16,14 +16,16 @@ from focalpoint.audit import events as audit_events
 from focalpoint.audit.evidence import MAGIC, seal_evidence, verify_evidence
 from focalpoint.audit.verify import find_damage
 from focalpoint.client import LocalClient
-from focalpoint.errors import DamagedData, VerificationError
+from focalpoint.errors import DamagedData, PermissionDenied, UsageError, VerificationError
 from focalpoint.localnet import LocalNetwork
 from focalpoint.localnet.samples import case_ref_for, social_inquiry_report, social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
+from focalpoint.people.roles import Role
 from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState
 from focalpoint.storage.sqlite import SqliteStore
 from focalpoint.v1 import audit_pb2, envelope_pb2, local_pb2, local_pb2_grpc
+from tests.support.people import people_of
 
 Kind = audit_pb2.AuditEventKind
 
@@ -68,19 +70,27 @@ async def test_every_step_of_an_exchange_is_logged_and_receipts_name_the_event(n
 async def test_a_read_through_the_local_api_is_logged_before_content_leaves(
     nodes: dict[str, Node], network: LocalNetwork
 ) -> None:
+    """A message no case link holds (an older exchange) is triage work: an operator reads it in the
+    ROUTING view (no name, no content), and the READ event names the operator's account, the view
+    and the purpose; a case officer of no unit it names is refused."""
     gr, al = nodes["gr-ekka"], nodes["al-shss"]
     request_id, _ = await _exchange(gr, al, case_ref_for(102))
-    token = al.keyring.keys.local_api_token
     before = al.store.audit.size
-    async with LocalClient(f"127.0.0.1:{al.local_port}", token, actor="officer.17") as client:
-        message = await client.get_message(local_pb2.DIRECTION_INBOX, request_id)
-        assert message.body.social_inquiry_request.case_ref == case_ref_for(102)
-        await client.list_inbox()
+    async with people_of(al) as people:
+        operator = await people.operator()
+        message = await operator.get_message(local_pb2.DIRECTION_INBOX, request_id)
+        assert message.view == "ROUTING"
+        assert message.body.WhichOneof("kind") == "social_inquiry_request"
+        assert "Arta" not in str(message.body)
+        assert not message.body.social_inquiry_request.child.given_names
+        await operator.list_inbox()
+        officer = await people.client("officer.17")
+        with pytest.raises(PermissionDenied):
+            await officer.get_message(local_pb2.DIRECTION_INBOX, request_id)
     reads = [e for i, e in await _events(al) if i >= before and e.kind == Kind.AUDIT_EVENT_KIND_READ]
-    assert len(reads) == 1
-    assert reads[0].actor == "officer.17"
-    assert reads[0].case_ref == case_ref_for(102)
-    assert reads[0].message_id == request_id
+    assert [(e.actor, e.case_ref, e.message_id, e.view, e.purpose) for e in reads] == [
+        ("operator.1", case_ref_for(102), request_id, "ROUTING", "TRIAGE")
+    ]
 
 
 async def test_partners_witness_checkpoints_and_evidence_verifies_offline(
@@ -100,8 +110,11 @@ async def test_partners_witness_checkpoints_and_evidence_verifies_offline(
     await al.checkpoints.get()
     assert {o.peer: o.result for o in await gr.witness.round()}["al-shss"] == "cosigned"
 
-    async with LocalClient(f"127.0.0.1:{gr.local_port}", gr.keyring.keys.local_api_token, actor="auditor.1") as client:
-        exported = await client.export_case(case_ref_for(103))
+    async with people_of(gr) as people:
+        auditor = await people.client("auditor.1", (Role.AUDITOR,))
+        with pytest.raises(UsageError, match="written request"):
+            await auditor.export_case(case_ref_for(103))
+        exported = await auditor.export_case(case_ref_for(103), written_request="rapporteur letter 2026/44")
     report = verify_evidence(exported.evidence, trusted_root=network.trusted_root_path.read_bytes())
     assert report.node == "gr-ekka"
     assert report.case_ref == case_ref_for(103)
