@@ -8,13 +8,16 @@
   worker threads, shared in turns between peers; ``refusals``: its audit budget per peer;
 - ``peer_api``: what this node answers to its peers (the gRPC door is a thin layer over it);
 - ``checkpoints`` / ``witness`` / ``export``: the node's side of the audit log;
-- ``reachability``: signed pings to the partners; ``directory_cache``: the verified directory.
+- ``reachability``: signed pings to the partners; ``directory_cache``: the verified directory;
+- ``accounts``: the local users, their logins and sessions, two-operator account changes and
+  break-glass; ``notify``: telling users what concerns them (``ports.Notifier``).
 
 Imports: ``focalpoint.storage`` (its Protocols, cipher, group commit, key files), the pure
 packages and the foundation; never grpc, the network plumbing or a storage backend: those are
 chosen and passed in by ``focalpoint.server.node``, the composition root.
 """
 
+from focalpoint.node.accounts import Accounts
 from focalpoint.node.checkpoints import Checkpoints
 from focalpoint.node.delivery import Backoff, DeliveryManager, Outgoing
 from focalpoint.node.directory_cache import DirectoryCache, PeerHints, PeerSource
@@ -24,12 +27,13 @@ from focalpoint.node.inbox import Inbox
 from focalpoint.node.keyring import KeyRing
 from focalpoint.node.outbox import Outbox, Submitted
 from focalpoint.node.peer_api import PeerApi
-from focalpoint.node.ports import BundleSource, Clock, DirectoryView, PeerTransport, Spawn, wall_clock_ms
+from focalpoint.node.ports import BundleSource, Clock, DirectoryView, Notifier, PeerTransport, Spawn, wall_clock_ms
 from focalpoint.node.reachability import PeerStatus, Reachability
 from focalpoint.node.refusals import RefusalLedger
 from focalpoint.node.witness import Witness, WitnessOutcome
 
 __all__ = [
+    "Accounts",
     "Backoff",
     "BundleSource",
     "Checkpoints",
@@ -41,6 +45,7 @@ __all__ = [
     "FairShare",
     "Inbox",
     "KeyRing",
+    "Notifier",
     "Outbox",
     "Outgoing",
     "PeerApi",

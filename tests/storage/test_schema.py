@@ -1,5 +1,5 @@
 """The node database's schema: a retry rewrites only the small delivery row, never the message's
-blobs; a database written by an earlier version (schema 3, 2 or 1) is migrated in place with every
+blobs; a database written by an earlier version (schema 4, 3, 2 or 1) is migrated in place with every
 row, state and counter kept; the due queries and the worklist stay on their indexes."""
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from focalpoint.audit import events as audit_events
 from focalpoint.cases.stages import Side
 from focalpoint.errors import StorageError
-from focalpoint.storage.base import DeliveryState, NewLink, NewOutbox
+from focalpoint.people.roles import Role
+from focalpoint.storage.base import AccountWrite, DeliveryState, NewLink, NewOutbox, UserRow
 from focalpoint.storage.sqlite import SqliteStore
 from focalpoint.storage.sqlite import cases as cases_sql
 from focalpoint.storage.sqlite import outbox as outbox_sql
@@ -267,10 +269,21 @@ async def test_the_queue_is_read_through_the_outbox_due_index(
 
 
 _CASE_TABLES = ("case_links", "case_events", "case_cursors", "case_parked")
+_ACCOUNT_TABLES = ("users", "user_sessions", "user_pending", "break_glass", "link_restrictions", "link_assignments")
+
+
+def _v4_database(path: Path) -> None:
+    """A version-4 file: what this release creates, without the accounts' tables (which version 5 added)."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        for table in _ACCOUNT_TABLES:
+            conn.execute(f"DROP TABLE {table}")  # with its indexes
+        conn.execute("DELETE FROM sqlite_sequence WHERE name = 'break_glass'")
+        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
 
 
 def _v3_database(path: Path) -> None:
-    """A version-3 file: what this release creates, without the case tables (which version 4 added)."""
+    """A version-3 file: a version-4 one without the case tables (which version 4 added)."""
+    _v4_database(path)
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
         for table in _CASE_TABLES:
             conn.execute(f"DROP TABLE {table}")  # with its indexes
@@ -290,13 +303,37 @@ async def test_a_version_3_database_gains_the_case_tables_in_place_with_everythi
     await (await SqliteStore.open(fresh)).close()
     store = await SqliteStore.open(path)
     try:
-        assert await store.audit.meta("schema_version") == str(SCHEMA_VERSION) == "4"
+        assert await store.audit.meta("schema_version") == str(SCHEMA_VERSION) == "5"
         kept = await store.outbox.get(message.message_id)
         assert kept is not None
         assert (kept.envelope, store.audit.size) == (message.envelope, 1)
         link = NewLink("link-1", "case-1", "GR-7KQ2M9XH4T-Q", "al-shss", "AL", Side.IS, "", 5, b"sealed")
         await store.cases.create_link(link)
         assert [r.link_id for r in await store.cases.worklist("", limit=5)] == ["link-1"]
+    finally:
+        await store.close()
+    assert _shape(path) == _shape(fresh)
+
+
+async def test_a_version_4_database_gains_the_account_tables_in_place_with_everything_kept(tmp_path: Path) -> None:
+    """Schema 4 -> 5: case links and the audit log as they were, the accounts' tables created (the
+    same shape as a new file's), the version recorded, and the account store usable at once."""
+    path, fresh = tmp_path / "old" / "node.sqlite", tmp_path / "new" / "node.sqlite"
+    store = await SqliteStore.open(path)
+    link = NewLink("link-1", "case-1", "GR-7KQ2M9XH4T-Q", "al-shss", "AL", Side.IS, "unit-a", 5, b"sealed")
+    await store.cases.create_link(link, [audit_events.status_changed(at_ms=5, actor="u", case_ref="r", status="→OPEN")])
+    await store.close()
+    _v4_database(path)
+    await (await SqliteStore.open(fresh)).close()
+    store = await SqliteStore.open(path)
+    try:
+        assert await store.audit.meta("schema_version") == str(SCHEMA_VERSION) == "5"
+        kept = await store.cases.link("link-1")
+        assert kept is not None
+        assert (kept.payload, store.audit.size) == (b"sealed", 1)
+        row = UserRow("op-1", "unit-a", frozenset({Role.OPERATOR}), created_ms=5, updated_ms=5)
+        await store.accounts.apply(AccountWrite(users=[row]))
+        assert [u.user_id for u in await store.accounts.users()] == ["op-1"]
     finally:
         await store.close()
     assert _shape(path) == _shape(fresh)
