@@ -16,6 +16,7 @@ from structlog.testing import capture_logs
 from focalpoint.client import LocalClient
 from focalpoint.errors import StorageFull
 from focalpoint.localnet import LocalNetwork
+from focalpoint.localnet.people import People
 from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.config import load_config
@@ -70,10 +71,12 @@ async def test_a_full_disk_is_reported_to_people_and_resumes_by_itself(
         gr = await start_node(GR)
         al = await start_node(AL)
         assert await _local_status(al) == health_pb2.HealthCheckResponse.SERVING
+        people = People(f"127.0.0.1:{al.local_port}", al.keyring.keys.local_api_token, unit="al-shss")
+        client = await people.client("officer.1")  # logged in before the disk fills
         filler = fill(disk)
         body = social_inquiry_request(case_ref_for(1, "AL"), identified_at_ms=wall_clock_ms())
         request = local_pb2.SubmitRequest(recipient_node=GR, body=body)
-        async with LocalClient(f"127.0.0.1:{al.local_port}", al.keyring.keys.local_api_token) as client:
+        try:
             with capture_logs() as logs:
                 refused = await _submit_until_full(client, request)
             assert "the node's disk is full" in str(refused)
@@ -95,6 +98,8 @@ async def test_a_full_disk_is_reported_to_people_and_resumes_by_itself(
             gr.delivery.wake(AL, scan=True)
             assert await asyncio.wait_for(gr.delivery.wait_closed(sent.message_id), 10) is DeliveryState.DELIVERED
             assert await al.store.inbox.get(GR, sent.message_id) is not None
+        finally:
+            await people.close()
         await al.stop(0)
         reopened = await Node.open(load_config(network.nodes[AL].config_path))
         try:

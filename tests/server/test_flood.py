@@ -11,10 +11,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from focalpoint.client import LocalClient
 from focalpoint.localnet import LocalNetwork
+from focalpoint.localnet.people import People
 from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
+from focalpoint.people.roles import Role
 from focalpoint.server.limits import descriptor_budget
 from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState
@@ -54,9 +55,13 @@ async def test_a_descriptor_flood_on_the_peer_port_leaves_the_local_api_storage_
         gr: Node = await start_node("gr-ekka")
         with silent_connections(al.node.peer_address, FLOOD):
             await asyncio.sleep(0.5)  # the node accepts what it accepts
-            async with LocalClient(al.node.local_address, al.node.token, timeout_s=CALL_TIMEOUT_S) as local:
+            people = People(al.node.local_address, al.node.token, unit="al-shss")
+            async with contextlib.AsyncExitStack() as stack:
+                stack.push_async_callback(people.close)
+                local = await people.client("officer.1")
+                auditor = await people.client("auditor.1", (Role.AUDITOR,))
                 assert (await local.get_health()).report_json
-                before = (await local.list_audit(limit=1)).size
+                before = (await auditor.list_audit(limit=1)).size
                 submitted = await local.submit(
                     local_pb2.SubmitRequest(
                         recipient_node="it-dgi",
@@ -64,7 +69,7 @@ async def test_a_descriptor_flood_on_the_peer_port_leaves_the_local_api_storage_
                     )
                 )  # a write: the outbox row and its SENT event
                 assert submitted.message_id
-                assert (await local.list_audit(limit=1)).size == before + 1
+                assert (await auditor.list_audit(limit=1)).size == before + 2  # the SENT event, the LIST event
             sent = await gr.outbox.submit(
                 "al-shss", social_inquiry_request(case_ref_for(1), identified_at_ms=wall_clock_ms())
             )

@@ -14,9 +14,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from focalpoint.errors import FocalpointError, PreconditionFailed, UsageError
+from focalpoint.errors import FocalpointError, PermissionDenied, PreconditionFailed, UsageError
 from focalpoint.localnet import LocalNetwork
 from focalpoint.node.ports import wall_clock_ms
+from focalpoint.people.roles import Grant
 from focalpoint.server.node import Node
 from focalpoint.v1 import audit_pb2, codes_pb2, common_pb2, directory_pb2, local_pb2, messages_pb2
 from tests.support.scenario import (
@@ -160,8 +161,9 @@ async def test_the_gate_blocks_a_return_without_a_risk_assessment_until_a_second
     officials: Officials,
 ) -> None:
     """Scenario 2: without a PRE_RETURN risk report GR's agreement fails naming G2 and nothing is queued;
-    an override its preparer approved is refused; one a second user approved passes, and AL holds the
-    signed GateStatus with the override."""
+    an override its preparer approved is refused; an approver without the override grant is refused
+    (PERMISSION_DENIED); one a second user holding the grant approved passes, the node records who
+    prepared and who approved from their sessions, and AL holds the signed GateStatus with the override."""
     o = officials
     ref, proposal = await _negotiating(o, risk=False)
     accepts = ref_to("durable_solution_agreement.accepts", proposal)
@@ -184,7 +186,10 @@ async def test_the_gate_blocks_a_return_without_a_risk_assessment_until_a_second
         _override("officer.1", "supervisor.2")(body)
 
     overridden = await o.prepare(GR, AL, ref, "durable_solution_agreement", second_user)
-    agreement = await o.approve(GR, ref, overridden.draft_id)
+    with pytest.raises(PermissionDenied, match="override grant"):
+        await o.approve(GR, ref, overridden.draft_id)  # supervisor.2 may approve, not override
+    await o.people(GR).client("chief.4", grants=(Grant.APPROVE, Grant.OVERRIDE))
+    agreement = await o.approve(GR, ref, overridden.draft_id, actor="chief.4")
 
     assert await o.converged(ref) == "RETURN_PREPARATION"
     at_origin = await o.show(AL, ref)
@@ -195,7 +200,7 @@ async def test_the_gate_blocks_a_return_without_a_risk_assessment_until_a_second
     assert list(gate.missing) == [codes_pb2.GATE_CONDITION_G2_RISK_ASSESSMENT]
     assert list(gate.override.waived) == [codes_pb2.GATE_CONDITION_G2_RISK_ASSESSMENT]
     assert gate.override.reason == codes_pb2.OVERRIDE_REASON_COURT_ORDER
-    assert (gate.override.approval.prepared_by, gate.override.approval.approved_by) == ("officer.1", "supervisor.2")
+    assert (gate.override.approval.prepared_by, gate.override.approval.approved_by) == ("officer.1", "chief.4")
     assert "gate:override COURT_ORDER waives G2_RISK_ASSESSMENT" in await o.statuses(GR, ref)
 
 

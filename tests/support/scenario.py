@@ -232,7 +232,7 @@ class Officials:
 
     async def audit(self, node_id: str, case_ref: str) -> list[audit_pb2.AuditEvent]:
         """The link's audit events at ``node_id``, oldest first (ListAudit, filtered by reference)."""
-        listed = await (await self.api(node_id)).list_audit(limit=1000, case_ref=case_ref)
+        listed = await (await self.people(node_id).operator()).list_audit(limit=1000, case_ref=case_ref)
         return [audit_events.decode(e.leaf) for e in sorted(listed.entries, key=lambda e: e.index)]
 
     async def statuses(self, node_id: str, case_ref: str) -> list[str]:
@@ -251,12 +251,12 @@ class Officials:
         if ids[a] != ids[b]:
             raise AssertionError(f"message ids differ: {ids}")
         for n in (a, b):
-            verified = await (await self.api(n)).verify_audit()
+            verified = await (await self.people(n).operator()).verify_audit()
             if not verified.ok:
                 raise AssertionError(f"{n}'s audit log does not verify: {verified.reason}")
         if witness:
             for log_node, witness_node in ((a, b), (b, a)):
-                checkpoint = await (await self.api(log_node)).checkpoint(create=True)
+                checkpoint = await (await self.people(log_node).operator()).checkpoint(create=True)
                 outcome = await self.nodes[witness_node].witness.check(log_node)
                 size = audit_pb2.Checkpoint.FromString(checkpoint.checkpoint).size
                 if outcome.result not in ("cosigned", "unchanged") or outcome.size < size:
