@@ -139,6 +139,10 @@ NEEDS: dict[Action, Grant] = {
 }
 _GRANTED_ROLE = Role.CASE_OFFICER
 
+# What a restriction does not bind: the owning supervisor sets and lifts it and reviews who read
+# the case, and break-glass is how anyone else gets in (to be reviewed).
+_RESTRICTION_FREE = frozenset({Action.RESTRICT, Action.ACCESS_REVIEW, Action.BREAK_GLASS})
+
 # What a reader is served, by the action that let them read.
 VIEWS: dict[Action, View] = {
     Action.READ_FULL: View.FULL,
@@ -235,7 +239,11 @@ def _one(
         return Decision(True, view, purpose)
     if target is None:  # a case-scoped rule asked about no case: the listing filters (``LIST_CASES``)
         return Decision(True, view, purpose)
-    if target.restricted_to is not None and account.user_id not in target.restricted_to:
+    if (
+        target.restricted_to is not None
+        and account.user_id not in target.restricted_to
+        and action not in _RESTRICTION_FREE
+    ):
         if break_glass and rule in (Rule.OWN_UNIT_OR_BREAK_GLASS, Rule.BREAK_GLASS):
             return Decision(True, view, Purpose.BREAK_GLASS, break_glass=True)
         return no

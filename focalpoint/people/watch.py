@@ -4,10 +4,13 @@ refusal. Pure: the caller passes each read in, with its time.
 
 - ``read_without_assignment``: a case officer read a case that has officers assigned and they are
   not one of them, or a case no unit owns yet;
-- ``bulk_reads``: one user read more than ``bulk_limit`` distinct cases within an hour (once per
-  hour and user);
-- ``restricted_read``: any read of a restricted case;
-- ``read_after_closure``: a read of a closed case.
+- ``bulk_reads``: one user read more than ``bulk_limit`` distinct cases within an hour, in any
+  view (once per hour and user);
+- ``restricted_read``: any read of a restricted case's content;
+- ``read_after_closure``: a read of a closed case's content.
+
+The first, third and fourth look at reads of content (the FULL and REPATRIATION views); an
+operator's routing view of a closed or restricted case carries no name and no content.
 
 The hourly window lives in memory: a restart forgets it, and the audit log still holds every read
 (``focalpoint case access-review``).
@@ -36,6 +39,7 @@ class Read:
     assigned: frozenset[str]  # the officers assigned to the link (empty: none named)
     restricted: bool
     closed: bool
+    content: bool = True  # the view served carries case content (FULL, REPATRIATION)
 
 
 class Watch:
@@ -49,15 +53,17 @@ class Watch:
     def observe(self, read: Read) -> list[str]:
         """The rules this read fires, in ``RULES`` order."""
         fired: list[str] = []
-        if read.purpose is Purpose.CASE_WORK and (
-            not read.owned or (read.assigned and read.user_id not in read.assigned)
+        if (
+            read.content
+            and read.purpose is Purpose.CASE_WORK
+            and (not read.owned or (read.assigned and read.user_id not in read.assigned))
         ):
             fired.append("read_without_assignment")
         if self._bulk(read):
             fired.append("bulk_reads")
-        if read.restricted:
+        if read.content and read.restricted:
             fired.append("restricted_read")
-        if read.closed:
+        if read.content and read.closed:
             fired.append("read_after_closure")
         return fired
 

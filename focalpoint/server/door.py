@@ -274,6 +274,7 @@ class Door:
                 assigned=await self.accounts.assigned(link.link_id),
                 restricted=restricted is not None,
                 closed=link.closed,
+                content=caller.decision.view in (View.FULL, View.REPATRIATION),
             )
         )
         if fired:

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from focalpoint.audit import events as audit_events
 from focalpoint.client import LocalClient
 from focalpoint.errors import FocalpointError
 from focalpoint.localnet import LocalNetwork, NodeSpec, make_network
+from focalpoint.localnet.people import People
 from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.storage.base import DeliveryState
@@ -163,6 +164,16 @@ def assert_audit_matches(sender_db: Path, receiver_db: Path, outbox: list[Any], 
         assert delivered[bytes(mid)] == content.log_index
 
 
+@contextlib.asynccontextmanager
+async def officer_of(proc: NodeProcess) -> AsyncIterator[LocalClient]:
+    """A case officer logged in to a node process (submitting needs a person's session)."""
+    people = People(proc.node.local_address, proc.node.token, unit="gr-ekka/athens")
+    try:
+        yield await people.client("officer.1")
+    finally:
+        await people.close()
+
+
 def stop_all(procs: dict[str, NodeProcess]) -> None:
     for p in procs.values():
         p.terminate()
@@ -172,7 +183,7 @@ async def test_receiver_killed_mid_stream_gets_everything_exactly_once(net: Loca
     """kill -9 of the receiver mid-stream, then a restart: all N delivered once, receipts identical on both sides."""
     async with running(net, [SENDER, RECEIVER]) as procs:
         sender, receiver = procs[SENDER], procs[RECEIVER]
-        async with LocalClient(sender.node.local_address, sender.node.token) as client:
+        async with officer_of(sender) as client:
             submitting = asyncio.create_task(submit_all(client, range(N)))
             try:
                 await wait_count(receiver.database, INBOX_ROWS, at_least=N // 5)
@@ -196,7 +207,11 @@ async def test_sender_killed_mid_stream_delivers_everything_exactly_once(net: Lo
     """kill -9 of the sender mid-stream; after a restart and idempotent re-submits all N are delivered once."""
     async with running(net, [SENDER, RECEIVER]) as procs:
         sender, receiver = procs[SENDER], procs[RECEIVER]
-        async with LocalClient(sender.node.local_address, sender.node.token) as client:
+        people = People(sender.node.local_address, sender.node.token, unit="gr-ekka/athens")
+        officer = await people.client("officer.1")
+        session = officer.session
+        await people.close()
+        async with LocalClient(sender.node.local_address, session=session) as client:
             submitting = asyncio.create_task(submit_all(client, range(N)))
             try:
                 # Kill while submits are still arriving and deliveries have begun.
@@ -208,7 +223,7 @@ async def test_sender_killed_mid_stream_delivers_everything_exactly_once(net: Lo
         assert failed, "the crash must fall mid-stream: some submits must have failed"
         assert 0 < count(sender.database, DELIVERED_ROWS) < N
         await sender.start()
-        async with LocalClient(sender.node.local_address, sender.node.token) as client:
+        async with LocalClient(sender.node.local_address, session=session) as client:  # sessions outlive a crash
             # Every request again, with the same client_request_id: nothing acknowledged may be sent twice.
             again, still_failed = await submit_all(client, range(N))
         assert still_failed == set()

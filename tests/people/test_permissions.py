@@ -201,12 +201,16 @@ def test_a_restricted_case_is_reached_only_by_its_named_officers() -> None:
 
 def test_a_restriction_binds_the_case_scoped_rules_not_routing_or_audit() -> None:
     """The operator still triages a restricted case (routing has no content) and the auditor still
-    reviews who saw it; neither reads its content without break-glass."""
+    reviews who saw it; neither reads its content without break-glass. The owning supervisor, named or
+    not, still reviews who saw it and sets or lifts the restriction, but reads it only if named."""
     target = _restricted("u-named")
     assert decide(OPERATOR, Action.READ_ROUTING, target).allowed
     assert not decide(OPERATOR, Action.READ_FULL, target).allowed
     assert decide(AUDITOR, Action.ACCESS_REVIEW, target).allowed
-    assert not decide(officer(Grant.APPROVE, user="u-other"), Action.ACCESS_REVIEW, target).allowed
+    supervisor = officer(Grant.APPROVE, user="u-other")
+    assert decide(supervisor, Action.ACCESS_REVIEW, target).allowed
+    assert decide(supervisor, Action.RESTRICT, target).allowed
+    assert not decide(supervisor, Action.READ_FULL, target).allowed
 
 
 def test_break_glass_passes_a_restriction_where_the_rule_allows_break_glass() -> None:
