@@ -268,17 +268,25 @@ def _why_not(account: Account, action: Action, target: Target | None) -> str:
         return f"{action.value}: the case is restricted to named officers"
     if any(rules[r] in (Rule.OWN_UNIT_OR_BREAK_GLASS, Rule.BREAK_GLASS) for r in account.roles):
         return f"{action.value}: not a case of your unit; open break-glass with a reason to proceed"
+    if any(rules[r] is Rule.OWN_NATIONAL for r in account.roles):
+        return (
+            f"{action.value}: not a case of your State's nationals in your district, or the State of origin"
+            " answered that the child's nationality is not confirmed"
+        )
     return f"{action.value}: not a case your roles reach"
 
 
 def read(account: Account, target: Target, *, break_glass: bool = False) -> tuple[Action, Decision]:
     """The richest view of ``target`` the account may read, and the action that allowed it;
-    when none, the decision for READ_FULL (its reason)."""
+    when none, the refusal of the richest read one of its roles could have had (its reason says
+    why), or of READ_FULL."""
     for action in READS:
         decision = decide(account, action, target, break_glass=break_glass)
         if decision.allowed:
             return action, decision
-    return Action.READ_FULL, decide(account, Action.READ_FULL, target, break_glass=break_glass)
+    mine = [a for a in READS if any(PERMISSIONS[a][r] is not Rule.NEVER for r in account.roles)]
+    refused = mine[0] if mine else Action.READ_FULL
+    return refused, decide(account, refused, target, break_glass=break_glass)
 
 
 _WORDS = {Rule.ANY: "✓", Rule.NEVER: "✗"}
