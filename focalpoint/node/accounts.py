@@ -736,8 +736,11 @@ class Accounts:
         return Session(token, account_of(new), now + p.session_idle_ms, now + p.session_absolute_ms)
 
     async def _fail(self, user_id: str, step: str, now: int, row: UserRow | None = None) -> None:
-        """Record a failed login (and, for ``row``, count it: enough in a row lock the account)."""
-        leaf = audit_events.login_failed(at_ms=now, actor=user_id, step=step)
+        """Record a failed login (and, for ``row``, count it: enough in a row lock the account).
+        A user id that names no account is not recorded: people type passwords and names into
+        the wrong field, and the audit log keeps neither."""
+        known = step != "unknown_user" and not user_id_problem(user_id)
+        leaf = audit_events.login_failed(at_ms=now, actor=user_id if known else "", step=step)
         users: list[UserRow] = []
         if row is not None:
             failures = row.failures + 1
