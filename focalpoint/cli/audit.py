@@ -71,7 +71,9 @@ def audit_show(config_path: Path, case_ref: str, limit: int, before: int, as_jso
 @click.option("--create", is_flag=True, help="Sign a new checkpoint now if the log has grown.")
 def audit_checkpoint(config_path: Path, create: bool) -> None:
     """The node's latest signed checkpoint and who cosigned it, as JSON."""
-    click.echo(json.dumps(checkpoint_summary(call(config_path, lambda c: c.checkpoint(create=create))), indent=2))
+    click.echo(
+        json.dumps(checkpoint_summary(call(config_path, lambda c: c.checkpoint(create=create), "machine")), indent=2)
+    )
 
 
 @audit.command("verify")
@@ -116,7 +118,7 @@ def audit_verify(config_path: Path | None, db_path: Path | None, root_path: Path
 
 
 def _verify_online(config_path: Path) -> dict[str, Any]:
-    r = call(config_path, lambda c: c.verify_audit())
+    r = call(config_path, lambda c: c.verify_audit(), "machine")
     report = LogReport(ok=r.ok, size=r.size, first_bad_index=r.first_bad_index, reason=r.reason, alarms=list(r.alarms))
     if r.HasField("checkpoint"):
         size = audit_pb2.Checkpoint.FromString(r.checkpoint.checkpoint).size
@@ -145,9 +147,16 @@ def _verify_offline(db_path: Path, trusted_root: bytes | None) -> dict[str, Any]
 @click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
 @click.option("--case", "case_ref", required=True, help="The pseudonymous case reference.")
 @click.option("--out", "out_path", type=click.Path(path_type=Path), required=True, help="Evidence file to write.")
-@click.option("--actor", default=None, help="Your local user id, recorded in the log with the export.")
-def audit_export(config_path: Path, case_ref: str, out_path: Path, actor: str | None) -> None:
-    """Write a case's evidence bundle (verifiable offline with `audit verify-bundle`)."""
+@click.option(
+    "--written-request",
+    default="",
+    help="The reference of the written request an auditor's export answers (required for an auditor).",
+)
+def audit_export(config_path: Path, case_ref: str, out_path: Path, written_request: str) -> None:
+    """Write a case's evidence bundle (verifiable offline with `audit verify-bundle`).
+
+    The node records the logged-in user as the one who exported it; an auditor names the written
+    request the export answers."""
     from focalpoint.storage.keyfiles import write_secret_file
 
     if out_path.exists():
@@ -155,7 +164,7 @@ def audit_export(config_path: Path, case_ref: str, out_path: Path, actor: str | 
     if not out_path.parent.is_dir():
         raise UsageError(f"{out_path.parent}: no such directory")
 
-    r = call(config_path, lambda c: c.export_case(case_ref), actor=actor)
+    r = call(config_path, lambda c: c.export_case(case_ref, written_request=written_request))
     write_secret_file(out_path, r.evidence, what="an evidence file")
     click.echo(f"wrote {out_path}: case {case_ref}, {r.events} events, {r.messages} messages, {len(r.evidence)} bytes")
 

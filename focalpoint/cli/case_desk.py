@@ -1,12 +1,14 @@
-"""``focalpoint case open|list|show|send|approve|drafts|parked``: working cases through a running
-node's local API (docs/cases.md §Working from the command line).
+"""``focalpoint case open|list|show|send|approve|drafts|parked|access-review|break-glass|restrict|assign``:
+working cases through a running node's local API (docs/cases.md §Working from the command line).
 
-The acting user is ``--as USER`` (recorded in the audit log with every read, and as the person who
-prepared or approved a message; the node records ``local-api`` when it is not given). A form is
-read and checked here first (``focalpoint.cases.forms.parse_form``): every problem is printed
-with its path, one ``focalpoint: error:`` line each, and nothing reaches the node (exit 1). Times
-are shown in ISO 8601 UTC; message, draft and link ids in hex. Case references are shown to the
-official, never logged.
+Every command calls as the person logged in (``focalpoint login``); the node records the
+session's user in the audit log with every read, and as the person who prepared or approved a
+message: there is no option to name someone else. What a person is served depends on their
+roles (docs/permissions.md); ``case show`` says which view it was. A form is read and checked
+here first (``focalpoint.cases.forms.parse_form``): every problem is printed with its path, one
+``focalpoint: error:`` line each, and nothing reaches the node (exit 1). Times are shown in ISO
+8601 UTC; message, draft and link ids in hex. Case references are shown to the official, never
+logged.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from google.protobuf import json_format
 
 from focalpoint.audit.events import iso_time
 from focalpoint.cases.forms import parse_form
@@ -36,9 +39,6 @@ __all__ = ["COMMANDS"]
 _LINK_ID = re.compile(r"^[0-9a-f]{32}\Z")
 
 config_option = click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
-actor_option = click.option(
-    "--as", "actor", default=None, help="Your local user id (recorded in the audit log and on approvals)."
-)
 json_option = click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")
 
 
@@ -88,7 +88,7 @@ def _sent_line(resp: local_pb2.SendCaseResponse, link: str) -> str:
     if resp.draft_id:
         return (
             f"draft {resp.draft_id} ({resp.kind}): a second person must approve it:"
-            f" focalpoint case approve {link} {resp.draft_id} --as THEIR_ID"
+            f" focalpoint case approve {link} {resp.draft_id}, logged in as themselves"
         )
     return f"queued {resp.message_id.hex()}"
 
@@ -101,17 +101,14 @@ def _sent_line(resp: local_pb2.SendCaseResponse, link: str) -> str:
 @click.option(
     "--tracing", is_flag=True, help="This State is the child's home State and asks PARTNER to trace the child."
 )
-@actor_option
 @json_option
-def case_open(
-    config_path: Path, partner: str, identified_at: str, unit: str, tracing: bool, actor: str | None, as_json: bool
-) -> None:
+def case_open(config_path: Path, partner: str, identified_at: str, unit: str, tracing: bool, as_json: bool) -> None:
     """Open a case with its first link to PARTNER (this State identified the child, or with --tracing
     this State is the child's home State looking for the child abroad)."""
     if tracing:
         if identified_at:
             raise UsageError("--identified-at is for a child this State identified; a tracing case has none")
-        opened = call(config_path, lambda c: c.open_case(partner, 0, unit, tracing=True), actor=actor)
+        opened = call(config_path, lambda c: c.open_case(partner, 0, unit, tracing=True))
         if as_json:
             click.echo(json.dumps({"case_ref": opened.case_ref, "link_id": opened.link_id, "case_id": opened.case_id}))
             return
@@ -126,7 +123,7 @@ def case_open(
     if moment.tzinfo is None:
         raise UsageError("--identified-at needs a UTC offset (e.g. +01:00 or Z), so the time is not ambiguous")
     at_ms = int(moment.timestamp() * 1000)
-    opened = call(config_path, lambda c: c.open_case(partner, at_ms, unit), actor=actor)
+    opened = call(config_path, lambda c: c.open_case(partner, at_ms, unit))
     if as_json:
         click.echo(json.dumps({"case_ref": opened.case_ref, "link_id": opened.link_id, "case_id": opened.case_id}))
         return
@@ -138,13 +135,10 @@ def case_open(
 @click.option("--unit", default=None, help="Only this unit's links ('' for links not assigned).")
 @click.option("--all", "include_closed", is_flag=True, help="Closed, refused and withdrawn links too.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
-@actor_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def case_list(
-    config_path: Path, unit: str | None, include_closed: bool, limit: int, actor: str | None, as_json: bool
-) -> None:
+def case_list(config_path: Path, unit: str | None, include_closed: bool, limit: int, as_json: bool) -> None:
     """The worklist: your links, most recently changed first (no names, no content)."""
-    resp = call(config_path, lambda c: c.list_cases(unit, include_closed=include_closed, limit=limit), actor=actor)
+    resp = call(config_path, lambda c: c.list_cases(unit, include_closed=include_closed, limit=limit))
     for c in resp.cases:
         s = _summary(c)
         if as_json:
@@ -160,55 +154,75 @@ def case_list(
             )
 
 
+def _link_or_ref(link_or_ref: str, partner: str) -> dict[str, str]:
+    """The link a command names: by id, or by case reference and partner node."""
+    if _LINK_ID.match(link_or_ref):
+        return {"link_id": link_or_ref}
+    if check_case_ref(link_or_ref) is None:
+        if not partner:
+            raise UsageError("a case reference names a link only with its partner: add --partner NODE")
+        return {"case_ref": link_or_ref, "partner_node": partner}
+    raise UsageError("LINK_OR_REF must be a link id (32 hex digits) or a case reference like GR-7KQ2M9XH4T-0")
+
+
+def _body(e: local_pb2.CaseTimelineEntry) -> dict[str, Any] | None:
+    """A timeline entry's body as protobuf JSON (only when it was served)."""
+    if not e.HasField("body"):
+        return None
+    return json_format.MessageToDict(e.body, preserving_proto_field_name=True)
+
+
 @click.command("show")
 @config_option
 @click.argument("link_or_ref")
 @click.option("--partner", default="", help="The partner node, when LINK_OR_REF is a case reference.")
-@actor_option
+@click.option("--content", is_flag=True, help="Each message's body too, as JSON, in the view you are served.")
 @json_option
-def case_show(config_path: Path, link_or_ref: str, partner: str, actor: str | None, as_json: bool) -> None:
-    """A link's timeline: each message with its stage after it, the gate as a checklist, open drafts.
+def case_show(config_path: Path, link_or_ref: str, partner: str, content: bool, as_json: bool) -> None:
+    """A link's timeline: each message with its stage after it, the gate as a checklist, open drafts,
+    and the view of the case you were served (it depends on your roles).
 
-    LINK_OR_REF is a link id, or a case reference with --partner. Reading it is logged."""
-    if _LINK_ID.match(link_or_ref):
-        args: dict[str, str] = {"link_id": link_or_ref}
-    elif check_case_ref(link_or_ref) is None:
-        if not partner:
-            raise UsageError("a case reference names a link only with its partner: add --partner NODE")
-        args = {"case_ref": link_or_ref, "partner_node": partner}
-    else:
-        raise UsageError("LINK_OR_REF must be a link id (32 hex digits) or a case reference like GR-7KQ2M9XH4T-0")
-    shown = call(config_path, lambda c: c.show_case(**args), actor=actor)
+    LINK_OR_REF is a link id, or a case reference with --partner. Reading it is logged, naming you."""
+    args = _link_or_ref(link_or_ref, partner)
+    shown = call(config_path, lambda c: c.show_case(**args, content=content))
     if as_json:
+        timeline = []
+        for e in shown.timeline:
+            entry: dict[str, Any] = {
+                "at": _when(e.at_ms),
+                "kind": e.kind,
+                "direction": e.direction,
+                "message_id": e.message_id.hex(),
+                "stage_after": e.stage_after,
+                "flagged": e.flagged,
+            }
+            if content:
+                entry["body"] = _body(e)
+            timeline.append(entry)
         data = {
             "link": _summary(shown.link),
-            "timeline": [
-                {
-                    "at": _when(e.at_ms),
-                    "kind": e.kind,
-                    "direction": e.direction,
-                    "message_id": e.message_id.hex(),
-                    "stage_after": e.stage_after,
-                    "flagged": e.flagged,
-                }
-                for e in shown.timeline
-            ],
+            "view": shown.view,
+            "purpose": shown.purpose,
+            "timeline": timeline,
             "gate": [{"condition": g.condition, "met": g.met, "reason": g.reason} for g in shown.gate],
             "side_states": list(shown.side_states),
             "drafts": [_draft(d) for d in shown.drafts],
         }
-        click.echo(json.dumps(data, sort_keys=True))
+        click.echo(json.dumps(data, sort_keys=True, ensure_ascii=False))
         return
-    click.echo("\n".join(timeline_text(shown)))
+    click.echo("\n".join(timeline_text(shown, content=content)))
 
 
-def timeline_text(shown: local_pb2.ShowCaseResponse) -> list[str]:
-    """A link's timeline as lines for an official (also the demo's)."""
+def timeline_text(shown: local_pb2.ShowCaseResponse, *, content: bool = False) -> list[str]:
+    """A link's timeline as lines for an official (also the demo's); with ``content``, each
+    message's body (as served) indented under its line."""
     link = shown.link
     lines = [
         f"{link.case_ref}  with {link.partner_node} ({link.partner_state})  our side {link.our_side}"
         f"  stage {link.stage} since {_when(link.stage_since_ms)}  flagged {link.flagged}",
     ]
+    if shown.view:
+        lines.append(f"  view served: {shown.view}" + (f" (purpose {shown.purpose})" if shown.purpose else ""))
     if shown.side_states:
         lines.append(f"  side states: {', '.join(shown.side_states)}")
     for e in shown.timeline:
@@ -216,6 +230,9 @@ def timeline_text(shown: local_pb2.ShowCaseResponse) -> list[str]:
         lines.append(f"  {_when(e.at_ms)}  {arrow} {e.kind:<34} {e.stage_after:<18} {e.message_id.hex()}")
         if e.flagged:
             lines.append(f"      flagged, not applied: {e.flagged}")
+        if content and (body := _body(e)) is not None:
+            shown_body = json.dumps(body, indent=2, ensure_ascii=False, sort_keys=True)
+            lines.extend("      " + line for line in shown_body.splitlines())
     if shown.gate:
         lines.append("  return gate:")
         for g in shown.gate:
@@ -231,10 +248,7 @@ def timeline_text(shown: local_pb2.ShowCaseResponse) -> list[str]:
 @click.option("--form", "form_path", type=click.Path(path_type=Path), required=True, help="A filled form (YAML/JSON).")
 @click.option("--in-reply-to", default=None, help="Message id (hex) this answers.")
 @click.option("--request-id", default=None, help="Idempotency key: retrying with it never sends twice.")
-@actor_option
-def case_send(
-    config_path: Path, link: str, form_path: Path, in_reply_to: str | None, request_id: str | None, actor: str | None
-) -> None:
+def case_send(config_path: Path, link: str, form_path: Path, in_reply_to: str | None, request_id: str | None) -> None:
     """Send a filled form on LINK: checked here first (every problem with its path, exit 1), then the
     node completes it (hashes of named messages, the gate) and queues it, or keeps it as a draft when a
     second person must approve it."""
@@ -254,7 +268,6 @@ def case_send(
         resp = call(
             config_path,
             lambda c: c.send_case(link, body=body, in_reply_to=reply, client_request_id=request_id or ""),
-            actor=actor,
         )
     except UsageError as e:  # the node's InvalidBody lists one problem a line
         fail(str(e), 2, one_per_line=True)
@@ -266,23 +279,21 @@ def case_send(
 @config_option
 @click.argument("link")
 @click.argument("draft")
-@actor_option
-def case_approve(config_path: Path, link: str, draft: str, actor: str | None) -> None:
+def case_approve(config_path: Path, link: str, draft: str) -> None:
     """Approve DRAFT on LINK as a second person (never the one who prepared it); the node sends it."""
     link = _link_id(link)
-    resp = call(config_path, lambda c: c.approve_draft(link, draft), actor=actor)
+    resp = call(config_path, lambda c: c.approve_draft(link, draft))
     click.echo(_sent_line(resp, link))
 
 
 @click.command("drafts")
 @config_option
 @click.argument("link", required=False)
-@actor_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def case_drafts(config_path: Path, link: str | None, actor: str | None, as_json: bool) -> None:
+def case_drafts(config_path: Path, link: str | None, as_json: bool) -> None:
     """Drafts waiting for a second person: of LINK, or of every open link."""
     link_id = _link_id(link) if link else ""
-    resp = call(config_path, lambda c: c.list_drafts(link_id), actor=actor)
+    resp = call(config_path, lambda c: c.list_drafts(link_id))
     for d in resp.drafts:
         if as_json:
             click.echo(json.dumps(_draft(d), sort_keys=True))
@@ -296,11 +307,10 @@ def case_drafts(config_path: Path, link: str | None, actor: str | None, as_json:
 @click.command("parked")
 @config_option
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
-@actor_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def case_parked(config_path: Path, limit: int, actor: str | None, as_json: bool) -> None:
+def case_parked(config_path: Path, limit: int, as_json: bool) -> None:
     """Received case messages that name no link of this node, kept for the operator (newest first)."""
-    resp = call(config_path, lambda c: c.list_parked(limit), actor=actor)
+    resp = call(config_path, lambda c: c.list_parked(limit))
     for p in resp.entries:
         if as_json:
             entry: dict[str, Any] = {
@@ -324,4 +334,106 @@ def case_parked(config_path: Path, limit: int, actor: str | None, as_json: bool)
             )
 
 
-COMMANDS = (case_open, case_list, case_show, case_send, case_approve, case_drafts, case_parked)
+@click.command("access-review")
+@config_option
+@click.argument("case_ref")
+@click.option("--limit", type=click.IntRange(1, 1000), default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def case_access_review(config_path: Path, case_ref: str, limit: int, as_json: bool) -> None:
+    """Who saw the case CASE_REF, and when: every read, listing, export, break-glass, refusal and
+    anomaly the audit log holds for it, newest first (a supervisor of its unit, or an auditor)."""
+    if problem := check_case_ref(case_ref):
+        raise UsageError(f"CASE_REF: {problem}")
+    review = call(config_path, lambda c: c.access_review(case_ref, limit))
+    for e in review.entries:
+        entry = {
+            "index": e.index,
+            "at": _when(e.at_ms),
+            "kind": e.kind,
+            "actor": e.actor,
+            "view": e.view,
+            "purpose": e.purpose,
+            "peer_node": e.peer_node,
+            "detail": e.detail,
+        }
+        if as_json:
+            click.echo(json.dumps(entry, sort_keys=True))
+        else:
+            click.echo(
+                f"{entry['at']}  {e.actor:<20} {e.kind:<14} {e.view or '-':<12} {e.purpose or '-':<11}"
+                + (f"  {' '.join(e.detail.split())}" if e.detail else "")
+            )
+    if review.truncated and not as_json:
+        click.echo(f"(only the newest {limit} shown; --limit shows more)", err=True)
+
+
+@click.command("break-glass")
+@config_option
+@click.argument("link_or_ref")
+@click.option("--partner", default="", help="The partner node, when LINK_OR_REF is a case reference.")
+@click.option(
+    "--reason-code",
+    required=True,
+    type=click.Choice(["CHILD_IN_DANGER", "OWNER_UNREACHABLE", "COURT_ORDER", "OTHER"], case_sensitive=False),
+    help="Why the owning unit cannot be waited for.",
+)
+@click.option("--reason", required=True, help="Why, in words (kept sealed at this node, never in the audit log).")
+def case_break_glass(config_path: Path, link_or_ref: str, partner: str, reason_code: str, reason: str) -> None:
+    """Open emergency access to another unit's case, for a limited time. The owning unit's
+    supervisors are told at once, and every read under it is marked in the audit log."""
+    args = _link_or_ref(link_or_ref, partner)
+    opened = call(config_path, lambda c: c.open_break_glass(reason_code.upper(), reason, **args))
+    click.echo(
+        f"break-glass open until {_when(opened.until_ms)}; the owning unit's supervisors have been told,"
+        " and every read is logged as break-glass"
+    )
+
+
+@click.command("restrict")
+@config_option
+@click.argument("link")
+@click.option("--user", "users", multiple=True, help="An officer who may still read the case (repeatable).")
+@click.option("--lift", is_flag=True, help="Lift the restriction: the whole unit reads the case again.")
+def case_restrict(config_path: Path, link: str, users: tuple[str, ...], lift: bool) -> None:
+    """Restrict LINK to the named officers of its unit (a sensitive case), or --lift it."""
+    link = _link_id(link)
+    if lift == bool(users):
+        raise UsageError("give the officers who may read the case (--user, repeatable), or --lift")
+    call(config_path, lambda c: c.restrict_case(link, None if lift else list(users)))
+    if lift:
+        click.echo(f"link {link}: restriction lifted")
+    else:
+        click.echo(f"link {link}: restricted to {', '.join(users)}")
+
+
+@click.command("assign")
+@config_option
+@click.argument("link")
+@click.option("--unit", default="", help="An operator's triage: the unit that owns the case from now on.")
+@click.option("--user", "users", multiple=True, help="An officer of the case's unit who works it (repeatable).")
+def case_assign(config_path: Path, link: str, unit: str, users: tuple[str, ...]) -> None:
+    """Give LINK to a unit (an operator triaging a case no unit owns), or name the officers of its
+    unit who work it."""
+    link = _link_id(link)
+    if not unit and not users:
+        raise UsageError("give --unit (the owning unit), --user (who works it), or both")
+    call(config_path, lambda c: c.assign_case(link, unit=unit, users=list(users)))
+    done = [f"unit {unit}"] if unit else []
+    if users:
+        done.append(f"worked by {', '.join(users)}")
+    click.echo(f"link {link}: assigned to {'; '.join(done)}")
+
+
+COMMANDS = (
+    case_open,
+    case_list,
+    case_show,
+    case_send,
+    case_approve,
+    case_drafts,
+    case_parked,
+    case_access_review,
+    case_break_glass,
+    case_restrict,
+    case_assign,
+)

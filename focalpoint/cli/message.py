@@ -62,7 +62,7 @@ def message_list(config_path: Path, outbox: bool, limit: int) -> None:
     """
     from focalpoint.v1 import local_pb2
 
-    resp: Any = call(config_path, lambda c: c.list_outbox(limit) if outbox else c.list_inbox(limit))
+    resp: Any = call(config_path, lambda c: c.list_outbox(limit) if outbox else c.list_inbox(limit), "machine")
     unreadable = 0
     for e in resp.entries:
         if e.unreadable:
@@ -92,15 +92,14 @@ def message_list(config_path: Path, outbox: bool, limit: int) -> None:
 @click.argument("message_id")
 @click.option("--outbox", is_flag=True)
 @click.option("--from", "peer", default="", help="Sender node (inbox only), when ids collide.")
-@click.option("--actor", default=None, help="Your local user id, recorded in the audit log with the read.")
-def message_show(config_path: Path, message_id: str, outbox: bool, peer: str, actor: str | None) -> None:
+def message_show(config_path: Path, message_id: str, outbox: bool, peer: str) -> None:
     """Print one message as JSON (decrypted for the duration of the call)."""
     from focalpoint.v1 import local_pb2
 
     mid = hex_id(message_id, "MESSAGE_ID")
     direction = local_pb2.DIRECTION_OUTBOX if outbox else local_pb2.DIRECTION_INBOX
 
-    got = call(config_path, lambda c: c.get_message(direction, mid, peer), actor=actor)
+    got = call(config_path, lambda c: c.get_message(direction, mid, peer))
     shown = json_format.MessageToDict(got, preserving_proto_field_name=True)
     for key in ("message_id", "in_reply_to"):
         if key in shown:  # ids are shown in hex everywhere in the CLI

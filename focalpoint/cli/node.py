@@ -110,7 +110,7 @@ def node_health(config_path: Path, check_now: bool, as_json: bool) -> None:
     Exits 0 when all is well and 1 when something needs attention (2: a usage mistake)."""
     from directory.health import format_report
 
-    report = json.loads(call(config_path, lambda c: c.get_health(check_now=check_now)).report_json)
+    report = json.loads(call(config_path, lambda c: c.get_health(check_now=check_now), "machine").report_json)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:

@@ -20,11 +20,15 @@ from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState
 from focalpoint.v1 import local_pb2, messages_pb2
 
-__all__ = ["Desk", "Edit", "accepts", "evidence", "identified"]
+__all__ = ["OFFICER", "SUPERVISOR", "UNITS", "Desk", "Edit", "accepts", "evidence", "identified"]
 
 Edit = Callable[[messages_pb2.Body], None]
 HOUR_MS = 3_600_000
-_UNITS = {"gr-ekka": "gr-ekka/athens", "al-shss": "al-shss/tirana", "it-dgi": "it-dgi/rome"}
+# The unit of each node the story's messages address (context.sender_unit, recipient_unit): a link a
+# partner opens is owned by the unit it addressed, so the officials of that unit see it.
+UNITS = {"gr-ekka": "gr-ekka/athens", "al-shss": "al-shss/tirana", "it-dgi": "it-dgi/rome"}
+# Who prepares the story's messages, and who approves those a second person must.
+OFFICER, SUPERVISOR = "officer.1", "supervisor.2"
 
 
 def accepts(field_path: str, message_id: bytes) -> Edit:
@@ -64,7 +68,7 @@ def identified(at_ms: int) -> Edit:
 
 @dataclass
 class Desk:
-    """Every official's client, by (node, user), and the links each node holds, by reference."""
+    """Every official's logged-in client, by (node, user id), and the links each node holds, by reference."""
 
     nodes: dict[str, Node]
     clients: dict[tuple[str, str], LocalClient]
@@ -73,7 +77,7 @@ class Desk:
     links: dict[tuple[str, str], str] = field(default_factory=dict)
     sent: int = 0
 
-    def api(self, node_id: str, user: str = "officer-1") -> LocalClient:
+    def api(self, node_id: str, user: str = OFFICER) -> LocalClient:
         return self.clients[node_id, user]
 
     async def link(self, node_id: str, case_ref: str) -> str:
@@ -87,8 +91,8 @@ class Desk:
     def body(self, node_id: str, partner: str, kind: str, case_ref: str, edit: Edit | None) -> messages_pb2.Body:
         body = sample_body(kind, case_ref=case_ref, at_ms=wall_clock_ms() - 1000)
         body.context.agreement_id = self.agreement_id
-        body.context.sender_unit = _UNITS[node_id]
-        body.context.recipient_unit = _UNITS[partner]
+        body.context.sender_unit = UNITS[node_id]
+        body.context.recipient_unit = UNITS[partner]
         part = getattr(body, kind)
         if "approval" in part.DESCRIPTOR.fields_by_name:
             part.ClearField("approval")  # recorded by the node when a second person approves
@@ -112,8 +116,8 @@ class Desk:
         if resp.draft_id:
             self.say(who, f"{kind}: kept as draft {resp.draft_id[:8]}… until a second person approves")
             link = await self.link(node_id, case_ref)
-            resp = await self.api(node_id, "supervisor-2").approve_draft(link, resp.draft_id)
-            self.say(who, "approved by supervisor-2 (not the preparer); the approval travels in the signed message")
+            resp = await self.api(node_id, SUPERVISOR).approve_draft(link, resp.draft_id)
+            self.say(who, f"approved by {SUPERVISOR} (not the preparer); the approval travels in the signed message")
         await self.closed(node_id, resp.message_id)
         self.sent += 1
         self.say(who, f"{kind} → {partner}: signed receipt verified, id {resp.message_id.hex()[:12]}…")

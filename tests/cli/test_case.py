@@ -24,8 +24,12 @@ from focalpoint.node.ports import wall_clock_ms
 from focalpoint.v1 import messages_pb2
 from tests.conftest import FAST_DELIVERY, SPECS, now_utc
 from tests.support.procs import NodeProcess, cli
+from tests.support.sessions import Account, log_in, session_env
 
 GR, AL = "gr-ekka", "al-shss"
+# The units the sample forms address (context.sender_unit, recipient_unit): a link is its unit's.
+UNITS = {GR: "gr-ekka/athens", AL: "al-shss"}
+PEOPLE = {"officer.1": Account(), "supervisor.2": Account()}
 DELIVERED_WITHIN_S = 30.0
 
 
@@ -117,12 +121,16 @@ class Desk:
 
     network: LocalNetwork
     forms: Path
+    # The configuration directories of the people logged in, by (node, user id).
+    sessions: dict[tuple[str, str], Path]
 
     def config(self, node_id: str) -> str:
         return str(self.network.nodes[node_id].config_path)
 
     def case(self, node_id: str, *args: str, actor: str = "officer.1") -> subprocess.CompletedProcess[str]:
-        return cli("case", args[0], "--config", self.config(node_id), "--as", actor, *args[1:])
+        """``focalpoint case ARGS`` as ``actor``, logged in at ``node_id``."""
+        env = session_env(self.sessions[node_id, actor])
+        return cli("case", args[0], "--config", self.config(node_id), *args[1:], env=env)
 
     def form(self, kind: str, case_ref: str, edit: Callable[[messages_pb2.Body], None] | None = None) -> str:
         """A filled form of ``kind`` on ``case_ref`` as an official writes it (no approval, no hashes)."""
@@ -202,7 +210,12 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
         asyncio.run(healthy())
         forms = base / "forms"
         forms.mkdir()
-        yield Desk(network, forms)
+        sessions = {
+            (node_id, user): home
+            for node_id in (GR, AL)
+            for user, home in log_in(network.nodes[node_id], UNITS[node_id], base / "people", PEOPLE).items()
+        }
+        yield Desk(network, forms, sessions)
     finally:
         for p in procs:
             p.kill()

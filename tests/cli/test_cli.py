@@ -27,8 +27,10 @@ from focalpoint.node.ports import wall_clock_ms
 from focalpoint.v1 import directory_pb2
 from tests.conftest import FAST_DELIVERY
 from tests.support.procs import cli, running
+from tests.support.sessions import Account, alog_in, session_env
 
 SENDER, RECEIVER = "gr-ekka", "al-shss"
+GR_UNIT, AL_UNIT = "gr-ekka/athens", "al-shss"
 MESSAGE_ID = re.compile(r"^[0-9a-f]{32}$")
 CONFIG_FAILS_WITHIN_S = 20.0
 
@@ -252,13 +254,25 @@ def test_a_command_group_without_a_command_prints_its_whole_help_and_exits_2(gro
 
 
 def _write_body(path: Path, case_ref: str) -> Path:
+    """A body from gr-ekka's Athens unit to al-shss's (whose officers read it in full)."""
     body = social_inquiry_request(case_ref, identified_at_ms=wall_clock_ms())
+    body.context.recipient_unit = AL_UNIT
     path.write_text(json_format.MessageToJson(body), encoding="utf-8")
     return path
 
 
-async def acli(*args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(cli, *args)
+async def acli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(cli, *args, env=env)
+
+
+async def officers(
+    network: LocalNetwork, folder: Path, node_ids: tuple[str, ...] = (SENDER, RECEIVER)
+) -> dict[str, str]:
+    """officer.1 of gr-ekka's Athens unit and of al-shss's, logged in on the running nodes: the
+    environment that makes the CLI call as them."""
+    units = {SENDER: GR_UNIT, RECEIVER: AL_UNIT}
+    homes = [await alog_in(network.nodes[n], units[n], folder, {"officer.1": Account()}) for n in node_ids]
+    return session_env(homes[0]["officer.1"])
 
 
 async def _wait_delivered(config: Path, message_id: str, timeout_s: float = 30.0) -> str:
@@ -280,15 +294,18 @@ async def test_message_send_list_show_against_running_nodes(network: LocalNetwor
     gr, al = network.nodes[SENDER].config_path, network.nodes[RECEIVER].config_path
     body = _write_body(tmp_path / "body.json", case_ref_for(7))
     async with running(network, [SENDER, RECEIVER]):
+        env = await officers(network, tmp_path / "people")
         sent = await acli(
-            "message", "send", "--config", str(gr), "--to", RECEIVER, "--body", str(body), "--request-id", "cli-1"
-        )
+            "message", "send", "--config", str(gr), "--to", RECEIVER, "--body", str(body), "--request-id", "cli-1",
+            env=env,
+        )  # fmt: skip
         assert sent.returncode == 0, sent.stderr
         message_id = sent.stdout.strip()
         assert MESSAGE_ID.match(message_id)
         again = await acli(
-            "message", "send", "--config", str(gr), "--to", RECEIVER, "--body", str(body), "--request-id", "cli-1"
-        )
+            "message", "send", "--config", str(gr), "--to", RECEIVER, "--body", str(body), "--request-id", "cli-1",
+            env=env,
+        )  # fmt: skip
         assert again.stdout.strip() == message_id
 
         line = await _wait_delivered(gr, message_id)
@@ -300,7 +317,7 @@ async def test_message_send_list_show_against_running_nodes(network: LocalNetwor
         assert [x.split()[0] for x in inbox.stdout.splitlines()] == [message_id]
         assert f"from {SENDER}" in inbox.stdout
 
-        shown = await acli("message", "show", "--config", str(al), message_id)
+        shown = await acli("message", "show", "--config", str(al), message_id, env=env)
         assert shown.returncode == 0, shown.stderr
         received = json.loads(shown.stdout)
         assert received["message_id"] == message_id  # hex, as `send` and `list` print it
@@ -309,7 +326,7 @@ async def test_message_send_list_show_against_running_nodes(network: LocalNetwor
         assert received["body"]["social_inquiry_request"]["case_ref"] == case_ref_for(7)
         assert received["body"]["social_inquiry_request"]["child"]["given_names"] == ["Arta"]
 
-        mine = await acli("message", "show", "--config", str(gr), "--outbox", message_id)
+        mine = await acli("message", "show", "--config", str(gr), "--outbox", message_id, env=env)
         assert mine.returncode == 0, mine.stderr
         assert json.loads(mine.stdout)["state"] == "DELIVERY_STATE_DELIVERED"
 
@@ -339,7 +356,8 @@ async def test_message_send_with_an_invalid_body_fails_clearly(network: LocalNet
     gr = network.nodes[SENDER].config_path
     spaced = _write_body(tmp_path / "spaced.json", "GR 2026 0001")
     async with running(network, [SENDER]):
-        refused = await acli("message", "send", "--config", str(gr), "--to", RECEIVER, "--body", str(spaced))
+        env = await officers(network, tmp_path / "people", (SENDER,))
+        refused = await acli("message", "send", "--config", str(gr), "--to", RECEIVER, "--body", str(spaced), env=env)
         assert_one_line_error(refused, "INVALID_ARGUMENT", "case_ref")
         assert refused.stdout == ""
 
@@ -1068,7 +1086,7 @@ def test_demo_prints_a_timeline_ending_in_done() -> None:
     assert "signed receipt" in result.stdout
     assert re.search(r"^done: ", result.stdout, re.MULTILINE)
     assert len(re.findall(r"^\s+\+\s*\d+\.\d ms ", result.stdout, re.MULTILINE)) >= 5
-    assert "approved by supervisor-2" in result.stdout
+    assert "approved by supervisor.2" in result.stdout
     assert "the return gate is not met: G2_RISK_ASSESSMENT" in result.stdout
     assert "a case with it-dgi refused: no agreement in force" in result.stdout
     assert re.search(r"^gr-ekka sees:$", result.stdout, re.MULTILINE)

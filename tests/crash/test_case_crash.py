@@ -28,8 +28,10 @@ from focalpoint.audit import events as audit_events
 from focalpoint.client import LocalClient
 from focalpoint.errors import FocalpointError
 from focalpoint.localnet import LocalNetwork, NodeSpec, make_network
-from focalpoint.localnet.story import HOUR_MS, Desk, accepts, evidence, identified
+from focalpoint.localnet.people import People
+from focalpoint.localnet.story import HOUR_MS, OFFICER, SUPERVISOR, UNITS, Desk, accepts, evidence, identified
 from focalpoint.node.ports import wall_clock_ms
+from focalpoint.people.roles import Grant, Role
 from focalpoint.storage.base import DeliveryState
 from focalpoint.v1 import audit_pb2, messages_pb2
 from tests.support.procs import NodeProcess, read_only, running
@@ -39,7 +41,13 @@ pytestmark = pytest.mark.slow
 GR, AL = "gr-ekka", "al-shss"
 SPECS = (NodeSpec(GR, "GR", "EKKA", ("el", "en")), NodeSpec(AL, "AL", "SHSS", ("sq", "en")))
 FAST_DELIVERY = {"retry_initial_seconds": 0.05, "retry_max_seconds": 0.3, "call_timeout_seconds": 5}
-USERS = ("officer-1", "supervisor-2")
+AUDITOR = "auditor.1"
+# Who works the cases on each node (a preparer, a supervisor who approves) and who reads its audit log.
+USERS: tuple[tuple[str, tuple[Role, ...], tuple[Grant, ...]], ...] = (
+    (OFFICER, (Role.CASE_OFFICER,), ()),
+    (SUPERVISOR, (Role.CASE_OFFICER,), (Grant.APPROVE,)),
+    (AUDITOR, (Role.AUDITOR,), ()),
+)
 DEADLINE_S = 30.0
 # A kill lands this long after the call that queued the message returned: 0 is before the
 # delivery has begun, the upper end after the receiver has applied it (both seen in practice).
@@ -130,20 +138,21 @@ class ProcDesk(Desk):
     async def reconnect(self, node_id: str) -> None:
         """New clients for a restarted node (a channel to a dead port may wait out a reconnect backoff)."""
         ln = self.procs[node_id].node
-        for user in USERS:
+        for user, _, _ in USERS:
             old = self.clients.pop((node_id, user))
             await old.close()
-            self.clients[node_id, user] = LocalClient(ln.local_address, ln.token, actor=f"{node_id[:2]}.{user}")
+            # The session outlives the restart (the node keeps it); only the channel is new.
+            self.clients[node_id, user] = LocalClient(ln.local_address, session=old.session)
 
 
 @contextlib.asynccontextmanager
 async def desk_on(net: LocalNetwork) -> AsyncIterator[ProcDesk]:
     async with running(net, [GR, AL]) as procs:
-        clients = {
-            (node_id, user): LocalClient(ln.local_address, ln.token, actor=f"{node_id[:2]}.{user}")
-            for node_id, ln in net.nodes.items()
-            for user in USERS
-        }
+        clients = {}
+        for node_id, ln in net.nodes.items():
+            people = People(ln.local_address, ln.token, unit=UNITS[node_id])
+            for user, roles, grants in USERS:
+                clients[node_id, user] = await people.client(user, roles, grants=grants)
         desk = ProcDesk(
             nodes={}, clients=clients, agreement_id=next(iter(net.agreements)), say=lambda who, text: None, procs=procs
         )
@@ -157,7 +166,7 @@ async def desk_on(net: LocalNetwork) -> AsyncIterator[ProcDesk]:
 async def to_negotiation(desk: ProcDesk) -> tuple[str, bytes]:
     """A link opened by GR, notified, acknowledged, with every piece of evidence, and AL's proposal open."""
     at = wall_clock_ms() - 6 * HOUR_MS
-    opened = await desk.api(GR).open_case(AL, at, "gr-ekka/athens")
+    opened = await desk.api(GR).open_case(AL, at, UNITS[GR])
     ref = opened.case_ref
     desk.links[GR, ref] = opened.link_id
     notification = await desk.send(GR, AL, ref, "case_notification", identified(at))
@@ -228,7 +237,7 @@ async def assert_applied_once(desk: ProcDesk, r: Round, before: str, after: str)
     assert case_events(sender_db, r.message_id) == 1, r
     assert delivery_state(sender_db, r.message_id) == (DeliveryState.DELIVERED, receipts[0]), r
     for node_id in (r.sender, r.receiver):
-        api = desk.api(node_id)
+        api = desk.api(node_id, AUDITOR)
         listed = await api.list_audit(limit=1000, case_ref=r.case_ref)
         moves = [
             e.status
@@ -273,7 +282,7 @@ async def test_an_agreement_is_applied_once_on_both_sides_whichever_node_is_kill
                 GR, AL, ref, "durable_solution_agreement", accepts("durable_solution_agreement.accepts", proposal)
             )
             assert draft.draft_id, "an agreement waits for a second person"
-            approved = await desk.api(GR, "supervisor-2").approve_draft(await desk.link(GR, ref), draft.draft_id)
+            approved = await desk.api(GR, SUPERVISOR).approve_draft(await desk.link(GR, ref), draft.draft_id)
             r.message_id = approved.message_id
             await kill_and_restart(desk, r)
         for r in rounds:
