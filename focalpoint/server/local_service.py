@@ -268,8 +268,9 @@ class LocalServicer(PeopleApi, local_pb2_grpc.LocalServiceServicer):
         else:
             raise UsageError("direction must be DIRECTION_INBOX or DIRECTION_OUTBOX")
         case_ref = case_ref_of(content.body)
-        context = content.body.context
-        unit = context.recipient_unit if request.direction == local_pb2.DIRECTION_INBOX else context.sender_unit
+        addressed = content.body.context
+        inbox = request.direction == local_pb2.DIRECTION_INBOX
+        unit = addressed.recipient_unit if inbox else addressed.sender_unit
         caller, link = await self.door.on_message(caller, case_ref, peer, unit=unit)
         if caller.view is View.METADATA:
             raise UsageError("your role reads no message content; the audit log lists its metadata")

@@ -13,6 +13,7 @@ import pytest
 from google.protobuf.message import Message
 
 from focalpoint.cases.views import project
+from focalpoint.client import LocalClient
 from focalpoint.errors import PermissionDenied
 from focalpoint.people.permissions import View
 from focalpoint.people.roles import Role
@@ -22,7 +23,12 @@ from tests.cases.test_views import _permitted, set_fields
 from tests.server.test_scenarios import _acknowledged, _evidence
 from tests.support.scenario import AL, GR, Officials, evidence, ref_to
 
-CONSUL = {"roles": (Role.CONSULAR_OFFICER,), "unit": "al-mfa/athens", "consular_state": "AL", "district": ("GR",)}
+CA = (Role.CONSULAR_OFFICER,)
+
+
+async def _consul(o: Officials, user_id: str, unit: str = "al-mfa/athens", district: str = "GR") -> LocalClient:
+    """A consular officer of Albania posted for ``district``."""
+    return await o.people(AL).client(user_id, CA, unit=unit, consular_state="AL", district=(district,))
 
 
 @pytest.fixture
@@ -62,7 +68,7 @@ async def test_a_consul_and_an_operator_are_served_their_views_and_nothing_else(
     link = await o.link(AL, ref)
     people = o.people(AL)
     officer = await o.api(AL)
-    consul = await people.client("consul.1", **CONSUL)  # type: ignore[arg-type]
+    consul = await _consul(o, "consul.1")
     operator = await people.operator()
 
     full = await officer.show_case(link, content=True)
@@ -106,14 +112,8 @@ async def test_a_consul_loses_the_case_when_nationality_is_answered_not_confirme
     o = officials
     ref, _ = await _acknowledged(o)
     link = await o.link(AL, ref)
-    consul = await o.people(AL).client("consul.1", **CONSUL)  # type: ignore[arg-type]
-    elsewhere = await o.people(AL).client(
-        "consul.2",
-        CONSUL["roles"],
-        unit="al-mfa/rome",
-        consular_state="AL",
-        district=("IT",),  # type: ignore[arg-type]
-    )
+    consul = await _consul(o, "consul.1")
+    elsewhere = await _consul(o, "consul.2", unit="al-mfa/rome", district="IT")
     assert (await consul.show_case(link)).view == "REPATRIATION"
     assert ref in {c.case_ref for c in (await consul.list_cases()).cases}
     with pytest.raises(PermissionDenied):
