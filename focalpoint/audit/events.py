@@ -287,8 +287,16 @@ def anomaly(*, at_ms: int, subject: str, rule: str, case_ref: str = "", count: i
     )
 
 
-def exported(*, at_ms: int, actor: str, case_ref: str) -> bytes:
-    return _leaf(kind=Kind.AUDIT_EVENT_KIND_EXPORTED, at_ms=at_ms, actor=actor[:MAX_ACTOR], case_ref=case_ref)
+def exported(*, at_ms: int, actor: str, case_ref: str, written_request: str = "") -> bytes:
+    """An evidence file of ``case_ref`` made for ``actor``; an auditor's names the reference of the
+    written request it answers (``status``)."""
+    return _leaf(
+        kind=Kind.AUDIT_EVENT_KIND_EXPORTED,
+        at_ms=at_ms,
+        actor=actor[:MAX_ACTOR],
+        case_ref=case_ref,
+        status=f"written request {written_request}" if written_request else "",
+    )
 
 
 def status_changed(*, at_ms: int, actor: str, case_ref: str, status: str) -> bytes:

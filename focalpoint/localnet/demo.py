@@ -29,7 +29,7 @@ from typing import Any
 import click
 
 from focalpoint.client import LocalClient
-from focalpoint.errors import FocalpointError, PreconditionFailed, RefusalError, UsageError
+from focalpoint.errors import FocalpointError, PermissionDenied, PreconditionFailed, RefusalError, UsageError
 from focalpoint.localnet import LocalNetwork, NodeSpec, make_network
 from focalpoint.localnet.people import OPERATOR, People
 from focalpoint.localnet.story import HOUR_MS, OFFICER, SUPERVISOR, UNITS, Desk, accepts, evidence, identified
@@ -82,7 +82,9 @@ async def _nodes(net: LocalNetwork) -> AsyncIterator[dict[str, Node]]:
 
 
 @contextlib.asynccontextmanager
-async def _clients(net: LocalNetwork, t: Timeline) -> AsyncIterator[dict[tuple[str, str], LocalClient]]:
+async def _clients(
+    net: LocalNetwork, t: Timeline, peoples: dict[str, People]
+) -> AsyncIterator[dict[tuple[str, str], LocalClient]]:
     """Each node's people, made through its local API as an institution makes them: the first
     operator (enrolled with the node's machine credential) adds a case officer and a supervisor
     who may approve, of the unit the story's messages address; each enrols and logs in."""
@@ -91,6 +93,7 @@ async def _clients(net: LocalNetwork, t: Timeline) -> AsyncIterator[dict[tuple[s
         for node_id, ln in net.nodes.items():
             people = People(ln.local_address, ln.token, unit=UNITS[node_id])
             stack.push_async_callback(people.close)
+            peoples[node_id] = people
             for user, grants in USERS:
                 clients[node_id, user] = await people.client(user, (Role.CASE_OFFICER,), grants=grants)
             roles = ", ".join(
@@ -129,7 +132,8 @@ async def _demo(root: Path, t: Timeline) -> dict[str, Any]:
         f"(Ed25519 + ML-DSA-65), {len(net.admins)} State entries, {len(net.agreements)} agreement in force "
         "(GR-AL; none with IT), timestamp",
     )
-    async with _nodes(net) as nodes, _clients(net, t) as clients:
+    peoples: dict[str, People] = {}
+    async with _nodes(net) as nodes, _clients(net, t, peoples) as clients:
         t.say("NET", ", ".join(f"{n.node_id} :{n.peer_port}" for n in nodes.values()) + " up")
         agreement_id = next(iter(net.agreements))
         desk = Desk(nodes=nodes, clients=clients, agreement_id=agreement_id, say=t.say)
@@ -139,6 +143,7 @@ async def _demo(root: Path, t: Timeline) -> dict[str, Any]:
         blocked_ref, blocked = await _blocked(desk, t)
         refused = await _outside_agreement(desk, t)
         await _misrouted(desk, t)
+        seen = await _who_saw(desk, t, peoples[AL], blocked_ref)
         stages = {n: await _stages(desk, n) for n in (GR, AL, IT)}
         for node_id in (GR, AL):
             shown = await desk.api(node_id).show_case(await desk.link(node_id, ref))
@@ -159,6 +164,7 @@ async def _demo(root: Path, t: Timeline) -> dict[str, Any]:
         "blocked_case_ref": blocked_ref,
         "messages": desk.sent,
         "story_ms": round(story_ms, 1),
+        "access_review": seen,
     }
 
 
@@ -255,6 +261,33 @@ async def _misrouted(desk: Desk, t: Timeline) -> None:
         t.say("IT", f"a misrouted copy of a GR→AL envelope is refused: {e.code.name.lower()}: {e.reason}")
         return
     raise FocalpointError(f"{IT} accepted an envelope addressed to {AL}")
+
+
+async def _who_saw(desk: Desk, t: Timeline, people: People, ref: str) -> list[str]:
+    """At the State of origin: Albania's consul in Greece, the focal point's operator and an officer
+    of another unit each ask for the second child's case; each gets their role's view or a refusal,
+    and the supervisor's access review lists who saw what."""
+    t.echo("")
+    link = await desk.link(AL, ref)
+    consul = await people.client(
+        "consul.1", (Role.CONSULAR_OFFICER,), unit="al-mfa/athens", consular_state="AL", district=("GR",)
+    )
+    shown = await consul.show_case(link, content=True)
+    withheld = sorted({e.kind for e in shown.timeline if not getattr(e.body, e.kind).ByteSize()})
+    t.say("AL", f"consul.1 (consular officer) sees the {shown.view} view; withheld: {', '.join(withheld)}")
+    routed = await (await people.operator()).show_case(link, content=True)
+    names = any(e.body.case_notification.child.given_names for e in routed.timeline)
+    t.say("AL", f"{OPERATOR} (operator) sees the {routed.view} view: names shown: {names}")
+    outsider = await people.client("officer.9", (Role.CASE_OFFICER,), unit="al-shss/korca")
+    try:
+        await outsider.show_case(link)
+        raise FocalpointError("an officer of another unit read the case without break-glass")
+    except PermissionDenied as e:
+        t.say("AL", f"officer.9 of another unit refused: {str(e).split('PERMISSION_DENIED: ', 1)[-1]}")
+    review = await desk.api(AL, SUPERVISOR).access_review(ref)
+    rows = [f"{e.kind} {e.actor} {e.view or '-'} {e.purpose or '-'}" for e in reversed(review.entries)]
+    t.say("AL", "access review: " + "; ".join(rows))
+    return rows
 
 
 async def _stages(desk: Desk, node_id: str) -> dict[str, str]:

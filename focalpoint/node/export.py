@@ -58,7 +58,7 @@ class Exporter:
             return None
         return audit_pb2.PeerInclusion(checkpoint=signed, index=index, leaf=proof.leaf, path=proof.path)
 
-    async def export_case(self, case_ref: str, actor: str) -> tuple[bytes, int, int]:
+    async def export_case(self, case_ref: str, actor: str, *, written_request: str = "") -> tuple[bytes, int, int]:
         """Build and sign a case's evidence file; returns (file bytes, events, messages).
 
         The export is itself logged first, so the bundle's checkpoint covers it.
@@ -69,12 +69,13 @@ class Exporter:
         outgoing = await store.outbox.of_case(case_ref)
         incoming = await store.inbox.of_case(case_ref)
         if not outgoing and not incoming:
-            raise NotFound(f"this node holds no message of case {case_ref!r}")
+            raise NotFound("this node holds no message of that case")
         signer = self._keyring.log_signer
         if signer is None:
             raise PreconditionFailed("this node has no ACTIVE log key in its directory entry; it cannot sign evidence")
         now = self._clock()
-        await store.audit.record([audit_events.exported(at_ms=now, actor=actor, case_ref=case_ref)], case_ref)
+        exported = audit_events.exported(at_ms=now, actor=actor, case_ref=case_ref, written_request=written_request)
+        await store.audit.record([exported], case_ref)
         signed = await self._checkpoints.get()
         checkpoint = audit_pb2.Checkpoint.FromString(signed.checkpoint)
         size = checkpoint.size

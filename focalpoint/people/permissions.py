@@ -195,6 +195,8 @@ def relation_words(account: Account, target: Target) -> str:
 def _purpose(role: Role, action: Action) -> Purpose:
     if action in (Action.APPROVE, Action.APPROVE_OVERRIDE):
         return Purpose.APPROVAL
+    if action is Action.ACCESS_REVIEW:
+        return Purpose.AUDIT
     if role is Role.CONSULAR_OFFICER:
         return Purpose.CONSULAR
     if role is Role.OPERATOR:
@@ -268,6 +270,8 @@ def _why_not(account: Account, action: Action, target: Target | None) -> str:
         return f"{action.value}: the case is restricted to named officers"
     if any(rules[r] in (Rule.OWN_UNIT_OR_BREAK_GLASS, Rule.BREAK_GLASS) for r in account.roles):
         return f"{action.value}: not a case of your unit; open break-glass with a reason to proceed"
+    if any(rules[r] is Rule.OWN_UNIT for r in account.roles):
+        return f"{action.value}: not a case of your unit"
     if any(rules[r] is Rule.OWN_NATIONAL for r in account.roles):
         return (
             f"{action.value}: not a case of your State's nationals in your district, or the State of origin"

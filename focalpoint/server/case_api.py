@@ -167,16 +167,10 @@ class CaseApi:
         await self._work.assign_unit(link_id, unit, actor=actor)
 
     async def link_of_ref(self, case_ref: str) -> LinkRow | None:
-        """The link a case reference names (references are minted per link), found through a
-        message of it."""
+        """The link a case reference names (references are minted per link)."""
         if not case_ref or len(case_ref) > 128:
             raise UsageError("case_ref must be 1 to 128 characters")
-        partners = [r.recipient for r in await self._store.outbox.of_case(case_ref)]
-        partners += [r.sender for r in await self._store.inbox.of_case(case_ref)]
-        for partner in dict.fromkeys(partners):
-            if (link := await self._store.cases.link_by_ref(case_ref, partner)) is not None:
-                return link
-        return None
+        return next((r for r in await self._store.cases.links_of_ref(case_ref) if isinstance(r, LinkRow)), None)
 
     async def find(self, link_id: str, case_ref: str, partner_node: str) -> LinkRow:
         if link_id:

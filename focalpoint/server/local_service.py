@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 import grpc
@@ -37,7 +38,7 @@ from focalpoint.node.export import Exporter
 from focalpoint.node.outbox import Outbox
 from focalpoint.node.ports import Clock
 from focalpoint.node.reachability import Reachability
-from focalpoint.people.permissions import Action, Purpose, View
+from focalpoint.people.permissions import Action, Purpose, View, send_action
 from focalpoint.server.case_api import CaseApi
 from focalpoint.server.door import LATER, READ, Caller, Door, guarded
 from focalpoint.server.people_api import PeopleApi
@@ -51,6 +52,8 @@ log = structlog.get_logger("focalpoint.local_api")
 
 _MAX_LIST = 1000
 _MAX_DAYS = 36_500
+# The reference of a written request an export answers (recorded in the audit log: no free text).
+_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./_-]{0,63}\Z")
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
@@ -161,6 +164,7 @@ class LocalServicer(PeopleApi, local_pb2_grpc.LocalServiceServicer):
             raise UsageError("body is required")
         if len(request.client_request_id) > 128:
             raise UsageError("client_request_id is longer than 128 characters")
+        await self._may_submit(caller, request)
         submitted = await self._outbox.submit(
             request.recipient_node,
             request.body,
@@ -171,6 +175,17 @@ class LocalServicer(PeopleApi, local_pb2_grpc.LocalServiceServicer):
         return local_pb2.SubmitResponse(
             message_id=submitted.message_id, state=local_pb2.DeliveryState.ValueType(submitted.state.value)
         )
+
+    async def _may_submit(self, caller: Caller, request: local_pb2.SubmitRequest) -> None:
+        """A raw message is judged like one sent on its case: on a link this node holds, the
+        sender's rule for that link and that kind; otherwise it must come from the sender's own unit."""
+        body, account = request.body, caller.account
+        assert account is not None
+        link = await self._store.cases.link_by_ref(body.context.case_ref, request.recipient_node)
+        if link is not None:
+            await self.door.decide(caller, send_action(body), link)
+        elif body.context.sender_unit and body.context.sender_unit != account.unit:
+            await self.door.refuse(caller, Action.OPEN_SEND, "a message is sent from your own unit only")
 
     @guarded(Action.LIST_MESSAGES, machine=True)
     async def ListOutbox(
@@ -323,12 +338,13 @@ class LocalServicer(PeopleApi, local_pb2_grpc.LocalServiceServicer):
         store = self._store
         limit, before = min(request.limit or 50, _MAX_LIST), _position(request.before)
         rows = await store.audit.events(limit, before, request.case_ref)
+        size = store.audit.size  # the log as listed (the LIST event below comes after it)
         listed = audit_events.listed(
             at_ms=self._clock(), actor=caller.actor, count=len(rows), what="audit list", view=View.METADATA.value
         )
         await store.audit.record([listed])
         return local_pb2.ListAuditResponse(
-            entries=[local_pb2.AuditEntry(index=i, leaf=leaf) for i, leaf in rows], size=store.audit.size
+            entries=[local_pb2.AuditEntry(index=i, leaf=leaf) for i, leaf in rows], size=size
         )
 
     @guarded(Action.VERIFY_AUDIT, machine=True)
@@ -359,9 +375,14 @@ class LocalServicer(PeopleApi, local_pb2_grpc.LocalServiceServicer):
             caller = await self.door.decide(caller, Action.EXPORT, link)
         else:  # messages no case link holds (an older exchange): as owned by no unit
             caller = await self.door.on_unlinked(caller, Action.EXPORT, request.case_ref)
-        if caller.decision.purpose is Purpose.AUDIT and not request.written_request.strip():
+        written = request.written_request.strip()
+        if caller.decision.purpose is Purpose.AUDIT and not written:
             raise UsageError("an auditor's export answers a written request: give its reference (written_request)")
-        data, events, messages = await self._exporter.export_case(request.case_ref, caller.actor)
+        if written and not _REFERENCE.match(written):
+            raise UsageError("written_request is a reference: 1-64 letters, digits, spaces and . / _ -")
+        data, events, messages = await self._exporter.export_case(
+            request.case_ref, caller.actor, written_request=written
+        )
         return local_pb2.ExportCaseResponse(evidence=data, events=events, messages=messages)
 
     # --- cases (focalpoint.server.case_api) ----------------------------------------------------

@@ -663,6 +663,11 @@ class CaseStore(Protocol):
 
     async def link_by_ref(self, case_ref: str, partner_node: str) -> LinkRow | None: ...
 
+    async def links_of_ref(self, case_ref: str) -> list[LinkRow | DamagedLink]:
+        """The links with this reference, in the order they were created (references are minted
+        per link, so normally one)."""
+        ...
+
     async def links_of_case(self, case_id: str) -> list[LinkRow | DamagedLink]:
         """The case's links, in the order they were created."""
         ...

@@ -129,6 +129,8 @@ async def test_partners_witness_checkpoints_and_evidence_verifies_offline(
         ).events
     }
     assert Kind.AUDIT_EVENT_KIND_EXPORTED in kinds
+    [export] = [e for _, e in await _events(gr, case_ref_for(103)) if e.kind == Kind.AUDIT_EVENT_KIND_EXPORTED]
+    assert (export.actor, export.status) == ("auditor.1", "written request rapporteur letter 2026/44")
 
     # Any changed byte fails verification (a spread of positions across every section).
     data = exported.evidence

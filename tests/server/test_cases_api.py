@@ -306,9 +306,9 @@ async def test_a_received_message_naming_no_link_is_listed_as_parked(desk: Desk)
     GR keeps it and ListParked shows sender, kind, reference and why."""
     stray = case_ref_for(4242, "AL")
     al = await desk.api(AL)
-    sent = await al.submit(
-        local_pb2.SubmitRequest(recipient_node=GR, body=sample_body("social_inquiry_report", case_ref=stray))
-    )
+    body = sample_body("social_inquiry_report", case_ref=stray)
+    body.context.sender_unit = UNITS[AL]  # an officer sends from their own unit
+    sent = await al.submit(local_pb2.SubmitRequest(recipient_node=GR, body=body))
     await desk.delivered(AL, sent.message_id)
     gr = desk.nodes[GR]
     await gr.casework.catch_up()

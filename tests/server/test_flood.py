@@ -69,7 +69,8 @@ async def test_a_descriptor_flood_on_the_peer_port_leaves_the_local_api_storage_
                     )
                 )  # a write: the outbox row and its SENT event
                 assert submitted.message_id
-                assert (await auditor.list_audit(limit=1)).size == before + 2  # the SENT event, the LIST event
+                # The SENT event, and the first list's own LIST event.
+                assert (await auditor.list_audit(limit=1)).size == before + 2
             sent = await gr.outbox.submit(
                 "al-shss", social_inquiry_request(case_ref_for(1), identified_at_ms=wall_clock_ms())
             )

@@ -313,3 +313,19 @@ async def test_totp_codes_from_the_authenticator_work_the_same_through_the_api(w
     assert answer.user.roles == ["case_officer"]
     assert (await client.whoami()).unit == people.unit
     await client.close()
+
+
+async def test_a_raw_submit_is_judged_like_a_message_sent_on_its_case(world: World) -> None:
+    """Submit (a whole body to a partner) cannot bypass the door: on a link this node holds, the
+    sender's rule for that link applies; otherwise only a body from the officer's own unit goes."""
+    desk = world.desk
+    ref, notification = await _acknowledged(desk)
+    people = desk.people[AL]
+    outsider = await people.client("co.korca", unit="al-shss/korca")
+    body = desk.body("acknowledgement", ref, ref_to("acknowledgement.acknowledges", notification))
+    body.context.sender_unit = "al-shss/korca"
+    with pytest.raises(PermissionDenied, match="not a case of your unit"):
+        await outsider.submit(local_pb2.SubmitRequest(recipient_node="gr-ekka", body=body))
+    stranger = desk.body("acknowledgement", "GR-7KQ2M9XH4T-0")  # a reference no link of this node holds
+    with pytest.raises(PermissionDenied, match="own unit"):
+        await outsider.submit(local_pb2.SubmitRequest(recipient_node="gr-ekka", body=stranger))

@@ -157,6 +157,10 @@ class MemoryCases:
         link_id = self._s.case_refs.get((case_ref, partner_node))
         return None if link_id is None else self._s.case_links[link_id]
 
+    async def links_of_ref(self, case_ref: str) -> list[LinkRow | DamagedLink]:
+        await pause()
+        return [link for link in self._s.case_links.values() if link.case_ref == case_ref]
+
     async def links_of_case(self, case_id: str) -> list[LinkRow | DamagedLink]:
         """In the order they were created (dicts keep it; an update keeps a link's place)."""
         await pause()

@@ -218,6 +218,9 @@ class SqliteCases:
     async def link_by_ref(self, case_ref: str, partner_node: str) -> LinkRow | None:
         return await self._one_link("WHERE case_ref = ? AND partner_node = ?", (case_ref, partner_node))
 
+    async def links_of_ref(self, case_ref: str) -> list[LinkRow | DamagedLink]:
+        return await self._links("WHERE case_ref = ? ORDER BY rowid", (case_ref,))
+
     async def links_of_case(self, case_id: str) -> list[LinkRow | DamagedLink]:
         return await self._links("WHERE case_id = ? ORDER BY rowid", (case_id,))
 
