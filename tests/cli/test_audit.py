@@ -212,7 +212,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         # Every CLI call of the module is the auditor's, but the officer's sending.
         env.setenv("XDG_CONFIG_HOME", str(homes[AUDITOR]))
         env.delenv("FOCALPOINT_SESSION_FILE", raising=False)
-        body = json_format.MessageToDict(social_inquiry_request(CASE, identified_at_ms=wall_clock_ms()))
+        request = social_inquiry_request(CASE, identified_at_ms=wall_clock_ms())
+        request.context.sender_unit = f"{SENDER}/triage"  # the officer sends from their own unit
+        body = json_format.MessageToDict(request)
         body_path = base / "body.json"
         body_path.write_text(json.dumps(body), encoding="utf-8")
         gr = network.nodes[SENDER].config_path

@@ -62,11 +62,10 @@ async def test_a_descriptor_flood_on_the_peer_port_leaves_the_local_api_storage_
                 auditor = await people.client("auditor.1", (Role.AUDITOR,))
                 assert (await local.get_health()).report_json
                 before = (await auditor.list_audit(limit=1)).size
+                body = social_inquiry_request(case_ref_for(1, "AL"), identified_at_ms=wall_clock_ms())
+                body.context.sender_unit = "al-shss"  # the officer's own unit
                 submitted = await local.submit(
-                    local_pb2.SubmitRequest(
-                        recipient_node="it-dgi",
-                        body=social_inquiry_request(case_ref_for(1, "AL"), identified_at_ms=wall_clock_ms()),
-                    )
+                    local_pb2.SubmitRequest(recipient_node="it-dgi", body=body)
                 )  # a write: the outbox row and its SENT event
                 assert submitted.message_id
                 # The SENT event, and the first list's own LIST event.
