@@ -30,7 +30,19 @@ def audit() -> None:
 
 def _line(e: dict[str, Any]) -> str:
     parts = [f"{e['index']:>8}", e["at"], f"{e['kind']:<20}"]
-    for key in ("peer_node", "case_ref", "actor", "message_kind", "refusal", "status", "key_id"):
+    for key in (
+        "peer_node",
+        "case_ref",
+        "actor",
+        "subject",
+        "view",
+        "purpose",
+        "message_kind",
+        "refusal",
+        "status",
+        "reason_code",
+        "key_id",
+    ):
         if key in e:
             parts.append(f"{key}={e[key]}")
     if "message_id" in e:

@@ -739,7 +739,7 @@ class Accounts:
         """Record a failed login (and, for ``row``, count it: enough in a row lock the account).
         A user id that names no account is not recorded: people type passwords and names into
         the wrong field, and the audit log keeps neither."""
-        known = step != "unknown_user" and not user_id_problem(user_id)
+        known = step not in ("unknown_user", "rate_limited") and not user_id_problem(user_id)
         leaf = audit_events.login_failed(at_ms=now, actor=user_id if known else "", step=step)
         users: list[UserRow] = []
         if row is not None:
@@ -867,18 +867,26 @@ class Accounts:
         purpose = b"break_glass:" + user_id.encode()
         return self._cipher.open(window.reason, purpose=purpose, message_id=link_id.encode()).decode()
 
-    async def _known(self, users: frozenset[str]) -> None:
-        stored = {u.user_id for u in await self._store.users() if not u.disabled}
+    async def _known(self, users: frozenset[str], unit: str = "") -> None:
+        """Every named user is an enabled case officer (of ``unit``, when given)."""
+        stored = {
+            u.user_id
+            for u in await self._store.users()
+            if not u.disabled and Role.CASE_OFFICER in u.roles and (not unit or u.unit == unit)
+        }
         unknown = len(users - stored)
         if unknown:
-            raise UsageError(f"{unknown} of the named users are not enabled accounts of this node")
+            where = " of the case's unit" if unit else ""
+            raise UsageError(f"{unknown} of the named users are not enabled case officers{where} on this node")
 
-    async def restrict(self, by: Account, link_id: str, users: frozenset[str] | None, *, case_ref: str = "") -> None:
-        """Restrict the link to ``users`` (None lifts the restriction)."""
+    async def restrict(
+        self, by: Account, link_id: str, users: frozenset[str] | None, *, case_ref: str = "", unit: str = ""
+    ) -> None:
+        """Restrict the link to ``users``, officers of its ``unit`` (None lifts the restriction)."""
         if users is not None:
             if not users:
                 raise UsageError("name at least one officer, or lift the restriction")
-            await self._known(users)
+            await self._known(users, unit)
         now = self._clock()
         status = "access:restricted" if users is not None else "access:restriction lifted"
         leaves = [
@@ -892,9 +900,11 @@ class Accounts:
     async def restricted_to(self, link_id: str) -> frozenset[str] | None:
         return await self._store.restriction(link_id)
 
-    async def assign(self, by: Account, link_id: str, users: frozenset[str], *, case_ref: str = "") -> None:
-        """The officers assigned to the link, now ``users`` (empty: none)."""
-        await self._known(users)
+    async def assign(
+        self, by: Account, link_id: str, users: frozenset[str], *, case_ref: str = "", unit: str = ""
+    ) -> None:
+        """The officers assigned to the link, now ``users``, officers of its ``unit`` (empty: none)."""
+        await self._known(users, unit)
         now = self._clock()
         status = audit_events.status_changed(at_ms=now, actor=by.user_id, case_ref=case_ref, status="access:assigned")
         leaves = [(status, case_ref)]

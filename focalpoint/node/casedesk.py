@@ -221,7 +221,7 @@ class CaseDesk:
 
     async def _keep_draft(self, link: LinkRow, body: messages_pb2.Body, actor: str, in_reply_to: bytes) -> Draft:
         if not actor:
-            raise UsageError("a draft needs the preparing user (fp-actor) so that another user can approve it")
+            raise UsageError("a draft needs the preparing user (a session's account) so another user can approve it")
         await self._work.check(
             link.partner_node, _with_placeholder_approval(body, actor), in_reply_to, skip=frozenset({"gate"})
         )

@@ -115,7 +115,7 @@ class Door:
         """Authenticate first, then find the case the call names (so an unknown caller learns
         nothing of which cases exist), then decide."""
         metadata = dict(context.invocation_metadata() or ())
-        source = context.peer() or ""
+        source = _address(context.peer() or "")
         if ACTOR_METADATA in metadata:
             raise UsageError(
                 f"{ACTOR_METADATA} is not accepted: the node records the user of the session (log in instead)"
@@ -298,6 +298,13 @@ class Door:
             to = operators if rule == "bulk_reads" else sorted(set(supervisors) | set(operators))
             await self._notifier.notify(to, f"anomaly:{rule}", case_ref="" if rule == "bulk_reads" else link.case_ref)
         log.warning("access_anomaly", rules=",".join(fired))
+
+
+def _address(peer: str) -> str:
+    """The caller's address without its port ("ipv4:127.0.0.1:52114" → "ipv4:127.0.0.1"): a
+    login rate limit per connection would let each new connection start afresh."""
+    head, sep, port = peer.rpartition(":")
+    return head if sep and port.isdigit() else peer
 
 
 def _operator(account: Account) -> bool:

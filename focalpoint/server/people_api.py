@@ -40,6 +40,7 @@ _ACCESS_KINDS = {
     audit_events.Kind.AUDIT_EVENT_KIND_BREAK_GLASS: "break_glass",
     audit_events.Kind.AUDIT_EVENT_KIND_ACCESS_DENIED: "access_denied",
     audit_events.Kind.AUDIT_EVENT_KIND_ANOMALY: "anomaly",
+    audit_events.Kind.AUDIT_EVENT_KIND_STATUS_CHANGED: "access_changed",
 }
 
 
@@ -87,6 +88,11 @@ def _spec(spec: local_pb2.UserSpec) -> dict[str, Any]:
         "consular_state": spec.consular_state,
         "district": frozenset(spec.district),
     }
+
+
+def _about_access(status: str) -> bool:
+    """A status change that changed who may read the case (not a stage change)."""
+    return status.startswith("access:") or status == "unit assigned"
 
 
 def _me(caller: Caller) -> Account:
@@ -237,7 +243,7 @@ class PeopleApi:
         for index, leaf in rows[:limit]:
             e = audit_events.decode(leaf)
             kind = _ACCESS_KINDS.get(e.kind)
-            if kind is None:
+            if kind is None or (kind == "access_changed" and not _about_access(e.status)):
                 continue
             entries.append(
                 local_pb2.AccessEntry(
@@ -264,7 +270,7 @@ class PeopleApi:
         if not request.lift and not request.users:
             raise UsageError("name the officers who may still read the case (users), or lift the restriction")
         users = None if request.lift else frozenset(request.users)
-        await self.door.accounts.restrict(_me(caller), link.link_id, users)
+        await self.door.accounts.restrict(_me(caller), link.link_id, users, case_ref=link.case_ref, unit=link.unit)
         return local_pb2.Empty()
 
     @guarded(Action.READ_ROUTING, about=_link_by_id)
@@ -276,12 +282,15 @@ class PeopleApi:
         assert link is not None
         if not request.unit and not request.users:
             raise UsageError("give the unit that owns the case, the officers who work it, or both")
+        unit = link.unit
         if request.unit:
             if Role.OPERATOR not in account.roles:
                 await self.door.refuse(
                     caller, Action.READ_ROUTING, "only an operator gives a case to a unit", link=link
                 )
             await self._cases.assign_unit(link.link_id, request.unit, actor=caller.actor)
+            unit = request.unit
         if request.users:
-            await self.door.accounts.assign(account, link.link_id, frozenset(request.users))
+            users = frozenset(request.users)
+            await self.door.accounts.assign(account, link.link_id, users, case_ref=link.case_ref, unit=unit)
         return local_pb2.Empty()

@@ -200,7 +200,9 @@ class AuditEvent(_message.Message):
     """Body kind, e.g. "social_inquiry_request"."""
     refusal: _envelope_pb2.RefusalCode.ValueType
     actor: _builtins.str
-    """Who read or exported (a local user id; "local-api" when the client named none)."""
+    """Who acted: the local user id of the session (the node verified it; "node" for the machine
+    credential). Events written before accounts existed hold what the client claimed.
+    """
     peer_log_index: _builtins.int
     """RECEIPTED: the receiver's log index from its receipt."""
     receipt_sha256: _builtins.bytes

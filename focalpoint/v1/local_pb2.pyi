@@ -1687,7 +1687,9 @@ class AccessEntry(_message.Message):
     index: _builtins.int
     at_ms: _builtins.int
     kind: _builtins.str
-    """read, list, exported, break_glass, access_denied, anomaly."""
+    """read, exported, break_glass, access_denied, anomaly, access_changed (a restriction, an
+    assignment or the owning unit changed).
+    """
     actor: _builtins.str
     view: _builtins.str
     purpose: _builtins.str

@@ -255,6 +255,13 @@ async def test_each_anomaly_alert_fires_once_for_its_pattern_and_tells_the_super
     await worker.show_case(link)
     assert anomalies() == [("anomaly:restricted_read", ref)]
     await supervisor.restrict_case(link, None)
+    changes = [(e.kind, e.actor, e.detail) for e in (await supervisor.access_review(ref)).entries]
+    assert ("access_changed", "supervisor.2", "access:restricted") in changes
+    assert ("access_changed", "supervisor.2", "access:restriction lifted") in changes
+    assert ("access_changed", "supervisor.2", "access:assigned") in changes
+    await people.client("co.korca", unit="al-shss/korca", grants=())
+    with pytest.raises(UsageError, match="not enabled case officers of the case's unit"):
+        await supervisor.assign_case(link, users=["co.korca"])  # an officer of another unit
 
     # A read after closure: the State of origin refuses the notification for good (the link ends).
     def final_refusal(body: messages_pb2.Body) -> None:
