@@ -17,6 +17,7 @@ two operators, waits for a second operator's ``user confirm``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import json
 import sys
@@ -33,6 +34,7 @@ from focalpoint.errors import ConfigError, TransportError, Unauthenticated, Usag
 from focalpoint.people.roles import Grant, Role
 
 if TYPE_CHECKING:
+    from focalpoint.client import LocalClient
     from focalpoint.v1 import local_pb2
 
 __all__ = ["SESSION_COMMANDS", "user"]
@@ -327,9 +329,20 @@ def user_enrol(config_path: Path, code: str | None) -> None:
     click.echo("recovery codes (shown once: keep them offline; each logs you in once without the app):")
     for recovery in begun.recovery_codes:
         click.echo(f"  {recovery}")
-    totp = click.prompt("code now shown by your authenticator").strip()
-    done = call(config_path, lambda c: c.finish_enrolment(code, totp), "none")
+    for attempt in range(3):  # a mistyped code (or a clock a little off) may be entered again
+        finish = functools.partial(_finish, code, click.prompt("code now shown by your authenticator").strip())
+        try:
+            done = call(config_path, finish, "none")
+            break
+        except UsageError as e:
+            if attempt == 2:
+                raise
+            click.echo(f"{str(e).split(': ')[-1]}", err=True)
     click.echo(f"{done.user_id} enrolled: log in with focalpoint login --config {config_path} --user {done.user_id}")
+
+
+async def _finish(code: str, totp: str, client: LocalClient) -> local_pb2.UserInfo:
+    return await client.finish_enrolment(code, totp)
 
 
 def _qr_lines(uri: str) -> list[str]:

@@ -345,3 +345,22 @@ def test_a_wrong_code_is_one_message_whatever_failed(running: Node, people: Acco
     result = running.run("login", "--config", running.config, "--user", "operator.1", input=typed)
     one_line_error(result, 1, "login failed")
     assert not session_file(home).exists()
+
+
+def test_a_mistyped_authenticator_code_at_enrolment_may_be_entered_again(
+    running: Node, people: Accounts, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    operator_session(running, people, monkeypatch, tmp_path)
+    added = ok(running.run("user", "add", "typo.1", "--config", running.config, "--unit", UNIT, "--role", "auditor"))
+    monkeypatch.delenv("FOCALPOINT_SESSION_FILE", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "typo"))
+    password = "a passphrase typed by hand"
+
+    def wrong() -> str:
+        right = authenticator()()
+        return f"{(int(right) + 1) % 1_000_000:06d}"
+
+    typed = Typed(enrolment_code(added), password, password, wrong, authenticator())
+    result = running.run("user", "enrol", "--config", running.config, input=typed)
+    assert "typo.1 enrolled" in ok(result)
+    assert "the authenticator's code is wrong" in result.stderr
