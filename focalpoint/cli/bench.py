@@ -126,3 +126,28 @@ def bench_cases(links: int, events_per_link: int, rounds: int, as_json: bool) ->
     configure_logging(level="warning")  # the store's and case work's log lines go to stderr, not into the result
     result = run(run_cases_bench(links=links, events_per_link=events_per_link, rounds=rounds))
     click.echo(json.dumps(result, sort_keys=True) if as_json else format_cases(result))
+
+
+@bench.command("people")
+@click.option(
+    "--logins", type=click.IntRange(1, 64), default=4, show_default=True, help="Concurrent logins beside the ticker."
+)
+@click.option(
+    "--calls",
+    type=click.IntRange(1, 100_000),
+    default=200,
+    show_default=True,
+    help="Rounds of the door (at most 30 s).",
+)
+@click.option(
+    "--hashes", type=click.IntRange(1, 1000), default=10, show_default=True, help="Hashes and verifies at each cost."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_people(logins: int, calls: int, hashes: int, as_json: bool) -> None:
+    """Password hashing, logins beside the event loop and the door's cost per call, each beside a baseline."""
+    from focalpoint.bench.people import format_people, run_people_bench
+    from focalpoint.log import configure_logging
+
+    configure_logging(level="warning")  # the node's own log lines go to stderr, not into the result
+    result = run(run_people_bench(logins=logins, calls=calls, hashes=hashes))
+    click.echo(json.dumps(result, sort_keys=True) if as_json else format_people(result))
