@@ -1,6 +1,6 @@
 """The people benchmark runs with tiny counts, through its function and through the CLI, and reports
-every documented measure as a positive, finite number (no speed is asserted: benchmarks judge
-that, on a quiet machine)."""
+every documented measure as a finite number, positive but for the differences (no speed is
+asserted: benchmarks judge that, on a quiet machine)."""
 
 from __future__ import annotations
 
@@ -57,7 +57,8 @@ def _check(result: dict[str, Any], *, logins: int, calls: int, hashes: int) -> N
     assert set(result["default_params"]) == _PARAMS == set(result["floor_params"])
     for where, number in _numbers(result):
         assert math.isfinite(number), f"{where} = {number}"
-        assert number > 0, f"{where} = {number}"
+        if "minus" not in where:  # a difference of two medians may be ≤ 0 on a noisy machine
+            assert number > 0, f"{where} = {number}"
     assert (result["logins"], result["calls"], result["hashes"]) == (logins, calls, hashes)
     assert 1 <= result["door_samples"] <= calls
     assert result["timeline_events"] >= 1

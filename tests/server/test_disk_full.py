@@ -75,6 +75,7 @@ async def test_a_full_disk_is_reported_to_people_and_resumes_by_itself(
         client = await people.client("officer.1")  # logged in before the disk fills
         filler = fill(disk)
         body = social_inquiry_request(case_ref_for(1, "AL"), identified_at_ms=wall_clock_ms())
+        body.context.sender_unit = "al-shss"  # the officer sends from their own unit
         request = local_pb2.SubmitRequest(recipient_node=GR, body=body)
         try:
             with capture_logs() as logs:
