@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from directory.health import directory_health
+from directory.model import KindDeadline
 from directory.publish import (
     add_signatures,
     agreement_document,
@@ -541,6 +542,25 @@ def test_an_agreement_carries_its_case_rules_with_the_defaults_applied(world: Wo
     assert found.follow_up_months == (3, 6, 12)
     plain, _ = trusted(world).update(world.bundle(), now_ms=NOW)
     assert plain.agreements["AL-GR-2006"].case_rules.consular_copy_on_detention is True
+
+
+def test_an_agreement_carries_every_deadline_it_sets_per_kind(world: World) -> None:
+    """``kind_deadlines`` keeps all four deadlines as signed, None where the agreement is silent;
+    ``deadlines`` still gives the response days alone."""
+    body = directory_pb2.Agreement.FromString(directory_pb2.SignedDocument.FromString(world.agreement()).signed)
+    del body.deadlines[:]
+    body.deadlines.append(
+        directory_pb2.KindDeadline(
+            kind="social_inquiry_request", response_days=21, acknowledge_hours=24, urgent_response_hours=120
+        )
+    )
+    signed = sign(agreement_document(body), [world.gr1.signer, world.gr2.signer, world.al.signer])
+    directory, _ = trusted(world).update(world.bundle(agreements=[signed]), now_ms=NOW)
+    agreement = directory.agreements["AL-GR-2006"]
+    assert agreement.kind_deadlines == {
+        "social_inquiry_request": KindDeadline(response_days=21, acknowledge_hours=24, urgent_response_hours=120)
+    }
+    assert agreement.deadlines == {"social_inquiry_request": 21}
 
 
 @pytest.mark.parametrize("code", ["UK", "ZZ", "EU"])
