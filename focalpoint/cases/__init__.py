@@ -8,6 +8,8 @@
 - ``fold``: a link's state as a fold over its events in one canonical order;
 - ``gate``: the evidence checklist and the return gate (G1–G5) and its override;
 - ``guardian``: the guardian clock from identification time;
+- ``clocks``: deadlines per kind and urgency (agreement or network default), one request's clock
+  from the signed receipt, and the reminder and escalation ladders (the guardian's too);
 - ``diagram``: the state diagram drawn from the table (docs/cases.md);
 - ``forms``: the YAML forms officials fill, one per kind, and reading them back into a body;
 - ``facts``: from a wire body to the facts the fold reads; ``codec``: events to bytes and back;
