@@ -410,37 +410,71 @@ def _complement(line: Line, values: Mapping[Pos, int], out: set[Pos], grand: Pos
 
 def _across_a_bridge(values: Mapping[Pos, int], out: set[Pos], grand: Pos) -> Pos | None:
     """For the first withheld entry that lies on no cycle of withheld entries (the line sums fix
-    it), the cheapest entry whose withholding closes a cycle through it; None when there is none."""
+    it), the cheapest entry whose withholding closes a cycle through it; None when there is none.
+
+    The graph: one node per line (row i is node i, column j is node rows + 1 + j), one edge per
+    withheld entry (i, j) joining its row and its column."""
     rows, cols = grand
-    for bridge in sorted(out):
-        rest = out - {bridge}
-        side_r = _reach(("r", bridge[0]), rest)
-        if ("c", bridge[1]) in side_r:
-            continue
-        side_c = _reach(("c", bridge[1]), rest)
+    adjacent: dict[int, list[tuple[int, Pos]]] = {}
+    for i, j in out:
+        adjacent.setdefault(i, []).append((rows + 1 + j, (i, j)))
+        adjacent.setdefault(rows + 1 + j, []).append((i, (i, j)))
+    for bridge in sorted(_bridges(adjacent)):
+        side_r = _reach(bridge[0], adjacent, bridge)
+        side_c = _reach(rows + 1 + bridge[1], adjacent, bridge)
         candidates = [
             (i, j)
             for i in range(rows + 1)
             for j in range(cols + 1)
             if (i, j) not in out
-            and ((("r", i) in side_r and ("c", j) in side_c) or (("r", i) in side_c and ("c", j) in side_r))
+            and ((i in side_r and rows + 1 + j in side_c) or (i in side_c and rows + 1 + j in side_r))
         ]
         if candidates:
             return min(candidates, key=lambda p: (p == grand, values[p] == 0, values[p], p))
     return None
 
 
-def _reach(start: tuple[str, int], edges: set[Pos]) -> set[tuple[str, int]]:
+def _bridges(adjacent: Mapping[int, list[tuple[int, Pos]]]) -> set[Pos]:
+    """The edges on no cycle (Tarjan's low-link, iteratively; no node has two edges to one other)."""
+    order: dict[int, int] = {}
+    low: dict[int, int] = {}
+    out: set[Pos] = set()
+    for root in adjacent:
+        if root in order:
+            continue
+        order[root] = low[root] = len(order)
+        stack: list[tuple[int, Pos | None, int]] = [(root, None, 0)]
+        while stack:
+            node, via, at = stack[-1]
+            edges = adjacent[node]
+            if at < len(edges):
+                stack[-1] = (node, via, at + 1)
+                other, edge = edges[at]
+                if edge == via:
+                    continue
+                if other in order:
+                    low[node] = min(low[node], order[other])
+                else:
+                    order[other] = low[other] = len(order)
+                    stack.append((other, edge, 0))
+                continue
+            stack.pop()
+            if stack:
+                parent = stack[-1][0]
+                low[parent] = min(low[parent], low[node])
+                if low[node] > order[parent] and via is not None:
+                    out.add(via)
+    return out
+
+
+def _reach(start: int, adjacent: Mapping[int, list[tuple[int, Pos]]], without: Pos) -> set[int]:
     seen = {start}
     todo = [start]
     while todo:
-        side, n = todo.pop()
-        for i, j in edges:
-            if (side == "r" and i == n) or (side == "c" and j == n):
-                other = ("c", j) if side == "r" else ("r", i)
-                if other not in seen:
-                    seen.add(other)
-                    todo.append(other)
+        for other, edge in adjacent[todo.pop()]:
+            if edge != without and other not in seen:
+                seen.add(other)
+                todo.append(other)
     return seen
 
 
