@@ -54,20 +54,25 @@ from focalpoint.errors import PreconditionFailed, UsageError
 
 __all__ = [
     "AGE_BAND",
+    "CSV_HEADER",
     "EXPLOITATION_FORM",
     "IDENTIFICATION_STATUS",
     "LINK_ROLE",
     "SEX",
     "Cell",
+    "Counted",
     "Dimension",
     "Figure",
+    "FigureKind",
     "IndicatorOutput",
     "K",
+    "Line",
     "Measure",
     "Measured",
     "Period",
     "PublishedTable",
     "Table",
+    "grid_of",
     "marker",
     "median_p90",
     "partner_dimension",
@@ -76,6 +81,7 @@ __all__ = [
     "suppress",
     "suppress_count",
     "unsuppressed_for_own_unit",
+    "withheld",
 ]
 
 K = 10
