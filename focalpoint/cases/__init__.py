@@ -17,7 +17,10 @@
   origin's answer on nationality that decides a consul's access;
 - ``codes``: the network code list in use: which codes a version does not know (a sender refuses
   them), how a code reads in a language (an unknown newer code shown, never dropped), and country
-  and language names from CLDR (Babel).
+  and language names from CLDR (Babel);
+- ``disclosure``: disclosure control for indicators (counts 1–9 withheld with their complements,
+  percentages and durations only from 10, calendar periods only) and the output envelope
+  (docs/indicators.md).
 
 Imports: ``directory``, ``focalpoint.exchange``, ``focalpoint.people`` and the foundation (``errors``, ``ids``, ``v1``).
 No I/O, no clock reads (the time is passed in), no grpc. Modules are imported by name, so one
