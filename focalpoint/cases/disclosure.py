@@ -531,7 +531,8 @@ def _check_count(n: int) -> None:
 
 def percentage(numerator: int, denominator: int, k: int = K) -> str | None:
     """``numerator`` out of ``denominator`` as published: None below k in the denominator (or when
-    both the numerator and its complement are 1..k−1); a band from 0 when the numerator is 1..k−1,
+    the numerator or its complement is 1..k−1 and the denominator is below 2k−1, where some of
+    those have both small); a band from 0 when the numerator is 1..k−1,
     a band up to 100 when its complement is; else the value rounded to a whole percent (never 0 or
     100 unless it is exactly that)."""
     _check_k(k)
@@ -542,7 +543,9 @@ def percentage(numerator: int, denominator: int, k: int = K) -> str | None:
     if denominator < k:
         return None
     small, small_complement = 1 <= numerator < k, 1 <= denominator - numerator < k
-    if small and small_complement:
+    if (small or small_complement) and denominator < 2 * k - 1:
+        # Below 2k−1 some small numerators have a small complement too (and publish nothing), so a
+        # band would tell the others apart (1 of 11 would be the only "0–90 %"): publish nothing.
         return None
     # Ten points, or as many as it takes to hold every numerator from 1 to k−1.
     edge = 10 * -(-10 * (k - 1) // denominator)

@@ -321,6 +321,15 @@ def test_no_percentage_lets_a_small_numerator_be_told_apart(a: int, b: int) -> N
 # Durations
 
 
+def test_a_small_numerator_over_a_denominator_below_19_publishes_nothing() -> None:
+    """1 of 11 once published "0–90 %" while 2..9 of 11 published nothing: the band alone told the
+    count. Below 2k−1 = 19 a small numerator or complement now publishes nothing, as its twins do."""
+    assert {percentage(n, 11) for n in range(1, 11)} == {None}
+    assert percentage(1, 19) == percentage(9, 19) == "0–50 %"
+    assert percentage(10, 18) is None  # its complement, 8, is small too
+    assert percentage(10, 20) == "50 %"
+
+
 def test_durations_need_ten_values_and_never_show_the_largest() -> None:
     """Nine values: nothing. Ten: the median of the middle two and the ninth value as p90."""
     assert median_p90([float(v) for v in range(9)]) is None
@@ -567,7 +576,9 @@ def test_no_national_output_holds_a_small_count_a_small_denominator_or_an_extrem
     numbers += [f.value for f in out.figures if f.kind == "count" and isinstance(f.value, int)]
     assert not any(1 <= n <= 9 for n in numbers)
     share = next(f.value for f in out.figures if f.name == "share")
-    assert (share is None) == (max(a, b) < 10 or (1 <= min(a, b) <= 9 and 1 <= max(a, b) - min(a, b) <= 9))
+    n, d = min(a, b), max(a, b)
+    small = 1 <= n <= 9 or 1 <= d - n <= 9
+    assert (share is None) == (d < 10 or (small and d < 19))
     median = next(f.value for f in out.figures if f.name == "hours.median")
     assert (median is None) == (len(hours) < 10)
     assert "min" not in text
