@@ -274,7 +274,13 @@ class Node:
             clock_ms=clock_ms,
             clock_skew_ms=limits.clock_skew_ms,
             cases=CaseApi(
-                work=self.casework, desk=self.casedesk, store=store, clock_ms=clock_ms, door=self.door, cipher=cipher
+                work=self.casework,
+                desk=self.casedesk,
+                store=store,
+                clock_ms=clock_ms,
+                door=self.door,
+                cipher=cipher,
+                deadlines=self.deadlines,
             ),
         )
         self._health: HealthServicer | None = None
