@@ -171,6 +171,13 @@ class LocalClient:
         req = local_pb2.ShowCaseRequest(link_id=link_id, case_ref=case_ref, partner_node=partner_node, content=content)
         return await self._call(self._stub.ShowCase, req)
 
+    async def case_deadlines(
+        self, link_id: str = "", *, case_ref: str = "", partner_node: str = ""
+    ) -> local_pb2.CaseDeadlinesResponse:
+        """A link's requests with their deadlines, and its guardian deadline (ROUTING view)."""
+        req = local_pb2.CaseDeadlinesRequest(link_id=link_id, case_ref=case_ref, partner_node=partner_node)
+        return await self._call(self._stub.CaseDeadlines, req)
+
     async def send_case(
         self,
         link_id: str,

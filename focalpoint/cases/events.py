@@ -152,6 +152,18 @@ class Facts:
     departs_from_child_views: bool = False
     departure_reason_given: bool = False
     amended_kind: str = ""  # an amendment: the kind of its replacement body
+    # Deadlines (focalpoint.cases.requests): the urgency the sender set (Urgency name; "" when
+    # UNSPECIFIED), the due date a request carries (days since 1970-01-01; 0 = none), and the
+    # response period the node fixed when it applied the request, from the due date carried or
+    # the agreement then in force (0: not fixed, an event stored before periods were kept).
+    urgency: str = ""
+    response_due_day: int = 0
+    period_ms: int = 0
+    # A reminder's escalation level (EscalationLevel name); a ladder step done (clocks.Level name)
+    # and its occurrence (the guardian's daily escalation counts its days from 1).
+    level: str = ""
+    occurrence: int = 0
+    expected_by_day: int = 0  # an acknowledgement: when the answer is expected (days since 1970-01-01)
     replacement: Facts | None = None
     evidence: Evidence | None = None
 

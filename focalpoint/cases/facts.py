@@ -29,6 +29,10 @@ from focalpoint.v1 import codes_pb2, common_pb2, messages_pb2
 __all__ = ["code_name", "facts_of"]
 
 _DAY_MS = 86_400_000
+# The request kinds that carry their own due date (``response_due``).
+_DUE_DATES = frozenset(
+    {"social_inquiry_request", "identity_verification_request", "tracing_request", "risk_assessment_request"}
+)
 
 
 class _Enum(Protocol):
@@ -105,6 +109,7 @@ def facts_of(body: messages_pb2.Body, *, at_ms: int) -> tuple[str, Facts]:
             refers_sha256=a.acknowledges.body_sha256,
             ack_kind=code_name(codes_pb2.AckKind, a.kind),
             assigned_unit=a.assigned_unit,
+            expected_by_day=_day(a.expected_by),
         )
     elif kind == "social_inquiry_report":
         r = body.social_inquiry_report
@@ -221,7 +226,10 @@ def facts_of(body: messages_pb2.Body, *, at_ms: int) -> tuple[str, Facts]:
         w = body.withdrawal
         f = Facts(refers_to=w.withdraws.message_id, approval=_approval(w.approval))
     elif kind == "reminder":
-        f = Facts(refers_to=body.reminder.about.message_id)
+        f = Facts(
+            refers_to=body.reminder.about.message_id,
+            level=code_name(codes_pb2.EscalationLevel, body.reminder.level) if body.reminder.level else "",
+        )
     elif kind == "case_closure":
         cc = body.case_closure
         f = Facts(
@@ -231,6 +239,13 @@ def facts_of(body: messages_pb2.Body, *, at_ms: int) -> tuple[str, Facts]:
         )
     else:
         f = Facts()
+    urgency = body.context.urgency
+    if kind == "social_inquiry_request":  # its own urgency field predates the context's; the higher counts
+        urgency = max(urgency, body.social_inquiry_request.urgency)
+    if urgency:
+        f = dataclasses.replace(f, urgency=code_name(messages_pb2.Urgency, urgency))
+    if kind in _DUE_DATES and (due := _day(getattr(body, kind).response_due)):
+        f = dataclasses.replace(f, response_due_day=due)
     if missing and not f.missing:
         f = dataclasses.replace(f, missing=True)
     f = dataclasses.replace(f, family_contact=code_name(codes_pb2.FamilyContactRule, body.context.flags.family_contact))

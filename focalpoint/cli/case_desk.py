@@ -1,4 +1,4 @@
-"""``focalpoint case open|list|show|send|approve|drafts|parked|access-review|break-glass|restrict|assign``:
+"""``focalpoint case open|list|show|deadlines|send|approve|drafts|parked|access-review|break-glass|restrict|assign``:
 working cases through a running node's local API (docs/cases.md §Working from the command line).
 
 Every command calls as the person logged in (``focalpoint login``); the node records the
@@ -211,6 +211,81 @@ def case_show(config_path: Path, link_or_ref: str, partner: str, content: bool, 
         click.echo(json.dumps(data, sort_keys=True, ensure_ascii=False))
         return
     click.echo("\n".join(timeline_text(shown, content=content)))
+
+
+def _days(ms: int) -> str:
+    return f"{ms / 86_400_000:.1f} d"
+
+
+def deadlines_data(shown: local_pb2.CaseDeadlinesResponse) -> dict[str, Any]:
+    """A link's deadlines as plain data (``--json``): times in ISO 8601 UTC, ids in hex."""
+    data: dict[str, Any] = {
+        "link_id": shown.link_id,
+        "case_ref": shown.case_ref,
+        "requests": [
+            {
+                "message_id": r.message_id.hex(),
+                "kind": r.kind,
+                "direction": r.direction,
+                "urgency": r.urgency,
+                "started_at": _when(r.started_at_ms),
+                "due": _when(r.due_ms),
+                "overdue_days": round(r.overdue_ms / 86_400_000, 1),
+                "stopped": r.stopped,
+                "answered_at": _when(r.answered_at_ms),
+                "levels_done": list(r.levels_done),
+            }
+            for r in shown.requests
+        ],
+        "guardian": None,
+    }
+    if shown.HasField("guardian"):
+        g = shown.guardian
+        data["guardian"] = {
+            "identified_at": _when(g.identified_at_ms),
+            "deadline": _when(g.deadline_ms),
+            "appointed_at": _when(g.appointed_at_ms),
+            "breached": g.breached,
+        }
+    return data
+
+
+@click.command("deadlines")
+@config_option
+@click.argument("link_or_ref")
+@click.option("--partner", default="", help="The partner node, when LINK_OR_REF is a case reference.")
+@json_option
+def case_deadlines(config_path: Path, link_or_ref: str, partner: str, as_json: bool) -> None:
+    """A link's requests with their deadlines: who asked, since the partner's receipt, due when, how
+    far overdue, whether the clock is stopped, what escalations were taken; and the guardian deadline.
+
+    LINK_OR_REF is a link id, or a case reference with --partner. Reading it is logged, naming you."""
+    args = _link_or_ref(link_or_ref, partner)
+    shown = call(config_path, lambda c: c.case_deadlines(**args))
+    if as_json:
+        click.echo(json.dumps(deadlines_data(shown), sort_keys=True, ensure_ascii=False))
+        return
+    lines = [f"{shown.case_ref}  link {shown.link_id}"]
+    for r in shown.requests:
+        state = "answered " + _when(r.answered_at_ms) if r.answered_at_ms else "open"
+        if r.stopped:
+            state += ", clock stopped"
+        if r.overdue_ms:
+            state += f", overdue {_days(r.overdue_ms)}"
+        lines.append(
+            f"  {r.kind:<34} {r.direction:<10} {r.urgency:<9} due {_when(r.due_ms):<20} {state}"
+            + (f"  [{', '.join(r.levels_done)}]" if r.levels_done else "")
+        )
+    if not shown.requests:
+        lines.append("  no request with a deadline")
+    if shown.HasField("guardian"):
+        g = shown.guardian
+        appointed = f"appointed {_when(g.appointed_at_ms)}" if g.appointed_at_ms else "no guardian yet"
+        lines.append(
+            f"  guardian: identified {_when(g.identified_at_ms)}, due {_when(g.deadline_ms)}, {appointed}"
+            + (", BREACHED" if g.breached else "")
+        )
+    click.echo("\n".join(lines))
 
 
 def timeline_text(shown: local_pb2.ShowCaseResponse, *, content: bool = False) -> list[str]:
@@ -428,6 +503,7 @@ COMMANDS = (
     case_open,
     case_list,
     case_show,
+    case_deadlines,
     case_send,
     case_approve,
     case_drafts,

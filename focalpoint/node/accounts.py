@@ -820,6 +820,18 @@ class Accounts:
             if u.unit == unit and not u.disabled and Role.CASE_OFFICER in u.roles and Grant.APPROVE in u.grants
         ]
 
+    async def officers(self, unit: str) -> list[str]:
+        """The unit's enabled case officers."""
+        return [
+            u.user_id
+            for u in await self._store.users()
+            if u.unit == unit and not u.disabled and Role.CASE_OFFICER in u.roles
+        ]
+
+    async def operators(self) -> list[str]:
+        """The enabled operators (the focal point's head and triage)."""
+        return [u.user_id for u in await self._store.users() if _is_operator(u)]
+
     # --- break-glass, restrictions, assignments --------------------------------------------
 
     async def open_break_glass(

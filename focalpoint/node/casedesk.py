@@ -13,6 +13,7 @@ missing and a second person approved it. Kinds that need a second person are kep
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 from typing import Any
 
@@ -30,7 +31,7 @@ from focalpoint.node.casework import CaseWork
 from focalpoint.node.outbox import Outbox, Submitted
 from focalpoint.node.ports import Clock
 from focalpoint.storage.base import CaseStore, CaseWrite, LinkRow
-from focalpoint.v1 import codes_pb2, messages_pb2
+from focalpoint.v1 import codes_pb2, common_pb2, messages_pb2
 
 __all__ = ["CaseDesk", "Draft", "TimelineEntry"]
 
@@ -172,6 +173,60 @@ class CaseDesk:
             body,
             in_reply_to=applied.message_id,
             client_request_id=f"applied-{applied.message_id.hex()}",
+        )
+
+    def _node_body(self, link: LinkRow) -> messages_pb2.Body:
+        """The start of a body the node itself sends on ``link`` (no personal data, routine)."""
+        me = self._work.directory().node(self._work.me)
+        return messages_pb2.Body(
+            code_list_version=_CODE_LIST_VERSION,
+            context=messages_pb2.CaseContext(
+                case_ref=link.case_ref,
+                sender_unit=link.unit or (me.institution if me else ""),
+                urgency=messages_pb2.URGENCY_ROUTINE,
+            ),
+        )
+
+    async def remind(self, link_id: str, request: Event, *, level: int, was_due_ms: int) -> Submitted:
+        """Send the partner a ``reminder`` at ``level`` (an EscalationLevel code) about our ``request``,
+        which was due at ``was_due_ms``. Sent by the node; each level is one request id, so a repeat
+        (after a restart) is the same message, never a second one."""
+        link = await self._work.link(link_id)
+        body = self._node_body(link)
+        body.reminder.CopyFrom(
+            messages_pb2.Reminder(
+                about=messages_pb2.EvidenceRef(
+                    message_id=request.message_id, body_sha256=request.body_sha256, kind=request.kind
+                ),
+                level=codes_pb2.EscalationLevel.ValueType(level),
+                was_due=_date(was_due_ms),
+            )
+        )
+        await self._carry_family_rule(link, body)
+        return await self._outbox.submit(
+            link.partner_node, body, client_request_id=f"reminder-{level}-{request.message_id.hex()}"
+        )
+
+    async def note_reminder(self, link_id: str, reminder: Event, *, expected_by_ms: int | None) -> Submitted:
+        """Answer a partner's ``reminder`` with acknowledgement(REMINDER_NOTED, expected_by): the
+        request's due date as it stands (none when its clock has not started). Sent by the node, once."""
+        link = await self._work.link(link_id)
+        body = self._node_body(link)
+        ack = messages_pb2.Acknowledgement(
+            kind=codes_pb2.ACK_KIND_REMINDER_NOTED,
+            acknowledges=messages_pb2.EvidenceRef(
+                message_id=reminder.message_id, body_sha256=reminder.body_sha256, kind=reminder.kind
+            ),
+        )
+        if expected_by_ms is not None:
+            ack.expected_by.CopyFrom(_date(expected_by_ms))
+        body.acknowledgement.CopyFrom(ack)
+        await self._carry_family_rule(link, body)
+        return await self._outbox.submit(
+            link.partner_node,
+            body,
+            in_reply_to=reminder.message_id,
+            client_request_id=f"noted-{reminder.message_id.hex()}",
         )
 
     async def drafts(self, link_id: str) -> list[Draft]:
@@ -318,6 +373,12 @@ class CaseDesk:
         target.evaluated_at_ms = now
         if not still:
             target.ClearField("override")
+
+
+def _date(ms: int) -> common_pb2.Date:
+    """The UTC calendar day of ``ms`` (due dates travel as days)."""
+    day = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).date()
+    return common_pb2.Date(year=day.year, month=day.month, day=day.day)
 
 
 def _condition(name: str) -> codes_pb2.GateCondition.ValueType:

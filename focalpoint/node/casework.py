@@ -23,12 +23,13 @@ import dataclasses
 import hashlib
 import os
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import structlog
 
 from directory import AgreementInfo, AgreementStatus, Directory
+from directory.model import CaseRules, KindDeadline
 from focalpoint.audit import events as audit_events
 from focalpoint.cases.codec import decode_event, encode_event
 from focalpoint.cases.codes import refuse_codes_outside
@@ -37,6 +38,7 @@ from focalpoint.cases.facts import code_name, facts_of
 from focalpoint.cases.fold import fold
 from focalpoint.cases.gate import evaluate
 from focalpoint.cases.refs import mint_case_ref
+from focalpoint.cases.requests import TRACKED_KINDS, period_for
 from focalpoint.cases.stages import TERMINAL, Side, Stage
 from focalpoint.cases.state import LinkState, Rules
 from focalpoint.cases.transitions import OPENING_KINDS, judge, needs_approval
@@ -161,6 +163,14 @@ class CaseWork:
                     kinds_when_suspended=r.kinds_when_suspended,
                 )
         return Rules()
+
+    def agreement_deadlines(self, link: LinkRow) -> tuple[Mapping[str, KindDeadline], CaseRules | None]:
+        """The per-kind deadlines and case rules of the agreement in force between the link's two
+        States now (empty and None if none: the network defaults apply)."""
+        for agreement in self._agreements(link):
+            if agreement.status in (AgreementStatus.IN_FORCE, AgreementStatus.SUSPENDED):
+                return agreement.kind_deadlines, agreement.case_rules
+        return {}, None
 
     async def events(self, link: LinkRow) -> list[Event]:
         rows = await self._store.events(link.link_id)
@@ -534,7 +544,7 @@ class CaseWork:
         self, link: LinkRow, origin: Origin, content: envelope_pb2.SignedContent, kind: str, raw_body: bytes
     ) -> Event:
         side = link.our_side if origin is Origin.SENT else link.our_side.other
-        return Event(
+        event = Event(
             kind=kind,
             origin=origin,
             sender_side=side,
@@ -546,6 +556,14 @@ class CaseWork:
             in_reply_to=content.in_reply_to,
             facts=facts_of(content.body, at_ms=content.created_at_ms)[1],
         )
+        if kind in TRACKED_KINDS:
+            # The period is fixed now, from the agreement in force as the request is sent or received:
+            # a later agreement version never moves an open deadline.
+            agreement, case_rules = self.agreement_deadlines(link)
+            period = period_for(event, agreement, case_rules=case_rules)
+            if period:
+                event = dataclasses.replace(event, facts=dataclasses.replace(event.facts, period_ms=period))
+        return event
 
     def _update(
         self, link: LinkRow, state: LinkState, before: Stage, event: Event

@@ -35,6 +35,7 @@ from focalpoint.exchange.rules import unit_problem
 from focalpoint.ids import MAX_INT64, NODE_ID
 from focalpoint.node.casedesk import CaseDesk, Draft
 from focalpoint.node.casework import CaseWork
+from focalpoint.node.deadlines import Deadlines
 from focalpoint.node.outbox import Submitted
 from focalpoint.node.ports import Clock
 from focalpoint.people import permissions
@@ -99,8 +100,17 @@ def _limit(limit: int) -> int:
 
 class CaseApi:
     def __init__(
-        self, *, work: CaseWork, desk: CaseDesk, store: Store, clock_ms: Clock, door: Door, cipher: StorageCipher
+        self,
+        *,
+        work: CaseWork,
+        desk: CaseDesk,
+        store: Store,
+        clock_ms: Clock,
+        door: Door,
+        cipher: StorageCipher,
+        deadlines: Deadlines | None = None,
     ) -> None:
+        self._deadlines = deadlines
         self._work = work
         self._desk = desk
         self._store = store
@@ -216,6 +226,46 @@ class CaseApi:
         if gate is not None and full:
             response.gate.extend(
                 local_pb2.GateCheck(condition=c, met=c in gate.met, reason=gate.missing.get(c, "")) for c in CONDITIONS
+            )
+        return response
+
+    async def case_deadlines(self, caller: Caller) -> local_pb2.CaseDeadlinesResponse:
+        """The link's requests with their deadlines and its guardian deadline: times, kinds and
+        ladder levels, never content. Served in the ROUTING view, a READ event committed first."""
+        link = caller.link
+        assert link is not None
+        if self._deadlines is None:
+            raise UsageError("this node does not track deadlines")
+        found = await self._deadlines.of_link(link.link_id)
+        await self._door.served(caller, link)
+        response = local_pb2.CaseDeadlinesResponse(
+            case_ref=link.case_ref,
+            link_id=link.link_id,
+            requests=[
+                local_pb2.RequestDeadline(
+                    message_id=r.message_id,
+                    kind=r.kind,
+                    direction="we asked" if r.we_asked else "they asked",
+                    urgency=r.urgency,
+                    started_at_ms=r.started_at_ms or 0,
+                    due_ms=r.due_ms or 0,
+                    overdue_ms=r.overdue_ms,
+                    stopped=r.stopped,
+                    answered_at_ms=r.answered_at_ms or 0,
+                    levels_done=list(r.levels_done),
+                )
+                for r in found.requests
+            ],
+        )
+        if found.guardian is not None:
+            g = found.guardian
+            response.guardian.CopyFrom(
+                local_pb2.GuardianDeadline(
+                    identified_at_ms=g.identified_at_ms,
+                    deadline_ms=g.deadline_ms,
+                    appointed_at_ms=g.appointed_at_ms or 0,
+                    breached=g.breached,
+                )
             )
         return response
 

@@ -25,7 +25,15 @@ from focalpoint.errors import ConfigError
 from focalpoint.ids import ENDPOINT as _HOSTPORT
 from focalpoint.ids import NODE_ID as _NODE_ID
 
-__all__ = ["AccountsConfig", "DeliveryConfig", "DirectoryConfig", "NodeConfig", "ReachabilityConfig", "load_config"]
+__all__ = [
+    "AccountsConfig",
+    "DeadlinesConfig",
+    "DeliveryConfig",
+    "DirectoryConfig",
+    "NodeConfig",
+    "ReachabilityConfig",
+    "load_config",
+]
 
 _ENV = re.compile(r"^[A-Z_][A-Z0-9_]*\Z")
 
@@ -69,6 +77,12 @@ class AuditConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DeadlinesConfig:
+    # How often the node scans the open links' deadlines (reminders, escalations, the guardian ladder).
+    scan_seconds: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class AccountsConfig:
     # argon2id cost (RFC 9106's low-memory profile by default; never below OWASP's minimum).
     password_time_cost: int = 3
@@ -98,6 +112,7 @@ class NodeConfig:
     log_format: str
     log_level: str
     accounts: AccountsConfig = AccountsConfig()
+    deadlines: DeadlinesConfig = DeadlinesConfig()
 
 
 class _Problems:
@@ -315,6 +330,10 @@ def load_config(path: Path) -> NodeConfig:
     if idle is not None and absolute is not None and idle > absolute * 60:
         problems.add("accounts.session_idle_minutes", "must not be longer than session_absolute_hours")
 
+    dc = root.section("deadlines", required=False)
+    deadlines = DeadlinesConfig(scan_seconds=dc.number("scan_seconds", default=60.0, low=1, high=86400))
+    dc.finish()
+
     lg = root.section("logging", required=False)
     log_format = lg.get("format", "console")
     if log_format not in ("console", "json"):
@@ -350,6 +369,7 @@ def load_config(path: Path) -> NodeConfig:
         log_format=log_format,
         log_level=log_level,
         accounts=accounts,
+        deadlines=deadlines,
     )
 
 

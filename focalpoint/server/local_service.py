@@ -74,6 +74,10 @@ async def _show_link(self: LocalServicer, request: local_pb2.ShowCaseRequest) ->
     return await self._cases.find(request.link_id, request.case_ref, request.partner_node)
 
 
+async def _deadlines_link(self: LocalServicer, request: local_pb2.CaseDeadlinesRequest) -> LinkRow | None:
+    return await self._cases.find(request.link_id, request.case_ref, request.partner_node)
+
+
 async def _send_link(self: LocalServicer, request: local_pb2.SendCaseRequest) -> LinkRow | None:
     return await self._cases.find(request.link_id, "", "")
 
@@ -404,6 +408,12 @@ class LocalServicer(PeopleApi, local_pb2_grpc.LocalServiceServicer):
         self, request: local_pb2.ShowCaseRequest, context: Context, caller: Caller
     ) -> local_pb2.ShowCaseResponse:
         return await self._cases.show_case(request, caller)
+
+    @guarded(Action.READ_ROUTING, about=_deadlines_link)
+    async def CaseDeadlines(
+        self, request: local_pb2.CaseDeadlinesRequest, context: Context, caller: Caller
+    ) -> local_pb2.CaseDeadlinesResponse:
+        return await self._cases.case_deadlines(caller)
 
     @guarded(LATER, about=_send_link)
     async def SendCase(

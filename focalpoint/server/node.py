@@ -39,6 +39,7 @@ from focalpoint.node.accounts import AccountPolicy, Accounts, HashParams
 from focalpoint.node.casedesk import CaseDesk
 from focalpoint.node.casework import CaseWork
 from focalpoint.node.checkpoints import Checkpoints
+from focalpoint.node.deadlines import Deadlines
 from focalpoint.node.delivery import DeliveryManager
 from focalpoint.node.directory_cache import DirectoryCache, PeerHints
 from focalpoint.node.export import Exporter
@@ -243,6 +244,14 @@ class Node:
                 lockout_ms=ac.lockout_minutes * 60_000,
             ),
         )
+        self.deadlines = Deadlines(
+            work=self.casework,
+            desk=self.casedesk,
+            store=store,
+            accounts=self.accounts,
+            notifier=self.notifier,
+            clock_ms=clock_ms,
+        )
         self.door = Door(
             machine_token=keys.local_api_token,
             accounts=self.accounts,
@@ -265,7 +274,13 @@ class Node:
             clock_ms=clock_ms,
             clock_skew_ms=limits.clock_skew_ms,
             cases=CaseApi(
-                work=self.casework, desk=self.casedesk, store=store, clock_ms=clock_ms, door=self.door, cipher=cipher
+                work=self.casework,
+                desk=self.casedesk,
+                store=store,
+                clock_ms=clock_ms,
+                door=self.door,
+                cipher=cipher,
+                deadlines=self.deadlines,
             ),
         )
         self._health: HealthServicer | None = None
@@ -430,6 +445,7 @@ class Node:
         next_checkpoint = time.monotonic() + audit.checkpoint_interval_seconds
         next_witness = time.monotonic() + audit.witness_interval_seconds
         next_reconcile = 0.0
+        next_deadlines = time.monotonic() + self.config.deadlines.scan_seconds
         while True:
             await asyncio.sleep(interval)
             now = time.monotonic()
@@ -455,6 +471,9 @@ class Node:
                     next_reconcile = now + RECONCILE_ROUND_S
                     self._spawn(self.reconciler.round())
                 await self.inbox.flush_refusals()
+                if now >= next_deadlines:
+                    next_deadlines = now + self.config.deadlines.scan_seconds
+                    self._spawn(self._scan_deadlines())
             except FocalpointError as e:  # one failed pass must not end the node's upkeep
                 log.error("maintenance_failed", error=str(e))
 
@@ -528,6 +547,13 @@ class Node:
         """``peer`` answered a ping or called: its queue is retried now, its expired entries asked about."""
         self.delivery.peer_alive(peer)
         self.reconciler.peer_alive(peer)
+
+    async def _scan_deadlines(self) -> None:
+        """One deadline scan (``focalpoint.node.deadlines``); a failed one is logged, the next runs on time."""
+        try:
+            await self.deadlines.scan()
+        except Exception as e:
+            log.error("deadline_scan_failed", error=type(e).__name__)
 
     def _spawn(self, coro: Coroutine[Any, Any, object]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

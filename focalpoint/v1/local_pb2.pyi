@@ -810,6 +810,150 @@ class ListCasesResponse(_message.Message):
 Global___ListCasesResponse: _TypeAlias = ListCasesResponse  # noqa: Y015
 
 @_typing.final
+class CaseDeadlinesRequest(_message.Message):
+    """The deadlines of one link's requests and, on the identifying State's side, its guardian deadline
+    (docs/officials.md, deadlines and escalation). Times are ms since the epoch, UTC.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINK_ID_FIELD_NUMBER: _builtins.int
+    CASE_REF_FIELD_NUMBER: _builtins.int
+    PARTNER_NODE_FIELD_NUMBER: _builtins.int
+    link_id: _builtins.str
+    """The link, by id; or by its reference and partner node."""
+    case_ref: _builtins.str
+    partner_node: _builtins.str
+    def __init__(
+        self,
+        *,
+        link_id: _builtins.str = ...,
+        case_ref: _builtins.str = ...,
+        partner_node: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_ref", b"case_ref", "link_id", b"link_id", "partner_node", b"partner_node"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaseDeadlinesRequest: _TypeAlias = CaseDeadlinesRequest  # noqa: Y015
+
+@_typing.final
+class RequestDeadline(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    DIRECTION_FIELD_NUMBER: _builtins.int
+    URGENCY_FIELD_NUMBER: _builtins.int
+    STARTED_AT_MS_FIELD_NUMBER: _builtins.int
+    DUE_MS_FIELD_NUMBER: _builtins.int
+    OVERDUE_MS_FIELD_NUMBER: _builtins.int
+    STOPPED_FIELD_NUMBER: _builtins.int
+    ANSWERED_AT_MS_FIELD_NUMBER: _builtins.int
+    LEVELS_DONE_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.bytes
+    kind: _builtins.str
+    direction: _builtins.str
+    """"we asked" (this node sent the request) or "they asked"."""
+    urgency: _builtins.str
+    started_at_ms: _builtins.int
+    """The recipient's signed receipt (0: not receipted yet, the clock has not started)."""
+    due_ms: _builtins.int
+    """When the answer is due as it stands (the acknowledgement's when the kind has no answer deadline; 0: none)."""
+    overdue_ms: _builtins.int
+    stopped: _builtins.bool
+    """A stop-the-clock clarification is open, or the agreement is suspended."""
+    answered_at_ms: _builtins.int
+    """When it was answered or withdrawn (0: still open)."""
+    @_builtins.property
+    def levels_done(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The ladder levels taken (e.g. REMIND_ASSIGNEE, REMINDER_L1)."""
+
+    def __init__(
+        self,
+        *,
+        message_id: _builtins.bytes = ...,
+        kind: _builtins.str = ...,
+        direction: _builtins.str = ...,
+        urgency: _builtins.str = ...,
+        started_at_ms: _builtins.int = ...,
+        due_ms: _builtins.int = ...,
+        overdue_ms: _builtins.int = ...,
+        stopped: _builtins.bool = ...,
+        answered_at_ms: _builtins.int = ...,
+        levels_done: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answered_at_ms", b"answered_at_ms", "direction", b"direction", "due_ms", b"due_ms", "kind", b"kind", "levels_done", b"levels_done", "message_id", b"message_id", "overdue_ms", b"overdue_ms", "started_at_ms", b"started_at_ms", "stopped", b"stopped", "urgency", b"urgency"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestDeadline: _TypeAlias = RequestDeadline  # noqa: Y015
+
+@_typing.final
+class GuardianDeadline(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDENTIFIED_AT_MS_FIELD_NUMBER: _builtins.int
+    DEADLINE_MS_FIELD_NUMBER: _builtins.int
+    APPOINTED_AT_MS_FIELD_NUMBER: _builtins.int
+    BREACHED_FIELD_NUMBER: _builtins.int
+    identified_at_ms: _builtins.int
+    deadline_ms: _builtins.int
+    appointed_at_ms: _builtins.int
+    breached: _builtins.bool
+    def __init__(
+        self,
+        *,
+        identified_at_ms: _builtins.int = ...,
+        deadline_ms: _builtins.int = ...,
+        appointed_at_ms: _builtins.int = ...,
+        breached: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["appointed_at_ms", b"appointed_at_ms", "breached", b"breached", "deadline_ms", b"deadline_ms", "identified_at_ms", b"identified_at_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GuardianDeadline: _TypeAlias = GuardianDeadline  # noqa: Y015
+
+@_typing.final
+class CaseDeadlinesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    GUARDIAN_FIELD_NUMBER: _builtins.int
+    CASE_REF_FIELD_NUMBER: _builtins.int
+    LINK_ID_FIELD_NUMBER: _builtins.int
+    case_ref: _builtins.str
+    link_id: _builtins.str
+    @_builtins.property
+    def requests(self) -> _containers.RepeatedCompositeFieldContainer[Global___RequestDeadline]: ...
+    @_builtins.property
+    def guardian(self) -> Global___GuardianDeadline:
+        """Set on the identifying State's side while the child is not a verified adult."""
+
+    def __init__(
+        self,
+        *,
+        requests: _abc.Iterable[Global___RequestDeadline] | None = ...,
+        guardian: Global___GuardianDeadline | None = ...,
+        case_ref: _builtins.str = ...,
+        link_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["guardian", b"guardian"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_ref", b"case_ref", "guardian", b"guardian", "link_id", b"link_id", "requests", b"requests"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaseDeadlinesResponse: _TypeAlias = CaseDeadlinesResponse  # noqa: Y015
+
+@_typing.final
 class ShowCaseRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -95,6 +95,11 @@ class LocalServiceStub:
                 request_serializer=focalpoint_dot_v1_dot_local__pb2.ShowCaseRequest.SerializeToString,
                 response_deserializer=focalpoint_dot_v1_dot_local__pb2.ShowCaseResponse.FromString,
                 _registered_method=True)
+        self.CaseDeadlines = channel.unary_unary(
+                '/focalpoint.v1.LocalService/CaseDeadlines',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.CaseDeadlinesRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.CaseDeadlinesResponse.FromString,
+                _registered_method=True)
         self.SendCase = channel.unary_unary(
                 '/focalpoint.v1.LocalService/SendCase',
                 request_serializer=focalpoint_dot_v1_dot_local__pb2.SendCaseRequest.SerializeToString,
@@ -279,6 +284,12 @@ class LocalServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ShowCase(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CaseDeadlines(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -481,6 +492,11 @@ def add_LocalServiceServicer_to_server(servicer, server):
                     servicer.ShowCase,
                     request_deserializer=focalpoint_dot_v1_dot_local__pb2.ShowCaseRequest.FromString,
                     response_serializer=focalpoint_dot_v1_dot_local__pb2.ShowCaseResponse.SerializeToString,
+            ),
+            'CaseDeadlines': grpc.unary_unary_rpc_method_handler(
+                    servicer.CaseDeadlines,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.CaseDeadlinesRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.CaseDeadlinesResponse.SerializeToString,
             ),
             'SendCase': grpc.unary_unary_rpc_method_handler(
                     servicer.SendCase,
@@ -917,6 +933,33 @@ class LocalService:
             '/focalpoint.v1.LocalService/ShowCase',
             focalpoint_dot_v1_dot_local__pb2.ShowCaseRequest.SerializeToString,
             focalpoint_dot_v1_dot_local__pb2.ShowCaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CaseDeadlines(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/CaseDeadlines',
+            focalpoint_dot_v1_dot_local__pb2.CaseDeadlinesRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.CaseDeadlinesResponse.FromString,
             options,
             channel_credentials,
             insecure,

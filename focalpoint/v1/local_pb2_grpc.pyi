@@ -46,6 +46,7 @@ class LocalServiceStub:
     """Cases (docs/cases.md, docs/protocol.md §8). Listing cases and showing a link are logged as READ."""
     ListCases: _grpc.UnaryUnaryMultiCallable[_local_pb2.ListCasesRequest, _local_pb2.ListCasesResponse]
     ShowCase: _grpc.UnaryUnaryMultiCallable[_local_pb2.ShowCaseRequest, _local_pb2.ShowCaseResponse]
+    CaseDeadlines: _grpc.UnaryUnaryMultiCallable[_local_pb2.CaseDeadlinesRequest, _local_pb2.CaseDeadlinesResponse]
     SendCase: _grpc.UnaryUnaryMultiCallable[_local_pb2.SendCaseRequest, _local_pb2.SendCaseResponse]
     ApproveDraft: _grpc.UnaryUnaryMultiCallable[_local_pb2.ApproveDraftRequest, _local_pb2.SendCaseResponse]
     ListDrafts: _grpc.UnaryUnaryMultiCallable[_local_pb2.ListDraftsRequest, _local_pb2.ListDraftsResponse]
@@ -90,6 +91,7 @@ class LocalServiceAsyncStub(LocalServiceStub):
     """Cases (docs/cases.md, docs/protocol.md §8). Listing cases and showing a link are logged as READ."""
     ListCases: _aio.UnaryUnaryMultiCallable[_local_pb2.ListCasesRequest, _local_pb2.ListCasesResponse]  # type: ignore[assignment]
     ShowCase: _aio.UnaryUnaryMultiCallable[_local_pb2.ShowCaseRequest, _local_pb2.ShowCaseResponse]  # type: ignore[assignment]
+    CaseDeadlines: _aio.UnaryUnaryMultiCallable[_local_pb2.CaseDeadlinesRequest, _local_pb2.CaseDeadlinesResponse]  # type: ignore[assignment]
     SendCase: _aio.UnaryUnaryMultiCallable[_local_pb2.SendCaseRequest, _local_pb2.SendCaseResponse]  # type: ignore[assignment]
     ApproveDraft: _aio.UnaryUnaryMultiCallable[_local_pb2.ApproveDraftRequest, _local_pb2.SendCaseResponse]  # type: ignore[assignment]
     ListDrafts: _aio.UnaryUnaryMultiCallable[_local_pb2.ListDraftsRequest, _local_pb2.ListDraftsResponse]  # type: ignore[assignment]
@@ -203,6 +205,13 @@ class LocalServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _local_pb2.ShowCaseRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_local_pb2.ShowCaseResponse, _abc.Awaitable[_local_pb2.ShowCaseResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CaseDeadlines(
+        self,
+        request: _local_pb2.CaseDeadlinesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.CaseDeadlinesResponse, _abc.Awaitable[_local_pb2.CaseDeadlinesResponse]]: ...
 
     @_abc_1.abstractmethod
     def SendCase(

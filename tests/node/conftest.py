@@ -18,7 +18,7 @@ from focalpoint.exchange.envelope import SealedEnvelope, seal
 from focalpoint.localnet import LocalNetwork
 from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.net.memory import MemoryNetwork, PeerDoor
-from focalpoint.node.ports import wall_clock_ms
+from focalpoint.node.ports import Notifier, wall_clock_ms
 from focalpoint.server.config import load_config
 from focalpoint.server.node import Node
 from focalpoint.storage.memory import MemoryStore
@@ -47,6 +47,10 @@ class Fabric:
     stores: dict[str, MemoryStore] = field(default_factory=dict)
     # How far each node's own clock is from the shared one (ms; positive: ahead), changeable live.
     skews: dict[str, int] = field(default_factory=dict)
+    # A node's notifier (e.g. a CapturingNotifier), kept across a restart; absent: the log's.
+    notifiers: dict[str, Notifier] = field(default_factory=dict)
+    # When the directory was last published (``republish``), by the shared clock.
+    published_ms: int = 0
 
     def clock_of(self, node_id: str) -> Callable[[], int]:
         """``node_id``'s clock: the shared fake clock plus that node's skew (see ``set_skew``)."""
@@ -62,7 +66,13 @@ class Fabric:
         self.stores[node_id] = store
         config = load_config(self.files.nodes[node_id].config_path)
         clock = self.clock_of(node_id)
-        node = await Node.open(config, clock_ms=clock, store=store, transport=self.network.transport(node_id))
+        node = await Node.open(
+            config,
+            clock_ms=clock,
+            store=store,
+            transport=self.network.transport(node_id),
+            notifier=self.notifiers.get(node_id),
+        )
         self.network.attach(node_id, node.peer_api)
         self.nodes[node_id] = node
         return node
@@ -86,6 +96,7 @@ class Fabric:
         open node accept it now, as a refresh would."""
         now = dt.datetime.fromtimestamp(self.clock() / 1000, dt.UTC)
         bundle = self.files.publish(now=now, mutate=mutate, mutate_agreements=mutate_agreements)
+        self.published_ms = self.clock()
         for node in self.nodes.values():
             assert await node.cache.offer(bundle, self.clock(), where="test publish")
 
@@ -187,6 +198,7 @@ class DoorProxy:
 async def fabric(network: LocalNetwork) -> AsyncIterator[Fabric]:
     """The three nodes of ``network`` over the fakes, opened and ready (not started: no gRPC)."""
     fab = Fabric(network, MemoryNetwork(), FakeClock())
+    fab.published_ms = fab.clock()
     for node_id in network.nodes:
         await fab.open(node_id)
     yield fab
