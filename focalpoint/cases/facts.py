@@ -75,6 +75,15 @@ def _day(d: common_pb2.Date) -> int:
     return (dt.date(d.year, d.month, d.day) - dt.date(1970, 1, 1)).days
 
 
+# Sex as the indicators disaggregate it (docs/indicators.md): F, M, OTHER, UNKNOWN; not stated: "".
+_SEX = {
+    messages_pb2.SEX_FEMALE: "F",
+    messages_pb2.SEX_MALE: "M",
+    messages_pb2.SEX_OTHER: "OTHER",
+    messages_pb2.SEX_UNKNOWN: "UNKNOWN",
+}
+
+
 def _forms(numbers: Iterable[int]) -> frozenset[str]:
     """Exploitation forms by their top-level code; the deprecated ADOPTION_OR_MARRIAGE counts under
     the two codes that replaced it (docs/indicators.md, disaggregation)."""
@@ -142,7 +151,7 @@ def facts_of(body: messages_pb2.Body, *, at_ms: int) -> tuple[str, Facts]:
             identified_at_ms=n.identified_at_ms,
             # A guardian already appointed when the case is notified (the fold reads it only for I1).
             guardian_appointed_at_ms=n.guardian.appointed_at_ms if n.guardian.appointed else 0,
-            sex=code_name(messages_pb2.Sex, n.child.sex) if n.child.sex else "",
+            sex=_SEX.get(n.child.sex, ""),
             age_band=age_band(n.child, n.identified_at_ms or at_ms),
             exploitation_forms=_forms(n.exploitation_forms),
             identification_status=code_name(messages_pb2.IdentificationStatus, n.identification_status)
@@ -152,7 +161,7 @@ def facts_of(body: messages_pb2.Body, *, at_ms: int) -> tuple[str, Facts]:
     elif kind == "tracing_request":
         t = body.tracing_request
         f = Facts(
-            sex=code_name(messages_pb2.Sex, t.child.sex) if t.child.sex else "",
+            sex=_SEX.get(t.child.sex, ""),
             age_band=age_band(t.child, at_ms),
             identification_status="MISSING_FROM_ORIGIN",
         )

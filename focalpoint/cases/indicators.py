@@ -477,7 +477,7 @@ def i1_guardian(links: Iterable[LinkFacts], period: Period, *, now_ms: int) -> M
     return Measured(
         tables=(("by_age_band", Table.tally((AGE_BAND, _GUARDIAN_OUTCOME), items)),),
         counts=(("children", len(items)), ("guardian_in_time", in_time), ("open_breaches", breaches)),
-        ratios=(("guardian_in_time", in_time, len(items)),),
+        ratios=(("guardian_in_time_percent", in_time, len(items)),),
         durations=(("hours_to_guardian", tuple(hours)),),
         duration_unit="hours",
     )
@@ -506,7 +506,7 @@ def i3_gate(links: Iterable[LinkFacts], period: Period) -> Measured:
     return Measured(
         tables=(("overrides_by_reason", Table.tally((OVERRIDE_REASON,), reasons, counted="cases")),),
         counts=(("departures", n), ("g1_g3_met_without_override", core), ("g1_g5_met", full)),
-        ratios=(("g1_g3_met_without_override", core, n), ("g1_g5_met", full, n)),
+        ratios=(("g1_g3_met_without_override_percent", core, n), ("g1_g5_met_percent", full, n)),
     )
 
 
@@ -541,7 +541,7 @@ def i5_disappearances(links: Iterable[LinkFacts], period: Period) -> Measured:
     return Measured(
         tables=(("entries_by_stage", Table.tally((STAGE,), entries)),),
         counts=(("entries", len(entries)), ("found_within_30_days", found), ("closed_missing_not_found", not_found)),
-        ratios=(("found_within_30_days", found, len(entries)),),
+        ratios=(("found_within_30_days_percent", found, len(entries)),),
     )
 
 
@@ -582,7 +582,7 @@ def i7_time_to_solution(links: Iterable[LinkFacts], period: Period) -> Measured:
     within = sum(1 for d in to_handover if d <= _SIX_MONTHS_DAYS)
     return Measured(
         counts=(("agreements", len(to_agreement)), ("handovers", len(to_handover))),
-        ratios=(("handovers_within_6_months", within, len(to_handover)),),
+        ratios=(("handovers_within_6_months_percent", within, len(to_handover)),),
         durations=(
             ("days_to_agreement", tuple(max(0.0, d) for d in to_agreement)),
             ("days_to_handover", tuple(max(0.0, d) for d in to_handover)),
@@ -605,7 +605,7 @@ def i8_stalled(links: Iterable[LinkFacts], period: Period, *, now_ms: int) -> Me
     return Measured(
         tables=(("open_by_stage_and_days", Table.tally((STAGE, AGEING), items, counted="cases")),),
         counts=(("open", len(items)), ("assessment_over_90_days", stalled)),
-        ratios=(("assessment_over_90_days", stalled, len(items)),),
+        ratios=(("assessment_over_90_days_percent", stalled, len(items)),),
     )
 
 
@@ -643,7 +643,7 @@ def i10_age_outcomes(links: Iterable[LinkFacts], period: Period) -> Measured:
     unresolved = sum(1 for (o,) in items if o == "PRESUMED_MINOR")
     return Measured(
         tables=(("by_outcome", Table.tally((MINORITY_OUTCOME,), items)),),
-        ratios=(("verified_adult", adults, len(items)), ("unresolved", unresolved, len(items))),
+        ratios=(("verified_adult_percent", adults, len(items)), ("unresolved_percent", unresolved, len(items))),
     )
 
 
@@ -656,9 +656,9 @@ def i11_child_heard(links: Iterable[LinkFacts], period: Period) -> Measured:
     return Measured(
         counts=(("agreements", len(agreed)), ("departing_from_views", len(departing))),
         ratios=(
-            ("g3_met_before_signature", heard, len(agreed)),
-            ("departing_from_views", len(departing), len(agreed)),
-            ("departing_with_reason", with_reason, len(departing)),
+            ("g3_met_before_signature_percent", heard, len(agreed)),
+            ("departing_from_views_percent", len(departing), len(agreed)),
+            ("departing_with_reason_percent", with_reason, len(departing)),
         ),
     )
 
