@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
@@ -420,8 +421,7 @@ def test_a_stored_event_from_before_the_indicator_facts_still_decodes() -> None:
 
 
 def test_every_definition_is_computed_and_listed_in_the_docs_with_its_version() -> None:
-    with open("docs/indicators.md", encoding="utf-8") as f:
-        doc = f.read()
+    doc = (Path(__file__).parents[2] / "docs" / "indicators.md").read_text(encoding="utf-8")
     ids = [d.id for d in DEFINITIONS]
     assert ids == ["I1", "I3", "I4", "I5", "I6", "I7", "I8", "I9", "I10", "I11", "I12"]
     assert [d.id for d, _ in compute([], [], Q3, now_ms=AFTER)] == ids
