@@ -22,7 +22,7 @@ from focalpoint.cases.indicators import LinkFacts, compute, link_facts
 from focalpoint.errors import DamagedData, PreconditionFailed, UsageError
 from focalpoint.node.casework import CaseWork
 from focalpoint.node.ports import Clock
-from focalpoint.storage.base import DamagedLink, Store
+from focalpoint.storage.base import DamagedLink, LinkRow, Store
 from focalpoint.v1 import audit_pb2
 
 __all__ = ["MAX_AUDIT_EVENTS", "MAX_LINKS", "Indicators", "Reports"]
@@ -62,16 +62,16 @@ class Reports:
         out: list[LinkFacts] = []
         unreadable = 0
         before: tuple[int, str] | None = None
-        seen = 0
-        while seen < MAX_LINKS:
+        done: set[str] = set()  # link ids, and "#<row>" for a damaged row, already counted
+        while len(done) < MAX_LINKS:
             page = await self._store.cases.worklist(unit, limit=_PAGE, before=before, include_closed=True)
-            if not page:
-                break
-            for row in page:
-                seen += 1
+            fresh = [r for r in page if (f"#{r.row}" if isinstance(r, DamagedLink) else r.link_id) not in done]
+            for row in fresh:
                 if isinstance(row, DamagedLink):
+                    done.add(f"#{row.row}")
                     unreadable += 1
                     continue
+                done.add(row.link_id)
                 try:
                     events = await self._work.events(row)
                     state = await self._work.state(row, events=events)
@@ -79,10 +79,11 @@ class Reports:
                     unreadable += 1
                     continue
                 out.append(link_facts(state, events, case_id=row.case_id, rules=self._work.rules(row)))
-            last = page[-1]
-            if isinstance(last, DamagedLink) or len(page) < _PAGE:
+            readable = [r for r in page if isinstance(r, LinkRow)]
+            # A damaged row has no sort key: page on from the last readable one (seen rows are skipped).
+            if not fresh or len(page) < _PAGE or not readable:
                 break
-            before = (last.updated_at_ms, last.link_id)
+            before = (readable[-1].updated_at_ms, readable[-1].link_id)
         if unreadable:
             log.warning("indicators_unreadable_links", count=unreadable)
         return out, unreadable
