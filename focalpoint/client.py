@@ -263,6 +263,11 @@ class LocalClient:
         req = local_pb2.AccessReviewRequest(case_ref=case_ref, limit=limit)
         return await self._call(self._stub.AccessReview, req)
 
+    async def get_indicators(self, period: str, *, unit_dashboard: bool = False) -> local_pb2.GetIndicatorsResponse:
+        """Indicators for a year (``2026``) or quarter (``2026Q3``): national (auditors) or own unit."""
+        req = local_pb2.GetIndicatorsRequest(period=period, unit_dashboard=unit_dashboard)
+        return await self._call(self._stub.GetIndicators, req)
+
     async def restrict_case(self, link_id: str, users: list[str] | None) -> None:
         """Restrict a case to the named officers; ``None`` lifts the restriction."""
         req = local_pb2.RestrictCaseRequest(link_id=link_id, users=users or [], lift=users is None)

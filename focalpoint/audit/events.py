@@ -30,6 +30,7 @@ __all__ = [
     "event_summary",
     "expired",
     "exported",
+    "indicator_read",
     "iso_time",
     "key_changed",
     "listed",
@@ -237,6 +238,18 @@ def access_denied(*, at_ms: int, actor: str, action: str, case_ref: str = "") ->
     """``actor`` asked for ``action`` (on ``case_ref``) and the door refused."""
     return _leaf(
         kind=Kind.AUDIT_EVENT_KIND_ACCESS_DENIED, at_ms=at_ms, actor=actor[:MAX_ACTOR], status=action, case_ref=case_ref
+    )
+
+
+def indicator_read(*, at_ms: int, actor: str, period: str, scope: str) -> bytes:
+    """Indicators for ``period`` computed for ``actor``; ``scope``: ``national`` (suppressed) or
+    ``unit <unit>`` (an officer's own-unit dashboard)."""
+    return _leaf(
+        kind=Kind.AUDIT_EVENT_KIND_INDICATOR_READ,
+        at_ms=at_ms,
+        actor=actor[:MAX_ACTOR],
+        status=f"{period} {scope}",
+        view="AGGREGATE",
     )
 
 

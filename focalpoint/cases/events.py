@@ -151,6 +151,17 @@ class Facts:
     delay_reason_given: bool = False  # a guardian notice: why it came after the deadline
     departs_from_child_views: bool = False
     departure_reason_given: bool = False
+    # What the indicators disaggregate and count (docs/indicators.md); events stored before these
+    # existed decode with the defaults, which the indicators read as "unknown".
+    sex: str = ""  # a notification: the child's Sex code name ("" = not stated)
+    age_band: str = ""  # a notification: age band at identification (disclosure.AGE_BAND values)
+    exploitation_forms: frozenset[str] = frozenset()  # a notification: ExploitationForm code names
+    identification_status: str = ""  # a notification: IdentificationStatus code name
+    handed_over_at_ms: int = 0  # a handover confirmation: when the child was handed over
+    handover_issues: frozenset[str] = frozenset()  # a handover confirmation: HandoverIssue code names
+    return_disruption: str = ""  # a return status update: ReturnDisruption code name
+    follow_up_occasion: str = ""  # a follow-up report: FollowUpOccasion code name (M1…M24)
+    living_situation: str = ""  # a follow-up report: LivingSituation code name
     amended_kind: str = ""  # an amendment: the kind of its replacement body
     # Deadlines (focalpoint.cases.requests): the urgency the sender set (Urgency name; "" when
     # UNSPECIFIED), the due date a request carries (days since 1970-01-01; 0 = none), and the

@@ -26,7 +26,7 @@ from focalpoint.cases.events import (
 )
 from focalpoint.v1 import codes_pb2, common_pb2, messages_pb2
 
-__all__ = ["code_name", "facts_of"]
+__all__ = ["age_band", "code_name", "facts_of"]
 
 _DAY_MS = 86_400_000
 # The request kinds that carry their own due date (``response_due``).
@@ -79,6 +79,61 @@ def _day(d: common_pb2.Date) -> int:
     return (dt.date(d.year, d.month, d.day) - dt.date(1970, 1, 1)).days
 
 
+# Sex as the indicators disaggregate it (docs/indicators.md): F, M, OTHER, UNKNOWN; not stated: "".
+_SEX = {
+    messages_pb2.SEX_FEMALE: "F",
+    messages_pb2.SEX_MALE: "M",
+    messages_pb2.SEX_OTHER: "OTHER",
+    messages_pb2.SEX_UNKNOWN: "UNKNOWN",
+}
+
+
+def _forms(numbers: Iterable[int]) -> frozenset[str]:
+    """Exploitation forms by their top-level code; the deprecated ADOPTION_OR_MARRIAGE counts under
+    the two codes that replaced it (docs/indicators.md, disaggregation)."""
+    out: set[str] = set()
+    for n in numbers:
+        if n == messages_pb2.EXPLOITATION_FORM_ADOPTION_OR_MARRIAGE:
+            out |= {"FORCED_MARRIAGE", "ILLEGAL_ADOPTION"}
+        elif n:
+            out.add(code_name(messages_pb2.ExploitationForm, n))
+    return frozenset(out)
+
+
+def _years_between(born: dt.date, at: dt.date) -> int:
+    return at.year - born.year - ((at.month, at.day) < (born.month, born.day))
+
+
+def age_band(child: messages_pb2.ChildIdentity, at_ms: int) -> str:
+    """The child's age band at ``at_ms`` on the youngest plausible reading (the latest of the
+    documented, claimed and age-out birth dates, else the assessed minimum): ``0-11``, ``12-14``,
+    ``15-17``, or ``UNKNOWN_PRESUMED_MINOR`` when nothing gives an age under 18 — a presumed
+    minor whose age is unknown or disputed is never counted as an adult."""
+    at = dt.datetime.fromtimestamp(at_ms / 1000, dt.UTC).date()
+    births: list[dt.date] = []
+    for d in (child.documented_date_of_birth, child.age.claimed_date_of_birth):
+        if d.year:
+            births.append(dt.date(d.year, d.month, d.day))
+    out = child.age.age_out_on
+    if out.year:
+        # The 18th birthday on the youngest reading; 29 February falls back to 28 February.
+        day = min(out.day, 28) if out.month == 2 else out.day
+        births.append(dt.date(out.year - 18, out.month, day))
+    if births:
+        years = _years_between(max(births), at)
+    elif child.age.assessed_min_years:
+        years = child.age.assessed_min_years
+    else:
+        return "UNKNOWN_PRESUMED_MINOR"
+    if 0 <= years <= 11:
+        return "0-11"
+    if 12 <= years <= 14:
+        return "12-14"
+    if 15 <= years <= 17:
+        return "15-17"
+    return "UNKNOWN_PRESUMED_MINOR"
+
+
 def _adult_at(dob: common_pb2.Date, at_ms: int) -> bool:
     if not dob.year:
         return False
@@ -95,7 +150,40 @@ def facts_of(body: messages_pb2.Body, *, at_ms: int) -> tuple[str, Facts]:
     missing = body.context.flags.missing
     f: Facts
     if kind == "case_notification":
-        f = Facts(identified_at_ms=body.case_notification.identified_at_ms)
+        n = body.case_notification
+        f = Facts(
+            identified_at_ms=n.identified_at_ms,
+            # A guardian already appointed when the case is notified (the fold reads it only for I1).
+            guardian_appointed_at_ms=n.guardian.appointed_at_ms if n.guardian.appointed else 0,
+            sex=_SEX.get(n.child.sex, ""),
+            age_band=age_band(n.child, n.identified_at_ms or at_ms),
+            exploitation_forms=_forms(n.exploitation_forms),
+            identification_status=code_name(messages_pb2.IdentificationStatus, n.identification_status)
+            if n.identification_status
+            else "",
+        )
+    elif kind == "tracing_request":
+        t = body.tracing_request
+        f = Facts(
+            sex=_SEX.get(t.child.sex, ""),
+            age_band=age_band(t.child, at_ms),
+            identification_status="MISSING_FROM_ORIGIN",
+        )
+    elif kind == "handover_confirmation":
+        h = body.handover_confirmation
+        f = Facts(
+            handed_over_at_ms=h.handed_over_at_ms or at_ms,
+            handover_issues=_codes(codes_pb2.HandoverIssue, h.issues),
+        )
+    elif kind == "follow_up_report":
+        fu = body.follow_up_report
+        f = Facts(
+            follow_up_occasion=code_name(codes_pb2.FollowUpOccasion, fu.occasion) if fu.occasion else "",
+            # Not stated reads as WHEREABOUTS_UNKNOWN, never as a stable situation (codes.proto).
+            living_situation=code_name(
+                codes_pb2.LivingSituation, fu.living or codes_pb2.LIVING_SITUATION_WHEREABOUTS_UNKNOWN
+            ),
+        )
     elif kind == "guardian_appointment_notice":
         notice = body.guardian_appointment_notice
         f = Facts(
@@ -196,7 +284,11 @@ def facts_of(body: messages_pb2.Body, *, at_ms: int) -> tuple[str, Facts]:
         )
     elif kind == "return_status_update":
         u = body.return_status_update
-        f = Facts(return_status=code_name(codes_pb2.ReturnStatus, u.status), gate=_gate(u.gate, u.HasField("gate")))
+        f = Facts(
+            return_status=code_name(codes_pb2.ReturnStatus, u.status),
+            gate=_gate(u.gate, u.HasField("gate")),
+            return_disruption=code_name(codes_pb2.ReturnDisruption, u.disruption) if u.disruption else "",
+        )
     elif kind == "protection_alert":
         al = body.protection_alert
         f = Facts(

@@ -22,6 +22,7 @@ from focalpoint.cli.case import case
 from focalpoint.cli.directory import directory
 from focalpoint.cli.message import message
 from focalpoint.cli.node import node
+from focalpoint.cli.report import report
 from focalpoint.cli.user import SESSION_COMMANDS, user
 from focalpoint.errors import ConfigError, FocalpointError, UsageError
 
@@ -34,7 +35,7 @@ def cli() -> None:
     """Secure messaging between the child-protection focal points of different States."""
 
 
-for group in (*SESSION_COMMANDS, user, node, directory, message, case, audit, bench):
+for group in (*SESSION_COMMANDS, user, node, directory, message, case, audit, report, bench):
     cli.add_command(group)
 
 

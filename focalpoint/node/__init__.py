@@ -10,7 +10,8 @@
 - ``checkpoints`` / ``witness`` / ``export``: the node's side of the audit log;
 - ``reachability``: signed pings to the partners; ``directory_cache``: the verified directory;
 - ``accounts``: the local users, their logins and sessions, two-operator account changes and
-  break-glass; ``notify``: telling users what concerns them (``ports.Notifier``).
+  break-glass; ``notify``: telling users what concerns them (``ports.Notifier``);
+- ``reports``: the indicators from every link folded once, national (suppressed) or one unit's.
 
 Imports: ``focalpoint.storage`` (its Protocols, cipher, group commit, key files), the pure
 packages and the foundation; never grpc, the network plumbing or a storage backend: those are

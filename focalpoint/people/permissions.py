@@ -80,6 +80,7 @@ class Action(StrEnum):
     LIST_MESSAGES = "list messages in transit"
     VERIFY_AUDIT = "verify the audit log"
     READ_METADATA = "read the audit log (METADATA)"
+    INDICATORS = "read indicators (AGGREGATE): national, suppressed; or own unit's dashboard"
     # about one case
     OPEN_SEND = "open a case; send requests, evidence, the child's views"
     TRIAGE_REPLY = "acknowledge receipt; refuse as not competent or outside the agreement"
@@ -115,6 +116,7 @@ PERMISSIONS: dict[Action, dict[Role, Rule]] = {
     Action.LIST_MESSAGES: _row(co=ANY, op=ANY),
     Action.VERIFY_AUDIT: _row(op=ANY, au=ANY),
     Action.READ_METADATA: _row(op=ANY, au=ANY),
+    Action.INDICATORS: _row(co=OWN, au=ANY),
     Action.OPEN_SEND: _row(co=OWN),
     Action.TRIAGE_REPLY: _row(co=OWN, op=ANY),
     Action.POLICE_ALERT: _row(co=OWN, op=ANY),
@@ -150,6 +152,7 @@ VIEWS: dict[Action, View] = {
     Action.READ_ROUTING: View.ROUTING,
     Action.READ_METADATA: View.METADATA,
     Action.ACCESS_REVIEW: View.METADATA,
+    Action.INDICATORS: View.AGGREGATE,
 }
 
 # The order in which ``read`` tries the views: the richest the caller may have.

@@ -25,6 +25,7 @@ import structlog
 from google.protobuf.message import DecodeError
 
 from focalpoint.audit import events as audit_events
+from focalpoint.cases.disclosure import Period
 from focalpoint.cases.forms import parse_form
 from focalpoint.cases.gate import CONDITIONS
 from focalpoint.cases.submission import check_submission
@@ -38,6 +39,7 @@ from focalpoint.node.casework import CaseWork
 from focalpoint.node.deadlines import Deadlines
 from focalpoint.node.outbox import Submitted
 from focalpoint.node.ports import Clock
+from focalpoint.node.reports import Reports
 from focalpoint.people import permissions
 from focalpoint.people.permissions import Action, View
 from focalpoint.people.roles import Account, Grant, Role
@@ -168,6 +170,35 @@ class CaseApi:
             for r in rows
         ]
         return local_pb2.ListCasesResponse(cases=cases)
+
+    async def get_indicators(
+        self, request: local_pb2.GetIndicatorsRequest, caller: Caller
+    ) -> local_pb2.GetIndicatorsResponse:
+        """An auditor's national output (suppressed, ended periods only) or a case officer's own-unit
+        dashboard (exact); the INDICATOR_READ event is committed before the figures leave."""
+        account = caller.account
+        assert account is not None
+        now = self._clock()
+        period = Period.parse(request.period, now_ms=now)
+        if request.unit_dashboard:
+            if Role.CASE_OFFICER not in account.roles or not account.unit:
+                await self._door.refuse(caller, Action.INDICATORS, "the own-unit dashboard is for case officers")
+            scope = f"unit {account.unit}"
+        else:
+            if Role.AUDITOR not in account.roles:
+                await self._door.refuse(
+                    caller, Action.INDICATORS, "national indicators are for auditors; officers see their unit's"
+                )
+            scope = "national"
+        await self._work.catch_up()  # as of every committed message
+        reports = Reports(work=self._work, store=self._store, clock_ms=self._clock)
+        result = await (reports.own_unit(period, account.unit) if request.unit_dashboard else reports.national(period))
+        leaf = audit_events.indicator_read(at_ms=self._clock(), actor=caller.actor, period=str(period), scope=scope)
+        await self._store.audit.record([leaf])
+        return local_pb2.GetIndicatorsResponse(
+            outputs_json=[json.dumps(o.as_dict(), ensure_ascii=False, sort_keys=True) for o in result.outputs],
+            unreadable_links=result.unreadable_links,
+        )
 
     async def _reaches(self, account: Account, link: LinkRow) -> bool:
         target = await self._door.target(link, account)

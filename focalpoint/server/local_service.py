@@ -433,6 +433,12 @@ class LocalServicer(PeopleApi, local_pb2_grpc.LocalServiceServicer):
     ) -> local_pb2.ListDraftsResponse:
         return await self._cases.list_drafts(request, caller)
 
+    @guarded(Action.INDICATORS)
+    async def GetIndicators(
+        self, request: local_pb2.GetIndicatorsRequest, context: Context, caller: Caller
+    ) -> local_pb2.GetIndicatorsResponse:
+        return await self._cases.get_indicators(request, caller)
+
     @guarded(Action.LIST_MESSAGES)
     async def ListParked(
         self, request: local_pb2.ListRequest, context: Context, caller: Caller

@@ -86,6 +86,10 @@ class _AuditEventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AuditE
     """A user opened break-glass access to a case (`reason_code`; the reason's text stays local)."""
     AUDIT_EVENT_KIND_ANOMALY: _AuditEventKind.ValueType  # 24
     """An access pattern worth a supervisor's look (`status`: which rule fired)."""
+    AUDIT_EVENT_KIND_INDICATOR_READ: _AuditEventKind.ValueType  # 25
+    """Indicators were computed for `actor` (`status`: the period, and "national" for an auditor's
+    suppressed output or "unit <unit>" for an officer's own-unit dashboard; `view`: AGGREGATE).
+    """
 
 class AuditEventKind(_AuditEventKind, metaclass=_AuditEventKindEnumTypeWrapper): ...
 
@@ -146,6 +150,10 @@ AUDIT_EVENT_KIND_BREAK_GLASS: AuditEventKind.ValueType  # 23
 """A user opened break-glass access to a case (`reason_code`; the reason's text stays local)."""
 AUDIT_EVENT_KIND_ANOMALY: AuditEventKind.ValueType  # 24
 """An access pattern worth a supervisor's look (`status`: which rule fired)."""
+AUDIT_EVENT_KIND_INDICATOR_READ: AuditEventKind.ValueType  # 25
+"""Indicators were computed for `actor` (`status`: the period, and "national" for an auditor's
+suppressed output or "unit <unit>" for an officer's own-unit dashboard; `view`: AGGREGATE).
+"""
 Global___AuditEventKind: _TypeAlias = AuditEventKind  # noqa: Y015
 
 @_typing.final

@@ -1954,3 +1954,59 @@ class Empty(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Empty: _TypeAlias = Empty  # noqa: Y015
+
+@_typing.final
+class GetIndicatorsRequest(_message.Message):
+    """Indicators for one period (docs/indicators.md)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERIOD_FIELD_NUMBER: _builtins.int
+    UNIT_DASHBOARD_FIELD_NUMBER: _builtins.int
+    period: _builtins.str
+    """A calendar year ("2026") or quarter ("2026Q3"), UTC; nothing else is offered."""
+    unit_dashboard: _builtins.bool
+    """A case officer's dashboard of their own unit (exact counts, a running period allowed);
+    false: the national output, for auditors, suppressed and for an ended period only.
+    """
+    def __init__(
+        self,
+        *,
+        period: _builtins.str = ...,
+        unit_dashboard: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["period", b"period", "unit_dashboard", b"unit_dashboard"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetIndicatorsRequest: _TypeAlias = GetIndicatorsRequest  # noqa: Y015
+
+@_typing.final
+class GetIndicatorsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTPUTS_JSON_FIELD_NUMBER: _builtins.int
+    UNREADABLE_LINKS_FIELD_NUMBER: _builtins.int
+    unreadable_links: _builtins.int
+    """Links left out because their events could not be read (a damaged row is never guessed at)."""
+    @_builtins.property
+    def outputs_json(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """One JSON object per indicator (focalpoint.cases.disclosure.IndicatorOutput.as_dict), in
+        definition order.
+        """
+
+    def __init__(
+        self,
+        *,
+        outputs_json: _abc.Iterable[_builtins.str] | None = ...,
+        unreadable_links: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["outputs_json", b"outputs_json", "unreadable_links", b"unreadable_links"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetIndicatorsResponse: _TypeAlias = GetIndicatorsResponse  # noqa: Y015

@@ -210,6 +210,11 @@ class LocalServiceStub:
                 request_serializer=focalpoint_dot_v1_dot_local__pb2.AssignCaseRequest.SerializeToString,
                 response_deserializer=focalpoint_dot_v1_dot_local__pb2.Empty.FromString,
                 _registered_method=True)
+        self.GetIndicators = channel.unary_unary(
+                '/focalpoint.v1.LocalService/GetIndicators',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.GetIndicatorsRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.GetIndicatorsResponse.FromString,
+                _registered_method=True)
 
 
 class LocalServiceServicer:
@@ -430,6 +435,14 @@ class LocalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetIndicators(self, request, context):
+        """Indicators I1, I3–I12 for a calendar year or quarter (docs/indicators.md): an auditor's
+        national output, suppressed, for an ended period; a case officer's own-unit dashboard, exact.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LocalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -607,6 +620,11 @@ def add_LocalServiceServicer_to_server(servicer, server):
                     servicer.AssignCase,
                     request_deserializer=focalpoint_dot_v1_dot_local__pb2.AssignCaseRequest.FromString,
                     response_serializer=focalpoint_dot_v1_dot_local__pb2.Empty.SerializeToString,
+            ),
+            'GetIndicators': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetIndicators,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.GetIndicatorsRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.GetIndicatorsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1554,6 +1572,33 @@ class LocalService:
             '/focalpoint.v1.LocalService/AssignCase',
             focalpoint_dot_v1_dot_local__pb2.AssignCaseRequest.SerializeToString,
             focalpoint_dot_v1_dot_local__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetIndicators(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/GetIndicators',
+            focalpoint_dot_v1_dot_local__pb2.GetIndicatorsRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.GetIndicatorsResponse.FromString,
             options,
             channel_credentials,
             insecure,

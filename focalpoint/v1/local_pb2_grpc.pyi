@@ -73,6 +73,10 @@ class LocalServiceStub:
     AccessReview: _grpc.UnaryUnaryMultiCallable[_local_pb2.AccessReviewRequest, _local_pb2.AccessReviewResponse]
     RestrictCase: _grpc.UnaryUnaryMultiCallable[_local_pb2.RestrictCaseRequest, _local_pb2.Empty]
     AssignCase: _grpc.UnaryUnaryMultiCallable[_local_pb2.AssignCaseRequest, _local_pb2.Empty]
+    GetIndicators: _grpc.UnaryUnaryMultiCallable[_local_pb2.GetIndicatorsRequest, _local_pb2.GetIndicatorsResponse]
+    """Indicators I1, I3–I12 for a calendar year or quarter (docs/indicators.md): an auditor's
+    national output, suppressed, for an ended period; a case officer's own-unit dashboard, exact.
+    """
 
 @_typing.type_check_only
 class LocalServiceAsyncStub(LocalServiceStub):
@@ -118,6 +122,10 @@ class LocalServiceAsyncStub(LocalServiceStub):
     AccessReview: _aio.UnaryUnaryMultiCallable[_local_pb2.AccessReviewRequest, _local_pb2.AccessReviewResponse]  # type: ignore[assignment]
     RestrictCase: _aio.UnaryUnaryMultiCallable[_local_pb2.RestrictCaseRequest, _local_pb2.Empty]  # type: ignore[assignment]
     AssignCase: _aio.UnaryUnaryMultiCallable[_local_pb2.AssignCaseRequest, _local_pb2.Empty]  # type: ignore[assignment]
+    GetIndicators: _aio.UnaryUnaryMultiCallable[_local_pb2.GetIndicatorsRequest, _local_pb2.GetIndicatorsResponse]  # type: ignore[assignment]
+    """Indicators I1, I3–I12 for a calendar year or quarter (docs/indicators.md): an auditor's
+    national output, suppressed, for an ended period; a case officer's own-unit dashboard, exact.
+    """
 
 class LocalServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -370,5 +378,15 @@ class LocalServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _local_pb2.AssignCaseRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_local_pb2.Empty, _abc.Awaitable[_local_pb2.Empty]]: ...
+
+    @_abc_1.abstractmethod
+    def GetIndicators(
+        self,
+        request: _local_pb2.GetIndicatorsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.GetIndicatorsResponse, _abc.Awaitable[_local_pb2.GetIndicatorsResponse]]:
+        """Indicators I1, I3–I12 for a calendar year or quarter (docs/indicators.md): an auditor's
+        national output, suppressed, for an ended period; a case officer's own-unit dashboard, exact.
+        """
 
 def add_LocalServiceServicer_to_server(servicer: LocalServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -239,7 +239,7 @@ def test_focalpoint_grpc_verbosity_turns_grpcs_own_lines_back_on_for_debugging(n
     assert any("add_port" in line for line in lines[:-1]), result.stderr
 
 
-@pytest.mark.parametrize("group", [(), ("node",), ("directory",), ("message",), ("audit",)])
+@pytest.mark.parametrize("group", [(), ("node",), ("directory",), ("message",), ("audit",), ("report",)])
 def test_a_command_group_without_a_command_prints_its_whole_help_and_exits_2(group: tuple[str, ...]) -> None:
     """``focalpoint`` (or one of its groups) alone prints the help as click formats it, one item a line, on stderr,
     with exit 2 (nothing was done); never the help squashed into one error line."""

@@ -76,6 +76,8 @@ EXPECTED: dict[str, tuple[bool, ...]] = {
     "restrict": (Y, N, N, N, N, N, N),
     "access review": (Y, N, N, N, N, N, Y),
     "break-glass": (Y, Y, N, N, Y, N, N),
+    "national indicators": (N, N, N, N, N, N, Y),  # an ended period
+    "own-unit dashboard": (Y, Y, N, N, N, N, N),  # each officer's own unit
 }
 # What a permitted ShowCase serves each actor.
 VIEWS = {"CO own unit": "FULL", "CA own national": "REPATRIATION", "OP": "ROUTING"}
@@ -118,6 +120,8 @@ def _calls(desk: Desk, ref: str, link: str) -> dict[str, Callable[[LocalClient],
         "export": lambda c: c.export_case(ref, written_request="REQ-2026-17"),
         "restrict": lambda c: c.restrict_case(link, None),
         "access review": lambda c: c.access_review(ref),
+        "national indicators": lambda c: c.get_indicators("2025"),
+        "own-unit dashboard": lambda c: c.get_indicators("2025", unit_dashboard=True),
         "break-glass": lambda c: c.open_break_glass(
             "OWNER_UNREACHABLE", "the owning unit does not answer and the child is at risk tonight", link_id=link
         ),

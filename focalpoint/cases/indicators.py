@@ -1,0 +1,717 @@
+"""The indicators I1 and I3–I12, computed from a node's own case events (pure; docs/indicators.md §2).
+
+Each link is read once into ``LinkFacts`` (``link_facts``): what the indicators count about it —
+its side, partner, identification time and minority, sex, age band, exploitation forms and
+identification status as notified, its stage history, the gate claim it departed under, detention
+and missing episodes, the 12-month follow-up, how it closed, and whether the child was heard. Then
+one function per indicator turns the links of a ``Period`` into a ``Measured``, which
+``focalpoint.cases.disclosure`` publishes (suppressed, for auditors) or shows exactly (an officer's
+own unit). Nothing here names a child or a case: the facts are codes, times and flags, and the
+case id only tells two links of one child apart, so a child is counted once.
+
+``DEFINITIONS`` holds each indicator's id, version, title, flow or stock and method statement as
+data; the docs print them and a test checks that they do. A change to what an indicator counts
+raises its version, so two outputs of different versions are never compared as if alike.
+
+I2 (response times per partner and kind) comes with the request clocks and is not computed here.
+"""
+
+from __future__ import annotations
+
+import calendar
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+
+from focalpoint.cases.disclosure import (
+    AGE_BAND,
+    EXPLOITATION_FORM,
+    IDENTIFICATION_STATUS,
+    LINK_ROLE,
+    SEX,
+    Dimension,
+    Measure,
+    Measured,
+    Period,
+    Table,
+)
+from focalpoint.cases.events import ChildViews, Event, Facts, GateClaim, Origin
+from focalpoint.cases.fold import canonical_order
+from focalpoint.cases.gate import CONDITIONS, G1, G2, G3, OVERRIDE_REASONS
+from focalpoint.cases.stages import ACTIVE, Side, Stage
+from focalpoint.cases.state import LinkState, Rules
+from focalpoint.v1 import audit_pb2
+
+__all__ = [
+    "AGEING",
+    "DEFINITIONS",
+    "LIVING",
+    "MINORITY_OUTCOME",
+    "OVERRIDE_REASON",
+    "STAGE",
+    "Definition",
+    "LinkFacts",
+    "MissingEpisode",
+    "ageing_bucket",
+    "compute",
+    "definition",
+    "i1_guardian",
+    "i3_gate",
+    "i4_detentions",
+    "i5_disappearances",
+    "i6_status_at_12_months",
+    "i7_time_to_solution",
+    "i8_stalled",
+    "i9_identified",
+    "i10_age_outcomes",
+    "i11_child_heard",
+    "i12_governance",
+    "link_facts",
+]
+
+_HOUR_MS = 3_600_000
+_DAY_MS = 86_400_000
+_FOUND_WITHIN_DAYS = 30
+_AFTER_HANDOVER_DAYS = 30
+_STALLED_DAYS = 90
+_SIX_MONTHS_DAYS = 183
+
+# ---------------------------------------------------------------------------------------------
+# Definitions
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Definition:
+    """What one indicator counts and how: the method statement every output refers to."""
+
+    id: str
+    version: int
+    title: str
+    measure: Measure
+    method: str
+
+
+DEFINITIONS: tuple[Definition, ...] = (
+    Definition(
+        "I1",
+        1,
+        "Guardian within the deadline",
+        "flow",
+        "Children identified in the period by this State (links where it is the identifying State, one "
+        "child per case) whose minority is not verified adult. Numerator: a guardian appointed within the "
+        "agreement's guardian deadline (24 hours unless the agreement says less) of identification. "
+        "Figures: the share in time, the median and p90 hours to a guardian (appointed ones), and the open "
+        "breaches at the period's end (no guardian, deadline passed, link open). Table: outcome (IN_TIME, "
+        "LATE, NONE_OVERDUE, NONE_NOT_YET_DUE) by age band.",
+    ),
+    Definition(
+        "I3",
+        1,
+        "Returns meeting the gate",
+        "flow",
+        "Departures (T13) in the period, by the departure's signed time. Numerator: the gate status carried "
+        "in the departure shows G1, G2 and G3 met, none of them waived or overridden. Also all of G1–G5 met, "
+        "and departures under an override, by the override's reason code.",
+    ),
+    Definition(
+        "I4",
+        1,
+        "Detentions during return",
+        "flow",
+        "Departures in the period with a detention between the agreement (T10) and 30 days after handover "
+        "(the period's end when there is no handover yet): a DETAINED or REMOVAL_SCHEDULED protection alert, "
+        "a return status update disrupted DETAINED_EN_ROUTE, or a handover with the issue "
+        "DETAINED_AT_BORDER. Published per 100 returns (the share of departures).",
+    ),
+    Definition(
+        "I5",
+        1,
+        "Disappearances",
+        "flow",
+        "Entries into MISSING in the period while the link was open (a MISSING alert, a message flagged "
+        "missing, or the node's own record), by the stage the link was in. Also the share of those entries "
+        "ended by FOUND within 30 days, and the links closed MISSING_NOT_FOUND in the period.",
+    ),
+    Definition(
+        "I6",
+        1,
+        "Status at 12 months",
+        "stock",
+        "Cohort: children handed over (T14) 12 to 15 months before the end of the period. The living "
+        "situation in the newest M12 follow-up report of each (not stated reads WHEREABOUTS_UNKNOWN), and "
+        "NO_M12_REPORT for those without one.",
+    ),
+    Definition(
+        "I7",
+        1,
+        "Time to a solution",
+        "flow",
+        "Days from identification to the agreement (T10) for agreements signed in the period, and to handover "
+        "(T14) for handovers in the period: median and p90. Also the share of those handovers within 6 months "
+        "(183 days) of identification.",
+    ),
+    Definition(
+        "I8",
+        1,
+        "Stalled cases",
+        "stock",
+        "Links open at the end of the period (or now, for a running one). The share of them that have been "
+        "in ASSESSMENT for more than 90 days, and all of them by stage and by days in that stage (ageing "
+        "buckets 0–7, 8–14, 15–30, 31–60, 61–90, over 90).",
+    ),
+    Definition(
+        "I9",
+        1,
+        "Children identified",
+        "flow",
+        "Children whose identification time falls in the period, one per case, by this State's role on the "
+        "link (identifying, or origin when the partner identified a child of ours) and sex, by age band at "
+        "identification and by identification status. The exploitation-form table counts mentions: a child "
+        "notified with two forms is counted under each, so its total can exceed the number of children.",
+    ),
+    Definition(
+        "I10",
+        1,
+        "Age outcomes",
+        "flow",
+        "Children identified in the period as presumed minors, one per case, by what the minority "
+        "presumption has become since: VERIFIED_MINOR, VERIFIED_ADULT (only a civil-registry or "
+        "population-register answer ends the presumption), or still PRESUMED_MINOR.",
+    ),
+    Definition(
+        "I11",
+        1,
+        "Child heard",
+        "flow",
+        "Agreements (T10) signed in the period. The share with G3 met before signature (a child's views "
+        "record before the agreement, the child heard or too young to be heard); the share whose agreed "
+        "solution departs from the child's views; and of those, the share that gave a reason.",
+    ),
+    Definition(
+        "I12",
+        1,
+        "Governance",
+        "flow",
+        "From the node's audit log in the period: break-glass accesses opened, case reads under break-glass, "
+        "calls the door refused (ACCESS_DENIED), messages signed under a gate override by reason code; and "
+        "from the links, closures that took effect unilaterally (a closure request unanswered in time).",
+    ),
+)
+
+
+def definition(definition_id: str) -> Definition:
+    """The definition of ``definition_id`` (``I1``…)."""
+    for d in DEFINITIONS:
+        if d.id == definition_id:
+            return d
+    raise KeyError(definition_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dimensions beyond disclosure's
+
+STAGE = Dimension("stage", tuple(s.value for s in Stage if s in ACTIVE))
+AGEING = Dimension("days_in_stage", ("0-7", "8-14", "15-30", "31-60", "61-90", "OVER_90"))
+LIVING = Dimension(
+    "living_situation",
+    (
+        "WITH_PARENTS",
+        "WITH_RELATIVES",
+        "ALTERNATIVE_CARE",
+        "INDEPENDENT_BY_CHOICE",
+        "MOVED_AWAY_BY_CHOICE",
+        "WHEREABOUTS_UNKNOWN",
+        "RE_TRAFFICKED_SUSPECTED",
+        "RE_IDENTIFIED_ABROAD",
+        "DETAINED",
+        "DECEASED",
+        "NO_M12_REPORT",
+    ),
+)
+MINORITY_OUTCOME = Dimension("minority", ("VERIFIED_MINOR", "VERIFIED_ADULT", "PRESUMED_MINOR"))
+OVERRIDE_REASON = Dimension("override_reason", tuple(sorted(OVERRIDE_REASONS)))
+_GUARDIAN_OUTCOME = Dimension("guardian", ("IN_TIME", "LATE", "NONE_OVERDUE", "NONE_NOT_YET_DUE"))
+
+
+def ageing_bucket(days: int) -> str:
+    """The ageing bucket of ``days`` whole days: 0–7, 8–14, 15–30, 31–60, 61–90, over 90."""
+    for bound, name in ((7, "0-7"), (14, "8-14"), (30, "15-30"), (60, "31-60"), (90, "61-90")):
+        if days <= bound:
+            return name
+    return "OVER_90"
+
+
+# ---------------------------------------------------------------------------------------------
+# One link's facts
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MissingEpisode:
+    """One entry into MISSING: when, in which stage, and when FOUND ended it (0: not yet)."""
+
+    start_ms: int
+    stage: Stage
+    found_ms: int = 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LinkFacts:
+    """What the indicators read about one link. Codes, times and flags only; ``case_id`` tells the
+    links of one child apart and never leaves the node."""
+
+    case_id: str
+    role: str  # LINK_ROLE value: IDENTIFYING (we identified the child) or ORIGIN
+    partner_state: str
+    identified_at_ms: int = 0
+    minority: str = "PRESUMED_MINOR"
+    guardian_appointed_at_ms: int = 0
+    guardian_deadline_hours: int = 24
+    sex: str = "UNKNOWN"
+    age_band: str = "UNKNOWN_PRESUMED_MINOR"
+    exploitation_forms: frozenset[str] = frozenset()
+    identification_status: str = ""
+    history: tuple[tuple[int, Stage], ...] = ()  # (time, stage entered), oldest first
+    agreed_at_ms: int = 0
+    departed_at_ms: int = 0
+    departure_gate: GateClaim | None = None
+    handed_over_at_ms: int = 0
+    detentions_ms: tuple[int, ...] = ()
+    missing: tuple[MissingEpisode, ...] = ()
+    m12_living: str = ""  # "" = no M12 follow-up report
+    closed_at_ms: int = 0
+    outcome: str = ""
+    unilateral: bool = False
+    heard_before_agreement: bool = False
+    departs_from_views: bool = False
+    departure_reason_given: bool = False
+
+    def stage_at(self, ms: int) -> Stage:
+        """The stage the link was in at ``ms`` (OPEN before its first change)."""
+        return _stage_at(self.history, ms)
+
+    def stage_entered_at(self, ms: int) -> int:
+        """When the link entered the stage it was in at ``ms`` (0 before its first change)."""
+        entered = 0
+        for at, _ in self.history:
+            if at > ms:
+                break
+            entered = at
+        return entered
+
+
+_DETENTION_ALERTS = frozenset({"DETAINED", "REMOVAL_SCHEDULED"})
+
+
+def link_facts(state: LinkState, events: Sequence[Event], *, case_id: str, rules: Rules) -> LinkFacts:
+    """The facts of one link from its fold (``state``) and its events, read once."""
+    flagged = {f.message_id for f in state.flagged}
+    by_id = {e.message_id: e for e in events}
+
+    def current(e: Event) -> Facts:
+        amendment = by_id.get(state.superseded.get(e.message_id, b""))
+        if amendment is not None and amendment.facts.replacement is not None:
+            return amendment.facts.replacement
+        return e.facts
+
+    opening = by_id.get(state.opening_id)
+    notified = current(opening) if opening is not None else Facts()
+    ordered = [e for e in canonical_order(events) if e.message_id not in flagged]
+    history = tuple((at, to) for at, _, to, _ in state.history)
+    first = {rule: at for at, _, _, rule in reversed(state.history)}
+    last = {rule: at for at, _, _, rule in state.history}
+
+    guardian = [t for t in (state.guardian_appointed_at_ms, notified.guardian_appointed_at_ms) if t]
+    departure_gate: GateClaim | None = None
+    handed_over = 0
+    detentions: list[int] = []
+    m12: tuple[int, str] | None = None
+    for e in ordered:
+        f = current(e)
+        if e.kind == "return_status_update" and f.return_status == "DEPARTED":
+            departure_gate = f.gate
+        en_route = e.kind == "return_status_update" and f.return_disruption == "DETAINED_EN_ROUTE"
+        if en_route or (e.kind == "protection_alert" and f.alert_type in _DETENTION_ALERTS):
+            detentions.append(e.at_ms)
+        elif e.kind == "handover_confirmation":
+            handed_over = handed_over or f.handed_over_at_ms or e.at_ms
+            if "DETAINED_AT_BORDER" in f.handover_issues:
+                detentions.append(f.handed_over_at_ms or e.at_ms)
+        elif e.kind == "follow_up_report" and f.follow_up_occasion == "M12" and (m12 is None or e.at_ms >= m12[0]):
+            m12 = (e.at_ms, f.living_situation or "WHEREABOUTS_UNKNOWN")
+    if "T14" in first and not handed_over:
+        handed_over = first["T14"]
+
+    agreed_at = first.get("T10", 0)
+    departs = reason = False
+    if state.agreed is not None and (proposal := by_id.get(state.agreed.message_id)) is not None:
+        pf = current(proposal)
+        departs, reason = pf.departs_from_child_views, pf.departure_reason_given
+    closed_at = next((at for at, _, to, _ in reversed(state.history) if to is Stage.CLOSED), 0)
+    return LinkFacts(
+        case_id=case_id,
+        role="IDENTIFYING" if state.our_side is Side.IS else "ORIGIN",
+        partner_state=state.os_state if state.our_side is Side.IS else state.is_state,
+        identified_at_ms=state.identified_at_ms,
+        minority=state.minority,
+        guardian_appointed_at_ms=min(guardian) if guardian else 0,
+        guardian_deadline_hours=min(rules.guardian_deadline_hours or 24, 24),
+        sex=notified.sex if notified.sex in SEX.values else "UNKNOWN",
+        age_band=notified.age_band if notified.age_band in AGE_BAND.values else "UNKNOWN_PRESUMED_MINOR",
+        exploitation_forms=notified.exploitation_forms & frozenset(EXPLOITATION_FORM.values),
+        identification_status=notified.identification_status,
+        history=history,
+        agreed_at_ms=agreed_at,
+        departed_at_ms=last.get("T13", 0),
+        departure_gate=departure_gate if "T13" in last else None,
+        handed_over_at_ms=handed_over if "T14" in first else 0,
+        detentions_ms=tuple(detentions),
+        missing=_missing_episodes(ordered, current, history),
+        m12_living=m12[1] if m12 else "",
+        closed_at_ms=closed_at,
+        outcome=state.outcome if closed_at else "",
+        unilateral=state.unilateral,
+        heard_before_agreement=bool(agreed_at) and _heard_before(state, agreed_at),
+        departs_from_views=departs,
+        departure_reason_given=reason,
+    )
+
+
+def _stage_at(history: tuple[tuple[int, Stage], ...], ms: int) -> Stage:
+    stage = Stage.OPEN
+    for at, to in history:
+        if at > ms:
+            break
+        stage = to
+    return stage
+
+
+def _missing_episodes(
+    ordered: Sequence[Event], current: Callable[[Event], Facts], history: tuple[tuple[int, Stage], ...]
+) -> tuple[MissingEpisode, ...]:
+    """Each entry into MISSING and the FOUND that ended it, read as the fold reads them."""
+    episodes: list[MissingEpisode] = []
+    open_at: tuple[int, Stage] | None = None
+    for e in ordered:
+        f = current(e)
+        if e.origin is Origin.LOCAL:
+            goes = f.missing if e.kind == "local:missing" else None
+        elif e.kind == "protection_alert":
+            goes = True if f.alert_type == "MISSING" else False if f.alert_type == "FOUND" else None
+        else:
+            goes = True if f.missing else None
+        if goes is True and open_at is None:
+            open_at = (e.at_ms, _stage_at(history, e.at_ms))
+        elif goes is False and open_at is not None:
+            episodes.append(MissingEpisode(open_at[0], open_at[1], e.at_ms))
+            open_at = None
+    if open_at is not None:
+        episodes.append(MissingEpisode(open_at[0], open_at[1]))
+    return tuple(episodes)
+
+
+def _heard_before(state: LinkState, at_ms: int) -> bool:
+    """Whether the newest child's views record before ``at_ms`` meets G3 (heard, or too young)."""
+    best: tuple[int, ChildViews] | None = None
+    for mid, (kind, _, at, ev) in state.evidence.items():
+        if kind != "child_views_record" or mid in state.withdrawn or at > at_ms or not isinstance(ev, ChildViews):
+            continue
+        if best is None or at >= best[0]:
+            best = (at, ev)
+    if best is None:
+        return False
+    views = best[1]
+    return views.return_stance not in ("", "NOT_HEARD") or views.not_heard_reason == "TOO_YOUNG"
+
+
+# ---------------------------------------------------------------------------------------------
+# The indicators
+
+
+def _children(links: Iterable[LinkFacts]) -> list[list[LinkFacts]]:
+    """The links grouped by case (one child each), in a stable order."""
+    groups: dict[str, list[LinkFacts]] = {}
+    for link in links:
+        groups.setdefault(link.case_id, []).append(link)
+    return [groups[k] for k in sorted(groups)]
+
+
+def _identified_in(links: Iterable[LinkFacts], period: Period, role: str | None) -> list[LinkFacts]:
+    """One link per child identified in the period (the first of the case's links that qualifies)."""
+    out = []
+    for group in _children(links):
+        chosen = [g for g in group if g.identified_at_ms and period.contains(g.identified_at_ms)]
+        if role is not None:
+            chosen = [g for g in chosen if g.role == role]
+        if chosen:
+            out.append(chosen[0])
+    return out
+
+
+def _as_of(period: Period, now_ms: int) -> int:
+    return min(period.end_ms, now_ms)
+
+
+def i1_guardian(links: Iterable[LinkFacts], period: Period, *, now_ms: int) -> Measured:
+    """I1: guardians appointed within the deadline, for children this State identified in the period."""
+    as_of = _as_of(period, now_ms)
+    links = list(links)
+    items: list[tuple[str, str]] = []
+    hours: list[float] = []
+    in_time = breaches = 0
+    for child in _identified_in(links, period, "IDENTIFYING"):
+        if child.minority == "VERIFIED_ADULT":
+            continue
+        siblings = [g for g in links if g.case_id == child.case_id and g.role == "IDENTIFYING"]
+        appointed = min((g.guardian_appointed_at_ms for g in siblings if g.guardian_appointed_at_ms), default=0)
+        deadline = child.identified_at_ms + child.guardian_deadline_hours * _HOUR_MS
+        if appointed and appointed <= as_of:
+            outcome = "IN_TIME" if appointed <= deadline else "LATE"
+            hours.append(max(0, appointed - child.identified_at_ms) / _HOUR_MS)
+        elif as_of > deadline:
+            outcome = "NONE_OVERDUE"
+            breaches += any(g.stage_at(as_of) in ACTIVE for g in siblings)
+        else:
+            outcome = "NONE_NOT_YET_DUE"
+        in_time += outcome == "IN_TIME"
+        items.append((child.age_band, outcome))
+    return Measured(
+        tables=(("by_age_band", Table.tally((AGE_BAND, _GUARDIAN_OUTCOME), items)),),
+        counts=(("children", len(items)), ("guardian_in_time", in_time), ("open_breaches", breaches)),
+        ratios=(("guardian_in_time_percent", in_time, len(items)),),
+        durations=(("hours_to_guardian", tuple(hours)),),
+        duration_unit="hours",
+    )
+
+
+def _departed_in(links: Iterable[LinkFacts], period: Period) -> list[LinkFacts]:
+    return [lk for lk in links if lk.departed_at_ms and period.contains(lk.departed_at_ms)]
+
+
+def i3_gate(links: Iterable[LinkFacts], period: Period) -> Measured:
+    """I3: departures in the period whose gate showed G1–G3 met without an override."""
+    departures = _departed_in(links, period)
+    core = full = 0
+    reasons: list[tuple[str]] = []
+    for lk in departures:
+        g = lk.departure_gate
+        if g is None:
+            continue
+        if {G1, G2, G3} <= g.met and not {G1, G2, G3} & g.waived:
+            core += 1
+        if set(CONDITIONS) <= g.met:
+            full += 1
+        if g.override_reason:
+            reasons.append((g.override_reason if g.override_reason in OVERRIDE_REASON.values else "OTHER",))
+    n = len(departures)
+    return Measured(
+        tables=(("overrides_by_reason", Table.tally((OVERRIDE_REASON,), reasons, counted="cases")),),
+        counts=(("departures", n), ("g1_g3_met_without_override", core), ("g1_g5_met", full)),
+        ratios=(("g1_g3_met_without_override_percent", core, n), ("g1_g5_met_percent", full, n)),
+    )
+
+
+def i4_detentions(links: Iterable[LinkFacts], period: Period, *, now_ms: int) -> Measured:
+    """I4: departures in the period with a detention between the agreement and 30 days after handover."""
+    as_of = _as_of(period, now_ms)
+    departures = _departed_in(links, period)
+    detained = 0
+    for lk in departures:
+        start = lk.agreed_at_ms or lk.departed_at_ms
+        end = lk.handed_over_at_ms + _AFTER_HANDOVER_DAYS * _DAY_MS if lk.handed_over_at_ms else as_of
+        detained += any(start <= t <= end for t in lk.detentions_ms)
+    n = len(departures)
+    return Measured(
+        counts=(("returns", n), ("returns_with_detention", detained)),
+        ratios=(("detentions_per_100_returns", detained, n),),
+    )
+
+
+def i5_disappearances(links: Iterable[LinkFacts], period: Period) -> Measured:
+    """I5: entries into MISSING in the period by stage, FOUND within 30 days, MISSING_NOT_FOUND closures."""
+    entries: list[tuple[str]] = []
+    found = 0
+    not_found = 0
+    for lk in links:
+        for ep in lk.missing:
+            if period.contains(ep.start_ms) and ep.stage in ACTIVE:
+                entries.append((ep.stage.value,))
+                found += bool(ep.found_ms) and ep.found_ms - ep.start_ms <= _FOUND_WITHIN_DAYS * _DAY_MS
+        if lk.outcome == "MISSING_NOT_FOUND" and lk.closed_at_ms and period.contains(lk.closed_at_ms):
+            not_found += 1
+    return Measured(
+        tables=(("entries_by_stage", Table.tally((STAGE,), entries)),),
+        counts=(("entries", len(entries)), ("found_within_30_days", found), ("closed_missing_not_found", not_found)),
+        ratios=(("found_within_30_days_percent", found, len(entries)),),
+    )
+
+
+def _months_before(ms: int, months: int) -> int:
+    at = dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+    index = at.year * 12 + at.month - 1 - months
+    year, month = divmod(index, 12)
+    day = min(at.day, calendar.monthrange(year, month + 1)[1])
+    return int(at.replace(year=year, month=month + 1, day=day).timestamp() * 1000)
+
+
+def i6_status_at_12_months(links: Iterable[LinkFacts], period: Period) -> Measured:
+    """I6: the living situation at M12 of the children handed over 12–15 months before the period's end."""
+    start, end = _months_before(period.end_ms, 15), _months_before(period.end_ms, 12)
+    items = [
+        (lk.m12_living if lk.m12_living in LIVING.values else "NO_M12_REPORT",)
+        for lk in links
+        if lk.handed_over_at_ms and start <= lk.handed_over_at_ms < end
+    ]
+    return Measured(
+        tables=(("living_situation_at_m12", Table.tally((LIVING,), items)),), counts=(("cohort", len(items)),)
+    )
+
+
+def i7_time_to_solution(links: Iterable[LinkFacts], period: Period) -> Measured:
+    """I7: days from identification to the agreement and to handover; handovers within 6 months."""
+    links = list(links)
+    to_agreement = [
+        (lk.agreed_at_ms - lk.identified_at_ms) / _DAY_MS
+        for lk in links
+        if lk.agreed_at_ms and lk.identified_at_ms and period.contains(lk.agreed_at_ms)
+    ]
+    to_handover = [
+        (lk.handed_over_at_ms - lk.identified_at_ms) / _DAY_MS
+        for lk in links
+        if lk.handed_over_at_ms and lk.identified_at_ms and period.contains(lk.handed_over_at_ms)
+    ]
+    within = sum(1 for d in to_handover if d <= _SIX_MONTHS_DAYS)
+    return Measured(
+        counts=(("agreements", len(to_agreement)), ("handovers", len(to_handover))),
+        ratios=(("handovers_within_6_months_percent", within, len(to_handover)),),
+        durations=(
+            ("days_to_agreement", tuple(max(0.0, d) for d in to_agreement)),
+            ("days_to_handover", tuple(max(0.0, d) for d in to_handover)),
+        ),
+    )
+
+
+def i8_stalled(links: Iterable[LinkFacts], period: Period, *, now_ms: int) -> Measured:
+    """I8: links open at the period's end (or now) by stage and days in stage; stalled in ASSESSMENT."""
+    as_of = _as_of(period, now_ms)
+    items: list[tuple[str, str]] = []
+    stalled = 0
+    for lk in links:
+        stage = lk.stage_at(as_of)
+        if stage not in ACTIVE:
+            continue
+        days = max(0, as_of - lk.stage_entered_at(as_of)) // _DAY_MS
+        items.append((stage.value, ageing_bucket(days)))
+        stalled += stage is Stage.ASSESSMENT and days > _STALLED_DAYS
+    return Measured(
+        tables=(("open_by_stage_and_days", Table.tally((STAGE, AGEING), items, counted="cases")),),
+        counts=(("open", len(items)), ("assessment_over_90_days", stalled)),
+        ratios=(("assessment_over_90_days_percent", stalled, len(items)),),
+    )
+
+
+def i9_identified(links: Iterable[LinkFacts], period: Period) -> Measured:
+    """I9: children identified in the period (one per case), disaggregated; forms count mentions."""
+    children = _identified_in(links, period, None)
+    status = [(c.identification_status,) for c in children if c.identification_status in IDENTIFICATION_STATUS.values]
+    forms = [(form,) for c in children for form in sorted(c.exploitation_forms)]
+    return Measured(
+        tables=(
+            ("by_role_and_sex", Table.tally((LINK_ROLE, SEX), [(c.role, c.sex) for c in children])),
+            ("by_age_band", Table.tally((AGE_BAND,), [(c.age_band,) for c in children])),
+            ("by_identification_status", Table.tally((IDENTIFICATION_STATUS,), status)),
+            ("exploitation_form_mentions", Table.tally((EXPLOITATION_FORM,), forms)),
+        ),
+        counts=(("children", len(children)),),
+    )
+
+
+def i10_age_outcomes(links: Iterable[LinkFacts], period: Period) -> Measured:
+    """I10: presumed minors identified in the period by what the presumption has become."""
+    groups = {g[0].case_id: g for g in _children(links)}
+    items: list[tuple[str]] = []
+    for child in _identified_in([x for g in groups.values() for x in g], period, None):
+        states = {g.minority for g in groups[child.case_id]}
+        outcome = (
+            "VERIFIED_ADULT"
+            if "VERIFIED_ADULT" in states
+            else "VERIFIED_MINOR"
+            if "VERIFIED_MINOR" in states
+            else "PRESUMED_MINOR"
+        )
+        items.append((outcome,))
+    adults = sum(1 for (o,) in items if o == "VERIFIED_ADULT")
+    unresolved = sum(1 for (o,) in items if o == "PRESUMED_MINOR")
+    return Measured(
+        tables=(("by_outcome", Table.tally((MINORITY_OUTCOME,), items)),),
+        ratios=(("verified_adult_percent", adults, len(items)), ("unresolved_percent", unresolved, len(items))),
+    )
+
+
+def i11_child_heard(links: Iterable[LinkFacts], period: Period) -> Measured:
+    """I11: agreements in the period with G3 met before signature; departures from the child's views."""
+    agreed = [lk for lk in links if lk.agreed_at_ms and period.contains(lk.agreed_at_ms)]
+    heard = sum(lk.heard_before_agreement for lk in agreed)
+    departing = [lk for lk in agreed if lk.departs_from_views]
+    with_reason = sum(lk.departure_reason_given for lk in departing)
+    return Measured(
+        counts=(("agreements", len(agreed)), ("departing_from_views", len(departing))),
+        ratios=(
+            ("g3_met_before_signature_percent", heard, len(agreed)),
+            ("departing_from_views_percent", len(departing), len(agreed)),
+            ("departing_with_reason_percent", with_reason, len(departing)),
+        ),
+    )
+
+
+_Kind = audit_pb2.AuditEventKind
+_OVERRIDE_PREFIX = "gate:override "
+
+
+def i12_governance(links: Iterable[LinkFacts], audit: Iterable[audit_pb2.AuditEvent], period: Period) -> Measured:
+    """I12: break-glass accesses and reads, access denials, gate overrides by reason (audit log), and
+    unilateral closures (links)."""
+    opened = reads = denied = 0
+    reasons: list[tuple[str]] = []
+    for ev in audit:
+        if not period.contains(ev.at_ms):
+            continue
+        if ev.kind == _Kind.AUDIT_EVENT_KIND_BREAK_GLASS:
+            opened += 1
+        elif ev.kind == _Kind.AUDIT_EVENT_KIND_READ and ev.purpose == "BREAK_GLASS":
+            reads += 1
+        elif ev.kind == _Kind.AUDIT_EVENT_KIND_ACCESS_DENIED:
+            denied += 1
+        elif ev.kind == _Kind.AUDIT_EVENT_KIND_STATUS_CHANGED and ev.status.startswith(_OVERRIDE_PREFIX):
+            reason = ev.status.removeprefix(_OVERRIDE_PREFIX).split(" ", 1)[0]
+            reasons.append((reason if reason in OVERRIDE_REASON.values else "OTHER",))
+    unilateral = sum(1 for lk in links if lk.unilateral and lk.closed_at_ms and period.contains(lk.closed_at_ms))
+    return Measured(
+        tables=(("gate_overrides_by_reason", Table.tally((OVERRIDE_REASON,), reasons, counted="cases")),),
+        counts=(
+            ("break_glass_opened", opened),
+            ("break_glass_reads", reads),
+            ("access_denied", denied),
+            ("gate_overrides", len(reasons)),
+            ("unilateral_closures", unilateral),
+        ),
+    )
+
+
+def compute(
+    links: Sequence[LinkFacts], audit: Sequence[audit_pb2.AuditEvent], period: Period, *, now_ms: int
+) -> list[tuple[Definition, Measured]]:
+    """Every indicator of ``DEFINITIONS`` for ``period``, in order."""
+    measured = {
+        "I1": i1_guardian(links, period, now_ms=now_ms),
+        "I3": i3_gate(links, period),
+        "I4": i4_detentions(links, period, now_ms=now_ms),
+        "I5": i5_disappearances(links, period),
+        "I6": i6_status_at_12_months(links, period),
+        "I7": i7_time_to_solution(links, period),
+        "I8": i8_stalled(links, period, now_ms=now_ms),
+        "I9": i9_identified(links, period),
+        "I10": i10_age_outcomes(links, period),
+        "I11": i11_child_heard(links, period),
+        "I12": i12_governance(links, audit, period),
+    }
+    return [(d, measured[d.id]) for d in DEFINITIONS]
