@@ -110,13 +110,14 @@ async def test_the_receiver_enforces_agreements_too(network: LocalNetwork, nodes
     directory = gr.cache.current
     key = directory.node(AL).active_encryption_key(wall_clock_ms())  # type: ignore[union-attr]
     assert key is not None
+    body = request()  # written before it is sealed (its times must not be after the creation time)
     now = wall_clock_ms()
     sealed = seal(  # a sender ignoring its own check, as a rogue node would
         signer=gr.keyring.keys.signer,
         sender_node=GR,
         recipient_node=AL,
         recipient_key=key,
-        body=request(),
+        body=body,
         message_id=secrets.token_bytes(16),
         created_at_ms=now,
         expires_at_ms=now + 3_600_000,
