@@ -268,6 +268,10 @@ class LocalClient:
         req = local_pb2.GetIndicatorsRequest(period=period, unit_dashboard=unit_dashboard)
         return await self._call(self._stub.GetIndicators, req)
 
+    async def get_ageing(self, view: str = "unit") -> local_pb2.GetAgeingResponse:
+        """The ageing report's ``view``: unit (case officers), routing or bilateral (operators), audit (auditors)."""
+        return await self._call(self._stub.GetAgeing, local_pb2.GetAgeingRequest(view=view))
+
     async def restrict_case(self, link_id: str, users: list[str] | None) -> None:
         """Restrict a case to the named officers; ``None`` lifts the restriction."""
         req = local_pb2.RestrictCaseRequest(link_id=link_id, users=users or [], lift=users is None)

@@ -64,7 +64,16 @@ from focalpoint.node.casework import CaseWork
 from focalpoint.node.ports import Clock, Notifier
 from focalpoint.storage.base import CaseWrite, LinkRow, Store
 
-__all__ = ["EMERGENCY_LEVEL", "GUARDIAN", "Deadlines", "GuardianDeadline", "LinkDeadlines", "RequestDeadline", "Scan"]
+__all__ = [
+    "EMERGENCY_LEVEL",
+    "GUARDIAN",
+    "Deadlines",
+    "GuardianDeadline",
+    "LinkDeadlines",
+    "RequestDeadline",
+    "Scan",
+    "link_requests",
+]
 
 log = structlog.get_logger("focalpoint.deadlines")
 
@@ -237,26 +246,7 @@ class Deadlines:
         return [*events, event]
 
     async def _tracked(self, link: LinkRow, events: Sequence[Event], state: LinkState) -> list[TrackedRequest]:
-        agreement, case_rules = self._work.agreement_deadlines(link)
-        return tracked_requests(
-            events,
-            receipts=await self._receipts(link),
-            agreement=agreement,
-            case_rules=case_rules,
-            ignore=frozenset(f.message_id for f in state.flagged),
-        )
-
-    async def _receipts(self, link: LinkRow) -> dict[bytes, int]:
-        """When the recipient signed for each message of the link: the partner's receipt that closed
-        our outbox row, our own receipt when we stored the partner's message."""
-        out: dict[bytes, int] = {}
-        for sent in await self._store.outbox.of_case(link.case_ref):
-            if sent.recipient == link.partner_node and sent.delivered_at_ms is not None:
-                out[sent.message_id] = sent.delivered_at_ms
-        for received in await self._store.inbox.of_case(link.case_ref):
-            if received.sender == link.partner_node:
-                out[received.message_id] = received.received_at_ms
-        return out
+        return await link_requests(self._work, self._store, link, events, state)
 
     # -- acting -------------------------------------------------------------------------------------
 
@@ -395,6 +385,34 @@ class Deadlines:
                 breached=(appointed if appointed is not None else now) > deadline,
             )
         return LinkDeadlines(requests, guardian)
+
+
+async def link_requests(
+    work: CaseWork, store: Store, link: LinkRow, events: Sequence[Event], state: LinkState
+) -> list[TrackedRequest]:
+    """The link's requests with their clocks (``tracked_requests``), started at the receipts the
+    node holds; shared by the ladder scan and the ageing report so both read the same clocks."""
+    agreement, case_rules = work.agreement_deadlines(link)
+    return tracked_requests(
+        events,
+        receipts=await _receipts(store, link),
+        agreement=agreement,
+        case_rules=case_rules,
+        ignore=frozenset(f.message_id for f in state.flagged),
+    )
+
+
+async def _receipts(store: Store, link: LinkRow) -> dict[bytes, int]:
+    """When the recipient signed for each message of the link: the partner's receipt that closed
+    our outbox row, our own receipt when we stored the partner's message."""
+    out: dict[bytes, int] = {}
+    for sent in await store.outbox.of_case(link.case_ref):
+        if sent.recipient == link.partner_node and sent.delivered_at_ms is not None:
+            out[sent.message_id] = sent.delivered_at_ms
+    for received in await store.inbox.of_case(link.case_ref):
+        if received.sender == link.partner_node:
+            out[received.message_id] = received.received_at_ms
+    return out
 
 
 def _due(t: TrackedRequest, now: int) -> int | None:

@@ -17,15 +17,18 @@ from dataclasses import dataclass
 
 import structlog
 
+from focalpoint.cases.ageing import AggregateView, LinkAgeing, RowView, link_ageing, report
 from focalpoint.cases.disclosure import IndicatorOutput, Period, publish, unsuppressed_for_own_unit
 from focalpoint.cases.indicators import LinkFacts, compute, link_facts
+from focalpoint.cases.requests import done_steps
 from focalpoint.errors import DamagedData, PreconditionFailed, UsageError
 from focalpoint.node.casework import CaseWork
+from focalpoint.node.deadlines import link_requests
 from focalpoint.node.ports import Clock
 from focalpoint.storage.base import DamagedLink, LinkRow, Store
 from focalpoint.v1 import audit_pb2
 
-__all__ = ["MAX_AUDIT_EVENTS", "MAX_LINKS", "Indicators", "Reports"]
+__all__ = ["MAX_AUDIT_EVENTS", "MAX_LINKS", "Ageing", "Indicators", "Reports"]
 
 log = structlog.get_logger("focalpoint.node")
 
@@ -45,6 +48,14 @@ class Indicators:
     unreadable_links: int
 
 
+@dataclass(frozen=True, slots=True)
+class Ageing:
+    """One view of the ageing report, and how many links could not be read."""
+
+    view: RowView | AggregateView
+    unreadable_links: int
+
+
 class Reports:
     def __init__(self, *, work: CaseWork, store: Store, clock_ms: Clock) -> None:
         self._work = work
@@ -59,7 +70,25 @@ class Reports:
 
     async def links(self, unit: str | None) -> tuple[list[LinkFacts], int]:
         """The facts of every link of ``unit`` (None: every link), and how many could not be read."""
+        facts, _, unreadable = await self._read(unit, ageing_at_ms=None)
+        return facts, unreadable
+
+    async def ageing(self, view: str, unit: str = "") -> Ageing:
+        """The ageing report's ``view`` (``focalpoint.cases.ageing.VIEWS``) now: the unit view over
+        ``unit``'s links, the others over every link (only the active ones count)."""
+        if view == "unit" and not unit:
+            raise UsageError("the unit view needs an account with a unit")
+        now = self._clock()
+        _, links, unreadable = await self._read(unit if view == "unit" else None, ageing_at_ms=now)
+        return Ageing(report(view, links, now_ms=now, unit=unit), unreadable)
+
+    async def _read(
+        self, unit: str | None, *, ageing_at_ms: int | None
+    ) -> tuple[list[LinkFacts], list[LinkAgeing], int]:
+        """Every link of ``unit`` (None: every link) read once: its indicator facts, or (with
+        ``ageing_at_ms``) its ageing inputs at that time; and how many could not be read."""
         out: list[LinkFacts] = []
+        aged: list[LinkAgeing] = []
         unreadable = 0
         before: tuple[int, str] | None = None
         done: set[str] = set()  # link ids, and "#<row>" for a damaged row, already counted
@@ -75,18 +104,34 @@ class Reports:
                 try:
                     events = await self._work.events(row)
                     state = await self._work.state(row, events=events)
+                    if ageing_at_ms is not None:
+                        tracked = await link_requests(self._work, self._store, row, events, state)
                 except (DamagedData, UsageError):
                     unreadable += 1
                     continue
-                out.append(link_facts(state, events, case_id=row.case_id, rules=self._work.rules(row)))
+                if ageing_at_ms is None:
+                    out.append(link_facts(state, events, case_id=row.case_id, rules=self._work.rules(row)))
+                    continue
+                aged.append(
+                    link_ageing(
+                        case_ref=row.case_ref,
+                        partner=row.partner_state,
+                        unit=row.unit,
+                        stage=row.stage,
+                        stage_since_ms=row.stage_since_ms,
+                        tracked=tracked,
+                        done=done_steps(events),
+                        now_ms=ageing_at_ms,
+                    )
+                )
             readable = [r for r in page if isinstance(r, LinkRow)]
             # A damaged row has no sort key: page on from the last readable one (seen rows are skipped).
             if not fresh or len(page) < _PAGE or not readable:
                 break
             before = (readable[-1].updated_at_ms, readable[-1].link_id)
         if unreadable:
-            log.warning("indicators_unreadable_links", count=unreadable)
-        return out, unreadable
+            log.warning("reports_unreadable_links", count=unreadable)
+        return out, aged, unreadable
 
     async def audit(self, period: Period) -> list[audit_pb2.AuditEvent]:
         """The audit events of ``period`` (read newest first until a page lies wholly before it)."""

@@ -58,6 +58,13 @@ _MAX_FORM_CHARS = 4 << 20
 _DRAFT_LINKS_PAGE = 200
 _DRAFT_LINKS_MAX = 10_000
 # Whoever may send anything on a case may do one of these (``permissions.send_action``).
+# The role each view of the ageing report is made for.
+_AGEING_ROLES = {
+    "unit": Role.CASE_OFFICER,
+    "routing": Role.OPERATOR,
+    "bilateral": Role.OPERATOR,
+    "audit": Role.AUDITOR,
+}
 _SEND_ACTIONS = (Action.OPEN_SEND, Action.TRIAGE_REPLY, Action.POLICE_ALERT)
 
 
@@ -197,6 +204,31 @@ class CaseApi:
         await self._store.audit.record([leaf])
         return local_pb2.GetIndicatorsResponse(
             outputs_json=[json.dumps(o.as_dict(), ensure_ascii=False, sort_keys=True) for o in result.outputs],
+            unreadable_links=result.unreadable_links,
+        )
+
+    async def get_ageing(self, request: local_pb2.GetAgeingRequest, caller: Caller) -> local_pb2.GetAgeingResponse:
+        """One view of the ageing report, for the role it is made for (case officer: unit;
+        operator: routing, bilateral; auditor: audit); the INDICATOR_READ event ("ageing <view>")
+        is committed before the figures leave."""
+        account = caller.account
+        assert account is not None
+        view = request.view or "unit"
+        if view not in _AGEING_ROLES:
+            raise UsageError("view must be unit, routing, bilateral or audit")
+        role = _AGEING_ROLES[view]
+        if role not in account.roles or (view == "unit" and not account.unit):
+            await self._door.refuse(caller, Action.AGEING, f"the {view} ageing view is for the {role.value} role")
+        await self._work.catch_up()
+        reports = Reports(work=self._work, store=self._store, clock_ms=self._clock)
+        result = await reports.ageing(view, account.unit if view == "unit" else "")
+        scope = f"unit {account.unit}" if view == "unit" else "node"
+        leaf = audit_events.indicator_read(
+            at_ms=self._clock(), actor=caller.actor, period=f"ageing {view}", scope=scope
+        )
+        await self._store.audit.record([leaf])
+        return local_pb2.GetAgeingResponse(
+            report_json=json.dumps(result.view.as_dict(), ensure_ascii=False, sort_keys=True),
             unreadable_links=result.unreadable_links,
         )
 

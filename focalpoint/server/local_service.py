@@ -439,6 +439,12 @@ class LocalServicer(PeopleApi, local_pb2_grpc.LocalServiceServicer):
     ) -> local_pb2.GetIndicatorsResponse:
         return await self._cases.get_indicators(request, caller)
 
+    @guarded(Action.AGEING)
+    async def GetAgeing(
+        self, request: local_pb2.GetAgeingRequest, context: Context, caller: Caller
+    ) -> local_pb2.GetAgeingResponse:
+        return await self._cases.get_ageing(request, caller)
+
     @guarded(Action.LIST_MESSAGES)
     async def ListParked(
         self, request: local_pb2.ListRequest, context: Context, caller: Caller

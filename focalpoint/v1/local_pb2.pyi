@@ -2010,3 +2010,51 @@ class GetIndicatorsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetIndicatorsResponse: _TypeAlias = GetIndicatorsResponse  # noqa: Y015
+
+@_typing.final
+class GetAgeingRequest(_message.Message):
+    """The ageing report (docs/operators.md, the ageing report): what is open, for how long, with whom."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VIEW_FIELD_NUMBER: _builtins.int
+    view: _builtins.str
+    """"unit" (a case officer's own unit, exact), "routing" and "bilateral" (operators), "audit"
+    (auditors, through disclosure control); empty reads as "unit".
+    """
+    def __init__(
+        self,
+        *,
+        view: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["view", b"view"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAgeingRequest: _TypeAlias = GetAgeingRequest  # noqa: Y015
+
+@_typing.final
+class GetAgeingResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_JSON_FIELD_NUMBER: _builtins.int
+    UNREADABLE_LINKS_FIELD_NUMBER: _builtins.int
+    report_json: _builtins.str
+    """The view as one JSON object (focalpoint.cases.ageing, its view's as_dict)."""
+    unreadable_links: _builtins.int
+    """Links left out because their events could not be read."""
+    def __init__(
+        self,
+        *,
+        report_json: _builtins.str = ...,
+        unreadable_links: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report_json", b"report_json", "unreadable_links", b"unreadable_links"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAgeingResponse: _TypeAlias = GetAgeingResponse  # noqa: Y015

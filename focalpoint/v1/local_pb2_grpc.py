@@ -215,6 +215,11 @@ class LocalServiceStub:
                 request_serializer=focalpoint_dot_v1_dot_local__pb2.GetIndicatorsRequest.SerializeToString,
                 response_deserializer=focalpoint_dot_v1_dot_local__pb2.GetIndicatorsResponse.FromString,
                 _registered_method=True)
+        self.GetAgeing = channel.unary_unary(
+                '/focalpoint.v1.LocalService/GetAgeing',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.GetAgeingRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.GetAgeingResponse.FromString,
+                _registered_method=True)
 
 
 class LocalServiceServicer:
@@ -443,6 +448,13 @@ class LocalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetAgeing(self, request, context):
+        """The ageing report's views of open requests and links, now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LocalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -625,6 +637,11 @@ def add_LocalServiceServicer_to_server(servicer, server):
                     servicer.GetIndicators,
                     request_deserializer=focalpoint_dot_v1_dot_local__pb2.GetIndicatorsRequest.FromString,
                     response_serializer=focalpoint_dot_v1_dot_local__pb2.GetIndicatorsResponse.SerializeToString,
+            ),
+            'GetAgeing': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAgeing,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.GetAgeingRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.GetAgeingResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1599,6 +1616,33 @@ class LocalService:
             '/focalpoint.v1.LocalService/GetIndicators',
             focalpoint_dot_v1_dot_local__pb2.GetIndicatorsRequest.SerializeToString,
             focalpoint_dot_v1_dot_local__pb2.GetIndicatorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAgeing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/GetAgeing',
+            focalpoint_dot_v1_dot_local__pb2.GetAgeingRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.GetAgeingResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -77,6 +77,8 @@ class LocalServiceStub:
     """Indicators I1, I3–I12 for a calendar year or quarter (docs/indicators.md): an auditor's
     national output, suppressed, for an ended period; a case officer's own-unit dashboard, exact.
     """
+    GetAgeing: _grpc.UnaryUnaryMultiCallable[_local_pb2.GetAgeingRequest, _local_pb2.GetAgeingResponse]
+    """The ageing report's views of open requests and links, now."""
 
 @_typing.type_check_only
 class LocalServiceAsyncStub(LocalServiceStub):
@@ -126,6 +128,8 @@ class LocalServiceAsyncStub(LocalServiceStub):
     """Indicators I1, I3–I12 for a calendar year or quarter (docs/indicators.md): an auditor's
     national output, suppressed, for an ended period; a case officer's own-unit dashboard, exact.
     """
+    GetAgeing: _aio.UnaryUnaryMultiCallable[_local_pb2.GetAgeingRequest, _local_pb2.GetAgeingResponse]  # type: ignore[assignment]
+    """The ageing report's views of open requests and links, now."""
 
 class LocalServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -388,5 +392,13 @@ class LocalServiceServicer(metaclass=_abc_1.ABCMeta):
         """Indicators I1, I3–I12 for a calendar year or quarter (docs/indicators.md): an auditor's
         national output, suppressed, for an ended period; a case officer's own-unit dashboard, exact.
         """
+
+    @_abc_1.abstractmethod
+    def GetAgeing(
+        self,
+        request: _local_pb2.GetAgeingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.GetAgeingResponse, _abc.Awaitable[_local_pb2.GetAgeingResponse]]:
+        """The ageing report's views of open requests and links, now."""
 
 def add_LocalServiceServicer_to_server(servicer: LocalServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

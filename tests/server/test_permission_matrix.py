@@ -78,6 +78,10 @@ EXPECTED: dict[str, tuple[bool, ...]] = {
     "break-glass": (Y, Y, N, N, Y, N, N),
     "national indicators": (N, N, N, N, N, N, Y),  # an ended period
     "own-unit dashboard": (Y, Y, N, N, N, N, N),  # each officer's own unit
+    "ageing unit": (Y, Y, N, N, N, N, N),  # each officer's own unit
+    "ageing routing": (N, N, N, N, Y, N, N),
+    "ageing bilateral": (N, N, N, N, Y, N, N),
+    "ageing audit": (N, N, N, N, N, N, Y),
 }
 # What a permitted ShowCase serves each actor.
 VIEWS = {"CO own unit": "FULL", "CA own national": "REPATRIATION", "OP": "ROUTING"}
@@ -122,6 +126,10 @@ def _calls(desk: Desk, ref: str, link: str) -> dict[str, Callable[[LocalClient],
         "access review": lambda c: c.access_review(ref),
         "national indicators": lambda c: c.get_indicators("2025"),
         "own-unit dashboard": lambda c: c.get_indicators("2025", unit_dashboard=True),
+        "ageing unit": lambda c: c.get_ageing("unit"),
+        "ageing routing": lambda c: c.get_ageing("routing"),
+        "ageing bilateral": lambda c: c.get_ageing("bilateral"),
+        "ageing audit": lambda c: c.get_ageing("audit"),
         "break-glass": lambda c: c.open_break_glass(
             "OWNER_UNREACHABLE", "the owning unit does not answer and the child is at risk tonight", link_id=link
         ),
