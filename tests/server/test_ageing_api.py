@@ -40,7 +40,8 @@ def _routine(now_ms: int) -> Callable[[messages_pb2.Body], None]:
 
 
 def _entry(report: dict[str, Any]) -> dict[str, Any]:
-    [entry] = [e for e in report["requests"] if e["kind"] == SI]
+    entries: list[dict[str, Any]] = [e for e in report["requests"] if e["kind"] == SI]
+    [entry] = entries
     return entry
 
 
