@@ -1,4 +1,5 @@
-"""``focalpoint report``: the indicators of a calendar year or quarter (docs/indicators.md).
+"""``focalpoint report``: the indicators of a calendar year or quarter (docs/indicators.md), and
+the ageing report of what is open now (docs/operators.md, the ageing report).
 
 An auditor gets the national outputs, suppressed, for a period that has ended; a case officer
 with ``--unit`` gets the exact dashboard of their own unit. As a readable table per indicator
@@ -20,7 +21,7 @@ from focalpoint.cases.disclosure import CSV_HEADER
 from focalpoint.cases.indicators import definition
 from focalpoint.cli._local import call
 
-__all__ = ["report"]
+__all__ = ["ageing_rows", "report"]
 
 
 @click.group()
@@ -49,6 +50,69 @@ def report_indicators(config_path: Path, period: str, unit_dashboard: bool, as_j
         click.echo("\n\n".join(text(o) for o in outputs))
     if response.unreadable_links:
         click.echo(f"{response.unreadable_links} link(s) could not be read and are not counted", err=True)
+
+
+@report.command("ageing")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--view",
+    type=click.Choice(["unit", "routing", "bilateral", "audit"]),
+    default="unit",
+    show_default=True,
+    help="unit: your unit (case officers); routing, bilateral: operators; audit: auditors.",
+)
+@click.option("--json", "as_json", is_flag=True, help="The view as one JSON object.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV: one row per request or link, or per figure.")
+def report_ageing(config_path: Path, view: str, as_json: bool, as_csv: bool) -> None:
+    """Open requests and links by age: your unit's, the routing list, per partner, or suppressed."""
+    if as_json and as_csv:
+        raise click.UsageError("choose --json or --csv, not both")
+    response = call(config_path, lambda c: c.get_ageing(view))
+    data = json.loads(response.report_json)
+    if as_json:
+        click.echo(json.dumps(data, sort_keys=True, ensure_ascii=False))
+    else:
+        header, rows = ageing_rows(data)
+        if as_csv:
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(rows)
+            click.echo(buffer.getvalue(), nl=False)
+        else:
+            widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
+            for line in (header, *rows):
+                click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+    if response.unreadable_links:
+        click.echo(f"{response.unreadable_links} link(s) could not be read and are not counted", err=True)
+
+
+def ageing_rows(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """A view's header and rows: the row views' columns, or the aggregate views in long form
+    (partner, request kind or stage, measure, value)."""
+    if "rows" in data:
+        header = list(data["rows"][0]) if data["rows"] else ["reference"]
+        return header, [[_value(r.get(c)) for c in header] for r in data["rows"]]
+    out: list[list[str]] = []
+    for entry in data["requests"]:
+        out += _flat(entry["partner"], entry["kind"], entry, ("partner", "kind"))
+    for entry in data["links"]:
+        out += _flat(entry["partner"], "", {k: v for k, v in entry.items() if k != "stages"}, ("partner",))
+        for stage, figures in entry["stages"].items():
+            out += _flat(entry["partner"], stage, figures, ())
+    return ["partner", "group", "measure", "value"], out
+
+
+def _flat(partner: str, group: str, entry: dict[str, Any], skip: tuple[str, ...]) -> list[list[str]]:
+    out: list[list[str]] = []
+    for name, value in entry.items():
+        if name in skip:
+            continue
+        if isinstance(value, dict):
+            out += [[partner, group, f"{name}.{k}", _value(v)] for k, v in value.items()]
+        else:
+            out.append([partner, group, name, _value(value)])
+    return out
 
 
 def _value(v: object) -> str:

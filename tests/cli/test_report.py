@@ -1,13 +1,16 @@
-"""``focalpoint report indicators``' three formats, from outputs as the node sends them."""
+"""``focalpoint report indicators``' three formats, from outputs as the node sends them; the
+ageing report's rows."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from focalpoint.cases import ageing
 from focalpoint.cases.disclosure import Measured, Period, Table, publish, unsuppressed_for_own_unit
 from focalpoint.cases.indicators import AGEING, definition
-from focalpoint.cli.report import csv_text, text
+from focalpoint.cli.report import ageing_rows, csv_text, text
+from tests.cases.test_ageing import NOW, POPULATION
 
 Q3 = Period(2026, 3)
 MEASURED = Measured(
@@ -45,3 +48,16 @@ def test_text_names_the_indicator_its_method_and_that_suppression_applied() -> N
     assert row == ["0-7", "<10"]  # the 3 is withheld
     own = unsuppressed_for_own_unit(MEASURED, unit_id="gr-ekka/athens", **ARGS)  # type: ignore[arg-type]
     assert "own unit gr-ekka/athens: exact counts" in text(json.loads(json.dumps(own.as_dict())))
+
+
+def test_ageing_rows_of_a_row_view_and_an_aggregate_view() -> None:
+    routing = json.loads(json.dumps(ageing.routing_view(POPULATION, NOW).as_dict(), sort_keys=True))
+    header, rows = ageing_rows(routing)
+    assert "reference" in header
+    assert len(rows) == 17
+    audit = json.loads(json.dumps(ageing.audit_view(POPULATION, NOW).as_dict(), sort_keys=True))
+    header, rows = ageing_rows(audit)
+    assert header == ["partner", "group", "measure", "value"]
+    assert ["AL", "social_inquiry_request", "open", "<10"] in rows
+    assert ["BE", "ASSESSMENT", "median_days_in_stage", "96.5"] in rows
+    assert not any(r[2].startswith("oldest") for r in rows)
