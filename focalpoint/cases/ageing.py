@@ -429,7 +429,8 @@ def audit_view(links: Iterable[LinkAgeing], now_ms: int) -> AggregateView:
     requests: list[dict[str, object]] = []
     for (state, kind), ages in sorted(pop.ages.items()):
         i, j = partner.values.index(state), KIND.values.index(kind)
-        median, p90 = _median_p90(ages)
+        # A median beside a withheld count would tell that count is at least 10: none then.
+        median, p90 = (None, None) if isinstance(open_cells[i][j], str) else _median_p90(ages)
         requests.append(
             {
                 "partner": state,
@@ -447,7 +448,8 @@ def audit_view(links: Iterable[LinkAgeing], now_ms: int) -> AggregateView:
         for j, stage in enumerate(STAGE.values):
             days = pop.in_stage.get((state, stage), [])
             if days:
-                median, p90 = _median_p90(days)
+                withheld = isinstance(p_stages.cells[i][j], str)
+                median, p90 = (None, None) if withheld else _median_p90(days)
                 by_stage[stage] = {
                     "links": p_stages.cells[i][j],
                     "median_days_in_stage": median,
@@ -459,7 +461,11 @@ def audit_view(links: Iterable[LinkAgeing], now_ms: int) -> AggregateView:
                 "partner": state,
                 "open_links": p_stages.row_totals[i],
                 "stages": by_stage,
-                "stuck_in_assessment_percent": percentage(pop.stuck[state], pop.open_links[state]),
+                "stuck_in_assessment_percent": (
+                    None  # a share beside a withheld total would bound it
+                    if isinstance(p_stages.row_totals[i], str)
+                    else percentage(pop.stuck[state], pop.open_links[state])
+                ),
             }
         )
     return AggregateView("audit", tuple(requests), tuple(out_links), tuple(tables), suppressed)

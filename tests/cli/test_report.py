@@ -59,5 +59,6 @@ def test_ageing_rows_of_a_row_view_and_an_aggregate_view() -> None:
     header, rows = ageing_rows(audit)
     assert header == ["partner", "group", "measure", "value"]
     assert ["AL", "social_inquiry_request", "open", "<10"] in rows
-    assert ["BE", "ASSESSMENT", "median_days_in_stage", "96.5"] in rows
+    # BE's 12 links in assessment are withheld (they would give AL's away), so their median is too.
+    assert ["BE", "ASSESSMENT", "median_days_in_stage", ""] in rows
     assert not any(r[2].startswith("oldest") for r in rows)
