@@ -184,10 +184,12 @@ class Deadlines:
                             total.noted + done.noted,
                         )
                 seen += len(rows)
-                last = rows[-1] if rows else None
-                if len(rows) < _PAGE or not isinstance(last, LinkRow):
+                readable = [r for r in rows if isinstance(r, LinkRow)]
+                # A damaged row has no sort key: page on from the last readable one, so one damaged
+                # link at a page's end never hides the open links after it.
+                if len(rows) < _PAGE or not readable or (readable[-1].updated_at_ms, readable[-1].link_id) == before:
                     break
-                before = (last.updated_at_ms, last.link_id)
+                before = (readable[-1].updated_at_ms, readable[-1].link_id)
             return total
 
     async def _scan_link(self, link: LinkRow, now: int) -> Scan:
