@@ -73,6 +73,7 @@ class Caller:
     action: Action = Action.HEALTH
     link: LinkRow | None = None
     source: str = ""
+    target: Target | None = None  # what the decision knew of ``link`` (None: no case, or not decided)
 
     @property
     def actor(self) -> str:
@@ -157,10 +158,11 @@ class Door:
         writing ACCESS_DENIED, when not."""
         account = caller.account
         assert account is not None
-        target = None if about is None else await self.target(about, account)
-        glass = about is not None and await self.accounts.break_glass_open(account.user_id, about.link_id)
+        if about is None:
+            return await self._verdict(caller, action, permissions.decide(account, action), None)
+        target, glass = await self._standing(account, about)
         decision = permissions.decide(account, action, target, break_glass=glass)
-        return await self._verdict(caller, action, decision, about)
+        return await self._verdict(caller, action, decision, about, target=target)
 
     async def may_any(self, caller: Caller, actions: tuple[Action, ...], about: LinkRow) -> None:
         """Refuse (as ``decide`` does, for the first action) unless the caller may do at least one
@@ -168,8 +170,7 @@ class Door:
         someone who may do none of them learns nothing from the validation."""
         account = caller.account
         assert account is not None
-        target = await self.target(about, account)
-        glass = await self.accounts.break_glass_open(account.user_id, about.link_id)
+        target, glass = await self._standing(account, about)
         decisions = [permissions.decide(account, a, target, break_glass=glass) for a in actions]
         if not any(d.allowed for d in decisions):
             await self._verdict(caller, actions[0], decisions[0], about)
@@ -180,10 +181,14 @@ class Door:
             return await self.decide(caller, action, link)
         account = caller.account
         assert account is not None
-        target = await self.target(link, account)
-        glass = await self.accounts.break_glass_open(account.user_id, link.link_id)
+        target, glass = await self._standing(account, link)
         chosen, decision = permissions.read(account, target, break_glass=glass)
-        return await self._verdict(caller, chosen, decision, link)
+        return await self._verdict(caller, chosen, decision, link, target=target)
+
+    async def _standing(self, account: Account, link: LinkRow) -> tuple[Target, bool]:
+        """What the matrix reads of ``link`` for ``account``, and whether its break-glass is open."""
+        target = await self.target(link, account)
+        return target, await self.accounts.break_glass_open(account.user_id, link.link_id)
 
     async def on_message(
         self, caller: Caller, case_ref: str, peer: str, *, unit: str = ""
@@ -208,12 +213,19 @@ class Door:
         return await self._verdict(caller, action, decision, None, case_ref=case_ref)
 
     async def _verdict(
-        self, caller: Caller, action: Action, decision: Decision, link: LinkRow | None, *, case_ref: str = ""
+        self,
+        caller: Caller,
+        action: Action,
+        decision: Decision,
+        link: LinkRow | None,
+        *,
+        case_ref: str = "",
+        target: Target | None = None,
     ) -> Caller:
         if not decision.allowed:
             await self._denied(caller.actor, action.value, link, case_ref=case_ref)
             raise PermissionDenied(decision.reason or f"{action.value} is not allowed")
-        return Caller(caller.account, caller.token, decision, action, link, caller.source)
+        return Caller(caller.account, caller.token, decision, action, link, caller.source, target)
 
     async def refuse(self, caller: Caller, action: Action, reason: str, *, link: LinkRow | None = None) -> None:
         """Refuse what a handler found the caller may not do (ACCESS_DENIED, then PermissionDenied)."""
@@ -263,7 +275,10 @@ class Door:
         await self._store.audit.record([read], ref)
         if caller.account is None or link is None or caller.decision.view is View.METADATA:
             return
-        restricted = await self.accounts.restricted_to(link.link_id)
+        # The restriction as the decision read it (one read, not two, per served case).
+        same = caller.link is not None and caller.link.link_id == link.link_id
+        known = caller.target if same else None
+        restricted = known.restricted_to if known is not None else await self.accounts.restricted_to(link.link_id)
         fired = self._watch.observe(
             Read(
                 user_id=caller.account.user_id,
@@ -293,7 +308,7 @@ class Door:
         ]
         await self._store.audit.record(events, link.case_ref)
         supervisors = await self.accounts.supervisors(link.unit) if link.unit else []
-        operators = [u.account.user_id for u in await self.accounts.list_users() if _operator(u.account)]
+        operators = await self.accounts.operators()
         for rule in fired:
             to = operators if rule == "bulk_reads" else sorted(set(supervisors) | set(operators))
             await self._notifier.notify(to, f"anomaly:{rule}", case_ref="" if rule == "bulk_reads" else link.case_ref)
@@ -305,10 +320,6 @@ def _address(peer: str) -> str:
     login rate limit per connection would let each new connection start afresh."""
     head, sep, port = peer.rpartition(":")
     return head if sep and port.isdigit() else peer
-
-
-def _operator(account: Account) -> bool:
-    return Role.OPERATOR in account.roles and not account.disabled
 
 
 def guarded(
