@@ -10,15 +10,14 @@ text around them is written by hand. tests/people/test_permissions.py fails whil
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _marked_doc import ROOT, run
+
 sys.path.insert(0, str(ROOT))
 
-from focalpoint.cases.views import views_markdown  # noqa: E402
-from focalpoint.people.permissions import matrix_markdown  # noqa: E402
+from focalpoint.cases.views import views_markdown
+from focalpoint.people.permissions import matrix_markdown
 
 GUIDE = ROOT / "docs" / "permissions.md"
 
@@ -28,33 +27,5 @@ def sections() -> dict[str, str]:
     return {"matrix": matrix_markdown(), "views": views_markdown()}
 
 
-def render(text: str) -> str:
-    """``text`` with every marked part replaced by what the code generates now."""
-    for name, generated in sections().items():
-        begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-        head, found, rest = text.partition(begin)
-        _, found_end, tail = rest.partition(end)
-        if not found or not found_end:
-            raise SystemExit(f"{GUIDE.name}: the markers {begin} and {end} are missing")
-        text = f"{head}{begin}\n{generated.rstrip()}\n{end}{tail}"
-    return text
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only check; exit 1 if the guide is stale")
-    args = parser.parse_args()
-    current = GUIDE.read_text(encoding="utf-8")
-    wanted = render(current)
-    if args.check:
-        if current != wanted:
-            print(f"{GUIDE.relative_to(ROOT)} is stale: run python scripts/gen_permissions_doc.py", file=sys.stderr)
-            return 1
-        return 0
-    if current != wanted:
-        GUIDE.write_text(wanted, encoding="utf-8")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(GUIDE, sections, script="gen_permissions_doc.py", doc=__doc__ or ""))
