@@ -754,10 +754,7 @@ def publish(
     tables = tuple((name, suppress(t, k)) for name, t in measured.tables)
     figures: list[Figure] = [Figure(name, "count", suppress_count(n, k)) for name, n in measured.counts]
     figures += [Figure(name, "percent", percentage(a, b, k)) for name, a, b in measured.ratios]
-    for name, values in measured.durations:
-        both = median_p90(values, k)
-        figures.append(Figure(f"{name}.median", "median", None if both is None else both[0], measured.duration_unit))
-        figures.append(Figure(f"{name}.p90", "p90", None if both is None else both[1], measured.duration_unit))
+    figures += _duration_figures(measured, k)
     suppressed = (
         any(t.suppressed for _, t in tables)
         or any(f.value == marker(k) for f in figures if f.kind == "count")
@@ -776,6 +773,16 @@ def publish(
         tuple(figures),
         k=k,
     )
+
+
+def _duration_figures(measured: Measured, k: int) -> list[Figure]:
+    """Each duration's median and p90 (None below k values: the rule holds in every output)."""
+    figures: list[Figure] = []
+    for name, values in measured.durations:
+        both = median_p90(values, k)
+        figures.append(Figure(f"{name}.median", "median", None if both is None else both[0], measured.duration_unit))
+        figures.append(Figure(f"{name}.p90", "p90", None if both is None else both[1], measured.duration_unit))
+    return figures
 
 
 def _banded_or_hidden(numerator: int, denominator: int, k: int) -> bool:
@@ -810,10 +817,7 @@ def unsuppressed_for_own_unit(
         if a > b:
             raise UsageError("a percentage's numerator cannot exceed its denominator")
         figures.append(Figure(name, "percent", None if b == 0 else f"{(200 * a + b) // (2 * b)} %"))
-    for name, values in measured.durations:
-        both = median_p90(values)
-        figures.append(Figure(f"{name}.median", "median", None if both is None else both[0], measured.duration_unit))
-        figures.append(Figure(f"{name}.p90", "p90", None if both is None else both[1], measured.duration_unit))
+    figures += _duration_figures(measured, K)
     return IndicatorOutput(
         definition_id,
         definition_version,
