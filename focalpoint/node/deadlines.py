@@ -241,11 +241,15 @@ class Deadlines:
             message_id=f"{kind}:{now}".encode(),
             actor="node",
         )
-        leaf = audit_events.status_changed(at_ms=now, actor="node", case_ref=link.case_ref, status=kind)
+        await self._write_local(link, event, status=kind)
+        return [*events, event]
+
+    async def _write_local(self, link: LinkRow, event: Event, *, status: str) -> None:
+        """One local event of the node's own, with its status-changed leaf, in one write."""
+        leaf = audit_events.status_changed(at_ms=event.at_ms, actor="node", case_ref=link.case_ref, status=status)
         await self._store.cases.apply(
             CaseWrite(events=[self._work.new_event(link.link_id, event)], leaves=[(leaf, link.case_ref)])
         )
-        return [*events, event]
 
     async def _tracked(self, link: LinkRow, events: Sequence[Event], state: LinkState) -> list[TrackedRequest]:
         return await link_requests(self._work, self._store, link, events, state)
@@ -302,11 +306,7 @@ class Deadlines:
             actor="node",
             facts=Facts(refers_to=about, level=level, occurrence=occurrence),
         )
-        status = f"deadline:{level}" + (f" #{occurrence}" if occurrence else "")
-        leaf = audit_events.status_changed(at_ms=now, actor="node", case_ref=link.case_ref, status=status)
-        await self._store.cases.apply(
-            CaseWrite(events=[self._work.new_event(link.link_id, event)], leaves=[(leaf, link.case_ref)])
-        )
+        await self._write_local(link, event, status=f"deadline:{level}" + (f" #{occurrence}" if occurrence else ""))
 
     async def _emergency(self, link: LinkRow, t: TrackedRequest, events: Sequence[Event], now: int) -> int:
         """An emergency alert without acknowledgement in its window: the operators phone the partner."""
