@@ -7,27 +7,7 @@ from typing import Any, cast
 
 from focalpoint.node.deadlines import Deadlines, Scan
 from focalpoint.storage.base import DamagedLink, LinkRow
-from tests.node.test_reports import _row
-
-
-class _Cases:
-    def __init__(self, rows: list[LinkRow | DamagedLink]) -> None:
-        self.rows = rows
-
-    async def worklist(
-        self, unit: str | None, *, limit: int, before: tuple[int, str] | None = None, include_closed: bool = False
-    ) -> list[LinkRow | DamagedLink]:
-        out = []
-        for r in self.rows:  # newest first; a damaged row sorts where its position puts it
-            key = (r.updated_at_ms, r.link_id) if isinstance(r, LinkRow) else None
-            if before is None or key is None or key < before:
-                out.append(r)
-        return out[:limit]
-
-
-class _Store:
-    def __init__(self, cases: _Cases) -> None:
-        self.cases = cases
+from tests.node.test_reports import _Cases, _row, _Store
 
 
 class _Work:
@@ -50,7 +30,7 @@ async def test_a_damaged_row_at_a_page_end_hides_no_link() -> None:
     deadlines = _Recording(
         work=cast("Any", _Work()),
         desk=cast("Any", None),
-        store=cast("Any", _Store(_Cases(rows))),
+        store=cast("Any", _Store(_Cases(rows, include_closed=False))),
         accounts=cast("Any", None),
         notifier=cast("Any", None),
         clock_ms=lambda: 0,

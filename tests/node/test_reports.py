@@ -38,15 +38,19 @@ def _row(n: int) -> LinkRow:
 
 
 class _Cases:
-    def __init__(self, rows: list[LinkRow | DamagedLink]) -> None:
+    """A worklist over ``rows``; the reports read closed links too (``include_closed``), the
+    deadline scan only open ones."""
+
+    def __init__(self, rows: list[LinkRow | DamagedLink], *, include_closed: bool = True) -> None:
         self.rows = rows
         self.calls = 0
+        self.include_closed = include_closed
 
     async def worklist(
         self, unit: str | None, *, limit: int, before: tuple[int, str] | None = None, include_closed: bool = False
     ) -> list[LinkRow | DamagedLink]:
         self.calls += 1
-        assert include_closed
+        assert include_closed is self.include_closed
         out = []
         for r in self.rows:  # newest first; a damaged row sorts where its position puts it
             key = (r.updated_at_ms, r.link_id) if isinstance(r, LinkRow) else None
