@@ -155,6 +155,8 @@ def _effects(state: LinkState, event: Event, row: str) -> None:
     if row in ("T2", "T3"):
         state.opening_id, state.opener = event.message_id, event.sender_side
         state.identified_at_ms = f.identified_at_ms or state.identified_at_ms
+        # A guardian already appointed when the case was notified ends the guardian ladder too.
+        state.guardian_appointed_at_ms = state.guardian_appointed_at_ms or f.guardian_appointed_at_ms
     elif kind in EVIDENCE_KINDS and f.evidence is not None:
         state.evidence[event.message_id] = (kind, event.sender_side, event.at_ms, f.evidence)
         if isinstance(f.evidence, IdentityReply):

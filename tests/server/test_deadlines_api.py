@@ -42,8 +42,9 @@ async def test_case_deadlines_shows_both_sides_clocks_and_is_for_the_routing_vie
     assert inquiry.due_ms > inquiry.started_at_ms
     assert inquiry.overdue_ms == 0
     assert not inquiry.answered_at_ms
-    assert shown.HasField("guardian")  # the identifying State's side, no guardian appointed
-    assert not shown.guardian.appointed_at_ms
+    assert shown.HasField("guardian")  # the identifying State's side: the notification named a guardian
+    assert shown.guardian.appointed_at_ms
+    assert not shown.guardian.breached
     period_days = (inquiry.due_ms - inquiry.started_at_ms) / DAY_MS
 
     # Three quarters of the period on: the responder's scan reminds its assignee, once.
