@@ -2,9 +2,11 @@
 compute, and put each indicator through disclosure control.
 
 Each link is read page by page from the case store (closed ones too), its events folded once and
-turned into ``LinkFacts`` (``focalpoint.cases.indicators``); no case-level data leaves the node for
-statistics. A link whose events cannot be read is left out and counted, never guessed at. I12
-also reads the audit log of the period (newest first, stopping at the period's start).
+turned into ``LinkFacts`` (``focalpoint.cases.indicators``), with its requests' clocks started at
+the receipts the node holds (``link_requests``, as the deadline scan and the ageing report read
+them); no case-level data leaves the node for statistics. A link whose events cannot be read is
+left out and counted, never guessed at. I12 also reads the audit log of the period (newest first,
+stopping at the period's start).
 
 Two outputs exist and are built by different functions (``focalpoint.cases.disclosure``): the
 national one, for auditors, always suppressed and only for a period that has ended; and an
@@ -104,13 +106,13 @@ class Reports:
                 try:
                     events = await self._work.events(row)
                     state = await self._work.state(row, events=events)
-                    if ageing_at_ms is not None:
-                        tracked = await link_requests(self._work, self._store, row, events, state)
+                    tracked = await link_requests(self._work, self._store, row, events, state)
                 except (DamagedData, UsageError):
                     unreadable += 1
                     continue
                 if ageing_at_ms is None:
-                    out.append(link_facts(state, events, case_id=row.case_id, rules=self._work.rules(row)))
+                    rules = self._work.rules(row)
+                    out.append(link_facts(state, events, case_id=row.case_id, rules=rules, tracked=tracked))
                     continue
                 aged.append(
                     link_ageing(
