@@ -20,8 +20,8 @@
   and language names from CLDR (Babel);
 - ``disclosure``: disclosure control for indicators (counts 1–9 withheld with their complements,
   percentages and durations only from 10, calendar periods only) and the output envelope
-  (docs/indicators.md); ``indicators``: each link's facts read once and the indicators I1,
-  I3–I12 computed from them, with their definitions as data.
+  (docs/indicators.md); ``indicators``: each link's facts read once and the indicators
+  I1–I12 computed from them, with their definitions as data.
 
 Imports: ``directory``, ``focalpoint.exchange``, ``focalpoint.people`` and the foundation (``errors``, ``ids``, ``v1``).
 No I/O, no clock reads (the time is passed in), no grpc. Modules are imported by name, so one

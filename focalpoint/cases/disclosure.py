@@ -595,13 +595,20 @@ class Figure:
 class Measured:
     """What an indicator's computation produced, before disclosure control: named tables, counts,
     ratios (numerator, denominator) and durations (one value per child, case or request, in
-    ``duration_unit``)."""
+    ``duration_unit``, or in the unit ``duration_units`` gives a duration by name: an indicator
+    that times two things of different scale, hours to an acknowledgement and days to an answer,
+    says each in its own)."""
 
     tables: tuple[tuple[str, Table], ...] = ()
     counts: tuple[tuple[str, int], ...] = ()
     ratios: tuple[tuple[str, int, int], ...] = ()
     durations: tuple[tuple[str, tuple[float, ...]], ...] = ()
     duration_unit: str = "days"
+    duration_units: tuple[tuple[str, str], ...] = ()
+
+    def unit_of(self, duration: str) -> str:
+        """The unit of the duration named ``duration``."""
+        return dict(self.duration_units).get(duration, self.duration_unit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -779,9 +786,9 @@ def _duration_figures(measured: Measured, k: int) -> list[Figure]:
     """Each duration's median and p90 (None below k values: the rule holds in every output)."""
     figures: list[Figure] = []
     for name, values in measured.durations:
-        both = median_p90(values, k)
-        figures.append(Figure(f"{name}.median", "median", None if both is None else both[0], measured.duration_unit))
-        figures.append(Figure(f"{name}.p90", "p90", None if both is None else both[1], measured.duration_unit))
+        both, unit = median_p90(values, k), measured.unit_of(name)
+        figures.append(Figure(f"{name}.median", "median", None if both is None else both[0], unit))
+        figures.append(Figure(f"{name}.p90", "p90", None if both is None else both[1], unit))
     return figures
 
 

@@ -1,9 +1,12 @@
-"""The indicators I1 and I3–I12, computed from a node's own case events (pure; docs/indicators.md §2).
+"""The indicators I1–I12, computed from a node's own case events (pure; docs/indicators.md §2).
 
 Each link is read once into ``LinkFacts`` (``link_facts``): what the indicators count about it —
 its side, partner, identification time and minority, sex, age band, exploitation forms and
 identification status as notified, its stage history, the gate claim it departed under, detention
-and missing episodes, the 12-month follow-up, how it closed, and whether the child was heard. Then
+and missing episodes, the 12-month follow-up, how it closed, whether the child was heard, and its
+requests with a deadline (``RequestFacts``: receipt, acknowledgement, answer and the clock's period
+and stops, so I2 can rebuild each request's clock at the period's end rather than keep a verdict
+taken at reading time). Then
 one function per indicator turns the links of a ``Period`` into a ``Measured``, which
 ``focalpoint.cases.disclosure`` publishes (suppressed, for auditors) or shows exactly (an officer's
 own unit). Nothing here names a child or a case: the facts are codes, times and flags, and the
@@ -12,8 +15,6 @@ case id only tells two links of one child apart, so a child is counted once.
 ``DEFINITIONS`` holds each indicator's id, version, title, flow or stock and method statement as
 data; the docs print them and a test checks that they do. A change to what an indicator counts
 raises its version, so two outputs of different versions are never compared as if alike.
-
-I2 (response times per partner and kind) comes with the request clocks and is not computed here.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 
+from focalpoint.cases.clocks import Clock, overdue_ms
 from focalpoint.cases.disclosure import (
     AGE_BAND,
     EXPLOITATION_FORM,
@@ -34,10 +36,12 @@ from focalpoint.cases.disclosure import (
     Measured,
     Period,
     Table,
+    partner_dimension,
 )
 from focalpoint.cases.events import ChildViews, Event, Facts, GateClaim, Origin
 from focalpoint.cases.fold import canonical_order
 from focalpoint.cases.gate import CONDITIONS, G1, G2, G3, OVERRIDE_REASONS
+from focalpoint.cases.requests import TRACKED_KINDS, TrackedRequest
 from focalpoint.cases.stages import ACTIVE, Side, Stage
 from focalpoint.cases.state import LinkState, Rules
 from focalpoint.v1 import audit_pb2
@@ -48,14 +52,17 @@ __all__ = [
     "LIVING",
     "MINORITY_OUTCOME",
     "OVERRIDE_REASON",
+    "REQUEST_KIND",
     "STAGE",
     "Definition",
     "LinkFacts",
     "MissingEpisode",
+    "RequestFacts",
     "ageing_bucket",
     "compute",
     "definition",
     "i1_guardian",
+    "i2_response_times",
     "i3_gate",
     "i4_detentions",
     "i5_disappearances",
@@ -67,6 +74,7 @@ __all__ = [
     "i11_child_heard",
     "i12_governance",
     "link_facts",
+    "request_facts",
 ]
 
 _HOUR_MS = 3_600_000
@@ -103,6 +111,24 @@ DEFINITIONS: tuple[Definition, ...] = (
         "Figures: the share in time, the median and p90 hours to a guardian (appointed ones), and the open "
         "breaches at the period's end (no guardian, deadline passed, link open). Table: outcome (IN_TIME, "
         "LATE, NONE_OVERDUE, NONE_NOT_YET_DUE) by age band.",
+    ),
+    Definition(
+        "I2",
+        1,
+        "Response times per partner and kind",
+        "flow",
+        "Requests with a deadline (case notifications, tracing, social inquiry, identity verification and "
+        "risk assessment requests, proposals and counter-proposals, repatriation plans, clarification "
+        "requests, protection alerts and closure requests) received in the period, by the responder's signed "
+        "receipt, in both directions: the partner responding (requests this State sent) and this State "
+        "responding. Each is read as it stood at the period's end (or now, for a running one); a request "
+        "withdrawn by then is counted in the tables but left out of every timing figure. Per direction: "
+        "requests by partner and kind; the median and p90 hours from receipt to acknowledgement (an answer "
+        "that came first acknowledges) and days from receipt to the answer (the report, reply, acceptance or "
+        "refusal that answers it), the days also per partner and per partner and kind; the share answered "
+        "within the response due date (receipt plus the response period plus the time the clock stood still "
+        "for a clarification or a suspension), out of the requests with a response deadline that were "
+        "answered or past due, also per partner; and the requests still open past due.",
     ),
     Definition(
         "I3",
@@ -230,6 +256,7 @@ LIVING = Dimension(
 )
 MINORITY_OUTCOME = Dimension("minority", ("VERIFIED_MINOR", "VERIFIED_ADULT", "PRESUMED_MINOR"))
 OVERRIDE_REASON = Dimension("override_reason", tuple(sorted(OVERRIDE_REASONS)))
+REQUEST_KIND = Dimension("request_kind", tuple(sorted(TRACKED_KINDS)))
 _GUARDIAN_OUTCOME = Dimension("guardian", ("IN_TIME", "LATE", "NONE_OVERDUE", "NONE_NOT_YET_DUE"))
 
 
@@ -252,6 +279,59 @@ class MissingEpisode:
     start_ms: int
     stage: Stage
     found_ms: int = 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """One request of the link with a deadline, as I2 reads it: plain codes, times and flags, so
+    it serializes as it stands. Nothing here is evaluated at reading time: the clock is rebuilt
+    from ``period_ms`` and ``stops`` (``clock``) when the period's end is known.
+
+    ``started_at_ms`` is the responder's signed receipt (None: not receipted, the clock has not
+    started). ``answered_at_ms`` is the answer's signed time, None when none came or a withdrawal
+    came first (``withdrawn_at_ms``). ``period_ms`` is the response period fixed when the request
+    was applied (None: no response deadline at this urgency, only an acknowledgement is due).
+    ``stops`` are the spans the clock stood still (a clarification that stops it, a suspension),
+    each (from_ms, to_ms), to_ms None while still open."""
+
+    kind: str
+    we_asked: bool
+    urgency: str
+    started_at_ms: int | None = None
+    acknowledged_at_ms: int | None = None
+    answered_at_ms: int | None = None
+    withdrawn_at_ms: int | None = None
+    period_ms: int | None = None
+    stops: tuple[tuple[int, int | None], ...] = ()
+
+    def clock(self) -> Clock | None:
+        """The request's clock (None: no response deadline); it ends at the answer or withdrawal."""
+        if not self.period_ms:
+            return None
+        ended = self.answered_at_ms if self.answered_at_ms is not None else self.withdrawn_at_ms
+        return Clock(
+            period_ms=self.period_ms,
+            started_at_ms=self.started_at_ms,
+            stops=self.stops,
+            answered_at_ms=ended,
+            acknowledged_at_ms=self.acknowledged_at_ms,
+        )
+
+
+def request_facts(tracked: TrackedRequest) -> RequestFacts:
+    """What I2 keeps of one tracked request."""
+    ended = tracked.answered_at_ms
+    return RequestFacts(
+        kind=tracked.kind,
+        we_asked=tracked.we_asked,
+        urgency=tracked.urgency.value,
+        started_at_ms=tracked.started_at_ms,
+        acknowledged_at_ms=tracked.acknowledged_at_ms,
+        answered_at_ms=None if tracked.withdrawn else ended,
+        withdrawn_at_ms=ended if tracked.withdrawn else None,
+        period_ms=tracked.clock.period_ms if tracked.clock is not None else None,
+        stops=tracked.clock.stops if tracked.clock is not None else (),
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -284,6 +364,7 @@ class LinkFacts:
     heard_before_agreement: bool = False
     departs_from_views: bool = False
     departure_reason_given: bool = False
+    requests: tuple[RequestFacts, ...] = ()
 
     def stage_at(self, ms: int) -> Stage:
         """The stage the link was in at ``ms`` (OPEN before its first change)."""
@@ -302,8 +383,17 @@ class LinkFacts:
 _DETENTION_ALERTS = frozenset({"DETAINED", "REMOVAL_SCHEDULED"})
 
 
-def link_facts(state: LinkState, events: Sequence[Event], *, case_id: str, rules: Rules) -> LinkFacts:
-    """The facts of one link from its fold (``state``) and its events, read once."""
+def link_facts(
+    state: LinkState,
+    events: Sequence[Event],
+    *,
+    case_id: str,
+    rules: Rules,
+    tracked: Sequence[TrackedRequest] = (),
+) -> LinkFacts:
+    """The facts of one link from its fold (``state``) and its events, read once; ``tracked``: its
+    requests with their clocks (``focalpoint.cases.requests.tracked_requests``, started at the
+    receipts only the node holds)."""
     flagged = {f.message_id for f in state.flagged}
     by_id = {e.message_id: e for e in events}
 
@@ -373,6 +463,7 @@ def link_facts(state: LinkState, events: Sequence[Event], *, case_id: str, rules
         heard_before_agreement=bool(agreed_at) and _heard_before(state, agreed_at),
         departs_from_views=departs,
         departure_reason_given=reason,
+        requests=tuple(request_facts(t) for t in tracked),
     )
 
 
@@ -480,6 +571,106 @@ def i1_guardian(links: Iterable[LinkFacts], period: Period, *, now_ms: int) -> M
         ratios=(("guardian_in_time_percent", in_time, len(items)),),
         durations=(("hours_to_guardian", tuple(hours)),),
         duration_unit="hours",
+    )
+
+
+# The two directions of I2: requests this State sent (the partner responds) and received.
+_DIRECTIONS = (("partner_responding", True), ("we_responding", False))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Standing:
+    """Where one request stood at a moment: how long its acknowledgement and its answer took (None:
+    not yet, or withdrawn), whether it counts towards the in-time share (a response deadline, and
+    answered or past due), whether it was answered in time, and whether it stood open past due."""
+
+    hours_to_acknowledgement: float | None = None
+    days_to_answer: float | None = None
+    due_counted: bool = False
+    in_time: bool = False
+    open_overdue: bool = False
+
+
+def _standing(request: RequestFacts, started_at_ms: int, as_of: int) -> _Standing:
+    """``request`` (received at ``started_at_ms``) as it stood at ``as_of``; a withdrawn one has no times."""
+    if request.withdrawn_at_ms is not None and request.withdrawn_at_ms <= as_of:
+        return _Standing()
+    answered = (
+        request.answered_at_ms if request.answered_at_ms is not None and request.answered_at_ms <= as_of else None
+    )
+    acknowledged = [t for t in (request.acknowledged_at_ms, answered) if t is not None and t <= as_of]
+    clock = request.clock()
+    late = overdue_ms(clock, as_of) if clock is not None else 0  # at the answer, how late it came
+    counted = clock is not None and (answered is not None or late > 0)
+    return _Standing(
+        hours_to_acknowledgement=max(0, min(acknowledged) - started_at_ms) / _HOUR_MS if acknowledged else None,
+        days_to_answer=None if answered is None else max(0, answered - started_at_ms) / _DAY_MS,
+        due_counted=counted,
+        in_time=counted and answered is not None and late == 0,
+        open_overdue=clock is not None and answered is None and late > 0,
+    )
+
+
+def _answer_days(standings: Iterable[_Standing]) -> tuple[float, ...]:
+    return tuple(s.days_to_answer for s in standings if s.days_to_answer is not None)
+
+
+def _in_time(standings: Sequence[_Standing]) -> tuple[int, int]:
+    return sum(s.in_time for s in standings), sum(s.due_counted for s in standings)
+
+
+def i2_response_times(links: Iterable[LinkFacts], period: Period, *, now_ms: int) -> Measured:
+    """I2: requests received in the period, per direction, by partner and kind; how long their
+    acknowledgement and answer took, the share answered in time, and those open past due, as they
+    stood at the period's end (or now)."""
+    as_of = _as_of(period, now_ms)
+    links = list(links)
+    # Every partner of the node's links, so a partner with no requests shows its zeros.
+    partners = partner_dimension(lk.partner_state for lk in links) if links else None
+    tables: list[tuple[str, Table]] = []
+    counts: list[tuple[str, int]] = []
+    ratios: list[tuple[str, int, int]] = []
+    durations: list[tuple[str, tuple[float, ...]]] = []
+    units: list[tuple[str, str]] = []
+    for direction, we_asked in _DIRECTIONS:
+        items: list[tuple[str, str]] = []
+        by_partner: dict[str, list[tuple[str, _Standing]]] = {}
+        for lk in links:
+            for r in lk.requests:
+                started = r.started_at_ms
+                if r.kind not in TRACKED_KINDS or r.we_asked is not we_asked or started is None:
+                    continue
+                if period.contains(started):
+                    items.append((lk.partner_state, r.kind))
+                    by_partner.setdefault(lk.partner_state, []).append((r.kind, _standing(r, started, as_of)))
+        every = [s for rows in by_partner.values() for _, s in rows]
+        if partners is not None:
+            table = Table.tally((partners, REQUEST_KIND), items, counted="messages")
+            tables.append((f"{direction}.by_partner_and_kind", table))
+        counts += [
+            (f"{direction}.requests", len(items)),
+            (f"{direction}.open_overdue", sum(s.open_overdue for s in every)),
+        ]
+        ratios.append((f"{direction}.answered_in_time_percent", *_in_time(every)))
+        acknowledgements = tuple(s.hours_to_acknowledgement for s in every if s.hours_to_acknowledgement is not None)
+        durations += [
+            (f"{direction}.hours_to_acknowledgement", acknowledgements),
+            (f"{direction}.days_to_answer", _answer_days(every)),
+        ]
+        units.append((f"{direction}.hours_to_acknowledgement", "hours"))
+        for partner in sorted(by_partner):
+            rows = by_partner[partner]
+            ratios.append((f"{direction}.{partner}.answered_in_time_percent", *_in_time([s for _, s in rows])))
+            durations.append((f"{direction}.{partner}.days_to_answer", _answer_days(s for _, s in rows)))
+            for kind in sorted({k for k, _ in rows}):
+                days = _answer_days(s for k, s in rows if k == kind)
+                durations.append((f"{direction}.{partner}.{kind}.days_to_answer", days))
+    return Measured(
+        tables=tuple(tables),
+        counts=tuple(counts),
+        ratios=tuple(ratios),
+        durations=tuple(durations),
+        duration_units=tuple(units),
     )
 
 
@@ -703,6 +894,7 @@ def compute(
     """Every indicator of ``DEFINITIONS`` for ``period``, in order."""
     measured = {
         "I1": i1_guardian(links, period, now_ms=now_ms),
+        "I2": i2_response_times(links, period, now_ms=now_ms),
         "I3": i3_gate(links, period),
         "I4": i4_detentions(links, period, now_ms=now_ms),
         "I5": i5_disappearances(links, period),

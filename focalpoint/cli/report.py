@@ -36,7 +36,7 @@ def report() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per indicator, one a line.")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV: one row per table entry and figure.")
 def report_indicators(config_path: Path, period: str, unit_dashboard: bool, as_json: bool, as_csv: bool) -> None:
-    """The indicators I1, I3–I12 for PERIOD: national and suppressed (auditors), or --unit."""
+    """The indicators I1–I12 for PERIOD: national and suppressed (auditors), or --unit."""
     if as_json and as_csv:
         raise click.UsageError("choose --json or --csv, not both")
     response = call(config_path, lambda c: c.get_indicators(period, unit_dashboard=unit_dashboard))

@@ -87,7 +87,7 @@ def summarise(
         stage=row.stage,
         stage_since_ms=row.stage_since_ms,
         closed=row.closed,
-        facts=link_facts(state, events, case_id=row.case_id, rules=rules),
+        facts=link_facts(state, events, case_id=row.case_id, rules=rules, tracked=tracked),
         tracked=tuple(tracked),
         done=tuple(sorted(done_steps(events).items())),
         identifying=row.our_side is Side.IS,

@@ -441,7 +441,7 @@ class LocalServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetIndicators(self, request, context):
-        """Indicators I1, I3–I12 for a calendar year or quarter (docs/indicators.md): an auditor's
+        """Indicators I1–I12 for a calendar year or quarter (docs/indicators.md): an auditor's
         national output, suppressed, for an ended period; a case officer's own-unit dashboard, exact.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

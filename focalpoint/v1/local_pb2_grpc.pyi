@@ -74,7 +74,7 @@ class LocalServiceStub:
     RestrictCase: _grpc.UnaryUnaryMultiCallable[_local_pb2.RestrictCaseRequest, _local_pb2.Empty]
     AssignCase: _grpc.UnaryUnaryMultiCallable[_local_pb2.AssignCaseRequest, _local_pb2.Empty]
     GetIndicators: _grpc.UnaryUnaryMultiCallable[_local_pb2.GetIndicatorsRequest, _local_pb2.GetIndicatorsResponse]
-    """Indicators I1, I3–I12 for a calendar year or quarter (docs/indicators.md): an auditor's
+    """Indicators I1–I12 for a calendar year or quarter (docs/indicators.md): an auditor's
     national output, suppressed, for an ended period; a case officer's own-unit dashboard, exact.
     """
     GetAgeing: _grpc.UnaryUnaryMultiCallable[_local_pb2.GetAgeingRequest, _local_pb2.GetAgeingResponse]
@@ -125,7 +125,7 @@ class LocalServiceAsyncStub(LocalServiceStub):
     RestrictCase: _aio.UnaryUnaryMultiCallable[_local_pb2.RestrictCaseRequest, _local_pb2.Empty]  # type: ignore[assignment]
     AssignCase: _aio.UnaryUnaryMultiCallable[_local_pb2.AssignCaseRequest, _local_pb2.Empty]  # type: ignore[assignment]
     GetIndicators: _aio.UnaryUnaryMultiCallable[_local_pb2.GetIndicatorsRequest, _local_pb2.GetIndicatorsResponse]  # type: ignore[assignment]
-    """Indicators I1, I3–I12 for a calendar year or quarter (docs/indicators.md): an auditor's
+    """Indicators I1–I12 for a calendar year or quarter (docs/indicators.md): an auditor's
     national output, suppressed, for an ended period; a case officer's own-unit dashboard, exact.
     """
     GetAgeing: _aio.UnaryUnaryMultiCallable[_local_pb2.GetAgeingRequest, _local_pb2.GetAgeingResponse]  # type: ignore[assignment]
@@ -389,7 +389,7 @@ class LocalServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _local_pb2.GetIndicatorsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_local_pb2.GetIndicatorsResponse, _abc.Awaitable[_local_pb2.GetIndicatorsResponse]]:
-        """Indicators I1, I3–I12 for a calendar year or quarter (docs/indicators.md): an auditor's
+        """Indicators I1–I12 for a calendar year or quarter (docs/indicators.md): an auditor's
         national output, suppressed, for an ended period; a case officer's own-unit dashboard, exact.
         """
 

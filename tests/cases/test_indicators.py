@@ -23,9 +23,11 @@ from focalpoint.cases.indicators import (
     DEFINITIONS,
     LinkFacts,
     MissingEpisode,
+    RequestFacts,
     ageing_bucket,
     compute,
     i1_guardian,
+    i2_response_times,
     i3_gate,
     i4_detentions,
     i5_disappearances,
@@ -38,6 +40,7 @@ from focalpoint.cases.indicators import (
     i12_governance,
     link_facts,
 )
+from focalpoint.cases.requests import TRACKED_KINDS, tracked_requests
 from focalpoint.cases.stages import Side, Stage
 from focalpoint.cases.state import Rules
 from focalpoint.v1 import audit_pb2, common_pb2, messages_pb2
@@ -108,6 +111,184 @@ def test_i1_guardian_in_time_late_overdue_one_child_per_case() -> None:
     assert _table(early, "by_age_band") == {("15-17", "NONE_NOT_YET_DUE"): 1, ("12-14", "NONE_NOT_YET_DUE"): 2}
     short = [dataclasses.replace(lk, guardian_deadline_hours=8) for lk in links]
     assert _counts(i1_guardian(short, Q3, now_ms=AFTER))["guardian_in_time"] == 0
+
+
+def _request(kind: str = "social_inquiry_request", *, we_asked: bool = True, **kw: Any) -> RequestFacts:
+    return RequestFacts(kind=kind, we_asked=we_asked, urgency="ROUTINE", **kw)
+
+
+def test_i2_response_times_both_directions_by_hand() -> None:
+    """Seventeen requests to AL received in Q3 (a routine social inquiry has 30 days): ten answered in
+    2–20 days, one late at 40 days (its answer is its acknowledgement), one answered at day 35 after a
+    10-day clarification stop (in time: due at day 40), one withdrawn (counted, timed nowhere), one open
+    past due, one answered only after the quarter (past due at its end), one not yet due and a
+    notification (no response deadline). Left out: one received in June, one never receipted. Two
+    requests to us: a tracing request answered in time (AL), an identity check late (MK)."""
+    s = JUL + DAY
+    thirty, end = 30 * DAY, Q3.end_ms
+    sent = [
+        _request(
+            started_at_ms=s,
+            acknowledged_at_ms=s + (i + 1) * HOUR,
+            answered_at_ms=s + 2 * (i + 1) * DAY,
+            period_ms=thirty,
+        )
+        for i in range(10)
+    ]
+    sent += [
+        _request(started_at_ms=s, answered_at_ms=s + 40 * DAY, period_ms=thirty),
+        _request(
+            started_at_ms=s,
+            acknowledged_at_ms=s + 2 * HOUR,
+            answered_at_ms=s + 35 * DAY,
+            period_ms=thirty,
+            stops=((s + 5 * DAY, s + 15 * DAY),),
+        ),
+        _request(started_at_ms=s, acknowledged_at_ms=s + HOUR, withdrawn_at_ms=s + 3 * DAY, period_ms=thirty),
+        _request(started_at_ms=s, acknowledged_at_ms=s + 5 * HOUR, period_ms=thirty),
+        _request(started_at_ms=end - 5 * DAY, period_ms=thirty),
+        _request(started_at_ms=JUL - 5 * DAY, answered_at_ms=s, period_ms=thirty),
+        _request(period_ms=thirty),
+        _request("case_notification", started_at_ms=s, acknowledged_at_ms=s + 3 * HOUR),
+        _request(started_at_ms=s, answered_at_ms=end + DAY, period_ms=thirty),
+    ]
+    links = [
+        _link("a", requests=tuple(sent[:9])),
+        _link(
+            "b",
+            requests=(
+                *sent[9:],
+                _request(
+                    "tracing_request",
+                    we_asked=False,
+                    started_at_ms=s,
+                    acknowledged_at_ms=s + HOUR,
+                    answered_at_ms=s + 10 * DAY,
+                    period_ms=thirty,
+                ),
+            ),
+        ),
+        LinkFacts(
+            case_id="c",
+            role="ORIGIN",
+            partner_state="MK",
+            requests=(
+                _request(
+                    "identity_verification_request",
+                    we_asked=False,
+                    started_at_ms=s,
+                    answered_at_ms=s + 20 * DAY,
+                    period_ms=15 * DAY,
+                ),
+            ),
+        ),
+    ]
+    m = i2_response_times(links, Q3, now_ms=AFTER)
+    assert _counts(m) == {
+        "partner_responding.requests": 17,
+        "partner_responding.open_overdue": 2,
+        "we_responding.requests": 2,
+        "we_responding.open_overdue": 0,
+    }
+    assert _ratios(m) == {
+        "partner_responding.answered_in_time": (11, 14),
+        "partner_responding.AL.answered_in_time": (11, 14),
+        "we_responding.answered_in_time": (1, 2),
+        "we_responding.AL.answered_in_time": (1, 1),
+        "we_responding.MK.answered_in_time": (0, 1),
+    }
+    assert _table(m, "partner_responding.by_partner_and_kind") == {
+        ("AL", "social_inquiry_request"): 16,
+        ("AL", "case_notification"): 1,
+    }
+    assert _table(m, "we_responding.by_partner_and_kind") == {
+        ("AL", "tracing_request"): 1,
+        ("MK", "identity_verification_request"): 1,
+    }
+    durations = {name: sorted(v) for name, v in m.durations}
+    answers = [2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 18.0, 20.0, 35.0, 40.0]
+    assert durations == {
+        "partner_responding.hours_to_acknowledgement": [1, 2, 2, 3, 3, 4, 5, 5, 6, 7, 8, 9, 10, 960],
+        "partner_responding.days_to_answer": answers,
+        "partner_responding.AL.days_to_answer": answers,
+        "partner_responding.AL.case_notification.days_to_answer": [],
+        "partner_responding.AL.social_inquiry_request.days_to_answer": answers,
+        "we_responding.hours_to_acknowledgement": [1, 480],
+        "we_responding.days_to_answer": [10.0, 20.0],
+        "we_responding.AL.days_to_answer": [10.0],
+        "we_responding.AL.tracing_request.days_to_answer": [10.0],
+        "we_responding.MK.days_to_answer": [20.0],
+        "we_responding.MK.identity_verification_request.days_to_answer": [20.0],
+    }
+    out = publish(
+        m,
+        definition_id="I2",
+        definition_version=1,
+        code_list_version="1",
+        period=Q3,
+        node_id="gr-ekka",
+        measure="flow",
+        now_ms=AFTER,
+    )
+    figures = {f.name: (f.value, f.unit) for f in out.figures}
+    assert figures["partner_responding.hours_to_acknowledgement.median"] == (5.0, "hours")
+    assert figures["partner_responding.hours_to_acknowledgement.p90"] == (10.0, "hours")
+    assert figures["partner_responding.days_to_answer.median"] == (13.0, "days")
+    assert figures["partner_responding.days_to_answer.p90"] == (35.0, "days")
+    assert figures["partner_responding.answered_in_time_percent"][0] is None  # 3 of 14 late: too few
+    assert figures["we_responding.requests"][0] == "<10"
+    assert figures["we_responding.days_to_answer.median"] == (None, "days")
+    # Within the quarter, a week after the receipt: the ten answered by day 6 are not all in yet.
+    early = i2_response_times(links, Q3, now_ms=s + 7 * DAY)
+    assert _ratios(early)["partner_responding.answered_in_time"] == (3, 3)
+    assert _counts(early)["partner_responding.open_overdue"] == 0
+    # No links: no tables, and nothing to time.
+    assert i2_response_times([], Q3, now_ms=AFTER).tables == ()
+
+
+def test_i2_reads_tracked_requests_with_their_stops_and_withdrawals_from_folded_events() -> None:
+    """A social inquiry whose clock a clarification stops for ten days is answered at day 35 (in time);
+    an identity check the requester withdraws is timed nowhere."""
+    st_ = Story()
+    n = st_.notify()
+    st_.acknowledge(n)
+    si = st_.send(Side.IS, "social_inquiry_request")
+    q = st_.send(Side.OS, "clarification_request", refers_to=si.message_id, stops_clock=True, after_ms=5 * DAY)
+    st_.send(Side.IS, "clarification_response", refers_to=q.message_id, after_ms=10 * DAY)
+    iv = st_.send(Side.IS, "identity_verification_request")
+    st_.send(Side.IS, "withdrawal", refers_to=iv.message_id, after_ms=DAY)
+    st_.send(Side.OS, "social_inquiry_report", in_reply_to=si.message_id, after_ms=si.at_ms + 35 * DAY - st_.clock)
+    events = st_.view(Side.IS)
+    receipts = {
+        e.message_id: e.at_ms for e in events if e.kind in ("social_inquiry_request", "identity_verification_request")
+    }
+    tracked = tracked_requests(events, receipts=receipts)
+    lf = link_facts(st_.fold(Side.IS), events, case_id="c4", rules=Rules(), tracked=tracked)
+    by_kind = {r.kind: r for r in lf.requests}
+    inquiry = by_kind["social_inquiry_request"]
+    assert inquiry == RequestFacts(
+        kind="social_inquiry_request",
+        we_asked=True,
+        urgency="ROUTINE",
+        started_at_ms=si.at_ms,
+        answered_at_ms=si.at_ms + 35 * DAY,
+        period_ms=30 * DAY,
+        stops=((q.at_ms, q.at_ms + 10 * DAY),),
+    )
+    withdrawn = by_kind["identity_verification_request"]
+    assert withdrawn.answered_at_ms is None
+    assert withdrawn.withdrawn_at_ms == iv.at_ms + DAY
+    assert all(
+        isinstance(getattr(inquiry, f.name), (int, str, bool, tuple, type(None))) for f in dataclasses.fields(inquiry)
+    )
+    year = Period(dt.datetime.fromtimestamp(T0 / 1000, dt.UTC).year)
+    m = i2_response_times([lf], year, now_ms=st_.clock)
+    assert _ratios(m)["partner_responding.answered_in_time"] == (1, 1)
+    assert dict(m.durations)["partner_responding.days_to_answer"] == (35.0,)
+    assert _table(m, "partner_responding.by_partner_and_kind") == {
+        ("AL", "social_inquiry_request"): 1,
+        ("AL", "identity_verification_request"): 1,
+    }
 
 
 def _gate(met: set[str], waived: frozenset[str] = frozenset(), reason: str = "") -> GateClaim:
@@ -423,16 +604,36 @@ def test_a_stored_event_from_before_the_indicator_facts_still_decodes() -> None:
 def test_every_definition_is_computed_and_listed_in_the_docs_with_its_version() -> None:
     doc = (Path(__file__).parents[2] / "docs" / "indicators.md").read_text(encoding="utf-8")
     ids = [d.id for d in DEFINITIONS]
-    assert ids == ["I1", "I3", "I4", "I5", "I6", "I7", "I8", "I9", "I10", "I11", "I12"]
+    assert ids == ["I1", "I2", "I3", "I4", "I5", "I6", "I7", "I8", "I9", "I10", "I11", "I12"]
     assert [d.id for d, _ in compute([], [], Q3, now_ms=AFTER)] == ids
     for d in DEFINITIONS:
         assert re.search(rf"^### {d.id} — .*\(version {d.version}, {d.measure}\)$", doc, re.M), d.id
         assert d.method in doc, d.id
-    assert "I2" in doc
-    assert "request clocks" in doc
 
 
 _STAGES = [s for s in Stage if s not in (Stage.OPEN,)]
+
+
+_KINDS = sorted(TRACKED_KINDS)
+
+
+@st.composite
+def _requests(draw: st.DrawFn, times: st.SearchStrategy[int]) -> RequestFacts:
+    started = draw(st.none() | times)
+    later = st.none() | st.integers(0, 60 * DAY).map(lambda d: (started or JUL) + d)
+    stop = draw(st.none() | st.tuples(st.integers(0, 20 * DAY), st.none() | st.integers(0, 20 * DAY)))
+    at = started or JUL
+    return RequestFacts(
+        kind=draw(st.sampled_from(_KINDS)),
+        we_asked=draw(st.booleans()),
+        urgency="ROUTINE",
+        started_at_ms=started,
+        acknowledged_at_ms=draw(later),
+        answered_at_ms=draw(later),
+        withdrawn_at_ms=draw(st.none() | later),
+        period_ms=draw(st.none() | st.sampled_from([DAY, 10 * DAY, 30 * DAY])),
+        stops=() if stop is None else ((at + stop[0], None if stop[1] is None else at + stop[0] + stop[1]),),
+    )
 
 
 @st.composite
@@ -447,7 +648,7 @@ def _population(draw: st.DrawFn) -> list[LinkFacts]:
             LinkFacts(
                 case_id=f"c{draw(st.integers(0, max(0, n - 1)))}" if i else "c0",
                 role=draw(st.sampled_from(["IDENTIFYING", "ORIGIN"])),
-                partner_state="AL",
+                partner_state=draw(st.sampled_from(["AL", "MK"])),
                 identified_at_ms=draw(times),
                 minority=draw(st.sampled_from(["PRESUMED_MINOR", "VERIFIED_MINOR", "VERIFIED_ADULT"])),
                 guardian_appointed_at_ms=draw(st.just(0) | times),
@@ -466,6 +667,7 @@ def _population(draw: st.DrawFn) -> list[LinkFacts]:
                 unilateral=draw(st.booleans()),
                 heard_before_agreement=draw(st.booleans()),
                 departs_from_views=draw(st.booleans()),
+                requests=tuple(draw(st.lists(_requests(times), max_size=4))),
             )
         )
     return out

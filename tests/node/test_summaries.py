@@ -54,8 +54,14 @@ async def test_a_stored_summary_holds_what_a_fold_gives_and_is_read_without_buil
     [summary], unreadable = await _summaries(gr).every()
     assert (built, unreadable) == ([], 0)
     assert summary == summarise(gr.casework, row, events, state, tracked)
-    assert summary.facts == link_facts(state, events, case_id=row.case_id, rules=gr.casework.rules(row))
+    rules = gr.casework.rules(row)
+    assert summary.facts == link_facts(state, events, case_id=row.case_id, rules=rules, tracked=tracked)
     assert [t.kind for t in summary.tracked] == [t.kind for t in tracked]
+    # I2 reads the requests with their clocks started at the partner's signed receipt.
+    [inquiry] = [r for r in summary.facts.requests if r.kind == "social_inquiry_request"]
+    [sent] = [t for t in tracked if t.kind == "social_inquiry_request"]
+    assert inquiry.we_asked
+    assert inquiry.started_at_ms == sent.started_at_ms is not None
 
 
 async def test_a_write_a_receipt_and_a_broken_seal_each_have_the_summary_built_again(fabric: Fabric) -> None:

@@ -86,7 +86,7 @@ async def test_a_missed_guardian_deadline_is_a_breach_on_the_dashboard_and_in_th
     assert _figure(i1, "open_breaches") == "<10"
     assert _figure(i1, "children") == "<10"
     assert i1["tables"]["by_age_band"]["total"] == "<10"
-    assert set(national) == {"I1", "I3", "I4", "I5", "I6", "I7", "I8", "I9", "I10", "I11", "I12"}
+    assert set(national) == {"I1", "I2", "I3", "I4", "I5", "I6", "I7", "I8", "I9", "I10", "I11", "I12"}
 
 
 async def test_a_consul_and_an_operator_are_refused_with_access_denied(world: World) -> None:
