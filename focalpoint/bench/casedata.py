@@ -71,7 +71,11 @@ def _script(link: _Link, times: Iterator[int], *, os_state: str, unit: str) -> I
     if link.our_side is IS:
         yield link.event("local:open", IS, t, Facts(identified_at_ms=t - 2 * DAY_MS))
         t = next(times)
-    notification = link.event("case_notification", IS, t, Facts(identified_at_ms=t - 2 * DAY_MS))
+    # Most children have a guardian within a day of identification; a few wait longer.
+    guardian = t - 2 * DAY_MS + link.rng.randrange(2, 40) * 3_600_000
+    notification = link.event(
+        "case_notification", IS, t, Facts(identified_at_ms=t - 2 * DAY_MS, guardian_appointed_at_ms=guardian)
+    )
     yield notification
     yield link.event("acknowledgement", OS, next(times), Facts(refers_to=notification.message_id,
                      ack_kind="RECEIVED_AND_ASSIGNED", assigned_unit=unit))  # fmt: skip

@@ -34,24 +34,29 @@ import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from directory import Directory, NodeInfo
 from focalpoint.bench.casedata import DAY_MS, history
-from focalpoint.cases.events import Event
+from focalpoint.bench.reports import REPORT_TARGETS, measure_fold, measure_reports, measure_scan
+from focalpoint.cases.clocks import guardian_steps, ladder_steps
+from focalpoint.cases.events import Event, Facts, Origin
 from focalpoint.cases.fold import apply, canonical_order, fold, new_link, settle
 from focalpoint.cases.gate import evaluate
+from focalpoint.cases.requests import LADDER_KIND, TrackedRequest, tracked_requests
 from focalpoint.cases.stages import TERMINAL, Side, Stage
-from focalpoint.cases.state import Rules
+from focalpoint.cases.state import LinkState, Rules
+from focalpoint.cases.summary import encode, wake_ms
 from focalpoint.crypto.signing import Ed25519Signer
 from focalpoint.crypto.suite import EncryptionPrivateKey
 from focalpoint.exchange.envelope import seal
 from focalpoint.exchange.receipt import make_receipt
 from focalpoint.localnet.samples import SAMPLE_AT_MS, case_ref_for, sample_body
 from focalpoint.node.casework import CaseWork
-from focalpoint.storage.base import CaseWrite, LinkRow, LinkUpdate, NewCaseEvent, NewInbox, NewLink
+from focalpoint.node.summaries import summarise
+from focalpoint.storage.base import CaseWrite, LinkRow, LinkUpdate, NewCaseEvent, NewInbox, NewLink, NewSummary
 from focalpoint.storage.cipher import StorageCipher, inbox_purpose
 from focalpoint.storage.sqlite import SqliteStore
 from focalpoint.storage.sqlite.cases import worklist_sql
@@ -115,7 +120,44 @@ def _length(rng: random.Random, usual: int) -> int:
     return round(rng.triangular(3, usual, 6))
 
 
-def _one_link(rng: random.Random, work: CaseWork, n: int, usual: int) -> tuple[_Link, CaseWrite, int]:
+def _past_steps(our_side: Side, state: LinkState, tracked: Sequence[TrackedRequest]) -> list[Event]:
+    """The ladder levels a node running all along would have taken by now, as its deadline scan
+    records them (``local:ladder``), so the link's summary wakes at its next rung, not now."""
+    taken: list[tuple[bytes, str, int, int]] = []
+    for t in tracked:
+        if t.clock is not None and not t.closed:
+            taken += [
+                (t.message_id, s.level.value, 0, s.due_at_ms)
+                for s in ladder_steps(t.clock, t.side, _NOW_MS, frozenset())
+            ]
+    if our_side is Side.IS and state.identified_at_ms:
+        steps = guardian_steps(state.identified_at_ms, state.guardian_appointed_at_ms or None, state.minority,
+                               _RULES.guardian_deadline_hours, _NOW_MS, frozenset())  # fmt: skip
+        taken += [(b"guardian", s.level.value, s.occurrence, s.due_at_ms) for s in steps]
+    return [
+        Event(
+            kind=LADDER_KIND,
+            origin=Origin.LOCAL,
+            sender_side=our_side,
+            sender_node="",
+            at_ms=at,
+            message_id=b"ladder:" + about + b":" + level.encode() + b":" + str(n).encode(),
+            actor="node",
+            facts=Facts(refers_to=about, level=level, occurrence=n),
+        )
+        for about, level, n, at in taken
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Made:
+    link: _Link
+    write: CaseWrite
+    flagged: int
+    summary: NewSummary  # built_from filled in once the write tells the generation
+
+
+def _one_link(rng: random.Random, work: CaseWork, n: int, usual: int) -> _Made:
     partner_state = rng.choice(_PARTNER_STATES)
     partner = _partner(partner_state)
     our_side = Side.IS if rng.random() < 0.8 else Side.OS
@@ -127,6 +169,10 @@ def _one_link(rng: random.Random, work: CaseWork, n: int, usual: int) -> tuple[_
     events = history(rng, link_id=link_id, me=_ME, partner=partner, our_side=our_side, os_state=os_state, unit=unit,
                      length=length, start_ms=start, end_ms=end, closed=length >= 4 and rng.random() < 0.1)  # fmt: skip
     state = fold(events, our_side=our_side, is_state=is_state, os_state=os_state, rules=_RULES, now_ms=_NOW_MS)
+    # The bench writes no outbox or inbox rows: each message is taken as receipted a minute after it was sent.
+    receipts = {e.message_id: e.at_ms + 60_000 for e in events if e.origin is not Origin.LOCAL}
+    tracked = tracked_requests(events, receipts=receipts, ignore=frozenset(f.message_id for f in state.flagged))
+    events = events + _past_steps(our_side, state, tracked)
     gate = ""
     if our_side is Side.IS and state.stage not in TERMINAL:
         gate = ",".join(sorted(evaluate(state, _RULES, _NOW_MS).missing))
@@ -139,26 +185,50 @@ def _one_link(rng: random.Random, work: CaseWork, n: int, usual: int) -> tuple[_
                         updated_at_ms=max(e.at_ms for e in events), unit=unit)  # fmt: skip
     sealed: list[NewCaseEvent] = [work.new_event(link_id, e) for e in events]
     write = CaseWrite(links=[new], events=sealed, updates=[update])
-    return _Link(link_id, case_ref, partner, our_side, unit, length, state.stage), write, len(state.flagged)
+    row = LinkRow(link_id=link_id, case_id=new.case_id, case_ref=case_ref, partner_node=partner,
+                  partner_state=partner_state, our_side=our_side, unit=unit, created_at_ms=start,
+                  stage=update.stage, stage_since_ms=update.stage_since_ms, urgency=0, gate_missing=gate,
+                  next_due_ms=None, flagged=update.flagged, closed=update.closed,
+                  updated_at_ms=update.updated_at_ms, payload=b"")  # fmt: skip
+    summary = summarise(work, row, events, state, tracked)
+    stored = NewSummary(link_id, -1, work.rules_context(partner_state), wake_ms(summary, _NOW_MS),
+                        work.seal_summary(link_id, encode(summary)))  # fmt: skip
+    made = _Link(link_id, case_ref, partner, our_side, unit, length, state.stage)
+    return _Made(made, write, len(state.flagged), stored)
 
 
-async def _setup(store: SqliteStore, work: CaseWork, links: int, usual: int) -> tuple[list[_Link], int, int]:
-    """Write ``links`` links in batches; return them, their events and how many events the fold flagged."""
+async def _setup(
+    store: SqliteStore, work: CaseWork, path: Path, links: int, usual: int
+) -> tuple[list[_Link], int, int]:
+    """Write ``links`` links in batches, each with its summary (as the node's deadline scan would
+    have stored it); return them, their events and how many events the fold flagged."""
     rng = random.Random(0x0CA5E)  # noqa: S311 (reproducible histories, not secrecy)
     made: list[_Link] = []
     events = flagged = 0
-    for start in range(0, links, _BATCH):
-        batch = [_one_link(rng, work, n, usual) for n in range(start, min(links, start + _BATCH))]
-        await store.cases.apply(
-            CaseWrite(
-                links=[x for _, w, _ in batch for x in w.links],
-                events=[x for _, w, _ in batch for x in w.events],
-                updates=[x for _, w, _ in batch for x in w.updates],
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        for start in range(0, links, _BATCH):
+            batch = [_one_link(rng, work, n, usual) for n in range(start, min(links, start + _BATCH))]
+            await store.cases.apply(
+                CaseWrite(
+                    links=[x for m in batch for x in m.write.links],
+                    events=[x for m in batch for x in m.write.events],
+                    updates=[x for m in batch for x in m.write.updates],
+                )
             )
-        )
-        made.extend(link for link, _, _ in batch)
-        events += sum(len(w.events) for _, w, _ in batch)
-        flagged += sum(f for _, _, f in batch)
+            ids = [m.link.link_id for m in batch]
+            generations = dict(
+                conn.execute(
+                    "SELECT link_id, generation FROM case_summaries WHERE link_id IN"  # noqa: S608 (placeholders)
+                    f" ({','.join('?' * len(ids))})",
+                    ids,
+                ).fetchall()
+            )
+            summaries = [replace(m.summary, built_from=generations[m.link.link_id]) for m in batch]
+            if await store.cases.save_summaries(summaries) != len(batch):
+                raise RuntimeError("a summary written at setup was refused; the benchmark's data is wrong")
+            made.extend(m.link for m in batch)
+            events += sum(len(m.write.events) for m in batch)
+            flagged += sum(m.flagged for m in batch)
     return made, events, flagged
 
 
@@ -344,7 +414,8 @@ def _measure(
 
 async def run_cases_bench(*, links: int, events_per_link: int = 15, rounds: int = 200) -> dict[str, Any]:
     """Set up ``links`` links, then time each measure against its baseline ``rounds`` times."""
-    cipher = StorageCipher(os.urandom(32))
+    key = os.urandom(32)
+    cipher = StorageCipher(key)
     with tempfile.TemporaryDirectory(prefix="focalpoint-cases-") as tmp:
         path = Path(tmp) / "node.sqlite"
         store = await SqliteStore.open(path)
@@ -352,7 +423,7 @@ async def run_cases_bench(*, links: int, events_per_link: int = 15, rounds: int 
             work = CaseWork(me=_ME, directory=_directory, store=store.cases, inbox=store.inbox, outbox=store.outbox,
                             cipher=cipher, clock_ms=lambda: _NOW_MS)  # fmt: skip
             t0 = time.perf_counter()
-            made, events, flagged = await _setup(store, work, links, events_per_link)
+            made, events, flagged = await _setup(store, work, path, links, events_per_link)
             setup_s = time.perf_counter() - t0
             with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
                 result: dict[str, Any] = {"links": links, "events": events, "events_per_link": events_per_link,
@@ -362,13 +433,40 @@ async def run_cases_bench(*, links: int, events_per_link: int = 15, rounds: int 
                 result |= await _timeline(work, conn, made, rounds)
                 result |= _fold_1000(rounds)
                 result |= await _apply(store, work, cipher, made, rounds)
+            result |= await _scan(store, work, made)
         finally:
             await store.close()
+        # The reports in a fresh process over the same file (one process holds a node database at a time).
+        result |= await measure_reports(path, key)
+    fold_s = result["fold_per_link_ms"] * len(made) / 1000
+    result |= {
+        "indicators_fold_estimate_s": round(fold_s, 1),
+        "indicators_ratio": round(fold_s / result["indicators_100k_s"], 1),
+        "ageing_ratio": round(fold_s / result["ageing_100k_s"], 1),
+    }
     result["targets"] = {
         name: {"target_ms": limit, "value_ms": result[name], "met": result[name] <= limit}
         for name, limit in TARGETS.items()
+    } | {
+        name: {"target": limit, "value": result[name], "met": result[name] <= limit}
+        for name, limit in REPORT_TARGETS.items()
     }
     return result
+
+
+async def _scan(store: SqliteStore, work: CaseWork, made: list[_Link]) -> dict[str, Any]:
+    """The fold path on a sample of links (the baseline), then the deadline scan: settling first,
+    as the running node's does every minute, then once a minute."""
+    open_links = sum(1 for m in made if m.stage not in TERMINAL)
+    rng = random.Random(13)  # noqa: S311
+    per_link_ms = await measure_fold(work, store, [m.link_id for m in rng.sample(made, min(len(made), 300))])
+    result = await measure_scan(work, store, _NOW_MS, open_links)
+    scan_fold_ms = per_link_ms * open_links
+    return result | {
+        "fold_per_link_ms": round(per_link_ms, 3),
+        "deadline_scan_fold_estimate_ms": round(scan_fold_ms),
+        "deadline_scan_ratio": round(scan_fold_ms / max(result["deadline_scan_ms"], 0.01), 1),
+    }
 
 
 def _stages(made: list[_Link]) -> dict[str, int]:
@@ -382,6 +480,10 @@ def format_cases(r: dict[str, Any]) -> str:
     def verdict(name: str) -> str:
         t = r["targets"][name]
         return f"target ≤ {t['target_ms']:g} ms: {'met' if t['met'] else 'NOT MET'}"
+
+    def verdict2(name: str, unit: str) -> str:
+        t = r["targets"][name]
+        return f"target ≤ {t['target']:g} {unit}: {'met' if t['met'] else 'NOT MET'}"
 
     return "\n".join(
         [
@@ -398,5 +500,15 @@ def format_cases(r: dict[str, Any]) -> str:
             f"apply one received message  p50 {r['apply_overhead_ms']} ms  p95 {r['apply_overhead_p95_ms']} ms"
             f"  | its inbox commit p50 {r['inbox_commit_p50_ms']} p95 {r['inbox_commit_p95_ms']}"
             f"  ×{r['apply_ratio_p50']} at p50  {verdict('apply_overhead_ms')}",
+            f"indicators, a year  {r['indicators_100k_s']} s, peak RSS {r['indicators_rss_mb']} MB (fresh process)"
+            f"  | fold path ≈ {r['indicators_fold_estimate_s']} s  ×{r['indicators_ratio']}"
+            f"  {verdict2('indicators_100k_s', 's')}; {verdict2('indicators_rss_mb', 'MB')}",
+            f"ageing (bilateral)  {r['ageing_100k_s']} s  | fold path ≈ {r['indicators_fold_estimate_s']} s"
+            f"  ×{r['ageing_ratio']}  {verdict2('ageing_100k_s', 's')}",
+            f"deadline scan, once a minute  p95 {r['deadline_scan_ms']} ms  p50 {r['deadline_scan_p50_ms']} ms"
+            f" ({r['deadline_scan_links']} links visited in {r['deadline_scan_scans']} scans; settling scan"
+            f" {r['deadline_settle_ms']} ms over {r['deadline_settle_links']} links)"
+            f"  | fold of every open link ≈ {r['deadline_scan_fold_estimate_ms']} ms  ×{r['deadline_scan_ratio']}"
+            f"  {verdict2('deadline_scan_ms', 'ms')}",
         ]
     )

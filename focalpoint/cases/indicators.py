@@ -549,10 +549,13 @@ def i1_guardian(links: Iterable[LinkFacts], period: Period, *, now_ms: int) -> M
     items: list[tuple[str, str]] = []
     hours: list[float] = []
     in_time = breaches = 0
+    by_case: dict[str, list[LinkFacts]] = {}
+    for link in links:
+        by_case.setdefault(link.case_id, []).append(link)
     for child in _identified_in(links, period, "IDENTIFYING"):
         if child.minority == "VERIFIED_ADULT":
             continue
-        siblings = [g for g in links if g.case_id == child.case_id and g.role == "IDENTIFYING"]
+        siblings = [g for g in by_case[child.case_id] if g.role == "IDENTIFYING"]
         appointed = min((g.guardian_appointed_at_ms for g in siblings if g.guardian_appointed_at_ms), default=0)
         deadline = child.identified_at_ms + child.guardian_deadline_hours * _HOUR_MS
         if appointed and appointed <= as_of:

@@ -28,7 +28,7 @@ import enum
 import hashlib
 import marshal
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from focalpoint import __version__
@@ -46,7 +46,18 @@ from focalpoint.cases.requests import TrackedRequest
 from focalpoint.cases.stages import Stage
 from focalpoint.errors import UsageError
 
-__all__ = ["SHAPE", "Codec", "LinkSummary", "StaleSummary", "decode", "encode", "ladder_wake_ms", "wake_ms"]
+__all__ = [
+    "SHAPE",
+    "Codec",
+    "LinkSummary",
+    "StaleSummary",
+    "SummaryView",
+    "decode",
+    "encode",
+    "ladder_wake_ms",
+    "read",
+    "wake_ms",
+]
 
 _FORMAT = 1  # raise when what a summary means changes without its classes changing shape
 
@@ -97,6 +108,7 @@ class Codec:
     to: _Fn | None
     back: _Fn | None
     shape: str
+    pair: _Fn | None = None  # for a (plain, converted) pair: how its second item is rebuilt
 
     @classmethod
     def of(cls, tp: Any) -> Codec:
@@ -112,7 +124,8 @@ def _codec(tp: Any, seen: dict[Any, Codec]) -> Codec:
     if origin is Literal:
         return Codec(None, None, repr(get_args(tp)))
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return Codec(lambda v: v.value, tp, f"{tp.__name__}{sorted(m.value for m in tp)}")
+        members: dict[Any, Any] = dict(tp._value2member_map_)
+        return Codec(lambda v: v.value, members.__getitem__, f"{tp.__name__}{sorted(m.value for m in tp)}")
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _dataclass_codec(tp, seen)
     if origin in (Union, types.UnionType):
@@ -138,9 +151,16 @@ def _codec(tp: Any, seen: dict[Any, Codec]) -> Codec:
             return Codec(None, None, shape)
         tos = [p.to or _same for p in parts]
         backs = [p.back or _same for p in parts]
+        if len(parts) == 2 and parts[0].to is None and parts[1].back is not None:  # (time, stage)
+            t1, b1 = tos[1], parts[1].back
+            return Codec(lambda v: (v[0], t1(v[1])), lambda v: (v[0], b1(v[1])), shape, pair=b1)
+        if len(parts) == 2:  # (level, occurrence)
+            t0, t1 = tos
+            b0, b1 = backs
+            return Codec(lambda v: (t0(v[0]), t1(v[1])), lambda v: (b0(v[0]), b1(v[1])), shape)
         return Codec(
-            lambda v: tuple(f(x) for f, x in zip(tos, v, strict=True)),
-            lambda v: tuple(f(x) for f, x in zip(backs, v, strict=True)),
+            lambda v: tuple([f(x) for f, x in zip(tos, v, strict=True)]),
+            lambda v: tuple([f(x) for f, x in zip(backs, v, strict=True)]),
             shape,
         )
     if origin is frozenset:
@@ -157,9 +177,12 @@ def _many(inner: Codec, kind: Callable[[Any], Any], name: str) -> Codec:
     if inner.to is None or inner.back is None:
         return Codec(None, None, shape)
     to_, back_ = inner.to, inner.back
+    if kind is tuple and inner.pair is not None:  # a history of (time, code) pairs, read in one pass
+        second = inner.pair
+        return Codec(lambda v: tuple([to_(x) for x in v]), lambda v: tuple([(a, second(b)) for a, b in v]), shape)
     if kind is frozenset:
-        return Codec(lambda v: tuple(sorted(to_(x) for x in v)), lambda v: frozenset(back_(x) for x in v), shape)
-    return Codec(lambda v: tuple(to_(x) for x in v), lambda v: tuple(back_(x) for x in v), shape)
+        return Codec(lambda v: tuple(sorted([to_(x) for x in v])), lambda v: frozenset([back_(x) for x in v]), shape)
+    return Codec(lambda v: tuple([to_(x) for x in v]), lambda v: tuple([back_(x) for x in v]), shape)
 
 
 def _dataclass_codec(cls: type[Any], seen: dict[Any, Codec]) -> Codec:
@@ -173,15 +196,28 @@ def _dataclass_codec(cls: type[Any], seen: dict[Any, Codec]) -> Codec:
     def to(obj: Any) -> tuple[Any, ...]:
         return tuple(getattr(obj, n) if f is None else f(getattr(obj, n)) for n, f in getters)
 
+    # A class that checks its fields in __post_init__ is rebuilt without calling it: the values come
+    # from a summary the node sealed itself, checked when it was first built.
+    checked = hasattr(cls, "__post_init__")
+    new, put = object.__new__, object.__setattr__
+
+    def make(args: Sequence[Any]) -> Any:
+        if not checked:
+            return cls(*args)
+        obj = new(cls)
+        for name, value in zip(fields, args, strict=True):
+            put(obj, name, value)
+        return obj
+
     def back(values: tuple[Any, ...]) -> Any:
         if len(values) != len(fields):
             raise StaleSummary(f"a stored {cls.__name__} has {len(values)} fields, not {len(fields)}")
         if not rebuild:
-            return cls(*values)
+            return make(values)
         args: list[Any] = list(values)
         for i, f in rebuild:
             args[i] = f(args[i])
-        return cls(*args)
+        return make(args)
 
     return Codec(to, back, shape)
 
@@ -190,28 +226,105 @@ _CODEC = Codec.of(LinkSummary)
 SHAPE = hashlib.sha256(f"{_FORMAT}:{__version__}:{_CODEC.shape}".encode()).hexdigest()[:16]
 """What a stored summary must have been written as to be read back (else it is built again)."""
 
+# A summary travels as (shape, head, facts, tracked, done), so a reader rebuilds only the part it
+# needs: the indicators the facts, the ageing report the requests of open links.
+_PARTS = ("facts", "tracked", "done")
+_HEAD = tuple(f.name for f in dataclasses.fields(LinkSummary) if f.name not in _PARTS)
+_HINTS = get_type_hints(LinkSummary)
+_HEAD_CODEC = [Codec.of(_HINTS[name]) for name in _HEAD]
+_FACTS, _TRACKED, _DONE = (Codec.of(_HINTS[name]) for name in _PARTS)
+_AT = {name: i for i, name in enumerate(_HEAD)}
+
+
+def _to(codec: Codec, value: Any) -> Any:
+    return value if codec.to is None else codec.to(value)
+
+
+def _back(codec: Codec, value: Any) -> Any:
+    return value if codec.back is None else codec.back(value)
+
 
 def encode(summary: LinkSummary) -> bytes:
-    assert _CODEC.to is not None
-    return marshal.dumps((SHAPE, _CODEC.to(summary)), 4)
+    head = tuple(_to(c, getattr(summary, name)) for name, c in zip(_HEAD, _HEAD_CODEC, strict=True))
+    parts = tuple(_to(c, getattr(summary, name)) for name, c in zip(_PARTS, (_FACTS, _TRACKED, _DONE), strict=True))
+    return marshal.dumps((SHAPE, head, *parts), 4)
 
 
-def decode(raw: bytes) -> LinkSummary:
-    """The summary ``raw`` holds (it must come from a seal the node opened). Raises StaleSummary
-    for one of another shape or version, or one that does not read."""
+class SummaryView:
+    """A stored summary as read: its head (case reference, partner, unit, stage, whether closed)
+    at once, each of its parts rebuilt only when asked for."""
+
+    __slots__ = ("_done", "_facts", "_head", "_tracked")
+
+    def __init__(self, head: tuple[Any, ...], facts: Any, tracked: Any, done: Any) -> None:
+        if len(head) != len(_HEAD):
+            raise StaleSummary("a stored summary's head does not fit its class")
+        self._head, self._facts, self._tracked, self._done = head, facts, tracked, done
+
+    @property
+    def unit(self) -> str:
+        return str(self._head[_AT["unit"]])
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._head[_AT["closed"]])
+
+    @property
+    def case_ref(self) -> str:
+        return str(self._head[_AT["case_ref"]])
+
+    @property
+    def partner_state(self) -> str:
+        return str(self._head[_AT["partner_state"]])
+
+    @property
+    def stage(self) -> Stage:
+        return _rebuilt(_HEAD_CODEC[_AT["stage"]], self._head[_AT["stage"]])  # type: ignore[no-any-return]
+
+    @property
+    def stage_since_ms(self) -> int:
+        return int(self._head[_AT["stage_since_ms"]])
+
+    def done_map(self) -> dict[bytes, frozenset[tuple[Level, int]]]:
+        return dict(_rebuilt(_DONE, self._done))
+
+    def facts(self) -> LinkFacts:
+        return _rebuilt(_FACTS, self._facts)  # type: ignore[no-any-return]
+
+    def tracked(self) -> tuple[TrackedRequest, ...]:
+        return _rebuilt(_TRACKED, self._tracked)  # type: ignore[no-any-return]
+
+    def summary(self) -> LinkSummary:
+        """The whole summary."""
+        head = {name: _rebuilt(c, v) for name, c, v in zip(_HEAD, _HEAD_CODEC, self._head, strict=True)}
+        return LinkSummary(facts=self.facts(), tracked=self.tracked(), done=_rebuilt(_DONE, self._done), **head)
+
+
+def _rebuilt(codec: Codec, value: Any) -> Any:
     try:
-        shape, body = marshal.loads(raw)  # noqa: S302 (bytes the node sealed itself, opened first)
+        return _back(codec, value)
+    except (TypeError, ValueError, KeyError, IndexError) as e:
+        raise StaleSummary("a stored summary does not fit its classes") from e
+
+
+def read(raw: bytes) -> SummaryView:
+    """The summary ``raw`` holds, its parts rebuilt when asked for (``raw`` must come from a seal
+    the node opened). Raises StaleSummary for one of another shape or version, or one that does
+    not read (a part that does not fit its class raises it when asked for)."""
+    try:
+        shape, head, facts, tracked, done = marshal.loads(raw)  # noqa: S302 (bytes the node sealed itself, opened first)
     except (ValueError, EOFError, TypeError) as e:
         raise StaleSummary("a stored summary does not read") from e
     if shape != SHAPE:
         raise StaleSummary("a stored summary of another version")
-    assert _CODEC.back is not None
-    try:
-        summary = _CODEC.back(body)
-    except (TypeError, ValueError) as e:
-        raise StaleSummary("a stored summary does not fit its classes") from e
-    assert isinstance(summary, LinkSummary)
-    return summary
+    if not isinstance(head, tuple):
+        raise StaleSummary("a stored summary's head does not read")
+    return SummaryView(head, facts, tracked, done)
+
+
+def decode(raw: bytes) -> LinkSummary:
+    """The whole summary ``raw`` holds (see ``read``)."""
+    return read(raw).summary()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 import structlog
 
-from focalpoint.cases.ageing import AggregateView, RowView, link_ageing, report
+from focalpoint.cases.ageing import AggregateView, LinkAgeing, RowView, link_ageing, report
 from focalpoint.cases.disclosure import IndicatorOutput, Period, publish, unsuppressed_for_own_unit
 from focalpoint.cases.indicators import LinkFacts, compute
+from focalpoint.cases.summary import SummaryView
 from focalpoint.errors import PreconditionFailed, UsageError
 from focalpoint.node.casework import CaseWork
 from focalpoint.node.ports import Clock
@@ -68,8 +69,7 @@ class Reports:
 
     async def links(self, unit: str | None) -> tuple[list[LinkFacts], int]:
         """The facts of every link of ``unit`` (None: every link), and how many could not be read."""
-        summaries, unreadable = await self._summaries.every(unit)
-        return [s.facts for s in summaries], unreadable
+        return await self._summaries.every(unit, SummaryView.facts)
 
     async def ageing(self, view: str, unit: str = "") -> Ageing:
         """The ageing report's ``view`` (``focalpoint.cases.ageing.VIEWS``) now: the unit view over
@@ -77,21 +77,22 @@ class Reports:
         if view == "unit" and not unit:
             raise UsageError("the unit view needs an account with a unit")
         now = self._clock()
-        summaries, unreadable = await self._summaries.every(unit if view == "unit" else None)
-        links = [
-            link_ageing(
+
+        def ageing_of(s: SummaryView) -> LinkAgeing | None:
+            if s.closed:
+                return None
+            return link_ageing(
                 case_ref=s.case_ref,
                 partner=s.partner_state,
                 unit=s.unit,
                 stage=s.stage,
                 stage_since_ms=s.stage_since_ms,
-                tracked=s.tracked,
-                done=s.done_map,
+                tracked=s.tracked(),
+                done=s.done_map(),
                 now_ms=now,
             )
-            for s in summaries
-            if not s.closed
-        ]
+
+        links, unreadable = await self._summaries.every(unit if view == "unit" else None, ageing_of)
         return Ageing(report(view, links, now_ms=now, unit=unit), unreadable)
 
     async def audit(self, period: Period) -> list[audit_pb2.AuditEvent]:

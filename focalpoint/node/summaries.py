@@ -18,7 +18,8 @@ which stay the only source of truth. Losing every summary costs time, never data
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import structlog
 
@@ -27,7 +28,7 @@ from focalpoint.cases.indicators import link_facts
 from focalpoint.cases.requests import TrackedRequest, done_steps, tracked_requests
 from focalpoint.cases.stages import Side, Stage
 from focalpoint.cases.state import LinkState
-from focalpoint.cases.summary import LinkSummary, StaleSummary, decode, encode, wake_ms
+from focalpoint.cases.summary import LinkSummary, StaleSummary, SummaryView, encode, read, wake_ms
 from focalpoint.errors import DamagedData, UsageError
 from focalpoint.node.casework import CaseWork
 from focalpoint.node.ports import Clock
@@ -36,6 +37,7 @@ from focalpoint.storage.base import DamagedLink, LinkRow, NewSummary, Store, Sum
 __all__ = ["MAX_LINKS", "Summaries", "link_requests", "summarise"]
 
 log = structlog.get_logger("focalpoint.node")
+T = TypeVar("T")
 
 _PAGE = 2000
 _DAY_MS = 86_400_000
@@ -141,7 +143,7 @@ class Summaries:
         tracked = await link_requests(self._work, self._store, row, events, state)
         return await self.save(row, stored.generation, events, state, tracked, now_ms=now_ms)
 
-    def _open(self, row: SummaryRow, contexts: dict[str, str], now_ms: int) -> LinkSummary | None:
+    def _open(self, row: SummaryRow, contexts: dict[str, str], now_ms: int) -> SummaryView | None:
         """The stored summary if it is current and reads; None when it must be built again."""
         context = contexts.get(row.partner_state)
         if context is None:
@@ -149,40 +151,46 @@ class Summaries:
         if not row.current(context, now_ms):
             return None
         try:
-            return decode(self._work.open_summary(row.link_id, row.summary))
+            return read(self._work.open_summary(row.link_id, row.summary))
         except (StaleSummary, DamagedData):
             return None
 
-    async def every(self, unit: str | None = None) -> tuple[list[LinkSummary], int]:
-        """Every link's summary (of ``unit`` only, when given), current ones read as stored and the
-        others built again; and how many links could not be read."""
+    async def every(self, unit: str | None, project: Callable[[SummaryView], T | None]) -> tuple[list[T], int]:
+        """``project`` of every link's summary (of ``unit`` only, when given; a None it returns is
+        left out), current ones read as stored and the others built again from the events; and how
+        many links could not be read. Each summary is projected as it is read, so only what the
+        caller keeps stays in memory."""
         now = self._clock()
         contexts: dict[str, str] = {}
-        out: list[LinkSummary] = []
+        out: list[T] = []
         unreadable = rebuilt = 0
         after = ""
-        read = 0
-        while read < MAX_LINKS:
+        read_rows = 0
+        while read_rows < MAX_LINKS:
             page = await self._store.cases.summaries(limit=_PAGE, after=after)
             if not page:
                 break
-            read += len(page)
+            read_rows += len(page)
             for row in page:
                 if isinstance(row, DamagedLink):
                     unreadable += 1
                     continue
-                summary = self._open(row, contexts, now)
-                if summary is None:
-                    rebuilt += 1
-                    try:
+                view = self._open(row, contexts, now)
+                try:
+                    if view is None:
+                        rebuilt += 1
                         summary = await self.rebuild(row.link_id, now_ms=now)
-                    except (DamagedData, UsageError):
-                        unreadable += 1
+                        if summary is None:
+                            continue
+                        view = read(encode(summary))
+                    if unit is not None and view.unit != unit:
                         continue
-                    if summary is None:
-                        continue
-                if unit is None or summary.unit == unit:
-                    out.append(summary)
+                    kept = project(view)
+                except (DamagedData, UsageError, StaleSummary):
+                    unreadable += 1
+                    continue
+                if kept is not None:
+                    out.append(kept)
             ids = [r.link_id for r in page if r.link_id]
             if len(page) < _PAGE or not ids or ids[-1] <= after:
                 break

@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from focalpoint.cases.indicators import link_facts
+from focalpoint.cases.summary import SummaryView
 from focalpoint.node import summaries as summaries_module
 from focalpoint.node.summaries import Summaries, link_requests, summarise
 from focalpoint.server.node import Node
@@ -51,7 +52,7 @@ async def test_a_stored_summary_holds_what_a_fold_gives_and_is_read_without_buil
         return await rebuild(self, link_id, now_ms=now_ms)
 
     monkeypatch.setattr(Summaries, "rebuild", counting)
-    [summary], unreadable = await _summaries(gr).every()
+    [summary], unreadable = await _summaries(gr).every(None, SummaryView.summary)
     assert (built, unreadable) == ([], 0)
     assert summary == summarise(gr.casework, row, events, state, tracked)
     rules = gr.casework.rules(row)
@@ -79,7 +80,7 @@ async def test_a_write_a_receipt_and_a_broken_seal_each_have_the_summary_built_a
     await gr.deadlines.scan()
     generation, built_from = await _stored(gr, row.link_id)
     assert generation == built_from
-    [summary], _ = await _summaries(gr).every()
+    [summary], _ = await _summaries(gr).every(None, SummaryView.summary)
     assert "risk_assessment_request" in [t.kind for t in summary.tracked]
 
     stored = await gr.store.cases.summary(row.link_id)
@@ -88,7 +89,7 @@ async def test_a_write_a_receipt_and_a_broken_seal_each_have_the_summary_built_a
     broken[-1] ^= 1
     fixed = NewSummary(row.link_id, stored.generation, stored.context, stored.wake_at_ms, bytes(broken))
     assert await gr.store.cases.save_summaries([fixed]) == 1
-    [again], unreadable = await _summaries(gr).every()
+    [again], unreadable = await _summaries(gr).every(None, SummaryView.summary)
     assert (again, unreadable) == (summary, 0)  # built again from the events
 
 
@@ -151,8 +152,8 @@ async def test_reports_read_every_link_once_across_pages(fabric: Fabric, monkeyp
         )
         opened.append(o)
         await Link(fabric, o.case_ref, o.link_id).send(GR, "case_notification")
-    got, unreadable = await _summaries(gr).every()
+    got, unreadable = await _summaries(gr).every(None, SummaryView.summary)
     assert unreadable == 0
     assert sorted(s.case_ref for s in got) == sorted(o.case_ref for o in opened)
-    got_again, _ = await _summaries(gr).every()
+    got_again, _ = await _summaries(gr).every(None, SummaryView.summary)
     assert [replace(s) for s in got_again] == got
