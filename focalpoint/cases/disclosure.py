@@ -121,12 +121,22 @@ class Period:
 
     year: int
     quarter: int | None = None
+    # Its bounds, worked out once (``contains`` is asked for every time of every link).
+    _start: int = field(default=0, init=False, repr=False, compare=False)
+    _end: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 2000 <= self.year <= 9998:
             raise UsageError("a period's year must be between 2000 and 9998")
         if self.quarter is not None and self.quarter not in (1, 2, 3, 4):
             raise UsageError("a period's quarter must be 1, 2, 3 or 4")
+        start = _utc_ms(self.year, 1 if self.quarter is None else 3 * self.quarter - 2)
+        if self.quarter is None or self.quarter == 4:
+            end = _utc_ms(self.year + 1, 1)
+        else:
+            end = _utc_ms(self.year, 3 * self.quarter + 1)
+        object.__setattr__(self, "_start", start)
+        object.__setattr__(self, "_end", end)
 
     @classmethod
     def parse(cls, text: str, *, now_ms: int) -> Period:
@@ -147,18 +157,16 @@ class Period:
     @property
     def start_ms(self) -> int:
         """The first millisecond of the period (UTC)."""
-        return _utc_ms(self.year, 1 if self.quarter is None else 3 * self.quarter - 2)
+        return self._start
 
     @property
     def end_ms(self) -> int:
         """The first millisecond after the period (UTC): the period is [start_ms, end_ms)."""
-        if self.quarter is None or self.quarter == 4:
-            return _utc_ms(self.year + 1, 1)
-        return _utc_ms(self.year, 3 * self.quarter + 1)
+        return self._end
 
     def contains(self, ms: int) -> bool:
         """Whether the instant ``ms`` (milliseconds since the epoch) falls in the period."""
-        return self.start_ms <= ms < self.end_ms
+        return self._start <= ms < self._end
 
     def has_ended(self, now_ms: int) -> bool:
         """Whether the whole period lies before ``now_ms``."""

@@ -23,6 +23,7 @@ import calendar
 import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
 
 from focalpoint.cases.clocks import Clock, overdue_ms
 from focalpoint.cases.disclosure import (
@@ -42,7 +43,7 @@ from focalpoint.cases.events import ChildViews, Event, Facts, GateClaim, Origin
 from focalpoint.cases.fold import canonical_order
 from focalpoint.cases.gate import CONDITIONS, G1, G2, G3, OVERRIDE_REASONS
 from focalpoint.cases.requests import TRACKED_KINDS, TrackedRequest
-from focalpoint.cases.stages import ACTIVE, Side, Stage
+from focalpoint.cases.stages import ACTIVE, TERMINAL, Side, Stage
 from focalpoint.cases.state import LinkState, Rules
 from focalpoint.v1 import audit_pb2
 
@@ -581,11 +582,11 @@ def i1_guardian(links: Iterable[LinkFacts], period: Period, *, now_ms: int) -> M
 _DIRECTIONS = (("partner_responding", True), ("we_responding", False))
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Standing:
+class _Standing(NamedTuple):
     """Where one request stood at a moment: how long its acknowledgement and its answer took (None:
     not yet, or withdrawn), whether it counts towards the in-time share (a response deadline, and
-    answered or past due), whether it was answered in time, and whether it stood open past due."""
+    answered or past due), whether it was answered in time, and whether it stood open past due.
+    (A named tuple: one is made for every request of a year.)"""
 
     hours_to_acknowledgement: float | None = None
     days_to_answer: float | None = None
@@ -602,16 +603,28 @@ def _standing(request: RequestFacts, started_at_ms: int, as_of: int) -> _Standin
         request.answered_at_ms if request.answered_at_ms is not None and request.answered_at_ms <= as_of else None
     )
     acknowledged = [t for t in (request.acknowledged_at_ms, answered) if t is not None and t <= as_of]
-    clock = request.clock()
-    late = overdue_ms(clock, as_of) if clock is not None else 0  # at the answer, how late it came
-    counted = clock is not None and (answered is not None or late > 0)
+    late = _late(request, started_at_ms, as_of)  # at the answer, how late it came
+    has_clock = bool(request.period_ms)
+    counted = has_clock and (answered is not None or late > 0)
     return _Standing(
         hours_to_acknowledgement=max(0, min(acknowledged) - started_at_ms) / _HOUR_MS if acknowledged else None,
         days_to_answer=None if answered is None else max(0, answered - started_at_ms) / _DAY_MS,
         due_counted=counted,
         in_time=counted and answered is not None and late == 0,
-        open_overdue=clock is not None and answered is None and late > 0,
+        open_overdue=has_clock and answered is None and late > 0,
     )
+
+
+def _late(request: RequestFacts, started_at_ms: int, as_of: int) -> int:
+    """How late the answer was (or is, while none came) at ``as_of``; 0 without a deadline. A clock
+    never stopped is simple arithmetic; one that stopped is asked of ``clocks``."""
+    if not request.period_ms:
+        return 0
+    if request.stops:
+        clock = request.clock()
+        return overdue_ms(clock, as_of) if clock is not None else 0
+    end = as_of if request.answered_at_ms is None else min(as_of, request.answered_at_ms)
+    return max(0, end - started_at_ms - request.period_ms)
 
 
 def _answer_days(standings: Iterable[_Standing]) -> tuple[float, ...]:
@@ -622,14 +635,17 @@ def _in_time(standings: Sequence[_Standing]) -> tuple[int, int]:
     return sum(s.in_time for s in standings), sum(s.due_counted for s in standings)
 
 
-def i2_response_times(links: Iterable[LinkFacts], period: Period, *, now_ms: int) -> Measured:
+def i2_response_times(
+    links: Iterable[LinkFacts], period: Period, *, now_ms: int, partners: Iterable[str] | None = None
+) -> Measured:
     """I2: requests received in the period, per direction, by partner and kind; how long their
     acknowledgement and answer took, the share answered in time, and those open past due, as they
     stood at the period's end (or now)."""
     as_of = _as_of(period, now_ms)
     links = list(links)
     # Every partner of the node's links, so a partner with no requests shows its zeros.
-    partners = partner_dimension(lk.partner_state for lk in links) if links else None
+    states = set(partners) if partners is not None else {lk.partner_state for lk in links}
+    partner_dim = partner_dimension(states) if states else None
     tables: list[tuple[str, Table]] = []
     counts: list[tuple[str, int]] = []
     ratios: list[tuple[str, int, int]] = []
@@ -647,8 +663,8 @@ def i2_response_times(links: Iterable[LinkFacts], period: Period, *, now_ms: int
                     items.append((lk.partner_state, r.kind))
                     by_partner.setdefault(lk.partner_state, []).append((r.kind, _standing(r, started, as_of)))
         every = [s for rows in by_partner.values() for _, s in rows]
-        if partners is not None:
-            table = Table.tally((partners, REQUEST_KIND), items, counted="messages")
+        if partner_dim is not None:
+            table = Table.tally((partner_dim, REQUEST_KIND), items, counted="messages")
             tables.append((f"{direction}.by_partner_and_kind", table))
         counts += [
             (f"{direction}.requests", len(items)),
@@ -892,12 +908,19 @@ def i12_governance(links: Iterable[LinkFacts], audit: Iterable[audit_pb2.AuditEv
 
 
 def compute(
-    links: Sequence[LinkFacts], audit: Sequence[audit_pb2.AuditEvent], period: Period, *, now_ms: int
+    links: Sequence[LinkFacts],
+    audit: Sequence[audit_pb2.AuditEvent],
+    period: Period,
+    *,
+    now_ms: int,
+    partners: Iterable[str] | None = None,
 ) -> list[tuple[Definition, Measured]]:
-    """Every indicator of ``DEFINITIONS`` for ``period``, in order."""
+    """Every indicator of ``DEFINITIONS`` for ``period``, in order. ``partners``: the partner States
+    the tables list (default: those of ``links``), so leaving out links that bear nothing on the
+    period (``for_period``) leaves every output as it was."""
     measured = {
         "I1": i1_guardian(links, period, now_ms=now_ms),
-        "I2": i2_response_times(links, period, now_ms=now_ms),
+        "I2": i2_response_times(links, period, now_ms=now_ms, partners=partners),
         "I3": i3_gate(links, period),
         "I4": i4_detentions(links, period, now_ms=now_ms),
         "I5": i5_disappearances(links, period),
@@ -910,3 +933,49 @@ def compute(
         "I12": i12_governance(links, audit, period),
     }
     return [(d, measured[d.id]) for d in DEFINITIONS]
+
+
+# ---------------------------------------------------------------------------------------------
+# Which links a period's indicators read
+
+_LOOKBACK_MONTHS = 15  # I6's cohort: handovers 12 to 15 months before the period's end
+
+
+def span(link: LinkFacts) -> tuple[int, int]:
+    """The first and the last moment the link's facts name, the last only when the link has ended
+    (its stage is terminal; 0 while it runs): every indicator counts a link only for something
+    that happened between them, or for being open at a moment."""
+    times = [link.identified_at_ms, link.guardian_appointed_at_ms, link.agreed_at_ms, link.departed_at_ms]
+    times += [link.handed_over_at_ms, link.closed_at_ms, *link.detentions_ms]
+    times += [at for at, _ in link.history]
+    times += [t for ep in link.missing for t in (ep.start_ms, ep.found_ms)]
+    for r in link.requests:
+        times += [t for t in (r.started_at_ms, r.acknowledged_at_ms, r.answered_at_ms, r.withdrawn_at_ms) if t]
+        times += [t for stop in r.stops for t in stop if t]
+    known = [t for t in times if t]
+    if not known:
+        return 0, 0
+    ended = bool(link.history) and link.history[-1][1] in TERMINAL
+    return min(known), max(known) if ended else 0
+
+
+def bears_on(first_ms: int, last_ms: int, period: Period) -> bool:
+    """Whether a link of that ``span`` can count in any indicator of ``period``: it began before the
+    period's end, and it had not ended 15 months before it (I6 looks that far back). 0: unknown."""
+    begun = first_ms == 0 or first_ms < period.end_ms
+    return begun and (last_ms == 0 or last_ms >= _months_before(period.end_ms, _LOOKBACK_MONTHS))
+
+
+def requests_in(link: LinkFacts, period: Period) -> LinkFacts:
+    """The link with only the requests received in ``period`` (the only ones I2 counts)."""
+    kept = tuple(r for r in link.requests if r.started_at_ms is not None and period.contains(r.started_at_ms))
+    return link if len(kept) == len(link.requests) else dataclasses.replace(link, requests=kept)
+
+
+def for_period(links: Iterable[LinkFacts], period: Period) -> list[LinkFacts]:
+    """The links ``compute`` needs for ``period`` (a child's links together: one that bears on the
+    period keeps its siblings), each with only the requests received in it. Computing over these,
+    with the same ``partners``, gives what computing over all of them gives."""
+    links = list(links)
+    cases = {lk.case_id for lk in links if bears_on(*span(lk), period)}
+    return [requests_in(lk, period) for lk in links if lk.case_id in cases]

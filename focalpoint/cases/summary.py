@@ -41,7 +41,7 @@ from focalpoint.cases.clocks import (
     guardian_wake_ms,
     rung_at_ms,
 )
-from focalpoint.cases.indicators import LinkFacts
+from focalpoint.cases.indicators import LinkFacts, RequestFacts
 from focalpoint.cases.requests import TrackedRequest
 from focalpoint.cases.stages import Stage
 from focalpoint.errors import UsageError
@@ -59,7 +59,7 @@ __all__ = [
     "wake_ms",
 ]
 
-_FORMAT = 1  # raise when what a summary means changes without its classes changing shape
+_FORMAT = 2  # raise when what a summary means changes without its classes changing shape
 
 
 class StaleSummary(ValueError):
@@ -86,6 +86,11 @@ class LinkSummary:
     minority: str = ""
     guardian_deadline_hours: int = 24
     settles_at_ms: int | None = None  # a CLOSING link closes unilaterally then
+    # Which periods' indicators the link can count in (``indicators.span``, ``bears_on``), and the
+    # child it is about, so a report skips what a period does not need without rebuilding it.
+    case_id: str = ""
+    first_ms: int = 0
+    last_ms: int = 0
 
     @property
     def done_map(self) -> dict[bytes, frozenset[tuple[Level, int]]]:
@@ -234,6 +239,11 @@ _HINTS = get_type_hints(LinkSummary)
 _HEAD_CODEC = [Codec.of(_HINTS[name]) for name in _HEAD]
 _FACTS, _TRACKED, _DONE = (Codec.of(_HINTS[name]) for name in _PARTS)
 _AT = {name: i for i, name in enumerate(_HEAD)}
+_ONE_TRACKED = Codec.of(TrackedRequest)
+_REQUESTS_AT = [f.name for f in dataclasses.fields(LinkFacts)].index("requests")
+_STARTED_AT = [f.name for f in dataclasses.fields(RequestFacts)].index("started_at_ms")
+_ANSWERED_AT = [f.name for f in dataclasses.fields(TrackedRequest)].index("answered_at_ms")
+_T_STARTED_AT = [f.name for f in dataclasses.fields(TrackedRequest)].index("started_at_ms")
 
 
 def _to(codec: Codec, value: Any) -> Any:
@@ -247,19 +257,54 @@ def _back(codec: Codec, value: Any) -> Any:
 def encode(summary: LinkSummary) -> bytes:
     head = tuple(_to(c, getattr(summary, name)) for name, c in zip(_HEAD, _HEAD_CODEC, strict=True))
     parts = tuple(_to(c, getattr(summary, name)) for name, c in zip(_PARTS, (_FACTS, _TRACKED, _DONE), strict=True))
-    return marshal.dumps((SHAPE, head, *parts), 4)
+    # Each part marshalled apart, so a reader loads only the parts it asks for.
+    return marshal.dumps((SHAPE, head, *(marshal.dumps(p, 4) for p in parts)), 4)
 
 
 class SummaryView:
     """A stored summary as read: its head (case reference, partner, unit, stage, whether closed)
     at once, each of its parts rebuilt only when asked for."""
 
-    __slots__ = ("_done", "_facts", "_head", "_tracked")
+    __slots__ = ("_done", "_facts", "_head", "_tracked", "raw")
 
-    def __init__(self, head: tuple[Any, ...], facts: Any, tracked: Any, done: Any) -> None:
+    def __init__(self, head: tuple[Any, ...], facts: Any, tracked: Any, done: Any, raw: bytes = b"") -> None:
         if len(head) != len(_HEAD):
             raise StaleSummary("a stored summary's head does not fit its class")
-        self._head, self._facts, self._tracked, self._done = head, facts, tracked, done
+        self._head, self._facts, self._tracked, self._done = head, facts, tracked, done  # (marshalled)
+        self.raw = raw  # the summary as stored (opened), to read again later without keeping this
+
+    @property
+    def case_id(self) -> str:
+        return str(self._head[_AT["case_id"]])
+
+    @property
+    def first_ms(self) -> int:
+        return int(self._head[_AT["first_ms"]])
+
+    @property
+    def last_ms(self) -> int:
+        return int(self._head[_AT["last_ms"]])
+
+    def facts_in(self, start_ms: int, end_ms: int) -> LinkFacts:
+        """The facts with only the requests received in [start_ms, end_ms) (the only ones a period's
+        I2 counts), left out before they are rebuilt."""
+        facts = _loaded(self._facts)
+        try:
+            requests = facts[_REQUESTS_AT]
+            kept = tuple(r for r in requests if r[_STARTED_AT] is not None and start_ms <= r[_STARTED_AT] < end_ms)
+        except (TypeError, IndexError) as e:
+            raise StaleSummary("a stored summary's facts do not fit their class") from e
+        if len(kept) != len(requests):
+            facts = (*facts[:_REQUESTS_AT], kept, *facts[_REQUESTS_AT + 1 :])
+        return _rebuilt(_FACTS, facts)  # type: ignore[no-any-return]
+
+    def open_tracked(self) -> tuple[TrackedRequest, ...]:
+        """The tracked requests not yet answered that have started (the ageing report's)."""
+        try:
+            raw = [t for t in _loaded(self._tracked) if t[_ANSWERED_AT] is None and t[_T_STARTED_AT] is not None]
+        except (TypeError, IndexError) as e:
+            raise StaleSummary("a stored summary's requests do not fit their class") from e
+        return tuple(_rebuilt(_ONE_TRACKED, t) for t in raw)
 
     @property
     def unit(self) -> str:
@@ -286,18 +331,31 @@ class SummaryView:
         return int(self._head[_AT["stage_since_ms"]])
 
     def done_map(self) -> dict[bytes, frozenset[tuple[Level, int]]]:
-        return dict(_rebuilt(_DONE, self._done))
+        return dict(self.done_pairs())
 
     def facts(self) -> LinkFacts:
-        return _rebuilt(_FACTS, self._facts)  # type: ignore[no-any-return]
+        return _rebuilt(_FACTS, _loaded(self._facts))  # type: ignore[no-any-return]
 
     def tracked(self) -> tuple[TrackedRequest, ...]:
-        return _rebuilt(_TRACKED, self._tracked)  # type: ignore[no-any-return]
+        return _rebuilt(_TRACKED, _loaded(self._tracked))  # type: ignore[no-any-return]
 
     def summary(self) -> LinkSummary:
         """The whole summary."""
         head = {name: _rebuilt(c, v) for name, c, v in zip(_HEAD, _HEAD_CODEC, self._head, strict=True)}
-        return LinkSummary(facts=self.facts(), tracked=self.tracked(), done=_rebuilt(_DONE, self._done), **head)
+        return LinkSummary(facts=self.facts(), tracked=self.tracked(), done=self.done_pairs(), **head)
+
+    def done_pairs(self) -> tuple[tuple[bytes, frozenset[tuple[Level, int]]], ...]:
+        return _rebuilt(_DONE, _loaded(self._done))  # type: ignore[no-any-return]
+
+
+def _loaded(part: Any) -> Any:
+    """A part of a summary as marshal left it (each part is marshalled apart, loaded when read)."""
+    if not isinstance(part, bytes):
+        raise StaleSummary("a stored summary's part does not read")
+    try:
+        return marshal.loads(part)  # noqa: S302 (inside a summary the node sealed itself, opened first)
+    except (ValueError, EOFError, TypeError) as e:
+        raise StaleSummary("a stored summary's part does not read") from e
 
 
 def _rebuilt(codec: Codec, value: Any) -> Any:
@@ -319,7 +377,7 @@ def read(raw: bytes) -> SummaryView:
         raise StaleSummary("a stored summary of another version")
     if not isinstance(head, tuple):
         raise StaleSummary("a stored summary's head does not read")
-    return SummaryView(head, facts, tracked, done)
+    return SummaryView(head, facts, tracked, done, raw)
 
 
 def decode(raw: bytes) -> LinkSummary:

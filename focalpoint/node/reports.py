@@ -20,8 +20,8 @@ import structlog
 
 from focalpoint.cases.ageing import AggregateView, LinkAgeing, RowView, link_ageing, report
 from focalpoint.cases.disclosure import IndicatorOutput, Period, publish, unsuppressed_for_own_unit
-from focalpoint.cases.indicators import LinkFacts, compute
-from focalpoint.cases.summary import SummaryView
+from focalpoint.cases.indicators import LinkFacts, bears_on, compute
+from focalpoint.cases.summary import SummaryView, read
 from focalpoint.errors import PreconditionFailed, UsageError
 from focalpoint.node.casework import CaseWork
 from focalpoint.node.ports import Clock
@@ -67,9 +67,36 @@ class Reports:
         entry = directory.states.get(node.state) if node is not None else None
         return (entry.code_list_version if entry is not None else "") or "unknown"
 
-    async def links(self, unit: str | None) -> tuple[list[LinkFacts], int]:
-        """The facts of every link of ``unit`` (None: every link), and how many could not be read."""
-        return await self._summaries.every(unit, SummaryView.facts)
+    async def links(self, unit: str | None, period: Period | None = None) -> tuple[list[LinkFacts], int]:
+        """The facts of every link of ``unit`` (None: every link), and how many could not be read;
+        with ``period``, only those its indicators need (``indicators.for_period``)."""
+        facts, unreadable, _ = await self._for(unit, period)
+        return facts, unreadable
+
+    async def _for(self, unit: str | None, period: Period | None) -> tuple[list[LinkFacts], int, set[str]]:
+        """As ``links``, and the partner States of every link read (the tables list them all).
+
+        A link that bears on the period is rebuilt with only the requests received in it; one that
+        does not is kept as stored and rebuilt only if another link of its child's case bears on it."""
+        if period is None:
+            facts, unreadable = await self._summaries.every(unit, SummaryView.facts)
+            return facts, unreadable, {f.partner_state for f in facts}
+        start, end = period.start_ms, period.end_ms
+        partners: set[str] = set()
+        cases: set[str] = set()
+        aside: list[tuple[str, bytes]] = []
+
+        def project(view: SummaryView) -> LinkFacts | None:
+            partners.add(view.partner_state)
+            if bears_on(view.first_ms, view.last_ms, period):
+                cases.add(view.case_id)
+                return view.facts_in(start, end)
+            aside.append((view.case_id, view.raw))
+            return None
+
+        facts, unreadable = await self._summaries.every(unit, project)
+        facts += [read(raw).facts_in(start, end) for case_id, raw in aside if case_id in cases]
+        return facts, unreadable, partners
 
     async def ageing(self, view: str, unit: str = "") -> Ageing:
         """The ageing report's ``view`` (``focalpoint.cases.ageing.VIEWS``) now: the unit view over
@@ -87,7 +114,7 @@ class Reports:
                 unit=s.unit,
                 stage=s.stage,
                 stage_since_ms=s.stage_since_ms,
-                tracked=s.tracked(),
+                tracked=s.open_tracked(),
                 done=s.done_map(),
                 now_ms=now,
             )
@@ -121,7 +148,7 @@ class Reports:
                 "a national indicator is computed only for a period that has ended; a running period "
                 "computed twice would show the difference of the days between"
             )
-        links, unreadable = await self.links(None)
+        links, unreadable, partners = await self._for(None, period)
         audit = await self.audit(period)
         version = self._code_list_version()
         outputs = tuple(
@@ -135,7 +162,7 @@ class Reports:
                 measure=d.measure,
                 now_ms=now,
             )
-            for d, measured in compute(links, audit, period, now_ms=now)
+            for d, measured in compute(links, audit, period, now_ms=now, partners=partners)
         )
         return Indicators(outputs, unreadable)
 
@@ -145,7 +172,7 @@ class Reports:
         if not unit:
             raise UsageError("an own-unit dashboard needs an account with a unit")
         now = self._clock()
-        links, unreadable = await self.links(unit)
+        links, unreadable, partners = await self._for(unit, period)
         version = self._code_list_version()
         outputs = tuple(
             unsuppressed_for_own_unit(
@@ -158,6 +185,6 @@ class Reports:
                 node_id=self._work.me,
                 measure=d.measure,
             )
-            for d, measured in compute(links, [], period, now_ms=now)
+            for d, measured in compute(links, [], period, now_ms=now, partners=partners)
         )
         return Indicators(outputs, unreadable)

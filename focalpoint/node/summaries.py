@@ -18,13 +18,14 @@ which stay the only source of truth. Losing every summary costs time, never data
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import structlog
 
 from focalpoint.cases.events import Event
-from focalpoint.cases.indicators import link_facts
+from focalpoint.cases.indicators import link_facts, span
 from focalpoint.cases.requests import TrackedRequest, done_steps, tracked_requests
 from focalpoint.cases.stages import Side, Stage
 from focalpoint.cases.state import LinkState
@@ -82,6 +83,8 @@ def summarise(
     settles = None
     if state.stage is Stage.CLOSING and state.closure_at_ms:
         settles = state.closure_at_ms + rules.closure_response_days * _DAY_MS
+    facts = link_facts(state, events, case_id=row.case_id, rules=rules, tracked=tracked)
+    first, last = span(facts)
     return LinkSummary(
         case_ref=row.case_ref,
         partner_state=row.partner_state,
@@ -89,7 +92,7 @@ def summarise(
         stage=row.stage,
         stage_since_ms=row.stage_since_ms,
         closed=row.closed,
-        facts=link_facts(state, events, case_id=row.case_id, rules=rules, tracked=tracked),
+        facts=facts,
         tracked=tuple(tracked),
         done=tuple(sorted(done_steps(events).items())),
         identifying=row.our_side is Side.IS,
@@ -98,6 +101,9 @@ def summarise(
         minority=state.minority,
         guardian_deadline_hours=rules.guardian_deadline_hours,
         settles_at_ms=settles,
+        case_id=row.case_id,
+        first_ms=min((t for t in (first, row.created_at_ms) if t), default=0),
+        last_ms=last,
     )
 
 
@@ -166,11 +172,18 @@ class Summaries:
         unreadable = rebuilt = 0
         after = ""
         read_rows = 0
+        # The next page is read on the store's thread while this one is rebuilt on ours.
+        pending = asyncio.ensure_future(self._store.cases.summaries(limit=_PAGE, after=after))
         while read_rows < MAX_LINKS:
-            page = await self._store.cases.summaries(limit=_PAGE, after=after)
+            page = await pending
             if not page:
                 break
             read_rows += len(page)
+            ids = [r.link_id for r in page if r.link_id]
+            more = len(page) == _PAGE and bool(ids) and ids[-1] > after
+            if more:
+                after = ids[-1]
+                pending = asyncio.ensure_future(self._store.cases.summaries(limit=_PAGE, after=after))
             for row in page:
                 if isinstance(row, DamagedLink):
                     unreadable += 1
@@ -191,10 +204,10 @@ class Summaries:
                     continue
                 if kept is not None:
                     out.append(kept)
-            ids = [r.link_id for r in page if r.link_id]
-            if len(page) < _PAGE or not ids or ids[-1] <= after:
+            if not more:
                 break
-            after = ids[-1]
+        if not pending.done():  # the bound was reached with a page still being read
+            pending.cancel()
         if rebuilt:
             log.info("summaries_rebuilt", count=rebuilt)
         if unreadable:

@@ -26,6 +26,7 @@ from focalpoint.cases.indicators import (
     RequestFacts,
     ageing_bucket,
     compute,
+    for_period,
     i1_guardian,
     i2_response_times,
     i3_gate,
@@ -692,3 +693,13 @@ def test_national_outputs_never_show_a_count_from_1_to_9_nor_a_minimum_or_maximu
         for f in out.figures:
             assert not (f.kind == "count" and isinstance(f.value, int) and 1 <= f.value < K)
             assert not re.search(r"(^|[._])(min|max)", f.name)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_population(), st.sampled_from([Q3, Period(2026), Period(2025, 4)]))
+def test_the_links_a_period_needs_give_every_output_all_links_give(links: list[LinkFacts], period: Period) -> None:
+    partners = sorted({lk.partner_state for lk in links})
+    kept = for_period(links, period)
+    assert compute(kept, [], period, now_ms=AFTER, partners=partners) == compute(
+        links, [], period, now_ms=AFTER, partners=partners
+    )

@@ -127,10 +127,21 @@ _SUMMARY_COLUMNS: tuple[Column, ...] = (
 
 
 def _summary(row: Any) -> SummaryRow | DamagedLink:
-    reason = bad_column(row, _SUMMARY_COLUMNS)
-    if reason:
-        return DamagedLink(row[0], row[1] if isinstance(row[1], str) else "", reason)
-    return SummaryRow(*row[1:])
+    # The common case checked inline (a report reads every row); anything else is told apart by
+    # ``bad_column``, which names the column.
+    _, link_id, state, generation, built_from, context, wake, summary = row
+    if (
+        type(link_id) is str
+        and type(state) is str
+        and type(generation) is int
+        and type(built_from) is int
+        and type(context) is str
+        and (wake is None or type(wake) is int)
+        and type(summary) is bytes
+    ):
+        return SummaryRow(link_id, state, generation, built_from, context, wake, summary)
+    reason = bad_column(row, _SUMMARY_COLUMNS) or "a column holds a value of the wrong type"
+    return DamagedLink(row[0], link_id if isinstance(link_id, str) else "", reason)
 
 
 def _link(row: Any) -> LinkRow | DamagedLink:
