@@ -62,11 +62,13 @@ __all__ = [
     "elapsed_fraction",
     "emergency_unacknowledged",
     "guardian_steps",
+    "guardian_wake_ms",
     "handover_steps",
     "is_stopped",
     "ladder_steps",
     "overdue_ms",
     "response_due_for",
+    "rung_at_ms",
     "running_ms",
     "stopped_ms",
 ]
@@ -407,6 +409,23 @@ def _wall_time_at(clock: Clock, run_ms: int, now_ms: int) -> int | None:
     return at if at <= _end(clock, now_ms) else None
 
 
+def rung_at_ms(clock: Clock, run_ms: int) -> int | None:
+    """When the clock will have run ``run_ms``, if no stop begins meanwhile (stops already closed
+    are skipped over; None before receipt or while a stop is open: its end is not known yet)."""
+    if clock.started_at_ms is None or any(end is None for _, end in clock.stops):
+        return None
+    t, remaining = clock.started_at_ms, run_ms
+    for a, b in _merged_stops(clock, _FAR):
+        if a - t >= remaining:
+            break
+        remaining -= a - t
+        t = b
+    return t + remaining
+
+
+_FAR = 1 << 62
+
+
 # --- the ladder --------------------------------------------------------------------------------
 
 
@@ -621,6 +640,30 @@ def guardian_steps(
         if (Level.GUARDIAN_DAILY, days) not in done:
             out.append(Step(Level.GUARDIAN_DAILY, breach_at + days * DAY_MS, (Action.NOTIFY_FOCAL_POINT_HEAD,), days))
     return out
+
+
+def guardian_wake_ms(
+    identified_at_ms: int,
+    appointed_at_ms: int | None,
+    minority: str,
+    deadline_hours: int,
+    now_ms: int,
+    done: frozenset[tuple[Level, int]],
+) -> int | None:
+    """When ``guardian_steps`` next has a step to give, after ``now_ms`` or at it (None: the
+    ladder is over: an adult, or a guardian appointed)."""
+    if minority == "VERIFIED_ADULT" or (appointed_at_ms is not None and appointed_at_ms <= now_ms):
+        return None
+    rungs = _guardian_rungs(identified_at_ms, deadline_hours)
+    pending = [at for at, level, _ in rungs if (level, 0) not in done]
+    breach_at = rungs[-1][0]
+    days = (now_ms - breach_at) // DAY_MS if now_ms >= breach_at + DAY_MS else 0
+    if days >= 1 and (Level.GUARDIAN_DAILY, days) not in done:
+        pending.append(breach_at + days * DAY_MS)  # today's, not taken yet
+    pending.append(breach_at + (days + 1) * DAY_MS)
+    if appointed_at_ms is not None:
+        pending.append(appointed_at_ms)  # the ladder ends then: look again
+    return min(pending)
 
 
 # --- the guide ----------------------------------------------------------------------------------

@@ -80,6 +80,7 @@ _ACKS = "applied_acks"
 _ANSWERED_KINDS = frozenset({"amendment", "withdrawal"})
 _EVENT_PURPOSE = b"focalpoint.case-event"
 _LINK_PURPOSE = b"focalpoint.case-link"
+_SUMMARY_PURPOSE = b"focalpoint.case-summary"
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,10 +140,31 @@ class CaseWork:
 
     def _agreements(self, link: LinkRow) -> list[AgreementInfo]:
         """The agreements between the link's two States, in directory order."""
+        return self._agreements_with(link.partner_state)
+
+    def _agreements_with(self, partner_state: str) -> list[AgreementInfo]:
         directory = self._directory()
         mine = directory.node(self._me)
-        pair = {mine.state if mine else "", link.partner_state}
+        pair = {mine.state if mine else "", partner_state}
         return [a for a in directory.agreements.values() if pair <= a.parties]
+
+    def rules_context(self, partner_state: str) -> str:
+        """A digest of what the agreements with ``partner_state`` give a link's derived data (their
+        statuses, the case rules and kind deadlines of the one in force) and of this node's State:
+        a link summary built under another digest is built again (``focalpoint.node.summaries``)."""
+        agreements = self._agreements_with(partner_state)
+        chosen = next(
+            (a for a in agreements if a.status in (AgreementStatus.IN_FORCE, AgreementStatus.SUSPENDED)), None
+        )
+        text = repr(
+            (
+                self._my_state(),
+                sorted(a.status.value for a in agreements),
+                chosen.case_rules if chosen is not None else None,
+                sorted(chosen.kind_deadlines.items()) if chosen is not None else (),
+            )
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def suspended(self, link: LinkRow) -> bool:
         """Whether the agreement between the link's two States is suspended (and none other in force)."""
@@ -595,6 +617,14 @@ class CaseWork:
 
     def _seal_link(self, link_id: str) -> bytes:
         return self._cipher.seal(b"{}", purpose=_LINK_PURPOSE, message_id=link_id.encode())
+
+    def seal_summary(self, link_id: str, raw: bytes) -> bytes:
+        """A link's summary sealed for the case store, bound to the link."""
+        return self._cipher.seal(raw, purpose=_SUMMARY_PURPOSE, message_id=link_id.encode())
+
+    def open_summary(self, link_id: str, sealed: bytes) -> bytes:
+        """A link's stored summary opened (raises DamagedData when it fails its integrity check)."""
+        return self._cipher.open(sealed, purpose=_SUMMARY_PURPOSE, message_id=link_id.encode())
 
     def new_event(self, link_id: str, event: Event) -> NewCaseEvent:
         """The event sealed for the case store."""

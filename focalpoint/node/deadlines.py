@@ -1,9 +1,12 @@
 """The node acts on deadlines: reminders, escalations, the guardian ladder, unanswered emergencies.
 
-Why this module exists: a clock nobody watches is a statement, not accountability. ``scan`` walks
-the open links (bounded pages, as the worklist), reads each link's requests and their clocks
-(``focalpoint.cases.requests``) and takes each rung of the ladder that has fallen due
-(``focalpoint.cases.clocks``), on either side of a request:
+Why this module exists: a clock nobody watches is a statement, not accountability. ``scan`` visits
+the links whose stored summary says a step may have fallen due, or that must be summarised again
+(``focalpoint.node.summaries``: a link that changed, a wake-up time come, a partner's agreement
+changed), so a scan costs what is due, not the size of the store. It reads each such link's
+requests and their clocks (``focalpoint.cases.requests``), takes each rung of the ladder that has
+fallen due (``focalpoint.cases.clocks``) on either side of a request, and stores the link's summary
+with its next wake-up time:
 
 - local steps tell this node's own people through the ``Notifier``: the request's assignee (the
   link's assigned officers, else its unit's officers), the unit's supervisors, the focal-point
@@ -58,7 +61,6 @@ from focalpoint.cases.requests import (
     levels_done,
     reminded_about,
     request_steps,
-    tracked_requests,
 )
 from focalpoint.cases.stages import ACTIVE, Side
 from focalpoint.cases.state import LinkState
@@ -67,6 +69,7 @@ from focalpoint.node.accounts import Accounts
 from focalpoint.node.casedesk import CaseDesk
 from focalpoint.node.casework import CaseWork
 from focalpoint.node.ports import Clock, Notifier
+from focalpoint.node.summaries import Summaries, link_requests
 from focalpoint.storage.base import CaseWrite, LinkRow, Store
 
 __all__ = [
@@ -99,7 +102,6 @@ _EVENTS = {
     Level.GUARDIAN_DAILY: "guardian:daily",
     Level.HANDOVER_OVERDUE: "handover:overdue",
 }
-_PAGE = 200
 _MAX_LINKS = 100_000
 
 
@@ -163,46 +165,57 @@ class Deadlines:
         self._clock = clock_ms
         self._max_links = max_links
         self._lock = asyncio.Lock()
+        self._summaries = Summaries(work=work, store=store, clock_ms=clock_ms)
 
     # -- the scan ---------------------------------------------------------------------------------
 
     async def scan(self, now_ms: int | None = None) -> Scan:
-        """Take every rung due at ``now_ms`` (default: now) on the open links, at most ``max_links``."""
+        """Take every rung due at ``now_ms`` (default: now) on the links whose summary says a step
+        may be due or must be built again (``focalpoint.node.summaries``), at most ``max_links``."""
         async with self._lock:
             now = self._clock() if now_ms is None else now_ms
             await self._work.catch_up()
+            contexts = self._summaries.contexts(await self._store.cases.partner_states())
             total = Scan()
-            before: tuple[int, str] | None = None
-            seen = 0
-            while seen < self._max_links:
-                rows = await self._store.cases.worklist(None, limit=_PAGE, before=before)
-                for row in rows:
-                    if isinstance(row, LinkRow):
-                        try:
-                            done = await self._scan_link(row, now)
-                        except FocalpointError as e:  # one link must not stop the others
-                            log.warning("deadline_scan_failed", link=row.link_id, error=type(e).__name__)
-                            continue
-                        total = Scan(
-                            total.links + 1,
-                            total.steps + done.steps,
-                            total.reminders + done.reminders,
-                            total.noted + done.noted,
-                        )
-                seen += len(rows)
-                readable = [r for r in rows if isinstance(r, LinkRow)]
-                # A damaged row has no sort key: page on from the last readable one, so one damaged
-                # link at a page's end never hides the open links after it.
-                if len(rows) < _PAGE or not readable or (readable[-1].updated_at_ms, readable[-1].link_id) == before:
-                    break
-                before = (readable[-1].updated_at_ms, readable[-1].link_id)
+            for link_id in await self._store.cases.summaries_due(now, contexts, self._max_links):
+                try:
+                    done = await self._visit(link_id, now)
+                except FocalpointError as e:  # one link must not stop the others
+                    log.warning("deadline_scan_failed", link=link_id, error=type(e).__name__)
+                    continue
+                total = Scan(
+                    total.links + done.links,
+                    total.steps + done.steps,
+                    total.reminders + done.reminders,
+                    total.noted + done.noted,
+                )
             return total
 
-    async def _scan_link(self, link: LinkRow, now: int) -> Scan:
-        events = await self._work.events(link)
-        events = await self._track_suspension(link, events, now)
-        state = await self._work.state(link, events=events)
-        tracked = await self._tracked(link, events, state)
+    async def _visit(self, link_id: str, now: int) -> Scan:
+        """Take the link's due steps, then store its summary. A pass that wrote (a step, a
+        reminder noted, a suspension seen) reads the link once more to summarise what it wrote."""
+        total = Scan()
+        for _ in range(2):
+            stored = await self._store.cases.summary(link_id)
+            link = await self._store.cases.link(link_id)
+            if stored is None or link is None:
+                break
+            events = await self._work.events(link)
+            if not link.closed:
+                events = await self._track_suspension(link, events, now)
+            state = await self._work.state(link, events=events)
+            tracked = await link_requests(self._work, self._store, link, events, state)
+            done = Scan(1) if link.closed else await self._scan_link(link, events, state, tracked, now)
+            total = Scan(1, total.steps + done.steps, total.reminders + done.reminders, total.noted + done.noted)
+            after = await self._store.cases.summary(link_id)
+            if after is not None and after.generation == stored.generation:  # nothing written since
+                await self._summaries.save(link, stored.generation, events, state, tracked, now_ms=now)
+                break
+        return total
+
+    async def _scan_link(
+        self, link: LinkRow, events: list[Event], state: LinkState, tracked: Sequence[TrackedRequest], now: int
+    ) -> Scan:
         done = done_steps(events)
         steps = reminders = noted = 0
         for t in tracked:
@@ -391,34 +404,6 @@ class Deadlines:
                 breached=(appointed if appointed is not None else now) > deadline,
             )
         return LinkDeadlines(requests, guardian)
-
-
-async def link_requests(
-    work: CaseWork, store: Store, link: LinkRow, events: Sequence[Event], state: LinkState
-) -> list[TrackedRequest]:
-    """The link's requests with their clocks (``tracked_requests``), started at the receipts the
-    node holds; shared by the ladder scan and the ageing report so both read the same clocks."""
-    agreement, case_rules = work.agreement_deadlines(link)
-    return tracked_requests(
-        events,
-        receipts=await _receipts(store, link),
-        agreement=agreement,
-        case_rules=case_rules,
-        ignore=frozenset(f.message_id for f in state.flagged),
-    )
-
-
-async def _receipts(store: Store, link: LinkRow) -> dict[bytes, int]:
-    """When the recipient signed for each message of the link: the partner's receipt that closed
-    our outbox row, our own receipt when we stored the partner's message."""
-    out: dict[bytes, int] = {}
-    for sent in await store.outbox.of_case(link.case_ref):
-        if sent.recipient == link.partner_node and sent.delivered_at_ms is not None:
-            out[sent.message_id] = sent.delivered_at_ms
-    for received in await store.inbox.of_case(link.case_ref):
-        if received.sender == link.partner_node:
-            out[received.message_id] = received.received_at_ms
-    return out
 
 
 def _due(t: TrackedRequest, now: int) -> int | None:

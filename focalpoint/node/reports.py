@@ -1,8 +1,9 @@
-"""Indicators from this node's own case events (docs/indicators.md): read every link once, fold it,
-compute, and put each indicator through disclosure control.
+"""Indicators and the ageing report from this node's own case events (docs/indicators.md): read
+every link once, compute, and put each indicator through disclosure control.
 
-Each link is read page by page from the case store (closed ones too), its events folded once and
-turned into ``LinkFacts`` (``focalpoint.cases.indicators``); no case-level data leaves the node for
+Each link is read as its stored summary (``focalpoint.node.summaries``: its ``LinkFacts``, its
+requests and their clocks, built from its events by the same functions as a fold, and built again
+from them whenever they changed), closed links too; no case-level data leaves the node for
 statistics. A link whose events cannot be read is left out and counted, never guessed at. I12
 also reads the audit log of the period (newest first, stopping at the period's start).
 
@@ -17,25 +18,21 @@ from dataclasses import dataclass
 
 import structlog
 
-from focalpoint.cases.ageing import AggregateView, LinkAgeing, RowView, link_ageing, report
+from focalpoint.cases.ageing import AggregateView, RowView, link_ageing, report
 from focalpoint.cases.disclosure import IndicatorOutput, Period, publish, unsuppressed_for_own_unit
-from focalpoint.cases.indicators import LinkFacts, compute, link_facts
-from focalpoint.cases.requests import done_steps
-from focalpoint.errors import DamagedData, PreconditionFailed, UsageError
+from focalpoint.cases.indicators import LinkFacts, compute
+from focalpoint.errors import PreconditionFailed, UsageError
 from focalpoint.node.casework import CaseWork
-from focalpoint.node.deadlines import link_requests
 from focalpoint.node.ports import Clock
-from focalpoint.storage.base import DamagedLink, LinkRow, Store
+from focalpoint.node.summaries import MAX_LINKS, Summaries
+from focalpoint.storage.base import Store
 from focalpoint.v1 import audit_pb2
 
 __all__ = ["MAX_AUDIT_EVENTS", "MAX_LINKS", "Ageing", "Indicators", "Reports"]
 
 log = structlog.get_logger("focalpoint.node")
 
-_PAGE = 200
 _AUDIT_PAGE = 1000
-MAX_LINKS = 200_000
-"""Links read for one computation at most (a node holds far fewer; the bound keeps a call finite)."""
 MAX_AUDIT_EVENTS = 2_000_000
 """Audit events read for I12 at most."""
 
@@ -61,6 +58,7 @@ class Reports:
         self._work = work
         self._store = store
         self._clock = clock_ms
+        self._summaries = Summaries(work=work, store=store, clock_ms=clock_ms)
 
     def _code_list_version(self) -> str:
         directory = self._work.directory()
@@ -70,8 +68,8 @@ class Reports:
 
     async def links(self, unit: str | None) -> tuple[list[LinkFacts], int]:
         """The facts of every link of ``unit`` (None: every link), and how many could not be read."""
-        facts, _, unreadable = await self._read(unit, ageing_at_ms=None)
-        return facts, unreadable
+        summaries, unreadable = await self._summaries.every(unit)
+        return [s.facts for s in summaries], unreadable
 
     async def ageing(self, view: str, unit: str = "") -> Ageing:
         """The ageing report's ``view`` (``focalpoint.cases.ageing.VIEWS``) now: the unit view over
@@ -79,59 +77,22 @@ class Reports:
         if view == "unit" and not unit:
             raise UsageError("the unit view needs an account with a unit")
         now = self._clock()
-        _, links, unreadable = await self._read(unit if view == "unit" else None, ageing_at_ms=now)
+        summaries, unreadable = await self._summaries.every(unit if view == "unit" else None)
+        links = [
+            link_ageing(
+                case_ref=s.case_ref,
+                partner=s.partner_state,
+                unit=s.unit,
+                stage=s.stage,
+                stage_since_ms=s.stage_since_ms,
+                tracked=s.tracked,
+                done=s.done_map,
+                now_ms=now,
+            )
+            for s in summaries
+            if not s.closed
+        ]
         return Ageing(report(view, links, now_ms=now, unit=unit), unreadable)
-
-    async def _read(
-        self, unit: str | None, *, ageing_at_ms: int | None
-    ) -> tuple[list[LinkFacts], list[LinkAgeing], int]:
-        """Every link of ``unit`` (None: every link) read once: its indicator facts, or (with
-        ``ageing_at_ms``) its ageing inputs at that time; and how many could not be read."""
-        out: list[LinkFacts] = []
-        aged: list[LinkAgeing] = []
-        unreadable = 0
-        before: tuple[int, str] | None = None
-        done: set[str] = set()  # link ids, and "#<row>" for a damaged row, already counted
-        while len(done) < MAX_LINKS:
-            page = await self._store.cases.worklist(unit, limit=_PAGE, before=before, include_closed=True)
-            fresh = [r for r in page if (f"#{r.row}" if isinstance(r, DamagedLink) else r.link_id) not in done]
-            for row in fresh:
-                if isinstance(row, DamagedLink):
-                    done.add(f"#{row.row}")
-                    unreadable += 1
-                    continue
-                done.add(row.link_id)
-                try:
-                    events = await self._work.events(row)
-                    state = await self._work.state(row, events=events)
-                    if ageing_at_ms is not None:
-                        tracked = await link_requests(self._work, self._store, row, events, state)
-                except (DamagedData, UsageError):
-                    unreadable += 1
-                    continue
-                if ageing_at_ms is None:
-                    out.append(link_facts(state, events, case_id=row.case_id, rules=self._work.rules(row)))
-                    continue
-                aged.append(
-                    link_ageing(
-                        case_ref=row.case_ref,
-                        partner=row.partner_state,
-                        unit=row.unit,
-                        stage=row.stage,
-                        stage_since_ms=row.stage_since_ms,
-                        tracked=tracked,
-                        done=done_steps(events),
-                        now_ms=ageing_at_ms,
-                    )
-                )
-            readable = [r for r in page if isinstance(r, LinkRow)]
-            # A damaged row has no sort key: page on from the last readable one (seen rows are skipped).
-            if not fresh or len(page) < _PAGE or not readable:
-                break
-            before = (readable[-1].updated_at_ms, readable[-1].link_id)
-        if unreadable:
-            log.warning("reports_unreadable_links", count=unreadable)
-        return out, aged, unreadable
 
     async def audit(self, period: Period) -> list[audit_pb2.AuditEvent]:
         """The audit events of ``period`` (read newest first until a page lies wholly before it)."""

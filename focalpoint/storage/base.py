@@ -28,7 +28,7 @@ and the outbox already hold in the clear (docs/adr/0014-case-storage.md).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -68,6 +68,7 @@ __all__ = [
     "NewInbox",
     "NewLink",
     "NewOutbox",
+    "NewSummary",
     "OutboxRow",
     "OutboxStore",
     "ParkedMessage",
@@ -77,6 +78,7 @@ __all__ = [
     "Restriction",
     "SessionRow",
     "Store",
+    "SummaryRow",
     "Unconfirmed",
     "UserRow",
     "inbox_outcomes",
@@ -640,6 +642,45 @@ class AuditStore(Protocol):
     async def restores(self) -> list[bytes]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class SummaryRow:
+    """A link's summary as stored: what reports and the deadline scan read instead of folding the
+    link's events again (docs/adr/0019). ``generation`` changes with every write that changes what
+    the summary is built from (the link's events or columns, a receipt for one of its messages);
+    ``built_from`` is the generation the stored summary was built from (-1: none yet), so the
+    summary is current when they are equal, its ``context`` (the agreement rules it was built
+    under) is still the partner's, and its ``wake_at_ms`` (a clock's next rung, a closure taking
+    effect) has not come. ``summary`` is sealed by the caller; empty when there is none."""
+
+    link_id: str
+    partner_state: str
+    generation: int
+    built_from: int
+    context: str
+    wake_at_ms: int | None
+    summary: bytes
+
+    def current(self, context: str, now_ms: int) -> bool:
+        return (
+            self.built_from == self.generation
+            and bool(self.summary)
+            and self.context == context
+            and (self.wake_at_ms is None or self.wake_at_ms > now_ms)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NewSummary:
+    """A summary built from ``built_from`` (the generation read before its link was read); stored
+    only if the link's generation is still that one (a summary of data since changed is dropped)."""
+
+    link_id: str
+    built_from: int
+    context: str
+    wake_at_ms: int | None
+    summary: bytes
+
+
 class CaseStore(Protocol):
     """Case links (one case with one partner State), their events, the cursors that say which
     inbox and outbox rows have been applied to them, and parked messages (docs/adr/0014).
@@ -690,6 +731,29 @@ class CaseStore(Protocol):
 
     async def parked(self, limit: int, before: int) -> list[ParkedRow | DamagedRow]:
         """Parked messages newest first, with ``seq`` below ``before`` (0: from the newest)."""
+        ...
+
+    async def summary(self, link_id: str) -> SummaryRow | None:
+        """The link's summary row (None: no such link)."""
+        ...
+
+    async def summaries(self, *, limit: int, after: str = "") -> list[SummaryRow | DamagedLink]:
+        """Every link's summary row in link id order, after the link id ``after``."""
+        ...
+
+    async def summaries_due(self, now_ms: int, contexts: Mapping[str, str], limit: int) -> list[str]:
+        """The ids of the links whose summary must be built again: not current, woken by time
+        (``wake_at_ms`` at or before ``now_ms``), or built under a context other than
+        ``contexts[partner_state]`` (partner States missing from ``contexts`` are not compared)."""
+        ...
+
+    async def partner_states(self) -> list[str]:
+        """The partner States of the stored links, each once."""
+        ...
+
+    async def save_summaries(self, rows: Sequence[NewSummary]) -> int:
+        """Store each summary whose link is still at the generation it was built from; returns how
+        many were stored (the others are dropped: their link changed meanwhile)."""
         ...
 
 

@@ -3,12 +3,13 @@ event, sessions that end, the audit trail naming the authenticated user (a clien
 refused), break-glass, the access review and each anomaly alert, end to end over gRPC.
 
 The nodes run on one movable clock (sessions, break-glass windows and authenticator codes all read
-it) and tell people through a capturing notifier."""
+it) and tell people through capturing notifiers: ``World.told`` holds what every node told, in
+order, and ``World.told_at`` what each node told on its own."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 import grpc
@@ -44,6 +45,18 @@ class MovableClock:
         self.offset_ms += int(minutes * MINUTE_MS)
 
 
+@dataclass(frozen=True, slots=True)
+class _Told:
+    """One node's notifier: keeps what the node told and adds it to what all the nodes told."""
+
+    own: CapturingNotifier
+    everyone: CapturingNotifier
+
+    async def notify(self, users: Sequence[str], event: str, *, case_ref: str = "") -> None:
+        await self.own.notify(users, event, case_ref=case_ref)
+        await self.everyone.notify(users, event, case_ref=case_ref)
+
+
 @dataclass
 class World:
     nodes: dict[str, Node]
@@ -51,22 +64,24 @@ class World:
     clock: MovableClock
     told: CapturingNotifier
     seen: list[str] = field(default_factory=list)
+    told_at: dict[str, CapturingNotifier] = field(default_factory=dict)
 
 
 @pytest.fixture
 async def world(network: LocalNetwork) -> AsyncIterator[World]:
     clock, told = MovableClock(), CapturingNotifier()
     nodes: dict[str, Node] = {}
+    told_at = {node_id: CapturingNotifier() for node_id in network.nodes}
     for node_id, ln in network.nodes.items():
         config = yaml.safe_load(ln.config_path.read_text(encoding="utf-8"))
         config["accounts"]["anomaly_reads_per_hour"] = BULK_LIMIT
         ln.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-        node = await Node.open(load_config(ln.config_path), clock_ms=clock, notifier=told)
+        node = await Node.open(load_config(ln.config_path), clock_ms=clock, notifier=_Told(told_at[node_id], told))
         await node.start()
         nodes[node_id] = node
     try:
         async with contextlib.AsyncExitStack() as stack:
-            yield World(nodes, Desk(nodes, stack), clock, told)
+            yield World(nodes, Desk(nodes, stack), clock, told, told_at=told_at)
     finally:
         for node in nodes.values():
             await node.stop(0)

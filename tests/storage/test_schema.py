@@ -272,8 +272,16 @@ _CASE_TABLES = ("case_links", "case_events", "case_cursors", "case_parked")
 _ACCOUNT_TABLES = ("users", "user_sessions", "user_pending", "break_glass", "link_restrictions", "link_assignments")
 
 
+def _v5_database(path: Path) -> None:
+    """A version-5 file: what this release creates, without the summaries' table (which version 6 added)."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("DROP TABLE case_summaries")  # with its indexes
+        conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+
+
 def _v4_database(path: Path) -> None:
-    """A version-4 file: what this release creates, without the accounts' tables (which version 5 added)."""
+    """A version-4 file: a version-5 one without the accounts' tables (which version 5 added)."""
+    _v5_database(path)
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
         for table in _ACCOUNT_TABLES:
             conn.execute(f"DROP TABLE {table}")  # with its indexes
@@ -303,7 +311,7 @@ async def test_a_version_3_database_gains_the_case_tables_in_place_with_everythi
     await (await SqliteStore.open(fresh)).close()
     store = await SqliteStore.open(path)
     try:
-        assert await store.audit.meta("schema_version") == str(SCHEMA_VERSION) == "5"
+        assert await store.audit.meta("schema_version") == str(SCHEMA_VERSION) == "6"
         kept = await store.outbox.get(message.message_id)
         assert kept is not None
         assert (kept.envelope, store.audit.size) == (message.envelope, 1)
@@ -327,13 +335,38 @@ async def test_a_version_4_database_gains_the_account_tables_in_place_with_every
     await (await SqliteStore.open(fresh)).close()
     store = await SqliteStore.open(path)
     try:
-        assert await store.audit.meta("schema_version") == str(SCHEMA_VERSION) == "5"
+        assert await store.audit.meta("schema_version") == str(SCHEMA_VERSION) == "6"
         kept = await store.cases.link("link-1")
         assert kept is not None
         assert (kept.payload, store.audit.size) == (b"sealed", 1)
         row = UserRow("op-1", "unit-a", frozenset({Role.OPERATOR}), created_ms=5, updated_ms=5)
         await store.accounts.apply(AccountWrite(users=[row]))
         assert [u.user_id for u in await store.accounts.users()] == ["op-1"]
+    finally:
+        await store.close()
+    assert _shape(path) == _shape(fresh)
+
+
+async def test_a_version_5_database_gains_the_summaries_table_with_every_link_to_summarise(tmp_path: Path) -> None:
+    """Schema 5 -> 6: the links as they were, each with a summaries row holding no summary yet (so
+    the deadline scan builds it), the same shape as a new file's."""
+    path, fresh = tmp_path / "old" / "node.sqlite", tmp_path / "new" / "node.sqlite"
+    store = await SqliteStore.open(path)
+    link = NewLink("link-1", "case-1", "GR-7KQ2M9XH4T-Q", "al-shss", "AL", Side.IS, "unit-a", 5, b"sealed")
+    await store.cases.create_link(link)
+    await store.close()
+    _v5_database(path)
+    await (await SqliteStore.open(fresh)).close()
+    store = await SqliteStore.open(path)
+    try:
+        assert await store.audit.meta("schema_version") == str(SCHEMA_VERSION) == "6"
+        assert (kept := await store.cases.link("link-1")) is not None
+        assert kept.payload == b"sealed"
+        row = await store.cases.summary("link-1")
+        assert row is not None
+        assert (row.partner_state, row.built_from, row.summary) == ("AL", -1, b"")
+        assert row.generation != row.built_from
+        assert await store.cases.summaries_due(0, {}, 10) == ["link-1"]
     finally:
         await store.close()
     assert _shape(path) == _shape(fresh)

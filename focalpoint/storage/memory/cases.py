@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 
@@ -16,9 +16,11 @@ from focalpoint.storage.base import (
     DamagedRow,
     LinkRow,
     NewLink,
+    NewSummary,
     ParkedRow,
+    SummaryRow,
 )
-from focalpoint.storage.memory.state import NO_BOUND, State, Tx, limit_rows, pause
+from focalpoint.storage.memory.state import NO_BOUND, State, Tx, limit_rows, pause, touch_summary
 
 __all__ = ["MemoryCases"]
 
@@ -143,6 +145,11 @@ class MemoryCases:
             held = s.inbox.get(key_i)
             if held is not None:
                 tx.put(s.inbox, key_i, replace(held, row=replace(held.row, local_copy=b"")))
+        for new in write.links:
+            touch_summary(tx, new.link_id, new.partner_state)
+        touched = [e.link_id for e in write.events] + [u.link_id for u in write.updates]
+        for link_id in dict.fromkeys(touched + [link_id for link_id, _, _ in write.reseal]):
+            touch_summary(tx, link_id)
         first = tx.next_index
         for leaf, case_ref in write.leaves:
             tx.log(leaf, case_ref)
@@ -197,3 +204,55 @@ class MemoryCases:
         rows: list[ParkedRow | DamagedRow] = [p for p in self._s.case_parked.values() if p.seq < bound]
         rows.sort(key=lambda p: p.seq, reverse=True)
         return limit_rows(rows, limit)
+
+    async def summary(self, link_id: str) -> SummaryRow | None:
+        await pause()
+        return self._s.case_summaries.get(link_id)
+
+    async def summaries(self, *, limit: int, after: str = "") -> list[SummaryRow | DamagedLink]:
+        await pause()
+        rows: list[SummaryRow | DamagedLink] = sorted(
+            (r for r in self._s.case_summaries.values() if r.link_id > after), key=lambda r: r.link_id
+        )
+        return limit_rows(rows, limit)
+
+    async def summaries_due(self, now_ms: int, contexts: Mapping[str, str], limit: int) -> list[str]:
+        await pause()
+        due = [
+            r.link_id
+            for r in self._s.case_summaries.values()
+            if r.built_from != r.generation
+            or (r.wake_at_ms is not None and r.wake_at_ms <= now_ms)
+            or (r.partner_state in contexts and r.context != contexts[r.partner_state])
+        ]
+        return limit_rows(sorted(due), limit)
+
+    async def partner_states(self) -> list[str]:
+        await pause()
+        return sorted({r.partner_state for r in self._s.case_summaries.values()})
+
+    async def save_summaries(self, rows: Sequence[NewSummary]) -> int:
+        if not rows:
+            await pause()
+            return 0
+        return await self._s.write("case summaries", partial(self._save, rows))
+
+    def _save(self, rows: Sequence[NewSummary], tx: Tx) -> int:
+        saved = 0
+        for new in rows:
+            current = self._s.case_summaries.get(new.link_id)
+            if current is None or current.generation != new.built_from:
+                continue
+            tx.put(
+                self._s.case_summaries,
+                new.link_id,
+                replace(
+                    current,
+                    built_from=new.built_from,
+                    context=new.context,
+                    wake_at_ms=new.wake_at_ms,
+                    summary=bytes(new.summary),
+                ),
+            )
+            saved += 1
+        return saved

@@ -19,7 +19,7 @@ from focalpoint.storage.base import (
     OutboxRow,
     Unconfirmed,
 )
-from focalpoint.storage.memory.state import NO_BOUND, QUEUED, Outgoing, State, Tx, limit_rows, pause
+from focalpoint.storage.memory.state import NO_BOUND, QUEUED, Outgoing, State, Tx, limit_rows, pause, touch_summary
 from focalpoint.v1 import envelope_pb2
 
 __all__ = ["MemoryOutbox"]
@@ -169,6 +169,9 @@ class MemoryOutbox:
                 peer_log_index=d.peer_log_index,
             )
             tx.log(event, row.case_ref)
+            link_id = self._s.case_refs.get((row.case_ref, row.recipient))
+            if link_id is not None:  # the receipt starts the clock of a request on that link
+                touch_summary(tx, link_id)
 
     async def mark_final(
         self,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TypeVar
 
@@ -23,6 +23,7 @@ from focalpoint.storage.base import (
     ParkedRow,
     PendingRow,
     SessionRow,
+    SummaryRow,
     UserRow,
 )
 
@@ -36,6 +37,7 @@ __all__ = [
     "last_bundle",
     "limit_rows",
     "pause",
+    "touch_summary",
 ]
 
 T = TypeVar("T")
@@ -83,6 +85,7 @@ class State:
     # cursors by source; parked messages by (sender, message id).
     case_links: dict[str, LinkRow] = field(default_factory=dict)
     case_refs: dict[tuple[str, str], str] = field(default_factory=dict)
+    case_summaries: dict[str, SummaryRow] = field(default_factory=dict)
     case_events: dict[tuple[str, bytes], CaseEventRow] = field(default_factory=dict)
     case_cursors: dict[str, int] = field(default_factory=dict)
     case_parked: dict[tuple[str, bytes], ParkedRow] = field(default_factory=dict)
@@ -101,6 +104,7 @@ class State:
             "alarm": 0,
             "restore": 0,
             "case_event": 0,
+            "summary": 0,
             "parked": 0,
             "break_glass": 0,
         }
@@ -180,6 +184,24 @@ class Tx:
         """The next AUTOINCREMENT number of ``counter`` (spent only if the write commits)."""
         self.seqs[counter] = self.seqs.get(counter, self.state.counters[counter]) + 1
         return self.seqs[counter]
+
+
+def touch_summary(tx: Tx, link_id: str, partner_state: str | None = None) -> None:
+    """A write changed what ``link_id``'s summary is built from: give it a new generation (a new
+    link, with ``partner_state``, gets its first, with no summary). Generations are drawn from one
+    counter, so two touches in one write never give the same number twice."""
+    generation = tx.next_seq("summary")
+    current = tx.state.case_summaries.get(link_id)
+    if current is None:
+        if partner_state is None:
+            return
+        current = SummaryRow(link_id, partner_state, 0, -1, "", None, b"")
+    tx.writes.append(lambda: _bump(tx.state, current, generation))
+
+
+def _bump(state: State, first: SummaryRow, generation: int) -> None:
+    row = state.case_summaries.get(first.link_id, first)
+    state.case_summaries[first.link_id] = replace(row, generation=generation)
 
 
 async def pause() -> None:

@@ -9,7 +9,7 @@ order without sorting them (tests/storage/test_schema.py holds the queries to th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +27,15 @@ from focalpoint.storage.base import (
     LinkUpdate,
     NewCaseEvent,
     NewLink,
+    NewSummary,
     ParkedMessage,
     ParkedRow,
+    SummaryRow,
 )
 from focalpoint.storage.sqlite.db import Database, Tx
 from focalpoint.storage.sqlite.rows import BYTES, INT, TEXT, Column, bad_column, damaged_row, stored_int
 
-__all__ = ["WORKLIST_INDEXES", "SqliteCases", "worklist_sql"]
+__all__ = ["WORKLIST_INDEXES", "SqliteCases", "touch_summary", "worklist_sql"]
 
 _LINK_COLS = (
     "rowid, link_id, case_id, case_ref, partner_node, partner_state, our_side, unit, created_at_ms, stage,"
@@ -109,6 +111,26 @@ def worklist_sql(*, of_unit: bool, include_closed: bool, paged: bool) -> str:
         + (f" WHERE {' AND '.join(where)}" if where else "")
         + " ORDER BY updated_at_ms DESC, link_id DESC LIMIT ?"
     )
+
+
+_SUMMARY_COLS = "rowid, link_id, partner_state, generation, built_from, context, wake_at_ms, summary"
+_SUMMARY_COLUMNS: tuple[Column, ...] = (
+    ("rowid", INT, False),
+    ("link_id", TEXT, False),
+    ("partner_state", TEXT, False),
+    ("generation", INT, False),
+    ("built_from", INT, False),
+    ("context", TEXT, False),
+    ("wake_at_ms", INT, True),
+    ("summary", BYTES, False),
+)
+
+
+def _summary(row: Any) -> SummaryRow | DamagedLink:
+    reason = bad_column(row, _SUMMARY_COLUMNS)
+    if reason:
+        return DamagedLink(row[0], row[1] if isinstance(row[1], str) else "", reason)
+    return SummaryRow(*row[1:])
 
 
 def _link(row: Any) -> LinkRow | DamagedLink:
@@ -192,6 +214,9 @@ class SqliteCases:
                 tx.fetchall(
                     "UPDATE inbox SET local_copy = x'' WHERE sender = ? AND message_id = ?", (sender, message_id)
                 )
+            touched = [e.link_id for e in write.events] + [u.link_id for u in write.updates]
+            for link_id in dict.fromkeys(touched + [link_id for link_id, _, _ in write.reseal]):
+                touch_summary(tx, link_id)
             first = tx.next_index
             for leaf, case_ref in write.leaves:
                 tx.log(leaf, case_ref)
@@ -248,6 +273,59 @@ class SqliteCases:
         )
         return [_parked(r) for r in rows]
 
+    async def summary(self, link_id: str) -> SummaryRow | None:
+        rows = await self._db.fetch_checked(f"SELECT {_SUMMARY_COLS} FROM case_summaries WHERE link_id = ?", (link_id,))
+        if not rows:
+            return None
+        got = _summary(rows[0])
+        if isinstance(got, DamagedLink):
+            raise damaged_row(self._db.path, "case_summaries", got.row, got.reason)
+        return got
+
+    async def summaries(self, *, limit: int, after: str = "") -> list[SummaryRow | DamagedLink]:
+        rows = await self._db.fetch_checked(
+            f"SELECT {_SUMMARY_COLS} FROM case_summaries WHERE link_id > ? ORDER BY link_id LIMIT ?", (after, limit)
+        )
+        return [_summary(r) for r in rows]
+
+    async def summaries_due(self, now_ms: int, contexts: Mapping[str, str], limit: int) -> list[str]:
+        # One indexed query per reason (an OR across them would read every row).
+        queries: list[tuple[str, Sequence[Any]]] = [
+            ("SELECT link_id FROM case_summaries WHERE built_from != generation LIMIT ?", (limit,)),
+            (
+                "SELECT link_id FROM case_summaries WHERE wake_at_ms IS NOT NULL AND wake_at_ms <= ? LIMIT ?",
+                (now_ms, limit),
+            ),
+        ]
+        queries += [
+            ("SELECT link_id FROM case_summaries WHERE partner_state = ? AND context != ? LIMIT ?", (state, ctx, limit))
+            for state, ctx in sorted(contexts.items())
+        ]
+        due: set[str] = set()
+        for sql, params in queries:
+            due.update(r[0] for r in await self._db.fetchall(sql, params) if isinstance(r[0], str))
+        return sorted(due)[: max(limit, 0)] if limit >= 0 else sorted(due)
+
+    async def partner_states(self) -> list[str]:
+        rows = await self._db.fetchall("SELECT DISTINCT partner_state FROM case_summaries ORDER BY partner_state", ())
+        return [r[0] for r in rows if isinstance(r[0], str)]
+
+    async def save_summaries(self, rows: Sequence[NewSummary]) -> int:
+        if not rows:
+            return 0
+
+        def body(tx: Tx) -> int:
+            saved = 0
+            for new in rows:
+                saved += tx.db.execute(
+                    "UPDATE case_summaries SET built_from = ?, context = ?, wake_at_ms = ?, summary = ?"
+                    " WHERE link_id = ? AND generation = ?",
+                    (new.built_from, new.context, new.wake_at_ms, new.summary, new.link_id, new.built_from),
+                ).rowcount
+            return saved
+
+        return await self._db.transaction("case summaries", body)
+
 
 # --- the steps of one write, in the writer's thread (the messages are the in-memory store's) ---
 
@@ -281,6 +359,17 @@ def _create(tx: Tx, new: NewLink) -> None:
             new.payload,
         ),
     )
+    tx.fetchall(
+        "INSERT INTO case_summaries (link_id, partner_state, generation, built_from, context, wake_at_ms, summary)"
+        " VALUES (?, ?, 1, -1, '', NULL, x'')"
+        " ON CONFLICT (link_id) DO UPDATE SET generation = generation + 1",
+        (new.link_id, new.partner_state),
+    )
+
+
+def touch_summary(tx: Tx, link_id: str) -> None:
+    """A write changed what ``link_id``'s summary is built from: move its generation on."""
+    tx.fetchall("UPDATE case_summaries SET generation = generation + 1 WHERE link_id = ?", (link_id,))
 
 
 def _move(tx: Tx, move: CursorMove, path: Path) -> None:

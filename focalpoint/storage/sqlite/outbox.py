@@ -324,6 +324,12 @@ class SqliteOutbox:
                     ),
                     case_ref,
                 )
+                # The receipt starts the clock of a request on the link: its summary is rebuilt.
+                tx.fetchall(
+                    "UPDATE case_summaries SET generation = generation + 1 WHERE link_id ="
+                    " (SELECT link_id FROM case_links WHERE case_ref = ? AND partner_node = ?)",
+                    (case_ref, recipient),
+                )
 
         await self._db.transaction("outbox close", body)
 

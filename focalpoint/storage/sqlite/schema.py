@@ -13,6 +13,9 @@ that version in place, inside one transaction (``prepare``).
     version 5  the local users' accounts: ``users``, ``user_sessions``, ``user_pending`` (changes
                waiting for a second operator), ``break_glass``, ``link_restrictions``,
                ``link_assignments``; new tables only, as for version 4
+    version 6  ``case_summaries``: one row per link with its sealed summary, the generation of the
+               link's data it was built from, and when it must be built again (docs/adr/0019);
+               the step from 5 creates it with a row, without a summary, for every link
 
 Synchronous sqlite3, run on the writer connection's thread by ``db.Database``.
 """
@@ -27,7 +30,7 @@ from focalpoint.storage.sqlite.audit_log import SCHEMA as AUDIT_SCHEMA
 
 __all__ = ["SCHEMA_VERSION", "prepare"]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # The message as submitted: written once, never updated (its blobs last, so that reading the
 # small columns does not walk their overflow pages).
@@ -99,9 +102,22 @@ CREATE TABLE IF NOT EXISTS case_events (
     payload BLOB NOT NULL,
     UNIQUE (link_id, message_id)
 )"""
+# A link's summary for reports and the deadline scan (focalpoint.node.summaries), rebuilt when
+# ``generation`` (bumped by every write that changes the link's data) moves past ``built_from``.
+_CASE_SUMMARIES = """
+CREATE TABLE IF NOT EXISTS case_summaries (
+    link_id TEXT NOT NULL PRIMARY KEY,
+    partner_state TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    built_from INTEGER NOT NULL,
+    context TEXT NOT NULL,
+    wake_at_ms INTEGER,
+    summary BLOB NOT NULL
+)"""
 _CASE_TABLES = (
     _CASE_LINKS,
     _CASE_EVENTS,
+    _CASE_SUMMARIES,
     # How far the inbox and the outbox have been applied to the links (source -> row number).
     "CREATE TABLE IF NOT EXISTS case_cursors (source TEXT NOT NULL PRIMARY KEY, position INTEGER NOT NULL)"
     " WITHOUT ROWID",
@@ -127,6 +143,10 @@ _CASE_INDEXES = (
     "CREATE INDEX IF NOT EXISTS case_worklist ON case_links (updated_at_ms, link_id) WHERE closed = 0",
     "CREATE INDEX IF NOT EXISTS case_links_unit ON case_links (unit, updated_at_ms, link_id)",
     "CREATE INDEX IF NOT EXISTS case_links_updated ON case_links (updated_at_ms, link_id)",
+    # The summaries to build again: stale ones, woken ones, those of one partner under old rules.
+    "CREATE INDEX IF NOT EXISTS case_summaries_stale ON case_summaries (link_id) WHERE built_from != generation",
+    "CREATE INDEX IF NOT EXISTS case_summaries_wake ON case_summaries (wake_at_ms) WHERE wake_at_ms IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS case_summaries_context ON case_summaries (partner_state, context)",
 )
 
 # The local users (focalpoint.node.accounts). Secrets only as what cannot give them back: the
@@ -279,7 +299,14 @@ _2_TO_3 = (
 _3_TO_4: tuple[str, ...] = ()
 # So does version 5 (the accounts' tables).
 _4_TO_5: tuple[str, ...] = ()
-_STEPS = {1: _1_TO_2, 2: _2_TO_3, 3: _3_TO_4, 4: _4_TO_5}
+# Version 6 adds the summaries' table, with a row (no summary yet) for every link already stored.
+_5_TO_6 = (
+    _CASE_LINKS,  # (a file from before version 4 has none yet: ``prepare`` creates the rest later)
+    _CASE_SUMMARIES,
+    "INSERT INTO case_summaries (link_id, partner_state, generation, built_from, context, wake_at_ms, summary)"
+    " SELECT link_id, partner_state, 1, -1, '', NULL, x'' FROM case_links",
+)
+_STEPS = {1: _1_TO_2, 2: _2_TO_3, 3: _3_TO_4, 4: _4_TO_5, 5: _5_TO_6}
 
 
 def _version(conn: sqlite3.Connection, path: Path) -> int | None:
