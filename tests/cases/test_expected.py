@@ -25,6 +25,7 @@ from focalpoint.cases.requests import (
     tracked_requests,
 )
 from focalpoint.cases.stages import Side
+from focalpoint.cases.summary import handover_wake_ms
 from focalpoint.localnet.samples import sample_body
 from focalpoint.v1 import codes_pb2, common_pb2
 
@@ -308,3 +309,10 @@ def test_a_follow_up_is_due_between_28_and_31_days_a_month_later(at_ms: int, mon
     moved = add_months(at_ms, months)
     assert 28 * months * D <= moved - at_ms <= 31 * months * D
     assert moved % D == at_ms % D  # the same time of day
+
+
+def test_a_link_summary_wakes_the_scan_when_the_handover_falls_overdue() -> None:
+    [handover] = _tracked(_return())
+    assert handover.clock is not None
+    assert handover_wake_ms(handover.clock, frozenset()) == T0 + 4 * D
+    assert handover_wake_ms(handover.clock, frozenset({Level.HANDOVER_OVERDUE})) is None
