@@ -38,8 +38,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from directory import Directory, NodeInfo
 from focalpoint.bench.casedata import DAY_MS, history
+from focalpoint.bench.casenet import _ME, _MY_STATE, _NOW_MS, _PARTNER_STATES, _directory, _partner
 from focalpoint.bench.reports import REPORT_TARGETS, measure_fold, measure_reports, measure_scan
 from focalpoint.cases.clocks import guardian_steps, ladder_steps
 from focalpoint.cases.events import Event, Facts, Origin
@@ -53,7 +53,7 @@ from focalpoint.crypto.signing import Ed25519Signer
 from focalpoint.crypto.suite import EncryptionPrivateKey
 from focalpoint.exchange.envelope import seal
 from focalpoint.exchange.receipt import make_receipt
-from focalpoint.localnet.samples import SAMPLE_AT_MS, case_ref_for, sample_body
+from focalpoint.localnet.samples import case_ref_for, sample_body
 from focalpoint.node.casework import CaseWork
 from focalpoint.node.summaries import summarise
 from focalpoint.storage.base import CaseWrite, LinkRow, LinkUpdate, NewCaseEvent, NewInbox, NewLink, NewSummary
@@ -65,9 +65,6 @@ __all__ = ["TARGETS", "format_cases", "run_cases_bench", "timeline"]
 
 # The issue's targets (ms): worklist and timeline at p95, the fold's median, the apply's p50.
 TARGETS = {"worklist_p95_ms": 50.0, "timeline_p95_ms": 20.0, "fold_1000_ms": 5.0, "apply_overhead_ms": 1.0}
-_NOW_MS = SAMPLE_AT_MS  # the bench's "now": every history lies before it
-_ME, _MY_STATE = "gr-ekka", "GR"
-_PARTNER_STATES = ("AL", "NG", "VN", "MA", "UA", "RO", "AF", "ER", "SY", "BD")
 _UNITS = tuple(f"unit-{n:02d}" for n in range(1, 21))
 _PAGE = 50
 _BATCH = 2000  # links per setup write
@@ -88,30 +85,6 @@ class _Link:
     unit: str
     events: int
     stage: Stage
-
-
-def _partner(state: str) -> str:
-    return f"{state.lower()}-fp"
-
-
-def _directory() -> Directory:
-    """The nodes case work looks up (only their States are read); no keys, as no envelope is opened."""
-    nodes = [
-        NodeInfo(
-            node_id=node,
-            state=state,
-            institution="",
-            endpoint="",
-            tls_keys=(),
-            signing_keys={},
-            encryption_keys={},
-            languages=(),
-            _verifiers={},
-            _encryption={},
-        )
-        for node, state in [(_ME, _MY_STATE), *((_partner(s), s) for s in _PARTNER_STATES)]
-    ]
-    return Directory.build(version=1, issued_at_ms=0, expires_at_ms=_NOW_MS + 365 * DAY_MS, nodes=nodes, raw=b"")
 
 
 def _length(rng: random.Random, usual: int) -> int:

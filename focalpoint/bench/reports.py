@@ -160,7 +160,7 @@ def child() -> None:
 async def _child(path: Path, key: bytes) -> dict[str, Any]:
     import datetime as dt
 
-    from focalpoint.bench.cases import _ME, _NOW_MS, _directory
+    from focalpoint.bench.casenet import _ME, _NOW_MS, _directory
     from focalpoint.cases.disclosure import Period
     from focalpoint.node.reports import Reports
 

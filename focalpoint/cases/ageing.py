@@ -37,7 +37,7 @@ from focalpoint.cases.disclosure import (
     suppress_count,
 )
 from focalpoint.cases.indicators import AGEING, STAGE, ageing_bucket
-from focalpoint.cases.requests import TRACKED_KINDS, TrackedRequest
+from focalpoint.cases.requests import EXPECTED_KINDS, TRACKED_KINDS, TrackedRequest, levels_done
 from focalpoint.cases.stages import ACTIVE, Stage
 from focalpoint.errors import UsageError
 
@@ -67,7 +67,7 @@ MIN_N = 10
 """Values needed for a median, a p90 or a share in the bilateral view (the audit view's k)."""
 STUCK_DAYS = 90
 """Days in ASSESSMENT after which a link counts as stuck (indicator I8)."""
-KIND = Dimension("kind", tuple(sorted(TRACKED_KINDS)))
+KIND = Dimension("kind", tuple(sorted(TRACKED_KINDS | EXPECTED_KINDS)))
 AGE = Dimension("age_days", AGEING.values)
 """A request's age since its clock started, in the buckets of days in stage (indicator I8)."""
 
@@ -103,10 +103,11 @@ def open_requests(
 ) -> tuple[OpenRequest, ...]:
     """The link's open requests at ``now_ms`` from its tracked requests and the ladder levels taken
     (``requests.done_steps``): started, not answered nor withdrawn; a request without a response
-    deadline is open until acknowledged."""
+    deadline is open until acknowledged. An expected message is open from its anchor (a follow-up
+    report due in a year is not open yet)."""
     out: list[OpenRequest] = []
     for t in tracked:
-        if t.closed or t.started_at_ms is None:
+        if t.closed or t.started_at_ms is None or t.started_at_ms > now_ms:
             continue
         if t.clock is not None:
             due: int | None = due_ms(t.clock, now_ms)
@@ -116,7 +117,7 @@ def open_requests(
                 continue
             due = t.started_at_ms + t.deadline.acknowledge_ms
             late = max(0, now_ms - due)
-        levels = {level for level, _ in done.get(t.message_id, frozenset())}
+        levels = levels_done(t, done)
         out.append(
             OpenRequest(
                 kind=t.kind,

@@ -15,7 +15,8 @@ reminders and escalations as it runs out (docs/cases.md, deadlines and escalatio
   ends when the request is answered. Its period is captured when the request is sent, from the
   agreement version then in force: a later agreement version never moves an open deadline.
 - ``ladder_steps``: the reminder and escalation ladder on the responder's and the requester's
-  node, each level at most once per request; ``emergency_unacknowledged``: when to phone the
+  node, each level at most once per request; ``handover_steps`` the one level of an overdue
+  handover (both sides alert their supervisors); ``emergency_unacknowledged``: when to phone the
   partner's 24/7 contact; ``guardian_steps``: the guardian ladder from identification.
 
 Calendar time throughout (working days do not compare across States): milliseconds since the
@@ -62,6 +63,7 @@ __all__ = [
     "emergency_unacknowledged",
     "guardian_steps",
     "guardian_wake_ms",
+    "handover_steps",
     "is_stopped",
     "ladder_steps",
     "overdue_ms",
@@ -440,6 +442,7 @@ class Level(enum.Enum):
     GUARDIAN_ESCALATE_SUPERVISOR = "GUARDIAN_ESCALATE_SUPERVISOR"
     GUARDIAN_BREACH = "GUARDIAN_BREACH"
     GUARDIAN_DAILY = "GUARDIAN_DAILY"
+    HANDOVER_OVERDUE = "HANDOVER_OVERDUE"  # both sides, 100 % of the handover window
 
 
 class Action(enum.Enum):
@@ -533,11 +536,7 @@ def ladder_steps(clock: Clock, side: ClockSide, now_ms: int, done: frozenset[Lev
 
     Nothing before the signed receipt, nothing once answered, nothing while the clock is stopped
     (the levels resume with the remaining time)."""
-    if clock.started_at_ms is None or now_ms < clock.started_at_ms:
-        return []
-    if clock.answered_at_ms is not None and clock.answered_at_ms <= now_ms:
-        return []
-    if is_stopped(clock, now_ms):
+    if not _may_step(clock, now_ms):
         return []
     out: list[Step] = []
     for rung in LADDER:
@@ -547,6 +546,25 @@ def ladder_steps(clock: Clock, side: ClockSide, now_ms: int, done: frozenset[Lev
         if at is not None:
             out.append(Step(rung.level, at, rung.actions, escalation_code=rung.escalation_code))
     return sorted(out, key=lambda s: s.due_at_ms)
+
+
+def _may_step(clock: Clock, now_ms: int) -> bool:
+    """Started, not answered, not stopped: a level can fall due."""
+    if clock.started_at_ms is None or now_ms < clock.started_at_ms:
+        return False
+    if clock.answered_at_ms is not None and clock.answered_at_ms <= now_ms:
+        return False
+    return not is_stopped(clock, now_ms)
+
+
+def handover_steps(clock: Clock, now_ms: int, done: frozenset[Level]) -> list[Step]:
+    """The handover's one level, the same on both sides: once its window from the planned arrival
+    has run out unconfirmed, each node alerts its own supervisors (both compute the same clock from
+    signed times, so no message passes between them). Empty once done, answered or while stopped."""
+    if Level.HANDOVER_OVERDUE in done or not _may_step(clock, now_ms):
+        return []
+    at = _wall_time_at(clock, clock.period_ms, now_ms)
+    return [] if at is None else [Step(Level.HANDOVER_OVERDUE, at, (Action.NOTIFY_SUPERVISOR,))]
 
 
 EMERGENCY_ACK_WINDOW_MS = _h(4)

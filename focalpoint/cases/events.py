@@ -160,6 +160,9 @@ class Facts:
     handed_over_at_ms: int = 0  # a handover confirmation: when the child was handed over
     handover_issues: frozenset[str] = frozenset()  # a handover confirmation: HandoverIssue code names
     return_disruption: str = ""  # a return status update: ReturnDisruption code name
+    # A return status update (DELAYED): the day the return is rescheduled to, which moves the planned
+    # arrival the handover deadline runs from (days since 1970-01-01; 0 = none, or stored before it was read).
+    rescheduled_day: int = 0
     follow_up_occasion: str = ""  # a follow-up report: FollowUpOccasion code name (M1…M24)
     living_situation: str = ""  # a follow-up report: LivingSituation code name
     amended_kind: str = ""  # an amendment: the kind of its replacement body

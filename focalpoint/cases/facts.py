@@ -288,6 +288,7 @@ def facts_of(body: messages_pb2.Body, *, at_ms: int) -> tuple[str, Facts]:
             return_status=code_name(codes_pb2.ReturnStatus, u.status),
             gate=_gate(u.gate, u.HasField("gate")),
             return_disruption=code_name(codes_pb2.ReturnDisruption, u.disruption) if u.disruption else "",
+            rescheduled_day=_day(u.rescheduled_to),
         )
     elif kind == "protection_alert":
         al = body.protection_alert

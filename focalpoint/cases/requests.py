@@ -17,7 +17,14 @@ and escalation).
 - ``ANSWERED_BY``: which kinds answer which request, as data; an answer names the request (its
   ``EvidenceRef`` or the envelope's ``in_reply_to``) and comes from the other side.
 - ``done_steps``: the ladder levels already taken, read back from the node's ``local:ladder``
-  events, so a restart never repeats one.
+  events, so a restart never repeats one; ``request_steps`` the levels now due for one tracked
+  request (its own occurrence's only); ``reminded_about`` which request a partner's reminder chases.
+
+Expected messages: the handover confirmation and the follow-up reports are not answers to a
+request but messages a return makes due (``focalpoint.cases.expected``). ``tracked_requests``
+lists them too, each with a clock from its anchor (the planned arrival, the follow-up due date)
+for its window, hung on the identifying State's ``DEPARTED`` update and told apart by
+``TrackedRequest.occurrence``: 0 for the handover, N for the follow-up report of month N.
 
 Stops: a clarification the responder sent about the request with ``stops_clock`` stands the clock
 still until the requester answers it; a suspended agreement stands every clock of the link still
@@ -41,13 +48,18 @@ from focalpoint.cases.clocks import (
     ClockSide,
     Deadline,
     Level,
+    Step,
     Urgency,
     deadline_for,
+    handover_steps,
+    ladder_steps,
 )
 from focalpoint.cases.events import Event, Origin
+from focalpoint.cases.expected import EXPECTED_KINDS, expectations
 
 __all__ = [
     "ANSWERED_BY",
+    "EXPECTED_KINDS",
     "LADDER_KIND",
     "RESUMED_KIND",
     "SUSPENDED_KIND",
@@ -55,7 +67,10 @@ __all__ = [
     "TrackedRequest",
     "done_steps",
     "is_suspended",
+    "levels_done",
     "period_for",
+    "reminded_about",
+    "request_steps",
     "suspended_spans",
     "tracked_requests",
     "urgency_of",
@@ -91,9 +106,10 @@ ANSWERED_BY: Mapping[str, frozenset[str]] = MappingProxyType(
 )
 # The kinds tracked here: a deadline that runs from the recipient's receipt. The two anchored on an
 # event in the world (a handover after the planned arrival, a follow-up report after its visit) are
-# expected messages, not answers to a request; the ageing report follows them.
+# expected messages, not answers to a request (``focalpoint.cases.expected``, ``EXPECTED_KINDS``).
 TRACKED_KINDS = frozenset(k for k, row in DEFAULTS.items() if row.anchor is Anchor.RECEIPT)
 assert ANSWERED_BY.keys() >= TRACKED_KINDS
+assert frozenset(k for k, row in DEFAULTS.items() if row.anchor is not Anchor.RECEIPT) == EXPECTED_KINDS
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -102,7 +118,13 @@ class TrackedRequest:
 
     ``side`` is this node's side of the request's clock ("requester": we asked). ``clock`` is None
     when the kind has no response deadline at this urgency (a routine notice, a protection alert):
-    only its acknowledgement is then due (``deadline.acknowledge_ms`` from the receipt)."""
+    only its acknowledgement is then due (``deadline.acknowledge_ms`` from the receipt).
+
+    An expected message (``kind`` in ``EXPECTED_KINDS``) is hung on the ``DEPARTED`` update
+    (``message_id``, what a reminder names); ``kind`` is the kind expected, ``sent_at_ms`` when it
+    became expected, ``started_at_ms`` its anchor, ``withdrawn`` a return cancelled before it came.
+    ``occurrence`` tells the expectations on one message apart (0 for every request and for the
+    handover, N for the follow-up report of month N); the ladder records its levels with it."""
 
     message_id: bytes
     kind: str
@@ -117,6 +139,7 @@ class TrackedRequest:
     acknowledged_at_ms: int | None = None
     withdrawn: bool = False
     emergency: bool = False
+    occurrence: int = 0
 
     @property
     def we_asked(self) -> bool:
@@ -192,6 +215,33 @@ def done_steps(events: Sequence[Event]) -> dict[bytes, frozenset[tuple[Level, in
     return {k: frozenset(v) for k, v in out.items()}
 
 
+def levels_done(t: TrackedRequest, done: Mapping[bytes, frozenset[tuple[Level, int]]]) -> frozenset[Level]:
+    """The ladder levels already taken for ``t`` (``done`` from ``done_steps``): those recorded for
+    its message at its own occurrence, so the M3 follow-up's reminder is not the M6's."""
+    return frozenset(level for level, n in done.get(t.message_id, frozenset()) if n == t.occurrence)
+
+
+def request_steps(t: TrackedRequest, now_ms: int, done: Mapping[bytes, frozenset[tuple[Level, int]]]) -> list[Step]:
+    """The levels due for ``t`` at ``now_ms`` and not yet taken, oldest first, each carrying ``t``'s
+    occurrence (what the node records): the handover's one level on either side, else the
+    ladder of ``t``'s side. None without a response deadline, or once answered or withdrawn."""
+    if t.clock is None or t.closed:
+        return []
+    levels = levels_done(t, done)
+    if t.kind == "handover_confirmation":
+        steps = handover_steps(t.clock, now_ms, levels)
+    else:
+        steps = ladder_steps(t.clock, t.side, now_ms, levels)
+    return [dataclasses.replace(s, occurrence=t.occurrence) for s in steps]
+
+
+def reminded_about(tracked: Sequence[TrackedRequest], message_id: bytes) -> TrackedRequest | None:
+    """The request a partner's reminder naming ``message_id`` chases: the oldest still open of
+    those hung on it (several follow-ups hang on one departure), else the last of them."""
+    named = [t for t in tracked if t.message_id == message_id]
+    return next((t for t in named if not t.closed), named[-1] if named else None)
+
+
 def _names(e: Event, message_id: bytes) -> bool:
     return message_id in (e.facts.refers_to, e.in_reply_to)
 
@@ -213,7 +263,8 @@ def tracked_requests(
     ``receipts`` maps a message id to the recipient's signed receipt time (a message we sent: when
     its receipt closed the outbox row; one we received: when we stored it); a request missing from
     it has not started its clock. ``agreement`` (kind deadlines) and ``case_rules`` only fill the
-    period of a request stored without one. ``ignore``: messages the link flagged, not applied."""
+    period of a request stored without one, and give the expected messages their windows and
+    follow-up months (``_expected``). ``ignore``: messages the link flagged, not applied."""
     messages = [e for e in events if e.origin is not Origin.LOCAL and e.message_id not in ignore]
     suspended = suspended_spans(events)
     out: list[TrackedRequest] = []
@@ -257,6 +308,46 @@ def tracked_requests(
                 acknowledged_at_ms=ack.at_ms if ack is not None else None,
                 withdrawn=withdrawal is not None and (answer is None or withdrawal.at_ms < answer.at_ms),
                 emergency=request.facts.emergency,
+            )
+        )
+    out += _expected(messages, suspended, agreement, case_rules)
+    return sorted(out, key=lambda t: t.sent_at_ms)
+
+
+def _expected(
+    messages: Sequence[Event],
+    suspended: tuple[tuple[int, int | None], ...],
+    agreement: Mapping[str, KindDeadline] | None,
+    case_rules: CaseRules | None,
+) -> list[TrackedRequest]:
+    """The link's expected messages as tracked requests: the clock starts at the anchor and runs
+    for the window the agreement in force gives (its handover hours, its follow-up report
+    deadline), stood still while the link is suspended; the identifying State is the requester."""
+    rules = case_rules or CaseRules()
+    out: list[TrackedRequest] = []
+    for x in expectations(messages, follow_up_months=rules.follow_up_months):
+        deadline = deadline_for(x.kind, Urgency.ROUTINE, agreement, case_rules=case_rules)
+        assert deadline.respond_ms is not None  # both kinds have a window at every agreement
+        ended = x.answer.at_ms if x.answer is not None else x.lapsed_at_ms
+        out.append(
+            TrackedRequest(
+                message_id=x.message_id,
+                kind=x.kind,
+                side="requester" if x.origin is Origin.SENT else "responder",
+                urgency=Urgency.ROUTINE,
+                sent_at_ms=x.since_ms,
+                deadline=deadline,
+                clock=Clock(
+                    period_ms=deadline.respond_ms,
+                    started_at_ms=x.anchor_ms,
+                    stops=suspended,
+                    answered_at_ms=ended,
+                ),
+                started_at_ms=x.anchor_ms,
+                answered_by=x.answer.message_id if x.answer is not None else b"",
+                answered_at_ms=ended,
+                withdrawn=x.answer is None and x.lapsed_at_ms is not None,
+                occurrence=x.occurrence,
             )
         )
     return out

@@ -42,7 +42,7 @@ from focalpoint.cases.clocks import (
     rung_at_ms,
 )
 from focalpoint.cases.indicators import LinkFacts, RequestFacts
-from focalpoint.cases.requests import TrackedRequest
+from focalpoint.cases.requests import TrackedRequest, levels_done
 from focalpoint.cases.stages import Stage
 from focalpoint.errors import UsageError
 
@@ -54,6 +54,7 @@ __all__ = [
     "SummaryView",
     "decode",
     "encode",
+    "handover_wake_ms",
     "ladder_wake_ms",
     "read",
     "wake_ms",
@@ -406,6 +407,16 @@ def ladder_wake_ms(clock: Clock, side: ClockSide, done: frozenset[Level]) -> int
     return min(times, default=None)
 
 
+def handover_wake_ms(clock: Clock, done: frozenset[Level]) -> int | None:
+    """When an expected handover falls overdue (``clocks.handover_steps``), as the clock stands;
+    None once that level is taken, or when ``ladder_wake_ms`` would give none."""
+    if Level.HANDOVER_OVERDUE in done or clock.started_at_ms is None or clock.answered_at_ms is not None:
+        return None
+    if any(end is None for _, end in clock.stops):
+        return None
+    return rung_at_ms(clock, clock.period_ms)
+
+
 def _emergency_waiting(t: TrackedRequest, done: Mapping[bytes, frozenset[tuple[Level, int]]]) -> bool:
     """An emergency alert we sent, not acknowledged or answered, the operators not yet told."""
     if not (t.we_asked and t.emergency and t.kind == "protection_alert"):
@@ -423,9 +434,12 @@ def wake_ms(summary: LinkSummary, now_ms: int) -> int | None:
     if summary.settles_at_ms is not None:
         times.append(summary.settles_at_ms)
     for t in summary.tracked:
-        levels = frozenset(level for level, _ in done.get(t.message_id, frozenset()))
+        levels = levels_done(t, done)  # an expected follow-up's own month's levels only
         if t.clock is not None and not t.closed:
-            at = ladder_wake_ms(t.clock, t.side, levels)
+            if t.kind == "handover_confirmation":
+                at = handover_wake_ms(t.clock, levels)
+            else:
+                at = ladder_wake_ms(t.clock, t.side, levels)
             if at is not None:
                 times.append(at)
         if _emergency_waiting(t, done):

@@ -187,10 +187,13 @@ class CaseDesk:
             ),
         )
 
-    async def remind(self, link_id: str, request: Event, *, level: int, was_due_ms: int) -> Submitted:
+    async def remind(
+        self, link_id: str, request: Event, *, level: int, was_due_ms: int, occurrence: int = 0
+    ) -> Submitted:
         """Send the partner a ``reminder`` at ``level`` (an EscalationLevel code) about our ``request``,
         which was due at ``was_due_ms``. Sent by the node; each level is one request id, so a repeat
-        (after a restart) is the same message, never a second one."""
+        (after a restart) is the same message, never a second one. ``occurrence`` tells apart the
+        expected messages hung on one ``request`` (the follow-up reports of one return)."""
         link = await self._work.link(link_id)
         body = self._node_body(link)
         body.reminder.CopyFrom(
@@ -204,7 +207,9 @@ class CaseDesk:
         )
         await self._carry_family_rule(link, body)
         return await self._outbox.submit(
-            link.partner_node, body, client_request_id=f"reminder-{level}-{request.message_id.hex()}"
+            link.partner_node,
+            body,
+            client_request_id=f"reminder-{level}-{request.message_id.hex()}" + (f"-{occurrence}" if occurrence else ""),
         )
 
     async def note_reminder(self, link_id: str, reminder: Event, *, expected_by_ms: int | None) -> Submitted:

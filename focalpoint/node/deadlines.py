@@ -16,6 +16,9 @@ with its next wake-up time:
 - a received reminder is answered with acknowledgement(REMINDER_NOTED, expected_by the due date
   as it stands), where the transition table allows an acknowledgement (an active link); on a
   link that is no longer active it is not answered: there is nothing left to expect;
+- an expected message (``focalpoint.cases.expected``) runs the same way: a follow-up report climbs
+  the ladder; an unconfirmed handover past its window alerts the supervisors on both sides
+  ("handover:overdue"), each node from the same signed times, no message between them;
 - an EMERGENCY protection alert we sent without acknowledgement for 4 hours tells the operators
   to phone the partner's 24/7 contact point (its directory id in the event name; never a number);
 - on the identifying State's links the guardian ladder runs from identification.
@@ -45,7 +48,6 @@ from focalpoint.cases.clocks import (
     emergency_unacknowledged,
     guardian_steps,
     is_stopped,
-    ladder_steps,
     overdue_ms,
 )
 from focalpoint.cases.events import Event, Facts, Origin
@@ -56,6 +58,9 @@ from focalpoint.cases.requests import (
     TrackedRequest,
     done_steps,
     is_suspended,
+    levels_done,
+    reminded_about,
+    request_steps,
 )
 from focalpoint.cases.stages import ACTIVE, Side
 from focalpoint.cases.state import LinkState
@@ -95,6 +100,7 @@ _EVENTS = {
     Level.GUARDIAN_ESCALATE_SUPERVISOR: "guardian:20h",
     Level.GUARDIAN_BREACH: "guardian:breach",
     Level.GUARDIAN_DAILY: "guardian:daily",
+    Level.HANDOVER_OVERDUE: "handover:overdue",
 }
 _MAX_LINKS = 100_000
 
@@ -213,10 +219,7 @@ class Deadlines:
         done = done_steps(events)
         steps = reminders = noted = 0
         for t in tracked:
-            if t.clock is None or t.closed:
-                continue
-            levels = frozenset(level for level, _ in done.get(t.message_id, frozenset()))
-            for step in ladder_steps(t.clock, t.side, now, levels):
+            for step in request_steps(t, now, done):
                 reminders += await self._take(link, t, step, events, now)
                 steps += 1
         for t in tracked:
@@ -276,7 +279,9 @@ class Deadlines:
             if action in (Action.SEND_REMINDER_L1, Action.SEND_REMINDER_L2):
                 assert t.clock is not None
                 was_due = due_ms(t.clock, now) or now
-                await self._desk.remind(link.link_id, request, level=step.escalation_code, was_due_ms=was_due)
+                await self._desk.remind(
+                    link.link_id, request, level=step.escalation_code, was_due_ms=was_due, occurrence=t.occurrence
+                )
                 sent += 1
         await self._act(link, step, now)
         await self._record(link, t.message_id, step.level.value, step.occurrence, now)
@@ -348,12 +353,11 @@ class Deadlines:
     ) -> int:
         """Answer each received reminder not yet acknowledged, with the request's due date."""
         acked = {e.facts.refers_to for e in events if e.origin is Origin.SENT and e.kind == "acknowledgement"}
-        by_id = {t.message_id: t for t in tracked}
         noted = 0
         for e in events:
             if e.origin is not Origin.RECEIVED or e.kind != "reminder" or e.message_id in acked:
                 continue
-            about = by_id.get(e.facts.refers_to)
+            about = reminded_about(tracked, e.facts.refers_to)
             expected = due_ms(about.clock, now) if about is not None and about.clock is not None else None
             try:
                 await self._desk.note_reminder(link.link_id, e, expected_by_ms=expected)
@@ -384,7 +388,7 @@ class Deadlines:
                 overdue_ms=overdue_ms(t.clock, now) if t.clock is not None else 0,
                 stopped=t.clock is not None and not t.closed and is_stopped(t.clock, now),
                 answered_at_ms=t.answered_at_ms,
-                levels_done=tuple(sorted(f"{lv.value}#{n}" if n else lv.value for lv, n in done.get(t.message_id, ()))),
+                levels_done=tuple(sorted(lv.value for lv in levels_done(t, done))),
             )
             for t in await self._tracked(link, events, state)
         )
