@@ -41,11 +41,11 @@ from typing import Any
 from focalpoint.bench.casedata import DAY_MS, history
 from focalpoint.bench.casenet import _ME, _MY_STATE, _NOW_MS, _PARTNER_STATES, _directory, _partner
 from focalpoint.bench.reports import REPORT_TARGETS, measure_fold, measure_reports, measure_scan
-from focalpoint.cases.clocks import guardian_steps, ladder_steps
+from focalpoint.cases.clocks import guardian_steps
 from focalpoint.cases.events import Event, Facts, Origin
 from focalpoint.cases.fold import apply, canonical_order, fold, new_link, settle
 from focalpoint.cases.gate import evaluate
-from focalpoint.cases.requests import LADDER_KIND, TrackedRequest, tracked_requests
+from focalpoint.cases.requests import LADDER_KIND, TrackedRequest, request_steps, tracked_requests
 from focalpoint.cases.stages import TERMINAL, Side, Stage
 from focalpoint.cases.state import LinkState, Rules
 from focalpoint.cases.summary import encode, wake_ms
@@ -98,11 +98,7 @@ def _past_steps(our_side: Side, state: LinkState, tracked: Sequence[TrackedReque
     records them (``local:ladder``), so the link's summary wakes at its next rung, not now."""
     taken: list[tuple[bytes, str, int, int]] = []
     for t in tracked:
-        if t.clock is not None and not t.closed:
-            taken += [
-                (t.message_id, s.level.value, 0, s.due_at_ms)
-                for s in ladder_steps(t.clock, t.side, _NOW_MS, frozenset())
-            ]
+        taken += [(t.message_id, s.level.value, s.occurrence, s.due_at_ms) for s in request_steps(t, _NOW_MS, {})]
     if our_side is Side.IS and state.identified_at_ms:
         steps = guardian_steps(state.identified_at_ms, state.guardian_appointed_at_ms or None, state.minority,
                                _RULES.guardian_deadline_hours, _NOW_MS, frozenset())  # fmt: skip
