@@ -161,7 +161,8 @@ def _one_link(rng: random.Random, work: CaseWork, n: int, usual: int) -> _Made:
                   updated_at_ms=update.updated_at_ms, payload=b"")  # fmt: skip
     summary = summarise(work, row, events, state, tracked)
     stored = NewSummary(link_id, -1, work.rules_context(partner_state), wake_ms(summary, _NOW_MS),
-                        work.seal_summary(link_id, encode(summary)))  # fmt: skip
+                        work.seal_summary(link_id, encode(summary)), summary.case_id, summary.first_ms,
+                        summary.last_ms)  # fmt: skip
     made = _Link(link_id, case_ref, partner, our_side, unit, length, state.stage)
     return _Made(made, write, len(state.flagged), stored)
 

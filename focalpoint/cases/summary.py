@@ -266,13 +266,12 @@ class SummaryView:
     """A stored summary as read: its head (case reference, partner, unit, stage, whether closed)
     at once, each of its parts rebuilt only when asked for."""
 
-    __slots__ = ("_done", "_facts", "_head", "_tracked", "raw")
+    __slots__ = ("_done", "_facts", "_head", "_tracked")
 
-    def __init__(self, head: tuple[Any, ...], facts: Any, tracked: Any, done: Any, raw: bytes = b"") -> None:
+    def __init__(self, head: tuple[Any, ...], facts: Any, tracked: Any, done: Any) -> None:
         if len(head) != len(_HEAD):
             raise StaleSummary("a stored summary's head does not fit its class")
         self._head, self._facts, self._tracked, self._done = head, facts, tracked, done  # (marshalled)
-        self.raw = raw  # the summary as stored (opened), to read again later without keeping this
 
     @property
     def case_id(self) -> str:
@@ -378,7 +377,7 @@ def read(raw: bytes) -> SummaryView:
         raise StaleSummary("a stored summary of another version")
     if not isinstance(head, tuple):
         raise StaleSummary("a stored summary's head does not read")
-    return SummaryView(head, facts, tracked, done, raw)
+    return SummaryView(head, facts, tracked, done)
 
 
 def decode(raw: bytes) -> LinkSummary:

@@ -20,8 +20,8 @@ import structlog
 
 from focalpoint.cases.ageing import AggregateView, LinkAgeing, RowView, link_ageing, report
 from focalpoint.cases.disclosure import IndicatorOutput, Period, publish, unsuppressed_for_own_unit
-from focalpoint.cases.indicators import LinkFacts, bears_on, compute
-from focalpoint.cases.summary import SummaryView, read
+from focalpoint.cases.indicators import LinkFacts, compute, window
+from focalpoint.cases.summary import SummaryView
 from focalpoint.errors import PreconditionFailed, UsageError
 from focalpoint.node.casework import CaseWork
 from focalpoint.node.ports import Clock
@@ -74,28 +74,18 @@ class Reports:
         return facts, unreadable
 
     async def _for(self, unit: str | None, period: Period | None) -> tuple[list[LinkFacts], int, set[str]]:
-        """As ``links``, and the partner States of every link read (the tables list them all).
+        """As ``links``, and the partner States the tables list (those of every stored link).
 
-        A link that bears on the period is rebuilt with only the requests received in it; one that
-        does not is kept as stored and rebuilt only if another link of its child's case bears on it."""
+        With ``period``, the cases no link of which bears on the period stay in the store, not even
+        opened (``indicators.for_period``: computing without them gives the same outputs), and each
+        link read is rebuilt with only the requests received in the period."""
+        partners = set(await self._store.cases.partner_states())
         if period is None:
             facts, unreadable = await self._summaries.every(unit, SummaryView.facts)
-            return facts, unreadable, {f.partner_state for f in facts}
+            return facts, unreadable, partners
         start, end = period.start_ms, period.end_ms
-        partners: set[str] = set()
-        cases: set[str] = set()
-        aside: list[tuple[str, bytes]] = []
-
-        def project(view: SummaryView) -> LinkFacts | None:
-            partners.add(view.partner_state)
-            if bears_on(view.first_ms, view.last_ms, period):
-                cases.add(view.case_id)
-                return view.facts_in(start, end)
-            aside.append((view.case_id, view.raw))
-            return None
-
-        facts, unreadable = await self._summaries.every(unit, project)
-        facts += [read(raw).facts_in(start, end) for case_id, raw in aside if case_id in cases]
+        bearing = await self._store.cases.cases_bearing_on(*window(period))
+        facts, unreadable = await self._summaries.every(unit, lambda view: view.facts_in(start, end), cases=bearing)
         return facts, unreadable, partners
 
     async def ageing(self, view: str, unit: str = "") -> Ageing:

@@ -133,7 +133,18 @@ class Summaries:
         sealed = self._work.seal_summary(row.link_id, encode(summary))
         context = self._work.rules_context(row.partner_state)
         await self._store.cases.save_summaries(
-            [NewSummary(row.link_id, built_from, context, wake_ms(summary, now_ms), sealed)]
+            [
+                NewSummary(
+                    row.link_id,
+                    built_from,
+                    context,
+                    wake_ms(summary, now_ms),
+                    sealed,
+                    summary.case_id,
+                    summary.first_ms,
+                    summary.last_ms,
+                )
+            ]
         )
         return summary
 
@@ -161,11 +172,21 @@ class Summaries:
         except (StaleSummary, DamagedData):
             return None
 
-    async def every(self, unit: str | None, project: Callable[[SummaryView], T | None]) -> tuple[list[T], int]:
+    async def _page(self, after: str) -> list[SummaryRow | DamagedLink]:
+        return await self._store.cases.summaries(limit=_PAGE, after=after)
+
+    async def every(
+        self,
+        unit: str | None,
+        project: Callable[[SummaryView], T | None],
+        *,
+        cases: set[str] | None = None,
+    ) -> tuple[list[T], int]:
         """``project`` of every link's summary (of ``unit`` only, when given; a None it returns is
         left out), current ones read as stored and the others built again from the events; and how
         many links could not be read. Each summary is projected as it is read, so only what the
-        caller keeps stays in memory."""
+        caller keeps stays in memory. ``cases``: only the links of these cases (the others are not
+        even opened)."""
         now = self._clock()
         contexts: dict[str, str] = {}
         out: list[T] = []
@@ -173,7 +194,7 @@ class Summaries:
         after = ""
         read_rows = 0
         # The next page is read on the store's thread while this one is rebuilt on ours.
-        pending = asyncio.ensure_future(self._store.cases.summaries(limit=_PAGE, after=after))
+        pending = asyncio.ensure_future(self._page(after))
         while read_rows < MAX_LINKS:
             page = await pending
             if not page:
@@ -183,10 +204,12 @@ class Summaries:
             more = len(page) == _PAGE and bool(ids) and ids[-1] > after
             if more:
                 after = ids[-1]
-                pending = asyncio.ensure_future(self._store.cases.summaries(limit=_PAGE, after=after))
+                pending = asyncio.ensure_future(self._page(after))
             for row in page:
                 if isinstance(row, DamagedLink):
                     unreadable += 1
+                    continue
+                if cases is not None and row.case_id not in cases:
                     continue
                 view = self._open(row, contexts, now)
                 try:

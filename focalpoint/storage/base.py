@@ -659,6 +659,7 @@ class SummaryRow:
     context: str
     wake_at_ms: int | None
     summary: bytes
+    case_id: str = ""
 
     def current(self, context: str, now_ms: int) -> bool:
         return (
@@ -679,6 +680,11 @@ class NewSummary:
     context: str
     wake_at_ms: int | None
     summary: bytes
+    # The child's case and the link's span (``focalpoint.cases.indicators.span``), kept in the clear
+    # beside it so a period's report leaves in the store the links that bear nothing on it.
+    case_id: str = ""
+    first_ms: int = 0
+    last_ms: int = 0
 
 
 class CaseStore(Protocol):
@@ -739,6 +745,12 @@ class CaseStore(Protocol):
 
     async def summaries(self, *, limit: int, after: str = "") -> list[SummaryRow | DamagedLink]:
         """Every link's summary row in link id order, after the link id ``after``."""
+        ...
+
+    async def cases_bearing_on(self, end_ms: int, from_ms: int) -> set[str]:
+        """The cases with a link that began before ``end_ms`` and had not ended before ``from_ms``
+        (by the span stored with its summary), or whose span is not known (first_ms 0), or whose
+        summary is not current by generation (its span may have changed since)."""
         ...
 
     async def summaries_due(self, now_ms: int, contexts: Mapping[str, str], limit: int) -> list[str]:

@@ -216,6 +216,16 @@ class MemoryCases:
         )
         return limit_rows(rows, limit)
 
+    async def cases_bearing_on(self, end_ms: int, from_ms: int) -> set[str]:
+        await pause()
+        spans = self._s.summary_spans
+        out: set[str] = set()
+        for r in self._s.case_summaries.values():
+            _, first, last = spans.get(r.link_id, ("", 0, 0))
+            if r.built_from != r.generation or first == 0 or (first < end_ms and (last == 0 or last >= from_ms)):
+                out.add(r.case_id)
+        return out
+
     async def summaries_due(self, now_ms: int, contexts: Mapping[str, str], limit: int) -> list[str]:
         await pause()
         due = [
@@ -252,7 +262,9 @@ class MemoryCases:
                     context=new.context,
                     wake_at_ms=new.wake_at_ms,
                     summary=bytes(new.summary),
+                    case_id=new.case_id,
                 ),
             )
+            tx.put(self._s.summary_spans, new.link_id, (new.case_id, new.first_ms, new.last_ms))
             saved += 1
         return saved

@@ -86,6 +86,7 @@ class State:
     case_links: dict[str, LinkRow] = field(default_factory=dict)
     case_refs: dict[tuple[str, str], str] = field(default_factory=dict)
     case_summaries: dict[str, SummaryRow] = field(default_factory=dict)
+    summary_spans: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # case id, first, last
     case_events: dict[tuple[str, bytes], CaseEventRow] = field(default_factory=dict)
     case_cursors: dict[str, int] = field(default_factory=dict)
     case_parked: dict[tuple[str, bytes], ParkedRow] = field(default_factory=dict)

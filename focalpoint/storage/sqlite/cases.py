@@ -113,7 +113,7 @@ def worklist_sql(*, of_unit: bool, include_closed: bool, paged: bool) -> str:
     )
 
 
-_SUMMARY_COLS = "rowid, link_id, partner_state, generation, built_from, context, wake_at_ms, summary"
+_SUMMARY_COLS = "rowid, link_id, partner_state, generation, built_from, context, wake_at_ms, summary, case_id"
 _SUMMARY_COLUMNS: tuple[Column, ...] = (
     ("rowid", INT, False),
     ("link_id", TEXT, False),
@@ -123,15 +123,17 @@ _SUMMARY_COLUMNS: tuple[Column, ...] = (
     ("context", TEXT, False),
     ("wake_at_ms", INT, True),
     ("summary", BYTES, False),
+    ("case_id", TEXT, False),
 )
 
 
 def _summary(row: Any) -> SummaryRow | DamagedLink:
     # The common case checked inline (a report reads every row); anything else is told apart by
     # ``bad_column``, which names the column.
-    _, link_id, state, generation, built_from, context, wake, summary = row
+    _, link_id, state, generation, built_from, context, wake, summary, case_id = row
     if (
-        type(link_id) is str
+        type(case_id) is str
+        and type(link_id) is str
         and type(state) is str
         and type(generation) is int
         and type(built_from) is int
@@ -139,7 +141,7 @@ def _summary(row: Any) -> SummaryRow | DamagedLink:
         and (wake is None or type(wake) is int)
         and type(summary) is bytes
     ):
-        return SummaryRow(link_id, state, generation, built_from, context, wake, summary)
+        return SummaryRow(link_id, state, generation, built_from, context, wake, summary, case_id)
     reason = bad_column(row, _SUMMARY_COLUMNS) or "a column holds a value of the wrong type"
     return DamagedLink(row[0], link_id if isinstance(link_id, str) else "", reason)
 
@@ -299,6 +301,14 @@ class SqliteCases:
         )
         return [_summary(r) for r in rows]
 
+    async def cases_bearing_on(self, end_ms: int, from_ms: int) -> set[str]:
+        rows = await self._db.fetchall(
+            "SELECT DISTINCT case_id FROM case_summaries WHERE built_from != generation OR first_ms = 0"
+            " OR (first_ms < ? AND (last_ms = 0 OR last_ms >= ?))",
+            (end_ms, from_ms),
+        )
+        return {r[0] for r in rows if isinstance(r[0], str)}
+
     async def summaries_due(self, now_ms: int, contexts: Mapping[str, str], limit: int) -> list[str]:
         # One indexed query per reason (an OR across them would read every row).
         queries: list[tuple[str, Sequence[Any]]] = [
@@ -329,9 +339,19 @@ class SqliteCases:
             saved = 0
             for new in rows:
                 saved += tx.db.execute(
-                    "UPDATE case_summaries SET built_from = ?, context = ?, wake_at_ms = ?, summary = ?"
-                    " WHERE link_id = ? AND generation = ?",
-                    (new.built_from, new.context, new.wake_at_ms, new.summary, new.link_id, new.built_from),
+                    "UPDATE case_summaries SET built_from = ?, context = ?, wake_at_ms = ?, summary = ?,"
+                    " case_id = ?, first_ms = ?, last_ms = ? WHERE link_id = ? AND generation = ?",
+                    (
+                        new.built_from,
+                        new.context,
+                        new.wake_at_ms,
+                        new.summary,
+                        new.case_id,
+                        new.first_ms,
+                        new.last_ms,
+                        new.link_id,
+                        new.built_from,
+                    ),
                 ).rowcount
             return saved
 

@@ -112,7 +112,10 @@ CREATE TABLE IF NOT EXISTS case_summaries (
     built_from INTEGER NOT NULL,
     context TEXT NOT NULL,
     wake_at_ms INTEGER,
-    summary BLOB NOT NULL
+    summary BLOB NOT NULL,
+    case_id TEXT NOT NULL DEFAULT '',
+    first_ms INTEGER NOT NULL DEFAULT 0,
+    last_ms INTEGER NOT NULL DEFAULT 0
 )"""
 _CASE_TABLES = (
     _CASE_LINKS,
