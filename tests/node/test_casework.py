@@ -175,8 +175,9 @@ async def test_the_gate_is_filled_in_by_the_identifying_states_node_and_an_unmet
     assert await link.stages() == (Stage.NEGOTIATION, Stage.NEGOTIATION)
 
 
-async def test_a_full_return_converges_with_the_gate_met_at_each_cross_border_signature(fabric: Fabric) -> None:
-    """Scenario 1 between two node compositions: notification to closure, both nodes at every stage alike."""
+async def assessed(fabric: Fabric) -> tuple[Link, bytes]:
+    """A case notified, acknowledged and assessed (identity, social inquiry, risk, the child's views),
+    with the State of origin's reintegration plan: the link and the plan's message id."""
     link = await _opened(fabric)
     n = await link.send(GR, "case_notification")
     await link.send(AL, "acknowledgement", _ref("acknowledgement.acknowledges", n))
@@ -187,6 +188,12 @@ async def test_a_full_return_converges_with_the_gate_met_at_each_cross_border_si
     await link.send(GR, "risk_assessment_report")
     await link.send(GR, "child_views_record")
     plan = await link.send(AL, "reintegration_plan")
+    return link, plan
+
+
+async def test_a_full_return_converges_with_the_gate_met_at_each_cross_border_signature(fabric: Fabric) -> None:
+    """Scenario 1 between two node compositions: notification to closure, both nodes at every stage alike."""
+    link, plan = await assessed(fabric)
     assert await link.stages() == (Stage.ASSESSMENT, Stage.ASSESSMENT)
     _, _, gate, beside = await fabric.nodes[GR].casedesk.timeline(link.ids[GR])
     assert beside == []

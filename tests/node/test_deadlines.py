@@ -92,6 +92,18 @@ async def _count(node: Node, kind: str) -> int:
     return len([e for link in await _links(node) for e in await node.casework.events(link) if e.kind == kind])
 
 
+async def reminder_noted(fabric: Fabric, link: Link) -> bool:
+    """Whether the identifying State holds the partner's REMINDER_NOTED acknowledgement, with the
+    date the answer is now expected by."""
+    gr = fabric.nodes[GR]
+    await gr.casework.catch_up()
+    row = await link.row(GR)
+    return any(
+        e.kind == "acknowledgement" and e.facts.ack_kind == "REMINDER_NOTED" and e.facts.expected_by_day
+        for e in await gr.casework.events(row)
+    )
+
+
 async def test_an_unanswered_inquiry_climbs_both_ladders_each_level_once(fabric: Fabric) -> None:
     captured = await _capturing(fabric)
     link, _request = await _inquiry(fabric)
@@ -110,16 +122,7 @@ async def test_an_unanswered_inquiry_climbs_both_ladders_each_level_once(fabric:
     await eventually(reminded, what="the L1 reminder reaches the partner")
     await _run(fabric, 1)  # the responder notes it, with the due date
 
-    async def noted() -> bool:
-        gr = fabric.nodes[GR]
-        await gr.casework.catch_up()
-        row = await link.row(GR)
-        return any(
-            e.kind == "acknowledgement" and e.facts.ack_kind == "REMINDER_NOTED" and e.facts.expected_by_day
-            for e in await gr.casework.events(row)
-        )
-
-    await eventually(noted, what="the reminder acknowledged REMINDER_NOTED")
+    await eventually(lambda: reminder_noted(fabric, link), what="the reminder acknowledged REMINDER_NOTED")
     await _run(fabric, 40)  # day 72: L2 at day 45, L3 at day 60
     assert _deadline_events(captured[GR]) == ["deadline:reminder-L1", "deadline:reminder-L2"]
     assert _deadline_events(captured[AL]) == ["deadline:75%", "deadline:overdue"]

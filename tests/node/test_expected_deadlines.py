@@ -10,8 +10,8 @@ from focalpoint.cases.requests import LADDER_KIND
 from focalpoint.cases.stages import Stage
 from focalpoint.v1 import common_pb2, messages_pb2
 from tests.node.conftest import Fabric, eventually
-from tests.node.test_casework import AL, GR, Link, _evidence, _opened, _ref
-from tests.node.test_deadlines import DAY_S, HOUR_S, _capturing, _count, _run
+from tests.node.test_casework import AL, GR, Link, _evidence, _ref, assessed
+from tests.node.test_deadlines import DAY_S, HOUR_S, _capturing, _count, _run, reminder_noted
 
 
 def _day(fabric: Fabric, days: int = 0) -> common_pb2.Date:
@@ -21,16 +21,7 @@ def _day(fabric: Fabric, days: int = 0) -> common_pb2.Date:
 
 async def _departed(fabric: Fabric) -> Link:
     """A return walked to its departure, on a plan whose departure window is today and tomorrow."""
-    link = await _opened(fabric)
-    n = await link.send(GR, "case_notification")
-    await link.send(AL, "acknowledgement", _ref("acknowledgement.acknowledges", n))
-    iv = await link.send(GR, "identity_verification_request")
-    await link.send(AL, "identity_verification_reply", answers=iv)
-    si = await link.send(GR, "social_inquiry_request")
-    await link.send(AL, "social_inquiry_report", answers=si)
-    await link.send(GR, "risk_assessment_report")
-    await link.send(GR, "child_views_record")
-    plan = await link.send(AL, "reintegration_plan")
+    link, plan = await assessed(fabric)
     proposal = await link.send(AL, "durable_solution_proposal", _evidence(plan))
     await link.send(GR, "durable_solution_agreement", _ref("durable_solution_agreement.accepts", proposal))
 
@@ -88,16 +79,7 @@ async def test_a_missing_three_month_follow_up_gets_one_l1_reminder(fabric: Fabr
     await eventually(reminded, what="the follow-up's L1 reminder reaches the State of origin")
     await _run(fabric, 1, step_s=DAY_S)
 
-    async def noted() -> bool:
-        gr = fabric.nodes[GR]
-        await gr.casework.catch_up()
-        row = await link.row(GR)
-        return any(
-            e.kind == "acknowledgement" and e.facts.ack_kind == "REMINDER_NOTED" and e.facts.expected_by_day
-            for e in await gr.casework.events(row)
-        )
-
-    await eventually(noted, what="the reminder noted with the follow-up's due date")
+    await eventually(lambda: reminder_noted(fabric, link), what="the reminder noted with the follow-up's due date")
     for node_id in (GR, AL):
         row = await link.row(node_id)
         assert row.flagged == 0  # the reminder names the departure, the identifying State's own message
