@@ -820,12 +820,12 @@ class Accounts:
             if u.unit == unit and not u.disabled and Role.CASE_OFFICER in u.roles and Grant.APPROVE in u.grants
         ]
 
-    async def officers(self, unit: str) -> list[str]:
-        """The unit's enabled case officers."""
+    async def officers(self, unit: str | None) -> list[str]:
+        """The unit's enabled case officers (None: every unit's)."""
         return [
             u.user_id
             for u in await self._store.users()
-            if u.unit == unit and not u.disabled and Role.CASE_OFFICER in u.roles
+            if (unit is None or u.unit == unit) and not u.disabled and Role.CASE_OFFICER in u.roles
         ]
 
     async def operators(self) -> list[str]:
@@ -881,12 +881,7 @@ class Accounts:
 
     async def _known(self, users: frozenset[str], unit: str = "") -> None:
         """Every named user is an enabled case officer (of ``unit``, when given)."""
-        stored = {
-            u.user_id
-            for u in await self._store.users()
-            if not u.disabled and Role.CASE_OFFICER in u.roles and (not unit or u.unit == unit)
-        }
-        unknown = len(users - stored)
+        unknown = len(users - set(await self.officers(unit or None)))
         if unknown:
             where = " of the case's unit" if unit else ""
             raise UsageError(f"{unknown} of the named users are not enabled case officers{where} on this node")
