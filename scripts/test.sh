@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Install everything into .venv and run the whole check: generated code, lint, types, tests.
+# As root (CI) it also installs Debian's Chromium for the browser tests when it is missing.
 # Usage: ./scripts/test.sh [extra pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,8 @@ echo "== import contracts"
 lint-imports --no-logo
 echo "== mypy (strict)"
 mypy
+echo "== chromium for the browser tests"
+./scripts/ensure_chromium.sh
 echo "== pytest"
 set +e
 python -m pytest "$@"
