@@ -61,6 +61,14 @@ def test_bench_cases_prints_every_measure_its_baseline_and_the_targets() -> None
         assert result["targets"][name]["met"] is (result[name] <= result["targets"][name]["target_ms"])
     for name in ("worklist", "timeline", "apply"):
         assert 1 <= result[f"{name}_samples"] <= 10
+    # The reports and the deadline scan, each with its target and the fold path it replaced.
+    for name in ("indicators_100k_s", "indicators_rss_mb", "ageing_100k_s", "deadline_scan_ms"):
+        assert set(result["targets"][name]) == {"target", "value", "met"}
+        assert result["targets"][name]["met"] is (result[name] <= result["targets"][name]["target"])
+    assert result["indicators_unreadable"] == result["ageing_unreadable"] == 0
+    assert result["indicators_outputs"] == 12  # I1-I12
+    assert result["fold_per_link_ms"] > 0
+    assert result["deadline_scan_scans"] == 20
 
 
 def test_invented_histories_reach_their_stages_on_either_side_without_a_flag() -> None:
