@@ -424,10 +424,12 @@ class _Guard:
             else:
                 await self.app(scope, receive, send_with_headers)
         except Exception as e:
+            # The type only: an exception's text may quote what a page held.
             log().error("console_error", error=type(e).__name__)
-            if response_started:
-                raise
-            await self.console.error(request, 500)(scope, receive, send_with_headers)
+            if not response_started:
+                await self.console.error(request, 500)(scope, receive, send_with_headers)
+            # Else Starlette already sent the 500 page (and re-raised for the server's log, which
+            # would print the exception's text): it ends here.
         finally:
             endpoint = scope.get("endpoint")
             log().info(
@@ -466,6 +468,7 @@ def create_app(config: ConsoleConfig, *, secret: bytes | None = None) -> ASGIApp
         TransportError: _handler(503),
         FocalpointError: _handler(500),
         HTTPException: _http_error,
+        Exception: _handler(500),
     }
     app = Starlette(
         routes=[
