@@ -26,6 +26,7 @@ def console() -> None:
 def console_run(config_path: Path) -> None:
     """Serve the console on the configured address until stopped (Ctrl-C or SIGTERM)."""
     # Imported here: other commands start without the web stack.
+    import structlog
     import uvicorn
 
     from focalpoint.console.app import create_app
@@ -35,6 +36,10 @@ def console_run(config_path: Path) -> None:
     config = load_console_config(config_path)
     configure_logging(fmt=config.log_format, level=config.log_level)
     app = create_app(config)
+    scheme = "https" if config.tls else "http"
+    structlog.get_logger("focalpoint.console").info(
+        "console_started", url=f"{scheme}://{config.host}:{config.port}", languages=list(config.languages)
+    )
     uvicorn.run(
         app,
         host=config.host.strip("[]"),

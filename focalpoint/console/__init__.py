@@ -10,3 +10,5 @@ internals (an import-linter contract says so); run as its own process with
 - ``i18n``: the catalogs, the choice of language, locale formatting;
 - ``views``: what the pages show, made from what the local API answered (pure).
 """
+
+__all__: list[str] = []
