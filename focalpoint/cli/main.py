@@ -19,6 +19,7 @@ from focalpoint.cli._local import fail, run
 from focalpoint.cli.audit import audit
 from focalpoint.cli.bench import bench
 from focalpoint.cli.case import case
+from focalpoint.cli.console import console
 from focalpoint.cli.directory import directory
 from focalpoint.cli.message import message
 from focalpoint.cli.node import node
@@ -35,7 +36,7 @@ def cli() -> None:
     """Secure messaging between the child-protection focal points of different States."""
 
 
-for group in (*SESSION_COMMANDS, user, node, directory, message, case, audit, report, bench):
+for group in (*SESSION_COMMANDS, user, node, directory, message, case, audit, report, bench, console):
     cli.add_command(group)
 
 

@@ -1,0 +1,485 @@
+"""The console's web application: routes, the session cookie, CSRF, headers and error pages.
+
+``create_app(config)`` gives the ASGI application ``focalpoint console run`` serves. It is a
+client of the node's local API like the CLI (``focalpoint.client.LocalClient``): each page calls
+the node as the person whose session token the cookie holds, and the node decides what they may
+see. The console keeps nothing else about anyone.
+
+Routes:
+
+- ``GET /login``, ``POST /login``: user id, password and authenticator (or recovery) code;
+- ``POST /logout``: ends the session at the node and clears the cookie;
+- ``GET /``: where the person's role works (a case officer's worklist; otherwise a page naming the
+  user, their roles and the pages there are for them so far);
+- ``GET /worklist``: a case officer's own unit's open cases, paged (``?after=``);
+- ``GET /static/…``: the stylesheet;
+- any GET page with ``?lang=xx``: sets the language cookie and reloads the page without it.
+
+When the node says the session ended (idle, expired, logged out elsewhere, account disabled), the
+cookie is cleared and the person is sent to the login page with a notice. Errors are pages that
+say what happened in the person's language, never internals. Log lines name the route and the
+outcome, never a user id, case reference, token or any content.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+import markupsafe
+import structlog
+from starlette.applications import Starlette
+from starlette.datastructures import URL
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from focalpoint.client import LocalClient
+from focalpoint.console.config import ConsoleConfig
+from focalpoint.console.i18n import N_, Catalogs, PageLanguage, choose_language
+from focalpoint.console.security import (
+    LANG_COOKIE,
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    cross_site,
+    csrf_token,
+    csrf_valid,
+    security_headers,
+)
+from focalpoint.console.views import home_view, parse_cursor, worklist_rows
+from focalpoint.errors import (
+    FocalpointError,
+    NotFound,
+    PermissionDenied,
+    TransportError,
+    Unauthenticated,
+    UsageError,
+)
+from focalpoint.v1 import local_pb2
+
+__all__ = ["Console", "create_app"]
+
+
+def log() -> Any:
+    """The console's logger, as configured now (a fresh proxy: nothing cached at import)."""
+    return structlog.get_logger("focalpoint.console")
+
+
+HERE = Path(__file__).parent
+_LANG: contextvars.ContextVar[PageLanguage] = contextvars.ContextVar("console_language")
+_LOGIN_PURPOSE, _SESSION_PURPOSE = "login", "session"
+_MAX_FIELD = 256  # longer than any user id, password or code the node accepts
+_LANG_MAX_AGE = 365 * 86400
+
+LOGIN_FAILED = N_(
+    "Login failed: the user id, password or code is wrong, or the account is locked. Wait a moment and try again."
+)
+SESSION_ENDED = N_("Your session has ended. Please log in again.")
+LOGGED_OUT = N_("You have logged out.")
+
+
+class _NotLoggedIn(Exception):
+    """No session cookie: the page needs a login first."""
+
+
+@dataclass(frozen=True, slots=True)
+class _ErrorPage:
+    status: int
+    title: str
+    text: str
+
+
+_ERRORS = {
+    400: _ErrorPage(400, N_("The request was not understood"), N_("Go back and try again from the page before.")),
+    403: _ErrorPage(
+        403,
+        N_("Not allowed"),
+        N_(
+            "This page or action is not open to you, or the form was too old or came from elsewhere."
+            " Reload the page and try again."
+        ),
+    ),
+    404: _ErrorPage(404, N_("Page not found"), N_("There is no page at this address.")),
+    405: _ErrorPage(405, N_("Not allowed"), N_("This page cannot be used this way.")),
+    500: _ErrorPage(
+        500,
+        N_("Something went wrong"),
+        N_("The console could not complete this. Try again; if it keeps happening, tell your operator."),
+    ),
+    503: _ErrorPage(
+        503,
+        N_("The node cannot be reached"),
+        N_("The console cannot reach your node just now. Try again in a few minutes, or tell your operator."),
+    ),
+}
+
+
+class Console:
+    """The running console's parts: its configuration, secret, languages and page templates."""
+
+    def __init__(self, config: ConsoleConfig, *, secret: bytes | None = None) -> None:
+        self.config = config
+        # Drawn at each start: form tokens of an earlier process no longer match (a reload fixes it).
+        self.secret = secret if secret is not None else secrets.token_bytes(32)
+        self.catalogs = Catalogs(config.languages, config.default_language, config.timezone)
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(HERE / "templates"),
+            autoescape=True,
+            extensions=["jinja2.ext.i18n"],
+            undefined=jinja2.StrictUndefined,
+        )
+        self.env.install_gettext_callables(  # type: ignore[attr-defined]
+            gettext=lambda message: _LANG.get().gettext(message),
+            ngettext=lambda singular, plural, n: _LANG.get().ngettext(singular, plural, n),
+            newstyle=True,
+        )
+        # A user-entered value inside translated text keeps its own direction (an id in an Arabic sentence).
+        self.env.filters["bdi"] = lambda value: markupsafe.Markup("<bdi>{}</bdi>").format(value)
+
+    # --- language, origin and rendering ---------------------------------------------------------
+
+    def language(self, request: Request) -> PageLanguage:
+        tag = choose_language(
+            request.cookies.get(LANG_COOKIE),
+            request.headers.get("accept-language", ""),
+            self.config.languages,
+            self.config.default_language,
+        )
+        return self.catalogs.page(tag)
+
+    def origin(self, request: Request) -> str:
+        if self.config.public_origin:
+            return self.config.public_origin
+        return f"{request.url.scheme}://{request.url.netloc}"
+
+    def render(
+        self,
+        request: Request,
+        template: str,
+        status: int = 200,
+        *,
+        session: str | None = None,
+        user: local_pb2.UserInfo | None = None,
+        **context: Any,
+    ) -> HTMLResponse:
+        lang = self.language(request)
+        token = _LANG.set(lang)
+        try:
+            html = self.env.get_template(template).render(
+                lang=lang,
+                languages=self.catalogs.names(lang),
+                path=request.url.path,
+                user=user,
+                logout_csrf=csrf_token(self.secret, _SESSION_PURPOSE, session) if session else "",
+                **context,
+            )
+        finally:
+            _LANG.reset(token)
+        return HTMLResponse(html, status_code=status)
+
+    def error(self, request: Request, status: int) -> HTMLResponse:
+        page = _ERRORS.get(status, _ERRORS[500])
+        return self.render(request, "error.html", page.status, title=page.title, text=page.text)
+
+    # --- the session ------------------------------------------------------------------------------
+
+    def client(self, session: str) -> LocalClient:
+        return LocalClient(self.config.node_local_api, session=session, timeout_s=self.config.node_timeout_seconds)
+
+    @staticmethod
+    def session_of(request: Request) -> str:
+        session = request.cookies.get(SESSION_COOKIE)
+        if not session:
+            raise _NotLoggedIn
+        return session
+
+    def set_cookie(self, response: Response, name: str, value: str, max_age: int | None = None) -> None:
+        response.set_cookie(
+            name, value, max_age=max_age, path="/", secure=True, httponly=True, samesite="strict", domain=None
+        )
+
+    @staticmethod
+    def clear_cookie(response: Response, name: str) -> None:
+        response.delete_cookie(name, path="/", secure=True, httponly=True, samesite="strict")
+
+
+# --- pages ----------------------------------------------------------------------------------------
+
+
+async def login_page(request: Request) -> Response:
+    console: Console = request.app.state.console
+    notice = ""
+    if request.query_params.get("ended") == "1":
+        notice = SESSION_ENDED
+    elif request.query_params.get("bye") == "1":
+        notice = LOGGED_OUT
+    return _login_form(console, request, notice=notice)
+
+
+def _login_form(
+    console: Console,
+    request: Request,
+    status: int = 200,
+    *,
+    notice: str = "",
+    failure: str = "",
+    errors: dict[str, str] | None = None,
+    user_id: str = "",
+) -> Response:
+    pre = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
+    response = console.render(
+        request,
+        "login.html",
+        status,
+        notice=notice,
+        failure=failure,
+        errors=errors or {},
+        user_id=user_id,
+        csrf=csrf_token(console.secret, _LOGIN_PURPOSE, pre),
+    )
+    if request.cookies.get(LOGIN_COOKIE) != pre:
+        console.set_cookie(response, LOGIN_COOKIE, pre)
+    return response
+
+
+async def login_submit(request: Request) -> Response:
+    console: Console = request.app.state.console
+    form = await request.form(max_files=0, max_fields=10, max_part_size=4096)
+    if not csrf_valid(console.secret, _LOGIN_PURPOSE, request.cookies.get(LOGIN_COOKIE), _text(form.get("csrf"))):
+        log().info("console_form_refused", route="login", why="csrf")
+        return console.error(request, 403)
+    fields = {name: _text(form.get(name)) or "" for name in ("user_id", "password", "code")}
+    errors = {}
+    for name, missing in (
+        ("user_id", N_("Enter your user id.")),
+        ("password", N_("Enter your password.")),
+        ("code", N_("Enter the code from your authenticator app, or a recovery code.")),
+    ):
+        value = fields[name] if name == "password" else fields[name].strip()
+        if not value:
+            errors[name] = missing
+        elif len(value) > _MAX_FIELD:
+            errors[name] = N_("This is too long.")
+    if errors:
+        return _login_form(console, request, 400, errors=errors, user_id=fields["user_id"][:_MAX_FIELD])
+    try:
+        client, answer = await LocalClient.login(
+            console.config.node_local_api,
+            fields["user_id"].strip(),
+            fields["password"],
+            fields["code"].strip(),
+            timeout_s=console.config.node_timeout_seconds,
+        )
+    except (Unauthenticated, UsageError):
+        # One message whatever was wrong, as the node's own: never which part.
+        log().info("console_login_refused")
+        return _login_form(console, request, 401, failure=LOGIN_FAILED, user_id=fields["user_id"][:_MAX_FIELD])
+    await client.close()
+    log().info("console_login")
+    response = RedirectResponse("/", status_code=303)
+    console.set_cookie(response, SESSION_COOKIE, answer.session_token)
+    console.clear_cookie(response, LOGIN_COOKIE)
+    return response
+
+
+async def logout(request: Request) -> Response:
+    console: Console = request.app.state.console
+    session = console.session_of(request)
+    form = await request.form(max_files=0, max_fields=10, max_part_size=4096)
+    if not csrf_valid(console.secret, _SESSION_PURPOSE, session, _text(form.get("csrf"))):
+        log().info("console_form_refused", route="logout", why="csrf")
+        return console.error(request, 403)
+    async with console.client(session) as client:
+        with contextlib.suppress(Unauthenticated):  # already ended: the outcome is the same
+            await client.logout()
+    log().info("console_logout")
+    response = RedirectResponse("/login?bye=1", status_code=303)
+    console.clear_cookie(response, SESSION_COOKIE)
+    return response
+
+
+async def home(request: Request) -> Response:
+    console: Console = request.app.state.console
+    session = console.session_of(request)
+    async with console.client(session) as client:
+        user = await client.whoami()
+    if "case_officer" in user.roles:
+        return RedirectResponse("/worklist", status_code=303)
+    view = home_view(user, console.language(request))
+    return console.render(request, "home.html", session=session, user=user, view=view)
+
+
+async def worklist(request: Request) -> Response:
+    console: Console = request.app.state.console
+    session = console.session_of(request)
+    after = parse_cursor(request.query_params.get("after", ""))
+    size = console.config.page_size
+    async with console.client(session) as client:
+        user = await client.whoami()
+        if "case_officer" not in user.roles:
+            raise PermissionDenied("the worklist is for case officers")
+        listed = await client.list_cases(
+            user.unit, limit=size + 1, before=(after.updated_at_ms, after.link_id) if after else None
+        )
+    cases = list(listed.cases)
+    more = len(cases) > size
+    cases = cases[:size]
+    rows = worklist_rows(cases, console.language(request))
+    next_page = ""
+    if more and cases:
+        last = cases[-1]
+        next_page = "/worklist?" + urlencode({"after": f"{last.updated_at_ms}.{last.link_id}"})
+    return console.render(
+        request,
+        "worklist.html",
+        session=session,
+        user=user,
+        rows=rows,
+        next_page=next_page,
+        first_page="/worklist" if after else "",
+    )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+# --- errors ----------------------------------------------------------------------------------------
+
+
+def _handler(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def handle(request: Request, exc: Exception) -> Response:
+        console: Console = request.app.state.console
+        log().info("console_refused", status=status, error=type(exc).__name__)
+        return console.error(request, status)
+
+    return handle
+
+
+async def _session_ended(request: Request, exc: Exception) -> Response:
+    console: Console = request.app.state.console
+    log().info("console_session_ended")
+    response = RedirectResponse("/login?ended=1", status_code=303)
+    console.clear_cookie(response, SESSION_COOKIE)
+    return response
+
+
+async def _not_logged_in(request: Request, exc: Exception) -> Response:
+    return RedirectResponse("/login", status_code=303)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    console: Console = request.app.state.console
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    return console.error(request, status if status in _ERRORS else 500)
+
+
+# --- what wraps every request --------------------------------------------------------------------
+
+
+class _Guard:
+    """Around every request: the security headers on every response; POSTs from another site
+    refused; ``?lang=`` on a GET turned into the language cookie; an unexpected failure turned
+    into the 500 page (no internals); one log line per request naming the route, never the path."""
+
+    def __init__(self, app: ASGIApp, console: Console) -> None:
+        self.app, self.console = app, console
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        tls = self.console.config.tls or self.console.config.public_origin.startswith("https:")
+        status = 500
+        response_started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                raw = list(message.get("headers", []))
+                html = any(k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in raw)
+                raw += [(k.encode(), v.encode()) for k, v in security_headers(html=html, tls=tls)]
+                message = {**message, "headers": raw}
+            await send(message)
+
+        request = Request(scope, receive)
+        try:
+            early = self._early(request)
+            if early is not None:
+                await early(scope, receive, send_with_headers)
+            else:
+                await self.app(scope, receive, send_with_headers)
+        except Exception as e:
+            # The type only: an exception's text may quote what a page held.
+            log().error("console_error", error=type(e).__name__)
+            if not response_started:
+                await self.console.error(request, 500)(scope, receive, send_with_headers)
+            # Else Starlette already sent the 500 page (and re-raised for the server's log, which
+            # would print the exception's text): it ends here.
+        finally:
+            endpoint = scope.get("endpoint")
+            log().info(
+                "console_request",
+                method=scope["method"],
+                route=getattr(endpoint, "__name__", "static" if scope["path"].startswith("/static/") else "none"),
+                status=status,
+                ms=round((time.monotonic() - started) * 1000, 1),
+            )
+
+    def _early(self, request: Request) -> Response | None:
+        console = self.console
+        if request.method == "POST" and cross_site(request.headers, console.origin(request)):
+            log().info("console_form_refused", why="cross_site")
+            return console.error(request, 403)
+        if request.method == "GET" and "lang" in request.query_params:
+            wanted = request.query_params["lang"]
+            kept = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+            target = URL(path=request.url.path, query=urlencode(kept)) if kept else URL(path=request.url.path)
+            response = RedirectResponse(str(target), status_code=303)
+            if wanted in console.config.languages:
+                console.set_cookie(response, LANG_COOKIE, wanted, max_age=_LANG_MAX_AGE)
+            return response
+        return None
+
+
+def create_app(config: ConsoleConfig, *, secret: bytes | None = None) -> ASGIApp:
+    """The console as an ASGI application (``secret``: the CSRF key, drawn at random by default)."""
+    console = Console(config, secret=secret)
+    handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+        _NotLoggedIn: _not_logged_in,
+        Unauthenticated: _session_ended,
+        PermissionDenied: _handler(403),
+        NotFound: _handler(404),
+        UsageError: _handler(400),
+        TransportError: _handler(503),
+        FocalpointError: _handler(500),
+        HTTPException: _http_error,
+        Exception: _handler(500),
+    }
+    app = Starlette(
+        routes=[
+            Route("/", home, methods=["GET"]),
+            Route("/login", login_page, methods=["GET"]),
+            Route("/login", login_submit, methods=["POST"]),
+            Route("/logout", logout, methods=["POST"]),
+            Route("/worklist", worklist, methods=["GET"]),
+            Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
+        ],
+        exception_handlers=handlers,
+    )
+    app.state.console = console
+    return _Guard(app, console)
