@@ -23,7 +23,6 @@ from focalpoint.console.config import load_console_config
 from focalpoint.console.security import CSP
 from focalpoint.localnet import LocalNetwork
 from focalpoint.localnet.people import People, Person
-from focalpoint.log import configure_logging
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.people.roles import Role
 from focalpoint.server.config import load_config
@@ -67,13 +66,16 @@ def logged() -> Iterator[list[str]]:
         lines.append(json.dumps(event, default=str))
         raise structlog.DropEvent
 
+    # The configuration is put back exactly as it was — the same processors list — so the loggers
+    # other tests cached on first use still see what structlog.testing.capture_logs puts in it.
+    before = structlog.get_config()
     structlog.configure(
         processors=[structlog.processors.add_log_level, keep],
         wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
         cache_logger_on_first_use=False,
     )
     yield lines
-    configure_logging(level="warning")
+    structlog.configure(**before)
 
 
 @pytest.fixture
