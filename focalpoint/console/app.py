@@ -12,6 +12,10 @@ Routes:
 - ``GET /``: where the person's role works (a case officer's worklist; otherwise a page naming the
   user, their roles and the pages there are for them so far);
 - ``GET /worklist``: a case officer's own unit's open cases, paged (``?after=``);
+- ``GET /triage``, ``POST /triage/{link_id}/assign``: an operator's queue of incoming links no
+  unit owns yet, each given to a unit by a plain form (ROUTING view: no names, no content);
+- ``GET /deadlines``: an operator's deadline dashboard (the ageing report's routing and
+  bilateral views, with a bar chart of open requests by age);
 - ``GET /static/…``: the stylesheet;
 - any GET page with ``?lang=xx``: sets the language cookie and reloads the page without it.
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -48,6 +53,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from focalpoint.client import LocalClient
 from focalpoint.console.config import ConsoleConfig
 from focalpoint.console.i18n import N_, Catalogs, PageLanguage, choose_language
+from focalpoint.console.operator import (
+    AGE_BUCKETS,
+    BUCKET_LABELS,
+    age_chart,
+    bilateral_rows,
+    deadline_rows,
+    triage_rows,
+    unit_choices,
+    valid_link_id,
+)
 from focalpoint.console.security import (
     LANG_COOKIE,
     LOGIN_COOKIE,
@@ -57,7 +72,7 @@ from focalpoint.console.security import (
     csrf_valid,
     security_headers,
 )
-from focalpoint.console.views import home_view, parse_cursor, worklist_rows
+from focalpoint.console.views import Cursor, home_view, parse_cursor, worklist_rows
 from focalpoint.errors import (
     FocalpointError,
     NotFound,
@@ -316,6 +331,8 @@ async def home(request: Request) -> Response:
         user = await client.whoami()
     if "case_officer" in user.roles:
         return RedirectResponse("/worklist", status_code=303)
+    if "operator" in user.roles:
+        return RedirectResponse("/triage", status_code=303)
     view = home_view(user, console.language(request))
     return console.render(request, "home.html", session=session, user=user, view=view)
 
@@ -349,6 +366,141 @@ async def worklist(request: Request) -> Response:
         next_page=next_page,
         first_page="/worklist" if after else "",
     )
+
+
+# --- the operator's pages (ROUTING view: never a name or case content) ----------------------------
+
+ASSIGNED = N_("The case was given to the unit you chose and has left this list.")
+CHOOSE_UNIT = N_("Choose one of the units in the list.")
+ASSIGN_GONE = N_("This case is no longer waiting for a unit: another operator may have assigned it. Reload the list.")
+ASSIGN_REFUSED = N_("The node refused to give this case to that unit. Check the unit and try again.")
+
+
+async def _operator(client: LocalClient) -> local_pb2.UserInfo:
+    user = await client.whoami()
+    if "operator" not in user.roles:
+        raise PermissionDenied("the triage and deadline pages are for operators")
+    return user
+
+
+async def triage(request: Request) -> Response:
+    console: Console = request.app.state.console
+    session = console.session_of(request)
+    after = parse_cursor(request.query_params.get("after", ""))
+    notice = ASSIGNED if request.query_params.get("assigned") == "1" else ""
+    return await _triage_page(console, request, session, after, notice=notice)
+
+
+async def _triage_page(
+    console: Console,
+    request: Request,
+    session: str,
+    after: Cursor | None,
+    status: int = 200,
+    *,
+    notice: str = "",
+    failure: str = "",
+    failed_link: str = "",
+) -> Response:
+    """The queue of links no unit owns (newest update first, paged like the worklist), each with
+    its form; ``failure`` is shown at the top and beside ``failed_link``'s form."""
+    size = console.config.page_size
+    async with console.client(session) as client:
+        user = await _operator(client)
+        listed = await client.list_cases(
+            "", limit=size + 1, before=(after.updated_at_ms, after.link_id) if after else None
+        )
+        units = unit_choices((await client.list_users()).users)
+    cases = list(listed.cases)
+    more = len(cases) > size
+    cases = cases[:size]
+    next_page = ""
+    if more and cases:
+        next_page = "/triage?" + urlencode({"after": f"{cases[-1].updated_at_ms}.{cases[-1].link_id}"})
+    return console.render(
+        request,
+        "triage.html",
+        status,
+        session=session,
+        user=user,
+        rows=triage_rows(cases, console.language(request)),
+        units=units,
+        csrf=csrf_token(console.secret, _SESSION_PURPOSE, session),
+        notice=notice,
+        failure=failure,
+        failed_link=failed_link,
+        next_page=next_page,
+        first_page="/triage" if after else "",
+    )
+
+
+async def triage_assign(request: Request) -> Response:
+    """Give one waiting link to a unit of the list; then back to the queue with a notice (PRG),
+    or the queue again with what went wrong beside the form."""
+    console: Console = request.app.state.console
+    session = console.session_of(request)
+    form = await request.form(max_files=0, max_fields=10, max_part_size=4096)
+    if not csrf_valid(console.secret, _SESSION_PURPOSE, session, _text(form.get("csrf"))):
+        log().info("console_form_refused", route="triage_assign", why="csrf")
+        return console.error(request, 403)
+    link_id = str(request.path_params["link_id"])
+    if not valid_link_id(link_id):
+        raise UsageError("the case in the address is not one this console listed")
+    unit = (_text(form.get("unit")) or "").strip()
+    failure, status = "", 200
+    async with console.client(session) as client:
+        await _operator(client)
+        if unit not in unit_choices((await client.list_users()).users):
+            failure, status = CHOOSE_UNIT, 400
+        else:
+            try:
+                await client.assign_case(link_id, unit=unit)
+            except NotFound:
+                failure, status = ASSIGN_GONE, 404
+            except UsageError:
+                failure, status = ASSIGN_REFUSED, 409
+    if failure:
+        log().info("console_assign_refused", status=status)
+        return await _triage_page(
+            console, request, session, None, status, failure=failure, failed_link=link_id if status != 404 else ""
+        )
+    log().info("console_assigned")
+    return RedirectResponse("/triage?assigned=1", status_code=303)
+
+
+async def deadlines(request: Request) -> Response:
+    console: Console = request.app.state.console
+    session = console.session_of(request)
+    async with console.client(session) as client:
+        user = await _operator(client)
+        routing = await client.get_ageing("routing")
+        bilateral = await client.get_ageing("bilateral")
+    lang = console.language(request)
+    routing_report, bilateral_report = _report(routing.report_json), _report(bilateral.report_json)
+    rows, total = deadline_rows(routing_report, lang)
+    return console.render(
+        request,
+        "deadlines.html",
+        session=session,
+        user=user,
+        rows=rows,
+        total=total,
+        more=lang.number(total - len(rows)) if total > len(rows) else "",
+        bilateral=bilateral_rows(bilateral_report, lang),
+        buckets=[lang.gettext(BUCKET_LABELS[b]) for b in AGE_BUCKETS],
+        chart=age_chart(bilateral_report, lang),
+        unreadable=lang.number(max(routing.unreadable_links, bilateral.unreadable_links)),
+        any_unreadable=bool(routing.unreadable_links or bilateral.unreadable_links),
+    )
+
+
+def _report(text: str) -> dict[str, object]:
+    """An ageing report's JSON object; anything else reads as an empty report."""
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _text(value: object) -> str | None:
@@ -477,6 +629,9 @@ def create_app(config: ConsoleConfig, *, secret: bytes | None = None) -> ASGIApp
             Route("/login", login_submit, methods=["POST"]),
             Route("/logout", logout, methods=["POST"]),
             Route("/worklist", worklist, methods=["GET"]),
+            Route("/triage", triage, methods=["GET"]),
+            Route("/triage/{link_id}/assign", triage_assign, methods=["POST"]),
+            Route("/deadlines", deadlines, methods=["GET"]),
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ],
         exception_handlers=handlers,
