@@ -16,6 +16,8 @@ Routes:
   unit owns yet, each given to a unit by a plain form (ROUTING view: no names, no content);
 - ``GET /deadlines``: an operator's deadline dashboard (the ageing report's routing and
   bilateral views, with a bar chart of open requests by age);
+- ``GET /cases/{link_id}``: one case link in the view the node serves the caller (summary, the
+  return gate, deadlines, flags and side states, the timeline with each message's content);
 - ``GET /static/…``: the stylesheet;
 - any GET page with ``?lang=xx``: sets the language cookie and reloads the page without it.
 
@@ -51,6 +53,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from focalpoint.client import LocalClient
+from focalpoint.console.case_view import case_page as case_page_view
+from focalpoint.console.case_view import check_link_id
 from focalpoint.console.config import ConsoleConfig
 from focalpoint.console.i18n import N_, Catalogs, PageLanguage, choose_language
 from focalpoint.console.operator import (
@@ -503,6 +507,21 @@ def _report(text: str) -> dict[str, object]:
     return value if isinstance(value, dict) else {}
 
 
+async def case_page(request: Request) -> Response:
+    """One case link as the node serves it to the caller: whether they may see it, and in which
+    view, is the node's decision (its NotFound and PermissionDenied become the 404 and 403 pages);
+    the node audits the read."""
+    console: Console = request.app.state.console
+    session = console.session_of(request)
+    link_id = check_link_id(request.path_params["link_id"])
+    async with console.client(session) as client:
+        user = await client.whoami()
+        shown = await client.show_case(link_id, content=True)
+        deadlines = await client.case_deadlines(link_id)
+    view = case_page_view(shown, deadlines, console.language(request))
+    return console.render(request, "case.html", session=session, user=user, case=view)
+
+
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -632,6 +651,7 @@ def create_app(config: ConsoleConfig, *, secret: bytes | None = None) -> ASGIApp
             Route("/triage", triage, methods=["GET"]),
             Route("/triage/{link_id}/assign", triage_assign, methods=["POST"]),
             Route("/deadlines", deadlines, methods=["GET"]),
+            Route("/cases/{link_id}", case_page, methods=["GET"]),
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ],
         exception_handlers=handlers,

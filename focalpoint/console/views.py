@@ -5,8 +5,8 @@ names come from CLDR (``focalpoint.cases.codes.country_name``), never from the c
 
 The worklist shows what ``ListCases`` returns: reference, partner State, side, stage and days in
 it, urgency, the return gate's missing conditions and flagged messages. Due dates and overdue
-requests are per link (``CaseDeadlines``) and come with the case page in a later version, so as
-not to call the node once per row here.
+requests are per link (``CaseDeadlines``) and are shown on the case page each row links to
+(``focalpoint.console.case_view``), so as not to call the node once per row here.
 """
 
 from __future__ import annotations

@@ -1,0 +1,405 @@
+"""The case page's view-model, made from ``ShowCase`` and ``CaseDeadlines`` answers: pure, no I/O.
+
+The page shows what the node served, in the view it served (docs/permissions.md): a caller with
+the ROUTING view gets timeline entries without bodies and sees none here; nothing is added or
+inferred beyond the answer. Labels are English msgids (``N_``) translated here for the page's
+language; country names come from CLDR.
+
+A message's content is rendered generically from its descriptor, field by field, as nested
+definition lists: field names become labels ("given_names" reads "Given names"), codes their short
+names, dates and times the page's locale, free text with its language and, when it is a
+translation, its original beside it, marked as such. Field and code labels are passed through the
+catalogs too, so a translation added there is used; one not translated yet keeps its English
+label marked ``lang="en"``. Texts the node writes in English (why a gate condition is missing,
+why a message was flagged) are translated when the catalogs know them, else marked the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from babel.dates import format_date, format_timedelta
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+
+from focalpoint.cases.codes import country_name, language_name
+from focalpoint.console.i18n import N_, PageLanguage
+from focalpoint.console.views import GATE_LABELS, SIDE_LABELS, STAGE_LABELS, URGENCY_LABELS
+from focalpoint.errors import NotFound
+from focalpoint.exchange.rules import short_code
+from focalpoint.v1 import common_pb2, local_pb2, messages_pb2
+
+__all__ = [
+    "CasePage",
+    "DeadlineRow",
+    "Field",
+    "GateRow",
+    "GuardianView",
+    "TimelineRow",
+    "Value",
+    "case_page",
+    "check_link_id",
+    "message_fields",
+]
+
+KIND_LABELS = {
+    "social_inquiry_request": N_("Social inquiry request"),
+    "social_inquiry_report": N_("Social inquiry report"),
+    "case_notification": N_("Case notification"),
+    "acknowledgement": N_("Acknowledgement"),
+    "guardian_appointment_notice": N_("Guardian appointment notice"),
+    "identity_verification_request": N_("Identity verification request"),
+    "identity_verification_reply": N_("Identity verification reply"),
+    "risk_assessment_request": N_("Risk assessment request"),
+    "risk_assessment_report": N_("Risk assessment report"),
+    "child_views_record": N_("Record of the child's views"),
+    "reintegration_plan": N_("Reintegration plan"),
+    "durable_solution_proposal": N_("Durable solution proposal"),
+    "durable_solution_counter_proposal": N_("Durable solution counter-proposal"),
+    "durable_solution_agreement": N_("Durable solution agreement"),
+    "repatriation_plan": N_("Repatriation plan"),
+    "repatriation_plan_acceptance": N_("Acceptance of the repatriation plan"),
+    "return_status_update": N_("Return status update"),
+    "handover_confirmation": N_("Handover confirmation"),
+    "follow_up_report": N_("Follow-up report"),
+    "protection_alert": N_("Protection alert"),
+    "tracing_request": N_("Tracing request"),
+    "clarification_request": N_("Clarification request"),
+    "clarification_response": N_("Clarification response"),
+    "request_refusal": N_("Refusal of a request"),
+    "amendment": N_("Amendment"),
+    "withdrawal": N_("Withdrawal"),
+    "reminder": N_("Reminder"),
+    "case_closure": N_("Case closure"),
+}
+DIRECTION_LABELS = {"sent": N_("Sent by us"), "received": N_("Received from the partner")}
+ASKED_LABELS = {"we asked": N_("We asked"), "they asked": N_("They asked")}
+URGENCY_NAMES = {"ROUTINE": 1, "URGENT": 2, "EMERGENCY": 3}
+SIDE_STATE_LABELS = {
+    "MISSING": N_("The child is missing"),
+    "DETAINED": N_("The child is detained"),
+    "REMOVAL_SCHEDULED": N_("A removal is scheduled"),
+    "REMOVAL_WOULD_BYPASS_THE_GATE": N_("The scheduled removal would bypass the return gate"),
+    "AGE_OUT_SOON": N_("The child turns 18 soon"),
+    "AGED_OUT": N_("The child has turned 18"),
+    "SUSPENDED": N_("The agreement is suspended"),
+    "ON_HOLD": N_("On hold"),
+}
+VIEW_LABELS = {
+    "FULL": N_("Full case content"),
+    "REPATRIATION": N_("What a return needs (consular view)"),
+    "ROUTING": N_("Routing only: no names, no content"),
+    "METADATA": N_("Metadata only"),
+}
+LEVEL_LABELS = {
+    "REMIND_ASSIGNEE": N_("Reminder to the assigned officer"),
+    "ESCALATE_SUPERVISOR": N_("Escalated to a supervisor"),
+    "REMINDER_L1": N_("First reminder to the partner"),
+    "REMINDER_L2": N_("Second reminder to the partner"),
+    "REMINDER_L3": N_("Third reminder to the partner"),
+    "GUARDIAN_REMIND_OFFICER": N_("Guardian deadline: officer reminded"),
+    "GUARDIAN_ESCALATE_SUPERVISOR": N_("Guardian deadline: escalated to a supervisor"),
+    "GUARDIAN_BREACH": N_("Guardian deadline breached"),
+    "GUARDIAN_DAILY": N_("Guardian deadline: daily escalation"),
+    "HANDOVER_OVERDUE": N_("Handover overdue"),
+}
+# The fixed texts the node gives for a missing gate condition (focalpoint.cases.gate), so that
+# they read in the page's language; any other text is shown as the node wrote it.
+NODE_TEXTS = (
+    N_("no social inquiry report"),
+    N_("the social inquiry report does not answer whether the family was involved"),
+    N_("the child's views are not recorded"),
+    N_("the child was not heard (only a child too young to be heard may go unheard)"),
+    N_("no identity verification reply"),
+    N_("no reintegration plan"),
+    N_("no risk assessment report"),
+    N_("the latest risk assessment is not a pre-return (or later) assessment"),
+    N_("the child went missing: a risk assessment after the missing episode is needed"),
+    N_("the overall risk is severe or unknown"),
+)
+TRANSLATION_LABELS = {
+    0: N_("Machine translation, not checked"),
+    1: N_("Certified translation"),
+    2: N_("Translation by a person"),
+    3: N_("Machine translation, not checked"),
+}
+TRANSLATED_INTO = N_("%(kind)s, into %(language)s")
+ORIGINAL, ORIGINAL_IN = N_("Original"), N_("Original, in %(language)s")
+YES, NO = N_("Yes"), N_("No")
+CONTEXT = N_("Context")
+
+_MAX_LINK_ID = 128
+_MAX_DEPTH = 12  # deeper than any message of the schema nests
+
+
+def check_link_id(link_id: str) -> str:
+    """A link id from the address: anything that cannot be one is "no such page" (never sent on)."""
+    if not link_id or len(link_id) > _MAX_LINK_ID or not link_id.isascii() or not link_id.isalnum():
+        raise NotFound("no case link at this address")
+    return link_id
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A piece of text and the language it is in ("" = the page's own)."""
+
+    text: str
+    lang: str = ""
+
+
+def _say(message: str, lang: PageLanguage) -> Text:
+    """``message`` in the page's language; an English text the catalogs do not know keeps ``lang="en"``."""
+    said = lang.gettext(message)
+    return Text(said, "en" if said == message and lang.tag != "en" else "")
+
+
+def _label(labels: dict[str, str], key: str, lang: PageLanguage) -> Text:
+    text = labels.get(key)
+    return _say(text, lang) if text else Text(key, "en" if lang.tag != "en" else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """One shown value. ``entered``: typed by a person (shown in ``<bdi>``); ``note``: what it is
+    when it is not simply the value (a translation, the original); ``lang``: its language."""
+
+    text: str
+    entered: bool = False
+    lang: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One field of a message: its label, its values (one per item of a list) and, for a
+    nested message, one tuple of fields per item."""
+
+    label: Text
+    values: tuple[Value, ...] = ()
+    parts: tuple[tuple[Field, ...], ...] = ()
+
+
+def _humane(name: str) -> str:
+    words = name.replace("_", " ").strip().lower()
+    return words[:1].upper() + words[1:]
+
+
+def _date(d: common_pb2.Date, lang: PageLanguage) -> Value:
+    try:
+        return Value(format_date(dt.date(d.year, d.month, d.day), format="long", locale=lang.locale))
+    except ValueError:  # a partial date (year only, or year and month) as written
+        return Value("-".join(str(p) for p in (d.year, d.month, d.day) if p), entered=True)
+
+
+def _localized(t: common_pb2.LocalizedText, lang: PageLanguage) -> tuple[Value, ...]:
+    """The text in its language; a translation says so and is followed by its original, always."""
+    if not t.original_text:
+        return (Value(t.text, entered=True, lang=t.language),)
+    kind = lang.gettext(TRANSLATION_LABELS.get(t.translation_kind, TRANSLATION_LABELS[0]))
+    into = language_name(t.language, lang.tag) if t.language else ""
+    source = language_name(t.original_language, lang.tag) if t.original_language else ""
+    return (
+        Value(
+            t.text,
+            entered=True,
+            lang=t.language,
+            note=lang.gettext(TRANSLATED_INTO) % {"kind": kind, "language": into} if into else kind,
+        ),
+        Value(
+            t.original_text,
+            entered=True,
+            lang=t.original_language,
+            note=lang.gettext(ORIGINAL_IN) % {"language": source} if source else lang.gettext(ORIGINAL),
+        ),
+    )
+
+
+def _scalar(field: FieldDescriptor, value: object, lang: PageLanguage) -> Value:
+    if field.type == FieldDescriptor.TYPE_BOOL:
+        return Value(lang.gettext(YES if value else NO))
+    if field.enum_type is not None and isinstance(value, int):
+        code = _humane(short_code(field.enum_type, value))
+        said = _say(code, lang)
+        return Value(said.text, lang=said.lang)
+    if isinstance(value, bytes):
+        return Value(value.hex(), entered=True)
+    if isinstance(value, str):
+        return Value(str(value), entered=True)
+    if isinstance(value, int) and field.name.endswith("_ms"):
+        return Value(lang.datetime(value))
+    if isinstance(value, int | float):
+        return Value(lang.number(value))
+    return Value(str(value), entered=True)
+
+
+def message_fields(message: Message, lang: PageLanguage, depth: int = 0) -> tuple[Field, ...]:
+    """Every set field of ``message``, in field-number order, as labelled values and nested parts."""
+    out = []
+    for field, value in message.ListFields():
+        label = _say(_humane(field.name.removesuffix("_ms")), lang)
+        items = list(value) if field.is_repeated else [value]
+        kind = field.message_type.full_name if field.message_type is not None else ""
+        if not kind:
+            out.append(Field(label, tuple(_scalar(field, v, lang) for v in items)))
+        elif kind == common_pb2.Date.DESCRIPTOR.full_name:
+            out.append(Field(label, tuple(_date(v, lang) for v in items)))
+        elif kind == common_pb2.LocalizedText.DESCRIPTOR.full_name:
+            out.append(Field(label, tuple(v for item in items for v in _localized(item, lang))))
+        elif depth < _MAX_DEPTH:
+            out.append(Field(label, parts=tuple(message_fields(v, lang, depth + 1) for v in items)))
+    return tuple(out)
+
+
+def body_fields(body: messages_pb2.Body, lang: PageLanguage) -> tuple[Field, ...]:
+    """A body as the page shows it: its kind's fields, then the context it travelled with."""
+    kind = body.WhichOneof("kind")
+    fields = message_fields(getattr(body, kind), lang) if kind else ()
+    if body.HasField("context"):
+        fields += (Field(_say(CONTEXT, lang), parts=(message_fields(body.context, lang),)),)
+    return fields
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineRow:
+    at: str
+    side: Text
+    kind: Text
+    stage_after: Text
+    flagged: Text | None  # why the message was kept but not applied; None when applied
+    fields: tuple[Field, ...]  # empty when the view served carries no content
+
+
+@dataclass(frozen=True, slots=True)
+class GateRow:
+    condition: Text
+    met: bool
+    reason: Text | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlineRow:
+    kind: Text
+    direction: Text
+    urgency: Text
+    started: str  # "" = not receipted yet: the clock has not started
+    due: str  # "" = no deadline
+    overdue: str  # how long past due, "" when not
+    stopped: bool
+    answered: str  # when it was answered or withdrawn, "" while open
+    levels: tuple[Text, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GuardianView:
+    identified: str
+    deadline: str
+    appointed: str  # "" = not yet
+    breached: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DraftRow:
+    kind: Text
+    prepared_by: str
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class CasePage:
+    link_id: str
+    case_ref: str
+    partner_state: str
+    side: Text
+    stage: Text
+    days_in_stage: str
+    urgency: Text
+    urgent: bool
+    unit: str
+    updated: str
+    closed: bool
+    view: Text
+    gate: tuple[GateRow, ...]
+    gate_applies: bool  # the gate is the identifying State's: empty for the State of origin
+    side_states: tuple[Text, ...]
+    flagged: tuple[TimelineRow, ...]
+    timeline: tuple[TimelineRow, ...]
+    deadlines: tuple[DeadlineRow, ...]
+    guardian: GuardianView | None
+    drafts: tuple[DraftRow, ...]
+
+
+def _duration(ms: int, lang: PageLanguage) -> str:
+    return format_timedelta(dt.timedelta(milliseconds=ms), threshold=1.5, locale=lang.locale)
+
+
+def _timeline_row(e: local_pb2.CaseTimelineEntry, lang: PageLanguage) -> TimelineRow:
+    return TimelineRow(
+        at=lang.datetime(e.at_ms),
+        side=_label(DIRECTION_LABELS, e.direction, lang),
+        kind=_label(KIND_LABELS, e.kind, lang),
+        stage_after=_label(STAGE_LABELS, e.stage_after, lang),
+        flagged=_say(e.flagged, lang) if e.flagged else None,
+        fields=body_fields(e.body, lang) if e.HasField("body") else (),
+    )
+
+
+def _deadline_row(r: local_pb2.RequestDeadline, lang: PageLanguage) -> DeadlineRow:
+    urgency = URGENCY_NAMES.get(r.urgency)
+    return DeadlineRow(
+        kind=_label(KIND_LABELS, r.kind, lang),
+        direction=_label(ASKED_LABELS, r.direction, lang),
+        urgency=_say(URGENCY_LABELS[urgency], lang) if urgency else _label({}, r.urgency or "-", lang),
+        started=lang.datetime(r.started_at_ms) if r.started_at_ms else "",
+        due=lang.datetime(r.due_ms) if r.due_ms else "",
+        overdue=_duration(r.overdue_ms, lang) if r.overdue_ms > 0 else "",
+        stopped=r.stopped,
+        answered=lang.datetime(r.answered_at_ms) if r.answered_at_ms else "",
+        levels=tuple(_label(LEVEL_LABELS, level, lang) for level in r.levels_done),
+    )
+
+
+def case_page(
+    shown: local_pb2.ShowCaseResponse, deadlines: local_pb2.CaseDeadlinesResponse, lang: PageLanguage
+) -> CasePage:
+    """The case page of one link, from the node's two answers about it."""
+    link = shown.link
+    timeline = tuple(_timeline_row(e, lang) for e in shown.timeline)
+    g = deadlines.guardian
+    guardian = (
+        GuardianView(
+            identified=lang.datetime(g.identified_at_ms) if g.identified_at_ms else "",
+            deadline=lang.datetime(g.deadline_ms),
+            appointed=lang.datetime(g.appointed_at_ms) if g.appointed_at_ms else "",
+            breached=g.breached,
+        )
+        if deadlines.HasField("guardian") and g.deadline_ms
+        else None
+    )
+    return CasePage(
+        link_id=link.link_id,
+        case_ref=link.case_ref,
+        partner_state=country_name(link.partner_state, lang.tag),
+        side=_label(SIDE_LABELS, link.our_side, lang),
+        stage=_label(STAGE_LABELS, link.stage, lang),
+        days_in_stage=lang.number(link.days_in_stage),
+        urgency=_say(URGENCY_LABELS.get(link.urgency, URGENCY_LABELS[0]), lang),
+        urgent=link.urgency >= 2,
+        unit=link.unit,
+        updated=lang.datetime(link.updated_at_ms) if link.updated_at_ms else "",
+        closed=link.closed,
+        view=_label(VIEW_LABELS, shown.view, lang),
+        gate=tuple(
+            GateRow(_label(GATE_LABELS, c.condition, lang), c.met, _say(c.reason, lang) if c.reason else None)
+            for c in shown.gate
+        ),
+        gate_applies=link.our_side == "IS",
+        side_states=tuple(_label(SIDE_STATE_LABELS, s, lang) for s in shown.side_states),
+        flagged=tuple(row for row in timeline if row.flagged is not None),
+        timeline=timeline,
+        deadlines=tuple(_deadline_row(r, lang) for r in deadlines.requests),
+        guardian=guardian,
+        drafts=tuple(
+            DraftRow(_label(KIND_LABELS, d.kind, lang), d.prepared_by, lang.datetime(d.at_ms)) for d in shown.drafts
+        ),
+    )
