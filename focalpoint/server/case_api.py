@@ -103,6 +103,10 @@ def _sent(result: Submitted | Draft) -> local_pb2.SendCaseResponse:
     )
 
 
+_PAGE = 200
+_CONSUL_SCAN = 100_000  # links read for one page of a consul's list at most
+
+
 def _limit(limit: int) -> int:
     return min(limit or 50, _MAX_LIST)
 
@@ -162,11 +166,12 @@ class CaseApi:
                 await self._door.refuse(caller, Action.LIST_CASES, "a case officer lists their own unit's cases only")
             unit = account.unit
         await self._work.catch_up()  # the worklist as of every committed message
-        rows = await self._store.cases.worklist(
-            unit, limit=_limit(request.limit), before=before, include_closed=request.include_closed
-        )
         if not everything and unit != account.unit:  # a consul: their own nationals only
-            rows = [r for r in rows if isinstance(r, LinkRow) and await self._reaches(account, r)]
+            rows = await self._nationals(account, unit, _limit(request.limit), before, request.include_closed)
+        else:
+            rows = await self._store.cases.worklist(
+                unit, limit=_limit(request.limit), before=before, include_closed=request.include_closed
+            )
         now = self._clock()
         listed = audit_events.listed(at_ms=now, actor=caller.actor, count=len(rows), what="case list")
         await self._store.audit.record([listed])  # committed before the list leaves
@@ -231,6 +236,38 @@ class CaseApi:
             report_json=json.dumps(result.view.as_dict(), ensure_ascii=False, sort_keys=True),
             unreadable_links=result.unreadable_links,
         )
+
+    async def _nationals(
+        self, account: Account, unit: str | None, limit: int, before: tuple[int, str] | None, closed: bool
+    ) -> list[LinkRow | DamagedLink]:
+        """A page of the links a consul reaches: read on past the links they do not (other States'
+        children, other districts), so a busy node never hands a consul a short page while more of
+        their nationals' cases follow. The States are judged from the link's columns first; only a
+        candidate is folded for the State of origin's nationality answer. At most ``_CONSUL_SCAN``
+        links are read for one page."""
+        out: list[LinkRow | DamagedLink] = []
+        cursor, scanned = before, 0
+        while len(out) < limit and scanned < _CONSUL_SCAN:
+            page = await self._store.cases.worklist(unit, limit=_PAGE, before=cursor, include_closed=closed)
+            for row in page:
+                scanned += 1
+                if (
+                    isinstance(row, LinkRow)
+                    and self._may_be_national(account, row)
+                    and await self._reaches(account, row)
+                ):
+                    out.append(row)
+                    if len(out) == limit:
+                        return out
+            readable = [r for r in page if isinstance(r, LinkRow)]
+            if len(page) < _PAGE or not readable:
+                break
+            cursor = (readable[-1].updated_at_ms, readable[-1].link_id)
+        return out
+
+    def _may_be_national(self, account: Account, link: LinkRow) -> bool:
+        is_state, os_state = self._work.states(link)
+        return os_state == account.consular_state and is_state in account.district
 
     async def _reaches(self, account: Account, link: LinkRow) -> bool:
         target = await self._door.target(link, account)

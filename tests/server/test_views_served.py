@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 from focalpoint.cases.views import project
 from focalpoint.client import LocalClient
 from focalpoint.errors import PermissionDenied
+from focalpoint.node.ports import wall_clock_ms
 from focalpoint.people.permissions import View
 from focalpoint.people.roles import Role
 from focalpoint.server.node import Node
@@ -132,3 +133,17 @@ async def test_a_consul_loses_the_case_when_nationality_is_answered_not_confirme
     with pytest.raises(PermissionDenied, match="nationality is not confirmed"):
         await consul.show_case(link)
     assert ref not in {c.case_ref for c in (await consul.list_cases()).cases}
+
+
+async def test_a_consuls_page_of_cases_reads_past_the_cases_they_do_not_reach(officials: Officials) -> None:
+    """Cases of other children, updated after their national's, never crowd it out of a short page."""
+    o = officials
+    ref = await _to_return(o)
+    link = await o.link(AL, ref)
+    officer = await o.api(AL)
+    for _ in range(3):  # Albania identified these children: not nationals a consul of Albania serves abroad
+        await officer.open_case(GR, wall_clock_ms() - 3_600_000)
+    consul = await _consul(o, "consul.2")
+    listed = await consul.list_cases(limit=2)
+    assert [c.case_ref for c in listed.cases] == [ref]
+    assert [c.link_id for c in listed.cases] == [link]
