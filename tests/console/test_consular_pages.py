@@ -18,10 +18,13 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
+from focalpoint.cases.views import project
 from focalpoint.console.app import create_app
+from focalpoint.console.case_view import case_page, serves_deadlines
 from focalpoint.console.config import load_console_config
 from focalpoint.console.consul import THIS_STATE, identifying_state, national_rows
 from focalpoint.localnet.people import People
+from focalpoint.localnet.samples import sample_body
 from focalpoint.people.permissions import View
 from focalpoint.server.node import Node
 from focalpoint.v1 import local_pb2, messages_pb2
@@ -245,3 +248,25 @@ def test_rows_carry_what_the_list_shows_and_an_unreadable_link_says_so() -> None
     )
     assert broken.unreadable
     assert broken.case_ref == ""
+
+
+def test_a_repatriation_page_says_what_the_view_leaves_out_and_asks_for_no_deadlines() -> None:
+    assert [serves_deadlines(v) for v in ("FULL", "ROUTING", "REPATRIATION", "METADATA")] == [True, True, False, False]
+    report = project(View.REPATRIATION, sample_body("social_inquiry_report"))
+    plan = project(View.REPATRIATION, sample_body("repatriation_plan"))
+    shown = local_pb2.ShowCaseResponse(
+        link=local_pb2.CaseSummary(case_ref="GR-X", partner_state="GR", our_side="OS", stage="RETURN_PREPARATION"),
+        timeline=[
+            local_pb2.CaseTimelineEntry(kind="social_inquiry_report", direction="sent", at_ms=1, body=report),
+            local_pb2.CaseTimelineEntry(kind="repatriation_plan", direction="received", at_ms=2, body=plan),
+        ],
+        view="REPATRIATION",
+    )
+    page = case_page(shown, None, CATALOGS.page("en"))
+    assert page.partial
+    assert not page.deadlines_in_view
+    assert (page.deadlines, page.guardian) == ((), None)
+    assert page.view.text == "What a return needs (consular view)"
+    [inquiry, planned] = page.timeline
+    assert [f.label.text for f in inquiry.fields] in ([], ["Context"])  # the report's own fields are all outside
+    assert "Travel document" in [f.label.text for f in planned.fields]
