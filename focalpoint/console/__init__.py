@@ -8,7 +8,9 @@ internals (an import-linter contract says so); run as its own process with
 - ``app``: the routes, the session cookie, CSRF, headers and error pages (``create_app``);
 - ``security``: the cookie names, form tokens, the cross-site check and the headers (pure);
 - ``i18n``: the catalogs, the choice of language, locale formatting;
-- ``views``: what the pages show, made from what the local API answered (pure).
+- ``views``: what the pages show, made from what the local API answered (pure);
+- ``case_view``: the case page's view-model (pure);
+- ``consul``: a consular officer's list of their nationals' cases (pure).
 """
 
 __all__: list[str] = []

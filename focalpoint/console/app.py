@@ -18,6 +18,8 @@ Routes:
   bilateral views, with a bar chart of open requests by age);
 - ``GET /cases/{link_id}``: one case link in the view the node serves the caller (summary, the
   return gate, deadlines, flags and side states, the timeline with each message's content);
+- ``GET /nationals``: a consular officer's list of their own nationals' cases (the node decides
+  which: docs/consuls.md §2), each linking to its case page in the REPATRIATION view;
 - ``GET /static/…``: the stylesheet;
 - any GET page with ``?lang=xx``: sets the language cookie and reloads the page without it.
 
@@ -54,8 +56,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from focalpoint.client import LocalClient
 from focalpoint.console.case_view import case_page as case_page_view
-from focalpoint.console.case_view import check_link_id
+from focalpoint.console.case_view import check_link_id, serves_deadlines
 from focalpoint.console.config import ConsoleConfig
+from focalpoint.console.consul import national_rows
 from focalpoint.console.i18n import N_, Catalogs, PageLanguage, choose_language
 from focalpoint.console.operator import (
     AGE_BUCKETS,
@@ -337,6 +340,8 @@ async def home(request: Request) -> Response:
         return RedirectResponse("/worklist", status_code=303)
     if "operator" in user.roles:
         return RedirectResponse("/triage", status_code=303)
+    if "consular_officer" in user.roles:
+        return RedirectResponse("/nationals", status_code=303)
     view = home_view(user, console.language(request))
     return console.render(request, "home.html", session=session, user=user, view=view)
 
@@ -517,9 +522,43 @@ async def case_page(request: Request) -> Response:
     async with console.client(session) as client:
         user = await client.whoami()
         shown = await client.show_case(link_id, content=True)
-        deadlines = await client.case_deadlines(link_id)
+        deadlines = await client.case_deadlines(link_id) if serves_deadlines(shown.view) else None
     view = case_page_view(shown, deadlines, console.language(request))
     return console.render(request, "case.html", session=session, user=user, case=view)
+
+
+# --- the consular officer's pages (REPATRIATION view: what a return needs, no free text) ----------
+
+
+async def nationals(request: Request) -> Response:
+    """A consul's own nationals' open cases, newest update first, paged like the worklist. The
+    node lists only the links the consul may reach; the console asks for no unit and adds nothing."""
+    console: Console = request.app.state.console
+    session = console.session_of(request)
+    after = parse_cursor(request.query_params.get("after", ""))
+    size = console.config.page_size
+    async with console.client(session) as client:
+        user = await client.whoami()
+        if "consular_officer" not in user.roles:
+            raise PermissionDenied("the nationals' list is for consular officers")
+        listed = await client.list_cases(
+            None, limit=size + 1, before=(after.updated_at_ms, after.link_id) if after else None
+        )
+    cases = list(listed.cases)
+    more = len(cases) > size
+    cases = cases[:size]
+    next_page = ""
+    if more and cases:
+        next_page = "/nationals?" + urlencode({"after": f"{cases[-1].updated_at_ms}.{cases[-1].link_id}"})
+    return console.render(
+        request,
+        "nationals.html",
+        session=session,
+        user=user,
+        rows=national_rows(cases, user, console.language(request)),
+        next_page=next_page,
+        first_page="/nationals" if after else "",
+    )
 
 
 def _text(value: object) -> str | None:
@@ -652,6 +691,7 @@ def create_app(config: ConsoleConfig, *, secret: bytes | None = None) -> ASGIApp
             Route("/triage/{link_id}/assign", triage_assign, methods=["POST"]),
             Route("/deadlines", deadlines, methods=["GET"]),
             Route("/cases/{link_id}", case_page, methods=["GET"]),
+            Route("/nationals", nationals, methods=["GET"]),
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ],
         exception_handlers=handlers,

@@ -41,6 +41,7 @@ __all__ = [
     "case_page",
     "check_link_id",
     "message_fields",
+    "serves_deadlines",
 ]
 
 KIND_LABELS = {
@@ -129,8 +130,18 @@ ORIGINAL, ORIGINAL_IN = N_("Original"), N_("Original, in %(language)s")
 YES, NO = N_("Yes"), N_("No")
 CONTEXT = N_("Context")
 
+# The views whose readers the node serves a link's deadlines (CaseDeadlines answers in the ROUTING
+# view: docs/permissions.md). A reader served another view (a consul's REPATRIATION) is not asked
+# for them, so that each of their page views is not a refusal in the node's audit log.
+DEADLINE_VIEWS = frozenset({"FULL", "ROUTING"})
+
 _MAX_LINK_ID = 128
 _MAX_DEPTH = 12  # deeper than any message of the schema nests
+
+
+def serves_deadlines(view: str) -> bool:
+    """Whether a reader served ``view`` on a link may also be served the link's deadlines."""
+    return view in DEADLINE_VIEWS
 
 
 def check_link_id(link_id: str) -> str:
@@ -319,12 +330,14 @@ class CasePage:
     updated: str
     closed: bool
     view: Text
+    partial: bool  # a view that leaves fields out (every view but FULL): the page says so
     gate: tuple[GateRow, ...]
     gate_applies: bool  # the gate is the identifying State's: empty for the State of origin
     side_states: tuple[Text, ...]
     flagged: tuple[TimelineRow, ...]
     timeline: tuple[TimelineRow, ...]
     deadlines: tuple[DeadlineRow, ...]
+    deadlines_in_view: bool  # False: the reader's view does not include deadlines (none were asked)
     guardian: GuardianView | None
     drafts: tuple[DraftRow, ...]
 
@@ -360,12 +373,13 @@ def _deadline_row(r: local_pb2.RequestDeadline, lang: PageLanguage) -> DeadlineR
 
 
 def case_page(
-    shown: local_pb2.ShowCaseResponse, deadlines: local_pb2.CaseDeadlinesResponse, lang: PageLanguage
+    shown: local_pb2.ShowCaseResponse, deadlines: local_pb2.CaseDeadlinesResponse | None, lang: PageLanguage
 ) -> CasePage:
-    """The case page of one link, from the node's two answers about it."""
+    """The case page of one link, from the node's answers about it (``deadlines``: None when the
+    reader's view does not include them, see ``serves_deadlines``)."""
     link = shown.link
     timeline = tuple(_timeline_row(e, lang) for e in shown.timeline)
-    g = deadlines.guardian
+    g = deadlines.guardian if deadlines is not None else None
     guardian = (
         GuardianView(
             identified=lang.datetime(g.identified_at_ms) if g.identified_at_ms else "",
@@ -373,7 +387,7 @@ def case_page(
             appointed=lang.datetime(g.appointed_at_ms) if g.appointed_at_ms else "",
             breached=g.breached,
         )
-        if deadlines.HasField("guardian") and g.deadline_ms
+        if deadlines is not None and g is not None and deadlines.HasField("guardian") and g.deadline_ms
         else None
     )
     return CasePage(
@@ -389,6 +403,7 @@ def case_page(
         updated=lang.datetime(link.updated_at_ms) if link.updated_at_ms else "",
         closed=link.closed,
         view=_label(VIEW_LABELS, shown.view, lang),
+        partial=shown.view != "FULL",
         gate=tuple(
             GateRow(_label(GATE_LABELS, c.condition, lang), c.met, _say(c.reason, lang) if c.reason else None)
             for c in shown.gate
@@ -397,7 +412,8 @@ def case_page(
         side_states=tuple(_label(SIDE_STATE_LABELS, s, lang) for s in shown.side_states),
         flagged=tuple(row for row in timeline if row.flagged is not None),
         timeline=timeline,
-        deadlines=tuple(_deadline_row(r, lang) for r in deadlines.requests),
+        deadlines=tuple(_deadline_row(r, lang) for r in deadlines.requests) if deadlines is not None else (),
+        deadlines_in_view=deadlines is not None,
         guardian=guardian,
         drafts=tuple(
             DraftRow(_label(KIND_LABELS, d.kind, lang), d.prepared_by, lang.datetime(d.at_ms)) for d in shown.drafts
