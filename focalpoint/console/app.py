@@ -9,13 +9,17 @@ Routes:
 
 - ``GET /login``, ``POST /login``: user id, password and authenticator (or recovery) code;
 - ``POST /logout``: ends the session at the node and clears the cookie;
-- ``GET /``: where the person's role works (a case officer's worklist; otherwise a page naming the
-  user, their roles and the pages there are for them so far);
+- ``GET /``: where the person's role works (a case officer's worklist, an operator's triage, an
+  auditor's indicators; otherwise a page naming the user, their roles and the pages there are
+  for them so far);
 - ``GET /worklist``: a case officer's own unit's open cases, paged (``?after=``);
 - ``GET /triage``, ``POST /triage/{link_id}/assign``: an operator's queue of incoming links no
   unit owns yet, each given to a unit by a plain form (ROUTING view: no names, no content);
 - ``GET /deadlines``: an operator's deadline dashboard (the ageing report's routing and
   bilateral views, with a bar chart of open requests by age);
+- ``GET /indicators?period=2026|2026Q3``, ``GET /ageing-audit``, ``GET /audit``: an auditor's
+  national indicators of an ended period (suppressed, with method statements and charts), the
+  ageing report's audit view, and the audit log's verification with its latest checkpoint;
 - ``GET /cases/{link_id}``: one case link in the view the node serves the caller (summary, the
   return gate, deadlines, flags and side states, the timeline with each message's content);
 - ``GET /nationals``: a consular officer's list of their own nationals' cases (the node decides
@@ -55,6 +59,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from focalpoint.client import LocalClient
+from focalpoint.console.auditor import ageing_audit_view, audit_view, check_period, indicator_views
 from focalpoint.console.case_view import case_page as case_page_view
 from focalpoint.console.case_view import check_link_id, serves_deadlines
 from focalpoint.console.config import ConsoleConfig
@@ -84,11 +89,12 @@ from focalpoint.errors import (
     FocalpointError,
     NotFound,
     PermissionDenied,
+    PreconditionFailed,
     TransportError,
     Unauthenticated,
     UsageError,
 )
-from focalpoint.v1 import local_pb2
+from focalpoint.v1 import audit_pb2, local_pb2
 
 __all__ = ["Console", "create_app"]
 
@@ -342,6 +348,8 @@ async def home(request: Request) -> Response:
         return RedirectResponse("/triage", status_code=303)
     if "consular_officer" in user.roles:
         return RedirectResponse("/nationals", status_code=303)
+    if "auditor" in user.roles:
+        return RedirectResponse("/indicators", status_code=303)
     view = home_view(user, console.language(request))
     return console.render(request, "home.html", session=session, user=user, view=view)
 
@@ -510,6 +518,96 @@ def _report(text: str) -> dict[str, object]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+# --- the auditor's pages (aggregates only: never a case) ------------------------------------------
+
+PERIOD_FORMAT = N_("Enter a calendar year such as 2026 or a quarter such as 2026Q3.")
+PERIOD_RUNNING = N_(
+    "National indicators are computed only for a period that has ended: a running period computed"
+    " twice would show the difference of the days between. Choose an earlier year or quarter."
+)
+PERIOD_REFUSED = N_("The node refused this period: it may not have begun yet. Choose an earlier year or quarter.")
+NO_CHECKPOINT = N_("This node has signed no checkpoint of its audit log yet.")
+
+
+async def _auditor(client: LocalClient) -> local_pb2.UserInfo:
+    user = await client.whoami()
+    if "auditor" not in user.roles:
+        raise PermissionDenied("the indicator, ageing and audit-log pages are for auditors")
+    return user
+
+
+async def indicators(request: Request) -> Response:
+    """The national indicators of an ended year or quarter (``?period=``); without one, the chooser.
+    A period written wrongly, or refused by the node (running, not begun), is said beside the form."""
+    console: Console = request.app.state.console
+    session = console.session_of(request)
+    asked = (request.query_params.get("period") or "")[:32]
+    outputs: list[dict[str, object]] = []
+    failure, status, period, unreadable = "", 200, "", 0
+    async with console.client(session) as client:
+        user = await _auditor(client)
+        if asked.strip():
+            try:
+                period = check_period(asked)
+            except UsageError:
+                failure, status = PERIOD_FORMAT, 400
+            else:
+                try:
+                    answer = await client.get_indicators(period)
+                except PreconditionFailed:
+                    failure, status = PERIOD_RUNNING, 409
+                except UsageError:
+                    failure, status = PERIOD_REFUSED, 400
+                else:
+                    outputs = [o for o in (_report(raw) for raw in answer.outputs_json) if o]
+                    unreadable = answer.unreadable_links
+    if failure:
+        log().info("console_indicators_refused", status=status)
+    lang = console.language(request)
+    return console.render(
+        request,
+        "indicators.html",
+        status,
+        session=session,
+        user=user,
+        asked=asked.strip(),
+        period=period if not failure else "",
+        failure=failure,
+        indicators=indicator_views(outputs, lang),
+        unreadable=lang.number(unreadable) if unreadable else "",
+    )
+
+
+async def ageing_audit(request: Request) -> Response:
+    console: Console = request.app.state.console
+    session = console.session_of(request)
+    async with console.client(session) as client:
+        user = await _auditor(client)
+        answer = await client.get_ageing("audit")
+    lang = console.language(request)
+    return console.render(
+        request,
+        "ageing_audit.html",
+        session=session,
+        user=user,
+        view=ageing_audit_view(_report(answer.report_json), lang),
+        unreadable=lang.number(answer.unreadable_links) if answer.unreadable_links else "",
+    )
+
+
+async def audit_log(request: Request) -> Response:
+    console: Console = request.app.state.console
+    session = console.session_of(request)
+    latest: audit_pb2.SignedCheckpoint | None = None
+    async with console.client(session) as client:
+        user = await _auditor(client)
+        verified = await client.verify_audit()
+        with contextlib.suppress(PreconditionFailed):  # none signed yet: said on the page
+            latest = await client.checkpoint()
+    view = audit_view(verified, latest, console.language(request))
+    return console.render(request, "audit.html", session=session, user=user, view=view, no_checkpoint=NO_CHECKPOINT)
 
 
 async def case_page(request: Request) -> Response:
@@ -692,6 +790,9 @@ def create_app(config: ConsoleConfig, *, secret: bytes | None = None) -> ASGIApp
             Route("/deadlines", deadlines, methods=["GET"]),
             Route("/cases/{link_id}", case_page, methods=["GET"]),
             Route("/nationals", nationals, methods=["GET"]),
+            Route("/indicators", indicators, methods=["GET"]),
+            Route("/ageing-audit", ageing_audit, methods=["GET"]),
+            Route("/audit", audit_log, methods=["GET"]),
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ],
         exception_handlers=handlers,

@@ -10,8 +10,8 @@ case content. Both pages are built from answers that already hold only that:
   has no list of units of its own, and a unit without a case officer could not work the case);
 - the deadline dashboard (``GET /deadlines``) from the ageing report's ``routing`` and
   ``bilateral`` views (``focalpoint.cases.ageing``: their ``as_dict`` as JSON), with a bar chart
-  of open requests by age drawn here as SVG numbers (the template writes the elements, with
-  presentation attributes only, so the Content-Security-Policy holds).
+  of open requests by age drawn as SVG numbers (``focalpoint.console.charts``: the template writes
+  the elements, with presentation attributes only, so the Content-Security-Policy holds).
 
 Labels are English msgids (``N_``), translated here with the page's language; country names come
 from CLDR. The report's JSON is read defensively: a field of an unexpected type reads as absent,
@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from focalpoint.cases.codes import country_name
+from focalpoint.console.charts import Bar, BarChart, bar_chart
 from focalpoint.console.i18n import N_, PageLanguage
 from focalpoint.console.views import STAGE_LABELS, URGENCY_LABELS
 from focalpoint.v1 import local_pb2
@@ -241,35 +242,8 @@ def bilateral_rows(report: Mapping[str, object], lang: PageLanguage) -> list[Bil
     return rows
 
 
-@dataclass(frozen=True, slots=True)
-class Bar:
-    """One bar of the chart, in the SVG's user units (y grows downwards)."""
-
-    label: str
-    value: str
-    x: float
-    y: float
-    width: float
-    height: float
-    label_x: float
-    value_y: float  # where the count is written, just above the bar
-
-
-@dataclass(frozen=True, slots=True)
-class AgeChart:
-    """Open requests by age bucket, as a bar chart's numbers; ``total`` 0 draws empty bars."""
-
-    width: int
-    height: int
-    baseline: float
-    bars: tuple[Bar, ...]
-    total: str
-    summary: str  # the chart's figures as one sentence, for its description
-    label_y: float  # where the buckets' names are written, under the baseline
-
-
-CHART_WIDTH, CHART_HEIGHT = 640, 260
-_TOP, _BOTTOM, _SIDE = 30.0, 40.0, 20.0
+AgeChart = BarChart
+"""The deadline dashboard's chart (``focalpoint.console.charts``, shared with the auditor's pages)."""
 
 
 def age_chart(report: Mapping[str, object], lang: PageLanguage) -> AgeChart:
@@ -278,25 +252,4 @@ def age_chart(report: Mapping[str, object], lang: PageLanguage) -> AgeChart:
     for e in _entries(report, "requests"):
         for i, n in enumerate(_buckets(e)):
             counts[i] += max(0, n)
-    top = max(counts) or 1
-    slot = (CHART_WIDTH - 2 * _SIDE) / len(AGE_BUCKETS)
-    room = CHART_HEIGHT - _TOP - _BOTTOM
-    baseline = CHART_HEIGHT - _BOTTOM
-    bars = []
-    for i, (bucket, n) in enumerate(zip(AGE_BUCKETS, counts, strict=True)):
-        height = round(room * n / top, 1)
-        x = round(_SIDE + i * slot + slot * 0.15, 1)
-        bars.append(
-            Bar(
-                label=lang.gettext(BUCKET_LABELS[bucket]),
-                value=lang.number(n),
-                x=x,
-                y=round(baseline - height, 1),
-                width=round(slot * 0.7, 1),
-                height=height,
-                label_x=round(_SIDE + i * slot + slot / 2, 1),
-                value_y=round(baseline - height - 6, 1),
-            )
-        )
-    summary = "; ".join(f"{b.label}: {b.value}" for b in bars)
-    return AgeChart(CHART_WIDTH, CHART_HEIGHT, baseline, tuple(bars), lang.number(sum(counts)), summary, baseline + 22)
+    return bar_chart([(lang.gettext(BUCKET_LABELS[b]), n) for b, n in zip(AGE_BUCKETS, counts, strict=True)], lang)

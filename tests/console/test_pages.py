@@ -268,12 +268,12 @@ async def test_french_and_arabic_pages(desk: Desk) -> None:
 
 
 async def test_other_roles_see_who_they_are_and_no_worklist(desk: Desk) -> None:
-    await desk.people.client("auditor.1", roles=(Role.AUDITOR,))
-    assert (await log_in(desk, "auditor.1")).status_code == 303
+    await desk.people.client("admin.1", roles=(Role.DIRECTORY_ADMIN,))
+    assert (await log_in(desk, "admin.1")).status_code == 303
     home = await desk.web.get("/")
     assert home.status_code == 200
-    assert "<bdi>auditor.1</bdi>" in home.text
-    assert "<li>Auditor</li>" in home.text
+    assert "<bdi>admin.1</bdi>" in home.text
+    assert "<li>Directory administrator</li>" in home.text
     refused = await desk.web.get("/worklist")
     assert refused.status_code == 403
     assert "Not allowed" in refused.text
