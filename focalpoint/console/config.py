@@ -13,7 +13,6 @@ certificate (and then ``public_origin`` names the address people type).
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import re
 import zoneinfo
 from collections.abc import Mapping
@@ -21,13 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from babel import Locale, UnknownLocaleError
 
+from focalpoint.configfile import is_loopback, read_yaml
 from focalpoint.errors import ConfigError
 from focalpoint.ids import ENDPOINT
 
-__all__ = ["ConsoleConfig", "is_loopback", "load_console_config"]
+__all__ = ["ConsoleConfig", "load_console_config"]
 
 _HOST = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})\Z")
 _ORIGIN = re.compile(r"^https?://(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(?::\d{1,5})?\Z")
@@ -57,15 +56,6 @@ class ConsoleConfig:
     @property
     def tls(self) -> bool:
         return self.tls_certificate is not None
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class _Reader:
@@ -135,31 +125,13 @@ def _language(tag: object) -> str | None:
     return tag
 
 
-def _read_yaml(path: Path) -> Mapping[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: configuration file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read: {e}") from e
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}") from e
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-    return data
-
-
 def load_console_config(path: Path) -> ConsoleConfig:
     """Load and validate ``path``; raises ConfigError listing every problem, one per line
     (unknown keys first, each with the known key it resembles)."""
     path = path.resolve()
     problems: list[str] = []
     unknown: list[str] = []
-    root = _Reader(path, _read_yaml(path), "", problems, unknown)
+    root = _Reader(path, read_yaml(path), "", problems, unknown)
 
     listen = root.section("listen", required=True)
     host = listen.get("host", "127.0.0.1")

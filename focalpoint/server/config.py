@@ -12,15 +12,13 @@ are resolved against the config file's directory. See config/node.example.yaml.
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from focalpoint.configfile import is_loopback, read_yaml
 from focalpoint.errors import ConfigError
 from focalpoint.ids import ENDPOINT as _HOSTPORT
 from focalpoint.ids import NODE_ID as _NODE_ID
@@ -225,40 +223,12 @@ def _hostport(r: _Reader, key: str) -> str | None:
     return value
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _read_yaml(path: Path) -> Mapping[str, Any]:
-    """The file's top-level mapping; raises ConfigError (these problems stop the reading at once)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: configuration file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read: {e}") from e
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}") from e
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-    return data
-
-
 def load_config(path: Path) -> NodeConfig:
     """Load and validate ``path``; raises ConfigError listing every problem found, one per line:
     unknown keys first (each with the known key it resembles), then the others in file order."""
     path = path.resolve()
     problems = _Problems(path)
-    root = _Reader(problems, _read_yaml(path), "")
+    root = _Reader(problems, read_yaml(path), "")
 
     node = root.section("node")
     node_id = node.string("id", _NODE_ID, "a lowercase DNS label such as 'gr-ekka'")
@@ -271,7 +241,7 @@ def load_config(path: Path) -> NodeConfig:
     listen = root.section("listen")
     listen_peer = _hostport(listen, "peer")
     listen_local = _hostport(listen, "local")
-    if listen_local is not None and not _is_loopback(listen_local.rsplit(":", 1)[0]):
+    if listen_local is not None and not is_loopback(listen_local.rsplit(":", 1)[0]):
         listen.fail(
             "local", "a loopback address (127.0.0.1, [::1] or localhost): the local API is plaintext", listen_local
         )
