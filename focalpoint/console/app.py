@@ -337,6 +337,15 @@ async def logout(request: Request) -> Response:
     return response
 
 
+async def _having(client: LocalClient, role: str, why: str) -> local_pb2.UserInfo:
+    """Who is logged in, when they hold ``role``; else PermissionDenied (the 403 page) saying ``why``.
+    The node decides what each call shows; this only keeps a role's pages to that role."""
+    user = await client.whoami()
+    if role not in user.roles:
+        raise PermissionDenied(why)
+    return user
+
+
 async def home(request: Request) -> Response:
     console: Console = request.app.state.console
     session = console.session_of(request)
@@ -354,26 +363,28 @@ async def home(request: Request) -> Response:
     return console.render(request, "home.html", session=session, user=user, view=view)
 
 
+async def _case_page(
+    client: LocalClient, unit: str | None, after: Cursor | None, size: int, path: str
+) -> tuple[list[local_pb2.CaseSummary], str]:
+    """One page of the case list (``unit``: None for every unit the node lets the caller see, ""
+    for none), and the link to the next page at ``path`` ("" on the last)."""
+    before = (after.updated_at_ms, after.link_id) if after else None
+    cases = list((await client.list_cases(unit, limit=size + 1, before=before)).cases)
+    if len(cases) <= size:
+        return cases, ""
+    cases = cases[:size]
+    return cases, path + "?" + urlencode({"after": f"{cases[-1].updated_at_ms}.{cases[-1].link_id}"})
+
+
 async def worklist(request: Request) -> Response:
     console: Console = request.app.state.console
     session = console.session_of(request)
     after = parse_cursor(request.query_params.get("after", ""))
     size = console.config.page_size
     async with console.client(session) as client:
-        user = await client.whoami()
-        if "case_officer" not in user.roles:
-            raise PermissionDenied("the worklist is for case officers")
-        listed = await client.list_cases(
-            user.unit, limit=size + 1, before=(after.updated_at_ms, after.link_id) if after else None
-        )
-    cases = list(listed.cases)
-    more = len(cases) > size
-    cases = cases[:size]
+        user = await _having(client, "case_officer", "the worklist is for case officers")
+        cases, next_page = await _case_page(client, user.unit, after, size, "/worklist")
     rows = worklist_rows(cases, console.language(request))
-    next_page = ""
-    if more and cases:
-        last = cases[-1]
-        next_page = "/worklist?" + urlencode({"after": f"{last.updated_at_ms}.{last.link_id}"})
     return console.render(
         request,
         "worklist.html",
@@ -394,10 +405,7 @@ ASSIGN_REFUSED = N_("The node refused to give this case to that unit. Check the 
 
 
 async def _operator(client: LocalClient) -> local_pb2.UserInfo:
-    user = await client.whoami()
-    if "operator" not in user.roles:
-        raise PermissionDenied("the triage and deadline pages are for operators")
-    return user
+    return await _having(client, "operator", "the triage and deadline pages are for operators")
 
 
 async def triage(request: Request) -> Response:
@@ -424,16 +432,8 @@ async def _triage_page(
     size = console.config.page_size
     async with console.client(session) as client:
         user = await _operator(client)
-        listed = await client.list_cases(
-            "", limit=size + 1, before=(after.updated_at_ms, after.link_id) if after else None
-        )
+        cases, next_page = await _case_page(client, "", after, size, "/triage")
         units = unit_choices((await client.list_users()).users)
-    cases = list(listed.cases)
-    more = len(cases) > size
-    cases = cases[:size]
-    next_page = ""
-    if more and cases:
-        next_page = "/triage?" + urlencode({"after": f"{cases[-1].updated_at_ms}.{cases[-1].link_id}"})
     return console.render(
         request,
         "triage.html",
@@ -532,10 +532,7 @@ NO_CHECKPOINT = N_("This node has signed no checkpoint of its audit log yet.")
 
 
 async def _auditor(client: LocalClient) -> local_pb2.UserInfo:
-    user = await client.whoami()
-    if "auditor" not in user.roles:
-        raise PermissionDenied("the indicator, ageing and audit-log pages are for auditors")
-    return user
+    return await _having(client, "auditor", "the indicator, ageing and audit-log pages are for auditors")
 
 
 async def indicators(request: Request) -> Response:
@@ -636,18 +633,8 @@ async def nationals(request: Request) -> Response:
     after = parse_cursor(request.query_params.get("after", ""))
     size = console.config.page_size
     async with console.client(session) as client:
-        user = await client.whoami()
-        if "consular_officer" not in user.roles:
-            raise PermissionDenied("the nationals' list is for consular officers")
-        listed = await client.list_cases(
-            None, limit=size + 1, before=(after.updated_at_ms, after.link_id) if after else None
-        )
-    cases = list(listed.cases)
-    more = len(cases) > size
-    cases = cases[:size]
-    next_page = ""
-    if more and cases:
-        next_page = "/nationals?" + urlencode({"after": f"{cases[-1].updated_at_ms}.{cases[-1].link_id}"})
+        user = await _having(client, "consular_officer", "the nationals' list is for consular officers")
+        cases, next_page = await _case_page(client, None, after, size, "/nationals")
     return console.render(
         request,
         "nationals.html",
