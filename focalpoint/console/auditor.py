@@ -34,6 +34,8 @@ from focalpoint.console.charts import BarChart, bar_chart
 from focalpoint.console.i18n import N_, PageLanguage
 from focalpoint.console.operator import KIND_LABELS
 from focalpoint.console.views import STAGE_LABELS
+from focalpoint.console.views import json_int as _int
+from focalpoint.console.views import json_text as _str
 from focalpoint.errors import UsageError
 from focalpoint.v1 import audit_pb2, common_pb2, local_pb2
 
@@ -92,16 +94,6 @@ _DEFINITIONS = {d.id: d for d in DEFINITIONS}
 def _say(labels: Mapping[str, str], key: str, lang: PageLanguage) -> str:
     text = labels.get(key)
     return lang.gettext(text) if text else key
-
-
-def _str(entry: Mapping[str, object], key: str) -> str:
-    value = entry.get(key)
-    return value if isinstance(value, str) else ""
-
-
-def _int(entry: Mapping[str, object], key: str) -> int | None:
-    value = entry.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _dict(value: object) -> Mapping[str, object]:

@@ -27,6 +27,8 @@ from focalpoint.cases.codes import country_name
 from focalpoint.console.charts import Bar, BarChart, bar_chart
 from focalpoint.console.i18n import N_, PageLanguage
 from focalpoint.console.views import STAGE_LABELS, URGENCY_LABELS
+from focalpoint.console.views import json_int as _int
+from focalpoint.console.views import json_text as _str
 from focalpoint.v1 import local_pb2
 
 __all__ = [
@@ -135,16 +137,6 @@ def triage_rows(cases: Iterable[local_pb2.CaseSummary], lang: PageLanguage) -> l
 
 
 # --- the deadline dashboard ---------------------------------------------------------------------
-
-
-def _str(entry: Mapping[str, object], key: str) -> str:
-    value = entry.get(key)
-    return value if isinstance(value, str) else ""
-
-
-def _int(entry: Mapping[str, object], key: str) -> int | None:
-    value = entry.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _entries(report: Mapping[str, object], key: str) -> list[Mapping[str, object]]:

@@ -11,6 +11,7 @@ requests are per link (``CaseDeadlines``) and are shown on the case page each ro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from focalpoint.cases.codes import country_name
@@ -18,7 +19,17 @@ from focalpoint.console.i18n import N_, PageLanguage
 from focalpoint.errors import UsageError
 from focalpoint.v1 import local_pb2
 
-__all__ = ["ROLE_LABELS", "Cursor", "HomeView", "WorklistRow", "home_view", "parse_cursor", "worklist_rows"]
+__all__ = [
+    "ROLE_LABELS",
+    "Cursor",
+    "HomeView",
+    "WorklistRow",
+    "home_view",
+    "json_int",
+    "json_text",
+    "parse_cursor",
+    "worklist_rows",
+]
 
 STAGE_LABELS = {
     "OPEN": N_("Open, nothing sent yet"),
@@ -131,3 +142,15 @@ class HomeView:
 
 def home_view(user: local_pb2.UserInfo, lang: PageLanguage) -> HomeView:
     return HomeView(user.user_id, user.unit, tuple(_label(ROLE_LABELS, r, lang) for r in user.roles))
+
+
+def json_text(entry: Mapping[str, object], key: str) -> str:
+    """``entry[key]`` when it is text, else "" (a report read from the node's JSON)."""
+    value = entry.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def json_int(entry: Mapping[str, object], key: str) -> int | None:
+    """``entry[key]`` when it is a whole number (never a boolean), else None."""
+    value = entry.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
