@@ -24,6 +24,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from focalpoint.cases.codes import country_name, language_name
+from focalpoint.console.fields import field_label
 from focalpoint.console.i18n import N_, PageLanguage
 from focalpoint.console.views import GATE_LABELS, SIDE_LABELS, STAGE_LABELS, URGENCY_LABELS
 from focalpoint.errors import NotFound
@@ -248,7 +249,7 @@ def message_fields(message: Message, lang: PageLanguage, depth: int = 0) -> tupl
     """Every set field of ``message``, in field-number order, as labelled values and nested parts."""
     out = []
     for field, value in message.ListFields():
-        label = _say(_humane(field.name.removesuffix("_ms")), lang)
+        label = _say(field_label(field.name), lang)
         items = list(value) if field.is_repeated else [value]
         kind = field.message_type.full_name if field.message_type is not None else ""
         if not kind:
