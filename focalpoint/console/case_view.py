@@ -274,6 +274,8 @@ def body_fields(body: messages_pb2.Body, lang: PageLanguage) -> tuple[Field, ...
 
 @dataclass(frozen=True, slots=True)
 class TimelineRow:
+    message_id: str  # hex: what the amend, withdraw and reply links name
+    sent: bool  # sent by us (may be amended or withdrawn), else received (may be answered)
     at: str
     side: Text
     kind: Text
@@ -315,6 +317,8 @@ class DraftRow:
     kind: Text
     prepared_by: str
     at: str
+    draft_id: str = ""
+    fields: tuple[Field, ...] = ()  # what the approver reads before approving (FULL view, with content)
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +353,8 @@ def _duration(ms: int, lang: PageLanguage) -> str:
 
 def _timeline_row(e: local_pb2.CaseTimelineEntry, lang: PageLanguage) -> TimelineRow:
     return TimelineRow(
+        message_id=e.message_id.hex(),
+        sent=e.direction == "sent",
         at=lang.datetime(e.at_ms),
         side=_label(DIRECTION_LABELS, e.direction, lang),
         kind=_label(KIND_LABELS, e.kind, lang),
@@ -417,6 +423,13 @@ def case_page(
         deadlines_in_view=deadlines is not None,
         guardian=guardian,
         drafts=tuple(
-            DraftRow(_label(KIND_LABELS, d.kind, lang), d.prepared_by, lang.datetime(d.at_ms)) for d in shown.drafts
+            DraftRow(
+                _label(KIND_LABELS, d.kind, lang),
+                d.prepared_by,
+                lang.datetime(d.at_ms),
+                d.draft_id,
+                body_fields(d.body, lang) if d.HasField("body") else (),
+            )
+            for d in shown.drafts
         ),
     )
