@@ -21,7 +21,8 @@ Routes:
   national indicators of an ended period (suppressed, with method statements and charts), the
   ageing report's audit view, and the audit log's verification with its latest checkpoint;
 - ``GET /cases/{link_id}``: one case link in the view the node serves the caller (summary, the
-  return gate, deadlines, flags and side states, the timeline with each message's content);
+  return gate, deadlines, flags and side states, the timeline with each message's content, its
+  codes labelled from the network code list the node's directory carries: ``codes.CodeBook``);
 - ``GET /nationals``: a consular officer's list of their own nationals' cases (the node decides
   which: docs/consuls.md §2), each linking to its case page in the REPATRIATION view;
 - ``GET /static/…``: the stylesheet;
@@ -62,6 +63,7 @@ from focalpoint.client import LocalClient
 from focalpoint.console.auditor import ageing_audit_view, audit_view, check_period, indicator_views
 from focalpoint.console.case_view import case_page as case_page_view
 from focalpoint.console.case_view import check_link_id, serves_deadlines
+from focalpoint.console.codes import CodeBook
 from focalpoint.console.config import ConsoleConfig
 from focalpoint.console.consul import national_rows
 from focalpoint.console.i18n import N_, Catalogs, PageLanguage, choose_language
@@ -174,6 +176,8 @@ class Console:
         )
         # A user-entered value inside translated text keeps its own direction (an id in an Arabic sentence).
         self.env.filters["bdi"] = lambda value: markupsafe.Markup("<bdi>{}</bdi>").format(value)
+        # The network code list, asked of the node on first need and kept for every page.
+        self.codes = CodeBook()
 
     # --- language, origin and rendering ---------------------------------------------------------
 
@@ -618,7 +622,8 @@ async def case_page(request: Request) -> Response:
         user = await client.whoami()
         shown = await client.show_case(link_id, content=True)
         deadlines = await client.case_deadlines(link_id) if serves_deadlines(shown.view) else None
-    view = case_page_view(shown, deadlines, console.language(request))
+        codes = await console.codes.load(client)  # None when the node cannot give it: schema names
+    view = case_page_view(shown, deadlines, console.language(request), codes)
     return console.render(request, "case.html", session=session, user=user, case=view)
 
 
