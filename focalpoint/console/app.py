@@ -21,7 +21,8 @@ Routes:
   national indicators of an ended period (suppressed, with method statements and charts), the
   ageing report's audit view, and the audit log's verification with its latest checkpoint;
 - ``GET /cases/{link_id}``: one case link in the view the node serves the caller (summary, the
-  return gate, deadlines, flags and side states, the timeline with each message's content);
+  return gate, deadlines, flags and side states, the timeline with each message's content, its
+  codes labelled from the network code list the node's directory carries: ``codes.CodeBook``);
 - ``GET /nationals``: a consular officer's list of their own nationals' cases (the node decides
   which: docs/consuls.md §2), each linking to its case page in the REPATRIATION view;
 - ``GET /static/…``: the stylesheet;
@@ -51,6 +52,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 import markupsafe
 import structlog
+from google.protobuf.descriptor import EnumDescriptor
 from starlette.applications import Starlette
 from starlette.datastructures import URL
 from starlette.exceptions import HTTPException
@@ -60,6 +62,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from directory.codelists import CodeList
 from focalpoint.cases.forms import KIND_SUMMARIES
 from focalpoint.cases.stages import Side
 from focalpoint.cases.transitions import SENDERS
@@ -67,6 +70,7 @@ from focalpoint.client import LocalClient
 from focalpoint.console.auditor import ageing_audit_view, audit_view, check_period, indicator_views
 from focalpoint.console.case_view import DIRECTION_LABELS, Text, check_link_id, serves_deadlines
 from focalpoint.console.case_view import case_page as case_page_view
+from focalpoint.console.codes import CodeBook, code_text, foreign_language
 from focalpoint.console.config import ConsoleConfig
 from focalpoint.console.consul import national_rows
 from focalpoint.console.fields import kind_label
@@ -183,6 +187,8 @@ class Console:
         )
         # A user-entered value inside translated text keeps its own direction (an id in an Arabic sentence).
         self.env.filters["bdi"] = lambda value: markupsafe.Markup("<bdi>{}</bdi>").format(value)
+        # The network code list, asked of the node on first need and kept for every page.
+        self.codes = CodeBook()
 
     # --- language, origin and rendering ---------------------------------------------------------
 
@@ -641,7 +647,8 @@ async def _render_case(
         user = await client.whoami()
         shown = await client.show_case(link_id, content=True)
         deadlines = await client.case_deadlines(link_id) if serves_deadlines(shown.view) else None
-    view = case_page_view(shown, deadlines, console.language(request))
+        codes = await console.codes.load(client)  # None when the node cannot give it: schema names
+    view = case_page_view(shown, deadlines, console.language(request), codes)
     return console.render(
         request,
         "case.html",
@@ -707,12 +714,31 @@ def _say_text(message: str, lang: PageLanguage) -> Text:
     return Text(said, "en" if said == message and lang.tag != "en" else "")
 
 
+def _code_choices(
+    codes: CodeList | None, version: str, lang: PageLanguage
+) -> Callable[[EnumDescriptor, int], tuple[Text, str] | None] | None:
+    """A code's label and definition from the signed list, offered only when the version both
+    ends know has it; None without a list (the form then names codes as the schema does)."""
+    if codes is None:
+        return None
+
+    def choice(enum: EnumDescriptor, number: int) -> tuple[Text, str] | None:
+        if version and not codes.known_in(enum.full_name, number, version):
+            return None
+        said = code_text(codes, enum.full_name, number, lang.tag)
+        return Text(said.label, foreign_language(said.language, lang.tag)), said.definition
+
+    return choice
+
+
 def _form_context(
     console: Console, shown: local_pb2.ShowCaseResponse, user: local_pb2.UserInfo, lang: PageLanguage
 ) -> FormContext:
+    version = shown.send_defaults.code_list_version
     return FormContext(
         case_ref=shown.link.case_ref,
-        code_list_version=shown.send_defaults.code_list_version,
+        code_list_version=version,
+        code_text=_code_choices(console.codes.current, version, lang),
         messages=_message_refs(shown, lang),
         timezone=ZoneInfo(console.config.timezone),
         user_id=user.user_id,
@@ -849,6 +875,7 @@ async def message_form(request: Request) -> Response:
     async with console.client(session) as client:
         user = await _officer(client)
         shown = await client.show_case(link_id, content=kind == "amendment")
+        await console.codes.load(client)
     values = _starting_values(kind, shown, user, ref)
     return await _message_page(console, request, session, user, shown, kind, values, [], reply_to=reply_to)
 
@@ -872,6 +899,7 @@ async def message_submit(request: Request) -> Response:
     async with console.client(session) as client:
         user = await _officer(client)
         shown = await client.show_case(link_id)
+        await console.codes.load(client)
         if add:
             return await _message_page(
                 console, request, session, user, shown, kind, values, [], extra=(add,), reply_to=reply_to

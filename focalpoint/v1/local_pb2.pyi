@@ -2110,3 +2110,56 @@ class GetAgeingResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetAgeingResponse: _TypeAlias = GetAgeingResponse  # noqa: Y015
+
+@_typing.final
+class GetCodeListRequest(_message.Message):
+    """The network code list (docs/protocol.md §5.10) as the node's directory carries it: what each
+    enum number on the wire means, with labels and definitions in several languages, so that a
+    client (the web console) shows a code by its signed label rather than its name in the schema.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCodeListRequest: _TypeAlias = GetCodeListRequest  # noqa: Y015
+
+@_typing.final
+class GetCodeListResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIST_VERSION_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    SIGNED_DOCUMENT_FIELD_NUMBER: _builtins.int
+    list_version: _builtins.str
+    """The newest verified code-list version the directory carries ("2026.1"); "" when it carries
+    none (then the other fields are empty too).
+    """
+    version: _builtins.int
+    """Its document version (a re-issue with labels added or corrected has a higher one)."""
+    signed_document: _builtins.bytes
+    """The SignedDocument exactly as the verified directory holds it: the CodeListDocument's signed
+    bytes and the root role's signatures that counted. A reader parses `signed` as a
+    CodeListDocument (directory.codelists.CodeList.from_proto); one holding the root may check it.
+    """
+    def __init__(
+        self,
+        *,
+        list_version: _builtins.str = ...,
+        version: _builtins.int = ...,
+        signed_document: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["list_version", b"list_version", "signed_document", b"signed_document", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCodeListResponse: _TypeAlias = GetCodeListResponse  # noqa: Y015

@@ -38,7 +38,7 @@ def csrf_of(page: httpx.Response) -> str:
     """The page's form token (the logout form and the page's own form carry the same one)."""
     tokens = set(re.findall(r'name="csrf" value="([0-9a-f]{64})"', page.text))
     assert len(tokens) == 1
-    return tokens.pop()
+    return str(tokens.pop())
 
 
 class _Fields(HTMLParser):
@@ -175,7 +175,8 @@ async def test_an_incomplete_form_shows_every_problem_beside_its_field_and_sends
     found = fields_of(page)
     assert found.values["context.agreement_id"]
     assert found.values["context.sender_unit"] == ATHENS
-    assert "context.case_ref" not in found.names and "context.attestation.attested_by" not in found.names
+    assert "context.case_ref" not in found.names
+    assert "context.attestation.attested_by" not in found.names
     assert "novalidate" in page  # the browser lets every problem reach the server at once
 
     data = {"csrf": csrf_of(form), "case_notification.child.given_names[0]": "Arta"}
@@ -244,7 +245,7 @@ async def test_a_withdrawal_of_the_opening_waits_for_a_second_officer_who_reads_
     assert drafted.status_code == 303, drafted.text
     assert drafted.headers["location"].endswith("?done=drafted")
     own = await desk.web.get(f"/cases/{desk.link_id}")
-    assert "drafts-heading" in own.text, own.text[own.text.find("<main"):][:3000]
+    assert "drafts-heading" in own.text, own.text[own.text.find("<main") :][:3000]
     assert "/approve" not in own.text  # the preparer is offered no approval
 
     await desk.web.post("/logout", data={"csrf": csrf_of(own)}, headers=SAME_SITE)
@@ -273,7 +274,9 @@ async def test_the_preparer_approving_their_own_draft_is_told_why(desk: Desk) ->
         f"/cases/{desk.link_id}/drafts/{draft.draft_id}/approve", data={"csrf": csrf_of(case)}, headers=SAME_SITE
     )
     assert refused.status_code == 409
-    assert "another officer must approve it" in refused.text, re.findall(r"class=\"failure\"[^>]*>(.*?)</p>", refused.text)
+    assert "another officer must approve it" in refused.text, re.findall(
+        r"class=\"failure\"[^>]*>(.*?)</p>", refused.text
+    )
 
 
 async def test_the_form_reads_in_french_and_refuses_a_forged_post(desk: Desk) -> None:
