@@ -57,6 +57,20 @@ ANSWER_QUESTION = N_("Answer this question before attesting.")
 REQUIRED = N_("required")
 NOT_GIVEN = N_("Not given")
 
+# The rules' commonest problems, said for a person at a form (the rest keep their English text).
+_PLAIN = {
+    "is required": N_("Required: fill this in."),
+    "is required (UNSPECIFIED is no code)": N_("Required: choose one."),
+    "needs at least one entry": N_("Required: give at least one entry."),
+    "must be true": N_("Required: tick this."),
+    (
+        "must be true: the sender attests that sending this endangers neither the child nor a relative"
+        " (Hague Convention 1996, Art 37)"
+    ): N_(
+        "Tick this to attest that sending this endangers neither the child nor a relative; if it would, do not send it."
+    ),
+}
+
 _DATE = "focalpoint.v1.Date"
 _BODY = "focalpoint.v1.Body"
 _LOCALIZED = "focalpoint.v1.LocalizedText"
@@ -498,7 +512,7 @@ def build_form(
     errors: dict[str, list[Text]] = {}
     summary: list[tuple[str, str, Text]] = []
     for p in problems:
-        text = _say(p.message, lang)
+        text = _say(_PLAIN.get(p.message, p.message), lang)
         errors.setdefault(p.path, []).append(text)
         summary.append((p.path, p.message, text))
     builder = _Builder(kind, values, errors, ctx, lang, frozenset(extra))

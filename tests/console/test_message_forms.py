@@ -195,6 +195,7 @@ async def test_an_incomplete_form_shows_every_problem_beside_its_field_and_sends
         widget_id = "f-" + re.sub(r"[^a-z0-9_-]", "-", name)
         assert f'id="{widget_id}-err"' in text, name
         assert f'href="#{widget_id}"' in text, name
+    assert "Required: choose one." in text  # the rules' problems, said for a person
     assert 'value="Arta"' in text  # what was typed is kept
     assert await desk.timeline_kinds() == []
     assert not any("Arta" in line for line in logged)
