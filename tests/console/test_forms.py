@@ -7,6 +7,7 @@ field the page shows or its nearest shown group; "Add another" adds exactly one 
 from __future__ import annotations
 
 import pytest
+from google.protobuf.message import Message
 
 from focalpoint.console.forms import FormContext, Widget, build_form, check_posted, prefill, read_posted
 from focalpoint.console.i18n import Catalogs
@@ -29,7 +30,7 @@ def shown_names(widgets: tuple[Widget, ...]) -> set[str]:
     return out
 
 
-def strip_node_fields(msg: messages_pb2.Body) -> None:
+def strip_node_fields(msg: Message) -> None:
     """Clear what the node records itself, at any depth."""
     for fd, value in list(msg.ListFields()):
         if fd.message_type is None:
