@@ -31,10 +31,11 @@ from google.protobuf.message import Message
 from directory.codelists import CodeList
 from focalpoint.cases.codes import country_name, language_name
 from focalpoint.console.codes import code_text, foreign_language, schema_label
-from focalpoint.console.fields import field_label
+from focalpoint.console.fields import field_label, kind_label
 from focalpoint.console.i18n import N_, PageLanguage
 from focalpoint.console.views import GATE_LABELS, SIDE_LABELS, STAGE_LABELS, URGENCY_LABELS
 from focalpoint.errors import NotFound
+from focalpoint.exchange.rules import KINDS
 from focalpoint.v1 import common_pb2, local_pb2, messages_pb2
 
 __all__ = [
@@ -51,36 +52,7 @@ __all__ = [
     "serves_deadlines",
 ]
 
-KIND_LABELS = {
-    "social_inquiry_request": N_("Social inquiry request"),
-    "social_inquiry_report": N_("Social inquiry report"),
-    "case_notification": N_("Case notification"),
-    "acknowledgement": N_("Acknowledgement"),
-    "guardian_appointment_notice": N_("Guardian appointment notice"),
-    "identity_verification_request": N_("Identity verification request"),
-    "identity_verification_reply": N_("Identity verification reply"),
-    "risk_assessment_request": N_("Risk assessment request"),
-    "risk_assessment_report": N_("Risk assessment report"),
-    "child_views_record": N_("Record of the child's views"),
-    "reintegration_plan": N_("Reintegration plan"),
-    "durable_solution_proposal": N_("Durable solution proposal"),
-    "durable_solution_counter_proposal": N_("Durable solution counter-proposal"),
-    "durable_solution_agreement": N_("Durable solution agreement"),
-    "repatriation_plan": N_("Repatriation plan"),
-    "repatriation_plan_acceptance": N_("Acceptance of the repatriation plan"),
-    "return_status_update": N_("Return status update"),
-    "handover_confirmation": N_("Handover confirmation"),
-    "follow_up_report": N_("Follow-up report"),
-    "protection_alert": N_("Protection alert"),
-    "tracing_request": N_("Tracing request"),
-    "clarification_request": N_("Clarification request"),
-    "clarification_response": N_("Clarification response"),
-    "request_refusal": N_("Refusal of a request"),
-    "amendment": N_("Amendment"),
-    "withdrawal": N_("Withdrawal"),
-    "reminder": N_("Reminder"),
-    "case_closure": N_("Case closure"),
-}
+KIND_LABELS = {kind: kind_label(kind) for kind in KINDS}  # English msgids (focalpoint.console.fields)
 DIRECTION_LABELS = {"sent": N_("Sent by us"), "received": N_("Received from the partner")}
 ASKED_LABELS = {"we asked": N_("We asked"), "they asked": N_("They asked")}
 URGENCY_NAMES = {"ROUTINE": 1, "URGENT": 2, "EMERGENCY": 3}
