@@ -35,7 +35,7 @@ from focalpoint.console.fields import field_label, kind_label
 from focalpoint.console.i18n import N_, PageLanguage
 from focalpoint.console.views import GATE_LABELS, SIDE_LABELS, STAGE_LABELS, URGENCY_LABELS
 from focalpoint.errors import NotFound
-from focalpoint.exchange.rules import KINDS
+from focalpoint.exchange.rules import KINDS, spec_of
 from focalpoint.v1 import common_pb2, local_pb2, messages_pb2
 
 __all__ = [
@@ -232,6 +232,12 @@ def _scalar(field: FieldDescriptor, value: object, lang: PageLanguage, codes: Co
     if isinstance(value, bytes):
         return Value(value.hex(), entered=True)
     if isinstance(value, str):
+        owner = field.containing_type
+        spec = spec_of(owner) if owner is not None else None
+        if spec is not None and field.name in spec.states and value:
+            return Value(f"{country_name(value, lang.tag)} ({value})")  # CLDR, never by hand
+        if spec is not None and field.name in spec.languages and value:
+            return Value(f"{language_name(value, lang.tag)} ({value})")
         return Value(str(value), entered=True)
     if isinstance(value, int) and field.name.endswith("_ms"):
         return Value(lang.datetime(value))

@@ -20,6 +20,7 @@ posts the form back without checking it), so the form works without JavaScript.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,12 +29,14 @@ from zoneinfo import ZoneInfo
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
+from focalpoint.cases.codes import country_name
 from focalpoint.cases.forms import ATTESTATION_QUESTIONS, form_of, parse_form
 from focalpoint.console.case_view import Text
 from focalpoint.console.fields import field_label
 from focalpoint.console.i18n import N_, PageLanguage
 from focalpoint.exchange.body import InvalidBody, Problem
-from focalpoint.exchange.rules import KINDS, PERSONAL_DATA_KINDS, field_rules, kind_type, short_code
+from focalpoint.exchange.rules import KINDS, PERSONAL_DATA_KINDS, field_rules, kind_type, short_code, spec_of
+from focalpoint.ids import STATE_CODES
 from focalpoint.v1 import messages_pb2
 
 __all__ = [
@@ -410,6 +413,15 @@ class _Builder:
         return ""
 
     def control(self, fd: FieldDescriptor, value: str) -> tuple[str, str, tuple[Option, ...]]:
+        owner = fd.containing_type
+        if owner is not None and fd.name in spec_of(owner).states:
+            chosen = value.strip().upper()
+            states = _states(self.lang.tag)
+            named = [Option(code, Text(name), code == chosen) for code, name in states]
+            if chosen and chosen not in dict(states):  # kept as typed: the rules will say what is wrong
+                named.append(Option(chosen, Text(chosen), True))
+            options = (Option("", _say(NOT_GIVEN, self.lang), not chosen), *named)
+            return "select", chosen, options
         if fd.enum_type is not None:
             return "select", value, self.options(fd.enum_type, value)
         if fd.type == FieldDescriptor.TYPE_BOOL:
@@ -468,6 +480,13 @@ def _complete(body: dict[str, Any], ctx: FormContext) -> None:
         part = body.get(kind)
         if isinstance(part, dict) and "case_ref" in kind_type(kind).fields_by_name:
             part["case_ref"] = ctx.case_ref
+
+
+@functools.cache
+def _states(language: str) -> tuple[tuple[str, str], ...]:
+    """Every officially assigned State as (alpha-2 code, its CLDR name in ``language``), by name."""
+    named = ((code, f"{country_name(code, language)} ({code})") for code in STATE_CODES)
+    return tuple(sorted(named, key=lambda item: item[1].casefold()))
 
 
 def _indices(values: Mapping[str, str], name: str) -> list[int]:
