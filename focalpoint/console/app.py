@@ -75,6 +75,7 @@ from focalpoint.console.config import ConsoleConfig
 from focalpoint.console.consul import national_rows
 from focalpoint.console.fields import kind_label
 from focalpoint.console.forms import ADD, FormContext, build_form, check_posted, posted_problems, prefill, values_of
+from focalpoint.console.health import health_view
 from focalpoint.console.i18n import N_, Catalogs, PageLanguage, choose_language
 from focalpoint.console.operator import (
     AGE_BUCKETS,
@@ -523,6 +524,39 @@ async def deadlines(request: Request) -> Response:
         chart=age_chart(bilateral_report, lang),
         unreadable=lang.number(max(routing.unreadable_links, bilateral.unreadable_links)),
         any_unreadable=bool(routing.unreadable_links or bilateral.unreadable_links),
+    )
+
+
+async def health(request: Request) -> Response:
+    """Partners' reachability and clocks, this node's problems and the directory's health."""
+    return await _health_page(request, check_now=False)
+
+
+async def health_check(request: Request) -> Response:
+    """Ask the node to check every partner now, then show the page (no redirect: the check is the answer)."""
+    console: Console = request.app.state.console
+    session = console.session_of(request)
+    form = await request.form(max_files=0, max_fields=10, max_part_size=4096)
+    if not csrf_valid(console.secret, _SESSION_PURPOSE, session, _text(form.get("csrf"))):
+        log().info("console_form_refused", route="health_check", why="csrf")
+        return console.error(request, 403)
+    return await _health_page(request, check_now=True)
+
+
+async def _health_page(request: Request, *, check_now: bool) -> Response:
+    console: Console = request.app.state.console
+    session = console.session_of(request)
+    async with console.client(session) as client:
+        user = await _operator(client)
+        answer = await client.get_health(check_now=check_now)
+    return console.render(
+        request,
+        "health.html",
+        session=session,
+        user=user,
+        view=health_view(_report(answer.report_json), console.language(request)),
+        checked=check_now,
+        csrf=csrf_token(console.secret, _SESSION_PURPOSE, session),
     )
 
 
@@ -1133,6 +1167,8 @@ def create_app(config: ConsoleConfig, *, secret: bytes | None = None) -> ASGIApp
             Route("/triage", triage, methods=["GET"]),
             Route("/triage/{link_id}/assign", triage_assign, methods=["POST"]),
             Route("/deadlines", deadlines, methods=["GET"]),
+            Route("/health", health, methods=["GET"]),
+            Route("/health/check", health_check, methods=["POST"]),
             Route("/cases/{link_id}", case_page, methods=["GET"]),
             Route("/cases/{link_id}/messages", message_kinds, methods=["GET"]),
             Route("/cases/{link_id}/messages/{kind}", message_form, methods=["GET"]),

@@ -212,8 +212,8 @@ async def test_a_node_that_cannot_give_the_code_list_still_shows_the_page(
     page = await desk.web.get(f"/cases/{desk.link_id}")
     assert page.status_code == 200
     timeline = section(page.text, "timeline-heading")
-    assert "<dd>Presumed trafficked</dd>" in timeline
-    assert "<dd>Albania (AL)</dd>" in timeline  # a State code reads as its CLDR name  # the code's name in the schema, as before
+    assert "<dd>Presumed trafficked</dd>" in timeline  # the code's name in the schema, as before
+    assert "<dd>Albania (AL)</dd>" in timeline  # a State code reads as its CLDR name
     assert "code-meaning" not in timeline
 
 

@@ -199,3 +199,29 @@ async def test_the_deadline_dashboard_shows_an_overdue_request_and_its_chart(
         assert '<html lang="ar" dir="rtl">' in arabic.text
         assert "ألبانيا" in arabic.text
         assert "طلب تحقيق اجتماعي" in arabic.text
+
+
+async def test_the_health_page_shows_the_partners_after_a_check_and_is_for_operators(
+    world: World,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    people = world.desk.people[GR]
+    async with console_of(world.nodes[GR], tmp_path) as web:
+        await people.operator()
+        await log_in(web, world, people, OPERATOR)
+        page = await web.get("/health")
+        assert page.status_code == 200
+        assert_secure_headers(page)
+        assert "Directory version" in page.text
+        checked = await web.post("/health/check", data={"csrf": form_token(page)}, headers=SAME)
+        assert checked.status_code == 200
+        assert "The partners were checked just now." in checked.text
+        assert f"<bdi>{AL}</bdi>" in checked.text  # the partner, reached, with its clock
+        forged = await web.post("/health/check", data={"csrf": "0" * 64}, headers=SAME)
+        assert forged.status_code == 403
+        french = await web.get("/health?lang=fr", follow_redirects=True)
+        assert '<html lang="fr"' in french.text
+    async with console_of(world.nodes[GR], tmp_path) as web:
+        await people.client("officer.1")
+        await log_in(web, world, people, "officer.1")
+        assert (await web.get("/health")).status_code == 403

@@ -13,6 +13,7 @@ from babel.messages.pofile import read_po
 from hypothesis import given
 from hypothesis import strategies as st
 
+from focalpoint.console.health import health_view
 from focalpoint.console.i18n import LOCALE_DIR, Catalogs
 from focalpoint.console.operator import (
     AGE_BUCKETS,
@@ -164,3 +165,35 @@ def test_every_console_string_is_translated_in_french_and_arabic() -> None:
             catalog = read_po(f, locale=tag)
         missing = sorted(m for m in wanted if m not in catalog or not catalog[m].string)
         assert missing == [], tag
+
+
+def test_the_health_page_reads_the_node_report_and_survives_a_strange_one() -> None:
+    lang = Catalogs(("en", "fr", "ar"), "en", "UTC").page("fr")
+    report = {
+        "version": 7,
+        "healthy": False,
+        "node_problems": ["the directory has expired"],
+        "no_focal_point": ["MA"],
+        "stale_contact_points": [{"state": "AL", "contact_point": "24-7", "last_verified": "2025-01-02"}],
+        "expiring_keys": [{"node": "al-shss", "kind": "tls", "key_id": "k1", "expires": "2026-12-30"}],
+        "expiring_documents": [{"document": "agreement AL-GR-2026", "expires": "2027-01-01"}],
+        "excluded_documents": [],
+        "missing_labels": [{"agreement": "AL-GR-2026", "code_list": "2026.1", "language": "sq", "codes": 12}],
+        "unreachable_nodes": [{"node": "al-shss", "error": "connection refused"}],
+        "clock_offsets": [{"node": "ma-dgsn", "offset_ms": -2500, "attention": True}],
+    }
+    view = health_view(report, lang)
+    assert view.version == "7"
+    assert not view.healthy
+    assert [p.text for p in view.node_problems] == ["the directory has expired"]
+    assert view.node_problems[0].lang == "en"  # the node's own words, marked as English
+    assert view.no_focal_point == ("Maroc (MA)",)
+    [al, ma] = view.partners
+    assert (al.node, al.reachable, al.error and al.error.text) == ("al-shss", False, "connection refused")
+    assert (ma.node, ma.reachable, ma.attention) == ("ma-dgsn", True, True)
+    assert ma.offset == "−2,5 s"
+    assert len(view.directory) == 4
+    assert any("albanais" in line.text for line in view.directory)  # the language by its CLDR name
+    strange = health_view({"version": True, "clock_offsets": "x", "unreachable_nodes": [3, {"node": 5}]}, lang)
+    assert strange.version == ""
+    assert strange.partners == ()
