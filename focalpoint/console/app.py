@@ -153,6 +153,11 @@ _ERRORS = {
         ),
     ),
     404: _ErrorPage(404, N_("Page not found"), N_("There is no page at this address.")),
+    413: _ErrorPage(
+        413,
+        N_("The form is too large"),
+        N_("The console takes a form of at most 2 MB. Shorten the longest texts and send it again."),
+    ),
     405: _ErrorPage(405, N_("Not allowed"), N_("This page cannot be used this way.")),
     500: _ErrorPage(
         500,
@@ -706,7 +711,8 @@ APPROVE_OWN = N_("You prepared this message: another officer must approve it.")
 NODE_REFUSED = N_("The node refused to send this message:")
 _NOTICES = {"sent": SENT, "drafted": DRAFTED, "approved": APPROVED}
 _FORM_FIELDS = 4000  # fields one message form may post
-_FORM_PART = 40_000  # characters of one posted field (a free text is at most 20,000)
+_FORM_PART = 200_000  # bytes of one posted field (a free text is at most 20,000 characters; the rules say so)
+_FORM_BYTES = 2 << 20  # a whole posted form
 _HEX_ID = 32  # a message id in hex
 
 
@@ -922,6 +928,10 @@ async def message_submit(request: Request) -> Response:
     session = console.session_of(request)
     link_id = check_link_id(request.path_params["link_id"])
     kind = _check_kind(str(request.path_params["kind"]))
+    length = request.headers.get("content-length", "")
+    if not length.isdigit() or int(length) > _FORM_BYTES:  # read whole by the parser: bounded first
+        log().info("console_form_refused", route="message", why="size")
+        return console.error(request, 413)
     form = await request.form(max_files=0, max_fields=_FORM_FIELDS, max_part_size=_FORM_PART)
     if not csrf_valid(console.secret, _SESSION_PURPOSE, session, _text(form.get("csrf"))):
         log().info("console_form_refused", route="message", why="csrf")

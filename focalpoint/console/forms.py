@@ -174,7 +174,7 @@ def _lists(tree: Any) -> Any:
 
 def values_of(posted: Iterable[tuple[str, str]]) -> dict[str, str]:
     """The posted fields with a form path as name (others, like the CSRF token, are left out)."""
-    return {k: v for k, v in posted if _parse_path(k) is not None and len(v) <= 20_000}
+    return {k: v for k, v in posted if _parse_path(k) is not None}
 
 
 def read_posted(kind: str, values: Mapping[str, str], ctx: FormContext) -> dict[str, Any]:

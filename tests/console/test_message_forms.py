@@ -302,3 +302,19 @@ async def test_delivery_closes_for_a_form_sent_message(desk: Desk) -> None:
     node: object = desk.node
     state = await asyncio.wait_for(node.delivery.wait_closed(entry.message_id), 20)  # type: ignore[attr-defined]
     assert state is DeliveryState.DELIVERED
+
+
+async def test_a_too_long_text_is_refused_beside_its_field_and_an_oversized_form_is_refused_whole(desk: Desk) -> None:
+    await desk.log_in("officer.1")
+    _, data = await desk.fill("case_notification")
+    data["case_notification.circumstances.text"] = "x" * 20_001
+    refused = await desk.web.post(f"/cases/{desk.link_id}/messages/case_notification", data=data, headers=SAME_SITE)
+    assert refused.status_code == 400
+    assert 'id="f-case_notification-circumstances-text-err"' in refused.text
+    huge = await desk.web.post(
+        f"/cases/{desk.link_id}/messages/case_notification",
+        data={**data, "case_notification.circumstances.text": "x" * (3 << 20)},
+        headers=SAME_SITE,
+    )
+    assert huge.status_code == 413
+    assert await desk.timeline_kinds() == []
