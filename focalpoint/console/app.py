@@ -68,7 +68,7 @@ from focalpoint.cases.stages import Side
 from focalpoint.cases.transitions import SENDERS
 from focalpoint.client import LocalClient
 from focalpoint.console.auditor import ageing_audit_view, audit_view, check_period, indicator_views
-from focalpoint.console.case_view import DIRECTION_LABELS, Text, check_link_id, serves_deadlines
+from focalpoint.console.case_view import DIRECTION_LABELS, Text, check_link_id, say, serves_deadlines
 from focalpoint.console.case_view import case_page as case_page_view
 from focalpoint.console.codes import CodeBook, code_text, foreign_language
 from focalpoint.console.config import ConsoleConfig
@@ -744,14 +744,7 @@ def _kind_summary(kind: str, lang: PageLanguage) -> Text | None:
     summary = KIND_SUMMARIES.get(kind, "")
     if not summary:
         return None
-    text = summary.split(": ", 1)[-1]
-    said = lang.gettext(text)
-    return Text(said, "en" if said == text and lang.tag != "en" else "")
-
-
-def _say_text(message: str, lang: PageLanguage) -> Text:
-    said = lang.gettext(message)
-    return Text(said, "en" if said == message and lang.tag != "en" else "")
+    return say(summary.split(": ", 1)[-1], lang)
 
 
 def _code_choices(
@@ -850,8 +843,7 @@ async def message_kinds(request: Request) -> Response:
         user = await _officer(client)
         shown = await client.show_case(link_id)
     kinds = [
-        {"kind": k, "label": _say_text(kind_label(k), lang), "summary": _kind_summary(k, lang)}
-        for k in _sendable(shown)
+        {"kind": k, "label": say(kind_label(k), lang), "summary": _kind_summary(k, lang)} for k in _sendable(shown)
     ]
     return console.render(
         request,
@@ -892,7 +884,7 @@ async def _message_page(
         user=user,
         link_id=link_id,
         case_ref=shown.link.case_ref,
-        kind_label=_say_text(kind_label(kind), lang),
+        kind_label=say(kind_label(kind), lang),
         kind_summary=_kind_summary(kind, lang),
         widgets=widgets,
         problems=summary,
@@ -1014,7 +1006,7 @@ async def approvals(request: Request) -> Response:
         {
             "link_id": d.link_id,
             "case_ref": d.case_ref,
-            "kind": _say_text(kind_label(d.kind), lang),
+            "kind": say(kind_label(d.kind), lang),
             "prepared_by": d.prepared_by,
             "at": lang.datetime(d.at_ms),
         }

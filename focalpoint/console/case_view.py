@@ -44,11 +44,13 @@ __all__ = [
     "Field",
     "GateRow",
     "GuardianView",
+    "Text",
     "TimelineRow",
     "Value",
     "case_page",
     "check_link_id",
     "message_fields",
+    "say",
     "serves_deadlines",
 ]
 
@@ -140,7 +142,7 @@ class Text:
     lang: str = ""
 
 
-def _say(message: str, lang: PageLanguage) -> Text:
+def say(message: str, lang: PageLanguage) -> Text:
     """``message`` in the page's language; an English text the catalogs do not know keeps ``lang="en"``."""
     said = lang.gettext(message)
     return Text(said, "en" if said == message and lang.tag != "en" else "")
@@ -148,7 +150,7 @@ def _say(message: str, lang: PageLanguage) -> Text:
 
 def _label(labels: dict[str, str], key: str, lang: PageLanguage) -> Text:
     text = labels.get(key)
-    return _say(text, lang) if text else Text(key, "en" if lang.tag != "en" else "")
+    return say(text, lang) if text else Text(key, "en" if lang.tag != "en" else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +221,7 @@ def _code(enum: Any, number: int, lang: PageLanguage, codes: CodeList | None) ->
             draft=text.machine_draft,
         )
     if number in enum.values_by_number:  # no list, or one that lacks it: the schema's name
-        said = _say(schema_label(enum, number), lang)
+        said = say(schema_label(enum, number), lang)
         return Value(said.text, lang=said.lang)
     return Value(lang.gettext(NEWER_CODE) % {"number": number})
 
@@ -253,7 +255,7 @@ def message_fields(
     (codes as ``codes`` labels them, when given)."""
     out = []
     for field, value in message.ListFields():
-        label = _say(field_label(field.name), lang)
+        label = say(field_label(field.name), lang)
         items = list(value) if field.is_repeated else [value]
         kind = field.message_type.full_name if field.message_type is not None else ""
         if not kind:
@@ -272,7 +274,7 @@ def body_fields(body: messages_pb2.Body, lang: PageLanguage, codes: CodeList | N
     kind = body.WhichOneof("kind")
     fields = message_fields(getattr(body, kind), lang, codes=codes) if kind else ()
     if body.HasField("context"):
-        fields += (Field(_say(CONTEXT, lang), parts=(message_fields(body.context, lang, codes=codes),)),)
+        fields += (Field(say(CONTEXT, lang), parts=(message_fields(body.context, lang, codes=codes),)),)
     return fields
 
 
@@ -363,7 +365,7 @@ def _timeline_row(e: local_pb2.CaseTimelineEntry, lang: PageLanguage, codes: Cod
         side=_label(DIRECTION_LABELS, e.direction, lang),
         kind=_label(KIND_LABELS, e.kind, lang),
         stage_after=_label(STAGE_LABELS, e.stage_after, lang),
-        flagged=_say(e.flagged, lang) if e.flagged else None,
+        flagged=say(e.flagged, lang) if e.flagged else None,
         fields=body_fields(e.body, lang, codes) if e.HasField("body") else (),
     )
 
@@ -373,7 +375,7 @@ def _deadline_row(r: local_pb2.RequestDeadline, lang: PageLanguage) -> DeadlineR
     return DeadlineRow(
         kind=_label(KIND_LABELS, r.kind, lang),
         direction=_label(ASKED_LABELS, r.direction, lang),
-        urgency=_say(URGENCY_LABELS[urgency], lang) if urgency else _label({}, r.urgency or "-", lang),
+        urgency=say(URGENCY_LABELS[urgency], lang) if urgency else _label({}, r.urgency or "-", lang),
         started=lang.datetime(r.started_at_ms) if r.started_at_ms else "",
         due=lang.datetime(r.due_ms) if r.due_ms else "",
         overdue=_duration(r.overdue_ms, lang) if r.overdue_ms > 0 else "",
@@ -412,7 +414,7 @@ def case_page(
         side=_label(SIDE_LABELS, link.our_side, lang),
         stage=_label(STAGE_LABELS, link.stage, lang),
         days_in_stage=lang.number(link.days_in_stage),
-        urgency=_say(URGENCY_LABELS.get(link.urgency, URGENCY_LABELS[0]), lang),
+        urgency=say(URGENCY_LABELS.get(link.urgency, URGENCY_LABELS[0]), lang),
         urgent=link.urgency >= 2,
         unit=link.unit,
         updated=lang.datetime(link.updated_at_ms) if link.updated_at_ms else "",
@@ -420,7 +422,7 @@ def case_page(
         view=_label(VIEW_LABELS, shown.view, lang),
         partial=shown.view != "FULL",
         gate=tuple(
-            GateRow(_label(GATE_LABELS, c.condition, lang), c.met, _say(c.reason, lang) if c.reason else None)
+            GateRow(_label(GATE_LABELS, c.condition, lang), c.met, say(c.reason, lang) if c.reason else None)
             for c in shown.gate
         ),
         gate_applies=link.our_side == "IS",

@@ -31,7 +31,7 @@ from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescript
 
 from focalpoint.cases.codes import country_name
 from focalpoint.cases.forms import ATTESTATION_QUESTIONS, form_of, parse_form
-from focalpoint.console.case_view import Text
+from focalpoint.console.case_view import Text, say
 from focalpoint.console.fields import field_label
 from focalpoint.console.i18n import N_, PageLanguage
 from focalpoint.exchange.body import InvalidBody, Problem
@@ -291,11 +291,6 @@ def posted_problems(text: str) -> list[Problem]:
 # --- building the widgets -----------------------------------------------------------------------
 
 
-def _say(message: str, lang: PageLanguage) -> Text:
-    said = lang.gettext(message)
-    return Text(said, "en" if said == message and lang.tag != "en" else "")
-
-
 def _required(rules: Mapping[str, list[str]], name: str) -> bool:
     return any(r.startswith("required") for r in rules.get(name, []))
 
@@ -331,7 +326,7 @@ class _Builder:
         return tuple(out)
 
     def questions(self, prefix: str) -> list[Widget]:
-        options = (Option("yes", _say("Yes", self.lang)), Option("no", _say("No", self.lang)))
+        options = (Option("yes", say("Yes", self.lang)), Option("no", say("No", self.lang)))
         out = []
         for key, question in ATTESTATION_QUESTIONS.items():
             name = f"{prefix}{key}"
@@ -339,7 +334,7 @@ class _Builder:
             out.append(
                 Widget(
                     name,
-                    _say(question, self.lang),
+                    say(question, self.lang),
                     "yesno",
                     given,
                     tuple(Option(o.value, o.label, o.value == given) for o in options),
@@ -350,7 +345,7 @@ class _Builder:
         return out
 
     def field(self, fd: FieldDescriptor, name: str, required: bool, depth: int) -> Widget | None:
-        label = _say(field_label(fd.name), self.lang)
+        label = say(field_label(fd.name), self.lang)
         if fd.is_repeated:
             return self.repeated(fd, name, label, required, depth)
         return self.single(fd, name, label, required, depth)
@@ -383,10 +378,10 @@ class _Builder:
                 return None
             context = self.message(messages_pb2.CaseContext.DESCRIPTOR, f"{name}.context.", depth + 1)
             parts = (
-                Widget(f"{name}.context", _say(field_label("context"), self.lang), "group", parts=context),
+                Widget(f"{name}.context", say(field_label("context"), self.lang), "group", parts=context),
                 Widget(
                     f"{name}.{replaced}",
-                    _say(field_label(replaced), self.lang),
+                    say(field_label(replaced), self.lang),
                     "group",
                     errors=self.claim(f"{name}.{replaced}"),
                     parts=self.message(kind_type(replaced), f"{name}.{replaced}.", depth + 1),
@@ -420,7 +415,7 @@ class _Builder:
             named = [Option(code, Text(name), code == chosen) for code, name in states]
             if chosen and chosen not in dict(states):  # kept as typed: the rules will say what is wrong
                 named.append(Option(chosen, Text(chosen), True))
-            options = (Option("", _say(NOT_GIVEN, self.lang), not chosen), *named)
+            options = (Option("", say(NOT_GIVEN, self.lang), not chosen), *named)
             return "select", chosen, options
         if fd.enum_type is not None:
             return "select", value, self.options(fd.enum_type, value)
@@ -439,7 +434,7 @@ class _Builder:
     def options(self, enum: EnumDescriptor, chosen: str) -> tuple[Option, ...]:
         zero = enum.values_by_number[0].name
         empty = NOT_GIVEN if zero.endswith("_UNSPECIFIED") else N_("Not given (the protective reading)")
-        out = [Option("", _say(empty, self.lang), chosen == "")]
+        out = [Option("", say(empty, self.lang), chosen == "")]
         for v in enum.values:
             if v.name.endswith("_UNSPECIFIED") or v.GetOptions().deprecated:
                 continue
@@ -454,7 +449,7 @@ class _Builder:
         if self.ctx.code_text is not None:
             found = self.ctx.code_text(enum, number)
             return None if found is None else found[0]
-        return _say(field_label(short_code(enum, number)), self.lang)
+        return say(field_label(short_code(enum, number)), self.lang)
 
 
 def _fixed(name: str) -> bool:
@@ -531,19 +526,19 @@ def build_form(
     errors: dict[str, list[Text]] = {}
     summary: list[tuple[str, str, Text]] = []
     for p in problems:
-        text = _say(_PLAIN.get(p.message, p.message), lang)
+        text = say(_PLAIN.get(p.message, p.message), lang)
         errors.setdefault(p.path, []).append(text)
         summary.append((p.path, p.message, text))
     builder = _Builder(kind, values, errors, ctx, lang, frozenset(extra))
     context = Widget(
         "context",
-        _say(field_label("context"), lang),
+        say(field_label("context"), lang),
         "group",
         parts=builder.message(messages_pb2.CaseContext.DESCRIPTOR, "context.", 1),
     )
     main = Widget(
         kind,
-        _say(field_label(kind), lang),
+        say(field_label(kind), lang),
         "group",
         errors=builder.claim(kind),
         parts=builder.message(kind_type(kind), f"{kind}.", 1),
