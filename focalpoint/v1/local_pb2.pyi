@@ -765,7 +765,8 @@ class CaseSummary(_message.Message):
     serves, read from the link's summary: docs/adr/0019). we_owe: the earliest due date of an
     answer (or, for a kind without an answer deadline, an acknowledgement) this State owes the
     partner; they_owe: of one the partner owes us. 0: nothing open that way (or a closed link). The
-    counts: how many of each are past due. Left 0 for a consul, who is not served deadlines.
+    counts: how many of each are past due. Filled by ListCases only (ShowCase leaves them 0: its
+    caller asks CaseDeadlines), and left 0 for a consul, who is not served deadlines.
     """
     they_owe_due_ms: _builtins.int
     we_owe_overdue: _builtins.int
