@@ -9,7 +9,9 @@ straight through ``store.cases.apply`` in large batches, with the link's columns
 history. Then, each measure ``rounds`` times (and never longer than a time budget):
 
 - worklist: a unit's open links, newest first, 50 a page (``store.cases.worklist``), first and
-  later pages of every unit; baseline: the same query on a plain ``sqlite3`` connection;
+  later pages of every unit, with what is owed on each link read from its summary
+  (``Summaries.owed``, as ``ListCases`` serves it); baseline: the same query on a plain ``sqlite3``
+  connection;
 - timeline: one random link read (``CaseWork.link``, ``CaseWork.events``: every event opened and
   decoded), folded event by event and formatted (ISO time, kind, stage after it); baseline: the
   link's row and its event rows read raw, neither opened nor decoded;
@@ -55,7 +57,7 @@ from focalpoint.exchange.envelope import seal
 from focalpoint.exchange.receipt import make_receipt
 from focalpoint.localnet.samples import case_ref_for, sample_body
 from focalpoint.node.casework import CaseWork
-from focalpoint.node.summaries import summarise
+from focalpoint.node.summaries import Summaries, summarise
 from focalpoint.storage.base import CaseWrite, LinkRow, LinkUpdate, NewCaseEvent, NewInbox, NewLink, NewSummary
 from focalpoint.storage.cipher import StorageCipher, inbox_purpose
 from focalpoint.storage.sqlite import SqliteStore
@@ -231,7 +233,7 @@ async def _pairs(
     return mine, theirs
 
 
-async def _worklist(store: SqliteStore, conn: sqlite3.Connection, rounds: int) -> dict[str, Any]:
+async def _worklist(store: SqliteStore, work: CaseWork, conn: sqlite3.Connection, rounds: int) -> dict[str, Any]:
     # The pages an officer turns: each unit's first five, their bounds found once, untimed.
     pages: list[tuple[str, tuple[int, str] | None]] = []
     for unit in _UNITS:
@@ -243,10 +245,13 @@ async def _worklist(store: SqliteStore, conn: sqlite3.Connection, rounds: int) -
                 break
             before = (rows[-1].updated_at_ms, rows[-1].link_id)
     sizes: list[int] = []
+    summaries = Summaries(work=work, store=store, clock_ms=lambda: _NOW_MS)
 
     async def ours(i: int) -> None:
         unit, before = pages[i % len(pages)]
-        sizes.append(len(await store.cases.worklist(unit, limit=_PAGE, before=before)))
+        rows = await store.cases.worklist(unit, limit=_PAGE, before=before)
+        await summaries.owed([r for r in rows if isinstance(r, LinkRow)])
+        sizes.append(len(rows))
 
     def raw(i: int) -> None:
         unit, before = pages[i % len(pages)]
@@ -399,7 +404,7 @@ async def run_cases_bench(*, links: int, events_per_link: int = 15, rounds: int 
                 result: dict[str, Any] = {"links": links, "events": events, "events_per_link": events_per_link,
                                           "rounds": rounds, "setup_s": round(setup_s, 1), "setup_flagged": flagged,
                                           "stages": _stages(made)}  # fmt: skip
-                result |= await _worklist(store, conn, rounds)
+                result |= await _worklist(store, work, conn, rounds)
                 result |= await _timeline(work, conn, made, rounds)
                 result |= _fold_1000(rounds)
                 result |= await _apply(store, work, cipher, made, rounds)

@@ -74,10 +74,14 @@ _APPROVAL_MAX_AGE_MS = 7 * _DAY_MS
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class GateResult:
-    """Which conditions hold now, and for each missing one what is missing (no case content)."""
+    """Which conditions hold now, and for each missing one what is missing (no case content).
+    ``waived``: the missing ones the bilateral agreement waives (``Rules.waivable``, only G4 and
+    G5 may be); they stay in ``missing`` (what the claim says was missing), and the node lets a
+    crossing pass without them."""
 
     met: frozenset[str]
     missing: dict[str, str]
+    waived: frozenset[str] = frozenset()
 
     @property
     def open(self) -> bool:
@@ -153,7 +157,8 @@ def evaluate(state: LinkState, rules: Rules, now_ms: int, *, solution: str = "")
             missing[G5] = (
                 f"the reintegration plan leaves {len(flagged - plan.factors_addressed)} departure factor(s) unaddressed"
             )
-    return GateResult(frozenset(c for c in CONDITIONS if c not in missing), missing)
+    met = frozenset(c for c in CONDITIONS if c not in missing)
+    return GateResult(met, missing, frozenset(missing) & rules.waivable)
 
 
 def _latest(state: LinkState, kind: str, cls: type[_E]) -> _E | None:

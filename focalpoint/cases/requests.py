@@ -16,6 +16,8 @@ and escalation).
   due date it carries, else the agreement in force then, else the network default.
 - ``ANSWERED_BY``: which kinds answer which request, as data; an answer names the request (its
   ``EvidenceRef`` or the envelope's ``in_reply_to``) and comes from the other side.
+- ``owed``: what is owed on a link now, each way (the earliest due date and how many are past
+  due), as the worklist shows it beside each link;
 - ``done_steps``: the ladder levels already taken, read back from the node's ``local:ladder``
   events, so a restart never repeats one; ``request_steps`` the levels now due for one tracked
   request (its own occurrence's only); ``reminded_about`` which request a partner's reminder chases.
@@ -51,8 +53,10 @@ from focalpoint.cases.clocks import (
     Step,
     Urgency,
     deadline_for,
+    due_ms,
     handover_steps,
     ladder_steps,
+    overdue_ms,
 )
 from focalpoint.cases.events import Event, Origin
 from focalpoint.cases.expected import EXPECTED_KINDS, expectations
@@ -64,10 +68,12 @@ __all__ = [
     "RESUMED_KIND",
     "SUSPENDED_KIND",
     "TRACKED_KINDS",
+    "Owed",
     "TrackedRequest",
     "done_steps",
     "is_suspended",
     "levels_done",
+    "owed",
     "period_for",
     "reminded_about",
     "request_steps",
@@ -149,6 +155,52 @@ class TrackedRequest:
     def closed(self) -> bool:
         """Answered or withdrawn: its clock no longer runs."""
         return self.answered_at_ms is not None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Owed:
+    """What is owed on one link now, each way: the earliest due date of an answer we owe the
+    partner (``we_*``: they asked) and of one the partner owes us (``they_*``: we asked), None
+    when nothing is open that way, and how many of each are past due. A request whose kind has no
+    answer deadline counts by its acknowledgement until it is acknowledged; a request not yet
+    receipted has no clock and counts nowhere (the same due dates as ``CaseDeadlines``)."""
+
+    we_due_ms: int | None = None
+    we_overdue: int = 0
+    they_due_ms: int | None = None
+    they_overdue: int = 0
+
+
+def _owed_one(t: TrackedRequest, now_ms: int) -> tuple[int, bool] | None:
+    """``t``'s due date as it stands and whether it is past, or None when nothing is owed on it."""
+    if t.closed or t.withdrawn or t.started_at_ms is None:
+        return None
+    if t.clock is not None:
+        due = due_ms(t.clock, now_ms)
+        return None if due is None else (due, overdue_ms(t.clock, now_ms) > 0)
+    if t.acknowledged_at_ms is not None or t.deadline.acknowledge_ms is None:
+        return None
+    due = t.started_at_ms + t.deadline.acknowledge_ms
+    return due, now_ms > due
+
+
+def owed(tracked: Sequence[TrackedRequest], now_ms: int) -> Owed:
+    """What is owed on a link at ``now_ms``, from its tracked requests (``tracked_requests``)."""
+    we: list[int] = []
+    they: list[int] = []
+    we_late = they_late = 0
+    for t in tracked:
+        one = _owed_one(t, now_ms)
+        if one is None:
+            continue
+        due, late = one
+        if t.we_asked:
+            they.append(due)
+            they_late += late
+        else:
+            we.append(due)
+            we_late += late
+    return Owed(min(we, default=None), we_late, min(they, default=None), they_late)
 
 
 def urgency_of(event: Event) -> Urgency:

@@ -20,6 +20,8 @@ Routes:
 - ``GET /indicators?period=2026|2026Q3``, ``GET /ageing-audit``, ``GET /audit``: an auditor's
   national indicators of an ended period (suppressed, with method statements and charts), the
   ageing report's audit view, and the audit log's verification with its latest checkpoint;
+- ``GET /access-review?case_ref=``: an auditor's review of who saw one case (time, event, who,
+  view, purpose, partner node); the node records the review itself;
 - ``GET /cases/{link_id}``: one case link in the view the node serves the caller (summary, the
   return gate, deadlines, flags and side states, the timeline with each message's content, its
   codes labelled from the network code list the node's directory carries: ``codes.CodeBook``);
@@ -67,6 +69,7 @@ from focalpoint.cases.forms import KIND_SUMMARIES
 from focalpoint.cases.stages import Side
 from focalpoint.cases.transitions import SENDERS
 from focalpoint.client import LocalClient
+from focalpoint.console.access_review import REF_FORMAT, access_rows, check_ref
 from focalpoint.console.auditor import ageing_audit_view, audit_view, check_period, indicator_views
 from focalpoint.console.case_view import DIRECTION_LABELS, Text, check_link_id, say, serves_deadlines
 from focalpoint.console.case_view import case_page as case_page_view
@@ -1040,6 +1043,51 @@ async def nationals(request: Request) -> Response:
     )
 
 
+# --- the auditor's access review of one case (METADATA: who saw it, never its content) -----------
+
+REVIEW_NOT_FOUND = N_("No case with this reference is known to this node. Check the reference and try again.")
+_REVIEW_LIMIT = 200
+
+
+async def access_review(request: Request) -> Response:
+    """Who saw one case (``?case_ref=``); without one, the form. A reference that cannot be one is
+    said beside the field and never sent to the node; the node records the review itself."""
+    console: Console = request.app.state.console
+    session = console.session_of(request)
+    asked = (request.query_params.get("case_ref") or "")[:128]
+    answer: local_pb2.AccessReviewResponse | None = None
+    failure, status, case_ref = "", 200, ""
+    async with console.client(session) as client:
+        user = await _having(client, "auditor", "the access review is for auditors")
+        if asked.strip():
+            try:
+                case_ref = check_ref(asked)
+            except UsageError as e:
+                failure, status = str(e), 400
+            else:
+                try:
+                    answer = await client.access_review(case_ref, limit=_REVIEW_LIMIT)
+                except NotFound:
+                    failure, status = REVIEW_NOT_FOUND, 404
+                except UsageError:
+                    failure, status = REF_FORMAT, 400
+    if failure:
+        log().info("console_access_review_refused", status=status)
+    lang = console.language(request)
+    return console.render(
+        request,
+        "access_review.html",
+        status,
+        session=session,
+        user=user,
+        asked=asked.strip(),
+        case_ref=case_ref if answer is not None else "",
+        failure=failure,
+        rows=access_rows(answer.entries, lang) if answer is not None else [],
+        truncated=lang.number(_REVIEW_LIMIT) if answer is not None and answer.truncated else "",
+    )
+
+
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -1181,6 +1229,7 @@ def create_app(config: ConsoleConfig, *, secret: bytes | None = None) -> ASGIApp
             Route("/indicators", indicators, methods=["GET"]),
             Route("/ageing-audit", ageing_audit, methods=["GET"]),
             Route("/audit", audit_log, methods=["GET"]),
+            Route("/access-review", access_review, methods=["GET"]),
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ],
         exception_handlers=handlers,

@@ -295,6 +295,7 @@ class GateRow:
     condition: Text
     met: bool
     reason: Text | None
+    waived: bool = False  # not met, but the bilateral agreement waives it
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,7 +423,12 @@ def case_page(
         view=_label(VIEW_LABELS, shown.view, lang),
         partial=shown.view != "FULL",
         gate=tuple(
-            GateRow(_label(GATE_LABELS, c.condition, lang), c.met, say(c.reason, lang) if c.reason else None)
+            GateRow(
+                _label(GATE_LABELS, c.condition, lang),
+                c.met,
+                say(c.reason, lang) if c.reason else None,
+                waived=c.waived and not c.met,
+            )
             for c in shown.gate
         ),
         gate_applies=link.our_side == "IS",

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.core import negotiate_locale
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -64,6 +64,11 @@ class PageLanguage:
     def datetime(self, at_ms: int) -> str:
         at = dt.datetime.fromtimestamp(at_ms / 1000, dt.UTC)
         return format_datetime(at, format="medium", tzinfo=self.timezone, locale=self.locale)
+
+    def date(self, at_ms: int) -> str:
+        """The calendar day of ``at_ms`` in the console's time zone, in the locale's date format."""
+        day = dt.datetime.fromtimestamp(at_ms / 1000, self.timezone).date()
+        return format_date(day, format="medium", locale=self.locale)
 
 
 def _read_catalog(tag: str) -> NullTranslations:

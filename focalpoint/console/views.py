@@ -4,9 +4,11 @@ The labels here are English msgids (``N_``), translated where the page is render
 names come from CLDR (``focalpoint.cases.codes.country_name``), never from the catalogs.
 
 The worklist shows what ``ListCases`` returns: reference, partner State, side, stage and days in
-it, urgency, the return gate's missing conditions and flagged messages. Due dates and overdue
-requests are per link (``CaseDeadlines``) and are shown on the case page each row links to
-(``focalpoint.console.case_view``), so as not to call the node once per row here.
+it, urgency, the return gate's missing conditions, flagged messages, and what is owed on the link
+each way — the earliest date by which we owe the partner an answer and by which they owe us one,
+with how many are overdue said in words. The node reads those from each link's summary in the same
+call; the case page each row links to lists every request with its deadline
+(``focalpoint.console.case_view``).
 """
 
 from __future__ import annotations
@@ -101,6 +103,13 @@ class WorklistRow:
     flagged: str
     updated: str
     unreadable: bool
+    # What is owed on the link: the earliest due date each way ("" = nothing open that way) and how
+    # many are past due ("" = none); ``deadlines_unknown``: the node could not read them just now.
+    we_owe: str = ""
+    we_late: str = ""
+    they_owe: str = ""
+    they_late: str = ""
+    deadlines_unknown: bool = False
 
 
 def _label(labels: dict[str, str] | dict[int, str], key: object, lang: PageLanguage) -> str:
@@ -128,6 +137,11 @@ def worklist_rows(cases: list[local_pb2.CaseSummary], lang: PageLanguage) -> lis
                 flagged=lang.number(c.flagged) if c.flagged else "",
                 updated=lang.datetime(c.updated_at_ms),
                 unreadable=False,
+                we_owe=lang.date(c.we_owe_due_ms) if c.we_owe_due_ms else "",
+                we_late=lang.number(c.we_owe_overdue) if c.we_owe_overdue else "",
+                they_owe=lang.date(c.they_owe_due_ms) if c.they_owe_due_ms else "",
+                they_late=lang.number(c.they_owe_overdue) if c.they_owe_overdue else "",
+                deadlines_unknown=c.deadlines_unreadable,
             )
         )
     return rows

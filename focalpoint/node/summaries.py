@@ -14,6 +14,9 @@ current while its generation, the agreement rules it was built under (``CaseWork
 and its wake-up time (a ladder's next rung, a closure taking effect) all still hold; a summary
 that is not current, does not open, or is of another shape is built again from the events,
 which stay the only source of truth. Losing every summary costs time, never data.
+
+The worklist reads the due dates of one page of links from their summaries too (``owed``): one
+read of their rows, each current summary opened (about 10 µs), not one fold per link.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import structlog
 
 from focalpoint.cases.events import Event
 from focalpoint.cases.indicators import link_facts, span
-from focalpoint.cases.requests import TrackedRequest, done_steps, tracked_requests
+from focalpoint.cases.requests import Owed, TrackedRequest, done_steps, owed, tracked_requests
 from focalpoint.cases.stages import Side, Stage
 from focalpoint.cases.state import LinkState
 from focalpoint.cases.summary import LinkSummary, StaleSummary, SummaryView, encode, read, wake_ms
@@ -171,6 +174,40 @@ class Summaries:
             return read(self._work.open_summary(row.link_id, row.summary))
         except (StaleSummary, DamagedData):
             return None
+
+    async def owed(self, links: Sequence[LinkRow]) -> dict[str, Owed | None]:
+        """What is owed on each of these links now (``focalpoint.cases.requests.owed``), by link id,
+        read from their summaries in one read (current ones as stored, the others built again from
+        the events and stored); None for a link whose summary or events cannot be read. A closed
+        link owes nothing."""
+        now = self._clock()
+        wanted = [link for link in links if not link.closed]
+        rows = {
+            r.link_id: r
+            for r in await self._store.cases.summaries_of([x.link_id for x in wanted])
+            if isinstance(r, SummaryRow)
+        }
+        contexts: dict[str, str] = {}
+        out: dict[str, Owed | None] = {link.link_id: Owed() for link in links if link.closed}
+        rebuilt = unreadable = 0
+        for link in wanted:
+            row = rows.get(link.link_id)
+            view = self._open(row, contexts, now) if row is not None else None
+            try:
+                if view is None:
+                    rebuilt += 1
+                    summary = await self.rebuild(link.link_id, now_ms=now)
+                    out[link.link_id] = None if summary is None else owed(summary.tracked, now)
+                else:
+                    out[link.link_id] = owed(view.open_tracked(), now)
+            except (DamagedData, UsageError, StaleSummary):
+                unreadable += 1
+                out[link.link_id] = None
+        if rebuilt:
+            log.info("summaries_rebuilt", count=rebuilt)
+        if unreadable:
+            log.warning("worklist_deadlines_unreadable", count=unreadable)
+        return out
 
     async def _page(self, after: str) -> list[SummaryRow | DamagedLink]:
         return await self._store.cases.summaries(limit=_PAGE, after=after)

@@ -14,7 +14,10 @@ account of the session and what the permission matrix allowed. Showing a link is
 (the account, the reference, the partner, the view served and the purpose) committed before the
 timeline leaves; with ``content``, each message's body is served in the caller's view
 (``focalpoint.cases.views.project``). Listing the worklist is one LIST event with how many links it
-showed: a case officer's own unit, a consul's own nationals, an operator's every link.
+showed: a case officer's own unit, a consul's own nationals, an operator's every link. Each
+listed link carries what is owed on it each way (the earliest due date and how many are late),
+read from the page's link summaries (``Summaries.owed``, docs/adr/0019), never by folding every
+link; a consul, who is not served deadlines, gets none.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from focalpoint.cases.disclosure import Period
 from focalpoint.cases.events import Origin
 from focalpoint.cases.forms import parse_form
 from focalpoint.cases.gate import CONDITIONS
+from focalpoint.cases.requests import Owed
 from focalpoint.cases.submission import check_submission
 from focalpoint.cases.views import project
 from focalpoint.errors import DamagedData, NotFound, UsageError
@@ -42,6 +46,7 @@ from focalpoint.node.deadlines import Deadlines
 from focalpoint.node.outbox import Submitted
 from focalpoint.node.ports import Clock
 from focalpoint.node.reports import Reports
+from focalpoint.node.summaries import Summaries
 from focalpoint.people import permissions
 from focalpoint.people.permissions import Action, View
 from focalpoint.people.roles import Account, Grant, Role
@@ -70,9 +75,19 @@ _AGEING_ROLES = {
 _SEND_ACTIONS = (Action.OPEN_SEND, Action.TRIAGE_REPLY, Action.POLICE_ALERT)
 
 
-def summary(link: LinkRow, now_ms: int) -> local_pb2.CaseSummary:
-    """A link as the worklist shows it: references, stages and counts, never a name or content."""
+_NOTHING_OWED = Owed()
+
+
+def summary(link: LinkRow, now_ms: int, owes: Owed | None = _NOTHING_OWED) -> local_pb2.CaseSummary:
+    """A link as the worklist shows it: references, stages and counts, never a name or content;
+    ``owes``: what is owed on it now each way (None: its deadlines could not be read)."""
+    owes_ = owes or _NOTHING_OWED
     return local_pb2.CaseSummary(
+        we_owe_due_ms=owes_.we_due_ms or 0,
+        they_owe_due_ms=owes_.they_due_ms or 0,
+        we_owe_overdue=owes_.we_overdue,
+        they_owe_overdue=owes_.they_overdue,
+        deadlines_unreadable=owes is None,
         link_id=link.link_id,
         case_id=link.case_id,
         case_ref=link.case_ref,
@@ -156,6 +171,7 @@ class CaseApi:
         self._clock = clock_ms
         self._door = door
         self._cipher = cipher
+        self._summaries = Summaries(work=work, store=store, clock_ms=clock_ms)
 
     async def open_case(self, request: local_pb2.OpenCaseRequest, caller: Caller) -> local_pb2.OpenCaseResponse:
         if not NODE_ID.match(request.partner_node):
@@ -192,19 +208,23 @@ class CaseApi:
                 await self._door.refuse(caller, Action.LIST_CASES, "a case officer lists their own unit's cases only")
             unit = account.unit
         await self._work.catch_up()  # the worklist as of every committed message
-        if not everything and unit != account.unit:  # a consul: their own nationals only
+        consul = not everything and unit != account.unit
+        if consul:  # their own nationals only
             rows = await self._nationals(account, unit, _limit(request.limit), before, request.include_closed)
         else:
             rows = await self._store.cases.worklist(
                 unit, limit=_limit(request.limit), before=before, include_closed=request.include_closed
             )
+        # The due dates come from the page's link summaries; a consul is not served deadlines.
+        links = [r for r in rows if isinstance(r, LinkRow)]
+        owes: dict[str, Owed | None] = {} if consul else await self._summaries.owed(links)
         now = self._clock()
         listed = audit_events.listed(at_ms=now, actor=caller.actor, count=len(rows), what="case list")
         await self._store.audit.record([listed])  # committed before the list leaves
         cases = [
             local_pb2.CaseSummary(link_id=r.link_id, unreadable=r.reason)
             if isinstance(r, DamagedLink)
-            else summary(r, now)
+            else summary(r, now, owes.get(r.link_id, _NOTHING_OWED))
             for r in rows
         ]
         return local_pb2.ListCasesResponse(cases=cases)
@@ -353,7 +373,10 @@ class CaseApi:
             response.send_defaults.CopyFrom(_send_defaults(self._work.send_defaults(link), entries, bodies))
         if gate is not None and full:
             response.gate.extend(
-                local_pb2.GateCheck(condition=c, met=c in gate.met, reason=gate.missing.get(c, "")) for c in CONDITIONS
+                local_pb2.GateCheck(
+                    condition=c, met=c in gate.met, reason=gate.missing.get(c, ""), waived=c in gate.waived
+                )
+                for c in CONDITIONS
             )
         return response
 

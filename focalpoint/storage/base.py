@@ -747,6 +747,11 @@ class CaseStore(Protocol):
         """Every link's summary row in link id order, after the link id ``after``."""
         ...
 
+    async def summaries_of(self, link_ids: Sequence[str]) -> list[SummaryRow | DamagedLink]:
+        """The summary rows of these links, in no set order (an id not stored is left out): the
+        worklist's due dates for one page of links in one read."""
+        ...
+
     async def cases_bearing_on(self, end_ms: int, from_ms: int) -> set[str]:
         """The cases with a link that began before ``end_ms`` and had not ended before ``from_ms``
         (by the span stored with its summary), or whose span is not known (first_ms 0), or whose

@@ -737,6 +737,11 @@ class CaseSummary(_message.Message):
     CLOSED_FIELD_NUMBER: _builtins.int
     UNIT_FIELD_NUMBER: _builtins.int
     UNREADABLE_FIELD_NUMBER: _builtins.int
+    WE_OWE_DUE_MS_FIELD_NUMBER: _builtins.int
+    THEY_OWE_DUE_MS_FIELD_NUMBER: _builtins.int
+    WE_OWE_OVERDUE_FIELD_NUMBER: _builtins.int
+    THEY_OWE_OVERDUE_FIELD_NUMBER: _builtins.int
+    DEADLINES_UNREADABLE_FIELD_NUMBER: _builtins.int
     link_id: _builtins.str
     case_id: _builtins.str
     case_ref: _builtins.str
@@ -755,6 +760,19 @@ class CaseSummary(_message.Message):
     unit: _builtins.str
     unreadable: _builtins.str
     """Not empty when this stored link cannot be read: why (never its content); only link_id is set."""
+    we_owe_due_ms: _builtins.int
+    """What is owed on the open link now, from its requests' clocks (the due dates CaseDeadlines
+    serves, read from the link's summary: docs/adr/0019). we_owe: the earliest due date of an
+    answer (or, for a kind without an answer deadline, an acknowledgement) this State owes the
+    partner; they_owe: of one the partner owes us. 0: nothing open that way (or a closed link). The
+    counts: how many of each are past due. Filled by ListCases only (ShowCase leaves them 0: its
+    caller asks CaseDeadlines), and left 0 for a consul, who is not served deadlines.
+    """
+    they_owe_due_ms: _builtins.int
+    we_owe_overdue: _builtins.int
+    they_owe_overdue: _builtins.int
+    deadlines_unreadable: _builtins.bool
+    """The link's deadlines could not be read just now (the four fields above are then 0)."""
     @_builtins.property
     def gate_missing(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Return-gate conditions still missing (identifying State only; empty when met or not ours)."""
@@ -778,10 +796,15 @@ class CaseSummary(_message.Message):
         closed: _builtins.bool = ...,
         unit: _builtins.str = ...,
         unreadable: _builtins.str = ...,
+        we_owe_due_ms: _builtins.int = ...,
+        they_owe_due_ms: _builtins.int = ...,
+        we_owe_overdue: _builtins.int = ...,
+        they_owe_overdue: _builtins.int = ...,
+        deadlines_unreadable: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "case_ref", b"case_ref", "closed", b"closed", "days_in_stage", b"days_in_stage", "flagged", b"flagged", "gate_missing", b"gate_missing", "link_id", b"link_id", "our_side", b"our_side", "partner_node", b"partner_node", "partner_state", b"partner_state", "stage", b"stage", "stage_since_ms", b"stage_since_ms", "unit", b"unit", "unreadable", b"unreadable", "updated_at_ms", b"updated_at_ms", "urgency", b"urgency"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "case_ref", b"case_ref", "closed", b"closed", "days_in_stage", b"days_in_stage", "deadlines_unreadable", b"deadlines_unreadable", "flagged", b"flagged", "gate_missing", b"gate_missing", "link_id", b"link_id", "our_side", b"our_side", "partner_node", b"partner_node", "partner_state", b"partner_state", "stage", b"stage", "stage_since_ms", b"stage_since_ms", "they_owe_due_ms", b"they_owe_due_ms", "they_owe_overdue", b"they_owe_overdue", "unit", b"unit", "unreadable", b"unreadable", "updated_at_ms", b"updated_at_ms", "urgency", b"urgency", "we_owe_due_ms", b"we_owe_due_ms", "we_owe_overdue", b"we_owe_overdue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1039,20 +1062,26 @@ class GateCheck(_message.Message):
     CONDITION_FIELD_NUMBER: _builtins.int
     MET_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    WAIVED_FIELD_NUMBER: _builtins.int
     condition: _builtins.str
     met: _builtins.bool
     reason: _builtins.str
     """What is missing, when not met."""
+    waived: _builtins.bool
+    """Not met, but the bilateral agreement waives it (its case rules list it as waivable; only G4
+    and G5 may be): the return may go ahead without it.
+    """
     def __init__(
         self,
         *,
         condition: _builtins.str = ...,
         met: _builtins.bool = ...,
         reason: _builtins.str = ...,
+        waived: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition", b"condition", "met", b"met", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition", b"condition", "met", b"met", "reason", b"reason", "waived", b"waived"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

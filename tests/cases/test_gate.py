@@ -183,3 +183,14 @@ def test_no_override_while_the_child_is_missing_or_without_the_attestation() -> 
     problems = override_problems(_GOOD, _g2_missing(), missing_now=True, attested=False, now_ms=_NOW)  # type: ignore[arg-type]
     assert any("missing" in p for p in problems)
     assert any("attestation" in p for p in problems)
+
+
+def test_a_missing_condition_the_agreement_waives_is_said_to_be_waived_and_stays_missing() -> None:
+    """``waived``: the missing conditions the agreement's case rules waive (G4 here), still listed
+    as missing (the claim says what was missing); a waivable condition that is met is not waived."""
+    s = _story(identity_verification_reply=None)
+    rules = Rules(waivable=frozenset({"G4_IDENTITY_NATIONALITY", "G5_REINTEGRATION_PLAN"}))
+    result = evaluate(s.fold(IS), rules, s.clock)
+    assert set(result.missing) == {"G4_IDENTITY_NATIONALITY"}
+    assert result.waived == frozenset({"G4_IDENTITY_NATIONALITY"})
+    assert evaluate(s.fold(IS), Rules(), s.clock).waived == frozenset()

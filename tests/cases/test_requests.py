@@ -20,6 +20,7 @@ from focalpoint.cases.requests import (
     TRACKED_KINDS,
     done_steps,
     is_suspended,
+    owed,
     period_for,
     suspended_spans,
     tracked_requests,
@@ -236,3 +237,34 @@ def test_an_answered_request_is_never_overdue_after_its_answer(answer_after: int
     later = overdue_ms(tracked.clock, T0 + 400 * D)
     assert later == overdue_ms(tracked.clock, T0 + answer_after)
     assert ladder_steps(tracked.clock, "requester", T0 + 400 * D, frozenset()) == []
+
+
+def test_what_is_owed_each_way_is_the_earliest_due_date_and_the_count_past_due() -> None:
+    """We asked: the partner owes us; they asked: we owe them. The earliest open due date each way
+    and how many are past it; answered, withdrawn and not yet receipted requests owe nothing."""
+    theirs = _event("social_inquiry_request", T0, b"theirs", sent=False, period_ms=10 * D)
+    other = _event("risk_assessment_request", T0 + D, b"other", sent=False, period_ms=30 * D)
+    unreceipted = _event("identity_verification_request", T0, b"later", period_ms=5 * D)
+    tracked = tracked_requests(
+        [_inquiry(), theirs, other, unreceipted], receipts={REQ: T0, b"theirs": T0, b"other": T0 + D}
+    )
+    now = T0 + 20 * D
+    got = owed(tracked, now)
+    assert (got.they_due_ms, got.they_overdue) == (T0 + 30 * D, 0)
+    assert (got.we_due_ms, got.we_overdue) == (T0 + 10 * D, 1)
+    assert owed(tracked, T0 + 40 * D).they_overdue == 1
+    assert owed(tracked, T0 + 40 * D).we_overdue == 2
+    report = _event("social_inquiry_report", T0 + 2 * D, b"report", sent=False, reply=REQ)
+    answered = tracked_requests([_inquiry(), report], receipts={REQ: T0})
+    assert owed(answered, now) == owed([], now)
+    assert owed([], now).we_due_ms is None
+
+
+def test_a_request_without_an_answer_deadline_is_owed_by_its_acknowledgement() -> None:
+    """A protection alert they sent: we owe its acknowledgement within 4 hours of receipt, then nothing."""
+    alert = _event("protection_alert", T0, b"alert", sent=False, emergency=True)
+    [tracked] = tracked_requests([alert], receipts={b"alert": T0})
+    assert owed([tracked], T0 + H).we_due_ms == T0 + 4 * H
+    assert owed([tracked], T0 + 5 * H).we_overdue == 1
+    done = dataclasses.replace(tracked, acknowledged_at_ms=T0 + 2 * H)
+    assert owed([done], T0 + 5 * H).we_due_ms is None

@@ -1,15 +1,22 @@
 """The case page's view-model without a node: every message kind renders in every language, free
 text keeps its original beside a translation, codes, dates and times read in the page's locale,
-overdue deadlines and a missed guardian deadline are said in words, and what the node did not
+overdue deadlines, a missed guardian deadline and a gate condition the agreement waives are said
+in words, and what the node did not
 serve (a body in a ROUTING view, the gate on the State of origin's side) is not made up."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from starlette.requests import Request
 
+from focalpoint.console.app import Console
 from focalpoint.console.case_view import Field, Value, case_page, check_link_id, message_fields
+from focalpoint.console.config import load_console_config
 from focalpoint.console.i18n import Catalogs
 from focalpoint.errors import NotFound
 from focalpoint.exchange.rules import KINDS
@@ -155,3 +162,43 @@ def test_a_link_id_from_the_address_is_checked_before_the_node_is_asked(text: st
     assert text.isascii()
     assert text.isalnum()
     assert 0 < len(text) <= 128
+
+
+def test_a_condition_the_agreement_waives_is_said_to_be_waived_in_words(tmp_path: Path) -> None:
+    """The gate row of a missing condition the node marks waived says "waived under the agreement"
+    (translated), beside "missing"; a met condition is never shown as waived."""
+    shown = local_pb2.ShowCaseResponse(
+        link=local_pb2.CaseSummary(our_side="IS", partner_state="AL", stage="NEGOTIATION"),
+        gate=[
+            local_pb2.GateCheck(condition="G1_SOCIAL_INQUIRY", met=True),
+            local_pb2.GateCheck(
+                condition="G4_IDENTITY_NATIONALITY", met=False, reason="no identity verification reply", waived=True
+            ),
+            local_pb2.GateCheck(condition="G5_REINTEGRATION_PLAN", met=False, reason="no reintegration plan"),
+        ],
+        view="FULL",
+    )
+    page = case_page(shown, None, CATALOGS.page("en"))
+    assert [(g.met, g.waived) for g in page.gate] == [(True, False), (False, True), (False, False)]
+    config = tmp_path / "console.yaml"
+    config.write_text("listen: {host: 127.0.0.1, port: 8443}\nnode: {local_api: '127.0.0.1:1'}\n", encoding="utf-8")
+    console = Console(load_console_config(config))
+    for tag, words in (("en", "waived under the agreement"), ("fr", "levée en vertu de l’accord")):
+        request = Request(
+            {
+                "type": "http",
+                "method": "GET",
+                "path": "/cases/x",
+                "query_string": b"",
+                "scheme": "https",
+                "server": ("console.test", 443),
+                "headers": [(b"accept-language", tag.encode())],
+            }
+        )
+        html = bytes(
+            console.render(request, "case.html", case=case_page(shown, None, CATALOGS.page(tag))).body
+        ).decode()
+        items = re.findall(r"<li class=\"[^\"]*\">(.*?)</li>", html, flags=re.DOTALL)
+        waived = [i for i in items if words in i]
+        assert len(waived) == 1, tag
+        assert 'class="missing waived"' in html

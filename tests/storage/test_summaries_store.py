@@ -131,3 +131,18 @@ async def test_a_periods_cases_are_those_with_a_link_reaching_into_its_window(st
     assert [r.link_id for r in [*page, *rest]] == sorted(
         ["link-old", "link-open", "link-late", "link-sibling", "link-new"]
     )
+
+
+async def test_the_summary_rows_of_a_page_of_links_are_read_at_once(store: Store) -> None:
+    """``summaries_of``: the rows of the links named (each once, an unknown id left out), also for
+    more links than one statement binds."""
+    links = [new_link(f"case-{n}") for n in range(3)]
+    for link in links:
+        await store.cases.create_link(link)
+    ids = [link.link_id for link in links]
+    got = await store.cases.summaries_of([ids[2], ids[0], ids[0], "no-such-link"])
+    assert sorted(r.link_id for r in got) == sorted([ids[0], ids[2]])
+    assert all(isinstance(r, SummaryRow) for r in got)
+    assert await store.cases.summaries_of([]) == []
+    many = await store.cases.summaries_of([*ids, *(f"missing-{n}" for n in range(1200))])
+    assert sorted(r.link_id for r in many) == sorted(ids)

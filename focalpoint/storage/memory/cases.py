@@ -216,6 +216,10 @@ class MemoryCases:
         )
         return limit_rows(rows, limit)
 
+    async def summaries_of(self, link_ids: Sequence[str]) -> list[SummaryRow | DamagedLink]:
+        await pause()
+        return [r for i in dict.fromkeys(link_ids) if (r := self._s.case_summaries.get(i)) is not None]
+
     async def cases_bearing_on(self, end_ms: int, from_ms: int) -> set[str]:
         await pause()
         spans = self._s.summary_spans

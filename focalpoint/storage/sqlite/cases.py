@@ -113,6 +113,7 @@ def worklist_sql(*, of_unit: bool, include_closed: bool, paged: bool) -> str:
     )
 
 
+_IN_CHUNK = 500
 _SUMMARY_COLS = "rowid, link_id, partner_state, generation, built_from, context, wake_at_ms, summary, case_id"
 _SUMMARY_COLUMNS: tuple[Column, ...] = (
     ("rowid", INT, False),
@@ -300,6 +301,16 @@ class SqliteCases:
             f"SELECT {_SUMMARY_COLS} FROM case_summaries WHERE link_id > ? ORDER BY link_id LIMIT ?", (after, limit)
         )
         return [_summary(r) for r in rows]
+
+    async def summaries_of(self, link_ids: Sequence[str]) -> list[SummaryRow | DamagedLink]:
+        ids = list(dict.fromkeys(link_ids))
+        out: list[SummaryRow | DamagedLink] = []
+        for start in range(0, len(ids), _IN_CHUNK):  # below SQLite's bound on a statement's parameters
+            chunk = ids[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT {_SUMMARY_COLS} FROM case_summaries WHERE link_id IN ({marks})"
+            out += [_summary(r) for r in await self._db.fetch_checked(sql, chunk)]
+        return out
 
     async def cases_bearing_on(self, end_ms: int, from_ms: int) -> set[str]:
         rows = await self._db.fetchall(
