@@ -20,6 +20,10 @@ that uses it on one session-wide loop. So:
 A test on the default function loop that asks for ``page`` fails with "attached to a different
 loop" errors: the marker is what makes it work.
 
+The nodes and consoles behind the pages are shared the same way: ``stage`` (session scope, session
+loop; tests/browser/stage.py) starts Greece's and Albania's nodes, their people and a console in
+front of each once for the whole browser suite, so no browser test starts a node of its own.
+
 Helpers for the tests: :func:`axe_violations` runs the vendored axe-core (tests/browser/vendor/,
 see its README) against the WCAG 2.1 A and AA rules, and :class:`ConsoleLog` records the page's
 console, Content-Security-Policy violations included.
@@ -38,6 +42,8 @@ from typing import Any, NoReturn, cast
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+
+from tests.browser.stage import Stage, staged
 
 VENDOR = Path(__file__).resolve().parent / "vendor"
 INSTALL_HINT = "sudo ./scripts/ensure_chromium.sh (or: sudo apt-get install -y chromium)"
@@ -86,6 +92,15 @@ async def browser() -> AsyncIterator[Browser]:
             yield launched
         finally:
             await launched.close()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def stage(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stage]:
+    """Greece's and Albania's nodes, their people and a console in front of each, for the session."""
+    if chromium_path() is None:
+        _missing_chromium()  # no browser: no reason to start nodes either
+    async with staged(tmp_path_factory.mktemp("stage")) as started:
+        yield started
 
 
 @pytest_asyncio.fixture(loop_scope="session")
