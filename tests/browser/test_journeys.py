@@ -350,6 +350,15 @@ async def test_the_operator_gives_an_incoming_case_to_a_unit_without_seeing_a_na
         await expect(page.locator("p.notice[role=status]")).to_be_visible()
         await expect(page.get_by_role("row").filter(has_text=opened.case_ref)).to_have_count(0)
         await clean(page, log)
+
+        # The operator's other pages: deadlines, and the partners' reachability after a check.
+        await page.goto(f"{url}/deadlines")
+        await clean(page, log)
+        await page.goto(f"{url}/health")
+        await page.get_by_role("button", name="Check the partners now").click()
+        await expect(page.locator("p.notice[role=status]")).to_be_visible()
+        await expect(page.get_by_role("row").filter(has_text=GR)).to_have_count(1)
+        await clean(page, log)
     finally:
         await context.close()
 
@@ -375,6 +384,15 @@ async def test_the_auditor_reads_an_ended_quarters_indicators_with_a_withheld_co
         await clean(page, log)
         await page.locator("td.withheld").first.scroll_into_view_if_needed()
         await screenshot(page, "auditor-indicators")
+
+        # The auditor's other pages, aggregates and metadata only.
+        for path in ("/ageing-audit", "/audit", "/access-review"):
+            await page.goto(f"{url}{path}")
+            await clean(page, log)
+        await page.locator("input[name=case_ref]").fill("not a reference")
+        await page.locator("main form button[type=submit]").click()
+        await expect(page.locator("[aria-invalid=true]")).to_have_count(1)
+        await clean(page, log)
     finally:
         await context.close()
 
