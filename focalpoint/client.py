@@ -7,6 +7,12 @@ list, the audit checkpoint and verification, delivery lists and the first operat
 (docs/permissions.md). ``LocalClient.login`` is the whole login: password and second factor in,
 a client with the session out.
 
+A process that calls for many people at once (the web console) opens one ``LocalChannel`` and
+makes a light client per request on it (``LocalClient(channel, session=…)``): the clients carry
+only their credential, and closing one leaves the shared channel open for the others; the
+channel's owner closes it once, at shutdown. Given an address instead, a client opens and closes
+its own channel, as the CLI's do.
+
 A failed call raises the error the node raised, through the one status map
 (``focalpoint.net.status``), worded for the person who made the call: "node refused: CODE:
 what was wrong", or, when nothing answered, that the node is not reachable.
@@ -23,7 +29,7 @@ from focalpoint.errors import FocalpointError, RefusalError, TransportError
 from focalpoint.net.status import answered, error_from_rpc
 from focalpoint.v1 import audit_pb2, local_pb2, local_pb2_grpc, messages_pb2
 
-__all__ = ["LocalClient", "node_error"]
+__all__ = ["LocalChannel", "LocalClient", "node_error"]
 
 R = TypeVar("R")
 
@@ -38,6 +44,28 @@ def node_error(e: grpc.aio.AioRpcError) -> FocalpointError:
     return RefusalError(err.code, message) if isinstance(err, RefusalError) else type(err)(message)
 
 
+def _open_channel(address: str) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(address, options=[("grpc.max_receive_message_length", 256 << 20)])
+
+
+class LocalChannel:
+    """One gRPC channel to a node's local API, shared by every client made on it (one per request
+    in the console). Made inside the running event loop; ``close`` once, when the owner stops."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.channel = _open_channel(address)
+
+    async def __aenter__(self) -> LocalChannel:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.channel.close(None)
+
+
 class LocalClient:
     """A small async client for the local API (used by the CLI, the demo and tests).
 
@@ -46,7 +74,7 @@ class LocalClient:
 
     def __init__(
         self,
-        address: str,
+        address: str | LocalChannel,
         token: str | None = None,
         *,
         session: str | None = None,
@@ -56,11 +84,14 @@ class LocalClient:
         """``token``: the node's machine credential; ``session``: a person's session token (from
         ``login``); neither: only ``login`` and enrolment can be called. ``relogin``: how to get a
         new session when the node says this one ended (called once per failed call, then the call
-        is retried once)."""
+        is retried once). ``address``: the node's local API, on a channel of this client's own
+        (closed with it), or a shared ``LocalChannel`` (left open when this client closes)."""
         if token is not None and session is not None:
             raise ValueError("give the machine token or a session, not both")
-        self._address = address
-        self._channel = grpc.aio.insecure_channel(address, options=[("grpc.max_receive_message_length", 256 << 20)])
+        shared = isinstance(address, LocalChannel)
+        self._address = address.address if isinstance(address, LocalChannel) else address
+        self._channel = address.channel if isinstance(address, LocalChannel) else _open_channel(address)
+        self._owns_channel = not shared
         self._stub = local_pb2_grpc.LocalServiceStub(self._channel)
         self._metadata: tuple[tuple[str, str], ...] = ()
         if token is not None:
@@ -73,9 +104,10 @@ class LocalClient:
 
     @classmethod
     async def login(
-        cls, address: str, user_id: str, password: str, second_factor: str, *, timeout_s: float = 30.0
+        cls, address: str | LocalChannel, user_id: str, password: str, second_factor: str, *, timeout_s: float = 30.0
     ) -> tuple[LocalClient, local_pb2.LoginResponse]:
-        """Log in; returns a client calling with the new session, and what the node answered."""
+        """Log in; returns a client calling with the new session (on ``address``'s channel when it is
+        a shared ``LocalChannel``), and what the node answered."""
         async with cls(address, timeout_s=timeout_s) as anonymous:
             answer = await anonymous._call(
                 anonymous._stub.Login,
@@ -90,7 +122,9 @@ class LocalClient:
         await self.close()
 
     async def close(self) -> None:
-        await self._channel.close(None)
+        """Close this client's own channel; a shared ``LocalChannel`` stays open for the others."""
+        if self._owns_channel:
+            await self._channel.close(None)
 
     async def _call(self, method: Callable[..., Awaitable[R]], request: object) -> R:
         try:

@@ -11,9 +11,12 @@
 - ``cases``: the case layer at 100,000 links (worklist, timeline, fold, applying a received
   message), each against a raw read or the exchange's own commit; ``casedata`` invents the
   histories it stores.
+- ``console``: the web console's worklist and case pages over 100,000 links (a console process
+  against a node's local API), each against the local API call it rests on, and the console
+  process's memory.
 
 Imports ``focalpoint.localnet`` (real node processes) and everything below it; only the CLI
 imports this package.
 """
 
-__all__ = ["audit", "casedata", "cases", "directory", "echo", "exchange", "flood", "flooder", "retries"]
+__all__ = ["audit", "casedata", "cases", "console", "directory", "echo", "exchange", "flood", "flooder", "retries"]

@@ -151,3 +151,23 @@ def bench_people(logins: int, calls: int, hashes: int, as_json: bool) -> None:
     configure_logging(level="warning")  # the node's own log lines go to stderr, not into the result
     result = run(run_people_bench(logins=logins, calls=calls, hashes=hashes))
     click.echo(json.dumps(result, sort_keys=True) if as_json else format_people(result))
+
+
+@bench.command("console")
+@click.option("--links", type=click.IntRange(100, 2_000_000), default=100_000, show_default=True)
+@click.option(
+    "--rounds",
+    type=click.IntRange(1, 100_000),
+    default=200,
+    show_default=True,
+    help="Samples of each page (at most 30 s each).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_console(links: int, rounds: int, as_json: bool) -> None:
+    """The console's worklist and case pages over LINKS links, each beside its local API call, and its memory."""
+    from focalpoint.bench.console import format_console, run_console_bench
+    from focalpoint.log import configure_logging
+
+    configure_logging(level="warning")  # the node's own log lines go to stderr, not into the result
+    result = run(run_console_bench(links=links, rounds=rounds))
+    click.echo(json.dumps(result, sort_keys=True) if as_json else format_console(result))

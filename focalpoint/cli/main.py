@@ -43,11 +43,37 @@ for group in (*SESSION_COMMANDS, user, node, directory, message, case, audit, re
 @cli.command()
 @click.option("--keep", type=click.Path(path_type=Path), default=None, help="Keep the network's files here.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (stages, convergence, the gate) only.")
-def demo(keep: Path | None, as_json: bool) -> None:
+@click.option(
+    "--console",
+    "with_console",
+    is_flag=True,
+    help="Then keep the network running and serve the web console on 127.0.0.1 until Ctrl-C.",
+)
+@click.option(
+    "--console-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="The console's port on 127.0.0.1 (0: any free port).",
+)
+def demo(keep: Path | None, as_json: bool, with_console: bool, console_port: int) -> None:
     """Start three States' nodes on loopback and work a child's return as a case, end to end."""
-    from focalpoint.localnet.demo import run_demo
+    from focalpoint.localnet.demo import LiveDemo, run_demo
 
-    run(run_demo(keep, as_json=as_json))
+    if not with_console:
+        run(run_demo(keep, as_json=as_json))
+        return
+    if as_json:
+        raise UsageError("--console serves pages until Ctrl-C; it cannot be combined with --json")
+    from focalpoint.cli.demo_console import serve_demo_console
+
+    async def serve(live: LiveDemo) -> None:
+        await serve_demo_console(live, console_port)
+
+    try:
+        run(run_demo(keep, then=serve))
+    except KeyboardInterrupt:
+        click.echo("\nstopped: the console and the nodes are down" + ("." if keep else "; the demo's files are gone."))
 
 
 def quiet_grpc() -> None:

@@ -44,7 +44,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,7 +68,7 @@ from directory.codelists import CodeList
 from focalpoint.cases.forms import KIND_SUMMARIES
 from focalpoint.cases.stages import Side
 from focalpoint.cases.transitions import SENDERS
-from focalpoint.client import LocalClient
+from focalpoint.client import LocalChannel, LocalClient
 from focalpoint.console.access_review import REF_FORMAT, access_rows, check_ref
 from focalpoint.console.auditor import ageing_audit_view, audit_view, check_period, indicator_views
 from focalpoint.console.case_view import DIRECTION_LABELS, Text, check_link_id, say, serves_deadlines
@@ -198,6 +198,10 @@ class Console:
         self.env.filters["bdi"] = lambda value: markupsafe.Markup("<bdi>{}</bdi>").format(value)
         # The network code list, asked of the node on first need and kept for every page.
         self.codes = CodeBook()
+        # One gRPC channel to the node for the whole process, opened at start-up (or at the first
+        # page, when the server runs no lifespan) and closed at shutdown; each page's client
+        # carries only its person's session on it.
+        self._channel: LocalChannel | None = None
 
     # --- language, origin and rendering ---------------------------------------------------------
 
@@ -246,8 +250,21 @@ class Console:
 
     # --- the session ------------------------------------------------------------------------------
 
+    def channel(self) -> LocalChannel:
+        """The process's one channel to the node's local API (opened on first use)."""
+        if self._channel is None:
+            self._channel = LocalChannel(self.config.node_local_api)
+        return self._channel
+
+    async def close(self) -> None:
+        """Close the channel to the node (at shutdown); a later page would open a new one."""
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.close()
+
     def client(self, session: str) -> LocalClient:
-        return LocalClient(self.config.node_local_api, session=session, timeout_s=self.config.node_timeout_seconds)
+        """A client calling as ``session`` on the shared channel (closing it leaves the channel open)."""
+        return LocalClient(self.channel(), session=session, timeout_s=self.config.node_timeout_seconds)
 
     @staticmethod
     def session_of(request: Request) -> str:
@@ -327,7 +344,7 @@ async def login_submit(request: Request) -> Response:
         return _login_form(console, request, 400, errors=errors, user_id=fields["user_id"][:_MAX_FIELD])
     try:
         client, answer = await LocalClient.login(
-            console.config.node_local_api,
+            console.channel(),
             fields["user_id"].strip(),
             fields["password"],
             fields["code"].strip(),
@@ -1193,6 +1210,16 @@ class _Guard:
         return None
 
 
+@contextlib.asynccontextmanager
+async def _lifespan(console: Console) -> AsyncIterator[None]:
+    """The server's start-up and shutdown: the channel to the node opened once, closed once."""
+    console.channel()
+    try:
+        yield
+    finally:
+        await console.close()
+
+
 def create_app(config: ConsoleConfig, *, secret: bytes | None = None) -> ASGIApp:
     """The console as an ASGI application (``secret``: the CSRF key, drawn at random by default)."""
     console = Console(config, secret=secret)
@@ -1233,6 +1260,7 @@ def create_app(config: ConsoleConfig, *, secret: bytes | None = None) -> ASGIApp
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ],
         exception_handlers=handlers,
+        lifespan=lambda _app: _lifespan(console),
     )
     app.state.console = console
     return _Guard(app, console)

@@ -10,7 +10,9 @@ passing), carried out and closed, both States reaching every stage alike. A seco
 agreement is refused by the gate (no risk assessment: G2) and nothing is queued; a message to
 Italy is refused (no agreement in force).
 ``--json`` prints one object: ``stages`` (per node, per link), ``converged``, ``gate_blocked``,
-``outside_agreement_refused``, and counts and times.
+``outside_agreement_refused``, and counts and times. ``run_demo``'s ``then`` runs while the network
+still does, after the story (``focalpoint demo --console`` serves the web console there:
+``focalpoint.cli.demo_console``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +43,7 @@ from focalpoint.server.config import load_config
 from focalpoint.server.node import Node
 from focalpoint.v1 import envelope_pb2, local_pb2
 
-__all__ = ["run_demo"]
+__all__ = ["AL", "GR", "IT", "LiveDemo", "run_demo"]
 
 GR, AL, IT = "gr-ekka", "al-shss", "it-dgi"
 SPECS = (
@@ -50,6 +53,17 @@ SPECS = (
 )
 # The story's officials on every node: who prepares, and who approves what another prepared.
 USERS: tuple[tuple[str, tuple[Grant, ...]], ...] = ((OFFICER, ()), (SUPERVISOR, (Grant.APPROVE,)))
+
+
+@dataclass(frozen=True, slots=True)
+class LiveDemo:
+    """The demo's network while it still runs, handed to ``run_demo``'s ``then``: its files' root,
+    each node's local API address and machine credential, and each node's people (their accounts)."""
+
+    root: Path
+    addresses: dict[str, str]
+    tokens: dict[str, str]
+    peoples: dict[str, People]
 
 
 class Timeline:
@@ -107,7 +121,11 @@ def _non_empty(path: Path) -> bool:
     return path.exists() and any(path.iterdir())
 
 
-async def run_demo(keep: Path | None, *, as_json: bool = False) -> None:
+async def run_demo(
+    keep: Path | None, *, as_json: bool = False, then: Callable[[LiveDemo], Awaitable[None]] | None = None
+) -> None:
+    """The demo; with ``then``, the network keeps running after the story until ``then`` returns
+    (``focalpoint demo --console`` serves the web console there until Ctrl-C)."""
     # Errors only: the timelines read at the end are of a closed case, which the access watch
     # rightly reports as an anomaly (a warning line per read) that would interrupt the story.
     configure_logging(level="error")
@@ -115,7 +133,7 @@ async def run_demo(keep: Path | None, *, as_json: bool = False) -> None:
         raise FocalpointError(f"{keep}: exists and is not empty; give a new directory to --keep")
     root = keep if keep is not None else Path(tempfile.mkdtemp(prefix="focalpoint-demo-"))
     try:
-        result = await _demo(root, Timeline(quiet=as_json))
+        result = await _demo(root, Timeline(quiet=as_json), then)
     finally:
         if keep is None:
             shutil.rmtree(root, ignore_errors=True)
@@ -123,7 +141,7 @@ async def run_demo(keep: Path | None, *, as_json: bool = False) -> None:
         click.echo(json.dumps(result, sort_keys=True))
 
 
-async def _demo(root: Path, t: Timeline) -> dict[str, Any]:
+async def _demo(root: Path, t: Timeline, then: Callable[[LiveDemo], Awaitable[None]] | None) -> dict[str, Any]:
     t.echo("focalpoint demo: three States on loopback, mutual TLS, post-quantum hybrid end-to-end encryption")
     net = make_network(root, SPECS, now=dt.datetime.now(dt.UTC), agreement_pairs=[("GR", "AL")])
     t.say(
@@ -149,12 +167,15 @@ async def _demo(root: Path, t: Timeline) -> dict[str, Any]:
             shown = await desk.api(node_id).show_case(await desk.link(node_id, ref))
             t.echo(f"\n{node_id} sees:")
             t.echo("\n".join(_timeline(shown)))
-    shared = set(stages[GR]) & set(stages[AL])
-    converged = bool(shared) and all(stages[GR][r] == stages[AL][r] for r in shared)
-    t.echo(
-        f"\ndone: {desk.sent} messages; the return from notification to closure in {story_ms:.0f} ms; "
-        f"both States agree on every link: {converged}; gate blocked the unassessed return: {blocked}"
-    )
+        shared = set(stages[GR]) & set(stages[AL])
+        converged = bool(shared) and all(stages[GR][r] == stages[AL][r] for r in shared)
+        t.echo(
+            f"\ndone: {desk.sent} messages; the return from notification to closure in {story_ms:.0f} ms; "
+            f"both States agree on every link: {converged}; gate blocked the unassessed return: {blocked}"
+        )
+        if then is not None:
+            addresses = {n: ln.local_address for n, ln in net.nodes.items()}
+            await then(LiveDemo(root, addresses, {n: ln.token for n, ln in net.nodes.items()}, peoples))
     return {
         "stages": stages,
         "converged": converged,
