@@ -222,6 +222,9 @@ async def test_complete_forms_are_sent_and_a_reply_and_a_list_entry_work(desk: D
     topics = [n for n in fields_of(more.text).names if re.fullmatch(r"social_inquiry_request\.topics\[\d+\]", n)]
     assert len(topics) == len([k for k in data if re.fullmatch(r"social_inquiry_request\.topics\[\d+\]", k)]) + 1
     assert "The form has" not in more.text
+    # Without script, the page comes back at the list that grew (the button posts to its anchor).
+    assert 'formaction="/cases/' in more.text
+    assert '#f-social_inquiry_request-topics"' in more.text
 
     sent = await desk.web.post(f"/cases/{desk.link_id}/messages/social_inquiry_request", data=data, headers=SAME_SITE)
     assert sent.status_code == 303, re.findall(r'class="field-error"[^>]*>(.*?)</div>', sent.text)
