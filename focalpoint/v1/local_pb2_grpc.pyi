@@ -79,6 +79,10 @@ class LocalServiceStub:
     """
     GetAgeing: _grpc.UnaryUnaryMultiCallable[_local_pb2.GetAgeingRequest, _local_pb2.GetAgeingResponse]
     """The ageing report's views of open requests and links, now."""
+    RecordConsularVisit: _grpc.UnaryUnaryMultiCallable[_local_pb2.RecordConsularVisitRequest, _local_pb2.Empty]
+    """A consul (own nationals) or the owning unit's case officer records a consular visit: a local
+    case event, audited, never sent to the partner (docs/consuls.md).
+    """
 
 @_typing.type_check_only
 class LocalServiceAsyncStub(LocalServiceStub):
@@ -130,6 +134,10 @@ class LocalServiceAsyncStub(LocalServiceStub):
     """
     GetAgeing: _aio.UnaryUnaryMultiCallable[_local_pb2.GetAgeingRequest, _local_pb2.GetAgeingResponse]  # type: ignore[assignment]
     """The ageing report's views of open requests and links, now."""
+    RecordConsularVisit: _aio.UnaryUnaryMultiCallable[_local_pb2.RecordConsularVisitRequest, _local_pb2.Empty]  # type: ignore[assignment]
+    """A consul (own nationals) or the owning unit's case officer records a consular visit: a local
+    case event, audited, never sent to the partner (docs/consuls.md).
+    """
 
 class LocalServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -400,5 +408,15 @@ class LocalServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_local_pb2.GetAgeingResponse, _abc.Awaitable[_local_pb2.GetAgeingResponse]]:
         """The ageing report's views of open requests and links, now."""
+
+    @_abc_1.abstractmethod
+    def RecordConsularVisit(
+        self,
+        request: _local_pb2.RecordConsularVisitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.Empty, _abc.Awaitable[_local_pb2.Empty]]:
+        """A consul (own nationals) or the owning unit's case officer records a consular visit: a local
+        case event, audited, never sent to the partner (docs/consuls.md).
+        """
 
 def add_LocalServiceServicer_to_server(servicer: LocalServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
