@@ -22,6 +22,8 @@ Routes:
   ageing report's audit view, and the audit log's verification with its latest checkpoint;
 - ``GET /cases/{link_id}``: one case link in the view the node serves the caller (summary, the
   return gate, deadlines, flags and side states, the timeline with each message's content);
+- ``POST /cases/{link_id}/consular-visit``: a consul (or an officer of the owning unit) records a
+  consular visit from the case page's form (coded only; kept at the node, never sent);
 - ``GET /nationals``: a consular officer's list of their own nationals' cases (the node decides
   which: docs/consuls.md §2), each linking to its case page in the REPATRIATION view;
 - ``GET /static/…``: the stylesheet;
@@ -40,7 +42,7 @@ import contextvars
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +87,8 @@ from focalpoint.console.security import (
     security_headers,
 )
 from focalpoint.console.views import Cursor, home_view, parse_cursor, worklist_rows
+from focalpoint.console.visits import FIELDS as VISIT_FIELDS
+from focalpoint.console.visits import may_record, read_visit_form, visit_form, visit_section
 from focalpoint.errors import (
     FocalpointError,
     NotFound,
@@ -619,7 +623,8 @@ async def case_page(request: Request) -> Response:
         shown = await client.show_case(link_id, content=True)
         deadlines = await client.case_deadlines(link_id) if serves_deadlines(shown.view) else None
     view = case_page_view(shown, deadlines, console.language(request))
-    return console.render(request, "case.html", session=session, user=user, case=view)
+    visits = _visits_part(console, request, session, user, shown)
+    return console.render(request, "case.html", session=session, user=user, case=view, **visits)
 
 
 # --- the consular officer's pages (REPATRIATION view: what a return needs, no free text) ----------
@@ -644,6 +649,79 @@ async def nationals(request: Request) -> Response:
         next_page=next_page,
         first_page="/nationals" if after else "",
     )
+
+
+# --- consular visits on the case page (docs/consuls.md): the list, and the form that records one ---
+
+VISIT_RECORDED = N_("The consular visit was recorded. It stays at this node: it is not sent to the partner State.")
+VISIT_INVALID = N_("The visit was not recorded: correct the fields marked below.")
+VISIT_CLOSED = N_("This case is closed: a consular visit can no longer be recorded on it.")
+VISIT_REFUSED = N_("The node did not record the visit. Check the fields and try again.")
+VISIT_NOT_YOURS = "recording a consular visit is for the consul of an own national or the owning unit's officers"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _visits_part(
+    console: Console,
+    request: Request,
+    session: str,
+    user: local_pb2.UserInfo,
+    shown: local_pb2.ShowCaseResponse,
+    *,
+    posted: Mapping[str, Sequence[str]] | None = None,
+    errors: Mapping[str, str] | None = None,
+    failure: str = "",
+) -> dict[str, Any]:
+    """What the case page's consular-visit section shows (templates/consular_visits.html): the
+    visits the node served and, for a reader who may record one, the form (as posted, with its errors)."""
+    lang = console.language(request)
+    csrf = csrf_token(console.secret, _SESSION_PURPOSE, session)
+    form = visit_form(shown.link.link_id, csrf, lang, now_ms=_now_ms(), posted=posted, errors=errors)
+    recorded = request.method == "GET" and request.query_params.get("visit") == "recorded"
+    return {
+        "visits": visit_section(shown, user, form, lang),
+        "visit_notice": VISIT_RECORDED if recorded else "",
+        "visit_failure": failure,
+    }
+
+
+async def record_consular_visit(request: Request) -> Response:
+    """Record a consular visit on the case (the node decides who may, and judges it again); then
+    back to the case page with a notice (PRG), or the case page again with every problem beside
+    its field."""
+    console: Console = request.app.state.console
+    session = console.session_of(request)
+    form = await request.form(max_files=0, max_fields=40, max_part_size=4096)
+    if not csrf_valid(console.secret, _SESSION_PURPOSE, session, _text(form.get("csrf"))):
+        log().info("console_form_refused", route="record_consular_visit", why="csrf")
+        return console.error(request, 403)
+    link_id = check_link_id(request.path_params["link_id"])
+    posted = {name: [v for v in form.getlist(name) if isinstance(v, str)] for name in VISIT_FIELDS}
+    visit, errors = read_visit_form(posted, now_ms=_now_ms())
+    failure, status = (VISIT_INVALID, 400) if errors else ("", 200)
+    async with console.client(session) as client:
+        if not errors:
+            try:
+                await client.record_consular_visit(link_id, visit)
+            except PreconditionFailed:
+                failure, status = VISIT_CLOSED, 409
+            except UsageError:
+                failure, status = VISIT_REFUSED, 400
+        if not failure:
+            log().info("console_consular_visit_recorded")
+            return RedirectResponse(f"/cases/{link_id}?visit=recorded#visits-heading", status_code=303)
+        user = await client.whoami()
+        shown = await client.show_case(link_id, content=True)
+        if not may_record(shown, user) and status == 400:
+            raise PermissionDenied(VISIT_NOT_YOURS)  # no judgement of the form for who may not record
+        deadlines = await client.case_deadlines(link_id) if serves_deadlines(shown.view) else None
+    log().info("console_consular_visit_refused", status=status)
+    view = case_page_view(shown, deadlines, console.language(request))
+    visits = _visits_part(console, request, session, user, shown, posted=posted, errors=errors, failure=failure)
+    return console.render(request, "case.html", status, session=session, user=user, case=view, **visits)
 
 
 def _text(value: object) -> str | None:
@@ -777,6 +855,7 @@ def create_app(config: ConsoleConfig, *, secret: bytes | None = None) -> ASGIApp
             Route("/deadlines", deadlines, methods=["GET"]),
             Route("/cases/{link_id}", case_page, methods=["GET"]),
             Route("/nationals", nationals, methods=["GET"]),
+            Route("/cases/{link_id}/consular-visit", record_consular_visit, methods=["POST"]),
             Route("/indicators", indicators, methods=["GET"]),
             Route("/ageing-audit", ageing_audit, methods=["GET"]),
             Route("/audit", audit_log, methods=["GET"]),
