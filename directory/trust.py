@@ -64,6 +64,7 @@ __all__ = [
     "AcceptedDocument",
     "TrustedDirectory",
     "canonical_document",
+    "carried_code_list",
     "content_sha256",
     "parse_signed",
     "read_bundle",
@@ -97,6 +98,24 @@ def read_bundle(data: bytes, where: str) -> directory_pb2.DirectoryBundle:
     except DecodeError as e:
         raise VerificationError(f"{where}: not a directory bundle") from e
     return bundle
+
+
+def carried_code_list(directory: Directory, list_version: str) -> bytes | None:
+    """The SignedDocument of code-list version ``list_version`` exactly as ``directory`` carries it
+    (from the bundle it was verified from, at the document version it uses), or None when it
+    carries no such version. For serving the list to clients; the bundle is already verified."""
+    code_list = directory.code_lists.get(list_version)
+    if code_list is None or not directory.raw:
+        return None
+    for raw in read_bundle(directory.raw, "the verified directory").codelists:
+        body = directory_pb2.CodeListDocument()
+        try:
+            body.ParseFromString(parse_signed(raw, "code list").signed)
+        except DecodeError:
+            continue
+        if body.list_version == list_version and body.version == code_list.version:
+            return raw
+    return None
 
 
 def parse_signed(raw: bytes, what: str) -> directory_pb2.SignedDocument:

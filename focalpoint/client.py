@@ -2,8 +2,8 @@
 console reach the node only through it.
 
 A client calls as a person, with the session ``Login`` returned (``session=``), or as the node's
-automation, with the machine credential (``token=``), which reaches only health, the audit
-checkpoint and verification, delivery lists and the first operator's enrolment
+automation, with the machine credential (``token=``), which reaches only health, the code
+list, the audit checkpoint and verification, delivery lists and the first operator's enrolment
 (docs/permissions.md). ``LocalClient.login`` is the whole login: password and second factor in,
 a client with the session out.
 
@@ -271,6 +271,11 @@ class LocalClient:
     async def get_ageing(self, view: str = "unit") -> local_pb2.GetAgeingResponse:
         """The ageing report's ``view``: unit (case officers), routing or bilateral (operators), audit (auditors)."""
         return await self._call(self._stub.GetAgeing, local_pb2.GetAgeingRequest(view=view))
+
+    async def code_list(self) -> local_pb2.GetCodeListResponse:
+        """The newest verified code list the node's directory carries (``list_version`` "" when none):
+        ``signed_document`` is a SignedDocument whose ``signed`` bytes are a CodeListDocument."""
+        return await self._call(self._stub.GetCodeList, local_pb2.GetCodeListRequest())
 
     async def restrict_case(self, link_id: str, users: list[str] | None) -> None:
         """Restrict a case to the named officers; ``None`` lifts the restriction."""

@@ -21,7 +21,8 @@ Routes:
   national indicators of an ended period (suppressed, with method statements and charts), the
   ageing report's audit view, and the audit log's verification with its latest checkpoint;
 - ``GET /cases/{link_id}``: one case link in the view the node serves the caller (summary, the
-  return gate, deadlines, flags and side states, the timeline with each message's content);
+  return gate, deadlines, flags and side states, the timeline with each message's content, its
+  codes labelled from the network code list the node's directory carries: ``codes.CodeBook``);
 - ``POST /cases/{link_id}/consular-visit``: a consul (or an officer of the owning unit) records a
   consular visit from the case page's form (coded only; kept at the node, never sent);
 - ``GET /nationals``: a consular officer's list of their own nationals' cases (the node decides
@@ -40,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -47,10 +49,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import jinja2
 import markupsafe
 import structlog
+from google.protobuf.descriptor import EnumDescriptor
 from starlette.applications import Starlette
 from starlette.datastructures import URL
 from starlette.exceptions import HTTPException
@@ -60,12 +64,19 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from directory.codelists import CodeList
+from focalpoint.cases.forms import KIND_SUMMARIES
+from focalpoint.cases.stages import Side
+from focalpoint.cases.transitions import SENDERS
 from focalpoint.client import LocalClient
 from focalpoint.console.auditor import ageing_audit_view, audit_view, check_period, indicator_views
+from focalpoint.console.case_view import DIRECTION_LABELS, Text, check_link_id, serves_deadlines
 from focalpoint.console.case_view import case_page as case_page_view
-from focalpoint.console.case_view import check_link_id, serves_deadlines
+from focalpoint.console.codes import CodeBook, code_text, foreign_language
 from focalpoint.console.config import ConsoleConfig
 from focalpoint.console.consul import national_rows
+from focalpoint.console.fields import kind_label
+from focalpoint.console.forms import ADD, FormContext, build_form, check_posted, posted_problems, prefill, values_of
 from focalpoint.console.i18n import N_, Catalogs, PageLanguage, choose_language
 from focalpoint.console.operator import (
     AGE_BUCKETS,
@@ -98,6 +109,8 @@ from focalpoint.errors import (
     Unauthenticated,
     UsageError,
 )
+from focalpoint.exchange.body import Problem
+from focalpoint.exchange.rules import KINDS, PERSONAL_DATA_KINDS, kind_type
 from focalpoint.v1 import audit_pb2, local_pb2
 
 __all__ = ["Console", "create_app"]
@@ -178,6 +191,8 @@ class Console:
         )
         # A user-entered value inside translated text keeps its own direction (an id in an Arabic sentence).
         self.env.filters["bdi"] = lambda value: markupsafe.Markup("<bdi>{}</bdi>").format(value)
+        # The network code list, asked of the node on first need and kept for every page.
+        self.codes = CodeBook()
 
     # --- language, origin and rendering ---------------------------------------------------------
 
@@ -618,13 +633,358 @@ async def case_page(request: Request) -> Response:
     console: Console = request.app.state.console
     session = console.session_of(request)
     link_id = check_link_id(request.path_params["link_id"])
+    notice = _NOTICES.get(request.query_params.get("done", ""), "")
+    return await _render_case(console, request, session, link_id, notice=notice)
+
+
+async def _render_case(
+    console: Console,
+    request: Request,
+    session: str,
+    link_id: str,
+    *,
+    notice: str = "",
+    failure: str = "",
+    status: int = 200,
+    visit: _VisitPost | None = None,
+) -> Response:
     async with console.client(session) as client:
         user = await client.whoami()
         shown = await client.show_case(link_id, content=True)
+        visits = _visits_part(console, request, session, user, shown, visit)
         deadlines = await client.case_deadlines(link_id) if serves_deadlines(shown.view) else None
-    view = case_page_view(shown, deadlines, console.language(request))
-    visits = _visits_part(console, request, session, user, shown)
-    return console.render(request, "case.html", session=session, user=user, case=view, **visits)
+        codes = await console.codes.load(client)  # None when the node cannot give it: schema names
+    view = case_page_view(shown, deadlines, console.language(request), codes)
+    return console.render(
+        request,
+        "case.html",
+        status,
+        session=session,
+        user=user,
+        case=view,
+        notice=notice,
+        failure=failure,
+        csrf=csrf_token(console.secret, _SESSION_PURPOSE, session),
+        may_write="case_officer" in user.roles and shown.view == "FULL" and not shown.link.closed,
+        **visits,
+    )
+
+
+# --- messages: a structured form per kind, drafts and their approval (a case officer's) ----------
+
+SENT = N_("The message was checked, signed and queued for the partner.")
+DRAFTED = N_("The message waits for a second person's approval before it leaves.")
+APPROVED = N_("You approved the message: it was signed and queued for the partner.")
+APPROVE_OWN = N_("You prepared this message: another officer must approve it.")
+NODE_REFUSED = N_("The node refused to send this message:")
+_NOTICES = {"sent": SENT, "drafted": DRAFTED, "approved": APPROVED}
+_FORM_FIELDS = 4000  # fields one message form may post
+_FORM_PART = 40_000  # characters of one posted field (a free text is at most 20,000)
+_HEX_ID = 32  # a message id in hex
+
+
+async def _officer(client: LocalClient) -> local_pb2.UserInfo:
+    return await _having(client, "case_officer", "messages are written and approved by case officers")
+
+
+def _message_refs(shown: local_pb2.ShowCaseResponse, lang: PageLanguage) -> tuple[tuple[str, Text], ...]:
+    """The case's messages as a reference may name them: newest first, "kind – time – side"."""
+    out = []
+    for e in reversed(shown.timeline):
+        kind = lang.gettext(kind_label(e.kind))
+        side = lang.gettext(DIRECTION_LABELS.get(e.direction, e.direction))
+        out.append((e.message_id.hex(), Text(f"{kind} – {lang.datetime(e.at_ms)} – {side}")))
+    return tuple(out)
+
+
+def _sendable(shown: local_pb2.ShowCaseResponse) -> list[str]:
+    """The kinds the chooser offers: what the agreement lets this side send (the stage table still
+    decides), amendments and withdrawals left to their own links on the timeline."""
+    kinds = list(shown.send_defaults.kinds)
+    if not kinds:
+        side = Side(shown.link.our_side) if shown.link.our_side in ("IS", "OS") else None
+        kinds = [k for k in KINDS if side is None or side in SENDERS.get(k, frozenset(Side))]
+    return [k for k in kinds if k not in ("amendment", "withdrawal")]
+
+
+def _kind_summary(kind: str, lang: PageLanguage) -> Text | None:
+    summary = KIND_SUMMARIES.get(kind, "")
+    if not summary:
+        return None
+    text = summary.split(": ", 1)[-1]
+    said = lang.gettext(text)
+    return Text(said, "en" if said == text and lang.tag != "en" else "")
+
+
+def _say_text(message: str, lang: PageLanguage) -> Text:
+    said = lang.gettext(message)
+    return Text(said, "en" if said == message and lang.tag != "en" else "")
+
+
+def _code_choices(
+    codes: CodeList | None, version: str, lang: PageLanguage
+) -> Callable[[EnumDescriptor, int], tuple[Text, str] | None] | None:
+    """A code's label and definition from the signed list, offered only when the version both
+    ends know has it; None without a list (the form then names codes as the schema does)."""
+    if codes is None:
+        return None
+
+    def choice(enum: EnumDescriptor, number: int) -> tuple[Text, str] | None:
+        if version and not codes.known_in(enum.full_name, number, version):
+            return None
+        said = code_text(codes, enum.full_name, number, lang.tag)
+        return Text(said.label, foreign_language(said.language, lang.tag)), said.definition
+
+    return choice
+
+
+def _form_context(
+    console: Console, shown: local_pb2.ShowCaseResponse, user: local_pb2.UserInfo, lang: PageLanguage
+) -> FormContext:
+    version = shown.send_defaults.code_list_version
+    return FormContext(
+        case_ref=shown.link.case_ref,
+        code_list_version=version,
+        code_text=_code_choices(console.codes.current, version, lang),
+        messages=_message_refs(shown, lang),
+        timezone=ZoneInfo(console.config.timezone),
+        user_id=user.user_id,
+        now_ms=int(time.time() * 1000),
+    )
+
+
+def _starting_values(
+    kind: str, shown: local_pb2.ShowCaseResponse, user: local_pb2.UserInfo, ref: str
+) -> dict[str, str]:
+    """What a new form starts from: the context the node suggests and, with ``ref``, the message
+    it is about (an amendment starts from the whole original)."""
+    d = shown.send_defaults
+    values = {
+        "context.agreement_id": d.agreement_id,
+        "context.sender_unit": user.unit or shown.link.unit,
+        "context.recipient_unit": d.partner_unit,
+        "context.urgency": {1: "ROUTINE", 2: "URGENT", 3: "EMERGENCY"}.get(shown.link.urgency, ""),
+        "context.response_language": d.working_languages[0] if d.working_languages else "",
+    }
+    if not ref:
+        return {k: v for k, v in values.items() if v}
+    part = kind_type(kind)
+    target = next(
+        (
+            f.name
+            for f in part.fields
+            if f.message_type is not None and f.message_type.name == "EvidenceRef" and not f.is_repeated
+        ),
+        "",
+    )
+    if target:
+        values[f"{kind}.{target}.message_id"] = ref
+    if kind == "amendment":
+        original = next((e for e in shown.timeline if e.message_id.hex() == ref and e.HasField("body")), None)
+        if original is not None:
+            values.update(prefill(original.body, "amendment.replacement"))
+            for key in [k for k in values if k.startswith("amendment.replacement.context.")]:
+                values.setdefault(key.removeprefix("amendment.replacement."), values[key])
+    return {k: v for k, v in values.items() if v}
+
+
+def _node_text(e: FocalpointError) -> str:
+    """What the node said, without the client's "node refused: CODE:" prefix."""
+    return re.sub(r"^node refused: [A-Z_]+: ", "", str(e))
+
+
+def _check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise HTTPException(404)
+    return kind
+
+
+def _check_hex_id(value: str) -> str:
+    value = value.strip().lower()
+    if value and (len(value) != _HEX_ID or any(c not in "0123456789abcdef" for c in value)):
+        raise UsageError("the message named in the address is not one of this case's")
+    return value
+
+
+async def message_kinds(request: Request) -> Response:
+    """The chooser: which kind of message to write on this case."""
+    console: Console = request.app.state.console
+    session = console.session_of(request)
+    link_id = check_link_id(request.path_params["link_id"])
+    lang = console.language(request)
+    reply_to = _check_hex_id(request.query_params.get("reply_to", "")[:64])
+    async with console.client(session) as client:
+        user = await _officer(client)
+        shown = await client.show_case(link_id)
+    kinds = [
+        {"kind": k, "label": _say_text(kind_label(k), lang), "summary": _kind_summary(k, lang)}
+        for k in _sendable(shown)
+    ]
+    return console.render(
+        request,
+        "message_kinds.html",
+        session=session,
+        user=user,
+        link_id=link_id,
+        case_ref=shown.link.case_ref,
+        kinds=kinds,
+        query=("?" + urlencode({"reply_to": reply_to})) if reply_to else "",
+        no_agreement=not shown.send_defaults.agreement_id,
+    )
+
+
+async def _message_page(
+    console: Console,
+    request: Request,
+    session: str,
+    user: local_pb2.UserInfo,
+    shown: local_pb2.ShowCaseResponse,
+    kind: str,
+    values: Mapping[str, str],
+    problems: list[Problem],
+    status: int = 200,
+    *,
+    extra: tuple[str, ...] = (),
+    reply_to: str = "",
+) -> Response:
+    lang = console.language(request)
+    ctx = _form_context(console, shown, user, lang)
+    widgets, summary = build_form(kind, values, problems, ctx, lang, extra=extra)
+    link_id = shown.link.link_id
+    return console.render(
+        request,
+        "message_form.html",
+        status,
+        session=session,
+        user=user,
+        link_id=link_id,
+        case_ref=shown.link.case_ref,
+        kind_label=_say_text(kind_label(kind), lang),
+        kind_summary=_kind_summary(kind, lang),
+        widgets=widgets,
+        problems=summary,
+        action=f"/cases/{link_id}/messages/{kind}",
+        csrf=csrf_token(console.secret, _SESSION_PURPOSE, session),
+        replies=[(mid, text) for mid, text in ctx.messages],
+        reply_to=reply_to,
+        attested=kind in PERSONAL_DATA_KINDS,
+    )
+
+
+async def message_form(request: Request) -> Response:
+    """An empty form of one kind (``?ref=`` the message it is about; ``?reply_to=`` the one it answers)."""
+    console: Console = request.app.state.console
+    session = console.session_of(request)
+    link_id = check_link_id(request.path_params["link_id"])
+    kind = _check_kind(str(request.path_params["kind"]))
+    ref = _check_hex_id(request.query_params.get("ref", "")[:64])
+    reply_to = _check_hex_id(request.query_params.get("reply_to", "")[:64])
+    async with console.client(session) as client:
+        user = await _officer(client)
+        shown = await client.show_case(link_id, content=kind == "amendment")
+        await console.codes.load(client)
+    values = _starting_values(kind, shown, user, ref)
+    return await _message_page(console, request, session, user, shown, kind, values, [], reply_to=reply_to)
+
+
+async def message_submit(request: Request) -> Response:
+    """Check a posted form: every problem at once beside its field, or send it (or keep it as a
+    draft for a second person) and go back to the case with a notice. "Add another" posts the form
+    back with one more entry of a list, unchecked."""
+    console: Console = request.app.state.console
+    session = console.session_of(request)
+    link_id = check_link_id(request.path_params["link_id"])
+    kind = _check_kind(str(request.path_params["kind"]))
+    form = await request.form(max_files=0, max_fields=_FORM_FIELDS, max_part_size=_FORM_PART)
+    if not csrf_valid(console.secret, _SESSION_PURPOSE, session, _text(form.get("csrf"))):
+        log().info("console_form_refused", route="message", why="csrf")
+        return console.error(request, 403)
+    posted = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    values = values_of(posted)
+    reply_to = _check_hex_id(_text(form.get("_reply_to")) or "")
+    add = _text(form.get(ADD)) or ""
+    async with console.client(session) as client:
+        user = await _officer(client)
+        shown = await client.show_case(link_id)
+        await console.codes.load(client)
+        if add:
+            return await _message_page(
+                console, request, session, user, shown, kind, values, [], extra=(add,), reply_to=reply_to
+            )
+        lang = console.language(request)
+        ctx = _form_context(console, shown, user, lang)
+        body, problems = check_posted(kind, values, ctx, now_ms=ctx.now_ms)
+        if body is None:
+            log().info("console_message_refused", status=400, why="form", problems=len(problems))
+            return await _message_page(
+                console, request, session, user, shown, kind, values, problems, 400, reply_to=reply_to
+            )
+        try:
+            sent = await client.send_case(link_id, body=body, in_reply_to=bytes.fromhex(reply_to) if reply_to else b"")
+        except UsageError as e:
+            problems = posted_problems(_node_text(e))
+            status = 400
+        except PreconditionFailed as e:
+            problems = [Problem("", f"{lang.gettext(NODE_REFUSED)} {_node_text(e)}")]
+            status = 409
+        else:
+            log().info("console_message_sent", drafted=bool(sent.draft_id))
+            return RedirectResponse(f"/cases/{link_id}?done={'drafted' if sent.draft_id else 'sent'}", status_code=303)
+    log().info("console_message_refused", status=status, why="node", problems=len(problems))
+    return await _message_page(
+        console, request, session, user, shown, kind, values, problems, status, reply_to=reply_to
+    )
+
+
+async def approve_draft(request: Request) -> Response:
+    """Approve another officer's draft: the node records the approval, signs and queues it."""
+    console: Console = request.app.state.console
+    session = console.session_of(request)
+    link_id = check_link_id(request.path_params["link_id"])
+    draft_id = _check_hex_id(str(request.path_params["draft_id"])) or "-"
+    form = await request.form(max_files=0, max_fields=10, max_part_size=4096)
+    if not csrf_valid(console.secret, _SESSION_PURPOSE, session, _text(form.get("csrf"))):
+        log().info("console_form_refused", route="approve", why="csrf")
+        return console.error(request, 403)
+    lang = console.language(request)
+    async with console.client(session) as client:
+        user = await _officer(client)
+        drafts = (await client.list_drafts(link_id)).drafts
+        try:
+            if any(d.draft_id == draft_id and d.prepared_by == user.user_id for d in drafts):
+                raise PermissionDenied("the preparer approves nothing of their own")
+            await client.approve_draft(link_id, draft_id)
+        except PermissionDenied:
+            failure = lang.gettext(APPROVE_OWN)
+        except (PreconditionFailed, UsageError, NotFound) as e:
+            failure = f"{lang.gettext(NODE_REFUSED)} {_node_text(e)}"
+        else:
+            log().info("console_draft_approved")
+            return RedirectResponse(f"/cases/{link_id}?done=approved", status_code=303)
+    log().info("console_approval_refused")
+    return await _render_case(console, request, session, link_id, failure=failure, status=409)
+
+
+async def approvals(request: Request) -> Response:
+    """The drafts of the officer's unit that wait for a second person, other than their own."""
+    console: Console = request.app.state.console
+    session = console.session_of(request)
+    lang = console.language(request)
+    async with console.client(session) as client:
+        user = await _officer(client)
+        drafts = (await client.list_drafts()).drafts
+    rows = [
+        {
+            "link_id": d.link_id,
+            "case_ref": d.case_ref,
+            "kind": _say_text(kind_label(d.kind), lang),
+            "prepared_by": d.prepared_by,
+            "at": lang.datetime(d.at_ms),
+        }
+        for d in drafts
+        if d.prepared_by != user.user_id
+    ]
+    return console.render(request, "approvals.html", session=session, user=user, rows=rows)
 
 
 # --- the consular officer's pages (REPATRIATION view: what a return needs, no free text) ----------
@@ -664,27 +1024,44 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+@dataclass(frozen=True, slots=True)
+class _VisitPost:
+    """A consular-visit form the node did not record: what was posted, each field's problem, and why."""
+
+    posted: Mapping[str, Sequence[str]]
+    errors: Mapping[str, str]
+    failure: str
+
+
 def _visits_part(
     console: Console,
     request: Request,
     session: str,
     user: local_pb2.UserInfo,
     shown: local_pb2.ShowCaseResponse,
-    *,
-    posted: Mapping[str, Sequence[str]] | None = None,
-    errors: Mapping[str, str] | None = None,
-    failure: str = "",
+    visit: _VisitPost | None,
 ) -> dict[str, Any]:
     """What the case page's consular-visit section shows (templates/consular_visits.html): the
-    visits the node served and, for a reader who may record one, the form (as posted, with its errors)."""
+    visits the node served and, for a reader who may record one, the form (``visit``: as posted,
+    with its problems). A form posted by a reader who may not record is the 403 page: nothing of
+    it is judged for them."""
+    if visit is not None and not may_record(shown, user):
+        raise PermissionDenied(VISIT_NOT_YOURS)
     lang = console.language(request)
     csrf = csrf_token(console.secret, _SESSION_PURPOSE, session)
-    form = visit_form(shown.link.link_id, csrf, lang, now_ms=_now_ms(), posted=posted, errors=errors)
+    form = visit_form(
+        shown.link.link_id,
+        csrf,
+        lang,
+        now_ms=_now_ms(),
+        posted=visit.posted if visit else None,
+        errors=visit.errors if visit else None,
+    )
     recorded = request.method == "GET" and request.query_params.get("visit") == "recorded"
     return {
         "visits": visit_section(shown, user, form, lang),
         "visit_notice": VISIT_RECORDED if recorded else "",
-        "visit_failure": failure,
+        "visit_failure": visit.failure if visit else "",
     }
 
 
@@ -702,26 +1079,21 @@ async def record_consular_visit(request: Request) -> Response:
     posted = {name: [v for v in form.getlist(name) if isinstance(v, str)] for name in VISIT_FIELDS}
     visit, errors = read_visit_form(posted, now_ms=_now_ms())
     failure, status = (VISIT_INVALID, 400) if errors else ("", 200)
-    async with console.client(session) as client:
-        if not errors:
+    if not errors:
+        async with console.client(session) as client:
             try:
                 await client.record_consular_visit(link_id, visit)
             except PreconditionFailed:
                 failure, status = VISIT_CLOSED, 409
             except UsageError:
                 failure, status = VISIT_REFUSED, 400
-        if not failure:
-            log().info("console_consular_visit_recorded")
-            return RedirectResponse(f"/cases/{link_id}?visit=recorded#visits-heading", status_code=303)
-        user = await client.whoami()
-        shown = await client.show_case(link_id, content=True)
-        if not may_record(shown, user) and status == 400:
-            raise PermissionDenied(VISIT_NOT_YOURS)  # no judgement of the form for who may not record
-        deadlines = await client.case_deadlines(link_id) if serves_deadlines(shown.view) else None
+    if not failure:
+        log().info("console_consular_visit_recorded")
+        return RedirectResponse(f"/cases/{link_id}?visit=recorded#visits-heading", status_code=303)
     log().info("console_consular_visit_refused", status=status)
-    view = case_page_view(shown, deadlines, console.language(request))
-    visits = _visits_part(console, request, session, user, shown, posted=posted, errors=errors, failure=failure)
-    return console.render(request, "case.html", status, session=session, user=user, case=view, **visits)
+    return await _render_case(
+        console, request, session, link_id, status=status, visit=_VisitPost(posted, errors, failure)
+    )
 
 
 def _text(value: object) -> str | None:
@@ -854,6 +1226,11 @@ def create_app(config: ConsoleConfig, *, secret: bytes | None = None) -> ASGIApp
             Route("/triage/{link_id}/assign", triage_assign, methods=["POST"]),
             Route("/deadlines", deadlines, methods=["GET"]),
             Route("/cases/{link_id}", case_page, methods=["GET"]),
+            Route("/cases/{link_id}/messages", message_kinds, methods=["GET"]),
+            Route("/cases/{link_id}/messages/{kind}", message_form, methods=["GET"]),
+            Route("/cases/{link_id}/messages/{kind}", message_submit, methods=["POST"]),
+            Route("/cases/{link_id}/drafts/{draft_id}/approve", approve_draft, methods=["POST"]),
+            Route("/approvals", approvals, methods=["GET"]),
             Route("/nationals", nationals, methods=["GET"]),
             Route("/cases/{link_id}/consular-visit", record_consular_visit, methods=["POST"]),
             Route("/indicators", indicators, methods=["GET"]),

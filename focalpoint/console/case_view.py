@@ -6,29 +6,36 @@ inferred beyond the answer. Labels are English msgids (``N_``) translated here f
 language; country names come from CLDR.
 
 A message's content is rendered generically from its descriptor, field by field, as nested
-definition lists: field names become labels ("given_names" reads "Given names"), codes their short
-names, dates and times the page's locale, free text with its language and, when it is a
-translation, its original beside it, marked as such. Field and code labels are passed through the
-catalogs too, so a translation added there is used; one not translated yet keeps its English
-label marked ``lang="en"``. Texts the node writes in English (why a gate condition is missing,
-why a message was flagged) are translated when the catalogs know them, else marked the same way.
+definition lists: field names become labels ("given_names" reads "Given names"), dates and times
+the page's locale, free text with its language and, when it is a translation, its original beside
+it, marked as such. A code reads as the network code list labels it in the page's language (its
+definition one click away, a label not yet checked by a person marked as a draft; a label that fell
+back to English marked ``lang="en"``), given the list (``CodeList``, from the console's
+``codes.CodeBook``); without one, as its name in the schema ("Presumed trafficked"), as the
+catalogs translate it. Field labels are passed through the catalogs too, so a translation added
+there is used; one not translated yet keeps its English label marked ``lang="en"``. Texts the node
+writes in English (why a gate condition is missing, why a message was flagged) are translated when
+the catalogs know them, else marked the same way.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from babel.dates import format_date, format_timedelta
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from directory.codelists import CodeList
 from focalpoint.cases.codes import country_name, language_name
-from focalpoint.console.fields import field_label
+from focalpoint.console.codes import code_text, foreign_language, schema_label
+from focalpoint.console.fields import field_label, kind_label
 from focalpoint.console.i18n import N_, PageLanguage
 from focalpoint.console.views import GATE_LABELS, SIDE_LABELS, STAGE_LABELS, URGENCY_LABELS
 from focalpoint.errors import NotFound
-from focalpoint.exchange.rules import short_code
+from focalpoint.exchange.rules import KINDS
 from focalpoint.v1 import common_pb2, local_pb2, messages_pb2
 
 __all__ = [
@@ -45,36 +52,7 @@ __all__ = [
     "serves_deadlines",
 ]
 
-KIND_LABELS = {
-    "social_inquiry_request": N_("Social inquiry request"),
-    "social_inquiry_report": N_("Social inquiry report"),
-    "case_notification": N_("Case notification"),
-    "acknowledgement": N_("Acknowledgement"),
-    "guardian_appointment_notice": N_("Guardian appointment notice"),
-    "identity_verification_request": N_("Identity verification request"),
-    "identity_verification_reply": N_("Identity verification reply"),
-    "risk_assessment_request": N_("Risk assessment request"),
-    "risk_assessment_report": N_("Risk assessment report"),
-    "child_views_record": N_("Record of the child's views"),
-    "reintegration_plan": N_("Reintegration plan"),
-    "durable_solution_proposal": N_("Durable solution proposal"),
-    "durable_solution_counter_proposal": N_("Durable solution counter-proposal"),
-    "durable_solution_agreement": N_("Durable solution agreement"),
-    "repatriation_plan": N_("Repatriation plan"),
-    "repatriation_plan_acceptance": N_("Acceptance of the repatriation plan"),
-    "return_status_update": N_("Return status update"),
-    "handover_confirmation": N_("Handover confirmation"),
-    "follow_up_report": N_("Follow-up report"),
-    "protection_alert": N_("Protection alert"),
-    "tracing_request": N_("Tracing request"),
-    "clarification_request": N_("Clarification request"),
-    "clarification_response": N_("Clarification response"),
-    "request_refusal": N_("Refusal of a request"),
-    "amendment": N_("Amendment"),
-    "withdrawal": N_("Withdrawal"),
-    "reminder": N_("Reminder"),
-    "case_closure": N_("Case closure"),
-}
+KIND_LABELS = {kind: kind_label(kind) for kind in KINDS}  # English msgids (focalpoint.console.fields)
 DIRECTION_LABELS = {"sent": N_("Sent by us"), "received": N_("Received from the partner")}
 ASKED_LABELS = {"we asked": N_("We asked"), "they asked": N_("They asked")}
 URGENCY_NAMES = {"ROUTINE": 1, "URGENT": 2, "EMERGENCY": 3}
@@ -130,6 +108,8 @@ TRANSLATED_INTO = N_("%(kind)s, into %(language)s")
 ORIGINAL, ORIGINAL_IN = N_("Original"), N_("Original, in %(language)s")
 YES, NO = N_("Yes"), N_("No")
 CONTEXT = N_("Context")
+# A code the list the console holds does not know: a newer version's, sent by a partner.
+NEWER_CODE = N_("Code %(number)s (from a newer version of the code list)")
 
 # The views whose readers the node serves a link's deadlines (CaseDeadlines answers in the ROUTING
 # view: docs/permissions.md). A reader served another view (a consul's REPATRIATION) is not asked
@@ -174,12 +154,17 @@ def _label(labels: dict[str, str], key: str, lang: PageLanguage) -> Text:
 @dataclass(frozen=True, slots=True)
 class Value:
     """One shown value. ``entered``: typed by a person (shown in ``<bdi>``); ``note``: what it is
-    when it is not simply the value (a translation, the original); ``lang``: its language."""
+    when it is not simply the value (a translation, the original); ``lang``: its language. A code
+    labelled by the code list also has its ``definition`` and what it is ``not_confused_with``
+    (both in ``lang``), and ``draft`` when the label has not been checked by a person yet."""
 
     text: str
     entered: bool = False
     lang: str = ""
     note: str = ""
+    definition: str = ""
+    not_confused_with: str = ""
+    draft: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,11 +175,6 @@ class Field:
     label: Text
     values: tuple[Value, ...] = ()
     parts: tuple[tuple[Field, ...], ...] = ()
-
-
-def _humane(name: str) -> str:
-    words = name.replace("_", " ").strip().lower()
-    return words[:1].upper() + words[1:]
 
 
 def _date(d: common_pb2.Date, lang: PageLanguage) -> Value:
@@ -227,13 +207,28 @@ def _localized(t: common_pb2.LocalizedText, lang: PageLanguage) -> tuple[Value, 
     )
 
 
-def _scalar(field: FieldDescriptor, value: object, lang: PageLanguage) -> Value:
+def _code(enum: Any, number: int, lang: PageLanguage, codes: CodeList | None) -> Value:
+    """A code as the list labels it in the page's language; without it, its schema name."""
+    text = code_text(codes, enum.full_name, number, lang.tag)
+    if text.known:
+        return Value(
+            text.label,
+            lang=foreign_language(text.language, lang.tag),
+            definition=text.definition,
+            not_confused_with=text.not_to_be_confused_with,
+            draft=text.machine_draft,
+        )
+    if number in enum.values_by_number:  # no list, or one that lacks it: the schema's name
+        said = _say(schema_label(enum, number), lang)
+        return Value(said.text, lang=said.lang)
+    return Value(lang.gettext(NEWER_CODE) % {"number": number})
+
+
+def _scalar(field: FieldDescriptor, value: object, lang: PageLanguage, codes: CodeList | None = None) -> Value:
     if field.type == FieldDescriptor.TYPE_BOOL:
         return Value(lang.gettext(YES if value else NO))
     if field.enum_type is not None and isinstance(value, int):
-        code = _humane(short_code(field.enum_type, value))
-        said = _say(code, lang)
-        return Value(said.text, lang=said.lang)
+        return _code(field.enum_type, value, lang, codes)
     if isinstance(value, bytes):
         return Value(value.hex(), entered=True)
     if isinstance(value, str):
@@ -245,35 +240,40 @@ def _scalar(field: FieldDescriptor, value: object, lang: PageLanguage) -> Value:
     return Value(str(value), entered=True)
 
 
-def message_fields(message: Message, lang: PageLanguage, depth: int = 0) -> tuple[Field, ...]:
-    """Every set field of ``message``, in field-number order, as labelled values and nested parts."""
+def message_fields(
+    message: Message, lang: PageLanguage, depth: int = 0, *, codes: CodeList | None = None
+) -> tuple[Field, ...]:
+    """Every set field of ``message``, in field-number order, as labelled values and nested parts
+    (codes as ``codes`` labels them, when given)."""
     out = []
     for field, value in message.ListFields():
         label = _say(field_label(field.name), lang)
         items = list(value) if field.is_repeated else [value]
         kind = field.message_type.full_name if field.message_type is not None else ""
         if not kind:
-            out.append(Field(label, tuple(_scalar(field, v, lang) for v in items)))
+            out.append(Field(label, tuple(_scalar(field, v, lang, codes) for v in items)))
         elif kind == common_pb2.Date.DESCRIPTOR.full_name:
             out.append(Field(label, tuple(_date(v, lang) for v in items)))
         elif kind == common_pb2.LocalizedText.DESCRIPTOR.full_name:
             out.append(Field(label, tuple(v for item in items for v in _localized(item, lang))))
         elif depth < _MAX_DEPTH:
-            out.append(Field(label, parts=tuple(message_fields(v, lang, depth + 1) for v in items)))
+            out.append(Field(label, parts=tuple(message_fields(v, lang, depth + 1, codes=codes) for v in items)))
     return tuple(out)
 
 
-def body_fields(body: messages_pb2.Body, lang: PageLanguage) -> tuple[Field, ...]:
+def body_fields(body: messages_pb2.Body, lang: PageLanguage, codes: CodeList | None = None) -> tuple[Field, ...]:
     """A body as the page shows it: its kind's fields, then the context it travelled with."""
     kind = body.WhichOneof("kind")
-    fields = message_fields(getattr(body, kind), lang) if kind else ()
+    fields = message_fields(getattr(body, kind), lang, codes=codes) if kind else ()
     if body.HasField("context"):
-        fields += (Field(_say(CONTEXT, lang), parts=(message_fields(body.context, lang),)),)
+        fields += (Field(_say(CONTEXT, lang), parts=(message_fields(body.context, lang, codes=codes),)),)
     return fields
 
 
 @dataclass(frozen=True, slots=True)
 class TimelineRow:
+    message_id: str  # hex: what the amend, withdraw and reply links name
+    sent: bool  # sent by us (may be amended or withdrawn), else received (may be answered)
     at: str
     side: Text
     kind: Text
@@ -315,6 +315,8 @@ class DraftRow:
     kind: Text
     prepared_by: str
     at: str
+    draft_id: str = ""
+    fields: tuple[Field, ...] = ()  # what the approver reads before approving (FULL view, with content)
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,14 +349,16 @@ def _duration(ms: int, lang: PageLanguage) -> str:
     return format_timedelta(dt.timedelta(milliseconds=ms), threshold=1.5, locale=lang.locale)
 
 
-def _timeline_row(e: local_pb2.CaseTimelineEntry, lang: PageLanguage) -> TimelineRow:
+def _timeline_row(e: local_pb2.CaseTimelineEntry, lang: PageLanguage, codes: CodeList | None) -> TimelineRow:
     return TimelineRow(
+        message_id=e.message_id.hex(),
+        sent=e.direction == "sent",
         at=lang.datetime(e.at_ms),
         side=_label(DIRECTION_LABELS, e.direction, lang),
         kind=_label(KIND_LABELS, e.kind, lang),
         stage_after=_label(STAGE_LABELS, e.stage_after, lang),
         flagged=_say(e.flagged, lang) if e.flagged else None,
-        fields=body_fields(e.body, lang) if e.HasField("body") else (),
+        fields=body_fields(e.body, lang, codes) if e.HasField("body") else (),
     )
 
 
@@ -374,12 +378,16 @@ def _deadline_row(r: local_pb2.RequestDeadline, lang: PageLanguage) -> DeadlineR
 
 
 def case_page(
-    shown: local_pb2.ShowCaseResponse, deadlines: local_pb2.CaseDeadlinesResponse | None, lang: PageLanguage
+    shown: local_pb2.ShowCaseResponse,
+    deadlines: local_pb2.CaseDeadlinesResponse | None,
+    lang: PageLanguage,
+    codes: CodeList | None = None,
 ) -> CasePage:
     """The case page of one link, from the node's answers about it (``deadlines``: None when the
-    reader's view does not include them, see ``serves_deadlines``)."""
+    reader's view does not include them, see ``serves_deadlines``; ``codes``: the code list the
+    messages' codes are labelled from, None when the console could not have it)."""
     link = shown.link
-    timeline = tuple(_timeline_row(e, lang) for e in shown.timeline)
+    timeline = tuple(_timeline_row(e, lang, codes) for e in shown.timeline)
     g = deadlines.guardian if deadlines is not None else None
     guardian = (
         GuardianView(
@@ -417,6 +425,13 @@ def case_page(
         deadlines_in_view=deadlines is not None,
         guardian=guardian,
         drafts=tuple(
-            DraftRow(_label(KIND_LABELS, d.kind, lang), d.prepared_by, lang.datetime(d.at_ms)) for d in shown.drafts
+            DraftRow(
+                _label(KIND_LABELS, d.kind, lang),
+                d.prepared_by,
+                lang.datetime(d.at_ms),
+                d.draft_id,
+                body_fields(d.body, lang) if d.HasField("body") else (),
+            )
+            for d in shown.drafts
         ),
     )

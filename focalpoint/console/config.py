@@ -12,17 +12,14 @@ certificate (and then ``public_origin`` names the address people type).
 
 from __future__ import annotations
 
-import difflib
 import re
 import zoneinfo
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from babel import Locale, UnknownLocaleError
 
-from focalpoint.configfile import is_loopback, read_yaml
+from focalpoint.configfile import Problems, SectionReader, is_loopback, read_yaml
 from focalpoint.errors import ConfigError
 from focalpoint.ids import ENDPOINT
 
@@ -58,60 +55,17 @@ class ConsoleConfig:
         return self.tls_certificate is not None
 
 
-class _Reader:
-    """One section of the file: records the keys read (leftovers are unknown keys) and every
-    problem found, so that a single pass reports them all."""
-
-    def __init__(self, file: Path, data: object, prefix: str, problems: list[str], unknown: list[str]) -> None:
-        self.file, self.prefix, self.problems, self.unknown = file, prefix, problems, unknown
-        if data is not None and not isinstance(data, Mapping):
-            self.problems.append(f"{file}: {prefix.rstrip('.')}: expected a mapping, got {data!r}")
-            data = None
-        self.data: Mapping[Any, Any] = data or {}
-        self.used: set[str] = set()
-
-    def fail(self, key: str, expected: str, got: object) -> None:
-        self.problems.append(f"{self.file}: {self.prefix}{key}: expected {expected}, got {got!r}")
-
-    def get(self, key: str, default: Any = ...) -> Any:
-        self.used.add(key)
-        if key not in self.data:
-            if default is ...:
-                self.problems.append(f"{self.file}: {self.prefix}{key}: required key is missing")
-                return None
-            return default
-        return self.data[key]
-
-    def section(self, key: str, *, required: bool) -> _Reader:
-        self.used.add(key)
-        if key not in self.data and required:
-            self.problems.append(f"{self.file}: {self.prefix}{key}: required key is missing")
-        return _Reader(self.file, self.data.get(key), f"{self.prefix}{key}.", self.problems, self.unknown)
-
-    def number(self, key: str, *, default: float, low: float, high: float, integer: bool = False) -> Any:
-        value = self.get(key, default)
-        kind = int if integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
-            self.fail(key, f"{'an integer' if integer else 'a number'} in [{low}, {high}]", value)
-            return None
-        return value
-
-    def path(self, key: str) -> Path | None:
-        if key not in self.data:
-            self.used.add(key)
-            return None
-        value = self.get(key)
-        if not isinstance(value, str) or not value.strip():
-            self.fail(key, "a file path", value)
-            return None
-        return (self.file.parent / value).resolve()
-
-    def finish(self) -> None:
-        known = sorted(self.used)
-        for extra in sorted(str(k) for k in self.data if k not in self.used):
-            close = difflib.get_close_matches(extra, known, n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            self.unknown.append(f"{self.file}: {self.prefix}{extra}: unknown key{hint}")
+def _file(r: SectionReader, key: str) -> Path | None:
+    """An optional file path, resolved against the file's directory (None when absent, or when
+    wrong: reported)."""
+    if key not in r.data:
+        r.used.add(key)
+        return None
+    value = r.get(key)
+    if not isinstance(value, str) or not value.strip():
+        r.fail(key, "a file path", value)
+        return None
+    return (r.problems.file.parent / value).resolve()
 
 
 def _language(tag: object) -> str | None:
@@ -129,9 +83,10 @@ def load_console_config(path: Path) -> ConsoleConfig:
     """Load and validate ``path``; raises ConfigError listing every problem, one per line
     (unknown keys first, each with the known key it resembles)."""
     path = path.resolve()
-    problems: list[str] = []
-    unknown: list[str] = []
-    root = _Reader(path, read_yaml(path), "", problems, unknown)
+    # Unlike the node's, this file reports a section's missing keys under its own missing-key
+    # line, and reads a section written with nothing under it as empty.
+    problems = Problems(path, consequences=True, bare_sections=True)
+    root = SectionReader(problems, read_yaml(path))
 
     listen = root.section("listen", required=True)
     host = listen.get("host", "127.0.0.1")
@@ -142,18 +97,19 @@ def load_console_config(path: Path) -> ConsoleConfig:
     listen.finish()
 
     tls = root.section("tls", required=False)
-    certificate, private_key = tls.path("certificate"), tls.path("private_key")
+    certificate, private_key = _file(tls, "certificate"), _file(tls, "private_key")
     for key, file in (("certificate", certificate), ("private_key", private_key)):
         if file is not None and not file.is_file():
-            problems.append(f"{path}: tls.{key}: no such file: {file}")
+            problems.add(f"tls.{key}", f"no such file: {file}")
     given = {key for key in ("certificate", "private_key") if key in tls.data}
     if len(given) == 1:
         [other] = {"certificate", "private_key"} - given
-        problems.append(f"{path}: tls.{other}: required with tls.{next(iter(given))}")
+        problems.add(f"tls.{other}", f"required with tls.{next(iter(given))}")
     if host is not None and not given and not is_loopback(host):
-        problems.append(
-            f"{path}: tls: required when listen.host is not loopback ({host!r}); give tls.certificate and"
-            " tls.private_key, or listen on 127.0.0.1 behind a reverse proxy that terminates TLS"
+        problems.add(
+            "tls",
+            f"required when listen.host is not loopback ({host!r}); give tls.certificate and"
+            " tls.private_key, or listen on 127.0.0.1 behind a reverse proxy that terminates TLS",
         )
     tls.finish()
 
@@ -210,8 +166,7 @@ def load_console_config(path: Path) -> ConsoleConfig:
     logging_.finish()
     root.finish()
 
-    if unknown or problems:
-        raise ConfigError("\n".join(unknown + problems))
+    problems.raise_any()
     if (
         host is None
         or port is None

@@ -27,9 +27,19 @@ def field_label(name: str) -> str:
     return words[:1].upper() + words[1:]
 
 
+# Kinds whose name made readable reads badly.
+_KIND_WORDS = {
+    "child_views_record": "Record of the child's views",
+    "durable_solution_counter_proposal": "Durable solution counter-proposal",
+    "repatriation_plan_acceptance": "Acceptance of the repatriation plan",
+    "follow_up_report": "Follow-up report",
+    "request_refusal": "Refusal of a request",
+}
+
+
 def kind_label(kind: str) -> str:
     """The English label of a message kind (e.g. "Social inquiry request")."""
-    return field_label(kind)
+    return _KIND_WORDS.get(kind) or field_label(kind)
 
 
 def _labels(descriptor: Descriptor, seen: set[str]) -> Iterator[str]:

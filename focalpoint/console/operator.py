@@ -25,10 +25,12 @@ from dataclasses import dataclass
 
 from focalpoint.cases.codes import country_name
 from focalpoint.console.charts import Bar, BarChart, bar_chart
+from focalpoint.console.fields import kind_label
 from focalpoint.console.i18n import N_, PageLanguage
 from focalpoint.console.views import STAGE_LABELS, URGENCY_LABELS
 from focalpoint.console.views import json_int as _int
 from focalpoint.console.views import json_text as _str
+from focalpoint.exchange.rules import KINDS
 from focalpoint.v1 import local_pb2
 
 __all__ = [
@@ -57,22 +59,7 @@ BUCKET_LABELS = {
     "61-90": N_("61–90 days"),
     "OVER_90": N_("Over 90 days"),
 }
-KIND_LABELS = {
-    "": N_("No open request"),
-    "case_closure": N_("Case closure"),
-    "case_notification": N_("Case notification"),
-    "clarification_request": N_("Clarification request"),
-    "durable_solution_counter_proposal": N_("Counter-proposal of a durable solution"),
-    "durable_solution_proposal": N_("Proposal of a durable solution"),
-    "follow_up_report": N_("Follow-up report"),
-    "handover_confirmation": N_("Handover confirmation"),
-    "identity_verification_request": N_("Identity verification request"),
-    "protection_alert": N_("Protection alert"),
-    "repatriation_plan": N_("Repatriation plan"),
-    "risk_assessment_request": N_("Risk assessment request"),
-    "social_inquiry_request": N_("Social inquiry request"),
-    "tracing_request": N_("Tracing request"),
-}
+KIND_LABELS = {"": N_("No open request"), **{kind: kind_label(kind) for kind in KINDS}}
 # The ageing report names urgencies by word (focalpoint.cases.clocks.Urgency), the case list by number.
 URGENCY_WORDS = {"": 0, "ROUTINE": 1, "URGENT": 2, "EMERGENCY": 3}
 ROWS_SHOWN = 200

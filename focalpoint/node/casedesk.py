@@ -48,6 +48,7 @@ class Draft:
     kind: str
     prepared_by: str
     at_ms: int
+    body: bytes = b""  # the Body as prepared, for the approver to read
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -246,6 +247,7 @@ class CaseDesk:
                 messages_pb2.Body.FromString(e.attachment).WhichOneof("kind") or "",
                 e.actor,
                 e.at_ms,
+                e.attachment,
             )
             for e in events
             if e.kind == "local:draft" and e.message_id not in done

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import structlog
 
 from directory import AgreementInfo, AgreementStatus, Directory
+from directory.codelists import older_list_version
 from directory.model import CaseRules, KindDeadline
 from focalpoint.audit import events as audit_events
 from focalpoint.cases.codec import decode_event, encode_event
@@ -41,11 +42,11 @@ from focalpoint.cases.refs import mint_case_ref
 from focalpoint.cases.requests import TRACKED_KINDS, period_for
 from focalpoint.cases.stages import TERMINAL, Side, Stage
 from focalpoint.cases.state import LinkState, Rules
-from focalpoint.cases.transitions import OPENING_KINDS, judge, needs_approval
+from focalpoint.cases.transitions import OPENING_KINDS, SENDERS, judge, needs_approval
 from focalpoint.errors import DamagedData, NotFound, PreconditionFailed, RefusalError, UsageError
 from focalpoint.exchange.envelope import signed_body_bytes
 from focalpoint.exchange.policy import check_exchange
-from focalpoint.exchange.rules import unit_problem
+from focalpoint.exchange.rules import KINDS, unit_problem
 from focalpoint.node.ports import Clock, DirectoryView
 from focalpoint.storage.base import (
     CaseEventRow,
@@ -88,6 +89,16 @@ class Opened:
     case_id: str
     link_id: str
     case_ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendDefaults:
+    """What a form sent on a link starts from (``CaseWork.send_defaults``)."""
+
+    agreement_id: str  # empty: no agreement in force between the two States
+    code_list_version: str  # empty: the directory names no version for either State
+    working_languages: tuple[str, ...]
+    kinds: tuple[str, ...]
 
 
 class CaseWork:
@@ -185,6 +196,21 @@ class CaseWork:
                     kinds_when_suspended=r.kinds_when_suspended,
                 )
         return Rules()
+
+    def send_defaults(self, link: LinkRow) -> SendDefaults:
+        """What a message on ``link`` starts from: the agreement in force between the two States,
+        the code-list version both ends know (the older of theirs), the agreement's working
+        languages and the kinds this side may send under it (the stage table still decides)."""
+        directory = self._directory()
+        own = directory.states.get(self._my_state())
+        partner = directory.states.get(link.partner_state)
+        versions = [s.code_list_version for s in (own, partner) if s is not None and s.code_list_version]
+        version = versions[0] if len(versions) == 1 else older_list_version(*versions) if versions else ""
+        chosen = next((a for a in self._agreements(link) if a.status is AgreementStatus.IN_FORCE), None)
+        if chosen is None:
+            return SendDefaults("", version, (), ())
+        kinds = tuple(k for k in KINDS if k in chosen.kinds and link.our_side in SENDERS.get(k, frozenset(Side)))
+        return SendDefaults(chosen.agreement_id, version, chosen.working_languages, kinds)
 
     def agreement_deadlines(self, link: LinkRow) -> tuple[Mapping[str, KindDeadline], CaseRules | None]:
         """The per-kind deadlines and case rules of the agreement in force between the link's two

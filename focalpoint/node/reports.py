@@ -15,11 +15,20 @@ officer's dashboard of their own unit's links, exact (they see those cases anywa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
+from typing import Protocol
 
 import structlog
 
 from focalpoint.cases.ageing import AggregateView, LinkAgeing, RowView, link_ageing, report
-from focalpoint.cases.disclosure import IndicatorOutput, Period, publish, unsuppressed_for_own_unit
+from focalpoint.cases.disclosure import (
+    IndicatorOutput,
+    Measure,
+    Measured,
+    Period,
+    publish,
+    unsuppressed_for_own_unit,
+)
 from focalpoint.cases.indicators import LinkFacts, compute, window
 from focalpoint.cases.summary import SummaryView
 from focalpoint.errors import PreconditionFailed, UsageError
@@ -36,6 +45,23 @@ log = structlog.get_logger("focalpoint.node")
 _AUDIT_PAGE = 1000
 MAX_AUDIT_EVENTS = 2_000_000
 """Audit events read for I12 at most."""
+
+
+class _Disclose(Protocol):
+    """Makes one indicator's output from what it measured (``publish`` for the national output,
+    ``unsuppressed_for_own_unit`` for a unit's dashboard, their other arguments bound)."""
+
+    def __call__(
+        self,
+        measured: Measured,
+        *,
+        definition_id: str,
+        definition_version: int,
+        code_list_version: str,
+        period: Period,
+        node_id: str,
+        measure: Measure,
+    ) -> IndicatorOutput: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,23 +164,7 @@ class Reports:
                 "a national indicator is computed only for a period that has ended; a running period "
                 "computed twice would show the difference of the days between"
             )
-        links, unreadable, partners = await self._for(None, period)
-        audit = await self.audit(period)
-        version = self._code_list_version()
-        outputs = tuple(
-            publish(
-                measured,
-                definition_id=d.id,
-                definition_version=d.version,
-                code_list_version=version,
-                period=period,
-                node_id=self._work.me,
-                measure=d.measure,
-                now_ms=now,
-            )
-            for d, measured in compute(links, audit, period, now_ms=now, partners=partners)
-        )
-        return Indicators(outputs, unreadable)
+        return await self._indicators(period, None, now, partial(publish, now_ms=now))
 
     async def own_unit(self, period: Period, unit: str) -> Indicators:
         """Every indicator for ``period`` over ``unit``'s links, exact (an officer's dashboard). The
@@ -162,12 +172,18 @@ class Reports:
         if not unit:
             raise UsageError("an own-unit dashboard needs an account with a unit")
         now = self._clock()
+        return await self._indicators(period, unit, now, partial(unsuppressed_for_own_unit, unit_id=unit))
+
+    async def _indicators(self, period: Period, unit: str | None, now: int, disclose: _Disclose) -> Indicators:
+        """Every indicator for ``period`` over ``unit``'s links (None: every link, and then the audit
+        log of the period too, for I12), each output made by ``disclose``, the disclosure control
+        of the national output or of a unit's dashboard."""
         links, unreadable, partners = await self._for(unit, period)
+        audit = await self.audit(period) if unit is None else []
         version = self._code_list_version()
         outputs = tuple(
-            unsuppressed_for_own_unit(
+            disclose(
                 measured,
-                unit_id=unit,
                 definition_id=d.id,
                 definition_version=d.version,
                 code_list_version=version,
@@ -175,6 +191,6 @@ class Reports:
                 node_id=self._work.me,
                 measure=d.measure,
             )
-            for d, measured in compute(links, [], period, now_ms=now, partners=partners)
+            for d, measured in compute(links, audit, period, now_ms=now, partners=partners)
         )
         return Indicators(outputs, unreadable)

@@ -82,6 +82,7 @@ class Action(StrEnum):
     READ_METADATA = "read the audit log (METADATA)"
     INDICATORS = "read indicators (AGGREGATE): national, suppressed; or own unit's dashboard"
     AGEING = "read the ageing report: own unit's (case officer), routing and bilateral (operator), audit (auditor)"
+    CODE_LIST = "read the network code list (what each code means)"
     # about one case
     OPEN_SEND = "open a case; send requests, evidence, the child's views"
     TRIAGE_REPLY = "acknowledge receipt; refuse as not competent or outside the agreement"
@@ -120,6 +121,7 @@ PERMISSIONS: dict[Action, dict[Role, Rule]] = {
     Action.READ_METADATA: _row(op=ANY, au=ANY),
     Action.INDICATORS: _row(co=OWN, au=ANY),
     Action.AGEING: _row(co=OWN, op=ANY, au=ANY),
+    Action.CODE_LIST: _row(ANY, ANY, ANY, ANY, ANY),
     Action.OPEN_SEND: _row(co=OWN),
     Action.TRIAGE_REPLY: _row(co=OWN, op=ANY),
     Action.POLICE_ALERT: _row(co=OWN, op=ANY),

@@ -20,12 +20,14 @@ showed: a case officer's own unit, a consul's own nationals, an operator's every
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 
 import structlog
 from google.protobuf.message import DecodeError
 
 from focalpoint.audit import events as audit_events
 from focalpoint.cases.disclosure import Period
+from focalpoint.cases.events import Origin
 from focalpoint.cases.forms import parse_form
 from focalpoint.cases.gate import CONDITIONS
 from focalpoint.cases.submission import check_submission
@@ -34,8 +36,8 @@ from focalpoint.errors import DamagedData, NotFound, UsageError
 from focalpoint.exchange.envelope import parse_payload
 from focalpoint.exchange.rules import unit_problem
 from focalpoint.ids import MAX_INT64, NODE_ID
-from focalpoint.node.casedesk import CaseDesk, Draft
-from focalpoint.node.casework import CaseWork
+from focalpoint.node.casedesk import CaseDesk, Draft, TimelineEntry
+from focalpoint.node.casework import CaseWork, SendDefaults
 from focalpoint.node.deadlines import Deadlines
 from focalpoint.node.outbox import Submitted
 from focalpoint.node.ports import Clock
@@ -90,9 +92,33 @@ def summary(link: LinkRow, now_ms: int) -> local_pb2.CaseSummary:
     )
 
 
-def _draft(d: Draft, case_ref: str) -> local_pb2.CaseDraft:
-    return local_pb2.CaseDraft(
+def _draft(d: Draft, case_ref: str, *, with_body: bool = False) -> local_pb2.CaseDraft:
+    draft = local_pb2.CaseDraft(
         draft_id=d.draft_id, link_id=d.link_id, kind=d.kind, prepared_by=d.prepared_by, at_ms=d.at_ms, case_ref=case_ref
+    )
+    if with_body and d.body:
+        draft.body.MergeFromString(d.body)
+    return draft
+
+
+def _send_defaults(
+    found: SendDefaults, entries: Sequence[TimelineEntry], bodies: Mapping[bytes, messages_pb2.Body]
+) -> local_pb2.SendDefaults:
+    """What a form on the link starts from; the partner's unit from its latest message read here."""
+    partner_unit = next(
+        (
+            bodies[e.message_id].context.sender_unit
+            for e in reversed(entries)
+            if e.origin == Origin.RECEIVED.value and e.message_id in bodies
+        ),
+        "",
+    )
+    return local_pb2.SendDefaults(
+        agreement_id=found.agreement_id,
+        code_list_version=found.code_list_version,
+        working_languages=found.working_languages,
+        kinds=found.kinds,
+        partner_unit=partner_unit,
     )
 
 
@@ -329,12 +355,14 @@ class CaseApi:
                 )
                 for e in entries
             ],
-            drafts=[_draft(d, link.case_ref) for d in drafts],
+            drafts=[_draft(d, link.case_ref, with_body=request.content) for d in drafts],
             side_states=beside if view in (View.FULL, View.REPATRIATION) else [],
             view=view.value,
             purpose=caller.decision.purpose.value,
             consular_visits=[_visit(v) for v in visits],
         )
+        if full:
+            response.send_defaults.CopyFrom(_send_defaults(self._work.send_defaults(link), entries, bodies))
         if gate is not None and full:
             response.gate.extend(
                 local_pb2.GateCheck(condition=c, met=c in gate.met, reason=gate.missing.get(c, "")) for c in CONDITIONS

@@ -11,14 +11,11 @@ are resolved against the config file's directory. See config/node.example.yaml.
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from focalpoint.configfile import is_loopback, read_yaml
+from focalpoint.configfile import Problems, SectionReader, is_loopback, read_yaml
 from focalpoint.errors import ConfigError
 from focalpoint.ids import ENDPOINT as _HOSTPORT
 from focalpoint.ids import NODE_ID as _NODE_ID
@@ -113,106 +110,7 @@ class NodeConfig:
     deadlines: DeadlinesConfig = DeadlinesConfig()
 
 
-class _Problems:
-    """Every problem found in one file, for one ConfigError: unknown keys first (each with the
-    known key it most resembles), then the rest in the order the file is read."""
-
-    def __init__(self, file: Path) -> None:
-        self.file = file
-        self.unknown: list[tuple[str, str | None]] = []  # (dotted key, a known key it resembles)
-        self.found: list[tuple[str, str, bool]] = []  # (dotted key, problem, is it a missing key)
-
-    def add(self, key: str, problem: str, *, missing: bool = False) -> None:
-        self.found.append((key, problem, missing))
-
-    def lines(self) -> list[str]:
-        # A key reported as unknown with a suggestion explains the "missing" one it was meant to be.
-        meant = {suggestion for _, suggestion in self.unknown if suggestion is not None}
-        out = [
-            f"{self.file}: {key}: unknown key" + (f" (did you mean {s.rsplit('.', 1)[-1]}?)" if s else "")
-            for key, s in self.unknown
-        ]
-        out += [f"{self.file}: {key}: {why}" for key, why, missing in self.found if not (missing and key in meant)]
-        return out
-
-    def raise_any(self) -> None:
-        """Raise one ConfigError listing every problem, one per line; nothing if there is none."""
-        lines = self.lines()
-        if lines:
-            raise ConfigError("\n".join(lines))
-
-
-class _Reader:
-    """Walks a mapping, recording which keys were used so leftovers can be reported. A value that
-    is missing or wrong is recorded in ``problems`` and read as None, so that one pass finds them all."""
-
-    def __init__(self, problems: _Problems, data: Mapping[str, Any], prefix: str, *, present: bool = True) -> None:
-        self.problems, self.data, self.prefix, self.used = problems, data, prefix, set[str]()
-        # False for a required section that is missing or not a mapping: that is reported once,
-        # not again as each of its required keys.
-        self.present = present
-
-    def key(self, key: str) -> str:
-        return f"{self.prefix}{key}"
-
-    def fail(self, key: str, expected: str, got: object) -> None:
-        self.problems.add(self.key(key), f"expected {expected}, got {got!r}")
-
-    def get(self, key: str, default: Any = ...) -> Any:
-        self.used.add(key)
-        if key not in self.data:
-            if default is ...:
-                if self.present:
-                    self.problems.add(self.key(key), "required key is missing", missing=True)
-                return None
-            return default
-        return self.data[key]
-
-    def section(self, key: str, *, required: bool = True) -> _Reader:
-        value = self.get(key, ... if required else {})
-        if key not in self.data and required:
-            return _Reader(self.problems, {}, f"{self.prefix}{key}.", present=False)  # reported as missing
-        if not isinstance(value, Mapping):
-            self.fail(key, "a mapping", value)
-            return _Reader(self.problems, {}, f"{self.prefix}{key}.", present=False)
-        return _Reader(self.problems, value, f"{self.prefix}{key}.", present=self.present)
-
-    def string(self, key: str, pattern: re.Pattern[str] | None = None, what: str = "a string") -> str | None:
-        """A required string (None when missing or wrong: reported)."""
-        value = self.get(key)
-        if key not in self.data:
-            return None
-        if not isinstance(value, str) or (pattern is not None and not pattern.match(value)):
-            self.fail(key, what, value)
-            return None
-        return value
-
-    def number(self, key: str, *, default: float, low: float, high: float, integer: bool = False) -> Any:
-        value = self.get(key, default)
-        kind = int if integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
-            self.fail(key, f"{'an integer' if integer else 'a number'} in [{low}, {high}]", value)
-            return None
-        return value
-
-    def path(self, key: str) -> Path | None:
-        value = self.string(key, what="a file path")
-        if value is None:
-            return None
-        if not value.strip():
-            self.fail(key, "a non-empty file path", value)
-            return None
-        return (self.problems.file.parent / value).resolve()
-
-    def finish(self) -> None:
-        # YAML keys need not be strings (`on:` is True), so sort and print them as text.
-        known = sorted(self.used)
-        for extra in sorted(str(k) for k in self.data if k not in self.used):
-            close = difflib.get_close_matches(extra, known, n=1, cutoff=0.6)
-            self.problems.unknown.append((self.key(extra), self.key(close[0]) if close else None))
-
-
-def _hostport(r: _Reader, key: str) -> str | None:
+def _hostport(r: SectionReader, key: str) -> str | None:
     value = r.string(key, _HOSTPORT, "host:port, e.g. 127.0.0.1:7401")
     if value is None:
         return None
@@ -227,8 +125,8 @@ def load_config(path: Path) -> NodeConfig:
     """Load and validate ``path``; raises ConfigError listing every problem found, one per line:
     unknown keys first (each with the known key it resembles), then the others in file order."""
     path = path.resolve()
-    problems = _Problems(path)
-    root = _Reader(problems, read_yaml(path), "")
+    problems = Problems(path)
+    root = SectionReader(problems, read_yaml(path))
 
     node = root.section("node")
     node_id = node.string("id", _NODE_ID, "a lowercase DNS label such as 'gr-ekka'")
@@ -343,7 +241,7 @@ def load_config(path: Path) -> NodeConfig:
     )
 
 
-def _directory(d: _Reader) -> DirectoryConfig | None:
+def _directory(d: SectionReader) -> DirectoryConfig | None:
     """The ``directory`` section (None when it has problems, which are recorded)."""
     servers = d.get("servers", [])
     if not isinstance(servers, list) or not all(

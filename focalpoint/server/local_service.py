@@ -25,6 +25,7 @@ import structlog
 from google.protobuf.message import DecodeError
 
 from directory.health import directory_health
+from directory.trust import carried_code_list
 from focalpoint.audit import events as audit_events
 from focalpoint.audit.verify import check_log
 from focalpoint.cases.views import project
@@ -121,6 +122,8 @@ class LocalServicer(PeopleApi, local_pb2_grpc.LocalServiceServicer):
         self._reachability = reachability
         self._clock = clock_ms
         self._clock_skew_ms = clock_skew_ms
+        # The last answer of GetCodeList and the directory version it was read from.
+        self._code_list_answer: tuple[int, local_pb2.GetCodeListResponse] | None = None
 
     def _problems(self) -> list[str]:
         """What this node cannot do now, in words for its operators (``node health``)."""
@@ -332,6 +335,25 @@ class LocalServicer(PeopleApi, local_pb2_grpc.LocalServiceServicer):
             node_problems=self._problems(),
         )
         return local_pb2.GetHealthResponse(report_json=json.dumps(report.as_dict()))
+
+    @guarded(Action.CODE_LIST, machine=True)
+    async def GetCodeList(
+        self, request: local_pb2.GetCodeListRequest, context: Context, caller: Caller
+    ) -> local_pb2.GetCodeListResponse:
+        """The newest verified code list as the directory carries it (no case data: every role).
+        Read from the verified bundle once per directory version."""
+        directory = self._cache.current
+        if self._code_list_answer is not None and self._code_list_answer[0] == directory.version:
+            return self._code_list_answer[1]
+        answer = local_pb2.GetCodeListResponse()
+        newest = directory.newest_code_list
+        raw = carried_code_list(directory, newest.list_version) if newest is not None else None
+        if newest is not None and raw is not None:
+            answer = local_pb2.GetCodeListResponse(
+                list_version=newest.list_version, version=newest.version, signed_document=raw
+            )
+        self._code_list_answer = (directory.version, answer)
+        return answer
 
     # --- audit log ------------------------------------------------------------------------
 

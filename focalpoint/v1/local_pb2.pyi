@@ -1157,12 +1157,17 @@ class CaseDraft(_message.Message):
     PREPARED_BY_FIELD_NUMBER: _builtins.int
     AT_MS_FIELD_NUMBER: _builtins.int
     CASE_REF_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
     draft_id: _builtins.str
     link_id: _builtins.str
     kind: _builtins.str
     prepared_by: _builtins.str
     at_ms: _builtins.int
     case_ref: _builtins.str
+    @_builtins.property
+    def body(self) -> _messages_pb2.Body:
+        """The body as prepared, so the approver reads what they approve (ShowCase with content, FULL view)."""
+
     def __init__(
         self,
         *,
@@ -1172,14 +1177,57 @@ class CaseDraft(_message.Message):
         prepared_by: _builtins.str = ...,
         at_ms: _builtins.int = ...,
         case_ref: _builtins.str = ...,
+        body: _messages_pb2.Body | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_ms", b"at_ms", "case_ref", b"case_ref", "draft_id", b"draft_id", "kind", b"kind", "link_id", b"link_id", "prepared_by", b"prepared_by"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_ms", b"at_ms", "body", b"body", "case_ref", b"case_ref", "draft_id", b"draft_id", "kind", b"kind", "link_id", b"link_id", "prepared_by", b"prepared_by"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CaseDraft: _TypeAlias = CaseDraft  # noqa: Y015
+
+@_typing.final
+class SendDefaults(_message.Message):
+    """What a form sent on a link starts from (ShowCase, FULL view): the node knows the directory."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGREEMENT_ID_FIELD_NUMBER: _builtins.int
+    CODE_LIST_VERSION_FIELD_NUMBER: _builtins.int
+    WORKING_LANGUAGES_FIELD_NUMBER: _builtins.int
+    KINDS_FIELD_NUMBER: _builtins.int
+    PARTNER_UNIT_FIELD_NUMBER: _builtins.int
+    agreement_id: _builtins.str
+    """The agreement in force between the two States; empty when none is."""
+    code_list_version: _builtins.str
+    """The older of the two States' code-list versions: the codes both ends know."""
+    partner_unit: _builtins.str
+    """The partner's unit on its latest message on the link; empty = its focal point triages."""
+    @_builtins.property
+    def working_languages(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The agreement's working languages (BCP 47), for the language answers should be written in."""
+
+    @_builtins.property
+    def kinds(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The kinds this side may send under the agreement; the stage table still decides each send."""
+
+    def __init__(
+        self,
+        *,
+        agreement_id: _builtins.str = ...,
+        code_list_version: _builtins.str = ...,
+        working_languages: _abc.Iterable[_builtins.str] | None = ...,
+        kinds: _abc.Iterable[_builtins.str] | None = ...,
+        partner_unit: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agreement_id", b"agreement_id", "code_list_version", b"code_list_version", "kinds", b"kinds", "partner_unit", b"partner_unit", "working_languages", b"working_languages"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendDefaults: _TypeAlias = SendDefaults  # noqa: Y015
 
 @_typing.final
 class ShowCaseResponse(_message.Message):
@@ -1192,6 +1240,7 @@ class ShowCaseResponse(_message.Message):
     SIDE_STATES_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
     PURPOSE_FIELD_NUMBER: _builtins.int
+    SEND_DEFAULTS_FIELD_NUMBER: _builtins.int
     CONSULAR_VISITS_FIELD_NUMBER: _builtins.int
     view: _builtins.str
     """The view the caller was served (docs/permissions.md) and why (the READ event's purpose)."""
@@ -1213,6 +1262,8 @@ class ShowCaseResponse(_message.Message):
         """
 
     @_builtins.property
+    def send_defaults(self) -> Global___SendDefaults: ...
+    @_builtins.property
     def consular_visits(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecordedConsularVisit]:
         """The link's consular visits, newest first (FULL and REPATRIATION views; empty in the others)."""
 
@@ -1226,11 +1277,12 @@ class ShowCaseResponse(_message.Message):
         side_states: _abc.Iterable[_builtins.str] | None = ...,
         view: _builtins.str = ...,
         purpose: _builtins.str = ...,
+        send_defaults: Global___SendDefaults | None = ...,
         consular_visits: _abc.Iterable[Global___RecordedConsularVisit] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["link", b"link"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["link", b"link", "send_defaults", b"send_defaults"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consular_visits", b"consular_visits", "drafts", b"drafts", "gate", b"gate", "link", b"link", "purpose", b"purpose", "side_states", b"side_states", "timeline", b"timeline", "view", b"view"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consular_visits", b"consular_visits", "drafts", b"drafts", "gate", b"gate", "link", b"link", "purpose", b"purpose", "send_defaults", b"send_defaults", "side_states", b"side_states", "timeline", b"timeline", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2151,6 +2203,59 @@ class GetAgeingResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetAgeingResponse: _TypeAlias = GetAgeingResponse  # noqa: Y015
+
+@_typing.final
+class GetCodeListRequest(_message.Message):
+    """The network code list (docs/protocol.md §5.10) as the node's directory carries it: what each
+    enum number on the wire means, with labels and definitions in several languages, so that a
+    client (the web console) shows a code by its signed label rather than its name in the schema.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCodeListRequest: _TypeAlias = GetCodeListRequest  # noqa: Y015
+
+@_typing.final
+class GetCodeListResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIST_VERSION_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    SIGNED_DOCUMENT_FIELD_NUMBER: _builtins.int
+    list_version: _builtins.str
+    """The newest verified code-list version the directory carries ("2026.1"); "" when it carries
+    none (then the other fields are empty too).
+    """
+    version: _builtins.int
+    """Its document version (a re-issue with labels added or corrected has a higher one)."""
+    signed_document: _builtins.bytes
+    """The SignedDocument exactly as the verified directory holds it: the CodeListDocument's signed
+    bytes and the root role's signatures that counted. A reader parses `signed` as a
+    CodeListDocument (directory.codelists.CodeList.from_proto); one holding the root may check it.
+    """
+    def __init__(
+        self,
+        *,
+        list_version: _builtins.str = ...,
+        version: _builtins.int = ...,
+        signed_document: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["list_version", b"list_version", "signed_document", b"signed_document", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCodeListResponse: _TypeAlias = GetCodeListResponse  # noqa: Y015
 
 @_typing.final
 class ConsularVisit(_message.Message):

@@ -220,6 +220,11 @@ class LocalServiceStub:
                 request_serializer=focalpoint_dot_v1_dot_local__pb2.GetAgeingRequest.SerializeToString,
                 response_deserializer=focalpoint_dot_v1_dot_local__pb2.GetAgeingResponse.FromString,
                 _registered_method=True)
+        self.GetCodeList = channel.unary_unary(
+                '/focalpoint.v1.LocalService/GetCodeList',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.GetCodeListRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.GetCodeListResponse.FromString,
+                _registered_method=True)
         self.RecordConsularVisit = channel.unary_unary(
                 '/focalpoint.v1.LocalService/RecordConsularVisit',
                 request_serializer=focalpoint_dot_v1_dot_local__pb2.RecordConsularVisitRequest.SerializeToString,
@@ -337,7 +342,7 @@ class LocalServiceServicer:
     def Login(self, request, context):
         """People (docs/permissions.md). Login and enrolment need no session; every other call is
         authorised from the caller's session at one door; the node's machine credential reaches
-        only health, the checkpoint, log verification, delivery lists and the first operator.
+        only health, the code list, the checkpoint, log verification, delivery lists and the first operator.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -455,6 +460,13 @@ class LocalServiceServicer:
 
     def GetAgeing(self, request, context):
         """The ageing report's views of open requests and links, now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCodeList(self, request, context):
+        """The newest verified code list of the directory, for showing codes by their labels.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -655,6 +667,11 @@ def add_LocalServiceServicer_to_server(servicer, server):
                     servicer.GetAgeing,
                     request_deserializer=focalpoint_dot_v1_dot_local__pb2.GetAgeingRequest.FromString,
                     response_serializer=focalpoint_dot_v1_dot_local__pb2.GetAgeingResponse.SerializeToString,
+            ),
+            'GetCodeList': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCodeList,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.GetCodeListRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.GetCodeListResponse.SerializeToString,
             ),
             'RecordConsularVisit': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordConsularVisit,
@@ -1661,6 +1678,33 @@ class LocalService:
             '/focalpoint.v1.LocalService/GetAgeing',
             focalpoint_dot_v1_dot_local__pb2.GetAgeingRequest.SerializeToString,
             focalpoint_dot_v1_dot_local__pb2.GetAgeingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCodeList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/GetCodeList',
+            focalpoint_dot_v1_dot_local__pb2.GetCodeListRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.GetCodeListResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -54,7 +54,7 @@ class LocalServiceStub:
     Login: _grpc.UnaryUnaryMultiCallable[_local_pb2.LoginRequest, _local_pb2.LoginResponse]
     """People (docs/permissions.md). Login and enrolment need no session; every other call is
     authorised from the caller's session at one door; the node's machine credential reaches
-    only health, the checkpoint, log verification, delivery lists and the first operator.
+    only health, the code list, the checkpoint, log verification, delivery lists and the first operator.
     """
     Logout: _grpc.UnaryUnaryMultiCallable[_local_pb2.LogoutRequest, _local_pb2.LogoutResponse]
     WhoAmI: _grpc.UnaryUnaryMultiCallable[_local_pb2.WhoAmIRequest, _local_pb2.WhoAmIResponse]
@@ -79,6 +79,8 @@ class LocalServiceStub:
     """
     GetAgeing: _grpc.UnaryUnaryMultiCallable[_local_pb2.GetAgeingRequest, _local_pb2.GetAgeingResponse]
     """The ageing report's views of open requests and links, now."""
+    GetCodeList: _grpc.UnaryUnaryMultiCallable[_local_pb2.GetCodeListRequest, _local_pb2.GetCodeListResponse]
+    """The newest verified code list of the directory, for showing codes by their labels."""
     RecordConsularVisit: _grpc.UnaryUnaryMultiCallable[_local_pb2.RecordConsularVisitRequest, _local_pb2.Empty]
     """A consul (own nationals) or the owning unit's case officer records a consular visit: a local
     case event, audited, never sent to the partner (docs/consuls.md).
@@ -109,7 +111,7 @@ class LocalServiceAsyncStub(LocalServiceStub):
     Login: _aio.UnaryUnaryMultiCallable[_local_pb2.LoginRequest, _local_pb2.LoginResponse]  # type: ignore[assignment]
     """People (docs/permissions.md). Login and enrolment need no session; every other call is
     authorised from the caller's session at one door; the node's machine credential reaches
-    only health, the checkpoint, log verification, delivery lists and the first operator.
+    only health, the code list, the checkpoint, log verification, delivery lists and the first operator.
     """
     Logout: _aio.UnaryUnaryMultiCallable[_local_pb2.LogoutRequest, _local_pb2.LogoutResponse]  # type: ignore[assignment]
     WhoAmI: _aio.UnaryUnaryMultiCallable[_local_pb2.WhoAmIRequest, _local_pb2.WhoAmIResponse]  # type: ignore[assignment]
@@ -134,6 +136,8 @@ class LocalServiceAsyncStub(LocalServiceStub):
     """
     GetAgeing: _aio.UnaryUnaryMultiCallable[_local_pb2.GetAgeingRequest, _local_pb2.GetAgeingResponse]  # type: ignore[assignment]
     """The ageing report's views of open requests and links, now."""
+    GetCodeList: _aio.UnaryUnaryMultiCallable[_local_pb2.GetCodeListRequest, _local_pb2.GetCodeListResponse]  # type: ignore[assignment]
+    """The newest verified code list of the directory, for showing codes by their labels."""
     RecordConsularVisit: _aio.UnaryUnaryMultiCallable[_local_pb2.RecordConsularVisitRequest, _local_pb2.Empty]  # type: ignore[assignment]
     """A consul (own nationals) or the owning unit's case officer records a consular visit: a local
     case event, audited, never sent to the partner (docs/consuls.md).
@@ -269,7 +273,7 @@ class LocalServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_local_pb2.LoginResponse, _abc.Awaitable[_local_pb2.LoginResponse]]:
         """People (docs/permissions.md). Login and enrolment need no session; every other call is
         authorised from the caller's session at one door; the node's machine credential reaches
-        only health, the checkpoint, log verification, delivery lists and the first operator.
+        only health, the code list, the checkpoint, log verification, delivery lists and the first operator.
         """
 
     @_abc_1.abstractmethod
@@ -408,6 +412,14 @@ class LocalServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_local_pb2.GetAgeingResponse, _abc.Awaitable[_local_pb2.GetAgeingResponse]]:
         """The ageing report's views of open requests and links, now."""
+
+    @_abc_1.abstractmethod
+    def GetCodeList(
+        self,
+        request: _local_pb2.GetCodeListRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.GetCodeListResponse, _abc.Awaitable[_local_pb2.GetCodeListResponse]]:
+        """The newest verified code list of the directory, for showing codes by their labels."""
 
     @_abc_1.abstractmethod
     def RecordConsularVisit(

@@ -2,8 +2,9 @@
 through httpx's ASGI transport: an officer opens a case on which a notification and a social
 inquiry request were sent and sees both messages in order with their content, the gate's missing
 conditions and the inquiry's due date; another unit's officer is refused; an unknown link is not
-found; French and Arabic render; the console logs no case content. The worklist links each row
-to its case page."""
+found; French and Arabic render; a code reads as the signed code list labels it in the page's
+language, or by its schema name when the node cannot give the list; the console logs no case
+content. The worklist links each row to its case page."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
+from focalpoint.client import LocalClient
 from focalpoint.console.app import create_app
 from focalpoint.console.config import load_console_config
 from focalpoint.console.i18n import LOCALE_DIR
+from focalpoint.errors import TransportError
 from focalpoint.localnet.people import People
 from focalpoint.localnet.samples import sample_body
 from focalpoint.node.ports import wall_clock_ms
@@ -112,7 +115,9 @@ async def test_the_officer_sees_the_case_its_messages_gate_and_deadlines(desk: D
     assert "<dt>Given names</dt>" in timeline
     assert "<dd><bdi>Arta</bdi></dd>" in timeline
     assert '<bdi lang="en">Found begging at a railway station' in timeline
-    assert "<dd>Presumed trafficked</dd>" in timeline
+    # A code reads as the signed code list labels it, its definition one click away.
+    assert '<details class="code-meaning"><summary>Presumed victim of trafficking' in timeline
+    assert "There are reasonable grounds to believe the child is a victim of trafficking" in timeline
     assert "<dt>Context</dt>" in timeline
 
     gate = section(text, "gate-heading")
@@ -167,8 +172,8 @@ def _translated(lang: str, text: str) -> str:
 @pytest.mark.parametrize(
     ("lang", "direction", "words"),
     [
-        ("fr", "ltr", ("Albanie", "manquante", "Urgent")),
-        ("ar", "rtl", ("ألبانيا", "ناقص", "عاجل")),
+        ("fr", "ltr", ("Albanie", "manquante", "Urgent", "Victime présumée de traite")),
+        ("ar", "rtl", ("ألبانيا", "ناقص", "عاجل", "ضحية مفترضة للاتجار")),
     ],
 )
 async def test_french_and_arabic(desk: Desk, lang: str, direction: str, words: tuple[str, ...]) -> None:
@@ -180,6 +185,35 @@ async def test_french_and_arabic(desk: Desk, lang: str, direction: str, words: t
     for word in (*words, *kinds):
         assert html.escape(word, quote=False) in page.text or word in page.text, word
     assert f"<bdi>{desk.case_ref}</bdi>" in page.text
+
+
+async def test_a_code_reads_as_the_code_list_labels_it_in_french(desk: Desk) -> None:
+    await desk.log_in()
+    await desk.web.get(f"/cases/{desk.link_id}?lang=fr")
+    timeline = section((await desk.web.get(f"/cases/{desk.link_id}")).text, "timeline-heading")
+    status = timeline.split("Victime présumée de traite", 1)
+    assert len(status) == 2, "the French label of IDENTIFICATION_STATUS_PRESUMED_TRAFFICKED"
+    assert status[0].endswith('<details class="code-meaning"><summary>')  # in French: no lang mark
+    meaning = status[1].split("</details>", 1)[0]
+    assert html.escape("Il existe des motifs raisonnables de croire", quote=False) in meaning
+    assert "Ne pas confondre avec :" in meaning
+    # The network's French labels are machine drafts so far: said discreetly.
+    assert '<small class="draft-label">(libellé provisoire)</small>' in meaning
+
+
+async def test_a_node_that_cannot_give_the_code_list_still_shows_the_page(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def unreachable(self: LocalClient) -> object:
+        raise TransportError("the node's local API is not reachable")
+
+    monkeypatch.setattr(LocalClient, "code_list", unreachable)
+    await desk.log_in()
+    page = await desk.web.get(f"/cases/{desk.link_id}")
+    assert page.status_code == 200
+    timeline = section(page.text, "timeline-heading")
+    assert "<dd>Presumed trafficked</dd>" in timeline  # the code's name in the schema, as before
+    assert "code-meaning" not in timeline
 
 
 def test_every_console_string_is_translated_in_french_and_arabic() -> None:

@@ -78,7 +78,7 @@ def test_a_translation_is_marked_and_its_original_is_always_beside_it() -> None:
     assert original.entered
 
 
-def test_codes_dates_times_and_untranslated_labels() -> None:
+def test_codes_dates_times_and_translated_labels() -> None:
     message = messages_pb2.SocialInquiryRequest(
         identification_status=messages_pb2.IDENTIFICATION_STATUS_PRESUMED_TRAFFICKED,
         identified_at_ms=AT_MS,
@@ -87,12 +87,18 @@ def test_codes_dates_times_and_untranslated_labels() -> None:
         topics=[messages_pb2.INQUIRY_TOPIC_FAMILY_SITUATION, messages_pb2.INQUIRY_TOPIC_FAMILY_INVOLVEMENT],
     )
     fields = message_fields(message, CATALOGS.page("fr"))
-    assert labels(fields) == ["Identification status", "Identified at", "Topics", "Response due"]
-    assert all(f.label.lang == "en" for f in fields)  # not translated yet: marked as English
+    assert labels(fields) == [
+        "Statut lors de l’identification",
+        "Identifié le",
+        "Points à examiner",
+        "Réponse attendue le",
+    ]
+    assert all(f.label.lang == "" for f in fields)  # translated: in the page's language
     status, at, topics, due = fields
     assert status.values[0].text == "Presumed trafficked"
     assert "2026" in at.values[0].text
-    assert [v.text for v in topics.values] == ["Family situation", "Family involvement"]
+    # Codes whose names are also field labels share their translation ("Family situation").
+    assert [v.text for v in topics.values] == ["Situation familiale", "Implication de la famille"]
     assert due.values[0].text == "7 décembre 2026"
     partial = message_fields(
         messages_pb2.SocialInquiryRequest(response_due=common_pb2.Date(year=2026)), CATALOGS.page("en")

@@ -84,6 +84,7 @@ EXPECTED: dict[str, tuple[bool, ...]] = {
     "ageing routing": (N, N, N, N, Y, N, N),
     "ageing bilateral": (N, N, N, N, Y, N, N),
     "ageing audit": (N, N, N, N, N, N, Y),
+    "code list": (Y, Y, Y, Y, Y, Y, Y),
 }
 # What a permitted ShowCase serves each actor.
 VIEWS = {"CO own unit": "FULL", "CA own national": "REPATRIATION", "OP": "ROUTING"}
@@ -133,6 +134,7 @@ def _calls(desk: Desk, ref: str, link: str) -> dict[str, Callable[[LocalClient],
         "ageing routing": lambda c: c.get_ageing("routing"),
         "ageing bilateral": lambda c: c.get_ageing("bilateral"),
         "ageing audit": lambda c: c.get_ageing("audit"),
+        "code list": lambda c: c.code_list(),
         "break-glass": lambda c: c.open_break_glass(
             "OWNER_UNREACHABLE", "the owning unit does not answer and the child is at risk tonight", link_id=link
         ),
@@ -194,6 +196,7 @@ def test_the_expected_table_agrees_with_the_code() -> None:
         "list audit": Action.READ_METADATA,
         "restrict": Action.RESTRICT,
         "access review": Action.ACCESS_REVIEW,
+        "code list": Action.CODE_LIST,
         "consular visit": Action.CONSULAR_VISIT,
     }
     for name, action in rows.items():
