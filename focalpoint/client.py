@@ -316,6 +316,11 @@ class LocalClient:
         req = local_pb2.RestrictCaseRequest(link_id=link_id, users=users or [], lift=users is None)
         await self._call(self._stub.RestrictCase, req)
 
+    async def record_consular_visit(self, link_id: str, visit: local_pb2.ConsularVisit) -> None:
+        """Record a consular visit on a case (a consul's own national, or a case of the officer's unit)."""
+        req = local_pb2.RecordConsularVisitRequest(link_id=link_id, visit=visit)
+        await self._call(self._stub.RecordConsularVisit, req)
+
     async def assign_case(self, link_id: str, *, unit: str = "", users: list[str] | None = None) -> None:
         """An operator gives a case to a ``unit``; an officer of that unit names who works it (``users``)."""
         req = local_pb2.AssignCaseRequest(link_id=link_id, unit=unit, users=users or [])

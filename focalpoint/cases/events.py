@@ -202,4 +202,6 @@ class Event:
     in_reply_to: bytes = b""
     actor: str = ""  # local user id who prepared it (empty for a partner's message)
     facts: Facts = dataclasses.field(default_factory=Facts)
-    attachment: bytes = b""  # a local draft's serialized body, waiting for its approver; never sent
+    # A local event's record, never sent: a draft's serialized body waiting for its approver, or a
+    # consular visit's serialized ConsularVisit (focalpoint.cases.consular).
+    attachment: bytes = b""

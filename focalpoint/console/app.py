@@ -25,6 +25,8 @@ Routes:
 - ``GET /cases/{link_id}``: one case link in the view the node serves the caller (summary, the
   return gate, deadlines, flags and side states, the timeline with each message's content, its
   codes labelled from the network code list the node's directory carries: ``codes.CodeBook``);
+- ``POST /cases/{link_id}/consular-visit``: a consul (or an officer of the owning unit) records a
+  consular visit from the case page's form (coded only; kept at the node, never sent);
 - ``GET /nationals``: a consular officer's list of their own nationals' cases (the node decides
   which: docs/consuls.md §2), each linking to its case page in the REPATRIATION view;
 - ``GET /static/…``: the stylesheet;
@@ -44,7 +46,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +102,8 @@ from focalpoint.console.security import (
     security_headers,
 )
 from focalpoint.console.views import Cursor, home_view, parse_cursor, worklist_rows
+from focalpoint.console.visits import FIELDS as VISIT_FIELDS
+from focalpoint.console.visits import may_record, read_visit_form, visit_form, visit_section
 from focalpoint.errors import (
     FocalpointError,
     NotFound,
@@ -701,10 +705,12 @@ async def _render_case(
     notice: str = "",
     failure: str = "",
     status: int = 200,
+    visit: _VisitPost | None = None,
 ) -> Response:
     async with console.client(session) as client:
         user = await client.whoami()
         shown = await client.show_case(link_id, content=True)
+        visits = _visits_part(console, request, session, user, shown, visit)
         deadlines = await client.case_deadlines(link_id) if serves_deadlines(shown.view) else None
         codes = await console.codes.load(client)  # None when the node cannot give it: schema names
     view = case_page_view(shown, deadlines, console.language(request), codes)
@@ -719,6 +725,7 @@ async def _render_case(
         failure=failure,
         csrf=csrf_token(console.secret, _SESSION_PURPOSE, session),
         may_write="case_officer" in user.roles and shown.view == "FULL" and not shown.link.closed,
+        **visits,
     )
 
 
@@ -1105,6 +1112,91 @@ async def access_review(request: Request) -> Response:
     )
 
 
+# --- consular visits on the case page (docs/consuls.md): the list, and the form that records one ---
+
+VISIT_RECORDED = N_("The consular visit was recorded. It stays at this node: it is not sent to the partner State.")
+VISIT_INVALID = N_("The visit was not recorded: correct the fields marked below.")
+VISIT_CLOSED = N_("This case is closed: a consular visit can no longer be recorded on it.")
+VISIT_REFUSED = N_("The node did not record the visit. Check the fields and try again.")
+VISIT_NOT_YOURS = "recording a consular visit is for the consul of an own national or the owning unit's officers"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class _VisitPost:
+    """A consular-visit form the node did not record: what was posted, each field's problem, and why."""
+
+    posted: Mapping[str, Sequence[str]]
+    errors: Mapping[str, str]
+    failure: str
+
+
+def _visits_part(
+    console: Console,
+    request: Request,
+    session: str,
+    user: local_pb2.UserInfo,
+    shown: local_pb2.ShowCaseResponse,
+    visit: _VisitPost | None,
+) -> dict[str, Any]:
+    """What the case page's consular-visit section shows (templates/consular_visits.html): the
+    visits the node served and, for a reader who may record one, the form (``visit``: as posted,
+    with its problems). A form posted by a reader who may not record is the 403 page: nothing of
+    it is judged for them."""
+    if visit is not None and not may_record(shown, user):
+        raise PermissionDenied(VISIT_NOT_YOURS)
+    lang = console.language(request)
+    csrf = csrf_token(console.secret, _SESSION_PURPOSE, session)
+    form = visit_form(
+        shown.link.link_id,
+        csrf,
+        lang,
+        now_ms=_now_ms(),
+        posted=visit.posted if visit else None,
+        errors=visit.errors if visit else None,
+    )
+    recorded = request.method == "GET" and request.query_params.get("visit") == "recorded"
+    return {
+        "visits": visit_section(shown, user, form, lang),
+        "visit_notice": VISIT_RECORDED if recorded else "",
+        "visit_failure": visit.failure if visit else "",
+    }
+
+
+async def record_consular_visit(request: Request) -> Response:
+    """Record a consular visit on the case (the node decides who may, and judges it again); then
+    back to the case page with a notice (PRG), or the case page again with every problem beside
+    its field."""
+    console: Console = request.app.state.console
+    session = console.session_of(request)
+    form = await request.form(max_files=0, max_fields=40, max_part_size=4096)
+    if not csrf_valid(console.secret, _SESSION_PURPOSE, session, _text(form.get("csrf"))):
+        log().info("console_form_refused", route="record_consular_visit", why="csrf")
+        return console.error(request, 403)
+    link_id = check_link_id(request.path_params["link_id"])
+    posted = {name: [v for v in form.getlist(name) if isinstance(v, str)] for name in VISIT_FIELDS}
+    visit, errors = read_visit_form(posted, now_ms=_now_ms())
+    failure, status = (VISIT_INVALID, 400) if errors else ("", 200)
+    if not errors:
+        async with console.client(session) as client:
+            try:
+                await client.record_consular_visit(link_id, visit)
+            except PreconditionFailed:
+                failure, status = VISIT_CLOSED, 409
+            except UsageError:
+                failure, status = VISIT_REFUSED, 400
+    if not failure:
+        log().info("console_consular_visit_recorded")
+        return RedirectResponse(f"/cases/{link_id}?visit=recorded#visits-heading", status_code=303)
+    log().info("console_consular_visit_refused", status=status)
+    return await _render_case(
+        console, request, session, link_id, status=status, visit=_VisitPost(posted, errors, failure)
+    )
+
+
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -1253,6 +1345,7 @@ def create_app(config: ConsoleConfig, *, secret: bytes | None = None) -> ASGIApp
             Route("/cases/{link_id}/drafts/{draft_id}/approve", approve_draft, methods=["POST"]),
             Route("/approvals", approvals, methods=["GET"]),
             Route("/nationals", nationals, methods=["GET"]),
+            Route("/cases/{link_id}/consular-visit", record_consular_visit, methods=["POST"]),
             Route("/indicators", indicators, methods=["GET"]),
             Route("/ageing-audit", ageing_audit, methods=["GET"]),
             Route("/audit", audit_log, methods=["GET"]),

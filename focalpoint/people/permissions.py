@@ -91,6 +91,7 @@ class Action(StrEnum):
     APPROVE_OVERRIDE = "approve a return-gate override"
     READ_FULL = "read the case (FULL)"
     READ_REPATRIATION = "read the case (REPATRIATION)"
+    CONSULAR_VISIT = "record a consular visit and the travel document's progress (kept locally)"
     READ_ROUTING = "read the case (ROUTING); assign"
     EXPORT = "export the case's evidence file"
     RESTRICT = "restrict a case to named officers"
@@ -128,6 +129,7 @@ PERMISSIONS: dict[Action, dict[Role, Rule]] = {
     Action.APPROVE_OVERRIDE: _row(co=OWN),
     Action.READ_FULL: _row(co=OWN_BG, op=BG),
     Action.READ_REPATRIATION: _row(co=OWN, ca=NAT),
+    Action.CONSULAR_VISIT: _row(co=OWN, ca=NAT),
     Action.READ_ROUTING: _row(co=OWN, op=ANY),
     Action.EXPORT: _row(co=OWN, au=ANY),
     Action.RESTRICT: _row(co=OWN),

@@ -47,6 +47,7 @@ from focalpoint.node.outbox import Submitted
 from focalpoint.node.ports import Clock
 from focalpoint.node.reports import Reports
 from focalpoint.node.summaries import Summaries
+from focalpoint.node.visits import ConsularVisits, RecordedVisit
 from focalpoint.people import permissions
 from focalpoint.people.permissions import Action, View
 from focalpoint.people.roles import Account, Grant, Role
@@ -148,6 +149,14 @@ _PAGE = 200
 _CONSUL_SCAN = 100_000  # links read for one page of a consul's list at most
 
 
+# The views that hold a link's consular visits (coded only: no free text in either).
+_VISIT_VIEWS = frozenset({View.FULL, View.REPATRIATION})
+
+
+def _visit(v: RecordedVisit) -> local_pb2.RecordedConsularVisit:
+    return local_pb2.RecordedConsularVisit(visit=v.visit, recorded_by=v.recorded_by, recorded_at_ms=v.recorded_at_ms)
+
+
 def _limit(limit: int) -> int:
     return min(limit or 50, _MAX_LIST)
 
@@ -172,6 +181,7 @@ class CaseApi:
         self._door = door
         self._cipher = cipher
         self._summaries = Summaries(work=work, store=store, clock_ms=clock_ms)
+        self._visits = ConsularVisits(work=work, store=store.cases, clock_ms=clock_ms)
 
     async def open_case(self, request: local_pb2.OpenCaseRequest, caller: Caller) -> local_pb2.OpenCaseResponse:
         if not NODE_ID.match(request.partner_node):
@@ -346,6 +356,7 @@ class CaseApi:
         full = view is View.FULL
         drafts = await self._desk.drafts(link.link_id) if full else []
         bodies = await self._bodies(link, [e.message_id for e in entries]) if request.content else {}
+        visits = await self._visits.of_link(link) if view in _VISIT_VIEWS else []
         now = self._clock()
         await self._door.served(caller, link)  # the READ event is committed before the timeline leaves
         response = local_pb2.ShowCaseResponse(
@@ -368,6 +379,7 @@ class CaseApi:
             side_states=beside if view in (View.FULL, View.REPATRIATION) else [],
             view=view.value,
             purpose=caller.decision.purpose.value,
+            consular_visits=[_visit(v) for v in visits],
         )
         if full:
             response.send_defaults.CopyFrom(_send_defaults(self._work.send_defaults(link), entries, bodies))
@@ -379,6 +391,14 @@ class CaseApi:
                 for c in CONDITIONS
             )
         return response
+
+    async def record_consular_visit(self, request: local_pb2.RecordConsularVisitRequest, caller: Caller) -> None:
+        """Keep a consular visit on the link the door admitted the caller to (docs/consuls.md)."""
+        link = caller.link
+        assert link is not None
+        if not request.HasField("visit"):
+            raise UsageError("visit: give the visit (its day, place, the travel document's progress, …)")
+        await self._visits.record(link, request.visit, actor=caller.actor)
 
     async def case_deadlines(self, caller: Caller) -> local_pb2.CaseDeadlinesResponse:
         """The link's requests with their deadlines and its guardian deadline: times, kinds and

@@ -87,6 +87,12 @@ async def _approve_link(self: LocalServicer, request: local_pb2.ApproveDraftRequ
     return await self._cases.find(request.link_id, "", "")
 
 
+async def _visit_link(self: LocalServicer, request: local_pb2.RecordConsularVisitRequest) -> LinkRow | None:
+    if not request.link_id:
+        raise UsageError("link_id is required")
+    return await self._cases.find(request.link_id, "", "")
+
+
 class LocalServicer(PeopleApi, local_pb2_grpc.LocalServiceServicer):
     def __init__(
         self,
@@ -472,3 +478,10 @@ class LocalServicer(PeopleApi, local_pb2_grpc.LocalServiceServicer):
         self, request: local_pb2.ListRequest, context: Context, caller: Caller
     ) -> local_pb2.ListParkedResponse:
         return await self._cases.list_parked(request)
+
+    @guarded(Action.CONSULAR_VISIT, about=_visit_link)
+    async def RecordConsularVisit(
+        self, request: local_pb2.RecordConsularVisitRequest, context: Context, caller: Caller
+    ) -> local_pb2.Empty:
+        await self._cases.record_consular_visit(request, caller)
+        return local_pb2.Empty()

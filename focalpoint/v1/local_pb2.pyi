@@ -5,6 +5,7 @@ The local API a node offers its own users (CLI, later the web console)."""
 
 from collections import abc as _abc
 from focalpoint.v1 import audit_pb2 as _audit_pb2
+from focalpoint.v1 import common_pb2 as _common_pb2
 from focalpoint.v1 import messages_pb2 as _messages_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -76,6 +77,92 @@ DIRECTION_UNSPECIFIED: Direction.ValueType  # 0
 DIRECTION_INBOX: Direction.ValueType  # 1
 DIRECTION_OUTBOX: Direction.ValueType  # 2
 Global___Direction: _TypeAlias = Direction  # noqa: Y015
+
+class _ConsularVisitPlace:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ConsularVisitPlaceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ConsularVisitPlace.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CONSULAR_VISIT_PLACE_UNSPECIFIED: _ConsularVisitPlace.ValueType  # 0
+    CONSULAR_VISIT_PLACE_SHELTER: _ConsularVisitPlace.ValueType  # 1
+    CONSULAR_VISIT_PLACE_FOSTER_FAMILY: _ConsularVisitPlace.ValueType  # 2
+    CONSULAR_VISIT_PLACE_RESIDENTIAL_CARE: _ConsularVisitPlace.ValueType  # 3
+    CONSULAR_VISIT_PLACE_DETENTION: _ConsularVisitPlace.ValueType  # 4
+    CONSULAR_VISIT_PLACE_HOSPITAL: _ConsularVisitPlace.ValueType  # 5
+    CONSULAR_VISIT_PLACE_CONSULATE: _ConsularVisitPlace.ValueType  # 6
+    CONSULAR_VISIT_PLACE_OTHER: _ConsularVisitPlace.ValueType  # 7
+
+class ConsularVisitPlace(_ConsularVisitPlace, metaclass=_ConsularVisitPlaceEnumTypeWrapper):
+    """--- Consular visits (docs/consuls.md): a consul's record of a visit to their national ---------
+    Kept at this node as a local case event, sealed like every case event; never sent to the
+    partner. Coded only: the REPATRIATION view a consul reads holds no free text. The console
+    labels the codes through its catalogs (they are local, not on the wire).
+
+    Where the consul saw (or asked to see) the child.
+    """
+
+CONSULAR_VISIT_PLACE_UNSPECIFIED: ConsularVisitPlace.ValueType  # 0
+CONSULAR_VISIT_PLACE_SHELTER: ConsularVisitPlace.ValueType  # 1
+CONSULAR_VISIT_PLACE_FOSTER_FAMILY: ConsularVisitPlace.ValueType  # 2
+CONSULAR_VISIT_PLACE_RESIDENTIAL_CARE: ConsularVisitPlace.ValueType  # 3
+CONSULAR_VISIT_PLACE_DETENTION: ConsularVisitPlace.ValueType  # 4
+CONSULAR_VISIT_PLACE_HOSPITAL: ConsularVisitPlace.ValueType  # 5
+CONSULAR_VISIT_PLACE_CONSULATE: ConsularVisitPlace.ValueType  # 6
+CONSULAR_VISIT_PLACE_OTHER: ConsularVisitPlace.ValueType  # 7
+Global___ConsularVisitPlace: _TypeAlias = ConsularVisitPlace  # noqa: Y015
+
+class _TravelDocumentProgress:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TravelDocumentProgressEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TravelDocumentProgress.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TRAVEL_DOCUMENT_PROGRESS_UNSPECIFIED: _TravelDocumentProgress.ValueType  # 0
+    TRAVEL_DOCUMENT_PROGRESS_NOT_STARTED: _TravelDocumentProgress.ValueType  # 1
+    TRAVEL_DOCUMENT_PROGRESS_IDENTITY_BEING_VERIFIED: _TravelDocumentProgress.ValueType  # 2
+    TRAVEL_DOCUMENT_PROGRESS_APPLIED: _TravelDocumentProgress.ValueType  # 3
+    TRAVEL_DOCUMENT_PROGRESS_ISSUED: _TravelDocumentProgress.ValueType  # 4
+    TRAVEL_DOCUMENT_PROGRESS_REFUSED: _TravelDocumentProgress.ValueType  # 5
+    TRAVEL_DOCUMENT_PROGRESS_NOT_NEEDED: _TravelDocumentProgress.ValueType  # 6
+
+class TravelDocumentProgress(_TravelDocumentProgress, metaclass=_TravelDocumentProgressEnumTypeWrapper):
+    """How far the child's travel document has got, as the consul found it."""
+
+TRAVEL_DOCUMENT_PROGRESS_UNSPECIFIED: TravelDocumentProgress.ValueType  # 0
+TRAVEL_DOCUMENT_PROGRESS_NOT_STARTED: TravelDocumentProgress.ValueType  # 1
+TRAVEL_DOCUMENT_PROGRESS_IDENTITY_BEING_VERIFIED: TravelDocumentProgress.ValueType  # 2
+TRAVEL_DOCUMENT_PROGRESS_APPLIED: TravelDocumentProgress.ValueType  # 3
+TRAVEL_DOCUMENT_PROGRESS_ISSUED: TravelDocumentProgress.ValueType  # 4
+TRAVEL_DOCUMENT_PROGRESS_REFUSED: TravelDocumentProgress.ValueType  # 5
+TRAVEL_DOCUMENT_PROGRESS_NOT_NEEDED: TravelDocumentProgress.ValueType  # 6
+Global___TravelDocumentProgress: _TypeAlias = TravelDocumentProgress  # noqa: Y015
+
+class _ConsularConcern:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ConsularConcernEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ConsularConcern.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CONSULAR_CONCERN_UNSPECIFIED: _ConsularConcern.ValueType  # 0
+    CONSULAR_CONCERN_HEALTH: _ConsularConcern.ValueType  # 1
+    CONSULAR_CONCERN_SAFETY: _ConsularConcern.ValueType  # 2
+    CONSULAR_CONCERN_DETENTION_CONDITIONS: _ConsularConcern.ValueType  # 3
+    CONSULAR_CONCERN_WISHES_ABOUT_RETURN: _ConsularConcern.ValueType  # 4
+    CONSULAR_CONCERN_DOCUMENTS: _ConsularConcern.ValueType  # 5
+    CONSULAR_CONCERN_NONE: _ConsularConcern.ValueType  # 6
+
+class ConsularConcern(_ConsularConcern, metaclass=_ConsularConcernEnumTypeWrapper):
+    """What the consul raised with the case officer after the visit; NONE stands alone."""
+
+CONSULAR_CONCERN_UNSPECIFIED: ConsularConcern.ValueType  # 0
+CONSULAR_CONCERN_HEALTH: ConsularConcern.ValueType  # 1
+CONSULAR_CONCERN_SAFETY: ConsularConcern.ValueType  # 2
+CONSULAR_CONCERN_DETENTION_CONDITIONS: ConsularConcern.ValueType  # 3
+CONSULAR_CONCERN_WISHES_ABOUT_RETURN: ConsularConcern.ValueType  # 4
+CONSULAR_CONCERN_DOCUMENTS: ConsularConcern.ValueType  # 5
+CONSULAR_CONCERN_NONE: ConsularConcern.ValueType  # 6
+Global___ConsularConcern: _TypeAlias = ConsularConcern  # noqa: Y015
 
 @_typing.final
 class SubmitRequest(_message.Message):
@@ -1183,6 +1270,7 @@ class ShowCaseResponse(_message.Message):
     VIEW_FIELD_NUMBER: _builtins.int
     PURPOSE_FIELD_NUMBER: _builtins.int
     SEND_DEFAULTS_FIELD_NUMBER: _builtins.int
+    CONSULAR_VISITS_FIELD_NUMBER: _builtins.int
     view: _builtins.str
     """The view the caller was served (docs/permissions.md) and why (the READ event's purpose)."""
     purpose: _builtins.str
@@ -1204,6 +1292,10 @@ class ShowCaseResponse(_message.Message):
 
     @_builtins.property
     def send_defaults(self) -> Global___SendDefaults: ...
+    @_builtins.property
+    def consular_visits(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecordedConsularVisit]:
+        """The link's consular visits, newest first (FULL and REPATRIATION views; empty in the others)."""
+
     def __init__(
         self,
         *,
@@ -1215,10 +1307,11 @@ class ShowCaseResponse(_message.Message):
         view: _builtins.str = ...,
         purpose: _builtins.str = ...,
         send_defaults: Global___SendDefaults | None = ...,
+        consular_visits: _abc.Iterable[Global___RecordedConsularVisit] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["link", b"link", "send_defaults", b"send_defaults"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["drafts", b"drafts", "gate", b"gate", "link", b"link", "purpose", b"purpose", "send_defaults", b"send_defaults", "side_states", b"side_states", "timeline", b"timeline", "view", b"view"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consular_visits", b"consular_visits", "drafts", b"drafts", "gate", b"gate", "link", b"link", "purpose", b"purpose", "send_defaults", b"send_defaults", "side_states", b"side_states", "timeline", b"timeline", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2192,3 +2285,111 @@ class GetCodeListResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetCodeListResponse: _TypeAlias = GetCodeListResponse  # noqa: Y015
+
+@_typing.final
+class ConsularVisit(_message.Message):
+    """One consular visit (every field is checked by focalpoint.cases.consular.visit_problems)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VISITED_ON_FIELD_NUMBER: _builtins.int
+    PLACE_FIELD_NUMBER: _builtins.int
+    CHILD_SEEN_FIELD_NUMBER: _builtins.int
+    INTERPRETER_USED_FIELD_NUMBER: _builtins.int
+    TRAVEL_DOCUMENT_FIELD_NUMBER: _builtins.int
+    NEXT_VISIT_ON_FIELD_NUMBER: _builtins.int
+    CONCERNS_FIELD_NUMBER: _builtins.int
+    place: Global___ConsularVisitPlace.ValueType
+    child_seen: _builtins.bool
+    """Both must be answered (yes or no)."""
+    interpreter_used: _builtins.bool
+    travel_document: Global___TravelDocumentProgress.ValueType
+    @_builtins.property
+    def visited_on(self) -> _common_pb2.Date:
+        """The day of the visit: a real date, not in the future."""
+
+    @_builtins.property
+    def next_visit_on(self) -> _common_pb2.Date:
+        """Optional: the next visit planned, after this one and within a year of today."""
+
+    @_builtins.property
+    def concerns(self) -> _containers.RepeatedScalarFieldContainer[Global___ConsularConcern.ValueType]:
+        """At least one, no repeats; NONE alone."""
+
+    def __init__(
+        self,
+        *,
+        visited_on: _common_pb2.Date | None = ...,
+        place: Global___ConsularVisitPlace.ValueType = ...,
+        child_seen: _builtins.bool | None = ...,
+        interpreter_used: _builtins.bool | None = ...,
+        travel_document: Global___TravelDocumentProgress.ValueType = ...,
+        next_visit_on: _common_pb2.Date | None = ...,
+        concerns: _abc.Iterable[Global___ConsularConcern.ValueType] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_child_seen", b"_child_seen", "_interpreter_used", b"_interpreter_used", "child_seen", b"child_seen", "interpreter_used", b"interpreter_used", "next_visit_on", b"next_visit_on", "visited_on", b"visited_on"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_child_seen", b"_child_seen", "_interpreter_used", b"_interpreter_used", "child_seen", b"child_seen", "concerns", b"concerns", "interpreter_used", b"interpreter_used", "next_visit_on", b"next_visit_on", "place", b"place", "travel_document", b"travel_document", "visited_on", b"visited_on"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__child_seen: _TypeAlias = _typing.Literal["child_seen"]  # noqa: Y015
+    _WhichOneofArgType__child_seen: _TypeAlias = _typing.Literal["_child_seen", b"_child_seen"]  # noqa: Y015
+    _WhichOneofReturnType__interpreter_used: _TypeAlias = _typing.Literal["interpreter_used"]  # noqa: Y015
+    _WhichOneofArgType__interpreter_used: _TypeAlias = _typing.Literal["_interpreter_used", b"_interpreter_used"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__child_seen) -> _WhichOneofReturnType__child_seen | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__interpreter_used) -> _WhichOneofReturnType__interpreter_used | None: ...
+
+Global___ConsularVisit: _TypeAlias = ConsularVisit  # noqa: Y015
+
+@_typing.final
+class RecordConsularVisitRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINK_ID_FIELD_NUMBER: _builtins.int
+    VISIT_FIELD_NUMBER: _builtins.int
+    link_id: _builtins.str
+    @_builtins.property
+    def visit(self) -> Global___ConsularVisit: ...
+    def __init__(
+        self,
+        *,
+        link_id: _builtins.str = ...,
+        visit: Global___ConsularVisit | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["visit", b"visit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["link_id", b"link_id", "visit", b"visit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordConsularVisitRequest: _TypeAlias = RecordConsularVisitRequest  # noqa: Y015
+
+@_typing.final
+class RecordedConsularVisit(_message.Message):
+    """A visit as ShowCase serves it (FULL and REPATRIATION views), with who recorded it and when."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VISIT_FIELD_NUMBER: _builtins.int
+    RECORDED_BY_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_MS_FIELD_NUMBER: _builtins.int
+    recorded_by: _builtins.str
+    """The local user id of the consul (or case officer) who recorded it."""
+    recorded_at_ms: _builtins.int
+    @_builtins.property
+    def visit(self) -> Global___ConsularVisit: ...
+    def __init__(
+        self,
+        *,
+        visit: Global___ConsularVisit | None = ...,
+        recorded_by: _builtins.str = ...,
+        recorded_at_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["visit", b"visit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["recorded_at_ms", b"recorded_at_ms", "recorded_by", b"recorded_by", "visit", b"visit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordedConsularVisit: _TypeAlias = RecordedConsularVisit  # noqa: Y015

@@ -225,6 +225,11 @@ class LocalServiceStub:
                 request_serializer=focalpoint_dot_v1_dot_local__pb2.GetCodeListRequest.SerializeToString,
                 response_deserializer=focalpoint_dot_v1_dot_local__pb2.GetCodeListResponse.FromString,
                 _registered_method=True)
+        self.RecordConsularVisit = channel.unary_unary(
+                '/focalpoint.v1.LocalService/RecordConsularVisit',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.RecordConsularVisitRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.Empty.FromString,
+                _registered_method=True)
 
 
 class LocalServiceServicer:
@@ -467,6 +472,14 @@ class LocalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordConsularVisit(self, request, context):
+        """A consul (own nationals) or the owning unit's case officer records a consular visit: a local
+        case event, audited, never sent to the partner (docs/consuls.md).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LocalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -659,6 +672,11 @@ def add_LocalServiceServicer_to_server(servicer, server):
                     servicer.GetCodeList,
                     request_deserializer=focalpoint_dot_v1_dot_local__pb2.GetCodeListRequest.FromString,
                     response_serializer=focalpoint_dot_v1_dot_local__pb2.GetCodeListResponse.SerializeToString,
+            ),
+            'RecordConsularVisit': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordConsularVisit,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.RecordConsularVisitRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.Empty.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1687,6 +1705,33 @@ class LocalService:
             '/focalpoint.v1.LocalService/GetCodeList',
             focalpoint_dot_v1_dot_local__pb2.GetCodeListRequest.SerializeToString,
             focalpoint_dot_v1_dot_local__pb2.GetCodeListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordConsularVisit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/RecordConsularVisit',
+            focalpoint_dot_v1_dot_local__pb2.RecordConsularVisitRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

@@ -81,6 +81,10 @@ class LocalServiceStub:
     """The ageing report's views of open requests and links, now."""
     GetCodeList: _grpc.UnaryUnaryMultiCallable[_local_pb2.GetCodeListRequest, _local_pb2.GetCodeListResponse]
     """The newest verified code list of the directory, for showing codes by their labels."""
+    RecordConsularVisit: _grpc.UnaryUnaryMultiCallable[_local_pb2.RecordConsularVisitRequest, _local_pb2.Empty]
+    """A consul (own nationals) or the owning unit's case officer records a consular visit: a local
+    case event, audited, never sent to the partner (docs/consuls.md).
+    """
 
 @_typing.type_check_only
 class LocalServiceAsyncStub(LocalServiceStub):
@@ -134,6 +138,10 @@ class LocalServiceAsyncStub(LocalServiceStub):
     """The ageing report's views of open requests and links, now."""
     GetCodeList: _aio.UnaryUnaryMultiCallable[_local_pb2.GetCodeListRequest, _local_pb2.GetCodeListResponse]  # type: ignore[assignment]
     """The newest verified code list of the directory, for showing codes by their labels."""
+    RecordConsularVisit: _aio.UnaryUnaryMultiCallable[_local_pb2.RecordConsularVisitRequest, _local_pb2.Empty]  # type: ignore[assignment]
+    """A consul (own nationals) or the owning unit's case officer records a consular visit: a local
+    case event, audited, never sent to the partner (docs/consuls.md).
+    """
 
 class LocalServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -412,5 +420,15 @@ class LocalServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_local_pb2.GetCodeListResponse, _abc.Awaitable[_local_pb2.GetCodeListResponse]]:
         """The newest verified code list of the directory, for showing codes by their labels."""
+
+    @_abc_1.abstractmethod
+    def RecordConsularVisit(
+        self,
+        request: _local_pb2.RecordConsularVisitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.Empty, _abc.Awaitable[_local_pb2.Empty]]:
+        """A consul (own nationals) or the owning unit's case officer records a consular visit: a local
+        case event, audited, never sent to the partner (docs/consuls.md).
+        """
 
 def add_LocalServiceServicer_to_server(servicer: LocalServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

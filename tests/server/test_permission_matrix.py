@@ -22,6 +22,7 @@ from focalpoint.people.roles import Grant, Role
 from focalpoint.server.node import Node
 from focalpoint.v1 import audit_pb2, local_pb2
 from tests.server.test_cases_api import AL, GR, UNITS, Desk, _acknowledged, _events
+from tests.server.test_consular_visits import visit as consular_visit
 
 Kind = audit_pb2.AuditEventKind
 
@@ -71,6 +72,7 @@ EXPECTED: dict[str, tuple[bool, ...]] = {
     "alert detention": (Y, N, N, N, Y, N, N),
     "approve": (Y, N, N, N, N, N, N),
     "show case": (Y, N, Y, N, Y, N, N),
+    "consular visit": (Y, N, Y, N, N, N, N),  # recorded locally, never sent
     "assign officers": (Y, N, N, N, Y, N, N),
     "export": (Y, N, N, N, N, N, Y),
     "restrict": (Y, N, N, N, N, N, N),
@@ -121,6 +123,7 @@ def _calls(desk: Desk, ref: str, link: str) -> dict[str, Callable[[LocalClient],
         "alert detention": lambda c: c.send_case(link, body=desk.body("protection_alert", ref, _detained)),
         "approve": lambda c: c.approve_draft(link, "00" * 16),
         "show case": lambda c: c.show_case(link, content=True),
+        "consular visit": lambda c: c.record_consular_visit(link, consular_visit()),
         "assign officers": lambda c: c.assign_case(link, users=["co.own"]),
         "export": lambda c: c.export_case(ref, written_request="REQ-2026-17"),
         "restrict": lambda c: c.restrict_case(link, None),
@@ -194,6 +197,7 @@ def test_the_expected_table_agrees_with_the_code() -> None:
         "restrict": Action.RESTRICT,
         "access review": Action.ACCESS_REVIEW,
         "code list": Action.CODE_LIST,
+        "consular visit": Action.CONSULAR_VISIT,
     }
     for name, action in rows.items():
         rules = PERMISSIONS[action]
