@@ -571,7 +571,9 @@ def _field_prefix(path: str, shown: Mapping[str, Widget], lang: PageLanguage, te
     widget = shown.get(path)
     if widget is None:
         return text
-    return Text(f"{widget.label.text}: {text.text}", text.lang or widget.label.lang)
+    label = widget.label.text
+    joined = f"{label} {text.text}" if label.endswith(("?", "؟")) else f"{label}: {text.text}"
+    return Text(joined, text.lang or widget.label.lang)
 
 
 def prefill(body: messages_pb2.Body, prefix: str = "") -> dict[str, str]:
