@@ -17,6 +17,8 @@ Routes:
   unit owns yet, each given to a unit by a plain form (ROUTING view: no names, no content);
 - ``GET /deadlines``: an operator's deadline dashboard (the ageing report's routing and
   bilateral views, with a bar chart of open requests by age);
+- ``GET /health``, ``POST /health/check``: an operator's view of partners' reachability and
+  clocks, this node's problems and the directory's health (the check pings every partner now);
 - ``GET /indicators?period=2026|2026Q3``, ``GET /ageing-audit``, ``GET /audit``: an auditor's
   national indicators of an ended period (suppressed, with method statements and charts), the
   ageing report's audit view, and the audit log's verification with its latest checkpoint;
@@ -25,6 +27,12 @@ Routes:
 - ``GET /cases/{link_id}``: one case link in the view the node serves the caller (summary, the
   return gate, deadlines, flags and side states, the timeline with each message's content, its
   codes labelled from the network code list the node's directory carries: ``codes.CodeBook``);
+- ``GET /cases/{link_id}/messages``, ``GET|POST /cases/{link_id}/messages/{kind}``: a case
+  officer's choice of kind and the structured form of that kind (``forms``; ``?ref=`` the message
+  an amendment, withdrawal or reminder is about, ``?reply_to=`` the one it answers), checked whole
+  and sent, or kept as a draft for a second person;
+- ``GET /approvals``, ``POST /cases/{link_id}/drafts/{draft_id}/approve``: the unit's drafts
+  another officer prepared, and their approval;
 - ``POST /cases/{link_id}/consular-visit``: a consul (or an officer of the owning unit) records a
   consular visit from the case page's form (coded only; kept at the node, never sent);
 - ``GET /nationals``: a consular officer's list of their own nationals' cases (the node decides
