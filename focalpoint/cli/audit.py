@@ -24,6 +24,7 @@ Kind = audit_pb2.AuditEventKind
 
 
 @click.group()
+@click.version_option(package_name="focalpoint", prog_name="focalpoint")
 def audit() -> None:
     """The tamper-evident audit log (docs/auditors.md)."""
 

@@ -12,6 +12,7 @@ __all__ = ["bench"]
 
 
 @click.group()
+@click.version_option(package_name="focalpoint", prog_name="focalpoint")
 def bench() -> None:
     """Benchmarks: our path and its raw baseline side by side, as ratios."""
 

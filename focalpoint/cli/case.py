@@ -26,6 +26,7 @@ __all__ = ["case", "load_form"]
 
 
 @click.group()
+@click.version_option(package_name="focalpoint", prog_name="focalpoint")
 def case() -> None:
     """Cases: forms to fill in and check, and links worked through a running node."""
 

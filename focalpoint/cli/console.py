@@ -11,6 +11,7 @@ __all__ = ["console"]
 
 
 @click.group()
+@click.version_option(package_name="focalpoint", prog_name="focalpoint")
 def console() -> None:
     """The web console where officials work in a browser."""
 

@@ -56,6 +56,7 @@ _pass_opt = click.option("--passphrase-env", default=None, help="Environment var
 
 
 @click.group()
+@click.version_option(package_name="focalpoint", prog_name="focalpoint")
 def directory() -> None:
     """The signed directory of focal points: keys, proposals, signatures, publishing, inspection."""
 

@@ -19,6 +19,7 @@ __all__ = ["message"]
 
 
 @click.group()
+@click.version_option(package_name="focalpoint", prog_name="focalpoint")
 def message() -> None:
     """Send and read messages through a running node's local API."""
 

@@ -25,6 +25,7 @@ __all__ = ["ageing_rows", "report"]
 
 
 @click.group()
+@click.version_option(package_name="focalpoint", prog_name="focalpoint")
 def report() -> None:
     """Indicators computed from this node's own case events (docs/indicators.md)."""
 

@@ -242,6 +242,7 @@ SESSION_COMMANDS = (login, logout, whoami)
 
 
 @click.group()
+@click.version_option(package_name="focalpoint", prog_name="focalpoint")
 def user() -> None:
     """Accounts: add, enrol, list, change roles, disable, reset a second factor (operators)."""
 
