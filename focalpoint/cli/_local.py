@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
+import structlog
 
 from focalpoint.cli._session import StoredSession, read_session, session_path
 from focalpoint.errors import Unauthenticated, UsageError
+from focalpoint.log import is_json
 
 if TYPE_CHECKING:
     from focalpoint.client import LocalClient
@@ -128,8 +130,13 @@ def hex_id(value: str, what: str) -> bytes:
 def fail(message: str, code: int, *, one_per_line: bool = False) -> None:
     """One line on stderr, whatever the message contained (protobuf errors carry newlines); with
     ``one_per_line``, one ``focalpoint: error:`` line per line of the message (a ConfigError
-    lists every problem of a file, one per line)."""
+    lists every problem of a file, one per line). When the log is JSON (``focalpoint.log.is_json``),
+    each is a ``command_failed`` JSON event instead, so that a JSON log stays JSON to its last line."""
     for problem in message.splitlines() if one_per_line else [message]:
-        if problem.strip():
+        if not problem.strip():
+            continue
+        if is_json():  # the node's log is JSON: its errors too, one event per problem
+            structlog.get_logger("focalpoint").error("command_failed", error=" ".join(problem.split()), exit_code=code)
+        else:
             click.echo("focalpoint: error: " + " ".join(problem.split()), err=True)
     sys.exit(code)

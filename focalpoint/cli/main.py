@@ -26,12 +26,13 @@ from focalpoint.cli.node import node
 from focalpoint.cli.report import report
 from focalpoint.cli.user import SESSION_COMMANDS, user
 from focalpoint.errors import ConfigError, FocalpointError, UsageError
+from focalpoint.log import LOG_FORMAT_ENV, configure_logging
 
 __all__ = ["cli", "main", "quiet_grpc"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="focalpoint")
+@click.version_option(package_name="focalpoint", prog_name="focalpoint")
 def cli() -> None:
     """Secure messaging between the child-protection focal points of different States."""
 
@@ -93,6 +94,10 @@ def quiet_grpc() -> None:
 
 def main() -> None:
     quiet_grpc()
+    if os.environ.get(LOG_FORMAT_ENV, "").strip() == "json":
+        # Asked for in the environment (a systemd unit): even a usage mistake, found before any
+        # command runs or any configuration is read, is then a JSON line (docs/operations.md).
+        configure_logging(fmt="json")
     try:
         code = cli.main(standalone_mode=False, prog_name="focalpoint")
     except click.exceptions.NoArgsIsHelpError as e:

@@ -11,16 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import click
+import structlog
 from google.protobuf import json_format
 
 from focalpoint.cli._local import ATTENTION_NEEDED, call, now, now_ms, run
 from focalpoint.errors import UsageError
+from focalpoint.log import LOG_FORMAT_ENV, configure_logging, is_json
 from focalpoint.storage.keyfiles import passphrase_from_env
 
 __all__ = ["node"]
 
 
 @click.group()
+@click.version_option(package_name="focalpoint", prog_name="focalpoint")
 def node() -> None:
     """Initialise and run a focal-point node."""
 
@@ -168,14 +171,27 @@ def node_restore(config_path: Path, backup_path: Path) -> None:
 
 @node.command("run")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
-def node_run(config_path: Path) -> None:
-    """Run the node until SIGINT or SIGTERM."""
-    from focalpoint.log import configure_logging
+@click.option(
+    "--log-format",
+    type=click.Choice(["console", "json"]),
+    envvar=LOG_FORMAT_ENV,
+    default=None,
+    help=f"Overrides logging.format of the configuration, and applies from the first line, before the file is read "
+    f"(also ${LOG_FORMAT_ENV}).",
+)
+def node_run(config_path: Path, log_format: str | None) -> None:
+    """Run the node until SIGINT or SIGTERM.
+
+    Under systemd (``Type=notify``) it sends READY=1 once both ports listen and STOPPING=1 when it
+    begins to stop (focalpoint.server.systemd)."""
     from focalpoint.server.config import load_config
     from focalpoint.server.node import Node
+    from focalpoint.server.systemd import notify
 
+    if log_format is not None:  # a configuration error is then already a line of this format
+        configure_logging(fmt=log_format)
     config = load_config(config_path)
-    configure_logging(fmt=config.log_format, level=config.log_level)
+    configure_logging(fmt=log_format or config.log_format, level=config.log_level)
 
     async def serve() -> None:
         n = await Node.open(config)
@@ -188,8 +204,15 @@ def node_run(config_path: Path) -> None:
         except BaseException:
             await n.stop(0)
             raise
-        click.echo(f"node {n.node_id} ready: peer port {n.peer_port}, local port {n.local_port}", err=True)
+        if is_json():
+            structlog.get_logger("focalpoint").info(
+                "node_ready", node=n.node_id, peer_port=n.peer_port, local_port=n.local_port
+            )
+        else:
+            click.echo(f"node {n.node_id} ready: peer port {n.peer_port}, local port {n.local_port}", err=True)
+        notify("READY=1", f"STATUS=serving: peer port {n.peer_port}, local port {n.local_port}")
         await stop.wait()
+        notify("STOPPING=1")
         await n.stop()
 
     run(serve())

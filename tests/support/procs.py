@@ -80,11 +80,14 @@ def read_only(db: Path) -> sqlite3.Connection:
 class NodeProcess:
     """One ``focalpoint node run --config FILE`` child; ``start``/``kill``/``terminate`` may repeat."""
 
-    def __init__(self, node: LocalNode, *, max_descriptors: int | None = None) -> None:
+    def __init__(
+        self, node: LocalNode, *, max_descriptors: int | None = None, env: dict[str, str] | None = None
+    ) -> None:
         """``max_descriptors``: run the process with RLIMIT_NOFILE at this value, soft and hard (so it
-        cannot raise it)."""
+        cannot raise it); ``env``: variables added to (or replacing) the test's environment."""
         self.node = node
         self.max_descriptors = max_descriptors
+        self.env = env or {}
         self.log = node.home / "node.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -98,7 +101,7 @@ class NodeProcess:
         if self.proc is not None and self.proc.poll() is None:
             raise RuntimeError(f"{self.node.node_id} is already running")
         self.starts += 1
-        env = {**os.environ, "GRPC_VERBOSITY": "ERROR"}
+        env = {**os.environ, "GRPC_VERBOSITY": "ERROR", **self.env}
         argv = [sys.executable, "-m", "focalpoint", "node", "run", "--config", str(self.node.config_path)]
         with self.log.open("ab") as err:
             err.write(f"--- start {self.starts} at {dt.datetime.now(dt.UTC).isoformat()}\n".encode())
