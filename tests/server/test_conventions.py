@@ -178,3 +178,25 @@ def test_notify_to_a_socket_that_is_gone_is_reported_not_raised(tmp_path: Path) 
 def test_socket_address_spells_the_abstract_namespace_with_a_nul_byte() -> None:
     assert socket_address("@sd/notify") == b"\0sd/notify"
     assert socket_address("/run/systemd/notify") == "/run/systemd/notify"
+
+
+# --- the example systemd unit -------------------------------------------------------------------
+
+
+def test_the_example_unit_waits_for_readiness_and_lets_the_node_write_only_its_data_directory() -> None:
+    root = Path(__file__).resolve().parents[2]
+    settings: dict[str, list[str]] = {}
+    for line in (root / "config" / "systemd" / "focalpoint-node.service").read_text().splitlines():
+        if line and not line.startswith(("#", "[")):
+            key, _, value = line.partition("=")
+            settings.setdefault(key, []).append(value)
+    assert settings["Type"] == ["notify"]
+    assert settings["ExecStart"][0].endswith("focalpoint node run --config /srv/focalpoint/node.yaml")
+    assert settings["Environment"] == [f"{LOG_FORMAT_ENV}=json"]
+    example = yaml.safe_load((root / "config" / "node.example.yaml").read_text())
+    data_dir = Path(settings["WorkingDirectory"][0]) / Path(example["storage"]["database"]).parent
+    assert settings["ReadWritePaths"] == [str(data_dir)]
+    for hardening in ("NoNewPrivileges", "PrivateTmp", "ProtectHome", "PrivateDevices"):
+        assert settings[hardening] == ["yes"], hardening
+    assert settings["ProtectSystem"] == ["strict"]
+    assert "AF_UNIX" in settings["RestrictAddressFamilies"][0]  # the readiness notification's socket
