@@ -78,7 +78,8 @@ def _route_stdlib(renderer: structlog.typing.Processor, level: int, *, as_json: 
         lib = logging.getLogger(name)
         lib.handlers.clear()
         lib.propagate = True
-    logging.captureWarnings(True)
+    # Python's warnings: through the same handler when the log must stay JSON; as usual otherwise.
+    logging.captureWarnings(as_json)
 
 
 def _log_uncaught(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
