@@ -21,6 +21,7 @@ import structlog
 import yaml
 from click.testing import CliRunner
 
+import focalpoint.log
 from focalpoint.cli import cli
 from focalpoint.localnet import LocalNetwork, NodeSpec, make_network
 from focalpoint.log import LOG_FORMAT_ENV, configure_logging
@@ -55,8 +56,10 @@ def test_there_are_command_groups_to_check() -> None:
 
 
 @pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """configure_logging changes process-wide state: put all of it back for the tests after."""
+def restore_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """configure_logging changes process-wide state: put all of it back for the tests after
+    (``is_json`` among it: the CLI's errors, tested in process elsewhere, follow it)."""
+    monkeypatch.setattr(focalpoint.log, "_json", focalpoint.log.is_json())  # undone after the test
     root = logging.getLogger()
     handlers, level, hook, config = list(root.handlers), root.level, sys.excepthook, structlog.get_config()
     yield
