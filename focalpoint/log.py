@@ -5,7 +5,7 @@ Events are snake_case names with fields; callers never log payloads, names or ke
 With JSON configured, every line the process writes to stderr is one JSON object: structlog's
 own events, the standard ``logging`` records of the libraries under us (grpc, asyncio, uvicorn,
 ``warnings``) rendered by the same renderer through one root handler, and an exception nothing
-caught (``sys.excepthook``) as an ``uncaught_exception`` event instead of a bare traceback. A log
+caught (in any thread, or "ignored" in a finaliser) as an event instead of a bare traceback. A log
 collector then never meets a line it cannot parse. ``is_json`` tells the CLI's one-line errors to
 follow suit (``focalpoint.cli._local.fail``).
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from types import TracebackType
 
 import structlog
@@ -86,6 +87,33 @@ def _log_uncaught(kind: type[BaseException], value: BaseException, tb: Traceback
     structlog.get_logger("focalpoint").critical("uncaught_exception", exc_info=(kind, value, tb))
 
 
+def _log_thread_uncaught(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is None:
+        return
+    structlog.get_logger("focalpoint").critical(
+        "uncaught_exception",
+        thread=args.thread.name if args.thread is not None else None,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )
+
+
+def _log_unraisable(unraisable: sys.UnraisableHookArgs) -> None:
+    # "Exception ignored in …": an error in a finaliser or a callback that could not raise it.
+    value = unraisable.exc_value
+    structlog.get_logger("focalpoint").error(
+        "unraisable_exception",
+        message=unraisable.err_msg or "Exception ignored",
+        exc_info=(unraisable.exc_type, value, unraisable.exc_traceback) if value is not None else False,
+    )
+
+
+_HOOKS = (
+    (sys, "excepthook", _log_uncaught, sys.__excepthook__),
+    (threading, "excepthook", _log_thread_uncaught, threading.__excepthook__),
+    (sys, "unraisablehook", _log_unraisable, sys.__unraisablehook__),
+)
+
+
 def configure_logging(*, fmt: str = "console", level: str = "info") -> None:
     global _json
     # gRPC's C core prints handshake failures at INFO; they are refusals we already report.
@@ -106,7 +134,10 @@ def configure_logging(*, fmt: str = "console", level: str = "info") -> None:
     )
     _route_stdlib(renderer, _LEVELS[level], as_json=as_json)
     _json = as_json
-    if as_json:
-        sys.excepthook = _log_uncaught
-    elif sys.excepthook is _log_uncaught:
-        sys.excepthook = sys.__excepthook__
+    # An exception nothing caught, in the main thread, another thread, or a finaliser: a JSON event
+    # instead of Python's bare traceback; the usual hooks back when the log is not JSON.
+    for module, name, ours, default in _HOOKS:
+        if as_json:
+            setattr(module, name, ours)
+        elif getattr(module, name) is ours:
+            setattr(module, name, default)

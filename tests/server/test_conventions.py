@@ -11,6 +11,7 @@ import json
 import logging
 import socket
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -61,11 +62,13 @@ def restore_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     (``is_json`` among it: the CLI's errors, tested in process elsewhere, follow it)."""
     monkeypatch.setattr(focalpoint.log, "_json", focalpoint.log.is_json())  # undone after the test
     root = logging.getLogger()
-    handlers, level, hook, config = list(root.handlers), root.level, sys.excepthook, structlog.get_config()
+    handlers, level, config = list(root.handlers), root.level, structlog.get_config()
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
-    sys.excepthook = hook
     logging.captureWarnings(False)
     structlog.configure(**config)
 
@@ -81,6 +84,9 @@ def test_library_logging_records_and_uncaught_errors_are_rendered_as_json(capsys
         raise RuntimeError("kept off the log as raw text")
     except RuntimeError:
         sys.excepthook(*sys.exc_info())
+    worker = threading.Thread(target=lambda: 1 / 0, name="worker")
+    worker.start()
+    worker.join()
     lines = capsys.readouterr().err.splitlines()
     events = [json.loads(line) for line in lines]
     assert [e["event"] for e in events] == [
@@ -88,10 +94,13 @@ def test_library_logging_records_and_uncaught_errors_are_rendered_as_json(capsys
         "Started server process",
         "node_started",
         "uncaught_exception",
+        "uncaught_exception",
     ]
     assert events[0]["logger"] == "asyncio"
     assert events[0]["level"] == "error"
     assert "RuntimeError" in events[3]["exception"]
+    assert events[4]["thread"] == "worker"
+    assert "ZeroDivisionError" in events[4]["exception"]
     assert all("timestamp" in e for e in events)
 
 
