@@ -25,6 +25,7 @@ __all__ = [
     "DeadlinesConfig",
     "DeliveryConfig",
     "DirectoryConfig",
+    "MetricsConfig",
     "NodeConfig",
     "ReachabilityConfig",
     "load_config",
@@ -92,6 +93,13 @@ class AccountsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    # Where Prometheus scrapes /metrics (plain HTTP; loopback unless the operator says otherwise).
+    host: str = "127.0.0.1"
+    port: int = 9464
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     source: Path
     node_id: str
@@ -108,6 +116,7 @@ class NodeConfig:
     log_level: str
     accounts: AccountsConfig = AccountsConfig()
     deadlines: DeadlinesConfig = DeadlinesConfig()
+    metrics: MetricsConfig | None = None  # off when the file has no metrics section
 
 
 def _hostport(r: SectionReader, key: str) -> str | None:
@@ -202,6 +211,8 @@ def load_config(path: Path) -> NodeConfig:
     deadlines = DeadlinesConfig(scan_seconds=dc.number("scan_seconds", default=60.0, low=1, high=86400))
     dc.finish()
 
+    metrics = _metrics(root) if "metrics" in root.data else None
+
     lg = root.section("logging", required=False)
     log_format = lg.get("format", "console")
     if log_format not in ("console", "json"):
@@ -238,6 +249,7 @@ def load_config(path: Path) -> NodeConfig:
         log_level=log_level,
         accounts=accounts,
         deadlines=deadlines,
+        metrics=metrics,
     )
 
 
@@ -269,3 +281,19 @@ def _directory(d: SectionReader) -> DirectoryConfig | None:
         refresh_seconds=refresh_seconds,
         expiry_warning_hours=expiry_warning_hours,
     )
+
+
+def _metrics(root: SectionReader) -> MetricsConfig | None:
+    """The ``metrics`` section: where the operations listener serves /metrics (None when wrong: reported)."""
+    section = root.section("metrics")
+    listen = section.section("listen", required=False)
+    host = listen.get("host", "127.0.0.1")
+    if not isinstance(host, str) or not host.strip() or any(c.isspace() for c in host):
+        listen.fail("host", "a host name or IP address, e.g. 127.0.0.1", host)
+        host = None
+    port = listen.number("port", default=9464, low=0, high=65535, integer=True)
+    listen.finish()
+    section.finish()
+    if host is None or port is None:
+        return None
+    return MetricsConfig(host=host, port=port)

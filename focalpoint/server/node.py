@@ -59,6 +59,7 @@ from focalpoint.server.config import NodeConfig
 from focalpoint.server.door import Door
 from focalpoint.server.limits import DescriptorBudget, descriptor_budget, raise_descriptor_limit
 from focalpoint.server.local_service import LocalServicer
+from focalpoint.server.metrics import MetricsServer
 from focalpoint.server.peer_service import NodeServicer
 from focalpoint.storage.base import Store
 from focalpoint.storage.cipher import StorageCipher
@@ -290,6 +291,10 @@ class Node:
         self._maintenance: asyncio.Task[None] | None = None
         self.peer_port = 0
         self.local_port = 0
+        # The operations listener (/metrics), when the configuration has a metrics section.
+        self.metrics: MetricsServer | None = None
+        if config.metrics is not None:
+            self.metrics = MetricsServer(self, config.metrics.host, config.metrics.port)
         cache.subscribe(self._on_directory)
         self.keyring.on_directory(cache.current)
 
@@ -394,6 +399,8 @@ class Node:
         await self.delivery.start()
         self._spawn(self.casework.run())
         self._maintenance = asyncio.get_running_loop().create_task(self._maintain())
+        if self.metrics is not None:
+            await self.metrics.start()
         log.info("node_started", node=self.node_id, peer_port=self.peer_port, local_port=self.local_port)
 
     @staticmethod
@@ -422,6 +429,8 @@ class Node:
     async def stop(self, grace_s: float = 1.0) -> None:
         if self._maintenance is not None:
             self._maintenance.cancel()
+        if self.metrics is not None:
+            await self.metrics.stop()
         await self.delivery.stop()
         for server in (self._local_server, self._peer_server):
             if server is not None:

@@ -465,6 +465,10 @@ class OutboxStore(Protocol):
 
     async def recipients_with_queued(self) -> list[str]: ...
 
+    async def queued_by_recipient(self) -> dict[str, tuple[int, int]]:
+        """(how many entries are QUEUED, the oldest one's created_at_ms) per recipient with any."""
+        ...
+
     async def mark_delivered(self, done: Sequence[Delivered]) -> None:
         """Close the QUEUED entries, and the EXPIRED ones a late receipt settles, and log their
         RECEIPTED events, in one transaction."""
