@@ -102,6 +102,8 @@ _EVENT_TEMPLATES = {
     "guardian:12h": "guardian:12h",
     "guardian:20h": "guardian:20h",
     "guardian:breach": "guardian:breach",
+    "guardian:daily": "guardian:daily",
+    "handover:overdue": "handover:overdue",
 }
 
 
@@ -127,6 +129,11 @@ TEMPLATES: Mapping[str, Mapping[str, tuple[str, str]]] = {
         "guardian:12h": ("Guardian appointment: 12 hours", "A guardian must be appointed; 12 hours have passed."),
         "guardian:20h": ("Guardian appointment: 20 hours", "A guardian must be appointed; 20 hours have passed."),
         "guardian:breach": ("Guardian appointment overdue", "The time to appoint a guardian has run out."),
+        "guardian:daily": ("Still no guardian", "A child still has no guardian appointed."),
+        "handover:overdue": (
+            "Handover not confirmed",
+            "A child's handover to a partner has not been confirmed in time.",
+        ),
         "emergency:unacknowledged": (
             "Emergency alert not acknowledged",
             "An emergency alert was not acknowledged by the partner in time: call their 24/7 contact point.",
@@ -157,6 +164,11 @@ TEMPLATES: Mapping[str, Mapping[str, tuple[str, str]]] = {
             "Un tuteur doit être désigné ; 20 heures sont écoulées.",
         ),
         "guardian:breach": ("Désignation d'un tuteur en retard", "Le délai pour désigner un tuteur est écoulé."),
+        "guardian:daily": ("Toujours aucun tuteur", "Aucun tuteur n'a encore été désigné pour un enfant."),
+        "handover:overdue": (
+            "Remise non confirmée",
+            "La remise d'un enfant à un partenaire n'a pas été confirmée à temps.",
+        ),
         "emergency:unacknowledged": (
             "Alerte d'urgence sans accusé de réception",
             "Le partenaire n'a pas accusé réception d'une alerte d'urgence à temps : appelez son contact 24 h/24.",
@@ -172,6 +184,8 @@ TEMPLATES: Mapping[str, Mapping[str, tuple[str, str]]] = {
         "guardian:12h": ("تعيين وصي: 12 ساعة", "يجب تعيين وصي؛ مضت 12 ساعة."),
         "guardian:20h": ("تعيين وصي: 20 ساعة", "يجب تعيين وصي؛ مضت 20 ساعة."),
         "guardian:breach": ("تأخر تعيين وصي", "انتهت المهلة المحددة لتعيين وصي."),
+        "guardian:daily": ("لم يُعيَّن وصي بعد", "لم يُعيَّن وصي لطفل حتى الآن."),
+        "handover:overdue": ("لم يُؤكَّد التسليم", "لم يُؤكَّد تسليم طفل إلى شريك في الوقت المحدد."),
         "emergency:unacknowledged": (
             "تنبيه طارئ دون إقرار بالاستلام",
             "لم يُقر الشريك باستلام تنبيه طارئ في الوقت المحدد: اتصل بنقطة الاتصال لديه على مدار الساعة.",

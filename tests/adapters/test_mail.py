@@ -42,6 +42,8 @@ EVENTS = (
     "guardian:12h",
     "guardian:20h",
     "guardian:breach",
+    "guardian:daily",
+    "handover:overdue",
     "emergency:unacknowledged:al-cp-24x7",
     "anomaly:read_without_assignment",
     "anomaly:bulk_reads",
@@ -312,3 +314,12 @@ def test_a_malformed_reference_is_left_out() -> None:
 
 def test_every_language_has_every_template() -> None:
     assert {lang: set(t) for lang, t in TEMPLATES.items()} == {lang: set(TEMPLATES["en"]) for lang in LANGUAGES}
+
+
+def test_every_event_the_node_emits_has_its_own_template() -> None:
+    from focalpoint.node.deadlines import _EVENTS
+    from focalpoint.people.watch import RULES
+
+    emitted = [*_EVENTS.values(), "break_glass", "emergency:unacknowledged:x", *(f"anomaly:{r}" for r in RULES)]
+    assert [e for e in emitted if template_key(e) == "other"] == []
+    assert set(emitted) - {"emergency:unacknowledged:x"} <= set(EVENTS)
