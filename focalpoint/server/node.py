@@ -27,6 +27,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from adapters.mail import MailNotifier
 from directory import Directory
 from focalpoint.audit.checkpoint import VerifiedCheckpoint, verify_checkpoint
 from focalpoint.crypto.suite import SUITE_V1, self_test
@@ -45,10 +46,10 @@ from focalpoint.node.directory_cache import DirectoryCache, PeerHints
 from focalpoint.node.export import Exporter
 from focalpoint.node.inbox import Inbox
 from focalpoint.node.keyring import KeyRing
-from focalpoint.node.notify import LogNotifier
+from focalpoint.node.notify import AllNotifiers, LogNotifier
 from focalpoint.node.outbox import Outbox
 from focalpoint.node.peer_api import PeerApi
-from focalpoint.node.ports import Clock, Notifier, PeerTransport, wall_clock_ms
+from focalpoint.node.ports import Clock, Notifier, PeerTransport, Spawn, wall_clock_ms
 from focalpoint.node.reachability import Reachability
 from focalpoint.node.reconcile import Reconciler
 from focalpoint.node.restore import current_epoch, declare, pending_restore
@@ -63,7 +64,7 @@ from focalpoint.server.metrics import MetricsServer
 from focalpoint.server.peer_service import NodeServicer
 from focalpoint.storage.base import Store
 from focalpoint.storage.cipher import StorageCipher
-from focalpoint.storage.keyfiles import NodeKeys, load_node_keys
+from focalpoint.storage.keyfiles import NodeKeys, load_node_keys, read_secret_file
 from focalpoint.storage.sqlite.store import SqliteStore
 from focalpoint.v1 import local_pb2_grpc, node_pb2, node_pb2_grpc
 
@@ -226,7 +227,7 @@ class Node:
             on_alive=self._peer_alive,
         )
         ac = config.accounts
-        self.notifier: Notifier = notifier or LogNotifier()
+        self.notifier: Notifier = notifier or _configured_notifier(config, self._spawn)
         self.accounts = Accounts(
             store=store,
             cipher=cipher,
@@ -589,3 +590,12 @@ class Node:
             log.error("directory_expired", version=directory.version, action="sending refused until it is renewed")
         elif left_h <= self.config.directory.expiry_warning_hours:
             log.warning("directory_expires_soon", version=directory.version, hours_left=round(left_h, 1))
+
+
+def _configured_notifier(config: NodeConfig, spawn: Spawn) -> Notifier:
+    """The log, and e-mail too when the configuration has a ``notifications`` section (its SMTP
+    password is read from a file only its owner may read, like the key files)."""
+    if config.mail is None:
+        return LogNotifier()
+    password = read_secret_file(config.mail.password_file).decode("utf-8").strip()
+    return AllNotifiers((LogNotifier(), MailNotifier(config.mail, password, spawn=spawn)))
