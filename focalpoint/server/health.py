@@ -125,6 +125,7 @@ class HealthWatcher:
         self._serving: dict[str, bool] = {}
         self._found: frozenset[Condition] = frozenset()
         self._poked = asyncio.Event()
+        self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -133,17 +134,19 @@ class HealthWatcher:
         return self._found
 
     async def evaluate(self) -> None:
-        found = conditions(self._probe())
-        self._found = found
-        for service, serving in statuses(found).items():
-            was = self._serving.get(service)
-            if was == serving:
-                continue
-            self._serving[service] = serving
-            await self._servicer.set(service, _status(serving))
-            if was is not None:  # the first evaluation is the start, not a change
-                event = log.info if serving else log.warning
-                event("health_changed", service=service or "(overall)", serving=serving, conditions=sorted(found))
+        """Probe now and set what changed (one evaluation at a time: the upkeep and the task both call it)."""
+        async with self._lock:
+            found = conditions(self._probe())
+            self._found = found
+            for service, serving in statuses(found).items():
+                was = self._serving.get(service)
+                if was == serving:
+                    continue
+                self._serving[service] = serving
+                await self._servicer.set(service, _status(serving))
+                if was is not None:  # the first evaluation is the start, not a change
+                    event = log.info if serving else log.warning
+                    event("health_changed", service=service or "(overall)", serving=serving, conditions=sorted(found))
 
     def poke(self) -> None:
         """Re-evaluate soon (a new directory, a key file reloaded)."""

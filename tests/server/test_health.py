@@ -8,13 +8,16 @@ from __future__ import annotations
 import asyncio
 import errno
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from hypothesis import given
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from focalpoint.audit import events as audit_events
 from focalpoint.localnet import LocalNetwork
@@ -27,6 +30,8 @@ from focalpoint.server.health import (
     SERVICES,
     SUBMIT_SERVICE,
     Condition,
+    HealthWatcher,
+    Probe,
     statuses,
 )
 from focalpoint.server.node import Node
@@ -49,6 +54,40 @@ def test_statuses_follow_the_conditions(found: frozenset[Condition]) -> None:
     assert serving[OVERALL] is (not found)
     assert serving[PEER_SERVICE] is serving[SUBMIT_SERVICE] is (not found)
     assert serving[LOCAL_SERVICE] is (Condition.DISK_FULL not in found)
+
+
+async def test_the_watcher_follows_its_probe_when_poked_logs_changes_and_stops() -> None:
+    servicer = HealthServicer()
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    probe = Probe(now_ms=1, directory_expires_at_ms=2, full_since=None, mark_behind_since=None, can_sign=True)
+    state = [probe]
+    watcher = HealthWatcher(servicer, lambda: state[0], interval_s=60)  # only a poke wakes it in time
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            await watcher.evaluate()
+            watcher.start()
+            assert await _statuses(channel) == ALL_SERVING
+            state[0] = replace(probe, full_since=1.0)
+            with capture_logs() as logs:
+                watcher.poke()
+                for _ in range(50):
+                    if await _statuses(channel) == dict.fromkeys(SERVICES, NOT_SERVING):
+                        break
+                    await asyncio.sleep(0.02)
+            assert watcher.found == {Condition.DISK_FULL}
+            assert await _statuses(channel) == dict.fromkeys(SERVICES, NOT_SERVING)
+            changed = [e for e in logs if e["event"] == "health_changed"]
+            assert {e["service"] for e in changed} == {"(overall)", *SERVICES[1:]}
+            await watcher.stop()
+            state[0] = probe
+            await asyncio.sleep(0.05)  # stopped: nothing turns it back
+            assert await _statuses(channel) == dict.fromkeys(SERVICES, NOT_SERVING)
+    finally:
+        await watcher.stop()
+        await server.stop(0)
 
 
 class Clock:
