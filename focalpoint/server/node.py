@@ -23,7 +23,7 @@ from typing import Any
 
 import grpc
 import structlog
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
@@ -58,6 +58,7 @@ from focalpoint.people.watch import Watch
 from focalpoint.server.case_api import CaseApi
 from focalpoint.server.config import NodeConfig
 from focalpoint.server.door import Door
+from focalpoint.server.health import LOCAL_SERVICE, HealthWatcher, Probe, can_sign
 from focalpoint.server.limits import DescriptorBudget, descriptor_budget, raise_descriptor_limit
 from focalpoint.server.local_service import LocalServicer
 from focalpoint.server.metrics import MetricsServer
@@ -66,13 +67,11 @@ from focalpoint.storage.base import Store
 from focalpoint.storage.cipher import StorageCipher
 from focalpoint.storage.keyfiles import NodeKeys, load_node_keys, read_secret_file
 from focalpoint.storage.sqlite.store import SqliteStore
-from focalpoint.v1 import local_pb2_grpc, node_pb2, node_pb2_grpc
+from focalpoint.v1 import local_pb2, local_pb2_grpc, node_pb2_grpc
 
 __all__ = ["LOCAL_SERVICE", "Node"]
 
 log = structlog.get_logger("focalpoint.node")
-# The gRPC health service name under which the local API says whether it can take submits.
-LOCAL_SERVICE = "focalpoint.v1.LocalService"
 # How often the upkeep looks for recipients to ask about expired entries (each is asked at its turn).
 RECONCILE_ROUND_S = 30.0
 
@@ -285,7 +284,7 @@ class Node:
                 deadlines=self.deadlines,
             ),
         )
-        self._health: HealthServicer | None = None
+        self._health: HealthWatcher | None = None
         self._server_tls: ServerTls | None = None
         self._peer_server: grpc.aio.Server | None = None
         self._local_server: grpc.aio.Server | None = None
@@ -380,23 +379,25 @@ class Node:
             )
         )
         node_pb2_grpc.add_NodeServiceServicer_to_server(NodeServicer(self.peer_api, self._directory), peer)
-        health_servicer = self._health = HealthServicer()
+        health_servicer = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, peer)
-        reflection.enable_server_reflection(
-            (node_pb2.DESCRIPTOR.services_by_name["NodeService"].full_name, reflection.SERVICE_NAME), peer
-        )
         self.peer_port = bind_port(peer.add_secure_port, self.config.listen_peer, self._server_tls.credentials)
         add_directory_service(peer, self._current_bundle, self.store.directory.document)
         local = grpc.aio.server(options=server_options(max_bytes))
         local_pb2_grpc.add_LocalServiceServicer_to_server(self.local_service, local)
         add_directory_service(local, self._current_bundle, self.store.directory.document)
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, local)
+        # Reflection on the local port only (grpcurl list); peers learn nothing from it.
+        reflection.enable_server_reflection(
+            (local_pb2.DESCRIPTOR.services_by_name["LocalService"].full_name, reflection.SERVICE_NAME), local
+        )
         self.local_port = bind_port(local.add_insecure_port, self.config.listen_local)
         await peer.start()
         await local.start()
         self._peer_server, self._local_server = peer, local
-        await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-        await self._report_storage()
+        self._health = HealthWatcher(health_servicer, self._health_probe)
+        await self._health.evaluate()
+        self._health.start()
         await self.delivery.start()
         self._spawn(self.casework.run())
         self._maintenance = asyncio.get_running_loop().create_task(self._maintain())
@@ -432,6 +433,8 @@ class Node:
             self._maintenance.cancel()
         if self.metrics is not None:
             await self.metrics.stop()
+        if self._health is not None:
+            await self._health.stop()
         await self.delivery.stop()
         for server in (self._local_server, self._peer_server):
             if server is not None:
@@ -468,7 +471,8 @@ class Node:
             if now >= next_witness:
                 next_witness = now + audit.witness_interval_seconds
                 self._spawn(self.witness.round())
-            await self._report_storage()
+            if self._health is not None:
+                await self._health.evaluate()  # each pass, at once: a full disk may last only until the next write
             try:
                 if now >= next_refresh:
                     next_refresh = now + self.config.directory.refresh_seconds
@@ -536,15 +540,16 @@ class Node:
                 " the latest backup (focalpoint node restore, docs/operations.md §8)"
             )
 
-    async def _report_storage(self) -> None:
-        """The local API does not serve submits while the disk is full (gRPC health of its service)."""
-        if self._health is not None:
-            serving = (
-                health_pb2.HealthCheckResponse.NOT_SERVING
-                if self.store.full_since
-                else health_pb2.HealthCheckResponse.SERVING
-            )
-            await self._health.set(LOCAL_SERVICE, serving)
+    def _health_probe(self) -> Probe:
+        """What gRPC health is worked out from (``server.health``)."""
+        now, directory = self.clock_ms(), self.cache.current
+        return Probe(
+            now_ms=now,
+            directory_expires_at_ms=directory.expires_at_ms,
+            full_since=self.store.full_since,
+            mark_behind_since=self.store.mark_behind_since,
+            can_sign=can_sign(directory, self.node_id, self.keyring.signer.key_id, now),
+        )
 
     def _directory(self) -> Directory:
         return self.cache.current
@@ -577,6 +582,8 @@ class Node:
         if self._server_tls is not None:
             self._server_tls.update(directory)
         self.delivery.wake_all()
+        if self._health is not None:
+            self._health.poke()
 
     def _warn_expiry(self) -> None:
         now = time.monotonic()

@@ -967,4 +967,11 @@ class Store(Protocol):
         clears it."""
         ...
 
+    @property
+    def mark_behind_since(self) -> float | None:
+        """When writing the high-water mark (``storage.sqlite.hwm``) began failing after commits
+        (wall clock, s); None while it keeps up. The commits stand, but a database that lost them
+        would not be caught at the next start."""
+        ...
+
     async def close(self) -> None: ...
