@@ -55,6 +55,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from focalpoint.audit import events as audit_events
 from focalpoint.errors import NotFound, PermissionDenied, PreconditionFailed, Unauthenticated, UsageError
+from focalpoint.metrics import LOGIN_FAILURES
 from focalpoint.node.ports import Clock, Notifier
 from focalpoint.people.roles import Account, Grant, Role, role_problems, user_id_problem
 from focalpoint.storage.base import AccountWrite, BreakGlassRow, PendingRow, Restriction, SessionRow, Store, UserRow
@@ -739,6 +740,7 @@ class Accounts:
         """Record a failed login (and, for ``row``, count it: enough in a row lock the account).
         A user id that names no account is not recorded: people type passwords and names into
         the wrong field, and the audit log keeps neither."""
+        LOGIN_FAILURES.inc(self._issuer)
         known = step not in ("unknown_user", "rate_limited") and not user_id_problem(user_id)
         leaf = audit_events.login_failed(at_ms=now, actor=user_id if known else "", step=step)
         users: list[UserRow] = []

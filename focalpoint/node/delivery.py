@@ -25,6 +25,7 @@ from directory import Directory
 from focalpoint.errors import Refusal, RefusalError, StorageError, TransportError, VerificationError
 from focalpoint.exchange.codec import refusal_from_proto, refusal_to_proto
 from focalpoint.exchange.receipt import verify_receipt
+from focalpoint.metrics import DELIVERY_ATTEMPTS, DELIVERY_FAILURES, REFUSALS
 from focalpoint.node.ports import Clock, DirectoryView, PeerTransport
 from focalpoint.storage.base import Delivered, DeliveryState, OutboxStore
 from focalpoint.v1 import envelope_pb2, node_pb2
@@ -243,6 +244,7 @@ class DeliveryManager:
         carried = checkpoint if checkpoint and self._checkpoint_sent.get(peer) != checkpoint else b""
         if carried:
             envelopes[0].checkpoint = carried  # outside the envelope digest; witnessed by the peer
+        DELIVERY_ATTEMPTS.inc(self._me, peer, by=len(rows))
         try:
             if len(rows) == 1:
                 try:
@@ -253,6 +255,9 @@ class DeliveryManager:
             else:
                 results = await self._transport.deliver_batch(peer, envelopes)
         except (TransportError, RefusalError) as e:
+            DELIVERY_FAILURES.inc(self._me, peer, by=len(rows))
+            if isinstance(e, RefusalError):
+                REFUSALS.inc(self._me, peer, "received", e.code.name, by=len(rows))
             delay = backoff.next_delay()
             log.info("delivery_retry", peer=peer, messages=len(rows), retry_in_s=round(delay, 2), error=str(e))
             at = self._clock() + int(delay * 1000)
@@ -299,12 +304,15 @@ class DeliveryManager:
                         verified_roots=verified_roots,
                     )
                 except VerificationError as e:
+                    DELIVERY_FAILURES.inc(self._me, peer)
                     log.error("receipt_invalid", peer=peer, message_id=row.message_id.hex(), error=str(e))
                     retry.append((row.message_id, later(), f"invalid receipt: {e}"))
                     continue
                 delivered.append(Delivered(row.message_id, verified.raw, now, verified.content.log_index))
             else:
                 err = refusal_from_proto(result.refused)
+                REFUSALS.inc(self._me, peer, "received", err.code.name)
+                DELIVERY_FAILURES.inc(self._me, peer)
                 if err.code is Refusal.NOT_YET_VALID and not clock_warned:
                     clock_warned = True  # once per round: the receiver named both clocks
                     log.warning("clock_disagreement", peer=peer, reason=err.reason[:300])

@@ -30,6 +30,7 @@ from focalpoint.exchange.codec import refusal_from_proto, refusal_to_proto
 from focalpoint.exchange.envelope import Limits, OpenedMessage, message_id_of, open_envelope
 from focalpoint.exchange.policy import check_exchange
 from focalpoint.exchange.receipt import make_batch_receipts, make_receipt
+from focalpoint.metrics import REFUSALS
 from focalpoint.node.fairness import FairShare
 from focalpoint.node.keyring import KeyRing
 from focalpoint.node.ports import Clock, DirectoryView
@@ -243,6 +244,8 @@ class Inbox:
     async def _log_refusals(self, refused: Sequence[tuple[bytes, RefusalError]], peer: str, now: int) -> None:
         """REFUSED events by code, with counts, within the peer's budget (``RefusalLedger``); the
         reason text stays in the operator log."""
+        for _, refusal in refused:
+            REFUSALS.inc(self._me, peer, "given", refusal.code.name)
         await self._write_refusals(self._refusals.record(peer, now, refused))
 
     async def _write_refusals(self, leaves: list[bytes]) -> None:

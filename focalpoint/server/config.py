@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from adapters.mail import LANGUAGES, MailConfig, Recipient, check_address
 from focalpoint.configfile import Problems, SectionReader, is_loopback, read_yaml
 from focalpoint.errors import ConfigError
 from focalpoint.ids import ENDPOINT as _HOSTPORT
@@ -25,6 +26,7 @@ __all__ = [
     "DeadlinesConfig",
     "DeliveryConfig",
     "DirectoryConfig",
+    "MetricsConfig",
     "NodeConfig",
     "ReachabilityConfig",
     "load_config",
@@ -92,6 +94,13 @@ class AccountsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    # Where Prometheus scrapes /metrics (plain HTTP; loopback unless the operator says otherwise).
+    host: str = "127.0.0.1"
+    port: int = 9464
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     source: Path
     node_id: str
@@ -108,6 +117,8 @@ class NodeConfig:
     log_level: str
     accounts: AccountsConfig = AccountsConfig()
     deadlines: DeadlinesConfig = DeadlinesConfig()
+    metrics: MetricsConfig | None = None  # off when the file has no metrics section
+    mail: MailConfig | None = None  # e-mail notifications: off when the file has no notifications section
 
 
 def _hostport(r: SectionReader, key: str) -> str | None:
@@ -202,6 +213,9 @@ def load_config(path: Path) -> NodeConfig:
     deadlines = DeadlinesConfig(scan_seconds=dc.number("scan_seconds", default=60.0, low=1, high=86400))
     dc.finish()
 
+    metrics = _metrics(root) if "metrics" in root.data else None
+    mail = _notifications(root) if "notifications" in root.data else None
+
     lg = root.section("logging", required=False)
     log_format = lg.get("format", "console")
     if log_format not in ("console", "json"):
@@ -238,6 +252,8 @@ def load_config(path: Path) -> NodeConfig:
         log_level=log_level,
         accounts=accounts,
         deadlines=deadlines,
+        metrics=metrics,
+        mail=mail,
     )
 
 
@@ -268,4 +284,81 @@ def _directory(d: SectionReader) -> DirectoryConfig | None:
         servers=tuple(servers),
         refresh_seconds=refresh_seconds,
         expiry_warning_hours=expiry_warning_hours,
+    )
+
+
+def _metrics(root: SectionReader) -> MetricsConfig | None:
+    """The ``metrics`` section: where the operations listener serves /metrics (None when wrong: reported)."""
+    section = root.section("metrics")
+    listen = section.section("listen", required=False)
+    host = listen.get("host", "127.0.0.1")
+    if not isinstance(host, str) or not host.strip() or any(c.isspace() for c in host):
+        listen.fail("host", "a host name or IP address, e.g. 127.0.0.1", host)
+        host = None
+    port = listen.number("port", default=9464, low=0, high=65535, integer=True)
+    listen.finish()
+    section.finish()
+    if host is None or port is None:
+        return None
+    return MetricsConfig(host=host, port=port)
+
+
+def _notifications(root: SectionReader) -> MailConfig | None:
+    """The ``notifications`` section: the SMTP server (``email``) and each user's address and
+    language (``recipients``); None when wrong (reported)."""
+    section = root.section("notifications")
+    em = section.section("email")
+    host = em.string("host", re.compile(r"^[A-Za-z0-9.:\[\]-]+\Z"), "a host name or IP address")
+    port = em.number("port", default=587, low=1, high=65535, integer=True)
+    if em.get("starttls", True) is not True:
+        em.fail("starttls", "true (mail is sent only over STARTTLS)", em.data.get("starttls"))
+    username = em.string("username", re.compile(r"^\S+\Z"), "a user name")
+    password_file = em.path("password_file")
+    sender = em.get("from")
+    if "from" in em.data and (problem := check_address(sender)):
+        em.fail("from", problem, sender)
+    url = em.string(
+        "console_url", re.compile(r"^https?://[^\s]+\Z"), "the console's URL, e.g. https://focalpoint.example.org/"
+    )
+    timeout = em.number("timeout_seconds", default=30.0, low=1, high=600)
+    attempts = em.number("attempts", default=5, low=1, high=20, integer=True)
+    retry_initial = em.number("retry_initial_seconds", default=5.0, low=0.01, high=3600)
+    retry_max = em.number("retry_max_seconds", default=300.0, low=0.01, high=86400)
+    em.finish()
+    recipients: dict[str, Recipient] = {}
+    rs = section.section("recipients", required=False)
+    for user in rs.data:
+        entry = rs.section(str(user))
+        email = entry.get("email")
+        if "email" in entry.data and (problem := check_address(email)):
+            entry.fail("email", problem, "<address>")  # the value is personal data: not repeated
+            email = None
+        language = entry.get("language", "en")
+        if language not in LANGUAGES:
+            entry.fail("language", "one of " + ", ".join(LANGUAGES), language)
+        entry.finish()
+        if isinstance(email, str) and language in LANGUAGES:
+            recipients[str(user)] = Recipient(email=email, language=language)
+    rs.finish()
+    section.finish()
+    values = (host, port, username, password_file, url, timeout, attempts, retry_initial, retry_max)
+    if any(v is None for v in values) or not isinstance(sender, str) or check_address(sender):
+        return None
+    # For mypy: each was checked just above.
+    assert host is not None
+    assert username is not None
+    assert password_file is not None
+    assert url is not None
+    return MailConfig(
+        host=host,
+        port=port,
+        username=username,
+        password_file=password_file,
+        sender=sender,
+        console_url=url,
+        recipients=recipients,
+        timeout_seconds=timeout,
+        attempts=attempts,
+        retry_initial_seconds=retry_initial,
+        retry_max_seconds=retry_max,
     )

@@ -23,10 +23,11 @@ from typing import Any
 
 import grpc
 import structlog
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from adapters.mail import MailNotifier
 from directory import Directory
 from focalpoint.audit.checkpoint import VerifiedCheckpoint, verify_checkpoint
 from focalpoint.crypto.suite import SUITE_V1, self_test
@@ -45,10 +46,10 @@ from focalpoint.node.directory_cache import DirectoryCache, PeerHints
 from focalpoint.node.export import Exporter
 from focalpoint.node.inbox import Inbox
 from focalpoint.node.keyring import KeyRing
-from focalpoint.node.notify import LogNotifier
+from focalpoint.node.notify import AllNotifiers, LogNotifier
 from focalpoint.node.outbox import Outbox
 from focalpoint.node.peer_api import PeerApi
-from focalpoint.node.ports import Clock, Notifier, PeerTransport, wall_clock_ms
+from focalpoint.node.ports import Clock, Notifier, PeerTransport, Spawn, wall_clock_ms
 from focalpoint.node.reachability import Reachability
 from focalpoint.node.reconcile import Reconciler
 from focalpoint.node.restore import current_epoch, declare, pending_restore
@@ -57,20 +58,20 @@ from focalpoint.people.watch import Watch
 from focalpoint.server.case_api import CaseApi
 from focalpoint.server.config import NodeConfig
 from focalpoint.server.door import Door
+from focalpoint.server.health import LOCAL_SERVICE, HealthWatcher, Probe, can_sign
 from focalpoint.server.limits import DescriptorBudget, descriptor_budget, raise_descriptor_limit
 from focalpoint.server.local_service import LocalServicer
+from focalpoint.server.metrics import MetricsServer
 from focalpoint.server.peer_service import NodeServicer
 from focalpoint.storage.base import Store
 from focalpoint.storage.cipher import StorageCipher
-from focalpoint.storage.keyfiles import NodeKeys, load_node_keys
+from focalpoint.storage.keyfiles import NodeKeys, load_node_keys, read_secret_file
 from focalpoint.storage.sqlite.store import SqliteStore
-from focalpoint.v1 import local_pb2_grpc, node_pb2, node_pb2_grpc
+from focalpoint.v1 import local_pb2, local_pb2_grpc, node_pb2_grpc
 
 __all__ = ["LOCAL_SERVICE", "Node"]
 
 log = structlog.get_logger("focalpoint.node")
-# The gRPC health service name under which the local API says whether it can take submits.
-LOCAL_SERVICE = "focalpoint.v1.LocalService"
 # How often the upkeep looks for recipients to ask about expired entries (each is asked at its turn).
 RECONCILE_ROUND_S = 30.0
 
@@ -225,7 +226,7 @@ class Node:
             on_alive=self._peer_alive,
         )
         ac = config.accounts
-        self.notifier: Notifier = notifier or LogNotifier()
+        self.notifier: Notifier = notifier or _configured_notifier(config, self._spawn)
         self.accounts = Accounts(
             store=store,
             cipher=cipher,
@@ -283,13 +284,17 @@ class Node:
                 deadlines=self.deadlines,
             ),
         )
-        self._health: HealthServicer | None = None
+        self._health: HealthWatcher | None = None
         self._server_tls: ServerTls | None = None
         self._peer_server: grpc.aio.Server | None = None
         self._local_server: grpc.aio.Server | None = None
         self._maintenance: asyncio.Task[None] | None = None
         self.peer_port = 0
         self.local_port = 0
+        # The operations listener (/metrics), when the configuration has a metrics section.
+        self.metrics: MetricsServer | None = None
+        if config.metrics is not None:
+            self.metrics = MetricsServer(self, config.metrics.host, config.metrics.port)
         cache.subscribe(self._on_directory)
         self.keyring.on_directory(cache.current)
 
@@ -374,26 +379,30 @@ class Node:
             )
         )
         node_pb2_grpc.add_NodeServiceServicer_to_server(NodeServicer(self.peer_api, self._directory), peer)
-        health_servicer = self._health = HealthServicer()
+        health_servicer = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, peer)
-        reflection.enable_server_reflection(
-            (node_pb2.DESCRIPTOR.services_by_name["NodeService"].full_name, reflection.SERVICE_NAME), peer
-        )
         self.peer_port = bind_port(peer.add_secure_port, self.config.listen_peer, self._server_tls.credentials)
         add_directory_service(peer, self._current_bundle, self.store.directory.document)
         local = grpc.aio.server(options=server_options(max_bytes))
         local_pb2_grpc.add_LocalServiceServicer_to_server(self.local_service, local)
         add_directory_service(local, self._current_bundle, self.store.directory.document)
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, local)
+        # Reflection on the local port only (grpcurl list); peers learn nothing from it.
+        reflection.enable_server_reflection(
+            (local_pb2.DESCRIPTOR.services_by_name["LocalService"].full_name, reflection.SERVICE_NAME), local
+        )
         self.local_port = bind_port(local.add_insecure_port, self.config.listen_local)
         await peer.start()
         await local.start()
         self._peer_server, self._local_server = peer, local
-        await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-        await self._report_storage()
+        self._health = HealthWatcher(health_servicer, self._health_probe)
+        await self._health.evaluate()
+        self._health.start()
         await self.delivery.start()
         self._spawn(self.casework.run())
         self._maintenance = asyncio.get_running_loop().create_task(self._maintain())
+        if self.metrics is not None:
+            await self.metrics.start()
         log.info("node_started", node=self.node_id, peer_port=self.peer_port, local_port=self.local_port)
 
     @staticmethod
@@ -422,6 +431,10 @@ class Node:
     async def stop(self, grace_s: float = 1.0) -> None:
         if self._maintenance is not None:
             self._maintenance.cancel()
+        if self.metrics is not None:
+            await self.metrics.stop()
+        if self._health is not None:
+            await self._health.stop()
         await self.delivery.stop()
         for server in (self._local_server, self._peer_server):
             if server is not None:
@@ -458,7 +471,8 @@ class Node:
             if now >= next_witness:
                 next_witness = now + audit.witness_interval_seconds
                 self._spawn(self.witness.round())
-            await self._report_storage()
+            if self._health is not None:
+                await self._health.evaluate()  # each pass, at once: a full disk may last only until the next write
             try:
                 if now >= next_refresh:
                     next_refresh = now + self.config.directory.refresh_seconds
@@ -526,15 +540,16 @@ class Node:
                 " the latest backup (focalpoint node restore, docs/operations.md §8)"
             )
 
-    async def _report_storage(self) -> None:
-        """The local API does not serve submits while the disk is full (gRPC health of its service)."""
-        if self._health is not None:
-            serving = (
-                health_pb2.HealthCheckResponse.NOT_SERVING
-                if self.store.full_since
-                else health_pb2.HealthCheckResponse.SERVING
-            )
-            await self._health.set(LOCAL_SERVICE, serving)
+    def _health_probe(self) -> Probe:
+        """What gRPC health is worked out from (``server.health``)."""
+        now, directory = self.clock_ms(), self.cache.current
+        return Probe(
+            now_ms=now,
+            directory_expires_at_ms=directory.expires_at_ms,
+            full_since=self.store.full_since,
+            mark_behind_since=self.store.mark_behind_since,
+            can_sign=can_sign(directory, self.node_id, self.keyring.signer.key_id, now),
+        )
 
     def _directory(self) -> Directory:
         return self.cache.current
@@ -567,6 +582,8 @@ class Node:
         if self._server_tls is not None:
             self._server_tls.update(directory)
         self.delivery.wake_all()
+        if self._health is not None:
+            self._health.poke()
 
     def _warn_expiry(self) -> None:
         now = time.monotonic()
@@ -580,3 +597,12 @@ class Node:
             log.error("directory_expired", version=directory.version, action="sending refused until it is renewed")
         elif left_h <= self.config.directory.expiry_warning_hours:
             log.warning("directory_expires_soon", version=directory.version, hours_left=round(left_h, 1))
+
+
+def _configured_notifier(config: NodeConfig, spawn: Spawn) -> Notifier:
+    """The log, and e-mail too when the configuration has a ``notifications`` section (its SMTP
+    password is read from a file only its owner may read, like the key files)."""
+    if config.mail is None:
+        return LogNotifier()
+    password = read_secret_file(config.mail.password_file).decode("utf-8").strip()
+    return AllNotifiers((LogNotifier(), MailNotifier(config.mail, password, spawn=spawn)))

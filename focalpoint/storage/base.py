@@ -465,6 +465,10 @@ class OutboxStore(Protocol):
 
     async def recipients_with_queued(self) -> list[str]: ...
 
+    async def queued_by_recipient(self) -> dict[str, tuple[int, int]]:
+        """(how many entries are QUEUED, the oldest one's created_at_ms) per recipient with any."""
+        ...
+
     async def mark_delivered(self, done: Sequence[Delivered]) -> None:
         """Close the QUEUED entries, and the EXPIRED ones a late receipt settles, and log their
         RECEIPTED events, in one transaction."""
@@ -961,6 +965,13 @@ class Store(Protocol):
         """When writes began failing because the disk is full (wall clock, s); None while they
         succeed. Such a write raises StorageFull and changes nothing; the next one that succeeds
         clears it."""
+        ...
+
+    @property
+    def mark_behind_since(self) -> float | None:
+        """When writing the high-water mark (``storage.sqlite.hwm``) began failing after commits
+        (wall clock, s); None while it keeps up. The commits stand, but a database that lost them
+        would not be caught at the next start."""
         ...
 
     async def close(self) -> None: ...

@@ -20,6 +20,7 @@ from focalpoint.localnet.people import People
 from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.config import load_config
+from focalpoint.server.health import SERVICES
 from focalpoint.server.node import LOCAL_SERVICE, Node
 from focalpoint.storage.base import DeliveryState
 from focalpoint.v1 import local_pb2
@@ -53,12 +54,22 @@ async def _local_status(node: Node) -> int:
     return int(answer.status)
 
 
+async def _all_statuses(node: Node) -> set[int]:
+    """The statuses of every service on the local port (a full disk stops them all)."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{node.local_port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        return {
+            int((await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)).status)
+            for service in SERVICES
+        }
+
+
 async def _until_status(node: Node, status: int) -> None:
     for _ in range(60):  # the node's upkeep reports it within a second or two
-        if await _local_status(node) == status:
+        if await _all_statuses(node) == {status}:
             return
         await asyncio.sleep(0.1)
-    raise AssertionError(f"the local API's health never became {status}")
+    raise AssertionError(f"the node's health never became {status} for every service")
 
 
 async def test_a_full_disk_is_reported_to_people_and_resumes_by_itself(

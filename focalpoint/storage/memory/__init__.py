@@ -103,6 +103,11 @@ class MemoryStore:
         return self._state.full_since
 
     @property
+    def mark_behind_since(self) -> float | None:
+        """Always None: a store in memory keeps no high-water mark."""
+        return None
+
+    @property
     def failing_writes(self) -> int:
         """Writes still to fail."""
         return self._state.fail_writes

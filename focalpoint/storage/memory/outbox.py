@@ -129,6 +129,15 @@ class MemoryOutbox:
         await pause()
         return sorted({o.row.recipient for o in self._s.outbox.values() if o.row.state == QUEUED})
 
+    async def queued_by_recipient(self) -> dict[str, tuple[int, int]]:
+        await pause()
+        out: dict[str, tuple[int, int]] = {}
+        for o in self._s.outbox.values():
+            if o.row.state == QUEUED:
+                n, oldest = out.get(o.row.recipient, (0, o.row.created_at_ms))
+                out[o.row.recipient] = (n + 1, min(oldest, o.row.created_at_ms))
+        return out
+
     def _queued_one(self, message_id: bytes) -> OutboxRow | None:
         o = self._s.outbox.get(message_id)
         return o.row if o is not None and o.row.state == QUEUED else None

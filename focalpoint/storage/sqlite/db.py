@@ -109,6 +109,7 @@ class Database:
         self._closed = False
         # When writes began failing for a full disk (wall clock, s), None while they succeed.
         self.full_since: float | None = None
+        self.mark_behind_since: float | None = None
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -303,7 +304,13 @@ class Database:
             try:
                 self._hwm.write(tx.tail.size, tx.tail.root())
             except OSError as e:  # the commit stands; the mark lags (never leads) until the next one
+                if self.mark_behind_since is None:
+                    self.mark_behind_since = time.time()
                 log.error("high_water_mark_failed", error=e.strerror)
+            else:
+                if self.mark_behind_since is not None:
+                    log.info("high_water_mark_caught_up", events=tx.tail.size)
+                self.mark_behind_since = None
         return result
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:

@@ -50,6 +50,10 @@ DUE_SQL = (
 )
 NEXT_DUE_SQL = f"SELECT d.next_attempt_ms, o.message_id, d.seq {_QUEUED} ORDER BY d.next_attempt_ms LIMIT ?"
 RECIPIENTS_SQL = "SELECT DISTINCT recipient FROM outbox_delivery WHERE state = ?"
+QUEUED_SQL = (
+    "SELECT d.recipient, COUNT(*), MIN(o.created_at_ms) FROM outbox_delivery d JOIN outbox o ON o.seq = d.seq"
+    " WHERE d.state = ? GROUP BY d.recipient"
+)
 _COLUMNS: tuple[Column, ...] = (
     ("seq", INT, False),
     ("message_id", BYTES, False),
@@ -244,6 +248,10 @@ class SqliteOutbox:
     async def recipients_with_queued(self) -> list[str]:
         rows = await self._db.fetchall(RECIPIENTS_SQL, (_QUEUED_STATE,))
         return [r[0] for r in rows]
+
+    async def queued_by_recipient(self) -> dict[str, tuple[int, int]]:
+        rows = await self._db.fetchall(QUEUED_SQL, (_QUEUED_STATE,))
+        return {str(r[0]): (int(r[1]), int(r[2])) for r in rows}
 
     def _set_aside(self, seq: int, reason: str) -> None:
         """Leave a damaged queued row out of delivery and expiry (said once per row and process):

@@ -46,6 +46,11 @@ class SqliteStore:
         return self._db.full_since
 
     @property
+    def mark_behind_since(self) -> float | None:
+        """When writing the high-water mark began failing (wall clock, s); None while it keeps up."""
+        return self._db.mark_behind_since
+
+    @property
     def outbox(self) -> SqliteOutbox:
         return self._outbox
 
