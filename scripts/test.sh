@@ -9,6 +9,9 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+# The runtime dependencies at the locked versions, checked against their hashes (the versions a
+# production install gets, docs/operations.md §1), then the package and its development tools.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== generated protobuf code matches proto/"
