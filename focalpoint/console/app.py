@@ -66,7 +66,7 @@ import markupsafe
 import structlog
 from google.protobuf.descriptor import EnumDescriptor
 from starlette.applications import Starlette
-from starlette.datastructures import URL
+from starlette.datastructures import URL, FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -377,9 +377,8 @@ async def login_submit(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     console: Console = request.app.state.console
     session = console.session_of(request)
-    form = await request.form(max_files=0, max_fields=10, max_part_size=4096)
-    if not csrf_valid(console.secret, _SESSION_PURPOSE, session, _text(form.get("csrf"))):
-        log().info("console_form_refused", route="logout", why="csrf")
+    form = await _session_form(console, request, session, "logout")
+    if form is None:
         return console.error(request, 403)
     async with console.client(session) as client:
         with contextlib.suppress(Unauthenticated):  # already ended: the outcome is the same
@@ -388,6 +387,17 @@ async def logout(request: Request) -> Response:
     response = RedirectResponse("/login?bye=1", status_code=303)
     console.clear_cookie(response, SESSION_COOKIE)
     return response
+
+
+async def _session_form(
+    console: Console, request: Request, session: str, route: str, *, max_fields: int = 10, max_part_size: int = 4096
+) -> FormData | None:
+    """The posted form when it carries this session's form token; None (logged) when it does not."""
+    form = await request.form(max_files=0, max_fields=max_fields, max_part_size=max_part_size)
+    if not csrf_valid(console.secret, _SESSION_PURPOSE, session, _text(form.get("csrf"))):
+        log().info("console_form_refused", route=route, why="csrf")
+        return None
+    return form
 
 
 async def _having(client: LocalClient, role: str, why: str) -> local_pb2.UserInfo:
@@ -509,9 +519,8 @@ async def triage_assign(request: Request) -> Response:
     or the queue again with what went wrong beside the form."""
     console: Console = request.app.state.console
     session = console.session_of(request)
-    form = await request.form(max_files=0, max_fields=10, max_part_size=4096)
-    if not csrf_valid(console.secret, _SESSION_PURPOSE, session, _text(form.get("csrf"))):
-        log().info("console_form_refused", route="triage_assign", why="csrf")
+    form = await _session_form(console, request, session, "triage_assign")
+    if form is None:
         return console.error(request, 403)
     link_id = str(request.path_params["link_id"])
     if not valid_link_id(link_id):
@@ -573,9 +582,8 @@ async def health_check(request: Request) -> Response:
     """Ask the node to check every partner now, then show the page (no redirect: the check is the answer)."""
     console: Console = request.app.state.console
     session = console.session_of(request)
-    form = await request.form(max_files=0, max_fields=10, max_part_size=4096)
-    if not csrf_valid(console.secret, _SESSION_PURPOSE, session, _text(form.get("csrf"))):
-        log().info("console_form_refused", route="health_check", why="csrf")
+    form = await _session_form(console, request, session, "health_check")
+    if form is None:
         return console.error(request, 403)
     return await _health_page(request, check_now=True)
 
@@ -959,9 +967,8 @@ async def message_submit(request: Request) -> Response:
     if not length.isdigit() or int(length) > _FORM_BYTES:  # read whole by the parser: bounded first
         log().info("console_form_refused", route="message", why="size")
         return console.error(request, 413)
-    form = await request.form(max_files=0, max_fields=_FORM_FIELDS, max_part_size=_FORM_PART)
-    if not csrf_valid(console.secret, _SESSION_PURPOSE, session, _text(form.get("csrf"))):
-        log().info("console_form_refused", route="message", why="csrf")
+    form = await _session_form(console, request, session, "message", max_fields=_FORM_FIELDS, max_part_size=_FORM_PART)
+    if form is None:
         return console.error(request, 403)
     posted = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
     values = values_of(posted)
@@ -1006,9 +1013,8 @@ async def approve_draft(request: Request) -> Response:
     session = console.session_of(request)
     link_id = check_link_id(request.path_params["link_id"])
     draft_id = _check_hex_id(str(request.path_params["draft_id"])) or "-"
-    form = await request.form(max_files=0, max_fields=10, max_part_size=4096)
-    if not csrf_valid(console.secret, _SESSION_PURPOSE, session, _text(form.get("csrf"))):
-        log().info("console_form_refused", route="approve", why="csrf")
+    form = await _session_form(console, request, session, "approve")
+    if form is None:
         return console.error(request, 403)
     lang = console.language(request)
     async with console.client(session) as client:
@@ -1180,9 +1186,8 @@ async def record_consular_visit(request: Request) -> Response:
     its field."""
     console: Console = request.app.state.console
     session = console.session_of(request)
-    form = await request.form(max_files=0, max_fields=40, max_part_size=4096)
-    if not csrf_valid(console.secret, _SESSION_PURPOSE, session, _text(form.get("csrf"))):
-        log().info("console_form_refused", route="record_consular_visit", why="csrf")
+    form = await _session_form(console, request, session, "record_consular_visit", max_fields=40, max_part_size=4096)
+    if form is None:
         return console.error(request, 403)
     link_id = check_link_id(request.path_params["link_id"])
     posted = {name: [v for v in form.getlist(name) if isinstance(v, str)] for name in VISIT_FIELDS}
