@@ -293,7 +293,11 @@ def _open_payload(file_key: bytes, nonce: bytes, sealed: bytes) -> bytes:
     out = bytearray()
     for index, piece in enumerate(pieces):
         last = index == len(pieces) - 1
-        if last and (len(piece) < _TAG or (index > 0 and len(piece) == _TAG)):
+        if last and len(piece) < _TAG:
+            raise AgeTruncated(f"age payload ends inside chunk {index}: the file was cut short")
+        if last and index > 0 and len(piece) == _TAG:
+            if _opens(aead, index, piece, last=True):
+                raise AgePayloadDamaged(f"age payload's final chunk {index} is empty, which the format forbids")
             raise AgeTruncated(f"age payload ends inside chunk {index}: the file was cut short")
         try:
             out += aead.decrypt(_chunk_nonce(index, last=last), piece, None)

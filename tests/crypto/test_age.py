@@ -10,6 +10,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -78,7 +79,14 @@ def test_round_trip_at_chunk_edges(key_a: EncryptionPrivateKey, size: int) -> No
 
 
 @settings(max_examples=20, deadline=None)
-@given(size=st.integers(min_value=0, max_value=3 * CHUNK_SIZE + 100), pattern=st.binary(min_size=1, max_size=32))
+@given(
+    size=st.one_of(
+        st.integers(min_value=0, max_value=300),
+        st.integers(min_value=CHUNK_SIZE - 300, max_value=CHUNK_SIZE + 300),
+        st.integers(min_value=0, max_value=3 * CHUNK_SIZE + 100),
+    ),
+    pattern=st.binary(min_size=1, max_size=32),
+)
 def test_round_trip_property(key_a: EncryptionPrivateKey, size: int, pattern: bytes) -> None:
     plaintext = content(size, pattern)
     assert open_with(age.encrypt(plaintext, key_a.public), key_a) == plaintext
@@ -224,6 +232,20 @@ def test_appending_is_refused(key_a: EncryptionPrivateKey, size: int) -> None:
     last_chunk = data[-(size % CHUNK_SIZE or CHUNK_SIZE) - 16 :]
     for tail in (content(SEALED_CHUNK, b"extra"), last_chunk, b"\x00", content(40, b"extra")):
         assert_refused(data + tail, key_a, AgePayloadDamaged)
+
+
+def test_an_empty_final_chunk_after_full_ones_is_refused(key_a: EncryptionPrivateKey) -> None:
+    """The format forbids an empty final chunk unless the whole payload is empty; a writer
+    holding the file key could still produce one, so it is built here with the module's own
+    payload sealer (full chunk marked non-final, then an authentic empty final chunk)."""
+    file_key, nonce = bytes(range(16)), bytes(16)
+    plaintext = content(CHUNK_SIZE)
+    aead = ChaCha20Poly1305(age._hkdf(file_key, nonce, b"payload"))
+    sealed = aead.encrypt(age._chunk_nonce(0, last=False), plaintext, None)
+    sealed += aead.encrypt(age._chunk_nonce(1, last=True), b"", None)
+    with pytest.raises(AgePayloadDamaged, match="empty"):
+        age._open_payload(file_key, nonce, sealed)
+    assert age._open_payload(file_key, nonce, age._seal_payload(file_key, nonce, plaintext)) == plaintext
 
 
 def test_reordered_or_dropped_chunks_are_refused(key_a: EncryptionPrivateKey) -> None:
