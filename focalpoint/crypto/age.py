@@ -263,13 +263,13 @@ def decrypt(data: bytes, identities: Sequence[EncryptionPrivateKey], *, max_size
     expected = hmac.digest(_hkdf(file_key, b"", b"header"), header.mac_input, "sha256")
     if not hmac.compare_digest(expected, header.mac):
         raise AgeHeaderInvalid("age header MAC does not match: the header was altered")
-    payload = data[header.end :]
+    payload = memoryview(data)[header.end :]  # slices below share data's buffer: no copy
     if len(payload) < _PAYLOAD_NONCE_LEN:
         raise AgeTruncated("age file ends inside the payload nonce: it was cut short")
     size = plaintext_size(len(payload) - _PAYLOAD_NONCE_LEN)
     if size > max_size:
         raise AgeTooLarge(f"age payload would decrypt to {size} bytes, more than the {max_size} allowed")
-    return _open_payload(file_key, payload[:_PAYLOAD_NONCE_LEN], payload[_PAYLOAD_NONCE_LEN:])
+    return _open_payload(file_key, bytes(payload[:_PAYLOAD_NONCE_LEN]), payload[_PAYLOAD_NONCE_LEN:])
 
 
 def plaintext_size(sealed_len: int) -> int:
@@ -278,7 +278,7 @@ def plaintext_size(sealed_len: int) -> int:
     return max(0, sealed_len - chunks * _TAG)
 
 
-def _open_payload(file_key: bytes, nonce: bytes, sealed: bytes) -> bytes:
+def _open_payload(file_key: bytes, nonce: bytes, sealed: bytes | memoryview) -> bytes:
     """Decrypt every chunk; the last piece of the file must be the chunk flagged final.
 
     A full-size piece at the end that only opens as non-final means the file was cut at a
@@ -289,10 +289,11 @@ def _open_payload(file_key: bytes, nonce: bytes, sealed: bytes) -> bytes:
     aead = ChaCha20Poly1305(_hkdf(file_key, nonce, b"payload"))
     if not sealed:
         raise AgeTruncated("age payload has no chunk: the file was cut short")
-    pieces = [sealed[i : i + _SEALED_CHUNK] for i in range(0, len(sealed), _SEALED_CHUNK)]
+    count = -(-len(sealed) // _SEALED_CHUNK)
     out = bytearray()
-    for index, piece in enumerate(pieces):
-        last = index == len(pieces) - 1
+    for index in range(count):
+        piece = sealed[index * _SEALED_CHUNK : (index + 1) * _SEALED_CHUNK]
+        last = index == count - 1
         if last and len(piece) < _TAG:
             raise AgeTruncated(f"age payload ends inside chunk {index}: the file was cut short")
         if last and index > 0 and len(piece) == _TAG:
@@ -312,7 +313,7 @@ def _open_payload(file_key: bytes, nonce: bytes, sealed: bytes) -> bytes:
     return bytes(out)
 
 
-def _opens(aead: ChaCha20Poly1305, index: int, piece: bytes, *, last: bool) -> bool:
+def _opens(aead: ChaCha20Poly1305, index: int, piece: bytes | memoryview, *, last: bool) -> bool:
     try:
         aead.decrypt(_chunk_nonce(index, last=last), piece, None)
     except InvalidTag:
