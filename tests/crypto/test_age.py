@@ -380,7 +380,7 @@ EXPECT: dict[str, type[AgeError] | None] = {
     "payload failure": AgePayloadDamaged,
 }
 VECTOR_FILES = sorted(p for p in VECTORS.iterdir() if p.name.startswith(("hybrid", "armor_hybrid")))
-# ASCII armor is not implemented (our files are binary): of the 19 vectors, 1 (armor_hybrid) is skipped.
+# ASCII armor is not implemented (our files are binary): the 1 armored vector must be refused.
 ARMORED_REFUSED = 1
 
 
