@@ -48,6 +48,7 @@ from focalpoint.node.inbox import Inbox
 from focalpoint.node.keyring import KeyRing
 from focalpoint.node.notify import AllNotifiers, LogNotifier
 from focalpoint.node.outbox import Outbox
+from focalpoint.node.overdue import OverdueDeadlines
 from focalpoint.node.peer_api import PeerApi
 from focalpoint.node.ports import Clock, Notifier, PeerTransport, Spawn, wall_clock_ms
 from focalpoint.node.reachability import Reachability
@@ -293,6 +294,8 @@ class Node:
         self.local_port = 0
         # The operations listener (/metrics), when the configuration has a metrics section.
         self.metrics: MetricsServer | None = None
+        # Overdue deadlines by kind for /metrics, counted from the link summaries and kept a minute.
+        self.overdue = OverdueDeadlines(work=self.casework, store=store, clock_ms=clock_ms)
         if config.metrics is not None:
             self.metrics = MetricsServer(self, config.metrics.host, config.metrics.port)
         cache.subscribe(self._on_directory)
@@ -433,6 +436,7 @@ class Node:
             self._maintenance.cancel()
         if self.metrics is not None:
             await self.metrics.stop()
+        self.overdue.close()
         if self._health is not None:
             await self._health.stop()
         await self.delivery.stop()
