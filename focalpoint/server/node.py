@@ -334,6 +334,12 @@ class Node:
         tracing = None
         if config.tracing is not None:
             tracing = open_tracing(config.tracing, config.node_id, config.source, exporter=span_exporter)
+            log.info(
+                "tracing_on",
+                endpoint=config.tracing.endpoint,
+                service_name=config.tracing.service_name,
+                sample_ratio=config.tracing.sample_ratio,
+            )
         passphrase = None
         if config.passphrase_env is not None:
             passphrase = os.environ.get(config.passphrase_env)

@@ -8,6 +8,7 @@ with the key named."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import re
@@ -32,7 +33,7 @@ from focalpoint.server import tracing as tracing_module
 from focalpoint.server.config import TracingConfig, load_config
 from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState
-from focalpoint.v1 import local_pb2
+from focalpoint.v1 import audit_pb2, envelope_pb2, local_pb2, node_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
 GR, AL = "gr-ekka", "al-shss"
@@ -113,6 +114,16 @@ async def test_a_peer_call_with_a_traceparent_gets_a_root_span_of_our_own(traced
     assert (span.attributes or {})["focalpoint.port"] == "peer"
     assert set(span.attributes or {}) == RPC_KEYS
 
+    # A NodeService call too, whatever it answers.
+    with contextlib.suppress(grpc.aio.AioRpcError):
+        await node_pb2_grpc.NodeServiceStub(channel).GetCheckpoint(
+            audit_pb2.GetCheckpointRequest(log_node=AL), metadata=(("traceparent", TRACEPARENT),), timeout=5
+        )
+    [asked] = _spans(al_spans, "focalpoint.v1.NodeService/GetCheckpoint")
+    assert asked.parent is None
+    assert asked.context is not None
+    assert format(asked.context.trace_id, "032x") != CALLER_TRACE
+
 
 async def test_an_outgoing_delivery_carries_no_trace_context(traced: Traced, monkeypatch: pytest.MonkeyPatch) -> None:
     """What AL's peer port received, read before any of our code runs on it."""
@@ -139,6 +150,26 @@ async def test_an_outgoing_delivery_carries_no_trace_context(traced: Traced, mon
     [batch] = _spans(gr_spans, "delivery.batch")
     assert batch.parent is None
     assert dict(batch.attributes or {}) == {"focalpoint.peer": AL, "focalpoint.messages": 1}
+
+
+async def test_a_streamed_delivery_gets_one_span_with_its_status(traced: Traced) -> None:
+    """DeliverStream's handler is an async generator: its span ends when the stream does."""
+    gr, _ = traced[GR]
+    _, al_spans = traced[AL]
+    await gr.reachability.round()
+    for _ in range(3):
+        sent = await gr.outbox.submit(AL, social_inquiry_request(CASE, identified_at_ms=wall_clock_ms()))
+        assert await asyncio.wait_for(gr.delivery.wait_closed(sent.message_id), 15) is DeliveryState.DELIVERED
+    rows = await gr.store.outbox.of_case(CASE)
+    envelopes = [envelope_pb2.Envelope.FromString(r.envelope) for r in rows]
+    assert len(envelopes) == 3
+    results = await gr.transport.deliver_batch(AL, envelopes)  # again: AL answers with its receipts
+    assert len(results) == 3
+    [stream] = _spans(al_spans, "focalpoint.v1.NodeService/DeliverStream")
+    assert stream.parent is None
+    assert stream.end_time is not None
+    assert dict(stream.attributes or {})["rpc.grpc.status_code"] == 0
+    assert set(stream.attributes or {}) == RPC_KEYS
 
 
 async def test_with_tracing_off_no_interceptor_is_installed(
