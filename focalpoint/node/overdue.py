@@ -93,11 +93,15 @@ class OverdueDeadlines:
         """The latest count taken (None before the first)."""
         return self._last
 
-    async def count(self) -> OverdueCount:
-        """Walk every link's summary now (joining a walk already running)."""
+    def _started(self) -> asyncio.Task[OverdueCount]:
+        """The walk running, or a new one (never two at once)."""
         if self._walk is None or self._walk.done():
             self._walk = asyncio.get_running_loop().create_task(self._count())
-        return await asyncio.shield(self._walk)
+        return self._walk
+
+    async def count(self) -> OverdueCount:
+        """Walk every link's summary now (joining a walk already running)."""
+        return await asyncio.shield(self._started())
 
     async def _count(self) -> OverdueCount:
         now = self._clock()
@@ -119,7 +123,7 @@ class OverdueDeadlines:
         if last is not None and 0 <= self._clock() - last.at_ms < self._max_age_ms:
             return last
         try:
-            return await asyncio.wait_for(self.count(), wait_s)
+            return await asyncio.wait_for(asyncio.shield(self._started()), wait_s)
         except TimeoutError:
             return self._last
 
