@@ -104,6 +104,8 @@ class Node:
             )
         me = config.node_id
         delivery_cfg = config.delivery
+        if tracing is not None:  # every part gets the store with its calls traced
+            store = tracing.traced_store(store)
         self.config = config
         self.node_id = me
         self.cache = cache

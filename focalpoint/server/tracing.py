@@ -11,7 +11,11 @@ our internal traces, and lets a peer choose the trace our spans land in. So here
   method, its status code, which port — nothing from the request, its metadata or its error
   message (exceptions are not recorded: their text may hold a case reference);
 - a span per delivery batch (``DeliveryManager``, through the ``Tracer`` port): the peer node id
-  and the number of envelopes.
+  and the number of envelopes;
+- inside those, a child span per store call (``store.outbox.submit``, …: the call's name only, no
+  argument), through a proxy of the node's ``Store`` put in only when tracing is on. A store call
+  made outside an RPC or a delivery batch (the node's timers) is not traced: a span per second of
+  upkeep would bury the ones that matter.
 
 Nothing here imports ``opentelemetry`` at module level: the package is the ``focalpoint[otel]``
 extra, and a node without a ``tracing`` section never loads it (``open_tracing`` is called only
@@ -22,15 +26,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 
 from focalpoint.errors import ConfigError
 from focalpoint.server.config import TracingConfig
+from focalpoint.storage.base import Store
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -106,6 +112,21 @@ class Tracing:
                 span.set_status(Status(StatusCode.ERROR))  # no description: an error's text may name a case
                 raise
 
+    @contextlib.contextmanager
+    def child_span(self, name: str) -> Iterator[None]:
+        """A span under the current one, when one of ours is recording; else nothing."""
+        from opentelemetry.trace import get_current_span
+
+        if not get_current_span().is_recording():
+            yield
+            return
+        with self._tracer.start_as_current_span(name, record_exception=False, set_status_on_exception=False):
+            yield
+
+    def traced_store(self, store: Store) -> Store:
+        """``store`` with a child span around each of its parts' async calls (``child_span``)."""
+        return cast("Store", _TracedStore(store, self))
+
     def interceptors(self, port: str) -> tuple[grpc.aio.ServerInterceptor[Any, Any], ...]:
         """The server interceptors of ``port`` (``LOCAL`` or ``PEER``): one root span per RPC."""
         return (_RpcSpans(self, port),)
@@ -180,6 +201,41 @@ def _traced(tracing: Tracing, method: str, port: str, behavior: Behavior) -> Beh
             _end(span, _code(context, error))
 
     return call
+
+
+_STORE_PARTS = ("outbox", "inbox", "directory", "audit", "cases", "accounts")
+
+
+class _TracedPart:
+    """One part of the store (``store.outbox``, …): its coroutine methods each in a child span."""
+
+    def __init__(self, part: object, name: str, tracing: Tracing) -> None:
+        self._part, self._name, self._tracing = part, name, tracing
+
+    def __getattr__(self, attr: str) -> Any:
+        value = getattr(self._part, attr)
+        if attr.startswith("_") or not inspect.iscoroutinefunction(value):
+            return value
+        span_name, tracing = f"store.{self._name}.{attr}", self._tracing
+
+        @functools.wraps(value)
+        async def traced(*args: Any, **kwargs: Any) -> Any:
+            with tracing.child_span(span_name):
+                return await value(*args, **kwargs)
+
+        return traced
+
+
+class _TracedStore:
+    """The node's store with its parts traced; everything else (``close``, ``full_since``, …) as is."""
+
+    def __init__(self, store: Store, tracing: Tracing) -> None:
+        self._store = store
+        self._parts = {name: _TracedPart(getattr(store, name), name, tracing) for name in _STORE_PARTS}
+
+    def __getattr__(self, attr: str) -> Any:
+        part = self.__dict__.get("_parts", {}).get(attr)
+        return part if part is not None else getattr(self._store, attr)
 
 
 class _RpcSpans(_Interceptor):

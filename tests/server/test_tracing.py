@@ -91,6 +91,19 @@ async def test_a_local_api_call_is_a_root_span_with_its_name_and_status_only(
     assert (failed.attributes or {})["rpc.grpc.status_code"] == grpc.StatusCode.PERMISSION_DENIED.value[0]
     assert failed.events == ()  # no exception recorded: its text could name a case
     assert failed.status.description is None
+    # The store calls an RPC makes are its children, named by the call, with nothing else.
+    async with LocalClient(f"127.0.0.1:{node.local_port}", network.nodes[GR].token) as client:
+        await client.list_outbox()
+    [listed] = _spans(exporter, "focalpoint.v1.LocalService/ListOutbox")
+    assert listed.context is not None
+    inside = [s for s in exporter.get_finished_spans() if s.parent is not None]
+    under = [s for s in inside if s.parent is not None and s.parent.span_id == listed.context.span_id]
+    assert under, [s.name for s in exporter.get_finished_spans()]
+    assert all(s.name.startswith("store.") and not s.attributes for s in under)
+    assert all(s.context is not None and s.context.trace_id == listed.context.trace_id for s in under)
+    # Every span with a parent has one of our own: a store call in an RPC or a delivery batch.
+    ours = {s.context.span_id for s in exporter.get_finished_spans() if s.context is not None}
+    assert all(s.parent is not None and s.parent.span_id in ours for s in inside)
     everything = repr([(s.name, dict(s.attributes or {}), s.events) for s in exporter.get_finished_spans()])
     assert missing.hex() not in everything
     assert network.nodes[GR].token not in everything
@@ -150,6 +163,10 @@ async def test_an_outgoing_delivery_carries_no_trace_context(traced: Traced, mon
     [batch] = _spans(gr_spans, "delivery.batch")
     assert batch.parent is None
     assert dict(batch.attributes or {}) == {"focalpoint.peer": AL, "focalpoint.messages": 1}
+    assert batch.context is not None
+    recorded = [s.name for s in gr_spans.get_finished_spans() if s.parent and s.parent.span_id == batch.context.span_id]
+    assert recorded
+    assert all(name.startswith("store.outbox.") for name in recorded), recorded
 
 
 async def test_a_streamed_delivery_gets_one_span_with_its_status(traced: Traced) -> None:
