@@ -184,6 +184,8 @@ async def _child(path: Path, key: bytes) -> dict[str, Any]:
         overdue = OverdueDeadlines(work=work, store=store, clock_ms=lambda: _NOW_MS)
         t0 = time.perf_counter()
         counted = await overdue.count()
+        if counted is None:
+            raise RuntimeError("the overdue count failed (see the log)")
         overdue_s = time.perf_counter() - t0
         scrapes = []
         for _ in range(100):

@@ -24,15 +24,20 @@ import asyncio
 import dataclasses
 from collections.abc import Callable
 
+import structlog
+
 from focalpoint.cases.ageing import KIND, open_requests
 from focalpoint.cases.stages import ACTIVE
 from focalpoint.cases.summary import SummaryView
+from focalpoint.errors import FocalpointError
 from focalpoint.node.casework import CaseWork
 from focalpoint.node.ports import Clock
 from focalpoint.node.summaries import Summaries
 from focalpoint.storage.base import Store
 
 __all__ = ["KINDS", "OTHER", "OWED_BY", "OverdueCount", "OverdueDeadlines"]
+
+log = structlog.get_logger("focalpoint.node")
 
 KINDS: tuple[str, ...] = KIND.values
 """The ``kind`` label's values: every request kind with a deadline."""
@@ -86,27 +91,32 @@ class OverdueDeadlines:
         self._clock = clock_ms
         self._max_age_ms = max_age_ms
         self._last: OverdueCount | None = None
-        self._walk: asyncio.Task[OverdueCount] | None = None
+        self._walk: asyncio.Task[OverdueCount | None] | None = None
 
     @property
     def last(self) -> OverdueCount | None:
         """The latest count taken (None before the first)."""
         return self._last
 
-    def _started(self) -> asyncio.Task[OverdueCount]:
+    def _started(self) -> asyncio.Task[OverdueCount | None]:
         """The walk running, or a new one (never two at once)."""
         if self._walk is None or self._walk.done():
             self._walk = asyncio.get_running_loop().create_task(self._count())
         return self._walk
 
-    async def count(self) -> OverdueCount:
-        """Walk every link's summary now (joining a walk already running)."""
+    async def count(self) -> OverdueCount | None:
+        """Walk every link's summary now (joining a walk already running); a walk that fails
+        (the store) is logged and leaves the previous count, returned instead."""
         return await asyncio.shield(self._started())
 
-    async def _count(self) -> OverdueCount:
+    async def _count(self) -> OverdueCount | None:
         now = self._clock()
         project = _overdue_of(now)
-        found, unreadable = await self._summaries.every(None, project)
+        try:
+            found, unreadable = await self._summaries.every(None, project)
+        except FocalpointError as e:  # the gauge keeps its last value and says how old it is
+            log.warning("overdue_count_failed", error=type(e).__name__)
+            return self._last
         counts: dict[tuple[str, str], int] = {}
         for late in found:
             for key in late:

@@ -6,10 +6,13 @@ kind of the fixed list present (zeros included), and no label naming a case."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from focalpoint.errors import StorageError
 from focalpoint.node.overdue import KINDS, OWED_BY, OverdueCount
 from focalpoint.server.metrics import scrape
 from focalpoint.server.node import Node
@@ -79,3 +82,20 @@ async def test_a_slow_count_serves_the_kept_one(world: World) -> None:  # noqa: 
     newer = gr.overdue.last
     assert newer is not None
     assert newer.at_ms > first.at_ms
+
+
+async def test_a_failed_count_keeps_the_previous_one(world: World, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """The store failing during a walk: the gauge keeps its last count (its age grows), no error page."""
+    gr = world.nodes[GR]
+    first = await gr.overdue.read()
+    assert first is not None
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise StorageError("the disk is gone")
+
+    monkeypatch.setattr(gr.overdue._summaries, "every", broken)
+    world.clock.advance(2)
+    assert await gr.overdue.read() is first
+    text = (await scrape(gr)).decode()
+    [age] = re.findall(r"^focalpoint_deadlines_overdue_age_seconds (\S+)$", text, re.M)
+    assert 120 <= float(age) < 180  # two minutes of the moved clock, and the test's own time
