@@ -3,7 +3,10 @@ dependency of pyproject.toml is pinned there, at a version pyproject allows (the
 when pyproject pins it exactly), at the version the test suite runs with, and every package of
 the lock carries sha256 hashes, so that ``pip install --require-hashes`` accepts it.
 
-A failure here after a dependency changed means: run scripts/lock.sh and commit the lock."""
+A failure here after a dependency changed means: run scripts/lock.sh and commit the lock.
+
+Optional extras (``otel``) are not in the lock: it holds what every node runs. Each is pinned
+exactly in pyproject.toml, repeated in the dev extra, and installed at that version for the tests."""
 
 from __future__ import annotations
 
@@ -68,3 +71,17 @@ def test_every_runtime_dependency_is_locked_at_an_allowed_version_the_tests_run_
 @pytest.mark.parametrize("name", sorted(LOCK))
 def test_every_locked_package_has_a_sha256_hash(name: str) -> None:
     assert LOCK[name][1] >= 1, f"{name} has no --hash line: pip install --require-hashes would refuse the lock"
+
+
+def optional_requirements(extra: str) -> list[Requirement]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return [Requirement(line) for line in project["optional-dependencies"][extra]]
+
+
+@pytest.mark.parametrize("requirement", optional_requirements("otel"), ids=lambda r: r.name)
+def test_the_otel_extra_is_pinned_tested_and_kept_out_of_the_runtime_lock(requirement: Requirement) -> None:
+    exact = [s.version for s in requirement.specifier if s.operator == "=="]
+    assert len(exact) == 1, f"{requirement}: an optional dependency is pinned exactly"
+    assert str(requirement) in {str(r) for r in optional_requirements("dev")}, f"{requirement} not in the dev extra"
+    assert importlib.metadata.version(requirement.name) == exact[0], f"the tests run another {requirement.name}"
+    assert canonicalize_name(requirement.name) not in LOCK, "the runtime lock holds only what every node runs"

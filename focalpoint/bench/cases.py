@@ -480,6 +480,8 @@ def format_cases(r: dict[str, Any]) -> str:
             f"  {verdict2('indicators_100k_s', 's')}; {verdict2('indicators_rss_mb', 'MB')}",
             f"ageing (bilateral)  {r['ageing_100k_s']} s  | fold path ≈ {r['indicators_fold_estimate_s']} s"
             f"  ×{r['ageing_ratio']}  {verdict2('ageing_100k_s', 's')}",
+            f"overdue count (/metrics)  {r['overdue_count_s']} s ({r['overdue_requests']} overdue requests),"
+            f" once a minute at most; a scrape reading the kept count p95 {r['overdue_scrape_p95_ms']} ms",
             f"deadline scan, once a minute  p95 {r['deadline_scan_ms']} ms  p50 {r['deadline_scan_p50_ms']} ms"
             f" ({r['deadline_scan_links']} links visited in {r['deadline_scan_scans']} scans; settling scan"
             f" {r['deadline_settle_ms']} ms over {r['deadline_settle_links']} links)"

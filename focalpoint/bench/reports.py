@@ -5,8 +5,11 @@
   a fresh process opening the same database, as a node serving an auditor would: its time
   (``indicators_100k_s``) and the process's peak resident memory (``indicators_rss_mb``, VmHWM,
   start-up included); then the ageing report's bilateral view in that process
-  (``ageing_100k_s``). Baseline: the fold path the summaries replaced — read, open and fold a
-  link's events, read its receipts, build its facts — timed on a sample of links and scaled to all
+  (``ageing_100k_s``), and the overdue count that the operations listener's
+  ``focalpoint_deadlines_overdue`` gauge reads (``OverdueDeadlines.count``: ``overdue_count_s``)
+  with a scrape's read of the kept count (``overdue_scrape_p95_ms``). Baseline: the fold path the
+  summaries replaced — read, open and fold a link's events, read its receipts, build its facts —
+  timed on a sample of links and scaled to all
   of them (``indicators_fold_estimate_s``).
 - deadline scan: the node's real ``Deadlines.scan`` (its people and partner replaced by recorders)
   once at the bench's "now" to settle, then once a minute for ``_SCANS`` minutes, as the
@@ -30,6 +33,7 @@ from typing import Any
 from focalpoint.node.casework import CaseWork
 from focalpoint.node.deadlines import Deadlines
 from focalpoint.node.notify import CapturingNotifier
+from focalpoint.node.overdue import OverdueDeadlines
 from focalpoint.node.summaries import link_requests, summarise
 from focalpoint.storage.cipher import StorageCipher
 from focalpoint.storage.sqlite import SqliteStore
@@ -177,6 +181,17 @@ async def _child(path: Path, key: bytes) -> dict[str, Any]:
         t0 = time.perf_counter()
         ageing = await reports.ageing("bilateral")
         ageing_s = time.perf_counter() - t0
+        overdue = OverdueDeadlines(work=work, store=store, clock_ms=lambda: _NOW_MS)
+        t0 = time.perf_counter()
+        counted = await overdue.count()
+        if counted is None:
+            raise RuntimeError("the overdue count failed (see the log)")
+        overdue_s = time.perf_counter() - t0
+        scrapes = []
+        for _ in range(100):
+            t0 = time.perf_counter()
+            await overdue.read()
+            scrapes.append((time.perf_counter() - t0) * 1000)
     finally:
         await store.close()
     return {
@@ -187,5 +202,8 @@ async def _child(path: Path, key: bytes) -> dict[str, Any]:
         "indicators_unreadable": national.unreadable_links,
         "ageing_100k_s": round(ageing_s, 3),
         "ageing_unreadable": ageing.unreadable_links,
+        "overdue_count_s": round(overdue_s, 3),
+        "overdue_requests": sum(n for _, n in counted.counts),
+        "overdue_scrape_p95_ms": round(sorted(scrapes)[94], 4),
         "reports_pid": os.getpid(),
     }

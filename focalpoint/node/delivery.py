@@ -26,7 +26,7 @@ from focalpoint.errors import Refusal, RefusalError, StorageError, TransportErro
 from focalpoint.exchange.codec import refusal_from_proto, refusal_to_proto
 from focalpoint.exchange.receipt import verify_receipt
 from focalpoint.metrics import DELIVERY_ATTEMPTS, DELIVERY_FAILURES, REFUSALS
-from focalpoint.node.ports import Clock, DirectoryView, PeerTransport
+from focalpoint.node.ports import NO_TRACER, Clock, DirectoryView, PeerTransport, Tracer
 from focalpoint.storage.base import Delivered, DeliveryState, OutboxStore
 from focalpoint.v1 import envelope_pb2, node_pb2
 
@@ -64,8 +64,10 @@ class DeliveryManager:
         retry_max_s: float,
         max_in_flight: int = 4,
         checkpoint: Callable[[], bytes] = lambda: b"",
+        tracer: Tracer = NO_TRACER,
     ) -> None:
         self._me = node_id
+        self._tracer = tracer
         # This node's latest signed checkpoint travels with its envelopes to each partner once.
         self._checkpoint = checkpoint
         self._checkpoint_sent: dict[str, bytes] = {}
@@ -237,7 +239,12 @@ class DeliveryManager:
             q.wake.set()
 
     async def _send(self, peer: str, rows: Sequence[Outgoing], backoff: Backoff) -> int | None:
-        """Deliver and record the outcome; return the earliest retry time scheduled, if any."""
+        """Deliver and record the outcome; return the earliest retry time scheduled, if any. One
+        root span per batch when tracing is on: the peer and the count, nothing of the messages."""
+        with self._tracer.root_span("delivery.batch", {"focalpoint.peer": peer, "focalpoint.messages": len(rows)}):
+            return await self._send_batch(peer, rows, backoff)
+
+    async def _send_batch(self, peer: str, rows: Sequence[Outgoing], backoff: Backoff) -> int | None:
         directory = self._directory()
         envelopes = [envelope_pb2.Envelope.FromString(r.envelope) for r in rows]
         checkpoint = self._checkpoint()

@@ -10,14 +10,26 @@ Protocols in ``focalpoint.storage.base``.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from directory import Directory
 from focalpoint.v1 import audit_pb2, envelope_pb2, node_pb2
 
-__all__ = ["BundleSource", "Clock", "DirectoryView", "Notifier", "PeerTransport", "Spawn", "wall_clock_ms"]
+__all__ = [
+    "NO_TRACER",
+    "BundleSource",
+    "Clock",
+    "DirectoryView",
+    "Notifier",
+    "PeerTransport",
+    "Spawn",
+    "Tracer",
+    "wall_clock_ms",
+]
 
 # Milliseconds since the epoch; passed in so tests can freeze or move time.
 Clock = Callable[[], int]
@@ -95,3 +107,21 @@ class Notifier(Protocol):
         """Tell local users (ids) that ``event`` happened (e.g. "break_glass", "anomaly:bulk_reads").
         Never case content: an event name and at most a case reference."""
         ...
+
+
+class Tracer(Protocol):
+    """Tracing of the node's own work (``focalpoint.server.tracing``, only when the configuration
+    has a ``tracing`` section). Every span is a root: no trace context is taken from a caller or
+    given to a peer (docs/adr/0022-tracing-stays-home.md). Attributes are counts, RPC names and
+    node ids at most: never a case reference, a user id, a name or content."""
+
+    def root_span(self, name: str, attributes: Mapping[str, str | int]) -> AbstractContextManager[None]: ...
+
+
+class _NoTracer:
+    def root_span(self, name: str, attributes: Mapping[str, str | int]) -> AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+
+NO_TRACER: Tracer = _NoTracer()
+"""Tracing off: nothing is recorded, nothing is imported."""

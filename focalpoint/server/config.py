@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from adapters.mail import LANGUAGES, MailConfig, Recipient, check_address
 from focalpoint.configfile import Problems, SectionReader, is_loopback, read_yaml
@@ -29,6 +30,7 @@ __all__ = [
     "MetricsConfig",
     "NodeConfig",
     "ReachabilityConfig",
+    "TracingConfig",
     "load_config",
 ]
 
@@ -101,6 +103,14 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TracingConfig:
+    # OpenTelemetry spans to an OTLP/gRPC collector (the focalpoint[otel] extra); docs/operations.md §7.3.
+    endpoint: str  # http://host:port (plaintext, e.g. a collector on loopback) or https://host:port
+    service_name: str = "focalpoint"
+    sample_ratio: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     source: Path
     node_id: str
@@ -119,6 +129,7 @@ class NodeConfig:
     deadlines: DeadlinesConfig = DeadlinesConfig()
     metrics: MetricsConfig | None = None  # off when the file has no metrics section
     mail: MailConfig | None = None  # e-mail notifications: off when the file has no notifications section
+    tracing: TracingConfig | None = None  # off when the file has no tracing section
 
 
 def _hostport(r: SectionReader, key: str) -> str | None:
@@ -215,6 +226,7 @@ def load_config(path: Path) -> NodeConfig:
 
     metrics = _metrics(root) if "metrics" in root.data else None
     mail = _notifications(root) if "notifications" in root.data else None
+    tracing = _tracing(root) if "tracing" in root.data else None
 
     lg = root.section("logging", required=False)
     log_format = lg.get("format", "console")
@@ -254,6 +266,7 @@ def load_config(path: Path) -> NodeConfig:
         deadlines=deadlines,
         metrics=metrics,
         mail=mail,
+        tracing=tracing,
     )
 
 
@@ -301,6 +314,50 @@ def _metrics(root: SectionReader) -> MetricsConfig | None:
     if host is None or port is None:
         return None
     return MetricsConfig(host=host, port=port)
+
+
+_SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
+
+
+def _otlp_endpoint(value: object) -> bool:
+    """``value`` is ``http(s)://host[:port]``: no path, query, fragment or credentials (a
+    collector's address, not a place for a secret)."""
+    if not isinstance(value, str) or any(c.isspace() for c in value):
+        return False
+    url = urlsplit(value)
+    try:
+        port = url.port
+    except ValueError:
+        return False
+    return (
+        url.scheme in ("http", "https")
+        and bool(url.hostname)
+        and url.path in ("", "/")
+        and not url.query
+        and not url.fragment
+        and url.username is None
+        and (port is None or 1 <= port <= 65535)
+    )
+
+
+def _tracing(root: SectionReader) -> TracingConfig | None:
+    """The ``tracing`` section: where spans go, under which service name, how many are kept (None
+    when wrong: reported). Whether the OpenTelemetry extra is installed is checked when the node
+    opens (``focalpoint.server.tracing``), not here: reading a configuration imports nothing."""
+    section = root.section("tracing")
+    endpoint = section.get("endpoint")
+    if "endpoint" in section.data and not _otlp_endpoint(endpoint):
+        section.fail("endpoint", "an OTLP/gRPC collector's URL, http://host:port or https://host:port", endpoint)
+        endpoint = None
+    service = section.get("service_name", "focalpoint")
+    if not isinstance(service, str) or not _SERVICE_NAME.match(service):
+        section.fail("service_name", "1-63 letters, digits, '.', '_' or '-', e.g. focalpoint-gr-ekka", service)
+        service = None
+    ratio = section.number("sample_ratio", default=1.0, low=0.0, high=1.0)
+    section.finish()
+    if not isinstance(endpoint, str) or service is None or ratio is None:
+        return None
+    return TracingConfig(endpoint=endpoint, service_name=service, sample_ratio=float(ratio))
 
 
 def _notifications(root: SectionReader) -> MailConfig | None:

@@ -4,10 +4,12 @@ the node's configuration), never on the peer port or the local API.
 Each scrape reads the node's state as it is then (the outbox's queues, the partners' last ping,
 the directory and key expiry, the latest checkpoint, the witness alarms kept, the disk), so no
 number kept beside the state can drift from it; what leaves no state behind is counted where it
-happens (``focalpoint.metrics``). Every series is documented in docs/operations.md.
+happens (``focalpoint.metrics``). Every series is documented in docs/operations.md. The one
+exception is the overdue deadlines by kind, a walk over every link's summary, kept for a minute
+(``focalpoint.node.overdue``).
 
-Labels are node ids, key kinds, refusal codes and directions only: never a case reference, a
-name, a user id or a key.
+Labels are node ids, key kinds, refusal codes, directions, request kinds and us/partner only, each
+from a fixed list: never a case reference, a name, a user id or a key.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from focalpoint.metrics import DELIVERY_ATTEMPTS, DELIVERY_FAILURES, LOGIN_FAILURES, REFUSALS, Counter
+from focalpoint.node.overdue import OverdueCount
 from focalpoint.v1 import audit_pb2
 
 if TYPE_CHECKING:
@@ -131,6 +134,7 @@ async def scrape(node: Node) -> bytes:
         _counter(REFUSALS, me),
         _counter(LOGIN_FAILURES, me),
     ]
+    families += _overdue(await node.overdue.read(), now)
     issued = _checkpoint_issued_ms(node.checkpoints.latest_raw)
     if issued is not None:
         families.append(
@@ -144,6 +148,27 @@ async def scrape(node: Node) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Fixed(families))
     return generate_latest(registry)
+
+
+def _overdue(count: OverdueCount | None, now: int) -> list[Metric]:
+    """Overdue open requests by kind and who owes the answer (``focalpoint.node.overdue``), and the
+    count's age: absent until the first count is taken."""
+    if count is None:
+        return []
+    return [
+        _gauge(
+            "focalpoint_deadlines_overdue",
+            "Open requests past their due date on active links, by request kind and who owes the answer",
+            ["kind", "owed_by"],
+            (([kind, by], n) for (kind, by), n in count.series()),
+        ),
+        _gauge(
+            "focalpoint_deadlines_overdue_age_seconds",
+            "Seconds since focalpoint_deadlines_overdue was counted (a scrape recounts it past a minute)",
+            [],
+            [([], max(0, now - count.at_ms) / 1000)],
+        ),
+    ]
 
 
 def _key_expiry(node: Node, now: int) -> list[tuple[list[str], float]]:

@@ -19,7 +19,7 @@ import asyncio
 import os
 import time
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import structlog
@@ -48,8 +48,9 @@ from focalpoint.node.inbox import Inbox
 from focalpoint.node.keyring import KeyRing
 from focalpoint.node.notify import AllNotifiers, LogNotifier
 from focalpoint.node.outbox import Outbox
+from focalpoint.node.overdue import OverdueDeadlines
 from focalpoint.node.peer_api import PeerApi
-from focalpoint.node.ports import Clock, Notifier, PeerTransport, Spawn, wall_clock_ms
+from focalpoint.node.ports import NO_TRACER, Clock, Notifier, PeerTransport, Spawn, wall_clock_ms
 from focalpoint.node.reachability import Reachability
 from focalpoint.node.reconcile import Reconciler
 from focalpoint.node.restore import current_epoch, declare, pending_restore
@@ -63,11 +64,15 @@ from focalpoint.server.limits import DescriptorBudget, descriptor_budget, raise_
 from focalpoint.server.local_service import LocalServicer
 from focalpoint.server.metrics import MetricsServer
 from focalpoint.server.peer_service import NodeServicer
+from focalpoint.server.tracing import LOCAL, PEER, Tracing, open_tracing
 from focalpoint.storage.base import Store
 from focalpoint.storage.cipher import StorageCipher
 from focalpoint.storage.keyfiles import NodeKeys, load_node_keys, read_secret_file
 from focalpoint.storage.sqlite.store import SqliteStore
 from focalpoint.v1 import local_pb2, local_pb2_grpc, node_pb2_grpc
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 __all__ = ["LOCAL_SERVICE", "Node"]
 
@@ -88,15 +93,19 @@ class Node:
         passphrase: str | None = None,
         transport: PeerTransport | None = None,
         notifier: Notifier | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         """``transport``: how the node reaches its peers (default: gRPC over mutual TLS);
-        ``notifier``: how local users are told of break-glass and anomalies (default: the log)."""
+        ``notifier``: how local users are told of break-glass and anomalies (default: the log);
+        ``tracing``: OpenTelemetry spans (``focalpoint.server.tracing``), None when off."""
         if keys.node_id != config.node_id:
             raise ConfigError(
                 f"{config.source}: node.id is {config.node_id!r} but {config.keys_file} holds keys of {keys.node_id!r}"
             )
         me = config.node_id
         delivery_cfg = config.delivery
+        if tracing is not None:  # every part gets the store with its calls traced
+            store = tracing.traced_store(store)
         self.config = config
         self.node_id = me
         self.cache = cache
@@ -107,6 +116,7 @@ class Node:
             max_envelope_bytes=delivery_cfg.max_envelope_bytes, clock_skew_ms=delivery_cfg.clock_skew_seconds * 1000
         )
         self._background: set[asyncio.Task[Any]] = set()
+        self.tracing = tracing
         self._next_expiry_warning = 0.0
         directory = self._directory
         cipher, limits = self.cipher, self.limits
@@ -138,6 +148,7 @@ class Node:
             retry_initial_s=delivery_cfg.retry_initial_seconds,
             retry_max_s=delivery_cfg.retry_max_seconds,
             checkpoint=lambda: self.checkpoints.latest_raw,
+            tracer=tracing if tracing is not None else NO_TRACER,
         )
         # Expired entries are settled with their recipients (asked at least every minute while open).
         self.reconciler = Reconciler(
@@ -293,6 +304,8 @@ class Node:
         self.local_port = 0
         # The operations listener (/metrics), when the configuration has a metrics section.
         self.metrics: MetricsServer | None = None
+        # Overdue deadlines by kind for /metrics, counted from the link summaries and kept a minute.
+        self.overdue = OverdueDeadlines(work=self.casework, store=store, clock_ms=clock_ms)
         if config.metrics is not None:
             self.metrics = MetricsServer(self, config.metrics.host, config.metrics.port)
         cache.subscribe(self._on_directory)
@@ -309,14 +322,26 @@ class Node:
         store: Store | None = None,
         transport: PeerTransport | None = None,
         notifier: Notifier | None = None,
+        span_exporter: SpanExporter | None = None,
     ) -> Node:
         """Load and check everything; raises ConfigError/StorageError before anything listens.
 
         ``store`` and ``transport`` replace the configured database and gRPC (tests pass
         ``focalpoint.storage.memory`` and ``focalpoint.net.memory``); ``notifier`` replaces the
-        log notifier; ``start`` serves gRPC.
+        log notifier; ``span_exporter`` replaces the OTLP exporter when the configuration has a
+        ``tracing`` section; ``start`` serves gRPC.
         """
         self_test(SUITE_V1)
+        # Tracing first: configured without its extra installed, the node refuses before opening anything.
+        tracing = None
+        if config.tracing is not None:
+            tracing = open_tracing(config.tracing, config.node_id, config.source, exporter=span_exporter)
+            log.info(
+                "tracing_on",
+                endpoint=config.tracing.endpoint,
+                service_name=config.tracing.service_name,
+                sample_ratio=config.tracing.sample_ratio,
+            )
         passphrase = None
         if config.passphrase_env is not None:
             passphrase = os.environ.get(config.passphrase_env)
@@ -350,6 +375,7 @@ class Node:
                 passphrase=passphrase,
                 transport=transport,
                 notifier=notifier,
+                tracing=tracing,
             )
             await node.keyring.load()
             await node._check_log_against_partners()
@@ -373,17 +399,22 @@ class Node:
         max_bytes = self.config.delivery.max_envelope_bytes
         budget = self._descriptors()
         self._server_tls = ServerTls(self.keyring.keys.tls, self.cache.current)
+        # With tracing on, a root span per RPC on each port; no interceptor at all when it is off.
+        tracing = self.tracing
         peer = grpc.aio.server(
             options=server_options(
                 max_bytes, max_connections=budget.peer_connections, max_streams=MAX_STREAMS_PER_CONNECTION
-            )
+            ),
+            interceptors=tracing.interceptors(PEER) if tracing is not None else None,
         )
         node_pb2_grpc.add_NodeServiceServicer_to_server(NodeServicer(self.peer_api, self._directory), peer)
         health_servicer = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, peer)
         self.peer_port = bind_port(peer.add_secure_port, self.config.listen_peer, self._server_tls.credentials)
         add_directory_service(peer, self._current_bundle, self.store.directory.document)
-        local = grpc.aio.server(options=server_options(max_bytes))
+        local = grpc.aio.server(
+            options=server_options(max_bytes), interceptors=tracing.interceptors(LOCAL) if tracing is not None else None
+        )
         local_pb2_grpc.add_LocalServiceServicer_to_server(self.local_service, local)
         add_directory_service(local, self._current_bundle, self.store.directory.document)
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, local)
@@ -433,6 +464,7 @@ class Node:
             self._maintenance.cancel()
         if self.metrics is not None:
             await self.metrics.stop()
+        self.overdue.close()
         if self._health is not None:
             await self._health.stop()
         await self.delivery.stop()
@@ -447,6 +479,8 @@ class Node:
         await self.accounts.close()
         await self.cache.close()
         await self.store.close()
+        if self.tracing is not None:
+            await self.tracing.shutdown()
         log.info("node_stopped", node=self.node_id)
 
     async def _maintain(self) -> None:

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from focalpoint.errors import ConfigError
 from focalpoint.localnet import LocalNetwork
 from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
+from focalpoint.node.overdue import KINDS, OWED_BY
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.config import MetricsConfig, load_config
 from focalpoint.server.node import Node
@@ -68,7 +69,8 @@ async def test_scrape_during_an_exchange(network: LocalNetwork) -> None:
     for name in ("focalpoint_login_failures_total", "focalpoint_refusals_total", "focalpoint_witness_alarms"):
         assert all(v >= 0 for _, v in series.get(name, []))
     labels = {v for samples in series.values() for labels, _ in samples for v in labels.values()}
-    assert labels <= {GR, AL, "it-dgi", "signing", "encryption", "log", "given", "received"} | {
+    assert {labels["kind"] for labels, _ in series["focalpoint_deadlines_overdue"]} == set(KINDS)
+    assert labels <= {GR, AL, "it-dgi", "signing", "encryption", "log", "given", "received", *KINDS, *OWED_BY} | {
         v
         for v in labels
         if re.fullmatch(r"[A-Z_]+", v)  # refusal codes
