@@ -26,7 +26,7 @@ from focalpoint.cases.gate import GateResult, Override, evaluate, override_probl
 from focalpoint.cases.sidestates import side_states
 from focalpoint.cases.stages import Side
 from focalpoint.cases.transitions import CONTACT_STRICTNESS
-from focalpoint.errors import NotFound, PreconditionFailed, UsageError
+from focalpoint.errors import NotFound, PermissionDenied, PreconditionFailed, UsageError
 from focalpoint.node.casework import CaseWork
 from focalpoint.node.outbox import Outbox, Submitted
 from focalpoint.node.ports import Clock
@@ -110,7 +110,7 @@ class CaseDesk:
         if event is None or draft_id in done:
             raise NotFound(f"no open draft {draft_id} on link {link_id}")
         if approver == event.actor:
-            raise UsageError("the person who prepared a message cannot approve it; another user must")
+            raise PermissionDenied("the person who prepared a message cannot approve it; another user must")
         body = messages_pb2.Body.FromString(event.attachment)
         now = self._clock()
         record = messages_pb2.ApprovalRecord(prepared_by=event.actor, approved_by=approver, approved_at_ms=now)

@@ -270,7 +270,7 @@ async def test_a_draft_is_approved_only_by_another_user_and_then_sent(desk: Desk
         (draft.draft_id, "durable_solution_proposal", "officer.1", ref)
     ]
     assert [d.draft_id for d in (await preparer.list_drafts()).drafts] == [draft.draft_id]
-    with pytest.raises(UsageError, match="cannot approve it; another user must"):
+    with pytest.raises(PermissionDenied, match="cannot approve it; another user must"):
         await preparer.approve_draft(link, draft.draft_id)
     sent = await (await desk.api(AL, "supervisor.2")).approve_draft(link, draft.draft_id)
     assert sent.state == local_pb2.DELIVERY_STATE_QUEUED
