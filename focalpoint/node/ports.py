@@ -4,7 +4,8 @@ Implementations satisfy them structurally (``typing.Protocol``), so they need no
 the node: ``focalpoint.net.channels.PeerChannels`` (gRPC over mutual TLS) and
 ``focalpoint.net.memory`` (an in-memory network for tests) are ``PeerTransport``s;
 ``focalpoint.net.directory.DirectoryServerSource`` is a ``BundleSource``; ``focalpoint.node.notify``
-holds the ``Notifier``s (a log line; a list for tests). Storage has its own
+holds the ``Notifier``s (a log line; a list for tests; the durable queue), and ``adapters.mail`` and
+``adapters.webhook`` are ``NotificationChannel``s. Storage has its own
 Protocols in ``focalpoint.storage.base``.
 """
 
@@ -17,7 +18,16 @@ from typing import Any, Protocol
 from directory import Directory
 from focalpoint.v1 import audit_pb2, envelope_pb2, node_pb2
 
-__all__ = ["BundleSource", "Clock", "DirectoryView", "Notifier", "PeerTransport", "Spawn", "wall_clock_ms"]
+__all__ = [
+    "BundleSource",
+    "Clock",
+    "DirectoryView",
+    "NotificationChannel",
+    "Notifier",
+    "PeerTransport",
+    "Spawn",
+    "wall_clock_ms",
+]
 
 # Milliseconds since the epoch; passed in so tests can freeze or move time.
 Clock = Callable[[], int]
@@ -94,4 +104,21 @@ class Notifier(Protocol):
     async def notify(self, users: Sequence[str], event: str, *, case_ref: str = "") -> None:
         """Tell local users (ids) that ``event`` happened (e.g. "break_glass", "anomaly:bulk_reads").
         Never case content: an event name and at most a case reference."""
+        ...
+
+
+class NotificationChannel(Protocol):
+    """A way a queued notification leaves the node (e-mail, webhooks), driven by
+    ``focalpoint.node.notify.NotificationSender``."""
+
+    @property
+    def name(self) -> str:
+        """The queue's channel name ("email", "webhook")."""
+        ...
+
+    async def send(self, notice_id: str, destination: str, event: str, case_ref: str, created_ms: int) -> None:
+        """Deliver one notification (``notice_id`` the same on every attempt; ``created_ms`` when
+        its event happened). Raises ``TransportError`` when it may succeed later, any other
+        ``FocalpointError`` when it never will (no address any more, the receiver refused it for
+        good)."""
         ...
