@@ -57,7 +57,7 @@ class LogNotifier:
     """A log line per notification: ``event`` and how many users it was for."""
 
     async def notify(self, users: Sequence[str], event: str, *, case_ref: str = "") -> None:
-        log.warning("users_notified", notification=event_type(event), users=len(users))
+        log.warning("users_notified", notification=event, users=len(users))
 
 
 @dataclass(frozen=True, slots=True)
