@@ -60,10 +60,15 @@ async def test_others_contacts_are_an_operators_and_the_on_call_list_too(world: 
         await officer.set_notifications("co.two", off=["deadlines"])
     with pytest.raises(PermissionDenied):
         await officer.set_on_call("co.one", True)
+    before = world.nodes[AL].store.audit.size
     shown = await operator.set_contact("co.two", email="co.two@example.org", language="ar")
     assert (shown.email, shown.language) == ("co.two@example.org", "ar")
     on = await operator.set_on_call("co.two", True)
     assert on.on_call
+    assert _account_changes(await _events(world.nodes[AL], before)) == [
+        ("operator.1", "co.two", "e-mail address set; notification language ar"),
+        ("operator.1", "co.two", "on call"),
+    ]
     listed = {u.user_id: u for u in (await operator.list_users()).users}
     assert listed["co.two"].on_call
     assert not listed["co.one"].on_call
