@@ -17,7 +17,7 @@ from focalpoint.people.notices import EMERGENCY_ALERT, NEW_REQUEST
 from focalpoint.people.roles import Grant
 from focalpoint.v1 import audit_pb2, codes_pb2, messages_pb2
 from tests.server import test_people
-from tests.server.test_cases_api import AL, GR, UNITS, _acknowledged, _events
+from tests.server.test_cases_api import AL, GR, _acknowledged, _events
 from tests.server.test_people import World
 
 world = test_people.world  # the fixture: two real nodes with capturing notifiers
@@ -137,26 +137,40 @@ async def test_with_nobody_on_call_the_operators_are_told_and_a_warning_is_logge
     assert ref not in repr(warned)
 
 
-async def test_a_new_request_tells_the_links_officers_and_is_no_emergency(world: World) -> None:
+def _count(world: World, node: str, event: str) -> int:
+    return sum(n.event == event for n in world.told_at[node].sent)
+
+
+async def _told_after(world: World, node: str, event: str, seen: int) -> list[tuple[tuple[str, ...], str]]:
+    """What ``node`` told of ``event`` after the first ``seen`` of them (waiting for one more)."""
+    deadline = time.monotonic() + 10
+    while _count(world, node, event) <= seen:
+        assert time.monotonic() < deadline, f"{node} did not tell {event}"
+        await asyncio.sleep(0.02)
+    return [(n.users, n.case_ref) for n in world.told_at[node].sent if n.event == event][seen:]
+
+
+async def test_a_new_request_tells_the_units_officers_then_the_assigned_ones_and_is_no_emergency(
+    world: World,
+) -> None:
     desk = world.desk
     people = desk.people[AL]
     await people.client("co.al", grants=())
-    ref, _ = await _acknowledged(desk)
-    operator = await people.operator()
-    await operator.assign_case(await desk.link_at(AL, ref), unit=UNITS[AL])  # AL's unit works it now
+    ref, _ = await _acknowledged(desk)  # AL's unit owns the link; officer.1 and co.al work there
+    seen = _count(world, AL, NEW_REQUEST)
     await desk.send(GR, ref, "social_inquiry_request")
-    told = await _told(world, AL, NEW_REQUEST)
-    assert len(told) == 1
-    users, case_ref = told[0]
-    assert case_ref == ref
-    assert "co.al" in users  # the unit's officers (nobody is assigned to the link), not the operators
-    assert "operator.1" not in users
-    assert await _told(world, AL, EMERGENCY_ALERT, timeout_s=0.2) == []
+    assert await _told_after(world, AL, NEW_REQUEST, seen) == [(("co.al", "officer.1"), ref)]
+    officer = await desk.api(AL)
+    await officer.assign_case(await desk.link_at(AL, ref), users=["co.al"])
+    seen = _count(world, AL, NEW_REQUEST)
+    await desk.send(GR, ref, "risk_assessment_request")
+    assert await _told_after(world, AL, NEW_REQUEST, seen) == [(("co.al",), ref)]
+    assert _count(world, AL, EMERGENCY_ALERT) == 0
 
 
-async def test_a_new_request_on_a_link_without_a_unit_tells_the_operators(world: World) -> None:
+async def test_a_new_case_whose_unit_has_no_officers_yet_tells_the_operators(world: World) -> None:
     desk = world.desk
     await desk.people[AL].operator()
-    ref, _ = await _acknowledged(desk)
-    await desk.send(GR, ref, "social_inquiry_request")
-    assert await _told(world, AL, NEW_REQUEST) == [(("operator.1",), ref)]
+    opened = await desk.open()
+    await desk.send(GR, opened.case_ref, "case_notification")  # AL has no case officer yet
+    assert await _told_after(world, AL, NEW_REQUEST, 0) == [(("operator.1",), opened.case_ref)]
