@@ -1,8 +1,9 @@
-"""E-mail notifications: the node's ``Notifier`` port (``focalpoint.node.ports``) over SMTP.
+"""E-mail notifications: a ``NotificationChannel`` (``focalpoint.node.ports``) over SMTP.
 
 Officials are often away from the console when something concerning them happens (a deadline
-at 75 %, an emergency alert nobody acknowledged, someone breaking the glass on their case). This
-adapter sends each user who has an address one plain-text message in their language (en, fr, ar).
+at 75 %, a partner's new request, an emergency alert, someone breaking the glass on their case).
+This adapter sends each queued e-mail (``focalpoint.node.notify``) as one plain-text message in its
+recipient's language (en, fr, ar).
 
 What a message may hold is fixed here and nowhere else: the event in words, the case reference
 (an opaque identifier, meaningless outside the console) and the link to the console. Never a name,
@@ -10,44 +11,44 @@ never a field of a message, never the partner's contact: e-mail leaves the insti
 so everything else is read in the console after logging in. ``render`` is pure, and the tests
 render every template in every language to prove it.
 
-Sending is in the background (the caller, e.g. the deadline scan, must not wait on a mail server):
-one SMTP session a notification, STARTTLS required (the session fails rather than authenticating in
-the clear), AUTH with the configured user, bounded timeouts, and a bounded number of attempts with
-exponential backoff. Failures are logged with the event's template name and how many messages,
-never an address or a case reference. There is no durable queue: a notification still being retried
-when the node stops is lost (the console still shows the deadline or the alert).
+The queue row names the user, not the address: the address and language are looked up when the
+message is sent (``Contacts``, which the node's accounts satisfy), so the queue never holds an
+address and a changed address is used at once. Each send is one SMTP session: STARTTLS required
+(the session fails rather than authenticating in the clear), AUTH with the configured user,
+bounded timeouts. A failure raises ``TransportError`` (the queue retries it with backoff); a user
+with no address any more, or a recipient the server refuses for good, raises ``UsageError`` (given
+up). Nothing here logs an address or a case reference.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 import ssl
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import aiosmtplib
-import structlog
 
+from focalpoint.errors import TransportError, UsageError
 from focalpoint.ids import check_case_ref
+from focalpoint.people.notices import event_type
 
 __all__ = [
     "LANGUAGES",
     "TEMPLATES",
+    "Contacts",
+    "MailChannel",
     "MailConfig",
-    "MailNotifier",
     "Recipient",
     "Rendered",
     "check_address",
     "render",
     "template_key",
 ]
-
-log = structlog.get_logger("focalpoint.notify.mail")
 
 LANGUAGES = ("en", "fr", "ar")
 
@@ -71,9 +72,18 @@ class Recipient:
     language: str = "en"
 
 
+class Contacts(Protocol):
+    """Where a user's e-mail goes (the node's accounts answer it)."""
+
+    async def address(self, user_id: str) -> Recipient | None:
+        """The user's address and language; None when they have none (or are disabled)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class MailConfig:
-    """The ``notifications.email`` section of the node configuration (validated there)."""
+    """The ``notifications.email`` section of the node configuration (validated there), with the
+    section's ``console_url``."""
 
     host: str
     port: int
@@ -81,42 +91,17 @@ class MailConfig:
     password_file: Path
     sender: str  # the From address
     console_url: str
-    # Each user's address and language (user id → Recipient); users without one get no e-mail.
-    recipients: Mapping[str, Recipient] = field(default_factory=dict)
     timeout_seconds: float = 30.0
-    attempts: int = 5
-    retry_initial_seconds: float = 5.0
-    retry_max_seconds: float = 300.0
 
 
 # --- the templates ---------------------------------------------------------------------------
 
-# Every event the node emits, mapped to its template ("deadline:reminder-L2" → "deadline:reminder").
-_EVENT_TEMPLATES = {
-    "break_glass": "break_glass",
-    "deadline:75%": "deadline:75%",
-    "deadline:overdue": "deadline:overdue",
-    "deadline:reminder-L1": "deadline:reminder",
-    "deadline:reminder-L2": "deadline:reminder",
-    "deadline:reminder-L3": "deadline:reminder",
-    "guardian:12h": "guardian:12h",
-    "guardian:20h": "guardian:20h",
-    "guardian:breach": "guardian:breach",
-    "guardian:daily": "guardian:daily",
-    "handover:overdue": "handover:overdue",
-}
-
 
 def template_key(event: str) -> str:
-    """The template for ``event``; the detail after the kind (the partner's contact of an
-    emergency alert, the anomaly rule) is dropped, and an unknown event gets the generic one."""
-    if event in _EVENT_TEMPLATES:
-        return _EVENT_TEMPLATES[event]
-    if event.startswith("emergency:unacknowledged"):
-        return "emergency:unacknowledged"
-    if event.startswith("anomaly:"):
-        return "anomaly"
-    return "other"
+    """The template for ``event``: its type (``focalpoint.people.notices.event_type``), the detail
+    after the kind (the partner's contact of an emergency alert, the anomaly rule) dropped; an
+    unknown event gets the generic one."""
+    return event_type(event)
 
 
 # (subject, the event in words) per language and template. Nothing here has a placeholder.
@@ -139,6 +124,11 @@ TEMPLATES: Mapping[str, Mapping[str, tuple[str, str]]] = {
             "An emergency alert was not acknowledged by the partner in time: call their 24/7 contact point.",
         ),
         "anomaly": ("Unusual access to case files", "Access to case files that needs a review was detected."),
+        "emergency:alert": (
+            "Emergency alert received",
+            "A partner sent an emergency protection alert: act on it now in the console.",
+        ),
+        "request:new": ("New request from a partner", "A partner sent a new request on a case for your unit."),
         "other": ("Something needs your attention", "Something concerning you happened in focalpoint."),
     },
     "fr": {
@@ -174,6 +164,14 @@ TEMPLATES: Mapping[str, Mapping[str, tuple[str, str]]] = {
             "Le partenaire n'a pas accusé réception d'une alerte d'urgence à temps : appelez son contact 24 h/24.",
         ),
         "anomaly": ("Accès inhabituel à des dossiers", "Un accès à des dossiers qui doit être examiné a été détecté."),
+        "emergency:alert": (
+            "Alerte d'urgence reçue",
+            "Un partenaire a envoyé une alerte de protection d'urgence : traitez-la dès maintenant dans la console.",
+        ),
+        "request:new": (
+            "Nouvelle demande d'un partenaire",
+            "Un partenaire a envoyé une nouvelle demande sur un dossier de votre service.",
+        ),
         "other": ("Un point requiert votre attention", "Un événement vous concernant s'est produit dans focalpoint."),
     },
     "ar": {
@@ -191,6 +189,8 @@ TEMPLATES: Mapping[str, Mapping[str, tuple[str, str]]] = {
             "لم يُقر الشريك باستلام تنبيه طارئ في الوقت المحدد: اتصل بنقطة الاتصال لديه على مدار الساعة.",
         ),
         "anomaly": ("وصول غير معتاد إلى الملفات", "رُصد وصول إلى الملفات يستدعي المراجعة."),
+        "emergency:alert": ("ورود تنبيه طارئ", "أرسل أحد الشركاء تنبيه حماية طارئًا: تعامل معه الآن في وحدة التحكم."),
+        "request:new": ("طلب جديد من شريك", "أرسل أحد الشركاء طلبًا جديدًا بشأن ملف يخص وحدتك."),
         "other": ("أمر يستدعي انتباهك", "وقع حدث يخصك في focalpoint."),
     },
 }
@@ -236,46 +236,37 @@ def render(event: str, language: str, *, case_ref: str, console_url: str) -> Ren
 
 # --- sending -----------------------------------------------------------------------------------
 
-Spawn = Callable[[Coroutine[Any, Any, object]], None]
 
+class MailChannel:
+    """A ``NotificationChannel`` ("email"): one queued e-mail, one SMTP session. ``tls_context``
+    verifies the server's certificate (default: the system's trust store)."""
 
-class MailNotifier:
-    """A ``Notifier``: one e-mail per user with an address, sent in the background.
-
-    ``spawn`` runs the sending (the node passes its own, so stopping the node cancels it); without
-    one the notifier keeps its tasks and ``drain`` waits for them. ``tls_context`` verifies the
-    server's certificate (default: the system's trust store)."""
+    name = "email"
 
     def __init__(
-        self,
-        config: MailConfig,
-        password: str,
-        *,
-        spawn: Spawn | None = None,
-        tls_context: ssl.SSLContext | None = None,
-        sleep: Callable[[float], Coroutine[Any, Any, None]] = asyncio.sleep,
+        self, config: MailConfig, password: str, *, contacts: Contacts, tls_context: ssl.SSLContext | None = None
     ) -> None:
         self._config = config
         self._password = password
-        self._spawn = spawn or self._own_spawn
+        self._contacts = contacts
         self._tls = tls_context
-        self._sleep = sleep
-        self._tasks: set[asyncio.Task[object]] = set()
 
-    async def notify(self, users: Sequence[str], event: str, *, case_ref: str = "") -> None:
-        messages = [self._message(r, event, case_ref) for u in users if (r := self._config.recipients.get(u))]
-        if messages:
-            self._spawn(self._deliver(template_key(event), messages))
-
-    async def drain(self) -> None:
-        """Wait for the notifier's own background sending (tests)."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def _own_spawn(self, coro: Coroutine[Any, Any, object]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    async def send(self, notice_id: str, destination: str, event: str, case_ref: str, created_ms: int) -> None:
+        recipient = await self._contacts.address(destination)
+        if recipient is None:
+            raise UsageError("the user has no e-mail address (or is disabled) now: nothing to send")
+        msg = self._message(recipient, event, case_ref)
+        try:
+            await self._send(msg)
+        except aiosmtplib.SMTPAuthenticationError:  # the configuration is wrong: retried until it is fixed
+            raise TransportError("the mail server refused the login: check notifications.email") from None
+        except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPResponseException) as e:
+            code = getattr(e, "code", 0)
+            if isinstance(e, aiosmtplib.SMTPRecipientsRefused) or 500 <= code < 600:
+                raise UsageError(f"the mail server refused the message for good ({code or 'recipient'})") from None
+            raise TransportError(f"the mail server answered {code}: try again later") from None
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as e:
+            raise TransportError(f"the mail server could not be reached or failed ({type(e).__name__})") from None
 
     def _message(self, recipient: Recipient, event: str, case_ref: str) -> EmailMessage:
         rendered = render(event, recipient.language, case_ref=case_ref, console_url=self._config.console_url)
@@ -289,29 +280,8 @@ class MailNotifier:
         msg.set_content(rendered.body)
         return msg
 
-    async def _deliver(self, name: str, messages: list[EmailMessage]) -> None:
-        """Send ``messages`` in one session, retried with backoff; only what failed is retried."""
-        cfg = self._config
-        pending = messages
-        delay = cfg.retry_initial_seconds
-        for attempt in range(1, cfg.attempts + 1):
-            try:
-                pending = await self._send(pending)
-            except (aiosmtplib.SMTPException, OSError, TimeoutError) as e:
-                reason = type(e).__name__
-            else:
-                if not pending:
-                    log.info("mail_sent", notification=name, count=len(messages))
-                    return
-                reason = "recipients refused"
-            log.warning("mail_failed", notification=name, count=len(pending), attempt=attempt, reason=reason)
-            if attempt < cfg.attempts:
-                await self._sleep(delay)
-                delay = min(delay * 2, cfg.retry_max_seconds)
-        log.error("mail_given_up", notification=name, count=len(pending), attempts=cfg.attempts)
-
-    async def _send(self, messages: list[EmailMessage]) -> list[EmailMessage]:
-        """One SMTP session (STARTTLS required, then AUTH); the messages a server refused."""
+    async def _send(self, msg: EmailMessage) -> None:
+        """One SMTP session (STARTTLS required, then AUTH)."""
         cfg = self._config
         smtp = aiosmtplib.SMTP(
             hostname=cfg.host,
@@ -320,12 +290,6 @@ class MailNotifier:
             tls_context=self._tls,
             timeout=cfg.timeout_seconds,
         )
-        refused: list[EmailMessage] = []
         async with smtp:
             await smtp.login(cfg.username, self._password)
-            for msg in messages:
-                try:
-                    await smtp.send_message(msg)
-                except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPResponseException):
-                    refused.append(msg)
-        return refused
+            await smtp.send_message(msg)

@@ -20,7 +20,7 @@ what was wrong", or, when nothing answered, that the node is not reachable.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import grpc
@@ -284,6 +284,23 @@ class LocalClient:
 
     async def show_user(self, user_id: str) -> local_pb2.UserInfo:
         return await self._call(self._stub.ShowUser, local_pb2.UserRequest(user_id=user_id))
+
+    async def set_contact(
+        self, user_id: str = "", *, email: str | None = None, language: str = ""
+    ) -> local_pb2.UserInfo:
+        """Set a user's e-mail address (None: unchanged; "": removed) and/or language ("" unchanged);
+        ``user_id`` "" is oneself."""
+        req = local_pb2.SetContactRequest(
+            user_id=user_id, set_email=email is not None, email=email or "", language=language
+        )
+        return await self._call(self._stub.SetContact, req)
+
+    async def set_notifications(self, user_id: str = "", *, off: Sequence[str] = ()) -> local_pb2.UserInfo:
+        req = local_pb2.SetNotificationsRequest(user_id=user_id, off=list(off))
+        return await self._call(self._stub.SetNotifications, req)
+
+    async def set_on_call(self, user_id: str, on_call: bool) -> local_pb2.UserInfo:
+        return await self._call(self._stub.SetOnCall, local_pb2.SetOnCallRequest(user_id=user_id, on_call=on_call))
 
     async def open_break_glass(
         self, reason_code: str, reason: str, *, link_id: str = "", case_ref: str = "", partner_node: str = ""

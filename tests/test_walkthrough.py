@@ -17,6 +17,8 @@ What cannot run here, and what stands in for it:
 - 0.5's systemctl: the test runs the example unit's ``ExecStart=`` (config/systemd/) with its
   ``WorkingDirectory=`` and ``Environment=``, waits for its ``READY=1`` on a ``NOTIFY_SOCKET``,
   and stops it with the unit's ``KillSignal=`` at the end (it must exit 0);
+- 0.6's contact and on-call commands: they need the operator's session (enrolment and login ask
+  for a password and a TOTP code); tests/cli/test_people.py runs the same commands;
 - grpcurl (0.7), promtool and Prometheus (0.8), journald (0.10): not installed here. In their
   place the test checks that every series the alert rules of §7.1 name is one the node serves,
   and that every line the node wrote under the unit's environment is one JSON object.

@@ -31,6 +31,7 @@ from focalpoint.audit.events import iso_time
 from focalpoint.cli._local import call, run, session_for
 from focalpoint.cli._session import StoredSession, delete_session, read_session, session_path, write_session
 from focalpoint.errors import ConfigError, TransportError, Unauthenticated, UsageError
+from focalpoint.people.notices import FAMILIES
 from focalpoint.people.roles import Grant, Role
 
 if TYPE_CHECKING:
@@ -65,6 +66,10 @@ def user_dict(u: local_pb2.UserInfo) -> dict[str, Any]:
         "last_login": _when(u.last_login_ms),
         "sessions": u.sessions,
         "pending_change": u.pending_change,
+        "email": u.email,
+        "language": u.language or "en",
+        "notifications_off": list(u.notifications_off),
+        "on_call": u.on_call,
     }
 
 
@@ -78,6 +83,8 @@ def _user_line(u: local_pb2.UserInfo) -> str:
     extra = [state]
     if u.pending_change:
         extra.append("change waiting for a second operator")
+    if u.on_call:
+        extra.append("on call 24/7")
     if u.consular_state:
         extra.append(f"consular state {u.consular_state}")
     if u.district:
@@ -453,3 +460,57 @@ def user_reset_second_factor(user_id: str, config_path: Path) -> None:
     enrolment code they enrol with again."""
     for line in _change_lines(call(config_path, lambda c: c.reset_second_factor(user_id)), "reset"):
         click.echo(line)
+
+
+# --- notifications: contacts, preferences, the on-call list -------------------------------------
+
+
+def _notice_line(u: local_pb2.UserInfo) -> str:
+    off = ", ".join(u.notifications_off) or "none"
+    where = "an address" if u.email else "no address (notified in the console and the node's log only)"
+    call_state = "; on call 24/7" if u.on_call else ""
+    return f"{u.user_id}: e-mail to {where}, in {u.language or 'en'}; families turned off: {off}{call_state}"
+
+
+@user.command("set-contact")
+@click.argument("user_id", metavar="USER", required=False, default="")
+@config_option
+@click.option("--email", default=None, help="The e-mail address notifications go to ('' removes it).")
+@click.option("--language", type=click.Choice(("en", "fr", "ar")), default=None, help="The messages' language.")
+def user_set_contact(user_id: str, config_path: Path, email: str | None, language: str | None) -> None:
+    """Set USER's e-mail address and/or notification language (yours without USER; an operator: anyone's).
+
+    The address is checked (plain local@domain) and never logged; the audit log records the change."""
+    if email is None and language is None:
+        raise UsageError("give --email (or --email '' to remove the address), --language, or both")
+    u = call(config_path, lambda c: c.set_contact(user_id, email=email, language=language or ""))
+    click.echo(_notice_line(u))
+
+
+@user.command("set-notifications")
+@click.argument("user_id", metavar="USER", required=False, default="")
+@config_option
+@click.option(
+    "--off",
+    "off",
+    multiple=True,
+    type=click.Choice(FAMILIES),
+    help="A family to get no e-mail for (repeatable); without any, every family is on.",
+)
+def user_set_notifications(user_id: str, config_path: Path, off: tuple[str, ...]) -> None:
+    """Choose which notification families reach USER by e-mail (yours without USER; an operator:
+    anyone's). Emergencies cannot be turned off by someone on call or an operator, break-glass and
+    access anomalies not by operators and supervisors."""
+    u = call(config_path, lambda c: c.set_notifications(user_id, off=off))
+    click.echo(_notice_line(u))
+
+
+@user.command("on-call")
+@click.argument("user_id", metavar="USER")
+@config_option
+@click.option("--on/--off", "on_call", required=True, help="Put USER on the 24/7 on-call list, or take them off.")
+def user_on_call(user_id: str, config_path: Path, on_call: bool) -> None:
+    """Put USER on the 24/7 on-call list or take them off it (operators). Everyone on it is told of
+    an emergency alert at once, by every channel, whatever their preferences."""
+    u = call(config_path, lambda c: c.set_on_call(user_id, on_call))
+    click.echo(_notice_line(u))

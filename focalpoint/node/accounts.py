@@ -53,12 +53,24 @@ import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from adapters.mail import LANGUAGES, check_address
 from focalpoint.audit import events as audit_events
 from focalpoint.errors import NotFound, PermissionDenied, PreconditionFailed, Unauthenticated, UsageError
 from focalpoint.metrics import LOGIN_FAILURES
+from focalpoint.node.notify import NoticeProfile
 from focalpoint.node.ports import Clock, Notifier
+from focalpoint.people.notices import preference_problems
 from focalpoint.people.roles import Account, Grant, Role, role_problems, user_id_problem
-from focalpoint.storage.base import AccountWrite, BreakGlassRow, PendingRow, Restriction, SessionRow, Store, UserRow
+from focalpoint.storage.base import (
+    AccountWrite,
+    BreakGlassRow,
+    ContactRow,
+    PendingRow,
+    Restriction,
+    SessionRow,
+    Store,
+    UserRow,
+)
 from focalpoint.storage.cipher import StorageCipher
 
 __all__ = [
@@ -158,6 +170,7 @@ class UserInfo:
     last_login_ms: int
     sessions: int
     pending_change: bool
+    contact: ContactRow | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -796,6 +809,7 @@ class Accounts:
         users = await self._store.users()
         counts = await self._store.session_counts()
         pending = {p.user_id for p in await self._store.pending()}
+        contacts = {c.user_id: c for c in await self._store.contacts()}
         return [
             UserInfo(
                 account=account_of(u),
@@ -804,6 +818,7 @@ class Accounts:
                 last_login_ms=u.last_login_ms,
                 sessions=counts.get(u.user_id, 0),
                 pending_change=u.user_id in pending,
+                contact=contacts.get(u.user_id),
             )
             for u in users
         ]
@@ -833,6 +848,100 @@ class Accounts:
     async def operators(self) -> list[str]:
         """The enabled operators (the focal point's head and triage)."""
         return [u.user_id for u in await self._store.users() if _is_operator(u)]
+
+    # --- contacts, notification preferences, the on-call list -------------------------------
+
+    async def _self_or_operator(self, by: Account, user_id: str) -> UserRow:
+        """The row of ``user_id``, which ``by`` may change: their own, or anyone's for an operator."""
+        if by.user_id != user_id:
+            await self._operator(by)
+        row = await self._store.user(user_id)
+        if row is None:
+            raise NotFound("no user with that id")
+        return row
+
+    async def _put_contact(self, actor: str, contact: ContactRow, what: str) -> None:
+        leaves = self._leaves(actor, contact.user_id, contact.updated_ms, [what])
+        await self._store.apply(AccountWrite(contacts=[contact], leaves=leaves))
+
+    async def set_contact(self, by: Account, user_id: str, *, email: str | None, language: str | None) -> None:
+        """Set ``user_id``'s e-mail address ("" removes it) and/or the language of their messages; a
+        user sets their own, an operator anyone's. Audited as the change, never the address."""
+        if email is None and language is None:
+            raise UsageError("give an e-mail address (or an empty one to remove it), a language, or both")
+        if email and (problem := check_address(email)):
+            raise UsageError(f"the e-mail address must be {problem}")  # the value is not repeated
+        if language is not None and language not in LANGUAGES:
+            raise UsageError(f"the language must be one of {', '.join(LANGUAGES)}, not {language!r}")
+        async with self._lock:
+            await self._self_or_operator(by, user_id)
+            now = self._clock()
+            contact = await self._store.contact(user_id) or ContactRow(user_id)
+            whats = []
+            if email is not None:
+                contact = replace(contact, email=email)
+                whats.append("e-mail address set" if email else "e-mail address removed")
+            if language is not None:
+                contact = replace(contact, language=language)
+                whats.append(f"notification language {language}")
+            await self._put_contact(by.user_id, replace(contact, updated_ms=now), "; ".join(whats))
+
+    async def set_notifications(self, by: Account, user_id: str, off: frozenset[str]) -> None:
+        """The notification families ``user_id`` gets no e-mail for (``focalpoint.people.notices``):
+        their own, or anyone's for an operator; a family their duty needs is refused."""
+        async with self._lock:
+            row = await self._self_or_operator(by, user_id)
+            contact = await self._store.contact(user_id) or ContactRow(user_id)
+            problems = preference_problems(off, row.roles, row.grants, contact.on_call)
+            if problems:
+                raise UsageError("the preferences cannot be set so: " + "; ".join(problems))
+            now = self._clock()
+            what = "notifications off: " + (", ".join(sorted(off)) or "none")
+            await self._put_contact(by.user_id, replace(contact, off=frozenset(off), updated_ms=now), what)
+
+    async def set_on_call(self, by: Account, user_id: str, on_call: bool) -> None:
+        """Put ``user_id`` on the 24/7 on-call list or take them off it (an operator, audited).
+        Someone going on call who had turned emergencies off gets them again."""
+        async with self._lock:
+            await self._operator(by)
+            row = await self._store.user(user_id)
+            if row is None:
+                raise NotFound("no user with that id")
+            if on_call and row.disabled:
+                raise PreconditionFailed("a disabled account cannot be on call")
+            contact = await self._store.contact(user_id) or ContactRow(user_id)
+            off = contact.off - {"emergency"} if on_call else contact.off
+            new = replace(contact, on_call=on_call, off=off, updated_ms=self._clock())
+            await self._put_contact(by.user_id, new, "on call" if on_call else "off call")
+
+    async def on_call(self) -> list[str]:
+        """The enabled users on the 24/7 on-call list."""
+        enabled = {u.user_id for u in await self._store.users() if not u.disabled}
+        return [c.user_id for c in await self._store.contacts() if c.on_call and c.user_id in enabled]
+
+    async def contact_of(self, user_id: str) -> ContactRow | None:
+        """Where ``user_id``'s e-mail goes now: None when they have no address or are disabled."""
+        row = await self._store.user(user_id)
+        contact = await self._store.contact(user_id)
+        if row is None or row.disabled or contact is None or not contact.email:
+            return None
+        return contact
+
+    async def notice_profile(self, user_id: str) -> NoticeProfile | None:
+        """What deciding on ``user_id``'s e-mail needs (``focalpoint.node.notify.QueuedNotifier``)."""
+        row = await self._store.user(user_id)
+        if row is None:
+            return None
+        contact = await self._store.contact(user_id) or ContactRow(user_id)
+        return NoticeProfile(
+            user_id=user_id,
+            has_email=bool(contact.email),
+            off=contact.off,
+            on_call=contact.on_call,
+            roles=row.roles,
+            grants=row.grants,
+            disabled=row.disabled,
+        )
 
     # --- break-glass, restrictions, assignments --------------------------------------------
 

@@ -129,6 +129,8 @@ class CaseWork:
         self._acks_at = 0  # where _ACKS stood when this process last read or moved it
         self._recovered = False
         self.acknowledge: Callable[[str, Event], Awaitable[object]] | None = None
+        # Told of each received case message once applied (the node's alerts: focalpoint.node.notify).
+        self.on_received: Callable[[LinkRow, Event], Awaitable[object]] | None = None
 
     # -- the state a link is in -----------------------------------------------------------------
 
@@ -565,6 +567,11 @@ class CaseWork:
         )
         if owes:
             self._owed.append((link.link_id, event))
+        if origin is Origin.RECEIVED and not flagged and self.on_received is not None:
+            try:
+                await self.on_received(link, event)
+            except Exception as e:  # telling people must never stop case work
+                log.error("case_alert_failed", kind=kind, error=type(e).__name__)
         if flagged:
             log.warning("case_message_flagged", link=link.link_id, message_id=row.message_id.hex(), kind=kind)
 

@@ -19,8 +19,9 @@ with its next wake-up time:
 - an expected message (``focalpoint.cases.expected``) runs the same way: a follow-up report climbs
   the ladder; an unconfirmed handover past its window alerts the supervisors on both sides
   ("handover:overdue"), each node from the same signed times, no message between them;
-- an EMERGENCY protection alert we sent without acknowledgement for 4 hours tells the operators
-  to phone the partner's 24/7 contact point (its directory id in the event name; never a number);
+- an EMERGENCY protection alert we sent without acknowledgement for 4 hours tells the 24/7 on-call
+  list (the operators when nobody is on call) to phone the partner's 24/7 contact point (its
+  directory id in the event name; never a number);
 - on the identifying State's links the guardian ladder runs from identification.
 
 Each step taken is a LOCAL case event (``local:ladder``: the request, the level, the occurrence)
@@ -68,6 +69,7 @@ from focalpoint.errors import FocalpointError
 from focalpoint.node.accounts import Accounts
 from focalpoint.node.casedesk import CaseDesk
 from focalpoint.node.casework import CaseWork
+from focalpoint.node.notify import on_call_or_operators
 from focalpoint.node.ports import Clock, Notifier
 from focalpoint.node.summaries import Summaries, link_requests
 from focalpoint.storage.base import CaseWrite, LinkRow, Store
@@ -327,7 +329,7 @@ class Deadlines:
         await self._write_local(link, event, status=f"deadline:{level}" + (f" #{occurrence}" if occurrence else ""))
 
     async def _emergency(self, link: LinkRow, t: TrackedRequest, events: Sequence[Event], now: int) -> int:
-        """An emergency alert without acknowledgement in its window: the operators phone the partner."""
+        """An emergency alert without acknowledgement in its window: the on-call list phones the partner."""
         if any(e.kind == LADDER_KIND and e.facts.refers_to == t.message_id for e in events):
             return 0
         if t.answered_at_ms is not None or not emergency_unacknowledged(
@@ -336,7 +338,7 @@ class Deadlines:
             return 0
         contact = self._urgent_contact(link)
         await self._notifier.notify(
-            sorted(await self._accounts.operators()), f"emergency:unacknowledged:{contact}", case_ref=link.case_ref
+            await on_call_or_operators(self._accounts), f"emergency:unacknowledged:{contact}", case_ref=link.case_ref
         )
         await self._record(link, t.message_id, EMERGENCY_LEVEL, 0, now)
         return 1

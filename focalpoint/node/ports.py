@@ -4,7 +4,8 @@ Implementations satisfy them structurally (``typing.Protocol``), so they need no
 the node: ``focalpoint.net.channels.PeerChannels`` (gRPC over mutual TLS) and
 ``focalpoint.net.memory`` (an in-memory network for tests) are ``PeerTransport``s;
 ``focalpoint.net.directory.DirectoryServerSource`` is a ``BundleSource``; ``focalpoint.node.notify``
-holds the ``Notifier``s (a log line; a list for tests). Storage has its own
+holds the ``Notifier``s (a log line; a list for tests; the durable queue), and ``adapters.mail`` and
+``adapters.webhook`` are ``NotificationChannel``s. Storage has its own
 Protocols in ``focalpoint.storage.base``.
 """
 
@@ -24,6 +25,7 @@ __all__ = [
     "BundleSource",
     "Clock",
     "DirectoryView",
+    "NotificationChannel",
     "Notifier",
     "PeerTransport",
     "Spawn",
@@ -125,3 +127,20 @@ class _NoTracer:
 
 NO_TRACER: Tracer = _NoTracer()
 """Tracing off: nothing is recorded, nothing is imported."""
+
+
+class NotificationChannel(Protocol):
+    """A way a queued notification leaves the node (e-mail, webhooks), driven by
+    ``focalpoint.node.notify.NotificationSender``."""
+
+    @property
+    def name(self) -> str:
+        """The queue's channel name ("email", "webhook")."""
+        ...
+
+    async def send(self, notice_id: str, destination: str, event: str, case_ref: str, created_ms: int) -> None:
+        """Deliver one notification (``notice_id`` the same on every attempt; ``created_ms`` when
+        its event happened). Raises ``TransportError`` when it may succeed later, any other
+        ``FocalpointError`` when it never will (no address any more, the receiver refused it for
+        good)."""
+        ...

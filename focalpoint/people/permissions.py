@@ -75,6 +75,7 @@ class Action(StrEnum):
     # not about one case
     HEALTH = "health"
     READ_OWN_ACCOUNT = "read own account"
+    SET_OWN_NOTIFICATIONS = "set own e-mail address and notification preferences"
     MANAGE_USERS = "manage users"
     LIST_CASES = "list cases"
     LIST_MESSAGES = "list messages in transit"
@@ -114,6 +115,7 @@ ANY, OWN, OWN_BG, BG, NAT = Rule.ANY, Rule.OWN_UNIT, Rule.OWN_UNIT_OR_BREAK_GLAS
 PERMISSIONS: dict[Action, dict[Role, Rule]] = {
     Action.HEALTH: _row(ANY, ANY, ANY, ANY, ANY),
     Action.READ_OWN_ACCOUNT: _row(ANY, ANY, ANY, ANY, ANY),
+    Action.SET_OWN_NOTIFICATIONS: _row(ANY, ANY, ANY, ANY, ANY),
     Action.MANAGE_USERS: _row(op=ANY),
     Action.LIST_CASES: _row(co=OWN, ca=NAT, op=ANY),
     Action.LIST_MESSAGES: _row(co=ANY, op=ANY),

@@ -12,15 +12,18 @@ are resolved against the config file's directory. See config/node.example.yaml.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from adapters.mail import LANGUAGES, MailConfig, Recipient, check_address
+from adapters.mail import MailConfig, check_address
+from adapters.webhook import url_problem
 from focalpoint.configfile import Problems, SectionReader, is_loopback, read_yaml
 from focalpoint.errors import ConfigError
 from focalpoint.ids import ENDPOINT as _HOSTPORT
 from focalpoint.ids import NODE_ID as _NODE_ID
+from focalpoint.node.notify import RetryPolicy
+from focalpoint.people.notices import FAMILIES
 
 __all__ = [
     "AccountsConfig",
@@ -29,8 +32,10 @@ __all__ = [
     "DirectoryConfig",
     "MetricsConfig",
     "NodeConfig",
+    "NotificationsConfig",
     "ReachabilityConfig",
     "TracingConfig",
+    "WebhookConfig",
     "load_config",
 ]
 
@@ -111,6 +116,27 @@ class TracingConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookConfig:
+    """One ``notifications.webhooks`` entry: where, the secret's file, the families it takes (empty: all)."""
+
+    url: str
+    secret_file: Path
+    families: frozenset[str] = frozenset()
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationsConfig:
+    """The ``notifications`` section: the console's link, e-mail and/or webhooks, and how long the
+    durable queue tries a notification."""
+
+    console_url: str
+    mail: MailConfig | None = None
+    webhooks: tuple[WebhookConfig, ...] = ()
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     source: Path
     node_id: str
@@ -128,7 +154,8 @@ class NodeConfig:
     accounts: AccountsConfig = AccountsConfig()
     deadlines: DeadlinesConfig = DeadlinesConfig()
     metrics: MetricsConfig | None = None  # off when the file has no metrics section
-    mail: MailConfig | None = None  # e-mail notifications: off when the file has no notifications section
+    # E-mail and webhook notifications: off when the file has no notifications section.
+    notifications: NotificationsConfig | None = None
     tracing: TracingConfig | None = None  # off when the file has no tracing section
 
 
@@ -225,7 +252,7 @@ def load_config(path: Path) -> NodeConfig:
     dc.finish()
 
     metrics = _metrics(root) if "metrics" in root.data else None
-    mail = _notifications(root) if "notifications" in root.data else None
+    notifications = _notifications(root) if "notifications" in root.data else None
     tracing = _tracing(root) if "tracing" in root.data else None
 
     lg = root.section("logging", required=False)
@@ -265,7 +292,7 @@ def load_config(path: Path) -> NodeConfig:
         accounts=accounts,
         deadlines=deadlines,
         metrics=metrics,
-        mail=mail,
+        notifications=notifications,
         tracing=tracing,
     )
 
@@ -360,11 +387,39 @@ def _tracing(root: SectionReader) -> TracingConfig | None:
     return TracingConfig(endpoint=endpoint, service_name=service, sample_ratio=float(ratio))
 
 
-def _notifications(root: SectionReader) -> MailConfig | None:
-    """The ``notifications`` section: the SMTP server (``email``) and each user's address and
-    language (``recipients``); None when wrong (reported)."""
+_CONSOLE_URL = re.compile(r"^https?://[^\s]+\Z")
+
+
+def _notifications(root: SectionReader) -> NotificationsConfig | None:
+    """The ``notifications`` section: the console's URL, the SMTP server (``email``), the webhook
+    endpoints (``webhooks``; at least one of the two) and the queue's ``retry``; None when wrong
+    (reported)."""
     section = root.section("notifications")
-    em = section.section("email")
+    url = section.string("console_url", _CONSOLE_URL, "the console's URL, e.g. https://focalpoint.example.org/")
+    mail = _email(section.section("email"), url or "") if "email" in section.data else None
+    webhooks = _webhooks(section) if "webhooks" in section.data else ()
+    if section.present and "email" not in section.data and "webhooks" not in section.data:
+        section.problems.add("notifications", "give email, webhooks, or both")
+    rt = section.section("retry", required=False)
+    retry = RetryPolicy(
+        initial_s=rt.number("initial_seconds", default=5.0, low=0.01, high=3600),
+        max_s=rt.number("max_seconds", default=300.0, low=0.01, high=86400),
+        attempts=rt.number("attempts", default=8, low=1, high=100, integer=True),
+        max_age_s=(rt.number("max_age_hours", default=24.0, low=0.01, high=24 * 30) or 0) * 3600,
+    )
+    if retry.initial_s is not None and retry.max_s is not None and retry.max_s < retry.initial_s:
+        section.problems.add("notifications.retry.max_seconds", "must be ≥ initial_seconds")
+    rt.finish()
+    section.finish()
+    if url is None or webhooks is None or None in (retry.initial_s, retry.max_s, retry.attempts) or not retry.max_age_s:
+        return None
+    if "email" in section.data and mail is None:
+        return None
+    return NotificationsConfig(console_url=url, mail=mail, webhooks=webhooks, retry=retry)
+
+
+def _email(em: SectionReader, console_url: str) -> MailConfig | None:
+    """``notifications.email``: the SMTP server (None when wrong: reported)."""
     host = em.string("host", re.compile(r"^[A-Za-z0-9.:\[\]-]+\Z"), "a host name or IP address")
     port = em.number("port", default=587, low=1, high=65535, integer=True)
     if em.get("starttls", True) is not True:
@@ -374,48 +429,53 @@ def _notifications(root: SectionReader) -> MailConfig | None:
     sender = em.get("from")
     if "from" in em.data and (problem := check_address(sender)):
         em.fail("from", problem, sender)
-    url = em.string(
-        "console_url", re.compile(r"^https?://[^\s]+\Z"), "the console's URL, e.g. https://focalpoint.example.org/"
-    )
     timeout = em.number("timeout_seconds", default=30.0, low=1, high=600)
-    attempts = em.number("attempts", default=5, low=1, high=20, integer=True)
-    retry_initial = em.number("retry_initial_seconds", default=5.0, low=0.01, high=3600)
-    retry_max = em.number("retry_max_seconds", default=300.0, low=0.01, high=86400)
     em.finish()
-    recipients: dict[str, Recipient] = {}
-    rs = section.section("recipients", required=False)
-    for user in rs.data:
-        entry = rs.section(str(user))
-        email = entry.get("email")
-        if "email" in entry.data and (problem := check_address(email)):
-            entry.fail("email", problem, "<address>")  # the value is personal data: not repeated
-            email = None
-        language = entry.get("language", "en")
-        if language not in LANGUAGES:
-            entry.fail("language", "one of " + ", ".join(LANGUAGES), language)
-        entry.finish()
-        if isinstance(email, str) and language in LANGUAGES:
-            recipients[str(user)] = Recipient(email=email, language=language)
-    rs.finish()
-    section.finish()
-    values = (host, port, username, password_file, url, timeout, attempts, retry_initial, retry_max)
-    if any(v is None for v in values) or not isinstance(sender, str) or check_address(sender):
+    if host is None or port is None or username is None or password_file is None or timeout is None:
         return None
-    # For mypy: each was checked just above.
-    assert host is not None
-    assert username is not None
-    assert password_file is not None
-    assert url is not None
+    if not isinstance(sender, str) or check_address(sender):
+        return None
     return MailConfig(
         host=host,
         port=port,
         username=username,
         password_file=password_file,
         sender=sender,
-        console_url=url,
-        recipients=recipients,
+        console_url=console_url,
         timeout_seconds=timeout,
-        attempts=attempts,
-        retry_initial_seconds=retry_initial,
-        retry_max_seconds=retry_max,
     )
+
+
+def _webhooks(section: SectionReader) -> tuple[WebhookConfig, ...] | None:
+    """``notifications.webhooks``: a list of endpoints (None when wrong: reported)."""
+    entries = section.get("webhooks")
+    if not isinstance(entries, list) or not entries:
+        section.fail("webhooks", "a list of endpoints (url, secret_file, optional events)", entries)
+        return None
+    out: list[WebhookConfig] = []
+    ok = True
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            section.fail(f"webhooks[{i}]", "a mapping with url and secret_file", entry)
+            ok = False
+            continue
+        w = SectionReader(section.problems, entry, f"{section.prefix}webhooks[{i}].", present=True)
+        url = w.get("url")
+        if "url" in w.data and (problem := url_problem(url)):
+            w.fail("url", problem, url)
+            url = None
+        secret_file = w.path("secret_file")
+        events = w.get("events", [])
+        if not isinstance(events, list) or not all(e in FAMILIES for e in events):
+            w.fail("events", "a list of notification families: " + ", ".join(FAMILIES), events)
+            events = None
+        timeout = w.number("timeout_seconds", default=10.0, low=0.1, high=120)
+        w.finish()
+        if not isinstance(url, str) or secret_file is None or events is None or timeout is None:
+            ok = False
+            continue
+        out.append(WebhookConfig(url, secret_file, frozenset(events), timeout))
+    if len({w.url for w in out}) < len(out):
+        section.problems.add("notifications.webhooks", "each endpoint's url must differ")
+        ok = False
+    return tuple(out) if ok else None

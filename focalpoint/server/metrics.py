@@ -80,6 +80,7 @@ async def scrape(node: Node) -> bytes:
         alarms[peer] = alarms.get(peer, 0) + 1
     directory = node.cache.current
     status = dict(node.reachability.status)
+    notices = await node.store.notifications.counts()
     families: list[Metric] = [
         _gauge(
             "focalpoint_outbox_queued",
@@ -128,6 +129,18 @@ async def scrape(node: Node) -> bytes:
             "Free bytes on the file system of the node's database",
             [],
             [([], float(_free_bytes(node.config.database)))],
+        ),
+        _gauge(
+            "focalpoint_notifications_queued",
+            "Notifications waiting to be sent, per channel (email, webhook)",
+            ["channel"],
+            (([channel], queued_n) for channel, (queued_n, _) in notices.items()),
+        ),
+        _gauge(
+            "focalpoint_notifications_given_up",
+            "Notifications given up (too many attempts, too old, or refused for good), per channel",
+            ["channel"],
+            (([channel], given_up) for channel, (_, given_up) in notices.items()),
         ),
         _counter(DELIVERY_ATTEMPTS, me),
         _counter(DELIVERY_FAILURES, me),

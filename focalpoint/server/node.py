@@ -27,7 +27,8 @@ from grpc_health.v1 import health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from adapters.mail import MailNotifier
+from adapters.mail import MailChannel, Recipient
+from adapters.webhook import WebhookChannel, WebhookEndpoint
 from directory import Directory
 from focalpoint.audit.checkpoint import VerifiedCheckpoint, verify_checkpoint
 from focalpoint.crypto.suite import SUITE_V1, self_test
@@ -46,11 +47,19 @@ from focalpoint.node.directory_cache import DirectoryCache, PeerHints
 from focalpoint.node.export import Exporter
 from focalpoint.node.inbox import Inbox
 from focalpoint.node.keyring import KeyRing
-from focalpoint.node.notify import AllNotifiers, LogNotifier
+from focalpoint.node.notify import (
+    AllNotifiers,
+    CaseAlerts,
+    LogNotifier,
+    NoticeProfile,
+    NotificationSender,
+    QueuedNotifier,
+    WebhookRoute,
+)
 from focalpoint.node.outbox import Outbox
 from focalpoint.node.overdue import OverdueDeadlines
 from focalpoint.node.peer_api import PeerApi
-from focalpoint.node.ports import NO_TRACER, Clock, Notifier, PeerTransport, Spawn, wall_clock_ms
+from focalpoint.node.ports import NO_TRACER, Clock, NotificationChannel, Notifier, PeerTransport, wall_clock_ms
 from focalpoint.node.reachability import Reachability
 from focalpoint.node.reconcile import Reconciler
 from focalpoint.node.restore import current_epoch, declare, pending_restore
@@ -237,7 +246,11 @@ class Node:
             on_alive=self._peer_alive,
         )
         ac = config.accounts
-        self.notifier: Notifier = notifier or _configured_notifier(config, self._spawn)
+        # Notifications: the log, and the durable queue with a sender per channel when configured.
+        self.senders: dict[str, NotificationSender] = {}
+        if notifier is None:
+            notifier, self.senders = _configured_notifier(config, store, _People(self), clock_ms)
+        self.notifier: Notifier = notifier
         self.accounts = Accounts(
             store=store,
             cipher=cipher,
@@ -256,6 +269,7 @@ class Node:
                 lockout_ms=ac.lockout_minutes * 60_000,
             ),
         )
+        self.casework.on_received = CaseAlerts(roster=self.accounts, notifier=self.notifier).received
         self.deadlines = Deadlines(
             work=self.casework,
             desk=self.casedesk,
@@ -431,6 +445,8 @@ class Node:
         self._health.start()
         await self.delivery.start()
         self._spawn(self.casework.run())
+        for sender in self.senders.values():
+            self._spawn(sender.run())
         self._maintenance = asyncio.get_running_loop().create_task(self._maintain())
         if self.metrics is not None:
             await self.metrics.start()
@@ -633,10 +649,52 @@ class Node:
             log.warning("directory_expires_soon", version=directory.version, hours_left=round(left_h, 1))
 
 
-def _configured_notifier(config: NodeConfig, spawn: Spawn) -> Notifier:
-    """The log, and e-mail too when the configuration has a ``notifications`` section (its SMTP
-    password is read from a file only its owner may read, like the key files)."""
-    if config.mail is None:
-        return LogNotifier()
-    password = read_secret_file(config.mail.password_file).decode("utf-8").strip()
-    return AllNotifiers((LogNotifier(), MailNotifier(config.mail, password, spawn=spawn)))
+class _People:
+    """The node's accounts as the notifications need them (the node builds its accounts after its
+    notifier, which they use for break-glass: this reads them when asked)."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    async def notice_profile(self, user_id: str) -> NoticeProfile | None:
+        return await self._node.accounts.notice_profile(user_id)
+
+    async def address(self, user_id: str) -> Recipient | None:
+        contact = await self._node.accounts.contact_of(user_id)
+        return Recipient(contact.email, contact.language) if contact is not None else None
+
+
+def _configured_notifier(
+    config: NodeConfig, store: Store, people: _People, clock_ms: Clock
+) -> tuple[Notifier, dict[str, NotificationSender]]:
+    """The log; and with a ``notifications`` section, the durable queue and a sender for e-mail
+    and/or webhooks. Secrets (the SMTP password, each webhook's secret) are read from files only
+    their owner may read, like the key files."""
+    n = config.notifications
+    if n is None:
+        return LogNotifier(), {}
+    channels: list[NotificationChannel] = []
+    if n.mail is not None:
+        password = read_secret_file(n.mail.password_file).decode("utf-8").strip()
+        channels.append(MailChannel(n.mail, password, contacts=people))
+    if n.webhooks:
+        endpoints = [
+            WebhookEndpoint(
+                w.url, read_secret_file(w.secret_file).decode("utf-8").strip(), w.families, w.timeout_seconds
+            )
+            for w in n.webhooks
+        ]
+        channels.append(WebhookChannel(endpoints, console_url=n.console_url))
+    senders = {
+        c.name: NotificationSender(queue=store.notifications, channel=c, clock_ms=clock_ms, retry=n.retry)
+        for c in channels
+    }
+    queued = QueuedNotifier(
+        queue=store.notifications,
+        people=people,
+        clock_ms=clock_ms,
+        email=n.mail is not None,
+        webhooks=[WebhookRoute(w.url, w.families) for w in n.webhooks],
+        wake=lambda channel: senders[channel].wake() if channel in senders else None,
+    )
+    return AllNotifiers((LogNotifier(), queued)), senders

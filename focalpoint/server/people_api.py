@@ -46,7 +46,12 @@ _ACCESS_KINDS = {
 
 def user_info(info: UserInfo) -> local_pb2.UserInfo:
     a = info.account
+    c = info.contact
     return local_pb2.UserInfo(
+        email=c.email if c else "",
+        language=c.language if c else "en",
+        notifications_off=sorted(c.off) if c else [],
+        on_call=bool(c and c.on_call),
         user_id=a.user_id,
         unit=a.unit,
         roles=sorted(r.value for r in a.roles),
@@ -217,6 +222,34 @@ class PeopleApi:
 
     @guarded(Action.MANAGE_USERS)
     async def ShowUser(self, request: local_pb2.UserRequest, context: Context, caller: Caller) -> local_pb2.UserInfo:
+        return user_info(await self.door.accounts.show_user(request.user_id))
+
+    @guarded(Action.SET_OWN_NOTIFICATIONS)
+    async def SetContact(
+        self, request: local_pb2.SetContactRequest, context: Context, caller: Caller
+    ) -> local_pb2.UserInfo:
+        me = _me(caller)
+        user_id = request.user_id or me.user_id
+        email = request.email if request.set_email else None
+        if not request.set_email and request.email:
+            raise UsageError("set_email must be true to change the address (an empty one removes it)")
+        await self.door.accounts.set_contact(me, user_id, email=email, language=request.language or None)
+        return user_info(await self.door.accounts.show_user(user_id))
+
+    @guarded(Action.SET_OWN_NOTIFICATIONS)
+    async def SetNotifications(
+        self, request: local_pb2.SetNotificationsRequest, context: Context, caller: Caller
+    ) -> local_pb2.UserInfo:
+        me = _me(caller)
+        user_id = request.user_id or me.user_id
+        await self.door.accounts.set_notifications(me, user_id, frozenset(request.off))
+        return user_info(await self.door.accounts.show_user(user_id))
+
+    @guarded(Action.MANAGE_USERS)
+    async def SetOnCall(
+        self, request: local_pb2.SetOnCallRequest, context: Context, caller: Caller
+    ) -> local_pb2.UserInfo:
+        await self.door.accounts.set_on_call(_me(caller), request.user_id, request.on_call)
         return user_info(await self.door.accounts.show_user(request.user_id))
 
     @guarded(Action.BREAK_GLASS, about=_link_named)

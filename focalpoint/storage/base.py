@@ -1,5 +1,5 @@
 """What the node keeps, behind Protocols per aggregate: outbox, inbox, directory documents,
-the audit log, the case links and the local users' accounts, joined in one ``Store`` (one
+the audit log, the case links, the local users' accounts and the notification queue, joined in one ``Store`` (one
 backend, one unit of work).
 
 Implementations: ``focalpoint.storage.sqlite`` (the node's) and ``focalpoint.storage.memory``
@@ -53,6 +53,7 @@ __all__ = [
     "CaseEventRow",
     "CaseStore",
     "CaseWrite",
+    "ContactRow",
     "CursorMove",
     "DamagedLink",
     "DamagedRow",
@@ -67,8 +68,11 @@ __all__ = [
     "NewCaseEvent",
     "NewInbox",
     "NewLink",
+    "NewNotice",
     "NewOutbox",
     "NewSummary",
+    "NoticeRow",
+    "NotificationStore",
     "OutboxRow",
     "OutboxStore",
     "ParkedMessage",
@@ -860,6 +864,20 @@ class Restriction:
 
 
 @dataclass(frozen=True, slots=True)
+class ContactRow:
+    """How a user is reached outside the console (``focalpoint.node.accounts``): an e-mail address
+    (empty: none), the language of their messages, the notification families they turned off
+    (``focalpoint.people.notices``), and whether they are on the 24/7 on-call list."""
+
+    user_id: str
+    email: str = ""
+    language: str = "en"
+    off: frozenset[str] = frozenset()
+    on_call: bool = False
+    updated_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class AccountWrite:
     """Everything one change of accounts writes, in one transaction, in this order: users (each
     checked against the version it was read at), sessions ended (all of some users', then single
@@ -878,10 +896,12 @@ class AccountWrite:
     restrictions: Sequence[Restriction] = ()
     assignments: Sequence[tuple[str, frozenset[str]]] = ()
     leaves: Sequence[tuple[bytes, str]] = ()
+    contacts: Sequence[ContactRow] = ()  # each replaces the user's stored one (written before the leaves)
 
     def empty(self) -> bool:
         return not any(
             (
+                self.contacts,
                 self.users,
                 self.end_sessions_of,
                 self.end_sessions,
@@ -938,6 +958,82 @@ class AccountStore(Protocol):
 
     async def assigned(self, link_id: str) -> frozenset[str]: ...
 
+    async def contact(self, user_id: str) -> ContactRow | None:
+        """The user's contact and preferences; None when never set."""
+        ...
+
+    async def contacts(self) -> list[ContactRow]:
+        """Every stored contact, by user id."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class NewNotice:
+    """One notification for one channel and destination, queued when its event happened.
+
+    ``notice_id`` is stable (a webhook's ``webhook-id``: the same on every attempt, so a receiver
+    can drop a repeat); ``destination`` is the user id for e-mail (the address is looked up when the
+    message is sent, so it is never copied into the queue) and the endpoint's URL for a webhook."""
+
+    notice_id: str
+    channel: str
+    destination: str
+    event: str
+    case_ref: str
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeRow:
+    """A queued notification with its delivery state: ``given_up_ms`` 0 while it is still to be
+    sent; else when the sender gave it up (kept, counted, never sent)."""
+
+    notice_id: str
+    channel: str
+    destination: str
+    event: str
+    case_ref: str
+    created_ms: int
+    attempts: int
+    next_attempt_ms: int
+    last_error_class: str
+    given_up_ms: int = 0
+
+
+class NotificationStore(Protocol):
+    """The durable notification queue (``focalpoint.node.notify``): rows are written when their
+    event happens and removed once delivered, so a notification survives a restart."""
+
+    async def enqueue(self, rows: Sequence[NewNotice]) -> None:
+        """Queue ``rows``, due at once; a row whose id is queued already is ignored."""
+        ...
+
+    async def due(self, channel: str, now_ms: int, limit: int) -> list[NoticeRow]:
+        """``channel``'s rows still to send and due by ``now_ms``, the longest waiting first."""
+        ...
+
+    async def next_due_ms(self, channel: str) -> int | None:
+        """When ``channel``'s next row still to send is due; None when there is none."""
+        ...
+
+    async def delivered(self, notice_id: str) -> None:
+        """The row was delivered: it leaves the queue."""
+        ...
+
+    async def retry(self, notice_id: str, attempts: int, next_attempt_ms: int, error_class: str) -> None: ...
+
+    async def give_up(self, notice_id: str, attempts: int, at_ms: int, error_class: str) -> None:
+        """The row will not be sent: kept (counted) with when and why, never due again."""
+        ...
+
+    async def rows(self, channel: str = "") -> list[NoticeRow]:
+        """Every row (of ``channel``), queued and given up, oldest first."""
+        ...
+
+    async def counts(self) -> dict[str, tuple[int, int]]:
+        """Per channel: (rows still to send, rows given up)."""
+        ...
+
 
 class Store(Protocol):
     """One backend: the aggregates share its transactions and its audit log."""
@@ -959,6 +1055,9 @@ class Store(Protocol):
 
     @property
     def accounts(self) -> AccountStore: ...
+
+    @property
+    def notifications(self) -> NotificationStore: ...
 
     @property
     def full_since(self) -> float | None:

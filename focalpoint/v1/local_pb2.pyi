@@ -1647,6 +1647,10 @@ class UserInfo(_message.Message):
     LAST_LOGIN_MS_FIELD_NUMBER: _builtins.int
     SESSIONS_FIELD_NUMBER: _builtins.int
     PENDING_CHANGE_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    NOTIFICATIONS_OFF_FIELD_NUMBER: _builtins.int
+    ON_CALL_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     unit: _builtins.str
     """Directory institution id of the user's unit."""
@@ -1658,6 +1662,12 @@ class UserInfo(_message.Message):
     sessions: _builtins.int
     pending_change: _builtins.bool
     """A change of roles waits for a second operator."""
+    email: _builtins.str
+    """Notifications (docs/adr/0021): the e-mail address (empty: none), the language of the
+    messages (en, fr, ar), the families turned off, and whether the user is on the 24/7 on-call list.
+    """
+    language: _builtins.str
+    on_call: _builtins.bool
     @_builtins.property
     def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """case_officer, consular_officer, operator, directory_admin, auditor."""
@@ -1668,6 +1678,8 @@ class UserInfo(_message.Message):
 
     @_builtins.property
     def district(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def notifications_off(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -1683,14 +1695,102 @@ class UserInfo(_message.Message):
         last_login_ms: _builtins.int = ...,
         sessions: _builtins.int = ...,
         pending_change: _builtins.bool = ...,
+        email: _builtins.str = ...,
+        language: _builtins.str = ...,
+        notifications_off: _abc.Iterable[_builtins.str] | None = ...,
+        on_call: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consular_state", b"consular_state", "disabled", b"disabled", "district", b"district", "enrolled", b"enrolled", "grants", b"grants", "last_login_ms", b"last_login_ms", "locked_until_ms", b"locked_until_ms", "pending_change", b"pending_change", "roles", b"roles", "sessions", b"sessions", "unit", b"unit", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consular_state", b"consular_state", "disabled", b"disabled", "district", b"district", "email", b"email", "enrolled", b"enrolled", "grants", b"grants", "language", b"language", "last_login_ms", b"last_login_ms", "locked_until_ms", b"locked_until_ms", "notifications_off", b"notifications_off", "on_call", b"on_call", "pending_change", b"pending_change", "roles", b"roles", "sessions", b"sessions", "unit", b"unit", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UserInfo: _TypeAlias = UserInfo  # noqa: Y015
+
+@_typing.final
+class SetContactRequest(_message.Message):
+    """A user's own e-mail address and notification language, or an operator setting anyone's. Only
+    what is set changes: set_email with an empty email removes the address.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    SET_EMAIL_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    set_email: _builtins.bool
+    email: _builtins.str
+    language: _builtins.str
+    """en, fr or ar; empty: unchanged."""
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        set_email: _builtins.bool = ...,
+        email: _builtins.str = ...,
+        language: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "language", b"language", "set_email", b"set_email", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetContactRequest: _TypeAlias = SetContactRequest  # noqa: Y015
+
+@_typing.final
+class SetNotificationsRequest(_message.Message):
+    """The notification families (deadlines, requests, emergency, security) to get no e-mail for, in
+    place of those set before (none: every family).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    OFF_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    @_builtins.property
+    def off(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        off: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["off", b"off", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetNotificationsRequest: _TypeAlias = SetNotificationsRequest  # noqa: Y015
+
+@_typing.final
+class SetOnCallRequest(_message.Message):
+    """An operator puts a user on the 24/7 on-call list, or takes them off it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    ON_CALL_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    on_call: _builtins.bool
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        on_call: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["on_call", b"on_call", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetOnCallRequest: _TypeAlias = SetOnCallRequest  # noqa: Y015
 
 @_typing.final
 class UserSpec(_message.Message):

@@ -190,6 +190,21 @@ class LocalServiceStub:
                 request_serializer=focalpoint_dot_v1_dot_local__pb2.UserRequest.SerializeToString,
                 response_deserializer=focalpoint_dot_v1_dot_local__pb2.UserInfo.FromString,
                 _registered_method=True)
+        self.SetContact = channel.unary_unary(
+                '/focalpoint.v1.LocalService/SetContact',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.SetContactRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.UserInfo.FromString,
+                _registered_method=True)
+        self.SetNotifications = channel.unary_unary(
+                '/focalpoint.v1.LocalService/SetNotifications',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.SetNotificationsRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.UserInfo.FromString,
+                _registered_method=True)
+        self.SetOnCall = channel.unary_unary(
+                '/focalpoint.v1.LocalService/SetOnCall',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.SetOnCallRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.UserInfo.FromString,
+                _registered_method=True)
         self.OpenBreakGlass = channel.unary_unary(
                 '/focalpoint.v1.LocalService/OpenBreakGlass',
                 request_serializer=focalpoint_dot_v1_dot_local__pb2.BreakGlassRequest.SerializeToString,
@@ -426,6 +441,25 @@ class LocalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetContact(self, request, context):
+        """Notifications: one's own contact and preferences (an operator: anyone's); the on-call list.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetNotifications(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetOnCall(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def OpenBreakGlass(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -636,6 +670,21 @@ def add_LocalServiceServicer_to_server(servicer, server):
             'ShowUser': grpc.unary_unary_rpc_method_handler(
                     servicer.ShowUser,
                     request_deserializer=focalpoint_dot_v1_dot_local__pb2.UserRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.UserInfo.SerializeToString,
+            ),
+            'SetContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetContact,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.SetContactRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.UserInfo.SerializeToString,
+            ),
+            'SetNotifications': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetNotifications,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.SetNotificationsRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.UserInfo.SerializeToString,
+            ),
+            'SetOnCall': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetOnCall,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.SetOnCallRequest.FromString,
                     response_serializer=focalpoint_dot_v1_dot_local__pb2.UserInfo.SerializeToString,
             ),
             'OpenBreakGlass': grpc.unary_unary_rpc_method_handler(
@@ -1515,6 +1564,87 @@ class LocalService:
             target,
             '/focalpoint.v1.LocalService/ShowUser',
             focalpoint_dot_v1_dot_local__pb2.UserRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.UserInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/SetContact',
+            focalpoint_dot_v1_dot_local__pb2.SetContactRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.UserInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetNotifications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/SetNotifications',
+            focalpoint_dot_v1_dot_local__pb2.SetNotificationsRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.UserInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetOnCall(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/SetOnCall',
+            focalpoint_dot_v1_dot_local__pb2.SetOnCallRequest.SerializeToString,
             focalpoint_dot_v1_dot_local__pb2.UserInfo.FromString,
             options,
             channel_credentials,

@@ -69,6 +69,10 @@ class LocalServiceStub:
     ResetSecondFactor: _grpc.UnaryUnaryMultiCallable[_local_pb2.UserRequest, _local_pb2.UserChangeResponse]
     ListUsers: _grpc.UnaryUnaryMultiCallable[_local_pb2.ListUsersRequest, _local_pb2.ListUsersResponse]
     ShowUser: _grpc.UnaryUnaryMultiCallable[_local_pb2.UserRequest, _local_pb2.UserInfo]
+    SetContact: _grpc.UnaryUnaryMultiCallable[_local_pb2.SetContactRequest, _local_pb2.UserInfo]
+    """Notifications: one's own contact and preferences (an operator: anyone's); the on-call list."""
+    SetNotifications: _grpc.UnaryUnaryMultiCallable[_local_pb2.SetNotificationsRequest, _local_pb2.UserInfo]
+    SetOnCall: _grpc.UnaryUnaryMultiCallable[_local_pb2.SetOnCallRequest, _local_pb2.UserInfo]
     OpenBreakGlass: _grpc.UnaryUnaryMultiCallable[_local_pb2.BreakGlassRequest, _local_pb2.BreakGlassResponse]
     AccessReview: _grpc.UnaryUnaryMultiCallable[_local_pb2.AccessReviewRequest, _local_pb2.AccessReviewResponse]
     RestrictCase: _grpc.UnaryUnaryMultiCallable[_local_pb2.RestrictCaseRequest, _local_pb2.Empty]
@@ -126,6 +130,10 @@ class LocalServiceAsyncStub(LocalServiceStub):
     ResetSecondFactor: _aio.UnaryUnaryMultiCallable[_local_pb2.UserRequest, _local_pb2.UserChangeResponse]  # type: ignore[assignment]
     ListUsers: _aio.UnaryUnaryMultiCallable[_local_pb2.ListUsersRequest, _local_pb2.ListUsersResponse]  # type: ignore[assignment]
     ShowUser: _aio.UnaryUnaryMultiCallable[_local_pb2.UserRequest, _local_pb2.UserInfo]  # type: ignore[assignment]
+    SetContact: _aio.UnaryUnaryMultiCallable[_local_pb2.SetContactRequest, _local_pb2.UserInfo]  # type: ignore[assignment]
+    """Notifications: one's own contact and preferences (an operator: anyone's); the on-call list."""
+    SetNotifications: _aio.UnaryUnaryMultiCallable[_local_pb2.SetNotificationsRequest, _local_pb2.UserInfo]  # type: ignore[assignment]
+    SetOnCall: _aio.UnaryUnaryMultiCallable[_local_pb2.SetOnCallRequest, _local_pb2.UserInfo]  # type: ignore[assignment]
     OpenBreakGlass: _aio.UnaryUnaryMultiCallable[_local_pb2.BreakGlassRequest, _local_pb2.BreakGlassResponse]  # type: ignore[assignment]
     AccessReview: _aio.UnaryUnaryMultiCallable[_local_pb2.AccessReviewRequest, _local_pb2.AccessReviewResponse]  # type: ignore[assignment]
     RestrictCase: _aio.UnaryUnaryMultiCallable[_local_pb2.RestrictCaseRequest, _local_pb2.Empty]  # type: ignore[assignment]
@@ -364,6 +372,28 @@ class LocalServiceServicer(metaclass=_abc_1.ABCMeta):
     def ShowUser(
         self,
         request: _local_pb2.UserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.UserInfo, _abc.Awaitable[_local_pb2.UserInfo]]: ...
+
+    @_abc_1.abstractmethod
+    def SetContact(
+        self,
+        request: _local_pb2.SetContactRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.UserInfo, _abc.Awaitable[_local_pb2.UserInfo]]:
+        """Notifications: one's own contact and preferences (an operator: anyone's); the on-call list."""
+
+    @_abc_1.abstractmethod
+    def SetNotifications(
+        self,
+        request: _local_pb2.SetNotificationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.UserInfo, _abc.Awaitable[_local_pb2.UserInfo]]: ...
+
+    @_abc_1.abstractmethod
+    def SetOnCall(
+        self,
+        request: _local_pb2.SetOnCallRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_local_pb2.UserInfo, _abc.Awaitable[_local_pb2.UserInfo]]: ...
 

@@ -1,6 +1,7 @@
-"""E-mail notifications (adapters.mail) through a real SMTP server (aiosmtpd) on the test loop,
-with STARTTLS and AUTH; and every template in every language holds nothing but the event in
-words, the case reference and the console's link."""
+"""E-mail notifications (adapters.mail) from the durable queue (focalpoint.node.notify) through a
+real SMTP server (aiosmtpd) on the test loop, with STARTTLS and AUTH, across a restart too; and
+every template in every language holds nothing but the event in words, the case reference and the
+console's link."""
 
 from __future__ import annotations
 
@@ -25,8 +26,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from google.protobuf.message import Message
 
-from adapters.mail import LANGUAGES, TEMPLATES, MailConfig, MailNotifier, Recipient, render, template_key
+from adapters.mail import LANGUAGES, TEMPLATES, MailChannel, MailConfig, Recipient, render, template_key
 from focalpoint.localnet.samples import SAMPLE_AT_MS, SAMPLE_CASE_REF, case_ref_for, social_inquiry_request
+from focalpoint.node.notify import NoticeProfile, NotificationSender, QueuedNotifier, RetryPolicy
+from focalpoint.people.roles import Role
+from focalpoint.storage.base import Store
+from focalpoint.storage.memory import MemoryStore
+from focalpoint.storage.sqlite import SqliteStore
 
 USER, PASSWORD = "focalpoint", "s3cret-smtp"
 CONSOLE = "https://focalpoint.example.org/"
@@ -49,6 +55,8 @@ EVENTS = (
     "anomaly:bulk_reads",
     "anomaly:restricted_read",
     "anomaly:read_after_closure",
+    "emergency:alert",
+    "request:new",
     "something:new",
 )
 
@@ -148,20 +156,81 @@ def _config(port: int, **over: Any) -> MailConfig:
         host="127.0.0.1",
         port=port,
         username=USER,
-        password_file=Path("/nonexistent"),  # the notifier is handed the password
+        password_file=Path("/nonexistent"),  # the channel is handed the password
         sender="focalpoint@example.org",
         console_url=CONSOLE,
-        recipients={
-            "u-claire": Recipient("claire@example.org", "fr"),
-            "u-samira": Recipient("samira@example.org", "ar"),
-            "u-ann": Recipient("ann@example.org", "en"),
-        },
         timeout_seconds=5,
-        attempts=3,
-        retry_initial_seconds=0.01,
-        retry_max_seconds=0.02,
     )
     return replace(cfg, **over)
+
+
+FAST = RetryPolicy(initial_s=1.0, max_s=3.0, attempts=3)
+ADDRESSES = {
+    "u-claire": Recipient("claire@example.org", "fr"),
+    "u-samira": Recipient("samira@example.org", "ar"),
+    "u-ann": Recipient("ann@example.org", "en"),
+}
+
+
+@dataclass
+class Book:
+    """The node's accounts as the queue and the mail channel see them: who has an address."""
+
+    addresses: dict[str, Recipient] = field(default_factory=lambda: dict(ADDRESSES))
+
+    async def address(self, user_id: str) -> Recipient | None:
+        return self.addresses.get(user_id)
+
+    async def notice_profile(self, user_id: str) -> NoticeProfile | None:
+        if user_id not in self.addresses:
+            return None
+        return NoticeProfile(user_id, True, frozenset(), False, frozenset({Role.CASE_OFFICER}), frozenset(), False)
+
+
+@dataclass
+class Clock:
+    now: int = 1_800_000_000_000
+
+    def __call__(self) -> int:
+        return self.now
+
+
+@dataclass
+class Mail:
+    """The durable queue, the notifier that fills it and the sender that drains it to SMTP."""
+
+    store: Store
+    notifier: QueuedNotifier
+    sender: NotificationSender
+    clock: Clock
+
+    async def drain(self, rounds: int = 10) -> None:
+        """Send what is due, moving the clock to the next retry, until the queue is empty or given up."""
+        for _ in range(rounds):
+            await self.sender.send_due()
+            next_ms = await self.store.notifications.next_due_ms("email")
+            if next_ms is None:
+                return
+            self.clock.now = max(self.clock.now, next_ms)
+
+
+def _mail(
+    port: int,
+    tls: tuple[ssl.SSLContext, ssl.SSLContext],
+    *,
+    store: Store | None = None,
+    password: str = PASSWORD,
+    retry: RetryPolicy = FAST,
+    book: Book | None = None,
+    **over: Any,
+) -> Mail:
+    store = store or MemoryStore()
+    book = book or Book()
+    clock = Clock()
+    channel = MailChannel(_config(port, **over), password, contacts=book, tls_context=tls[1])
+    sender = NotificationSender(queue=store.notifications, channel=channel, clock_ms=clock, retry=retry)
+    notifier = QueuedNotifier(queue=store.notifications, people=book, clock_ms=clock, email=True)
+    return Mail(store, notifier, sender, clock)
 
 
 def _subject(raw: bytes) -> str:
@@ -178,37 +247,65 @@ def _body(raw: bytes) -> str:
 # --- delivery ----------------------------------------------------------------------------------
 
 
-async def test_delivered_over_starttls_with_auth_in_each_users_language(
+async def test_delivered_from_the_queue_over_starttls_with_auth_in_each_users_language(
     smtp: Server, tls: tuple[ssl.SSLContext, ssl.SSLContext]
 ) -> None:
-    notifier = MailNotifier(_config(smtp.port), PASSWORD, tls_context=tls[1])
-    await notifier.notify(["u-claire", "u-samira", "u-nobody"], "deadline:75%", case_ref=SAMPLE_CASE_REF)
-    await notifier.drain()
+    mail = _mail(smtp.port, tls)
+    await mail.notifier.notify(["u-claire", "u-samira", "u-nobody"], "deadline:75%", case_ref=SAMPLE_CASE_REF)
+    rows = await mail.store.notifications.rows("email")
+    assert sorted(r.destination for r in rows) == ["u-claire", "u-samira"]  # no address, nothing queued
+    assert all("@" not in r.destination for r in rows)  # the queue holds user ids, never an address
+    await mail.drain()
     by_rcpt = {rcpt[0]: raw for rcpt, raw in smtp.inbox.messages}
-    assert sorted(by_rcpt) == ["claire@example.org", "samira@example.org"]  # no address, no e-mail
+    assert sorted(by_rcpt) == ["claire@example.org", "samira@example.org"]
     assert _subject(by_rcpt["claire@example.org"]) == "[focalpoint] " + TEMPLATES["fr"]["deadline:75%"][0]
     assert _subject(by_rcpt["samira@example.org"]) == "[focalpoint] " + TEMPLATES["ar"]["deadline:75%"][0]
     body = _body(by_rcpt["samira@example.org"])
     assert SAMPLE_CASE_REF in body
     assert CONSOLE in body
     assert body == render("deadline:75%", "ar", case_ref=SAMPLE_CASE_REF, console_url=CONSOLE).body
+    assert await mail.store.notifications.rows() == []  # delivered rows leave the queue
 
 
-async def test_a_wrong_password_is_logged_retried_and_crashes_nothing(
+async def test_a_queued_mail_survives_a_restart_and_is_sent_by_the_next_start(
+    smtp: Server, tls: tuple[ssl.SSLContext, ssl.SSLContext], tmp_path: Path
+) -> None:
+    path = tmp_path / "node.sqlite"
+    store = await SqliteStore.open(path)
+    first = _mail(smtp.port, tls, store=store)
+    await first.notifier.notify(["u-ann"], "emergency:alert", case_ref=SAMPLE_CASE_REF)
+    await store.close()  # the node stops before its sender ran
+    assert smtp.inbox.messages == []
+    store = await SqliteStore.open(path)
+    try:
+        again = _mail(smtp.port, tls, store=store)
+        await again.drain()
+        assert [rcpt for rcpt, _ in smtp.inbox.messages] == [["ann@example.org"]]
+        assert _subject(smtp.inbox.messages[0][1]) == "[focalpoint] " + TEMPLATES["en"]["emergency:alert"][0]
+        assert await store.notifications.rows() == []
+    finally:
+        await store.close()
+
+
+async def test_a_wrong_password_is_logged_retried_then_given_up_and_crashes_nothing(
     smtp: Server, tls: tuple[ssl.SSLContext, ssl.SSLContext]
 ) -> None:
-    notifier = MailNotifier(_config(smtp.port), "wrong", tls_context=tls[1])
+    mail = _mail(smtp.port, tls, password="wrong")
     with structlog.testing.capture_logs() as logs:
-        await notifier.notify(["u-ann"], "break_glass", case_ref=SAMPLE_CASE_REF)
-        await notifier.drain()
+        await mail.notifier.notify(["u-ann"], "break_glass", case_ref=SAMPLE_CASE_REF)
+        await mail.drain()
     assert smtp.inbox.messages == []
-    failed = [e for e in logs if e["event"] == "mail_failed"]
-    assert len(failed) == 3
-    assert all(e["notification"] == "break_glass" and e["count"] == 1 for e in failed)
-    assert [e["event"] for e in logs if e["log_level"] == "error"] == ["mail_given_up"]
+    failed = [e for e in logs if e["event"] == "notification_failed"]
+    assert len(failed) == 2
+    assert all(e["notification"] == "break_glass" and e["channel"] == "email" for e in failed)
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == ["notification_given_up"]
+    (row,) = await mail.store.notifications.rows()
+    assert (row.attempts, row.last_error_class, row.given_up_ms > 0) == (3, "TransportError", True)
+    assert await mail.store.notifications.counts() == {"email": (0, 1)}
     text = repr(logs)
     assert SAMPLE_CASE_REF not in text
     assert "ann@example.org" not in text
+    assert "u-ann" not in text
     assert "wrong" not in text
 
 
@@ -223,41 +320,64 @@ async def test_a_server_without_starttls_gets_no_password(tls: tuple[ssl.SSLCont
     server = await loop.create_server(lambda: SMTP(Inbox(), authenticator=auth, auth_require_tls=False), "127.0.0.1", 0)
     try:
         port = server.sockets[0].getsockname()[1]
-        notifier = MailNotifier(_config(port, attempts=1), PASSWORD, tls_context=tls[1])
+        mail = _mail(port, tls, retry=RetryPolicy(attempts=1))
         with structlog.testing.capture_logs() as logs:
-            await notifier.notify(["u-ann"], "break_glass")
-            await notifier.drain()
+            await mail.notifier.notify(["u-ann"], "break_glass")
+            await mail.drain()
     finally:
         server.close()
         await server.wait_closed()
     assert seen == []
-    assert [e["event"] for e in logs] == ["mail_failed", "mail_given_up"]
+    assert [e["event"] for e in logs] == ["notification_given_up"]
 
 
-async def test_an_unreachable_server_is_retried_a_bounded_number_of_times(
+async def test_an_unreachable_server_is_retried_with_doubling_waits_a_bounded_number_of_times(
     tls: tuple[ssl.SSLContext, ssl.SSLContext],
 ) -> None:
-    delays: list[float] = []
+    mail = _mail(1, tls, retry=RetryPolicy(initial_s=1.0, max_s=3.0, attempts=4), timeout_seconds=1)
+    await mail.notifier.notify(["u-ann"], "guardian:breach", case_ref=SAMPLE_CASE_REF)
+    waits = []
+    for _ in range(3):
+        await mail.sender.send_due()
+        (row,) = await mail.store.notifications.rows()
+        waits.append(row.next_attempt_ms - mail.clock.now)
+        mail.clock.now = row.next_attempt_ms
+    assert waits == [1000, 2000, 3000]
+    await mail.sender.send_due()
+    (row,) = await mail.store.notifications.rows()
+    assert (row.attempts, row.given_up_ms > 0) == (4, True)
 
-    async def sleep(s: float) -> None:
-        delays.append(s)
 
-    cfg = _config(1, attempts=4, retry_initial_seconds=1.0, retry_max_seconds=3.0, timeout_seconds=1)
-    notifier = MailNotifier(cfg, PASSWORD, tls_context=tls[1], sleep=sleep)
-    with structlog.testing.capture_logs() as logs:
-        await notifier.notify(["u-ann", "u-claire"], "guardian:breach", case_ref=SAMPLE_CASE_REF)
-        await notifier.drain()
-    assert delays == [1.0, 2.0, 3.0]
-    assert [e.get("count") for e in logs if e["event"] == "mail_failed"] == [2, 2, 2, 2]
+async def test_a_row_older_than_its_maximum_age_is_given_up(tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
+    mail = _mail(1, tls, retry=RetryPolicy(initial_s=1.0, attempts=50, max_age_s=60), timeout_seconds=1)
+    await mail.notifier.notify(["u-ann"], "break_glass")
+    mail.clock.now += 61_000
+    await mail.sender.send_due()
+    (row,) = await mail.store.notifications.rows()
+    assert (row.attempts, row.given_up_ms > 0) == (1, True)
 
 
-async def test_notify_returns_before_the_mail_is_sent(tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
-    spawned: list[Any] = []
-    notifier = MailNotifier(_config(1), PASSWORD, tls_context=tls[1], spawn=spawned.append)
+async def test_a_user_whose_address_was_removed_meanwhile_is_given_up_not_retried(
+    smtp: Server, tls: tuple[ssl.SSLContext, ssl.SSLContext]
+) -> None:
+    book = Book()
+    mail = _mail(smtp.port, tls, book=book)
+    await mail.notifier.notify(["u-ann", "u-claire"], "request:new", case_ref=SAMPLE_CASE_REF)
+    del book.addresses["u-ann"]
+    await mail.drain()
+    assert [rcpt for rcpt, _ in smtp.inbox.messages] == [["claire@example.org"]]
+    (row,) = await mail.store.notifications.rows()
+    assert (row.destination, row.attempts, row.last_error_class) == ("u-ann", 1, "UsageError")
+
+
+async def test_notify_returns_once_the_rows_are_queued_and_wakes_the_sender() -> None:
+    store = MemoryStore()
+    woken: list[str] = []
+    notifier = QueuedNotifier(queue=store.notifications, people=Book(), clock_ms=Clock(), email=True, wake=woken.append)
     await notifier.notify(["u-ann"], "break_glass")
-    await notifier.notify(["u-nobody"], "break_glass")  # nobody with an address: nothing to send
-    assert len(spawned) == 1
-    spawned[0].close()
+    await notifier.notify(["u-nobody"], "break_glass")  # nobody with an address: nothing queued, nobody woken
+    assert woken == ["email"]
+    assert len(await store.notifications.rows()) == 1
 
 
 # --- no case content, in any template, in any language -----------------------------------------
@@ -318,8 +438,16 @@ def test_every_language_has_every_template() -> None:
 
 def test_every_event_the_node_emits_has_its_own_template() -> None:
     from focalpoint.node.deadlines import _EVENTS
+    from focalpoint.people.notices import EMERGENCY_ALERT, NEW_REQUEST
     from focalpoint.people.watch import RULES
 
-    emitted = [*_EVENTS.values(), "break_glass", "emergency:unacknowledged:x", *(f"anomaly:{r}" for r in RULES)]
+    emitted = [
+        *_EVENTS.values(),
+        "break_glass",
+        "emergency:unacknowledged:x",
+        EMERGENCY_ALERT,
+        NEW_REQUEST,
+        *(f"anomaly:{r}" for r in RULES),
+    ]
     assert [e for e in emitted if template_key(e) == "other"] == []
     assert set(emitted) - {"emergency:unacknowledged:x"} <= set(EVENTS)

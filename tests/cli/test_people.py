@@ -364,3 +364,41 @@ def test_a_mistyped_authenticator_code_at_enrolment_may_be_entered_again(
     result = running.run("user", "enrol", "--config", running.config, input=typed)
     assert "typo.1 enrolled" in ok(result)
     assert "the authenticator's code is wrong" in result.stderr
+
+
+def test_contacts_preferences_and_the_on_call_list_from_the_command_line(
+    running: Node, people: Accounts, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    operator_session(running, people, monkeypatch, tmp_path)
+    config = running.config
+    ok(running.run("user", "add", "duty.1", "--config", config, "--unit", UNIT, "--role", "case_officer"))
+    contact = ok(running.run("user", "set-contact", "duty.1", "--config", config, "--email", "duty.1@gr.example"))
+    assert contact.strip() == "duty.1: e-mail to an address, in en; families turned off: none"
+    assert "in fr" in ok(running.run("user", "set-contact", "duty.1", "--config", config, "--language", "fr"))
+    prefs = ok(
+        running.run(
+            "user", "set-notifications", "duty.1", "--config", config, "--off", "deadlines", "--off", "requests"
+        )
+    )
+    assert "families turned off: deadlines, requests" in prefs
+    assert "on call 24/7" in ok(running.run("user", "on-call", "duty.1", "--config", config, "--on"))
+    listed = ok(running.run("user", "list", "--config", config))
+    assert re.search(r"^duty\.1 .*on call 24/7", listed, re.M), listed
+    shown = json.loads(ok(running.run("user", "show", "duty.1", "--config", config, "--json")))
+    assert (shown["email"], shown["language"], shown["notifications_off"], shown["on_call"]) == (
+        "duty.1@gr.example",
+        "fr",
+        ["deadlines", "requests"],
+        True,
+    )
+    bad = one_line_error(
+        running.run("user", "set-contact", "--config", config, "--email", "me at home"), 2, "e-mail address such as"
+    )
+    assert "me at home" not in bad
+    one_line_error(
+        running.run("user", "set-notifications", "--config", config, "--off", "security"),
+        2,
+        "security cannot be turned off",
+    )
+    one_line_error(running.run("user", "set-contact", "--config", config), 2, "give --email")
+    assert "on call" not in ok(running.run("user", "on-call", "duty.1", "--config", config, "--off"))

@@ -9,7 +9,9 @@ import datetime as dt
 from collections.abc import Callable
 
 from focalpoint.cases.requests import LADDER_KIND
+from focalpoint.node.accounts import account_of
 from focalpoint.node.notify import CapturingNotifier
+from focalpoint.people.roles import Role
 from focalpoint.server.node import Node
 from focalpoint.storage.base import LinkRow
 from focalpoint.v1 import common_pb2, messages_pb2
@@ -240,3 +242,24 @@ async def test_an_unacknowledged_emergency_alert_names_the_partners_24_7_contact
         await fabric.nodes[GR].deadlines.scan()
     events = [n.event for n in captured[GR].sent if n.event.startswith("emergency:")]
     assert events == ["emergency:unacknowledged:duty"]
+
+
+async def test_an_unacknowledged_emergency_alert_goes_to_the_on_call_list(fabric: Fabric) -> None:
+    captured = await _capturing(fabric)
+    gr = fabric.nodes[GR]
+    row = await gr.store.accounts.user("op-1")
+    assert row is not None
+    operator = account_of(row)
+    await gr.accounts.add_user(operator, "duty.1", "focal-point", frozenset({Role.CASE_OFFICER}))
+    await gr.accounts.set_on_call(operator, "duty.1", True)
+    link, _ = await _inquiry(fabric)
+
+    def emergency(body: messages_pb2.Body) -> None:
+        body.context.urgency = messages_pb2.URGENCY_EMERGENCY
+
+    await link.send(GR, "protection_alert", emergency)
+    for _ in range(6):
+        fabric.clock.advance(HOUR_S)
+        await gr.deadlines.scan()
+    told = [(n.event, n.users) for n in captured[GR].sent if n.event.startswith("emergency:")]
+    assert told == [("emergency:unacknowledged:duty", ("duty.1",))]  # the on-call list, not the operators

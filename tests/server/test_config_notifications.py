@@ -1,21 +1,27 @@
-"""The ``notifications`` section of the node configuration (e-mail), and how the node wires it."""
+"""The ``notifications`` section of the node configuration (e-mail, webhooks, the queue's
+retries), and how the node wires it."""
 
 from __future__ import annotations
 
+import base64
 import copy
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from adapters.mail import MailNotifier, Recipient
+from adapters.mail import MailChannel
+from adapters.webhook import WebhookChannel
 from focalpoint.errors import ConfigError
-from focalpoint.node.notify import AllNotifiers, CapturingNotifier, LogNotifier
-from focalpoint.server.config import load_config
+from focalpoint.node.notify import AllNotifiers, CapturingNotifier, LogNotifier, QueuedNotifier, RetryPolicy
+from focalpoint.server.config import WebhookConfig, load_config
 from focalpoint.server.node import _configured_notifier
+from focalpoint.storage.memory import MemoryStore
 from tests.server.test_config import VALID, config_error, write_config
 
 NOTIFICATIONS: dict[str, Any] = {
+    "console_url": "https://focalpoint.example.org/",
     "email": {
         "host": "smtp.example.org",
         "port": 587,
@@ -23,12 +29,12 @@ NOTIFICATIONS: dict[str, Any] = {
         "username": "focalpoint",
         "password_file": "secrets/smtp-password",
         "from": "focalpoint@example.org",
-        "console_url": "https://focalpoint.example.org/",
     },
-    "recipients": {
-        "u-claire": {"email": "claire@example.org", "language": "fr"},
-        "u-ann": {"email": "ann@example.org"},
-    },
+    "webhooks": [
+        {"url": "https://hooks.example.org/focalpoint", "secret_file": "secrets/webhook", "events": ["emergency"]},
+        {"url": "http://127.0.0.1:9000/relay", "secret_file": "secrets/relay"},
+    ],
+    "retry": {"attempts": 10, "max_age_hours": 12},
 }
 
 
@@ -40,29 +46,43 @@ def _with(edit: Any = None) -> dict[str, Any]:
     return data
 
 
-def test_no_section_no_mail(tmp_path: Path) -> None:
-    assert load_config(write_config(tmp_path, VALID)).mail is None
+def test_no_section_no_notifications(tmp_path: Path) -> None:
+    assert load_config(write_config(tmp_path, VALID)).notifications is None
 
 
 def test_the_section_loads(tmp_path: Path) -> None:
-    mail = load_config(write_config(tmp_path, _with())).mail
-    assert mail is not None
-    assert (mail.host, mail.port, mail.username, mail.sender) == (
+    n = load_config(write_config(tmp_path, _with())).notifications
+    assert n is not None
+    assert n.console_url == "https://focalpoint.example.org/"
+    assert n.mail is not None
+    assert (n.mail.host, n.mail.port, n.mail.username, n.mail.sender, n.mail.console_url) == (
         "smtp.example.org",
         587,
         "focalpoint",
         "focalpoint@example.org",
+        "https://focalpoint.example.org/",
     )
-    assert mail.password_file == (tmp_path / "secrets" / "smtp-password").resolve()
-    assert mail.recipients == {
-        "u-claire": Recipient("claire@example.org", "fr"),
-        "u-ann": Recipient("ann@example.org", "en"),
-    }
-    assert (mail.attempts, mail.timeout_seconds) == (5, 30.0)
+    assert n.mail.password_file == (tmp_path / "secrets" / "smtp-password").resolve()
+    assert n.webhooks == (
+        WebhookConfig(
+            "https://hooks.example.org/focalpoint",
+            (tmp_path / "secrets" / "webhook").resolve(),
+            frozenset({"emergency"}),
+        ),
+        WebhookConfig("http://127.0.0.1:9000/relay", (tmp_path / "secrets" / "relay").resolve()),
+    )
+    assert n.retry == RetryPolicy(initial_s=5.0, max_s=300.0, attempts=10, max_age_s=12 * 3600)
 
 
-def _set(*keys: str, value: object) -> Any:
-    def edit(n: dict[str, Any]) -> None:
+def test_webhooks_alone_are_enough(tmp_path: Path) -> None:
+    n = load_config(write_config(tmp_path, _with(lambda n: n.pop("email")))).notifications
+    assert n is not None
+    assert n.mail is None
+    assert len(n.webhooks) == 2
+
+
+def _set(*keys: Any, value: object) -> Any:
+    def edit(n: Any) -> None:
         for k in keys[:-1]:
             n = n[k]
         n[keys[-1]] = value
@@ -75,45 +95,74 @@ def _set(*keys: str, value: object) -> Any:
     [
         (_set("email", "starttls", value=False), "notifications.email.starttls: expected true"),
         (_set("email", "from", value="not an address"), "notifications.email.from: expected an e-mail address"),
-        (_set("email", "console_url", value="focalpoint"), "notifications.email.console_url: expected the console's"),
+        (_set("console_url", value="focalpoint"), "notifications.console_url: expected the console's"),
         (_set("email", "port", value=0), "notifications.email.port: expected an integer in [1, 65535]"),
-        (_set("email", "attempts", value=0), "notifications.email.attempts: expected an integer in [1, 20]"),
+        (_set("retry", "attempts", value=0), "notifications.retry.attempts: expected an integer in [1, 100]"),
         (_set("email", "hots", value="x"), "notifications.email.hots: unknown key (did you mean host?)"),
-        (
-            _set("recipients", "u-ann", "email", value="ann at example"),
-            "notifications.recipients.u-ann.email: expected an e-mail address",
-        ),
-        (
-            _set("recipients", "u-ann", "language", value="de"),
-            "notifications.recipients.u-ann.language: expected one of en, fr, ar",
-        ),
-        (lambda n: n.pop("email"), "notifications.email: required key is missing"),
+        (lambda n: n.pop("console_url"), "notifications.console_url: required key is missing"),
         (lambda n: n["email"].pop("password_file"), "notifications.email.password_file: required key is missing"),
+        (lambda n: (n.pop("email"), n.pop("webhooks")), "notifications: give email, webhooks, or both"),
+        (
+            _set("webhooks", 0, "url", value="http://hooks.example.org/"),
+            "notifications.webhooks[0].url: expected an https://",
+        ),
+        (_set("webhooks", 1, "events", value=["deadline"]), "notifications.webhooks[1].events: expected a list of"),
+        (lambda n: n["webhooks"][0].pop("secret_file"), "notifications.webhooks[0].secret_file: required key"),
+        (_set("webhooks", 0, "secret", value="x"), "notifications.webhooks[0].secret: unknown key"),
+        (_set("webhooks", value=[]), "notifications.webhooks: expected a list of endpoints"),
+        (_set("recipients", value={}), "notifications.recipients: unknown key"),  # contacts live in accounts now
+        (_set("retry", "max_seconds", value=1), "notifications.retry.max_seconds: must be ≥ initial_seconds"),
     ],
 )
 def test_mistakes_are_named(tmp_path: Path, edit: Any, expected: str) -> None:
     assert expected in config_error(write_config(tmp_path, _with(edit)))
 
 
-def test_a_wrong_recipient_address_is_not_repeated(tmp_path: Path) -> None:
-    message = config_error(write_config(tmp_path, _with(_set("recipients", "u-ann", "email", value="ann at home"))))
-    assert "ann at home" not in message
+def _secrets(tmp_path: Path, mode: int = 0o600) -> None:
+    d = tmp_path / "secrets"
+    d.mkdir(parents=True, exist_ok=True)
+    for name, text in (
+        ("smtp-password", "pw\n"),
+        ("webhook", "whsec_" + base64.b64encode(os.urandom(32)).decode() + "\n"),
+        ("relay", "whsec_" + base64.b64encode(os.urandom(32)).decode() + "\n"),
+    ):
+        (d / name).write_text(text, encoding="utf-8")
+        (d / name).chmod(mode)
 
 
-def test_the_node_tells_the_log_and_mail_and_refuses_a_readable_password_file(tmp_path: Path) -> None:
+class _People:
+    async def notice_profile(self, user_id: str) -> None:
+        return None
+
+    async def address(self, user_id: str) -> None:
+        return None
+
+
+def test_the_node_queues_for_mail_and_webhooks_and_refuses_a_readable_secret_file(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, _with()))
-    assert config.mail is not None
-    secret = config.mail.password_file
-    secret.parent.mkdir(parents=True)
-    secret.write_text("pw\n", encoding="utf-8")
-    secret.chmod(0o644)
+    store = MemoryStore()
+    _secrets(tmp_path, 0o644)
     with pytest.raises(ConfigError, match="chmod 600"):
-        _configured_notifier(config, lambda coro: coro.close())
-    secret.chmod(0o600)
-    notifier = _configured_notifier(config, lambda coro: coro.close())
+        _configured_notifier(config, store, _People(), lambda: 0)  # type: ignore[arg-type]
+    _secrets(tmp_path)
+    notifier, senders = _configured_notifier(config, store, _People(), lambda: 0)  # type: ignore[arg-type]
     assert isinstance(notifier, AllNotifiers)
-    assert [type(n) for n in notifier.notifiers] == [LogNotifier, MailNotifier]
-    assert isinstance(_configured_notifier(load_config(write_config(tmp_path / "plain", VALID)), print), LogNotifier)
+    assert [type(n) for n in notifier.notifiers] == [LogNotifier, QueuedNotifier]
+    assert sorted(senders) == ["email", "webhook"]
+    assert isinstance(senders["email"]._channel, MailChannel)
+    assert isinstance(senders["webhook"]._channel, WebhookChannel)
+    plain = load_config(write_config(tmp_path / "plain", VALID))
+    only_log, none = _configured_notifier(plain, store, _People(), lambda: 0)  # type: ignore[arg-type]
+    assert (type(only_log), none) == (LogNotifier, {})
+
+
+def test_a_malformed_webhook_secret_stops_the_node_without_showing_it(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, _with()))
+    _secrets(tmp_path)
+    (tmp_path / "secrets" / "relay").write_text("not-a-secret-value\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        _configured_notifier(config, MemoryStore(), _People(), lambda: 0)  # type: ignore[arg-type]
+    assert "not-a-secret-value" not in str(e.value)
 
 
 async def test_one_failing_notifier_does_not_keep_the_others_from_being_told() -> None:

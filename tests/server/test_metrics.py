@@ -19,7 +19,7 @@ from focalpoint.node.overdue import KINDS, OWED_BY
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.server.config import MetricsConfig, load_config
 from focalpoint.server.node import Node
-from focalpoint.storage.base import DeliveryState
+from focalpoint.storage.base import DeliveryState, NewNotice
 
 GR, AL = "gr-ekka", "al-shss"
 CASE = case_ref_for(314)
@@ -53,6 +53,12 @@ async def test_scrape_during_an_exchange(network: LocalNetwork) -> None:
         state = await asyncio.wait_for(gr.delivery.wait_closed(sent.message_id), 15)
         assert state is DeliveryState.DELIVERED
         await gr.checkpoints.get()
+        # Two notifications of the queue (no channel is configured, so none is sent): one still to
+        # send, one given up; counted per channel, never naming whom or which case.
+        await gr.store.notifications.enqueue(
+            [NewNotice(f"msg_{n}", "email", "u-1", "break_glass", CASE, 1) for n in (1, 2)]
+        )
+        await gr.store.notifications.give_up("msg_2", 3, 2, "TransportError")
         series = await _scrape(gr)
     finally:
         for node in started:
@@ -65,12 +71,26 @@ async def test_scrape_during_an_exchange(network: LocalNetwork) -> None:
     assert 0 < series["focalpoint_directory_expiry_hours"][0][1] < 24 * 366
     assert 0 <= series["focalpoint_checkpoint_age_seconds"][0][1] < 60
     assert series["focalpoint_disk_free_bytes"][0][1] > 0
+    assert series["focalpoint_notifications_queued"] == [({"channel": "email"}, 1.0)]
+    assert series["focalpoint_notifications_given_up"] == [({"channel": "email"}, 1.0)]
     assert series.get("focalpoint_outbox_queued", []) == []  # delivered: nothing waits
     for name in ("focalpoint_login_failures_total", "focalpoint_refusals_total", "focalpoint_witness_alarms"):
         assert all(v >= 0 for _, v in series.get(name, []))
     labels = {v for samples in series.values() for labels, _ in samples for v in labels.values()}
     assert {labels["kind"] for labels, _ in series["focalpoint_deadlines_overdue"]} == set(KINDS)
-    assert labels <= {GR, AL, "it-dgi", "signing", "encryption", "log", "given", "received", *KINDS, *OWED_BY} | {
+    assert labels <= {
+        GR,
+        AL,
+        "it-dgi",
+        "signing",
+        "encryption",
+        "log",
+        "given",
+        "received",
+        "email",
+        *KINDS,
+        *OWED_BY,
+    } | {
         v
         for v in labels
         if re.fullmatch(r"[A-Z_]+", v)  # refusal codes

@@ -15,7 +15,7 @@ from focalpoint.audit import events as audit_events
 from focalpoint.cases.stages import Side
 from focalpoint.errors import StorageError
 from focalpoint.people.roles import Role
-from focalpoint.storage.base import AccountWrite, DeliveryState, NewLink, NewOutbox, UserRow
+from focalpoint.storage.base import AccountWrite, DeliveryState, NewLink, NewNotice, NewOutbox, UserRow
 from focalpoint.storage.sqlite import SqliteStore
 from focalpoint.storage.sqlite import cases as cases_sql
 from focalpoint.storage.sqlite import outbox as outbox_sql
@@ -272,8 +272,18 @@ _CASE_TABLES = ("case_links", "case_events", "case_cursors", "case_parked")
 _ACCOUNT_TABLES = ("users", "user_sessions", "user_pending", "break_glass", "link_restrictions", "link_assignments")
 
 
+def _v6_database(path: Path) -> None:
+    """A version-6 file: what this release creates, without the contacts' and the notification
+    queue's tables (which version 7 added)."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("DROP TABLE user_contacts")
+        conn.execute("DROP TABLE notification_queue")  # with its index
+        conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+
+
 def _v5_database(path: Path) -> None:
-    """A version-5 file: what this release creates, without the summaries' table (which version 6 added)."""
+    """A version-5 file: a version-6 one without the summaries' table (which version 6 added)."""
+    _v6_database(path)
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
         conn.execute("DROP TABLE case_summaries")  # with its indexes
         conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
@@ -311,7 +321,7 @@ async def test_a_version_3_database_gains_the_case_tables_in_place_with_everythi
     await (await SqliteStore.open(fresh)).close()
     store = await SqliteStore.open(path)
     try:
-        assert await store.audit.meta("schema_version") == str(SCHEMA_VERSION) == "6"
+        assert await store.audit.meta("schema_version") == str(SCHEMA_VERSION) == "7"
         kept = await store.outbox.get(message.message_id)
         assert kept is not None
         assert (kept.envelope, store.audit.size) == (message.envelope, 1)
@@ -335,7 +345,7 @@ async def test_a_version_4_database_gains_the_account_tables_in_place_with_every
     await (await SqliteStore.open(fresh)).close()
     store = await SqliteStore.open(path)
     try:
-        assert await store.audit.meta("schema_version") == str(SCHEMA_VERSION) == "6"
+        assert await store.audit.meta("schema_version") == str(SCHEMA_VERSION) == "7"
         kept = await store.cases.link("link-1")
         assert kept is not None
         assert (kept.payload, store.audit.size) == (b"sealed", 1)
@@ -359,7 +369,7 @@ async def test_a_version_5_database_gains_the_summaries_table_with_every_link_to
     await (await SqliteStore.open(fresh)).close()
     store = await SqliteStore.open(path)
     try:
-        assert await store.audit.meta("schema_version") == str(SCHEMA_VERSION) == "6"
+        assert await store.audit.meta("schema_version") == str(SCHEMA_VERSION) == "7"
         assert (kept := await store.cases.link("link-1")) is not None
         assert kept.payload == b"sealed"
         row = await store.cases.summary("link-1")
@@ -367,6 +377,23 @@ async def test_a_version_5_database_gains_the_summaries_table_with_every_link_to
         assert (row.partner_state, row.built_from, row.summary) == ("AL", -1, b"")
         assert row.generation != row.built_from
         assert await store.cases.summaries_due(0, {}, 10) == ["link-1"]
+    finally:
+        await store.close()
+    assert _shape(path) == _shape(fresh)
+
+
+async def test_a_version_6_database_gains_the_contacts_and_the_notification_queue(tmp_path: Path) -> None:
+    """Schema 6 -> 7: new tables only, the same shape as a new file's, and both usable at once."""
+    path, fresh = tmp_path / "old" / "node.sqlite", tmp_path / "new" / "node.sqlite"
+    await (await SqliteStore.open(path)).close()
+    _v6_database(path)
+    await (await SqliteStore.open(fresh)).close()
+    store = await SqliteStore.open(path)
+    try:
+        assert await store.audit.meta("schema_version") == str(SCHEMA_VERSION) == "7"
+        await store.notifications.enqueue([NewNotice("msg_1", "email", "u-1", "break_glass", "", 5)])
+        assert [r.notice_id for r in await store.notifications.due("email", 5, 10)] == ["msg_1"]
+        assert await store.accounts.contacts() == []
     finally:
         await store.close()
     assert _shape(path) == _shape(fresh)

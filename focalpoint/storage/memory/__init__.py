@@ -32,6 +32,7 @@ from focalpoint.storage.memory.audit import MemoryAudit, MemoryAuditView
 from focalpoint.storage.memory.cases import MemoryCases
 from focalpoint.storage.memory.directory import MemoryDirectoryDocuments
 from focalpoint.storage.memory.inbox import MemoryInbox
+from focalpoint.storage.memory.notifications import MemoryNotifications
 from focalpoint.storage.memory.outbox import MemoryOutbox
 from focalpoint.storage.memory.state import State
 
@@ -42,6 +43,7 @@ __all__ = [
     "MemoryCases",
     "MemoryDirectoryDocuments",
     "MemoryInbox",
+    "MemoryNotifications",
     "MemoryOutbox",
     "MemoryStore",
 ]
@@ -59,6 +61,7 @@ class MemoryStore:
         self._audit = MemoryAudit(self._state)
         self._cases = MemoryCases(self._state)
         self._accounts = MemoryAccounts(self._state)
+        self._notifications = MemoryNotifications(self._state)
 
     @property
     def outbox(self) -> MemoryOutbox:
@@ -83,6 +86,10 @@ class MemoryStore:
     @property
     def accounts(self) -> MemoryAccounts:
         return self._accounts
+
+    @property
+    def notifications(self) -> MemoryNotifications:
+        return self._notifications
 
     def fail_next_writes(self, n: int = 1) -> None:
         """Simulate a failing disk: each of the next ``n`` write transactions runs its body (a

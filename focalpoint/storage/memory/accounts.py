@@ -9,7 +9,7 @@ from functools import partial
 from typing import TypeVar
 
 from focalpoint.errors import Conflict
-from focalpoint.storage.base import AccountWrite, BreakGlassRow, PendingRow, SessionRow, UserRow
+from focalpoint.storage.base import AccountWrite, BreakGlassRow, ContactRow, PendingRow, SessionRow, UserRow
 from focalpoint.storage.memory.state import State, Tx, pause
 
 __all__ = ["MemoryAccounts"]
@@ -75,6 +75,9 @@ class MemoryAccounts:
         assignments = dict(s.assignments)
         for link_id, assigned in write.assignments:
             assignments[link_id] = frozenset(assigned)
+        contacts = dict(s.contacts)
+        for c in write.contacts:
+            contacts[c.user_id] = replace(c, off=frozenset(c.off))
         first = tx.next_index
         for leaf, case_ref in write.leaves:
             tx.log(leaf, case_ref)
@@ -84,6 +87,7 @@ class MemoryAccounts:
         tx.writes.append(partial(_swap, s.break_glass, windows))
         tx.writes.append(partial(_swap, s.restrictions, restrictions))
         tx.writes.append(partial(_swap, s.assignments, {k: v for k, v in assignments.items() if v}))
+        tx.writes.append(partial(_swap, s.contacts, dict(sorted(contacts.items()))))
         return first
 
     async def user(self, user_id: str) -> UserRow | None:
@@ -127,3 +131,11 @@ class MemoryAccounts:
     async def assigned(self, link_id: str) -> frozenset[str]:
         await pause()
         return self._s.assignments.get(link_id, frozenset())
+
+    async def contact(self, user_id: str) -> ContactRow | None:
+        await pause()
+        return self._s.contacts.get(user_id)
+
+    async def contacts(self) -> list[ContactRow]:
+        await pause()
+        return list(self._s.contacts.values())

@@ -16,9 +16,11 @@ from focalpoint.errors import StorageError, StorageFull
 from focalpoint.storage.base import (
     BreakGlassRow,
     CaseEventRow,
+    ContactRow,
     DeliveryState,
     InboxRow,
     LinkRow,
+    NoticeRow,
     OutboxRow,
     ParkedRow,
     PendingRow,
@@ -98,6 +100,9 @@ class State:
     break_glass: dict[int, BreakGlassRow] = field(default_factory=dict)
     restrictions: dict[str, frozenset[str]] = field(default_factory=dict)
     assignments: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Users' contacts by user id; the notification queue by notice id (in the order queued).
+    contacts: dict[str, ContactRow] = field(default_factory=dict)
+    notices: dict[str, NoticeRow] = field(default_factory=dict)
     counters: dict[str, int] = field(
         default_factory=lambda: {
             "outbox": 0,

@@ -16,7 +16,7 @@ from typing import Any
 
 from focalpoint.errors import Conflict
 from focalpoint.people.roles import Grant, Role
-from focalpoint.storage.base import AccountWrite, BreakGlassRow, PendingRow, SessionRow, UserRow
+from focalpoint.storage.base import AccountWrite, BreakGlassRow, ContactRow, PendingRow, SessionRow, UserRow
 from focalpoint.storage.sqlite.db import Database, Tx
 from focalpoint.storage.sqlite.rows import BYTES, INT, TEXT, Column, bad_column, damaged_row
 
@@ -76,6 +76,15 @@ _BREAK_GLASS_COLUMNS: tuple[Column, ...] = (
     ("reason", BYTES, False),
     ("opened_ms", INT, False),
     ("until_ms", INT, False),
+)
+_CONTACT_COLS = "user_id, email, language, off, on_call, updated_ms"
+_CONTACT_COLUMNS: tuple[Column, ...] = (
+    ("user_id", TEXT, False),
+    ("email", TEXT, False),
+    ("language", TEXT, False),
+    ("off", TEXT, False),
+    ("on_call", INT, False),
+    ("updated_ms", INT, False),
 )
 _DIGEST = 32
 
@@ -178,6 +187,12 @@ def _put_user(tx: Tx, u: UserRow, path: Path) -> None:
     tx.fetchall(f"UPDATE users SET {sets} WHERE user_id = ?", (*values[1:], u.user_id))
 
 
+def _contact(path: Path, row: Any) -> ContactRow:
+    key = row[0] if isinstance(row[0], str) else "?"
+    _checked(path, "user_contacts", key, row, _CONTACT_COLUMNS)
+    return ContactRow(row[0], row[1], row[2], split(row[3]), bool(row[4]), row[5])
+
+
 def _session(path: Path, row: Any) -> SessionRow:
     _checked(path, "user_sessions", "?", row, _SESSION_COLUMNS)
     return SessionRow(*row)
@@ -252,6 +267,11 @@ class SqliteAccounts:
                     "INSERT INTO link_assignments (link_id, user_id) VALUES (?, ?)",
                     [(link_id, u) for u in sorted(users)],
                 )
+            for c in write.contacts:
+                tx.fetchall(
+                    f"INSERT OR REPLACE INTO user_contacts ({_CONTACT_COLS}) VALUES (?, ?, ?, ?, ?, ?)",
+                    (c.user_id, c.email, c.language, joined(c.off), int(c.on_call), c.updated_ms),
+                )
             first = tx.next_index
             for leaf, case_ref in write.leaves:
                 tx.log(leaf, case_ref)
@@ -312,3 +332,11 @@ class SqliteAccounts:
     async def assigned(self, link_id: str) -> frozenset[str]:
         rows = await self._db.fetchall("SELECT user_id FROM link_assignments WHERE link_id = ?", (link_id,))
         return frozenset(str(r[0]) for r in rows)
+
+    async def contact(self, user_id: str) -> ContactRow | None:
+        rows = await self._db.fetch_checked(f"SELECT {_CONTACT_COLS} FROM user_contacts WHERE user_id = ?", (user_id,))
+        return _contact(self._db.path, rows[0]) if rows else None
+
+    async def contacts(self) -> list[ContactRow]:
+        rows = await self._db.fetch_checked(f"SELECT {_CONTACT_COLS} FROM user_contacts ORDER BY user_id")
+        return [_contact(self._db.path, r) for r in rows]

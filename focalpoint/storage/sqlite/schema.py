@@ -16,6 +16,9 @@ that version in place, inside one transaction (``prepare``).
     version 6  ``case_summaries``: one row per link with its sealed summary, the generation of the
                link's data it was built from, and when it must be built again (docs/adr/0019);
                the step from 5 creates it with a row, without a summary, for every link
+    version 7  ``user_contacts`` (each user's e-mail address, language, notification preferences and
+               whether they are on call) and ``notification_queue`` (the durable queue of
+               notifications to send, docs/adr/0021); new tables only
 
 Synchronous sqlite3, run on the writer connection's thread by ``db.Database``.
 """
@@ -30,7 +33,7 @@ from focalpoint.storage.sqlite.audit_log import SCHEMA as AUDIT_SCHEMA
 
 __all__ = ["SCHEMA_VERSION", "prepare"]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # The message as submitted: written once, never updated (its blobs last, so that reading the
 # small columns does not walk their overflow pages).
@@ -196,7 +199,25 @@ _ACCOUNT_TABLES = (
     " set_by TEXT NOT NULL, at_ms INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS link_assignments (link_id TEXT NOT NULL, user_id TEXT NOT NULL,"
     " PRIMARY KEY (link_id, user_id)) WITHOUT ROWID",
+    # How each user is reached outside the console (families turned off comma-joined).
+    "CREATE TABLE IF NOT EXISTS user_contacts (user_id TEXT NOT NULL PRIMARY KEY, email TEXT NOT NULL,"
+    " language TEXT NOT NULL, off TEXT NOT NULL, on_call INTEGER NOT NULL, updated_ms INTEGER NOT NULL)",
 )
+# The notifications still to send (and those given up, kept to be counted): written when their
+# event happens, deleted once delivered (focalpoint.storage.sqlite.notifications).
+_NOTIFICATION_QUEUE = """
+CREATE TABLE IF NOT EXISTS notification_queue (
+    notice_id TEXT NOT NULL PRIMARY KEY,
+    channel TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    event TEXT NOT NULL,
+    case_ref TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_ms INTEGER NOT NULL,
+    last_error_class TEXT NOT NULL,
+    given_up_ms INTEGER NOT NULL
+)"""
 _ACCOUNT_INDEXES = (
     "CREATE INDEX IF NOT EXISTS users_enrolment ON users (enrol_code_hash) WHERE enrol_code_hash != x''",
     "CREATE INDEX IF NOT EXISTS user_sessions_user ON user_sessions (user_id)",
@@ -263,6 +284,7 @@ CREATE TABLE IF NOT EXISTS audit_cases (
     " raw BLOB NOT NULL, at_ms INTEGER NOT NULL)",
     *_CASE_TABLES,
     *_ACCOUNT_TABLES,
+    _NOTIFICATION_QUEUE,
 )
 _INDEXES = (
     # Due and next-due lookups of a recipient's queued entries (focalpoint.storage.sqlite.outbox).
@@ -271,6 +293,9 @@ _INDEXES = (
     "CREATE INDEX IF NOT EXISTS inbox_case ON inbox (case_ref)",
     *_CASE_INDEXES,
     *_ACCOUNT_INDEXES,
+    # A channel's rows still to send, by when they are due.
+    "CREATE INDEX IF NOT EXISTS notification_due ON notification_queue (channel, next_attempt_ms)"
+    " WHERE given_up_ms = 0",
 )
 
 _1_TO_2 = (
@@ -309,7 +334,9 @@ _5_TO_6 = (
     "INSERT INTO case_summaries (link_id, partner_state, generation, built_from, context, wake_at_ms, summary)"
     " SELECT link_id, partner_state, 1, -1, '', NULL, x'' FROM case_links",
 )
-_STEPS = {1: _1_TO_2, 2: _2_TO_3, 3: _3_TO_4, 4: _4_TO_5, 5: _5_TO_6}
+# Version 7 adds tables only (contacts and the notification queue), as versions 4 and 5 did.
+_6_TO_7: tuple[str, ...] = ()
+_STEPS = {1: _1_TO_2, 2: _2_TO_3, 3: _3_TO_4, 4: _4_TO_5, 5: _5_TO_6, 6: _6_TO_7}
 
 
 def _version(conn: sqlite3.Connection, path: Path) -> int | None:
