@@ -33,6 +33,7 @@ from focalpoint.storage.memory.cases import MemoryCases
 from focalpoint.storage.memory.directory import MemoryDirectoryDocuments
 from focalpoint.storage.memory.inbox import MemoryInbox
 from focalpoint.storage.memory.outbox import MemoryOutbox
+from focalpoint.storage.memory.sealed import MemorySealed
 from focalpoint.storage.memory.state import State
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "MemoryDirectoryDocuments",
     "MemoryInbox",
     "MemoryOutbox",
+    "MemorySealed",
     "MemoryStore",
 ]
 
@@ -59,6 +61,7 @@ class MemoryStore:
         self._audit = MemoryAudit(self._state)
         self._cases = MemoryCases(self._state)
         self._accounts = MemoryAccounts(self._state)
+        self._sealed = MemorySealed(self._state)
 
     @property
     def outbox(self) -> MemoryOutbox:
@@ -83,6 +86,10 @@ class MemoryStore:
     @property
     def accounts(self) -> MemoryAccounts:
         return self._accounts
+
+    @property
+    def sealed(self) -> MemorySealed:
+        return self._sealed
 
     def fail_next_writes(self, n: int = 1) -> None:
         """Simulate a failing disk: each of the next ``n`` write transactions runs its body (a

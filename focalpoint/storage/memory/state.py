@@ -22,6 +22,9 @@ from focalpoint.storage.base import (
     OutboxRow,
     ParkedRow,
     PendingRow,
+    SealedExport,
+    SealedImport,
+    SealedOwed,
     SessionRow,
     SummaryRow,
     UserRow,
@@ -98,6 +101,10 @@ class State:
     break_glass: dict[int, BreakGlassRow] = field(default_factory=dict)
     restrictions: dict[str, frozenset[str]] = field(default_factory=dict)
     assignments: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Sealed files: imports by (sender, file id); exports by (peer, sequence); owed results by (peer, message id).
+    sealed_imports: dict[tuple[str, bytes], SealedImport] = field(default_factory=dict)
+    sealed_exports: dict[tuple[str, int], SealedExport] = field(default_factory=dict)
+    sealed_owed: dict[tuple[str, bytes], tuple[SealedOwed, int]] = field(default_factory=dict)
     counters: dict[str, int] = field(
         default_factory=lambda: {
             "outbox": 0,

@@ -15,6 +15,7 @@ from focalpoint.storage.sqlite.db import Database
 from focalpoint.storage.sqlite.directory import SqliteDirectoryDocuments
 from focalpoint.storage.sqlite.inbox import SqliteInbox
 from focalpoint.storage.sqlite.outbox import SqliteOutbox
+from focalpoint.storage.sqlite.sealed import SqliteSealed
 
 __all__ = ["SqliteStore"]
 
@@ -30,6 +31,7 @@ class SqliteStore:
         self._audit = SqliteAudit(db)
         self._cases = SqliteCases(db)
         self._accounts = SqliteAccounts(db)
+        self._sealed = SqliteSealed(db)
 
     @classmethod
     async def open(cls, path: Path) -> SqliteStore:
@@ -73,6 +75,10 @@ class SqliteStore:
     @property
     def accounts(self) -> SqliteAccounts:
         return self._accounts
+
+    @property
+    def sealed(self) -> SqliteSealed:
+        return self._sealed
 
     async def close(self) -> None:
         await self._db.close()
