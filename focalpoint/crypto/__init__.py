@@ -5,7 +5,9 @@
 - ``suite``: the suite registry (HPKE ML-KEM-768+X25519 / HKDF-SHA256 / AES-256-GCM + Ed25519)
   and its start-up self-test;
 - ``tlsid``: self-signed node certificates and their SPKI pins;
-- ``merkle``: RFC 9162 Merkle tree hashes, inclusion paths and consistency proofs.
+- ``merkle``: RFC 9162 Merkle tree hashes, inclusion paths and consistency proofs;
+- ``age``: age v1 files with one ``mlkem768x25519`` recipient (the outer layer of courier
+  files), bytes in and bytes out, with typed refusals (import it as ``focalpoint.crypto.age``).
 
 Imports: only ``focalpoint.errors``, ``focalpoint.ids`` and ``focalpoint.v1`` (and the
 ``cryptography`` library). Everything else in focalpoint, and ``directory/``, builds on this.
