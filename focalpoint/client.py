@@ -174,6 +174,15 @@ class LocalClient:
         req = local_pb2.ExportCaseRequest(case_ref=case_ref, written_request=written_request)
         return await self._call(self._stub.ExportCase, req)
 
+    # --- sealed files (docs/operations.md "Sealed files") ----------------------------------------
+
+    async def export_sealed(self, peer_node: str) -> local_pb2.ExportSealedResponse:
+        return await self._call(self._stub.ExportSealed, local_pb2.ExportSealedRequest(peer_node=peer_node))
+
+    async def import_sealed(self, data: bytes, *, receipts_file: bool = True) -> local_pb2.ImportSealedResponse:
+        req = local_pb2.ImportSealedRequest(file=data, receipts_file=receipts_file)
+        return await self._call(self._stub.ImportSealed, req)
+
     # --- cases (docs/cases.md) ------------------------------------------------------------------
 
     async def open_case(

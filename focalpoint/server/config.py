@@ -29,6 +29,7 @@ __all__ = [
     "MetricsConfig",
     "NodeConfig",
     "ReachabilityConfig",
+    "SealedFilesConfig",
     "load_config",
 ]
 
@@ -101,6 +102,16 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SealedFilesConfig:
+    # Partners reached by sealed files only (docs/adr/0020): no network attempt, ping or alarm.
+    file_only: frozenset[str] = frozenset()
+    # The largest sealed file written or read (the local API carries it in one message).
+    max_file_bytes: int = 32 << 20
+    # How long after it is made a file is accepted (its not_after).
+    file_lifetime_seconds: int = 14 * 86400
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     source: Path
     node_id: str
@@ -119,6 +130,7 @@ class NodeConfig:
     deadlines: DeadlinesConfig = DeadlinesConfig()
     metrics: MetricsConfig | None = None  # off when the file has no metrics section
     mail: MailConfig | None = None  # e-mail notifications: off when the file has no notifications section
+    sealed_files: SealedFilesConfig = SealedFilesConfig()
 
 
 def _hostport(r: SectionReader, key: str) -> str | None:
@@ -214,6 +226,7 @@ def load_config(path: Path) -> NodeConfig:
     dc.finish()
 
     metrics = _metrics(root) if "metrics" in root.data else None
+    sealed_files = _sealed_files(root.section("sealed_files", required=False), node_id)
     mail = _notifications(root) if "notifications" in root.data else None
 
     lg = root.section("logging", required=False)
@@ -254,6 +267,7 @@ def load_config(path: Path) -> NodeConfig:
         deadlines=deadlines,
         metrics=metrics,
         mail=mail,
+        sealed_files=sealed_files,
     )
 
 
@@ -284,6 +298,28 @@ def _directory(d: SectionReader) -> DirectoryConfig | None:
         servers=tuple(servers),
         refresh_seconds=refresh_seconds,
         expiry_warning_hours=expiry_warning_hours,
+    )
+
+
+def _sealed_files(section: SectionReader, node_id: str | None) -> SealedFilesConfig:
+    """The ``sealed_files`` section (docs/operations.md "Sealed files"); problems are recorded."""
+    file_only = section.get("file_only", [])
+    if not isinstance(file_only, list) or not all(isinstance(x, str) and _NODE_ID.match(x) for x in file_only):
+        section.fail("file_only", "a list of partner node ids, e.g. [al-mlsp]", file_only)
+        file_only = []
+    elif node_id is not None and node_id in file_only:
+        section.fail("file_only", "partners only, not this node's own id", file_only)
+        file_only = []
+    elif len(set(file_only)) != len(file_only):
+        section.fail("file_only", "each partner once", file_only)
+        file_only = []
+    max_file_bytes = section.number("max_file_bytes", default=32 << 20, low=1 << 20, high=60 << 20, integer=True)
+    lifetime = section.number("file_lifetime_seconds", default=14 * 86400, low=3600, high=30 * 86400, integer=True)
+    section.finish()
+    return SealedFilesConfig(
+        file_only=frozenset(file_only),
+        max_file_bytes=max_file_bytes if max_file_bytes is not None else 32 << 20,
+        file_lifetime_seconds=lifetime if lifetime is not None else 14 * 86400,
     )
 
 
