@@ -14,10 +14,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from focalpoint.errors import PermissionDenied, UsageError
 from focalpoint.localnet import LocalNetwork
 from focalpoint.metrics import DELIVERY_ATTEMPTS
+from focalpoint.server.metrics import scrape
 from focalpoint.server.node import Node
 from focalpoint.storage.base import DeliveryState
 from focalpoint.v1 import audit_pb2
@@ -186,3 +188,19 @@ async def test_a_message_carried_by_file_and_by_network_is_applied_once(mixed: O
     assert len(delivered) == 1
     assert len(await o.received(AL, ref, "case_notification")) == 1
     assert await o.converged(ref, witness=False)
+
+
+async def test_metrics_mark_a_file_only_partner_and_raise_no_reachability_alarm(couriers: Couriers) -> None:
+    o = couriers
+    ref, at = await o.open()
+    await o.prepare(GR, AL, ref, "case_notification", identified(at))
+    gr = o.nodes[GR]
+    await gr.reachability.round()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families((await scrape(gr)).decode())
+        for s in family.samples
+    }
+    assert samples[("focalpoint_partner_file_only", (("peer", AL),))] == 1.0
+    assert samples[("focalpoint_outbox_queued", (("peer", AL),))] == 1.0  # waiting for the courier
+    assert ("focalpoint_partner_reachable", (("peer", AL),)) not in samples
