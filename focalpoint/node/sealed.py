@@ -45,6 +45,9 @@ _OVERHEAD_BYTES = 64 << 10
 _PER_RECORD_BYTES = 96
 # Records in one file: well below the reader's cap (``SealedLimits.max_records``).
 _MAX_RECORDS = 50_000
+# Envelopes handed to the inbox at once: a gRPC stream's batch at most (``net.channels.MAX_BATCH_ENVELOPES``),
+# so a large file is received, stored and receipted as the same number of network batches would be.
+_RECEIVE_BATCH = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +242,9 @@ class SealedFiles:
         owed: list[SealedOwed] = []
         envelopes = unsealed.envelopes
         if envelopes:
-            results = await self._inbox.receive_batch(envelopes, sender)
+            results: list[node_pb2.DeliveryResult] = []
+            for i in range(0, len(envelopes), _RECEIVE_BATCH):  # as the peer door's batches
+                results += await self._inbox.receive_batch(envelopes[i : i + _RECEIVE_BATCH], sender)
             for envelope, result in zip(envelopes, results, strict=True):
                 counts.receive(result)
                 owed.append(

@@ -280,3 +280,26 @@ def test_too_few_records_and_unreadable_manifest() -> None:
         open_(reseal([b"only one" * 300]))
     with pytest.raises(SealedFileRefused, match="manifest \\(record 0\\) cannot be read"):
         open_(reseal([b"\xff\xff\xff", b"\x00" * 2000]))
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(min_value=0, max_value=6), st.integers(min_value=0, max_value=6), st.integers(1, 1 << 40))
+def test_any_file_round_trips(envelopes: int, results: int, sequence: int) -> None:
+    """Whatever a file holds (even nothing), it opens to the same records in the same order."""
+    es, rs = [envelope() for _ in range(envelopes)], [result() for _ in range(results)]
+    data = seal_file(
+        signer=SENDER,
+        sender_node="gr-ekka",
+        recipient_node="al-shss",
+        recipient_key=MINE.public,
+        file_id=secrets.token_bytes(16),
+        sequence=sequence,
+        created_at_ms=NOW,
+        not_after_ms=NOW + 1,
+        directory_version=3,
+        envelopes=es,
+        results=rs,
+    )
+    opened = open_(data)
+    assert opened.manifest.sequence == sequence
+    assert [r.raw for r in opened.records] == es + rs

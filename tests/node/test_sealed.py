@@ -213,3 +213,22 @@ async def test_export_to_a_node_not_in_the_directory_or_itself_is_a_usage_error(
     empty = await gr.sealed.export(AL, actor="op")
     assert empty == Exported(b"", b"", 0, 0, 0, 0, 0)
     assert await events(gr, Kind.AUDIT_EVENT_KIND_SEALED_EXPORTED) == []
+
+
+async def test_a_file_of_many_messages_is_received_in_batches_and_all_receipted(
+    fab: Fabric, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("focalpoint.node.sealed._RECEIVE_BATCH", 2)
+    gr, al = fab.nodes[GR], fab.nodes[AL]
+    sent = [await submit(fab, GR, AL, n) for n in range(1, 6)]
+    out = await gr.sealed.export(AL, actor="op")
+    assert out.envelopes == 5
+    got = await al.sealed.import_file(out.data, actor="op")
+    assert (got.accepted, got.refused) == (5, 0)
+    assert got.receipts_file is not None
+    closed = await gr.sealed.import_file(got.receipts_file.data, actor="op")
+    assert closed.closed_delivered == 5
+    for mid in sent:
+        row = await gr.store.outbox.get(mid)
+        assert row is not None
+        assert row.state is DeliveryState.DELIVERED
