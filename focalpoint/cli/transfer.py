@@ -103,8 +103,14 @@ def transfer_import(file_path: Path, config_path: Path, receipts_path: Path | No
                 f" export to it: focalpoint transfer export --to {r.sender_node}"
             )
         return
-    if not r.receipts_file:
+    if not r.receipts_file and not (r.accepted or r.duplicates or r.refused):
         click.echo(f"no receipts file: the file carried no messages from {r.sender_node} to answer")
+        return
+    if not r.receipts_file:
+        click.echo(
+            f"the receipts file could not be sealed now (see the node's log); the receipts for {r.sender_node}"
+            f" travel in the next export to it: focalpoint transfer export --to {r.sender_node}"
+        )
         return
     _write(receipts_path, r.receipts_file)
     click.echo(

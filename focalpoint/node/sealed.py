@@ -283,7 +283,11 @@ class SealedFiles:
         log.info("sealed_file_imported", peer=sender, file_id=manifest.file_id.hex(), sequence=manifest.sequence)
         if not (receipts_file and envelopes):
             return outcome
-        back = await self._export(sender, actor=actor, envelopes=False)
+        try:
+            back = await self._export(sender, actor=actor, envelopes=False)
+        except UsageError as e:  # the import stands; the results stay owed for the next export
+            log.warning("sealed_receipts_file_not_written", peer=sender, error=str(e))
+            return outcome
         return dataclasses.replace(outcome, receipts_file=back)
 
     def _expiry(self, envelope: envelope_pb2.Envelope, now: int) -> int:
