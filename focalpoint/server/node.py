@@ -156,6 +156,7 @@ class Node:
             clock_ms=clock_ms,
             interval_s=min(delivery_cfg.retry_max_seconds, 60.0),
             spawn=self._spawn,
+            file_only=file_only,
         )
         self.casework = CaseWork(
             me=me,
@@ -190,6 +191,7 @@ class Node:
             signer=lambda: self.keyring.log_signer,
             clock_ms=clock_ms,
             spawn=self._spawn,
+            file_only=file_only,
         )
         self.inbox = Inbox(
             me=me,
