@@ -27,7 +27,10 @@ echo "== chromium for the browser tests"
 ./scripts/ensure_chromium.sh
 echo "== pytest"
 set +e
-python -m pytest "$@"
+# Worker processes (pytest-xdist; FOCALPOINT_TEST_WORKERS, default 2): most tests wait on sockets
+# and disks, not the CPU. Each worker starts its own browser and stage for the browser tests it gets
+# (pytest 9 ignores xdist's grouping). Run pytest with -n 0 to stay in one process (e.g. with --pdb).
+python -m pytest -n "${FOCALPOINT_TEST_WORKERS:-2}" "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

@@ -15,6 +15,13 @@ from focalpoint.server.config import load_config
 from focalpoint.server.node import Node
 
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+# Under pytest-xdist each worker hands out ports from a slice of its own (focalpoint.localnet.free_port).
+if (_worker := os.environ.get("PYTEST_XDIST_WORKER", "")).startswith("gw"):
+    _count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    _span = 12000 // max(1, _count)
+    _low = 20000 + int(_worker[2:]) * _span
+    os.environ["FOCALPOINT_FREE_PORTS"] = f"{_low}-{_low + _span - 1}"
 configure_logging(level="warning")
 
 SPECS = (

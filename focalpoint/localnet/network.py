@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
 import random
 import socket
 from collections.abc import Callable, Sequence
@@ -189,13 +190,30 @@ def _ephemeral_start() -> int:
         return 32768
 
 
+def _port_range() -> tuple[int, int]:
+    """20000 up to the ephemeral range, or ``FOCALPOINT_FREE_PORTS`` ("low-high") when set: test
+    runs in parallel give each worker process a slice of its own, so two workers never hand out
+    the same port (a node that restarts on its port would otherwise race the other worker)."""
+    low, high = 20000, max(20001, _ephemeral_start() - 1)
+    spec = os.environ.get("FOCALPOINT_FREE_PORTS", "")
+    if spec:
+        try:
+            first, _, last = spec.partition("-")
+            low, high = int(first), int(last)
+        except ValueError:
+            raise ValueError(f"FOCALPOINT_FREE_PORTS must be two ports such as 20000-25999, not {spec!r}") from None
+        if not 1024 <= low < high <= 65535:
+            raise ValueError(f"FOCALPOINT_FREE_PORTS must be a range within 1024-65535, not {spec!r}")
+    return low, high
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port that is free now and outside the kernel's ephemeral range.
 
     Ports from the ephemeral range (what binding to port 0 returns) can be taken by any
     outgoing connection before the node binds them; ports below it cannot.
     """
-    low, high = 20000, max(20001, _ephemeral_start() - 1)
+    low, high = _port_range()
     for _ in range(1000):
         port = random.randint(low, high)  # noqa: S311 (not a secret)
         if port in _handed_out:
