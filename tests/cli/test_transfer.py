@@ -160,3 +160,21 @@ def test_only_an_operator_may_carry_files(world: World) -> None:
         "PERMISSION_DENIED",
     )
     assert not out.exists()
+
+
+def test_without_receipts_out_the_receipts_wait_for_the_next_export(world: World, tmp_path: Path) -> None:
+    body = tmp_path / "body.json"
+    request = social_inquiry_request(case_ref_for(78), identified_at_ms=wall_clock_ms())
+    request.context.sender_unit = f"{GR}/triage"
+    body.write_text(json.dumps(json_format.MessageToDict(request)), encoding="utf-8")
+    ok(world.run("message", "send", "--config", world.config(GR), "--to", AL, "--body", str(body), who=OFFICER))
+    out = tmp_path / "to-al.fpseal"
+    ok(world.run("transfer", "export", "--config", world.config(GR), "--to", AL, "--out", str(out)))
+    said = ok(world.run("transfer", "import", str(out), "--config", world.config(AL)))
+    assert "messages: 1 new" in said
+    assert "the receipts for gr-ekka were not written (no --receipts-out); they travel in the next export" in said
+    back = tmp_path / "to-gr.fpseal"
+    exported = ok(world.run("transfer", "export", "--config", world.config(AL), "--to", GR, "--out", str(back)))
+    assert "0 messages and" in exported
+    closed = ok(world.run("transfer", "import", str(back), "--config", world.config(GR)))
+    assert "(1 delivered," in closed
