@@ -32,6 +32,8 @@ from focalpoint.v1 import audit_pb2, local_pb2, local_pb2_grpc, messages_pb2
 __all__ = ["LocalChannel", "LocalClient", "node_error"]
 
 R = TypeVar("R")
+# A sealed file of tens of thousands of messages is opened and stored in one call.
+_TRANSFER_TIMEOUT_S = 600.0
 
 
 def node_error(e: grpc.aio.AioRpcError) -> FocalpointError:
@@ -126,16 +128,18 @@ class LocalClient:
         if self._owns_channel:
             await self._channel.close(None)
 
-    async def _call(self, method: Callable[..., Awaitable[R]], request: object) -> R:
+    async def _call(self, method: Callable[..., Awaitable[R]], request: object, *, timeout_s: float = 0.0) -> R:
+        """``timeout_s``: a longer deadline than the client's for this call (0: the client's)."""
+        timeout = max(self._timeout, timeout_s)
         try:
-            return await method(request, metadata=self._metadata, timeout=self._timeout)
+            return await method(request, metadata=self._metadata, timeout=timeout)
         except grpc.aio.AioRpcError as e:
             if self._relogin is None or e.code() != grpc.StatusCode.UNAUTHENTICATED or self.session is None:
                 raise node_error(e) from e
         self.session = await self._relogin()
         self._metadata = (("authorization", f"Session {self.session}"),)
         try:
-            return await method(request, metadata=self._metadata, timeout=self._timeout)
+            return await method(request, metadata=self._metadata, timeout=timeout)
         except grpc.aio.AioRpcError as e:
             raise node_error(e) from e
 
@@ -173,6 +177,16 @@ class LocalClient:
     async def export_case(self, case_ref: str, *, written_request: str = "") -> local_pb2.ExportCaseResponse:
         req = local_pb2.ExportCaseRequest(case_ref=case_ref, written_request=written_request)
         return await self._call(self._stub.ExportCase, req)
+
+    # --- sealed files (docs/operations.md "Sealed files") ----------------------------------------
+
+    async def export_sealed(self, peer_node: str) -> local_pb2.ExportSealedResponse:
+        req = local_pb2.ExportSealedRequest(peer_node=peer_node)
+        return await self._call(self._stub.ExportSealed, req, timeout_s=_TRANSFER_TIMEOUT_S)
+
+    async def import_sealed(self, data: bytes, *, receipts_file: bool = True) -> local_pb2.ImportSealedResponse:
+        req = local_pb2.ImportSealedRequest(file=data, receipts_file=receipts_file)
+        return await self._call(self._stub.ImportSealed, req, timeout_s=_TRANSFER_TIMEOUT_S)
 
     # --- cases (docs/cases.md) ------------------------------------------------------------------
 

@@ -45,6 +45,8 @@ __all__ = [
     "refused",
     "refused_by_peer",
     "restored",
+    "sealed_exported",
+    "sealed_imported",
     "sent",
     "status_changed",
     "viewed",
@@ -319,6 +321,42 @@ def status_changed(*, at_ms: int, actor: str, case_ref: str, status: str) -> byt
         actor=actor[:MAX_ACTOR],
         case_ref=case_ref,
         status=status,
+    )
+
+
+def sealed_exported(
+    *, at_ms: int, actor: str, peer: str, file_id: bytes, sequence: int, envelopes: int, receipts: int
+) -> bytes:
+    """A sealed file for ``peer`` was written (docs/adr/0020): its id and number, what it holds by
+    count; never which messages or cases."""
+    return _leaf(
+        kind=Kind.AUDIT_EVENT_KIND_SEALED_EXPORTED,
+        at_ms=at_ms,
+        actor=actor[:MAX_ACTOR],
+        peer_node=peer,
+        message_id=file_id,
+        sequence=sequence,
+        count=envelopes,
+        status=f"envelopes {envelopes}, receipts {receipts}",
+        view="METADATA",
+    )
+
+
+def sealed_imported(
+    *, at_ms: int, actor: str, peer: str, file_id: bytes, sequence: int, envelopes: int, outcome: str
+) -> bytes:
+    """A sealed file from ``peer`` was imported: its id and number, how many envelopes it carried and
+    what became of them and of its receipts (``outcome``, counts in words)."""
+    return _leaf(
+        kind=Kind.AUDIT_EVENT_KIND_SEALED_IMPORTED,
+        at_ms=at_ms,
+        actor=actor[:MAX_ACTOR],
+        peer_node=peer,
+        message_id=file_id,
+        sequence=sequence,
+        count=envelopes,
+        status=outcome,
+        view="METADATA",
     )
 
 

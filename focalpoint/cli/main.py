@@ -24,6 +24,7 @@ from focalpoint.cli.directory import directory
 from focalpoint.cli.message import message
 from focalpoint.cli.node import node
 from focalpoint.cli.report import report
+from focalpoint.cli.transfer import transfer
 from focalpoint.cli.user import SESSION_COMMANDS, user
 from focalpoint.errors import ConfigError, FocalpointError, UsageError
 from focalpoint.log import LOG_FORMAT_ENV, configure_logging
@@ -37,7 +38,7 @@ def cli() -> None:
     """Secure messaging between the child-protection focal points of different States."""
 
 
-for group in (*SESSION_COMMANDS, user, node, directory, message, case, audit, report, bench, console):
+for group in (*SESSION_COMMANDS, user, node, directory, message, case, audit, report, transfer, bench, console):
     cli.add_command(group)
 
 

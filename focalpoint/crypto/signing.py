@@ -56,6 +56,7 @@ class Context(bytes, enum.Enum):
     COSIGNATURE = b"focalpoint/v1/cosignature"
     EVIDENCE = b"focalpoint/v1/evidence"
     RESTORE = b"focalpoint/v1/restore"
+    SEALED_FILE = b"focalpoint/sealed-file/v1"
 
 
 def _to_be_signed(context: Context, data: bytes) -> bytes:

@@ -65,7 +65,12 @@ class DeliveryManager:
         max_in_flight: int = 4,
         checkpoint: Callable[[], bytes] = lambda: b"",
         tracer: Tracer = NO_TRACER,
+        file_only: Callable[[str], bool] = lambda peer: False,
     ) -> None:
+        """``file_only``: partners reached by sealed files only (``focalpoint.node.sealed``): no
+        worker runs for them, so their entries wait, QUEUED, for the next export, without a network
+        attempt, a retry or a failure counted."""
+        self._file_only = file_only
         self._me = node_id
         self._tracer = tracer
         # This node's latest signed checkpoint travels with its envelopes to each partner once.
@@ -93,12 +98,14 @@ class DeliveryManager:
     def enqueue(self, peer: str, item: Outgoing) -> None:
         """Hand a just-committed outbox entry to the worker without a database round trip."""
         self._open.add(item.message_id)
+        if self._file_only(peer):
+            return
         self._queue(peer).fresh.append(item)
         self.wake(peer)
 
     def wake(self, peer: str, *, scan: bool = False) -> None:
         """Make sure a worker for ``peer`` runs; with ``scan``, have it look in the outbox now."""
-        if self._stopping:
+        if self._stopping or self._file_only(peer):
             return
         q = self._queue(peer)
         if scan:
@@ -165,6 +172,33 @@ class DeliveryManager:
             log.warning("outbox_expired", message_id=mid.hex())
             self._notify(mid, DeliveryState.EXPIRED)
         return expired
+
+    async def apply_results(
+        self, peer: str, results: Sequence[node_pb2.DeliveryResult]
+    ) -> dict[bytes, tuple[DeliveryState, DeliveryState]]:
+        """Delivery results that came back another way (a sealed file from ``peer``), through the
+        same checks and closing as a network answer (``_apply``): a receipt closes its entry only if
+        it verifies. Only entries to ``peer`` still QUEUED (or EXPIRED, which a late receipt
+        settles) are touched. Each answered entry's state before and after, by message id (absent:
+        not a message this node sent to ``peer``)."""
+        rows: list[Outgoing] = []
+        answered: list[node_pb2.DeliveryResult] = []
+        states: dict[bytes, tuple[DeliveryState, DeliveryState]] = {}
+        for result in results:
+            row = await self._outbox.get(result.message_id)
+            if row is None or row.recipient != peer or result.message_id in states:
+                continue
+            states[row.message_id] = (row.state, row.state)
+            if row.state in (DeliveryState.QUEUED, DeliveryState.EXPIRED):
+                rows.append(Outgoing(row.message_id, row.envelope, row.digest))
+                answered.append(result)
+        if rows:
+            await self._apply(peer, self._directory(), rows, answered, Backoff(*self._retry))
+            for r in rows:
+                after = await self._outbox.get(r.message_id)
+                if after is not None:
+                    states[r.message_id] = (states[r.message_id][0], after.state)
+        return states
 
     # --- the worker -----------------------------------------------------------------
 

@@ -51,8 +51,11 @@ class Reachability:
         signer: Callable[[], Ed25519Signer],
         clock_ms: Clock,
         on_alive: Callable[[str], None] = lambda peer: None,
+        file_only: Callable[[str], bool] = lambda peer: False,
     ) -> None:
-        """``on_alive``: told of every partner that answered a ping (its queue is retried now)."""
+        """``on_alive``: told of every partner that answered a ping (its queue is retried now);
+        ``file_only``: partners reached by sealed files only, never pinged (no false alarm)."""
+        self._file_only = file_only
         self._me = me
         self._transport = transport
         self._directory = directory
@@ -100,7 +103,7 @@ class Reachability:
 
     async def round(self) -> dict[str, PeerStatus]:
         """Ping every partner once, concurrently; forget nodes that are no longer partners."""
-        current = partners(self._directory(), self._me)
+        current = [p for p in partners(self._directory(), self._me) if not self._file_only(p)]
         for gone in set(self.status) - set(current):
             del self.status[gone]
         await asyncio.gather(*(self.ping(p) for p in current))

@@ -13,6 +13,8 @@ A recipient is asked when its entries expire, when it shows a sign of life, and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import structlog
 
 from focalpoint.errors import FocalpointError, VerificationError
@@ -42,9 +44,13 @@ class Reconciler:
         clock_ms: Clock,
         interval_s: float,
         spawn: Spawn,
+        file_only: Callable[[str], bool] = lambda peer: False,
     ) -> None:
         """``interval_s``: how often a recipient with open entries is asked again (a sign of life
-        of the recipient brings that forward, to at most one question every ``ALIVE_GAP_MS``)."""
+        of the recipient brings that forward, to at most one question every ``ALIVE_GAP_MS``);
+        ``file_only``: recipients reached by sealed files only, never asked (a late receipt in a file
+        still settles their expired entries, ``DeliveryManager.apply_results``)."""
+        self._file_only = file_only
         self._me = me
         self._outbox = outbox
         self._transport = transport
@@ -98,7 +104,7 @@ class Reconciler:
                     log.error("reconcile_failed", error=str(e)[:300])
                     return
                 for peer in peers:
-                    if not self._due(peer, now):
+                    if self._file_only(peer) or not self._due(peer, now):
                         continue
                     try:
                         await self.ask(peer)

@@ -77,7 +77,11 @@ class Witness:
         signer: Callable[[], AdminSigner | None],
         clock_ms: Clock,
         spawn: Spawn,
+        file_only: Callable[[str], bool] = lambda peer: False,
     ) -> None:
+        """``file_only``: partners reached by sealed files only; witnessing needs a live answer, so
+        the rounds leave them out (docs/adr/0020)."""
+        self._file_only = file_only
         self._me = me
         self._audit = audit
         self._transport = transport
@@ -106,7 +110,7 @@ class Witness:
 
     async def round(self) -> list[WitnessOutcome]:
         """Check every agreement partner's log."""
-        return await self.check_all(partners(self._directory(), self._me))
+        return await self.check_all([p for p in partners(self._directory(), self._me) if not self._file_only(p)])
 
     async def check_all(self, peers: list[str]) -> list[WitnessOutcome]:
         return list(await asyncio.gather(*(self.check(p) for p in peers)))

@@ -84,6 +84,7 @@ class Action(StrEnum):
     INDICATORS = "read indicators (AGGREGATE): national, suppressed; or own unit's dashboard"
     AGEING = "read the ageing report: own unit's (case officer), routing and bilateral (operator), audit (auditor)"
     CODE_LIST = "read the network code list (what each code means)"
+    TRANSFER = "export and import sealed files (courier transport)"
     # about one case
     OPEN_SEND = "open a case; send requests, evidence, the child's views"
     TRIAGE_REPLY = "acknowledge receipt; refuse as not competent or outside the agreement"
@@ -124,6 +125,7 @@ PERMISSIONS: dict[Action, dict[Role, Rule]] = {
     Action.INDICATORS: _row(co=OWN, au=ANY),
     Action.AGEING: _row(co=OWN, op=ANY, au=ANY),
     Action.CODE_LIST: _row(ANY, ANY, ANY, ANY, ANY),
+    Action.TRANSFER: _row(op=ANY),
     Action.OPEN_SEND: _row(co=OWN),
     Action.TRIAGE_REPLY: _row(co=OWN, op=ANY),
     Action.POLICE_ALERT: _row(co=OWN, op=ANY),

@@ -34,6 +34,7 @@ __all__ = [
     "NodeConfig",
     "NotificationsConfig",
     "ReachabilityConfig",
+    "SealedFilesConfig",
     "TracingConfig",
     "WebhookConfig",
     "load_config",
@@ -137,6 +138,16 @@ class NotificationsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SealedFilesConfig:
+    # Partners reached by sealed files only (docs/adr/0020): no network attempt, ping or alarm.
+    file_only: frozenset[str] = frozenset()
+    # The largest sealed file written or read (the local API carries it in one message).
+    max_file_bytes: int = 32 << 20
+    # How long after it is made a file is accepted (its not_after).
+    file_lifetime_seconds: int = 14 * 86400
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     source: Path
     node_id: str
@@ -157,6 +168,7 @@ class NodeConfig:
     # E-mail and webhook notifications: off when the file has no notifications section.
     notifications: NotificationsConfig | None = None
     tracing: TracingConfig | None = None  # off when the file has no tracing section
+    sealed_files: SealedFilesConfig = SealedFilesConfig()
 
 
 def _hostport(r: SectionReader, key: str) -> str | None:
@@ -252,6 +264,7 @@ def load_config(path: Path) -> NodeConfig:
     dc.finish()
 
     metrics = _metrics(root) if "metrics" in root.data else None
+    sealed_files = _sealed_files(root.section("sealed_files", required=False), node_id)
     notifications = _notifications(root) if "notifications" in root.data else None
     tracing = _tracing(root) if "tracing" in root.data else None
 
@@ -294,6 +307,7 @@ def load_config(path: Path) -> NodeConfig:
         metrics=metrics,
         notifications=notifications,
         tracing=tracing,
+        sealed_files=sealed_files,
     )
 
 
@@ -324,6 +338,28 @@ def _directory(d: SectionReader) -> DirectoryConfig | None:
         servers=tuple(servers),
         refresh_seconds=refresh_seconds,
         expiry_warning_hours=expiry_warning_hours,
+    )
+
+
+def _sealed_files(section: SectionReader, node_id: str | None) -> SealedFilesConfig:
+    """The ``sealed_files`` section (docs/operations.md "Sealed files"); problems are recorded."""
+    file_only = section.get("file_only", [])
+    if not isinstance(file_only, list) or not all(isinstance(x, str) and _NODE_ID.match(x) for x in file_only):
+        section.fail("file_only", "a list of partner node ids, e.g. [al-mlsp]", file_only)
+        file_only = []
+    elif node_id is not None and node_id in file_only:
+        section.fail("file_only", "partners only, not this node's own id", file_only)
+        file_only = []
+    elif len(set(file_only)) != len(file_only):
+        section.fail("file_only", "each partner once", file_only)
+        file_only = []
+    max_file_bytes = section.number("max_file_bytes", default=32 << 20, low=1 << 20, high=60 << 20, integer=True)
+    lifetime = section.number("file_lifetime_seconds", default=14 * 86400, low=3600, high=30 * 86400, integer=True)
+    section.finish()
+    return SealedFilesConfig(
+        file_only=frozenset(file_only),
+        max_file_bytes=max_file_bytes if max_file_bytes is not None else 32 << 20,
+        file_lifetime_seconds=lifetime if lifetime is not None else 14 * 86400,
     )
 
 

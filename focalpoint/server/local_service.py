@@ -39,6 +39,7 @@ from focalpoint.node.export import Exporter
 from focalpoint.node.outbox import Outbox
 from focalpoint.node.ports import Clock
 from focalpoint.node.reachability import Reachability
+from focalpoint.node.sealed import SealedFiles
 from focalpoint.people.permissions import Action, Purpose, View, send_action
 from focalpoint.server.case_api import CaseApi
 from focalpoint.server.door import LATER, READ, Caller, Door, guarded
@@ -106,6 +107,7 @@ class LocalServicer(PeopleApi, local_pb2_grpc.LocalServiceServicer):
         checkpoints: Checkpoints,
         exporter: Exporter,
         reachability: Reachability,
+        sealed: SealedFiles,
         clock_ms: Clock,
         clock_skew_ms: int,
         cases: CaseApi,
@@ -120,6 +122,7 @@ class LocalServicer(PeopleApi, local_pb2_grpc.LocalServiceServicer):
         self._checkpoints = checkpoints
         self._exporter = exporter
         self._reachability = reachability
+        self._sealed = sealed
         self._clock = clock_ms
         self._clock_skew_ms = clock_skew_ms
         # The last answer of GetCodeList and the directory version it was read from.
@@ -416,6 +419,51 @@ class LocalServicer(PeopleApi, local_pb2_grpc.LocalServiceServicer):
             request.case_ref, caller.actor, written_request=written
         )
         return local_pb2.ExportCaseResponse(evidence=data, events=events, messages=messages)
+
+    # --- sealed files (focalpoint.node.sealed) ----------------------------------------------------
+
+    @guarded(Action.TRANSFER)
+    async def ExportSealed(
+        self, request: local_pb2.ExportSealedRequest, context: Context, caller: Caller
+    ) -> local_pb2.ExportSealedResponse:
+        if not request.peer_node:
+            raise UsageError("peer_node is required: the partner node the file is for")
+        out = await self._sealed.export(request.peer_node, actor=caller.actor)
+        return local_pb2.ExportSealedResponse(
+            file=out.data,
+            file_id=out.file_id,
+            sequence=out.sequence,
+            envelopes=out.envelopes,
+            receipts=out.receipts,
+            left_out=out.left_out,
+            not_after_ms=out.not_after_ms,
+        )
+
+    @guarded(Action.TRANSFER)
+    async def ImportSealed(
+        self, request: local_pb2.ImportSealedRequest, context: Context, caller: Caller
+    ) -> local_pb2.ImportSealedResponse:
+        if not request.file:
+            raise UsageError("the file is empty: it is not a sealed file")
+        got = await self._sealed.import_file(request.file, actor=caller.actor, receipts_file=request.receipts_file)
+        back = got.receipts_file
+        return local_pb2.ImportSealedResponse(
+            sender_node=got.sender,
+            file_id=got.file_id,
+            sequence=got.sequence,
+            accepted=got.accepted,
+            duplicates=got.duplicates,
+            refused=got.refused,
+            receipts=got.receipts,
+            closed_delivered=got.closed_delivered,
+            closed_refused=got.closed_refused,
+            retry=got.retry,
+            already_closed=got.already_closed,
+            unknown=got.unknown,
+            receipts_file=back.data if back is not None else b"",
+            receipts_file_id=back.file_id if back is not None else b"",
+            receipts_file_sequence=back.sequence if back is not None else 0,
+        )
 
     # --- cases (focalpoint.server.case_api) ----------------------------------------------------
 

@@ -101,6 +101,12 @@ async def scrape(node: Node) -> bytes:
             (([peer], 1.0 if s.reachable else 0.0) for peer, s in sorted(status.items())),
         ),
         _gauge(
+            "focalpoint_partner_file_only",
+            "1 for a partner reached by sealed files only (its queue waits for the courier; it is never pinged)",
+            ["peer"],
+            (([peer], 1.0) for peer in sorted(node.config.sealed_files.file_only)),
+        ),
+        _gauge(
             "focalpoint_partner_clock_offset_seconds",
             "The partner's clock minus this node's, as last measured (positive: the partner is ahead)",
             ["peer"],

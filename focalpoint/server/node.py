@@ -35,6 +35,7 @@ from focalpoint.crypto.suite import SUITE_V1, self_test
 from focalpoint.errors import ConfigError, FocalpointError, StorageError
 from focalpoint.exchange.envelope import Limits
 from focalpoint.exchange.policy import partners
+from focalpoint.exchange.sealed import SealedLimits
 from focalpoint.net.channels import MAX_STREAMS_PER_CONNECTION, PeerChannels, ServerTls, bind_port, server_options
 from focalpoint.net.directory import DirectoryServerSource, add_directory_service
 from focalpoint.node.accounts import AccountPolicy, Accounts, HashParams
@@ -45,6 +46,7 @@ from focalpoint.node.deadlines import Deadlines
 from focalpoint.node.delivery import DeliveryManager
 from focalpoint.node.directory_cache import DirectoryCache, PeerHints
 from focalpoint.node.export import Exporter
+from focalpoint.node.filetransport import FileTransport, RoutingTransport
 from focalpoint.node.inbox import Inbox
 from focalpoint.node.keyring import KeyRing
 from focalpoint.node.notify import (
@@ -63,6 +65,7 @@ from focalpoint.node.ports import NO_TRACER, Clock, NotificationChannel, Notifie
 from focalpoint.node.reachability import Reachability
 from focalpoint.node.reconcile import Reconciler
 from focalpoint.node.restore import current_epoch, declare, pending_restore
+from focalpoint.node.sealed import SealedFiles
 from focalpoint.node.witness import Witness
 from focalpoint.people.watch import Watch
 from focalpoint.server.case_api import CaseApi
@@ -144,6 +147,10 @@ class Node:
             timeout_s=delivery_cfg.call_timeout_seconds,
             reconnect_max_s=delivery_cfg.retry_max_seconds,
         )
+        # Partners reached by sealed files only (docs/adr/0020): the file transport, no worker, no ping.
+        file_only = config.sealed_files.file_only.__contains__
+        if config.sealed_files.file_only:
+            self.transport = RoutingTransport(self.transport, FileTransport(), file_only)
         self.checkpoints = Checkpoints(
             me=me, audit=store.audit, keyring=self.keyring, directory=directory, clock_ms=clock_ms
         )
@@ -158,6 +165,7 @@ class Node:
             retry_max_s=delivery_cfg.retry_max_seconds,
             checkpoint=lambda: self.checkpoints.latest_raw,
             tracer=tracing if tracing is not None else NO_TRACER,
+            file_only=file_only,
         )
         # Expired entries are settled with their recipients (asked at least every minute while open).
         self.reconciler = Reconciler(
@@ -168,6 +176,7 @@ class Node:
             clock_ms=clock_ms,
             interval_s=min(delivery_cfg.retry_max_seconds, 60.0),
             spawn=self._spawn,
+            file_only=file_only,
         )
         self.casework = CaseWork(
             me=me,
@@ -202,6 +211,7 @@ class Node:
             signer=lambda: self.keyring.log_signer,
             clock_ms=clock_ms,
             spawn=self._spawn,
+            file_only=file_only,
         )
         self.inbox = Inbox(
             me=me,
@@ -222,6 +232,23 @@ class Node:
             signer=lambda: self.keyring.signer,
             clock_ms=clock_ms,
             on_alive=self._peer_alive,
+            file_only=file_only,
+        )
+        self.sealed = SealedFiles(
+            me=me,
+            directory=directory,
+            keyring=self.keyring,
+            store=store,
+            inbox=self.inbox,
+            delivery=self.delivery,
+            limits=SealedLimits(
+                max_file_bytes=config.sealed_files.max_file_bytes,
+                max_record_bytes=delivery_cfg.max_envelope_bytes + 64 * 1024,
+                clock_skew_ms=limits.clock_skew_ms,
+            ),
+            envelope_limits=limits,
+            file_lifetime_ms=config.sealed_files.file_lifetime_seconds * 1000,
+            clock_ms=clock_ms,
         )
         self.exporter = Exporter(
             me=me,
@@ -297,6 +324,7 @@ class Node:
             checkpoints=self.checkpoints,
             exporter=self.exporter,
             reachability=self.reachability,
+            sealed=self.sealed,
             clock_ms=clock_ms,
             clock_skew_ms=limits.clock_skew_ms,
             cases=CaseApi(
@@ -380,6 +408,12 @@ class Node:
                     f"{config.source}: node.id {config.node_id!r} is not in directory version {directory.version}"
                     + (f" (its entry was left out: {left_out[0]})" if left_out else "")
                 )
+            unknown = sorted(p for p in config.sealed_files.file_only if not directory.knows(p))
+            if unknown:
+                raise ConfigError(
+                    f"{config.source}: sealed_files.file_only names {', '.join(unknown)}, not in directory"
+                    f" version {directory.version}"
+                )
             node = cls(
                 config,
                 keys,
@@ -426,8 +460,10 @@ class Node:
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, peer)
         self.peer_port = bind_port(peer.add_secure_port, self.config.listen_peer, self._server_tls.credentials)
         add_directory_service(peer, self._current_bundle, self.store.directory.document)
+        # The local API carries a sealed file in one message (sealed_files.max_file_bytes).
         local = grpc.aio.server(
-            options=server_options(max_bytes), interceptors=tracing.interceptors(LOCAL) if tracing is not None else None
+            options=server_options(max(max_bytes, self.config.sealed_files.max_file_bytes)),
+            interceptors=tracing.interceptors(LOCAL) if tracing is not None else None,
         )
         local_pb2_grpc.add_LocalServiceServicer_to_server(self.local_service, local)
         add_directory_service(local, self._current_bundle, self.store.directory.document)

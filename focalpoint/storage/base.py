@@ -80,6 +80,10 @@ __all__ = [
     "PendingRow",
     "ReceiptSigner",
     "Restriction",
+    "SealedExport",
+    "SealedImport",
+    "SealedOwed",
+    "SealedStore",
     "SessionRow",
     "Store",
     "SummaryRow",
@@ -1035,6 +1039,67 @@ class NotificationStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class SealedImport:
+    """A sealed file this node imported (docs/adr/0020): (sender, file id) and (sender, sequence)
+    are each imported once; a second import of either is a replay."""
+
+    sender: str
+    file_id: bytes
+    sequence: int
+    imported_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SealedExport:
+    """A sealed file this node wrote for ``peer`` (its ``sequence`` is the next number to that peer)."""
+
+    peer: str
+    sequence: int
+    file_id: bytes
+    created_at_ms: int
+    envelopes: int
+    receipts: int
+
+
+@dataclass(frozen=True, slots=True)
+class SealedOwed:
+    """A delivery result this node owes ``peer`` for a message it imported from a file: it travels
+    in every file to that peer until the message's expiry (a lost receipts file loses nothing)."""
+
+    peer: str
+    message_id: bytes
+    result: bytes
+    expires_at_ms: int
+
+
+class SealedStore(Protocol):
+    """Sealed files in and out (``focalpoint.node.sealed``)."""
+
+    async def imported(self, sender: str, file_id: bytes, sequence: int) -> SealedImport | None:
+        """The earlier import of ``sender``'s file with this id or this sequence number, if any."""
+        ...
+
+    async def record_import(self, row: SealedImport, owed: Sequence[SealedOwed], leaf: bytes) -> bool:
+        """Record the import with its SEALED_IMPORTED event (``leaf``) and the results now owed to
+        the sender (replacing older ones for the same messages), in one transaction. False, and
+        nothing written, when the file id or number was recorded meanwhile."""
+        ...
+
+    async def last_export(self, peer: str) -> int:
+        """The highest sequence number of a file this node wrote for ``peer`` (0: none yet)."""
+        ...
+
+    async def record_export(self, row: SealedExport, leaf: bytes, now_ms: int) -> None:
+        """Record the file with its SEALED_EXPORTED event in one transaction, and drop owed results
+        whose messages expired before ``now_ms``. Raises Conflict if the number was taken."""
+        ...
+
+    async def owed(self, peer: str, now_ms: int) -> list[SealedOwed]:
+        """The results owed to ``peer`` whose messages have not expired, oldest first."""
+        ...
+
+
 class Store(Protocol):
     """One backend: the aggregates share its transactions and its audit log."""
 
@@ -1058,6 +1123,9 @@ class Store(Protocol):
 
     @property
     def notifications(self) -> NotificationStore: ...
+
+    @property
+    def sealed(self) -> SealedStore: ...
 
     @property
     def full_since(self) -> float | None:

@@ -90,6 +90,14 @@ class _AuditEventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AuditE
     """Indicators were computed for `actor` (`status`: the period, and "national" for an auditor's
     suppressed output or "unit <unit>" for an officer's own-unit dashboard; `view`: AGGREGATE).
     """
+    AUDIT_EVENT_KIND_SEALED_EXPORTED: _AuditEventKind.ValueType  # 26
+    """A sealed file for `peer_node` was written (`message_id`: the file id; `sequence`: its number;
+    `count`: envelopes; `status`: "envelopes N, receipts M"; docs/operations.md "Sealed files").
+    """
+    AUDIT_EVENT_KIND_SEALED_IMPORTED: _AuditEventKind.ValueType  # 27
+    """A sealed file from `peer_node` was imported (same fields; `status` also counts what was new,
+    duplicate, refused and closed). A file refused before import records nothing.
+    """
 
 class AuditEventKind(_AuditEventKind, metaclass=_AuditEventKindEnumTypeWrapper): ...
 
@@ -153,6 +161,14 @@ AUDIT_EVENT_KIND_ANOMALY: AuditEventKind.ValueType  # 24
 AUDIT_EVENT_KIND_INDICATOR_READ: AuditEventKind.ValueType  # 25
 """Indicators were computed for `actor` (`status`: the period, and "national" for an auditor's
 suppressed output or "unit <unit>" for an officer's own-unit dashboard; `view`: AGGREGATE).
+"""
+AUDIT_EVENT_KIND_SEALED_EXPORTED: AuditEventKind.ValueType  # 26
+"""A sealed file for `peer_node` was written (`message_id`: the file id; `sequence`: its number;
+`count`: envelopes; `status`: "envelopes N, receipts M"; docs/operations.md "Sealed files").
+"""
+AUDIT_EVENT_KIND_SEALED_IMPORTED: AuditEventKind.ValueType  # 27
+"""A sealed file from `peer_node` was imported (same fields; `status` also counts what was new,
+duplicate, refused and closed). A file refused before import records nothing.
 """
 Global___AuditEventKind: _TypeAlias = AuditEventKind  # noqa: Y015
 

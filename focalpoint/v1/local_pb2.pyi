@@ -2493,3 +2493,154 @@ class RecordedConsularVisit(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RecordedConsularVisit: _TypeAlias = RecordedConsularVisit  # noqa: Y015
+
+@_typing.final
+class ExportSealedRequest(_message.Message):
+    """--- Sealed files (courier transport) ----------------------------------------------------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PEER_NODE_FIELD_NUMBER: _builtins.int
+    peer_node: _builtins.str
+    """The partner node the file is for."""
+    def __init__(
+        self,
+        *,
+        peer_node: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["peer_node", b"peer_node"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportSealedRequest: _TypeAlias = ExportSealedRequest  # noqa: Y015
+
+@_typing.final
+class ExportSealedResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILE_FIELD_NUMBER: _builtins.int
+    FILE_ID_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    ENVELOPES_FIELD_NUMBER: _builtins.int
+    RECEIPTS_FIELD_NUMBER: _builtins.int
+    LEFT_OUT_FIELD_NUMBER: _builtins.int
+    NOT_AFTER_MS_FIELD_NUMBER: _builtins.int
+    file: _builtins.bytes
+    """The sealed file (an age v1 file); empty when there was nothing to carry."""
+    file_id: _builtins.bytes
+    sequence: _builtins.int
+    envelopes: _builtins.int
+    receipts: _builtins.int
+    left_out: _builtins.int
+    """Messages queued for the peer that did not fit in the file (export again once these are receipted)."""
+    not_after_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        file: _builtins.bytes = ...,
+        file_id: _builtins.bytes = ...,
+        sequence: _builtins.int = ...,
+        envelopes: _builtins.int = ...,
+        receipts: _builtins.int = ...,
+        left_out: _builtins.int = ...,
+        not_after_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["envelopes", b"envelopes", "file", b"file", "file_id", b"file_id", "left_out", b"left_out", "not_after_ms", b"not_after_ms", "receipts", b"receipts", "sequence", b"sequence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportSealedResponse: _TypeAlias = ExportSealedResponse  # noqa: Y015
+
+@_typing.final
+class ImportSealedRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILE_FIELD_NUMBER: _builtins.int
+    RECEIPTS_FILE_FIELD_NUMBER: _builtins.int
+    file: _builtins.bytes
+    receipts_file: _builtins.bool
+    """Seal the receipts for the sender into a file now (otherwise they travel in the next export)."""
+    def __init__(
+        self,
+        *,
+        file: _builtins.bytes = ...,
+        receipts_file: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["file", b"file", "receipts_file", b"receipts_file"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportSealedRequest: _TypeAlias = ImportSealedRequest  # noqa: Y015
+
+@_typing.final
+class ImportSealedResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SENDER_NODE_FIELD_NUMBER: _builtins.int
+    FILE_ID_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    DUPLICATES_FIELD_NUMBER: _builtins.int
+    REFUSED_FIELD_NUMBER: _builtins.int
+    RECEIPTS_FIELD_NUMBER: _builtins.int
+    CLOSED_DELIVERED_FIELD_NUMBER: _builtins.int
+    CLOSED_REFUSED_FIELD_NUMBER: _builtins.int
+    RETRY_FIELD_NUMBER: _builtins.int
+    ALREADY_CLOSED_FIELD_NUMBER: _builtins.int
+    RECEIPTS_FILE_FIELD_NUMBER: _builtins.int
+    RECEIPTS_FILE_ID_FIELD_NUMBER: _builtins.int
+    UNKNOWN_FIELD_NUMBER: _builtins.int
+    RECEIPTS_FILE_SEQUENCE_FIELD_NUMBER: _builtins.int
+    sender_node: _builtins.str
+    file_id: _builtins.bytes
+    sequence: _builtins.int
+    accepted: _builtins.int
+    """Envelopes stored now, already held (duplicates), and refused by the receive checks."""
+    duplicates: _builtins.int
+    refused: _builtins.int
+    receipts: _builtins.int
+    """Delivery results the file carried: outbox entries they closed as delivered, as refused, and
+    those left queued (retry) or already closed.
+    """
+    closed_delivered: _builtins.int
+    closed_refused: _builtins.int
+    retry: _builtins.int
+    already_closed: _builtins.int
+    receipts_file: _builtins.bytes
+    """The receipts file sealed back to the sender, when the file carried envelopes."""
+    receipts_file_id: _builtins.bytes
+    unknown: _builtins.int
+    """Delivery results for messages this node never sent to the file's sender (ignored)."""
+    receipts_file_sequence: _builtins.int
+    def __init__(
+        self,
+        *,
+        sender_node: _builtins.str = ...,
+        file_id: _builtins.bytes = ...,
+        sequence: _builtins.int = ...,
+        accepted: _builtins.int = ...,
+        duplicates: _builtins.int = ...,
+        refused: _builtins.int = ...,
+        receipts: _builtins.int = ...,
+        closed_delivered: _builtins.int = ...,
+        closed_refused: _builtins.int = ...,
+        retry: _builtins.int = ...,
+        already_closed: _builtins.int = ...,
+        receipts_file: _builtins.bytes = ...,
+        receipts_file_id: _builtins.bytes = ...,
+        unknown: _builtins.int = ...,
+        receipts_file_sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "already_closed", b"already_closed", "closed_delivered", b"closed_delivered", "closed_refused", b"closed_refused", "duplicates", b"duplicates", "file_id", b"file_id", "receipts", b"receipts", "receipts_file", b"receipts_file", "receipts_file_id", b"receipts_file_id", "receipts_file_sequence", b"receipts_file_sequence", "refused", b"refused", "retry", b"retry", "sender_node", b"sender_node", "sequence", b"sequence", "unknown", b"unknown"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportSealedResponse: _TypeAlias = ImportSealedResponse  # noqa: Y015

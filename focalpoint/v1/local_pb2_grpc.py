@@ -245,6 +245,16 @@ class LocalServiceStub:
                 request_serializer=focalpoint_dot_v1_dot_local__pb2.RecordConsularVisitRequest.SerializeToString,
                 response_deserializer=focalpoint_dot_v1_dot_local__pb2.Empty.FromString,
                 _registered_method=True)
+        self.ExportSealed = channel.unary_unary(
+                '/focalpoint.v1.LocalService/ExportSealed',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.ExportSealedRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.ExportSealedResponse.FromString,
+                _registered_method=True)
+        self.ImportSealed = channel.unary_unary(
+                '/focalpoint.v1.LocalService/ImportSealed',
+                request_serializer=focalpoint_dot_v1_dot_local__pb2.ImportSealedRequest.SerializeToString,
+                response_deserializer=focalpoint_dot_v1_dot_local__pb2.ImportSealedResponse.FromString,
+                _registered_method=True)
 
 
 class LocalServiceServicer:
@@ -514,6 +524,19 @@ class LocalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportSealed(self, request, context):
+        """Sealed files (courier transport; operators only; docs/operations.md "Sealed files").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportSealed(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LocalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -726,6 +749,16 @@ def add_LocalServiceServicer_to_server(servicer, server):
                     servicer.RecordConsularVisit,
                     request_deserializer=focalpoint_dot_v1_dot_local__pb2.RecordConsularVisitRequest.FromString,
                     response_serializer=focalpoint_dot_v1_dot_local__pb2.Empty.SerializeToString,
+            ),
+            'ExportSealed': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportSealed,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.ExportSealedRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.ExportSealedResponse.SerializeToString,
+            ),
+            'ImportSealed': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportSealed,
+                    request_deserializer=focalpoint_dot_v1_dot_local__pb2.ImportSealedRequest.FromString,
+                    response_serializer=focalpoint_dot_v1_dot_local__pb2.ImportSealedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1862,6 +1895,60 @@ class LocalService:
             '/focalpoint.v1.LocalService/RecordConsularVisit',
             focalpoint_dot_v1_dot_local__pb2.RecordConsularVisitRequest.SerializeToString,
             focalpoint_dot_v1_dot_local__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportSealed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/ExportSealed',
+            focalpoint_dot_v1_dot_local__pb2.ExportSealedRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.ExportSealedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportSealed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/focalpoint.v1.LocalService/ImportSealed',
+            focalpoint_dot_v1_dot_local__pb2.ImportSealedRequest.SerializeToString,
+            focalpoint_dot_v1_dot_local__pb2.ImportSealedResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -89,6 +89,9 @@ class LocalServiceStub:
     """A consul (own nationals) or the owning unit's case officer records a consular visit: a local
     case event, audited, never sent to the partner (docs/consuls.md).
     """
+    ExportSealed: _grpc.UnaryUnaryMultiCallable[_local_pb2.ExportSealedRequest, _local_pb2.ExportSealedResponse]
+    """Sealed files (courier transport; operators only; docs/operations.md "Sealed files")."""
+    ImportSealed: _grpc.UnaryUnaryMultiCallable[_local_pb2.ImportSealedRequest, _local_pb2.ImportSealedResponse]
 
 @_typing.type_check_only
 class LocalServiceAsyncStub(LocalServiceStub):
@@ -150,6 +153,9 @@ class LocalServiceAsyncStub(LocalServiceStub):
     """A consul (own nationals) or the owning unit's case officer records a consular visit: a local
     case event, audited, never sent to the partner (docs/consuls.md).
     """
+    ExportSealed: _aio.UnaryUnaryMultiCallable[_local_pb2.ExportSealedRequest, _local_pb2.ExportSealedResponse]  # type: ignore[assignment]
+    """Sealed files (courier transport; operators only; docs/operations.md "Sealed files")."""
+    ImportSealed: _aio.UnaryUnaryMultiCallable[_local_pb2.ImportSealedRequest, _local_pb2.ImportSealedResponse]  # type: ignore[assignment]
 
 class LocalServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -460,5 +466,20 @@ class LocalServiceServicer(metaclass=_abc_1.ABCMeta):
         """A consul (own nationals) or the owning unit's case officer records a consular visit: a local
         case event, audited, never sent to the partner (docs/consuls.md).
         """
+
+    @_abc_1.abstractmethod
+    def ExportSealed(
+        self,
+        request: _local_pb2.ExportSealedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.ExportSealedResponse, _abc.Awaitable[_local_pb2.ExportSealedResponse]]:
+        """Sealed files (courier transport; operators only; docs/operations.md "Sealed files")."""
+
+    @_abc_1.abstractmethod
+    def ImportSealed(
+        self,
+        request: _local_pb2.ImportSealedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.ImportSealedResponse, _abc.Awaitable[_local_pb2.ImportSealedResponse]]: ...
 
 def add_LocalServiceServicer_to_server(servicer: LocalServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -272,12 +272,17 @@ _CASE_TABLES = ("case_links", "case_events", "case_cursors", "case_parked")
 _ACCOUNT_TABLES = ("users", "user_sessions", "user_pending", "break_glass", "link_restrictions", "link_assignments")
 
 
+_SEALED_TABLES = ("sealed_imports", "sealed_exports", "sealed_owed")
+
+
 def _v6_database(path: Path) -> None:
-    """A version-6 file: what this release creates, without the contacts' and the notification
-    queue's tables (which version 7 added)."""
+    """A version-6 file: what this release creates, without the tables version 7 added (the
+    contacts', the notification queue's and the sealed files')."""
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
         conn.execute("DROP TABLE user_contacts")
         conn.execute("DROP TABLE notification_queue")  # with its index
+        for table in _SEALED_TABLES:
+            conn.execute(f"DROP TABLE {table}")
         conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
 
 
@@ -427,3 +432,27 @@ async def test_the_worklist_is_read_in_the_order_of_its_index_without_sorting(
     assert ("unit=?" in plan[0]) == of_unit, plan
     assert ("(updated_at_ms,link_id)<(?,?)" in plan[0]) == paged, plan
     assert not any("TEMP B-TREE" in step for step in plan), plan
+
+
+async def test_a_version_6_database_gains_the_sealed_files_tables_in_place(tmp_path: Path) -> None:
+    """Schema 6 -> 7: the outbox and the audit log as they were, the sealed files' tables created
+    (the same shape as a new file's) and usable at once."""
+    from focalpoint.storage.base import SealedImport
+
+    path, fresh = tmp_path / "old" / "node.sqlite", tmp_path / "new" / "node.sqlite"
+    store = await SqliteStore.open(path)
+    message = _message(1, size=10)
+    await store.outbox.add([message])
+    await store.close()
+    _v6_database(path)
+    await (await SqliteStore.open(fresh)).close()
+    store = await SqliteStore.open(path)
+    try:
+        assert await store.audit.meta("schema_version") == str(SCHEMA_VERSION) == "7"
+        assert (kept := await store.outbox.get(message.message_id)) is not None
+        assert kept.envelope == message.envelope
+        assert await store.sealed.record_import(SealedImport("gr-ekka", b"f" * 16, 1, 5), [], b"leaf")
+        assert await store.sealed.imported("gr-ekka", b"x" * 16, 1) is not None
+    finally:
+        await store.close()
+    assert _shape(path) == _shape(fresh)

@@ -34,6 +34,7 @@ from focalpoint.storage.memory.directory import MemoryDirectoryDocuments
 from focalpoint.storage.memory.inbox import MemoryInbox
 from focalpoint.storage.memory.notifications import MemoryNotifications
 from focalpoint.storage.memory.outbox import MemoryOutbox
+from focalpoint.storage.memory.sealed import MemorySealed
 from focalpoint.storage.memory.state import State
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "MemoryInbox",
     "MemoryNotifications",
     "MemoryOutbox",
+    "MemorySealed",
     "MemoryStore",
 ]
 
@@ -62,6 +64,7 @@ class MemoryStore:
         self._cases = MemoryCases(self._state)
         self._accounts = MemoryAccounts(self._state)
         self._notifications = MemoryNotifications(self._state)
+        self._sealed = MemorySealed(self._state)
 
     @property
     def outbox(self) -> MemoryOutbox:
@@ -90,6 +93,10 @@ class MemoryStore:
     @property
     def notifications(self) -> MemoryNotifications:
         return self._notifications
+
+    @property
+    def sealed(self) -> MemorySealed:
+        return self._sealed
 
     def fail_next_writes(self, n: int = 1) -> None:
         """Simulate a failing disk: each of the next ``n`` write transactions runs its body (a

@@ -24,6 +24,9 @@ from focalpoint.storage.base import (
     OutboxRow,
     ParkedRow,
     PendingRow,
+    SealedExport,
+    SealedImport,
+    SealedOwed,
     SessionRow,
     SummaryRow,
     UserRow,
@@ -103,6 +106,10 @@ class State:
     # Users' contacts by user id; the notification queue by notice id (in the order queued).
     contacts: dict[str, ContactRow] = field(default_factory=dict)
     notices: dict[str, NoticeRow] = field(default_factory=dict)
+    # Sealed files: imports by (sender, file id); exports by (peer, sequence); owed results by (peer, message id).
+    sealed_imports: dict[tuple[str, bytes], SealedImport] = field(default_factory=dict)
+    sealed_exports: dict[tuple[str, int], SealedExport] = field(default_factory=dict)
+    sealed_owed: dict[tuple[str, bytes], tuple[SealedOwed, int]] = field(default_factory=dict)
     counters: dict[str, int] = field(
         default_factory=lambda: {
             "outbox": 0,

@@ -18,7 +18,10 @@ that version in place, inside one transaction (``prepare``).
                the step from 5 creates it with a row, without a summary, for every link
     version 7  ``user_contacts`` (each user's e-mail address, language, notification preferences and
                whether they are on call) and ``notification_queue`` (the durable queue of
-               notifications to send, docs/adr/0021); new tables only
+               notifications to send, docs/adr/0021); the sealed files' tables (docs/adr/0020):
+               ``sealed_imports`` (each sender's files imported, by id and by number: the replay
+               table), ``sealed_exports`` (the files written, one number per peer), ``sealed_owed``
+               (delivery results owed to a file-only partner); new tables only
 
 Synchronous sqlite3, run on the writer connection's thread by ``db.Database``.
 """
@@ -224,6 +227,19 @@ _ACCOUNT_INDEXES = (
     "CREATE INDEX IF NOT EXISTS break_glass_user_link ON break_glass (user_id, link_id, id)",
 )
 
+# Sealed files (focalpoint.storage.sqlite.sealed).
+_SEALED_TABLES = (
+    "CREATE TABLE IF NOT EXISTS sealed_imports (sender TEXT NOT NULL, file_id BLOB NOT NULL,"
+    " sequence INTEGER NOT NULL, imported_at_ms INTEGER NOT NULL, PRIMARY KEY (sender, file_id),"
+    " UNIQUE (sender, sequence)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS sealed_exports (peer TEXT NOT NULL, sequence INTEGER NOT NULL,"
+    " file_id BLOB NOT NULL, created_at_ms INTEGER NOT NULL, envelopes INTEGER NOT NULL,"
+    " receipts INTEGER NOT NULL, PRIMARY KEY (peer, sequence)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS sealed_owed (peer TEXT NOT NULL, message_id BLOB NOT NULL,"
+    " result BLOB NOT NULL, expires_at_ms INTEGER NOT NULL, at_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (peer, message_id)) WITHOUT ROWID",
+)
+
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     _OUTBOX,
@@ -285,6 +301,7 @@ CREATE TABLE IF NOT EXISTS audit_cases (
     *_CASE_TABLES,
     *_ACCOUNT_TABLES,
     _NOTIFICATION_QUEUE,
+    *_SEALED_TABLES,
 )
 _INDEXES = (
     # Due and next-due lookups of a recipient's queued entries (focalpoint.storage.sqlite.outbox).
@@ -334,7 +351,7 @@ _5_TO_6 = (
     "INSERT INTO case_summaries (link_id, partner_state, generation, built_from, context, wake_at_ms, summary)"
     " SELECT link_id, partner_state, 1, -1, '', NULL, x'' FROM case_links",
 )
-# Version 7 adds tables only (contacts and the notification queue), as versions 4 and 5 did.
+# Version 7 adds tables only (contacts, the notification queue, the sealed files'), as 4 and 5 did.
 _6_TO_7: tuple[str, ...] = ()
 _STEPS = {1: _1_TO_2, 2: _2_TO_3, 3: _3_TO_4, 4: _4_TO_5, 5: _5_TO_6, 6: _6_TO_7}
 

@@ -16,6 +16,7 @@ from focalpoint.storage.sqlite.directory import SqliteDirectoryDocuments
 from focalpoint.storage.sqlite.inbox import SqliteInbox
 from focalpoint.storage.sqlite.notifications import SqliteNotifications
 from focalpoint.storage.sqlite.outbox import SqliteOutbox
+from focalpoint.storage.sqlite.sealed import SqliteSealed
 
 __all__ = ["SqliteStore"]
 
@@ -32,6 +33,7 @@ class SqliteStore:
         self._cases = SqliteCases(db)
         self._accounts = SqliteAccounts(db)
         self._notifications = SqliteNotifications(db)
+        self._sealed = SqliteSealed(db)
 
     @classmethod
     async def open(cls, path: Path) -> SqliteStore:
@@ -79,6 +81,10 @@ class SqliteStore:
     @property
     def notifications(self) -> SqliteNotifications:
         return self._notifications
+
+    @property
+    def sealed(self) -> SqliteSealed:
+        return self._sealed
 
     async def close(self) -> None:
         await self._db.close()
