@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from focalpoint.cases.stages import Stage
-from focalpoint.errors import UsageError
+from focalpoint.errors import PermissionDenied, UsageError
 from focalpoint.localnet.samples import case_ref_for, sample_body
 from focalpoint.node.casedesk import Draft
 from focalpoint.node.outbox import Submitted
@@ -168,7 +168,7 @@ async def test_the_gate_is_filled_in_by_the_identifying_states_node_and_an_unmet
     body.durable_solution_agreement.ClearField("approval")
     draft = await gr.casedesk.send(link.ids[GR], body, actor="u-1")
     assert isinstance(draft, Draft)
-    with pytest.raises(UsageError, match="cannot approve"):
+    with pytest.raises(PermissionDenied, match="cannot approve"):
         await gr.casedesk.approve(link.ids[GR], draft.draft_id, approver="u-1")
     with pytest.raises(UsageError, match="return gate is not met: G1_SOCIAL_INQUIRY"):
         await gr.casedesk.approve(link.ids[GR], draft.draft_id, approver="u-2")
