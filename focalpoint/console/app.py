@@ -1220,6 +1220,9 @@ NOTIFICATIONS_SAVED = N_("Your notification settings were saved.")
 NOTIFICATIONS_UNCHANGED = N_("Nothing was changed: the settings are as they were.")
 NOTIFICATIONS_INVALID = N_("Nothing was saved: correct the fields marked below.")
 NOTIFICATIONS_REFUSED = N_("The node refused these settings; nothing was saved.")
+NOTIFICATIONS_PARTLY_SAVED = N_(
+    "Your choice of families was saved, but the node refused the address or language marked below."
+)
 ADDRESS_REFUSED = N_("The node refused this e-mail address. Enter an address such as duty.officer@example.org.")
 ON_CALL_ADDED = N_("The account was put on the on-call list.")
 ON_CALL_REMOVED = N_("The account was taken off the on-call list.")
@@ -1278,7 +1281,8 @@ async def account_notifications_submit(request: Request) -> Response:
     """Save one's own address, language and families: checked here, then by the node, which decides
     and audits; then back to the page with a notice (PRG), or the page again with each problem
     beside its field. Only what changed is sent, families first (the call the node may refuse on
-    its rules), so a refusal leaves everything as it was."""
+    its rules), so that refusal leaves everything as it was; the address the node checks again
+    (with the same rule as here), and a refusal of it after the families were saved says so."""
     console: Console = request.app.state.console
     session = console.session_of(request)
     form = await _session_form(console, request, session, "account_notifications", max_part_size=1024)
@@ -1293,19 +1297,25 @@ async def account_notifications_submit(request: Request) -> Response:
             return _notifications_page(
                 console, request, session, user, 400, failure=NOTIFICATIONS_INVALID, errors=errors, posted=posted
             )
-        changed = False
-        try:
-            if choice.off != frozenset(user.notifications_off):
+        changed, failure = False, ""
+        reasons: list[str] = []
+        field: dict[str, str] = {}
+        if choice.off != frozenset(user.notifications_off):
+            try:
                 await client.set_notifications(off=sorted(choice.off))
                 changed = True
-            email = choice.email if choice.email != user.email else None
-            language = choice.language if choice.language != (user.language or "en") else ""
-            if email is not None or language:
+            except UsageError:
+                failure, reasons = NOTIFICATIONS_REFUSED, notifications.refusal_reasons(choice.off, user)
+        email = choice.email if choice.email != user.email else None
+        language = choice.language if choice.language != (user.language or "en") else ""
+        if not failure and (email is not None or language):
+            try:
                 await client.set_contact(email=email, language=language)
                 changed = True
-        except UsageError:
-            reasons = notifications.refusal_reasons(choice.off, user)
-            field = {} if reasons else {"email": ADDRESS_REFUSED}
+            except UsageError:
+                failure = NOTIFICATIONS_PARTLY_SAVED if changed else NOTIFICATIONS_REFUSED
+                field = {"email": ADDRESS_REFUSED} if email is not None else {"language": notifications.LANGUAGE_CHOICE}
+        if failure:
             log().info("console_notifications_refused", status=409, why="node")
             user = await client.whoami()
             return _notifications_page(
@@ -1314,7 +1324,7 @@ async def account_notifications_submit(request: Request) -> Response:
                 session,
                 user,
                 409,
-                failure=NOTIFICATIONS_REFUSED,
+                failure=failure,
                 reasons=reasons,
                 errors=field,
                 posted=posted,

@@ -28,6 +28,7 @@ from focalpoint.v1 import local_pb2
 __all__ = [
     "EMAIL_FORMAT",
     "FAMILY_LABELS",
+    "LANGUAGE_CHOICE",
     "LANGUAGE_NAMES",
     "MAX_EMAIL",
     "FamilyRow",

@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
+from focalpoint.console import notifications
 from focalpoint.localnet.people import OPERATOR
 from tests.console.test_operator_pages import SAME, console_of, form_token, log_in
 from tests.console.test_pages import (
@@ -107,6 +110,7 @@ async def test_an_official_sets_their_address_language_and_families(
 async def test_a_family_the_duty_needs_is_fixed_and_a_forged_form_is_refused(
     world: World,  # noqa: F811
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     people = world.desk.people[AL]
     operator = await people.operator()
@@ -125,6 +129,18 @@ async def test_a_family_the_duty_needs_is_fixed_and_a_forged_form_is_refused(
         assert "The node refused these settings; nothing was saved." in refused.text
         assert "Break-glass and access anomalies cannot be turned off" in refused.text
         assert list((await operator.show_user("officer.1")).notifications_off) == []
+
+        # The node checks the address again: with the console's own check out of the way, a bad
+        # address reaches it and is refused beside its field (after the families were saved, so said).
+        monkeypatch.setattr(notifications, "check_address", lambda _: None)
+        token = form_token(page)
+        bad = {"csrf": token, "email": "not an address", "language": "en", "on": ["requests", "emergency", "security"]}
+        node_refused = await web.post("/account/notifications", data=bad, headers=SAME)
+        assert node_refused.status_code == 409
+        assert "Your choice of families was saved, but the node refused the address" in node_refused.text
+        assert '<p class="field-error" id="n-email-err">The node refused this e-mail address.' in node_refused.text
+        account = await operator.show_user("officer.1")
+        assert (account.email, list(account.notifications_off)) == ("", ["deadlines"])
 
     await operator.set_on_call("officer.1", True)
     async with console_of(world.nodes[AL], tmp_path) as web:
