@@ -37,6 +37,9 @@ Routes:
   consular visit from the case page's form (coded only; kept at the node, never sent);
 - ``GET /nationals``: a consular officer's list of their own nationals' cases (the node decides
   which: docs/consuls.md §2), each linking to its case page in the REPATRIATION view;
+- ``GET|POST /account/notifications``: every person's own e-mail address, notification language
+  and families, and whether they are on call (``notifications``); ``GET|POST /on-call``: the
+  operators' 24/7 on-call list, with accounts put on it and taken off;
 - ``GET /static/…``: the stylesheet;
 - any GET page with ``?lang=xx``: sets the language cookie and reloads the page without it.
 
@@ -79,6 +82,7 @@ from focalpoint.cases.forms import KIND_SUMMARIES
 from focalpoint.cases.stages import Side
 from focalpoint.cases.transitions import SENDERS
 from focalpoint.client import LocalChannel, LocalClient
+from focalpoint.console import notifications
 from focalpoint.console.access_review import REF_FORMAT, access_rows, check_ref
 from focalpoint.console.auditor import ageing_audit_view, audit_view, check_period, indicator_views
 from focalpoint.console.case_view import DIRECTION_LABELS, Text, check_link_id, say, serves_deadlines
@@ -1210,6 +1214,188 @@ async def record_consular_visit(request: Request) -> Response:
     )
 
 
+# --- notifications: one's own contact and preferences, the operators' on-call list (docs/adr/0021) ---
+
+NOTIFICATIONS_SAVED = N_("Your notification settings were saved.")
+NOTIFICATIONS_UNCHANGED = N_("Nothing was changed: the settings are as they were.")
+NOTIFICATIONS_INVALID = N_("Nothing was saved: correct the fields marked below.")
+NOTIFICATIONS_REFUSED = N_("The node refused these settings; nothing was saved.")
+NOTIFICATIONS_PARTLY_SAVED = N_(
+    "Your choice of families was saved, but the node refused the address or language marked below."
+)
+ADDRESS_REFUSED = N_("The node refused this e-mail address. Enter an address such as duty.officer@example.org.")
+ON_CALL_ADDED = N_("The account was put on the on-call list.")
+ON_CALL_REMOVED = N_("The account was taken off the on-call list.")
+ON_CALL_CHOOSE = N_("Choose one of the active accounts in the list.")
+ON_CALL_REFUSED = N_("The node refused this change of the on-call list. Reload the page and try again.")
+_NOTIFICATION_FIELDS = ("email", "language", "on")
+
+
+async def account_notifications(request: Request) -> Response:
+    """One's own notification settings and the form that changes them."""
+    console: Console = request.app.state.console
+    session = console.session_of(request)
+    async with console.client(session) as client:
+        user = await client.whoami()
+    notice = NOTIFICATIONS_SAVED if request.query_params.get("saved") == "1" else ""
+    if request.query_params.get("saved") == "0":
+        notice = NOTIFICATIONS_UNCHANGED
+    return _notifications_page(console, request, session, user, notice=notice)
+
+
+def _notifications_page(
+    console: Console,
+    request: Request,
+    session: str,
+    user: local_pb2.UserInfo,
+    status: int = 200,
+    *,
+    notice: str = "",
+    failure: str = "",
+    reasons: Sequence[str] = (),
+    errors: Mapping[str, str] | None = None,
+    posted: Mapping[str, Sequence[str]] | None = None,
+) -> Response:
+    """The page, as the node has the settings or (``posted``) as the person sent them."""
+    lang = console.language(request)
+    on = posted.get("on", []) if posted is not None else None
+    return console.render(
+        request,
+        "notifications.html",
+        status,
+        session=session,
+        user=user,
+        csrf=csrf_token(console.secret, _SESSION_PURPOSE, session),
+        email=(posted.get("email") or [""])[0][: notifications.MAX_EMAIL + 64] if posted is not None else user.email,
+        language=(posted.get("language") or [""])[0] if posted is not None else (user.language or "en"),
+        languages_offered=list(notifications.LANGUAGE_NAMES.items()),
+        families=notifications.family_rows(user, lang, on),
+        notice=notice,
+        failure=failure,
+        reasons=[lang.gettext(r) for r in reasons],
+        errors={k: lang.gettext(v) for k, v in (errors or {}).items()},
+    )
+
+
+async def account_notifications_submit(request: Request) -> Response:
+    """Save one's own address, language and families: checked here, then by the node, which decides
+    and audits; then back to the page with a notice (PRG), or the page again with each problem
+    beside its field. Only what changed is sent, families first (the call the node may refuse on
+    its rules), so that refusal leaves everything as it was; the address the node checks again
+    (with the same rule as here), and a refusal of it after the families were saved says so."""
+    console: Console = request.app.state.console
+    session = console.session_of(request)
+    form = await _session_form(console, request, session, "account_notifications", max_part_size=1024)
+    if form is None:
+        return console.error(request, 403)
+    posted = {name: [v for v in form.getlist(name) if isinstance(v, str)] for name in _NOTIFICATION_FIELDS}
+    choice, errors = notifications.read_choice(posted)
+    async with console.client(session) as client:
+        user = await client.whoami()
+        if errors:
+            log().info("console_notifications_refused", status=400, why="form")
+            return _notifications_page(
+                console, request, session, user, 400, failure=NOTIFICATIONS_INVALID, errors=errors, posted=posted
+            )
+        changed, failure = False, ""
+        reasons: list[str] = []
+        field: dict[str, str] = {}
+        if choice.off != frozenset(user.notifications_off):
+            try:
+                await client.set_notifications(off=sorted(choice.off))
+                changed = True
+            except UsageError:
+                failure, reasons = NOTIFICATIONS_REFUSED, notifications.refusal_reasons(choice.off, user)
+        email = choice.email if choice.email != user.email else None
+        language = choice.language if choice.language != (user.language or "en") else ""
+        if not failure and (email is not None or language):
+            try:
+                await client.set_contact(email=email, language=language)
+                changed = True
+            except UsageError:
+                failure = NOTIFICATIONS_PARTLY_SAVED if changed else NOTIFICATIONS_REFUSED
+                field = {"email": ADDRESS_REFUSED} if email is not None else {"language": notifications.LANGUAGE_CHOICE}
+        if failure:
+            log().info("console_notifications_refused", status=409, why="node")
+            user = await client.whoami()
+            return _notifications_page(
+                console,
+                request,
+                session,
+                user,
+                409,
+                failure=failure,
+                reasons=reasons,
+                errors=field,
+                posted=posted,
+            )
+    log().info("console_notifications_saved", changed=changed)
+    return RedirectResponse(f"/account/notifications?saved={int(changed)}", status_code=303)
+
+
+async def on_call(request: Request) -> Response:
+    """The operators' 24/7 on-call list."""
+    console: Console = request.app.state.console
+    session = console.session_of(request)
+    notice = {"added": ON_CALL_ADDED, "removed": ON_CALL_REMOVED}.get(request.query_params.get("done", ""), "")
+    return await _on_call_page(console, request, session, notice=notice)
+
+
+async def _on_call_page(
+    console: Console, request: Request, session: str, status: int = 200, *, notice: str = "", failure: str = ""
+) -> Response:
+    async with console.client(session) as client:
+        user = await _having(client, "operator", "the on-call list is for operators")
+        users = (await client.list_users()).users
+    rows = notifications.on_call_rows(users)
+    return console.render(
+        request,
+        "on_call.html",
+        status,
+        session=session,
+        user=user,
+        csrf=csrf_token(console.secret, _SESSION_PURPOSE, session),
+        rows=rows,
+        nobody=not any(not r.disabled for r in rows),
+        choices=notifications.on_call_choices(users),
+        notice=notice,
+        failure=failure,
+    )
+
+
+async def on_call_submit(request: Request) -> Response:
+    """Put an account on the list (one of the active accounts offered) or take one off; the node
+    decides and audits. Then back to the list with a notice (PRG), or the list with what went wrong."""
+    console: Console = request.app.state.console
+    session = console.session_of(request)
+    form = await _session_form(console, request, session, "on_call")
+    if form is None:
+        return console.error(request, 403)
+    user_id = (_text(form.get("user_id")) or "").strip()
+    put_on = _text(form.get("on_call")) == "1"
+    failure, status = "", 200
+    async with console.client(session) as client:
+        await _having(client, "operator", "the on-call list is for operators")
+        users = (await client.list_users()).users
+        offered = (
+            {u for u, _ in notifications.on_call_choices(users)}
+            if put_on
+            else {r.user_id for r in notifications.on_call_rows(users)}
+        )
+        if user_id not in offered:
+            failure, status = ON_CALL_CHOOSE, 400
+        else:
+            try:
+                await client.set_on_call(user_id, put_on)
+            except (UsageError, NotFound, PreconditionFailed):
+                failure, status = ON_CALL_REFUSED, 409
+    if failure:
+        log().info("console_on_call_refused", status=status)
+        return await _on_call_page(console, request, session, status, failure=failure)
+    log().info("console_on_call_changed", on_call=put_on)
+    return RedirectResponse(f"/on-call?done={'added' if put_on else 'removed'}", status_code=303)
+
+
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -1363,6 +1549,10 @@ def create_app(config: ConsoleConfig, *, secret: bytes | None = None) -> ASGIApp
             Route("/ageing-audit", ageing_audit, methods=["GET"]),
             Route("/audit", audit_log, methods=["GET"]),
             Route("/access-review", access_review, methods=["GET"]),
+            Route("/account/notifications", account_notifications, methods=["GET"]),
+            Route("/account/notifications", account_notifications_submit, methods=["POST"]),
+            Route("/on-call", on_call, methods=["GET"]),
+            Route("/on-call", on_call_submit, methods=["POST"]),
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ],
         exception_handlers=handlers,

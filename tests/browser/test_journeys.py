@@ -7,7 +7,8 @@
   durable-solution agreement waits as a draft for a second officer, whose approval the return gate
   refuses while the risk assessment and the child's views are missing (the case page's checklist
   says so); once Greece has sent both, the second officer approves it from "Approvals waiting for
-  you" and it leaves.
+  you" and it leaves. On the way, the official gives an address for notifications on their own
+  Notifications page.
 - The same official in French and in Arabic (right to left): login, the incomplete form's problems,
   a sent notification and the case page.
 - Albania's consul sees the repatriation view of their national's case and the 403 page for a Greek
@@ -137,6 +138,18 @@ async def test_an_official_sends_through_forms_and_the_gate_holds_a_return_until
         await expect(page.get_by_role("heading", level=1)).to_be_visible()
         await clean(page, log)
         await screenshot(page, "officer-worklist")
+
+        # Their own notifications: an address to be e-mailed at, saved with a notice.
+        await page.get_by_role("link", name="Notifications").click()
+        await page.wait_for_url(f"{url}/account/notifications")
+        await clean(page, log)
+        await page.get_by_label("E-mail address for notifications").fill("duty.officer@example.org")
+        await page.get_by_role("button", name="Save the notification settings").click()
+        await page.wait_for_url(f"{url}/account/notifications?saved=1")
+        await expect(page.locator("p.notice[role=status]")).to_be_visible()
+        await expect(page.get_by_label("E-mail address for notifications")).to_have_value("duty.officer@example.org")
+        await clean(page, log)
+        await page.goto(f"{url}/worklist")
 
         await page.get_by_role("link", name=ref).click()
         await page.wait_for_url(f"{url}/cases/{opened.link_id}")
