@@ -19,23 +19,17 @@ import yaml
 from focalpoint.localnet import LocalNetwork
 from focalpoint.server.config import load_config
 from focalpoint.server.node import Node
-from tests.adapters.test_webhook import SECRET, Receiver
 from tests.server.test_cases_api import AL, GR, Desk, _acknowledged
 from tests.server.test_notify_people import _emergency
+from tests.support.webhooks import SECRET, Receiver, serving
 
 CONSOLE = "https://focalpoint.al.example/"
 
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    server = await asyncio.start_server(r.handle, "127.0.0.1", 0)
-    r.port = server.sockets[0].getsockname()[1]
-    try:
+    async with serving() as r:
         yield r
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 def _configure(network: LocalNetwork, receiver: Receiver) -> Path:
