@@ -109,6 +109,7 @@ TEMPLATES: Mapping[str, Mapping[str, tuple[str, str]]] = {
     "en": {
         "break_glass": ("Emergency access to a case", "Someone used emergency access (break-glass) on a case."),
         "deadline:75%": ("A deadline is near", "A case assigned to you has used three quarters of its time."),
+        "deadline:24h": ("A deadline is tomorrow", "A case assigned to you is due within 24 hours."),
         "deadline:overdue": ("A deadline has passed", "A case's deadline has passed without an answer."),
         "deadline:reminder": ("Reminder sent to a partner", "A partner has not answered in time; a reminder was sent."),
         "guardian:12h": ("Guardian appointment: 12 hours", "A guardian must be appointed; 12 hours have passed."),
@@ -139,6 +140,10 @@ TEMPLATES: Mapping[str, Mapping[str, tuple[str, str]]] = {
         "deadline:75%": (
             "Une échéance approche",
             "Un dossier qui vous est attribué a utilisé les trois quarts de son délai.",
+        ),
+        "deadline:24h": (
+            "Une échéance tombe demain",
+            "La réponse sur un dossier qui vous est attribué est due dans moins de 24 heures.",
         ),
         "deadline:overdue": ("Une échéance est dépassée", "L'échéance d'un dossier est dépassée sans réponse."),
         "deadline:reminder": (
@@ -177,6 +182,7 @@ TEMPLATES: Mapping[str, Mapping[str, tuple[str, str]]] = {
     "ar": {
         "break_glass": ("وصول طارئ إلى ملف", "استخدم أحدهم الوصول الطارئ (كسر الزجاج) على ملف."),
         "deadline:75%": ("اقتراب موعد نهائي", "استُهلك ثلاثة أرباع المهلة المحددة لملف مُسند إليك."),
+        "deadline:24h": ("موعد نهائي غدًا", "يحل الموعد النهائي لملف مُسند إليك خلال 24 ساعة."),
         "deadline:overdue": ("انقضاء موعد نهائي", "انقضى الموعد النهائي لملف دون رد."),
         "deadline:reminder": ("إرسال تذكير إلى شريك", "لم يرد أحد الشركاء في الوقت المحدد؛ أُرسل تذكير."),
         "guardian:12h": ("تعيين وصي: 12 ساعة", "يجب تعيين وصي؛ مضت 12 ساعة."),

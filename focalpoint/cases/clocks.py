@@ -434,6 +434,7 @@ class Level(enum.Enum):
     once per day); the node records the levels done and passes them back in."""
 
     REMIND_ASSIGNEE = "REMIND_ASSIGNEE"  # responder, 75 %
+    DUE_IN_24H = "DUE_IN_24H"  # responder, 24 h before due (periods over 96 h only)
     ESCALATE_SUPERVISOR = "ESCALATE_SUPERVISOR"  # responder, 100 %
     REMINDER_L1 = "REMINDER_L1"  # requester, 100 %
     REMINDER_L2 = "REMINDER_L2"  # requester, +50 % (at least 3 days)
@@ -464,7 +465,12 @@ ClockSide = Literal["responder", "requester"]
 class Rung:
     """A level falls due once the clock has run ``period × num / den`` and at least ``period +
     after_due_at_least_ms`` when that is set (the "+50 % but at least 3 days" rungs): a short
-    urgent period still leaves the partner days, not hours, between reminders."""
+    urgent period still leaves the partner days, not hours, between reminders.
+
+    ``before_due_ms`` moves the rung that much earlier ("due tomorrow": the period less 24 h of
+    clock time). Such a rung exists only where it falls strictly after ``period × after`` (the
+    75 % reminder it follows): on a short period that reminder is already within a day of the
+    due date, and a second notice hours later would only be noise."""
 
     level: Level
     side: ClockSide
@@ -474,16 +480,30 @@ class Rung:
     after_due_at_least_ms: int | None = None
     # The reminder message's EscalationLevel code (0: no message to the partner).
     escalation_code: int = 0
+    # How long before ``period × num / den`` the rung falls (None: at it).
+    before_due_ms: int | None = None
+    # The fraction (num, den) of the period the rung must come strictly after, else it never falls.
+    after: tuple[int, int] | None = None
 
-    def threshold_ms(self, period_ms: int) -> int:
+    def threshold_ms(self, period_ms: int) -> int | None:
+        """How long the clock must have run for this level to fall due; None: never, on this period."""
         at = period_ms * self.num // self.den
         if self.after_due_at_least_ms is not None:
             at = max(at, period_ms + self.after_due_at_least_ms)
+        if self.before_due_ms is not None:
+            at -= self.before_due_ms
+        if self.after is not None and at * self.after[1] <= period_ms * self.after[0]:
+            return None
         return at
 
 
+# The responder's first reminder, at 75 % of the period (the "due tomorrow" rung comes after it).
+_REMIND_AT = (3, 4)
+
+
 LADDER: tuple[Rung, ...] = (
-    Rung(Level.REMIND_ASSIGNEE, "responder", 3, 4, (Action.NOTIFY_ASSIGNEE,)),
+    Rung(Level.REMIND_ASSIGNEE, "responder", *_REMIND_AT, (Action.NOTIFY_ASSIGNEE,)),
+    Rung(Level.DUE_IN_24H, "responder", 1, 1, (Action.NOTIFY_ASSIGNEE,), before_due_ms=_d(1), after=_REMIND_AT),
     Rung(Level.ESCALATE_SUPERVISOR, "responder", 1, 1, (Action.NOTIFY_SUPERVISOR,)),
     Rung(
         Level.REMINDER_L1,
@@ -542,7 +562,8 @@ def ladder_steps(clock: Clock, side: ClockSide, now_ms: int, done: frozenset[Lev
     for rung in LADDER:
         if rung.side != side or rung.level in done:
             continue
-        at = _wall_time_at(clock, rung.threshold_ms(clock.period_ms), now_ms)
+        run = rung.threshold_ms(clock.period_ms)
+        at = None if run is None else _wall_time_at(clock, run, now_ms)
         if at is not None:
             out.append(Step(rung.level, at, rung.actions, escalation_code=rung.escalation_code))
     return sorted(out, key=lambda s: s.due_at_ms)

@@ -401,7 +401,8 @@ def ladder_wake_ms(clock: Clock, side: ClockSide, done: frozenset[Level]) -> int
         at
         for rung in LADDER
         if rung.side == side and rung.level not in done
-        if (at := rung_at_ms(clock, rung.threshold_ms(clock.period_ms))) is not None
+        if (run := rung.threshold_ms(clock.period_ms)) is not None
+        if (at := rung_at_ms(clock, run)) is not None
     ]
     return min(times, default=None)
 

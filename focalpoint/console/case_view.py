@@ -76,6 +76,7 @@ VIEW_LABELS = {
 }
 LEVEL_LABELS = {
     "REMIND_ASSIGNEE": N_("Reminder to the assigned officer"),
+    "DUE_IN_24H": N_("Assigned officer told: due within 24 hours"),
     "ESCALATE_SUPERVISOR": N_("Escalated to a supervisor"),
     "REMINDER_L1": N_("First reminder to the partner"),
     "REMINDER_L2": N_("Second reminder to the partner"),

@@ -94,6 +94,7 @@ EMERGENCY_LEVEL = "EMERGENCY_UNACKNOWLEDGED"  # an emergency alert unacknowledge
 # The notification each level sends (an event name, never content).
 _EVENTS = {
     Level.REMIND_ASSIGNEE: "deadline:75%",
+    Level.DUE_IN_24H: "deadline:24h",
     Level.ESCALATE_SUPERVISOR: "deadline:overdue",
     Level.REMINDER_L1: "deadline:reminder-L1",
     Level.REMINDER_L2: "deadline:reminder-L2",

@@ -46,6 +46,7 @@ EVENT_TYPES: dict[str, str] = {
     "break_glass": "security",
     "anomaly": "security",
     "deadline:75%": "deadlines",
+    "deadline:24h": "deadlines",
     "deadline:overdue": "deadlines",
     "deadline:reminder": "deadlines",
     "guardian:12h": "deadlines",

@@ -41,6 +41,7 @@ CONSOLE = "https://focalpoint.example.org/"
 EVENTS = (
     "break_glass",
     "deadline:75%",
+    "deadline:24h",
     "deadline:overdue",
     "deadline:reminder-L1",
     "deadline:reminder-L2",

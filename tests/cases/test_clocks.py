@@ -278,16 +278,18 @@ def _month(clock: Clock, side: ClockSide, *, start: int, hours: int = 30 * 24) -
 
 
 def test_a_month_of_an_unanswered_request_climbs_each_level_once_on_both_sides() -> None:
-    """A repatriation plan (10 days): the responder's assignee at 7.5 days and supervisor at 10;
-    the requester's L1 at 10 days, L2 at 15 (+50 %), L3 at 20 (+100 %)."""
+    """A repatriation plan (10 days): the responder's assignee at 7.5 days and 9 (due tomorrow),
+    the supervisor at 10; the requester's L1 at 10 days, L2 at 15 (+50 %), L3 at 20 (+100 %)."""
     receipt = T0 + 3 * H
     clock = Clock(period_ms=10 * D, started_at_ms=receipt)
     responder = _month(clock, "responder", start=T0)
     assert {level: hour for level, (hour, _) in responder.items()} == {
         Level.REMIND_ASSIGNEE: 3 + 180,
+        Level.DUE_IN_24H: 3 + 216,
         Level.ESCALATE_SUPERVISOR: 3 + 240,
     }
     assert responder[Level.REMIND_ASSIGNEE][1].actions == (Action.NOTIFY_ASSIGNEE,)
+    assert responder[Level.DUE_IN_24H][1].actions == (Action.NOTIFY_ASSIGNEE,)
     assert responder[Level.ESCALATE_SUPERVISOR][1].actions == (Action.NOTIFY_SUPERVISOR,)
     requester = _month(clock, "requester", start=T0)
     assert {level: hour for level, (hour, _) in requester.items()} == {
@@ -326,6 +328,61 @@ def test_a_stop_in_the_month_pushes_the_rest_of_the_ladder_on() -> None:
     }
     responder = _month(clock, "responder", start=T0)
     assert responder[Level.REMIND_ASSIGNEE][0] == 24 * 7.5 + 4 * 24
+    assert responder[Level.DUE_IN_24H][0] == 24 * 9 + 4 * 24
+
+
+def _responder_due(period_ms: int) -> dict[Level, int]:
+    """When each responder level falls due on a clock started at T0, never stopped (down till far past due)."""
+    clock = Clock(period_ms=period_ms, started_at_ms=T0)
+    return {s.level: s.due_at_ms for s in ladder_steps(clock, "responder", T0 + 3 * period_ms, frozenset())}
+
+
+def test_due_tomorrow_falls_a_day_before_the_due_date_on_a_30_and_a_10_day_period() -> None:
+    """30 days (a routine social inquiry): 75 % is 7.5 days before the due date, then "due
+    tomorrow" at day 29; 10 days: day 9. Both after the 75 % notice and before the overdue one."""
+    assert _responder_due(30 * D) == {
+        Level.REMIND_ASSIGNEE: T0 + 22 * D + 12 * H,
+        Level.DUE_IN_24H: T0 + 29 * D,
+        Level.ESCALATE_SUPERVISOR: T0 + 30 * D,
+    }
+    assert _responder_due(10 * D)[Level.DUE_IN_24H] == T0 + 9 * D
+
+
+@pytest.mark.parametrize("period_ms", [3 * D, 96 * H, 24 * H, 4 * H])
+def test_no_due_tomorrow_where_the_75_percent_notice_is_already_within_a_day(period_ms: int) -> None:
+    """Up to 96 hours, 75 % is at most 24 h before the due date: the rung never falls due, not
+    even long past due, and it gives the summary no wake-up time."""
+    assert Level.DUE_IN_24H not in _responder_due(period_ms)
+    (rung,) = (r for r in LADDER if r.level is Level.DUE_IN_24H)
+    assert rung.threshold_ms(period_ms) is None
+
+
+def test_due_tomorrow_exists_just_past_96_hours() -> None:
+    """97 hours: 75 % at 72 h 45 min, "due tomorrow" at 73 h, the due date at 97 h."""
+    due = _responder_due(97 * H)
+    assert due[Level.REMIND_ASSIGNEE] < due[Level.DUE_IN_24H] == T0 + 73 * H < due[Level.ESCALATE_SUPERVISOR]
+
+
+def test_a_stop_shifts_due_tomorrow_and_none_falls_due_while_stopped() -> None:
+    """A 10-day request stopped 3 days at day 4 is due on day 13: "due tomorrow" on day 12; a
+    stop open across day 9 holds it back until the stop ends."""
+    stopped = Clock(period_ms=10 * D, started_at_ms=T0, stops=((T0 + 4 * D, T0 + 7 * D),))
+    steps = ladder_steps(stopped, "responder", T0 + 12 * D, frozenset({Level.REMIND_ASSIGNEE}))
+    assert [(s.level, s.due_at_ms) for s in steps] == [(Level.DUE_IN_24H, T0 + 12 * D)]
+    assert ladder_steps(stopped, "responder", T0 + 12 * D - 1, frozenset({Level.REMIND_ASSIGNEE})) == []
+    open_stop = Clock(period_ms=10 * D, started_at_ms=T0, stops=((T0 + 8 * D + 12 * H, None),))
+    assert ladder_steps(open_stop, "responder", T0 + 20 * D, frozenset({Level.REMIND_ASSIGNEE})) == []
+
+
+@given(period_ms=st.integers(FLOORS[Urgency.EMERGENCY], 120 * D))
+def test_due_tomorrow_comes_after_75_percent_and_before_the_due_date(period_ms: int) -> None:
+    """On any period: 75 % < due tomorrow (when it exists, exactly 24 h before due) < 100 %, and it
+    exists exactly when the period is over 96 hours."""
+    due = _responder_due(period_ms)
+    assert (Level.DUE_IN_24H in due) == (period_ms > 96 * H)
+    if Level.DUE_IN_24H in due:
+        assert due[Level.REMIND_ASSIGNEE] < due[Level.DUE_IN_24H] < due[Level.ESCALATE_SUPERVISOR]
+        assert due[Level.ESCALATE_SUPERVISOR] - due[Level.DUE_IN_24H] == D
 
 
 def test_a_node_back_from_a_stop_catches_up_in_order() -> None:
@@ -344,7 +401,11 @@ def test_a_node_back_from_a_stop_catches_up_in_order() -> None:
 
 def test_the_ladder_is_data() -> None:
     """Every level belongs to one side, and the requester's partner messages carry their code."""
-    assert {r.level for r in LADDER if r.side == "responder"} == {Level.REMIND_ASSIGNEE, Level.ESCALATE_SUPERVISOR}
+    assert [r.level for r in LADDER if r.side == "responder"] == [
+        Level.REMIND_ASSIGNEE,
+        Level.DUE_IN_24H,
+        Level.ESCALATE_SUPERVISOR,
+    ]
     assert [r.escalation_code for r in LADDER if r.side == "requester"] == [1, 2, 3]
 
 

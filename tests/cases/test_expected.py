@@ -223,7 +223,11 @@ def test_the_state_of_origin_gets_the_responders_rungs_on_a_follow_up() -> None:
     m3 = _of(_tracked(events), "follow_up_report", 3)
     assert m3.side == "responder"
     due = add_months(handed_over, 3) + 14 * D
-    assert [s.level for s in request_steps(m3, due, {})] == [Level.REMIND_ASSIGNEE, Level.ESCALATE_SUPERVISOR]
+    assert [s.level for s in request_steps(m3, due, {})] == [
+        Level.REMIND_ASSIGNEE,
+        Level.DUE_IN_24H,  # 14 days' grace: a day before the end comes after the 75 % notice
+        Level.ESCALATE_SUPERVISOR,
+    ]
 
 
 def test_the_agreement_sets_the_follow_up_months_the_handover_hours_and_the_window() -> None:

@@ -14,8 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from starlette.requests import Request
 
+from focalpoint.cases.clocks import Level
 from focalpoint.console.app import Console
-from focalpoint.console.case_view import Field, Value, case_page, check_link_id, message_fields
+from focalpoint.console.case_view import LEVEL_LABELS, Field, Value, case_page, check_link_id, message_fields
 from focalpoint.console.config import load_console_config
 from focalpoint.console.i18n import Catalogs
 from focalpoint.errors import NotFound
@@ -202,3 +203,26 @@ def test_a_condition_the_agreement_waives_is_said_to_be_waived_in_words(tmp_path
         waived = [i for i in items if words in i]
         assert len(waived) == 1, tag
         assert 'class="missing waived"' in html
+
+
+def test_every_ladder_level_is_said_in_words_the_due_tomorrow_one_too() -> None:
+    """A level the node records and the console has no words for would show its code name."""
+    assert {level.value for level in Level} <= set(LEVEL_LABELS)
+    deadlines = local_pb2.CaseDeadlinesResponse(
+        requests=[
+            local_pb2.RequestDeadline(
+                kind="social_inquiry_request",
+                direction="they asked",
+                urgency="ROUTINE",
+                started_at_ms=AT_MS - 29 * DAY_MS,
+                due_ms=AT_MS + DAY_MS,
+                levels_done=["DUE_IN_24H", "REMIND_ASSIGNEE"],
+            )
+        ]
+    )
+    shown = local_pb2.ShowCaseResponse(link=local_pb2.CaseSummary(our_side="OS", partner_state="GR"))
+    (row,) = case_page(shown, deadlines, CATALOGS.page("fr")).deadlines
+    assert [lvl.text for lvl in row.levels] == [
+        "Agent chargé du cas informé : échéance dans moins de 24 heures",
+        "Rappel à l’agent chargé du cas",
+    ]

@@ -114,8 +114,14 @@ async def test_an_unanswered_inquiry_climbs_both_ladders_each_level_once(fabric:
     await _run(fabric, 3)
     assert _deadline_events(captured[AL]) == ["deadline:75%"]  # the responder's assignee
     assert _deadline_events(captured[GR]) == []
-    await _run(fabric, 7)  # day 31: due passed
-    assert _deadline_events(captured[AL]) == ["deadline:75%", "deadline:overdue"]
+    await _run(fabric, 4.5)  # day 28.5: more than a day left
+    assert _deadline_events(captured[AL]) == ["deadline:75%"]
+    await _run(fabric, 1)  # day 29.5: due within a day, the same assignee told again
+    assert _deadline_events(captured[AL]) == ["deadline:75%", "deadline:24h"]
+    early, tomorrow = (n for n in captured[AL].sent if n.event.startswith("deadline:"))
+    assert tomorrow.users == early.users
+    await _run(fabric, 1.5)  # day 31: due passed
+    assert _deadline_events(captured[AL]) == ["deadline:75%", "deadline:24h", "deadline:overdue"]
     assert _deadline_events(captured[GR]) == ["deadline:reminder-L1"]
 
     async def reminded() -> bool:
@@ -127,7 +133,7 @@ async def test_an_unanswered_inquiry_climbs_both_ladders_each_level_once(fabric:
     await eventually(lambda: reminder_noted(fabric, link), what="the reminder acknowledged REMINDER_NOTED")
     await _run(fabric, 40)  # day 72: L2 at day 45, L3 at day 60
     assert _deadline_events(captured[GR]) == ["deadline:reminder-L1", "deadline:reminder-L2"]
-    assert _deadline_events(captured[AL]) == ["deadline:75%", "deadline:overdue"]
+    assert _deadline_events(captured[AL]) == ["deadline:75%", "deadline:24h", "deadline:overdue"]
 
     async def two_reminders() -> bool:
         return await _count(fabric.nodes[AL], "reminder") == 2
@@ -155,7 +161,7 @@ async def test_a_restart_never_repeats_a_level(fabric: Fabric) -> None:
         await fabric.nodes[node_id].deadlines.scan()
     await _run(fabric, 2)
     assert _deadline_events(captured[GR]) == ["deadline:reminder-L1"]
-    assert _deadline_events(captured[AL]) == ["deadline:75%", "deadline:overdue"]
+    assert _deadline_events(captured[AL]) == ["deadline:75%", "deadline:24h", "deadline:overdue"]
 
     async def one_reminder() -> bool:
         return await _count(fabric.nodes[AL], "reminder") == 1
@@ -179,7 +185,7 @@ async def test_a_stop_the_clock_clarification_delays_the_steps(fabric: Fabric) -
     assert _deadline_events(captured[AL]) == ["deadline:75%"]
     assert _deadline_events(captured[GR]) == []
     await _run(fabric, 8)  # day 46: due at about day 45
-    assert _deadline_events(captured[AL]) == ["deadline:75%", "deadline:overdue"]
+    assert _deadline_events(captured[AL]) == ["deadline:75%", "deadline:24h", "deadline:overdue"]
     assert _deadline_events(captured[GR]) == ["deadline:reminder-L1"]
 
 

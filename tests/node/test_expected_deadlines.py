@@ -71,7 +71,7 @@ async def test_a_missing_three_month_follow_up_gets_one_l1_reminder(fabric: Fabr
     # Day 107: past M3 + 14 days (three months are 89 to 92 days), before L2 (7 days after that).
     await _run(fabric, 27, step_s=DAY_S)
     assert deadline(GR) == ["deadline:reminder-L1"]
-    assert deadline(AL) == ["deadline:75%", "deadline:overdue"]
+    assert deadline(AL) == ["deadline:75%", "deadline:24h", "deadline:overdue"]
 
     async def reminded() -> bool:
         return await _count(fabric.nodes[AL], "reminder") == 1

@@ -121,7 +121,16 @@ async def test_the_scan_visits_only_links_whose_time_has_come(fabric: Fabric) ->
     stored = await al.store.cases.summary(row.link_id)
     assert stored is not None
     assert stored.wake_at_ms is not None
-    assert stored.wake_at_ms > al.clock_ms() + 5 * DAY_S * 1000  # the 100 % rung, about a week on
+    # The "due tomorrow" rung, a day before the due date (day 29 or so), then the 100 % rung.
+    assert stored.wake_at_ms > al.clock_ms() + 4 * DAY_S * 1000
+    fabric.clock.advance(-((al.clock_ms() - stored.wake_at_ms) // 1000) - 60)  # whole seconds, rounded up
+    assert (await al.deadlines.scan()).links == 0  # a minute early: not yet
+    fabric.clock.advance(60)
+    visited = await al.deadlines.scan()
+    assert (visited.links, visited.steps) == (1, 1)
+    tomorrow = await al.store.cases.summary(row.link_id)
+    assert tomorrow is not None
+    assert tomorrow.wake_at_ms == stored.wake_at_ms + DAY_S * 1000
 
 
 async def test_a_changed_agreement_has_its_links_summarised_again(fabric: Fabric) -> None:

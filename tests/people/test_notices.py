@@ -23,6 +23,7 @@ APPROVE = frozenset({Grant.APPROVE})
     ("event", "kind", "fam"),
     [
         ("deadline:reminder-L2", "deadline:reminder", "deadlines"),
+        ("deadline:24h", "deadline:24h", "deadlines"),
         ("emergency:unacknowledged:al-cp-24x7", "emergency:unacknowledged", "emergency"),
         ("emergency:alert", "emergency:alert", "emergency"),
         ("anomaly:bulk_reads", "anomaly", "security"),

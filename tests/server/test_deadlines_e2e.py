@@ -2,13 +2,14 @@
 asks the State of origin (AL) for a routine social inquiry (30 days) that AL never answers, and
 the shared clock moves across ten weeks with each node's deadline scan run twice after every step.
 
-What people and partners see: AL's assigned officer is reminded at 75 %, AL's supervisors at the
-due date; GR's supervisors are told of the L1 reminder that travels to AL at the due date, GR's
-focal-point head of the L2 reminder at +50 %, and the L3 level puts the request among the
-L3-escalated ones of the bilateral ageing report. Each reminder is acknowledged by AL
-(REMINDER_NOTED, with the due date) and the acknowledgement shows on GR's timeline. Every level
-is taken once however often the scan runs; notifications carry an event name and the case
-reference, never content; the ageing report and ``case deadlines`` say the same at each step."""
+What people and partners see: AL's assigned officer is reminded at 75 % and again a day before
+the due date ("deadline:24h"), AL's supervisors at the due date; GR's supervisors are told of the
+L1 reminder that travels to AL at the due date, GR's focal-point head of the L2 reminder at +50 %,
+and the L3 level puts the request among the L3-escalated ones of the bilateral ageing report. Each
+reminder is acknowledged by AL (REMINDER_NOTED, with the due date) and the acknowledgement shows on
+GR's timeline. Every level is taken once however often the scan runs; notifications carry an event
+name and the case reference, never content; the ageing report and ``case deadlines`` say the same
+at each step."""
 
 from __future__ import annotations
 
@@ -179,11 +180,18 @@ async def test_an_unanswered_social_inquiry_climbs_both_ladders_once_each(
     assert await climb.levels(AL) == ["REMIND_ASSIGNEE"]
     assert await climb.levels(GR) == []
 
+    # An hour past one day before the due date: AL tells its assigned officer it is due tomorrow.
+    await climb.to_day((theirs.due_ms - climb.received_ms) / DAY_MS - 1 + 1 / 24)
+    assert _deadline_told(told_al) == [("deadline:75%", (ASSIGNED,), ref), ("deadline:24h", (ASSIGNED,), ref)]
+    assert _deadline_told(told_gr) == []
+    assert await climb.levels(AL) == ["DUE_IN_24H", "REMIND_ASSIGNEE"]
+
     # Day 32, past due: AL escalates to its supervisors; GR sends AL the L1 reminder and tells its
     # own supervisors; AL notes the reminder with the due date, and GR receives that.
     await climb.to_day(32)
     assert _deadline_told(told_al) == [
         ("deadline:75%", (ASSIGNED,), ref),
+        ("deadline:24h", (ASSIGNED,), ref),
         ("deadline:overdue", SUPERVISORS, ref),
     ]
     assert _deadline_told(told_gr) == [("deadline:reminder-L1", SUPERVISORS, ref)]
@@ -199,7 +207,7 @@ async def test_an_unanswered_social_inquiry_climbs_both_ladders_once_each(
     assert entry["age_buckets"]["15-30"] == 0
     assert (entry["overdue"], entry["l3_escalated"]) == (1, 0)
     assert await climb.levels(GR) == ["REMINDER_L1"]
-    assert await climb.levels(AL) == ["ESCALATE_SUPERVISOR", "REMIND_ASSIGNEE"]
+    assert await climb.levels(AL) == ["DUE_IN_24H", "ESCALATE_SUPERVISOR", "REMIND_ASSIGNEE"]
 
     # Day 46, past +50 %: the L2 reminder, for AL's focal-point head; GR's head is told. Noted too.
     await climb.to_day(46)
@@ -234,12 +242,13 @@ async def test_an_unanswered_social_inquiry_climbs_both_ladders_once_each(
     ]
     assert _deadline_told(told_al) == [
         ("deadline:75%", (ASSIGNED,), ref),
+        ("deadline:24h", (ASSIGNED,), ref),
         ("deadline:overdue", SUPERVISORS, ref),
     ]
     assert len(await climb.reminders_at_al()) == 2
     assert len(await climb.noted_at_gr()) == 2
     assert await climb.levels(GR) == ["REMINDER_L1", "REMINDER_L2", "REMINDER_L3"]
-    assert await climb.levels(AL) == ["ESCALATE_SUPERVISOR", "REMIND_ASSIGNEE"]
+    assert await climb.levels(AL) == ["DUE_IN_24H", "ESCALATE_SUPERVISOR", "REMIND_ASSIGNEE"]
     assert (await climb.bilateral())["l3_escalated"] == 1
 
     # Only event names and the reference: nothing of what the case's messages say.
