@@ -372,6 +372,20 @@ async def test_the_operator_gives_an_incoming_case_to_a_unit_without_seeing_a_na
         await expect(page.locator("p.notice[role=status]")).to_be_visible()
         await expect(page.get_by_role("row").filter(has_text=GR)).to_have_count(1)
         await clean(page, log)
+
+        # The 24/7 on-call list: put an account on it, see it listed, take it off again (the
+        # shared stage's list is as it was for the other tests).
+        await page.goto(f"{url}/on-call")
+        choice = page.get_by_label("Active account")
+        user_id = await choice.input_value()
+        await page.get_by_role("button", name="Put on the list").click()
+        await page.wait_for_url(f"{url}/on-call?done=added")
+        listed = page.get_by_role("row").filter(has_text=user_id)
+        await expect(listed).to_have_count(1)
+        await clean(page, log)
+        await listed.get_by_role("button").click()
+        await page.wait_for_url(f"{url}/on-call?done=removed")
+        await expect(page.get_by_role("row").filter(has_text=user_id)).to_have_count(0)
     finally:
         await context.close()
 
