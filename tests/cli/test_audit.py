@@ -33,7 +33,7 @@ from focalpoint.node.ports import wall_clock_ms
 from focalpoint.people.roles import Role
 from focalpoint.v1 import audit_pb2
 from tests.conftest import FAST_DELIVERY, SPECS, now_utc
-from tests.support.procs import NodeProcess, cli
+from tests.support.procs import NodeProcess, cli, ok, one_line_error
 from tests.support.sessions import Account, log_in, session_env
 
 SENDER, RECEIVER = "gr-ekka", "al-shss"
@@ -81,26 +81,6 @@ VERIFY_USAGE = "give exactly one of --config (a running node) or --db (a databas
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    """The stdout of a command that must succeed."""
-    assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr
-    return result.stdout
-
-
-def one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
-    """Non-zero exit, nothing on stdout, no traceback, one ``focalpoint: error: …`` line with each fragment."""
-    assert result.returncode != 0, result.stdout
-    assert "Traceback" not in result.stderr
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("focalpoint: error: "), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def json_lines(out: str) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from focalpoint.localnet.samples import sample_body
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.v1 import messages_pb2
 from tests.conftest import FAST_DELIVERY, SPECS, now_utc
-from tests.support.procs import NodeProcess, cli
+from tests.support.procs import NodeProcess, cli, ok, one_line_error
 from tests.support.sessions import Account, log_in, session_env
 
 GR, AL = "gr-ekka", "al-shss"
@@ -168,22 +168,6 @@ class Desk:
         raise AssertionError(f"{message_id} not delivered in {DELIVERED_WITHIN_S} s")
 
 
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    return result.stdout
-
-
-def one_line_error(result: subprocess.CompletedProcess[str], code: int, *fragments: str) -> None:
-    assert result.returncode == code, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("focalpoint: error: ")
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-
-
 def _refers(field: str, message_id: str) -> Callable[[messages_pb2.Body], None]:
     def edit(body: messages_pb2.Body) -> None:
         kind, name = field.split(".")
@@ -293,7 +277,7 @@ def test_a_refusal_by_the_table_is_one_line_naming_the_rule(desk: Desk, acknowle
     """A departure before any agreement: the node's refusal (FAILED_PRECONDITION) as one error line, exit 2."""
     rows = desk.outbox(GR)
     result = desk.case(GR, "send", acknowledged[GR], "--form", desk.form("return_status_update", acknowledged["ref"]))
-    one_line_error(result, 2, "FAILED_PRECONDITION", "not allowed in stage ACKNOWLEDGED")
+    one_line_error(result, "FAILED_PRECONDITION", "not allowed in stage ACKNOWLEDGED", code=2)
     assert desk.outbox(GR) == rows
 
 
@@ -316,7 +300,7 @@ def test_a_proposal_waits_as_a_draft_until_another_user_approves_it(desk: Desk, 
     assert [(d["draft_id"], d["kind"], d["prepared_by"]) for d in drafts] == [
         (draft, "durable_solution_proposal", "officer.1")
     ]
-    one_line_error(desk.case(AL, "approve", link, draft), 1, "cannot approve it; another user must")
+    one_line_error(desk.case(AL, "approve", link, draft), "cannot approve it; another user must", code=1)
     desk.sent(AL, desk.case(AL, "approve", link, draft, actor="supervisor.2"))
     assert ok(desk.case(AL, "drafts", link)) == ""
     shown = json.loads(ok(desk.case(GR, "show", acknowledged[GR], "--json")))
@@ -327,6 +311,6 @@ def test_show_needs_a_partner_with_a_reference_and_parked_lists_nothing_here(
     desk: Desk, acknowledged: dict[str, Any]
 ) -> None:
     """A reference alone names no link (usage error, exit 2); a node with no stray messages parks none."""
-    one_line_error(desk.case(GR, "show", acknowledged["ref"]), 2, "add --partner NODE")
-    one_line_error(desk.case(GR, "show", "not-a-link"), 2, "LINK_OR_REF must be a link id")
+    one_line_error(desk.case(GR, "show", acknowledged["ref"]), "add --partner NODE", code=2)
+    one_line_error(desk.case(GR, "show", "not-a-link"), "LINK_OR_REF must be a link id", code=2)
     assert ok(desk.case(GR, "parked")) == ""

@@ -26,7 +26,7 @@ from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.v1 import directory_pb2
 from tests.conftest import FAST_DELIVERY
-from tests.support.procs import cli, running
+from tests.support.procs import cli, ok, running
 from tests.support.sessions import Account, alog_in, session_env
 
 SENDER, RECEIVER = "gr-ekka", "al-shss"
@@ -404,13 +404,6 @@ HEALTH_KEYS = {
     "node_problems",
     "missing_labels",
 }
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    """The stdout of a command that must succeed."""
-    assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr
-    return result.stdout
 
 
 def files_of(folder: Path) -> dict[str, bytes]:

@@ -10,8 +10,8 @@ import yaml
 from focalpoint.localnet.network import CODE_LIST
 
 # ``admins`` is test_cli's module fixture (keys, root spec, root 1), used here as a parameter.
-from tests.cli.test_cli import Admins, admins, ok, publish, sign  # noqa: F401
-from tests.support.procs import cli
+from tests.cli.test_cli import Admins, admins, publish, sign  # noqa: F401
+from tests.support.procs import cli, ok
 
 
 def test_a_code_list_is_proposed_shown_signed_by_the_root_role_and_published(

@@ -20,7 +20,7 @@ from focalpoint.localnet.samples import case_ref_for, social_inquiry_request
 from focalpoint.node.ports import wall_clock_ms
 from focalpoint.people.roles import Role
 from tests.conftest import FAST_DELIVERY, SPECS, now_utc
-from tests.support.procs import NodeProcess, cli
+from tests.support.procs import NodeProcess, cli, ok, one_line_error
 from tests.support.sessions import Account, log_in, session_env
 
 GR, AL = "gr-ekka", "al-shss"
@@ -39,24 +39,6 @@ class World:
 
     def run(self, *args: str, who: str = OPERATOR) -> subprocess.CompletedProcess[str]:
         return cli(*args, env=session_env(self.homes[who]))
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr
-    return result.stdout
-
-
-def one_line_error(result: subprocess.CompletedProcess[str], code: int, *fragments: str) -> str:
-    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("focalpoint: error: "), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +85,8 @@ def test_a_message_and_its_receipt_carried_by_the_cli(world: World) -> None:
     assert out.stat().st_mode & 0o777 == 0o600
     one_line_error(
         world.run("transfer", "export", "--config", world.config(GR), "--to", AL, "--out", str(out)),
-        2,
         "already exists; sealed files are never overwritten",
+        code=2,
     )
     imported = ok(
         world.run("transfer", "import", str(out), "--config", world.config(AL), "--receipts-out", str(receipts))
@@ -113,8 +95,8 @@ def test_a_message_and_its_receipt_carried_by_the_cli(world: World) -> None:
     assert f"wrote {receipts}: receipts file " in imported
     one_line_error(
         world.run("transfer", "import", str(out), "--config", world.config(AL)),
-        2,
         "sealed file refused: this file from gr-ekka was already imported on",
+        code=2,
     )
     closed = ok(world.run("transfer", "import", str(receipts), "--config", world.config(GR)))
     assert "receipts: 1 (1 delivered, 0 refused by the partner, 0 to send again, 0 already closed, 0 unknown)" in closed
@@ -125,16 +107,20 @@ def test_a_message_and_its_receipt_carried_by_the_cli(world: World) -> None:
 
 def test_bad_input_is_one_clear_line(world: World) -> None:
     missing = world.scratch / "nowhere.fpseal"
-    one_line_error(world.run("transfer", "import", str(missing), "--config", world.config(AL)), 2, "file not found")
+    one_line_error(
+        world.run("transfer", "import", str(missing), "--config", world.config(AL)), "file not found", code=2
+    )
     junk = world.scratch / "junk.fpseal"
     junk.write_bytes(b"PK\x03\x04 not a sealed file")
-    one_line_error(world.run("transfer", "import", str(junk), "--config", world.config(AL)), 2, "not a sealed file")
+    one_line_error(
+        world.run("transfer", "import", str(junk), "--config", world.config(AL)), "not a sealed file", code=2
+    )
     mine = world.scratch / "for-al.fpseal"
     ok(world.run("transfer", "export", "--config", world.config(AL), "--to", GR, "--out", str(mine)))
     one_line_error(
         world.run("transfer", "import", str(mine), "--config", world.config(AL)),
-        2,
         "sealed file refused: it is not addressed to this node",
+        code=2,
     )
     damaged = world.scratch / "damaged.fpseal"
     data = bytearray(mine.read_bytes())
@@ -142,13 +128,13 @@ def test_bad_input_is_one_clear_line(world: World) -> None:
     damaged.write_bytes(bytes(data))
     one_line_error(
         world.run("transfer", "import", str(damaged), "--config", world.config(GR)),
-        2,
         "sealed file refused: the file was altered or damaged",
+        code=2,
     )
     one_line_error(
         world.run("transfer", "export", "--config", world.config(GR), "--to", "xx-nobody", "--out", str(missing)),
-        2,
         "'xx-nobody' is not a node of directory version",
+        code=2,
     )
 
 
@@ -156,8 +142,8 @@ def test_only_an_operator_may_carry_files(world: World) -> None:
     out = world.scratch / "officer.fpseal"
     one_line_error(
         world.run("transfer", "export", "--config", world.config(GR), "--to", AL, "--out", str(out), who=OFFICER),
-        1,
         "PERMISSION_DENIED",
+        code=1,
     )
     assert not out.exists()
 

@@ -70,6 +70,30 @@ def cli(
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    """The stdout of a command that must succeed (and printed no traceback)."""
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], *fragments: str, code: int | None = None) -> str:
+    """A command that failed as the CLI must: exit ``code`` (any non-zero when None), nothing on
+    stdout, no traceback, one ``focalpoint: error: …`` line holding each of ``fragments``."""
+    if code is None:
+        assert result.returncode != 0, result.stdout
+    else:
+        assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("focalpoint: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
 def read_only(db: Path) -> sqlite3.Connection:
     """A read-only connection that never writes, checkpoints or creates the file."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
