@@ -79,7 +79,7 @@ def transfer_export(config_path: Path, peer: str, out_path: Path) -> None:
     "receipts_path",
     type=click.Path(path_type=Path),
     default=None,
-    help="Where to write the receipts file for the sender (needed when the file carries messages).",
+    help="Write the receipts for the sender to this file now; without it they travel in the next export to the sender.",
 )
 def transfer_import(file_path: Path, config_path: Path, receipts_path: Path | None) -> None:
     """Import a sealed file from a partner: its messages go through the same checks as over the
