@@ -54,7 +54,6 @@ def test_bench_sealed_human_output_names_both_paths() -> None:
     assert "time ratio sealed files / network" in result.stdout
 
 
-@pytest.mark.slow
 def test_messages_that_do_not_fit_in_one_file_are_carried_by_several() -> None:
     """At the smallest cap (1 MiB) 600 messages of about 2 KiB need two files; all are delivered once."""
     args = ("--messages", "600", "--max-file-bytes", str(1 << 20), "--json")
