@@ -172,3 +172,29 @@ def bench_console(links: int, rounds: int, as_json: bool) -> None:
     configure_logging(level="warning")  # the node's own log lines go to stderr, not into the result
     result = run(run_console_bench(links=links, rounds=rounds))
     click.echo(json.dumps(result, sort_keys=True) if as_json else format_console(result))
+
+
+@bench.command("sealed")
+@click.option(
+    "--messages",
+    type=click.IntRange(1, 20_000),
+    default=1000,
+    show_default=True,
+    help="Messages carried on each path (several files when they do not fit in one).",
+)
+@click.option(
+    "--max-file-bytes",
+    type=click.IntRange(1 << 20, 60 << 20),
+    default=32 << 20,
+    show_default=True,
+    help="sealed_files.max_file_bytes of the file-only pair.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_sealed(messages: int, max_file_bytes: int, as_json: bool) -> None:
+    """N messages over the network, then by sealed files (export, import, receipts back), as ratios."""
+    from focalpoint.bench.sealed import format_sealed, run_sealed_bench
+    from focalpoint.log import configure_logging
+
+    configure_logging(level="error")  # the nodes' own log lines go to stderr, not into the result
+    result = run(run_sealed_bench(messages=messages, max_file_bytes=max_file_bytes))
+    click.echo(json.dumps(result, sort_keys=True) if as_json else format_sealed(result))
