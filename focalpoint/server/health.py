@@ -127,6 +127,7 @@ class HealthWatcher:
         self._poked = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     @property
     def found(self) -> frozenset[Condition]:
@@ -159,6 +160,10 @@ class HealthWatcher:
     async def stop(self) -> None:
         """Cancel the task and set every service NOT_SERVING (the node is going away)."""
         if self._task is not None:
+            # The flag as well as the cancel: on Python 3.11, wait_for swallows a cancellation that
+            # arrives as the poke it waits for completes, and the task would watch on forever.
+            self._closing = True
+            self._poked.set()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -166,9 +171,11 @@ class HealthWatcher:
         await self._servicer.enter_graceful_shutdown()
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._poked.wait(), self._interval_s)
+            if self._closing:
+                return
             self._poked.clear()
             try:
                 await self.evaluate()
