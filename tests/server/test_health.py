@@ -220,3 +220,17 @@ async def test_reflection_on_the_local_port_only(start_node: StartNode) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await _list_services(gr.transport.channel(AL))  # type: ignore[attr-defined]
     assert refused.value.code() is grpc.StatusCode.UNIMPLEMENTED
+
+
+async def test_a_poke_as_the_watcher_stops_does_not_keep_it_watching() -> None:
+    """Python 3.11's wait_for swallows a cancellation that arrives as the poke it waits for
+    completes; the watcher still stops (a node's stop once waited for it forever)."""
+    probe = Probe(now_ms=1, directory_expires_at_ms=2, full_since=None, mark_behind_since=None, can_sign=True)
+    for _ in range(20):
+        watcher = HealthWatcher(HealthServicer(), lambda: probe, interval_s=60)
+        watcher.start()
+        await asyncio.sleep(0)  # the watcher is waiting for a poke
+        watcher.poke()
+        started = asyncio.get_running_loop().time()
+        await asyncio.wait_for(watcher.stop(), 5)  # (stop swallows the timeout's cancel: time it)
+        assert asyncio.get_running_loop().time() - started < 2
