@@ -114,13 +114,15 @@ async def test_an_unanswered_inquiry_climbs_both_ladders_each_level_once(fabric:
     await _run(fabric, 3)
     assert _deadline_events(captured[AL]) == ["deadline:75%"]  # the responder's assignee
     assert _deadline_events(captured[GR]) == []
-    await _run(fabric, 4.5)  # day 28.5: more than a day left
+    # The period is 29 to 30 days (due at the end of a day, whatever the hour now), so the day
+    # before falls between day 28 and day 29.
+    await _run(fabric, 3.5)  # day 27.5: more than a day left
     assert _deadline_events(captured[AL]) == ["deadline:75%"]
-    await _run(fabric, 1)  # day 29.5: due within a day, the same assignee told again
+    await _run(fabric, 1.5)  # day 29: due within a day, the same assignee told again
     assert _deadline_events(captured[AL]) == ["deadline:75%", "deadline:24h"]
     early, tomorrow = (n for n in captured[AL].sent if n.event.startswith("deadline:"))
     assert tomorrow.users == early.users
-    await _run(fabric, 1.5)  # day 31: due passed
+    await _run(fabric, 2)  # day 31: due passed
     assert _deadline_events(captured[AL]) == ["deadline:75%", "deadline:24h", "deadline:overdue"]
     assert _deadline_events(captured[GR]) == ["deadline:reminder-L1"]
 
