@@ -69,7 +69,7 @@ from focalpoint.errors import FocalpointError
 from focalpoint.node.accounts import Accounts
 from focalpoint.node.casedesk import CaseDesk
 from focalpoint.node.casework import CaseWork
-from focalpoint.node.notify import on_call_or_operators
+from focalpoint.node.notify import link_assignees, on_call_or_operators
 from focalpoint.node.ports import Clock, Notifier
 from focalpoint.node.summaries import Summaries, link_requests
 from focalpoint.storage.base import CaseWrite, LinkRow, Store
@@ -296,7 +296,7 @@ class Deadlines:
         for action in step.actions:
             users: list[str] | None = None
             if action is Action.NOTIFY_ASSIGNEE:
-                users = await self._assignees(link)
+                users = await link_assignees(self._accounts, link)
             elif action is Action.NOTIFY_SUPERVISOR:
                 users = (await self._accounts.supervisors(link.unit) if link.unit else []) or (
                     await self._accounts.operators()
@@ -305,14 +305,6 @@ class Deadlines:
                 users = await self._accounts.operators()
             if users is not None:
                 await self._notifier.notify(sorted(users), event, case_ref=link.case_ref)
-
-    async def _assignees(self, link: LinkRow) -> list[str]:
-        assigned = sorted(await self._accounts.assigned(link.link_id))
-        if assigned:
-            return assigned
-        if link.unit and (officers := await self._accounts.officers(link.unit)):
-            return officers
-        return await self._accounts.operators()
 
     async def _record(self, link: LinkRow, about: bytes, level: str, occurrence: int, now: int) -> None:
         """The step done, durably and audited: a LOCAL event (its id names the step, so writing it

@@ -47,7 +47,9 @@ __all__ = [
     "QueuedNotifier",
     "RetryPolicy",
     "WebhookRoute",
+    "link_assignees",
     "new_notice_id",
+    "on_call_or_operators",
 ]
 
 log = structlog.get_logger("focalpoint.notify")
@@ -301,6 +303,16 @@ async def on_call_or_operators(roster: Roster) -> list[str]:
     return sorted(await roster.operators())
 
 
+async def link_assignees(roster: Roster, link: LinkRow) -> list[str]:
+    """Who works ``link``: its assigned officers, else its unit's officers, else the operators."""
+    assigned = await roster.assigned(link.link_id)
+    if assigned:
+        return sorted(assigned)
+    if link.unit and (officers := await roster.officers(link.unit)):
+        return sorted(officers)
+    return sorted(await roster.operators())
+
+
 class CaseAlerts:
     """Tells people of what a partner sent, once applied to its link (``CaseWork.on_received``):
     an emergency protection alert reaches every on-call user at once ("emergency:alert"); a
@@ -319,12 +331,4 @@ class CaseAlerts:
                 await on_call_or_operators(self._roster), EMERGENCY_ALERT, case_ref=link.case_ref
             )
         elif event.kind in TRACKED_KINDS:
-            await self._notifier.notify(await self._assignees(link), NEW_REQUEST, case_ref=link.case_ref)
-
-    async def _assignees(self, link: LinkRow) -> list[str]:
-        assigned = sorted(await self._roster.assigned(link.link_id))
-        if assigned:
-            return assigned
-        if link.unit and (officers := await self._roster.officers(link.unit)):
-            return sorted(officers)
-        return sorted(await self._roster.operators())
+            await self._notifier.notify(await link_assignees(self._roster, link), NEW_REQUEST, case_ref=link.case_ref)
